@@ -1,0 +1,57 @@
+// duet/config.hpp: every number of the scheduler is a knob; the defaults
+// are the source documents' (claims R1-R3), with the reason beside each.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+
+namespace duet {
+
+/// How workers are pinned to CPUs (read from hwloc).
+enum class Placement : std::uint8_t {
+  none,          // not pinned: the OS decides
+  one_per_core,  // one worker per physical core (first hardware thread of each)
+  compact,       // fill hardware threads in order: SMT siblings first
+  scatter,       // round-robin across the largest cache domains (L3, then packages)
+};
+
+struct RuntimeConfig {
+  /// Worker threads; 0 means one per physical core (hwloc).
+  unsigned workers = 0;
+  Placement placement = Placement::one_per_core;
+  /// Local ring slots (a power of two). 256 as in Tokio and blitz-io: big
+  /// enough that overflow to the injector is rare, small enough (2 KiB of
+  /// pointers) to stay in L1.
+  std::uint32_t local_queue_capacity = 256;
+  /// Polls per tick; after each tick a worker checks the injection queue
+  /// (claim R1). 128 matches Tokio's coop budget.
+  std::uint32_t tick_budget = 128;
+  /// Consecutive runs from the LIFO slot before the FIFO ring gets a turn
+  /// (claim R2). 3 as in Tokio: a freshly spawned or woken child runs hot in
+  /// cache, yet a ping-pong pair cannot starve the ring. 0 disables the slot.
+  std::uint32_t lifo_cap = 3;
+  /// Default usable stack size of a fiber, in bytes (a guard page is added).
+  /// 64 KiB: deep enough for ordinary library code; only touched pages cost
+  /// memory.
+  std::size_t fiber_stack_size = 64 * 1024;
+  /// Called with the exception of a detached task (nobody will join it).
+  /// Default: print it to stderr.
+  std::function<void(std::exception_ptr)> on_detached_exception;
+};
+
+/// Per-worker counters. Each is written by its worker only (plain
+/// increments, no locked instruction), read by anyone.
+struct WorkerStats {
+  std::uint64_t polls = 0;           // task runs (polls or fiber resumes)
+  std::uint64_t lifo_hits = 0;       // runs taken from the LIFO slot
+  std::uint64_t steals = 0;          // tasks taken from other workers
+  std::uint64_t steal_attempts = 0;  // victim queues tried
+  std::uint64_t injector_pops = 0;   // tasks taken from the injection queue
+  std::uint64_t overflows = 0;       // local ring full: half moved to the injector
+  std::uint64_t parks = 0;           // times the worker went to sleep
+  std::uint64_t yields = 0;          // yields served (fast path or requeue)
+};
+
+}  // namespace duet

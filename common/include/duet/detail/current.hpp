@@ -1,0 +1,39 @@
+// duet/detail/current.hpp: what the calling thread is running, and the
+// entry points that the typed spawn and wait templates call.
+//
+// The accessors are out of line on purpose: a fiber can move to another
+// worker thread between two calls, and an inlined thread-local access could
+// let the compiler reuse the first thread's address.
+#pragma once
+
+#include "duet/detail/task_header.hpp"
+#include "duet/waker.hpp"
+
+namespace duet {
+class Runtime;
+}
+
+namespace duet::detail {
+
+/// The task the calling worker is running, or null (not on a worker, or in
+/// the worker loop itself).
+TaskHeader* current_task() noexcept;
+void set_current_task(TaskHeader* t) noexcept;
+/// The scheduler of the calling worker thread, or null.
+Scheduler* current_scheduler() noexcept;
+Scheduler* scheduler_of(Runtime& rt) noexcept;
+
+/// Hands a newly built task (fresh TaskHeader state) to `s`: lists and queues
+/// it. Never fails: a runtime that has shut down cancels the task at once.
+void submit_new(Scheduler* s, TaskHeader* t) noexcept;
+/// The fiber stack size the runtime defaults to.
+std::size_t default_fiber_stack(Scheduler* s) noexcept;
+/// A worker finished a detached task with an exception: report it.
+void report_detached_exception(TaskHeader* t, std::exception_ptr e) noexcept;
+
+/// Blocking outside the runtime: a waker for the calling thread (no
+/// reference counting) and the park it wakes.
+Waker thread_waker() noexcept;
+void thread_park() noexcept;
+
+}  // namespace duet::detail

@@ -1,0 +1,107 @@
+// duet/join_handle.hpp: one handle type for every task, whatever its kind.
+//
+//   T v = co_await h;   // in a coroutine (h is a poll future)
+//   T v = h.join();     // in a fiber (parks the fiber) or outside the runtime
+//                       // (parks the thread)
+//
+// Results and exceptions travel to the joiner; a cancelled task joins as a
+// `duet::Cancelled` exception. A handle joins once: afterwards it is empty,
+// and joining an empty handle throws std::logic_error.
+//
+// Dropping a handle detaches the task (it keeps running; its result is
+// dropped, and an exception it throws is reported through
+// RuntimeConfig::on_detached_exception). To stop a task, call cancel().
+#pragma once
+
+#include <stdexcept>
+#include <utility>
+
+#include "duet/detail/current.hpp"
+#include "duet/detail/task_header.hpp"
+#include "duet/outcome.hpp"
+#include "duet/poll.hpp"
+#include "duet/wait.hpp"
+#include "duet/waker.hpp"
+
+namespace duet {
+
+namespace detail {
+/// The JOIN_WAKER protocol: true when the task is complete and its outcome
+/// may be read; otherwise registers cx's waker and returns false.
+bool poll_join(TaskHeader* t, Context& cx);
+/// Drops the handle's interest and reference.
+void drop_join_handle(TaskHeader* t) noexcept;
+/// Requests cancellation (see JoinHandle::cancel).
+void cancel_task(TaskHeader* t) noexcept;
+[[noreturn]] void throw_empty_handle();
+}  // namespace detail
+
+template <class T>
+class JoinHandle {
+ public:
+  using value_type = T;
+  JoinHandle() noexcept = default;
+  /// Adopts the handle reference of a freshly submitted task.
+  explicit JoinHandle(detail::TaskHeader* t) noexcept : t_(t) {}
+  JoinHandle(JoinHandle&& o) noexcept : t_(std::exchange(o.t_, nullptr)) {}
+  JoinHandle& operator=(JoinHandle&& o) noexcept {
+    if (this != &o) {
+      reset();
+      t_ = std::exchange(o.t_, nullptr);
+    }
+    return *this;
+  }
+  JoinHandle(const JoinHandle&) = delete;
+  JoinHandle& operator=(const JoinHandle&) = delete;
+  ~JoinHandle() { reset(); }
+
+  /// The poll-future face: ready with the result (or throws the task's
+  /// exception / Cancelled); the handle is empty afterwards.
+  Poll<T> poll(Context& cx) {
+    if (t_ == nullptr) detail::throw_empty_handle();
+    if (!detail::poll_join(t_, cx)) return pending;
+    auto* out = static_cast<Outcome<T>*>(t_->vtable->outcome(t_));
+    struct Release {
+      JoinHandle* h;
+      ~Release() { h->reset(); }
+    } release{this};
+    if constexpr (std::is_void_v<T>) {
+      out->take();
+      return Unit{};
+    } else {
+      return out->take();
+    }
+  }
+
+  /// Blocks until the task finishes and returns its result. In a fiber it
+  /// parks the fiber; on a plain thread it parks the thread; on a worker
+  /// running a stackless task it throws std::logic_error (use co_await).
+  T join() {
+    if (t_ == nullptr) detail::throw_empty_handle();
+    return duet::wait(*this);
+  }
+
+  /// Requests cancellation: a waiting task is woken and destroyed (frame
+  /// destroyed, fiber stack unwound); a running one at its next suspension.
+  /// The join then throws duet::Cancelled, unless the task finished first.
+  void cancel() noexcept {
+    if (t_ != nullptr) detail::cancel_task(t_);
+  }
+  /// Lets the task run on without anyone joining it.
+  void detach() noexcept { reset(); }
+
+  [[nodiscard]] bool is_finished() const noexcept {
+    return t_ != nullptr && (t_->load() & detail::state::complete) != 0;
+  }
+  /// False once joined or detached.
+  [[nodiscard]] bool valid() const noexcept { return t_ != nullptr; }
+  explicit operator bool() const noexcept { return valid(); }
+
+ private:
+  void reset() noexcept {
+    if (t_ != nullptr) detail::drop_join_handle(std::exchange(t_, nullptr));
+  }
+  detail::TaskHeader* t_ = nullptr;
+};
+
+}  // namespace duet

@@ -1,0 +1,90 @@
+// duet/runtime.hpp: the runtime: a set of pinned worker threads that run
+// stackless tasks and stackful fibers side by side.
+//
+//   duet::Runtime rt;                                  // one worker per core
+//   auto a = rt.spawn(fetch(id));                      // Task<T>: stackless
+//   auto b = rt.spawn(duet::stackful, [&] { ... });    // a fiber
+//   auto c = rt.spawn(my_poll_future);                 // a poll future
+//   int v = a.join();                                  // from outside: parks
+//
+// Shutdown (the destructor, or shutdown()): workers finish the run they are
+// in and stop; then every task that has not finished is cancelled: a queued
+// or parked coroutine has its frames destroyed, a fiber has its stack
+// unwound (destructors run), a poll future is destroyed; their joiners see
+// duet::Cancelled. Nothing leaks and nothing waits for tasks that cannot
+// finish. Spawning on a runtime that has shut down yields a cancelled task.
+#pragma once
+
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+#include "duet/config.hpp"
+#include "duet/detail/block_cache.hpp"
+#include "duet/detail/current.hpp"
+#include "duet/detail/poll_task.hpp"
+#include "duet/join_handle.hpp"
+#include "duet/poll.hpp"
+
+namespace duet {
+
+class Runtime {
+ public:
+  explicit Runtime(RuntimeConfig cfg = {});
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  /// Spawns a task: a Task<T> (stackless), `duet::stackful[(options)], fn`
+  /// (a fiber), or a poll future. Returns its JoinHandle.
+  template <class... A>
+  auto spawn(A&&... a) {
+    return spawn_on(*this, std::forward<A>(a)...);
+  }
+  /// spawn(...) and join it from the calling (non-worker) thread.
+  template <class... A>
+  auto block_on(A&&... a) {
+    return spawn(std::forward<A>(a)...).join();
+  }
+
+  /// Stops the workers and cancels what is left (see above). Idempotent.
+  void shutdown();
+
+  [[nodiscard]] unsigned workers() const noexcept;
+  [[nodiscard]] const RuntimeConfig& config() const noexcept;
+  /// A snapshot of every worker's counters.
+  [[nodiscard]] std::vector<WorkerStats> stats() const;
+  /// The OS CPU each worker is pinned to (-1: not pinned).
+  [[nodiscard]] std::vector<int> worker_cpus() const;
+
+  /// The runtime whose worker calls this, or null.
+  static Runtime* current() noexcept;
+
+ private:
+  friend detail::Scheduler* detail::scheduler_of(Runtime&) noexcept;
+  std::unique_ptr<detail::Scheduler> sched_;
+};
+
+/// Spawns a poll future as a task (one block: header, future, outcome).
+template <Future F>
+JoinHandle<future_output_t<std::remove_cvref_t<F>>> spawn_on(Runtime& rt, F&& fut) {
+  using Fut = std::remove_cvref_t<F>;
+  using Task = detail::PollTask<Fut>;
+  void* mem = detail::block_alloc(sizeof(Task));
+  auto* t = new (mem) Task(Fut(std::forward<F>(fut)));
+  detail::submit_new(detail::scheduler_of(rt), t);
+  return JoinHandle<future_output_t<Fut>>(t);
+}
+
+/// Spawns on the runtime of the calling worker (from inside a task).
+/// Throws std::logic_error when called outside any runtime.
+template <class... A>
+auto spawn(A&&... a) {
+  Runtime* rt = Runtime::current();
+  if (rt == nullptr) throw std::logic_error("duet::spawn: not on a runtime worker; use rt.spawn");
+  return spawn_on(*rt, std::forward<A>(a)...);
+}
+
+}  // namespace duet

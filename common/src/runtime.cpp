@@ -1,0 +1,36 @@
+#include "duet/runtime.hpp"
+
+#include "scheduler.hpp"
+
+namespace duet {
+
+Runtime::Runtime(RuntimeConfig cfg)
+    : sched_(std::make_unique<detail::Scheduler>(*this, std::move(cfg))) {}
+
+Runtime::~Runtime() { shutdown(); }
+
+void Runtime::shutdown() { sched_->shutdown(); }
+
+unsigned Runtime::workers() const noexcept { return static_cast<unsigned>(sched_->workers.size()); }
+
+const RuntimeConfig& Runtime::config() const noexcept { return sched_->cfg; }
+
+std::vector<WorkerStats> Runtime::stats() const {
+  std::vector<WorkerStats> v;
+  v.reserve(sched_->workers.size());
+  for (const auto& w : sched_->workers) v.push_back(w->stats());
+  return v;
+}
+
+std::vector<int> Runtime::worker_cpus() const {
+  std::vector<int> v;
+  for (const auto& w : sched_->workers) v.push_back(w->cpu());
+  return v;
+}
+
+Runtime* Runtime::current() noexcept {
+  detail::Worker* w = detail::current_worker();
+  return w != nullptr ? &w->scheduler().runtime : nullptr;
+}
+
+}  // namespace duet

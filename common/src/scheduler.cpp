@@ -1,0 +1,176 @@
+#include "scheduler.hpp"
+
+#include <cstdio>
+#include <exception>
+
+#include "duet/detail/current.hpp"
+#include "duet/topology.hpp"
+
+namespace duet::detail {
+namespace {
+thread_local Worker* tl_worker = nullptr;
+
+unsigned resolve_workers(const RuntimeConfig& cfg) {
+  if (cfg.workers != 0) return cfg.workers;
+  unsigned n = Topology::machine().cores();
+  return n == 0 ? 1 : n;
+}
+}  // namespace
+
+Worker* current_worker() noexcept { return tl_worker; }
+void set_current_worker(Worker* w) noexcept { tl_worker = w; }
+
+Scheduler::Scheduler(Runtime& rt, RuntimeConfig c)
+    : runtime(rt),
+      cfg(std::move(c)),
+      idle(resolve_workers(cfg)),
+      owned(4 * resolve_workers(cfg)) {
+  if (cfg.tick_budget == 0) throw std::invalid_argument("duet: tick_budget must be at least 1");
+  const unsigned n = resolve_workers(cfg);
+  auto cpus = Topology::machine().cpus_for(cfg.placement, n);
+  workers.reserve(n);
+  for (unsigned i = 0; i < n; ++i) {
+    workers.push_back(std::make_unique<Worker>(*this, i, cpus.empty() ? -1 : cpus[i]));
+  }
+  for (auto& w : workers) w->start();
+}
+
+Scheduler::~Scheduler() { shutdown(); }
+
+void Scheduler::submit_new(TaskHeader* t) noexcept {
+  t->sched = this;
+  owned.insert(t);
+  if (is_shutdown()) {
+    // Too late to run: cancel at once so the joiner sees Cancelled.
+    t->unref();  // the queue reference: it will never be queued
+    owned.remove(t);
+    cancel_unlisted(t);
+    return;
+  }
+  schedule(t);
+}
+
+void Scheduler::schedule(TaskHeader* t) noexcept {
+  Worker* w = tl_worker;
+  if (w != nullptr && &w->scheduler() == this && !is_shutdown()) {
+    w->schedule_local(t, false);
+    return;
+  }
+  injector.push(t);
+  notify_parked();
+}
+
+void Scheduler::notify_parked() noexcept {
+  int w = idle.worker_to_notify();
+  if (w >= 0) workers[static_cast<unsigned>(w)]->parker.unpark();
+}
+
+bool Scheduler::has_pending_work() const noexcept {
+  // Pairs with the fence in Idle::worker_to_notify (Dekker): our counter
+  // update is ordered before these reads of the queues.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (!injector.is_empty()) return true;
+  for (const auto& w : workers) {
+    if (!w->queue.is_empty()) return true;
+  }
+  return false;
+}
+
+void Scheduler::publish_completion(TaskHeader* t) noexcept {
+  auto prev = t->transition_to_complete();
+  if (prev & state::join_interest) {
+    // The join waker belongs to the task side while JOIN_WAKER is set, and
+    // the handle can no longer change it once COMPLETE is set.
+    if (prev & state::join_waker) t->join_waker.wake_by_ref();
+  } else {
+    t->vtable->drop_outcome(t);
+  }
+}
+
+void Scheduler::finish(TaskHeader* t) noexcept {
+  publish_completion(t);
+  owned.remove(t);
+  t->unref(2);  // queue + list
+}
+
+void Scheduler::cancel_unlisted(TaskHeader* t) noexcept {
+  // Mark it running so that wakes during the cancellation do not queue it.
+  t->state_.fetch_or(state::running, std::memory_order_acq_rel);
+  TaskHeader* outer = current_task();
+  set_current_task(t);
+  t->vtable->cancel(t);
+  set_current_task(outer);
+  publish_completion(t);
+  t->unref();  // the list reference
+}
+
+void Scheduler::shutdown() {
+  if (shutdown_.exchange(true, std::memory_order_acq_rel)) return;
+  for (unsigned i = 0; i < workers.size(); ++i) {
+    idle.unpark_worker_by_id(i);
+    workers[i]->parker.unpark();
+  }
+  for (auto& w : workers) w->join();
+  cancel_everything();
+  stopped_.store(true, std::memory_order_release);
+}
+
+void Scheduler::cancel_everything() {
+  // Workers are gone. Queued tasks give up their queue reference (their
+  // NOTIFIED bit stays set, so later wakes are no-ops); every listed task is
+  // then cancelled here, on the thread that shuts down. Cancelling runs
+  // destructors and fiber unwinding, which may wake or spawn: loop until
+  // both the queues and the list are empty.
+  for (;;) {
+    bool any = false;
+    for (auto& w : workers) {
+      if (TaskHeader* t = std::exchange(w->lifo_, nullptr)) {
+        t->unref();
+        any = true;
+      }
+      while (TaskHeader* t = w->queue.pop()) {
+        t->unref();
+        any = true;
+      }
+    }
+    while (TaskHeader* t = injector.pop()) {
+      t->unref();
+      any = true;
+    }
+    while (TaskHeader* t = owned.pop_any()) {
+      any = true;
+      cancel_unlisted(t);
+    }
+    if (!any) break;
+  }
+}
+
+// ---- entry points of detail/current.hpp ----------------------------------
+
+Scheduler* current_scheduler() noexcept {
+  return tl_worker != nullptr ? &tl_worker->scheduler() : nullptr;
+}
+
+void submit_new(Scheduler* s, TaskHeader* t) noexcept { s->submit_new(t); }
+
+std::size_t default_fiber_stack(Scheduler* s) noexcept { return s->cfg.fiber_stack_size; }
+
+void report_detached_exception(TaskHeader* t, std::exception_ptr e) noexcept {
+  Scheduler* s = t->sched;
+  if (s != nullptr && s->cfg.on_detached_exception) {
+    try {
+      s->cfg.on_detached_exception(e);
+    } catch (...) {
+    }
+    return;
+  }
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    std::fprintf(stderr, "duet: a detached task threw: %s\n", ex.what());
+  } catch (...) {
+    std::fprintf(stderr, "duet: a detached task threw a non-std exception\n");
+  }
+}
+
+}  // namespace duet::detail

@@ -1,0 +1,198 @@
+#include "worker.hpp"
+
+#include "duet/detail/current.hpp"
+#include "duet/topology.hpp"
+#include "scheduler.hpp"
+
+namespace duet::detail {
+
+Worker::Worker(Scheduler& s, unsigned index, int cpu)
+    : queue(s.cfg.local_queue_capacity),
+      sched_(s),
+      index_(index),
+      cpu_(cpu),
+      budget_(s.cfg.tick_budget),
+      rng_(0x9e3779b9u * (index + 1)) {}
+
+void Worker::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+WorkerStats Worker::stats() const noexcept {
+  return WorkerStats{stats_.polls.get(),          stats_.lifo_hits.get(),
+                     stats_.steals.get(),         stats_.steal_attempts.get(),
+                     stats_.injector_pops.get(),  stats_.overflows.get(),
+                     stats_.parks.get(),          stats_.yields.get()};
+}
+
+void Worker::schedule_local(TaskHeader* t, bool to_back) {
+  if (!to_back && sched_.cfg.lifo_cap > 0) {
+    TaskHeader* prev = lifo_;
+    lifo_ = t;
+    // A task alone in the LIFO slot cannot be stolen, so there is nothing
+    // for another worker to do: no wake-up (this is what keeps a ping-pong
+    // pair on one core cheap).
+    if (prev == nullptr) return;
+    t = prev;
+  }
+  if (queue.push_back_or_overflow(t, sched_.injector)) stats_.overflows.inc();
+  // A searching worker will find it; otherwise maybe wake one.
+  if (!searching_) sched_.notify_parked();
+}
+
+void Worker::run() {
+  set_current_worker(this);
+  if (cpu_ >= 0) Topology::pin_current_thread(cpu_);
+  while (!sched_.is_shutdown()) {
+    TaskHeader* t = next_task();
+    if (t == nullptr) t = steal_work();
+    if (t != nullptr) {
+      run_task(t);
+      continue;
+    }
+    park();
+  }
+  set_current_worker(nullptr);
+}
+
+TaskHeader* Worker::next_from_injector() {
+  if (sched_.injector.is_empty()) return nullptr;
+  // Take a fair share (not more than half our ring) so that other workers
+  // find some too; run the first, queue the rest locally.
+  const std::size_t n_workers = sched_.workers.size();
+  std::size_t want = sched_.injector.len() / n_workers + 1;
+  std::size_t cap = queue.capacity() / 2;
+  std::size_t room = queue.capacity() - queue.len();
+  if (want > cap) want = cap;
+  if (want > room + 1) want = room + 1;
+  std::size_t n = 0;
+  TaskHeader* first = sched_.injector.pop_batch(want, n);
+  if (first == nullptr) return nullptr;
+  stats_.injector_pops.inc(n);
+  TaskHeader* rest = first->next;
+  first->next = nullptr;
+  while (rest != nullptr) {
+    TaskHeader* nx = rest->next;
+    rest->next = nullptr;
+    if (queue.push_back_or_overflow(rest, sched_.injector)) stats_.overflows.inc();
+    rest = nx;
+  }
+  if (n > 1 && !searching_) sched_.notify_parked();
+  return first;
+}
+
+TaskHeader* Worker::next_task() {
+  if (--budget_ == 0) {
+    // End of a tick: the injection queue goes first, so a busy local queue
+    // cannot starve spawns from outside (claim R1).
+    budget_ = sched_.cfg.tick_budget;
+    if (TaskHeader* t = next_from_injector()) {
+      lifo_runs_ = 0;
+      return t;
+    }
+  }
+  if (lifo_ != nullptr) {
+    if (lifo_runs_ < sched_.cfg.lifo_cap) {
+      ++lifo_runs_;
+      stats_.lifo_hits.inc();
+      return std::exchange(lifo_, nullptr);
+    }
+    // The slot had its turns (claim R2): its task goes behind the others.
+    TaskHeader* t = std::exchange(lifo_, nullptr);
+    if (queue.push_back_or_overflow(t, sched_.injector)) stats_.overflows.inc();
+  }
+  lifo_runs_ = 0;
+  if (TaskHeader* t = queue.pop()) return t;
+  return next_from_injector();
+}
+
+TaskHeader* Worker::steal_work() {
+  if (!searching_) {
+    searching_ = sched_.idle.transition_worker_to_searching();
+    if (!searching_) return nullptr;
+  }
+  const auto n = static_cast<std::uint32_t>(sched_.workers.size());
+  const std::uint32_t start = rand() % n;
+  std::uint64_t stolen = 0;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    auto v = (start + i) % n;
+    if (v == index_) continue;
+    stats_.steal_attempts.inc();
+    if (TaskHeader* t = sched_.workers[v]->queue.steal_into(queue, stolen)) {
+      stats_.steals.inc(stolen);
+      return t;
+    }
+  }
+  return next_from_injector();
+}
+
+void Worker::end_search() {
+  searching_ = false;
+  // The last searcher found work: there may be more, so wake another.
+  if (sched_.idle.transition_worker_from_searching()) sched_.notify_parked();
+}
+
+void Worker::run_task(TaskHeader* t) {
+  if (searching_) end_search();
+  std::uint64_t prev = t->transition_to_running();
+  for (;;) {
+    if (prev & state::cancelled) {
+      set_current_task(t);
+      t->vtable->cancel(t);
+      set_current_task(nullptr);
+      sched_.finish(t);
+      return;
+    }
+    stats_.polls.inc();
+    set_current_task(t);
+    RunResult r = t->vtable->run(t);
+    set_current_task(nullptr);
+    switch (r) {
+      case RunResult::complete:
+        sched_.finish(t);
+        return;
+      case RunResult::pending:
+        // Woken or cancelled while it ran: it goes to the back, like a yield.
+        if (t->transition_to_idle()) schedule_local(t, true);
+        return;
+      case RunResult::yielded:
+        stats_.yields.inc();
+        // Fast path: nothing else is runnable here and the tick has budget
+        // left, so the back of the queue is its front: run it again without
+        // a round trip through the ring or the state word. The injection
+        // queue still gets its turn when the budget runs out.
+        if (lifo_ == nullptr && queue.is_empty() && budget_ > 1) {
+          --budget_;
+          prev = t->load(std::memory_order_relaxed);
+          continue;
+        }
+        t->transition_to_yielded();
+        if (queue.push_back_or_overflow(t, sched_.injector)) stats_.overflows.inc();
+        if (!searching_) sched_.notify_parked();
+        return;
+    }
+  }
+}
+
+void Worker::park() {
+  bool last = sched_.idle.transition_worker_to_parked(index_, searching_);
+  searching_ = false;
+  // The last searcher to leave re-checks every queue: work published after
+  // the others stopped looking would otherwise wait for the next spawn.
+  if (last && sched_.has_pending_work()) sched_.notify_parked();
+  stats_.parks.inc();
+  while (!sched_.is_shutdown()) {
+    parker.park();
+    if (!sched_.idle.is_parked(index_)) {
+      // A notifier unlisted us and counted us as searching.
+      searching_ = true;
+      return;
+    }
+  }
+}
+
+}  // namespace duet::detail

@@ -1,0 +1,6 @@
+// duet/stackful.hpp: the stackful backend: fibers.
+#pragma once
+
+#include "duet/stackful/fiber.hpp"
+#include "duet/stackful/stack.hpp"
+#include "duet/wait.hpp"

@@ -1,0 +1,6 @@
+// duet/stackless.hpp: the stackless backend: Task<T> and its spawn.
+#pragma once
+
+#include "duet/stackless/spawn.hpp"
+#include "duet/stackless/task.hpp"
+#include "duet/yield.hpp"

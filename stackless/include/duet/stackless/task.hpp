@@ -1,0 +1,223 @@
+// duet/stackless/task.hpp: Task<T>, a lazy C++20 coroutine.
+//
+//   duet::Task<int> answer() { co_return 42; }
+//   duet::Task<int> twice() { co_return 2 * co_await answer(); }
+//
+// A Task starts when it is awaited (by another Task) or spawned. Awaiting a
+// child Task is a symmetric transfer: a chain of a million nested awaits runs
+// in constant thread stack. Inside a Task, `co_await` accepts:
+//   - another Task<U>;
+//   - any poll future (duet::Future): JoinHandles, sync primitives, channel
+//     operations, timers, I/O; it is polled with this task's waker;
+//   - duet::yield_now().
+// Other awaitables are rejected at compile time: the scheduler must know what
+// a suspended task waits on.
+//
+// Frames come from the per-thread block cache (duet/detail/block_cache.hpp):
+// no malloc per spawn in a steady state.
+#pragma once
+
+#include <coroutine>
+#include <exception>
+#include <type_traits>
+#include <utility>
+
+#include "duet/detail/block_cache.hpp"
+#include "duet/outcome.hpp"
+#include "duet/poll.hpp"
+#include "duet/stackless/coro_task.hpp"
+#include "duet/yield.hpp"
+
+namespace duet {
+
+template <class T = void>
+class Task;
+
+namespace detail {
+
+template <class>
+struct is_task : std::false_type {};
+template <class T>
+struct is_task<Task<T>> : std::true_type {};
+
+/// Awaits a poll future from a coroutine. F is a reference type for an
+/// lvalue operand (the future lives outside), a value type for an rvalue
+/// (the future lives in the awaiter, in the coroutine frame).
+template <class F>
+class FutureAwaiter {
+  using Fut = std::remove_reference_t<F>;
+  using T = future_output_t<Fut>;
+
+ public:
+  explicit FutureAwaiter(F&& f) : fut_(std::forward<F>(f)) {}
+
+  bool await_ready() {
+    BorrowedWaker w(current_task());
+    Context cx(w.get());
+    return try_poll(cx);
+  }
+  void await_suspend(std::coroutine_handle<> h) noexcept {
+    CoroTaskBase* t = current_coro_task();
+    t->leaf = h;
+    t->wait_op = this;
+    t->wait_poll = &repoll;
+    t->suspend_kind = RunResult::pending;
+  }
+  T await_resume() { return out_.take(); }
+
+ private:
+  bool try_poll(Context& cx) {
+    try {
+      auto p = fut_.poll(cx);
+      if (p.is_pending()) return false;
+      if constexpr (std::is_void_v<T>) {
+        out_.set_value();
+      } else {
+        out_.set_value(std::move(p).value());
+      }
+    } catch (...) {
+      out_.set_exception(std::current_exception());
+    }
+    return true;
+  }
+  static bool repoll(void* self, Context& cx) { return static_cast<FutureAwaiter*>(self)->try_poll(cx); }
+
+  F fut_;
+  Outcome<T> out_;
+};
+
+struct YieldAwaiter {
+  static constexpr bool await_ready() noexcept { return false; }
+  static void await_suspend(std::coroutine_handle<> h) noexcept {
+    CoroTaskBase* t = current_coro_task();
+    t->leaf = h;
+    t->wait_poll = nullptr;
+    t->suspend_kind = RunResult::yielded;
+  }
+  static constexpr void await_resume() noexcept {}
+};
+
+template <class>
+inline constexpr bool dependent_false = false;
+
+class PromiseBase {
+ public:
+  static void* operator new(std::size_t n) { return block_alloc(n); }
+  static void operator delete(void* p, std::size_t n) noexcept { block_free(p, n); }
+
+  std::suspend_always initial_suspend() noexcept { return {}; }
+
+  struct FinalAwaiter {
+    static constexpr bool await_ready() noexcept { return false; }
+    template <class P>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
+      auto c = h.promise().continuation;
+      return c ? c : std::noop_coroutine();
+    }
+    static constexpr void await_resume() noexcept {}
+  };
+  FinalAwaiter final_suspend() noexcept { return {}; }
+
+  template <class U>
+  auto await_transform(Task<U>&& t) noexcept {
+    return std::move(t).operator co_await();
+  }
+  template <class U>
+  auto await_transform(Task<U>& t) noexcept {
+    return std::move(t).operator co_await();
+  }
+  YieldAwaiter await_transform(YieldNow) noexcept { return {}; }
+  template <class F>
+    requires Future<std::remove_reference_t<F>>
+  FutureAwaiter<F> await_transform(F&& f) {
+    return FutureAwaiter<F>(std::forward<F>(f));
+  }
+  template <class A>
+    requires(!Future<std::remove_reference_t<A>> && !is_task<std::remove_cvref_t<A>>::value)
+  A&& await_transform(A&& a) {
+    static_assert(dependent_false<A>,
+                  "duet::Task can co_await Tasks, poll futures (duet::Future) and "
+                  "duet::yield_now(); wrap other awaitables in a poll future");
+    return std::forward<A>(a);
+  }
+
+  std::coroutine_handle<> continuation;
+};
+
+template <class T>
+class Promise : public PromiseBase {
+ public:
+  Task<T> get_return_object() noexcept;
+  template <class U>
+  void return_value(U&& v) {
+    out.set_value(std::forward<U>(v));
+  }
+  void unhandled_exception() noexcept { out.set_exception(std::current_exception()); }
+  Outcome<T> out;
+};
+
+template <>
+class Promise<void> : public PromiseBase {
+ public:
+  Task<void> get_return_object() noexcept;
+  void return_void() noexcept { out.set_value(); }
+  void unhandled_exception() noexcept { out.set_exception(std::current_exception()); }
+  Outcome<void> out;
+};
+
+}  // namespace detail
+
+template <class T>
+class [[nodiscard]] Task {
+ public:
+  using promise_type = detail::Promise<T>;
+  using handle_type = std::coroutine_handle<promise_type>;
+  using value_type = T;
+
+  Task() noexcept = default;
+  explicit Task(handle_type h) noexcept : h_(h) {}
+  Task(Task&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+  Task& operator=(Task&& o) noexcept {
+    if (this != &o) {
+      reset();
+      h_ = std::exchange(o.h_, nullptr);
+    }
+    return *this;
+  }
+  ~Task() { reset(); }
+
+  struct Awaiter {
+    handle_type child;
+    static constexpr bool await_ready() noexcept { return false; }
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<> parent) noexcept {
+      child.promise().continuation = parent;
+      return child;  // symmetric transfer: a tail call, not a nested resume
+    }
+    T await_resume() { return child.promise().out.take(); }
+  };
+  /// Awaiting a Task starts it; the awaiter owns nothing (the Task object,
+  /// a temporary in the awaiting frame, keeps the child frame alive).
+  Awaiter operator co_await() && noexcept { return Awaiter{h_}; }
+
+  [[nodiscard]] bool valid() const noexcept { return static_cast<bool>(h_); }
+  /// Gives up ownership of the frame (for the spawn machinery).
+  handle_type release() noexcept { return std::exchange(h_, nullptr); }
+
+ private:
+  void reset() noexcept {
+    if (h_) std::exchange(h_, nullptr).destroy();
+  }
+  handle_type h_;
+};
+
+namespace detail {
+template <class T>
+Task<T> Promise<T>::get_return_object() noexcept {
+  return Task<T>(std::coroutine_handle<Promise<T>>::from_promise(*this));
+}
+inline Task<void> Promise<void>::get_return_object() noexcept {
+  return Task<void>(std::coroutine_handle<Promise<void>>::from_promise(*this));
+}
+}  // namespace detail
+
+}  // namespace duet
