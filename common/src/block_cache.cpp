@@ -20,15 +20,17 @@ struct Cache {
   std::array<FreeBlock*, num_classes> head{};
   std::array<std::uint32_t, num_classes> count{};
   BlockCacheStats stats;
-  ~Cache() {
+  void trim() noexcept {
     for (std::size_t c = 0; c < num_classes; ++c) {
       while (head[c] != nullptr) {
         FreeBlock* b = head[c];
         head[c] = b->next;
         ::operator delete(b, std::align_val_t{block_align});
       }
+      count[c] = 0;
     }
   }
+  ~Cache() { trim(); }
 };
 
 thread_local Cache cache;
@@ -78,5 +80,7 @@ void block_free(void* p, std::size_t size) noexcept {
 }
 
 BlockCacheStats block_cache_stats() noexcept { return cache.stats; }
+
+void block_cache_trim() noexcept { cache.trim(); }
 
 }  // namespace duet::detail

@@ -29,5 +29,7 @@ struct BlockCacheStats {
 };
 /// The calling thread's counters.
 BlockCacheStats block_cache_stats() noexcept;
+/// Returns the calling thread's cached blocks to the heap.
+void block_cache_trim() noexcept;
 
 }  // namespace duet::detail
