@@ -1,6 +1,7 @@
 #include "alloc_tracker.hpp"
 
 #include <atomic>
+#include <cstddef>
 #include <cstdlib>
 #include <new>
 
