@@ -3,7 +3,7 @@
 #include <stdexcept>
 
 #include "duet/runtime.hpp"
-#include "parker.hpp"
+#include "duet/drivers/parker.hpp"
 #include "scheduler.hpp"
 
 namespace duet::detail {

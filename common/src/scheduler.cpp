@@ -62,7 +62,7 @@ void Scheduler::schedule(TaskHeader* t) noexcept {
 
 void Scheduler::notify_parked() noexcept {
   int w = idle.worker_to_notify();
-  if (w >= 0) workers[static_cast<unsigned>(w)]->parker.unpark();
+  if (w >= 0) workers[static_cast<unsigned>(w)]->driver->unpark();
 }
 
 bool Scheduler::has_pending_work() const noexcept {
@@ -108,7 +108,7 @@ void Scheduler::shutdown() {
   if (shutdown_.exchange(true, std::memory_order_acq_rel)) return;
   for (unsigned i = 0; i < workers.size(); ++i) {
     idle.unpark_worker_by_id(i);
-    workers[i]->parker.unpark();
+    workers[i]->driver->unpark();
   }
   for (auto& w : workers) w->join();
   cancel_everything();

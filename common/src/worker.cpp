@@ -8,6 +8,7 @@ namespace duet::detail {
 
 Worker::Worker(Scheduler& s, unsigned index, int cpu)
     : queue(s.cfg.local_queue_capacity),
+      driver(make_driver(s.cfg.io_driver, index)),
       sched_(s),
       index_(index),
       cpu_(cpu),
@@ -54,6 +55,8 @@ void Worker::run() {
       run_task(t);
       continue;
     }
+    // Nothing runnable: reap the driver once more before sleeping in it.
+    if (driver->poll() > 0) continue;
     park();
   }
   set_current_worker(nullptr);
@@ -90,6 +93,7 @@ TaskHeader* Worker::next_task() {
     // End of a tick: the injection queue goes first, so a busy local queue
     // cannot starve spawns from outside (claim R1).
     budget_ = sched_.cfg.tick_budget;
+    maintenance();
     if (TaskHeader* t = next_from_injector()) {
       lifo_runs_ = 0;
       return t;
@@ -108,6 +112,12 @@ TaskHeader* Worker::next_task() {
   lifo_runs_ = 0;
   if (TaskHeader* t = queue.pop()) return t;
   return next_from_injector();
+}
+
+void Worker::maintenance() {
+  // Completions that arrived while we were busy wake their tasks into our
+  // LIFO slot and ring.
+  driver->poll();
 }
 
 TaskHeader* Worker::steal_work() {
@@ -186,7 +196,7 @@ void Worker::park() {
   if (last && sched_.has_pending_work()) sched_.notify_parked();
   stats_.parks.inc();
   while (!sched_.is_shutdown()) {
-    parker.park();
+    driver->park(std::nullopt);
     if (!sched_.idle.is_parked(index_)) {
       // A notifier unlisted us and counted us as searching.
       searching_ = true;

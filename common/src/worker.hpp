@@ -17,7 +17,8 @@
 #include "duet/config.hpp"
 #include "duet/detail/task_header.hpp"
 #include "local_queue.hpp"
-#include "parker.hpp"
+#include "duet/drivers/driver.hpp"
+#include <memory>
 
 namespace duet::detail {
 
@@ -49,12 +50,15 @@ class Worker {
   [[nodiscard]] Scheduler& scheduler() noexcept { return sched_; }
 
   LocalQueue queue;
-  Parker parker;
+  /// What this worker sleeps in and reaps I/O from (duet/drivers/driver.hpp).
+  std::unique_ptr<Driver> driver;
 
  private:
   friend class Scheduler;
   void run();
   TaskHeader* next_task();
+  /// End-of-tick work besides the injection queue: reap the driver.
+  void maintenance();
   TaskHeader* next_from_injector();
   TaskHeader* steal_work();
   void run_task(TaskHeader* t);

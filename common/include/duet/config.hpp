@@ -17,6 +17,14 @@ enum class Placement : std::uint8_t {
   scatter,       // round-robin across the largest cache domains (L3, then packages)
 };
 
+/// Which I/O driver workers sleep in (see duet/drivers/driver.hpp).
+enum class IoDriver : std::uint8_t {
+  automatic,  // io_uring when the kernel allows it, else epoll
+  io_uring,
+  epoll,
+  none,  // no I/O: a bare futex
+};
+
 struct RuntimeConfig {
   /// Worker threads; 0 means one per physical core (hwloc).
   unsigned workers = 0;
@@ -36,6 +44,9 @@ struct RuntimeConfig {
   /// 64 KiB: deep enough for ordinary library code; only touched pages cost
   /// memory.
   std::size_t fiber_stack_size = 64 * 1024;
+  /// I/O driver; the DUET_DRIVER environment variable (io_uring, epoll,
+  /// none) overrides it.
+  IoDriver io_driver = IoDriver::automatic;
   /// Called with the exception of a detached task (nobody will join it).
   /// Default: print it to stderr.
   std::function<void(std::exception_ptr)> on_detached_exception;

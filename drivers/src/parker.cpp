@@ -1,4 +1,4 @@
-#include "parker.hpp"
+#include "duet/drivers/parker.hpp"
 
 #include <linux/futex.h>
 #include <sys/syscall.h>

@@ -1,0 +1,43 @@
+// duet/drivers/driver.hpp: what a worker sleeps in.
+//
+// Each worker owns one Driver. With nothing to run, the worker parks in it;
+// the driver returns when another thread unparks it (a spawn or wake that
+// needs this worker), when an I/O event completes, or when the timeout (the
+// worker's next timer deadline) passes. Every tick the worker also polls it
+// without blocking, so completions are reaped while the worker is busy.
+//
+// Backends: io_uring and epoll (each worker its own ring or epoll set, woken
+// through an eventfd or IORING_OP_MSG_RING), and `none`, a bare futex for a
+// runtime without I/O. The no-lost-wake-up rule: an unpark() before park()
+// makes that park() return at once.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+
+#include "duet/config.hpp"
+
+namespace duet::detail {
+
+class Driver {
+ public:
+  virtual ~Driver() = default;
+  /// Reaps what is ready (wakes the tasks waiting on it) without blocking.
+  /// Returns the number of events handled.
+  virtual std::size_t poll() = 0;
+  /// Sleeps until unpark(), an event, or `timeout`; then reaps like poll().
+  virtual void park(std::optional<std::chrono::nanoseconds> timeout) = 0;
+  /// Any thread: makes the current or the next park() return.
+  virtual void unpark() noexcept = 0;
+  /// Which backend this is.
+  [[nodiscard]] virtual IoDriver kind() const noexcept = 0;
+};
+
+/// The driver for worker `index`: `requested`, or for IoDriver::automatic
+/// the best the kernel allows (the choice is made once per process and
+/// logged once; the DUET_DRIVER environment variable overrides the config).
+std::unique_ptr<Driver> make_driver(IoDriver requested, unsigned index);
+
+}  // namespace duet::detail

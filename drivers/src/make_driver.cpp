@@ -1,0 +1,17 @@
+// make_driver.cpp: choosing the backend.
+#include <memory>
+
+#include "duet/drivers/driver.hpp"
+
+namespace duet::detail {
+
+std::unique_ptr<Driver> make_futex_driver();
+
+std::unique_ptr<Driver> make_driver(IoDriver requested, unsigned /*index*/) {
+  // Until the io_uring and epoll backends land, every request is served by
+  // the futex driver (a runtime without I/O).
+  (void)requested;
+  return make_futex_driver();
+}
+
+}  // namespace duet::detail
