@@ -47,6 +47,7 @@ void Worker::schedule_local(TaskHeader* t, bool to_back) {
 
 void Worker::run() {
   set_current_worker(this);
+  set_current_driver(driver.get());
   if (cpu_ >= 0) Topology::pin_current_thread(cpu_);
   while (!sched_.is_shutdown()) {
     TaskHeader* t = next_task();
@@ -59,6 +60,7 @@ void Worker::run() {
     if (driver->poll() > 0) continue;
     park();
   }
+  set_current_driver(nullptr);
   set_current_worker(nullptr);
 }
 

@@ -35,6 +35,11 @@ class Driver {
   [[nodiscard]] virtual IoDriver kind() const noexcept = 0;
 };
 
+/// The driver of the worker the calling thread is (null off the runtime).
+/// Out of line: a fiber may move between workers between two calls.
+Driver* current_driver() noexcept;
+void set_current_driver(Driver* d) noexcept;
+
 /// The driver for worker `index`: `requested`, or for IoDriver::automatic
 /// the best the kernel allows (the choice is made once per process and
 /// logged once; the DUET_DRIVER environment variable overrides the config).
