@@ -25,6 +25,15 @@ enum class IoDriver : std::uint8_t {
   none,  // no I/O: a bare futex
 };
 
+/// Where a fiber's stack comes from (duet/stackful/stack.hpp and
+/// docs/stackful.md describe each; FiberOptions can override per spawn).
+enum class StackStrategy : std::uint8_t {
+  pooled,            // fixed size + guard page, from per-thread pools
+  lazy,              // large reservation, pages committed on touch
+  copy,              // runs on a per-worker shared stack; copied out on suspend
+  unguarded_unsafe,  // pooled without a guard page: for measurements only
+};
+
 struct RuntimeConfig {
   /// Worker threads; 0 means one per physical core (hwloc).
   unsigned workers = 0;
@@ -44,6 +53,9 @@ struct RuntimeConfig {
   /// 64 KiB: deep enough for ordinary library code; only touched pages cost
   /// memory.
   std::size_t fiber_stack_size = 64 * 1024;
+  /// The stack strategy of a fiber spawned without one. Pooled: the
+  /// cheapest spawn, and an overflow hits a guard page.
+  StackStrategy fiber_stack_strategy = StackStrategy::pooled;
   /// I/O driver; the DUET_DRIVER environment variable (io_uring, epoll,
   /// none) overrides it.
   IoDriver io_driver = IoDriver::automatic;
