@@ -56,8 +56,10 @@ void Worker::run() {
       run_task(t);
       continue;
     }
-    // Nothing runnable: reap the driver once more before sleeping in it.
+    // Nothing runnable: reap the driver and fire due timers once more
+    // before sleeping.
     if (driver->poll() > 0) continue;
+    if (timers.fire_due() > 0) continue;
     park();
   }
   set_current_driver(nullptr);
@@ -120,6 +122,9 @@ void Worker::maintenance() {
   // Completions that arrived while we were busy wake their tasks into our
   // LIFO slot and ring.
   driver->poll();
+  // Due timers wake their tasks into our LIFO slot and ring (one clock read
+  // a tick, and none when no timer is pending).
+  timers.fire_due();
 }
 
 TaskHeader* Worker::steal_work() {
@@ -198,10 +203,18 @@ void Worker::park() {
   if (last && sched_.has_pending_work()) sched_.notify_parked();
   stats_.parks.inc();
   while (!sched_.is_shutdown()) {
-    driver->park(std::nullopt);
+    // Sleep until the next timer deadline at most (timers are only inserted
+    // by this worker's own thread, so none can appear while we sleep).
+    driver->park(timers.park_timeout());
     if (!sched_.idle.is_parked(index_)) {
       // A notifier unlisted us and counted us as searching.
       searching_ = true;
+      return;
+    }
+    if (timers.fire_due() > 0) {
+      // Timers woke tasks into our queue: unlist ourselves and run them. If
+      // a notifier unlisted us meanwhile, it counted us as searching.
+      searching_ = !sched_.idle.unpark_worker_by_id(index_);
       return;
     }
   }

@@ -17,6 +17,7 @@
 #include "duet/config.hpp"
 #include "duet/detail/task_header.hpp"
 #include "local_queue.hpp"
+#include "time/wheel.hpp"
 #include "duet/drivers/driver.hpp"
 #include <memory>
 
@@ -52,6 +53,9 @@ class Worker {
   LocalQueue queue;
   /// What this worker sleeps in and reaps I/O from (duet/drivers/driver.hpp).
   std::unique_ptr<Driver> driver;
+  /// Timers registered by tasks this worker polled (common/src/time/):
+  /// fired in maintenance() and when a park times out.
+  time_detail::TimerWheel timers{time_detail::now_tick()};
 
  private:
   friend class Scheduler;

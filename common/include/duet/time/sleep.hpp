@@ -1,0 +1,131 @@
+// duet/time/sleep.hpp: sleeping as a poll future.
+//
+//   co_await duet::sleep(10ms);                 // coroutine
+//   duet::wait(duet::sleep_until(deadline));    // fiber, or a plain thread
+//
+// A Sleep polled on a worker registers an intrusive entry (inside the Sleep:
+// no allocation) on that worker's hierarchical timing wheel; the worker
+// fires it at the end of a tick or when its park times out, and the task is
+// woken through its Waker. Destroying the Sleep (cancellation, a timeout
+// that lost, a select that chose another case) removes the entry, from any
+// thread. Polled outside any runtime, the entry goes to a process-wide
+// fallback wheel driven by one timer thread.
+//
+// A timer never fires early: deadlines are rounded up to the wheel's tick
+// (1024 ns) and compared with a clock read after the deadline passed. It may
+// fire late by up to one tick of the worker's work (tick_budget polls) when
+// the worker is busy.
+//
+// The deadline of sleep(d) is computed when sleep() is called (like
+// std::this_thread::sleep_for); sleep_until costs no clock read.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+
+#include "duet/poll.hpp"
+#include "duet/waker.hpp"
+
+namespace duet {
+
+using Clock = std::chrono::steady_clock;
+using Instant = Clock::time_point;
+
+namespace time_detail {
+
+class TimerWheel;
+
+/// The intrusive entry of one pending timer.
+struct TimerEntry {
+  enum : std::uint8_t { idle = 0, registered = 1, fired = 2 };
+  TimerEntry* next = nullptr;
+  TimerEntry** pprev = nullptr;
+  std::uint64_t tick = 0;  // deadline in wheel ticks, rounded up
+  Waker waker;
+  TimerWheel* wheel = nullptr;
+  std::atomic<std::uint8_t> state{idle};
+  std::uint8_t level = 0;
+  std::uint8_t slot = 0;
+};
+
+/// Wheel ticks: steady_clock nanoseconds >> tick_shift (1024 ns a tick).
+inline constexpr unsigned tick_shift = 10;
+inline std::uint64_t tick_ceil(Instant t) noexcept {
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  if (ns <= 0) return 0;
+  return (static_cast<std::uint64_t>(ns) + ((1u << tick_shift) - 1)) >> tick_shift;
+}
+
+/// First poll: registers `e` on the calling worker's wheel (or the
+/// fallback). False when the deadline has already passed (nothing is
+/// registered then).
+bool timer_register(TimerEntry& e, Context& cx);
+/// Later polls: true once fired; otherwise refreshes the waker.
+bool timer_repoll(TimerEntry& e, Context& cx);
+/// Removes a registered entry (any thread).
+void timer_cancel(TimerEntry& e) noexcept;
+
+}  // namespace time_detail
+
+/// The poll future of sleep / sleep_until. Not movable once polled (its
+/// entry is linked into a wheel).
+class [[nodiscard]] Sleep {
+ public:
+  explicit Sleep(Instant deadline) noexcept : deadline_(deadline) {
+    e_.tick = time_detail::tick_ceil(deadline);
+  }
+  Sleep(Sleep&& o) noexcept : deadline_(o.deadline_) {
+    if (o.e_.state.load(std::memory_order_relaxed) == time_detail::TimerEntry::registered) {
+      std::abort();  // moved while linked: see duet/sync/detail/wait_list.hpp
+    }
+    e_.tick = o.e_.tick;
+    e_.state.store(o.e_.state.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  }
+  Sleep& operator=(Sleep&&) = delete;
+  ~Sleep() {
+    // Relaxed: only our own registration matters; timer_cancel re-checks
+    // a racing fire under the wheel's lock.
+    if (e_.state.load(std::memory_order_relaxed) == time_detail::TimerEntry::registered) {
+      time_detail::timer_cancel(e_);
+    }
+  }
+
+  Poll<void> poll(Context& cx) {
+    // Acquire: pairs with the firing wheel's release store.
+    switch (e_.state.load(std::memory_order_acquire)) {
+      case time_detail::TimerEntry::fired:
+        return ready();
+      case time_detail::TimerEntry::registered:
+        return time_detail::timer_repoll(e_, cx) ? ready() : Poll<void>(pending);
+      default:
+        if (!time_detail::timer_register(e_, cx)) {
+          e_.state.store(time_detail::TimerEntry::fired, std::memory_order_relaxed);
+          return ready();
+        }
+        return pending;
+    }
+  }
+
+  /// Has it fired (or was its deadline already past when first polled)?
+  [[nodiscard]] bool is_elapsed() const noexcept {
+    // Acquire: as poll().
+    return e_.state.load(std::memory_order_acquire) == time_detail::TimerEntry::fired;
+  }
+  [[nodiscard]] Instant deadline() const noexcept { return deadline_; }
+
+ private:
+  Instant deadline_;
+  time_detail::TimerEntry e_;
+};
+
+inline Sleep sleep_until(Instant deadline) noexcept {
+  return Sleep(deadline);
+}
+template <class Rep, class Period>
+Sleep sleep(std::chrono::duration<Rep, Period> d) noexcept {
+  return Sleep(Clock::now() + std::chrono::duration_cast<Clock::duration>(d));
+}
+
+}  // namespace duet

@@ -1,0 +1,64 @@
+// duet/time/timeout.hpp: bound any operation by a deadline.
+//
+//   std::optional<int> v = co_await duet::timeout(50ms, ch.recv());
+//   if (!duet::wait(duet::timeout(1s, m.lock()))) ...   // empty: timed out
+//
+// The output is std::optional<T> (T: the operation's output; bool for a
+// void operation): empty when the deadline passed first. When the timeout
+// wins, the operation is destroyed with the Timeout, which withdraws its
+// waiter (a lock not taken, a message not consumed). The operation is
+// polled before the timer, so one that is ready at the deadline wins.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "duet/poll.hpp"
+#include "duet/time/sleep.hpp"
+
+namespace duet {
+
+/// F is a value type (the Timeout owns the operation) or an lvalue
+/// reference (it borrows one that lives outside).
+template <class F>
+class [[nodiscard]] Timeout {
+  using Fut = std::remove_reference_t<F>;
+  using T = future_output_t<Fut>;
+
+ public:
+  using Output = std::conditional_t<std::is_void_v<T>, bool, std::optional<T>>;
+
+  Timeout(F&& f, Instant deadline) : fut_(std::forward<F>(f)), sleep_(deadline) {}
+
+  Poll<Output> poll(Context& cx) {
+    auto p = fut_.poll(cx);
+    if (p.is_ready()) {
+      if constexpr (std::is_void_v<T>) {
+        return Output(true);
+      } else {
+        return Output(std::move(p).value());
+      }
+    }
+    if (sleep_.poll(cx).is_ready()) return Output();
+    return pending;
+  }
+
+ private:
+  F fut_;
+  Sleep sleep_;
+};
+
+template <Future F>
+Timeout<F> timeout_at(Instant deadline, F&& f) {
+  return Timeout<F>(std::forward<F>(f), deadline);
+}
+template <class Rep, class Period, class F>
+requires Future<std::remove_reference_t<F>> Timeout<F> timeout(std::chrono::duration<Rep, Period> d,
+                                                               F&& f) {
+  return Timeout<F>(std::forward<F>(f),
+                    Clock::now() + std::chrono::duration_cast<Clock::duration>(d));
+}
+
+}  // namespace duet

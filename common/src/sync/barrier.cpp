@@ -1,0 +1,64 @@
+#include "duet/sync/barrier.hpp"
+
+namespace duet {
+
+using namespace sync_detail;
+
+Poll<BarrierWaitResult> Barrier::Wait::poll(Context& cx) {
+  if (w_.load_status() == st_done) {
+    w_.status.store(st_idle, std::memory_order_relaxed);
+    return BarrierWaitResult(false);
+  }
+  b_->lock_.lock();
+  std::uint8_t st = w_.status.load(std::memory_order_relaxed);  // under the lock
+  if (st == st_done) {
+    b_->lock_.unlock();
+    w_.status.store(st_idle, std::memory_order_relaxed);
+    return BarrierWaitResult(false);
+  }
+  if (st == st_queued) {
+    w_.update_waker(cx.waker());
+    b_->lock_.unlock();
+    return pending;
+  }
+  if (++b_->arrived_ < b_->n_) {
+    w_.waker = cx.waker();
+    w_.status.store(st_queued, std::memory_order_relaxed);
+    b_->waiters_.push_back(&w_);
+    b_->lock_.unlock();
+    return pending;
+  }
+  // The last arrival: trip. Wake in batches; the next generation may start
+  // arriving as soon as the count is reset (its waiters queue behind).
+  b_->arrived_ = 0;
+  WaitList<> tripped = b_->waiters_.take();
+  // The tripped nodes are off the barrier's list, but their owners' cancel()
+  // would look for them there: complete them all before releasing the lock.
+  WakeBatch b;
+  for (;;) {
+    while (!b.full()) {
+      WaitNode* n = tripped.pop_front();
+      if (n == nullptr) break;
+      b.push(n->complete(st_done));
+    }
+    if (tripped.empty()) break;
+    // Wakers can be woken later: the nodes are completed, only the wakers
+    // (moved out) remain, and waking does not need the lock. But the batch
+    // is full: wake it now, still holding the lock (wakes only schedule).
+    b.wake_all();
+  }
+  b_->lock_.unlock();
+  b.wake_all();
+  return BarrierWaitResult(true);
+}
+
+void Barrier::cancel(WaitNode& w) noexcept {
+  SpinGuard g(lock_);
+  if (w.status.load(std::memory_order_relaxed) == st_queued) {
+    waiters_.remove(&w);
+    w.status.store(st_idle, std::memory_order_relaxed);
+    --arrived_;
+  }
+}
+
+}  // namespace duet

@@ -1,0 +1,89 @@
+// timer.cpp: which wheel a Sleep registers on, and the fallback wheel for
+// timers polled outside any runtime.
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "../scheduler.hpp"
+#include "../worker.hpp"
+#include "wheel.hpp"
+
+namespace duet::time_detail {
+
+namespace {
+
+/// Timers polled by a thread that is not a worker (duet::wait(sleep(..))
+/// on main, a Sleep inside a blocking-pool job): one wheel for the process,
+/// driven by one thread that sleeps until the next deadline. Started on
+/// first use, stopped and joined at exit.
+class FallbackTimer {
+ public:
+  FallbackTimer() : wheel_(now_tick()), thread_([this] { run(); }) {}
+  ~FallbackTimer() {
+    {
+      std::lock_guard g(mu_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+  TimerWheel& wheel() noexcept { return wheel_; }
+  /// A timer was inserted: the thread may have to wake earlier.
+  void kick() {
+    {
+      std::lock_guard g(mu_);
+      ++seq_;
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  void run() {
+    std::unique_lock lk(mu_);
+    while (!stop_) {
+      std::uint64_t seen = seq_;
+      lk.unlock();
+      wheel_.advance(now_tick());
+      auto timeout = wheel_.park_timeout();
+      lk.lock();
+      if (stop_ || seq_ != seen) continue;
+      if (timeout) {
+        cv_.wait_for(lk, *timeout);
+      } else {
+        cv_.wait(lk);
+      }
+    }
+  }
+
+  TimerWheel wheel_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::uint64_t seq_ = 0;  // guarded by mu_
+  bool stop_ = false;      // guarded by mu_
+  std::thread thread_;
+};
+
+FallbackTimer& fallback() {
+  static FallbackTimer f;
+  return f;
+}
+
+}  // namespace
+
+bool timer_register(TimerEntry& e, Context& cx) {
+  if (detail::Worker* w = detail::current_worker()) return w->timers.insert(e, cx.waker());
+  FallbackTimer& f = fallback();
+  if (!f.wheel().insert(e, cx.waker())) return false;
+  f.kick();
+  return true;
+}
+
+bool timer_repoll(TimerEntry& e, Context& cx) {
+  return e.wheel->repoll(e, cx.waker());
+}
+
+void timer_cancel(TimerEntry& e) noexcept {
+  e.wheel->cancel(e);
+}
+
+}  // namespace duet::time_detail

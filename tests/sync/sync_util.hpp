@@ -1,0 +1,101 @@
+// sync_util.hpp: helpers for the sync, channel and timer tests.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include <duet/duet.hpp>
+
+namespace duet::synctest {
+
+using namespace std::chrono_literals;
+
+/// A waker that counts its wakes: drives futures by hand, deterministically.
+struct CountingWaker {
+  std::atomic<int> wakes{0};
+  std::atomic<int> refs{0};  // live clones (checks that primitives drop wakers)
+  static void clone(void* d) { static_cast<CountingWaker*>(d)->refs.fetch_add(1); }
+  static void wake(void* d) {
+    auto* w = static_cast<CountingWaker*>(d);
+    w->wakes.fetch_add(1);
+    w->refs.fetch_sub(1);
+  }
+  static void wake_by_ref(void* d) { static_cast<CountingWaker*>(d)->wakes.fetch_add(1); }
+  static void drop(void* d) { static_cast<CountingWaker*>(d)->refs.fetch_sub(1); }
+  static constexpr WakerVTable vt{&clone, &wake, &wake_by_ref, &drop};
+
+  /// A borrowed waker (not counted in refs) for a Context.
+  struct Cx {
+    explicit Cx(CountingWaker& c) : w(Waker::adopt(&c, &vt)), cx(w) {}
+    ~Cx() { std::move(w).release(); }
+    Waker w;
+    Context cx;
+  };
+};
+
+/// Polls `f` once with `cw`'s waker.
+template <class F>
+auto poll_once(F& f, CountingWaker& cw) {
+  CountingWaker::Cx c(cw);
+  return f.poll(c.cx);
+}
+
+/// Aborts with a message if not disarmed within `limit`: turns a hang (a
+/// lost wake-up) into a clear failure.
+class Watchdog {
+ public:
+  explicit Watchdog(const char* what, std::chrono::seconds limit = std::chrono::seconds(120))
+      : t_([this, what, limit] {
+          auto end = std::chrono::steady_clock::now() + limit;
+          while (!done_.load(std::memory_order_acquire)) {
+            if (std::chrono::steady_clock::now() > end) {
+              std::fprintf(stderr, "watchdog: '%s' hung (lost wake-up?)\n", what);
+              std::abort();
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+          }
+        }) {}
+  ~Watchdog() {
+    done_.store(true, std::memory_order_release);
+    t_.join();
+  }
+
+ private:
+  std::atomic<bool> done_{false};
+  std::thread t_;
+};
+
+/// Sanitizer builds run the stress tests at a smaller N.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool sanitized = true;
+#else
+inline constexpr bool sanitized = false;
+#endif
+
+inline RuntimeConfig small_rt(unsigned workers = 2) {
+  RuntimeConfig c;
+  c.workers = workers;
+  c.placement = Placement::none;
+  return c;
+}
+
+/// A poll future that never completes.
+struct Never {
+  Poll<int> poll(Context&) { return pending; }
+};
+
+/// Waits (spinning politely) until pred() holds; false after `limit`.
+template <class P>
+bool eventually(P pred, std::chrono::milliseconds limit = 10000ms) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+}  // namespace duet::synctest

@@ -1,0 +1,187 @@
+#include <catch2/catch.hpp>
+#include <duet/sync/mutex.hpp>
+#include <duet/time/sleep.hpp>
+#include <duet/time/timeout.hpp>
+#include <vector>
+
+#include "sync_util.hpp"
+#include "time/wheel.hpp"
+
+using namespace duet;
+using namespace duet::synctest;
+using duet::time_detail::TimerEntry;
+using duet::time_detail::TimerWheel;
+
+TEST_CASE("wheel: entries fire in deadline order and never before their tick", "[time]") {
+  TimerWheel wheel(1000);
+  CountingWaker cw;
+  CountingWaker::Cx c(cw);
+  // Deadlines spread over several levels, inserted out of order.
+  std::vector<std::uint64_t> ticks = {1001,   1063, 1064,        5000,       1500,     70000,
+                                      300000, 1002, 4096 + 1000, 262144 + 5, 1u << 24, 999999};
+  std::vector<TimerEntry> es(ticks.size());
+  for (std::size_t i = 0; i < ticks.size(); ++i) {
+    es[i].tick = ticks[i];
+    REQUIRE(wheel.insert(es[i], c.w));
+  }
+  std::vector<std::uint64_t> sorted = ticks;
+  std::sort(sorted.begin(), sorted.end());
+  // Advance one tick at a time around each deadline: nothing fires early.
+  std::size_t fired = 0;
+  for (std::uint64_t want : sorted) {
+    wheel.advance(want - 1);
+    for (std::size_t i = 0; i < es.size(); ++i) {
+      if (es[i].tick >= want) CHECK(es[i].state.load() != TimerEntry::fired);
+    }
+    REQUIRE(wheel.next_deadline().value() <= want);
+    wheel.advance(want);
+    for (std::size_t i = 0; i < es.size(); ++i) {
+      if (es[i].tick == want) CHECK(es[i].state.load() == TimerEntry::fired);
+    }
+    ++fired;
+  }
+  CHECK(wheel.size() == 0);
+  CHECK(cw.wakes.load() == static_cast<int>(ticks.size()));
+  CHECK(cw.refs.load() == 0);
+}
+
+TEST_CASE("wheel: cancel removes an entry and drops its waker", "[time]") {
+  TimerWheel wheel(0);
+  CountingWaker cw;
+  CountingWaker::Cx c(cw);
+  TimerEntry a, b;
+  a.tick = 100;
+  b.tick = 100000;
+  REQUIRE(wheel.insert(a, c.w));
+  REQUIRE(wheel.insert(b, c.w));
+  CHECK(cw.refs.load() == 2);
+  wheel.cancel(a);
+  wheel.cancel(b);
+  CHECK(cw.refs.load() == 0);
+  CHECK(wheel.size() == 0);
+  CHECK_FALSE(wheel.next_deadline().has_value());
+  wheel.advance(1u << 30);
+  CHECK(cw.wakes.load() == 0);
+  TimerEntry past;
+  past.tick = 5;
+  CHECK_FALSE(wheel.insert(past, c.w));  // already expired: nothing registered
+}
+
+TEST_CASE("wheel: a random mix of inserts, cancels and advances keeps order", "[time]") {
+  TimerWheel wheel(12345);
+  CountingWaker cw;
+  CountingWaker::Cx c(cw);
+  constexpr int n = 2000;
+  std::vector<TimerEntry> es(n);
+  std::uint64_t rng = 88172645463325252ull;
+  auto next = [&] {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+  };
+  std::uint64_t now = 12345;
+  for (int i = 0; i < n; ++i) {
+    es[i].tick = now + 1 + next() % (1u << (next() % 30));
+    REQUIRE(wheel.insert(es[i], c.w));
+  }
+  for (int i = 0; i < n; i += 3) wheel.cancel(es[i]);
+  std::uint64_t last_fired_tick = 0;
+  while (wheel.size() > 0) {
+    now += next() % (1u << (next() % 24)) + 1;
+    wheel.advance(now);
+    for (int i = 0; i < n; ++i) {
+      if (i % 3 == 0) {
+        CHECK(es[i].state.load() == TimerEntry::idle);
+        continue;
+      }
+      auto st = es[i].state.load();
+      if (es[i].tick <= now) {
+        REQUIRE(st == TimerEntry::fired);
+      } else {
+        REQUIRE(st == TimerEntry::registered);
+      }
+    }
+    (void)last_fired_tick;
+  }
+  CHECK(cw.refs.load() == 0);
+}
+
+TEST_CASE("sleep: off the runtime (fallback timer thread) is not early", "[time]") {
+  auto t0 = Clock::now();
+  duet::wait(duet::sleep(20ms));
+  CHECK(Clock::now() - t0 >= 20ms);
+}
+
+TEST_CASE("sleep: coroutines and fibers wake in deadline order, never early", "[time]") {
+  Watchdog wd("sleep order");
+  Runtime rt(small_rt(2));
+  std::mutex mu;
+  std::vector<int> order;
+  std::vector<JoinHandle<void>> hs;
+  auto t0 = Clock::now();
+  for (int i = 5; i >= 1; --i) {
+    hs.push_back(
+        rt.spawn([](int i, std::mutex& mu, std::vector<int>& order, Instant t0) -> Task<void> {
+          co_await duet::sleep_until(t0 + i * 15ms);
+          CHECK(Clock::now() >= t0 + i * 15ms);
+          std::lock_guard g(mu);
+          order.push_back(i);
+        }(i, mu, order, t0)));
+    hs.push_back(rt.spawn(duet::stackful, [i, &mu, &order, t0] {
+      duet::wait(duet::sleep_until(t0 + i * 15ms + 7ms));
+      CHECK(Clock::now() >= t0 + i * 15ms + 7ms);
+      std::lock_guard g(mu);
+      order.push_back(100 + i);
+    }));
+  }
+  for (auto& h : hs) h.join();
+  std::vector<int> want;
+  for (int i = 1; i <= 5; ++i) {
+    want.push_back(i);
+    want.push_back(100 + i);
+  }
+  CHECK(order == want);
+}
+
+TEST_CASE("timeout: the operation wins or the deadline does", "[time]") {
+  Watchdog wd("timeout");
+  Runtime rt(small_rt(2));
+  Mutex m;
+  auto g = m.try_lock();
+  REQUIRE(g);
+  // Held: times out, and the withdrawn waiter leaves the mutex usable.
+  auto r = rt.spawn([](Mutex& m) -> Task<bool> {
+    auto got = co_await duet::timeout(10ms, m.lock());
+    co_return got.has_value();
+  }(m));
+  CHECK_FALSE(r.join());
+  auto f = rt.spawn(duet::stackful,
+                    [&m] { return duet::wait(duet::timeout(10ms, m.lock())).has_value(); });
+  CHECK_FALSE(f.join());
+  g.unlock();
+  auto ok = rt.spawn([](Mutex& m) -> Task<bool> {
+    auto got = co_await duet::timeout(10s, m.lock());
+    co_return got.has_value();
+  }(m));
+  CHECK(ok.join());
+  CHECK_FALSE(m.is_locked());
+}
+
+TEST_CASE("sleep: cancelling a sleeping task removes its timer", "[time][cancel]") {
+  Watchdog wd("sleep cancel");
+  Runtime rt(small_rt(2));
+  auto a = rt.spawn([]() -> Task<int> {
+    co_await duet::sleep(1h);
+    co_return 1;
+  }());
+  auto b = rt.spawn(duet::stackful, [] {
+    duet::wait(duet::sleep(1h));
+    return 2;
+  });
+  std::this_thread::sleep_for(10ms);
+  a.cancel();
+  b.cancel();
+  CHECK_THROWS_AS(a.join(), Cancelled);
+  CHECK_THROWS_AS(b.join(), Cancelled);
+}
