@@ -24,6 +24,8 @@ class FutexDriver final : public Driver {
 
 }  // namespace
 
-std::unique_ptr<Driver> make_futex_driver() { return std::make_unique<FutexDriver>(); }
+std::unique_ptr<Driver> make_futex_driver() {
+  return std::make_unique<FutexDriver>();
+}
 
 }  // namespace duet::detail

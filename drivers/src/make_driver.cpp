@@ -1,7 +1,19 @@
-// make_driver.cpp: choosing the backend.
+// make_driver.cpp: choosing the backend (once per process, logged once).
+//
+// Order: the DUET_DRIVER environment variable (io_uring, epoll, none,
+// automatic), then RuntimeConfig::io_driver; `automatic` means io_uring when
+// the probe passes (a ring can be set up and every opcode duet submits is
+// supported), else epoll. A forced io_uring that the kernel refuses falls
+// back to epoll with a log line, never an abort.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
+#include <mutex>
 
 #include "duet/drivers/driver.hpp"
+#include "duet/io/stats.hpp"
+#include "io/io_internal.hpp"
 
 namespace duet::detail {
 
@@ -10,14 +22,137 @@ std::unique_ptr<Driver> make_futex_driver();
 namespace {
 thread_local Driver* tl_driver = nullptr;
 }
-Driver* current_driver() noexcept { return tl_driver; }
-void set_current_driver(Driver* d) noexcept { tl_driver = d; }
+Driver* current_driver() noexcept {
+  return tl_driver;
+}
+void set_current_driver(Driver* d) noexcept {
+  tl_driver = d;
+}
 
-std::unique_ptr<Driver> make_driver(IoDriver requested, unsigned /*index*/) {
-  // Until the io_uring and epoll backends land, every request is served by
-  // the futex driver (a runtime without I/O).
-  (void)requested;
+std::unique_ptr<Driver> make_driver(IoDriver requested, unsigned index) {
+  IoDriver k = io::detail::resolve_driver(requested);
+  if (k == IoDriver::io_uring) {
+    try {
+      return std::make_unique<io::detail::UringDriver>(4096, index);
+    } catch (const std::exception& e) {
+      // The probe passed but this ring failed (e.g. memlock limits): epoll
+      // for this worker would mix backends, which works (every op binds to
+      // its own driver) but is logged.
+      std::fprintf(stderr, "duet: io_uring ring for worker %u failed (%s); using epoll\n", index,
+                   e.what());
+      return std::make_unique<io::detail::EpollDriver>(index);
+    }
+  }
+  if (k == IoDriver::epoll) return std::make_unique<io::detail::EpollDriver>(index);
   return make_futex_driver();
 }
 
 }  // namespace duet::detail
+
+namespace duet::io {
+namespace detail {
+namespace {
+
+UringFeatures probe_uring() {
+  UringFeatures f;
+  io_uring ring{};
+  io_uring_params p{};
+  if (io_uring_queue_init_params(8, &ring, &p) != 0) return f;
+  io_uring_probe* pr = io_uring_get_probe_ring(&ring);
+  if (pr != nullptr) {
+    const int needed[] = {IORING_OP_RECV,    IORING_OP_SEND,         IORING_OP_ACCEPT,
+                          IORING_OP_CONNECT, IORING_OP_RECVMSG,      IORING_OP_SENDMSG,
+                          IORING_OP_READ,    IORING_OP_WRITE,        IORING_OP_FSYNC,
+                          IORING_OP_OPENAT,  IORING_OP_ASYNC_CANCEL, IORING_OP_TIMEOUT};
+    bool all = true;
+    for (int op : needed) all = all && io_uring_opcode_supported(pr, op);
+    f.available = all;
+    f.msg_ring = io_uring_opcode_supported(pr, IORING_OP_MSG_RING);
+    io_uring_free_probe(pr);
+  }
+  f.ext_arg = (p.features & IORING_FEAT_EXT_ARG) != 0;
+  io_uring_queue_exit(&ring);
+  // Setup flags are probed by trying them: the kernel rejects unknown ones.
+  io_uring r2{};
+  if (io_uring_queue_init(8, &r2, IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG) == 0) {
+    f.coop_taskrun = true;
+    io_uring_queue_exit(&r2);
+  }
+  // Multishot accept and recv (5.19) and buffer rings (5.19) came with the
+  // same kernel as IORING_OP_SOCKET; the opcode is the probe-able witness.
+  f.multishot_accept = f.buf_ring = f.recv_multishot = f.available && f.ext_arg;
+  return f;
+}
+
+std::mutex g_mu;
+IoDriver g_active = IoDriver::automatic;
+bool g_logged[4] = {};
+
+IoDriver from_env(IoDriver requested) {
+  const char* e = std::getenv("DUET_DRIVER");
+  if (e == nullptr || *e == 0) return requested;
+  if (std::strcmp(e, "io_uring") == 0 || std::strcmp(e, "uring") == 0) return IoDriver::io_uring;
+  if (std::strcmp(e, "epoll") == 0) return IoDriver::epoll;
+  if (std::strcmp(e, "none") == 0) return IoDriver::none;
+  if (std::strcmp(e, "auto") == 0 || std::strcmp(e, "automatic") == 0) return IoDriver::automatic;
+  std::fprintf(stderr, "duet: DUET_DRIVER=%s not understood (io_uring|epoll|none|automatic)\n", e);
+  return requested;
+}
+
+}  // namespace
+
+IoDriver resolve_driver(IoDriver requested) {
+  IoDriver want = from_env(requested);
+  IoDriver got = want;
+  const char* why = "forced";
+  if (want == IoDriver::automatic || want == IoDriver::io_uring) {
+    if (uring_features().available) {
+      got = IoDriver::io_uring;
+      why = want == IoDriver::automatic ? "automatic: io_uring probe passed" : "forced";
+    } else {
+      got = IoDriver::epoll;
+      why = want == IoDriver::automatic ? "automatic: io_uring unavailable"
+                                        : "io_uring forced but unavailable";
+    }
+  }
+  std::lock_guard lk(g_mu);
+  g_active = got;
+  auto i = static_cast<unsigned>(got);
+  if (!g_logged[i]) {
+    g_logged[i] = true;
+    std::fprintf(stderr, "duet: I/O driver %s (%s)\n", driver_name(got), why);
+  }
+  return got;
+}
+
+}  // namespace detail
+
+const UringFeatures& uring_features() {
+  static const UringFeatures f = detail::probe_uring();
+  return f;
+}
+
+IoDriver active_driver() noexcept {
+  std::lock_guard lk(detail::g_mu);
+  return detail::g_active;
+}
+
+IoDriver resolve(IoDriver requested) {
+  return detail::resolve_driver(requested);
+}
+
+const char* driver_name(IoDriver d) noexcept {
+  switch (d) {
+    case IoDriver::automatic:
+      return "automatic";
+    case IoDriver::io_uring:
+      return "io_uring";
+    case IoDriver::epoll:
+      return "epoll";
+    case IoDriver::none:
+      return "none";
+  }
+  return "?";
+}
+
+}  // namespace duet::io

@@ -10,8 +10,8 @@
 namespace duet::detail {
 namespace {
 void futex_wait(std::atomic<std::uint32_t>* a, std::uint32_t expected, const timespec* ts) {
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(a), FUTEX_WAIT_PRIVATE, expected, ts,
-          nullptr, 0);
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(a), FUTEX_WAIT_PRIVATE, expected, ts, nullptr,
+          0);
 }
 void futex_wake(std::atomic<std::uint32_t>* a) {
   syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(a), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr,

@@ -1,0 +1,95 @@
+// duet/io/futures.hpp: the futures that socket and file methods return.
+//
+// Every I/O method returns a poll future (duet::Future), so one type serves
+// both models:
+//
+//   auto n = co_await stream.read(buf);       // in a coroutine (Task<T>)
+//   auto n = duet::wait(stream.read(buf));    // in a fiber: parks the fiber
+//
+// Outside the runtime (a plain thread) duet::wait runs the syscall
+// blocking. A future may be dropped at any point: an operation in flight is
+// cancelled in the kernel (io_uring async cancel; epoll: the wait is simply
+// forgotten) and the caller's buffer is never written after the drop
+// (duet/io/op.hpp). A future borrows the socket or file it came from: keep
+// that alive (and open) until the future is done or dropped.
+#pragma once
+
+#include <cstddef>
+#include <span>
+
+#include "duet/io/op.hpp"
+#include "duet/io/result.hpp"
+#include "duet/poll.hpp"
+
+namespace duet::io {
+
+/// A future of Result<std::size_t>: a byte count (0 from a read: end of
+/// stream) or an error.
+class [[nodiscard]] SizeFuture {
+ public:
+  explicit SizeFuture(detail::OpRequest q) noexcept : q_(q) {}
+  Poll<Result<std::size_t>> poll(Context& cx) {
+    auto p = detail::poll_op(q_, slot_, cx);
+    if (p.is_pending()) return pending;
+    long r = p.value();
+    if (r < 0) return Result<std::size_t>(errno_code(static_cast<int>(-r)));
+    return Result<std::size_t>(static_cast<std::size_t>(r));
+  }
+
+ private:
+  detail::OpRequest q_;
+  detail::OpSlot slot_;
+};
+
+/// A future of Result<void>.
+class [[nodiscard]] VoidFuture {
+ public:
+  explicit VoidFuture(detail::OpRequest q) noexcept : q_(q) {}
+  Poll<Result<void>> poll(Context& cx) {
+    auto p = detail::poll_op(q_, slot_, cx);
+    if (p.is_pending()) return pending;
+    long r = p.value();
+    if (r < 0) return Result<void>(errno_code(static_cast<int>(-r)));
+    return Result<void>();
+  }
+
+ private:
+  detail::OpRequest q_;
+  detail::OpSlot slot_;
+};
+
+/// Writes all of `data` with as many writes as it takes: Result<std::size_t>
+/// (the total, data.size(), on success; on error the bytes before it are
+/// written and lost to the caller's count).
+class [[nodiscard]] WriteAllFuture {
+ public:
+  WriteAllFuture(detail::Source* s, std::span<const std::byte> data) noexcept
+      : src_(s), data_(data) {}
+  Poll<Result<std::size_t>> poll(Context& cx) {
+    while (done_ < data_.size()) {
+      if (!inner_) {
+        detail::OpRequest q{detail::OpKind::send};
+        q.src = src_;
+        q.wbuf = data_.data() + done_;
+        q.len = data_.size() - done_;
+        inner_.emplace(q);
+      }
+      auto p = inner_->poll(cx);
+      if (p.is_pending()) return pending;
+      inner_.reset();
+      auto r = std::move(p).value();
+      if (!r) return Result<std::size_t>(r.error());
+      if (*r == 0) return Result<std::size_t>(std::errc::broken_pipe);
+      done_ += *r;
+    }
+    return Result<std::size_t>(done_);
+  }
+
+ private:
+  detail::Source* src_;
+  std::span<const std::byte> data_;
+  std::size_t done_ = 0;
+  std::optional<SizeFuture> inner_;
+};
+
+}  // namespace duet::io

@@ -1,0 +1,126 @@
+// duet/io/op.hpp: the one poll function behind every socket and file
+// operation, on either backend (internal; the public types are in
+// duet/net/ and duet/fs/).
+//
+// An operation is described by an OpRequest and polled with poll_op():
+//   - io_uring: the first poll prepares an SQE on the calling worker's ring
+//     (submitted with the rest of the tick's SQEs in one io_uring_enter) and
+//     parks the request's state in an IoOp that the driver owns while the
+//     kernel may still touch it; a later poll (on any worker) collects the
+//     result.
+//   - epoll: sockets are non-blocking; the syscall is tried at once and on
+//     EAGAIN the waker waits on the fd's registration in the worker's epoll
+//     set. File operations run on the driver's small blocking pool, through
+//     the same IoOp as io_uring.
+//   - no driver (a plain thread, or the `none` driver): the syscall blocks
+//     the calling thread (poll(2) then the call).
+//
+// Buffer ownership (docs/io.md): the kernel never reads or writes a user
+// buffer. A read lands in the IoOp's own buffer and is copied out by the
+// poll that sees it complete; a write's data is copied into the IoOp when
+// it is submitted. Dropping a future whose operation is in flight hands the
+// IoOp to its driver, which cancels it in the kernel and frees it when the
+// last CQE arrives: the task may move on at once and nothing it owned is
+// written afterwards.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+
+#include "duet/io/fd.hpp"
+#include "duet/io/result.hpp"
+#include "duet/net/address.hpp"
+#include "duet/poll.hpp"
+#include "duet/waker.hpp"
+
+namespace duet::io::detail {
+
+struct IoOp;          // driver-owned state of one in-flight operation
+struct Registration;  // an fd's entry in an epoll set
+
+/// Gives up the future's interest in `op` (cancelling it if in flight).
+void op_abandon(IoOp* op) noexcept;
+/// Removes `r` from its epoll set; freed by the driver once it is safe.
+void registration_release(Registration* r) noexcept;
+
+/// The future's handle on its in-flight IoOp (empty when none).
+class OpSlot {
+ public:
+  OpSlot() noexcept = default;
+  OpSlot(OpSlot&& o) noexcept : op(std::exchange(o.op, nullptr)) {}
+  OpSlot& operator=(OpSlot&& o) noexcept {
+    if (this != &o) {
+      reset();
+      op = std::exchange(o.op, nullptr);
+    }
+    return *this;
+  }
+  ~OpSlot() { reset(); }
+  void reset() noexcept {
+    if (op != nullptr) op_abandon(std::exchange(op, nullptr));
+  }
+  IoOp* op = nullptr;
+};
+
+/// A descriptor and its backend state: what every socket and file holds.
+class Source {
+ public:
+  Source() noexcept = default;
+  explicit Source(Fd f) noexcept : fd(std::move(f)) {}
+  Source(Source&& o) noexcept : fd(std::move(o.fd)), reg(std::exchange(o.reg, nullptr)) {}
+  Source& operator=(Source&& o) noexcept {
+    if (this != &o) {
+      (void)close();
+      fd = std::move(o.fd);
+      reg = std::exchange(o.reg, nullptr);
+    }
+    return *this;
+  }
+  ~Source() { (void)close(); }
+  /// Deregisters (epoll) and closes the descriptor.
+  Result<void> close() noexcept;
+
+  Fd fd;
+  Registration* reg = nullptr;
+};
+
+enum class OpKind : std::uint8_t {
+  recv,      // fd, rbuf/len, flags
+  send,      // fd, wbuf/len, flags (MSG_NOSIGNAL always added)
+  accept,    // fd -> new fd in result; peer in addr
+  connect,   // fd (created by the future), addr, timeout
+  recvfrom,  // fd, rbuf/len -> addr
+  sendto,    // fd, wbuf/len, addr
+  read_at,   // fd, rbuf/len, off
+  write_at,  // fd, wbuf/len, off
+  fsync,     // fd, flags (1: fdatasync)
+  openat,    // path, flags, mode -> new fd in result
+  timeout,   // a plain driver timer: `timeout` from the first poll
+};
+
+/// One operation's arguments. The buffers are the user's; they are only
+/// touched inside poll_op (copies in and out), never by the kernel.
+struct OpRequest {
+  OpRequest() noexcept = default;
+  explicit OpRequest(OpKind k) noexcept : kind(k) {}
+  OpKind kind = OpKind::recv;
+  Source* src = nullptr;
+  std::byte* rbuf = nullptr;
+  const std::byte* wbuf = nullptr;
+  std::size_t len = 0;
+  std::uint64_t off = 0;
+  int flags = 0;
+  unsigned mode = 0;
+  const char* path = nullptr;
+  std::chrono::nanoseconds timeout{0};  // connect: 0 = none
+  net::SocketAddr addr;                 // connect/sendto target; accept/recvfrom peer
+  bool started = false;                 // epoll connect: in progress
+};
+
+/// Polls the operation. Ready with the syscall's result: >= 0 (a count or a
+/// new fd), or -errno.
+Poll<long> poll_op(OpRequest& req, OpSlot& slot, Context& cx);
+
+}  // namespace duet::io::detail

@@ -1,0 +1,54 @@
+// duet/io/stats.hpp: which I/O driver runs, and what it cost in syscalls.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "duet/config.hpp"
+
+namespace duet::io {
+
+/// Counters of one driver; summed over all live and past drivers by
+/// io_stats(). Each is written by its driver's worker thread only.
+struct IoStats {
+  std::atomic<std::uint64_t> enters{0};       // io_uring_enter calls (io_uring)
+  std::atomic<std::uint64_t> sqes{0};         // SQEs submitted (io_uring)
+  std::atomic<std::uint64_t> cqes{0};         // CQEs reaped (io_uring)
+  std::atomic<std::uint64_t> epoll_waits{0};  // epoll_wait calls (epoll)
+  std::atomic<std::uint64_t> io_syscalls{0};  // direct socket syscalls (epoll)
+  std::atomic<std::uint64_t> wake_writes{0};  // eventfd writes by unpark (any thread)
+  void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
+    // Relaxed: a statistic; single writer, so load+store is not a lost update.
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+};
+
+struct IoStatsSnapshot {
+  std::uint64_t enters = 0, sqes = 0, cqes = 0, epoll_waits = 0, io_syscalls = 0, wake_writes = 0;
+};
+
+/// Sum over every driver this process has run.
+IoStatsSnapshot io_stats() noexcept;
+
+/// The driver this process uses (resolved once, on the first Runtime or
+/// the first call here: DUET_DRIVER, then RuntimeConfig::io_driver, then
+/// the probe). IoDriver::automatic before anything resolved it.
+IoDriver active_driver() noexcept;
+/// Resolves `requested` the way a Runtime would, without starting one.
+IoDriver resolve(IoDriver requested);
+/// "io_uring", "epoll", "none", "automatic".
+const char* driver_name(IoDriver d) noexcept;
+
+/// io_uring features found by the probe (all false on epoll).
+struct UringFeatures {
+  bool available = false;
+  bool coop_taskrun = false;
+  bool multishot_accept = false;
+  bool recv_multishot = false;
+  bool buf_ring = false;
+  bool msg_ring = false;
+  bool ext_arg = false;
+};
+const UringFeatures& uring_features();
+
+}  // namespace duet::io

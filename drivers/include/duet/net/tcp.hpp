@@ -1,0 +1,124 @@
+// duet/net/tcp.hpp: TCP listeners and streams, the same types for
+// coroutines and fibers (duet/io/futures.hpp):
+//
+//   auto l = duet::net::TcpListener::bind(SocketAddr::v4_loopback(0));
+//   auto s = co_await l->accept();                   // Result<TcpStream>
+//   auto n = co_await s->read(buf);                  // Result<size_t>
+//   co_await s->write_all(std::span(buf).first(*n));
+//
+//   // in a fiber:
+//   auto c = duet::wait(TcpStream::connect(addr, 2s));   // with a timeout
+//   auto n = duet::wait(c->write(msg));
+//
+// Errors are values (Result): ECONNRESET, EPIPE (writes use MSG_NOSIGNAL:
+// no SIGPIPE), ECONNREFUSED, ETIMEDOUT, EMFILE from accept (the listener
+// stays usable), ECANCELED. One reader and one writer at a time per stream
+// (as Tokio's TcpStream); any number of accepts on io_uring, one at a time
+// on epoll.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <span>
+
+#include "duet/io/futures.hpp"
+#include "duet/net/address.hpp"
+
+namespace duet::net {
+
+enum class Shutdown { read, write, both };
+
+class TcpStream;
+
+/// connect(): Result<TcpStream>; with a timeout, ETIMEDOUT when it expires
+/// (the connect is cancelled and its socket closed).
+class [[nodiscard]] ConnectFuture {
+ public:
+  ConnectFuture(SocketAddr to, std::chrono::nanoseconds timeout) noexcept;
+  Poll<io::Result<TcpStream>> poll(Context& cx);
+
+ private:
+  io::detail::Source sock_;
+  io::detail::OpRequest q_;
+  io::detail::OpSlot slot_;
+  io::detail::Source timer_src_;
+  io::detail::OpRequest tq_;
+  io::detail::OpSlot tslot_;
+  int err_ = 0;
+};
+
+/// accept(): Result<TcpStream>.
+class [[nodiscard]] AcceptFuture {
+ public:
+  explicit AcceptFuture(io::detail::Source* s) noexcept;
+  Poll<io::Result<TcpStream>> poll(Context& cx);
+
+ private:
+  io::detail::OpRequest q_;
+  io::detail::OpSlot slot_;
+};
+
+class TcpStream {
+ public:
+  TcpStream() noexcept = default;
+  /// Adopts a connected socket (made non-blocking).
+  explicit TcpStream(io::Fd fd) noexcept;
+
+  static ConnectFuture connect(SocketAddr to,
+                               std::chrono::nanoseconds timeout = std::chrono::nanoseconds{0}) {
+    return ConnectFuture(to, timeout);
+  }
+
+  /// Reads up to buf.size() bytes; 0 at end of stream.
+  io::SizeFuture read(std::span<std::byte> buf) noexcept { return recv(buf, 0); }
+  io::SizeFuture read(void* p, std::size_t n) noexcept {
+    return read(std::span<std::byte>(static_cast<std::byte*>(p), n));
+  }
+  io::SizeFuture recv(std::span<std::byte> buf, int flags) noexcept;
+  /// Writes some of `data` (a partial write is not an error).
+  io::SizeFuture write(std::span<const std::byte> data) noexcept { return send(data, 0); }
+  io::SizeFuture write(const void* p, std::size_t n) noexcept {
+    return write(std::span<const std::byte>(static_cast<const std::byte*>(p), n));
+  }
+  io::SizeFuture send(std::span<const std::byte> data, int flags) noexcept;
+  /// Writes all of `data`.
+  io::WriteAllFuture write_all(std::span<const std::byte> data) noexcept {
+    return io::WriteAllFuture(&src_, data);
+  }
+  io::WriteAllFuture write_all(const void* p, std::size_t n) noexcept {
+    return write_all(std::span<const std::byte>(static_cast<const std::byte*>(p), n));
+  }
+
+  /// shutdown(2): half-close (Shutdown::write sends FIN; reads go on).
+  io::Result<void> shutdown(Shutdown how = Shutdown::write) noexcept;
+  /// Closes now (the destructor closes too).
+  io::Result<void> close() noexcept { return src_.close(); }
+  io::Result<void> set_nodelay(bool on) noexcept;
+  [[nodiscard]] io::Result<SocketAddr> local_addr() const noexcept;
+  [[nodiscard]] io::Result<SocketAddr> peer_addr() const noexcept;
+  [[nodiscard]] int native_handle() const noexcept { return src_.fd.get(); }
+  [[nodiscard]] bool is_open() const noexcept { return src_.fd.valid(); }
+
+ private:
+  friend class ConnectFuture;
+  explicit TcpStream(io::detail::Source s) noexcept : src_(std::move(s)) {}
+  io::detail::Source src_;
+};
+
+class TcpListener {
+ public:
+  TcpListener() noexcept = default;
+  /// socket + SO_REUSEADDR + bind + listen. Port 0: the kernel picks one
+  /// (read it back with local_addr()).
+  static io::Result<TcpListener> bind(SocketAddr addr, int backlog = 4096) noexcept;
+  AcceptFuture accept() noexcept { return AcceptFuture(&src_); }
+  [[nodiscard]] io::Result<SocketAddr> local_addr() const noexcept;
+  io::Result<void> close() noexcept { return src_.close(); }
+  [[nodiscard]] int native_handle() const noexcept { return src_.fd.get(); }
+
+ private:
+  io::detail::Source src_;
+};
+
+}  // namespace duet::net

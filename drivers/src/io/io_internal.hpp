@@ -1,0 +1,205 @@
+// io_internal.hpp: the state the drivers share with the operations: IoOp
+// (io_uring requests and blocking-pool jobs) and Registration (an fd in an
+// epoll set), and the two I/O drivers.
+#pragma once
+
+#include <liburing.h>
+#include <sys/epoll.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "duet/drivers/driver.hpp"
+#include "duet/io/fd.hpp"
+#include "duet/io/op.hpp"
+#include "duet/io/stats.hpp"
+#include "duet/waker.hpp"
+
+namespace duet::io::detail {
+
+/// Test-and-test-and-set lock for sections of a few stores (a waker swap).
+class OpLock {
+ public:
+  void lock() noexcept {
+    // Acquire: the section must not start before we own the lock.
+    while (locked_.exchange(true, std::memory_order_acquire)) {
+      while (locked_.load(std::memory_order_relaxed)) __builtin_ia32_pause();
+    }
+  }
+  // Release: publish the section to the next owner.
+  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> locked_{false};
+};
+
+class UringDriver;
+class FilePool;
+
+/// One in-flight operation. Layout: this header, then `cap` bytes of data
+/// buffer (the read destination or the copied write source; a path for
+/// openat). Allocated with block_alloc; freed when the last reference goes.
+///
+/// References: one for the future (dropped by op_abandon, or when the poll
+/// that sees completion takes the result), one for the kernel or pool while
+/// the operation is in flight (dropped when its CQE is reaped or the job
+/// ran). A cross-thread cancel request holds the future's reference until
+/// the owning driver has processed it.
+struct IoOp {
+  std::atomic<std::uint32_t> refs{1};
+  OpLock lock;
+  bool done = false;       // res is final (guarded by lock)
+  bool abandoned = false;  // the future is gone (guarded by lock)
+  OpKind kind;
+  std::int32_t res = 0;
+  Waker waker;                   // guarded by lock
+  UringDriver* owner = nullptr;  // the ring the SQE went to (io_uring)
+  IoOp* next = nullptr;          // cancel queue / pool queue link
+  int fd = -1;
+  int flags = 0;
+  unsigned mode = 0;
+  std::uint64_t off = 0;
+  std::size_t len = 0;
+  std::size_t cap = 0;
+  socklen_t addrlen = 0;
+  sockaddr_storage addr{};
+  msghdr msg{};
+  iovec iov{};
+  __kernel_timespec ts{};
+
+  [[nodiscard]] std::byte* data() noexcept { return reinterpret_cast<std::byte*>(this + 1); }
+
+  static IoOp* make(OpKind k, std::size_t cap);
+  void ref() noexcept {
+    // Relaxed: the caller holds a reference already (as shared_ptr).
+    refs.fetch_add(1, std::memory_order_relaxed);
+  }
+  void unref() noexcept;
+  /// The kernel or pool finished: store the result, wake the waiter, drop
+  /// the in-flight reference.
+  void complete(std::int32_t r) noexcept;
+  /// The future's poll: true with `out` set when done, else registers the
+  /// waker.
+  bool poll(const Waker& w, std::int32_t& out) noexcept;
+};
+
+/// An fd's readiness state in one epoll set. Owned by the Source until it
+/// closes, then by the driver (freed after the next epoll_wait batch, so a
+/// batch already fetched never points at freed memory).
+struct Registration {
+  OpLock lock;
+  // Bumped on every readiness event (under lock); read before a syscall and
+  // compared after EAGAIN so an event in between is never lost.
+  std::atomic<std::uint64_t> rd_epoch{0};
+  std::atomic<std::uint64_t> wr_epoch{0};
+  Waker rd_waker;  // guarded by lock
+  Waker wr_waker;  // guarded by lock
+  class EpollDriver* owner = nullptr;
+  int fd = -1;
+  Registration* next = nullptr;  // owner's list of all registrations
+  Registration* prev = nullptr;
+};
+
+/// The small internal blocking pool for file operations on epoll (the
+/// kernel has no readiness for regular files). Two threads: enough to keep
+/// a disk busy on this 2-CPU machine without oversubscribing it.
+class FilePool {
+ public:
+  static FilePool& instance();
+  void submit(IoOp* op);  // takes the in-flight reference
+  ~FilePool();
+
+ private:
+  FilePool();
+  void run();
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<IoOp*> q_;
+  bool stop_ = false;
+  std::vector<std::thread> threads_;
+};
+
+/// Runs a file op synchronously (pool thread or no-driver path).
+std::int32_t run_file_op_sync(IoOp* op) noexcept;
+
+/// Parker state shared by both drivers: an unpark before park is kept.
+struct ParkState {
+  static constexpr std::uint32_t empty = 0, parked = 1, notified = 2;
+  std::atomic<std::uint32_t> v{empty};
+};
+
+class UringDriver final : public duet::detail::Driver {
+ public:
+  UringDriver(unsigned entries, unsigned index);
+  ~UringDriver() override;
+  std::size_t poll() override;
+  void park(std::optional<std::chrono::nanoseconds> timeout) override;
+  void unpark() noexcept override;
+  [[nodiscard]] IoDriver kind() const noexcept override { return IoDriver::io_uring; }
+
+  /// Owner thread: an SQE to fill (submits to make room when full).
+  io_uring_sqe* sqe();
+  /// Owner thread: submits `op` (prepared in `s`), taking its in-flight ref.
+  void arm(io_uring_sqe* s, IoOp* op) noexcept;
+  /// Any thread: cancel `op` (the caller passes its reference).
+  void cancel(IoOp* op) noexcept;
+  [[nodiscard]] bool on_owner_thread() const noexcept;
+
+  IoStats stats;  // written by the owner thread only
+
+ private:
+  std::size_t reap();
+  void drain_cancels();
+  void arm_wake();
+  io_uring ring_{};
+  Fd wake_fd_;
+  std::uint64_t wake_buf_ = 0;
+  bool wake_armed_ = false;
+  ParkState park_;
+  std::size_t inflight_ = 0;
+  std::thread::id owner_thread_{};
+  OpLock cancel_lock_;
+  IoOp* cancels_ = nullptr;  // guarded by cancel_lock_
+  std::atomic<bool> has_cancels_{false};
+};
+
+class EpollDriver final : public duet::detail::Driver {
+ public:
+  explicit EpollDriver(unsigned index);
+  ~EpollDriver() override;
+  std::size_t poll() override;
+  void park(std::optional<std::chrono::nanoseconds> timeout) override;
+  void unpark() noexcept override;
+  [[nodiscard]] IoDriver kind() const noexcept override { return IoDriver::epoll; }
+
+  /// Any thread: adds `fd` (edge-triggered, in and out) to this set.
+  Registration* add(int fd);
+  /// Any thread: removes `r`; freed after the next wait on the owner thread.
+  void remove(Registration* r) noexcept;
+
+  IoStats stats;
+
+ private:
+  std::size_t wait(int timeout_ms);
+  void free_retired() noexcept;
+  Fd ep_;
+  Fd wake_fd_;
+  ParkState park_;
+  std::mutex reg_mu_;
+  Registration* regs_ = nullptr;     // live, guarded by reg_mu_
+  Registration* retired_ = nullptr;  // removed, guarded by reg_mu_
+  std::atomic<bool> has_retired_{false};
+  std::vector<epoll_event> events_;
+};
+
+/// Process-wide choice, made once (docs/io.md).
+IoDriver resolve_driver(IoDriver requested);
+
+}  // namespace duet::io::detail

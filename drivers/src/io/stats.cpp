@@ -1,0 +1,43 @@
+// stats.cpp: the sum of every driver's counters (io_stats()).
+#include <mutex>
+#include <vector>
+
+#include "duet/io/stats.hpp"
+
+namespace duet::io {
+namespace detail {
+namespace {
+std::mutex g_mu;
+std::vector<IoStats*> g_live;
+IoStatsSnapshot g_past;
+
+void add_to(IoStatsSnapshot& s, const IoStats& d) {
+  // Relaxed: counters, read for a report.
+  s.enters += d.enters.load(std::memory_order_relaxed);
+  s.sqes += d.sqes.load(std::memory_order_relaxed);
+  s.cqes += d.cqes.load(std::memory_order_relaxed);
+  s.epoll_waits += d.epoll_waits.load(std::memory_order_relaxed);
+  s.io_syscalls += d.io_syscalls.load(std::memory_order_relaxed);
+  s.wake_writes += d.wake_writes.load(std::memory_order_relaxed);
+}
+}  // namespace
+
+void stats_register(IoStats* s) {
+  std::lock_guard lk(g_mu);
+  g_live.push_back(s);
+}
+void stats_unregister(IoStats* s) {
+  std::lock_guard lk(g_mu);
+  add_to(g_past, *s);
+  std::erase(g_live, s);
+}
+}  // namespace detail
+
+IoStatsSnapshot io_stats() noexcept {
+  std::lock_guard lk(detail::g_mu);
+  IoStatsSnapshot s = detail::g_past;
+  for (auto* d : detail::g_live) detail::add_to(s, *d);
+  return s;
+}
+
+}  // namespace duet::io

@@ -1,0 +1,153 @@
+#include "duet/net/tcp.hpp"
+
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+
+namespace duet::net {
+namespace {
+using io::detail::OpKind;
+using io::detail::OpRequest;
+
+int make_socket(int family, int type) noexcept {
+  // Non-blocking for epoll and for io_uring alike (io_uring arms its own
+  // poll on EAGAIN), close-on-exec always.
+  return ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+}
+}  // namespace
+
+io::Result<SocketAddr> sock_name(int fd, bool peer) noexcept {
+  SocketAddr a;
+  socklen_t l = sizeof(sockaddr_storage);
+  int r = peer ? ::getpeername(fd, a.raw(), &l) : ::getsockname(fd, a.raw(), &l);
+  if (r < 0) return io::errno_code(errno);
+  a.set_len(l);
+  return a;
+}
+
+// ---- ConnectFuture -------------------------------------------------------
+
+ConnectFuture::ConnectFuture(SocketAddr to, std::chrono::nanoseconds timeout) noexcept
+    : q_{OpKind::connect}, tq_{OpKind::timeout} {
+  q_.addr = to;
+  q_.src = &sock_;
+  tq_.timeout = timeout;
+  tq_.src = &timer_src_;
+}
+
+Poll<io::Result<TcpStream>> ConnectFuture::poll(Context& cx) {
+  if (err_ != 0) return io::Result<TcpStream>(io::errno_code(err_));
+  // The future may have moved since the request was built.
+  q_.src = &sock_;
+  tq_.src = &timer_src_;
+  if (!sock_.fd) {
+    int fd = make_socket(q_.addr.family(), SOCK_STREAM);
+    if (fd < 0) return io::Result<TcpStream>(io::errno_code(errno));
+    sock_.fd.reset(fd);
+  }
+  auto p = io::detail::poll_op(q_, slot_, cx);
+  if (p.is_ready()) {
+    tslot_.reset();
+    timer_src_.close();
+    if (p.value() < 0) {
+      sock_.close();
+      return io::Result<TcpStream>(io::errno_code(static_cast<int>(-p.value())));
+    }
+    return io::Result<TcpStream>(TcpStream(std::move(sock_)));
+  }
+  if (tq_.timeout.count() > 0) {
+    auto t = io::detail::poll_op(tq_, tslot_, cx);
+    if (t.is_ready()) {
+      // The deadline won: cancel the connect (kernel cancel on io_uring)
+      // and close its socket.
+      slot_.reset();
+      sock_.close();
+      timer_src_.close();
+      err_ = t.value() < 0 ? static_cast<int>(-t.value()) : ETIMEDOUT;
+      return io::Result<TcpStream>(io::errno_code(err_));
+    }
+  }
+  return pending;
+}
+
+// ---- AcceptFuture --------------------------------------------------------
+
+AcceptFuture::AcceptFuture(io::detail::Source* s) noexcept : q_{OpKind::accept} {
+  q_.src = s;
+}
+
+Poll<io::Result<TcpStream>> AcceptFuture::poll(Context& cx) {
+  auto p = io::detail::poll_op(q_, slot_, cx);
+  if (p.is_pending()) return pending;
+  long r = p.value();
+  if (r < 0) return io::Result<TcpStream>(io::errno_code(static_cast<int>(-r)));
+  return io::Result<TcpStream>(TcpStream(io::Fd(static_cast<int>(r))));
+}
+
+// ---- TcpStream -----------------------------------------------------------
+
+TcpStream::TcpStream(io::Fd fd) noexcept : src_(std::move(fd)) {
+  int fl = ::fcntl(src_.fd.get(), F_GETFL);
+  if (fl >= 0 && !(fl & O_NONBLOCK)) ::fcntl(src_.fd.get(), F_SETFL, fl | O_NONBLOCK);
+}
+
+io::SizeFuture TcpStream::recv(std::span<std::byte> buf, int flags) noexcept {
+  OpRequest q{OpKind::recv};
+  q.src = &src_;
+  q.rbuf = buf.data();
+  q.len = buf.size();
+  q.flags = flags;
+  return io::SizeFuture(q);
+}
+
+io::SizeFuture TcpStream::send(std::span<const std::byte> data, int flags) noexcept {
+  OpRequest q{OpKind::send};
+  q.src = &src_;
+  q.wbuf = data.data();
+  q.len = data.size();
+  q.flags = flags;
+  return io::SizeFuture(q);
+}
+
+io::Result<void> TcpStream::shutdown(Shutdown how) noexcept {
+  int h = how == Shutdown::read ? SHUT_RD : how == Shutdown::write ? SHUT_WR : SHUT_RDWR;
+  if (::shutdown(src_.fd.get(), h) < 0) return io::errno_code(errno);
+  return {};
+}
+
+io::Result<void> TcpStream::set_nodelay(bool on) noexcept {
+  int v = on ? 1 : 0;
+  if (::setsockopt(src_.fd.get(), IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) < 0) {
+    return io::errno_code(errno);
+  }
+  return {};
+}
+
+io::Result<SocketAddr> TcpStream::local_addr() const noexcept {
+  return sock_name(src_.fd.get(), false);
+}
+io::Result<SocketAddr> TcpStream::peer_addr() const noexcept {
+  return sock_name(src_.fd.get(), true);
+}
+
+// ---- TcpListener ---------------------------------------------------------
+
+io::Result<TcpListener> TcpListener::bind(SocketAddr addr, int backlog) noexcept {
+  io::Fd fd(make_socket(addr.family(), SOCK_STREAM));
+  if (!fd) return io::errno_code(errno);
+  int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd.get(), addr.raw(), addr.len()) < 0) return io::errno_code(errno);
+  if (::listen(fd.get(), backlog) < 0) return io::errno_code(errno);
+  TcpListener l;
+  l.src_.fd = std::move(fd);
+  return l;
+}
+
+io::Result<SocketAddr> TcpListener::local_addr() const noexcept {
+  return sock_name(src_.fd.get(), false);
+}
+
+}  // namespace duet::net

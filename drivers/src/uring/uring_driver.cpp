@@ -1,0 +1,235 @@
+// uring_driver.cpp: the io_uring backend (Seastar's reactor_backend_uring
+// in spirit): one ring per worker.
+//
+// Batching (claim R7): operations only prepare SQEs. poll() (every tick and
+// before parking) submits all of them and reaps completions in ONE
+// io_uring_enter; park() submits and waits in one enter. With
+// IORING_SETUP_COOP_TASKRUN the kernel runs completion work when we enter
+// instead of interrupting the worker, and sets IORING_SQ_TASKRUN to tell
+// poll() that an enter is worth it; with nothing queued and nothing
+// pending, poll() makes no syscall at all.
+//
+// Wake-ups: an eventfd whose read is always in flight on the ring. unpark()
+// writes it only when the worker is (about to be) asleep (ParkState), so a
+// busy runtime makes no wake syscalls. IORING_OP_MSG_RING would save the
+// eventfd, but wakes come from threads that own no ring (a spawn from
+// main), so the eventfd is the one path for all (docs/io.md).
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <system_error>
+
+#include "duet/io/stats.hpp"
+#include "io/io_internal.hpp"
+
+namespace duet::io::detail {
+
+void stats_register(IoStats* s);
+void stats_unregister(IoStats* s);
+
+namespace {
+// user_data tags that are not IoOps (IoOps are 64-byte aligned pointers).
+constexpr std::uint64_t kIgnore = 0;  // cancel requests' own completions
+constexpr std::uint64_t kWake = 1;    // the eventfd read
+}  // namespace
+
+UringDriver::UringDriver(unsigned entries, unsigned /*index*/) {
+  io_uring_params p{};
+  p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+  // Completions of a whole tick of operations fit without overflow (the
+  // kernel would keep extra ones on its overflow list, slower but lossless).
+  p.cq_entries = entries * 4;
+  if (uring_features().coop_taskrun)
+    p.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+  int r = io_uring_queue_init_params(entries, &ring_, &p);
+  if (r < 0) {
+    io_uring_params q{};
+    r = io_uring_queue_init_params(entries, &ring_, &q);
+  }
+  if (r < 0) throw std::system_error(-r, std::generic_category(), "io_uring_queue_init");
+  int e = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (e < 0) {
+    io_uring_queue_exit(&ring_);
+    throw std::system_error(errno, std::generic_category(), "eventfd");
+  }
+  wake_fd_.reset(e);
+  stats_register(&stats);
+}
+
+UringDriver::~UringDriver() {
+  // The worker thread is gone. Cancel what is left (futures dropped at
+  // shutdown queued their cancels here) and wait for every CQE: only then
+  // is no kernel write into an IoOp possible, and the IoOps can be freed.
+  drain_cancels();
+  if (inflight_ > 0) {
+    io_uring_sqe* s = sqe();
+    io_uring_prep_cancel64(s, 0, IORING_ASYNC_CANCEL_ANY);
+    io_uring_sqe_set_data64(s, kIgnore);
+  }
+  if (wake_armed_) {
+    io_uring_sqe* s = sqe();
+    io_uring_prep_cancel64(s, kWake, 0);
+    io_uring_sqe_set_data64(s, kIgnore);
+  }
+  for (int i = 0; i < 500 && (inflight_ > 0 || wake_armed_); ++i) {
+    io_uring_cqe* c = nullptr;
+    __kernel_timespec ts{0, 10'000'000};
+    io_uring_submit_and_wait_timeout(&ring_, &c, 1, &ts, nullptr);
+    reap();
+  }
+  if (inflight_ > 0 || wake_armed_) {
+    std::fprintf(stderr, "duet: io_uring driver closing with %zu operations in flight\n",
+                 inflight_);
+  }
+  io_uring_queue_exit(&ring_);
+  stats_unregister(&stats);
+}
+
+bool UringDriver::on_owner_thread() const noexcept {
+  return duet::detail::current_driver() == this;
+}
+
+io_uring_sqe* UringDriver::sqe() {
+  io_uring_sqe* s = io_uring_get_sqe(&ring_);
+  while (s == nullptr) {
+    // The SQ is full within one tick: submit what is there to make room.
+    stats.add(stats.sqes, io_uring_sq_ready(&ring_));
+    stats.add(stats.enters);
+    io_uring_submit(&ring_);
+    s = io_uring_get_sqe(&ring_);
+  }
+  return s;
+}
+
+void UringDriver::arm(io_uring_sqe* s, IoOp* op) noexcept {
+  op->owner = this;
+  op->ref();  // the kernel's reference, dropped when the CQE is reaped
+  io_uring_sqe_set_data(s, op);
+  ++inflight_;
+}
+
+void UringDriver::arm_wake() {
+  io_uring_sqe* s = sqe();
+  io_uring_prep_read(s, wake_fd_.get(), &wake_buf_, sizeof wake_buf_, 0);
+  io_uring_sqe_set_data64(s, kWake);
+  wake_armed_ = true;
+}
+
+void UringDriver::cancel(IoOp* op) noexcept {
+  if (on_owner_thread()) {
+    if (!op->done) {  // done is only set on this thread (reap)
+      io_uring_sqe* s = sqe();
+      io_uring_prep_cancel(s, op, 0);
+      io_uring_sqe_set_data64(s, kIgnore);
+    }
+    op->unref();
+    return;
+  }
+  // Another thread (the task moved, or the runtime shuts down): the owner
+  // submits the cancel; the queue keeps the future's reference until then.
+  cancel_lock_.lock();
+  op->next = cancels_;
+  cancels_ = op;
+  // Relaxed: a hint; the list itself is read under cancel_lock_.
+  has_cancels_.store(true, std::memory_order_relaxed);
+  cancel_lock_.unlock();
+  unpark();
+}
+
+void UringDriver::drain_cancels() {
+  cancel_lock_.lock();
+  IoOp* list = cancels_;
+  cancels_ = nullptr;
+  has_cancels_.store(false, std::memory_order_relaxed);
+  cancel_lock_.unlock();
+  while (list != nullptr) {
+    IoOp* op = list;
+    list = op->next;
+    if (!op->done) {
+      io_uring_sqe* s = sqe();
+      io_uring_prep_cancel(s, op, 0);
+      io_uring_sqe_set_data64(s, kIgnore);
+    }
+    op->unref();
+  }
+}
+
+std::size_t UringDriver::reap() {
+  std::size_t total = 0;
+  io_uring_cqe* cqes[256];
+  for (;;) {
+    unsigned n = io_uring_peek_batch_cqe(&ring_, cqes, 256);
+    for (unsigned i = 0; i < n; ++i) {
+      const std::uint64_t ud = cqes[i]->user_data;
+      const std::int32_t res = cqes[i]->res;
+      if (ud == kIgnore) continue;
+      if (ud == kWake) {
+        wake_armed_ = false;
+        continue;
+      }
+      --inflight_;
+      ++total;
+      reinterpret_cast<IoOp*>(ud)->complete(res);
+    }
+    io_uring_cq_advance(&ring_, n);
+    stats.add(stats.cqes, n);
+    if (n < 256) return total;
+  }
+}
+
+std::size_t UringDriver::poll() {
+  // Relaxed: a hint; a cancel missed here is taken at the next poll.
+  if (has_cancels_.load(std::memory_order_relaxed)) drain_cancels();
+  if (!wake_armed_) arm_wake();
+  const unsigned queued = io_uring_sq_ready(&ring_);
+  const unsigned kflags = IO_URING_READ_ONCE(*ring_.sq.kflags);
+  if (queued > 0 || (kflags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) != 0) {
+    stats.add(stats.enters);
+    stats.add(stats.sqes, queued);
+    io_uring_submit_and_get_events(&ring_);
+  }
+  return reap();
+}
+
+void UringDriver::park(std::optional<std::chrono::nanoseconds> timeout) {
+  // Acquire on taking a token: see what the unparker published before it.
+  if (park_.v.exchange(ParkState::empty, std::memory_order_acquire) == ParkState::notified) {
+    poll();
+    return;
+  }
+  std::uint32_t e = ParkState::empty;
+  if (!park_.v.compare_exchange_strong(e, ParkState::parked, std::memory_order_acquire)) {
+    park_.v.store(ParkState::empty, std::memory_order_relaxed);  // a token slipped in
+    poll();
+    return;
+  }
+  if (has_cancels_.load(std::memory_order_relaxed)) drain_cancels();
+  if (!wake_armed_) arm_wake();
+  // Completions already posted make the wait return at once.
+  const unsigned queued = io_uring_sq_ready(&ring_);
+  stats.add(stats.enters);
+  stats.add(stats.sqes, queued);
+  io_uring_cqe* c = nullptr;
+  if (timeout) {
+    auto ns = timeout->count() < 0 ? 0 : timeout->count();
+    __kernel_timespec ts{ns / 1'000'000'000, ns % 1'000'000'000};
+    io_uring_submit_and_wait_timeout(&ring_, &c, 1, &ts, nullptr);
+  } else {
+    io_uring_submit_and_wait(&ring_, 1);
+  }
+  park_.v.exchange(ParkState::empty, std::memory_order_acquire);
+  reap();
+}
+
+void UringDriver::unpark() noexcept {
+  // Release: publish the caller's writes (the task it queued) to the worker.
+  if (park_.v.exchange(ParkState::notified, std::memory_order_release) == ParkState::parked) {
+    std::uint64_t one = 1;
+    (void)!::write(wake_fd_.get(), &one, sizeof one);
+    stats.wake_writes.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace duet::io::detail
