@@ -1,0 +1,59 @@
+// dump.cpp: dump_tasks over the runtime's list of live tasks.
+#include "duet/dump.hpp"
+
+#include <array>
+#include <atomic>
+#include <ostream>
+
+#include "duet/detail/current.hpp"
+#include "scheduler.hpp"
+
+namespace duet {
+namespace detail {
+namespace {
+// Relaxed: a describer is a function pointer set once at startup; a dump
+// that misses it prints the line without the backend's part.
+std::array<std::atomic<TaskDescriber>, 3> g_describers{};
+
+const char* kind_name(TaskKind k) noexcept {
+  switch (k) {
+    case TaskKind::stackless:
+      return "stackless";
+    case TaskKind::poll:
+      return "poll";
+    case TaskKind::stackful:
+      return "stackful";
+  }
+  return "?";
+}
+
+const char* state_name(std::uint64_t s) noexcept {
+  if (s & state::complete) return "complete";
+  if (s & state::cancelled) return (s & state::running) ? "cancelling" : "cancel-pending";
+  if (s & state::running) return "running";
+  if (s & state::notified) return "ready";
+  return "parked";
+}
+}  // namespace
+
+void set_task_describer(TaskKind kind, TaskDescriber d) noexcept {
+  g_describers[static_cast<std::size_t>(kind)].store(d, std::memory_order_relaxed);
+}
+}  // namespace detail
+
+std::size_t dump_tasks(Runtime& rt, std::ostream& os) {
+  std::size_t n = 0;
+  detail::scheduler_of(rt)->owned.for_each([&](detail::TaskHeader* t) {
+    const std::uint64_t s = t->load(std::memory_order_acquire);
+    os << "task " << static_cast<const void*>(t) << " " << detail::kind_name(t->vtable->kind) << " "
+       << detail::state_name(s) << " refs=" << detail::state::refs(s);
+    const auto k = static_cast<std::size_t>(t->vtable->kind);
+    if (auto d = detail::g_describers[k].load(std::memory_order_relaxed)) d(t, os);
+    os << "\n";
+    ++n;
+  });
+  os << n << " live tasks\n";
+  return n;
+}
+
+}  // namespace duet
