@@ -6,16 +6,27 @@
 #include <exception>
 #include <stdexcept>
 
+#include "copy_stack.hpp"
+#include "duet/dump.hpp"
 #include "duet/stackful/fiber.hpp"
+#include "high_water.hpp"
+#include "overflow.hpp"
 #include "sanitizer.hpp"
 
 namespace duet::detail {
 namespace bc = boost::context::detail;
 
+void describe_fiber(const TaskHeader* t, std::ostream& os);  // introspect.cpp
+
 namespace {
 
-/// Runs on the fiber's own stack. Never returns: the last jump leaves the
-/// stack for good, and the worker releases it.
+// Fibers describe themselves in task dumps (duet/dump.hpp). Registered from
+// this file because it is always linked in.
+[[maybe_unused]] const bool g_describer_registered =
+    (set_task_describer(TaskKind::stackful, &describe_fiber), true);
+
+/// Runs on the fiber's stack. Never returns: the last jump leaves the stack
+/// for good.
 [[noreturn]] void fiber_entry(bc::transfer_t t) noexcept {
   auto* f = static_cast<FiberBase*>(t.data);
   f->caller = t.fctx;
@@ -36,21 +47,34 @@ namespace {
   std::abort();  // unreachable: nobody resumes a finished fiber
 }
 
-/// On the worker: switch into the fiber until it switches back.
-void enter(FiberBase* f) noexcept {
+/// The stack the fiber's frames use: [bottom, frames_top()).
+char* frames_bottom(const FiberBase* f) noexcept {
+  return f->strategy == StackStrategy::copy ? f->shared->mem.bottom() : f->stack.bottom();
+}
+
+/// On a worker (or the thread that shuts down): switch into the fiber until
+/// it switches back. False, without running it, when it is a copy fiber
+/// whose shared stack another worker is using.
+bool enter(FiberBase* f) noexcept {
+  if (f->strategy == StackStrategy::copy && !copy_enter(f)) return false;
+  char* top = f->frames_top();
+  char* bottom = frames_bottom(f);
   if (f->ctx == nullptr) {
-    f->ctx = bc::make_fcontext(f->stack.top(), f->stack.usable(), &fiber_entry);
+    if (f->measure) measure_begin(f, bottom, top);
+    f->ctx = bc::make_fcontext(top, static_cast<std::size_t>(top - bottom), &fiber_entry);
     san::create(f);
   }
+  ensure_alt_stack();
   void* fake = nullptr;
-  san::enter_begin(f, &fake);
+  san::enter_begin(f, &fake, bottom, static_cast<std::size_t>(top - bottom));
   bc::transfer_t t = bc::jump_fcontext(f->ctx, f);
   san::enter_end(fake);
   f->ctx = t.fctx;
-  if (f->finished) {
-    san::destroy(f);
-    stack_release(std::exchange(f->stack, Stack{}));
-  }
+  if (!f->finished) note_switch(f, static_cast<std::size_t>(top - static_cast<char*>(f->ctx)));
+  if (f->finished && f->measure) measure_end(f, bottom, top);
+  if (f->strategy == StackStrategy::copy) copy_leave(f);
+  if (f->finished) san::destroy(f);
+  return true;
 }
 
 /// On the fiber: switch back to the worker that runs it; returns when a
@@ -70,11 +94,41 @@ FiberBase* current_fiber() noexcept {
   return static_cast<FiberBase*>(t);
 }
 
+void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
 }  // namespace
+
+FiberBase::FiberBase(const TaskVTable* vt, const FiberPlace& p, void (*b)(FiberBase*),
+                     const Stackful& tag) noexcept
+    : TaskHeader(vt),
+      stack(p.stack),
+      body(b),
+      strategy(p.strategy),
+      measure(tag.options.measure_stack || measure_all_fibers()),
+      has_site(tag.has_site),
+      name(tag.options.name),
+      site(tag.site) {}
+
+FiberBase::~FiberBase() {
+  if (strategy == StackStrategy::copy) copy_release(this);
+}
+
+char* FiberBase::frames_top() const noexcept {
+  if (strategy != StackStrategy::copy) {
+    // The task block sits at the top of its own stack: frames start below.
+    return reinterpret_cast<char*>(const_cast<FiberBase*>(this));
+  }
+  return shared != nullptr ? shared->mem.top() : nullptr;
+}
 
 RunResult fiber_run(TaskHeader* t) {
   auto* f = static_cast<FiberBase*>(t);
-  enter(f);
+  // A copy fiber whose stack is busy elsewhere goes to the back of the queue.
+  if (!enter(f)) return RunResult::yielded;
   return f->reason;
 }
 
@@ -89,20 +143,22 @@ void fiber_block(TaskHeader* t) {
     }
     throw FiberUnwind{};
   }
+  // Where it waits (inside duet::wait<Op>): the dump and gdb script name it.
+  f->parked_at.store(__builtin_return_address(0), std::memory_order_relaxed);
   leave(f, RunResult::pending);
+  f->parked_at.store(nullptr, std::memory_order_relaxed);
 }
 
 bool fiber_unwind(FiberBase* f) noexcept {
-  if (f->ctx == nullptr) {
-    // Never ran: nothing on its stack to unwind.
-    stack_release(std::exchange(f->stack, Stack{}));
-    return true;
-  }
+  if (f->ctx == nullptr) return true;  // never ran: nothing on its stack
   if (f->finished) return f->unwound;
   f->unwinding = true;
   // Each resume makes the pending wait throw FiberUnwind; code that
-  // swallows it and waits again gets it again.
-  while (!f->finished) enter(f);
+  // swallows it and waits again gets it again. A copy fiber waits for its
+  // shared stack (its user switches out soon: fibers are cooperative).
+  while (!f->finished) {
+    if (!enter(f)) cpu_relax();
+  }
   return f->unwound;
 }
 
@@ -110,12 +166,26 @@ bool fiber_unwind(FiberBase* f) noexcept {
 
 namespace duet::this_fiber {
 
-bool is_fiber() noexcept { return detail::current_fiber() != nullptr; }
+bool is_fiber() noexcept {
+  return detail::current_fiber() != nullptr;
+}
 
 void yield() {
   detail::FiberBase* f = detail::current_fiber();
   if (f == nullptr) throw std::logic_error("duet::this_fiber::yield: not on a fiber");
   detail::leave(f, detail::RunResult::yielded);
+}
+
+bool is_copy_fiber() noexcept {
+  detail::FiberBase* f = detail::current_fiber();
+  return f != nullptr && f->strategy == StackStrategy::copy;
+}
+
+bool points_into_stack(const void* p) noexcept {
+  detail::FiberBase* f = detail::current_fiber();
+  if (f == nullptr) return false;
+  const auto* c = static_cast<const char*>(p);
+  return c >= detail::frames_bottom(f) && c < f->frames_top();
 }
 
 }  // namespace duet::this_fiber

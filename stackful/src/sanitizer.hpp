@@ -25,7 +25,11 @@
 #endif
 
 #ifdef DUET_ASAN
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
+#define DUET_NO_SANITIZE_ADDRESS __attribute__((no_sanitize_address))
+#else
+#define DUET_NO_SANITIZE_ADDRESS
 #endif
 #ifdef DUET_TSAN
 #include <sanitizer/tsan_interface.h>
@@ -50,12 +54,25 @@ inline void destroy(FiberBase* f) noexcept {
 #endif
 }
 
-/// On the worker, just before jumping into the fiber.
-inline void enter_begin(FiberBase* f, void** fake) noexcept {
+/// Clears ASan's poison over a stack range that no live frame uses.
+inline void unpoison(const void* p, std::size_t n) noexcept {
 #ifdef DUET_ASAN
-  __sanitizer_start_switch_fiber(fake, f->stack.bottom(), f->stack.usable());
+  __asan_unpoison_memory_region(p, n);
+#else
+  (void)p;
+  (void)n;
+#endif
+}
+
+/// On the worker, just before jumping into the fiber, which runs on the
+/// stack [bottom, bottom + size).
+inline void enter_begin(FiberBase* f, void** fake, const void* bottom, std::size_t size) noexcept {
+#ifdef DUET_ASAN
+  __sanitizer_start_switch_fiber(fake, bottom, size);
 #else
   (void)fake;
+  (void)bottom;
+  (void)size;
 #endif
 #ifdef DUET_TSAN
   f->tsan_caller = __tsan_get_current_fiber();
@@ -77,8 +94,7 @@ inline void enter_end(void* fake) noexcept {
 /// passes no fake-stack slot, so ASan frees its fake stack.
 inline void leave_begin(FiberBase* f, bool dying) noexcept {
 #ifdef DUET_ASAN
-  __sanitizer_start_switch_fiber(dying ? nullptr : &f->asan_fake, f->caller_bottom,
-                                 f->caller_size);
+  __sanitizer_start_switch_fiber(dying ? nullptr : &f->asan_fake, f->caller_bottom, f->caller_size);
 #endif
 #ifdef DUET_TSAN
   __tsan_switch_to_fiber(f->tsan_caller, 0);

@@ -1,37 +1,39 @@
-// stack_pool.cpp: per-thread stack caches over a global pool.
+// stack_pool.cpp: per-thread stack caches over a capped global pool, and the
+// lazy strategy's trimming on release.
 #include <sys/mman.h>
-#include <unistd.h>
 
-#include <atomic>
-#include <cerrno>
-#include <fstream>
 #include <mutex>
-#include <string>
+#include <stdexcept>
 #include <vector>
 
 #include "duet/stackful/stack.hpp"
+#include "stack_stats.hpp"
 
 namespace duet::detail {
 namespace {
 
-// A thread keeps up to this many stacks per size; more go to the global
-// pool, which keeps up to `global_cap_bytes` before unmapping. Both bound the
-// memory that drifts between threads while letting a spawn burst reuse.
-constexpr std::size_t thread_cap = 64;
-constexpr std::size_t global_cap_bytes = std::size_t{256} << 20;
-
-std::size_t page_size() {
-  static const std::size_t p = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-  return p;
-}
-
-std::atomic<std::size_t> g_mapped{0}, g_unmapped{0};
-
+/// Stacks of one shape (size, guard, strategy) are interchangeable.
 struct Bucket {
   std::size_t size;
-  std::size_t guard;
+  std::uint32_t guard;
+  StackStrategy strategy;
   std::vector<Stack> stacks;
 };
+
+Bucket& bucket_for(std::vector<Bucket>& v, const Stack& s) {
+  for (auto& b : v) {
+    if (b.size == s.size && b.guard == s.guard && b.strategy == s.strategy) return b;
+  }
+  v.push_back(Bucket{s.size, s.guard, s.strategy, {}});
+  return v.back();
+}
+
+/// What a pooled stack may hold resident: the pool cap counts this.
+std::size_t charge(const Stack& s) noexcept {
+  if (s.strategy != StackStrategy::lazy) return s.usable();
+  const std::size_t keep = tuning_cells().lazy_keep_bytes.load(std::memory_order_relaxed);
+  return keep < s.usable() ? keep : s.usable();
+}
 
 struct GlobalPool {
   std::mutex mu;
@@ -39,7 +41,7 @@ struct GlobalPool {
   std::size_t bytes = 0;
   ~GlobalPool() {
     for (auto& b : buckets) {
-      for (auto& s : b.stacks) munmap(s.base, s.size);
+      for (auto& s : b.stacks) stack_unmap(s);
     }
   }
 };
@@ -48,30 +50,27 @@ GlobalPool& global() {
   return g;
 }
 
-Bucket& bucket_for(std::vector<Bucket>& v, std::size_t size, std::size_t guard) {
-  for (auto& b : v) {
-    if (b.size == size && b.guard == guard) return b;
-  }
-  v.push_back(Bucket{size, guard, {}});
-  return v.back();
-}
-
-void unmap(const Stack& s) noexcept {
-  munmap(s.base, s.size);
-  g_unmapped.fetch_add(1, std::memory_order_relaxed);
-}
-
 void release_to_global(const Stack& s) noexcept {
   GlobalPool& g = global();
-  std::lock_guard lk(g.mu);
-  if (g.bytes + s.size > global_cap_bytes) {
-    unmap(s);
-    return;
+  const std::size_t c = charge(s);
+  {
+    std::lock_guard lk(g.mu);
+    if (g.bytes + c <= tuning_cells().pool_cap_bytes.load(std::memory_order_relaxed)) {
+      try {
+        bucket_for(g.buckets, s).stacks.push_back(s);
+        g.bytes += c;
+        return;
+      } catch (...) {
+        // No memory for the pool's vector: unmap instead.
+      }
+    }
   }
-  bucket_for(g.buckets, s.size, s.guard).stacks.push_back(s);
-  g.bytes += s.size;
+  stack_unmap(s);
 }
 
+/// The calling thread's cache. Worker threads live as long as their
+/// runtime, so this is the per-worker pool; at thread exit its stacks go to
+/// the global pool.
 struct ThreadCache {
   std::vector<Bucket> buckets;
   ~ThreadCache() {
@@ -82,47 +81,50 @@ struct ThreadCache {
 };
 thread_local ThreadCache tl_cache;
 
-std::string max_map_count() {
-  std::ifstream in("/proc/sys/vm/max_map_count");
-  std::string v;
-  in >> v;
-  return v.empty() ? "unknown" : v;
-}
-
-[[noreturn]] void fail(const char* what, std::size_t bytes, int err) {
-  std::string msg = std::string("duet: cannot ") + what + " a fiber stack of " +
-                    std::to_string(bytes) + " bytes";
-  if (err == ENOMEM) {
-    msg += ": out of memory, address space (RLIMIT_AS) or memory mappings; each guarded stack "
-           "takes two mappings and vm.max_map_count is " +
-           max_map_count() + " (raise it with sysctl -w vm.max_map_count=N, or use smaller "
-           "or unguarded stacks)";
-  }
-  throw StackError(err, std::generic_category(), msg);
-}
-
-Stack map_stack(std::size_t size, std::size_t guard) {
-  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-  if (p == MAP_FAILED) fail("map", size, errno);
-  if (guard != 0 && mprotect(p, guard, PROT_NONE) != 0) {
-    int e = errno;
-    munmap(p, size);
-    fail("protect the guard page of", size, e);
-  }
-  g_mapped.fetch_add(1, std::memory_order_relaxed);
-  return Stack{static_cast<char*>(p), size, guard};
+/// A lazy stack that was touched below the high-water mark gives the pages
+/// below it back. One mincore of the page just under the mark tells: a
+/// stack grows one page after the other, and GCC's -fstack-clash-protection
+/// probes every page of a large frame. (A frame that skips the probe page
+/// keeps its pages until a later release finds the mark touched.)
+void trim_lazy(const Stack& s) noexcept {
+  const std::size_t pg = page_size();
+  const std::size_t keep = tuning_cells().lazy_keep_bytes.load(std::memory_order_relaxed);
+  if (s.usable() <= keep + pg) return;
+  char* mark = s.top() - keep - pg;
+  unsigned char resident = 0;
+  if (mincore(mark, pg, &resident) != 0 || (resident & 1) == 0) return;
+  madvise(s.bottom(), static_cast<std::size_t>(mark + pg - s.bottom()), MADV_DONTNEED);
+  stack_counters().trimmed.fetch_add(1, std::memory_order_relaxed);
 }
 
 }  // namespace
 
-Stack stack_acquire(std::size_t usable, bool guard) {
+StackCounters& stack_counters() noexcept {
+  static StackCounters c;
+  return c;
+}
+
+TuningCells& tuning_cells() noexcept {
+  static TuningCells t{StackTuning{}.thread_cache_stacks, StackTuning{}.pool_cap_bytes,
+                       StackTuning{}.lazy_keep_bytes, StackTuning{}.lazy_reserve_bytes,
+                       StackTuning{}.shared_stack_bytes};
+  return t;
+}
+
+Stack stack_acquire(StackStrategy strategy, std::size_t usable) {
+  if (strategy == StackStrategy::copy) {
+    throw std::invalid_argument("duet: copy fibers have no stack of their own");
+  }
+  if (usable > max_fiber_stack) {
+    throw std::invalid_argument("duet: a fiber stack may be at most 1 GiB (max_fiber_stack)");
+  }
   const std::size_t pg = page_size();
   if (usable < pg) usable = pg;
   usable = (usable + pg - 1) / pg * pg;
-  const std::size_t g = guard ? pg : 0;
-  const std::size_t size = usable + g;
-  Bucket& mine = bucket_for(tl_cache.buckets, size, g);
+  const bool guard = strategy != StackStrategy::unguarded_unsafe;
+  Stack want{nullptr, usable + (guard ? pg : 0), static_cast<std::uint32_t>(guard ? pg : 0),
+             strategy};
+  Bucket& mine = bucket_for(tl_cache.buckets, want);
   if (!mine.stacks.empty()) {
     Stack s = mine.stacks.back();
     mine.stacks.pop_back();
@@ -131,31 +133,39 @@ Stack stack_acquire(std::size_t usable, bool guard) {
   {
     GlobalPool& gp = global();
     std::lock_guard lk(gp.mu);
-    Bucket& b = bucket_for(gp.buckets, size, g);
+    Bucket& b = bucket_for(gp.buckets, want);
     if (!b.stacks.empty()) {
       Stack s = b.stacks.back();
       b.stacks.pop_back();
-      gp.bytes -= s.size;
+      gp.bytes -= charge(s);
       return s;
     }
   }
-  return map_stack(size, g);
+  Stack s = stack_map(usable, guard);
+  s.strategy = strategy;
+  return s;
 }
 
 void stack_release(Stack s) noexcept {
   if (!s) return;
-  Bucket& mine = bucket_for(tl_cache.buckets, s.size, s.guard);
-  if (mine.stacks.size() < thread_cap) {
-    mine.stacks.push_back(s);
-    return;
+  if (s.strategy == StackStrategy::lazy) trim_lazy(s);
+  try {
+    Bucket& mine = bucket_for(tl_cache.buckets, s);
+    if (mine.stacks.size() < tuning_cells().thread_cache_stacks.load(std::memory_order_relaxed)) {
+      mine.stacks.push_back(s);
+      return;
+    }
+  } catch (...) {
+    // No memory for the cache's vector: fall through to the global pool.
   }
   release_to_global(s);
 }
 
 StackPoolStats stack_pool_stats() noexcept {
   StackPoolStats st;
-  st.mapped = g_mapped.load(std::memory_order_relaxed);
-  st.unmapped = g_unmapped.load(std::memory_order_relaxed);
+  st.mapped = stack_counters().mapped.load(std::memory_order_relaxed);
+  st.unmapped = stack_counters().unmapped.load(std::memory_order_relaxed);
+  st.trimmed = stack_counters().trimmed.load(std::memory_order_relaxed);
   GlobalPool& g = global();
   std::lock_guard lk(g.mu);
   st.pooled_bytes = g.bytes;
@@ -163,3 +173,31 @@ StackPoolStats stack_pool_stats() noexcept {
 }
 
 }  // namespace duet::detail
+
+namespace duet {
+
+StackTuning stack_tuning() noexcept {
+  auto& c = detail::tuning_cells();
+  constexpr auto r = std::memory_order_relaxed;
+  return StackTuning{c.thread_cache_stacks.load(r), c.pool_cap_bytes.load(r),
+                     c.lazy_keep_bytes.load(r), c.lazy_reserve_bytes.load(r),
+                     c.shared_stack_bytes.load(r)};
+}
+
+void set_stack_tuning(const StackTuning& t) {
+  if (t.lazy_reserve_bytes == 0 || t.lazy_reserve_bytes > max_fiber_stack) {
+    throw std::invalid_argument("duet: lazy_reserve_bytes must be in (0, 1 GiB]");
+  }
+  if (t.shared_stack_bytes < (std::size_t{16} << 10) || t.shared_stack_bytes > max_fiber_stack) {
+    throw std::invalid_argument("duet: shared_stack_bytes must be in [16 KiB, 1 GiB]");
+  }
+  auto& c = detail::tuning_cells();
+  constexpr auto r = std::memory_order_relaxed;
+  c.thread_cache_stacks.store(t.thread_cache_stacks, r);
+  c.pool_cap_bytes.store(t.pool_cap_bytes, r);
+  c.lazy_keep_bytes.store(t.lazy_keep_bytes, r);
+  c.lazy_reserve_bytes.store(t.lazy_reserve_bytes, r);
+  c.shared_stack_bytes.store(t.shared_stack_bytes, r);
+}
+
+}  // namespace duet

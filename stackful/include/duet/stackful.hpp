@@ -2,5 +2,6 @@
 #pragma once
 
 #include "duet/stackful/fiber.hpp"
+#include "duet/stackful/introspect.hpp"
 #include "duet/stackful/stack.hpp"
 #include "duet/wait.hpp"

@@ -7,16 +7,32 @@
 //     return v + 1;
 //   });
 //   auto big = rt.spawn(duet::stackful({.stack_size = 1 << 20}), fn);
+//   auto deep = rt.spawn(duet::stackful({.strategy = duet::StackStrategy::lazy,
+//                                        .stack_size = 256 << 20}), recurse);
+//   auto tiny = rt.spawn(duet::stackful({.strategy = duet::StackStrategy::copy}), fn);
 //
 // A fiber can wait on anything a coroutine can (duet::wait(op), or
-// handle.join()), from any call depth. The stack is taken from a pool at
-// spawn (so a StackError is thrown to the spawner, not later), and returned
-// as soon as the fiber finishes.
+// handle.join()), from any call depth. Its stack is acquired at spawn (a
+// StackError reaches the spawner, not the fiber) from the strategy that the
+// options or RuntimeConfig::fiber_stack_strategy name (duet/stackful/stack.hpp
+// describes them). The task block itself lives at the top of the fiber's own
+// stack (pooled, lazy, unguarded), so a parked fiber costs one page; the
+// stack returns to its pool when the task is freed (finished and joined or
+// detached). A copy fiber's task block is a heap block.
+//
+// Copy fibers (StackStrategy::copy) run on their worker's shared stack; the
+// bytes they use are copied out when they suspend and back, to the same
+// addresses, when they resume. The rule this imposes: while a copy fiber is
+// suspended, nothing outside it may hold a pointer into its stack. Waiting on
+// a join handle or yielding is fine (the waker lives in the task); an
+// operation that links a node that lives inside it into a shared list
+// (an intrusive waiter in a mutex, channel or timer) must not live on the
+// stack: use duet::this_fiber::wait_off_stack(op), which moves the operation
+// to the heap first. docs/stackful.md says what is enforced.
 //
 // Switching uses Boost.Context's fcontext primitives (make_fcontext /
-// jump_fcontext: the assembly under boost::context::fiber), so that every
-// switch, the first entry and the final exit included, carries the ASan and
-// TSan fiber annotations; docs/architecture.md says why.
+// jump_fcontext) directly, so that every switch, the first entry and the
+// final exit included, carries the ASan and TSan fiber annotations.
 //
 // Cancellation (JoinHandle::cancel, runtime shutdown) unwinds the stack:
 // the fiber's pending wait throws duet::detail::FiberUnwind, which is not a
@@ -25,35 +41,54 @@
 
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <source_location>
 #include <type_traits>
 #include <utility>
 
-#include "duet/detail/block_cache.hpp"
+#include "duet/config.hpp"
 #include "duet/detail/current.hpp"
 #include "duet/detail/poll_task.hpp"
 #include "duet/detail/task_header.hpp"
 #include "duet/join_handle.hpp"
 #include "duet/outcome.hpp"
+#include "duet/poll.hpp"
 #include "duet/stackful/stack.hpp"
+#include "duet/wait.hpp"
 
 namespace duet {
 class Runtime;
 
 /// Per-spawn fiber options.
 struct FiberOptions {
-  /// Usable stack bytes; 0 takes RuntimeConfig::fiber_stack_size.
+  /// Where the stack comes from; unset takes RuntimeConfig::fiber_stack_strategy.
+  std::optional<StackStrategy> strategy{};
+  /// pooled / unguarded_unsafe: usable stack bytes (0: RuntimeConfig::
+  /// fiber_stack_size). lazy: bytes reserved (0: StackTuning::
+  /// lazy_reserve_bytes; at most max_fiber_stack). copy: ignored (the shared
+  /// stack's size is StackTuning::shared_stack_bytes).
   std::size_t stack_size = 0;
-  /// A PROT_NONE page below the stack turns an overflow into a fault.
-  bool guard = true;
+  /// A name for dumps and overflow reports (static storage: not copied).
+  const char* name = nullptr;
+  /// Measure the exact stack high-water mark (fills the stack with a canary
+  /// at the first run, scans it at the end; see duet/stackful/introspect.hpp).
+  bool measure_stack = false;
 };
 
 /// The tag that selects the stackful backend at spawn:
 /// `rt.spawn(duet::stackful, fn)` or `rt.spawn(duet::stackful(opts), fn)`.
+/// The second form records the spawn site for dumps and overflow reports.
 struct Stackful {
   FiberOptions options{};
-  constexpr Stackful operator()(FiberOptions o) const noexcept { return Stackful{o}; }
+  std::source_location site{};
+  bool has_site = false;
+  constexpr Stackful operator()(
+      FiberOptions o, std::source_location loc = std::source_location::current()) const noexcept {
+    return Stackful{o, loc, true};
+  }
 };
 inline constexpr Stackful stackful{};
 
@@ -62,18 +97,65 @@ namespace detail {
 /// Thrown inside a fiber to unwind it when it is cancelled.
 struct FiberUnwind {};
 
+struct SharedStack;  // stackful/src/copy_stack.hpp
+
+/// Where a new fiber's task block goes: the top of its own stack, or (copy
+/// fibers) a heap block.
+struct FiberPlace {
+  void* mem = nullptr;
+  Stack stack;  // empty for a copy fiber
+  StackStrategy strategy = StackStrategy::pooled;
+  Scheduler* sched = nullptr;
+};
+/// Resolves the options against the runtime's defaults and makes room for a
+/// task block of `task_size` bytes. Throws StackError (or bad_alloc).
+FiberPlace fiber_place(Runtime& rt, const FiberOptions& o, std::size_t task_size);
+/// Gives back what fiber_place took (the task block is already destroyed).
+void fiber_unplace(const FiberPlace& p, std::size_t task_size) noexcept;
+
+/// The part of a fiber that does not depend on its function. Layout after
+/// the 64-byte TaskHeader: the switch state first (hot), then the copy
+/// strategy's buffer, then introspection and sanitizer fields (cold).
 struct FiberBase : TaskHeader {
-  FiberBase(const TaskVTable* vt, Stack s, void (*b)(FiberBase*)) noexcept
-      : TaskHeader(vt), stack(s), body(b) {}
+  FiberBase(const TaskVTable* vt, const FiberPlace& p, void (*b)(FiberBase*),
+            const Stackful& tag) noexcept;
+  ~FiberBase();
+  FiberBase(const FiberBase&) = delete;
+  FiberBase& operator=(const FiberBase&) = delete;
+
+  /// The highest address the fiber's frames may use.
+  [[nodiscard]] char* frames_top() const noexcept;
+  [[nodiscard]] FiberPlace place() const noexcept {
+    return FiberPlace{const_cast<FiberBase*>(this), stack, strategy, sched};
+  }
 
   void* ctx = nullptr;     // the fiber's saved context while it is suspended
   void* caller = nullptr;  // the worker's saved context while the fiber runs
-  Stack stack;
+  Stack stack;             // its own stack (empty for a copy fiber)
   void (*body)(FiberBase*);
   RunResult reason = RunResult::pending;  // why it switched out
+  StackStrategy strategy;
   bool finished = false;
   bool unwinding = false;  // cancellation requested: waits throw FiberUnwind
   bool unwound = false;    // FiberUnwind reached the entry
+  bool measure = false;    // canary-measured high-water mark
+  bool has_site = false;
+
+  // Copy strategy: the shared stack it is bound to (from its first run) and
+  // the bytes it used there when it last suspended.
+  SharedStack* shared = nullptr;
+  char* saved = nullptr;
+  std::uint32_t saved_size = 0;
+  std::uint32_t saved_cap = 0;
+
+  // Introspection. Written by the thread that runs the fiber, read by dumps
+  // on any thread: relaxed, as each is a statistic read on its own.
+  std::atomic<std::uint32_t> in_use{0};      // stack bytes at its last switch
+  std::atomic<std::uint32_t> high_water{0};  // most bytes seen (exact if measured)
+  std::atomic<void*> parked_at{nullptr};     // return address of its last wait
+  const char* name;
+  std::source_location site;
+
   // Sanitizer bookkeeping (unused in plain builds; kept so that the layout
   // does not depend on build flags).
   void* asan_fake = nullptr;
@@ -86,19 +168,16 @@ struct FiberBase : TaskHeader {
 /// Vtable entries shared by all fibers (stackful/src/fiber.cpp).
 RunResult fiber_run(TaskHeader* t);
 void fiber_block(TaskHeader* t);
-/// Unwinds a started fiber (or releases the stack of one that never ran).
-/// True when the fiber ended by cancellation.
+/// Unwinds a started fiber. True when the fiber ended by cancellation.
 bool fiber_unwind(FiberBase* f) noexcept;
 
 template <class Fn, class T>
 struct FiberTask final : FiberBase, TaskOps<FiberTask<Fn, T>> {
-  FiberTask(Fn&& f, Stack s) : FiberBase(&vtable, s, &run_body) {
+  FiberTask(Fn&& f, const FiberPlace& p, const Stackful& tag)
+      : FiberBase(&vtable, p, &run_body, tag) {
     std::construct_at(&fn, std::move(f));
   }
-  ~FiberTask() {
-    destroy_fn();
-    if (stack) stack_release(std::exchange(stack, Stack{}));
-  }
+  ~FiberTask() { destroy_fn(); }
   void destroy_fn() noexcept {
     if (fn_live) {
       fn_live = false;
@@ -131,10 +210,19 @@ struct FiberTask final : FiberBase, TaskOps<FiberTask<Fn, T>> {
     if (cancelled || !self->out.has_value()) self->out.set_cancelled();
   }
 
+  /// The last reference is gone: destroy the task, then give back its
+  /// memory (the stack it lives on, or its heap block).
+  static void destroy(TaskHeader* h) noexcept {
+    auto* self = static_cast<FiberTask*>(h);
+    const FiberPlace p = self->place();
+    self->~FiberTask();
+    fiber_unplace(p, sizeof(FiberTask));
+  }
+
   static constexpr TaskVTable vtable{TaskKind::stackful,
                                      &fiber_run,
                                      &cancel,
-                                     &TaskOps<FiberTask>::destroy,
+                                     &destroy,
                                      &TaskOps<FiberTask>::outcome,
                                      &TaskOps<FiberTask>::drop_outcome,
                                      &fiber_block};
@@ -146,32 +234,25 @@ struct FiberTask final : FiberBase, TaskOps<FiberTask<Fn, T>> {
   Outcome<T> out;
 };
 
-Scheduler* scheduler_of(Runtime& rt) noexcept;
-
 }  // namespace detail
 
 /// Spawns `fn` on a fiber. Throws StackError when no stack can be mapped.
 template <class Fn>
-  requires std::invocable<std::decay_t<Fn>&>
-JoinHandle<std::invoke_result_t<std::decay_t<Fn>&>> spawn_on(Runtime& rt, Stackful s, Fn&& fn) {
+requires std::invocable < std::decay_t<Fn>
+& > JoinHandle<std::invoke_result_t<std::decay_t<Fn>&>> spawn_on(Runtime& rt, Stackful s, Fn&& fn) {
   using F = std::decay_t<Fn>;
   using T = std::invoke_result_t<F&>;
   using FT = detail::FiberTask<F, T>;
-  detail::Scheduler* sched = detail::scheduler_of(rt);
-  std::size_t size = s.options.stack_size != 0 ? s.options.stack_size
-                                                 : detail::default_fiber_stack(sched);
-  detail::Stack stack = detail::stack_acquire(size, s.options.guard);
-  void* mem = nullptr;
+  const detail::FiberPlace p = detail::fiber_place(rt, s.options, sizeof(FT));
+  FT* t = nullptr;
   try {
-    mem = detail::block_alloc(sizeof(FT));
-    auto* t = std::construct_at(static_cast<FT*>(mem), F(std::forward<Fn>(fn)), stack);
-    detail::submit_new(sched, t);
-    return JoinHandle<T>(t);
+    t = std::construct_at(static_cast<FT*>(p.mem), F(std::forward<Fn>(fn)), p, s);
   } catch (...) {
-    if (mem != nullptr) detail::block_free(mem, sizeof(FT));
-    detail::stack_release(stack);
+    detail::fiber_unplace(p, sizeof(FT));
     throw;
   }
+  detail::submit_new(p.sched, t);
+  return JoinHandle<T>(t);
 }
 
 namespace this_fiber {
@@ -180,6 +261,25 @@ bool is_fiber() noexcept;
 /// Gives the other runnable tasks a turn (throws std::logic_error when not
 /// on a fiber).
 void yield();
+/// True when `p` points into the calling fiber's stack (its own, or the
+/// shared stack a copy fiber runs on). A library that links a node into a
+/// list shared with other tasks can assert !points_into_stack(&node) to
+/// catch the one misuse of copy fibers (see above).
+bool points_into_stack(const void* p) noexcept;
+/// True when the calling fiber is a copy fiber.
+bool is_copy_fiber() noexcept;
+
+/// duet::wait(op) with `op` moved to the heap first, so that nothing
+/// outside the fiber points into its stack while it waits: the way for a
+/// copy fiber to wait on an operation with an intrusive waiter node. Costs
+/// one allocation; on other fibers it is just duet::wait.
+template <Future F>
+future_output_t<std::remove_cvref_t<F>> wait_off_stack(F&& op) {
+  using Op = std::remove_cvref_t<F>;
+  if (!is_copy_fiber()) return duet::wait(op);
+  auto boxed = std::make_unique<Op>(std::forward<F>(op));
+  return duet::wait(*boxed);
+}
 }  // namespace this_fiber
 
 }  // namespace duet

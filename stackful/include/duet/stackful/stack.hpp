@@ -1,50 +1,114 @@
-// duet/stackful/stack.hpp: fiber stacks: mapped memory with a guard page,
-// pooled so that a spawn does not mmap.
+// duet/stackful/stack.hpp: where fiber stacks come from.
 //
-//   base                         base+guard                         top
-//   | guard (PROT_NONE, 1 page)  | usable (grows down from top) ... |
+// Four strategies (duet::StackStrategy, chosen per spawn or as the runtime
+// default; docs/stackful.md compares them with measurements):
 //
-// Only the pages a fiber touches cost memory; the mapping is
-// MAP_NORESERVE. Each guarded stack is two mappings (the guard splits it),
-// which counts against vm.max_map_count: acquiring a stack past that limit
-// throws a StackError that names the limit.
+//   pooled            a fixed-size mapping with a guard page, reused through
+//                     a per-thread cache over a global pool (capped). The
+//                     default: a spawn in steady state makes no syscall.
+//   lazy              a large reservation (default 8 MiB, at most 1 GiB),
+//                     MAP_NORESERVE: pages are committed when touched. When a
+//                     stack that went deeper than `lazy_keep_bytes` is
+//                     released, the pages below that mark are given back
+//                     (MADV_DONTNEED), so deep recursion works and the pool
+//                     does not keep a deep fiber's pages.
+//   copy              no stack of its own: the fiber runs on its worker's
+//                     shared stack and its used bytes are copied out when it
+//                     suspends (stackful/src/copy_stack.hpp).
+//   unguarded_unsafe  pooled without the guard page. An overflow silently
+//                     corrupts the memory below: for measurements only.
+//
+// A mapped stack, top down (x86-64 stacks grow down):
+//
+//   top  ->  +-----------------------------+
+//            | the fiber's task block      |  (FiberTask lives here: the
+//            +-----------------------------+   first page is touched anyway)
+//            | frames, growing down ...    |
+//            |                             |  MAP_NORESERVE: untouched pages
+//            |                             |  cost no memory
+//   bottom-> +-----------------------------+
+//            | guard page (PROT_NONE)      |  a touch here is reported and
+//   base  -> +-----------------------------+  aborts (see overflow.hpp)
+//
+// Each guarded stack is two kernel mappings (the guard splits it), which
+// count against vm.max_map_count (65530 by default): past it, acquiring a
+// stack throws a StackError that names the limit and how to raise it.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <system_error>
+
+#include "duet/config.hpp"
 
 namespace duet {
 
-/// A fiber stack could not be mapped (out of memory, address space, or
-/// vm.max_map_count). The message says which and what to raise.
+/// A fiber stack could not be mapped (out of memory, address space
+/// (RLIMIT_AS), or vm.max_map_count). The message says which and what to
+/// raise. Thrown to the spawner: the stack is acquired at spawn.
 class StackError : public std::system_error {
  public:
   using std::system_error::system_error;
 };
+
+/// The largest stack a fiber may ask for: Go's maximum goroutine stack.
+inline constexpr std::size_t max_fiber_stack = std::size_t{1} << 30;
+
+/// Process-wide knobs of the stack allocators. They apply to stacks acquired
+/// after the change; set them before spawning.
+struct StackTuning {
+  /// Stacks of one size a thread keeps for reuse before the global pool
+  /// gets them. 64: a spawn burst on one worker reuses without a lock.
+  std::size_t thread_cache_stacks = 64;
+  /// Bytes the global pool may hold (counted as the most each pooled stack
+  /// can have resident: its usable size, or `lazy_keep_bytes` for a trimmed
+  /// lazy stack); past it, released stacks are unmapped.
+  std::size_t pool_cap_bytes = std::size_t{256} << 20;
+  /// Lazy stacks: the high-water mark. A released stack that was touched
+  /// below it gives the pages below back to the kernel.
+  std::size_t lazy_keep_bytes = std::size_t{64} << 10;
+  /// Lazy stacks: the reservation when FiberOptions::stack_size is 0.
+  std::size_t lazy_reserve_bytes = std::size_t{8} << 20;
+  /// Copy fibers: the size of each worker's shared stack (lazily committed,
+  /// guarded). The deepest copy fiber must fit in it.
+  std::size_t shared_stack_bytes = std::size_t{1} << 20;
+};
+[[nodiscard]] StackTuning stack_tuning() noexcept;
+/// Throws std::invalid_argument for a value out of range.
+void set_stack_tuning(const StackTuning& t);
 
 namespace detail {
 
 struct Stack {
   char* base = nullptr;     // lowest address of the mapping
   std::size_t size = 0;     // whole mapping, guard included
-  std::size_t guard = 0;    // guard bytes at the low end
+  std::uint32_t guard = 0;  // guard bytes at the low end
+  StackStrategy strategy = StackStrategy::pooled;
   [[nodiscard]] char* top() const noexcept { return base + size; }
   [[nodiscard]] char* bottom() const noexcept { return base + guard; }
   [[nodiscard]] std::size_t usable() const noexcept { return size - guard; }
   explicit operator bool() const noexcept { return base != nullptr; }
 };
 
-/// A stack with at least `usable` bytes (rounded up to pages), from the
-/// calling thread's pool, the global pool, or a new mapping. Throws
-/// StackError.
-Stack stack_acquire(std::size_t usable, bool guard);
-/// Returns a stack to the pools (or unmaps it when they are full).
+/// A stack of the strategy (pooled, lazy or unguarded_unsafe) with at least
+/// `usable` bytes (rounded up to pages), from the calling thread's cache,
+/// the global pool, or a new mapping. Throws StackError.
+Stack stack_acquire(StackStrategy strategy, std::size_t usable);
+/// Returns a stack to the pools (or unmaps it when they are full). A lazy
+/// stack used past the high-water mark gives back its deep pages first.
 void stack_release(Stack s) noexcept;
+/// Maps a guarded stack outside the pools (the copy strategy's shared
+/// stacks). Throws StackError.
+Stack stack_map(std::size_t usable, bool guard);
+void stack_unmap(Stack s) noexcept;
+/// The system page size.
+std::size_t page_size() noexcept;
 
 struct StackPoolStats {
   std::size_t mapped = 0;        // stacks mapped so far (process-wide)
   std::size_t unmapped = 0;      // stacks unmapped so far
-  std::size_t pooled_bytes = 0;  // bytes held in the global pool now
+  std::size_t trimmed = 0;       // lazy stacks whose deep pages were given back
+  std::size_t pooled_bytes = 0;  // bytes charged to the global pool now
 };
 StackPoolStats stack_pool_stats() noexcept;
 

@@ -1,0 +1,37 @@
+// high_water.hpp: how much stack a fiber really used.
+//
+// Always (cheap): at every switch out, the bytes between the top of its
+// frames and its saved stack pointer: the stack in use while suspended, and
+// the most seen so far (a lower bound of the true high-water mark).
+// Measured fibers (FiberOptions::measure_stack, or every fiber after
+// duet::set_stack_measurement(true)): the stack is filled with a canary
+// before the first run and scanned at the end, which gives the exact mark;
+// a lazy stack's canary covers the kept top (StackTuning::lazy_keep_bytes)
+// and page residency (mincore) counts below it. A copy fiber's mark is the
+// most it had to save. Measured fibers feed the runtime-wide histogram.
+#pragma once
+
+#include <cstddef>
+
+#include "duet/stackful/fiber.hpp"
+
+namespace duet::detail {
+
+inline void note_switch(FiberBase* f, std::size_t used) noexcept {
+  // Relaxed: statistics read on their own by dumps (see FiberBase). Only
+  // the thread that switched the fiber out writes them.
+  const auto u = static_cast<std::uint32_t>(used);
+  f->in_use.store(u, std::memory_order_relaxed);
+  if (u > f->high_water.load(std::memory_order_relaxed)) {
+    f->high_water.store(u, std::memory_order_relaxed);
+  }
+}
+
+/// Whether every new fiber is measured (duet::set_stack_measurement).
+bool measure_all_fibers() noexcept;
+/// Before the first run: fill the stack below `top` with the canary.
+void measure_begin(FiberBase* f, char* bottom, char* top) noexcept;
+/// After the fiber finished: find the mark, record it in the histogram.
+void measure_end(FiberBase* f, char* bottom, char* top) noexcept;
+
+}  // namespace duet::detail

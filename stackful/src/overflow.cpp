@@ -1,0 +1,183 @@
+// overflow.cpp: the guard-page SIGSEGV handler and the alternate signal
+// stacks it runs on.
+#include "overflow.hpp"
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <mutex>
+
+#include "copy_stack.hpp"
+#include "duet/detail/current.hpp"
+#include "duet/stackful/fiber.hpp"
+
+namespace duet::detail {
+namespace {
+
+// 64 KiB: the handler formats into a small buffer, but a sanitizer's
+// handler that we chain to needs more than SIGSTKSZ.
+constexpr std::size_t alt_stack_bytes = std::size_t{64} << 10;
+// A frame bigger than a page can step over the guard: accept faults this
+// far below it as overflows too (the region below is usually unmapped).
+constexpr std::uintptr_t below_guard_slack = std::uintptr_t{64} << 10;
+
+struct sigaction g_previous {};
+
+/// Async-signal-safe formatting into a fixed buffer.
+struct Line {
+  char buf[1024];
+  std::size_t n = 0;
+  void put(const char* s) noexcept {
+    while (s != nullptr && *s != '\0' && n < sizeof buf) buf[n++] = *s++;
+  }
+  void num(std::uintptr_t v, unsigned base = 10) noexcept {
+    char tmp[24];
+    int i = 0;
+    do {
+      tmp[i++] = "0123456789abcdef"[v % base];
+      v /= base;
+    } while (v != 0 && i < 24);
+    if (base == 16) put("0x");
+    while (i > 0 && n < sizeof buf) buf[n++] = tmp[--i];
+  }
+  void flush() noexcept {
+    std::size_t off = 0;
+    while (off < n) {
+      ssize_t w = write(STDERR_FILENO, buf + off, n - off);
+      if (w <= 0) break;
+      off += static_cast<std::size_t>(w);
+    }
+  }
+};
+
+const char* strategy_name(StackStrategy s) noexcept {
+  switch (s) {
+    case StackStrategy::pooled:
+      return "pooled";
+    case StackStrategy::lazy:
+      return "lazy";
+    case StackStrategy::copy:
+      return "copy";
+    case StackStrategy::unguarded_unsafe:
+      return "unguarded_unsafe";
+  }
+  return "?";
+}
+
+/// The stack the fiber runs on (its own, or its shared stack).
+const Stack* running_stack(const FiberBase* f) noexcept {
+  if (f->strategy == StackStrategy::copy) return f->shared != nullptr ? &f->shared->mem : nullptr;
+  return &f->stack;
+}
+
+[[noreturn]] void report(const FiberBase* f, const Stack& s, std::uintptr_t addr) noexcept {
+  Line l;
+  l.put("duet: stack overflow in fiber ");
+  l.num(reinterpret_cast<std::uintptr_t>(f), 16);
+  if (f->name != nullptr) {
+    l.put(" \"");
+    l.put(f->name);
+    l.put("\"");
+  }
+  l.put(": strategy ");
+  l.put(strategy_name(f->strategy));
+  l.put(", stack ");
+  l.num(s.usable());
+  l.put(" bytes, fault at ");
+  l.num(addr, 16);
+  l.put(" (guard page ");
+  l.num(reinterpret_cast<std::uintptr_t>(s.base), 16);
+  l.put("); spawned at ");
+  if (f->has_site) {
+    l.put(f->site.file_name());
+    l.put(":");
+    l.num(f->site.line());
+  } else {
+    l.put("(unknown: spawn with duet::stackful({...}) to record it)");
+  }
+  l.put("\nduet: give it a larger stack_size, or StackStrategy::lazy with a larger reservation\n");
+  l.flush();
+  // abort() raises SIGABRT, which the handler does not catch.
+  std::abort();
+}
+
+void on_segv(int sig, siginfo_t* info, void* uctx) {
+  const auto addr = reinterpret_cast<std::uintptr_t>(info->si_addr);
+  TaskHeader* t = current_task();
+  if (t != nullptr && t->vtable->kind == TaskKind::stackful) {
+    const auto* f = static_cast<const FiberBase*>(t);
+    const Stack* s = running_stack(f);
+    if (s != nullptr && s->guard != 0) {
+      const auto lo = reinterpret_cast<std::uintptr_t>(s->base);
+      const auto hi = lo + s->guard;
+      if (addr < hi && addr + below_guard_slack >= lo) report(f, *s, addr);
+    }
+  }
+  // Not ours: hand it on.
+  if ((g_previous.sa_flags & SA_SIGINFO) != 0 && g_previous.sa_sigaction != nullptr) {
+    g_previous.sa_sigaction(sig, info, uctx);
+    return;
+  }
+  if (g_previous.sa_handler != SIG_DFL && g_previous.sa_handler != SIG_IGN &&
+      g_previous.sa_handler != nullptr) {
+    g_previous.sa_handler(sig);
+    return;
+  }
+  // Default action: reinstall it and return; the faulting instruction
+  // runs again and the kernel kills the process (with a core, if enabled).
+  signal(sig, SIG_DFL);
+}
+
+/// An alternate signal stack owned by its thread; disabled before it is
+/// unmapped at thread exit.
+struct AltStack {
+  void* mem = nullptr;
+  bool tried = false;
+  ~AltStack() {
+    if (mem == nullptr) return;
+    stack_t off{};
+    off.ss_flags = SS_DISABLE;
+    sigaltstack(&off, nullptr);
+    munmap(mem, alt_stack_bytes);
+  }
+};
+thread_local AltStack tl_alt;
+
+}  // namespace
+
+void install_overflow_handler() noexcept {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa {};
+    sa.sa_sigaction = &on_segv;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigaction(SIGSEGV, &sa, &g_previous);
+  });
+}
+
+void ensure_alt_stack() noexcept {
+  if (tl_alt.tried) return;
+  tl_alt.tried = true;
+  stack_t cur{};
+  if (sigaltstack(nullptr, &cur) == 0 && (cur.ss_flags & SS_DISABLE) == 0 &&
+      cur.ss_size >= (std::size_t{16} << 10)) {
+    return;  // the thread has one (a sanitizer runtime installs its own)
+  }
+  void* p =
+      mmap(nullptr, alt_stack_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return;  // overflows then die by plain SIGSEGV
+  stack_t ss{};
+  ss.ss_sp = p;
+  ss.ss_size = alt_stack_bytes;
+  if (sigaltstack(&ss, nullptr) != 0) {
+    munmap(p, alt_stack_bytes);
+    return;
+  }
+  tl_alt.mem = p;
+}
+
+}  // namespace duet::detail

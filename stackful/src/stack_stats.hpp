@@ -1,0 +1,31 @@
+// stack_stats.hpp: process-wide counters and knobs of the stack allocators.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+
+#include "duet/stackful/stack.hpp"
+
+namespace duet::detail {
+
+/// Monotonic event counters. Relaxed: each is a statistic read on its own;
+/// nothing else is published through them.
+struct StackCounters {
+  std::atomic<std::size_t> mapped{0};
+  std::atomic<std::size_t> unmapped{0};
+  std::atomic<std::size_t> trimmed{0};
+};
+StackCounters& stack_counters() noexcept;
+
+/// The knobs of StackTuning, read on every acquire and release. Relaxed: a
+/// knob is read on its own; a new value may take effect a little late.
+struct TuningCells {
+  std::atomic<std::size_t> thread_cache_stacks;
+  std::atomic<std::size_t> pool_cap_bytes;
+  std::atomic<std::size_t> lazy_keep_bytes;
+  std::atomic<std::size_t> lazy_reserve_bytes;
+  std::atomic<std::size_t> shared_stack_bytes;
+};
+TuningCells& tuning_cells() noexcept;
+
+}  // namespace duet::detail

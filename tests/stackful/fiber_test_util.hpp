@@ -1,0 +1,106 @@
+// fiber_test_util.hpp: helpers of the stackful tests.
+#pragma once
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "duet/duet.hpp"
+
+namespace duet::test {
+
+/// A future that stays pending until open() (wakes every waiter).
+class Gate {
+ public:
+  struct Wait {
+    Gate* g;
+    Poll<void> poll(Context& cx) {
+      std::lock_guard lk(g->mu_);
+      if (g->open_) return ready();
+      g->wakers_.push_back(cx.waker());
+      return pending;
+    }
+  };
+  Wait wait() { return Wait{this}; }
+  void open() {
+    std::vector<Waker> ws;
+    {
+      std::lock_guard lk(mu_);
+      open_ = true;
+      ws.swap(wakers_);
+    }
+    for (auto& w : ws) w.wake_by_ref();
+  }
+  std::size_t waiters() {
+    std::lock_guard lk(mu_);
+    return wakers_.size();
+  }
+
+ private:
+  std::mutex mu_;
+  bool open_ = false;
+  std::vector<Waker> wakers_;
+};
+
+/// What a child process did: exit status (or signal) and its stderr.
+struct ChildResult {
+  bool exited = false;
+  int exit_code = -1;
+  bool signaled = false;
+  int signal = 0;
+  std::string err;
+};
+
+/// Runs `body` in a forked child with stderr captured. The child exits 0
+/// when body returns.
+inline ChildResult run_in_child(const std::function<void()>& body) {
+  int fds[2];
+  if (pipe(fds) != 0) return {};
+  std::fflush(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    dup2(fds[1], STDERR_FILENO);
+    body();
+    _exit(0);
+  }
+  close(fds[1]);
+  ChildResult r;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof buf)) > 0) r.err.append(buf, static_cast<std::size_t>(n));
+  close(fds[0]);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  r.exited = WIFEXITED(st);
+  r.exit_code = r.exited ? WEXITSTATUS(st) : -1;
+  r.signaled = WIFSIGNALED(st);
+  r.signal = r.signaled ? WTERMSIG(st) : 0;
+  return r;
+}
+
+inline const char* strategy_name(StackStrategy s) {
+  switch (s) {
+    case StackStrategy::pooled:
+      return "pooled";
+    case StackStrategy::lazy:
+      return "lazy";
+    case StackStrategy::copy:
+      return "copy";
+    case StackStrategy::unguarded_unsafe:
+      return "unguarded_unsafe";
+  }
+  return "?";
+}
+
+inline constexpr StackStrategy all_strategies[] = {StackStrategy::pooled, StackStrategy::lazy,
+                                                   StackStrategy::copy,
+                                                   StackStrategy::unguarded_unsafe};
+
+}  // namespace duet::test
