@@ -98,7 +98,10 @@ const Stack* running_stack(const FiberBase* f) noexcept {
   } else {
     l.put("(unknown: spawn with duet::stackful({...}) to record it)");
   }
-  l.put("\nduet: give it a larger stack_size, or StackStrategy::lazy with a larger reservation\n");
+  l.put(f->strategy == StackStrategy::copy ? "\nduet: raise StackTuning::shared_stack_bytes (copy "
+                                             "fibers share their worker's stack)\n"
+                                           : "\nduet: give it a larger stack_size, or "
+                                             "StackStrategy::lazy with a larger reservation\n");
   l.flush();
   // abort() raises SIGABRT, which the handler does not catch.
   std::abort();

@@ -1,0 +1,177 @@
+// stackful_common.hpp: what the stackful_* experiment programs share: one
+// JSONL record per number, RSS and page-table size from /proc, a child
+// process with a shared result slot, an argument parser, and raising
+// vm.max_map_count (said in the output; restored at exit).
+//
+// Record: {"experiment","impl","metric","value","unit","n","method"}, one per
+// line on stdout.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "duet/duet.hpp"
+
+namespace sx {
+
+inline void emit(const std::string& experiment, const std::string& impl, const std::string& metric,
+                 double value, const std::string& unit, long long n, const std::string& method) {
+  std::printf(
+      "{\"experiment\":\"%s\",\"impl\":\"%s\",\"metric\":\"%s\",\"value\":%.6g,\"unit\":\"%s\","
+      "\"n\":%lld,\"method\":\"%s\"}\n",
+      experiment.c_str(), impl.c_str(), metric.c_str(), value, unit.c_str(), n, method.c_str());
+  std::fflush(stdout);
+}
+
+using Clock = std::chrono::steady_clock;
+inline double ns_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
+}
+
+/// A field of /proc/self/status in bytes (VmRSS, VmPTE, ...).
+inline long long status_bytes(const char* field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  const std::size_t len = std::strlen(field);
+  while (std::getline(in, line)) {
+    if (line.compare(0, len, field) == 0 && line.size() > len && line[len] == ':') {
+      return std::atoll(line.c_str() + len + 1) * 1024;
+    }
+  }
+  return 0;
+}
+inline long long rss_bytes() {
+  return status_bytes("VmRSS");
+}
+inline long long pte_bytes() {
+  return status_bytes("VmPTE");
+}
+inline long long map_count() {
+  std::ifstream in("/proc/self/maps");
+  long long n = 0;
+  std::string line;
+  while (std::getline(in, line)) ++n;
+  return n;
+}
+
+/// --key value arguments.
+struct Args {
+  std::vector<std::string> v;
+  Args(int argc, char** argv) : v(argv + 1, argv + argc) {}
+  std::string get(const std::string& key, const std::string& dflt) const {
+    for (std::size_t i = 0; i + 1 < v.size(); ++i) {
+      if (v[i] == key) return v[i + 1];
+    }
+    return dflt;
+  }
+  bool has(const std::string& key) const {
+    for (const auto& a : v) {
+      if (a == key) return true;
+    }
+    return false;
+  }
+  std::vector<long long> list(const std::string& key, const std::string& dflt) const {
+    std::vector<long long> out;
+    std::stringstream ss(get(key, dflt));
+    std::string item;
+    while (std::getline(ss, item, ',')) out.push_back(std::atoll(item.c_str()));
+    return out;
+  }
+};
+
+inline duet::StackStrategy parse_strategy(const std::string& s) {
+  if (s == "lazy") return duet::StackStrategy::lazy;
+  if (s == "copy") return duet::StackStrategy::copy;
+  if (s == "unguarded_unsafe") return duet::StackStrategy::unguarded_unsafe;
+  return duet::StackStrategy::pooled;
+}
+inline const char* name(duet::StackStrategy s) {
+  switch (s) {
+    case duet::StackStrategy::pooled:
+      return "pooled";
+    case duet::StackStrategy::lazy:
+      return "lazy";
+    case duet::StackStrategy::copy:
+      return "copy";
+    case duet::StackStrategy::unguarded_unsafe:
+      return "unguarded_unsafe";
+  }
+  return "?";
+}
+inline std::vector<duet::StackStrategy> strategies(const Args& a) {
+  std::string s = a.get("--strategy", "all");
+  if (s != "all") return {parse_strategy(s)};
+  return {duet::StackStrategy::pooled, duet::StackStrategy::lazy, duet::StackStrategy::copy,
+          duet::StackStrategy::unguarded_unsafe};
+}
+
+/// Shared memory for a child's numbers.
+template <class T>
+T* shared_slots(std::size_t n) {
+  void* p = mmap(nullptr, sizeof(T) * n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  return static_cast<T*>(p);
+}
+
+/// Runs `body` in a child; returns its wait status.
+inline int in_child(const std::function<void()>& body) {
+  std::fflush(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    body();
+    std::fflush(nullptr);
+    _exit(0);
+  }
+  int st = 0;
+  waitpid(pid, &st, 0);
+  return st;
+}
+
+/// Raises vm.max_map_count to at least `want` (root only); restores it at
+/// exit. Says so on stdout. False when it is too low and cannot be raised.
+inline bool ensure_map_count(long long want, bool allowed, const std::string& experiment) {
+  static long long original = -1;
+  long long cur = 0;
+  {
+    std::ifstream in("/proc/sys/vm/max_map_count");
+    in >> cur;
+  }
+  if (cur >= want) return true;
+  if (!allowed) return false;
+  std::ofstream out("/proc/sys/vm/max_map_count");
+  out << want;
+  out.close();
+  if (!out) return false;
+  if (original < 0) {
+    original = cur;
+    std::atexit([] {
+      std::ofstream o("/proc/sys/vm/max_map_count");
+      o << original;
+    });
+  }
+  emit(experiment, "system", "vm_max_map_count_raised_to", static_cast<double>(want), "mappings",
+       -1,
+       "sysctl vm.max_map_count raised from " + std::to_string(cur) +
+           " by this program (restored at exit)");
+  return true;
+}
+
+inline duet::RuntimeConfig workers(unsigned n) {
+  duet::RuntimeConfig c;
+  c.workers = n;
+  c.placement = duet::Placement::none;
+  return c;
+}
+
+}  // namespace sx
