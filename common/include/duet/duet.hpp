@@ -1,12 +1,22 @@
 // duet/duet.hpp: everything (link duet::duet).
 #pragma once
 
+#include "duet/channel/channel.hpp"
+#include "duet/channel/oneshot.hpp"
+#include "duet/channel/select.hpp"
 #include "duet/config.hpp"
 #include "duet/join_handle.hpp"
 #include "duet/poll.hpp"
 #include "duet/runtime.hpp"
 #include "duet/stackful.hpp"
 #include "duet/stackless.hpp"
+#include "duet/sync/barrier.hpp"
+#include "duet/sync/mutex.hpp"
+#include "duet/sync/notify.hpp"
+#include "duet/sync/rwlock.hpp"
+#include "duet/sync/semaphore.hpp"
+#include "duet/time/sleep.hpp"
+#include "duet/time/timeout.hpp"
 #include "duet/topology.hpp"
 #include "duet/wait.hpp"
 #include "duet/waker.hpp"

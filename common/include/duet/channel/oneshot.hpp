@@ -1,0 +1,163 @@
+// duet/channel/oneshot.hpp: one value, from one sender to one receiver.
+//
+//   auto [tx, rx] = duet::oneshot<int>();
+//   tx.send(42);                                  // never waits
+//   std::optional<int> v = co_await rx;           // empty: sender dropped
+//
+// The receiver is itself the poll future (await it, duet::wait(rx), or
+// rx.try_recv()). The receiver's waker lives in the shared state, which is
+// allocated once by oneshot(): waiting allocates nothing.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "duet/channel/status.hpp"
+#include "duet/poll.hpp"
+#include "duet/sync/detail/spin_lock.hpp"
+#include "duet/waker.hpp"
+
+namespace duet {
+
+namespace chan_detail {
+template <class T>
+struct OneshotState {
+  std::atomic<int> refs{2};
+  sync_detail::SpinLock lock;
+  std::optional<T> value;  // guarded by lock
+  Waker rx_waker;          // guarded by lock
+  bool tx_gone = false;    // sent or dropped
+  bool rx_gone = false;
+
+  static OneshotState* make() {
+    std::allocator<OneshotState> a;
+    OneshotState* s = a.allocate(1);
+    std::construct_at(s);
+    return s;
+  }
+  void unref() noexcept {
+    // AcqRel: the last owner sees the other side's writes before freeing.
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::allocator<OneshotState> a;
+      std::destroy_at(this);
+      a.deallocate(this, 1);
+    }
+  }
+};
+}  // namespace chan_detail
+
+template <class T>
+class OneshotSender {
+  using State = chan_detail::OneshotState<T>;
+
+ public:
+  explicit OneshotSender(State* s) noexcept : s_(s) {}
+  OneshotSender(OneshotSender&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  OneshotSender& operator=(OneshotSender&& o) noexcept {
+    if (this != &o) {
+      drop();
+      s_ = std::exchange(o.s_, nullptr);
+    }
+    return *this;
+  }
+  ~OneshotSender() { drop(); }
+
+  /// Delivers the value: ok, or closed (value handed back) when the
+  /// receiver is gone or a value was already sent.
+  SendResult<T> send(T v) {
+    if (s_ == nullptr) return {ChannelStatus::closed, std::move(v)};
+    Waker w;
+    {
+      sync_detail::SpinGuard g(s_->lock);
+      if (s_->rx_gone) return {ChannelStatus::closed, std::move(v)};
+      s_->value.emplace(std::move(v));
+      s_->tx_gone = true;
+      w = std::move(s_->rx_waker);
+    }
+    std::exchange(s_, nullptr)->unref();
+    std::move(w).wake();
+    return {};
+  }
+  /// True when the receiver was dropped (sending would fail).
+  [[nodiscard]] bool is_closed() const {
+    if (s_ == nullptr) return true;
+    sync_detail::SpinGuard g(s_->lock);
+    return s_->rx_gone;
+  }
+
+ private:
+  void drop() noexcept {
+    if (s_ == nullptr) return;
+    Waker w;
+    {
+      sync_detail::SpinGuard g(s_->lock);
+      s_->tx_gone = true;
+      w = std::move(s_->rx_waker);
+    }
+    std::exchange(s_, nullptr)->unref();
+    std::move(w).wake();
+  }
+  State* s_;
+};
+
+template <class T>
+class OneshotReceiver {
+  using State = chan_detail::OneshotState<T>;
+
+ public:
+  explicit OneshotReceiver(State* s) noexcept : s_(s) {}
+  OneshotReceiver(OneshotReceiver&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  OneshotReceiver& operator=(OneshotReceiver&& o) noexcept {
+    if (this != &o) {
+      drop();
+      s_ = std::exchange(o.s_, nullptr);
+    }
+    return *this;
+  }
+  ~OneshotReceiver() { drop(); }
+
+  /// Ready with the value, or with an empty optional when the sender was
+  /// dropped without sending.
+  Poll<std::optional<T>> poll(Context& cx) {
+    if (s_ == nullptr) return std::optional<T>();
+    sync_detail::SpinGuard g(s_->lock);
+    if (s_->value) return take_locked();
+    if (s_->tx_gone) return std::optional<T>();
+    if (!s_->rx_waker.will_wake(cx.waker())) s_->rx_waker = cx.waker();
+    return pending;
+  }
+  TryRecv<T> try_recv() {
+    if (s_ == nullptr) return {ChannelStatus::closed, std::nullopt};
+    sync_detail::SpinGuard g(s_->lock);
+    if (s_->value) return {ChannelStatus::ok, take_locked()};
+    return {s_->tx_gone ? ChannelStatus::closed : ChannelStatus::would_block, std::nullopt};
+  }
+
+ private:
+  std::optional<T> take_locked() {
+    std::optional<T> v = std::move(s_->value);
+    s_->value.reset();
+    return v;
+  }
+  void drop() noexcept {
+    if (s_ == nullptr) return;
+    Waker w;
+    {
+      sync_detail::SpinGuard g(s_->lock);
+      s_->rx_gone = true;
+      w = std::move(s_->rx_waker);
+    }
+    std::exchange(s_, nullptr)->unref();
+  }
+  State* s_;
+};
+
+template <class T>
+std::pair<OneshotSender<T>, OneshotReceiver<T>> oneshot() {
+  auto* s = chan_detail::OneshotState<T>::make();
+  return {OneshotSender<T>(s), OneshotReceiver<T>(s)};
+}
+
+}  // namespace duet

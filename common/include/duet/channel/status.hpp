@@ -1,0 +1,35 @@
+// duet/channel/status.hpp: what a channel operation can end in.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <utility>
+
+namespace duet {
+
+enum class ChannelStatus : std::uint8_t {
+  ok,
+  would_block,  // tier-1 only: the operation would have to wait
+  closed,       // the channel is closed (a send), or closed and drained (a receive)
+  nil,          // a nil (default-constructed) channel: never ready, cannot be closed
+};
+
+/// The result of send / try_send: on failure the value comes back.
+template <class T>
+struct SendResult {
+  ChannelStatus status = ChannelStatus::ok;
+  std::optional<T> value;  // the unsent value when status != ok
+  [[nodiscard]] bool ok() const noexcept { return status == ChannelStatus::ok; }
+  explicit operator bool() const noexcept { return ok(); }
+};
+
+/// The result of try_recv: a value (ok), would_block, closed or nil.
+template <class T>
+struct TryRecv {
+  ChannelStatus status = ChannelStatus::would_block;
+  std::optional<T> value;
+  [[nodiscard]] bool ok() const noexcept { return status == ChannelStatus::ok; }
+  explicit operator bool() const noexcept { return ok(); }
+};
+
+}  // namespace duet
