@@ -1,9 +1,11 @@
 // duet/duet.hpp: everything (link duet::duet).
 #pragma once
 
+#include "duet/channel/broadcast.hpp"
 #include "duet/channel/channel.hpp"
 #include "duet/channel/oneshot.hpp"
 #include "duet/channel/select.hpp"
+#include "duet/channel/watch.hpp"
 #include "duet/config.hpp"
 #include "duet/join_handle.hpp"
 #include "duet/poll.hpp"
@@ -13,6 +15,7 @@
 #include "duet/sync/barrier.hpp"
 #include "duet/sync/mutex.hpp"
 #include "duet/sync/notify.hpp"
+#include "duet/sync/once_cell.hpp"
 #include "duet/sync/rwlock.hpp"
 #include "duet/sync/semaphore.hpp"
 #include "duet/time/sleep.hpp"

@@ -1,0 +1,246 @@
+// duet/channel/broadcast.hpp: every receiver sees every message.
+//
+//   auto tx = duet::Broadcast<int>::create(16);   // ring of 16 messages
+//   auto rx = tx.subscribe();                      // sees what is sent from now on
+//   tx.send(1);                                    // never waits
+//   auto r = co_await rx.recv();
+//   if (r.ok()) use(*r.value);
+//   else if (r.status == duet::BroadcastStatus::lagged) /* r.missed were overwritten */;
+//   else /* closed */;
+//
+// Senders never block: a receiver that falls more than `capacity` messages
+// behind is told how many it missed (lagged) and continues from the oldest
+// message still held. After close(), receivers read what they have not seen
+// yet, then get closed. Messages are copied to each receiver (T must be
+// copyable). Waiting allocates nothing (the waiter node is in the future).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "duet/channel/status.hpp"
+#include "duet/poll.hpp"
+#include "duet/sync/detail/spin_lock.hpp"
+#include "duet/sync/detail/wait_list.hpp"
+
+namespace duet {
+
+enum class BroadcastStatus : std::uint8_t { ok, lagged, closed, would_block };
+
+template <class T>
+struct BroadcastRecv {
+  BroadcastStatus status = BroadcastStatus::would_block;
+  std::optional<T> value;
+  std::uint64_t missed = 0;  // for lagged
+  [[nodiscard]] bool ok() const noexcept { return status == BroadcastStatus::ok; }
+};
+
+namespace chan_detail {
+template <class T>
+struct BroadcastState {
+  explicit BroadcastState(std::size_t cap) : slots(cap == 0 ? 1 : cap) {}
+  std::atomic<std::size_t> refs{1};
+  sync_detail::SpinLock lock;
+  std::vector<std::optional<T>> slots;  // guarded by lock
+  std::uint64_t tail = 0;               // sequence number of the next message
+  bool closed = false;
+  sync_detail::WaitList<> waiters;
+
+  static BroadcastState* make(std::size_t cap) {
+    std::allocator<BroadcastState> a;
+    BroadcastState* s = a.allocate(1);
+    try {
+      std::construct_at(s, cap);
+    } catch (...) {
+      a.deallocate(s, 1);
+      throw;
+    }
+    return s;
+  }
+  void ref() noexcept {
+    // Relaxed: the caller holds a reference.
+    refs.fetch_add(1, std::memory_order_relaxed);
+  }
+  void unref() noexcept {
+    // AcqRel: the last owner sees every other owner's writes.
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::allocator<BroadcastState> a;
+      std::destroy_at(this);
+      a.deallocate(this, 1);
+    }
+  }
+  /// Under the lock: the next message for a receiver at `next`.
+  bool read(std::uint64_t& next, BroadcastRecv<T>& out) {
+    const std::uint64_t cap = slots.size();
+    if (next < tail) {
+      if (tail - next > cap) {
+        out.status = BroadcastStatus::lagged;
+        out.missed = tail - cap - next;
+        next = tail - cap;
+        return true;
+      }
+      out.status = BroadcastStatus::ok;
+      out.value = slots[next % cap];
+      ++next;
+      return true;
+    }
+    if (closed) {
+      out.status = BroadcastStatus::closed;
+      return true;
+    }
+    return false;
+  }
+  void wake_all() noexcept {
+    for (;;) {
+      sync_detail::WakeBatch b;
+      bool more;
+      {
+        sync_detail::SpinGuard g(lock);
+        while (!b.full()) {
+          sync_detail::WaitNode* n = waiters.pop_front();
+          if (n == nullptr) break;
+          b.push(n->complete(sync_detail::st_done));
+        }
+        more = !waiters.empty();
+      }
+      b.wake_all();
+      if (!more) return;
+    }
+  }
+};
+}  // namespace chan_detail
+
+template <class T>
+class BroadcastReceiver;
+
+template <class T>
+class Broadcast {
+  using State = chan_detail::BroadcastState<T>;
+
+ public:
+  static Broadcast create(std::size_t capacity) { return Broadcast(State::make(capacity)); }
+  Broadcast(const Broadcast& o) noexcept : s_(o.s_) { s_->ref(); }
+  Broadcast(Broadcast&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  Broadcast& operator=(Broadcast o) noexcept {
+    std::swap(s_, o.s_);
+    return *this;
+  }
+  ~Broadcast() {
+    if (s_ != nullptr) s_->unref();
+  }
+
+  /// Publishes `v` to every receiver (never waits); closed after close().
+  ChannelStatus send(T v) {
+    {
+      sync_detail::SpinGuard g(s_->lock);
+      if (s_->closed) return ChannelStatus::closed;
+      s_->slots[s_->tail % s_->slots.size()] = std::move(v);
+      ++s_->tail;
+      if (s_->waiters.empty()) return ChannelStatus::ok;
+    }
+    s_->wake_all();
+    return ChannelStatus::ok;
+  }
+  ChannelStatus close() {
+    {
+      sync_detail::SpinGuard g(s_->lock);
+      if (s_->closed) return ChannelStatus::closed;
+      s_->closed = true;
+    }
+    s_->wake_all();
+    return ChannelStatus::ok;
+  }
+  /// A receiver that sees every message sent from now on.
+  BroadcastReceiver<T> subscribe() {
+    sync_detail::SpinGuard g(s_->lock);
+    return BroadcastReceiver<T>(s_, s_->tail);
+  }
+
+ private:
+  explicit Broadcast(State* s) noexcept : s_(s) {}
+  State* s_;
+};
+
+template <class T>
+class BroadcastReceiver {
+  using State = chan_detail::BroadcastState<T>;
+
+ public:
+  BroadcastReceiver(State* s, std::uint64_t next) noexcept : s_(s), next_(next) { s_->ref(); }
+  BroadcastReceiver(const BroadcastReceiver& o) noexcept : s_(o.s_), next_(o.next_) { s_->ref(); }
+  BroadcastReceiver(BroadcastReceiver&& o) noexcept
+      : s_(std::exchange(o.s_, nullptr)), next_(o.next_) {}
+  BroadcastReceiver& operator=(BroadcastReceiver o) noexcept {
+    std::swap(s_, o.s_);
+    next_ = o.next_;
+    return *this;
+  }
+  ~BroadcastReceiver() {
+    if (s_ != nullptr) s_->unref();
+  }
+
+  BroadcastRecv<T> try_recv() {
+    BroadcastRecv<T> out;
+    sync_detail::SpinGuard g(s_->lock);
+    s_->read(next_, out);
+    return out;
+  }
+
+  /// The poll future of recv(): ok with a message, lagged, or closed.
+  class [[nodiscard]] Recv {
+   public:
+    explicit Recv(BroadcastReceiver* r) noexcept : r_(r) {}
+    Recv(Recv&& o) noexcept : r_(o.r_) {
+      if (o.w_.status.load(std::memory_order_relaxed) != sync_detail::st_idle) {
+        sync_detail::moved_while_linked();
+      }
+    }
+    Recv& operator=(Recv&&) = delete;
+    ~Recv() {
+      if (w_.status.load(std::memory_order_relaxed) == sync_detail::st_queued) {
+        sync_detail::SpinGuard g(r_->s_->lock);
+        if (w_.status.load(std::memory_order_relaxed) == sync_detail::st_queued) {
+          r_->s_->waiters.remove(&w_);
+          w_.status.store(sync_detail::st_idle, std::memory_order_relaxed);
+        }
+      }
+    }
+    Poll<BroadcastRecv<T>> poll(Context& cx) {
+      // A wake only means "look again": nothing was handed to us, so a
+      // Recv dropped after its wake loses nothing.
+      State* s = r_->s_;
+      BroadcastRecv<T> out;
+      sync_detail::SpinGuard g(s->lock);
+      if (s->read(r_->next_, out)) {
+        if (w_.status.load(std::memory_order_relaxed) == sync_detail::st_queued) {
+          s->waiters.remove(&w_);
+        }
+        w_.status.store(sync_detail::st_idle, std::memory_order_relaxed);
+        return out;
+      }
+      if (w_.status.load(std::memory_order_relaxed) == sync_detail::st_queued) {
+        w_.update_waker(cx.waker());
+      } else {
+        w_.waker = cx.waker();
+        w_.status.store(sync_detail::st_queued, std::memory_order_relaxed);
+        s->waiters.push_back(&w_);
+      }
+      return pending;
+    }
+
+   private:
+    BroadcastReceiver* r_;
+    sync_detail::WaitNode w_;
+  };
+  Recv recv() noexcept { return Recv(this); }
+
+ private:
+  State* s_;
+  std::uint64_t next_;  // sequence number of the next message to read
+};
+
+}  // namespace duet

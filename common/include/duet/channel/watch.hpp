@@ -1,0 +1,213 @@
+// duet/channel/watch.hpp: the latest value, and a wait for the next change.
+//
+//   auto tx = duet::Watch<Config>::create(initial);
+//   auto rx = tx.subscribe();
+//   tx.send(next);                       // replaces the value, wakes waiters
+//   if ((co_await rx.changed()) == duet::ChannelStatus::ok) use(rx.borrow());
+//
+// A receiver sees only the latest value: intermediate ones may be skipped.
+// changed() completes when the version moved past what the receiver has
+// seen (ok, and marks it seen), or with closed once the channel is closed
+// and nothing new is left. borrow() copies the value out under the lock.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <utility>
+
+#include "duet/channel/status.hpp"
+#include "duet/poll.hpp"
+#include "duet/sync/detail/spin_lock.hpp"
+#include "duet/sync/detail/wait_list.hpp"
+
+namespace duet {
+
+namespace chan_detail {
+template <class T>
+struct WatchState {
+  explicit WatchState(T v) : value(std::move(v)) {}
+  std::atomic<std::size_t> refs{1};
+  sync_detail::SpinLock lock;
+  T value;                    // guarded by lock
+  std::uint64_t version = 0;  // guarded by lock
+  bool closed = false;
+  sync_detail::WaitList<> waiters;
+
+  static WatchState* make(T v) {
+    std::allocator<WatchState> a;
+    WatchState* s = a.allocate(1);
+    try {
+      std::construct_at(s, std::move(v));
+    } catch (...) {
+      a.deallocate(s, 1);
+      throw;
+    }
+    return s;
+  }
+  void ref() noexcept {
+    // Relaxed: the caller holds a reference.
+    refs.fetch_add(1, std::memory_order_relaxed);
+  }
+  void unref() noexcept {
+    // AcqRel: the last owner sees every other owner's writes.
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::allocator<WatchState> a;
+      std::destroy_at(this);
+      a.deallocate(this, 1);
+    }
+  }
+  void wake_all() noexcept {
+    for (;;) {
+      sync_detail::WakeBatch b;
+      bool more;
+      {
+        sync_detail::SpinGuard g(lock);
+        while (!b.full()) {
+          sync_detail::WaitNode* n = waiters.pop_front();
+          if (n == nullptr) break;
+          b.push(n->complete(sync_detail::st_done));
+        }
+        more = !waiters.empty();
+      }
+      b.wake_all();
+      if (!more) return;
+    }
+  }
+};
+}  // namespace chan_detail
+
+template <class T>
+class WatchReceiver;
+
+template <class T>
+class Watch {
+  using State = chan_detail::WatchState<T>;
+
+ public:
+  static Watch create(T initial) { return Watch(State::make(std::move(initial))); }
+  Watch(const Watch& o) noexcept : s_(o.s_) { s_->ref(); }
+  Watch(Watch&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  Watch& operator=(Watch o) noexcept {
+    std::swap(s_, o.s_);
+    return *this;
+  }
+  ~Watch() {
+    if (s_ != nullptr) s_->unref();
+  }
+
+  /// Replaces the value and wakes every waiting receiver (closed after close()).
+  ChannelStatus send(T v) {
+    {
+      sync_detail::SpinGuard g(s_->lock);
+      if (s_->closed) return ChannelStatus::closed;
+      s_->value = std::move(v);
+      ++s_->version;
+    }
+    s_->wake_all();
+    return ChannelStatus::ok;
+  }
+  ChannelStatus close() {
+    {
+      sync_detail::SpinGuard g(s_->lock);
+      if (s_->closed) return ChannelStatus::closed;
+      s_->closed = true;
+    }
+    s_->wake_all();
+    return ChannelStatus::ok;
+  }
+  [[nodiscard]] T borrow() const {
+    sync_detail::SpinGuard g(s_->lock);
+    return s_->value;
+  }
+  /// A receiver that has seen the current value.
+  WatchReceiver<T> subscribe() {
+    sync_detail::SpinGuard g(s_->lock);
+    return WatchReceiver<T>(s_, s_->version);
+  }
+
+ private:
+  explicit Watch(State* s) noexcept : s_(s) {}
+  State* s_;
+};
+
+template <class T>
+class WatchReceiver {
+  using State = chan_detail::WatchState<T>;
+
+ public:
+  WatchReceiver(State* s, std::uint64_t seen) noexcept : s_(s), seen_(seen) { s_->ref(); }
+  WatchReceiver(const WatchReceiver& o) noexcept : s_(o.s_), seen_(o.seen_) { s_->ref(); }
+  WatchReceiver(WatchReceiver&& o) noexcept : s_(std::exchange(o.s_, nullptr)), seen_(o.seen_) {}
+  ~WatchReceiver() {
+    if (s_ != nullptr) s_->unref();
+  }
+
+  /// The latest value (a copy); marks it seen.
+  T borrow_and_update() {
+    sync_detail::SpinGuard g(s_->lock);
+    seen_ = s_->version;
+    return s_->value;
+  }
+  [[nodiscard]] T borrow() const {
+    sync_detail::SpinGuard g(s_->lock);
+    return s_->value;
+  }
+  [[nodiscard]] bool has_changed() const {
+    sync_detail::SpinGuard g(s_->lock);
+    return s_->version != seen_;
+  }
+
+  class [[nodiscard]] Changed {
+   public:
+    explicit Changed(WatchReceiver* r) noexcept : r_(r) {}
+    Changed(Changed&& o) noexcept : r_(o.r_) {
+      if (o.w_.status.load(std::memory_order_relaxed) != sync_detail::st_idle) {
+        sync_detail::moved_while_linked();
+      }
+    }
+    Changed& operator=(Changed&&) = delete;
+    ~Changed() {
+      if (w_.status.load(std::memory_order_relaxed) == sync_detail::st_queued) {
+        sync_detail::SpinGuard g(r_->s_->lock);
+        if (w_.status.load(std::memory_order_relaxed) == sync_detail::st_queued) {
+          r_->s_->waiters.remove(&w_);
+          w_.status.store(sync_detail::st_idle, std::memory_order_relaxed);
+        }
+      }
+    }
+    Poll<ChannelStatus> poll(Context& cx) {
+      State* s = r_->s_;
+      sync_detail::SpinGuard g(s->lock);
+      const bool queued = w_.status.load(std::memory_order_relaxed) == sync_detail::st_queued;
+      if (s->version != r_->seen_ || s->closed) {
+        if (queued) s->waiters.remove(&w_);
+        w_.status.store(sync_detail::st_idle, std::memory_order_relaxed);
+        if (s->version != r_->seen_) {
+          r_->seen_ = s->version;
+          return ChannelStatus::ok;
+        }
+        return ChannelStatus::closed;
+      }
+      if (queued) {
+        w_.update_waker(cx.waker());
+      } else {
+        w_.waker = cx.waker();
+        w_.status.store(sync_detail::st_queued, std::memory_order_relaxed);
+        s->waiters.push_back(&w_);
+      }
+      return pending;
+    }
+
+   private:
+    WatchReceiver* r_;
+    sync_detail::WaitNode w_;
+  };
+  Changed changed() noexcept { return Changed(this); }
+
+ private:
+  State* s_;
+  std::uint64_t seen_;
+};
+
+}  // namespace duet
