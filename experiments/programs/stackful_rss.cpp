@@ -18,6 +18,7 @@
 // the value is restored at exit). Without it those points are skipped.
 #include <atomic>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "stackful_common.hpp"
@@ -54,6 +55,7 @@ class Gate {
 struct Point {
   long long n = 0;
   double rss = 0, pte = 0, maps = 0;
+  double task_block = 0, in_use = 0;
   bool ok = false;
 };
 
@@ -65,10 +67,9 @@ void measure(duet::StackStrategy s, long long n, Point* out) {
   std::vector<duet::JoinHandle<void>> hs;
   hs.reserve(static_cast<std::size_t>(n));
   const long long rss0 = sx::rss_bytes(), pte0 = sx::pte_bytes(), maps0 = sx::map_count();
-  for (long long i = 0; i < n; ++i) {
-    hs.push_back(
-        rt.spawn(duet::stackful({.strategy = s}), [&gate] { duet::wait(Gate::Wait{&gate}); }));
-  }
+  auto park = [&gate] { duet::wait(Gate::Wait{&gate}); };
+  for (long long i = 0; i < n; ++i) hs.push_back(rt.spawn(duet::stackful({.strategy = s}), park));
+  out->task_block = sizeof(duet::detail::FiberTask<decltype(park), void>);
   while (gate.parked.load(std::memory_order_relaxed) < n)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   out->n = n;
@@ -76,6 +77,12 @@ void measure(duet::StackStrategy s, long long n, Point* out) {
   out->pte = static_cast<double>(sx::pte_bytes() - pte0);
   out->maps = static_cast<double>(sx::map_count() - maps0);
   out->ok = true;
+  // The stack a parked fiber uses (what a copy fiber saves): from the dump.
+  std::ostringstream dump;
+  duet::dump_tasks(rt, dump);
+  const std::string d = dump.str();
+  const auto at = d.find("in_use=");
+  if (at != std::string::npos) out->in_use = std::atof(d.c_str() + at + 7);
   gate.release();
   for (auto& h : hs) h.join();
 }
@@ -115,6 +122,11 @@ int main(int argc, char** argv) {
                "VmPTE delta / N (kernel memory, not in RSS)");
       sx::emit("stackful_rss", impl, "mappings_per_parked_fiber", slot->maps / nn, "mappings", n,
                "/proc/self/maps lines delta / N");
+      sx::emit("stackful_rss", impl, "task_block_bytes", slot->task_block, "bytes", n,
+               "sizeof(FiberTask) of the parked fiber (header, switch state, function, outcome)");
+      sx::emit(
+          "stackful_rss", impl, "stack_in_use_when_parked", slot->in_use, "bytes", n,
+          "bytes between the top of its frames and its saved stack pointer (duet::dump_tasks)");
       munmap(slot, sizeof(Point));
     }
     if (pts.size() >= 2) {

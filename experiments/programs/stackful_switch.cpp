@@ -9,6 +9,7 @@
 //   exp_stackful_switch [--strategy S|all] [--n 1,1000,100000] [--yields 2000000]
 //                       [--raise-map-count]
 #include <atomic>
+#include <thread>
 
 #include "stackful_common.hpp"
 

@@ -7,6 +7,7 @@
 #include "duet/runtime.hpp"
 #include "duet/stackful/fiber.hpp"
 #include "duet/stackful/introspect.hpp"
+#include "sanitizer.hpp"
 #include "stack_stats.hpp"
 
 namespace duet::detail {
@@ -37,6 +38,9 @@ FiberPlace fiber_place(Runtime& rt, const FiberOptions& o, std::size_t task_size
   const std::size_t block = (task_size + block_align - 1) / block_align * block_align;
   if (size < block + 1024) size = block + 1024;  // room for the task and a few frames
   p.stack = stack_acquire(p.strategy, size);
+  // ASan builds: a reused stack still carries the redzones of frames that
+  // never returned (the entry frame of every finished fiber).
+  san::unpoison(p.stack.bottom(), p.stack.usable());
   // The task block takes the top of the stack (that page is touched by the
   // first frame anyway); its frames start below it.
   p.mem = p.stack.top() - block;

@@ -1,8 +1,8 @@
 // Running out of address space or memory mappings is a StackError at
 // spawn, with a message that names the limit, never a crash. Each case runs
 // in a forked child (the limits are process-wide).
-#include <catch2/catch.hpp>
 #include <sys/resource.h>
+#include <catch2/catch.hpp>
 
 #include <fstream>
 #include <string>
@@ -70,7 +70,8 @@ TEST_CASE("RLIMIT_AS: spawning past the address space limit throws StackError",
 #endif
   for (StackStrategy s : {StackStrategy::pooled, StackStrategy::lazy}) {
     INFO(duet::test::strategy_name(s));
-    const std::size_t size = s == StackStrategy::lazy ? std::size_t{64} << 20 : std::size_t{1} << 20;
+    const std::size_t size =
+        s == StackStrategy::lazy ? std::size_t{64} << 20 : std::size_t{1} << 20;
     auto r = duet::test::run_in_child(
         [&] { spawn_until_error({.strategy = s, .stack_size = size}, "RLIMIT_AS", true); });
     INFO(r.err);
@@ -87,8 +88,8 @@ TEST_CASE("vm.max_map_count: spawning past the mapping limit throws StackError",
     return;
   }
   auto r = duet::test::run_in_child([] {
-    spawn_until_error({.strategy = StackStrategy::pooled, .stack_size = 8192},
-                      "vm.max_map_count", false);
+    spawn_until_error({.strategy = StackStrategy::pooled, .stack_size = 8192}, "vm.max_map_count",
+                      false);
   });
   INFO(r.err);
   REQUIRE(r.exited);

@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <iosfwd>
 
+#include "duet/dump.hpp"
+
 namespace duet {
 class Runtime;
 
