@@ -2,6 +2,7 @@
 // are the source documents' (claims R1-R3), with the reason beside each.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -62,6 +63,15 @@ struct RuntimeConfig {
   /// Called with the exception of a detached task (nobody will join it).
   /// Default: print it to stderr.
   std::function<void(std::exception_ptr)> on_detached_exception;
+  /// Most threads of the blocking pool (duet::spawn_blocking; claim R6).
+  /// 512 as in Tokio and blitz-io: blocking calls (files, DNS, legacy
+  /// libraries) can all be in flight at once, yet a runaway spawner cannot
+  /// create unbounded threads. Work beyond it queues.
+  std::size_t max_blocking_threads = 512;
+  /// How long an idle blocking thread waits for work before it exits
+  /// (claim R6). 10 s as in Tokio: a burst reuses warm threads, a quiet
+  /// process returns to zero extra threads.
+  std::chrono::nanoseconds blocking_keep_alive = std::chrono::seconds(10);
 };
 
 /// Per-worker counters. Each is written by its worker only (plain
