@@ -1,11 +1,13 @@
 // duet/duet.hpp: everything (link duet::duet).
 #pragma once
 
+#include "duet/blocking.hpp"
 #include "duet/channel/broadcast.hpp"
 #include "duet/channel/channel.hpp"
 #include "duet/channel/oneshot.hpp"
 #include "duet/channel/select.hpp"
 #include "duet/channel/watch.hpp"
+#include "duet/combinators.hpp"
 #include "duet/config.hpp"
 #include "duet/join_handle.hpp"
 #include "duet/poll.hpp"

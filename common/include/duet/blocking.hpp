@@ -1,0 +1,138 @@
+// duet/blocking.hpp: run blocking work off the workers.
+//
+//   duet::JoinHandle<std::string> h = duet::spawn_blocking([] { return read_file(p); });
+//   auto s = co_await h;      // coroutine
+//   auto s = h.join();        // fiber (parks the fiber) or plain thread
+//
+// The function runs on the blocking pool, a separate set of threads (at most
+// RuntimeConfig::max_blocking_threads, default 512; a thread idle for
+// RuntimeConfig::blocking_keep_alive, default 10 s, exits: claim R6). Work
+// beyond the limit queues. The pool serves the whole process (one pool, like
+// the fallback timer): spawn_blocking works on a worker, in a fiber and on a
+// plain thread alike. Called on a worker, it adopts that runtime's limits.
+//
+// Its JoinHandle is an ordinary one: results and exceptions travel to the
+// joiner, dropping the handle detaches. cancel() cancels a job that has not
+// started (the join throws duet::Cancelled); a job that is already running
+// cannot be interrupted and finishes normally.
+//
+// Blocking jobs are not listed in the runtime's OwnedTasks: runtime shutdown
+// cannot stop a thread in the middle of a system call, so there is nothing
+// for it to cancel; the pool drains its queue at process exit.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <type_traits>
+#include <utility>
+
+#include "duet/detail/block_cache.hpp"
+#include "duet/detail/poll_task.hpp"
+#include "duet/detail/task_header.hpp"
+#include "duet/join_handle.hpp"
+#include "duet/outcome.hpp"
+
+namespace duet {
+
+struct BlockingPoolStats {
+  std::size_t threads = 0;       // live pool threads
+  std::size_t idle = 0;          // of which waiting for work
+  std::size_t queued = 0;        // jobs not started yet
+  std::size_t max_threads = 0;   // the current limit
+  std::size_t peak_threads = 0;  // most threads alive at once so far
+  std::uint64_t spawned = 0;     // threads started so far
+  std::uint64_t reclaimed = 0;   // threads that exited after keep-alive
+};
+BlockingPoolStats blocking_pool_stats();
+/// Sets the pool's limits (spawn_blocking on a worker sets them from its
+/// runtime's config).
+void configure_blocking_pool(std::size_t max_threads, std::chrono::nanoseconds keep_alive);
+
+namespace detail {
+
+struct BlockingTaskBase : TaskHeader {
+  explicit BlockingTaskBase(const TaskVTable* vt, void (*body)(BlockingTaskBase*)) noexcept
+      : TaskHeader(vt), body(body) {}
+  void (*body)(BlockingTaskBase*);  // runs the function, stores the outcome
+};
+/// Queues `t` on the pool (starting a thread if needed).
+void blocking_submit(BlockingTaskBase* t);
+/// Runs a popped job on a pool thread and completes it (the protocol of
+/// Scheduler::finish, without a run queue or OwnedTasks).
+void blocking_run(BlockingTaskBase* t) noexcept;
+
+template <class Fn, class T>
+struct BlockingTask final : BlockingTaskBase, TaskOps<BlockingTask<Fn, T>> {
+  explicit BlockingTask(Fn&& f) : BlockingTaskBase(&vtable, &run_body) {
+    std::construct_at(&fn, std::move(f));
+  }
+  ~BlockingTask() { destroy_fn(); }
+  void destroy_fn() noexcept {
+    if (live) {
+      live = false;
+      std::destroy_at(&fn);
+    }
+  }
+  static void run_body(BlockingTaskBase* b) {
+    auto* self = static_cast<BlockingTask*>(b);
+    try {
+      if constexpr (std::is_void_v<T>) {
+        std::invoke(self->fn);
+        self->out.set_value();
+      } else {
+        self->out.set_value(std::invoke(self->fn));
+      }
+    } catch (...) {
+      self->out.set_exception(std::current_exception());
+    }
+    self->destroy_fn();
+  }
+  static RunResult never_run(TaskHeader*) { return RunResult::pending; }
+  static void cancel(TaskHeader* h) noexcept {
+    auto* self = static_cast<BlockingTask*>(h);
+    self->destroy_fn();
+    self->out.set_cancelled();
+  }
+  // Kind `poll`: no worker ever runs or blocks a blocking job (the pool
+  // does); the kind only tells fibers (stackful) apart, which this is not.
+  static constexpr TaskVTable vtable{TaskKind::poll,
+                                     &never_run,
+                                     &cancel,
+                                     &TaskOps<BlockingTask>::destroy,
+                                     &TaskOps<BlockingTask>::outcome,
+                                     &TaskOps<BlockingTask>::drop_outcome,
+                                     nullptr};
+  union {
+    Fn fn;
+  };
+  bool live = true;
+  Outcome<T> out;
+};
+
+}  // namespace detail
+
+/// Runs `fn` on the blocking pool; returns its handle.
+template <class Fn>
+requires std::invocable < std::decay_t<Fn>
+& > JoinHandle<std::invoke_result_t<std::decay_t<Fn>&>> spawn_blocking(Fn&& fn) {
+  using F = std::decay_t<Fn>;
+  using T = std::invoke_result_t<F&>;
+  using BT = detail::BlockingTask<F, T>;
+  void* mem = detail::block_alloc(sizeof(BT));
+  BT* t;
+  try {
+    t = std::construct_at(static_cast<BT*>(mem), F(std::forward<Fn>(fn)));
+  } catch (...) {
+    detail::block_free(mem, sizeof(BT));
+    throw;
+  }
+  // References: the pool's (the "queue" one) and the handle's; the list
+  // reference of a fresh header is dropped (never listed).
+  t->unref();
+  detail::blocking_submit(t);
+  return JoinHandle<T>(t);
+}
+
+}  // namespace duet

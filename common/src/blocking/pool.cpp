@@ -1,0 +1,157 @@
+// pool.cpp: the blocking pool behind duet::spawn_blocking (claim R6).
+//
+// One mutex-protected FIFO of jobs (intrusive through TaskHeader::next) and
+// threads started on demand up to max_threads. A thread that waits
+// keep_alive without getting a job exits. The mutex is fine here: a job is
+// a blocking call that costs microseconds at least; what matters is that no
+// worker thread ever runs one.
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "../scheduler.hpp"
+#include "duet/blocking.hpp"
+#include "duet/runtime.hpp"
+
+namespace duet::detail {
+namespace {
+
+class BlockingPool {
+ public:
+  ~BlockingPool() {
+    std::unique_lock lk(mu_);
+    stop_ = true;
+    cv_.notify_all();
+    // Threads drain the queue first, then exit.
+    exit_cv_.wait(lk, [&] { return threads_ == 0; });
+  }
+
+  void configure(std::size_t max_threads, std::chrono::nanoseconds keep_alive) {
+    std::lock_guard g(mu_);
+    max_threads_ = max_threads == 0 ? 1 : max_threads;
+    keep_alive_ = keep_alive;
+    cv_.notify_all();  // idle threads re-read keep_alive
+  }
+
+  void submit(BlockingTaskBase* t, const RuntimeConfig* cfg) {
+    std::unique_lock lk(mu_);
+    if (cfg != nullptr) {
+      max_threads_ = cfg->max_blocking_threads == 0 ? 1 : cfg->max_blocking_threads;
+      keep_alive_ = cfg->blocking_keep_alive;
+    }
+    t->next = nullptr;
+    if (tail_ != nullptr) {
+      tail_->next = t;
+    } else {
+      head_ = t;
+    }
+    tail_ = t;
+    ++queued_;
+    // Every queued job needs a thread: an idle one, or a new one within
+    // the limit (waiting idle threads may all be spoken for already).
+    if (idle_ > 0) cv_.notify_one();
+    if (queued_ > idle_ && threads_ < max_threads_) {
+      ++threads_;
+      ++spawned_;
+      if (threads_ > peak_) peak_ = threads_;
+      std::thread([this] { run(); }).detach();
+    }
+  }
+
+  BlockingPoolStats stats() {
+    std::lock_guard g(mu_);
+    return {threads_, idle_, queued_, max_threads_, peak_, spawned_, reclaimed_};
+  }
+
+ private:
+  void run() {
+    std::unique_lock lk(mu_);
+    for (;;) {
+      if (head_ != nullptr) {
+        auto* t = static_cast<BlockingTaskBase*>(head_);
+        head_ = t->next;
+        if (head_ == nullptr) tail_ = nullptr;
+        t->next = nullptr;
+        --queued_;
+        lk.unlock();
+        blocking_run(t);
+        lk.lock();
+        continue;
+      }
+      if (stop_) break;
+      // Idle: wait for a job, at most keep_alive (re-read on every wake, so
+      // that configure() applies to threads already waiting).
+      ++idle_;
+      const auto since = std::chrono::steady_clock::now();
+      bool timed_out = false;
+      while (head_ == nullptr && !stop_) {
+        if (cv_.wait_until(lk, since + keep_alive_) == std::cv_status::timeout &&
+            std::chrono::steady_clock::now() >= since + keep_alive_) {
+          timed_out = head_ == nullptr && !stop_;
+          break;
+        }
+      }
+      --idle_;
+      if (timed_out) {
+        ++reclaimed_;
+        break;  // idle for keep_alive: reclaim this thread
+      }
+    }
+    --threads_;
+    exit_cv_.notify_all();
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_, exit_cv_;
+  TaskHeader* head_ = nullptr;
+  TaskHeader* tail_ = nullptr;
+  std::size_t queued_ = 0, threads_ = 0, idle_ = 0, peak_ = 0;
+  std::uint64_t spawned_ = 0, reclaimed_ = 0;
+  std::size_t max_threads_ = 512;
+  std::chrono::nanoseconds keep_alive_ = std::chrono::seconds(10);
+  bool stop_ = false;
+};
+
+BlockingPool& pool() {
+  static BlockingPool p;
+  return p;
+}
+
+}  // namespace
+
+void blocking_submit(BlockingTaskBase* t) {
+  Worker* w = current_worker();
+  pool().submit(t, w != nullptr ? &w->scheduler().cfg : nullptr);
+}
+
+void blocking_run(BlockingTaskBase* t) noexcept {
+  std::uint64_t prev = t->transition_to_running();
+  if (prev & state::cancelled) {
+    t->vtable->cancel(t);
+  } else {
+    t->body(t);
+  }
+  // As Scheduler::publish_completion: the join waker is the task side's
+  // while JOIN_WAKER is set; without join interest the outcome is ours.
+  std::uint64_t before = t->transition_to_complete();
+  if (before & state::join_interest) {
+    if (before & state::join_waker) t->join_waker.wake_by_ref();
+  } else {
+    t->vtable->drop_outcome(t);
+  }
+  t->unref();  // the pool's reference
+}
+
+}  // namespace duet::detail
+
+namespace duet {
+
+BlockingPoolStats blocking_pool_stats() {
+  return detail::pool().stats();
+}
+
+void configure_blocking_pool(std::size_t max_threads, std::chrono::nanoseconds keep_alive) {
+  detail::pool().configure(max_threads, keep_alive);
+}
+
+}  // namespace duet
