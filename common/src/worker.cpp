@@ -211,9 +211,11 @@ void Worker::park() {
       searching_ = true;
       return;
     }
-    if (timers.fire_due() > 0) {
-      // Timers woke tasks into our queue: unlist ourselves and run them. If
-      // a notifier unlisted us meanwhile, it counted us as searching.
+    // Timers, or I/O completions reaped inside driver->park (a wake on this
+    // thread goes to our LIFO slot and notifies nobody), woke tasks into our
+    // queue: unlist ourselves and run them. If a notifier unlisted us
+    // meanwhile, it counted us as searching.
+    if (timers.fire_due() > 0 || lifo_ != nullptr || !queue.is_empty()) {
       searching_ = !sched_.idle.unpark_worker_by_id(index_);
       return;
     }
