@@ -1,0 +1,268 @@
+"""The experiments: what to run, with which N per profile, and which claims
+each one feeds. One entry per program (or per peer).
+
+An experiment is a list of invocations; each invocation prints records
+(JSONL, see stats.py) or Google Benchmark JSON. The runner repeats the whole
+list K times and folds the records into median/min/max.
+
+Plugging in another engineer's program is one `external(...)` line below:
+its binary name, the claims it feeds, its arguments per profile. Programs
+receive DUET_LAB_PROFILE=smoke|quick|full in the environment as well.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+PROFILES = ("smoke", "quick", "full")
+
+
+@dataclass
+class Invocation:
+    argv: list[str]                 # argv[0] is a program name resolved by the runner
+    label: str = ""                 # progress text
+    impl: str = ""                  # default "impl" for records that lack one
+    env: dict = field(default_factory=dict)
+    timeout: float = 300.0
+    parse: str = "jsonl"            # jsonl | gbench | cachegrind
+    ok_codes: tuple = (0,)
+
+
+@dataclass
+class Experiment:
+    name: str
+    area: str                       # memory | switch | cache | scheduler | io | portability
+    claims: list[str]
+    program: str                    # binary (exp_*, bench_*), "peer:<name>" or "python:<fn>"
+    owner: str
+    what: str                       # one line for the report
+    invocations: Callable[["Ctx"], list[Invocation]]
+    estimate_s: dict = field(default_factory=dict)   # per profile, before any run is on file
+    peer: str = ""                  # non-empty for peer experiments (skipped by --no-peers)
+
+
+@dataclass
+class Ctx:
+    profile: str
+    pus: int
+    cores: int
+    machine: dict
+
+
+def by_profile(ctx: Ctx, smoke, quick, full):
+    return {"smoke": smoke, "quick": quick, "full": full}[ctx.profile]
+
+
+# ---- the shared peer tests: the same definitions in every peer program ----
+#
+#   rss N         N tasks parked on one gate; RSS growth per task (1 worker)
+#   spawn_seq N   spawn+await N times from inside a task (1 worker)
+#   spawn_conc N  spawn N, then await all, from inside a task (all workers)
+#   spawn_inc N   spawn N that increment an atomic, join all (all workers)
+#   yield N       two tasks yield to each other N times in all (1 worker)
+
+def rss_ns(ctx):
+    return by_profile(ctx, [200, 2000], [1000, 10000, 100000], [1000, 10000, 100000, 1000000])
+
+
+def conc_ns(ctx):
+    return by_profile(ctx, [100, 1000], [1000, 10000, 50000, 100000], [1000, 10000, 50000, 100000])
+
+
+def seq_n(ctx):
+    return by_profile(ctx, 1000, 10000, 10000)
+
+
+def inc_n(ctx):
+    return by_profile(ctx, 5000, 1000000, 1000000)
+
+
+def yield_n(ctx):
+    return by_profile(ctx, 20000, 2000000, 10000000)
+
+
+def peer_tests(ctx: Ctx, prog: list[str], impl: str, env: dict | None = None,
+               skip: tuple = (), rss_max: int | None = None, inc_max: int | None = None,
+               timeout: float = 300) -> list[Invocation]:
+    """The five shared tests for one implementation, at this profile's N."""
+    env = env or {}
+    out = []
+    for n in rss_ns(ctx):
+        if "rss" not in skip and (rss_max is None or n <= rss_max):
+            out.append(Invocation(prog + ["rss", str(n)], f"{impl} rss N={n}", impl, env, timeout))
+    if "spawn_seq" not in skip:
+        out.append(Invocation(prog + ["spawn_seq", str(seq_n(ctx))], f"{impl} spawn_seq", impl, env, timeout))
+    if "spawn_conc" not in skip:
+        for n in conc_ns(ctx):
+            out.append(Invocation(prog + ["spawn_conc", str(n)], f"{impl} spawn_conc N={n}", impl, env, timeout))
+    if "spawn_inc" not in skip:
+        n = inc_n(ctx) if inc_max is None else min(inc_n(ctx), inc_max)
+        out.append(Invocation(prog + ["spawn_inc", str(n)], f"{impl} spawn_inc N={n}", impl, env, timeout))
+    if "yield" not in skip:
+        out.append(Invocation(prog + ["yield", str(yield_n(ctx))], f"{impl} yield", impl, env, timeout))
+    return out
+
+
+# ---- duet (lab_*) -----------------------------------------------------------
+
+def _duet(backend: str):
+    def inv(ctx: Ctx):
+        inc_max = None
+        if backend == "fiber" and ctx.machine.get("vm_max_map_count", 0) < 2_200_000:
+            # A guarded stack is two mappings: 1M live fibers need
+            # vm.max_map_count above 2M (the runner raises it when root).
+            inc_max = 30000
+        return [Invocation(i.argv + ["--backend", backend], i.label, i.impl, i.env, i.timeout)
+                for i in peer_tests(ctx, ["exp_lab_duet"], f"duet-{backend}", inc_max=inc_max,
+                                    rss_max=None if backend != "fiber" or
+                                    ctx.machine.get("vm_max_map_count", 0) >= 2_200_000 else 30000)]
+    return inv
+
+
+def _switch(ctx):
+    return [Invocation(["exp_lab_switch", "--scale", str(by_profile(ctx, 0.05, 1, 3))], "bare switch mechanisms")]
+
+
+def _frames(ctx):
+    return [Invocation(["exp_lab_frames", "--n", str(by_profile(ctx, 2000, 100000, 1000000))], "frame sizes, allocations")]
+
+
+def _threads(ctx):
+    n = by_profile(ctx, [100, 500], [1000, 5000], [1000, 10000])
+    cap = by_profile(ctx, 1000, 20000, 100000)
+    out = [Invocation(["exp_lab_threads", "rss", str(k)], f"threads rss N={k}", "os-thread") for k in n]
+    out.append(Invocation(["exp_lab_threads", "ceiling", str(cap)], f"threads ceiling cap={cap}", "os-thread",
+                          timeout=600))
+    return out
+
+
+def _cache(ctx):
+    max_n = by_profile(ctx, 1024, 262144, 1048576)
+    sw = by_profile(ctx, 50000, 2000000, 8000000)
+    return [Invocation(["exp_lab_cache", "--max-n", str(max_n), "--min-switches", str(sw),
+                        "--touch", "0,1024"], "switch cost vs live tasks", timeout=900)]
+
+
+def _cachegrind(ctx):
+    """cachegrind on a reduced N (the claim's 1000 tasks): two runs per point
+    with different round counts; the difference divided by the extra
+    switches is misses per switch, free of setup costs."""
+    n = by_profile(ctx, 200, 1000, 1000)
+    out = []
+    for variant in ("stackless", "fiber"):
+        for touch in (0, 1024):
+            for rounds in (2, 12):
+                out.append(Invocation(
+                    ["exp_lab_cache", "--point", variant, "--n", str(n), "--touch", str(touch),
+                     "--rounds", str(rounds)],
+                    f"cachegrind {variant} touch={touch} rounds={rounds}", variant,
+                    env={"LAB_CACHEGRIND": f"{variant}|{touch}|{rounds}|{n}"},
+                    timeout=600, parse="cachegrind"))
+    return out
+
+
+def _sched(ctx):
+    scale = str(by_profile(ctx, 0.05, 1, 3))
+    return [Invocation(["exp_lab_sched", t, "--scale", scale], f"scheduler {t}", "duet", timeout=600)
+            for t in ("budget", "lifo", "steal", "waits")]
+
+
+def _chan(ctx):
+    return [Invocation(["exp_lab_chan", "close", "--n", str(by_profile(ctx, 1000, 100000, 1000000))], "close fan-out", "duet"),
+            Invocation(["exp_lab_chan", "select", "--n", str(by_profile(ctx, 10000, 1000000, 10000000))], "select fairness", "duet"),
+            Invocation(["exp_lab_chan", "blocking", "--n", str(by_profile(ctx, 100, 1000, 2000))], "blocking pool", "duet")]
+
+
+def _uring(ctx):
+    return [Invocation(["exp_lab_uring", "--n", str(by_profile(ctx, 256, 4096, 16384))], "io_uring batch", "io_uring")]
+
+
+def _sched_benches(ctx):
+    mt = by_profile(ctx, "0.01", "0.1", "0.5")
+    return [Invocation(["{bench}", f"--benchmark_min_time={mt}", "--benchmark_format=json"],
+                       "Google Benchmark", "duet", parse="gbench", timeout=900)]
+
+
+def _external_default(ctx):
+    return [Invocation(["{program}"], "", "", env={"DUET_LAB_PROFILE": ctx.profile}, timeout=900)]
+
+
+LAB: list[Experiment] = [
+    Experiment("duet_stackless", "memory", ["M2", "M5", "S2", "S3", "S5", "S6", "S7"], "exp_lab_duet", "lab",
+               "duet stackless tasks: the five shared peer tests", _duet("stackless"),
+               {"smoke": 5, "quick": 40, "full": 120}),
+    Experiment("duet_poll", "memory", ["M2", "S2", "S3", "S5", "S6", "S7"], "exp_lab_duet", "lab",
+               "duet poll futures spawned as tasks: the five shared peer tests", _duet("poll"),
+               {"smoke": 5, "quick": 30, "full": 100}),
+    Experiment("duet_fiber", "memory", ["M1", "M4", "M5", "S1", "S3", "S5", "S6", "S7"], "exp_lab_duet", "lab",
+               "duet fibers (default stack strategy): the five shared peer tests", _duet("fiber"),
+               {"smoke": 8, "quick": 90, "full": 400}),
+    Experiment("frames", "memory", ["M2", "M8", "M9", "R5", "S8"], "exp_lab_frames", "lab",
+               "coroutine frame sizes, duet sizes, allocations per spawn, stack overflow", _frames,
+               {"smoke": 2, "quick": 10, "full": 40}),
+    Experiment("threads", "memory", ["M7", "S4"], "exp_lab_threads", "lab",
+               "OS threads: RSS and address space per thread, creation cost, how many can be created",
+               _threads, {"smoke": 3, "quick": 30, "full": 120}),
+    Experiment("switch_bare", "switch", ["S1", "S2", "S4"], "exp_lab_switch", "lab",
+               "bare switch mechanisms and the S1 breakdown", _switch, {"smoke": 3, "quick": 25, "full": 80}),
+    Experiment("cache_sweep", "cache", ["K1", "K2", "K3", "S1"], "exp_lab_cache", "lab",
+               "switch cost vs live tasks past L1/L2/L3", _cache, {"smoke": 2, "quick": 25, "full": 120}),
+    Experiment("cache_cachegrind", "cache", ["K1", "K2", "K3"], "exp_lab_cache", "lab",
+               "cachegrind simulation at 1000 tasks", _cachegrind, {"smoke": 10, "quick": 40, "full": 40}),
+    Experiment("sched_policies", "scheduler", ["R1", "R2", "R3", "R4"], "exp_lab_sched", "lab",
+               "budget, LIFO cap, steal efficiency, allocations per wait", _sched,
+               {"smoke": 5, "quick": 40, "full": 120}),
+    Experiment("chan_pool", "scheduler", ["R6", "R8", "R9"], "exp_lab_chan", "lab",
+               "channel close fan-out, select fairness, blocking pool", _chan, {"smoke": 5, "quick": 20, "full": 60}),
+    Experiment("uring_batch", "io", ["R7"], "exp_lab_uring", "lab",
+               "io_uring: reads submitted per system call", _uring, {"smoke": 1, "quick": 3, "full": 5}),
+    Experiment("arch", "portability", ["P1"], "python:arch", "lab",
+               "architectures supported per model, read from the build", lambda ctx: [],
+               {"smoke": 2, "quick": 5, "full": 5}),
+]
+
+
+def external(name: str, program: str, area: str, claims: list[str], owner: str, what: str,
+             invocations=None, estimate=None) -> Experiment:  # noqa: PLR0913
+    """Another engineer's program. Default: run it with no arguments and
+    DUET_LAB_PROFILE set; it prints JSONL records."""
+    inv = invocations or (lambda ctx: [Invocation([program], name, "", {"DUET_LAB_PROFILE": ctx.profile}, 900)])
+    return Experiment(name, area, claims, program, owner, what, inv, estimate or {"smoke": 10, "quick": 60, "full": 300})
+
+
+def _args(program: str, smoke: list[str], quick: list[str], full: list[str]):
+    def inv(ctx: Ctx):
+        return [Invocation([program] + by_profile(ctx, smoke, quick, full), program, "",
+                           {"DUET_LAB_PROFILE": ctx.profile}, by_profile(ctx, 60, 400, 900))]
+    return inv
+
+
+# Other engineers' programs. One entry each; claims.py reads their records.
+EXTERNAL: list[Experiment] = [
+    external("stackful_rss", "exp_stackful_rss", "memory", ["M1", "M3", "M4"], "stackful",
+             "RSS per parked fiber per stack strategy (slope over N)",
+             _args("exp_stackful_rss", ["--strategy", "all", "--n", "200,2000"],
+                   ["--strategy", "all", "--n", "1000,10000,100000", "--raise-map-count"],
+                   ["--strategy", "all", "--n", "10000,100000,1000000", "--raise-map-count"]),
+             {"smoke": 10, "quick": 120, "full": 600}),
+    external("stackful_depth", "exp_stackful_depth", "memory", ["S8", "M8"], "stackful",
+             "recursion depth per stack strategy and frame size",
+             _args("exp_stackful_depth", ["--locals", "0", "--target", "20000"], [], []),
+             {"smoke": 5, "quick": 30, "full": 60}),
+    external("stackful_spawn", "exp_stackful_spawn", "switch", ["M9", "S5"], "stackful",
+             "create+run+destroy of a fiber per stack strategy",
+             _args("exp_stackful_spawn", ["--strategy", "all", "--n", "2000"], ["--strategy", "all"],
+                   ["--strategy", "all", "--n", "1000000"]),
+             {"smoke": 5, "quick": 30, "full": 120}),
+    external("stackful_switch", "exp_stackful_switch", "cache", ["S1", "K1"], "stackful",
+             "fiber switch through the scheduler with 1, 1K, 100K live fibers",
+             _args("exp_stackful_switch", ["--strategy", "all", "--n", "1,100", "--yields", "20000"],
+                   ["--strategy", "all", "--raise-map-count"],
+                   ["--strategy", "all", "--n", "1,1000,100000,1000000", "--raise-map-count"]),
+             {"smoke": 5, "quick": 90, "full": 300}),
+]
+
+
+def all_experiments(peers: list[Experiment]) -> list[Experiment]:
+    return LAB + EXTERNAL + peers

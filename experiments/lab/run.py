@@ -1,0 +1,138 @@
+"""The lab's driver (called by ./experiments/run after it has installed and
+built what is needed): select experiments, build the peers, run, write the
+data files and regenerate the report, print the summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from . import claims as C
+from . import peers as P
+from .experiments import Ctx, all_experiments
+from .machine import capture
+from .report import Report
+from .results import Results
+from .runner import Progress, Runner
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+
+DEFAULT_REPEAT = {"smoke": 1, "quick": 3, "full": 5}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="experiments/run",
+        description="Run duet's experiments and peers, and write the claims ledger under reports/.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Examples:\n"
+               "  ./experiments/run                      quick profile, everything, peers included\n"
+               "  ./experiments/run --only S2 K1         the experiments behind two claims\n"
+               "  ./experiments/run --only cache_sweep   one experiment by name\n"
+               "  ./experiments/run --profile smoke --no-peers --out /tmp/r   what CI runs\n"
+               "  ./experiments/run --list               claims and experiments, no run\n")
+    p.add_argument("--profile", choices=["smoke", "quick", "full"], default="quick",
+                   help="smoke: tiny N, for CI (minutes); quick (default): the claims' N where it fits in about "
+                        "15 minutes on 2 cores; full: the large N (1M tasks and fibers, long sweeps)")
+    p.add_argument("--only", nargs="+", metavar="ID", default=[],
+                   help="claim IDs (M1 ... P1) or experiment names: run only what feeds them; the report keeps "
+                        "every other experiment's data on file")
+    p.add_argument("--no-peers", action="store_true",
+                   help="skip the peers (Go, Tokio, Python, Node.js, Boost.Fiber, Asio): neither install nor run them")
+    p.add_argument("--repeat", type=int, default=0, metavar="K",
+                   help="run each experiment K times; numbers are the median with min and max "
+                        "(default: smoke 1, quick 3, full 5)")
+    p.add_argument("--out", default=os.path.join(ROOT, "reports"), metavar="DIR",
+                   help="where the report goes (default: reports/); data under DIR/data/<machine>/")
+    p.add_argument("--build-dir", default=os.environ.get("DUET_LAB_BUILD", os.path.join(ROOT, "build-experiments")),
+                   help="the Release build tree with the exp_* and bench_* programs (default: build-experiments/)")
+    p.add_argument("--report-only", action="store_true", help="regenerate the report from the data on file")
+    p.add_argument("--list", action="store_true", help="list claims and experiments and exit")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 when a claim has no verdict backed by a number (default with --profile smoke)")
+    p.add_argument("--verbose", action="store_true", help="show the programs' stderr")
+    return p
+
+
+def select(exps, only: list[str]):
+    if not only:
+        return exps
+    want = set()
+    for tok in only:
+        t = tok.strip()
+        matched = [e for e in exps if e.name == t or t.upper() in e.claims]
+        if not matched:
+            raise SystemExit(f"--only {t}: no claim or experiment by that name (see --list)")
+        want.update(e.name for e in matched)
+    return [e for e in exps if e.name in want]
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    repeat = args.repeat or DEFAULT_REPEAT[args.profile]
+    machine = capture()
+    ctx = Ctx(args.profile, machine["topology"]["pus"], machine["topology"]["cores"], machine)
+    peer_exps = P.experiments()
+    exps = all_experiments(peer_exps)
+
+    if args.list:
+        for c in C.load_claims():
+            names = [e.name for e in exps if c.id in e.claims]
+            print(f"{c.id:3} {C.short(c.text, 70):72} {', '.join(names) or '-'}")
+        return 0
+
+    out = os.path.abspath(args.out)
+    data_dir = os.path.join(out, "data", machine["id"])
+    os.makedirs(data_dir, exist_ok=True)
+    with open(os.path.join(data_dir, "machine.json"), "w", encoding="utf-8") as f:
+        json.dump(machine, f, indent=1)
+    print(f"machine: {machine['hwloc_line']}")
+    print(f"profile {args.profile}, repeat {repeat}, build {args.build_dir}, report {out}")
+
+    if not args.report_only:
+        chosen = select(exps, args.only)
+        if args.no_peers:
+            chosen = [e for e in chosen if not e.peer]
+        needed_peers = sorted({e.peer for e in chosen if e.peer})
+        built = P.build_all(args.build_dir, needed_peers) if needed_peers else {}
+        bindir = os.path.join(args.build_dir, "experiments")
+        runner = Runner(ctx, bindir, data_dir, repeat, built, machine, args.verbose)
+        est = sum(runner.estimate(e) for e in chosen)
+        progress = Progress(est)
+        print(f"{len(chosen)} experiment(s), estimated {est / 60:.1f} min")
+        for i, e in enumerate(chosen, 1):
+            t_est = runner.estimate(e)
+            d = runner.run(e, progress, i, len(chosen))
+            progress.advance(t_est)
+            # A missing program does not erase a previous run's numbers.
+            prev = runner.load(e.name)
+            if d["status"] == "missing" and prev and prev.get("results"):
+                print(f"  {e.name}: {d['error']}; keeping the data on file from {prev['started']}")
+                continue
+            runner.save(d)
+            msg = d.get("error") or "; ".join(d.get("errors", [])[:2])
+            print(f"  {e.name}: {d['status']}" + (f" ({msg[:200]})" if msg else ""))
+
+    results = Results.load(data_dir)
+    rep = Report(out, machine, results, exps, args.profile)
+    rep.write()
+    counts = rep.counts()
+    print()
+    print(f"report: {os.path.join(out, 'README.md')}")
+    print(f"claims: {len(rep.claims)}; holds {counts['holds']}, holds in part {counts['holds in part']}, "
+          f"refuted {counts['refuted']}, not measurable here {counts['not measurable here']}, "
+          f"experiment missing {counts[C.MISSING]}")
+    missing = [cid for cid, v in rep.verdicts.items() if v.verdict == C.MISSING]
+    if missing:
+        print("missing: " + "; ".join(f"{cid} ({rep.verdicts[cid].why})" for cid in missing))
+    strict = args.strict or args.profile == "smoke"
+    return 1 if strict and missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

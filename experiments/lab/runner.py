@@ -1,0 +1,267 @@
+"""Runs experiments: resolves each invocation's program, runs it K times with
+a timeout, parses its records, shows progress, and writes one data file per
+experiment under <out>/data/<machine>/<experiment>.json.
+
+Re-running one experiment rewrites only its own data file; the report is then
+regenerated from every data file on record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+
+from . import arch
+from .experiments import Ctx, Experiment, Invocation
+from .stats import fold
+
+
+class Progress:
+    """One line per step: which experiment, how far, and an estimate of what
+    is left (from the last run's durations on file, else the registry's)."""
+
+    def __init__(self, total_s: float, quiet: bool = False):
+        self.total = max(total_s, 1.0)
+        self.done = 0.0
+        self.t0 = time.monotonic()
+        self.quiet = quiet
+
+    def note(self, idx: int, count: int, exp: str, step: str):
+        if self.quiet:
+            return
+        elapsed = time.monotonic() - self.t0
+        left = max(0.0, self.total - self.done)
+        # Scale the estimate by how fast we have gone against it so far.
+        if self.done > 5 and elapsed > 5:
+            left *= elapsed / self.done
+        print(f"[{idx}/{count}] {exp}: {step}  (elapsed {_mmss(elapsed)}, ~{_mmss(left)} left)", flush=True)
+
+    def advance(self, est: float):
+        self.done += est
+
+
+def _mmss(s: float) -> str:
+    s = int(s)
+    return f"{s // 60}m{s % 60:02d}s"
+
+
+def parse_jsonl(text: str, impl: str) -> list[dict]:
+    recs = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(r, dict) or "metric" not in r or "value" not in r:
+            continue
+        r.setdefault("experiment", "unknown")
+        if not r.get("impl"):
+            r["impl"] = impl
+        recs.append(r)
+    return recs
+
+
+def parse_gbench(text: str, experiment: str, impl: str) -> list[dict]:
+    """Google Benchmark JSON: one record per benchmark (real time per
+    iteration) and one per user counter."""
+    try:
+        d = json.loads(text[text.index("{"):])
+    except (ValueError, json.JSONDecodeError):
+        return []
+    recs = []
+    skip = {"name", "run_name", "run_type", "repetitions", "repetition_index", "threads", "iterations",
+            "real_time", "cpu_time", "time_unit", "family_index", "per_family_instance_index", "aggregate_name",
+            "aggregate_unit", "label", "error_occurred", "error_message"}
+    for b in d.get("benchmarks", []):
+        if b.get("run_type") == "aggregate" or b.get("error_occurred"):
+            continue
+        name = b["name"]
+        m = re.search(r"/(\d+)(?:/|$)", name)
+        n = int(m.group(1)) if m else None
+        recs.append({"experiment": experiment, "impl": impl, "metric": name, "value": b["real_time"],
+                     "unit": b.get("time_unit", "ns"), "n": n, "method": "Google Benchmark real time per iteration"})
+        for k, v in b.items():
+            if k not in skip and isinstance(v, (int, float)):
+                recs.append({"experiment": experiment, "impl": impl, "metric": f"{name}:{k}", "value": v,
+                             "unit": "", "n": n, "method": "Google Benchmark user counter"})
+    return recs
+
+
+class Cachegrind:
+    """Pairs two cachegrind runs of the same point (few and many rounds) and
+    turns the difference into misses per switch."""
+
+    def __init__(self):
+        self.first: dict[tuple, tuple[int, dict]] = {}
+
+    def summary(self, path: str) -> dict:
+        events, summary = [], []
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("events:"):
+                    events = line.split()[1:]
+                elif line.startswith("summary:"):
+                    summary = [int(x) for x in line.split()[1:]]
+        return dict(zip(events, summary))
+
+    def records(self, tag: str, path: str) -> list[dict]:
+        variant, touch, rounds, n = tag.split("|")
+        counts = self.summary(path)
+        key = (variant, touch, n)
+        if key not in self.first:
+            self.first[key] = (int(rounds), counts)
+            return []
+        r0, c0 = self.first.pop(key)
+        switches = (int(rounds) - r0) * int(n)
+        d = {k: counts.get(k, 0) - c0.get(k, 0) for k in counts}
+        refs = d.get("Dr", 0) + d.get("Dw", 0)
+        d1 = d.get("D1mr", 0) + d.get("D1mw", 0)
+        ll = d.get("DLmr", 0) + d.get("DLmw", 0)
+        meth = (f"valgrind cachegrind (simulated caches: L1d and LL from this machine), {n} tasks, "
+                f"difference of {r0} and {rounds} rounds")
+        base = {"experiment": "cachegrind", "impl": variant, "n": int(n), "method": meth}
+        return [
+            dict(base, metric=f"d1_misses_per_switch.touch{touch}", value=d1 / switches, unit="misses"),
+            dict(base, metric=f"ll_misses_per_switch.touch{touch}", value=ll / switches, unit="misses"),
+            dict(base, metric=f"data_refs_per_switch.touch{touch}", value=refs / switches, unit="refs"),
+            dict(base, metric=f"d1_miss_rate.touch{touch}", value=d1 / refs if refs else 0.0, unit="ratio"),
+            dict(base, metric=f"instructions_per_switch.touch{touch}", value=d.get("Ir", 0) / switches, unit="instr"),
+        ]
+
+
+class Runner:
+    def __init__(self, ctx: Ctx, bindir: str, data_dir: str, repeat: int, peers: dict, machine: dict,
+                 verbose: bool = False):
+        self.ctx = ctx
+        self.bindir = bindir
+        self.data_dir = data_dir
+        self.repeat = repeat
+        self.peers = peers               # peer name -> argv prefix (built) or None
+        self.machine = machine
+        self.verbose = verbose
+        os.makedirs(data_dir, exist_ok=True)
+
+    # -- resolving programs ---------------------------------------------------
+
+    def program_path(self, exp: Experiment) -> str | None:
+        if exp.program.startswith("python:") or exp.program.startswith("peer:"):
+            return exp.program
+        p = os.path.join(self.bindir, exp.program)
+        return p if os.path.exists(p) else None
+
+    def resolve(self, exp: Experiment, inv: Invocation) -> list[str]:
+        argv = list(inv.argv)
+        if exp.peer:
+            pin = inv.env.get("LAB_TASKSET", "").split()
+            return pin + self.peers[exp.peer] + argv[1:]
+        head = argv[0].replace("{bench}", exp.program).replace("{program}", exp.program)
+        if not head.startswith("/"):
+            head = os.path.join(self.bindir, head)
+        return [head] + argv[1:]
+
+    # -- running ----------------------------------------------------------------
+
+    def estimate(self, exp: Experiment) -> float:
+        prev = self.load(exp.name)
+        if prev and prev.get("profile") == self.ctx.profile and prev.get("duration_s"):
+            return prev["duration_s"] / max(1, prev.get("repeat", 1)) * self.repeat
+        return exp.estimate_s.get(self.ctx.profile, 30) * self.repeat / 3
+
+    def load(self, name: str) -> dict | None:
+        p = os.path.join(self.data_dir, f"{name}.json")
+        if os.path.exists(p):
+            with open(p, encoding="utf-8") as f:
+                return json.load(f)
+        return None
+
+    def run(self, exp: Experiment, progress: Progress, idx: int, count: int) -> dict:
+        t0 = time.monotonic()
+        base = {"experiment": exp.name, "area": exp.area, "claims": exp.claims, "owner": exp.owner,
+                "program": exp.program, "what": exp.what, "profile": self.ctx.profile, "repeat": self.repeat,
+                "machine": self.machine["id"], "machine_line": self.machine["hwloc_line"],
+                "command": f"./experiments/run --profile {self.ctx.profile} --only {exp.name}",
+                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        if exp.peer and self.peers.get(exp.peer) is None:
+            return dict(base, status="missing", error=f"peer {exp.peer} not built (toolchain missing)", results=[])
+        path = self.program_path(exp)
+        if path is None:
+            return dict(base, status="missing", error=f"program {exp.program} not built", results=[])
+
+        records: list[dict] = []
+        errors: list[str] = []
+        invocations = exp.invocations(self.ctx)
+        if exp.program.startswith("python:"):
+            progress.note(idx, count, exp.name, "reading the build")
+            records = arch.records(self.machine, self.bindir)
+        argvs = []
+        for k in range(self.repeat):
+            cg = Cachegrind()
+            for j, inv in enumerate(invocations):
+                progress.note(idx, count, exp.name,
+                              f"{inv.label or ' '.join(inv.argv)} (run {k + 1}/{self.repeat}, step {j + 1}/{len(invocations)})")
+                argv = self.resolve(exp, inv)
+                env = dict(os.environ, **inv.env, DUET_LAB_PROFILE=self.ctx.profile)
+                cg_out = None
+                if inv.parse == "cachegrind":
+                    cg_out = os.path.join(self.data_dir, f".cachegrind.{os.getpid()}.out")
+                    argv = self.cachegrind_argv(cg_out) + argv
+                if k == 0:
+                    argvs.append(" ".join(shlex.quote(a) for a in argv))
+                try:
+                    p = subprocess.run(argv, capture_output=True, text=True, timeout=inv.timeout, env=env)
+                except subprocess.TimeoutExpired as e:
+                    errors.append(f"timeout after {inv.timeout:.0f}s: {' '.join(argv)}")
+                    out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+                    records += parse_jsonl(out, inv.impl)
+                    continue
+                except OSError as e:
+                    errors.append(f"{e}: {' '.join(argv)}")
+                    continue
+                if p.returncode not in inv.ok_codes:
+                    errors.append(f"exit {p.returncode}: {' '.join(argv)}: {p.stderr.strip()[-300:]}")
+                if self.verbose and p.stderr.strip():
+                    print(p.stderr.strip()[-500:], file=sys.stderr)
+                if inv.parse == "gbench":
+                    records += parse_gbench(p.stdout, exp.name, inv.impl)
+                elif inv.parse == "cachegrind":
+                    if p.returncode == 0 and cg_out and os.path.exists(cg_out):
+                        records += cg.records(inv.env["LAB_CACHEGRIND"], cg_out)
+                    if cg_out and os.path.exists(cg_out):
+                        os.remove(cg_out)
+                else:
+                    records += parse_jsonl(p.stdout, inv.impl)
+        summaries = fold(records)
+        status = "ok" if summaries and not errors else "partial" if summaries else "failed"
+        return dict(base, status=status, errors=errors[:20], invocations=argvs,
+                    duration_s=round(time.monotonic() - t0, 1),
+                    results=[s.to_json() for s in summaries])
+
+    def cachegrind_argv(self, out: str) -> list[str]:
+        """valgrind with this machine's L1d and last-level cache, when hwloc
+        gave their sizes (cachegrind needs power-of-two set counts; otherwise
+        it picks its own and says so)."""
+        argv = ["valgrind", "--tool=cachegrind", "--cache-sim=yes", f"--cachegrind-out-file={out}"]
+        caches = {c["level"]: c for c in self.machine["topology"]["caches"] if c["type"] != "instruction"}
+        if 1 in caches:
+            c = caches[1]
+            argv.append(f"--D1={c['size']},{c['associativity'] or 8},{c['line']}")
+        last = caches.get(3) or caches.get(2)
+        if last:
+            argv.append(f"--LL={last['size']},{last['associativity'] or 16},{last['line']}")
+        return argv
+
+    def save(self, data: dict):
+        p = os.path.join(self.data_dir, f"{data['experiment']}.json")
+        tmp = p + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1)
+            f.write("\n")
+        os.replace(tmp, p)

@@ -1,0 +1,94 @@
+"""Report generation and claim rules on synthetic data: every claim of
+claims.md gets a row, grading follows the documented thresholds, and a
+claim whose numbers are absent says "experiment missing" (never a guess)."""
+
+import json
+import os
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
+
+from lab import claims as C  # noqa: E402
+from lab.experiments import LAB  # noqa: E402
+from lab.report import Report  # noqa: E402
+from lab.results import Results  # noqa: E402
+from lab.stats import fold  # noqa: E402
+
+MACHINE = {
+    "id": "test-2pu", "cpu_model": "Test CPU", "arch": "x86_64", "kernel": "Linux 6", "os": "Debian 12",
+    "compiler": "g++ 12", "virtualized": False, "memory_bytes": 1 << 34, "vm_max_map_count": 65530, "thp": "",
+    "page_size": 4096, "perf_counters": {"available": False, "how": "none"},
+    "topology": {"source": "test", "cores": 2, "pus": 2, "numa_nodes": 1, "packages": 1, "caches": [
+        {"level": 1, "type": "data", "size": 32768, "line": 64, "associativity": 8, "instances": 2},
+        {"level": 2, "type": "unified", "size": 524288, "line": 64, "associativity": 8, "instances": 2}]},
+    "hwloc_line": "Test CPU: 2 cores",
+}
+
+
+def rec(exp, impl, metric, value, n=None, unit="ns"):
+    return {"experiment": exp, "impl": impl, "metric": metric, "value": value, "unit": unit, "n": n, "method": "test"}
+
+
+def data_file(name, records):
+    return {"experiment": name, "status": "ok", "profile": "quick", "repeat": 1, "started": "now",
+            "command": f"./experiments/run --only {name}", "results": [s.to_json() for s in fold(records)]}
+
+
+class GradeTest(unittest.TestCase):
+    def test_grade(self):
+        self.assertEqual(C.grade(300, 300), "holds")
+        self.assertEqual(C.grade(550, 300), "holds")          # within 2x
+        self.assertEqual(C.grade(1000, 300), "holds in part")  # within 10x
+        self.assertEqual(C.grade(6, 200, 500), "refuted")      # 33x under the range
+        self.assertEqual(C.grade(350, 200, 500), "holds")
+        self.assertEqual(C.combine(["holds", "holds"]), "holds")
+        self.assertEqual(C.combine(["holds", "refuted"]), "holds in part")
+        self.assertEqual(C.combine(["not measurable here"]), "not measurable here")
+
+    def test_claims_md_has_every_id(self):
+        ids = [c.id for c in C.load_claims()]
+        self.assertEqual(len(ids), len(set(ids)))
+        for want in ("M1", "M9", "S1", "S8", "K1", "K3", "R1", "R9", "P1"):
+            self.assertIn(want, ids)
+        for cid in ids:
+            self.assertIn(cid, C.RULES, f"no rule for {cid}")
+
+
+class ReportTest(unittest.TestCase):
+    def test_rows_for_every_claim_and_missing_is_explicit(self):
+        recs = [rec("rss", "duet-stackless", "rss_delta", 256 * n, n, "B") for n in (1000, 10000, 100000)]
+        recs += [rec("rss", "duet-fiber", "rss_delta", 4096 * n, n, "B") for n in (1000, 10000, 100000)]
+        recs += [rec("rss", "duet-fiber", "vm_per_task", 69632, 100000, "B")]
+        recs += [rec("frames", "duet", "sizeof_waker", 16, None, "B")]
+        with tempfile.TemporaryDirectory() as d:
+            R = Results({"duet_stackless": data_file("duet_stackless", recs)})
+            rep = Report(d, MACHINE, R, LAB, "quick")
+            paths = rep.write()
+            self.assertTrue(all(os.path.exists(p) for p in paths))
+            with open(os.path.join(d, "README.md"), encoding="utf-8") as fh:
+                readme = fh.read()
+            for c in C.load_claims():
+                self.assertIn(f"| {c.id} |", readme)
+            self.assertEqual(rep.verdicts["R5"].verdict, "holds")
+            self.assertIn("16 B", rep.verdicts["R5"].measured)
+            self.assertEqual(rep.verdicts["M1"].verdict, "holds in part")
+            self.assertIn("4 KiB", rep.verdicts["M1"].measured)
+            self.assertEqual(rep.verdicts["S1"].verdict, C.MISSING)
+            self.assertEqual(rep.verdicts["S1"].measured, "")
+
+    def test_results_round_trip_through_files(self):
+        with tempfile.TemporaryDirectory() as d:
+            f = data_file("x", [rec("yield", "go", "time_per_yield", v, 100) for v in (90, 100, 300)])
+            with open(os.path.join(d, "x.json"), "w", encoding="utf-8") as fh:
+                json.dump(f, fh)
+            R = Results.load(d)
+            s = R.get("yield", "time_per_yield", 100, "go")
+            self.assertEqual((s.median, s.min, s.max), (100, 90, 300))
+            self.assertEqual(R.status("x"), "ok")
+            self.assertEqual(R.status("nope"), "not run")
+
+
+if __name__ == "__main__":
+    unittest.main()

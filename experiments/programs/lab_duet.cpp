@@ -1,0 +1,289 @@
+// lab_duet: duet as one "peer" among the others. The same five tests, with
+// the same definitions, as every program under experiments/peers/:
+//
+//   rss N         spawn N tasks that park on one gate; RSS growth per task
+//                 once all are parked (M1, M2, M4, M5). 1 worker.
+//   spawn_seq N   from inside a task: spawn a child and await it, N times;
+//                 time per op, warm (after a first pass of N) (S5). 1 worker.
+//   spawn_conc N  from inside a task: spawn N children, then await them all;
+//                 total time: first pass (cold: fresh process) and second
+//                 pass (warm) (S6). All workers.
+//   spawn_inc N   from inside a task: spawn N children that each increment a
+//                 shared atomic, keep the N handles, join all; total time
+//                 (S7). All workers.
+//   yield N       two tasks on one worker yield to each other, N yields in
+//                 all; time per yield (S3). 1 worker.
+//
+//   exp_lab_duet TEST N [--backend stackless|poll|fiber] [--workers W]
+//
+// Backends: stackless = duet::Task<T> coroutines; poll = hand-written poll
+// futures spawned as tasks (no frame); fiber = duet::stackful with the
+// runtime's default stack strategy. Workers are pinned (Placement::compact).
+#include <atomic>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lab_gate.hpp"
+
+namespace {
+
+std::string backend = "stackless";
+unsigned workers_all = 0;
+
+// The runtime's default stack strategy and size; the stack strategies
+// themselves are compared by the stackful_* experiments.
+constexpr auto fiber_opts() { return duet::stackful; }
+bool is_fiber() { return backend.rfind("fiber", 0) == 0; }
+
+duet::Runtime make_rt(unsigned workers) {
+  return duet::Runtime({.workers = workers, .placement = duet::Placement::compact});
+}
+std::string method(const std::string& what, unsigned workers) {
+  return what + ", " + std::to_string(workers) + " worker(s) pinned compact, steady_clock";
+}
+std::string impl() { return "duet-" + backend; }
+
+// ---- rss ---------------------------------------------------------------
+
+std::atomic<long> finished{0};
+
+duet::Task<void> parked_task(lab::Gate* g) {
+  co_await lab::GateWait(g);
+  finished.fetch_add(1, std::memory_order_relaxed);
+}
+
+struct ParkedPoll {  // a poll future: park, then count
+  lab::GateWait w;
+  explicit ParkedPoll(lab::Gate* g) : w(g) {}
+  duet::Poll<void> poll(duet::Context& cx) {
+    if (w.poll(cx).is_pending()) return duet::pending;
+    finished.fetch_add(1, std::memory_order_relaxed);
+    return duet::ready();
+  }
+};
+
+void spawn_parked(duet::Runtime& rt, lab::Gate* g) {
+  if (backend == "stackless") {
+    rt.spawn(parked_task(g)).detach();
+  } else if (backend == "poll") {
+    rt.spawn(ParkedPoll(g)).detach();
+  } else {
+    rt.spawn(fiber_opts(), [g] {
+           duet::wait(lab::GateWait(g));
+           finished.fetch_add(1, std::memory_order_relaxed);
+         })
+        .detach();
+  }
+}
+
+int test_rss(long n) {
+  auto rt = make_rt(1);
+  // Warm up: the first spawns map the runtime's per-thread caches.
+  {
+    lab::Gate warm;
+    for (int i = 0; i < 64; ++i) spawn_parked(rt, &warm);
+    warm.wait_parked(64);
+    warm.open();
+    while (finished.load() < 64) std::this_thread::sleep_for(std::chrono::microseconds(100));
+    finished = 0;
+  }
+  lab::Gate gate;
+  long long rss0 = lab::rss_bytes(), vm0 = lab::vm_bytes();
+  auto t0 = lab::Clock::now();
+  for (long i = 0; i < n; ++i) spawn_parked(rt, &gate);
+  gate.wait_parked(n);
+  double park_ns = lab::ns_since(t0);
+  long long rss1 = lab::rss_bytes(), vm1 = lab::vm_bytes();
+  gate.open();
+  while (finished.load() < n) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  std::string m = "RSS (/proc/self/statm) after all N parked minus before, 1 worker";
+  lab::emit("rss", impl(), "rss_per_task", double(rss1 - rss0) / double(n), "B", n, m);
+  lab::emit("rss", impl(), "rss_delta", double(rss1 - rss0), "B", n, m);
+  lab::emit("rss", impl(), "vm_per_task", double(vm1 - vm0) / double(n), "B", n,
+            "virtual size (/proc/self/statm) growth per task");
+  lab::emit("rss", impl(), "spawn_park_time", park_ns / double(n), "ns", n,
+            "time to spawn N and see all parked, per task (cold)");
+  return 0;
+}
+
+// ---- spawn_seq ----------------------------------------------------------
+
+duet::Task<long> child(long i) { co_return i + 1; }
+
+struct ReadyPoll {  // a poll future that is ready at once
+  long v;
+  duet::Poll<long> poll(duet::Context&) { return v + 1; }
+};
+
+duet::Task<long> seq_root_stackless(long n) {
+  long s = 0;
+  for (long i = 0; i < n; ++i) {
+    if (backend == "poll") {
+      s += co_await duet::spawn(ReadyPoll{i});
+    } else {
+      s += co_await duet::spawn(child(i));
+    }
+  }
+  co_return s;
+}
+
+long seq_fiber(long n) {
+  long s = 0;
+  for (long i = 0; i < n; ++i) s += duet::spawn(fiber_opts(), [i] { return i + 1; }).join();
+  return s;
+}
+
+int test_spawn_seq(long n) {
+  auto rt = make_rt(1);
+  auto run = [&] {
+    if (is_fiber()) return rt.spawn(duet::stackful, [n] { return seq_fiber(n); }).join();
+    return rt.spawn(seq_root_stackless(n)).join();
+  };
+  auto t0 = lab::Clock::now();
+  run();  // cold pass
+  double cold = lab::ns_since(t0) / double(n);
+  t0 = lab::Clock::now();
+  long s = run();
+  double warm = lab::ns_since(t0) / double(n);
+  if (s != n * (n + 1) / 2) std::fprintf(stderr, "bad sum\n");
+  lab::emit("spawn_seq", impl(), "time_per_op", warm, "ns", n,
+            method("spawn+await from inside a task, warm (second pass)", 1));
+  lab::emit("spawn_seq", impl(), "time_per_op_cold", cold, "ns", n,
+            method("spawn+await from inside a task, cold (first pass, fresh process)", 1));
+  return 0;
+}
+
+// ---- spawn_conc / spawn_inc --------------------------------------------
+
+std::atomic<long> counter{0};
+
+duet::Task<void> inc_task() {
+  counter.fetch_add(1, std::memory_order_relaxed);
+  co_return;
+}
+struct IncPoll {
+  duet::Poll<void> poll(duet::Context&) {
+    counter.fetch_add(1, std::memory_order_relaxed);
+    return duet::ready();
+  }
+};
+
+duet::Task<void> conc_root_stackless(long n) {
+  std::vector<duet::JoinHandle<void>> hs;
+  hs.reserve(n);
+  for (long i = 0; i < n; ++i) {
+    if (backend == "poll") {
+      hs.push_back(duet::spawn(IncPoll{}));
+    } else {
+      hs.push_back(duet::spawn(inc_task()));
+    }
+  }
+  for (auto& h : hs) co_await h;
+}
+void conc_fiber(long n) {
+  std::vector<duet::JoinHandle<void>> hs;
+  hs.reserve(n);
+  for (long i = 0; i < n; ++i)
+    hs.push_back(duet::spawn(fiber_opts(), [] { counter.fetch_add(1, std::memory_order_relaxed); }));
+  for (auto& h : hs) h.join();
+}
+
+int test_conc(const char* name, long n) {
+  unsigned w = workers_all;
+  auto rt = make_rt(w);
+  auto run = [&] {
+    counter = 0;
+    auto t0 = lab::Clock::now();
+    if (is_fiber()) {
+      rt.spawn(duet::stackful, [n] { conc_fiber(n); }).join();
+    } else {
+      rt.spawn(conc_root_stackless(n)).join();
+    }
+    double ms = lab::ns_since(t0) / 1e6;
+    if (counter.load() != n) std::fprintf(stderr, "bad count %ld\n", counter.load());
+    return ms;
+  };
+  double cold = run();
+  double warm = run();
+  std::string what = std::string(name) == "spawn_inc"
+                         ? "spawn N (each increments an atomic), keep handles, join all, from inside a task"
+                         : "spawn N then await all, from inside a task";
+  lab::emit(name, impl(), "total_time", cold, "ms", n, method(what + ", first pass (cold)", w));
+  lab::emit(name, impl(), "total_time_warm", warm, "ms", n, method(what + ", second pass (warm)", w));
+  return 0;
+}
+
+// ---- yield --------------------------------------------------------------
+
+duet::Task<void> yielder(long k) {
+  for (long i = 0; i < k; ++i) co_await duet::yield_now();
+}
+struct YieldPoll {  // pending k times (waking itself), then ready
+  long left;
+  duet::Poll<void> poll(duet::Context& cx) {
+    if (left-- <= 0) return duet::ready();
+    cx.waker().wake_by_ref();
+    return duet::pending;
+  }
+};
+
+int test_yield(long n) {
+  auto rt = make_rt(1);
+  long k = n / 2;
+  auto once = [&](long kk) {
+    auto t0 = lab::Clock::now();
+    if (backend == "stackless") {
+      auto a = rt.spawn(yielder(kk));
+      auto b = rt.spawn(yielder(kk));
+      a.join();
+      b.join();
+    } else if (backend == "poll") {
+      auto a = rt.spawn(YieldPoll{kk});
+      auto b = rt.spawn(YieldPoll{kk});
+      a.join();
+      b.join();
+    } else {
+      auto body = [kk] {
+        for (long i = 0; i < kk; ++i) duet::this_fiber::yield();
+      };
+      auto a = rt.spawn(fiber_opts(), body);
+      auto b = rt.spawn(fiber_opts(), body);
+      a.join();
+      b.join();
+    }
+    return lab::ns_since(t0);
+  };
+  once(k / 10 + 1);  // warm up
+  double ns = once(k);
+  lab::emit("yield", impl(), "time_per_yield", ns / double(2 * k), "ns", n,
+            method("two tasks yield to each other through the scheduler", 1));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  lab::Args args(argc, argv);
+  if (args.pos.size() < 2) {
+    std::fprintf(stderr, "usage: %s rss|spawn_seq|spawn_conc|spawn_inc|yield N [--backend B] [--workers W]\n",
+                 argv[0]);
+    return 2;
+  }
+  backend = args.get("backend", "stackless");
+  workers_all = static_cast<unsigned>(args.num("workers", duet::Topology::machine().pus()));
+  std::string test = args.pos[0];
+  long n = std::atol(args.pos[1].c_str());
+  try {
+    if (test == "rss") return test_rss(n);
+    if (test == "spawn_seq") return test_spawn_seq(n);
+    if (test == "spawn_conc" || test == "spawn_inc") return test_conc(test.c_str(), n);
+    if (test == "yield") return test_yield(n);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "lab_duet %s %ld (%s): %s\n", test.c_str(), n, backend.c_str(), e.what());
+    return 3;
+  }
+  std::fprintf(stderr, "unknown test %s\n", test.c_str());
+  return 2;
+}
