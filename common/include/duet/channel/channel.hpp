@@ -241,7 +241,7 @@ class [[nodiscard]] Recv {
     if (s_->take(out, wk)) {
       s_->lock.unlock();
       std::move(wk).wake();
-      return std::move(out);
+      return out;  // implicit move (C++20)
     }
     if (s_->closed) {
       s_->lock.unlock();
