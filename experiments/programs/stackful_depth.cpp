@@ -27,6 +27,12 @@ Shared* g = nullptr;
 long g_limit = 0;  // stop here (0: until the guard page)
 char* g_top_sp = nullptr;
 
+/// Out of line so that its ifstream does not inflate every frame of dive.
+[[gnu::noinline]] long at_limit() {
+  g->rss = sx::rss_bytes();
+  return 0;
+}
+
 template <int L>
 [[gnu::noinline]] long dive(long d) {
   // L bytes of locals the optimizer must keep (volatile), as in a real frame.
@@ -40,11 +46,11 @@ template <int L>
     char here;
     g->frame_bytes.store(g_top_sp - &here, std::memory_order_relaxed);
   }
-  if (g_limit != 0 && d >= g_limit) {
-    g->rss = sx::rss_bytes();
-    return 0;
-  }
+  if (g_limit != 0 && d >= g_limit) return at_limit();
   long r = dive<L>(d + 1);
+  // An empty asm after the call: without it GCC turns `dive(d + 1) + 1`
+  // into a loop (tail recursion with an accumulator) and never overflows.
+  asm volatile("" : "+r"(r)::"memory");
   if constexpr (L > 0) return r + pad[0];
   return r + 1;  // not a tail call
 }
