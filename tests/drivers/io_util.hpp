@@ -1,0 +1,97 @@
+// io_util.hpp: helpers for the I/O tests: a runtime on a chosen driver, fd
+// counting, the open-files limit, and the two-model scenario macros.
+#pragma once
+
+#include <dirent.h>
+#include <sys/resource.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <duet/duet.hpp>
+#include <duet/io.hpp>
+#include <duet/time/sleep.hpp>
+#include <duet/time/timeout.hpp>
+#include <memory>
+#include <thread>
+
+namespace duet::iotest {
+
+/// Open descriptors of this process (/proc/self/fd, minus the dir's own).
+inline int fd_count() {
+  int n = 0;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] != '.') ++n;
+    }
+    ::closedir(d);
+    --n;  // the DIR's own descriptor
+  }
+  return n;
+}
+
+/// 1,000 connections on both ends need ~2,100 fds: raise the soft
+/// RLIMIT_NOFILE to the hard limit (20000 on this machine type).
+inline void raise_nofile() {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &r);
+  }
+}
+
+/// False (and a tagged SKIP warning by the caller) when the kernel cannot
+/// run the requested driver.
+inline bool driver_available(IoDriver d) {
+  if (d == IoDriver::io_uring) return io::uring_features().available;
+  return true;
+}
+
+inline std::unique_ptr<Runtime> make_rt(IoDriver d, unsigned workers = 2) {
+  // The tests choose the driver through the config: the environment
+  // variable would override it.
+  ::unsetenv("DUET_DRIVER");
+  RuntimeConfig cfg;
+  cfg.workers = workers;
+  cfg.placement = Placement::none;
+  cfg.io_driver = d;
+  return std::make_unique<Runtime>(cfg);
+}
+
+enum class Model { stackless, stackful };
+inline const char* model_name(Model m) {
+  return m == Model::stackless ? "stackless" : "stackful";
+}
+
+/// Turns a hang into a clear failure.
+class Watchdog {
+ public:
+  explicit Watchdog(const char* what, std::chrono::seconds limit = std::chrono::seconds(120))
+      : t_([this, what, limit] {
+          auto end = std::chrono::steady_clock::now() + limit;
+          while (!done_.load(std::memory_order_acquire)) {
+            if (std::chrono::steady_clock::now() > end) {
+              std::fprintf(stderr, "watchdog: '%s' hung\n", what);
+              std::abort();
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          }
+        }) {}
+  ~Watchdog() {
+    done_.store(true, std::memory_order_release);
+    t_.join();
+  }
+
+ private:
+  std::atomic<bool> done_{false};
+  std::thread t_;
+};
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool sanitized = true;
+#else
+inline constexpr bool sanitized = false;
+#endif
+
+}  // namespace duet::iotest
