@@ -9,6 +9,7 @@
 #include "duet/channel/watch.hpp"
 #include "duet/combinators.hpp"
 #include "duet/config.hpp"
+#include "duet/io.hpp"
 #include "duet/join_handle.hpp"
 #include "duet/poll.hpp"
 #include "duet/runtime.hpp"
