@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""Echo benchmark (issue 3; claim R7): duet (io_uring, epoll) x (stackless,
+stackful) against a hand-written C epoll server, Tokio, Go and Asio, side by
+side in one run.
+
+Method: each server runs pinned to CPU 0 (`taskset -c 0`, one worker / one
+thread / GOMAXPROCS=1), the load generator (examples/echo_load, one thread,
+closed loop, loopback) to CPU 1. For every (connections, size) the servers
+are run in rotating order, rep after rep, and the median of the reps is
+reported (with min and max). A separate short pass under `strace -c -f`
+counts the server's syscalls per echoed message (strace slows the server;
+the count per message is what it is for).
+
+  experiments/io/echo_bench.py --build build-io-rel --out reports/io/echo.jsonl
+
+Writes JSONL lines {"experiment","metric","value","unit","n","method",...}
+and prints a Markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+PEERS = os.path.join(ROOT, "experiments", "peers")
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def build_peers(out: str) -> dict[str, list[str]]:
+    """Builds the peer servers; returns name -> argv prefix (PORT appended)."""
+    os.makedirs(out, exist_ok=True)
+    peers: dict[str, list[str]] = {}
+    c_exe = os.path.join(out, "c_epoll_echo")
+    subprocess.run(["gcc", "-O2", "-o", c_exe, os.path.join(PEERS, "c", "echo_epoll.c")], check=True)
+    peers["c-epoll"] = [c_exe]
+    if shutil.which("go"):
+        exe = os.path.join(out, "go_echo")
+        env = dict(os.environ, GOCACHE=os.path.join(out, "gocache"), GO111MODULE="off", GOFLAGS="",
+                   GOPATH=os.path.join(out, "gopath"))
+        r = subprocess.run(["go", "build", "-o", exe, os.path.join(PEERS, "go", "echo", "main.go")], env=env)
+        if r.returncode == 0:
+            peers["go"] = [exe]
+    else:
+        log("go not installed (apt-get install golang-go): Go peer skipped")
+    if os.path.exists("/usr/include/asio.hpp"):
+        exe = os.path.join(out, "asio_echo")
+        r = subprocess.run(["g++", "-O2", "-std=c++20", "-o", exe, os.path.join(PEERS, "asio", "echo.cpp"),
+                            "-lpthread"])
+        if r.returncode == 0:
+            peers["asio"] = [exe]
+    else:
+        log("libasio-dev not installed: Asio peer skipped")
+    if shutil.which("cargo") and os.path.isdir("/usr/share/cargo/registry"):
+        target = os.path.join(out, "tokio-target")
+        r = subprocess.run(["cargo", "build", "--release", "--offline", "--target-dir", target],
+                           cwd=os.path.join(PEERS, "tokio", "echo"),
+                           env=dict(os.environ, CARGO_HOME=os.path.join(out, "cargo-home")))
+        if r.returncode == 0:
+            peers["tokio"] = [os.path.join(target, "release", "tokio-echo")]
+    else:
+        log("cargo or librust-tokio-dev missing: Tokio peer skipped")
+    return peers
+
+
+def start(argv: list[str], env=None, prefix=None) -> tuple[subprocess.Popen, int]:
+    cmd = (prefix or []) + ["taskset", "-c", "0"] + argv
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        line = p.stdout.readline()
+        m = re.search(r"listening on (\d+)", line)
+        if m:
+            return p, int(m.group(1))
+        if not line and p.poll() is not None:
+            break
+    p.kill()
+    raise RuntimeError(f"server {argv} did not start")
+
+
+def stop(p: subprocess.Popen, sig=signal.SIGTERM) -> str:
+    p.send_signal(sig)
+    try:
+        out, _ = p.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+    return out or ""
+
+
+def load(load_exe: str, port: int, conns: int, size: int, seconds: float, warmup: float) -> dict:
+    r = subprocess.run(["taskset", "-c", "1", load_exe, "--port", str(port), "--connections", str(conns),
+                        "--size", str(size), "--seconds", str(seconds), "--warmup", str(warmup)],
+                       capture_output=True, text=True, timeout=seconds + warmup + 120)
+    if r.returncode != 0:
+        raise RuntimeError(f"echo_load failed: {r.stdout} {r.stderr}")
+    kv = r.stdout.split()
+    d = {kv[i]: kv[i + 1] for i in range(0, len(kv) - 1, 2)}
+    return {k: float(d[k]) for k in ("rps", "p50_us", "p99_us", "p999_us", "round_trips")}
+
+
+def servers(build: str, peers: dict[str, list[str]], only: list[str] | None):
+    exe = os.path.join(build, "examples", "echo_server")
+    s = {}
+    for drv in ("io_uring", "epoll"):
+        for model in ("stackless", "stackful"):
+            s[f"duet-{drv}-{model}"] = ([exe, "--driver", drv, "--model", model, "--workers", "1", "--stats",
+                                         "--port"], {})
+    for name, argv in peers.items():
+        env = {"GOMAXPROCS": "1"} if name == "go" else {}
+        s[name] = (argv, env)
+    if only:
+        s = {k: v for k, v in s.items() if any(o in k for o in only)}
+    return s
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(ROOT, "build-io-rel"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "reports", "io", "echo.jsonl"))
+    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--warmup", type=float, default=0.5)
+    ap.add_argument("--configs", default="1x64,64x64,1000x64,1x4096,64x4096,1000x4096")
+    ap.add_argument("--servers", default="", help="comma-separated substrings to keep")
+    ap.add_argument("--no-strace", action="store_true")
+    a = ap.parse_args()
+
+    peers = build_peers(os.path.join(a.build, "io-peers"))
+    load_exe = os.path.join(a.build, "examples", "echo_load")
+    srv = servers(a.build, peers, [x for x in a.servers.split(",") if x] or None)
+    configs = [tuple(int(x) for x in c.split("x")) for c in a.configs.split(",")]
+    log(f"servers: {', '.join(srv)}; configs: {configs}; reps {a.reps}")
+    results: dict[tuple, list[dict]] = {}
+    duet_sys: dict[tuple, list[float]] = {}
+    names = list(srv)
+    for conns, size in configs:
+        for rep in range(a.reps):
+            order = names[rep % len(names):] + names[:rep % len(names)]  # rotate: alternate run by run
+            for name in order:
+                argv, env = srv[name]
+                p, port = start(argv + ["0"], env=dict(os.environ, **env))
+                try:
+                    r = load(load_exe, port, conns, size, a.seconds, a.warmup)
+                finally:
+                    out = stop(p)
+                m = re.search(r"syscalls_per_message ([\d.]+)", out)
+                if m:
+                    duet_sys.setdefault((name, conns, size), []).append(float(m.group(1)))
+                results.setdefault((name, conns, size), []).append(r)
+                log(f"{conns}x{size} rep {rep} {name}: {r['rps']:.0f} rt/s p99 {r['p99_us']:.0f} us")
+
+    strace_counts: dict[tuple, float] = {}
+    if not a.no_strace and shutil.which("strace"):
+        for conns, size in [(64, 64), (1000, 64)]:
+            if (conns, size) not in configs:
+                continue
+            for name, (argv, env) in srv.items():
+                trace = os.path.join(a.build, "io-peers", f"strace-{name}-{conns}.txt")
+                p, port = start(argv + ["0"], env=dict(os.environ, **env),
+                                prefix=["strace", "-c", "-f", "-o", trace])
+                try:
+                    r = load(load_exe, port, conns, size, 2.0, 0.0)
+                finally:
+                    stop(p, signal.SIGINT)
+                time.sleep(0.5)
+                total = 0
+                with open(trace) as f:
+                    for line in f:
+                        mm = re.match(r"\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$", line)
+                        if mm and mm.group(2) not in ("total",):
+                            total += int(mm.group(1))
+                # Messages: round trips the load counted (the 2 s window, no warm-up).
+                strace_counts[(name, conns, size)] = total / max(r["round_trips"], 1)
+
+    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    method = (f"echo_load closed loop on loopback; server taskset CPU 0 (1 worker/thread), load CPU 1; "
+              f"{a.seconds}s after {a.warmup}s warm-up; median of {a.reps} reps, servers rotated rep by rep")
+    with open(a.out, "w") as f:
+        for (name, conns, size), rs in sorted(results.items()):
+            for metric, unit in (("rps", "round_trips/s"), ("p50_us", "us"), ("p99_us", "us"),
+                                 ("p999_us", "us")):
+                vals = [r[metric] for r in rs]
+                f.write(json.dumps({"experiment": "io_echo", "claim": "R7", "metric": metric,
+                                    "value": statistics.median(vals), "unit": unit, "n": len(vals),
+                                    "min": min(vals), "max": max(vals), "method": method, "server": name,
+                                    "connections": conns, "size": size}) + "\n")
+            if (name, conns, size) in duet_sys:
+                v = duet_sys[(name, conns, size)]
+                f.write(json.dumps({"experiment": "io_echo", "claim": "R7", "metric": "driver_syscalls_per_message",
+                                    "value": statistics.median(v), "unit": "syscalls/message", "n": len(v),
+                                    "method": "duet's own counters: io_uring_enter + epoll_wait + socket "
+                                              "calls + eventfd wakes, over messages echoed",
+                                    "server": name, "connections": conns, "size": size}) + "\n")
+        for (name, conns, size), v in sorted(strace_counts.items()):
+            f.write(json.dumps({"experiment": "io_echo", "claim": "R7", "metric": "strace_syscalls_per_message",
+                                "value": v, "unit": "syscalls/message", "n": 1,
+                                "method": "strace -c -f on the server, all syscalls, 2 s of load",
+                                "server": name, "connections": conns, "size": size}) + "\n")
+
+    # Markdown table.
+    print(f"\n{method}\n")
+    print("| server | conns x size | round trips/s (median) | min-max | p50 us | p99 us | p999 us | "
+          "syscalls/msg (duet counters) | syscalls/msg (strace) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for (conns, size) in configs:
+        for name in names:
+            rs = results.get((name, conns, size))
+            if not rs:
+                continue
+            med = lambda k: statistics.median([r[k] for r in rs])  # noqa: E731
+            ds = duet_sys.get((name, conns, size))
+            st = strace_counts.get((name, conns, size))
+            print(f"| {name} | {conns} x {size} | {med('rps'):.0f} | {min(r['rps'] for r in rs):.0f}-"
+                  f"{max(r['rps'] for r in rs):.0f} | {med('p50_us'):.1f} | {med('p99_us'):.1f} | "
+                  f"{med('p999_us'):.1f} | {statistics.median(ds):.2f} | " if ds else
+                  f"| {name} | {conns} x {size} | {med('rps'):.0f} | {min(r['rps'] for r in rs):.0f}-"
+                  f"{max(r['rps'] for r in rs):.0f} | {med('p50_us'):.1f} | {med('p99_us'):.1f} | "
+                  f"{med('p999_us'):.1f} | - | ", end="")
+            print(f"{st:.2f} |" if st is not None else "- |")
+
+
+if __name__ == "__main__":
+    main()
