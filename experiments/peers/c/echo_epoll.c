@@ -4,6 +4,7 @@
  *
  *   echo_epoll PORT      (prints "listening on PORT"; runs until killed)
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
