@@ -120,6 +120,15 @@ std::size_t TimerWheel::advance(std::uint64_t now) {
         TimerEntry* list = std::exchange(slot_[exp->level][exp->slot], nullptr);
         occupied_[exp->level] &= ~(std::uint64_t{1} << exp->slot);
         while (list != nullptr) {
+          if (n == batch && exp->level == 0) {
+            // Batch full: the rest of a level-0 slot is all due; put it back
+            // in one piece (O(1)) for the next round, instead of re-linking
+            // each entry (which made a crowded slot quadratic).
+            slot_[0][exp->slot] = list;
+            list->pprev = &slot_[0][exp->slot];
+            occupied_[0] |= std::uint64_t{1} << exp->slot;
+            break;
+          }
           TimerEntry& e = *list;
           list = e.next;
           if (e.tick <= elapsed_ && n < batch) {
