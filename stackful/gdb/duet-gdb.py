@@ -22,8 +22,9 @@ KIND_STACKFUL = 2
 STATE_BITS = [(4, "complete"), (8, "cancelled"), (2, "running"), (1, "ready")]
 
 
-def _find_field(val, name, depth=0):
-    """The first field called `name` in val or its bases (libstdc++ wrappers)."""
+def _find_field(val, name, want_ptr=False, depth=0):
+    """The first field called `name` in val or its bases (libstdc++ wrappers);
+    with want_ptr, the first such field of pointer type."""
     if depth > 8:
         return None
     t = val.type.strip_typedefs()
@@ -31,19 +32,21 @@ def _find_field(val, name, depth=0):
         return None
     for f in t.fields():
         if f.name == name:
-            return val[f.name]
+            v = val[f.name]
+            if not want_ptr or v.type.strip_typedefs().code == gdb.TYPE_CODE_PTR:
+                return v
     for f in t.fields():
         sub = val[f] if f.is_base_class else (val[f.name] if f.name else None)
         if sub is None:
             continue
-        r = _find_field(sub, name, depth + 1)
+        r = _find_field(sub, name, want_ptr, depth + 1)
         if r is not None:
             return r
     return None
 
 
 def _unique_ptr_get(up):
-    return _find_field(up, "_M_head_impl")
+    return _find_field(up, "_M_head_impl", want_ptr=True)
 
 
 def _atomic_load(a):
@@ -59,19 +62,20 @@ def _scheduler(arg):
         rt = gdb.parse_and_eval(arg)
         if rt.type.strip_typedefs().code == gdb.TYPE_CODE_PTR:
             rt = rt.dereference()
-        return _unique_ptr_get(rt["sched_"])
-    return _atomic_load(gdb.parse_and_eval("duet::detail::g_gdb_last_scheduler"))
+        return _unique_ptr_get(rt["sched_"]).dereference()
+    p = _atomic_load(gdb.parse_and_eval("duet::detail::g_gdb_last_scheduler"))
+    return None if p is None or int(p) == 0 else p.dereference()
 
 
 def _tasks(sched):
     shards = sched["owned"]["shards_"]["_M_impl"]
     p, end = shards["_M_start"], shards["_M_finish"]
     while p != end:
-        shard = _unique_ptr_get(p.dereference())
+        shard = _unique_ptr_get(p.dereference()).dereference()
         t = shard["head"]
-        while t != 0:
+        while int(t) != 0:
             yield t
-            t = t["owned_next"]
+            t = t.dereference()["owned_next"]
         p += 1
 
 
@@ -83,7 +87,7 @@ def _state(word):
 
 
 def _fiber(addr):
-    return gdb.parse_and_eval("(duet::detail::FiberBase*)%s" % addr)
+    return gdb.parse_and_eval("*(duet::detail::FiberBase*)%s" % addr)
 
 
 def _site(f):
@@ -92,6 +96,7 @@ def _site(f):
     impl = f["site"]["_M_impl"]
     if int(impl) == 0:
         return "?"
+    impl = impl.dereference()
     return "%s:%d" % (impl["_M_file_name"].string(), int(impl["_M_line"]))
 
 
@@ -110,16 +115,16 @@ class DuetFibers(gdb.Command):
 
     def invoke(self, arg, from_tty):
         sched = _scheduler(arg.strip())
-        if sched is None or int(sched) == 0:
+        if sched is None:
             print("duet: no runtime found (pass one: duet fibers &rt)")
             return
         n = 0
         for t in _tasks(sched):
-            kind = int(t["vtable"]["kind"])
+            kind = int(t.dereference()["vtable"].dereference()["kind"])
             if kind != KIND_STACKFUL:
                 continue
             f = _fiber(int(t))
-            word = int(_atomic_load(t["state_"]))
+            word = int(_atomic_load(t.dereference()["state_"]))
             strat = STRATEGIES.get(int(f["strategy"]), "?")
             in_use = int(_atomic_load(f["in_use"]))
             name = f["name"].string() if int(f["name"]) != 0 else ""
