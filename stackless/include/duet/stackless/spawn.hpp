@@ -41,7 +41,10 @@ struct CoroTask final : CoroTaskBase, TaskOps<CoroTask<T>> {
       if (!self->wait_poll(self->wait_op, cx)) return RunResult::pending;
       self->wait_poll = nullptr;
     }
-    self->leaf.resume();
+    do {
+      self->hop = false;
+      self->leaf.resume();
+    } while (self->hop);
     if (self->root.done()) {
       self->out = std::move(self->root.promise().out);
       std::exchange(self->root, nullptr).destroy();

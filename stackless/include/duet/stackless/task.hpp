@@ -4,8 +4,9 @@
 //   duet::Task<int> twice() { co_return 2 * co_await answer(); }
 //
 // A Task starts when it is awaited (by another Task) or spawned. Awaiting a
-// child Task is a symmetric transfer: a chain of a million nested awaits runs
-// in constant thread stack. Inside a Task, `co_await` accepts:
+// child Task hops to it through the task's run loop (see coro_task.hpp): a
+// chain of a million nested awaits runs in constant thread stack. Inside a Task, `co_await`
+// accepts:
 //   - another Task<U>;
 //   - any poll future (duet::Future): JoinHandles, sync primitives, channel
 //     operations, timers, I/O; it is polled with this task's waker;
@@ -80,7 +81,9 @@ class FutureAwaiter {
     }
     return true;
   }
-  static bool repoll(void* self, Context& cx) { return static_cast<FutureAwaiter*>(self)->try_poll(cx); }
+  static bool repoll(void* self, Context& cx) {
+    return static_cast<FutureAwaiter*>(self)->try_poll(cx);
+  }
 
   F fut_;
   Outcome<T> out_;
@@ -110,9 +113,13 @@ class PromiseBase {
   struct FinalAwaiter {
     static constexpr bool await_ready() noexcept { return false; }
     template <class P>
-    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
-      auto c = h.promise().continuation;
-      return c ? c : std::noop_coroutine();
+    void await_suspend(std::coroutine_handle<P> h) noexcept {
+      // Back to the parent: the run loop resumes it (the root has none).
+      if (auto c = h.promise().continuation) {
+        CoroTaskBase* t = current_coro_task();
+        t->leaf = c;
+        t->hop = true;
+      }
     }
     static constexpr void await_resume() noexcept {}
   };
@@ -128,13 +135,12 @@ class PromiseBase {
   }
   YieldAwaiter await_transform(YieldNow) noexcept { return {}; }
   template <class F>
-    requires Future<std::remove_reference_t<F>>
-  FutureAwaiter<F> await_transform(F&& f) {
+  requires Future<std::remove_reference_t<F>> FutureAwaiter<F> await_transform(F&& f) {
     return FutureAwaiter<F>(std::forward<F>(f));
   }
   template <class A>
-    requires(!Future<std::remove_reference_t<A>> && !is_task<std::remove_cvref_t<A>>::value)
-  A&& await_transform(A&& a) {
+  requires(!Future<std::remove_reference_t<A>> && !is_task<std::remove_cvref_t<A>>::value) A &&
+      await_transform(A&& a) {
     static_assert(dependent_false<A>,
                   "duet::Task can co_await Tasks, poll futures (duet::Future) and "
                   "duet::yield_now(); wrap other awaitables in a poll future");
@@ -189,9 +195,13 @@ class [[nodiscard]] Task {
   struct Awaiter {
     handle_type child;
     static constexpr bool await_ready() noexcept { return false; }
-    std::coroutine_handle<> await_suspend(std::coroutine_handle<> parent) noexcept {
+    void await_suspend(std::coroutine_handle<> parent) noexcept {
       child.promise().continuation = parent;
-      return child;  // symmetric transfer: a tail call, not a nested resume
+      // Suspend the parent; the run loop enters the child (a hop, not a
+      // nested resume).
+      detail::CoroTaskBase* t = detail::current_coro_task();
+      t->leaf = child;
+      t->hop = true;
     }
     T await_resume() { return child.promise().out.take(); }
   };

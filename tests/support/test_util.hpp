@@ -1,0 +1,52 @@
+// test_util.hpp: small helpers shared by the tests.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include <duet/duet.hpp>
+
+namespace duet::test {
+
+/// A poll future that never completes (and never wakes anyone): for
+/// cancellation and shutdown tests.
+struct Never {
+  Poll<int> poll(Context&) { return pending; }
+};
+
+/// Aborts the process with a message if not disarmed within `limit`:
+/// turns a hang (a lost wake-up) into a clear failure.
+class Watchdog {
+ public:
+  explicit Watchdog(const char* what, std::chrono::seconds limit = std::chrono::seconds(120))
+      : t_([this, what, limit] {
+          auto end = std::chrono::steady_clock::now() + limit;
+          while (!done_.load(std::memory_order_acquire)) {
+            if (std::chrono::steady_clock::now() > end) {
+              std::fprintf(stderr, "watchdog: '%s' hung (lost wake-up?)\n", what);
+              std::abort();
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          }
+        }) {}
+  ~Watchdog() {
+    done_.store(true, std::memory_order_release);
+    t_.join();
+  }
+
+ private:
+  std::atomic<bool> done_{false};
+  std::thread t_;
+};
+
+/// Sanitizer builds run the stress tests at a smaller N.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool sanitized = true;
+#else
+inline constexpr bool sanitized = false;
+#endif
+
+}  // namespace duet::test
