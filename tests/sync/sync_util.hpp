@@ -9,6 +9,16 @@
 
 #include <duet/duet.hpp>
 
+/// An assertion for code running in tasks and on other threads (Catch2's
+/// are not thread-safe): prints and aborts on failure.
+#define TCHECK(cond)                                                                 \
+  do {                                                                               \
+    if (!(cond)) {                                                                   \
+      std::fprintf(stderr, "%s:%d: TCHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+      std::abort();                                                                  \
+    }                                                                                \
+  } while (0)
+
 namespace duet::synctest {
 
 using namespace std::chrono_literals;

@@ -125,13 +125,13 @@ TEST_CASE("sleep: coroutines and fibers all wake, never early", "[time]") {
     hs.push_back(
         rt.spawn([](int i, std::mutex& mu, std::vector<int>& order, Instant t0) -> Task<void> {
           co_await duet::sleep_until(t0 + i * 15ms);
-          CHECK(Clock::now() >= t0 + i * 15ms);
+          TCHECK(Clock::now() >= t0 + i * 15ms);
           std::lock_guard g(mu);
           order.push_back(i);
         }(i, mu, order, t0)));
     hs.push_back(rt.spawn(duet::stackful, [i, &mu, &order, t0] {
       duet::wait(duet::sleep_until(t0 + i * 15ms + 7ms));
-      CHECK(Clock::now() >= t0 + i * 15ms + 7ms);
+      TCHECK(Clock::now() >= t0 + i * 15ms + 7ms);
       std::lock_guard g(mu);
       order.push_back(100 + i);
     }));
