@@ -127,7 +127,7 @@ def servers(build: str, peers: dict[str, list[str]], only: list[str] | None):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default=os.path.join(ROOT, "build-io-rel"))
+    ap.add_argument("--build", default=os.path.join(ROOT, "build-io-rel"), type=os.path.abspath)
     ap.add_argument("--out", default=os.path.join(ROOT, "reports", "io", "echo.jsonl"))
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--seconds", type=float, default=2.0)
