@@ -29,7 +29,7 @@ TEST_CASE("select: fairness, a chi-square test accepts uniformity (claim R9)", "
   CHECK(chi2 < 21.11);
 }
 
-TEST_CASE("select: the waiting path is fair too (all ready at wake-up)", "[select]") {
+TEST_CASE("select: the waiting path completes exactly one case per round", "[select]") {
   // Each round: park in select on 3 empty channels, then fill all 3 before
   // the select task runs again; it must pick among them at random.
   Runtime rt(small_rt(1));
