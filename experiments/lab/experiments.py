@@ -109,10 +109,13 @@ def peer_tests(ctx: Ctx, prog: list[str], impl: str, env: dict | None = None,
 def _duet(backend: str):
     def inv(ctx: Ctx):
         inc_max = None
-        if backend == "fiber" and ctx.machine.get("vm_max_map_count", 0) < 2_200_000:
+        if backend == "fiber":
             # A guarded stack is two mappings: 1M live fibers need
-            # vm.max_map_count above 2M (the runner raises it when root).
-            inc_max = 30000
+            # vm.max_map_count above 2M (the runner raises it when root),
+            # and cold-mapping a million stacks takes minutes on this VM:
+            # quick stops at 100K, full goes to 1M.
+            inc_max = 30000 if ctx.machine.get("vm_max_map_count", 0) < 2_200_000 else \
+                by_profile(ctx, None, 100000, None)
         return [Invocation(i.argv + ["--backend", backend], i.label, i.impl, i.env, i.timeout)
                 for i in peer_tests(ctx, ["exp_lab_duet"], f"duet-{backend}", inc_max=inc_max,
                                     rss_max=None if backend != "fiber" or
@@ -121,7 +124,7 @@ def _duet(backend: str):
 
 
 def _switch(ctx):
-    return [Invocation(["exp_lab_switch", "--scale", str(by_profile(ctx, 0.05, 1, 3))], "bare switch mechanisms")]
+    return [Invocation(["exp_lab_switch", "--scale", str(by_profile(ctx, 0.05, 0.3, 2))], "bare switch mechanisms")]
 
 
 def _frames(ctx):
@@ -181,7 +184,8 @@ def _uring(ctx):
 def _sched_benches(ctx):
     mt = by_profile(ctx, "0.01", "0.1", "0.5")
     return [Invocation(["{bench}", f"--benchmark_min_time={mt}", "--benchmark_format=json"],
-                       "Google Benchmark", "duet", parse="gbench", timeout=900)]
+                       "Google Benchmark", "duet", {"DUET_LAB_PROFILE": ctx.profile}, by_profile(ctx, 120, 600, 900),
+                       parse="gbench")]
 
 
 def _external_default(ctx):
@@ -258,7 +262,7 @@ EXTERNAL: list[Experiment] = [
     external("stackful_switch", "exp_stackful_switch", "cache", ["S1", "K1"], "stackful",
              "fiber switch through the scheduler with 1, 1K, 100K live fibers",
              _args("exp_stackful_switch", ["--strategy", "all", "--n", "1,100", "--yields", "20000"],
-                   ["--strategy", "all", "--raise-map-count"],
+                   ["--strategy", "all", "--yields", "600000", "--raise-map-count"],
                    ["--strategy", "all", "--n", "1,1000,100000,1000000", "--raise-map-count"]),
              {"smoke": 5, "quick": 90, "full": 300}),
 ]

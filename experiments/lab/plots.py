@@ -14,11 +14,16 @@ def available() -> bool:
 
 
 def lines(path: str, title: str, xlabel: str, ylabel: str, series: dict[str, list[tuple[float, float]]],
-          logx: bool = True, logy: bool = True, marks: list[tuple[float, str]] | None = None) -> bool:
+          logx: bool = True, logy: bool = True, marks: list[tuple[float, str]] | None = None,
+          xformat: str = "") -> bool:
     """Line plot of several series; `marks` draws vertical lines (cache sizes)."""
     series = {k: sorted(v) for k, v in series.items() if v}
     if not available() or not series:
         return False
+    xs = [x for pts in series.values() for x, _ in pts]
+    # Marks outside the data's x range would be clipped (badly, by some SVG
+    # renderers): keep those inside only.
+    marks = [(x, label) for x, label in (marks or []) if min(xs) <= x <= max(xs)]
     with tempfile.TemporaryDirectory() as d:
         cmds = [
             "set terminal svg size 760,440 dynamic font 'sans,11'",
@@ -29,13 +34,16 @@ def lines(path: str, title: str, xlabel: str, ylabel: str, series: dict[str, lis
             "set key top left",
             "set grid",
         ]
+        if xformat:
+            cmds.append(f"set format x '{xformat}'")
         if logx:
             cmds.append("set logscale x")
         if logy:
             cmds.append("set logscale y")
         for i, (x, label) in enumerate(marks or []):
-            cmds.append(f"set arrow {i + 1} from {x}, graph 0 to {x}, graph 1 nohead dt 2 lc rgb '#888888'")
-            cmds.append(f"set label {i + 1} '{_q(label)}' at {x}, graph 0.97 rotate by 90 right font ',9' tc rgb '#555555'")
+            cmds.append(f"set arrow {i + 1} from first {x}, graph 0 to first {x}, graph 1 nohead dt 2 lc rgb '#888888'")
+            cmds.append(f"set label {i + 1} '{_q(label)}' at first {x}, graph 0.97 rotate by 90 right offset -0.8,0 "
+                        f"font ',9' tc rgb '#555555'")
         plots = []
         for i, (name, pts) in enumerate(series.items()):
             f = os.path.join(d, f"s{i}.dat")

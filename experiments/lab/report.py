@@ -255,7 +255,8 @@ class Report:
                 fig(f"cache_touch{touch}.svg",
                     plots.lines(os.path.join(figdir, f"cache_touch{touch}.svg"),
                                 f"switch cost vs memory cycled through ({touch} B used per resume)",
-                                "live tasks x bytes per task", "ns per switch", series, marks=marks),
+                                "live tasks x bytes per task", "ns per switch", series, marks=marks,
+                                xformat="%.0s %cB"),
                     f"Cost per switch against the memory of the live tasks (N x bytes per task), {touch} B touched "
                     f"per resume; dashed: cache sizes from hwloc [timing]")
         if area == "scheduler":

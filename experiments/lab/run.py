@@ -59,6 +59,34 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+AREA_BY_PREFIX = (("sched", "scheduler"), ("sync", "scheduler"), ("chan", "scheduler"), ("timer", "scheduler"),
+                  ("stackful", "memory"), ("io", "io"), ("echo", "io"), ("net", "io"), ("drivers", "io"))
+
+
+def discover(exps, bindir: str):
+    """Programs in the build that no entry registers (another engineer's new
+    experiment): run with DUET_LAB_PROFILE set, their records kept and shown
+    on the page of their area, feeding no claim until registered."""
+    from .experiments import external
+    known = {e.program for e in exps}
+    out = []
+    if not os.path.isdir(bindir):
+        return out
+    for f in sorted(os.listdir(bindir)):
+        path = os.path.join(bindir, f)
+        if not (f.startswith("exp_") or f.startswith("bench_")) or f in known or not os.access(path, os.X_OK):
+            continue
+        stem = f.split("_", 1)[1]
+        area = next((a for p, a in AREA_BY_PREFIX if stem.startswith(p)), "scheduler")
+        e = external(stem if f.startswith("exp_") else f, f, area, [], "unregistered",
+                     f"{f}: found in the build, not registered in experiments/lab/experiments.py")
+        if f.startswith("bench_"):
+            from .experiments import _sched_benches
+            e.invocations = _sched_benches
+        out.append(e)
+    return out
+
+
 def select(exps, only: list[str]):
     if not only:
         return exps
@@ -79,6 +107,8 @@ def main(argv=None) -> int:
     ctx = Ctx(args.profile, machine["topology"]["pus"], machine["topology"]["cores"], machine)
     peer_exps = P.experiments()
     exps = all_experiments(peer_exps)
+    if args.profile != "smoke":
+        exps += discover(exps, os.path.join(args.build_dir, "experiments"))
 
     if args.list:
         for c in C.load_claims():

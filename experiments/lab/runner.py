@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -31,11 +32,12 @@ class Progress:
         self.t0 = time.monotonic()
         self.quiet = quiet
 
-    def note(self, idx: int, count: int, exp: str, step: str):
+    def note(self, idx: int, count: int, exp: str, step: str, frac: float = 0.0, est: float = 0.0):
+        """`frac` of the current experiment (estimated `est` seconds) is done."""
         if self.quiet:
             return
         elapsed = time.monotonic() - self.t0
-        left = max(0.0, self.total - self.done)
+        left = max(0.0, self.total - self.done - frac * est)
         # Scale the estimate by how fast we have gone against it so far.
         if self.done > 5 and elapsed > 5:
             left *= elapsed / self.done
@@ -137,6 +139,23 @@ class Cachegrind:
         ]
 
 
+def run_group(argv: list[str], env: dict, timeout: float) -> subprocess.CompletedProcess:
+    """Runs a program in its own process group; on timeout the whole group
+    (children it forked included) is killed, not just the direct child."""
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                         start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        out, _ = p.communicate()
+        raise subprocess.TimeoutExpired(argv, timeout, output=out)
+    return subprocess.CompletedProcess(argv, p.returncode, out, err)
+
+
 class Runner:
     def __init__(self, ctx: Ctx, bindir: str, data_dir: str, repeat: int, peers: dict, machine: dict,
                  verbose: bool = False):
@@ -206,9 +225,10 @@ class Runner:
             cg = Cachegrind()
             for j, inv in enumerate(invocations):
                 progress.note(idx, count, exp.name,
-                              f"{inv.label or ' '.join(inv.argv)} (run {k + 1}/{self.repeat}, step {j + 1}/{len(invocations)})")
+                              f"{inv.label or ' '.join(inv.argv)} (run {k + 1}/{self.repeat}, step {j + 1}/{len(invocations)})",
+                              (k * len(invocations) + j) / max(1, self.repeat * len(invocations)), self.estimate(exp))
                 argv = self.resolve(exp, inv)
-                env = dict(os.environ, **inv.env, DUET_LAB_PROFILE=self.ctx.profile)
+                env = dict(os.environ, **dict(inv.env, DUET_LAB_PROFILE=self.ctx.profile))
                 cg_out = None
                 if inv.parse == "cachegrind":
                     cg_out = os.path.join(self.data_dir, f".cachegrind.{os.getpid()}.out")
@@ -216,7 +236,7 @@ class Runner:
                 if k == 0:
                     argvs.append(" ".join(shlex.quote(a) for a in argv))
                 try:
-                    p = subprocess.run(argv, capture_output=True, text=True, timeout=inv.timeout, env=env)
+                    p = run_group(argv, env, inv.timeout)
                 except subprocess.TimeoutExpired as e:
                     errors.append(f"timeout after {inv.timeout:.0f}s: {' '.join(argv)}")
                     out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
