@@ -43,24 +43,30 @@ bool poll_join(TaskHeader* t, Context& cx) {
 
 void drop_join_handle(TaskHeader* t) noexcept {
   auto cur = t->load(std::memory_order_acquire);
+  if (cur & complete) {
+    // Completed with interest: the outcome is ours to drop (empty when it
+    // was joined). Then one step clears JOIN_INTEREST (set, so subtracting
+    // clears it) and drops our reference.
+    t->vtable->drop_outcome(t);
+    t->unref_with(join_interest);
+    return;
+  }
   for (;;) {
     if (cur & complete) {
-      if (t->state_.compare_exchange_weak(cur, cur & ~join_interest, std::memory_order_acq_rel,
-                                          std::memory_order_acquire)) {
-        // Completed with interest: the outcome is ours to drop.
-        t->vtable->drop_outcome(t);
-        break;
-      }
-    } else if (t->state_.compare_exchange_weak(cur, cur & ~(join_interest | join_waker),
-                                               std::memory_order_acq_rel,
-                                               std::memory_order_acquire)) {
-      // Not complete: the task side will drop the outcome; a waker we had
-      // published is ours again.
+      t->vtable->drop_outcome(t);
+      t->unref_with(join_interest);
+      return;
+    }
+    // Not complete: the task side will drop the outcome. Clear interest
+    // (and reclaim a published waker) and drop our reference in one step.
+    // Never the last reference: the task is queued, running or listed.
+    auto next = (cur & ~(join_interest | join_waker)) - ref_one;
+    if (t->state_.compare_exchange_weak(cur, next, std::memory_order_acq_rel,
+                                        std::memory_order_acquire)) {
       if (cur & join_waker) t->join_waker = Waker{};
-      break;
+      return;
     }
   }
-  t->unref();
 }
 
 void throw_empty_handle() {

@@ -15,12 +15,6 @@ LocalQueue::LocalQueue(std::uint32_t capacity) : mask_(capacity - 1) {
   buf_ = std::make_unique<std::atomic<TaskHeader*>[]>(capacity);
 }
 
-std::uint32_t LocalQueue::len() const noexcept {
-  auto head = head_.load(std::memory_order_acquire);
-  auto tail = tail_.load(std::memory_order_acquire);
-  return tail - real_part(head);
-}
-
 bool LocalQueue::push_back_or_overflow(TaskHeader* t, Injector& inj) {
   for (;;) {
     // Acquire: a thief that finished copying released head_; we may reuse
@@ -53,8 +47,8 @@ bool LocalQueue::push_overflow(TaskHeader* t, std::uint32_t head, std::uint32_t 
   assert(tail - head == mask_ + 1);
   // Claim the older half. AcqRel / Acquire: as for pop().
   auto expected = pack(head, head);
-  if (!head_.compare_exchange_strong(expected, pack(head + n, head + n),
-                                     std::memory_order_acq_rel, std::memory_order_acquire)) {
+  if (!head_.compare_exchange_strong(expected, pack(head + n, head + n), std::memory_order_acq_rel,
+                                     std::memory_order_acquire)) {
     return false;
   }
   // Link the claimed tasks and `t` into one batch and hand it over under one

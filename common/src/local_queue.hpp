@@ -41,7 +41,11 @@ class LocalQueue {
   TaskHeader* steal_into(LocalQueue& dst, std::uint64_t& stolen);
 
   /// Approximate length (exact for the owner).
-  [[nodiscard]] std::uint32_t len() const noexcept;
+  [[nodiscard]] std::uint32_t len() const noexcept {
+    auto head = head_.load(std::memory_order_acquire);
+    auto tail = tail_.load(std::memory_order_acquire);
+    return tail - real_part(head);
+  }
   [[nodiscard]] bool is_empty() const noexcept { return len() == 0; }
   [[nodiscard]] std::uint32_t capacity() const noexcept { return mask_ + 1; }
 
@@ -49,7 +53,9 @@ class LocalQueue {
   static std::uint64_t pack(std::uint32_t steal, std::uint32_t real) noexcept {
     return (static_cast<std::uint64_t>(steal) << 32) | real;
   }
-  static std::uint32_t steal_part(std::uint64_t h) noexcept { return static_cast<std::uint32_t>(h >> 32); }
+  static std::uint32_t steal_part(std::uint64_t h) noexcept {
+    return static_cast<std::uint32_t>(h >> 32);
+  }
   static std::uint32_t real_part(std::uint64_t h) noexcept { return static_cast<std::uint32_t>(h); }
   bool push_overflow(TaskHeader* t, std::uint32_t head, std::uint32_t tail, Injector& inj);
   std::uint32_t steal_half_into(LocalQueue& dst, std::uint32_t dst_tail);

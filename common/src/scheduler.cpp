@@ -4,11 +4,12 @@
 #include <exception>
 
 #include "duet/detail/current.hpp"
+#include "duet/detail/tls.hpp"
 #include "duet/topology.hpp"
 
 namespace duet::detail {
 namespace {
-thread_local Worker* tl_worker = nullptr;
+DUET_TLS Worker* tl_worker = nullptr;
 
 unsigned resolve_workers(const RuntimeConfig& cfg) {
   if (cfg.workers != 0) return cfg.workers;
@@ -17,14 +18,15 @@ unsigned resolve_workers(const RuntimeConfig& cfg) {
 }
 }  // namespace
 
-Worker* current_worker() noexcept { return tl_worker; }
-void set_current_worker(Worker* w) noexcept { tl_worker = w; }
+Worker* current_worker() noexcept {
+  return tl_worker;
+}
+void set_current_worker(Worker* w) noexcept {
+  tl_worker = w;
+}
 
 Scheduler::Scheduler(Runtime& rt, RuntimeConfig c)
-    : runtime(rt),
-      cfg(std::move(c)),
-      idle(resolve_workers(cfg)),
-      owned(4 * resolve_workers(cfg)) {
+    : runtime(rt), cfg(std::move(c)), idle(resolve_workers(cfg)), owned(4 * resolve_workers(cfg)) {
   if (cfg.tick_budget == 0) throw std::invalid_argument("duet: tick_budget must be at least 1");
   const unsigned n = resolve_workers(cfg);
   auto cpus = Topology::machine().cpus_for(cfg.placement, n);
@@ -35,16 +37,15 @@ Scheduler::Scheduler(Runtime& rt, RuntimeConfig c)
   for (auto& w : workers) w->start();
 }
 
-Scheduler::~Scheduler() { shutdown(); }
+Scheduler::~Scheduler() {
+  shutdown();
+}
 
 void Scheduler::submit_new(TaskHeader* t) noexcept {
   t->sched = this;
-  owned.insert(t);
   if (is_shutdown()) {
     // Too late to run: cancel at once so the joiner sees Cancelled.
-    t->unref();  // the queue reference: it will never be queued
-    owned.remove(t);
-    cancel_unlisted(t);
+    cancel_now(t);
     return;
   }
   schedule(t);
@@ -89,11 +90,21 @@ void Scheduler::publish_completion(TaskHeader* t) noexcept {
 
 void Scheduler::finish(TaskHeader* t) noexcept {
   publish_completion(t);
-  owned.remove(t);
-  t->unref(2);  // queue + list
+  release_after_completion(t);
 }
 
-void Scheduler::cancel_unlisted(TaskHeader* t) noexcept {
+void Scheduler::release_after_completion(TaskHeader* t) noexcept {
+  // Only the thread that completed the task reads LISTED now: nobody else
+  // sets or clears it after completion.
+  if (t->load(std::memory_order_relaxed) & state::listed) {
+    owned.remove(t);
+    t->unref(2);  // queue + list
+  } else {
+    t->unref(1);  // queue
+  }
+}
+
+void Scheduler::cancel_now(TaskHeader* t) noexcept {
   // Mark it running so that wakes during the cancellation do not queue it.
   t->state_.fetch_or(state::running, std::memory_order_acq_rel);
   TaskHeader* outer = current_task();
@@ -101,7 +112,6 @@ void Scheduler::cancel_unlisted(TaskHeader* t) noexcept {
   t->vtable->cancel(t);
   set_current_task(outer);
   publish_completion(t);
-  t->unref();  // the list reference
 }
 
 void Scheduler::shutdown() {
@@ -116,30 +126,40 @@ void Scheduler::shutdown() {
 }
 
 void Scheduler::cancel_everything() {
-  // Workers are gone. Queued tasks give up their queue reference (their
-  // NOTIFIED bit stays set, so later wakes are no-ops); every listed task is
-  // then cancelled here, on the thread that shuts down. Cancelling runs
-  // destructors and fiber unwinding, which may wake or spawn: loop until
-  // both the queues and the list are empty.
+  // Workers are gone. Every task is now queued (it holds a queue
+  // reference), listed (parked: the list holds one), both, or complete.
+  // Cancel each unfinished one here, on the thread that shuts down.
+  // Cancelling runs destructors and fiber unwinding, which may wake or spawn
+  // (into the injector): loop until the queues and the list are empty.
+  auto drain_one = [this](TaskHeader* t) {
+    if (t->load() & state::complete) {
+      t->unref();  // woken after it was cancelled: just the queue reference
+      return;
+    }
+    if (t->load() & state::listed) owned.remove(t);
+    cancel_now(t);
+    release_after_completion(t);
+  };
   for (;;) {
     bool any = false;
     for (auto& w : workers) {
       if (TaskHeader* t = std::exchange(w->lifo_, nullptr)) {
-        t->unref();
+        drain_one(t);
         any = true;
       }
       while (TaskHeader* t = w->queue.pop()) {
-        t->unref();
+        drain_one(t);
         any = true;
       }
     }
     while (TaskHeader* t = injector.pop()) {
-      t->unref();
+      drain_one(t);
       any = true;
     }
     while (TaskHeader* t = owned.pop_any()) {
       any = true;
-      cancel_unlisted(t);
+      cancel_now(t);
+      t->unref();  // the list reference (it is in no queue)
     }
     if (!any) break;
   }
@@ -151,9 +171,13 @@ Scheduler* current_scheduler() noexcept {
   return tl_worker != nullptr ? &tl_worker->scheduler() : nullptr;
 }
 
-void submit_new(Scheduler* s, TaskHeader* t) noexcept { s->submit_new(t); }
+void submit_new(Scheduler* s, TaskHeader* t) noexcept {
+  s->submit_new(t);
+}
 
-std::size_t default_fiber_stack(Scheduler* s) noexcept { return s->cfg.fiber_stack_size; }
+std::size_t default_fiber_stack(Scheduler* s) noexcept {
+  return s->cfg.fiber_stack_size;
+}
 
 void report_detached_exception(TaskHeader* t, std::exception_ptr e) noexcept {
   Scheduler* s = t->sched;

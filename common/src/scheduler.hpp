@@ -8,6 +8,7 @@
 
 #include "duet/config.hpp"
 #include "duet/detail/task_header.hpp"
+#include "duet/detail/tls.hpp"
 #include "idle.hpp"
 #include "injector.hpp"
 #include "owned_tasks.hpp"
@@ -54,12 +55,18 @@ class Scheduler {
   /// Wakes the joiner of a task that just became complete, or drops its
   /// outcome when nobody will join.
   void publish_completion(TaskHeader* t) noexcept;
-  /// Cancels a task that is neither queued nor listed any more, on the
-  /// calling thread, and drops the list reference.
-  void cancel_unlisted(TaskHeader* t) noexcept;
+  /// Cancels a task (neither queued nor listed any more) on the calling
+  /// thread and publishes its completion; drops no reference.
+  void cancel_now(TaskHeader* t) noexcept;
+  /// After completion: unlist (if listed) and drop the run's references.
+  void release_after_completion(TaskHeader* t) noexcept;
   std::atomic<bool> shutdown_{false};
   std::atomic<bool> stopped_{false};
 };
+
+/// The task the calling worker runs (current.cpp). The worker loop sets it
+/// directly; code that may run on a fiber uses current_task() (out of line).
+extern DUET_TLS TaskHeader* tl_task;
 
 /// The calling thread's worker, or null.
 Worker* current_worker() noexcept;

@@ -51,18 +51,18 @@ WakeAction TaskHeader::transition_wake_by_ref() noexcept {
   }
 }
 
-bool TaskHeader::transition_to_idle() noexcept {
+bool TaskHeader::transition_to_idle(bool list) noexcept {
   auto cur = state_.load(std::memory_order_acquire);
   for (;;) {
-    std::uint64_t next;
+    std::uint64_t next = cur & ~running;
+    if (list) next = (next | listed) + ref_one;
     bool requeue;
     if (cur & notified) {
-      next = cur & ~running;  // keep the queue reference
-      requeue = true;
+      requeue = true;  // keep the queue reference
     } else {
-      // Drop the queue reference. Never the last: the OwnedTasks list holds
-      // one until the task completes.
-      next = (cur & ~running) - ref_one;
+      // Drop the queue reference. Never the last: the task is listed, and
+      // the list holds one until the task completes.
+      next -= ref_one;
       requeue = false;
     }
     if (state_.compare_exchange_weak(cur, next, std::memory_order_acq_rel,
@@ -74,8 +74,8 @@ bool TaskHeader::transition_to_idle() noexcept {
 
 void TaskHeader::transition_to_yielded() noexcept {
   auto cur = state_.load(std::memory_order_relaxed);
-  while (!state_.compare_exchange_weak(cur, (cur & ~running) | notified,
-                                       std::memory_order_acq_rel, std::memory_order_relaxed)) {
+  while (!state_.compare_exchange_weak(cur, (cur & ~running) | notified, std::memory_order_acq_rel,
+                                       std::memory_order_relaxed)) {
   }
 }
 
@@ -108,7 +108,9 @@ void apply(TaskHeader* t, WakeAction a) noexcept {
     t->vtable->destroy(t);
   }
 }
-void w_clone(void* d) { static_cast<TaskHeader*>(d)->ref(); }
+void w_clone(void* d) {
+  static_cast<TaskHeader*>(d)->ref();
+}
 void w_wake(void* d) {
   auto* t = static_cast<TaskHeader*>(d);
   apply(t, t->transition_wake_by_val());
@@ -117,11 +119,15 @@ void w_wake_by_ref(void* d) {
   auto* t = static_cast<TaskHeader*>(d);
   apply(t, t->transition_wake_by_ref());
 }
-void w_drop(void* d) { static_cast<TaskHeader*>(d)->unref(); }
+void w_drop(void* d) {
+  static_cast<TaskHeader*>(d)->unref();
+}
 }  // namespace
 
 const WakerVTable task_waker_vtable{&w_clone, &w_wake, &w_wake_by_ref, &w_drop};
 
-void cancel_task(TaskHeader* t) noexcept { apply(t, t->transition_cancel()); }
+void cancel_task(TaskHeader* t) noexcept {
+  apply(t, t->transition_cancel());
+}
 
 }  // namespace duet::detail

@@ -24,10 +24,10 @@ void Worker::join() {
 }
 
 WorkerStats Worker::stats() const noexcept {
-  return WorkerStats{stats_.polls.get(),          stats_.lifo_hits.get(),
-                     stats_.steals.get(),         stats_.steal_attempts.get(),
-                     stats_.injector_pops.get(),  stats_.overflows.get(),
-                     stats_.parks.get(),          stats_.yields.get()};
+  return WorkerStats{stats_.polls.get(),         stats_.lifo_hits.get(),
+                     stats_.steals.get(),        stats_.steal_attempts.get(),
+                     stats_.injector_pops.get(), stats_.overflows.get(),
+                     stats_.parks.get(),         stats_.yields.get()};
 }
 
 void Worker::schedule_local(TaskHeader* t, bool to_back) {
@@ -158,24 +158,29 @@ void Worker::run_task(TaskHeader* t) {
   std::uint64_t prev = t->transition_to_running();
   for (;;) {
     if (prev & state::cancelled) {
-      set_current_task(t);
+      tl_task = t;
       t->vtable->cancel(t);
-      set_current_task(nullptr);
+      tl_task = nullptr;
       sched_.finish(t);
       return;
     }
     stats_.polls.inc();
-    set_current_task(t);
+    tl_task = t;
     RunResult r = t->vtable->run(t);
-    set_current_task(nullptr);
+    tl_task = nullptr;
     switch (r) {
       case RunResult::complete:
         sched_.finish(t);
         return;
-      case RunResult::pending:
+      case RunResult::pending: {
+        // First park: list it so shutdown can find it (it is still ours, so
+        // the insert cannot race with its completion).
+        const bool list = (t->load(std::memory_order_relaxed) & state::listed) == 0;
+        if (list) sched_.owned.insert(t);
         // Woken or cancelled while it ran: it goes to the back, like a yield.
-        if (t->transition_to_idle()) schedule_local(t, true);
+        if (t->transition_to_idle(list)) schedule_local(t, true);
         return;
+      }
       case RunResult::yielded:
         stats_.yields.inc();
         // Fast path: nothing else is runnable here and the tick has budget

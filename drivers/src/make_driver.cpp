@@ -20,7 +20,7 @@ namespace duet::detail {
 std::unique_ptr<Driver> make_futex_driver();
 
 namespace {
-thread_local Driver* tl_driver = nullptr;
+thread_local __attribute__((tls_model("initial-exec"))) Driver* tl_driver = nullptr;
 }
 Driver* current_driver() noexcept {
   return tl_driver;

@@ -2,10 +2,11 @@
 #pragma once
 
 #include <exception>
+#include <memory>
+#include <new>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
-#include <variant>
 
 #include "duet/poll.hpp"
 
@@ -18,52 +19,100 @@ class Cancelled : public std::runtime_error {
   Cancelled() : std::runtime_error("duet: task was cancelled") {}
 };
 
-/// A task's result: empty, a value, or an exception.
+/// A task's result: empty, a value, an exception, or "cancelled". A tagged
+/// union rather than std::variant: it sits on the spawn/join hot path, where
+/// the variant's generic visitation cost instructions.
 template <class T>
 class Outcome {
   using Stored = std::conditional_t<std::is_void_v<T>, Unit, T>;
+  enum class Tag : unsigned char { empty, value, exception, cancelled };
 
  public:
+  Outcome() noexcept {}
+  Outcome(Outcome&& o) noexcept(std::is_nothrow_move_constructible_v<Stored>) { take_from(o); }
+  Outcome& operator=(Outcome&& o) noexcept(std::is_nothrow_move_constructible_v<Stored>) {
+    if (this != &o) {
+      reset();
+      take_from(o);
+    }
+    return *this;
+  }
+  ~Outcome() { reset(); }
+
   template <class... A>
   void set_value(A&&... a) {
-    v_.template emplace<1>(std::forward<A>(a)...);
+    reset();
+    std::construct_at(&value_, std::forward<A>(a)...);
+    tag_ = Tag::value;
   }
-  void set_exception(std::exception_ptr e) noexcept { v_.template emplace<2>(std::move(e)); }
+  void set_exception(std::exception_ptr e) noexcept {
+    reset();
+    std::construct_at(&error_, std::move(e));
+    tag_ = Tag::exception;
+  }
   void set_cancelled() noexcept {
-    v_.template emplace<0>();
-    cancelled_ = true;
+    reset();
+    tag_ = Tag::cancelled;
   }
-  [[nodiscard]] bool has_value() const noexcept { return v_.index() != 0 || cancelled_; }
-  [[nodiscard]] bool is_cancelled() const noexcept { return cancelled_; }
+  [[nodiscard]] bool has_value() const noexcept { return tag_ != Tag::empty; }
+  [[nodiscard]] bool is_cancelled() const noexcept { return tag_ == Tag::cancelled; }
   /// The stored exception, if the task threw one (not for cancellation).
   [[nodiscard]] std::exception_ptr exception() const noexcept {
-    return v_.index() == 2 ? std::get<2>(v_) : nullptr;
+    return tag_ == Tag::exception ? error_ : nullptr;
   }
 
   /// Moves the value out, or rethrows the stored exception (Cancelled for a
-  /// cancelled task).
-  /// Leaves the outcome empty (so a later drop reports nothing).
+  /// cancelled task). Leaves the outcome empty (cancelled stays cancelled),
+  /// so a later drop reports nothing.
   T take() {
-    if (cancelled_) throw Cancelled{};
-    if (v_.index() == 2) {
-      auto e = std::move(std::get<2>(v_));
-      v_.template emplace<0>();
-      std::rethrow_exception(std::move(e));
+    switch (tag_) {
+      case Tag::value:
+        if constexpr (std::is_void_v<T>) {
+          reset();
+          return;
+        } else {
+          T v = std::move(value_);
+          reset();
+          return v;
+        }
+      case Tag::exception: {
+        auto e = std::move(error_);
+        reset();
+        std::rethrow_exception(std::move(e));
+      }
+      case Tag::cancelled:
+        throw Cancelled{};
+      case Tag::empty:
+        break;
     }
-    if constexpr (std::is_void_v<T>) {
-      v_.template emplace<0>();
-      return;
-    } else {
-      T v = std::move(std::get<1>(v_));
-      v_.template emplace<0>();
-      return v;
-    }
+    throw std::logic_error("duet: outcome taken before the task finished");
   }
-  void reset() noexcept { v_.template emplace<0>(); }
+  /// Drops a value or exception (cancelled stays cancelled).
+  void reset() noexcept {
+    if (tag_ == Tag::value) {
+      std::destroy_at(&value_);
+    } else if (tag_ == Tag::exception) {
+      std::destroy_at(&error_);
+    }
+    if (tag_ != Tag::cancelled) tag_ = Tag::empty;
+  }
 
  private:
-  std::variant<std::monostate, Stored, std::exception_ptr> v_;
-  bool cancelled_ = false;
+  void take_from(Outcome& o) {
+    if (o.tag_ == Tag::value) {
+      std::construct_at(&value_, std::move(o.value_));
+    } else if (o.tag_ == Tag::exception) {
+      std::construct_at(&error_, std::move(o.error_));
+    }
+    tag_ = o.tag_;
+    o.reset();
+  }
+
+  union {
+    Stored value_;
+    std::exception_ptr error_;
+  };
+  Tag tag_ = Tag::empty;
 };
 
 }  // namespace duet

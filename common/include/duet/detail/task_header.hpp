@@ -16,8 +16,13 @@
 // OwnedTasks shard is derived from its address.
 //
 // Reference counting: the run queues hold one reference while a task is
-// scheduled (NOTIFIED) or running; the JoinHandle holds one; the OwnedTasks
-// list holds one until the task completes; every Waker clone holds one.
+// scheduled (NOTIFIED) or running; the JoinHandle holds one; every Waker
+// clone holds one; the OwnedTasks list holds one while the task is LISTED.
+//
+// A task is listed in OwnedTasks (so that shutdown can find it) the first
+// time it parks, and unlisted when it completes. A task that finishes in its
+// first run, the common case for small children, never touches the list:
+// while queued or running it is reachable through the queues and workers.
 #pragma once
 
 #include <atomic>
@@ -57,15 +62,18 @@ struct TaskVTable {
 };
 
 namespace state {
-inline constexpr std::uint64_t notified = 1;       // in a run queue (or must be put in one)
-inline constexpr std::uint64_t running = 2;        // a worker owns it right now
-inline constexpr std::uint64_t complete = 4;       // outcome stored; never runs again
-inline constexpr std::uint64_t cancelled = 8;      // cancellation requested
-inline constexpr std::uint64_t join_interest = 16; // a JoinHandle exists
-inline constexpr std::uint64_t join_waker = 32;    // join_waker is set and owned by the task side
-inline constexpr std::uint64_t ref_one = 64;
+inline constexpr std::uint64_t notified = 1;        // in a run queue (or must be put in one)
+inline constexpr std::uint64_t running = 2;         // a worker owns it right now
+inline constexpr std::uint64_t complete = 4;        // outcome stored; never runs again
+inline constexpr std::uint64_t cancelled = 8;       // cancellation requested
+inline constexpr std::uint64_t join_interest = 16;  // a JoinHandle exists
+inline constexpr std::uint64_t join_waker = 32;     // join_waker is set and owned by the task side
+inline constexpr std::uint64_t listed = 64;         // in OwnedTasks (holds a reference)
+inline constexpr std::uint64_t ref_one = 128;
 inline constexpr std::uint64_t flag_mask = ref_one - 1;
-inline constexpr std::uint64_t refs(std::uint64_t s) { return s / ref_one; }
+inline constexpr std::uint64_t refs(std::uint64_t s) {
+  return s / ref_one;
+}
 }  // namespace state
 
 /// What a wake decided.
@@ -80,10 +88,10 @@ struct alignas(64) TaskHeader {
   Waker join_waker;
   Scheduler* sched = nullptr;
 
-  /// A new task: scheduled (its first run is queued), joined by one handle,
-  /// listed in OwnedTasks. Three references: queue, handle, list.
+  /// A new task: scheduled (its first run is queued) and joined by one
+  /// handle. Two references: queue, handle.
   explicit TaskHeader(const TaskVTable* vt) noexcept
-      : state_(state::notified | state::join_interest | 3 * state::ref_one), vtable(vt) {}
+      : state_(state::notified | state::join_interest | 2 * state::ref_one), vtable(vt) {}
 
   // ---- reference counting ---------------------------------------------
   void ref() noexcept {
@@ -97,6 +105,13 @@ struct alignas(64) TaskHeader {
     // before the last owner destroys it.
     auto prev = state_.fetch_sub(n * state::ref_one, std::memory_order_acq_rel);
     if (state::refs(prev) == n) vtable->destroy(this);
+  }
+
+  /// Clears `flags` (which must be set) and drops one reference in one step.
+  void unref_with(std::uint64_t flags) noexcept {
+    // AcqRel: as unref().
+    auto prev = state_.fetch_sub(flags + state::ref_one, std::memory_order_acq_rel);
+    if (state::refs(prev) == 1) vtable->destroy(this);
   }
 
   // ---- wakes ------------------------------------------------------------
@@ -113,7 +128,9 @@ struct alignas(64) TaskHeader {
   }
   /// After a pending run. True when the task must be queued again (it was
   /// woken or cancelled while running; the queue reference is kept).
-  bool transition_to_idle() noexcept;
+  /// `list`: the caller just inserted it in OwnedTasks; set LISTED and take
+  /// the list's reference in the same step.
+  bool transition_to_idle(bool list) noexcept;
   /// After a yielding run: RUNNING -> NOTIFIED, queue reference kept.
   void transition_to_yielded() noexcept;
   /// After the run that finished the task; returns the previous state.
@@ -140,8 +157,7 @@ extern const WakerVTable task_waker_vtable;
 /// Do not let it escape without copying it (copying clones).
 class BorrowedWaker {
  public:
-  explicit BorrowedWaker(TaskHeader* t) noexcept
-      : w_(Waker::adopt(t, &task_waker_vtable)) {}
+  explicit BorrowedWaker(TaskHeader* t) noexcept : w_(Waker::adopt(t, &task_waker_vtable)) {}
   ~BorrowedWaker() { std::move(w_).release(); }
   BorrowedWaker(const BorrowedWaker&) = delete;
   BorrowedWaker& operator=(const BorrowedWaker&) = delete;

@@ -35,9 +35,4 @@ struct CoroTaskBase : TaskHeader {
   bool hop = false;  // the leaf changed (child entered or finished): resume it
 };
 
-/// The coroutine task the calling worker runs (awaiters call this).
-inline CoroTaskBase* current_coro_task() noexcept {
-  return static_cast<CoroTaskBase*>(current_task());
-}
-
 }  // namespace duet::detail

@@ -28,7 +28,10 @@ template <class T>
 struct CoroTask final : CoroTaskBase, TaskOps<CoroTask<T>> {
   using Handle = typename Task<T>::handle_type;
 
-  explicit CoroTask(Handle h) noexcept : CoroTaskBase(&vtable), root(h) { leaf = h; }
+  explicit CoroTask(Handle h) noexcept : CoroTaskBase(&vtable), root(h) {
+    leaf = h;
+    h.promise().task = this;
+  }
   ~CoroTask() {
     if (root) root.destroy();
   }

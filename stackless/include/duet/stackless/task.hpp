@@ -52,17 +52,20 @@ class FutureAwaiter {
  public:
   explicit FutureAwaiter(F&& f) : fut_(std::forward<F>(f)) {}
 
-  bool await_ready() {
-    BorrowedWaker w(current_task());
+  static constexpr bool await_ready() noexcept { return false; }
+  /// Polls once with the task's waker; suspends only when pending. (The
+  /// task comes from the promise: no thread-local lookup.)
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> h) {
+    CoroTaskBase* t = h.promise().task;
+    BorrowedWaker w(t);
     Context cx(w.get());
-    return try_poll(cx);
-  }
-  void await_suspend(std::coroutine_handle<> h) noexcept {
-    CoroTaskBase* t = current_coro_task();
+    if (try_poll(cx)) return false;
     t->leaf = h;
     t->wait_op = this;
     t->wait_poll = &repoll;
     t->suspend_kind = RunResult::pending;
+    return true;
   }
   T await_resume() { return out_.take(); }
 
@@ -91,8 +94,9 @@ class FutureAwaiter {
 
 struct YieldAwaiter {
   static constexpr bool await_ready() noexcept { return false; }
-  static void await_suspend(std::coroutine_handle<> h) noexcept {
-    CoroTaskBase* t = current_coro_task();
+  template <class P>
+  static void await_suspend(std::coroutine_handle<P> h) noexcept {
+    CoroTaskBase* t = h.promise().task;
     t->leaf = h;
     t->wait_poll = nullptr;
     t->suspend_kind = RunResult::yielded;
@@ -116,7 +120,7 @@ class PromiseBase {
     void await_suspend(std::coroutine_handle<P> h) noexcept {
       // Back to the parent: the run loop resumes it (the root has none).
       if (auto c = h.promise().continuation) {
-        CoroTaskBase* t = current_coro_task();
+        CoroTaskBase* t = h.promise().task;
         t->leaf = c;
         t->hop = true;
       }
@@ -148,6 +152,9 @@ class PromiseBase {
   }
 
   std::coroutine_handle<> continuation;
+  /// The spawned task this coroutine runs in (set at spawn for the root,
+  /// inherited from the parent when awaited).
+  CoroTaskBase* task = nullptr;
 };
 
 template <class T>
@@ -195,11 +202,13 @@ class [[nodiscard]] Task {
   struct Awaiter {
     handle_type child;
     static constexpr bool await_ready() noexcept { return false; }
-    void await_suspend(std::coroutine_handle<> parent) noexcept {
+    template <class P>
+    void await_suspend(std::coroutine_handle<P> parent) noexcept {
       child.promise().continuation = parent;
       // Suspend the parent; the run loop enters the child (a hop, not a
       // nested resume).
-      detail::CoroTaskBase* t = detail::current_coro_task();
+      detail::CoroTaskBase* t = parent.promise().task;
+      child.promise().task = t;
       t->leaf = child;
       t->hop = true;
     }
