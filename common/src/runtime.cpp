@@ -7,13 +7,21 @@ namespace duet {
 Runtime::Runtime(RuntimeConfig cfg)
     : sched_(std::make_unique<detail::Scheduler>(*this, std::move(cfg))) {}
 
-Runtime::~Runtime() { shutdown(); }
+Runtime::~Runtime() {
+  shutdown();
+}
 
-void Runtime::shutdown() { sched_->shutdown(); }
+void Runtime::shutdown() {
+  sched_->shutdown();
+}
 
-unsigned Runtime::workers() const noexcept { return static_cast<unsigned>(sched_->workers.size()); }
+unsigned Runtime::workers() const noexcept {
+  return static_cast<unsigned>(sched_->workers.size());
+}
 
-const RuntimeConfig& Runtime::config() const noexcept { return sched_->cfg; }
+const RuntimeConfig& Runtime::config() const noexcept {
+  return sched_->cfg;
+}
 
 std::vector<WorkerStats> Runtime::stats() const {
   std::vector<WorkerStats> v;

@@ -4,8 +4,8 @@
 // burnt core.
 #pragma once
 
-#include <atomic>
 #include <sched.h>
+#include <atomic>
 
 namespace duet::detail {
 

@@ -69,7 +69,8 @@ Topology::Topology() : cpu_model_(read_cpu_model()) {
     if (pu != nullptr) core_first_pu_.push_back(static_cast<int>(pu->os_index));
   }
   if (core_first_pu_.empty()) core_first_pu_ = pus_;
-  numa_nodes_ = static_cast<unsigned>(std::max(1, hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_NUMANODE)));
+  numa_nodes_ =
+      static_cast<unsigned>(std::max(1, hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_NUMANODE)));
   const hwloc_obj_type_t levels[] = {HWLOC_OBJ_L1CACHE, HWLOC_OBJ_L2CACHE, HWLOC_OBJ_L3CACHE,
                                      HWLOC_OBJ_L4CACHE};
   for (unsigned l = 0; l < 4; ++l) {
@@ -83,7 +84,7 @@ Topology::Topology() : cpu_model_(read_cpu_model()) {
     cl.instances = static_cast<unsigned>(n);
     cl.type = c->attr->cache.type == HWLOC_OBJ_CACHE_DATA      ? "data"
               : c->attr->cache.type == HWLOC_OBJ_CACHE_UNIFIED ? "unified"
-                                                                : "instruction";
+                                                               : "instruction";
     caches_.push_back(cl);
   }
   hwloc_topology_destroy(topo);
@@ -149,8 +150,11 @@ std::string Topology::describe() const {
   o << cpu_model_ << ": " << cores() << " cores, " << pus() << " PUs, " << numa_nodes_
     << " NUMA node(s)";
   for (const auto& c : caches_) {
-    o << ", L" << c.level << (c.type == "data" ? "d" : c.type == "instruction" ? "i" : "") << " "
-      << human(c.size) << " x" << c.instances;
+    o << ", L" << c.level
+      << (c.type == "data"          ? "d"
+          : c.type == "instruction" ? "i"
+                                    : "")
+      << " " << human(c.size) << " x" << c.instances;
   }
   return o.str();
 }

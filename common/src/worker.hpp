@@ -14,12 +14,12 @@
 #include <cstdint>
 #include <thread>
 
+#include <memory>
 #include "duet/config.hpp"
 #include "duet/detail/task_header.hpp"
+#include "duet/drivers/driver.hpp"
 #include "local_queue.hpp"
 #include "time/wheel.hpp"
-#include "duet/drivers/driver.hpp"
-#include <memory>
 
 namespace duet::detail {
 

@@ -40,7 +40,7 @@ class Poll {
   using value_type = T;
   constexpr Poll(Pending) noexcept {}  // NOLINT: implicit by design
   template <class U>
-    requires std::constructible_from<T, U&&>
+  requires std::constructible_from<T, U&&>
   constexpr Poll(U&& v) : v_(std::in_place, std::forward<U>(v)) {}  // NOLINT
 
   [[nodiscard]] constexpr bool is_ready() const noexcept { return v_.has_value(); }
@@ -56,7 +56,7 @@ template <>
 class Poll<void> {
  public:
   using value_type = void;
-  constexpr Poll(Pending) noexcept {}  // NOLINT
+  constexpr Poll(Pending) noexcept {}              // NOLINT
   constexpr Poll(Unit) noexcept : ready_(true) {}  // NOLINT
   [[nodiscard]] constexpr bool is_ready() const noexcept { return ready_; }
   [[nodiscard]] constexpr bool is_pending() const noexcept { return !ready_; }
@@ -67,7 +67,9 @@ class Poll<void> {
 };
 
 /// `ready()` for a `Poll<void>`.
-inline constexpr Poll<void> ready() noexcept { return Unit{}; }
+inline constexpr Poll<void> ready() noexcept {
+  return Unit{};
+}
 
 namespace detail {
 template <class P>
@@ -79,8 +81,9 @@ struct is_poll<Poll<T>> : std::true_type {};
 /// A poll future: `f.poll(cx)` returns a `Poll<T>`.
 template <class F>
 concept Future = requires(F& f, Context& cx) {
-  { f.poll(cx) };
-} && detail::is_poll<decltype(std::declval<F&>().poll(std::declval<Context&>()))>::value;
+  {f.poll(cx)};
+}
+&&detail::is_poll<decltype(std::declval<F&>().poll(std::declval<Context&>()))>::value;
 
 /// The `T` of a future's `Poll<T>`.
 template <Future F>

@@ -11,11 +11,11 @@
 namespace duet {
 
 struct CacheLevel {
-  unsigned level = 0;        // 1, 2, 3
-  std::size_t size = 0;      // bytes, per instance
-  std::size_t line = 0;      // bytes
-  unsigned instances = 0;    // how many such caches
-  std::string type;          // "data", "unified", "instruction"
+  unsigned level = 0;      // 1, 2, 3
+  std::size_t size = 0;    // bytes, per instance
+  std::size_t line = 0;    // bytes
+  unsigned instances = 0;  // how many such caches
+  std::string type;        // "data", "unified", "instruction"
 };
 
 class Topology {
@@ -23,7 +23,9 @@ class Topology {
   /// The machine this process runs on (discovered once).
   static const Topology& machine();
 
-  [[nodiscard]] unsigned cores() const noexcept { return static_cast<unsigned>(core_first_pu_.size()); }
+  [[nodiscard]] unsigned cores() const noexcept {
+    return static_cast<unsigned>(core_first_pu_.size());
+  }
   [[nodiscard]] unsigned pus() const noexcept { return static_cast<unsigned>(pus_.size()); }
   [[nodiscard]] unsigned numa_nodes() const noexcept { return numa_nodes_; }
   [[nodiscard]] const std::vector<CacheLevel>& caches() const noexcept { return caches_; }
@@ -42,9 +44,9 @@ class Topology {
 
  private:
   Topology();
-  std::vector<int> pus_;            // OS indices of all PUs, in hwloc order
-  std::vector<int> core_first_pu_;  // first PU of each core
-  std::vector<unsigned> pu_domain_; // per PU: index of its largest shared cache / package
+  std::vector<int> pus_;             // OS indices of all PUs, in hwloc order
+  std::vector<int> core_first_pu_;   // first PU of each core
+  std::vector<unsigned> pu_domain_;  // per PU: index of its largest shared cache / package
   unsigned numa_nodes_ = 1;
   std::vector<CacheLevel> caches_;
   std::string cpu_model_;

@@ -29,6 +29,8 @@ class YieldNow {
   bool yielded_ = false;
 };
 
-inline YieldNow yield_now() noexcept { return {}; }
+inline YieldNow yield_now() noexcept {
+  return {};
+}
 
 }  // namespace duet
