@@ -90,7 +90,14 @@ def start(argv: list[str], env=None, prefix=None) -> tuple[subprocess.Popen, int
 
 
 def stop(p: subprocess.Popen, sig=signal.SIGTERM) -> str:
-    p.send_signal(sig)
+    # Under strace the server is strace's child: stop the server itself
+    # (strace then writes its summary and exits).
+    kids = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout.split()
+    if sig == signal.SIGINT and kids:
+        for k in kids:
+            os.kill(int(k), signal.SIGTERM)
+    else:
+        p.send_signal(sig)
     try:
         out, _ = p.communicate(timeout=20)
     except subprocess.TimeoutExpired:
