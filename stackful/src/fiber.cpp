@@ -125,6 +125,10 @@ char* FiberBase::frames_top() const noexcept {
   return shared != nullptr ? shared->mem.top() : nullptr;
 }
 
+bool fiber_shared_stack(const TaskHeader* t) noexcept {
+  return static_cast<const FiberBase*>(t)->strategy == StackStrategy::copy;
+}
+
 RunResult fiber_run(TaskHeader* t) {
   auto* f = static_cast<FiberBase*>(t);
   // A copy fiber whose stack is busy elsewhere goes to the back of the queue.

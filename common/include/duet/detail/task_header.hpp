@@ -59,6 +59,10 @@ struct TaskVTable {
   void (*drop_outcome)(TaskHeader*);
   /// Suspends the calling task until woken. Only fibers can; null otherwise.
   void (*block)(TaskHeader*);
+  /// True when the task's stack is moved out while it is suspended (a copy
+  /// fiber): an operation it waits on must then not live on that stack, so
+  /// duet::wait moves an rvalue operation to the heap first. Null: never.
+  bool (*shared_stack)(const TaskHeader*) = nullptr;
 };
 
 namespace state {

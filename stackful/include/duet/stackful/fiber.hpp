@@ -168,6 +168,8 @@ struct FiberBase : TaskHeader {
 /// Vtable entries shared by all fibers (stackful/src/fiber.cpp).
 RunResult fiber_run(TaskHeader* t);
 void fiber_block(TaskHeader* t);
+/// Whether the fiber runs on a shared stack (the copy strategy).
+bool fiber_shared_stack(const TaskHeader* t) noexcept;
 /// Unwinds a started fiber. True when the fiber ended by cancellation.
 bool fiber_unwind(FiberBase* f) noexcept;
 
@@ -225,7 +227,8 @@ struct FiberTask final : FiberBase, TaskOps<FiberTask<Fn, T>> {
                                      &destroy,
                                      &TaskOps<FiberTask>::outcome,
                                      &TaskOps<FiberTask>::drop_outcome,
-                                     &fiber_block};
+                                     &fiber_block,
+                                     &fiber_shared_stack};
 
   union {
     Fn fn;
@@ -270,9 +273,9 @@ bool points_into_stack(const void* p) noexcept;
 bool is_copy_fiber() noexcept;
 
 /// duet::wait(op) with `op` moved to the heap first, so that nothing
-/// outside the fiber points into its stack while it waits: the way for a
-/// copy fiber to wait on an operation with an intrusive waiter node. Costs
-/// one allocation; on other fibers it is just duet::wait.
+/// outside the fiber points into its stack while it waits. duet::wait does
+/// this by itself for an rvalue `op` on a copy fiber; use this for an lvalue
+/// one. Costs one allocation; on other fibers it is just duet::wait.
 template <Future F>
 future_output_t<std::remove_cvref_t<F>> wait_off_stack(F&& op) {
   using Op = std::remove_cvref_t<F>;
