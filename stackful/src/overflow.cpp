@@ -152,19 +152,28 @@ thread_local AltStack tl_alt;
 }  // namespace
 
 void install_overflow_handler() noexcept {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    struct sigaction sa {};
-    sa.sa_sigaction = &on_segv;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-    sigaction(SIGSEGV, &sa, &g_previous);
-  });
+  // Installs ours unless it is already there, chaining to whatever was
+  // installed before. Checked again by every thread that enters a fiber
+  // (ensure_alt_stack): another library, or a test framework, may have put
+  // its own handler back since.
+  static std::mutex mu;
+  std::lock_guard lk(mu);
+  struct sigaction cur {};
+  if (sigaction(SIGSEGV, nullptr, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) != 0 &&
+      cur.sa_sigaction == &on_segv) {
+    return;
+  }
+  struct sigaction sa {};
+  sa.sa_sigaction = &on_segv;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigaction(SIGSEGV, &sa, &g_previous);
 }
 
 void ensure_alt_stack() noexcept {
   if (tl_alt.tried) return;
   tl_alt.tried = true;
+  install_overflow_handler();
   stack_t cur{};
   if (sigaltstack(nullptr, &cur) == 0 && (cur.ss_flags & SS_DISABLE) == 0 &&
       cur.ss_size >= (std::size_t{16} << 10)) {
