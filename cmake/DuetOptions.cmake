@@ -1,6 +1,6 @@
 # Warnings and sanitizer flags shared by every duet target.
 add_library(duet_build_flags INTERFACE)
-target_compile_options(duet_build_flags INTERFACE -Wall -Wextra -Wpedantic -Wno-interference-size)
+target_compile_options(duet_build_flags INTERFACE -Wall -Wextra -Wpedantic -Wno-interference-size -Wno-missing-field-initializers)
 
 if(DUET_SANITIZE STREQUAL "address")
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
