@@ -6,6 +6,7 @@ using namespace sync_detail;
 
 Poll<BarrierWaitResult> Barrier::Wait::poll(Context& cx) {
   if (w_.load_status() == st_done) {
+    // Status rule (duet/sync/detail/wait_list.hpp).
     w_.status.store(st_idle, std::memory_order_relaxed);
     return BarrierWaitResult(false);
   }
@@ -23,6 +24,7 @@ Poll<BarrierWaitResult> Barrier::Wait::poll(Context& cx) {
   }
   if (++b_->arrived_ < b_->n_) {
     w_.waker = cx.waker();
+    // Status rule (duet/sync/detail/wait_list.hpp).
     w_.status.store(st_queued, std::memory_order_relaxed);
     b_->waiters_.push_back(&w_);
     b_->lock_.unlock();
@@ -54,8 +56,10 @@ Poll<BarrierWaitResult> Barrier::Wait::poll(Context& cx) {
 
 void Barrier::cancel(WaitNode& w) noexcept {
   SpinGuard g(lock_);
+  // Status rule (duet/sync/detail/wait_list.hpp).
   if (w.status.load(std::memory_order_relaxed) == st_queued) {
     waiters_.remove(&w);
+    // Status rule (duet/sync/detail/wait_list.hpp).
     w.status.store(st_idle, std::memory_order_relaxed);
     --arrived_;
   }

@@ -48,6 +48,7 @@ Poll<void> Notify::Notified::poll(Context& cx) {
   switch (w_.load_status()) {
     case st_done:
     case st_closed:
+      // Status rule (duet/sync/detail/wait_list.hpp).
       w_.status.store(st_idle, std::memory_order_relaxed);
       return ready();
     default:
@@ -70,6 +71,7 @@ Poll<void> Notify::Notified::poll(Context& cx) {
     return ready();
   }
   w_.waker = cx.waker();
+  // Status rule (duet/sync/detail/wait_list.hpp).
   w_.status.store(st_queued, std::memory_order_relaxed);
   n_->waiters_.push_back(&w_);
   return pending;
@@ -79,8 +81,10 @@ void Notify::cancel(WaitNode& w) noexcept {
   std::uint8_t st;
   {
     SpinGuard g(lock_);
+    // Status rule (duet/sync/detail/wait_list.hpp).
     st = w.status.load(std::memory_order_relaxed);
     if (st == st_queued) waiters_.remove(&w);
+    // Status rule (duet/sync/detail/wait_list.hpp).
     w.status.store(st_idle, std::memory_order_relaxed);
   }
   // Chosen by notify_one but never saw it: pass it on.

@@ -39,6 +39,7 @@ bool Semaphore::poll_slow(Waiter& w, Context& cx) {
   b.wake_all();
   if (more) release_slow();
   if (w.load_status() == st_done) {
+    // Status rule (duet/sync/detail/wait_list.hpp).
     w.status.store(st_idle, std::memory_order_relaxed);
     w.waker = Waker{};
     return true;
@@ -48,7 +49,9 @@ bool Semaphore::poll_slow(Waiter& w, Context& cx) {
 
 bool Semaphore::repoll(Waiter& w, Context& cx) {
   SpinGuard g(lock_);
+  // Status rule (duet/sync/detail/wait_list.hpp).
   if (w.status.load(std::memory_order_acquire) == st_done) {
+    // Status rule (duet/sync/detail/wait_list.hpp).
     w.status.store(st_idle, std::memory_order_relaxed);
     return true;
   }
@@ -69,9 +72,11 @@ void Semaphore::release_slow() noexcept {
 
 void Semaphore::cancel(Waiter& w) noexcept {
   lock_.lock();
+  // Status rule (duet/sync/detail/wait_list.hpp).
   std::uint8_t st = w.status.load(std::memory_order_acquire);
   if (st == st_queued) {
     waiters_.remove(&w);
+    // Status rule (duet/sync/detail/wait_list.hpp).
     w.status.store(st_idle, std::memory_order_relaxed);
     // We may have been the head that blocked smaller requests behind us.
     WakeBatch b;

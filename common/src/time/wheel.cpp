@@ -72,8 +72,10 @@ void TimerWheel::cancel(TimerEntry& e) noexcept {
     SpinGuard g(lock_);
     if (e.state.load(std::memory_order_relaxed) != TimerEntry::registered) return;
     unlink(e);
+    // Relaxed, under the lock: the count is a hint (see size()).
     count_.store(count_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
     drop = std::move(e.waker);
+    // Relaxed: under the wheel lock, or our own unregistered entry.
     e.state.store(TimerEntry::idle, std::memory_order_relaxed);
   }
 }
@@ -134,6 +136,7 @@ std::size_t TimerWheel::advance(std::uint64_t now) {
           if (e.tick <= elapsed_ && n < batch) {
             e.next = nullptr;
             e.pprev = nullptr;
+            // Relaxed, under the lock: the count is a hint (see size()).
             count_.store(count_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
             wake[n++] = std::move(e.waker);
             // Release: the owner may free the entry once it reads `fired`

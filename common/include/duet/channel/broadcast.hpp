@@ -195,16 +195,20 @@ class BroadcastReceiver {
    public:
     explicit Recv(BroadcastReceiver* r) noexcept : r_(r) {}
     Recv(Recv&& o) noexcept : r_(o.r_) {
+      // Status rule (duet/sync/detail/wait_list.hpp).
       if (o.w_.status.load(std::memory_order_relaxed) != sync_detail::st_idle) {
         sync_detail::moved_while_linked();
       }
     }
     Recv& operator=(Recv&&) = delete;
     ~Recv() {
+      // Status rule (duet/sync/detail/wait_list.hpp).
       if (w_.status.load(std::memory_order_relaxed) == sync_detail::st_queued) {
         sync_detail::SpinGuard g(r_->s_->lock);
+        // Status rule (duet/sync/detail/wait_list.hpp).
         if (w_.status.load(std::memory_order_relaxed) == sync_detail::st_queued) {
           r_->s_->waiters.remove(&w_);
+          // Status rule (duet/sync/detail/wait_list.hpp).
           w_.status.store(sync_detail::st_idle, std::memory_order_relaxed);
         }
       }
@@ -216,16 +220,20 @@ class BroadcastReceiver {
       BroadcastRecv<T> out;
       sync_detail::SpinGuard g(s->lock);
       if (s->read(r_->next_, out)) {
+        // Status rule (duet/sync/detail/wait_list.hpp).
         if (w_.status.load(std::memory_order_relaxed) == sync_detail::st_queued) {
           s->waiters.remove(&w_);
         }
+        // Status rule (duet/sync/detail/wait_list.hpp).
         w_.status.store(sync_detail::st_idle, std::memory_order_relaxed);
         return out;
       }
+      // Status rule (duet/sync/detail/wait_list.hpp).
       if (w_.status.load(std::memory_order_relaxed) == sync_detail::st_queued) {
         w_.update_waker(cx.waker());
       } else {
         w_.waker = cx.waker();
+        // Status rule (duet/sync/detail/wait_list.hpp).
         w_.status.store(sync_detail::st_queued, std::memory_order_relaxed);
         s->waiters.push_back(&w_);
       }

@@ -207,6 +207,7 @@ class [[nodiscard]] Recv {
  public:
   explicit Recv(State* s) noexcept : s_(s) {}
   Recv(Recv&& o) noexcept : s_(o.s_) {
+    // Status rule (duet/sync/detail/wait_list.hpp).
     if (o.w_.status.load(std::memory_order_relaxed) != chan_detail::st_idle) {
       sync_detail::moved_while_linked();
     }
@@ -227,6 +228,7 @@ class [[nodiscard]] Recv {
       case chan_detail::st_done:
         return finish();
       case chan_detail::st_closed:
+        // Status rule (duet/sync/detail/wait_list.hpp).
         w_.status.store(chan_detail::st_idle, std::memory_order_relaxed);
         return std::optional<T>();
       case chan_detail::st_queued:
@@ -261,8 +263,10 @@ class [[nodiscard]] Recv {
     {
       sync_detail::SpinGuard g(s_->lock);
       if (s_->take(w_.slot, wk)) {
+        // Status rule (duet/sync/detail/wait_list.hpp).
         w_.status.store(chan_detail::st_done, std::memory_order_relaxed);
       } else if (s_->closed) {
+        // Status rule (duet/sync/detail/wait_list.hpp).
         w_.status.store(chan_detail::st_closed, std::memory_order_relaxed);
       } else {
         return false;
@@ -280,6 +284,7 @@ class [[nodiscard]] Recv {
     w_.claim = claim;
     w_.select_id = id;
     w_.waker = wk;
+    // Status rule (duet/sync/detail/wait_list.hpp).
     w_.status.store(chan_detail::st_queued, std::memory_order_relaxed);
     s_->recvq.push_back(&w_);
     return false;
@@ -294,12 +299,14 @@ class [[nodiscard]] Recv {
   static constexpr bool sel_self_completing = false;
   std::optional<T> sel_take() {
     if (w_.load_status() == chan_detail::st_done) return finish();
+    // Status rule (duet/sync/detail/wait_list.hpp).
     w_.status.store(chan_detail::st_idle, std::memory_order_relaxed);
     return std::nullopt;
   }
 
  private:
   std::optional<T> finish() {
+    // Status rule (duet/sync/detail/wait_list.hpp).
     w_.status.store(chan_detail::st_idle, std::memory_order_relaxed);
     std::optional<T> v = std::move(w_.slot);
     w_.slot.reset();
@@ -308,6 +315,7 @@ class [[nodiscard]] Recv {
   Poll<std::optional<T>> repoll(Context& cx) {
     {
       sync_detail::SpinGuard g(s_->lock);
+      // Status rule (duet/sync/detail/wait_list.hpp).
       if (w_.status.load(std::memory_order_relaxed) == chan_detail::st_queued) {
         w_.update_waker(cx.waker());
         return pending;
@@ -329,6 +337,7 @@ class [[nodiscard]] Send {
  public:
   Send(State* s, T&& v) : s_(s) { w_.value.emplace(std::move(v)); }
   Send(Send&& o) noexcept : s_(o.s_) {
+    // Status rule (duet/sync/detail/wait_list.hpp).
     if (o.w_.status.load(std::memory_order_relaxed) != chan_detail::st_idle) {
       sync_detail::moved_while_linked();
     }
@@ -378,8 +387,10 @@ class [[nodiscard]] Send {
     {
       sync_detail::SpinGuard g(s_->lock);
       if (s_->closed) {
+        // Status rule (duet/sync/detail/wait_list.hpp).
         w_.status.store(chan_detail::st_closed, std::memory_order_relaxed);
       } else if (s_->put(w_.value, wk)) {
+        // Status rule (duet/sync/detail/wait_list.hpp).
         w_.status.store(chan_detail::st_done, std::memory_order_relaxed);
       } else {
         return false;
@@ -395,6 +406,7 @@ class [[nodiscard]] Send {
     w_.claim = claim;
     w_.select_id = id;
     w_.waker = wk;
+    // Status rule (duet/sync/detail/wait_list.hpp).
     w_.status.store(chan_detail::st_queued, std::memory_order_relaxed);
     s_->sendq.push_back(&w_);
     return false;
@@ -409,6 +421,7 @@ class [[nodiscard]] Send {
   static constexpr bool sel_self_completing = false;
   SendResult<T> sel_take() {
     bool ok = w_.load_status() == chan_detail::st_done;
+    // Status rule (duet/sync/detail/wait_list.hpp).
     w_.status.store(chan_detail::st_idle, std::memory_order_relaxed);
     if (ok) return SendResult<T>{};
     return SendResult<T>{ChannelStatus::closed, std::move(w_.value)};
@@ -418,6 +431,7 @@ class [[nodiscard]] Send {
   Poll<SendResult<T>> repoll(Context& cx) {
     {
       sync_detail::SpinGuard g(s_->lock);
+      // Status rule (duet/sync/detail/wait_list.hpp).
       if (w_.status.load(std::memory_order_relaxed) == chan_detail::st_queued) {
         w_.update_waker(cx.waker());
         return pending;

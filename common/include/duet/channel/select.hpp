@@ -194,6 +194,7 @@ class [[nodiscard]] Select {
   }
   void abort_and_unregister() {
     std::uint32_t e = 0;
+    // AcqRel: as WaitNode::try_claim.
     if (claim_.compare_exchange_strong(e, select_detail::aborted, std::memory_order_acq_rel,
                                        std::memory_order_acquire)) {
       unregister_all(Seq{});

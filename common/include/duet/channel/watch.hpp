@@ -162,16 +162,20 @@ class WatchReceiver {
    public:
     explicit Changed(WatchReceiver* r) noexcept : r_(r) {}
     Changed(Changed&& o) noexcept : r_(o.r_) {
+      // Status rule (duet/sync/detail/wait_list.hpp).
       if (o.w_.status.load(std::memory_order_relaxed) != sync_detail::st_idle) {
         sync_detail::moved_while_linked();
       }
     }
     Changed& operator=(Changed&&) = delete;
     ~Changed() {
+      // Status rule (duet/sync/detail/wait_list.hpp).
       if (w_.status.load(std::memory_order_relaxed) == sync_detail::st_queued) {
         sync_detail::SpinGuard g(r_->s_->lock);
+        // Status rule (duet/sync/detail/wait_list.hpp).
         if (w_.status.load(std::memory_order_relaxed) == sync_detail::st_queued) {
           r_->s_->waiters.remove(&w_);
+          // Status rule (duet/sync/detail/wait_list.hpp).
           w_.status.store(sync_detail::st_idle, std::memory_order_relaxed);
         }
       }
@@ -179,9 +183,11 @@ class WatchReceiver {
     Poll<ChannelStatus> poll(Context& cx) {
       State* s = r_->s_;
       sync_detail::SpinGuard g(s->lock);
+      // Status rule (duet/sync/detail/wait_list.hpp).
       const bool queued = w_.status.load(std::memory_order_relaxed) == sync_detail::st_queued;
       if (s->version != r_->seen_ || s->closed) {
         if (queued) s->waiters.remove(&w_);
+        // Status rule (duet/sync/detail/wait_list.hpp).
         w_.status.store(sync_detail::st_idle, std::memory_order_relaxed);
         if (s->version != r_->seen_) {
           r_->seen_ = s->version;
@@ -193,6 +199,7 @@ class WatchReceiver {
         w_.update_waker(cx.waker());
       } else {
         w_.waker = cx.waker();
+        // Status rule (duet/sync/detail/wait_list.hpp).
         w_.status.store(sync_detail::st_queued, std::memory_order_relaxed);
         s->waiters.push_back(&w_);
       }

@@ -37,6 +37,7 @@ class Barrier {
    public:
     explicit Wait(Barrier* b) noexcept : b_(b) {}
     Wait(Wait&& o) noexcept : b_(o.b_) {
+      // Status rule (duet/sync/detail/wait_list.hpp).
       if (o.w_.status.load(std::memory_order_relaxed) != sync_detail::st_idle) {
         sync_detail::moved_while_linked();
       }

@@ -33,6 +33,7 @@ class OnceCell {
   OnceCell(const OnceCell&) = delete;
   OnceCell& operator=(const OnceCell&) = delete;
   ~OnceCell() {
+    // Relaxed: under lock_ (or in the destructor: no other user left).
     if (state_.load(std::memory_order_relaxed) == ready) std::destroy_at(ptr());
   }
 
@@ -46,6 +47,7 @@ class OnceCell {
     {
       sync_detail::SpinGuard g(lock_);
       if (state_.load(std::memory_order_relaxed) != empty) return false;
+      // Relaxed: under lock_ (or in the destructor: no other user left).
       state_.store(initializing, std::memory_order_relaxed);
     }
     finish(std::move(v));
@@ -62,12 +64,14 @@ class OnceCell {
    public:
     GetOrInit(OnceCell* c, F f) : c_(c), f_(std::move(f)) {}
     GetOrInit(GetOrInit&& o) : c_(o.c_), f_(std::move(o.f_)) {
+      // Status rule (duet/sync/detail/wait_list.hpp).
       if (o.w_.status.load(std::memory_order_relaxed) != sync_detail::st_idle || o.mine_) {
         sync_detail::moved_while_linked();
       }
     }
     GetOrInit& operator=(GetOrInit&&) = delete;
     ~GetOrInit() {
+      // Status rule (duet/sync/detail/wait_list.hpp).
       if (w_.status.load(std::memory_order_relaxed) == sync_detail::st_queued) c_->unlink(w_);
       if (mine_) {
         fut_.reset();
@@ -84,9 +88,11 @@ class OnceCell {
           w_.status.store(sync_detail::st_idle, std::memory_order_relaxed);
         }
         sync_detail::SpinGuard g(c_->lock_);
+        // Relaxed: under lock_ (or in the destructor: no other user left).
         auto st = c_->state_.load(std::memory_order_relaxed);
         if (st == ready) continue;
         if (st == empty) {
+          // Relaxed: under lock_ (or in the destructor: no other user left).
           c_->state_.store(initializing, std::memory_order_relaxed);
           mine_ = true;
           continue;  // drive() outside the lock
@@ -95,6 +101,7 @@ class OnceCell {
           w_.update_waker(cx.waker());
         } else {
           w_.waker = cx.waker();
+          // Status rule (duet/sync/detail/wait_list.hpp).
           w_.status.store(sync_detail::st_queued, std::memory_order_relaxed);
           c_->waiters_.push_back(&w_);
         }
@@ -170,8 +177,10 @@ class OnceCell {
   }
   void unlink(sync_detail::WaitNode& w) noexcept {
     sync_detail::SpinGuard g(lock_);
+    // Status rule (duet/sync/detail/wait_list.hpp).
     if (w.status.load(std::memory_order_relaxed) == sync_detail::st_queued) {
       waiters_.remove(&w);
+      // Status rule (duet/sync/detail/wait_list.hpp).
       w.status.store(sync_detail::st_idle, std::memory_order_relaxed);
     }
   }

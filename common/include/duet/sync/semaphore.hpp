@@ -57,6 +57,7 @@ class Semaphore {
    public:
     Acquire(Semaphore* s, std::size_t n) noexcept : sem_(s) { w_.needed = n; }
     Acquire(Acquire&& o) noexcept : sem_(o.sem_) {
+      // Status rule (duet/sync/detail/wait_list.hpp).
       if (o.w_.status.load(std::memory_order_relaxed) != sync_detail::st_idle) {
         sync_detail::moved_while_linked();
       }
@@ -72,6 +73,7 @@ class Semaphore {
     Poll<void> poll(Context& cx) {
       switch (w_.load_status()) {
         case sync_detail::st_done:
+          // Status rule (duet/sync/detail/wait_list.hpp).
           w_.status.store(sync_detail::st_idle, std::memory_order_relaxed);
           return ready();
         case sync_detail::st_queued:
@@ -79,6 +81,7 @@ class Semaphore {
         default:
           break;
       }
+      // Relaxed: a hint; take() (a CAS) decides, as in try_acquire().
       if (!sem_->contended_.load(std::memory_order_relaxed) && sem_->take(w_.needed)) {
         return ready();
       }

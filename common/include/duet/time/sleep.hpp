@@ -77,6 +77,7 @@ class [[nodiscard]] Sleep {
     e_.tick = time_detail::tick_ceil(deadline);
   }
   Sleep(Sleep&& o) noexcept : deadline_(o.deadline_) {
+    // Relaxed: under the wheel lock, or our own unregistered entry.
     if (o.e_.state.load(std::memory_order_relaxed) == time_detail::TimerEntry::registered) {
       std::abort();  // moved while linked: see duet/sync/detail/wait_list.hpp
     }
@@ -101,6 +102,7 @@ class [[nodiscard]] Sleep {
         return time_detail::timer_repoll(e_, cx) ? ready() : Poll<void>(pending);
       default:
         if (!time_detail::timer_register(e_, cx)) {
+          // Relaxed: under the wheel lock, or our own unregistered entry.
           e_.state.store(time_detail::TimerEntry::fired, std::memory_order_relaxed);
           return ready();
         }

@@ -52,6 +52,14 @@ enum Status : std::uint8_t {
   st_closed = 3,  // the primitive was closed while it waited
 };
 
+/// Memory order of WaitNode::status (every access in duet/sync and
+/// duet/channel follows this rule; lines cite it as "status rule"):
+///  - a notifier completes a waiter with a release store (complete()), and
+///    the owner's lock-free read is an acquire load (load_status()): that
+///    pair publishes the grant (value, permit) written before it;
+///  - every other access is made under the primitive's lock, or by the
+///    owner while its node is not linked (nobody else can reach it), so it
+///    is relaxed: the lock, or program order, already orders it.
 struct WaitNode {
   WaitNode* prev = nullptr;
   WaitNode* next = nullptr;
