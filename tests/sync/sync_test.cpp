@@ -195,7 +195,10 @@ TEST_CASE("notify: a permit is kept; notify_all wakes the waiting and the create
           "[sync][notify]") {
   Notify n;
   CountingWaker cw;
-  n.notify_one();  // nobody waits: stored
+  CHECK_FALSE(n.try_notified());
+  n.notify_one();
+  CHECK(n.try_notified());  // tier 1 consumes the permit
+  n.notify_one();           // nobody waits: stored
   {
     auto f = n.notified();
     CHECK(poll_once(f, cw).is_ready());

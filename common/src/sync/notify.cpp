@@ -1,5 +1,7 @@
 #include "duet/sync/notify.hpp"
 
+#include <utility>
+
 namespace duet {
 
 using namespace sync_detail;
@@ -19,6 +21,11 @@ void Notify::notify_one() noexcept {
     w = n->complete(st_done);
   }
   std::move(w).wake();
+}
+
+bool Notify::try_notified() noexcept {
+  SpinGuard g(lock_);
+  return std::exchange(permit_, false);
 }
 
 void Notify::notify_all() noexcept {

@@ -35,6 +35,8 @@ class Notify {
 
   void notify_one() noexcept;
   void notify_all() noexcept;
+  /// Tier 1: consumes a stored permit if there is one (never waits).
+  bool try_notified() noexcept;
 
   class [[nodiscard]] Notified {
    public:
