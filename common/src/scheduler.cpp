@@ -44,8 +44,10 @@ Scheduler::~Scheduler() {
 void Scheduler::submit_new(TaskHeader* t) noexcept {
   t->sched = this;
   if (is_shutdown()) {
-    // Too late to run: cancel at once so the joiner sees Cancelled.
+    // Too late to run: cancel at once so the joiner sees Cancelled, and
+    // drop the queue reference it will never use.
     cancel_now(t);
+    release_after_completion(t);
     return;
   }
   schedule(t);
