@@ -15,7 +15,7 @@ def available() -> bool:
 
 def lines(path: str, title: str, xlabel: str, ylabel: str, series: dict[str, list[tuple[float, float]]],
           logx: bool = True, logy: bool = True, marks: list[tuple[float, str]] | None = None,
-          xformat: str = "") -> bool:
+          xformat: str = "", yformat: str = "") -> bool:
     """Line plot of several series; `marks` draws vertical lines (cache sizes)."""
     series = {k: sorted(v) for k, v in series.items() if v}
     if not available() or not series:
@@ -36,6 +36,8 @@ def lines(path: str, title: str, xlabel: str, ylabel: str, series: dict[str, lis
         ]
         if xformat:
             cmds.append(f"set format x '{xformat}'")
+        if yformat:
+            cmds.append(f"set format y '{yformat}'")
         if logx:
             cmds.append("set logscale x")
         if logy:
@@ -51,7 +53,9 @@ def lines(path: str, title: str, xlabel: str, ylabel: str, series: dict[str, lis
                 for x, y in pts:
                     if (not logx or x > 0) and (not logy or y > 0):
                         fh.write(f"{x} {y}\n")
-            plots.append(f"'{f}' using 1:2 with linespoints title '{_q(name)}'")
+            # gnuplot's palette has 8 colours: dash the series past the 8th.
+            plots.append(f"'{f}' using 1:2 with linespoints lt {i % 8 + 1} dt {1 + i // 8} pt {i + 1} "
+                         f"title '{_q(name)}'")
         cmds.append("plot " + ", ".join(plots))
         script = os.path.join(d, "plot.gp")
         with open(script, "w", encoding="utf-8") as fh:

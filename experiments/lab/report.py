@@ -229,7 +229,7 @@ class Report:
             series = {C.pname(i): [(s.n, s.median) for s in R.series("rss", "rss_delta", i) if s.n]
                       for i in R.impls("rss", "rss_delta")}
             fig("rss_vs_n.svg", plots.lines(os.path.join(figdir, "rss_vs_n.svg"), "RSS growth vs parked tasks",
-                                            "tasks parked (N)", "RSS growth (bytes)", series),
+                                            "tasks parked (N)", "RSS growth", series, yformat="%.0s %cB"),
                 "RSS growth against N parked tasks, log-log (rss test; slope = bytes per task)")
         if area == "switch":
             series = {C.pname(i): [(s.n, s.median) for s in R.series("spawn_conc", "total_time", i) if s.n]
