@@ -202,8 +202,10 @@ class BroadcastReceiver {
     }
     Recv& operator=(Recv&&) = delete;
     ~Recv() {
-      // Status rule (duet/sync/detail/wait_list.hpp).
-      if (w_.status.load(std::memory_order_relaxed) == sync_detail::st_queued) {
+      // Acquire: a notifier that completed this waiter wrote into it (moved
+      // its waker out) before its release store; those writes must
+      // happen-before the node's members are destroyed here.
+      if (w_.status.load(std::memory_order_acquire) == sync_detail::st_queued) {
         sync_detail::SpinGuard g(r_->s_->lock);
         // Status rule (duet/sync/detail/wait_list.hpp).
         if (w_.status.load(std::memory_order_relaxed) == sync_detail::st_queued) {

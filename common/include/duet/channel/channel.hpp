@@ -345,8 +345,10 @@ class [[nodiscard]] Send {
   }
   Send& operator=(Send&&) = delete;
   ~Send() {
-    // Relaxed: only our own queued state matters here; unlink re-checks.
-    if (w_.status.load(std::memory_order_relaxed) == chan_detail::st_queued) {
+    // Acquire: a notifier that completed this waiter wrote into it (moved
+    // its waker out) before its release store; those writes must
+    // happen-before the node's members are destroyed here.
+    if (w_.status.load(std::memory_order_acquire) == chan_detail::st_queued) {
       s_->unlink(w_, s_->sendq);  // a send withdrawn: the value is dropped
     }
   }

@@ -44,8 +44,10 @@ class Barrier {
     }
     Wait& operator=(Wait&&) = delete;
     ~Wait() {
-      // Relaxed: cancel() re-checks under the lock.
-      if (w_.status.load(std::memory_order_relaxed) == sync_detail::st_queued) b_->cancel(w_);
+      // Acquire: a notifier that completed this waiter wrote into it (moved
+      // its waker out) before its release store; those writes must
+      // happen-before the node's members are destroyed here.
+      if (w_.status.load(std::memory_order_acquire) == sync_detail::st_queued) b_->cancel(w_);
     }
     Poll<BarrierWaitResult> poll(Context& cx);
 

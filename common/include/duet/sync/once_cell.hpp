@@ -71,8 +71,10 @@ class OnceCell {
     }
     GetOrInit& operator=(GetOrInit&&) = delete;
     ~GetOrInit() {
-      // Status rule (duet/sync/detail/wait_list.hpp).
-      if (w_.status.load(std::memory_order_relaxed) == sync_detail::st_queued) c_->unlink(w_);
+      // Acquire: a notifier that completed this waiter wrote into it (moved
+      // its waker out) before its release store; those writes must
+      // happen-before the node's members are destroyed here.
+      if (w_.status.load(std::memory_order_acquire) == sync_detail::st_queued) c_->unlink(w_);
       if (mine_) {
         fut_.reset();
         c_->abandon();  // cancelled mid-way: let a waiter take over

@@ -86,9 +86,10 @@ class [[nodiscard]] Sleep {
   }
   Sleep& operator=(Sleep&&) = delete;
   ~Sleep() {
-    // Relaxed: only our own registration matters; timer_cancel re-checks
-    // a racing fire under the wheel's lock.
-    if (e_.state.load(std::memory_order_relaxed) == time_detail::TimerEntry::registered) {
+    // Acquire: a notifier that completed this waiter wrote into it (moved
+    // its waker out) before its release store; those writes must
+    // happen-before the node's members are destroyed here.
+    if (e_.state.load(std::memory_order_acquire) == time_detail::TimerEntry::registered) {
       time_detail::timer_cancel(e_);
     }
   }

@@ -57,6 +57,10 @@ enum Status : std::uint8_t {
 ///  - a notifier completes a waiter with a release store (complete()), and
 ///    the owner's lock-free read is an acquire load (load_status()): that
 ///    pair publishes the grant (value, permit) written before it;
+///  - an owner's destructor that skips the lock because its node is no
+///    longer queued loads with acquire too: the notifier wrote into the node
+///    (moved its waker out) before completing it, and the node's members are
+///    about to be destroyed (TSan found the relaxed version);
 ///  - every other access is made under the primitive's lock, or by the
 ///    owner while its node is not linked (nobody else can reach it), so it
 ///    is relaxed: the lock, or program order, already orders it.
