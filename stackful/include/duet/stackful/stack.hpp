@@ -62,8 +62,12 @@ struct StackTuning {
   std::size_t thread_cache_stacks = 64;
   /// Bytes the global pool may hold (counted as the most each pooled stack
   /// can have resident: its usable size, or `lazy_keep_bytes` for a trimmed
-  /// lazy stack); past it, released stacks are unmapped.
-  std::size_t pool_cap_bytes = std::size_t{256} << 20;
+  /// lazy stack); past it, released stacks are unmapped. 2 GiB: 32,768
+  /// default stacks, about 256 MB really resident (a pooled stack keeps the
+  /// ~2 pages it touched). Smaller caps made every burst of more fibers than
+  /// the cap pay mmap + mprotect + munmap + first-touch faults again (~13 us
+  /// a fiber at 10K concurrent with 256 MiB, bench_sched spawn_all/stackful).
+  std::size_t pool_cap_bytes = std::size_t{2} << 30;
   /// Lazy stacks: the high-water mark. A released stack that was touched
   /// below it gives the pages below back to the kernel.
   std::size_t lazy_keep_bytes = std::size_t{64} << 10;
