@@ -76,8 +76,13 @@ TEST_CASE("shutdown cancels tasks that never started", "[shutdown]") {
       handles.push_back(rt.spawn(
           duet::stackful, [g = std::make_shared<Guard>(&destroyed), &ran] { ran.fetch_add(1); }));
     }
-    rt.shutdown();  // stops the worker after the blocker's run...
+    // Shut down from another thread (shutdown() waits for the worker, which
+    // is still in the blocker), then let the blocker finish: the worker sees
+    // the shutdown and never starts the queued fibers.
+    std::thread stopper([&rt] { rt.shutdown(); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
     release.store(true);
+    stopper.join();
   }
   (void)ran;
   CHECK(destroyed.load() == 100);
