@@ -52,6 +52,13 @@ void Worker::run() {
   while (!sched_.is_shutdown()) {
     TaskHeader* t = next_task();
     if (t == nullptr) t = steal_work();
+    // Still searching: spin a little before sleeping (see
+    // RuntimeConfig::search_spins); other workers skip waking us meanwhile.
+    for (std::uint32_t i = 0; t == nullptr && searching_ && i < sched_.cfg.search_spins; ++i) {
+      __builtin_ia32_pause();
+      t = next_task();
+      if (t == nullptr) t = steal_work();
+    }
     if (t != nullptr) {
       run_task(t);
       continue;
