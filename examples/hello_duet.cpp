@@ -6,7 +6,9 @@
 #include <duet/duet.hpp>
 #include <stdexcept>
 
-duet::Task<int> square(int x) { co_return x * x; }
+duet::Task<int> square(int x) {
+  co_return x* x;
+}
 
 // A coroutine that spawns a fiber and awaits it.
 duet::Task<int> sum_with_fiber(int n) {

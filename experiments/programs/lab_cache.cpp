@@ -87,7 +87,9 @@ struct Coro {
       return ::operator new(n);
     }
     static void operator delete(void* p) noexcept { ::operator delete(p); }
-    Coro get_return_object() { return Coro{std::coroutine_handle<promise_type>::from_promise(*this)}; }
+    Coro get_return_object() {
+      return Coro{std::coroutine_handle<promise_type>::from_promise(*this)};
+    }
     std::suspend_always initial_suspend() noexcept { return {}; }
     std::suspend_always final_suspend() noexcept { return {}; }
     void return_void() {}
@@ -108,11 +110,16 @@ Coro task_body() {
 
 Coro make_coro(int touch) {
   switch (touch) {
-    case 0: return task_body<0>();
-    case 256: return task_body<256>();
-    case 1024: return task_body<1024>();
-    case 2048: return task_body<2048>();
-    default: return task_body<4096>();
+    case 0:
+      return task_body<0>();
+    case 256:
+      return task_body<256>();
+    case 1024:
+      return task_body<1024>();
+    case 2048:
+      return task_body<2048>();
+    default:
+      return task_body<4096>();
   }
 }
 
@@ -129,11 +136,16 @@ void fiber_body(ctx::transfer_t t) {
 using FiberEntry = void (*)(ctx::transfer_t);
 FiberEntry fiber_entry(int touch) {
   switch (touch) {
-    case 0: return &fiber_body<0>;
-    case 256: return &fiber_body<256>;
-    case 1024: return &fiber_body<1024>;
-    case 2048: return &fiber_body<2048>;
-    default: return &fiber_body<4096>;
+    case 0:
+      return &fiber_body<0>;
+    case 256:
+      return &fiber_body<256>;
+    case 1024:
+      return &fiber_body<1024>;
+    case 2048:
+      return &fiber_body<2048>;
+    default:
+      return &fiber_body<4096>;
   }
 }
 
@@ -175,7 +187,8 @@ struct Ring {
   }
   /// `rounds` passes over all tasks; returns the number of switches.
   long cycle(long rounds) {
-    long n = kind == "stackless" ? static_cast<long>(coros.size()) : static_cast<long>(fibers.size());
+    long n =
+        kind == "stackless" ? static_cast<long>(coros.size()) : static_cast<long>(fibers.size());
     if (kind == "stackless") {
       for (long r = 0; r < rounds; ++r)
         for (auto h : coros) h.resume();
@@ -231,15 +244,18 @@ int main(int argc, char** argv) {
         std::uint64_t misses = hw.ok() ? hw.stop() : 0;
         double ns = lab::ns_since(t0) / static_cast<double>(sw);
         lab::emit("cache_sweep", v, metric, ns, "ns", n,
-                  "round-robin over N live tasks, " + std::to_string(t) + " B touched per resume, timing (steady_clock)");
+                  "round-robin over N live tasks, " + std::to_string(t) +
+                      " B touched per resume, timing (steady_clock)");
         if (n == max_n || n == 1 || n == 1024)
-          lab::emit("cache_sweep", v, "bytes_per_task.touch" + std::to_string(t),
-                    static_cast<double>(v == "stackless" ? last_frame : ring.bytes_per_task), "B", n,
-                    v == "stackless" ? "coroutine frame size (operator new argument)"
-                                     : "RSS growth per fiber at creation (16 KiB stacks, pages touched)");
+          lab::emit(
+              "cache_sweep", v, "bytes_per_task.touch" + std::to_string(t),
+              static_cast<double>(v == "stackless" ? last_frame : ring.bytes_per_task), "B", n,
+              v == "stackless" ? "coroutine frame size (operator new argument)"
+                               : "RSS growth per fiber at creation (16 KiB stacks, pages touched)");
         if (hw.ok())
           lab::emit("cache_sweep", v, "llc_misses_per_switch.touch" + std::to_string(t),
-                    static_cast<double>(misses) / static_cast<double>(sw), "misses", n, "perf_event_open");
+                    static_cast<double>(misses) / static_cast<double>(sw), "misses", n,
+                    "perf_event_open");
       }
     }
   }

@@ -60,8 +60,10 @@ void close_test(long n) {
     woke = 0;
     parked = 0;
     for (long i = 0; i < n; ++i) {
-      if (kind == 0) rt.spawn(receiver(ch)).detach();
-      else rt.spawn(sender(ch, static_cast<int>(i))).detach();
+      if (kind == 0)
+        rt.spawn(receiver(ch)).detach();
+      else
+        rt.spawn(sender(ch, static_cast<int>(i))).detach();
     }
     while (parked.load() < n) std::this_thread::sleep_for(std::chrono::microseconds(200));
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -72,7 +74,8 @@ void close_test(long n) {
     double ns = lab::ns_since(t0);
     std::uint64_t p1 = polls(rt);
     std::string impl = kind == 0 ? "duet-receivers" : "duet-senders";
-    std::string m = std::string("1 worker: N coroutines parked on ") + (kind == 0 ? "recv()" : "send() to a full 1-slot") +
+    std::string m = std::string("1 worker: N coroutines parked on ") +
+                    (kind == 0 ? "recv()" : "send() to a full 1-slot") +
                     " channel; close(), until all have run";
     lab::emit("chan_close", impl, "wake_all", ns, "ns", n, m);
     lab::emit("chan_close", impl, "wake_per_task", ns / double(n), "ns", n, m + ", per woken task");
@@ -104,10 +107,13 @@ void select_test(long n) {
   long first = rt.spawn(select_loop(n)).join();
   double p = double(first) / double(n);
   double e = double(n) / 2;
-  double chi2 = (double(first) - e) * (double(first) - e) / e + (double(n - first) - e) * (double(n - first) - e) / e;
-  lab::emit("chan_select", "duet", "first_case_share", p, "ratio", n, "co_await select(a.recv(), b.recv()) with both ready");
-  lab::emit("chan_select", "duet", "chi_square", chi2, "chi2", n,
-            "chi-square of the first/second counts against 50/50 (1 degree of freedom; 3.84 = p 0.05)");
+  double chi2 = (double(first) - e) * (double(first) - e) / e +
+                (double(n - first) - e) * (double(n - first) - e) / e;
+  lab::emit("chan_select", "duet", "first_case_share", p, "ratio", n,
+            "co_await select(a.recv(), b.recv()) with both ready");
+  lab::emit(
+      "chan_select", "duet", "chi_square", chi2, "chi2", n,
+      "chi-square of the first/second counts against 50/50 (1 degree of freedom; 3.84 = p 0.05)");
 }
 
 duet::Task<void> ticker(std::atomic<bool>* stop, std::vector<double>* gaps) {
@@ -132,7 +138,9 @@ void blocking_test(long jobs) {
   std::vector<duet::JoinHandle<void>> hs;
   for (long i = 0; i < jobs; ++i)
     hs.push_back(rt.spawn(duet::stackful, [] {
-      return duet::spawn_blocking([] { std::this_thread::sleep_for(std::chrono::milliseconds(200)); }).join();
+      return duet::spawn_blocking(
+                 [] { std::this_thread::sleep_for(std::chrono::milliseconds(200)); })
+          .join();
     }));
   for (auto& h : hs) h.join();
   double ms = lab::ns_since(t0) / 1e6;
@@ -143,15 +151,20 @@ void blocking_test(long jobs) {
   auto st2 = duet::blocking_pool_stats();
   std::sort(gaps.begin(), gaps.end());
   std::string m = std::to_string(jobs) + " spawn_blocking jobs of 200 ms (sleep), from fibers";
-  lab::emit("blocking_pool", "duet", "peak_threads", double(st.peak_threads), "threads", jobs, m + "; limit " + std::to_string(st.max_threads));
-  lab::emit("blocking_pool", "duet", "max_threads", double(st.max_threads), "threads", jobs, "RuntimeConfig::max_blocking_threads");
+  lab::emit("blocking_pool", "duet", "peak_threads", double(st.peak_threads), "threads", jobs,
+            m + "; limit " + std::to_string(st.max_threads));
+  lab::emit("blocking_pool", "duet", "max_threads", double(st.max_threads), "threads", jobs,
+            "RuntimeConfig::max_blocking_threads");
   lab::emit("blocking_pool", "duet", "total_time", ms, "ms", jobs, m + "; all joined");
-  lab::emit("blocking_pool", "duet", "threads_after_keep_alive", double(st2.threads), "threads", jobs,
-            "pool threads alive 600 ms after the last job (keep-alive set to 200 ms)");
-  lab::emit("blocking_pool", "duet", "reclaimed", double(st2.reclaimed), "threads", jobs, "threads that exited after the keep-alive");
+  lab::emit("blocking_pool", "duet", "threads_after_keep_alive", double(st2.threads), "threads",
+            jobs, "pool threads alive 600 ms after the last job (keep-alive set to 200 ms)");
+  lab::emit("blocking_pool", "duet", "reclaimed", double(st2.reclaimed), "threads", jobs,
+            "threads that exited after the keep-alive");
   if (!gaps.empty())
-    lab::emit("blocking_pool", "duet", "worker_tick_p99", gaps[std::min(gaps.size() - 1, gaps.size() * 99 / 100)], "us", jobs,
-              "a task sleeping 1 ms in a loop on the workers meanwhile: p99 interval (1000 = undisturbed)");
+    lab::emit("blocking_pool", "duet", "worker_tick_p99",
+              gaps[std::min(gaps.size() - 1, gaps.size() * 99 / 100)], "us", jobs,
+              "a task sleeping 1 ms in a loop on the workers meanwhile: p99 interval (1000 = "
+              "undisturbed)");
 }
 
 }  // namespace
@@ -160,9 +173,12 @@ int main(int argc, char** argv) {
   lab::Args args(argc, argv);
   std::string t = args.pos.empty() ? "" : args.pos[0];
   long n = args.num("n", 10000);
-  if (t == "close") close_test(n);
-  else if (t == "select") select_test(n);
-  else if (t == "blocking") blocking_test(n);
+  if (t == "close")
+    close_test(n);
+  else if (t == "select")
+    select_test(n);
+  else if (t == "blocking")
+    blocking_test(n);
   else {
     std::fprintf(stderr, "usage: %s close|select|blocking [--n N]\n", argv[0]);
     return 2;

@@ -34,8 +34,12 @@ unsigned workers_all = 0;
 
 // The runtime's default stack strategy and size; the stack strategies
 // themselves are compared by the stackful_* experiments.
-constexpr auto fiber_opts() { return duet::stackful; }
-bool is_fiber() { return backend.rfind("fiber", 0) == 0; }
+constexpr auto fiber_opts() {
+  return duet::stackful;
+}
+bool is_fiber() {
+  return backend.rfind("fiber", 0) == 0;
+}
 
 duet::Runtime make_rt(unsigned workers) {
   return duet::Runtime({.workers = workers, .placement = duet::Placement::compact});
@@ -43,7 +47,9 @@ duet::Runtime make_rt(unsigned workers) {
 std::string method(const std::string& what, unsigned workers) {
   return what + ", " + std::to_string(workers) + " worker(s) pinned compact, steady_clock";
 }
-std::string impl() { return "duet-" + backend; }
+std::string impl() {
+  return "duet-" + backend;
+}
 
 // ---- rss ---------------------------------------------------------------
 
@@ -71,10 +77,9 @@ void spawn_parked(duet::Runtime& rt, lab::Gate* g) {
     rt.spawn(ParkedPoll(g)).detach();
   } else {
     rt.spawn(fiber_opts(), [g] {
-           duet::wait(lab::GateWait(g));
-           finished.fetch_add(1, std::memory_order_relaxed);
-         })
-        .detach();
+        duet::wait(lab::GateWait(g));
+        finished.fetch_add(1, std::memory_order_relaxed);
+      }).detach();
   }
 }
 
@@ -110,7 +115,9 @@ int test_rss(long n) {
 
 // ---- spawn_seq ----------------------------------------------------------
 
-duet::Task<long> child(long i) { co_return i + 1; }
+duet::Task<long> child(long i) {
+  co_return i + 1;
+}
 
 struct ReadyPoll {  // a poll future that is ready at once
   long v;
@@ -186,7 +193,8 @@ void conc_fiber(long n) {
   std::vector<duet::JoinHandle<void>> hs;
   hs.reserve(n);
   for (long i = 0; i < n; ++i)
-    hs.push_back(duet::spawn(fiber_opts(), [] { counter.fetch_add(1, std::memory_order_relaxed); }));
+    hs.push_back(
+        duet::spawn(fiber_opts(), [] { counter.fetch_add(1, std::memory_order_relaxed); }));
   for (auto& h : hs) h.join();
 }
 
@@ -207,11 +215,13 @@ int test_conc(const char* name, long n) {
   };
   double cold = run();
   double warm = run();
-  std::string what = std::string(name) == "spawn_inc"
-                         ? "spawn N (each increments an atomic), keep handles, join all, from inside a task"
-                         : "spawn N then await all, from inside a task";
+  std::string what =
+      std::string(name) == "spawn_inc"
+          ? "spawn N (each increments an atomic), keep handles, join all, from inside a task"
+          : "spawn N then await all, from inside a task";
   lab::emit(name, impl(), "total_time", cold, "ms", n, method(what + ", first pass (cold)", w));
-  lab::emit(name, impl(), "total_time_warm", warm, "ms", n, method(what + ", second pass (warm)", w));
+  lab::emit(name, impl(), "total_time_warm", warm, "ms", n,
+            method(what + ", second pass (warm)", w));
   return 0;
 }
 
@@ -267,8 +277,10 @@ int test_yield(long n) {
 int main(int argc, char** argv) {
   lab::Args args(argc, argv);
   if (args.pos.size() < 2) {
-    std::fprintf(stderr, "usage: %s rss|spawn_seq|spawn_conc|spawn_inc|yield N [--backend B] [--workers W]\n",
-                 argv[0]);
+    std::fprintf(
+        stderr,
+        "usage: %s rss|spawn_seq|spawn_conc|spawn_inc|yield N [--backend B] [--workers W]\n",
+        argv[0]);
     return 2;
   }
   backend = args.get("backend", "stackless");

@@ -57,7 +57,9 @@ struct Rec {
       }
       std::free(p);
     }
-    Rec get_return_object() { return Rec{std::coroutine_handle<promise_type>::from_promise(*this)}; }
+    Rec get_return_object() {
+      return Rec{std::coroutine_handle<promise_type>::from_promise(*this)};
+    }
     std::suspend_always initial_suspend() noexcept { return {}; }
     std::suspend_always final_suspend() noexcept { return {}; }
     void return_void() {}
@@ -71,7 +73,9 @@ struct Rec {
 
 volatile int sink = 0;
 
-Rec empty_body() { co_return; }
+Rec empty_body() {
+  co_return;
+}
 Rec one_suspend() {
   int x = sink;
   co_await std::suspend_always{};
@@ -141,7 +145,9 @@ double create_destroy_ns(bool use_pool, long n) {
 
 // ---- duet: allocations per spawn in a steady state -------------------------
 
-duet::Task<int> child(int i) { co_return i + 1; }
+duet::Task<int> child(int i) {
+  co_return i + 1;
+}
 struct ReadyPoll {
   int v;
   duet::Poll<int> poll(duet::Context&) { return v + 1; }
@@ -150,14 +156,17 @@ struct ReadyPoll {
 duet::Task<long> spawn_loop(long n, int kind) {
   long s = 0;
   for (long i = 0; i < n; ++i) {
-    if (kind == 0) s += co_await duet::spawn(child(static_cast<int>(i)));
-    else s += co_await duet::spawn(ReadyPoll{static_cast<int>(i)});
+    if (kind == 0)
+      s += co_await duet::spawn(child(static_cast<int>(i)));
+    else
+      s += co_await duet::spawn(ReadyPoll{static_cast<int>(i)});
   }
   co_return s;
 }
 long spawn_loop_fiber(long n) {
   long s = 0;
-  for (long i = 0; i < n; ++i) s += duet::spawn(duet::stackful, [i] { return static_cast<int>(i + 1); }).join();
+  for (long i = 0; i < n; ++i)
+    s += duet::spawn(duet::stackful, [i] { return static_cast<int>(i + 1); }).join();
   return s;
 }
 
@@ -203,9 +212,10 @@ void overflow_demo() {
   int status = 0;
   waitpid(pid, &status, 0);
   double sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-  lab::emit("frames", "boost-context", "overflow_signal", sig, "signal", -1,
-            "child process: fiber on a 16 KiB protected_fixedsize_stack (guard page) recursing ~64 KiB; "
-            "11 = SIGSEGV at the guard page, 0 = survived");
+  lab::emit(
+      "frames", "boost-context", "overflow_signal", sig, "signal", -1,
+      "child process: fiber on a 16 KiB protected_fixedsize_stack (guard page) recursing ~64 KiB; "
+      "11 = SIGSEGV at the guard page, 0 = survived");
 }
 
 // ---- recursion depth on an 8 MiB fiber stack (S8) ---------------------------
@@ -225,20 +235,22 @@ __attribute__((noinline)) long dive(long d) {
 }
 
 void depth_demo() {
-  depth_reached = static_cast<long*>(mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  depth_reached = static_cast<long*>(
+      mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
   long* frame_bytes_shared = depth_reached + 1;
   pid_t pid = fork();
   if (pid == 0) {
     namespace bc = boost::context;
-    bc::fiber f(std::allocator_arg, bc::protected_fixedsize_stack(8 * 1024 * 1024), [&](bc::fiber&& main) {
-      struct sigaction sa {};
-      sa.sa_handler = SIG_DFL;
-      sigaction(SIGSEGV, &sa, nullptr);
-      // Record the frame size once, from two depths.
-      *frame_bytes_shared = 0;
-      sink = static_cast<int>(dive(0));
-      return std::move(main);
-    });
+    bc::fiber f(std::allocator_arg, bc::protected_fixedsize_stack(8 * 1024 * 1024),
+                [&](bc::fiber&& main) {
+                  struct sigaction sa {};
+                  sa.sa_handler = SIG_DFL;
+                  sigaction(SIGSEGV, &sa, nullptr);
+                  // Record the frame size once, from two depths.
+                  *frame_bytes_shared = 0;
+                  sink = static_cast<int>(dive(0));
+                  return std::move(main);
+                });
     std::move(f).resume();
     _exit(0);
   }
@@ -246,11 +258,12 @@ void depth_demo() {
   waitpid(pid, &status, 0);
   long depth = *depth_reached;
   lab::emit("frames", "boost-context", "max_depth_8MiB", double(depth), "frames", -1,
-            "child process: recursion in a fiber on an 8 MiB protected_fixedsize_stack until the guard page "
+            "child process: recursion in a fiber on an 8 MiB protected_fixedsize_stack until the "
+            "guard page "
             "faults (a non-tail-recursive function with one volatile char)");
   if (depth > 0)
-    lab::emit("frames", "boost-context", "frame_bytes_8MiB", 8.0 * 1024 * 1024 / double(depth), "B", -1,
-              "8 MiB / depth reached: bytes per frame of that function");
+    lab::emit("frames", "boost-context", "frame_bytes_8MiB", 8.0 * 1024 * 1024 / double(depth), "B",
+              -1, "8 MiB / depth reached: bytes per frame of that function");
   munmap(depth_reached, 4096);
 }
 
@@ -267,9 +280,11 @@ int main(int argc, char** argv) {
   frame_of("buffer_4KiB_dead_at_suspend", buffer_4k_dead);
   frame_of("three_suspends", three_suspends);
 
-  lab::emit("frames", "duet", "sizeof_task_header", sizeof(duet::detail::TaskHeader), "B", -1, "sizeof");
+  lab::emit("frames", "duet", "sizeof_task_header", sizeof(duet::detail::TaskHeader), "B", -1,
+            "sizeof");
   lab::emit("frames", "duet", "sizeof_waker", sizeof(duet::Waker), "B", -1, "sizeof(duet::Waker)");
-  lab::emit("frames", "duet", "sizeof_poll_task_gate", sizeof(duet::detail::PollTask<lab::GateWait>), "B", -1,
+  lab::emit("frames", "duet", "sizeof_poll_task_gate",
+            sizeof(duet::detail::PollTask<lab::GateWait>), "B", -1,
             "sizeof(PollTask<GateWait>): header + future + outcome in one block");
 
   double m = create_destroy_ns(false, n * 10);

@@ -15,8 +15,8 @@
 //           coroutine and a fiber wait on a signal, in a steady state.
 //
 //   exp_lab_sched budget|lifo|steal|waits [--scale F]
-#include <alloc_tracker.hpp>
 #include <algorithm>
+#include <alloc_tracker.hpp>
 #include <atomic>
 #include <mutex>
 #include <string>
@@ -27,7 +27,9 @@
 namespace {
 
 double scale = 1.0;
-long scaled(long base) { return std::max(10L, static_cast<long>(double(base) * scale)); }
+long scaled(long base) {
+  return std::max(10L, static_cast<long>(double(base) * scale));
+}
 constexpr std::uint32_t kOff = 1u << 30;
 
 /// A one-shot, reusable wake-up: notify() makes the next (or the pending)
@@ -88,7 +90,8 @@ void budget() {
     for (long i = 0; i < probes; ++i) {
       std::atomic<long long> seen{-1};
       auto t0 = lab::Clock::now();
-      auto p = rt.spawn(duet::stackful, [&seen, t0] { seen = static_cast<long long>(lab::ns_since(t0)); });
+      auto p = rt.spawn(duet::stackful,
+                        [&seen, t0] { seen = static_cast<long long>(lab::ns_since(t0)); });
       while (seen.load() < 0 && lab::ns_since(t0) < 200e6) std::this_thread::yield();
       if (seen.load() < 0) {
         starved = 1;
@@ -103,12 +106,15 @@ void budget() {
     h1.join();
     h2.join();
     std::string impl = b == 128 ? "budget_128" : "budget_off";
-    std::string m = "1 worker, 2 tasks yielding forever; a task spawned from outside: time to its first poll";
-    lab::emit("sched_budget", impl, "starved", double(starved), "bool", probes, m + " (1: none ran within 200 ms)");
+    std::string m =
+        "1 worker, 2 tasks yielding forever; a task spawned from outside: time to its first poll";
+    lab::emit("sched_budget", impl, "starved", double(starved), "bool", probes,
+              m + " (1: none ran within 200 ms)");
     if (!lat.empty()) {
       std::sort(lat.begin(), lat.end());
       lab::emit("sched_budget", impl, "latency_p50", lat[lat.size() / 2], "us", probes, m);
-      lab::emit("sched_budget", impl, "latency_p99", lat[std::min(lat.size() - 1, lat.size() * 99 / 100)], "us", probes, m);
+      lab::emit("sched_budget", impl, "latency_p99",
+                lat[std::min(lat.size() - 1, lat.size() * 99 / 100)], "us", probes, m);
       lab::emit("sched_budget", impl, "latency_max", lat.back(), "us", probes, m);
     }
   }
@@ -165,12 +171,15 @@ void lifo() {
     pb.join();
     v.join();
     std::string impl = cap == 3 ? "lifo_cap_3" : cap == 0 ? "lifo_off" : "lifo_uncapped";
-    std::string m = "1 worker: a ping-pong pair (each wake lands in the LIFO slot) beside a task that yields in a loop";
+    std::string m =
+        "1 worker: a ping-pong pair (each wake lands in the LIFO slot) beside a task that yields "
+        "in a loop";
     lab::emit("sched_lifo", impl, "round_trip", ns / double(rounds), "ns", rounds, m);
-    lab::emit("sched_lifo", impl, "victim_max_gap", double(victim_max_gap.load()) / 1e3, "us", rounds,
-              m + ": the yielding task's longest wait between two polls");
-    lab::emit("sched_lifo", impl, "victim_polls_per_round", double(victim_polls.load()) / double(rounds), "polls",
-              rounds, m + ": polls of the yielding task per ping-pong round");
+    lab::emit("sched_lifo", impl, "victim_max_gap", double(victim_max_gap.load()) / 1e3, "us",
+              rounds, m + ": the yielding task's longest wait between two polls");
+    lab::emit("sched_lifo", impl, "victim_polls_per_round",
+              double(victim_polls.load()) / double(rounds), "polls", rounds,
+              m + ": polls of the yielding task per ping-pong round");
   }
 }
 
@@ -209,7 +218,8 @@ void steal() {
   calibrate();
   long m = scaled(50000);
   unsigned pus = duet::Topology::machine().pus();
-  for (auto [pl, name] : {std::pair{duet::Placement::compact, "compact"}, std::pair{duet::Placement::scatter, "scatter"}}) {
+  for (auto [pl, name] : {std::pair{duet::Placement::compact, "compact"},
+                          std::pair{duet::Placement::scatter, "scatter"}}) {
     double t1 = 0;
     for (unsigned w = 1; w <= pus; ++w) {
       duet::RuntimeConfig cfg;
@@ -229,12 +239,17 @@ void steal() {
       }
       if (w == 1) t1 = ms;
       std::string impl = std::string(name) + "_w" + std::to_string(w);
-      std::string meth = std::to_string(w) + " worker(s), placement " + name + ": a task spawns M tasks of ~2 us and joins them";
+      std::string meth = std::to_string(w) + " worker(s), placement " + name +
+                         ": a task spawns M tasks of ~2 us and joins them";
       lab::emit("sched_steal", impl, "total_time", ms, "ms", m, meth);
-      lab::emit("sched_steal", impl, "speedup", t1 / ms, "x", m, meth + "; time on 1 worker / time on w");
-      lab::emit("sched_steal", impl, "efficiency", t1 / ms / double(w), "ratio", m, meth + "; speedup / workers");
-      lab::emit("sched_steal", impl, "steals", double(steals), "tasks", m, meth + "; tasks stolen (rt.stats())");
-      lab::emit("sched_steal", impl, "steal_attempts", double(stolen_from_attempts), "tries", m, meth);
+      lab::emit("sched_steal", impl, "speedup", t1 / ms, "x", m,
+                meth + "; time on 1 worker / time on w");
+      lab::emit("sched_steal", impl, "efficiency", t1 / ms / double(w), "ratio", m,
+                meth + "; speedup / workers");
+      lab::emit("sched_steal", impl, "steals", double(steals), "tasks", m,
+                meth + "; tasks stolen (rt.stats())");
+      lab::emit("sched_steal", impl, "steal_attempts", double(stolen_from_attempts), "tries", m,
+                meth);
     }
   }
 }
@@ -271,7 +286,8 @@ void waits() {
   run_empty();
   auto e1 = duet::test::alloc_counts();
   double per = double((c1.news - c0.news) - (e1.news - e0.news)) / double(2 * rounds);
-  lab::emit("sched_waits", "duet-stackless", "allocs_per_wait", std::max(0.0, per), "allocs", rounds,
+  lab::emit("sched_waits", "duet-stackless", "allocs_per_wait", std::max(0.0, per), "allocs",
+            rounds,
             "operator new calls per co_await of a signal (counting allocator), steady state");
 
   // fiber <-> fiber
@@ -304,7 +320,8 @@ void waits() {
   e1 = duet::test::alloc_counts();
   per = double((c1.news - c0.news) - (e1.news - e0.news)) / double(2 * rounds);
   lab::emit("sched_waits", "duet-fiber", "allocs_per_wait", std::max(0.0, per), "allocs", rounds,
-            "operator new calls per duet::wait on a signal from a fiber (counting allocator), steady state");
+            "operator new calls per duet::wait on a signal from a fiber (counting allocator), "
+            "steady state");
 }
 
 }  // namespace
@@ -313,10 +330,14 @@ int main(int argc, char** argv) {
   lab::Args args(argc, argv);
   scale = std::atof(args.get("scale", "1").c_str());
   std::string t = args.pos.empty() ? "" : args.pos[0];
-  if (t == "budget") budget();
-  else if (t == "lifo") lifo();
-  else if (t == "steal") steal();
-  else if (t == "waits") waits();
+  if (t == "budget")
+    budget();
+  else if (t == "lifo")
+    lifo();
+  else if (t == "steal")
+    steal();
+  else if (t == "waits")
+    waits();
   else {
     std::fprintf(stderr, "usage: %s budget|lifo|steal|waits [--scale F]\n", argv[0]);
     return 2;

@@ -36,18 +36,18 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <cpuid.h>
 #include <algorithm>
 #include <array>
-#include <memory>
-#include <utility>
 #include <atomic>
 #include <boost/context/detail/fcontext.hpp>
 #include <coroutine>
-#include <cpuid.h>
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <random>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "lab.hpp"
@@ -57,7 +57,9 @@ namespace ctx = boost::context::detail;
 namespace {
 
 double scale = 1.0;
-long iters(long base) { return std::max(1000L, static_cast<long>(static_cast<double>(base) * scale)); }
+long iters(long base) {
+  return std::max(1000L, static_cast<long>(static_cast<double>(base) * scale));
+}
 
 void report(const char* impl, double ns_per_cycle, long cycles, const char* method) {
   lab::emit("switch_bare", impl, "time_per_cycle", ns_per_cycle, "ns", cycles, method);
@@ -82,7 +84,9 @@ double best_of(int reps, long n, F&& f) {
 
 struct Loop {
   struct promise_type {
-    Loop get_return_object() { return Loop{std::coroutine_handle<promise_type>::from_promise(*this)}; }
+    Loop get_return_object() {
+      return Loop{std::coroutine_handle<promise_type>::from_promise(*this)};
+    }
     std::suspend_always initial_suspend() noexcept { return {}; }
     std::suspend_always final_suspend() noexcept { return {}; }
     void return_void() {}
@@ -105,7 +109,8 @@ void bench_coro() {
     for (long i = 0; i < n; ++i) h.resume();
   });
   h.destroy();
-  report("coro_resume", ns, iters(20'000'000), "coroutine_handle::resume + suspend_always, best of 5");
+  report("coro_resume", ns, iters(20'000'000),
+         "coroutine_handle::resume + suspend_always, best of 5");
 }
 
 // ---- minimal asm switch -----------------------------------------------------
@@ -147,7 +152,8 @@ struct MappedStack {
   char* base;
   std::size_t size;
   explicit MappedStack(std::size_t s) : size(s) {
-    base = static_cast<char*>(mmap(nullptr, s, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    base = static_cast<char*>(
+        mmap(nullptr, s, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
     if (base == MAP_FAILED) std::abort();
   }
   ~MappedStack() { munmap(base, size); }
@@ -157,14 +163,15 @@ struct MappedStack {
 void bench_asm() {
   MappedStack st(64 * 1024);
   auto* sp = reinterpret_cast<std::uintptr_t*>(st.top());
-  *--sp = 0;                                               // fake return address
+  *--sp = 0;                                             // fake return address
   *--sp = reinterpret_cast<std::uintptr_t>(&asm_entry);  // where the first ret goes
-  for (int i = 0; i < 6; ++i) *--sp = 0;                   // the six registers
+  for (int i = 0; i < 6; ++i) *--sp = 0;                 // the six registers
   co_sp = sp;
   double ns = best_of(5, iters(20'000'000), [](long n) {
     for (long i = 0; i < n; ++i) lab_switch6(&main_sp, co_sp);
   });
-  report("asm_6regs", ns, iters(20'000'000), "hand-written switch: 6 callee-saved registers + rsp, best of 5");
+  report("asm_6regs", ns, iters(20'000'000),
+         "hand-written switch: 6 callee-saved registers + rsp, best of 5");
 }
 
 // ---- fcontext --------------------------------------------------------------
@@ -195,14 +202,16 @@ inline void dirty_simd() {
   // AVX2), so that XSAVE's init/modified optimisations cannot skip them.
 #if defined(__x86_64__)
   if (__builtin_cpu_supports("avx2")) {
-    asm volatile("vpcmpeqd %%ymm1, %%ymm1, %%ymm1\n\tvpcmpeqd %%ymm2, %%ymm2, %%ymm2" ::: "xmm1", "xmm2");
+    asm volatile("vpcmpeqd %%ymm1, %%ymm1, %%ymm1\n\tvpcmpeqd %%ymm2, %%ymm2, %%ymm2" ::
+                     : "xmm1", "xmm2");
   } else {
     asm volatile("pcmpeqd %%xmm1, %%xmm1" ::: "xmm1");
   }
 #endif
 }
 inline void xsave_pair() {
-  asm volatile("xsave64 (%0)\n\txrstor64 (%0)" ::"r"(xsave_area), "a"(0xffffffffu), "d"(0xffffffffu) : "memory");
+  asm volatile("xsave64 (%0)\n\txrstor64 (%0)" ::"r"(xsave_area), "a"(0xffffffffu), "d"(0xffffffffu)
+               : "memory");
 }
 
 void fctx_xsave_entry(ctx::transfer_t t) {
@@ -253,7 +262,8 @@ void bench_fcontext() {
     }
   });
   report("fcontext_xsave", nsx, iters(2'000'000),
-         "jump_fcontext ping-pong with XSAVE+XRSTOR of the dirty SIMD state on each switch, best of 5");
+         "jump_fcontext ping-pong with XSAVE+XRSTOR of the dirty SIMD state on each switch, best "
+         "of 5");
 }
 
 // ---- branch misprediction (the "pipeline flush" part) -----------------------
@@ -279,7 +289,8 @@ double run_sites(bool many_sites, const std::vector<std::uint8_t>& order, int re
   for (int i = 0; i < fibers; ++i) {
     stacks.push_back(std::make_unique<MappedStack>(16 * 1024));
     Entry e = many_sites ? table[i % 16] : table[0];
-    fc[i] = ctx::jump_fcontext(ctx::make_fcontext(stacks.back()->top(), 16 * 1024, e), nullptr).fctx;
+    fc[i] =
+        ctx::jump_fcontext(ctx::make_fcontext(stacks.back()->top(), 16 * 1024, e), nullptr).fctx;
   }
   long n = static_cast<long>(order.size());
   return best_of(reps, n, [&](long m) {
@@ -324,7 +335,8 @@ void bench_swapcontext() {
   double ns = best_of(5, iters(1'000'000), [](long n) {
     for (long i = 0; i < n; ++i) swapcontext(&uc_main, &uc_co);
   });
-  report("swapcontext", ns, iters(1'000'000), "glibc swapcontext ping-pong (saves signal mask: a syscall), best of 5");
+  report("swapcontext", ns, iters(1'000'000),
+         "glibc swapcontext ping-pong (saves signal mask: a syscall), best of 5");
 }
 
 // ---- futex ping-pong between two threads ------------------------------------
@@ -356,14 +368,16 @@ void bench_futex() {
   double best = 1e300;
   for (int r = 0; r < 3; ++r) best = std::min(best, futex_pingpong(0, 0, rounds));
   report("futex_same_cpu", best, rounds,
-         "two threads pinned to CPU 0 hand a token through FUTEX_WAIT/WAKE: a kernel context switch per handoff, best of 3");
+         "two threads pinned to CPU 0 hand a token through FUTEX_WAIT/WAKE: a kernel context "
+         "switch per handoff, best of 3");
   if (ncpu >= 2) {
     best = 1e300;
     // A cross-CPU handoff wakes an idle vCPU (tens of us in a VM): fewer rounds.
     long cross = std::max(1000L, rounds / 10);
     for (int r = 0; r < 3; ++r) best = std::min(best, futex_pingpong(0, 1, cross));
     report("futex_cross_cpu", best, cross,
-           "two threads pinned to CPUs 0 and 1 hand a token through FUTEX_WAIT/WAKE (wake-up of a sleeping CPU), best of 3");
+           "two threads pinned to CPUs 0 and 1 hand a token through FUTEX_WAIT/WAKE (wake-up of a "
+           "sleeping CPU), best of 3");
   }
 }
 

@@ -25,13 +25,15 @@ std::atomic<long> parked{0};
 
 void* body(void*) {
   parked.fetch_add(1);
-  while (gate.load() == 0) syscall(SYS_futex, reinterpret_cast<int*>(&gate), FUTEX_WAIT_PRIVATE, 0, nullptr, nullptr, 0);
+  while (gate.load() == 0)
+    syscall(SYS_futex, reinterpret_cast<int*>(&gate), FUTEX_WAIT_PRIVATE, 0, nullptr, nullptr, 0);
   return nullptr;
 }
 
 void release(std::vector<pthread_t>& ts) {
   gate.store(1);
-  syscall(SYS_futex, reinterpret_cast<int*>(&gate), FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
+  syscall(SYS_futex, reinterpret_cast<int*>(&gate), FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr,
+          0);
   for (auto t : ts) pthread_join(t, nullptr);
 }
 
@@ -57,8 +59,10 @@ int rss(long n) {
                   "), all parked on a futex; /proc/self/statm";
   lab::emit("threads", "os-thread", "rss_per_thread", double(rss1 - rss0) / double(n), "B", n, m);
   lab::emit("threads", "os-thread", "vm_per_thread", double(vm1 - vm0) / double(n), "B", n, m);
-  lab::emit("threads", "os-thread", "create_time", create_ns, "ns", n, "time to create N threads and see them parked, per thread");
-  lab::emit("threads", "os-thread", "wake_join_time", join_ns, "ns", n, "time to wake and join, per thread");
+  lab::emit("threads", "os-thread", "create_time", create_ns, "ns", n,
+            "time to create N threads and see them parked, per thread");
+  lab::emit("threads", "os-thread", "wake_join_time", join_ns, "ns", n,
+            "time to wake and join, per thread");
   return 0;
 }
 
@@ -78,12 +82,14 @@ int ceiling(long cap) {
   long long rss1 = lab::rss_bytes();
   long made = static_cast<long>(ts.size());
   release(ts);
-  std::string why = err == 0 ? "reached the cap" : std::string("pthread_create failed: ") + std::strerror(err);
+  std::string why =
+      err == 0 ? "reached the cap" : std::string("pthread_create failed: ") + std::strerror(err);
   lab::emit("threads", "os-thread", "threads_created", double(made), "threads", cap,
             "create parked threads until failure or the cap (" + why + ")");
   lab::emit("threads", "os-thread", "hit_limit", err == 0 ? 0 : 1, "bool", cap, why);
   lab::emit("threads", "os-thread", "ceiling_time", secs, "s", cap, "time to create them all");
-  lab::emit("threads", "os-thread", "ceiling_rss", double(rss1), "B", cap, "process RSS with all threads parked");
+  lab::emit("threads", "os-thread", "ceiling_rss", double(rss1), "B", cap,
+            "process RSS with all threads parked");
   return 0;
 }
 

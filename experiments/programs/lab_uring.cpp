@@ -34,7 +34,8 @@ int main(int argc, char** argv) {
   int rc = io_uring_queue_init(n, &ring, 0);
   if (rc < 0) {
     std::fprintf(stderr, "io_uring_queue_init: %s\n", std::strerror(-rc));
-    lab::emit("uring_batch", "io_uring", "available", 0, "bool", n, std::string("io_uring_queue_init failed: ") + std::strerror(-rc));
+    lab::emit("uring_batch", "io_uring", "available", 0, "bool", n,
+              std::string("io_uring_queue_init failed: ") + std::strerror(-rc));
     return 0;
   }
   lab::emit("uring_batch", "io_uring", "available", 1, "bool", n, "io_uring_queue_init succeeded");
@@ -43,7 +44,8 @@ int main(int argc, char** argv) {
   for (int rep = 0; rep < 5; ++rep) {
     for (unsigned i = 0; i < n; ++i) {
       io_uring_sqe* sqe = io_uring_get_sqe(&ring);
-      io_uring_prep_read(sqe, fd, bufs.data() + static_cast<size_t>(i) * 4096, 4096, (i % 256) * 4096ULL);
+      io_uring_prep_read(sqe, fd, bufs.data() + static_cast<size_t>(i) * 4096, 4096,
+                         (i % 256) * 4096ULL);
     }
     auto t0 = lab::Clock::now();
     int submitted = io_uring_submit_and_wait(&ring, n);  // one io_uring_enter
@@ -55,16 +57,21 @@ int main(int argc, char** argv) {
     }
     io_uring_cq_advance(&ring, n);
     best_ring = std::min(best_ring, lab::ns_since(t0));
-    if (submitted != static_cast<int>(n)) std::fprintf(stderr, "submitted %d of %u\n", submitted, n);
+    if (submitted != static_cast<int>(n))
+      std::fprintf(stderr, "submitted %d of %u\n", submitted, n);
     t0 = lab::Clock::now();
     for (unsigned i = 0; i < n; ++i)
-      if (pread(fd, bufs.data() + static_cast<size_t>(i) * 4096, 4096, (i % 256) * 4096LL) != 4096) return 3;
+      if (pread(fd, bufs.data() + static_cast<size_t>(i) * 4096, 4096, (i % 256) * 4096LL) != 4096)
+        return 3;
     best_pread = std::min(best_pread, lab::ns_since(t0));
   }
   lab::emit("uring_batch", "io_uring", "reads_per_syscall", double(completed), "reads/syscall", n,
-            "N 4 KiB reads (page cache) submitted and reaped with one io_uring_submit_and_wait; completions counted");
-  lab::emit("uring_batch", "io_uring", "time_per_read", best_ring / n, "ns", n, "io_uring batch, best of 5");
-  lab::emit("uring_batch", "pread", "time_per_read", best_pread / n, "ns", n, "one pread system call per read, best of 5");
+            "N 4 KiB reads (page cache) submitted and reaped with one io_uring_submit_and_wait; "
+            "completions counted");
+  lab::emit("uring_batch", "io_uring", "time_per_read", best_ring / n, "ns", n,
+            "io_uring batch, best of 5");
+  lab::emit("uring_batch", "pread", "time_per_read", best_pread / n, "ns", n,
+            "one pread system call per read, best of 5");
   io_uring_queue_exit(&ring);
   return 0;
 }

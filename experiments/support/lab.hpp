@@ -43,8 +43,8 @@ inline void emit(std::string_view experiment, std::string_view impl, std::string
   std::printf(
       "{\"experiment\":\"%s\",\"impl\":\"%s\",\"metric\":\"%s\",\"value\":%.6g,\"unit\":\"%s\","
       "\"n\":%s,\"method\":\"%s\"}\n",
-      json_escape(experiment).c_str(), json_escape(impl).c_str(), json_escape(metric).c_str(), value,
-      json_escape(unit).c_str(), ns.c_str(), json_escape(method).c_str());
+      json_escape(experiment).c_str(), json_escape(impl).c_str(), json_escape(metric).c_str(),
+      value, json_escape(unit).c_str(), ns.c_str(), json_escape(method).c_str());
   std::fflush(stdout);
 }
 
@@ -102,7 +102,8 @@ struct Args {
     auto s = get(k, "");
     return s.empty() ? def : std::atoll(s.c_str());
   }
-  [[nodiscard]] std::vector<long long> nums(const std::string& k, std::vector<long long> def) const {
+  [[nodiscard]] std::vector<long long> nums(const std::string& k,
+                                            std::vector<long long> def) const {
     auto s = get(k, "");
     if (s.empty()) return def;
     std::vector<long long> out;

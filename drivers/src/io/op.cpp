@@ -32,7 +32,7 @@ struct LargeCache {
   std::vector<void*> lists[4];  // 8, 16, 32, 64 KiB
   ~LargeCache() {
     for (std::size_t c = 0; c < 4; ++c) {
-      for (void* p : lists[c]) ::operator delete(p, std::align_val_t{64});
+      for (void* p : lists[c]) ::operator delete (p, std::align_val_t{64});
     }
   }
 };
@@ -53,9 +53,9 @@ void* op_alloc(std::size_t size) {
       l.pop_back();
       return p;
     }
-    return ::operator new(kMinLarge << large_class(size), std::align_val_t{64});
+    return ::operator new (kMinLarge << large_class(size), std::align_val_t{64});
   }
-  return ::operator new(size, std::align_val_t{64});
+  return ::operator new (size, std::align_val_t{64});
 }
 
 void op_free(void* p, std::size_t size) noexcept {
@@ -70,7 +70,7 @@ void op_free(void* p, std::size_t size) noexcept {
       }
     }
   }
-  ::operator delete(p, std::align_val_t{64});
+  ::operator delete (p, std::align_val_t{64});
 }
 }  // namespace
 

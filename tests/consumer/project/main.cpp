@@ -1,7 +1,9 @@
 #include <cstdio>
 #include <duet/duet.hpp>
 
-duet::Task<int> half() { co_return 21; }
+duet::Task<int> half() {
+  co_return 21;
+}
 
 int main() {
   duet::Runtime rt({.workers = 2});
