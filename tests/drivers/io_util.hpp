@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <sys/resource.h>
 
+#include <unistd.h>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -14,6 +15,7 @@
 #include <duet/time/sleep.hpp>
 #include <duet/time/timeout.hpp>
 #include <memory>
+#include <string>
 #include <thread>
 
 namespace duet::iotest {
@@ -27,6 +29,21 @@ inline int fd_count() {
     }
     ::closedir(d);
     --n;  // the DIR's own descriptor
+  }
+  return n;
+}
+
+/// fd_count(), given up to 2 s to come back to `expected`: a descriptor
+/// closed a moment late on another thread (the epoll file pool, a driver
+/// reaping a cancelled operation) is not a leak; one that stays open is.
+inline int settled_fd_count(int expected) {
+  int n = fd_count();
+  for (int i = 0; i < 200 && n != expected; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    n = fd_count();
+  }
+  if (n != expected && std::getenv("DUET_TEST_FD_DUMP") != nullptr) {
+    std::system(("ls -l /proc/" + std::to_string(::getpid()) + "/fd >&2").c_str());
   }
   return n;
 }
