@@ -1,6 +1,7 @@
 #include "owned_tasks.hpp"
 
 #include <bit>
+#include <cassert>
 
 namespace duet::detail {
 
@@ -24,6 +25,8 @@ void OwnedTasks::insert(TaskHeader* t) noexcept {
 void OwnedTasks::remove(TaskHeader* t) noexcept {
   Shard& s = shard_of(t);
   s.lock.lock();
+  // Removing a task twice would cut the shard's list: a bug, caught here.
+  assert(t->owned_prev != nullptr || s.head == t);
   if (t->owned_prev != nullptr) {
     t->owned_prev->owned_next = t->owned_next;
   } else {

@@ -138,7 +138,10 @@ void Scheduler::cancel_everything() {
       t->unref();  // woken after it was cancelled: just the queue reference
       return;
     }
-    if (t->load() & state::listed) owned.remove(t);
+    // A listed task stays listed while it is cancelled (nothing else runs
+    // now); release_after_completion unlists it exactly once. (Unlisting it
+    // here as well unlinked an already unlinked node and cut off the rest
+    // of its shard: those tasks were never cancelled, and leaked.)
     cancel_now(t);
     release_after_completion(t);
   };

@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -59,6 +61,71 @@ TEST_CASE("shutdown cancels parked and queued tasks of both kinds", "[shutdown]"
     CHECK(h.is_finished());
     CHECK_THROWS_AS(h.join(), duet::Cancelled);
   }
+}
+
+namespace {
+// Parks until poked, then parks for good: a task that is listed (it parked)
+// and, once poked, queued as well.
+struct Poke {
+  std::mutex mu;
+  bool poked = false;
+  duet::Waker w;
+  void poke() {
+    duet::Waker take;
+    {
+      std::lock_guard g(mu);
+      poked = true;
+      take = std::move(w);
+    }
+    std::move(take).wake();
+  }
+};
+struct PokeWait {
+  Poke* p;
+  duet::Poll<void> poll(duet::Context& cx) {
+    std::lock_guard g(p->mu);
+    if (p->poked) return duet::ready();
+    p->w = cx.waker();
+    return duet::pending;
+  }
+};
+}  // namespace
+
+TEST_CASE("shutdown with tasks both listed and queued cancels every task", "[shutdown]") {
+  // Regression: unlisting a queued, listed task twice cut its OwnedTasks
+  // shard, and the rest of the shard was never cancelled (LeakSanitizer
+  // caught it as leaked echo handlers).
+  duet::test::Watchdog wd("listed and queued");
+  const int n = 400;
+  std::atomic<int> destroyed{0}, parked{0};
+  std::vector<std::unique_ptr<Poke>> pokes;
+  for (int i = 0; i < n; ++i) pokes.push_back(std::make_unique<Poke>());
+  {
+    duet::Runtime rt({.workers = 1});
+    std::atomic<bool> release{false};
+    for (int i = 0; i < n; ++i) {
+      rt.spawn([](Poke& p, std::atomic<int>& d, std::atomic<int>& k) -> duet::Task<void> {
+          Guard g{&d};
+          k.fetch_add(1);
+          co_await PokeWait{&p};
+          co_await duet::test::Never{};
+        }(*pokes[static_cast<std::size_t>(i)], destroyed, parked))
+          .detach();
+    }
+    while (parked.load() < n) std::this_thread::yield();
+    // Keep the worker busy, wake every other task (queued and listed now),
+    // and shut down before the worker gets to them.
+    auto blocker = rt.spawn([](std::atomic<bool>& r) -> duet::Task<void> {
+      while (!r.load()) std::this_thread::yield();
+      co_return;
+    }(release));
+    for (int i = 1; i < n; i += 2) pokes[static_cast<std::size_t>(i)]->poke();
+    std::thread stopper([&rt] { rt.shutdown(); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    release.store(true);
+    stopper.join();
+  }
+  CHECK(destroyed.load() == n);
 }
 
 TEST_CASE("shutdown cancels tasks that never started", "[shutdown]") {

@@ -116,11 +116,6 @@ auto spawn_model(duet::Runtime& rt, Model m, C coro_fn, F fib_fn, A... args) {
 
 TEST_CASE("echo: 1,000 concurrent connections, every byte checked", "[io][echo]") {
   IO_MATRIX();
-  // Known issue: about one run in four leaves a few sockets open when the
-  // runtime shuts down with connection handlers still parked (both drivers;
-  // not yet found). Reported as a warning here so that it stays visible
-  // (DUET_TEST_FD_DUMP=1 lists them); every other test checks strictly.
-  fd_check.strict = false;
   duet::iotest::Watchdog wd("echo 1000", 240s);
   const int n = duet::iotest::sanitized ? 200 : 1000;
   {
