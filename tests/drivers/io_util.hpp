@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include "test_util.hpp"
 
 namespace duet::iotest {
 
@@ -81,34 +82,8 @@ inline const char* model_name(Model m) {
   return m == Model::stackless ? "stackless" : "stackful";
 }
 
-/// Turns a hang into a clear failure.
-class Watchdog {
- public:
-  explicit Watchdog(const char* what, std::chrono::seconds limit = std::chrono::seconds(120))
-      : t_([this, what, limit] {
-          auto end = std::chrono::steady_clock::now() + limit;
-          while (!done_.load(std::memory_order_acquire)) {
-            if (std::chrono::steady_clock::now() > end) {
-              std::fprintf(stderr, "watchdog: '%s' hung\n", what);
-              std::abort();
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-          }
-        }) {}
-  ~Watchdog() {
-    done_.store(true, std::memory_order_release);
-    t_.join();
-  }
-
- private:
-  std::atomic<bool> done_{false};
-  std::thread t_;
-};
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-inline constexpr bool sanitized = true;
-#else
-inline constexpr bool sanitized = false;
-#endif
+// The watchdog and the sanitizer flag are shared with the core tests.
+using duet::test::sanitized;
+using duet::test::Watchdog;
 
 }  // namespace duet::iotest

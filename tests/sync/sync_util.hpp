@@ -8,6 +8,7 @@
 #include <thread>
 
 #include <duet/duet.hpp>
+#include "test_util.hpp"
 
 /// An assertion for code running in tasks and on other threads (Catch2's
 /// are not thread-safe): prints and aborts on failure.
@@ -53,37 +54,9 @@ auto poll_once(F& f, CountingWaker& cw) {
   return f.poll(c.cx);
 }
 
-/// Aborts with a message if not disarmed within `limit`: turns a hang (a
-/// lost wake-up) into a clear failure.
-class Watchdog {
- public:
-  explicit Watchdog(const char* what, std::chrono::seconds limit = std::chrono::seconds(120))
-      : t_([this, what, limit] {
-          auto end = std::chrono::steady_clock::now() + limit;
-          while (!done_.load(std::memory_order_acquire)) {
-            if (std::chrono::steady_clock::now() > end) {
-              std::fprintf(stderr, "watchdog: '%s' hung (lost wake-up?)\n", what);
-              std::abort();
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-          }
-        }) {}
-  ~Watchdog() {
-    done_.store(true, std::memory_order_release);
-    t_.join();
-  }
-
- private:
-  std::atomic<bool> done_{false};
-  std::thread t_;
-};
-
-/// Sanitizer builds run the stress tests at a smaller N.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-inline constexpr bool sanitized = true;
-#else
-inline constexpr bool sanitized = false;
-#endif
+// The watchdog and the sanitizer flag are shared with the core tests.
+using duet::test::sanitized;
+using duet::test::Watchdog;
 
 inline RuntimeConfig small_rt(unsigned workers = 2) {
   RuntimeConfig c;
