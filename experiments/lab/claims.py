@@ -28,7 +28,12 @@ VERDICTS = ("holds", "holds in part", "refuted", "not measurable here")
 MISSING = "experiment missing"
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CLAIMS_MD = os.environ.get("DUET_CLAIMS_MD", os.path.join(HERE, "..", "..", "..", "shared", "claims.md"))
+# The ledger's source of truth is ../shared/claims.md beside the checkout;
+# a clean clone (CI) has no ../shared, so a copy is kept in the lab.
+_SHARED_CLAIMS = os.path.join(HERE, "..", "..", "..", "shared", "claims.md")
+CLAIMS_MD = os.environ.get(
+    "DUET_CLAIMS_MD",
+    _SHARED_CLAIMS if os.path.exists(_SHARED_CLAIMS) else os.path.join(HERE, "claims.md"))
 
 
 @dataclass

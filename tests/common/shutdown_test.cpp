@@ -15,9 +15,13 @@
 #include "test_util.hpp"
 
 namespace {
+std::atomic<int> g_guards_made{0};
 struct Guard {
-  std::atomic<int>* n;
+  explicit Guard(std::atomic<int>* d) : n(d) { g_guards_made.fetch_add(1); }
+  Guard(const Guard&) = delete;
+  Guard& operator=(const Guard&) = delete;
   ~Guard() { n->fetch_add(1); }
+  std::atomic<int>* n;
 };
 
 duet::Task<int> parked_coro(std::atomic<int>& n) {
@@ -36,6 +40,7 @@ duet::Task<int> nested(std::atomic<int>& n, int depth) {
 TEST_CASE("shutdown cancels parked and queued tasks of both kinds", "[shutdown]") {
   duet::test::Watchdog wd("shutdown");
   std::atomic<int> destroyed{0};
+  const int made_before = g_guards_made.load();
   std::vector<duet::JoinHandle<int>> handles;
   {
     duet::Runtime rt({.workers = 2});
@@ -53,8 +58,8 @@ TEST_CASE("shutdown cancels parked and queued tasks of both kinds", "[shutdown]"
     handles.push_back(rt.spawn([](duet::JoinHandle<int> h) -> duet::Task<int> {
       co_return co_await h;
     }(std::move(inner))));
-    // Let them all reach their waits.
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    // Let them all reach their waits (every guard constructed).
+    while (g_guards_made.load() - made_before < 50 + 11 + 50 + 1) std::this_thread::yield();
   }  // ~Runtime
   CHECK(destroyed.load() == 50 + 11 + 50 + 1);
   for (auto& h : handles) {
