@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "duet/detail/task_header.hpp"
-#include "spin_lock.hpp"
+#include "duet/sync/detail/spin_lock.hpp"
 
 namespace duet::detail {
 
@@ -35,7 +35,7 @@ class OwnedTasks {
 
  private:
   struct alignas(64) Shard {
-    SpinLock lock;
+    sync_detail::SpinLock lock;
     TaskHeader* head = nullptr;
   };
   Shard& shard_of(TaskHeader* t) noexcept {
