@@ -49,4 +49,11 @@ inline constexpr bool sanitized = true;
 inline constexpr bool sanitized = false;
 #endif
 
+/// The ASan stage also runs UBSan, whose vptr check needs free descriptors.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool ubsan_vptr = true;
+#else
+inline constexpr bool ubsan_vptr = false;
+#endif
+
 }  // namespace duet::test
