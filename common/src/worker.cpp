@@ -65,7 +65,7 @@ void Worker::run() {
     }
     // Nothing runnable: reap the driver and fire due timers once more
     // before sleeping.
-    if (driver->poll() > 0) continue;
+    if (driver->poll(room()) > 0) continue;
     if (timers.fire_due() > 0) continue;
     park();
   }
@@ -127,8 +127,8 @@ TaskHeader* Worker::next_task() {
 
 void Worker::maintenance() {
   // Completions that arrived while we were busy wake their tasks into our
-  // LIFO slot and ring.
-  driver->poll();
+  // LIFO slot and ring, as many as the ring has room for.
+  driver->poll(room());
   // Due timers wake their tasks into our LIFO slot and ring (one clock read
   // a tick, and none when no timer is pending).
   timers.fire_due();
@@ -217,7 +217,7 @@ void Worker::park() {
   while (!sched_.is_shutdown()) {
     // Sleep until the next timer deadline at most (timers are only inserted
     // by this worker's own thread, so none can appear while we sleep).
-    driver->park(timers.park_timeout());
+    driver->park(timers.park_timeout(), room());
     if (!sched_.idle.is_parked(index_)) {
       // A notifier unlisted us and counted us as searching.
       searching_ = true;

@@ -63,6 +63,8 @@ class Worker {
   TaskHeader* next_task();
   /// End-of-tick work besides the injection queue: reap the driver.
   void maintenance();
+  /// Free slots in the run queue: how many events the driver may reap now.
+  [[nodiscard]] std::size_t room() const noexcept { return queue.capacity() - queue.len(); }
   TaskHeader* next_from_injector();
   TaskHeader* steal_work();
   void run_task(TaskHeader* t);

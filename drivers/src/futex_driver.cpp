@@ -7,8 +7,8 @@ namespace {
 
 class FutexDriver final : public Driver {
  public:
-  std::size_t poll() override { return 0; }
-  void park(std::optional<std::chrono::nanoseconds> timeout) override {
+  std::size_t poll(std::size_t) override { return 0; }
+  void park(std::optional<std::chrono::nanoseconds> timeout, std::size_t) override {
     if (timeout) {
       parker_.park_for(*timeout);
     } else {

@@ -110,12 +110,15 @@ void EpollDriver::free_retired() noexcept {
   }
 }
 
-std::size_t EpollDriver::wait(int timeout_ms) {
+std::size_t EpollDriver::wait(int timeout_ms, std::size_t max_events) {
   // Registrations removed before this point cannot appear in this batch,
   // and the previous batch has been handled: free them now.
   if (has_retired_.load(std::memory_order_relaxed)) free_retired();
+  // Events left in the ready list are reported by the next wait, in order.
+  if (max_events == 0) return 0;
+  const std::size_t batch = max_events < events_.size() ? max_events : events_.size();
   stats.add(stats.epoll_waits);
-  int n = ::epoll_wait(ep_.get(), events_.data(), static_cast<int>(events_.size()), timeout_ms);
+  int n = ::epoll_wait(ep_.get(), events_.data(), static_cast<int>(batch), timeout_ms);
   if (n <= 0) return 0;
   std::size_t woke = 0;
   for (int i = 0; i < n; ++i) {
@@ -151,20 +154,20 @@ std::size_t EpollDriver::wait(int timeout_ms) {
   return woke;
 }
 
-std::size_t EpollDriver::poll() {
-  return wait(0);
+std::size_t EpollDriver::poll(std::size_t max_events) {
+  return wait(0, max_events);
 }
 
-void EpollDriver::park(std::optional<std::chrono::nanoseconds> timeout) {
+void EpollDriver::park(std::optional<std::chrono::nanoseconds> timeout, std::size_t max_events) {
   // Acquire on taking a token: see what the unparker published before it.
   if (park_.v.exchange(ParkState::empty, std::memory_order_acquire) == ParkState::notified) {
-    wait(0);
+    wait(0, max_events);
     return;
   }
   std::uint32_t e = ParkState::empty;
   if (!park_.v.compare_exchange_strong(e, ParkState::parked, std::memory_order_acquire)) {
     park_.v.store(ParkState::empty, std::memory_order_relaxed);
-    wait(0);
+    wait(0, max_events);
     return;
   }
   int ms = -1;
@@ -173,7 +176,7 @@ void EpollDriver::park(std::optional<std::chrono::nanoseconds> timeout) {
     // Round up: waking early would spin until the deadline.
     ms = n <= 0 ? 0 : static_cast<int>(std::min<long long>((n + 999'999) / 1'000'000, INT_MAX));
   }
-  wait(ms);
+  wait(ms, max_events == 0 ? 1 : max_events);
   park_.v.exchange(ParkState::empty, std::memory_order_acquire);
 }
 

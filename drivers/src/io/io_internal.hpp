@@ -139,8 +139,8 @@ class UringDriver final : public duet::detail::Driver {
  public:
   UringDriver(unsigned entries, unsigned index);
   ~UringDriver() override;
-  std::size_t poll() override;
-  void park(std::optional<std::chrono::nanoseconds> timeout) override;
+  std::size_t poll(std::size_t max_events) override;
+  void park(std::optional<std::chrono::nanoseconds> timeout, std::size_t max_events) override;
   void unpark() noexcept override;
   [[nodiscard]] IoDriver kind() const noexcept override { return IoDriver::io_uring; }
 
@@ -155,7 +155,7 @@ class UringDriver final : public duet::detail::Driver {
   IoStats stats;  // written by the owner thread only
 
  private:
-  std::size_t reap();
+  std::size_t reap(std::size_t max_cqes);
   void drain_cancels();
   void arm_wake();
   io_uring ring_{};
@@ -174,8 +174,8 @@ class EpollDriver final : public duet::detail::Driver {
  public:
   explicit EpollDriver(unsigned index);
   ~EpollDriver() override;
-  std::size_t poll() override;
-  void park(std::optional<std::chrono::nanoseconds> timeout) override;
+  std::size_t poll(std::size_t max_events) override;
+  void park(std::optional<std::chrono::nanoseconds> timeout, std::size_t max_events) override;
   void unpark() noexcept override;
   [[nodiscard]] IoDriver kind() const noexcept override { return IoDriver::epoll; }
 
@@ -187,7 +187,7 @@ class EpollDriver final : public duet::detail::Driver {
   IoStats stats;
 
  private:
-  std::size_t wait(int timeout_ms);
+  std::size_t wait(int timeout_ms, std::size_t max_events);
   void free_retired() noexcept;
   Fd ep_;
   Fd wake_fd_;

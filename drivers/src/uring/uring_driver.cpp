@@ -77,7 +77,7 @@ UringDriver::~UringDriver() {
     io_uring_cqe* c = nullptr;
     __kernel_timespec ts{0, 10'000'000};
     io_uring_submit_and_wait_timeout(&ring_, &c, 1, &ts, nullptr);
-    reap();
+    reap(SIZE_MAX);
   }
   if (inflight_ > 0 || wake_armed_) {
     std::fprintf(stderr, "duet: io_uring driver closing with %zu operations in flight\n",
@@ -156,11 +156,12 @@ void UringDriver::drain_cancels() {
   }
 }
 
-std::size_t UringDriver::reap() {
+std::size_t UringDriver::reap(std::size_t max_cqes) {
   std::size_t total = 0;
   io_uring_cqe* cqes[256];
-  for (;;) {
-    unsigned n = io_uring_peek_batch_cqe(&ring_, cqes, 256);
+  while (max_cqes > 0) {
+    const auto want = static_cast<unsigned>(max_cqes < 256 ? max_cqes : 256);
+    unsigned n = io_uring_peek_batch_cqe(&ring_, cqes, want);
     for (unsigned i = 0; i < n; ++i) {
       const std::uint64_t ud = cqes[i]->user_data;
       const std::int32_t res = cqes[i]->res;
@@ -175,11 +176,13 @@ std::size_t UringDriver::reap() {
     }
     io_uring_cq_advance(&ring_, n);
     stats.add(stats.cqes, n);
-    if (n < 256) return total;
+    max_cqes -= n;
+    if (n < want) break;
   }
+  return total;
 }
 
-std::size_t UringDriver::poll() {
+std::size_t UringDriver::poll(std::size_t max_events) {
   // Relaxed: a hint; a cancel missed here is taken at the next poll.
   if (has_cancels_.load(std::memory_order_relaxed)) drain_cancels();
   if (!wake_armed_) arm_wake();
@@ -190,19 +193,19 @@ std::size_t UringDriver::poll() {
     stats.add(stats.sqes, queued);
     io_uring_submit_and_get_events(&ring_);
   }
-  return reap();
+  return reap(max_events);
 }
 
-void UringDriver::park(std::optional<std::chrono::nanoseconds> timeout) {
+void UringDriver::park(std::optional<std::chrono::nanoseconds> timeout, std::size_t max_events) {
   // Acquire on taking a token: see what the unparker published before it.
   if (park_.v.exchange(ParkState::empty, std::memory_order_acquire) == ParkState::notified) {
-    poll();
+    poll(max_events);
     return;
   }
   std::uint32_t e = ParkState::empty;
   if (!park_.v.compare_exchange_strong(e, ParkState::parked, std::memory_order_acquire)) {
     park_.v.store(ParkState::empty, std::memory_order_relaxed);  // a token slipped in
-    poll();
+    poll(max_events);
     return;
   }
   if (has_cancels_.load(std::memory_order_relaxed)) drain_cancels();
@@ -220,7 +223,7 @@ void UringDriver::park(std::optional<std::chrono::nanoseconds> timeout) {
     io_uring_submit_and_wait(&ring_, 1);
   }
   park_.v.exchange(ParkState::empty, std::memory_order_acquire);
-  reap();
+  reap(max_events);
 }
 
 void UringDriver::unpark() noexcept {

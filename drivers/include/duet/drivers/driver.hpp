@@ -24,11 +24,16 @@ namespace duet::detail {
 class Driver {
  public:
   virtual ~Driver() = default;
-  /// Reaps what is ready (wakes the tasks waiting on it) without blocking.
-  /// Returns the number of events handled.
-  virtual std::size_t poll() = 0;
+  /// Submits what is queued and reaps at most `max_events` completions or
+  /// readiness events (waking the tasks waiting on them) without blocking.
+  /// Returns the number of events handled. The rest stay queued in the
+  /// kernel (CQ ring, epoll ready list), in order, for the next call: the
+  /// worker passes the room left in its run queue, so a burst of events
+  /// never spills into the injector, where the woken tasks would wait
+  /// behind the whole local queue (tail latency with many connections).
+  virtual std::size_t poll(std::size_t max_events) = 0;
   /// Sleeps until unpark(), an event, or `timeout`; then reaps like poll().
-  virtual void park(std::optional<std::chrono::nanoseconds> timeout) = 0;
+  virtual void park(std::optional<std::chrono::nanoseconds> timeout, std::size_t max_events) = 0;
   /// Any thread: makes the current or the next park() return.
   virtual void unpark() noexcept = 0;
   /// Which backend this is.
