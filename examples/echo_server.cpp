@@ -85,7 +85,7 @@ void accept_fiber(TcpListener* l) {
 [[noreturn]] void usage() {
   std::fprintf(stderr,
                "usage: echo_server --model stackless|stackful --driver io_uring|epoll|auto "
-               "--port P [--workers N] [--seconds S] [--stats]\n");
+               "--port P [--workers N] [--seconds S] [--recv-buffers N] [--stats]\n");
   std::exit(2);
 }
 
@@ -96,6 +96,7 @@ int main(int argc, char** argv) {
   int port = 0, seconds = 0;
   unsigned workers = 1;
   bool stats = false;
+  long recv_buffers = -1;  // -1: the RuntimeConfig default
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -112,6 +113,8 @@ int main(int argc, char** argv) {
       workers = static_cast<unsigned>(std::atoi(next().c_str()));
     } else if (a == "--seconds") {
       seconds = std::atoi(next().c_str());
+    } else if (a == "--recv-buffers") {
+      recv_buffers = std::atol(next().c_str());
     } else if (a == "--stats") {
       stats = true;
     } else {
@@ -134,6 +137,8 @@ int main(int argc, char** argv) {
   cfg.io_driver = driver == "io_uring" ? duet::IoDriver::io_uring
                   : driver == "epoll"  ? duet::IoDriver::epoll
                                        : duet::IoDriver::automatic;
+  // io_uring multishot recv buffers per worker; 0: one recv SQE per read.
+  if (recv_buffers >= 0) cfg.io_recv_buffers = static_cast<std::uint32_t>(recv_buffers);
   // DUET_DRIVER overrides the config; --driver is the one knob here.
   ::unsetenv("DUET_DRIVER");
   auto l = TcpListener::bind(SocketAddr::v4_loopback(static_cast<std::uint16_t>(port)));
@@ -171,11 +176,14 @@ int main(int argc, char** argv) {
         static_cast<double>(s.enters + s.epoll_waits + s.io_syscalls + s.wake_writes);
     std::printf(
         "stats: messages %.0f io_uring_enter %llu sqes %llu epoll_wait %llu socket_calls %llu "
-        "wake_writes %llu syscalls_per_message %.3f sqes_per_enter %.2f\n",
+        "wake_writes %llu recv_arms %llu recv_buffers %llu syscalls_per_message %.3f "
+        "sqes_per_enter %.2f\n",
         m, static_cast<unsigned long long>(s.enters), static_cast<unsigned long long>(s.sqes),
         static_cast<unsigned long long>(s.epoll_waits),
         static_cast<unsigned long long>(s.io_syscalls),
-        static_cast<unsigned long long>(s.wake_writes), m > 0 ? sys / m : 0.0,
+        static_cast<unsigned long long>(s.wake_writes),
+        static_cast<unsigned long long>(s.recv_arms),
+        static_cast<unsigned long long>(s.recv_buffers), m > 0 ? sys / m : 0.0,
         s.enters > 0 ? static_cast<double>(s.sqes) / static_cast<double>(s.enters) : 0.0);
   }
   return 0;

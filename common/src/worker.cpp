@@ -8,7 +8,7 @@ namespace duet::detail {
 
 Worker::Worker(Scheduler& s, unsigned index, int cpu)
     : queue(s.cfg.local_queue_capacity),
-      driver(make_driver(s.cfg.io_driver, index)),
+      driver(make_driver(s.cfg, index)),
       sched_(s),
       index_(index),
       cpu_(cpu),

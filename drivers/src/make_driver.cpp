@@ -5,6 +5,10 @@
 // the probe passes (a ring can be set up and every opcode duet submits is
 // supported), else epoll. A forced io_uring that the kernel refuses falls
 // back to epoll with a log line, never an abort.
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -29,11 +33,11 @@ void set_current_driver(Driver* d) noexcept {
   tl_driver = d;
 }
 
-std::unique_ptr<Driver> make_driver(IoDriver requested, unsigned index) {
-  IoDriver k = io::detail::resolve_driver(requested);
+std::unique_ptr<Driver> make_driver(const RuntimeConfig& cfg, unsigned index) {
+  IoDriver k = io::detail::resolve_driver(cfg.io_driver);
   if (k == IoDriver::io_uring) {
     try {
-      return std::make_unique<io::detail::UringDriver>(4096, index);
+      return std::make_unique<io::detail::UringDriver>(4096, index, cfg);
     } catch (const std::exception& e) {
       // The probe passed but this ring failed (e.g. memlock limits): epoll
       // for this worker would mix backends, which works (every op binds to
@@ -52,6 +56,47 @@ std::unique_ptr<Driver> make_driver(IoDriver requested, unsigned index) {
 namespace duet::io {
 namespace detail {
 namespace {
+
+/// Registers a one-buffer ring and runs a multishot recv over a socketpair:
+/// the kernel that accepts both sets buf_ring and recv_multishot.
+void probe_buf_ring_and_recv_multishot(UringFeatures& f) {
+  io_uring ring{};
+  if (io_uring_queue_init(8, &ring, 0) != 0) return;
+  const long page = ::sysconf(_SC_PAGESIZE);
+  void* mem = ::mmap(nullptr, static_cast<std::size_t>(page) * 2, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  int sv[2] = {-1, -1};
+  if (mem != MAP_FAILED) {
+    auto* br = static_cast<io_uring_buf_ring*>(mem);
+    io_uring_buf_reg reg{};
+    reg.ring_addr = reinterpret_cast<std::uint64_t>(br);
+    reg.ring_entries = 1;
+    reg.bgid = 0;
+    if (io_uring_register_buf_ring(&ring, &reg, 0) == 0) {
+      f.buf_ring = true;
+      io_uring_buf_ring_init(br);
+      io_uring_buf_ring_add(br, static_cast<char*>(mem) + page, 64, 0, io_uring_buf_ring_mask(1),
+                            0);
+      io_uring_buf_ring_advance(br, 1);
+      if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0 &&
+          ::write(sv[1], "x", 1) == 1) {
+        io_uring_sqe* s = io_uring_get_sqe(&ring);
+        io_uring_prep_recv_multishot(s, sv[0], nullptr, 0, 0);
+        s->flags |= IOSQE_BUFFER_SELECT;
+        s->buf_group = 0;
+        io_uring_cqe* c = nullptr;
+        if (io_uring_submit_and_wait(&ring, 1) == 1 && io_uring_peek_cqe(&ring, &c) == 0) {
+          f.recv_multishot = c->res == 1 && (c->flags & IORING_CQE_F_BUFFER) != 0;
+          io_uring_cqe_seen(&ring, c);
+        }
+      }
+    }
+  }
+  io_uring_queue_exit(&ring);  // cancels the probe's recv
+  if (sv[0] >= 0) ::close(sv[0]);
+  if (sv[1] >= 0) ::close(sv[1]);
+  if (mem != MAP_FAILED) ::munmap(mem, static_cast<std::size_t>(page) * 2);
+}
 
 UringFeatures probe_uring() {
   UringFeatures f;
@@ -78,9 +123,10 @@ UringFeatures probe_uring() {
     f.coop_taskrun = true;
     io_uring_queue_exit(&r2);
   }
-  // Multishot accept and recv (5.19) and buffer rings (5.19) came with the
-  // same kernel as IORING_OP_SOCKET; the opcode is the probe-able witness.
-  f.multishot_accept = f.buf_ring = f.recv_multishot = f.available && f.ext_arg;
+  // Multishot accept (5.19): no opcode of its own, so it is assumed with
+  // the kernel that has buffer rings, which are probed by registering one.
+  if (f.available) probe_buf_ring_and_recv_multishot(f);
+  f.multishot_accept = f.buf_ring;
   return f;
 }
 

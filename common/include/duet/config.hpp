@@ -66,6 +66,17 @@ struct RuntimeConfig {
   /// I/O driver; the DUET_DRIVER environment variable (io_uring, epoll,
   /// none) overrides it.
   IoDriver io_driver = IoDriver::automatic;
+  /// io_uring: receive buffers per worker for multishot recv with provided
+  /// buffers (a power of two, at most 32768; 0 turns multishot recv off and
+  /// every read is one recv SQE). A socket's first read arms one multishot
+  /// recv that stays armed: the kernel fills buffers from this ring as data
+  /// arrives, with no SQE and no poll re-arm per message. 1024: one buffer
+  /// in flight for each of a thousand connections; pages are touched only
+  /// when used. A worker out of buffers falls back to one-shot recv.
+  std::uint32_t io_recv_buffers = 1024;
+  /// Size of each receive buffer, in bytes. 4 KiB: a page, and one typical
+  /// request; a larger read gathers several buffers.
+  std::uint32_t io_recv_buffer_size = 4096;
   /// Called with the exception of a detached task (nobody will join it).
   /// Default: print it to stderr.
   std::function<void(std::exception_ptr)> on_detached_exception;

@@ -129,6 +129,44 @@ class FilePool {
 /// Runs a file op synchronously (pool thread or no-driver path).
 std::int32_t run_file_op_sync(IoOp* op) noexcept;
 
+/// A socket's multishot receive on one io_uring worker (recv_queue.cpp).
+///
+/// The socket's first read arms a multishot recv that selects buffers from
+/// the worker's buffer ring; the owner thread appends each filled buffer to
+/// this queue as its CQE is reaped and wakes the reader, and the reader (on
+/// any thread) copies out of the queue and gives the buffers back. The
+/// Source holds the queue; the kernel's reference is `armed`. Freed when the
+/// Source has released it and no multishot is in flight.
+struct alignas(64) RecvQueue {
+  static constexpr std::uint16_t none = 0xffff;
+  OpLock lock;
+  class UringDriver* owner = nullptr;  // null once the driver is gone
+  int fd = -1;
+  // Filled buffers in arrival order, linked through the driver's buf_next.
+  std::uint16_t head = none, tail = none;
+  std::uint16_t queued = 0;    // buffers in the queue
+  std::uint32_t head_off = 0;  // bytes of the head buffer already read
+  std::int32_t error = 0;      // -errno to report once the queue is drained
+  bool eof = false;            // the peer shut down: reads return 0
+  bool armed = false;          // a multishot recv is in the kernel
+  bool cancelling = false;     // its cancel is submitted (backpressure)
+  bool released = false;       // the Source let go
+  bool starved = false;        // it ended for lack of buffers
+  Waker waker;                 // the reader, all guarded by lock
+  RecvQueue* next = nullptr;   // owner's live list (guarded by its live_mu_)
+  RecvQueue* prev = nullptr;
+};
+
+/// What a read found in its socket's RecvQueue.
+enum class RecvTake : std::uint8_t {
+  ready,    // `out` is a byte count, 0 at end of stream, or -errno
+  pending,  // nothing yet; the waker is registered
+  idle,     // nothing queued and nothing armed: arm it, or read one-shot
+};
+/// The reader's side (any thread): copies up to `len` queued bytes.
+RecvTake recv_queue_take(RecvQueue* rq, std::byte* buf, std::size_t len, const Waker& w,
+                         long& out) noexcept;
+
 /// Parker state shared by both drivers: an unpark before park is kept.
 struct ParkState {
   static constexpr std::uint32_t empty = 0, parked = 1, notified = 2;
@@ -137,7 +175,7 @@ struct ParkState {
 
 class UringDriver final : public duet::detail::Driver {
  public:
-  UringDriver(unsigned entries, unsigned index);
+  UringDriver(unsigned entries, unsigned index, const RuntimeConfig& cfg);
   ~UringDriver() override;
   std::size_t poll(std::size_t max_events) override;
   void park(std::optional<std::chrono::nanoseconds> timeout, std::size_t max_events) override;
@@ -152,12 +190,52 @@ class UringDriver final : public duet::detail::Driver {
   void cancel(IoOp* op) noexcept;
   [[nodiscard]] bool on_owner_thread() const noexcept;
 
+  // ---- multishot recv (recv_queue.cpp) ----
+  /// Whether this ring has a buffer ring (probe passed, config allows).
+  [[nodiscard]] bool multishot_recv() const noexcept { return nbufs_ != 0; }
+  /// Owner thread: a new, unarmed queue for `fd`.
+  RecvQueue* make_recv_queue(int fd);
+  /// Owner thread: arms `rq`'s multishot recv; false when the ring is short
+  /// of buffers (the caller reads with a one-shot recv instead).
+  bool arm_recv(RecvQueue* rq);
+  /// Any thread: buffer `bid` is read; it goes back to the ring.
+  void give_back(std::uint16_t bid) noexcept;
+  /// Any thread: cancels the multishot recv of a released queue.
+  void cancel_recv(RecvQueue* rq) noexcept;
+  /// Any thread: unlinks and frees an unarmed, released queue.
+  void free_recv_queue(RecvQueue* rq) noexcept;
+  [[nodiscard]] std::byte* buffer(std::uint16_t bid) const noexcept {
+    return bufs_ + static_cast<std::size_t>(bid) * buf_size_;
+  }
+  std::uint16_t* buf_next = nullptr;  // queue links, guarded by the queue's lock
+  std::uint32_t* buf_len = nullptr;   // bytes the kernel put in each buffer
+
   IoStats stats;  // written by the owner thread only
 
  private:
   std::size_t reap(std::size_t max_cqes);
   void drain_cancels();
   void arm_wake();
+  void setup_buffers(const RuntimeConfig& cfg);
+  void teardown_buffers() noexcept;
+  void on_recv_cqe(RecvQueue* rq, std::int32_t res, std::uint32_t flags);
+  void recycle(std::uint16_t bid) noexcept;  // owner thread
+  void drain_returns() noexcept;
+  // The buffer ring: nbufs_ buffers of buf_size_ bytes (0: no multishot).
+  io_uring_buf_ring* br_ = nullptr;
+  std::byte* bufs_ = nullptr;
+  std::size_t br_bytes_ = 0;
+  std::uint32_t nbufs_ = 0;
+  std::uint32_t buf_size_ = 0;
+  std::uint32_t free_bufs_ = 0;          // in the ring, owner thread
+  std::vector<std::uint16_t> buf_meta_;  // buf_next and buf_len storage
+  std::vector<std::uint32_t> buf_len_store_;
+  OpLock return_lock_;
+  std::vector<std::uint16_t> returns_;  // given back by other threads, guarded
+  std::atomic<bool> has_returns_{false};
+  std::vector<std::uint64_t> recv_cancels_;  // user_data to cancel, guarded by cancel_lock_
+  std::mutex live_mu_;
+  RecvQueue* live_ = nullptr;  // every queue of this ring, guarded by live_mu_
   io_uring ring_{};
   Fd wake_fd_;
   std::uint64_t wake_buf_ = 0;

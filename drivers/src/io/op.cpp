@@ -11,6 +11,7 @@
 #include <ctime>
 #include <memory>
 #include <new>
+#include <optional>
 #include <vector>
 
 #include "duet/detail/block_cache.hpp"
@@ -456,6 +457,39 @@ long blocking_op(OpRequest& q) {
   }
 }
 
+/// A plain recv through the socket's multishot RecvQueue (io_uring):
+/// bytes already queued, the waker registered, or, with nothing armed, a
+/// multishot armed on this worker's ring. Empty when the read must take the
+/// one-shot path (not on an io_uring worker, no buffer ring, or the ring is
+/// short of buffers).
+std::optional<Poll<long>> poll_recv_queue(OpRequest& q, Context& cx) {
+  Source& s = *q.src;
+  long out = 0;
+  if (s.rq != nullptr) {
+    switch (recv_queue_take(s.rq, q.rbuf, q.len, cx.waker(), out)) {
+      case RecvTake::ready:
+        return Poll<long>(out);
+      case RecvTake::pending:
+        return Poll<long>(pending);
+      case RecvTake::idle:
+        break;
+    }
+  }
+  duet::detail::Driver* d = duet::detail::current_driver();
+  if (d == nullptr || d->kind() != IoDriver::io_uring) return std::nullopt;
+  auto* u = static_cast<UringDriver*>(d);
+  if (!u->multishot_recv()) return std::nullopt;
+  // Idle on another worker's ring (the task moved) or on a ring that is
+  // gone: start over on this one (an unarmed queue is freed at once).
+  if (s.rq != nullptr && s.rq->owner != u) recv_queue_release(std::exchange(s.rq, nullptr));
+  if (s.rq == nullptr) s.rq = u->make_recv_queue(s.fd.get());
+  if (!u->arm_recv(s.rq)) return std::nullopt;
+  if (recv_queue_take(s.rq, q.rbuf, q.len, cx.waker(), out) == RecvTake::ready) {
+    return Poll<long>(out);
+  }
+  return Poll<long>(pending);
+}
+
 }  // namespace
 
 Poll<long> poll_op(OpRequest& q, OpSlot& slot, Context& cx) {
@@ -463,6 +497,9 @@ Poll<long> poll_op(OpRequest& q, OpSlot& slot, Context& cx) {
     std::int32_t r = 0;
     if (!slot.op->poll(cx.waker(), r)) return pending;
     return finish_op(q, slot, r);
+  }
+  if (q.kind == OpKind::recv && q.flags == 0 && q.len > 0) {
+    if (auto r = poll_recv_queue(q, cx)) return *r;
   }
   duet::detail::Driver* d = duet::detail::current_driver();
   if (d == nullptr) return blocking_op(q);  // a plain thread: block it
@@ -500,6 +537,7 @@ Poll<long> poll_op(OpRequest& q, OpSlot& slot, Context& cx) {
 
 Result<void> Source::close() noexcept {
   if (reg != nullptr) registration_release(std::exchange(reg, nullptr));
+  if (rq != nullptr) recv_queue_release(std::exchange(rq, nullptr));
   if (!fd) return {};
   if (fd.reset() != 0) return errno_code(errno);
   return {};

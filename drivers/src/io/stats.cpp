@@ -19,6 +19,8 @@ void add_to(IoStatsSnapshot& s, const IoStats& d) {
   s.epoll_waits += d.epoll_waits.load(std::memory_order_relaxed);
   s.io_syscalls += d.io_syscalls.load(std::memory_order_relaxed);
   s.wake_writes += d.wake_writes.load(std::memory_order_relaxed);
+  s.recv_arms += d.recv_arms.load(std::memory_order_relaxed);
+  s.recv_buffers += d.recv_buffers.load(std::memory_order_relaxed);
 }
 }  // namespace
 

@@ -28,6 +28,8 @@ namespace duet::io::detail {
 
 void stats_register(IoStats* s);
 void stats_unregister(IoStats* s);
+bool is_recv_tag(std::uint64_t ud) noexcept;  // recv_queue.cpp
+RecvQueue* recv_queue_of(std::uint64_t ud) noexcept;
 
 namespace {
 // user_data tags that are not IoOps (IoOps are 64-byte aligned pointers).
@@ -35,7 +37,7 @@ constexpr std::uint64_t kIgnore = 0;  // cancel requests' own completions
 constexpr std::uint64_t kWake = 1;    // the eventfd read
 }  // namespace
 
-UringDriver::UringDriver(unsigned entries, unsigned /*index*/) {
+UringDriver::UringDriver(unsigned entries, unsigned /*index*/, const RuntimeConfig& cfg) {
   io_uring_params p{};
   p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
   // Completions of a whole tick of operations fit without overflow (the
@@ -55,6 +57,12 @@ UringDriver::UringDriver(unsigned entries, unsigned /*index*/) {
     throw std::system_error(errno, std::generic_category(), "eventfd");
   }
   wake_fd_.reset(e);
+  try {
+    setup_buffers(cfg);
+  } catch (...) {
+    io_uring_queue_exit(&ring_);
+    throw;
+  }
   stats_register(&stats);
 }
 
@@ -83,6 +91,7 @@ UringDriver::~UringDriver() {
     std::fprintf(stderr, "duet: io_uring driver closing with %zu operations in flight\n",
                  inflight_);
   }
+  teardown_buffers();
   io_uring_queue_exit(&ring_);
   stats_unregister(&stats);
 }
@@ -142,6 +151,12 @@ void UringDriver::drain_cancels() {
   cancel_lock_.lock();
   IoOp* list = cancels_;
   cancels_ = nullptr;
+  for (std::uint64_t ud : recv_cancels_) {
+    io_uring_sqe* s = sqe();
+    io_uring_prep_cancel64(s, ud, 0);
+    io_uring_sqe_set_data64(s, kIgnore);
+  }
+  recv_cancels_.clear();
   has_cancels_.store(false, std::memory_order_relaxed);
   cancel_lock_.unlock();
   while (list != nullptr) {
@@ -170,6 +185,11 @@ std::size_t UringDriver::reap(std::size_t max_cqes) {
         wake_armed_ = false;
         continue;
       }
+      if (is_recv_tag(ud)) {
+        on_recv_cqe(recv_queue_of(ud), res, cqes[i]->flags);
+        ++total;
+        continue;
+      }
       --inflight_;
       ++total;
       reinterpret_cast<IoOp*>(ud)->complete(res);
@@ -185,6 +205,7 @@ std::size_t UringDriver::reap(std::size_t max_cqes) {
 std::size_t UringDriver::poll(std::size_t max_events) {
   // Relaxed: a hint; a cancel missed here is taken at the next poll.
   if (has_cancels_.load(std::memory_order_relaxed)) drain_cancels();
+  if (has_returns_.load(std::memory_order_relaxed)) drain_returns();
   if (!wake_armed_) arm_wake();
   const unsigned queued = io_uring_sq_ready(&ring_);
   const unsigned kflags = IO_URING_READ_ONCE(*ring_.sq.kflags);
@@ -209,6 +230,7 @@ void UringDriver::park(std::optional<std::chrono::nanoseconds> timeout, std::siz
     return;
   }
   if (has_cancels_.load(std::memory_order_relaxed)) drain_cancels();
+  if (has_returns_.load(std::memory_order_relaxed)) drain_returns();
   if (!wake_armed_) arm_wake();
   // Completions already posted make the wait return at once.
   const unsigned queued = io_uring_sq_ready(&ring_);

@@ -45,9 +45,9 @@ class Driver {
 Driver* current_driver() noexcept;
 void set_current_driver(Driver* d) noexcept;
 
-/// The driver for worker `index`: `requested`, or for IoDriver::automatic
+/// The driver for worker `index`: cfg.io_driver, or for IoDriver::automatic
 /// the best the kernel allows (the choice is made once per process and
 /// logged once; the DUET_DRIVER environment variable overrides the config).
-std::unique_ptr<Driver> make_driver(IoDriver requested, unsigned index);
+std::unique_ptr<Driver> make_driver(const RuntimeConfig& cfg, unsigned index);
 
 }  // namespace duet::detail

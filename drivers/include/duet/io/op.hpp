@@ -39,11 +39,15 @@ namespace duet::io::detail {
 
 struct IoOp;          // driver-owned state of one in-flight operation
 struct Registration;  // an fd's entry in an epoll set
+struct RecvQueue;     // a socket's multishot receive on an io_uring worker
 
 /// Gives up the future's interest in `op` (cancelling it if in flight).
 void op_abandon(IoOp* op) noexcept;
 /// Removes `r` from its epoll set; freed by the driver once it is safe.
 void registration_release(Registration* r) noexcept;
+/// Cancels `q`'s multishot recv and drops its unread buffers; freed by the
+/// driver once no CQE can name it.
+void recv_queue_release(RecvQueue* q) noexcept;
 
 /// The future's handle on its in-flight IoOp (empty when none).
 class OpSlot {
@@ -69,12 +73,14 @@ class Source {
  public:
   Source() noexcept = default;
   explicit Source(Fd f) noexcept : fd(std::move(f)) {}
-  Source(Source&& o) noexcept : fd(std::move(o.fd)), reg(std::exchange(o.reg, nullptr)) {}
+  Source(Source&& o) noexcept
+      : fd(std::move(o.fd)), reg(std::exchange(o.reg, nullptr)), rq(std::exchange(o.rq, nullptr)) {}
   Source& operator=(Source&& o) noexcept {
     if (this != &o) {
       (void)close();
       fd = std::move(o.fd);
       reg = std::exchange(o.reg, nullptr);
+      rq = std::exchange(o.rq, nullptr);
     }
     return *this;
   }
@@ -84,6 +90,7 @@ class Source {
 
   Fd fd;
   Registration* reg = nullptr;
+  RecvQueue* rq = nullptr;  // io_uring multishot recv, armed by the first read
 };
 
 enum class OpKind : std::uint8_t {

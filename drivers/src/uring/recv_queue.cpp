@@ -1,0 +1,355 @@
+// recv_queue.cpp: multishot recv with provided buffers (io_uring).
+//
+// Each ring owns a buffer ring of RuntimeConfig::io_recv_buffers buffers.
+// A socket's first read arms one multishot recv that selects from it; the
+// kernel then fills a buffer and posts a CQE whenever data arrives, with no
+// SQE and no poll re-arm per message (the one-shot recv pays both). reap()
+// hands each CQE to on_recv_cqe, which appends the buffer to the socket's
+// RecvQueue and wakes the reader; the reader copies out and gives the
+// buffer back (straight into the ring on the owner thread, through a
+// locked list from any other).
+//
+// Buffer ownership: a buffer belongs to the kernel while it is in the ring,
+// to exactly one RecvQueue from its CQE until it is read, and returns to the
+// ring afterwards; a reader never holds a pointer into it past the copy. A
+// queue holding kMaxQueued unread buffers has its multishot cancelled (one
+// slow reader cannot drain the ring for every other socket); its next read
+// re-arms it. With fewer than kMinFree buffers free, reads fall back to
+// one-shot recv until buffers come back.
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <system_error>
+
+#include "duet/detail/block_cache.hpp"
+#include "io/io_internal.hpp"
+
+namespace duet::io::detail {
+namespace {
+constexpr std::uint64_t kRecvTag = 2;  // user_data = RecvQueue* | kRecvTag
+constexpr std::uint16_t kMaxQueued = 8;
+constexpr std::uint32_t kMinFree = 8;
+constexpr std::uint16_t kGroup = 0;
+
+std::uint64_t tag(RecvQueue* rq) {
+  return reinterpret_cast<std::uint64_t>(rq) | kRecvTag;
+}
+}  // namespace
+
+bool is_recv_tag(std::uint64_t ud) noexcept {
+  return (ud & kRecvTag) != 0;
+}
+RecvQueue* recv_queue_of(std::uint64_t ud) noexcept {
+  return reinterpret_cast<RecvQueue*>(ud & ~kRecvTag);
+}
+
+// ---- the buffer ring ----------------------------------------------------
+
+void UringDriver::setup_buffers(const RuntimeConfig& cfg) {
+  const std::uint32_t n = cfg.io_recv_buffers;
+  if (n == 0 || !uring_features().recv_multishot) return;
+  if (n > 32768 || (n & (n - 1)) != 0 || cfg.io_recv_buffer_size == 0) {
+    throw std::invalid_argument(
+        "duet: io_recv_buffers must be a power of two <= 32768 and io_recv_buffer_size > 0");
+  }
+  const std::size_t ring_bytes = sizeof(io_uring_buf) * n;
+  const std::size_t data_bytes = static_cast<std::size_t>(n) * cfg.io_recv_buffer_size;
+  // One mapping: the ring (page-aligned, as the kernel wants), then the
+  // buffers. Untouched pages cost no memory.
+  const std::size_t page = 4096;
+  const std::size_t ring_pages = (ring_bytes + page - 1) / page * page;
+  void* mem = ::mmap(nullptr, ring_pages + data_bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (mem == MAP_FAILED) return;  // one-shot recv only
+  auto* br = static_cast<io_uring_buf_ring*>(mem);
+  io_uring_buf_reg reg{};
+  reg.ring_addr = reinterpret_cast<std::uint64_t>(br);
+  reg.ring_entries = n;
+  reg.bgid = kGroup;
+  if (io_uring_register_buf_ring(&ring_, &reg, 0) != 0) {
+    ::munmap(mem, ring_pages + data_bytes);
+    return;
+  }
+  br_ = br;
+  br_bytes_ = ring_pages + data_bytes;
+  bufs_ = static_cast<std::byte*>(mem) + ring_pages;
+  buf_size_ = cfg.io_recv_buffer_size;
+  nbufs_ = n;
+  buf_meta_.assign(n, RecvQueue::none);
+  buf_len_store_.assign(n, 0);
+  buf_next = buf_meta_.data();
+  buf_len = buf_len_store_.data();
+  returns_.reserve(n);  // give_back never allocates
+  io_uring_buf_ring_init(br_);
+  const int mask = io_uring_buf_ring_mask(n);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    io_uring_buf_ring_add(br_, buffer(static_cast<std::uint16_t>(i)), buf_size_,
+                          static_cast<std::uint16_t>(i), mask, static_cast<int>(i));
+  }
+  io_uring_buf_ring_advance(br_, static_cast<int>(n));
+  free_bufs_ = n;
+}
+
+void UringDriver::teardown_buffers() noexcept {
+  // Every multishot is over (the destructor waited for its last CQE). The
+  // queues still held by open sockets outlive the ring: detach them, and
+  // drop their unread bytes (the buffers go with the ring); a later read
+  // takes the one-shot or blocking path.
+  {
+    std::lock_guard lk(live_mu_);
+    for (RecvQueue *rq = live_, *nx = nullptr; rq != nullptr; rq = nx) {
+      nx = rq->next;
+      rq->next = rq->prev = nullptr;
+      rq->lock.lock();
+      if (rq->released) {  // its last CQE never came (the wait timed out)
+        rq->lock.unlock();
+        std::destroy_at(rq);
+        duet::detail::block_free(rq, sizeof(RecvQueue));
+        continue;
+      }
+      rq->owner = nullptr;
+      // Bytes the kernel had delivered are lost with the ring: the next read
+      // says so (ECANCELED) rather than skipping them silently.
+      if (rq->queued > 0 && rq->error == 0) rq->error = -ECANCELED;
+      rq->head = rq->tail = RecvQueue::none;
+      rq->queued = 0;
+      rq->armed = false;
+      Waker w = std::move(rq->waker);
+      rq->lock.unlock();
+      if (w) std::move(w).wake();
+    }
+    live_ = nullptr;
+  }
+  if (br_ != nullptr) {
+    io_uring_unregister_buf_ring(&ring_, kGroup);
+    ::munmap(br_, br_bytes_);
+    br_ = nullptr;
+    nbufs_ = 0;
+  }
+}
+
+void UringDriver::recycle(std::uint16_t bid) noexcept {
+  io_uring_buf_ring_add(br_, buffer(bid), buf_size_, bid, io_uring_buf_ring_mask(nbufs_), 0);
+  // Release (inside advance): the entry is written before the kernel sees
+  // the new tail.
+  io_uring_buf_ring_advance(br_, 1);
+  ++free_bufs_;
+}
+
+void UringDriver::give_back(std::uint16_t bid) noexcept {
+  if (on_owner_thread()) {
+    recycle(bid);
+    return;
+  }
+  return_lock_.lock();
+  returns_.push_back(bid);  // reserved for every buffer: no allocation
+  // Relaxed: a hint; the list itself is read under return_lock_.
+  has_returns_.store(true, std::memory_order_relaxed);
+  return_lock_.unlock();
+}
+
+void UringDriver::drain_returns() noexcept {
+  return_lock_.lock();
+  for (std::uint16_t bid : returns_) recycle(bid);
+  returns_.clear();
+  has_returns_.store(false, std::memory_order_relaxed);
+  return_lock_.unlock();
+}
+
+// ---- queues -------------------------------------------------------------
+
+RecvQueue* UringDriver::make_recv_queue(int fd) {
+  void* mem = duet::detail::block_alloc(sizeof(RecvQueue));
+  auto* rq = std::construct_at(static_cast<RecvQueue*>(mem));
+  rq->owner = this;
+  rq->fd = fd;
+  std::lock_guard lk(live_mu_);
+  rq->next = live_;
+  if (live_ != nullptr) live_->prev = rq;
+  live_ = rq;
+  return rq;
+}
+
+void UringDriver::free_recv_queue(RecvQueue* rq) noexcept {
+  {
+    std::lock_guard lk(live_mu_);
+    if (rq->prev != nullptr) rq->prev->next = rq->next;
+    if (rq->next != nullptr) rq->next->prev = rq->prev;
+    if (live_ == rq) live_ = rq->next;
+  }
+  std::destroy_at(rq);
+  duet::detail::block_free(rq, sizeof(RecvQueue));
+}
+
+bool UringDriver::arm_recv(RecvQueue* rq) {
+  if (free_bufs_ < kMinFree) return false;
+  io_uring_sqe* s = sqe();
+  io_uring_prep_recv_multishot(s, rq->fd, nullptr, 0, 0);
+  s->flags |= IOSQE_BUFFER_SELECT;
+  s->buf_group = kGroup;
+  io_uring_sqe_set_data64(s, tag(rq));
+  rq->lock.lock();
+  rq->armed = true;
+  rq->cancelling = false;
+  rq->starved = false;
+  rq->lock.unlock();
+  ++inflight_;
+  stats.add(stats.recv_arms);
+  return true;
+}
+
+void UringDriver::cancel_recv(RecvQueue* rq) noexcept {
+  if (on_owner_thread()) {
+    io_uring_sqe* s = sqe();
+    io_uring_prep_cancel64(s, tag(rq), 0);
+    io_uring_sqe_set_data64(s, 0);  // kIgnore
+    return;
+  }
+  // By value: the queue may be freed (its last CQE reaped) before the owner
+  // submits this; a cancel that finds nothing is harmless.
+  cancel_lock_.lock();
+  try {
+    recv_cancels_.push_back(tag(rq));
+  } catch (...) {
+    // Out of memory: the multishot stays armed until the socket's close
+    // completes it (the fd is closed right after this).
+  }
+  has_cancels_.store(true, std::memory_order_relaxed);
+  cancel_lock_.unlock();
+  unpark();
+}
+
+void UringDriver::on_recv_cqe(RecvQueue* rq, std::int32_t res, std::uint32_t flags) {
+  const bool more = (flags & IORING_CQE_F_MORE) != 0;
+  bool cancel = false;
+  rq->lock.lock();
+  if ((flags & IORING_CQE_F_BUFFER) != 0) {
+    const auto bid = static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+    --free_bufs_;
+    stats.add(stats.recv_buffers);
+    if (res > 0 && !rq->released) {
+      buf_len[bid] = static_cast<std::uint32_t>(res);
+      buf_next[bid] = RecvQueue::none;
+      if (rq->tail == RecvQueue::none) {
+        rq->head = bid;
+      } else {
+        buf_next[rq->tail] = bid;
+      }
+      rq->tail = bid;
+      ++rq->queued;
+      cancel = more && rq->queued >= kMaxQueued && !rq->cancelling;
+      if (cancel) rq->cancelling = true;
+    } else {
+      recycle(bid);
+    }
+  }
+  if (res == 0) {
+    rq->eof = true;
+  } else if (res == -ENOBUFS) {
+    rq->starved = true;
+  } else if (res < 0 && res != -ECANCELED) {
+    rq->error = res;
+  }
+  if (!more) {
+    rq->armed = false;
+    --inflight_;
+  }
+  Waker w = std::move(rq->waker);
+  const bool free_it = rq->released && !rq->armed;
+  rq->lock.unlock();
+  if (cancel) {
+    io_uring_sqe* s = sqe();
+    io_uring_prep_cancel64(s, tag(rq), 0);
+    io_uring_sqe_set_data64(s, 0);  // kIgnore
+  }
+  if (w) std::move(w).wake();
+  if (free_it) free_recv_queue(rq);
+}
+
+// ---- the reader and the socket's release ------------------------------------
+
+RecvTake recv_queue_take(RecvQueue* rq, std::byte* buf, std::size_t len, const Waker& w,
+                         long& out) noexcept {
+  std::uint16_t done[kMaxQueued + 1];
+  std::size_t ndone = 0;
+  rq->lock.lock();
+  UringDriver* d = rq->owner;
+  if (rq->head != RecvQueue::none) {
+    std::size_t n = 0;
+    while (n < len && rq->head != RecvQueue::none) {
+      const std::uint16_t bid = rq->head;
+      const std::size_t avail = d->buf_len[bid] - rq->head_off;
+      const std::size_t take = avail < len - n ? avail : len - n;
+      std::memcpy(buf + n, d->buffer(bid) + rq->head_off, take);
+      n += take;
+      if (take == avail) {
+        rq->head = d->buf_next[bid];
+        if (rq->head == RecvQueue::none) rq->tail = RecvQueue::none;
+        rq->head_off = 0;
+        --rq->queued;
+        if (ndone < sizeof done / sizeof done[0]) {
+          done[ndone++] = bid;
+        } else {
+          d->give_back(bid);
+        }
+      } else {
+        rq->head_off += static_cast<std::uint32_t>(take);
+      }
+    }
+    rq->lock.unlock();
+    for (std::size_t i = 0; i < ndone; ++i) d->give_back(done[i]);
+    out = static_cast<long>(n);
+    return RecvTake::ready;
+  }
+  if (rq->error != 0) {
+    out = std::exchange(rq->error, 0);
+    rq->lock.unlock();
+    return RecvTake::ready;
+  }
+  if (rq->eof) {
+    rq->lock.unlock();
+    out = 0;
+    return RecvTake::ready;
+  }
+  if (!rq->armed || rq->owner == nullptr) {
+    rq->lock.unlock();
+    return RecvTake::idle;
+  }
+  if (!rq->waker.will_wake(w)) rq->waker = w;
+  rq->lock.unlock();
+  return RecvTake::pending;
+}
+
+void recv_queue_release(RecvQueue* rq) noexcept {
+  rq->lock.lock();
+  rq->released = true;
+  UringDriver* d = rq->owner;
+  const bool armed = rq->armed;
+  std::uint16_t bid = rq->head;
+  rq->head = rq->tail = RecvQueue::none;
+  rq->queued = 0;
+  Waker w = std::move(rq->waker);
+  rq->lock.unlock();
+  if (d == nullptr) {  // the ring is gone: nothing can name the queue
+    std::destroy_at(rq);
+    duet::detail::block_free(rq, sizeof(RecvQueue));
+    return;
+  }
+  while (bid != RecvQueue::none) {
+    const std::uint16_t nx = d->buf_next[bid];
+    d->give_back(bid);
+    bid = nx;
+  }
+  // The last CQE frees an armed queue (released is set); an unarmed one
+  // has no CQE to come.
+  if (armed) {
+    d->cancel_recv(rq);
+  } else {
+    d->free_recv_queue(rq);
+  }
+}
+
+}  // namespace duet::io::detail
