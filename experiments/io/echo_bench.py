@@ -38,35 +38,45 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def build_peers(out: str) -> dict[str, list[str]]:
-    """Builds the peer servers; returns name -> argv prefix (PORT appended)."""
+def build_peers(out: str, want: list[str]) -> dict[str, list[str]]:
+    """Builds the peer servers named in `want`; returns name -> argv prefix
+    (PORT appended)."""
     os.makedirs(out, exist_ok=True)
     peers: dict[str, list[str]] = {}
-    c_exe = os.path.join(out, "c_epoll_echo")
-    subprocess.run(["gcc", "-O2", "-o", c_exe, os.path.join(PEERS, "c", "echo_epoll.c")], check=True)
-    peers["c-epoll"] = [c_exe]
-    if shutil.which("go"):
+    if "c-epoll" in want:
+        c_exe = os.path.join(out, "c_epoll_echo")
+        subprocess.run(["gcc", "-O2", "-o", c_exe, os.path.join(PEERS, "c", "echo_epoll.c")], check=True,
+                       stdout=sys.stderr)
+        peers["c-epoll"] = [c_exe]
+    if "go" not in want:
+        pass
+    elif shutil.which("go"):
         exe = os.path.join(out, "go_echo")
         env = dict(os.environ, GOCACHE=os.path.join(out, "gocache"), GO111MODULE="off", GOFLAGS="",
                    GOPATH=os.path.join(out, "gopath"))
-        r = subprocess.run(["go", "build", "-o", exe, os.path.join(PEERS, "go", "echo", "main.go")], env=env)
+        r = subprocess.run(["go", "build", "-o", exe, os.path.join(PEERS, "go", "echo", "main.go")], env=env,
+                           stdout=sys.stderr)
         if r.returncode == 0:
             peers["go"] = [exe]
     else:
         log("go not installed (apt-get install golang-go): Go peer skipped")
-    if os.path.exists("/usr/include/asio.hpp"):
+    if "asio" not in want:
+        pass
+    elif os.path.exists("/usr/include/asio.hpp"):
         exe = os.path.join(out, "asio_echo")
         r = subprocess.run(["g++", "-O2", "-std=c++20", "-o", exe, os.path.join(PEERS, "asio", "echo.cpp"),
-                            "-lpthread"])
+                            "-lpthread"], stdout=sys.stderr)
         if r.returncode == 0:
             peers["asio"] = [exe]
     else:
         log("libasio-dev not installed: Asio peer skipped")
-    if shutil.which("cargo") and os.path.isdir("/usr/share/cargo/registry"):
+    if "tokio" not in want:
+        pass
+    elif shutil.which("cargo") and os.path.isdir("/usr/share/cargo/registry"):
         target = os.path.join(out, "tokio-target")
         r = subprocess.run(["cargo", "build", "--release", "--offline", "--target-dir", target],
                            cwd=os.path.join(PEERS, "tokio", "echo"),
-                           env=dict(os.environ, CARGO_HOME=os.path.join(out, "cargo-home")))
+                           env=dict(os.environ, CARGO_HOME=os.path.join(out, "cargo-home")), stdout=sys.stderr)
         if r.returncode == 0:
             peers["tokio"] = [os.path.join(target, "release", "tokio-echo")]
     else:
@@ -124,6 +134,10 @@ def servers(build: str, peers: dict[str, list[str]], only: list[str] | None):
         for model in ("stackless", "stackful"):
             s[f"duet-{drv}-{model}"] = ([exe, "--driver", drv, "--model", model, "--workers", "1", "--stats",
                                          "--port"], {})
+    # The same server with one recv SQE per read instead of multishot recv:
+    # what the provided-buffer ring is worth, in the same run.
+    s["duet-io_uring-stackless-oneshot"] = ([exe, "--driver", "io_uring", "--model", "stackless", "--workers",
+                                             "1", "--recv-buffers", "0", "--stats", "--port"], {})
     for name, argv in peers.items():
         env = {"GOMAXPROCS": "1"} if name == "go" else {}
         s[name] = (argv, env)
@@ -132,29 +146,93 @@ def servers(build: str, peers: dict[str, list[str]], only: list[str] | None):
     return s
 
 
+# Profiles of the lab (DUET_LAB_PROFILE); the lab runs the program `repeat`
+# times (3 quick, 5 full) and takes the median over every rep of every run.
+PROFILES = {
+    "smoke": dict(configs="64x64", reps=1, seconds=0.3, warmup=0.1, peers="c-epoll", strace=False),
+    "quick": dict(configs="1x64,64x64,1000x64", reps=3, seconds=0.8, warmup=0.3,
+                  peers="c-epoll,go,asio,tokio", strace=False),
+    "full": dict(configs="1x64,64x64,1000x64,1x4096,64x4096,1000x4096", reps=3, seconds=2.0, warmup=0.5,
+                 peers="c-epoll,go,asio,tokio", strace=True),
+}
+
+
+def rep_records(rep: dict[str, dict], conns: int, size: int, method: str) -> list[dict]:
+    """One rep (every server once, back to back): its raw numbers and the
+    ratios that compare servers within it."""
+    out = []
+
+    def rec(impl, metric, value, unit, meth=method):
+        out.append({"experiment": "io_echo", "claim": "R7", "impl": impl, "metric": f"{metric}_{size}B",
+                    "n": conns, "value": value, "unit": unit, "method": meth})
+
+    for name, r in rep.items():
+        rec(name, "rps", r["rps"], "round_trips/s")
+        for k in ("p50_us", "p99_us", "p999_us"):
+            rec(name, k, r[k], "us")
+        if r.get("syscalls") is not None:
+            rec(name, "syscalls_per_msg", r["syscalls"], "syscalls/message",
+                "duet's own counters: io_uring_enter + epoll_wait + socket calls + eventfd wakes, "
+                "over messages echoed")
+    c = rep.get("c-epoll")
+    tokio = rep.get("tokio")
+    for name, r in rep.items():
+        if not name.startswith("duet-"):
+            continue
+        if c and c["rps"] > 0:
+            rec(name, "rps_vs_c_epoll", r["rps"] / c["rps"], "x", "ratio of round trips/s in the same rep")
+        if tokio and tokio["p99_us"] > 0:
+            rec(name, "p99_vs_tokio", r["p99_us"] / tokio["p99_us"], "x", "ratio of p99 latency in the same rep")
+    for drv in ("io_uring", "epoll"):
+        sl, sf = rep.get(f"duet-{drv}-stackless"), rep.get(f"duet-{drv}-stackful")
+        if sl and sf and sl["rps"] > 0:
+            rec(f"duet-{drv}", "stackful_vs_stackless", sf["rps"] / sl["rps"], "x",
+                "ratio of round trips/s in the same rep")
+    ms, one = rep.get("duet-io_uring-stackless"), rep.get("duet-io_uring-stackless-oneshot")
+    if ms and one and one["rps"] > 0:
+        rec("duet-io_uring-stackless", "multishot_vs_oneshot", ms["rps"] / one["rps"], "x",
+            "ratio of round trips/s in the same rep")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default=os.path.join(ROOT, "build-io-rel"), type=os.path.abspath)
+    ap.add_argument("--build", default=os.environ.get("DUET_LAB_BUILD", os.path.join(ROOT, "build-io-rel")),
+                    type=os.path.abspath)
     ap.add_argument("--out", default=os.path.join(ROOT, "reports", "io", "echo.jsonl"))
-    ap.add_argument("--reps", type=int, default=7)
-    ap.add_argument("--seconds", type=float, default=2.0)
-    ap.add_argument("--warmup", type=float, default=0.5)
-    ap.add_argument("--configs", default="1x64,64x64,1000x64,1x4096,64x4096,1000x4096")
+    ap.add_argument("--profile", default=os.environ.get("DUET_LAB_PROFILE", ""),
+                    help="smoke|quick|full presets for the options below (the lab sets it)")
+    ap.add_argument("--reps", type=int)
+    ap.add_argument("--seconds", type=float)
+    ap.add_argument("--warmup", type=float)
+    ap.add_argument("--configs")
+    ap.add_argument("--peers", help="comma-separated peers to build (c-epoll,go,asio,tokio)")
     ap.add_argument("--servers", default="", help="comma-separated substrings to keep")
     ap.add_argument("--no-strace", action="store_true")
+    ap.add_argument("--jsonl", action="store_true",
+                    help="print one record per rep (the lab's format) on stdout; no table, no --out file")
     a = ap.parse_args()
+    preset = PROFILES.get(a.profile, PROFILES["full"] | {"reps": 7})
+    for k in ("reps", "seconds", "warmup", "configs", "peers"):
+        if getattr(a, k) is None:
+            setattr(a, k, preset[k])
+    strace_on = preset["strace"] and not a.no_strace
 
-    peers = build_peers(os.path.join(a.build, "io-peers"))
+    peers = build_peers(os.path.join(a.build, "io-peers"), a.peers.split(","))
     load_exe = os.path.join(a.build, "examples", "echo_load")
     srv = servers(a.build, peers, [x for x in a.servers.split(",") if x] or None)
     configs = [tuple(int(x) for x in c.split("x")) for c in a.configs.split(",")]
     log(f"servers: {', '.join(srv)}; configs: {configs}; reps {a.reps}")
+    method = (f"echo_load closed loop on loopback; server taskset CPU 0 (1 worker/thread), load CPU 1; "
+              f"{a.seconds}s after {a.warmup}s warm-up; servers rotated rep by rep")
     results: dict[tuple, list[dict]] = {}
     duet_sys: dict[tuple, list[float]] = {}
+    records: list[dict] = []
     names = list(srv)
     for conns, size in configs:
         for rep in range(a.reps):
             order = names[rep % len(names):] + names[:rep % len(names)]  # rotate: alternate run by run
+            this_rep: dict[str, dict] = {}
             for name in order:
                 argv, env = srv[name]
                 p, port = start(argv + ["0"], env=dict(os.environ, **env))
@@ -164,12 +242,21 @@ def main():
                     out = stop(p)
                 m = re.search(r"syscalls_per_message ([\d.]+)", out)
                 if m:
+                    r["syscalls"] = float(m.group(1))
                     duet_sys.setdefault((name, conns, size), []).append(float(m.group(1)))
                 results.setdefault((name, conns, size), []).append(r)
+                this_rep[name] = r
                 log(f"{conns}x{size} rep {rep} {name}: {r['rps']:.0f} rt/s p99 {r['p99_us']:.0f} us")
+            recs = rep_records(this_rep, conns, size, method)
+            records += recs
+            if a.jsonl:
+                for x in recs:
+                    print(json.dumps(x), flush=True)
+    if a.jsonl:
+        return
 
     strace_counts: dict[tuple, float] = {}
-    if not a.no_strace and shutil.which("strace"):
+    if strace_on and shutil.which("strace"):
         for conns, size in [(64, 64), (1000, 64)]:
             if (conns, size) not in configs:
                 continue
@@ -192,8 +279,7 @@ def main():
                 strace_counts[(name, conns, size)] = total / max(r["round_trips"], 1)
 
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
-    method = (f"echo_load closed loop on loopback; server taskset CPU 0 (1 worker/thread), load CPU 1; "
-              f"{a.seconds}s after {a.warmup}s warm-up; median of {a.reps} reps, servers rotated rep by rep")
+    method += f"; median of {a.reps} reps"
     with open(a.out, "w") as f:
         for (name, conns, size), rs in sorted(results.items()):
             for metric, unit in (("rps", "round_trips/s"), ("p50_us", "us"), ("p99_us", "us"),

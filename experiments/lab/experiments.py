@@ -181,6 +181,13 @@ def _uring(ctx):
     return [Invocation(["exp_lab_uring", "--n", str(by_profile(ctx, 256, 4096, 16384))], "io_uring batch", "io_uring")]
 
 
+def _echo(ctx):
+    # exp_io_echo (experiments/io/echo_bench.py) reads DUET_LAB_PROFILE for
+    # its preset: configs, reps per run, seconds per server.
+    return [Invocation(["exp_io_echo"], "echo: duet x drivers x models vs C epoll, Go, Asio, Tokio", "",
+                       {"DUET_LAB_PROFILE": ctx.profile}, by_profile(ctx, 120, 900, 1800))]
+
+
 def _sched_benches(ctx):
     # Google Benchmark sizes its own iterations; the quick profile keeps each
     # benchmark short (the runner repeats the program K times anyway).
@@ -223,6 +230,10 @@ LAB: list[Experiment] = [
                "channel close fan-out, select fairness, blocking pool", _chan, {"smoke": 5, "quick": 20, "full": 60}),
     Experiment("uring_batch", "io", ["R7"], "exp_lab_uring", "lab",
                "io_uring: reads submitted per system call", _uring, {"smoke": 1, "quick": 3, "full": 5}),
+    Experiment("io_echo", "io", ["R7"], "exp_io_echo", "drivers",
+               "TCP echo, closed loop on loopback: round trips/s, p50/p99/p999 and syscalls per message, duet "
+               "(io_uring, epoll) x (stackless, stackful) against C epoll, Go, Asio and Tokio in the same run",
+               _echo, {"smoke": 15, "quick": 140, "full": 500}),
     Experiment("arch", "portability", ["P1"], "python:arch", "lab",
                "architectures supported per model, read from the build", lambda ctx: [],
                {"smoke": 2, "quick": 5, "full": 5}),

@@ -162,6 +162,59 @@ class Report:
         s = self.R.opt(key[0], key[1], n, key[2])
         return f"{fmt_num(s.median)} {unit}" if s else "—"
 
+    # -- the echo table (io_echo) ------------------------------------------------
+
+    def echo_table(self) -> list[str]:
+        """Servers x (connections, size): round trips/s with min-max, the
+        ratio to C epoll in the same rep, p50/p99, and duet's syscalls per
+        message; then the model and multishot ratios."""
+        R = self.R
+        rows = [(e, i, m, n) for (e, i, m, n) in R.by_key if e == "io_echo" and m.startswith("rps_")
+                and not m.startswith("rps_vs")]
+        if not rows:
+            return []
+        sizes = sorted({int(m[4:-1]) for (_, _, m, _) in rows})
+        conns = sorted({n for (_, _, _, n) in rows if n is not None})
+        impls = []
+        for (_, i, _, _) in rows:
+            if i not in impls:
+                impls.append(i)
+        impls.sort(key=lambda i: (not i.startswith("duet-"), i))
+        method = R.get("io_echo", rows[0][2], rows[0][3], rows[0][1]).method
+        out = ["## Echo benchmark (io_echo)", "",
+               f"{method}. Median over every rep of every run (runs: the number of samples); "
+               "ratios are taken within a rep, then their median. Machine: the header above.", "",
+               "| server | conns x size | round trips/s | min-max | vs C epoll (min-max) | p50 us | p99 us | "
+               "p99 vs Tokio | syscalls/msg | samples |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for size in sizes:
+            for n in conns:
+                for i in impls:
+                    s = R.opt("io_echo", f"rps_{size}B", n, i)
+                    if s is None:
+                        continue
+                    rc = R.opt("io_echo", f"rps_vs_c_epoll_{size}B", n, i)
+                    p50 = R.opt("io_echo", f"p50_us_{size}B", n, i)
+                    p99 = R.opt("io_echo", f"p99_us_{size}B", n, i)
+                    pt = R.opt("io_echo", f"p99_vs_tokio_{size}B", n, i)
+                    sc = R.opt("io_echo", f"syscalls_per_msg_{size}B", n, i)
+                    out.append(
+                        f"| {i} | {n:,} x {size} | {fmt_num(s.median)} | {fmt_num(s.min)}-{fmt_num(s.max)} | "
+                        + (f"{fmt_num(rc.median)}x ({fmt_num(rc.min)}-{fmt_num(rc.max)})" if rc else "—")
+                        + f" | {fmt_num(p50.median) if p50 else '—'} | {fmt_num(p99.median) if p99 else '—'} | "
+                        + (f"{fmt_num(pt.median)}x" if pt else "—")
+                        + f" | {fmt_num(sc.median) if sc else '—'} | {len(s.samples)} |")
+        ratios = [(e, i, m, n) for (e, i, m, n) in R.by_key
+                  if e == "io_echo" and (m.startswith("stackful_vs_stackless") or m.startswith("multishot_vs"))]
+        if ratios:
+            out += ["", "| ratio (round trips/s, same rep) | conns x size | median | min-max |", "|---|---|---|---|"]
+            for (e, i, m, n) in sorted(ratios, key=lambda k: (k[2], k[1], k[3] or 0)):
+                s = R.get(e, m, n, i)
+                what = m.rsplit("_", 1)[0].replace("_vs_", " / ")
+                size = m.rsplit("_", 1)[1]
+                out.append(f"| {i}: {what} | {n:,} x {size[:-1]} | {fmt_num(s.median)}x | "
+                           f"{fmt_num(s.min)}-{fmt_num(s.max)} |")
+        return out + [""]
+
     # -- area pages ----------------------------------------------------------------
 
     def write_page(self, area: str) -> str:
@@ -176,6 +229,8 @@ class Report:
         figs = self.figures(area)
         if figs:
             lines += ["## Plots", ""] + figs + [""]
+        if area == "io":
+            lines += self.echo_table()
         exps = [e for e in self.experiments if e.area == area]
         lines += ["## Experiments", ""]
         for e in exps:
