@@ -83,9 +83,10 @@ void accept_fiber(TcpListener* l) {
 }
 
 [[noreturn]] void usage() {
-  std::fprintf(stderr,
-               "usage: echo_server --model stackless|stackful --driver io_uring|epoll|auto "
-               "--port P [--workers N] [--seconds S] [--recv-buffers N] [--stats]\n");
+  std::fprintf(
+      stderr,
+      "usage: echo_server --model stackless|stackful --driver io_uring|epoll|auto "
+      "--port P [--workers N] [--seconds S] [--recv-buffers N] [--idle-poll-us U] [--stats]\n");
   std::exit(2);
 }
 
@@ -97,6 +98,7 @@ int main(int argc, char** argv) {
   unsigned workers = 1;
   bool stats = false;
   long recv_buffers = -1;  // -1: the RuntimeConfig default
+  long idle_poll_us = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -113,6 +115,8 @@ int main(int argc, char** argv) {
       workers = static_cast<unsigned>(std::atoi(next().c_str()));
     } else if (a == "--seconds") {
       seconds = std::atoi(next().c_str());
+    } else if (a == "--idle-poll-us") {
+      idle_poll_us = std::atol(next().c_str());
     } else if (a == "--recv-buffers") {
       recv_buffers = std::atol(next().c_str());
     } else if (a == "--stats") {
@@ -139,6 +143,8 @@ int main(int argc, char** argv) {
                                        : duet::IoDriver::automatic;
   // io_uring multishot recv buffers per worker; 0: one recv SQE per read.
   if (recv_buffers >= 0) cfg.io_recv_buffers = static_cast<std::uint32_t>(recv_buffers);
+  // Poll the driver this long before sleeping (RuntimeConfig::idle_poll).
+  cfg.idle_poll = std::chrono::microseconds(idle_poll_us);
   // DUET_DRIVER overrides the config; --driver is the one knob here.
   ::unsetenv("DUET_DRIVER");
   auto l = TcpListener::bind(SocketAddr::v4_loopback(static_cast<std::uint16_t>(port)));

@@ -1,5 +1,7 @@
 #include "worker.hpp"
 
+#include <chrono>
+
 #include "duet/detail/current.hpp"
 #include "duet/topology.hpp"
 #include "scheduler.hpp"
@@ -67,6 +69,7 @@ void Worker::run() {
     // before sleeping.
     if (driver->poll(room()) > 0) continue;
     if (timers.fire_due() > 0) continue;
+    if (sched_.cfg.idle_poll.count() > 0 && poll_while_idle()) continue;
     park();
   }
   set_current_driver(nullptr);
@@ -123,6 +126,19 @@ TaskHeader* Worker::next_task() {
   lifo_runs_ = 0;
   if (TaskHeader* t = queue.pop()) return t;
   return next_from_injector();
+}
+
+bool Worker::poll_while_idle() {
+  // Not parked and not searching: spawners do not wake us (they go to the
+  // injector, checked here), and the driver is polled without sleeping.
+  const auto until = std::chrono::steady_clock::now() + sched_.cfg.idle_poll;
+  for (;;) {
+    for (int i = 0; i < 32; ++i) __builtin_ia32_pause();
+    if (driver->poll(room()) > 0 || lifo_ != nullptr || !queue.is_empty()) return true;
+    if (!sched_.injector.is_empty() || sched_.is_shutdown()) return true;
+    if (timers.fire_due() > 0) return true;
+    if (std::chrono::steady_clock::now() >= until) return false;
+  }
 }
 
 void Worker::maintenance() {

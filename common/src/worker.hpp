@@ -63,6 +63,9 @@ class Worker {
   TaskHeader* next_task();
   /// End-of-tick work besides the injection queue: reap the driver.
   void maintenance();
+  /// RuntimeConfig::idle_poll: polls the driver until an event or work
+  /// arrives (true) or the window ends (false).
+  bool poll_while_idle();
   /// Free slots in the run queue: how many events the driver may reap now.
   [[nodiscard]] std::size_t room() const noexcept { return queue.capacity() - queue.len(); }
   TaskHeader* next_from_injector();

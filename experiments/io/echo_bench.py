@@ -138,6 +138,11 @@ def servers(build: str, peers: dict[str, list[str]], only: list[str] | None):
     # what the provided-buffer ring is worth, in the same run.
     s["duet-io_uring-stackless-oneshot"] = ([exe, "--driver", "io_uring", "--model", "stackless", "--workers",
                                              "1", "--recv-buffers", "0", "--stats", "--port"], {})
+    # duet's latency configuration: poll the ring 50 us before sleeping
+    # (RuntimeConfig::idle_poll); the default sleeps at once, as Tokio does.
+    for model in ("stackless", "stackful"):
+        s[f"duet-io_uring-{model}-poll50us"] = ([exe, "--driver", "io_uring", "--model", model, "--workers", "1",
+                                                 "--idle-poll-us", "50", "--stats", "--port"], {})
     for name, argv in peers.items():
         env = {"GOMAXPROCS": "1"} if name == "go" else {}
         s[name] = (argv, env)
@@ -150,9 +155,9 @@ def servers(build: str, peers: dict[str, list[str]], only: list[str] | None):
 # times (3 quick, 5 full) and takes the median over every rep of every run.
 PROFILES = {
     "smoke": dict(configs="64x64", reps=1, seconds=0.3, warmup=0.1, peers="c-epoll", strace=False),
-    "quick": dict(configs="1x64,64x64,1000x64", reps=3, seconds=0.8, warmup=0.3,
+    "quick": dict(configs="1x64,64x64,1000x64,64x4096", reps=3, seconds=0.6, warmup=0.2,
                   peers="c-epoll,go,asio,tokio", strace=False),
-    "full": dict(configs="1x64,64x64,1000x64,1x4096,64x4096,1000x4096", reps=3, seconds=2.0, warmup=0.5,
+    "full": dict(configs="1x64,64x64,1000x64,1x4096,64x4096,1000x4096", reps=3, seconds=1.5, warmup=0.4,
                  peers="c-epoll,go,asio,tokio", strace=True),
 }
 

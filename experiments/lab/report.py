@@ -203,6 +203,36 @@ class Report:
                         + f" | {fmt_num(p50.median) if p50 else '—'} | {fmt_num(p99.median) if p99 else '—'} | "
                         + (f"{fmt_num(pt.median)}x" if pt else "—")
                         + f" | {fmt_num(sc.median) if sc else '—'} | {len(s.samples)} |")
+        # Issue 3's targets, per configuration: duet's best server at or above
+        # C epoll's round trips/s, with a p99 no worse than Tokio's; stackful
+        # within 10% of stackless on the same driver.
+        tgt = ["", "Targets (issue 3), per configuration: the duet server with the highest median round trips/s.", "",
+               "| conns x size | best duet server | vs C epoll | >= C epoll? | p99 vs Tokio | <= Tokio? | "
+               "stackful/stackless io_uring | epoll | within 10%? |", "|---|---|---|---|---|---|---|---|---|"]
+        for size in sizes:
+            for n in conns:
+                duet = [(R.opt("io_echo", f"rps_{size}B", n, i), i) for i in impls if i.startswith("duet-")]
+                duet = [(x.median, i) for x, i in duet if x]
+                if not duet:
+                    continue
+                best = max(duet)[1]
+                rc = R.opt("io_echo", f"rps_vs_c_epoll_{size}B", n, best)
+                pt = R.opt("io_echo", f"p99_vs_tokio_{size}B", n, best)
+                mu = R.opt("io_echo", f"stackful_vs_stackless_{size}B", n, "duet-io_uring")
+                me = R.opt("io_echo", f"stackful_vs_stackless_{size}B", n, "duet-epoll")
+
+                def yes(x, ok):
+                    return "—" if x is None else ("yes" if ok(x.median) else "no")
+                within = "—" if not (mu and me) else \
+                    ("yes" if all(abs(1 - x.median) <= 0.1 for x in (mu, me)) else "no")
+                tgt.append(f"| {n:,} x {size} | {best} | "
+                           + (f"{fmt_num(rc.median)}x ({fmt_num(rc.min)}-{fmt_num(rc.max)})" if rc else "—")
+                           + f" | {yes(rc, lambda v: v >= 1.0)} | "
+                           + (f"{fmt_num(pt.median)}x ({fmt_num(pt.min)}-{fmt_num(pt.max)})" if pt else "—")
+                           + f" | {yes(pt, lambda v: v <= 1.0)} | "
+                           + (f"{fmt_num(mu.median)}x" if mu else "—") + " | "
+                           + (f"{fmt_num(me.median)}x" if me else "—") + f" | {within} |")
+        out += tgt
         ratios = [(e, i, m, n) for (e, i, m, n) in R.by_key
                   if e == "io_echo" and (m.startswith("stackful_vs_stackless") or m.startswith("multishot_vs"))]
         if ratios:

@@ -148,6 +148,30 @@ TEST_CASE("No lost wake-up: all workers park, then one spawn from outside", "[sc
   }
 }
 
+TEST_CASE("Idle poll: a polling worker takes outside spawns, timers and shutdown", "[scheduler]") {
+  duet::test::Watchdog wd("idle poll", std::chrono::seconds(120));
+  duet::RuntimeConfig cfg;
+  cfg.workers = 1;
+  cfg.placement = duet::Placement::none;
+  // Far longer than the test: every spawn below lands while the worker
+  // polls, and anything that waited for the window to end would take 10 s.
+  cfg.idle_poll = std::chrono::seconds(10);
+  duet::Runtime rt(cfg);
+  auto parks = [&] { return rt.stats().at(0).parks; };
+  const auto parks_before = parks();
+  for (int r = 0; r < 200; ++r) {
+    auto h = rt.spawn([](int k) -> duet::Task<int> { co_return k; }(r));
+    REQUIRE(h.join() == r);
+  }
+  // A timer due inside the window fires when due, not at the window's end.
+  const auto t0 = std::chrono::steady_clock::now();
+  rt.spawn([]() -> duet::Task<void> { co_await duet::sleep(2ms); }()).join();
+  CHECK(std::chrono::steady_clock::now() - t0 < 5s);
+  // Each spawn arrived within the window: the worker never went to sleep.
+  CHECK(parks() - parks_before <= 1);
+  rt.shutdown();  // returns although the worker is polling, not parked
+}
+
 TEST_CASE("Workers are pinned per placement, and knobs are validated", "[scheduler]") {
   duet::Runtime rt({.workers = 2, .placement = duet::Placement::compact});
   auto cpus = rt.worker_cpus();

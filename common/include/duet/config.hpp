@@ -56,6 +56,14 @@ struct RuntimeConfig {
   /// wake and wait every few tasks (spawn_all on 2 workers ran 3.6x slower
   /// than on 1). 0 parks at once.
   std::uint32_t search_spins = 64;
+  /// How long a worker with nothing to run keeps polling its I/O driver
+  /// before it sleeps in it. Waking a sleeping thread costs tens of
+  /// microseconds on a VM (the halt, the IPI); a worker that polls meanwhile
+  /// (an io_uring poll with nothing pending is a few memory reads, no
+  /// syscall) answers a request that arrives within the window at once, at
+  /// the price of that much CPU per idle period. 0 (the default, as in
+  /// Tokio): sleep at once. A latency-bound server sets ~50 us.
+  std::chrono::nanoseconds idle_poll{0};
   /// Default usable stack size of a fiber, in bytes (a guard page is added).
   /// 64 KiB: deep enough for ordinary library code; only touched pages cost
   /// memory.
