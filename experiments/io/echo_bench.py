@@ -6,15 +6,20 @@ side in one run.
 Method: each server runs pinned to CPU 0 (`taskset -c 0`, one worker / one
 thread / GOMAXPROCS=1), the load generator (examples/echo_load, one thread,
 closed loop, loopback) to CPU 1. For every (connections, size) the servers
-are run in rotating order, rep after rep, and the median of the reps is
-reported (with min and max). A separate short pass under `strace -c -f`
-counts the server's syscalls per echoed message (strace slows the server;
-the count per message is what it is for).
+are run in rotating order, rep after rep; ratios (vs C epoll, p99 vs Tokio,
+stackful vs stackless, multishot vs one-shot) are taken within a rep. In the
+full profile a separate short pass under `strace -c -f` counts the server's
+syscalls per echoed message (strace slows the server; the count per message
+is what it is for).
 
-  experiments/io/echo_bench.py --build build-io-rel --out reports/io/echo.jsonl
+The lab runs it (`./experiments/run --only io_echo`, through the generated
+wrapper exp_io_echo, with --jsonl: one record per rep on stdout) and writes
+reports/io.md. By hand:
 
-Writes JSONL lines {"experiment","metric","value","unit","n","method",...}
-and prints a Markdown table.
+  experiments/io/echo_bench.py --build build-io-rel     # 7 reps, all configs
+
+writes JSONL medians to --out (default: BUILD/io-echo.jsonl) and prints a
+Markdown table.
 """
 from __future__ import annotations
 
@@ -204,7 +209,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.environ.get("DUET_LAB_BUILD", os.path.join(ROOT, "build-io-rel")),
                     type=os.path.abspath)
-    ap.add_argument("--out", default=os.path.join(ROOT, "reports", "io", "echo.jsonl"))
+    ap.add_argument("--out", help="JSONL of the medians (default: BUILD/io-echo.jsonl)")
     ap.add_argument("--profile", default=os.environ.get("DUET_LAB_PROFILE", ""),
                     help="smoke|quick|full presets for the options below (the lab sets it)")
     ap.add_argument("--reps", type=int)
@@ -217,6 +222,7 @@ def main():
     ap.add_argument("--jsonl", action="store_true",
                     help="print one record per rep (the lab's format) on stdout; no table, no --out file")
     a = ap.parse_args()
+    a.out = a.out or os.path.join(a.build, "io-echo.jsonl")
     preset = PROFILES.get(a.profile, PROFILES["full"] | {"reps": 7})
     for k in ("reps", "seconds", "warmup", "configs", "peers"):
         if getattr(a, k) is None:
