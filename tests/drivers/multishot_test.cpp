@@ -24,9 +24,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
-bool have_multishot() {
-  return duet::io::uring_features().recv_multishot;
-}
+/// Tests of a kernel feature the machine lacks print SKIP and return.
+#define SKIP_WITHOUT_MULTISHOT()                                        \
+  if (!duet::io::uring_features().recv_multishot) {                     \
+    WARN("SKIP: io_uring multishot recv not available on this kernel"); \
+    return;                                                             \
+  }
 
 std::unique_ptr<duet::Runtime> ring_rt(std::uint32_t buffers, std::uint32_t size,
                                        unsigned workers = 1) {
@@ -87,10 +90,7 @@ duet::Task<std::string> accept_and_read(TcpListener* l, std::size_t chunk, std::
 
 TEST_CASE("multishot recv: a slow reader gets every byte, in order, across buffers",
           "[io][multishot]") {
-  if (!have_multishot()) {
-    WARN("SKIP: io_uring multishot recv not available on this kernel");
-    return;
-  }
+  SKIP_WITHOUT_MULTISHOT();
   duet::iotest::Watchdog wd("multishot slow reader", 120s);
   const auto before = duet::io::io_stats();
   {
@@ -112,10 +112,7 @@ TEST_CASE("multishot recv: a slow reader gets every byte, in order, across buffe
 
 TEST_CASE("multishot recv: sockets share a small ring; starved reads fall back to one-shot",
           "[io][multishot]") {
-  if (!have_multishot()) {
-    WARN("SKIP: io_uring multishot recv not available on this kernel");
-    return;
-  }
+  SKIP_WITHOUT_MULTISHOT();
   duet::iotest::raise_nofile();
   duet::iotest::Watchdog wd("multishot shared ring", 120s);
   constexpr int conns = 20;
@@ -158,10 +155,7 @@ duet::Task<std::string> read_some_then_drop(TcpListener* l) {
 }  // namespace
 
 TEST_CASE("multishot recv: a close with unread data gives its buffers back", "[io][multishot]") {
-  if (!have_multishot()) {
-    WARN("SKIP: io_uring multishot recv not available on this kernel");
-    return;
-  }
+  SKIP_WITHOUT_MULTISHOT();
   duet::iotest::Watchdog wd("multishot close", 120s);
   // 16 buffers of 256 bytes; each round leaves ~8 of them filled and unread.
   // If a close leaked them, the ring would run short within two rounds and
@@ -192,10 +186,7 @@ duet::Task<duet::io::Result<TcpStream>> accept_read_one(TcpListener* l) {
 }  // namespace
 
 TEST_CASE("multishot recv: a socket outlives its runtime", "[io][multishot]") {
-  if (!have_multishot()) {
-    WARN("SKIP: io_uring multishot recv not available on this kernel");
-    return;
-  }
+  SKIP_WITHOUT_MULTISHOT();
   duet::iotest::Watchdog wd("multishot outlives", 60s);
   const int fds_before = duet::iotest::fd_count();
   {
