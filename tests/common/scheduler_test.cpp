@@ -149,13 +149,13 @@ TEST_CASE("No lost wake-up: all workers park, then one spawn from outside", "[sc
 }
 
 TEST_CASE("Idle poll: a polling worker takes outside spawns, timers and shutdown", "[scheduler]") {
+  // The window is an hour: anything that waited for it to end (a spawn, a
+  // due timer, shutdown) would hang until the watchdog fails the test.
   duet::test::Watchdog wd("idle poll", std::chrono::seconds(120));
   duet::RuntimeConfig cfg;
   cfg.workers = 1;
   cfg.placement = duet::Placement::none;
-  // Far longer than the test: every spawn below lands while the worker
-  // polls, and anything that waited for the window to end would take 10 s.
-  cfg.idle_poll = std::chrono::seconds(10);
+  cfg.idle_poll = std::chrono::hours(1);
   duet::Runtime rt(cfg);
   auto parks = [&] { return rt.stats().at(0).parks; };
   const auto parks_before = parks();
@@ -163,11 +163,9 @@ TEST_CASE("Idle poll: a polling worker takes outside spawns, timers and shutdown
     auto h = rt.spawn([](int k) -> duet::Task<int> { co_return k; }(r));
     REQUIRE(h.join() == r);
   }
-  // A timer due inside the window fires when due, not at the window's end.
-  const auto t0 = std::chrono::steady_clock::now();
+  // A timer due inside the window fires when due.
   rt.spawn([]() -> duet::Task<void> { co_await duet::sleep(2ms); }()).join();
-  CHECK(std::chrono::steady_clock::now() - t0 < 5s);
-  // Each spawn arrived within the window: the worker never went to sleep.
+  // Every spawn arrived within the window: the worker never went to sleep.
   CHECK(parks() - parks_before <= 1);
   rt.shutdown();  // returns although the worker is polling, not parked
 }
