@@ -128,9 +128,28 @@ void Scheduler::shutdown() {
     idle.unpark_worker_by_id(i);
     workers[i]->driver->unpark();
   }
-  for (auto& w : workers) w->join();
+  // Every worker leaves its loop and waits; the tasks are cancelled here
+  // (dropping their futures queues I/O cancels on the workers' drivers);
+  // then each worker drains its own driver and exits.
+  {
+    std::unique_lock lk(stop_mu_);
+    stop_cv_.wait(lk, [&] { return workers_stopped_ == workers.size(); });
+  }
   cancel_everything();
+  {
+    std::lock_guard lk(stop_mu_);
+    drain_ = true;
+  }
+  stop_cv_.notify_all();
+  for (auto& w : workers) w->join();
   stopped_.store(true, std::memory_order_release);
+}
+
+void Scheduler::worker_stopped_wait_for_drain() {
+  std::unique_lock lk(stop_mu_);
+  ++workers_stopped_;
+  stop_cv_.notify_all();
+  stop_cv_.wait(lk, [&] { return drain_; });
 }
 
 void Scheduler::cancel_everything() {

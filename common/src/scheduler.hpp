@@ -3,7 +3,9 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "duet/config.hpp"
@@ -39,6 +41,10 @@ class Scheduler {
   void finish(TaskHeader* t) noexcept;
 
   void shutdown();
+  /// Worker thread, after its loop ends: waits until shutdown has cancelled
+  /// every task, so that the worker can then quiesce its own driver (an
+  /// io_uring ring with SINGLE_ISSUER accepts submissions from it alone).
+  void worker_stopped_wait_for_drain();
   [[nodiscard]] bool is_shutdown() const noexcept {
     return shutdown_.load(std::memory_order_acquire);
   }
@@ -62,6 +68,11 @@ class Scheduler {
   void release_after_completion(TaskHeader* t) noexcept;
   std::atomic<bool> shutdown_{false};
   std::atomic<bool> stopped_{false};
+  // The shutdown handshake with the workers (cold path: a mutex).
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  unsigned workers_stopped_ = 0;  // guarded by stop_mu_
+  bool drain_ = false;            // guarded by stop_mu_
 };
 
 /// The task the calling worker runs (current.cpp). The worker loop sets it

@@ -51,6 +51,7 @@ void Worker::run() {
   set_current_worker(this);
   set_current_driver(driver.get());
   if (cpu_ >= 0) Topology::pin_current_thread(cpu_);
+  driver->on_worker_start();
   while (!sched_.is_shutdown()) {
     TaskHeader* t = next_task();
     if (t == nullptr) t = steal_work();
@@ -72,6 +73,8 @@ void Worker::run() {
     if (sched_.cfg.idle_poll.count() > 0 && poll_while_idle()) continue;
     park();
   }
+  sched_.worker_stopped_wait_for_drain();
+  driver->on_worker_stop();
   set_current_driver(nullptr);
   set_current_worker(nullptr);
 }

@@ -123,6 +123,13 @@ UringFeatures probe_uring() {
     f.coop_taskrun = true;
     io_uring_queue_exit(&r2);
   }
+  io_uring r3{};
+  if (io_uring_queue_init(8, &r3,
+                          IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+                              IORING_SETUP_R_DISABLED | IORING_SETUP_TASKRUN_FLAG) == 0) {
+    f.defer_taskrun = true;
+    io_uring_queue_exit(&r3);
+  }
   // Multishot accept (5.19): no opcode of its own, so it is assumed with
   // the kernel that has buffer rings, which are probed by registering one.
   if (f.available) probe_buf_ring_and_recv_multishot(f);

@@ -454,6 +454,57 @@ TEST_CASE("a burst of completions larger than the run queue stays in the kernel'
   CHECK(after.injector_pops - before.injector_pops <= 1);  // the busy task's spawn
 }
 
+namespace busy {
+duet::Task<std::string> read_then_flag(duet::net::TcpStream* s, std::atomic<bool>* waiting,
+                                       std::atomic<bool>* done) {
+  std::byte b[1];
+  waiting->store(true);
+  auto n = co_await s->read(b, 1);
+  done->store(true);
+  if (!n) co_return shared::err("read", n.error());
+  co_return *n == 1 ? "" : "short read";
+}
+duet::Task<void> spin_until(std::atomic<bool>* done) {
+  // Never parks and queues no I/O: the worker only reaps in its tick
+  // maintenance. A completion that needs the worker to enter the ring
+  // (deferred task work) must still arrive.
+  while (!done->load()) co_await duet::yield_now();
+}
+duet::Task<duet::io::Result<duet::net::TcpStream>> accept_one_stream(TcpListener* l) {
+  co_return co_await l->accept();
+}
+}  // namespace busy
+
+TEST_CASE("a busy worker still reaps completions", "[io][busy]") {
+  const IoDriver drv = GENERATE(IoDriver::io_uring, IoDriver::epoll);
+  INFO("driver " << duet::io::driver_name(drv));
+  if (!duet::iotest::driver_available(drv)) {
+    WARN("SKIP: " << duet::io::driver_name(drv) << " not available on this kernel");
+    return;
+  }
+  // A hang here (caught by the watchdog) means completions wait for the
+  // worker to go idle: with DEFER_TASKRUN, poll() must see the kernel's
+  // TASKRUN flag and enter the ring.
+  duet::iotest::Watchdog wd("busy worker", 60s);
+  auto rt = duet::iotest::make_rt(drv, 1);
+  auto l = TcpListener::bind(SocketAddr::v4_loopback(0));
+  REQUIRE(l);
+  const SocketAddr addr = l->local_addr().value();
+  auto acc = rt->spawn(busy::accept_one_stream(&*l));
+  duet::io::Fd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  REQUIRE(::connect(c.get(), addr.raw(), addr.len()) == 0);
+  auto s = acc.join();
+  REQUIRE(s);
+  std::atomic<bool> waiting{false}, done{false};
+  auto reader = rt->spawn(busy::read_then_flag(&*s, &waiting, &done));
+  while (!waiting.load()) std::this_thread::sleep_for(1ms);
+  auto spinner = rt->spawn(busy::spin_until(&done));
+  std::this_thread::sleep_for(20ms);  // the spinner owns the worker now
+  REQUIRE(::send(c.get(), "x", 1, MSG_NOSIGNAL) == 1);
+  CHECK(reader.join() == "");
+  spinner.join();
+}
+
 TEST_CASE("UDP send_to / recv_from", "[io][udp]") {
   IO_MATRIX();
   duet::iotest::Watchdog wd("udp");

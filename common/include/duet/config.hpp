@@ -85,6 +85,12 @@ struct RuntimeConfig {
   /// Size of each receive buffer, in bytes. 4 KiB: a page, and one typical
   /// request; a larger read gathers several buffers.
   std::uint32_t io_recv_buffer_size = 4096;
+  /// io_uring: set each ring up IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN
+  /// when the kernel has them (6.1): completion work runs only when the
+  /// worker enters the ring, batched, instead of as task work on every
+  /// event. The worker thread owns its ring from its start to its drain at
+  /// shutdown. false: COOP_TASKRUN only.
+  bool io_uring_defer_taskrun = true;
   /// Called with the exception of a detached task (nobody will join it).
   /// Default: print it to stderr.
   std::function<void(std::exception_ptr)> on_detached_exception;

@@ -181,6 +181,8 @@ class UringDriver final : public duet::detail::Driver {
   void park(std::optional<std::chrono::nanoseconds> timeout, std::size_t max_events) override;
   void unpark() noexcept override;
   [[nodiscard]] IoDriver kind() const noexcept override { return IoDriver::io_uring; }
+  void on_worker_start() override;
+  void on_worker_stop() override;
 
   /// Owner thread: an SQE to fill (submits to make room when full).
   io_uring_sqe* sqe();
@@ -216,6 +218,8 @@ class UringDriver final : public duet::detail::Driver {
   std::size_t reap(std::size_t max_cqes);
   void drain_cancels();
   void arm_wake();
+  /// Cancels everything in flight and reaps until nothing is (owner thread).
+  void quiesce() noexcept;
   void setup_buffers(const RuntimeConfig& cfg);
   void teardown_buffers() noexcept;
   void on_recv_cqe(RecvQueue* rq, std::int32_t res, std::uint32_t flags);
@@ -240,6 +244,8 @@ class UringDriver final : public duet::detail::Driver {
   Fd wake_fd_;
   std::uint64_t wake_buf_ = 0;
   bool wake_armed_ = false;
+  bool single_issuer_ = false;  // SINGLE_ISSUER + DEFER_TASKRUN
+  bool disabled_ = false;       // R_DISABLED until the worker enables it
   ParkState park_;
   std::size_t inflight_ = 0;
   std::thread::id owner_thread_{};

@@ -15,10 +15,13 @@
 // eventfd, but wakes come from threads that own no ring (a spawn from
 // main), so the eventfd is the one path for all (docs/io.md).
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <system_error>
 
 #include "duet/io/stats.hpp"
@@ -45,10 +48,22 @@ UringDriver::UringDriver(unsigned entries, unsigned /*index*/, const RuntimeConf
   p.cq_entries = entries * 4;
   if (uring_features().coop_taskrun)
     p.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+  // SINGLE_ISSUER + DEFER_TASKRUN: only the worker thread submits, and the
+  // kernel runs completion work when it enters. The ring starts disabled
+  // and the worker thread enables it (on_worker_start), which makes that
+  // thread its one issuer. TASKRUN_FLAG still tells poll() that deferred
+  // work waits, so a busy worker enters to run it.
+  if (cfg.io_uring_defer_taskrun && uring_features().defer_taskrun) {
+    p.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED |
+               IORING_SETUP_TASKRUN_FLAG;
+    p.flags &= ~IORING_SETUP_COOP_TASKRUN;  // implied by DEFER_TASKRUN
+  }
   int r = io_uring_queue_init_params(entries, &ring_, &p);
   if (r < 0) {
     io_uring_params q{};
     r = io_uring_queue_init_params(entries, &ring_, &q);
+  } else {
+    single_issuer_ = disabled_ = (p.flags & IORING_SETUP_SINGLE_ISSUER) != 0;
   }
   if (r < 0) throw std::system_error(-r, std::generic_category(), "io_uring_queue_init");
   int e = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -58,7 +73,7 @@ UringDriver::UringDriver(unsigned entries, unsigned /*index*/, const RuntimeConf
   }
   wake_fd_.reset(e);
   try {
-    setup_buffers(cfg);
+    setup_buffers(cfg);  // registering is allowed before the ring is enabled
   } catch (...) {
     io_uring_queue_exit(&ring_);
     throw;
@@ -66,11 +81,30 @@ UringDriver::UringDriver(unsigned entries, unsigned /*index*/, const RuntimeConf
   stats_register(&stats);
 }
 
-UringDriver::~UringDriver() {
-  // The worker thread is gone. Cancel what is left (futures dropped at
-  // shutdown queued their cancels here) and wait for every CQE: only then
-  // is no kernel write into an IoOp possible, and the IoOps can be freed.
+void UringDriver::on_worker_start() {
+  if (!disabled_) return;
+  // IORING_REGISTER_ENABLE_RINGS (liburing 2.3's io_uring_enable_rings is
+  // declared but not exported by Debian's build): the calling thread
+  // becomes the ring's single issuer.
+  const long r =
+      ::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
+  if (r < 0) {
+    std::fprintf(stderr, "duet: enabling an io_uring ring failed: %s\n", std::strerror(errno));
+    std::abort();  // the ring cannot be used at all
+  }
+  disabled_ = false;
+}
+
+void UringDriver::on_worker_stop() {
+  quiesce();
+}
+
+void UringDriver::quiesce() noexcept {
+  // Cancel what is left (futures dropped at shutdown queued their cancels
+  // here) and wait for every CQE: only then is no kernel write into an
+  // IoOp or a receive buffer possible.
   drain_cancels();
+  if (has_returns_.load(std::memory_order_relaxed)) drain_returns();
   if (inflight_ > 0) {
     io_uring_sqe* s = sqe();
     io_uring_prep_cancel64(s, 0, IORING_ASYNC_CANCEL_ANY);
@@ -87,6 +121,13 @@ UringDriver::~UringDriver() {
     io_uring_submit_and_wait_timeout(&ring_, &c, 1, &ts, nullptr);
     reap(SIZE_MAX);
   }
+}
+
+UringDriver::~UringDriver() {
+  // A SINGLE_ISSUER ring was drained by its worker (on_worker_stop): this
+  // thread may not submit to it. Any other ring is quiesced here (a driver
+  // whose worker never drained it; any thread may submit to it).
+  if (!single_issuer_) quiesce();
   if (inflight_ > 0 || wake_armed_) {
     std::fprintf(stderr, "duet: io_uring driver closing with %zu operations in flight\n",
                  inflight_);

@@ -38,6 +38,13 @@ class Driver {
   virtual void unpark() noexcept = 0;
   /// Which backend this is.
   [[nodiscard]] virtual IoDriver kind() const noexcept = 0;
+  /// The worker thread, before its first poll: the thread that owns this
+  /// driver from now on (io_uring: enables a ring set up SINGLE_ISSUER).
+  virtual void on_worker_start() {}
+  /// The worker thread, after shutdown cancelled every task: cancels what
+  /// is still in flight and waits for it, so that nothing in the kernel
+  /// refers to duet's memory once the thread is gone.
+  virtual void on_worker_stop() {}
 };
 
 /// The driver of the worker the calling thread is (null off the runtime).

@@ -51,6 +51,7 @@ struct UringFeatures {
   bool buf_ring = false;
   bool msg_ring = false;
   bool ext_arg = false;
+  bool defer_taskrun = false;  // SINGLE_ISSUER + DEFER_TASKRUN (+ R_DISABLED)
 };
 const UringFeatures& uring_features();
 
