@@ -145,11 +145,11 @@ bool Worker::poll_while_idle() {
 }
 
 void Worker::maintenance() {
-  // Completions that arrived while we were busy wake their tasks into our
-  // LIFO slot and ring, as many as the ring has room for.
+  // Completions that arrived while we were busy wake their tasks into the
+  // back of our ring, as many as it has room for (Scheduler::schedule).
   driver->poll(room());
-  // Due timers wake their tasks into our LIFO slot and ring (one clock read
-  // a tick, and none when no timer is pending).
+  // Due timers wake their tasks into the back of our ring (one clock read a
+  // tick, and none when no timer is pending).
   timers.fire_due();
 }
 
@@ -242,10 +242,10 @@ void Worker::park() {
       searching_ = true;
       return;
     }
-    // Timers, or I/O completions reaped inside driver->park (a wake on this
-    // thread goes to our LIFO slot and notifies nobody), woke tasks into our
-    // queue: unlist ourselves and run them. If a notifier unlisted us
-    // meanwhile, it counted us as searching.
+    // Timers, or I/O completions reaped inside driver->park, woke tasks
+    // into our own ring (a wake on this thread goes there; as we are listed
+    // as parked, its notification may pick us): unlist ourselves and run
+    // them. If a notifier unlisted us meanwhile, it counted us as searching.
     if (timers.fire_due() > 0 || lifo_ != nullptr || !queue.is_empty()) {
       searching_ = !sched_.idle.unpark_worker_by_id(index_);
       return;
