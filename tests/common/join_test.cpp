@@ -93,7 +93,7 @@ TEST_CASE("main blocks on either backend", "[join]") {
   rt.spawn(duet::stackful, [] {}).join();
 }
 
-TEST_CASE("a handle joins once; then it is empty", "[join]") {
+TEST_CASE("a handle joins once, then it is empty", "[join]") {
   duet::Runtime rt({.workers = 1});
   auto h = rt.spawn(coro_value(1));
   REQUIRE(h.valid());

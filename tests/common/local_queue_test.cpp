@@ -81,7 +81,7 @@ TEST_CASE("LocalQueue steal takes half, rounded up", "[local_queue]") {
   REQUIRE(id_of(victim.pop()) == 4);
 }
 
-TEST_CASE("LocalQueue: owner and thieves race; each task seen exactly once",
+TEST_CASE("LocalQueue: owner and thieves race, each task seen exactly once",
           "[local_queue][stress]") {
   for (std::uint32_t cap : {4u, 256u}) {
     const int n = 200000;

@@ -221,7 +221,7 @@ TEST_CASE("connect timeout: a listener whose queue is full drops SYNs", "[io][ti
   CHECK(SPAWN_MODEL(*rt, model, connect_expect, addr, 150ms, std::errc::timed_out).join() == "");
 }
 
-TEST_CASE("timeout around a read cancels it; the stream stays usable", "[io][timeout]") {
+TEST_CASE("timeout around a read cancels it, the stream stays usable", "[io][timeout]") {
   IO_MATRIX();
   duet::iotest::Watchdog wd("read timeout");
   auto rt = duet::iotest::make_rt(drv);

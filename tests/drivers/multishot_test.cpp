@@ -110,7 +110,7 @@ TEST_CASE("multishot recv: a slow reader gets every byte, in order, across buffe
   CHECK(after.recv_arms - before.recv_arms > 1);  // re-armed after backpressure
 }
 
-TEST_CASE("multishot recv: sockets share a small ring; starved reads fall back to one-shot",
+TEST_CASE("multishot recv: sockets share a small ring, starved reads fall back to one-shot",
           "[io][multishot]") {
   SKIP_WITHOUT_MULTISHOT();
   duet::iotest::raise_nofile();

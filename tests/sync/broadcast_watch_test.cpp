@@ -5,7 +5,7 @@
 using namespace duet;
 using namespace duet::synctest;
 
-TEST_CASE("broadcast: every receiver sees every message; laggards are told", "[broadcast]") {
+TEST_CASE("broadcast: every receiver sees every message, laggards are told", "[broadcast]") {
   auto tx = Broadcast<int>::create(4);
   auto a = tx.subscribe();
   auto b = tx.subscribe();
@@ -86,7 +86,7 @@ TEST_CASE("watch: latest value, changed(), close", "[watch]") {
   CHECK(h.join() == 100);
 }
 
-TEST_CASE("once_cell: one initialiser, everyone else waits; failure hands over", "[once_cell]") {
+TEST_CASE("once_cell: one initialiser, everyone else waits, failure hands over", "[once_cell]") {
   Watchdog wd("once cell");
   Runtime rt(small_rt(2));
   OnceCell<int> cell;

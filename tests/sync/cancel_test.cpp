@@ -229,7 +229,7 @@ TEST_CASE("cancel: race cancels the losers, select_first leaves them running",
   CHECK(hs2[0].join() == 11);
 }
 
-TEST_CASE("join_all: results in order, from both models; first failure rethrown", "[combinators]") {
+TEST_CASE("join_all: results in order, from both models, first failure rethrown", "[combinators]") {
   Runtime rt(small_rt(2));
   std::vector<JoinHandle<int>> hs;
   for (int i = 0; i < 6; ++i) {
@@ -252,7 +252,7 @@ TEST_CASE("join_all: results in order, from both models; first failure rethrown"
   CHECK_THROWS_AS(duet::wait(duet::join_all(std::move(bad))), std::runtime_error);
 }
 
-TEST_CASE("spawn_blocking: awaitable from both models and threads; exceptions travel",
+TEST_CASE("spawn_blocking: awaitable from both models and threads, exceptions travel",
           "[blocking]") {
   Runtime rt(small_rt(2));
   auto c = rt.spawn([]() -> Task<int> {
@@ -269,7 +269,7 @@ TEST_CASE("spawn_blocking: awaitable from both models and threads; exceptions tr
   CHECK_THROWS_AS(e.join(), std::runtime_error);
 }
 
-TEST_CASE("spawn_blocking: at most max threads; idle threads are reclaimed (claim R6)",
+TEST_CASE("spawn_blocking: at most max threads, idle threads are reclaimed (claim R6)",
           "[blocking]") {
   Watchdog wd("blocking pool");
   configure_blocking_pool(3, std::chrono::milliseconds(50));

@@ -67,7 +67,7 @@ TEST_CASE("select: the waiting path completes exactly one case per round", "[sel
   CHECK(counts[0] + counts[1] + counts[2] == rounds);
 }
 
-TEST_CASE("select: default case when nothing is ready; nil channels never ready", "[select][go]") {
+TEST_CASE("select: default case when nothing is ready, nil channels never ready", "[select][go]") {
   auto a = Channel<int>::bounded(1);
   Channel<int> nil;
   CHECK_FALSE(try_select(a.recv(), nil.recv(), nil.send(1)).has_value());

@@ -191,7 +191,7 @@ TEST_CASE("rwlock: mixed stress", "[sync][rwlock][stress]") {
   CHECK(bad.load() == 0);
 }
 
-TEST_CASE("notify: a permit is kept; notify_all wakes the waiting and the created",
+TEST_CASE("notify: a permit is kept, notify_all wakes the waiting and the created",
           "[sync][notify]") {
   Notify n;
   CountingWaker cw;
