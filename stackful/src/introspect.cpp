@@ -44,7 +44,7 @@ void describe_fiber(const TaskHeader* t, std::ostream& os) {
      << " high_water=" << f->high_water.load(std::memory_order_relaxed);
   if (void* at = f->parked_at.load(std::memory_order_relaxed)) os << " parked_at=" << at;
   if (f->name != nullptr) os << " name=\"" << f->name << "\"";
-  if (f->has_site) os << " spawned_at=" << f->site.file_name() << ":" << f->site.line();
+  if (f->has_site) os << " spawned_at=" << f->site.file << ":" << f->site.line;
 }
 
 }  // namespace duet::detail

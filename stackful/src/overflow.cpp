@@ -92,9 +92,9 @@ const Stack* running_stack(const FiberBase* f) noexcept {
   l.num(reinterpret_cast<std::uintptr_t>(s.base), 16);
   l.put("); spawned at ");
   if (f->has_site) {
-    l.put(f->site.file_name());
+    l.put(f->site.file);
     l.put(":");
-    l.num(f->site.line());
+    l.num(f->site.line);
   } else {
     l.put("(unknown: spawn with duet::stackful({...}) to record it)");
   }

@@ -24,11 +24,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// Tests of a kernel feature the machine lacks print SKIP and return.
-#define SKIP_WITHOUT_MULTISHOT()                                        \
-  if (!duet::io::uring_features().recv_multishot) {                     \
-    WARN("SKIP: io_uring multishot recv not available on this kernel"); \
-    return;                                                             \
+/// Tests of a kernel feature the machine lacks skip with that reason.
+#define SKIP_WITHOUT_MULTISHOT()                                          \
+  if (!duet::io::uring_features().recv_multishot) {                       \
+    DUET_SKIP("io_uring multishot recv is not available on this kernel"); \
   }
 
 std::unique_ptr<duet::Runtime> ring_rt(std::uint32_t buffers, std::uint32_t size,

@@ -10,6 +10,7 @@
 
 #include "duet/duet.hpp"
 #include "fiber_test_util.hpp"
+#include "test_util.hpp"
 
 using duet::StackStrategy;
 
@@ -65,8 +66,9 @@ void spawn_until_error(duet::FiberOptions o, const char* expect, bool limit_as) 
 TEST_CASE("RLIMIT_AS: spawning past the address space limit throws StackError",
           "[stackful][limits]") {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  WARN("skipped: the sanitizer runtimes reserve terabytes of shadow memory");
-  return;
+  DUET_SKIP(
+      "the sanitizer runtimes reserve terabytes of shadow memory, so RLIMIT_AS cannot be "
+      "set just above what the process maps");
 #endif
   for (StackStrategy s : {StackStrategy::pooled, StackStrategy::lazy}) {
     INFO(duet::test::strategy_name(s));
@@ -84,8 +86,10 @@ TEST_CASE("vm.max_map_count: spawning past the mapping limit throws StackError",
           "[stackful][limits]") {
   const long limit = max_map_count();
   if (limit <= 0 || limit > 200'000) {
-    WARN("skipped: vm.max_map_count is " << limit << " (the test needs the default 65530)");
-    return;
+    DUET_SKIP("vm.max_map_count is " << limit
+                                     << ": reaching it would take minutes and gigabytes (the "
+                                        "kernel default is 65530; sysctl -w "
+                                        "vm.max_map_count=65530 to run this case)");
   }
   auto r = duet::test::run_in_child([] {
     spawn_until_error({.strategy = StackStrategy::pooled, .stack_size = 8192}, "vm.max_map_count",

@@ -45,7 +45,6 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <source_location>
 #include <type_traits>
 #include <utility>
 
@@ -78,15 +77,29 @@ struct FiberOptions {
   bool measure_stack = false;
 };
 
+/// Where a fiber was spawned, for dumps and overflow reports. Taken from
+/// __builtin_FILE/__builtin_LINE (GCC and clang) rather than
+/// std::source_location, which clang 14 does not provide with libstdc++ 12
+/// (Debian 12's default pair); as a default argument, current() captures the
+/// caller's location.
+struct SpawnSite {
+  const char* file = nullptr;
+  std::uint_least32_t line = 0;
+  static constexpr SpawnSite current(const char* file = __builtin_FILE(),
+                                     std::uint_least32_t line = __builtin_LINE()) noexcept {
+    return SpawnSite{file, line};
+  }
+};
+
 /// The tag that selects the stackful backend at spawn:
 /// `rt.spawn(duet::stackful, fn)` or `rt.spawn(duet::stackful(opts), fn)`.
 /// The second form records the spawn site for dumps and overflow reports.
 struct Stackful {
   FiberOptions options{};
-  std::source_location site{};
+  SpawnSite site{};
   bool has_site = false;
-  constexpr Stackful operator()(
-      FiberOptions o, std::source_location loc = std::source_location::current()) const noexcept {
+  constexpr Stackful operator()(FiberOptions o,
+                                SpawnSite loc = SpawnSite::current()) const noexcept {
     return Stackful{o, loc, true};
   }
 };
@@ -154,7 +167,7 @@ struct FiberBase : TaskHeader {
   std::atomic<std::uint32_t> high_water{0};  // most bytes seen (exact if measured)
   std::atomic<void*> parked_at{nullptr};     // return address of its last wait
   const char* name;
-  std::source_location site;
+  SpawnSite site;
 
   // Sanitizer bookkeeping (unused in plain builds; kept so that the layout
   // does not depend on build flags).
