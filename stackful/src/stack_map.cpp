@@ -1,9 +1,20 @@
-// stack_map.cpp: mapping and unmapping stacks, and saying clearly why a
-// mapping failed.
+// stack_map.cpp: mapping and unmapping stacks, saying clearly why a mapping
+// failed, and stopping short of vm.max_map_count.
+//
+// The mapping reserve: fiber stacks may use the process's kernel mappings
+// (VMAs) only up to vm.max_map_count minus a reserve, max(1024, limit / 32)
+// (2047 at the default 65530). Past that, acquiring a stack throws the
+// StackError that names the limit while the rest of the process can still
+// map: malloc's arenas and large blocks, thread stacks, and the sanitizer
+// runtimes (ASan's allocator died with "Failed to mmap" when the stacks took
+// the last mapping). duet counts the VMAs its stacks hold itself (a guarded
+// stack holds two: the guard splits it) and reads /proc/self/maps for the
+// others once, then again only when the count nears the budget.
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <fstream>
@@ -63,6 +74,35 @@ std::string diagnose_enomem(std::size_t bytes) {
   return "out of memory (" + std::to_string(maps) + " mappings, vm.max_map_count " + max_maps + ")";
 }
 
+/// kernel mappings held by duet's stacks, and what the rest of the process
+/// held when last counted. Relaxed: the budget check is a heuristic over
+/// counts that other threads change concurrently; no data is published
+/// through them.
+struct MapBudget {
+  std::atomic<std::size_t> held{0};
+  std::atomic<std::size_t> others{0};
+  std::atomic<bool> counted{false};
+};
+MapBudget& map_budget() noexcept {
+  static MapBudget b;
+  return b;
+}
+
+std::size_t max_map_count() noexcept {
+  static const std::size_t limit = [] {
+    try {
+      return static_cast<std::size_t>(std::stoul(read_first_word("/proc/sys/vm/max_map_count")));
+    } catch (...) {
+      return std::size_t{0};  // unknown: no budget
+    }
+  }();
+  return limit;
+}
+
+std::size_t map_reserve(std::size_t limit) noexcept {
+  return std::max<std::size_t>(1024, limit / 32);
+}
+
 [[noreturn]] void fail(const char* what, std::size_t bytes, int err) {
   std::string msg =
       std::string("duet: cannot ") + what + " a fiber stack of " + std::to_string(bytes) + " bytes";
@@ -78,6 +118,35 @@ std::size_t page_size() noexcept {
   return p;
 }
 
+namespace {
+
+/// Throws the vm.max_map_count StackError when `vmas` more mappings would
+/// eat into the reserve.
+void check_map_budget(std::size_t vmas, std::size_t bytes) {
+  const std::size_t limit = max_map_count();
+  if (limit == 0) return;
+  MapBudget& b = map_budget();
+  const std::size_t budget = limit > map_reserve(limit) ? limit - map_reserve(limit) : 0;
+  const std::size_t held = b.held.load(std::memory_order_relaxed);
+  auto fits = [&] { return held + vmas + b.others.load(std::memory_order_relaxed) <= budget; };
+  if (b.counted.load(std::memory_order_relaxed) && fits()) return;
+  // First use, or near the budget: count what the rest of the process holds.
+  const std::size_t all = count_lines("/proc/self/maps");
+  b.others.store(all > held ? all - held : 0, std::memory_order_relaxed);
+  b.counted.store(true, std::memory_order_relaxed);
+  if (fits()) return;
+  throw StackError(ENOMEM, std::generic_category(),
+                   "duet: cannot map a fiber stack of " + std::to_string(bytes) +
+                       " bytes: the process has " + std::to_string(all) +
+                       " memory mappings and vm.max_map_count is " + std::to_string(limit) +
+                       "; duet leaves " + std::to_string(map_reserve(limit)) +
+                       " for the rest of the process, and each guarded stack takes two (raise "
+                       "it: sysctl -w vm.max_map_count=N; or use StackStrategy::copy, which maps "
+                       "no stack per fiber)");
+}
+
+}  // namespace
+
 Stack stack_map(std::size_t usable, bool guard) {
   install_overflow_handler();
   const std::size_t pg = page_size();
@@ -85,6 +154,8 @@ Stack stack_map(std::size_t usable, bool guard) {
   usable = (usable + pg - 1) / pg * pg;
   const std::size_t g = guard ? pg : 0;
   const std::size_t size = usable + g;
+  const std::size_t vmas = guard ? 2 : 1;
+  check_map_budget(vmas, size);
   void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (p == MAP_FAILED) fail("map", size, errno);
@@ -94,12 +165,14 @@ Stack stack_map(std::size_t usable, bool guard) {
     fail("protect the guard page of", size, e);
   }
   stack_counters().mapped.fetch_add(1, std::memory_order_relaxed);
+  map_budget().held.fetch_add(vmas, std::memory_order_relaxed);
   return Stack{static_cast<char*>(p), size, static_cast<std::uint32_t>(g), StackStrategy::pooled};
 }
 
 void stack_unmap(Stack s) noexcept {
   if (!s) return;
   munmap(s.base, s.size);
+  map_budget().held.fetch_sub(s.guard != 0 ? 2 : 1, std::memory_order_relaxed);
   stack_counters().unmapped.fetch_add(1, std::memory_order_relaxed);
 }
 
