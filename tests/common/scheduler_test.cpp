@@ -66,36 +66,44 @@ TEST_CASE("Tick budget: a busy local queue cannot starve a spawn from outside", 
   duet::test::Watchdog wd("budget");
   duet::Runtime rt({.workers = 1});
   std::atomic<bool> stop{false};
-  // Keeps the worker's local queue busy forever: yields and re-spawns.
-  auto spinner = rt.spawn([](std::atomic<bool>& s) -> duet::Task<int> {
-    int rounds = 0;
+  std::atomic<int> rounds{0};
+  // Keeps the worker's local queue busy until stopped: yields and re-spawns.
+  auto spinner = rt.spawn([](std::atomic<bool>& s, std::atomic<int>& r) -> duet::Task<void> {
     while (!s.load()) {
       duet::spawn([]() -> duet::Task<void> { co_return; }()).detach();
       co_await duet::yield_now();
-      ++rounds;
+      r.fetch_add(1);
     }
-    co_return rounds;
-  }(stop));
-  // Injected from outside: must run although the local queue never empties.
-  auto stopper = rt.spawn([](std::atomic<bool>& s) -> duet::Task<void> {
+  }(stop, rounds));
+  // The local queue is busy from here on (the spinner re-queues itself).
+  while (rounds.load() < 3) std::this_thread::yield();
+  // Injected from outside: must run although the local queue never empties
+  // (if it starves, the spinner never stops and the watchdog fails the test).
+  auto stopper = rt.spawn([](std::atomic<bool>& s, std::atomic<int>& r) -> duet::Task<int> {
     s.store(true);
-    co_return;
-  }(stop));
-  stopper.join();
-  CHECK(spinner.join() >= 0);
+    co_return r.load();
+  }(stop, rounds));
+  const int seen = stopper.join();
+  spinner.join();
+  // The stopper ran while the spinner was still going.
+  CHECK(seen >= 3);
+  CHECK(rounds.load() >= seen);
 }
 
 TEST_CASE("Stealing: work spawned on one worker completes on the other", "[scheduler]") {
   duet::test::Watchdog wd("stealing");
   duet::Runtime rt({.workers = 2});
-  std::atomic<int> ran_on{-1};
+  std::atomic<std::thread::id> ran_on{};
   std::atomic<bool> ran{false};
   // The spawner keeps its worker busy until the spawned work ran, so only
   // the other worker can run it, and only by stealing it.
-  auto h = rt.spawn([](std::atomic<int>& where, std::atomic<bool>& flag) -> duet::Task<bool> {
-    auto probe = [](std::atomic<int>& w, std::atomic<bool>& f) -> duet::Task<void> {
-      w.store(duet::Runtime::current() != nullptr ? 1 : 0);
-      f.store(true);
+  auto h = rt.spawn([](std::atomic<std::thread::id>& where,
+                       std::atomic<bool>& flag) -> duet::Task<std::thread::id> {
+    auto probe = [](std::atomic<std::thread::id>& w, std::atomic<bool>& f) -> duet::Task<void> {
+      // The first probe to run records its thread (the other one may run
+      // later, on the spawner's worker, once the spawner is done).
+      std::thread::id none{};
+      if (w.compare_exchange_strong(none, std::this_thread::get_id())) f.store(true);
       co_return;
     };
     // Two spawns: the first is pushed out of the (unstealable) LIFO slot
@@ -103,9 +111,12 @@ TEST_CASE("Stealing: work spawned on one worker completes on the other", "[sched
     duet::spawn(probe(where, flag)).detach();
     duet::spawn(probe(where, flag)).detach();
     while (!flag.load()) std::this_thread::yield();
-    co_return true;
+    co_return std::this_thread::get_id();
   }(ran_on, ran));
-  CHECK(h.join());
+  const std::thread::id spawner = h.join();
+  // The probe that ended the spawner's wait ran on another worker thread.
+  CHECK(ran_on.load() != std::thread::id{});
+  CHECK(ran_on.load() != spawner);
   std::uint64_t steals = 0;
   for (auto& s : rt.stats()) steals += s.steals;
   CHECK(steals >= 1);

@@ -5,13 +5,27 @@
 #include <duet/time/timeout.hpp>
 #include <vector>
 
+#include "scheduler.hpp"
 #include "sync_util.hpp"
 #include "time/wheel.hpp"
+#include "worker.hpp"
 
 using namespace duet;
 using namespace duet::synctest;
 using duet::time_detail::TimerEntry;
 using duet::time_detail::TimerWheel;
+
+namespace {
+
+/// Timers pending in the runtime's workers' wheels (size() is readable from
+/// any thread).
+std::size_t pending_timers(Runtime& rt) {
+  std::size_t n = 0;
+  for (auto& w : duet::detail::scheduler_of(rt)->workers) n += w->timers.size();
+  return n;
+}
+
+}  // namespace
 
 TEST_CASE("wheel: entries fire in deadline order and never before their tick", "[time]") {
   TimerWheel wheel(1000);
@@ -185,9 +199,12 @@ TEST_CASE("sleep: cancelling a sleeping task removes its timer", "[time][cancel]
     duet::wait(duet::sleep(1h));
     return 2;
   });
-  std::this_thread::sleep_for(10ms);
+  // Both sleeps are registered in a worker's timer wheel.
+  while (pending_timers(rt) < 2) std::this_thread::yield();
   a.cancel();
   b.cancel();
   CHECK_THROWS_AS(a.join(), Cancelled);
   CHECK_THROWS_AS(b.join(), Cancelled);
+  // Cancelling unlinked both timers: an hour-long deadline is not kept.
+  CHECK(pending_timers(rt) == 0);
 }
