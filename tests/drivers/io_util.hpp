@@ -3,6 +3,8 @@
 #pragma once
 
 #include <dirent.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 
 #include <unistd.h>
@@ -57,6 +59,49 @@ inline void raise_nofile() {
     r.rlim_cur = r.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &r);
   }
+}
+
+/// A poll future that forwards to `inner` and adds one to `*parked` the
+/// first time `inner` returns pending: the observable "this operation is
+/// parked now" that a test waits for instead of sleeping.
+template <class F>
+struct NotePending {
+  F inner;
+  std::atomic<int>* parked;
+  bool noted = false;
+  auto poll(Context& cx) {
+    auto p = inner.poll(cx);
+    if (p.is_pending() && !noted) {
+      noted = true;
+      parked->fetch_add(1);
+    }
+    return p;
+  }
+};
+template <class F>
+NotePending<F> note_pending(F&& f, std::atomic<int>* parked) {
+  return NotePending<F>{std::forward<F>(f), parked};
+}
+
+/// Times the runtime's workers have parked, summed.
+inline std::uint64_t total_parks(Runtime& rt) {
+  std::uint64_t n = 0;
+  for (const auto& s : rt.stats()) n += s.parks;
+  return n;
+}
+
+/// Waits until some worker has parked since `before` (total_parks): it ran
+/// out of work and went through its driver, which submits what the worker
+/// queued (an io_uring cancel is sent on the way to sleep).
+inline void wait_for_park(Runtime& rt, std::uint64_t before) {
+  while (total_parks(rt) <= before) std::this_thread::yield();
+}
+
+/// Waits until the kernel holds none of `fd`'s sent bytes unacknowledged
+/// (SIOCOUTQ == 0): on loopback the peer's receive queue has them all.
+inline void wait_delivered(int fd) {
+  int outq = 1;
+  while (::ioctl(fd, SIOCOUTQ, &outq) == 0 && outq > 0) std::this_thread::yield();
 }
 
 /// False (and a tagged SKIP warning by the caller) when the kernel cannot
