@@ -61,27 +61,7 @@ inline void raise_nofile() {
   }
 }
 
-/// A poll future that forwards to `inner` and adds one to `*parked` the
-/// first time `inner` returns pending: the observable "this operation is
-/// parked now" that a test waits for instead of sleeping.
-template <class F>
-struct NotePending {
-  F inner;
-  std::atomic<int>* parked;
-  bool noted = false;
-  auto poll(Context& cx) {
-    auto p = inner.poll(cx);
-    if (p.is_pending() && !noted) {
-      noted = true;
-      parked->fetch_add(1);
-    }
-    return p;
-  }
-};
-template <class F>
-NotePending<F> note_pending(F&& f, std::atomic<int>* parked) {
-  return NotePending<F>{std::forward<F>(f), parked};
-}
+using duet::test::note_pending;
 
 /// Times the runtime's workers have parked, summed.
 inline std::uint64_t total_parks(Runtime& rt) {

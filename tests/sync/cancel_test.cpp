@@ -272,6 +272,13 @@ TEST_CASE("spawn_blocking: awaitable from both models and threads, exceptions tr
 TEST_CASE("spawn_blocking: at most max threads, idle threads are reclaimed (claim R6)",
           "[blocking]") {
   Watchdog wd("blocking pool");
+  // The pool is process-wide: put its limits back however this case ends.
+  struct RestoreBlockingPool {
+    std::size_t max_threads = blocking_pool_stats().max_threads;
+    ~RestoreBlockingPool() {
+      configure_blocking_pool(max_threads, RuntimeConfig{}.blocking_keep_alive);
+    }
+  } restore;
   configure_blocking_pool(3, std::chrono::milliseconds(50));
   REQUIRE(eventually([] { return blocking_pool_stats().threads == 0; }, 5000ms));
   std::atomic<int> running{0}, peak{0};
@@ -300,5 +307,4 @@ TEST_CASE("spawn_blocking: at most max threads, idle threads are reclaimed (clai
   (void)duet::wait(gate.send(1));
   busy.join();
   CHECK_THROWS_AS(queued.join(), Cancelled);
-  configure_blocking_pool(512, std::chrono::seconds(10));
 }

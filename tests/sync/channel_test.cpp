@@ -290,10 +290,11 @@ TEST_CASE("oneshot: value, dropped sender, dropped receiver", "[channel][oneshot
   Runtime rt(small_rt(2));
   {
     auto [tx, rx] = oneshot<int>();
-    auto h = rt.spawn([](OneshotReceiver<int> rx) -> Task<int> {
-      co_return (co_await rx).value_or(-1);
-    }(std::move(rx)));
-    std::this_thread::sleep_for(2ms);
+    std::atomic<int> parked{0};
+    auto h = rt.spawn([](OneshotReceiver<int> rx, std::atomic<int>* p) -> Task<int> {
+      co_return (co_await duet::test::note_pending(rx, p)).value_or(-1);
+    }(std::move(rx), &parked));
+    while (parked.load() == 0) std::this_thread::yield();  // the receiver waits
     CHECK(tx.send(42).ok());
     CHECK(h.join() == 42);
   }
