@@ -9,32 +9,17 @@
 #include <thread>
 #include <vector>
 
+#include "fake_task.hpp"
 #include "injector.hpp"
 
 using duet::detail::Injector;
 using duet::detail::LocalQueue;
 using duet::detail::TaskHeader;
-using duet::detail::TaskVTable;
+
+using duet::test::id_of;
+using duet::test::Tasks;
 
 namespace {
-// Bare headers with an id; the queue never calls the vtable.
-struct FakeTask : TaskHeader {
-  static constexpr TaskVTable vt{
-      duet::detail::TaskKind::poll, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
-  explicit FakeTask(int i) : TaskHeader(&vt), id(i) {}
-  int id;
-};
-int id_of(TaskHeader* t) {
-  return static_cast<FakeTask*>(t)->id;
-}
-// Headers are not movable (atomic state): a fixed array.
-struct Tasks {
-  explicit Tasks(int n) : v(static_cast<std::size_t>(n)) {
-    for (int i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = std::make_unique<FakeTask>(i);
-  }
-  FakeTask& operator[](std::size_t i) { return *v[i]; }
-  std::vector<std::unique_ptr<FakeTask>> v;
-};
 Tasks make(int n) {
   return Tasks(n);
 }

@@ -1,0 +1,83 @@
+// The rule that a woken coroutine is re-polled before it resumes
+// (docs/architecture.md, "A woken coroutine is re-polled before it
+// resumes"): a wake that finds its operation still pending costs one poll
+// and never resumes the coroutine; the coroutine resumes once, when the
+// operation is ready. Checked for an operation awaited directly and one
+// awaited two coroutines deep.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include <duet/duet.hpp>
+
+#include "test_util.hpp"
+
+namespace {
+
+/// An operation whose readiness and waker the test controls.
+struct Controlled {
+  std::atomic<int> polls{0};
+  std::atomic<bool> ready{false};
+  std::mutex mu;
+  duet::Waker waker;  // guarded by mu
+
+  void wake() {
+    std::lock_guard g(mu);
+    waker.wake_by_ref();
+  }
+};
+
+struct ControlledOp {
+  Controlled* c;
+  duet::Poll<int> poll(duet::Context& cx) {
+    std::lock_guard g(c->mu);
+    c->polls.fetch_add(1);
+    if (c->ready.load()) return 42;
+    c->waker = cx.waker();
+    return duet::pending;
+  }
+};
+
+duet::Task<int> leaf(Controlled* c, std::atomic<int>* resumed) {
+  const int v = co_await ControlledOp{c};
+  resumed->fetch_add(1);
+  co_return v;
+}
+
+duet::Task<int> outer(Controlled* c, std::atomic<int>* resumed) {
+  co_return co_await leaf(c, resumed) + 1;
+}
+
+/// Wakes the parked task `spurious` times while its operation is pending;
+/// each wake must be answered by exactly one poll and no resumption.
+void wake_spuriously(Controlled& c, const std::atomic<int>& resumed, int spurious) {
+  while (c.polls.load() < 1) std::this_thread::yield();  // parked on the op
+  for (int k = 1; k <= spurious; ++k) {
+    c.wake();
+    while (c.polls.load() < k + 1) std::this_thread::yield();  // re-polled
+    REQUIRE(resumed.load() == 0);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a woken coroutine is re-polled before it resumes, spurious wakes never resume it",
+          "[task][repoll]") {
+  duet::test::Watchdog wd("repoll");
+  duet::Runtime rt({.workers = 2});
+  for (bool nested : {false, true}) {
+    INFO((nested ? "awaited two coroutines deep" : "awaited directly"));
+    Controlled c;
+    std::atomic<int> resumed{0};
+    auto h = nested ? rt.spawn(outer(&c, &resumed)) : rt.spawn(leaf(&c, &resumed));
+    wake_spuriously(c, resumed, 5);
+    CHECK(c.polls.load() == 6);  // one poll per wake, plus the first
+    c.ready.store(true);
+    c.wake();
+    CHECK(h.join() == (nested ? 43 : 42));
+    CHECK(resumed.load() == 1);
+    CHECK(c.polls.load() == 7);  // the ready poll; the coroutine did not poll again
+  }
+}
