@@ -97,12 +97,63 @@ def parse_gbench(text: str, experiment: str, impl: str) -> list[dict]:
     return recs
 
 
+def _floor_pow2(x: int) -> int:
+    return 1 << (x.bit_length() - 1) if x >= 1 else 0
+
+
+def valgrind_cache_geometry(size: int, assoc: int | None, line: int, default_assoc: int):
+    """A cache geometry valgrind's simulator accepts, as close to the
+    machine's as it allows: (size, assoc, line). valgrind requires a
+    power-of-two line of at least 16 bytes, a power-of-two number of sets
+    (size / (assoc * line)), size > line and assoc <= size / line. Virtual
+    machines report caches that break the set rule (an EPYC VM's hwloc said
+    508 MiB of L3, 16-way, 64-byte lines: 520,192 sets), so the set count is
+    rounded down to a power of two, keeping line and associativity; the
+    simulated size is then what is left. Unknown (0 / None) or fully
+    associative (-1) associativity takes `default_assoc`."""
+    line = line if line >= 16 and line & (line - 1) == 0 else 64
+    assoc = assoc if assoc and assoc > 0 else default_assoc
+    assoc = max(1, min(assoc, size // line)) if size > line else 1
+    sets = _floor_pow2(max(1, size // (assoc * line)))
+    sim = sets * assoc * line
+    if sim <= line:  # tiny or bogus: two lines, direct mapped
+        sets, assoc, sim = 2, 1, 2 * line
+    return sim, assoc, line
+
+
+def valgrind_cache_args(caches: list[dict]) -> tuple[list[str], str]:
+    """--D1/--LL arguments from the machine's data caches (hwloc), and a
+    sentence saying what was simulated against what the machine has."""
+    by_level = {c["level"]: c for c in caches if c.get("type") != "instruction"}
+    args, said = [], []
+    for flag, name, c, default in (("--D1", "L1d", by_level.get(1), 8),
+                                   ("--LL", "LL", by_level.get(3) or by_level.get(2), 16)):
+        if not c or not c.get("size"):
+            said.append(f"{name} valgrind's default (hwloc gave no size)")
+            continue
+        size, assoc, line = valgrind_cache_geometry(int(c["size"]), c.get("associativity"),
+                                                    int(c.get("line") or 64), default)
+        args.append(f"{flag}={size},{assoc},{line}")
+        machine = f"{_fmt_size(int(c['size']))} {c.get('associativity') or '?'}-way {c.get('line') or '?'} B"
+        sim = f"{_fmt_size(size)} {assoc}-way {line} B"
+        said.append(f"{name} {sim}" + ("" if sim == machine else f" (machine: {machine})"))
+    return args, "simulated " + ", ".join(said)
+
+
+def _fmt_size(b: int) -> str:
+    for unit, k in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if b >= k and b % k == 0:
+            return f"{b // k} {unit}"
+    return f"{b} B"
+
+
 class Cachegrind:
     """Pairs two cachegrind runs of the same point (few and many rounds) and
     turns the difference into misses per switch."""
 
-    def __init__(self):
+    def __init__(self, geometry: str = "simulated caches: valgrind's defaults"):
         self.first: dict[tuple, tuple[int, dict]] = {}
+        self.geometry = geometry
 
     def summary(self, path: str) -> dict:
         events, summary = [], []
@@ -127,7 +178,7 @@ class Cachegrind:
         refs = d.get("Dr", 0) + d.get("Dw", 0)
         d1 = d.get("D1mr", 0) + d.get("D1mw", 0)
         ll = d.get("DLmr", 0) + d.get("DLmw", 0)
-        meth = (f"valgrind cachegrind (simulated caches: L1d and LL from this machine), {n} tasks, "
+        meth = (f"valgrind cachegrind ({self.geometry}), {n} tasks, "
                 f"difference of {r0} and {rounds} rounds")
         base = {"experiment": "cachegrind", "impl": variant, "n": int(n), "method": meth}
         return [
@@ -222,7 +273,7 @@ class Runner:
             records = arch.records(self.machine, self.bindir)
         argvs = []
         for k in range(self.repeat):
-            cg = Cachegrind()
+            cg = Cachegrind(valgrind_cache_args(self.machine["topology"]["caches"])[1])
             for j, inv in enumerate(invocations):
                 progress.note(idx, count, exp.name,
                               f"{inv.label or ' '.join(inv.argv)} (run {k + 1}/{self.repeat}, step {j + 1}/{len(invocations)})",
@@ -265,18 +316,10 @@ class Runner:
                     results=[s.to_json() for s in summaries])
 
     def cachegrind_argv(self, out: str) -> list[str]:
-        """valgrind with this machine's L1d and last-level cache, when hwloc
-        gave their sizes (cachegrind needs power-of-two set counts; otherwise
-        it picks its own and says so)."""
+        """valgrind with this machine's L1d and last-level cache, in a
+        geometry valgrind accepts (valgrind_cache_geometry)."""
         argv = ["valgrind", "--tool=cachegrind", "--cache-sim=yes", f"--cachegrind-out-file={out}"]
-        caches = {c["level"]: c for c in self.machine["topology"]["caches"] if c["type"] != "instruction"}
-        if 1 in caches:
-            c = caches[1]
-            argv.append(f"--D1={c['size']},{c['associativity'] or 8},{c['line']}")
-        last = caches.get(3) or caches.get(2)
-        if last:
-            argv.append(f"--LL={last['size']},{last['associativity'] or 16},{last['line']}")
-        return argv
+        return argv + valgrind_cache_args(self.machine["topology"]["caches"])[0]
 
     def save(self, data: dict):
         p = os.path.join(self.data_dir, f"{data['experiment']}.json")
