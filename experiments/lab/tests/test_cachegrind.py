@@ -44,7 +44,7 @@ class Geometry(unittest.TestCase):
         # 48 KiB 12-way is 64 sets: valid as it is.
         self.assertEqual(args, ["--D1=49152,12,64", "--LL=268435456,16,64"])
         self.assertIn("L1d 48 KiB 12-way 64 B,", said)
-        self.assertIn("LL 256 MiB 16-way 64 B (machine: 532676608 B 16-way 64 B)", said)
+        self.assertIn("LL 256 MiB 16-way 64 B (machine: 508 MiB 16-way 64 B)", said)
         args, said = valgrind_cache_args([])
         self.assertEqual(args, [])
         self.assertIn("default", said)
