@@ -188,6 +188,13 @@ def _echo(ctx):
                        {"DUET_LAB_PROFILE": ctx.profile}, by_profile(ctx, 120, 900, 1800))]
 
 
+def _soak(ctx):
+    # exp_io_soak (experiments/io/soak.py) reads DUET_LAB_PROFILE for its
+    # length: smoke (CI) about 10 s, quick about a minute.
+    return [Invocation(["exp_io_soak"], "fault soak: echo server x drivers x models", "",
+                       {"DUET_LAB_PROFILE": ctx.profile}, by_profile(ctx, 300, 900, 1800))]
+
+
 def _sched_benches(ctx):
     # Google Benchmark sizes its own iterations; the quick profile keeps each
     # benchmark short (the runner repeats the program K times anyway).
@@ -234,6 +241,11 @@ LAB: list[Experiment] = [
                "TCP echo, closed loop on loopback: round trips/s, p50/p99/p999 and syscalls per message, duet "
                "(io_uring, epoll) x (stackless, stackful) against C epoll, Go, Asio and Tokio in the same run",
                _echo, {"smoke": 15, "quick": 140, "full": 500}),
+    Experiment("soak_faults", "reliability", [], "exp_io_soak", "drivers",
+               "the echo server (examples/echo_server) under a client mixing verified echo traffic with resets "
+               "mid message, half-closes, stalled readers, connection storms past its RLIMIT_NOFILE (EMFILE) and "
+               "connects abandoned mid-handshake, for both drivers and both models",
+               _soak, {"smoke": 15, "quick": 60, "full": 300}),
     Experiment("arch", "portability", ["P1"], "python:arch", "lab",
                "architectures supported per model, read from the build", lambda ctx: [],
                {"smoke": 2, "quick": 5, "full": 5}),

@@ -108,6 +108,26 @@ def slug(s: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", s.lower()).strip("-") or "unknown"
 
 
+def machine_id(model: str, topo: dict) -> str:
+    """The data directory's name: CPU model, PUs and the data caches
+    (L1d-L2-L3 sizes), e.g. amd-epyc-2pu-32k-512k-32m. VMs of one CPU model
+    and size differ in cache (L1d 32 vs 48 KiB, L2 512 KiB vs 1 MiB were
+    seen under one name): their data must not merge into one median."""
+    sizes = []
+    for c in sorted(topo.get("caches", []), key=lambda c: c["level"]):
+        if c.get("type") != "instruction" and c.get("size"):
+            sizes.append(_short_size(int(c["size"])))
+    return "-".join([slug(model), f"{topo['pus']}pu"] + sizes)
+
+
+def _short_size(b: int) -> str:
+    if b >= 1 << 20 and b % (1 << 20) == 0:
+        return f"{b >> 20}m"
+    if b >= 1 << 10 and b % (1 << 10) == 0:
+        return f"{b >> 10}k"
+    return f"{b}b"
+
+
 def capture() -> dict:
     topo = hwloc_topology()
     model = cpu_model()
@@ -127,7 +147,7 @@ def capture() -> dict:
         "thp": _read("/sys/kernel/mm/transparent_hugepage/enabled").strip(),
         "page_size": os.sysconf("SC_PAGE_SIZE"),
     }
-    m["id"] = f"{slug(model)}-{topo['pus']}pu"
+    m["id"] = machine_id(model, topo)
     m["hwloc_line"] = describe_topology(m)
     return m
 

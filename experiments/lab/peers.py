@@ -66,9 +66,11 @@ def build(name: str, build_dir: str) -> tuple[list[str] | None, str]:
                 (None, "nodejs not installed (apt-get install nodejs)")
         if name in ("boost-fiber", "asio"):
             src_dir = "boost_fiber" if name == "boost-fiber" else "asio"
-            hdr = "/usr/include/boost/fiber/all.hpp" if name == "boost-fiber" else "/usr/include/asio.hpp"
-            if not os.path.exists(hdr):
-                return None, f"{hdr} missing (apt-get install {PEERS[name][0][0]})"
+            # The Boost headers ship boost/fiber/all.hpp even without the
+            # library: probe what the link needs (the package itself).
+            pkg = PEERS[name][0][0]
+            if not _installed(pkg):
+                return None, f"{pkg} not installed (apt-get install {pkg})"
             exe = os.path.join(out, f"{name}-peer")
             libs = ["-lboost_fiber", "-lboost_context"] if name == "boost-fiber" else []
             _check(["g++", "-std=c++20", "-O2", "-o", exe, os.path.join(PEERS_SRC, src_dir, "peer.cpp"), "-pthread"] + libs)
@@ -87,6 +89,17 @@ def _version(argv) -> str:
         return subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout.strip().splitlines()[0]
     except (OSError, subprocess.SubprocessError, IndexError):
         return ""
+
+
+def _installed(pkg: str) -> bool:
+    """The Debian package is installed (dpkg's status, not a file that
+    another package may also provide)."""
+    try:
+        p = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True,
+                           timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return p.returncode == 0 and p.stdout.strip().endswith("installed")
 
 
 def _ls(d: str) -> list[str]:

@@ -20,6 +20,7 @@ PAGES = {
     "cache": "Cache: switch cost as live tasks grow",
     "scheduler": "Scheduler policies",
     "io": "I/O",
+    "reliability": "Reliability: the echo server under faults",
     "portability": "Portability",
 }
 
@@ -162,6 +163,41 @@ class Report:
         s = self.R.opt(key[0], key[1], n, key[2])
         return f"{fmt_num(s.median)} {unit}" if s else "—"
 
+    # -- the soak table (soak_faults) ------------------------------------------------
+
+    def soak_table(self) -> list[str]:
+        """One row per server configuration: waves survived, faults injected
+        by kind, bytes verified, descriptors and RSS after the waves, and the
+        verdict (every run of the configuration passed)."""
+        R = self.R
+        impls = sorted({i for (e, i, m, n) in R.by_key if e == "soak"})
+        if not impls:
+            return []
+
+        def val(impl, metric, agg=max):
+            s = R.opt("soak", metric, None, impl)
+            return agg(s.samples) if s else None
+
+        lines = ["## Soak under faults", "",
+                 "Each run keeps `examples/echo_server` (2 workers) under waves that mix verified echo traffic "
+                 "with faults; after each wave the server must be alive, its descriptors back to their "
+                 "baseline and its RSS flat. Figures are the worst of the runs on file (faults: per run).", "",
+                 "| server | waves survived | faults injected | bytes verified | fds over baseline | "
+                 "RSS growth | accept errors survived | verdict |",
+                 "|---|---|---|---|---|---|---|---|"]
+        for impl in impls:
+            faults = sorted(m.split(".", 1)[1] for (e, i, m, n) in R.by_key
+                            if e == "soak" and i == impl and m.startswith("faults."))
+            fl = ", ".join(f"{k} {int(val(impl, 'faults.' + k, min))}" for k in faults)
+            waves = val(impl, "waves_survived", min)
+            ok = val(impl, "pass", min)
+            rss = val(impl, "rss_growth")
+            lines.append(f"| {impl} | {int(waves) if waves is not None else '—'} | {fl or '—'} | "
+                         f"{int(val(impl, 'bytes_verified', min) or 0):,} | {int(val(impl, 'fd_over_baseline') or 0)} | "
+                         f"{fmt_num((rss or 0) / (1 << 20))} MiB | {int(val(impl, 'accept_errors_survived', min) or 0)} | "
+                         f"{'**pass**' if ok == 1 else '**FAIL**'} |")
+        return lines + [""]
+
     # -- the echo table (io_echo) ------------------------------------------------
 
     def echo_table(self) -> list[str]:
@@ -261,6 +297,8 @@ class Report:
             lines += ["## Plots", ""] + figs + [""]
         if area == "io":
             lines += self.echo_table()
+        if area == "reliability":
+            lines += self.soak_table()
         exps = [e for e in self.experiments if e.area == area]
         lines += ["## Experiments", ""]
         for e in exps:

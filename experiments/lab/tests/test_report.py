@@ -92,3 +92,25 @@ class ReportTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SoakTableTest(unittest.TestCase):
+    def test_one_row_per_server_with_its_verdict(self):
+        recs = []
+        for impl, ok in (("duet-stackless-epoll", 1), ("duet-stackful-io_uring", 0)):
+            recs += [rec("soak", impl, "waves_survived", 6, unit="waves"),
+                     rec("soak", impl, "bytes_verified", 123456, unit="bytes"),
+                     rec("soak", impl, "fd_over_baseline", 0 if ok else 3, unit="fds"),
+                     rec("soak", impl, "rss_growth", 1 << 20, unit="bytes"),
+                     rec("soak", impl, "accept_errors_survived", 120, unit="errors"),
+                     rec("soak", impl, "faults.reset", 48, unit="faults"),
+                     rec("soak", impl, "pass", ok, unit="bool")]
+        with tempfile.TemporaryDirectory() as d:
+            R = Results({"soak_faults": data_file("soak_faults", recs)})
+            rep = Report(d, MACHINE, R, LAB, "quick")
+            rep.write()
+            with open(os.path.join(d, "reliability.md"), encoding="utf-8") as fh:
+                page = fh.read()
+            self.assertIn("| duet-stackless-epoll | 6 | reset 48 | 123,456 | 0 | 1 MiB | 120 | **pass** |", page)
+            self.assertIn("| duet-stackful-io_uring | 6 | reset 48 | 123,456 | 3 |", page)
+            self.assertIn("**FAIL**", page)
