@@ -152,12 +152,24 @@ IoDriver from_env(IoDriver requested) {
   return requested;
 }
 
+/// DUET_LOG=info (or debug) asks for duet's informational lines on stderr;
+/// a library is quiet by default. Warnings (a forced driver the kernel
+/// refuses, a ring that failed) are printed either way.
+bool log_info() {
+  static const bool on = [] {
+    const char* e = std::getenv("DUET_LOG");
+    return e != nullptr && (std::strcmp(e, "info") == 0 || std::strcmp(e, "debug") == 0);
+  }();
+  return on;
+}
+
 }  // namespace
 
 IoDriver resolve_driver(IoDriver requested) {
   IoDriver want = from_env(requested);
   IoDriver got = want;
   const char* why = "forced";
+  bool warn = false;
   if (want == IoDriver::automatic || want == IoDriver::io_uring) {
     if (uring_features().available) {
       got = IoDriver::io_uring;
@@ -166,12 +178,13 @@ IoDriver resolve_driver(IoDriver requested) {
       got = IoDriver::epoll;
       why = want == IoDriver::automatic ? "automatic: io_uring unavailable"
                                         : "io_uring forced but unavailable";
+      warn = want == IoDriver::io_uring;
     }
   }
   std::lock_guard lk(g_mu);
   g_active = got;
   auto i = static_cast<unsigned>(got);
-  if (!g_logged[i]) {
+  if (!g_logged[i] && (warn || log_info())) {
     g_logged[i] = true;
     std::fprintf(stderr, "duet: I/O driver %s (%s)\n", driver_name(got), why);
   }

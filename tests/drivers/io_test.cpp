@@ -372,6 +372,31 @@ TEST_CASE("cancel mid-accept: the next accept gets the connection, no fd leaks",
   }
 }
 
+TEST_CASE("concurrent accepts on one listener all complete", "[io][accept]") {
+  IO_MATRIX();
+  duet::iotest::Watchdog wd("concurrent accepts");  // a lost accept hangs
+  auto rt = duet::iotest::make_rt(drv, 2);
+  auto l = TcpListener::bind(SocketAddr::v4_loopback(0));
+  REQUIRE(l);
+  const SocketAddr addr = l->local_addr().value();
+  constexpr int acceptors = 3;
+  for (int round = 0; round < 30; ++round) {
+    std::atomic<int> parked{0};
+    std::vector<duet::JoinHandle<std::string>> hs;
+    for (int i = 0; i < acceptors; ++i) {
+      hs.push_back(SPAWN_MODEL(*rt, model, accept_one, &*l, &parked));
+    }
+    while (parked.load() < acceptors) std::this_thread::yield();  // all waiting at once
+    std::vector<duet::io::Fd> clients;
+    for (int i = 0; i < acceptors; ++i) {
+      duet::io::Fd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      REQUIRE(::connect(c.get(), addr.raw(), addr.len()) == 0);
+      clients.push_back(std::move(c));
+    }
+    for (auto& h : hs) CHECK(h.join() == "");
+  }
+}
+
 TEST_CASE("accept survives EMFILE", "[io][accept]") {
   if (duet::test::ubsan_vptr) {
     // UBSan's vptr check, on a miss in its type cache, tests whether the

@@ -128,6 +128,31 @@ TEST_CASE("wait_off_stack moves the operation off a copy fiber's stack", "[stack
   REQUIRE(h.join() == 7);
 }
 
+TEST_CASE("wait_off_stack takes lvalue move-only operations on every strategy",
+          "[stackful][copy]") {
+  duet::Runtime rt(two_workers());
+  for (StackStrategy s : {StackStrategy::copy, StackStrategy::pooled, StackStrategy::lazy}) {
+    INFO(duet::test::strategy_name(s));
+    auto ch = duet::Channel<int>::bounded(0);
+    duet::Mutex mu;
+    std::atomic<int> stage{0};
+    auto h = rt.spawn(duet::stackful({.strategy = s}), [ch, &mu, &stage]() mutable {
+      auto recv = ch.recv();  // lvalues of move-only futures
+      stage.store(1);
+      const int got = duet::this_fiber::wait_off_stack(recv).value_or(-1);
+      auto lock = mu.lock();
+      auto guard = duet::this_fiber::wait_off_stack(lock);
+      auto nap = duet::sleep(std::chrono::milliseconds(1));
+      duet::this_fiber::wait_off_stack(nap);
+      return got;
+    });
+    while (stage.load() == 0) std::this_thread::yield();
+    REQUIRE(duet::wait(ch.send(41)).ok());
+    REQUIRE(h.join() == 41);
+    REQUIRE_FALSE(mu.is_locked());
+  }
+}
+
 TEST_CASE("lazy stacks recurse deep and give deep pages back", "[stackful][lazy]") {
   duet::Runtime rt(two_workers());
   const auto before = duet::detail::stack_pool_stats().trimmed;

@@ -1,5 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
 #include "sync_util.hpp"
 
 using namespace duet;
@@ -14,7 +18,7 @@ TEST_CASE("broadcast: every receiver sees every message, laggards are told", "[b
     CHECK(a.try_recv().value == i);
     CHECK(b.try_recv().value == i);
   }
-  for (int i = 3; i < 10; ++i) tx.send(i);  // a reads nothing: it lags
+  for (int i = 3; i < 10; ++i) (void)tx.send(i);  // a reads nothing: it lags
   auto lag = a.try_recv();
   CHECK(lag.status == BroadcastStatus::lagged);
   CHECK(lag.missed == 3);  // 3,4,5 overwritten; 6..9 kept
@@ -53,7 +57,7 @@ TEST_CASE("broadcast: parked receivers in both models all wake", "[broadcast]") 
     }
   }
   for (int i = 1; i <= 50; ++i) {
-    tx.send(i);
+    (void)tx.send(i);
     if (i % 10 == 0) std::this_thread::sleep_for(1ms);
   }
   tx.close();
@@ -68,8 +72,8 @@ TEST_CASE("watch: latest value, changed(), close", "[watch]") {
   CountingWaker cw;
   auto c = rx.changed();
   REQUIRE(poll_once(c, cw).is_pending());
-  tx.send(1);
-  tx.send(2);
+  (void)tx.send(1);
+  (void)tx.send(2);
   CHECK(cw.wakes.load() == 1);
   auto p = poll_once(c, cw);
   REQUIRE(p.is_ready());
@@ -81,9 +85,70 @@ TEST_CASE("watch: latest value, changed(), close", "[watch]") {
     while (duet::wait(rx.changed()) == ChannelStatus::ok) last = rx.borrow();
     return last;
   });
-  for (int i = 3; i <= 100; ++i) tx.send(i);
+  for (int i = 3; i <= 100; ++i) (void)tx.send(i);
   tx.close();
   CHECK(h.join() == 100);
+}
+
+TEST_CASE("broadcast and watch: dropping the last sender closes them", "[broadcast][watch]") {
+  Watchdog wd("last sender");
+  Runtime rt(small_rt(2));
+  {
+    auto rx = [] {
+      auto tx = Broadcast<int>::create(4);
+      auto copy = tx;  // two sender handles
+      auto r = tx.subscribe();
+      REQUIRE(copy.send(7) == ChannelStatus::ok);
+      return r;  // both senders dropped here
+    }();
+    CHECK(rx.try_recv().value == 7);  // what was sent is still read
+    CHECK(rx.try_recv().status == BroadcastStatus::closed);
+  }
+  {
+    auto tx = Watch<int>::create(0);
+    auto rx = tx.subscribe();
+    auto waiter = rt.spawn(duet::stackful, [rx]() mutable {
+      int seen = 0;
+      while (duet::wait(rx.changed()) == ChannelStatus::ok) ++seen;
+      return seen;
+    });
+    REQUIRE(tx.send(1) == ChannelStatus::ok);
+    { auto gone = std::move(tx); }  // the only sender: closes
+    CHECK(waiter.join() <= 1);      // woken by the close, not left waiting
+    // This receiver has not seen the last value yet: it gets it, then closed.
+    CHECK(duet::wait(rx.changed()) == ChannelStatus::ok);
+    CHECK(rx.borrow() == 1);
+    CHECK(duet::wait(rx.changed()) == ChannelStatus::closed);
+  }
+}
+
+TEST_CASE("broadcast: senders dropped on many threads close it exactly once",
+          "[broadcast][stress]") {
+  Watchdog wd("racing sender drops");
+  for (int round = 0; round < (sanitized ? 20 : 200); ++round) {
+    auto tx = Broadcast<int>::create(8);
+    auto rx = tx.subscribe();
+    std::vector<Broadcast<int>> copies(4, tx);
+    std::vector<std::thread> ts;
+    for (auto& c : copies) {
+      ts.emplace_back([c = std::move(c)]() mutable {
+        (void)c.send(1);
+        auto gone = std::move(c);
+      });
+    }
+    { auto gone = std::move(tx); }
+    for (auto& t : ts) t.join();
+    int got = 0;
+    BroadcastRecv<int> r;
+    while ((r = rx.try_recv()).ok()) got += *r.value;
+    CHECK(got == 4);
+    CHECK(r.status == BroadcastStatus::closed);
+  }
+}
+
+TEST_CASE("broadcast: a capacity of zero is an error", "[broadcast]") {
+  CHECK_THROWS_AS(Broadcast<int>::create(0), std::invalid_argument);
+  CHECK_NOTHROW(Broadcast<int>::create(1));
 }
 
 TEST_CASE("once_cell: one initialiser, everyone else waits, failure hands over", "[once_cell]") {

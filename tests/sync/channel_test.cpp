@@ -316,7 +316,7 @@ TEST_CASE("oneshot: value, dropped sender, dropped receiver", "[channel][oneshot
   {
     auto [tx, rx] = oneshot<std::string>();
     CHECK(rx.try_recv().status == ChannelStatus::would_block);
-    tx.send("x");
+    (void)tx.send("x");
     CHECK(rx.try_recv().value == "x");
   }
 }

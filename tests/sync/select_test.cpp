@@ -52,15 +52,15 @@ TEST_CASE("select: the waiting path completes exactly one case per round", "[sel
   for (int r = 0; r < rounds; ++r) {
     // Fill from outside; the select sees whichever it registered with first,
     // or several ready on its retry: either way one case completes per round.
-    a.try_send(1);
-    b.try_send(2);
-    c.try_send(3);
+    (void)a.try_send(1);
+    (void)b.try_send(2);
+    (void)c.try_send(3);
     std::this_thread::yield();
     if (h.is_finished()) break;
   }
   // Keep feeding until it finishes.
   while (!h.is_finished()) {
-    a.try_send(1);
+    (void)a.try_send(1);
     std::this_thread::yield();
   }
   auto counts = h.join();
@@ -71,7 +71,7 @@ TEST_CASE("select: default case when nothing is ready, nil channels never ready"
   auto a = Channel<int>::bounded(1);
   Channel<int> nil;
   CHECK_FALSE(try_select(a.recv(), nil.recv(), nil.send(1)).has_value());
-  a.try_send(5);
+  (void)a.try_send(5);
   auto got = try_select(nil.recv(), a.recv());
   REQUIRE(got.has_value());
   CHECK(got->index() == 1);

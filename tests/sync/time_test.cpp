@@ -164,6 +164,39 @@ TEST_CASE("sleep: coroutines and fibers all wake, never early", "[time]") {
   CHECK(order == want);
 }
 
+TEST_CASE("timeout: a past deadline is decided in one poll, closed and timed out stay apart",
+          "[time]") {
+  Watchdog wd("timeout zero");
+  Runtime rt(small_rt(1));
+  auto ch = Channel<int>::bounded(0);
+  const std::uint64_t polls_before = rt.stats()[0].polls;
+  auto zero = rt.spawn([](Channel<int> ch) -> Task<int> {
+    // The example of duet/time/timeout.hpp.
+    auto v = co_await duet::timeout(0ns, ch.recv());  // optional<optional<int>>
+    if (!v) co_return 0;                              // timed out
+    co_return *v ? **v : -1;                          // a value, or closed
+  }(ch));
+  CHECK(zero.join() == 0);
+  // It ran once: the timeout never parked for a timer tick.
+  CHECK(rt.stats()[0].polls - polls_before == 1);
+  CHECK(pending_timers(rt) == 0);
+  // A past sleep does not wait for the wheel either.
+  auto nap = rt.spawn([]() -> Task<int> {
+    co_await duet::sleep(0ns);
+    co_await duet::sleep_until(duet::Clock::now() - 1s);
+    co_return 1;
+  }());
+  CHECK(nap.join() == 1);
+  CHECK(rt.stats()[0].polls - polls_before == 2);
+  // Closed is not "timed out".
+  ch.close();
+  auto closed = rt.spawn([](Channel<int> ch) -> Task<int> {
+    auto v = co_await duet::timeout(1h, ch.recv());
+    co_return !v ? 0 : (*v ? **v : -1);
+  }(ch));
+  CHECK(closed.join() == -1);
+}
+
 TEST_CASE("timeout: the operation wins or the deadline does", "[time]") {
   Watchdog wd("timeout");
   Runtime rt(small_rt(2));

@@ -16,6 +16,12 @@
 //
 // Each poll re-polls the handles not finished yet: O(n) per wake-up, fine
 // for the tens to thousands of handles these are meant for.
+//
+// What they take, for now: a std::vector of JoinHandle<T> of one T (tasks of
+// any backend, poll tasks and blocking jobs). Handles of different output
+// types, or other futures (a channel receive, a sleep), are not accepted:
+// spawn them as tasks first, or use duet::select (duet/channel/select.hpp)
+// for channel operations and timers.
 #pragma once
 
 #include <cstddef>

@@ -130,25 +130,22 @@ std::size_t EpollDriver::wait(int timeout_ms, std::size_t max_events) {
       continue;
     }
     Waker rw, ww;
+    std::unique_ptr<std::vector<Waker>> rmore, wmore;
     r->lock.lock();
     // Release: a poller that loads the new epoch sees this event.
     if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
       r->rd_epoch.fetch_add(1, std::memory_order_release);
       rw = std::move(r->rd_waker);
+      rmore = std::move(r->rd_more);
     }
     if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
       r->wr_epoch.fetch_add(1, std::memory_order_release);
       ww = std::move(r->wr_waker);
+      wmore = std::move(r->wr_more);
     }
     r->lock.unlock();
-    if (rw) {
-      std::move(rw).wake();
-      ++woke;
-    }
-    if (ww) {
-      std::move(ww).wake();
-      ++woke;
-    }
+    woke += wake_waiters(std::move(rw), std::move(rmore));
+    woke += wake_waiters(std::move(ww), std::move(wmore));
   }
   // A full batch may leave more: the next poll takes them.
   return woke;

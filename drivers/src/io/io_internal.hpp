@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -93,14 +94,27 @@ struct IoOp {
 /// An fd's readiness state in one epoll set. Owned by the Source until it
 /// closes, then by the driver (freed after the next epoll_wait batch, so a
 /// batch already fetched never points at freed memory).
+/// Under a Registration's lock: `w` waits on one side. The first waiter
+/// takes the slot; another task's waker joins `more` (once). Stale wakers of
+/// cancelled operations cost one spurious wake at the next event.
+void add_waiter(Waker& slot, std::unique_ptr<std::vector<Waker>>& more, const Waker& w);
+/// Wakes the waiters taken out of a side (after the lock); returns how many.
+std::size_t wake_waiters(Waker first, std::unique_ptr<std::vector<Waker>> more) noexcept;
+
 struct Registration {
   OpLock lock;
   // Bumped on every readiness event (under lock); read before a syscall and
   // compared after EAGAIN so an event in between is never lost.
   std::atomic<std::uint64_t> rd_epoch{0};
   std::atomic<std::uint64_t> wr_epoch{0};
-  Waker rd_waker;  // guarded by lock
-  Waker wr_waker;  // guarded by lock
+  // The waiters of each side, guarded by lock: the first in the slot; more
+  // tasks waiting on one side at once (two accepts on one listener) in a
+  // list allocated only then. An event wakes them all; the losers of the
+  // race for the descriptor find EAGAIN and wait again.
+  Waker rd_waker;
+  Waker wr_waker;
+  std::unique_ptr<std::vector<Waker>> rd_more;
+  std::unique_ptr<std::vector<Waker>> wr_more;
   class EpollDriver* owner = nullptr;
   int fd = -1;
   Registration* next = nullptr;  // owner's list of all registrations

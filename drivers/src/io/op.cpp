@@ -425,8 +425,7 @@ Poll<long> epoll_socket(EpollDriver* d, OpRequest& q, Context& cx) {
       r->lock.unlock();
       continue;  // an event arrived since the load: try again
     }
-    Waker& slot = wr ? r->wr_waker : r->rd_waker;
-    if (!slot.will_wake(cx.waker())) slot = cx.waker();
+    add_waiter(wr ? r->wr_waker : r->rd_waker, wr ? r->wr_more : r->rd_more, cx.waker());
     r->lock.unlock();
     return pending;
   }
@@ -541,6 +540,34 @@ Result<void> Source::close() noexcept {
   if (!fd) return {};
   if (fd.reset() != 0) return errno_code(errno);
   return {};
+}
+
+// ---- waiters of an epoll registration ------------------------------------
+
+void add_waiter(Waker& slot, std::unique_ptr<std::vector<Waker>>& more, const Waker& w) {
+  if (!slot) {
+    slot = w;
+    return;
+  }
+  if (slot.will_wake(w)) return;
+  if (!more) more = std::make_unique<std::vector<Waker>>();
+  for (const Waker& m : *more) {
+    if (m.will_wake(w)) return;
+  }
+  more->push_back(w);
+}
+
+std::size_t wake_waiters(Waker first, std::unique_ptr<std::vector<Waker>> more) noexcept {
+  std::size_t n = 0;
+  if (first) {
+    std::move(first).wake();
+    ++n;
+  }
+  if (more) {
+    for (Waker& w : *more) std::move(w).wake();
+    n += more->size();
+  }
+  return n;
 }
 
 }  // namespace duet::io::detail

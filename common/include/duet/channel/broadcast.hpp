@@ -10,15 +10,16 @@
 //
 // Senders never block: a receiver that falls more than `capacity` messages
 // behind is told how many it missed (lagged) and continues from the oldest
-// message still held. After close(), receivers read what they have not seen
-// yet, then get closed. Messages are copied to each receiver (T must be
-// copyable). Waiting allocates nothing (the waiter node is in the future).
+// message still held. After close(), or once the last Broadcast handle is
+// dropped, receivers read what they have not seen yet, then get closed. Messages are copied to each
+// receiver (T must be copyable). Waiting allocates nothing (the waiter node is in the future).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
@@ -32,7 +33,7 @@ namespace duet {
 enum class BroadcastStatus : std::uint8_t { ok, lagged, closed, would_block };
 
 template <class T>
-struct BroadcastRecv {
+struct [[nodiscard]] BroadcastRecv {
   BroadcastStatus status = BroadcastStatus::would_block;
   std::optional<T> value;
   std::uint64_t missed = 0;  // for lagged
@@ -42,8 +43,9 @@ struct BroadcastRecv {
 namespace chan_detail {
 template <class T>
 struct BroadcastState {
-  explicit BroadcastState(std::size_t cap) : slots(cap == 0 ? 1 : cap) {}
+  explicit BroadcastState(std::size_t cap) : slots(cap) {}
   std::atomic<std::size_t> refs{1};
+  std::atomic<std::size_t> senders{1};  // sender handles: the last one closes
   sync_detail::SpinLock lock;
   std::vector<std::optional<T>> slots;  // guarded by lock
   std::uint64_t tail = 0;               // sequence number of the next message
@@ -64,6 +66,23 @@ struct BroadcastState {
   void ref() noexcept {
     // Relaxed: the caller holds a reference.
     refs.fetch_add(1, std::memory_order_relaxed);
+  }
+  void add_sender() noexcept {
+    // Relaxed: the caller holds a sender handle, so the count cannot reach 0.
+    senders.fetch_add(1, std::memory_order_relaxed);
+  }
+  /// A sender handle is gone; true when it was the last one. AcqRel: the
+  /// last sender's close comes after every other sender's sends.
+  bool drop_sender() noexcept { return senders.fetch_sub(1, std::memory_order_acq_rel) == 1; }
+  /// Marks the channel closed and wakes every waiter; false if it was.
+  bool close() noexcept {
+    {
+      sync_detail::SpinGuard g(lock);
+      if (closed) return false;
+      closed = true;
+    }
+    wake_all();
+    return true;
   }
   void unref() noexcept {
     // AcqRel: the last owner sees every other owner's writes.
@@ -122,19 +141,33 @@ class Broadcast {
   using State = chan_detail::BroadcastState<T>;
 
  public:
-  static Broadcast create(std::size_t capacity) { return Broadcast(State::make(capacity)); }
-  Broadcast(const Broadcast& o) noexcept : s_(o.s_) { s_->ref(); }
+  /// A broadcast ring of `capacity` messages (at least 1: a receiver that
+  /// falls behind is told how many it missed, so there must be room for
+  /// one). Throws std::invalid_argument for 0.
+  static Broadcast create(std::size_t capacity) {
+    if (capacity == 0)
+      throw std::invalid_argument("duet: Broadcast::create(0): capacity must be >= 1");
+    return Broadcast(State::make(capacity));
+  }
+  Broadcast(const Broadcast& o) noexcept : s_(o.s_) {
+    s_->ref();
+    s_->add_sender();
+  }
   Broadcast(Broadcast&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
   Broadcast& operator=(Broadcast o) noexcept {
     std::swap(s_, o.s_);
     return *this;
   }
+  /// Dropping the last sender handle closes the channel (as in Tokio):
+  /// receivers read what is left, then see closed.
   ~Broadcast() {
-    if (s_ != nullptr) s_->unref();
+    if (s_ == nullptr) return;
+    if (s_->drop_sender()) s_->close();
+    s_->unref();
   }
 
   /// Publishes `v` to every receiver (never waits); closed after close().
-  ChannelStatus send(T v) {
+  [[nodiscard]] ChannelStatus send(T v) {
     {
       sync_detail::SpinGuard g(s_->lock);
       if (s_->closed) return ChannelStatus::closed;
@@ -145,15 +178,7 @@ class Broadcast {
     s_->wake_all();
     return ChannelStatus::ok;
   }
-  ChannelStatus close() {
-    {
-      sync_detail::SpinGuard g(s_->lock);
-      if (s_->closed) return ChannelStatus::closed;
-      s_->closed = true;
-    }
-    s_->wake_all();
-    return ChannelStatus::ok;
-  }
+  ChannelStatus close() { return s_->close() ? ChannelStatus::ok : ChannelStatus::closed; }
   /// A receiver that sees every message sent from now on.
   BroadcastReceiver<T> subscribe() {
     sync_detail::SpinGuard g(s_->lock);

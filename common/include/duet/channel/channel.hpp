@@ -9,8 +9,8 @@
 //
 // A Channel is a handle: copies share one channel (reference counted).
 // A default-constructed Channel is nil, like Go's nil channel: send and
-// recv never complete (useful to disable a select case), try_* say
-// would_block, close says nil.
+// recv never complete (useful to disable a select case), try_send and
+// try_recv return ChannelStatus::nil, close says nil.
 //
 // Close semantics (Go's): close() wakes every parked receiver and sender at
 // once; receivers drain what is buffered, then get an empty optional; a
@@ -280,7 +280,7 @@ class [[nodiscard]] Recv {
   bool sel_register(const Waker& wk, std::atomic<std::uint32_t>* claim, std::uint32_t id) {
     if (s_ == nullptr) return false;
     sync_detail::SpinGuard g(s_->lock);
-    if (!s_->buf.empty() || !s_->sendq.empty() || s_->closed) return true;
+    if (!s_->buf.empty() || s_->sendq.has_other_than(claim) || s_->closed) return true;
     w_.claim = claim;
     w_.select_id = id;
     w_.waker = wk;
@@ -404,7 +404,7 @@ class [[nodiscard]] Send {
   bool sel_register(const Waker& wk, std::atomic<std::uint32_t>* claim, std::uint32_t id) {
     if (s_ == nullptr) return false;
     sync_detail::SpinGuard g(s_->lock);
-    if (s_->closed || !s_->recvq.empty() || s_->buf.size() < s_->cap) return true;
+    if (s_->closed || s_->recvq.has_other_than(claim) || s_->buf.size() < s_->cap) return true;
     w_.claim = claim;
     w_.select_id = id;
     w_.waker = wk;

@@ -26,6 +26,12 @@
 //      winner completes, every other node of ours is unlinked by whoever
 //      finds it. A timer case claims the word itself when it fires.
 // Nil channels are never ready (Go's idiom for disabling a case).
+//
+// What it takes, for now: Channel<T>::send / Channel<T>::recv futures and
+// duet::sleep / sleep_until (a timeout case). Other futures (a mutex lock, a
+// join handle, a socket read) are not select cases: wrap such an operation
+// in a task that reports through a channel, or use duet::timeout for one
+// operation with a deadline and duet::race for join handles.
 #pragma once
 
 #include <array>

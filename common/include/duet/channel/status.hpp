@@ -15,8 +15,10 @@ enum class ChannelStatus : std::uint8_t {
 };
 
 /// The result of send / try_send: on failure the value comes back.
+/// [[nodiscard]]: a failed send (closed, nil, would_block) must not pass
+/// unnoticed; write (void) where losing the value is intended.
 template <class T>
-struct SendResult {
+struct [[nodiscard]] SendResult {
   ChannelStatus status = ChannelStatus::ok;
   std::optional<T> value;  // the unsent value when status != ok
   [[nodiscard]] bool ok() const noexcept { return status == ChannelStatus::ok; }
@@ -25,7 +27,7 @@ struct SendResult {
 
 /// The result of try_recv: a value (ok), would_block, closed or nil.
 template <class T>
-struct TryRecv {
+struct [[nodiscard]] TryRecv {
   ChannelStatus status = ChannelStatus::would_block;
   std::optional<T> value;
   [[nodiscard]] bool ok() const noexcept { return status == ChannelStatus::ok; }

@@ -8,7 +8,8 @@
 // A receiver sees only the latest value: intermediate ones may be skipped.
 // changed() completes when the version moved past what the receiver has
 // seen (ok, and marks it seen), or with closed once the channel is closed
-// and nothing new is left. borrow() copies the value out under the lock.
+// (close(), or the last Watch handle dropped) and nothing new is left. borrow() copies the value
+// out under the lock.
 #pragma once
 
 #include <atomic>
@@ -28,6 +29,7 @@ template <class T>
 struct WatchState {
   explicit WatchState(T v) : value(std::move(v)) {}
   std::atomic<std::size_t> refs{1};
+  std::atomic<std::size_t> senders{1};  // sender handles: the last one closes
   sync_detail::SpinLock lock;
   T value;                    // guarded by lock
   std::uint64_t version = 0;  // guarded by lock
@@ -48,6 +50,23 @@ struct WatchState {
   void ref() noexcept {
     // Relaxed: the caller holds a reference.
     refs.fetch_add(1, std::memory_order_relaxed);
+  }
+  void add_sender() noexcept {
+    // Relaxed: the caller holds a sender handle, so the count cannot reach 0.
+    senders.fetch_add(1, std::memory_order_relaxed);
+  }
+  /// A sender handle is gone; true when it was the last one. AcqRel: the
+  /// last sender's close comes after every other sender's sends.
+  bool drop_sender() noexcept { return senders.fetch_sub(1, std::memory_order_acq_rel) == 1; }
+  /// Marks the channel closed and wakes every waiter; false if it was.
+  bool close() noexcept {
+    {
+      sync_detail::SpinGuard g(lock);
+      if (closed) return false;
+      closed = true;
+    }
+    wake_all();
+    return true;
   }
   void unref() noexcept {
     // AcqRel: the last owner sees every other owner's writes.
@@ -86,18 +105,25 @@ class Watch {
 
  public:
   static Watch create(T initial) { return Watch(State::make(std::move(initial))); }
-  Watch(const Watch& o) noexcept : s_(o.s_) { s_->ref(); }
+  Watch(const Watch& o) noexcept : s_(o.s_) {
+    s_->ref();
+    s_->add_sender();
+  }
   Watch(Watch&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
   Watch& operator=(Watch o) noexcept {
     std::swap(s_, o.s_);
     return *this;
   }
+  /// Dropping the last sender handle closes the channel (as in Tokio):
+  /// receivers read what is left, then see closed.
   ~Watch() {
-    if (s_ != nullptr) s_->unref();
+    if (s_ == nullptr) return;
+    if (s_->drop_sender()) s_->close();
+    s_->unref();
   }
 
   /// Replaces the value and wakes every waiting receiver (closed after close()).
-  ChannelStatus send(T v) {
+  [[nodiscard]] ChannelStatus send(T v) {
     {
       sync_detail::SpinGuard g(s_->lock);
       if (s_->closed) return ChannelStatus::closed;
@@ -107,15 +133,7 @@ class Watch {
     s_->wake_all();
     return ChannelStatus::ok;
   }
-  ChannelStatus close() {
-    {
-      sync_detail::SpinGuard g(s_->lock);
-      if (s_->closed) return ChannelStatus::closed;
-      s_->closed = true;
-    }
-    s_->wake_all();
-    return ChannelStatus::ok;
-  }
+  ChannelStatus close() { return s_->close() ? ChannelStatus::ok : ChannelStatus::closed; }
   [[nodiscard]] T borrow() const {
     sync_detail::SpinGuard g(s_->lock);
     return s_->value;

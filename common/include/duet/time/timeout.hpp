@@ -1,10 +1,16 @@
 // duet/time/timeout.hpp: bound any operation by a deadline.
 //
-//   std::optional<int> v = co_await duet::timeout(50ms, ch.recv());
-//   if (!duet::wait(duet::timeout(1s, m.lock()))) ...   // empty: timed out
+//   auto v = co_await duet::timeout(50ms, ch.recv());  // optional<optional<int>>
+//   if (!v) { /* timed out */ } else if (!*v) { /* closed */ } else { use(**v); }
+//   if (auto g = duet::wait(duet::timeout(1s, m.lock()))) { /* *g: the guard */ }
 //
 // The output is std::optional<T> (T: the operation's output; bool for a
-// void operation): empty when the deadline passed first. When the timeout
+// void operation): empty when the deadline passed first. It does not
+// flatten: around an operation whose own output is optional (a channel
+// receive: empty means closed) the caller must still tell "timed out" from
+// "closed", as Tokio's Result<T, Elapsed> lets it. A deadline already past
+// (timeout(0ns, op)) is decided on the first poll, without a timer, after
+// the operation had its one chance to be ready. When the timeout
 // wins, the operation is destroyed with the Timeout, which withdraws its
 // waiter (a lock not taken, a message not consumed). The operation is
 // polled before the timer, so one that is ready at the deadline wins.

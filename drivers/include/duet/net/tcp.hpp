@@ -13,8 +13,8 @@
 // Errors are values (Result): ECONNRESET, EPIPE (writes use MSG_NOSIGNAL:
 // no SIGPIPE), ECONNREFUSED, ETIMEDOUT, EMFILE from accept (the listener
 // stays usable), ECANCELED. One reader and one writer at a time per stream
-// (as Tokio's TcpStream); any number of accepts on io_uring, one at a time
-// on epoll.
+// (as Tokio's TcpStream); any number of concurrent accepts on one listener,
+// on either driver.
 #pragma once
 
 #include <chrono>

@@ -288,12 +288,16 @@ bool is_copy_fiber() noexcept;
 /// duet::wait(op) with `op` moved to the heap first, so that nothing
 /// outside the fiber points into its stack while it waits. duet::wait does
 /// this by itself for an rvalue `op` on a copy fiber; use this for an lvalue
-/// one. Costs one allocation; on other fibers it is just duet::wait.
+/// one. On a copy fiber the operation is moved from, lvalue or not (futures
+/// are move-only, and a copy would wait for something else): it must not
+/// have been polled yet, and the caller's object is left moved-from. Costs
+/// one allocation; on other fibers it is just duet::wait(op).
 template <Future F>
 future_output_t<std::remove_cvref_t<F>> wait_off_stack(F&& op) {
   using Op = std::remove_cvref_t<F>;
+  static_assert(std::is_move_constructible_v<Op>, "wait_off_stack moves the operation to the heap");
   if (!is_copy_fiber()) return duet::wait(op);
-  auto boxed = std::make_unique<Op>(std::forward<F>(op));
+  auto boxed = std::make_unique<Op>(std::move(op));  // NOLINT(bugprone-move-forwarding-reference)
   return duet::wait(*boxed);
 }
 }  // namespace this_fiber

@@ -38,6 +38,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <utility>
 
@@ -106,11 +107,17 @@ struct WaitNode {
   }
 };
 
-/// Terminates: a future was moved while its waiter node was linked.
+/// Terminates, saying why: a future was moved while its waiter node was
+/// linked.
 [[noreturn]] inline void moved_while_linked() noexcept {
   // A linked node's address is in the primitive's list: moving it would
   // leave a dangling pointer. Futures are moved before their first poll
   // (spawn, co_await on an rvalue) or not at all.
+  std::fputs(
+      "duet: a future was moved while it was waiting (its waiter is linked into a mutex, "
+      "channel, timer or other primitive at its old address); move a future only before its "
+      "first poll, or wait on it where it is\n",
+      stderr);
   std::abort();
 }
 
@@ -149,6 +156,17 @@ class WaitList {
       tail_ = b->prev;
     }
     b->prev = b->next = nullptr;
+  }
+  /// Is some node a possible partner for the select whose claim word is
+  /// `claim`, i.e. any node that is not that select's own? A select that
+  /// sends and receives on one rendezvous channel finds its own other case
+  /// queued there; Go's rule (test/chan/select3.go): a select must not be
+  /// confused when it sees itself, it parks. Stops at the first other node.
+  [[nodiscard]] bool has_other_than(const std::atomic<std::uint32_t>* claim) const noexcept {
+    for (const WaitNode* n = head_; n != nullptr; n = n->next) {
+      if (n->claim == nullptr || n->claim != claim) return true;
+    }
+    return false;
   }
   /// Steals the whole list (for close / notify_all).
   WaitList take() noexcept {
