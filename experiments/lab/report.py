@@ -303,7 +303,7 @@ class Report:
         lines += ["## Experiments", ""]
         for e in exps:
             d = self.R.files.get(e.name)
-            lines += [f"### {e.name}", "", f"{e.what}. Claims: {', '.join(e.claims)}. Owner: {e.owner}. "
+            lines += [f"### {e.name}", "", f"{e.what}. Claims: {', '.join(e.claims) or 'none (a reliability check)'}. Owner: {e.owner}. "
                       f"Program: `{e.program}`.", ""]
             if d is None:
                 lines += [f"Not run on this machine yet. Reproduce: `./experiments/run --only {e.name}`", ""]

@@ -38,7 +38,9 @@ def parser() -> argparse.ArgumentParser:
                "  ./experiments/run --list               claims and experiments, no run\n")
     p.add_argument("--profile", choices=["smoke", "quick", "full"], default="quick",
                    help="smoke: tiny N, for CI (minutes); quick (default): the claims' N where it fits in about "
-                        "15 minutes on 2 cores; full: the large N (1M tasks and fibers, long sweeps)")
+                        "27 minutes on 2 cores (measured on a 2-vCPU EPYC VM with every peer present; "
+                        "reports/<area>.md gives each experiment's time); full: the large N (1M tasks and "
+                        "fibers, long sweeps)")
     p.add_argument("--only", nargs="+", metavar="ID", default=[],
                    help="claim IDs (M1 ... P1) or experiment names: run only what feeds them; the report keeps "
                         "every other experiment's data on file")
