@@ -17,6 +17,7 @@
 #include <memory>
 #include <utility>
 
+#include "duet/channel/detail/shared_state.hpp"
 #include "duet/channel/status.hpp"
 #include "duet/poll.hpp"
 #include "duet/sync/detail/spin_lock.hpp"
@@ -26,73 +27,10 @@ namespace duet {
 
 namespace chan_detail {
 template <class T>
-struct WatchState {
+struct WatchState : SharedState<WatchState<T>> {
   explicit WatchState(T v) : value(std::move(v)) {}
-  std::atomic<std::size_t> refs{1};
-  std::atomic<std::size_t> senders{1};  // sender handles: the last one closes
-  sync_detail::SpinLock lock;
   T value;                    // guarded by lock
   std::uint64_t version = 0;  // guarded by lock
-  bool closed = false;
-  sync_detail::WaitList<> waiters;
-
-  static WatchState* make(T v) {
-    std::allocator<WatchState> a;
-    WatchState* s = a.allocate(1);
-    try {
-      std::construct_at(s, std::move(v));
-    } catch (...) {
-      a.deallocate(s, 1);
-      throw;
-    }
-    return s;
-  }
-  void ref() noexcept {
-    // Relaxed: the caller holds a reference.
-    refs.fetch_add(1, std::memory_order_relaxed);
-  }
-  void add_sender() noexcept {
-    // Relaxed: the caller holds a sender handle, so the count cannot reach 0.
-    senders.fetch_add(1, std::memory_order_relaxed);
-  }
-  /// A sender handle is gone; true when it was the last one. AcqRel: the
-  /// last sender's close comes after every other sender's sends.
-  bool drop_sender() noexcept { return senders.fetch_sub(1, std::memory_order_acq_rel) == 1; }
-  /// Marks the channel closed and wakes every waiter; false if it was.
-  bool close() noexcept {
-    {
-      sync_detail::SpinGuard g(lock);
-      if (closed) return false;
-      closed = true;
-    }
-    wake_all();
-    return true;
-  }
-  void unref() noexcept {
-    // AcqRel: the last owner sees every other owner's writes.
-    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      std::allocator<WatchState> a;
-      std::destroy_at(this);
-      a.deallocate(this, 1);
-    }
-  }
-  void wake_all() noexcept {
-    for (;;) {
-      sync_detail::WakeBatch b;
-      bool more;
-      {
-        sync_detail::SpinGuard g(lock);
-        while (!b.full()) {
-          sync_detail::WaitNode* n = waiters.pop_front();
-          if (n == nullptr) break;
-          b.push(n->complete(sync_detail::st_done));
-        }
-        more = !waiters.empty();
-      }
-      b.wake_all();
-      if (!more) return;
-    }
-  }
 };
 }  // namespace chan_detail
 
