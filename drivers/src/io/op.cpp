@@ -404,7 +404,9 @@ Poll<long> epoll_socket(EpollDriver* d, OpRequest& q, Context& cx) {
     if (long e = arm_timerfd(q); e < 0) return e;
   }
   for (;;) {
-    Registration* r = s.reg;
+    // Acquire: pairs with the winner's compare-exchange below, so the
+    // registration's fields are seen initialised.
+    Registration* r = s.reg.load(std::memory_order_acquire);
     std::uint64_t seq = 0;
     // Acquire: pairs with the driver's release of the epoch; an event
     // published before this load is seen by the syscall below.
@@ -415,8 +417,15 @@ Poll<long> epoll_socket(EpollDriver* d, OpRequest& q, Context& cx) {
     if (r == nullptr) {
       // First wait on this fd: add it to this worker's set and try again
       // (the readiness it had before the add is not reported as an edge).
-      s.reg = d->add(s.fd.get());
-      if (s.reg == nullptr) return -errno;
+      Registration* mine = d->add(s.fd.get());
+      if (mine == nullptr) return -errno;
+      Registration* none = nullptr;
+      // AcqRel: publishes `mine` to the other waiters; acquire on failure
+      // reads the winner's. The loser's registration is removed again.
+      if (!s.reg.compare_exchange_strong(none, mine, std::memory_order_acq_rel,
+                                         std::memory_order_acquire)) {
+        registration_release(mine);
+      }
       continue;
     }
     r->lock.lock();
@@ -535,7 +544,8 @@ Poll<long> poll_op(OpRequest& q, OpSlot& slot, Context& cx) {
 // ---- Source ----------------------------------------------------------------
 
 Result<void> Source::close() noexcept {
-  if (reg != nullptr) registration_release(std::exchange(reg, nullptr));
+  // AcqRel: takes the registration whichever worker made it.
+  if (Registration* r = reg.exchange(nullptr, std::memory_order_acq_rel)) registration_release(r);
   if (rq != nullptr) recv_queue_release(std::exchange(rq, nullptr));
   if (!fd) return {};
   if (fd.reset() != 0) return errno_code(errno);

@@ -24,6 +24,7 @@
 // written afterwards.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -73,13 +74,16 @@ class Source {
  public:
   Source() noexcept = default;
   explicit Source(Fd f) noexcept : fd(std::move(f)) {}
+  // Relaxed in the moves: a Source is moved only while no operation uses it.
   Source(Source&& o) noexcept
-      : fd(std::move(o.fd)), reg(std::exchange(o.reg, nullptr)), rq(std::exchange(o.rq, nullptr)) {}
+      : fd(std::move(o.fd)),
+        reg(o.reg.exchange(nullptr, std::memory_order_relaxed)),
+        rq(std::exchange(o.rq, nullptr)) {}
   Source& operator=(Source&& o) noexcept {
     if (this != &o) {
       (void)close();
       fd = std::move(o.fd);
-      reg = std::exchange(o.reg, nullptr);
+      reg.store(o.reg.exchange(nullptr, std::memory_order_relaxed), std::memory_order_relaxed);
       rq = std::exchange(o.rq, nullptr);
     }
     return *this;
@@ -89,7 +93,11 @@ class Source {
   Result<void> close() noexcept;
 
   Fd fd;
-  Registration* reg = nullptr;
+  // epoll: the descriptor's registration, made by the first operation that
+  // waits. Atomic: a reader and a writer, or two accepts, on different
+  // workers may both be first; one registration wins (compare-exchange) and
+  // the other is removed (before, the loser leaked, found by ASan).
+  std::atomic<Registration*> reg{nullptr};
   RecvQueue* rq = nullptr;  // io_uring multishot recv, armed by the first read
 };
 
