@@ -406,8 +406,7 @@ TEST_CASE("accept survives EMFILE", "[io][accept]") {
     // it: docs/io.md#emfile-and-ubsan). Its suppression file is read lazily,
     // also after the limit is lowered, so it cannot be suppressed. The test
     // runs in the plain and the TSan builds.
-    WARN("SKIP under UBSan: its vptr check needs free descriptors (docs/io.md#emfile-and-ubsan)");
-    return;
+    DUET_SKIP("UBSan's vptr check needs free descriptors (docs/io.md#emfile-and-ubsan)");
   }
   IO_MATRIX();
   duet::iotest::Watchdog wd("emfile");
