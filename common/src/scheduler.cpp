@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <thread>
 
 #include "duet/detail/current.hpp"
 #include "duet/detail/tls.hpp"
@@ -39,6 +40,9 @@ Scheduler::Scheduler(Runtime& rt, RuntimeConfig c)
 
 Scheduler::~Scheduler() {
   shutdown();
+  // Acquire: pairs with the release decrement in schedule(); after this
+  // no outside thread touches a worker's driver.
+  while (outside_wakes_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
 }
 
 void Scheduler::submit_new(TaskHeader* t) noexcept {
@@ -65,8 +69,14 @@ void Scheduler::schedule(TaskHeader* t) noexcept {
     w->schedule_local(t, tl_task == nullptr);
     return;
   }
+  // Counted before the push: whoever sees the task run (and may destroy
+  // the runtime) sees the count (the push and the pop order them). Relaxed
+  // increment: the injector's mutex publishes it with the task.
+  outside_wakes_.fetch_add(1, std::memory_order_relaxed);
   injector.push(t);
   notify_parked();
+  // Release: the unpark above happens before the destructor's acquire load.
+  outside_wakes_.fetch_sub(1, std::memory_order_release);
 }
 
 void Scheduler::notify_parked() noexcept {

@@ -68,6 +68,12 @@ class Scheduler {
   void release_after_completion(TaskHeader* t) noexcept;
   std::atomic<bool> shutdown_{false};
   std::atomic<bool> stopped_{false};
+  // Wakes from outside the workers (a blocking-pool thread, a plain thread)
+  // between their push and their unpark. The woken task may run and finish,
+  // and its joiner destroy the runtime, before such a thread reaches the
+  // unpark (TSan: a blocking-pool thread wrote a closed eventfd); the
+  // destructor waits for this to reach zero before the drivers go.
+  std::atomic<std::uint32_t> outside_wakes_{0};
   // The shutdown handshake with the workers (cold path: a mutex).
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
