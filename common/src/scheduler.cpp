@@ -17,6 +17,13 @@ unsigned resolve_workers(const RuntimeConfig& cfg) {
   unsigned n = Topology::machine().cores();
   return n == 0 ? 1 : n;
 }
+
+/// Does a parked worker watch for tasks stuck in a LIFO slot? Only if the
+/// slot is in use, the knob is on, and this kernel lets thieves fence the
+/// owners (LifoSlot::stealing_supported).
+bool watches_lifo_slots(const RuntimeConfig& cfg) {
+  return cfg.lifo_cap > 0 && cfg.lifo_steal_after.count() > 0 && LifoSlot::stealing_supported();
+}
 }  // namespace
 
 Worker* current_worker() noexcept {
@@ -27,8 +34,14 @@ void set_current_worker(Worker* w) noexcept {
 }
 
 Scheduler::Scheduler(Runtime& rt, RuntimeConfig c)
-    : runtime(rt), cfg(std::move(c)), idle(resolve_workers(cfg)), owned(4 * resolve_workers(cfg)) {
+    : runtime(rt),
+      cfg(std::move(c)),
+      idle(resolve_workers(cfg), watches_lifo_slots(cfg)),
+      owned(4 * resolve_workers(cfg)) {
   if (cfg.tick_budget == 0) throw std::invalid_argument("duet: tick_budget must be at least 1");
+  if (cfg.lifo_steal_after.count() < 0) {
+    throw std::invalid_argument("duet: lifo_steal_after must not be negative");
+  }
   const unsigned n = resolve_workers(cfg);
   auto cpus = Topology::machine().cpus_for(cfg.placement, n);
   workers.reserve(n);
@@ -84,6 +97,11 @@ void Scheduler::notify_parked() noexcept {
   if (w >= 0) workers[static_cast<unsigned>(w)]->driver->unpark();
 }
 
+void Scheduler::wake_watcher() noexcept {
+  int w = idle.take_asleep_watcher();
+  if (w >= 0) workers[static_cast<unsigned>(w)]->driver->unpark();
+}
+
 bool Scheduler::has_pending_work() const noexcept {
   // Pairs with the fence in Idle::worker_to_notify (Dekker): our counter
   // update is ordered before these reads of the queues.
@@ -135,7 +153,8 @@ void Scheduler::cancel_now(TaskHeader* t) noexcept {
 void Scheduler::shutdown() {
   if (shutdown_.exchange(true, std::memory_order_acq_rel)) return;
   for (unsigned i = 0; i < workers.size(); ++i) {
-    idle.unpark_worker_by_id(i);
+    int next_watcher = -1;  // every worker is woken here anyway
+    idle.unpark_worker_by_id(i, next_watcher);
     workers[i]->driver->unpark();
   }
   // Every worker leaves its loop and waits; the tasks are cancelled here
@@ -183,7 +202,7 @@ void Scheduler::cancel_everything() {
   for (;;) {
     bool any = false;
     for (auto& w : workers) {
-      if (TaskHeader* t = std::exchange(w->lifo_, nullptr)) {
+      if (TaskHeader* t = w->lifo_.take()) {
         drain_one(t);
         any = true;
       }

@@ -34,6 +34,9 @@ class Scheduler {
   void schedule(TaskHeader* t) noexcept;
   /// Work became visible somewhere: wake a parked worker if nobody searches.
   void notify_parked() noexcept;
+  /// A task went into a LIFO slot while the watcher sleeps without a
+  /// timeout (Idle::watcher_asleep): wake it, so that it watches again.
+  void wake_watcher() noexcept;
   /// Does any queue hold work? (the last searcher's re-check)
   bool has_pending_work() const noexcept;
   /// Completion bookkeeping on the thread that finished `t` (worker or

@@ -26,19 +26,21 @@ void Worker::join() {
 }
 
 WorkerStats Worker::stats() const noexcept {
-  return WorkerStats{stats_.polls.get(),         stats_.lifo_hits.get(),
-                     stats_.steals.get(),        stats_.steal_attempts.get(),
-                     stats_.injector_pops.get(), stats_.overflows.get(),
-                     stats_.parks.get(),         stats_.yields.get()};
+  return WorkerStats{
+      stats_.polls.get(),          stats_.lifo_hits.get(),     stats_.steals.get(),
+      stats_.steal_attempts.get(), stats_.injector_pops.get(), stats_.overflows.get(),
+      stats_.parks.get(),          stats_.yields.get(),        stats_.lifo_steals.get()};
 }
 
 void Worker::schedule_local(TaskHeader* t, bool to_back) {
   if (!to_back && sched_.cfg.lifo_cap > 0) {
-    TaskHeader* prev = lifo_;
-    lifo_ = t;
-    // A task alone in the LIFO slot cannot be stolen, so there is nothing
-    // for another worker to do: no wake-up (this is what keeps a ping-pong
-    // pair on one core cheap).
+    TaskHeader* prev = lifo_.push(t);
+    // Only the watcher may take a task from the slot, and only once we have
+    // stayed in one poll for a watch period; if it sleeps without a timeout
+    // (everyone else was parked), wake it. Otherwise a task alone in the
+    // slot needs no other worker: no wake-up (this is what keeps a
+    // ping-pong pair on one core cheap).
+    if (sched_.idle.watcher_asleep()) sched_.wake_watcher();
     if (prev == nullptr) return;
     t = prev;
   }
@@ -116,14 +118,13 @@ TaskHeader* Worker::next_task() {
       return t;
     }
   }
-  if (lifo_ != nullptr) {
+  if (TaskHeader* t = lifo_.take()) {
     if (lifo_runs_ < sched_.cfg.lifo_cap) {
       ++lifo_runs_;
       stats_.lifo_hits.inc();
-      return std::exchange(lifo_, nullptr);
+      return t;
     }
     // The slot had its turns (claim R2): its task goes behind the others.
-    TaskHeader* t = std::exchange(lifo_, nullptr);
     if (queue.push_back_or_overflow(t, sched_.injector)) stats_.overflows.inc();
   }
   lifo_runs_ = 0;
@@ -137,7 +138,7 @@ bool Worker::poll_while_idle() {
   const auto until = std::chrono::steady_clock::now() + sched_.cfg.idle_poll;
   for (;;) {
     for (int i = 0; i < 32; ++i) __builtin_ia32_pause();
-    if (driver->poll(room()) > 0 || lifo_ != nullptr || !queue.is_empty()) return true;
+    if (driver->poll(room()) > 0 || lifo_.peek() != nullptr || !queue.is_empty()) return true;
     if (!sched_.injector.is_empty() || sched_.is_shutdown()) return true;
     if (timers.fire_due() > 0) return true;
     if (std::chrono::steady_clock::now() >= until) return false;
@@ -213,7 +214,7 @@ void Worker::run_task(TaskHeader* t) {
         // left, so the back of the queue is its front: run it again without
         // a round trip through the ring or the state word. The injection
         // queue still gets its turn when the budget runs out.
-        if (lifo_ == nullptr && queue.is_empty() && budget_ > 1) {
+        if (lifo_.peek() == nullptr && queue.is_empty() && budget_ > 1) {
           --budget_;
           prev = t->load(std::memory_order_relaxed);
           continue;
@@ -233,24 +234,73 @@ void Worker::park() {
   // the others stopped looking would otherwise wait for the next spawn.
   if (last && sched_.has_pending_work()) sched_.notify_parked();
   stats_.parks.inc();
+  seen_at_ = {};  // a new watch starts with a fresh look
   while (!sched_.is_shutdown()) {
-    // Sleep until the next timer deadline at most (timers are only inserted
-    // by this worker's own thread, so none can appear while we sleep).
-    driver->park(timers.park_timeout(), room());
+    driver->park(park_timeout(), room());
     if (!sched_.idle.is_parked(index_)) {
       // A notifier unlisted us and counted us as searching.
       searching_ = true;
       return;
     }
-    // Timers, or I/O completions reaped inside driver->park, woke tasks
-    // into our own ring (a wake on this thread goes there; as we are listed
-    // as parked, its notification may pick us): unlist ourselves and run
-    // them. If a notifier unlisted us meanwhile, it counted us as searching.
-    if (timers.fire_due() > 0 || lifo_ != nullptr || !queue.is_empty()) {
-      searching_ = !sched_.idle.unpark_worker_by_id(index_);
+    if (watching_) take_stuck_lifo_tasks();
+    // Timers, I/O completions reaped inside driver->park, or the watch put
+    // tasks into our own ring (a wake on this thread goes there; as we are
+    // listed as parked, its notification may pick us): unlist ourselves and
+    // run them. If a notifier unlisted us meanwhile, it counted us as
+    // searching. If we were the watcher, another sleeper takes over.
+    if (timers.fire_due() > 0 || lifo_.peek() != nullptr || !queue.is_empty()) {
+      int next_watcher = -1;
+      searching_ = !sched_.idle.unpark_worker_by_id(index_, next_watcher);
+      if (next_watcher >= 0) sched_.workers[static_cast<unsigned>(next_watcher)]->driver->unpark();
       return;
     }
   }
+}
+
+std::optional<std::chrono::nanoseconds> Worker::park_timeout() {
+  // Timers are only inserted by this worker's own thread, so none can
+  // appear while we sleep.
+  std::optional<std::chrono::nanoseconds> t = timers.park_timeout();
+  watching_ = sched_.idle.watch_mode(index_) == Idle::Watch::timed;
+  if (!watching_) return t;
+  // A watch starts with a look, so that the next one, a period later, can
+  // tell who stayed inside one poll all along.
+  if (seen_at_ == std::chrono::steady_clock::time_point{}) take_stuck_lifo_tasks();
+  const std::chrono::nanoseconds period = sched_.cfg.lifo_steal_after;
+  return t && *t < period ? *t : period;
+}
+
+unsigned Worker::take_stuck_lifo_tasks() {
+  const auto now = std::chrono::steady_clock::now();
+  const std::size_t n = sched_.workers.size();
+  const bool first_look =
+      seen_at_ == std::chrono::steady_clock::time_point{} || seen_polls_.size() != n;
+  // Woken before a period passed (a spurious or a hand-off wake-up): keep
+  // the old look, and look again later.
+  if (!first_look && now - seen_at_ < sched_.cfg.lifo_steal_after) return 0;
+  seen_polls_.resize(n);
+  unsigned taken = 0;
+  for (unsigned v = 0; v < n; ++v) {
+    if (v == index_) continue;
+    Worker& w = *sched_.workers[v];
+    const std::uint64_t polls = w.stats_.polls.get();
+    // Same count as a period ago, and a task in the slot: that worker has
+    // been inside one poll all along, and the task waited behind it.
+    TaskHeader* t = w.lifo_.peek();
+    if (!first_look && t != nullptr && polls == seen_polls_[v]) {
+      if (TaskHeader* s = w.lifo_.steal(t)) {
+        if (queue.push_back_or_overflow(s, sched_.injector)) stats_.overflows.inc();
+        stats_.lifo_steals.inc();
+        stats_.steals.inc();
+        ++taken;
+      }
+    }
+    seen_polls_[v] = polls;
+  }
+  seen_at_ = now;
+  // Several stuck workers: let another sleeper share what we took.
+  if (taken > 1) sched_.notify_parked();
+  return taken;
 }
 
 }  // namespace duet::detail

@@ -9,15 +9,24 @@
 //   5. steal half of a random victim's ring (at most half the workers
 //      search at a time);
 //   6. park (see Scheduler for the no-lost-wake-up rule).
+//
+// Nobody else looks in the LIFO slot except the watcher (idle.hpp): a parked
+// worker that wakes every RuntimeConfig::lifo_steal_after and takes the task
+// of a worker whose poll count has not moved since its last look, i.e. that
+// has been inside one poll (blocked or spinning user code) all that time.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
-#include <thread>
-
 #include <memory>
+#include <optional>
+#include <thread>
+#include <vector>
+
 #include "duet/config.hpp"
 #include "duet/detail/task_header.hpp"
 #include "duet/drivers/driver.hpp"
+#include "lifo_slot.hpp"
 #include "local_queue.hpp"
 #include "time/wheel.hpp"
 
@@ -72,6 +81,13 @@ class Worker {
   TaskHeader* steal_work();
   void run_task(TaskHeader* t);
   void park();
+  /// How long the next sleep in park() may last: until the next timer, and
+  /// for the watcher with another worker awake, one watch period at most.
+  std::optional<std::chrono::nanoseconds> park_timeout();
+  /// The watcher's look at the other workers' LIFO slots: takes into our
+  /// ring the task of each worker that stayed inside one poll for at least
+  /// a watch period. Returns how many it took.
+  unsigned take_stuck_lifo_tasks();
   void end_search();
   std::uint32_t rand() noexcept {
     // xorshift32: victim choice needs speed, not quality.
@@ -84,15 +100,22 @@ class Worker {
   Scheduler& sched_;
   const unsigned index_;
   const int cpu_;
-  TaskHeader* lifo_ = nullptr;
+  LifoSlot lifo_;
   std::uint32_t lifo_runs_ = 0;
   std::uint32_t budget_;
   std::uint32_t rng_;
   bool searching_ = false;
+  // The watcher's last look: each worker's poll count, and when.
+  bool watching_ = false;
+  std::vector<std::uint64_t> seen_polls_;
+  std::chrono::steady_clock::time_point seen_at_{};
   std::thread thread_;
 
   struct {
-    Counter polls, lifo_hits, steals, steal_attempts, injector_pops, overflows, parks, yields;
+    // `polls` also tells the watcher whether this worker is still inside
+    // the poll it saw last time.
+    Counter polls, lifo_hits, steals, steal_attempts, injector_pops, overflows, parks, yields,
+        lifo_steals;
   } stats_;
 };
 

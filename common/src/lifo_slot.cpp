@@ -1,0 +1,72 @@
+#include "lifo_slot.hpp"
+
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <thread>
+
+namespace duet::detail {
+namespace {
+
+long membarrier(int cmd) noexcept {
+  return syscall(__NR_membarrier, cmd, 0, 0);
+}
+
+}  // namespace
+
+bool LifoSlot::stealing_supported() noexcept {
+  static const bool ok = [] {
+    const long cmds = membarrier(MEMBARRIER_CMD_QUERY);
+    if (cmds < 0 || (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return false;
+    return membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+  }();
+  return ok;
+}
+
+TaskHeader* LifoSlot::steal(TaskHeader* seen) noexcept {
+  const auto bits = reinterpret_cast<std::uintptr_t>(seen);
+  std::uintptr_t none = 0;
+  // Relaxed: a claim carries no data; the barrier below orders it before
+  // our read of the slot, and every owner read that follows its own barrier
+  // point sees it. Failing means another claim is still open: back off.
+  if (!claim_.compare_exchange_strong(none, bits, std::memory_order_relaxed,
+                                      std::memory_order_relaxed)) {
+    return nullptr;
+  }
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  const bool fenced = membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0;
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // Acquire: pairs with the owner's release store of the task, which we are
+  // about to run.
+  if (fenced && slot_.load(std::memory_order_acquire) == seen) {
+    // Relaxed: the owner only compares the verdict; it touches nothing of
+    // the task after reading it.
+    claim_.store(bits | won, std::memory_order_relaxed);
+    return seen;
+  }
+  // Relaxed: as above; the owner keeps the task it already holds.
+  claim_.store(0, std::memory_order_relaxed);
+  return nullptr;
+}
+
+TaskHeader* LifoSlot::settle_claim(TaskHeader* t) noexcept {
+  const auto bits = reinterpret_cast<std::uintptr_t>(t);
+  // A thief claimed this very entry and is in its barrier: wait for its
+  // verdict (a system call away; yield in case it shares our CPU).
+  std::uintptr_t c = claim_.load(std::memory_order_relaxed);
+  for (unsigned spins = 0; c == bits; c = claim_.load(std::memory_order_relaxed)) {
+    if (++spins < 64) {
+      __builtin_ia32_pause();
+    } else {
+      std::this_thread::yield();
+    }
+  }
+  if (c != (bits | won)) return t;  // the thief lost: the task is ours
+  // The thief runs it. Clear the claim (relaxed: it only reopens the slot
+  // to the next claim, which needs no data from us).
+  claim_.store(0, std::memory_order_relaxed);
+  return nullptr;
+}
+
+}  // namespace duet::detail
