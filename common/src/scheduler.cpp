@@ -18,11 +18,12 @@ unsigned resolve_workers(const RuntimeConfig& cfg) {
   return n == 0 ? 1 : n;
 }
 
-/// Does a parked worker watch for tasks stuck in a LIFO slot? Only if the
-/// slot is in use, the knob is on, and this kernel lets thieves fence the
-/// owners (LifoSlot::stealing_supported).
+/// Does a parked worker watch for tasks stuck in a LIFO slot? Only with
+/// another worker to watch, the slot in use, the knob on, and a kernel that
+/// lets thieves fence the owners (LifoSlot::stealing_supported).
 bool watches_lifo_slots(const RuntimeConfig& cfg) {
-  return cfg.lifo_cap > 0 && cfg.lifo_steal_after.count() > 0 && LifoSlot::stealing_supported();
+  return resolve_workers(cfg) > 1 && cfg.lifo_cap > 0 && cfg.lifo_steal_after.count() > 0 &&
+         LifoSlot::stealing_supported();
 }
 }  // namespace
 

@@ -1,6 +1,7 @@
 #include "worker.hpp"
 
 #include <chrono>
+#include <utility>
 
 #include "duet/detail/current.hpp"
 #include "duet/topology.hpp"
@@ -282,25 +283,27 @@ unsigned Worker::take_stuck_lifo_tasks() {
   unsigned taken = 0;
   for (unsigned v = 0; v < n; ++v) {
     if (v == index_) continue;
-    Worker& w = *sched_.workers[v];
-    const std::uint64_t polls = w.stats_.polls.get();
-    // Same count as a period ago, and a task in the slot: that worker has
-    // been inside one poll all along, and the task waited behind it.
-    TaskHeader* t = w.lifo_.peek();
-    if (!first_look && t != nullptr && polls == seen_polls_[v]) {
-      if (TaskHeader* s = w.lifo_.steal(t)) {
-        if (queue.push_back_or_overflow(s, sched_.injector)) stats_.overflows.inc();
-        stats_.lifo_steals.inc();
-        stats_.steals.inc();
-        ++taken;
-      }
-    }
-    seen_polls_[v] = polls;
+    TaskHeader* t = take_if_stuck(*sched_.workers[v], seen_polls_[v], !first_look);
+    if (t == nullptr) continue;
+    if (queue.push_back_or_overflow(t, sched_.injector)) stats_.overflows.inc();
+    stats_.lifo_steals.inc();
+    stats_.steals.inc();
+    ++taken;
   }
   seen_at_ = now;
   // Several stuck workers: let another sleeper share what we took.
   if (taken > 1) sched_.notify_parked();
   return taken;
+}
+
+TaskHeader* Worker::take_if_stuck(Worker& w, std::uint64_t& seen_polls, bool may_take) {
+  // The same poll count as at our last look (a period ago), and a task in
+  // the slot: that worker has been inside one poll all along, and the task
+  // waited behind it.
+  const std::uint64_t polls = w.stats_.polls.get();
+  const bool stuck = may_take && polls == std::exchange(seen_polls, polls);
+  TaskHeader* t = stuck ? w.lifo_.peek() : nullptr;
+  return t != nullptr ? w.lifo_.steal(t) : nullptr;
 }
 
 }  // namespace duet::detail

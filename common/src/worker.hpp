@@ -88,6 +88,9 @@ class Worker {
   /// ring the task of each worker that stayed inside one poll for at least
   /// a watch period. Returns how many it took.
   unsigned take_stuck_lifo_tasks();
+  /// One worker of that look: its LIFO task if its poll count still reads
+  /// `seen_polls` (which is updated) and `may_take`.
+  static TaskHeader* take_if_stuck(Worker& w, std::uint64_t& seen_polls, bool may_take);
   void end_search();
   std::uint32_t rand() noexcept {
     // xorshift32: victim choice needs speed, not quality.

@@ -12,11 +12,21 @@
 //   spawn_all/<backend>  from inside a task: spawn N children that each
 //                        increment a counter, then join all (warm: the
 //                        runtime and its pools are reused across iterations)
+//   lifo_stuck/<backend> two workers: a task wakes another into its worker's
+//                        LIFO slot, then spins (a long poll); time until the
+//                        woken task runs on the idle worker (the watcher,
+//                        RuntimeConfig::lifo_steal_after)
+//   lifo_watch/<on>      two workers: one task spins in one poll with an
+//                        empty slot; the CPU the rest of the process spends
+//                        meanwhile (the watcher's timed wake-ups), with the
+//                        watch off (0) and on (1)
 //
 // Every timing is measured inside the runtime (manual time), per operation;
 // `allocs/op` counts global operator new calls per operation. Arguments:
 // workers (1 or 2) and, for spawn_all, N. Workers are pinned one per core.
 #include <benchmark/benchmark.h>
+#include <sys/resource.h>
+#include <time.h>
 
 #include <alloc_tracker.hpp>
 #include <atomic>
@@ -288,6 +298,123 @@ BENCHMARK(BM_spawn_all<true>)
     ->Apply(spawn_all_args)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
+
+// ---- a task behind a blocked worker -------------------------------------------
+
+struct Stuck {
+  std::atomic<bool> ran{false};
+  Clock::time_point woke, ran_at;
+};
+
+// Spins (the long poll) until the woken task ran, or 1 s passed (a kernel
+// without membarrier(2) never steals the slot).
+void spin_until_ran(Stuck& s) {
+  const auto give_up = Clock::now() + std::chrono::seconds(1);
+  while (!s.ran.load(std::memory_order_acquire) && Clock::now() < give_up) {
+    for (int i = 0; i < 64; ++i) __builtin_ia32_pause();
+  }
+}
+
+duet::Task<void> stuck_wakee(duet::OneshotSender<int> parked, duet::OneshotReceiver<int> go,
+                             Stuck& s) {
+  (void)parked.send(1);
+  co_await go;
+  s.ran_at = Clock::now();
+  s.ran.store(true, std::memory_order_release);
+}
+
+duet::Task<double> stuck_coro(Stuck& s) {
+  auto parked = duet::oneshot<int>();
+  auto go = duet::oneshot<int>();
+  // Spawned into our LIFO slot; it runs here, wakes us and parks.
+  duet::spawn(stuck_wakee(std::move(parked.first), std::move(go.second), s)).detach();
+  co_await parked.second;
+  s.woke = Clock::now();
+  (void)go.first.send(1);  // into our LIFO slot, behind the spin below
+  spin_until_ran(s);
+  co_return std::chrono::duration<double>(s.ran_at - s.woke).count();
+}
+
+double stuck_fiber(Stuck& s) {
+  auto parked = duet::oneshot<int>();
+  auto go = duet::oneshot<int>();
+  duet::spawn(duet::stackful, [tx = std::move(parked.first), rx = std::move(go.second),
+                               &s]() mutable {
+    (void)tx.send(1);
+    duet::wait(rx);
+    s.ran_at = Clock::now();
+    s.ran.store(true, std::memory_order_release);
+  }).detach();
+  duet::wait(parked.second);
+  s.woke = Clock::now();
+  (void)go.first.send(1);
+  spin_until_ran(s);
+  return std::chrono::duration<double>(s.ran_at - s.woke).count();
+}
+
+template <bool Fiber>
+void BM_lifo_stuck(benchmark::State& st) {
+  duet::Runtime rt(config(2));
+  for (auto _ : st) {
+    Stuck s;
+    double seconds = 0;
+    if constexpr (Fiber) {
+      seconds = rt.spawn(duet::stackful, [&s] { return stuck_fiber(s); }).join();
+    } else {
+      seconds = rt.spawn(stuck_coro(s)).join();
+    }
+    st.SetIterationTime(seconds);
+  }
+  st.counters["us/op"] = benchmark::Counter(
+      double(st.iterations()) * 1e-6, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_lifo_stuck<false>)
+    ->Name("lifo_stuck/stackless")
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_lifo_stuck<true>)
+    ->Name("lifo_stuck/stackful")
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+
+double process_cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto s = [](const timeval& tv) { return double(tv.tv_sec) + double(tv.tv_usec) * 1e-6; };
+  return s(ru.ru_utime) + s(ru.ru_stime);
+}
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
+
+// Spins in one poll for `d` with an empty LIFO slot; returns the CPU this
+// thread used (the rest of the process is the other worker and main).
+duet::Task<double> spin_alone(std::chrono::milliseconds d) {
+  const double c0 = thread_cpu_seconds();
+  const auto end = Clock::now() + d;
+  while (Clock::now() < end) __builtin_ia32_pause();
+  co_return thread_cpu_seconds() - c0;
+}
+
+void BM_lifo_watch(benchmark::State& st) {
+  duet::RuntimeConfig c = config(2);
+  if (st.range(0) == 0) c.lifo_steal_after = std::chrono::nanoseconds(0);
+  duet::Runtime rt(c);
+  const auto spin = std::chrono::milliseconds(50);
+  double wall = 0, others = 0;
+  for (auto _ : st) {
+    const double p0 = process_cpu_seconds();
+    const auto t0 = Clock::now();
+    const double spinner = rt.spawn(spin_alone(spin)).join();
+    wall += std::chrono::duration<double>(Clock::now() - t0).count();
+    others += process_cpu_seconds() - p0 - spinner;
+  }
+  // The CPU spent beside the spinning worker, in % of the wall time.
+  st.counters["others_cpu_pct"] = 100.0 * others / wall;
+}
+BENCHMARK(BM_lifo_watch)->Name("lifo_watch")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

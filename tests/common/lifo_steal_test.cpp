@@ -146,7 +146,7 @@ TEST_CASE("LifoSlot: owner and two thieves race, each queued task is taken once"
     WARN("membarrier(2) unavailable: LIFO slots are never stolen here");
     return;
   }
-  const int rounds = duet::test::sanitized ? 20000 : 200000;
+  const int rounds = duet::test::sanitized ? 5000 : 20000;
   constexpr int pool = 8;
   std::vector<std::unique_ptr<FakeTask>> tasks;
   for (int i = 0; i < pool; ++i) tasks.push_back(std::make_unique<FakeTask>(i));
@@ -164,9 +164,13 @@ TEST_CASE("LifoSlot: owner and two thieves race, each queued task is taken once"
   };
   auto thief = [&] {
     while (!done.load(std::memory_order_acquire)) {
-      if (TaskHeader* t = slot.peek()) {
-        if (TaskHeader* s = slot.steal(t)) consume(s, by_thieves);
-      }
+      TaskHeader* t = slot.peek();
+      if (t == nullptr) continue;
+      if (TaskHeader* s = slot.steal(t)) consume(s, by_thieves);
+      // Each attempt interrupts the owner's CPU (membarrier); the watcher
+      // makes one per period. Back off a little so the owner runs.
+      const auto until = Clock::now() + std::chrono::microseconds(5);
+      while (Clock::now() < until) __builtin_ia32_pause();
     }
   };
   std::thread a(thief), b(thief);
@@ -181,7 +185,12 @@ TEST_CASE("LifoSlot: owner and two thieves race, each queued task is taken once"
     in_slot[k] = true;
     pushes.fetch_add(1);
     if (TaskHeader* displaced = slot.push(tasks[k].get())) consume(displaced, by_owner);
-    if (i % 3 == 0) {
+    // Give thieves time to claim, for 0-31 us (a thief's barrier takes a
+    // few), then take or displace the task: the owner's side meets the
+    // thieves' at every phase of their handshake.
+    const auto linger_end = Clock::now() + std::chrono::microseconds(i * 7 % 32);
+    while (in_slot[k].load() && Clock::now() < linger_end) __builtin_ia32_pause();
+    if (i % 2 == 0) {
       if (TaskHeader* t = slot.take()) consume(t, by_owner);
     }
   }
@@ -231,9 +240,18 @@ namespace {
 
 // ---- stress: LIFO wakes, ring steals and slot steals together -------------
 
-void spin_for(std::chrono::microseconds d) {
-  const auto end = Clock::now() + d;
-  while (Clock::now() < end) __builtin_ia32_pause();
+// How long a root blocks its worker: a fixed time, or until its partner
+// (whose wake sits in the root's LIFO slot) ran, with a cap.
+struct Block {
+  std::chrono::microseconds at_most;
+  bool until_partner;
+};
+
+void spin(const Block& b, const std::atomic<std::uint8_t>& partner_ran) {
+  const auto end = Clock::now() + b.at_most;
+  while (Clock::now() < end && !(b.until_partner && partner_ran.load() != 0)) {
+    __builtin_ia32_pause();
+  }
 }
 
 duet::Task<void> bump(std::atomic<std::uint8_t>* slot) {
@@ -249,16 +267,16 @@ duet::Task<void> coro_partner(std::atomic<std::uint8_t>* slot, duet::OneshotRece
 // A root (ids base..base+3): parks a partner on a oneshot, spawns two
 // children (the second pushes the first out of the LIFO slot into the
 // ring, where ordinary stealing finds it), wakes the partner (into the
-// slot, pushing the second child into the ring), then blocks its worker for
-// `block`: the task in the slot is the watcher's to take.
-duet::Task<void> coro_root(std::atomic<std::uint8_t>* runs, std::chrono::microseconds block) {
+// slot, pushing the second child into the ring), then blocks its worker:
+// the task in the slot is the watcher's to take.
+duet::Task<void> coro_root(std::atomic<std::uint8_t>* runs, Block block) {
   auto ch = duet::oneshot<int>();
   auto partner = duet::spawn(coro_partner(&runs[0], std::move(ch.second)));
   co_await duet::yield_now();  // the partner usually parks meanwhile
   auto a = duet::spawn(bump(&runs[1]));
   auto b = duet::spawn(bump(&runs[2]));
   (void)ch.first.send(1);
-  spin_for(block);
+  spin(block, runs[0]);
   co_await a;
   co_await b;
   co_await partner;
@@ -266,7 +284,7 @@ duet::Task<void> coro_root(std::atomic<std::uint8_t>* runs, std::chrono::microse
 }
 
 // The same with fibers: children and partner are fibers too.
-void fiber_root(std::atomic<std::uint8_t>* runs, std::chrono::microseconds block) {
+void fiber_root(std::atomic<std::uint8_t>* runs, Block block) {
   auto ch = duet::oneshot<int>();
   auto partner =
       duet::spawn(duet::stackful, [slot = &runs[0], rx = std::move(ch.second)]() mutable {
@@ -280,7 +298,7 @@ void fiber_root(std::atomic<std::uint8_t>* runs, std::chrono::microseconds block
   auto a = child(&runs[1]);
   auto b = child(&runs[2]);
   (void)ch.first.send(1);
-  spin_for(block);
+  spin(block, runs[0]);
   a.join();
   b.join();
   partner.join();
@@ -312,7 +330,9 @@ TEST_CASE("LIFO wakes mixed with ring and slot steals run every task exactly onc
       for (int r = 0; r < roots_per_wave; ++r) {
         const int id = w * roots_per_wave + r;
         auto* mine = &runs[static_cast<std::size_t>(id) * 4];
-        const auto block = std::chrono::microseconds((id * 37) % 400);
+        // Mostly 0-400 us; every eighth root blocks until the watcher took
+        // its partner (at most 20 s), so that slot steals surely happen.
+        const Block block = id % 8 == 0 ? Block{20s, true} : Block{(id * 37) % 400 * 1us, false};
         if (id % 2 == 0) {
           hs.push_back(rt.spawn(coro_root(mine, block)));
         } else {
