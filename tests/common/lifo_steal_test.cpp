@@ -143,8 +143,7 @@ void expect_taken_while_blocked(Spawn spawn_blocker) {
 TEST_CASE("LifoSlot: owner and two thieves race, each queued task is taken once",
           "[lifo_steal][stress]") {
   if (!LifoSlot::stealing_supported()) {
-    WARN("membarrier(2) unavailable: LIFO slots are never stolen here");
-    return;
+    DUET_SKIP("membarrier(2) private expedited is unavailable: LIFO slots are never stolen here");
   }
   const int rounds = duet::test::sanitized ? 5000 : 20000;
   constexpr int pool = 8;
@@ -206,7 +205,9 @@ TEST_CASE("LifoSlot: owner and two thieves race, each queued task is taken once"
 
 TEST_CASE("A task woken into the LIFO slot of a blocked worker runs on the idle one (coroutine)",
           "[lifo_steal]") {
-  if (!LifoSlot::stealing_supported()) return;
+  if (!LifoSlot::stealing_supported()) {
+    DUET_SKIP("membarrier(2) private expedited is unavailable: LIFO slots are never stolen here");
+  }
   expect_taken_while_blocked([](duet::Runtime& rt, Probe& p, std::chrono::milliseconds limit) {
     return rt.spawn(coro_blocker(p, limit));
   });
@@ -214,7 +215,9 @@ TEST_CASE("A task woken into the LIFO slot of a blocked worker runs on the idle 
 
 TEST_CASE("A task woken into the LIFO slot of a blocked worker runs on the idle one (fiber)",
           "[lifo_steal]") {
-  if (!LifoSlot::stealing_supported()) return;
+  if (!LifoSlot::stealing_supported()) {
+    DUET_SKIP("membarrier(2) private expedited is unavailable: LIFO slots are never stolen here");
+  }
   expect_taken_while_blocked([](duet::Runtime& rt, Probe& p, std::chrono::milliseconds limit) {
     return rt.spawn(duet::stackful, [&p, limit] { return fiber_blocker(p, limit); });
   });

@@ -1,8 +1,8 @@
 // duet/blocking.hpp: run blocking work off the workers.
 //
-//   duet::JoinHandle<std::string> h = duet::spawn_blocking([] { return read_file(p); });
-//   auto s = co_await h;      // coroutine
-//   auto s = h.join();        // fiber (parks the fiber) or plain thread
+// Example (coroutine):
+//   auto h = duet::spawn_blocking([] { return read_file("/etc/hostname"); });
+//   std::string s = co_await h;   // coroutine; h.join() in a fiber or on a plain thread
 //
 // The function runs on the blocking pool, a separate set of threads (at most
 // RuntimeConfig::max_blocking_threads, default 512; a thread idle for

@@ -2,9 +2,16 @@
 // over JoinHandles (so they work for coroutines, fibers, poll tasks and
 // blocking jobs alike, and in both waiting faces).
 //
-//   std::vector<int> all = co_await duet::join_all(std::move(handles));
-//   auto [i, v] = co_await duet::race(std::move(handles));   // losers cancelled
-//   auto [j, w] = duet::wait(duet::select_first(handles));    // others keep running
+// Example (coroutine):
+//   auto spawn_four = [] {
+//     std::vector<duet::JoinHandle<int>> hs;
+//     for (int i = 0; i < 4; ++i) hs.push_back(duet::spawn(duet::stackful, [i] { return i; }));
+//     return hs;
+//   };
+//   std::vector<int> all = co_await duet::join_all(spawn_four());  // in handle order
+//   auto [i, v] = co_await duet::race(spawn_four());               // losers cancelled
+//   auto handles = spawn_four();
+//   auto [j, w] = co_await duet::select_first(handles);            // others keep running
 //
 // join_all: results in the order of the handles. It waits for every task;
 // if some threw (or were cancelled), the first such exception, in handle

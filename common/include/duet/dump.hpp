@@ -1,5 +1,6 @@
 // duet/dump.hpp: a dump of every live task of a runtime.
 //
+// Example (fiber):
 //   duet::dump_tasks(rt, std::cerr);
 //
 // One line per task that has not finished: its address, backend (stackless,

@@ -1,8 +1,10 @@
 // duet/join_handle.hpp: one handle type for every task, whatever its kind.
 //
-//   T v = co_await h;   // in a coroutine (h is a poll future)
-//   T v = h.join();     // in a fiber (parks the fiber) or outside the runtime
-//                       // (parks the thread)
+// Example (coroutine):
+//   auto h = duet::spawn(duet::stackful, [] { return 7; });
+//   int v = co_await h;   // in a coroutine (h is a poll future)
+//   auto k = duet::spawn(duet::stackful, [] { return 8; });
+//   int w = k.join();     // in a fiber (parks the fiber) or outside the runtime
 //
 // Results and exceptions travel to the joiner; a cancelled task joins as a
 // `duet::Cancelled` exception. A handle joins once: afterwards it is empty,

@@ -1,18 +1,22 @@
 // duet/poll.hpp: the poll-future protocol.
 //
-// A poll future is any type with
-//
-//     Poll<T> poll(duet::Context& cx);
-//
+// A poll future is any type with a member `Poll<T> poll(duet::Context& cx)`
 // that either returns a ready value or returns `pending` after arranging for
 // `cx.waker()` (or a clone of it) to be woken when polling again can make
 // progress. This is the protocol of the source documents (Rust's Future,
 // blitz-io's poll): every waiting operation in duet is written once in this
 // shape, and gets three faces for free:
 //
-//   co_await op;          // in a stackless Task<T>
-//   duet::wait(op);       // in a fiber (parks the fiber) or any plain thread
-//   rt.spawn(op);         // as a task of its own, with no frame allocation
+// Example (file):
+//   struct Answer {                     // the smallest poll future: ready at once
+//     duet::Poll<int> poll(duet::Context&) { return 42; }
+//   };
+//   duet::Task<int> three_faces() {
+//     int a = co_await Answer{};        // in a stackless Task<T>
+//     int b = duet::wait(Answer{});     // in a fiber (parks the fiber) or a plain thread
+//     auto h = rt.spawn(Answer{});      // a task of its own, with no frame allocation
+//     co_return a + b + h.join();
+//   }
 #pragma once
 
 #include <concepts>

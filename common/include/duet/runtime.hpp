@@ -1,11 +1,18 @@
 // duet/runtime.hpp: the runtime: a set of pinned worker threads that run
 // stackless tasks and stackful fibers side by side.
 //
-//   duet::Runtime rt;                                  // one worker per core
-//   auto a = rt.spawn(fetch(id));                      // Task<T>: stackless
-//   auto b = rt.spawn(duet::stackful, [&] { ... });    // a fiber
-//   auto c = rt.spawn(my_poll_future);                 // a poll future
-//   int v = a.join();                                  // from outside: parks
+// Example (file):
+//   duet::Task<int> fetch(int id) { co_return id * 2; }
+//   struct Answer {
+//     duet::Poll<int> poll(duet::Context&) { return 42; }
+//   };
+//   int main() {
+//     duet::Runtime rt;                                       // one worker per core
+//     auto a = rt.spawn(fetch(7));                            // Task<T>: stackless
+//     auto b = rt.spawn(duet::stackful, [] { return 1; });    // a fiber
+//     auto c = rt.spawn(Answer{});                            // a poll future
+//     return a.join() + b.join() + c.join() == 57 ? 0 : 1;    // from outside: parks
+//   }
 //
 // Shutdown (the destructor, or shutdown()): workers finish the run they are
 // in and stop; then every task that has not finished is cancelled: a queued

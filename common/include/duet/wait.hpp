@@ -1,6 +1,8 @@
 // duet/wait.hpp: the blocking face of any poll future.
 //
-//   auto v = duet::wait(op);
+// Example (fiber):
+//   duet::Mutex m;
+//   duet::MutexGuard g = duet::wait(m.lock());
 //
 // In a fiber, parks the fiber until op is ready (the worker runs other
 // tasks meanwhile). On a copy-stack fiber an rvalue `op` is first moved to

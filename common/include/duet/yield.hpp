@@ -1,5 +1,6 @@
 // duet/yield.hpp: give the other runnable tasks a turn.
 //
+// Example (coroutine):
 //   co_await duet::yield_now();      // in a Task (fast path: no wake-up)
 //   duet::this_fiber::yield();       // in a fiber (fast path: no wake-up)
 //   duet::wait(duet::yield_now());   // anywhere: the generic poll path

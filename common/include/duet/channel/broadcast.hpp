@@ -1,12 +1,13 @@
 // duet/channel/broadcast.hpp: every receiver sees every message.
 //
-//   auto tx = duet::Broadcast<int>::create(16);   // ring of 16 messages
+// Example (coroutine):
+//   auto tx = duet::Broadcast<int>::create(16);   // keeps the last 16 messages
 //   auto rx = tx.subscribe();                      // sees what is sent from now on
-//   tx.send(1);                                    // never waits
+//   if (tx.send(1) != duet::ChannelStatus::ok) {}  // never waits; closed after close()
 //   auto r = co_await rx.recv();
 //   if (r.ok()) use(*r.value);
-//   else if (r.status == duet::BroadcastStatus::lagged) /* r.missed were overwritten */;
-//   else /* closed */;
+//   else if (r.status == duet::BroadcastStatus::lagged) use(r.missed);  // overwritten
+//   else { /* closed: close(), or every sender dropped */ }
 //
 // Senders never block: a receiver that falls more than `capacity` messages
 // behind is told how many it missed (lagged) and continues from the oldest

@@ -1,10 +1,13 @@
 // duet/channel/channel.hpp: Go-style MPMC channels.
 //
+// Example (coroutine):
 //   auto ch = duet::Channel<int>::bounded(8);   // 0: rendezvous (unbuffered)
-//   auto u  = duet::Channel<int>::unbounded();
-//   co_await ch.send(1);                        // coroutine
-//   std::optional<int> v = duet::wait(ch.recv());  // fiber / thread; empty: closed
-//   ch.try_send(2); ch.try_recv();              // tier 1: never wait
+//   auto u = duet::Channel<int>::unbounded();
+//   duet::SendResult<int> s = co_await ch.send(1);  // !s: closed (s.value: the value back)
+//   std::optional<int> v = co_await ch.recv();      // empty: closed and drained
+//   v = duet::wait(ch.recv());                      // the same in a fiber or on a thread
+//   if (ch.try_send(2)) {}                          // tier 1: never waits
+//   duet::TryRecv<int> t = ch.try_recv();           // ok, would_block, closed or nil
 //   ch.close();
 //
 // A Channel is a handle: copies share one channel (reference counted).

@@ -1,8 +1,9 @@
 // duet/channel/oneshot.hpp: one value, from one sender to one receiver.
 //
+// Example (coroutine):
 //   auto [tx, rx] = duet::oneshot<int>();
-//   tx.send(42);                                  // never waits
-//   std::optional<int> v = co_await rx;           // empty: sender dropped
+//   if (!tx.send(42)) { /* the receiver is gone */ }  // never waits
+//   std::optional<int> v = co_await rx;              // empty: sender dropped
 //
 // The receiver is itself the poll future (await it, duet::wait(rx), or
 // rx.try_recv()). The receiver's waker lives in the shared state, which is

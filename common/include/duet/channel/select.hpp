@@ -1,12 +1,15 @@
 // duet/channel/select.hpp: wait on several channel operations at once.
 //
-//   auto r = co_await duet::select(a.recv(), b.send(v), duet::sleep(100ms));
+// Example (coroutine):
+//   auto a = duet::Channel<int>::bounded(0);
+//   auto b = duet::Channel<std::string>::bounded(0);
+//   auto r = co_await duet::select(a.recv(), b.send("hi"), duet::sleep(100ms));
 //   switch (r.index()) {
-//     case 0: use(std::get<0>(r)); break;       // std::optional<T>: empty if a closed
-//     case 1: if (!std::get<1>(r)) ...; break;  // SendResult<U>
-//     case 2: /* timed out */ break;            // duet::Unit
+//     case 0: use(std::get<0>(r)); break;         // std::optional<int>: empty if a closed
+//     case 1: use(std::get<1>(r).ok()); break;    // SendResult<std::string>
+//     case 2: break;                              // timed out (duet::Unit)
 //   }
-//   auto d = duet::try_select(a.recv(), b.recv());   // with a default case:
+//   auto d = duet::try_select(a.recv(), b.recv());  // with a default case:
 //   if (!d) { /* nothing was ready */ }
 //
 // Exactly one case completes. When several are ready, the one taken is

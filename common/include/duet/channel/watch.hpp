@@ -1,9 +1,10 @@
 // duet/channel/watch.hpp: the latest value, and a wait for the next change.
 //
-//   auto tx = duet::Watch<Config>::create(initial);
+// Example (coroutine):
+//   auto tx = duet::Watch<Config>::create(load_config());
 //   auto rx = tx.subscribe();
-//   tx.send(next);                       // replaces the value, wakes waiters
-//   if ((co_await rx.changed()) == duet::ChannelStatus::ok) use(rx.borrow());
+//   if (tx.send(Config{2}) != duet::ChannelStatus::ok) {}  // replaces the value, wakes waiters
+//   if (co_await rx.changed() == duet::ChannelStatus::ok) use(rx.borrow_and_update());
 //
 // A receiver sees only the latest value: intermediate ones may be skipped.
 // changed() completes when the version moved past what the receiver has

@@ -1,5 +1,6 @@
 // duet/sync/barrier.hpp: n parties meet; the last to arrive releases all.
 //
+// Example (coroutine):
 //   duet::Barrier b(3);
 //   auto r = co_await b.wait();   // r.is_leader() for exactly one party
 //

@@ -1,10 +1,11 @@
 // duet/sync/mutex.hpp: an async mutex, fair (FIFO), usable from coroutines,
 // fibers and plain threads at once.
 //
+// Example (coroutine):
 //   duet::Mutex m;
-//   if (auto g = m.try_lock()) { ... }          // tier 1: never waits
-//   { auto g = co_await m.lock(); ... }         // tier 2, coroutine
-//   { auto g = duet::wait(m.lock()); ... }      // tier 2, fiber / thread
+//   if (auto g = m.try_lock()) { /* tier 1: never waits */ }
+//   { auto g = co_await m.lock(); /* ... */ }     // tier 2, coroutine
+//   { auto g = duet::wait(m.lock()); /* ... */ }  // tier 2, fiber / thread
 //
 // The guard unlocks on destruction (or with unlock()). It is a binary
 // Semaphore underneath: uncontended lock and unlock are one atomic

@@ -1,6 +1,7 @@
 // duet/sync/notify.hpp: wake one waiter or all of them, with no lost
 // notification.
 //
+// Example (coroutine):
 //   duet::Notify n;
 //   co_await n.notified();     // waits (coroutine); duet::wait(...) elsewhere
 //   n.notify_one();            // wakes one waiter, or leaves a permit
@@ -11,11 +12,16 @@
 //   up); the next notified() completes at once by consuming it.
 // - notify_all() wakes every waiter that is queued, and also completes every
 //   Notified future *created* before the call, even if it had not been
-//   polled yet. So the pattern
-//       auto n = notify.notified(); if (!condition()) co_await n;
-//   cannot miss a notify_all between the check and the wait.
+//   polled yet. So the pattern below cannot miss a notify_all between the
+//   check and the wait.
 // - A Notified that was picked by notify_one and is destroyed before it saw
 //   the notification passes it on (notify_one again).
+//
+// Example (coroutine):
+//   duet::Notify notify;
+//   std::atomic<bool> ready{false};
+//   auto waiter = notify.notified();  // created before the check
+//   if (!ready.load()) co_await waiter;
 #pragma once
 
 #include <atomic>

@@ -1,11 +1,12 @@
 // duet/sync/once_cell.hpp: a value initialised once, by whoever asks first.
 //
+// Example (coroutine):
 //   duet::OnceCell<Config> cell;
-//   const Config& c = co_await cell.get_or_init([] { return load(); });
-//   // or asynchronously: the function may return a poll future (a
-//   // JoinHandle, a channel recv, ...) whose output is the value:
-//   const Config& c = co_await cell.get_or_init([] { return duet::spawn(fetch()); });
-//   if (const Config* p = cell.get()) ...    // tier 1
+//   const Config& c = co_await cell.get_or_init([] { return load_config(); });
+//   // or asynchronously: the function may return a poll future (a JoinHandle,
+//   // a channel recv, ...) whose output is the value:
+//   const Config& d = co_await cell.get_or_init([] { return duet::spawn(fetch_config()); });
+//   if (const Config* p = cell.get()) use(*p);  // tier 1
 //
 // Concurrent callers wait (no allocation) while the first one initialises.
 // If the initialiser fails (throws) or is cancelled mid-way, the cell stays

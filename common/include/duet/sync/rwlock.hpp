@@ -1,9 +1,11 @@
 // duet/sync/rwlock.hpp: a readers-writer lock, FIFO-fair (a waiting writer
 // holds back readers that come after it, so writers do not starve).
 //
-//   { auto r = co_await rw.read();  ... }       // shared
-//   { auto w = co_await rw.write(); ... }       // exclusive
-//   if (auto r = rw.try_read()) { ... }         // tier 1
+// Example (coroutine):
+//   duet::RwLock rw;
+//   { auto r = co_await rw.read(); /* ... */ }   // shared
+//   { auto w = co_await rw.write(); /* ... */ }  // exclusive
+//   if (auto r = rw.try_read()) { /* ... */ }    // tier 1
 //
 // A Semaphore with max_readers permits: a reader takes one, a writer all.
 #pragma once

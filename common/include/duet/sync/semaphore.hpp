@@ -1,10 +1,12 @@
 // duet/sync/semaphore.hpp: a counting semaphore, FIFO-fair, with
 // zero-allocation waiters (the Acquire future carries its own node).
 //
+// Example (coroutine):
 //   duet::Semaphore sem(4);
-//   if (sem.try_acquire(2)) { ...; sem.release(2); }   // tier 1: never waits
-//   co_await sem.acquire(2);    // tier 2 in a coroutine
-//   duet::wait(sem.acquire(2)); // ... in a fiber or on a plain thread
+//   if (sem.try_acquire(2)) sem.release(2);  // tier 1: never waits
+//   co_await sem.acquire(2);                 // tier 2 in a coroutine
+//   sem.release(2);
+//   duet::wait(sem.acquire(2));              // ... in a fiber or on a plain thread
 //   sem.release(2);
 //
 // Waiters are served in arrival order: a waiter that needs many permits is

@@ -1,7 +1,8 @@
 // duet/time/sleep.hpp: sleeping as a poll future.
 //
-//   co_await duet::sleep(10ms);                 // coroutine
-//   duet::wait(duet::sleep_until(deadline));    // fiber, or a plain thread
+// Example (coroutine):
+//   co_await duet::sleep(10ms);                          // coroutine
+//   duet::wait(duet::sleep_until(duet::Clock::now() + 1s));  // fiber, or a plain thread
 //
 // A Sleep polled on a worker registers an intrusive entry (inside the Sleep:
 // no allocation) on that worker's hierarchical timing wheel; the worker

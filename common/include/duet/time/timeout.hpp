@@ -1,8 +1,11 @@
 // duet/time/timeout.hpp: bound any operation by a deadline.
 //
+// Example (coroutine):
+//   auto ch = duet::Channel<int>::bounded(8);
+//   duet::Mutex m;
 //   auto v = co_await duet::timeout(50ms, ch.recv());  // optional<optional<int>>
 //   if (!v) { /* timed out */ } else if (!*v) { /* closed */ } else { use(**v); }
-//   if (auto g = duet::wait(duet::timeout(1s, m.lock()))) { /* *g: the guard */ }
+//   if (auto g = co_await duet::timeout(1s, m.lock())) { /* *g: the guard */ }
 //
 // The output is std::optional<T> (T: the operation's output; bool for a
 // void operation): empty when the deadline passed first. It does not

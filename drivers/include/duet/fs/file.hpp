@@ -2,11 +2,13 @@
 // a ring request; on epoll (regular files have no readiness) they run on
 // the drivers' small internal blocking pool (two threads, docs/io.md).
 //
+// Example (coroutine):
 //   auto f = co_await duet::fs::File::open("/tmp/x", O_RDWR | O_CREAT, 0644);
-//   co_await f->write_at(data, 4096);                // Result<size_t>
+//   if (!f) co_return;                                   // f.error(): the errno
+//   auto w = co_await f->write_at(std::span(buf).first(16), 4096);  // Result<size_t>
 //   auto n = co_await f->read_at(buf, 4096);
-//   co_await f->sync_all();                          // fsync
-//   f->close();
+//   auto s = co_await f->sync_all();                     // fsync
+//   auto c = f->close();
 #pragma once
 
 #include <fcntl.h>

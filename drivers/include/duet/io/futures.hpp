@@ -3,8 +3,9 @@
 // Every I/O method returns a poll future (duet::Future), so one type serves
 // both models:
 //
+// Example (coroutine):
 //   auto n = co_await stream.read(buf);       // in a coroutine (Task<T>)
-//   auto n = duet::wait(stream.read(buf));    // in a fiber: parks the fiber
+//   auto m = duet::wait(stream.read(buf));    // in a fiber: parks the fiber
 //
 // Outside the runtime (a plain thread) duet::wait runs the syscall
 // blocking. A future may be dropped at any point: an operation in flight is

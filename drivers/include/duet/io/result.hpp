@@ -1,9 +1,10 @@
 // duet/io/result.hpp: what every I/O operation returns: a value or an
 // std::error_code (never an exception, never a signal).
 //
+// Example (coroutine):
 //   auto r = co_await stream.read(buf);          // Result<std::size_t>
-//   if (!r) log(r.error().message());            // ECONNRESET, ECANCELED...
-//   std::size_t n = *r;                          // 0: the peer closed
+//   if (!r) use(r.error().message());            // ECONNRESET, ECANCELED...
+//   else if (*r == 0) { /* the peer closed */ }
 //
 // Errors are std::errc values in std::generic_category() (errno numbers):
 // compare with `r.error() == std::errc::connection_reset`.

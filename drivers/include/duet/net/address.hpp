@@ -1,5 +1,6 @@
 // duet/net/address.hpp: a socket address (IPv4 or IPv6, with port).
 //
+// Example (fiber):
 //   auto a = duet::net::SocketAddr::parse("127.0.0.1:8080");   // optional
 //   auto b = duet::net::SocketAddr::v4_loopback(0);            // port 0: any
 #pragma once

@@ -1,14 +1,16 @@
 // duet/net/tcp.hpp: TCP listeners and streams, the same types for
 // coroutines and fibers (duet/io/futures.hpp):
 //
-//   auto l = duet::net::TcpListener::bind(SocketAddr::v4_loopback(0));
+// Example (coroutine):
+//   auto l = duet::net::TcpListener::bind(duet::net::SocketAddr::v4_loopback(0));
 //   auto s = co_await l->accept();                   // Result<TcpStream>
 //   auto n = co_await s->read(buf);                  // Result<size_t>
-//   co_await s->write_all(std::span(buf).first(*n));
+//   auto w = co_await s->write_all(std::span(buf).first(*n));
 //
-//   // in a fiber:
-//   auto c = duet::wait(TcpStream::connect(addr, 2s));   // with a timeout
-//   auto n = duet::wait(c->write(msg));
+// Example (fiber):
+//   auto addr = duet::net::SocketAddr::v4_loopback(8080);
+//   auto c = duet::wait(duet::net::TcpStream::connect(addr, 2s));  // with a timeout
+//   auto n = duet::wait(c->write(std::span(buf).first(5)));
 //
 // Errors are values (Result): ECONNRESET, EPIPE (writes use MSG_NOSIGNAL:
 // no SIGPIPE), ECONNREFUSED, ETIMEDOUT, EMFILE from accept (the listener

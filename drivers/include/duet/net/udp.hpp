@@ -1,8 +1,10 @@
 // duet/net/udp.hpp: UDP sockets (same futures and rules as duet/net/tcp.hpp).
 //
-//   auto u = duet::net::UdpSocket::bind(SocketAddr::v4_loopback(0));
-//   co_await u->send_to(msg, peer);                  // Result<size_t>
-//   auto r = co_await u->recv_from(buf);             // Result<Datagram>
+// Example (coroutine):
+//   auto u = duet::net::UdpSocket::bind(duet::net::SocketAddr::v4_loopback(0));
+//   auto peer = duet::net::SocketAddr::v4_loopback(9000);
+//   auto s = co_await u->send_to(std::span(buf).first(3), peer);  // Result<size_t>
+//   auto r = co_await u->recv_from(buf);                          // Result<Datagram>
 #pragma once
 
 #include <cstddef>

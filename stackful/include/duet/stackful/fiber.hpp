@@ -1,14 +1,17 @@
 // duet/stackful/fiber.hpp: stackful tasks: fibers on their own stacks,
 // scheduled by the same workers as coroutines.
 //
+// Example (fiber):
+//   auto other = rt.spawn(duet::stackful, [] { return 1; });
 //   auto h = rt.spawn(duet::stackful, [&] {
 //     int v = other.join();        // parks this fiber, not the worker
 //     duet::this_fiber::yield();   // lets the others run
 //     return v + 1;
 //   });
+//   auto fn = [] { return 0; };
 //   auto big = rt.spawn(duet::stackful({.stack_size = 1 << 20}), fn);
 //   auto deep = rt.spawn(duet::stackful({.strategy = duet::StackStrategy::lazy,
-//                                        .stack_size = 256 << 20}), recurse);
+//                                        .stack_size = 256 << 20}), fn);
 //   auto tiny = rt.spawn(duet::stackful({.strategy = duet::StackStrategy::copy}), fn);
 //
 // A fiber can wait on anything a coroutine can (duet::wait(op), or

@@ -1,11 +1,12 @@
 // duet/stackful/introspect.hpp: what fibers are doing and how much stack
 // they need.
 //
-//   duet::set_stack_measurement(true);     // every fiber from now on
-//   ... run the workload ...
+// Example (fiber):
+//   duet::set_stack_measurement(true);          // every fiber from now on
+//   /* ... run the workload ... */
 //   duet::stack_histogram().print(std::cout);   // sizes a stack must have
-//   duet::dump_tasks(rt, std::cerr);       // every live task (duet/dump.hpp)
-//   duet::dump_tasks_on_signal(rt);        // kill -USR1 <pid> prints it
+//   duet::dump_tasks(rt, std::cerr);            // every live task (duet/dump.hpp)
+//   duet::dump_tasks_on_signal(rt);             // kill -USR1 <pid> prints it
 //
 // stackful/gdb/duet-gdb.py lists suspended fibers and shows their
 // backtraces in gdb (docs/stackful.md).

@@ -1,6 +1,8 @@
 // duet/stackless/spawn.hpp: spawning a Task<T> on a runtime.
 //
-//   duet::JoinHandle<int> h = rt.spawn(answer());
+// Example (file):
+//   duet::Task<int> answer() { co_return 42; }
+//   duet::JoinHandle<int> start() { return rt.spawn(answer()); }
 //
 // The scheduler sees a CoroTask: the task header plus the root frame's
 // handle and the outcome. Header and frame both come from the block cache.

@@ -1,5 +1,6 @@
 // duet/stackless/task.hpp: Task<T>, a lazy C++20 coroutine.
 //
+// Example (file):
 //   duet::Task<int> answer() { co_return 42; }
 //   duet::Task<int> twice() { co_return 2 * co_await answer(); }
 //
@@ -7,9 +8,9 @@
 // child Task hops to it through the task's run loop (see coro_task.hpp): a
 // chain of a million nested awaits runs in constant thread stack. Inside a Task, `co_await`
 // accepts:
-//   - another Task<U>;
+//   - another Task<U>,
 //   - any poll future (duet::Future): JoinHandles, sync primitives, channel
-//     operations, timers, I/O; it is polled with this task's waker;
+//     operations, timers, I/O (polled with this task's waker),
 //   - duet::yield_now().
 // Other awaitables are rejected at compile time: the scheduler must know what
 // a suspended task waits on.
