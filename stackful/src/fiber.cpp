@@ -52,11 +52,42 @@ char* frames_bottom(const FiberBase* f) noexcept {
   return f->strategy == StackStrategy::copy ? f->shared->mem.bottom() : f->stack.bottom();
 }
 
+/// A fiber's first run: takes its own stack from the running thread's cache
+/// (or a new slab). False when none can be had: the fiber is then finished,
+/// with the StackError as its outcome, and never runs.
+bool take_stack(FiberBase* f) noexcept {
+  try {
+    f->stack = stack_acquire(f->strategy, f->stack_bytes);
+  } catch (...) {
+    f->fail_start(f, std::current_exception());
+    f->finished = true;
+    f->reason = RunResult::complete;
+    return false;
+  }
+  // ASan builds: a reused stack still carries the redzones of frames that
+  // never returned (the entry frame of every finished fiber).
+  san::unpoison(f->stack.bottom(), f->stack.usable());
+  return true;
+}
+
+/// The fiber finished: its stack goes back to the running thread's cache
+/// at once (hot, for the next fiber this worker starts), long before the
+/// handle is joined or dropped.
+void give_back_stack(FiberBase* f) noexcept {
+  if (!f->stack) return;
+  stack_release(f->stack);
+  f->stack = Stack{};
+}
+
 /// On a worker (or the thread that shuts down): switch into the fiber until
 /// it switches back. False, without running it, when it is a copy fiber
 /// whose shared stack another worker is using.
 bool enter(FiberBase* f) noexcept {
-  if (f->strategy == StackStrategy::copy && !copy_enter(f)) return false;
+  if (f->strategy == StackStrategy::copy) {
+    if (!copy_enter(f)) return false;
+  } else if (f->ctx == nullptr && !take_stack(f)) {
+    return true;  // finished with a StackError
+  }
   char* top = f->frames_top();
   char* bottom = frames_bottom(f);
   if (f->ctx == nullptr) {
@@ -73,7 +104,10 @@ bool enter(FiberBase* f) noexcept {
   if (!f->finished) note_switch(f, static_cast<std::size_t>(top - static_cast<char*>(f->ctx)));
   if (f->finished && f->measure) measure_end(f, bottom, top);
   if (f->strategy == StackStrategy::copy) copy_leave(f);
-  if (f->finished) san::destroy(f);
+  if (f->finished) {
+    san::destroy(f);
+    give_back_stack(f);
+  }
   return true;
 }
 
@@ -103,11 +137,13 @@ void cpu_relax() noexcept {
 }  // namespace
 
 FiberBase::FiberBase(const TaskVTable* vt, const FiberPlace& p, void (*b)(FiberBase*),
+                     void (*f)(FiberBase*, std::exception_ptr) noexcept,
                      const Stackful& tag) noexcept
     : TaskHeader(vt),
-      stack(p.stack),
       body(b),
+      fail_start(f),
       strategy(p.strategy),
+      stack_bytes(p.stack_bytes),
       measure(tag.options.measure_stack || measure_all_fibers()),
       has_site(tag.has_site),
       name(tag.options.name),
@@ -118,10 +154,7 @@ FiberBase::~FiberBase() {
 }
 
 char* FiberBase::frames_top() const noexcept {
-  if (strategy != StackStrategy::copy) {
-    // The task block sits at the top of its own stack: frames start below.
-    return reinterpret_cast<char*>(const_cast<FiberBase*>(this));
-  }
+  if (strategy != StackStrategy::copy) return stack.top();  // null unless it holds one
   return shared != nullptr ? shared->mem.top() : nullptr;
 }
 

@@ -37,9 +37,8 @@ const char* strategy_label(StackStrategy s) noexcept {
 void describe_fiber(const TaskHeader* t, std::ostream& os) {
   const auto* f = static_cast<const FiberBase*>(t);
   os << " strategy=" << strategy_label(f->strategy);
-  if (f->strategy != StackStrategy::copy) {
-    os << " stack=" << (reinterpret_cast<const char*>(f) - f->stack.bottom());
-  }
+  // A fiber holds its own stack only between its first run and its finish.
+  if (f->strategy != StackStrategy::copy && f->stack) os << " stack=" << f->stack.usable();
   os << " in_use=" << f->in_use.load(std::memory_order_relaxed)
      << " high_water=" << f->high_water.load(std::memory_order_relaxed);
   if (void* at = f->parked_at.load(std::memory_order_relaxed)) os << " parked_at=" << at;

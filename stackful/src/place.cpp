@@ -7,7 +7,6 @@
 #include "duet/runtime.hpp"
 #include "duet/stackful/fiber.hpp"
 #include "duet/stackful/introspect.hpp"
-#include "sanitizer.hpp"
 #include "stack_stats.hpp"
 
 namespace duet::detail {
@@ -25,34 +24,28 @@ FiberPlace fiber_place(Runtime& rt, const FiberOptions& o, std::size_t task_size
   if (g_gdb_last_scheduler.load(std::memory_order_relaxed) != p.sched) {
     g_gdb_last_scheduler.store(p.sched, std::memory_order_relaxed);
   }
-  if (p.strategy == StackStrategy::copy) {
-    p.mem = block_alloc(task_size);
-    return p;
+  if (p.strategy != StackStrategy::copy) {
+    std::size_t size = o.stack_size;
+    if (size == 0) {
+      size = p.strategy == StackStrategy::lazy
+                 ? tuning_cells().lazy_reserve_bytes.load(std::memory_order_relaxed)
+                 : cfg.fiber_stack_size;
+    }
+    // Checked here, so that the spawner hears of it: a stack that cannot be
+    // mapped is the fiber's error (fiber.cpp, take_stack), a size that can
+    // never be is the caller's.
+    if (size > max_fiber_stack) {
+      throw std::invalid_argument("duet: a fiber stack may be at most 1 GiB (max_fiber_stack)");
+    }
+    p.stack_bytes = static_cast<std::uint32_t>(size < 4096 ? 4096 : size);
   }
-  std::size_t size = o.stack_size;
-  if (size == 0) {
-    size = p.strategy == StackStrategy::lazy
-               ? tuning_cells().lazy_reserve_bytes.load(std::memory_order_relaxed)
-               : cfg.fiber_stack_size;
-  }
-  const std::size_t block = (task_size + block_align - 1) / block_align * block_align;
-  if (size < block + 1024) size = block + 1024;  // room for the task and a few frames
-  p.stack = stack_acquire(p.strategy, size);
-  // ASan builds: a reused stack still carries the redzones of frames that
-  // never returned (the entry frame of every finished fiber).
-  san::unpoison(p.stack.bottom(), p.stack.usable());
-  // The task block takes the top of the stack (that page is touched by the
-  // first frame anyway); its frames start below it.
-  p.mem = p.stack.top() - block;
+  p.mem = block_alloc(task_size);
   return p;
 }
 
 void fiber_unplace(const FiberPlace& p, std::size_t task_size) noexcept {
-  if (p.strategy == StackStrategy::copy) {
-    block_free(p.mem, task_size);
-  } else {
-    stack_release(p.stack);
-  }
+  block_free(p.mem, task_size);
+  stack_release(p.stack);  // a no-op for the empty stack of a finished fiber
 }
 
 }  // namespace duet::detail

@@ -1,6 +1,12 @@
 // stack_map.cpp: mapping and unmapping stacks, saying clearly why a mapping
 // failed, and stopping short of vm.max_map_count.
 //
+// Slabs: the pools map stacks several at a time, one mmap for all of them
+// and one mprotect per guard page (stack_map_slab), so that a burst of new
+// fibers pays one mapping system call per slab instead of three per fiber
+// (mmap, mprotect, and the munmap that used to follow). Each slot can still
+// be unmapped on its own later (the pool does so past its cap).
+//
 // The mapping reserve: fiber stacks may use the process's kernel mappings
 // (VMAs) only up to vm.max_map_count minus a reserve, max(1024, limit / 32)
 // (2047 at the default 65530). Past that, acquiring a stack throws the
@@ -147,26 +153,61 @@ void check_map_budget(std::size_t vmas, std::size_t bytes) {
 
 }  // namespace
 
-Stack stack_map(std::size_t usable, bool guard) {
-  install_overflow_handler();
+std::size_t stack_map_slab(std::size_t usable, bool guard, Stack* out, std::size_t count) {
+  // Once per process here; each thread that enters a fiber checks again
+  // (ensure_alt_stack), in case another library replaced the handler since.
+  static std::atomic<bool> handler_installed{false};
+  // Relaxed: installing twice is harmless (the installer takes a lock).
+  if (!handler_installed.exchange(true, std::memory_order_relaxed)) install_overflow_handler();
   const std::size_t pg = page_size();
   if (usable < pg) usable = pg;
   usable = (usable + pg - 1) / pg * pg;
   const std::size_t g = guard ? pg : 0;
-  const std::size_t size = usable + g;
+  const std::size_t slot = usable + g;
+  // A guarded slot is two mappings (its guard splits the slab); an
+  // unguarded slab is one, counted as one per slot (a slot unmapped from
+  // its middle later splits it).
   const std::size_t vmas = guard ? 2 : 1;
-  check_map_budget(vmas, size);
-  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-  if (p == MAP_FAILED) fail("map", size, errno);
-  if (g != 0 && mprotect(p, g, PROT_NONE) != 0) {
-    const int e = errno;
-    munmap(p, size);
-    fail("protect the guard page of", size, e);
+  if (count == 0) count = 1;
+  try {
+    check_map_budget(vmas * count, slot * count);
+  } catch (const StackError&) {
+    if (count == 1) throw;
+    count = 1;  // near the budget: one stack, or the error
+    check_map_budget(vmas, slot);
   }
-  stack_counters().mapped.fetch_add(1, std::memory_order_relaxed);
-  map_budget().held.fetch_add(vmas, std::memory_order_relaxed);
-  return Stack{static_cast<char*>(p), size, static_cast<std::uint32_t>(g), StackStrategy::pooled};
+  auto map = [](std::size_t bytes) {
+    return mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  };
+  void* p = map(slot * count);
+  if (p == MAP_FAILED && count > 1) {
+    count = 1;  // near RLIMIT_AS or out of memory: one stack, or the error
+    p = map(slot);
+  }
+  if (p == MAP_FAILED) fail("map", slot, errno);
+  auto* base = static_cast<char*>(p);
+  std::size_t made = 0;
+  for (; made < count; ++made) {
+    char* at = base + made * slot;
+    if (g != 0 && mprotect(at, g, PROT_NONE) != 0) break;
+    out[made] = Stack{at, slot, static_cast<std::uint32_t>(g), StackStrategy::pooled};
+  }
+  if (made < count) {
+    const int e = errno;
+    munmap(base + made * slot, (count - made) * slot);  // the slots not made
+    if (made == 0) fail("protect the guard page of", slot, e);
+  }
+  stack_counters().mapped.fetch_add(made, std::memory_order_relaxed);
+  stack_counters().slabs.fetch_add(1, std::memory_order_relaxed);
+  map_budget().held.fetch_add(vmas * made, std::memory_order_relaxed);
+  return made;
+}
+
+Stack stack_map(std::size_t usable, bool guard) {
+  Stack s;
+  stack_map_slab(usable, guard, &s, 1);
+  return s;
 }
 
 void stack_unmap(Stack s) noexcept {

@@ -2,6 +2,7 @@
 // lazy strategy's trimming on release.
 #include <sys/mman.h>
 
+#include <array>
 #include <mutex>
 #include <stdexcept>
 #include <vector>
@@ -36,10 +37,16 @@ std::size_t charge(const Stack& s) noexcept {
   return keep < s.usable() ? keep : s.usable();
 }
 
+struct ThreadCache;
+
 struct GlobalPool {
   std::mutex mu;
   std::vector<Bucket> buckets;
   std::size_t bytes = 0;
+  // Every thread's cache, for stack_pool_stats().in_use, and the counts of
+  // the threads that have exited. Guarded by mu.
+  std::vector<const ThreadCache*> caches;
+  std::size_t retired_acquired = 0, retired_released = 0;
   ~GlobalPool() {
     for (auto& b : buckets) {
       for (auto& s : b.stacks) stack_unmap(s);
@@ -69,15 +76,40 @@ void release_to_global(const Stack& s) noexcept {
   stack_unmap(s);
 }
 
+/// A count written by its own thread only and read by stack_pool_stats on
+/// any: a load and a store (plain moves on x86), no locked instruction on
+/// the spawn path. Release/acquire: a reader that sees a stack's release
+/// (on the thread where its fiber finished) also sees its acquire (on the
+/// thread where it started, which happened before), so in_use never counts
+/// a stack as released before it was acquired.
+struct OwnCount {
+  std::atomic<std::size_t> v{0};
+  void inc() noexcept { v.store(v.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
+  [[nodiscard]] std::size_t get() const noexcept { return v.load(std::memory_order_acquire); }
+};
+
 /// The calling thread's cache. Worker threads live as long as their
 /// runtime, so this is the per-worker pool; at thread exit its stacks go to
-/// the global pool.
+/// the global pool. It also counts the stacks its thread handed to fibers
+/// and took back (a fiber may finish on another worker than it started on,
+/// so only the sums over all threads mean something).
 struct ThreadCache {
   std::vector<Bucket> buckets;
+  OwnCount acquired, released;
+  ThreadCache() {
+    GlobalPool& g = global();
+    std::lock_guard lk(g.mu);
+    g.caches.push_back(this);
+  }
   ~ThreadCache() {
     for (auto& b : buckets) {
       for (auto& s : b.stacks) release_to_global(s);
     }
+    GlobalPool& g = global();
+    std::lock_guard lk(g.mu);
+    g.retired_acquired += acquired.get();
+    g.retired_released += released.get();
+    std::erase(g.caches, this);
   }
 };
 thread_local ThreadCache tl_cache;
@@ -110,6 +142,32 @@ void trim_lazy(const Stack& s) noexcept {
   stack_counters().trimmed.fetch_add(1, std::memory_order_relaxed);
 }
 
+/// Stacks per slab: about 4 MiB of address space, at most 64 (the thread
+/// cache's default size) and at least one. A lazy stack reserves megabytes
+/// and is mapped on its own.
+std::size_t slab_count(const Stack& want) noexcept {
+  if (want.strategy == StackStrategy::lazy) return 1;
+  constexpr std::size_t slab_bytes = std::size_t{4} << 20;
+  const std::size_t n = slab_bytes / want.size;
+  return n < 1 ? 1 : (n > 64 ? 64 : n);
+}
+
+/// Nothing cached anywhere: maps a slab, returns one stack of it and keeps
+/// the others in `mine` (the calling thread's bucket, empty here).
+Stack map_into_cache(Bucket& mine, const Stack& want) {
+  std::array<Stack, 64> fresh;
+  const std::size_t n =
+      stack_map_slab(want.usable(), want.guard != 0, fresh.data(), slab_count(want));
+  for (std::size_t i = 0; i < n; ++i) fresh[i].strategy = want.strategy;
+  try {
+    mine.stacks.reserve(mine.stacks.size() + n - 1);
+    for (std::size_t i = 1; i < n; ++i) mine.stacks.push_back(fresh[i]);
+  } catch (...) {
+    for (std::size_t i = 1; i < n; ++i) stack_unmap(fresh[i]);
+  }
+  return fresh[0];
+}
+
 }  // namespace
 
 StackCounters& stack_counters() noexcept {
@@ -138,6 +196,7 @@ Stack stack_acquire(StackStrategy strategy, std::size_t usable) {
   Stack want{nullptr, usable + (guard ? pg : 0), static_cast<std::uint32_t>(guard ? pg : 0),
              strategy};
   Bucket& mine = bucket_for(tl_cache.buckets, want);
+  tl_cache.acquired.inc();  // undone below if nothing can be mapped
   if (!mine.stacks.empty()) {
     Stack s = mine.stacks.back();
     mine.stacks.pop_back();
@@ -154,13 +213,17 @@ Stack stack_acquire(StackStrategy strategy, std::size_t usable) {
       return s;
     }
   }
-  Stack s = stack_map(usable, guard);
-  s.strategy = strategy;
-  return s;
+  try {
+    return map_into_cache(mine, want);
+  } catch (...) {
+    tl_cache.released.inc();  // nothing was handed out
+    throw;
+  }
 }
 
 void stack_release(Stack s) noexcept {
   if (!s) return;
+  tl_cache.released.inc();
   if (s.strategy == StackStrategy::lazy) trim_lazy(s);
   try {
     Bucket& mine = bucket_for(tl_cache.buckets, s);
@@ -177,11 +240,20 @@ void stack_release(Stack s) noexcept {
 StackPoolStats stack_pool_stats() noexcept {
   StackPoolStats st;
   st.mapped = stack_counters().mapped.load(std::memory_order_relaxed);
+  st.slabs = stack_counters().slabs.load(std::memory_order_relaxed);
   st.unmapped = stack_counters().unmapped.load(std::memory_order_relaxed);
   st.trimmed = stack_counters().trimmed.load(std::memory_order_relaxed);
   GlobalPool& g = global();
   std::lock_guard lk(g.mu);
   st.pooled_bytes = g.bytes;
+  std::size_t acquired = g.retired_acquired, released = g.retired_released;
+  for (const ThreadCache* c : g.caches) {
+    // Released first: a stack released on one thread after we read its
+    // acquire on another could otherwise count as a negative number.
+    released += c->released.get();
+  }
+  for (const ThreadCache* c : g.caches) acquired += c->acquired.get();
+  st.in_use = acquired > released ? acquired - released : 0;
   return st;
 }
 

@@ -12,6 +12,7 @@ namespace duet::detail {
 /// nothing else is published through them.
 struct StackCounters {
   std::atomic<std::size_t> mapped{0};
+  std::atomic<std::size_t> slabs{0};
   std::atomic<std::size_t> unmapped{0};
   std::atomic<std::size_t> trimmed{0};
 };

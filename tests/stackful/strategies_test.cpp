@@ -1,5 +1,6 @@
 // Every stack strategy runs fibers that park, yield, move between workers,
-// recurse, get cancelled, and report errors to the spawner.
+// recurse, get cancelled, and report invalid options to the spawner
+// (stack_life_test.cpp: stacks that cannot be had).
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -210,11 +211,4 @@ TEST_CASE("cancelled fibers of every strategy unwind", "[stackful][cancel]") {
     REQUIRE_THROWS_AS(hs[0].join(), duet::Cancelled);
   }  // shutdown unwinds the others
   REQUIRE(destroyed.load() == 40);
-}
-
-TEST_CASE("a stack error at spawn leaves nothing behind", "[stackful][errors]") {
-  duet::Runtime rt(two_workers());
-  auto h = rt.spawn(duet::stackful({.strategy = StackStrategy::pooled, .stack_size = 8192}),
-                    [] { return 1; });
-  REQUIRE(h.join() == 1);
 }

@@ -15,13 +15,20 @@
 //   auto tiny = rt.spawn(duet::stackful({.strategy = duet::StackStrategy::copy}), fn);
 //
 // A fiber can wait on anything a coroutine can (duet::wait(op), or
-// handle.join()), from any call depth. Its stack is acquired at spawn (a
-// StackError reaches the spawner, not the fiber) from the strategy that the
-// options or RuntimeConfig::fiber_stack_strategy name (duet/stackful/stack.hpp
-// describes them). The task block itself lives at the top of the fiber's own
-// stack (pooled, lazy, unguarded), so a parked fiber costs one page; the
-// stack returns to its pool when the task is freed (finished and joined or
-// detached). A copy fiber's task block is a heap block.
+// handle.join()), from any call depth. Its stack comes from the strategy
+// that the options or RuntimeConfig::fiber_stack_strategy name
+// (duet/stackful/stack.hpp describes them), and only while it can run:
+//   - the task block (header, function, outcome) is a heap block, made at
+//     spawn: a fiber spawned but not started yet holds no stack.
+//   - the stack is taken at its first run, from the running worker's cache
+//     (hot: its pages are already faulted in), and given back to that cache
+//     the moment the fiber finishes, before anyone joins it. A million
+//     short fibers spawned at once and joined later therefore need only as
+//     many stacks as run at the same time (docs/stackful.md, "Why fibers
+//     had a cliff").
+// When no stack can be had (vm.max_map_count, RLIMIT_AS, out of memory)
+// the fiber never runs and ends with that StackError: join() rethrows it.
+// Invalid options (a stack_size over max_fiber_stack) throw at spawn.
 //
 // Copy fibers (StackStrategy::copy) run on their worker's shared stack; the
 // bytes they use are copied out when they suspend and back, to the same
@@ -45,6 +52,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -115,18 +123,21 @@ struct FiberUnwind {};
 
 struct SharedStack;  // stackful/src/copy_stack.hpp
 
-/// Where a new fiber's task block goes: the top of its own stack, or (copy
-/// fibers) a heap block.
+/// A new fiber's task block (a heap block) and the stack it will take at
+/// its first run (strategy and usable bytes, resolved at spawn).
 struct FiberPlace {
   void* mem = nullptr;
-  Stack stack;  // empty for a copy fiber
+  Stack stack;  // held only between the first run and the finish
   StackStrategy strategy = StackStrategy::pooled;
+  std::uint32_t stack_bytes = 0;  // usable bytes to acquire (0 for copy fibers)
   Scheduler* sched = nullptr;
 };
-/// Resolves the options against the runtime's defaults and makes room for a
-/// task block of `task_size` bytes. Throws StackError (or bad_alloc).
+/// Resolves the options against the runtime's defaults and allocates a task
+/// block of `task_size` bytes. Throws std::invalid_argument for options out
+/// of range, std::bad_alloc.
 FiberPlace fiber_place(Runtime& rt, const FiberOptions& o, std::size_t task_size);
-/// Gives back what fiber_place took (the task block is already destroyed).
+/// Gives back what fiber_place took, and the stack if one is still held
+/// (the task block is already destroyed).
 void fiber_unplace(const FiberPlace& p, std::size_t task_size) noexcept;
 
 /// The part of a fiber that does not depend on its function. Layout after
@@ -134,7 +145,7 @@ void fiber_unplace(const FiberPlace& p, std::size_t task_size) noexcept;
 /// strategy's buffer, then introspection and sanitizer fields (cold).
 struct FiberBase : TaskHeader {
   FiberBase(const TaskVTable* vt, const FiberPlace& p, void (*b)(FiberBase*),
-            const Stackful& tag) noexcept;
+            void (*f)(FiberBase*, std::exception_ptr) noexcept, const Stackful& tag) noexcept;
   ~FiberBase();
   FiberBase(const FiberBase&) = delete;
   FiberBase& operator=(const FiberBase&) = delete;
@@ -142,15 +153,19 @@ struct FiberBase : TaskHeader {
   /// The highest address the fiber's frames may use.
   [[nodiscard]] char* frames_top() const noexcept;
   [[nodiscard]] FiberPlace place() const noexcept {
-    return FiberPlace{const_cast<FiberBase*>(this), stack, strategy, sched};
+    return FiberPlace{const_cast<FiberBase*>(this), stack, strategy, stack_bytes, sched};
   }
 
   void* ctx = nullptr;     // the fiber's saved context while it is suspended
   void* caller = nullptr;  // the worker's saved context while the fiber runs
-  Stack stack;             // its own stack (empty for a copy fiber)
+  Stack stack;             // its own stack, from its first run to its finish
   void (*body)(FiberBase*);
+  /// Ends a fiber that could not start (no stack): stores the error as its
+  /// outcome and destroys its function.
+  void (*fail_start)(FiberBase*, std::exception_ptr) noexcept;
   RunResult reason = RunResult::pending;  // why it switched out
   StackStrategy strategy;
+  std::uint32_t stack_bytes;  // usable bytes its stack will have
   bool finished = false;
   bool unwinding = false;  // cancellation requested: waits throw FiberUnwind
   bool unwound = false;    // FiberUnwind reached the entry
@@ -192,7 +207,7 @@ bool fiber_unwind(FiberBase* f) noexcept;
 template <class Fn, class T>
 struct FiberTask final : FiberBase, TaskOps<FiberTask<Fn, T>> {
   FiberTask(Fn&& f, const FiberPlace& p, const Stackful& tag)
-      : FiberBase(&vtable, p, &run_body, tag) {
+      : FiberBase(&vtable, p, &run_body, &fail, tag) {
     std::construct_at(&fn, std::move(f));
   }
   ~FiberTask() { destroy_fn(); }
@@ -221,6 +236,12 @@ struct FiberTask final : FiberBase, TaskOps<FiberTask<Fn, T>> {
     self->destroy_fn();  // captures die on the fiber, where they lived
   }
 
+  static void fail(FiberBase* b, std::exception_ptr e) noexcept {
+    auto* self = static_cast<FiberTask*>(b);
+    self->destroy_fn();
+    self->out.set_exception(std::move(e));
+  }
+
   static void cancel(TaskHeader* h) noexcept {
     auto* self = static_cast<FiberTask*>(h);
     bool cancelled = fiber_unwind(self);
@@ -229,7 +250,7 @@ struct FiberTask final : FiberBase, TaskOps<FiberTask<Fn, T>> {
   }
 
   /// The last reference is gone: destroy the task, then give back its
-  /// memory (the stack it lives on, or its heap block).
+  /// heap block (and a stack, if it still holds one).
   static void destroy(TaskHeader* h) noexcept {
     auto* self = static_cast<FiberTask*>(h);
     const FiberPlace p = self->place();
@@ -255,7 +276,9 @@ struct FiberTask final : FiberBase, TaskOps<FiberTask<Fn, T>> {
 
 }  // namespace detail
 
-/// Spawns `fn` on a fiber. Throws StackError when no stack can be mapped.
+/// Spawns `fn` on a fiber. Throws std::invalid_argument for options out of
+/// range; a stack that cannot be had at the first run ends the fiber with a
+/// StackError, which join() rethrows.
 template <class Fn>
 requires std::invocable < std::decay_t<Fn>
 & > JoinHandle<std::invoke_result_t<std::decay_t<Fn>&>> spawn_on(Runtime& rt, Stackful s, Fn&& fn) {

@@ -104,15 +104,23 @@ void stack_release(Stack s) noexcept;
 /// Maps a guarded stack outside the pools (the copy strategy's shared
 /// stacks). Throws StackError.
 Stack stack_map(std::size_t usable, bool guard);
+/// Maps up to `count` stacks of `usable` bytes in one mapping (a slab of
+/// slots, each with its guard page when `guard`) into out[0..n); returns n,
+/// which is fewer than `count` only near the vm.max_map_count budget or
+/// when a guard page could not be protected. Throws StackError when not even
+/// one can be made.
+std::size_t stack_map_slab(std::size_t usable, bool guard, Stack* out, std::size_t count);
 void stack_unmap(Stack s) noexcept;
 /// The system page size.
 std::size_t page_size() noexcept;
 
 struct StackPoolStats {
   std::size_t mapped = 0;        // stacks mapped so far (process-wide)
+  std::size_t slabs = 0;         // mmap calls that made them
   std::size_t unmapped = 0;      // stacks unmapped so far
   std::size_t trimmed = 0;       // lazy stacks whose deep pages were given back
   std::size_t pooled_bytes = 0;  // bytes charged to the global pool now
+  std::size_t in_use = 0;        // stacks held by fibers now (pooled, lazy, unguarded)
 };
 StackPoolStats stack_pool_stats() noexcept;
 
