@@ -11,7 +11,9 @@
 //   spawn_join/<backend> from inside a task: spawn a trivial child, join it
 //   spawn_all/<backend>  from inside a task: spawn N children that each
 //                        increment a counter, then join all (warm: the
-//                        runtime and its pools are reused across iterations)
+//                        runtime and its pools are reused across iterations);
+//                        from the second iteration on it also counts system
+//                        calls, stack mapping calls and page faults per spawn
 //   lifo_stuck/<backend> two workers: a task wakes another into its worker's
 //                        LIFO slot, then spins (a long poll); time until the
 //                        woken task runs on the idle worker (the watcher,
@@ -34,6 +36,7 @@
 #include <chrono>
 #include <coroutine>
 #include <duet/duet.hpp>
+#include <sys_counter.hpp>
 #include <vector>
 
 namespace {
@@ -249,13 +252,39 @@ BENCHMARK(BM_spawn_join<true>)->Name("spawn_join/stackful")->Arg(1)->Arg(2)->Use
 
 // ---- spawn N, then join all -------------------------------------------------------
 
+/// Stack mapping system calls so far: an mmap per slab, an mprotect per
+/// guarded stack, a munmap per stack unmapped (duet/stackful/stack.hpp).
+std::uint64_t stack_syscalls() {
+  const auto s = duet::detail::stack_pool_stats();
+  return s.slabs + s.mapped + s.unmapped;
+}
+
+std::uint64_t minor_faults() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<std::uint64_t>(u.ru_minflt);
+}
+
 template <bool Fiber>
 void BM_spawn_all(benchmark::State& st) {
   const int workers = int(st.range(0));
   const int n = int(st.range(1));
   duet::Runtime rt(config(workers));
+  // Counted from the second iteration on (steady state: the first one maps
+  // and faults in whatever the pools lack). `syscalls/op` counts every
+  // system call of the process's threads (perf tracepoint; 0 and
+  // `syscall_counter=0` where perf events are refused), parks and wake-ups
+  // of idle workers included; `stack_syscalls/op` only the stack mappings.
+  duet::lab::SysCounter sys;
+  std::uint64_t sys0 = 0, stack0 = 0, faults0 = 0;
+  std::int64_t steady = 0;
   std::int64_t allocs = 0;
   for (auto _ : st) {
+    if (steady++ == 1) {
+      sys0 = sys.syscalls();
+      stack0 = stack_syscalls();
+      faults0 = minor_faults();
+    }
     Result r = rt.block_on([](duet::Runtime& rt, int n) -> duet::Task<Result> {
       std::atomic<long> counter{0};
       std::vector<duet::JoinHandle<void>> hs;
@@ -282,6 +311,13 @@ void BM_spawn_all(benchmark::State& st) {
     allocs += r.allocs;
   }
   report(st, n, allocs);
+  const double steady_ops = double(n) * double(steady - 1);
+  st.counters["syscall_counter"] = sys.ok() ? 1 : 0;
+  if (steady > 1) {
+    st.counters["syscalls/op"] = double(sys.syscalls() - sys0) / steady_ops;
+    st.counters["stack_syscalls/op"] = double(stack_syscalls() - stack0) / steady_ops;
+    st.counters["faults/op"] = double(minor_faults() - faults0) / steady_ops;
+  }
 }
 void spawn_all_args(benchmark::internal::Benchmark* b) {
   for (int w : {1, 2}) {

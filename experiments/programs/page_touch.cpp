@@ -1,0 +1,73 @@
+// page_touch.cpp: what fresh memory costs on this machine, the figure that
+// explains the old fiber spawn cliff (docs/stackful.md, "Why fibers had a
+// cliff"): a first touch of a fresh anonymous page, a second touch, a touch
+// after MADV_DONTNEED, and a whole stack's life done per fiber the old way
+// (mmap + mprotect of a guard + one touch + munmap).
+//
+//   exp_page_touch [--pages N] [--rounds R]    (defaults 10000, 1000)
+//
+// One JSONL record per figure (lab.hpp), "ns" per page or per stack.
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+
+#include "lab.hpp"
+
+namespace {
+
+char* map_pages(std::size_t bytes) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) {
+    std::perror("mmap");
+    std::exit(1);
+  }
+  return static_cast<char*>(p);
+}
+
+/// Writes one byte to each page; ns per page.
+double touch_all(char* p, std::size_t pages, std::size_t pg, char v) {
+  const auto t0 = lab::Clock::now();
+  for (std::size_t i = 0; i < pages; ++i) reinterpret_cast<volatile char*>(p)[i * pg] = v;
+  return lab::ns_since(t0) / static_cast<double>(pages);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  long pages_arg = 10000, rounds = 1000;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--pages") == 0) pages_arg = std::atol(argv[i + 1]);
+    if (std::strcmp(argv[i], "--rounds") == 0) rounds = std::atol(argv[i + 1]);
+  }
+  const auto pages = static_cast<std::size_t>(pages_arg);
+  const auto pg = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  const char* method = "steady_clock, one thread, one mapping of N pages";
+
+  char* p = map_pages(pages * pg);
+  lab::emit("page_touch", "kernel", "first_touch", touch_all(p, pages, pg, 1), "ns", pages_arg,
+            method);
+  lab::emit("page_touch", "kernel", "second_touch", touch_all(p, pages, pg, 2), "ns", pages_arg,
+            method);
+  madvise(p, pages * pg, MADV_DONTNEED);
+  lab::emit("page_touch", "kernel", "touch_after_dontneed", touch_all(p, pages, pg, 3), "ns",
+            pages_arg, method);
+  munmap(p, pages * pg);
+
+  // The old per-fiber stack life: a 64 KiB stack with a guard page.
+  const std::size_t stack = 64 * 1024 + pg;
+  const auto t0 = lab::Clock::now();
+  for (long i = 0; i < rounds; ++i) {
+    char* s = map_pages(stack);
+    mprotect(s, pg, PROT_NONE);
+    reinterpret_cast<volatile char*>(s)[stack - 1] = 1;
+    munmap(s, stack);
+  }
+  lab::emit("page_touch", "kernel", "stack_map_protect_touch_unmap",
+            lab::ns_since(t0) / static_cast<double>(rounds), "ns", rounds,
+            "steady_clock, one thread: mmap 68 KiB + mprotect guard + 1 touch + munmap");
+  return 0;
+}
