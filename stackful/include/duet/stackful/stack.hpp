@@ -21,9 +21,8 @@
 // A mapped stack, top down (x86-64 stacks grow down):
 //
 //   top  ->  +-----------------------------+
-//            | the fiber's task block      |  (FiberTask lives here: the
-//            +-----------------------------+   first page is touched anyway)
-//            | frames, growing down ...    |
+//            | frames, growing down ...    |  (the task block is a heap
+//            |                             |   block: it outlives the stack)
 //            |                             |  MAP_NORESERVE: untouched pages
 //            |                             |  cost no memory
 //   bottom-> +-----------------------------+
@@ -33,6 +32,8 @@
 // Each guarded stack is two kernel mappings (the guard splits it), which
 // count against vm.max_map_count (65530 by default): past it, acquiring a
 // stack throws a StackError that names the limit and how to raise it.
+// Stacks are mapped in slabs (stack_map_slab: one mmap for up to 64, one
+// mprotect per guard); a fiber holds one from its first run to its finish.
 #pragma once
 
 #include <cstddef>
@@ -45,7 +46,8 @@ namespace duet {
 
 /// A fiber stack could not be mapped (out of memory, address space
 /// (RLIMIT_AS), or vm.max_map_count). The message says which and what to
-/// raise. Thrown to the spawner: the stack is acquired at spawn.
+/// raise. A fiber takes its stack at its first run: one that cannot get one
+/// ends with this error, and its join rethrows it.
 class StackError : public std::system_error {
  public:
   using std::system_error::system_error;
