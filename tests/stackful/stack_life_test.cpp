@@ -44,9 +44,10 @@ void wait_all_finished(const std::vector<duet::JoinHandle<T>>& hs) {
 
 }  // namespace
 
-TEST_CASE("a finished fiber gives its stack back before it is joined, and its value still "
-          "reaches the join",
-          "[stackful][stack_life]") {
+TEST_CASE(
+    "a finished fiber gives its stack back before it is joined, and its value still "
+    "reaches the join",
+    "[stackful][stack_life]") {
   duet::test::Watchdog wd("stack given back at finish");
   for (StackStrategy s : own_stack_strategies) {
     INFO(duet::test::strategy_name(s));
@@ -98,15 +99,15 @@ TEST_CASE("a fiber that threw or was cancelled holds no stack, and the join stil
   wait_all_finished(parked);
   CHECK(stack_pool_stats().in_use == base);
   for (int i = 0; i < 50; ++i) {
-    REQUIRE_THROWS_WITH(throwers[static_cast<std::size_t>(i)].join(),
-                        "fiber " + std::to_string(i));
+    REQUIRE_THROWS_WITH(throwers[static_cast<std::size_t>(i)].join(), "fiber " + std::to_string(i));
     REQUIRE_THROWS_AS(parked[static_cast<std::size_t>(i)].join(), duet::Cancelled);
   }
 }
 
-TEST_CASE("waves of short fibers reuse stacks: the stacks mapped follow the fibers running at "
-          "once, not the total spawned",
-          "[stackful][stack_life]") {
+TEST_CASE(
+    "waves of short fibers reuse stacks: the stacks mapped follow the fibers running at "
+    "once, not the total spawned",
+    "[stackful][stack_life]") {
   duet::test::Watchdog wd("waves of short fibers", std::chrono::seconds(240));
   const int waves = duet::test::sanitized ? 3 : 10;
   const int per_wave = duet::test::sanitized ? 5'000 : 10'000;
