@@ -1,13 +1,15 @@
-"""The experiments: what to run, with which N per profile, and which claims
-each one feeds. One entry per program (or per peer).
+"""The experiments: what to run, with which N per profile. One entry per
+program in EXPERIMENTS (the peers' entries are made in peers.py).
 
 An experiment is a list of invocations; each invocation prints records
 (JSONL, see stats.py) or Google Benchmark JSON. The runner repeats the whole
 list K times and folds the records into median/min/max.
 
-Plugging in another engineer's program is one `external(...)` line below:
-its binary name, the claims it feeds, its arguments per profile. Programs
-receive DUET_LAB_PROFILE=smoke|quick|full in the environment as well.
+Which claims an experiment feeds is not said here: each claim rule in
+claims.py declares the experiments it reads, and `--only` follows those
+declarations. Plugging in another engineer's program is one `external(...)`
+line in EXPERIMENTS: its name, binary, area, owner, arguments per profile.
+Programs receive DUET_LAB_PROFILE=smoke|quick|full in the environment.
 """
 
 from __future__ import annotations
@@ -32,8 +34,7 @@ class Invocation:
 @dataclass
 class Experiment:
     name: str
-    area: str                       # memory | switch | cache | scheduler | io | portability
-    claims: list[str]
+    area: str                       # memory | switch | cache | scheduler | io | reliability | portability
     program: str                    # binary (exp_*, bench_*), "peer:<name>" or "python:<fn>"
     owner: str
     what: str                       # one line for the report
@@ -46,7 +47,6 @@ class Experiment:
 class Ctx:
     profile: str
     pus: int
-    cores: int
     machine: dict
 
 
@@ -204,60 +204,12 @@ def _sched_benches(ctx):
                        parse="gbench")]
 
 
-def _external_default(ctx):
-    return [Invocation(["{program}"], "", "", env={"DUET_LAB_PROFILE": ctx.profile}, timeout=900)]
-
-
-LAB: list[Experiment] = [
-    Experiment("duet_stackless", "memory", ["M2", "M5", "S2", "S3", "S5", "S6", "S7"], "exp_lab_duet", "lab",
-               "duet stackless tasks: the five shared peer tests", _duet("stackless"),
-               {"smoke": 5, "quick": 40, "full": 120}),
-    Experiment("duet_poll", "memory", ["M2", "S2", "S3", "S5", "S6", "S7"], "exp_lab_duet", "lab",
-               "duet poll futures spawned as tasks: the five shared peer tests", _duet("poll"),
-               {"smoke": 5, "quick": 30, "full": 100}),
-    Experiment("duet_fiber", "memory", ["M1", "M4", "M5", "S1", "S3", "S5", "S6", "S7"], "exp_lab_duet", "lab",
-               "duet fibers (default stack strategy): the five shared peer tests", _duet("fiber"),
-               {"smoke": 8, "quick": 90, "full": 400}),
-    Experiment("frames", "memory", ["M2", "M8", "M9", "R5", "S8"], "exp_lab_frames", "lab",
-               "coroutine frame sizes, duet sizes, allocations per spawn, stack overflow", _frames,
-               {"smoke": 2, "quick": 10, "full": 40}),
-    Experiment("threads", "memory", ["M7", "S4"], "exp_lab_threads", "lab",
-               "OS threads: RSS and address space per thread, creation cost, how many can be created",
-               _threads, {"smoke": 3, "quick": 30, "full": 120}),
-    Experiment("switch_bare", "switch", ["S1", "S2", "S4"], "exp_lab_switch", "lab",
-               "bare switch mechanisms and the S1 breakdown", _switch, {"smoke": 3, "quick": 25, "full": 80}),
-    Experiment("cache_sweep", "cache", ["K1", "K2", "K3", "S1"], "exp_lab_cache", "lab",
-               "switch cost vs live tasks past L1/L2/L3", _cache, {"smoke": 2, "quick": 25, "full": 120}),
-    Experiment("cache_cachegrind", "cache", ["K1", "K2", "K3"], "exp_lab_cache", "lab",
-               "cachegrind simulation at 1000 tasks", _cachegrind, {"smoke": 10, "quick": 40, "full": 40}),
-    Experiment("sched_policies", "scheduler", ["R1", "R2", "R3", "R4"], "exp_lab_sched", "lab",
-               "budget, LIFO cap, steal efficiency, allocations per wait", _sched,
-               {"smoke": 5, "quick": 40, "full": 120}),
-    Experiment("chan_pool", "scheduler", ["R6", "R8", "R9"], "exp_lab_chan", "lab",
-               "channel close fan-out, select fairness, blocking pool", _chan, {"smoke": 5, "quick": 20, "full": 60}),
-    Experiment("uring_batch", "io", ["R7"], "exp_lab_uring", "lab",
-               "io_uring: reads submitted per system call", _uring, {"smoke": 1, "quick": 3, "full": 5}),
-    Experiment("io_echo", "io", ["R7"], "exp_io_echo", "drivers",
-               "TCP echo, closed loop on loopback: round trips/s, p50/p99/p999 and syscalls per message, duet "
-               "(io_uring, epoll) x (stackless, stackful) against C epoll, Go, Asio and Tokio in the same run",
-               _echo, {"smoke": 15, "quick": 140, "full": 500}),
-    Experiment("soak_faults", "reliability", [], "exp_io_soak", "drivers",
-               "the echo server (examples/echo_server) under a client mixing verified echo traffic with resets "
-               "mid message, half-closes, stalled readers, connection storms past its RLIMIT_NOFILE (EMFILE) and "
-               "connects abandoned mid-handshake, for both drivers and both models",
-               _soak, {"smoke": 15, "quick": 60, "full": 300}),
-    Experiment("arch", "portability", ["P1"], "python:arch", "lab",
-               "architectures supported per model, read from the build", lambda ctx: [],
-               {"smoke": 2, "quick": 5, "full": 5}),
-]
-
-
-def external(name: str, program: str, area: str, claims: list[str], owner: str, what: str,
-             invocations=None, estimate=None) -> Experiment:  # noqa: PLR0913
+def external(name: str, program: str, area: str, owner: str, what: str, invocations=None,
+             estimate=None) -> Experiment:
     """Another engineer's program. Default: run it with no arguments and
     DUET_LAB_PROFILE set; it prints JSONL records."""
     inv = invocations or (lambda ctx: [Invocation([program], name, "", {"DUET_LAB_PROFILE": ctx.profile}, 900)])
-    return Experiment(name, area, claims, program, owner, what, inv, estimate or {"smoke": 10, "quick": 60, "full": 300})
+    return Experiment(name, area, program, owner, what, inv, estimate or {"smoke": 10, "quick": 60, "full": 300})
 
 
 def _args(program: str, smoke: list[str], quick: list[str], full: list[str]):
@@ -267,30 +219,71 @@ def _args(program: str, smoke: list[str], quick: list[str], full: list[str]):
     return inv
 
 
-# Other engineers' programs. One entry each; claims.py reads their records.
-EXTERNAL: list[Experiment] = [
-    external("stackful_rss", "exp_stackful_rss", "memory", ["M1", "M3", "M4"], "stackful",
+# Every experiment, in the order they run and appear on their area's page.
+EXPERIMENTS: list[Experiment] = [
+    Experiment("duet_stackless", "memory", "exp_lab_duet", "lab",
+               "duet stackless tasks: the five shared peer tests", _duet("stackless"),
+               {"smoke": 5, "quick": 40, "full": 120}),
+    Experiment("duet_poll", "memory", "exp_lab_duet", "lab",
+               "duet poll futures spawned as tasks: the five shared peer tests", _duet("poll"),
+               {"smoke": 5, "quick": 30, "full": 100}),
+    Experiment("duet_fiber", "memory", "exp_lab_duet", "lab",
+               "duet fibers (default stack strategy): the five shared peer tests", _duet("fiber"),
+               {"smoke": 8, "quick": 90, "full": 400}),
+    Experiment("frames", "memory", "exp_lab_frames", "lab",
+               "coroutine frame sizes, duet sizes, allocations per spawn, stack overflow", _frames,
+               {"smoke": 2, "quick": 10, "full": 40}),
+    Experiment("threads", "memory", "exp_lab_threads", "lab",
+               "OS threads: RSS and address space per thread, creation cost, how many can be created",
+               _threads, {"smoke": 3, "quick": 30, "full": 120}),
+    Experiment("switch_bare", "switch", "exp_lab_switch", "lab",
+               "bare switch mechanisms and the S1 breakdown", _switch, {"smoke": 3, "quick": 25, "full": 80}),
+    Experiment("cache_sweep", "cache", "exp_lab_cache", "lab",
+               "switch cost vs live tasks past L1/L2/L3", _cache, {"smoke": 2, "quick": 25, "full": 120}),
+    Experiment("cache_cachegrind", "cache", "exp_lab_cache", "lab",
+               "cachegrind simulation at 1000 tasks", _cachegrind, {"smoke": 10, "quick": 40, "full": 40}),
+    Experiment("sched_policies", "scheduler", "exp_lab_sched", "lab",
+               "budget, LIFO cap, steal efficiency, allocations per wait", _sched,
+               {"smoke": 5, "quick": 40, "full": 120}),
+    Experiment("chan_pool", "scheduler", "exp_lab_chan", "lab",
+               "channel close fan-out, select fairness, blocking pool", _chan, {"smoke": 5, "quick": 20, "full": 60}),
+    Experiment("uring_batch", "io", "exp_lab_uring", "lab",
+               "io_uring: reads submitted per system call", _uring, {"smoke": 1, "quick": 3, "full": 5}),
+    Experiment("io_echo", "io", "exp_io_echo", "drivers",
+               "TCP echo, closed loop on loopback: round trips/s, p50/p99/p999 and syscalls per message, duet "
+               "(io_uring, epoll) x (stackless, stackful) against C epoll, Go, Asio and Tokio in the same run",
+               _echo, {"smoke": 15, "quick": 140, "full": 500}),
+    Experiment("soak_faults", "reliability", "exp_io_soak", "drivers",
+               "the echo server (examples/echo_server) under a client mixing verified echo traffic with resets "
+               "mid message, half-closes, stalled readers, connection storms past its RLIMIT_NOFILE (EMFILE) and "
+               "connects abandoned mid-handshake, for both drivers and both models",
+               _soak, {"smoke": 15, "quick": 60, "full": 300}),
+    Experiment("arch", "portability", "python:arch", "lab",
+               "architectures supported per model, read from the build", lambda ctx: [],
+               {"smoke": 2, "quick": 5, "full": 5}),
+    # Other engineers' programs.
+    external("stackful_rss", "exp_stackful_rss", "memory", "stackful",
              "RSS per parked fiber per stack strategy (slope over N)",
              _args("exp_stackful_rss", ["--strategy", "all", "--n", "200,2000"],
                    ["--strategy", "all", "--n", "1000,10000,100000", "--raise-map-count"],
                    ["--strategy", "all", "--n", "10000,100000,1000000", "--raise-map-count"]),
              {"smoke": 10, "quick": 120, "full": 600}),
-    external("stackful_depth", "exp_stackful_depth", "memory", ["S8", "M8"], "stackful",
+    external("stackful_depth", "exp_stackful_depth", "memory", "stackful",
              "recursion depth per stack strategy and frame size",
              _args("exp_stackful_depth", ["--locals", "0", "--target", "20000"], [], []),
              {"smoke": 5, "quick": 30, "full": 60}),
-    external("stackful_spawn", "exp_stackful_spawn", "switch", ["M9", "S5"], "stackful",
+    external("stackful_spawn", "exp_stackful_spawn", "switch", "stackful",
              "create+run+destroy of a fiber per stack strategy",
              _args("exp_stackful_spawn", ["--strategy", "all", "--n", "2000"], ["--strategy", "all"],
                    ["--strategy", "all", "--n", "1000000"]),
              {"smoke": 5, "quick": 30, "full": 120}),
-    external("sync_bench", "exp_sync_bench", "scheduler", ["R4", "R8"], "sync",
+    external("sync_bench", "exp_sync_bench", "scheduler", "sync",
              "channel ping-pong, mutex, close fan-in, broadcast, timers (allocations per operation)",
              _args("exp_sync_bench", ["all", "1"], ["all", "1"], ["all", "4"]), {"smoke": 5, "quick": 15, "full": 60}),
-    external("sched_bench", "bench_sched", "switch", ["S2", "S5", "S6", "M9"], "lead",
+    external("sched_bench", "bench_sched", "switch", "lead",
              "Google Benchmark: bare resume/fcontext, yield, ping-pong, spawn+join, spawn all, allocations per op",
              _sched_benches, {"smoke": 20, "quick": 90, "full": 300}),
-    external("stackful_switch", "exp_stackful_switch", "cache", ["S1", "K1"], "stackful",
+    external("stackful_switch", "exp_stackful_switch", "cache", "stackful",
              "fiber switch through the scheduler with 1, 1K, 100K live fibers",
              _args("exp_stackful_switch", ["--strategy", "all", "--n", "1,100", "--yields", "20000"],
                    ["--strategy", "all", "--yields", "300000", "--raise-map-count"],
@@ -300,4 +293,4 @@ EXTERNAL: list[Experiment] = [
 
 
 def all_experiments(peers: list[Experiment]) -> list[Experiment]:
-    return LAB + EXTERNAL + peers
+    return EXPERIMENTS + peers

@@ -15,14 +15,14 @@ from .experiments import Ctx, Experiment, Invocation, by_profile, peer_tests
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEERS_SRC = os.path.abspath(os.path.join(HERE, "..", "peers"))
 
-# peer -> (Debian packages that provide its toolchain, claims it feeds)
+# peer -> the Debian packages that provide its toolchain
 PEERS = {
-    "go": (["golang-go"], ["M3", "M5", "S3", "S5", "S6", "S7", "S8", "R8", "R9"]),
-    "tokio": (["cargo", "rustc", "librust-tokio-dev"], ["M5", "M6", "S3", "S5", "S6", "S7", "R4"]),
-    "python": (["python3"], ["M5", "S3", "S5", "S6", "S7"]),
-    "node": (["nodejs"], ["M5", "S3", "S5", "S6", "S7"]),
-    "boost-fiber": (["libboost-fiber-dev"], ["M5", "S3", "S5", "S6", "S7"]),
-    "asio": (["libasio-dev"], ["M5", "S3", "S5", "S6", "S7"]),
+    "go": ["golang-go"],
+    "tokio": ["cargo", "rustc", "librust-tokio-dev"],
+    "python": ["python3"],
+    "node": ["nodejs"],
+    "boost-fiber": ["libboost-fiber-dev"],
+    "asio": ["libasio-dev"],
 }
 
 
@@ -68,7 +68,7 @@ def build(name: str, build_dir: str) -> tuple[list[str] | None, str]:
             src_dir = "boost_fiber" if name == "boost-fiber" else "asio"
             # The Boost headers ship boost/fiber/all.hpp even without the
             # library: probe what the link needs (the package itself).
-            pkg = PEERS[name][0][0]
+            pkg = PEERS[name][0]
             if not _installed(pkg):
                 return None, f"{pkg} not installed (apt-get install {pkg})"
             exe = os.path.join(out, f"{name}-peer")
@@ -128,7 +128,7 @@ def _taskset(ctx: Ctx, one_worker: bool) -> list[str]:
 
 def experiments() -> list[Experiment]:
     out = []
-    for name, (pkgs, claims) in PEERS.items():
+    for name, pkgs in PEERS.items():
         def inv(ctx: Ctx, name=name):
             # Boost.Fiber and Asio run on one thread; 1M live fibers with
             # 64 KiB+ stacks would need 64 GB of address space and malloc.
@@ -149,7 +149,7 @@ def experiments() -> list[Experiment]:
             if name == "tokio":
                 fixed.append(Invocation(["peer", "waits", str(by_profile(ctx, 10000, 200000, 1000000))], "tokio waits", "tokio"))
             return fixed
-        out.append(Experiment(f"peer_{name}", "switch", claims, f"peer:{name}", "lab",
+        out.append(Experiment(f"peer_{name}", "switch", f"peer:{name}", "lab",
                               f"{name} peer ({', '.join(pkgs)}): the shared tests", inv,
                               {"smoke": 10, "quick": 60 if name != "python" else 120, "full": 300}, peer=name))
     return out

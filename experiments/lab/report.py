@@ -11,7 +11,7 @@ import time
 from . import claims as C
 from . import plots
 from .machine import cache_size, describe
-from .results import Results
+from .results import Missing, Results
 from .stats import Summary, fmt_bytes, fmt_num, fmt_time_ns
 
 PAGES = {
@@ -25,10 +25,6 @@ PAGES = {
 }
 
 HEADLINE_IMPLS = ["duet-stackless", "duet-poll", "duet-fiber", "go", "tokio", "python", "node", "boost-fiber", "asio"]
-
-
-def rel(path: str, start: str) -> str:
-    return os.path.relpath(path, start)
 
 
 def cell(s: str) -> str:
@@ -50,12 +46,14 @@ class Report:
     # -- the ledger --------------------------------------------------------------
 
     def experiments_for(self, claim_id: str) -> list:
-        return [e for e in self.experiments if claim_id in e.claims]
+        names = C.experiments_for(claim_id)
+        return [e for e in self.experiments if e.name in names]
 
     def counts(self) -> dict[str, int]:
+        """Claims per verdict; every "missing: <name>" counts as C.MISSING."""
         out = {v: 0 for v in C.VERDICTS + (C.MISSING,)}
         for v in self.verdicts.values():
-            out[v.verdict] = out.get(v.verdict, 0) + 1
+            out[C.MISSING if C.is_missing(v.verdict) else v.verdict] += 1
         return out
 
     def ledger_rows(self) -> list[list[str]]:
@@ -98,7 +96,7 @@ class Report:
             "",
             f"{len(self.claims)} claims: **{n['holds']} hold, {n['holds in part']} hold in part, "
             f"{n['refuted']} refuted, {n['not measurable here']} not measurable here**"
-            + (f", {n[C.MISSING]} with the experiment missing" if n[C.MISSING] else "") + ".",
+            + (f", {n[C.MISSING]} missing an experiment or a record" if n[C.MISSING] else "") + ".",
             "",
             "Grading (experiments/lab/claims.py): a measured value within 2x of the claimed figure or range holds, "
             "within 10x holds in part, further off is refuted; statements (starvation, allocation, size) carry "
@@ -149,7 +147,7 @@ class Report:
     def _slope_txt(self, impl: str) -> str:
         try:
             return fmt_bytes(self.R.slope("rss", "rss_delta", impl)[0])
-        except Exception:  # noqa: BLE001 - a missing peer is a dash
+        except (Missing, ValueError):  # not on file, or every N equal: a dash
             return "—"
 
     def _last(self, key, fmt, with_n=False) -> str:
@@ -303,8 +301,9 @@ class Report:
         lines += ["## Experiments", ""]
         for e in exps:
             d = self.R.files.get(e.name)
-            lines += [f"### {e.name}", "", f"{e.what}. Claims: {', '.join(e.claims) or 'none (a reliability check)'}. Owner: {e.owner}. "
-                      f"Program: `{e.program}`.", ""]
+            claims = ", ".join(C.claims_reading(e.name)) or \
+                ("none (a reliability check)" if e.area == "reliability" else "none")
+            lines += [f"### {e.name}", "", f"{e.what}. Claims: {claims}. Owner: {e.owner}. Program: `{e.program}`.", ""]
             if d is None:
                 lines += [f"Not run on this machine yet. Reproduce: `./experiments/run --only {e.name}`", ""]
                 continue
@@ -394,13 +393,4 @@ class Report:
             fig("steal_speedup.svg", plots.lines(os.path.join(figdir, "steal_speedup.svg"), "speedup vs workers",
                                                  "workers", "speedup", series, logx=False, logy=False),
                 "CPU-bound fan-out: speedup against workers, per placement (R3)")
-        if area == "io":
-            series = {}
-            for (e, impl, m, n), s in R.by_key.items():
-                if e.startswith("echo") and "throughput" in m and n:
-                    series.setdefault(f"{e} {impl}", []).append((n, s.median))
-            fig("echo_throughput.svg", plots.lines(os.path.join(figdir, "echo_throughput.svg"),
-                                                   "throughput vs connections", "connections", "throughput", series,
-                                                   logy=False),
-                "Echo throughput against connections (I/O drivers' experiments)")
         return out

@@ -1,5 +1,8 @@
 """Results on file: the folded summaries of every experiment of one machine
 (reports/data/<machine>/<experiment>.json), with lookups for the claim rules.
+A rule sees a view (`only`) holding the data files of the experiments it
+declares; looking up records that only another experiment's file holds is a
+bug in the rule (UndeclaredRead), not a missing number.
 """
 
 from __future__ import annotations
@@ -14,11 +17,16 @@ class Missing(Exception):
     """A number a rule needs is not on file (experiment not run or failed)."""
 
 
+class UndeclaredRead(Exception):
+    """A rule looked up records of an experiment its declaration leaves out."""
+
+
 class Results:
     def __init__(self, files: dict[str, dict]):
         self.files = files                      # experiment name -> data file
         self.machine: dict = {}
         self.by_key: dict[tuple, Summary] = {}
+        self.hidden: set[tuple[str, str]] = set()   # (record experiment, impl) kept out of a view
         for name, d in files.items():
             for s in d.get("results", []):
                 sm = Summary.from_json(s)
@@ -35,28 +43,47 @@ class Results:
                     files[d["experiment"]] = d
         return cls(files)
 
+    def only(self, names) -> "Results":
+        """The data files of the experiments `names` only (what a rule that
+        declares them may read)."""
+        view = Results({n: d for n, d in self.files.items() if n in names})
+        view.machine = self.machine
+        inside = {(e, i) for (e, i, _, _) in view.by_key}
+        view.hidden = {(e, i) for (e, i, _, _) in self.by_key} - inside
+        return view
+
+    def _check(self, experiment: str, impl: str):
+        if (experiment, impl) in self.hidden:
+            raise UndeclaredRead(f"records {experiment}/{impl or '-'} come from an experiment the rule does not "
+                                 "declare")
+
     def status(self, experiment: str) -> str:
         d = self.files.get(experiment)
         return d["status"] if d else "not run"
 
-    def has(self, experiment: str, metric: str, n=None, impl: str = "") -> bool:
-        return (experiment, impl, metric, n) in self.by_key
+    def on_file(self, experiment: str) -> bool:
+        """The experiment's data file holds at least one record."""
+        return bool(self.files.get(experiment, {}).get("results"))
 
     def get(self, experiment: str, metric: str, n=None, impl: str = "") -> Summary:
+        self._check(experiment, impl)
         s = self.by_key.get((experiment, impl, metric, n))
         if s is None:
             raise Missing(f"{experiment}/{impl or '-'}/{metric}" + (f" n={n}" if n is not None else ""))
         return s
 
     def opt(self, experiment: str, metric: str, n=None, impl: str = "") -> Summary | None:
+        self._check(experiment, impl)
         return self.by_key.get((experiment, impl, metric, n))
 
     def series(self, experiment: str, metric: str, impl: str = "") -> list[Summary]:
         """All n of one (experiment, impl, metric), sorted by n."""
+        self._check(experiment, impl)
         out = [s for (e, i, m, _), s in self.by_key.items() if e == experiment and i == impl and m == metric]
         return sorted(out, key=lambda s: (s.n is None, s.n or 0))
 
     def series_prefix(self, experiment: str, prefix: str, impl: str = "") -> list[Summary]:
+        self._check(experiment, impl)
         return [s for (e, i, m, _), s in self.by_key.items() if e == experiment and i == impl and m.startswith(prefix)]
 
     def impls(self, experiment: str, metric: str) -> list[str]:
@@ -80,6 +107,3 @@ class Results:
             raise Missing(f"{experiment}/{impl}/{metric} at two or more N")
         slope, _ = linear_fit([float(s.n) for s in ss], [s.median for s in ss])
         return slope, ss
-
-    def commands(self, experiments: list[str]) -> list[str]:
-        return [self.files[e]["command"] for e in experiments if e in self.files]

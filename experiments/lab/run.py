@@ -42,8 +42,8 @@ def parser() -> argparse.ArgumentParser:
                         "reports/<area>.md gives each experiment's time); full: the large N (1M tasks and "
                         "fibers, long sweeps)")
     p.add_argument("--only", nargs="+", metavar="ID", default=[],
-                   help="claim IDs (M1 ... P1) or experiment names: run only what feeds them; the report keeps "
-                        "every other experiment's data on file")
+                   help="claim IDs (M1 ... P1) or experiment names: run only those experiments, for a claim the "
+                        "ones its rule in claims.py declares; the report keeps every other experiment's data on file")
     p.add_argument("--no-peers", action="store_true",
                    help="skip the peers (Go, Tokio, Python, Node.js, Boost.Fiber, Asio): neither install nor run them")
     p.add_argument("--repeat", type=int, default=0, metavar="K",
@@ -54,7 +54,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--build-dir", default=os.environ.get("DUET_LAB_BUILD", os.path.join(ROOT, "build-experiments")),
                    help="the Release build tree with the exp_* and bench_* programs (default: build-experiments/)")
     p.add_argument("--report-only", action="store_true", help="regenerate the report from the data on file")
-    p.add_argument("--list", action="store_true", help="list claims and experiments and exit")
+    p.add_argument("--list", action="store_true", help="list the claims and the experiments their rules read, and exit")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 when a claim has no verdict backed by a number (default with --profile smoke)")
     p.add_argument("--verbose", action="store_true", help="show the programs' stderr")
@@ -68,8 +68,8 @@ AREA_BY_PREFIX = (("sched", "scheduler"), ("sync", "scheduler"), ("chan", "sched
 def discover(exps, bindir: str):
     """Programs in the build that no entry registers (another engineer's new
     experiment): run with DUET_LAB_PROFILE set, their records kept and shown
-    on the page of their area, feeding no claim until registered."""
-    from .experiments import external
+    on the page of their area, feeding no claim until a rule declares them."""
+    from .experiments import _sched_benches, external
     known = {e.program for e in exps}
     out = []
     if not os.path.isdir(bindir):
@@ -80,25 +80,30 @@ def discover(exps, bindir: str):
             continue
         stem = f.split("_", 1)[1]
         area = next((a for p, a in AREA_BY_PREFIX if stem.startswith(p)), "scheduler")
-        e = external(stem if f.startswith("exp_") else f, f, area, [], "unregistered",
+        e = external(stem if f.startswith("exp_") else f, f, area, "unregistered",
                      f"{f}: found in the build, not registered in experiments/lab/experiments.py")
         if f.startswith("bench_"):
-            from .experiments import _sched_benches
             e.invocations = _sched_benches
         out.append(e)
     return out
 
 
 def select(exps, only: list[str]):
+    """The experiments `--only` names: an experiment by its name, a claim by
+    the experiments its rule declares (claims.py), in registry order."""
     if not only:
         return exps
+    known = {e.name for e in exps}
     want = set()
     for tok in only:
         t = tok.strip()
-        matched = [e for e in exps if e.name == t or t.upper() in e.claims]
-        if not matched:
+        names = [t] if t in known else list(C.experiments_for(t.upper()))
+        if not names:
             raise SystemExit(f"--only {t}: no claim or experiment by that name (see --list)")
-        want.update(e.name for e in matched)
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise SystemExit(f"--only {t}: its rule reads {', '.join(unknown)}, which experiments.py does not register")
+        want.update(names)
     return [e for e in exps if e.name in want]
 
 
@@ -106,7 +111,7 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     repeat = args.repeat or DEFAULT_REPEAT[args.profile]
     machine = capture()
-    ctx = Ctx(args.profile, machine["topology"]["pus"], machine["topology"]["cores"], machine)
+    ctx = Ctx(args.profile, machine["topology"]["pus"], machine)
     peer_exps = P.experiments()
     exps = all_experiments(peer_exps)
     if args.profile != "smoke":
@@ -114,7 +119,7 @@ def main(argv=None) -> int:
 
     if args.list:
         for c in C.load_claims():
-            names = [e.name for e in exps if c.id in e.claims]
+            names = C.experiments_for(c.id)
             print(f"{c.id:3} {C.short(c.text, 70):72} {', '.join(names) or '-'}")
         return 0
 
@@ -158,10 +163,11 @@ def main(argv=None) -> int:
     print(f"report: {os.path.join(out, 'README.md')}")
     print(f"claims: {len(rep.claims)}; holds {counts['holds']}, holds in part {counts['holds in part']}, "
           f"refuted {counts['refuted']}, not measurable here {counts['not measurable here']}, "
-          f"experiment missing {counts[C.MISSING]}")
-    missing = [cid for cid, v in rep.verdicts.items() if v.verdict == C.MISSING]
+          f"missing {counts[C.MISSING]}")
+    missing = [cid for cid, v in rep.verdicts.items() if C.is_missing(v.verdict)]
     if missing:
-        print("missing: " + "; ".join(f"{cid} ({rep.verdicts[cid].why})" for cid in missing))
+        print("missing: " + "; ".join(f"{cid} ({rep.verdicts[cid].verdict}: {rep.verdicts[cid].why})"
+                                      for cid in missing))
     strict = args.strict or args.profile == "smoke"
     return 1 if strict and missing else 0
 

@@ -26,16 +26,13 @@ class Progress:
     """One line per step: which experiment, how far, and an estimate of what
     is left (from the last run's durations on file, else the registry's)."""
 
-    def __init__(self, total_s: float, quiet: bool = False):
+    def __init__(self, total_s: float):
         self.total = max(total_s, 1.0)
         self.done = 0.0
         self.t0 = time.monotonic()
-        self.quiet = quiet
 
     def note(self, idx: int, count: int, exp: str, step: str, frac: float = 0.0, est: float = 0.0):
         """`frac` of the current experiment (estimated `est` seconds) is done."""
-        if self.quiet:
-            return
         elapsed = time.monotonic() - self.t0
         left = max(0.0, self.total - self.done - frac * est)
         # Scale the estimate by how fast we have gone against it so far.
@@ -254,7 +251,7 @@ class Runner:
 
     def run(self, exp: Experiment, progress: Progress, idx: int, count: int) -> dict:
         t0 = time.monotonic()
-        base = {"experiment": exp.name, "area": exp.area, "claims": exp.claims, "owner": exp.owner,
+        base = {"experiment": exp.name, "area": exp.area, "owner": exp.owner,
                 "program": exp.program, "what": exp.what, "profile": self.ctx.profile, "repeat": self.repeat,
                 "machine": self.machine["id"], "machine_line": self.machine["hwloc_line"],
                 "command": f"./experiments/run --profile {self.ctx.profile} --only {exp.name}",

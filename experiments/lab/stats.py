@@ -48,9 +48,6 @@ class Summary:
     def max(self) -> float:
         return max(self.samples)
 
-    def key(self) -> tuple:
-        return record_key(self.experiment, self.impl, self.metric, self.n)
-
     def to_json(self) -> dict:
         return {
             "experiment": self.experiment, "impl": self.impl, "metric": self.metric,
@@ -63,17 +60,6 @@ class Summary:
     def from_json(cls, d: dict) -> "Summary":
         return cls(d["experiment"], d["metric"], d.get("unit", ""), d.get("n"),
                    d.get("impl", ""), d.get("method", ""), list(d["samples"]))
-
-    def text(self, digits: int = 3) -> str:
-        """'812 ns (min 790, max 901, 3 runs)'."""
-        med = fmt_num(self.median, digits)
-        if len(self.samples) == 1:
-            return f"{med} {self.unit} (1 run)"
-        return (f"{med} {self.unit} (min {fmt_num(self.min, digits)}, "
-                f"max {fmt_num(self.max, digits)}, {len(self.samples)} runs)")
-
-    def short(self, digits: int = 3) -> str:
-        return f"{fmt_num(self.median, digits)} {self.unit}"
 
 
 def record_key(experiment: str, impl: str, metric: str, n) -> tuple:
@@ -130,21 +116,13 @@ def fmt_num(v: float, digits: int = 3) -> str:
     return s
 
 
-UNIT_SCALE = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0,
-              "B": 1.0, "KiB": 1024.0, "MiB": 1024.0 ** 2, "GiB": 1024.0 ** 3}
-
-
-def convert(v: float, unit: str, to: str) -> float:
-    """Converts between time units or between byte units."""
-    if unit == to:
-        return v
-    return v * UNIT_SCALE[unit] / UNIT_SCALE[to]
+BYTE_UNITS = (("GiB", 1024.0 ** 3), ("MiB", 1024.0 ** 2), ("KiB", 1024.0))
 
 
 def fmt_bytes(b: float) -> str:
-    for unit in ("GiB", "MiB", "KiB"):
-        if abs(b) >= UNIT_SCALE[unit]:
-            return f"{fmt_num(b / UNIT_SCALE[unit])} {unit}"
+    for unit, scale in BYTE_UNITS:
+        if abs(b) >= scale:
+            return f"{fmt_num(b / scale)} {unit}"
     return f"{fmt_num(b)} B"
 
 

@@ -1,10 +1,8 @@
-// stackful_common.hpp: what the stackful_* experiment programs share: one
-// JSONL record per number, RSS and page-table size from /proc, a child
-// process with a shared result slot, an argument parser, and raising
-// vm.max_map_count (said in the output; restored at exit).
-//
-// Record: {"experiment","impl","metric","value","unit","n","method"}, one per
-// line on stdout.
+// stackful_common.hpp: what the stackful_* experiment programs share beyond
+// lab.hpp (whose lab::emit prints their JSONL records): RSS and page-table
+// size from /proc, a child process with a shared result slot, an argument
+// parser, and raising vm.max_map_count (said in the output; restored at
+// exit).
 #pragma once
 
 #include <fcntl.h>
@@ -12,7 +10,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -23,22 +20,9 @@
 #include <vector>
 
 #include "duet/duet.hpp"
+#include "lab.hpp"
 
 namespace sx {
-
-inline void emit(const std::string& experiment, const std::string& impl, const std::string& metric,
-                 double value, const std::string& unit, long long n, const std::string& method) {
-  std::printf(
-      "{\"experiment\":\"%s\",\"impl\":\"%s\",\"metric\":\"%s\",\"value\":%.6g,\"unit\":\"%s\","
-      "\"n\":%lld,\"method\":\"%s\"}\n",
-      experiment.c_str(), impl.c_str(), metric.c_str(), value, unit.c_str(), n, method.c_str());
-  std::fflush(stdout);
-}
-
-using Clock = std::chrono::steady_clock;
-inline double ns_since(Clock::time_point t0) {
-  return std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
-}
 
 /// A field of /proc/self/status in bytes (VmRSS, VmPTE, ...).
 inline long long status_bytes(const char* field) {
@@ -160,10 +144,10 @@ inline bool ensure_map_count(long long want, bool allowed, const std::string& ex
       o << original;
     });
   }
-  emit(experiment, "system", "vm_max_map_count_raised_to", static_cast<double>(want), "mappings",
-       -1,
-       "sysctl vm.max_map_count raised from " + std::to_string(cur) +
-           " by this program (restored at exit)");
+  lab::emit(experiment, "system", "vm_max_map_count_raised_to", static_cast<double>(want),
+            "mappings", -1,
+            "sysctl vm.max_map_count raised from " + std::to_string(cur) +
+                " by this program (restored at exit)");
   return true;
 }
 

@@ -106,28 +106,28 @@ int main(int argc, char** argv) {
                                  (WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT
                                       ? "stopped by duet's overflow report"
                                       : "ended otherwise: status " + std::to_string(st));
-      sx::emit("stackful_depth", impl, "max_depth_locals_" + std::to_string(l),
-               static_cast<double>(g->depth.load()), "frames", static_cast<long long>(size),
-               method);
-      sx::emit("stackful_depth", impl, "frame_bytes_locals_" + std::to_string(l),
-               static_cast<double>(g->frame_bytes.load()), "bytes", static_cast<long long>(size),
-               "stack pointer difference between two frames (-O2 build)");
+      lab::emit("stackful_depth", impl, "max_depth_locals_" + std::to_string(l),
+                static_cast<double>(g->depth.load()), "frames", static_cast<long long>(size),
+                method);
+      lab::emit("stackful_depth", impl, "frame_bytes_locals_" + std::to_string(l),
+                static_cast<double>(g->frame_bytes.load()), "bytes", static_cast<long long>(size),
+                "stack pointer difference between two frames (-O2 build)");
     }
   }
   const long target = std::atol(a.get("--target", "1000000").c_str());
   const auto reserve =
       static_cast<std::size_t>(std::atoll(a.get("--target-reserve", "268435456").c_str()));
   new (g) Shared{};
-  auto t0 = sx::Clock::now();
+  auto t0 = lab::Clock::now();
   int st = sx::in_child([&] { child(duet::StackStrategy::lazy, reserve, 64, target); });
-  const double ms = sx::ns_since(t0) / 1e6;
+  const double ms = lab::ns_since(t0) / 1e6;
   const bool ok = g->done && WIFEXITED(st);
-  sx::emit(
+  lab::emit(
       "stackful_depth", "duet-lazy", "reached_target_depth_locals_64", ok ? 1 : 0, "bool", target,
       "lazy stack reserving " + std::to_string(reserve) + " bytes; recursion to the target depth");
-  sx::emit("stackful_depth", "duet-lazy", "rss_at_target_depth", static_cast<double>(g->rss),
-           "bytes", target, "VmRSS of the whole process at the deepest frame (first touch: cold)");
-  sx::emit("stackful_depth", "duet-lazy", "time_to_target_depth", ms, "ms", target,
-           "child process wall time incl. runtime start (page faults dominate)");
+  lab::emit("stackful_depth", "duet-lazy", "rss_at_target_depth", static_cast<double>(g->rss),
+            "bytes", target, "VmRSS of the whole process at the deepest frame (first touch: cold)");
+  lab::emit("stackful_depth", "duet-lazy", "time_to_target_depth", ms, "ms", target,
+            "child process wall time incl. runtime start (page faults dominate)");
   return 0;
 }

@@ -102,29 +102,29 @@ int main(int argc, char** argv) {
     for (long long n : ns) {
       const bool mapped = s == duet::StackStrategy::pooled || s == duet::StackStrategy::lazy;
       if (mapped && !sx::ensure_map_count(2 * n + 70'000, raise, "stackful_rss")) {
-        sx::emit("stackful_rss", impl, "skipped_needs_max_map_count",
-                 static_cast<double>(2 * n + 70'000), "mappings", n,
-                 "rerun with --raise-map-count (root)");
+        lab::emit("stackful_rss", impl, "skipped_needs_max_map_count",
+                  static_cast<double>(2 * n + 70'000), "mappings", n,
+                  "rerun with --raise-map-count (root)");
         continue;
       }
       Point* slot = sx::shared_slots<Point>(1);
       *slot = Point{};
       int st = sx::in_child([&] { measure(s, n, slot); });
       if (!slot->ok || !WIFEXITED(st)) {
-        sx::emit("stackful_rss", impl, "failed", 1, "bool", n,
-                 "child status " + std::to_string(st));
+        lab::emit("stackful_rss", impl, "failed", 1, "bool", n,
+                  "child status " + std::to_string(st));
         continue;
       }
       pts.push_back(*slot);
       const double nn = static_cast<double>(n);
-      sx::emit("stackful_rss", impl, "rss_per_parked_fiber", slot->rss / nn, "bytes", n, method);
-      sx::emit("stackful_rss", impl, "page_tables_per_parked_fiber", slot->pte / nn, "bytes", n,
-               "VmPTE delta / N (kernel memory, not in RSS)");
-      sx::emit("stackful_rss", impl, "mappings_per_parked_fiber", slot->maps / nn, "mappings", n,
-               "/proc/self/maps lines delta / N");
-      sx::emit("stackful_rss", impl, "task_block_bytes", slot->task_block, "bytes", n,
-               "sizeof(FiberTask) of the parked fiber (header, switch state, function, outcome)");
-      sx::emit(
+      lab::emit("stackful_rss", impl, "rss_per_parked_fiber", slot->rss / nn, "bytes", n, method);
+      lab::emit("stackful_rss", impl, "page_tables_per_parked_fiber", slot->pte / nn, "bytes", n,
+                "VmPTE delta / N (kernel memory, not in RSS)");
+      lab::emit("stackful_rss", impl, "mappings_per_parked_fiber", slot->maps / nn, "mappings", n,
+                "/proc/self/maps lines delta / N");
+      lab::emit("stackful_rss", impl, "task_block_bytes", slot->task_block, "bytes", n,
+                "sizeof(FiberTask) of the parked fiber (header, switch state, function, outcome)");
+      lab::emit(
           "stackful_rss", impl, "stack_in_use_when_parked", slot->in_use, "bytes", n,
           "bytes between the top of its frames and its saved stack pointer (duet::dump_tasks)");
       munmap(slot, sizeof(Point));
@@ -140,8 +140,8 @@ int main(int argc, char** argv) {
       }
       const double k = static_cast<double>(pts.size());
       const double slope = (k * sxy - sx_ * sy) / (k * sxx - sx_ * sx_);
-      sx::emit("stackful_rss", impl, "rss_slope_per_parked_fiber", slope, "bytes", pts.back().n,
-               "least-squares slope of RSS delta over N across the points above; " + method);
+      lab::emit("stackful_rss", impl, "rss_slope_per_parked_fiber", slope, "bytes", pts.back().n,
+                "least-squares slope of RSS delta over N across the points above; " + method);
     }
   }
   return 0;

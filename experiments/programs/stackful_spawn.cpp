@@ -35,9 +35,9 @@ double raw_cost(duet::StackStrategy s, long n) {
     duet::detail::stack_release(st);
   };
   for (long i = 0; i < 1000; ++i) once();
-  auto t0 = sx::Clock::now();
+  auto t0 = lab::Clock::now();
   for (long i = 0; i < n; ++i) once();
-  return sx::ns_since(t0) / static_cast<double>(n);
+  return lab::ns_since(t0) / static_cast<double>(n);
 }
 
 duet::Task<void> spawn_join_loop(duet::StackStrategy s, long n) {
@@ -52,15 +52,16 @@ int main(int argc, char** argv) {
   for (duet::StackStrategy s : sx::strategies(a)) {
     const std::string impl = std::string("duet-") + sx::name(s);
     if (s != duet::StackStrategy::copy) {
-      sx::emit("stackful_spawn", impl, "raw_create_run_destroy", raw_cost(s, n), "ns", n,
-               "warm pool; stack_acquire+make_fcontext+jump in/out+stack_release, no scheduler");
+      lab::emit("stackful_spawn", impl, "raw_create_run_destroy", raw_cost(s, n), "ns", n,
+                "warm pool; stack_acquire+make_fcontext+jump in/out+stack_release, no scheduler");
     }
     duet::Runtime rt(sx::workers(1));
     rt.block_on(spawn_join_loop(s, 2000));  // warm the pools
-    auto t0 = sx::Clock::now();
+    auto t0 = lab::Clock::now();
     rt.block_on(spawn_join_loop(s, n));
-    sx::emit("stackful_spawn", impl, "spawn_join", sx::ns_since(t0) / static_cast<double>(n), "ns",
-             n, "warm; 1 worker; a coroutine co_awaits duet::spawn(stackful, empty fn) in a loop");
+    lab::emit("stackful_spawn", impl, "spawn_join", lab::ns_since(t0) / static_cast<double>(n),
+              "ns", n,
+              "warm; 1 worker; a coroutine co_awaits duet::spawn(stackful, empty fn) in a loop");
 
     std::atomic<long> done{0};
     auto batch = [&](long total) {
@@ -76,10 +77,11 @@ int main(int argc, char** argv) {
     };
     batch(2000);
     done = 0;
-    t0 = sx::Clock::now();
+    t0 = lab::Clock::now();
     batch(n);
-    sx::emit("stackful_spawn", impl, "spawn_batch", sx::ns_since(t0) / static_cast<double>(n), "ns",
-             n, "warm; 1 worker; a fiber spawns 1000 detached fibers then yields until they ran");
+    lab::emit("stackful_spawn", impl, "spawn_batch", lab::ns_since(t0) / static_cast<double>(n),
+              "ns", n,
+              "warm; 1 worker; a fiber spawns 1000 detached fibers then yields until they ran");
   }
   return 0;
 }

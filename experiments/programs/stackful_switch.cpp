@@ -23,8 +23,8 @@ int main(int argc, char** argv) {
     for (long long n : ns) {
       const bool mapped = s == duet::StackStrategy::pooled || s == duet::StackStrategy::lazy;
       if (mapped && !sx::ensure_map_count(2 * n + 70'000, raise, "stackful_switch")) {
-        sx::emit("stackful_switch", impl, "skipped_needs_max_map_count", 2.0 * n + 70'000,
-                 "mappings", n, "rerun with --raise-map-count (root)");
+        lab::emit("stackful_switch", impl, "skipped_needs_max_map_count", 2.0 * n + 70'000,
+                  "mappings", n, "rerun with --raise-map-count (root)");
         continue;
       }
       long rounds = total_yields / n;
@@ -42,13 +42,13 @@ int main(int argc, char** argv) {
         }));
       }
       while (started.load() < n) std::this_thread::yield();
-      auto t0 = sx::Clock::now();
+      auto t0 = lab::Clock::now();
       go.store(true, std::memory_order_release);
       for (auto& h : hs) h.join();
-      const double per = sx::ns_since(t0) / (static_cast<double>(n) * static_cast<double>(rounds));
-      sx::emit("stackful_switch", impl, "yield_switch", per, "ns", n,
-               "1 worker; N live fibers each yield " + std::to_string(rounds) +
-                   " times; wall time / yields (includes the start-up round)");
+      const double per = lab::ns_since(t0) / (static_cast<double>(n) * static_cast<double>(rounds));
+      lab::emit("stackful_switch", impl, "yield_switch", per, "ns", n,
+                "1 worker; N live fibers each yield " + std::to_string(rounds) +
+                    " times; wall time / yields (includes the start-up round)");
     }
   }
   return 0;

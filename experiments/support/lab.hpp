@@ -1,9 +1,11 @@
-// lab.hpp: what every lab_* experiment program shares: one JSONL record per
-// measured number, RSS from /proc, a steady clock, CPU pinning, a tiny
-// argument parser. (lab_gate.hpp adds Gate, a duet poll future to park on.)
+// lab.hpp: what every C++ experiment program shares (lab_*, stackful_*,
+// sync_bench, page_touch): the one JSONL emitter (lab::emit, one record per
+// measured number), RSS from /proc, a steady clock, CPU pinning, a tiny
+// argument parser. (lab_gate.hpp adds Gate, a duet poll future to park on;
+// programs/stackful_common.hpp adds what the stackful_* programs share.)
 //
 // Record format (one JSON object a line on stdout; experiments/lab/stats.py
-// folds repeated runs into median/min/max):
+// folds repeated runs into median/min/max; "n" is null where no N applies):
 //
 //   {"experiment":"spawn_seq","impl":"duet-stackless","metric":"time_per_op",
 //    "value":812.5,"unit":"ns","n":10000,"method":"steady_clock, 1 worker"}

@@ -1,6 +1,7 @@
 """Report generation and claim rules on synthetic data: every claim of
 claims.md gets a row, grading follows the documented thresholds, and a
-claim whose numbers are absent says "experiment missing" (never a guess)."""
+claim whose experiment is absent says "missing: <experiment>" (never a
+guess)."""
 
 import json
 import os
@@ -11,7 +12,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
 from lab import claims as C  # noqa: E402
-from lab.experiments import LAB  # noqa: E402
+from lab.experiments import EXPERIMENTS  # noqa: E402
 from lab.report import Report  # noqa: E402
 from lab.results import Results  # noqa: E402
 from lab.stats import fold  # noqa: E402
@@ -54,17 +55,19 @@ class GradeTest(unittest.TestCase):
             self.assertIn(want, ids)
         for cid in ids:
             self.assertIn(cid, C.RULES, f"no rule for {cid}")
+        self.assertEqual(sorted(C.RULES), sorted(ids), "a rule for a claim that claims.md does not have")
 
 
 class ReportTest(unittest.TestCase):
     def test_rows_for_every_claim_and_missing_is_explicit(self):
-        recs = [rec("rss", "duet-stackless", "rss_delta", 256 * n, n, "B") for n in (1000, 10000, 100000)]
-        recs += [rec("rss", "duet-fiber", "rss_delta", 4096 * n, n, "B") for n in (1000, 10000, 100000)]
-        recs += [rec("rss", "duet-fiber", "vm_per_task", 69632, 100000, "B")]
-        recs += [rec("frames", "duet", "sizeof_waker", 16, None, "B")]
+        stackless = [rec("rss", "duet-stackless", "rss_delta", 256 * n, n, "B") for n in (1000, 10000, 100000)]
+        fiber = [rec("rss", "duet-fiber", "rss_delta", 4096 * n, n, "B") for n in (1000, 10000, 100000)]
+        fiber += [rec("rss", "duet-fiber", "vm_per_task", 69632, 100000, "B")]
+        frames = [rec("frames", "duet", "sizeof_waker", 16, None, "B")]
         with tempfile.TemporaryDirectory() as d:
-            R = Results({"duet_stackless": data_file("duet_stackless", recs)})
-            rep = Report(d, MACHINE, R, LAB, "quick")
+            R = Results({"duet_stackless": data_file("duet_stackless", stackless),
+                         "duet_fiber": data_file("duet_fiber", fiber), "frames": data_file("frames", frames)})
+            rep = Report(d, MACHINE, R, EXPERIMENTS, "quick")
             paths = rep.write()
             self.assertTrue(all(os.path.exists(p) for p in paths))
             with open(os.path.join(d, "README.md"), encoding="utf-8") as fh:
@@ -75,8 +78,10 @@ class ReportTest(unittest.TestCase):
             self.assertIn("16 B", rep.verdicts["R5"].measured)
             self.assertEqual(rep.verdicts["M1"].verdict, "holds in part")
             self.assertIn("4 KiB", rep.verdicts["M1"].measured)
-            self.assertEqual(rep.verdicts["S1"].verdict, C.MISSING)
+            self.assertEqual(rep.verdicts["S1"].verdict, "missing: switch_bare")
             self.assertEqual(rep.verdicts["S1"].measured, "")
+            self.assertIn("| S1 |", readme)
+            self.assertIn("| missing: switch_bare |", readme)
 
     def test_results_round_trip_through_files(self):
         with tempfile.TemporaryDirectory() as d:
@@ -89,9 +94,6 @@ class ReportTest(unittest.TestCase):
             self.assertEqual(R.status("x"), "ok")
             self.assertEqual(R.status("nope"), "not run")
 
-
-if __name__ == "__main__":
-    unittest.main()
 
 
 class SoakTableTest(unittest.TestCase):
@@ -107,10 +109,14 @@ class SoakTableTest(unittest.TestCase):
                      rec("soak", impl, "pass", ok, unit="bool")]
         with tempfile.TemporaryDirectory() as d:
             R = Results({"soak_faults": data_file("soak_faults", recs)})
-            rep = Report(d, MACHINE, R, LAB, "quick")
+            rep = Report(d, MACHINE, R, EXPERIMENTS, "quick")
             rep.write()
             with open(os.path.join(d, "reliability.md"), encoding="utf-8") as fh:
                 page = fh.read()
             self.assertIn("| duet-stackless-epoll | 6 | reset 48 | 123,456 | 0 | 1 MiB | 120 | **pass** |", page)
             self.assertIn("| duet-stackful-io_uring | 6 | reset 48 | 123,456 | 3 |", page)
             self.assertIn("**FAIL**", page)
+
+
+if __name__ == "__main__":
+    unittest.main()

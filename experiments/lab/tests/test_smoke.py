@@ -1,7 +1,7 @@
 """The smoke profile through the real runner (what CI runs): builds, runs
 every experiment with tiny N and no peers, and checks that the report has a
-row for every claim ID of ../shared/claims.md with a measured value and a
-verdict. Set DUET_LAB_SKIP_SMOKE=1 to skip (e.g. for a quick unit run)."""
+row for every claim ID of experiments/lab/claims.md with a measured value and
+a verdict. Set DUET_LAB_SKIP_SMOKE=1 to skip (e.g. for a quick unit run)."""
 
 import os
 import re

@@ -6,7 +6,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
-from lab.stats import convert, fmt_bytes, fmt_num, fmt_time_ns, fold, linear_fit, median  # noqa: E402
+from lab.stats import fmt_bytes, fmt_num, fmt_time_ns, fold, linear_fit, median  # noqa: E402
 
 
 class StatsTest(unittest.TestCase):
@@ -31,7 +31,6 @@ class StatsTest(unittest.TestCase):
         s = out[("a", 10)]
         self.assertEqual((s.median, s.min, s.max, len(s.samples)), (2.0, 1.0, 3.0, 3))
         self.assertEqual(out[("b", 10)].median, 9.0)
-        self.assertIn("min 1, max 3, 3 runs", s.text())
 
     def test_summary_round_trip(self):
         s = fold([{"experiment": "e", "metric": "t", "value": 1.5, "unit": "B", "n": 3, "method": "m"}])[0]
@@ -54,8 +53,6 @@ class StatsTest(unittest.TestCase):
         self.assertEqual(fmt_bytes(300), "300 B")
         self.assertEqual(fmt_time_ns(1500), "1.5 us")
         self.assertEqual(fmt_time_ns(2.5e6), "2.5 ms")
-        self.assertAlmostEqual(convert(1, "ms", "ns"), 1e6)
-        self.assertAlmostEqual(convert(1, "MiB", "KiB"), 1024)
 
 
 if __name__ == "__main__":
