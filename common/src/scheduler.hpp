@@ -42,6 +42,12 @@ class Scheduler {
   /// Completion bookkeeping on the thread that finished `t` (worker or
   /// shutdown): wake the joiner, unlist, drop queue and list references.
   void finish(TaskHeader* t) noexcept;
+  /// The two halves of finish(): wake the joiner of a task that just became
+  /// complete (or drop its outcome when nobody will join); then unlist it
+  /// (if listed) and drop the run's references. A finished fiber publishes
+  /// before its last switch; the loop or the hand-off releases after it.
+  void publish_completion(TaskHeader* t) noexcept;
+  void release_after_completion(TaskHeader* t) noexcept;
 
   void shutdown();
   /// Worker thread, after its loop ends: waits until shutdown has cancelled
@@ -61,14 +67,9 @@ class Scheduler {
 
  private:
   void cancel_everything();
-  /// Wakes the joiner of a task that just became complete, or drops its
-  /// outcome when nobody will join.
-  void publish_completion(TaskHeader* t) noexcept;
   /// Cancels a task (neither queued nor listed any more) on the calling
   /// thread and publishes its completion; drops no reference.
   void cancel_now(TaskHeader* t) noexcept;
-  /// After completion: unlist (if listed) and drop the run's references.
-  void release_after_completion(TaskHeader* t) noexcept;
   std::atomic<bool> shutdown_{false};
   std::atomic<bool> stopped_{false};
   // Wakes from outside the workers (a blocking-pool thread, a plain thread)

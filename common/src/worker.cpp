@@ -27,10 +27,11 @@ void Worker::join() {
 }
 
 WorkerStats Worker::stats() const noexcept {
-  return WorkerStats{
-      stats_.polls.get(),          stats_.lifo_hits.get(),     stats_.steals.get(),
-      stats_.steal_attempts.get(), stats_.injector_pops.get(), stats_.overflows.get(),
-      stats_.parks.get(),          stats_.yields.get(),        stats_.lifo_steals.get()};
+  return WorkerStats{stats_.polls.get(),         stats_.lifo_hits.get(),
+                     stats_.steals.get(),        stats_.steal_attempts.get(),
+                     stats_.injector_pops.get(), stats_.overflows.get(),
+                     stats_.parks.get(),         stats_.yields.get(),
+                     stats_.lifo_steals.get(),   stats_.hand_offs.get()};
 }
 
 void Worker::schedule_local(TaskHeader* t, bool to_back) {
@@ -184,48 +185,121 @@ void Worker::end_search() {
 void Worker::run_task(TaskHeader* t) {
   if (searching_) end_search();
   std::uint64_t prev = t->transition_to_running();
+  bool counted = false;  // a handed-back task was counted when it was taken
   for (;;) {
     if (prev & state::cancelled) {
       tl_task = t;
       t->vtable->cancel(t);
       tl_task = nullptr;
       sched_.finish(t);
+    } else {
+      if (!counted) stats_.polls.inc();
+      tl_task = t;
+      RunResult r = t->vtable->run(t);
+      // A fiber may have handed this worker on to other fibers
+      // (duet/detail/hand_off.hpp): the run that ended is the current task's.
+      t = tl_task;
+      tl_task = nullptr;
+      // Fast path: nothing else is runnable here and the tick has budget
+      // left, so the back of the queue is its front: run it again without
+      // a round trip through the ring or the state word. The injection
+      // queue still gets its turn when the budget runs out.
+      if (r == RunResult::yielded && handed_.task == nullptr && lifo_.peek() == nullptr &&
+          queue.is_empty() && budget_ > 1) {
+        stats_.yields.inc();
+        --budget_;
+        prev = t->load(std::memory_order_relaxed);
+        counted = false;
+        continue;
+      }
+      switched_out(t, r);
+    }
+    if (handed_.task == nullptr) return;
+    const NextTask n = std::exchange(handed_, NextTask{});
+    t = n.task;
+    prev = n.state;
+    counted = true;
+  }
+}
+
+void Worker::switched_out(TaskHeader* t, RunResult r) noexcept {
+  switch (r) {
+    case RunResult::complete:
+      // A fiber publishes its completion before its last switch
+      // (hand_off.hpp); only this thread did, so a relaxed load sees it.
+      if ((t->load(std::memory_order_relaxed) & state::complete) == 0) {
+        sched_.publish_completion(t);
+      }
+      sched_.release_after_completion(t);
+      return;
+    case RunResult::pending: {
+      // First park: list it so shutdown can find it (it is still ours, so
+      // the insert cannot race with its completion).
+      const bool list = (t->load(std::memory_order_relaxed) & state::listed) == 0;
+      if (list) sched_.owned.insert(t);
+      // Woken or cancelled while it ran: it goes to the back, like a yield.
+      if (t->transition_to_idle(list)) schedule_local(t, true);
       return;
     }
-    stats_.polls.inc();
-    tl_task = t;
-    RunResult r = t->vtable->run(t);
-    tl_task = nullptr;
-    switch (r) {
-      case RunResult::complete:
-        sched_.finish(t);
-        return;
-      case RunResult::pending: {
-        // First park: list it so shutdown can find it (it is still ours, so
-        // the insert cannot race with its completion).
-        const bool list = (t->load(std::memory_order_relaxed) & state::listed) == 0;
-        if (list) sched_.owned.insert(t);
-        // Woken or cancelled while it ran: it goes to the back, like a yield.
-        if (t->transition_to_idle(list)) schedule_local(t, true);
-        return;
-      }
-      case RunResult::yielded:
-        stats_.yields.inc();
-        // Fast path: nothing else is runnable here and the tick has budget
-        // left, so the back of the queue is its front: run it again without
-        // a round trip through the ring or the state word. The injection
-        // queue still gets its turn when the budget runs out.
-        if (lifo_.peek() == nullptr && queue.is_empty() && budget_ > 1) {
-          --budget_;
-          prev = t->load(std::memory_order_relaxed);
-          continue;
-        }
-        t->transition_to_yielded();
-        if (queue.push_back_or_overflow(t, sched_.injector)) stats_.overflows.inc();
-        if (!searching_) sched_.notify_parked();
-        return;
-    }
+    case RunResult::yielded:
+      stats_.yields.inc();
+      t->transition_to_yielded();
+      push_back(t);
+      if (!searching_) sched_.notify_parked();
+      return;
   }
+}
+
+void Worker::push_back(TaskHeader* t) noexcept {
+  if (queue.push_back_or_overflow(t, sched_.injector)) stats_.overflows.inc();
+}
+
+NextTask Worker::take_next_task() noexcept {
+  // Budget spent: the loop's maintenance (I/O, timers, the injection
+  // queue) comes first. A task already handed back: the loop runs it.
+  if (budget_ <= 1 || handed_.task != nullptr) return {};
+  TaskHeader* t = lifo_.take();
+  if (t != nullptr && lifo_runs_ < sched_.cfg.lifo_cap) {
+    ++lifo_runs_;
+    stats_.lifo_hits.inc();
+  } else {
+    // The slot had its turns (claim R2): its task goes behind the others.
+    if (t != nullptr) push_back(t);
+    lifo_runs_ = 0;
+    t = queue.pop();
+    if (t == nullptr) return {};
+  }
+  --budget_;
+  stats_.polls.inc();
+  return NextTask{t, t->transition_to_running()};
+}
+
+bool Worker::yield_in_place() noexcept {
+  if (budget_ <= 1 || handed_.task != nullptr || lifo_.peek() != nullptr || !queue.is_empty()) {
+    return false;
+  }
+  --budget_;
+  stats_.polls.inc();
+  stats_.yields.inc();
+  return true;
+}
+
+// ---- duet/detail/hand_off.hpp ---------------------------------------------
+
+NextTask take_next_task(Worker& w) noexcept {
+  return w.take_next_task();
+}
+void run_next_on_worker(Worker& w, NextTask n) noexcept {
+  w.run_next(n);
+}
+void task_switched_out(Worker& w, TaskHeader* t, RunResult r) noexcept {
+  w.handed_off(t, r);
+}
+void publish_completion(Worker& w, TaskHeader* t) noexcept {
+  w.scheduler().publish_completion(t);
+}
+bool yield_in_place(Worker& w) noexcept {
+  return w.yield_in_place();
 }
 
 void Worker::park() {

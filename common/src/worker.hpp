@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "duet/config.hpp"
+#include "duet/detail/hand_off.hpp"
 #include "duet/detail/task_header.hpp"
 #include "duet/drivers/driver.hpp"
 #include "lifo_slot.hpp"
@@ -54,6 +55,18 @@ class Worker {
   /// the LIFO slot (hot in cache); a yield or requeue goes to the back.
   void schedule_local(TaskHeader* t, bool to_back);
 
+  // ---- direct hand-off (duet/detail/hand_off.hpp) ------------------------
+  NextTask take_next_task() noexcept;
+  void run_next(NextTask n) noexcept { handed_ = n; }
+  /// The loop's bookkeeping after `t`'s run ended with `r`.
+  void switched_out(TaskHeader* t, RunResult r) noexcept;
+  /// switched_out for a fiber that handed this worker straight to another.
+  void handed_off(TaskHeader* t, RunResult r) noexcept {
+    stats_.hand_offs.inc();
+    switched_out(t, r);
+  }
+  bool yield_in_place() noexcept;
+
   [[nodiscard]] WorkerStats stats() const noexcept;
   [[nodiscard]] unsigned index() const noexcept { return index_; }
   [[nodiscard]] int cpu() const noexcept { return cpu_; }
@@ -80,6 +93,8 @@ class Worker {
   TaskHeader* next_from_injector();
   TaskHeader* steal_work();
   void run_task(TaskHeader* t);
+  /// Pushes a task to the back of the ring (the injector when it is full).
+  void push_back(TaskHeader* t) noexcept;
   void park();
   /// How long the next sleep in park() may last: until the next timer, and
   /// for the watcher with another worker awake, one watch period at most.
@@ -108,6 +123,8 @@ class Worker {
   std::uint32_t budget_;
   std::uint32_t rng_;
   bool searching_ = false;
+  // A task that a fiber's hand-off took but did not switch to: run next.
+  NextTask handed_{};
   // The watcher's last look: each worker's poll count, and when.
   bool watching_ = false;
   std::vector<std::uint64_t> seen_polls_;
@@ -118,7 +135,7 @@ class Worker {
     // `polls` also tells the watcher whether this worker is still inside
     // the poll it saw last time.
     Counter polls, lifo_hits, steals, steal_attempts, injector_pops, overflows, parks, yields,
-        lifo_steals;
+        lifo_steals, hand_offs;
   } stats_;
 };
 

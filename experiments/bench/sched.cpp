@@ -4,8 +4,11 @@
 //
 //   bare/resume          coroutine_handle::resume + suspend, no scheduler
 //   bare/fcontext        jump_fcontext there and back, no scheduler
-//   yield/<backend>      one task yields in a loop (round trip through the
-//                        worker loop)
+//   yield/<backend>      one task yields in a loop, alone on its worker (a
+//                        yield with nothing else to run goes on in place)
+//   yield_pair/<backend> two tasks yield in turn on one worker: one switch
+//                        per yield (for fibers the direct hand-off, one
+//                        jump; compare with bare/fcontext, two jumps)
 //   pingpong/<backend>   two tasks wake each other in turn (one round trip =
 //                        two wake-ups and two suspensions)
 //   spawn_join/<backend> from inside a task: spawn a trivial child, join it
@@ -143,6 +146,44 @@ void BM_yield_stackful(benchmark::State& st) {
 }
 BENCHMARK(BM_yield_stackless)->Name("yield/stackless")->Arg(1)->Arg(2)->UseManualTime();
 BENCHMARK(BM_yield_stackful)->Name("yield/stackful")->Arg(1)->Arg(2)->UseManualTime();
+
+duet::Task<void> yield_loop(int n) {
+  for (int i = 0; i < n; ++i) co_await duet::yield_now();
+}
+
+template <bool Fiber>
+void BM_yield_pair(benchmark::State& st) {
+  duet::Runtime rt(config(1));
+  std::int64_t allocs = 0;
+  for (auto _ : st) {
+    Result r = rt.block_on([](duet::Runtime& rt) -> duet::Task<Result> {
+      auto a0 = duet::test::alloc_counts().news;
+      auto t0 = Clock::now();
+      if constexpr (Fiber) {
+        auto body = [] {
+          for (int i = 0; i < kYields; ++i) duet::this_fiber::yield();
+        };
+        auto a = rt.spawn(duet::stackful, body);
+        auto b = rt.spawn(duet::stackful, body);
+        co_await a;
+        co_await b;
+      } else {
+        auto a = duet::spawn(yield_loop(kYields));
+        auto b = duet::spawn(yield_loop(kYields));
+        co_await a;
+        co_await b;
+      }
+      auto t1 = Clock::now();
+      co_return Result{std::chrono::duration<double>(t1 - t0).count(),
+                       duet::test::alloc_counts().news - a0};
+    }(rt));
+    st.SetIterationTime(r.seconds);
+    allocs += r.allocs;
+  }
+  report(st, 2.0 * kYields, allocs);  // per yield
+}
+BENCHMARK(BM_yield_pair<false>)->Name("yield_pair/stackless")->UseManualTime();
+BENCHMARK(BM_yield_pair<true>)->Name("yield_pair/stackful")->UseManualTime();
 
 // ---- ping-pong -------------------------------------------------------------------
 

@@ -7,6 +7,8 @@
 #include <stdexcept>
 
 #include "copy_stack.hpp"
+#include "duet/detail/hand_off.hpp"
+#include "duet/detail/tls.hpp"
 #include "duet/dump.hpp"
 #include "duet/stackful/fiber.hpp"
 #include "high_water.hpp"
@@ -25,26 +27,16 @@ namespace {
 [[maybe_unused]] const bool g_describer_registered =
     (set_task_describer(TaskKind::stackful, &describe_fiber), true);
 
-/// Runs on the fiber's stack. Never returns: the last jump leaves the stack
-/// for good.
-[[noreturn]] void fiber_entry(bc::transfer_t t) noexcept {
-  auto* f = static_cast<FiberBase*>(t.data);
-  f->caller = t.fctx;
-  san::leave_end(f);
-  try {
-    f->body(f);
-  } catch (const FiberUnwind&) {
-    f->unwound = true;
-  } catch (...) {
-    // run_body stores every other exception; reaching here is a bug.
-    std::fputs("duet: exception escaped a fiber body\n", stderr);
-    std::abort();
-  }
-  f->finished = true;
-  f->reason = RunResult::complete;
-  san::leave_begin(f, /*dying=*/true);
-  bc::jump_fcontext(f->caller, nullptr);
-  std::abort();  // unreachable: nobody resumes a finished fiber
+[[noreturn]] void fiber_entry(bc::transfer_t t) noexcept;
+
+DUET_TLS ThreadSide tl_side;
+
+/// The calling thread's ThreadSide. Out of line and opaque (the empty asm
+/// makes it impure): after a switch the fiber may run on another thread,
+/// and the compiler must not reuse an address computed before it.
+[[gnu::noinline]] ThreadSide& this_side() noexcept {
+  asm volatile("" ::: "memory");
+  return tl_side;
 }
 
 /// The stack the fiber's frames use: [bottom, frames_top()).
@@ -59,7 +51,7 @@ bool take_stack(FiberBase* f) noexcept {
   try {
     f->stack = stack_acquire(f->strategy, f->stack_bytes);
   } catch (...) {
-    f->fail_start(f, std::current_exception());
+    f->fiber_vtable().fail_start(f, std::current_exception());
     f->finished = true;
     f->reason = RunResult::complete;
     return false;
@@ -70,55 +62,201 @@ bool take_stack(FiberBase* f) noexcept {
   return true;
 }
 
-/// The fiber finished: its stack goes back to the running thread's cache
-/// at once (hot, for the next fiber this worker starts), long before the
-/// handle is joined or dropped.
-void give_back_stack(FiberBase* f) noexcept {
-  if (!f->stack) return;
-  stack_release(f->stack);
-  f->stack = Stack{};
-}
-
-/// On a worker (or the thread that shuts down): switch into the fiber until
-/// it switches back. False, without running it, when it is a copy fiber
-/// whose shared stack another worker is using.
-bool enter(FiberBase* f) noexcept {
-  if (f->strategy == StackStrategy::copy) {
-    if (!copy_enter(f)) return false;
-  } else if (f->ctx == nullptr && !take_stack(f)) {
-    return true;  // finished with a StackError
-  }
+/// The first context of `f`, on the stack it holds (its own, or the shared
+/// one a copy fiber is bound to).
+void make_context(FiberBase* f) noexcept {
   char* top = f->frames_top();
   char* bottom = frames_bottom(f);
-  if (f->ctx == nullptr) {
-    if (f->measure) measure_begin(f, bottom, top);
-    f->ctx = bc::make_fcontext(top, static_cast<std::size_t>(top - bottom), &fiber_entry);
-    san::create(f);
-  }
-  ensure_alt_stack();
-  void* fake = nullptr;
-  san::enter_begin(f, &fake, bottom, static_cast<std::size_t>(top - bottom));
-  bc::transfer_t t = bc::jump_fcontext(f->ctx, f);
-  san::enter_end(fake);
-  f->ctx = t.fctx;
-  if (!f->finished) note_switch(f, static_cast<std::size_t>(top - static_cast<char*>(f->ctx)));
-  if (f->finished && f->measure) measure_end(f, bottom, top);
-  if (f->strategy == StackStrategy::copy) copy_leave(f);
-  if (f->finished) {
-    san::destroy(f);
-    give_back_stack(f);
-  }
+  if (f->measure) measure_begin(f, bottom, top);
+  f->ctx = bc::make_fcontext(top, static_cast<std::size_t>(top - bottom), &fiber_entry);
+  san::create(f);
+}
+
+/// Before the first jump into `f` (a copy fiber is bound to its shared
+/// stack already): its stack and its initial context. False when it ended
+/// instead (no stack could be had, now or at an earlier try).
+bool prepare_entry(FiberBase* f) noexcept {
+  if (f->ctx != nullptr) return true;
+  if (f->finished) return false;
+  if (f->strategy != StackStrategy::copy && !take_stack(f)) return false;
+  make_context(f);
   return true;
 }
 
-/// On the fiber: switch back to the worker that runs it; returns when a
-/// worker (maybe another one) resumes the fiber.
-void leave(FiberBase* f, RunResult why) {
+/// prepare_entry for a hand-off, which runs on another fiber's stack (it
+/// may be small): only what is cheap there. A fiber whose stack is not in
+/// this thread's cache goes to the worker, whose own stack can afford a
+/// new slab, /proc/self/maps near the mapping budget, or a StackError.
+bool prepare_entry_cheaply(FiberBase* f) noexcept {
+  if (f->ctx != nullptr) return true;
+  if (f->finished || f->strategy == StackStrategy::copy) return false;
+  f->stack = stack_acquire_cached(f->strategy, f->stack_bytes);
+  if (!f->stack) return false;
+  san::unpoison(f->stack.bottom(), f->stack.usable());
+  make_context(f);
+  return true;
+}
+
+/// Off the stack of `f`, which just switched out (to the worker, or to
+/// another fiber): what its stack tells, and, when it finished, the stack
+/// itself goes back to the running thread's cache at once (hot, for the
+/// next fiber this worker starts), long before the handle is joined.
+void after_switch_out(FiberBase* f) noexcept {
+  char* top = f->frames_top();
+  if (!f->finished) note_switch(f, static_cast<std::size_t>(top - static_cast<char*>(f->ctx)));
+  if (f->finished && f->measure) measure_end(f, frames_bottom(f), top);
+  if (f->strategy == StackStrategy::copy) copy_leave(f);
+  if (f->finished) {
+    san::destroy(f);
+    if (f->stack_counted) {
+      stack_recycle(f->stack);
+    } else {
+      stack_release(f->stack);
+    }
+    f->stack = Stack{};
+  }
+}
+
+/// On `self`'s stack, right after any jump into it. `t.data` is the fiber
+/// that handed over to it on this worker, or null when the worker loop (or
+/// a thread that cancels) entered it. A hand-off's receiver finishes what
+/// the loop would have done for the fiber that left: that fiber is off its
+/// stack only now, so only now may it be seen idle or complete.
+[[gnu::noinline]] void land(FiberBase* self, bc::transfer_t t) noexcept {
+  auto* from = static_cast<FiberBase*>(t.data);
+  if (from == nullptr) {
+    ThreadSide& side = this_side();
+    side.ctx = t.fctx;
+    san::leave_end(self, side);
+    return;
+  }
+  from->ctx = t.fctx;
+  san::hand_off_end(self);
+  after_switch_out(from);
+  task_switched_out(*current_worker(), from, from->reason);
+}
+
+/// The next task of `w`, taken for a hand-off, if `f` can jump straight
+/// into it: a fiber with a stack of its own (not a copy fiber: its bytes
+/// must be copied in by the worker), not cancelled (the worker unwinds
+/// it), with a stack at hand. Anything else goes back to the worker, which
+/// runs it before anything else.
+FiberBase* next_fiber(Worker& w) noexcept {
+  const NextTask n = take_next_task(w);
+  if (n.task == nullptr) return nullptr;
+  if (n.task->vtable->kind == TaskKind::stackful && (n.state & state::cancelled) == 0) {
+    auto* g = static_cast<FiberBase*>(n.task);
+    if (g->strategy != StackStrategy::copy && prepare_entry_cheaply(g)) return g;
+  }
+  run_next_on_worker(w, n);
+  return nullptr;
+}
+
+/// The fiber `f` may hand over to now, made current: null when it must go
+/// back to the thread instead. A fiber being unwound (cancellation,
+/// shutdown) and a copy fiber always go back: the canceller loops on that
+/// fiber alone, and a copy fiber's bytes are copied out by the worker.
+/// Out of line, like the jumps below: only switch_out's small frame stays on
+/// a parked fiber's stack (a copy fiber saves and restores those bytes at
+/// every switch).
+[[gnu::noinline]] FiberBase* hand_off_target(FiberBase* f) noexcept {
+  if (f->unwinding || f->strategy == StackStrategy::copy) return nullptr;
+  Worker* w = current_worker();
+  FiberBase* g = w != nullptr ? next_fiber(*w) : nullptr;
+  if (g != nullptr) set_current_task(g);
+  return g;
+}
+
+[[gnu::noinline]] bc::transfer_t jump_to_fiber(FiberBase* f, FiberBase* g, bool dying) noexcept {
+  char* top = g->frames_top();
+  char* bottom = frames_bottom(g);
+  san::hand_off_begin(f, g, dying, bottom, static_cast<std::size_t>(top - bottom));
+  return bc::jump_fcontext(g->ctx, f);
+}
+
+[[gnu::noinline]] bc::transfer_t jump_to_thread(FiberBase* f, bool dying) noexcept {
+  ThreadSide& side = this_side();
+  san::leave_begin(f, dying, side);
+  return bc::jump_fcontext(side.ctx, f);
+}
+
+/// A fiber that finished on a worker publishes its completion before its
+/// last switch, with its stack already counted as given back (it goes back
+/// to the cache once nothing runs on it): a joiner on this worker is then
+/// queued and can be the hand-off's next fiber (spawn + join: two jumps,
+/// not three). Not for a fiber being unwound (its canceller stores
+/// `Cancelled` after the unwinding), a copy fiber (the worker copies its
+/// bytes), or a measured one (its high-water mark is recorded first).
+[[gnu::noinline]] void publish_before_switch(FiberBase* f) noexcept {
+  if (f->unwinding || f->strategy == StackStrategy::copy || f->measure) return;
+  Worker* w = current_worker();
+  if (w == nullptr) return;
+  stack_count_release();
+  f->stack_counted = true;
+  publish_completion(*w, f);
+}
+
+/// On `f`, which stops running for `f->reason`: jumps straight into the
+/// next fiber of this worker when there is one (one switch instead of two),
+/// else back to the thread that entered it. Returns when `f` is resumed,
+/// never when it is `dying`.
+void switch_out(FiberBase* f, bool dying) noexcept {
+  if (dying) publish_before_switch(f);
+  FiberBase* g = hand_off_target(f);
+  land(f, g != nullptr ? jump_to_fiber(f, g, dying) : jump_to_thread(f, dying));
+}
+
+/// Runs on the fiber's stack. Never returns: the last jump leaves the stack
+/// for good. The fiber is the current task (the worker or the fiber that
+/// handed over to it made it so before the jump).
+[[noreturn]] void fiber_entry(bc::transfer_t t) noexcept {
+  auto* f = static_cast<FiberBase*>(current_task());
+  land(f, t);
+  try {
+    f->fiber_vtable().body(f);
+  } catch (const FiberUnwind&) {
+    f->unwound = true;
+  } catch (...) {
+    // run_body stores every other exception; reaching here is a bug.
+    std::fputs("duet: exception escaped a fiber body\n", stderr);
+    std::abort();
+  }
+  f->finished = true;
+  f->reason = RunResult::complete;
+  switch_out(f, /*dying=*/true);
+  std::abort();  // unreachable: nobody resumes a finished fiber
+}
+
+/// On a worker (or the thread that shuts down): switch into the fiber until
+/// a fiber switches back: `f`, or the last of the fibers it handed over to
+/// (the current task on return). False, without running it, when it is a
+/// copy fiber whose shared stack another worker is using.
+bool enter(FiberBase* f) noexcept {
+  if (f->strategy == StackStrategy::copy && !copy_enter(f)) return false;
+  if (!prepare_entry(f)) return true;  // finished with a StackError
+  char* top = f->frames_top();
+  char* bottom = frames_bottom(f);
+  ensure_alt_stack();
+  // A thread that cancels may do so from a fiber of its own (a fiber that
+  // destroys another runtime): keep that fiber's side of the thread.
+  ThreadSide& side = this_side();
+  const ThreadSide outer = side;
+  void* fake = nullptr;
+  san::enter_begin(f, &fake, bottom, static_cast<std::size_t>(top - bottom), side);
+  bc::transfer_t t = bc::jump_fcontext(f->ctx, nullptr);
+  san::enter_end(fake);
+  this_side() = outer;
+  auto* last = static_cast<FiberBase*>(t.data);
+  last->ctx = t.fctx;
+  after_switch_out(last);
+  return true;
+}
+
+/// On the fiber: stop running until a worker (maybe another one) resumes
+/// it. Inlined into its callers: one frame less on a parked fiber's stack.
+[[gnu::always_inline]] inline void leave(FiberBase* f, RunResult why) {
   f->reason = why;
-  san::leave_begin(f, /*dying=*/false);
-  bc::transfer_t t = bc::jump_fcontext(f->caller, nullptr);
-  f->caller = t.fctx;
-  san::leave_end(f);
+  switch_out(f, /*dying=*/false);
   if (f->unwinding) throw FiberUnwind{};
 }
 
@@ -136,16 +274,12 @@ void cpu_relax() noexcept {
 
 }  // namespace
 
-FiberBase::FiberBase(const TaskVTable* vt, const FiberPlace& p, void (*b)(FiberBase*),
-                     void (*f)(FiberBase*, std::exception_ptr) noexcept,
-                     const Stackful& tag) noexcept
+FiberBase::FiberBase(const FiberVTable* vt, const FiberPlace& p, const Stackful& tag) noexcept
     : TaskHeader(vt),
-      body(b),
-      fail_start(f),
       strategy(p.strategy),
-      stack_bytes(p.stack_bytes),
       measure(tag.options.measure_stack || measure_all_fibers()),
       has_site(tag.has_site),
+      stack_bytes(p.stack_bytes),
       name(tag.options.name),
       site(tag.site) {}
 
@@ -166,7 +300,9 @@ RunResult fiber_run(TaskHeader* t) {
   auto* f = static_cast<FiberBase*>(t);
   // A copy fiber whose stack is busy elsewhere goes to the back of the queue.
   if (!enter(f)) return RunResult::yielded;
-  return f->reason;
+  // The run that ended is the current task's: `f`, or a fiber it handed
+  // over to (duet/detail/hand_off.hpp).
+  return static_cast<FiberBase*>(current_task())->reason;
 }
 
 void fiber_block(TaskHeader* t) {
@@ -210,6 +346,10 @@ bool is_fiber() noexcept {
 void yield() {
   detail::FiberBase* f = detail::current_fiber();
   if (f == nullptr) throw std::logic_error("duet::this_fiber::yield: not on a fiber");
+  // Nothing else to run here: go on without a switch, as the worker loop
+  // does for a coroutine that yields.
+  detail::Worker* w = f->unwinding ? nullptr : detail::current_worker();
+  if (w != nullptr && detail::yield_in_place(*w)) return;
   detail::leave(f, detail::RunResult::yielded);
 }
 

@@ -2,9 +2,12 @@
 // follow a stack switch (Boost's fcontext has none of its own). Each hook is
 // empty in a plain build.
 //
-//   worker -> fiber:  enter_begin(f, &fake)  jump  enter_end(fake)
-//   fiber -> worker:  leave_begin(f, dying)  jump  leave_end(f)   (in the fiber)
-//   first entry:      leave_end(f) at the top of the entry function
+//   thread -> fiber:  enter_begin(f, &fake, side)  jump  enter_end(fake)
+//   fiber -> thread:  leave_begin(f, dying, side)  jump  leave_end(f, side)   (in the fiber)
+//   first entry:      leave_end(f, side) at the top of the entry function
+//   fiber f -> fiber g (direct hand-off on one worker):
+//                     hand_off_begin(f, g, dying)  jump  hand_off_end(g)
+// The thread's half (the stack it returns to) is its ThreadSide.
 #pragma once
 
 #include "duet/stackful/fiber.hpp"
@@ -35,6 +38,22 @@
 #include <sanitizer/tsan_interface.h>
 #endif
 
+namespace duet::detail {
+
+/// What belongs to the thread that runs fibers rather than to a fiber: the
+/// context a fiber returns to (the worker loop, or a thread that cancels),
+/// and the sanitizers' view of that thread's stack. fiber.cpp keeps one per
+/// thread; a fiber may resume on another thread than the one it left, so it
+/// reads it afresh after every switch.
+struct ThreadSide {
+  void* ctx = nullptr;
+  const void* asan_bottom = nullptr;
+  std::size_t asan_size = 0;
+  void* tsan_fiber = nullptr;
+};
+
+}  // namespace duet::detail
+
 namespace duet::detail::san {
 
 inline void create(FiberBase* f) noexcept {
@@ -64,9 +83,10 @@ inline void unpoison(const void* p, std::size_t n) noexcept {
 #endif
 }
 
-/// On the worker, just before jumping into the fiber, which runs on the
+/// On the thread, just before jumping into the fiber, which runs on the
 /// stack [bottom, bottom + size).
-inline void enter_begin(FiberBase* f, void** fake, const void* bottom, std::size_t size) noexcept {
+inline void enter_begin(FiberBase* f, void** fake, const void* bottom, std::size_t size,
+                        ThreadSide& side) noexcept {
 #ifdef DUET_ASAN
   __sanitizer_start_switch_fiber(fake, bottom, size);
 #else
@@ -75,13 +95,14 @@ inline void enter_begin(FiberBase* f, void** fake, const void* bottom, std::size
   (void)size;
 #endif
 #ifdef DUET_TSAN
-  f->tsan_caller = __tsan_get_current_fiber();
+  side.tsan_fiber = __tsan_get_current_fiber();
   __tsan_switch_to_fiber(f->tsan_fiber, 0);
 #endif
   (void)f;
+  (void)side;
 }
 
-/// On the worker, right after the fiber switched back.
+/// On the thread, right after a fiber switched back.
 inline void enter_end(void* fake) noexcept {
 #ifdef DUET_ASAN
   __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
@@ -90,25 +111,56 @@ inline void enter_end(void* fake) noexcept {
 #endif
 }
 
-/// On the fiber, just before jumping back to the worker. A dying fiber
+/// On the fiber, just before jumping back to the thread. A dying fiber
 /// passes no fake-stack slot, so ASan frees its fake stack.
-inline void leave_begin(FiberBase* f, bool dying) noexcept {
+inline void leave_begin(FiberBase* f, bool dying, const ThreadSide& side) noexcept {
 #ifdef DUET_ASAN
-  __sanitizer_start_switch_fiber(dying ? nullptr : &f->asan_fake, f->caller_bottom, f->caller_size);
+  __sanitizer_start_switch_fiber(dying ? nullptr : &f->asan_fake, side.asan_bottom, side.asan_size);
 #endif
 #ifdef DUET_TSAN
-  __tsan_switch_to_fiber(f->tsan_caller, 0);
+  __tsan_switch_to_fiber(side.tsan_fiber, 0);
 #endif
   (void)f;
   (void)dying;
+  (void)side;
 }
 
-/// On the fiber, right after it was (re)entered: learns the worker's stack.
-inline void leave_end(FiberBase* f) noexcept {
+/// On the fiber, right after the thread (re)entered it: learns the
+/// thread's stack.
+inline void leave_end(FiberBase* f, ThreadSide& side) noexcept {
 #ifdef DUET_ASAN
-  __sanitizer_finish_switch_fiber(f->asan_fake, &f->caller_bottom, &f->caller_size);
+  __sanitizer_finish_switch_fiber(f->asan_fake, &side.asan_bottom, &side.asan_size);
 #else
   (void)f;
+  (void)side;
+#endif
+}
+
+/// On fiber f, just before jumping straight into fiber g (whose stack is
+/// [bottom, bottom + size)). A dying f passes no fake-stack slot.
+inline void hand_off_begin(FiberBase* f, FiberBase* g, bool dying, const void* bottom,
+                           std::size_t size) noexcept {
+#ifdef DUET_ASAN
+  __sanitizer_start_switch_fiber(dying ? nullptr : &f->asan_fake, bottom, size);
+#else
+  (void)bottom;
+  (void)size;
+  (void)dying;
+#endif
+#ifdef DUET_TSAN
+  __tsan_switch_to_fiber(g->tsan_fiber, 0);
+#endif
+  (void)f;
+  (void)g;
+}
+
+/// On fiber g, right after another fiber jumped into it: the thread's
+/// stack is the one the other fiber would have returned to (ThreadSide).
+inline void hand_off_end(FiberBase* g) noexcept {
+#ifdef DUET_ASAN
+  __sanitizer_finish_switch_fiber(g->asan_fake, nullptr, nullptr);
+#else
+  (void)g;
 #endif
 }
 

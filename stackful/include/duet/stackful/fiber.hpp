@@ -42,7 +42,11 @@
 //
 // Switching uses Boost.Context's fcontext primitives (make_fcontext /
 // jump_fcontext) directly, so that every switch, the first entry and the
-// final exit included, carries the ASan and TSan fiber annotations.
+// final exit included, carries the ASan and TSan fiber annotations. A fiber
+// that parks, yields or finishes while its worker's next task is a fiber
+// jumps straight into it: one switch, not two through the worker loop
+// (docs/architecture.md, "Direct hand-off"). A yield with nothing else to
+// run returns at once.
 //
 // Cancellation (JoinHandle::cancel, runtime shutdown) unwinds the stack:
 // the fiber's pending wait throws duet::detail::FiberUnwind, which is not a
@@ -140,12 +144,28 @@ FiberPlace fiber_place(Runtime& rt, const FiberOptions& o, std::size_t task_size
 /// (the task block is already destroyed).
 void fiber_unplace(const FiberPlace& p, std::size_t task_size) noexcept;
 
+struct FiberBase;
+
+/// A fiber's vtable: the task's, and the two entries that depend on its
+/// function (static, per FiberTask type, rather than two pointers in every
+/// fiber).
+struct FiberVTable : TaskVTable {
+  /// Runs the function on the fiber's stack and stores its outcome.
+  void (*body)(FiberBase*);
+  /// Ends a fiber that could not start (no stack): stores the error as its
+  /// outcome and destroys its function.
+  void (*fail_start)(FiberBase*, std::exception_ptr) noexcept;
+};
+
 /// The part of a fiber that does not depend on its function. Layout after
 /// the 64-byte TaskHeader: the switch state first (hot), then the copy
-/// strategy's buffer, then introspection and sanitizer fields (cold).
+/// strategy's buffer, then introspection and sanitizer fields (cold). What
+/// belongs to the thread that runs a fiber rather than to the fiber (the
+/// context to return to, the sanitizers' view of that thread's stack) is
+/// kept per thread (fiber.cpp), which keeps a fiber's task block at 256
+/// bytes for small functions and results.
 struct FiberBase : TaskHeader {
-  FiberBase(const TaskVTable* vt, const FiberPlace& p, void (*b)(FiberBase*),
-            void (*f)(FiberBase*, std::exception_ptr) noexcept, const Stackful& tag) noexcept;
+  FiberBase(const FiberVTable* vt, const FiberPlace& p, const Stackful& tag) noexcept;
   ~FiberBase();
   FiberBase(const FiberBase&) = delete;
   FiberBase& operator=(const FiberBase&) = delete;
@@ -155,22 +175,21 @@ struct FiberBase : TaskHeader {
   [[nodiscard]] FiberPlace place() const noexcept {
     return FiberPlace{const_cast<FiberBase*>(this), stack, strategy, stack_bytes, sched};
   }
+  [[nodiscard]] const FiberVTable& fiber_vtable() const noexcept {
+    return *static_cast<const FiberVTable*>(vtable);
+  }
 
-  void* ctx = nullptr;     // the fiber's saved context while it is suspended
-  void* caller = nullptr;  // the worker's saved context while the fiber runs
-  Stack stack;             // its own stack, from its first run to its finish
-  void (*body)(FiberBase*);
-  /// Ends a fiber that could not start (no stack): stores the error as its
-  /// outcome and destroys its function.
-  void (*fail_start)(FiberBase*, std::exception_ptr) noexcept;
+  void* ctx = nullptr;                    // the fiber's saved context while it is suspended
+  Stack stack;                            // its own stack, from its first run to its finish
   RunResult reason = RunResult::pending;  // why it switched out
   StackStrategy strategy;
-  std::uint32_t stack_bytes;  // usable bytes its stack will have
   bool finished = false;
   bool unwinding = false;  // cancellation requested: waits throw FiberUnwind
   bool unwound = false;    // FiberUnwind reached the entry
   bool measure = false;    // canary-measured high-water mark
   bool has_site = false;
+  bool stack_counted = false;  // finished: its stack already counts as given back
+  std::uint32_t stack_bytes;   // usable bytes its stack will have
 
   // Copy strategy: the shared stack it is bound to (from its first run) and
   // the bytes it used there when it last suspended.
@@ -190,10 +209,7 @@ struct FiberBase : TaskHeader {
   // Sanitizer bookkeeping (unused in plain builds; kept so that the layout
   // does not depend on build flags).
   void* asan_fake = nullptr;
-  const void* caller_bottom = nullptr;
-  std::size_t caller_size = 0;
   void* tsan_fiber = nullptr;
-  void* tsan_caller = nullptr;
 };
 
 /// Vtable entries shared by all fibers (stackful/src/fiber.cpp).
@@ -206,8 +222,7 @@ bool fiber_unwind(FiberBase* f) noexcept;
 
 template <class Fn, class T>
 struct FiberTask final : FiberBase, TaskOps<FiberTask<Fn, T>> {
-  FiberTask(Fn&& f, const FiberPlace& p, const Stackful& tag)
-      : FiberBase(&vtable, p, &run_body, &fail, tag) {
+  FiberTask(Fn&& f, const FiberPlace& p, const Stackful& tag) : FiberBase(&vtable, p, tag) {
     std::construct_at(&fn, std::move(f));
   }
   ~FiberTask() { destroy_fn(); }
@@ -258,14 +273,11 @@ struct FiberTask final : FiberBase, TaskOps<FiberTask<Fn, T>> {
     fiber_unplace(p, sizeof(FiberTask));
   }
 
-  static constexpr TaskVTable vtable{TaskKind::stackful,
-                                     &fiber_run,
-                                     &cancel,
-                                     &destroy,
-                                     &TaskOps<FiberTask>::outcome,
-                                     &TaskOps<FiberTask>::drop_outcome,
-                                     &fiber_block,
-                                     &fiber_shared_stack};
+  static constexpr FiberVTable vtable{
+      {TaskKind::stackful, &fiber_run, &cancel, &destroy, &TaskOps<FiberTask>::outcome,
+       &TaskOps<FiberTask>::drop_outcome, &fiber_block, &fiber_shared_stack},
+      &run_body,
+      &fail};
 
   union {
     Fn fn;

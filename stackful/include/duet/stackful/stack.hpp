@@ -100,9 +100,19 @@ struct Stack {
 /// `usable` bytes (rounded up to pages), from the calling thread's cache,
 /// the global pool, or a new mapping. Throws StackError.
 Stack stack_acquire(StackStrategy strategy, std::size_t usable);
+/// stack_acquire from the calling thread's cache alone: no lock, no system
+/// call, little stack; an empty Stack when the cache has none. For the
+/// direct hand-off, which runs on a fiber's stack.
+Stack stack_acquire_cached(StackStrategy strategy, std::size_t usable) noexcept;
 /// Returns a stack to the pools (or unmaps it when they are full). A lazy
 /// stack used past the high-water mark gives back its deep pages first.
 void stack_release(Stack s) noexcept;
+/// stack_release in two steps, for a fiber that finishes by switching off
+/// its stack: stack_count_release() counts it given back (stack_pool_stats
+/// ().in_use) before the fiber's completion is published, and
+/// stack_recycle(s) returns it, on the same thread, once nothing runs on it.
+void stack_count_release() noexcept;
+void stack_recycle(Stack s) noexcept;
 /// Maps a guarded stack outside the pools (the copy strategy's shared
 /// stacks). Throws StackError.
 Stack stack_map(std::size_t usable, bool guard);

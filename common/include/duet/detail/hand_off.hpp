@@ -1,0 +1,66 @@
+// duet/detail/hand_off.hpp: the worker's half of a direct hand-off between
+// tasks that switch stacks (fibers), for the stackful library.
+//
+// A fiber that parks, yields or finishes while the next task its worker
+// would run is another fiber jumps straight to it: one stack switch instead
+// of two (fiber -> worker loop -> fiber), with the worker loop's
+// bookkeeping for the fiber that left done by the one that arrives, on the
+// same worker thread (docs/architecture.md, "Direct hand-off"). These calls
+// are that bookkeeping, written once in the worker (common/src/worker.cpp)
+// so that the loop and the hand-off cannot disagree. All of them run on a
+// worker thread, from the task it is running, and touch only that worker's
+// own state.
+#pragma once
+
+#include <cstdint>
+
+#include "duet/detail/task_header.hpp"
+
+namespace duet::detail {
+
+class Worker;
+
+/// A task taken off a worker's queues for a hand-off, with the state that
+/// its transition to RUNNING returned (CANCELLED in it: the worker must
+/// cancel it rather than run it).
+struct NextTask {
+  TaskHeader* task = nullptr;
+  std::uint64_t state = 0;
+};
+
+/// The worker that runs the calling task, or null (not on a worker: the
+/// thread that shuts a runtime down, a thread outside the runtime).
+Worker* current_worker() noexcept;
+
+/// The task `w` would run next without its loop's maintenance: its LIFO
+/// slot (within RuntimeConfig::lifo_cap), else the front of its ring; it is
+/// taken, moved to RUNNING and counted as a poll. Null when nothing is queued,
+/// or when the tick's budget is spent (the loop must then reap I/O, fire
+/// timers and look at the injection queue first).
+NextTask take_next_task(Worker& w) noexcept;
+
+/// A task from take_next_task that the caller does not switch to: `w` runs
+/// it as soon as control returns to its loop, before anything else.
+void run_next_on_worker(Worker& w, NextTask n) noexcept;
+
+/// The loop's bookkeeping for `t`, whose run on `w` just ended with `r`:
+/// pending: list it on its first park, then idle (requeued if woken
+/// meanwhile); yielded: to the back of the ring; complete: wake its joiner
+/// (unless publish_completion did), unlist it and drop the run's references. Called once the caller
+/// is off `t`'s stack, so that whoever sees the task idle or complete may resume, join or free it.
+/// Counted in WorkerStats::hand_offs.
+void task_switched_out(Worker& w, TaskHeader* t, RunResult r) noexcept;
+
+/// Marks a finished task complete and wakes its joiner (or drops the
+/// outcome nobody will read), before the switch off its stack: a joiner
+/// on this worker is then queued and can be the next task.
+/// task_switched_out then only releases it.
+void publish_completion(Worker& w, TaskHeader* t) noexcept;
+
+/// A yield with nothing else runnable on `w` and budget left in the tick:
+/// counts a poll and a yield and returns true, and the task goes on without
+/// a switch (as the worker loop's own yield fast path does for coroutines).
+/// False: the task must switch out.
+bool yield_in_place(Worker& w) noexcept;
+
+}  // namespace duet::detail
