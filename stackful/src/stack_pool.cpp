@@ -1,10 +1,27 @@
-// stack_pool.cpp: per-thread stack caches over a capped global pool, and the
-// lazy strategy's trimming on release.
+// stack_pool.cpp: per-thread stack caches over a capped global pool, the
+// lazy strategy's trimming on release, and the batched return of pooled
+// stacks' pages to the kernel.
+//
+// Where a released stack goes: its thread's cache (up to
+// `thread_cache_stacks`, no lock); when that is full, half of the cache
+// moves to the global pool under one lock. The pool keeps up to
+// `pool_resident_bytes` of stacks hot (their touched pages stay, so reuse
+// costs no fault: ~15 us a first touch on the 2-vCPU EPYC VM of issue 12).
+// Past that mark stacks wait in `pending`; once `advise_batch` of them
+// (256) have gathered, the thread that adds the last one takes them all,
+// sorts them by address and gives their pages back with one MADV_DONTNEED
+// per contiguous run (slots of one slab are adjacent: usually a few calls
+// for 256 stacks), then files them as cold. Each madvise flushes the TLB on
+// every CPU the process runs on (an IPI, tens of us in this VM), which is
+// why it is done in batches and never per stack or on the spawn path.
+// MADV_DONTNEED rather than MADV_FREE: RSS drops at once, so a user who
+// watches it sees memory come back (Go went back to it in 1.16 for this).
 #include <sys/mman.h>
 
 #include <algorithm>
 #include <array>
 #include <mutex>
+#include <span>
 #include <stdexcept>
 #include <vector>
 
@@ -16,13 +33,21 @@
 namespace duet::detail {
 namespace {
 
-/// Stacks of one shape (size, guard, strategy) are interchangeable.
+/// Stacks of one shape (size, guard, strategy) are interchangeable. In the
+/// global pool, `stacks` are the hot ones (pages resident), `pending` wait
+/// for their batch's madvise, and `cold` have given their pages back; a
+/// thread cache uses `stacks` only.
 struct Bucket {
   std::size_t size;
   std::uint32_t guard;
   StackStrategy strategy;
   std::vector<Stack> stacks;
+  std::vector<Stack> pending;
+  std::vector<Stack> cold;
 };
+
+/// Stacks gathered before one batch of madvise calls.
+constexpr std::size_t advise_batch = 256;
 
 Bucket* find_bucket(std::vector<Bucket>& v, const Stack& s) noexcept {
   for (auto& b : v) {
@@ -35,7 +60,7 @@ Bucket& bucket_for(std::vector<Bucket>& v, const Stack& s) {
   for (auto& b : v) {
     if (b.size == s.size && b.guard == s.guard && b.strategy == s.strategy) return b;
   }
-  v.push_back(Bucket{s.size, s.guard, s.strategy, {}});
+  v.push_back(Bucket{s.size, s.guard, s.strategy, {}, {}, {}});
   return v.back();
 }
 
@@ -51,14 +76,17 @@ struct ThreadCache;
 struct GlobalPool {
   std::mutex mu;
   std::vector<Bucket> buckets;
-  std::size_t bytes = 0;
+  std::size_t bytes = 0;     // charged for every pooled stack (the cap)
+  std::size_t resident = 0;  // charged for the hot ones (the resident mark)
   // Every thread's cache, for stack_pool_stats().in_use, and the counts of
   // the threads that have exited. Guarded by mu.
   std::vector<const ThreadCache*> caches;
   std::size_t retired_acquired = 0, retired_released = 0;
   ~GlobalPool() {
     for (auto& b : buckets) {
-      for (auto& s : b.stacks) stack_unmap(s);
+      for (auto* v : {&b.stacks, &b.pending, &b.cold}) {
+        for (auto& s : *v) stack_unmap(s);
+      }
     }
   }
 };
@@ -67,22 +95,97 @@ GlobalPool& global() {
   return g;
 }
 
-void release_to_global(const Stack& s) noexcept {
-  GlobalPool& g = global();
-  const std::size_t c = charge(s);
-  {
-    std::lock_guard lk(g.mu);
-    if (g.bytes + c <= tuning_cells().pool_cap_bytes.load(std::memory_order_relaxed)) {
-      try {
-        bucket_for(g.buckets, s).stacks.push_back(s);
-        g.bytes += c;
-        return;
-      } catch (...) {
-        // No memory for the pool's vector: unmap instead.
+/// Gives back the pages of `batch` (stacks nobody else can reach now): one
+/// MADV_DONTNEED per run of adjacent stacks (a run spans the guard pages
+/// between them, which hold no pages). Returns the calls made.
+std::size_t advise_pages(std::vector<Stack>& batch) noexcept {
+  std::sort(batch.begin(), batch.end(),
+            [](const Stack& a, const Stack& b) { return a.base < b.base; });
+  std::size_t calls = 0;
+  for (std::size_t i = 0; i < batch.size();) {
+    std::size_t j = i + 1;
+    while (j < batch.size() && batch[j].base == batch[j - 1].top()) ++j;
+    char* from = batch[i].bottom();
+    ++calls;
+    if (madvise(from, static_cast<std::size_t>(batch[j - 1].top() - from), MADV_DONTNEED) != 0) {
+      // The kernel refused the run as one range: stack by stack.
+      for (std::size_t k = i; k < j; ++k, ++calls) {
+        madvise(batch[k].bottom(), batch[k].usable(), MADV_DONTNEED);
       }
     }
+    i = j;
   }
-  stack_unmap(s);
+  return calls;
+}
+
+/// Stacks past the resident mark, whose pages were just given back, join
+/// the cold ones (or are unmapped when the pool has no room for them).
+void file_cold(std::vector<Stack>& advised, std::size_t calls) noexcept {
+  stack_counters().advised.fetch_add(advised.size(), std::memory_order_relaxed);
+  stack_counters().advise_calls.fetch_add(calls, std::memory_order_relaxed);
+  GlobalPool& g = global();
+  {
+    std::lock_guard lk(g.mu);
+    try {
+      Bucket& b = bucket_for(g.buckets, advised.front());  // re-found: buckets may have moved
+      b.cold.insert(b.cold.end(), advised.begin(), advised.end());
+      return;
+    } catch (...) {
+      for (const Stack& s : advised) g.bytes -= charge(s);  // no memory: unmap them below
+    }
+  }
+  for (const Stack& s : advised) stack_unmap(s);
+}
+
+/// Stacks of one shape leave a thread for the global pool, under one lock:
+/// hot while the pool holds less than `pool_resident_bytes`, then pending
+/// until a batch is full (this thread then gives the batch's pages back),
+/// and unmapped past `pool_cap_bytes`.
+void release_to_global(std::span<const Stack> batch) noexcept {
+  if (batch.empty()) return;
+  GlobalPool& g = global();
+  const TuningCells& t = tuning_cells();
+  const std::size_t cap = t.pool_cap_bytes.load(std::memory_order_relaxed);
+  const std::size_t keep = t.pool_resident_bytes.load(std::memory_order_relaxed);
+  const std::size_t c = charge(batch.front());  // one shape: one charge
+  std::size_t kept = 0;
+  std::vector<Stack> to_advise;
+  {
+    std::lock_guard lk(g.mu);
+    std::size_t fit = g.bytes >= cap ? 0 : std::min(batch.size(), (cap - g.bytes) / c);
+    const std::size_t hot = g.resident >= keep ? 0 : std::min(fit, (keep - g.resident) / c);
+    try {
+      Bucket& b = bucket_for(g.buckets, batch.front());
+      b.stacks.reserve(b.stacks.size() + hot);
+      b.pending.reserve(b.pending.size() + (fit - hot));
+      b.stacks.insert(b.stacks.end(), batch.begin(), batch.begin() + static_cast<long>(hot));
+      b.pending.insert(b.pending.end(), batch.begin() + static_cast<long>(hot),
+                       batch.begin() + static_cast<long>(fit));
+      g.bytes += fit * c;
+      g.resident += hot * c;
+      kept = fit;
+      if (b.pending.size() >= advise_batch) to_advise.swap(b.pending);
+    } catch (...) {
+      kept = 0;  // no memory for the pool's vectors: unmap instead
+    }
+  }
+  for (std::size_t i = kept; i < batch.size(); ++i) stack_unmap(batch[i]);
+  if (!to_advise.empty()) file_cold(to_advise, advise_pages(to_advise));
+}
+
+/// Takes one stack out of the global pool: a hot one first, then one
+/// awaiting its batch, then a cold one (whose pages fault in again).
+bool take_pooled(GlobalPool& g, Bucket& b, Stack* out) noexcept {
+  for (std::vector<Stack>* v : {&b.stacks, &b.pending, &b.cold}) {
+    if (v->empty()) continue;
+    *out = v->back();
+    v->pop_back();
+    const std::size_t c = charge(*out);
+    g.bytes -= c;
+    if (v == &b.stacks) g.resident -= c;
+    return true;
+  }
+  return false;
 }
 
 /// A count written by its own thread only and read by stack_pool_stats on
@@ -122,9 +225,7 @@ DUET_TLS bool tl_cache_gone = false;  // destroyed at thread exit
 ThreadCache::~ThreadCache() {
   tl_cache = nullptr;
   tl_cache_gone = true;
-  for (auto& b : buckets) {
-    for (auto& s : b.stacks) release_to_global(s);
-  }
+  for (auto& b : buckets) release_to_global(b.stacks);
   GlobalPool& g = global();
   std::lock_guard lk(g.mu);
   g.retired_acquired += acquired.get();
@@ -199,22 +300,17 @@ Stack refill_from_global(Bucket& mine, const Stack& want) {
   GlobalPool& gp = global();
   std::lock_guard lk(gp.mu);
   Bucket& b = bucket_for(gp.buckets, want);
-  if (b.stacks.empty()) return Stack{};
-  Stack s = b.stacks.back();
-  b.stacks.pop_back();
-  gp.bytes -= charge(s);
-  const std::size_t more =
-      std::min(b.stacks.size(), std::min<std::size_t>(slab_count(want), 64) - 1);
+  Stack s;
+  if (!take_pooled(gp, b, &s)) return Stack{};
+  const std::size_t more = std::min(b.stacks.size() + b.pending.size() + b.cold.size(),
+                                    std::min<std::size_t>(slab_count(want), 64) - 1);
   try {
     mine.stacks.reserve(mine.stacks.size() + more);
   } catch (...) {
     return s;
   }
-  for (std::size_t i = 0; i < more; ++i) {
-    gp.bytes -= charge(b.stacks.back());
-    mine.stacks.push_back(b.stacks.back());
-    b.stacks.pop_back();
-  }
+  Stack next;
+  for (std::size_t i = 0; i < more && take_pooled(gp, b, &next); ++i) mine.stacks.push_back(next);
   return s;
 }
 
@@ -243,8 +339,8 @@ StackCounters& stack_counters() noexcept {
 
 TuningCells& tuning_cells() noexcept {
   static TuningCells t{StackTuning{}.thread_cache_stacks, StackTuning{}.pool_cap_bytes,
-                       StackTuning{}.lazy_keep_bytes, StackTuning{}.lazy_reserve_bytes,
-                       StackTuning{}.shared_stack_bytes};
+                       StackTuning{}.pool_resident_bytes, StackTuning{}.lazy_keep_bytes,
+                       StackTuning{}.lazy_reserve_bytes,  StackTuning{}.shared_stack_bytes};
   return t;
 }
 
@@ -318,7 +414,18 @@ void stack_recycle(Stack s) noexcept {
   if (cache != nullptr) {
     try {
       Bucket& mine = bucket_for(cache->buckets, s);
-      if (mine.stacks.size() < tuning_cells().thread_cache_stacks.load(std::memory_order_relaxed)) {
+      const std::size_t limit = tuning_cells().thread_cache_stacks.load(std::memory_order_relaxed);
+      if (mine.stacks.size() < limit) {
+        mine.stacks.push_back(s);
+        return;
+      }
+      if (limit > 0) {
+        // Full: its older half goes to the global pool in one batch, and
+        // `s` (hot in the CPU's cache) stays.
+        const auto half = static_cast<long>(std::max<std::size_t>(mine.stacks.size() / 2, 1));
+        release_to_global(
+            std::span<const Stack>(mine.stacks.data(), static_cast<std::size_t>(half)));
+        mine.stacks.erase(mine.stacks.begin(), mine.stacks.begin() + half);
         mine.stacks.push_back(s);
         return;
       }
@@ -326,7 +433,7 @@ void stack_recycle(Stack s) noexcept {
       // No memory for the cache's vector: fall through to the global pool.
     }
   }
-  release_to_global(s);
+  release_to_global(std::span<const Stack>(&s, 1));
 }
 
 void stack_release(Stack s) noexcept {
@@ -344,6 +451,9 @@ StackPoolStats stack_pool_stats() noexcept {
   GlobalPool& g = global();
   std::lock_guard lk(g.mu);
   st.pooled_bytes = g.bytes;
+  st.resident_bytes = g.resident;
+  st.advised = stack_counters().advised.load(std::memory_order_relaxed);
+  st.advise_calls = stack_counters().advise_calls.load(std::memory_order_relaxed);
   std::size_t acquired = g.retired_acquired, released = g.retired_released;
   for (const ThreadCache* c : g.caches) {
     // Released first: a stack released on one thread after we read its
@@ -363,8 +473,8 @@ StackTuning stack_tuning() noexcept {
   auto& c = detail::tuning_cells();
   constexpr auto r = std::memory_order_relaxed;
   return StackTuning{c.thread_cache_stacks.load(r), c.pool_cap_bytes.load(r),
-                     c.lazy_keep_bytes.load(r), c.lazy_reserve_bytes.load(r),
-                     c.shared_stack_bytes.load(r)};
+                     c.pool_resident_bytes.load(r), c.lazy_keep_bytes.load(r),
+                     c.lazy_reserve_bytes.load(r),  c.shared_stack_bytes.load(r)};
 }
 
 void set_stack_tuning(const StackTuning& t) {
@@ -378,9 +488,46 @@ void set_stack_tuning(const StackTuning& t) {
   constexpr auto r = std::memory_order_relaxed;
   c.thread_cache_stacks.store(t.thread_cache_stacks, r);
   c.pool_cap_bytes.store(t.pool_cap_bytes, r);
+  c.pool_resident_bytes.store(t.pool_resident_bytes, r);
   c.lazy_keep_bytes.store(t.lazy_keep_bytes, r);
   c.lazy_reserve_bytes.store(t.lazy_reserve_bytes, r);
   c.shared_stack_bytes.store(t.shared_stack_bytes, r);
+}
+
+}  // namespace duet
+
+namespace duet {
+
+std::size_t trim_stack_pool() noexcept {
+  using detail::Stack;
+  detail::GlobalPool& g = detail::global();
+  const std::size_t keep =
+      detail::tuning_cells().pool_resident_bytes.load(std::memory_order_relaxed);
+  std::size_t advised = 0;
+  for (;;) {
+    std::vector<Stack> batch;  // one shape at a time
+    {
+      std::lock_guard lk(g.mu);
+      for (auto& b : g.buckets) {
+        batch.swap(b.pending);
+        // The oldest hot stacks (the front) past the mark join them.
+        std::size_t over = 0;
+        while (over < b.stacks.size() && g.resident > keep) {
+          g.resident -= detail::charge(b.stacks[over++]);
+        }
+        try {
+          batch.insert(batch.end(), b.stacks.begin(), b.stacks.begin() + static_cast<long>(over));
+          b.stacks.erase(b.stacks.begin(), b.stacks.begin() + static_cast<long>(over));
+        } catch (...) {
+          for (std::size_t i = 0; i < over; ++i) g.resident += detail::charge(b.stacks[i]);
+        }
+        if (!batch.empty()) break;
+      }
+    }
+    if (batch.empty()) return advised;
+    advised += batch.size();
+    detail::file_cold(batch, detail::advise_pages(batch));
+  }
 }
 
 }  // namespace duet

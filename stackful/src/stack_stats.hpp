@@ -15,6 +15,8 @@ struct StackCounters {
   std::atomic<std::size_t> slabs{0};
   std::atomic<std::size_t> unmapped{0};
   std::atomic<std::size_t> trimmed{0};
+  std::atomic<std::size_t> advised{0};       // pooled stacks whose pages went back
+  std::atomic<std::size_t> advise_calls{0};  // madvise calls that did it
 };
 StackCounters& stack_counters() noexcept;
 
@@ -23,6 +25,7 @@ StackCounters& stack_counters() noexcept;
 struct TuningCells {
   std::atomic<std::size_t> thread_cache_stacks;
   std::atomic<std::size_t> pool_cap_bytes;
+  std::atomic<std::size_t> pool_resident_bytes;
   std::atomic<std::size_t> lazy_keep_bytes;
   std::atomic<std::size_t> lazy_reserve_bytes;
   std::atomic<std::size_t> shared_stack_bytes;

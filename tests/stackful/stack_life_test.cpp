@@ -143,6 +143,59 @@ TEST_CASE(
   CHECK(after.in_use == before.in_use);
 }
 
+TEST_CASE(
+    "pooled stacks past the resident mark give their pages back in batches and run again when "
+    "reused",
+    "[stackful][stack_life]") {
+  duet::test::Watchdog wd("stack pages given back in batches");
+  struct Restore {
+    duet::StackTuning t;
+    ~Restore() { duet::set_stack_tuning(t); }
+  } restore{duet::stack_tuning()};
+  duet::StackTuning t = restore.t;
+  t.pool_resident_bytes = 0;  // every stack that reaches the global pool goes cold
+  t.thread_cache_stacks = 8;
+  duet::set_stack_tuning(t);
+  const int n = duet::test::sanitized ? 600 : 1'000;
+  duet::Runtime rt(two_workers());
+  for (int round = 0; round < 2; ++round) {
+    // n fibers parked at once: n stacks, most of which reach the global
+    // pool when they finish. The second round reuses stacks whose pages
+    // went back: each fiber's frame must survive its park all the same.
+    INFO("round " << round);
+    const auto before = stack_pool_stats();
+    Gate gate;
+    std::vector<duet::JoinHandle<long>> hs;
+    for (int i = 0; i < n; ++i) {
+      hs.push_back(rt.spawn(duet::stackful, [&gate, i] {
+        volatile long frame[256];
+        for (int k = 0; k < 256; ++k) frame[k] = i * 1000 + k;
+        duet::wait(gate.wait());
+        long bad = 0;
+        for (int k = 0; k < 256; ++k) bad += frame[k] != i * 1000 + k ? 1 : 0;
+        return bad;
+      }));
+    }
+    while (gate.waiters() < n) std::this_thread::yield();
+    gate.open();
+    for (auto& h : hs) REQUIRE(h.join() == 0);
+    // Those waiting for a batch to fill go now.
+    const std::size_t trimmed_now = duet::trim_stack_pool();
+    const auto after = stack_pool_stats();
+    const std::size_t advised = after.advised - before.advised;
+    const std::size_t calls = after.advise_calls - before.advise_calls;
+    INFO("stacks advised " << advised << " in " << calls << " madvise calls, " << trimmed_now
+                           << " by trim_stack_pool");
+    // All but what the two threads' caches keep reached the pool and went
+    // cold.
+    CHECK(advised >= static_cast<std::size_t>(n - 2 * 8));
+    // In batches: one call per run of adjacent stacks, not one per stack.
+    CHECK(calls * 4 <= advised);
+    CHECK(after.resident_bytes == 0);
+    CHECK(after.in_use == before.in_use);
+  }
+}
+
 TEST_CASE("a fiber that cannot get a stack ends with a StackError and runs nothing",
           "[stackful][stack_life][errors]") {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)

@@ -6,6 +6,8 @@
 //   pooled            a fixed-size mapping with a guard page, reused through
 //                     a per-thread cache over a global pool (capped). The
 //                     default: a spawn in steady state makes no syscall.
+//                     Stacks pooled past `pool_resident_bytes` give their
+//                     pages back in batches (trim_stack_pool: at once).
 //   lazy              a large reservation (default 8 MiB, at most 1 GiB),
 //                     MAP_NORESERVE: pages are committed when touched. When a
 //                     stack that went deeper than `lazy_keep_bytes` is
@@ -70,6 +72,15 @@ struct StackTuning {
   /// the cap pay mmap + mprotect + munmap + first-touch faults again (~13 us
   /// a fiber at 10K concurrent with 256 MiB, bench_sched spawn_all/stackful).
   std::size_t pool_cap_bytes = std::size_t{2} << 30;
+  /// Of those, the bytes (counted the same way) whose stacks keep their
+  /// pages: reusing one costs no page fault. Stacks released past this mark
+  /// give their pages back to the kernel in batches of 256, one
+  /// MADV_DONTNEED per run of adjacent stacks, on the release path of the
+  /// fiber that completes a batch (never on the spawn path); reusing such a
+  /// stack faults its pages in again. 256 MiB: 4,096 default stacks, about
+  /// 16 MiB really resident, so bursts of a few thousand fibers stay hot.
+  /// Threads' caches (`thread_cache_stacks` each) always stay hot.
+  std::size_t pool_resident_bytes = std::size_t{256} << 20;
   /// Lazy stacks: the high-water mark. A released stack that was touched
   /// below it gives the pages below back to the kernel.
   std::size_t lazy_keep_bytes = std::size_t{64} << 10;
@@ -80,6 +91,12 @@ struct StackTuning {
   std::size_t shared_stack_bytes = std::size_t{1} << 20;
 };
 [[nodiscard]] StackTuning stack_tuning() noexcept;
+
+/// Gives back now the pages of every stack the global pool holds past
+/// `pool_resident_bytes` (also those waiting for a batch to fill), e.g.
+/// after a burst, or after lowering the mark. Returns how many stacks gave
+/// their pages back. Stacks in threads' caches and in use are not touched.
+std::size_t trim_stack_pool() noexcept;
 /// Throws std::invalid_argument for a value out of range.
 void set_stack_tuning(const StackTuning& t);
 
@@ -127,12 +144,15 @@ void stack_unmap(Stack s) noexcept;
 std::size_t page_size() noexcept;
 
 struct StackPoolStats {
-  std::size_t mapped = 0;        // stacks mapped so far (process-wide)
-  std::size_t slabs = 0;         // mmap calls that made them
-  std::size_t unmapped = 0;      // stacks unmapped so far
-  std::size_t trimmed = 0;       // lazy stacks whose deep pages were given back
-  std::size_t pooled_bytes = 0;  // bytes charged to the global pool now
-  std::size_t in_use = 0;        // stacks held by fibers now (pooled, lazy, unguarded)
+  std::size_t mapped = 0;          // stacks mapped so far (process-wide)
+  std::size_t slabs = 0;           // mmap calls that made them
+  std::size_t unmapped = 0;        // stacks unmapped so far
+  std::size_t trimmed = 0;         // lazy stacks whose deep pages were given back
+  std::size_t pooled_bytes = 0;    // bytes charged to the global pool now
+  std::size_t resident_bytes = 0;  // of those, the hot stacks' (pages kept)
+  std::size_t advised = 0;         // pooled stacks whose pages went back so far
+  std::size_t advise_calls = 0;    // the madvise calls that did it
+  std::size_t in_use = 0;          // stacks held by fibers now (pooled, lazy, unguarded)
 };
 StackPoolStats stack_pool_stats() noexcept;
 
