@@ -53,11 +53,12 @@ DUET_NO_SANITIZE_ADDRESS void raw_copy(char* dst, const char* src, std::size_t n
 /// fiber now uses much less than it once did.
 void fit_buffer(FiberBase* f, std::uint32_t need) {
   const auto round = [](std::uint32_t n) { return (n + 63u) / 64u * 64u; };
-  if (f->saved != nullptr && need <= f->saved_cap && need * 4 >= f->saved_cap) return;
+  if (f->copy.saved != nullptr && need <= f->copy.saved_cap && need * 4 >= f->copy.saved_cap)
+    return;
   char* fresh = static_cast<char*>(block_alloc(round(need)));
-  if (f->saved != nullptr) block_free(f->saved, f->saved_cap);
-  f->saved = fresh;
-  f->saved_cap = round(need);
+  if (f->copy.saved != nullptr) block_free(f->copy.saved, f->copy.saved_cap);
+  f->copy.saved = fresh;
+  f->copy.saved_cap = round(need);
 }
 
 }  // namespace
@@ -69,24 +70,24 @@ void shared_stack_unref(SharedStack* s) noexcept {
 }
 
 bool copy_enter(FiberBase* f) noexcept {
-  if (f->shared == nullptr) {
+  if (f->copy.shared == nullptr) {
     SharedStack* s = my_shared_stack();
     // Relaxed: the caller holds a reference (the thread's), so the count
     // cannot reach zero meanwhile.
     s->refs.fetch_add(1, std::memory_order_relaxed);
-    f->shared = s;
+    f->copy.shared = s;
   }
-  SharedStack* s = f->shared;
+  SharedStack* s = f->copy.shared;
   if (s->busy.exchange(true, std::memory_order_acquire)) return false;
   san::unpoison(s->mem.bottom(), s->mem.usable());
   if (f->ctx != nullptr) {
-    raw_copy(static_cast<char*>(f->ctx), f->saved, f->saved_size);
+    raw_copy(static_cast<char*>(f->ctx), f->copy.saved, f->copy.saved_size);
   }
   return true;
 }
 
 void copy_leave(FiberBase* f) noexcept {
-  SharedStack* s = f->shared;
+  SharedStack* s = f->copy.shared;
   if (!f->finished) {
     const auto used = static_cast<std::uint32_t>(s->mem.top() - static_cast<char*>(f->ctx));
     try {
@@ -95,8 +96,8 @@ void copy_leave(FiberBase* f) noexcept {
       std::fputs("duet: out of memory saving a copy fiber's stack\n", stderr);
       std::abort();
     }
-    raw_copy(f->saved, static_cast<const char*>(f->ctx), used);
-    f->saved_size = used;
+    raw_copy(f->copy.saved, static_cast<const char*>(f->ctx), used);
+    f->copy.saved_size = used;
   }
   // The frames left behind belong to nobody now; their redzones must not
   // fire on the next fiber (ASan builds).
@@ -106,10 +107,10 @@ void copy_leave(FiberBase* f) noexcept {
 }
 
 void copy_release(FiberBase* f) noexcept {
-  if (f->saved != nullptr) block_free(f->saved, f->saved_cap);
-  f->saved = nullptr;
-  f->saved_cap = f->saved_size = 0;
-  if (f->shared != nullptr) shared_stack_unref(std::exchange(f->shared, nullptr));
+  if (f->copy.saved != nullptr) block_free(f->copy.saved, f->copy.saved_cap);
+  f->copy.saved = nullptr;
+  f->copy.saved_cap = f->copy.saved_size = 0;
+  if (f->copy.shared != nullptr) shared_stack_unref(std::exchange(f->copy.shared, nullptr));
 }
 
 }  // namespace duet::detail

@@ -41,7 +41,7 @@ DUET_TLS ThreadSide tl_side;
 
 /// The stack the fiber's frames use: [bottom, frames_top()).
 char* frames_bottom(const FiberBase* f) noexcept {
-  return f->strategy == StackStrategy::copy ? f->shared->mem.bottom() : f->stack.bottom();
+  return f->strategy == StackStrategy::copy ? f->copy.shared->mem.bottom() : f->stack.bottom();
 }
 
 /// A fiber's first run: takes its own stack from the running thread's cache
@@ -108,6 +108,7 @@ void after_switch_out(FiberBase* f) noexcept {
   if (f->strategy == StackStrategy::copy) copy_leave(f);
   if (f->finished) {
     san::destroy(f);
+    if (f->strategy == StackStrategy::copy) return;  // copy_leave released its buffer
     if (f->stack_counted) {
       stack_recycle(f->stack);
     } else {
@@ -274,14 +275,28 @@ void cpu_relax() noexcept {
 
 }  // namespace
 
+// A small fiber (a function of a pointer, its outcome) fits a 192-byte
+// block (block_cache's classes are 64 bytes apart; FiberBase's data ends at
+// 160 and a derived FiberTask reuses the tail padding of its 64-aligned base).
+namespace {
+struct SmallFn {
+  void* p;
+  void operator()() const noexcept {}
+};
+}  // namespace
+static_assert(sizeof(void*) != 8 || sizeof(FiberTask<SmallFn, void>) <= 192,
+              "a small fiber's task block grew past 192 bytes");
+
 FiberBase::FiberBase(const FiberVTable* vt, const FiberPlace& p, const Stackful& tag) noexcept
     : TaskHeader(vt),
       strategy(p.strategy),
       measure(tag.options.measure_stack || measure_all_fibers()),
-      has_site(tag.has_site),
       stack_bytes(p.stack_bytes),
+      site_line(tag.has_site ? tag.site.line : 0),
       name(tag.options.name),
-      site(tag.site) {}
+      site_file(tag.has_site ? tag.site.file : nullptr) {
+  if (strategy == StackStrategy::copy) std::construct_at(&copy);
+}
 
 FiberBase::~FiberBase() {
   if (strategy == StackStrategy::copy) copy_release(this);
@@ -289,7 +304,7 @@ FiberBase::~FiberBase() {
 
 char* FiberBase::frames_top() const noexcept {
   if (strategy != StackStrategy::copy) return stack.top();  // null unless it holds one
-  return shared != nullptr ? shared->mem.top() : nullptr;
+  return copy.shared != nullptr ? copy.shared->mem.top() : nullptr;
 }
 
 bool fiber_shared_stack(const TaskHeader* t) noexcept {

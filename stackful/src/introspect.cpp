@@ -43,7 +43,7 @@ void describe_fiber(const TaskHeader* t, std::ostream& os) {
      << " high_water=" << f->high_water.load(std::memory_order_relaxed);
   if (void* at = f->parked_at.load(std::memory_order_relaxed)) os << " parked_at=" << at;
   if (f->name != nullptr) os << " name=\"" << f->name << "\"";
-  if (f->has_site) os << " spawned_at=" << f->site.file << ":" << f->site.line;
+  if (f->site_file != nullptr) os << " spawned_at=" << f->site_file << ":" << f->site_line;
 }
 
 }  // namespace duet::detail

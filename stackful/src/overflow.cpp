@@ -69,7 +69,8 @@ const char* strategy_name(StackStrategy s) noexcept {
 
 /// The stack the fiber runs on (its own, or its shared stack).
 const Stack* running_stack(const FiberBase* f) noexcept {
-  if (f->strategy == StackStrategy::copy) return f->shared != nullptr ? &f->shared->mem : nullptr;
+  if (f->strategy == StackStrategy::copy)
+    return f->copy.shared != nullptr ? &f->copy.shared->mem : nullptr;
   return &f->stack;
 }
 
@@ -91,10 +92,10 @@ const Stack* running_stack(const FiberBase* f) noexcept {
   l.put(" (guard page ");
   l.num(reinterpret_cast<std::uintptr_t>(s.base), 16);
   l.put("); spawned at ");
-  if (f->has_site) {
-    l.put(f->site.file);
+  if (f->site_file != nullptr) {
+    l.put(f->site_file);
     l.put(":");
-    l.num(f->site.line);
+    l.num(f->site_line);
   } else {
     l.put("(unknown: spawn with duet::stackful({...}) to record it)");
   }

@@ -64,7 +64,7 @@ std::size_t stack_size() noexcept {
   auto* t = detail::current_task();
   if (t == nullptr || t->vtable->kind != detail::TaskKind::stackful) return 0;
   auto* f = static_cast<detail::FiberBase*>(t);
-  const detail::Stack& s = f->strategy == StackStrategy::copy ? f->shared->mem : f->stack;
+  const detail::Stack& s = f->strategy == StackStrategy::copy ? f->copy.shared->mem : f->stack;
   return static_cast<std::size_t>(f->frames_top() - s.bottom());
 }
 

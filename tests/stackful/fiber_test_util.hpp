@@ -30,6 +30,12 @@ class Gate {
     }
   };
   Wait wait() { return Wait{this}; }
+  /// Room for `n` waiters, so that waiting allocates nothing (a test near
+  /// a memory limit).
+  void reserve(std::size_t n) {
+    std::lock_guard lk(mu_);
+    wakers_.reserve(n);
+  }
   void open() {
     std::vector<Waker> ws;
     {

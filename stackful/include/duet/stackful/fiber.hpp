@@ -146,6 +146,16 @@ void fiber_unplace(const FiberPlace& p, std::size_t task_size) noexcept;
 
 struct FiberBase;
 
+/// A copy fiber's stack: the worker's shared stack it is bound to (from its
+/// first run) and the bytes it used there when it last suspended
+/// (stackful/src/copy_stack.hpp).
+struct CopySave {
+  SharedStack* shared = nullptr;
+  char* saved = nullptr;
+  std::uint32_t saved_size = 0;
+  std::uint32_t saved_cap = 0;
+};
+
 /// A fiber's vtable: the task's, and the two entries that depend on its
 /// function (static, per FiberTask type, rather than two pointers in every
 /// fiber).
@@ -179,24 +189,26 @@ struct FiberBase : TaskHeader {
     return *static_cast<const FiberVTable*>(vtable);
   }
 
-  void* ctx = nullptr;                    // the fiber's saved context while it is suspended
-  Stack stack;                            // its own stack, from its first run to its finish
+  [[nodiscard]] SpawnSite spawn_site() const noexcept { return SpawnSite{site_file, site_line}; }
+
+  // 160 bytes (a 192-byte block with a small function and its outcome,
+  // where 256 cost a parked copy fiber 64 B more): the two stack kinds share
+  // their words, the flags share one word, the site line fills a hole.
+  void* ctx = nullptr;  // the fiber's saved context while it is suspended
+  union {
+    Stack stack{};  // its own stack, from its first run to its finish
+    CopySave copy;  // strategy == copy: its shared stack and saved bytes
+  };
   RunResult reason = RunResult::pending;  // why it switched out
   StackStrategy strategy;
   bool finished = false;
-  bool unwinding = false;  // cancellation requested: waits throw FiberUnwind
-  bool unwound = false;    // FiberUnwind reached the entry
-  bool measure = false;    // canary-measured high-water mark
-  bool has_site = false;
+  bool unwinding = false;      // cancellation requested: waits throw FiberUnwind
+  bool unwound = false;        // FiberUnwind reached the entry
+  bool measure = false;        // canary-measured high-water mark
   bool stack_counted = false;  // finished: its stack already counts as given back
+  bool fn_live = true;         // FiberTask: its function is not destroyed yet
   std::uint32_t stack_bytes;   // usable bytes its stack will have
-
-  // Copy strategy: the shared stack it is bound to (from its first run) and
-  // the bytes it used there when it last suspended.
-  SharedStack* shared = nullptr;
-  char* saved = nullptr;
-  std::uint32_t saved_size = 0;
-  std::uint32_t saved_cap = 0;
+  std::uint32_t site_line;     // SpawnSite, split around the holes
 
   // Introspection. Written by the thread that runs the fiber, read by dumps
   // on any thread: relaxed, as each is a statistic read on its own.
@@ -204,7 +216,7 @@ struct FiberBase : TaskHeader {
   std::atomic<std::uint32_t> high_water{0};  // most bytes seen (exact if measured)
   std::atomic<void*> parked_at{nullptr};     // return address of its last wait
   const char* name;
-  SpawnSite site;
+  const char* site_file;  // null: not recorded
 
   // Sanitizer bookkeeping (unused in plain builds; kept so that the layout
   // does not depend on build flags).
@@ -282,7 +294,6 @@ struct FiberTask final : FiberBase, TaskOps<FiberTask<Fn, T>> {
   union {
     Fn fn;
   };
-  bool fn_live = true;
   Outcome<T> out;
 };
 
