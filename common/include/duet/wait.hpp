@@ -29,38 +29,64 @@ namespace detail {
 [[noreturn]] void throw_wait_on_worker();
 
 /// The fiber face: poll, park the fiber, poll again after the wake-up.
+/// One poll, in a frame of its own, with the waker and context it needs:
+/// an inlined poll's locals and spilled registers would otherwise stay on
+/// the parked fiber's stack, and a copy fiber saves and restores those
+/// bytes at every switch. With this and the out-of-line paths below, a copy
+/// fiber parked on a poll that pushes its waker into a std::vector keeps
+/// 208 B of stack instead of 368 (-O3, GCC 12: a 256-byte saved block
+/// instead of 384; exp_stackful_rss).
 template <class Op>
-future_output_t<Op> wait_on_fiber(TaskHeader* t, Op& op) {
+[[gnu::noinline]] auto poll_once(TaskHeader* t, Op& op) {
   BorrowedWaker w(t);
   Context cx(w.get());
+  return op.poll(cx);
+}
+
+template <class Op>
+future_output_t<Op> wait_on_fiber(TaskHeader* t, Op& op) {
+  for (;;) {
+    auto p = poll_once(t, op);
+    if (p.is_ready()) return std::move(p).value();
+    t->vtable->block(t);  // parks the fiber; throws FiberUnwind if cancelled
+  }
+}
+
+/// A copy fiber's wait on an rvalue: the operation moves to the heap first.
+/// Out of line, like the thread's wait: `wait` itself then keeps almost
+/// nothing on a parked fiber's stack.
+template <class Op>
+[[gnu::noinline]] future_output_t<Op> wait_boxed(TaskHeader* t, Op&& op) {
+  auto boxed = std::make_unique<Op>(std::move(op));
+  return wait_on_fiber(t, *boxed);
+}
+
+template <class Op>
+[[gnu::noinline]] future_output_t<Op> wait_on_thread(Op& op) {
+  if (current_scheduler() != nullptr) throw_wait_on_worker();
+  Waker w = thread_waker();
+  Context cx(w);
   for (;;) {
     auto p = op.poll(cx);
     if (p.is_ready()) return std::move(p).value();
-    t->vtable->block(t);  // parks the fiber; throws FiberUnwind if cancelled
+    thread_park();
   }
 }
 }  // namespace detail
 
 template <Future F>
 future_output_t<F> wait(F&& op) {
+  using Op = std::remove_cvref_t<F>;
   if (detail::TaskHeader* t = detail::current_task()) {
     if (t->vtable->block == nullptr) detail::throw_wait_on_worker();
     if constexpr (!std::is_lvalue_reference_v<F>) {
       if (t->vtable->shared_stack != nullptr && t->vtable->shared_stack(t)) {
-        auto boxed = std::make_unique<std::remove_cvref_t<F>>(std::move(op));
-        return detail::wait_on_fiber(t, *boxed);
+        return detail::wait_boxed<Op>(t, std::move(op));
       }
     }
     return detail::wait_on_fiber(t, op);
   }
-  if (detail::current_scheduler() != nullptr) detail::throw_wait_on_worker();
-  Waker w = detail::thread_waker();
-  Context cx(w);
-  for (;;) {
-    auto p = op.poll(cx);
-    if (p.is_ready()) return std::move(p).value();
-    detail::thread_park();
-  }
+  return detail::wait_on_thread(op);
 }
 
 }  // namespace duet
