@@ -2,9 +2,12 @@
 // same definitions as every other peer, printed as JSONL records.
 //
 //	go-peer rss|spawn_seq|spawn_conc|spawn_inc|yield|depth|select|close N
+//	go-peer scale N TREE WORK ROUNDS YIELDS REPS
 //
 // Workers: GOMAXPROCS=1 for rss, spawn_seq and yield; all CPUs otherwise
-// (the runner pins the process with taskset like duet's workers).
+// (the runner pins the process with taskset like duet's workers). `scale`
+// is the scaling sweep's set (experiments/programs/lab_scale.cpp gives the
+// definitions), on GOMAXPROCS = the CPUs taskset allows.
 package main
 
 import (
@@ -203,7 +206,148 @@ func main() {
 		testSelect(n)
 	case "close":
 		testClose(n)
+	case "scale":
+		testScale(os.Args[2:])
 	default:
 		os.Exit(2)
 	}
+}
+
+// ---- scale: the scaling sweep (lab_scale.cpp's definitions) ----
+
+var spinSink uint64
+var spinsPerUs = 100
+
+func spin(iters int) {
+	x := atomic.LoadUint64(&spinSink)
+	for i := 0; i < iters; i++ {
+		x = x*6364136223846793005 + 1442695040888963407
+	}
+	atomic.StoreUint64(&spinSink, x)
+}
+
+func calibrate() {
+	it := 1000000
+	best := time.Duration(1 << 62)
+	for r := 0; r < 5; r++ {
+		t0 := time.Now()
+		spin(it)
+		if d := time.Since(t0); d < best {
+			best = d
+		}
+	}
+	spinsPerUs = int(float64(it) / (float64(best.Nanoseconds()) / 1e3))
+}
+
+type paddedCounter struct {
+	v int64
+	_ [56]byte
+}
+
+func fanOut(n int, body func()) {
+	var wg sync.WaitGroup
+	wg.Add(n)
+	for i := 0; i < n; i++ {
+		go func() {
+			body()
+			wg.Done()
+		}()
+	}
+	wg.Wait()
+}
+
+func scaleSpawnAll(n int) {
+	var c paddedCounter
+	fanOut(n, func() { atomic.AddInt64(&c.v, 1) })
+}
+
+func scaleSpawnTree(n int) {
+	const spawners = 64
+	fanOut(spawners, func() {
+		var c paddedCounter
+		for done := 0; done < n/spawners; done += 256 {
+			k := n/spawners - done
+			if k > 256 {
+				k = 256
+			}
+			fanOut(k, func() { atomic.AddInt64(&c.v, 1) })
+		}
+	})
+}
+
+func scaleWork(m int) { fanOut(m, func() { spin(2 * spinsPerUs) }) }
+
+func scalePingpong(pairs, rounds int) {
+	var wg sync.WaitGroup
+	wg.Add(2 * pairs)
+	for p := 0; p < pairs; p++ {
+		a := make(chan int, 1)
+		b := make(chan int, 1)
+		go func() {
+			a <- 0
+			for i := 0; i < rounds; i++ {
+				v := <-b
+				if i+1 < rounds {
+					a <- v + 1
+				}
+			}
+			wg.Done()
+		}()
+		go func() {
+			for i := 0; i < rounds; i++ {
+				v := <-a
+				b <- v + 1
+			}
+			wg.Done()
+		}()
+	}
+	wg.Wait()
+}
+
+func scaleYield(tasks, k int) {
+	fanOut(tasks, func() {
+		for i := 0; i < k; i++ {
+			runtime.Gosched()
+		}
+	})
+}
+
+func testScale(args []string) {
+	num := func(i, def int) int {
+		if i < len(args) {
+			if v, err := strconv.Atoi(args[i]); err == nil {
+				return v
+			}
+		}
+		return def
+	}
+	n, tree, work, rounds, yields, reps := num(0, 100000), num(1, 1000000), num(2, 50000), num(3, 20000), num(4, 100000), num(5, 5)
+	w := runtime.NumCPU()
+	runtime.GOMAXPROCS(w)
+	calibrate()
+	run := func(exp string, tasks int, f func(), what string) {
+		f()
+		ts := make([]float64, 0, reps)
+		for r := 0; r < reps; r++ {
+			t0 := time.Now()
+			f()
+			ts = append(ts, float64(time.Since(t0).Nanoseconds()))
+		}
+		for i := range ts {
+			for j := i + 1; j < len(ts); j++ {
+				if ts[j] < ts[i] {
+					ts[i], ts[j] = ts[j], ts[i]
+				}
+			}
+		}
+		ns := ts[len(ts)/2]
+		m := fmt.Sprintf("%s; GOMAXPROCS=%d (taskset); median of %d warm passes", what, w, reps)
+		emit(exp, "total_time", ns/1e6, "ms", tasks, m)
+		emit(exp, "throughput", float64(tasks)/(ns/1e9), "ops/s", tasks, m)
+	}
+	run("scale_spawn_all", n, func() { scaleSpawnAll(n) }, "one goroutine starts N goroutines (each increments a shared atomic), WaitGroup.Wait")
+	run("scale_spawn_tree", tree, func() { scaleSpawnTree(tree) }, "64 spawner goroutines each start N/64 goroutines (own counter) in batches of 256, waiting for each batch")
+	run("scale_work", work, func() { scaleWork(work) }, "M goroutines of ~2 us of CPU (calibrated spin), WaitGroup.Wait")
+	run("scale_pingpong", w*rounds, func() { scalePingpong(w, rounds) }, "W pairs bounce a token over two chan int (cap 1), R round trips each; N = W*R")
+	run("scale_yield", 2*w*yields, func() { scaleYield(2*w, yields) }, "2W goroutines each call runtime.Gosched K times; N = 2W*K")
 }

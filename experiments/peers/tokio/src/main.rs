@@ -2,10 +2,13 @@
 //! printed as JSONL records.
 //!
 //!   tokio-peer rss|spawn_seq|spawn_conc|spawn_inc|yield|waits N
+//!   tokio-peer scale N TREE WORK ROUNDS YIELDS REPS
 //!
 //! Workers: a multi-thread runtime with 1 worker for rss, spawn_seq, yield
 //! and waits; with one worker per CPU for spawn_conc and spawn_inc. The
 //! spawning loop runs inside a spawned task (as duet's root task does).
+//! `scale` is the scaling sweep's set (experiments/programs/lab_scale.cpp
+//! gives the definitions), on one worker per CPU that taskset allows.
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -197,6 +200,161 @@ fn main() {
         "spawn_conc" | "spawn_inc" => test_conc(&args[1], n),
         "yield" => test_yield(n),
         "waits" => test_waits(n),
+        "scale" => scale::run(&args[2..]),
         _ => std::process::exit(2),
+    }
+}
+
+/// The scaling sweep (lab_scale.cpp's definitions).
+mod scale {
+    use super::{emit, rt};
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    static SPIN_SINK: AtomicU64 = AtomicU64::new(0);
+    static SPINS_PER_US: AtomicUsize = AtomicUsize::new(100);
+
+    fn spin(iters: usize) {
+        let mut x = SPIN_SINK.load(Ordering::Relaxed);
+        for _ in 0..iters {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        }
+        SPIN_SINK.store(x, Ordering::Relaxed);
+    }
+
+    fn calibrate() {
+        let it = 1_000_000usize;
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let t0 = Instant::now();
+            spin(it);
+            best = best.min(t0.elapsed().as_nanos() as f64);
+        }
+        SPINS_PER_US.store((it as f64 / (best / 1e3)) as usize, Ordering::Relaxed);
+    }
+
+    #[repr(align(64))]
+    struct Counter(AtomicUsize);
+
+    async fn fan_out<F: Fn() + Send + Sync + 'static>(n: usize, body: Arc<F>) {
+        let mut hs = Vec::with_capacity(n);
+        for _ in 0..n {
+            let b = body.clone();
+            hs.push(tokio::spawn(async move { b() }));
+        }
+        for h in hs {
+            h.await.unwrap();
+        }
+    }
+
+    async fn spawn_all(n: usize) {
+        let c = Arc::new(Counter(AtomicUsize::new(0)));
+        fan_out(n, Arc::new(move || {
+            c.0.fetch_add(1, Ordering::Relaxed);
+        }))
+        .await;
+    }
+
+    async fn spawn_tree(n: usize) {
+        let mut hs = Vec::new();
+        for _ in 0..64 {
+            hs.push(tokio::spawn(async move {
+                let c = Arc::new(Counter(AtomicUsize::new(0)));
+                let body = Arc::new(move || {
+                    c.0.fetch_add(1, Ordering::Relaxed);
+                });
+                let mut done = 0;
+                while done < n / 64 {
+                    let k = (n / 64 - done).min(256);
+                    fan_out(k, body.clone()).await;
+                    done += k;
+                }
+            }));
+        }
+        for h in hs {
+            h.await.unwrap();
+        }
+    }
+
+    async fn work(m: usize) {
+        let k = 2 * SPINS_PER_US.load(Ordering::Relaxed);
+        fan_out(m, Arc::new(move || spin(k))).await;
+    }
+
+    async fn pingpong(pairs: usize, rounds: usize) {
+        use tokio::sync::mpsc::channel;
+        let mut hs = Vec::new();
+        for _ in 0..pairs {
+            let (atx, mut arx) = channel::<usize>(1);
+            let (btx, mut brx) = channel::<usize>(1);
+            hs.push(tokio::spawn(async move {
+                atx.send(0).await.unwrap();
+                for i in 0..rounds {
+                    let v = brx.recv().await.unwrap();
+                    if i + 1 < rounds {
+                        atx.send(v + 1).await.unwrap();
+                    }
+                }
+            }));
+            hs.push(tokio::spawn(async move {
+                for _ in 0..rounds {
+                    let v = arx.recv().await.unwrap();
+                    btx.send(v + 1).await.unwrap();
+                }
+            }));
+        }
+        for h in hs {
+            h.await.unwrap();
+        }
+    }
+
+    async fn yield_all(tasks: usize, k: usize) {
+        let mut hs = Vec::new();
+        for _ in 0..tasks {
+            hs.push(tokio::spawn(async move {
+                for _ in 0..k {
+                    tokio::task::yield_now().await;
+                }
+            }));
+        }
+        for h in hs {
+            h.await.unwrap();
+        }
+    }
+
+    pub fn run(args: &[String]) {
+        let num = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
+        let (n, tree, work_m, rounds, yields, reps) =
+            (num(0, 100000), num(1, 1000000), num(2, 50000), num(3, 20000), num(4, 100000), num(5, 5));
+        let w = std::thread::available_parallelism().map(|x| x.get()).unwrap_or(1);
+        calibrate();
+        let rt = rt(w);
+        let time = |exp: &str, tasks: usize, what: &str, f: &dyn Fn() -> tokio::task::JoinHandle<()>| {
+            rt.block_on(f()).unwrap();
+            let mut ts: Vec<f64> = (0..reps)
+                .map(|_| {
+                    let t0 = Instant::now();
+                    rt.block_on(f()).unwrap();
+                    t0.elapsed().as_nanos() as f64
+                })
+                .collect();
+            ts.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            let ns = ts[ts.len() / 2];
+            let m = format!("{}; {} workers (taskset); median of {} warm passes", what, w, reps);
+            emit(exp, "total_time", ns / 1e6, "ms", tasks, &m);
+            emit(exp, "throughput", tasks as f64 / (ns / 1e9), "ops/s", tasks, &m);
+        };
+        let _g = rt.enter();
+        time("scale_spawn_all", n, "one task spawns N tasks (each increments a shared atomic), awaits all",
+             &|| tokio::spawn(spawn_all(n)));
+        time("scale_spawn_tree", tree, "64 spawner tasks each spawn N/64 tasks (own counter) in batches of 256, awaiting each batch",
+             &|| tokio::spawn(spawn_tree(tree)));
+        time("scale_work", work_m, "M tasks of ~2 us of CPU (calibrated spin), awaited",
+             &|| tokio::spawn(work(work_m)));
+        time("scale_pingpong", w * rounds, "W pairs bounce a token over two mpsc::channel(1), R round trips each; N = W*R",
+             &|| tokio::spawn(pingpong(w, rounds)));
+        time("scale_yield", 2 * w * yields, "2W tasks each call yield_now K times; N = 2W*K",
+             &|| tokio::spawn(yield_all(2 * w, yields)));
     }
 }

@@ -1,12 +1,18 @@
 // The Tokio peer of the echo benchmark: current-thread runtime (one core,
-// as the others), one task per connection.
-//   tokio-echo PORT   (prints "listening on PORT")
+// as the others), one task per connection; with WORKERS > 1 a multi-thread
+// runtime of that many workers (the scaling sweep, experiments/lab/scaling.py).
+//   tokio-echo PORT [WORKERS]   (prints "listening on PORT")
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 fn main() {
     let port = std::env::args().nth(1).unwrap_or_else(|| "0".into());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build().unwrap();
+    let workers: usize = std::env::args().nth(2).and_then(|w| w.parse().ok()).unwrap_or(1);
+    let rt = if workers > 1 {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_io().build().unwrap()
+    } else {
+        tokio::runtime::Builder::new_current_thread().enable_io().build().unwrap()
+    };
     rt.block_on(async move {
         let l = TcpListener::bind(format!("127.0.0.1:{}", port)).await.unwrap();
         println!("listening on {}", l.local_addr().unwrap().port());
