@@ -1,44 +1,66 @@
 #include "injector.hpp"
 
+#include <algorithm>
+#include <new>
+#include <stdexcept>
+
 namespace duet::detail {
 
-void Injector::push_batch(TaskHeader* first, TaskHeader* last, std::size_t n) {
-  last->next = nullptr;
-  std::lock_guard g(mu_);
-  if (tail_ != nullptr) {
-    tail_->next = first;
-  } else {
-    head_ = first;
+// 512 slots by default: three full local-ring overflows (129 each) before
+// the first growth.
+Injector::Injector(std::size_t slots, std::size_t max_slots)
+    : buf_(std::make_unique<TaskHeader*[]>(slots)), cap_(slots), max_slots_(max_slots) {}
+
+bool Injector::reserve_locked(std::size_t need) noexcept {
+  if (need <= cap_) return true;
+  std::size_t cap = cap_;
+  while (cap < need) cap *= 2;
+  if (cap > max_slots_) return false;
+  std::unique_ptr<TaskHeader*[]> grown;
+  try {
+    grown = std::make_unique<TaskHeader*[]>(cap);
+  } catch (const std::bad_alloc&) {
+    return false;  // the spill list takes them
   }
-  tail_ = last;
-  // Under the lock; release so an is_empty() reader that sees the new
-  // length also sees the chain (it then takes the lock anyway).
-  len_.store(len_.load(std::memory_order_relaxed) + n, std::memory_order_release);
+  for (std::size_t i = 0; i < count_; ++i) grown[i] = buf_[(head_ + i) & (cap_ - 1)];
+  buf_ = std::move(grown);
+  cap_ = cap;
+  head_ = 0;
+  return true;
+}
+
+void Injector::spill_locked(TaskHeader* t) noexcept {
+  t->next = nullptr;
+  if (spill_tail_ != nullptr) {
+    spill_tail_->next = t;
+  } else {
+    spill_head_ = t;
+  }
+  spill_tail_ = t;
 }
 
 TaskHeader* Injector::pop() {
-  std::size_t n = 0;
-  return pop_batch(1, n);
+  TaskHeader* t = nullptr;
+  return pop_batch(&t, 1) == 1 ? t : nullptr;
 }
 
-TaskHeader* Injector::pop_batch(std::size_t max, std::size_t& n) {
-  n = 0;
-  if (is_empty()) return nullptr;
+std::size_t Injector::pop_batch(TaskHeader** out, std::size_t max) {
+  if (is_empty()) return 0;
   std::lock_guard g(mu_);
-  TaskHeader* first = head_;
-  TaskHeader* last = nullptr;
-  TaskHeader* t = head_;
-  while (t != nullptr && n < max) {
-    last = t;
-    t = t->next;
-    ++n;
+  std::size_t n = std::min(max, count_);
+  for (std::size_t i = 0; i < n; ++i) out[i] = buf_[(head_ + i) & (cap_ - 1)];
+  head_ = (head_ + n) & (cap_ - 1);
+  count_ -= n;
+  // The spill comes after the ring; take from it once the ring is empty.
+  while (n < max && count_ == 0 && spill_head_ != nullptr) {
+    TaskHeader* t = spill_head_;
+    spill_head_ = t->next;
+    if (spill_head_ == nullptr) spill_tail_ = nullptr;
+    t->next = nullptr;
+    out[n++] = t;
   }
-  if (n == 0) return nullptr;
-  head_ = t;
-  if (t == nullptr) tail_ = nullptr;
-  last->next = nullptr;
   len_.store(len_.load(std::memory_order_relaxed) - n, std::memory_order_release);
-  return first;
+  return n;
 }
 
 }  // namespace duet::detail

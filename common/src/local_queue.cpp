@@ -51,18 +51,11 @@ bool LocalQueue::push_overflow(TaskHeader* t, std::uint32_t head, std::uint32_t 
                                      std::memory_order_acquire)) {
     return false;
   }
-  // Link the claimed tasks and `t` into one batch and hand it over under one
-  // injector lock.
-  TaskHeader* first = buf_[head & mask_].load(std::memory_order_relaxed);
-  TaskHeader* last = first;
-  for (std::uint32_t i = 1; i < n; ++i) {
-    TaskHeader* x = buf_[(head + i) & mask_].load(std::memory_order_relaxed);
-    last->next = x;
-    last = x;
-  }
-  last->next = t;
-  t->next = nullptr;
-  inj.push_batch(first, t, n + 1);
+  // Hand the claimed tasks and `t` over under one injector lock: pointers
+  // copied straight from our ring (relaxed: we own the claimed slots now).
+  inj.push_n(n + 1, [&](std::size_t i) {
+    return i < n ? buf_[(head + i) & mask_].load(std::memory_order_relaxed) : t;
+  });
   return true;
 }
 

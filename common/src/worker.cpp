@@ -1,5 +1,6 @@
 #include "worker.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
@@ -93,18 +94,25 @@ TaskHeader* Worker::next_from_injector() {
   std::size_t room = queue.capacity() - queue.len();
   if (want > cap) want = cap;
   if (want > room + 1) want = room + 1;
+  // In chunks of a few pointers: this may run on a fiber's stack (a direct
+  // hand-off does the worker's bookkeeping on the way).
+  constexpr std::size_t kChunk = 32;
+  TaskHeader* chunk[kChunk];
+  TaskHeader* first = nullptr;
   std::size_t n = 0;
-  TaskHeader* first = sched_.injector.pop_batch(want, n);
+  while (n < want) {
+    const std::size_t got = sched_.injector.pop_batch(chunk, std::min(kChunk, want - n));
+    if (got == 0) break;
+    std::size_t i = 0;
+    if (first == nullptr) first = chunk[i++];
+    for (; i < got; ++i) {
+      if (queue.push_back_or_overflow(chunk[i], sched_.injector)) stats_.overflows.inc();
+    }
+    n += got;
+    if (got < kChunk) break;
+  }
   if (first == nullptr) return nullptr;
   stats_.injector_pops.inc(n);
-  TaskHeader* rest = first->next;
-  first->next = nullptr;
-  while (rest != nullptr) {
-    TaskHeader* nx = rest->next;
-    rest->next = nullptr;
-    if (queue.push_back_or_overflow(rest, sched_.injector)) stats_.overflows.inc();
-    rest = nx;
-  }
   if (n > 1 && !searching_) sched_.notify_parked();
   return first;
 }

@@ -27,7 +27,7 @@
 //
 //   exp_lab_scale all --workers W --placement compact|scatter|one_per_core|none
 //                 [--backend stackless|fiber] [--n N] [--tree N] [--work M]
-//                 [--rounds R] [--yields K] [--reps K]
+//                 [--rounds R] [--yields K] [--reps K] [--only scale_TEST]
 //   exp_lab_scale cpus --workers W --placement P   the CPUs duet would pin
 //   exp_lab_scale probe                            hardware counters, topology
 #include <linux/perf_event.h>
@@ -179,7 +179,11 @@ duet::Task<void> yield_all(unsigned tasks, long k) {
 // ---- timing and counters ---------------------------------------------------
 
 struct Totals {
-  std::uint64_t steals = 0, parks = 0, polls = 0;
+  std::uint64_t steals = 0, parks = 0, polls = 0, overflows = 0, injector_pops = 0;
+  Totals operator-(const Totals& o) const {
+    return {steals - o.steals, parks - o.parks, polls - o.polls, overflows - o.overflows,
+            injector_pops - o.injector_pops};
+  }
 };
 Totals totals(const duet::Runtime& rt) {
   Totals t;
@@ -187,6 +191,8 @@ Totals totals(const duet::Runtime& rt) {
     t.steals += s.steals;
     t.parks += s.parks;
     t.polls += s.polls;
+    t.overflows += s.overflows;
+    t.injector_pops += s.injector_pops;
   }
   return t;
 }
@@ -207,8 +213,11 @@ struct Sweep {
 
   /// Runs `root()` once to warm, then `reps` times; emits the median time
   /// and the scheduler counters per task of the median pass.
+  std::string only;  // --only TEST: run that test alone
+
   void run(const char* exp, long tasks, const std::function<duet::Task<void>()>& root,
            const std::string& what) {
+    if (!only.empty() && only != exp) return;
     rt.spawn(root()).join();
     std::vector<std::pair<double, Totals>> passes;
     for (int r = 0; r < reps; ++r) {
@@ -217,7 +226,7 @@ struct Sweep {
       rt.spawn(root()).join();
       double ns = lab::ns_since(t0);
       Totals b = totals(rt);
-      passes.push_back({ns, {b.steals - a.steals, b.parks - a.parks, b.polls - a.polls}});
+      passes.push_back({ns, b - a});
     }
     std::sort(passes.begin(), passes.end(), [](auto& x, auto& y) { return x.first < y.first; });
     auto [ns, d] = passes[passes.size() / 2];
@@ -230,6 +239,10 @@ struct Sweep {
               method(what + "; rt.stats() parks / tasks (each park ends in a wake-up)"));
     lab::emit(exp, impl(), "polls_per_task", double(d.polls) / n, "polls", tasks,
               method(what + "; rt.stats() polls / tasks"));
+    lab::emit(exp, impl(), "overflows_per_task", double(d.overflows) / n, "overflows", tasks,
+              method(what + "; rt.stats() local-ring overflows (half the ring to the injector) / tasks"));
+    lab::emit(exp, impl(), "injector_pops_per_task", double(d.injector_pops) / n, "tasks", tasks,
+              method(what + "; rt.stats() tasks taken from the injector / tasks"));
   }
 };
 
@@ -254,7 +267,7 @@ int all(const lab::Args& args) {
   cfg.placement = placement_of(pl);
   cfg.io_driver = duet::IoDriver::none;  // the scheduler alone, as bench_sched
   duet::Runtime rt(cfg);
-  Sweep s{rt, w, pl, static_cast<int>(args.num("reps", 5))};
+  Sweep s{rt, w, pl, static_cast<int>(args.num("reps", 5)), args.get("only", "")};
   s.run("scale_spawn_all", n, [n] { return spawn_all(n); },
         "one task spawns N children (each increments a shared atomic) and joins all");
   s.run("scale_spawn_tree", tree, [tree] { return spawn_tree(tree); },

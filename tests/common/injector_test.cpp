@@ -1,6 +1,8 @@
 // Injector: FIFO order across single and batch pushes, batch pops that stop
-// at `max`, the empty queue, and many producers with one consumer where
-// every task must come out exactly once and each producer's order is kept.
+// at `max`, the empty queue, growth past the first ring, the spill list that
+// takes tasks when the ring cannot grow (FIFO kept across ring and spill),
+// and many producers with one consumer where every task must come out
+// exactly once and each producer's order is kept.
 #include "injector.hpp"
 
 #include <catch2/catch.hpp>
@@ -19,9 +21,25 @@ using duet::test::Tasks;
 
 namespace {
 
-/// Links ts[from..to) into a chain through TaskHeader::next.
-void chain(Tasks& ts, std::size_t from, std::size_t to) {
-  for (std::size_t i = from; i + 1 < to; ++i) ts[i].next = &ts[i + 1];
+/// Pushes ts[from..to) as one batch.
+void push_range(Injector& inj, Tasks& ts, std::size_t from, std::size_t to) {
+  inj.push_n(to - from, [&](std::size_t i) { return &ts[from + i]; });
+}
+
+/// Pops everything, in batches of `batch`, as ids.
+std::vector<int> drain(Injector& inj, std::size_t batch) {
+  std::vector<int> ids;
+  std::vector<TaskHeader*> buf(batch);
+  while (std::size_t n = inj.pop_batch(buf.data(), batch)) {
+    for (std::size_t i = 0; i < n; ++i) ids.push_back(id_of(buf[i]));
+  }
+  return ids;
+}
+
+std::vector<int> iota(int n) {
+  std::vector<int> v;
+  for (int i = 0; i < n; ++i) v.push_back(i);
+  return v;
 }
 
 }  // namespace
@@ -31,14 +49,12 @@ TEST_CASE("Injector: empty, then FIFO across single and batch pushes", "[injecto
   REQUIRE(inj.is_empty());
   REQUIRE(inj.len() == 0);
   REQUIRE(inj.pop() == nullptr);
-  std::size_t n = 7;
-  REQUIRE(inj.pop_batch(4, n) == nullptr);
-  REQUIRE(n == 0);
+  TaskHeader* out[4] = {};
+  REQUIRE(inj.pop_batch(out, 4) == 0);
 
   Tasks ts(6);
   inj.push(&ts[0]);
-  chain(ts, 1, 4);
-  inj.push_batch(&ts[1], &ts[3], 3);
+  push_range(inj, ts, 1, 4);
   inj.push(&ts[4]);
   inj.push(&ts[5]);
   REQUIRE_FALSE(inj.is_empty());
@@ -53,25 +69,61 @@ TEST_CASE("Injector: empty, then FIFO across single and batch pushes", "[injecto
   REQUIRE(inj.pop() == nullptr);
 }
 
-TEST_CASE("Injector: pop_batch takes at most max, as a terminated chain", "[injector]") {
+TEST_CASE("Injector: pop_batch takes at most max, oldest first", "[injector]") {
   Injector inj;
   Tasks ts(10);
-  chain(ts, 0, 10);
-  inj.push_batch(&ts[0], &ts[9], 10);
-  std::size_t n = 0;
-  TaskHeader* head = inj.pop_batch(4, n);
-  REQUIRE(n == 4);
-  int expect = 0;
-  for (TaskHeader* t = head; t != nullptr; t = t->next) REQUIRE(id_of(t) == expect++);
-  REQUIRE(expect == 4);  // the chain ends after four
+  push_range(inj, ts, 0, 10);
+  TaskHeader* out[16] = {};
+  REQUIRE(inj.pop_batch(out, 4) == 4);
+  for (int i = 0; i < 4; ++i) REQUIRE(id_of(out[i]) == i);
   REQUIRE(inj.len() == 6);
-  head = inj.pop_batch(100, n);  // more than there is: the rest
-  REQUIRE(n == 6);
-  REQUIRE(id_of(head) == 4);
+  REQUIRE(inj.pop_batch(out, 16) == 6);  // more than there is: the rest
+  REQUIRE(id_of(out[0]) == 4);
+  REQUIRE(id_of(out[5]) == 9);
   REQUIRE(inj.is_empty());
-  // The queue is usable again after it was drained (tail reset).
-  inj.push(&ts[0]);
-  REQUIRE(id_of(inj.pop()) == 0);
+  // Usable again after it was drained, across the ring's wrap.
+  for (int round = 0; round < 3; ++round) {
+    push_range(inj, ts, 0, 7);
+    REQUIRE(drain(inj, 3) == iota(7));
+  }
+}
+
+TEST_CASE("Injector: the ring grows past its first size and keeps the order across the wrap",
+          "[injector]") {
+  Injector inj(8);
+  Tasks ts(100);
+  push_range(inj, ts, 0, 5);
+  TaskHeader* out[4] = {};
+  REQUIRE(inj.pop_batch(out, 3) == 3);  // the ring's head moves: the next pushes wrap
+  push_range(inj, ts, 5, 60);           // grows 8 -> 64 while wrapped
+  for (std::size_t i = 60; i < 100; ++i) inj.push(&ts[i]);  // and again, one at a time
+  REQUIRE(inj.len() == 97);
+  auto ids = drain(inj, 7);
+  std::vector<int> want;
+  for (int i = 3; i < 100; ++i) want.push_back(i);
+  REQUIRE(ids == want);
+}
+
+TEST_CASE("Injector: a ring that cannot grow spills into the intrusive list and loses nothing",
+          "[injector]") {
+  Injector inj(8, 8);  // never grows: the ninth task spills
+  Tasks ts(40);
+  push_range(inj, ts, 0, 6);
+  push_range(inj, ts, 6, 12);  // 8 in the ring is the limit: this batch goes to the spill
+  REQUIRE(inj.len() == 12);
+  TaskHeader* out[4] = {};
+  REQUIRE(inj.pop_batch(out, 4) == 4);  // from the ring
+  // The spill holds tasks: later pushes follow them, even with ring room.
+  for (std::size_t i = 12; i < 20; ++i) inj.push(&ts[i]);
+  REQUIRE(inj.len() == 16);
+  std::vector<int> ids;
+  for (int i = 0; i < 4; ++i) ids.push_back(id_of(out[i]));
+  for (int id : drain(inj, 5)) ids.push_back(id);
+  REQUIRE(ids == iota(20));
+  // With the spill drained the ring takes tasks again.
+  push_range(inj, ts, 20, 28);
+  REQUIRE(drain(inj, 8) == std::vector<int>{20, 21, 22, 23, 24, 25, 26, 27});
+  REQUIRE(inj.is_empty());
 }
 
 TEST_CASE("Injector: producers race a batch consumer, each task once, per-producer order",
@@ -80,15 +132,14 @@ TEST_CASE("Injector: producers race a batch consumer, each task once, per-produc
   constexpr int producers = 4;
   const int per = duet::test::sanitized ? 5'000 : 50'000;
   Tasks ts(producers * per);  // producer p pushes ids p*per .. p*per+per-1
-  Injector inj;
+  Injector inj(16, 1024);     // small: the race covers growth and the spill too
   std::vector<std::thread> threads;
   for (int p = 0; p < producers; ++p) {
     threads.emplace_back([&, p] {
       for (int i = 0; i < per; ++i) {
         const auto k = static_cast<std::size_t>(p * per + i);
         if (i % 5 == 0 && i + 3 <= per) {  // now and then a batch of three
-          chain(ts, k, k + 3);
-          inj.push_batch(&ts[k], &ts[k + 2], 3);
+          push_range(inj, ts, k, k + 3);
           i += 2;
         } else {
           inj.push(&ts[k]);
@@ -100,16 +151,15 @@ TEST_CASE("Injector: producers race a batch consumer, each task once, per-produc
   std::vector<int> last(producers, -1);
   std::size_t got = 0;
   bool ordered = true;
+  TaskHeader* out[8] = {};
   while (got < ts.size()) {
-    std::size_t n = 0;
-    for (TaskHeader* t = inj.pop_batch(8, n); t != nullptr;) {
-      TaskHeader* next = t->next;  // read before anything reuses the link
-      const int id = id_of(t);
+    const std::size_t n = inj.pop_batch(out, 8);
+    for (std::size_t i = 0; i < n; ++i) {
+      const int id = id_of(out[i]);
       ++seen[static_cast<std::size_t>(id)];
       ordered = ordered && id > last[static_cast<std::size_t>(id / per)];
       last[static_cast<std::size_t>(id / per)] = id;
       ++got;
-      t = next;
     }
   }
   for (auto& t : threads) t.join();
