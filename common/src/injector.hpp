@@ -73,8 +73,8 @@ class Injector {
   std::unique_ptr<TaskHeader*[]> buf_;  // guarded by mu_; cap_ slots, a power of two
   std::size_t cap_ = 0;
   const std::size_t max_slots_;
-  std::size_t head_ = 0;   // index of the oldest task in the ring
-  std::size_t count_ = 0;  // tasks in the ring
+  std::size_t head_ = 0;              // index of the oldest task in the ring
+  std::size_t count_ = 0;             // tasks in the ring
   TaskHeader* spill_head_ = nullptr;  // after the ring, in order
   TaskHeader* spill_tail_ = nullptr;
   std::atomic<std::size_t> len_{0};  // ring + spill

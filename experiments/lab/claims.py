@@ -675,8 +675,8 @@ def r3(R: Results) -> Verdict:
         "efficiency on all workers: " + ", ".join(f"{i} {fmt_num(s.median)}" for i, s in tops)
         + "; steals " + ", ".join(f"{fmt_num(s.median)}" for s in steals if s),
         v, f"Spawning from one task and stealing the rest spreads CPU-bound work over {best_w} workers; "
-           "scaling past this machine's cores (the 64-bit idle bitmap, many searchers) is not measurable here "
-           "and needs a machine with more cores.")
+           "scaling past this machine's cores (the 64-bit idle bitmap, many searchers) needs a machine with more "
+           "cores: the scaling sweep (experiments/lab/scaling.py) measures it where one is lent.")
 
 
 @rule("R4", reads=("sched_policies",), optional=("peer_tokio", "sync_bench"))

@@ -42,6 +42,12 @@ class Report:
         self.claims = C.load_claims()
         self.verdicts = {c.id: C.evaluate(c, self.R) for c in self.claims}
         self.mid = machine["id"]
+        # R3 on more cores than this machine has: the scaling sweep of a
+        # machine lent for it (experiments/lab/scaling.py), named as such.
+        from .scaling_page import r3_summary
+        wide = r3_summary(out_dir)
+        if wide and "R3" in self.verdicts:
+            self.verdicts["R3"].why += " " + wide
 
     # -- the ledger --------------------------------------------------------------
 
@@ -71,7 +77,11 @@ class Report:
 
     def write(self) -> list[str]:
         os.makedirs(self.out, exist_ok=True)
-        written = [self.write_readme()]
+        from .scaling import _load
+        from .scaling_page import write_page as write_scaling
+        wide = _load(self.out)
+        written = [write_scaling(self.out, wide)] if wide else []
+        written.append(self.write_readme())
         for area in PAGES:
             written.append(self.write_page(area))
         return written
@@ -102,7 +112,9 @@ class Report:
             "within 10x holds in part, further off is refuted; statements (starvation, allocation, size) carry "
             "their own criterion in the why column.",
             "",
-            "Pages: " + ", ".join(f"[{t}]({a}.md)" for a, t in PAGES.items()),
+            "Pages: " + ", ".join(f"[{t}]({a}.md)" for a, t in PAGES.items())
+            + (", [Scaling past two cores (another machine)](scaling.md)"
+               if os.path.exists(os.path.join(self.out, "scaling.md")) else ""),
             "",
             "## Ledger",
             "",

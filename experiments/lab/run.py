@@ -126,8 +126,15 @@ def main(argv=None) -> int:
     out = os.path.abspath(args.out)
     data_dir = os.path.join(out, "data", machine["id"])
     os.makedirs(data_dir, exist_ok=True)
-    with open(os.path.join(data_dir, "machine.json"), "w", encoding="utf-8") as f:
-        json.dump(machine, f, indent=1)
+    on_file = os.path.join(data_dir, "machine.json")
+    if args.report_only and os.path.exists(on_file):
+        # The machine as it was when the data on file was measured (its
+        # vm.max_map_count, kernel, compiler), not as it is now.
+        with open(on_file, encoding="utf-8") as f:
+            machine = json.load(f)
+    else:
+        with open(on_file, "w", encoding="utf-8") as f:
+            json.dump(machine, f, indent=1)
     print(f"machine: {machine['hwloc_line']}")
     print(f"profile {args.profile}, repeat {repeat}, build {args.build_dir}, report {out}")
 

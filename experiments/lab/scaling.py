@@ -50,6 +50,16 @@ SKIP_LIBS = ("linux-vdso", "libc.so", "libm.so", "ld-linux", "libpthread", "libd
 
 # ---- bundle (here) -----------------------------------------------------------
 
+def _read_json(path: str):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _read_text(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
 def _ldd(path: str) -> list[str]:
     out = subprocess.run(["ldd", path], capture_output=True, text=True).stdout
     libs = []
@@ -116,7 +126,7 @@ def _capture_machine(bdir: str, out: str, env: dict) -> dict:
     from . import machine as M
     os.environ.update(PATH=env["PATH"], LD_LIBRARY_PATH=env["LD_LIBRARY_PATH"])  # the carried lstopo
     m = M.capture()
-    meta = json.load(open(os.path.join(bdir, "bundle.json"), encoding="utf-8"))
+    meta = _read_json(os.path.join(bdir, "bundle.json"))
     m["compiler"] = meta["compiler"]
     m["bundle"] = meta
     probe = subprocess.run([os.path.join(bdir, "exp_lab_scale"), "probe"], capture_output=True, text=True, env=env)
@@ -315,9 +325,12 @@ def echo_sweep(bdir, out, env, pus, profile, repeat, deadline_s, t_start) -> int
 
 # ---- ingest and report (here) ---------------------------------------------------
 
-def ingest(src: str, reports: str) -> int:
+def ingest(src: str, reports: str, label: str = "") -> int:
+    """Folds a sweep's output into reports/data/<machine>/scaling.json, or
+    scaling-<label>.json for an earlier build kept for comparison (the page
+    shows it beside the current one)."""
     from .stats import fold
-    m = json.load(open(os.path.join(src, "machine.json"), encoding="utf-8"))
+    m = _read_json(os.path.join(src, "machine.json"))
     data_dir = os.path.join(reports, "data", m["id"])
     os.makedirs(data_dir, exist_ok=True)
     for f in ("machine.json", "topology.xml", "topology.txt", "lscpu.txt"):
@@ -326,23 +339,25 @@ def ingest(src: str, reports: str) -> int:
     records, errs = [], ""
     for f in ("scaling.jsonl", "echo.jsonl"):
         if os.path.exists(os.path.join(src, f)):
-            records += [json.loads(line) for line in open(os.path.join(src, f), encoding="utf-8")]
+            records += [json.loads(line) for line in _read_text(os.path.join(src, f)).splitlines() if line]
     for f in ("errors.txt", "echo-errors.txt"):
         if os.path.exists(os.path.join(src, f)):
-            errs += open(os.path.join(src, f), encoding="utf-8").read().strip()
+            errs += _read_text(os.path.join(src, f)).strip()
     rounds = max((r.get("round", 1) for r in records), default=0)
     summaries = fold(records)
-    d = {"experiment": "scaling", "area": "scheduler", "owner": "lab", "program": "exp_lab_scale",
+    name = "scaling" + (f"-{label}" if label else "")
+    d = {"experiment": name, "area": "scheduler", "owner": "lab", "program": "exp_lab_scale",
          "what": "scheduler scaling on 1-16 workers and each placement, against Go and Tokio (issue 15)",
          "profile": "quick", "repeat": rounds, "machine": m["id"], "machine_line": m["hwloc_line"],
          "command": "python3 -m lab.scaling bundle|sweep|ingest (experiments/lab/scaling.py)",
-         "started": m.get("bundle", {}).get("built", ""), "status": "ok" if summaries and not errs else "partial",
+         "started": m.get("bundle", {}).get("built", ""),
+         "program_commit": m.get("bundle", {}).get("commit", "?"), "status": "ok" if summaries and not errs else "partial",
          "errors": errs.splitlines()[:20], "results": [s.to_json() for s in summaries]}
-    with open(os.path.join(data_dir, "scaling.json"), "w", encoding="utf-8") as f:
+    with open(os.path.join(data_dir, f"{name}.json"), "w", encoding="utf-8") as f:
         json.dump(d, f, indent=1)
         f.write("\n")
     print(f"ingest: {len(records)} records, {len(summaries)} summaries, {rounds} round(s) -> {data_dir}")
-    return report(reports)
+    return report(reports) if not label else 0
 
 
 def _load(reports: str):
@@ -352,8 +367,12 @@ def _load(reports: str):
     for mid in sorted(os.listdir(root)) if os.path.isdir(root) else []:
         p = os.path.join(root, mid, "scaling.json")
         if os.path.exists(p):
-            m = json.load(open(os.path.join(root, mid, "machine.json"), encoding="utf-8"))
-            out.append((m, json.load(open(p, encoding="utf-8"))))
+            m = _read_json(os.path.join(root, mid, "machine.json"))
+            d = _read_json(p)
+            before = os.path.join(root, mid, "scaling-before.json")
+            if os.path.exists(before):
+                d["before"] = _read_json(before)
+            out.append((m, d))
     return out
 
 
@@ -386,6 +405,7 @@ def main(argv=None) -> int:
     i = sub.add_parser("ingest", help="fold a sweep's output into reports/")
     i.add_argument("src")
     i.add_argument("--reports", default=os.path.join(ROOT, "reports"))
+    i.add_argument("--label", default="", help="keep as scaling-LABEL.json (an earlier build, for comparison)")
     r = sub.add_parser("report", help="rewrite reports/scaling.md from the data on file")
     r.add_argument("--reports", default=os.path.join(ROOT, "reports"))
     a = p.parse_args(argv)
@@ -394,7 +414,7 @@ def main(argv=None) -> int:
     if a.cmd == "sweep":
         return sweep(a.bundle, a.out, a.profile, a.repeat, a.deadline, a.timeout, a.phase)
     if a.cmd == "ingest":
-        return ingest(a.src, a.reports)
+        return ingest(a.src, a.reports, a.label)
     return report(a.reports)
 
 

@@ -23,7 +23,10 @@ TESTS = {
     "scale_pingpong": ("ping-pong pairs", "W pairs bounce a token over two bounded(1) channels (Go: chan of "
                        "capacity 1, Tokio: mpsc::channel(1)), 20K round trips each: round trips per second, all "
                        "pairs together"),
-    "scale_yield": ("yield", "2W tasks each yield 100K times: yields per second, all tasks together"),
+    "scale_yield": ("yield", "2W tasks each yield 100K times: yields per second, all tasks together. Where a "
+                    "worker ends up with one task its yields go on in place (nothing else to run), so the "
+                    "speedup can pass the worker count: this row shows that the yield path does not "
+                    "collapse, not a cost per switch (bench_sched yield_pair gives that)"),
 }
 RUNTIMES = ("duet-stackless", "duet-fiber", "go", "tokio")
 TARGET_SPEEDUP = 12.0
@@ -113,14 +116,14 @@ def _echo_table(S: Sweep) -> list[str]:
 
 
 def _counter_table(S: Sweep) -> list[str]:
-    lines = ["| test | runtime | " + " | ".join(f"{w}w steals / parks / polls" for w in S.workers) + " |",
+    lines = ["| test | runtime | " + " | ".join(f"{w}w" for w in S.workers) + " |",
              "|---|---|" + "---|" * len(S.workers)]
     for test in TESTS:
         for rt in ("duet-stackless", "duet-fiber"):
             cells = []
             for w in S.workers:
-                vals = [S.get(test, rt, w, "compact", m) for m in ("steals_per_task", "parks_per_task",
-                                                                   "polls_per_task")]
+                vals = [S.get(test, rt, w, "compact", m) for m in ("steals_per_task", "injector_pops_per_task",
+                                                                   "parks_per_task", "polls_per_task")]
                 cells.append(" / ".join(fmt_num(v.median) if v else "—" for v in vals))
             lines.append(f"| {TESTS[test][0]} | {rt} | " + " | ".join(cells) + " |")
     return lines
@@ -205,6 +208,26 @@ def _plot(reports: str, S: Sweep, test: str) -> str | None:
     return rel if ok else None
 
 
+def _before_after(S: Sweep, B: Sweep, before: dict) -> list[str]:
+    lines = ["### Before and after the injector change (same machine, an earlier build)", "",
+             f"The same sweep with the build of `{B.m.get('bundle', {}).get('commit', '?')}`"
+             f" (bundled {before.get('started', '?')}), whose injector was an intrusive list walked under its lock, beside this build "
+             "(a ring of pointers: docs/architecture.md, Injector). Throughput at 1 and "
+             f"{S.top} workers, placement compact, and the speedup. The two sweeps ran on two leases of the "
+             "machine: Go's rows, whose code did not change, show how far the machine itself moved between "
+             "them, so compare the speedups rather than the absolute rates.", "",
+             "| test, runtime | before: 1 / " + f"{S.top} workers | after: 1 / {S.top} workers |", "|---|---|---|"]
+    for test in ("scale_spawn_tree", "scale_work", "scale_spawn_all"):
+        for rt in ("duet-stackless", "duet-fiber", "go"):
+            cells = []
+            for X in (B, S):
+                a, b = X.get(test, rt, 1, "compact"), X.get(test, rt, X.top, "compact")
+                cells.append(f"{_rate(a.median)} / {_rate(b.median)}, **{fmt_num(b.median / a.median)}x**"
+                             if a and b else "—")
+            lines.append(f"| {TESTS[test][0]}, {rt} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def write_page(reports: str, found: list) -> str:
     lines = ["# Scaling past two cores", "",
              "The work-stealing scheduler (claim R3: 256-slot ring + injector + random victim + futex parking "
@@ -254,9 +277,12 @@ def write_page(reports: str, found: list) -> str:
                       "Tokio runs a multi-thread runtime of W workers (current-thread at 1), duet pins W workers "
                       "(compact) inside the taskset.", ""]
             lines += echo + [""]
+        if d.get("before"):
+            bm = dict(m, bundle={"commit": d["before"].get("program_commit", "?")})
+            lines += _before_after(S, Sweep(bm, d["before"]), d["before"]) + [""]
         lines += ["### Scheduler counters per task (duet, placement compact)", "",
-                  "From rt.stats() over the median pass: tasks stolen, worker parks (each ends in a wake-up) "
-                  "and polls, per task.", ""]
+                  "From rt.stats() over the median pass, per task: tasks stolen / tasks taken from the "
+                  "injector / worker parks (each ends in a wake-up) / polls.", ""]
         lines += _counter_table(S)
         lines += ["", f"### Placement at {S.top} workers (duet)", ""]
         lines += _placement_table(S)

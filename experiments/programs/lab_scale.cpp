@@ -103,7 +103,8 @@ duet::Task<void> fan_out(long n, Coro coro, Fn fn) {
 
 duet::Task<void> spawn_all(long n) {
   Counter* c = &shared_counter;
-  co_await fan_out(n, [c] { return inc(c); }, [c] { c->v.fetch_add(1, std::memory_order_relaxed); });
+  co_await fan_out(
+      n, [c] { return inc(c); }, [c] { c->v.fetch_add(1, std::memory_order_relaxed); });
 }
 
 constexpr long kSpawners = 64;
@@ -112,8 +113,9 @@ duet::Task<void> spawner(long n) {
   auto c = std::make_unique<Counter>();
   Counter* p = c.get();
   for (long done = 0; done < n; done += kBatch) {
-    co_await fan_out(std::min(kBatch, n - done), [p] { return inc(p); },
-                     [p] { p->v.fetch_add(1, std::memory_order_relaxed); });
+    co_await fan_out(
+        std::min(kBatch, n - done), [p] { return inc(p); },
+        [p] { p->v.fetch_add(1, std::memory_order_relaxed); });
   }
 }
 duet::Task<void> spawn_tree(long n) {
@@ -123,7 +125,8 @@ duet::Task<void> spawn_tree(long n) {
 }
 
 duet::Task<void> work(long m) {
-  co_await fan_out(m, [] { return burn(); }, [] { spin(2 * spins_per_us); });
+  co_await fan_out(
+      m, [] { return burn(); }, [] { spin(2 * spins_per_us); });
 }
 
 using Chan = duet::Channel<int>;
@@ -149,8 +152,10 @@ duet::Task<void> pingpong(unsigned pairs, long rounds) {
     auto a = Chan::bounded(1);
     auto b = Chan::bounded(1);
     if (fiber()) {
-      hs.push_back(duet::spawn(duet::stackful, [a, b, rounds] { bounce_fiber(a, b, rounds, true); }));
-      hs.push_back(duet::spawn(duet::stackful, [a, b, rounds] { bounce_fiber(b, a, rounds, false); }));
+      hs.push_back(
+          duet::spawn(duet::stackful, [a, b, rounds] { bounce_fiber(a, b, rounds, true); }));
+      hs.push_back(
+          duet::spawn(duet::stackful, [a, b, rounds] { bounce_fiber(b, a, rounds, false); }));
     } else {
       hs.push_back(duet::spawn(bounce_coro(a, b, rounds, true)));
       hs.push_back(duet::spawn(bounce_coro(b, a, rounds, false)));
@@ -239,8 +244,9 @@ struct Sweep {
               method(what + "; rt.stats() parks / tasks (each park ends in a wake-up)"));
     lab::emit(exp, impl(), "polls_per_task", double(d.polls) / n, "polls", tasks,
               method(what + "; rt.stats() polls / tasks"));
-    lab::emit(exp, impl(), "overflows_per_task", double(d.overflows) / n, "overflows", tasks,
-              method(what + "; rt.stats() local-ring overflows (half the ring to the injector) / tasks"));
+    lab::emit(
+        exp, impl(), "overflows_per_task", double(d.overflows) / n, "overflows", tasks,
+        method(what + "; rt.stats() local-ring overflows (half the ring to the injector) / tasks"));
     lab::emit(exp, impl(), "injector_pops_per_task", double(d.injector_pops) / n, "tasks", tasks,
               method(what + "; rt.stats() tasks taken from the injector / tasks"));
   }
@@ -268,17 +274,22 @@ int all(const lab::Args& args) {
   cfg.io_driver = duet::IoDriver::none;  // the scheduler alone, as bench_sched
   duet::Runtime rt(cfg);
   Sweep s{rt, w, pl, static_cast<int>(args.num("reps", 5)), args.get("only", "")};
-  s.run("scale_spawn_all", n, [n] { return spawn_all(n); },
-        "one task spawns N children (each increments a shared atomic) and joins all");
-  s.run("scale_spawn_tree", tree, [tree] { return spawn_tree(tree); },
-        "one task spawns 64 spawners, each spawns N/64 children (own counter) in batches of 256, "
-        "joining each batch");
-  s.run("scale_work", m, [m] { return work(m); },
-        "one task spawns M children of ~2 us of CPU (calibrated spin) and joins all");
-  s.run("scale_pingpong", long(w) * rounds, [w, rounds] { return pingpong(w, rounds); },
-        "W pairs bounce a token over two bounded(1) channels, R round trips each; N = W*R");
-  s.run("scale_yield", 2L * w * yields, [w, yields] { return yield_all(2 * w, yields); },
-        "2W tasks each yield K times; N = 2W*K yields");
+  s.run(
+      "scale_spawn_all", n, [n] { return spawn_all(n); },
+      "one task spawns N children (each increments a shared atomic) and joins all");
+  s.run(
+      "scale_spawn_tree", tree, [tree] { return spawn_tree(tree); },
+      "one task spawns 64 spawners, each spawns N/64 children (own counter) in batches of 256, "
+      "joining each batch");
+  s.run(
+      "scale_work", m, [m] { return work(m); },
+      "one task spawns M children of ~2 us of CPU (calibrated spin) and joins all");
+  s.run(
+      "scale_pingpong", long(w) * rounds, [w, rounds] { return pingpong(w, rounds); },
+      "W pairs bounce a token over two bounded(1) channels, R round trips each; N = W*R");
+  s.run(
+      "scale_yield", 2L * w * yields, [w, yields] { return yield_all(2 * w, yields); },
+      "2W tasks each yield K times; N = 2W*K yields");
   return 0;
 }
 
