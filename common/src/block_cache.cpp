@@ -3,6 +3,14 @@
 //   thread cache (per class, capped) <-> depot (per class, mutex, batches)
 //                                          <- slabs (256 KiB, MAP_POPULATE)
 //
+// The depot holds whole chains, as threads gave them back: a refill takes one
+// chain and a give-back adds one, each O(1) under the depot's lock. (It held
+// one list that a refill walked under the lock, half a thread's cap at a
+// time: on 16 workers a spawner refilling frames that other workers had
+// freed walked ~1,600 blocks written by other cores while they queued on the
+// lock, and CPU-bound stackless tasks stopped scaling past 8 workers;
+// reports/scaling.md.)
+//
 // Blocks are carved from slabs, never from the heap one by one: glibc's
 // 64-byte-aligned operator new costs 280-460 ns a call and fragments the heap
 // once a million blocks are live (measured; see docs/architecture.md), and a
@@ -54,13 +62,16 @@ constexpr auto caps = [] {
 }();
 
 struct FreeBlock {
-  FreeBlock* next;
+  FreeBlock* next;        // the next block of its chain
+  FreeBlock* next_chain;  // in the depot, on a chain's first block: the chain below
+  std::uint32_t len;      // in the depot, on a chain's first block: its length
 };
+static_assert(sizeof(FreeBlock) <= class_size);
 
-/// Blocks shared by all threads, per class, moved in batches.
+/// Blocks shared by all threads, per class: a stack of chains.
 struct Depot {
   std::mutex mu;
-  FreeBlock* head = nullptr;
+  FreeBlock* chains = nullptr;
   std::size_t count = 0;
 };
 std::array<Depot, num_classes>& depots() {
@@ -97,17 +108,19 @@ struct Cache {
   /// Moves `n` blocks of class c (from the front of the list) to the depot.
   void give_back(std::size_t c, std::uint32_t n) noexcept {
     if (n == 0 || head[c] == nullptr) return;
+    // Cut the chain outside the lock: these blocks were freed by this thread.
     FreeBlock* first = head[c];
     FreeBlock* last = first;
-    for (std::uint32_t i = 1; i < n && last->next != nullptr; ++i) last = last->next;
-    std::uint32_t moved = 0;
-    for (FreeBlock* b = first; b != last->next; b = b->next) ++moved;
+    std::uint32_t moved = 1;
+    for (; moved < n && last->next != nullptr; ++moved) last = last->next;
     head[c] = last->next;
     count[c] -= moved;
+    last->next = nullptr;
+    first->len = moved;
     Depot& d = depots()[c];
     std::lock_guard lk(d.mu);
-    last->next = d.head;
-    d.head = first;
+    first->next_chain = d.chains;
+    d.chains = first;
     d.count += moved;
   }
   void trim() noexcept {
@@ -132,23 +145,14 @@ void arm_reaper() {
 FreeBlock* refill(Cache& k, std::size_t c) {
   if (!k.reaper_armed) arm_reaper();
   ++k.stats.misses;
-  const std::uint32_t batch = caps[c] / 2;
   {
     Depot& d = depots()[c];
     std::lock_guard lk(d.mu);
-    if (d.head != nullptr) {
-      FreeBlock* first = d.head;
-      FreeBlock* last = first;
-      std::uint32_t n = 1;
-      while (n < batch && last->next != nullptr) {
-        last = last->next;
-        ++n;
-      }
-      d.head = last->next;
-      d.count -= n;
-      last->next = nullptr;
+    if (FreeBlock* first = d.chains) {
+      d.chains = first->next_chain;
+      d.count -= first->len;
       k.head[c] = first;
-      k.count[c] = n;
+      k.count[c] = first->len;
       return first;
     }
   }

@@ -40,6 +40,7 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 WORKERS = (1, 2, 4, 8, 16)
 PLACEMENTS = ("compact", "scatter")
 EXTRA_PLACEMENTS = ("one_per_core", "none")  # duet only, at the largest worker count
+RUNTIMES = ("duet-stackless", "duet-fiber", "go", "tokio")
 TESTS = ("scale_spawn_all", "scale_spawn_tree", "scale_work", "scale_pingpong", "scale_yield")
 SIZES = {  # n, tree, work, rounds, yields, reps (lab_scale.cpp's arguments)
     "smoke": (5000, 20000, 2000, 500, 2000, 3),
@@ -154,7 +155,7 @@ def _cpus(bdir: str, env: dict, workers: int, placement: str) -> str:
                            "--placement", placement], capture_output=True, text=True, env=env).stdout.strip()
 
 
-def _plan(bdir: str, env: dict, pus: int, size: tuple) -> list[tuple[str, list[str], str]]:
+def _plan(bdir: str, env: dict, pus: int, size: tuple, runtimes: set[str]) -> list[tuple[str, list[str], str]]:
     """(impl prefix, argv, placement) for one round, largest runs last."""
     n, tree, work, rounds, yields, reps = (str(x) for x in size)
     ws = [w for w in WORKERS if w <= pus]
@@ -164,6 +165,8 @@ def _plan(bdir: str, env: dict, pus: int, size: tuple) -> list[tuple[str, list[s
         pls = PLACEMENTS[:1] if w == 1 else PLACEMENTS + (EXTRA_PLACEMENTS if w == ws[-1] else ())
         for pl in pls:
             for backend in ("stackless", "fiber"):
+                if f"duet-{backend}" not in runtimes:
+                    continue
                 runs.append((f"duet-{backend}", [os.path.join(bdir, "exp_lab_scale"), "all", "--workers", str(w),
                                                  "--placement", pl, "--backend", backend, "--n", n, "--tree", tree,
                                                  "--work", work, "--rounds", rounds, "--yields", yields,
@@ -172,13 +175,15 @@ def _plan(bdir: str, env: dict, pus: int, size: tuple) -> list[tuple[str, list[s
                 continue
             cpus = _cpus(bdir, env, w, pl)
             for peer in ("go", "tokio"):
+                if peer not in runtimes:
+                    continue
                 runs.append((peer, ["taskset", "-c", cpus, os.path.join(bdir, f"{peer}-peer"), "scale", n, tree,
                                     work, rounds, yields, reps], f"w{w}/{pl}"))
     return runs
 
 
 def sweep(bdir: str, out: str, profile: str, repeat: int, deadline_s: float, timeout_s: float,
-          phase: str) -> int:
+          phase: str, runtimes: set[str] | None = None) -> int:
     t_start = time.monotonic()
     bdir = os.path.abspath(bdir)
     os.makedirs(out, exist_ok=True)
@@ -188,7 +193,7 @@ def sweep(bdir: str, out: str, profile: str, repeat: int, deadline_s: float, tim
     print(f"machine: {m['hwloc_line']}; counters: {m['perf_counters']}", flush=True)
     if phase == "echo":
         return echo_sweep(bdir, out, env, m["topology"]["pus"], profile, repeat, deadline_s, t_start)
-    plan = _plan(bdir, env, m["topology"]["pus"], SIZES[profile])
+    plan = _plan(bdir, env, m["topology"]["pus"], SIZES[profile], runtimes or set(RUNTIMES))
     log = open(os.path.join(out, "scaling.jsonl"), "w", encoding="utf-8")
     errors = open(os.path.join(out, "errors.txt"), "w", encoding="utf-8")
     done = 0
@@ -400,6 +405,7 @@ def main(argv=None) -> int:
     s.add_argument("--repeat", type=int, default=3)
     s.add_argument("--deadline", type=float, default=540, help="seconds after which no new run starts")
     s.add_argument("--timeout", type=float, default=90, help="seconds one run may take")
+    s.add_argument("--runtimes", default=",".join(RUNTIMES), help="comma-separated subset of " + ", ".join(RUNTIMES))
     s.add_argument("--phase", choices=["sched", "echo"], default="sched",
                    help="sched: exp_lab_scale and the peers' scale tests; echo: the echo servers")
     i = sub.add_parser("ingest", help="fold a sweep's output into reports/")
@@ -412,7 +418,8 @@ def main(argv=None) -> int:
     if a.cmd == "bundle":
         return bundle(a.build_dir, a.dest)
     if a.cmd == "sweep":
-        return sweep(a.bundle, a.out, a.profile, a.repeat, a.deadline, a.timeout, a.phase)
+        return sweep(a.bundle, a.out, a.profile, a.repeat, a.deadline, a.timeout, a.phase,
+                     set(a.runtimes.split(",")))
     if a.cmd == "ingest":
         return ingest(a.src, a.reports, a.label)
     return report(a.reports)

@@ -5,8 +5,9 @@
 // heap), carved from pre-faulted 256 KiB slabs. Spawn in a steady state
 // calls no malloc (measured by the allocation counters in experiments/). A
 // block freed on another thread goes to that thread's lists; each list is
-// capped, and its overflow moves in batches to a global depot that every
-// thread refills from. Memory is kept for reuse, not returned to the OS.
+// capped, and its overflow moves as one chain to a global depot that every
+// thread refills from, a chain at a time (O(1) under the depot's lock).
+// Memory is kept for reuse, not returned to the OS.
 //
 // Blocks are 64-byte aligned (task headers are one cache line).
 #pragma once
