@@ -330,7 +330,7 @@ def echo_sweep(bdir, out, env, pus, profile, repeat, deadline_s, t_start) -> int
 
 # ---- ingest and report (here) ---------------------------------------------------
 
-def ingest(src: str, reports: str, label: str = "") -> int:
+def ingest(src: str, reports: str, label: str = "", what: str = "") -> int:
     """Folds a sweep's output into reports/data/<machine>/scaling.json, or
     scaling-<label>.json for an earlier build kept for comparison (the page
     shows it beside the current one)."""
@@ -348,15 +348,16 @@ def ingest(src: str, reports: str, label: str = "") -> int:
     for f in ("errors.txt", "echo-errors.txt"):
         if os.path.exists(os.path.join(src, f)):
             errs += _read_text(os.path.join(src, f)).strip()
-    rounds = max((r.get("round", 1) for r in records), default=0)
+    rounds = max((r.get("round", 1) for r in records if r["experiment"] != "scale_echo"), default=0)
+    echo_rounds = max((r.get("round", 1) for r in records if r["experiment"] == "scale_echo"), default=0)
     summaries = fold(records)
     name = "scaling" + (f"-{label}" if label else "")
     d = {"experiment": name, "area": "scheduler", "owner": "lab", "program": "exp_lab_scale",
          "what": "scheduler scaling on 1-16 workers and each placement, against Go and Tokio (issue 15)",
-         "profile": "quick", "repeat": rounds, "machine": m["id"], "machine_line": m["hwloc_line"],
+         "profile": "quick", "repeat": rounds, "echo_repeat": echo_rounds, "machine": m["id"], "machine_line": m["hwloc_line"],
          "command": "python3 -m lab.scaling bundle|sweep|ingest (experiments/lab/scaling.py)",
          "started": m.get("bundle", {}).get("built", ""),
-         "program_commit": m.get("bundle", {}).get("commit", "?"), "status": "ok" if summaries and not errs else "partial",
+         "program_commit": m.get("bundle", {}).get("commit", "?"), "what_changed": what, "status": "ok" if summaries and not errs else "partial",
          "errors": errs.splitlines()[:20], "results": [s.to_json() for s in summaries]}
     with open(os.path.join(data_dir, f"{name}.json"), "w", encoding="utf-8") as f:
         json.dump(d, f, indent=1)
@@ -374,9 +375,11 @@ def _load(reports: str):
         if os.path.exists(p):
             m = _read_json(os.path.join(root, mid, "machine.json"))
             d = _read_json(p)
-            before = os.path.join(root, mid, "scaling-before.json")
-            if os.path.exists(before):
-                d["before"] = _read_json(before)
+            # Earlier builds kept for comparison (ingest --label), oldest first.
+            d["earlier"] = sorted((_read_json(os.path.join(root, mid, f))
+                                   for f in os.listdir(os.path.join(root, mid))
+                                   if f.startswith("scaling-") and f.endswith(".json")),
+                                  key=lambda e: e.get("started", ""))
             out.append((m, d))
     return out
 
@@ -412,6 +415,7 @@ def main(argv=None) -> int:
     i.add_argument("src")
     i.add_argument("--reports", default=os.path.join(ROOT, "reports"))
     i.add_argument("--label", default="", help="keep as scaling-LABEL.json (an earlier build, for comparison)")
+    i.add_argument("--what", default="", help="with --label: what that build had (shown on the page)")
     r = sub.add_parser("report", help="rewrite reports/scaling.md from the data on file")
     r.add_argument("--reports", default=os.path.join(ROOT, "reports"))
     a = p.parse_args(argv)
@@ -421,7 +425,7 @@ def main(argv=None) -> int:
         return sweep(a.bundle, a.out, a.profile, a.repeat, a.deadline, a.timeout, a.phase,
                      set(a.runtimes.split(",")))
     if a.cmd == "ingest":
-        return ingest(a.src, a.reports, a.label)
+        return ingest(a.src, a.reports, a.label, a.what)
     return report(a.reports)
 
 

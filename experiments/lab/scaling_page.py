@@ -208,19 +208,20 @@ def _plot(reports: str, S: Sweep, test: str) -> str | None:
     return rel if ok else None
 
 
-def _before_after(S: Sweep, B: Sweep, before: dict) -> list[str]:
-    lines = ["### Before and after the injector change (same machine, an earlier build)", "",
-             f"The same sweep with the build of `{B.m.get('bundle', {}).get('commit', '?')}`"
-             f" (bundled {before.get('started', '?')}), whose injector was an intrusive list walked under its lock, beside this build "
-             "(a ring of pointers: docs/architecture.md, Injector). Throughput at 1 and "
-             f"{S.top} workers, placement compact, and the speedup. The two sweeps ran on two leases of the "
-             "machine: Go's rows, whose code did not change, show how far the machine itself moved between "
-             "them, so compare the speedups rather than the absolute rates.", "",
-             "| test, runtime | before: 1 / " + f"{S.top} workers | after: 1 / {S.top} workers |", "|---|---|---|"]
+def _before_after(S: Sweep, earlier: list[tuple[Sweep, dict]]) -> list[str]:
+    builds = [(X, e.get("program_commit", "?"), e.get("what_changed", "")) for X, e in earlier]
+    builds.append((S, S.m.get("bundle", {}).get("commit", "?"), "this build"))
+    lines = ["### Earlier builds on this machine", "",
+             "The same sweep with earlier builds, each from its own lease of the machine, beside this one: "
+             + "; ".join(f"`{c}`: {w}" for _, c, w in builds) + ". Throughput at 1 and "
+             f"{S.top} workers, placement compact, and the speedup. Go's rows, whose code did not change, show "
+             "how far the machine itself moved between leases: compare the speedups rather than the rates.", "",
+             "| test, runtime | " + " | ".join(f"`{c}`: 1 / {S.top} workers" for _, c, _ in builds) + " |",
+             "|---|" + "---|" * len(builds)]
     for test in ("scale_spawn_tree", "scale_work", "scale_spawn_all"):
         for rt in ("duet-stackless", "duet-fiber", "go"):
             cells = []
-            for X in (B, S):
+            for X, _, _ in builds:
                 a, b = X.get(test, rt, 1, "compact"), X.get(test, rt, X.top, "compact")
                 cells.append(f"{_rate(a.median)} / {_rate(b.median)}, **{fmt_num(b.median / a.median)}x**"
                              if a and b else "—")
@@ -248,8 +249,9 @@ def write_page(reports: str, found: list) -> str:
                   f"- Programs built at commit `{m.get('bundle', {}).get('commit', '?')}` on the bundling machine "
                   f"({m.get('compiler', '?')}); peers: "
                   + "; ".join(f"{k} {v}" for k, v in m.get("bundle", {}).get("peers", {}).items()) + ".",
-                  f"- Rounds: {d['repeat']} (every configuration once per round, rounds interleaved); each run "
-                  "prints the median of 5 warm passes; cells give the median over rounds with [min–max].",
+                  f"- Rounds: {d['repeat']} (every configuration once per round, rounds interleaved; the echo "
+                  f"servers {d.get('echo_repeat', d['repeat'])}); each run prints the median of 5 warm passes; "
+                  "cells give the median over rounds with [min–max].",
                   f"- Hardware counters: {'yes' if pc.get('available') else 'no'} ({pc.get('how', '?')})"
                   + ("" if pc.get("available") else "; so the cache claims K1-K3 stay on timing and cachegrind "
                      "(cache.md), not counters") + ".",
@@ -277,9 +279,8 @@ def write_page(reports: str, found: list) -> str:
                       "Tokio runs a multi-thread runtime of W workers (current-thread at 1), duet pins W workers "
                       "(compact) inside the taskset.", ""]
             lines += echo + [""]
-        if d.get("before"):
-            bm = dict(m, bundle={"commit": d["before"].get("program_commit", "?")})
-            lines += _before_after(S, Sweep(bm, d["before"]), d["before"]) + [""]
+        if d.get("earlier"):
+            lines += _before_after(S, [(Sweep(m, e), e) for e in d["earlier"]]) + [""]
         lines += ["### Scheduler counters per task (duet, placement compact)", "",
                   "From rt.stats() over the median pass, per task: tasks stolen / tasks taken from the "
                   "injector / worker parks (each ends in a wake-up) / polls.", ""]

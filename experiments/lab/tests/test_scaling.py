@@ -64,7 +64,8 @@ class ScalingPage(unittest.TestCase):
         self.tmp.cleanup()
 
     def ingest(self):
-        self.assertEqual(SC.ingest(os.path.join(self.tmp.name, "before"), self.reports, "before"), 0)
+        self.assertEqual(SC.ingest(os.path.join(self.tmp.name, "before"), self.reports, "before",
+                                   "the old injector"), 0)
         self.assertEqual(SC.ingest(os.path.join(self.tmp.name, "after"), self.reports), 0)
         return open(os.path.join(self.reports, "scaling.md")).read()
 
@@ -82,7 +83,8 @@ class ScalingPage(unittest.TestCase):
         self.assertIn("Target 12x: not met", page)  # fiber 8x: not both backends
         self.assertIn("duet-stackless 13x", page)
         self.assertIn("Hardware counters: no (refused)", page)
-        self.assertIn("### Before and after the injector change", page)
+        self.assertIn("### Earlier builds on this machine", page)
+        self.assertIn("`abc1234`: the old injector", page)
         self.assertIn("**6.5x** | 1.01 M/s / 13.1 M/s, **13x**", page)
 
     def test_r3_sentence_names_the_machine_and_the_page(self):
