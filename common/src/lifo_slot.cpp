@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <thread>
+#include "duet/detail/cpu_relax.hpp"
 
 namespace duet::detail {
 namespace {
@@ -57,7 +58,7 @@ TaskHeader* LifoSlot::settle_claim(TaskHeader* t) noexcept {
   std::uintptr_t c = claim_.load(std::memory_order_relaxed);
   for (unsigned spins = 0; c == bits; c = claim_.load(std::memory_order_relaxed)) {
     if (++spins < 64) {
-      __builtin_ia32_pause();
+      cpu_relax();
     } else {
       std::this_thread::yield();
     }

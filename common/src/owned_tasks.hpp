@@ -1,6 +1,8 @@
-// owned_tasks.hpp: every live, unfinished task of a runtime, so that shutdown
-// can find the tasks parked on something (they are in no queue) and cancel
-// them, and so that a dump can list them.
+// owned_tasks.hpp: the unfinished tasks of a runtime that have parked at
+// least once (a task is listed when it first parks, not at spawn), so that
+// shutdown can find the tasks parked on something (they are in no queue) and
+// cancel them, and so that a dump can list them. A task that runs to its end
+// without parking is never listed: it is always in a queue or running.
 //
 // An intrusive doubly linked list per shard; the shard is chosen by the
 // task's address, so two workers rarely take the same lock. Each operation is

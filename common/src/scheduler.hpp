@@ -27,8 +27,9 @@ class Scheduler {
   Scheduler(Runtime& rt, RuntimeConfig cfg);
   ~Scheduler();
 
-  /// A new task: list it, then queue it (locally when called on one of our
-  /// workers, else through the injector).
+  /// A new task: queue it (locally when called on one of our workers, else
+  /// through the injector). It is listed in `owned` when it first parks,
+  /// not here: a task that never parks is never listed.
   void submit_new(TaskHeader* t) noexcept;
   /// A woken task (it holds the queue reference): queue it.
   void schedule(TaskHeader* t) noexcept;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <utility>
 
+#include "duet/detail/cpu_relax.hpp"
 #include "duet/detail/current.hpp"
 #include "duet/topology.hpp"
 #include "scheduler.hpp"
@@ -63,7 +64,7 @@ void Worker::run() {
     // Still searching: spin a little before sleeping (see
     // RuntimeConfig::search_spins); other workers skip waking us meanwhile.
     for (std::uint32_t i = 0; t == nullptr && searching_ && i < sched_.cfg.search_spins; ++i) {
-      __builtin_ia32_pause();
+      cpu_relax();
       t = next_task();
       if (t == nullptr) t = steal_work();
     }
@@ -147,7 +148,7 @@ bool Worker::poll_while_idle() {
   // injector, checked here), and the driver is polled without sleeping.
   const auto until = std::chrono::steady_clock::now() + sched_.cfg.idle_poll;
   for (;;) {
-    for (int i = 0; i < 32; ++i) __builtin_ia32_pause();
+    for (int i = 0; i < 32; ++i) cpu_relax();
     if (driver->poll(room()) > 0 || lifo_.peek() != nullptr || !queue.is_empty()) return true;
     if (!sched_.injector.is_empty() || sched_.is_shutdown()) return true;
     if (timers.fire_due() > 0) return true;

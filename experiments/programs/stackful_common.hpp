@@ -82,17 +82,7 @@ inline duet::StackStrategy parse_strategy(const std::string& s) {
   return duet::StackStrategy::pooled;
 }
 inline const char* name(duet::StackStrategy s) {
-  switch (s) {
-    case duet::StackStrategy::pooled:
-      return "pooled";
-    case duet::StackStrategy::lazy:
-      return "lazy";
-    case duet::StackStrategy::copy:
-      return "copy";
-    case duet::StackStrategy::unguarded_unsafe:
-      return "unguarded_unsafe";
-  }
-  return "?";
+  return duet::strategy_name(s);
 }
 inline std::vector<duet::StackStrategy> strategies(const Args& a) {
   std::string s = a.get("--strategy", "all");

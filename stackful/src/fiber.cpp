@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "copy_stack.hpp"
+#include "duet/detail/cpu_relax.hpp"
 #include "duet/detail/hand_off.hpp"
 #include "duet/detail/tls.hpp"
 #include "duet/dump.hpp"
@@ -265,12 +266,6 @@ FiberBase* current_fiber() noexcept {
   TaskHeader* t = current_task();
   if (t == nullptr || t->vtable->kind != TaskKind::stackful) return nullptr;
   return static_cast<FiberBase*>(t);
-}
-
-void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
 }
 
 }  // namespace

@@ -18,25 +18,11 @@
 
 namespace duet::detail {
 
-const char* strategy_label(StackStrategy s) noexcept {
-  switch (s) {
-    case StackStrategy::pooled:
-      return "pooled";
-    case StackStrategy::lazy:
-      return "lazy";
-    case StackStrategy::copy:
-      return "copy";
-    case StackStrategy::unguarded_unsafe:
-      return "unguarded_unsafe";
-  }
-  return "?";
-}
-
 /// The fiber's part of a dump line. Reads only what a running fiber does
 /// not change under us (set at spawn) or relaxed atomics.
 void describe_fiber(const TaskHeader* t, std::ostream& os) {
   const auto* f = static_cast<const FiberBase*>(t);
-  os << " strategy=" << strategy_label(f->strategy);
+  os << " strategy=" << duet::strategy_name(f->strategy);
   // A fiber holds its own stack only between its first run and its finish.
   if (f->strategy != StackStrategy::copy && f->stack) os << " stack=" << f->stack.usable();
   os << " in_use=" << f->in_use.load(std::memory_order_relaxed)

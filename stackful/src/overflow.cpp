@@ -53,20 +53,6 @@ struct Line {
   }
 };
 
-const char* strategy_name(StackStrategy s) noexcept {
-  switch (s) {
-    case StackStrategy::pooled:
-      return "pooled";
-    case StackStrategy::lazy:
-      return "lazy";
-    case StackStrategy::copy:
-      return "copy";
-    case StackStrategy::unguarded_unsafe:
-      return "unguarded_unsafe";
-  }
-  return "?";
-}
-
 /// The stack the fiber runs on (its own, or its shared stack).
 const Stack* running_stack(const FiberBase* f) noexcept {
   if (f->strategy == StackStrategy::copy)
@@ -84,7 +70,7 @@ const Stack* running_stack(const FiberBase* f) noexcept {
     l.put("\"");
   }
   l.put(": strategy ");
-  l.put(strategy_name(f->strategy));
+  l.put(duet::strategy_name(f->strategy));
   l.put(", stack ");
   l.num(s.usable());
   l.put(" bytes, fault at ");

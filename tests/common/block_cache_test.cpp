@@ -56,7 +56,11 @@ TEST_CASE("block cache: blocks given back to the depot in chains come back disti
     for (void* p : live) block_free(p, kSize);
     if (round == 1) block_cache_trim();  // the whole list as one chain
   }
+#if !defined(__SANITIZE_ADDRESS__)
+  // Under ASan every block is its own heap allocation (block_cache.cpp): no
+  // lists, no misses to count.
   CHECK(block_cache_stats().misses > 0);
+#endif
 }
 
 TEST_CASE("block cache: one thread allocates what others free, each block live once",

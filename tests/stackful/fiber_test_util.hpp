@@ -98,19 +98,7 @@ inline ChildResult run_in_child(const std::function<void()>& body) {
   return r;
 }
 
-inline const char* strategy_name(StackStrategy s) {
-  switch (s) {
-    case StackStrategy::pooled:
-      return "pooled";
-    case StackStrategy::lazy:
-      return "lazy";
-    case StackStrategy::copy:
-      return "copy";
-    case StackStrategy::unguarded_unsafe:
-      return "unguarded_unsafe";
-  }
-  return "?";
-}
+using duet::strategy_name;
 
 inline constexpr StackStrategy all_strategies[] = {StackStrategy::pooled, StackStrategy::lazy,
                                                    StackStrategy::copy,

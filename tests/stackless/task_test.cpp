@@ -1,4 +1,5 @@
-// Task<T>: laziness, values, exceptions, symmetric transfer, frame reuse.
+// Task<T>: laziness, values, exceptions, nested awaits that hop through the
+// task's run loop (no stack growth), frame reuse.
 #include <catch2/catch.hpp>
 
 #include <memory>
@@ -60,8 +61,9 @@ TEST_CASE("Task values, move-only values, exceptions, lvalue awaits", "[task]") 
 }
 
 TEST_CASE("a chain of nested awaits does not grow the thread stack", "[task]") {
-  // Symmetric transfer: each level's completion tail-calls its parent. The
-  // worker's 8 MiB stack would overflow long before 1M nested resumes.
+  // Each level's completion hops back to its parent through the task's run
+  // loop (coro_task.hpp), not by a nested resume. The worker's 8 MiB stack
+  // would overflow long before 1M nested resumes.
   const int n = duet::test::sanitized ? 20000 : 1000000;
   duet::Runtime rt({.workers = 1});
   CHECK(rt.spawn(depth(n)).join() == n);

@@ -35,6 +35,21 @@ enum class StackStrategy : std::uint8_t {
   unguarded_unsafe,  // pooled without a guard page: for measurements only
 };
 
+/// The strategy's name as FiberOptions and the docs spell it.
+constexpr const char* strategy_name(StackStrategy s) noexcept {
+  switch (s) {
+    case StackStrategy::pooled:
+      return "pooled";
+    case StackStrategy::lazy:
+      return "lazy";
+    case StackStrategy::copy:
+      return "copy";
+    case StackStrategy::unguarded_unsafe:
+      return "unguarded_unsafe";
+  }
+  return "?";
+}
+
 struct RuntimeConfig {
   /// Worker threads; 0 means one per physical core (hwloc).
   unsigned workers = 0;

@@ -21,25 +21,14 @@
 #include "duet/io/fd.hpp"
 #include "duet/io/op.hpp"
 #include "duet/io/stats.hpp"
+#include "duet/sync/detail/spin_lock.hpp"
 #include "duet/waker.hpp"
 
 namespace duet::io::detail {
 
-/// Test-and-test-and-set lock for sections of a few stores (a waker swap).
-class OpLock {
- public:
-  void lock() noexcept {
-    // Acquire: the section must not start before we own the lock.
-    while (locked_.exchange(true, std::memory_order_acquire)) {
-      while (locked_.load(std::memory_order_relaxed)) __builtin_ia32_pause();
-    }
-  }
-  // Release: publish the section to the next owner.
-  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
-
- private:
-  std::atomic<bool> locked_{false};
-};
+/// The lock for sections of a few stores (a waker swap): the sync
+/// primitives' test-and-test-and-set lock, one spin lock for the library.
+using OpLock = duet::sync_detail::SpinLock;
 
 class UringDriver;
 class FilePool;

@@ -23,8 +23,9 @@ void set_current_task(TaskHeader* t) noexcept;
 Scheduler* current_scheduler() noexcept;
 Scheduler* scheduler_of(Runtime& rt) noexcept;
 
-/// Hands a newly built task (fresh TaskHeader state) to `s`: lists and queues
-/// it. Never fails: a runtime that has shut down cancels the task at once.
+/// Hands a newly built task (fresh TaskHeader state) to `s`: queues it (it is
+/// listed when it first parks). Never fails: a runtime that has shut down
+/// cancels the task at once.
 void submit_new(Scheduler* s, TaskHeader* t) noexcept;
 /// The fiber stack size the runtime defaults to.
 std::size_t default_fiber_stack(Scheduler* s) noexcept;

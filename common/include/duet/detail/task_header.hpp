@@ -7,7 +7,7 @@
 //     0  state      atomic u64   flags (low 6 bits) | reference count (rest)
 //     8  next       TaskHeader*  intrusive link: injector, shutdown lists
 //    16  vtable     TaskVTable*  run / cancel / destroy / outcome / block
-//    24  owned_prev TaskHeader*  OwnedTasks shard list (all live tasks)
+//    24  owned_prev TaskHeader*  OwnedTasks shard list (tasks that parked)
 //    32  owned_next TaskHeader*
 //    40  join_waker Waker        the joiner's waker (16 B), see JOIN_WAKER
 //    56  sched      Scheduler*   the runtime that runs it

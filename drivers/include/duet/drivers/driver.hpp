@@ -7,7 +7,7 @@
 // without blocking, so completions are reaped while the worker is busy.
 //
 // Backends: io_uring and epoll (each worker its own ring or epoll set, woken
-// through an eventfd or IORING_OP_MSG_RING), and `none`, a bare futex for a
+// through an eventfd), and `none`, a bare futex for a
 // runtime without I/O. The no-lost-wake-up rule: an unpark() before park()
 // makes that park() return at once.
 #pragma once

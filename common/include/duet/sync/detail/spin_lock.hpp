@@ -9,6 +9,7 @@
 #include <sched.h>
 
 #include <atomic>
+#include "duet/detail/cpu_relax.hpp"
 
 namespace duet::sync_detail {
 
@@ -20,7 +21,7 @@ class SpinLock {
       if (!locked_.exchange(true, std::memory_order_acquire)) return;
       for (int i = 0; locked_.load(std::memory_order_relaxed); ++i) {
         if (i < 64) {
-          __builtin_ia32_pause();
+          detail::cpu_relax();
         } else {
           sched_yield();
         }
