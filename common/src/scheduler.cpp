@@ -59,8 +59,25 @@ Scheduler::~Scheduler() {
   while (outside_wakes_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
 }
 
+void Scheduler::count_unlisted(std::int64_t d) noexcept {
+  Worker* w = tl_worker;
+  if (w != nullptr && &w->scheduler() == this) {
+    w->count_unlisted(d);
+  } else {
+    // Relaxed: a statistic read by dump_tasks only.
+    unlisted_outside_.fetch_add(d, std::memory_order_relaxed);
+  }
+}
+
+std::size_t Scheduler::unlisted_tasks() const noexcept {
+  std::int64_t n = unlisted_outside_.load(std::memory_order_relaxed);
+  for (const auto& w : workers) n += w->unlisted();
+  return n > 0 ? static_cast<std::size_t>(n) : 0;
+}
+
 void Scheduler::submit_new(TaskHeader* t) noexcept {
   t->sched = this;
+  count_unlisted(1);
   if (is_shutdown()) {
     // Too late to run: cancel at once so the joiner sees Cancelled, and
     // drop the queue reference it will never use.
@@ -137,6 +154,7 @@ void Scheduler::release_after_completion(TaskHeader* t) noexcept {
     owned.remove(t);
     t->unref(2);  // queue + list
   } else {
+    count_unlisted(-1);
     t->unref(1);  // queue
   }
 }

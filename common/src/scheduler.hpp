@@ -40,6 +40,9 @@ class Scheduler {
   void wake_watcher() noexcept;
   /// Does any queue hold work? (the last searcher's re-check)
   bool has_pending_work() const noexcept;
+  /// Live tasks not listed in `owned` (spawned, not parked yet: queued or
+  /// running). Exact when nothing moves; a snapshot otherwise (dump_tasks).
+  [[nodiscard]] std::size_t unlisted_tasks() const noexcept;
   /// Completion bookkeeping on the thread that finished `t` (worker or
   /// shutdown): wake the joiner, unlist, drop queue and list references.
   void finish(TaskHeader* t) noexcept;
@@ -79,6 +82,10 @@ class Scheduler {
   // unpark (TSan: a blocking-pool thread wrote a closed eventfd); the
   // destructor waits for this to reach zero before the drivers go.
   std::atomic<std::uint32_t> outside_wakes_{0};
+  // unlisted_tasks()' share counted off the workers (spawns from outside,
+  // shutdown's cancellations): relaxed RMWs, a statistic.
+  std::atomic<std::int64_t> unlisted_outside_{0};
+  void count_unlisted(std::int64_t d) noexcept;
   // The shutdown handshake with the workers (cold path: a mutex).
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;

@@ -245,7 +245,10 @@ void Worker::switched_out(TaskHeader* t, RunResult r) noexcept {
       // First park: list it so shutdown can find it (it is still ours, so
       // the insert cannot race with its completion).
       const bool list = (t->load(std::memory_order_relaxed) & state::listed) == 0;
-      if (list) sched_.owned.insert(t);
+      if (list) {
+        sched_.owned.insert(t);
+        count_unlisted(-1);
+      }
       // Woken or cancelled while it ran: it goes to the back, like a yield.
       if (t->transition_to_idle(list)) schedule_local(t, true);
       return;

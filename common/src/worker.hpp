@@ -72,6 +72,18 @@ class Worker {
   [[nodiscard]] int cpu() const noexcept { return cpu_; }
   [[nodiscard]] Scheduler& scheduler() noexcept { return sched_; }
 
+  /// Tasks counted by this worker that are live and not listed in `owned`
+  /// (spawned here, not parked yet) minus those it saw list or finish; the
+  /// sum over the workers and the scheduler's outside count is exact when
+  /// nothing moves (dump_tasks). Written by this worker only: a relaxed load
+  /// and store, no locked instruction.
+  void count_unlisted(std::int64_t d) noexcept {
+    unlisted_.store(unlisted_.load(std::memory_order_relaxed) + d, std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::int64_t unlisted() const noexcept {
+    return unlisted_.load(std::memory_order_relaxed);
+  }
+
   LocalQueue queue;
   /// What this worker sleeps in and reaps I/O from (duet/drivers/driver.hpp).
   std::unique_ptr<Driver> driver;
@@ -130,6 +142,7 @@ class Worker {
   std::vector<std::uint64_t> seen_polls_;
   std::chrono::steady_clock::time_point seen_at_{};
   std::thread thread_;
+  std::atomic<std::int64_t> unlisted_{0};
 
   struct {
     // `polls` also tells the watcher whether this worker is still inside

@@ -3,11 +3,15 @@
 // Example (fiber):
 //   duet::dump_tasks(rt, std::cerr);
 //
-// One line per task that has not finished: its address, backend (stackless,
-// poll, stackful), state (running, ready = queued, parked = waiting on a
-// waker, cancelling), and what its backend adds (fibers: strategy, stack in
-// use and size, high-water mark, spawn site, where it parked). Tasks are
-// read while they run: the line is a snapshot, not a consistent cut.
+// One line per unfinished task that has parked at least once: its address,
+// backend (stackless, poll, stackful), state (running, ready = queued,
+// parked = waiting on a waker, cancelling), and what its backend adds
+// (fibers: strategy, stack in use and size, high-water mark, spawn site,
+// where it parked). Then a count of the live tasks: those lines plus the
+// tasks that have not parked yet (queued, or in their first run), which are
+// counted but not described: a task is listed when it first parks, since
+// listing every spawn would cost each spawn a lock. Tasks are read while
+// they run: the dump is a snapshot, not a consistent cut.
 // duet/stackful/introspect.hpp can print it on a signal.
 #pragma once
 
@@ -19,7 +23,8 @@
 namespace duet {
 class Runtime;
 
-/// Writes one line per live task of `rt` to `os`; returns how many.
+/// Writes one line per parked-at-least-once task of `rt` and a count line to
+/// `os`; returns the live tasks (described or not).
 std::size_t dump_tasks(Runtime& rt, std::ostream& os);
 
 namespace detail {
