@@ -50,26 +50,6 @@ bool fiber() {
   return backend == "fiber";
 }
 
-// ---- CPU-bound work: the same LCG spin as lab_sched's R3 ------------------
-
-volatile unsigned long spin_sink = 0;
-long spins_per_us = 100;
-void spin(long iters) {
-  unsigned long x = spin_sink;
-  for (long i = 0; i < iters; ++i) x = x * 6364136223846793005UL + 1442695040888963407UL;
-  spin_sink = x;
-}
-void calibrate() {
-  const long it = 1'000'000;
-  double best = 1e300;
-  for (int r = 0; r < 5; ++r) {
-    auto t0 = lab::Clock::now();
-    spin(it);
-    best = std::min(best, lab::ns_since(t0));
-  }
-  spins_per_us = static_cast<long>(double(it) / (best / 1e3));
-}
-
 // ---- the tests, one root task each -----------------------------------------
 
 struct alignas(64) Counter {
@@ -82,7 +62,7 @@ duet::Task<void> inc(Counter* c) {
   co_return;
 }
 duet::Task<void> burn() {
-  spin(2 * spins_per_us);
+  lab::spin(2 * lab::spins_per_us);
   co_return;
 }
 
@@ -126,7 +106,7 @@ duet::Task<void> spawn_tree(long n) {
 
 duet::Task<void> work(long m) {
   co_await fan_out(
-      m, [] { return burn(); }, [] { spin(2 * spins_per_us); });
+      m, [] { return burn(); }, [] { lab::spin(2 * lab::spins_per_us); });
 }
 
 using Chan = duet::Channel<int>;
@@ -267,7 +247,7 @@ int all(const lab::Args& args) {
   const long m = args.num("work", 50000);
   const long rounds = args.num("rounds", 20000);
   const long yields = args.num("yields", 100000);
-  calibrate();
+  lab::calibrate_spin();
   duet::RuntimeConfig cfg;
   cfg.workers = w;
   cfg.placement = placement_of(pl);

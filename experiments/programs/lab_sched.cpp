@@ -185,26 +185,8 @@ void lifo() {
 
 // ---- R3: steal efficiency ------------------------------------------------------
 
-volatile unsigned long spin_sink = 0;
-long spins_per_us = 100;
-void spin(long iters) {
-  unsigned long x = spin_sink;
-  for (long i = 0; i < iters; ++i) x = x * 6364136223846793005UL + 1442695040888963407UL;
-  spin_sink = x;
-}
-void calibrate() {
-  long it = 1'000'000;
-  double best = 1e300;
-  for (int r = 0; r < 5; ++r) {
-    auto t0 = lab::Clock::now();
-    spin(it);
-    best = std::min(best, lab::ns_since(t0));
-  }
-  spins_per_us = static_cast<long>(double(it) / (best / 1e3));
-}
-
 duet::Task<void> work() {
-  spin(2 * spins_per_us);
+  lab::spin(2 * lab::spins_per_us);
   co_return;
 }
 duet::Task<void> fan(long m) {
@@ -215,7 +197,7 @@ duet::Task<void> fan(long m) {
 }
 
 void steal() {
-  calibrate();
+  lab::calibrate_spin();
   long m = scaled(50000);
   unsigned pus = duet::Topology::machine().pus();
   for (auto [pl, name] : {std::pair{duet::Placement::compact, "compact"},

@@ -74,6 +74,29 @@ inline long long vm_bytes() {
   return pages_total * sysconf(_SC_PAGESIZE);
 }
 
+/// CPU-bound work of a known length: an LCG the compiler cannot fold (the
+/// same loop as the Go and Tokio peers' `spin`), calibrated once per
+/// process: `spin(2 * spins_per_us)` burns about 2 us on this core.
+inline volatile unsigned long spin_sink = 0;
+inline long spins_per_us = 100;
+inline void spin(long iters) {
+  unsigned long x = spin_sink;
+  for (long i = 0; i < iters; ++i) x = x * 6364136223846793005UL + 1442695040888963407UL;
+  spin_sink = x;
+}
+/// Sets spins_per_us from the fastest of five timed million-step spins.
+inline void calibrate_spin() {
+  const long it = 1'000'000;
+  double best = 1e300;
+  for (int r = 0; r < 5; ++r) {
+    auto t0 = Clock::now();
+    spin(it);
+    const double ns = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
+    best = ns < best ? ns : best;
+  }
+  spins_per_us = static_cast<long>(double(it) / (best / 1e3));
+}
+
 inline bool pin_to(int cpu) {
   cpu_set_t set;
   CPU_ZERO(&set);
