@@ -67,7 +67,8 @@ class ScalingPage(unittest.TestCase):
         self.assertEqual(SC.ingest(os.path.join(self.tmp.name, "before"), self.reports, "before",
                                    "the old injector"), 0)
         self.assertEqual(SC.ingest(os.path.join(self.tmp.name, "after"), self.reports), 0)
-        return open(os.path.join(self.reports, "scaling.md")).read()
+        with open(os.path.join(self.reports, "scaling.md"), encoding="utf-8") as f:
+            return f.read()
 
     def test_speedups_use_the_one_worker_run_for_every_placement(self):
         self.ingest()
