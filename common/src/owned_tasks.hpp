@@ -37,7 +37,7 @@ class OwnedTasks {
 
  private:
   struct alignas(64) Shard {
-    sync_detail::SpinLock lock;
+    detail::SpinLock lock;
     TaskHeader* head = nullptr;
   };
   Shard& shard_of(TaskHeader* t) noexcept {

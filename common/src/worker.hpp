@@ -89,7 +89,7 @@ class Worker {
   std::unique_ptr<Driver> driver;
   /// Timers registered by tasks this worker polled (common/src/time/):
   /// fired in maintenance() and when a park times out.
-  time_detail::TimerWheel timers{time_detail::now_tick()};
+  detail::TimerWheel timers{detail::now_tick()};
 
  private:
   friend class Scheduler;

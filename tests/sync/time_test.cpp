@@ -12,8 +12,8 @@
 
 using namespace duet;
 using namespace duet::synctest;
-using duet::time_detail::TimerEntry;
-using duet::time_detail::TimerWheel;
+using duet::detail::TimerEntry;
+using duet::detail::TimerWheel;
 
 namespace {
 

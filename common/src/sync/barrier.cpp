@@ -2,7 +2,7 @@
 
 namespace duet {
 
-using namespace sync_detail;
+using namespace detail;
 
 Poll<BarrierWaitResult> Barrier::Wait::poll(Context& cx) {
   if (w_.load_status() == st_done) {

@@ -4,7 +4,7 @@
 
 namespace duet {
 
-using namespace sync_detail;
+using namespace detail;
 
 // Status of a Notify waiter: st_done = chosen by notify_one (a permit it
 // must pass on if it dies unseen); st_closed = woken by notify_all.

@@ -2,7 +2,7 @@
 
 namespace duet {
 
-using namespace sync_detail;
+using namespace detail;
 
 bool Semaphore::drain_locked(WakeBatch& b, const Waiter* self) noexcept {
   while (Waiter* f = waiters_.front()) {

@@ -8,7 +8,7 @@
 #include "../worker.hpp"
 #include "wheel.hpp"
 
-namespace duet::time_detail {
+namespace duet::detail {
 
 namespace {
 
@@ -86,4 +86,4 @@ void timer_cancel(TimerEntry& e) noexcept {
   e.wheel->cancel(e);
 }
 
-}  // namespace duet::time_detail
+}  // namespace duet::detail

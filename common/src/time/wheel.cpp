@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <bit>
 
-namespace duet::time_detail {
+namespace duet::detail {
 
-using sync_detail::SpinGuard;
+using detail::SpinGuard;
 
 namespace {
 unsigned level_for(std::uint64_t elapsed, std::uint64_t when) noexcept {
@@ -178,4 +178,4 @@ std::optional<std::chrono::nanoseconds> TimerWheel::park_timeout() {
   return std::chrono::nanoseconds((*d - now + 1) << tick_shift);
 }
 
-}  // namespace duet::time_detail
+}  // namespace duet::detail

@@ -43,7 +43,7 @@
 #include "duet/sync/detail/spin_lock.hpp"
 #include "duet/time/sleep.hpp"
 
-namespace duet::time_detail {
+namespace duet::detail {
 
 class TimerWheel {
  public:
@@ -91,7 +91,7 @@ class TimerWheel {
   void link(TimerEntry& e, std::uint64_t when) noexcept;
   void unlink(TimerEntry& e) noexcept;
 
-  sync_detail::SpinLock lock_;
+  detail::SpinLock lock_;
   std::uint64_t elapsed_;
   std::uint64_t occupied_[levels] = {};
   TimerEntry* slot_[levels][slots] = {};
@@ -100,4 +100,4 @@ class TimerWheel {
 
 std::uint64_t now_tick() noexcept;
 
-}  // namespace duet::time_detail
+}  // namespace duet::detail

@@ -28,7 +28,7 @@ namespace duet::io::detail {
 
 /// The lock for sections of a few stores (a waker swap): the sync
 /// primitives' test-and-test-and-set lock, one spin lock for the library.
-using OpLock = duet::sync_detail::SpinLock;
+using OpLock = duet::detail::SpinLock;
 
 class UringDriver;
 class FilePool;

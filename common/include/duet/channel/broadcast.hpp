@@ -42,7 +42,7 @@ struct [[nodiscard]] BroadcastRecv {
   [[nodiscard]] bool ok() const noexcept { return status == BroadcastStatus::ok; }
 };
 
-namespace chan_detail {
+namespace detail {
 template <class T>
 struct BroadcastState : SharedState<BroadcastState<T>> {
   explicit BroadcastState(std::size_t cap) : slots(cap) {}
@@ -71,14 +71,14 @@ struct BroadcastState : SharedState<BroadcastState<T>> {
     return false;
   }
 };
-}  // namespace chan_detail
+}  // namespace detail
 
 template <class T>
 class BroadcastReceiver;
 
 template <class T>
 class Broadcast {
-  using State = chan_detail::BroadcastState<T>;
+  using State = detail::BroadcastState<T>;
 
  public:
   /// A broadcast ring of `capacity` messages (at least 1: a receiver that
@@ -109,7 +109,7 @@ class Broadcast {
   /// Publishes `v` to every receiver (never waits); closed after close().
   [[nodiscard]] ChannelStatus send(T v) {
     {
-      sync_detail::SpinGuard g(s_->lock);
+      detail::SpinGuard g(s_->lock);
       if (s_->closed) return ChannelStatus::closed;
       s_->slots[s_->tail % s_->slots.size()] = std::move(v);
       ++s_->tail;
@@ -121,7 +121,7 @@ class Broadcast {
   ChannelStatus close() { return s_->close() ? ChannelStatus::ok : ChannelStatus::closed; }
   /// A receiver that sees every message sent from now on.
   BroadcastReceiver<T> subscribe() {
-    sync_detail::SpinGuard g(s_->lock);
+    detail::SpinGuard g(s_->lock);
     return BroadcastReceiver<T>(s_, s_->tail);
   }
 
@@ -132,7 +132,7 @@ class Broadcast {
 
 template <class T>
 class BroadcastReceiver {
-  using State = chan_detail::BroadcastState<T>;
+  using State = detail::BroadcastState<T>;
 
  public:
   BroadcastReceiver(State* s, std::uint64_t next) noexcept : s_(s), next_(next) { s_->ref(); }
@@ -150,7 +150,7 @@ class BroadcastReceiver {
 
   BroadcastRecv<T> try_recv() {
     BroadcastRecv<T> out;
-    sync_detail::SpinGuard g(s_->lock);
+    detail::SpinGuard g(s_->lock);
     s_->read(next_, out);
     return out;
   }
@@ -161,8 +161,8 @@ class BroadcastReceiver {
     explicit Recv(BroadcastReceiver* r) noexcept : r_(r) {}
     Recv(Recv&& o) noexcept : r_(o.r_) {
       // Status rule (duet/sync/detail/wait_list.hpp).
-      if (o.w_.status.load(std::memory_order_relaxed) != sync_detail::st_idle) {
-        sync_detail::moved_while_linked();
+      if (o.w_.status.load(std::memory_order_relaxed) != detail::st_idle) {
+        detail::moved_while_linked();
       }
     }
     Recv& operator=(Recv&&) = delete;
@@ -170,13 +170,13 @@ class BroadcastReceiver {
       // Acquire: a notifier that completed this waiter wrote into it (moved
       // its waker out) before its release store; those writes must
       // happen-before the node's members are destroyed here.
-      if (w_.status.load(std::memory_order_acquire) == sync_detail::st_queued) {
-        sync_detail::SpinGuard g(r_->s_->lock);
+      if (w_.status.load(std::memory_order_acquire) == detail::st_queued) {
+        detail::SpinGuard g(r_->s_->lock);
         // Status rule (duet/sync/detail/wait_list.hpp).
-        if (w_.status.load(std::memory_order_relaxed) == sync_detail::st_queued) {
+        if (w_.status.load(std::memory_order_relaxed) == detail::st_queued) {
           r_->s_->waiters.remove(&w_);
           // Status rule (duet/sync/detail/wait_list.hpp).
-          w_.status.store(sync_detail::st_idle, std::memory_order_relaxed);
+          w_.status.store(detail::st_idle, std::memory_order_relaxed);
         }
       }
     }
@@ -185,23 +185,23 @@ class BroadcastReceiver {
       // Recv dropped after its wake loses nothing.
       State* s = r_->s_;
       BroadcastRecv<T> out;
-      sync_detail::SpinGuard g(s->lock);
+      detail::SpinGuard g(s->lock);
       if (s->read(r_->next_, out)) {
         // Status rule (duet/sync/detail/wait_list.hpp).
-        if (w_.status.load(std::memory_order_relaxed) == sync_detail::st_queued) {
+        if (w_.status.load(std::memory_order_relaxed) == detail::st_queued) {
           s->waiters.remove(&w_);
         }
         // Status rule (duet/sync/detail/wait_list.hpp).
-        w_.status.store(sync_detail::st_idle, std::memory_order_relaxed);
+        w_.status.store(detail::st_idle, std::memory_order_relaxed);
         return out;
       }
       // Status rule (duet/sync/detail/wait_list.hpp).
-      if (w_.status.load(std::memory_order_relaxed) == sync_detail::st_queued) {
+      if (w_.status.load(std::memory_order_relaxed) == detail::st_queued) {
         w_.update_waker(cx.waker());
       } else {
         w_.waker = cx.waker();
         // Status rule (duet/sync/detail/wait_list.hpp).
-        w_.status.store(sync_detail::st_queued, std::memory_order_relaxed);
+        w_.status.store(detail::st_queued, std::memory_order_relaxed);
         s->waiters.push_back(&w_);
       }
       return pending;
@@ -209,7 +209,7 @@ class BroadcastReceiver {
 
    private:
     BroadcastReceiver* r_;
-    sync_detail::WaitNode w_;
+    detail::WaitNode w_;
   };
   Recv recv() noexcept { return Recv(this); }
 

@@ -50,16 +50,16 @@ namespace duet {
 template <class T>
 class Channel;
 
-namespace chan_detail {
+namespace detail {
 
-using sync_detail::SpinLock;
-using sync_detail::st_closed;
-using sync_detail::st_done;
-using sync_detail::st_idle;
-using sync_detail::st_queued;
-using sync_detail::WaitList;
-using sync_detail::WaitNode;
-using sync_detail::WakeBatch;
+using detail::SpinLock;
+using detail::st_closed;
+using detail::st_done;
+using detail::st_idle;
+using detail::st_queued;
+using detail::WaitList;
+using detail::WaitNode;
+using detail::WakeBatch;
 
 inline constexpr std::size_t unbounded_cap = SIZE_MAX;
 
@@ -144,7 +144,7 @@ struct State {
   void give_back(T&& v) {
     Waker wk;
     {
-      sync_detail::SpinGuard g(lock);
+      detail::SpinGuard g(lock);
       if (RecvWaiter<T>* r = pop_receiver()) {
         r->slot.emplace(std::move(v));
         wk = r->complete(st_done);
@@ -156,7 +156,7 @@ struct State {
   }
   ChannelStatus close() {
     {
-      sync_detail::SpinGuard g(lock);
+      detail::SpinGuard g(lock);
       if (closed) return ChannelStatus::closed;
       closed = true;
     }
@@ -167,7 +167,7 @@ struct State {
       WakeBatch b;
       bool more;
       {
-        sync_detail::SpinGuard g(lock);
+        detail::SpinGuard g(lock);
         while (!b.full()) {
           WaitNode* n = recvq.pop_front();
           if (n == nullptr) n = sendq.pop_front();
@@ -188,7 +188,7 @@ struct State {
   void unlink(W& w, Q& q) noexcept {
     Waker drop;
     {
-      sync_detail::SpinGuard g(lock);
+      detail::SpinGuard g(lock);
       // Relaxed under the lock: notifiers write it under the same lock.
       if (w.status.load(std::memory_order_relaxed) == st_queued) {
         q.remove(&w);
@@ -199,42 +199,42 @@ struct State {
   }
 };
 
-}  // namespace chan_detail
+}  // namespace detail
 
 /// The poll future of Channel::recv(): ready with the next message, or an
 /// empty optional once the channel is closed and drained.
 template <class T>
 class [[nodiscard]] Recv {
-  using State = chan_detail::State<T>;
+  using State = detail::State<T>;
 
  public:
   explicit Recv(State* s) noexcept : s_(s) {}
   Recv(Recv&& o) noexcept : s_(o.s_) {
     // Status rule (duet/sync/detail/wait_list.hpp).
-    if (o.w_.status.load(std::memory_order_relaxed) != chan_detail::st_idle) {
-      sync_detail::moved_while_linked();
+    if (o.w_.status.load(std::memory_order_relaxed) != detail::st_idle) {
+      detail::moved_while_linked();
     }
   }
   Recv& operator=(Recv&&) = delete;
   ~Recv() {
     // Acquire: a value handed to us must be visible to give it back.
     auto st = w_.load_status();
-    if (st == chan_detail::st_queued) {
+    if (st == detail::st_queued) {
       s_->unlink(w_, s_->recvq);
       st = w_.load_status();  // a grant may have raced with the unlink
     }
-    if (st == chan_detail::st_done && w_.slot) s_->give_back(std::move(*w_.slot));
+    if (st == detail::st_done && w_.slot) s_->give_back(std::move(*w_.slot));
   }
 
   Poll<std::optional<T>> poll(Context& cx) {
     switch (w_.load_status()) {
-      case chan_detail::st_done:
+      case detail::st_done:
         return finish();
-      case chan_detail::st_closed:
+      case detail::st_closed:
         // Status rule (duet/sync/detail/wait_list.hpp).
-        w_.status.store(chan_detail::st_idle, std::memory_order_relaxed);
+        w_.status.store(detail::st_idle, std::memory_order_relaxed);
         return std::optional<T>();
-      case chan_detail::st_queued:
+      case detail::st_queued:
         return repoll(cx);
       default:
         break;
@@ -253,7 +253,7 @@ class [[nodiscard]] Recv {
       return std::optional<T>();
     }
     w_.waker = cx.waker();
-    w_.status.store(chan_detail::st_queued, std::memory_order_relaxed);  // under the lock
+    w_.status.store(detail::st_queued, std::memory_order_relaxed);  // under the lock
     s_->recvq.push_back(&w_);
     s_->lock.unlock();
     return pending;
@@ -264,13 +264,13 @@ class [[nodiscard]] Recv {
     if (s_ == nullptr) return false;
     Waker wk;
     {
-      sync_detail::SpinGuard g(s_->lock);
+      detail::SpinGuard g(s_->lock);
       if (s_->take(w_.slot, wk)) {
         // Status rule (duet/sync/detail/wait_list.hpp).
-        w_.status.store(chan_detail::st_done, std::memory_order_relaxed);
+        w_.status.store(detail::st_done, std::memory_order_relaxed);
       } else if (s_->closed) {
         // Status rule (duet/sync/detail/wait_list.hpp).
-        w_.status.store(chan_detail::st_closed, std::memory_order_relaxed);
+        w_.status.store(detail::st_closed, std::memory_order_relaxed);
       } else {
         return false;
       }
@@ -282,44 +282,42 @@ class [[nodiscard]] Recv {
   /// could complete now.
   bool sel_register(const Waker& wk, std::atomic<std::uint32_t>* claim, std::uint32_t id) {
     if (s_ == nullptr) return false;
-    sync_detail::SpinGuard g(s_->lock);
+    detail::SpinGuard g(s_->lock);
     if (!s_->buf.empty() || s_->sendq.has_other_than(claim) || s_->closed) return true;
     w_.claim = claim;
     w_.select_id = id;
     w_.waker = wk;
     // Status rule (duet/sync/detail/wait_list.hpp).
-    w_.status.store(chan_detail::st_queued, std::memory_order_relaxed);
+    w_.status.store(detail::st_queued, std::memory_order_relaxed);
     s_->recvq.push_back(&w_);
     return false;
   }
   void sel_unregister() noexcept {
-    if (w_.load_status() == chan_detail::st_queued) s_->unlink(w_, s_->recvq);
+    if (w_.load_status() == detail::st_queued) s_->unlink(w_, s_->recvq);
     w_.claim = nullptr;
   }
-  [[nodiscard]] bool sel_completed() const noexcept {
-    return w_.load_status() >= chan_detail::st_done;
-  }
+  [[nodiscard]] bool sel_completed() const noexcept { return w_.load_status() >= detail::st_done; }
   static constexpr bool sel_self_completing = false;
   std::optional<T> sel_take() {
-    if (w_.load_status() == chan_detail::st_done) return finish();
+    if (w_.load_status() == detail::st_done) return finish();
     // Status rule (duet/sync/detail/wait_list.hpp).
-    w_.status.store(chan_detail::st_idle, std::memory_order_relaxed);
+    w_.status.store(detail::st_idle, std::memory_order_relaxed);
     return std::nullopt;
   }
 
  private:
   std::optional<T> finish() {
     // Status rule (duet/sync/detail/wait_list.hpp).
-    w_.status.store(chan_detail::st_idle, std::memory_order_relaxed);
+    w_.status.store(detail::st_idle, std::memory_order_relaxed);
     std::optional<T> v = std::move(w_.slot);
     w_.slot.reset();
     return v;
   }
   Poll<std::optional<T>> repoll(Context& cx) {
     {
-      sync_detail::SpinGuard g(s_->lock);
+      detail::SpinGuard g(s_->lock);
       // Status rule (duet/sync/detail/wait_list.hpp).
-      if (w_.status.load(std::memory_order_relaxed) == chan_detail::st_queued) {
+      if (w_.status.load(std::memory_order_relaxed) == detail::st_queued) {
         w_.update_waker(cx.waker());
         return pending;
       }
@@ -328,21 +326,21 @@ class [[nodiscard]] Recv {
   }
 
   State* s_;
-  chan_detail::RecvWaiter<T> w_;
+  detail::RecvWaiter<T> w_;
 };
 
 /// The poll future of Channel::send(v): ready with ok, or with closed and
 /// the value handed back.
 template <class T>
 class [[nodiscard]] Send {
-  using State = chan_detail::State<T>;
+  using State = detail::State<T>;
 
  public:
   Send(State* s, T&& v) : s_(s) { w_.value.emplace(std::move(v)); }
   Send(Send&& o) noexcept : s_(o.s_) {
     // Status rule (duet/sync/detail/wait_list.hpp).
-    if (o.w_.status.load(std::memory_order_relaxed) != chan_detail::st_idle) {
-      sync_detail::moved_while_linked();
+    if (o.w_.status.load(std::memory_order_relaxed) != detail::st_idle) {
+      detail::moved_while_linked();
     }
     w_.value = std::move(o.w_.value);
   }
@@ -351,17 +349,17 @@ class [[nodiscard]] Send {
     // Acquire: a notifier that completed this waiter wrote into it (moved
     // its waker out) before its release store; those writes must
     // happen-before the node's members are destroyed here.
-    if (w_.status.load(std::memory_order_acquire) == chan_detail::st_queued) {
+    if (w_.status.load(std::memory_order_acquire) == detail::st_queued) {
       s_->unlink(w_, s_->sendq);  // a send withdrawn: the value is dropped
     }
   }
 
   Poll<SendResult<T>> poll(Context& cx) {
     switch (w_.load_status()) {
-      case chan_detail::st_done:
-      case chan_detail::st_closed:
+      case detail::st_done:
+      case detail::st_closed:
         return sel_take();
-      case chan_detail::st_queued:
+      case detail::st_queued:
         return repoll(cx);
       default:
         break;
@@ -379,7 +377,7 @@ class [[nodiscard]] Send {
       return SendResult<T>{};
     }
     w_.waker = cx.waker();
-    w_.status.store(chan_detail::st_queued, std::memory_order_relaxed);  // under the lock
+    w_.status.store(detail::st_queued, std::memory_order_relaxed);  // under the lock
     s_->sendq.push_back(&w_);
     s_->lock.unlock();
     return pending;
@@ -390,13 +388,13 @@ class [[nodiscard]] Send {
     if (s_ == nullptr) return false;
     Waker wk;
     {
-      sync_detail::SpinGuard g(s_->lock);
+      detail::SpinGuard g(s_->lock);
       if (s_->closed) {
         // Status rule (duet/sync/detail/wait_list.hpp).
-        w_.status.store(chan_detail::st_closed, std::memory_order_relaxed);
+        w_.status.store(detail::st_closed, std::memory_order_relaxed);
       } else if (s_->put(w_.value, wk)) {
         // Status rule (duet/sync/detail/wait_list.hpp).
-        w_.status.store(chan_detail::st_done, std::memory_order_relaxed);
+        w_.status.store(detail::st_done, std::memory_order_relaxed);
       } else {
         return false;
       }
@@ -406,28 +404,26 @@ class [[nodiscard]] Send {
   }
   bool sel_register(const Waker& wk, std::atomic<std::uint32_t>* claim, std::uint32_t id) {
     if (s_ == nullptr) return false;
-    sync_detail::SpinGuard g(s_->lock);
+    detail::SpinGuard g(s_->lock);
     if (s_->closed || s_->recvq.has_other_than(claim) || s_->buf.size() < s_->cap) return true;
     w_.claim = claim;
     w_.select_id = id;
     w_.waker = wk;
     // Status rule (duet/sync/detail/wait_list.hpp).
-    w_.status.store(chan_detail::st_queued, std::memory_order_relaxed);
+    w_.status.store(detail::st_queued, std::memory_order_relaxed);
     s_->sendq.push_back(&w_);
     return false;
   }
   void sel_unregister() noexcept {
-    if (w_.load_status() == chan_detail::st_queued) s_->unlink(w_, s_->sendq);
+    if (w_.load_status() == detail::st_queued) s_->unlink(w_, s_->sendq);
     w_.claim = nullptr;
   }
-  [[nodiscard]] bool sel_completed() const noexcept {
-    return w_.load_status() >= chan_detail::st_done;
-  }
+  [[nodiscard]] bool sel_completed() const noexcept { return w_.load_status() >= detail::st_done; }
   static constexpr bool sel_self_completing = false;
   SendResult<T> sel_take() {
-    bool ok = w_.load_status() == chan_detail::st_done;
+    bool ok = w_.load_status() == detail::st_done;
     // Status rule (duet/sync/detail/wait_list.hpp).
-    w_.status.store(chan_detail::st_idle, std::memory_order_relaxed);
+    w_.status.store(detail::st_idle, std::memory_order_relaxed);
     if (ok) return SendResult<T>{};
     return SendResult<T>{ChannelStatus::closed, std::move(w_.value)};
   }
@@ -435,9 +431,9 @@ class [[nodiscard]] Send {
  private:
   Poll<SendResult<T>> repoll(Context& cx) {
     {
-      sync_detail::SpinGuard g(s_->lock);
+      detail::SpinGuard g(s_->lock);
       // Status rule (duet/sync/detail/wait_list.hpp).
-      if (w_.status.load(std::memory_order_relaxed) == chan_detail::st_queued) {
+      if (w_.status.load(std::memory_order_relaxed) == detail::st_queued) {
         w_.update_waker(cx.waker());
         return pending;
       }
@@ -446,12 +442,12 @@ class [[nodiscard]] Send {
   }
 
   State* s_;
-  chan_detail::SendWaiter<T> w_;
+  detail::SendWaiter<T> w_;
 };
 
 template <class T>
 class Channel {
-  using State = chan_detail::State<T>;
+  using State = detail::State<T>;
 
  public:
   /// A nil channel.
@@ -459,7 +455,7 @@ class Channel {
   /// A channel that buffers up to `capacity` messages; 0 makes a
   /// rendezvous channel (a send completes when a receiver takes it).
   static Channel bounded(std::size_t capacity) { return Channel(make(capacity)); }
-  static Channel unbounded() { return Channel(make(chan_detail::unbounded_cap)); }
+  static Channel unbounded() { return Channel(make(detail::unbounded_cap)); }
 
   Channel(const Channel& o) noexcept : s_(o.s_) {
     // Relaxed: as shared_ptr; the caller holds a reference.
@@ -485,7 +481,7 @@ class Channel {
     std::optional<T> o(std::move(v));
     Waker wk;
     {
-      sync_detail::SpinGuard g(s_->lock);
+      detail::SpinGuard g(s_->lock);
       if (s_->closed) return {ChannelStatus::closed, std::move(o)};
       if (!s_->put(o, wk)) return {ChannelStatus::would_block, std::move(o)};
     }
@@ -498,7 +494,7 @@ class Channel {
     TryRecv<T> r;
     Waker wk;
     {
-      sync_detail::SpinGuard g(s_->lock);
+      detail::SpinGuard g(s_->lock);
       if (s_->take(r.value, wk)) {
         r.status = ChannelStatus::ok;
       } else {
@@ -519,13 +515,13 @@ class Channel {
   [[nodiscard]] bool is_nil() const noexcept { return s_ == nullptr; }
   [[nodiscard]] bool is_closed() const {
     if (s_ == nullptr) return false;
-    sync_detail::SpinGuard g(s_->lock);
+    detail::SpinGuard g(s_->lock);
     return s_->closed;
   }
   /// Buffered messages (a snapshot).
   [[nodiscard]] std::size_t size() const {
     if (s_ == nullptr) return 0;
-    sync_detail::SpinGuard g(s_->lock);
+    detail::SpinGuard g(s_->lock);
     return s_->buf.size();
   }
   /// SIZE_MAX for an unbounded channel.
@@ -534,7 +530,7 @@ class Channel {
   [[nodiscard]] std::pair<std::size_t, std::size_t> waiters() const {
     if (s_ == nullptr) return {0, 0};
     std::size_t r = 0, w = 0;
-    sync_detail::SpinGuard g(s_->lock);
+    detail::SpinGuard g(s_->lock);
     for (auto* n = s_->recvq.front(); n != nullptr; n = static_cast<decltype(n)>(n->next)) ++r;
     for (auto* n = s_->sendq.front(); n != nullptr; n = static_cast<decltype(n)>(n->next)) ++w;
     return {r, w};

@@ -22,11 +22,11 @@
 
 namespace duet {
 
-namespace chan_detail {
+namespace detail {
 template <class T>
 struct OneshotState {
   std::atomic<int> refs{2};
-  sync_detail::SpinLock lock;
+  detail::SpinLock lock;
   std::optional<T> value;  // guarded by lock
   Waker rx_waker;          // guarded by lock
   bool tx_gone = false;    // sent or dropped
@@ -47,11 +47,11 @@ struct OneshotState {
     }
   }
 };
-}  // namespace chan_detail
+}  // namespace detail
 
 template <class T>
 class OneshotSender {
-  using State = chan_detail::OneshotState<T>;
+  using State = detail::OneshotState<T>;
 
  public:
   explicit OneshotSender(State* s) noexcept : s_(s) {}
@@ -71,7 +71,7 @@ class OneshotSender {
     if (s_ == nullptr) return {ChannelStatus::closed, std::move(v)};
     Waker w;
     {
-      sync_detail::SpinGuard g(s_->lock);
+      detail::SpinGuard g(s_->lock);
       if (s_->rx_gone) return {ChannelStatus::closed, std::move(v)};
       s_->value.emplace(std::move(v));
       s_->tx_gone = true;
@@ -84,7 +84,7 @@ class OneshotSender {
   /// True when the receiver was dropped (sending would fail).
   [[nodiscard]] bool is_closed() const {
     if (s_ == nullptr) return true;
-    sync_detail::SpinGuard g(s_->lock);
+    detail::SpinGuard g(s_->lock);
     return s_->rx_gone;
   }
 
@@ -93,7 +93,7 @@ class OneshotSender {
     if (s_ == nullptr) return;
     Waker w;
     {
-      sync_detail::SpinGuard g(s_->lock);
+      detail::SpinGuard g(s_->lock);
       s_->tx_gone = true;
       w = std::move(s_->rx_waker);
     }
@@ -105,7 +105,7 @@ class OneshotSender {
 
 template <class T>
 class OneshotReceiver {
-  using State = chan_detail::OneshotState<T>;
+  using State = detail::OneshotState<T>;
 
  public:
   explicit OneshotReceiver(State* s) noexcept : s_(s) {}
@@ -123,7 +123,7 @@ class OneshotReceiver {
   /// dropped without sending.
   Poll<std::optional<T>> poll(Context& cx) {
     if (s_ == nullptr) return std::optional<T>();
-    sync_detail::SpinGuard g(s_->lock);
+    detail::SpinGuard g(s_->lock);
     if (s_->value) return take_locked();
     if (s_->tx_gone) return std::optional<T>();
     if (!s_->rx_waker.will_wake(cx.waker())) s_->rx_waker = cx.waker();
@@ -131,7 +131,7 @@ class OneshotReceiver {
   }
   TryRecv<T> try_recv() {
     if (s_ == nullptr) return {ChannelStatus::closed, std::nullopt};
-    sync_detail::SpinGuard g(s_->lock);
+    detail::SpinGuard g(s_->lock);
     if (s_->value) return {ChannelStatus::ok, take_locked()};
     return {s_->tx_gone ? ChannelStatus::closed : ChannelStatus::would_block, std::nullopt};
   }
@@ -146,7 +146,7 @@ class OneshotReceiver {
     if (s_ == nullptr) return;
     Waker w;
     {
-      sync_detail::SpinGuard g(s_->lock);
+      detail::SpinGuard g(s_->lock);
       s_->rx_gone = true;
       w = std::move(s_->rx_waker);
     }
@@ -157,7 +157,7 @@ class OneshotReceiver {
 
 template <class T>
 std::pair<OneshotSender<T>, OneshotReceiver<T>> oneshot() {
-  auto* s = chan_detail::OneshotState<T>::make();
+  auto* s = detail::OneshotState<T>::make();
   return {OneshotSender<T>(s), OneshotReceiver<T>(s)};
 }
 

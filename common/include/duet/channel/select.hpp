@@ -54,7 +54,7 @@
 
 namespace duet {
 
-namespace select_detail {
+namespace detail {
 
 inline constexpr std::uint32_t aborted = UINT32_MAX;
 
@@ -105,7 +105,7 @@ struct case_of<Sleep> {
 template <class C>
 using case_t = typename case_of<std::remove_cvref_t<C>>::type;
 
-}  // namespace select_detail
+}  // namespace detail
 
 template <class... Cs>
 class [[nodiscard]] Select {
@@ -119,7 +119,7 @@ class [[nodiscard]] Select {
   template <class... As>
   explicit Select(As&&... as) : cases_(std::forward<As>(as)...) {}
   Select(Select&& o) : cases_(std::move(o.cases_)) {
-    if (o.registered_) sync_detail::moved_while_linked();
+    if (o.registered_) detail::moved_while_linked();
   }
   Select& operator=(Select&&) = delete;
   ~Select() {
@@ -141,7 +141,7 @@ class [[nodiscard]] Select {
           }
           return pending;
         }
-        if (c == select_detail::aborted) {  // not reached: abort resets it
+        if (c == detail::aborted) {  // not reached: abort resets it
           unregister_all(Seq{});
           registered_ = false;
           continue;
@@ -171,7 +171,7 @@ class [[nodiscard]] Select {
         // unless a peer already completed one of our cases.
         std::uint32_t e = 0;
         // AcqRel: as WaitNode::try_claim.
-        if (claim_.compare_exchange_strong(e, select_detail::aborted, std::memory_order_acq_rel,
+        if (claim_.compare_exchange_strong(e, detail::aborted, std::memory_order_acq_rel,
                                            std::memory_order_acquire)) {
           unregister_all(Seq{});
           registered_ = false;
@@ -196,7 +196,7 @@ class [[nodiscard]] Select {
     std::array<std::uint8_t, N> p;
     for (std::size_t i = 0; i < N; ++i) p[i] = static_cast<std::uint8_t>(i);
     for (std::size_t i = N; i > 1; --i) {
-      std::uint32_t j = select_detail::random_below(static_cast<std::uint32_t>(i));
+      std::uint32_t j = detail::random_below(static_cast<std::uint32_t>(i));
       std::swap(p[i - 1], p[j]);
     }
     return p;
@@ -204,7 +204,7 @@ class [[nodiscard]] Select {
   void abort_and_unregister() {
     std::uint32_t e = 0;
     // AcqRel: as WaitNode::try_claim.
-    if (claim_.compare_exchange_strong(e, select_detail::aborted, std::memory_order_acq_rel,
+    if (claim_.compare_exchange_strong(e, detail::aborted, std::memory_order_acq_rel,
                                        std::memory_order_acquire)) {
       unregister_all(Seq{});
       registered_ = false;
@@ -272,15 +272,15 @@ class [[nodiscard]] Select {
 /// Cases: Channel<T>::recv(), Channel<T>::send(v), duet::sleep(d) /
 /// sleep_until(t) (a timeout case).
 template <class... Cs>
-Select<select_detail::case_t<Cs>...> select(Cs&&... cs) {
-  return Select<select_detail::case_t<Cs>...>(std::forward<Cs>(cs)...);
+Select<detail::case_t<Cs>...> select(Cs&&... cs) {
+  return Select<detail::case_t<Cs>...>(std::forward<Cs>(cs)...);
 }
 
 /// Select with a default case: completes one ready case (chosen uniformly
 /// at random among the ready ones), or returns an empty optional at once.
 template <class... Cs>
 auto try_select(Cs&&... cs) {
-  Select<select_detail::case_t<Cs>...> s(std::forward<Cs>(cs)...);
+  Select<detail::case_t<Cs>...> s(std::forward<Cs>(cs)...);
   return s.try_now();
 }
 

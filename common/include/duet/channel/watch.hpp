@@ -26,21 +26,21 @@
 
 namespace duet {
 
-namespace chan_detail {
+namespace detail {
 template <class T>
 struct WatchState : SharedState<WatchState<T>> {
   explicit WatchState(T v) : value(std::move(v)) {}
   T value;                    // guarded by lock
   std::uint64_t version = 0;  // guarded by lock
 };
-}  // namespace chan_detail
+}  // namespace detail
 
 template <class T>
 class WatchReceiver;
 
 template <class T>
 class Watch {
-  using State = chan_detail::WatchState<T>;
+  using State = detail::WatchState<T>;
 
  public:
   static Watch create(T initial) { return Watch(State::make(std::move(initial))); }
@@ -64,7 +64,7 @@ class Watch {
   /// Replaces the value and wakes every waiting receiver (closed after close()).
   [[nodiscard]] ChannelStatus send(T v) {
     {
-      sync_detail::SpinGuard g(s_->lock);
+      detail::SpinGuard g(s_->lock);
       if (s_->closed) return ChannelStatus::closed;
       s_->value = std::move(v);
       ++s_->version;
@@ -74,12 +74,12 @@ class Watch {
   }
   ChannelStatus close() { return s_->close() ? ChannelStatus::ok : ChannelStatus::closed; }
   [[nodiscard]] T borrow() const {
-    sync_detail::SpinGuard g(s_->lock);
+    detail::SpinGuard g(s_->lock);
     return s_->value;
   }
   /// A receiver that has seen the current value.
   WatchReceiver<T> subscribe() {
-    sync_detail::SpinGuard g(s_->lock);
+    detail::SpinGuard g(s_->lock);
     return WatchReceiver<T>(s_, s_->version);
   }
 
@@ -90,7 +90,7 @@ class Watch {
 
 template <class T>
 class WatchReceiver {
-  using State = chan_detail::WatchState<T>;
+  using State = detail::WatchState<T>;
 
  public:
   WatchReceiver(State* s, std::uint64_t seen) noexcept : s_(s), seen_(seen) { s_->ref(); }
@@ -102,16 +102,16 @@ class WatchReceiver {
 
   /// The latest value (a copy); marks it seen.
   T borrow_and_update() {
-    sync_detail::SpinGuard g(s_->lock);
+    detail::SpinGuard g(s_->lock);
     seen_ = s_->version;
     return s_->value;
   }
   [[nodiscard]] T borrow() const {
-    sync_detail::SpinGuard g(s_->lock);
+    detail::SpinGuard g(s_->lock);
     return s_->value;
   }
   [[nodiscard]] bool has_changed() const {
-    sync_detail::SpinGuard g(s_->lock);
+    detail::SpinGuard g(s_->lock);
     return s_->version != seen_;
   }
 
@@ -120,8 +120,8 @@ class WatchReceiver {
     explicit Changed(WatchReceiver* r) noexcept : r_(r) {}
     Changed(Changed&& o) noexcept : r_(o.r_) {
       // Status rule (duet/sync/detail/wait_list.hpp).
-      if (o.w_.status.load(std::memory_order_relaxed) != sync_detail::st_idle) {
-        sync_detail::moved_while_linked();
+      if (o.w_.status.load(std::memory_order_relaxed) != detail::st_idle) {
+        detail::moved_while_linked();
       }
     }
     Changed& operator=(Changed&&) = delete;
@@ -129,25 +129,25 @@ class WatchReceiver {
       // Acquire: a notifier that completed this waiter wrote into it (moved
       // its waker out) before its release store; those writes must
       // happen-before the node's members are destroyed here.
-      if (w_.status.load(std::memory_order_acquire) == sync_detail::st_queued) {
-        sync_detail::SpinGuard g(r_->s_->lock);
+      if (w_.status.load(std::memory_order_acquire) == detail::st_queued) {
+        detail::SpinGuard g(r_->s_->lock);
         // Status rule (duet/sync/detail/wait_list.hpp).
-        if (w_.status.load(std::memory_order_relaxed) == sync_detail::st_queued) {
+        if (w_.status.load(std::memory_order_relaxed) == detail::st_queued) {
           r_->s_->waiters.remove(&w_);
           // Status rule (duet/sync/detail/wait_list.hpp).
-          w_.status.store(sync_detail::st_idle, std::memory_order_relaxed);
+          w_.status.store(detail::st_idle, std::memory_order_relaxed);
         }
       }
     }
     Poll<ChannelStatus> poll(Context& cx) {
       State* s = r_->s_;
-      sync_detail::SpinGuard g(s->lock);
+      detail::SpinGuard g(s->lock);
       // Status rule (duet/sync/detail/wait_list.hpp).
-      const bool queued = w_.status.load(std::memory_order_relaxed) == sync_detail::st_queued;
+      const bool queued = w_.status.load(std::memory_order_relaxed) == detail::st_queued;
       if (s->version != r_->seen_ || s->closed) {
         if (queued) s->waiters.remove(&w_);
         // Status rule (duet/sync/detail/wait_list.hpp).
-        w_.status.store(sync_detail::st_idle, std::memory_order_relaxed);
+        w_.status.store(detail::st_idle, std::memory_order_relaxed);
         if (s->version != r_->seen_) {
           r_->seen_ = s->version;
           return ChannelStatus::ok;
@@ -159,7 +159,7 @@ class WatchReceiver {
       } else {
         w_.waker = cx.waker();
         // Status rule (duet/sync/detail/wait_list.hpp).
-        w_.status.store(sync_detail::st_queued, std::memory_order_relaxed);
+        w_.status.store(detail::st_queued, std::memory_order_relaxed);
         s->waiters.push_back(&w_);
       }
       return pending;
@@ -167,7 +167,7 @@ class WatchReceiver {
 
    private:
     WatchReceiver* r_;
-    sync_detail::WaitNode w_;
+    detail::WaitNode w_;
   };
   Changed changed() noexcept { return Changed(this); }
 

@@ -39,8 +39,8 @@ class Barrier {
     explicit Wait(Barrier* b) noexcept : b_(b) {}
     Wait(Wait&& o) noexcept : b_(o.b_) {
       // Status rule (duet/sync/detail/wait_list.hpp).
-      if (o.w_.status.load(std::memory_order_relaxed) != sync_detail::st_idle) {
-        sync_detail::moved_while_linked();
+      if (o.w_.status.load(std::memory_order_relaxed) != detail::st_idle) {
+        detail::moved_while_linked();
       }
     }
     Wait& operator=(Wait&&) = delete;
@@ -48,22 +48,22 @@ class Barrier {
       // Acquire: a notifier that completed this waiter wrote into it (moved
       // its waker out) before its release store; those writes must
       // happen-before the node's members are destroyed here.
-      if (w_.status.load(std::memory_order_acquire) == sync_detail::st_queued) b_->cancel(w_);
+      if (w_.status.load(std::memory_order_acquire) == detail::st_queued) b_->cancel(w_);
     }
     Poll<BarrierWaitResult> poll(Context& cx);
 
    private:
     Barrier* b_;
-    sync_detail::WaitNode w_;
+    detail::WaitNode w_;
   };
   Wait wait() noexcept { return Wait(this); }
 
  private:
-  void cancel(sync_detail::WaitNode& w) noexcept;
+  void cancel(detail::WaitNode& w) noexcept;
 
   const std::size_t n_;
-  sync_detail::SpinLock lock_;
-  sync_detail::WaitList<> waiters_;
+  detail::SpinLock lock_;
+  detail::WaitList<> waiters_;
   std::size_t arrived_ = 0;  // guarded by lock_
 };
 

@@ -51,29 +51,29 @@ class Notify {
         // we did not see happened after this point).
         : n_(n), gen_(n->gen_.load(std::memory_order_acquire)) {}
     Notified(Notified&& o) noexcept : n_(o.n_), gen_(o.gen_) {
-      if (o.w_.status.load(std::memory_order_relaxed) != sync_detail::st_idle) {
-        sync_detail::moved_while_linked();
+      if (o.w_.status.load(std::memory_order_relaxed) != detail::st_idle) {
+        detail::moved_while_linked();
       }
     }
     Notified& operator=(Notified&&) = delete;
     ~Notified() {
       // Relaxed: see Semaphore::Acquire; cancel() re-checks under the lock.
-      if (w_.status.load(std::memory_order_relaxed) != sync_detail::st_idle) n_->cancel(w_);
+      if (w_.status.load(std::memory_order_relaxed) != detail::st_idle) n_->cancel(w_);
     }
     Poll<void> poll(Context& cx);
 
    private:
     Notify* n_;
     std::uint64_t gen_;
-    sync_detail::WaitNode w_;
+    detail::WaitNode w_;
   };
   Notified notified() noexcept { return Notified(this); }
 
  private:
-  void cancel(sync_detail::WaitNode& w) noexcept;
+  void cancel(detail::WaitNode& w) noexcept;
 
-  sync_detail::SpinLock lock_;
-  sync_detail::WaitList<> waiters_;
+  detail::SpinLock lock_;
+  detail::WaitList<> waiters_;
   bool permit_ = false;  // guarded by lock_
   std::atomic<std::uint64_t> gen_{0};
 };

@@ -46,7 +46,7 @@ class OnceCell {
   /// Sets the value if nobody did (or is doing so): false otherwise.
   bool set(T v) {
     {
-      sync_detail::SpinGuard g(lock_);
+      detail::SpinGuard g(lock_);
       if (state_.load(std::memory_order_relaxed) != empty) return false;
       // Relaxed: under lock_ (or in the destructor: no other user left).
       state_.store(initializing, std::memory_order_relaxed);
@@ -66,8 +66,8 @@ class OnceCell {
     GetOrInit(OnceCell* c, F f) : c_(c), f_(std::move(f)) {}
     GetOrInit(GetOrInit&& o) : c_(o.c_), f_(std::move(o.f_)) {
       // Status rule (duet/sync/detail/wait_list.hpp).
-      if (o.w_.status.load(std::memory_order_relaxed) != sync_detail::st_idle || o.mine_) {
-        sync_detail::moved_while_linked();
+      if (o.w_.status.load(std::memory_order_relaxed) != detail::st_idle || o.mine_) {
+        detail::moved_while_linked();
       }
     }
     GetOrInit& operator=(GetOrInit&&) = delete;
@@ -75,7 +75,7 @@ class OnceCell {
       // Acquire: a notifier that completed this waiter wrote into it (moved
       // its waker out) before its release store; those writes must
       // happen-before the node's members are destroyed here.
-      if (w_.status.load(std::memory_order_acquire) == sync_detail::st_queued) c_->unlink(w_);
+      if (w_.status.load(std::memory_order_acquire) == detail::st_queued) c_->unlink(w_);
       if (mine_) {
         fut_.reset();
         c_->abandon();  // cancelled mid-way: let a waiter take over
@@ -87,10 +87,10 @@ class OnceCell {
         if (const T* v = c_->get()) return std::cref(*v);
         if (mine_) return drive(cx);
         // Our waiter was woken (value set or initialiser gone): re-check.
-        if (w_.load_status() >= sync_detail::st_done) {
-          w_.status.store(sync_detail::st_idle, std::memory_order_relaxed);
+        if (w_.load_status() >= detail::st_done) {
+          w_.status.store(detail::st_idle, std::memory_order_relaxed);
         }
-        sync_detail::SpinGuard g(c_->lock_);
+        detail::SpinGuard g(c_->lock_);
         // Relaxed: under lock_ (or in the destructor: no other user left).
         auto st = c_->state_.load(std::memory_order_relaxed);
         if (st == ready) continue;
@@ -100,12 +100,12 @@ class OnceCell {
           mine_ = true;
           continue;  // drive() outside the lock
         }
-        if (w_.status.load(std::memory_order_relaxed) == sync_detail::st_queued) {
+        if (w_.status.load(std::memory_order_relaxed) == detail::st_queued) {
           w_.update_waker(cx.waker());
         } else {
           w_.waker = cx.waker();
           // Status rule (duet/sync/detail/wait_list.hpp).
-          w_.status.store(sync_detail::st_queued, std::memory_order_relaxed);
+          w_.status.store(detail::st_queued, std::memory_order_relaxed);
           c_->waiters_.push_back(&w_);
         }
         return pending;
@@ -143,7 +143,7 @@ class OnceCell {
     F f_;
     std::optional<Fut> fut_;
     bool mine_ = false;
-    sync_detail::WaitNode w_;
+    detail::WaitNode w_;
   };
 
   template <class F>
@@ -161,16 +161,16 @@ class OnceCell {
   void abandon() noexcept { wake_all(empty); }
   void wake_all(std::uint8_t st) noexcept {
     for (bool first = true;; first = false) {
-      sync_detail::WakeBatch b;
+      detail::WakeBatch b;
       bool more;
       {
-        sync_detail::SpinGuard g(lock_);
+        detail::SpinGuard g(lock_);
         // Release: a reader that sees `ready` sees the value.
         if (first) state_.store(st, std::memory_order_release);
         while (!b.full()) {
-          sync_detail::WaitNode* n = waiters_.pop_front();
+          detail::WaitNode* n = waiters_.pop_front();
           if (n == nullptr) break;
-          b.push(n->complete(sync_detail::st_done));
+          b.push(n->complete(detail::st_done));
         }
         more = !waiters_.empty();
       }
@@ -178,19 +178,19 @@ class OnceCell {
       if (!more) return;
     }
   }
-  void unlink(sync_detail::WaitNode& w) noexcept {
-    sync_detail::SpinGuard g(lock_);
+  void unlink(detail::WaitNode& w) noexcept {
+    detail::SpinGuard g(lock_);
     // Status rule (duet/sync/detail/wait_list.hpp).
-    if (w.status.load(std::memory_order_relaxed) == sync_detail::st_queued) {
+    if (w.status.load(std::memory_order_relaxed) == detail::st_queued) {
       waiters_.remove(&w);
       // Status rule (duet/sync/detail/wait_list.hpp).
-      w.status.store(sync_detail::st_idle, std::memory_order_relaxed);
+      w.status.store(detail::st_idle, std::memory_order_relaxed);
     }
   }
 
   std::atomic<std::uint8_t> state_{empty};
-  sync_detail::SpinLock lock_;
-  sync_detail::WaitList<> waiters_;
+  detail::SpinLock lock_;
+  detail::WaitList<> waiters_;
   alignas(T) unsigned char buf_[sizeof(T)];
 };
 

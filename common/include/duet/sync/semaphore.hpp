@@ -30,7 +30,7 @@
 namespace duet {
 
 class Semaphore {
-  struct Waiter : sync_detail::WaitNode {
+  struct Waiter : detail::WaitNode {
     std::size_t needed = 0;
   };
 
@@ -60,8 +60,8 @@ class Semaphore {
     Acquire(Semaphore* s, std::size_t n) noexcept : sem_(s) { w_.needed = n; }
     Acquire(Acquire&& o) noexcept : sem_(o.sem_) {
       // Status rule (duet/sync/detail/wait_list.hpp).
-      if (o.w_.status.load(std::memory_order_relaxed) != sync_detail::st_idle) {
-        sync_detail::moved_while_linked();
+      if (o.w_.status.load(std::memory_order_relaxed) != detail::st_idle) {
+        detail::moved_while_linked();
       }
       w_.needed = o.w_.needed;
     }
@@ -69,16 +69,16 @@ class Semaphore {
     ~Acquire() {
       // Relaxed is enough to see our own queued/idle; a racing grant is
       // re-checked under the lock in cancel().
-      if (w_.status.load(std::memory_order_relaxed) != sync_detail::st_idle) sem_->cancel(w_);
+      if (w_.status.load(std::memory_order_relaxed) != detail::st_idle) sem_->cancel(w_);
     }
 
     Poll<void> poll(Context& cx) {
       switch (w_.load_status()) {
-        case sync_detail::st_done:
+        case detail::st_done:
           // Status rule (duet/sync/detail/wait_list.hpp).
-          w_.status.store(sync_detail::st_idle, std::memory_order_relaxed);
+          w_.status.store(detail::st_idle, std::memory_order_relaxed);
           return ready();
-        case sync_detail::st_queued:
+        case detail::st_queued:
           return sem_->repoll(w_, cx) ? ready() : Poll<void>(pending);
         default:
           break;
@@ -132,12 +132,12 @@ class Semaphore {
   void release_slow() noexcept;
   /// Grants permits to waiters in FIFO order; collects their wakers
   /// (skipping `self`). Returns false when the batch filled up first.
-  bool drain_locked(sync_detail::WakeBatch& b, const Waiter* self) noexcept;
+  bool drain_locked(detail::WakeBatch& b, const Waiter* self) noexcept;
 
   std::atomic<std::size_t> permits_;
   std::atomic<bool> contended_{false};  // waiters_ is not empty
-  sync_detail::SpinLock lock_;
-  sync_detail::WaitList<Waiter> waiters_;
+  detail::SpinLock lock_;
+  detail::WaitList<Waiter> waiters_;
 };
 
 }  // namespace duet

@@ -37,7 +37,7 @@ namespace duet {
 using Clock = std::chrono::steady_clock;
 using Instant = Clock::time_point;
 
-namespace time_detail {
+namespace detail {
 
 class TimerWheel;
 
@@ -71,19 +71,19 @@ bool timer_repoll(TimerEntry& e, Context& cx);
 /// Removes a registered entry (any thread).
 void timer_cancel(TimerEntry& e) noexcept;
 
-}  // namespace time_detail
+}  // namespace detail
 
 /// The poll future of sleep / sleep_until. Not movable once polled (its
 /// entry is linked into a wheel).
 class [[nodiscard]] Sleep {
  public:
   explicit Sleep(Instant deadline) noexcept : deadline_(deadline) {
-    e_.tick = time_detail::tick_ceil(deadline);
+    e_.tick = detail::tick_ceil(deadline);
   }
   Sleep(Sleep&& o) noexcept : deadline_(o.deadline_) {
     // Relaxed: under the wheel lock, or our own unregistered entry.
-    if (o.e_.state.load(std::memory_order_relaxed) == time_detail::TimerEntry::registered) {
-      sync_detail::moved_while_linked();  // says what happened, then aborts
+    if (o.e_.state.load(std::memory_order_relaxed) == detail::TimerEntry::registered) {
+      detail::moved_while_linked();  // says what happened, then aborts
     }
     e_.tick = o.e_.tick;
     e_.state.store(o.e_.state.load(std::memory_order_relaxed), std::memory_order_relaxed);
@@ -93,24 +93,24 @@ class [[nodiscard]] Sleep {
     // Acquire: a notifier that completed this waiter wrote into it (moved
     // its waker out) before its release store; those writes must
     // happen-before the node's members are destroyed here.
-    if (e_.state.load(std::memory_order_acquire) == time_detail::TimerEntry::registered) {
-      time_detail::timer_cancel(e_);
+    if (e_.state.load(std::memory_order_acquire) == detail::TimerEntry::registered) {
+      detail::timer_cancel(e_);
     }
   }
 
   Poll<void> poll(Context& cx) {
     // Acquire: pairs with the firing wheel's release store.
     switch (e_.state.load(std::memory_order_acquire)) {
-      case time_detail::TimerEntry::fired:
+      case detail::TimerEntry::fired:
         return ready();
-      case time_detail::TimerEntry::registered:
-        return time_detail::timer_repoll(e_, cx) ? ready() : Poll<void>(pending);
+      case detail::TimerEntry::registered:
+        return detail::timer_repoll(e_, cx) ? ready() : Poll<void>(pending);
       default:
         // A deadline already past (sleep(0), timeout(0ns, op)) is decided
         // now: the wheel would only see it at its next tick (~18 us).
-        if (Clock::now() >= deadline_ || !time_detail::timer_register(e_, cx)) {
+        if (Clock::now() >= deadline_ || !detail::timer_register(e_, cx)) {
           // Relaxed: under the wheel lock, or our own unregistered entry.
-          e_.state.store(time_detail::TimerEntry::fired, std::memory_order_relaxed);
+          e_.state.store(detail::TimerEntry::fired, std::memory_order_relaxed);
           return ready();
         }
         return pending;
@@ -120,13 +120,13 @@ class [[nodiscard]] Sleep {
   /// Has it fired (or was its deadline already past when first polled)?
   [[nodiscard]] bool is_elapsed() const noexcept {
     // Acquire: as poll().
-    return e_.state.load(std::memory_order_acquire) == time_detail::TimerEntry::fired;
+    return e_.state.load(std::memory_order_acquire) == detail::TimerEntry::fired;
   }
   [[nodiscard]] Instant deadline() const noexcept { return deadline_; }
 
  private:
   Instant deadline_;
-  time_detail::TimerEntry e_;
+  detail::TimerEntry e_;
 };
 
 inline Sleep sleep_until(Instant deadline) noexcept {

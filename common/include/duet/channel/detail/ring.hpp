@@ -10,7 +10,7 @@
 #include <new>
 #include <utility>
 
-namespace duet::chan_detail {
+namespace duet::detail {
 
 template <class T>
 class Ring {
@@ -69,4 +69,4 @@ class Ring {
   std::size_t len_ = 0;
 };
 
-}  // namespace duet::chan_detail
+}  // namespace duet::detail

@@ -16,15 +16,15 @@
 #include "duet/sync/detail/spin_lock.hpp"
 #include "duet/sync/detail/wait_list.hpp"
 
-namespace duet::chan_detail {
+namespace duet::detail {
 
 template <class Derived>
 struct SharedState {
   std::atomic<std::size_t> refs{1};
   std::atomic<std::size_t> senders{1};  // sender handles: the last one closes
-  sync_detail::SpinLock lock;
+  detail::SpinLock lock;
   bool closed = false;  // guarded by lock
-  sync_detail::WaitList<> waiters;
+  detail::WaitList<> waiters;
 
   template <class... A>
   static Derived* make(A&&... a) {
@@ -61,7 +61,7 @@ struct SharedState {
   /// Marks the channel closed and wakes every waiter; false if it was.
   bool close() noexcept {
     {
-      sync_detail::SpinGuard g(lock);
+      detail::SpinGuard g(lock);
       if (closed) return false;
       closed = true;
     }
@@ -72,14 +72,14 @@ struct SharedState {
   /// waking: that may schedule tasks and unpark workers).
   void wake_all() noexcept {
     for (;;) {
-      sync_detail::WakeBatch b;
+      detail::WakeBatch b;
       bool more;
       {
-        sync_detail::SpinGuard g(lock);
+        detail::SpinGuard g(lock);
         while (!b.full()) {
-          sync_detail::WaitNode* n = waiters.pop_front();
+          detail::WaitNode* n = waiters.pop_front();
           if (n == nullptr) break;
-          b.push(n->complete(sync_detail::st_done));
+          b.push(n->complete(detail::st_done));
         }
         more = !waiters.empty();
       }
@@ -89,4 +89,4 @@ struct SharedState {
   }
 };
 
-}  // namespace duet::chan_detail
+}  // namespace duet::detail

@@ -11,7 +11,7 @@
 #include <atomic>
 #include "duet/detail/cpu_relax.hpp"
 
-namespace duet::sync_detail {
+namespace duet::detail {
 
 class SpinLock {
  public:
@@ -52,4 +52,4 @@ class SpinGuard {
   SpinLock& l_;
 };
 
-}  // namespace duet::sync_detail
+}  // namespace duet::detail

@@ -44,7 +44,7 @@
 
 #include "duet/waker.hpp"
 
-namespace duet::sync_detail {
+namespace duet::detail {
 
 enum Status : std::uint8_t {
   st_idle = 0,    // not linked (never polled, or finished)
@@ -204,4 +204,4 @@ class WakeBatch {
   std::size_t n_ = 0;
 };
 
-}  // namespace duet::sync_detail
+}  // namespace duet::detail
