@@ -76,7 +76,10 @@ TEST_CASE("block cache: one thread allocates what others free, each block live o
   std::vector<std::thread> threads;
   for (int f = 0; f < freers; ++f) {
     threads.emplace_back([&, f] {
-      while (!stop.load()) {
+      for (;;) {
+        // Read before the inbox: once it is set, the inbox holds the last
+        // round, and this swap takes it (nothing leaks).
+        const bool last = stop.load();
         std::vector<void*> mine;
         {
           std::lock_guard g(mu);
@@ -86,6 +89,7 @@ TEST_CASE("block cache: one thread allocates what others free, each block live o
           stamp(p, 0xEE);  // the freer writes it last
           block_free(p, kSize);
         }
+        if (last) break;
         if (mine.empty()) std::this_thread::yield();
       }
       block_cache_trim();
