@@ -28,11 +28,11 @@ const char* kind_name(TaskKind k) noexcept {
   return "?";
 }
 
-const char* state_name(std::uint64_t s) noexcept {
-  if (s & state::complete) return "complete";
-  if (s & state::cancelled) return (s & state::running) ? "cancelling" : "cancel-pending";
-  if (s & state::running) return "running";
-  if (s & state::notified) return "ready";
+const char* state_name(TaskSnapshot s) noexcept {
+  if (s.is_complete()) return "complete";
+  if (s.is_cancelled()) return s.is_running() ? "cancelling" : "cancel-pending";
+  if (s.is_running()) return "running";
+  if (s.is_notified()) return "ready";
   return "parked";
 }
 }  // namespace
@@ -46,9 +46,9 @@ std::size_t dump_tasks(Runtime& rt, std::ostream& os) {
   std::size_t n = 0;
   detail::Scheduler* s = detail::scheduler_of(rt);
   s->owned.for_each([&](detail::TaskHeader* t) {
-    const std::uint64_t s = t->load(std::memory_order_acquire);
+    const detail::TaskSnapshot s = t->load(std::memory_order_acquire);
     os << "task " << static_cast<const void*>(t) << " " << detail::kind_name(t->vtable->kind) << " "
-       << detail::state_name(s) << " refs=" << detail::state::refs(s);
+       << detail::state_name(s) << " refs=" << s.refs();
     const auto k = static_cast<std::size_t>(t->vtable->kind);
     if (auto d = detail::g_describers[k].load(std::memory_order_relaxed)) d(t, os);
     os << "\n";

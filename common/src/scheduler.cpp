@@ -7,6 +7,7 @@
 #include "duet/detail/current.hpp"
 #include "duet/detail/tls.hpp"
 #include "duet/topology.hpp"
+#include "task/harness.hpp"
 
 namespace duet::detail {
 namespace {
@@ -131,17 +132,6 @@ bool Scheduler::has_pending_work() const noexcept {
   return false;
 }
 
-void Scheduler::publish_completion(TaskHeader* t) noexcept {
-  auto prev = t->transition_to_complete();
-  if (prev & state::join_interest) {
-    // The join waker belongs to the task side while JOIN_WAKER is set, and
-    // the handle can no longer change it once COMPLETE is set.
-    if (prev & state::join_waker) t->join_waker.wake_by_ref();
-  } else {
-    t->vtable->drop_outcome(t);
-  }
-}
-
 void Scheduler::finish(TaskHeader* t) noexcept {
   publish_completion(t);
   release_after_completion(t);
@@ -150,18 +140,18 @@ void Scheduler::finish(TaskHeader* t) noexcept {
 void Scheduler::release_after_completion(TaskHeader* t) noexcept {
   // Only the thread that completed the task reads LISTED now: nobody else
   // sets or clears it after completion.
-  if (t->load(std::memory_order_relaxed) & state::listed) {
+  const bool listed = t->load(std::memory_order_relaxed).is_listed();
+  if (listed) {
     owned.remove(t);
-    t->unref(2);  // queue + list
   } else {
     count_unlisted(-1);
-    t->unref(1);  // queue
   }
+  if (t->state.release_after_completion(listed)) t->vtable->destroy(t);
 }
 
 void Scheduler::cancel_now(TaskHeader* t) noexcept {
   // Mark it running so that wakes during the cancellation do not queue it.
-  t->state_.fetch_or(state::running, std::memory_order_acq_rel);
+  (void)t->state.to_running_for_cancel();
   TaskHeader* outer = current_task();
   set_current_task(t);
   t->vtable->cancel(t);
@@ -207,7 +197,7 @@ void Scheduler::cancel_everything() {
   // Cancelling runs destructors and fiber unwinding, which may wake or spawn
   // (into the injector): loop until the queues and the list are empty.
   auto drain_one = [this](TaskHeader* t) {
-    if (t->load() & state::complete) {
+    if (t->load().is_complete()) {
       t->unref();  // woken after it was cancelled: just the queue reference
       return;
     }

@@ -44,13 +44,12 @@ class Scheduler {
   /// running). Exact when nothing moves; a snapshot otherwise (dump_tasks).
   [[nodiscard]] std::size_t unlisted_tasks() const noexcept;
   /// Completion bookkeeping on the thread that finished `t` (worker or
-  /// shutdown): wake the joiner, unlist, drop queue and list references.
+  /// shutdown): publish_completion (task/harness.hpp: wake the joiner),
+  /// then release_after_completion.
   void finish(TaskHeader* t) noexcept;
-  /// The two halves of finish(): wake the joiner of a task that just became
-  /// complete (or drop its outcome when nobody will join); then unlist it
-  /// (if listed) and drop the run's references. A finished fiber publishes
-  /// before its last switch; the loop or the hand-off releases after it.
-  void publish_completion(TaskHeader* t) noexcept;
+  /// The second half of finish(): unlist `t` (if listed) and drop the
+  /// run's references. A finished fiber publishes before its last switch;
+  /// the loop or the hand-off releases after it.
   void release_after_completion(TaskHeader* t) noexcept;
 
   void shutdown();

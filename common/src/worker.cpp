@@ -8,6 +8,7 @@
 #include "duet/detail/current.hpp"
 #include "duet/topology.hpp"
 #include "scheduler.hpp"
+#include "task/harness.hpp"
 
 namespace duet::detail {
 
@@ -193,10 +194,10 @@ void Worker::end_search() {
 
 void Worker::run_task(TaskHeader* t) {
   if (searching_) end_search();
-  std::uint64_t prev = t->transition_to_running();
+  TaskSnapshot prev = t->state.to_running();
   bool counted = false;  // a handed-back task was counted when it was taken
   for (;;) {
-    if (prev & state::cancelled) {
+    if (prev.is_cancelled()) {
       tl_task = t;
       t->vtable->cancel(t);
       tl_task = nullptr;
@@ -236,26 +237,24 @@ void Worker::switched_out(TaskHeader* t, RunResult r) noexcept {
     case RunResult::complete:
       // A fiber publishes its completion before its last switch
       // (hand_off.hpp); only this thread did, so a relaxed load sees it.
-      if ((t->load(std::memory_order_relaxed) & state::complete) == 0) {
-        sched_.publish_completion(t);
-      }
+      if (!t->load(std::memory_order_relaxed).is_complete()) publish_completion(t);
       sched_.release_after_completion(t);
       return;
     case RunResult::pending: {
       // First park: list it so shutdown can find it (it is still ours, so
       // the insert cannot race with its completion).
-      const bool list = (t->load(std::memory_order_relaxed) & state::listed) == 0;
+      const bool list = !t->load(std::memory_order_relaxed).is_listed();
       if (list) {
         sched_.owned.insert(t);
         count_unlisted(-1);
       }
       // Woken or cancelled while it ran: it goes to the back, like a yield.
-      if (t->transition_to_idle(list)) schedule_local(t, true);
+      if (t->state.to_idle(list)) schedule_local(t, true);
       return;
     }
     case RunResult::yielded:
       stats_.yields.inc();
-      t->transition_to_yielded();
+      t->state.to_yielded();
       push_back(t);
       if (!searching_) sched_.notify_parked();
       return;
@@ -283,7 +282,7 @@ NextTask Worker::take_next_task() noexcept {
   }
   --budget_;
   stats_.polls.inc();
-  return NextTask{t, t->transition_to_running()};
+  return NextTask{t, t->state.to_running()};
 }
 
 bool Worker::yield_in_place() noexcept {
@@ -308,7 +307,7 @@ void task_switched_out(Worker& w, TaskHeader* t, RunResult r) noexcept {
   w.handed_off(t, r);
 }
 void publish_completion(Worker& w, TaskHeader* t) noexcept {
-  w.scheduler().publish_completion(t);
+  detail::publish_completion(t);
 }
 bool yield_in_place(Worker& w) noexcept {
   return w.yield_in_place();

@@ -146,7 +146,7 @@ void after_switch_out(FiberBase* f) noexcept {
 FiberBase* next_fiber(Worker& w) noexcept {
   const NextTask n = take_next_task(w);
   if (n.task == nullptr) return nullptr;
-  if (n.task->vtable->kind == TaskKind::stackful && (n.state & state::cancelled) == 0) {
+  if (n.task->vtable->kind == TaskKind::stackful && !n.state.is_cancelled()) {
     auto* g = static_cast<FiberBase*>(n.task);
     if (g->strategy != StackStrategy::copy && prepare_entry_cheaply(g)) return g;
   }

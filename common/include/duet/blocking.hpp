@@ -128,13 +128,8 @@ requires std::invocable < std::decay_t<Fn>
     detail::block_free(mem, sizeof(BT));
     throw;
   }
-  // References: the pool's (the "queue" one) and the handle's. A fresh
-  // header may also carry one for the OwnedTasks list (older headers did);
-  // a blocking job is never listed, so drop anything beyond those two.
-  // Relaxed: nobody else can see the task yet.
-  if (auto refs = detail::state::refs(t->load(std::memory_order_relaxed)); refs > 2) {
-    t->unref(refs - 2);
-  }
+  // References: the pool's (the run queue's) and the handle's, as a
+  // spawned header starts with.
   detail::blocking_submit(t);
   return JoinHandle<T>(t);
 }

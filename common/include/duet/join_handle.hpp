@@ -93,7 +93,7 @@ class JoinHandle {
   void detach() noexcept { reset(); }
 
   [[nodiscard]] bool is_finished() const noexcept {
-    return t_ != nullptr && (t_->load() & detail::state::complete) != 0;
+    return t_ != nullptr && t_->load().is_complete();
   }
   /// False once joined or detached.
   [[nodiscard]] bool valid() const noexcept { return t_ != nullptr; }

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "../scheduler.hpp"
+#include "../task/harness.hpp"
 #include "duet/blocking.hpp"
 #include "duet/runtime.hpp"
 
@@ -125,21 +126,14 @@ void blocking_submit(BlockingTaskBase* t) {
 }
 
 void blocking_run(BlockingTaskBase* t) noexcept {
-  std::uint64_t prev = t->transition_to_running();
-  if (prev & state::cancelled) {
+  TaskSnapshot prev = t->state.to_running();
+  if (prev.is_cancelled()) {
     t->vtable->cancel(t);
   } else {
     t->body(t);
   }
-  // As Scheduler::publish_completion: the join waker is the task side's
-  // while JOIN_WAKER is set; without join interest the outcome is ours.
-  std::uint64_t before = t->transition_to_complete();
-  if (before & state::join_interest) {
-    if (before & state::join_waker) t->join_waker.wake_by_ref();
-  } else {
-    t->vtable->drop_outcome(t);
-  }
-  t->unref();  // the pool's reference
+  publish_completion(t);
+  t->unref();  // the pool's reference (a blocking job is never listed)
 }
 
 }  // namespace duet::detail

@@ -25,7 +25,7 @@ class Worker;
 /// cancel it rather than run it).
 struct NextTask {
   TaskHeader* task = nullptr;
-  std::uint64_t state = 0;
+  TaskSnapshot state;
 };
 
 /// The worker that runs the calling task, or null (not on a worker: the

@@ -4,7 +4,7 @@
 // which kind of task it holds; everything kind-specific goes through the
 // vtable. Layout (64 bytes, one cache line; hot fields first):
 //
-//     0  state      atomic u64   flags (low 6 bits) | reference count (rest)
+//     0  state      TaskState    flags (low 7 bits) | reference count (rest)
 //     8  next       TaskHeader*  intrusive link: injector, shutdown lists
 //    16  vtable     TaskVTable*  run / cancel / destroy / outcome / block
 //    24  owned_prev TaskHeader*  OwnedTasks shard list (tasks that parked)
@@ -28,6 +28,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "duet/detail/task/state.hpp"
 #include "duet/waker.hpp"
 
 namespace duet::detail {
@@ -65,26 +66,10 @@ struct TaskVTable {
   bool (*shared_stack)(const TaskHeader*) = nullptr;
 };
 
-namespace state {
-inline constexpr std::uint64_t notified = 1;        // in a run queue (or must be put in one)
-inline constexpr std::uint64_t running = 2;         // a worker owns it right now
-inline constexpr std::uint64_t complete = 4;        // outcome stored; never runs again
-inline constexpr std::uint64_t cancelled = 8;       // cancellation requested
-inline constexpr std::uint64_t join_interest = 16;  // a JoinHandle exists
-inline constexpr std::uint64_t join_waker = 32;     // join_waker is set and owned by the task side
-inline constexpr std::uint64_t listed = 64;         // in OwnedTasks (holds a reference)
-inline constexpr std::uint64_t ref_one = 128;
-inline constexpr std::uint64_t flag_mask = ref_one - 1;
-inline constexpr std::uint64_t refs(std::uint64_t s) {
-  return s / ref_one;
-}
-}  // namespace state
-
-/// What a wake decided.
-enum class WakeAction : std::uint8_t { none, submit, destroy };
-
 struct alignas(64) TaskHeader {
-  std::atomic<std::uint64_t> state_;
+  /// The state word: flags and references (detail/task/state.hpp). Only
+  /// its transitions touch it; the harness (common/src/task/) calls them.
+  TaskState state;
   TaskHeader* next = nullptr;
   const TaskVTable* vtable;
   TaskHeader* owned_prev = nullptr;
@@ -94,61 +79,15 @@ struct alignas(64) TaskHeader {
 
   /// A new task: scheduled (its first run is queued) and joined by one
   /// handle. Two references: queue, handle.
-  explicit TaskHeader(const TaskVTable* vt) noexcept
-      : state_(state::notified | state::join_interest | 2 * state::ref_one), vtable(vt) {}
+  explicit TaskHeader(const TaskVTable* vt) noexcept : vtable(vt) {}
 
-  // ---- reference counting ---------------------------------------------
-  void ref() noexcept {
-    // Relaxed: the caller already holds a reference, so the task is alive;
-    // the increment needs no ordering with other memory (as shared_ptr).
-    state_.fetch_add(state::ref_one, std::memory_order_relaxed);
-  }
-  /// Drops `n` references; destroys the task when they were the last.
+  void ref() noexcept { state.ref(); }
+  /// Drops `n` references; frees the task when they were the last.
   void unref(std::uint64_t n = 1) noexcept {
-    // AcqRel: release our writes to the task, and acquire everyone else's
-    // before the last owner destroys it.
-    auto prev = state_.fetch_sub(n * state::ref_one, std::memory_order_acq_rel);
-    if (state::refs(prev) == n) vtable->destroy(this);
+    if (state.unref(n)) vtable->destroy(this);
   }
-
-  /// Clears `flags` (which must be set) and drops one reference in one step.
-  void unref_with(std::uint64_t flags) noexcept {
-    // AcqRel: as unref().
-    auto prev = state_.fetch_sub(flags + state::ref_one, std::memory_order_acq_rel);
-    if (state::refs(prev) == 1) vtable->destroy(this);
-  }
-
-  // ---- wakes ------------------------------------------------------------
-  /// Wake that consumes the caller's reference.
-  WakeAction transition_wake_by_val() noexcept;
-  /// Wake that keeps the caller's reference (takes a new one if it submits).
-  WakeAction transition_wake_by_ref() noexcept;
-
-  // ---- worker side ------------------------------------------------------
-  /// Popped from a queue: NOTIFIED -> RUNNING. Returns the previous state.
-  std::uint64_t transition_to_running() noexcept {
-    // Acquire: see everything the previous run and the waker published.
-    return state_.fetch_xor(state::notified | state::running, std::memory_order_acquire);
-  }
-  /// After a pending run. True when the task must be queued again (it was
-  /// woken or cancelled while running; the queue reference is kept).
-  /// `list`: the caller just inserted it in OwnedTasks; set LISTED and take
-  /// the list's reference in the same step.
-  bool transition_to_idle(bool list) noexcept;
-  /// After a yielding run: RUNNING -> NOTIFIED, queue reference kept.
-  void transition_to_yielded() noexcept;
-  /// After the run that finished the task; returns the previous state.
-  std::uint64_t transition_to_complete() noexcept {
-    // AcqRel: release the outcome to the joiner; acquire the join waker.
-    return state_.fetch_xor(state::running | state::complete, std::memory_order_acq_rel);
-  }
-
-  // ---- handle side ------------------------------------------------------
-  /// Requests cancellation. Returns the action for the caller to carry out.
-  WakeAction transition_cancel() noexcept;
-
-  [[nodiscard]] std::uint64_t load(std::memory_order o = std::memory_order_acquire) const noexcept {
-    return state_.load(o);
+  [[nodiscard]] TaskSnapshot load(std::memory_order o = std::memory_order_acquire) const noexcept {
+    return state.load(o);
   }
 };
 

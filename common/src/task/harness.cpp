@@ -1,0 +1,98 @@
+// task/harness.cpp: the harness (harness.hpp) instantiated for real tasks,
+// and the entry points the rest of duet calls: the task waker's vtable, the
+// join handle's poll, drop and cancel, and completion publishing.
+#include "task/harness.hpp"
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+
+#include "duet/join_handle.hpp"
+#include "scheduler.hpp"
+
+namespace duet::detail {
+
+void AbortingTransitionChecks::violated(const char* transition, const char* needs,
+                                        std::uint64_t bits) noexcept {
+  std::fprintf(stderr,
+               "duet: task state: %s needs %s, but the word was 0x%" PRIx64 " (flags 0x%" PRIx64
+               ", %" PRIu64 " references)\n",
+               transition, needs, bits, bits & TaskSnapshot::flag_mask,
+               bits / TaskSnapshot::ref_one);
+  std::abort();
+}
+
+void AbortingTransitionChecks::overflow(std::uint64_t bits) noexcept {
+  std::fprintf(stderr, "duet: task state: reference count overflow (word 0x%" PRIx64 ")\n", bits);
+  std::abort();
+}
+
+namespace {
+
+/// A TaskHeader as the harness sees it.
+struct HeaderTask {
+  using waker_type = Waker;
+  TaskHeader* t;
+
+  TaskState& state() noexcept { return t->state; }
+  [[nodiscard]] bool join_waker_is(const Waker& w) const noexcept {
+    return t->join_waker.will_wake(w);
+  }
+  void store_join_waker(const Waker& w) { t->join_waker = w; }
+  void clear_join_waker() noexcept { t->join_waker = Waker{}; }
+  void wake_joiner() noexcept { t->join_waker.wake_by_ref(); }
+  void drop_outcome() noexcept { t->vtable->drop_outcome(t); }
+  void destroy() noexcept { t->vtable->destroy(t); }
+};
+static_assert(HarnessTask<HeaderTask>);
+
+void apply(TaskHeader* t, WakeAction a) noexcept {
+  if (a == WakeAction::submit) {
+    t->sched->schedule(t);
+  } else if (a == WakeAction::destroy) {
+    t->vtable->destroy(t);
+  }
+}
+void w_clone(void* d) {
+  static_cast<TaskHeader*>(d)->ref();
+}
+void w_wake(void* d) {
+  auto* t = static_cast<TaskHeader*>(d);
+  apply(t, t->state.wake_by_val());
+}
+void w_wake_by_ref(void* d) {
+  auto* t = static_cast<TaskHeader*>(d);
+  apply(t, t->state.wake_by_ref());
+}
+void w_drop(void* d) {
+  static_cast<TaskHeader*>(d)->unref();
+}
+}  // namespace
+
+const WakerVTable task_waker_vtable{&w_clone, &w_wake, &w_wake_by_ref, &w_drop};
+
+void cancel_task(TaskHeader* t) noexcept {
+  apply(t, t->state.cancel());
+}
+
+bool poll_join(TaskHeader* t, Context& cx) {
+  HeaderTask h{t};
+  return poll_join(h, cx.waker());
+}
+
+void drop_join_handle(TaskHeader* t) noexcept {
+  HeaderTask h{t};
+  drop_join_handle(h);
+}
+
+void publish_completion(TaskHeader* t) noexcept {
+  HeaderTask h{t};
+  publish_completion(h);
+}
+
+void throw_empty_handle() {
+  throw std::logic_error("duet::JoinHandle: empty handle (already joined or detached)");
+}
+
+}  // namespace duet::detail

@@ -1,0 +1,91 @@
+// task/harness.hpp: the task life cycle's protocols, each written once:
+// the completion half and the handle half of the join handshake, and the
+// wake and cancel entry points. They are templates over the task they
+// drive (HarnessTask): duet instantiates them with HeaderTask (a real
+// TaskHeader, harness.cpp); tests/common/task_explorer_test.cpp with a
+// model task whose state word and join-waker cell are instrumented, and
+// runs every interleaving of them.
+//
+// The join waker cell is owned by one side at a time, and the state word
+// says which (task/state.hpp): the handle writes it only while JOIN_WAKER is
+// clear, the task side reads it only after it saw JOIN_WAKER, and COMPLETE
+// freezes it. A reference keeps the cell alive: whoever touches it holds
+// one until it is done (the handle's drop keeps its reference until it has
+// cleared a published waker: dropping it first let the task complete and be
+// freed under the write, which the explorer found).
+#pragma once
+
+#include <concepts>
+
+#include "duet/detail/task/state.hpp"
+
+namespace duet::detail {
+
+template <class T>
+concept HarnessTask = requires(T& t, const typename T::waker_type& w) {
+  { t.state().load() } -> std::same_as<TaskSnapshot>;
+  { t.join_waker_is(w) } -> std::same_as<bool>;
+  t.store_join_waker(w);
+  t.clear_join_waker();
+  t.wake_joiner();
+  t.drop_outcome();
+  t.destroy();
+};
+
+/// The handle's poll: true when the task is complete (its outcome may be
+/// taken); false when `w` is published and will be woken at completion.
+template <HarnessTask T>
+bool poll_join(T& t, const typename T::waker_type& w) {
+  TaskSnapshot s = t.state().load();
+  if (s.is_complete()) return true;
+  if (s.has_join_waker()) {
+    // Reading the cell while JOIN_WAKER is set is safe: the task side only
+    // reads it too until COMPLETE, after which nobody writes it.
+    if (t.join_waker_is(w)) return false;
+    if (!t.state().unset_join_waker()) return true;  // completed meanwhile
+  }
+  t.store_join_waker(w);
+  if (t.state().set_join_waker()) return false;
+  t.clear_join_waker();  // completed first: the cell is still ours
+  return true;
+}
+
+/// The task side, after the run that finished it (outcome stored, future
+/// destroyed): COMPLETE set; the joiner woken, or the outcome dropped when
+/// nobody will join. The run's references are released by the caller.
+template <HarnessTask T>
+void publish_completion(T& t) {
+  TaskSnapshot prev = t.state().to_complete();
+  if (!prev.has_join_interest()) {
+    t.drop_outcome();
+  } else if (prev.has_join_waker()) {
+    t.wake_joiner();
+  }
+}
+
+/// The handle goes away. Before completion the task side will drop the
+/// outcome; after it, the handle does. The handle's reference goes last.
+template <HarnessTask T>
+void drop_join_handle(T& t) {
+  const JoinDrop d = t.state().drop_join_interest();
+  if (!d.complete) {
+    if (!d.kept_reference) return;
+    t.clear_join_waker();  // ours again, and alive: we still hold a reference
+    if (t.state().unref()) t.destroy();
+    return;
+  }
+  t.drop_outcome();
+  if (t.state().release_join_interest()) t.destroy();
+}
+
+}  // namespace duet::detail
+
+namespace duet::detail {
+
+struct TaskHeader;
+
+/// publish_completion for a real task (harness.cpp): the worker loop, a
+/// fiber before its last switch, the shutdown thread and the blocking pool.
+void publish_completion(TaskHeader* t) noexcept;
+
+}  // namespace duet::detail

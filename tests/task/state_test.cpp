@@ -1,0 +1,258 @@
+// state_test.cpp: every transition of the task state word, from each state
+// it may start in, and the precondition checks that catch the rest
+// (duet/detail/task/state.hpp). Single-threaded; the races are in
+// explorer_test.cpp.
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <string>
+
+#include "model_task.hpp"
+
+using duet::detail::JoinDrop;
+using duet::detail::WakeAction;
+using duet::test::S;
+using duet::test::TransitionError;
+using State = duet::test::CheckedState<std::atomic<std::uint64_t>>;
+
+namespace {
+constexpr std::uint64_t refs(std::uint64_t n) {
+  return n * S::ref_one;
+}
+/// Parked after its first run: listed, handle, list reference.
+constexpr std::uint64_t parked = S::join_interest | S::listed | refs(2);
+/// Popped and running: handle and queue references.
+constexpr std::uint64_t running = S::running | S::join_interest | refs(2);
+}  // namespace
+
+TEST_CASE("a spawned task is queued, joinable, and holds two references", "[task][state]") {
+  State st;
+  S s = st.load();
+  CHECK(s.is_notified());
+  CHECK_FALSE(s.is_running());
+  CHECK(s.has_join_interest());
+  CHECK_FALSE(s.has_join_waker());
+  CHECK_FALSE(s.is_listed());
+  CHECK(s.refs() == 2);
+}
+
+TEST_CASE("to_running takes a queued task and refuses any other", "[task][state]") {
+  State st;
+  S prev = st.to_running();
+  CHECK(prev.is_notified());
+  CHECK(st.load().is_running());
+  CHECK_FALSE(st.load().is_notified());
+  CHECK_THROWS_AS(st.to_running(), TransitionError);  // running, not notified
+  State parked_st(parked);
+  CHECK_THROWS_AS(parked_st.to_running(), TransitionError);
+}
+
+TEST_CASE("to_idle lists on the first park and drops the queue reference", "[task][state]") {
+  State st(running);
+  CHECK_FALSE(st.to_idle(true));
+  S s = st.load();
+  CHECK(s.is_idle());
+  CHECK(s.is_listed());
+  CHECK(s.refs() == 2);  // handle + list; the queue's became the list's
+  State again(running | S::listed | refs(1));
+  CHECK_FALSE(again.to_idle(false));
+  CHECK(again.load().refs() == 2);
+  State listed_twice(running | S::listed | refs(1));
+  CHECK_THROWS_AS(listed_twice.to_idle(true), TransitionError);
+}
+
+TEST_CASE("to_idle of a task woken while it ran asks for a requeue and keeps the reference",
+          "[task][state]") {
+  State st(running | S::notified);
+  CHECK(st.to_idle(true));
+  S s = st.load();
+  CHECK(s.is_notified());
+  CHECK_FALSE(s.is_running());
+  CHECK(s.refs() == 3);  // handle + queue + list
+}
+
+TEST_CASE("wake_by_val from each state", "[task][state]") {
+  SECTION("parked: queued, the waker's reference becomes the queue's") {
+    State st(parked | refs(1));
+    CHECK(st.wake_by_val() == WakeAction::submit);
+    CHECK(st.load().is_notified());
+    CHECK(st.load().refs() == 3);
+  }
+  SECTION("running: marked, the runner requeues") {
+    State st(running | refs(1));
+    CHECK(st.wake_by_val() == WakeAction::none);
+    CHECK(st.load().is_notified());
+    CHECK(st.load().is_running());
+    CHECK(st.load().refs() == 2);
+  }
+  SECTION("already queued: the reference is dropped") {
+    State st(S::notified | S::join_interest | refs(3));
+    CHECK(st.wake_by_val() == WakeAction::none);
+    CHECK(st.load().refs() == 2);
+  }
+  SECTION("complete with the last reference: destroy") {
+    State st(S::complete | refs(1));
+    CHECK(st.wake_by_val() == WakeAction::destroy);
+    CHECK(st.load().refs() == 0);
+  }
+  SECTION("no reference to consume is a violation") {
+    State st(S::complete);
+    CHECK_THROWS_AS(st.wake_by_val(), TransitionError);
+  }
+}
+
+TEST_CASE("wake_by_ref from each state", "[task][state]") {
+  State idle(parked | refs(1));
+  CHECK(idle.wake_by_ref() == WakeAction::submit);
+  CHECK(idle.load().refs() == 4);  // the queue took one of its own
+  State run(running | refs(1));
+  CHECK(run.wake_by_ref() == WakeAction::none);
+  CHECK(run.load().is_notified());
+  CHECK(run.load().refs() == 3);
+  State queued(S::notified | refs(2));
+  CHECK(queued.wake_by_ref() == WakeAction::none);
+  CHECK(queued.load().bits() == (S::notified | refs(2)));
+  State done(S::complete | refs(1));
+  CHECK(done.wake_by_ref() == WakeAction::none);
+  CHECK(done.load().bits() == (S::complete | refs(1)));
+}
+
+TEST_CASE("cancel from each state, and only once", "[task][state]") {
+  State idle(parked);
+  CHECK(idle.cancel() == WakeAction::submit);
+  CHECK(idle.load().is_cancelled());
+  CHECK(idle.load().is_notified());
+  CHECK(idle.load().refs() == 3);
+  CHECK(idle.cancel() == WakeAction::none);
+  CHECK(idle.load().refs() == 3);
+  State run(running);
+  CHECK(run.cancel() == WakeAction::none);
+  CHECK(run.load().is_cancelled());
+  CHECK(run.load().is_notified());  // requeued by the runner, then cancelled
+  State queued(S::notified | refs(2));
+  CHECK(queued.cancel() == WakeAction::none);
+  CHECK(queued.load().bits() == (S::notified | S::cancelled | refs(2)));
+  State done(S::complete | refs(1));
+  CHECK(done.cancel() == WakeAction::none);
+  CHECK_FALSE(done.load().is_cancelled());
+}
+
+TEST_CASE("to_yielded requeues a running task", "[task][state]") {
+  State st(running);
+  st.to_yielded();
+  CHECK(st.load().bits() == (S::notified | S::join_interest | refs(2)));
+  CHECK_THROWS_AS(st.to_yielded(), TransitionError);
+}
+
+TEST_CASE("to_complete and the release of the run's references", "[task][state]") {
+  State st(running | S::listed | refs(1));
+  S prev = st.to_complete();
+  CHECK(prev.is_running());
+  CHECK(st.load().is_complete());
+  CHECK_FALSE(st.load().is_running());
+  CHECK_FALSE(st.release_after_completion(true));  // the handle still holds one
+  CHECK(st.load().bits() == (S::complete | S::join_interest | refs(1)));
+  State alone(S::running | refs(1));
+  (void)alone.to_complete();
+  CHECK(alone.release_after_completion(false));
+  State twice(S::complete | refs(1));
+  CHECK_THROWS_AS(twice.to_complete(), TransitionError);
+  State wrong(S::complete | refs(1));
+  CHECK_THROWS_AS(wrong.release_after_completion(true), TransitionError);  // not listed
+}
+
+TEST_CASE("to_running_for_cancel marks a queued or parked task", "[task][state]") {
+  State st(parked);
+  CHECK(st.to_running_for_cancel().is_idle());
+  CHECK(st.load().is_running());
+  CHECK_THROWS_AS(st.to_running_for_cancel(), TransitionError);
+}
+
+TEST_CASE("the join waker: set, unset, and frozen by completion", "[task][state]") {
+  State st(parked);
+  CHECK(st.set_join_waker());
+  CHECK(st.load().has_join_waker());
+  CHECK_THROWS_AS(st.set_join_waker(), TransitionError);
+  CHECK(st.unset_join_waker());
+  CHECK_FALSE(st.load().has_join_waker());
+  CHECK_THROWS_AS(st.unset_join_waker(), TransitionError);
+  State done(S::complete | S::join_interest | S::join_waker | refs(1));
+  CHECK_FALSE(done.unset_join_waker());
+  CHECK(done.load().has_join_waker());
+  State done2(S::complete | S::join_interest | refs(1));
+  CHECK_FALSE(done2.set_join_waker());
+  CHECK_FALSE(done2.load().has_join_waker());
+  State orphan(S::notified | refs(1));
+  CHECK_THROWS_AS(orphan.set_join_waker(), TransitionError);  // no join interest
+}
+
+TEST_CASE("dropping the handle before and after completion", "[task][state]") {
+  SECTION("before, no waker: interest and reference go in one step") {
+    State st(parked);
+    JoinDrop d = st.drop_join_interest();
+    CHECK_FALSE(d.complete);
+    CHECK_FALSE(d.kept_reference);
+    CHECK(st.load().bits() == (S::listed | refs(1)));
+  }
+  SECTION("before, with a published waker: the reference is kept until it is cleared") {
+    State st(parked | S::join_waker);
+    JoinDrop d = st.drop_join_interest();
+    CHECK_FALSE(d.complete);
+    CHECK(d.kept_reference);
+    CHECK(st.load().bits() == (S::listed | refs(2)));
+    CHECK_FALSE(st.unref());
+  }
+  SECTION("after: nothing changes until release_join_interest") {
+    State st(S::complete | S::join_interest | S::join_waker | refs(1));
+    JoinDrop d = st.drop_join_interest();
+    CHECK(d.complete);
+    CHECK_FALSE(d.kept_reference);
+    CHECK(st.load().refs() == 1);
+    CHECK(st.release_join_interest());
+  }
+  SECTION("twice is a violation") {
+    State st(parked);
+    (void)st.drop_join_interest();
+    CHECK_THROWS_AS(st.drop_join_interest(), TransitionError);
+  }
+}
+
+TEST_CASE("references: unref reports the last, underflow and overflow are caught",
+          "[task][state]") {
+  State st(S::complete | refs(2));
+  st.ref();
+  CHECK_FALSE(st.unref(2));
+  CHECK(st.unref());
+  CHECK_THROWS_AS(st.unref(), TransitionError);
+  State full(S::notified | refs(S::max_refs));
+  CHECK_THROWS_AS(full.ref(), TransitionError);
+}
+
+TEST_CASE("duet's own checks print the transition and the word, then abort", "[task][state]") {
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    dup2(fds[1], 2);
+    std::signal(SIGABRT, SIG_DFL);  // Catch's handler would report it as a failure
+    duet::detail::AbortingTransitionChecks::violated("to_running", "NOTIFIED", 0x86);
+  }
+  close(fds[1]);
+  std::string err;
+  char buf[256];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;)
+    err.append(buf, static_cast<std::size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  CHECK(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGABRT);
+  CHECK(err.find("duet: task state: to_running needs NOTIFIED, but the word was 0x86") !=
+        std::string::npos);
+  CHECK(err.find("1 references") != std::string::npos);
+}
