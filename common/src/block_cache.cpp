@@ -142,7 +142,7 @@ void arm_reaper() {
 
 /// The thread's list of class c is empty: refill from the depot (a batch)
 /// or from a new slab.
-FreeBlock* refill(Cache& k, std::size_t c) {
+[[maybe_unused]] FreeBlock* refill(Cache& k, std::size_t c) {  // unused with DUET_BLOCKS_ON_HEAP
   if (!k.reaper_armed) arm_reaper();
   ++k.stats.misses;
   {

@@ -41,8 +41,8 @@ bool LocalQueue::push_back_or_overflow(TaskHeader* t, Injector& inj) {
   }
 }
 
-bool LocalQueue::push_overflow(TaskHeader* t, std::uint32_t head, std::uint32_t tail,
-                               Injector& inj) {
+bool LocalQueue::push_overflow(TaskHeader* t, std::uint32_t head,
+                               [[maybe_unused]] std::uint32_t tail, Injector& inj) {
   const std::uint32_t n = (mask_ + 1) / 2;
   assert(tail - head == mask_ + 1);
   // Claim the older half. AcqRel / Acquire: as for pop().

@@ -306,7 +306,7 @@ void run_next_on_worker(Worker& w, NextTask n) noexcept {
 void task_switched_out(Worker& w, TaskHeader* t, RunResult r) noexcept {
   w.handed_off(t, r);
 }
-void publish_completion(Worker& w, TaskHeader* t) noexcept {
+void publish_completion(Worker& /*w*/, TaskHeader* t) noexcept {
   detail::publish_completion(t);
 }
 bool yield_in_place(Worker& w) noexcept {

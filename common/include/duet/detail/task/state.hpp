@@ -33,10 +33,10 @@
 // with the transition's name and the word. Off: only the reference
 // overflow check remains (one compare on a value the RMW returns anyway).
 //
-// Cost, measured in bench_sched spawn_join (see docs/architecture.md, "The
-// task life cycle"): a transition is one locked RMW; the ones that must
-// decide from the current value (wakes, idle, cancel, join) are a CAS loop
-// that succeeds at its first try unless another thread raced it.
+// Cost: a transition is one locked RMW. Those that decide from the current
+// value (wakes, idle, yield, cancel, join) are a CAS loop that succeeds at
+// its first try unless another thread raced it; the runner's to_running,
+// to_complete and the releases are a single fetch-op.
 #pragma once
 
 #include <atomic>
