@@ -8,7 +8,7 @@
 #include "scheduler.hpp"
 
 namespace duet::detail {
-DUET_TLS TaskHeader* tl_task = nullptr;
+DUET_TLS constinit TaskHeader* tl_task = nullptr;
 namespace {
 thread_local Parker tl_parker;
 

@@ -94,7 +94,10 @@ class Scheduler {
 
 /// The task the calling worker runs (current.cpp). The worker loop sets it
 /// directly; code that may run on a fiber uses current_task() (out of line).
-extern DUET_TLS TaskHeader* tl_task;
+// constinit: no dynamic initializer, so other files read it directly rather
+// than through its TLS init function (a PLT call on every access: four per
+// task run in Worker::run_task).
+extern DUET_TLS constinit TaskHeader* tl_task;
 
 /// The calling thread's worker, or null.
 Worker* current_worker() noexcept;
