@@ -130,18 +130,28 @@ TaskHeader* Worker::next_task() {
       return t;
     }
   }
-  if (TaskHeader* t = lifo_.take()) {
-    if (lifo_runs_ < sched_.cfg.lifo_cap) {
-      ++lifo_runs_;
-      stats_.lifo_hits.inc();
-      return t;
-    }
-    // The slot had its turns (claim R2): its task goes behind the others.
-    if (queue.push_back_or_overflow(t, sched_.injector)) stats_.overflows.inc();
-  }
+  if (TaskHeader* t = take_lifo()) return t;
   lifo_runs_ = 0;
   if (TaskHeader* t = queue.pop()) return t;
   return next_from_injector();
+}
+
+TaskHeader* Worker::take_lifo() noexcept {
+  TaskHeader* t = lifo_.take();
+  if (t == nullptr) return nullptr;
+  // Within the cap, or with nothing else in the ring (whose back is then its
+  // front), the slot's task runs now. Pushing it to an empty ring starved
+  // nobody and only woke an idle worker to steal it: a spawn+join loop on
+  // two workers then bounced between them (spawn_join/stackless/2, 4.7x the
+  // one-worker time before this, docs/architecture.md).
+  if (lifo_runs_ < sched_.cfg.lifo_cap || queue.is_empty()) {
+    if (lifo_runs_ < sched_.cfg.lifo_cap) ++lifo_runs_;
+    stats_.lifo_hits.inc();
+    return t;
+  }
+  // The slot had its turns (claim R2): its task goes behind the others.
+  push_back(t);
+  return nullptr;
 }
 
 bool Worker::poll_while_idle() {
@@ -200,8 +210,8 @@ void Worker::run_task(TaskHeader* t) {
     if (prev.is_cancelled()) {
       tl_task = t;
       t->vtable->cancel(t);
+      sched_.finish(t);  // as the task: its joiner gets the LIFO slot (below)
       tl_task = nullptr;
-      sched_.finish(t);
     } else {
       if (!counted) stats_.polls.inc();
       tl_task = t;
@@ -237,7 +247,16 @@ void Worker::switched_out(TaskHeader* t, RunResult r) noexcept {
     case RunResult::complete:
       // A fiber publishes its completion before its last switch
       // (hand_off.hpp); only this thread did, so a relaxed load sees it.
-      if (!t->load(std::memory_order_relaxed).is_complete()) publish_completion(t);
+      if (!t->load(std::memory_order_relaxed).is_complete()) {
+        // Published as the finished task, not as the loop: its joiner is a
+        // task woken by a task, so it takes the LIFO slot and runs next,
+        // here. (Woken from the loop it went to the back of the ring, and an
+        // idle worker was woken to steal it: spawn+join on two workers ran
+        // 4.4x its one-worker time, bouncing between them.)
+        tl_task = t;
+        publish_completion(t);
+        tl_task = nullptr;
+      }
       sched_.release_after_completion(t);
       return;
     case RunResult::pending: {
@@ -269,13 +288,8 @@ NextTask Worker::take_next_task() noexcept {
   // Budget spent: the loop's maintenance (I/O, timers, the injection
   // queue) comes first. A task already handed back: the loop runs it.
   if (budget_ <= 1 || handed_.task != nullptr) return {};
-  TaskHeader* t = lifo_.take();
-  if (t != nullptr && lifo_runs_ < sched_.cfg.lifo_cap) {
-    ++lifo_runs_;
-    stats_.lifo_hits.inc();
-  } else {
-    // The slot had its turns (claim R2): its task goes behind the others.
-    if (t != nullptr) push_back(t);
+  TaskHeader* t = take_lifo();
+  if (t == nullptr) {
     lifo_runs_ = 0;
     t = queue.pop();
     if (t == nullptr) return {};

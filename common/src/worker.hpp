@@ -3,7 +3,8 @@
 // Where a worker looks for its next task, in order:
 //   1. every `tick_budget` runs: the injection queue first (fairness for
 //      spawns from outside), then the rest of the tick's maintenance;
-//   2. the LIFO slot, unless it already ran `lifo_cap` times in a row;
+//   2. the LIFO slot, unless it already ran `lifo_cap` times in a row while
+//      other tasks wait in the ring;
 //   3. its own ring (FIFO);
 //   4. the injection queue (a batch moves into the ring);
 //   5. steal half of a random victim's ring (at most half the workers
@@ -95,6 +96,9 @@ class Worker {
   friend class Scheduler;
   void run();
   TaskHeader* next_task();
+  /// The LIFO slot's task if it may run now (within lifo_cap runs in a row,
+  /// or with the ring empty); past the cap it goes to the back, and null.
+  TaskHeader* take_lifo() noexcept;
   /// End-of-tick work besides the injection queue: reap the driver.
   void maintenance();
   /// RuntimeConfig::idle_poll: polls the driver until an event or work

@@ -65,7 +65,9 @@ struct RuntimeConfig {
   std::uint32_t tick_budget = 128;
   /// Consecutive runs from the LIFO slot before the FIFO ring gets a turn
   /// (claim R2). 3 as in Tokio: a freshly spawned or woken child runs hot in
-  /// cache, yet a ping-pong pair cannot starve the ring. 0 disables the slot.
+  /// cache, yet a ping-pong pair cannot starve the ring. Past the cap with
+  /// the ring empty the slot's task still runs (nobody waits behind it).
+  /// 0 disables the slot.
   std::uint32_t lifo_cap = 3;
   /// How long a worker may stay inside one poll (user code that blocks or
   /// spins) while a task waits in its LIFO slot, before a parked worker
