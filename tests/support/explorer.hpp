@@ -87,11 +87,23 @@ class ExploredAtomic {
     Explorer::point("compare_exchange");
     return v_.compare_exchange_strong(expected, desired);
   }
+  bool compare_exchange_strong(T& expected, T desired,
+                               std::memory_order = std::memory_order_seq_cst,
+                               std::memory_order = std::memory_order_seq_cst) {
+    Explorer::point("compare_exchange");
+    return v_.compare_exchange_strong(expected, desired);
+  }
   /// The value without a point: for a case's check, after the threads.
   T peek() const { return v_.load(); }
 
  private:
   std::atomic<T> v_;
+};
+
+/// The atomics policy of a structure under test (as duet's StdAtomics).
+struct ExploredAtomics {
+  template <class T>
+  using atomic = ExploredAtomic<T>;
 };
 
 /// A plain field, tracked: each access is two points (begin, end), and an
