@@ -204,8 +204,9 @@ class BasicTaskState {
   /// The shutdown thread takes a task it will cancel without running it:
   /// RUNNING set, so that wakes during the cancellation do not queue it.
   S to_running_for_cancel() noexcept(nothrow) {
-    // AcqRel: acquire what the task's last run published; release is for
-    // symmetry with to_running's pairing (nothing else is published here).
+    // AcqRel: acquire what the task's last run and its wakers published (the
+    // cancellation runs its destructors next); the release half orders
+    // nothing this thread needs, and a locked RMW costs the same either way.
     S prev(word_.fetch_or(S::running, std::memory_order_acq_rel));
     check(!prev.is_running() && !prev.is_complete(), "to_running_for_cancel",
           "not RUNNING, not COMPLETE", prev);
