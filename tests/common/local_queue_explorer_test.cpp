@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "explored.hpp"
 #include "explorer.hpp"
 #include "fake_task.hpp"
 #include "local_queue.hpp"
@@ -18,6 +19,7 @@ using duet::detail::TaskHeader;
 using duet::test::ExploredAtomics;
 using duet::test::Explorer;
 using duet::test::id_of;
+using duet::test::require_explored;
 using duet::test::Tasks;
 
 namespace {
@@ -62,13 +64,6 @@ void expect_each_once(World& w, int pushed) {
   }
 }
 
-void require_all_pass(const Explorer::Result& r, std::size_t at_least) {
-  INFO(r.failure << "\nschedule:\n" << r.trace);
-  REQUIRE(r.failure.empty());
-  CHECK(r.exhausted);
-  CHECK(r.schedules >= at_least);
-}
-
 /// A thief's whole turn: steal half into its own ring, run one.
 void steal(World& w) {
   std::uint64_t stolen = 0;
@@ -88,7 +83,7 @@ TEST_CASE("explored: the owner pops while a thief steals half", "[local_queue][e
                            [w] { steal(*w); }},
                           [w] { expect_each_once(*w, 2); }};
   });
-  require_all_pass(r, 20);
+  require_explored(r, 20);
 }
 
 TEST_CASE("explored: the owner pushes while a thief copies out", "[local_queue][explorer]") {
@@ -101,7 +96,7 @@ TEST_CASE("explored: the owner pushes while a thief copies out", "[local_queue][
         {[w] { (void)w->owner.push_back_or_overflow(&w->tasks[3], w->inj); }, [w] { steal(*w); }},
         [w] { expect_each_once(*w, 4); }};
   });
-  require_all_pass(r, 100);
+  require_explored(r, 100);
 }
 
 TEST_CASE("explored: an overflow to the injector racing a steal", "[local_queue][explorer]") {
@@ -116,5 +111,5 @@ TEST_CASE("explored: an overflow to the injector racing a steal", "[local_queue]
         {[w] { (void)w->owner.push_back_or_overflow(&w->tasks[4], w->inj); }, [w] { steal(*w); }},
         [w] { expect_each_once(*w, 5); }};
   });
-  require_all_pass(r, 20);
+  require_explored(r, 20);
 }

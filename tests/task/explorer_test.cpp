@@ -12,6 +12,7 @@
 
 #include <memory>
 
+#include "explored.hpp"
 #include "model_task.hpp"
 #include "task/harness.hpp"
 
@@ -20,6 +21,7 @@ using duet::detail::poll_join;
 using duet::detail::publish_completion;
 using duet::test::Explorer;
 using duet::test::ModelTask;
+using duet::test::require_explored;
 using duet::test::S;
 
 namespace {
@@ -95,13 +97,6 @@ void settle(ModelTask& m, bool handle_held) {
   Explorer::expect(m.outcome_drops == 1, "the outcome was not dropped exactly once");
 }
 
-void require_all_pass(const Explorer::Result& r, std::size_t at_least) {
-  INFO(r.failure << "\nschedule:\n" << r.trace);
-  REQUIRE(r.failure.empty());
-  CHECK(r.exhausted);
-  CHECK(r.schedules >= at_least);
-}
-
 }  // namespace
 
 TEST_CASE("explored: a wake racing a run that parks is never lost", "[task][explorer]") {
@@ -123,7 +118,7 @@ TEST_CASE("explored: a wake racing a run that parks is never lost", "[task][expl
             settle(*m, true);
           }};
     });
-    require_all_pass(r, 3);
+    require_explored(r, 3);
   }
 }
 
@@ -138,7 +133,7 @@ TEST_CASE("explored: a wake, the completing run and the handle drop", "[task][ex
                             settle(*m, false);
                           }};
   });
-  require_all_pass(r, 1000);
+  require_explored(r, 1000);
 }
 
 TEST_CASE("explored: a join racing completion is woken or sees it complete", "[task][explorer]") {
@@ -155,7 +150,7 @@ TEST_CASE("explored: a join racing completion is woken or sees it complete", "[t
                             settle(*m, true);
                           }};
   });
-  require_all_pass(r, 10);
+  require_explored(r, 10);
 }
 
 TEST_CASE("explored: a joiner that polls again with a new waker is woken with it",
@@ -174,7 +169,7 @@ TEST_CASE("explored: a joiner that polls again with a new waker is woken with it
                             settle(*m, true);
                           }};
   });
-  require_all_pass(r, 250);
+  require_explored(r, 250);
 }
 
 TEST_CASE("explored: dropping a handle with a published waker racing completion",
@@ -185,7 +180,7 @@ TEST_CASE("explored: dropping a handle with a published waker racing completion"
     return Explorer::Case{{[m] { run_once(*m, true); }, [m] { drop_join_handle(*m); }},
                           [m] { settle(*m, false); }};
   });
-  require_all_pass(r, 20);
+  require_explored(r, 20);
 }
 
 TEST_CASE("explored: the explorer finds the handle drop that freed the task under its own write",
@@ -223,7 +218,7 @@ TEST_CASE("explored: cancel racing a run and a wake", "[task][explorer]") {
                             settle(*m, true);
                           }};
   });
-  require_all_pass(r, 1000);
+  require_explored(r, 1000);
 }
 
 TEST_CASE("explored: a handle drop racing a park and a wake by reference", "[task][explorer]") {
@@ -241,7 +236,7 @@ TEST_CASE("explored: a handle drop racing a park and a wake by reference", "[tas
           settle(*m, false);
         }};
   });
-  require_all_pass(r, 50);
+  require_explored(r, 50);
 }
 
 TEST_CASE("explored: a yield racing a wake keeps one queue entry", "[task][explorer]") {
@@ -260,5 +255,5 @@ TEST_CASE("explored: a yield racing a wake keeps one queue entry", "[task][explo
                             settle(*m, true);
                           }};
   });
-  require_all_pass(r, 3);
+  require_explored(r, 3);
 }
