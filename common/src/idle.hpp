@@ -40,6 +40,8 @@ namespace duet::detail {
 
 class Idle {
  public:
+  /// How many workers the runtime has (fixed at construction).
+  [[nodiscard]] unsigned num_workers() const noexcept { return num_workers_; }
   /// `watch`: keep a watcher (at least two workers, and LIFO slots that
   /// thieves may take from).
   Idle(unsigned num_workers, bool watch);

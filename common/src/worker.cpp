@@ -19,7 +19,8 @@ Worker::Worker(Scheduler& s, unsigned index, int cpu)
       index_(index),
       cpu_(cpu),
       budget_(s.cfg.tick_budget),
-      rng_(0x9e3779b9u * (index + 1)) {}
+      rng_(0x9e3779b9u * (index + 1)),
+      alone_(s.idle.num_workers() == 1) {}
 
 void Worker::start() {
   thread_ = std::thread([this] { run(); });
@@ -37,6 +38,10 @@ WorkerStats Worker::stats() const noexcept {
                      stats_.lifo_steals.get(),   stats_.hand_offs.get()};
 }
 
+void Worker::notify_peers() noexcept {
+  if (!searching_ && !alone_) sched_.notify_parked();
+}
+
 void Worker::schedule_local(TaskHeader* t, bool to_back) {
   if (!to_back && sched_.cfg.lifo_cap > 0) {
     TaskHeader* prev = lifo_.push(t);
@@ -51,7 +56,7 @@ void Worker::schedule_local(TaskHeader* t, bool to_back) {
   }
   if (queue.push_back_or_overflow(t, sched_.injector)) stats_.overflows.inc();
   // A searching worker will find it; otherwise maybe wake one.
-  if (!searching_) sched_.notify_parked();
+  notify_peers();
 }
 
 void Worker::run() {
@@ -115,7 +120,7 @@ TaskHeader* Worker::next_from_injector() {
   }
   if (first == nullptr) return nullptr;
   stats_.injector_pops.inc(n);
-  if (n > 1 && !searching_) sched_.notify_parked();
+  if (n > 1) notify_peers();
   return first;
 }
 
@@ -275,7 +280,7 @@ void Worker::switched_out(TaskHeader* t, RunResult r) noexcept {
       stats_.yields.inc();
       t->state.to_yielded();
       push_back(t);
-      if (!searching_) sched_.notify_parked();
+      notify_peers();
       return;
   }
 }

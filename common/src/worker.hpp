@@ -123,6 +123,12 @@ class Worker {
   /// `seen_polls` (which is updated) and `may_take`.
   static TaskHeader* take_if_stuck(Worker& w, std::uint64_t& seen_polls, bool may_take);
   void end_search();
+  /// Work was queued here that another worker could take: wake one if none
+  /// is searching. A worker with no peers skips it (the seq_cst fence in
+  /// Idle::worker_to_notify was 25 of the 240 instructions of a yield and
+  /// its costliest one; only a thread outside the runtime, through the
+  /// injector, ever needs to wake a lone worker).
+  void notify_peers() noexcept;
   std::uint32_t rand() noexcept {
     // xorshift32: victim choice needs speed, not quality.
     rng_ ^= rng_ << 13;
@@ -139,6 +145,7 @@ class Worker {
   std::uint32_t budget_;
   std::uint32_t rng_;
   bool searching_ = false;
+  const bool alone_;  // the runtime's only worker
   // A task that a fiber's hand-off took but did not switch to: run next.
   NextTask handed_{};
   // The watcher's last look: each worker's poll count, and when.
