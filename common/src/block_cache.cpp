@@ -144,7 +144,8 @@ struct Reaper {
 /// or from a new slab. Out of line, like the free path's slow half below:
 /// inlined, it made block_alloc save four callee-saved registers on every
 /// call (28 instructions where the hit needs 12; callgrind, bench_sched).
-[[maybe_unused, gnu::noinline, gnu::cold]] FreeBlock* refill(Cache& k, std::size_t c) {  // unused with DUET_BLOCKS_ON_HEAP
+[[maybe_unused, gnu::noinline, gnu::cold]] FreeBlock* refill(
+    Cache& k, std::size_t c) {  // unused with DUET_BLOCKS_ON_HEAP
   if (!k.reaper_armed) arm_reaper();
   ++k.stats.misses;
   {

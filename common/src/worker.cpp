@@ -31,11 +31,11 @@ void Worker::join() {
 }
 
 WorkerStats Worker::stats() const noexcept {
-  return WorkerStats{stats_.polls.get(),         stats_.lifo_hits.get(),
-                     stats_.steals.get(),        stats_.steal_attempts.get(),
-                     stats_.injector_pops.get(), stats_.overflows.get(),
-                     stats_.parks.get(),         stats_.yields.get(),
-                     stats_.lifo_steals.get(),   stats_.hand_offs.get()};
+  return WorkerStats{
+      stats_.polls.get(),          stats_.lifo_hits.get(),     stats_.steals.get(),
+      stats_.steal_attempts.get(), stats_.injector_pops.get(), stats_.overflows.get(),
+      stats_.parks.get(),          stats_.yields.get(),        stats_.lifo_steals.get(),
+      stats_.hand_offs.get(),      stats_.inline_joins.get()};
 }
 
 void Worker::notify_peers() noexcept {
@@ -207,16 +207,21 @@ void Worker::end_search() {
   if (sched_.idle.transition_worker_from_searching()) sched_.notify_parked();
 }
 
+inline void Worker::cancel_run(TaskHeader* t) noexcept {
+  // As the task: its joiner is woken by a task, into the LIFO slot.
+  tl_task = t;
+  t->vtable->cancel(t);
+  sched_.finish(t);
+  tl_task = nullptr;
+}
+
 void Worker::run_task(TaskHeader* t) {
   if (searching_) end_search();
   TaskSnapshot prev = t->state.to_running();
   bool counted = false;  // a handed-back task was counted when it was taken
   for (;;) {
     if (prev.is_cancelled()) {
-      tl_task = t;
-      t->vtable->cancel(t);
-      sched_.finish(t);  // as the task: its joiner gets the LIFO slot (below)
-      tl_task = nullptr;
+      cancel_run(t);
     } else {
       if (!counted) stats_.polls.inc();
       tl_task = t;
@@ -245,6 +250,41 @@ void Worker::run_task(TaskHeader* t) {
     prev = n.state;
     counted = true;
   }
+}
+
+void Worker::run_child_inline(TaskHeader* child) {
+  // Only between stackless tasks: the joiner runs on this thread's stack
+  // (a fiber's may be small, and a fiber child would switch stacks from
+  // inside another task's poll, where a hand-off must not happen), a few
+  // levels deep at most (a tree of spawn+joins nests its polls), with
+  // budget left in the tick (the loop's maintenance comes first).
+  constexpr std::uint32_t max_depth = 4;
+  TaskHeader* joiner = tl_task;
+  if (lifo_.peek() != child || joiner == nullptr || joiner->vtable->kind == TaskKind::stackful ||
+      inline_depth_ >= max_depth || budget_ <= 1 || handed_.task != nullptr) {
+    return;
+  }
+  // The loop's own choice: within lifo_cap (or with the ring empty), else
+  // the slot's task goes to the back and is not run here.
+  if (take_lifo() == nullptr) return;
+  --budget_;
+  ++inline_depth_;
+  stats_.inline_joins.inc();
+  run_once(child, child->state.to_running());
+  --inline_depth_;
+  tl_task = joiner;
+}
+
+void Worker::run_once(TaskHeader* t, TaskSnapshot prev) {
+  if (prev.is_cancelled()) {
+    cancel_run(t);
+    return;
+  }
+  stats_.polls.inc();
+  tl_task = t;
+  const RunResult r = t->vtable->run(t);
+  tl_task = nullptr;
+  switched_out(t, r);
 }
 
 void Worker::switched_out(TaskHeader* t, RunResult r) noexcept {

@@ -68,6 +68,15 @@ class Worker {
   }
   bool yield_in_place() noexcept;
 
+  /// The join hand-off: the running task joins `child`, and `child` is the
+  /// task this worker would run next (it sits in the LIFO slot: just
+  /// spawned, or just woken, by the joiner). Runs it now, inside the
+  /// joiner's poll, so that a child that finishes at once is joined without
+  /// a join waker, a park and a wake of the joiner. Does nothing where that
+  /// is not exactly what the loop would do next, or not cheap to do here:
+  /// see the conditions in worker.cpp.
+  void run_child_inline(TaskHeader* child);
+
   [[nodiscard]] WorkerStats stats() const noexcept;
   [[nodiscard]] unsigned index() const noexcept { return index_; }
   [[nodiscard]] int cpu() const noexcept { return cpu_; }
@@ -109,6 +118,12 @@ class Worker {
   TaskHeader* next_from_injector();
   TaskHeader* steal_work();
   void run_task(TaskHeader* t);
+  /// One run of `t` (its transition to RUNNING returned `prev`) and the
+  /// bookkeeping after it; the loop's step, without its fast paths.
+  void run_once(TaskHeader* t, TaskSnapshot prev);
+  /// The run of a task found CANCELLED: its future is dropped and it
+  /// completes with Cancelled.
+  void cancel_run(TaskHeader* t) noexcept;
   /// Pushes a task to the back of the ring (the injector when it is full).
   void push_back(TaskHeader* t) noexcept;
   void park();
@@ -146,6 +161,8 @@ class Worker {
   std::uint32_t rng_;
   bool searching_ = false;
   const bool alone_;  // the runtime's only worker
+  // Children being run inside their joiners' polls (run_child_inline).
+  std::uint32_t inline_depth_ = 0;
   // A task that a fiber's hand-off took but did not switch to: run next.
   NextTask handed_{};
   // The watcher's last look: each worker's poll count, and when.
@@ -159,7 +176,7 @@ class Worker {
     // `polls` also tells the watcher whether this worker is still inside
     // the poll it saw last time.
     Counter polls, lifo_hits, steals, steal_attempts, injector_pops, overflows, parks, yields,
-        lifo_steals, hand_offs;
+        lifo_steals, hand_offs, inline_joins;
   } stats_;
 };
 

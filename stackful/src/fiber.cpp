@@ -297,8 +297,7 @@ FiberBase::~FiberBase() {
   if (strategy == StackStrategy::copy) copy_release(this);
 }
 
-char* FiberBase::frames_top() const noexcept {
-  if (strategy != StackStrategy::copy) return stack.top();  // null unless it holds one
+char* FiberBase::shared_frames_top() const noexcept {
   return copy.shared != nullptr ? copy.shared->mem.top() : nullptr;
 }
 

@@ -150,6 +150,7 @@ struct WorkerStats {
   std::uint64_t yields = 0;          // yields served (fast path or requeue)
   std::uint64_t lifo_steals = 0;     // tasks taken from a stuck worker's LIFO slot
   std::uint64_t hand_offs = 0;       // fiber-to-fiber switches that skipped the loop
+  std::uint64_t inline_joins = 0;    // children run inside their joiner's poll
 };
 
 }  // namespace duet
