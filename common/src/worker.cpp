@@ -253,15 +253,13 @@ void Worker::run_task(TaskHeader* t) {
 }
 
 void Worker::run_child_inline(TaskHeader* child) {
-  // Only between stackless tasks: the joiner runs on this thread's stack
-  // (a fiber's may be small, and a fiber child would switch stacks from
-  // inside another task's poll, where a hand-off must not happen), a few
-  // levels deep at most (a tree of spawn+joins nests its polls), with
-  // budget left in the tick (the loop's maintenance comes first).
+  // A few levels deep at most (a tree of spawn+joins nests its polls),
+  // with budget left in the tick (the loop's maintenance comes first), and
+  // only between tasks whose stacks allow it (may_run_inline).
   constexpr std::uint32_t max_depth = 4;
   TaskHeader* joiner = tl_task;
-  if (lifo_.peek() != child || joiner == nullptr || joiner->vtable->kind == TaskKind::stackful ||
-      inline_depth_ >= max_depth || budget_ <= 1 || handed_.task != nullptr) {
+  if (lifo_.peek() != child || joiner == nullptr || inline_depth_ >= max_depth || budget_ <= 1 ||
+      handed_.task != nullptr || !may_run_inline(joiner, child)) {
     return;
   }
   // The loop's own choice: within lifo_cap (or with the ring empty), else
@@ -273,6 +271,20 @@ void Worker::run_child_inline(TaskHeader* child) {
   run_once(child, child->state.to_running());
   --inline_depth_;
   tl_task = joiner;
+}
+
+bool Worker::may_run_inline(const TaskHeader* joiner, const TaskHeader* child) noexcept {
+  const auto shared = [](const TaskHeader* t) {
+    return t->vtable->shared_stack != nullptr && t->vtable->shared_stack(t);
+  };
+  // A fiber child runs on its own stack, entered from the joiner's (only
+  // the switch's frame lands there; fiber.cpp starts it only with a cached
+  // stack, and it never hands off while it runs so). Not a copy fiber, on
+  // either side: its bytes live on the worker's shared stack.
+  if (child->vtable->kind == TaskKind::stackful) return !shared(child) && !shared(joiner);
+  // A stackless child runs on the joiner's stack: not a fiber's, which may
+  // be small.
+  return joiner->vtable->kind != TaskKind::stackful;
 }
 
 void Worker::run_once(TaskHeader* t, TaskSnapshot prev) {
@@ -332,7 +344,8 @@ void Worker::push_back(TaskHeader* t) noexcept {
 NextTask Worker::take_next_task() noexcept {
   // Budget spent: the loop's maintenance (I/O, timers, the injection
   // queue) comes first. A task already handed back: the loop runs it.
-  if (budget_ <= 1 || handed_.task != nullptr) return {};
+  // Inside a join hand-off: the fiber must come back to its joiner.
+  if (budget_ <= 1 || handed_.task != nullptr || inline_depth_ > 0) return {};
   TaskHeader* t = take_lifo();
   if (t == nullptr) {
     lifo_runs_ = 0;
@@ -370,6 +383,9 @@ void publish_completion(Worker& /*w*/, TaskHeader* t) noexcept {
 }
 bool yield_in_place(Worker& w) noexcept {
   return w.yield_in_place();
+}
+bool running_inline(const Worker& w) noexcept {
+  return w.running_inline();
 }
 
 void Worker::park() {

@@ -76,6 +76,8 @@ class Worker {
   /// is not exactly what the loop would do next, or not cheap to do here:
   /// see the conditions in worker.cpp.
   void run_child_inline(TaskHeader* child);
+  /// Whether a join hand-off is under way on this worker.
+  [[nodiscard]] bool running_inline() const noexcept { return inline_depth_ > 0; }
 
   [[nodiscard]] WorkerStats stats() const noexcept;
   [[nodiscard]] unsigned index() const noexcept { return index_; }
@@ -124,6 +126,9 @@ class Worker {
   /// The run of a task found CANCELLED: its future is dropped and it
   /// completes with Cancelled.
   void cancel_run(TaskHeader* t) noexcept;
+  /// Whether `child` may run inside `joiner`'s poll, as far as their
+  /// stacks go (run_child_inline).
+  static bool may_run_inline(const TaskHeader* joiner, const TaskHeader* child) noexcept;
   /// Pushes a task to the back of the ring (the injector when it is full).
   void push_back(TaskHeader* t) noexcept;
   void park();

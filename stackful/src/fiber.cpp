@@ -161,8 +161,14 @@ FiberBase* next_fiber(Worker& w) noexcept {
 /// Out of line, like the jumps below: only switch_out's small frame stays on
 /// a parked fiber's stack (a copy fiber saves and restores those bytes at
 /// every switch).
-[[gnu::noinline]] FiberBase* hand_off_target(FiberBase* f) noexcept {
+[[gnu::noinline]] FiberBase* hand_off_target(FiberBase* f, bool dying) noexcept {
   if (f->unwinding || f->strategy == StackStrategy::copy) return nullptr;
+  // A dying fiber's stack is recycled by whoever lands next: on the next
+  // fiber's stack (maybe 4 KiB) only when that is a push into the cache.
+  // (Past the cache's room, half of it went to the global pool there, with
+  // a sort and a batch of madvise: a fiber with an 8 KiB stack overflowed
+  // under ASan, tests/stackful/limits_test.cpp after the hand-off tests.)
+  if (dying && !stack_recycles_cheaply(f->stack)) return nullptr;
   Worker* w = current_worker();
   FiberBase* g = w != nullptr ? next_fiber(*w) : nullptr;
   if (g != nullptr) set_current_task(g);
@@ -204,7 +210,7 @@ FiberBase* next_fiber(Worker& w) noexcept {
 /// never when it is `dying`.
 void switch_out(FiberBase* f, bool dying) noexcept {
   if (dying) publish_before_switch(f);
-  FiberBase* g = hand_off_target(f);
+  FiberBase* g = hand_off_target(f, dying);
   land(f, g != nullptr ? jump_to_fiber(f, g, dying) : jump_to_thread(f, dying));
 }
 
@@ -307,6 +313,15 @@ bool fiber_shared_stack(const TaskHeader* t) noexcept {
 
 RunResult fiber_run(TaskHeader* t) {
   auto* f = static_cast<FiberBase*>(t);
+  // Started inside its joiner's poll (the join hand-off), on the joiner's
+  // stack, which may be a small fiber stack: only with a stack at hand.
+  // Otherwise it goes to the back of the queue, and the loop starts it.
+  if (f->ctx == nullptr && !f->finished) {
+    Worker* w = current_worker();
+    if (w != nullptr && running_inline(*w) && !prepare_entry_cheaply(f)) {
+      return RunResult::yielded;
+    }
+  }
   // A copy fiber whose stack is busy elsewhere goes to the back of the queue.
   if (!enter(f)) return RunResult::yielded;
   // The run that ended is the current task's: `f`, or a fiber it handed

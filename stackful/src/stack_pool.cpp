@@ -459,6 +459,15 @@ void stack_recycle(Stack s) noexcept {
   release_to_global(std::span<const Stack>(&s, 1));
 }
 
+bool stack_recycles_cheaply(const Stack& s) noexcept {
+  ThreadCache* cache = tl_cache;
+  if (!s || cache == nullptr) return false;
+  const Bucket* mine = cache->find(s);
+  if (mine == nullptr) return false;
+  const std::size_t limit = tuning_cells().thread_cache_stacks.load(std::memory_order_relaxed);
+  return mine->stacks.size() < limit && mine->stacks.size() < mine->stacks.capacity();
+}
+
 void stack_release(Stack s) noexcept {
   if (!s) return;
   stack_count_release();

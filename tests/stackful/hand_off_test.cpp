@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -308,4 +309,58 @@ TEST_CASE(
   }
   CHECK(hand_offs(rt) > 0);
   CHECK(stack_pool_stats().in_use == base);
+}
+
+TEST_CASE("a finishing fiber hands off only when its stack goes back to the cache cheaply",
+          "[stackful][hand_off]") {
+  // The fiber that lands recycles the finished one's stack on its own
+  // stack. With a cache of 2 stacks, every few finishes spill half of it
+  // to the global pool, and with no resident allowance every 256 spilled
+  // stacks are sorted and given back with madvise: that work must not run
+  // on an 8 KiB fiber stack (it overflowed one under ASan). The finishing
+  // fiber goes back to the worker instead, which does it on its own stack.
+  duet::test::Watchdog wd("hand-off stack recycle");
+  const duet::StackTuning saved = duet::stack_tuning();
+  struct Restore {
+    duet::StackTuning t;
+    ~Restore() { duet::set_stack_tuning(t); }
+  } restore{saved};
+  duet::StackTuning t = saved;
+  t.thread_cache_stacks = 2;
+  t.pool_resident_bytes = 0;
+  duet::set_stack_tuning(t);
+  const auto base = stack_pool_stats();
+  // A runtime of its own: its workers' exit waits for the last recycles
+  // (a join returns once the completion is published, before that).
+  std::optional<duet::Runtime> rt_box(std::in_place, workers(1));
+  duet::Runtime& rt = *rt_box;
+  const std::uint64_t before = hand_offs(rt);
+  constexpr int n = 2000;
+  std::vector<duet::JoinHandle<int>> hs;
+  hs.reserve(n);
+  const duet::FiberOptions small{.strategy = StackStrategy::pooled, .stack_size = 8192};
+  for (int round = 0; round < 2; ++round) {
+    // All of them parked at once (each holds a stack), then woken: they
+    // finish one after another, each handing over to the next.
+    duet::test::Gate gate;
+    gate.reserve(n);
+    std::atomic<int> parked{0};
+    hs.clear();
+    for (int i = 0; i < n; ++i) {
+      hs.push_back(rt.spawn(duet::stackful(small), [i, &gate, &parked] {
+        parked.fetch_add(1);
+        duet::wait(gate.wait());
+        return i;
+      }));
+    }
+    while (parked.load() < n) std::this_thread::yield();
+    gate.open();
+    long sum = 0;
+    for (auto& h : hs) sum += h.join();
+    CHECK(sum == static_cast<long>(n) * (n - 1) / 2);
+  }
+  CHECK(hand_offs(rt) > before);  // the cheap ones still hand over
+  rt_box.reset();
+  CHECK(stack_pool_stats().in_use == base.in_use);
+  CHECK(stack_pool_stats().advise_calls > base.advise_calls);
 }

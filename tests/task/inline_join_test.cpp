@@ -3,12 +3,15 @@
 // the child inside its own poll first; a child that finishes at once is
 // joined with no join waker, park or wake. Not when the tick's budget is
 // spent (the loop's maintenance comes first), so the counts below allow a
-// few joins that go the usual way: a tick is 128 runs. These tests check that it
-// happens where it should (WorkerStats::inline_joins), never for fibers on
-// either side, and that nothing is lost through it: values, exceptions,
-// cancellation before the run, a child that suspends (it is then joined
-// the usual way), and a deep chain of spawn+joins (the nesting is bounded,
-// so the thread stack is too).
+// few joins that go the usual way: a tick is 128 runs.
+//
+// These tests check that it happens where it should
+// (WorkerStats::inline_joins): stackless children inside stackless
+// joiners, fiber children inside coroutines and fibers; never a stackless
+// child on a fiber's stack, never a copy fiber. And that nothing is lost
+// through it: values, exceptions, cancellation before the run, a child
+// that suspends or yields (it is then joined the usual way), and a deep
+// chain of spawn+joins (the nesting is bounded, so the thread stack is too).
 #include <catch2/catch.hpp>
 
 #include <cstdint>
@@ -149,17 +152,58 @@ TEST_CASE("a deep chain of spawn+joins nests a bounded number of polls", "[task]
   CHECK(inline_joins(rt) > 0);
 }
 
-TEST_CASE("fibers are never run inside a join, nor join that way", "[task][inline_join]") {
+TEST_CASE("a fiber child runs inside the join of a coroutine or a fiber", "[task][inline_join]") {
   duet::test::Watchdog wd("inline join: fibers");
   duet::Runtime rt(one_worker());
-  const std::uint64_t before = inline_joins(rt);
-  // A coroutine joins a fiber child.
+  // Warm the worker's stack cache: a fiber is started inside a join only
+  // with a stack at hand (else the loop starts it, on its own stack).
+  rt.spawn(duet::stackful, [] { return 0; }).join();
+  std::uint64_t before = inline_joins(rt);
+  // A coroutine joins fiber children.
   const int a = rt.block_on([](duet::Runtime& rt) -> duet::Task<int> {
-    co_return co_await rt.spawn(duet::stackful, [] { return 5; });
+    int s = 0;
+    for (int i = 0; i < 20; ++i) s += co_await rt.spawn(duet::stackful, [i] { return i; });
+    co_return s;
   }(rt));
-  // A fiber joins a coroutine child (its poll runs on the fiber's stack).
+  CHECK(a == 190);
+  CHECK(inline_joins(rt) - before >= 15);
+  // A fiber joins fiber children: values, exceptions, a child that parks
+  // (it yields: the joiner then waits for it the usual way).
+  before = inline_joins(rt);
+  const int b =
+      rt.spawn(duet::stackful, [&rt] {
+          int s = 0;
+          for (int i = 0; i < 20; ++i) {
+            s += rt.spawn(duet::stackful, [i] { return i; }).join();
+            try {
+              rt.spawn(duet::stackful, []() -> int { throw std::runtime_error("x"); }).join();
+            } catch (const std::runtime_error&) {
+              s += 1;
+            }
+            s += rt.spawn(duet::stackful, [i] {
+                     duet::this_fiber::yield();
+                     return i;
+                   }).join();
+          }
+          return s;
+        }).join();
+  CHECK(b == 190 + 20 + 190);
+  CHECK(inline_joins(rt) - before >= 45);
+}
+
+TEST_CASE("stackless children are never run on a fiber's stack, nor copy fibers inside a join",
+          "[task][inline_join]") {
+  duet::test::Watchdog wd("inline join: excluded");
+  duet::Runtime rt(one_worker());
+  const std::uint64_t before = inline_joins(rt);
+  // A fiber joins a coroutine child: its poll would run on the fiber's stack.
   const int b = rt.spawn(duet::stackful, [&rt] { return rt.spawn(value(6)).join(); }).join();
-  CHECK(a == 5);
+  // A coroutine joins a copy fiber: its bytes live on the shared stack.
+  const int c = rt.block_on([](duet::Runtime& rt) -> duet::Task<int> {
+    co_return co_await rt.spawn(duet::stackful({.strategy = duet::StackStrategy::copy}),
+                                [] { return 7; });
+  }(rt));
   CHECK(b == 6);
+  CHECK(c == 7);
   CHECK(inline_joins(rt) == before);
 }

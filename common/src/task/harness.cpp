@@ -80,11 +80,8 @@ bool poll_join(TaskHeader* t, Context& cx) {
   // A child its worker would run next (spawned just before this join): run
   // it here first. One that finishes at once is then joined below with no
   // join waker, no park and no wake (spawn+join: docs/architecture.md).
-  // (Fibers are never run so: the kind is checked first, as it is cheap.)
-  if (t->vtable->kind != TaskKind::stackful) {
-    if (Worker* w = current_worker(); w != nullptr && &w->scheduler() == t->sched) {
-      w->run_child_inline(t);
-    }
+  if (Worker* w = current_worker(); w != nullptr && &w->scheduler() == t->sched) {
+    w->run_child_inline(t);
   }
   HeaderTask h{t};
   return poll_join(h, cx.waker());

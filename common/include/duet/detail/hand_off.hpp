@@ -63,4 +63,9 @@ void publish_completion(Worker& w, TaskHeader* t) noexcept;
 /// False: the task must switch out.
 bool yield_in_place(Worker& w) noexcept;
 
+/// Whether `w` is running a child inside its joiner's poll (the join
+/// hand-off, Worker::run_child_inline). A fiber run so never hands off
+/// (take_next_task returns nothing): it switches back to its joiner.
+bool running_inline(const Worker& w) noexcept;
+
 }  // namespace duet::detail

@@ -130,6 +130,13 @@ void stack_release(Stack s) noexcept;
 /// stack_recycle(s) returns it, on the same thread, once nothing runs on it.
 void stack_count_release() noexcept;
 void stack_recycle(Stack s) noexcept;
+/// Whether stack_recycle(s) would be cheap on this thread now: a push into
+/// its cache with room and capacity (no lock, no allocation, no system call
+/// past a lazy stack's trim). When it would not (the cache is full: half of
+/// it goes to the global pool, which may sort and madvise a batch), a
+/// finishing fiber does not hand off: that work then runs on the worker's
+/// own stack, not on the small stack of the fiber it would hand over to.
+bool stack_recycles_cheaply(const Stack& s) noexcept;
 /// Maps a guarded stack outside the pools (the copy strategy's shared
 /// stacks). Throws StackError.
 Stack stack_map(std::size_t usable, bool guard);
