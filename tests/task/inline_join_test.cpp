@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "duet/duet.hpp"
 #include "test_util.hpp"
@@ -206,4 +207,132 @@ TEST_CASE("stackless children are never run on a fiber's stack, nor copy fibers 
   CHECK(b == 6);
   CHECK(c == 7);
   CHECK(inline_joins(rt) == before);
+}
+
+namespace {
+
+enum class Mode : unsigned { value, throws, yields, nested };
+
+constexpr duet::StackStrategy kStrategies[] = {duet::StackStrategy::pooled,
+                                               duet::StackStrategy::lazy, duet::StackStrategy::copy,
+                                               duet::StackStrategy::unguarded_unsafe};
+
+duet::Task<long> coro_child(long v, Mode m) {
+  switch (m) {
+    case Mode::value:
+      break;
+    case Mode::throws:
+      throw std::runtime_error("child");
+    case Mode::yields:
+      co_await duet::yield_now();
+      break;
+    case Mode::nested:
+      co_return co_await duet::spawn(coro_child(v, Mode::value));
+  }
+  co_return v;
+}
+
+long fiber_child(duet::Runtime& rt, long v, Mode m) {
+  switch (m) {
+    case Mode::value:
+      break;
+    case Mode::throws:
+      throw std::runtime_error("child");
+    case Mode::yields:
+      duet::this_fiber::yield();
+      break;
+    case Mode::nested:
+      return rt.spawn(duet::stackful, [v] { return v; }).join();
+  }
+  return v;
+}
+
+/// A child of a random kind (a coroutine, or a fiber of any strategy)
+/// doing a random thing, `cancel`led at once or not.
+duet::JoinHandle<long> spawn_child(duet::Runtime& rt, std::uint32_t r, long v, Mode m,
+                                   bool cancel) {
+  duet::JoinHandle<long> h = r % 5 == 0 ? rt.spawn(coro_child(v, m))
+                                        : rt.spawn(duet::stackful({.strategy = kStrategies[r % 4]}),
+                                                   [&rt, v, m] { return fiber_child(rt, v, m); });
+  if (cancel) h.cancel();
+  return h;
+}
+
+/// What a join of that child must give: the value, the exception, or (only
+/// when cancelled) Cancelled. Returns 1 for a wrong outcome.
+template <class Join>
+int check_join(Join&& join, long v, Mode m, bool cancelled) {
+  try {
+    const long got = join();
+    return got == v && m != Mode::throws ? 0 : 1;
+  } catch (const duet::Cancelled&) {  // a runtime_error too: first
+    return cancelled ? 0 : 1;
+  } catch (const std::runtime_error&) {
+    return m == Mode::throws ? 0 : 1;
+  }
+}
+
+struct Step {
+  std::uint32_t r;
+  long v;
+  Mode m;
+  bool cancel;
+};
+Step next_step(std::uint32_t& x, long i) {
+  x = x * 1664525u + 1013904223u;  // a per-driver LCG: the mix is reproducible
+  return Step{x >> 8, i, static_cast<Mode>((x >> 4) % 4), (x >> 20) % 7 == 0};
+}
+
+duet::Task<int> coro_driver(duet::Runtime& rt, std::uint32_t seed, int iters) {
+  int wrong = 0;
+  for (int i = 0; i < iters; ++i) {
+    const Step s = next_step(seed, i);
+    auto h = spawn_child(rt, s.r, s.v, s.m, s.cancel);
+    try {
+      const long got = co_await h;
+      wrong += got == s.v && s.m != Mode::throws ? 0 : 1;
+    } catch (const duet::Cancelled&) {  // a runtime_error too: first
+      wrong += s.cancel ? 0 : 1;
+    } catch (const std::runtime_error&) {
+      wrong += s.m == Mode::throws ? 0 : 1;
+    }
+  }
+  co_return wrong;
+}
+
+int fiber_driver(duet::Runtime& rt, std::uint32_t seed, int iters) {
+  int wrong = 0;
+  for (int i = 0; i < iters; ++i) {
+    const Step s = next_step(seed, i);
+    auto h = spawn_child(rt, s.r, s.v, s.m, s.cancel);
+    wrong += check_join([&h] { return h.join(); }, s.v, s.m, s.cancel);
+  }
+  return wrong;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "join hand-off stress: coroutines and fibers of every strategy spawn and join each other, "
+    "some cancelled, on two workers",
+    "[task][inline_join][stress]") {
+  duet::test::Watchdog wd("inline join stress");
+  duet::RuntimeConfig c = one_worker();
+  c.workers = 2;
+  duet::Runtime rt(c);
+  const int iters = duet::test::sanitized ? 300 : 2000;
+  std::vector<duet::JoinHandle<int>> drivers;
+  for (std::uint32_t d = 0; d < 8; ++d) {
+    const std::uint32_t seed = 0x9e3779b9u * (d + 1);
+    if (d % 2 == 0) {
+      drivers.push_back(rt.spawn(coro_driver(rt, seed, iters)));
+    } else {
+      drivers.push_back(rt.spawn(duet::stackful({.strategy = kStrategies[d / 2 % 4]}),
+                                 [&rt, seed, iters] { return fiber_driver(rt, seed, iters); }));
+    }
+  }
+  int wrong = 0;
+  for (auto& h : drivers) wrong += h.join();
+  CHECK(wrong == 0);
+  CHECK(inline_joins(rt) > 0);
 }
