@@ -194,18 +194,26 @@ TEST_CASE("cancel: race cancels the losers, select_first leaves them running",
   Watchdog wd("race");
   Runtime rt(small_rt(2));
   std::atomic<int> loser_dtors{0};
+  // The winner finishes only once both losers have started: a loser
+  // cancelled before its first run never made its DtorFlag (a body local),
+  // and under load (TSan, 3 copies on 2 cores) the 5 ms the winner used to
+  // sleep was not always enough for both to start (5 in 60 runs failed,
+  // reproduced at 143b4c0).
+  std::atomic<int> started{0};
   std::vector<JoinHandle<int>> hs;
-  hs.push_back(rt.spawn([](std::atomic<int>& d) -> Task<int> {
+  hs.push_back(rt.spawn([](std::atomic<int>& d, std::atomic<int>& s) -> Task<int> {
     DtorFlag f{&d};
+    s.fetch_add(1);
     co_await duet::sleep(1h);
     co_return 0;
-  }(loser_dtors)));
-  hs.push_back(rt.spawn([]() -> Task<int> {
-    co_await duet::sleep(5ms);
+  }(loser_dtors, started)));
+  hs.push_back(rt.spawn([](std::atomic<int>& s) -> Task<int> {
+    while (s.load() < 2) co_await duet::yield_now();
     co_return 7;
-  }()));
-  hs.push_back(rt.spawn(duet::stackful, [&loser_dtors] {
+  }(started)));
+  hs.push_back(rt.spawn(duet::stackful, [&loser_dtors, &started] {
     DtorFlag f{&loser_dtors};
+    started.fetch_add(1);
     duet::wait(duet::sleep(1h));
     return 9;
   }));
