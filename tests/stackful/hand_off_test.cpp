@@ -20,6 +20,7 @@
 #include "duet/duet.hpp"
 #include "fiber_test_util.hpp"
 #include "test_util.hpp"
+#include "worker_stats.hpp"
 
 using duet::StackStrategy;
 using duet::detail::stack_pool_stats;
@@ -36,9 +37,7 @@ duet::RuntimeConfig workers(unsigned n) {
 }
 
 std::uint64_t hand_offs(duet::Runtime& rt) {
-  std::uint64_t n = 0;
-  for (const auto& s : rt.stats()) n += s.hand_offs;
-  return n;
+  return duet::test::worker_stat(rt, &duet::WorkerStats::hand_offs);
 }
 
 duet::Task<int> coro_relay(duet::Channel<int> in, duet::Channel<int> out) {

@@ -21,6 +21,7 @@
 
 #include "duet/duet.hpp"
 #include "test_util.hpp"
+#include "worker_stats.hpp"
 
 namespace {
 
@@ -33,9 +34,7 @@ duet::RuntimeConfig one_worker() {
 }
 
 std::uint64_t inline_joins(duet::Runtime& rt) {
-  std::uint64_t n = 0;
-  for (const auto& s : rt.stats()) n += s.inline_joins;
-  return n;
+  return duet::test::worker_stat(rt, &duet::WorkerStats::inline_joins);
 }
 
 duet::Task<int> value(int v) {
