@@ -3,12 +3,13 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS duet_common_headers duet_drivers duet_common duet_stackless duet_stackful duet
+install(TARGETS duet_common duet_drivers duet_stackless duet_stackful duet
         EXPORT duetTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY common/include/ drivers/include/ stackless/include/ stackful/include/
+                  cmake/include/
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(EXPORT duetTargets NAMESPACE duet:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/duet)
 configure_package_config_file(cmake/duetConfig.cmake.in

@@ -1,17 +1,18 @@
+// current.cpp: the calling thread's context (thread_context.hpp) and the
+// out-of-line entry points of duet/detail/current.hpp that read it.
 #include "duet/detail/current.hpp"
-#include "duet/detail/tls.hpp"
 
 #include <stdexcept>
 
-#include "duet/drivers/parker.hpp"
+#include "duet/detail/driver.hpp"
 #include "duet/runtime.hpp"
 #include "scheduler.hpp"
+#include "thread_context.hpp"
 
 namespace duet::detail {
-DUET_TLS constinit TaskHeader* tl_task = nullptr;
-namespace {
-thread_local Parker tl_parker;
+DUET_TLS constinit ThreadContext tl_context;
 
+namespace {
 // A thread waker points at the thread's own Parker, which lives as long as
 // the thread: no reference counting.
 void t_noop(void*) {}
@@ -22,17 +23,27 @@ const WakerVTable thread_vtable{&t_noop, &t_wake, &t_wake, &t_noop};
 }  // namespace
 
 TaskHeader* current_task() noexcept {
-  return tl_task;
+  return tl_context.task;
 }
 void set_current_task(TaskHeader* t) noexcept {
-  tl_task = t;
+  tl_context.task = t;
+}
+Worker* current_worker() noexcept {
+  return tl_context.worker;
+}
+Driver* current_driver() noexcept {
+  return tl_context.driver;
+}
+Scheduler* current_scheduler() noexcept {
+  Worker* w = tl_context.worker;
+  return w != nullptr ? &w->scheduler() : nullptr;
 }
 
 Waker thread_waker() noexcept {
-  return Waker::adopt(&tl_parker, &thread_vtable);
+  return Waker::adopt(&tl_context.parker, &thread_vtable);
 }
 void thread_park() noexcept {
-  tl_parker.park();
+  tl_context.parker.park();
 }
 
 void throw_wait_on_worker() {

@@ -5,14 +5,12 @@
 #include <thread>
 
 #include "duet/detail/current.hpp"
-#include "duet/detail/tls.hpp"
 #include "duet/topology.hpp"
 #include "task/harness.hpp"
+#include "thread_context.hpp"
 
 namespace duet::detail {
 namespace {
-DUET_TLS Worker* tl_worker = nullptr;
-
 unsigned resolve_workers(const RuntimeConfig& cfg) {
   if (cfg.workers != 0) return cfg.workers;
   unsigned n = Topology::machine().cores();
@@ -27,13 +25,6 @@ bool watches_lifo_slots(const RuntimeConfig& cfg) {
          LifoSlot::stealing_supported();
 }
 }  // namespace
-
-Worker* current_worker() noexcept {
-  return tl_worker;
-}
-void set_current_worker(Worker* w) noexcept {
-  tl_worker = w;
-}
 
 Scheduler::Scheduler(Runtime& rt, RuntimeConfig c)
     : runtime(rt),
@@ -61,7 +52,7 @@ Scheduler::~Scheduler() {
 }
 
 void Scheduler::count_unlisted(std::int64_t d) noexcept {
-  Worker* w = tl_worker;
+  Worker* w = tl_context.worker;
   if (w != nullptr && &w->scheduler() == this) {
     w->count_unlisted(d);
   } else {
@@ -90,7 +81,7 @@ void Scheduler::submit_new(TaskHeader* t) noexcept {
 }
 
 void Scheduler::schedule(TaskHeader* t) noexcept {
-  Worker* w = tl_worker;
+  Worker* w = tl_context.worker;
   if (w != nullptr && &w->scheduler() == this && !is_shutdown()) {
     // A task waking a task (message passing) hands it the LIFO slot: it
     // runs next, while what it needs is hot in cache. A wake from the worker
@@ -98,7 +89,7 @@ void Scheduler::schedule(TaskHeader* t) noexcept {
     // back: a batch of completions then runs in the order the kernel
     // reported it, and none overtakes the tasks already queued (tail latency
     // with many connections).
-    w->schedule_local(t, tl_task == nullptr);
+    w->schedule_local(t, tl_context.task == nullptr);
     return;
   }
   // Counted before the push: whoever sees the task run (and may destroy
@@ -235,16 +226,8 @@ void Scheduler::cancel_everything() {
 
 // ---- entry points of detail/current.hpp ----------------------------------
 
-Scheduler* current_scheduler() noexcept {
-  return tl_worker != nullptr ? &tl_worker->scheduler() : nullptr;
-}
-
 void submit_new(Scheduler* s, TaskHeader* t) noexcept {
   s->submit_new(t);
-}
-
-std::size_t default_fiber_stack(Scheduler* s) noexcept {
-  return s->cfg.fiber_stack_size;
 }
 
 void report_detached_exception(TaskHeader* t, std::exception_ptr e) noexcept {

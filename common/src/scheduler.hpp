@@ -10,7 +10,6 @@
 
 #include "duet/config.hpp"
 #include "duet/detail/task_header.hpp"
-#include "duet/detail/tls.hpp"
 #include "idle.hpp"
 #include "injector.hpp"
 #include "owned_tasks.hpp"
@@ -92,15 +91,7 @@ class Scheduler {
   bool drain_ = false;            // guarded by stop_mu_
 };
 
-/// The task the calling worker runs (current.cpp). The worker loop sets it
-/// directly; code that may run on a fiber uses current_task() (out of line).
-// constinit: no dynamic initializer, so other files read it directly rather
-// than through its TLS init function (a PLT call on every access: four per
-// task run in Worker::run_task).
-extern DUET_TLS constinit TaskHeader* tl_task;
-
-/// The calling thread's worker, or null.
+/// The calling thread's worker, or null (out of line: thread_context.hpp).
 Worker* current_worker() noexcept;
-void set_current_worker(Worker* w) noexcept;
 
 }  // namespace duet::detail

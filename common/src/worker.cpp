@@ -9,6 +9,7 @@
 #include "duet/topology.hpp"
 #include "scheduler.hpp"
 #include "task/harness.hpp"
+#include "thread_context.hpp"
 
 namespace duet::detail {
 
@@ -60,8 +61,8 @@ void Worker::schedule_local(TaskHeader* t, bool to_back) {
 }
 
 void Worker::run() {
-  set_current_worker(this);
-  set_current_driver(driver.get());
+  tl_context.worker = this;
+  tl_context.driver = driver.get();
   if (cpu_ >= 0) Topology::pin_current_thread(cpu_);
   driver->on_worker_start();
   while (!sched_.is_shutdown()) {
@@ -87,8 +88,8 @@ void Worker::run() {
   }
   sched_.worker_stopped_wait_for_drain();
   driver->on_worker_stop();
-  set_current_driver(nullptr);
-  set_current_worker(nullptr);
+  tl_context.driver = nullptr;
+  tl_context.worker = nullptr;
 }
 
 TaskHeader* Worker::next_from_injector() {
@@ -209,10 +210,10 @@ void Worker::end_search() {
 
 inline void Worker::cancel_run(TaskHeader* t) noexcept {
   // As the task: its joiner is woken by a task, into the LIFO slot.
-  tl_task = t;
+  tl_context.task = t;
   t->vtable->cancel(t);
   sched_.finish(t);
-  tl_task = nullptr;
+  tl_context.task = nullptr;
 }
 
 void Worker::run_task(TaskHeader* t) {
@@ -224,12 +225,12 @@ void Worker::run_task(TaskHeader* t) {
       cancel_run(t);
     } else {
       if (!counted) stats_.polls.inc();
-      tl_task = t;
+      tl_context.task = t;
       RunResult r = t->vtable->run(t);
       // A fiber may have handed this worker on to other fibers
       // (duet/detail/hand_off.hpp): the run that ended is the current task's.
-      t = tl_task;
-      tl_task = nullptr;
+      t = tl_context.task;
+      tl_context.task = nullptr;
       // Fast path: nothing else is runnable here and the tick has budget
       // left, so the back of the queue is its front: run it again without
       // a round trip through the ring or the state word. The injection
@@ -257,7 +258,7 @@ void Worker::run_child_inline(TaskHeader* child) {
   // with budget left in the tick (the loop's maintenance comes first), and
   // only between tasks whose stacks allow it (may_run_inline).
   constexpr std::uint32_t max_depth = 4;
-  TaskHeader* joiner = tl_task;
+  TaskHeader* joiner = tl_context.task;
   if (lifo_.peek() != child || joiner == nullptr || inline_depth_ >= max_depth || budget_ <= 1 ||
       handed_.task != nullptr || !may_run_inline(joiner, child)) {
     return;
@@ -270,7 +271,7 @@ void Worker::run_child_inline(TaskHeader* child) {
   stats_.inline_joins.inc();
   run_once(child, child->state.to_running());
   --inline_depth_;
-  tl_task = joiner;
+  tl_context.task = joiner;
 }
 
 bool Worker::may_run_inline(const TaskHeader* joiner, const TaskHeader* child) noexcept {
@@ -293,9 +294,9 @@ void Worker::run_once(TaskHeader* t, TaskSnapshot prev) {
     return;
   }
   stats_.polls.inc();
-  tl_task = t;
+  tl_context.task = t;
   const RunResult r = t->vtable->run(t);
-  tl_task = nullptr;
+  tl_context.task = nullptr;
   switched_out(t, r);
 }
 
@@ -310,9 +311,9 @@ void Worker::switched_out(TaskHeader* t, RunResult r) noexcept {
         // here. (Woken from the loop it went to the back of the ring, and an
         // idle worker was woken to steal it: spawn+join on two workers ran
         // 4.4x its one-worker time, bouncing between them.)
-        tl_task = t;
+        tl_context.task = t;
         publish_completion(t);
-        tl_task = nullptr;
+        tl_context.task = nullptr;
       }
       sched_.release_after_completion(t);
       return;

@@ -27,7 +27,7 @@
 #include "duet/config.hpp"
 #include "duet/detail/hand_off.hpp"
 #include "duet/detail/task_header.hpp"
-#include "duet/drivers/driver.hpp"
+#include "duet/detail/driver.hpp"
 #include "lifo_slot.hpp"
 #include "local_queue.hpp"
 #include "time/wheel.hpp"
@@ -97,7 +97,7 @@ class Worker {
   }
 
   LocalQueue queue;
-  /// What this worker sleeps in and reaps I/O from (duet/drivers/driver.hpp).
+  /// What this worker sleeps in and reaps I/O from (duet/detail/driver.hpp).
   std::unique_ptr<Driver> driver;
   /// Timers registered by tasks this worker polled (common/src/time/):
   /// fired in maintenance() and when a park times out.

@@ -1,4 +1,6 @@
-// make_driver.cpp: choosing the backend (once per process, logged once).
+// make_driver.cpp: the I/O backends' factory, which the core calls for each
+// worker's driver (duet/detail/driver.hpp), and choosing the backend (once
+// per process, logged once).
 //
 // Order: the DUET_DRIVER environment variable (io_uring, epoll, none,
 // automatic), then RuntimeConfig::io_driver; `automatic` means io_uring when
@@ -15,25 +17,16 @@
 #include <memory>
 #include <mutex>
 
-#include "duet/drivers/driver.hpp"
+#include "duet/detail/driver.hpp"
 #include "duet/io/stats.hpp"
 #include "io/io_internal.hpp"
 
 namespace duet::detail {
-
-std::unique_ptr<Driver> make_futex_driver();
-
 namespace {
-thread_local __attribute__((tls_model("initial-exec"))) Driver* tl_driver = nullptr;
-}
-Driver* current_driver() noexcept {
-  return tl_driver;
-}
-void set_current_driver(Driver* d) noexcept {
-  tl_driver = d;
-}
 
-std::unique_ptr<Driver> make_driver(const RuntimeConfig& cfg, unsigned index) {
+/// The I/O backends' factory (duet/detail/driver.hpp): null for `none`,
+/// which the core serves with its futex driver.
+std::unique_ptr<Driver> make_io_driver(const RuntimeConfig& cfg, unsigned index) {
   IoDriver k = io::detail::resolve_driver(cfg.io_driver);
   if (k == IoDriver::io_uring) {
     try {
@@ -48,10 +41,18 @@ std::unique_ptr<Driver> make_driver(const RuntimeConfig& cfg, unsigned index) {
     }
   }
   if (k == IoDriver::epoll) return std::make_unique<io::detail::EpollDriver>(index);
-  return make_futex_driver();
+  return nullptr;
 }
 
+}  // namespace
 }  // namespace duet::detail
+
+// What the core's weak reference resolves to once this library is linked
+// (drivers/CMakeLists.txt names it with --undefined).
+extern "C" {
+extern const duet::detail::IoDriverFactory duet_io_driver_factory;
+const duet::detail::IoDriverFactory duet_io_driver_factory = &duet::detail::make_io_driver;
+}
 
 namespace duet::io {
 namespace detail {

@@ -1,5 +1,11 @@
 # Installs the already-built duet into a fresh prefix, then builds and runs
-# tests/consumer/project against it with find_package(duet), compiled by
+# tests/consumer/project against it with find_package(duet): `consumer`
+# links duet::duet, `core_only` the core and both backends without the I/O
+# library, and must link without liburing (no io_uring symbol, no
+# liburing.so needed) while `consumer` carries the I/O backends' factory;
+# and the I/O-free program configures and builds with no liburing-dev (a
+# pkg-config path that holds hwloc's file only).
+# Compiled by
 # CXX (g++, clang++-14 or clang++-16: users build with clang too, and the
 # public headers must compile with Debian 12's default clang and libstdc++).
 # A compiler that is not installed is a skip with its reason (the test's
@@ -33,3 +39,55 @@ message(STATUS "consumer (${CXX}) printed: ${out}")
 if(NOT rc EQUAL 0 OR NOT out MATCHES "consumer ok 42")
   message(FATAL_ERROR "the consumer program built with ${cxx_path} failed: ${rc}")
 endif()
+
+execute_process(COMMAND ${WORK_DIR}/build/core_only RESULT_VARIABLE rc OUTPUT_VARIABLE out)
+message(STATUS "core_only (${CXX}) printed: ${out}")
+if(NOT rc EQUAL 0 OR NOT out MATCHES "core only ok 42")
+  message(FATAL_ERROR "the core_only program built with ${cxx_path} failed: ${rc}")
+endif()
+find_program(nm_path NAMES nm NO_CACHE REQUIRED)
+find_program(readelf_path NAMES readelf NO_CACHE REQUIRED)
+function(symbols binary out_var)
+  execute_process(COMMAND ${nm_path} -C ${binary} OUTPUT_VARIABLE syms RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "nm ${binary} failed: ${rc}")
+  endif()
+  execute_process(COMMAND ${readelf_path} -d ${binary} OUTPUT_VARIABLE dyn)
+  set(${out_var} "${syms}${dyn}" PARENT_SCOPE)
+endfunction()
+symbols(${WORK_DIR}/build/core_only core)
+if(core MATCHES "io_uring|liburing|duet::io::")
+  string(REGEX MATCH "[^\n]*(io_uring|liburing|duet::io::)[^\n]*" hit "${core}")
+  message(FATAL_ERROR "core_only links I/O code although it does no I/O: ${hit}")
+endif()
+symbols(${WORK_DIR}/build/consumer full)
+if(NOT full MATCHES "[DR] duet_io_driver_factory")
+  message(FATAL_ERROR "consumer (duet::duet) lacks the I/O backends' factory")
+endif()
+message(STATUS "core_only links no I/O code; consumer carries the I/O factory")
+
+# A machine without liburing-dev: pkg-config finds hwloc only.
+execute_process(COMMAND pkg-config --variable=pcfiledir hwloc OUTPUT_VARIABLE hwloc_pc_dir
+                OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "pkg-config cannot find hwloc")
+endif()
+file(COPY ${hwloc_pc_dir}/hwloc.pc DESTINATION ${WORK_DIR}/pc_without_liburing)
+execute_process(COMMAND ${CMAKE_COMMAND} -E env PKG_CONFIG_LIBDIR=${WORK_DIR}/pc_without_liburing
+                        ${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/consumer/project
+                        -B ${WORK_DIR}/build_core_only -G ${GENERATOR} -DCORE_ONLY=ON
+                        -DCMAKE_CXX_COMPILER=${cxx_path}
+                        -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCMAKE_BUILD_TYPE=Release
+                RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "configuring the I/O-free consumer without liburing's pkg-config file failed")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK_DIR}/build_core_only RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "building the I/O-free consumer without liburing-dev failed: ${rc}")
+endif()
+execute_process(COMMAND ${WORK_DIR}/build_core_only/core_only RESULT_VARIABLE rc OUTPUT_VARIABLE out)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "core only ok 42")
+  message(FATAL_ERROR "the I/O-free consumer built without liburing-dev failed: ${rc}")
+endif()
+message(STATUS "the I/O-free consumer configures, builds and runs without liburing-dev")

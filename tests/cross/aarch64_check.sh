@@ -15,7 +15,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CXX=${1:-clang++-16}
 cd "$ROOT"
 flags=(--target=aarch64-linux-gnu -std=c++20 -O1 -Wall -Wextra -Werror -Wno-unused-parameter
-       -Icommon/include -Icommon/src -Idrivers/include -Idrivers/src -Istackless/include
+       -Icmake/include -Icommon/include -Icommon/src -Idrivers/include -Idrivers/src -Istackless/include
        -Istackful/include -Istackful/src)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -18,7 +18,7 @@ enum class Placement : std::uint8_t {
   scatter,       // round-robin across the largest cache domains (L3, then packages)
 };
 
-/// Which I/O driver workers sleep in (see duet/drivers/driver.hpp).
+/// Which I/O driver workers sleep in (see duet/detail/driver.hpp).
 enum class IoDriver : std::uint8_t {
   automatic,  // io_uring when the kernel allows it, else epoll
   io_uring,

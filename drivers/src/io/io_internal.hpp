@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "duet/drivers/driver.hpp"
+#include "duet/detail/driver.hpp"
 #include "duet/io/fd.hpp"
 #include "duet/io/op.hpp"
 #include "duet/io/stats.hpp"

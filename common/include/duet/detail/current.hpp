@@ -27,8 +27,6 @@ Scheduler* scheduler_of(Runtime& rt) noexcept;
 /// listed when it first parks). Never fails: a runtime that has shut down
 /// cancels the task at once.
 void submit_new(Scheduler* s, TaskHeader* t) noexcept;
-/// The fiber stack size the runtime defaults to.
-std::size_t default_fiber_stack(Scheduler* s) noexcept;
 /// A worker finished a detached task with an exception: report it.
 void report_detached_exception(TaskHeader* t, std::exception_ptr e) noexcept;
 

@@ -1,4 +1,4 @@
-// duet/drivers/driver.hpp: what a worker sleeps in.
+// duet/detail/driver.hpp: what a worker sleeps in.
 //
 // Each worker owns one Driver. With nothing to run, the worker parks in it;
 // the driver returns when another thread unparks it (a spawn or wake that
@@ -6,10 +6,13 @@
 // worker's next timer deadline) passes. Every tick the worker also polls it
 // without blocking, so completions are reaped while the worker is busy.
 //
-// Backends: io_uring and epoll (each worker its own ring or epoll set, woken
-// through an eventfd), and `none`, a bare futex for a
-// runtime without I/O. The no-lost-wake-up rule: an unpark() before park()
-// makes that park() return at once.
+// Backends: `none`, a bare futex for a runtime without I/O (here, in
+// common/src/driver/), and io_uring and epoll (each worker its own ring or
+// epoll set, woken through an eventfd), which live in duet::drivers: the
+// core knows them only through this interface and the factory below, so
+// common/ depends on nothing of ours and a program that does no I/O links
+// neither duet::drivers nor liburing. The no-lost-wake-up rule: an unpark()
+// before park() makes that park() return at once.
 #pragma once
 
 #include <chrono>
@@ -50,11 +53,23 @@ class Driver {
 /// The driver of the worker the calling thread is (null off the runtime).
 /// Out of line: a fiber may move between workers between two calls.
 Driver* current_driver() noexcept;
-void set_current_driver(Driver* d) noexcept;
 
-/// The driver for worker `index`: cfg.io_driver, or for IoDriver::automatic
-/// the best the kernel allows (the choice is made once per process and
-/// logged once; the DUET_DRIVER environment variable overrides the config).
+/// The I/O backends' factory: the driver for worker `index` as cfg.io_driver
+/// (and the DUET_DRIVER environment variable) choose it, or null for
+/// IoDriver::none. duet::drivers defines duet_io_driver_factory
+/// (drivers/src/make_driver.cpp); the core declares it weak, so it is null
+/// in a program that does not link duet::drivers, whose link interface names
+/// the symbol (--undefined) so that a static link always extracts it.
+using IoDriverFactory = std::unique_ptr<Driver> (*)(const RuntimeConfig& cfg, unsigned index);
+
+/// True when an I/O backend is linked (duet::drivers).
+bool io_drivers_linked() noexcept;
+
+/// The driver for worker `index`: the I/O backends' choice when they are
+/// linked, else (and for IoDriver::none) the futex driver. Throws
+/// std::invalid_argument when cfg.io_driver names io_uring or epoll and
+/// duet::drivers is not linked.
 std::unique_ptr<Driver> make_driver(const RuntimeConfig& cfg, unsigned index);
+std::unique_ptr<Driver> make_futex_driver();
 
 }  // namespace duet::detail

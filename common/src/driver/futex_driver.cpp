@@ -1,6 +1,6 @@
 // futex_driver.cpp: the `none` driver: no I/O, a futex to sleep on.
-#include "duet/drivers/driver.hpp"
-#include "duet/drivers/parker.hpp"
+#include "duet/detail/driver.hpp"
+#include "duet/detail/parker.hpp"
 
 namespace duet::detail {
 namespace {

@@ -1,4 +1,12 @@
 // duet/duet.hpp: everything (link duet::duet).
+//
+// The umbrella of the duet::duet target (the root CMakeLists.txt), which
+// links all four libraries. It lives here, outside them, because it
+// includes all of them, and each library's headers include only its own
+// and those below it: common/ (the core and the runtime) nothing of ours;
+// stackless/, stackful/ and drivers/ (I/O) only common/. A program that does
+// no I/O can include duet/runtime.hpp and duet/stackless.hpp (or
+// duet/stackful.hpp) and link duet::stackless (or duet::stackful) alone.
 #pragma once
 
 #include "duet/blocking.hpp"

@@ -1,4 +1,4 @@
-#include "duet/drivers/parker.hpp"
+#include "duet/detail/parker.hpp"
 
 #include <linux/futex.h>
 #include <sys/syscall.h>

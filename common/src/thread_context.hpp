@@ -1,0 +1,33 @@
+// thread_context.hpp: what runs on this thread, in one place.
+//
+// A worker thread sets `worker` and `driver` for its lifetime and `task`
+// around each run; every other thread has them null and blocks in `parker`
+// (duet::wait and join outside the runtime). The accessors of
+// duet/detail/current.hpp, hand_off.hpp and driver.hpp read this struct out
+// of line (current.cpp): a fiber can move to another worker between two
+// calls, and an inlined thread-local access could reuse the first thread's
+// address. The worker loop, which never runs on a fiber, reads it directly.
+#pragma once
+
+#include "duet/detail/parker.hpp"
+#include "duet/detail/tls.hpp"
+
+namespace duet::detail {
+
+struct TaskHeader;
+class Worker;
+class Driver;
+
+struct ThreadContext {
+  Worker* worker = nullptr;    // the worker this thread is, or null
+  TaskHeader* task = nullptr;  // the task it runs now, or null (the loop itself)
+  Driver* driver = nullptr;    // the worker's driver (duet/detail/driver.hpp)
+  Parker parker;               // what a thread off the runtime blocks in
+};
+
+// constinit: no dynamic initializer, so other files read it directly rather
+// than through its TLS init function (a PLT call on every access: four per
+// task run in Worker::run_task).
+extern DUET_TLS constinit ThreadContext tl_context;
+
+}  // namespace duet::detail
