@@ -3,7 +3,7 @@
 // unpark, the watcher role (who holds it, how it passes on, when it sleeps
 // with a timeout), and a race of notifiers against parking workers where no
 // notification may be lost or doubled.
-#include "idle.hpp"
+#include "sched/idle.hpp"
 
 #include <catch2/catch.hpp>
 

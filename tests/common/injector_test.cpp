@@ -3,7 +3,7 @@
 // takes tasks when the ring cannot grow (FIFO kept across ring and spill),
 // and many producers with one consumer where every task must come out
 // exactly once and each producer's order is kept.
-#include "injector.hpp"
+#include "sched/injector.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -4,7 +4,7 @@
 // owner/thief handshake gives each queued task to exactly one side; and a
 // stress of LIFO wakes, ring steals and slot steals runs every task once.
 // The blocked workers spin on flags the test controls; nothing sleeps.
-#include "lifo_slot.hpp"
+#include "sched/lifo_slot.hpp"
 
 #include <catch2/catch.hpp>
 

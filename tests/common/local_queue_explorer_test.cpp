@@ -12,7 +12,7 @@
 #include "explored.hpp"
 #include "explorer.hpp"
 #include "fake_task.hpp"
-#include "local_queue.hpp"
+#include "sched/local_queue.hpp"
 
 using duet::detail::BasicLocalQueue;
 using duet::detail::TaskHeader;

@@ -1,6 +1,6 @@
 // LocalQueue: FIFO order, overflow of half to the injector, stealing half,
 // and a concurrent stress where every task must be seen exactly once.
-#include "local_queue.hpp"
+#include "sched/local_queue.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "fake_task.hpp"
-#include "injector.hpp"
+#include "sched/injector.hpp"
 
 using duet::detail::Injector;
 using duet::detail::LocalQueue;

@@ -2,7 +2,7 @@
 // draining everything exactly once (what shutdown does), for_each seeing
 // each listed task once (what a dump does), and threads inserting and
 // removing concurrently on shared shards.
-#include "owned_tasks.hpp"
+#include "sched/owned_tasks.hpp"
 
 #include <catch2/catch.hpp>
 

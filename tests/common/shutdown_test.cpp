@@ -12,7 +12,7 @@
 #include <duet/duet.hpp>
 
 #include "alloc_tracker.hpp"
-#include "scheduler.hpp"
+#include "sched/scheduler.hpp"
 #include "test_util.hpp"
 
 namespace {

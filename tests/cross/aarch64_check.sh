@@ -6,7 +6,7 @@
 # common/, drivers/ and stackful/ and every public header (through one file
 # that includes them all) is compiled and assembled to an object; nothing is
 # linked (no arm64 libraries here). Left out, with its reason:
-# common/src/topology.cpp needs the arm64 hwloc headers (libhwloc-dev:arm64,
+# common/src/sched/topology.cpp needs the arm64 hwloc headers (libhwloc-dev:arm64,
 # a multiarch install of the kind this check avoids).
 #
 #   tests/cross/aarch64_check.sh [clang++]     (tests/run --only cross)
@@ -26,7 +26,7 @@ int main() { return 0; }
 CPP
 sources=("$tmp/all_headers.cpp")
 while IFS= read -r f; do
-  [ "$f" = common/src/topology.cpp ] && continue
+  [ "$f" = common/src/sched/topology.cpp ] && continue
   sources+=("$f")
 done < <(find common/src drivers/src stackful/src -name '*.cpp' | sort)
 fail=0

@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "io_util.hpp"
-#include "scheduler.hpp"
+#include "sched/scheduler.hpp"
 
 // ---- what both versions share -------------------------------------------------
 namespace shared {

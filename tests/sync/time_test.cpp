@@ -5,10 +5,10 @@
 #include <duet/time/timeout.hpp>
 #include <vector>
 
-#include "scheduler.hpp"
+#include "sched/scheduler.hpp"
 #include "sync_util.hpp"
 #include "time/wheel.hpp"
-#include "worker.hpp"
+#include "sched/worker.hpp"
 
 using namespace duet;
 using namespace duet::synctest;

@@ -9,7 +9,7 @@
 #include <mutex>
 #include <thread>
 
-#include "../scheduler.hpp"
+#include "sched/scheduler.hpp"
 #include "../task/harness.hpp"
 #include "duet/blocking.hpp"
 #include "duet/runtime.hpp"

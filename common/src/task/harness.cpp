@@ -9,7 +9,7 @@
 #include <stdexcept>
 
 #include "duet/join_handle.hpp"
-#include "scheduler.hpp"
+#include "sched/scheduler.hpp"
 
 namespace duet::detail {
 

@@ -4,8 +4,8 @@
 #include <mutex>
 #include <thread>
 
-#include "../scheduler.hpp"
-#include "../worker.hpp"
+#include "sched/scheduler.hpp"
+#include "sched/worker.hpp"
 #include "wheel.hpp"
 
 namespace duet::detail {

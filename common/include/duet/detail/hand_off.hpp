@@ -6,7 +6,7 @@
 // of two (fiber -> worker loop -> fiber), with the worker loop's
 // bookkeeping for the fiber that left done by the one that arrives, on the
 // same worker thread (docs/architecture.md, "Direct hand-off"). These calls
-// are that bookkeeping, written once in the worker (common/src/worker.cpp)
+// are that bookkeeping, written once in the worker (common/src/sched/worker.cpp)
 // so that the loop and the hand-off cannot disagree. All of them run on a
 // worker thread, from the task it is running, and touch only that worker's
 // own state.

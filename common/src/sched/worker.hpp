@@ -25,9 +25,9 @@
 #include <vector>
 
 #include "duet/config.hpp"
+#include "duet/detail/driver.hpp"
 #include "duet/detail/hand_off.hpp"
 #include "duet/detail/task_header.hpp"
-#include "duet/detail/driver.hpp"
 #include "lifo_slot.hpp"
 #include "local_queue.hpp"
 #include "time/wheel.hpp"
