@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "sched/scheduler.hpp"
+#include "sched/worker.hpp"
 #include "sync_util.hpp"
 #include "time/wheel.hpp"
-#include "sched/worker.hpp"
 
 using namespace duet;
 using namespace duet::synctest;
