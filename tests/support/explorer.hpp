@@ -66,6 +66,10 @@ class ExploredAtomic {
     Explorer::point("store");
     v_.store(v);
   }
+  T exchange(T v, std::memory_order = std::memory_order_seq_cst) {
+    Explorer::point("exchange");
+    return v_.exchange(v);
+  }
   T fetch_add(T d, std::memory_order = std::memory_order_seq_cst) {
     Explorer::point("fetch_add");
     return v_.fetch_add(d);

@@ -4,7 +4,7 @@
 //
 // A readiness event bumps the fd's read or write epoch and wakes the waiter
 // (Registration, io_internal.hpp). Wake-ups from other threads: an eventfd
-// in the set, written only when the worker sleeps (ParkState).
+// in the set, written only when the worker sleeps (ParkToken).
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -156,14 +156,7 @@ std::size_t EpollDriver::poll(std::size_t max_events) {
 }
 
 void EpollDriver::park(std::optional<std::chrono::nanoseconds> timeout, std::size_t max_events) {
-  // Acquire on taking a token: see what the unparker published before it.
-  if (park_.v.exchange(ParkState::empty, std::memory_order_acquire) == ParkState::notified) {
-    wait(0, max_events);
-    return;
-  }
-  std::uint32_t e = ParkState::empty;
-  if (!park_.v.compare_exchange_strong(e, ParkState::parked, std::memory_order_acquire)) {
-    park_.v.store(ParkState::empty, std::memory_order_relaxed);
+  if (!park_.prepare_park()) {  // a token was waiting: reap, do not sleep
     wait(0, max_events);
     return;
   }
@@ -174,12 +167,11 @@ void EpollDriver::park(std::optional<std::chrono::nanoseconds> timeout, std::siz
     ms = n <= 0 ? 0 : static_cast<int>(std::min<long long>((n + 999'999) / 1'000'000, INT_MAX));
   }
   wait(ms, max_events == 0 ? 1 : max_events);
-  park_.v.exchange(ParkState::empty, std::memory_order_acquire);
+  park_.finish_park();
 }
 
 void EpollDriver::unpark() noexcept {
-  // Release: publish the caller's writes (the task it queued) to the worker.
-  if (park_.v.exchange(ParkState::notified, std::memory_order_release) == ParkState::parked) {
+  if (park_.unpark()) {
     std::uint64_t one = 1;
     (void)!::write(wake_fd_.get(), &one, sizeof one);
     stats.wake_writes.fetch_add(1, std::memory_order_relaxed);

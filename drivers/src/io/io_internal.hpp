@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "duet/detail/driver.hpp"
+#include "duet/detail/park_token.hpp"
 #include "duet/io/fd.hpp"
 #include "duet/io/op.hpp"
 #include "duet/io/stats.hpp"
@@ -170,12 +171,6 @@ enum class RecvTake : std::uint8_t {
 RecvTake recv_queue_take(RecvQueue* rq, std::byte* buf, std::size_t len, const Waker& w,
                          long& out) noexcept;
 
-/// Parker state shared by both drivers: an unpark before park is kept.
-struct ParkState {
-  static constexpr std::uint32_t empty = 0, parked = 1, notified = 2;
-  std::atomic<std::uint32_t> v{empty};
-};
-
 class UringDriver final : public duet::detail::Driver {
  public:
   UringDriver(unsigned entries, unsigned index, const RuntimeConfig& cfg);
@@ -247,9 +242,9 @@ class UringDriver final : public duet::detail::Driver {
   Fd wake_fd_;
   std::uint64_t wake_buf_ = 0;
   bool wake_armed_ = false;
-  bool single_issuer_ = false;  // SINGLE_ISSUER + DEFER_TASKRUN
-  bool disabled_ = false;       // R_DISABLED until the worker enables it
-  ParkState park_;
+  bool single_issuer_ = false;    // SINGLE_ISSUER + DEFER_TASKRUN
+  bool disabled_ = false;         // R_DISABLED until the worker enables it
+  duet::detail::ParkToken park_;  // the sleep handshake; the wake is an eventfd write
   std::size_t inflight_ = 0;
   std::thread::id owner_thread_{};
   OpLock cancel_lock_;
@@ -278,7 +273,7 @@ class EpollDriver final : public duet::detail::Driver {
   void free_retired() noexcept;
   Fd ep_;
   Fd wake_fd_;
-  ParkState park_;
+  duet::detail::ParkToken park_;  // the sleep handshake; the wake is an eventfd write
   std::mutex reg_mu_;
   Registration* regs_ = nullptr;     // live, guarded by reg_mu_
   Registration* retired_ = nullptr;  // removed, guarded by reg_mu_

@@ -10,7 +10,7 @@
 // pending, poll() makes no syscall at all.
 //
 // Wake-ups: an eventfd whose read is always in flight on the ring. unpark()
-// writes it only when the worker is (about to be) asleep (ParkState), so a
+// writes it only when the worker is (about to be) asleep (ParkToken), so a
 // busy runtime makes no wake syscalls. IORING_OP_MSG_RING would save the
 // eventfd, but wakes come from threads that own no ring (a spawn from
 // main), so the eventfd is the one path for all (docs/io.md).
@@ -259,14 +259,7 @@ std::size_t UringDriver::poll(std::size_t max_events) {
 }
 
 void UringDriver::park(std::optional<std::chrono::nanoseconds> timeout, std::size_t max_events) {
-  // Acquire on taking a token: see what the unparker published before it.
-  if (park_.v.exchange(ParkState::empty, std::memory_order_acquire) == ParkState::notified) {
-    poll(max_events);
-    return;
-  }
-  std::uint32_t e = ParkState::empty;
-  if (!park_.v.compare_exchange_strong(e, ParkState::parked, std::memory_order_acquire)) {
-    park_.v.store(ParkState::empty, std::memory_order_relaxed);  // a token slipped in
+  if (!park_.prepare_park()) {  // a token was waiting: reap, do not sleep
     poll(max_events);
     return;
   }
@@ -285,13 +278,12 @@ void UringDriver::park(std::optional<std::chrono::nanoseconds> timeout, std::siz
   } else {
     io_uring_submit_and_wait(&ring_, 1);
   }
-  park_.v.exchange(ParkState::empty, std::memory_order_acquire);
+  park_.finish_park();
   reap(max_events);
 }
 
 void UringDriver::unpark() noexcept {
-  // Release: publish the caller's writes (the task it queued) to the worker.
-  if (park_.v.exchange(ParkState::notified, std::memory_order_release) == ParkState::parked) {
+  if (park_.unpark()) {
     std::uint64_t one = 1;
     (void)!::write(wake_fd_.get(), &one, sizeof one);
     stats.wake_writes.fetch_add(1, std::memory_order_relaxed);

@@ -1,10 +1,11 @@
-// parker.hpp: sleep until unparked, on a futex. An unpark that comes before
-// the park is not lost: it leaves a token that the next park consumes.
+// duet/detail/parker.hpp: sleep until unparked, on a futex. An unpark that
+// comes before the park is not lost: it leaves a token that the next park
+// consumes (the handshake is ParkToken's, park_token.hpp).
 #pragma once
 
-#include <atomic>
 #include <chrono>
-#include <cstdint>
+
+#include "duet/detail/park_token.hpp"
 
 namespace duet::detail {
 
@@ -18,8 +19,7 @@ class Parker {
   void unpark() noexcept;
 
  private:
-  static constexpr std::uint32_t empty = 0, parked = 1, notified = 2;
-  std::atomic<std::uint32_t> state_{empty};
+  ParkToken token_;
 };
 
 }  // namespace duet::detail
