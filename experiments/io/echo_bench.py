@@ -238,7 +238,6 @@ def main():
               f"{a.seconds}s after {a.warmup}s warm-up; servers rotated rep by rep")
     results: dict[tuple, list[dict]] = {}
     duet_sys: dict[tuple, list[float]] = {}
-    records: list[dict] = []
     names = list(srv)
     for conns, size in configs:
         for rep in range(a.reps):
@@ -258,10 +257,8 @@ def main():
                 results.setdefault((name, conns, size), []).append(r)
                 this_rep[name] = r
                 log(f"{conns}x{size} rep {rep} {name}: {r['rps']:.0f} rt/s p99 {r['p99_us']:.0f} us")
-            recs = rep_records(this_rep, conns, size, method)
-            records += recs
             if a.jsonl:
-                for x in recs:
+                for x in rep_records(this_rep, conns, size, method):
                     print(json.dumps(x), flush=True)
     if a.jsonl:
         return

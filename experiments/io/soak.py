@@ -215,11 +215,11 @@ def stalled_reader(port: int, t: Tally):
         s = connect(port)
         s.setblocking(False)
         block = b"\x5a" * 65536
-        sent, stalled_at = 0, None
+        stalled_at = None
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                sent += s.send(block)
+                s.send(block)
             except BlockingIOError:
                 if stalled_at is None:
                     stalled_at = time.monotonic()

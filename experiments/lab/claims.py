@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .results import Missing, Results
+from .results import Missing, Results, record_name
 from .stats import fmt_bytes, fmt_num, fmt_time_ns
 
 VERDICTS = ("holds", "holds in part", "refuted", "not measurable here")
@@ -300,9 +300,8 @@ def m7(R: Results) -> Verdict:
 
 @rule("M8", reads=("frames",))
 def m8(R: Results) -> Verdict:
-    sizes = {sm.metric.split(".", 1)[1]: sm.median for sm in R.series_prefix("frames", "frame_size.", "g++")}
-    if not sizes:
-        raise Missing("frames/frame_size.*")
+    sizes = {sm.metric.split(".", 1)[1]: sm.median
+             for sm in R.series_prefix("frames", "frame_size.", "g++", at_least=1)}
     sig = R.get("frames", "overflow_signal", impl="boost-context").median
     dead = sizes.get("buffer_4KiB_dead_at_suspend", 0)
     v = "holds" if sig == 11 else "holds in part"
@@ -373,9 +372,7 @@ def s1(R: Results) -> Verdict:
 
 
 def _cold_stack_cost(R: Results) -> float:
-    ss = R.series("cache_sweep", "time_per_switch.touch1024", "fiber")
-    if len(ss) < 2:
-        raise Missing("cache_sweep fiber touch1024")
+    ss = R.series("cache_sweep", "time_per_switch.touch1024", "fiber", at_least=2)
     return ss[-1].median - ss[0].median
 
 
@@ -525,7 +522,7 @@ def s8(R: Results) -> Verdict:
     ext = ("; stackful_depth (no locals): " + ", ".join(f"{i.replace('duet-', '')} {fmt_num(sm.median)} frames"
                                                       for i, sm in deps)) if deps else ""
     if d is None and not ext:
-        raise Missing("frames/max_depth_8MiB")
+        raise Missing(record_name("frames", "boost-context", "max_depth_8MiB"))
     fb = R.opt("frames", "frame_bytes_8MiB", None, "boost-context")
     g = R.opt("depth", "max_depth_ok", _only_n(R, "depth", "max_depth_ok", "go"), "go")
     parts = [f"{fmt_num(d.median)} frames of {fmt_num(fb.median) if fb else '?'} B on an 8 MiB fiber stack"] if d else []
@@ -542,9 +539,7 @@ def s8(R: Results) -> Verdict:
 # ---- cache ------------------------------------------------------------------------
 
 def _sweep_ratio(R: Results, impl: str, touch: int, n_at: int) -> tuple[float, float, float]:
-    ss = R.series("cache_sweep", f"time_per_switch.touch{touch}", impl)
-    if not ss:
-        raise Missing(f"cache_sweep {impl}")
+    ss = R.series("cache_sweep", f"time_per_switch.touch{touch}", impl, at_least=1)
     base = ss[0].median
     at = [s for s in ss if s.n <= n_at][-1]
     return base, at.median, at.n
@@ -553,7 +548,7 @@ def _sweep_ratio(R: Results, impl: str, touch: int, n_at: int) -> tuple[float, f
 @rule("K1", reads=("cache_sweep",), optional=("cache_cachegrind", "stackful_switch"))
 def k1(R: Results) -> Verdict:
     b0, a0, n0 = _sweep_ratio(R, "fiber", 0, 4096)
-    b1, a1, n1 = _sweep_ratio(R, "fiber", 1024, 4096)
+    b1, a1, _ = _sweep_ratio(R, "fiber", 1024, 4096)
     cg = R.opt("cachegrind", "d1_miss_rate.touch0", _only_n(R, "cachegrind", "d1_miss_rate.touch0", "fiber"), "fiber")
     cgs = R.opt("cachegrind", "d1_miss_rate.touch0", _only_n(R, "cachegrind", "d1_miss_rate.touch0", "stackless"), "stackless")
     r = a1 / b1
@@ -599,10 +594,8 @@ def k3(R: Results) -> Verdict:
     from .machine import cache_size
     n = _only_n(R, "cachegrind", "d1_misses_per_switch.touch0", "fiber")
     lines_f = R.get("cachegrind", "d1_misses_per_switch.touch0", n, "fiber").median
-    frame = R.series("cache_sweep", "bytes_per_task.touch0", "stackless")
-    page = R.series("cache_sweep", "bytes_per_task.touch0", "fiber")
-    if not frame or not page:
-        raise Missing("cache_sweep bytes_per_task")
+    frame = R.series("cache_sweep", "bytes_per_task.touch0", "stackless", at_least=1)
+    page = R.series("cache_sweep", "bytes_per_task.touch0", "fiber", at_least=1)
     ws_s = frame[-1].median * 1000
     ws_f_lines = lines_f * 64 * 1000
     ws_f_pages = page[-1].median * 1000
@@ -661,11 +654,11 @@ def r2(R: Results) -> Verdict:
 @rule("R3", reads=("sched_policies",))
 def r3(R: Results) -> Verdict:
     effs = []
-    for (e, impl, m, n), sm in R.by_key.items():
+    for (e, impl, m, _), sm in R.by_key.items():
         if e == "sched_steal" and m == "efficiency" and not impl.endswith("_w1"):
             effs.append((impl, sm))
     if not effs:
-        raise Missing("sched_steal efficiency")
+        raise Missing(record_name("sched_steal", "*", "efficiency"))
     best_w = max(int(i.rsplit("_w", 1)[1]) for i, _ in effs)
     tops = [(i, s) for i, s in effs if i.endswith(f"_w{best_w}")]
     steals = [R.opt("sched_steal", "steals", s.n, i) for i, s in tops]
@@ -685,7 +678,7 @@ def r4(R: Results) -> Verdict:
     a = R.get("sched_waits", "allocs_per_wait", n, "duet-stackless").median
     f = R.opt("sched_waits", "allocs_per_wait", n, "duet-fiber")
     tok = R.opt("waits", "bytes_per_wait", _only_n(R, "waits", "bytes_per_wait", "tokio"), "tokio")
-    sync = [sm for (e, i, m, n2), sm in R.by_key.items() if e.startswith("sync_") and m.startswith("allocs_per")]
+    sync = [sm for (e, _, m, _), sm in R.by_key.items() if e.startswith("sync_") and m.startswith("allocs_per")]
     ext = ""
     if sync:
         worst = max(sm.median for sm in sync)
@@ -766,10 +759,7 @@ def r7(R: Results) -> Verdict:
 
 @rule("R8", reads=("chan_pool",), optional=("peer_go", "sync_bench"))
 def r8(R: Results) -> Verdict:
-    rs = R.series("chan_close", "wake_per_task", "duet-receivers")
-    if not rs:
-        raise Missing("chan_close")
-    last = rs[-1]
+    last = R.series("chan_close", "wake_per_task", "duet-receivers", at_least=1)[-1]
     polls = R.get("chan_close", "polls_per_woken", last.n, "duet-receivers").median
     snd = R.opt("chan_close", "wake_per_task", last.n, "duet-senders")
     g = R.opt("close", "wake_all", _only_n(R, "close", "wake_all", "go"), "go")
@@ -791,9 +781,7 @@ def r8(R: Results) -> Verdict:
 
 @rule("R9", reads=("chan_pool",), optional=("peer_go",))
 def r9(R: Results) -> Verdict:
-    n = _only_n(R, "chan_select", "first_case_share", "duet")
-    if n is None:
-        raise Missing("chan_select")
+    n = R.series("chan_select", "first_case_share", "duet", at_least=1)[-1].n
     p = R.get("chan_select", "first_case_share", n, "duet").median
     chi = R.get("chan_select", "chi_square", n, "duet").median
     g = R.opt("select", "first_case_share", _only_n(R, "select", "first_case_share", "go"), "go")
@@ -849,6 +837,7 @@ def evaluate(claim: Claim, R: Results) -> Verdict:
     try:
         return r.fn(R.only(r.experiments))
     except Missing as e:
-        return Verdict("", f"{MISSING}: {e}", f"record not on file: {e}; run ./experiments/run --only {claim.id}")
+        return Verdict("", f"{MISSING}: {e}", f"record not on file: {e} (the rule reads {', '.join(r.experiments)}); "
+                                              f"run ./experiments/run --only {claim.id}")
     except Exception as e:
         raise RuleError(f"claim {claim.id}: rule {r.fn.__name__} failed: {type(e).__name__}: {e}") from e

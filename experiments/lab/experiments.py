@@ -292,5 +292,11 @@ EXPERIMENTS: list[Experiment] = [
 ]
 
 
+# Programs in the build that are not experiments of this runner (discovery
+# skips them): the scaling sweep's, which scaling.py drives on a machine with
+# more cores.
+NOT_EXPERIMENTS = {"exp_lab_scale": "the scaling sweep's program (experiments/lab/scaling.py)"}
+
+
 def all_experiments(peers: list[Experiment]) -> list[Experiment]:
     return EXPERIMENTS + peers

@@ -14,7 +14,19 @@ from .stats import Summary, linear_fit
 
 
 class Missing(Exception):
-    """A number a rule needs is not on file (experiment not run or failed)."""
+    """A number a rule needs is not on file (experiment not run or failed);
+    its message names the records (`record_name`)."""
+
+
+def record_name(experiment: str, impl: str, metric: str, n=None) -> str:
+    """How a record is named in a "missing: <name>" verdict:
+    experiment/impl/metric (as the record says them; impl "-" when empty,
+    "*" for any), with n=N when one N is meant."""
+    return f"{experiment}/{impl or '-'}/{metric}" + (f" n={n}" if n is not None else "")
+
+
+def _at_least(k: int) -> str:
+    return "" if k <= 1 else " at two or more N" if k == 2 else f" at {k} or more N"
 
 
 class UndeclaredRead(Exception):
@@ -27,7 +39,7 @@ class Results:
         self.machine: dict = {}
         self.by_key: dict[tuple, Summary] = {}
         self.hidden: set[tuple[str, str]] = set()   # (record experiment, impl) kept out of a view
-        for name, d in files.items():
+        for d in files.values():
             for s in d.get("results", []):
                 sm = Summary.from_json(s)
                 self.by_key[(sm.experiment, sm.impl, sm.metric, sm.n)] = sm
@@ -69,22 +81,30 @@ class Results:
         self._check(experiment, impl)
         s = self.by_key.get((experiment, impl, metric, n))
         if s is None:
-            raise Missing(f"{experiment}/{impl or '-'}/{metric}" + (f" n={n}" if n is not None else ""))
+            raise Missing(record_name(experiment, impl, metric, n))
         return s
 
     def opt(self, experiment: str, metric: str, n=None, impl: str = "") -> Summary | None:
         self._check(experiment, impl)
         return self.by_key.get((experiment, impl, metric, n))
 
-    def series(self, experiment: str, metric: str, impl: str = "") -> list[Summary]:
-        """All n of one (experiment, impl, metric), sorted by n."""
+    def series(self, experiment: str, metric: str, impl: str = "", at_least: int = 0) -> list[Summary]:
+        """All n of one (experiment, impl, metric), sorted by n; Missing
+        naming them when fewer than `at_least` are on file."""
         self._check(experiment, impl)
         out = [s for (e, i, m, _), s in self.by_key.items() if e == experiment and i == impl and m == metric]
+        if len(out) < at_least:
+            raise Missing(record_name(experiment, impl, metric) + _at_least(at_least))
         return sorted(out, key=lambda s: (s.n is None, s.n or 0))
 
-    def series_prefix(self, experiment: str, prefix: str, impl: str = "") -> list[Summary]:
+    def series_prefix(self, experiment: str, prefix: str, impl: str = "", at_least: int = 0) -> list[Summary]:
+        """Every record of (experiment, impl) whose metric starts with
+        `prefix`; Missing naming them when fewer than `at_least`."""
         self._check(experiment, impl)
-        return [s for (e, i, m, _), s in self.by_key.items() if e == experiment and i == impl and m.startswith(prefix)]
+        out = [s for (e, i, m, _), s in self.by_key.items() if e == experiment and i == impl and m.startswith(prefix)]
+        if len(out) < at_least:
+            raise Missing(record_name(experiment, impl, prefix + "*") + _at_least(at_least))
+        return out
 
     def impls(self, experiment: str, metric: str) -> list[str]:
         seen = []
@@ -96,7 +116,7 @@ class Results:
     def largest(self, experiment: str, metric: str, impl: str, at_most=None) -> Summary:
         ss = [s for s in self.series(experiment, metric, impl) if s.n is not None and (at_most is None or s.n <= at_most)]
         if not ss:
-            raise Missing(f"{experiment}/{impl}/{metric}")
+            raise Missing(record_name(experiment, impl, metric))
         return ss[-1]
 
     def slope(self, experiment: str, metric: str, impl: str) -> tuple[float, list[Summary]]:
@@ -104,6 +124,6 @@ class Results:
         growth over N: bytes per task, free of fixed costs)."""
         ss = [s for s in self.series(experiment, metric, impl) if s.n]
         if len(ss) < 2:
-            raise Missing(f"{experiment}/{impl}/{metric} at two or more N")
+            raise Missing(record_name(experiment, impl, metric) + _at_least(2))
         slope, _ = linear_fit([float(s.n) for s in ss], [s.median for s in ss])
         return slope, ss

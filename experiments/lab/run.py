@@ -9,7 +9,6 @@ import argparse
 import json
 import os
 import sys
-import time
 
 from . import claims as C
 from . import peers as P
@@ -68,9 +67,10 @@ AREA_BY_PREFIX = (("sched", "scheduler"), ("sync", "scheduler"), ("chan", "sched
 def discover(exps, bindir: str):
     """Programs in the build that no entry registers (another engineer's new
     experiment): run with DUET_LAB_PROFILE set, their records kept and shown
-    on the page of their area, feeding no claim until a rule declares them."""
-    from .experiments import _sched_benches, external
-    known = {e.program for e in exps}
+    on the page of their area, feeding no claim until a rule declares them.
+    NOT_EXPERIMENTS (experiments.py) are left out."""
+    from .experiments import NOT_EXPERIMENTS, _sched_benches, external
+    known = {e.program for e in exps} | set(NOT_EXPERIMENTS)
     out = []
     if not os.path.isdir(bindir):
         return out

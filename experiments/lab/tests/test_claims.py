@@ -1,7 +1,7 @@
 """Claim rules and what they declare: `--only` runs the experiments a claim's
 rule declares, an experiment or a record that is not on file gives the
-verdict "missing: <name>", and a rule that fails any other way raises
-RuleError naming the claim. Against the data on file (reports/data), every
+verdict "missing: <name>" (the record named experiment/impl/metric), and a
+rule that fails any other way raises RuleError naming the claim. Against the data on file (reports/data), every
 rule reads what it declares and nothing else."""
 
 import json
@@ -17,8 +17,8 @@ from lab import claims as C  # noqa: E402
 from lab import peers as P  # noqa: E402
 from lab.experiments import all_experiments  # noqa: E402
 from lab.report import Report  # noqa: E402
-from lab.results import Results, UndeclaredRead  # noqa: E402
-from lab.run import select  # noqa: E402
+from lab.results import Missing, Results, UndeclaredRead  # noqa: E402
+from lab.run import discover, select  # noqa: E402
 
 from lab.tests.test_report import MACHINE, data_file, rec  # noqa: E402
 
@@ -44,6 +44,23 @@ class OnlyTest(unittest.TestCase):
         self.assertEqual(names("cache_sweep"), ["cache_sweep"])
         self.assertEqual(names("S4", "R5"), ["frames", "switch_bare"])
         self.assertEqual(names("M6"), ["peer_tokio"])
+
+    def test_only_follows_the_declaration_not_a_list(self):
+        fake = C.Rule("M7", lambda R: None, ("frames",), ("peer_go", "threads"))
+        with mock.patch.dict(C.RULES, {"M7": fake}):
+            self.assertEqual(names("M7"), ["frames", "threads", "peer_go"])   # registry order
+            self.assertEqual(C.claims_reading("peer_go").count("M7"), 1)
+
+    def test_a_declared_experiment_nobody_registers_stops_the_run(self):
+        fake = C.Rule("M7", lambda R: None, ("frames", "no_such_experiment"), ())
+        with mock.patch.dict(C.RULES, {"M7": fake}), self.assertRaises(SystemExit) as cm:
+            select(EXPS, ["M7"])
+        self.assertIn("no_such_experiment", str(cm.exception))
+
+    def test_every_claim_has_one_rule_and_every_rule_a_claim(self):
+        ids = [c.id for c in C.load_claims()]
+        self.assertEqual(len(ids), len(set(ids)))
+        self.assertEqual(sorted(ids), sorted(C.RULES))
 
     def test_an_unknown_token_stops_the_run(self):
         with self.assertRaises(SystemExit) as cm:
@@ -83,6 +100,24 @@ class MissingTest(unittest.TestCase):
         v = C.evaluate(claim("M1"), Results({"duet_fiber": data_file("duet_fiber", one_n)}))
         self.assertEqual(v.verdict, "missing: rss/duet-fiber/rss_delta at two or more N")
 
+    def test_a_record_absent_from_a_declared_file_is_missing_by_its_name(self):
+        # chan_pool is on file but holds no close fan-out records (R8), no
+        # select records (R9): each verdict names the record it needed.
+        pool = {"chan_pool": data_file("chan_pool", [rec("blocking_pool", "duet", "peak_threads", 8, 100)])}
+        v = C.evaluate(claim("R8"), Results(pool))
+        self.assertEqual(v.verdict, "missing: chan_close/duet-receivers/wake_per_task")
+        self.assertIn("the rule reads chan_pool, peer_go, sync_bench", v.why)
+        self.assertIn("--only R8", v.why)
+        self.assertEqual(C.evaluate(claim("R9"), Results(pool)).verdict,
+                         "missing: chan_select/duet/first_case_share")
+
+    def test_a_record_at_too_few_n_is_missing_by_its_name(self):
+        one = [rec("cache_sweep", "fiber", "time_per_switch.touch1024", 5.0, 1)]
+        sweep = {"cache_sweep": data_file("cache_sweep", one)}
+        with mock.patch.dict(C.RULES, {"M7": C.Rule("M7", C._cold_stack_cost, ("cache_sweep",), ())}):
+            v = C.evaluate(claim("M7"), Results(sweep))
+        self.assertEqual(v.verdict, "missing: cache_sweep/fiber/time_per_switch.touch1024 at two or more N")
+
     def test_an_optional_experiment_is_not_missing(self):
         v = C.evaluate(claim("M6"), Results({}))
         self.assertEqual(v.verdict, "not measurable here")
@@ -108,6 +143,15 @@ class RuleErrorTest(unittest.TestCase):
         self.assertIn("claim M7", str(cm.exception))
         self.assertIn("KeyError", str(cm.exception))
         self.assertIsInstance(cm.exception.__cause__, KeyError)
+
+    def test_a_type_error_is_not_a_missing_number(self):
+        def adds_a_string(R):
+            return R.get("threads", "create_time", 100, "os-thread").median + "ns"
+        with mock.patch.dict(C.RULES, {"M7": C.Rule("M7", adds_a_string, ("threads",), ())}):
+            with self.assertRaises(C.RuleError) as cm:
+                C.evaluate(claim("M7"), Results(self.THREADS))
+        self.assertIsInstance(cm.exception.__cause__, TypeError)
+        self.assertIn("rule adds_a_string", str(cm.exception))
 
     def test_the_report_does_not_swallow_it(self):
         def broken(R):
@@ -175,6 +219,18 @@ class DeclarationsOnFileTest(unittest.TestCase):
                         self.assertNotEqual((v.verdict, v.measured), (full.verdict, full.measured))
 
 
+class DiscoverTest(unittest.TestCase):
+    def test_an_unregistered_program_runs_but_not_the_scaling_sweeps(self):
+        with tempfile.TemporaryDirectory() as d:
+            for f in ("exp_lab_scale", "exp_sync_new", "exp_lab_duet", "README"):
+                path = os.path.join(d, f)
+                with open(path, "w", encoding="utf-8") as fh:
+                    fh.write("#!/bin/sh\n")
+                os.chmod(path, 0o755)
+            found = discover(EXPS, d)
+        self.assertEqual([(e.name, e.area, e.owner) for e in found], [("sync_new", "scheduler", "unregistered")])
+
+
 class ViewTest(unittest.TestCase):
     def test_a_view_holds_the_declared_files_only(self):
         f = data_file("frames", [rec("frames", "duet", "sizeof_waker", 16)])
@@ -183,6 +239,17 @@ class ViewTest(unittest.TestCase):
         self.assertEqual(view.get("frames", "sizeof_waker", impl="duet").median, 16)
         with self.assertRaises(UndeclaredRead):
             view.opt("threads", "create_time", 100, "os-thread")
+
+    def test_a_series_too_short_is_missing_by_its_name(self):
+        R = Results({"frames": data_file("frames", [rec("frames", "g++", "frame_size.empty", 24)])})
+        self.assertEqual(len(R.series("frames", "frame_size.empty", "g++", at_least=1)), 1)
+        with self.assertRaises(Missing) as cm:
+            R.series("frames", "frame_size.empty", "g++", at_least=2)
+        self.assertEqual(str(cm.exception), "frames/g++/frame_size.empty at two or more N")
+        with self.assertRaises(Missing) as cm:
+            R.series_prefix("frames", "overflow.", "boost-context", at_least=1)
+        self.assertEqual(str(cm.exception), "frames/boost-context/overflow.*")
+        self.assertEqual(R.series("frames", "absent"), [])
 
 
 if __name__ == "__main__":
