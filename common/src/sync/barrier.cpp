@@ -37,18 +37,9 @@ Poll<BarrierWaitResult> Barrier::Wait::poll(Context& cx) {
   // The tripped nodes are off the barrier's list, but their owners' cancel()
   // would look for them there: complete them all before releasing the lock.
   WakeBatch b;
-  for (;;) {
-    while (!b.full()) {
-      WaitNode* n = tripped.pop_front();
-      if (n == nullptr) break;
-      b.push(n->complete(st_done));
-    }
-    if (tripped.empty()) break;
-    // Wakers can be woken later: the nodes are completed, only the wakers
-    // (moved out) remain, and waking does not need the lock. But the batch
-    // is full: wake it now, still holding the lock (wakes only schedule).
-    b.wake_all();
-  }
+  // A full batch is woken now, still holding the lock (the nodes are
+  // completed, only the moved-out wakers remain, and waking only schedules).
+  while (complete_into(tripped, b, st_done)) b.wake_all();
   b_->lock_.unlock();
   b.wake_all();
   return BarrierWaitResult(true);

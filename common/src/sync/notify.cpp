@@ -29,26 +29,15 @@ bool Notify::try_notified() noexcept {
 }
 
 void Notify::notify_all() noexcept {
-  // Wakes in batches of WakeBatch::capacity, releasing the lock between
-  // batches; the generation moves once the list is empty.
-  for (;;) {
-    WakeBatch b;
-    bool last;
-    {
-      SpinGuard g(lock_);
-      while (!b.full()) {
-        WaitNode* n = waiters_.pop_front();
-        if (n == nullptr) break;
-        b.push(n->complete(st_closed));
-      }
-      last = waiters_.empty();
-      // Release: a Notified created before this increment and not yet
-      // polled sees the new generation and completes.
-      if (last) gen_.fetch_add(1, std::memory_order_release);
-    }
-    b.wake_all();
-    if (last) return;
-  }
+  // Wakes in batches (drain_in_batches); the generation moves once the
+  // list is empty.
+  drain_in_batches(lock_, [&](WakeBatch& b) {
+    const bool more = complete_into(waiters_, b, st_closed);
+    // Release: a Notified created before this increment and not yet
+    // polled sees the new generation and completes.
+    if (!more) gen_.fetch_add(1, std::memory_order_release);
+    return more;
+  });
 }
 
 Poll<void> Notify::Notified::poll(Context& cx) {

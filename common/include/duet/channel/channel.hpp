@@ -163,26 +163,20 @@ struct State {
     // Wake every parked receiver and sender, in batches (the lock is
     // released between batches: claim R8's O(N) close, without holding
     // the lock for N wakes). No new waiter can queue on a closed channel.
-    for (;;) {
-      WakeBatch b;
-      bool more;
-      {
-        detail::SpinGuard g(lock);
-        while (!b.full()) {
-          WaitNode* n = recvq.pop_front();
-          if (n == nullptr) n = sendq.pop_front();
-          if (n == nullptr) break;
-          if (n->try_claim()) {
-            b.push(n->complete(st_closed));
-          } else {
-            n->status.store(st_idle, std::memory_order_release);  // see pop_sender
-          }
+    detail::drain_in_batches(lock, [&](WakeBatch& b) {
+      while (!b.full()) {
+        WaitNode* n = recvq.pop_front();
+        if (n == nullptr) n = sendq.pop_front();
+        if (n == nullptr) break;
+        if (n->try_claim()) {
+          b.push(n->complete(st_closed));
+        } else {
+          n->status.store(st_idle, std::memory_order_release);  // see pop_sender
         }
-        more = !recvq.empty() || !sendq.empty();
       }
-      b.wake_all();
-      if (!more) return ChannelStatus::ok;
-    }
+      return !recvq.empty() || !sendq.empty();
+    });
+    return ChannelStatus::ok;
   }
   template <class W, class Q>
   void unlink(W& w, Q& q) noexcept {

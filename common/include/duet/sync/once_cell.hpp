@@ -160,23 +160,11 @@ class OnceCell {
   }
   void abandon() noexcept { wake_all(empty); }
   void wake_all(std::uint8_t st) noexcept {
-    for (bool first = true;; first = false) {
-      detail::WakeBatch b;
-      bool more;
-      {
-        detail::SpinGuard g(lock_);
-        // Release: a reader that sees `ready` sees the value.
-        if (first) state_.store(st, std::memory_order_release);
-        while (!b.full()) {
-          detail::WaitNode* n = waiters_.pop_front();
-          if (n == nullptr) break;
-          b.push(n->complete(detail::st_done));
-        }
-        more = !waiters_.empty();
-      }
-      b.wake_all();
-      if (!more) return;
-    }
+    detail::drain_in_batches(lock_, [&, first = true](detail::WakeBatch& b) mutable {
+      // Release: a reader that sees `ready` sees the value.
+      if (std::exchange(first, false)) state_.store(st, std::memory_order_release);
+      return complete_into(waiters_, b, detail::st_done);
+    });
   }
   void unlink(detail::WaitNode& w) noexcept {
     detail::SpinGuard g(lock_);

@@ -71,21 +71,8 @@ struct SharedState {
   /// Wakes every waiter, a batch at a time (the lock is not held while
   /// waking: that may schedule tasks and unpark workers).
   void wake_all() noexcept {
-    for (;;) {
-      detail::WakeBatch b;
-      bool more;
-      {
-        detail::SpinGuard g(lock);
-        while (!b.full()) {
-          detail::WaitNode* n = waiters.pop_front();
-          if (n == nullptr) break;
-          b.push(n->complete(detail::st_done));
-        }
-        more = !waiters.empty();
-      }
-      b.wake_all();
-      if (!more) return;
-    }
+    detail::drain_in_batches(
+        lock, [&](detail::WakeBatch& b) { return complete_into(waiters, b, detail::st_done); });
   }
 };
 
