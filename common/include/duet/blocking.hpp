@@ -77,16 +77,7 @@ struct BlockingTask final : BlockingTaskBase, TaskOps<BlockingTask<Fn, T>> {
   }
   static void run_body(BlockingTaskBase* b) {
     auto* self = static_cast<BlockingTask*>(b);
-    try {
-      if constexpr (std::is_void_v<T>) {
-        std::invoke(self->fn);
-        self->out.set_value();
-      } else {
-        self->out.set_value(std::invoke(self->fn));
-      }
-    } catch (...) {
-      self->out.set_exception(std::current_exception());
-    }
+    self->out.capture_call(self->fn);
     self->destroy_fn();
   }
   static RunResult never_run(TaskHeader*) { return RunResult::pending; }

@@ -53,17 +53,7 @@ class [[nodiscard]] JoinAll {
   Poll<Output> poll(Context& cx) {
     for (std::size_t i = 0; i < hs_.size(); ++i) {
       if (!hs_[i].valid()) continue;
-      try {
-        auto p = hs_[i].poll(cx);
-        if (p.is_pending()) continue;
-        if constexpr (std::is_void_v<T>) {
-          outs_[i].set_value();
-        } else {
-          outs_[i].set_value(std::move(p).value());
-        }
-      } catch (...) {
-        outs_[i].set_exception(std::current_exception());
-      }
+      if (!outs_[i].capture_poll(hs_[i], cx)) continue;
       ++done_;
     }
     if (done_ < hs_.size()) return pending;
@@ -95,18 +85,7 @@ template <class T>
 std::size_t poll_first(std::vector<JoinHandle<T>>& hs, Context& cx, Outcome<T>& out) {
   for (std::size_t i = 0; i < hs.size(); ++i) {
     if (!hs[i].valid()) continue;
-    try {
-      auto p = hs[i].poll(cx);
-      if (p.is_pending()) continue;
-      if constexpr (std::is_void_v<T>) {
-        out.set_value();
-      } else {
-        out.set_value(std::move(p).value());
-      }
-    } catch (...) {
-      out.set_exception(std::current_exception());
-    }
-    return i;
+    if (out.capture_poll(hs[i], cx)) return i;
   }
   return static_cast<std::size_t>(-1);
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <exception>
+#include <functional>
 #include <memory>
 #include <new>
 #include <stdexcept>
@@ -54,6 +55,45 @@ class Outcome {
     reset();
     tag_ = Tag::cancelled;
   }
+
+  /// The outcome capture, written once. Polls `f` once: pending leaves this
+  /// empty and returns false; ready stores the value, or the exception the
+  /// poll threw, and returns true. (Poll tasks, awaiters, combinators.)
+  template <class F>
+  bool capture_poll(F& f, Context& cx) {
+    try {
+      auto p = f.poll(cx);
+      if (p.is_pending()) return false;
+      if constexpr (std::is_void_v<T>) {
+        set_value();
+      } else {
+        set_value(std::move(p).value());
+      }
+    } catch (...) {
+      set_exception(std::current_exception());
+    }
+    return true;
+  }
+  /// Calls `fn` and stores what it returns or throws. An exception of type
+  /// Pass (a fiber's unwinding) is not captured: it propagates.
+  template <class Pass = void, class Fn>
+  void capture_call(Fn& fn) {
+    if constexpr (std::is_void_v<Pass>) {
+      try {
+        call_and_store(fn);
+      } catch (...) {
+        set_exception(std::current_exception());
+      }
+    } else {
+      try {
+        call_and_store(fn);
+      } catch (const Pass&) {
+        throw;
+      } catch (...) {
+        set_exception(std::current_exception());
+      }
+    }
+  }
   [[nodiscard]] bool has_value() const noexcept { return tag_ != Tag::empty; }
   [[nodiscard]] bool is_cancelled() const noexcept { return tag_ == Tag::cancelled; }
   /// The stored exception, if the task threw one (not for cancellation).
@@ -98,6 +138,15 @@ class Outcome {
   }
 
  private:
+  template <class Fn>
+  void call_and_store(Fn& fn) {
+    if constexpr (std::is_void_v<T>) {
+      std::invoke(fn);
+      set_value();
+    } else {
+      set_value(std::invoke(fn));
+    }
+  }
   void take_from(Outcome& o) {
     if (o.tag_ == Tag::value) {
       std::construct_at(&value_, std::move(o.value_));

@@ -49,17 +49,7 @@ struct PollTask final : TaskHeader, TaskOps<PollTask<F>> {
     auto* self = static_cast<PollTask*>(h);
     BorrowedWaker w(h);
     Context cx(w.get());
-    try {
-      auto p = self->fut.poll(cx);
-      if (p.is_pending()) return RunResult::pending;
-      if constexpr (std::is_void_v<T>) {
-        self->out.set_value();
-      } else {
-        self->out.set_value(std::move(p).value());
-      }
-    } catch (...) {
-      self->out.set_exception(std::current_exception());
-    }
+    if (!self->out.capture_poll(self->fut, cx)) return RunResult::pending;
     self->destroy_future();
     return RunResult::complete;
   }

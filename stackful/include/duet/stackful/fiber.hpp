@@ -254,17 +254,10 @@ struct FiberTask final : FiberBase, TaskOps<FiberTask<Fn, T>> {
   static void run_body(FiberBase* b) {
     auto* self = static_cast<FiberTask*>(b);
     try {
-      if constexpr (std::is_void_v<T>) {
-        std::invoke(self->fn);
-        self->out.set_value();
-      } else {
-        self->out.set_value(std::invoke(self->fn));
-      }
+      self->out.template capture_call<FiberUnwind>(self->fn);
     } catch (const FiberUnwind&) {
       self->destroy_fn();
       throw;
-    } catch (...) {
-      self->out.set_exception(std::current_exception());
     }
     self->destroy_fn();  // captures die on the fiber, where they lived
   }

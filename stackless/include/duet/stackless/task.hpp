@@ -71,20 +71,7 @@ class FutureAwaiter {
   T await_resume() { return out_.take(); }
 
  private:
-  bool try_poll(Context& cx) {
-    try {
-      auto p = fut_.poll(cx);
-      if (p.is_pending()) return false;
-      if constexpr (std::is_void_v<T>) {
-        out_.set_value();
-      } else {
-        out_.set_value(std::move(p).value());
-      }
-    } catch (...) {
-      out_.set_exception(std::current_exception());
-    }
-    return true;
-  }
+  bool try_poll(Context& cx) { return out_.capture_poll(fut_, cx); }
   static bool repoll(void* self, Context& cx) {
     return static_cast<FutureAwaiter*>(self)->try_poll(cx);
   }
