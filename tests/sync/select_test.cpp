@@ -143,3 +143,12 @@ TEST_CASE("select: two selects on both ends of rendezvous channels, exactly once
   for (auto& s : seen) bad += s.load() != 1;
   CHECK(bad == 0);
 }
+
+// The select case protocol is a concept: channel operations and timers
+// model it; any other future is rejected where select is called.
+static_assert(duet::SelectCase<decltype(std::declval<duet::Channel<int>&>().recv())>);
+static_assert(duet::SelectCase<decltype(std::declval<duet::Channel<int>&>().send(1))>);
+static_assert(duet::SelectCase<duet::detail::SleepCase>);
+static_assert(!duet::SelectCase<duet::Sleep>);  // wrapped in a SleepCase by select()
+static_assert(!duet::SelectCase<duet::JoinHandle<int>>);
+static_assert(!duet::SelectCase<int>);

@@ -39,6 +39,7 @@
 
 #include <array>
 #include <atomic>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -53,6 +54,35 @@
 #include "duet/waker.hpp"
 
 namespace duet {
+
+/// The select case protocol (steps 1-3 above), as each case provides it:
+/// Channel<T>::recv and send futures, and SleepCase for a timer.
+///   sel_try()        1: complete now without waiting (true: it did)
+///   sel_register(waker, claim, id)
+///                    2: link this case's node, tagged with the select's
+///                       claim word and the case id; true (and not linked)
+///                       when the operation could complete now: abort
+///   sel_unregister() unlink the node if it is still linked
+///   sel_completed()  after the claim: did a peer complete this node?
+///   sel_take()       the case's result (its variant alternative)
+///   sel_self_completing
+///                    true for a case that completes by claiming the word
+///                    itself when it fires (a timer); such a case also says
+///                    sel_ready_now() (it has fired)
+template <class C>
+concept SelectCase = requires(C& c, const C& cc, const Waker& w, std::atomic<std::uint32_t>* claim,
+                              std::uint32_t id) {
+  { c.sel_try() } -> std::same_as<bool>;
+  { c.sel_register(w, claim, id) } -> std::same_as<bool>;
+  { c.sel_unregister() }
+  noexcept;
+  { cc.sel_completed() } -> std::same_as<bool>;
+  { C::sel_self_completing } -> std::convertible_to<bool>;
+  c.sel_take();
+}
+&&(!C::sel_self_completing || requires(const C& cc) {
+  { cc.sel_ready_now() } -> std::same_as<bool>;
+});
 
 namespace detail {
 
@@ -107,7 +137,7 @@ using case_t = typename case_of<std::remove_cvref_t<C>>::type;
 
 }  // namespace detail
 
-template <class... Cs>
+template <SelectCase... Cs>
 class [[nodiscard]] Select {
   static constexpr std::size_t N = sizeof...(Cs);
   static_assert(N > 0 && N < 256, "select needs 1..255 cases");
@@ -273,6 +303,9 @@ class [[nodiscard]] Select {
 /// sleep_until(t) (a timeout case).
 template <class... Cs>
 Select<detail::case_t<Cs>...> select(Cs&&... cs) {
+  static_assert((SelectCase<detail::case_t<Cs>> && ...),
+                "duet::select takes Channel<T>::recv() and send(v) futures and duet::sleep / "
+                "sleep_until; wrap another operation in a task that reports through a channel");
   return Select<detail::case_t<Cs>...>(std::forward<Cs>(cs)...);
 }
 
