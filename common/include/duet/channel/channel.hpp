@@ -38,6 +38,7 @@
 #include <optional>
 #include <utility>
 
+#include "duet/channel/detail/ref_counted.hpp"
 #include "duet/channel/detail/ring.hpp"
 #include "duet/channel/status.hpp"
 #include "duet/poll.hpp"
@@ -73,10 +74,9 @@ struct SendWaiter : WaitNode {
 };
 
 template <class T>
-struct State {
+struct State : RefCounted<State<T>> {
   explicit State(std::size_t c) : buf(c == unbounded_cap ? 0 : c), cap(c) {}
 
-  std::atomic<std::size_t> refs{1};
   SpinLock lock;
   Ring<T> buf;
   const std::size_t cap;
@@ -452,8 +452,7 @@ class Channel {
   static Channel unbounded() { return Channel(make(detail::unbounded_cap)); }
 
   Channel(const Channel& o) noexcept : s_(o.s_) {
-    // Relaxed: as shared_ptr; the caller holds a reference.
-    if (s_ != nullptr) s_->refs.fetch_add(1, std::memory_order_relaxed);
+    if (s_ != nullptr) s_->ref();
   }
   Channel(Channel&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
   Channel& operator=(Channel o) noexcept {
@@ -461,12 +460,7 @@ class Channel {
     return *this;
   }
   ~Channel() {
-    // AcqRel: the last owner must see every other owner's writes.
-    if (s_ != nullptr && s_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      std::allocator<State> a;
-      std::destroy_at(s_);
-      a.deallocate(s_, 1);
-    }
+    if (s_ != nullptr) s_->unref();
   }
 
   /// Sends if a receiver waits or the buffer has room.
@@ -533,17 +527,7 @@ class Channel {
 
  private:
   explicit Channel(State* s) noexcept : s_(s) {}
-  static State* make(std::size_t cap) {
-    std::allocator<State> a;
-    State* s = a.allocate(1);
-    try {
-      std::construct_at(s, cap);
-    } catch (...) {
-      a.deallocate(s, 1);
-      throw;
-    }
-    return s;
-  }
+  static State* make(std::size_t cap) { return State::make(cap); }
   State* s_ = nullptr;
 };
 

@@ -15,6 +15,7 @@
 #include <optional>
 #include <utility>
 
+#include "duet/channel/detail/ref_counted.hpp"
 #include "duet/channel/status.hpp"
 #include "duet/poll.hpp"
 #include "duet/sync/detail/spin_lock.hpp"
@@ -24,28 +25,13 @@ namespace duet {
 
 namespace detail {
 template <class T>
-struct OneshotState {
-  std::atomic<int> refs{2};
+struct OneshotState : RefCounted<OneshotState<T>> {
+  OneshotState() noexcept : RefCounted<OneshotState<T>>(2) {}  // the sender and the receiver
   detail::SpinLock lock;
   std::optional<T> value;  // guarded by lock
   Waker rx_waker;          // guarded by lock
   bool tx_gone = false;    // sent or dropped
   bool rx_gone = false;
-
-  static OneshotState* make() {
-    std::allocator<OneshotState> a;
-    OneshotState* s = a.allocate(1);
-    std::construct_at(s);
-    return s;
-  }
-  void unref() noexcept {
-    // AcqRel: the last owner sees the other side's writes before freeing.
-    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      std::allocator<OneshotState> a;
-      std::destroy_at(this);
-      a.deallocate(this, 1);
-    }
-  }
 };
 }  // namespace detail
 

@@ -1,11 +1,11 @@
 // duet/channel/detail/shared_state.hpp: the state that Broadcast and Watch
-// handles share, written once: a reference count (handles of both ends), a
-// sender count (the last sender handle to go closes the channel, as in
+// handles share, written once: a reference count (handles of both ends,
+// RefCounted), a sender count (the last sender handle to go closes the channel, as in
 // Tokio), the lock, the closed flag and the waiters, woken all at once.
 //
 // CRTP: Derived adds its payload (a ring of messages, a value) and is what
-// the last reference destroys. Derived::make(args...) allocates it with
-// std::allocator (no raw new).
+// the last reference destroys; Derived::make(args...) allocates it
+// (ref_counted.hpp).
 #pragma once
 
 #include <atomic>
@@ -13,44 +13,19 @@
 #include <memory>
 #include <utility>
 
+#include "duet/channel/detail/ref_counted.hpp"
 #include "duet/sync/detail/spin_lock.hpp"
 #include "duet/sync/detail/wait_list.hpp"
 
 namespace duet::detail {
 
 template <class Derived>
-struct SharedState {
-  std::atomic<std::size_t> refs{1};
+struct SharedState : RefCounted<Derived> {
   std::atomic<std::size_t> senders{1};  // sender handles: the last one closes
   detail::SpinLock lock;
   bool closed = false;  // guarded by lock
   detail::WaitList<> waiters;
 
-  template <class... A>
-  static Derived* make(A&&... a) {
-    std::allocator<Derived> alloc;
-    Derived* s = alloc.allocate(1);
-    try {
-      std::construct_at(s, std::forward<A>(a)...);
-    } catch (...) {
-      alloc.deallocate(s, 1);
-      throw;
-    }
-    return s;
-  }
-  void ref() noexcept {
-    // Relaxed: the caller holds a reference.
-    refs.fetch_add(1, std::memory_order_relaxed);
-  }
-  void unref() noexcept {
-    // AcqRel: the last owner sees every other owner's writes.
-    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      auto* self = static_cast<Derived*>(this);
-      std::allocator<Derived> alloc;
-      std::destroy_at(self);
-      alloc.deallocate(self, 1);
-    }
-  }
   void add_sender() noexcept {
     // Relaxed: the caller holds a sender handle, so the count cannot reach 0.
     senders.fetch_add(1, std::memory_order_relaxed);
