@@ -34,6 +34,9 @@ Worker* current_worker() noexcept {
 Driver* current_driver() noexcept {
   return tl_context.driver;
 }
+TimerWheel* current_timers() noexcept {
+  return tl_context.timers;
+}
 Scheduler* current_scheduler() noexcept {
   Worker* w = tl_context.worker;
   return w != nullptr ? &w->scheduler() : nullptr;

@@ -63,6 +63,7 @@ void Worker::schedule_local(TaskHeader* t, bool to_back) {
 void Worker::run() {
   tl_context.worker = this;
   tl_context.driver = driver.get();
+  tl_context.timers = &timers;
   if (cpu_ >= 0) Topology::pin_current_thread(cpu_);
   driver->on_worker_start();
   while (!sched_.is_shutdown()) {
@@ -88,6 +89,7 @@ void Worker::run() {
   }
   sched_.worker_stopped_wait_for_drain();
   driver->on_worker_stop();
+  tl_context.timers = nullptr;
   tl_context.driver = nullptr;
   tl_context.worker = nullptr;
 }

@@ -4,8 +4,7 @@
 #include <mutex>
 #include <thread>
 
-#include "sched/scheduler.hpp"
-#include "sched/worker.hpp"
+#include "sched/thread_context.hpp"
 #include "wheel.hpp"
 
 namespace duet::detail {
@@ -71,7 +70,7 @@ FallbackTimer& fallback() {
 }  // namespace
 
 bool timer_register(TimerEntry& e, Context& cx) {
-  if (detail::Worker* w = detail::current_worker()) return w->timers.insert(e, cx.waker());
+  if (TimerWheel* w = current_timers()) return w->insert(e, cx.waker());
   FallbackTimer& f = fallback();
   if (!f.wheel().insert(e, cx.waker())) return false;
   f.kick();
