@@ -81,3 +81,59 @@ TEST_CASE("a woken coroutine is re-polled before it resumes, spurious wakes neve
     CHECK(c.polls.load() == 7);  // the ready poll; the coroutine did not poll again
   }
 }
+
+namespace {
+
+/// A temporary operand of co_await that records where each poll found it
+/// and whether it was still alive: the awaiter refers to it (no copy in
+/// the frame), so every poll must see the same live object.
+struct WatchedOp {
+  static constexpr std::uint64_t live = 0x5eedf00d;
+  Controlled* c;
+  std::atomic<const void*>* first_at;
+  std::atomic<int>* misplaced;  // polls that found another object or a dead one
+  std::atomic<int>* moves;
+  std::uint64_t magic = live;
+  WatchedOp(Controlled* c_, std::atomic<const void*>* at, std::atomic<int>* bad,
+            std::atomic<int>* mv)
+      : c(c_), first_at(at), misplaced(bad), moves(mv) {}
+  WatchedOp(WatchedOp&& o) noexcept
+      : c(o.c), first_at(o.first_at), misplaced(o.misplaced), moves(o.moves) {
+    moves->fetch_add(1);
+  }
+  ~WatchedOp() { magic = 0; }
+  duet::Poll<int> poll(duet::Context& cx) {
+    const void* expected = nullptr;
+    first_at->compare_exchange_strong(expected, this);
+    if (magic != live || first_at->load() != this) misplaced->fetch_add(1);
+    return ControlledOp{c}.poll(cx);
+  }
+};
+
+duet::Task<int> await_temporary(Controlled* c, std::atomic<const void*>* at, std::atomic<int>* bad,
+                                std::atomic<int>* moves) {
+  const int v = co_await WatchedOp(c, at, bad, moves);  // lives until this line ends
+  co_return v + 1;
+}
+
+}  // namespace
+
+TEST_CASE("an awaited temporary future stays where it is, alive, until its await resumes",
+          "[task][repoll]") {
+  duet::test::Watchdog wd("temporary");
+  duet::Runtime rt({.workers = 2});
+  Controlled c;
+  std::atomic<const void*> at{nullptr};
+  std::atomic<int> bad{0};
+  std::atomic<int> moves{0};
+  auto h = rt.spawn(await_temporary(&c, &at, &bad, &moves));
+  while (c.polls.load() < 1) std::this_thread::yield();  // parked on it
+  c.wake();                                              // a spurious wake: polled again
+  while (c.polls.load() < 2) std::this_thread::yield();
+  c.ready.store(true);
+  c.wake();
+  CHECK(h.join() == 43);
+  CHECK(c.polls.load() == 3);
+  CHECK(bad.load() == 0);
+  CHECK(moves.load() == 0);  // the awaiter refers to the operand, never moves it
+}

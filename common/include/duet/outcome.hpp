@@ -20,11 +20,72 @@ class Cancelled : public std::runtime_error {
   Cancelled() : std::runtime_error("duet: task was cancelled") {}
 };
 
+namespace detail {
+
+/// The outcome capture, written once, for every outcome type (Outcome<T>,
+/// VoidResult): Derived provides set_value and set_exception.
+template <class Derived, class T>
+class Captures {
+ public:
+  /// Polls `f` once: pending stores nothing and returns false; ready stores
+  /// the value, or the exception the poll threw, and returns true. (Poll
+  /// tasks, coroutine awaiters, combinators.)
+  template <class F>
+  bool capture_poll(F& f, Context& cx) {
+    try {
+      auto p = f.poll(cx);
+      if (p.is_pending()) return false;
+      if constexpr (std::is_void_v<T>) {
+        self().set_value();
+      } else {
+        self().set_value(std::move(p).value());
+      }
+    } catch (...) {
+      self().set_exception(std::current_exception());
+    }
+    return true;
+  }
+  /// Calls `fn` and stores what it returns or throws. An exception of type
+  /// Pass (a fiber's unwinding) is not captured: it propagates.
+  template <class Pass = void, class Fn>
+  void capture_call(Fn& fn) {
+    if constexpr (std::is_void_v<Pass>) {
+      try {
+        call_and_store(fn);
+      } catch (...) {
+        self().set_exception(std::current_exception());
+      }
+    } else {
+      try {
+        call_and_store(fn);
+      } catch (const Pass&) {
+        throw;
+      } catch (...) {
+        self().set_exception(std::current_exception());
+      }
+    }
+  }
+
+ private:
+  Derived& self() noexcept { return static_cast<Derived&>(*this); }
+  template <class Fn>
+  void call_and_store(Fn& fn) {
+    if constexpr (std::is_void_v<T>) {
+      std::invoke(fn);
+      self().set_value();
+    } else {
+      self().set_value(std::invoke(fn));
+    }
+  }
+};
+
+}  // namespace detail
+
 /// A task's result: empty, a value, an exception, or "cancelled". A tagged
 /// union rather than std::variant: it sits on the spawn/join hot path, where
 /// the variant's generic visitation cost instructions.
 template <class T>
-class Outcome {
+class Outcome : public detail::Captures<Outcome<T>, T> {
   using Stored = std::conditional_t<std::is_void_v<T>, Unit, T>;
   enum class Tag : unsigned char { empty, value, exception, cancelled };
 
@@ -56,44 +117,6 @@ class Outcome {
     tag_ = Tag::cancelled;
   }
 
-  /// The outcome capture, written once. Polls `f` once: pending leaves this
-  /// empty and returns false; ready stores the value, or the exception the
-  /// poll threw, and returns true. (Poll tasks, awaiters, combinators.)
-  template <class F>
-  bool capture_poll(F& f, Context& cx) {
-    try {
-      auto p = f.poll(cx);
-      if (p.is_pending()) return false;
-      if constexpr (std::is_void_v<T>) {
-        set_value();
-      } else {
-        set_value(std::move(p).value());
-      }
-    } catch (...) {
-      set_exception(std::current_exception());
-    }
-    return true;
-  }
-  /// Calls `fn` and stores what it returns or throws. An exception of type
-  /// Pass (a fiber's unwinding) is not captured: it propagates.
-  template <class Pass = void, class Fn>
-  void capture_call(Fn& fn) {
-    if constexpr (std::is_void_v<Pass>) {
-      try {
-        call_and_store(fn);
-      } catch (...) {
-        set_exception(std::current_exception());
-      }
-    } else {
-      try {
-        call_and_store(fn);
-      } catch (const Pass&) {
-        throw;
-      } catch (...) {
-        set_exception(std::current_exception());
-      }
-    }
-  }
   [[nodiscard]] bool has_value() const noexcept { return tag_ != Tag::empty; }
   [[nodiscard]] bool is_cancelled() const noexcept { return tag_ == Tag::cancelled; }
   /// The stored exception, if the task threw one (not for cancellation).
@@ -138,15 +161,6 @@ class Outcome {
   }
 
  private:
-  template <class Fn>
-  void call_and_store(Fn& fn) {
-    if constexpr (std::is_void_v<T>) {
-      std::invoke(fn);
-      set_value();
-    } else {
-      set_value(std::invoke(fn));
-    }
-  }
   void take_from(Outcome& o) {
     if (o.tag_ == Tag::value) {
       std::construct_at(&value_, std::move(o.value_));
@@ -163,5 +177,27 @@ class Outcome {
   };
   Tag tag_ = Tag::empty;
 };
+
+/// The result of a void computation that is read once, after it ended, and
+/// cannot be cancelled (an await, a coroutine body): only an exception,
+/// null when it returned. 8 bytes where Outcome<void> takes 16, in every
+/// coroutine frame (the promise's result, and each await's).
+class VoidResult : public detail::Captures<VoidResult, void> {
+ public:
+  void set_value() noexcept { error_ = nullptr; }
+  void set_exception(std::exception_ptr e) noexcept { error_ = std::move(e); }
+  [[nodiscard]] std::exception_ptr exception() const noexcept { return error_; }
+  /// Returns, or rethrows the stored exception.
+  void take() {
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+  }
+
+ private:
+  std::exception_ptr error_;
+};
+
+/// What an await or a coroutine body keeps: VoidResult for void.
+template <class T>
+using ResultOf = std::conditional_t<std::is_void_v<T>, VoidResult, Outcome<T>>;
 
 }  // namespace duet

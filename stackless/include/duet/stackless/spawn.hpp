@@ -51,7 +51,15 @@ struct CoroTask final : CoroTaskBase, TaskOps<CoroTask<T>> {
       self->leaf.resume();
     } while (self->hop);
     if (self->root.done()) {
-      self->out = std::move(self->root.promise().out);
+      if constexpr (std::is_void_v<T>) {
+        if (auto e = self->root.promise().out.exception()) {
+          self->out.set_exception(std::move(e));
+        } else {
+          self->out.set_value();
+        }
+      } else {
+        self->out = std::move(self->root.promise().out);
+      }
       std::exchange(self->root, nullptr).destroy();
       return RunResult::complete;
     }
