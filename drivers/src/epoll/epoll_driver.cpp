@@ -3,7 +3,7 @@
 // and kept until the socket closes (one epoll_ctl per socket, not per wait).
 //
 // A readiness event bumps the fd's read or write epoch and wakes the waiter
-// (Registration, io_internal.hpp). Wake-ups from other threads: an eventfd
+// (Registration, epoll_driver.hpp). Wake-ups from other threads: an eventfd
 // in the set, written only when the worker sleeps (ParkToken).
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -15,12 +15,9 @@
 #include <system_error>
 
 #include "duet/detail/block_cache.hpp"
-#include "io/io_internal.hpp"
+#include "epoll/epoll_driver.hpp"
 
 namespace duet::io::detail {
-
-void stats_register(IoStats* s);
-void stats_unregister(IoStats* s);
 
 EpollDriver::EpollDriver(unsigned /*index*/) : events_(256) {
   int ep = ::epoll_create1(EPOLL_CLOEXEC);
@@ -100,6 +97,7 @@ void EpollDriver::free_retired() noexcept {
     std::lock_guard lk(reg_mu_);
     list = retired_;
     retired_ = nullptr;
+    // Relaxed: under reg_mu_, which orders it with the list.
     has_retired_.store(false, std::memory_order_relaxed);
   }
   while (list != nullptr) {
@@ -112,7 +110,8 @@ void EpollDriver::free_retired() noexcept {
 
 std::size_t EpollDriver::wait(int timeout_ms, std::size_t max_events) {
   // Registrations removed before this point cannot appear in this batch,
-  // and the previous batch has been handled: free them now.
+  // and the previous batch has been handled: free them now. Relaxed: a
+  // hint; one missed is freed at the next wait.
   if (has_retired_.load(std::memory_order_relaxed)) free_retired();
   // Events left in the ready list are reported by the next wait, in order.
   if (max_events == 0) return 0;
@@ -174,6 +173,7 @@ void EpollDriver::unpark() noexcept {
   if (park_.unpark()) {
     std::uint64_t one = 1;
     (void)!::write(wake_fd_.get(), &one, sizeof one);
+    // Relaxed: a statistic (any thread writes it, hence the fetch_add).
     stats.wake_writes.fetch_add(1, std::memory_order_relaxed);
   }
 }

@@ -25,26 +25,14 @@
 #include <system_error>
 
 #include "duet/detail/block_cache.hpp"
-#include "io/io_internal.hpp"
+#include "uring/uring_driver.hpp"
 
 namespace duet::io::detail {
 namespace {
-constexpr std::uint64_t kRecvTag = 2;  // user_data = RecvQueue* | kRecvTag
 constexpr std::uint16_t kMaxQueued = 8;
 constexpr std::uint32_t kMinFree = 8;
 constexpr std::uint16_t kGroup = 0;
-
-std::uint64_t tag(RecvQueue* rq) {
-  return reinterpret_cast<std::uint64_t>(rq) | kRecvTag;
-}
 }  // namespace
-
-bool is_recv_tag(std::uint64_t ud) noexcept {
-  return (ud & kRecvTag) != 0;
-}
-RecvQueue* recv_queue_of(std::uint64_t ud) noexcept {
-  return reinterpret_cast<RecvQueue*>(ud & ~kRecvTag);
-}
 
 // ---- the buffer ring ----------------------------------------------------
 
@@ -155,6 +143,7 @@ void UringDriver::drain_returns() noexcept {
   return_lock_.lock();
   for (std::uint16_t bid : returns_) recycle(bid);
   returns_.clear();
+  // Relaxed: under return_lock_, which orders it with the list.
   has_returns_.store(false, std::memory_order_relaxed);
   return_lock_.unlock();
 }
@@ -190,7 +179,7 @@ bool UringDriver::arm_recv(RecvQueue* rq) {
   io_uring_prep_recv_multishot(s, rq->fd, nullptr, 0, 0);
   s->flags |= IOSQE_BUFFER_SELECT;
   s->buf_group = kGroup;
-  io_uring_sqe_set_data64(s, tag(rq));
+  io_uring_sqe_set_data64(s, user_data::of(rq));
   rq->lock.lock();
   rq->armed = true;
   rq->cancelling = false;
@@ -203,20 +192,19 @@ bool UringDriver::arm_recv(RecvQueue* rq) {
 
 void UringDriver::cancel_recv(RecvQueue* rq) noexcept {
   if (on_owner_thread()) {
-    io_uring_sqe* s = sqe();
-    io_uring_prep_cancel64(s, tag(rq), 0);
-    io_uring_sqe_set_data64(s, 0);  // kIgnore
+    submit_cancel(user_data::of(rq));
     return;
   }
   // By value: the queue may be freed (its last CQE reaped) before the owner
   // submits this; a cancel that finds nothing is harmless.
   cancel_lock_.lock();
   try {
-    recv_cancels_.push_back(tag(rq));
+    recv_cancels_.push_back(user_data::of(rq));
   } catch (...) {
     // Out of memory: the multishot stays armed until the socket's close
     // completes it (the fd is closed right after this).
   }
+  // Relaxed: a hint; the list itself is read under cancel_lock_.
   has_cancels_.store(true, std::memory_order_relaxed);
   cancel_lock_.unlock();
   unpark();
@@ -260,17 +248,23 @@ void UringDriver::on_recv_cqe(RecvQueue* rq, std::int32_t res, std::uint32_t fla
   Waker w = std::move(rq->waker);
   const bool free_it = rq->released && !rq->armed;
   rq->lock.unlock();
-  if (cancel) {
-    io_uring_sqe* s = sqe();
-    io_uring_prep_cancel64(s, tag(rq), 0);
-    io_uring_sqe_set_data64(s, 0);  // kIgnore
-  }
+  if (cancel) submit_cancel(user_data::of(rq));
   if (w) std::move(w).wake();
   if (free_it) free_recv_queue(rq);
 }
 
-// ---- the reader and the socket's release ------------------------------------
+// ---- the reader, the read's start and the socket's release -----------------
 
+namespace {
+
+/// What a read found in its socket's RecvQueue.
+enum class RecvTake : std::uint8_t {
+  ready,    // `out` is a byte count, 0 at end of stream, or -errno
+  pending,  // nothing yet; the waker is registered
+  idle,     // nothing queued and nothing armed: arm it, or read one-shot
+};
+
+/// The reader's side (any thread): copies up to `len` queued bytes.
 RecvTake recv_queue_take(RecvQueue* rq, std::byte* buf, std::size_t len, const Waker& w,
                          long& out) noexcept {
   std::uint16_t done[kMaxQueued + 1];
@@ -321,6 +315,36 @@ RecvTake recv_queue_take(RecvQueue* rq, std::byte* buf, std::size_t len, const W
   if (!rq->waker.will_wake(w)) rq->waker = w;
   rq->lock.unlock();
   return RecvTake::pending;
+}
+
+}  // namespace
+
+std::optional<Poll<long>> poll_queued_recv(OpRequest& q, Context& cx) {
+  long out = 0;
+  switch (recv_queue_take(q.src->rq, q.rbuf, q.len, cx.waker(), out)) {
+    case RecvTake::ready:
+      return Poll<long>(out);
+    case RecvTake::pending:
+      return Poll<long>(pending);
+    case RecvTake::idle:
+      break;
+  }
+  return std::nullopt;
+}
+
+std::optional<Poll<long>> UringDriver::start_multishot_recv(OpRequest& q, Context& cx) {
+  if (!multishot_recv()) return std::nullopt;
+  Source& s = *q.src;
+  // Idle on another worker's ring (the task moved) or on a ring that is
+  // gone: start over on this one (an unarmed queue is freed at once).
+  if (s.rq != nullptr && s.rq->owner != this) recv_queue_release(std::exchange(s.rq, nullptr));
+  if (s.rq == nullptr) s.rq = make_recv_queue(s.fd.get());
+  if (!arm_recv(s.rq)) return std::nullopt;
+  long out = 0;
+  if (recv_queue_take(s.rq, q.rbuf, q.len, cx.waker(), out) == RecvTake::ready) {
+    return Poll<long>(out);
+  }
+  return Poll<long>(pending);
 }
 
 void recv_queue_release(RecvQueue* rq) noexcept {

@@ -24,21 +24,9 @@
 #include <cstring>
 #include <system_error>
 
-#include "duet/io/stats.hpp"
-#include "io/io_internal.hpp"
+#include "uring/uring_driver.hpp"
 
 namespace duet::io::detail {
-
-void stats_register(IoStats* s);
-void stats_unregister(IoStats* s);
-bool is_recv_tag(std::uint64_t ud) noexcept;  // recv_queue.cpp
-RecvQueue* recv_queue_of(std::uint64_t ud) noexcept;
-
-namespace {
-// user_data tags that are not IoOps (IoOps are 64-byte aligned pointers).
-constexpr std::uint64_t kIgnore = 0;  // cancel requests' own completions
-constexpr std::uint64_t kWake = 1;    // the eventfd read
-}  // namespace
 
 UringDriver::UringDriver(unsigned entries, unsigned /*index*/, const RuntimeConfig& cfg) {
   io_uring_params p{};
@@ -104,17 +92,14 @@ void UringDriver::quiesce() noexcept {
   // here) and wait for every CQE: only then is no kernel write into an
   // IoOp or a receive buffer possible.
   drain_cancels();
+  // Relaxed: a hint; the list itself is read under return_lock_.
   if (has_returns_.load(std::memory_order_relaxed)) drain_returns();
   if (inflight_ > 0) {
     io_uring_sqe* s = sqe();
-    io_uring_prep_cancel64(s, 0, IORING_ASYNC_CANCEL_ANY);
-    io_uring_sqe_set_data64(s, kIgnore);
+    io_uring_prep_cancel64(s, 0, IORING_ASYNC_CANCEL_ANY);  // ANY: no user_data to match
+    io_uring_sqe_set_data64(s, user_data::ignore);
   }
-  if (wake_armed_) {
-    io_uring_sqe* s = sqe();
-    io_uring_prep_cancel64(s, kWake, 0);
-    io_uring_sqe_set_data64(s, kIgnore);
-  }
+  if (wake_armed_) submit_cancel(user_data::wake);
   for (int i = 0; i < 500 && (inflight_ > 0 || wake_armed_); ++i) {
     io_uring_cqe* c = nullptr;
     __kernel_timespec ts{0, 10'000'000};
@@ -156,24 +141,27 @@ io_uring_sqe* UringDriver::sqe() {
 void UringDriver::arm(io_uring_sqe* s, IoOp* op) noexcept {
   op->owner = this;
   op->ref();  // the kernel's reference, dropped when the CQE is reaped
-  io_uring_sqe_set_data(s, op);
+  io_uring_sqe_set_data64(s, user_data::of(op));
   ++inflight_;
 }
 
 void UringDriver::arm_wake() {
   io_uring_sqe* s = sqe();
   io_uring_prep_read(s, wake_fd_.get(), &wake_buf_, sizeof wake_buf_, 0);
-  io_uring_sqe_set_data64(s, kWake);
+  io_uring_sqe_set_data64(s, user_data::wake);
   wake_armed_ = true;
+}
+
+void UringDriver::submit_cancel(std::uint64_t ud) {
+  io_uring_sqe* s = sqe();
+  io_uring_prep_cancel64(s, ud, 0);
+  io_uring_sqe_set_data64(s, user_data::ignore);
 }
 
 void UringDriver::cancel(IoOp* op) noexcept {
   if (on_owner_thread()) {
-    if (!op->done) {  // done is only set on this thread (reap)
-      io_uring_sqe* s = sqe();
-      io_uring_prep_cancel(s, op, 0);
-      io_uring_sqe_set_data64(s, kIgnore);
-    }
+    // done is only set on this thread (reap).
+    if (!op->done) submit_cancel(user_data::of(op));
     op->unref();
     return;
   }
@@ -192,22 +180,15 @@ void UringDriver::drain_cancels() {
   cancel_lock_.lock();
   IoOp* list = cancels_;
   cancels_ = nullptr;
-  for (std::uint64_t ud : recv_cancels_) {
-    io_uring_sqe* s = sqe();
-    io_uring_prep_cancel64(s, ud, 0);
-    io_uring_sqe_set_data64(s, kIgnore);
-  }
+  for (std::uint64_t ud : recv_cancels_) submit_cancel(ud);
   recv_cancels_.clear();
+  // Relaxed: under cancel_lock_, which orders it with the lists.
   has_cancels_.store(false, std::memory_order_relaxed);
   cancel_lock_.unlock();
   while (list != nullptr) {
     IoOp* op = list;
     list = op->next;
-    if (!op->done) {
-      io_uring_sqe* s = sqe();
-      io_uring_prep_cancel(s, op, 0);
-      io_uring_sqe_set_data64(s, kIgnore);
-    }
+    if (!op->done) submit_cancel(user_data::of(op));
     op->unref();
   }
 }
@@ -221,19 +202,22 @@ std::size_t UringDriver::reap(std::size_t max_cqes) {
     for (unsigned i = 0; i < n; ++i) {
       const std::uint64_t ud = cqes[i]->user_data;
       const std::int32_t res = cqes[i]->res;
-      if (ud == kIgnore) continue;
-      if (ud == kWake) {
-        wake_armed_ = false;
-        continue;
+      switch (user_data::kind_of(ud)) {
+        case user_data::Kind::ignore:
+          break;
+        case user_data::Kind::wake:
+          wake_armed_ = false;
+          break;
+        case user_data::Kind::recv:
+          on_recv_cqe(user_data::recv_queue(ud), res, cqes[i]->flags);
+          ++total;
+          break;
+        case user_data::Kind::op:
+          --inflight_;
+          ++total;
+          user_data::io_op(ud)->complete(res);
+          break;
       }
-      if (is_recv_tag(ud)) {
-        on_recv_cqe(recv_queue_of(ud), res, cqes[i]->flags);
-        ++total;
-        continue;
-      }
-      --inflight_;
-      ++total;
-      reinterpret_cast<IoOp*>(ud)->complete(res);
     }
     io_uring_cq_advance(&ring_, n);
     stats.add(stats.cqes, n);
@@ -263,6 +247,7 @@ void UringDriver::park(std::optional<std::chrono::nanoseconds> timeout, std::siz
     poll(max_events);
     return;
   }
+  // Relaxed: hints, as in poll(); what one misses the next poll takes.
   if (has_cancels_.load(std::memory_order_relaxed)) drain_cancels();
   if (has_returns_.load(std::memory_order_relaxed)) drain_returns();
   if (!wake_armed_) arm_wake();
@@ -286,6 +271,7 @@ void UringDriver::unpark() noexcept {
   if (park_.unpark()) {
     std::uint64_t one = 1;
     (void)!::write(wake_fd_.get(), &one, sizeof one);
+    // Relaxed: a statistic (any thread writes it, hence the fetch_add).
     stats.wake_writes.fetch_add(1, std::memory_order_relaxed);
   }
 }

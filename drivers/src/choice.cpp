@@ -1,0 +1,101 @@
+// choice.cpp: which I/O backend this process runs, chosen once and logged
+// once; read back by active_driver().
+//
+// Order: the DUET_DRIVER environment variable (io_uring, epoll, none,
+// automatic), then RuntimeConfig::io_driver; `automatic` means io_uring when
+// the probe passes (uring/probe.cpp: a ring can be set up and every opcode
+// duet submits is supported), else epoll. A forced io_uring that the kernel
+// refuses falls back to epoll with a log line, never an abort.
+#include "choice.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include "duet/io/stats.hpp"
+
+namespace duet::io {
+namespace detail {
+namespace {
+
+std::mutex g_mu;
+IoDriver g_active = IoDriver::automatic;
+bool g_logged[4] = {};
+
+IoDriver from_env(IoDriver requested) {
+  const char* e = std::getenv("DUET_DRIVER");
+  if (e == nullptr || *e == 0) return requested;
+  if (std::strcmp(e, "io_uring") == 0 || std::strcmp(e, "uring") == 0) return IoDriver::io_uring;
+  if (std::strcmp(e, "epoll") == 0) return IoDriver::epoll;
+  if (std::strcmp(e, "none") == 0) return IoDriver::none;
+  if (std::strcmp(e, "auto") == 0 || std::strcmp(e, "automatic") == 0) return IoDriver::automatic;
+  std::fprintf(stderr, "duet: DUET_DRIVER=%s not understood (io_uring|epoll|none|automatic)\n", e);
+  return requested;
+}
+
+/// DUET_LOG=info (or debug) asks for duet's informational lines on stderr;
+/// a library is quiet by default. Warnings (a forced driver the kernel
+/// refuses, a ring that failed) are printed either way.
+bool log_info() {
+  static const bool on = [] {
+    const char* e = std::getenv("DUET_LOG");
+    return e != nullptr && (std::strcmp(e, "info") == 0 || std::strcmp(e, "debug") == 0);
+  }();
+  return on;
+}
+
+}  // namespace
+
+IoDriver resolve_driver(IoDriver requested) {
+  IoDriver want = from_env(requested);
+  IoDriver got = want;
+  const char* why = "forced";
+  bool warn = false;
+  if (want == IoDriver::automatic || want == IoDriver::io_uring) {
+    if (uring_features().available) {
+      got = IoDriver::io_uring;
+      why = want == IoDriver::automatic ? "automatic: io_uring probe passed" : "forced";
+    } else {
+      got = IoDriver::epoll;
+      why = want == IoDriver::automatic ? "automatic: io_uring unavailable"
+                                        : "io_uring forced but unavailable";
+      warn = want == IoDriver::io_uring;
+    }
+  }
+  std::lock_guard lk(g_mu);
+  g_active = got;
+  auto i = static_cast<unsigned>(got);
+  if (!g_logged[i] && (warn || log_info())) {
+    g_logged[i] = true;
+    std::fprintf(stderr, "duet: I/O driver %s (%s)\n", driver_name(got), why);
+  }
+  return got;
+}
+
+}  // namespace detail
+
+IoDriver active_driver() noexcept {
+  std::lock_guard lk(detail::g_mu);
+  return detail::g_active;
+}
+
+IoDriver resolve(IoDriver requested) {
+  return detail::resolve_driver(requested);
+}
+
+const char* driver_name(IoDriver d) noexcept {
+  switch (d) {
+    case IoDriver::automatic:
+      return "automatic";
+    case IoDriver::io_uring:
+      return "io_uring";
+    case IoDriver::epoll:
+      return "epoll";
+    case IoDriver::none:
+      return "none";
+  }
+  return "?";
+}
+
+}  // namespace duet::io

@@ -1,0 +1,88 @@
+// socket_op.cpp: how an operation starts on epoll. A socket op makes its
+// syscall at once (non-blocking); on EAGAIN the task waits on the fd's
+// registration in this worker's set (made by the first wait, kept until the
+// socket closes), and its next poll tries again. A file op has no readiness
+// and goes to the FilePool. Also the waiter lists of a registration.
+#include <cerrno>
+
+#include "epoll/epoll_driver.hpp"
+
+namespace duet::io::detail {
+
+Poll<long> EpollDriver::start(OpRequest& q, OpSlot& slot, Context& cx) {
+  if (is_file_op(q.kind)) return start_on_file_pool(q, slot, cx);
+  return start_socket_op(q, cx);
+}
+
+Poll<long> EpollDriver::start_socket_op(OpRequest& q, Context& cx) {
+  Source& s = *q.src;
+  const bool wr = is_write_side(q);
+  if (q.kind == OpKind::timeout && !s.fd) {
+    if (long e = arm_timerfd(q); e < 0) return e;
+  }
+  for (;;) {
+    // Acquire: pairs with the winner's compare-exchange below, so the
+    // registration's fields are seen initialised.
+    Registration* r = s.reg.load(std::memory_order_acquire);
+    std::uint64_t seq = 0;
+    // Acquire: pairs with the driver's release of the epoch; an event
+    // published before this load is seen by the syscall below.
+    if (r != nullptr) seq = (wr ? r->wr_epoch : r->rd_epoch).load(std::memory_order_acquire);
+    long res = socket_syscall(q);
+    stats.add(stats.io_syscalls);
+    if (res != -EAGAIN) return res;
+    if (r == nullptr) {
+      // First wait on this fd: add it to this worker's set and try again
+      // (the readiness it had before the add is not reported as an edge).
+      Registration* mine = add(s.fd.get());
+      if (mine == nullptr) return -errno;
+      Registration* none = nullptr;
+      // AcqRel: publishes `mine` to the other waiters; acquire on failure
+      // reads the winner's. The loser's registration is removed again.
+      if (!s.reg.compare_exchange_strong(none, mine, std::memory_order_acq_rel,
+                                         std::memory_order_acquire)) {
+        registration_release(mine);
+      }
+      continue;
+    }
+    r->lock.lock();
+    // Relaxed under the lock: the driver bumps the epoch under it too.
+    if ((wr ? r->wr_epoch : r->rd_epoch).load(std::memory_order_relaxed) != seq) {
+      r->lock.unlock();
+      continue;  // an event arrived since the load: try again
+    }
+    add_waiter(wr ? r->wr_waker : r->rd_waker, wr ? r->wr_more : r->rd_more, cx.waker());
+    r->lock.unlock();
+    return pending;
+  }
+}
+
+// ---- waiters of a registration ------------------------------------------
+
+void add_waiter(Waker& slot, std::unique_ptr<std::vector<Waker>>& more, const Waker& w) {
+  if (!slot) {
+    slot = w;
+    return;
+  }
+  if (slot.will_wake(w)) return;
+  if (!more) more = std::make_unique<std::vector<Waker>>();
+  for (const Waker& m : *more) {
+    if (m.will_wake(w)) return;
+  }
+  more->push_back(w);
+}
+
+std::size_t wake_waiters(Waker first, std::unique_ptr<std::vector<Waker>> more) noexcept {
+  std::size_t n = 0;
+  if (first) {
+    std::move(first).wake();
+    ++n;
+  }
+  if (more) {
+    for (Waker& w : *more) std::move(w).wake();
+    n += more->size();
+  }
+  return n;
+}
+
+}  // namespace duet::io::detail

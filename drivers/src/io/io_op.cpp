@@ -1,0 +1,152 @@
+// io_op.cpp: the IoOp life cycle: made from an OpRequest when an operation
+// starts, completed by the kernel or the file pool, collected by the
+// future's poll (finish_op) or abandoned by its drop, freed by the last of
+// its two references (io/io_op.hpp).
+#include "io/io_op.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "io/backend.hpp"
+#include "io/op_memory.hpp"
+
+namespace duet::io::detail {
+
+IoOp* IoOp::make(OpKind k, std::size_t cap) {
+  void* mem = op_alloc(sizeof(IoOp) + cap);
+  auto* op = std::construct_at(static_cast<IoOp*>(mem));
+  op->kind = k;
+  op->cap = cap;
+  return op;
+}
+
+void IoOp::unref() noexcept {
+  // AcqRel: the last owner must see every write of the others (the result,
+  // the kernel's data) before it frees the block.
+  if (refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  // A new descriptor that no future took (the future was dropped after
+  // completion): close it, or it would leak.
+  if (done && res >= 0 && (kind == OpKind::accept || kind == OpKind::openat)) ::close(res);
+  std::size_t sz = sizeof(IoOp) + cap;
+  std::destroy_at(this);
+  op_free(this, sz);
+}
+
+void IoOp::complete(std::int32_t r) noexcept {
+  lock.lock();
+  done = true;
+  res = r;
+  Waker w = std::move(waker);
+  lock.unlock();
+  if (w) std::move(w).wake();
+  unref();
+}
+
+bool IoOp::poll(const Waker& w, std::int32_t& out) noexcept {
+  lock.lock();
+  if (done) {
+    out = res;
+    lock.unlock();
+    return true;
+  }
+  if (!waker.will_wake(w)) waker = w;
+  lock.unlock();
+  return false;
+}
+
+void op_abandon(IoOp* op) noexcept {
+  op->lock.lock();
+  const bool done = op->done;
+  op->abandoned = true;
+  Waker old = std::move(op->waker);
+  op->lock.unlock();
+  if (!done && op->owner != nullptr) {
+    op->owner->cancel(op);  // passes our reference
+    return;
+  }
+  // Done, or a pool job (the pool skips abandoned jobs that have not
+  // started; one that runs writes only into the op's own buffer).
+  op->unref();
+}
+
+namespace {
+
+/// The bytes behind the IoOp: the data a read receives or a write sends,
+/// or openat's path.
+std::size_t op_capacity(const OpRequest& q) {
+  switch (q.kind) {
+    case OpKind::recv:
+    case OpKind::send:
+    case OpKind::recvfrom:
+    case OpKind::sendto:
+    case OpKind::read_at:
+    case OpKind::write_at:
+      return q.len;
+    case OpKind::openat:
+      return std::strlen(q.path) + 1;
+    default:
+      return 0;
+  }
+}
+
+}  // namespace
+
+IoOp* build_op(const OpRequest& q) {
+  IoOp* op = IoOp::make(q.kind, op_capacity(q));
+  op->fd = q.src != nullptr ? q.src->fd.get() : -1;
+  op->len = q.len;
+  op->off = q.off;
+  op->flags = q.flags;
+  op->mode = q.mode;
+  switch (q.kind) {
+    case OpKind::send:
+    case OpKind::sendto:
+    case OpKind::write_at:
+      // The kernel reads the op's copy, never the caller's buffer.
+      if (q.len != 0) std::memcpy(op->data(), q.wbuf, q.len);
+      break;
+    case OpKind::openat:
+      std::memcpy(op->data(), q.path, op->cap);
+      break;
+    default:
+      break;
+  }
+  if (q.kind == OpKind::connect || q.kind == OpKind::sendto) {
+    std::memcpy(&op->addr, q.addr.raw(), q.addr.len());
+    op->addrlen = q.addr.len();
+  }
+  return op;
+}
+
+Poll<long> finish_op(OpRequest& q, OpSlot& slot, std::int32_t r) {
+  IoOp* op = slot.op;
+  if (r >= 0) {
+    switch (q.kind) {
+      case OpKind::recv:
+      case OpKind::read_at:
+        std::memcpy(q.rbuf, op->data(), static_cast<std::size_t>(r));
+        break;
+      case OpKind::recvfrom:
+        std::memcpy(q.rbuf, op->data(), static_cast<std::size_t>(r));
+        q.addr =
+            net::SocketAddr::from_raw(reinterpret_cast<sockaddr*>(&op->addr), op->msg.msg_namelen);
+        break;
+      case OpKind::accept:
+        q.addr = net::SocketAddr::from_raw(reinterpret_cast<sockaddr*>(&op->addr), op->addrlen);
+        break;
+      default:
+        break;
+    }
+  }
+  if (q.kind == OpKind::timeout && r == -ETIME) r = 0;
+  // The descriptor now belongs to the caller: the op must not close it.
+  op->res = -1;
+  slot.op = nullptr;
+  op->unref();
+  return static_cast<long>(r);
+}
+
+}  // namespace duet::io::detail

@@ -1,0 +1,67 @@
+// poll_op.cpp: poll_op, the one entry of every socket and file operation:
+// an operation in flight is collected from its IoOp; a new one starts on the
+// calling worker's backend (io/backend.hpp), or blocks a plain thread. Also
+// the backend interface's defaults, and the Source's close, which lets go of
+// whichever backend state it holds.
+#include <cerrno>
+#include <utility>
+
+#include "io/backend.hpp"
+#include "io/io_op.hpp"
+
+namespace duet::io::detail {
+
+std::optional<Poll<long>> IoBackend::start_multishot_recv(OpRequest& /*q*/, Context& /*cx*/) {
+  return std::nullopt;
+}
+
+void IoBackend::cancel(IoOp* op) noexcept {
+  op->unref();
+}
+
+namespace {
+
+/// A recv that a multishot recv may serve: no flags (MSG_PEEK and the like
+/// need their own syscall) and room for at least one byte.
+bool is_plain_recv(const OpRequest& q) {
+  return q.kind == OpKind::recv && q.flags == 0 && q.len > 0;
+}
+
+/// No backend: a plain thread blocks; a worker of the `none` driver has no
+/// I/O (it must not block).
+Poll<long> start_without_backend(OpRequest& q) {
+  if (duet::detail::current_driver() == nullptr) return blocking_op(q);
+  return static_cast<long>(-ENOTSUP);
+}
+
+}  // namespace
+
+Poll<long> poll_op(OpRequest& q, OpSlot& slot, Context& cx) {
+  if (slot.op != nullptr) {
+    std::int32_t r = 0;
+    if (!slot.op->poll(cx.waker(), r)) return pending;
+    return finish_op(q, slot, r);
+  }
+  // Bytes a multishot recv already queued come first, on whatever thread
+  // reads now (the socket's queue may belong to another worker's ring).
+  if (is_plain_recv(q) && q.src->rq != nullptr) {
+    if (auto r = poll_queued_recv(q, cx)) return *r;
+  }
+  IoBackend* b = current_backend();
+  if (b == nullptr) return start_without_backend(q);
+  if (is_plain_recv(q)) {
+    if (auto r = b->start_multishot_recv(q, cx)) return *r;
+  }
+  return b->start(q, slot, cx);
+}
+
+Result<void> Source::close() noexcept {
+  // AcqRel: takes the registration whichever worker made it.
+  if (Registration* r = reg.exchange(nullptr, std::memory_order_acq_rel)) registration_release(r);
+  if (rq != nullptr) recv_queue_release(std::exchange(rq, nullptr));
+  if (!fd) return {};
+  if (fd.reset() != 0) return errno_code(errno);
+  return {};
+}
+
+}  // namespace duet::io::detail

@@ -1,0 +1,101 @@
+// syscalls.cpp: the syscalls of the operations that duet makes itself, not
+// through io_uring: a socket op tried non-blocking (epoll, and a plain
+// thread's blocking fallback), the timerfd of a timeout, and a file op run
+// synchronously (the file pool, and the blocking fallback).
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+
+#include "io/io_op.hpp"
+
+namespace duet::io::detail {
+
+long socket_syscall(OpRequest& q) {
+  const int fd = q.src->fd.get();
+  long r = 0;
+  switch (q.kind) {
+    case OpKind::recv:
+      r = ::recv(fd, q.rbuf, q.len, q.flags);
+      break;
+    case OpKind::send:
+      r = ::send(fd, q.wbuf, q.len, q.flags | MSG_NOSIGNAL);
+      break;
+    case OpKind::accept: {
+      socklen_t l = sizeof(sockaddr_storage);
+      r = ::accept4(fd, q.addr.raw(), &l, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (r >= 0) q.addr.set_len(l);
+      break;
+    }
+    case OpKind::connect:
+      // Calling connect again reports progress: EALREADY while it runs,
+      // EISCONN once connected, or the error that ended it.
+      r = ::connect(fd, q.addr.raw(), q.addr.len());
+      if (r < 0 && q.started) {
+        if (errno == EISCONN) return 0;
+        if (errno == EALREADY || errno == EINPROGRESS) return -EAGAIN;
+      }
+      if (r < 0 && errno == EINPROGRESS) {
+        q.started = true;
+        return -EAGAIN;
+      }
+      break;
+    case OpKind::recvfrom: {
+      socklen_t l = sizeof(sockaddr_storage);
+      r = ::recvfrom(fd, q.rbuf, q.len, q.flags, q.addr.raw(), &l);
+      if (r >= 0) q.addr.set_len(l);
+      break;
+    }
+    case OpKind::sendto:
+      r = ::sendto(fd, q.wbuf, q.len, q.flags | MSG_NOSIGNAL, q.addr.raw(), q.addr.len());
+      break;
+    case OpKind::timeout: {
+      std::uint64_t n = 0;
+      r = ::read(fd, &n, sizeof n);
+      if (r >= 0) r = 0;
+      break;
+    }
+    default:
+      return -EINVAL;
+  }
+  return r < 0 ? -errno : r;
+}
+
+long arm_timerfd(OpRequest& q) {
+  int t = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (t < 0) return -errno;
+  q.src->fd.reset(t);
+  itimerspec its{};
+  auto ns = q.timeout.count() > 0 ? q.timeout.count() : 1;
+  its.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+  its.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+  if (::timerfd_settime(t, 0, &its, nullptr) < 0) return -errno;
+  return 0;
+}
+
+std::int32_t run_file_op_sync(IoOp* op) noexcept {
+  long r = 0;
+  switch (op->kind) {
+    case OpKind::read_at:
+      r = ::pread(op->fd, op->data(), op->len, static_cast<off_t>(op->off));
+      break;
+    case OpKind::write_at:
+      r = ::pwrite(op->fd, op->data(), op->len, static_cast<off_t>(op->off));
+      break;
+    case OpKind::fsync:
+      r = op->flags != 0 ? ::fdatasync(op->fd) : ::fsync(op->fd);
+      break;
+    case OpKind::openat:
+      r = ::openat(AT_FDCWD, reinterpret_cast<const char*>(op->data()), op->flags | O_CLOEXEC,
+                   op->mode);
+      break;
+    default:
+      return -EINVAL;
+  }
+  return r < 0 ? -errno : static_cast<std::int32_t>(r);
+}
+
+}  // namespace duet::io::detail

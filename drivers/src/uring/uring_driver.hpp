@@ -1,0 +1,181 @@
+// uring_driver.hpp: the io_uring backend's state: UringDriver (one ring per
+// worker), RecvQueue (a socket's multishot recv on it), and the user_data
+// that says what each CQE completes. Private to drivers/src/uring and the
+// factory.
+#pragma once
+
+#include <liburing.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "duet/detail/park_token.hpp"
+#include "duet/io/fd.hpp"
+#include "duet/io/stats.hpp"
+#include "io/backend.hpp"
+#include "io/io_op.hpp"
+
+namespace duet::io::detail {
+
+class UringDriver;
+
+/// A socket's multishot receive on one io_uring worker (recv_queue.cpp).
+///
+/// The socket's first read arms a multishot recv that selects buffers from
+/// the worker's buffer ring; the owner thread appends each filled buffer to
+/// this queue as its CQE is reaped and wakes the reader, and the reader (on
+/// any thread) copies out of the queue and gives the buffers back. The
+/// Source holds the queue; the kernel's reference is `armed`. Freed when the
+/// Source has released it and no multishot is in flight.
+struct alignas(64) RecvQueue {
+  static constexpr std::uint16_t none = 0xffff;
+  OpLock lock;
+  UringDriver* owner = nullptr;  // null once the driver is gone
+  int fd = -1;
+  // Filled buffers in arrival order, linked through the driver's buf_next.
+  std::uint16_t head = none, tail = none;
+  std::uint16_t queued = 0;    // buffers in the queue
+  std::uint32_t head_off = 0;  // bytes of the head buffer already read
+  std::int32_t error = 0;      // -errno to report once the queue is drained
+  bool eof = false;            // the peer shut down: reads return 0
+  bool armed = false;          // a multishot recv is in the kernel
+  bool cancelling = false;     // its cancel is submitted (backpressure)
+  bool released = false;       // the Source let go
+  bool starved = false;        // it ended for lack of buffers
+  Waker waker;                 // the reader, all guarded by lock
+  RecvQueue* next = nullptr;   // owner's live list (guarded by its live_mu_)
+  RecvQueue* prev = nullptr;
+};
+
+/// A CQE's user_data, the one definition of what each SQE duet submits
+/// names: reap() decodes it with kind_of(). The ring's own requests are
+/// small constants; an operation is its IoOp's address, a multishot recv
+/// its RecvQueue's address with the recv bit set. Both are 64-byte aligned
+/// (op_alloc, block_alloc), so an address never equals a constant and
+/// never has the bit set.
+namespace user_data {
+enum class Kind : std::uint8_t {
+  ignore,  // a cancel request's own completion: nothing to do
+  wake,    // the eventfd read that wakes a parked worker
+  recv,    // a RecvQueue's multishot recv
+  op,      // an IoOp
+};
+inline constexpr std::uint64_t ignore = 0;
+inline constexpr std::uint64_t wake = 1;
+inline constexpr std::uint64_t recv_bit = 2;
+static_assert(alignof(RecvQueue) > recv_bit);
+
+[[nodiscard]] inline std::uint64_t of(IoOp* op) noexcept {
+  return reinterpret_cast<std::uint64_t>(op);
+}
+[[nodiscard]] inline std::uint64_t of(RecvQueue* rq) noexcept {
+  return reinterpret_cast<std::uint64_t>(rq) | recv_bit;
+}
+[[nodiscard]] inline Kind kind_of(std::uint64_t ud) noexcept {
+  if (ud == ignore) return Kind::ignore;
+  if (ud == wake) return Kind::wake;
+  return (ud & recv_bit) != 0 ? Kind::recv : Kind::op;
+}
+[[nodiscard]] inline IoOp* io_op(std::uint64_t ud) noexcept {
+  return reinterpret_cast<IoOp*>(ud);
+}
+[[nodiscard]] inline RecvQueue* recv_queue(std::uint64_t ud) noexcept {
+  return reinterpret_cast<RecvQueue*>(ud & ~recv_bit);
+}
+}  // namespace user_data
+
+class UringDriver final : public IoBackend {
+ public:
+  UringDriver(unsigned entries, unsigned index, const RuntimeConfig& cfg);
+  ~UringDriver() override;
+  std::size_t poll(std::size_t max_events) override;
+  void park(std::optional<std::chrono::nanoseconds> timeout, std::size_t max_events) override;
+  void unpark() noexcept override;
+  [[nodiscard]] IoDriver kind() const noexcept override { return IoDriver::io_uring; }
+  void on_worker_start() override;
+  void on_worker_stop() override;
+
+  /// Owner thread: `q`'s IoOp, its SQE prepared and armed (op_prep.cpp).
+  Poll<long> start(OpRequest& q, OpSlot& slot, Context& cx) override;
+  /// Owner thread: arms the socket's multishot recv on this ring
+  /// (recv_queue.cpp).
+  std::optional<Poll<long>> start_multishot_recv(OpRequest& q, Context& cx) override;
+  /// Any thread: cancel `op` (the caller passes its reference).
+  void cancel(IoOp* op) noexcept override;
+
+  /// Owner thread: an SQE to fill (submits to make room when full).
+  io_uring_sqe* sqe();
+  /// Owner thread: submits `op` (prepared in `s`), taking its in-flight ref.
+  void arm(io_uring_sqe* s, IoOp* op) noexcept;
+  [[nodiscard]] bool on_owner_thread() const noexcept;
+
+  // ---- multishot recv (recv_queue.cpp) ----
+  /// Whether this ring has a buffer ring (probe passed, config allows).
+  [[nodiscard]] bool multishot_recv() const noexcept { return nbufs_ != 0; }
+  /// Owner thread: a new, unarmed queue for `fd`.
+  RecvQueue* make_recv_queue(int fd);
+  /// Owner thread: arms `rq`'s multishot recv; false when the ring is short
+  /// of buffers (the caller reads with a one-shot recv instead).
+  bool arm_recv(RecvQueue* rq);
+  /// Any thread: buffer `bid` is read; it goes back to the ring.
+  void give_back(std::uint16_t bid) noexcept;
+  /// Any thread: cancels the multishot recv of a released queue.
+  void cancel_recv(RecvQueue* rq) noexcept;
+  /// Any thread: unlinks and frees an unarmed, released queue.
+  void free_recv_queue(RecvQueue* rq) noexcept;
+  [[nodiscard]] std::byte* buffer(std::uint16_t bid) const noexcept {
+    return bufs_ + static_cast<std::size_t>(bid) * buf_size_;
+  }
+  std::uint16_t* buf_next = nullptr;  // queue links, guarded by the queue's lock
+  std::uint32_t* buf_len = nullptr;   // bytes the kernel put in each buffer
+
+  IoStats stats;  // written by the owner thread only
+
+ private:
+  std::size_t reap(std::size_t max_cqes);
+  void drain_cancels();
+  void arm_wake();
+  /// Owner thread: an SQE that cancels the request tagged `ud`.
+  void submit_cancel(std::uint64_t ud);
+  /// Cancels everything in flight and reaps until nothing is (owner thread).
+  void quiesce() noexcept;
+  void setup_buffers(const RuntimeConfig& cfg);
+  void teardown_buffers() noexcept;
+  void on_recv_cqe(RecvQueue* rq, std::int32_t res, std::uint32_t flags);
+  void recycle(std::uint16_t bid) noexcept;  // owner thread
+  void drain_returns() noexcept;
+  // The buffer ring: nbufs_ buffers of buf_size_ bytes (0: no multishot).
+  io_uring_buf_ring* br_ = nullptr;
+  std::byte* bufs_ = nullptr;
+  std::size_t br_bytes_ = 0;
+  std::uint32_t nbufs_ = 0;
+  std::uint32_t buf_size_ = 0;
+  std::uint32_t free_bufs_ = 0;          // in the ring, owner thread
+  std::vector<std::uint16_t> buf_meta_;  // buf_next and buf_len storage
+  std::vector<std::uint32_t> buf_len_store_;
+  OpLock return_lock_;
+  std::vector<std::uint16_t> returns_;  // given back by other threads, guarded
+  std::atomic<bool> has_returns_{false};
+  std::vector<std::uint64_t> recv_cancels_;  // user_data to cancel, guarded by cancel_lock_
+  std::mutex live_mu_;
+  RecvQueue* live_ = nullptr;  // every queue of this ring, guarded by live_mu_
+  io_uring ring_{};
+  Fd wake_fd_;
+  std::uint64_t wake_buf_ = 0;
+  bool wake_armed_ = false;
+  bool single_issuer_ = false;    // SINGLE_ISSUER + DEFER_TASKRUN
+  bool disabled_ = false;         // R_DISABLED until the worker enables it
+  duet::detail::ParkToken park_;  // the sleep handshake; the wake is an eventfd write
+  std::size_t inflight_ = 0;
+  std::thread::id owner_thread_{};
+  OpLock cancel_lock_;
+  IoOp* cancels_ = nullptr;  // guarded by cancel_lock_
+  std::atomic<bool> has_cancels_{false};
+};
+
+}  // namespace duet::io::detail
