@@ -76,6 +76,7 @@ using duet::IoDriver;
 using duet::iotest::Model;
 using duet::net::SocketAddr;
 using duet::net::TcpListener;
+using duet::net::TcpStream;
 using namespace std::chrono_literals;
 
 /// Spawns scenario `fn(args...)` as a coroutine or as a fiber (the
@@ -608,4 +609,22 @@ TEST_CASE("the driver is chosen once, logged and queryable", "[io][driver]") {
   CHECK(duet::io::resolve(IoDriver::io_uring) == IoDriver::epoll);
   ::unsetenv("DUET_DRIVER");
   CHECK(duet::io::resolve(IoDriver::epoll) == IoDriver::epoll);
+}
+
+TEST_CASE("a runtime without I/O answers a socket operation with ENOTSUP, never a block",
+          "[io][driver]") {
+  ::unsetenv("DUET_DRIVER");
+  auto l = TcpListener::bind(SocketAddr::v4_loopback(0));
+  REQUIRE(l);
+  const SocketAddr to = l->local_addr().value();
+  duet::Runtime rt({.workers = 1, .io_driver = IoDriver::none});
+  // A worker must not block in a syscall: the futex driver has no I/O.
+  auto h = rt.spawn(duet::stackful, [to] {
+    auto s = duet::wait(TcpStream::connect(to));
+    return s ? 0 : s.error().value();
+  });
+  CHECK(h.join() == ENOTSUP);
+  // Off the runtime, the same operation blocks the calling thread and works.
+  auto s = duet::wait(TcpStream::connect(to));
+  CHECK(s);
 }
