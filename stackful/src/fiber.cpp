@@ -6,7 +6,6 @@
 #include <exception>
 #include <stdexcept>
 
-#include "copy_stack.hpp"
 #include "duet/detail/cpu_relax.hpp"
 #include "duet/detail/hand_off.hpp"
 #include "duet/detail/tls.hpp"
@@ -15,6 +14,7 @@
 #include "high_water.hpp"
 #include "overflow.hpp"
 #include "sanitizer.hpp"
+#include "strategy.hpp"
 
 namespace duet::detail {
 namespace bc = boost::context::detail;
@@ -38,11 +38,6 @@ DUET_TLS ThreadSide tl_side;
 [[gnu::noinline]] ThreadSide& this_side() noexcept {
   asm volatile("" ::: "memory");
   return tl_side;
-}
-
-/// The stack the fiber's frames use: [bottom, frames_top()).
-char* frames_bottom(const FiberBase* f) noexcept {
-  return f->strategy == StackStrategy::copy ? f->copy.shared->mem.bottom() : f->stack.bottom();
 }
 
 /// A fiber's first run: takes its own stack from the running thread's cache
@@ -79,7 +74,7 @@ void make_context(FiberBase* f) noexcept {
 bool prepare_entry(FiberBase* f) noexcept {
   if (f->ctx != nullptr) return true;
   if (f->finished) return false;
-  if (f->strategy != StackStrategy::copy && !take_stack(f)) return false;
+  if (frames_stay_put(f) && !take_stack(f)) return false;  // a copy fiber is bound already
   make_context(f);
   return true;
 }
@@ -90,7 +85,7 @@ bool prepare_entry(FiberBase* f) noexcept {
 /// new slab, /proc/self/maps near the mapping budget, or a StackError.
 bool prepare_entry_cheaply(FiberBase* f) noexcept {
   if (f->ctx != nullptr) return true;
-  if (f->finished || f->strategy == StackStrategy::copy) return false;
+  if (f->finished || !frames_stay_put(f)) return false;
   f->stack = stack_acquire_cached(f->strategy, f->stack_bytes);
   if (!f->stack) return false;
   san::unpoison(f->stack.bottom(), f->stack.usable());
@@ -106,17 +101,8 @@ void after_switch_out(FiberBase* f) noexcept {
   char* top = f->frames_top();
   if (!f->finished) note_switch(f, static_cast<std::size_t>(top - static_cast<char*>(f->ctx)));
   if (f->finished && f->measure) measure_end(f, frames_bottom(f), top);
-  if (f->strategy == StackStrategy::copy) copy_leave(f);
-  if (f->finished) {
-    san::destroy(f);
-    if (f->strategy == StackStrategy::copy) return;  // copy_leave released its buffer
-    if (f->stack_counted) {
-      stack_recycle(f->stack);
-    } else {
-      stack_release(f->stack);
-    }
-    f->stack = Stack{};
-  }
+  if (f->finished) san::destroy(f);
+  stack_leave(f);
 }
 
 /// On `self`'s stack, right after any jump into it. `t.data` is the fiber
@@ -148,7 +134,7 @@ FiberBase* next_fiber(Worker& w) noexcept {
   if (n.task == nullptr) return nullptr;
   if (n.task->vtable->kind == TaskKind::stackful && !n.state.is_cancelled()) {
     auto* g = static_cast<FiberBase*>(n.task);
-    if (g->strategy != StackStrategy::copy && prepare_entry_cheaply(g)) return g;
+    if (frames_stay_put(g) && prepare_entry_cheaply(g)) return g;
   }
   run_next_on_worker(w, n);
   return nullptr;
@@ -162,7 +148,7 @@ FiberBase* next_fiber(Worker& w) noexcept {
 /// a parked fiber's stack (a copy fiber saves and restores those bytes at
 /// every switch).
 [[gnu::noinline]] FiberBase* hand_off_target(FiberBase* f, bool dying) noexcept {
-  if (f->unwinding || f->strategy == StackStrategy::copy) return nullptr;
+  if (f->unwinding || !frames_stay_put(f)) return nullptr;
   // A dying fiber's stack is recycled by whoever lands next: on the next
   // fiber's stack (maybe 4 KiB) only when that is a push into the cache.
   // (Past the cache's room, half of it went to the global pool there, with
@@ -196,7 +182,7 @@ FiberBase* next_fiber(Worker& w) noexcept {
 /// `Cancelled` after the unwinding), a copy fiber (the worker copies its
 /// bytes), or a measured one (its high-water mark is recorded first).
 [[gnu::noinline]] void publish_before_switch(FiberBase* f) noexcept {
-  if (f->unwinding || f->strategy == StackStrategy::copy || f->measure) return;
+  if (f->unwinding || !frames_stay_put(f) || f->measure) return;
   Worker* w = current_worker();
   if (w == nullptr) return;
   stack_count_release();
@@ -240,7 +226,7 @@ void switch_out(FiberBase* f, bool dying) noexcept {
 /// (the current task on return). False, without running it, when it is a
 /// copy fiber whose shared stack another worker is using.
 bool enter(FiberBase* f) noexcept {
-  if (f->strategy == StackStrategy::copy && !copy_enter(f)) return false;
+  if (!stack_enter(f)) return false;
   if (!prepare_entry(f)) return true;  // finished with a StackError
   char* top = f->frames_top();
   char* bottom = frames_bottom(f);
@@ -308,7 +294,7 @@ char* FiberBase::shared_frames_top() const noexcept {
 }
 
 bool fiber_shared_stack(const TaskHeader* t) noexcept {
-  return static_cast<const FiberBase*>(t)->strategy == StackStrategy::copy;
+  return !frames_stay_put(static_cast<const FiberBase*>(t));
 }
 
 RunResult fiber_run(TaskHeader* t) {
