@@ -293,7 +293,7 @@ char* FiberBase::shared_frames_top() const noexcept {
   return copy.shared != nullptr ? copy.shared->mem.top() : nullptr;
 }
 
-bool fiber_shared_stack(const TaskHeader* t) noexcept {
+bool fiber_frames_move(const TaskHeader* t) noexcept {
   return !frames_stay_put(static_cast<const FiberBase*>(t));
 }
 

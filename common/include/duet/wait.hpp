@@ -80,7 +80,7 @@ future_output_t<F> wait(F&& op) {
   if (detail::TaskHeader* t = detail::current_task()) {
     if (t->vtable->block == nullptr) detail::throw_wait_on_worker();
     if constexpr (!std::is_lvalue_reference_v<F>) {
-      if (t->vtable->shared_stack != nullptr && t->vtable->shared_stack(t)) {
+      if (t->vtable->frames_move != nullptr && t->vtable->frames_move(t)) {
         return detail::wait_boxed<Op>(t, std::move(op));
       }
     }

@@ -277,14 +277,14 @@ void Worker::run_child_inline(TaskHeader* child) {
 }
 
 bool Worker::may_run_inline(const TaskHeader* joiner, const TaskHeader* child) noexcept {
-  const auto shared = [](const TaskHeader* t) {
-    return t->vtable->shared_stack != nullptr && t->vtable->shared_stack(t);
+  const auto frames_move = [](const TaskHeader* t) {
+    return t->vtable->frames_move != nullptr && t->vtable->frames_move(t);
   };
   // A fiber child runs on its own stack, entered from the joiner's (only
   // the switch's frame lands there; fiber.cpp starts it only with a cached
   // stack, and it never hands off while it runs so). Not a copy fiber, on
-  // either side: its bytes live on the worker's shared stack.
-  if (child->vtable->kind == TaskKind::stackful) return !shared(child) && !shared(joiner);
+  // either side (frames that move): its bytes live on the worker's shared stack.
+  if (child->vtable->kind == TaskKind::stackful) return !frames_move(child) && !frames_move(joiner);
   // A stackless child runs on the joiner's stack: not a fiber's, which may
   // be small.
   return joiner->vtable->kind != TaskKind::stackful;

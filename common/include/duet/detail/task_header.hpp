@@ -60,10 +60,12 @@ struct TaskVTable {
   void (*drop_outcome)(TaskHeader*);
   /// Suspends the calling task until woken. Only fibers can; null otherwise.
   void (*block)(TaskHeader*);
-  /// True when the task's stack is moved out while it is suspended (a copy
-  /// fiber): an operation it waits on must then not live on that stack, so
-  /// duet::wait moves an rvalue operation to the heap first. Null: never.
-  bool (*shared_stack)(const TaskHeader*) = nullptr;
+  /// True when the task's frames are moved out while it is suspended (the
+  /// core knows no stack strategy, only this property; stackful's copy
+  /// fibers have it): an operation it waits on must then not live in its
+  /// frames, so duet::wait moves an rvalue operation to the heap first, and
+  /// the join hand-off never runs a child on or inside it. Null: never.
+  bool (*frames_move)(const TaskHeader*) = nullptr;
 };
 
 struct alignas(64) TaskHeader {

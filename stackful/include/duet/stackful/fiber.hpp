@@ -233,8 +233,9 @@ struct FiberBase : TaskHeader {
 /// Vtable entries shared by all fibers (stackful/src/fiber.cpp).
 RunResult fiber_run(TaskHeader* t);
 void fiber_block(TaskHeader* t);
-/// Whether the fiber runs on a shared stack (the copy strategy).
-bool fiber_shared_stack(const TaskHeader* t) noexcept;
+/// TaskVTable::frames_move: whether the fiber's frames move while it is
+/// parked (a copy fiber's bytes are copied out of the shared stack).
+bool fiber_frames_move(const TaskHeader* t) noexcept;
 /// Unwinds a started fiber. True when the fiber ended by cancellation.
 bool fiber_unwind(FiberBase* f) noexcept;
 
@@ -286,7 +287,7 @@ struct FiberTask final : FiberBase, TaskOps<FiberTask<Fn, T>> {
 
   static constexpr FiberVTable vtable{
       {TaskKind::stackful, &fiber_run, &cancel, &destroy, &TaskOps<FiberTask>::outcome,
-       &TaskOps<FiberTask>::drop_outcome, &fiber_block, &fiber_shared_stack},
+       &TaskOps<FiberTask>::drop_outcome, &fiber_block, &fiber_frames_move},
       &run_body,
       &fail};
 
