@@ -4,10 +4,9 @@
 # library, and must link without liburing (no io_uring symbol, no
 # liburing.so needed) while `consumer` carries the I/O backends' factory;
 # and the I/O-free program configures and builds with no liburing-dev (a
-# pkg-config path that holds hwloc's file only).
-# Compiled by
-# CXX (g++, clang++-14 or clang++-16: users build with clang too, and the
-# public headers must compile with Debian 12's default clang and libstdc++).
+# pkg-config path that holds hwloc's file only). Compiled by CXX (g++,
+# clang++-14 or clang++-16: users build with clang too, and the public
+# headers must compile with Debian 12's default clang and libstdc++).
 # A compiler that is not installed is a skip with its reason (the test's
 # SKIP_REGULAR_EXPRESSION matches "SKIP:"); ./tests/run installs all three.
 find_program(cxx_path NAMES ${CXX} NO_CACHE)
@@ -22,29 +21,38 @@ execute_process(COMMAND ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${WORK_
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "cmake --install failed: ${rc}")
 endif()
-execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/consumer/project
-                        -B ${WORK_DIR}/build -G ${GENERATOR}
-                        -DCMAKE_CXX_COMPILER=${cxx_path}
-                        -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCMAKE_BUILD_TYPE=Release
-                RESULT_VARIABLE rc)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "configuring the consumer project with ${cxx_path} failed: ${rc}")
-endif()
-execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK_DIR}/build RESULT_VARIABLE rc)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "building the consumer project with ${cxx_path} failed: ${rc}")
-endif()
-execute_process(COMMAND ${WORK_DIR}/build/consumer RESULT_VARIABLE rc OUTPUT_VARIABLE out)
-message(STATUS "consumer (${CXX}) printed: ${out}")
-if(NOT rc EQUAL 0 OR NOT out MATCHES "consumer ok 42")
-  message(FATAL_ERROR "the consumer program built with ${cxx_path} failed: ${rc}")
-endif()
 
-execute_process(COMMAND ${WORK_DIR}/build/core_only RESULT_VARIABLE rc OUTPUT_VARIABLE out)
-message(STATUS "core_only (${CXX}) printed: ${out}")
-if(NOT rc EQUAL 0 OR NOT out MATCHES "core only ok 42")
-  message(FATAL_ERROR "the core_only program built with ${cxx_path} failed: ${rc}")
-endif()
+# Configures and builds the consumer project in WORK_DIR/<dir>, with the
+# environment assignments `env` (a list, maybe empty) and extra cache args.
+function(build_consumer dir what env)
+  execute_process(COMMAND ${CMAKE_COMMAND} -E env ${env}
+                          ${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/consumer/project
+                          -B ${WORK_DIR}/${dir} -G ${GENERATOR} ${ARGN}
+                          -DCMAKE_CXX_COMPILER=${cxx_path}
+                          -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCMAKE_BUILD_TYPE=Release
+                  RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "configuring ${what} with ${cxx_path} failed: ${rc}")
+  endif()
+  execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK_DIR}/${dir} RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "building ${what} with ${cxx_path} failed: ${rc}")
+  endif()
+endfunction()
+
+# Runs a built program; it must exit 0 and print `expected`.
+function(run_consumer exe expected)
+  execute_process(COMMAND ${WORK_DIR}/${exe} RESULT_VARIABLE rc OUTPUT_VARIABLE out)
+  message(STATUS "${exe} (${CXX}) printed: ${out}")
+  if(NOT rc EQUAL 0 OR NOT out MATCHES "${expected}")
+    message(FATAL_ERROR "${exe} built with ${cxx_path} failed: ${rc}")
+  endif()
+endfunction()
+
+build_consumer(build "the consumer project" "")
+run_consumer(build/consumer "consumer ok 42")
+run_consumer(build/core_only "core only ok 42")
+
 find_program(nm_path NAMES nm NO_CACHE REQUIRED)
 find_program(readelf_path NAMES readelf NO_CACHE REQUIRED)
 function(symbols binary out_var)
@@ -73,21 +81,7 @@ if(NOT rc EQUAL 0)
   message(FATAL_ERROR "pkg-config cannot find hwloc")
 endif()
 file(COPY ${hwloc_pc_dir}/hwloc.pc DESTINATION ${WORK_DIR}/pc_without_liburing)
-execute_process(COMMAND ${CMAKE_COMMAND} -E env PKG_CONFIG_LIBDIR=${WORK_DIR}/pc_without_liburing
-                        ${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/consumer/project
-                        -B ${WORK_DIR}/build_core_only -G ${GENERATOR} -DCORE_ONLY=ON
-                        -DCMAKE_CXX_COMPILER=${cxx_path}
-                        -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCMAKE_BUILD_TYPE=Release
-                RESULT_VARIABLE rc)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "configuring the I/O-free consumer without liburing's pkg-config file failed")
-endif()
-execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK_DIR}/build_core_only RESULT_VARIABLE rc)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "building the I/O-free consumer without liburing-dev failed: ${rc}")
-endif()
-execute_process(COMMAND ${WORK_DIR}/build_core_only/core_only RESULT_VARIABLE rc OUTPUT_VARIABLE out)
-if(NOT rc EQUAL 0 OR NOT out MATCHES "core only ok 42")
-  message(FATAL_ERROR "the I/O-free consumer built without liburing-dev failed: ${rc}")
-endif()
+build_consumer(build_core_only "the I/O-free consumer without liburing-dev"
+               "PKG_CONFIG_LIBDIR=${WORK_DIR}/pc_without_liburing" -DCORE_ONLY=ON)
+run_consumer(build_core_only/core_only "core only ok 42")
 message(STATUS "the I/O-free consumer configures, builds and runs without liburing-dev")
