@@ -178,11 +178,13 @@ class Outcome : public detail::Captures<Outcome<T>, T> {
   Tag tag_ = Tag::empty;
 };
 
+namespace detail {
+
 /// The result of a void computation that is read once, after it ended, and
 /// cannot be cancelled (an await, a coroutine body): only an exception,
 /// null when it returned. 8 bytes where Outcome<void> takes 16, in every
 /// coroutine frame (the promise's result, and each await's).
-class VoidResult : public detail::Captures<VoidResult, void> {
+class VoidResult : public Captures<VoidResult, void> {
  public:
   void set_value() noexcept { error_ = nullptr; }
   void set_exception(std::exception_ptr e) noexcept { error_ = std::move(e); }
@@ -199,5 +201,7 @@ class VoidResult : public detail::Captures<VoidResult, void> {
 /// What an await or a coroutine body keeps: VoidResult for void.
 template <class T>
 using ResultOf = std::conditional_t<std::is_void_v<T>, VoidResult, Outcome<T>>;
+
+}  // namespace detail
 
 }  // namespace duet
