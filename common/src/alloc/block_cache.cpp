@@ -1,7 +1,7 @@
 // block_cache.cpp: per-thread free lists over a global depot over slabs.
 //
 //   thread cache (per class, capped) <-> depot (per class, mutex, batches)
-//                                          <- slabs (256 KiB, MAP_POPULATE)
+//                                          <- slabs (256 KiB) <- 2 MiB huge-page chunks
 //
 // The depot holds whole chains, as threads gave them back: a refill takes one
 // chain and a give-back adds one, each O(1) under the depot's lock. (It held
@@ -13,10 +13,10 @@
 //
 // Blocks are carved from slabs, never from the heap one by one: glibc's
 // 64-byte-aligned operator new costs 280-460 ns a call and fragments the heap
-// once a million blocks are live (measured; see docs/architecture.md), and a
-// first-touch page fault costs ~1.5 us in this VM, so slabs are populated by
-// the kernel in one go. Memory is kept for reuse (in the depot), not returned
-// to the OS.
+// once a million blocks are live (measured; see docs/architecture.md); and
+// slabs come from huge-page chunks, because a first touch of 4 KiB pages one
+// at a time is the dearest thing a cold spawn does (SlabSource below).
+// Memory is kept for reuse (in the depot), not returned to the OS.
 //
 // Under AddressSanitizer every block is its own heap allocation instead, so
 // that use-after-free and leaks of task memory stay visible to it.
@@ -79,15 +79,69 @@ std::array<Depot, num_classes>& depots() {
   return d;
 }
 
-/// Maps a slab and links its blocks; returns the chain and its length.
+/// Where slabs come from: 2 MiB chunks, 2 MiB-aligned and marked
+/// MADV_HUGEPAGE, each cut into eight slabs. A slab's first touch is what
+/// costs: in this lab's VM (a paravirtualised guest) the first write to a
+/// 4 KiB page costs 9-26 us (exp_page_touch; MAP_POPULATE moves ~1 us of it
+/// into mmap and leaves 8.5 us per page on the first write), while a chunk
+/// backed by one transparent huge page faults in once: 0.3-7 us per 4 KiB
+/// of it. A million tasks touch 128 MB of headers; that was most of the cold
+/// spawn_inc run (perf, cpu-clock: refill 25%). Where THP is off or no huge
+/// page is free, the kernel falls back to 4 KiB pages: the same as before.
+/// The price: a runtime's task memory grows 2 MiB at a time.
+class SlabSource {
+ public:
+  static constexpr std::size_t chunk_bytes = std::size_t{2} << 20;
+  static_assert(chunk_bytes % slab_bytes == 0);
+
+  /// A fresh slab of slab_bytes. Throws std::bad_alloc.
+  void* take() {
+    std::lock_guard lk(mu_);
+    if (left_ == 0) {
+      next_ = map_chunk();
+      left_ = chunk_bytes;
+    }
+    void* p = next_;
+    next_ += slab_bytes;
+    left_ -= slab_bytes;
+    return p;
+  }
+
+ private:
+  static char* map_chunk() {
+    // Map one chunk more than needed and trim to the alignment: a huge page
+    // can only back a 2 MiB-aligned range.
+    const std::size_t span = 2 * chunk_bytes;
+    void* p = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    auto base = reinterpret_cast<std::uintptr_t>(p);
+    auto start = (base + chunk_bytes - 1) & ~(chunk_bytes - 1);
+    if (start > base) munmap(p, start - base);
+    if (auto tail = base + span - (start + chunk_bytes); tail > 0) {
+      munmap(reinterpret_cast<void*>(start + chunk_bytes), tail);
+    }
+    auto* chunk = reinterpret_cast<char*>(start);
+#ifdef MADV_HUGEPAGE
+    (void)madvise(chunk, chunk_bytes, MADV_HUGEPAGE);  // a hint: failure is harmless
+#endif
+    return chunk;
+  }
+
+  std::mutex mu_;
+  char* next_ = nullptr;
+  std::size_t left_ = 0;
+};
+SlabSource& slab_source() {
+  static SlabSource s;
+  return s;
+}
+
+/// Takes a slab and links its blocks; returns the chain and its length.
 FreeBlock* carve_slab(std::size_t c, std::size_t& n) {
   const std::size_t bb = block_bytes(c);
-  std::size_t bytes = slab_bytes < 16 * bb ? 16 * bb : slab_bytes;
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-                 -1, 0);
-  if (p == MAP_FAILED) throw std::bad_alloc();
-  n = bytes / bb;
-  auto* base = static_cast<char*>(p);
+  static_assert(slab_bytes >= 16 * num_classes * class_size, "a slab holds 16 of the largest");
+  auto* base = static_cast<char*>(slab_source().take());
+  n = slab_bytes / bb;
   for (std::size_t i = 0; i + 1 < n; ++i) {
     reinterpret_cast<FreeBlock*>(base + i * bb)->next =
         reinterpret_cast<FreeBlock*>(base + (i + 1) * bb);
