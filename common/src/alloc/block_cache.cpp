@@ -37,16 +37,15 @@
 namespace duet::detail {
 namespace {
 
-constexpr std::size_t class_size = 64;
-constexpr std::size_t num_classes = 64;  // 64 B .. 4 KiB
+using blocks::class_size;
+using blocks::FreeBlock;
+using blocks::num_classes;
+using blocks::ThreadCache;
 constexpr std::size_t slab_bytes = std::size_t{256} << 10;
 // A thread keeps up to this many bytes per class (at least 256 blocks);
 // past it, half goes to the depot. Enough to absorb a burst of spawns.
 constexpr std::size_t cap_bytes = std::size_t{1} << 20;
 
-constexpr std::size_t class_of(std::size_t size) {
-  return (size - 1) / class_size;
-}
 constexpr std::size_t block_bytes(std::size_t c) {
   return (c + 1) * class_size;
 }
@@ -61,11 +60,6 @@ constexpr auto caps = [] {
   return a;
 }();
 
-struct FreeBlock {
-  FreeBlock* next;        // the next block of its chain
-  FreeBlock* next_chain;  // in the depot, on a chain's first block: the chain below
-  std::uint32_t len;      // in the depot, on a chain's first block: its length
-};
 static_assert(sizeof(FreeBlock) <= class_size);
 
 /// Blocks shared by all threads, per class: a stack of chains.
@@ -150,57 +144,53 @@ FreeBlock* carve_slab(std::size_t c, std::size_t& n) {
   return reinterpret_cast<FreeBlock*>(base);
 }
 
-// Plain data, constant-initialised: an access is one %fs-relative load, with
-// no initialisation guard. At thread exit `Reaper` hands the blocks to the
-// depot; it is constructed on the first refill.
-struct Cache {
-  std::array<FreeBlock*, num_classes> head;
-  std::array<std::uint32_t, num_classes> count;
-  BlockCacheStats stats;
-  bool reaper_armed;
+/// Moves `n` blocks of class c (from the front of k's list) to the depot.
+[[gnu::noinline]] void give_back(ThreadCache& k, std::size_t c, std::uint32_t n) noexcept {
+  if (n == 0 || k.head[c] == nullptr) return;
+  // Cut the chain outside the lock: these blocks were freed by this thread.
+  FreeBlock* first = k.head[c];
+  FreeBlock* last = first;
+  std::uint32_t moved = 1;
+  for (; moved < n && last->next != nullptr; ++moved) last = last->next;
+  k.head[c] = last->next;
+  k.count[c] -= moved;
+  last->next = nullptr;
+  first->len = moved;
+  Depot& d = depots()[c];
+  std::lock_guard lk(d.mu);
+  first->next_chain = d.chains;
+  d.chains = first;
+  d.count += moved;
+}
 
-  /// Moves `n` blocks of class c (from the front of the list) to the depot.
-  [[gnu::noinline]] void give_back(std::size_t c, std::uint32_t n) noexcept {
-    if (n == 0 || head[c] == nullptr) return;
-    // Cut the chain outside the lock: these blocks were freed by this thread.
-    FreeBlock* first = head[c];
-    FreeBlock* last = first;
-    std::uint32_t moved = 1;
-    for (; moved < n && last->next != nullptr; ++moved) last = last->next;
-    head[c] = last->next;
-    count[c] -= moved;
-    last->next = nullptr;
-    first->len = moved;
-    Depot& d = depots()[c];
-    std::lock_guard lk(d.mu);
-    first->next_chain = d.chains;
-    d.chains = first;
-    d.count += moved;
-  }
-  void trim() noexcept {
-    for (std::size_t c = 0; c < num_classes; ++c) give_back(c, count[c]);
-  }
-};
+void trim(ThreadCache& k) noexcept {
+  for (std::size_t c = 0; c < num_classes; ++c) give_back(k, c, k.count[c]);
+}
 
-DUET_TLS constinit Cache cache{};
-
+/// At thread exit, hands the thread's blocks to the depot.
 struct Reaper {
-  ~Reaper() { cache.trim(); }
+  ~Reaper() {
+    blocks::tl_cache.cap = {};  // a free from a later destructor goes slow, to the depot
+    trim(blocks::tl_cache);
+  }
 };
 
-[[gnu::noinline, gnu::cold]] void arm_reaper() {
+/// The thread's first slow call: sets its caps (the inline free pushes
+/// below them) and arms the reaper. Under ASan the caps stay zero, so that
+/// every free reaches free_slow and the heap.
+[[gnu::noinline, gnu::cold]] void arm(ThreadCache& k) {
   thread_local Reaper reaper;
   (void)reaper;
-  cache.reaper_armed = true;
+  k.reaper_armed = true;
+#ifndef DUET_BLOCKS_ON_HEAP
+  k.cap = caps;
+#endif
 }
 
 /// The thread's list of class c is empty: refill from the depot (a batch)
-/// or from a new slab. Out of line, like the free path's slow half below:
-/// inlined, it made block_alloc save four callee-saved registers on every
-/// call (28 instructions where the hit needs 12; callgrind, bench_sched).
-[[maybe_unused, gnu::noinline, gnu::cold]] FreeBlock* refill(
-    Cache& k, std::size_t c) {  // unused with DUET_BLOCKS_ON_HEAP
-  if (!k.reaper_armed) arm_reaper();
+/// or from a new slab.
+[[maybe_unused]] FreeBlock* refill(ThreadCache& k, std::size_t c) {  // unused on the heap
+  if (!k.reaper_armed) arm(k);
   ++k.stats.misses;
   {
     Depot& d = depots()[c];
@@ -222,30 +212,30 @@ struct Reaper {
 
 }  // namespace
 
-void* block_alloc(std::size_t size) {
-  if (size == 0) size = 1;
-  auto c = class_of(size);
+namespace blocks {
+
+constinit DUET_TLS ThreadCache tl_cache{};
+
+void* alloc_slow(std::size_t size) {
+  const std::size_t c = class_of(size);
 #ifdef DUET_BLOCKS_ON_HEAP
   return ::operator new (c < num_classes ? block_bytes(c) : size, std::align_val_t{block_align});
 #else
   if (c >= num_classes) return ::operator new (size, std::align_val_t{block_align});
-  Cache& k = cache;
+  ThreadCache& k = tl_cache;
   FreeBlock* b = k.head[c];
-  if (b != nullptr) {
-    ++k.stats.hits;
-  } else {
-    b = refill(k, c);
-  }
+  if (b == nullptr) b = refill(k, c);
   k.head[c] = b->next;
   --k.count[c];
   return b;
 #endif
 }
 
-void block_free(void* p, std::size_t size) noexcept {
+void free_slow(void* p, std::size_t size) noexcept {
   if (p == nullptr) return;
-  if (size == 0) size = 1;
-  auto c = class_of(size);
+  const std::size_t c = class_of(size);
+  ThreadCache& k = tl_cache;
+  if (!k.reaper_armed) arm(k);
 #ifdef DUET_BLOCKS_ON_HEAP
   (void)c;
   ::operator delete (p, std::align_val_t{block_align});
@@ -254,21 +244,21 @@ void block_free(void* p, std::size_t size) noexcept {
     ::operator delete (p, std::align_val_t{block_align});
     return;
   }
-  Cache& k = cache;
-  if (!k.reaper_armed) arm_reaper();
   auto* b = static_cast<FreeBlock*>(p);
   b->next = k.head[c];
   k.head[c] = b;
-  if (++k.count[c] > caps[c]) k.give_back(c, caps[c] / 2);
+  if (++k.count[c] > k.cap[c]) give_back(k, c, caps[c] / 2);
 #endif
 }
 
+}  // namespace blocks
+
 BlockCacheStats block_cache_stats() noexcept {
-  return cache.stats;
+  return blocks::tl_cache.stats;
 }
 
 void block_cache_trim() noexcept {
-  cache.trim();
+  trim(blocks::tl_cache);
 }
 
 }  // namespace duet::detail
