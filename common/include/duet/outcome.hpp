@@ -123,6 +123,8 @@ class Outcome : public detail::Captures<Outcome<T>, T> {
   [[nodiscard]] std::exception_ptr exception() const noexcept {
     return tag_ == Tag::exception ? error_ : nullptr;
   }
+  /// Holds an exception? (No copy of it: exception() copies, a call.)
+  [[nodiscard]] bool has_exception() const noexcept { return tag_ == Tag::exception; }
 
   /// Moves the value out, or rethrows the stored exception (Cancelled for a
   /// cancelled task). Leaves the outcome empty (cancelled stays cancelled),
@@ -150,17 +152,23 @@ class Outcome : public detail::Captures<Outcome<T>, T> {
     }
     throw std::logic_error("duet: outcome taken before the task finished");
   }
-  /// Drops a value or exception (cancelled stays cancelled).
+  /// Drops a value or exception (cancelled stays cancelled). Inline, with
+  /// the exception's release out of line: it runs on every set, move and
+  /// drop (23 instructions per spawn+join as a call; callgrind).
   void reset() noexcept {
-    if (tag_ == Tag::value) {
-      std::destroy_at(&value_);
-    } else if (tag_ == Tag::exception) {
-      std::destroy_at(&error_);
+    if (tag_ == Tag::exception) [[unlikely]] {
+      drop_error();
+    } else if (tag_ == Tag::value) {
+      if constexpr (!std::is_trivially_destructible_v<Stored>) std::destroy_at(&value_);
+      tag_ = Tag::empty;
     }
-    if (tag_ != Tag::cancelled) tag_ = Tag::empty;
   }
 
  private:
+  [[gnu::noinline, gnu::cold]] void drop_error() noexcept {
+    std::destroy_at(&error_);
+    tag_ = Tag::empty;
+  }
   void take_from(Outcome& o) {
     if (o.tag_ == Tag::value) {
       std::construct_at(&value_, std::move(o.value_));
@@ -189,6 +197,10 @@ class VoidResult : public Captures<VoidResult, void> {
   void set_value() noexcept { error_ = nullptr; }
   void set_exception(std::exception_ptr e) noexcept { error_ = std::move(e); }
   [[nodiscard]] std::exception_ptr exception() const noexcept { return error_; }
+  /// Takes the stored exception out (null when it returned).
+  [[nodiscard]] std::exception_ptr take_exception() noexcept {
+    return std::exchange(error_, nullptr);
+  }
   /// Returns, or rethrows the stored exception. (The throw is out of line,
   /// so that the check inlines into every await: 8 instructions a call
   /// otherwise, bench_sched pingpong.)

@@ -51,7 +51,8 @@ Scheduler::~Scheduler() {
   while (outside_wakes_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
 }
 
-void Scheduler::count_unlisted(std::int64_t d) noexcept {
+// Inline: twice per spawn+join (10 instructions a call otherwise; callgrind).
+[[gnu::always_inline]] inline void Scheduler::count_unlisted(std::int64_t d) noexcept {
   Worker* w = tl_context.worker;
   if (w != nullptr && &w->scheduler() == this) {
     w->count_unlisted(d);

@@ -26,7 +26,8 @@ struct TaskOps {
   static void* outcome(TaskHeader* h) noexcept { return &static_cast<Self*>(h)->out; }
   static void drop_outcome(TaskHeader* h) noexcept {
     auto& out = static_cast<Self*>(h)->out;
-    if (auto e = out.exception()) report_detached_exception(h, std::move(e));
+    if (out.has_exception()) [[unlikely]]
+      report_detached_exception(h, out.exception());
     out.reset();
   }
 };

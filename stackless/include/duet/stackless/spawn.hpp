@@ -52,7 +52,7 @@ struct CoroTask final : CoroTaskBase, TaskOps<CoroTask<T>> {
     } while (self->hop);
     if (self->root.done()) {
       if constexpr (std::is_void_v<T>) {
-        if (auto e = self->root.promise().out.exception()) {
+        if (auto e = self->root.promise().out.take_exception()) {
           self->out.set_exception(std::move(e));
         } else {
           self->out.set_value();
