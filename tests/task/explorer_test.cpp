@@ -19,6 +19,7 @@
 using duet::detail::drop_join_handle;
 using duet::detail::poll_join;
 using duet::detail::publish_completion;
+using duet::detail::publish_completion_releasing;
 using duet::test::Explorer;
 using duet::test::ModelTask;
 using duet::test::require_explored;
@@ -41,10 +42,16 @@ void park(ModelTask& m) {
   if (m.st.to_idle(list)) ++m.queued;
 }
 
-/// The run finished it (or cancelled it): publish, then release the run's
-/// references.
+/// The run finished it (or cancelled it), as Worker::switched_out does: a
+/// listed task publishes, unlists and releases the run's references; one
+/// that never parked publishes and releases in one step when it can
+/// (publish_completion_releasing), else releases after.
 void finish(ModelTask& m) {
-  publish_completion(m);
+  if (!m.listed) {
+    if (publish_completion_releasing(m)) return;
+  } else {
+    publish_completion(m);
+  }
   const bool was_listed = m.listed;
   m.listed = false;
   if (m.st.release_after_completion(was_listed)) m.destroy();

@@ -165,6 +165,34 @@ TEST_CASE("to_complete and the release of the run's references", "[task][state]"
   CHECK_THROWS_AS(wrong.release_after_completion(true), TransitionError);  // not listed
 }
 
+TEST_CASE("to_complete_releasing drops the queue reference only with nothing left to do",
+          "[task][state]") {
+  // A handle without a waker: completed and the run's reference dropped in
+  // one step (the handle's remains).
+  State plain(S::running | S::join_interest | refs(2));
+  auto done = plain.to_complete_releasing();
+  CHECK(done.released);
+  CHECK(done.prev.is_running());
+  CHECK(plain.load().bits() == (S::complete | S::join_interest | refs(1)));
+  // A published join waker: completed, reference kept (the completer wakes).
+  State waited(S::running | S::join_interest | S::join_waker | refs(2));
+  done = waited.to_complete_releasing();
+  CHECK_FALSE(done.released);
+  CHECK(done.prev.has_join_waker());
+  CHECK(waited.load().bits() == (S::complete | S::join_interest | S::join_waker | refs(2)));
+  // No handle: completed, reference kept (the completer drops the outcome).
+  State detached(S::running | refs(1));
+  done = detached.to_complete_releasing();
+  CHECK_FALSE(done.released);
+  CHECK(detached.load().bits() == (S::complete | refs(1)));
+  CHECK(detached.release_after_completion(false));
+  // Preconditions: running, not complete, not listed.
+  State listed(running | S::listed);
+  CHECK_THROWS_AS(listed.to_complete_releasing(), TransitionError);
+  State idle(S::join_interest | refs(1));
+  CHECK_THROWS_AS(idle.to_complete_releasing(), TransitionError);
+}
+
 TEST_CASE("to_running_for_cancel marks a queued or parked task", "[task][state]") {
   State st(parked);
   CHECK(st.to_running_for_cancel().is_idle());

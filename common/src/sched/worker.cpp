@@ -307,15 +307,24 @@ void Worker::switched_out(TaskHeader* t, RunResult r) noexcept {
     case RunResult::complete:
       // A fiber publishes its completion before its last switch
       // (hand_off.hpp); only this thread did, so a relaxed load sees it.
-      if (!t->load(std::memory_order_relaxed).is_complete()) {
+      if (const TaskSnapshot s = t->load(std::memory_order_relaxed); !s.is_complete()) {
         // Published as the finished task, not as the loop: its joiner is a
         // task woken by a task, so it takes the LIFO slot and runs next,
         // here. (Woken from the loop it went to the back of the ring, and an
         // idle worker was woken to steal it: spawn+join on two workers ran
         // 4.4x its one-worker time, bouncing between them.)
         tl_context.task = t;
-        publish_completion(t);
+        bool released = false;
+        if (s.is_listed()) {
+          publish_completion(t);
+        } else {
+          released = publish_completion_releasing(t);
+        }
         tl_context.task = nullptr;
+        if (released) {
+          count_unlisted(-1);  // as release_after_completion would
+          return;
+        }
       }
       sched_.release_after_completion(t);
       return;

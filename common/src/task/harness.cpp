@@ -97,6 +97,11 @@ void publish_completion(TaskHeader* t) noexcept {
   publish_completion(h);
 }
 
+bool publish_completion_releasing(TaskHeader* t) noexcept {
+  HeaderTask h{t};
+  return publish_completion_releasing(h);
+}
+
 void throw_empty_handle() {
   throw std::logic_error("duet::JoinHandle: empty handle (already joined or detached)");
 }

@@ -63,6 +63,23 @@ void publish_completion(T& t) {
   }
 }
 
+/// publish_completion for a task that is not LISTED, on the thread that ran
+/// it, releasing the run's reference in the same locked instruction when
+/// that leaves nothing to do (state.hpp, to_complete_releasing). True when
+/// it did: the caller must not touch the task again. False: the caller
+/// releases, as after publish_completion.
+template <HarnessTask T>
+bool publish_completion_releasing(T& t) {
+  const auto [prev, released] = t.state().to_complete_releasing();
+  if (released) return true;
+  if (!prev.has_join_interest()) {
+    t.drop_outcome();
+  } else if (prev.has_join_waker()) {
+    t.wake_joiner();
+  }
+  return false;
+}
+
 /// The handle goes away. Before completion the task side will drop the
 /// outcome; after it, the handle does. The handle's reference goes last.
 template <HarnessTask T>
@@ -87,5 +104,8 @@ struct TaskHeader;
 /// publish_completion for a real task (harness.cpp): the worker loop, a
 /// fiber before its last switch, the shutdown thread and the blocking pool.
 void publish_completion(TaskHeader* t) noexcept;
+/// publish_completion_releasing for a real task (harness.cpp): the worker
+/// loop, for a task that is not listed.
+bool publish_completion_releasing(TaskHeader* t) noexcept;
 
 }  // namespace duet::detail

@@ -250,6 +250,35 @@ class BasicTaskState {
     return prev;
   }
 
+  /// RUNNING -> COMPLETE for a task that is not LISTED, dropping the run's
+  /// (the queue's) reference in the same step when nothing is left for the
+  /// completer to do: a handle exists (it will take the outcome) and has
+  /// published no waker (nobody to wake). Then the handle's reference keeps
+  /// the task alive, the completer must not touch it again, and a
+  /// spawn+join whose child ran inline pays one locked instruction here, not
+  /// two. Otherwise it is to_complete() and the caller releases afterwards
+  /// (release_after_completion(false)). Returns the word before and whether
+  /// the reference went.
+  struct Completed {
+    S prev;
+    bool released;
+  };
+  [[nodiscard]] Completed to_complete_releasing() noexcept(nothrow) {
+    bool released = false;
+    // AcqRel (in update's CAS): as to_complete(), and as unref() for the
+    // reference it drops.
+    S prev = update([&](S s) -> std::optional<std::uint64_t> {
+      released = s.has_join_interest() && !s.has_join_waker();
+      const std::uint64_t next = s.bits() ^ (S::running | S::complete);
+      return released ? next - S::ref_one : next;
+    });
+    check(prev.is_running() && !prev.is_complete() && !prev.is_listed() &&
+              (!released || prev.refs() >= 2),
+          "to_complete_releasing", "RUNNING, not COMPLETE, not LISTED, the handle's reference",
+          prev);
+    return {prev, released};
+  }
+
   /// After completion, on the thread that completed it: drops the run's
   /// references (the queue's, and the list's when listed; the caller has
   /// unlisted it). True when they were the last.
