@@ -194,8 +194,11 @@ class BasicTaskState {
 
   /// Popped from a queue: NOTIFIED -> RUNNING. Returns the word before.
   S to_running() noexcept(nothrow) {
-    // Acquire: see what the previous run and the waker published.
-    S prev(word_.fetch_xor(S::notified | S::running, std::memory_order_acquire));
+    // Acquire: see what the previous run and the waker published. An add:
+    // with NOTIFIED set and RUNNING clear (the precondition) it flips both,
+    // as an xor would, but x86 does it in one `lock xadd`; an xor whose old
+    // value is used is a load and a `lock cmpxchg` loop.
+    S prev(word_.fetch_add(S::running - S::notified, std::memory_order_acquire));
     check(prev.is_notified() && !prev.is_running() && !prev.is_complete(), "to_running",
           "NOTIFIED, not RUNNING, not COMPLETE", prev);
     return prev;
@@ -245,7 +248,8 @@ class BasicTaskState {
   S to_complete() noexcept(nothrow) {
     // AcqRel: release the outcome to the joiner; acquire the join waker the
     // handle published (its release CAS set JOIN_WAKER).
-    S prev(word_.fetch_xor(S::running | S::complete, std::memory_order_acq_rel));
+    // An add, as in to_running (RUNNING set, COMPLETE clear: it flips both).
+    S prev(word_.fetch_add(S::complete - S::running, std::memory_order_acq_rel));
     check(prev.is_running() && !prev.is_complete(), "to_complete", "RUNNING, not COMPLETE", prev);
     return prev;
   }
