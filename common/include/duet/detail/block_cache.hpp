@@ -29,6 +29,21 @@
 
 #include "duet/detail/tls.hpp"
 
+// Code built with a sanitizer calls the slow halves for everything (they
+// serve the lists too): GCC 12's UBSan null check misfires on the inline
+// path's thread-local (it reported a null ThreadCache in the ASan+UBSan
+// build), and a sanitizer build wants the library's decision anyway.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define DUET_BLOCKS_INLINE 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define DUET_BLOCKS_INLINE 0
+#endif
+#endif
+#ifndef DUET_BLOCKS_INLINE
+#define DUET_BLOCKS_INLINE 1
+#endif
+
 namespace duet::detail {
 
 inline constexpr std::size_t block_align = 64;
@@ -75,7 +90,7 @@ void free_slow(void* p, std::size_t size) noexcept;
 /// Allocates `size` bytes, 64-byte aligned. Throws std::bad_alloc.
 [[nodiscard]] inline void* block_alloc(std::size_t size) {
   const std::size_t c = blocks::class_of(size);
-  if (c < blocks::num_classes) {
+  if (DUET_BLOCKS_INLINE && c < blocks::num_classes) {
     blocks::ThreadCache& k = blocks::tl_cache;
     if (blocks::FreeBlock* b = k.head[c]; b != nullptr) {
       k.head[c] = b->next;
@@ -90,7 +105,7 @@ void free_slow(void* p, std::size_t size) noexcept;
 /// Frees a block from block_alloc of the same `size`.
 inline void block_free(void* p, std::size_t size) noexcept {
   const std::size_t c = blocks::class_of(size);
-  if (p != nullptr && c < blocks::num_classes) {
+  if (DUET_BLOCKS_INLINE && p != nullptr && c < blocks::num_classes) {
     blocks::ThreadCache& k = blocks::tl_cache;
     if (k.count[c] < k.cap[c]) {
       auto* b = static_cast<blocks::FreeBlock*>(p);
