@@ -15,6 +15,7 @@
 #include "overflow.hpp"
 #include "sanitizer.hpp"
 #include "strategy.hpp"
+#include "switch.hpp"
 
 namespace duet::detail {
 namespace bc = boost::context::detail;
@@ -154,9 +155,13 @@ FiberBase* next_fiber(Worker& w) noexcept {
   // (Past the cache's room, half of it went to the global pool there, with
   // a sort and a batch of madvise: a fiber with an 8 KiB stack overflowed
   // under ASan, tests/stackful/limits_test.cpp after the hand-off tests.)
-  if (dying && !stack_recycles_cheaply(f->stack)) return nullptr;
+  // A fiber run inside its joiner's poll never hands off (take_next_task
+  // gives it nothing): asked first, the finish of a fiber joined at once
+  // skips the cache check.
   Worker* w = current_worker();
-  FiberBase* g = w != nullptr ? next_fiber(*w) : nullptr;
+  if (w == nullptr) return nullptr;
+  if (dying && (running_inline(*w) || !stack_recycles_cheaply(f->stack))) return nullptr;
+  FiberBase* g = next_fiber(*w);
   if (g != nullptr) set_current_task(g);
   return g;
 }
@@ -165,13 +170,13 @@ FiberBase* next_fiber(Worker& w) noexcept {
   char* top = g->frames_top();
   char* bottom = frames_bottom(g);
   san::hand_off_begin(f, g, dying, bottom, static_cast<std::size_t>(top - bottom));
-  return bc::jump_fcontext(g->ctx, f);
+  return jump_to(g->ctx, f);
 }
 
 [[gnu::noinline]] bc::transfer_t jump_to_thread(FiberBase* f, bool dying) noexcept {
   ThreadSide& side = this_side();
   san::leave_begin(f, dying, side);
-  return bc::jump_fcontext(side.ctx, f);
+  return jump_to(side.ctx, f);
 }
 
 /// A fiber that finished on a worker publishes its completion before its
@@ -237,7 +242,7 @@ bool enter(FiberBase* f) noexcept {
   const ThreadSide outer = side;
   void* fake = nullptr;
   san::enter_begin(f, &fake, bottom, static_cast<std::size_t>(top - bottom), side);
-  bc::transfer_t t = bc::jump_fcontext(f->ctx, nullptr);
+  bc::transfer_t t = jump_to(f->ctx, nullptr);
   san::enter_end(fake);
   this_side() = outer;
   auto* last = static_cast<FiberBase*>(t.data);

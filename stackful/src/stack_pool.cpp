@@ -214,13 +214,21 @@ struct ThreadCache {
   // fiber spawn+join (callgrind). Points into `buckets`, and is set from
   // every search, the only code that appends to it.
   Bucket* last = nullptr;
+  // The bucket of the last request (strategy and usable bytes as a fiber
+  // asks: request_key), so that a fiber's first run finds its stack without
+  // working out the stack's shape (page rounding, guard) again. Points into
+  // `buckets`; reset whenever `buckets` grows.
+  Bucket* asked = nullptr;
+  std::uint64_t asked_key = 0;
   OwnCount acquired, released;
 
   /// The bucket for stacks shaped like `s`, made if there is none. Throws
   /// std::bad_alloc.
   Bucket& bucket(const Stack& s) {
     if (last != nullptr && same_shape(*last, s)) return *last;
+    const std::size_t n = buckets.size();
     Bucket& b = bucket_for(buckets, s);
+    if (buckets.size() != n) asked = nullptr;  // the vector may have moved
     last = &b;
     return b;
   }
@@ -360,12 +368,10 @@ StackCounters& stack_counters() noexcept {
   return c;
 }
 
-TuningCells& tuning_cells() noexcept {
-  static TuningCells t{StackTuning{}.thread_cache_stacks, StackTuning{}.pool_cap_bytes,
-                       StackTuning{}.pool_resident_bytes, StackTuning{}.lazy_keep_bytes,
-                       StackTuning{}.lazy_reserve_bytes,  StackTuning{}.shared_stack_bytes};
-  return t;
-}
+constinit TuningCells g_tuning_cells{
+    StackTuning{}.thread_cache_stacks, StackTuning{}.pool_cap_bytes,
+    StackTuning{}.pool_resident_bytes, StackTuning{}.lazy_keep_bytes,
+    StackTuning{}.lazy_reserve_bytes,  StackTuning{}.shared_stack_bytes};
 
 namespace {
 /// The stack that stack_acquire(strategy, usable) hands out: its size and
@@ -386,12 +392,37 @@ Stack wanted(StackStrategy strategy, std::size_t usable) {
 }
 }  // namespace
 
-Stack stack_acquire_cached(StackStrategy strategy, std::size_t usable) noexcept {
-  if (strategy == StackStrategy::copy || usable > max_fiber_stack) return Stack{};
-  ThreadCache* cache = this_cache();
-  if (cache == nullptr) return Stack{};
+namespace {
+/// A request (strategy, usable bytes asked) as one word: the key of
+/// ThreadCache::asked. Never 0 (the strategy's bit is set).
+std::uint64_t request_key(StackStrategy strategy, std::size_t usable) noexcept {
+  return (static_cast<std::uint64_t>(usable) << 8) | 0x80U | static_cast<std::uint8_t>(strategy);
+}
+}  // namespace
+
+namespace {
+/// stack_acquire_cached's bucket when the last request was another one.
+[[gnu::noinline]] Bucket* find_asked(ThreadCache* cache, StackStrategy strategy,
+                                     std::size_t usable) noexcept {
+  if (strategy == StackStrategy::copy || usable > max_fiber_stack) return nullptr;
   Bucket* mine = cache->find(wanted(strategy, usable));
-  if (mine == nullptr || mine->stacks.empty()) return Stack{};
+  if (mine != nullptr) {
+    cache->asked = mine;
+    cache->asked_key = request_key(strategy, usable);
+  }
+  return mine;
+}
+}  // namespace
+
+Stack stack_acquire_cached(StackStrategy strategy, std::size_t usable) noexcept {
+  ThreadCache* cache = tl_cache;
+  if (cache == nullptr) return Stack{};  // not made yet (or gone): the slow path makes it
+  Bucket* mine = cache->asked;
+  if (mine == nullptr || cache->asked_key != request_key(strategy, usable)) [[unlikely]] {
+    mine = find_asked(cache, strategy, usable);
+    if (mine == nullptr) return Stack{};
+  }
+  if (mine->stacks.empty()) return Stack{};
   cache->acquired.inc();
   Stack s = mine->stacks.back();
   mine->stacks.pop_back();
@@ -423,14 +454,19 @@ Stack stack_acquire(StackStrategy strategy, std::size_t usable) {
 }
 
 void stack_count_release() noexcept {
-  if (ThreadCache* cache = this_cache()) {
+  if (ThreadCache* cache = tl_cache) [[likely]] {
     cache->released.inc();
+  } else if (ThreadCache* made = this_cache()) {
+    made->released.inc();
   } else {
     count_cacheless_release();
   }
 }
 
-void stack_recycle(Stack s) noexcept {
+namespace {
+/// stack_recycle past its common case: a lazy stack (trimmed first), a
+/// bucket other than the last one used, a full cache, no cache yet.
+[[gnu::noinline]] void recycle_slow(Stack s) noexcept {
   if (!s) return;
   ThreadCache* cache = this_cache();
   if (s.strategy == StackStrategy::lazy) trim_lazy(s);
@@ -457,6 +493,24 @@ void stack_recycle(Stack s) noexcept {
     }
   }
   release_to_global(std::span<const Stack>(&s, 1));
+}
+}  // namespace
+
+void stack_recycle(Stack s) noexcept {
+  // The common case: a pooled stack back into the bucket used last, which
+  // has room and capacity (a push, nothing else). An empty Stack (size 0)
+  // matches no bucket.
+  ThreadCache* cache = tl_cache;
+  if (cache != nullptr && s.strategy != StackStrategy::lazy && cache->last != nullptr &&
+      same_shape(*cache->last, s)) [[likely]] {
+    std::vector<Stack>& v = cache->last->stacks;
+    if (v.size() < v.capacity() &&
+        v.size() < tuning_cells().thread_cache_stacks.load(std::memory_order_relaxed)) {
+      v.push_back(s);
+      return;
+    }
+  }
+  recycle_slow(s);
 }
 
 bool stack_recycles_cheaply(const Stack& s) noexcept {

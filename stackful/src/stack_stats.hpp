@@ -22,6 +22,7 @@ StackCounters& stack_counters() noexcept;
 
 /// The knobs of StackTuning, read on every acquire and release. Relaxed: a
 /// knob is read on its own; a new value may take effect a little late.
+/// Constant-initialized (no guard, no call on the release path).
 struct TuningCells {
   std::atomic<std::size_t> thread_cache_stacks;
   std::atomic<std::size_t> pool_cap_bytes;
@@ -30,6 +31,9 @@ struct TuningCells {
   std::atomic<std::size_t> lazy_reserve_bytes;
   std::atomic<std::size_t> shared_stack_bytes;
 };
-TuningCells& tuning_cells() noexcept;
+extern constinit TuningCells g_tuning_cells;  // stack_pool.cpp
+inline TuningCells& tuning_cells() noexcept {
+  return g_tuning_cells;
+}
 
 }  // namespace duet::detail

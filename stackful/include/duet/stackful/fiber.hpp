@@ -40,13 +40,13 @@
 // stack: use duet::this_fiber::wait_off_stack(op), which moves the operation
 // to the heap first. docs/stackful.md says what is enforced.
 //
-// Switching uses Boost.Context's fcontext primitives (make_fcontext /
-// jump_fcontext) directly, so that every switch, the first entry and the
-// final exit included, carries the ASan and TSan fiber annotations. A fiber
-// that parks, yields or finishes while its worker's next task is a fiber
-// jumps straight into it: one switch, not two through the worker loop
-// (docs/architecture.md, "Direct hand-off"). A yield with nothing else to
-// run returns at once.
+// Switching uses Boost.Context's fcontext contexts (make_fcontext, and a
+// jump_fcontext of its own on x86-64: stackful/src/switch.hpp) directly, so
+// that every switch, the first entry and the final exit included, carries
+// the ASan and TSan fiber annotations. A fiber that parks, yields or
+// finishes while its worker's next task is a fiber jumps straight into it:
+// one switch, not two through the worker loop (docs/architecture.md,
+// "Direct hand-off"). A yield with nothing else to run returns at once.
 //
 // Cancellation (JoinHandle::cancel, runtime shutdown) unwinds the stack:
 // the fiber's pending wait throws duet::detail::FiberUnwind, which is not a
