@@ -14,8 +14,12 @@ Programs receive DUET_LAB_PROFILE=smoke|quick|full in the environment.
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass, field
 from typing import Callable
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 PROFILES = ("smoke", "quick", "full")
 
@@ -41,6 +45,7 @@ class Experiment:
     invocations: Callable[["Ctx"], list[Invocation]]
     estimate_s: dict = field(default_factory=dict)   # per profile, before any run is on file
     peer: str = ""                  # non-empty for peer experiments (skipped by --no-peers)
+    skip: Callable[["Ctx"], str | None] | None = None   # why this machine cannot run it (None: it can)
 
 
 @dataclass
@@ -204,6 +209,21 @@ def _sched_benches(ctx):
                        parse="gbench")]
 
 
+def _hot_path_counts(ctx):
+    # One process (experiments/lab/hot_path_counts.py) runs the six hot
+    # benchmarks under callgrind, one valgrind run each (about 13 s in all on
+    # a 2-vCPU EPYC VM); the counts are exact, so every profile runs the same
+    # thing. "{program_path}" is bench_sched's path in the build.
+    return [Invocation([sys.executable, os.path.join(HERE, "hot_path_counts.py"), "{program_path}"],
+                       "callgrind: yield_pair, pingpong, spawn_join/1 x (stackless, stackful)",
+                       "duet", timeout=by_profile(ctx, 300, 600, 600))]
+
+
+def _hot_path_skip(ctx):
+    from .hot_path_counts import skip_reason
+    return skip_reason()
+
+
 def external(name: str, program: str, area: str, owner: str, what: str, invocations=None,
              estimate=None) -> Experiment:
     """Another engineer's program. Default: run it with no arguments and
@@ -283,6 +303,10 @@ EXPERIMENTS: list[Experiment] = [
     external("sched_bench", "bench_sched", "switch", "lead",
              "Google Benchmark: bare resume/fcontext, yield, ping-pong, spawn+join, spawn all, allocations per op",
              _sched_benches, {"smoke": 20, "quick": 90, "full": 300}),
+    Experiment("hot_path_counts", "switch", "bench_sched", "lab",
+               "instructions and locked (lock-prefixed or xchg-with-memory) instructions per operation of "
+               "bench_sched's yield_pair, pingpong and spawn_join/1, both backends, counted exactly by callgrind",
+               _hot_path_counts, {"smoke": 45, "quick": 45, "full": 45}, skip=_hot_path_skip),
     external("stackful_switch", "exp_stackful_switch", "cache", "stackful",
              "fiber switch through the scheduler with 1, 1K, 100K live fibers",
              _args("exp_stackful_switch", ["--strategy", "all", "--n", "1,100", "--yields", "20000"],

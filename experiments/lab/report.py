@@ -291,6 +291,59 @@ class Report:
                            f"{fmt_num(s.min)}-{fmt_num(s.max)} |")
         return out + [""]
 
+    # -- instructions per operation (hot_path_counts) --------------------------------
+
+    def hot_path_table(self) -> list[str]:
+        """Per hot benchmark of bench_sched: instructions and locked
+        instructions per operation (callgrind, exact), beside the time per
+        operation sched_bench measured (timing) when it is on file."""
+        R = self.R
+        points = []
+        for (e, i, m, n) in R.by_key:
+            if e == "hot_path_counts" and m.startswith("instructions_per_op."):
+                points.append((m.split(".", 1)[1], n))
+        if not points:
+            return []
+        lines = ["## Instructions per operation (hot_path_counts)", "",
+                 "Exact counts, not timing: each hot benchmark of `bench_sched` runs under "
+                 "`valgrind --tool=callgrind --dump-instr=yes` for two repetitions of one iteration, callgrind "
+                 "dumps its counts at each entry to and exit from the benchmark's function, and the second "
+                 "repetition's window, on every thread, is divided by the operations of that iteration (N: a "
+                 "yield of either task for yield_pair, a round trip of two wake-ups and two suspensions for "
+                 "pingpong, a spawn and its join for spawn_join). Outside the window: the dynamic loader, Google "
+                 "Benchmark, and what the first repetition pays once per process (hwloc's topology read, lazy "
+                 "binding), about 35 instructions per op at N = 100,000 had a bare run been subtracted instead. "
+                 "Inside it besides the operations: the runtime and its worker built and torn down and the "
+                 "benchmark's tasks spawned (well under one instruction per op). Locked instructions are the "
+                 "executed ones that objdump shows with a `lock` prefix or as an `xchg` with a memory operand, "
+                 "in every object the run executed (x86-64): the hot path's atomic read-modify-writes, each a "
+                 "full barrier on x86. Where the runs on file differ (the worker's timing moves a few branches), "
+                 "min and max are shown. The time per op is sched_bench's (Google Benchmark, timing), when on "
+                 "file.", "",
+                 "| benchmark | N (ops) | instructions/op | min-max | locked/op | min-max | time/op (sched_bench"
+                 + (f", {R.files['sched_bench']['started']}" if R.files.get("sched_bench", {}).get("started") else "")
+                 + ") |",
+                 "|---|---|---|---|---|---|---|"]
+        order = {"yield_pair": 0, "pingpong": 1, "spawn_join": 2}
+        for point, n in sorted(points, key=lambda p: (order.get(p[0].split("/")[0], 9), "stackful" in p[0], p[0])):
+            ir = R.get("hot_path_counts", f"instructions_per_op.{point}", n, "duet")
+            lk = R.opt("hot_path_counts", f"locked_per_op.{point}", n, "duet")
+            gb_n = int(point.rsplit("/", 1)[1]) if point.rsplit("/", 1)[1].isdigit() else None
+            t = R.opt("sched_bench", f"{point}/manual_time:ns/op", gb_n, "duet")
+
+            def rng(s, d=3):
+                if s is None:
+                    return "—"
+                lo, hi = fmt_num(s.min, d), fmt_num(s.max, d)
+                return "same" if lo == hi else f"{lo}-{hi}"
+            lines.append(f"| {point} | {n:,} | {fmt_num(ir.median, 4)} | {rng(ir, 4)} | "
+                         f"{fmt_num(lk.median) if lk else '—'} | {rng(lk)} | "
+                         f"{fmt_time_ns(t.median) if t else '—'} |")
+        lines += ["", "Reproduce: `./experiments/run --only hot_path_counts`; per function: "
+                  "`python3 experiments/lab/hot_path_counts.py build-experiments/experiments/bench_sched --top 10`.",
+                  ""]
+        return lines
+
     # -- area pages ----------------------------------------------------------------
 
     def write_page(self, area: str) -> str:
@@ -307,6 +360,8 @@ class Report:
             lines += ["## Plots", ""] + figs + [""]
         if area == "io":
             lines += self.echo_table()
+        if area == "switch":
+            lines += self.hot_path_table()
         if area == "reliability":
             lines += self.soak_table()
         exps = [e for e in self.experiments if e.area == area]
@@ -322,7 +377,7 @@ class Report:
             lines += [f"Status **{d['status']}**, profile `{d['profile']}`, {d['repeat']} run(s), {d['started']}, "
                       f"{d.get('duration_s', '?')} s. Reproduce: `{d['command']}`", ""]
             if d.get("error"):
-                lines += [f"Missing: {d['error']}", ""]
+                lines += [f"{'Skipped' if d['status'] == 'skipped' else 'Missing'}: {d['error']}", ""]
             for err in d.get("errors", [])[:5]:
                 lines.append(f"- error: `{cell(err)[:300]}`")
             if d.get("results"):

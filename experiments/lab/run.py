@@ -153,9 +153,10 @@ def main(argv=None) -> int:
             t_est = runner.estimate(e)
             d = runner.run(e, progress, i, len(chosen))
             progress.advance(t_est)
-            # A missing program does not erase a previous run's numbers.
+            # A missing program (or one this machine cannot run) does not
+            # erase a previous run's numbers.
             prev = runner.load(e.name)
-            if d["status"] == "missing" and prev and prev.get("results"):
+            if d["status"] in ("missing", "skipped") and prev and prev.get("results"):
                 print(f"  {e.name}: {d['error']}; keeping the data on file from {prev['started']}")
                 continue
             runner.save(d)

@@ -232,7 +232,10 @@ class Runner:
         head = argv[0].replace("{bench}", exp.program).replace("{program}", exp.program)
         if not head.startswith("/"):
             head = os.path.join(self.bindir, head)
-        return [head] + argv[1:]
+        # A driver script (argv[0] an interpreter) is handed the program's
+        # path as "{program_path}".
+        path = os.path.join(self.bindir, exp.program)
+        return [head] + [a.replace("{program_path}", path) for a in argv[1:]]
 
     # -- running ----------------------------------------------------------------
 
@@ -261,6 +264,9 @@ class Runner:
         path = self.program_path(exp)
         if path is None:
             return dict(base, status="missing", error=f"program {exp.program} not built", results=[])
+        reason = exp.skip(self.ctx) if exp.skip else None
+        if reason:
+            return dict(base, status="skipped", error=reason, results=[])
 
         records: list[dict] = []
         errors: list[str] = []
