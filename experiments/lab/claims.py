@@ -163,7 +163,11 @@ def no_peer(R: Results, impl: str) -> str:
 # ---- memory ---------------------------------------------------------------------
 
 def rss_slope(R: Results, impl: str) -> float:
-    slope, _ = R.slope("rss", "rss_delta", impl)
+    slope, ss = R.slope("rss", "rss_delta", impl)
+    if slope <= 0:
+        # RSS grows in whole slabs and chunks: too few tasks to resolve.
+        raise Missing(f"rss/{impl}/rss_delta: no growth over N = {', '.join(str(s.n) for s in ss)} "
+                      "(allocation granularity larger than the tasks' bytes; use a larger N)")
     return slope
 
 
