@@ -100,9 +100,9 @@ void on_segv(int sig, siginfo_t* info, void* uctx) {
   if (t != nullptr && t->vtable->kind == TaskKind::stackful) {
     const auto* f = static_cast<const FiberBase*>(t);
     const Stack* s = running_stack(f);
-    if (s != nullptr && s->guard != 0) {
+    if (s != nullptr && s->guard() != 0) {
       const auto lo = reinterpret_cast<std::uintptr_t>(s->base);
-      const auto hi = lo + s->guard;
+      const auto hi = lo + s->guard();
       if (addr < hi && addr + below_guard_slack >= lo) report(f, *s, addr);
     }
   }

@@ -24,6 +24,7 @@
 #include <atomic>
 #include <cerrno>
 #include <fstream>
+#include <limits>
 #include <string>
 
 #include "duet/stackful/stack.hpp"
@@ -164,6 +165,9 @@ std::size_t stack_map_slab(std::size_t usable, bool guard, Stack* out, std::size
   usable = (usable + pg - 1) / pg * pg;
   const std::size_t g = guard ? pg : 0;
   const std::size_t slot = usable + g;
+  // A Stack records its size in 32 bits: every caller checks max_fiber_stack
+  // (1 GiB) first, so this only catches a new caller that does not.
+  if (slot > std::numeric_limits<std::uint32_t>::max()) fail("map", slot, EOVERFLOW);
   // A guarded slot is two mappings (its guard splits the slab); an
   // unguarded slab is one, counted as one per slot (a slot unmapped from
   // its middle later splits it).
@@ -191,7 +195,8 @@ std::size_t stack_map_slab(std::size_t usable, bool guard, Stack* out, std::size
   for (; made < count; ++made) {
     char* at = base + made * slot;
     if (g != 0 && mprotect(at, g, PROT_NONE) != 0) break;
-    out[made] = Stack{at, slot, static_cast<std::uint32_t>(g), StackStrategy::pooled};
+    out[made] =
+        Stack{at, static_cast<std::uint32_t>(slot), guard_log2_of(g), StackStrategy::pooled};
   }
   if (made < count) {
     const int e = errno;
@@ -213,7 +218,7 @@ Stack stack_map(std::size_t usable, bool guard) {
 void stack_unmap(Stack s) noexcept {
   if (!s) return;
   munmap(s.base, s.size);
-  map_budget().held.fetch_sub(s.guard != 0 ? 2 : 1, std::memory_order_relaxed);
+  map_budget().held.fetch_sub(s.guard() != 0 ? 2 : 1, std::memory_order_relaxed);
   stack_counters().unmapped.fetch_add(1, std::memory_order_relaxed);
 }
 

@@ -38,8 +38,8 @@ namespace {
 /// for their batch's madvise, and `cold` have given their pages back; a
 /// thread cache uses `stacks` only.
 struct Bucket {
-  std::size_t size;
-  std::uint32_t guard;
+  std::uint32_t size;
+  std::uint8_t guard_log2;
   StackStrategy strategy;
   std::vector<Stack> stacks;
   std::vector<Stack> pending;
@@ -50,7 +50,7 @@ struct Bucket {
 constexpr std::size_t advise_batch = 256;
 
 bool same_shape(const Bucket& b, const Stack& s) noexcept {
-  return b.size == s.size && b.guard == s.guard && b.strategy == s.strategy;
+  return b.size == s.size && b.guard_log2 == s.guard_log2 && b.strategy == s.strategy;
 }
 
 Bucket* find_bucket(std::vector<Bucket>& v, const Stack& s) noexcept {
@@ -62,7 +62,7 @@ Bucket* find_bucket(std::vector<Bucket>& v, const Stack& s) noexcept {
 
 Bucket& bucket_for(std::vector<Bucket>& v, const Stack& s) {
   if (Bucket* b = find_bucket(v, s)) return *b;
-  v.push_back(Bucket{s.size, s.guard, s.strategy, {}, {}, {}});
+  v.push_back(Bucket{s.size, s.guard_log2, s.strategy, {}, {}, {}});
   return v.back();
 }
 
@@ -350,7 +350,7 @@ Stack refill_from_global(Bucket& mine, const Stack& want) {
 Stack map_into_cache(Bucket& mine, const Stack& want) {
   std::array<Stack, 64> fresh;
   const std::size_t n =
-      stack_map_slab(want.usable(), want.guard != 0, fresh.data(), slab_count(want));
+      stack_map_slab(want.usable(), want.guard() != 0, fresh.data(), slab_count(want));
   for (std::size_t i = 0; i < n; ++i) fresh[i].strategy = want.strategy;
   try {
     mine.stacks.reserve(mine.stacks.size() + n - 1);
@@ -387,8 +387,8 @@ Stack wanted(StackStrategy strategy, std::size_t usable) {
   if (usable < pg) usable = pg;
   usable = (usable + pg - 1) & ~(pg - 1);
   const bool guard = strategy != StackStrategy::unguarded_unsafe;
-  return Stack{nullptr, usable + (guard ? pg : 0), static_cast<std::uint32_t>(guard ? pg : 0),
-               strategy};
+  return Stack{nullptr, static_cast<std::uint32_t>(usable + (guard ? pg : 0)),
+               guard ? guard_log2_of(pg) : std::uint8_t{0}, strategy};
 }
 }  // namespace
 
