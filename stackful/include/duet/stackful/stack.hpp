@@ -38,6 +38,7 @@
 // mprotect per guard); a fiber holds one from its first run to its finish.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <system_error>
@@ -128,12 +129,7 @@ struct Stack {
 static_assert(sizeof(void*) != 8 || sizeof(Stack) == 16, "a Stack travels in two registers");
 /// guard_log2 for a guard of `bytes` (0 or a power of two).
 [[nodiscard]] constexpr std::uint8_t guard_log2_of(std::size_t bytes) noexcept {
-  std::uint8_t l = 0;
-  while (bytes > 1) {
-    bytes >>= 1;
-    ++l;
-  }
-  return l;
+  return bytes == 0 ? 0 : static_cast<std::uint8_t>(std::bit_width(bytes) - 1);
 }
 
 /// A stack of the strategy (pooled, lazy or unguarded_unsafe) with at least
