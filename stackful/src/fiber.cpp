@@ -65,7 +65,7 @@ void make_context(FiberBase* f) noexcept {
   char* top = f->frames_top();
   char* bottom = frames_bottom(f);
   if (f->measure) measure_begin(f, bottom, top);
-  f->ctx = bc::make_fcontext(top, static_cast<std::size_t>(top - bottom), &fiber_entry);
+  f->ctx = make_context_at(top, static_cast<std::size_t>(top - bottom), &fiber_entry);
   san::create(f);
 }
 

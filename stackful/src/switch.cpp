@@ -20,9 +20,42 @@
 // 110-119 ns; the PLT alone (same instructions as Boost's) was 130 -> 104.
 // The final rsp is Boost's (the slot at 0x38 popped), and a first entry
 // returns into make_fcontext's trampoline exactly as Boost's jump does.
+//
+// duet_fcontext_trampoline is where a new context's first jump returns to
+// (make_context_at in switch.hpp writes its frame): the same two
+// instructions as Boost's trampoline, but the pushed rbp is 0, not the
+// address of a stub that calls _exit(0): duet's fiber entry never returns,
+// and if it did, a fault is the right outcome, not a silent exit.
 #include "switch.hpp"
 
 #ifdef DUET_OWN_SWITCH
+namespace duet::detail {
+
+constinit DUET_TLS std::uint64_t tl_fp_words = 0;
+
+std::uint64_t read_fp_words() noexcept {
+  std::uint32_t mxcsr = 0;
+  std::uint16_t cw = 0;
+  asm volatile("stmxcsr %0" : "=m"(mxcsr));
+  asm volatile("fnstcw %0" : "=m"(cw));
+  mxcsr &= ~std::uint32_t{0x3f};  // the sticky exception flags are not a mode
+  tl_fp_words = mxcsr | (std::uint64_t{cw} << 32);
+  return tl_fp_words;
+}
+
+}  // namespace duet::detail
+
+asm(".pushsection .text\n"
+    ".globl duet_fcontext_trampoline\n"
+    ".hidden duet_fcontext_trampoline\n"
+    ".type duet_fcontext_trampoline,@function\n"
+    ".align 16\n"
+    "duet_fcontext_trampoline:\n"
+    " push %rbp\n"
+    " jmp *%rbx\n"
+    ".size duet_fcontext_trampoline, .-duet_fcontext_trampoline\n"
+    ".popsection\n");
+
 asm(".pushsection .text\n"
     ".globl duet_jump_fcontext\n"
     ".hidden duet_jump_fcontext\n"

@@ -1,16 +1,40 @@
-// switch.hpp: the stack switch every fiber switch makes (jump_to): Boost
-// 1.74's jump_fcontext, or on x86-64 System V an equivalent linked into the
-// binary (switch.cpp), reached by a direct call instead of through the PLT
-// of libboost_context, which resumes with a `ret` (switch.cpp: the return
-// predictions). Same context layout (make_fcontext's contexts are
-// entered by either), same saved state: rbx, rbp, r12-r15, the x87
+// switch.hpp: the stack switch every fiber switch makes (jump_to), and
+// the first context of a fiber (make_context_at). Boost 1.74's
+// jump_fcontext and make_fcontext, or on x86-64 System V equivalents linked
+// into the binary (switch.cpp), reached by a direct call instead of through
+// the PLT of libboost_context; the jump resumes with a `ret` (switch.cpp:
+// the return predictions). Same context layout (Boost's contexts are
+// entered by either jump), same saved state: rbx, rbp, r12-r15, the x87
 // control word and MXCSR (callee-saved in the ABI: a fiber that changes
 // the rounding mode keeps it to itself).
+//
+// The one difference is where a new context's control words come from.
+// Boost's make_fcontext reads the CPU's (stmxcsr, fnstcw) when the context
+// is made, and a fiber's context is made at its first run, which can be a
+// hand-off from another fiber: a fiber in upward rounding that spawned and
+// joined a child, or yielded to a new sibling, passed its mode on to them,
+// against the promise above (tests/stackful/fp_env_test.cpp failed with
+// it). make_context_at copies the thread's words as it read them once, at
+// the thread's first fiber context, with MXCSR's sticky exception flags
+// cleared. A fiber therefore starts with the rounding mode, exception masks
+// and FTZ/DAZ its worker thread had when it started its first fiber (the
+// runtime creator's, which threads inherit, unless a task changed the
+// thread's words before), whoever runs when it starts. It also saves a
+// call through libboost_context's PLT and the two control-register reads
+// per fiber; alternating A/B of exp_lab_duet spawn_seq --backend fiber on
+// the 2-vCPU EPYC VM showed no difference beyond the noise (100.6-106.8 ns
+// before, 100.2-105.7 after, six runs each).
 #pragma once
 
 #include <boost/context/detail/fcontext.hpp>
+#include <cstddef>
+#include <cstdint>
+
+#include "duet/detail/tls.hpp"
 
 namespace duet::detail {
+
+using FiberEntryFn = void (*)(boost::context::detail::transfer_t);
 
 #if defined(__x86_64__) && defined(__ELF__) && !defined(_WIN32)
 #define DUET_OWN_SWITCH 1
@@ -22,10 +46,45 @@ inline boost::context::detail::transfer_t jump_to(boost::context::detail::fconte
                                                   void* data) noexcept {
   return duet_jump_fcontext(to, data);
 }
+
+/// The first frame a fiber is entered through (switch.cpp): pushes the
+/// saved rbp (0, so that backtraces end and a return from the entry
+/// function faults) as the entry function's return address, then jumps to
+/// it through rbx.
+extern "C" void duet_fcontext_trampoline() noexcept;
+
+/// The calling thread's control words for new contexts, MXCSR in the low
+/// half, the x87 control word in the high half; 0 until the first context
+/// (the x87 word always has bit 6 set, so a read value is never 0).
+extern constinit DUET_TLS std::uint64_t tl_fp_words;
+[[gnu::cold]] std::uint64_t read_fp_words() noexcept;
+
+/// A context that enters `fn` on the stack below `top` at its first jump,
+/// laid out as Boost's make_fcontext lays it out (its frame, 0x40 bytes
+/// under `top` rounded down to 16): [0] MXCSR, [4] x87 control word,
+/// [0x28] rbx = fn, [0x30] rbp = 0, [0x38] return address = the trampoline.
+/// Registers r12-r15 start as whatever the stack held.
+inline boost::context::detail::fcontext_t make_context_at(char* top, std::size_t /*size*/,
+                                                          FiberEntryFn fn) noexcept {
+  std::uint64_t words = tl_fp_words;
+  if (words == 0) [[unlikely]]
+    words = read_fp_words();
+  const auto base = (reinterpret_cast<std::uintptr_t>(top) & ~std::uintptr_t{15}) - 0x40;
+  auto* frame = reinterpret_cast<std::uint64_t*>(base);
+  frame[0] = words;
+  frame[5] = reinterpret_cast<std::uint64_t>(fn);
+  frame[6] = 0;
+  frame[7] = reinterpret_cast<std::uint64_t>(&duet_fcontext_trampoline);
+  return reinterpret_cast<boost::context::detail::fcontext_t>(base);
+}
 #else
 inline boost::context::detail::transfer_t jump_to(boost::context::detail::fcontext_t to,
                                                   void* data) noexcept {
   return boost::context::detail::jump_fcontext(to, data);
+}
+inline boost::context::detail::fcontext_t make_context_at(char* top, std::size_t size,
+                                                          FiberEntryFn fn) noexcept {
+  return boost::context::detail::make_fcontext(top, size, fn);
 }
 #endif
 
