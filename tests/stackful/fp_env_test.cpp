@@ -17,14 +17,6 @@ using duet::StackStrategy;
 
 namespace {
 
-duet::RuntimeConfig one_worker() {
-  duet::RuntimeConfig c;
-  c.workers = 1;
-  c.placement = duet::Placement::none;
-  c.io_driver = duet::IoDriver::none;
-  return c;
-}
-
 struct Seen {
   int child_at_start = -1;  // the child's mode at its first instruction
   int parent_after_join = -1;
@@ -36,7 +28,7 @@ struct Seen {
 TEST_CASE("a fiber keeps its rounding mode to itself and new fibers start with the thread's",
           "[stackful][fp_env]") {
   duet::test::Watchdog wd("fp env");
-  duet::Runtime rt(one_worker());
+  duet::Runtime rt(duet::test::cpu_only_config(1));
   for (StackStrategy s : duet::test::all_strategies) {
     INFO(duet::test::strategy_name(s));
     // Make the worker's first fiber context while it rounds to nearest.

@@ -28,14 +28,6 @@ using duet::test::Gate;
 
 namespace {
 
-duet::RuntimeConfig workers(unsigned n) {
-  duet::RuntimeConfig c;
-  c.workers = n;
-  c.placement = duet::Placement::none;
-  c.io_driver = duet::IoDriver::none;
-  return c;
-}
-
 std::uint64_t hand_offs(duet::Runtime& rt) {
   return duet::test::worker_stat(rt, &duet::WorkerStats::hand_offs);
 }
@@ -54,7 +46,7 @@ duet::Task<int> coro_relay(duet::Channel<int> in, duet::Channel<int> out) {
 
 TEST_CASE("fibers that wake each other hand over directly, one worker", "[stackful][hand_off]") {
   duet::test::Watchdog wd("hand-off ping-pong");
-  duet::Runtime rt(workers(1));
+  duet::Runtime rt(duet::test::cpu_only_config(1));
   for (StackStrategy s : duet::test::all_strategies) {
     INFO(duet::test::strategy_name(s));
     const std::uint64_t before = hand_offs(rt);
@@ -91,7 +83,7 @@ TEST_CASE("fibers that wake each other hand over directly, one worker", "[stackf
 
 TEST_CASE("yields in turn keep their order through hand-offs", "[stackful][hand_off]") {
   duet::test::Watchdog wd("hand-off yields");
-  duet::Runtime rt(workers(1));
+  duet::Runtime rt(duet::test::cpu_only_config(1));
   const std::uint64_t before = hand_offs(rt);
   std::vector<int> trace;  // one worker: plain data
   constexpr int n = 4;
@@ -118,7 +110,7 @@ TEST_CASE("yields in turn keep their order through hand-offs", "[stackful][hand_
 }
 
 TEST_CASE("a yield with nothing else to run goes on in place", "[stackful][hand_off]") {
-  duet::Runtime rt(workers(1));
+  duet::Runtime rt(duet::test::cpu_only_config(1));
   int v = rt.block_on(duet::stackful, [] {
     int k = 0;
     for (int i = 0; i < 1000; ++i) {
@@ -141,7 +133,7 @@ TEST_CASE(
   for (StackStrategy s :
        {StackStrategy::pooled, StackStrategy::lazy, StackStrategy::unguarded_unsafe}) {
     INFO(duet::test::strategy_name(s));
-    duet::Runtime rt(workers(1));
+    duet::Runtime rt(duet::test::cpu_only_config(1));
     const std::size_t base = stack_pool_stats().in_use;
     const std::uint64_t before = hand_offs(rt);
     constexpr int n = 300;
@@ -180,7 +172,7 @@ TEST_CASE(
 TEST_CASE("a cancelled fiber next in line is cancelled by the worker, not switched to",
           "[stackful][hand_off]") {
   duet::test::Watchdog wd("hand-off to a cancelled fiber");
-  duet::Runtime rt(workers(1));
+  duet::Runtime rt(duet::test::cpu_only_config(1));
   const std::size_t base = stack_pool_stats().in_use;
   std::atomic<int> fresh_ran{0}, before_wait{0}, after_wait{0};
   // One worker, so the order is fixed: the parent runs until it switches.
@@ -224,7 +216,7 @@ TEST_CASE(
     "get cancelled at random, on two workers",
     "[stackful][hand_off]") {
   duet::test::Watchdog wd("hand-off stress", std::chrono::seconds(300));
-  duet::Runtime rt(workers(2));
+  duet::Runtime rt(duet::test::cpu_only_config(2));
   const std::size_t base = stack_pool_stats().in_use;
   std::mt19937 rng(12345);
   constexpr int chains = 24;
@@ -331,7 +323,7 @@ TEST_CASE("a finishing fiber hands off only when its stack goes back to the cach
   const auto base = stack_pool_stats();
   // A runtime of its own: its workers' exit waits for the last recycles
   // (a join returns once the completion is published, before that).
-  std::optional<duet::Runtime> rt_box(std::in_place, workers(1));
+  std::optional<duet::Runtime> rt_box(std::in_place, duet::test::cpu_only_config(1));
   duet::Runtime& rt = *rt_box;
   const std::uint64_t before = hand_offs(rt);
   constexpr int n = 2000;

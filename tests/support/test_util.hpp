@@ -13,6 +13,16 @@
 
 namespace duet::test {
 
+/// A runtime of `workers` unpinned threads and no I/O driver: for tests of
+/// scheduling and task life cycle that do no I/O.
+inline RuntimeConfig cpu_only_config(unsigned workers) {
+  RuntimeConfig c;
+  c.workers = workers;
+  c.placement = Placement::none;
+  c.io_driver = IoDriver::none;
+  return c;
+}
+
 /// Records that the running test case skipped itself (tests/support/main.cpp
 /// writes it to the ledger; a run of that one case exits 77, which CTest
 /// reports as "Skipped").

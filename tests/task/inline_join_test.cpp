@@ -25,14 +25,6 @@
 
 namespace {
 
-duet::RuntimeConfig one_worker() {
-  duet::RuntimeConfig c;
-  c.workers = 1;
-  c.placement = duet::Placement::none;
-  c.io_driver = duet::IoDriver::none;
-  return c;
-}
-
 std::uint64_t inline_joins(duet::Runtime& rt) {
   return duet::test::worker_stat(rt, &duet::WorkerStats::inline_joins);
 }
@@ -65,7 +57,7 @@ struct Answer {
 
 TEST_CASE("a child spawned and joined at once runs inside the join", "[task][inline_join]") {
   duet::test::Watchdog wd("inline join: value");
-  duet::Runtime rt(one_worker());
+  duet::Runtime rt(duet::test::cpu_only_config(1));
   const std::uint64_t before = inline_joins(rt);
   const int sum = rt.block_on([]() -> duet::Task<int> {
     int s = 0;
@@ -78,7 +70,7 @@ TEST_CASE("a child spawned and joined at once runs inside the join", "[task][inl
 
 TEST_CASE("a poll-future child is run inside the join too", "[task][inline_join]") {
   duet::test::Watchdog wd("inline join: poll future");
-  duet::Runtime rt(one_worker());
+  duet::Runtime rt(duet::test::cpu_only_config(1));
   const std::uint64_t before = inline_joins(rt);
   const int v = rt.block_on([](duet::Runtime& rt) -> duet::Task<int> {
     int s = 0;
@@ -91,7 +83,7 @@ TEST_CASE("a poll-future child is run inside the join too", "[task][inline_join]
 
 TEST_CASE("an exception of a child run inside the join reaches the joiner", "[task][inline_join]") {
   duet::test::Watchdog wd("inline join: exception");
-  duet::Runtime rt(one_worker());
+  duet::Runtime rt(duet::test::cpu_only_config(1));
   const std::uint64_t before = inline_joins(rt);
   const int caught = rt.block_on([]() -> duet::Task<int> {
     int n = 0;
@@ -111,7 +103,7 @@ TEST_CASE("an exception of a child run inside the join reaches the joiner", "[ta
 TEST_CASE("a child cancelled before the join is cancelled, not run, inside it",
           "[task][inline_join]") {
   duet::test::Watchdog wd("inline join: cancelled");
-  duet::Runtime rt(one_worker());
+  duet::Runtime rt(duet::test::cpu_only_config(1));
   const bool cancelled = rt.block_on([]() -> duet::Task<bool> {
     auto h = duet::spawn(value(1));
     h.cancel();
@@ -128,7 +120,7 @@ TEST_CASE("a child cancelled before the join is cancelled, not run, inside it",
 TEST_CASE("a child that suspends inside the join is joined when it finishes later",
           "[task][inline_join]") {
   duet::test::Watchdog wd("inline join: suspends");
-  duet::Runtime rt(one_worker());
+  duet::Runtime rt(duet::test::cpu_only_config(1));
   const std::uint64_t before = inline_joins(rt);
   const int sum = rt.block_on([]() -> duet::Task<int> {
     int s = 0;
@@ -143,7 +135,7 @@ TEST_CASE("a child that suspends inside the join is joined when it finishes late
 
 TEST_CASE("a deep chain of spawn+joins nests a bounded number of polls", "[task][inline_join]") {
   duet::test::Watchdog wd("inline join: deep chain");
-  duet::Runtime rt(one_worker());
+  duet::Runtime rt(duet::test::cpu_only_config(1));
   // 20,000 levels: unbounded nesting would need several MB of thread stack
   // (and overflow it under the sanitizers); bounded, the chain is parked
   // level by level as it is without the hand-off.
@@ -154,7 +146,7 @@ TEST_CASE("a deep chain of spawn+joins nests a bounded number of polls", "[task]
 
 TEST_CASE("a fiber child runs inside the join of a coroutine or a fiber", "[task][inline_join]") {
   duet::test::Watchdog wd("inline join: fibers");
-  duet::Runtime rt(one_worker());
+  duet::Runtime rt(duet::test::cpu_only_config(1));
   // Warm the worker's stack cache: a fiber is started inside a join only
   // with a stack at hand (else the loop starts it, on its own stack).
   rt.spawn(duet::stackful, [] { return 0; }).join();
@@ -194,7 +186,7 @@ TEST_CASE("a fiber child runs inside the join of a coroutine or a fiber", "[task
 TEST_CASE("stackless children are never run on a fiber's stack, nor copy fibers inside a join",
           "[task][inline_join]") {
   duet::test::Watchdog wd("inline join: excluded");
-  duet::Runtime rt(one_worker());
+  duet::Runtime rt(duet::test::cpu_only_config(1));
   const std::uint64_t before = inline_joins(rt);
   // A fiber joins a coroutine child: its poll would run on the fiber's stack.
   const int b = rt.spawn(duet::stackful, [&rt] { return rt.spawn(value(6)).join(); }).join();
@@ -316,7 +308,7 @@ TEST_CASE(
     "some cancelled, on two workers",
     "[task][inline_join][stress]") {
   duet::test::Watchdog wd("inline join stress");
-  duet::RuntimeConfig c = one_worker();
+  duet::RuntimeConfig c = duet::test::cpu_only_config(1);
   c.workers = 2;
   duet::Runtime rt(c);
   const int iters = duet::test::sanitized ? 300 : 2000;
