@@ -24,6 +24,7 @@
 #include <mutex>
 
 #include "duet/detail/task_header.hpp"
+#include "held_run.hpp"
 
 namespace duet::detail {
 
@@ -38,15 +39,17 @@ class Injector {
     push_n(1, [t](std::size_t) { return t; });
   }
   /// Appends n tasks, at(0) first, under one lock. `at` must not block or
-  /// touch the injector.
+  /// touch the injector. Entries from a ring may be held runs (a yield:
+  /// held_run.hpp): they give their run up here (one locked RMW each, only
+  /// on the overflow of a ring that holds yielded tasks).
   template <class At>
   void push_n(std::size_t n, At&& at) {
     std::lock_guard g(mu_);
     if (spill_head_ == nullptr && reserve_locked(count_ + n)) {
-      for (std::size_t i = 0; i < n; ++i) buf_[(head_ + count_ + i) & (cap_ - 1)] = at(i);
+      for (std::size_t i = 0; i < n; ++i) buf_[(head_ + count_ + i) & (cap_ - 1)] = unhold(at(i));
       count_ += n;
     } else {
-      for (std::size_t i = 0; i < n; ++i) spill_locked(at(i));
+      for (std::size_t i = 0; i < n; ++i) spill_locked(unhold(at(i)));
     }
     // Release, under the lock: an is_empty() reader that sees the new length
     // then takes the lock to get the tasks.

@@ -6,6 +6,7 @@
 
 #include "duet/detail/current.hpp"
 #include "duet/topology.hpp"
+#include "held_run.hpp"
 #include "task/harness.hpp"
 #include "thread_context.hpp"
 
@@ -144,6 +145,10 @@ void Scheduler::release_after_completion(TaskHeader* t) noexcept {
 void Scheduler::cancel_now(TaskHeader* t) noexcept {
   // Mark it running so that wakes during the cancellation do not queue it.
   (void)t->state.to_running_for_cancel();
+  cancel_running(t);
+}
+
+void Scheduler::cancel_running(TaskHeader* t) noexcept {
   TaskHeader* outer = current_task();
   set_current_task(t);
   t->vtable->cancel(t);
@@ -188,7 +193,16 @@ void Scheduler::cancel_everything() {
   // Cancel each unfinished one here, on the thread that shuts down.
   // Cancelling runs destructors and fiber unwinding, which may wake or spawn
   // (into the injector): loop until the queues and the list are empty.
-  auto drain_one = [this](TaskHeader* t) {
+  auto drain_one = [this](TaskHeader* e) {
+    if (is_held(e)) {
+      // A yielded task, still RUNNING (held_run.hpp): cancel the run it holds.
+      TaskSnapshot prev;
+      TaskHeader* t = begin_run(e, prev);
+      cancel_running(t);
+      release_after_completion(t);
+      return;
+    }
+    TaskHeader* t = e;
     if (t->load().is_complete()) {
       t->unref();  // woken after it was cancelled: just the queue reference
       return;

@@ -72,6 +72,9 @@ class Scheduler {
   /// Cancels a task (neither queued nor listed any more) on the calling
   /// thread and publishes its completion; drops no reference.
   void cancel_now(TaskHeader* t) noexcept;
+  /// cancel_now for a task this thread already holds RUNNING (a held run
+  /// taken from a ring).
+  void cancel_running(TaskHeader* t) noexcept;
   std::atomic<bool> shutdown_{false};
   std::atomic<bool> stopped_{false};
   // Wakes from outside the workers (a blocking-pool thread, a plain thread)

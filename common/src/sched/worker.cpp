@@ -7,6 +7,7 @@
 #include "duet/detail/cpu_relax.hpp"
 #include "duet/detail/current.hpp"
 #include "duet/topology.hpp"
+#include "held_run.hpp"
 #include "scheduler.hpp"
 #include "task/harness.hpp"
 #include "thread_context.hpp"
@@ -218,9 +219,10 @@ inline void Worker::cancel_run(TaskHeader* t) noexcept {
   tl_context.task = nullptr;
 }
 
-void Worker::run_task(TaskHeader* t) {
+void Worker::run_task(TaskHeader* e) {
   if (searching_) end_search();
-  TaskSnapshot prev = t->state.to_running();
+  TaskSnapshot prev;
+  TaskHeader* t = begin_run(e, prev);
   bool counted = false;  // a handed-back task was counted when it was taken
   for (;;) {
     if (prev.is_cancelled()) {
@@ -341,9 +343,10 @@ void Worker::switched_out(TaskHeader* t, RunResult r) noexcept {
       return;
     }
     case RunResult::yielded:
+      // The run is held, not ended: no transition now and none when it is
+      // taken again (held_run.hpp).
       stats_.yields.inc();
-      t->state.to_yielded();
-      push_back(t);
+      push_back(held(t));
       notify_peers();
       return;
   }
@@ -366,7 +369,9 @@ NextTask Worker::take_next_task() noexcept {
   }
   --budget_;
   stats_.polls.inc();
-  return NextTask{t, t->state.to_running()};
+  NextTask n;
+  n.task = begin_run(t, n.state);
+  return n;
 }
 
 bool Worker::yield_in_place() noexcept {

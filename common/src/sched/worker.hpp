@@ -106,6 +106,7 @@ class Worker {
  private:
   friend class Scheduler;
   void run();
+  /// The next entry to run (a ring's may be a held run: held_run.hpp).
   TaskHeader* next_task();
   /// The LIFO slot's task if it may run now (within lifo_cap runs in a row,
   /// or with the ring empty); past the cap it goes to the back, and null.
@@ -119,7 +120,9 @@ class Worker {
   [[nodiscard]] std::size_t room() const noexcept { return queue.capacity() - queue.len(); }
   TaskHeader* next_from_injector();
   TaskHeader* steal_work();
-  void run_task(TaskHeader* t);
+  /// Runs the entry `e`: a task taken from a queue, or a held run from a
+  /// ring (held_run.hpp); with the hand-offs and yields that follow it.
+  void run_task(TaskHeader* e);
   /// One run of `t` (its transition to RUNNING returned `prev`) and the
   /// bookkeeping after it; the loop's step, without its fast paths.
   void run_once(TaskHeader* t, TaskSnapshot prev);
@@ -129,7 +132,8 @@ class Worker {
   /// Whether `child` may run inside `joiner`'s poll, as far as their
   /// stacks go (run_child_inline).
   static bool may_run_inline(const TaskHeader* joiner, const TaskHeader* child) noexcept;
-  /// Pushes a task to the back of the ring (the injector when it is full).
+  /// Pushes a task, or a held run's entry, to the back of the ring (the
+  /// injector when it is full).
   void push_back(TaskHeader* t) noexcept;
   void park();
   /// How long the next sleep in park() may last: until the next timer, and

@@ -33,7 +33,8 @@
 // with the transition's name and the word. Off: only the reference
 // overflow check remains (one compare on a value the RMW returns anyway).
 //
-// Cost: a transition is one locked RMW. Those that decide from the current
+// Cost: a transition is one locked RMW (a yield makes none: it holds its
+// run, resume_held). Those that decide from the current
 // value (wakes, idle, yield, cancel, join) are a CAS loop that succeeds at
 // its first try unless another thread raced it; the runner's to_running,
 // to_complete and the releases are a single fetch-op.
@@ -236,7 +237,22 @@ class BasicTaskState {
     return prev.is_notified();
   }
 
-  /// After a run that yielded: RUNNING -> NOTIFIED, queue reference kept.
+  /// A yield holds its run (common/src/sched/held_run.hpp): the task goes
+  /// to the back of a ring still RUNNING, with no transition, and whoever
+  /// takes it from there resumes the run: it only reads the word, for
+  /// CANCELLED. Relaxed: the ring's hand-over (its release push, the taker's
+  /// acquire pop or steal) orders the last run's writes before this read,
+  /// and RUNNING cannot change while the run is held; a cancel that this
+  /// read misses set NOTIFIED too, so the task's next transition finds it.
+  [[nodiscard]] S resume_held() const noexcept(nothrow) {
+    S s(word_.load(std::memory_order_relaxed));
+    check(s.is_running() && !s.is_complete(), "resume_held", "RUNNING, not COMPLETE", s);
+    return s;
+  }
+
+  /// A held run given up (its ring entry went to the injector, whose
+  /// consumers start runs with to_running): RUNNING -> NOTIFIED, queue
+  /// reference kept.
   void to_yielded() noexcept(nothrow) {
     S prev = update(
         [](S s) -> std::optional<std::uint64_t> { return (s.bits() & ~S::running) | S::notified; });
