@@ -292,6 +292,12 @@ EXPERIMENTS: list[Experiment] = [
                    ["--strategy", "all", "--n", "1000,10000,100000", "--raise-map-count"],
                    ["--strategy", "all", "--n", "10000,100000,1000000", "--raise-map-count"]),
              {"smoke": 10, "quick": 120, "full": 600}),
+    external("page_touch", "exp_page_touch", "memory", "stackful",
+             "what fresh memory costs on this machine: a first touch of an anonymous page, a second touch, a "
+             "touch after MADV_DONTNEED, and a fiber stack's life the old way (mmap + mprotect + touch + munmap); "
+             "the price behind every cold (first pass) row",
+             _args("exp_page_touch", ["--pages", "2000", "--rounds", "200"], [], ["--pages", "100000"]),
+             {"smoke": 2, "quick": 5, "full": 20}),
     external("stackful_depth", "exp_stackful_depth", "memory", "stackful",
              "recursion depth per stack strategy and frame size",
              _args("exp_stackful_depth", ["--locals", "0", "--target", "20000"], [], []),

@@ -141,6 +141,20 @@ TEST_CASE("cancel from each state, and only once", "[task][state]") {
   CHECK_FALSE(done.load().is_cancelled());
 }
 
+TEST_CASE("resume_held reads a held run's word and changes nothing", "[task][state]") {
+  // A yield holds its run (common/src/sched/held_run.hpp): the task stays
+  // RUNNING in the ring, and its next runner only reads the word.
+  State st(running | S::notified | S::cancelled);
+  S s = st.resume_held();
+  CHECK(s.is_running());
+  CHECK(s.is_cancelled());  // the runner cancels rather than runs it
+  CHECK(st.load().bits() == (running | S::notified | S::cancelled));
+  State queued(S::notified | refs(2));
+  CHECK_THROWS_AS((void)queued.resume_held(), TransitionError);
+  State done(S::complete | refs(1));
+  CHECK_THROWS_AS((void)done.resume_held(), TransitionError);
+}
+
 TEST_CASE("to_yielded requeues a running task", "[task][state]") {
   State st(running);
   st.to_yielded();
