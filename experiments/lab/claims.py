@@ -510,7 +510,11 @@ def _first_touch(R: Results) -> str:
     if ft is None:
         return ""
     again = R.opt("page_touch", "second_touch", n, "kernel")
+    huge = R.opt("page_touch", "first_touch_huge_chunks", n, "kernel")
     tail = f", a second touch {fmt_num(again.median)} ns" if again else ""
+    if huge:
+        tail += (f", inside a 2 MiB huge-page chunk {fmt_num(huge.median)} ns per 4 KiB "
+                 f"({fmt_num(huge.min)}-{fmt_num(huge.max)})")
     return f"; a first touch of a fresh 4 KiB page here: {fmt_num(ft.median)} ns{tail} (page_touch)"
 
 

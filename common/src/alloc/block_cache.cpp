@@ -1,7 +1,7 @@
 // block_cache.cpp: per-thread free lists over a global depot over slabs.
 //
 //   thread cache (per class, capped) <-> depot (per class, mutex, batches)
-//                                          <- slabs (256 KiB) <- 2 MiB huge-page chunks
+//                                          <- slabs (256 KiB) <- 2 MiB chunks
 //
 // The depot holds whole chains, as threads gave them back: a refill takes one
 // chain and a give-back adds one, each O(1) under the depot's lock. (It held
@@ -14,8 +14,9 @@
 // Blocks are carved from slabs, never from the heap one by one: glibc's
 // 64-byte-aligned operator new costs 280-460 ns a call and fragments the heap
 // once a million blocks are live (measured; see docs/architecture.md); and
-// slabs come from huge-page chunks, because a first touch of 4 KiB pages one
-// at a time is the dearest thing a cold spawn does (SlabSource below).
+// slabs come from 2 MiB chunks, huge-page ones where those are cheaper to
+// touch, because a slab's first touch is the dearest thing a cold spawn does
+// (ChunkPolicy, SlabSource below).
 // Memory is kept for reuse (in the depot), not returned to the OS.
 //
 // Under AddressSanitizer every block is its own heap allocation instead, so
@@ -25,9 +26,11 @@
 #include <sys/mman.h>
 
 #include <array>
+#include <chrono>
 #include <mutex>
 #include <new>
 
+#include "alloc/chunk_policy.hpp"
 #include "duet/detail/tls.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -73,36 +76,42 @@ std::array<Depot, num_classes>& depots() {
   return d;
 }
 
-/// Where slabs come from: 2 MiB chunks, 2 MiB-aligned and marked
-/// MADV_HUGEPAGE, each cut into eight slabs. A slab's first touch is what
-/// costs: in this lab's VM (a paravirtualised guest) the first write to a
-/// 4 KiB page costs 9-26 us (exp_page_touch; MAP_POPULATE moves ~1 us of it
-/// into mmap and leaves 8.5 us per page on the first write), while a chunk
-/// backed by one transparent huge page faults in once: 0.3-7 us per 4 KiB
-/// of it. A million tasks touch 128 MB of headers; that was most of the cold
-/// spawn_inc run (perf, cpu-clock: refill 25%). Where THP is off or no huge
-/// page is free, the kernel falls back to 4 KiB pages: the same as before.
-/// The price: a runtime's task memory grows 2 MiB at a time.
+/// A slab and the kind of chunk it was cut from.
+struct Slab {
+  char* base;
+  bool huge;
+};
+
+/// Where slabs come from: 2 MiB chunks, 2 MiB-aligned, each cut into eight
+/// slabs; ChunkPolicy decides which are marked MADV_HUGEPAGE. The price: a
+/// runtime's task memory grows 2 MiB at a time. Where no huge page is free
+/// (or THP is off), the kernel backs a marked chunk with 4 KiB pages.
 class SlabSource {
  public:
   static constexpr std::size_t chunk_bytes = std::size_t{2} << 20;
-  static_assert(chunk_bytes % slab_bytes == 0);
+  static_assert(chunk_bytes == ChunkPolicy::slabs_per_chunk * slab_bytes);
 
   /// A fresh slab of slab_bytes. Throws std::bad_alloc.
-  void* take() {
+  Slab take() {
     std::lock_guard lk(mu_);
     if (left_ == 0) {
-      next_ = map_chunk();
+      huge_ = policy_.next_is_huge();
+      next_ = map_chunk(huge_);
       left_ = chunk_bytes;
     }
-    void* p = next_;
+    char* p = next_;
     next_ += slab_bytes;
     left_ -= slab_bytes;
-    return p;
+    return Slab{p, huge_};
+  }
+  /// What carving (first touching) a slab of that kind took.
+  void charge(bool huge, std::uint64_t ns) noexcept {
+    std::lock_guard lk(mu_);
+    policy_.charge(huge, ns);
   }
 
  private:
-  static char* map_chunk() {
+  static char* map_chunk(bool huge) {
     // Map one chunk more than needed and trim to the alignment: a huge page
     // can only back a 2 MiB-aligned range.
     const std::size_t span = 2 * chunk_bytes;
@@ -116,14 +125,18 @@ class SlabSource {
     }
     auto* chunk = reinterpret_cast<char*>(start);
 #ifdef MADV_HUGEPAGE
-    (void)madvise(chunk, chunk_bytes, MADV_HUGEPAGE);  // a hint: failure is harmless
+    if (huge) (void)madvise(chunk, chunk_bytes, MADV_HUGEPAGE);  // a hint: failure is harmless
+#else
+    (void)huge;
 #endif
     return chunk;
   }
 
   std::mutex mu_;
+  ChunkPolicy policy_;
   char* next_ = nullptr;
   std::size_t left_ = 0;
+  bool huge_ = false;
 };
 SlabSource& slab_source() {
   static SlabSource s;
@@ -134,13 +147,18 @@ SlabSource& slab_source() {
 FreeBlock* carve_slab(std::size_t c, std::size_t& n) {
   const std::size_t bb = block_bytes(c);
   static_assert(slab_bytes >= 16 * num_classes * class_size, "a slab holds 16 of the largest");
-  auto* base = static_cast<char*>(slab_source().take());
+  const Slab slab = slab_source().take();
+  char* base = slab.base;
   n = slab_bytes / bb;
+  const auto t0 = std::chrono::steady_clock::now();
   for (std::size_t i = 0; i + 1 < n; ++i) {
     reinterpret_cast<FreeBlock*>(base + i * bb)->next =
         reinterpret_cast<FreeBlock*>(base + (i + 1) * bb);
   }
   reinterpret_cast<FreeBlock*>(base + (n - 1) * bb)->next = nullptr;
+  const auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0);
+  slab_source().charge(slab.huge, static_cast<std::uint64_t>(ns.count()));
   return reinterpret_cast<FreeBlock*>(base);
 }
 
