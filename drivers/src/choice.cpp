@@ -5,7 +5,8 @@
 // automatic), then RuntimeConfig::io_driver; `automatic` means io_uring when
 // the probe passes (uring/probe.cpp: a ring can be set up and every opcode
 // duet submits is supported), else epoll. A forced io_uring that the kernel
-// refuses falls back to epoll with a log line, never an abort.
+// refuses falls back to epoll with a log line, never an abort. So does
+// io_uring under Valgrind (under_valgrind below): there it hangs.
 #include "choice.hpp"
 
 #include <cstdio>
@@ -45,6 +46,20 @@ bool log_info() {
   return on;
 }
 
+/// Whether this process runs under Valgrind, which preloads its core
+/// (vgpreload_core-<arch>.so) into the program it runs. Valgrind 3.19
+/// (Debian 12) runs io_uring_enter as a syscall that cannot block, holding
+/// the one lock its threads take turns on: a worker that waits there for
+/// completions stops every other thread, including the one that would wake
+/// it, and the program hangs at its first idle moment (seen with
+/// `valgrind --tool=callgrind exp_lab_duet spawn_seq`; `--trace-syscalls=yes`
+/// prints io_uring_enter as [sync] and futex as [async]). epoll_wait is one
+/// it knows may block.
+bool under_valgrind() {
+  const char* p = std::getenv("LD_PRELOAD");
+  return p != nullptr && std::strstr(p, "vgpreload_core") != nullptr;
+}
+
 }  // namespace
 
 IoDriver resolve_driver(IoDriver requested) {
@@ -52,7 +67,12 @@ IoDriver resolve_driver(IoDriver requested) {
   IoDriver got = want;
   const char* why = "forced";
   bool warn = false;
-  if (want == IoDriver::automatic || want == IoDriver::io_uring) {
+  if ((want == IoDriver::automatic || want == IoDriver::io_uring) && under_valgrind()) {
+    got = IoDriver::epoll;
+    why = want == IoDriver::automatic ? "automatic: under Valgrind, whose io_uring_enter cannot wait"
+                                      : "io_uring forced, but Valgrind's io_uring_enter cannot wait";
+    warn = want == IoDriver::io_uring;
+  } else if (want == IoDriver::automatic || want == IoDriver::io_uring) {
     if (uring_features().available) {
       got = IoDriver::io_uring;
       why = want == IoDriver::automatic ? "automatic: io_uring probe passed" : "forced";

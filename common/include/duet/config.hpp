@@ -20,7 +20,7 @@ enum class Placement : std::uint8_t {
 
 /// Which I/O driver workers sleep in (see duet/detail/driver.hpp).
 enum class IoDriver : std::uint8_t {
-  automatic,  // io_uring when the kernel allows it, else epoll
+  automatic,  // io_uring when the kernel allows it (and not under Valgrind), else epoll
   io_uring,
   epoll,
   none,  // no I/O: a bare futex
@@ -104,7 +104,9 @@ struct RuntimeConfig {
   /// cheapest spawn, and an overflow hits a guard page.
   StackStrategy fiber_stack_strategy = StackStrategy::pooled;
   /// I/O driver; the DUET_DRIVER environment variable (io_uring, epoll,
-  /// none) overrides it.
+  /// none) overrides it. Under Valgrind io_uring becomes epoll, with a
+  /// warning if it was forced: Valgrind 3.19 cannot wait in io_uring_enter
+  /// without stopping every thread (drivers/src/choice.cpp).
   IoDriver io_driver = IoDriver::automatic;
   /// io_uring: receive buffers per worker for multishot recv with provided
   /// buffers (a power of two, at most 32768; 0 turns multishot recv off and
