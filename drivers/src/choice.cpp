@@ -69,8 +69,9 @@ IoDriver resolve_driver(IoDriver requested) {
   bool warn = false;
   if ((want == IoDriver::automatic || want == IoDriver::io_uring) && under_valgrind()) {
     got = IoDriver::epoll;
-    why = want == IoDriver::automatic ? "automatic: under Valgrind, whose io_uring_enter cannot wait"
-                                      : "io_uring forced, but Valgrind's io_uring_enter cannot wait";
+    why = want == IoDriver::automatic
+              ? "automatic: under Valgrind, whose io_uring_enter cannot wait"
+              : "io_uring forced, but Valgrind's io_uring_enter cannot wait";
     warn = want == IoDriver::io_uring;
   } else if (want == IoDriver::automatic || want == IoDriver::io_uring) {
     if (uring_features().available) {
