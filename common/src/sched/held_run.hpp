@@ -37,6 +37,10 @@ namespace duet::detail {
 [[nodiscard]] inline bool is_held(const TaskHeader* e) noexcept {
   return (reinterpret_cast<std::uintptr_t>(e) & 1) != 0;
 }
+/// The task of a held entry (its bit stripped).
+[[nodiscard]] inline TaskHeader* held_task(TaskHeader* e) noexcept {
+  return reinterpret_cast<TaskHeader*>(reinterpret_cast<std::uintptr_t>(e) & ~std::uintptr_t{1});
+}
 
 /// Starts the run of the ring entry `e`: an ordinary queued task goes
 /// NOTIFIED -> RUNNING; a held one is RUNNING already and its word is only
@@ -47,7 +51,7 @@ namespace duet::detail {
     prev = e->state.to_running();
     return e;
   }
-  auto* t = reinterpret_cast<TaskHeader*>(reinterpret_cast<std::uintptr_t>(e) & ~std::uintptr_t{1});
+  TaskHeader* t = held_task(e);
   prev = t->state.resume_held();
   return t;
 }
@@ -57,7 +61,7 @@ namespace duet::detail {
 /// reference kept). Returns the task.
 [[nodiscard]] inline TaskHeader* unhold(TaskHeader* e) noexcept {
   if (!is_held(e)) return e;
-  auto* t = reinterpret_cast<TaskHeader*>(reinterpret_cast<std::uintptr_t>(e) & ~std::uintptr_t{1});
+  TaskHeader* t = held_task(e);
   t->state.to_yielded();
   return t;
 }

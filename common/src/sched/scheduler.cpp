@@ -196,8 +196,7 @@ void Scheduler::cancel_everything() {
   auto drain_one = [this](TaskHeader* e) {
     if (is_held(e)) {
       // A yielded task, still RUNNING (held_run.hpp): cancel the run it holds.
-      TaskSnapshot prev;
-      TaskHeader* t = begin_run(e, prev);
+      TaskHeader* t = held_task(e);
       cancel_running(t);
       release_after_completion(t);
       return;
