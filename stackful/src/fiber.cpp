@@ -100,9 +100,13 @@ bool prepare_entry_cheaply(FiberBase* f) noexcept {
 /// next fiber this worker starts), long before the handle is joined.
 void after_switch_out(FiberBase* f) noexcept {
   char* top = f->frames_top();
-  if (!f->finished) note_switch(f, static_cast<std::size_t>(top - static_cast<char*>(f->ctx)));
-  if (f->finished && f->measure) measure_end(f, frames_bottom(f), top);
-  if (f->finished) san::destroy(f);
+  if (!f->finished) [[likely]] {
+    note_switch(f, static_cast<std::size_t>(top - static_cast<char*>(f->ctx)));
+    if (!frames_stay_put(f)) stack_leave(f);  // a copy fiber's bytes go out
+    return;
+  }
+  if (f->measure) measure_end(f, frames_bottom(f), top);
+  san::destroy(f);
   stack_leave(f);
 }
 
@@ -125,19 +129,23 @@ void after_switch_out(FiberBase* f) noexcept {
   task_switched_out(*current_worker(), from, from->reason);
 }
 
-/// The next task of `w`, taken for a hand-off, if `f` can jump straight
-/// into it: a fiber with a stack of its own (not a copy fiber: its bytes
-/// must be copied in by the worker), not cancelled (the worker unwinds
-/// it), with a stack at hand. Anything else goes back to the worker, which
-/// runs it before anything else.
-FiberBase* next_fiber(Worker& w) noexcept {
-  const NextTask n = take_next_task(w);
+/// `n`, a task taken off `w` (null: the calling worker) for a hand-off,
+/// made current if the fiber
+/// that leaves can jump straight into it (`may`: it is not a copy fiber):
+/// a fiber with a stack of its own (not a copy fiber: its bytes must be
+/// copied in by the worker), not cancelled (the worker unwinds it), with a
+/// stack at hand. Anything else goes back to the worker, which runs it
+/// before anything else, and null.
+FiberBase* hand_off_next(Worker* w, NextTask n, bool may) noexcept {
   if (n.task == nullptr) return nullptr;
-  if (n.task->vtable->kind == TaskKind::stackful && !n.state.is_cancelled()) {
+  if (may && n.task->vtable->kind == TaskKind::stackful && !n.state.is_cancelled()) {
     auto* g = static_cast<FiberBase*>(n.task);
-    if (frames_stay_put(g) && prepare_entry_cheaply(g)) return g;
+    if (frames_stay_put(g) && prepare_entry_cheaply(g)) {
+      set_current_task(g);
+      return g;
+    }
   }
-  run_next_on_worker(w, n);
+  run_next_on_worker(w != nullptr ? *w : *current_worker(), n);
   return nullptr;
 }
 
@@ -161,9 +169,7 @@ FiberBase* next_fiber(Worker& w) noexcept {
   Worker* w = current_worker();
   if (w == nullptr) return nullptr;
   if (dying && (running_inline(*w) || !stack_recycles_cheaply(f->stack))) return nullptr;
-  FiberBase* g = next_fiber(*w);
-  if (g != nullptr) set_current_task(g);
-  return g;
+  return hand_off_next(w, take_next_task(*w), true);
 }
 
 [[gnu::noinline]] bc::transfer_t jump_to_fiber(FiberBase* f, FiberBase* g, bool dying) noexcept {
@@ -256,6 +262,26 @@ bool enter(FiberBase* f) noexcept {
 [[gnu::always_inline]] inline void leave(FiberBase* f, RunResult why) {
   f->reason = why;
   switch_out(f, /*dying=*/false);
+  if (f->unwinding) throw FiberUnwind{};
+}
+
+/// this_fiber::yield on `f`, with the worker asked once (take_yield_turn):
+/// nothing else runnable, it goes on without a switch; else it jumps
+/// straight into the next task when that is a fiber it may enter, else
+/// back to the worker. switch_out's path, less the calls that asked the
+/// same worker the same things one at a time (a fiber yield was 287
+/// instructions, 52 of them taking the next task and 43 choosing the
+/// target; docs/stackful.md, "Where a fiber yield's time goes").
+[[gnu::always_inline]] inline void yield_fiber(FiberBase* f) {
+  if (f->unwinding) {
+    leave(f, RunResult::yielded);  // to the canceller, which throws
+    return;
+  }
+  const NextTask n = take_yield_turn(f);
+  if (n.task == f) return;
+  f->reason = RunResult::yielded;
+  FiberBase* g = hand_off_next(nullptr, n, frames_stay_put(f));
+  land(f, g != nullptr ? jump_to_fiber(f, g, false) : jump_to_thread(f, false));
   if (f->unwinding) throw FiberUnwind{};
 }
 
@@ -361,11 +387,7 @@ bool is_fiber() noexcept {
 void yield() {
   detail::FiberBase* f = detail::current_fiber();
   if (f == nullptr) throw std::logic_error("duet::this_fiber::yield: not on a fiber");
-  // Nothing else to run here: go on without a switch, as the worker loop
-  // does for a coroutine that yields.
-  detail::Worker* w = f->unwinding ? nullptr : detail::current_worker();
-  if (w != nullptr && detail::yield_in_place(*w)) return;
-  detail::leave(f, detail::RunResult::yielded);
+  detail::yield_fiber(f);
 }
 
 bool is_copy_fiber() noexcept {

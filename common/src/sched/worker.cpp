@@ -40,8 +40,14 @@ WorkerStats Worker::stats() const noexcept {
       stats_.hand_offs.get(),      stats_.inline_joins.get()};
 }
 
-void Worker::notify_peers() noexcept {
+// Inline here (their only callers are in this file): a yield that lands on
+// another fiber pushes its run back and checks for peers on every switch.
+inline void Worker::notify_peers() noexcept {
   if (!searching_ && !alone_) sched_.notify_parked();
+}
+
+inline void Worker::push_back(TaskHeader* t) noexcept {
+  if (queue.push_back_or_overflow(t, sched_.injector)) stats_.overflows.inc();
 }
 
 void Worker::schedule_local(TaskHeader* t, bool to_back) {
@@ -352,36 +358,50 @@ void Worker::switched_out(TaskHeader* t, RunResult r) noexcept {
   }
 }
 
-void Worker::push_back(TaskHeader* t) noexcept {
-  if (queue.push_back_or_overflow(t, sched_.injector)) stats_.overflows.inc();
-}
-
 NextTask Worker::take_next_task() noexcept {
   // Budget spent: the loop's maintenance (I/O, timers, the injection
   // queue) comes first. A task already handed back: the loop runs it.
   // Inside a join hand-off: the fiber must come back to its joiner.
   if (budget_ <= 1 || handed_.task != nullptr || inline_depth_ > 0) return {};
-  TaskHeader* t = take_lifo();
-  if (t == nullptr) {
+  return take_next(lifo_.peek() != nullptr);
+}
+
+NextTask Worker::yield_turn(TaskHeader* self) noexcept {
+  if (budget_ <= 1 || handed_.task != nullptr) return {};
+  const bool lifo = lifo_.peek() != nullptr;
+  if (!lifo && queue.is_empty()) {
+    // Nothing else runnable here: the back of the ring is its front, so
+    // the task goes on, as the loop's own yield fast path does.
+    --budget_;
+    stats_.polls.inc();
+    stats_.yields.inc();
+    return NextTask{self, {}};
+  }
+  if (inline_depth_ > 0) return {};
+  return take_next(lifo);
+}
+
+inline NextTask Worker::take_next(bool lifo) noexcept {
+  // The slot's own test was the caller's: an empty slot costs no call.
+  TaskHeader* e = lifo ? take_lifo() : nullptr;
+  if (e == nullptr) {
     lifo_runs_ = 0;
-    t = queue.pop();
-    if (t == nullptr) return {};
+    e = queue.pop();
+    if (e == nullptr) return {};
   }
   --budget_;
   stats_.polls.inc();
   NextTask n;
-  n.task = begin_run(t, n.state);
+  n.task = begin_run(e, n.state);
   return n;
 }
 
-bool Worker::yield_in_place() noexcept {
-  if (budget_ <= 1 || handed_.task != nullptr || lifo_.peek() != nullptr || !queue.is_empty()) {
-    return false;
-  }
-  --budget_;
-  stats_.polls.inc();
+void Worker::yielded_off(TaskHeader* t) noexcept {
+  // switched_out(t, yielded) with the hand-off counted: the run is held.
+  stats_.hand_offs.inc();
   stats_.yields.inc();
-  return true;
+  push_back(held(t));
+  notify_peers();
 }
 
 // ---- duet/detail/hand_off.hpp ---------------------------------------------
@@ -393,13 +413,18 @@ void run_next_on_worker(Worker& w, NextTask n) noexcept {
   w.run_next(n);
 }
 void task_switched_out(Worker& w, TaskHeader* t, RunResult r) noexcept {
+  if (r == RunResult::yielded) {
+    w.yielded_off(t);
+    return;
+  }
   w.handed_off(t, r);
 }
 void publish_completion(Worker& /*w*/, TaskHeader* t) noexcept {
   detail::publish_completion(t);
 }
-bool yield_in_place(Worker& w) noexcept {
-  return w.yield_in_place();
+NextTask take_yield_turn(TaskHeader* self) noexcept {
+  Worker* w = tl_context.worker;
+  return w != nullptr ? w->yield_turn(self) : NextTask{};
 }
 bool running_inline(const Worker& w) noexcept {
   return w.running_inline();

@@ -66,7 +66,13 @@ class Worker {
     stats_.hand_offs.inc();
     switched_out(t, r);
   }
-  bool yield_in_place() noexcept;
+  /// hand_off.hpp's take_yield_turn.
+  NextTask yield_turn(TaskHeader* self) noexcept;
+  /// take_next_task's and yield_turn's common end, with the LIFO slot's
+  /// peek already made (`lifo`: it held a task).
+  NextTask take_next(bool lifo) noexcept;
+  /// handed_off for a yield: its held run goes to the back of the ring.
+  void yielded_off(TaskHeader* t) noexcept;
 
   /// The join hand-off: the running task joins `child`, and `child` is the
   /// task this worker would run next (it sits in the LIFO slot: just

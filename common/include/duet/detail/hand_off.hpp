@@ -57,11 +57,17 @@ void task_switched_out(Worker& w, TaskHeader* t, RunResult r) noexcept;
 /// task_switched_out then only releases it.
 void publish_completion(Worker& w, TaskHeader* t) noexcept;
 
-/// A yield with nothing else runnable on `w` and budget left in the tick:
-/// counts a poll and a yield and returns true, and the task goes on without
-/// a switch (as the worker loop's own yield fast path does for coroutines).
-/// False: the task must switch out.
-bool yield_in_place(Worker& w) noexcept;
+/// The turn after a yield of `self`, the task running on the calling
+/// worker, in one call:
+///   - `self` (its state not read): nothing else is runnable on `w` and the
+///     tick has budget left. Counted as a poll and a yield; the task goes
+///     on without a switch, as the worker loop's own yield fast path does
+///     for coroutines.
+///   - another task: the next one, taken as take_next_task takes it. The
+///     caller switches to it, or gives it to run_next_on_worker.
+///   - null: the loop must run first (see take_next_task), or the caller
+///     does not run on a worker: switch out to the thread.
+NextTask take_yield_turn(TaskHeader* self) noexcept;
 
 /// Whether `w` is running a child inside its joiner's poll (the join
 /// hand-off, Worker::run_child_inline). A fiber run so never hands off
