@@ -109,6 +109,59 @@ TEST_CASE("yields in turn keep their order through hand-offs", "[stackful][hand_
   CHECK(hand_offs(rt) - before >= std::uint64_t{n} * (turns - 1));
 }
 
+namespace {
+duet::Task<void> yielding_coro(std::vector<int>& trace, int id, int turns) {
+  for (int k = 0; k < turns; ++k) {
+    trace.push_back(id);
+    co_await duet::yield_now();
+  }
+}
+}  // namespace
+
+// Every answer of take_yield_turn: the next task is a fiber it jumps into, a
+// coroutine or a copy fiber it hands to the loop, or nothing while the tick's
+// budget is spent (the loop's maintenance first); a copy fiber that yields
+// always goes back to the loop. Round-robin order holds through all of them.
+TEST_CASE("yields keep their order with coroutines and copy fibers in the ring, at any tick budget",
+          "[stackful][hand_off]") {
+  duet::test::Watchdog wd("mixed yields");
+  for (std::uint32_t budget : {2u, 3u, 7u, 128u}) {
+    INFO("tick_budget " << budget);
+    duet::RuntimeConfig cfg = duet::test::cpu_only_config(1);
+    cfg.tick_budget = budget;
+    duet::Runtime rt(cfg);
+    const std::uint64_t before = hand_offs(rt);
+    std::vector<int> trace;  // one worker: plain data
+    constexpr int turns = 60;
+    // Kinds by id % 4: pooled fiber, pooled fiber, coroutine, copy fiber:
+    // two pooled fibers next to each other in the ring hand over directly.
+    constexpr int n = 8;
+    rt.block_on([&]() -> duet::Task<void> {
+      std::vector<duet::JoinHandle<void>> hs;
+      for (int i = 0; i < n; ++i) {
+        if (i % 4 == 2) {
+          hs.push_back(rt.spawn(yielding_coro(trace, i, turns)));
+          continue;
+        }
+        const StackStrategy s = i % 4 == 3 ? StackStrategy::copy : StackStrategy::pooled;
+        hs.push_back(rt.spawn(duet::stackful({.strategy = s}), [&trace, i, t = turns] {
+          for (int k = 0; k < t; ++k) {
+            trace.push_back(i);
+            duet::this_fiber::yield();
+          }
+        }));
+      }
+      for (auto& x : hs) co_await x;
+    }());
+    REQUIRE(trace.size() == std::size_t{n} * turns);
+    for (std::size_t k = 1; k < turns; ++k) {
+      for (std::size_t i = 0; i < n; ++i) CHECK(trace[k * n + i] == trace[i]);
+    }
+    // With a budget of 2 every yield goes to the loop.
+    if (budget > 2) CHECK(hand_offs(rt) > before);
+  }
+}
+
 TEST_CASE("a yield with nothing else to run goes on in place", "[stackful][hand_off]") {
   duet::Runtime rt(duet::test::cpu_only_config(1));
   int v = rt.block_on(duet::stackful, [] {
