@@ -71,7 +71,18 @@ std::size_t Scheduler::unlisted_tasks() const noexcept {
 
 void Scheduler::submit_new(TaskHeader* t) noexcept {
   t->sched = this;
-  count_unlisted(1);
+  // A spawn from a task on one of our workers, the common case: schedule's
+  // own path, with the worker looked up once.
+  if (Worker* w = tl_context.worker; w != nullptr && &w->scheduler() == this) [[likely]] {
+    w->count_unlisted(1);
+    if (!is_shutdown()) {
+      w->schedule_local(t, tl_context.task == nullptr);
+      return;
+    }
+  } else {
+    // Relaxed: a statistic read by dump_tasks only.
+    unlisted_outside_.fetch_add(1, std::memory_order_relaxed);
+  }
   if (is_shutdown()) {
     // Too late to run: cancel at once so the joiner sees Cancelled, and
     // drop the queue reference it will never use.

@@ -50,6 +50,24 @@ inline void Worker::push_back(TaskHeader* t) noexcept {
   if (queue.push_back_or_overflow(t, sched_.injector)) stats_.overflows.inc();
 }
 
+TaskHeader* Worker::take_lifo() noexcept {
+  TaskHeader* t = lifo_.take();
+  if (t == nullptr) return nullptr;
+  // Within the cap, or with nothing else in the ring (whose back is then its
+  // front), the slot's task runs now. Pushing it to an empty ring starved
+  // nobody and only woke an idle worker to steal it: a spawn+join loop on
+  // two workers then bounced between them (spawn_join/stackless/2, 4.7x the
+  // one-worker time before this, docs/architecture.md).
+  if (lifo_runs_ < sched_.cfg.lifo_cap || queue.is_empty()) {
+    if (lifo_runs_ < sched_.cfg.lifo_cap) ++lifo_runs_;
+    stats_.lifo_hits.inc();
+    return t;
+  }
+  // The slot had its turns (claim R2): its task goes behind the others.
+  push_back(t);
+  return nullptr;
+}
+
 void Worker::schedule_local(TaskHeader* t, bool to_back) {
   if (!to_back && sched_.cfg.lifo_cap > 0) {
     TaskHeader* prev = lifo_.push(t);
@@ -149,24 +167,6 @@ TaskHeader* Worker::next_task() {
   lifo_runs_ = 0;
   if (TaskHeader* t = queue.pop()) return t;
   return next_from_injector();
-}
-
-TaskHeader* Worker::take_lifo() noexcept {
-  TaskHeader* t = lifo_.take();
-  if (t == nullptr) return nullptr;
-  // Within the cap, or with nothing else in the ring (whose back is then its
-  // front), the slot's task runs now. Pushing it to an empty ring starved
-  // nobody and only woke an idle worker to steal it: a spawn+join loop on
-  // two workers then bounced between them (spawn_join/stackless/2, 4.7x the
-  // one-worker time before this, docs/architecture.md).
-  if (lifo_runs_ < sched_.cfg.lifo_cap || queue.is_empty()) {
-    if (lifo_runs_ < sched_.cfg.lifo_cap) ++lifo_runs_;
-    stats_.lifo_hits.inc();
-    return t;
-  }
-  // The slot had its turns (claim R2): its task goes behind the others.
-  push_back(t);
-  return nullptr;
 }
 
 bool Worker::poll_while_idle() {
