@@ -126,7 +126,7 @@ void after_switch_out(FiberBase* f) noexcept {
   from->ctx = t.fctx;
   san::hand_off_end(self);
   after_switch_out(from);
-  task_switched_out(*current_worker(), from, from->reason);
+  task_switched_out(from, from->reason);
 }
 
 /// `n`, a task taken off `w` (null: the calling worker) for a hand-off,
@@ -136,7 +136,7 @@ void after_switch_out(FiberBase* f) noexcept {
 /// copied in by the worker), not cancelled (the worker unwinds it), with a
 /// stack at hand. Anything else goes back to the worker, which runs it
 /// before anything else, and null.
-FiberBase* hand_off_next(Worker* w, NextTask n, bool may) noexcept {
+[[gnu::always_inline]] inline FiberBase* hand_off_next(Worker* w, NextTask n, bool may) noexcept {
   if (n.task == nullptr) return nullptr;
   if (may && n.task->vtable->kind == TaskKind::stackful && !n.state.is_cancelled()) {
     auto* g = static_cast<FiberBase*>(n.task);
@@ -165,10 +165,12 @@ FiberBase* hand_off_next(Worker* w, NextTask n, bool may) noexcept {
   // under ASan, tests/stackful/limits_test.cpp after the hand-off tests.)
   // A fiber run inside its joiner's poll never hands off (take_next_task
   // gives it nothing): asked first, the finish of a fiber joined at once
-  // skips the cache check.
+  // skips the cache check. A park asks the worker once (take_next_task()
+  // finds it): the ping-pong's hand-off.
+  if (!dying) return hand_off_next(nullptr, take_next_task(), true);
   Worker* w = current_worker();
   if (w == nullptr) return nullptr;
-  if (dying && (running_inline(*w) || !stack_recycles_cheaply(f->stack))) return nullptr;
+  if (running_inline(*w) || !stack_recycles_cheaply(f->stack)) return nullptr;
   return hand_off_next(w, take_next_task(*w), true);
 }
 

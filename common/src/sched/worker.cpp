@@ -310,6 +310,18 @@ void Worker::run_once(TaskHeader* t, TaskSnapshot prev) {
   switched_out(t, r);
 }
 
+inline void Worker::park_ended(TaskHeader* t) noexcept {
+  // First park: list it so shutdown can find it (it is still ours, so
+  // the insert cannot race with its completion).
+  const bool list = !t->load(std::memory_order_relaxed).is_listed();
+  if (list) {
+    sched_.owned.insert(t);
+    count_unlisted(-1);
+  }
+  // Woken or cancelled while it ran: it goes to the back, like a yield.
+  if (t->state.to_idle(list)) schedule_local(t, true);
+}
+
 void Worker::switched_out(TaskHeader* t, RunResult r) noexcept {
   switch (r) {
     case RunResult::complete:
@@ -336,18 +348,9 @@ void Worker::switched_out(TaskHeader* t, RunResult r) noexcept {
       }
       sched_.release_after_completion(t);
       return;
-    case RunResult::pending: {
-      // First park: list it so shutdown can find it (it is still ours, so
-      // the insert cannot race with its completion).
-      const bool list = !t->load(std::memory_order_relaxed).is_listed();
-      if (list) {
-        sched_.owned.insert(t);
-        count_unlisted(-1);
-      }
-      // Woken or cancelled while it ran: it goes to the back, like a yield.
-      if (t->state.to_idle(list)) schedule_local(t, true);
+    case RunResult::pending:
+      park_ended(t);
       return;
-    }
     case RunResult::yielded:
       // The run is held, not ended: no transition now and none when it is
       // taken again (held_run.hpp).
@@ -396,7 +399,12 @@ inline NextTask Worker::take_next(bool lifo) noexcept {
   return n;
 }
 
-void Worker::yielded_off(TaskHeader* t) noexcept {
+[[gnu::noinline]] void Worker::parked_off(TaskHeader* t) noexcept {
+  stats_.hand_offs.inc();
+  park_ended(t);
+}
+
+[[gnu::noinline]] void Worker::yielded_off(TaskHeader* t) noexcept {
   // switched_out(t, yielded) with the hand-off counted: the run is held.
   stats_.hand_offs.inc();
   stats_.yields.inc();
@@ -409,15 +417,27 @@ void Worker::yielded_off(TaskHeader* t) noexcept {
 NextTask take_next_task(Worker& w) noexcept {
   return w.take_next_task();
 }
+NextTask take_next_task() noexcept {
+  Worker* w = tl_context.worker;
+  return w != nullptr ? w->take_next_task() : NextTask{};
+}
 void run_next_on_worker(Worker& w, NextTask n) noexcept {
   w.run_next(n);
 }
-void task_switched_out(Worker& w, TaskHeader* t, RunResult r) noexcept {
-  if (r == RunResult::yielded) {
-    w.yielded_off(t);
-    return;
+void task_switched_out(TaskHeader* t, RunResult r) noexcept {
+  // One dispatch, to the loop's bookkeeping for each end of a run.
+  Worker& w = *tl_context.worker;
+  switch (r) {
+    case RunResult::yielded:
+      w.yielded_off(t);
+      return;
+    case RunResult::pending:
+      w.parked_off(t);
+      return;
+    case RunResult::complete:
+      w.handed_off(t, r);
+      return;
   }
-  w.handed_off(t, r);
 }
 void publish_completion(Worker& /*w*/, TaskHeader* t) noexcept {
   detail::publish_completion(t);

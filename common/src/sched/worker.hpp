@@ -71,6 +71,9 @@ class Worker {
   /// take_next_task's and yield_turn's common end, with the LIFO slot's
   /// peek already made (`lifo`: it held a task).
   NextTask take_next(bool lifo) noexcept;
+  /// handed_off for a park: listed on its first park, then idle (requeued
+  /// when woken meanwhile).
+  void parked_off(TaskHeader* t) noexcept;
   /// handed_off for a yield: its held run goes to the back of the ring.
   void yielded_off(TaskHeader* t) noexcept;
 
@@ -141,6 +144,8 @@ class Worker {
   /// Pushes a task, or a held run's entry, to the back of the ring (the
   /// injector when it is full).
   void push_back(TaskHeader* t) noexcept;
+  /// switched_out for a run that ended pending (parked_off's too).
+  void park_ended(TaskHeader* t) noexcept;
   void park();
   /// How long the next sleep in park() may last: until the next timer, and
   /// for the watcher with another worker awake, one watch period at most.

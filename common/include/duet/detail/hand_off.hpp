@@ -38,18 +38,21 @@ Worker* current_worker() noexcept;
 /// or when the tick's budget is spent (the loop must then reap I/O, fire
 /// timers and look at the injection queue first).
 NextTask take_next_task(Worker& w) noexcept;
+/// take_next_task on the calling thread's worker (nothing when it has none).
+NextTask take_next_task() noexcept;
 
 /// A task from take_next_task that the caller does not switch to: `w` runs
 /// it as soon as control returns to its loop, before anything else.
 void run_next_on_worker(Worker& w, NextTask n) noexcept;
 
-/// The loop's bookkeeping for `t`, whose run on `w` just ended with `r`:
+/// The loop's bookkeeping for `t`, whose run on the calling worker just
+/// ended with `r` (a hand-off: the caller is that worker's next task):
 /// pending: list it on its first park, then idle (requeued if woken
 /// meanwhile); yielded: to the back of the ring; complete: wake its joiner
 /// (unless publish_completion did), unlist it and drop the run's references. Called once the caller
 /// is off `t`'s stack, so that whoever sees the task idle or complete may resume, join or free it.
 /// Counted in WorkerStats::hand_offs.
-void task_switched_out(Worker& w, TaskHeader* t, RunResult r) noexcept;
+void task_switched_out(TaskHeader* t, RunResult r) noexcept;
 
 /// Marks a finished task complete and wakes its joiner (or drops the
 /// outcome nobody will read), before the switch off its stack: a joiner
