@@ -81,6 +81,28 @@ TEST_CASE("fibers that wake each other hand over directly, one worker", "[stackf
   }
 }
 
+namespace {
+/// A fiber's body: records `id`, then yields; `turns` times.
+auto yielding_fiber(std::vector<int>& trace, int id, int turns) {
+  return [&trace, id, turns] {
+    for (int k = 0; k < turns; ++k) {
+      trace.push_back(id);
+      duet::this_fiber::yield();
+    }
+  };
+}
+
+/// Round robin: each turn, every one of the `n` tasks once. The first round
+/// is the order in which they were spawned and run (the LIFO slot runs the
+/// last one first).
+void check_round_robin(const std::vector<int>& trace, std::size_t n, std::size_t turns) {
+  REQUIRE(trace.size() == n * turns);
+  for (std::size_t k = 1; k < turns; ++k) {
+    for (std::size_t i = 0; i < n; ++i) CHECK(trace[k * n + i] == trace[i]);
+  }
+}
+}  // namespace
+
 TEST_CASE("yields in turn keep their order through hand-offs", "[stackful][hand_off]") {
   duet::test::Watchdog wd("hand-off yields");
   duet::Runtime rt(duet::test::cpu_only_config(1));
@@ -91,21 +113,11 @@ TEST_CASE("yields in turn keep their order through hand-offs", "[stackful][hand_
   rt.block_on([&]() -> duet::Task<void> {
     std::vector<duet::JoinHandle<void>> hs;
     for (int i = 0; i < n; ++i) {
-      hs.push_back(rt.spawn(duet::stackful, [&trace, i] {
-        for (int k = 0; k < turns; ++k) {
-          trace.push_back(i);
-          duet::this_fiber::yield();
-        }
-      }));
+      hs.push_back(rt.spawn(duet::stackful, yielding_fiber(trace, i, turns)));
     }
     for (auto& x : hs) co_await x;
   }());
-  REQUIRE(trace.size() == std::size_t{n} * turns);
-  // Round robin: each turn, every fiber once. The first round is the order
-  // in which they were spawned and run (the LIFO slot runs the last one first).
-  for (std::size_t k = 1; k < turns; ++k) {
-    for (std::size_t i = 0; i < n; ++i) CHECK(trace[k * n + i] == trace[i]);
-  }
+  check_round_robin(trace, n, turns);
   CHECK(hand_offs(rt) - before >= std::uint64_t{n} * (turns - 1));
 }
 
@@ -144,19 +156,11 @@ TEST_CASE("yields keep their order with coroutines and copy fibers in the ring, 
           continue;
         }
         const StackStrategy s = i % 4 == 3 ? StackStrategy::copy : StackStrategy::pooled;
-        hs.push_back(rt.spawn(duet::stackful({.strategy = s}), [&trace, i, t = turns] {
-          for (int k = 0; k < t; ++k) {
-            trace.push_back(i);
-            duet::this_fiber::yield();
-          }
-        }));
+        hs.push_back(rt.spawn(duet::stackful({.strategy = s}), yielding_fiber(trace, i, turns)));
       }
       for (auto& x : hs) co_await x;
     }());
-    REQUIRE(trace.size() == std::size_t{n} * turns);
-    for (std::size_t k = 1; k < turns; ++k) {
-      for (std::size_t i = 0; i < n; ++i) CHECK(trace[k * n + i] == trace[i]);
-    }
+    check_round_robin(trace, n, turns);
     // With a budget of 2 every yield goes to the loop.
     if (budget > 2) CHECK(hand_offs(rt) > before);
   }
