@@ -130,12 +130,11 @@ void after_switch_out(FiberBase* f) noexcept {
 }
 
 /// `n`, a task taken off `w` (null: the calling worker) for a hand-off,
-/// made current if the fiber
-/// that leaves can jump straight into it (`may`: it is not a copy fiber):
-/// a fiber with a stack of its own (not a copy fiber: its bytes must be
-/// copied in by the worker), not cancelled (the worker unwinds it), with a
-/// stack at hand. Anything else goes back to the worker, which runs it
-/// before anything else, and null.
+/// made current if the fiber that leaves may jump straight into it (`may`:
+/// the leaver is not a copy fiber) and it is a fiber with a stack of its
+/// own (not a copy fiber: its bytes must be copied in by the worker), not
+/// cancelled (the worker unwinds it), with a stack at hand. Anything else
+/// goes back to the worker, which runs it before anything else, and null.
 [[gnu::always_inline]] inline FiberBase* hand_off_next(Worker* w, NextTask n, bool may) noexcept {
   if (n.task == nullptr) return nullptr;
   if (may && n.task->vtable->kind == TaskKind::stackful && !n.state.is_cancelled()) {
