@@ -86,7 +86,16 @@ class Scheduler {
   // unlisted_tasks()' share counted off the workers (spawns from outside,
   // shutdown's cancellations): relaxed RMWs, a statistic.
   std::atomic<std::int64_t> unlisted_outside_{0};
-  void count_unlisted(std::int64_t d) noexcept;
+  /// The calling thread's worker if it is one of ours, else null.
+  Worker* own_worker() const noexcept;
+  /// Counts a task as unlisted (d > 0) or no longer (d < 0), on `w` (from
+  /// own_worker) or, with none, in unlisted_outside_.
+  void count_unlisted(Worker* w, std::int64_t d) noexcept;
+  /// Queues `t` on `w` (from own_worker), unless there is none or the
+  /// runtime has shut down: false then.
+  bool schedule_on(Worker* w, TaskHeader* t) noexcept;
+  /// Queues `t` through the injector and wakes a parked worker.
+  void schedule_from_outside(TaskHeader* t) noexcept;
   // The shutdown handshake with the workers (cold path: a mutex).
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
