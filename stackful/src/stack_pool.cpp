@@ -20,9 +20,12 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
+#include <cstring>
 #include <mutex>
 #include <span>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 #include "duet/detail/tls.hpp"
@@ -36,11 +39,18 @@ namespace {
 /// Stacks of one shape (size, guard, strategy) are interchangeable. In the
 /// global pool, `stacks` are the hot ones (pages resident), `pending` wait
 /// for their batch's madvise, and `cold` have given their pages back; a
-/// thread cache uses `stacks` only.
+/// thread cache uses `last_given` and `stacks` only.
 struct Bucket {
   std::uint32_t size;
   std::uint8_t guard_log2;
   StackStrategy strategy;
+  // A thread cache's stack given back last, beside the vector: the next
+  // first run of a fiber of this shape takes it. Most fibers that start on
+  // a worker follow one that just finished there, and a slot is a store
+  // and a load where the vector's push and pop were 52 and 41 instructions
+  // of a fiber spawn+join (callgrind; the push's growth path gave the
+  // recycle a six-register frame). Empty in the global pool.
+  Stack last_given{};
   std::vector<Stack> stacks;
   std::vector<Stack> pending;
   std::vector<Stack> cold;
@@ -62,7 +72,7 @@ Bucket* find_bucket(std::vector<Bucket>& v, const Stack& s) noexcept {
 
 Bucket& bucket_for(std::vector<Bucket>& v, const Stack& s) {
   if (Bucket* b = find_bucket(v, s)) return *b;
-  v.push_back(Bucket{s.size, s.guard_log2, s.strategy, {}, {}, {}});
+  v.push_back(Bucket{s.size, s.guard_log2, s.strategy, {}, {}, {}, {}});
   return v.back();
 }
 
@@ -256,7 +266,10 @@ DUET_TLS bool tl_cache_gone = false;  // destroyed at thread exit
 ThreadCache::~ThreadCache() {
   tl_cache = nullptr;
   tl_cache_gone = true;
-  for (auto& b : buckets) release_to_global(b.stacks);
+  for (auto& b : buckets) {
+    release_to_global(b.stacks);
+    if (b.last_given) release_to_global(std::span<const Stack>(&b.last_given, 1));
+  }
   GlobalPool& g = global();
   std::lock_guard lk(g.mu);
   g.retired_acquired += acquired.get();
@@ -324,6 +337,14 @@ std::size_t slab_count(const Stack& want) noexcept {
   return n < 1 ? 1 : (n > 64 ? 64 : n);
 }
 
+/// What an empty thread cache's vector takes in when it is refilled: room
+/// for `thread_cache_stacks` with the last_given slot (a cache of 0 keeps
+/// nothing; before the slot, it kept a slab's other stacks all the same).
+std::size_t vector_room() noexcept {
+  const std::size_t limit = tuning_cells().thread_cache_stacks.load(std::memory_order_relaxed);
+  return limit > 0 ? limit - 1 : 0;
+}
+
 /// The thread's cache is empty: takes a stack from the global pool, and up
 /// to a slab's worth more into `mine` (one lock for many, and a cache that
 /// the hand-off, which never locks, can use). Empty when the pool has none.
@@ -333,8 +354,9 @@ Stack refill_from_global(Bucket& mine, const Stack& want) {
   Bucket& b = bucket_for(gp.buckets, want);
   Stack s;
   if (!take_pooled(gp, b, &s)) return Stack{};
-  const std::size_t more = std::min(b.stacks.size() + b.pending.size() + b.cold.size(),
-                                    std::min<std::size_t>(slab_count(want), 64) - 1);
+  const std::size_t more = std::min({b.stacks.size() + b.pending.size() + b.cold.size(),
+                                     std::min<std::size_t>(slab_count(want), 64) - 1,
+                                     vector_room()});
   try {
     mine.stacks.reserve(mine.stacks.size() + more);
   } catch (...) {
@@ -352,12 +374,14 @@ Stack map_into_cache(Bucket& mine, const Stack& want) {
   const std::size_t n =
       stack_map_slab(want.usable(), want.guard() != 0, fresh.data(), slab_count(want));
   for (std::size_t i = 0; i < n; ++i) fresh[i].strategy = want.strategy;
+  const std::size_t keep = std::min(n - 1, vector_room());
   try {
-    mine.stacks.reserve(mine.stacks.size() + n - 1);
-    for (std::size_t i = 1; i < n; ++i) mine.stacks.push_back(fresh[i]);
+    mine.stacks.reserve(mine.stacks.size() + keep);
+    for (std::size_t i = 1; i <= keep; ++i) mine.stacks.push_back(fresh[i]);
   } catch (...) {
-    for (std::size_t i = 1; i < n; ++i) stack_unmap(fresh[i]);
+    for (std::size_t i = 1; i <= keep; ++i) stack_unmap(fresh[i]);
   }
+  release_to_global(std::span<const Stack>(fresh.data() + 1 + keep, n - 1 - keep));
   return fresh[0];
 }
 
@@ -401,6 +425,14 @@ std::uint64_t request_key(StackStrategy strategy, std::size_t usable) noexcept {
 }  // namespace
 
 namespace {
+/// A copy of `s` as its two words: GCC copies a Stack out of memory into
+/// the two return registers field by field (eight instructions more).
+Stack copy_words(const Stack& s) noexcept {
+  std::array<std::uint64_t, 2> w;
+  std::memcpy(w.data(), &s, sizeof w);
+  return std::bit_cast<Stack>(w);
+}
+
 /// stack_acquire_cached's bucket when the last request was another one.
 [[gnu::noinline]] Bucket* find_asked(ThreadCache* cache, StackStrategy strategy,
                                      std::size_t usable) noexcept {
@@ -422,10 +454,18 @@ Stack stack_acquire_cached(StackStrategy strategy, std::size_t usable) noexcept 
     mine = find_asked(cache, strategy, usable);
     if (mine == nullptr) return Stack{};
   }
-  if (mine->stacks.empty()) return Stack{};
+  const Stack* from = &mine->last_given;
+  if (!*from) [[unlikely]] {
+    if (mine->stacks.empty()) return Stack{};
+    from = &mine->stacks.back();
+  }
+  const Stack s = copy_words(*from);
+  if (from == &mine->last_given) {
+    mine->last_given.base = nullptr;
+  } else {
+    mine->stacks.pop_back();
+  }
   cache->acquired.inc();
-  Stack s = mine->stacks.back();
-  mine->stacks.pop_back();
   return s;
 }
 
@@ -439,6 +479,7 @@ Stack stack_acquire(StackStrategy strategy, std::size_t usable) {
   }
   Bucket& mine = cache->bucket(want);
   cache->acquired.inc();  // undone below if nothing can be mapped
+  if (Stack s = std::exchange(mine.last_given, Stack{})) return s;
   if (!mine.stacks.empty()) {
     Stack s = mine.stacks.back();
     mine.stacks.pop_back();
@@ -464,51 +505,53 @@ void stack_count_release() noexcept {
 }
 
 namespace {
+/// Keeps `s` in the calling thread's cache: it takes its bucket's
+/// last_given slot, and the stack that held the slot (older) joins the
+/// vector; a full vector first sends its older half to the global pool in
+/// one batch. False when a stack is left over for the global pool: then
+/// `s` is that stack (no memory for the vector, or a cache of one).
+bool keep_in_cache(ThreadCache& cache, Stack& s, std::size_t limit) noexcept {
+  try {
+    Bucket& mine = cache.bucket(s);
+    std::swap(s, mine.last_given);
+    if (!s) return true;
+    if (mine.stacks.size() + 1 < limit) {  // the slot and the vector: `limit` stacks
+      mine.stacks.push_back(s);
+      return true;
+    }
+    if (mine.stacks.empty()) return false;
+    const auto half = static_cast<long>(std::max<std::size_t>(mine.stacks.size() / 2, 1));
+    release_to_global(std::span<const Stack>(mine.stacks.data(), static_cast<std::size_t>(half)));
+    mine.stacks.erase(mine.stacks.begin(), mine.stacks.begin() + half);
+    mine.stacks.push_back(s);
+    return true;
+  } catch (...) {
+    return false;  // no memory for the cache's vectors
+  }
+}
+
 /// stack_recycle past its common case: a lazy stack (trimmed first), a
-/// bucket other than the last one used, a full cache, no cache yet.
+/// bucket other than the last one used, a full slot, no cache yet.
 [[gnu::noinline]] void recycle_slow(Stack s) noexcept {
   if (!s) return;
   ThreadCache* cache = this_cache();
   if (s.strategy == StackStrategy::lazy) trim_lazy(s);
-  if (cache != nullptr) {
-    try {
-      Bucket& mine = cache->bucket(s);
-      const std::size_t limit = tuning_cells().thread_cache_stacks.load(std::memory_order_relaxed);
-      if (mine.stacks.size() < limit) {
-        mine.stacks.push_back(s);
-        return;
-      }
-      if (limit > 0) {
-        // Full: its older half goes to the global pool in one batch, and
-        // `s` (hot in the CPU's cache) stays.
-        const auto half = static_cast<long>(std::max<std::size_t>(mine.stacks.size() / 2, 1));
-        release_to_global(
-            std::span<const Stack>(mine.stacks.data(), static_cast<std::size_t>(half)));
-        mine.stacks.erase(mine.stacks.begin(), mine.stacks.begin() + half);
-        mine.stacks.push_back(s);
-        return;
-      }
-    } catch (...) {
-      // No memory for the cache's vector: fall through to the global pool.
-    }
-  }
+  const std::size_t limit = tuning_cells().thread_cache_stacks.load(std::memory_order_relaxed);
+  if (cache != nullptr && limit > 0 && keep_in_cache(*cache, s, limit)) return;
   release_to_global(std::span<const Stack>(&s, 1));
 }
 }  // namespace
 
 void stack_recycle(Stack s) noexcept {
-  // The common case: a pooled stack back into the bucket used last, which
-  // has room and capacity (a push, nothing else). An empty Stack (size 0)
-  // matches no bucket.
+  // The common case: a pooled stack back into the empty last_given slot of
+  // the bucket used last (a store, no frame). An empty Stack (size 0)
+  // matches no bucket. A thread cache of size 0 keeps nothing.
   ThreadCache* cache = tl_cache;
   if (cache != nullptr && s.strategy != StackStrategy::lazy && cache->last != nullptr &&
-      same_shape(*cache->last, s)) [[likely]] {
-    std::vector<Stack>& v = cache->last->stacks;
-    if (v.size() < v.capacity() &&
-        v.size() < tuning_cells().thread_cache_stacks.load(std::memory_order_relaxed)) {
-      v.push_back(s);
-      return;
-    }
+      same_shape(*cache->last, s) && !cache->last->last_given &&
+      tuning_cells().thread_cache_stacks.load(std::memory_order_relaxed) != 0) [[likely]] {
+    cache->last->last_given = s;
+    return;
   }
   recycle_slow(s);
 }
@@ -519,7 +562,9 @@ bool stack_recycles_cheaply(const Stack& s) noexcept {
   const Bucket* mine = cache->find(s);
   if (mine == nullptr) return false;
   const std::size_t limit = tuning_cells().thread_cache_stacks.load(std::memory_order_relaxed);
-  return mine->stacks.size() < limit && mine->stacks.size() < mine->stacks.capacity();
+  if (limit == 0) return false;
+  if (!mine->last_given && s.strategy != StackStrategy::lazy) return true;
+  return mine->stacks.size() + 1 < limit && mine->stacks.size() < mine->stacks.capacity();
 }
 
 void stack_release(Stack s) noexcept {

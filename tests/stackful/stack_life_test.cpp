@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cstdint>
 #include <fstream>
 #include <stdexcept>
 #include <thread>
@@ -70,6 +71,36 @@ TEST_CASE(
     // Finished, not joined: no stack is held any more.
     CHECK(stack_pool_stats().in_use == base);
     for (int i = 0; i < n; ++i) REQUIRE(hs[static_cast<std::size_t>(i)].join() == i * 3);
+  }
+}
+
+TEST_CASE(
+    "a fiber that starts after another finished on its worker runs on the stack that one gave "
+    "back, at any thread cache size",
+    "[stackful][stack_life]") {
+  duet::test::Watchdog wd("the stack given back last is the next one taken");
+  struct Restore {
+    duet::StackTuning t;
+    ~Restore() { duet::set_stack_tuning(t); }
+  } restore{duet::stack_tuning()};
+  for (std::size_t cache : {std::size_t{0}, std::size_t{1}, std::size_t{2}, std::size_t{64}}) {
+    duet::StackTuning t = restore.t;
+    t.thread_cache_stacks = cache;
+    duet::set_stack_tuning(t);
+    for (StackStrategy s : own_stack_strategies) {
+      INFO(duet::test::strategy_name(s) << ", a thread cache of " << cache << " stacks");
+      duet::RuntimeConfig c;
+      c.workers = 1;
+      duet::Runtime rt(c);
+      auto frame = [] { return reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)); };
+      const std::size_t base = stack_pool_stats().in_use;
+      const std::uintptr_t first = rt.spawn(duet::stackful({.strategy = s}), frame).join();
+      for (int i = 0; i < 3; ++i) {
+        // Hot reuse: the same stack, so the same frame address.
+        CHECK(rt.spawn(duet::stackful({.strategy = s}), frame).join() == first);
+      }
+      CHECK(stack_pool_stats().in_use == base);
+    }
   }
 }
 
