@@ -33,6 +33,8 @@ class Invocation:
     timeout: float = 300.0
     parse: str = "jsonl"            # jsonl | gbench | cachegrind
     ok_codes: tuple = (0,)
+    key: str = ""                   # the test across implementations ("spawn_seq"): interleaved rounds
+                                    # run the invocations with one key back to back (runner.run_rounds)
 
 
 @dataclass
@@ -46,6 +48,8 @@ class Experiment:
     estimate_s: dict = field(default_factory=dict)   # per profile, before any run is on file
     peer: str = ""                  # non-empty for peer experiments (skipped by --no-peers)
     skip: Callable[["Ctx"], str | None] | None = None   # why this machine cannot run it (None: it can)
+    rounds: str = ""                # experiments with the same non-empty value are compared with one another:
+                                    # their repeats run interleaved (runner.run_rounds)
 
 
 @dataclass
@@ -99,17 +103,20 @@ def peer_tests(ctx: Ctx, prog: list[str], impl: str, env: dict | None = None,
     out = []
     for n in rss_ns(ctx):
         if "rss" not in skip and (rss_max is None or n <= rss_max):
-            out.append(Invocation(prog + ["rss", str(n)], f"{impl} rss N={n}", impl, env, timeout))
+            out.append(Invocation(prog + ["rss", str(n)], f"{impl} rss N={n}", impl, env, timeout, key=f"rss N={n}"))
     if "spawn_seq" not in skip:
-        out.append(Invocation(prog + ["spawn_seq", str(seq_n(ctx))], f"{impl} spawn_seq", impl, env, timeout))
+        out.append(Invocation(prog + ["spawn_seq", str(seq_n(ctx))], f"{impl} spawn_seq", impl, env, timeout,
+                              key="spawn_seq"))
     if "spawn_conc" not in skip:
         for n in conc_ns(ctx):
-            out.append(Invocation(prog + ["spawn_conc", str(n)], f"{impl} spawn_conc N={n}", impl, env, timeout))
+            out.append(Invocation(prog + ["spawn_conc", str(n)], f"{impl} spawn_conc N={n}", impl, env, timeout,
+                                  key=f"spawn_conc N={n}"))
     if "spawn_inc" not in skip:
         n = inc_n(ctx) if inc_max is None else min(inc_n(ctx), inc_max)
-        out.append(Invocation(prog + ["spawn_inc", str(n)], f"{impl} spawn_inc N={n}", impl, env, timeout))
+        out.append(Invocation(prog + ["spawn_inc", str(n)], f"{impl} spawn_inc N={n}", impl, env, timeout,
+                              key="spawn_inc"))
     if "yield" not in skip:
-        out.append(Invocation(prog + ["yield", str(yield_n(ctx))], f"{impl} yield", impl, env, timeout))
+        out.append(Invocation(prog + ["yield", str(yield_n(ctx))], f"{impl} yield", impl, env, timeout, key="yield"))
     return out
 
 
@@ -127,7 +134,7 @@ def _duet(backend: str):
         rss_max = None
         if backend == "fiber" and ctx.machine.get("vm_max_map_count", 0) < 2_200_000:
             rss_max = 30000
-        return [Invocation(i.argv + ["--backend", backend], i.label, i.impl, i.env, i.timeout)
+        return [Invocation(i.argv + ["--backend", backend], i.label, i.impl, i.env, i.timeout, key=i.key)
                 for i in peer_tests(ctx, ["exp_lab_duet"], f"duet-{backend}", rss_max=rss_max)]
     return inv
 
@@ -247,13 +254,13 @@ def _args(program: str, smoke: list[str], quick: list[str], full: list[str]):
 EXPERIMENTS: list[Experiment] = [
     Experiment("duet_stackless", "memory", "exp_lab_duet", "lab",
                "duet stackless tasks: the five shared peer tests", _duet("stackless"),
-               {"smoke": 5, "quick": 40, "full": 120}),
+               {"smoke": 5, "quick": 40, "full": 120}, rounds="peer_tests"),
     Experiment("duet_poll", "memory", "exp_lab_duet", "lab",
                "duet poll futures spawned as tasks: the five shared peer tests", _duet("poll"),
-               {"smoke": 5, "quick": 30, "full": 100}),
+               {"smoke": 5, "quick": 30, "full": 100}, rounds="peer_tests"),
     Experiment("duet_fiber", "memory", "exp_lab_duet", "lab",
                "duet fibers (default stack strategy): the five shared peer tests", _duet("fiber"),
-               {"smoke": 8, "quick": 90, "full": 400}),
+               {"smoke": 8, "quick": 90, "full": 400}, rounds="peer_tests"),
     Experiment("frames", "memory", "exp_lab_frames", "lab",
                "coroutine frame sizes, duet sizes, allocations per spawn, stack overflow", _frames,
                {"smoke": 2, "quick": 10, "full": 40}),

@@ -141,7 +141,7 @@ def experiments() -> list[Experiment]:
             for t in tests:
                 one = t.argv[1] in ("rss", "spawn_seq", "yield")
                 fixed.append(Invocation(["peer"] + t.argv[1:], t.label, name,
-                                        dict(t.env, **env_prefix(ctx, one)), t.timeout))
+                                        dict(t.env, **env_prefix(ctx, one)), t.timeout, key=t.key))
             if name == "go":
                 fixed += [Invocation(["peer", "depth", str(by_profile(ctx, 10000, 1000000, 10000000))], "go depth", "go"),
                           Invocation(["peer", "select", str(by_profile(ctx, 10000, 1000000, 1000000))], "go select", "go"),
@@ -151,7 +151,8 @@ def experiments() -> list[Experiment]:
             return fixed
         out.append(Experiment(f"peer_{name}", "switch", f"peer:{name}", "lab",
                               f"{name} peer ({', '.join(pkgs)}): the shared tests", inv,
-                              {"smoke": 10, "quick": 60 if name != "python" else 120, "full": 300}, peer=name))
+                              {"smoke": 10, "quick": 60 if name != "python" else 120, "full": 300}, peer=name,
+                              rounds="peer_tests"))
     return out
 
 

@@ -107,6 +107,22 @@ def select(exps, only: list[str]):
     return [e for e in exps if e.name in want]
 
 
+def batches(chosen):
+    """The chosen experiments as the runner takes them, each with its place
+    (1-based) in the list: alone, or with every other one of the same
+    `rounds` (experiments.py), at the place of the first."""
+    out, seen = [], {}
+    for i, e in enumerate(chosen, 1):
+        if not e.rounds:
+            out.append([(i, e)])
+        elif e.rounds in seen:
+            seen[e.rounds].append((i, e))
+        else:
+            seen[e.rounds] = [(i, e)]
+            out.append(seen[e.rounds])
+    return out
+
+
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     repeat = args.repeat or DEFAULT_REPEAT[args.profile]
@@ -149,19 +165,22 @@ def main(argv=None) -> int:
         est = sum(runner.estimate(e) for e in chosen)
         progress = Progress(est)
         print(f"{len(chosen)} experiment(s), estimated {est / 60:.1f} min")
-        for i, e in enumerate(chosen, 1):
-            t_est = runner.estimate(e)
-            d = runner.run(e, progress, i, len(chosen))
+        for batch in batches(chosen):
+            # Experiments compared with one another (the same `rounds`) run
+            # interleaved, where the first of them stands in the list.
+            t_est = sum(runner.estimate(e) for _, e in batch)
+            done = runner.run_rounds([e for _, e in batch], progress, [i for i, _ in batch], len(chosen))
             progress.advance(t_est)
-            # A missing program (or one this machine cannot run) does not
-            # erase a previous run's numbers.
-            prev = runner.load(e.name)
-            if d["status"] in ("missing", "skipped") and prev and prev.get("results"):
-                print(f"  {e.name}: {d['error']}; keeping the data on file from {prev['started']}")
-                continue
-            runner.save(d)
-            msg = d.get("error") or "; ".join(d.get("errors", [])[:2])
-            print(f"  {e.name}: {d['status']}" + (f" ({msg[:200]})" if msg else ""))
+            for (_, e), d in zip(batch, done):
+                # A missing program (or one this machine cannot run) does not
+                # erase a previous run's numbers.
+                prev = runner.load(e.name)
+                if d["status"] in ("missing", "skipped") and prev and prev.get("results"):
+                    print(f"  {e.name}: {d['error']}; keeping the data on file from {prev['started']}")
+                    continue
+                runner.save(d)
+                msg = d.get("error") or "; ".join(d.get("errors", [])[:2])
+                print(f"  {e.name}: {d['status']}" + (f" ({msg[:200]})" if msg else ""))
 
     results = Results.load(data_dir)
     rep = Report(out, machine, results, exps, args.profile)

@@ -253,69 +253,111 @@ class Runner:
         return None
 
     def run(self, exp: Experiment, progress: Progress, idx: int, count: int) -> dict:
-        t0 = time.monotonic()
+        """Runs `exp`: its invocations in order, the whole list K times."""
+        return self.run_rounds([exp], progress, [idx], count)[0]
+
+    def run_rounds(self, exps: list[Experiment], progress: Progress, idxs: list[int], count: int) -> list[dict]:
+        """Runs experiments that are compared with one another (the same
+        `rounds`) interleaved: round k is the k-th repeat of each, and within
+        it the same test of every implementation runs back to back (in the
+        order the tests first appear). A ratio between two of them then
+        compares two measurements a few seconds apart, not two phases of the
+        machine minutes apart: run one after the other, Node.js's spawn_seq
+        read 59.1 ns in one report and 128 in the next on the 2-vCPU EPYC VM,
+        while duet's moved the other way. One experiment alone runs as
+        before: its invocations in order, the list K times."""
+        states = [self._prepare(e) for e in exps]
+        live = [st for st in states if st["done"] is None]
+        for k in range(self.repeat):
+            steps = []
+            for st in live:
+                st["cg"] = Cachegrind(valgrind_cache_args(self.machine["topology"]["caches"])[1])
+                steps += [(st, j, inv) for j, inv in enumerate(st["invocations"])]
+            order = {}
+            for st, j, inv in steps:
+                order.setdefault(inv.key or f"{id(st)}/{j}", len(order))
+            steps.sort(key=lambda s: order[s[2].key or f"{id(s[0])}/{s[1]}"])  # stable: by experiment within a test
+            for st, j, inv in steps:
+                n = len(st["invocations"])
+                exp = st["exp"]
+                progress.note(idxs[states.index(st)], count, exp.name,
+                              f"{inv.label or ' '.join(inv.argv)} (run {k + 1}/{self.repeat}, step {j + 1}/{n})",
+                              (k * n + j) / max(1, self.repeat * n), self.estimate(exp))
+                t0 = time.monotonic()
+                self._invoke(st, inv, k)
+                st["seconds"] += time.monotonic() - t0
+        return [st["done"] if st["done"] is not None else self._finish(st) for st in states]
+
+    def _prepare(self, exp: Experiment) -> dict:
+        """The state of one experiment's run; `done` is its result when it
+        cannot run here (missing, skipped)."""
         base = {"experiment": exp.name, "area": exp.area, "owner": exp.owner,
                 "program": exp.program, "what": exp.what, "profile": self.ctx.profile, "repeat": self.repeat,
                 "machine": self.machine["id"], "machine_line": self.machine["hwloc_line"],
                 "command": f"./experiments/run --profile {self.ctx.profile} --only {exp.name}",
                 "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        t0 = time.monotonic()
+        st = {"exp": exp, "base": base, "done": None, "records": [], "errors": [], "argvs": [],
+              "invocations": [], "seconds": 0.0}
         if exp.peer and self.peers.get(exp.peer) is None:
-            return dict(base, status="missing", error=f"peer {exp.peer} not built (toolchain missing)", results=[])
-        path = self.program_path(exp)
-        if path is None:
-            return dict(base, status="missing", error=f"program {exp.program} not built", results=[])
+            st["done"] = dict(base, status="missing", error=f"peer {exp.peer} not built (toolchain missing)", results=[])
+            return st
+        if self.program_path(exp) is None:
+            st["done"] = dict(base, status="missing", error=f"program {exp.program} not built", results=[])
+            return st
         reason = exp.skip(self.ctx) if exp.skip else None
         if reason:
-            return dict(base, status="skipped", error=reason, results=[])
-
-        records: list[dict] = []
-        errors: list[str] = []
-        invocations = exp.invocations(self.ctx)
+            st["done"] = dict(base, status="skipped", error=reason, results=[])
+            return st
+        st["invocations"] = exp.invocations(self.ctx)
         if exp.program.startswith("python:"):
-            progress.note(idx, count, exp.name, "reading the build")
-            records = arch.records(self.machine, self.bindir)
-        argvs = []
-        for k in range(self.repeat):
-            cg = Cachegrind(valgrind_cache_args(self.machine["topology"]["caches"])[1])
-            for j, inv in enumerate(invocations):
-                progress.note(idx, count, exp.name,
-                              f"{inv.label or ' '.join(inv.argv)} (run {k + 1}/{self.repeat}, step {j + 1}/{len(invocations)})",
-                              (k * len(invocations) + j) / max(1, self.repeat * len(invocations)), self.estimate(exp))
-                argv = self.resolve(exp, inv)
-                env = dict(os.environ, **dict(inv.env, DUET_LAB_PROFILE=self.ctx.profile))
-                cg_out = None
-                if inv.parse == "cachegrind":
-                    cg_out = os.path.join(self.data_dir, f".cachegrind.{os.getpid()}.out")
-                    argv = self.cachegrind_argv(cg_out) + argv
-                if k == 0:
-                    argvs.append(" ".join(shlex.quote(a) for a in argv))
-                try:
-                    p = run_group(argv, env, inv.timeout)
-                except subprocess.TimeoutExpired as e:
-                    errors.append(f"timeout after {inv.timeout:.0f}s: {' '.join(argv)}")
-                    out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-                    records += parse_jsonl(out, inv.impl)
-                    continue
-                except OSError as e:
-                    errors.append(f"{e}: {' '.join(argv)}")
-                    continue
-                if p.returncode not in inv.ok_codes:
-                    errors.append(f"exit {p.returncode}: {' '.join(argv)}: {p.stderr.strip()[-300:]}")
-                if self.verbose and p.stderr.strip():
-                    print(p.stderr.strip()[-500:], file=sys.stderr)
-                if inv.parse == "gbench":
-                    records += parse_gbench(p.stdout, exp.name, inv.impl)
-                elif inv.parse == "cachegrind":
-                    if p.returncode == 0 and cg_out and os.path.exists(cg_out):
-                        records += cg.records(inv.env["LAB_CACHEGRIND"], cg_out)
-                    if cg_out and os.path.exists(cg_out):
-                        os.remove(cg_out)
-                else:
-                    records += parse_jsonl(p.stdout, inv.impl)
-        summaries = fold(records)
+            st["records"] = arch.records(self.machine, self.bindir)
+        st["seconds"] = time.monotonic() - t0
+        return st
+
+    def _invoke(self, st: dict, inv: Invocation, k: int):
+        """Runs one invocation of an experiment once (repeat k) and keeps
+        its records and errors."""
+        exp, records, errors = st["exp"], st["records"], st["errors"]
+        argv = self.resolve(exp, inv)
+        env = dict(os.environ, **dict(inv.env, DUET_LAB_PROFILE=self.ctx.profile))
+        cg_out = None
+        if inv.parse == "cachegrind":
+            cg_out = os.path.join(self.data_dir, f".cachegrind.{os.getpid()}.out")
+            argv = self.cachegrind_argv(cg_out) + argv
+        if k == 0:
+            st["argvs"].append(" ".join(shlex.quote(a) for a in argv))
+        try:
+            p = run_group(argv, env, inv.timeout)
+        except subprocess.TimeoutExpired as e:
+            errors.append(f"timeout after {inv.timeout:.0f}s: {' '.join(argv)}")
+            out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+            records += parse_jsonl(out, inv.impl)
+            return
+        except OSError as e:
+            errors.append(f"{e}: {' '.join(argv)}")
+            return
+        if p.returncode not in inv.ok_codes:
+            errors.append(f"exit {p.returncode}: {' '.join(argv)}: {p.stderr.strip()[-300:]}")
+        if self.verbose and p.stderr.strip():
+            print(p.stderr.strip()[-500:], file=sys.stderr)
+        if inv.parse == "gbench":
+            records += parse_gbench(p.stdout, exp.name, inv.impl)
+        elif inv.parse == "cachegrind":
+            if p.returncode == 0 and cg_out and os.path.exists(cg_out):
+                records += st["cg"].records(inv.env["LAB_CACHEGRIND"], cg_out)
+            if cg_out and os.path.exists(cg_out):
+                os.remove(cg_out)
+        else:
+            records += parse_jsonl(p.stdout, inv.impl)
+
+    @staticmethod
+    def _finish(st: dict) -> dict:
+        summaries = fold(st["records"])
+        errors = st["errors"]
         status = "ok" if summaries and not errors else "partial" if summaries else "failed"
-        return dict(base, status=status, errors=errors[:20], invocations=argvs,
-                    duration_s=round(time.monotonic() - t0, 1),
+        return dict(st["base"], status=status, errors=errors[:20], invocations=st["argvs"],
+                    duration_s=round(st["seconds"], 1),
                     results=[s.to_json() for s in summaries])
 
     def cachegrind_argv(self, out: str) -> list[str]:
