@@ -19,7 +19,9 @@
 using duet::detail::drop_join_handle;
 using duet::detail::poll_join;
 using duet::detail::publish_completion;
+using duet::detail::publish_completion_joined;
 using duet::detail::publish_completion_releasing;
+using duet::test::ExploredAtomic;
 using duet::test::Explorer;
 using duet::test::ModelTask;
 using duet::test::require_explored;
@@ -263,4 +265,63 @@ TEST_CASE("explored: a yield racing a wake keeps one queue entry", "[task][explo
                           }};
   });
   require_explored(r, 3);
+}
+
+namespace {
+/// The join hand-off on the joiner's thread, as Worker::run_child_inline
+/// and the handle do it: the child taken from the LIFO slot
+/// (to_running_joined), run to completion (publish_completion_joined; the
+/// run's reference released after when it was kept), found complete by the
+/// handle's poll, and the handle dropped. With `handed`, the run first
+/// clones its waker and hands the clone to another thread.
+void join_inline(ModelTask& m, ExploredAtomic<int>* handed) {
+  Explorer::expect(m.queued > 0, "ran a task that was not queued");
+  --m.queued;
+  (void)m.st.to_running_joined();
+  if (handed != nullptr) {
+    m.st.ref();
+    handed->store(1);  // as a channel would hand it over
+  }
+  if (!publish_completion_joined(m) && m.st.release_after_completion(false)) m.destroy();
+  Explorer::expect(poll_join(m, 7), "the joiner did not find its child complete");
+  drop_join_handle(m);
+}
+}  // namespace
+
+TEST_CASE(
+    "explored: the join hand-off's plain stores against a waker clone woken or dropped on "
+    "another thread",
+    "[task][explorer]") {
+  // The hand-off's transitions skip the locked instruction only when the
+  // references prove that nobody else can reach the word. A clone of the
+  // child's waker, handed to another thread during the run, must send them
+  // to the locked path whenever it is still out: then its wake or drop
+  // cannot be lost, and the task is freed exactly once, by whoever holds
+  // the last reference.
+  for (int variant = 0; variant < 3; ++variant) {
+    INFO(variant);
+    auto r = Explorer::explore([variant] {
+      auto m = std::make_shared<ModelTask>();
+      auto handed = std::make_shared<ExploredAtomic<int>>(0);
+      auto took = std::make_shared<bool>(false);
+      auto joiner = [m, handed, variant] { join_inline(*m, variant == 0 ? nullptr : handed.get()); };
+      auto other = [m, handed, took, variant] {
+        if (variant == 0 || handed->load() != 1) return;
+        *took = true;
+        if (variant == 1) {
+          m->apply(m->st.wake_by_val());
+        } else if (m->st.unref()) {
+          m->destroy();
+        }
+      };
+      return Explorer::Case{{joiner, other}, [m, took, variant] {
+                              if (variant != 0 && !*took && m->st.unref()) m->destroy();  // never taken
+                              Explorer::expect(m->queued == 0, "a completed task was queued");
+                              Explorer::expect(m->destroys == 1, "the task was not freed exactly once");
+                              Explorer::expect(m->outcome_drops == 1,
+                                               "the outcome was not dropped exactly once");
+                            }};
+    });
+    require_explored(r, variant == 0 ? 1 : 5);
+  }
 }

@@ -27,6 +27,44 @@ constexpr std::uint64_t refs(std::uint64_t n) {
 constexpr std::uint64_t parked = S::join_interest | S::listed | refs(2);
 /// Popped and running: handle and queue references.
 constexpr std::uint64_t running = S::running | S::join_interest | refs(2);
+
+/// Read-modify-writes (each a locked instruction on x86) made by
+/// CountingAtomic since the last reset: the join hand-off's transitions must
+/// make none when nobody else can reach the word, and one otherwise.
+int g_rmws = 0;
+
+struct CountingAtomic {
+  std::atomic<std::uint64_t> v;
+  explicit CountingAtomic(std::uint64_t x) : v(x) {}
+  std::uint64_t load(std::memory_order o = std::memory_order_seq_cst) const { return v.load(o); }
+  void store(std::uint64_t x, std::memory_order o = std::memory_order_seq_cst) { v.store(x, o); }
+  std::uint64_t fetch_add(std::uint64_t d, std::memory_order o = std::memory_order_seq_cst) {
+    ++g_rmws;
+    return v.fetch_add(d, o);
+  }
+  std::uint64_t fetch_sub(std::uint64_t d, std::memory_order o = std::memory_order_seq_cst) {
+    ++g_rmws;
+    return v.fetch_sub(d, o);
+  }
+  std::uint64_t fetch_or(std::uint64_t d, std::memory_order o = std::memory_order_seq_cst) {
+    ++g_rmws;
+    return v.fetch_or(d, o);
+  }
+  bool compare_exchange_weak(std::uint64_t& e, std::uint64_t d, std::memory_order s,
+                             std::memory_order f) {
+    ++g_rmws;
+    return v.compare_exchange_weak(e, d, s, f);
+  }
+};
+using CountedState = duet::test::CheckedState<CountingAtomic>;
+
+/// The locked instructions `f` made.
+template <class F>
+int rmws_of(F&& f) {
+  g_rmws = 0;
+  f();
+  return g_rmws;
+}
 }  // namespace
 
 TEST_CASE("a spawned task is queued, joinable, and holds two references", "[task][state]") {
@@ -207,6 +245,61 @@ TEST_CASE("to_complete_releasing drops the queue reference only with nothing lef
   CHECK_THROWS_AS(idle.to_complete_releasing(), TransitionError);
 }
 
+TEST_CASE("to_running_joined stores when only the queue entry and the polled handle hold it",
+          "[task][state]") {
+  using Spawned = duet::detail::BasicTaskState<std::atomic<std::uint64_t>>;
+  constexpr std::uint64_t spawned = Spawned::spawned;
+  // As spawned: a plain store, no locked instruction.
+  CountedState alone(spawned);
+  S prev;
+  CHECK(rmws_of([&] { prev = alone.to_running_joined(); }) == 0);
+  CHECK(prev.bits() == spawned);
+  CHECK(alone.load().bits() == running);
+  // Anything else takes to_running's locked add, with its result and checks:
+  // a waker clone (another holder), a cancel, a published join waker.
+  for (std::uint64_t other : {spawned + refs(1), spawned | S::cancelled, spawned | S::join_waker}) {
+    INFO("word " << other);
+    CountedState st(other);
+    CHECK(rmws_of([&] { prev = st.to_running_joined(); }) == 1);
+    CHECK(prev.bits() == other);
+    CHECK(st.load().bits() == other - S::notified + S::running);
+  }
+  CountedState taken(running);
+  CHECK_THROWS_AS(taken.to_running_joined(), TransitionError);  // not NOTIFIED
+}
+
+TEST_CASE("to_complete_joined stores when only the run and the polled handle hold it",
+          "[task][state]") {
+  // The run's and the handle's references alone: a plain store, and the
+  // run's reference goes with it.
+  CountedState alone(running);
+  duet::detail::BasicTaskState<CountingAtomic, duet::test::ThrowingTransitionChecks>::Completed
+      done{};
+  CHECK(rmws_of([&] { done = alone.to_complete_joined(); }) == 0);
+  CHECK(done.released);
+  CHECK(done.prev.bits() == running);
+  CHECK(alone.load().bits() == (S::complete | S::join_interest | refs(1)));
+  // A waker clone still out (it may wake or drop on another thread): the
+  // locked path, which still drops the run's reference.
+  CountedState cloned(running + refs(1));
+  CHECK(rmws_of([&] { done = cloned.to_complete_joined(); }) == 1);
+  CHECK(done.released);
+  CHECK(cloned.load().bits() == (S::complete | S::join_interest | refs(2)));
+  // Woken while it ran, or cancelled: locked, and as to_complete_releasing.
+  for (std::uint64_t other : {running | S::notified, running | S::cancelled}) {
+    INFO("word " << other);
+    CountedState st(other);
+    CHECK(rmws_of([&] { done = st.to_complete_joined(); }) == 1);
+    CHECK(st.load().is_complete());
+  }
+  // A published join waker: not released (the completer wakes it).
+  CountedState waited(running | S::join_waker);
+  CHECK(rmws_of([&] { done = waited.to_complete_joined(); }) == 1);
+  CHECK_FALSE(done.released);
+  CountedState listed(running | S::listed);
+  CHECK_THROWS_AS(listed.to_complete_joined(), TransitionError);
+}
+
 TEST_CASE("to_running_for_cancel marks a queued or parked task", "[task][state]") {
   State st(parked);
   CHECK(st.to_running_for_cancel().is_idle());
@@ -249,12 +342,22 @@ TEST_CASE("dropping the handle before and after completion", "[task][state]") {
     CHECK_FALSE(st.unref());
   }
   SECTION("after: nothing changes until release_join_interest") {
-    State st(S::complete | S::join_interest | S::join_waker | refs(1));
+    State st(S::complete | S::join_interest | S::join_waker | refs(2));
     JoinDrop d = st.drop_join_interest();
     CHECK(d.complete);
     CHECK_FALSE(d.kept_reference);
-    CHECK(st.load().refs() == 1);
-    CHECK(st.release_join_interest());
+    CHECK_FALSE(d.last_reference);  // a waker clone holds one too
+    CHECK(st.load().refs() == 2);
+    CHECK_FALSE(st.release_join_interest());
+    CHECK(st.unref());
+  }
+  SECTION("after, with the last reference: no locked instruction, nothing changes") {
+    CountedState st(S::complete | S::join_interest | S::join_waker | refs(1));
+    JoinDrop d{};
+    CHECK(rmws_of([&] { d = st.drop_join_interest(); }) == 0);
+    CHECK(d.complete);
+    CHECK(d.last_reference);  // the handle frees the task without release_join_interest
+    CHECK(st.load().bits() == (S::complete | S::join_interest | S::join_waker | refs(1)));
   }
   SECTION("twice is a violation") {
     State st(parked);

@@ -120,6 +120,7 @@ class Worker {
   /// The LIFO slot's task if it may run now (within lifo_cap runs in a row,
   /// or with the ring empty); past the cap it goes to the back, and null.
   TaskHeader* take_lifo() noexcept;
+  TaskHeader* take_lifo_here() noexcept;  // the same, inline in worker.cpp
   /// End-of-tick work besides the injection queue: reap the driver.
   void maintenance();
   /// RuntimeConfig::idle_poll: polls the driver until an event or work
@@ -183,6 +184,9 @@ class Worker {
   const bool alone_;  // the runtime's only worker
   // Children being run inside their joiners' polls (run_child_inline).
   std::uint32_t inline_depth_ = 0;
+  // The child the innermost join hand-off runs: its completion may be a
+  // plain store (state.hpp, to_complete_joined).
+  TaskHeader* joined_inline_ = nullptr;
   // A task that a fiber's hand-off took but did not switch to: run next.
   NextTask handed_{};
   // The watcher's last look: each worker's poll count, and when.

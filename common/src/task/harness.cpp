@@ -10,6 +10,7 @@
 
 #include "duet/join_handle.hpp"
 #include "sched/scheduler.hpp"
+#include "sched/thread_context.hpp"
 
 namespace duet::detail {
 
@@ -80,7 +81,7 @@ bool poll_join(TaskHeader* t, Context& cx) {
   // A child its worker would run next (spawned just before this join): run
   // it here first. One that finishes at once is then joined below with no
   // join waker, no park and no wake (spawn+join: docs/architecture.md).
-  if (Worker* w = current_worker(); w != nullptr && &w->scheduler() == t->sched) {
+  if (Worker* w = tl_context.worker; w != nullptr && &w->scheduler() == t->sched) {
     w->run_child_inline(t);
   }
   HeaderTask h{t};
@@ -100,6 +101,11 @@ void publish_completion(TaskHeader* t) noexcept {
 bool publish_completion_releasing(TaskHeader* t) noexcept {
   HeaderTask h{t};
   return publish_completion_releasing(h);
+}
+
+bool publish_completion_joined(TaskHeader* t) noexcept {
+  HeaderTask h{t};
+  return publish_completion_joined(h);
 }
 
 void throw_empty_handle() {

@@ -63,14 +63,11 @@ void publish_completion(T& t) {
   }
 }
 
-/// publish_completion for a task that is not LISTED, on the thread that ran
-/// it, releasing the run's reference in the same locked instruction when
-/// that leaves nothing to do (state.hpp, to_complete_releasing). True when
-/// it did: the caller must not touch the task again. False: the caller
-/// releases, as after publish_completion.
-template <HarnessTask T>
-bool publish_completion_releasing(T& t) {
-  const auto [prev, released] = t.state().to_complete_releasing();
+/// The rest of a publish after its transition: true when the run's
+/// reference went with it.
+template <HarnessTask T, class Completed>
+bool publish_completed(T& t, Completed c) {
+  const auto [prev, released] = c;
   if (released) return true;
   if (!prev.has_join_interest()) {
     t.drop_outcome();
@@ -78,6 +75,23 @@ bool publish_completion_releasing(T& t) {
     t.wake_joiner();
   }
   return false;
+}
+
+/// publish_completion for a task that is not LISTED, on the thread that ran
+/// it, releasing the run's reference in the same locked instruction when
+/// that leaves nothing to do (state.hpp, to_complete_releasing). True when
+/// it did: the caller must not touch the task again. False: the caller
+/// releases, as after publish_completion.
+template <HarnessTask T>
+bool publish_completion_releasing(T& t) {
+  return publish_completed(t, t.state().to_complete_releasing());
+}
+
+/// publish_completion_releasing for a task run by the join hand-off,
+/// inside the poll of its handle on this thread (to_complete_joined).
+template <HarnessTask T>
+bool publish_completion_joined(T& t) {
+  return publish_completed(t, t.state().to_complete_joined());
 }
 
 /// The handle goes away. Before completion the task side will drop the
@@ -92,7 +106,8 @@ void drop_join_handle(T& t) {
     return;
   }
   t.drop_outcome();
-  if (t.state().release_join_interest()) t.destroy();
+  // The handle's reference alone: nobody else can reach the task.
+  if (d.last_reference || t.state().release_join_interest()) t.destroy();
 }
 
 }  // namespace duet::detail
@@ -107,5 +122,8 @@ void publish_completion(TaskHeader* t) noexcept;
 /// publish_completion_releasing for a real task (harness.cpp): the worker
 /// loop, for a task that is not listed.
 bool publish_completion_releasing(TaskHeader* t) noexcept;
+/// publish_completion_joined for a real task (harness.cpp): the join
+/// hand-off's child.
+bool publish_completion_joined(TaskHeader* t) noexcept;
 
 }  // namespace duet::detail

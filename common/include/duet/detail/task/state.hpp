@@ -34,7 +34,9 @@
 // overflow check remains (one compare on a value the RMW returns anyway).
 //
 // Cost: a transition is one locked RMW (a yield makes none: it holds its
-// run, resume_held). Those that decide from the current
+// run, resume_held; and where the references prove that no other thread
+// can reach the word, a plain store or nothing: to_running_joined,
+// to_complete_joined, a handle dropped with the last reference). Those that decide from the current
 // value (wakes, idle, yield, cancel, join) are a CAS loop that succeeds at
 // its first try unless another thread raced it; the runner's to_running,
 // to_complete and the releases are a single fetch-op.
@@ -103,6 +105,7 @@ enum class WakeAction : std::uint8_t {
 struct JoinDrop {
   bool complete;        // the task had completed: the outcome is the handle's to drop
   bool kept_reference;  // a published join waker is the handle's again: clear it, then unref
+  bool last_reference;  // complete, and the handle's reference is the only one left
 };
 
 /// duet's checks: a broken precondition or a reference overflow prints the
@@ -205,6 +208,24 @@ class BasicTaskState {
     return prev;
   }
 
+  /// to_running for the join hand-off (Worker::run_child_inline): the
+  /// caller took the task from its own LIFO slot and is inside the poll of
+  /// its handle, on this thread. When the word is exactly `spawned` (no
+  /// waker clone, not listed, no join waker, not cancelled), its two
+  /// references are that queue entry and that handle: no other thread can
+  /// reach the word, so a plain store does what to_running's locked add
+  /// does (a spawn+join's first locked instruction). Otherwise to_running().
+  S to_running_joined() noexcept(nothrow) {
+    // Acquire, as in to_running (a plain load on x86).
+    S prev(word_.load(std::memory_order_acquire));
+    if (prev.bits() != spawned) return to_running();
+    // Relaxed: no other thread reads the word before something this thread
+    // does later publishes the task again (a waker clone handed over, a
+    // queue push), and those publish this store with them.
+    word_.store(spawned - S::notified + S::running, std::memory_order_relaxed);
+    return prev;
+  }
+
   /// The shutdown thread takes a task it will cancel without running it:
   /// RUNNING set, so that wakes during the cancellation do not queue it.
   S to_running_for_cancel() noexcept(nothrow) {
@@ -299,6 +320,24 @@ class BasicTaskState {
     return {prev, released};
   }
 
+  /// to_complete_releasing for a task run by the join hand-off, inside the
+  /// poll of its handle on this thread (Worker::run_child_inline). When the
+  /// word is exactly RUNNING | JOIN_INTEREST with two references (the run's
+  /// and that handle's: no waker clone outlived the run, no join waker, not
+  /// listed, not woken or cancelled), no other thread can reach it: a plain
+  /// store completes it and drops the run's reference, and the handle, next
+  /// on this thread, reads the outcome. Otherwise to_complete_releasing().
+  [[nodiscard]] Completed to_complete_joined() noexcept(nothrow) {
+    constexpr std::uint64_t alone = S::running | S::join_interest | 2 * S::ref_one;
+    // Acquire: as the RMW's, for a waker clone dropped on another thread.
+    S prev(word_.load(std::memory_order_acquire));
+    if (prev.bits() != alone) return to_complete_releasing();
+    // Release: the outcome before the word, for whoever reads the word
+    // after the handle hands the task on (a dump, a later drop).
+    word_.store(S::complete | S::join_interest | S::ref_one, std::memory_order_release);
+    return {prev, true};
+  }
+
   /// After completion, on the thread that completed it: drops the run's
   /// references (the queue's, and the list's when listed; the caller has
   /// unlisted it). True when they were the last.
@@ -355,12 +394,15 @@ class BasicTaskState {
     });
     check(prev.has_join_interest() && (prev.is_complete() || prev.refs() >= 2),
           "drop_join_interest", "JOIN_INTEREST, a reference beyond the handle's", prev);
-    return JoinDrop{prev.is_complete(), !prev.is_complete() && prev.has_join_waker()};
+    return JoinDrop{prev.is_complete(), !prev.is_complete() && prev.has_join_waker(),
+                    prev.is_complete() && prev.refs() == 1};
   }
 
   /// After drop_join_interest found the task complete and the handle
   /// dropped its outcome: JOIN_INTEREST cleared, the handle's reference
-  /// dropped. True when it was the last.
+  /// dropped. True when it was the last. (Not called when drop_join_interest
+  /// saw the handle's reference alone: nobody else can reach the task then,
+  /// and the handle frees it with no locked instruction.)
   [[nodiscard]] bool release_join_interest() noexcept(nothrow) {
     // AcqRel: as unref().
     S prev(word_.fetch_sub(S::join_interest + S::ref_one, std::memory_order_acq_rel));
