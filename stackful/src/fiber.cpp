@@ -192,11 +192,15 @@ void after_switch_out(FiberBase* f) noexcept {
 /// queued and can be the hand-off's next fiber (spawn + join: two jumps,
 /// not three). Not for a fiber being unwound (its canceller stores
 /// `Cancelled` after the unwinding), a copy fiber (the worker copies its
-/// bytes), or a measured one (its high-water mark is recorded first).
+/// bytes), or a measured one (its high-water mark is recorded first), or
+/// a fiber run inside its joiner's poll: it never hands off, and its
+/// joiner, on this thread, completes it after the switch, where the
+/// references may make that a plain store (state.hpp, to_complete_joined:
+/// a fiber's spawn+join then makes no locked instruction).
 [[gnu::noinline]] void publish_before_switch(FiberBase* f) noexcept {
   if (f->unwinding || !frames_stay_put(f) || f->measure) return;
   Worker* w = current_worker();
-  if (w == nullptr) return;
+  if (w == nullptr || running_inline(*w)) return;
   stack_count_release();
   f->stack_counted = true;
   publish_completion(*w, f);
