@@ -268,6 +268,10 @@ class Runner:
         before: its invocations in order, the list K times."""
         states = [self._prepare(e) for e in exps]
         live = [st for st in states if st["done"] is None]
+        # Progress over the whole batch: its steps done against its estimate.
+        total = max(1, self.repeat * sum(len(st["invocations"]) for st in live))
+        est = sum(self.estimate(st["exp"]) for st in live)
+        done = 0
         for k in range(self.repeat):
             steps = []
             for st in live:
@@ -282,10 +286,11 @@ class Runner:
                 exp = st["exp"]
                 progress.note(idxs[states.index(st)], count, exp.name,
                               f"{inv.label or ' '.join(inv.argv)} (run {k + 1}/{self.repeat}, step {j + 1}/{n})",
-                              (k * n + j) / max(1, self.repeat * n), self.estimate(exp))
+                              done / total, est)
                 t0 = time.monotonic()
                 self._invoke(st, inv, k)
                 st["seconds"] += time.monotonic() - t0
+                done += 1
         return [st["done"] if st["done"] is not None else self._finish(st) for st in states]
 
     def _prepare(self, exp: Experiment) -> dict:
