@@ -354,9 +354,9 @@ Stack refill_from_global(Bucket& mine, const Stack& want) {
   Bucket& b = bucket_for(gp.buckets, want);
   Stack s;
   if (!take_pooled(gp, b, &s)) return Stack{};
-  const std::size_t more = std::min({b.stacks.size() + b.pending.size() + b.cold.size(),
-                                     std::min<std::size_t>(slab_count(want), 64) - 1,
-                                     vector_room()});
+  const std::size_t more =
+      std::min({b.stacks.size() + b.pending.size() + b.cold.size(),
+                std::min<std::size_t>(slab_count(want), 64) - 1, vector_room()});
   try {
     mine.stacks.reserve(mine.stacks.size() + more);
   } catch (...) {

@@ -100,6 +100,16 @@ inline ChildResult run_in_child(const std::function<void()>& body) {
 
 using duet::strategy_name;
 
+/// Puts the process-wide stack tuning back as it was when made (RAII): a
+/// test that tunes the pools leaves the next test the defaults.
+struct StackTuningRestore {
+  const duet::StackTuning saved = duet::stack_tuning();
+  StackTuningRestore() = default;
+  StackTuningRestore(const StackTuningRestore&) = delete;
+  StackTuningRestore& operator=(const StackTuningRestore&) = delete;
+  ~StackTuningRestore() { duet::set_stack_tuning(saved); }
+};
+
 inline constexpr StackStrategy all_strategies[] = {StackStrategy::pooled, StackStrategy::lazy,
                                                    StackStrategy::copy,
                                                    StackStrategy::unguarded_unsafe};

@@ -368,12 +368,8 @@ TEST_CASE("a finishing fiber hands off only when its stack goes back to the cach
   // on an 8 KiB fiber stack (it overflowed one under ASan). The finishing
   // fiber goes back to the worker instead, which does it on its own stack.
   duet::test::Watchdog wd("hand-off stack recycle");
-  const duet::StackTuning saved = duet::stack_tuning();
-  struct Restore {
-    duet::StackTuning t;
-    ~Restore() { duet::set_stack_tuning(t); }
-  } restore{saved};
-  duet::StackTuning t = saved;
+  const duet::test::StackTuningRestore restore;
+  duet::StackTuning t = restore.saved;
   t.thread_cache_stacks = 2;
   t.pool_resident_bytes = 0;
   duet::set_stack_tuning(t);

@@ -79,12 +79,9 @@ TEST_CASE(
     "back, at any thread cache size",
     "[stackful][stack_life]") {
   duet::test::Watchdog wd("the stack given back last is the next one taken");
-  struct Restore {
-    duet::StackTuning t;
-    ~Restore() { duet::set_stack_tuning(t); }
-  } restore{duet::stack_tuning()};
+  const duet::test::StackTuningRestore restore;
   for (std::size_t cache : {std::size_t{0}, std::size_t{1}, std::size_t{2}, std::size_t{64}}) {
-    duet::StackTuning t = restore.t;
+    duet::StackTuning t = restore.saved;
     t.thread_cache_stacks = cache;
     duet::set_stack_tuning(t);
     for (StackStrategy s : own_stack_strategies) {
@@ -179,11 +176,8 @@ TEST_CASE(
     "reused",
     "[stackful][stack_life]") {
   duet::test::Watchdog wd("stack pages given back in batches");
-  struct Restore {
-    duet::StackTuning t;
-    ~Restore() { duet::set_stack_tuning(t); }
-  } restore{duet::stack_tuning()};
-  duet::StackTuning t = restore.t;
+  const duet::test::StackTuningRestore restore;
+  duet::StackTuning t = restore.saved;
   t.pool_resident_bytes = 0;  // every stack that reaches the global pool goes cold
   t.thread_cache_stacks = 8;
   duet::set_stack_tuning(t);

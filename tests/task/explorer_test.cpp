@@ -304,7 +304,9 @@ TEST_CASE(
       auto m = std::make_shared<ModelTask>();
       auto handed = std::make_shared<ExploredAtomic<int>>(0);
       auto took = std::make_shared<bool>(false);
-      auto joiner = [m, handed, variant] { join_inline(*m, variant == 0 ? nullptr : handed.get()); };
+      auto joiner = [m, handed, variant] {
+        join_inline(*m, variant == 0 ? nullptr : handed.get());
+      };
       auto other = [m, handed, took, variant] {
         if (variant == 0 || handed->load() != 1) return;
         *took = true;
@@ -314,13 +316,13 @@ TEST_CASE(
           m->destroy();
         }
       };
-      return Explorer::Case{{joiner, other}, [m, took, variant] {
-                              if (variant != 0 && !*took && m->st.unref()) m->destroy();  // never taken
-                              Explorer::expect(m->queued == 0, "a completed task was queued");
-                              Explorer::expect(m->destroys == 1, "the task was not freed exactly once");
-                              Explorer::expect(m->outcome_drops == 1,
-                                               "the outcome was not dropped exactly once");
-                            }};
+      return Explorer::Case{
+          {joiner, other}, [m, took, variant] {
+            if (variant != 0 && !*took && m->st.unref()) m->destroy();  // never taken
+            Explorer::expect(m->queued == 0, "a completed task was queued");
+            Explorer::expect(m->destroys == 1, "the task was not freed exactly once");
+            Explorer::expect(m->outcome_drops == 1, "the outcome was not dropped exactly once");
+          }};
     });
     require_explored(r, variant == 0 ? 1 : 5);
   }

@@ -280,8 +280,8 @@ void Worker::run_child_inline(TaskHeader* child) {
     return;
   }
   // Coroutines on both sides (the common case) need no call to decide.
-  const bool stackless = child->vtable->kind != TaskKind::stackful &&
-                         joiner->vtable->kind != TaskKind::stackful;
+  const bool stackless =
+      child->vtable->kind != TaskKind::stackful && joiner->vtable->kind != TaskKind::stackful;
   if (!stackless && !may_run_inline(joiner, child)) return;
   // The loop's own choice: within lifo_cap (or with the ring empty), else
   // the slot's task goes to the back and is not run here.
