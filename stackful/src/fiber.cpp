@@ -148,28 +148,46 @@ void after_switch_out(FiberBase* f) noexcept {
   return nullptr;
 }
 
-/// The fiber `f` may hand over to now, made current: null when it must go
-/// back to the thread instead. A fiber being unwound (cancellation,
-/// shutdown) and a copy fiber always go back: the canceller loops on that
-/// fiber alone, and a copy fiber's bytes are copied out by the worker.
-/// Out of line, like the jumps below: only switch_out's small frame stays on
-/// a parked fiber's stack (a copy fiber saves and restores those bytes at
-/// every switch).
-[[gnu::noinline]] FiberBase* hand_off_target(FiberBase* f, bool dying) noexcept {
+/// The fiber a parking or yielding `f` may hand over to now, made current:
+/// null when it must go back to the thread instead. A fiber being unwound
+/// (cancellation, shutdown) and a copy fiber always go back: the canceller
+/// loops on that fiber alone, and a copy fiber's bytes are copied out by
+/// the worker. A park asks the worker once (take_next_task() finds it): the
+/// ping-pong's hand-off. Out of line, like the jumps below: only
+/// switch_out's small frame stays on a parked fiber's stack (a copy fiber
+/// saves and restores those bytes at every switch).
+[[gnu::noinline]] FiberBase* hand_off_target(FiberBase* f) noexcept {
   if (f->unwinding || !frames_stay_put(f)) return nullptr;
-  // A dying fiber's stack is recycled by whoever lands next: on the next
-  // fiber's stack (maybe 4 KiB) only when that is a push into the cache.
-  // (Past the cache's room, half of it went to the global pool there, with
-  // a sort and a batch of madvise: a fiber with an 8 KiB stack overflowed
-  // under ASan, tests/stackful/limits_test.cpp after the hand-off tests.)
-  // A fiber run inside its joiner's poll never hands off (take_next_task
-  // gives it nothing): asked first, the finish of a fiber joined at once
-  // skips the cache check. A park asks the worker once (take_next_task()
-  // finds it): the ping-pong's hand-off.
-  if (!dying) return hand_off_next(nullptr, take_next_task(), true);
+  return hand_off_next(nullptr, take_next_task(), true);
+}
+
+/// hand_off_target for a fiber that finished: first its completion is
+/// published, before its last switch, with its stack already counted as
+/// given back (it goes back to the cache once nothing runs on it). A joiner
+/// on this worker is then queued and can be the hand-off's next fiber
+/// (spawn + join: two jumps, not three). Not published here: a fiber being
+/// unwound (its canceller stores `Cancelled` after the unwinding), a copy
+/// fiber (the worker copies its bytes), a measured one (its high-water mark
+/// is recorded first), and a fiber run inside its joiner's poll, which
+/// never hands off: its joiner's worker completes it after the switch,
+/// where the references may make that a plain store (state.hpp,
+/// to_complete_joined: a fiber's spawn+join then makes no locked
+/// instruction). The finished fiber's stack is recycled by whoever lands
+/// next: on the next fiber's stack (maybe 4 KiB) only when that is a push
+/// into the cache. (Past the cache's room, half of it went to the global
+/// pool there, with a sort and a batch of madvise: a fiber with an 8 KiB
+/// stack overflowed under ASan, tests/stackful/limits_test.cpp after the
+/// hand-off tests.)
+[[gnu::noinline]] FiberBase* dying_hand_off(FiberBase* f) noexcept {
+  if (f->unwinding || !frames_stay_put(f)) return nullptr;
   Worker* w = current_worker();
-  if (w == nullptr) return nullptr;
-  if (running_inline(*w) || !stack_recycles_cheaply(f->stack)) return nullptr;
+  if (w == nullptr || running_inline(*w)) return nullptr;
+  if (!f->measure) {
+    stack_count_release();
+    f->stack_counted = true;
+    publish_completion(*w, f);
+  }
+  if (!stack_recycles_cheaply(f->stack)) return nullptr;
   return hand_off_next(w, take_next_task(*w), true);
 }
 
@@ -186,33 +204,12 @@ void after_switch_out(FiberBase* f) noexcept {
   return jump_to(side.ctx, f);
 }
 
-/// A fiber that finished on a worker publishes its completion before its
-/// last switch, with its stack already counted as given back (it goes back
-/// to the cache once nothing runs on it): a joiner on this worker is then
-/// queued and can be the hand-off's next fiber (spawn + join: two jumps,
-/// not three). Not for a fiber being unwound (its canceller stores
-/// `Cancelled` after the unwinding), a copy fiber (the worker copies its
-/// bytes), or a measured one (its high-water mark is recorded first), or
-/// a fiber run inside its joiner's poll: it never hands off, and its
-/// joiner, on this thread, completes it after the switch, where the
-/// references may make that a plain store (state.hpp, to_complete_joined:
-/// a fiber's spawn+join then makes no locked instruction).
-[[gnu::noinline]] void publish_before_switch(FiberBase* f) noexcept {
-  if (f->unwinding || !frames_stay_put(f) || f->measure) return;
-  Worker* w = current_worker();
-  if (w == nullptr || running_inline(*w)) return;
-  stack_count_release();
-  f->stack_counted = true;
-  publish_completion(*w, f);
-}
-
 /// On `f`, which stops running for `f->reason`: jumps straight into the
 /// next fiber of this worker when there is one (one switch instead of two),
 /// else back to the thread that entered it. Returns when `f` is resumed,
 /// never when it is `dying`.
 void switch_out(FiberBase* f, bool dying) noexcept {
-  if (dying) publish_before_switch(f);
-  FiberBase* g = hand_off_target(f, dying);
+  FiberBase* g = dying ? dying_hand_off(f) : hand_off_target(f);
   land(f, g != nullptr ? jump_to_fiber(f, g, dying) : jump_to_thread(f, dying));
 }
 

@@ -125,7 +125,6 @@ void on_segv(int sig, siginfo_t* info, void* uctx) {
 /// unmapped at thread exit.
 struct AltStack {
   void* mem = nullptr;
-  bool tried = false;
   ~AltStack() {
     if (mem == nullptr) return;
     stack_t off{};
@@ -157,9 +156,10 @@ void install_overflow_handler() noexcept {
   sigaction(SIGSEGV, &sa, &g_previous);
 }
 
-void ensure_alt_stack() noexcept {
-  if (tl_alt.tried) return;
-  tl_alt.tried = true;
+DUET_TLS constinit bool tl_alt_stack_tried = false;
+
+void give_alt_stack() noexcept {
+  tl_alt_stack_tried = true;
   install_overflow_handler();
   stack_t cur{};
   if (sigaltstack(nullptr, &cur) == 0 && (cur.ss_flags & SS_DISABLE) == 0 &&
