@@ -269,6 +269,22 @@ void Worker::run_task(TaskHeader* e) {
   }
 }
 
+// Inline into run_child_inline: coroutines on both sides (the common case)
+// decide in two loads, where the call cost ten instructions of a spawn+join.
+inline bool Worker::may_run_inline(const TaskHeader* joiner, const TaskHeader* child) noexcept {
+  // A stackless child runs on the joiner's stack: not a fiber's, which may
+  // be small.
+  if (child->vtable->kind != TaskKind::stackful) return joiner->vtable->kind != TaskKind::stackful;
+  // A fiber child runs on its own stack, entered from the joiner's (only
+  // the switch's frame lands there; fiber.cpp starts it only with a cached
+  // stack, and it never hands off while it runs so). Not a copy fiber, on
+  // either side (frames that move): its bytes live on the worker's shared stack.
+  const auto frames_move = [](const TaskHeader* t) {
+    return t->vtable->frames_move != nullptr && t->vtable->frames_move(t);
+  };
+  return !frames_move(child) && !frames_move(joiner);
+}
+
 void Worker::run_child_inline(TaskHeader* child) {
   // A few levels deep at most (a tree of spawn+joins nests its polls),
   // with budget left in the tick (the loop's maintenance comes first), and
@@ -276,13 +292,9 @@ void Worker::run_child_inline(TaskHeader* child) {
   constexpr std::uint32_t max_depth = 4;
   TaskHeader* joiner = tl_context.task;
   if (lifo_.peek() != child || joiner == nullptr || inline_depth_ >= max_depth || budget_ <= 1 ||
-      handed_.task != nullptr) {
+      handed_.task != nullptr || !may_run_inline(joiner, child)) {
     return;
   }
-  // Coroutines on both sides (the common case) need no call to decide.
-  const bool stackless =
-      child->vtable->kind != TaskKind::stackful && joiner->vtable->kind != TaskKind::stackful;
-  if (!stackless && !may_run_inline(joiner, child)) return;
   // The loop's own choice: within lifo_cap (or with the ring empty), else
   // the slot's task goes to the back and is not run here.
   if (take_lifo_here() == nullptr) return;
@@ -296,20 +308,6 @@ void Worker::run_child_inline(TaskHeader* child) {
   joined_inline_ = outer;
   --inline_depth_;
   tl_context.task = joiner;
-}
-
-bool Worker::may_run_inline(const TaskHeader* joiner, const TaskHeader* child) noexcept {
-  const auto frames_move = [](const TaskHeader* t) {
-    return t->vtable->frames_move != nullptr && t->vtable->frames_move(t);
-  };
-  // A fiber child runs on its own stack, entered from the joiner's (only
-  // the switch's frame lands there; fiber.cpp starts it only with a cached
-  // stack, and it never hands off while it runs so). Not a copy fiber, on
-  // either side (frames that move): its bytes live on the worker's shared stack.
-  if (child->vtable->kind == TaskKind::stackful) return !frames_move(child) && !frames_move(joiner);
-  // A stackless child runs on the joiner's stack: not a fiber's, which may
-  // be small.
-  return joiner->vtable->kind != TaskKind::stackful;
 }
 
 void Worker::run_once(TaskHeader* t, TaskSnapshot prev) {
