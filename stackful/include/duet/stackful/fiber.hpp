@@ -241,7 +241,8 @@ bool fiber_unwind(FiberBase* f) noexcept;
 
 template <class Fn, class T>
 struct FiberTask final : FiberBase, TaskOps<FiberTask<Fn, T>> {
-  FiberTask(Fn&& f, const FiberPlace& p, const Stackful& tag) : FiberBase(&vtable, p, tag) {
+  FiberTask(Fn&& f, const FiberPlace& p, const Stackful& tag)
+      : FiberBase(p.strategy == StackStrategy::copy ? &copy_vtable : &vtable, p, tag) {
     std::construct_at(&fn, std::move(f));
   }
   ~FiberTask() { destroy_fn(); }
@@ -285,11 +286,18 @@ struct FiberTask final : FiberBase, TaskOps<FiberTask<Fn, T>> {
     fiber_unplace(p, sizeof(FiberTask));
   }
 
-  static constexpr FiberVTable vtable{
-      {TaskKind::stackful, &fiber_run, &cancel, &destroy, &TaskOps<FiberTask>::outcome,
-       &TaskOps<FiberTask>::drop_outcome, &fiber_block, &fiber_frames_move},
-      &run_body,
-      &fail};
+  /// Two vtables, one per answer to frames_move: a fiber with a stack of
+  /// its own (frames_move null: never) and a copy fiber. duet::wait and the
+  /// join hand-off then ask a fiber's strategy without an indirect call.
+  static constexpr FiberVTable make_vtable(bool (*frames_move)(const TaskHeader*)) {
+    return FiberVTable{
+        {TaskKind::stackful, &fiber_run, &cancel, &destroy, &TaskOps<FiberTask>::outcome,
+         &TaskOps<FiberTask>::drop_outcome, &fiber_block, frames_move},
+        &run_body,
+        &fail};
+  }
+  static constexpr FiberVTable vtable = make_vtable(nullptr);
+  static constexpr FiberVTable copy_vtable = make_vtable(&fiber_frames_move);
 
   union {
     Fn fn;
