@@ -2,7 +2,7 @@
 // BasicTaskState over an explored atomic, with checks that throw; its join
 // waker is an explored cell holding the joiner's id (0: none). It counts
 // what the harness does to it, so a case can assert that the outcome was
-// dropped once, the task freed once, and the joiner woken with the waker it
+// dropped or taken once, the task freed once, and the joiner woken with the waker it
 // published last.
 #pragma once
 
@@ -57,6 +57,12 @@ struct ModelTask {
     Explorer::expect(alive, "dropped the outcome of a freed task");
     ++outcome_drops;
   }
+  /// The handle's poll took the outcome (JoinHandle::poll, Outcome::take).
+  void take_outcome() {
+    Explorer::expect(alive, "took the outcome of a freed task");
+    Explorer::expect(st.load().is_complete(), "took the outcome before completion");
+    ++outcome_takes;
+  }
   void destroy() {
     Explorer::expect(alive, "freed a task twice");
     alive = false;
@@ -76,6 +82,7 @@ struct ModelTask {
   int joiner_wakes = 0;
   int woken_with = 0;
   int outcome_drops = 0;
+  int outcome_takes = 0;
   int destroys = 0;
 };
 

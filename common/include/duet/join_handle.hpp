@@ -33,6 +33,8 @@ namespace detail {
 bool poll_join(TaskHeader* t, Context& cx);
 /// Drops the handle's interest and reference.
 void drop_join_handle(TaskHeader* t) noexcept;
+/// drop_join_handle after the handle took the outcome (nothing to drop).
+void drop_joined_handle(TaskHeader* t) noexcept;
 /// Requests cancellation (see JoinHandle::cancel).
 void cancel_task(TaskHeader* t) noexcept;
 [[noreturn]] void throw_empty_handle();
@@ -65,7 +67,7 @@ class JoinHandle {
     auto* out = static_cast<Outcome<T>*>(t_->vtable->outcome(t_));
     struct Release {
       JoinHandle* h;
-      ~Release() { h->reset(); }
+      ~Release() { detail::drop_joined_handle(std::exchange(h->t_, nullptr)); }
     } release{this};
     if constexpr (std::is_void_v<T>) {
       out->take();

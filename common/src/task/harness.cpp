@@ -93,6 +93,11 @@ void drop_join_handle(TaskHeader* t) noexcept {
   drop_join_handle(h);
 }
 
+void drop_joined_handle(TaskHeader* t) noexcept {
+  HeaderTask h{t};
+  drop_join_handle(h, /*joined=*/true);
+}
+
 void publish_completion(TaskHeader* t) noexcept {
   HeaderTask h{t};
   publish_completion(h);

@@ -95,9 +95,11 @@ bool publish_completion_joined(T& t) {
 }
 
 /// The handle goes away. Before completion the task side will drop the
-/// outcome; after it, the handle does. The handle's reference goes last.
+/// outcome; after it, the handle does, unless it took the outcome already
+/// (`joined`: its poll returned the result, and Outcome::take left nothing
+/// to drop or report). The handle's reference goes last.
 template <HarnessTask T>
-void drop_join_handle(T& t) {
+void drop_join_handle(T& t, bool joined = false) {
   const JoinDrop d = t.state().drop_join_interest();
   if (!d.complete) {
     if (!d.kept_reference) return;
@@ -105,7 +107,7 @@ void drop_join_handle(T& t) {
     if (t.state().unref()) t.destroy();
     return;
   }
-  t.drop_outcome();
+  if (!joined) t.drop_outcome();
   // The handle's reference alone: nobody else can reach the task.
   if (d.last_reference || t.state().release_join_interest()) t.destroy();
 }
