@@ -236,11 +236,11 @@ void switch_out(FiberBase* f, bool dying) noexcept {
 
 /// On a worker (or the thread that shuts down): switch into the fiber until
 /// a fiber switches back: `f`, or the last of the fibers it handed over to
-/// (the current task on return). False, without running it, when it is a
-/// copy fiber whose shared stack another worker is using.
-bool enter(FiberBase* f) noexcept {
-  if (!stack_enter(f)) return false;
-  if (!prepare_entry(f)) return true;  // finished with a StackError
+/// (the current task on return), which it returns. Null, without running
+/// it, when it is a copy fiber whose shared stack another worker is using.
+FiberBase* enter(FiberBase* f) noexcept {
+  if (!stack_enter(f)) return nullptr;
+  if (!prepare_entry(f)) return f;  // finished with a StackError
   char* top = f->frames_top();
   char* bottom = frames_bottom(f);
   ensure_alt_stack();
@@ -256,7 +256,7 @@ bool enter(FiberBase* f) noexcept {
   auto* last = static_cast<FiberBase*>(t.data);
   last->ctx = t.fctx;
   after_switch_out(last);
-  return true;
+  return last;
 }
 
 /// On the fiber: stop running until a worker (maybe another one) resumes
@@ -342,10 +342,10 @@ RunResult fiber_run(TaskHeader* t) {
     }
   }
   // A copy fiber whose stack is busy elsewhere goes to the back of the queue.
-  if (!enter(f)) return RunResult::yielded;
-  // The run that ended is the current task's: `f`, or a fiber it handed
-  // over to (duet/detail/hand_off.hpp).
-  return static_cast<FiberBase*>(current_task())->reason;
+  // Else the run that ended is the last fiber's: `f`, or a fiber it handed
+  // over to (duet/detail/hand_off.hpp), the current task now.
+  const FiberBase* last = enter(f);
+  return last != nullptr ? last->reason : RunResult::yielded;
 }
 
 void fiber_block(TaskHeader* t) {
@@ -373,7 +373,7 @@ bool fiber_unwind(FiberBase* f) noexcept {
   // swallows it and waits again gets it again. A copy fiber waits for its
   // shared stack (its user switches out soon: fibers are cooperative).
   while (!f->finished) {
-    if (!enter(f)) cpu_relax();
+    if (enter(f) == nullptr) cpu_relax();
   }
   return f->unwound;
 }

@@ -45,7 +45,7 @@ FiberPlace fiber_place(Runtime& rt, const FiberOptions& o, std::size_t task_size
 
 void fiber_unplace(const FiberPlace& p, std::size_t task_size) noexcept {
   block_free(p.mem, task_size);
-  stack_release(p.stack);  // a no-op for the empty stack of a finished fiber
+  if (p.stack) stack_release(p.stack);  // a finished fiber's gave its stack back
 }
 
 }  // namespace duet::detail
