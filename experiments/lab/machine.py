@@ -1,6 +1,7 @@
 """The machine a number was measured on: CPU model, hwloc topology (cores,
-hardware threads, caches and their sizes, NUMA nodes), kernel, compiler, and
-whether hardware performance counters can be read.
+hardware threads, caches and their sizes, NUMA nodes), kernel, compiler,
+whether hardware performance counters can be read, and what the kernel does
+to memory behind the programs' backs (THP, a running DAMON monitor).
 
 Every report names the machine with `describe()`; raw data lives under
 reports/data/<machine id>/.
@@ -103,6 +104,37 @@ def perf_counters() -> dict:
     return {"available": ok, "how": "perf stat -e instructions true: " + ("counts" if ok else "not supported")}
 
 
+def damon(root: str = "/sys/kernel/mm/damon/admin") -> str:
+    """The kernel's DAMON monitors that are running, in a few words: "" when
+    the kernel has no DAMON sysfs interface, "off" when no kdamond runs,
+    else e.g. "1 kdamond on (paddr: pageout)". A running kdamond samples
+    page access bits and, with a scheme such as pageout, reclaims memory it
+    found cold, behind the measured programs' backs (the 2-vCPU EPYC VM runs
+    one); the reports say so beside their numbers."""
+    kd = os.path.join(root, "kdamonds")
+    if not os.path.isdir(kd):
+        return ""
+    running = []
+    for name in sorted(os.listdir(kd), key=lambda n: (len(n), n)):
+        d = os.path.join(kd, name)
+        if not name.isdigit() or _read(os.path.join(d, "state")).strip() != "on":
+            continue
+        ops = []
+        ctxs = os.path.join(d, "contexts")
+        for c in sorted(n for n in (os.listdir(ctxs) if os.path.isdir(ctxs) else []) if n.isdigit()):
+            cd = os.path.join(ctxs, c)
+            schemes = os.path.join(cd, "schemes")
+            actions = [_read(os.path.join(schemes, sc, "action")).strip()
+                       for sc in sorted(n for n in (os.listdir(schemes) if os.path.isdir(schemes) else [])
+                                        if n.isdigit())]
+            op = _read(os.path.join(cd, "operations")).strip() or "?"
+            ops.append(f"{op}: {', '.join(a for a in actions if a) or 'monitoring only'}")
+        running.append("; ".join(ops))
+    if not running:
+        return "off"
+    return f"{len(running)} kdamond{'s' if len(running) > 1 else ''} on ({'; '.join(running)})"
+
+
 def slug(s: str) -> str:
     s = re.sub(r"\(R\)|\(TM\)|CPU|Processor|\d+-Core", "", s)
     return re.sub(r"[^a-z0-9]+", "-", s.lower()).strip("-") or "unknown"
@@ -145,6 +177,7 @@ def capture() -> dict:
         "perf_counters": perf_counters(),
         "vm_max_map_count": _int(_read("/proc/sys/vm/max_map_count")),
         "thp": _read("/sys/kernel/mm/transparent_hugepage/enabled").strip(),
+        "damon": damon(),
         "page_size": os.sysconf("SC_PAGE_SIZE"),
     }
     m["id"] = machine_id(model, topo)
@@ -170,7 +203,8 @@ def describe(m: dict) -> str:
     return (f"{m['hwloc_line']}; {m['arch']}, {m['kernel']}, {m['os']}, {m['compiler']}, "
             f"{_kib(m['memory_bytes'])} RAM{', virtualized (KVM or similar)' if m['virtualized'] else ''}; "
             f"hardware counters: {'yes' if perf['available'] else 'no'} ({perf['how']}); "
-            f"vm.max_map_count {m['vm_max_map_count']}; THP {m['thp'] or '?'}")
+            f"vm.max_map_count {m['vm_max_map_count']}; THP {m['thp'] or '?'}"
+            + (f"; DAMON {m['damon']}" if m.get("damon") and m["damon"] != "off" else ""))
 
 
 def _kib(b: int) -> str:
