@@ -233,8 +233,9 @@ struct FiberBase : TaskHeader {
 /// Vtable entries shared by all fibers (stackful/src/fiber.cpp).
 RunResult fiber_run(TaskHeader* t);
 void fiber_block(TaskHeader* t);
-/// TaskVTable::frames_move: whether the fiber's frames move while it is
-/// parked (a copy fiber's bytes are copied out of the shared stack).
+/// TaskVTable::frames_move of a copy fiber's vtable (the other vtable has
+/// none): whether the fiber's frames move while it is parked (a copy
+/// fiber's bytes are copied out of the shared stack).
 bool fiber_frames_move(const TaskHeader* t) noexcept;
 /// Unwinds a started fiber. True when the fiber ended by cancellation.
 bool fiber_unwind(FiberBase* f) noexcept;
