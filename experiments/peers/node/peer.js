@@ -40,12 +40,32 @@ async function testRss(n) {
 
 async function child(i) { return i + 1; }
 
+// Warm is V8's steady state, not the second pass: V8 tiers the loop up
+// (Sparkplug, Maglev, TurboFan) over its first tens of thousands of calls.
+// On the 2-vCPU EPYC VM, N = 10,000: pass 1 289-346 ns, passes 2-6 51-129,
+// passes 7-12 48-91 (four processes). The second pass, graded as warm
+// before, read 52-251 ns across reports and overstated Node.js's cost
+// against runtimes compiled ahead of time, whose second pass is their
+// steady state. So: passes 2-6 warm the JIT up, and warm is the median of
+// passes 7-11; the second pass is still reported, as its own metric.
+const SEQ_WARMUP_PASSES = 5;
+const SEQ_WARM_PASSES = 5;
+
 async function testSeq(n) {
   const pass = async () => { let s = 0; for (let i = 0; i < n; i++) s += await child(i); return s; };
-  let t0 = now(); await pass(); const cold = now() - t0;
-  t0 = now(); await pass(); const warm = now() - t0;
+  const timed = async () => { const t0 = now(); await pass(); return now() - t0; };
+  const cold = await timed();
+  const warmup = [];
+  for (let k = 0; k < SEQ_WARMUP_PASSES; k++) warmup.push(await timed());
+  const warm = [];
+  for (let k = 0; k < SEQ_WARM_PASSES; k++) warm.push(await timed());
+  warm.sort((a, b) => a - b);
+  const median = warm[Math.floor(warm.length / 2)];
+  const first = 2 + SEQ_WARMUP_PASSES, last = first + SEQ_WARM_PASSES - 1;
   const m = 'call an async function, await it, N times';
-  emit('spawn_seq', 'time_per_op', warm / n, 'ns', n, `${m}, warm (second pass)`);
+  emit('spawn_seq', 'time_per_op', median / n, 'ns', n,
+       `${m}, warm (median of passes ${first}-${last}, after ${SEQ_WARMUP_PASSES} passes of JIT warm-up)`);
+  emit('spawn_seq', 'time_per_op_second_pass', warmup[0] / n, 'ns', n, `${m}, second pass (the JIT still tiering up)`);
   emit('spawn_seq', 'time_per_op_cold', cold / n, 'ns', n, `${m}, cold (first pass)`);
 }
 
