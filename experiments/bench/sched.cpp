@@ -10,7 +10,11 @@
 //                        per yield (for fibers the direct hand-off, one
 //                        jump; compare with bare/fcontext, two jumps)
 //   pingpong/<backend>   two tasks wake each other in turn (one round trip =
-//                        two wake-ups and two suspensions)
+//                        two wake-ups and two suspensions); both run the
+//                        same function, as two instances of one coroutine do
+//   pingpong_distinct/<backend> the same, each task running a function of
+//                        its own (for fibers, a switch then resumes code the
+//                        CPU's return predictions do not expect)
 //   spawn_join/<backend> from inside a task: spawn a trivial child, join it
 //   spawn_all/<backend>  from inside a task: spawn N children that each
 //                        increment a counter, then join all (warm: the
@@ -213,16 +217,42 @@ duet::Task<void> pp_coro(Turn& t, int me, int rounds) {
     pass(t, me);
   }
 }
-void pp_fiber(Turn& t, int me, int rounds) {
+// One function for both fibers, as one coroutine body serves both tasks
+// above. noipa: GCC otherwise clones it per constant `me` (constprop.0 and
+// .1), and the two fibers ran two copies of the loop. A switch leaves the
+// CPU's return stack holding the calls of the fiber that left; the fiber
+// resumed returns through its own, and the first return into code the
+// other fiber was not in (duet::wait back into its copy of the loop) was
+// mispredicted, twice a round trip: 66 ns against 45 with one copy on the
+// 2-vCPU EPYC VM (docs/stackful.md, "The return predictions after a
+// switch"). pingpong_distinct below keeps that case, on purpose.
+[[gnu::noipa]] void pp_fiber(Turn& t, int me, int rounds) {
   for (int i = 0; i < rounds; ++i) {
     duet::wait(WaitTurn{&t, me});
     pass(t, me);
   }
 }
 
+// A function of its own per task (Me is a template argument): the ping-pong
+// of two different tasks, such as a producer and its consumer.
+template <int Me>
+duet::Task<void> pp_coro_own(Turn& t, int rounds) {
+  for (int i = 0; i < rounds; ++i) {
+    co_await WaitTurn{&t, Me};
+    pass(t, Me);
+  }
+}
+template <int Me>
+[[gnu::noipa]] void pp_fiber_own(Turn& t, int rounds) {
+  for (int i = 0; i < rounds; ++i) {
+    duet::wait(WaitTurn{&t, Me});
+    pass(t, Me);
+  }
+}
+
 constexpr int kRounds = 100000;
 
-template <bool Fiber>
+template <bool Fiber, bool Distinct>
 void BM_pingpong(benchmark::State& st) {
   duet::Runtime rt(config(1));
   std::int64_t allocs = 0;
@@ -231,9 +261,19 @@ void BM_pingpong(benchmark::State& st) {
       Turn t;
       auto a0 = duet::test::alloc_counts().news;
       auto t0 = Clock::now();
-      if constexpr (Fiber) {
+      if constexpr (Fiber && Distinct) {
+        auto a = rt.spawn(duet::stackful, [&t] { pp_fiber_own<0>(t, kRounds); });
+        auto b = rt.spawn(duet::stackful, [&t] { pp_fiber_own<1>(t, kRounds); });
+        co_await a;
+        co_await b;
+      } else if constexpr (Fiber) {
         auto a = rt.spawn(duet::stackful, [&t] { pp_fiber(t, 0, kRounds); });
         auto b = rt.spawn(duet::stackful, [&t] { pp_fiber(t, 1, kRounds); });
+        co_await a;
+        co_await b;
+      } else if constexpr (Distinct) {
+        auto a = duet::spawn(pp_coro_own<0>(t, kRounds));
+        auto b = duet::spawn(pp_coro_own<1>(t, kRounds));
         co_await a;
         co_await b;
       } else {
@@ -251,8 +291,10 @@ void BM_pingpong(benchmark::State& st) {
   }
   report(st, kRounds, allocs);  // per round trip
 }
-BENCHMARK(BM_pingpong<false>)->Name("pingpong/stackless")->UseManualTime();
-BENCHMARK(BM_pingpong<true>)->Name("pingpong/stackful")->UseManualTime();
+BENCHMARK(BM_pingpong<false, false>)->Name("pingpong/stackless")->UseManualTime();
+BENCHMARK(BM_pingpong<true, false>)->Name("pingpong/stackful")->UseManualTime();
+BENCHMARK(BM_pingpong<false, true>)->Name("pingpong_distinct/stackless")->UseManualTime();
+BENCHMARK(BM_pingpong<true, true>)->Name("pingpong_distinct/stackful")->UseManualTime();
 
 // ---- spawn + join ------------------------------------------------------------------
 

@@ -212,8 +212,8 @@ def _soak(ctx):
 
 
 # bench_sched's short benchmarks whose ratios are targets (a yield against a
-# bare switch, a spawn+join against a bare resume, the two ping-pongs).
-SCHED_HOT = r"^(bare|yield|yield_pair|pingpong|spawn_join)/"
+# bare switch, a spawn+join against a bare resume, the ping-pongs).
+SCHED_HOT = r"^(bare|yield|yield_pair|pingpong|pingpong_distinct|spawn_join)/"
 
 
 def _sched_benches(ctx):

@@ -52,7 +52,9 @@ class SchedBenchTest(unittest.TestCase):
         self.assertIn("spawn_all/stackless", names)
         hot = {n for n in names if re.search(SCHED_HOT, n + "/")}
         self.assertEqual(hot, {n for n in names if n.split("/")[0] in
-                               ("bare", "yield", "yield_pair", "pingpong", "spawn_join")})
+                               ("bare", "yield", "yield_pair", "pingpong", "pingpong_distinct",
+                                "spawn_join")})
+        self.assertIn("pingpong_distinct/stackful", hot)
         rest = set(names) - hot
         self.assertEqual({n.split("/")[0] for n in rest}, {"spawn_all", "lifo_stuck", "lifo_watch"})
 
