@@ -191,26 +191,46 @@ void after_switch_out(FiberBase* f) noexcept {
   return hand_off_next(w, take_next_task(*w), true);
 }
 
-[[gnu::noinline]] bc::transfer_t jump_to_fiber(FiberBase* f, FiberBase* g, bool dying) noexcept {
+[[gnu::noinline]] bc::transfer_t jump_to_fiber(FiberBase* f, FiberBase* g) noexcept {
   char* top = g->frames_top();
   char* bottom = frames_bottom(g);
-  san::hand_off_begin(f, g, dying, bottom, static_cast<std::size_t>(top - bottom));
+  san::hand_off_begin(f, g, /*dying=*/false, bottom, static_cast<std::size_t>(top - bottom));
   return jump_to(g->ctx, f);
 }
 
-[[gnu::noinline]] bc::transfer_t jump_to_thread(FiberBase* f, bool dying) noexcept {
+[[gnu::noinline]] bc::transfer_t jump_to_thread(FiberBase* f) noexcept {
   ThreadSide& side = this_side();
-  san::leave_begin(f, dying, side);
+  san::leave_begin(f, /*dying=*/false, side);
   return jump_to(side.ctx, f);
 }
 
 /// On `f`, which stops running for `f->reason`: jumps straight into the
 /// next fiber of this worker when there is one (one switch instead of two),
-/// else back to the thread that entered it. Returns when `f` is resumed,
-/// never when it is `dying`.
-void switch_out(FiberBase* f, bool dying) noexcept {
-  FiberBase* g = dying ? dying_hand_off(f) : hand_off_target(f);
-  land(f, g != nullptr ? jump_to_fiber(f, g, dying) : jump_to_thread(f, dying));
+/// else back to the thread that entered it. Returns when `f` is resumed.
+void switch_out(FiberBase* f) noexcept {
+  FiberBase* g = hand_off_target(f);
+  land(f, g != nullptr ? jump_to_fiber(f, g) : jump_to_thread(f));
+}
+
+/// The finished `f`'s last switch, switch_out's path for a fiber that never
+/// comes back: into the next fiber when it may hand over, else to the
+/// thread. Inlined into fiber_entry, so that the jump (exit_to, which
+/// neither calls nor returns) leaves from the entry frame with no callee's
+/// frame live: the side it resumes finds the CPU's return stack holding its
+/// own frames (switch.cpp, duet_exit_fcontext).
+[[gnu::always_inline, noreturn]] inline void exit_fiber(FiberBase* f) noexcept {
+  bc::fcontext_t to;
+  if (FiberBase* g = dying_hand_off(f); g != nullptr) {
+    char* top = g->frames_top();
+    char* bottom = frames_bottom(g);
+    san::hand_off_begin(f, g, /*dying=*/true, bottom, static_cast<std::size_t>(top - bottom));
+    to = g->ctx;
+  } else {
+    ThreadSide& side = this_side();
+    san::leave_begin(f, /*dying=*/true, side);
+    to = side.ctx;
+  }
+  exit_to(to, f);
 }
 
 /// Runs on the fiber's stack. Never returns: the last jump leaves the stack
@@ -230,8 +250,7 @@ void switch_out(FiberBase* f, bool dying) noexcept {
   }
   f->finished = true;
   f->reason = RunResult::complete;
-  switch_out(f, /*dying=*/true);
-  std::abort();  // unreachable: nobody resumes a finished fiber
+  exit_fiber(f);
 }
 
 /// On a worker (or the thread that shuts down): switch into the fiber until
@@ -263,7 +282,7 @@ FiberBase* enter(FiberBase* f) noexcept {
 /// it. Inlined into its callers: one frame less on a parked fiber's stack.
 [[gnu::always_inline]] inline void leave(FiberBase* f, RunResult why) {
   f->reason = why;
-  switch_out(f, /*dying=*/false);
+  switch_out(f);
   if (f->unwinding) throw FiberUnwind{};
 }
 
@@ -283,7 +302,7 @@ FiberBase* enter(FiberBase* f) noexcept {
   if (n.task == f) return;
   f->reason = RunResult::yielded;
   FiberBase* g = hand_off_next(nullptr, n, frames_stay_put(f));
-  land(f, g != nullptr ? jump_to_fiber(f, g, false) : jump_to_thread(f, false));
+  land(f, g != nullptr ? jump_to_fiber(f, g) : jump_to_thread(f));
   if (f->unwinding) throw FiberUnwind{};
 }
 

@@ -21,6 +21,19 @@
 // The final rsp is Boost's (the slot at 0x38 popped), and a first entry
 // returns into make_fcontext's trampoline exactly as Boost's jump does.
 //
+// duet_exit_fcontext is a finished fiber's last switch (exit_to in
+// switch.hpp): the second half of the jump alone (nothing is saved: the
+// stack is abandoned), entered by a `jmp` from the fiber's entry frame and
+// leaving by `jmp *%r8`, so that it neither pushes nor pops the return
+// stack. The side it resumes then finds that stack as it left it when it
+// entered the fiber, less the one entry the fiber's first entry consumed
+// (its `ret` into the trampoline): exactly its own frames, in the common
+// case of a fiber that ran to its end without parking (spawn + join, the
+// join hand-off). With the jump's `call` and `ret` the last return landed
+// where the finished fiber's call predicted it (its own switch code, never
+// the resumed side's) and was mispredicted every time. The indirect jump
+// goes where this site went last time, which spawn + join repeats.
+//
 // duet_fcontext_trampoline is where a new context's first jump returns to
 // (make_context_at in switch.hpp writes its frame): the same two
 // instructions as Boost's trampoline, but the pushed rbp is 0, not the
@@ -86,5 +99,29 @@ asm(".pushsection .text\n"
     " movq %rax, %rdi\n"
     " ret\n"
     ".size duet_jump_fcontext, .-duet_jump_fcontext\n"
+    ".popsection\n");
+
+asm(".pushsection .text\n"
+    ".globl duet_exit_fcontext\n"
+    ".hidden duet_exit_fcontext\n"
+    ".type duet_exit_fcontext,@function\n"
+    ".align 16\n"
+    "duet_exit_fcontext:\n"
+    " movq %rsp, %rax\n"
+    " movq %rdi, %rsp\n"
+    " ldmxcsr (%rsp)\n"
+    " fldcw 0x4(%rsp)\n"
+    " movq 0x8(%rsp), %r12\n"
+    " movq 0x10(%rsp), %r13\n"
+    " movq 0x18(%rsp), %r14\n"
+    " movq 0x20(%rsp), %r15\n"
+    " movq 0x28(%rsp), %rbx\n"
+    " movq 0x30(%rsp), %rbp\n"
+    " movq 0x38(%rsp), %r8\n"
+    " leaq 0x40(%rsp), %rsp\n"
+    " movq %rsi, %rdx\n"
+    " movq %rax, %rdi\n"
+    " jmp *%r8\n"
+    ".size duet_exit_fcontext, .-duet_exit_fcontext\n"
     ".popsection\n");
 #endif

@@ -47,6 +47,21 @@ inline boost::context::detail::transfer_t jump_to(boost::context::detail::fconte
   return duet_jump_fcontext(to, data);
 }
 
+extern "C" [[noreturn]] void duet_exit_fcontext(boost::context::detail::fcontext_t to,
+                                                void* data) noexcept;
+/// A finished fiber's last switch: resumes `to`, which receives {the
+/// abandoned context, data}, saving nothing. Entered by a jump, not a
+/// call, and it resumes `to` by an indirect jump, not a `ret`: the CPU's
+/// return stack is left as it was (switch.cpp says why). Inline, so that
+/// the jump leaves from the caller's frame: call it from the fiber's entry
+/// frame, with no frame of a callee still live, or the returns of the side
+/// resumed are predicted one frame off.
+[[gnu::always_inline, noreturn]] inline void exit_to(boost::context::detail::fcontext_t to,
+                                                     void* data) noexcept {
+  asm volatile("jmp duet_exit_fcontext" : : "D"(to), "S"(data) : "memory");
+  __builtin_unreachable();
+}
+
 /// The first frame a fiber is entered through (switch.cpp): pushes the
 /// saved rbp (0, so that backtraces end and a return from the entry
 /// function faults) as the entry function's return address, then jumps to
@@ -85,6 +100,10 @@ inline boost::context::detail::transfer_t jump_to(boost::context::detail::fconte
 inline boost::context::detail::fcontext_t make_context_at(char* top, std::size_t size,
                                                           FiberEntryFn fn) noexcept {
   return boost::context::detail::make_fcontext(top, size, fn);
+}
+[[noreturn]] inline void exit_to(boost::context::detail::fcontext_t to, void* data) noexcept {
+  boost::context::detail::jump_fcontext(to, data);
+  __builtin_unreachable();  // nobody resumes a finished fiber
 }
 #endif
 
