@@ -15,6 +15,8 @@
 //   pingpong_distinct/<backend> the same, each task running a function of
 //                        its own (for fibers, a switch then resumes code the
 //                        CPU's return predictions do not expect)
+//   pingpong/mixed       a fiber and a coroutine wake each other: every
+//                        switch of the fiber goes through the worker loop
 //   spawn_join/<backend> from inside a task: spawn a trivial child, join it
 //   spawn_all/<backend>  from inside a task: spawn N children that each
 //                        increment a counter, then join all (warm: the
@@ -295,6 +297,33 @@ BENCHMARK(BM_pingpong<false, false>)->Name("pingpong/stackless")->UseManualTime(
 BENCHMARK(BM_pingpong<true, false>)->Name("pingpong/stackful")->UseManualTime();
 BENCHMARK(BM_pingpong<false, true>)->Name("pingpong_distinct/stackless")->UseManualTime();
 BENCHMARK(BM_pingpong<true, true>)->Name("pingpong_distinct/stackful")->UseManualTime();
+
+// A fiber and a coroutine wake each other: the fiber cannot hand over to a
+// coroutine, so each of its parks switches back to the worker loop, which
+// runs the coroutine, then enters the fiber again. What a fiber woken by
+// anything but another fiber pays (I/O, a timer, a coroutine).
+void BM_pingpong_mixed(benchmark::State& st) {
+  duet::Runtime rt(config(1));
+  std::int64_t allocs = 0;
+  for (auto _ : st) {
+    Result r = rt.block_on([](duet::Runtime& rt) -> duet::Task<Result> {
+      Turn t;
+      auto a0 = duet::test::alloc_counts().news;
+      auto t0 = Clock::now();
+      auto a = rt.spawn(duet::stackful, [&t] { pp_fiber(t, 0, kRounds); });
+      auto b = duet::spawn(pp_coro(t, 1, kRounds));
+      co_await a;
+      co_await b;
+      auto t1 = Clock::now();
+      co_return Result{std::chrono::duration<double>(t1 - t0).count(),
+                       duet::test::alloc_counts().news - a0};
+    }(rt));
+    st.SetIterationTime(r.seconds);
+    allocs += r.allocs;
+  }
+  report(st, kRounds, allocs);  // per round trip
+}
+BENCHMARK(BM_pingpong_mixed)->Name("pingpong/mixed")->UseManualTime();
 
 // ---- spawn + join ------------------------------------------------------------------
 

@@ -73,6 +73,8 @@ BENCHMARKS = [
      "BM_pingpong<false, true>(benchmark::State&)", ("kRounds", 1)),
     ("pingpong_distinct/stackful", "pingpong_distinct/stackful/manual_time",
      "BM_pingpong<true, true>(benchmark::State&)", ("kRounds", 1)),
+    ("pingpong/mixed", "pingpong/mixed/manual_time", "BM_pingpong_mixed(benchmark::State&)",
+     ("kRounds", 1)),
     ("spawn_join/stackless/1", "spawn_join/stackless/1/manual_time", "BM_spawn_join<false>(benchmark::State&)",
      ("kSpawns", 1)),
     ("spawn_join/stackful/1", "spawn_join/stackful/1/manual_time", "BM_spawn_join<true>(benchmark::State&)",
