@@ -201,7 +201,8 @@ void after_switch_out(FiberBase* f) noexcept {
 [[gnu::noinline]] bc::transfer_t jump_to_thread(FiberBase* f) noexcept {
   ThreadSide& side = this_side();
   san::leave_begin(f, /*dying=*/false, side);
-  return jump_to(side.ctx, f);
+  // The loop's own frame is resumed by an indirect jump (fiber_flat_enter).
+  return side.flat ? jump_to_loop(side.ctx, f) : jump_to(side.ctx, f);
 }
 
 /// On `f`, which stops running for `f->reason`: jumps straight into the
@@ -267,6 +268,7 @@ FiberBase* enter(FiberBase* f) noexcept {
   // destroys another runtime): keep that fiber's side of the thread.
   ThreadSide& side = this_side();
   const ThreadSide outer = side;
+  side.flat = false;  // entered by a call: resumed by the jump's `ret`
   void* fake = nullptr;
   san::enter_begin(f, &fake, bottom, static_cast<std::size_t>(top - bottom), side);
   bc::transfer_t t = jump_to(f->ctx, nullptr);
@@ -382,6 +384,38 @@ void fiber_block(TaskHeader* t) {
   f->parked_at.store(__builtin_return_address(0), std::memory_order_relaxed);
   leave(f, RunResult::pending);
   f->parked_at.store(nullptr, std::memory_order_relaxed);
+}
+
+FlatEntry fiber_flat_enter(TaskHeader* t) noexcept {
+#ifdef DUET_OWN_SWITCH
+  // enter's first half, from the worker loop's own frame (only fibers
+  // with a stack of their own: a copy fiber's vtable has no flat entry).
+  auto* f = static_cast<FiberBase*>(t);
+  const bool first = f->ctx == nullptr;
+  if (!prepare_entry(f)) return {};  // finished with a StackError: `run` ends it
+  char* top = f->frames_top();
+  char* bottom = frames_bottom(f);
+  ensure_alt_stack();
+  ThreadSide& side = this_side();
+  san::enter_begin(f, &side.asan_thread_fake, bottom, static_cast<std::size_t>(top - bottom), side);
+  side.flat = true;
+  return FlatEntry{f->ctx, flat_routine(first)};
+#else
+  (void)t;
+  return {};
+#endif
+}
+
+RunResult fiber_flat_entered(FlatTransfer tr) noexcept {
+  // enter's second half: `tr.data` is the fiber whose switch ended the run
+  // (the one entered, or the last it handed over to).
+  ThreadSide& side = this_side();
+  side.flat = false;
+  san::enter_end(side.asan_thread_fake);
+  auto* last = static_cast<FiberBase*>(tr.data);
+  last->ctx = tr.ctx;
+  after_switch_out(last);
+  return last->reason;
 }
 
 bool fiber_unwind(FiberBase* f) noexcept {

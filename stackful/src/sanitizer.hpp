@@ -47,6 +47,11 @@ namespace duet::detail {
 /// reads it afresh after every switch.
 struct ThreadSide {
   void* ctx = nullptr;
+  // The thread's side is the worker loop's own frame (its flat entry,
+  // common/src/sched/flat_jump.hpp): a fiber resumes it by an indirect
+  // jump, not a `ret`. False for a side that entered by a call (enter).
+  bool flat = false;
+  void* asan_thread_fake = nullptr;  // ASan: the thread's fake stack across a flat entry
   const void* asan_bottom = nullptr;
   std::size_t asan_size = 0;
   void* tsan_fiber = nullptr;

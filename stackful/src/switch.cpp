@@ -101,6 +101,30 @@ asm(".pushsection .text\n"
     ".size duet_jump_fcontext, .-duet_jump_fcontext\n"
     ".popsection\n");
 
+// duet_jump_fcontext_jmp: duet_jump_fcontext that resumes `to` by
+// `jmp *%r8` (through duet_exit_fcontext's second half), for a fiber that
+// switches back to the worker loop's frame and for the loop's jump into a
+// fiber that never ran (common/src/sched/flat_jump.hpp): neither pops the
+// return stack.
+asm(".pushsection .text\n"
+    ".globl duet_jump_fcontext_jmp\n"
+    ".hidden duet_jump_fcontext_jmp\n"
+    ".type duet_jump_fcontext_jmp,@function\n"
+    ".align 16\n"
+    "duet_jump_fcontext_jmp:\n"
+    " leaq -0x38(%rsp), %rsp\n"
+    " stmxcsr (%rsp)\n"
+    " fnstcw 0x4(%rsp)\n"
+    " movq %r12, 0x8(%rsp)\n"
+    " movq %r13, 0x10(%rsp)\n"
+    " movq %r14, 0x18(%rsp)\n"
+    " movq %r15, 0x20(%rsp)\n"
+    " movq %rbx, 0x28(%rsp)\n"
+    " movq %rbp, 0x30(%rsp)\n"
+    " jmp duet_exit_fcontext\n"
+    ".size duet_jump_fcontext_jmp, .-duet_jump_fcontext_jmp\n"
+    ".popsection\n");
+
 asm(".pushsection .text\n"
     ".globl duet_exit_fcontext\n"
     ".hidden duet_exit_fcontext\n"

@@ -62,6 +62,25 @@ extern "C" [[noreturn]] void duet_exit_fcontext(boost::context::detail::fcontext
   __builtin_unreachable();
 }
 
+extern "C" boost::context::detail::transfer_t duet_jump_fcontext_jmp(
+    boost::context::detail::fcontext_t to, void* data) noexcept;
+/// jump_to for a fiber that switches back to the worker loop's own frame
+/// (common/src/sched/flat_jump.hpp): the same save and restore, but `to` is
+/// resumed by an indirect jump, not a `ret`, which leaves the fiber's frames
+/// on the CPU's return stack for the next fiber the loop resumes (switch.cpp).
+inline boost::context::detail::transfer_t jump_to_loop(boost::context::detail::fcontext_t to,
+                                                       void* data) noexcept {
+  return duet_jump_fcontext_jmp(to, data);
+}
+/// The loop's flat entry routines: a parked fiber is resumed by `ret`
+/// (duet_jump_fcontext), one that never ran by an indirect jump into its
+/// trampoline (duet_jump_fcontext_jmp). Both are entered by a jump with the
+/// loop's resume address pushed, which to them is a call.
+inline void (*flat_routine(bool first))() {
+  return first ? reinterpret_cast<void (*)()>(&duet_jump_fcontext_jmp)
+               : reinterpret_cast<void (*)()>(&duet_jump_fcontext);
+}
+
 /// The first frame a fiber is entered through (switch.cpp): pushes the
 /// saved rbp (0, so that backtraces end and a return from the entry
 /// function faults) as the entry function's return address, then jumps to
@@ -104,6 +123,10 @@ inline boost::context::detail::fcontext_t make_context_at(char* top, std::size_t
 [[noreturn]] inline void exit_to(boost::context::detail::fcontext_t to, void* data) noexcept {
   boost::context::detail::jump_fcontext(to, data);
   __builtin_unreachable();  // nobody resumes a finished fiber
+}
+inline boost::context::detail::transfer_t jump_to_loop(boost::context::detail::fcontext_t to,
+                                                       void* data) noexcept {
+  return boost::context::detail::jump_fcontext(to, data);  // no flat entry here: never called
 }
 #endif
 

@@ -7,6 +7,7 @@
 #include "duet/detail/cpu_relax.hpp"
 #include "duet/detail/current.hpp"
 #include "duet/topology.hpp"
+#include "flat_jump.hpp"
 #include "held_run.hpp"
 #include "scheduler.hpp"
 #include "task/harness.hpp"
@@ -231,6 +232,20 @@ inline void Worker::cancel_run(TaskHeader* t) noexcept {
   tl_context.task = nullptr;
 }
 
+namespace {
+// One run of `t` from the loop: a fiber with a flat entry is jumped into
+// from here, anything else is called (flat_jump.hpp).
+[[gnu::always_inline]] inline RunResult run_in_loop(TaskHeader* t) {
+#ifdef DUET_FLAT_JUMP
+  if (t->vtable->flat_enter != nullptr) {
+    const FlatEntry e = t->vtable->flat_enter(t);
+    if (e.ctx != nullptr) return t->vtable->flat_entered(flat_jump(e));
+  }
+#endif
+  return t->vtable->run(t);
+}
+}  // namespace
+
 void Worker::run_task(TaskHeader* e) {
   if (searching_) end_search();
   TaskSnapshot prev;
@@ -242,7 +257,7 @@ void Worker::run_task(TaskHeader* e) {
     } else {
       if (!counted) stats_.polls.inc();
       tl_context.task = t;
-      RunResult r = t->vtable->run(t);
+      RunResult r = run_in_loop(t);
       // A fiber may have handed this worker on to other fibers
       // (duet/detail/hand_off.hpp): the run that ended is the current task's.
       t = tl_context.task;

@@ -45,6 +45,22 @@ enum class RunResult : std::uint8_t {
 
 enum class TaskKind : std::uint8_t { stackless, poll, stackful };
 
+/// A task entered from the worker loop's own frame rather than through
+/// `run` (only fibers: common/src/sched/flat_jump.hpp says why): the
+/// context to resume and the switch routine that resumes it, entered by a
+/// jump with the loop's resume address pushed. Null ctx: no jump (the loop
+/// calls `run` instead).
+struct FlatEntry {
+  void* ctx = nullptr;
+  void (*routine)() = nullptr;
+};
+/// What the context that switched back to the loop passed: its own saved
+/// context and the task whose run ended.
+struct FlatTransfer {
+  void* ctx = nullptr;
+  void* data = nullptr;
+};
+
 struct TaskVTable {
   TaskKind kind;
   /// Polls / resumes the task once on the calling worker.
@@ -66,6 +82,12 @@ struct TaskVTable {
   /// frames, so duet::wait moves an rvalue operation to the heap first, and
   /// the join hand-off never runs a child on or inside it. Null: never.
   bool (*frames_move)(const TaskHeader*) = nullptr;
+  /// The worker loop's flat entry (null: always `run`). `flat_enter`
+  /// readies the task and says where to jump; after the jump back,
+  /// `flat_entered` does what `run` does after its switch and returns how
+  /// the run that ended (the current task's) ended.
+  FlatEntry (*flat_enter)(TaskHeader*) noexcept = nullptr;
+  RunResult (*flat_entered)(FlatTransfer) noexcept = nullptr;
 };
 
 struct alignas(64) TaskHeader {

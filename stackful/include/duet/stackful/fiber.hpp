@@ -237,6 +237,10 @@ void fiber_block(TaskHeader* t);
 /// none): whether the fiber's frames move while it is parked (a copy
 /// fiber's bytes are copied out of the shared stack).
 bool fiber_frames_move(const TaskHeader* t) noexcept;
+/// The worker loop's flat entry (TaskVTable::flat_enter, flat_entered) of
+/// a fiber with a stack of its own (common/src/sched/flat_jump.hpp).
+FlatEntry fiber_flat_enter(TaskHeader* t) noexcept;
+RunResult fiber_flat_entered(FlatTransfer tr) noexcept;
 /// Unwinds a started fiber. True when the fiber ended by cancellation.
 bool fiber_unwind(FiberBase* f) noexcept;
 
@@ -291,9 +295,11 @@ struct FiberTask final : FiberBase, TaskOps<FiberTask<Fn, T>> {
   /// its own (frames_move null: never) and a copy fiber. duet::wait and the
   /// join hand-off then ask a fiber's strategy without an indirect call.
   static constexpr FiberVTable make_vtable(bool (*frames_move)(const TaskHeader*)) {
+    const bool own_stack = frames_move == nullptr;  // a copy fiber is entered by `run` only
     return FiberVTable{
         {TaskKind::stackful, &fiber_run, &cancel, &destroy, &TaskOps<FiberTask>::outcome,
-         &TaskOps<FiberTask>::drop_outcome, &fiber_block, frames_move},
+         &TaskOps<FiberTask>::drop_outcome, &fiber_block, frames_move,
+         own_stack ? &fiber_flat_enter : nullptr, own_stack ? &fiber_flat_entered : nullptr},
         &run_body,
         &fail};
   }

@@ -1,0 +1,62 @@
+// flat_jump.hpp: the worker loop's jump into a fiber, from the loop's own
+// frame (worker.cpp, Worker::run_task, inlined into Worker::run).
+//
+// Why: a call pushes its return address on the CPU's return stack and a
+// `ret` pops it as its prediction, and a stack switch breaks the pairing.
+// Entered through `run` (a call into the fiber's run, then a call into the
+// switch), the loop returned through those frames after the fiber switched
+// back, while the return stack held the fiber's park frames; and the fiber,
+// resumed, returned through its park frames while the return stack held
+// the loop's. About three mispredicted returns on each side of each switch:
+// bench_sched pingpong/mixed (a fiber and a coroutine waking each other,
+// every switch of the fiber through the loop) took 98 ns a round trip
+// against 49 for two fibers handing over, with 713 instructions against
+// 686 (docs/stackful.md, "Where a fiber's extra time went").
+//
+// Entered from here instead, the loop never returns through anything after
+// a switch: the statement below is where it resumes, in the loop's own
+// frame, by an indirect jump (the fiber's side jumps to the pushed label,
+// popping nothing). A parked fiber is resumed by the routine's `ret`, which
+// pops the address that the last fiber to park pushed when it called the
+// switch (the same call site for every park), and its returns up through
+// its park's frames pop the rest of that fiber's frames: the same shape,
+// predicted up to the user's code. What the loop does in between (a
+// coroutine's resume, its own calls) is balanced and leaves them there.
+//
+// To the compiler the statement is a call: the callee-saved registers come
+// back (whoever resumes the loop restores them from the frame the routine
+// saved), every other register is clobbered. It steps over the red zone
+// first. x86-64 System V only; elsewhere no vtable has a flat entry.
+#pragma once
+
+#include "duet/detail/task_header.hpp"
+
+namespace duet::detail {
+
+#if defined(__x86_64__) && defined(__ELF__)
+/// Jumps to `e.routine` with the resume address pushed where a call would
+/// push it; returns what the context that resumes the loop passes.
+[[gnu::always_inline]] inline FlatTransfer flat_jump(FlatEntry e) noexcept {
+  void* ctx;
+  void* data;
+  void* to = e.ctx;
+  void* arg = nullptr;
+  void (*routine)() = e.routine;
+  asm volatile(
+      "leaq -128(%%rsp), %%rsp\n\t"
+      "leaq 1f(%%rip), %%rax\n\t"
+      "pushq %%rax\n\t"
+      "jmp *%%rcx\n\t"
+      "1:\n\t"
+      "leaq 128(%%rsp), %%rsp"
+      : "=a"(ctx), "=d"(data), "+D"(to), "+S"(arg), "+c"(routine)
+      :
+      : "r8", "r9", "r10", "r11", "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5",
+        "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "st",
+        "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)");
+  return FlatTransfer{ctx, data};
+}
+#define DUET_FLAT_JUMP 1
+#endif
+
+}  // namespace duet::detail
