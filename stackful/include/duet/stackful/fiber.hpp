@@ -294,8 +294,10 @@ struct FiberTask final : FiberBase, TaskOps<FiberTask<Fn, T>> {
   /// Two vtables, one per answer to frames_move: a fiber with a stack of
   /// its own (frames_move null: never) and a copy fiber. duet::wait and the
   /// join hand-off then ask a fiber's strategy without an indirect call.
-  static constexpr FiberVTable make_vtable(bool (*frames_move)(const TaskHeader*)) {
-    const bool own_stack = frames_move == nullptr;  // a copy fiber is entered by `run` only
+  /// A fiber with a stack of its own also has the worker loop's flat
+  /// entry; a copy fiber is entered by `run` only (its bytes are copied in
+  /// and out around the switch).
+  static constexpr FiberVTable make_vtable(bool (*frames_move)(const TaskHeader*), bool own_stack) {
     return FiberVTable{
         {TaskKind::stackful, &fiber_run, &cancel, &destroy, &TaskOps<FiberTask>::outcome,
          &TaskOps<FiberTask>::drop_outcome, &fiber_block, frames_move,
@@ -303,8 +305,8 @@ struct FiberTask final : FiberBase, TaskOps<FiberTask<Fn, T>> {
         &run_body,
         &fail};
   }
-  static constexpr FiberVTable vtable = make_vtable(nullptr);
-  static constexpr FiberVTable copy_vtable = make_vtable(&fiber_frames_move);
+  static constexpr FiberVTable vtable = make_vtable(nullptr, true);
+  static constexpr FiberVTable copy_vtable = make_vtable(&fiber_frames_move, false);
 
   union {
     Fn fn;
