@@ -238,8 +238,12 @@ namespace {
 [[gnu::always_inline]] inline RunResult run_in_loop(TaskHeader* t) {
 #ifdef DUET_FLAT_JUMP
   if (t->vtable->flat_enter != nullptr) {
+    // Read before the jump: `t` may be freed by the time the loop resumes
+    // (it handed over to other fibers and finished, and its last reference
+    // went with the hand-off).
+    const auto entered = t->vtable->flat_entered;
     const FlatEntry e = t->vtable->flat_enter(t);
-    if (e.ctx != nullptr) return t->vtable->flat_entered(flat_jump(e));
+    if (e.ctx != nullptr) return entered(flat_jump(e));
   }
 #endif
   return t->vtable->run(t);
