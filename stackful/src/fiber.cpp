@@ -387,7 +387,11 @@ void fiber_block(TaskHeader* t) {
 }
 
 FlatEntry fiber_flat_enter(TaskHeader* t) noexcept {
-#ifdef DUET_OWN_SWITCH
+#if defined(DUET_OWN_SWITCH) && !defined(DUET_TSAN)
+  // Not under TSan: its fiber switch must come right before the jump, in
+  // the same function (TSan keeps a shadow call stack per fiber, and this
+  // function's return would then be recorded on the fiber's). The TSan
+  // build enters fibers through `run` (enter), as copy fibers do.
   // enter's first half, from the worker loop's own frame (only fibers
   // with a stack of their own: a copy fiber's vtable has no flat entry).
   auto* f = static_cast<FiberBase*>(t);
