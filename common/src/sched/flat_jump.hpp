@@ -28,7 +28,8 @@
 // To the compiler the statement is a call: the callee-saved registers come
 // back (whoever resumes the loop restores them from the frame the routine
 // saved), every other register is clobbered. It steps over the red zone
-// first. x86-64 System V only; elsewhere no vtable has a flat entry.
+// first. x86-64 System V only; elsewhere no vtable has a flat entry, and
+// in the TSan build a fiber's flat_enter declines (stackful/src/fiber.cpp).
 #pragma once
 
 #include "duet/detail/task_header.hpp"
