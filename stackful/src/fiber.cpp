@@ -258,7 +258,7 @@ void switch_out(FiberBase* f) noexcept {
 /// a fiber switches back: `f`, or the last of the fibers it handed over to
 /// (the current task on return), which it returns. Null, without running
 /// it, when it is a copy fiber whose shared stack another worker is using.
-FiberBase* enter(FiberBase* f) noexcept {
+[[gnu::always_inline]] inline FiberBase* enter(FiberBase* f) noexcept {
   if (!stack_enter(f)) return nullptr;
   if (!prepare_entry(f)) return f;  // finished with a StackError
   char* top = f->frames_top();
