@@ -387,11 +387,7 @@ void fiber_block(TaskHeader* t) {
 }
 
 FlatEntry fiber_flat_enter(TaskHeader* t) noexcept {
-#if defined(DUET_OWN_SWITCH) && !defined(DUET_TSAN)
-  // Not under TSan: its fiber switch must come right before the jump, in
-  // the same function (TSan keeps a shadow call stack per fiber, and this
-  // function's return would then be recorded on the fiber's). The TSan
-  // build enters fibers through `run` (enter), as copy fibers do.
+#ifdef DUET_OWN_SWITCH
   // enter's first half, from the worker loop's own frame (only fibers
   // with a stack of their own: a copy fiber's vtable has no flat entry).
   auto* f = static_cast<FiberBase*>(t);
@@ -401,9 +397,14 @@ FlatEntry fiber_flat_enter(TaskHeader* t) noexcept {
   char* bottom = frames_bottom(f);
   ensure_alt_stack();
   ThreadSide& side = this_side();
-  san::enter_begin(f, &side.asan_thread_fake, bottom, static_cast<std::size_t>(top - bottom), side);
+  san::enter_begin_flat(f, &side.asan_thread_fake, bottom, static_cast<std::size_t>(top - bottom),
+                        side);
   side.flat = true;
-  return FlatEntry{f->ctx, flat_routine(first)};
+  FlatEntry e{f->ctx, flat_routine(first)};
+#ifdef DUET_FLAT_TSAN
+  e.tsan_fiber = f->tsan_fiber;  // the loop switches TSan, right before its jump
+#endif
+  return e;
 #else
   (void)t;
   return {};

@@ -107,6 +107,24 @@ inline void enter_begin(FiberBase* f, void** fake, const void* bottom, std::size
   (void)side;
 }
 
+/// enter_begin for the worker loop's flat entry: TSan's switch is left to
+/// the loop, right before its jump (FlatEntry::tsan_fiber says why).
+inline void enter_begin_flat(FiberBase* f, void** fake, const void* bottom, std::size_t size,
+                             ThreadSide& side) noexcept {
+#ifdef DUET_ASAN
+  __sanitizer_start_switch_fiber(fake, bottom, size);
+#else
+  (void)fake;
+  (void)bottom;
+  (void)size;
+#endif
+#ifdef DUET_TSAN
+  side.tsan_fiber = __tsan_get_current_fiber();
+#endif
+  (void)f;
+  (void)side;
+}
+
 /// On the thread, right after a fiber switched back.
 inline void enter_end(void* fake) noexcept {
 #ifdef DUET_ASAN

@@ -28,8 +28,9 @@
 // To the compiler the statement is a call: the callee-saved registers come
 // back (whoever resumes the loop restores them from the frame the routine
 // saved), every other register is clobbered. It steps over the red zone
-// first. x86-64 System V only; elsewhere no vtable has a flat entry, and
-// in the TSan build a fiber's flat_enter declines (stackful/src/fiber.cpp).
+// first. x86-64 System V only; elsewhere no vtable has a flat entry. Under
+// TSan the loop switches TSan's fiber right before the jump
+// (FlatEntry::tsan_fiber, worker.cpp).
 #pragma once
 
 #include "duet/detail/task_header.hpp"

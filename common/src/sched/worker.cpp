@@ -8,6 +8,9 @@
 #include "duet/detail/current.hpp"
 #include "duet/topology.hpp"
 #include "flat_jump.hpp"
+#ifdef DUET_FLAT_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
 #include "held_run.hpp"
 #include "scheduler.hpp"
 #include "task/harness.hpp"
@@ -243,7 +246,12 @@ namespace {
     // went with the hand-off).
     const auto entered = t->vtable->flat_entered;
     const FlatEntry e = t->vtable->flat_enter(t);
-    if (e.ctx != nullptr) return entered(flat_jump(e));
+    if (e.ctx != nullptr) {
+#ifdef DUET_FLAT_TSAN
+      __tsan_switch_to_fiber(e.tsan_fiber, 0);
+#endif
+      return entered(flat_jump(e));
+    }
   }
 #endif
   return t->vtable->run(t);

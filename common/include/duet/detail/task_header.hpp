@@ -50,9 +50,23 @@ enum class TaskKind : std::uint8_t { stackless, poll, stackful };
 /// context to resume and the switch routine that resumes it, entered by a
 /// jump with the loop's resume address pushed. Null ctx: no jump (the loop
 /// calls `run` instead).
+#if defined(__SANITIZE_THREAD__)
+#define DUET_FLAT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define DUET_FLAT_TSAN 1
+#endif
+#endif
 struct FlatEntry {
   void* ctx = nullptr;
   void (*routine)() = nullptr;
+#ifdef DUET_FLAT_TSAN
+  // TSan's fiber for the context: the loop switches TSan to it right
+  // before the jump, in the jumping function (TSan keeps a shadow call
+  // stack per fiber: a hook that switched and then returned would record
+  // its return on the fiber's).
+  void* tsan_fiber = nullptr;
+#endif
 };
 /// What the context that switched back to the loop passed: its own saved
 /// context and the task whose run ended.
