@@ -88,27 +88,10 @@ inline void unpoison(const void* p, std::size_t n) noexcept {
 #endif
 }
 
-/// On the thread, just before jumping into the fiber, which runs on the
-/// stack [bottom, bottom + size).
-inline void enter_begin(FiberBase* f, void** fake, const void* bottom, std::size_t size,
-                        ThreadSide& side) noexcept {
-#ifdef DUET_ASAN
-  __sanitizer_start_switch_fiber(fake, bottom, size);
-#else
-  (void)fake;
-  (void)bottom;
-  (void)size;
-#endif
-#ifdef DUET_TSAN
-  side.tsan_fiber = __tsan_get_current_fiber();
-  __tsan_switch_to_fiber(f->tsan_fiber, 0);
-#endif
-  (void)f;
-  (void)side;
-}
-
-/// enter_begin for the worker loop's flat entry: TSan's switch is left to
-/// the loop, right before its jump (FlatEntry::tsan_fiber says why).
+/// On the thread, before the jump into the fiber, which runs on the stack
+/// [bottom, bottom + size): all but TSan's switch. The worker loop's flat
+/// entry calls this alone and switches TSan itself, right before its jump
+/// (FlatEntry::tsan_fiber says why).
 inline void enter_begin_flat(FiberBase* f, void** fake, const void* bottom, std::size_t size,
                              ThreadSide& side) noexcept {
 #ifdef DUET_ASAN
@@ -123,6 +106,15 @@ inline void enter_begin_flat(FiberBase* f, void** fake, const void* bottom, std:
 #endif
   (void)f;
   (void)side;
+}
+
+/// On the thread, just before jumping into the fiber (enter).
+inline void enter_begin(FiberBase* f, void** fake, const void* bottom, std::size_t size,
+                        ThreadSide& side) noexcept {
+  enter_begin_flat(f, fake, bottom, size, side);
+#ifdef DUET_TSAN
+  __tsan_switch_to_fiber(f->tsan_fiber, 0);
+#endif
 }
 
 /// On the thread, right after a fiber switched back.

@@ -58,94 +58,37 @@ std::uint64_t read_fp_words() noexcept {
 
 }  // namespace duet::detail
 
-asm(".pushsection .text\n"
-    ".globl duet_fcontext_trampoline\n"
-    ".hidden duet_fcontext_trampoline\n"
-    ".type duet_fcontext_trampoline,@function\n"
-    ".align 16\n"
-    "duet_fcontext_trampoline:\n"
-    " push %rbp\n"
-    " jmp *%rbx\n"
-    ".size duet_fcontext_trampoline, .-duet_fcontext_trampoline\n"
-    ".popsection\n");
+// Each routine once: its symbol, then the two halves of a switch.
+#define DUET_ASM_FUNCTION(name, body)                                  \
+  ".pushsection .text\n.globl " name "\n.hidden " name "\n.type " name \
+  ",@function\n"                                                       \
+  ".align 16\n" name ":\n" body ".size " name ", .-" name "\n.popsection\n"
+// The running context's frame, pushed under the return address: the
+// control words and the callee-saved registers.
+#define DUET_SAVE_FRAME                                                     \
+  " leaq -0x38(%rsp), %rsp\n stmxcsr (%rsp)\n fnstcw 0x4(%rsp)\n"           \
+  " movq %r12, 0x8(%rsp)\n movq %r13, 0x10(%rsp)\n movq %r14, 0x18(%rsp)\n" \
+  " movq %r15, 0x20(%rsp)\n movq %rbx, 0x28(%rsp)\n movq %rbp, 0x30(%rsp)\n"
+// The context left in rax, the one in rdi loaded (its return address is
+// still on its stack, at 0x38).
+#define DUET_LOAD_FRAME                                                     \
+  " movq %rsp, %rax\n movq %rdi, %rsp\n ldmxcsr (%rsp)\n fldcw 0x4(%rsp)\n" \
+  " movq 0x8(%rsp), %r12\n movq 0x10(%rsp), %r13\n movq 0x18(%rsp), %r14\n" \
+  " movq 0x20(%rsp), %r15\n movq 0x28(%rsp), %rbx\n movq 0x30(%rsp), %rbp\n"
 
-asm(".pushsection .text\n"
-    ".globl duet_jump_fcontext\n"
-    ".hidden duet_jump_fcontext\n"
-    ".type duet_jump_fcontext,@function\n"
-    ".align 16\n"
-    "duet_jump_fcontext:\n"
-    " leaq -0x38(%rsp), %rsp\n"
-    " stmxcsr (%rsp)\n"
-    " fnstcw 0x4(%rsp)\n"
-    " movq %r12, 0x8(%rsp)\n"
-    " movq %r13, 0x10(%rsp)\n"
-    " movq %r14, 0x18(%rsp)\n"
-    " movq %r15, 0x20(%rsp)\n"
-    " movq %rbx, 0x28(%rsp)\n"
-    " movq %rbp, 0x30(%rsp)\n"
-    " movq %rsp, %rax\n"
-    " movq %rdi, %rsp\n"
-    " ldmxcsr (%rsp)\n"
-    " fldcw 0x4(%rsp)\n"
-    " movq 0x8(%rsp), %r12\n"
-    " movq 0x10(%rsp), %r13\n"
-    " movq 0x18(%rsp), %r14\n"
-    " movq 0x20(%rsp), %r15\n"
-    " movq 0x28(%rsp), %rbx\n"
-    " movq 0x30(%rsp), %rbp\n"
-    " leaq 0x38(%rsp), %rsp\n"
-    " movq %rsi, %rdx\n"
-    " movq %rax, %rdi\n"
-    " ret\n"
-    ".size duet_jump_fcontext, .-duet_jump_fcontext\n"
-    ".popsection\n");
+asm(DUET_ASM_FUNCTION("duet_fcontext_trampoline", " push %rbp\n jmp *%rbx\n"));
+
+asm(DUET_ASM_FUNCTION("duet_jump_fcontext", DUET_SAVE_FRAME DUET_LOAD_FRAME
+                      " leaq 0x38(%rsp), %rsp\n movq %rsi, %rdx\n movq %rax, %rdi\n ret\n"));
 
 // duet_jump_fcontext_jmp: duet_jump_fcontext that resumes `to` by
 // `jmp *%r8` (through duet_exit_fcontext's second half), for a fiber that
 // switches back to the worker loop's frame and for the loop's jump into a
 // fiber that never ran (common/src/sched/flat_jump.hpp): neither pops the
 // return stack.
-asm(".pushsection .text\n"
-    ".globl duet_jump_fcontext_jmp\n"
-    ".hidden duet_jump_fcontext_jmp\n"
-    ".type duet_jump_fcontext_jmp,@function\n"
-    ".align 16\n"
-    "duet_jump_fcontext_jmp:\n"
-    " leaq -0x38(%rsp), %rsp\n"
-    " stmxcsr (%rsp)\n"
-    " fnstcw 0x4(%rsp)\n"
-    " movq %r12, 0x8(%rsp)\n"
-    " movq %r13, 0x10(%rsp)\n"
-    " movq %r14, 0x18(%rsp)\n"
-    " movq %r15, 0x20(%rsp)\n"
-    " movq %rbx, 0x28(%rsp)\n"
-    " movq %rbp, 0x30(%rsp)\n"
-    " jmp duet_exit_fcontext\n"
-    ".size duet_jump_fcontext_jmp, .-duet_jump_fcontext_jmp\n"
-    ".popsection\n");
+asm(DUET_ASM_FUNCTION("duet_jump_fcontext_jmp", DUET_SAVE_FRAME " jmp duet_exit_fcontext\n"));
 
-asm(".pushsection .text\n"
-    ".globl duet_exit_fcontext\n"
-    ".hidden duet_exit_fcontext\n"
-    ".type duet_exit_fcontext,@function\n"
-    ".align 16\n"
-    "duet_exit_fcontext:\n"
-    " movq %rsp, %rax\n"
-    " movq %rdi, %rsp\n"
-    " ldmxcsr (%rsp)\n"
-    " fldcw 0x4(%rsp)\n"
-    " movq 0x8(%rsp), %r12\n"
-    " movq 0x10(%rsp), %r13\n"
-    " movq 0x18(%rsp), %r14\n"
-    " movq 0x20(%rsp), %r15\n"
-    " movq 0x28(%rsp), %rbx\n"
-    " movq 0x30(%rsp), %rbp\n"
-    " movq 0x38(%rsp), %r8\n"
-    " leaq 0x40(%rsp), %rsp\n"
-    " movq %rsi, %rdx\n"
-    " movq %rax, %rdi\n"
-    " jmp *%r8\n"
-    ".size duet_exit_fcontext, .-duet_exit_fcontext\n"
-    ".popsection\n");
+asm(DUET_ASM_FUNCTION("duet_exit_fcontext", DUET_LOAD_FRAME
+                      " movq 0x38(%rsp), %r8\n leaq 0x40(%rsp), %rsp\n movq %rsi, %rdx\n"
+                      " movq %rax, %rdi\n jmp *%r8\n"));
 #endif

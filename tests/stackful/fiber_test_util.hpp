@@ -114,4 +114,17 @@ inline constexpr StackStrategy all_strategies[] = {StackStrategy::pooled, StackS
                                                    StackStrategy::copy,
                                                    StackStrategy::unguarded_unsafe};
 
+/// A coroutine that answers each value it receives on `in` with value + 1
+/// on `out`, until `in` closes (then it closes `out`); returns how many it
+/// answered. The coroutine side of the fiber ping-pongs.
+inline duet::Task<int> coro_relay(duet::Channel<int> in, duet::Channel<int> out) {
+  int n = 0;
+  while (auto v = co_await in.recv()) {
+    ++n;
+    if (!co_await out.send(*v + 1)) break;
+  }
+  out.close();
+  co_return n;
+}
+
 }  // namespace duet::test

@@ -32,16 +32,6 @@ std::uint64_t hand_offs(duet::Runtime& rt) {
   return duet::test::worker_stat(rt, &duet::WorkerStats::hand_offs);
 }
 
-duet::Task<int> coro_relay(duet::Channel<int> in, duet::Channel<int> out) {
-  int n = 0;
-  while (auto v = co_await in.recv()) {
-    ++n;
-    if (!co_await out.send(*v + 1)) break;
-  }
-  out.close();
-  co_return n;
-}
-
 }  // namespace
 
 TEST_CASE("fibers that wake each other hand over directly, one worker", "[stackful][hand_off]") {
@@ -301,7 +291,7 @@ TEST_CASE(
         a.close();
       }));
       if (c % 4 == 0) {
-        relays.push_back(rt.spawn(coro_relay(a, b)));
+        relays.push_back(rt.spawn(duet::test::coro_relay(a, b)));
       } else {
         relays.push_back(rt.spawn(duet::stackful({.strategy = s}), [a, b]() mutable {
           int n = 0;

@@ -23,17 +23,6 @@ using duet::StackStrategy;
 
 namespace {
 
-/// The coroutine side of a ping-pong: answers each value with value + 1.
-duet::Task<int> coro_echo(duet::Channel<int> in, duet::Channel<int> out) {
-  int n = 0;
-  while (auto v = co_await in.recv()) {
-    ++n;
-    if (!co_await out.send(*v + 1)) break;
-  }
-  out.close();
-  co_return n;
-}
-
 /// The fiber side: sends 0..rounds-1, checks each answer.
 int fiber_ping(duet::Channel<int>& ping, duet::Channel<int>& pong, int rounds) {
   int good = 0;
@@ -57,7 +46,7 @@ TEST_CASE("a fiber and a coroutine wake each other through the worker loop",
       auto ping = duet::Channel<int>::bounded(0);
       auto pong = duet::Channel<int>::bounded(0);
       constexpr int rounds = 3000;
-      auto echo = rt.spawn(coro_echo(ping, pong));
+      auto echo = rt.spawn(duet::test::coro_relay(ping, pong));
       auto fib =
           rt.spawn(duet::stackful({.strategy = s}), [&] { return fiber_ping(ping, pong, rounds); });
       CHECK(fib.join() == rounds);
@@ -125,7 +114,7 @@ TEST_CASE("a join hand-off inside a fiber the loop entered, then back to the loo
     auto ping = duet::Channel<int>::bounded(0);
     auto pong = duet::Channel<int>::bounded(0);
     constexpr int rounds = 500;
-    auto echo = rt.spawn(coro_echo(ping, pong));
+    auto echo = rt.spawn(duet::test::coro_relay(ping, pong));
     auto fib = rt.spawn(duet::stackful({.strategy = s}), [&] {
       int good = 0;
       for (int i = 0; i < rounds; ++i) {
