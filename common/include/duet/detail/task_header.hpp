@@ -45,11 +45,6 @@ enum class RunResult : std::uint8_t {
 
 enum class TaskKind : std::uint8_t { stackless, poll, stackful };
 
-/// A task entered from the worker loop's own frame rather than through
-/// `run` (only fibers: common/src/sched/flat_jump.hpp says why): the
-/// context to resume and the switch routine that resumes it, entered by a
-/// jump with the loop's resume address pushed. Null ctx: no jump (the loop
-/// calls `run` instead).
 #if defined(__SANITIZE_THREAD__)
 #define DUET_FLAT_TSAN 1
 #elif defined(__has_feature)
@@ -57,6 +52,11 @@ enum class TaskKind : std::uint8_t { stackless, poll, stackful };
 #define DUET_FLAT_TSAN 1
 #endif
 #endif
+/// A task entered from the worker loop's own frame rather than through
+/// `run` (only fibers: common/src/sched/flat_jump.hpp says why): the
+/// context to resume and the switch routine that resumes it, entered by a
+/// jump with the loop's resume address pushed. Null ctx: no jump (the loop
+/// calls `run` instead).
 struct FlatEntry {
   void* ctx = nullptr;
   void (*routine)() = nullptr;
