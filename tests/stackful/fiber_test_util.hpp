@@ -127,4 +127,17 @@ inline duet::Task<int> coro_relay(duet::Channel<int> in, duet::Channel<int> out)
   co_return n;
 }
 
+/// On a fiber: sends 0..rounds-1 on `ping`, checks that each answer on
+/// `pong` is the value + 1 (coro_relay's, or a fiber's), then closes
+/// `ping`; returns how many answers were right.
+inline int fiber_ping(duet::Channel<int>& ping, duet::Channel<int>& pong, int rounds) {
+  int good = 0;
+  for (int i = 0; i < rounds; ++i) {
+    if (!duet::wait(ping.send(i))) break;
+    if (duet::wait(pong.recv()) == i + 1) ++good;
+  }
+  ping.close();
+  return good;
+}
+
 }  // namespace duet::test

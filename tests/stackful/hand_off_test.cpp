@@ -43,15 +43,8 @@ TEST_CASE("fibers that wake each other hand over directly, one worker", "[stackf
     auto ping = duet::Channel<int>::bounded(0);
     auto pong = duet::Channel<int>::bounded(0);
     constexpr int rounds = 2000;
-    auto a = rt.spawn(duet::stackful({.strategy = s}), [&] {
-      int good = 0;
-      for (int i = 0; i < rounds; ++i) {
-        if (!duet::wait(ping.send(i))) break;
-        if (duet::wait(pong.recv()) == i + 1) ++good;
-      }
-      ping.close();
-      return good;
-    });
+    auto a = rt.spawn(duet::stackful({.strategy = s}),
+                      [&] { return duet::test::fiber_ping(ping, pong, rounds); });
     auto b = rt.spawn(duet::stackful({.strategy = s}), [&] {
       int n = 0;
       while (auto v = duet::wait(ping.recv())) {

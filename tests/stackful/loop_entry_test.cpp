@@ -21,21 +21,6 @@
 
 using duet::StackStrategy;
 
-namespace {
-
-/// The fiber side: sends 0..rounds-1, checks each answer.
-int fiber_ping(duet::Channel<int>& ping, duet::Channel<int>& pong, int rounds) {
-  int good = 0;
-  for (int i = 0; i < rounds; ++i) {
-    if (!duet::wait(ping.send(i))) break;
-    if (duet::wait(pong.recv()) == i + 1) ++good;
-  }
-  ping.close();
-  return good;
-}
-
-}  // namespace
-
 TEST_CASE("a fiber and a coroutine wake each other through the worker loop",
           "[stackful][loop_entry]") {
   duet::test::Watchdog wd("fiber-coroutine ping-pong");
@@ -47,8 +32,8 @@ TEST_CASE("a fiber and a coroutine wake each other through the worker loop",
       auto pong = duet::Channel<int>::bounded(0);
       constexpr int rounds = 3000;
       auto echo = rt.spawn(duet::test::coro_relay(ping, pong));
-      auto fib =
-          rt.spawn(duet::stackful({.strategy = s}), [&] { return fiber_ping(ping, pong, rounds); });
+      auto fib = rt.spawn(duet::stackful({.strategy = s}),
+                          [&] { return duet::test::fiber_ping(ping, pong, rounds); });
       CHECK(fib.join() == rounds);
       CHECK(echo.join() == rounds);
     }
