@@ -22,8 +22,8 @@
 // its park's frames pop the rest of that fiber's frames: the same shape,
 // predicted up to the user's code. What the loop does in between (a
 // coroutine's resume, its own calls) is balanced and leaves them there.
-// pingpong/mixed: 97.9 -> 57.1 ns a round trip, the instructions the same
-// within a few.
+// pingpong/mixed: 97.9 -> 52-53 ns a round trip in alternating runs (54.3
+// in reports/switch.md), the instructions the same within a few.
 //
 // To the compiler the statement is a call: the callee-saved registers come
 // back (whoever resumes the loop restores them from the frame the routine
