@@ -180,8 +180,8 @@ void after_switch_out(FiberBase* f) noexcept {
 /// hand-off tests.)
 [[gnu::noinline]] FiberBase* dying_hand_off(FiberBase* f) noexcept {
   if (f->unwinding || !frames_stay_put(f)) return nullptr;
-  Worker* w = current_worker();
-  if (w == nullptr || running_inline(*w)) return nullptr;
+  Worker* w = hand_off_worker();
+  if (w == nullptr) return nullptr;
   if (!f->measure) {
     stack_count_release();
     f->stack_counted = true;
@@ -339,8 +339,8 @@ FiberBase::FiberBase(const FiberVTable* vt, const FiberPlace& p, const Stackful&
   if (strategy == StackStrategy::copy) std::construct_at(&copy);
 }
 
-FiberBase::~FiberBase() {
-  if (strategy == StackStrategy::copy) copy_release(this);
+void FiberBase::release_copy() noexcept {
+  copy_release(this);
 }
 
 char* FiberBase::shared_frames_top() const noexcept {
@@ -356,11 +356,8 @@ RunResult fiber_run(TaskHeader* t) {
   // Started inside its joiner's poll (the join hand-off), on the joiner's
   // stack, which may be a small fiber stack: only with a stack at hand.
   // Otherwise it goes to the back of the queue, and the loop starts it.
-  if (f->ctx == nullptr && !f->finished) {
-    Worker* w = current_worker();
-    if (w != nullptr && running_inline(*w) && !prepare_entry_cheaply(f)) {
-      return RunResult::yielded;
-    }
+  if (f->ctx == nullptr && !f->finished && running_inline() && !prepare_entry_cheaply(f)) {
+    return RunResult::yielded;
   }
   // A copy fiber whose stack is busy elsewhere goes to the back of the queue.
   // Else the run that ended is the last fiber's: `f`, or a fiber it handed

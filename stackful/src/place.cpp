@@ -43,11 +43,6 @@ FiberPlace fiber_place(Runtime& rt, const FiberOptions& o, std::size_t task_size
   return p;
 }
 
-void fiber_unplace(const FiberPlace& p, std::size_t task_size) noexcept {
-  block_free(p.mem, task_size);
-  if (p.stack) stack_release(p.stack);  // a finished fiber's gave its stack back
-}
-
 }  // namespace duet::detail
 
 namespace duet::this_fiber {

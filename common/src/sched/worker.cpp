@@ -487,8 +487,13 @@ NextTask take_yield_turn(TaskHeader* self) noexcept {
   Worker* w = tl_context.worker;
   return w != nullptr ? w->yield_turn(self) : NextTask{};
 }
-bool running_inline(const Worker& w) noexcept {
-  return w.running_inline();
+bool running_inline() noexcept {
+  const Worker* w = tl_context.worker;
+  return w != nullptr && w->running_inline();
+}
+Worker* hand_off_worker() noexcept {
+  Worker* w = tl_context.worker;
+  return w != nullptr && !w->running_inline() ? w : nullptr;
 }
 
 void Worker::park() {

@@ -72,9 +72,14 @@ void publish_completion(Worker& w, TaskHeader* t) noexcept;
 ///     does not run on a worker: switch out to the thread.
 NextTask take_yield_turn(TaskHeader* self) noexcept;
 
-/// Whether `w` is running a child inside its joiner's poll (the join
-/// hand-off, Worker::run_child_inline). A fiber run so never hands off
-/// (take_next_task returns nothing): it switches back to its joiner.
-bool running_inline(const Worker& w) noexcept;
+/// Whether the calling thread's worker is running a child inside its
+/// joiner's poll (the join hand-off, Worker::run_child_inline); false off a
+/// worker. A fiber run so never hands off (take_next_task returns nothing):
+/// it switches back to its joiner.
+bool running_inline() noexcept;
+/// The calling thread's worker when the task it runs may hand off: null off
+/// a worker and inside a join hand-off (one call where current_worker and
+/// running_inline were two, on every fiber's finish).
+Worker* hand_off_worker() noexcept;
 
 }  // namespace duet::detail
