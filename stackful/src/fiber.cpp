@@ -328,17 +328,6 @@ struct SmallFn {
 static_assert(sizeof(void*) != 8 || sizeof(FiberTask<SmallFn, void>) <= 192,
               "a small fiber's task block grew past 192 bytes");
 
-FiberBase::FiberBase(const FiberVTable* vt, const FiberPlace& p, const Stackful& tag) noexcept
-    : TaskHeader(vt),
-      strategy(p.strategy),
-      measure(tag.options.measure_stack || measure_all_fibers()),
-      stack_bytes(p.stack_bytes),
-      site_line(tag.has_site ? tag.site.line : 0),
-      name(tag.options.name),
-      site_file(tag.has_site ? tag.site.file : nullptr) {
-  if (strategy == StackStrategy::copy) std::construct_at(&copy);
-}
-
 void FiberBase::release_copy() noexcept {
   copy_release(this);
 }

@@ -19,8 +19,7 @@ namespace {
 
 constexpr std::uint64_t canary = 0xd0e7'5a5a'c0de'f1b3ull;
 
-// Relaxed everywhere: the flag is a knob, the counters statistics.
-std::atomic<bool> g_measure_all{false};
+// Relaxed everywhere: the counters are statistics.
 struct Hist {
   std::array<std::atomic<std::uint64_t>, StackHistogram::buckets> count{};
   std::atomic<std::uint64_t> fibers{0}, max_bytes{0}, sum_bytes{0};
@@ -79,9 +78,7 @@ void record(std::uint64_t bytes) noexcept {
 
 }  // namespace
 
-bool measure_all_fibers() noexcept {
-  return g_measure_all.load(std::memory_order_relaxed);
-}
+std::atomic<bool> g_measure_all{false};
 
 void measure_begin(FiberBase* f, char* bottom, char* top) noexcept {
   if (f->strategy == StackStrategy::copy) return;  // measured by what it saves

@@ -11,6 +11,7 @@
 // most it had to save. Measured fibers feed the runtime-wide histogram.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 
 #include "duet/stackful/fiber.hpp"
@@ -27,8 +28,12 @@ inline void note_switch(FiberBase* f, std::size_t used) noexcept {
   }
 }
 
+/// duet::set_stack_measurement's switch. Relaxed everywhere: a knob.
+extern std::atomic<bool> g_measure_all;
 /// Whether every new fiber is measured (duet::set_stack_measurement).
-bool measure_all_fibers() noexcept;
+inline bool measure_all_fibers() noexcept {
+  return g_measure_all.load(std::memory_order_relaxed);
+}
 /// Before the first run: fill the stack below `top` with the canary.
 void measure_begin(FiberBase* f, char* bottom, char* top) noexcept;
 /// After the fiber finished: find the mark, record it in the histogram.

@@ -7,6 +7,7 @@
 #include "duet/runtime.hpp"
 #include "duet/stackful/fiber.hpp"
 #include "duet/stackful/introspect.hpp"
+#include "high_water.hpp"
 #include "stack_stats.hpp"
 
 namespace duet::detail {
@@ -20,6 +21,7 @@ FiberPlace fiber_place(Runtime& rt, const FiberOptions& o, std::size_t task_size
   const RuntimeConfig& cfg = rt.config();
   FiberPlace p;
   p.strategy = o.strategy.value_or(cfg.fiber_stack_strategy);
+  p.measure = o.measure_stack || measure_all_fibers();
   p.sched = scheduler_of(rt);
   if (g_gdb_last_scheduler.load(std::memory_order_relaxed) != p.sched) {
     g_gdb_last_scheduler.store(p.sched, std::memory_order_relaxed);

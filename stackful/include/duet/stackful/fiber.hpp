@@ -134,6 +134,7 @@ struct FiberPlace {
   void* mem = nullptr;
   Stack stack;  // held only between the first run and the finish
   StackStrategy strategy = StackStrategy::pooled;
+  bool measure = false;           // canary-measured (the option, or every fiber's)
   std::uint32_t stack_bytes = 0;  // usable bytes to acquire (0 for copy fibers)
   Scheduler* sched = nullptr;
 };
@@ -181,7 +182,19 @@ struct FiberVTable : TaskVTable {
 /// kept per thread (fiber.cpp), which keeps a fiber's task block at 256
 /// bytes for small functions and results.
 struct FiberBase : TaskHeader {
-  FiberBase(const FiberVTable* vt, const FiberPlace& p, const Stackful& tag) noexcept;
+  /// Inline, with every option resolved by fiber_place: its stores merge
+  /// with the function's (the out-of-line constructor was 51 instructions
+  /// and a call of a fiber spawn+join, callgrind).
+  FiberBase(const FiberVTable* vt, const FiberPlace& p, const Stackful& tag) noexcept
+      : TaskHeader(vt),
+        strategy(p.strategy),
+        measure(p.measure),
+        stack_bytes(p.stack_bytes),
+        site_line(tag.has_site ? tag.site.line : 0),
+        name(tag.options.name),
+        site_file(tag.has_site ? tag.site.file : nullptr) {
+    if (strategy == StackStrategy::copy) std::construct_at(&copy);
+  }
   ~FiberBase() {
     if (strategy == StackStrategy::copy) release_copy();
   }
@@ -199,7 +212,7 @@ struct FiberBase : TaskHeader {
   /// A copy fiber's destructor: its saved bytes and shared-stack binding.
   void release_copy() noexcept;
   [[nodiscard]] FiberPlace place() const noexcept {
-    return FiberPlace{const_cast<FiberBase*>(this), stack, strategy, stack_bytes, sched};
+    return FiberPlace{const_cast<FiberBase*>(this), stack, strategy, measure, stack_bytes, sched};
   }
   [[nodiscard]] const FiberVTable& fiber_vtable() const noexcept {
     return *static_cast<const FiberVTable*>(vtable);
