@@ -209,6 +209,7 @@ void after_switch_out(FiberBase* f) noexcept {
 /// next fiber of this worker when there is one (one switch instead of two),
 /// else back to the thread that entered it. Returns when `f` is resumed.
 void switch_out(FiberBase* f) noexcept {
+  f->owes_return = false;  // its entry's return-stack entry is spent by this switch
   FiberBase* g = hand_off_target(f);
   land(f, g != nullptr ? jump_to_fiber(f, g) : jump_to_thread(f));
 }
@@ -229,6 +230,9 @@ void switch_out(FiberBase* f) noexcept {
   } else {
     ThreadSide& side = this_side();
     san::leave_begin(f, /*dying=*/true, side);
+    // Entered fresh by a call and never switched out (spawn + join): the
+    // call's return address tops the return stack; a `ret` takes it.
+    if (f->owes_return) exit_to_caller(side.ctx, f);
     to = side.ctx;
   }
   exit_to(to, f);
@@ -271,7 +275,11 @@ void switch_out(FiberBase* f) noexcept {
   side.flat = false;  // entered by a call: resumed by the jump's `ret`
   void* fake = nullptr;
   san::enter_begin(f, &fake, bottom, static_cast<std::size_t>(top - bottom), side);
-  bc::transfer_t t = jump_to(f->ctx, nullptr);
+  // A context that never ran is entered by a jump: this call's return
+  // address stays on the return stack for the fiber's last switch
+  // (exit_fiber), which a `ret` into the trampoline mispredicted.
+  f->owes_return = context_is_fresh(f->ctx);
+  bc::transfer_t t = f->owes_return ? jump_to_fresh(f->ctx, nullptr) : jump_to(f->ctx, nullptr);
   san::enter_end(fake);
   this_side() = outer;
   auto* last = static_cast<FiberBase*>(t.data);
@@ -303,6 +311,7 @@ void switch_out(FiberBase* f) noexcept {
   const NextTask n = take_yield_turn(f);
   if (n.task == f) return;
   f->reason = RunResult::yielded;
+  f->owes_return = false;
   FiberBase* g = hand_off_next(nullptr, n, frames_stay_put(f));
   land(f, g != nullptr ? jump_to_fiber(f, g) : jump_to_thread(f));
   if (f->unwinding) throw FiberUnwind{};
@@ -318,7 +327,7 @@ FiberBase* current_fiber() noexcept {
 
 // A small fiber (a function of a pointer, its outcome) fits a 192-byte
 // block (block_cache's classes are 64 bytes apart; FiberBase's data ends at
-// 160 and a derived FiberTask reuses the tail padding of its 64-aligned base).
+// 168 and a derived FiberTask reuses the tail padding of its 64-aligned base).
 namespace {
 struct SmallFn {
   void* p;

@@ -78,8 +78,15 @@ std::uint64_t read_fp_words() noexcept {
 
 asm(DUET_ASM_FUNCTION("duet_fcontext_trampoline", " push %rbp\n jmp *%rbx\n"));
 
-asm(DUET_ASM_FUNCTION("duet_jump_fcontext", DUET_SAVE_FRAME DUET_LOAD_FRAME
-                      " leaq 0x38(%rsp), %rsp\n movq %rsi, %rdx\n movq %rax, %rdi\n ret\n"));
+// The loaded context resumed by `ret`: the return address at 0x38 popped.
+#define DUET_RETURN_INTO " leaq 0x38(%rsp), %rsp\n movq %rsi, %rdx\n movq %rax, %rdi\n ret\n"
+
+asm(DUET_ASM_FUNCTION("duet_jump_fcontext", DUET_SAVE_FRAME DUET_LOAD_FRAME DUET_RETURN_INTO));
+
+// duet_exit_fcontext_ret: duet_exit_fcontext ending in duet_jump_fcontext's
+// `ret`, for a fiber whose enterer's call is still the top of the return
+// stack (exit_to_caller in switch.hpp): the return is then predicted.
+asm(DUET_ASM_FUNCTION("duet_exit_fcontext_ret", DUET_LOAD_FRAME DUET_RETURN_INTO));
 
 // duet_jump_fcontext_jmp: duet_jump_fcontext that resumes `to` by
 // `jmp *%r8` (through duet_exit_fcontext's second half), for a fiber that

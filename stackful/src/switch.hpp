@@ -81,11 +81,41 @@ inline void (*flat_routine(bool first))() {
                : reinterpret_cast<void (*)()>(&duet_jump_fcontext);
 }
 
+/// A call's entry into a context that never ran (enter, for the join
+/// hand-off): jump_to, but the context's trampoline is reached by an
+/// indirect jump, so the call's return address stays the top of the CPU's
+/// return stack, where a `ret` into it was mispredicted (the trampoline
+/// is not where the call returns). The fiber pays that entry back by
+/// leaving with exit_to_caller when it never switched out in between.
+inline boost::context::detail::transfer_t jump_to_fresh(boost::context::detail::fcontext_t to,
+                                                        void* data) noexcept {
+  return duet_jump_fcontext_jmp(to, data);
+}
+
+extern "C" [[noreturn]] void duet_exit_fcontext_ret(boost::context::detail::fcontext_t to,
+                                                    void* data) noexcept;
+/// exit_to for a fiber entered by jump_to_fresh that never switched out
+/// since: `to` (the enterer, whose call is the top of the return stack) is
+/// resumed by a `ret`, which that entry predicts. A spawn+join then
+/// mispredicts no return at all (exit_to's indirect jump leaves the entry
+/// on the stack, and the enterer's next return takes it).
+[[gnu::always_inline, noreturn]] inline void exit_to_caller(boost::context::detail::fcontext_t to,
+                                                            void* data) noexcept {
+  asm volatile("jmp duet_exit_fcontext_ret" : : "D"(to), "S"(data) : "memory");
+  __builtin_unreachable();
+}
+
 /// The first frame a fiber is entered through (switch.cpp): pushes the
 /// saved rbp (0, so that backtraces end and a return from the entry
 /// function faults) as the entry function's return address, then jumps to
 /// it through rbx.
 extern "C" void duet_fcontext_trampoline() noexcept;
+
+/// Whether `ctx` (from make_context_at) was never entered: its first jump
+/// would still return into the trampoline.
+inline bool context_is_fresh(boost::context::detail::fcontext_t ctx) noexcept {
+  return static_cast<void**>(ctx)[7] == reinterpret_cast<void*>(&duet_fcontext_trampoline);
+}
 
 /// The calling thread's control words for new contexts, MXCSR in the low
 /// half, the x87 control word in the high half; 0 until the first context
@@ -127,6 +157,18 @@ inline boost::context::detail::fcontext_t make_context_at(char* top, std::size_t
 inline boost::context::detail::transfer_t jump_to_loop(boost::context::detail::fcontext_t to,
                                                        void* data) noexcept {
   return boost::context::detail::jump_fcontext(to, data);  // no flat entry here: never called
+}
+// Boost's contexts: no fresh entry by a jump, so no exit that owes a return.
+inline bool context_is_fresh(boost::context::detail::fcontext_t) noexcept {
+  return false;
+}
+inline boost::context::detail::transfer_t jump_to_fresh(boost::context::detail::fcontext_t to,
+                                                        void* data) noexcept {
+  return boost::context::detail::jump_fcontext(to, data);
+}
+[[noreturn]] inline void exit_to_caller(boost::context::detail::fcontext_t to,
+                                        void* data) noexcept {
+  exit_to(to, data);
 }
 #endif
 

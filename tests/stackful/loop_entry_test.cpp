@@ -9,7 +9,11 @@
 // one), cancellation of a fiber parked by the flat path, on one and two
 // workers (a fiber resumed by another worker's loop), for every stack
 // strategy (copy fibers are entered through `run`, the old way). Values,
-// order and outcomes must come through unchanged.
+// order and outcomes must come through unchanged. A fiber that never ran
+// is entered by a call's jump, not a `ret` into its trampoline, and leaves
+// by a `ret` into that call when it never switched out in between
+// (fiber.cpp, exit_fiber): joined children that return at once, yield,
+// park, throw or join a child of their own take each combination.
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -18,6 +22,7 @@
 #include "duet/duet.hpp"
 #include "fiber_test_util.hpp"
 #include "test_util.hpp"
+#include "worker_stats.hpp"
 
 using duet::StackStrategy;
 
@@ -151,4 +156,87 @@ TEST_CASE("a fiber parked by the loop's path is cancelled and unwinds", "[stackf
       CHECK(unwound.load() == 1);
     }
   }
+}
+
+namespace {
+duet::Task<void> send_one(duet::Channel<int> ch, int v) {
+  (void)co_await ch.send(v);
+}
+}  // namespace
+
+TEST_CASE(
+    "children joined in place return, yield, park, throw and nest, from fibers and coroutines",
+    "[stackful][loop_entry]") {
+  // Each child is fresh when its joiner's poll runs it (the join
+  // hand-off): entered by a jump, it leaves by a `ret` into the joiner's
+  // call unless it switched out first. Results, exceptions and the
+  // joiner's own switches must come through whichever way it left.
+  duet::test::Watchdog wd("children joined in place");
+  duet::Runtime rt(duet::test::cpu_only_config(1));
+  auto child = [](StackStrategy s, int i) {
+    return duet::spawn(duet::stackful({.strategy = s}), [s, i]() -> int {
+      switch (i % 5) {
+        case 0:
+          return i;  // never switches out
+        case 1:
+          duet::this_fiber::yield();  // back to the joiner, later from the loop
+          return i;
+        case 2: {
+          // Parks: the value comes from a coroutine that runs only once
+          // the child has switched out.
+          auto ch = duet::Channel<int>::bounded(0);
+          duet::spawn(send_one(ch, i)).detach();
+          return duet::wait(ch.recv()).value_or(-1);
+        }
+        case 3:
+          throw std::runtime_error("child");
+        default:  // joins a fresh child of its own, then returns
+          return duet::spawn(duet::stackful({.strategy = s}), [i] { return i; }).join();
+      }
+    });
+  };
+  const auto check = [](int i, auto&& join) {
+    if (i % 5 == 3) {
+      CHECK_THROWS_AS(join(), std::runtime_error);
+    } else {
+      CHECK(join() == i);
+    }
+  };
+  const std::uint64_t before = duet::test::worker_stat(rt, &duet::WorkerStats::inline_joins);
+  constexpr int rounds = 200;
+  for (StackStrategy parent : duet::test::all_strategies) {
+    for (StackStrategy s : duet::test::all_strategies) {
+      INFO("parent " << duet::test::strategy_name(parent) << ", child "
+                     << duet::test::strategy_name(s));
+      int done = rt.spawn(duet::stackful({.strategy = parent}), [&] {
+                     int n = 0;
+                     for (int i = 0; i < rounds; ++i, ++n) {
+                       check(i, [&] { return child(s, i).join(); });
+                     }
+                     return n;
+                   }).join();
+      CHECK(done == rounds);
+      auto from_coroutine = [&]() -> duet::Task<int> {
+        int n = 0;
+        for (int i = 0; i < rounds; ++i, ++n) {
+          // co_await outside the assertion macros: GCC 12 evaluates an
+          // await in the operand that the macros leave unevaluated.
+          auto h = child(s, i);
+          int got = -1;
+          bool threw = false;
+          try {
+            got = co_await h;
+          } catch (const std::runtime_error&) {
+            threw = true;
+          }
+          CHECK(threw == (i % 5 == 3));
+          if (!threw) CHECK(got == i);
+        }
+        co_return n;
+      };
+      CHECK(rt.block_on(from_coroutine()) == rounds);
+    }
+  }
+  // The children with stacks of their own were run in their joiners' polls.
+  CHECK(duet::test::worker_stat(rt, &duet::WorkerStats::inline_joins) - before >= rounds);
 }

@@ -220,9 +220,10 @@ struct FiberBase : TaskHeader {
 
   [[nodiscard]] SpawnSite spawn_site() const noexcept { return SpawnSite{site_file, site_line}; }
 
-  // 160 bytes (a 192-byte block with a small function and its outcome,
+  // 168 bytes (a 192-byte block with a small function and its outcome,
   // where 256 cost a parked copy fiber 64 B more): the two stack kinds share
-  // their words, the flags share one word, the site line fills a hole.
+  // their words, the flags take a word and a byte, the site line fills a
+  // hole.
   void* ctx = nullptr;  // the fiber's saved context while it is suspended
   union {
     Stack stack{};  // its own stack, from its first run to its finish
@@ -236,8 +237,11 @@ struct FiberBase : TaskHeader {
   bool measure = false;        // canary-measured high-water mark
   bool stack_counted = false;  // finished: its stack already counts as given back
   bool fn_live = true;         // FiberTask: its function is not destroyed yet
-  std::uint32_t stack_bytes;   // usable bytes its stack will have
-  std::uint32_t site_line;     // SpawnSite, split around the holes
+  // Entered fresh by a call's jump and not switched out since: its
+  // enterer's call tops the CPU's return stack (fiber.cpp, exit_fiber).
+  bool owes_return = false;
+  std::uint32_t stack_bytes;  // usable bytes its stack will have
+  std::uint32_t site_line;    // SpawnSite, split around the holes
 
   // Introspection. Written by the thread that runs the fiber, read by dumps
   // on any thread: relaxed, as each is a statistic read on its own.
