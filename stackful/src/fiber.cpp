@@ -61,11 +61,11 @@ bool take_stack(FiberBase* f) noexcept {
 
 /// The first context of `f`, on the stack it holds (its own, or the shared
 /// one a copy fiber is bound to).
-void make_context(FiberBase* f) noexcept {
+[[gnu::always_inline]] inline void make_context(FiberBase* f) noexcept {
   char* top = f->frames_top();
-  char* bottom = frames_bottom(f);
-  if (f->measure) measure_begin(f, bottom, top);
-  f->ctx = make_context_at(top, static_cast<std::size_t>(top - bottom), &fiber_entry);
+  if (f->measure) [[unlikely]]
+    measure_begin(f, frames_bottom(f), top);
+  f->ctx = make_context_at(top, static_cast<std::size_t>(top - frames_bottom(f)), &fiber_entry);
   san::create(f);
 }
 

@@ -37,6 +37,11 @@
 
 namespace duet {
 
+class Runtime;
+namespace detail {
+inline Scheduler* scheduler_of(Runtime& rt) noexcept;  // below
+}  // namespace detail
+
 class Runtime {
  public:
   explicit Runtime(RuntimeConfig cfg = {});
@@ -60,7 +65,9 @@ class Runtime {
   void shutdown();
 
   [[nodiscard]] unsigned workers() const noexcept;
-  [[nodiscard]] const RuntimeConfig& config() const noexcept;
+  /// Inline (every fiber spawn reads its defaults here): the scheduler's
+  /// copy, which lives as long as the runtime.
+  [[nodiscard]] const RuntimeConfig& config() const noexcept { return *cfg_; }
   /// A snapshot of every worker's counters.
   [[nodiscard]] std::vector<WorkerStats> stats() const;
   /// The OS CPU each worker is pinned to (-1: not pinned).
@@ -72,7 +79,16 @@ class Runtime {
  private:
   friend detail::Scheduler* detail::scheduler_of(Runtime&) noexcept;
   std::unique_ptr<detail::Scheduler> sched_;
+  const RuntimeConfig* cfg_;  // sched_'s config
 };
+
+namespace detail {
+/// The scheduler behind `rt`. Inline: every spawn asks (a call of its own
+/// before).
+inline Scheduler* scheduler_of(Runtime& rt) noexcept {
+  return rt.sched_.get();
+}
+}  // namespace detail
 
 /// Spawns a poll future as a task (one block: header, future, outcome).
 template <Future F>

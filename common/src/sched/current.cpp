@@ -55,8 +55,4 @@ void throw_wait_on_worker() {
       "co_await the operation instead");
 }
 
-Scheduler* scheduler_of(Runtime& rt) noexcept {
-  return rt.sched_.get();
-}
-
 }  // namespace duet::detail

@@ -7,6 +7,7 @@
 #include <ostream>
 
 #include "duet/detail/current.hpp"
+#include "duet/runtime.hpp"
 #include "scheduler.hpp"
 
 namespace duet {

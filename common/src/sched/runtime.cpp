@@ -5,7 +5,7 @@
 namespace duet {
 
 Runtime::Runtime(RuntimeConfig cfg)
-    : sched_(std::make_unique<detail::Scheduler>(*this, std::move(cfg))) {}
+    : sched_(std::make_unique<detail::Scheduler>(*this, std::move(cfg))), cfg_(&sched_->cfg) {}
 
 Runtime::~Runtime() {
   shutdown();
@@ -17,10 +17,6 @@ void Runtime::shutdown() {
 
 unsigned Runtime::workers() const noexcept {
   return static_cast<unsigned>(sched_->workers.size());
-}
-
-const RuntimeConfig& Runtime::config() const noexcept {
-  return sched_->cfg;
 }
 
 std::vector<WorkerStats> Runtime::stats() const {

@@ -21,7 +21,6 @@ TaskHeader* current_task() noexcept;
 void set_current_task(TaskHeader* t) noexcept;
 /// The scheduler of the calling worker thread, or null.
 Scheduler* current_scheduler() noexcept;
-Scheduler* scheduler_of(Runtime& rt) noexcept;
 
 /// Hands a newly built task (fresh TaskHeader state) to `s`: queues it (it is
 /// listed when it first parks). Never fails: a runtime that has shut down

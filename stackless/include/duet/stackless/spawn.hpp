@@ -18,6 +18,7 @@
 #include "duet/detail/current.hpp"
 #include "duet/detail/poll_task.hpp"
 #include "duet/join_handle.hpp"
+#include "duet/runtime.hpp"
 #include "duet/stackless/coro_task.hpp"
 #include "duet/stackless/task.hpp"
 
@@ -87,8 +88,6 @@ struct CoroTask final : CoroTaskBase, TaskOps<CoroTask<T>> {
   Handle root;
   Outcome<T> out;
 };
-
-Scheduler* scheduler_of(Runtime& rt) noexcept;
 
 }  // namespace detail
 
