@@ -367,7 +367,8 @@ RunResult fiber_run(TaskHeader* t) {
   // Started inside its joiner's poll (the join hand-off), on the joiner's
   // stack, which may be a small fiber stack: only with a stack at hand.
   // Otherwise it goes to the back of the queue, and the loop starts it.
-  if (f->ctx == nullptr && !f->finished && running_inline() && !prepare_entry_cheaply(f)) {
+  // (The cache is tried first: the worker is asked only when it has none.)
+  if (f->ctx == nullptr && !f->finished && !prepare_entry_cheaply(f) && running_inline()) {
     return RunResult::yielded;
   }
   // A copy fiber whose stack is busy elsewhere goes to the back of the queue.

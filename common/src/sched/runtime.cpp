@@ -1,6 +1,7 @@
 #include "duet/runtime.hpp"
 
 #include "scheduler.hpp"
+#include "thread_context.hpp"
 
 namespace duet {
 
@@ -33,7 +34,7 @@ std::vector<int> Runtime::worker_cpus() const {
 }
 
 Runtime* Runtime::current() noexcept {
-  detail::Worker* w = detail::current_worker();
+  detail::Worker* w = detail::tl_context.worker;
   return w != nullptr ? &w->scheduler().runtime : nullptr;
 }
 

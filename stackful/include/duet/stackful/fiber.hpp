@@ -348,7 +348,8 @@ struct FiberTask final : FiberBase, TaskOps<FiberTask<Fn, T>> {
 /// StackError, which join() rethrows.
 template <class Fn>
 requires std::invocable < std::decay_t<Fn>
-& > JoinHandle<std::invoke_result_t<std::decay_t<Fn>&>> spawn_on(Runtime& rt, Stackful s, Fn&& fn) {
+& > JoinHandle<std::invoke_result_t<std::decay_t<Fn>&>> spawn_on(Runtime& rt, const Stackful& s,
+                                                                 Fn&& fn) {
   using F = std::decay_t<Fn>;
   using T = std::invoke_result_t<F&>;
   using FT = detail::FiberTask<F, T>;
