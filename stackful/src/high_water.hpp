@@ -28,8 +28,6 @@ inline void note_switch(FiberBase* f, std::size_t used) noexcept {
   }
 }
 
-/// duet::set_stack_measurement's switch. Relaxed everywhere: a knob.
-extern std::atomic<bool> g_measure_all;
 /// Whether every new fiber is measured (duet::set_stack_measurement).
 inline bool measure_all_fibers() noexcept {
   return g_measure_all.load(std::memory_order_relaxed);

@@ -12,37 +12,14 @@
 
 namespace duet::detail {
 
-/// The last runtime that spawned a fiber: where stackful/gdb/duet-gdb.py
-/// starts when not told which runtime to list. Relaxed: a debugger reads
-/// it with the process stopped.
 std::atomic<Scheduler*> g_gdb_last_scheduler{nullptr};
 
-FiberPlace fiber_place(Runtime& rt, const FiberOptions& o, std::size_t task_size) {
-  const RuntimeConfig& cfg = rt.config();
-  FiberPlace p;
-  p.strategy = o.strategy.value_or(cfg.fiber_stack_strategy);
-  p.measure = o.measure_stack || measure_all_fibers();
-  p.sched = scheduler_of(rt);
-  if (g_gdb_last_scheduler.load(std::memory_order_relaxed) != p.sched) {
-    g_gdb_last_scheduler.store(p.sched, std::memory_order_relaxed);
-  }
-  if (p.strategy != StackStrategy::copy) {
-    std::size_t size = o.stack_size;
-    if (size == 0) {
-      size = p.strategy == StackStrategy::lazy
-                 ? tuning_cells().lazy_reserve_bytes.load(std::memory_order_relaxed)
-                 : cfg.fiber_stack_size;
-    }
-    // Checked here, so that the spawner hears of it: a stack that cannot be
-    // mapped is the fiber's error (fiber.cpp, take_stack), a size that can
-    // never be is the caller's.
-    if (size > max_fiber_stack) {
-      throw std::invalid_argument("duet: a fiber stack may be at most 1 GiB (max_fiber_stack)");
-    }
-    p.stack_bytes = static_cast<std::uint32_t>(size < 4096 ? 4096 : size);
-  }
-  p.mem = block_alloc(task_size);
-  return p;
+std::size_t lazy_reserve_default() noexcept {
+  return tuning_cells().lazy_reserve_bytes.load(std::memory_order_relaxed);
+}
+
+void throw_stack_too_big() {
+  throw std::invalid_argument("duet: a fiber stack may be at most 1 GiB (max_fiber_stack)");
 }
 
 }  // namespace duet::detail

@@ -53,6 +53,7 @@
 // std::exception. A `catch (...)` in fiber code must rethrow it.
 #pragma once
 
+#include <atomic>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -71,6 +72,7 @@
 #include "duet/join_handle.hpp"
 #include "duet/outcome.hpp"
 #include "duet/poll.hpp"
+#include "duet/runtime.hpp"
 #include "duet/stackful/stack.hpp"
 #include "duet/wait.hpp"
 
@@ -138,10 +140,43 @@ struct FiberPlace {
   std::uint32_t stack_bytes = 0;  // usable bytes to acquire (0 for copy fibers)
   Scheduler* sched = nullptr;
 };
+/// duet::set_stack_measurement's switch (high_water.cpp). Relaxed: a knob.
+extern std::atomic<bool> g_measure_all;
+/// The last runtime that spawned a fiber: where stackful/gdb/duet-gdb.py
+/// starts when not told which runtime to list (place.cpp). Relaxed: a
+/// debugger reads it with the process stopped.
+extern std::atomic<Scheduler*> g_gdb_last_scheduler;
+/// StackTuning::lazy_reserve_bytes, a lazy fiber's default reserve.
+std::size_t lazy_reserve_default() noexcept;
+[[noreturn]] void throw_stack_too_big();
+
 /// Resolves the options against the runtime's defaults and allocates a task
 /// block of `task_size` bytes. Throws std::invalid_argument for options out
-/// of range, std::bad_alloc.
-FiberPlace fiber_place(Runtime& rt, const FiberOptions& o, std::size_t task_size);
+/// of range, std::bad_alloc. Inline: out of line it was 66 instructions and
+/// a 40-byte struct through memory on every fiber spawn (callgrind).
+inline FiberPlace fiber_place(Runtime& rt, const FiberOptions& o, std::size_t task_size) {
+  const RuntimeConfig& cfg = rt.config();
+  FiberPlace p;
+  p.strategy = o.strategy.value_or(cfg.fiber_stack_strategy);
+  p.measure = o.measure_stack || g_measure_all.load(std::memory_order_relaxed);
+  p.sched = scheduler_of(rt);
+  if (g_gdb_last_scheduler.load(std::memory_order_relaxed) != p.sched) [[unlikely]] {
+    g_gdb_last_scheduler.store(p.sched, std::memory_order_relaxed);
+  }
+  if (p.strategy != StackStrategy::copy) {
+    std::size_t size = o.stack_size;
+    if (size == 0) {
+      size = p.strategy == StackStrategy::lazy ? lazy_reserve_default() : cfg.fiber_stack_size;
+    }
+    // Checked here, so that the spawner hears of it: a stack that cannot be
+    // mapped is the fiber's error (fiber.cpp, take_stack), a size that can
+    // never be is the caller's.
+    if (size > max_fiber_stack) throw_stack_too_big();
+    p.stack_bytes = static_cast<std::uint32_t>(size < 4096 ? 4096 : size);
+  }
+  p.mem = block_alloc(task_size);
+  return p;
+}
 /// Gives back what fiber_place took, and the stack if one is still held
 /// (the task block is already destroyed). Inline: every fiber's last
 /// reference comes here, and the call was 27 instructions of a fiber
