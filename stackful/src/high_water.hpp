@@ -28,10 +28,6 @@ inline void note_switch(FiberBase* f, std::size_t used) noexcept {
   }
 }
 
-/// Whether every new fiber is measured (duet::set_stack_measurement).
-inline bool measure_all_fibers() noexcept {
-  return g_measure_all.load(std::memory_order_relaxed);
-}
 /// Before the first run: fill the stack below `top` with the canary.
 void measure_begin(FiberBase* f, char* bottom, char* top) noexcept;
 /// After the fiber finished: find the mark, record it in the histogram.

@@ -1,4 +1,6 @@
-// place.cpp: where a new fiber's task block and stack come from.
+// place.cpp: fiber_place's out-of-line halves (fiber.hpp resolves a spawn's
+// options inline), the debugger's last runtime, and the this_fiber queries
+// of where a fiber's frames are.
 #include <atomic>
 #include <stdexcept>
 
@@ -7,7 +9,6 @@
 #include "duet/runtime.hpp"
 #include "duet/stackful/fiber.hpp"
 #include "duet/stackful/introspect.hpp"
-#include "high_water.hpp"
 #include "stack_stats.hpp"
 
 namespace duet::detail {
