@@ -4,13 +4,15 @@
 //   duet::Task<int> answer() { co_return 42; }
 //   duet::JoinHandle<int> start() { return rt.spawn(answer()); }
 //
-// The scheduler sees a CoroTask: the task header plus the root frame's
-// handle and the outcome. Header and frame both come from the block cache.
-// When the root finishes, its outcome moves into the CoroTask and the frame
-// is freed at once, so a finished, unjoined task holds only its result.
+// The scheduler sees a CoroTask: the task header, built in the room every
+// Task frame has in front of it (coro_task.hpp), so a spawn allocates
+// nothing. When the root finishes, its outcome is built in the frame's
+// memory, which the task keeps until its last reference goes.
 #pragma once
 
+#include <cstddef>
 #include <memory>
+#include <new>
 #include <stdexcept>
 #include <utility>
 
@@ -27,44 +29,78 @@ class Runtime;
 
 namespace detail {
 
+/// A spawned Task<T>: the task header, in the head of the root frame's block
+/// (coro_task.hpp). While the root lives, the frame follows the header;
+/// once it has ended (returned, thrown or been cancelled), an `Ended` is
+/// built in the frame's memory: the outcome, and the frame's size for the
+/// block's release. COMPLETE in the state word says which of the two is
+/// there (both ends set it before anyone else may look).
 template <class T>
-struct CoroTask final : CoroTaskBase, TaskOps<CoroTask<T>> {
+struct CoroTask final : TaskHeader {
   using Handle = typename Task<T>::handle_type;
 
-  explicit CoroTask(Handle h) noexcept : CoroTaskBase(&vtable), root(h) {
-    leaf = h;
-    h.promise().task = this;
-  }
-  ~CoroTask() {
-    if (root) root.destroy();
-  }
+  struct Ended {
+    explicit Ended(std::size_t bytes) noexcept : frame_bytes(bytes) {}
+    Ended(std::size_t bytes, Outcome<T>&& o) : frame_bytes(bytes), out(std::move(o)) {}
+    std::size_t frame_bytes;
+    Outcome<T> out;
+  };
+  // The frame holds its two resume pointers and the promise, whose result
+  // slot is at least an Outcome<T>'s size.
+  static_assert(sizeof(Ended) <= 2 * sizeof(void*) + sizeof(Promise<T>),
+                "the outcome fits in the ended frame");
+  static_assert(alignof(Ended) <= block_align && alignof(Promise<T>) <= 16,
+                "Task frames are 16-byte aligned at most");
+
+  /// Becomes the task of `h`'s frame: `h` must come from Task<T>::release.
+  explicit CoroTask(Handle h) noexcept : TaskHeader(&vtable) { h.promise().park(h, nullptr); }
+
+  [[nodiscard]] void* frame() noexcept { return reinterpret_cast<std::byte*>(this) + frame_head; }
+  [[nodiscard]] Handle root() noexcept { return Handle::from_address(frame()); }
+  [[nodiscard]] Ended* ended() noexcept { return std::launder(reinterpret_cast<Ended*>(frame())); }
 
   static RunResult run(TaskHeader* th) {
     auto* self = static_cast<CoroTask*>(th);
-    if (self->wait_poll != nullptr) {
-      BorrowedWaker w(th);
-      Context cx(w.get());
-      if (!self->wait_poll(self->wait_op, cx)) return RunResult::pending;
-      self->wait_poll = nullptr;
+    Handle root = self->root();
+    Promise<T>& p = root.promise();
+    if (WaitOp* w = p.wait()) {
+      BorrowedWaker bw(th);
+      Context cx(bw.get());
+      if (!w->repoll(w, cx)) return RunResult::pending;
+      p.unpark();
     }
-    do {
-      self->hop = false;
-      self->leaf.resume();
-    } while (self->hop);
-    if (self->root.done()) {
-      if constexpr (std::is_void_v<T>) {
-        if (auto e = self->root.promise().out.take_exception()) {
-          self->out.set_exception(std::move(e));
-        } else {
-          self->out.set_value();
-        }
-      } else {
-        self->out = std::move(self->root.promise().out);
-      }
-      std::exchange(self->root, nullptr).destroy();
+    CoroRun r{th, root.address(), p.leaf()};
+    {
+      CoroRunScope scope(r);
+      do {
+        r.hop = false;
+        r.leaf.resume();
+      } while (r.hop);
+    }
+    if (root.done()) {
+      self->end_with(std::move(p.out));
       return RunResult::complete;
     }
-    return self->suspend_kind;
+    p.park(r.leaf, r.wait);
+    return r.kind;
+  }
+
+  /// Destroys the frame (and the chain it owns) and builds the outcome in
+  /// its memory.
+  template <class Result>
+  void end_with(Result&& result) {
+    Outcome<T> out;
+    if constexpr (std::is_void_v<T>) {
+      if (auto e = result.take_exception()) {
+        out.set_exception(std::move(e));
+      } else {
+        out.set_value();
+      }
+    } else {
+      out = std::move(result);
+    }
+    const std::size_t bytes = end_root_frame(root());
+    std::construct_at(reinterpret_cast<Ended*>(frame()), bytes, std::move(out));
   }
 
   static void cancel(TaskHeader* th) noexcept {
@@ -72,22 +108,42 @@ struct CoroTask final : CoroTaskBase, TaskOps<CoroTask<T>> {
     // Destroying the root destroys every frame of the chain (each parent
     // owns the child Task it awaits) and every awaiter in them, which
     // unregisters their waiters.
-    if (self->root) std::exchange(self->root, nullptr).destroy();
-    self->wait_poll = nullptr;
-    self->out.set_cancelled();
+    self->root().promise().unpark();
+    const std::size_t bytes = end_root_frame(self->root());
+    Ended* e = std::construct_at(reinterpret_cast<Ended*>(self->frame()), bytes);
+    e->out.set_cancelled();
   }
 
-  static constexpr TaskVTable vtable{TaskKind::stackless,
-                                     &run,
-                                     &cancel,
-                                     &TaskOps<CoroTask>::destroy,
-                                     &TaskOps<CoroTask>::outcome,
-                                     &TaskOps<CoroTask>::drop_outcome,
-                                     nullptr};
+  static void destroy(TaskHeader* th) noexcept {
+    auto* self = static_cast<CoroTask*>(th);
+    std::size_t bytes = 0;
+    if (th->load(std::memory_order_relaxed).is_complete()) {
+      Ended* e = self->ended();
+      bytes = e->frame_bytes;
+      std::destroy_at(e);
+    } else {
+      // Never ended (no path does this today: a task is completed or
+      // cancelled before its last reference goes).
+      self->root().promise().unpark();
+      bytes = end_root_frame(self->root());
+    }
+    std::destroy_at(self);
+    block_free(self, frame_head + bytes);
+  }
+  static void* outcome(TaskHeader* th) noexcept {
+    return &static_cast<CoroTask*>(th)->ended()->out;
+  }
+  static void drop_outcome(TaskHeader* th) noexcept {
+    auto& out = static_cast<CoroTask*>(th)->ended()->out;
+    if (out.has_exception()) [[unlikely]]
+      report_detached_exception(th, out.exception());
+    out.reset();
+  }
 
-  Handle root;
-  Outcome<T> out;
+  static constexpr TaskVTable vtable{TaskKind::stackless, &run,   &cancel, &destroy, &outcome,
+                                     &drop_outcome,       nullptr};
 };
+static_assert(sizeof(CoroTask<void>) == frame_head, "the task is the head of its frame's block");
 
 }  // namespace detail
 
@@ -97,8 +153,9 @@ template <class T>
 JoinHandle<T> spawn_on(Runtime& rt, Task<T> task) {
   if (!task.valid()) throw std::invalid_argument("duet::spawn: empty Task");
   using CT = detail::CoroTask<T>;
-  void* mem = detail::block_alloc(sizeof(CT));
-  auto* t = std::construct_at(static_cast<CT*>(mem), task.release());
+  typename Task<T>::handle_type h = task.release();
+  void* head = static_cast<std::byte*>(h.address()) - detail::frame_head;
+  auto* t = std::construct_at(static_cast<CT*>(head), h);
   detail::submit_new(detail::scheduler_of(rt), t);
   return JoinHandle<T>(t);
 }

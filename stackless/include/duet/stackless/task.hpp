@@ -15,12 +15,15 @@
 // Other awaitables are rejected at compile time: the scheduler must know what
 // a suspended task waits on.
 //
-// Frames come from the per-thread block cache (duet/detail/block_cache.hpp):
-// no malloc per spawn in a steady state.
+// Frames come from the per-thread block cache (duet/detail/block_cache.hpp),
+// each after room for the task header it gets if spawned (coro_task.hpp):
+// a spawn allocates nothing more, and no malloc in a steady state.
 #pragma once
 
 #include <coroutine>
+#include <cstdint>
 #include <exception>
+#include <memory>
 #include <type_traits>
 #include <utility>
 
@@ -50,32 +53,29 @@ struct is_task<Task<T>> : std::true_type {};
 /// and the future's size twice in the frame (a coroutine parked on a 40-byte
 /// future: a 192-byte frame instead of 128; lab rss).
 template <class Fut>
-class FutureAwaiter {
+class FutureAwaiter : WaitOp {
   using T = future_output_t<Fut>;
 
  public:
-  explicit FutureAwaiter(Fut& f) noexcept : fut_(f) {}
+  explicit FutureAwaiter(Fut& f) noexcept : WaitOp{&repoll}, fut_(f) {}
 
   static constexpr bool await_ready() noexcept { return false; }
   /// Polls once with the task's waker; suspends only when pending. (The
-  /// task comes from the promise: no thread-local lookup.)
-  template <class P>
-  bool await_suspend(std::coroutine_handle<P> h) {
-    CoroTaskBase* t = h.promise().task;
-    BorrowedWaker w(t);
+  /// task comes from the run: no lookup in the frame.)
+  bool await_suspend(std::coroutine_handle<> h) {
+    CoroRun& r = *tl_coro_run;
+    BorrowedWaker w(r.task);
     Context cx(w.get());
     if (try_poll(cx)) return false;
-    t->leaf = h;
-    t->wait_op = this;
-    t->wait_poll = &repoll;
-    t->suspend_kind = RunResult::pending;
+    r.leaf = h;
+    r.wait = this;
     return true;
   }
   T await_resume() { return out_.take(); }
 
  private:
   bool try_poll(Context& cx) { return out_.capture_poll(fut_, cx); }
-  static bool repoll(void* self, Context& cx) {
+  static bool repoll(WaitOp* self, Context& cx) {
     return static_cast<FutureAwaiter*>(self)->try_poll(cx);
   }
 
@@ -85,12 +85,10 @@ class FutureAwaiter {
 
 struct YieldAwaiter {
   static constexpr bool await_ready() noexcept { return false; }
-  template <class P>
-  static void await_suspend(std::coroutine_handle<P> h) noexcept {
-    CoroTaskBase* t = h.promise().task;
-    t->leaf = h;
-    t->wait_poll = nullptr;
-    t->suspend_kind = RunResult::yielded;
+  static void await_suspend(std::coroutine_handle<> h) noexcept {
+    CoroRun& r = *tl_coro_run;
+    r.leaf = h;
+    r.kind = RunResult::yielded;
   }
   static constexpr void await_resume() noexcept {}
 };
@@ -100,8 +98,9 @@ inline constexpr bool dependent_false = false;
 
 class PromiseBase {
  public:
-  static void* operator new(std::size_t n) { return block_alloc(n); }
-  static void operator delete(void* p, std::size_t n) noexcept { block_free(p, n); }
+  // Every frame has room for a task header in front of it (coro_task.hpp).
+  static void* operator new(std::size_t n) { return frame_alloc(n); }
+  static void operator delete(void* p, std::size_t n) noexcept { frame_free(p, n); }
 
   std::suspend_always initial_suspend() noexcept { return {}; }
 
@@ -109,11 +108,12 @@ class PromiseBase {
     static constexpr bool await_ready() noexcept { return false; }
     template <class P>
     void await_suspend(std::coroutine_handle<P> h) noexcept {
-      // Back to the parent: the run loop resumes it (the root has none).
-      if (auto c = h.promise().continuation) {
-        CoroTaskBase* t = h.promise().task;
-        t->leaf = c;
-        t->hop = true;
+      // Back to the parent: the run loop resumes it. The root's end ends
+      // the run.
+      CoroRun& r = *tl_coro_run;
+      if (h.address() != r.root) {
+        r.leaf = h.promise().parent();
+        r.hop = true;
       }
     }
     static constexpr void await_resume() noexcept {}
@@ -142,31 +142,80 @@ class PromiseBase {
     return std::forward<A>(a);
   }
 
-  std::coroutine_handle<> continuation;
-  /// The spawned task this coroutine runs in (set at spawn for the root,
-  /// inherited from the parent when awaited).
-  CoroTaskBase* task = nullptr;
+  /// The awaiting parent (a child's).
+  [[nodiscard]] std::coroutine_handle<> parent() const noexcept {
+    return std::coroutine_handle<>::from_address(reinterpret_cast<void*>(link_));
+  }
+  void set_parent(std::coroutine_handle<> p) noexcept {
+    link_ = reinterpret_cast<std::uintptr_t>(p.address());
+  }
+
+ protected:
+  static constexpr std::uintptr_t waits = 1;  // in a root's link: the slot holds a WaitOp*
+
+  /// A child's: its parent's frame. A spawned root's, between runs: the
+  /// task's leaf, tagged `waits` when the leaf waits in an operation (whose
+  /// awaiter the root's result slot then holds: a root that has not
+  /// returned has no result). Frames are 64-byte aligned: bit 0 is free.
+  std::uintptr_t link_ = 0;
+};
+
+/// A promise's result slot: the body's result or exception, or, in a
+/// spawned root between runs, what its leaf waits in.
+template <class T>
+class PromiseSlot : public PromiseBase {
+ public:
+  PromiseSlot() noexcept : out() {}
+  ~PromiseSlot() { std::destroy_at(&out); }
+  PromiseSlot(const PromiseSlot&) = delete;
+  PromiseSlot& operator=(const PromiseSlot&) = delete;
+
+  void unhandled_exception() noexcept { out.set_exception(std::current_exception()); }
+
+  /// The root's side of the run loop (CoroTask). Where the last run left
+  /// the leaf, and what it waits in (null: nothing, resume it).
+  [[nodiscard]] std::coroutine_handle<> leaf() const noexcept {
+    return std::coroutine_handle<>::from_address(reinterpret_cast<void*>(link_ & ~waits));
+  }
+  [[nodiscard]] WaitOp* wait() const noexcept { return (link_ & waits) != 0 ? wait_ : nullptr; }
+  /// Records where a run left off: the leaf, and what it waits in.
+  void park(std::coroutine_handle<> leaf, WaitOp* w) noexcept {
+    link_ = reinterpret_cast<std::uintptr_t>(leaf.address());
+    if (w != nullptr) {
+      std::destroy_at(&out);  // empty: the root has not returned
+      wait_ = w;
+      link_ |= waits;
+    }
+  }
+  /// The wait is over (its operation is ready, or the task is cancelled).
+  void unpark() noexcept {
+    if ((link_ & waits) != 0) {
+      link_ &= ~waits;
+      std::construct_at(&out);
+    }
+  }
+
+  union {
+    ResultOf<T> out;
+    WaitOp* wait_;
+  };
 };
 
 template <class T>
-class Promise : public PromiseBase {
+class Promise : public PromiseSlot<T> {
  public:
   Task<T> get_return_object() noexcept;
   template <class U>
   void return_value(U&& v) {
-    out.set_value(std::forward<U>(v));
+    this->out.set_value(std::forward<U>(v));
   }
-  void unhandled_exception() noexcept { out.set_exception(std::current_exception()); }
-  Outcome<T> out;
 };
 
 template <>
-class Promise<void> : public PromiseBase {
+class Promise<void> : public PromiseSlot<void> {
  public:
   Task<void> get_return_object() noexcept;
   void return_void() noexcept { out.set_value(); }
-  void unhandled_exception() noexcept { out.set_exception(std::current_exception()); }
-  VoidResult out;
 };
 
 }  // namespace detail
@@ -193,15 +242,13 @@ class [[nodiscard]] Task {
   struct Awaiter {
     handle_type child;
     static constexpr bool await_ready() noexcept { return false; }
-    template <class P>
-    void await_suspend(std::coroutine_handle<P> parent) noexcept {
-      child.promise().continuation = parent;
+    void await_suspend(std::coroutine_handle<> parent) noexcept {
+      child.promise().set_parent(parent);
       // Suspend the parent; the run loop enters the child (a hop, not a
       // nested resume).
-      detail::CoroTaskBase* t = parent.promise().task;
-      child.promise().task = t;
-      t->leaf = child;
-      t->hop = true;
+      detail::CoroRun& r = *detail::tl_coro_run;
+      r.leaf = child;
+      r.hop = true;
     }
     T await_resume() { return child.promise().out.take(); }
   };
