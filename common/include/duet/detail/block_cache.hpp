@@ -88,7 +88,7 @@ void free_slow(void* p, std::size_t size) noexcept;
 }  // namespace blocks
 
 /// Allocates `size` bytes, 64-byte aligned. Throws std::bad_alloc.
-[[nodiscard]] inline void* block_alloc(std::size_t size) {
+[[nodiscard, gnu::always_inline]] inline void* block_alloc(std::size_t size) {
   const std::size_t c = blocks::class_of(size);
   if (DUET_BLOCKS_INLINE && c < blocks::num_classes) {
     blocks::ThreadCache& k = blocks::tl_cache;
@@ -103,7 +103,7 @@ void free_slow(void* p, std::size_t size) noexcept;
 }
 
 /// Frees a block from block_alloc of the same `size`.
-inline void block_free(void* p, std::size_t size) noexcept {
+[[gnu::always_inline]] inline void block_free(void* p, std::size_t size) noexcept {
   const std::size_t c = blocks::class_of(size);
   if (DUET_BLOCKS_INLINE && p != nullptr && c < blocks::num_classes) {
     blocks::ThreadCache& k = blocks::tl_cache;

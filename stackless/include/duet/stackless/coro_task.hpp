@@ -56,29 +56,19 @@ struct WaitOp {
 
 /// One run of a spawned coroutine, on the run's stack. The awaiters of the
 /// coroutine that runs (root or child) write to it through tl_coro_run.
+/// The coroutine that runs is always `leaf` (the loop resumes only it), so
+/// a yield records nothing, a wait only itself, and a hop is a changed leaf.
 struct CoroRun {
   TaskHeader* task;
-  void* root;                    // the root frame: its final suspend ends the run
-  std::coroutine_handle<> leaf;  // what to resume next
+  std::coroutine_handle<> leaf;  // what runs, and what to resume next
   WaitOp* wait = nullptr;        // set when the leaf suspends on a poll future
-  RunResult kind = RunResult::pending;
-  bool hop = false;  // the leaf changed (child entered or finished): resume it
 };
 
-/// The run in progress on this thread (a run nested in another, such as a
-/// child joined in place, saves and restores it).
+/// The run in progress on this thread. Set by each run and never cleared:
+/// only the awaiters read it, and they run inside a run. A run nested in
+/// another (a child joined in place, from a poll in an awaiter) sets its
+/// own; the awaiter whose poll ran it sets the outer one back.
 inline constinit DUET_TLS CoroRun* tl_coro_run = nullptr;
-
-class CoroRunScope {
- public:
-  explicit CoroRunScope(CoroRun& r) noexcept : outer_(std::exchange(tl_coro_run, &r)) {}
-  ~CoroRunScope() { tl_coro_run = outer_; }
-  CoroRunScope(const CoroRunScope&) = delete;
-  CoroRunScope& operator=(const CoroRunScope&) = delete;
-
- private:
-  CoroRun* outer_;
-};
 
 /// The bytes in front of every Task frame: room for the task header.
 inline constexpr std::size_t frame_head = sizeof(TaskHeader);
@@ -90,13 +80,13 @@ inline constinit DUET_TLS void* tl_kept_frame = nullptr;
 inline constinit DUET_TLS std::size_t tl_kept_bytes = 0;
 
 /// A Task frame of `n` bytes, after its head.
-[[nodiscard]] inline void* frame_alloc(std::size_t n) {
+[[nodiscard, gnu::always_inline]] inline void* frame_alloc(std::size_t n) {
   return static_cast<std::byte*>(block_alloc(frame_head + n)) + frame_head;
 }
 
 /// A Task frame's operator delete: the block goes back, unless the frame is
 /// a spawned root being ended (its task keeps the block).
-inline void frame_free(void* f, std::size_t n) noexcept {
+[[gnu::always_inline]] inline void frame_free(void* f, std::size_t n) noexcept {
   if (f == tl_kept_frame) {
     tl_kept_bytes = n;
     return;

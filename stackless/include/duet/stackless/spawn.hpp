@@ -69,20 +69,19 @@ struct CoroTask final : TaskHeader {
       if (!w->repoll(w, cx)) return RunResult::pending;
       p.unpark();
     }
-    CoroRun r{th, root.address(), p.leaf()};
-    {
-      CoroRunScope scope(r);
-      do {
-        r.hop = false;
-        r.leaf.resume();
-      } while (r.hop);
+    CoroRun r{th, p.leaf()};
+    tl_coro_run = &r;
+    // Until the leaf stays the same: a child entered or finished (a hop).
+    for (std::coroutine_handle<> h = r.leaf;; h = r.leaf) {
+      h.resume();
+      if (r.leaf == h) break;
     }
     if (root.done()) {
       self->end_with(std::move(p.out));
       return RunResult::complete;
     }
     p.park(r.leaf, r.wait);
-    return r.kind;
+    return r.wait != nullptr ? RunResult::pending : RunResult::yielded;
   }
 
   /// Destroys the frame (and the chain it owns) and builds the outcome in
@@ -108,7 +107,7 @@ struct CoroTask final : TaskHeader {
     // Destroying the root destroys every frame of the chain (each parent
     // owns the child Task it awaits) and every awaiter in them, which
     // unregisters their waiters.
-    self->root().promise().unpark();
+    if (self->root().promise().wait() != nullptr) self->root().promise().unpark();
     const std::size_t bytes = end_root_frame(self->root());
     Ended* e = std::construct_at(reinterpret_cast<Ended*>(self->frame()), bytes);
     e->out.set_cancelled();
@@ -124,7 +123,7 @@ struct CoroTask final : TaskHeader {
     } else {
       // Never ended (no path does this today: a task is completed or
       // cancelled before its last reference goes).
-      self->root().promise().unpark();
+      if (self->root().promise().wait() != nullptr) self->root().promise().unpark();
       bytes = end_root_frame(self->root());
     }
     std::destroy_at(self);

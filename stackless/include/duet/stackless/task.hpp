@@ -62,13 +62,14 @@ class FutureAwaiter : WaitOp {
   static constexpr bool await_ready() noexcept { return false; }
   /// Polls once with the task's waker; suspends only when pending. (The
   /// task comes from the run: no lookup in the frame.)
-  bool await_suspend(std::coroutine_handle<> h) {
+  bool await_suspend(std::coroutine_handle<>) {
     CoroRun& r = *tl_coro_run;
     BorrowedWaker w(r.task);
     Context cx(w.get());
-    if (try_poll(cx)) return false;
-    r.leaf = h;
-    r.wait = this;
+    const bool ready = try_poll(cx);
+    tl_coro_run = &r;  // the poll may have run a child in place (its run set its own)
+    if (ready) return false;
+    r.wait = this;  // the leaf is the coroutine that awaits
     return true;
   }
   T await_resume() { return out_.take(); }
@@ -83,13 +84,10 @@ class FutureAwaiter : WaitOp {
   ResultOf<T> out_;
 };
 
+/// A yield records nothing: the run ends with the same leaf and no wait.
 struct YieldAwaiter {
   static constexpr bool await_ready() noexcept { return false; }
-  static void await_suspend(std::coroutine_handle<> h) noexcept {
-    CoroRun& r = *tl_coro_run;
-    r.leaf = h;
-    r.kind = RunResult::yielded;
-  }
+  static constexpr void await_suspend(std::coroutine_handle<>) noexcept {}
   static constexpr void await_resume() noexcept {}
 };
 
@@ -110,11 +108,9 @@ class PromiseBase {
     void await_suspend(std::coroutine_handle<P> h) noexcept {
       // Back to the parent: the run loop resumes it. The root's end ends
       // the run.
-      CoroRun& r = *tl_coro_run;
-      if (h.address() != r.root) {
-        r.leaf = h.promise().parent();
-        r.hop = true;
-      }
+      const std::uintptr_t link = h.promise().link_;
+      if ((link & root) == 0)
+        tl_coro_run->leaf = std::coroutine_handle<>::from_address(reinterpret_cast<void*>(link));
     }
     static constexpr void await_resume() noexcept {}
   };
@@ -142,21 +138,21 @@ class PromiseBase {
     return std::forward<A>(a);
   }
 
-  /// The awaiting parent (a child's).
-  [[nodiscard]] std::coroutine_handle<> parent() const noexcept {
-    return std::coroutine_handle<>::from_address(reinterpret_cast<void*>(link_));
-  }
+  /// Awaited: `p` resumes when this coroutine finishes.
   void set_parent(std::coroutine_handle<> p) noexcept {
     link_ = reinterpret_cast<std::uintptr_t>(p.address());
   }
 
  protected:
-  static constexpr std::uintptr_t waits = 1;  // in a root's link: the slot holds a WaitOp*
+  // Tags in a spawned root's link (frames are 64-byte aligned: the low six
+  // bits of a frame's address are zero).
+  static constexpr std::uintptr_t waits = 1;  // the result slot holds a WaitOp*
+  static constexpr std::uintptr_t root = 2;   // this coroutine is a task's root
 
-  /// A child's: its parent's frame. A spawned root's, between runs: the
-  /// task's leaf, tagged `waits` when the leaf waits in an operation (whose
-  /// awaiter the root's result slot then holds: a root that has not
-  /// returned has no result). Frames are 64-byte aligned: bit 0 is free.
+  /// A child's: its parent's frame. A spawned root's: `root`, and between
+  /// runs the task's leaf, tagged `waits` when the leaf waits in an
+  /// operation (whose awaiter the root's result slot then holds: a root
+  /// that has not returned has no result).
   std::uintptr_t link_ = 0;
 };
 
@@ -175,24 +171,26 @@ class PromiseSlot : public PromiseBase {
   /// The root's side of the run loop (CoroTask). Where the last run left
   /// the leaf, and what it waits in (null: nothing, resume it).
   [[nodiscard]] std::coroutine_handle<> leaf() const noexcept {
-    return std::coroutine_handle<>::from_address(reinterpret_cast<void*>(link_ & ~waits));
+    return std::coroutine_handle<>::from_address(reinterpret_cast<void*>(link_ & ~(waits | root)));
   }
   [[nodiscard]] WaitOp* wait() const noexcept { return (link_ & waits) != 0 ? wait_ : nullptr; }
   /// Records where a run left off: the leaf, and what it waits in.
   void park(std::coroutine_handle<> leaf, WaitOp* w) noexcept {
-    link_ = reinterpret_cast<std::uintptr_t>(leaf.address());
-    if (w != nullptr) {
-      std::destroy_at(&out);  // empty: the root has not returned
+    const auto at = reinterpret_cast<std::uintptr_t>(leaf.address()) | root;
+    if (w == nullptr) {
+      link_ = at;
+    } else {
+      // The result is empty (the root has not returned) and owns nothing:
+      // its storage is reused without running its destructor.
       wait_ = w;
-      link_ |= waits;
+      link_ = at | waits;
     }
   }
-  /// The wait is over (its operation is ready, or the task is cancelled).
+  /// The wait is over (its operation is ready, or the task is cancelled):
+  /// the result slot is an empty result again.
   void unpark() noexcept {
-    if ((link_ & waits) != 0) {
-      link_ &= ~waits;
-      std::construct_at(&out);
-    }
+    link_ &= ~waits;
+    std::construct_at(&out);
   }
 
   union {
@@ -246,9 +244,7 @@ class [[nodiscard]] Task {
       child.promise().set_parent(parent);
       // Suspend the parent; the run loop enters the child (a hop, not a
       // nested resume).
-      detail::CoroRun& r = *detail::tl_coro_run;
-      r.leaf = child;
-      r.hop = true;
+      detail::tl_coro_run->leaf = child;
     }
     T await_resume() { return child.promise().out.take(); }
   };
