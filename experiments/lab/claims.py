@@ -194,13 +194,16 @@ def m2(R: Results) -> Verdict:
     p = rss_slope(R, "duet-poll")
     f = rss_slope(R, "duet-fiber")
     fr = R.get("frames", "frame_size.buffer_64B_live", impl="g++").median
+    blk = R.opt("frames", "stackless_parked_block", impl="duet")
+    blk_txt = (f"; the parked stackless task is one {fmt_bytes(blk.median)} block (header room + frame)"
+               if blk else "")
     size_v = grade(s, 100, 512)
     ratio = f / s
     ratio_v = grade(ratio, 64)
     return Verdict(
         f"duet stackless task {fmt_bytes(s)}/task, poll future task {fmt_bytes(p)}/task (RSS slopes, header + frame "
         f"+ allocator); g++ frame of a body with 64 B live across the suspend: {fmt_bytes(fr)}; fiber/stackless "
-        f"RSS ratio {fmt_num(ratio)}x; 1M stackless tasks = {fmt_bytes(s * 1e6)}",
+        f"RSS ratio {fmt_num(ratio)}x; 1M stackless tasks = {fmt_bytes(s * 1e6)}" + blk_txt,
         combine([size_v, ratio_v]),
         f"The per-task size is {'inside' if size_v == 'holds' else 'outside'} the claimed 100-512 B; the ratio to a "
         f"real fiber is {fmt_num(ratio)}x, not 64x, because a fiber costs the pages it touched "

@@ -4,7 +4,8 @@
 //                 read from the argument of the promise's operator new (the
 //                 number Zig's @sizeOf(@Frame(f)) would give): compile-time
 //                 constants, one per function (M2, M8)
-//   duet sizes    sizeof the task header, the waker, a poll task (M2, R5)
+//   duet sizes    sizeof the task header, the waker, a poll task; the frame
+//                 and the one block of the lab's parked stackless task (M2, R5)
 //   allocations   operator new calls per spawn+join in a steady state, per
 //                 backend, from the counting allocator (M9); and the time of a
 //                 coroutine create+destroy with frames from malloc against a
@@ -70,6 +71,32 @@ struct Rec {
     if (h) h.destroy();
   }
 };
+
+// The frame g++ gives the lab's parked stackless task (lab_duet's
+// parked_task: a Task<void> that awaits a GateWait) with duet's own promise:
+// a promise type derived from it only to read operator new's argument (the
+// layout is duet's: same size, same awaiters). A spawned task is this frame
+// plus the header room in front of it (duet/stackless/coro_task.hpp).
+struct DuetSized {
+  struct promise_type : duet::detail::Promise<void> {
+    static void* operator new(std::size_t n) {
+      frame_bytes = n;
+      return std::malloc(n);
+    }
+    static void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+    DuetSized get_return_object() {
+      return DuetSized{std::coroutine_handle<promise_type>::from_promise(*this)};
+    }
+  };
+  std::coroutine_handle<promise_type> h;
+  ~DuetSized() {
+    if (h) h.destroy();
+  }
+};
+
+DuetSized duet_parked_body(lab::Gate* g) {
+  co_await lab::GateWait(g);
+}
 
 volatile int sink = 0;
 
@@ -286,6 +313,21 @@ int main(int argc, char** argv) {
   lab::emit("frames", "duet", "sizeof_poll_task_gate",
             sizeof(duet::detail::PollTask<lab::GateWait>), "B", -1,
             "sizeof(PollTask<GateWait>): header + future + outcome in one block");
+
+  {
+    lab::Gate g;
+    DuetSized t = duet_parked_body(&g);
+    const std::size_t block = duet::detail::frame_head + frame_bytes;
+    lab::emit(
+        "frames", "duet", "stackless_parked_frame", double(frame_bytes), "B", -1,
+        "g++ frame of lab_duet's parked_task (awaits a 40-byte GateWait) with duet's promise");
+    lab::emit("frames", "duet", "stackless_parked_block",
+              double((block + duet::detail::block_align - 1) / duet::detail::block_align *
+                     duet::detail::block_align),
+              "B", -1,
+              "the spawned task's one block: header room + that frame, in the block cache's "
+              "64-byte classes");
+  }
 
   double m = create_destroy_ns(false, n * 10);
   double p = create_destroy_ns(true, n * 10);

@@ -84,10 +84,18 @@ struct CoroTask final : TaskHeader {
     return r.wait != nullptr ? RunResult::pending : RunResult::yielded;
   }
 
-  /// Destroys the frame (and the chain it owns) and builds the outcome in
-  /// its memory.
-  template <class Result>
-  void end_with(Result&& result) {
+  /// Destroys the root's frame, and with it the chain of frames it owns
+  /// (each parent owns the child Task it awaits) and every awaiter in them,
+  /// which unregisters their waiters. The memory stays; returns its size.
+  std::size_t end_frame() noexcept {
+    Promise<T>& p = root().promise();
+    if (p.wait() != nullptr) p.unpark();  // the result slot holds a result again
+    return end_root_frame(root());
+  }
+
+  /// The root has returned or thrown: its result becomes the outcome, built
+  /// in the frame's memory.
+  void end_with(ResultOf<T>&& result) {
     Outcome<T> out;
     if constexpr (std::is_void_v<T>) {
       if (auto e = result.take_exception()) {
@@ -98,24 +106,21 @@ struct CoroTask final : TaskHeader {
     } else {
       out = std::move(result);
     }
-    const std::size_t bytes = end_root_frame(root());
+    const std::size_t bytes = end_frame();
     std::construct_at(reinterpret_cast<Ended*>(frame()), bytes, std::move(out));
   }
 
   static void cancel(TaskHeader* th) noexcept {
     auto* self = static_cast<CoroTask*>(th);
-    // Destroying the root destroys every frame of the chain (each parent
-    // owns the child Task it awaits) and every awaiter in them, which
-    // unregisters their waiters.
-    if (self->root().promise().wait() != nullptr) self->root().promise().unpark();
-    const std::size_t bytes = end_root_frame(self->root());
-    Ended* e = std::construct_at(reinterpret_cast<Ended*>(self->frame()), bytes);
-    e->out.set_cancelled();
+    const std::size_t bytes = self->end_frame();
+    std::construct_at(reinterpret_cast<Ended*>(self->frame()), bytes)->out.set_cancelled();
   }
 
   static void destroy(TaskHeader* th) noexcept {
     auto* self = static_cast<CoroTask*>(th);
     std::size_t bytes = 0;
+    // Relaxed: the last reference goes after COMPLETE was set, by an acq_rel
+    // decrement or on the thread that set it (state.hpp).
     if (th->load(std::memory_order_relaxed).is_complete()) {
       Ended* e = self->ended();
       bytes = e->frame_bytes;
@@ -123,8 +128,7 @@ struct CoroTask final : TaskHeader {
     } else {
       // Never ended (no path does this today: a task is completed or
       // cancelled before its last reference goes).
-      if (self->root().promise().wait() != nullptr) self->root().promise().unpark();
-      bytes = end_root_frame(self->root());
+      bytes = self->end_frame();
     }
     std::destroy_at(self);
     block_free(self, frame_head + bytes);

@@ -51,7 +51,8 @@ struct is_task<Task<T>> : std::true_type {};
 /// the co_await, so it lives in the frame until await_resume has run
 /// ([class.temporary]). A copy in the awaiter would cost a move per await
 /// and the future's size twice in the frame (a coroutine parked on a 40-byte
-/// future: a 192-byte frame instead of 128; lab rss).
+/// future: 40 bytes more than its 128-byte frame; lab rss). Its first word
+/// is its re-poll (WaitOp): the task keeps only the awaiter's address.
 template <class Fut>
 class FutureAwaiter : WaitOp {
   using T = future_output_t<Fut>;
