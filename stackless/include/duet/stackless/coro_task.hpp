@@ -19,10 +19,11 @@
 // TSan, where a million nested awaits overflow the stack; see
 // docs/architecture.md.)
 //
-// During a run, the loop's state (leaf, wait, hop) is a CoroRun on the run's
-// own stack, reached by the awaiters through one thread-local pointer; a
-// frame therefore carries no pointer to its task. Between runs, the leaf and
-// the wait are kept in the root's promise (promise.hpp says where).
+// During a run, the loop's state (task, leaf, wait) is a CoroRun on the
+// run's own stack, reached by the awaiters through one thread-local pointer;
+// a frame therefore carries no pointer to its task. Between runs, the leaf
+// and the wait are kept in the root's promise (PromiseSlot in task.hpp says
+// where).
 //
 // One block per spawned coroutine. A frame is allocated before anyone knows
 // whether it will be spawned or awaited, so every Task frame is allocated
