@@ -1,7 +1,7 @@
 # duet-gdb.py: gdb commands for duet fibers.
 #
 #   (gdb) source stackful/gdb/duet-gdb.py
-#   (gdb) duet fibers            # every live fiber of the last runtime that spawned one
+#   (gdb) duet fibers            # every live fiber of the newest runtime alive
 #   (gdb) duet fibers &rt        # ... of this runtime (a duet::Runtime expression)
 #   (gdb) duet bt 0x7ffff7e3df00 # backtrace of a suspended fiber (a live process)
 #

@@ -1,4 +1,7 @@
-// fiber.cpp: entering, leaving and unwinding fibers.
+// fiber.cpp: entering, leaving and unwinding fibers: the switch protocol's
+// callers. Which entry pairs with which exit is the table in switch.hpp;
+// each entry records its row in the fiber (FiberBase::path) and each exit
+// is chosen from it.
 #include <boost/context/detail/fcontext.hpp>
 
 #include <cstdio>
@@ -24,11 +27,6 @@ void describe_fiber(const TaskHeader* t, std::ostream& os);  // introspect.cpp
 
 namespace {
 
-// Fibers describe themselves in task dumps (duet/dump.hpp). Registered from
-// this file because it is always linked in.
-[[maybe_unused]] const bool g_describer_registered =
-    (set_task_describer(TaskKind::stackful, &describe_fiber), true);
-
 [[noreturn]] void fiber_entry(bc::transfer_t t) noexcept;
 
 DUET_TLS ThreadSide tl_side;
@@ -39,6 +37,17 @@ DUET_TLS ThreadSide tl_side;
 [[gnu::noinline]] ThreadSide& this_side() noexcept {
   asm volatile("" ::: "memory");
   return tl_side;
+}
+
+/// check_exit for a hand-off, which reads the thread's side only in builds
+/// that check (this_side is opaque to the compiler: an unused call would
+/// stay).
+inline void check_hand_off(const FiberBase* f) noexcept {
+#if DUET_CHECK_TRANSITIONS
+  check_exit(f, this_side(), SwitchExit::hand_off);
+#else
+  (void)f;
+#endif
 }
 
 /// A fiber's first run: takes its own stack from the running thread's cache
@@ -85,8 +94,8 @@ bool prepare_entry(FiberBase* f) noexcept {
 /// this thread's cache goes to the worker, whose own stack can afford a
 /// new slab, /proc/self/maps near the mapping budget, or a StackError.
 /// Out of line: a hand-off (hand_off_target) mostly finds a fiber that ran
-/// before, and the fresh fiber's half inlined there cost every park two
-/// instructions of register saves (callgrind, pingpong/stackful).
+/// before, and the fresh fiber's half inlined there costs every park
+/// register saves (docs/performance-log.md).
 [[gnu::noinline]] bool prepare_fresh_cheaply(FiberBase* f) noexcept {
   if (f->finished || !frames_stay_put(f)) return false;
   f->stack = stack_acquire_cached(f->strategy, f->stack_bytes);
@@ -146,6 +155,7 @@ void after_switch_out(FiberBase* f) noexcept {
     auto* g = static_cast<FiberBase*>(n.task);
     if (frames_stay_put(g) && prepare_entry_cheaply(g)) {
       set_current_task(g);
+      g->path = hand_off_path;  // it runs in the leaver's chain
       return g;
     }
   }
@@ -197,6 +207,7 @@ void after_switch_out(FiberBase* f) noexcept {
 }
 
 [[gnu::noinline]] bc::transfer_t jump_to_fiber(FiberBase* f, FiberBase* g) noexcept {
+  check_hand_off(f);
   char* top = g->frames_top();
   char* bottom = frames_bottom(g);
   san::hand_off_begin(f, g, /*dying=*/false, bottom, static_cast<std::size_t>(top - bottom));
@@ -206,15 +217,18 @@ void after_switch_out(FiberBase* f) noexcept {
 [[gnu::noinline]] bc::transfer_t jump_to_thread(FiberBase* f) noexcept {
   ThreadSide& side = this_side();
   san::leave_begin(f, /*dying=*/false, side);
-  // The loop's own frame is resumed by an indirect jump (fiber_flat_enter).
-  return side.flat ? jump_to_loop(side.ctx, f) : jump_to(side.ctx, f);
+  if (f->path == ReturnPath::jmp) {
+    check_exit(f, side, SwitchExit::jump_to_loop);
+    return jump_by_jmp(side.ctx, f);
+  }
+  check_exit(f, side, SwitchExit::jump_to);
+  return jump_to(side.ctx, f);
 }
 
 /// On `f`, which stops running for `f->reason`: jumps straight into the
 /// next fiber of this worker when there is one (one switch instead of two),
 /// else back to the thread that entered it. Returns when `f` is resumed.
 void switch_out(FiberBase* f) noexcept {
-  f->owes_return = false;  // its entry's return-stack entry is spent by this switch
   FiberBase* g = hand_off_target(f);
   land(f, g != nullptr ? jump_to_fiber(f, g) : jump_to_thread(f));
 }
@@ -226,25 +240,28 @@ void switch_out(FiberBase* f) noexcept {
 /// frame live: the side it resumes finds the CPU's return stack holding its
 /// own frames (switch.cpp, duet_exit_fcontext).
 [[gnu::always_inline, noreturn]] inline void exit_fiber(FiberBase* f) noexcept {
-  if (f->owes_return) {
+  if (f->path == ReturnPath::ret_owed) {
     // Entered fresh by a call and never switched out (spawn + join): back
     // into that call by a `ret`, which its entry left on the CPU's return
     // stack. No hand-off to ask for: a fiber entered by a call is run
     // inside its joiner's poll (which never hands off) or is a copy fiber
     // (which cannot); the caller completes it after the switch, as it does
-    // when dying_hand_off says no (31 instructions a spawn+join, callgrind).
+    // when dying_hand_off says no.
     ThreadSide& side = this_side();
+    check_exit(f, side, SwitchExit::exit_to_caller);
     san::leave_begin(f, /*dying=*/true, side);
     exit_to_caller(side.ctx, f);
   }
   bc::fcontext_t to;
   if (FiberBase* g = dying_hand_off(f); g != nullptr) {
+    check_hand_off(f);
     char* top = g->frames_top();
     char* bottom = frames_bottom(g);
     san::hand_off_begin(f, g, /*dying=*/true, bottom, static_cast<std::size_t>(top - bottom));
     to = g->ctx;
   } else {
     ThreadSide& side = this_side();
+    check_exit(f, side, SwitchExit::exit_to);
     san::leave_begin(f, /*dying=*/true, side);
     to = side.ctx;
   }
@@ -285,14 +302,15 @@ void switch_out(FiberBase* f) noexcept {
   // destroys another runtime): keep that fiber's side of the thread.
   ThreadSide& side = this_side();
   const ThreadSide outer = side;
-  side.flat = false;  // entered by a call: resumed by the jump's `ret`
   void* fake = nullptr;
   san::enter_begin(f, &fake, bottom, static_cast<std::size_t>(top - bottom), side);
   // A context that never ran is entered by a jump: this call's return
   // address stays on the return stack for the fiber's last switch
   // (exit_fiber), which a `ret` into the trampoline mispredicted.
-  f->owes_return = context_is_fresh(f->ctx);
-  bc::transfer_t t = f->owes_return ? jump_to_fresh(f->ctx, nullptr) : jump_to(f->ctx, nullptr);
+  const bool fresh = context_is_fresh(f->ctx);
+  f->path = fresh ? ReturnPath::ret_owed : ReturnPath::ret;
+  note_entry(side, f);
+  bc::transfer_t t = fresh ? jump_by_jmp(f->ctx, nullptr) : jump_to(f->ctx, nullptr);
   san::enter_end(fake);
   this_side() = outer;
   auto* last = static_cast<FiberBase*>(t.data);
@@ -324,7 +342,6 @@ void switch_out(FiberBase* f) noexcept {
   const NextTask n = take_yield_turn(f);
   if (n.task == f) return;
   f->reason = RunResult::yielded;
-  f->owes_return = false;
   FiberBase* g = hand_off_next(nullptr, n, frames_stay_put(f));
   land(f, g != nullptr ? jump_to_fiber(f, g) : jump_to_thread(f));
   if (f->unwinding) throw FiberUnwind{};
@@ -358,10 +375,6 @@ char* FiberBase::shared_frames_top() const noexcept {
   return copy.shared != nullptr ? copy.shared->mem.top() : nullptr;
 }
 
-bool fiber_frames_move(const TaskHeader* t) noexcept {
-  return !frames_stay_put(static_cast<const FiberBase*>(t));
-}
-
 RunResult fiber_run(TaskHeader* t) {
   auto* f = static_cast<FiberBase*>(t);
   // Started inside its joiner's poll (the join hand-off), on the joiner's
@@ -376,6 +389,13 @@ RunResult fiber_run(TaskHeader* t) {
   // over to (duet/detail/hand_off.hpp), the current task now.
   const FiberBase* last = enter(f);
   return last != nullptr ? last->reason : RunResult::yielded;
+}
+
+namespace {
+
+/// A copy fiber's StackfulOps::frames_move.
+bool fiber_frames_move(const TaskHeader* t) noexcept {
+  return !frames_stay_put(static_cast<const FiberBase*>(t));
 }
 
 void fiber_block(TaskHeader* t) {
@@ -408,7 +428,8 @@ FlatEntry fiber_flat_enter(TaskHeader* t) noexcept {
   ThreadSide& side = this_side();
   san::enter_begin_flat(f, &side.asan_thread_fake, bottom, static_cast<std::size_t>(top - bottom),
                         side);
-  side.flat = true;
+  f->path = ReturnPath::jmp;
+  note_entry(side, f);
   FlatEntry e{f->ctx, flat_routine(first)};
 #ifdef DUET_FLAT_TSAN
   e.tsan_fiber = f->tsan_fiber;  // the loop switches TSan, right before its jump
@@ -424,13 +445,19 @@ RunResult fiber_flat_entered(FlatTransfer tr) noexcept {
   // enter's second half: `tr.data` is the fiber whose switch ended the run
   // (the one entered, or the last it handed over to).
   ThreadSide& side = this_side();
-  side.flat = false;
   san::enter_end(side.asan_thread_fake);
   auto* last = static_cast<FiberBase*>(tr.data);
   last->ctx = tr.ctx;
   after_switch_out(last);
   return last->reason;
 }
+
+}  // namespace
+
+const StackfulOps own_stack_ops{&fiber_block, nullptr, &fiber_flat_enter, &fiber_flat_entered,
+                                &describe_fiber};
+const StackfulOps copy_stack_ops{&fiber_block, &fiber_frames_move, nullptr, nullptr,
+                                 &describe_fiber};
 
 bool fiber_unwind(FiberBase* f) noexcept {
   if (f->ctx == nullptr) return true;  // never ran: nothing on its stack

@@ -1,6 +1,5 @@
 // place.cpp: fiber_place's out-of-line halves (fiber.hpp resolves a spawn's
-// options inline), the debugger's last runtime, and the this_fiber queries
-// of where a fiber's frames are.
+// options inline), and the this_fiber queries of where a fiber's frames are.
 #include <atomic>
 #include <stdexcept>
 
@@ -12,8 +11,6 @@
 #include "stack_stats.hpp"
 
 namespace duet::detail {
-
-std::atomic<Scheduler*> g_gdb_last_scheduler{nullptr};
 
 std::size_t lazy_reserve_default() noexcept {
   return tuning_cells().lazy_reserve_bytes.load(std::memory_order_relaxed);

@@ -11,6 +11,7 @@
 #pragma once
 
 #include "duet/stackful/fiber.hpp"
+#include "switch.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define DUET_ASAN 1
@@ -37,27 +38,6 @@
 #ifdef DUET_TSAN
 #include <sanitizer/tsan_interface.h>
 #endif
-
-namespace duet::detail {
-
-/// What belongs to the thread that runs fibers rather than to a fiber: the
-/// context a fiber returns to (the worker loop, or a thread that cancels),
-/// and the sanitizers' view of that thread's stack. fiber.cpp keeps one per
-/// thread; a fiber may resume on another thread than the one it left, so it
-/// reads it afresh after every switch.
-struct ThreadSide {
-  void* ctx = nullptr;
-  // The thread's side is the worker loop's own frame (its flat entry,
-  // common/src/sched/flat_jump.hpp): a fiber resumes it by an indirect
-  // jump, not a `ret`. False for a side that entered by a call (enter).
-  bool flat = false;
-  void* asan_thread_fake = nullptr;  // ASan: the thread's fake stack across a flat entry
-  const void* asan_bottom = nullptr;
-  std::size_t asan_size = 0;
-  void* tsan_fiber = nullptr;
-};
-
-}  // namespace duet::detail
 
 namespace duet::detail::san {
 

@@ -14,10 +14,8 @@
 // switch code (jump_to_fiber, jump_to_thread, enter), so the return is
 // predicted, and so are the returns after it up the resumed fiber's
 // frames. With Boost's jump the call's entry was never popped, and every
-// return of the resumed side was predicted one frame off. Alternating
-// A/B on the 2-vCPU EPYC VM: pingpong/stackful 102 -> 73 ns a round trip,
-// yield_pair/stackful ~38 ns either way, spawn_join/stackful/1 124-139 ->
-// 110-119 ns; the PLT alone (same instructions as Boost's) was 130 -> 104.
+// return of the resumed side was predicted one frame off
+// (docs/performance-log.md, the switch entries).
 // The final rsp is Boost's (the slot at 0x38 popped), and a first entry
 // returns into make_fcontext's trampoline exactly as Boost's jump does.
 //
@@ -40,6 +38,49 @@
 // address of a stub that calls _exit(0): duet's fiber entry never returns,
 // and if it did, a fault is the right outcome, not a silent exit.
 #include "switch.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace duet::detail {
+namespace {
+const char* path_name(ReturnPath p) noexcept {
+  switch (p) {
+    case ReturnPath::ret:
+      return "ret";
+    case ReturnPath::ret_owed:
+      return "ret_owed";
+    case ReturnPath::jmp:
+      return "jmp";
+  }
+  return "?";
+}
+const char* exit_name(SwitchExit e) noexcept {
+  switch (e) {
+    case SwitchExit::jump_to:
+      return "jump_to";
+    case SwitchExit::jump_to_loop:
+      return "jump_by_jmp to the loop";
+    case SwitchExit::exit_to:
+      return "exit_to";
+    case SwitchExit::exit_to_caller:
+      return "exit_to_caller";
+    case SwitchExit::hand_off:
+      return "a hand-off";
+  }
+  return "?";
+}
+}  // namespace
+
+void switch_pairing_failed(ReturnPath recorded, ReturnPath truth, SwitchExit e) noexcept {
+  std::fprintf(stderr,
+               "duet: fiber switch pairing: the fiber's path is %s, the side entered it on %s, "
+               "and it leaves by %s (stackful/src/switch.hpp, the entry-by-exit table)\n",
+               path_name(recorded), path_name(truth), exit_name(e));
+  std::abort();
+}
+
+}  // namespace duet::detail
 
 #ifdef DUET_OWN_SWITCH
 namespace duet::detail {

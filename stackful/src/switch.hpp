@@ -21,9 +21,46 @@
 // runtime creator's, which threads inherit, unless a task changed the
 // thread's words before), whoever runs when it starts. It also saves a
 // call through libboost_context's PLT and the two control-register reads
-// per fiber; alternating A/B of exp_lab_duet spawn_seq --backend fiber on
-// the 2-vCPU EPYC VM showed no difference beyond the noise (100.6-106.8 ns
-// before, 100.2-105.7 after, six runs each).
+// per fiber (docs/performance-log.md, the switch entries).
+//
+// ---- The switch protocol: which entry pairs with which exit ---------------
+//
+// A call pushes its return address on the CPU's return stack and a `ret`
+// pops it as its prediction; a stack switch breaks that pairing unless each
+// way into a fiber's run is left by the matching way out. A wrong pair still
+// resumes the right address (every routine does), it only mispredicts
+// returns, so no test would see it: the pairing is therefore recorded, not
+// left to each caller. Each entry writes its row into the fiber
+// (FiberBase::path, a ReturnPath), each exit is chosen from it, and builds
+// with DUET_CHECK_TRANSITIONS check every exit against how the thread side
+// really entered (check_exit below: a wrong pair aborts, naming itself).
+//
+//   entry (caller: wrapper -> routine)           path       park/yield to       finish to
+//                                                           the side            the side
+//   enter(), a parked context:                   ret        jump_to             exit_to
+//     jump_to -> duet_jump_fcontext (ret)
+//   enter(), a fresh context:                    ret_owed   jump_to             exit_to_caller
+//     jump_by_jmp -> duet_jump_fcontext_jmp
+//   the worker loop (flat_jump.hpp), parked:     jmp        jump_by_jmp         exit_to
+//     flat_routine -> duet_jump_fcontext (ret)
+//   the worker loop, fresh:                      jmp        jump_by_jmp         exit_to
+//     flat_routine -> duet_jump_fcontext_jmp
+//   a hand-off from a fiber of the chain:        jmp (*)    jump_by_jmp         exit_to
+//     jump_to (the leaver parks) or exit_to (it finishes)
+//
+//   routines (switch.cpp):  duet_jump_fcontext      save, resume by `ret`
+//                           duet_jump_fcontext_jmp  save, resume by `jmp`
+//                           duet_exit_fcontext      no save, resume by `jmp`  (exit_to)
+//                           duet_exit_fcontext_ret  no save, resume by `ret`  (exit_to_caller)
+//
+// ret_owed: the enterer's call is the top of the return stack until the
+// fiber first switches out; a fiber that finishes before that pays it back
+// with exit_to_caller's `ret`. Any switch out spends it: the next entry
+// writes the fiber's path again.
+// (*) hand_off_path. Hand-offs happen only in a chain the loop entered
+// flat: a fiber entered by enter() runs inside its joiner's poll, is a copy
+// fiber or is being unwound, and none of those hands off (fiber.cpp). Where
+// there is no flat entry (no DUET_OWN_SWITCH), every path is `ret`.
 #pragma once
 
 #include <boost/context/detail/fcontext.hpp>
@@ -31,6 +68,7 @@
 #include <cstdint>
 
 #include "duet/detail/tls.hpp"
+#include "duet/stackful/fiber.hpp"
 
 namespace duet::detail {
 
@@ -64,12 +102,13 @@ extern "C" [[noreturn]] void duet_exit_fcontext(boost::context::detail::fcontext
 
 extern "C" boost::context::detail::transfer_t duet_jump_fcontext_jmp(
     boost::context::detail::fcontext_t to, void* data) noexcept;
-/// jump_to for a fiber that switches back to the worker loop's own frame
-/// (common/src/sched/flat_jump.hpp): the same save and restore, but `to` is
-/// resumed by an indirect jump, not a `ret`, which leaves the fiber's frames
-/// on the CPU's return stack for the next fiber the loop resumes (switch.cpp).
-inline boost::context::detail::transfer_t jump_to_loop(boost::context::detail::fcontext_t to,
-                                                       void* data) noexcept {
+/// jump_to, but `to` is resumed by an indirect jump, not a `ret`, which
+/// leaves the return stack as it is: a fiber's park back to the worker
+/// loop's own frame (path jmp), and enter()'s entry into a context that
+/// never ran (path ret_owed: the call's return address stays the top of the
+/// return stack, where a `ret` into the trampoline was mispredicted).
+inline boost::context::detail::transfer_t jump_by_jmp(boost::context::detail::fcontext_t to,
+                                                      void* data) noexcept {
   return duet_jump_fcontext_jmp(to, data);
 }
 /// The loop's flat entry routines: a parked fiber is resumed by `ret`
@@ -81,21 +120,10 @@ inline void (*flat_routine(bool first))() {
                : reinterpret_cast<void (*)()>(&duet_jump_fcontext);
 }
 
-/// A call's entry into a context that never ran (enter, for the join
-/// hand-off): jump_to, but the context's trampoline is reached by an
-/// indirect jump, so the call's return address stays the top of the CPU's
-/// return stack, where a `ret` into it was mispredicted (the trampoline
-/// is not where the call returns). The fiber pays that entry back by
-/// leaving with exit_to_caller when it never switched out in between.
-inline boost::context::detail::transfer_t jump_to_fresh(boost::context::detail::fcontext_t to,
-                                                        void* data) noexcept {
-  return duet_jump_fcontext_jmp(to, data);
-}
-
 extern "C" [[noreturn]] void duet_exit_fcontext_ret(boost::context::detail::fcontext_t to,
                                                     void* data) noexcept;
-/// exit_to for a fiber entered by jump_to_fresh that never switched out
-/// since: `to` (the enterer, whose call is the top of the return stack) is
+/// exit_to for a fiber on path ret_owed (entered fresh by enter(), never
+/// switched out since): `to` (the enterer, whose call is the top of the return stack) is
 /// resumed by a `ret`, which that entry predicts. A spawn+join then
 /// mispredicts no return at all (exit_to's indirect jump leaves the entry
 /// on the stack, and the enterer's next return takes it).
@@ -154,22 +182,100 @@ inline boost::context::detail::fcontext_t make_context_at(char* top, std::size_t
   boost::context::detail::jump_fcontext(to, data);
   __builtin_unreachable();  // nobody resumes a finished fiber
 }
-inline boost::context::detail::transfer_t jump_to_loop(boost::context::detail::fcontext_t to,
-                                                       void* data) noexcept {
-  return boost::context::detail::jump_fcontext(to, data);  // no flat entry here: never called
+// Boost's contexts: no fresh entry by a jump (so no path ret_owed) and no
+// flat entry (so no path jmp): jump_by_jmp is never called.
+inline boost::context::detail::transfer_t jump_by_jmp(boost::context::detail::fcontext_t to,
+                                                      void* data) noexcept {
+  return boost::context::detail::jump_fcontext(to, data);
 }
-// Boost's contexts: no fresh entry by a jump, so no exit that owes a return.
 inline bool context_is_fresh(boost::context::detail::fcontext_t) noexcept {
   return false;
-}
-inline boost::context::detail::transfer_t jump_to_fresh(boost::context::detail::fcontext_t to,
-                                                        void* data) noexcept {
-  return boost::context::detail::jump_fcontext(to, data);
 }
 [[noreturn]] inline void exit_to_caller(boost::context::detail::fcontext_t to,
                                         void* data) noexcept {
   exit_to(to, data);
 }
 #endif
+
+#ifdef DUET_OWN_SWITCH
+inline constexpr ReturnPath hand_off_path = ReturnPath::jmp;
+#else
+inline constexpr ReturnPath hand_off_path = ReturnPath::ret;
+#endif
+
+/// What belongs to the thread that runs fibers rather than to a fiber: the
+/// context a fiber returns to (the worker loop, or a thread that cancels),
+/// the sanitizers' view of that thread's stack (sanitizer.hpp), and, in
+/// builds with DUET_CHECK_TRANSITIONS, how it entered the chain it runs
+/// (the truth check_exit holds each fiber's path against). fiber.cpp keeps
+/// one per thread; a fiber may resume on another thread than the one it
+/// left, so it reads it afresh after every switch.
+struct ThreadSide {
+  void* ctx = nullptr;
+  void* asan_thread_fake = nullptr;  // ASan: the thread's fake stack across a flat entry
+  const void* asan_bottom = nullptr;
+  std::size_t asan_size = 0;
+  void* tsan_fiber = nullptr;
+  ReturnPath entry = ReturnPath::ret;  // checked builds: the entry's row
+  const FiberBase* owed_by = nullptr;  // checked builds: the fiber on ret_owed
+};
+
+/// The table's exits (for the check and its message).
+enum class SwitchExit : std::uint8_t {
+  jump_to,         // park or yield back to a side entered by a call
+  jump_to_loop,    // park or yield back to the loop's frame (jump_by_jmp)
+  exit_to,         // finish, back to the side
+  exit_to_caller,  // finish on ret_owed
+  hand_off,        // park, yield or finish into the next fiber of the chain
+};
+
+/// The table: whether `e` is an exit of a run entered on `p`.
+constexpr bool pairs(ReturnPath p, SwitchExit e) noexcept {
+  switch (e) {
+    case SwitchExit::jump_to:
+      return p == ReturnPath::ret || p == ReturnPath::ret_owed;
+    case SwitchExit::jump_to_loop:
+      return p == ReturnPath::jmp;
+    case SwitchExit::exit_to:
+      return p == ReturnPath::ret || p == ReturnPath::jmp;
+    case SwitchExit::exit_to_caller:
+      return p == ReturnPath::ret_owed;
+    case SwitchExit::hand_off:
+      return p == hand_off_path;
+  }
+  return false;
+}
+
+/// Aborts, naming the fiber's recorded path, the side's true one and the
+/// exit taken (switch.cpp).
+[[noreturn, gnu::cold]] void switch_pairing_failed(ReturnPath recorded, ReturnPath truth,
+                                                   SwitchExit e) noexcept;
+
+/// An entry into `f`'s run by the thread side (enter, the flat entry), after
+/// f->path is written: checked builds record the truth.
+inline void note_entry(ThreadSide& side, const FiberBase* f) noexcept {
+#if DUET_CHECK_TRANSITIONS
+  side.entry = f->path;
+  side.owed_by = f->path == ReturnPath::ret_owed ? f : nullptr;
+#else
+  (void)side;
+  (void)f;
+#endif
+}
+
+/// Before `f` leaves its run by `e`: checked builds abort unless f's
+/// recorded path is the side's true one and `e` is that path's exit.
+inline void check_exit(const FiberBase* f, ThreadSide& side, SwitchExit e) noexcept {
+#if DUET_CHECK_TRANSITIONS
+  ReturnPath truth = side.entry;
+  if (truth == ReturnPath::ret_owed && side.owed_by != f) truth = ReturnPath::ret;
+  if (f->path != truth || !pairs(truth, e)) switch_pairing_failed(f->path, truth, e);
+  if (side.owed_by == f) side.owed_by = nullptr;  // a switch out spends the owed return
+#else
+  (void)f;
+  (void)side;
+  (void)e;
+#endif
+}
 
 }  // namespace duet::detail

@@ -27,10 +27,4 @@ class Runtime;
 /// `os`; returns the live tasks (described or not).
 std::size_t dump_tasks(Runtime& rt, std::ostream& os);
 
-namespace detail {
-/// A backend's part of a task's dump line (the fiber backend registers one).
-using TaskDescriber = void (*)(const TaskHeader* t, std::ostream& os);
-void set_task_describer(TaskKind kind, TaskDescriber d) noexcept;
-}  // namespace detail
-
 }  // namespace duet

@@ -48,7 +48,7 @@ future_output_t<Op> wait_on_fiber(TaskHeader* t, Op& op) {
   for (;;) {
     auto p = poll_once(t, op);
     if (p.is_ready()) return std::move(p).value();
-    t->vtable->block(t);  // parks the fiber; throws FiberUnwind if cancelled
+    t->vtable->stackful->block(t);  // parks the fiber; throws FiberUnwind if cancelled
   }
 }
 
@@ -78,9 +78,10 @@ template <Future F>
 future_output_t<F> wait(F&& op) {
   using Op = std::remove_cvref_t<F>;
   if (detail::TaskHeader* t = detail::current_task()) {
-    if (t->vtable->block == nullptr) detail::throw_wait_on_worker();
+    const detail::StackfulOps* ops = t->vtable->stackful;
+    if (ops == nullptr) detail::throw_wait_on_worker();
     if constexpr (!std::is_lvalue_reference_v<F>) {
-      if (t->vtable->frames_move != nullptr && t->vtable->frames_move(t)) {
+      if (ops->frames_move != nullptr && ops->frames_move(t)) {
         return detail::wait_boxed<Op>(t, std::move(op));
       }
     }

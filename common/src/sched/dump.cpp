@@ -2,8 +2,6 @@
 // count of those that have not parked yet.
 #include "duet/dump.hpp"
 
-#include <array>
-#include <atomic>
 #include <ostream>
 
 #include "duet/detail/current.hpp"
@@ -13,10 +11,6 @@
 namespace duet {
 namespace detail {
 namespace {
-// Relaxed: a describer is a function pointer set once at startup; a dump
-// that misses it prints the line without the backend's part.
-std::array<std::atomic<TaskDescriber>, 3> g_describers{};
-
 const char* kind_name(TaskKind k) noexcept {
   switch (k) {
     case TaskKind::stackless:
@@ -38,9 +32,6 @@ const char* state_name(TaskSnapshot s) noexcept {
 }
 }  // namespace
 
-void set_task_describer(TaskKind kind, TaskDescriber d) noexcept {
-  g_describers[static_cast<std::size_t>(kind)].store(d, std::memory_order_relaxed);
-}
 }  // namespace detail
 
 std::size_t dump_tasks(Runtime& rt, std::ostream& os) {
@@ -50,8 +41,7 @@ std::size_t dump_tasks(Runtime& rt, std::ostream& os) {
     const detail::TaskSnapshot s = t->load(std::memory_order_acquire);
     os << "task " << static_cast<const void*>(t) << " " << detail::kind_name(t->vtable->kind) << " "
        << detail::state_name(s) << " refs=" << s.refs();
-    const auto k = static_cast<std::size_t>(t->vtable->kind);
-    if (auto d = detail::g_describers[k].load(std::memory_order_relaxed)) d(t, os);
+    if (const detail::StackfulOps* ops = t->vtable->stackful) ops->describe(t, os);
     os << "\n";
     ++n;
   });

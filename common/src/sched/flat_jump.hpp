@@ -7,11 +7,8 @@
 // switch), the loop returned through those frames after the fiber switched
 // back, while the return stack held the fiber's park frames; and the fiber,
 // resumed, returned through its park frames while the return stack held
-// the loop's. About three mispredicted returns on each side of each switch:
-// bench_sched pingpong/mixed (a fiber and a coroutine waking each other,
-// every switch of the fiber through the loop) took 98 ns a round trip
-// against 49 for two fibers handing over, with 713 instructions against
-// 686 (docs/stackful.md, "Where a fiber's extra time went").
+// the loop's: about three mispredicted returns on each side of each switch
+// (docs/performance-log.md, the flat entry).
 //
 // Entered from here instead, the loop never returns through anything after
 // a switch: the statement below is where it resumes, in the loop's own
@@ -22,15 +19,15 @@
 // its park's frames pop the rest of that fiber's frames: the same shape,
 // predicted up to the user's code. What the loop does in between (a
 // coroutine's resume, its own calls) is balanced and leaves them there.
-// pingpong/mixed: 97.9 -> 52-53 ns a round trip in alternating runs (54.3
-// in reports/switch.md), the instructions the same within a few.
+// The fiber side of each entry and exit is stackful/src/switch.hpp's
+// entry-by-exit table (rows "the worker loop").
 //
 // To the compiler the statement is a call: the callee-saved registers come
 // back (whoever resumes the loop restores them from the frame the routine
 // saved), every other register is clobbered. It steps over the red zone
 // first. x86-64 System V only; elsewhere no vtable has a flat entry. Under
 // TSan the loop switches TSan's fiber right before the jump
-// (FlatEntry::tsan_fiber, worker.cpp).
+// (FlatEntry::tsan_fiber, duet/detail/stackful_ops.hpp).
 #pragma once
 
 #include "duet/detail/task_header.hpp"

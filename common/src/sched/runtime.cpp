@@ -1,3 +1,6 @@
+// runtime.cpp: duet::Runtime's out-of-line members, each a call into its
+// scheduler (scheduler.hpp): construction, shutdown, statistics, and the
+// runtime of the calling worker.
 #include "duet/runtime.hpp"
 
 #include "scheduler.hpp"

@@ -1,3 +1,5 @@
+// scheduler.cpp: a runtime's scheduler: its workers built and started,
+// spawns and wakes routed to a worker or the injection queue, shutdown.
 #include "scheduler.hpp"
 
 #include <cstdio>
@@ -11,6 +13,12 @@
 #include "thread_context.hpp"
 
 namespace duet::detail {
+
+// The newest runtime alive: where stackful/gdb/duet-gdb.py starts when not
+// told which runtime to list. Relaxed: a debugger reads it with the process
+// stopped.
+std::atomic<Scheduler*> g_gdb_last_scheduler{nullptr};
+
 namespace {
 unsigned resolve_workers(const RuntimeConfig& cfg) {
   if (cfg.workers != 0) return cfg.workers;
@@ -43,9 +51,12 @@ Scheduler::Scheduler(Runtime& rt, RuntimeConfig c)
     workers.push_back(std::make_unique<Worker>(*this, i, cpus.empty() ? -1 : cpus[i]));
   }
   for (auto& w : workers) w->start();
+  g_gdb_last_scheduler.store(this, std::memory_order_relaxed);
 }
 
 Scheduler::~Scheduler() {
+  Scheduler* self = this;
+  g_gdb_last_scheduler.compare_exchange_strong(self, nullptr, std::memory_order_relaxed);
   shutdown();
   // Acquire: pairs with the release decrement in schedule(); after this
   // no outside thread touches a worker's driver.

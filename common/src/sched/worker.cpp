@@ -1,3 +1,7 @@
+// worker.cpp: a worker thread's loop (run a task, then its bookkeeping:
+// park, requeue, complete), its queues' local side (LIFO slot, ring,
+// stealing, the injection queue's turn), the join hand-off, and the
+// worker's half of a fiber's direct hand-off (duet/detail/hand_off.hpp).
 #include "worker.hpp"
 
 #include <algorithm>
@@ -54,16 +58,17 @@ inline void Worker::push_back(TaskHeader* t) noexcept {
   if (queue.push_back_or_overflow(t, sched_.injector)) stats_.overflows.inc();
 }
 
-// Inline into the join hand-off (run_child_inline) as well as here: a call
-// there cost a sixth of its 45 instructions (callgrind, spawn_join).
+// Inline into the join hand-off (run_child_inline) as well as here: the
+// hand-off's spawn+join path has no call to spare (docs/performance-log.md,
+// "Hot-path trims of spawn+join").
 inline TaskHeader* Worker::take_lifo_here() noexcept {
   TaskHeader* t = lifo_.take();
   if (t == nullptr) return nullptr;
   // Within the cap, or with nothing else in the ring (whose back is then its
   // front), the slot's task runs now. Pushing it to an empty ring starved
   // nobody and only woke an idle worker to steal it: a spawn+join loop on
-  // two workers then bounced between them (spawn_join/stackless/2, 4.7x the
-  // one-worker time before this, docs/architecture.md).
+  // two workers then bounced between them (docs/performance-log.md, "The
+  // joiner in the LIFO slot").
   if (lifo_runs_ < sched_.cfg.lifo_cap || queue.is_empty()) {
     if (lifo_runs_ < sched_.cfg.lifo_cap) ++lifo_runs_;
     stats_.lifo_hits.inc();
@@ -240,12 +245,13 @@ namespace {
 // from here, anything else is called (flat_jump.hpp).
 [[gnu::always_inline]] inline RunResult run_in_loop(TaskHeader* t) {
 #ifdef DUET_FLAT_JUMP
-  if (t->vtable->flat_enter != nullptr) {
+  const StackfulOps* ops = t->vtable->stackful;
+  if (ops != nullptr && ops->flat_enter != nullptr) {
     // Read before the jump: `t` may be freed by the time the loop resumes
     // (it handed over to other fibers and finished, and its last reference
     // went with the hand-off).
-    const auto entered = t->vtable->flat_entered;
-    const FlatEntry e = t->vtable->flat_enter(t);
+    const auto entered = ops->flat_entered;
+    const FlatEntry e = ops->flat_enter(t);
     if (e.ctx != nullptr) {
 #ifdef DUET_FLAT_TSAN
       __tsan_switch_to_fiber(e.tsan_fiber, 0);
@@ -307,7 +313,8 @@ inline bool Worker::may_run_inline(const TaskHeader* joiner, const TaskHeader* c
   // stack, and it never hands off while it runs so). Not a copy fiber, on
   // either side (frames that move): its bytes live on the worker's shared stack.
   const auto frames_move = [](const TaskHeader* t) {
-    return t->vtable->frames_move != nullptr && t->vtable->frames_move(t);
+    const StackfulOps* ops = t->vtable->stackful;
+    return ops != nullptr && ops->frames_move != nullptr && ops->frames_move(t);
   };
   return !frames_move(child) && !frames_move(joiner);
 }

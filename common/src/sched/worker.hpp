@@ -163,9 +163,9 @@ class Worker {
   void end_search();
   /// Work was queued here that another worker could take: wake one if none
   /// is searching. A worker with no peers skips it (the seq_cst fence in
-  /// Idle::worker_to_notify was 25 of the 240 instructions of a yield and
-  /// its costliest one; only a thread outside the runtime, through the
-  /// injector, ever needs to wake a lone worker).
+  /// Idle::worker_to_notify is the costliest instruction of a yield; only
+  /// a thread outside the runtime, through the injector, ever needs to wake
+  /// a lone worker).
   void notify_peers() noexcept;
   std::uint32_t rand() noexcept {
     // xorshift32: victim choice needs speed, not quality.

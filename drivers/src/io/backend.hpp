@@ -40,7 +40,7 @@ inline IoBackend* current_backend() noexcept {
   duet::detail::Driver* d = duet::detail::current_driver();
   // The one place a Driver becomes an IoBackend. The invariant: the core
   // makes a worker's driver either itself (the futex driver, IoDriver::none,
-  // which has no I/O) or through duet_io_driver_factory (make_driver.cpp),
+  // which has no I/O) or through duet_io_driver_factory (io_driver_factory.cpp),
   // which makes only IoBackends (UringDriver, EpollDriver). So a driver
   // whose kind is not `none` is an IoBackend.
   if (d == nullptr || d->kind() == IoDriver::none) return nullptr;

@@ -6,7 +6,8 @@
 //
 //     0  state      TaskState    flags (low 7 bits) | reference count (rest)
 //     8  next       TaskHeader*  intrusive link: injector, shutdown lists
-//    16  vtable     TaskVTable*  run / cancel / destroy / outcome / block
+//    16  vtable     TaskVTable*  run / cancel / destroy / outcome / drop_outcome,
+//                                 stackful (a fiber's operations)
 //    24  owned_prev TaskHeader*  OwnedTasks shard list (tasks that parked)
 //    32  owned_next TaskHeader*
 //    40  join_waker Waker        the joiner's waker (16 B), see JOIN_WAKER
@@ -28,6 +29,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "duet/detail/stackful_ops.hpp"
 #include "duet/detail/task/state.hpp"
 #include "duet/waker.hpp"
 
@@ -45,36 +47,6 @@ enum class RunResult : std::uint8_t {
 
 enum class TaskKind : std::uint8_t { stackless, poll, stackful };
 
-#if defined(__SANITIZE_THREAD__)
-#define DUET_FLAT_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define DUET_FLAT_TSAN 1
-#endif
-#endif
-/// A task entered from the worker loop's own frame rather than through
-/// `run` (only fibers: common/src/sched/flat_jump.hpp says why): the
-/// context to resume and the switch routine that resumes it, entered by a
-/// jump with the loop's resume address pushed. Null ctx: no jump (the loop
-/// calls `run` instead).
-struct FlatEntry {
-  void* ctx = nullptr;
-  void (*routine)() = nullptr;
-#ifdef DUET_FLAT_TSAN
-  // TSan's fiber for the context: the loop switches TSan to it right
-  // before the jump, in the jumping function (TSan keeps a shadow call
-  // stack per fiber: a hook that switched and then returned would record
-  // its return on the fiber's).
-  void* tsan_fiber = nullptr;
-#endif
-};
-/// What the context that switched back to the loop passed: its own saved
-/// context and the task whose run ended.
-struct FlatTransfer {
-  void* ctx = nullptr;
-  void* data = nullptr;
-};
-
 struct TaskVTable {
   TaskKind kind;
   /// Polls / resumes the task once on the calling worker.
@@ -88,20 +60,9 @@ struct TaskVTable {
   void* (*outcome)(TaskHeader*);
   /// Drops the stored outcome (nobody will join).
   void (*drop_outcome)(TaskHeader*);
-  /// Suspends the calling task until woken. Only fibers can; null otherwise.
-  void (*block)(TaskHeader*);
-  /// True when the task's frames are moved out while it is suspended (the
-  /// core knows no stack strategy, only this property; stackful's copy
-  /// fibers have it): an operation it waits on must then not live in its
-  /// frames, so duet::wait moves an rvalue operation to the heap first, and
-  /// the join hand-off never runs a child on or inside it. Null: never.
-  bool (*frames_move)(const TaskHeader*) = nullptr;
-  /// The worker loop's flat entry (null: always `run`). `flat_enter`
-  /// readies the task and says where to jump; after the jump back,
-  /// `flat_entered` does what `run` does after its switch and returns how
-  /// the run that ended (the current task's) ended.
-  FlatEntry (*flat_enter)(TaskHeader*) noexcept = nullptr;
-  RunResult (*flat_entered)(FlatTransfer) noexcept = nullptr;
+  /// A fiber's operations (duet/detail/stackful_ops.hpp); null for every
+  /// other kind of task.
+  const StackfulOps* stackful = nullptr;
 };
 
 struct alignas(64) TaskHeader {
@@ -131,7 +92,7 @@ struct alignas(64) TaskHeader {
 
 static_assert(sizeof(TaskHeader) == 64, "the task header is one cache line");
 
-/// The waker vtable for tasks; defined in task_header.cpp.
+/// The waker vtable for tasks (common/src/task/harness.cpp).
 extern const WakerVTable task_waker_vtable;
 
 /// A borrowed waker for `t` (no reference taken): for a Context on the stack.

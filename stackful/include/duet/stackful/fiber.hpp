@@ -142,27 +142,20 @@ struct FiberPlace {
 };
 /// duet::set_stack_measurement's switch (high_water.cpp). Relaxed: a knob.
 extern std::atomic<bool> g_measure_all;
-/// The last runtime that spawned a fiber: where stackful/gdb/duet-gdb.py
-/// starts when not told which runtime to list (place.cpp). Relaxed: a
-/// debugger reads it with the process stopped.
-extern std::atomic<Scheduler*> g_gdb_last_scheduler;
 /// StackTuning::lazy_reserve_bytes, a lazy fiber's default reserve.
 std::size_t lazy_reserve_default() noexcept;
 [[noreturn]] void throw_stack_too_big();
 
 /// Resolves the options against the runtime's defaults and allocates a task
 /// block of `task_size` bytes. Throws std::invalid_argument for options out
-/// of range, std::bad_alloc. Inline: out of line it was 66 instructions and
-/// a 40-byte struct through memory on every fiber spawn (callgrind).
+/// of range, std::bad_alloc. Inline, so that a spawn resolves its options in
+/// registers rather than through a struct in memory.
 inline FiberPlace fiber_place(Runtime& rt, const FiberOptions& o, std::size_t task_size) {
   const RuntimeConfig& cfg = rt.config();
   FiberPlace p;
   p.strategy = o.strategy.value_or(cfg.fiber_stack_strategy);
   p.measure = o.measure_stack || g_measure_all.load(std::memory_order_relaxed);
   p.sched = scheduler_of(rt);
-  if (g_gdb_last_scheduler.load(std::memory_order_relaxed) != p.sched) [[unlikely]] {
-    g_gdb_last_scheduler.store(p.sched, std::memory_order_relaxed);
-  }
   if (p.strategy != StackStrategy::copy) {
     std::size_t size = o.stack_size;
     if (size == 0) {
@@ -179,8 +172,7 @@ inline FiberPlace fiber_place(Runtime& rt, const FiberOptions& o, std::size_t ta
 }
 /// Gives back what fiber_place took, and the stack if one is still held
 /// (the task block is already destroyed). Inline: every fiber's last
-/// reference comes here, and the call was 27 instructions of a fiber
-/// spawn+join (callgrind) around a free-list push.
+/// reference comes here, and it is mostly a free-list push.
 inline void fiber_unplace(const FiberPlace& p, std::size_t task_size) noexcept {
   block_free(p.mem, task_size);
   if (p.stack) stack_release(p.stack);  // a finished fiber gave its stack back: rare
@@ -209,6 +201,18 @@ struct FiberVTable : TaskVTable {
   void (*fail_start)(FiberBase*, std::exception_ptr) noexcept;
 };
 
+/// How the thread side that entered a fiber's current run is resumed when
+/// the fiber switches back to it: the state that pairs each entry of the
+/// switch protocol with its exit (the table: stackful/src/switch.hpp).
+enum class ReturnPath : std::uint8_t {
+  ret,       // entered by a call (enter): the side is resumed by `ret`
+  ret_owed,  // ... into a fresh context by a jump, not switched out since:
+             // the call's return address tops the CPU's return stack, and a
+             // finishing fiber pays it back with a `ret` (exit_to_caller)
+  jmp,       // the worker loop's own frame (flat entry), or a hand-off in
+             // its chain: the side is resumed by an indirect jump
+};
+
 /// The part of a fiber that does not depend on its function. Layout after
 /// the 64-byte TaskHeader: the switch state first (hot), then the copy
 /// strategy's buffer, then introspection and sanitizer fields (cold). What
@@ -218,8 +222,7 @@ struct FiberVTable : TaskVTable {
 /// bytes for small functions and results.
 struct FiberBase : TaskHeader {
   /// Inline, with every option resolved by fiber_place: its stores merge
-  /// with the function's (the out-of-line constructor was 51 instructions
-  /// and a call of a fiber spawn+join, callgrind).
+  /// with the function's.
   FiberBase(const FiberVTable* vt, const FiberPlace& p, const Stackful& tag) noexcept
       : TaskHeader(vt),
         strategy(p.strategy),
@@ -272,9 +275,9 @@ struct FiberBase : TaskHeader {
   bool measure = false;        // canary-measured high-water mark
   bool stack_counted = false;  // finished: its stack already counts as given back
   bool fn_live = true;         // FiberTask: its function is not destroyed yet
-  // Entered fresh by a call's jump and not switched out since: its
-  // enterer's call tops the CPU's return stack (fiber.cpp, exit_fiber).
-  bool owes_return = false;
+  // How the side that entered this run resumes (set by every entry; the
+  // entry-by-exit table is stackful/src/switch.hpp's).
+  ReturnPath path = ReturnPath::ret;
   std::uint32_t stack_bytes;  // usable bytes its stack will have
   std::uint32_t site_line;    // SpawnSite, split around the holes
 
@@ -294,15 +297,13 @@ struct FiberBase : TaskHeader {
 
 /// Vtable entries shared by all fibers (stackful/src/fiber.cpp).
 RunResult fiber_run(TaskHeader* t);
-void fiber_block(TaskHeader* t);
-/// TaskVTable::frames_move of a copy fiber's vtable (the other vtable has
-/// none): whether the fiber's frames move while it is parked (a copy
-/// fiber's bytes are copied out of the shared stack).
-bool fiber_frames_move(const TaskHeader* t) noexcept;
-/// The worker loop's flat entry (TaskVTable::flat_enter, flat_entered) of
-/// a fiber with a stack of its own (common/src/sched/flat_jump.hpp).
-FlatEntry fiber_flat_enter(TaskHeader* t) noexcept;
-RunResult fiber_flat_entered(FlatTransfer tr) noexcept;
+/// The stackful operations (duet/detail/stackful_ops.hpp) of a fiber with a
+/// stack of its own (frames never move; the worker loop's flat entry,
+/// common/src/sched/flat_jump.hpp) and of a copy fiber (frames move: its
+/// bytes are copied out of the shared stack while it is parked; entered by
+/// `run` only, as its bytes are copied in and out around the switch).
+extern const StackfulOps own_stack_ops;
+extern const StackfulOps copy_stack_ops;
 /// Unwinds a started fiber. True when the fiber ended by cancellation.
 bool fiber_unwind(FiberBase* f) noexcept;
 
@@ -353,22 +354,16 @@ struct FiberTask final : FiberBase, TaskOps<FiberTask<Fn, T>> {
     fiber_unplace(p, sizeof(FiberTask));
   }
 
-  /// Two vtables, one per answer to frames_move: a fiber with a stack of
-  /// its own (frames_move null: never) and a copy fiber. duet::wait and the
-  /// join hand-off then ask a fiber's strategy without an indirect call.
-  /// A fiber with a stack of its own also has the worker loop's flat
-  /// entry; a copy fiber is entered by `run` only (its bytes are copied in
-  /// and out around the switch).
-  static constexpr FiberVTable make_vtable(bool (*frames_move)(const TaskHeader*), bool own_stack) {
-    return FiberVTable{
-        {TaskKind::stackful, &fiber_run, &cancel, &destroy, &TaskOps<FiberTask>::outcome,
-         &TaskOps<FiberTask>::drop_outcome, &fiber_block, frames_move,
-         own_stack ? &fiber_flat_enter : nullptr, own_stack ? &fiber_flat_entered : nullptr},
-        &run_body,
-        &fail};
+  /// Two vtables, one per stack kind (stackful_ops below): duet::wait and
+  /// the join hand-off then ask a fiber's strategy without an indirect call.
+  static constexpr FiberVTable make_vtable(const StackfulOps* ops) {
+    return FiberVTable{{TaskKind::stackful, &fiber_run, &cancel, &destroy,
+                        &TaskOps<FiberTask>::outcome, &TaskOps<FiberTask>::drop_outcome, ops},
+                       &run_body,
+                       &fail};
   }
-  static constexpr FiberVTable vtable = make_vtable(nullptr, true);
-  static constexpr FiberVTable copy_vtable = make_vtable(&fiber_frames_move, false);
+  static constexpr FiberVTable vtable = make_vtable(&own_stack_ops);
+  static constexpr FiberVTable copy_vtable = make_vtable(&copy_stack_ops);
 
   union {
     Fn fn;

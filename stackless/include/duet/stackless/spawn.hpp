@@ -4,10 +4,9 @@
 //   duet::Task<int> answer() { co_return 42; }
 //   duet::JoinHandle<int> start() { return rt.spawn(answer()); }
 //
-// The scheduler sees a CoroTask: the task header, built in the room every
-// Task frame has in front of it (coro_task.hpp), so a spawn allocates
-// nothing. When the root finishes, its outcome is built in the frame's
-// memory, which the task keeps until its last reference goes.
+// The scheduler sees a CoroTask (coro_task.hpp): the task header, built in
+// the room every Task frame has in front of it (frame.hpp), so a spawn
+// allocates nothing.
 #pragma once
 
 #include <cstddef>
@@ -26,129 +25,6 @@
 
 namespace duet {
 class Runtime;
-
-namespace detail {
-
-/// A spawned Task<T>: the task header, in the head of the root frame's block
-/// (coro_task.hpp). While the root lives, the frame follows the header;
-/// once it has ended (returned, thrown or been cancelled), an `Ended` is
-/// built in the frame's memory: the outcome, and the frame's size for the
-/// block's release. COMPLETE in the state word says which of the two is
-/// there (both ends set it before anyone else may look).
-template <class T>
-struct CoroTask final : TaskHeader {
-  using Handle = typename Task<T>::handle_type;
-
-  struct Ended {
-    explicit Ended(std::size_t bytes) noexcept : frame_bytes(bytes) {}
-    Ended(std::size_t bytes, Outcome<T>&& o) : frame_bytes(bytes), out(std::move(o)) {}
-    std::size_t frame_bytes;
-    Outcome<T> out;
-  };
-  // The frame holds its two resume pointers and the promise, whose result
-  // slot is at least an Outcome<T>'s size.
-  static_assert(sizeof(Ended) <= 2 * sizeof(void*) + sizeof(Promise<T>),
-                "the outcome fits in the ended frame");
-  static_assert(alignof(Ended) <= block_align && alignof(Promise<T>) <= 16,
-                "Task frames are 16-byte aligned at most");
-
-  /// Becomes the task of `h`'s frame: `h` must come from Task<T>::release.
-  explicit CoroTask(Handle h) noexcept : TaskHeader(&vtable) { h.promise().park(h, nullptr); }
-
-  [[nodiscard]] void* frame() noexcept { return reinterpret_cast<std::byte*>(this) + frame_head; }
-  [[nodiscard]] Handle root() noexcept { return Handle::from_address(frame()); }
-  [[nodiscard]] Ended* ended() noexcept { return std::launder(reinterpret_cast<Ended*>(frame())); }
-
-  static RunResult run(TaskHeader* th) {
-    auto* self = static_cast<CoroTask*>(th);
-    Handle root = self->root();
-    Promise<T>& p = root.promise();
-    if (WaitOp* w = p.wait()) {
-      BorrowedWaker bw(th);
-      Context cx(bw.get());
-      if (!w->repoll(w, cx)) return RunResult::pending;
-      p.unpark();
-    }
-    CoroRun r{th, p.leaf()};
-    tl_coro_run = &r;
-    // Until the leaf stays the same: a child entered or finished (a hop).
-    for (std::coroutine_handle<> h = r.leaf;; h = r.leaf) {
-      h.resume();
-      if (r.leaf == h) break;
-    }
-    if (root.done()) {
-      self->end_with(std::move(p.out));
-      return RunResult::complete;
-    }
-    p.park(r.leaf, r.wait);
-    return r.wait != nullptr ? RunResult::pending : RunResult::yielded;
-  }
-
-  /// Destroys the root's frame, and with it the chain of frames it owns
-  /// (each parent owns the child Task it awaits) and every awaiter in them,
-  /// which unregisters their waiters. The memory stays; returns its size.
-  std::size_t end_frame() noexcept {
-    Promise<T>& p = root().promise();
-    if (p.wait() != nullptr) p.unpark();  // the result slot holds a result again
-    return end_root_frame(root());
-  }
-
-  /// The root has returned or thrown: its result becomes the outcome, built
-  /// in the frame's memory.
-  void end_with(ResultOf<T>&& result) {
-    Outcome<T> out;
-    if constexpr (std::is_void_v<T>) {
-      if (auto e = result.take_exception()) {
-        out.set_exception(std::move(e));
-      } else {
-        out.set_value();
-      }
-    } else {
-      out = std::move(result);
-    }
-    const std::size_t bytes = end_frame();
-    std::construct_at(reinterpret_cast<Ended*>(frame()), bytes, std::move(out));
-  }
-
-  static void cancel(TaskHeader* th) noexcept {
-    auto* self = static_cast<CoroTask*>(th);
-    const std::size_t bytes = self->end_frame();
-    std::construct_at(reinterpret_cast<Ended*>(self->frame()), bytes)->out.set_cancelled();
-  }
-
-  static void destroy(TaskHeader* th) noexcept {
-    auto* self = static_cast<CoroTask*>(th);
-    std::size_t bytes = 0;
-    // Relaxed: the last reference goes after COMPLETE was set, by an acq_rel
-    // decrement or on the thread that set it (state.hpp).
-    if (th->load(std::memory_order_relaxed).is_complete()) {
-      Ended* e = self->ended();
-      bytes = e->frame_bytes;
-      std::destroy_at(e);
-    } else {
-      // Never ended (no path does this today: a task is completed or
-      // cancelled before its last reference goes).
-      bytes = self->end_frame();
-    }
-    std::destroy_at(self);
-    block_free(self, frame_head + bytes);
-  }
-  static void* outcome(TaskHeader* th) noexcept {
-    return &static_cast<CoroTask*>(th)->ended()->out;
-  }
-  static void drop_outcome(TaskHeader* th) noexcept {
-    auto& out = static_cast<CoroTask*>(th)->ended()->out;
-    if (out.has_exception()) [[unlikely]]
-      report_detached_exception(th, out.exception());
-    out.reset();
-  }
-
-  static constexpr TaskVTable vtable{TaskKind::stackless, &run,   &cancel, &destroy, &outcome,
-                                     &drop_outcome,       nullptr};
-};
-static_assert(sizeof(CoroTask<void>) == frame_head, "the task is the head of its frame's block");
-
-}  // namespace detail
 
 /// Spawns a stackless task. Throws std::invalid_argument for an empty Task
 /// and std::bad_alloc when memory runs out.

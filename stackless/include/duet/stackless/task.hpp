@@ -5,7 +5,7 @@
 //   duet::Task<int> twice() { co_return 2 * co_await answer(); }
 //
 // A Task starts when it is awaited (by another Task) or spawned. Awaiting a
-// child Task hops to it through the task's run loop (see coro_task.hpp): a
+// child Task hops to it through the task's run loop (see frame.hpp): a
 // chain of a million nested awaits runs in constant thread stack. Inside a Task, `co_await`
 // accepts:
 //   - another Task<U>,
@@ -16,7 +16,7 @@
 // a suspended task waits on.
 //
 // Frames come from the per-thread block cache (duet/detail/block_cache.hpp),
-// each after room for the task header it gets if spawned (coro_task.hpp):
+// each after room for the task header it gets if spawned (frame.hpp):
 // a spawn allocates nothing more, and no malloc in a steady state.
 #pragma once
 
@@ -30,7 +30,7 @@
 #include "duet/detail/block_cache.hpp"
 #include "duet/outcome.hpp"
 #include "duet/poll.hpp"
-#include "duet/stackless/coro_task.hpp"
+#include "duet/stackless/frame.hpp"
 #include "duet/yield.hpp"
 
 namespace duet {
@@ -97,7 +97,7 @@ inline constexpr bool dependent_false = false;
 
 class PromiseBase {
  public:
-  // Every frame has room for a task header in front of it (coro_task.hpp).
+  // Every frame has room for a task header in front of it (frame.hpp).
   static void* operator new(std::size_t n) { return frame_alloc(n); }
   static void operator delete(void* p, std::size_t n) noexcept { frame_free(p, n); }
 

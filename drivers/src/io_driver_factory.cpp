@@ -1,4 +1,4 @@
-// make_driver.cpp: the I/O backends' factory, which the core calls for each
+// io_driver_factory.cpp: the I/O backends' factory, which the core calls for each
 // worker's driver (duet/detail/driver.hpp): the backend that choice.cpp
 // resolves, one UringDriver or EpollDriver per worker, or none (the core's
 // futex driver) for IoDriver::none. Every driver it makes is an IoBackend

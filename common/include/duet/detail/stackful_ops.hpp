@@ -1,0 +1,70 @@
+// duet/detail/stackful_ops.hpp: what the core asks of a task that runs on a
+// stack of its own (a fiber), in one table. The core knows no stack
+// strategy and no switch routine: it reaches them only through
+// TaskVTable::stackful, which is null for every other kind of task, so a
+// coroutine or a poll future pays one null test where a fiber's slot is
+// read. The stackful library fills the table (stackful/src/fiber.cpp); its
+// switch protocol, and which entry pairs with which exit, is written once in
+// stackful/src/switch.hpp.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+
+namespace duet::detail {
+
+struct TaskHeader;
+enum class RunResult : std::uint8_t;
+
+#if defined(__SANITIZE_THREAD__)
+#define DUET_FLAT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define DUET_FLAT_TSAN 1
+#endif
+#endif
+
+/// A fiber entered from the worker loop's own frame rather than through
+/// `run` (common/src/sched/flat_jump.hpp says why): the context to resume
+/// and the switch routine that resumes it, entered by a jump with the
+/// loop's resume address pushed. Null ctx: no jump (the loop calls `run`).
+struct FlatEntry {
+  void* ctx = nullptr;
+  void (*routine)() = nullptr;
+#ifdef DUET_FLAT_TSAN
+  // TSan's fiber for the context: the loop switches TSan to it right
+  // before the jump, in the jumping function (TSan keeps a shadow call
+  // stack per fiber: a hook that switched and then returned would record
+  // its return on the fiber's).
+  void* tsan_fiber = nullptr;
+#endif
+};
+
+/// What the context that switched back to the loop passed: its own saved
+/// context and the task whose run ended.
+struct FlatTransfer {
+  void* ctx = nullptr;
+  void* data = nullptr;
+};
+
+/// The stackful operations of a task kind (TaskVTable::stackful).
+struct StackfulOps {
+  /// Suspends the calling task until woken (duet::wait on a fiber).
+  void (*block)(TaskHeader*);
+  /// True when the task's frames are moved out while it is suspended (the
+  /// core knows no stack strategy, only this property; stackful's copy
+  /// fibers have it): an operation it waits on must then not live in its
+  /// frames, so duet::wait moves an rvalue operation to the heap first, and
+  /// the join hand-off never runs a child on or inside it. Null: never.
+  bool (*frames_move)(const TaskHeader*);
+  /// The worker loop's flat entry (null: always `run`). `flat_enter`
+  /// readies the task and says where to jump; after the jump back,
+  /// `flat_entered` does what `run` does after its switch and returns how
+  /// the run that ended (the current task's) ended.
+  FlatEntry (*flat_enter)(TaskHeader*) noexcept;
+  RunResult (*flat_entered)(FlatTransfer) noexcept;
+  /// The backend's part of a task's line in dump_tasks (duet/dump.hpp).
+  void (*describe)(const TaskHeader*, std::ostream&);
+};
+
+}  // namespace duet::detail
