@@ -2,7 +2,7 @@
 // the completion half and the handle half of the join handshake, and the
 // wake and cancel entry points. They are templates over the task they
 // drive (HarnessTask): duet instantiates them with HeaderTask (a real
-// TaskHeader, harness.cpp); tests/common/task_explorer_test.cpp with a
+// TaskHeader, harness.cpp); tests/task/explorer_test.cpp with a
 // model task whose state word and join-waker cell are instrumented, and
 // runs every interleaving of them.
 //
