@@ -6,7 +6,8 @@
 //
 //     0  state      TaskState    flags (low 7 bits) | reference count (rest)
 //     8  next       TaskHeader*  intrusive link: injector, shutdown lists
-//    16  vtable     TaskVTable*  run / cancel / destroy / outcome / block
+//    16  vtable     TaskVTable*  kind, run, cancel, destroy, outcome, drop_outcome,
+//                                block, frames_move, flat_enter, flat_entered
 //    24  owned_prev TaskHeader*  OwnedTasks shard list (tasks that parked)
 //    32  owned_next TaskHeader*
 //    40  join_waker Waker        the joiner's waker (16 B), see JOIN_WAKER
@@ -131,7 +132,7 @@ struct alignas(64) TaskHeader {
 
 static_assert(sizeof(TaskHeader) == 64, "the task header is one cache line");
 
-/// The waker vtable for tasks; defined in task_header.cpp.
+/// The waker vtable for tasks; defined in common/src/task/harness.cpp.
 extern const WakerVTable task_waker_vtable;
 
 /// A borrowed waker for `t` (no reference taken): for a Context on the stack.

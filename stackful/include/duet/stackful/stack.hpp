@@ -1,7 +1,8 @@
 // duet/stackful/stack.hpp: where fiber stacks come from.
 //
 // Four strategies (duet::StackStrategy, chosen per spawn or as the runtime
-// default; docs/stackful.md compares them with measurements):
+// default; docs/stackful.md compares them, docs/performance-log.md has
+// their measurements):
 //
 //   pooled            a fixed-size mapping with a guard page, reused through
 //                     a per-thread cache over a global pool (capped). The
