@@ -226,8 +226,8 @@ duet::Task<void> pp_coro(Turn& t, int me, int rounds) {
 // resumed returns through its own, and the first return into code the
 // other fiber was not in (duet::wait back into its copy of the loop) was
 // mispredicted, twice a round trip: 66 ns against 45 with one copy on the
-// 2-vCPU EPYC VM (docs/stackful.md, "The return predictions after a
-// switch"). pingpong_distinct below keeps that case, on purpose.
+// 2-vCPU EPYC VM (docs/performance-log.md, "Where a fiber's extra time
+// went: the return predictions (issue 12)"). pingpong_distinct below keeps that case, on purpose.
 [[gnu::noipa]] void pp_fiber(Turn& t, int me, int rounds) {
   for (int i = 0; i < rounds; ++i) {
     duet::wait(WaitTurn{&t, me});

@@ -1,6 +1,6 @@
 // page_touch.cpp: what fresh memory costs on this machine, the figure that
-// explains the old fiber spawn cliff (docs/stackful.md, "Why fibers had a
-// cliff"): a first touch of a fresh anonymous page, a second touch, a touch
+// explains the old fiber spawn cliff (docs/performance-log.md, "Why fibers
+// had a cliff"): a first touch of a fresh anonymous page, a second touch, a touch
 // after MADV_DONTNEED, a first touch inside 2 MiB MADV_HUGEPAGE chunks (the
 // block cache's other page kind: common/src/alloc/chunk_policy.hpp), and a
 // whole stack's life done per fiber the old way (mmap + mprotect of a guard

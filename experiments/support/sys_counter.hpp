@@ -12,7 +12,7 @@
 // events or tracefs are not available (perf_event_paranoid, containers),
 // ok() is false and syscalls() returns 0. Page faults come from getrusage
 // (every thread, always available): on a VM a first touch of a fresh page
-// is the expensive event (tens of microseconds here, docs/stackful.md).
+// is the expensive event (docs/performance-log.md, "Why fibers had a cliff").
 #pragma once
 
 #include <dirent.h>

@@ -21,8 +21,8 @@ void install_overflow_handler() noexcept;
 /// Whether the calling thread has been through give_alt_stack. A
 /// constant-initialised bool: its test is one %fs-relative load on every
 /// fiber entry (the thread_local that owns the alternate stack has a
-/// destructor, and reaching it went through its TLS wrapper: 12
-/// instructions of a fiber spawn+join, callgrind).
+/// destructor, and reaching it went through its TLS wrapper;
+/// docs/performance-log.md, "A finishing fiber asks its worker once").
 extern DUET_TLS constinit bool tl_alt_stack_tried;
 /// ensure_alt_stack's first time on a thread: the handler checked, an
 /// alternate signal stack installed unless the thread has one.

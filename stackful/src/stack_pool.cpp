@@ -6,7 +6,8 @@
 // `thread_cache_stacks`, no lock); when that is full, half of the cache
 // moves to the global pool under one lock. The pool keeps up to
 // `pool_resident_bytes` of stacks hot (their touched pages stay, so reuse
-// costs no fault: ~15 us a first touch on the 2-vCPU EPYC VM of issue 12).
+// costs no first-touch fault: docs/performance-log.md, "Why fibers had a
+// cliff").
 // Past that mark stacks wait in `pending`; once `advise_batch` of them
 // (256) have gathered, the thread that adds the last one takes them all,
 // sorts them by address and gives their pages back with one MADV_DONTNEED
@@ -47,9 +48,9 @@ struct Bucket {
   // A thread cache's stack given back last, beside the vector: the next
   // first run of a fiber of this shape takes it. Most fibers that start on
   // a worker follow one that just finished there, and a slot is a store
-  // and a load where the vector's push and pop were 52 and 41 instructions
-  // of a fiber spawn+join (callgrind; the push's growth path gave the
-  // recycle a six-register frame). Empty in the global pool.
+  // and a load where the vector's push and pop were calls (the push's
+  // growth path gave the recycle a six-register frame; docs/performance-log.md,
+  // "The stack given back last"). Empty in the global pool.
   Stack last_given{};
   std::vector<Stack> stacks;
   std::vector<Stack> pending;
@@ -220,9 +221,10 @@ struct OwnCount {
 struct ThreadCache {
   std::vector<Bucket> buckets;
   // The bucket used last: a thread's fibers nearly always share one shape,
-  // and the search over `buckets` was 66 of the ~1,450 instructions of a
-  // fiber spawn+join (callgrind). Points into `buckets`, and is set from
-  // every search, the only code that appends to it.
+  // so a fiber's first run and finish skip the search over `buckets`
+  // (docs/performance-log.md, "Hot-path trims of spawn+join"). Points into
+  // `buckets`, and is set from every search, the only code that appends to
+  // it.
   Bucket* last = nullptr;
   // The bucket of the last request (strategy and usable bytes as a fiber
   // asks: request_key), so that a fiber's first run finds its stack without
@@ -259,7 +261,8 @@ struct ThreadCache {
 
 // The calling thread's cache, through a plain pointer: a thread_local
 // object with a constructor is reached through a TLS wrapper call and a
-// guard check on every access (2.6% of a fiber spawn+join in a profile).
+// guard check on every access (docs/performance-log.md, "One switch per
+// hand-off").
 DUET_TLS ThreadCache* tl_cache = nullptr;
 DUET_TLS bool tl_cache_gone = false;  // destroyed at thread exit
 
@@ -302,7 +305,7 @@ void count_cacheless_release() noexcept {
 /// Whether the page just under the high-water mark was written: any of its
 /// top 32 words non-zero. Reading an untouched page maps the shared zero
 /// page (no memory is charged; only the first read faults), which is far
-/// cheaper than asking the kernel (mincore costs ~5 us here). A fiber that
+/// cheaper than asking the kernel with mincore, a system call. A fiber that
 /// went deeper wrote return addresses and frame pointers there.
 DUET_NO_SANITIZE_ADDRESS bool mark_touched(const char* mark_page_top) noexcept {
   const auto* w = reinterpret_cast<const volatile std::uint64_t*>(mark_page_top) - 32;
@@ -426,7 +429,7 @@ std::uint64_t request_key(StackStrategy strategy, std::size_t usable) noexcept {
 
 namespace {
 /// A copy of `s` as its two words: GCC copies a Stack out of memory into
-/// the two return registers field by field (eight instructions more).
+/// the two return registers field by field otherwise.
 Stack copy_words(const Stack& s) noexcept {
   std::array<std::uint64_t, 2> w;
   std::memcpy(w.data(), &s, sizeof w);
@@ -588,8 +591,8 @@ bool stack_recycles_cheaply(const Stack& s) noexcept {
 void stack_release(Stack s) noexcept {
   if (!s) return;
   // stack_count_release and stack_recycle, their common cases fused: one
-  // call where a fiber's finish made three (47 instructions of a fiber
-  // spawn+join, callgrind, against 19).
+  // call where a fiber's finish made three (docs/performance-log.md, "The
+  // spawn+join's last misprediction, and the path around it").
   ThreadCache* cache = tl_cache;
   if (Bucket* b = free_slot_for(cache, s)) [[likely]] {
     cache->released.inc();

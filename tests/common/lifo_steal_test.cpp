@@ -51,7 +51,7 @@ struct Probe {
 
 // The calling thread, read afresh on every call: a fiber may move between
 // workers, and std::this_thread::get_id() is a const function the compiler
-// may read once per function (docs/architecture.md, life of a fiber).
+// may read once per function (docs/life-of-a-fiber.md, "4. Wake and steal").
 [[gnu::noipa]] std::thread::id thread_now() {
   return std::this_thread::get_id();
 }

@@ -57,8 +57,8 @@ struct RuntimeConfig {
   /// Local ring slots (a power of two). 256 as in Tokio and blitz-io: small
   /// enough (2 KiB of pointers) to stay in L1, and enough for steady
   /// message passing; a burst of more runnable tasks than that overflows
-  /// half the ring into the injector (measured: 45-96% of the tasks of a
-  /// fan-out of 1,024 per worker went through it, reports/scaling.md).
+  /// half the ring into the injector (docs/performance-log.md, "A burst
+  /// past the local ring").
   std::uint32_t local_queue_capacity = 256;
   /// Polls per tick; after each tick a worker checks the injection queue
   /// (claim R1). 128 matches Tokio's coop budget.
@@ -73,20 +73,21 @@ struct RuntimeConfig {
   /// spins) while a task waits in its LIFO slot, before a parked worker
   /// takes that task. One parked worker, the watcher, sleeps with this
   /// timeout while another worker is awake; a stuck task waits one to two
-  /// periods plus the wake-up (bench_sched lifo_stuck: 2.3 ms here). 1 ms:
-  /// watching costs about 1.1% of one core (lifo_watch: the process beside a
-  /// spinning worker uses 1.4% with the watch on, 0.3% off), and only
-  /// while one worker runs and another sleeps; and a poll that has already
-  /// held its LIFO task for 1 ms gains nothing by keeping it on a hot cache
+  /// periods plus the wake-up. 1 ms: watching costs a small share of one
+  /// core, and only while one worker runs and another sleeps (what it costs
+  /// and how long a stuck task waits: docs/performance-log.md, "The LIFO
+  /// watcher and the slot's handshake"); and a poll that has already held
+  /// its LIFO task for 1 ms gains nothing by keeping it on a hot cache
   /// (Go's sysmon preempts a goroutine after 10 ms; Go's idle Ps take a
-  /// running P's `runnext` after about 3 us, Tokio's never). 0: the slot is
-  /// never taken (a task in it waits for its worker, however long).
+  /// running P's `runnext` after a back-off of a few microseconds, Tokio's
+  /// never). 0: the slot is never taken (a task in it waits for its worker,
+  /// however long).
   std::chrono::nanoseconds lifo_steal_after = std::chrono::milliseconds(1);
   /// Steal rounds an idle worker makes, still counted as searching, before
   /// it parks. While a worker searches, spawners wake nobody; without the
   /// spin, a producer on one worker and a thief on another paid a futex
-  /// wake and wait every few tasks (spawn_all on 2 workers ran 3.6x slower
-  /// than on 1). 0 parks at once.
+  /// wake and wait every few tasks (docs/performance-log.md, "Search spins
+  /// before parking"). 0 parks at once.
   std::uint32_t search_spins = 64;
   /// How long a worker with nothing to run keeps polling its I/O driver
   /// before it sleeps in it. Waking a sleeping thread costs tens of
@@ -94,7 +95,8 @@ struct RuntimeConfig {
   /// (an io_uring poll with nothing pending is a few memory reads, no
   /// syscall) answers a request that arrives within the window at once, at
   /// the price of that much CPU per idle period. 0 (the default, as in
-  /// Tokio): sleep at once. A latency-bound server sets ~50 us.
+  /// Tokio): sleep at once. A latency-bound server sets a window of tens of
+  /// microseconds (docs/io.md).
   std::chrono::nanoseconds idle_poll{0};
   /// Default usable stack size of a fiber, in bytes (a guard page is added).
   /// 64 KiB: deep enough for ordinary library code; only touched pages cost

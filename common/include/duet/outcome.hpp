@@ -154,7 +154,7 @@ class Outcome : public detail::Captures<Outcome<T>, T> {
   }
   /// Drops a value or exception (cancelled stays cancelled). Inline, with
   /// the exception's release out of line: it runs on every set, move and
-  /// drop (23 instructions per spawn+join as a call; callgrind).
+  /// drop (docs/performance-log.md, "Hot-path trims of spawn+join").
   void reset() noexcept {
     if (tag_ == Tag::exception) [[unlikely]] {
       drop_error();
@@ -202,8 +202,8 @@ class VoidResult : public Captures<VoidResult, void> {
     return std::exchange(error_, nullptr);
   }
   /// Returns, or rethrows the stored exception. (The throw is out of line,
-  /// so that the check inlines into every await: 8 instructions a call
-  /// otherwise, bench_sched pingpong.)
+  /// so that the check inlines into every await: docs/performance-log.md,
+  /// "Hot-path trims of spawn+join".)
   void take() {
     if (error_) [[unlikely]]
       rethrow();

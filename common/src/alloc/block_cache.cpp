@@ -12,8 +12,8 @@
 // reports/scaling.md.)
 //
 // Blocks are carved from slabs, never from the heap one by one: glibc's
-// 64-byte-aligned operator new costs 280-460 ns a call and fragments the heap
-// once a million blocks are live (measured; see docs/architecture.md); and
+// 64-byte-aligned operator new is slow and fragments the heap once a million
+// blocks are live (docs/performance-log.md, "The slab block cache"); and
 // slabs come from 2 MiB chunks, huge-page ones where those are cheaper to
 // touch, because a slab's first touch is the dearest thing a cold spawn does
 // (ChunkPolicy, SlabSource below).

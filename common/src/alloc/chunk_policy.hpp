@@ -12,18 +12,13 @@ namespace duet::detail {
 /// first touch costs on this machine, measured on the chunks themselves.
 ///
 /// A slab's first touch is what a cold spawn pays, and which kind of page
-/// is cheaper depends on the host, by a factor of up to 20 either way
-/// (exp_page_touch, ns per 4 KiB touched):
-///  - the lab's first VM: a 4 KiB page 9-26 us, a chunk one huge page backs
-///    0.3-7 us (a million unjoined tasks went from 707-771 to 220-558 ms
-///    cold with MADV_HUGEPAGE, commit 2462672);
-///  - a 2-vCPU EPYC VM (amd-epyc-2pu-32k-1m-32m): 4 KiB pages 1.5-1.7 us,
-///    huge-page chunks either 0.38-0.43 us or 8.4-8.6 us, alternating from
-///    one process to the next (the guest reports free 2 MiB blocks to its
-///    host, which drops them; a huge page then faults in on the host 4 KiB
-///    at a time, and only huge pages come from those blocks). A million
-///    unjoined stackless tasks took 54-70 or 238-380 ms cold with
-///    MADV_HUGEPAGE, 101-130 ms without.
+/// is cheaper depends on the host, either way (exp_page_touch; the figures
+/// are in docs/performance-log.md, "Huge-page chunks" and "The chunk's kind
+/// of page, measured"): on some hosts a huge page is far cheaper to touch;
+/// on a guest that reports free 2 MiB blocks to its host, which drops them,
+/// a huge page faults in on the host 4 KiB at a time, and only huge pages
+/// come from those blocks, so it is cheaper or dearer from one process to
+/// the next.
 /// No fixed choice is good on both, so every slab's carve (which writes each
 /// block, so it is the slab's first touch) is timed and charged to its kind:
 /// the first chunk is huge, the second not, and then each new chunk takes

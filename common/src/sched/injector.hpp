@@ -4,11 +4,11 @@
 // A mutex-protected FIFO of task pointers in a growable ring, with an atomic
 // length so that workers skip the lock when it is empty. A worker takes from
 // it once per tick (or when idle), in batches; a full local ring hands it
-// half its tasks at once. Both are copies of pointers under the lock (about
-// 100 ns for a batch of 128): measured on a 16-core Xeon VM
-// (reports/scaling.md), the intrusive list this replaced walked 128 task
-// headers written by another core under the lock, so workers queued on the
-// mutex and spawning from every worker got slower with more workers.
+// half its tasks at once. Both are copies of pointers under the lock, never
+// a walk over task headers: the intrusive list this replaced walked 128
+// task headers written by another core under the lock, so workers queued on
+// the mutex and spawning from every worker got slower with more workers
+// (docs/performance-log.md, "The injector as a ring of pointers").
 //
 // The ring grows (doubling) under the lock; when it cannot (out of memory)
 // the tasks go to an intrusive spill list through TaskHeader::next, which

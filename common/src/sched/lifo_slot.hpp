@@ -5,9 +5,10 @@
 // side must stay plain loads and stores; another worker (the watcher, see
 // Worker::park) takes its task only when the owner has been inside one poll
 // for a while. Go's runqgrab does the same to `runnext` after a back-off,
-// with a CAS on both sides; a locked exchange on the owner's take cost 12.6
-// ns per bench_sched ping-pong round trip here (95.2 against 82.6 ns, +15%),
-// so the cost moves to the thief instead: an asymmetric Dekker handshake, as
+// with a CAS on both sides. The owner's take makes no locked instruction
+// (a locked exchange there showed in every ping-pong round trip: see
+// docs/performance-log.md, "The LIFO watcher and the slot's handshake"), so
+// the cost moves to the thief instead: an asymmetric Dekker handshake, as
 // in liburcu and folly::asymmetricHeavyBarrier.
 //
 //   slot_   the task, written only by the owner (push: the task; take: null).

@@ -54,8 +54,8 @@ class BasicLocalQueue {
   /// Owner only. Pushes to the back; when full, moves half of the queue and
   /// `t` to the injector in one batch. Returns true when it overflowed.
   /// Inline: the push with room is three loads and two stores, and out of
-  /// line it paid for the overflow path's saved registers (34 instructions
-  /// a push on callgrind, in every yield and requeue).
+  /// line it paid for the overflow path's saved registers in every yield
+  /// and requeue (docs/performance-log.md, "A yield holds its run").
   template <class Inj>
   bool push_back_or_overflow(TaskHeader* t, Inj& inj) {
     // Acquire: a thief that finished copying released head_; we may reuse

@@ -70,7 +70,8 @@ Scheduler::~Scheduler() {
   return w != nullptr && &w->scheduler() == this ? w : nullptr;
 }
 
-// Inline: twice per spawn+join (10 instructions a call otherwise; callgrind).
+// Inline: twice per spawn+join (docs/performance-log.md, "Hot-path trims of
+// spawn+join").
 [[gnu::always_inline]] inline void Scheduler::count_unlisted(Worker* w, std::int64_t d) noexcept {
   if (w != nullptr) {
     w->count_unlisted(d);

@@ -5,9 +5,9 @@
 // kernel never touches a user buffer, docs/io.md), so a 16 KiB read is a
 // 16 KiB block. The block cache (duet/detail/block_cache.hpp) serves blocks
 // up to 4 KiB and sends larger ones to the global heap, which would mean a
-// malloc and a free per large read or write: ~100 ns for a 16 KiB block with
-// 64-byte alignment against ~7 ns from a list here (a one-off
-// microbenchmark on the 2-vCPU dev VM). Blocks over 4 KiB therefore get
+// malloc and a free per large read or write, far dearer than a pop from a
+// list here (docs/performance-log.md, "Per-thread lists for large I/O
+// blocks"). Blocks over 4 KiB therefore get
 // per-thread free lists here, in power-of-two classes up to 64 KiB, 32
 // blocks each (at most ~3.5 MiB cached per thread), freed when the thread
 // exits. A block freed on another thread joins that thread's list (the

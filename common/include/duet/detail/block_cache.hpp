@@ -12,8 +12,7 @@
 // The hit of either direction is inline (a pop or a push on the calling
 // thread's list: no call, no lock, no locked instruction); everything else
 // (a refill, a give-back, a large block, a first use on a thread) is out of
-// line in block_cache.cpp. Out of line, a spawn+join's two allocations and
-// two frees cost 106 instructions (callgrind, bench_sched spawn_join).
+// line in block_cache.cpp (docs/performance-log.md, "Hot-path trims of spawn+join").
 // Whether blocks come from the lists at all is the library's decision, not
 // the includer's: under AddressSanitizer the library leaves every list
 // empty and every cap zero, so each call reaches the slow half, which uses

@@ -23,7 +23,7 @@
 // consumption is taken with acquire too, not overwritten (a store would drop
 // its token without synchronizing with its work).
 //
-// Templated over the atomic so that tests/common/park_token_explorer_test
+// Templated over the atomic so that tests/common/park_token_test.cpp
 // can run it under the interleaving explorer; duet uses ParkToken.
 #pragma once
 

@@ -6,8 +6,8 @@
 //
 //     0  state      TaskState    flags (low 7 bits) | reference count (rest)
 //     8  next       TaskHeader*  intrusive link: injector, shutdown lists
-//    16  vtable     TaskVTable*  run / cancel / destroy / outcome / drop_outcome,
-//                                 stackful (a fiber's operations)
+//    16  vtable     TaskVTable*  kind, run, cancel, destroy, outcome, drop_outcome,
+//                                stackful (a fiber's operations, stackful_ops.hpp)
 //    24  owned_prev TaskHeader*  OwnedTasks shard list (tasks that parked)
 //    32  owned_next TaskHeader*
 //    40  join_waker Waker        the joiner's waker (16 B), see JOIN_WAKER
@@ -92,7 +92,7 @@ struct alignas(64) TaskHeader {
 
 static_assert(sizeof(TaskHeader) == 64, "the task header is one cache line");
 
-/// The waker vtable for tasks (common/src/task/harness.cpp).
+/// The waker vtable for tasks; defined in common/src/task/harness.cpp.
 extern const WakerVTable task_waker_vtable;
 
 /// A borrowed waker for `t` (no reference taken): for a Context on the stack.

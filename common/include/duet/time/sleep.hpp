@@ -20,7 +20,7 @@
 // The deadline of sleep(d) is computed when sleep() is called (like
 // std::this_thread::sleep_for). The first poll reads the clock once: a
 // deadline already past completes at once instead of waiting for the
-// wheel's next tick (measured ~18 us a call for timeout(0ns, op)).
+// wheel's next tick (docs/performance-log.md, "A deadline already past").
 #pragma once
 
 #include <atomic>
@@ -107,7 +107,7 @@ class [[nodiscard]] Sleep {
         return detail::timer_repoll(e_, cx) ? ready() : Poll<void>(pending);
       default:
         // A deadline already past (sleep(0), timeout(0ns, op)) is decided
-        // now: the wheel would only see it at its next tick (~18 us).
+        // now: the wheel would only see it at its next tick.
         if (Clock::now() >= deadline_ || !detail::timer_register(e_, cx)) {
           // Relaxed: under the wheel lock, or our own unregistered entry.
           e_.state.store(detail::TimerEntry::fired, std::memory_order_relaxed);

@@ -1,7 +1,8 @@
 // duet/stackful/stack.hpp: where fiber stacks come from.
 //
 // Four strategies (duet::StackStrategy, chosen per spawn or as the runtime
-// default; docs/stackful.md compares them with measurements):
+// default; docs/stackful.md compares them, docs/performance-log.md has
+// their measurements):
 //
 //   pooled            a fixed-size mapping with a guard page, reused through
 //                     a per-thread cache over a global pool (capped). The
@@ -70,8 +71,8 @@ struct StackTuning {
   /// lazy stack); past it, released stacks are unmapped. 2 GiB: 32,768
   /// default stacks, about 256 MB really resident (a pooled stack keeps the
   /// ~2 pages it touched). Smaller caps made every burst of more fibers than
-  /// the cap pay mmap + mprotect + munmap + first-touch faults again (~13 us
-  /// a fiber at 10K concurrent with 256 MiB, bench_sched spawn_all/stackful).
+  /// the cap pay mmap + mprotect + munmap + first-touch faults again
+  /// (docs/performance-log.md, "The stack pool's cap").
   std::size_t pool_cap_bytes = std::size_t{2} << 30;
   /// Of those, the bytes (counted the same way) whose stacks keep their
   /// pages: reusing one costs no page fault. Stacks released past this mark
