@@ -200,7 +200,7 @@ void after_switch_out(FiberBase* f) noexcept {
   if (!f->measure) {
     stack_count_release();
     f->stack_counted = true;
-    publish_completion(*w, f);
+    publish_completion(f);
   }
   if (!stack_recycles_cheaply(f->stack)) return nullptr;
   return hand_off_next(w, take_next_task(*w), true);

@@ -487,9 +487,6 @@ void task_switched_out(TaskHeader* t, RunResult r) noexcept {
       return;
   }
 }
-void publish_completion(Worker& /*w*/, TaskHeader* t) noexcept {
-  detail::publish_completion(t);
-}
 NextTask take_yield_turn(TaskHeader* self) noexcept {
   Worker* w = tl_context.worker;
   return w != nullptr ? w->yield_turn(self) : NextTask{};

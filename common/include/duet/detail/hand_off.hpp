@@ -57,8 +57,9 @@ void task_switched_out(TaskHeader* t, RunResult r) noexcept;
 /// Marks a finished task complete and wakes its joiner (or drops the
 /// outcome nobody will read), before the switch off its stack: a joiner
 /// on this worker is then queued and can be the next task.
-/// task_switched_out then only releases it.
-void publish_completion(Worker& w, TaskHeader* t) noexcept;
+/// task_switched_out then only releases it. The harness's own entry point
+/// (common/src/task/harness.hpp), declared here for the stackful library.
+void publish_completion(TaskHeader* t) noexcept;
 
 /// The turn after a yield of `self`, the task running on the calling
 /// worker, in one call:
