@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <duet/duet.hpp>
 #include <duet/dump.hpp>
+#include <duet/dns.hpp>
 #include <duet/tls.hpp>
 #include <iostream>
 #include <optional>
