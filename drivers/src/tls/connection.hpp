@@ -15,11 +15,15 @@
 //     their operations abandoned) first.
 //   - `broken`: a fatal error already returned; every later call returns
 //     it again (OpenSSL forbids further use after SSL_ERROR_SSL).
+//   - `busy`: a poll is running drive(); a second poll at the same time
+//     (a read and a write polled on two workers at once, which the stream
+//     does not allow) gets EBUSY instead of racing inside OpenSSL.
 #pragma once
 
 #include <openssl/ssl.h>
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -95,13 +99,35 @@ struct Connection {
   std::size_t out_sent = 0;
   std::array<std::byte, 32 * 1024> in{};
   std::error_code broken;
+  std::atomic<bool> busy{false};
   bool eof = false;  // the socket reported the end of the stream
   std::optional<io::SizeFuture> send;
   std::optional<io::SizeFuture> recv;
 };
 
+/// Holds `busy` for one poll. Acquire when taken and release when given
+/// back: the next poll, on any worker, sees everything this one did to the
+/// SSL object and the buffers.
+class BusyGuard {
+ public:
+  explicit BusyGuard(std::atomic<bool>& b) noexcept
+      : b_(b), taken_(!b.exchange(true, std::memory_order_acquire)) {}
+  ~BusyGuard() {
+    if (taken_) b_.store(false, std::memory_order_release);
+  }
+  BusyGuard(const BusyGuard&) = delete;
+  BusyGuard& operator=(const BusyGuard&) = delete;
+  [[nodiscard]] bool taken() const noexcept { return taken_; }
+
+ private:
+  std::atomic<bool>& b_;
+  bool taken_;
+};
+
 template <class Op>
 Poll<io::Result<std::size_t>> Connection::drive(Context& cx, Step& step, Op op) {
+  BusyGuard guard(busy);
+  if (!guard.taken()) return io::Result<std::size_t>(std::errc::device_or_resource_busy);
   if (broken) return io::Result<std::size_t>(broken);
   while (!step.done) {
     auto f = flush(cx);

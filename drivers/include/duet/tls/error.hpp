@@ -1,16 +1,15 @@
 // duet/tls/error.hpp: the errors of duet::tls, as std::error_code values in
 // io::Result (the same Result as every other I/O operation).
 //
-// Three kinds of error reach a caller:
-//   - OpenSSL's own errors, in tls_category(): the value is OpenSSL's
-//     packed error (library and reason), message() is OpenSSL's error
-//     string, e.g. "SSL routines: unexpected eof while reading";
-//   - a failed certificate check, in verify_category(): the value is
-//     OpenSSL's X509_V_ERR_* code, message() reads
-//     "certificate verify failed: Hostname mismatch";
-//   - the operating system's errors (ECONNRESET from the socket, ENOENT for
-//     a missing certificate file) and duet's own (ETIMEDOUT for a handshake
-//     past its deadline, ECANCELED), in std::generic_category().
+// Three kinds of error reach a caller. OpenSSL's own errors are in
+// tls_category(): the value is OpenSSL's packed error (library and reason)
+// and message() OpenSSL's string, such as "SSL routines: unexpected eof
+// while reading". A failed certificate check is in verify_category(): the
+// value is OpenSSL's X509_V_ERR_* code and message() reads "certificate
+// verify failed: hostname mismatch". The operating system's errors
+// (ECONNRESET from the socket, ENOENT for a missing certificate file) and
+// duet's own (ETIMEDOUT for a handshake past its deadline, EBUSY for two
+// operations at once) are in std::generic_category().
 //
 // Example (coroutine):
 //   duet::tls::TlsContext ctx = duet::tls::TlsContext::client({}).value();

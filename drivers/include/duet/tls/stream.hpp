@@ -30,7 +30,8 @@
 // anything written later (its count is not reported to anyone).
 //
 // One operation at a time per stream: a read and a write may not be in
-// flight together (an OpenSSL connection is one state machine). A handshake
+// flight together (an OpenSSL connection is one state machine); two polls
+// that meet get EBUSY rather than a race. A handshake
 // future owns its connection: dropping it (cancellation) or its deadline
 // passing closes the socket; ETIMEDOUT for the deadline.
 //
