@@ -224,19 +224,21 @@ TEST_CASE("connect by name: addresses tried in order, the refused one skipped", 
   DnsStub stub({{"svc.test", both("127.0.0.1", "::1")}, {"dead.test", {{}, {"::1"}}}});
   auto rt = duet::iotest::make_rt(drv);
   auto r = resolver(stub);
+  const duet::dns::ConnectOptions opt{1s, 5s, 250ms};
   Observed o;
-  CHECK(SPAWN_MODEL(*rt, model, connect_by_name, &r, std::string("svc.test"), port, &o).join() ==
-        "");
+  CHECK(
+      SPAWN_MODEL(*rt, model, connect_by_name, &r, std::string("svc.test"), port, &o, opt).join() ==
+      "");
   INFO(o.error.message());
   CHECK(o.addrs == std::vector<std::string>{"127.0.0.1:" + std::to_string(port)});
   Observed dead;
-  CHECK(
-      SPAWN_MODEL(*rt, model, connect_by_name, &r, std::string("dead.test"), port, &dead).join() ==
-      "");
+  CHECK(SPAWN_MODEL(*rt, model, connect_by_name, &r, std::string("dead.test"), port, &dead, opt)
+            .join() == "");
   CHECK(dead.error == std::errc::connection_refused);
   Observed nx;
-  CHECK(SPAWN_MODEL(*rt, model, connect_by_name, &r, std::string("nx.test"), port, &nx).join() ==
-        "");
+  CHECK(
+      SPAWN_MODEL(*rt, model, connect_by_name, &r, std::string("nx.test"), port, &nx, opt).join() ==
+      "");
   CHECK(duet::dns::is_not_found(nx.error));
 }
 
@@ -247,4 +249,41 @@ TEST_CASE("resolver: a malformed server list is EINVAL at create()", "[dns][conf
   c.servers = "127.0.0.1:53";
   c.tries = 0;
   CHECK(Resolver::create(c).error() == std::errc::invalid_argument);
+}
+
+TEST_CASE("connect by name: Happy Eyeballs starts the next address while the first hangs",
+          "[dns][happy-eyeballs]") {
+  DNS_MATRIX();
+  duet::iotest::Watchdog wd("dns happy eyeballs");
+  auto l4 = TcpListener::bind(SocketAddr::v4_loopback(0));
+  REQUIRE(l4);
+  const std::uint16_t port = l4->local_addr()->port();
+  // [::1]:port is a black hole: a listener whose accept queue (backlog 0)
+  // one connection fills, so the kernel drops every further SYN and a
+  // connect there never completes.
+  duet::io::Fd l6(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  int one = 1;
+  ::setsockopt(l6.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  SocketAddr a6 = SocketAddr::v6_loopback(port);
+  if (::bind(l6.get(), a6.raw(), a6.len()) != 0) DUET_SKIP("cannot bind [::1]:" << port);
+  REQUIRE(::listen(l6.get(), 0) == 0);
+  duet::io::Fd filler(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  REQUIRE(::connect(filler.get(), a6.raw(), a6.len()) == 0);
+  DnsStub stub({{"he.test", both("127.0.0.1", "::1")}});
+  auto rt = duet::iotest::make_rt(drv);
+  auto r = resolver(stub);
+  // The black hole comes first in the order c-ares gives.
+  Observed order;
+  CHECK(SPAWN_MODEL(*rt, model, lookup, &r, std::string("he.test"), port, 0ns, &order).join() ==
+        "");
+  REQUIRE(order.addrs.size() == 2);
+  CHECK(order.addrs[0] == "[::1]:" + std::to_string(port));
+  // No per-attempt timeout: one address after another would wait on the
+  // black hole for good; the staggered attempt on 127.0.0.1 wins.
+  Observed o;
+  CHECK(SPAWN_MODEL(*rt, model, connect_by_name, &r, std::string("he.test"), port, &o,
+                    duet::dns::ConnectOptions{0ns, 5s, 50ms})
+            .join() == "");
+  INFO(o.error.message());
+  CHECK(o.addrs == std::vector<std::string>{"127.0.0.1:" + std::to_string(port)});
 }

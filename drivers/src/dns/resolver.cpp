@@ -294,8 +294,33 @@ Poll<io::Result<std::vector<net::SocketAddr>>> LookupFuture::poll(Context& cx) {
 
 // ---- ConnectFuture -------------------------------------------------------
 
+namespace {
+/// RFC 8305 section 4: alternate the families, starting with the first
+/// address's, each family keeping its order.
+std::vector<net::SocketAddr> interleave(const std::vector<net::SocketAddr>& in) {
+  if (in.empty()) return {};
+  std::vector<net::SocketAddr> first, other, out;
+  for (const auto& a : in) (a.family() == in.front().family() ? first : other).push_back(a);
+  for (std::size_t i = 0; i < first.size() || i < other.size(); ++i) {
+    if (i < first.size()) out.push_back(first[i]);
+    if (i < other.size()) out.push_back(other[i]);
+  }
+  return out;
+}
+}  // namespace
+
 ConnectFuture::ConnectFuture(LookupFuture lookup, ConnectOptions opt) noexcept
     : lookup_(std::move(lookup)), opt_(opt) {}
+
+void ConnectFuture::start_next() {
+  attempts_.push_back(std::make_unique<net::ConnectFuture>(
+      net::TcpStream::connect(addrs_[next_++], opt_.attempt_timeout)));
+  stagger_.reset();
+  if (next_ < addrs_.size()) {
+    stagger_.emplace(Clock::now() +
+                     std::chrono::duration_cast<Clock::duration>(opt_.attempt_delay));
+  }
+}
 
 Poll<io::Result<net::TcpStream>> ConnectFuture::poll(Context& cx) {
   using R = io::Result<net::TcpStream>;
@@ -304,19 +329,38 @@ Poll<io::Result<net::TcpStream>> ConnectFuture::poll(Context& cx) {
     if (p.is_pending()) return pending;
     lookup_.reset();
     if (!p.value()) return R(p.value().error());
-    addrs_ = std::move(p.value().value());
+    addrs_ = interleave(p.value().value());
   }
   for (;;) {
-    if (!attempt_) {
-      if (next_ >= addrs_.size())
+    if (attempts_.empty()) {
+      if (next_ >= addrs_.size()) {
         return R(last_ ? last_ : std::make_error_code(std::errc::host_unreachable));
-      attempt_.emplace(net::TcpStream::connect(addrs_[next_++], opt_.attempt_timeout));
+      }
+      start_next();
     }
-    auto p = attempt_->poll(cx);
-    if (p.is_pending()) return pending;
-    attempt_.reset();
-    if (p.value()) return R(std::move(p.value().value()));
-    last_ = p.value().error();
+    bool failed = false;
+    for (std::size_t i = 0; i < attempts_.size();) {
+      auto p = attempts_[i]->poll(cx);
+      if (p.is_pending()) {
+        ++i;
+        continue;
+      }
+      if (p.value()) {
+        attempts_.clear();  // the others are cancelled
+        stagger_.reset();
+        return R(std::move(p.value().value()));
+      }
+      last_ = p.value().error();
+      attempts_.erase(attempts_.begin() + static_cast<long>(i));
+      failed = true;
+    }
+    // A failure starts the next address at once; so does the stagger.
+    if (next_ < addrs_.size() && (failed || (stagger_ && stagger_->poll(cx).is_ready()))) {
+      start_next();
+      continue;
+    }
+    if (attempts_.empty()) continue;  // all failed: the next, or the error
+    return pending;
   }
 }
 

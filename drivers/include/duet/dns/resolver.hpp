@@ -4,7 +4,7 @@
 // Example (coroutine):
 //   auto r = duet::dns::Resolver::create({}).value();     // /etc/resolv.conf, /etc/hosts
 //   auto addrs = co_await r.lookup("localhost", 8080, 2s);  // Result<vector<SocketAddr>>
-//   auto s = co_await duet::dns::connect(r, "localhost", 8080);   // Result<TcpStream>
+//   auto s = co_await duet::dns::connect(r, "localhost", 8080);   // Happy Eyeballs
 //
 // Example (fiber):
 //   duet::dns::ResolverConfig cfg;
@@ -107,21 +107,31 @@ struct ConnectOptions {
   std::chrono::nanoseconds attempt_timeout = std::chrono::seconds(5);
   /// The lookup's deadline; 0: none.
   std::chrono::nanoseconds lookup_timeout = std::chrono::seconds(10);
+  /// Happy Eyeballs (RFC 8305): the next address's connect starts when
+  /// this passes without a connection (or at once when an attempt fails),
+  /// the earlier ones still running.
+  std::chrono::nanoseconds attempt_delay = std::chrono::milliseconds(250);
 };
 
-/// connect(): Result<net::TcpStream>: the lookup, then each address in
-/// order until one connects; the last address's error when none does.
+/// connect(): Result<net::TcpStream>. The lookup, then Happy Eyeballs v2
+/// (RFC 8305): the addresses in c-ares's order with the families
+/// interleaved (IPv6, IPv4, IPv6...), a new attempt every attempt_delay or
+/// as soon as one fails, the first to connect wins and the others are
+/// cancelled; the last error when none connects.
 class [[nodiscard]] ConnectFuture {
  public:
   ConnectFuture(LookupFuture lookup, ConnectOptions opt) noexcept;
   Poll<io::Result<net::TcpStream>> poll(Context& cx);
 
  private:
+  void start_next();
   std::optional<LookupFuture> lookup_;
   ConnectOptions opt_;
   std::vector<net::SocketAddr> addrs_;
   std::size_t next_ = 0;
-  std::optional<net::ConnectFuture> attempt_;
+  // In flight; boxed, since a polled connect must not move.
+  std::vector<std::unique_ptr<net::ConnectFuture>> attempts_;
+  std::optional<Sleep> stagger_;
   std::error_code last_;
 };
 
