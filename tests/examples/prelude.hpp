@@ -12,9 +12,9 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdio>
+#include <duet/dns.hpp>
 #include <duet/duet.hpp>
 #include <duet/dump.hpp>
-#include <duet/dns.hpp>
 #include <duet/tls.hpp>
 #include <iostream>
 #include <optional>
