@@ -3,7 +3,7 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS duet_common duet_drivers duet_stackless duet_stackful duet
+install(TARGETS duet_common duet_drivers duet_tls duet_dns duet_stackless duet_stackful duet
         EXPORT duetTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

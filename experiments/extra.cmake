@@ -9,3 +9,7 @@ if(TARGET exp_lab_uring)
     set_target_properties(exp_lab_uring PROPERTIES EXCLUDE_FROM_ALL ON)
   endif()
 endif()
+# exp_tls_echo (issue 35): duet::tls against a blocking OpenSSL loop.
+if(TARGET exp_tls_echo)
+  target_link_libraries(exp_tls_echo PRIVATE duet::tls)
+endif()

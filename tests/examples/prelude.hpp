@@ -12,8 +12,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdio>
+#include <duet/dns.hpp>
 #include <duet/duet.hpp>
 #include <duet/dump.hpp>
+#include <duet/tls.hpp>
 #include <iostream>
 #include <optional>
 #include <span>

@@ -1,0 +1,297 @@
+// tls_test.cpp: duet::tls on both drivers x both models, against Debian's
+// openssl tool (s_server, s_client) and against itself, on loopback.
+//
+// Every case runs four times (io_uring, epoll) x (stackless, stackful) and
+// checks that no descriptor leaked (/proc/self/fd before and after; the
+// openssl children are reaped first). Certificates are made at run time
+// (tls_peer.hpp).
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <duet/tls.hpp>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "io_util.hpp"
+#include "tls_peer.hpp"
+
+namespace shared {
+/// What one side of a connection observed.
+struct Seen {
+  std::string alpn, sni, version;
+  bool reused = false;
+  std::error_code error;
+};
+inline std::byte pattern(std::size_t i) {
+  return static_cast<std::byte>((i * 7 + 3) % 251);
+}
+inline std::string err(const char* what, std::error_code e) {
+  return std::string(what) + ": " + e.message();
+}
+}  // namespace shared
+
+namespace coro {
+#define IO_FN(T) duet::Task<T>
+#define AWAIT(x) (co_await (x))
+#define RETURN co_return
+#define CALL(x) (co_await (x))
+#include "tls_scenarios.inc"
+#undef IO_FN
+#undef AWAIT
+#undef RETURN
+#undef CALL
+}  // namespace coro
+
+namespace fib {
+#define IO_FN(T) T
+#define AWAIT(x) duet::wait(x)
+#define RETURN return
+#define CALL(x) (x)
+#include "tls_scenarios.inc"
+#undef IO_FN
+#undef AWAIT
+#undef RETURN
+#undef CALL
+}  // namespace fib
+
+using duet::IoDriver;
+using duet::iotest::Model;
+using duet::net::SocketAddr;
+using duet::net::TcpListener;
+using duet::tls::ClientConfig;
+using duet::tls::ServerConfig;
+using duet::tls::TlsContext;
+using duet::tlstest::certs;
+using duet::tlstest::Child;
+using duet::tlstest::SServer;
+using shared::Seen;
+using namespace std::chrono_literals;
+
+template <class C, class F, class... A>
+auto spawn_model(duet::Runtime& rt, Model m, C coro_fn, F fib_fn, A... args) {
+  if (m == Model::stackless) return rt.spawn(coro_fn(args...));
+  return rt.spawn(duet::stackful, [fib_fn, tup = std::make_tuple(args...)]() mutable {
+    return std::apply(fib_fn, tup);
+  });
+}
+#define SPAWN_MODEL(rt, model, fn, ...)                                  \
+  spawn_model((rt), (model), [](auto... a_) { return coro::fn(a_...); }, \
+              [](auto... a_) { return fib::fn(a_...); } __VA_OPT__(, ) __VA_ARGS__)
+
+/// Both drivers x both models, the openssl tool present, the certificates
+/// made; the fd count checked at the end of the case.
+#define TLS_MATRIX()                                                                        \
+  if (!duet::tlstest::have_openssl()) DUET_SKIP("the openssl tool is not installed");       \
+  if (!certs().ok) FAIL("could not make the test certificates with openssl req");           \
+  const IoDriver drv = GENERATE(IoDriver::io_uring, IoDriver::epoll);                       \
+  const Model model = GENERATE(Model::stackless, Model::stackful);                          \
+  INFO("driver " << duet::io::driver_name(drv) << ", " << duet::iotest::model_name(model)); \
+  if (!duet::iotest::driver_available(drv)) {                                               \
+    WARN("SKIP: " << duet::io::driver_name(drv) << " not available on this kernel");        \
+    return;                                                                                 \
+  }                                                                                         \
+  struct FdCheck {                                                                          \
+    int before = duet::iotest::fd_count();                                                  \
+    ~FdCheck() { CHECK(duet::iotest::settled_fd_count(before) == before); }                 \
+  } fd_check
+
+namespace {
+
+TlsContext client_ctx(std::vector<std::string> alpn = {}) {
+  ClientConfig cc;
+  cc.ca_file = certs().ca;
+  cc.alpn = std::move(alpn);
+  return TlsContext::client(cc).value();
+}
+
+TlsContext server_ctx(std::vector<std::string> alpn = {}) {
+  ServerConfig sc;
+  sc.cert_file = certs().server;
+  sc.key_file = certs().server_key;
+  sc.alpn = std::move(alpn);
+  sc.names.push_back({"wrong.example", certs().wrong, certs().wrong_key});
+  return TlsContext::server(sc).value();
+}
+
+/// A handshake against `openssl s_server` with `cert` that must fail.
+std::error_code failed_against(IoDriver drv, Model model, const std::string& cert,
+                               const std::string& key, const std::string& name) {
+  SServer peer(cert, key);
+  REQUIRE(peer.port() != 0);
+  auto rt = duet::iotest::make_rt(drv);
+  auto ctx = client_ctx();
+  std::error_code e;
+  CHECK(
+      SPAWN_MODEL(*rt, model, failing_client, &ctx, SocketAddr::v4_loopback(peer.port()), name, &e)
+          .join() == "");
+  return e;
+}
+
+}  // namespace
+
+TEST_CASE("client against openssl s_server: verified, SNI, ALPN, data, close_notify",
+          "[tls][s_server]") {
+  TLS_MATRIX();
+  duet::iotest::Watchdog wd("tls s_server");
+  SServer peer(certs().server, certs().server_key, {"-alpn", "h2,http/1.1"});
+  REQUIRE(peer.port() != 0);
+  auto rt = duet::iotest::make_rt(drv);
+  auto ctx = client_ctx({"http/1.1", "h2"});
+  Seen seen;
+  CHECK(SPAWN_MODEL(*rt, model, rev_client, &ctx, SocketAddr::v4_loopback(peer.port()),
+                    std::string("localhost"), &seen)
+            .join() == "");
+  CHECK(seen.alpn == "h2");  // s_server's preference
+  CHECK(seen.version == "TLSv1.3");
+  // An IP address is checked against the certificate's IP entries.
+  SServer peer2(certs().server, certs().server_key);
+  REQUIRE(peer2.port() != 0);
+  CHECK(SPAWN_MODEL(*rt, model, rev_client, &ctx, SocketAddr::v4_loopback(peer2.port()),
+                    std::string("127.0.0.1"), &seen)
+            .join() == "");
+}
+
+TEST_CASE("server against openssl s_client: SNI, ALPN, echo, close_notify both ways",
+          "[tls][s_client]") {
+  TLS_MATRIX();
+  duet::iotest::Watchdog wd("tls s_client");
+  auto rt = duet::iotest::make_rt(drv);
+  auto ctx = server_ctx({"h2"});
+  auto l = TcpListener::bind(SocketAddr::v4_loopback(0));
+  REQUIRE(l);
+  Seen seen[1];
+  auto server = SPAWN_MODEL(*rt, model, echo_server, &ctx, &*l, 1, &seen[0]);
+  Child client({DUET_OPENSSL_BIN, "s_client", "-connect",
+                "127.0.0.1:" + std::to_string(l->local_addr()->port()), "-CAfile", certs().ca,
+                "-verify_return_error", "-servername", "localhost", "-alpn", "h2", "-quiet",
+                "-no_ign_eof"});
+  client.write("ping over tls\n");
+  CHECK(client.read_until("ping over tls\n"));
+  client.close_stdin();  // s_client sends close_notify and exits
+  CHECK(client.wait() == 0);
+  CHECK(server.join() == "");
+  CHECK(seen[0].error.message() == std::error_code().message());
+  CHECK(seen[0].sni == "localhost");
+  CHECK(seen[0].alpn == "h2");
+}
+
+TEST_CASE("a self-signed certificate fails verification with OpenSSL's reason", "[tls][verify]") {
+  TLS_MATRIX();
+  duet::iotest::Watchdog wd("tls self-signed");
+  auto e = failed_against(drv, model, certs().self, certs().self_key, "localhost");
+  INFO(e.message());
+  CHECK(duet::tls::is_verify_error(e));
+  CHECK(e.message().find("self-signed certificate") != std::string::npos);
+}
+
+TEST_CASE("a certificate for another host name fails the host name check", "[tls][verify]") {
+  TLS_MATRIX();
+  duet::iotest::Watchdog wd("tls wrong host");
+  auto e = failed_against(drv, model, certs().wrong, certs().wrong_key, "localhost");
+  INFO(e.message());
+  CHECK(duet::tls::is_verify_error(e));
+  CHECK(e.message() == "certificate verify failed: hostname mismatch");
+}
+
+TEST_CASE("a peer that stops mid-handshake: ETIMEDOUT, and a dropped handshake cleans up",
+          "[tls][timeout]") {
+  TLS_MATRIX();
+  duet::iotest::Watchdog wd("tls stalled peer");
+  // The peer is a plain blocking socket on this thread: it reads the
+  // ClientHello and answers nothing.
+  duet::io::Fd l(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  SocketAddr addr = SocketAddr::v4_loopback(0);
+  REQUIRE(::bind(l.get(), addr.raw(), addr.len()) == 0);
+  REQUIRE(::listen(l.get(), 4) == 0);
+  socklen_t len = addr.len();
+  REQUIRE(::getsockname(l.get(), addr.raw(), &len) == 0);
+  auto rt = duet::iotest::make_rt(drv);
+  auto ctx = client_ctx();
+  std::atomic<int> stage{0};
+  auto client = SPAWN_MODEL(*rt, model, stalled_client, &ctx, addr, &stage);
+  for (int i = 0; i < 2; ++i) {
+    duet::io::Fd c(::accept4(l.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    REQUIRE(c);
+    char hello[512];
+    CHECK(::recv(c.get(), hello, sizeof hello, 0) > 0);  // the ClientHello
+    CHECK(hello[0] == 0x16);                             // a handshake record
+    while (stage.load() == i) std::this_thread::yield();
+  }
+  CHECK(client.join() == "");
+}
+
+TEST_CASE("a peer that closes TCP without close_notify: every byte read, then a truncation error",
+          "[tls][truncated]") {
+  TLS_MATRIX();
+  duet::iotest::Watchdog wd("tls truncated");
+  auto rt = duet::iotest::make_rt(drv);
+  auto sctx = server_ctx();
+  auto cctx = client_ctx();
+  auto l = TcpListener::bind(SocketAddr::v4_loopback(0));
+  REQUIRE(l);
+  const std::string msg = "last words before the cut";
+  auto server = SPAWN_MODEL(*rt, model, truncating_server, &sctx, &*l, msg);
+  std::error_code e;
+  CHECK(SPAWN_MODEL(*rt, model, truncated_client, &cctx, l->local_addr().value(), msg, &e).join() ==
+        "");
+  CHECK(server.join() == "");
+  INFO(e.message());
+  CHECK(duet::tls::is_truncated(e));
+  CHECK(e.message() == "SSL routines: unexpected eof while reading");
+}
+
+TEST_CASE("duet to duet: 1 MiB echoed, session resumed, SNI picks the certificate",
+          "[tls][resume]") {
+  TLS_MATRIX();
+  duet::iotest::Watchdog wd("tls resume");
+  auto rt = duet::iotest::make_rt(drv);
+  auto sctx = server_ctx({"h2", "http/1.1"});
+  auto cctx = client_ctx({"http/1.1"});
+  auto l = TcpListener::bind(SocketAddr::v4_loopback(0));
+  REQUIRE(l);
+  const SocketAddr addr = l->local_addr().value();
+  Seen srv[3], cli[3];
+  auto server = SPAWN_MODEL(*rt, model, echo_server, &sctx, &*l, 3, &srv[0]);
+  const std::size_t total = duet::iotest::sanitized ? (256u << 10) : (1u << 20);
+  CHECK(SPAWN_MODEL(*rt, model, echo_client, &cctx, addr, std::string("localhost"), total, &cli[0])
+            .join() == "");
+  // The first connection's read received the server's session ticket.
+  CHECK(SPAWN_MODEL(*rt, model, echo_client, &cctx, addr, std::string("localhost"), 1000u, &cli[1])
+            .join() == "");
+  // SNI: the server answers "wrong.example" with that name's certificate,
+  // which the client verifies (a full handshake: a new name).
+  CHECK(SPAWN_MODEL(*rt, model, echo_client, &cctx, addr, std::string("wrong.example"), 1000u,
+                    &cli[2])
+            .join() == "");
+  CHECK(server.join() == "");
+  CHECK_FALSE(cli[0].reused);
+  CHECK(cli[1].reused);
+  CHECK(srv[1].reused);
+  CHECK_FALSE(cli[2].reused);
+  CHECK(srv[2].sni == "wrong.example");
+  CHECK(cli[0].alpn == "http/1.1");
+  CHECK(srv[0].alpn == "http/1.1");
+}
+
+TEST_CASE("configuration errors carry the OS or OpenSSL reason", "[tls][config]") {
+  if (!certs().ok) FAIL("could not make the test certificates with openssl req");
+  ServerConfig sc;
+  sc.cert_file = "/nonexistent/server.pem";
+  sc.key_file = certs().server_key;
+  auto a = TlsContext::server(sc);
+  REQUIRE_FALSE(a);
+  CHECK(a.error() == std::errc::no_such_file_or_directory);
+  sc.cert_file = certs().wrong;  // a key that is not this certificate's
+  auto b = TlsContext::server(sc);
+  REQUIRE_FALSE(b);
+  INFO(b.error().message());
+  CHECK(b.error().category() == duet::tls::tls_category());
+  CHECK(b.error().message().find("key values mismatch") != std::string::npos);
+  ClientConfig cc;
+  cc.alpn = {""};
+  CHECK(TlsContext::client(cc).error() == std::errc::invalid_argument);
+}
