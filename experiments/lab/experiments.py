@@ -350,6 +350,13 @@ EXPERIMENTS: list[Experiment] = [
                "instructions and locked (lock-prefixed or xchg-with-memory) instructions per operation of "
                "bench_sched's yield_pair, pingpong and spawn_join/1, both backends, counted exactly by callgrind",
                _hot_path_counts, {"smoke": 45, "quick": 45, "full": 45}, skip=_hot_path_skip),
+    external("tls_echo", "exp_tls_echo", "io", "drivers",
+             "TLS echo throughput through duet::tls (memory BIOs over TcpStream) against the same OpenSSL work "
+             "in a blocking thread-per-connection loop, rounds alternated in one process; the ratio's target is "
+             "at least 0.9 (issue 35)",
+             _args("exp_tls_echo", ["--bytes", str(4 << 20), "--rounds", "1"],
+                   ["--bytes", str(64 << 20), "--rounds", "7"], ["--bytes", str(256 << 20), "--rounds", "9"]),
+             {"smoke": 5, "quick": 60, "full": 240}),
     external("stackful_switch", "exp_stackful_switch", "cache", "stackful",
              "fiber switch through the scheduler with 1, 1K, 100K live fibers",
              _args("exp_stackful_switch", ["--strategy", "all", "--n", "1,100", "--yields", "20000"],
