@@ -2,6 +2,7 @@
 #pragma once
 
 #include "duet/fs/file.hpp"
+#include "duet/io/async_fd.hpp"
 #include "duet/io/futures.hpp"
 #include "duet/io/result.hpp"
 #include "duet/io/stats.hpp"
