@@ -9,3 +9,4 @@
 #include "duet/net/address.hpp"
 #include "duet/net/tcp.hpp"
 #include "duet/net/udp.hpp"
+#include "duet/signal/signal.hpp"
