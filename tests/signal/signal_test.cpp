@@ -95,7 +95,11 @@ TEST_CASE("signal: a signal before the first recv is not lost", "[signal]") {
   IO_MATRIX();
   duet::iotest::Watchdog wd("signal counted");
   auto rt = duet::iotest::make_rt(drv);
-  auto h = SPAWN_MODEL(*rt, model, counted, SIGUSR2);
+  std::atomic<int> subscribed{0}, go{0};
+  auto h = SPAWN_MODEL(*rt, model, counted, SIGUSR2, &subscribed, &go);
+  wait_for(subscribed, 1);
+  for (int i = 0; i < 3; ++i) REQUIRE(::kill(::getpid(), SIGUSR2) == 0);
+  go.store(1);
   CHECK(h.join() == "");
 }
 

@@ -9,4 +9,5 @@
 #include "duet/net/address.hpp"
 #include "duet/net/tcp.hpp"
 #include "duet/net/udp.hpp"
+#include "duet/process/child.hpp"
 #include "duet/signal/signal.hpp"
