@@ -8,6 +8,7 @@
 #pragma once
 
 #include <linux/time_types.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -92,8 +93,11 @@ Poll<long> finish_op(OpRequest& q, OpSlot& slot, std::int32_t r);
 [[nodiscard]] inline bool is_file_op(OpKind k) noexcept {
   return k == OpKind::read_at || k == OpKind::write_at || k == OpKind::fsync || k == OpKind::openat;
 }
-/// Whether `q` waits for its socket to be writable (else readable).
+/// Whether `q` waits for its socket to be writable (else readable). A
+/// readiness poll waits for one side only (AsyncFd asks for POLLIN or
+/// POLLOUT, never both).
 [[nodiscard]] inline bool is_write_side(const OpRequest& q) noexcept {
+  if (q.kind == OpKind::poll) return (q.flags & POLLOUT) != 0;
   return q.kind == OpKind::send || q.kind == OpKind::sendto || q.kind == OpKind::connect;
 }
 

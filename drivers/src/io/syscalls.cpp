@@ -3,6 +3,7 @@
 // thread's blocking fallback), the timerfd of a timeout, and a file op run
 // synchronously (the file pool, and the blocking fallback).
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -52,6 +53,15 @@ long socket_syscall(OpRequest& q) {
     case OpKind::sendto:
       r = ::sendto(fd, q.wbuf, q.len, q.flags | MSG_NOSIGNAL, q.addr.raw(), q.addr.len());
       break;
+    case OpKind::poll: {
+      // The readiness now (level): the revents, or EAGAIN to wait for an
+      // edge. poll(2) with a zero timeout never blocks.
+      pollfd p{fd, static_cast<short>(q.flags), 0};
+      r = ::poll(&p, 1, 0);
+      if (r == 0) return -EAGAIN;
+      if (r > 0) r = static_cast<unsigned short>(p.revents);
+      break;
+    }
     case OpKind::timeout: {
       std::uint64_t n = 0;
       r = ::read(fd, &n, sizeof n);

@@ -59,6 +59,11 @@ void prep_sqe(io_uring_sqe* s, IoOp* op) {
     case OpKind::timeout:
       io_uring_prep_timeout(s, &op->ts, 0, 0);
       break;
+    case OpKind::poll:
+      // One-shot and level: completes at once when the fd is ready now,
+      // with the revents mask as the result.
+      io_uring_prep_poll_add(s, op->fd, static_cast<unsigned>(op->flags));
+      break;
   }
 }
 

@@ -113,6 +113,7 @@ enum class OpKind : std::uint8_t {
   fsync,     // fd, flags (1: fdatasync)
   openat,    // path, flags, mode -> new fd in result
   timeout,   // a plain driver timer: `timeout` from the first poll
+  poll,      // fd, flags = POLLIN or POLLOUT -> the revents mask (AsyncFd)
 };
 
 /// One operation's arguments. The buffers are the user's; they are only

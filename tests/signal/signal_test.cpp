@@ -1,0 +1,157 @@
+// signal_test.cpp: signal subscriptions (duet/signal/signal.hpp) on both
+// drivers x both models: a delivery by kill(getpid()) and by raise() on
+// another thread, several subscribers, a cancelled recv; the disposition
+// restored by the last unsubscribe; the error paths. The fd count is
+// checked around each case (the process-wide eventfd is made before the
+// first count by a warm-up subscription).
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../async_fd/model_matrix.hpp"
+
+using namespace std::chrono_literals;
+
+namespace coro {
+#define IO_FN(T) duet::Task<T>
+#define AWAIT(x) (co_await (x))
+#define RETURN co_return
+#include "signal_scenarios.inc"
+#undef IO_FN
+#undef AWAIT
+#undef RETURN
+}  // namespace coro
+
+namespace fib {
+#define IO_FN(T) T
+#define AWAIT(x) duet::wait(x)
+#define RETURN return
+#include "signal_scenarios.inc"
+#undef IO_FN
+#undef AWAIT
+#undef RETURN
+}  // namespace fib
+
+namespace {
+
+void wait_for(const std::atomic<int>& v, int at_least) {
+  while (v.load() < at_least) std::this_thread::yield();
+}
+
+/// Makes the process-wide eventfd before a case counts fds: it lives as
+/// long as the process by design (duet/signal/signal.hpp).
+void warm_up() {
+  auto s = duet::signal::subscribe(SIGUSR1);
+  REQUIRE(s);
+}
+
+void (*disposition(int sig))(int) {
+  struct sigaction cur {};
+  ::sigaction(sig, nullptr, &cur);
+  return cur.sa_handler;
+}
+
+}  // namespace
+
+TEST_CASE("signal: kill(getpid()) reaches every subscriber", "[signal]") {
+  warm_up();
+  IO_MATRIX();
+  duet::iotest::Watchdog wd("signal broadcast");
+  auto rt = duet::iotest::make_rt(drv);
+  for (int sig : {SIGHUP, SIGINT, SIGTERM, SIGCHLD}) {
+    INFO("signal " << sig);
+    const auto before = disposition(sig);  // Catch2 has its own for SIGINT, SIGTERM
+    std::atomic<int> subscribed{0}, parked{0};
+    std::vector<duet::JoinHandle<std::string>> hs;
+    for (int i = 0; i < 3; ++i) {
+      hs.push_back(SPAWN_MODEL(*rt, model, receive_one, sig, &subscribed, &parked));
+    }
+    wait_for(parked, 3);
+    REQUIRE(::kill(::getpid(), sig) == 0);
+    for (auto& h : hs) CHECK(h.join() == "");
+    CHECK(disposition(sig) == before);  // restored by the last subscriber
+  }
+}
+
+TEST_CASE("signal: raise() on another thread reaches a subscriber", "[signal]") {
+  warm_up();
+  IO_MATRIX();
+  duet::iotest::Watchdog wd("signal raise");
+  auto rt = duet::iotest::make_rt(drv);
+  std::atomic<int> subscribed{0}, parked{0};
+  auto h = SPAWN_MODEL(*rt, model, receive_one, SIGUSR2, &subscribed, &parked);
+  wait_for(parked, 1);
+  std::thread([] { ::raise(SIGUSR2); }).join();
+  CHECK(h.join() == "");
+}
+
+TEST_CASE("signal: a signal before the first recv is not lost", "[signal]") {
+  warm_up();
+  IO_MATRIX();
+  duet::iotest::Watchdog wd("signal counted");
+  auto rt = duet::iotest::make_rt(drv);
+  std::atomic<int> subscribed{0}, go{0};
+  auto h = SPAWN_MODEL(*rt, model, counted, SIGUSR2, &subscribed, &go);
+  wait_for(subscribed, 1);
+  for (int i = 0; i < 3; ++i) REQUIRE(::kill(::getpid(), SIGUSR2) == 0);
+  go.store(1);
+  CHECK(h.join() == "");
+}
+
+TEST_CASE("signal: a cancelled recv, then a delivery", "[signal][cancel]") {
+  warm_up();
+  IO_MATRIX();
+  duet::iotest::Watchdog wd("signal cancel");
+  auto rt = duet::iotest::make_rt(drv);
+  std::atomic<int> parked{0};
+  auto h = SPAWN_MODEL(*rt, model, recv_after_cancel, SIGHUP, &parked);
+  wait_for(parked, 1);
+  REQUIRE(::kill(::getpid(), SIGHUP) == 0);
+  CHECK(h.join() == "");
+}
+
+TEST_CASE("signal: the last unsubscribe restores the previous disposition", "[signal]") {
+  struct sigaction ign {};
+  ign.sa_handler = SIG_IGN;
+  struct sigaction old {};
+  REQUIRE(::sigaction(SIGUSR2, &ign, &old) == 0);
+  {
+    auto a = duet::signal::subscribe(SIGUSR2);
+    auto b = duet::signal::subscribe(SIGUSR2);
+    REQUIRE(a);
+    REQUIRE(b);
+    CHECK(disposition(SIGUSR2) != SIG_IGN);
+    a->reset();
+    CHECK(disposition(SIGUSR2) != SIG_IGN);  // b still subscribed
+  }
+  CHECK(disposition(SIGUSR2) == SIG_IGN);
+  ::sigaction(SIGUSR2, &old, nullptr);
+}
+
+TEST_CASE("signal: signals that cannot be caught or report faults are EINVAL", "[signal][error]") {
+  warm_up();
+  const int before = duet::iotest::fd_count();
+  for (int sig : {0, -1, SIGKILL, SIGSTOP, SIGSEGV, SIGBUS, SIGFPE, SIGILL, NSIG}) {
+    auto s = duet::signal::subscribe(sig);
+    REQUIRE_FALSE(s);
+    CHECK(s.error() == std::errc::invalid_argument);
+  }
+  duet::signal::Subscription empty;
+  auto r = duet::wait(empty.recv());
+  CHECK(r.error() == std::errc::bad_file_descriptor);
+  CHECK(duet::iotest::fd_count() == before);
+}
+
+TEST_CASE("signal: a plain thread waits for a delivery", "[signal]") {
+  auto s = duet::signal::subscribe(SIGUSR1);
+  REQUIRE(s);
+  std::thread([] { ::kill(::getpid(), SIGUSR1); }).join();
+  auto n = duet::wait(s->recv());
+  REQUIRE(n);
+  CHECK(*n == 1);
+}
