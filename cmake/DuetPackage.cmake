@@ -2,7 +2,9 @@
 # `cmake --build <dir> --target package`): from a shared build,
 #   libduet<major>  the shared libraries (section libs), its dependencies
 #                   found by dpkg-shlibdeps from the libraries themselves
-#                   (liburing, Boost.Context, hwloc, libstdc++, libc);
+#                   (liburing, hwloc, libstdc++, libc; Boost.Context where
+#                   a symbol of it is linked: not on x86-64, whose fiber
+#                   switch is duet's own);
 #   libduet-dev     headers, link names, CMake package and pkg-config files
 #                   (section libdevel), depending on the exact libduet<major>.
 # From a static build, libduet-dev alone carries the archives and depends

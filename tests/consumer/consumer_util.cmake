@@ -1,5 +1,6 @@
 # Helpers of the consumer tests (run_*.cmake include this): run a command
 # and fail with what it printed, run a built program and check its line.
+cmake_minimum_required(VERSION 3.25)  # the policies of a script run by -P
 
 # run_checked(<what> <command>...): runs it; a non-zero exit is a failure
 # naming `what`, with the command's output.

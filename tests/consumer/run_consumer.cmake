@@ -95,7 +95,7 @@ if(BAD_INPUT)
                           -DCMAKE_CXX_COMPILER=${cxx_path} -DCMAKE_PREFIX_PATH=${PREFIX}
                           "-DASK_COMPONENTS=stackful;nosuch"
                   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
-  if(rc EQUAL 0 OR NOT out MATCHES "NOT FOUND"
+  if(rc EQUAL 0 OR NOT out MATCHES "considered to be NOT[ \n]+FOUND"
      OR NOT out MATCHES "duet has no component 'nosuch' \\(its components: common")
     message(FATAL_ERROR "asking for a missing component did not fail clearly (${rc}):\n${out}")
   endif()
