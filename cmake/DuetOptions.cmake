@@ -17,3 +17,23 @@ if(CCACHE_PROGRAM)
   set(CMAKE_CXX_COMPILER_LAUNCHER ${CCACHE_PROGRAM})
   set(CMAKE_C_COMPILER_LAUNCHER ${CCACHE_PROGRAM})
 endif()
+
+# duet_library(<target> <sources>...): one of duet's compiled libraries,
+# static or shared as DUET_SHARED says. Shared: libduet_<name>.so.<major>
+# (SONAME from project()'s major version, file version the full one) and
+# only DUET_API symbols exported (duet/export.hpp); static archives hide the
+# same symbols, so that a shared library of a consumer's that links them
+# does not re-export duet's internals.
+if(DUET_SHARED)
+  set(DUET_LIBRARY_TYPE SHARED)
+else()
+  set(DUET_LIBRARY_TYPE STATIC)
+endif()
+function(duet_library target)
+  add_library(${target} ${DUET_LIBRARY_TYPE} ${ARGN})
+  set_target_properties(${target} PROPERTIES
+    POSITION_INDEPENDENT_CODE ON
+    CXX_VISIBILITY_PRESET hidden
+    VERSION ${PROJECT_VERSION}
+    SOVERSION ${PROJECT_VERSION_MAJOR})
+endfunction()

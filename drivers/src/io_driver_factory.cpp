@@ -41,6 +41,6 @@ std::unique_ptr<Driver> make_io_driver(const RuntimeConfig& cfg, unsigned index)
 // What the core's weak reference resolves to once this library is linked
 // (drivers/CMakeLists.txt names it with --undefined).
 extern "C" {
-extern const duet::detail::IoDriverFactory duet_io_driver_factory;
+DUET_API extern const duet::detail::IoDriverFactory duet_io_driver_factory;
 const duet::detail::IoDriverFactory duet_io_driver_factory = &duet::detail::make_io_driver;
 }

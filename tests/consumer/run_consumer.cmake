@@ -1,14 +1,18 @@
-# Installs the already-built duet into a fresh prefix, then builds and runs
-# tests/consumer/project against it with find_package(duet): `consumer`
+# Builds and runs tests/consumer/project against the install prefix PREFIX
+# (the fixture install_prefix.cmake) with find_package(duet): `consumer`
 # links duet::duet, `core_only` the core and both backends without the I/O
 # library, and must link without liburing (no io_uring symbol, no
-# liburing.so needed) while `consumer` carries the I/O backends' factory;
-# and the I/O-free program configures and builds with no liburing-dev (a
+# liburing.so needed) while `consumer` carries the I/O backends' factory
+# (a static link extracts it; a shared one needs libduet_drivers); and the
+# I/O-free program configures and builds with no liburing-dev (a
 # pkg-config path that holds hwloc's file only). Compiled by CXX (g++,
 # clang++-14 or clang++-16: users build with clang too, and the public
 # headers must compile with Debian 12's default clang and libstdc++).
 # A compiler that is not installed is a skip with its reason (the test's
 # SKIP_REGULAR_EXPRESSION matches "SKIP:"); ./tests/run installs all three.
+# With BAD_INPUT, also: asking for a component that does not exist is
+# CMake's "not found" with the reason.
+include(${CMAKE_CURRENT_LIST_DIR}/consumer_util.cmake)
 find_program(cxx_path NAMES ${CXX} NO_CACHE)
 if(NOT cxx_path)
   message(STATUS "SKIP: ${CXX} is not installed (apt-get install ${CXX_PACKAGE})")
@@ -16,11 +20,6 @@ if(NOT cxx_path)
 endif()
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
-execute_process(COMMAND ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${WORK_DIR}/prefix
-                RESULT_VARIABLE rc OUTPUT_QUIET)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "cmake --install failed: ${rc}")
-endif()
 
 # Configures and builds the consumer project in WORK_DIR/<dir>, with the
 # environment assignments `env` (a list, maybe empty) and extra cache args.
@@ -29,7 +28,7 @@ function(build_consumer dir what env)
                           ${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/consumer/project
                           -B ${WORK_DIR}/${dir} -G ${GENERATOR} ${ARGN}
                           -DCMAKE_CXX_COMPILER=${cxx_path}
-                          -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCMAKE_BUILD_TYPE=Release
+                          -DCMAKE_PREFIX_PATH=${PREFIX} -DCMAKE_BUILD_TYPE=Release
                   RESULT_VARIABLE rc)
   if(NOT rc EQUAL 0)
     message(FATAL_ERROR "configuring ${what} with ${cxx_path} failed: ${rc}")
@@ -50,7 +49,7 @@ function(run_consumer exe expected)
 endfunction()
 
 build_consumer(build "the consumer project" "")
-run_consumer(build/consumer "consumer ok 42")
+run_consumer(build/consumer "${CONSUMER_OK}")
 run_consumer(build/core_only "core only ok 42")
 
 find_program(nm_path NAMES nm NO_CACHE REQUIRED)
@@ -69,7 +68,11 @@ if(core MATCHES "io_uring|liburing|duet::io::")
   message(FATAL_ERROR "core_only links I/O code although it does no I/O: ${hit}")
 endif()
 symbols(${WORK_DIR}/build/consumer full)
-if(NOT full MATCHES "[DR] duet_io_driver_factory")
+if(SHARED)
+  if(NOT full MATCHES "NEEDED\\) *Shared library: \\[libduet_drivers\\.so")
+    message(FATAL_ERROR "consumer (duet::duet) does not load libduet_drivers")
+  endif()
+elseif(NOT full MATCHES "[DR] duet_io_driver_factory")
   message(FATAL_ERROR "consumer (duet::duet) lacks the I/O backends' factory")
 endif()
 message(STATUS "core_only links no I/O code; consumer carries the I/O factory")
@@ -85,3 +88,16 @@ build_consumer(build_core_only "the I/O-free consumer without liburing-dev"
                "PKG_CONFIG_LIBDIR=${WORK_DIR}/pc_without_liburing" -DCORE_ONLY=ON)
 run_consumer(build_core_only/core_only "core only ok 42")
 message(STATUS "the I/O-free consumer configures, builds and runs without liburing-dev")
+
+if(BAD_INPUT)
+  execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/consumer/project
+                          -B ${WORK_DIR}/build_bad_component -G ${GENERATOR}
+                          -DCMAKE_CXX_COMPILER=${cxx_path} -DCMAKE_PREFIX_PATH=${PREFIX}
+                          "-DASK_COMPONENTS=stackful;nosuch"
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  if(rc EQUAL 0 OR NOT out MATCHES "considered to be NOT[ \n]+FOUND"
+     OR NOT out MATCHES "duet has no component 'nosuch' \\(its components: common")
+    message(FATAL_ERROR "asking for a missing component did not fail clearly (${rc}):\n${out}")
+  endif()
+  message(STATUS "a missing component is CMake's NOT FOUND with the reason")
+endif()

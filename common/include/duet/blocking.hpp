@@ -21,6 +21,8 @@
 // for it to cancel; the pool drains its queue at process exit.
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -45,10 +47,10 @@ struct BlockingPoolStats {
   std::uint64_t spawned = 0;     // threads started so far
   std::uint64_t reclaimed = 0;   // threads that exited after keep-alive
 };
-BlockingPoolStats blocking_pool_stats();
+DUET_API BlockingPoolStats blocking_pool_stats();
 /// Sets the pool's limits (spawn_blocking on a worker sets them from its
 /// runtime's config).
-void configure_blocking_pool(std::size_t max_threads, std::chrono::nanoseconds keep_alive);
+DUET_API void configure_blocking_pool(std::size_t max_threads, std::chrono::nanoseconds keep_alive);
 
 namespace detail {
 
@@ -58,10 +60,10 @@ struct BlockingTaskBase : TaskHeader {
   void (*body)(BlockingTaskBase*);  // runs the function, stores the outcome
 };
 /// Queues `t` on the pool (starting a thread if needed).
-void blocking_submit(BlockingTaskBase* t);
+DUET_API void blocking_submit(BlockingTaskBase* t);
 /// Runs a popped job on a pool thread and completes it (the protocol of
 /// Scheduler::finish, without a run queue or OwnedTasks).
-void blocking_run(BlockingTaskBase* t) noexcept;
+DUET_API void blocking_run(BlockingTaskBase* t) noexcept;
 
 template <class Fn, class T>
 struct BlockingTask final : BlockingTaskBase, TaskOps<BlockingTask<Fn, T>> {

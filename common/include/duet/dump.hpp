@@ -15,6 +15,8 @@
 // duet/stackful/introspect.hpp can print it on a signal.
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <cstddef>
 #include <iosfwd>
 
@@ -25,6 +27,6 @@ class Runtime;
 
 /// Writes one line per parked-at-least-once task of `rt` and a count line to
 /// `os`; returns the live tasks (described or not).
-std::size_t dump_tasks(Runtime& rt, std::ostream& os);
+DUET_API std::size_t dump_tasks(Runtime& rt, std::ostream& os);
 
 }  // namespace duet

@@ -15,6 +15,8 @@
 // RuntimeConfig::on_detached_exception). To stop a task, call cancel().
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <stdexcept>
 #include <utility>
 
@@ -30,14 +32,14 @@ namespace duet {
 namespace detail {
 /// The JOIN_WAKER protocol: true when the task is complete and its outcome
 /// may be read; otherwise registers cx's waker and returns false.
-bool poll_join(TaskHeader* t, Context& cx);
+DUET_API bool poll_join(TaskHeader* t, Context& cx);
 /// Drops the handle's interest and reference.
-void drop_join_handle(TaskHeader* t) noexcept;
+DUET_API void drop_join_handle(TaskHeader* t) noexcept;
 /// drop_join_handle after the handle took the outcome (nothing to drop).
-void drop_joined_handle(TaskHeader* t) noexcept;
+DUET_API void drop_joined_handle(TaskHeader* t) noexcept;
 /// Requests cancellation (see JoinHandle::cancel).
-void cancel_task(TaskHeader* t) noexcept;
-[[noreturn]] void throw_empty_handle();
+DUET_API void cancel_task(TaskHeader* t) noexcept;
+[[noreturn]] DUET_API void throw_empty_handle();
 }  // namespace detail
 
 template <class T>

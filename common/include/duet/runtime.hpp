@@ -22,6 +22,8 @@
 // finish. Spawning on a runtime that has shut down yields a cancelled task.
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <memory>
 #include <new>
 #include <stdexcept>
@@ -42,7 +44,7 @@ namespace detail {
 inline Scheduler* scheduler_of(Runtime& rt) noexcept;  // below
 }  // namespace detail
 
-class Runtime {
+class DUET_API Runtime {
  public:
   explicit Runtime(RuntimeConfig cfg = {});
   ~Runtime();

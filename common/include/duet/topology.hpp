@@ -2,6 +2,8 @@
 // caches, NUMA nodes; and which CPUs a placement policy pins workers to.
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -18,7 +20,7 @@ struct CacheLevel {
   std::string type;        // "data", "unified", "instruction"
 };
 
-class Topology {
+class DUET_API Topology {
  public:
   /// The machine this process runs on (discovered once).
   static const Topology& machine();

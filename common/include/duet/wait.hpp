@@ -14,6 +14,8 @@
 // would stall every task on that worker; `co_await op` instead.
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <memory>
 #include <stdexcept>
 #include <type_traits>
@@ -26,7 +28,7 @@
 namespace duet {
 
 namespace detail {
-[[noreturn]] void throw_wait_on_worker();
+[[noreturn]] DUET_API void throw_wait_on_worker();
 
 /// The fiber face: poll, park the fiber, poll again after the wake-up.
 /// One poll, in a frame of its own, with the waker and context it needs:

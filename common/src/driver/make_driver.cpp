@@ -12,7 +12,7 @@
 
 // Weak and undefined here: null unless duet::drivers is linked.
 extern "C" {
-[[gnu::weak]] extern const duet::detail::IoDriverFactory duet_io_driver_factory;
+[[gnu::weak]] DUET_API extern const duet::detail::IoDriverFactory duet_io_driver_factory;
 }
 
 namespace duet::detail {

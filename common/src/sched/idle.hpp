@@ -31,6 +31,8 @@
 //     with nothing to do makes no timed wake-ups.
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <mutex>
@@ -38,7 +40,7 @@
 
 namespace duet::detail {
 
-class Idle {
+class DUET_API Idle {
  public:
   /// How many workers the runtime has (fixed at construction).
   [[nodiscard]] unsigned num_workers() const noexcept { return num_workers_; }

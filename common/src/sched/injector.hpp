@@ -17,6 +17,8 @@
 // kept.
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -28,7 +30,7 @@
 
 namespace duet::detail {
 
-class Injector {
+class DUET_API Injector {
  public:
   /// A ring of `slots` (a power of two) that grows up to `max_slots`; past
   /// that (or when memory runs out) tasks go to the spill list. The limit is

@@ -38,6 +38,8 @@
 // claim stays until the owner has seen it.
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <atomic>
 #include <cstdint>
 
@@ -45,7 +47,7 @@
 
 namespace duet::detail {
 
-class LifoSlot {
+class DUET_API LifoSlot {
  public:
   /// Whether thieves can use this process: registers for membarrier(2)
   /// once (Linux 4.14; a seccomp filter may forbid it). When false, nobody

@@ -9,6 +9,8 @@
 // a handful of pointer stores under an uncontended spin lock.
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -18,7 +20,7 @@
 
 namespace duet::detail {
 
-class OwnedTasks {
+class DUET_API OwnedTasks {
  public:
   explicit OwnedTasks(unsigned shards_hint);
   void insert(TaskHeader* t) noexcept;

@@ -2,6 +2,8 @@
 // idle set, the list of live tasks, and shutdown.
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <atomic>
 #include <condition_variable>
 #include <memory>
@@ -21,7 +23,7 @@ class Runtime;
 
 namespace duet::detail {
 
-class Scheduler {
+class DUET_API Scheduler {
  public:
   Scheduler(Runtime& rt, RuntimeConfig cfg);
   ~Scheduler();
@@ -104,6 +106,6 @@ class Scheduler {
 };
 
 /// The calling thread's worker, or null (out of line: thread_context.hpp).
-Worker* current_worker() noexcept;
+DUET_API Worker* current_worker() noexcept;
 
 }  // namespace duet::detail

@@ -9,6 +9,8 @@
 // address. The worker loop, which never runs on a fiber, reads it directly.
 #pragma once
 
+#include "duet/export.hpp"
+
 #include "duet/detail/parker.hpp"
 #include "duet/detail/tls.hpp"
 
@@ -27,11 +29,11 @@ struct ThreadContext {
   Parker parker;                 // what a thread off the runtime blocks in
 };
 /// The calling worker's timer wheel, or null (out of line, current.cpp).
-TimerWheel* current_timers() noexcept;
+DUET_API TimerWheel* current_timers() noexcept;
 
 // constinit: no dynamic initializer, so other files read it directly rather
 // than through its TLS init function (a PLT call on every access: four per
 // task run in Worker::run_task).
-extern DUET_TLS constinit ThreadContext tl_context;
+DUET_API extern DUET_TLS constinit ThreadContext tl_context;
 
 }  // namespace duet::detail

@@ -17,6 +17,8 @@
 // has been inside one poll (blocked or spinning user code) all that time.
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -46,7 +48,7 @@ struct Counter {
   [[nodiscard]] std::uint64_t get() const noexcept { return v.load(std::memory_order_relaxed); }
 };
 
-class Worker {
+class DUET_API Worker {
  public:
   Worker(Scheduler& s, unsigned index, int cpu);
   void start();

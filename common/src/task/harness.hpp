@@ -15,6 +15,8 @@
 // freed under the write, which the explorer found).
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <concepts>
 
 #include "duet/detail/task/state.hpp"
@@ -120,12 +122,12 @@ struct TaskHeader;
 
 /// publish_completion for a real task (harness.cpp): the worker loop, a
 /// fiber before its last switch, the shutdown thread and the blocking pool.
-void publish_completion(TaskHeader* t) noexcept;
+DUET_API void publish_completion(TaskHeader* t) noexcept;
 /// publish_completion_releasing for a real task (harness.cpp): the worker
 /// loop, for a task that is not listed.
-bool publish_completion_releasing(TaskHeader* t) noexcept;
+DUET_API bool publish_completion_releasing(TaskHeader* t) noexcept;
 /// publish_completion_joined for a real task (harness.cpp): the join
 /// hand-off's child.
-bool publish_completion_joined(TaskHeader* t) noexcept;
+DUET_API bool publish_completion_joined(TaskHeader* t) noexcept;
 
 }  // namespace duet::detail

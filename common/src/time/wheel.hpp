@@ -34,6 +34,8 @@
 // the wakers out under the lock and wakes them after releasing it.
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -45,7 +47,7 @@
 
 namespace duet::detail {
 
-class TimerWheel {
+class DUET_API TimerWheel {
  public:
   static constexpr unsigned levels = 9;
   static constexpr unsigned slot_bits = 6;
@@ -98,6 +100,6 @@ class TimerWheel {
   std::atomic<std::size_t> count_{0};
 };
 
-std::uint64_t now_tick() noexcept;
+DUET_API std::uint64_t now_tick() noexcept;
 
 }  // namespace duet::detail

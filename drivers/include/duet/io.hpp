@@ -11,3 +11,21 @@
 #include "duet/net/udp.hpp"
 #include "duet/process/child.hpp"
 #include "duet/signal/signal.hpp"
+
+#include "duet/detail/driver.hpp"
+#include "duet/export.hpp"
+
+// A program that includes the I/O API loads the I/O library: this
+// reference to its factory (duet/detail/driver.hpp) keeps libduet_drivers
+// among the program's DT_NEEDED where the linker drops shared libraries no
+// object refers to (--as-needed, the default of some toolchains; the
+// linker's --undefined does not count as a reference). A static link
+// extracts the factory by the --undefined in duet::drivers' link interface.
+extern "C" {
+DUET_API extern const duet::detail::IoDriverFactory duet_io_driver_factory;
+}
+namespace duet::io::detail {
+namespace {
+[[gnu::used]] const void* const driver_factory_ref = &duet_io_driver_factory;
+}  // namespace
+}  // namespace duet::io::detail

@@ -1,13 +1,30 @@
 // A downstream program, as a user would write it: it includes the umbrella
-// header and touches each backend, a channel, a timer and a fiber spawned
-// with options (which records its spawn site).
+// header and touches each backend, a channel, a timer, a fiber spawned
+// with options (which records its spawn site) and one loopback I/O
+// operation (a UDP datagram to itself). Every consumer of the suite builds
+// it: CMake (find_package, add_subdirectory, FetchContent, the .deb's
+// contents), pkg-config with make, and Meson.
+#include <array>
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <duet/duet.hpp>
 
 duet::Task<int> half() {
   co_await duet::sleep(std::chrono::milliseconds(1));
   co_return 21;
+}
+
+// One datagram to itself on 127.0.0.1: the size that came back, or -1.
+int udp_echo_size() {
+  auto sock = duet::net::UdpSocket::bind(duet::net::SocketAddr::v4_loopback(0));
+  if (!sock) return -1;
+  auto self = sock->local_addr();
+  std::array<std::byte, 3> out{std::byte{1}, std::byte{2}, std::byte{3}};
+  std::array<std::byte, 8> in{};
+  if (!self || !duet::wait(sock->send_to(out, *self))) return -1;
+  auto got = duet::wait(sock->recv_from(in));
+  return got ? static_cast<int>(got->size) : -1;
 }
 
 int main() {
@@ -20,5 +37,6 @@ int main() {
     return v;
   });
   auto got = duet::wait(ch.recv());
-  std::printf("consumer ok %d %d\n", b.join(), got.value_or(-1));
+  auto io = rt.spawn(duet::stackful, [] { return udp_echo_size(); });
+  std::printf("consumer ok %d %d udp %d\n", b.join(), got.value_or(-1), io.join());
 }

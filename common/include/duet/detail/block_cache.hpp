@@ -22,6 +22,8 @@
 // Blocks are 64-byte aligned (task headers are one cache line).
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -78,11 +80,11 @@ struct ThreadCache {
   BlockCacheStats stats;
   bool reaper_armed;
 };
-extern constinit DUET_TLS ThreadCache tl_cache;
+DUET_API extern constinit DUET_TLS ThreadCache tl_cache;
 
 /// The slow halves (block_cache.cpp).
-[[nodiscard]] void* alloc_slow(std::size_t size);
-void free_slow(void* p, std::size_t size) noexcept;
+[[nodiscard]] DUET_API void* alloc_slow(std::size_t size);
+DUET_API void free_slow(void* p, std::size_t size) noexcept;
 
 }  // namespace blocks
 
@@ -118,8 +120,8 @@ void free_slow(void* p, std::size_t size) noexcept;
 }
 
 /// The calling thread's counters.
-BlockCacheStats block_cache_stats() noexcept;
+DUET_API BlockCacheStats block_cache_stats() noexcept;
 /// Moves the calling thread's cached blocks to the global depot.
-void block_cache_trim() noexcept;
+DUET_API void block_cache_trim() noexcept;
 
 }  // namespace duet::detail

@@ -6,6 +6,8 @@
 // let the compiler reuse the first thread's address.
 #pragma once
 
+#include "duet/export.hpp"
+
 #include "duet/detail/task_header.hpp"
 #include "duet/waker.hpp"
 
@@ -17,21 +19,21 @@ namespace duet::detail {
 
 /// The task the calling worker is running, or null (not on a worker, or in
 /// the worker loop itself).
-TaskHeader* current_task() noexcept;
-void set_current_task(TaskHeader* t) noexcept;
+DUET_API TaskHeader* current_task() noexcept;
+DUET_API void set_current_task(TaskHeader* t) noexcept;
 /// The scheduler of the calling worker thread, or null.
-Scheduler* current_scheduler() noexcept;
+DUET_API Scheduler* current_scheduler() noexcept;
 
 /// Hands a newly built task (fresh TaskHeader state) to `s`: queues it (it is
 /// listed when it first parks). Never fails: a runtime that has shut down
 /// cancels the task at once.
-void submit_new(Scheduler* s, TaskHeader* t) noexcept;
+DUET_API void submit_new(Scheduler* s, TaskHeader* t) noexcept;
 /// A worker finished a detached task with an exception: report it.
-void report_detached_exception(TaskHeader* t, std::exception_ptr e) noexcept;
+DUET_API void report_detached_exception(TaskHeader* t, std::exception_ptr e) noexcept;
 
 /// Blocking outside the runtime: a waker for the calling thread (no
 /// reference counting) and the park it wakes.
-Waker thread_waker() noexcept;
-void thread_park() noexcept;
+DUET_API Waker thread_waker() noexcept;
+DUET_API void thread_park() noexcept;
 
 }  // namespace duet::detail

@@ -15,6 +15,8 @@
 // before park() makes that park() return at once.
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -52,7 +54,7 @@ class Driver {
 
 /// The driver of the worker the calling thread is (null off the runtime).
 /// Out of line: a fiber may move between workers between two calls.
-Driver* current_driver() noexcept;
+DUET_API Driver* current_driver() noexcept;
 
 /// The I/O backends' factory: the driver for worker `index` as cfg.io_driver
 /// (and the DUET_DRIVER environment variable) choose it, or null for
@@ -63,13 +65,13 @@ Driver* current_driver() noexcept;
 using IoDriverFactory = std::unique_ptr<Driver> (*)(const RuntimeConfig& cfg, unsigned index);
 
 /// True when an I/O backend is linked (duet::drivers).
-bool io_drivers_linked() noexcept;
+DUET_API bool io_drivers_linked() noexcept;
 
 /// The driver for worker `index`: the I/O backends' choice when they are
 /// linked, else (and for IoDriver::none) the futex driver. Throws
 /// std::invalid_argument when cfg.io_driver names io_uring or epoll and
 /// duet::drivers is not linked.
-std::unique_ptr<Driver> make_driver(const RuntimeConfig& cfg, unsigned index);
-std::unique_ptr<Driver> make_futex_driver();
+DUET_API std::unique_ptr<Driver> make_driver(const RuntimeConfig& cfg, unsigned index);
+DUET_API std::unique_ptr<Driver> make_futex_driver();
 
 }  // namespace duet::detail

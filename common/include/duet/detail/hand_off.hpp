@@ -12,6 +12,8 @@
 // own state.
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <cstdint>
 
 #include "duet/detail/task_header.hpp"
@@ -30,20 +32,20 @@ struct NextTask {
 
 /// The worker that runs the calling task, or null (not on a worker: the
 /// thread that shuts a runtime down, a thread outside the runtime).
-Worker* current_worker() noexcept;
+DUET_API Worker* current_worker() noexcept;
 
 /// The task `w` would run next without its loop's maintenance: its LIFO
 /// slot (within RuntimeConfig::lifo_cap), else the front of its ring; it is
 /// taken, moved to RUNNING and counted as a poll. Null when nothing is queued,
 /// or when the tick's budget is spent (the loop must then reap I/O, fire
 /// timers and look at the injection queue first).
-NextTask take_next_task(Worker& w) noexcept;
+DUET_API NextTask take_next_task(Worker& w) noexcept;
 /// take_next_task on the calling thread's worker (nothing when it has none).
-NextTask take_next_task() noexcept;
+DUET_API NextTask take_next_task() noexcept;
 
 /// A task from take_next_task that the caller does not switch to: `w` runs
 /// it as soon as control returns to its loop, before anything else.
-void run_next_on_worker(Worker& w, NextTask n) noexcept;
+DUET_API void run_next_on_worker(Worker& w, NextTask n) noexcept;
 
 /// The loop's bookkeeping for `t`, whose run on the calling worker just
 /// ended with `r` (a hand-off: the caller is that worker's next task):
@@ -52,14 +54,14 @@ void run_next_on_worker(Worker& w, NextTask n) noexcept;
 /// (unless publish_completion did), unlist it and drop the run's references. Called once the caller
 /// is off `t`'s stack, so that whoever sees the task idle or complete may resume, join or free it.
 /// Counted in WorkerStats::hand_offs.
-void task_switched_out(TaskHeader* t, RunResult r) noexcept;
+DUET_API void task_switched_out(TaskHeader* t, RunResult r) noexcept;
 
 /// Marks a finished task complete and wakes its joiner (or drops the
 /// outcome nobody will read), before the switch off its stack: a joiner
 /// on this worker is then queued and can be the next task.
 /// task_switched_out then only releases it. The harness's own entry point
 /// (common/src/task/harness.hpp), declared here for the stackful library.
-void publish_completion(TaskHeader* t) noexcept;
+DUET_API void publish_completion(TaskHeader* t) noexcept;
 
 /// The turn after a yield of `self`, the task running on the calling
 /// worker, in one call:
@@ -71,16 +73,16 @@ void publish_completion(TaskHeader* t) noexcept;
 ///     caller switches to it, or gives it to run_next_on_worker.
 ///   - null: the loop must run first (see take_next_task), or the caller
 ///     does not run on a worker: switch out to the thread.
-NextTask take_yield_turn(TaskHeader* self) noexcept;
+DUET_API NextTask take_yield_turn(TaskHeader* self) noexcept;
 
 /// Whether the calling thread's worker is running a child inside its
 /// joiner's poll (the join hand-off, Worker::run_child_inline); false off a
 /// worker. A fiber run so never hands off (take_next_task returns nothing):
 /// it switches back to its joiner.
-bool running_inline() noexcept;
+DUET_API bool running_inline() noexcept;
 /// The calling thread's worker when the task it runs may hand off: null off
 /// a worker and inside a join hand-off (one call where current_worker and
 /// running_inline were two, on every fiber's finish).
-Worker* hand_off_worker() noexcept;
+DUET_API Worker* hand_off_worker() noexcept;
 
 }  // namespace duet::detail

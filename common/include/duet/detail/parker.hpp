@@ -3,13 +3,15 @@
 // consumes (the handshake is ParkToken's, park_token.hpp).
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <chrono>
 
 #include "duet/detail/park_token.hpp"
 
 namespace duet::detail {
 
-class Parker {
+class DUET_API Parker {
  public:
   /// Sleeps until unpark() (or returns at once if a token is waiting).
   void park() noexcept;

@@ -26,6 +26,8 @@
 // while queued or running it is reachable through the queues and workers.
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <atomic>
 #include <cstdint>
 
@@ -93,7 +95,7 @@ struct alignas(64) TaskHeader {
 static_assert(sizeof(TaskHeader) == 64, "the task header is one cache line");
 
 /// The waker vtable for tasks; defined in common/src/task/harness.cpp.
-extern const WakerVTable task_waker_vtable;
+DUET_API extern const WakerVTable task_waker_vtable;
 
 /// A borrowed waker for `t` (no reference taken): for a Context on the stack.
 /// Do not let it escape without copying it (copying clones).

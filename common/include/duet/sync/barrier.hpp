@@ -9,6 +9,8 @@
 // withdraws its arrival.
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <cstddef>
 #include <cstdint>
 
@@ -28,7 +30,7 @@ class BarrierWaitResult {
   bool leader_;
 };
 
-class Barrier {
+class DUET_API Barrier {
  public:
   explicit Barrier(std::size_t n) noexcept : n_(n == 0 ? 1 : n) {}
   Barrier(const Barrier&) = delete;

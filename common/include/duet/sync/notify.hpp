@@ -24,6 +24,8 @@
 //   if (!ready.load()) co_await waiter;
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <atomic>
 #include <cstdint>
 
@@ -33,7 +35,7 @@
 
 namespace duet {
 
-class Notify {
+class DUET_API Notify {
  public:
   Notify() noexcept = default;
   Notify(const Notify&) = delete;

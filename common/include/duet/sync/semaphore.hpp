@@ -18,6 +18,8 @@
 // the lock is taken only when somebody waits.
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <atomic>
 #include <cstddef>
 #include <utility>
@@ -29,7 +31,7 @@
 
 namespace duet {
 
-class Semaphore {
+class DUET_API Semaphore {
   struct Waiter : detail::WaitNode {
     std::size_t needed = 0;
   };

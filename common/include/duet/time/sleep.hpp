@@ -23,6 +23,8 @@
 // wheel's next tick (docs/performance-log.md, "A deadline already past").
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -65,11 +67,11 @@ inline std::uint64_t tick_ceil(Instant t) noexcept {
 /// First poll: registers `e` on the calling worker's wheel (or the
 /// fallback). False when the deadline has already passed (nothing is
 /// registered then).
-bool timer_register(TimerEntry& e, Context& cx);
+DUET_API bool timer_register(TimerEntry& e, Context& cx);
 /// Later polls: true once fired; otherwise refreshes the waker.
-bool timer_repoll(TimerEntry& e, Context& cx);
+DUET_API bool timer_repoll(TimerEntry& e, Context& cx);
 /// Removes a registered entry (any thread).
-void timer_cancel(TimerEntry& e) noexcept;
+DUET_API void timer_cancel(TimerEntry& e) noexcept;
 
 }  // namespace detail
 

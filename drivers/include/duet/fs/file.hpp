@@ -11,6 +11,8 @@
 //   auto c = f->close();
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <fcntl.h>
 
 #include <cstddef>
@@ -25,7 +27,7 @@ namespace duet::fs {
 class File;
 
 /// open(): Result<File>.
-class [[nodiscard]] OpenFuture {
+class [[nodiscard]] DUET_API OpenFuture {
  public:
   OpenFuture(std::string path, int flags, unsigned mode);
   OpenFuture(OpenFuture&& o) noexcept;
@@ -37,7 +39,7 @@ class [[nodiscard]] OpenFuture {
   io::detail::OpSlot slot_;
 };
 
-class File {
+class DUET_API File {
  public:
   File() noexcept = default;
   explicit File(io::Fd fd) noexcept : src_(std::move(fd)) {}

@@ -24,6 +24,8 @@
 // written afterwards.
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -43,12 +45,12 @@ struct Registration;  // an fd's entry in an epoll set
 struct RecvQueue;     // a socket's multishot receive on an io_uring worker
 
 /// Gives up the future's interest in `op` (cancelling it if in flight).
-void op_abandon(IoOp* op) noexcept;
+DUET_API void op_abandon(IoOp* op) noexcept;
 /// Removes `r` from its epoll set; freed by the driver once it is safe.
-void registration_release(Registration* r) noexcept;
+DUET_API void registration_release(Registration* r) noexcept;
 /// Cancels `q`'s multishot recv and drops its unread buffers; freed by the
 /// driver once no CQE can name it.
-void recv_queue_release(RecvQueue* q) noexcept;
+DUET_API void recv_queue_release(RecvQueue* q) noexcept;
 
 /// The future's handle on its in-flight IoOp (empty when none).
 class OpSlot {
@@ -70,7 +72,7 @@ class OpSlot {
 };
 
 /// A descriptor and its backend state: what every socket and file holds.
-class Source {
+class DUET_API Source {
  public:
   Source() noexcept = default;
   explicit Source(Fd f) noexcept : fd(std::move(f)) {}
@@ -137,6 +139,6 @@ struct OpRequest {
 
 /// Polls the operation. Ready with the syscall's result: >= 0 (a count or a
 /// new fd), or -errno.
-Poll<long> poll_op(OpRequest& req, OpSlot& slot, Context& cx);
+DUET_API Poll<long> poll_op(OpRequest& req, OpSlot& slot, Context& cx);
 
 }  // namespace duet::io::detail

@@ -1,6 +1,8 @@
 // duet/io/stats.hpp: which I/O driver runs, and what it cost in syscalls.
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <atomic>
 #include <cstdint>
 
@@ -31,16 +33,16 @@ struct IoStatsSnapshot {
 };
 
 /// Sum over every driver this process has run.
-IoStatsSnapshot io_stats() noexcept;
+DUET_API IoStatsSnapshot io_stats() noexcept;
 
 /// The driver this process uses (resolved once, on the first Runtime or
 /// the first call here: DUET_DRIVER, then RuntimeConfig::io_driver, then
 /// the probe). IoDriver::automatic before anything resolved it.
-IoDriver active_driver() noexcept;
+DUET_API IoDriver active_driver() noexcept;
 /// Resolves `requested` the way a Runtime would, without starting one.
-IoDriver resolve(IoDriver requested);
+DUET_API IoDriver resolve(IoDriver requested);
 /// "io_uring", "epoll", "none", "automatic".
-const char* driver_name(IoDriver d) noexcept;
+DUET_API const char* driver_name(IoDriver d) noexcept;
 
 /// io_uring features found by the probe (all false on epoll).
 struct UringFeatures {
@@ -53,6 +55,6 @@ struct UringFeatures {
   bool ext_arg = false;
   bool defer_taskrun = false;  // SINGLE_ISSUER + DEFER_TASKRUN (+ R_DISABLED)
 };
-const UringFeatures& uring_features();
+DUET_API const UringFeatures& uring_features();
 
 }  // namespace duet::io

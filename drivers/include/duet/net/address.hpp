@@ -5,6 +5,8 @@
 //   auto b = duet::net::SocketAddr::v4_loopback(0);            // port 0: any
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -15,7 +17,12 @@
 
 namespace duet::net {
 
-class SocketAddr {
+class SocketAddr;
+/// Same family, address and port (the friend below; declared here first,
+/// where the export attribute can apply).
+DUET_API bool operator==(const SocketAddr& a, const SocketAddr& b) noexcept;
+
+class DUET_API SocketAddr {
  public:
   SocketAddr() noexcept;
   /// 127.0.0.1:port.

@@ -19,6 +19,8 @@
 // on either driver.
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <optional>
@@ -35,7 +37,7 @@ class TcpStream;
 
 /// connect(): Result<TcpStream>; with a timeout, ETIMEDOUT when it expires
 /// (the connect is cancelled and its socket closed).
-class [[nodiscard]] ConnectFuture {
+class [[nodiscard]] DUET_API ConnectFuture {
  public:
   ConnectFuture(SocketAddr to, std::chrono::nanoseconds timeout) noexcept;
   Poll<io::Result<TcpStream>> poll(Context& cx);
@@ -51,7 +53,7 @@ class [[nodiscard]] ConnectFuture {
 };
 
 /// accept(): Result<TcpStream>.
-class [[nodiscard]] AcceptFuture {
+class [[nodiscard]] DUET_API AcceptFuture {
  public:
   explicit AcceptFuture(io::detail::Source* s) noexcept;
   Poll<io::Result<TcpStream>> poll(Context& cx);
@@ -61,7 +63,7 @@ class [[nodiscard]] AcceptFuture {
   io::detail::OpSlot slot_;
 };
 
-class TcpStream {
+class DUET_API TcpStream {
  public:
   TcpStream() noexcept = default;
   /// Adopts a connected socket (made non-blocking).
@@ -108,7 +110,7 @@ class TcpStream {
   io::detail::Source src_;
 };
 
-class TcpListener {
+class DUET_API TcpListener {
  public:
   TcpListener() noexcept = default;
   /// socket + SO_REUSEADDR + bind + listen. Port 0: the kernel picks one

@@ -7,6 +7,8 @@
 //   auto r = co_await u->recv_from(buf);                          // Result<Datagram>
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <cstddef>
 #include <span>
 
@@ -22,7 +24,7 @@ struct Datagram {
   SocketAddr from;
 };
 
-class [[nodiscard]] RecvFromFuture {
+class [[nodiscard]] DUET_API RecvFromFuture {
  public:
   RecvFromFuture(io::detail::Source* s, std::span<std::byte> buf) noexcept;
   Poll<io::Result<Datagram>> poll(Context& cx);
@@ -32,7 +34,7 @@ class [[nodiscard]] RecvFromFuture {
   io::detail::OpSlot slot_;
 };
 
-class UdpSocket {
+class DUET_API UdpSocket {
  public:
   UdpSocket() noexcept = default;
   static io::Result<UdpSocket> bind(SocketAddr addr) noexcept;

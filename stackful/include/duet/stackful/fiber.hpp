@@ -53,6 +53,8 @@
 // std::exception. A `catch (...)` in fiber code must rethrow it.
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <atomic>
 #include <concepts>
 #include <cstddef>
@@ -141,10 +143,10 @@ struct FiberPlace {
   Scheduler* sched = nullptr;
 };
 /// duet::set_stack_measurement's switch (high_water.cpp). Relaxed: a knob.
-extern std::atomic<bool> g_measure_all;
+DUET_API extern std::atomic<bool> g_measure_all;
 /// StackTuning::lazy_reserve_bytes, a lazy fiber's default reserve.
-std::size_t lazy_reserve_default() noexcept;
-[[noreturn]] void throw_stack_too_big();
+DUET_API std::size_t lazy_reserve_default() noexcept;
+[[noreturn]] DUET_API void throw_stack_too_big();
 
 /// Resolves the options against the runtime's defaults and allocates a task
 /// block of `task_size` bytes. Throws std::invalid_argument for options out
@@ -220,7 +222,7 @@ enum class ReturnPath : std::uint8_t {
 /// context to return to, the sanitizers' view of that thread's stack) is
 /// kept per thread (fiber.cpp), which keeps a fiber's task block at 256
 /// bytes for small functions and results.
-struct FiberBase : TaskHeader {
+struct DUET_API FiberBase : TaskHeader {
   /// Inline, with every option resolved by fiber_place: its stores merge
   /// with the function's.
   FiberBase(const FiberVTable* vt, const FiberPlace& p, const Stackful& tag) noexcept
@@ -296,16 +298,16 @@ struct FiberBase : TaskHeader {
 };
 
 /// Vtable entries shared by all fibers (stackful/src/fiber.cpp).
-RunResult fiber_run(TaskHeader* t);
+DUET_API RunResult fiber_run(TaskHeader* t);
 /// The stackful operations (duet/detail/stackful_ops.hpp) of a fiber with a
 /// stack of its own (frames never move; the worker loop's flat entry,
 /// common/src/sched/flat_jump.hpp) and of a copy fiber (frames move: its
 /// bytes are copied out of the shared stack while it is parked; entered by
 /// `run` only, as its bytes are copied in and out around the switch).
-extern const StackfulOps own_stack_ops;
-extern const StackfulOps copy_stack_ops;
+DUET_API extern const StackfulOps own_stack_ops;
+DUET_API extern const StackfulOps copy_stack_ops;
 /// Unwinds a started fiber. True when the fiber ended by cancellation.
-bool fiber_unwind(FiberBase* f) noexcept;
+DUET_API bool fiber_unwind(FiberBase* f) noexcept;
 
 template <class Fn, class T>
 struct FiberTask final : FiberBase, TaskOps<FiberTask<Fn, T>> {
@@ -397,17 +399,17 @@ requires std::invocable < std::decay_t<Fn>
 
 namespace this_fiber {
 /// True when the caller runs on a duet fiber.
-bool is_fiber() noexcept;
+DUET_API bool is_fiber() noexcept;
 /// Gives the other runnable tasks a turn (throws std::logic_error when not
 /// on a fiber).
-void yield();
+DUET_API void yield();
 /// True when `p` points into the calling fiber's stack (its own, or the
 /// shared stack a copy fiber runs on). A library that links a node into a
 /// list shared with other tasks can assert !points_into_stack(&node) to
 /// catch the one misuse of copy fibers (see above).
-bool points_into_stack(const void* p) noexcept;
+DUET_API bool points_into_stack(const void* p) noexcept;
 /// True when the calling fiber is a copy fiber.
-bool is_copy_fiber() noexcept;
+DUET_API bool is_copy_fiber() noexcept;
 
 /// duet::wait(op) with `op` moved to the heap first, so that nothing
 /// outside the fiber points into its stack while it waits. duet::wait does

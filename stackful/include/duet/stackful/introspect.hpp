@@ -12,6 +12,8 @@
 // backtraces in gdb (docs/stackful.md).
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -25,7 +27,7 @@ class Runtime;
 /// The exact stack high-water marks of measured fibers, process-wide, in
 /// power-of-two buckets: bucket i counts marks in (2^(i+7), 2^(i+8)] bytes
 /// (bucket 0: up to 256 B; the last: up to 1 GiB).
-struct StackHistogram {
+struct DUET_API StackHistogram {
   static constexpr std::size_t buckets = 23;
   std::array<std::uint64_t, buckets> count{};
   std::uint64_t fibers = 0;     // measured fibers that finished
@@ -45,20 +47,20 @@ struct StackHistogram {
 /// Measure every fiber spawned from now on (a canary fill at the first run
 /// and a scan at the end: costs about one memset of the stack). Off by
 /// default; FiberOptions::measure_stack measures one fiber.
-void set_stack_measurement(bool on) noexcept;
-[[nodiscard]] StackHistogram stack_histogram() noexcept;
-void reset_stack_histogram() noexcept;
+DUET_API void set_stack_measurement(bool on) noexcept;
+[[nodiscard]] DUET_API StackHistogram stack_histogram() noexcept;
+DUET_API void reset_stack_histogram() noexcept;
 
 /// On `signo` (default SIGUSR1), a helper thread writes dump_tasks(rt) to
 /// stderr. Until the runtime is destroyed: call stop_dump_on_signal() before.
-void dump_tasks_on_signal(Runtime& rt, int signo = 10 /* SIGUSR1 */);
-void stop_dump_on_signal() noexcept;
+DUET_API void dump_tasks_on_signal(Runtime& rt, int signo = 10 /* SIGUSR1 */);
+DUET_API void stop_dump_on_signal() noexcept;
 
 namespace this_fiber {
 /// Stack bytes the calling fiber uses now (0 when not on a fiber).
-std::size_t stack_in_use() noexcept;
+DUET_API std::size_t stack_in_use() noexcept;
 /// The calling fiber's usable stack size (a copy fiber: its shared stack's).
-std::size_t stack_size() noexcept;
+DUET_API std::size_t stack_size() noexcept;
 }  // namespace this_fiber
 
 }  // namespace duet

@@ -39,6 +39,8 @@
 // mprotect per guard); a fiber holds one from its first run to its finish.
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -92,15 +94,15 @@ struct StackTuning {
   /// guarded). The deepest copy fiber must fit in it.
   std::size_t shared_stack_bytes = std::size_t{1} << 20;
 };
-[[nodiscard]] StackTuning stack_tuning() noexcept;
+[[nodiscard]] DUET_API StackTuning stack_tuning() noexcept;
 
 /// Gives back now the pages of every stack the global pool holds past
 /// `pool_resident_bytes` (also those waiting for a batch to fill), e.g.
 /// after a burst, or after lowering the mark. Returns how many stacks gave
 /// their pages back. Stacks in threads' caches and in use are not touched.
-std::size_t trim_stack_pool() noexcept;
+DUET_API std::size_t trim_stack_pool() noexcept;
 /// Throws std::invalid_argument for a value out of range.
-void set_stack_tuning(const StackTuning& t);
+DUET_API void set_stack_tuning(const StackTuning& t);
 
 namespace detail {
 
@@ -136,39 +138,39 @@ static_assert(sizeof(void*) != 8 || sizeof(Stack) == 16, "a Stack travels in two
 /// A stack of the strategy (pooled, lazy or unguarded_unsafe) with at least
 /// `usable` bytes (rounded up to pages), from the calling thread's cache,
 /// the global pool, or a new mapping. Throws StackError.
-Stack stack_acquire(StackStrategy strategy, std::size_t usable);
+DUET_API Stack stack_acquire(StackStrategy strategy, std::size_t usable);
 /// stack_acquire from the calling thread's cache alone: no lock, no system
 /// call, little stack; an empty Stack when the cache has none. For the
 /// direct hand-off, which runs on a fiber's stack.
-Stack stack_acquire_cached(StackStrategy strategy, std::size_t usable) noexcept;
+DUET_API Stack stack_acquire_cached(StackStrategy strategy, std::size_t usable) noexcept;
 /// Returns a stack to the pools (or unmaps it when they are full). A lazy
 /// stack used past the high-water mark gives back its deep pages first.
-void stack_release(Stack s) noexcept;
+DUET_API void stack_release(Stack s) noexcept;
 /// stack_release in two steps, for a fiber that finishes by switching off
 /// its stack: stack_count_release() counts it given back (stack_pool_stats
 /// ().in_use) before the fiber's completion is published, and
 /// stack_recycle(s) returns it, on the same thread, once nothing runs on it.
-void stack_count_release() noexcept;
-void stack_recycle(Stack s) noexcept;
+DUET_API void stack_count_release() noexcept;
+DUET_API void stack_recycle(Stack s) noexcept;
 /// Whether stack_recycle(s) would be cheap on this thread now: a push into
 /// its cache with room and capacity (no lock, no allocation, no system call
 /// past a lazy stack's trim). When it would not (the cache is full: half of
 /// it goes to the global pool, which may sort and madvise a batch), a
 /// finishing fiber does not hand off: that work then runs on the worker's
 /// own stack, not on the small stack of the fiber it would hand over to.
-bool stack_recycles_cheaply(const Stack& s) noexcept;
+DUET_API bool stack_recycles_cheaply(const Stack& s) noexcept;
 /// Maps a guarded stack outside the pools (the copy strategy's shared
 /// stacks). Throws StackError.
-Stack stack_map(std::size_t usable, bool guard);
+DUET_API Stack stack_map(std::size_t usable, bool guard);
 /// Maps up to `count` stacks of `usable` bytes in one mapping (a slab of
 /// slots, each with its guard page when `guard`) into out[0..n); returns n,
 /// which is fewer than `count` only near the vm.max_map_count budget or
 /// when a guard page could not be protected. Throws StackError when not even
 /// one can be made.
-std::size_t stack_map_slab(std::size_t usable, bool guard, Stack* out, std::size_t count);
-void stack_unmap(Stack s) noexcept;
+DUET_API std::size_t stack_map_slab(std::size_t usable, bool guard, Stack* out, std::size_t count);
+DUET_API void stack_unmap(Stack s) noexcept;
 /// The system page size.
-std::size_t page_size() noexcept;
+DUET_API std::size_t page_size() noexcept;
 
 struct StackPoolStats {
   std::size_t mapped = 0;          // stacks mapped so far (process-wide)
@@ -181,7 +183,7 @@ struct StackPoolStats {
   std::size_t advise_calls = 0;    // the madvise calls that did it
   std::size_t in_use = 0;          // stacks held by fibers now (pooled, lazy, unguarded)
 };
-StackPoolStats stack_pool_stats() noexcept;
+DUET_API StackPoolStats stack_pool_stats() noexcept;
 
 }  // namespace detail
 }  // namespace duet

@@ -42,6 +42,8 @@
 // to_complete and the releases are a single fetch-op.
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <optional>
@@ -53,6 +55,8 @@
 #define DUET_CHECK_TRANSITIONS 1
 #endif
 #endif
+
+#include "duet/detail/abi_tag.hpp"
 
 namespace duet::detail {
 
@@ -110,7 +114,7 @@ struct JoinDrop {
 
 /// duet's checks: a broken precondition or a reference overflow prints the
 /// transition and the word, then aborts.
-struct AbortingTransitionChecks {
+struct DUET_API AbortingTransitionChecks {
   static constexpr bool enabled = DUET_CHECK_TRANSITIONS != 0;
   static constexpr bool nothrow = true;
   [[noreturn]] static void violated(const char* transition, const char* needs,
