@@ -27,6 +27,8 @@
 // "Misformatted domain name"...); a malformed `servers` list at create().
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -45,13 +47,13 @@
 namespace duet::dns {
 
 /// c-ares's status codes (ARES_E*), with c-ares's messages.
-const std::error_category& dns_category() noexcept;
+DUET_API const std::error_category& dns_category() noexcept;
 /// Did the name not exist (NXDOMAIN, or no address of the family asked)?
-bool is_not_found(std::error_code e) noexcept;
+DUET_API bool is_not_found(std::error_code e) noexcept;
 
 enum class Family { any, v4, v6 };
 
-struct ResolverConfig {
+struct DUET_API ResolverConfig {
   /// "host:port,host:port" ("127.0.0.1:5353,[::1]:53"); empty: the
   /// servers of /etc/resolv.conf.
   std::string servers;
@@ -71,7 +73,7 @@ struct ResolverState;
 
 /// lookup(): Result<std::vector<net::SocketAddr>>, in the order to try
 /// (RFC 6724's, as c-ares sorts them), each with the port asked for.
-class [[nodiscard]] LookupFuture {
+class [[nodiscard]] DUET_API LookupFuture {
  public:
   LookupFuture(std::shared_ptr<const detail::ResolverState> r, std::string host, std::uint16_t port,
                std::chrono::nanoseconds timeout);
@@ -86,7 +88,7 @@ class [[nodiscard]] LookupFuture {
 };
 
 /// Resolver settings, shared (cheap to copy) and usable from any thread.
-class Resolver {
+class DUET_API Resolver {
  public:
   /// Errors: a `servers` list c-ares cannot parse (EINVAL).
   static io::Result<Resolver> create(const ResolverConfig& cfg);
@@ -102,7 +104,7 @@ class Resolver {
   std::shared_ptr<const detail::ResolverState> st_;
 };
 
-struct ConnectOptions {
+struct DUET_API ConnectOptions {
   /// One address's connect gives up after this long; 0: none.
   std::chrono::nanoseconds attempt_timeout = std::chrono::seconds(5);
   /// The lookup's deadline; 0: none.
@@ -118,7 +120,7 @@ struct ConnectOptions {
 /// interleaved (IPv6, IPv4, IPv6...), a new attempt every attempt_delay or
 /// as soon as one fails, the first to connect wins and the others are
 /// cancelled; the last error when none connects.
-class [[nodiscard]] ConnectFuture {
+class [[nodiscard]] DUET_API ConnectFuture {
  public:
   ConnectFuture(LookupFuture lookup, ConnectOptions opt) noexcept;
   Poll<io::Result<net::TcpStream>> poll(Context& cx);

@@ -38,6 +38,8 @@
 // (a second registration fails with EEXIST).
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <poll.h>
 
 #include "duet/io/fd.hpp"
@@ -55,7 +57,7 @@ enum class Interest : short {
 
 /// What poll(2) reported for the fd: the requested side, and the
 /// conditions it always reports (hang-up, error).
-struct Readiness {
+struct DUET_API Readiness {
   short revents = 0;
   [[nodiscard]] bool readable() const noexcept { return (revents & POLLIN) != 0; }
   [[nodiscard]] bool writable() const noexcept { return (revents & POLLOUT) != 0; }
@@ -67,7 +69,7 @@ struct Readiness {
 
 /// readable() / writable(): Result<Readiness>. An fd that is not open gives
 /// EBADF.
-class [[nodiscard]] ReadyFuture {
+class [[nodiscard]] DUET_API ReadyFuture {
  public:
   ReadyFuture(detail::Source* s, Interest i) noexcept : q_(detail::OpKind::poll) {
     q_.src = s;
@@ -89,7 +91,7 @@ class [[nodiscard]] ReadyFuture {
   detail::OpSlot slot_;
 };
 
-class AsyncFd {
+class DUET_API AsyncFd {
  public:
   AsyncFd() noexcept = default;
   /// Waits on `fd` without owning it. EBADF when `fd` is not open.

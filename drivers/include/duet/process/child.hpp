@@ -39,6 +39,8 @@
 // kill: the child runs on and a later wait() reports its exit.
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <sys/types.h>
 
 #include <csignal>
@@ -64,7 +66,7 @@ enum class Stdio {
 };
 
 /// How a child ended.
-class ExitStatus {
+class DUET_API ExitStatus {
  public:
   ExitStatus(int code, int signal) noexcept : code_(code), signal_(signal) {}
   /// The exit code, or -1 when a signal ended it.
@@ -79,7 +81,7 @@ class ExitStatus {
 };
 
 /// The write end of a child's piped stdin.
-class ChildStdin {
+class DUET_API ChildStdin {
  public:
   explicit ChildStdin(io::Fd fd) noexcept : src_(std::move(fd)) {}
   io::SizeFuture write(std::span<const std::byte> data) noexcept;
@@ -95,7 +97,7 @@ class ChildStdin {
 };
 
 /// The read end of a child's piped stdout or stderr.
-class ChildOutput {
+class DUET_API ChildOutput {
  public:
   explicit ChildOutput(io::Fd fd) noexcept : src_(std::move(fd)) {}
   /// Reads up to buf.size() bytes; 0 once the child closed its end.
@@ -110,7 +112,7 @@ class ChildOutput {
 class Child;
 
 /// wait(): Result<ExitStatus>; reaps the child.
-class [[nodiscard]] WaitFuture {
+class [[nodiscard]] DUET_API WaitFuture {
  public:
   explicit WaitFuture(Child* c) noexcept : child_(c) {}
   Poll<io::Result<ExitStatus>> poll(Context& cx);
@@ -121,7 +123,7 @@ class [[nodiscard]] WaitFuture {
 };
 
 /// A running (or exited, not yet reaped) child process.
-class Child {
+class DUET_API Child {
  public:
   Child(Child&&) noexcept = default;
   Child& operator=(Child&& o) noexcept;
@@ -156,7 +158,7 @@ class Child {
 
 /// A child to spawn: the program, its arguments, environment, working
 /// directory and stdio.
-class Command {
+class DUET_API Command {
  public:
   /// `program` is searched in PATH when it has no '/' (posix_spawnp).
   explicit Command(std::string program);

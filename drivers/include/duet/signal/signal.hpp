@@ -38,6 +38,8 @@
 // EINVAL.
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <csignal>  // SIGINT, SIGTERM... for the callers
 #include <cstdint>
 #include <optional>
@@ -51,7 +53,7 @@ namespace duet::signal {
 class Subscription;
 
 /// recv(): Result<std::uint64_t>, the deliveries since the last recv (>= 1).
-class [[nodiscard]] RecvFuture {
+class [[nodiscard]] DUET_API RecvFuture {
  public:
   explicit RecvFuture(Subscription* s) noexcept : sub_(s) {}
   Poll<io::Result<std::uint64_t>> poll(Context& cx);
@@ -61,7 +63,7 @@ class [[nodiscard]] RecvFuture {
   std::optional<io::ReadyFuture> wait_;  // the eventfd's readiness, while pending
 };
 
-class Subscription {
+class DUET_API Subscription {
  public:
   Subscription() noexcept = default;
   Subscription(Subscription&& o) noexcept;
@@ -87,6 +89,6 @@ class Subscription {
 
 /// Subscribes to `sig`: EINVAL for a signal that cannot be caught or that
 /// reports a fault; the OS reason when the eventfd or sigaction fails.
-io::Result<Subscription> subscribe(int sig) noexcept;
+DUET_API io::Result<Subscription> subscribe(int sig) noexcept;
 
 }  // namespace duet::signal

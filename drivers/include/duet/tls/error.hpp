@@ -17,20 +17,22 @@
 //   if (!s && duet::tls::is_verify_error(s.error())) use(s.error().message());
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <system_error>
 
 namespace duet::tls {
 
 /// OpenSSL's errors (ERR_get_error values, library and reason kept).
-const std::error_category& tls_category() noexcept;
+DUET_API const std::error_category& tls_category() noexcept;
 /// Certificate verification failures (X509_V_ERR_* values).
-const std::error_category& verify_category() noexcept;
+DUET_API const std::error_category& verify_category() noexcept;
 
 /// Did the handshake fail because the peer's certificate was rejected
 /// (untrusted, expired, wrong host name...)?
-bool is_verify_error(std::error_code e) noexcept;
+DUET_API bool is_verify_error(std::error_code e) noexcept;
 /// Did the peer close the TCP connection without a TLS close_notify (a
 /// truncated stream: the data read so far may be incomplete)?
-bool is_truncated(std::error_code e) noexcept;
+DUET_API bool is_truncated(std::error_code e) noexcept;
 
 }  // namespace duet::tls

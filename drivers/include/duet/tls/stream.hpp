@@ -40,6 +40,8 @@
 // close_notify is_truncated() (a read returns 0 only after close_notify).
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -62,14 +64,14 @@ struct ContextState;
 struct Connection;
 /// Where one OpenSSL call stands inside a future: not done yet, or done
 /// with `n` and waiting for its output to be sent.
-struct Step {
+struct DUET_API Step {
   bool done = false;
   std::size_t n = 0;
 };
 }  // namespace detail
 
 /// A client context's settings.
-struct ClientConfig {
+struct DUET_API ClientConfig {
   /// PEM file of trusted CAs; empty: the system store (/etc/ssl/certs).
   std::string ca_file;
   /// false: accept any certificate (no chain check, no host name check).
@@ -81,7 +83,7 @@ struct ClientConfig {
 };
 
 /// A server context's settings.
-struct ServerConfig {
+struct DUET_API ServerConfig {
   /// The certificate chain and its private key (PEM).
   std::string cert_file, key_file;
   /// Protocols accepted by ALPN, in the server's order of preference; a
@@ -100,7 +102,7 @@ class TlsStream;
 class TlsContext;
 
 /// A handshake in progress: Result<TlsStream>.
-class [[nodiscard]] HandshakeFuture {
+class [[nodiscard]] DUET_API HandshakeFuture {
  public:
   HandshakeFuture(HandshakeFuture&&) noexcept;
   HandshakeFuture& operator=(HandshakeFuture&&) = delete;
@@ -121,7 +123,7 @@ class [[nodiscard]] HandshakeFuture {
 /// Shared OpenSSL settings (an SSL_CTX): certificates, trust, ALPN and the
 /// client's session cache. Cheap to copy (shared); safe to use from any
 /// number of threads at once.
-class TlsContext {
+class DUET_API TlsContext {
  public:
   /// Errors: a CA file that cannot be read (its OS or OpenSSL reason).
   static io::Result<TlsContext> client(const ClientConfig& cfg);
@@ -144,7 +146,7 @@ class TlsContext {
 };
 
 /// read(): Result<std::size_t>, 0 once the peer's close_notify arrived.
-class [[nodiscard]] ReadFuture {
+class [[nodiscard]] DUET_API ReadFuture {
  public:
   ReadFuture(detail::Connection* c, std::span<std::byte> buf) noexcept : c_(c), buf_(buf) {}
   Poll<io::Result<std::size_t>> poll(Context& cx);
@@ -157,7 +159,7 @@ class [[nodiscard]] ReadFuture {
 
 /// write(): Result<std::size_t>, the bytes encrypted and sent (at most
 /// 64 KiB a call).
-class [[nodiscard]] WriteFuture {
+class [[nodiscard]] DUET_API WriteFuture {
  public:
   WriteFuture(detail::Connection* c, std::span<const std::byte> data) noexcept
       : c_(c), data_(data) {}
@@ -170,7 +172,7 @@ class [[nodiscard]] WriteFuture {
 };
 
 /// write_all(): Result<std::size_t>, data.size() once all is sent.
-class [[nodiscard]] WriteAllFuture {
+class [[nodiscard]] DUET_API WriteAllFuture {
  public:
   WriteAllFuture(detail::Connection* c, std::span<const std::byte> data) noexcept
       : c_(c), data_(data) {}
@@ -185,7 +187,7 @@ class [[nodiscard]] WriteAllFuture {
 
 /// shutdown(): Result<void> once close_notify is sent and TCP's write half
 /// is closed.
-class [[nodiscard]] ShutdownFuture {
+class [[nodiscard]] DUET_API ShutdownFuture {
  public:
   explicit ShutdownFuture(detail::Connection* c) noexcept : c_(c) {}
   Poll<io::Result<void>> poll(Context& cx);
@@ -196,7 +198,7 @@ class [[nodiscard]] ShutdownFuture {
 };
 
 /// An established TLS connection. The read/write shape is TcpStream's.
-class TlsStream {
+class DUET_API TlsStream {
  public:
   TlsStream() noexcept;
   TlsStream(TlsStream&&) noexcept;
