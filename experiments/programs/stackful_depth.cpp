@@ -69,7 +69,7 @@ long run(int locals, long d) {
 }
 
 void child(duet::StackStrategy s, std::size_t size, int locals, long limit) {
-  signal(SIGABRT, SIG_DFL);
+  ::signal(SIGABRT, SIG_DFL);
   int devnull = open("/dev/null", O_WRONLY);
   if (devnull >= 0) dup2(devnull, STDERR_FILENO);  // the overflow report
   g_limit = limit;

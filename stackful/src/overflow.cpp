@@ -118,7 +118,7 @@ void on_segv(int sig, siginfo_t* info, void* uctx) {
   }
   // Default action: reinstall it and return; the faulting instruction
   // runs again and the kernel kills the process (with a core, if enabled).
-  signal(sig, SIG_DFL);
+  ::signal(sig, SIG_DFL);
 }
 
 /// An alternate signal stack owned by its thread; disabled before it is

@@ -79,7 +79,7 @@ inline ChildResult run_in_child(const std::function<void()>& body) {
     // own fatal-signal report (on stdout) would read as the parent's.
     int devnull = open("/dev/null", O_WRONLY);
     if (devnull >= 0) dup2(devnull, STDOUT_FILENO);
-    signal(SIGABRT, SIG_DFL);
+    ::signal(SIGABRT, SIG_DFL);
     body();
     _exit(0);
   }
