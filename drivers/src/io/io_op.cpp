@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -84,11 +85,24 @@ std::size_t op_capacity(const OpRequest& q) {
     case OpKind::sendto:
     case OpKind::read_at:
     case OpKind::write_at:
+    case OpKind::readv:
+    case OpKind::writev:
       return q.len;
     case OpKind::openat:
       return std::strlen(q.path) + 1;
     default:
       return 0;
+  }
+}
+
+/// A vectored read's `n` bytes, received contiguously in the op, copied
+/// into the caller's buffers in order.
+void scatter(const OpRequest& q, const std::byte* from, std::size_t n) {
+  for (std::size_t i = 0; i < q.iovcnt && n > 0; ++i) {
+    const std::size_t k = std::min(n, q.riov[i].size());
+    if (k != 0) std::memcpy(q.riov[i].data(), from, k);
+    from += k;
+    n -= k;
   }
 }
 
@@ -108,6 +122,15 @@ IoOp* build_op(const OpRequest& q) {
       // The kernel reads the op's copy, never the caller's buffer.
       if (q.len != 0) std::memcpy(op->data(), q.wbuf, q.len);
       break;
+    case OpKind::writev: {
+      // Gathered into the op: one send of all of it.
+      std::byte* to = op->data();
+      for (std::size_t i = 0; i < q.iovcnt; ++i) {
+        if (!q.wiov[i].empty()) std::memcpy(to, q.wiov[i].data(), q.wiov[i].size());
+        to += q.wiov[i].size();
+      }
+      break;
+    }
     case OpKind::openat:
       std::memcpy(op->data(), q.path, op->cap);
       break;
@@ -128,6 +151,9 @@ Poll<long> finish_op(OpRequest& q, OpSlot& slot, std::int32_t r) {
       case OpKind::recv:
       case OpKind::read_at:
         std::memcpy(q.rbuf, op->data(), static_cast<std::size_t>(r));
+        break;
+      case OpKind::readv:
+        scatter(q, op->data(), static_cast<std::size_t>(r));
         break;
       case OpKind::recvfrom:
         std::memcpy(q.rbuf, op->data(), static_cast<std::size_t>(r));

@@ -5,14 +5,38 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <ctime>
 
 #include "io/io_op.hpp"
 
 namespace duet::io::detail {
+namespace {
+
+/// readv/writev as recvmsg/sendmsg on the caller's buffers (sendmsg for
+/// MSG_NOSIGNAL: writev(2) would raise SIGPIPE on a reset peer).
+long vectored_syscall(const OpRequest& q) {
+  iovec iov[kMaxIov];
+  const std::size_t n = std::min(q.iovcnt, kMaxIov);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (q.kind == OpKind::readv) {
+      iov[i] = {q.riov[i].data(), q.riov[i].size()};
+    } else {
+      iov[i] = {const_cast<std::byte*>(q.wiov[i].data()), q.wiov[i].size()};  // NOLINT: not written
+    }
+  }
+  msghdr m{};
+  m.msg_iov = iov;
+  m.msg_iovlen = n;
+  if (q.kind == OpKind::readv) return ::recvmsg(q.src->fd.get(), &m, 0);
+  return ::sendmsg(q.src->fd.get(), &m, MSG_NOSIGNAL);
+}
+
+}  // namespace
 
 long socket_syscall(OpRequest& q) {
   const int fd = q.src->fd.get();
@@ -51,6 +75,10 @@ long socket_syscall(OpRequest& q) {
     }
     case OpKind::sendto:
       r = ::sendto(fd, q.wbuf, q.len, q.flags | MSG_NOSIGNAL, q.addr.raw(), q.addr.len());
+      break;
+    case OpKind::readv:
+    case OpKind::writev:
+      r = vectored_syscall(q);
       break;
     case OpKind::timeout: {
       std::uint64_t n = 0;

@@ -1,9 +1,12 @@
 #include "duet/net/tcp.hpp"
 
+#include "duet/net/split.hpp"
+
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace duet::net {
@@ -109,6 +112,40 @@ io::SizeFuture TcpStream::send(std::span<const std::byte> data, int flags) noexc
   q.len = data.size();
   q.flags = flags;
   return io::SizeFuture(q);
+}
+
+namespace {
+template <class Span>
+std::size_t total_size(std::span<const Span> bufs) noexcept {
+  std::size_t n = 0;
+  const std::size_t used = std::min(bufs.size(), io::detail::kMaxIov);
+  for (std::size_t i = 0; i < used; ++i) n += bufs[i].size();
+  return n;
+}
+}  // namespace
+
+io::SizeFuture TcpStream::read_vectored(std::span<const std::span<std::byte>> bufs) noexcept {
+  OpRequest q{OpKind::readv};
+  q.src = &src_;
+  q.riov = bufs.data();
+  q.iovcnt = std::min(bufs.size(), io::detail::kMaxIov);
+  q.len = total_size(bufs);
+  return io::SizeFuture(q);
+}
+
+io::SizeFuture TcpStream::write_vectored(
+    std::span<const std::span<const std::byte>> bufs) noexcept {
+  OpRequest q{OpKind::writev};
+  q.src = &src_;
+  q.wiov = bufs.data();
+  q.iovcnt = std::min(bufs.size(), io::detail::kMaxIov);
+  q.len = total_size(bufs);
+  return io::SizeFuture(q);
+}
+
+std::pair<OwnedReadHalf, OwnedWriteHalf> TcpStream::into_split() && {
+  auto shared = std::make_shared<TcpStream>(std::move(*this));
+  return {OwnedReadHalf(shared), OwnedWriteHalf(shared)};
 }
 
 io::Result<void> TcpStream::shutdown(Shutdown how) noexcept {

@@ -26,9 +26,11 @@ void prep_recvmsg_or_sendmsg(io_uring_sqe* s, IoOp* op) {
 void prep_sqe(io_uring_sqe* s, IoOp* op) {
   switch (op->kind) {
     case OpKind::recv:
+    case OpKind::readv:  // one recv into the op; finish_op scatters it
       io_uring_prep_recv(s, op->fd, op->data(), op->len, op->flags);
       break;
     case OpKind::send:
+    case OpKind::writev:  // the gathered copy in one send
       io_uring_prep_send(s, op->fd, op->data(), op->len, op->flags | MSG_NOSIGNAL);
       break;
     case OpKind::accept:

@@ -28,6 +28,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <utility>
 
 #include "duet/io/fd.hpp"
@@ -113,7 +114,13 @@ enum class OpKind : std::uint8_t {
   fsync,     // fd, flags (1: fdatasync)
   openat,    // path, flags, mode -> new fd in result
   timeout,   // a plain driver timer: `timeout` from the first poll
+  readv,     // fd, riov/iovcnt (len: their total)
+  writev,    // fd, wiov/iovcnt (len: their total; MSG_NOSIGNAL always added)
 };
+
+/// The most buffers one vectored operation uses; later ones wait for the
+/// next call (a short read or write, as readv(2) and writev(2) allow).
+inline constexpr std::size_t kMaxIov = 64;
 
 /// One operation's arguments. The buffers are the user's; they are only
 /// touched inside poll_op (copies in and out), never by the kernel.
@@ -129,9 +136,12 @@ struct OpRequest {
   int flags = 0;
   unsigned mode = 0;
   const char* path = nullptr;
-  std::chrono::nanoseconds timeout{0};  // connect: 0 = none
-  net::SocketAddr addr;                 // connect/sendto target; accept/recvfrom peer
-  bool started = false;                 // epoll connect: in progress
+  std::chrono::nanoseconds timeout{0};               // connect: 0 = none
+  net::SocketAddr addr;                              // connect/sendto target; accept/recvfrom peer
+  bool started = false;                              // epoll connect: in progress
+  const std::span<std::byte>* riov = nullptr;        // readv: the buffers
+  const std::span<const std::byte>* wiov = nullptr;  // writev: the data
+  std::size_t iovcnt = 0;                            // riov/wiov entries used
 };
 
 /// Polls the operation. Ready with the syscall's result: >= 0 (a count or a

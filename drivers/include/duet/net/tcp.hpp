@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <optional>
 #include <span>
+#include <utility>
 
 #include "duet/io/futures.hpp"
 #include "duet/net/address.hpp"
@@ -32,6 +33,8 @@ namespace duet::net {
 enum class Shutdown { read, write, both };
 
 class TcpStream;
+class OwnedReadHalf;
+class OwnedWriteHalf;
 
 /// connect(): Result<TcpStream>; with a timeout, ETIMEDOUT when it expires
 /// (the connect is cancelled and its socket closed).
@@ -91,6 +94,18 @@ class TcpStream {
   io::WriteAllFuture write_all(const void* p, std::size_t n) noexcept {
     return write_all(std::span<const std::byte>(static_cast<const std::byte*>(p), n));
   }
+
+  /// readv(2): fills `bufs` in order with up to their total size; 0 at end
+  /// of stream. The spans (and what they point to) must outlive the future.
+  /// At most io::detail::kMaxIov buffers are used per call.
+  io::SizeFuture read_vectored(std::span<const std::span<std::byte>> bufs) noexcept;
+  /// writev(2): writes some of `bufs`, in order, in one call (a partial
+  /// write is not an error).
+  io::SizeFuture write_vectored(std::span<const std::span<const std::byte>> bufs) noexcept;
+
+  /// Splits the stream into a read half and a write half that two tasks may
+  /// use at once (duet/net/split.hpp); reunite() puts them back together.
+  std::pair<OwnedReadHalf, OwnedWriteHalf> into_split() &&;
 
   /// shutdown(2): half-close (Shutdown::write sends FIN; reads go on).
   io::Result<void> shutdown(Shutdown how = Shutdown::write) noexcept;
