@@ -1,5 +1,6 @@
 #include "duet/net/tcp.hpp"
 
+#include "duet/net/socket.hpp"
 #include "duet/net/split.hpp"
 
 #include <fcntl.h>
@@ -38,6 +39,12 @@ ConnectFuture::ConnectFuture(SocketAddr to, std::chrono::nanoseconds timeout) no
   q_.src = &sock_;
   tq_.timeout = timeout;
   tq_.src = &timer_src_;
+}
+
+ConnectFuture::ConnectFuture(io::Fd sock, SocketAddr to, std::chrono::nanoseconds timeout) noexcept
+    : ConnectFuture(to, timeout) {
+  // An empty descriptor (a moved-from TcpSocket): the first poll makes one.
+  sock_.fd = std::move(sock);
 }
 
 Poll<io::Result<TcpStream>> ConnectFuture::poll(Context& cx) {
@@ -87,6 +94,29 @@ Poll<io::Result<TcpStream>> AcceptFuture::poll(Context& cx) {
   long r = p.value();
   if (r < 0) return io::Result<TcpStream>(io::errno_code(static_cast<int>(-r)));
   return io::Result<TcpStream>(TcpStream(io::Fd(static_cast<int>(r))));
+}
+
+// ---- AcceptManyFuture ----------------------------------------------------
+
+AcceptManyFuture::AcceptManyFuture(io::detail::Source* s, std::vector<TcpStream>* out,
+                                   std::size_t max) noexcept
+    : first_(s), src_(s), out_(out), max_(max == 0 ? 1 : max) {}
+
+Poll<io::Result<std::size_t>> AcceptManyFuture::poll(Context& cx) {
+  auto p = first_.poll(cx);
+  if (p.is_pending()) return pending;
+  if (!p.value()) return io::Result<std::size_t>(p.value().error());
+  out_->push_back(std::move(p.value()).value());
+  std::size_t n = 1;
+  // The rest of the queue, without waiting: the listener is non-blocking on
+  // every backend, so EAGAIN ends the batch.
+  while (n < max_) {
+    const int fd = ::accept4(src_->fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) break;
+    out_->push_back(TcpStream(io::Fd(fd)));
+    ++n;
+  }
+  return io::Result<std::size_t>(n);
 }
 
 // ---- TcpStream -----------------------------------------------------------
@@ -160,6 +190,13 @@ io::Result<void> TcpStream::set_nodelay(bool on) noexcept {
     return io::errno_code(errno);
   }
   return {};
+}
+
+SocketOptions TcpStream::options() const noexcept {
+  return SocketOptions(src_.fd.get());
+}
+SocketOptions TcpListener::options() const noexcept {
+  return SocketOptions(src_.fd.get());
 }
 
 io::Result<SocketAddr> TcpStream::local_addr() const noexcept {

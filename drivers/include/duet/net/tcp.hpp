@@ -24,6 +24,7 @@
 #include <optional>
 #include <span>
 #include <utility>
+#include <vector>
 
 #include "duet/io/futures.hpp"
 #include "duet/net/address.hpp"
@@ -33,6 +34,8 @@ namespace duet::net {
 enum class Shutdown { read, write, both };
 
 class TcpStream;
+class TcpSocket;
+class SocketOptions;
 class OwnedReadHalf;
 class OwnedWriteHalf;
 
@@ -41,6 +44,8 @@ class OwnedWriteHalf;
 class [[nodiscard]] ConnectFuture {
  public:
   ConnectFuture(SocketAddr to, std::chrono::nanoseconds timeout) noexcept;
+  /// Connects `sock`, a socket made (and set up) by the caller.
+  ConnectFuture(io::Fd sock, SocketAddr to, std::chrono::nanoseconds timeout) noexcept;
   Poll<io::Result<TcpStream>> poll(Context& cx);
 
  private:
@@ -62,6 +67,19 @@ class [[nodiscard]] AcceptFuture {
  private:
   io::detail::OpRequest q_;
   io::detail::OpSlot slot_;
+};
+
+/// accept_many(): Result<count appended to `out`>.
+class [[nodiscard]] AcceptManyFuture {
+ public:
+  AcceptManyFuture(io::detail::Source* s, std::vector<TcpStream>* out, std::size_t max) noexcept;
+  Poll<io::Result<std::size_t>> poll(Context& cx);
+
+ private:
+  AcceptFuture first_;
+  io::detail::Source* src_;
+  std::vector<TcpStream>* out_;
+  std::size_t max_;
 };
 
 class TcpStream {
@@ -112,6 +130,8 @@ class TcpStream {
   /// Closes now (the destructor closes too).
   io::Result<void> close() noexcept { return src_.close(); }
   io::Result<void> set_nodelay(bool on) noexcept;
+  /// The socket's options (duet/net/socket.hpp).
+  [[nodiscard]] SocketOptions options() const noexcept;
   [[nodiscard]] io::Result<SocketAddr> local_addr() const noexcept;
   [[nodiscard]] io::Result<SocketAddr> peer_addr() const noexcept;
   [[nodiscard]] int native_handle() const noexcept { return src_.fd.get(); }
@@ -130,11 +150,21 @@ class TcpListener {
   /// (read it back with local_addr()).
   static io::Result<TcpListener> bind(SocketAddr addr, int backlog = 4096) noexcept;
   AcceptFuture accept() noexcept { return AcceptFuture(&src_); }
+  /// Waits for one connection, then takes the ones already queued without
+  /// waiting again, up to `max` in all; appends them to `out`:
+  /// Result<how many>. An error after the first connection ends the batch
+  /// (the connections taken are kept; the next call meets the error again).
+  AcceptManyFuture accept_many(std::vector<TcpStream>& out, std::size_t max = 64) noexcept {
+    return AcceptManyFuture(&src_, &out, max);
+  }
   [[nodiscard]] io::Result<SocketAddr> local_addr() const noexcept;
+  /// The socket's options (duet/net/socket.hpp).
+  [[nodiscard]] SocketOptions options() const noexcept;
   io::Result<void> close() noexcept { return src_.close(); }
   [[nodiscard]] int native_handle() const noexcept { return src_.fd.get(); }
 
  private:
+  friend class TcpSocket;
   io::detail::Source src_;
 };
 
