@@ -12,3 +12,4 @@
 #include "duet/net/split.hpp"
 #include "duet/net/tcp.hpp"
 #include "duet/net/udp.hpp"
+#include "duet/net/unix.hpp"

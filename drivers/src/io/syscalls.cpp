@@ -36,6 +36,25 @@ long vectored_syscall(const OpRequest& q) {
   return ::sendmsg(q.src->fd.get(), &m, MSG_NOSIGNAL);
 }
 
+/// sendmsg/recvmsg with descriptors, on the caller's buffer and a control
+/// buffer on the stack.
+long fds_syscall(OpRequest& q) {
+  alignas(cmsghdr) std::byte ctl[kFdControlBytes];
+  iovec iov{};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  put_passed_fds(m, ctl, q);
+  if (q.kind == OpKind::send_fds) {
+    iov = {const_cast<std::byte*>(q.wbuf), q.len};  // NOLINT: sendmsg does not write it
+    return ::sendmsg(q.src->fd.get(), &m, MSG_NOSIGNAL);
+  }
+  iov = {q.rbuf, q.len};
+  const long r = ::recvmsg(q.src->fd.get(), &m, MSG_CMSG_CLOEXEC);
+  if (r >= 0) take_passed_fds(m, q);
+  return r;
+}
+
 }  // namespace
 
 long socket_syscall(OpRequest& q) {
@@ -79,6 +98,10 @@ long socket_syscall(OpRequest& q) {
     case OpKind::readv:
     case OpKind::writev:
       r = vectored_syscall(q);
+      break;
+    case OpKind::send_fds:
+    case OpKind::recv_fds:
+      r = fds_syscall(q);
       break;
     case OpKind::timeout: {
       std::uint64_t n = 0;

@@ -61,6 +61,12 @@ void prep_sqe(io_uring_sqe* s, IoOp* op) {
     case OpKind::timeout:
       io_uring_prep_timeout(s, &op->ts, 0, 0);
       break;
+    case OpKind::send_fds:  // op->msg: the op's copy and control (build_op)
+      io_uring_prep_sendmsg(s, op->fd, &op->msg, MSG_NOSIGNAL);
+      break;
+    case OpKind::recv_fds:
+      io_uring_prep_recvmsg(s, op->fd, &op->msg, MSG_CMSG_CLOEXEC);
+      break;
   }
 }
 

@@ -116,7 +116,12 @@ enum class OpKind : std::uint8_t {
   timeout,   // a plain driver timer: `timeout` from the first poll
   readv,     // fd, riov/iovcnt (len: their total)
   writev,    // fd, wiov/iovcnt (len: their total; MSG_NOSIGNAL always added)
+  send_fds,  // fd, wbuf/len, fds/nfds passed as SCM_RIGHTS (MSG_NOSIGNAL)
+  recv_fds,  // fd, rbuf/len -> rfds (nfds: room, then how many came), ctrunc
 };
+
+/// The most descriptors one send_fds or recv_fds carries.
+inline constexpr std::size_t kMaxFdsPerMsg = 16;
 
 /// The most buffers one vectored operation uses; later ones wait for the
 /// next call (a short read or write, as readv(2) and writev(2) allow).
@@ -142,6 +147,10 @@ struct OpRequest {
   const std::span<std::byte>* riov = nullptr;        // readv: the buffers
   const std::span<const std::byte>* wiov = nullptr;  // writev: the data
   std::size_t iovcnt = 0;                            // riov/wiov entries used
+  const int* fds = nullptr;                          // send_fds: to pass
+  int* rfds = nullptr;                               // recv_fds: received into
+  std::size_t nfds = 0;  // send_fds: how many; recv_fds: room, then how many came
+  bool ctrunc = false;   // recv_fds: the kernel dropped some (MSG_CTRUNC)
 };
 
 /// Polls the operation. Ready with the syscall's result: >= 0 (a count or a
