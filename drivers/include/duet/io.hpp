@@ -8,6 +8,7 @@
 #include "duet/io/stats.hpp"
 #include "duet/io/stream.hpp"
 #include "duet/net/address.hpp"
+#include "duet/net/sendfile.hpp"
 #include "duet/net/socket.hpp"
 #include "duet/net/split.hpp"
 #include "duet/net/tcp.hpp"

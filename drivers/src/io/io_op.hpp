@@ -95,7 +95,7 @@ Poll<long> finish_op(OpRequest& q, OpSlot& slot, std::int32_t r);
 /// Whether `q` waits for its socket to be writable (else readable).
 [[nodiscard]] inline bool is_write_side(const OpRequest& q) noexcept {
   return q.kind == OpKind::send || q.kind == OpKind::sendto || q.kind == OpKind::connect ||
-         q.kind == OpKind::writev || q.kind == OpKind::send_fds;
+         q.kind == OpKind::writev || q.kind == OpKind::send_fds || q.kind == OpKind::wait_writable;
 }
 
 // ---- descriptor passing (io_op.cpp) -------------------------------------------

@@ -3,6 +3,7 @@
 // thread's blocking fallback), the timerfd of a timeout, and a file op run
 // synchronously (the file pool, and the blocking fallback).
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <sys/uio.h>
@@ -103,6 +104,13 @@ long socket_syscall(OpRequest& q) {
     case OpKind::recv_fds:
       r = fds_syscall(q);
       break;
+    case OpKind::wait_writable: {
+      pollfd p{fd, POLLOUT, 0};
+      r = ::poll(&p, 1, 0);
+      if (r == 0) return -EAGAIN;
+      if (r > 0) r = 0;
+      break;
+    }
     case OpKind::timeout: {
       std::uint64_t n = 0;
       r = ::read(fd, &n, sizeof n);

@@ -3,6 +3,7 @@
 // calling worker's ring; the SQE goes to the kernel with the rest of the
 // tick's in one io_uring_enter (UringDriver::poll).
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include "uring/uring_driver.hpp"
@@ -66,6 +67,9 @@ void prep_sqe(io_uring_sqe* s, IoOp* op) {
       break;
     case OpKind::recv_fds:
       io_uring_prep_recvmsg(s, op->fd, &op->msg, MSG_CMSG_CLOEXEC);
+      break;
+    case OpKind::wait_writable:
+      io_uring_prep_poll_add(s, op->fd, POLLOUT);
       break;
   }
 }

@@ -103,21 +103,22 @@ class Source {
 };
 
 enum class OpKind : std::uint8_t {
-  recv,      // fd, rbuf/len, flags
-  send,      // fd, wbuf/len, flags (MSG_NOSIGNAL always added)
-  accept,    // fd -> new fd in result; peer in addr
-  connect,   // fd (created by the future), addr, timeout
-  recvfrom,  // fd, rbuf/len -> addr
-  sendto,    // fd, wbuf/len, addr
-  read_at,   // fd, rbuf/len, off
-  write_at,  // fd, wbuf/len, off
-  fsync,     // fd, flags (1: fdatasync)
-  openat,    // path, flags, mode -> new fd in result
-  timeout,   // a plain driver timer: `timeout` from the first poll
-  readv,     // fd, riov/iovcnt (len: their total)
-  writev,    // fd, wiov/iovcnt (len: their total; MSG_NOSIGNAL always added)
-  send_fds,  // fd, wbuf/len, fds/nfds passed as SCM_RIGHTS (MSG_NOSIGNAL)
-  recv_fds,  // fd, rbuf/len -> rfds (nfds: room, then how many came), ctrunc
+  recv,           // fd, rbuf/len, flags
+  send,           // fd, wbuf/len, flags (MSG_NOSIGNAL always added)
+  accept,         // fd -> new fd in result; peer in addr
+  connect,        // fd (created by the future), addr, timeout
+  recvfrom,       // fd, rbuf/len -> addr
+  sendto,         // fd, wbuf/len, addr
+  read_at,        // fd, rbuf/len, off
+  write_at,       // fd, wbuf/len, off
+  fsync,          // fd, flags (1: fdatasync)
+  openat,         // path, flags, mode -> new fd in result
+  timeout,        // a plain driver timer: `timeout` from the first poll
+  readv,          // fd, riov/iovcnt (len: their total)
+  writev,         // fd, wiov/iovcnt (len: their total; MSG_NOSIGNAL always added)
+  send_fds,       // fd, wbuf/len, fds/nfds passed as SCM_RIGHTS (MSG_NOSIGNAL)
+  recv_fds,       // fd, rbuf/len -> rfds (nfds: room, then how many came), ctrunc
+  wait_writable,  // fd: ready (0 or a poll mask) once the socket takes bytes
 };
 
 /// The most descriptors one send_fds or recv_fds carries.

@@ -21,6 +21,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <utility>
@@ -29,12 +30,17 @@
 #include "duet/io/futures.hpp"
 #include "duet/net/address.hpp"
 
+namespace duet::fs {
+class File;
+}  // namespace duet::fs
+
 namespace duet::net {
 
 enum class Shutdown { read, write, both };
 
 class TcpStream;
 class TcpSocket;
+class SendFileFuture;
 class SocketOptions;
 class OwnedReadHalf;
 class OwnedWriteHalf;
@@ -120,6 +126,10 @@ class TcpStream {
   /// writev(2): writes some of `bufs`, in order, in one call (a partial
   /// write is not an error).
   io::SizeFuture write_vectored(std::span<const std::span<const std::byte>> bufs) noexcept;
+
+  /// Sends `count` bytes of `file` from `offset`, zero-copy (sendfile(2);
+  /// duet/net/sendfile.hpp): io::Transferred.
+  SendFileFuture send_file(const fs::File& file, std::uint64_t offset, std::size_t count) noexcept;
 
   /// Splits the stream into a read half and a write half that two tasks may
   /// use at once (duet/net/split.hpp); reunite() puts them back together.
