@@ -29,7 +29,7 @@ SocketAddr make_unix(std::string_view name, bool abstract) noexcept {
     return SocketAddr::from_raw(reinterpret_cast<sockaddr*>(&un), sizeof(sa_family_t));
   }
   const std::size_t lead = abstract ? 1 : 0;
-  std::memcpy(un.sun_path + lead, name.data(), name.size());
+  if (!name.empty()) std::memcpy(un.sun_path + lead, name.data(), name.size());
   // A path counts its NUL; an abstract name is exactly its bytes.
   const std::size_t len = offsetof(sockaddr_un, sun_path) + lead + name.size() + (abstract ? 0 : 1);
   return SocketAddr::from_raw(reinterpret_cast<sockaddr*>(&un), static_cast<socklen_t>(len));
