@@ -6,12 +6,12 @@
 // joins the halves back into the stream without it.
 //
 // Example (coroutine):
-//   auto [rd, wr] = std::move(stream).into_split();
+//   auto halves = std::move(stream).into_split();  // no structured binding in
 //   auto echo = duet::spawn([](duet::net::OwnedWriteHalf w) -> duet::Task<void> {
 //     auto n = co_await w.write_all(std::as_bytes(std::span("pong", 4)));
 //     use(n);
-//   }(std::move(wr)));
-//   auto n = co_await rd.read(buf);             // at the same time
+//   }(std::move(halves.second)));                 // a coroutine (docs/io.md)
+//   auto n = co_await halves.first.read(buf);     // at the same time
 //   co_await std::move(echo);
 //
 // Rules: one reader task per read half and one writer task per write half
