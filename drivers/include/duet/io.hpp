@@ -3,12 +3,18 @@
 
 #include "duet/fs/file.hpp"
 #include "duet/io/async_fd.hpp"
+#include "duet/io/buffered.hpp"
 #include "duet/io/futures.hpp"
 #include "duet/io/result.hpp"
 #include "duet/io/stats.hpp"
+#include "duet/io/stream.hpp"
 #include "duet/net/address.hpp"
+#include "duet/net/sendfile.hpp"
+#include "duet/net/socket.hpp"
+#include "duet/net/split.hpp"
 #include "duet/net/tcp.hpp"
 #include "duet/net/udp.hpp"
+#include "duet/net/unix.hpp"
 #include "duet/process/child.hpp"
 #include "duet/signal/signal.hpp"
 

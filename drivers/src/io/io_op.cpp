@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -30,6 +31,11 @@ void IoOp::unref() noexcept {
   // A new descriptor that no future took (the future was dropped after
   // completion): close it, or it would leak.
   if (done && res >= 0 && (kind == OpKind::accept || kind == OpKind::openat)) ::close(res);
+  // Likewise descriptors a recv_fds received and no future took.
+  if (done && res >= 0 && kind == OpKind::recv_fds) {
+    OpRequest none;  // no room: every descriptor is closed
+    take_passed_fds(msg, none);
+  }
   std::size_t sz = sizeof(IoOp) + cap;
   std::destroy_at(this);
   op_free(this, sz);
@@ -84,7 +90,12 @@ std::size_t op_capacity(const OpRequest& q) {
     case OpKind::sendto:
     case OpKind::read_at:
     case OpKind::write_at:
+    case OpKind::readv:
+    case OpKind::writev:
       return q.len;
+    case OpKind::send_fds:
+    case OpKind::recv_fds:
+      return fd_control_offset(q.len) + kFdControlBytes;
     case OpKind::openat:
       return std::strlen(q.path) + 1;
     default:
@@ -92,7 +103,63 @@ std::size_t op_capacity(const OpRequest& q) {
   }
 }
 
+/// A vectored read's `n` bytes, received contiguously in the op, copied
+/// into the caller's buffers in order.
+void scatter(const OpRequest& q, const std::byte* from, std::size_t n) {
+  for (std::size_t i = 0; i < q.iovcnt && n > 0; ++i) {
+    const std::size_t k = std::min(n, q.riov[i].size());
+    if (k != 0) std::memcpy(q.riov[i].data(), from, k);
+    from += k;
+    n -= k;
+  }
+}
+
 }  // namespace
+
+void put_passed_fds(msghdr& m, std::byte* ctl, const OpRequest& q) noexcept {
+  m.msg_control = ctl;
+  if (q.kind == OpKind::recv_fds) {
+    m.msg_controllen = kFdControlBytes;
+    return;
+  }
+  m.msg_controllen = 0;
+  const std::size_t n = std::min(q.nfds, kMaxFdsPerMsg);
+  if (n == 0) {
+    m.msg_control = nullptr;
+    return;
+  }
+  std::memset(ctl, 0, kFdControlBytes);
+  m.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+  cmsghdr* c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+  std::memcpy(CMSG_DATA(c), q.fds, sizeof(int) * n);
+}
+
+void take_passed_fds(const msghdr& m, OpRequest& q) noexcept {
+  std::size_t got = 0;
+  const std::size_t room = q.rfds != nullptr ? q.nfds : 0;
+  if (m.msg_control != nullptr && m.msg_controllen >= sizeof(cmsghdr)) {
+    for (cmsghdr* c = CMSG_FIRSTHDR(&m); c != nullptr;
+         c = CMSG_NXTHDR(const_cast<msghdr*>(&m), c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      const std::size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (std::size_t i = 0; i < n; ++i) {
+        int fd = -1;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+        if (got < room) {
+          q.rfds[got++] = fd;
+        } else {
+          ::close(fd);  // no room: never leaked
+          q.ctrunc = true;
+        }
+      }
+    }
+  }
+  q.nfds = got;
+  if ((m.msg_flags & MSG_CTRUNC) != 0) q.ctrunc = true;
+}
 
 IoOp* build_op(const OpRequest& q) {
   IoOp* op = IoOp::make(q.kind, op_capacity(q));
@@ -108,8 +175,26 @@ IoOp* build_op(const OpRequest& q) {
       // The kernel reads the op's copy, never the caller's buffer.
       if (q.len != 0) std::memcpy(op->data(), q.wbuf, q.len);
       break;
+    case OpKind::writev: {
+      // Gathered into the op: one send of all of it.
+      std::byte* to = op->data();
+      for (std::size_t i = 0; i < q.iovcnt; ++i) {
+        if (!q.wiov[i].empty()) std::memcpy(to, q.wiov[i].data(), q.wiov[i].size());
+        to += q.wiov[i].size();
+      }
+      break;
+    }
     case OpKind::openat:
       std::memcpy(op->data(), q.path, op->cap);
+      break;
+    case OpKind::send_fds:
+    case OpKind::recv_fds:
+      // The kernel reads or writes the op's copy and control buffer only.
+      if (q.kind == OpKind::send_fds && q.len != 0) std::memcpy(op->data(), q.wbuf, q.len);
+      op->iov = {op->data(), q.len};
+      op->msg.msg_iov = &op->iov;
+      op->msg.msg_iovlen = 1;
+      put_passed_fds(op->msg, op->data() + fd_control_offset(q.len), q);
       break;
     default:
       break;
@@ -128,6 +213,13 @@ Poll<long> finish_op(OpRequest& q, OpSlot& slot, std::int32_t r) {
       case OpKind::recv:
       case OpKind::read_at:
         std::memcpy(q.rbuf, op->data(), static_cast<std::size_t>(r));
+        break;
+      case OpKind::readv:
+        scatter(q, op->data(), static_cast<std::size_t>(r));
+        break;
+      case OpKind::recv_fds:
+        std::memcpy(q.rbuf, op->data(), static_cast<std::size_t>(r));
+        take_passed_fds(op->msg, q);
         break;
       case OpKind::recvfrom:
         std::memcpy(q.rbuf, op->data(), static_cast<std::size_t>(r));

@@ -98,8 +98,24 @@ Poll<long> finish_op(OpRequest& q, OpSlot& slot, std::int32_t r);
 /// POLLOUT, never both).
 [[nodiscard]] inline bool is_write_side(const OpRequest& q) noexcept {
   if (q.kind == OpKind::poll) return (q.flags & POLLOUT) != 0;
-  return q.kind == OpKind::send || q.kind == OpKind::sendto || q.kind == OpKind::connect;
+  return q.kind == OpKind::send || q.kind == OpKind::sendto || q.kind == OpKind::connect ||
+         q.kind == OpKind::writev || q.kind == OpKind::send_fds || q.kind == OpKind::wait_writable;
 }
+
+// ---- descriptor passing (io_op.cpp) -------------------------------------------
+
+/// The control buffer of a send_fds or recv_fds: room for kMaxFdsPerMsg.
+inline constexpr std::size_t kFdControlBytes = CMSG_SPACE(sizeof(int) * kMaxFdsPerMsg);
+/// Where an op's control buffer starts in its data: after the bytes,
+/// aligned for cmsghdr.
+[[nodiscard]] inline std::size_t fd_control_offset(std::size_t len) noexcept {
+  return (len + alignof(cmsghdr) - 1) / alignof(cmsghdr) * alignof(cmsghdr);
+}
+/// Fills `m`'s control buffer (kFdControlBytes at `ctl`) with q's descriptors.
+void put_passed_fds(msghdr& m, std::byte* ctl, const OpRequest& q) noexcept;
+/// Moves the descriptors `m` received into q.rfds (q.nfds: room, then how
+/// many), closing any beyond the room; sets q.ctrunc.
+void take_passed_fds(const msghdr& m, OpRequest& q) noexcept;
 
 // ---- syscalls outside io_uring (syscalls.cpp) -------------------------------
 

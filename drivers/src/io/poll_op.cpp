@@ -34,6 +34,20 @@ Poll<long> start_without_backend(OpRequest& q) {
   return static_cast<long>(-ENOTSUP);
 }
 
+/// A vectored read on a socket whose bytes arrive through a multishot
+/// queue reads into its first non-empty buffer as a plain recv (a short
+/// read, which readv allows): bytes already queued must come first.
+void as_recv_into_first_buffer(OpRequest& q) {
+  for (std::size_t i = 0; i < q.iovcnt; ++i) {
+    if (!q.riov[i].empty()) {
+      q.kind = OpKind::recv;
+      q.rbuf = q.riov[i].data();
+      q.len = q.riov[i].size();
+      return;
+    }
+  }
+}
+
 }  // namespace
 
 Poll<long> poll_op(OpRequest& q, OpSlot& slot, Context& cx) {
@@ -42,6 +56,8 @@ Poll<long> poll_op(OpRequest& q, OpSlot& slot, Context& cx) {
     if (!slot.op->poll(cx.waker(), r)) return pending;
     return finish_op(q, slot, r);
   }
+  if ((q.kind == OpKind::readv || q.kind == OpKind::writev) && q.len == 0) return 0L;
+  if (q.kind == OpKind::readv && q.src->rq != nullptr) as_recv_into_first_buffer(q);
   // Bytes a multishot recv already queued come first, on whatever thread
   // reads now (the socket's queue may belong to another worker's ring).
   if (is_plain_recv(q) && q.src->rq != nullptr) {

@@ -6,14 +6,57 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <ctime>
 
 #include "io/io_op.hpp"
 
 namespace duet::io::detail {
+namespace {
+
+/// readv/writev as recvmsg/sendmsg on the caller's buffers (sendmsg for
+/// MSG_NOSIGNAL: writev(2) would raise SIGPIPE on a reset peer).
+long vectored_syscall(const OpRequest& q) {
+  iovec iov[kMaxIov];
+  const std::size_t n = std::min(q.iovcnt, kMaxIov);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (q.kind == OpKind::readv) {
+      iov[i] = {q.riov[i].data(), q.riov[i].size()};
+    } else {
+      iov[i] = {const_cast<std::byte*>(q.wiov[i].data()), q.wiov[i].size()};  // NOLINT: not written
+    }
+  }
+  msghdr m{};
+  m.msg_iov = iov;
+  m.msg_iovlen = n;
+  if (q.kind == OpKind::readv) return ::recvmsg(q.src->fd.get(), &m, 0);
+  return ::sendmsg(q.src->fd.get(), &m, MSG_NOSIGNAL);
+}
+
+/// sendmsg/recvmsg with descriptors, on the caller's buffer and a control
+/// buffer on the stack.
+long fds_syscall(OpRequest& q) {
+  alignas(cmsghdr) std::byte ctl[kFdControlBytes];
+  iovec iov{};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  put_passed_fds(m, ctl, q);
+  if (q.kind == OpKind::send_fds) {
+    iov = {const_cast<std::byte*>(q.wbuf), q.len};  // NOLINT: sendmsg does not write it
+    return ::sendmsg(q.src->fd.get(), &m, MSG_NOSIGNAL);
+  }
+  iov = {q.rbuf, q.len};
+  const long r = ::recvmsg(q.src->fd.get(), &m, MSG_CMSG_CLOEXEC);
+  if (r >= 0) take_passed_fds(m, q);
+  return r;
+}
+
+}  // namespace
 
 long socket_syscall(OpRequest& q) {
   const int fd = q.src->fd.get();
@@ -60,6 +103,21 @@ long socket_syscall(OpRequest& q) {
       r = ::poll(&p, 1, 0);
       if (r == 0) return -EAGAIN;
       if (r > 0) r = static_cast<unsigned short>(p.revents);
+      break;
+    }
+    case OpKind::readv:
+    case OpKind::writev:
+      r = vectored_syscall(q);
+      break;
+    case OpKind::send_fds:
+    case OpKind::recv_fds:
+      r = fds_syscall(q);
+      break;
+    case OpKind::wait_writable: {
+      pollfd p{fd, POLLOUT, 0};
+      r = ::poll(&p, 1, 0);
+      if (r == 0) return -EAGAIN;
+      if (r > 0) r = 0;
       break;
     }
     case OpKind::timeout: {

@@ -1,9 +1,13 @@
 #include "duet/net/tcp.hpp"
 
+#include "duet/net/socket.hpp"
+#include "duet/net/split.hpp"
+
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace duet::net {
@@ -35,6 +39,12 @@ ConnectFuture::ConnectFuture(SocketAddr to, std::chrono::nanoseconds timeout) no
   q_.src = &sock_;
   tq_.timeout = timeout;
   tq_.src = &timer_src_;
+}
+
+ConnectFuture::ConnectFuture(io::Fd sock, SocketAddr to, std::chrono::nanoseconds timeout) noexcept
+    : ConnectFuture(to, timeout) {
+  // An empty descriptor (a moved-from TcpSocket): the first poll makes one.
+  sock_.fd = std::move(sock);
 }
 
 Poll<io::Result<TcpStream>> ConnectFuture::poll(Context& cx) {
@@ -86,6 +96,29 @@ Poll<io::Result<TcpStream>> AcceptFuture::poll(Context& cx) {
   return io::Result<TcpStream>(TcpStream(io::Fd(static_cast<int>(r))));
 }
 
+// ---- AcceptManyFuture ----------------------------------------------------
+
+AcceptManyFuture::AcceptManyFuture(io::detail::Source* s, std::vector<TcpStream>* out,
+                                   std::size_t max) noexcept
+    : first_(s), src_(s), out_(out), max_(max == 0 ? 1 : max) {}
+
+Poll<io::Result<std::size_t>> AcceptManyFuture::poll(Context& cx) {
+  auto p = first_.poll(cx);
+  if (p.is_pending()) return pending;
+  if (!p.value()) return io::Result<std::size_t>(p.value().error());
+  out_->push_back(std::move(p.value()).value());
+  std::size_t n = 1;
+  // The rest of the queue, without waiting: the listener is non-blocking on
+  // every backend, so EAGAIN ends the batch.
+  while (n < max_) {
+    const int fd = ::accept4(src_->fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) break;
+    out_->push_back(TcpStream(io::Fd(fd)));
+    ++n;
+  }
+  return io::Result<std::size_t>(n);
+}
+
 // ---- TcpStream -----------------------------------------------------------
 
 TcpStream::TcpStream(io::Fd fd) noexcept : src_(std::move(fd)) {
@@ -111,6 +144,40 @@ io::SizeFuture TcpStream::send(std::span<const std::byte> data, int flags) noexc
   return io::SizeFuture(q);
 }
 
+namespace {
+template <class Span>
+std::size_t total_size(std::span<const Span> bufs) noexcept {
+  std::size_t n = 0;
+  const std::size_t used = std::min(bufs.size(), io::detail::kMaxIov);
+  for (std::size_t i = 0; i < used; ++i) n += bufs[i].size();
+  return n;
+}
+}  // namespace
+
+io::SizeFuture TcpStream::read_vectored(std::span<const std::span<std::byte>> bufs) noexcept {
+  OpRequest q{OpKind::readv};
+  q.src = &src_;
+  q.riov = bufs.data();
+  q.iovcnt = std::min(bufs.size(), io::detail::kMaxIov);
+  q.len = total_size(bufs);
+  return io::SizeFuture(q);
+}
+
+io::SizeFuture TcpStream::write_vectored(
+    std::span<const std::span<const std::byte>> bufs) noexcept {
+  OpRequest q{OpKind::writev};
+  q.src = &src_;
+  q.wiov = bufs.data();
+  q.iovcnt = std::min(bufs.size(), io::detail::kMaxIov);
+  q.len = total_size(bufs);
+  return io::SizeFuture(q);
+}
+
+std::pair<OwnedReadHalf, OwnedWriteHalf> TcpStream::into_split() && {
+  auto shared = std::make_shared<TcpStream>(std::move(*this));
+  return {OwnedReadHalf(shared), OwnedWriteHalf(shared)};
+}
+
 io::Result<void> TcpStream::shutdown(Shutdown how) noexcept {
   int h = how == Shutdown::read ? SHUT_RD : how == Shutdown::write ? SHUT_WR : SHUT_RDWR;
   if (::shutdown(src_.fd.get(), h) < 0) return io::errno_code(errno);
@@ -123,6 +190,13 @@ io::Result<void> TcpStream::set_nodelay(bool on) noexcept {
     return io::errno_code(errno);
   }
   return {};
+}
+
+SocketOptions TcpStream::options() const noexcept {
+  return SocketOptions(src_.fd.get());
+}
+SocketOptions TcpListener::options() const noexcept {
+  return SocketOptions(src_.fd.get());
 }
 
 io::Result<SocketAddr> TcpStream::local_addr() const noexcept {

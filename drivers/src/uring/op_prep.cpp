@@ -3,6 +3,7 @@
 // calling worker's ring; the SQE goes to the kernel with the rest of the
 // tick's in one io_uring_enter (UringDriver::poll).
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include "uring/uring_driver.hpp"
@@ -26,9 +27,11 @@ void prep_recvmsg_or_sendmsg(io_uring_sqe* s, IoOp* op) {
 void prep_sqe(io_uring_sqe* s, IoOp* op) {
   switch (op->kind) {
     case OpKind::recv:
+    case OpKind::readv:  // one recv into the op; finish_op scatters it
       io_uring_prep_recv(s, op->fd, op->data(), op->len, op->flags);
       break;
     case OpKind::send:
+    case OpKind::writev:  // the gathered copy in one send
       io_uring_prep_send(s, op->fd, op->data(), op->len, op->flags | MSG_NOSIGNAL);
       break;
     case OpKind::accept:
@@ -63,6 +66,15 @@ void prep_sqe(io_uring_sqe* s, IoOp* op) {
       // One-shot and level: completes at once when the fd is ready now,
       // with the revents mask as the result.
       io_uring_prep_poll_add(s, op->fd, static_cast<unsigned>(op->flags));
+      break;
+    case OpKind::send_fds:  // op->msg: the op's copy and control (build_op)
+      io_uring_prep_sendmsg(s, op->fd, &op->msg, MSG_NOSIGNAL);
+      break;
+    case OpKind::recv_fds:
+      io_uring_prep_recvmsg(s, op->fd, &op->msg, MSG_CMSG_CLOEXEC);
+      break;
+    case OpKind::wait_writable:
+      io_uring_prep_poll_add(s, op->fd, POLLOUT);
       break;
   }
 }

@@ -30,6 +30,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <utility>
 
 #include "duet/io/fd.hpp"
@@ -104,19 +105,31 @@ class DUET_API Source {
 };
 
 enum class OpKind : std::uint8_t {
-  recv,      // fd, rbuf/len, flags
-  send,      // fd, wbuf/len, flags (MSG_NOSIGNAL always added)
-  accept,    // fd -> new fd in result; peer in addr
-  connect,   // fd (created by the future), addr, timeout
-  recvfrom,  // fd, rbuf/len -> addr
-  sendto,    // fd, wbuf/len, addr
-  read_at,   // fd, rbuf/len, off
-  write_at,  // fd, wbuf/len, off
-  fsync,     // fd, flags (1: fdatasync)
-  openat,    // path, flags, mode -> new fd in result
-  timeout,   // a plain driver timer: `timeout` from the first poll
-  poll,      // fd, flags = POLLIN or POLLOUT -> the revents mask (AsyncFd)
+  recv,           // fd, rbuf/len, flags
+  send,           // fd, wbuf/len, flags (MSG_NOSIGNAL always added)
+  accept,         // fd -> new fd in result; peer in addr
+  connect,        // fd (created by the future), addr, timeout
+  recvfrom,       // fd, rbuf/len -> addr
+  sendto,         // fd, wbuf/len, addr
+  read_at,        // fd, rbuf/len, off
+  write_at,       // fd, wbuf/len, off
+  fsync,          // fd, flags (1: fdatasync)
+  openat,         // path, flags, mode -> new fd in result
+  timeout,        // a plain driver timer: `timeout` from the first poll
+  readv,          // fd, riov/iovcnt (len: their total)
+  writev,         // fd, wiov/iovcnt (len: their total; MSG_NOSIGNAL always added)
+  send_fds,       // fd, wbuf/len, fds/nfds passed as SCM_RIGHTS (MSG_NOSIGNAL)
+  recv_fds,       // fd, rbuf/len -> rfds (nfds: room, then how many came), ctrunc
+  wait_writable,  // fd: ready (0 or a poll mask) once the socket takes bytes
+  poll,           // fd, flags = POLLIN or POLLOUT -> the revents mask (AsyncFd)
 };
+
+/// The most descriptors one send_fds or recv_fds carries.
+inline constexpr std::size_t kMaxFdsPerMsg = 16;
+
+/// The most buffers one vectored operation uses; later ones wait for the
+/// next call (a short read or write, as readv(2) and writev(2) allow).
+inline constexpr std::size_t kMaxIov = 64;
 
 /// One operation's arguments. The buffers are the user's; they are only
 /// touched inside poll_op (copies in and out), never by the kernel.
@@ -132,9 +145,16 @@ struct OpRequest {
   int flags = 0;
   unsigned mode = 0;
   const char* path = nullptr;
-  std::chrono::nanoseconds timeout{0};  // connect: 0 = none
-  net::SocketAddr addr;                 // connect/sendto target; accept/recvfrom peer
-  bool started = false;                 // epoll connect: in progress
+  std::chrono::nanoseconds timeout{0};               // connect: 0 = none
+  net::SocketAddr addr;                              // connect/sendto target; accept/recvfrom peer
+  bool started = false;                              // epoll connect: in progress
+  const std::span<std::byte>* riov = nullptr;        // readv: the buffers
+  const std::span<const std::byte>* wiov = nullptr;  // writev: the data
+  std::size_t iovcnt = 0;                            // riov/wiov entries used
+  const int* fds = nullptr;                          // send_fds: to pass
+  int* rfds = nullptr;                               // recv_fds: received into
+  std::size_t nfds = 0;  // send_fds: how many; recv_fds: room, then how many came
+  bool ctrunc = false;   // recv_fds: the kernel dropped some (MSG_CTRUNC)
 };
 
 /// Polls the operation. Ready with the syscall's result: >= 0 (a count or a

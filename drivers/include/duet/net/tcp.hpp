@@ -23,23 +23,37 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <span>
+#include <utility>
+#include <vector>
 
 #include "duet/io/futures.hpp"
 #include "duet/net/address.hpp"
+
+namespace duet::fs {
+class File;
+}  // namespace duet::fs
 
 namespace duet::net {
 
 enum class Shutdown { read, write, both };
 
 class TcpStream;
+class TcpSocket;
+class SendFileFuture;
+class SocketOptions;
+class OwnedReadHalf;
+class OwnedWriteHalf;
 
 /// connect(): Result<TcpStream>; with a timeout, ETIMEDOUT when it expires
 /// (the connect is cancelled and its socket closed).
 class [[nodiscard]] DUET_API ConnectFuture {
  public:
   ConnectFuture(SocketAddr to, std::chrono::nanoseconds timeout) noexcept;
+  /// Connects `sock`, a socket made (and set up) by the caller.
+  ConnectFuture(io::Fd sock, SocketAddr to, std::chrono::nanoseconds timeout) noexcept;
   Poll<io::Result<TcpStream>> poll(Context& cx);
 
  private:
@@ -61,6 +75,19 @@ class [[nodiscard]] DUET_API AcceptFuture {
  private:
   io::detail::OpRequest q_;
   io::detail::OpSlot slot_;
+};
+
+/// accept_many(): Result<count appended to `out`>.
+class [[nodiscard]] DUET_API AcceptManyFuture {
+ public:
+  AcceptManyFuture(io::detail::Source* s, std::vector<TcpStream>* out, std::size_t max) noexcept;
+  Poll<io::Result<std::size_t>> poll(Context& cx);
+
+ private:
+  AcceptFuture first_;
+  io::detail::Source* src_;
+  std::vector<TcpStream>* out_;
+  std::size_t max_;
 };
 
 class DUET_API TcpStream {
@@ -94,11 +121,29 @@ class DUET_API TcpStream {
     return write_all(std::span<const std::byte>(static_cast<const std::byte*>(p), n));
   }
 
+  /// readv(2): fills `bufs` in order with up to their total size; 0 at end
+  /// of stream. The spans (and what they point to) must outlive the future.
+  /// At most io::detail::kMaxIov buffers are used per call.
+  io::SizeFuture read_vectored(std::span<const std::span<std::byte>> bufs) noexcept;
+  /// writev(2): writes some of `bufs`, in order, in one call (a partial
+  /// write is not an error).
+  io::SizeFuture write_vectored(std::span<const std::span<const std::byte>> bufs) noexcept;
+
+  /// Sends `count` bytes of `file` from `offset`, zero-copy (sendfile(2);
+  /// duet/net/sendfile.hpp): io::Transferred.
+  SendFileFuture send_file(const fs::File& file, std::uint64_t offset, std::size_t count) noexcept;
+
+  /// Splits the stream into a read half and a write half that two tasks may
+  /// use at once (duet/net/split.hpp); reunite() puts them back together.
+  std::pair<OwnedReadHalf, OwnedWriteHalf> into_split() &&;
+
   /// shutdown(2): half-close (Shutdown::write sends FIN; reads go on).
   io::Result<void> shutdown(Shutdown how = Shutdown::write) noexcept;
   /// Closes now (the destructor closes too).
   io::Result<void> close() noexcept { return src_.close(); }
   io::Result<void> set_nodelay(bool on) noexcept;
+  /// The socket's options (duet/net/socket.hpp).
+  [[nodiscard]] SocketOptions options() const noexcept;
   [[nodiscard]] io::Result<SocketAddr> local_addr() const noexcept;
   [[nodiscard]] io::Result<SocketAddr> peer_addr() const noexcept;
   [[nodiscard]] int native_handle() const noexcept { return src_.fd.get(); }
@@ -117,11 +162,21 @@ class DUET_API TcpListener {
   /// (read it back with local_addr()).
   static io::Result<TcpListener> bind(SocketAddr addr, int backlog = 4096) noexcept;
   AcceptFuture accept() noexcept { return AcceptFuture(&src_); }
+  /// Waits for one connection, then takes the ones already queued without
+  /// waiting again, up to `max` in all; appends them to `out`:
+  /// Result<how many>. An error after the first connection ends the batch
+  /// (the connections taken are kept; the next call meets the error again).
+  AcceptManyFuture accept_many(std::vector<TcpStream>& out, std::size_t max = 64) noexcept {
+    return AcceptManyFuture(&src_, &out, max);
+  }
   [[nodiscard]] io::Result<SocketAddr> local_addr() const noexcept;
+  /// The socket's options (duet/net/socket.hpp).
+  [[nodiscard]] SocketOptions options() const noexcept;
   io::Result<void> close() noexcept { return src_.close(); }
   [[nodiscard]] int native_handle() const noexcept { return src_.fd.get(); }
 
  private:
+  friend class TcpSocket;
   io::detail::Source src_;
 };
 

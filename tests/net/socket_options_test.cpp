@@ -1,0 +1,238 @@
+// socket_options_test.cpp: socket options read back as set, errors with
+// the OS's reason, the listen backlog as the kernel keeps it, and
+// SO_REUSEPORT listeners (one accept task each, on io_uring and epoll, as
+// coroutines and fibers) sharing one port's connections.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <duet/duet.hpp>
+#include <duet/io.hpp>
+#include <vector>
+
+#include "net_util.hpp"
+
+using duet::net::SocketAddr;
+using duet::net::TcpListener;
+using duet::net::TcpSocket;
+using duet::net::TcpStream;
+using namespace std::chrono_literals;
+
+namespace coro {
+/// Accepts until `stop` is set, counting each connection in `count`.
+duet::Task<void> count_accepts(TcpListener* l, std::atomic<int>* count) {
+  for (;;) {
+    auto c = co_await l->accept();
+    if (c) count->fetch_add(1);
+  }
+}
+}  // namespace coro
+
+namespace fib {
+void count_accepts(TcpListener* l, std::atomic<int>* count) {
+  for (;;) {
+    auto c = duet::wait(l->accept());
+    if (c) count->fetch_add(1);
+  }
+}
+}  // namespace fib
+
+TEST_CASE("socket options read back as set", "[net][options]") {
+  duet::nettest::FdCheck fd_check;
+  auto s = TcpSocket::v4();
+  REQUIRE(s);
+  auto o = s->options();
+  CHECK(o.set_reuseport(true));
+  CHECK(*o.reuseport());
+  CHECK(o.set_reuseaddr(true));
+  CHECK(*o.reuseaddr());
+  CHECK(o.set_nodelay(true));
+  CHECK(*o.nodelay());
+  CHECK(o.set_nodelay(false));
+  CHECK(!*o.nodelay());
+  CHECK(o.set_keepalive(true));
+  CHECK(*o.keepalive());
+  CHECK(o.set_keepalive_idle(42s));
+  CHECK(*o.keepalive_idle() == 42s);
+  CHECK(o.set_keepalive_interval(5s));
+  CHECK(o.set_keepalive_count(3));
+  CHECK(o.set_send_buffer_size(64 << 10));
+  CHECK(*o.send_buffer_size() >= (64 << 10));  // the kernel doubles it
+  CHECK(o.set_recv_buffer_size(32 << 10));
+  CHECK(*o.recv_buffer_size() >= (32 << 10));
+  CHECK(!*o.linger());
+  CHECK(o.set_linger(7s));
+  CHECK(*o.linger() == std::optional(7s));
+  CHECK(o.set_linger(std::nullopt));
+  CHECK(!*o.linger());
+  // An IPv6 option on an IPv4 socket: the kernel's reason comes back.
+  auto v6only = o.set_only_v6(true);
+  CHECK(!v6only);
+  CHECK(v6only.error() == std::errc::no_protocol_option);
+  auto bad = o.set_keepalive_count(-1);
+  CHECK(bad.error() == std::errc::invalid_argument);
+}
+
+TEST_CASE("IPV6_V6ONLY: an IPv6-only listener and an IPv4 one share a port", "[net][options]") {
+  duet::nettest::FdCheck fd_check;
+  auto s6 = TcpSocket::v6();
+  if (!s6) DUET_SKIP("no IPv6 sockets: " << s6.error().message());
+  CHECK(s6->options().set_only_v6(true));
+  CHECK(*s6->options().only_v6());
+  sockaddr_in6 any6{};
+  any6.sin6_family = AF_INET6;
+  any6.sin6_addr = in6addr_any;
+  REQUIRE(s6->bind(SocketAddr::from_raw(reinterpret_cast<sockaddr*>(&any6), sizeof any6)));
+  auto l6 = std::move(*s6).listen();
+  REQUIRE(l6);
+  const std::uint16_t port = l6->local_addr()->port();
+  // With V6ONLY the IPv4 wildcard of the same port is free.
+  auto s4 = TcpSocket::v4();
+  REQUIRE(s4);
+  CHECK(s4->bind(SocketAddr::v4_any(port)));
+}
+
+TEST_CASE("the listen backlog is the one asked for, a busy port says EADDRINUSE",
+          "[net][options]") {
+  duet::nettest::FdCheck fd_check;
+  auto s = TcpSocket::for_addr(SocketAddr::v4_loopback(0));
+  REQUIRE(s);
+  REQUIRE(s->bind(SocketAddr::v4_loopback(0)));
+  auto l = std::move(*s).listen(7);
+  REQUIRE(l);
+  // TCP_INFO on a listener: tcpi_sacked is its backlog (the accept queue's limit).
+  tcp_info ti{};
+  socklen_t len = sizeof ti;
+  REQUIRE(::getsockopt(l->native_handle(), IPPROTO_TCP, TCP_INFO, &ti, &len) == 0);
+  CHECK(ti.tcpi_sacked == 7);
+  // The same port again, without SO_REUSEPORT on both: the kernel refuses.
+  auto again = TcpSocket::v4();
+  REQUIRE(again);
+  auto b = again->bind(*l->local_addr());
+  CHECK(b.error() == std::errc::address_in_use);
+}
+
+TEST_CASE("SO_REUSEPORT: one listener per worker on one port share its connections",
+          "[net][options][reuseport]") {
+  NET_MATRIX();
+  duet::iotest::Watchdog wd("reuseport");
+  auto rt = duet::iotest::make_rt(drv);
+  std::vector<TcpListener> ls;
+  SocketAddr addr = SocketAddr::v4_loopback(0);
+  for (int i = 0; i < 2; ++i) {
+    auto s = TcpSocket::for_addr(addr);
+    REQUIRE(s);
+    REQUIRE(s->options().set_reuseport(true));
+    REQUIRE(s->bind(addr));
+    addr = *s->local_addr();  // the second binds the port the first got
+    auto l = std::move(*s).listen();
+    REQUIRE(l);
+    ls.push_back(std::move(*l));
+  }
+  std::atomic<int> counts[2] = {0, 0};
+  std::vector<duet::JoinHandle<void>> acceptors;
+  for (int i = 0; i < 2; ++i) {
+    acceptors.push_back(
+        NET_SPAWN(*rt, model, count_accepts, &ls[static_cast<std::size_t>(i)], &counts[i]));
+  }
+  // 64 connections from different source ports: the kernel hashes each to
+  // one listener (all on one: a chance of 2^-63).
+  const int n = 64;
+  std::vector<duet::io::Fd> clients;
+  for (int i = 0; i < n; ++i) {
+    duet::io::Fd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(::connect(c.get(), addr.raw(), addr.len()) == 0);
+    clients.push_back(std::move(c));
+  }
+  while (counts[0].load() + counts[1].load() < n) std::this_thread::yield();
+  CHECK(counts[0].load() > 0);
+  CHECK(counts[1].load() > 0);
+  for (auto& a : acceptors) {
+    a.cancel();
+    CHECK_THROWS_AS(a.join(), duet::Cancelled);
+  }
+}
+
+TEST_CASE("a TcpSocket set up before connect keeps its options in the stream", "[net][options]") {
+  NET_MATRIX();
+  duet::iotest::Watchdog wd("socket connect");
+  auto rt = duet::iotest::make_rt(drv);
+  auto l = TcpListener::bind(SocketAddr::v4_loopback(0));
+  REQUIRE(l);
+  const SocketAddr addr = *l->local_addr();
+  auto connect = [addr]() -> duet::io::Result<TcpStream> {
+    auto s = TcpSocket::v4();
+    if (!s) return s.error();
+    if (auto r = s->options().set_nodelay(true); !r) return r.error();
+    if (auto r = s->options().set_keepalive(true); !r) return r.error();
+    return duet::wait(std::move(*s).connect(addr));
+  };
+  auto coro_connect = [addr]() -> duet::Task<duet::io::Result<TcpStream>> {
+    auto s = TcpSocket::v4();
+    if (!s) co_return s.error();
+    if (auto r = s->options().set_nodelay(true); !r) co_return r.error();
+    if (auto r = s->options().set_keepalive(true); !r) co_return r.error();
+    co_return co_await std::move(*s).connect(addr);
+  };
+  auto h = model == duet::iotest::Model::stackless ? rt->spawn(coro_connect())
+                                                   : rt->spawn(duet::stackful, connect);
+  auto c = h.join();
+  REQUIRE(c);
+  CHECK(*c->options().nodelay());
+  CHECK(*c->options().keepalive());
+  auto a = duet::wait(l->accept());
+  REQUIRE(a);
+  CHECK(*duet::wait(c->write("hi", 2)) == 2);
+  char got[2];
+  CHECK(*duet::wait(a->read(got, 2)) == 2);
+}
+
+namespace coro {
+/// accept_many until `n` connections are in, each call's count in `sizes`.
+duet::Task<std::string> accept_batches(TcpListener* l, int n, std::size_t max,
+                                       std::vector<std::size_t>* sizes) {
+  std::vector<TcpStream> got;
+  while (got.size() < static_cast<std::size_t>(n)) {
+    auto r = co_await l->accept_many(got, max);
+    if (!r) co_return duet::nettest::err("accept_many", r.error());
+    sizes->push_back(*r);
+  }
+  co_return got.size() == static_cast<std::size_t>(n) ? "" : "too many connections";
+}
+}  // namespace coro
+
+namespace fib {
+std::string accept_batches(TcpListener* l, int n, std::size_t max,
+                           std::vector<std::size_t>* sizes) {
+  std::vector<TcpStream> got;
+  while (got.size() < static_cast<std::size_t>(n)) {
+    auto r = duet::wait(l->accept_many(got, max));
+    if (!r) return duet::nettest::err("accept_many", r.error());
+    sizes->push_back(*r);
+  }
+  return got.size() == static_cast<std::size_t>(n) ? "" : "too many connections";
+}
+}  // namespace fib
+
+TEST_CASE("accept_many takes every queued connection in one wake, up to its max", "[net][accept]") {
+  NET_MATRIX();
+  duet::iotest::Watchdog wd("accept_many");
+  auto rt = duet::iotest::make_rt(drv);
+  auto l = TcpListener::bind(SocketAddr::v4_loopback(0));
+  REQUIRE(l);
+  const SocketAddr addr = *l->local_addr();
+  std::vector<duet::io::Fd> clients;
+  for (int i = 0; i < 20; ++i) {  // all queued before the accepts start
+    duet::io::Fd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(::connect(c.get(), addr.raw(), addr.len()) == 0);
+    clients.push_back(std::move(c));
+  }
+  std::vector<std::size_t> sizes;
+  CHECK(NET_SPAWN(*rt, model, accept_batches, &*l, 10, std::size_t{5}, &sizes).join() == "");
+  CHECK(sizes == std::vector<std::size_t>{5, 5});
+  sizes.clear();
+  CHECK(NET_SPAWN(*rt, model, accept_batches, &*l, 10, std::size_t{64}, &sizes).join() == "");
+  CHECK(sizes == std::vector<std::size_t>{10});
+}
