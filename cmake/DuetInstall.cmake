@@ -30,9 +30,9 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/duetConfig.cmake
               ${CMAKE_CURRENT_BINARY_DIR}/duetConfigVersion.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/duet COMPONENT development)
 
-# pkg-config: duet.pc (everything, as duet::duet) and duet-core.pc (the
+# pkg-config: duet.pc (everything, as duet::duet), duet-core.pc (the
 # runtime and both task models without the I/O library and liburing, as
-# duet::stackless + duet::stackful). Relocatable: the prefix is found from
+# duet::stackless + duet::stackful), duet-tls.pc and duet-dns.pc. Relocatable: the prefix is found from
 # the file's own directory. A static install names the archives'
 # dependencies in Requires and Libs (a plain `pkg-config --libs` links); a
 # shared one names none: the libraries carry their own (DT_NEEDED), and no
@@ -68,5 +68,15 @@ duet_pkg_config(duet
 duet_pkg_config(duet-core
   "C++20 async runtime without I/O: coroutines and fibers on one scheduler"
   "-lduet_stackful -lduet_common" "hwloc" -lboost_context)
+# duet::tls and duet::dns, each with everything duet.pc brings (their
+# libraries depend on the I/O library).
+duet_pkg_config(duet-tls
+  "duet with TLS streams over its TCP streams (OpenSSL 3)"
+  "-lduet_tls -Wl,--undefined=duet_io_driver_factory -lduet_drivers -lduet_stackful -lduet_common"
+  "hwloc liburing libssl libcrypto" -lboost_context)
+duet_pkg_config(duet-dns
+  "duet with name resolution and connect by name (c-ares)"
+  "-lduet_dns -Wl,--undefined=duet_io_driver_factory -lduet_drivers -lduet_stackful -lduet_common"
+  "hwloc liburing libcares" -lboost_context)
 
 include(cmake/DuetPackage.cmake)
