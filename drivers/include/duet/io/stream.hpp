@@ -64,5 +64,8 @@ struct DUET_API Transferred {
 
 }  // namespace duet::io
 
+// A specialization of the standard library's, not duet's API: hidden from the reference.
+/// @cond
 template <>
 struct std::is_error_code_enum<duet::io::StreamErrc> : std::true_type {};
+/// @endcond
