@@ -34,25 +34,8 @@ inline void note(Observed* out, duet::io::Result<std::vector<duet::net::SocketAd
 }
 }  // namespace shared
 
-namespace coro {
-#define IO_FN(T) duet::Task<T>
-#define AWAIT(x) (co_await (x))
-#define RETURN co_return
-#include "dns_scenarios.inc"
-#undef IO_FN
-#undef AWAIT
-#undef RETURN
-}  // namespace coro
-
-namespace fib {
-#define IO_FN(T) T
-#define AWAIT(x) duet::wait(x)
-#define RETURN return
-#include "dns_scenarios.inc"
-#undef IO_FN
-#undef AWAIT
-#undef RETURN
-}  // namespace fib
+#define DUET_SCENARIOS "../dns/dns_scenarios.inc"
+#include "both_models.inc"
 
 using duet::IoDriver;
 using duet::dns::Resolver;

@@ -16,25 +16,8 @@
 
 #include "net_util.hpp"
 
-namespace coro {
-#define IO_FN(T) duet::Task<T>
-#define AWAIT(x) (co_await (x))
-#define RETURN co_return
-#include "unix_scenarios.inc"
-#undef IO_FN
-#undef AWAIT
-#undef RETURN
-}  // namespace coro
-
-namespace fib {
-#define IO_FN(T) T
-#define AWAIT(x) duet::wait(x)
-#define RETURN return
-#include "unix_scenarios.inc"
-#undef IO_FN
-#undef AWAIT
-#undef RETURN
-}  // namespace fib
+#define DUET_SCENARIOS "../net/unix_scenarios.inc"
+#include "both_models.inc"
 
 using duet::net::UnixAddr;
 using duet::net::UnixListener;

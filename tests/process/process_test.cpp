@@ -17,29 +17,8 @@
 
 using namespace std::chrono_literals;
 
-namespace coro {
-#define IO_FN(T) duet::Task<T>
-#define AWAIT(x) (co_await (x))
-#define CALL(x) (co_await (x))  // a scenario helper: a Task or a plain call
-#define RETURN co_return
-#include "process_scenarios.inc"
-#undef IO_FN
-#undef AWAIT
-#undef CALL
-#undef RETURN
-}  // namespace coro
-
-namespace fib {
-#define IO_FN(T) T
-#define AWAIT(x) duet::wait(x)
-#define CALL(x) (x)
-#define RETURN return
-#include "process_scenarios.inc"
-#undef IO_FN
-#undef AWAIT
-#undef CALL
-#undef RETURN
-}  // namespace fib
+#define DUET_SCENARIOS "../process/process_scenarios.inc"
+#include "both_models.inc"
 
 namespace {
 

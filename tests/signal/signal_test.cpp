@@ -17,25 +17,8 @@
 
 using namespace std::chrono_literals;
 
-namespace coro {
-#define IO_FN(T) duet::Task<T>
-#define AWAIT(x) (co_await (x))
-#define RETURN co_return
-#include "signal_scenarios.inc"
-#undef IO_FN
-#undef AWAIT
-#undef RETURN
-}  // namespace coro
-
-namespace fib {
-#define IO_FN(T) T
-#define AWAIT(x) duet::wait(x)
-#define RETURN return
-#include "signal_scenarios.inc"
-#undef IO_FN
-#undef AWAIT
-#undef RETURN
-}  // namespace fib
+#define DUET_SCENARIOS "../signal/signal_scenarios.inc"
+#include "both_models.inc"
 
 namespace {
 

@@ -34,29 +34,8 @@ inline std::string err(const char* what, std::error_code e) {
 }
 }  // namespace shared
 
-namespace coro {
-#define IO_FN(T) duet::Task<T>
-#define AWAIT(x) (co_await (x))
-#define RETURN co_return
-#define CALL(x) (co_await (x))
-#include "tls_scenarios.inc"
-#undef IO_FN
-#undef AWAIT
-#undef RETURN
-#undef CALL
-}  // namespace coro
-
-namespace fib {
-#define IO_FN(T) T
-#define AWAIT(x) duet::wait(x)
-#define RETURN return
-#define CALL(x) (x)
-#include "tls_scenarios.inc"
-#undef IO_FN
-#undef AWAIT
-#undef RETURN
-#undef CALL
-}  // namespace fib
+#define DUET_SCENARIOS "../tls/tls_scenarios.inc"
+#include "both_models.inc"
 
 using duet::IoDriver;
 using duet::iotest::Model;
