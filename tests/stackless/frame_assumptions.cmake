@@ -16,7 +16,10 @@ set(flags -std=c++20 ${OPT} -DDUET_CHECK_TRANSITIONS=${check})
 foreach(dir IN LISTS include_dirs)
   list(APPEND flags -I${dir})
 endforeach()
-execute_process(COMMAND ${cxx_path} ${flags} ${SOURCE} ${LIBRARY} -lhwloc -pthread -o ${OUT}
+# A shared core is found where it was built (no install here).
+get_filename_component(library_dir ${LIBRARY} DIRECTORY)
+execute_process(COMMAND ${cxx_path} ${flags} ${SOURCE} ${LIBRARY} -Wl,-rpath,${library_dir}
+                        -lhwloc -pthread -o ${OUT}
                 RESULT_VARIABLE rc ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "compiling frame_assumptions.cpp with ${cxx_path} ${OPT} failed:\n${err}")
