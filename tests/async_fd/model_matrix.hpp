@@ -6,20 +6,9 @@
 // functions, duet::wait).
 #pragma once
 
-#include <tuple>
-
 #include "../drivers/io_util.hpp"
 
 namespace duet::iotest {
-
-/// Spawns scenario `fn(args...)` as a coroutine or as a fiber.
-template <class C, class F, class... A>
-auto spawn_model(Runtime& rt, Model m, C coro_fn, F fib_fn, A... args) {
-  if (m == Model::stackless) return rt.spawn(coro_fn(args...));
-  return rt.spawn(duet::stackful, [fib_fn, tup = std::make_tuple(args...)]() mutable {
-    return std::apply(fib_fn, tup);
-  });
-}
 
 /// Checks at scope exit that the process has as many fds as `before`.
 struct FdCheck {
@@ -28,11 +17,6 @@ struct FdCheck {
 };
 
 }  // namespace duet::iotest
-
-#define SPAWN_MODEL(rt, model, fn, ...)                                                  \
-  ::duet::iotest::spawn_model((rt), (model), [](auto... a_) { return coro::fn(a_...); }, \
-                              [](auto... a_) { return fib::fn(a_...); } __VA_OPT__(, )   \
-                                  __VA_ARGS__)
 
 /// The driver x model matrix; `drv` and `model` name the current pair.
 #define IO_MATRIX()                                                                         \

@@ -79,19 +79,6 @@ using duet::net::TcpListener;
 using duet::net::TcpStream;
 using namespace std::chrono_literals;
 
-/// Spawns scenario `fn(args...)` as a coroutine or as a fiber (the
-/// arguments are copied into the task).
-template <class C, class F, class... A>
-auto spawn_model(duet::Runtime& rt, Model m, C coro_fn, F fib_fn, A... args) {
-  if (m == Model::stackless) return rt.spawn(coro_fn(args...));
-  return rt.spawn(duet::stackful, [fib_fn, tup = std::make_tuple(args...)]() mutable {
-    return std::apply(fib_fn, tup);
-  });
-}
-#define SPAWN_MODEL(rt, model, fn, ...)                                  \
-  spawn_model((rt), (model), [](auto... a_) { return coro::fn(a_...); }, \
-              [](auto... a_) { return fib::fn(a_...); } __VA_OPT__(, ) __VA_ARGS__)
-
 #define IO_MATRIX()                                                                         \
   const IoDriver drv = GENERATE(IoDriver::io_uring, IoDriver::epoll);                       \
   const Model model = GENERATE(Model::stackless, Model::stackful);                          \

@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <tuple>
 #include "test_util.hpp"
 
 namespace duet::iotest {
@@ -111,4 +112,21 @@ inline const char* model_name(Model m) {
 using duet::test::sanitized;
 using duet::test::Watchdog;
 
+/// Spawns scenario `fn(args...)` as a coroutine or as a fiber (the
+/// arguments are copied into the task): the two builds of a scenario file
+/// (tests/support/both_models.inc), chosen per run.
+template <class C, class F, class... A>
+auto spawn_model(duet::Runtime& rt, Model m, C coro_fn, F fib_fn, A... args) {
+  if (m == Model::stackless) return rt.spawn(coro_fn(args...));
+  return rt.spawn(duet::stackful, [fib_fn, tup = std::make_tuple(args...)]() mutable {
+    return std::apply(fib_fn, tup);
+  });
+}
+
 }  // namespace duet::iotest
+
+/// spawn_model for scenario `fn` of namespaces coro:: and fib::.
+#define SPAWN_MODEL(rt, model, fn, ...)                                                  \
+  ::duet::iotest::spawn_model((rt), (model), [](auto... a_) { return coro::fn(a_...); }, \
+                              [](auto... a_) { return fib::fn(a_...); } __VA_OPT__(, )   \
+                                  __VA_ARGS__)

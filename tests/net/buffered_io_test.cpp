@@ -52,9 +52,9 @@ TEST_CASE("split halves: one task writes lines while another reads the echo", "[
   auto rt = duet::iotest::make_rt(drv);
   auto l = TcpListener::bind(SocketAddr::v4_loopback(0));
   REQUIRE(l);
-  auto server = NET_SPAWN(*rt, model, line_echo_server, &*l);
+  auto server = SPAWN_MODEL(*rt, model, line_echo_server, &*l);
   const int lines = duet::iotest::sanitized ? 300 : 2000;
-  CHECK(NET_SPAWN(*rt, model, line_client, l->local_addr().value(), lines).join() == "");
+  CHECK(SPAWN_MODEL(*rt, model, line_client, l->local_addr().value(), lines).join() == "");
   CHECK(server.join() == "");
 }
 
@@ -64,7 +64,7 @@ TEST_CASE("buffered reads from a peer that stops short keep every byte", "[net][
   auto rt = duet::iotest::make_rt(drv);
   auto l = TcpListener::bind(SocketAddr::v4_loopback(0));
   REQUIRE(l);
-  CHECK(NET_SPAWN(*rt, model, short_peer, &*l).join() == "");
+  CHECK(SPAWN_MODEL(*rt, model, short_peer, &*l).join() == "");
 }
 
 TEST_CASE("a buffered writer to a reset peer: EPIPE or ECONNRESET, bytes kept", "[net][buffered]") {
@@ -73,7 +73,7 @@ TEST_CASE("a buffered writer to a reset peer: EPIPE or ECONNRESET, bytes kept", 
   auto rt = duet::iotest::make_rt(drv);
   auto l = TcpListener::bind(SocketAddr::v4_loopback(0));
   REQUIRE(l);
-  CHECK(NET_SPAWN(*rt, model, write_to_reset_peer, &*l).join() == "");
+  CHECK(SPAWN_MODEL(*rt, model, write_to_reset_peer, &*l).join() == "");
 }
 
 TEST_CASE("readv and writev move every byte in order", "[net][vectored]") {
@@ -82,7 +82,7 @@ TEST_CASE("readv and writev move every byte in order", "[net][vectored]") {
   auto rt = duet::iotest::make_rt(drv);
   auto l = TcpListener::bind(SocketAddr::v4_loopback(0));
   REQUIRE(l);
-  CHECK(NET_SPAWN(*rt, model, vectored, &*l).join() == "");
+  CHECK(SPAWN_MODEL(*rt, model, vectored, &*l).join() == "");
 }
 
 TEST_CASE("a buffered read_line spawned as a poll future", "[net][buffered]") {

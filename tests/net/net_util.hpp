@@ -1,6 +1,6 @@
 // net_util.hpp: what the socket tests of this area share with the driver
 // tests (tests/drivers/io_util.hpp): the driver x model matrix with its fd
-// check, and spawning one scenario as a coroutine or as a fiber.
+// check (SPAWN_MODEL, in io_util.hpp, spawns one scenario in either model).
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -19,16 +19,6 @@ inline std::byte pattern(std::size_t i) {
   return static_cast<std::byte>((i * 7 + 3) % 251);
 }
 
-/// Spawns scenario `fn(args...)` as a coroutine or as a fiber (the
-/// arguments are copied into the task).
-template <class C, class F, class... A>
-auto spawn_model(Runtime& rt, iotest::Model m, C coro_fn, F fib_fn, A... args) {
-  if (m == iotest::Model::stackless) return rt.spawn(coro_fn(args...));
-  return rt.spawn(duet::stackful, [fib_fn, tup = std::make_tuple(args...)]() mutable {
-    return std::apply(fib_fn, tup);
-  });
-}
-
 /// Counts this process's descriptors when made and checks, when destroyed,
 /// that they came back to that count (settled_fd_count).
 struct FdCheck {
@@ -37,10 +27,6 @@ struct FdCheck {
 };
 
 }  // namespace duet::nettest
-
-#define NET_SPAWN(rt, model, fn, ...)                                                   \
-  duet::nettest::spawn_model((rt), (model), [](auto... a_) { return coro::fn(a_...); }, \
-                             [](auto... a_) { return fib::fn(a_...); } __VA_OPT__(, ) __VA_ARGS__)
 
 /// Runs the test case's body on io_uring and epoll, from coroutines and
 /// fibers (Catch2 GENERATE), with the fd count checked around it.

@@ -55,7 +55,7 @@ TEST_CASE("send_file: a file's bytes to a socket, past its end, a closed file", 
     auto rt = duet::iotest::make_rt(drv);
     auto l = duet::net::TcpListener::bind(duet::net::SocketAddr::v4_loopback(0));
     REQUIRE(l);
-    CHECK(NET_SPAWN(*rt, model, send_file_through, &*l, path, size).join() == "");
+    CHECK(SPAWN_MODEL(*rt, model, send_file_through, &*l, path, size).join() == "");
   }
   ::unlink(path.c_str());
 }

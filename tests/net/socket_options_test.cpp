@@ -135,7 +135,7 @@ TEST_CASE("SO_REUSEPORT: one listener per worker on one port share its connectio
   std::vector<duet::JoinHandle<void>> acceptors;
   for (int i = 0; i < 2; ++i) {
     acceptors.push_back(
-        NET_SPAWN(*rt, model, count_accepts, &ls[static_cast<std::size_t>(i)], &counts[i]));
+        SPAWN_MODEL(*rt, model, count_accepts, &ls[static_cast<std::size_t>(i)], &counts[i]));
   }
   // 64 connections from different source ports: the kernel hashes each to
   // one listener (all on one: a chance of 2^-63).
@@ -230,9 +230,9 @@ TEST_CASE("accept_many takes every queued connection in one wake, up to its max"
     clients.push_back(std::move(c));
   }
   std::vector<std::size_t> sizes;
-  CHECK(NET_SPAWN(*rt, model, accept_batches, &*l, 10, std::size_t{5}, &sizes).join() == "");
+  CHECK(SPAWN_MODEL(*rt, model, accept_batches, &*l, 10, std::size_t{5}, &sizes).join() == "");
   CHECK(sizes == std::vector<std::size_t>{5, 5});
   sizes.clear();
-  CHECK(NET_SPAWN(*rt, model, accept_batches, &*l, 10, std::size_t{64}, &sizes).join() == "");
+  CHECK(SPAWN_MODEL(*rt, model, accept_batches, &*l, 10, std::size_t{64}, &sizes).join() == "");
   CHECK(sizes == std::vector<std::size_t>{10});
 }

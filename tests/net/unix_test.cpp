@@ -50,8 +50,8 @@ TEST_CASE("unix stream on an abstract name: echo, peer credentials", "[net][unix
   REQUIRE(l);
   CHECK(l->local_addr()->is_abstract());
   CHECK(l->local_addr()->name() == addr.name());
-  auto server = NET_SPAWN(*rt, model, unix_echo_server, &*l);
-  CHECK(NET_SPAWN(*rt, model, unix_echo_client, addr).join() == "");
+  auto server = SPAWN_MODEL(*rt, model, unix_echo_server, &*l);
+  CHECK(SPAWN_MODEL(*rt, model, unix_echo_client, addr).join() == "");
   CHECK(server.join() == "");
 }
 
@@ -69,8 +69,8 @@ TEST_CASE("unix stream on a path, and the errors of bind and connect", "[net][un
   CHECK(again.error() == std::errc::address_in_use);
   auto too_long = UnixListener::bind(UnixAddr::path(std::string(200, 'x')));
   CHECK(too_long.error() == std::errc::invalid_argument);
-  auto server = NET_SPAWN(*rt, model, unix_echo_server, &*l);
-  CHECK(NET_SPAWN(*rt, model, unix_echo_client, addr).join() == "");
+  auto server = SPAWN_MODEL(*rt, model, unix_echo_server, &*l);
+  CHECK(SPAWN_MODEL(*rt, model, unix_echo_client, addr).join() == "");
   CHECK(server.join() == "");
   auto none = duet::wait(duet::net::UnixStream::connect(UnixAddr::path(dir.path + "/none")));
   CHECK(none.error() == std::errc::no_such_file_or_directory);
@@ -80,7 +80,7 @@ TEST_CASE("descriptor passing: SCM_RIGHTS over a unix stream", "[net][unix][fds]
   NET_MATRIX();
   duet::iotest::Watchdog wd("unix fds");
   auto rt = duet::iotest::make_rt(drv);
-  CHECK(NET_SPAWN(*rt, model, pass_fds).join() == "");
+  CHECK(SPAWN_MODEL(*rt, model, pass_fds).join() == "");
 }
 
 TEST_CASE("unix datagrams: send_to and recv_from with names, a connected pair",
@@ -89,7 +89,7 @@ TEST_CASE("unix datagrams: send_to and recv_from with names, a connected pair",
   duet::iotest::Watchdog wd("unix datagrams");
   TempDir dir;
   auto rt = duet::iotest::make_rt(drv);
-  CHECK(NET_SPAWN(*rt, model, datagrams, UnixAddr::abstract(unique_name("dgram-a")),
-                  UnixAddr::path(dir.path + "/b"))
+  CHECK(SPAWN_MODEL(*rt, model, datagrams, UnixAddr::abstract(unique_name("dgram-a")),
+                    UnixAddr::path(dir.path + "/b"))
             .join() == "");
 }
