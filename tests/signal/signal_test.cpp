@@ -4,11 +4,14 @@
 // restored by the last unsubscribe; the error paths. The fd count is
 // checked around each case (the process-wide eventfd is made before the
 // first count by a warm-up subscription).
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <condition_variable>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -130,11 +133,35 @@ TEST_CASE("signal: signals that cannot be caught or report faults are EINVAL", "
   CHECK(duet::iotest::fd_count() == before);
 }
 
+// A plain thread blocks in recv until a signal comes. The sender repeats
+// the signal until the waiter has returned (bounded): under TSan a signal
+// the kernel has delivered is sometimes never passed to the handler (seen
+// in CI and here, about 1 run in 150, with the kernel's pending set empty
+// and the handler's count at zero), so one signal is not enough to prove
+// the waiter's side there. Every delivery that does reach the handler must
+// wake the waiter, which is what this case asserts.
 TEST_CASE("signal: a plain thread waits for a delivery", "[signal]") {
+  duet::iotest::Watchdog wd("signal plain thread");
   auto s = duet::signal::subscribe(SIGUSR1);
   REQUIRE(s);
-  std::thread([] { ::kill(::getpid(), SIGUSR1); }).join();
+  const pthread_t waiter = ::pthread_self();
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  std::thread sender([&] {
+    std::unique_lock lk(mu);
+    for (int i = 0; i < 1000 && !done; ++i) {
+      ::pthread_kill(waiter, SIGUSR1);
+      cv.wait_for(lk, 10ms, [&] { return done; });
+    }
+  });
   auto n = duet::wait(s->recv());
-  REQUIRE(n);
-  CHECK(*n == 1);
+  {
+    std::lock_guard lk(mu);
+    done = true;
+  }
+  cv.notify_one();
+  sender.join();
+  if (!n) FAIL("recv failed: " << n.error().message());
+  CHECK(*n >= 1);
 }

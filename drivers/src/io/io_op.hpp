@@ -120,7 +120,8 @@ void take_passed_fds(const msghdr& m, OpRequest& q) noexcept;
 // ---- syscalls outside io_uring (syscalls.cpp) -------------------------------
 
 /// The syscall of a socket op (non-blocking), as -errno on failure; -EAGAIN
-/// when it must wait for readiness.
+/// when it must wait for readiness; never -EINTR (a signal in the call is
+/// retried).
 long socket_syscall(OpRequest& q);
 /// A timer for OpKind::timeout on epoll or a plain thread: a timerfd in
 /// q.src, armed for q.timeout.

@@ -56,9 +56,8 @@ long fds_syscall(OpRequest& q) {
   return r;
 }
 
-}  // namespace
-
-long socket_syscall(OpRequest& q) {
+/// One try of a socket op's syscall (socket_syscall retries EINTR).
+long socket_syscall_once(OpRequest& q) {
   const int fd = q.src->fd.get();
   long r = 0;
   switch (q.kind) {
@@ -130,6 +129,21 @@ long socket_syscall(OpRequest& q) {
       return -EINVAL;
   }
   return r < 0 ? -errno : r;
+}
+
+}  // namespace
+
+long socket_syscall(OpRequest& q) {
+  for (;;) {
+    const long r = socket_syscall_once(q);
+    if (r != -EINTR) return r;
+    // A signal came in the call: nothing was done, so try again, except for
+    // a connect, which goes on in the background once begun (connect(2)).
+    if (q.kind == OpKind::connect) {
+      q.started = true;
+      return -EAGAIN;
+    }
+  }
 }
 
 long arm_timerfd(OpRequest& q) {
