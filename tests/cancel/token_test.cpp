@@ -71,8 +71,7 @@ TEST_CASE("token: dropped children unlink from a long-lived parent", "[cancel]")
   CHECK(ran.load() == 0);  // every child and callback was gone before
 }
 
-TEST_CASE("token: callbacks run once in registration order, or at once when late",
-          "[cancel]") {
+TEST_CASE("token: callbacks run once in registration order, or at once when late", "[cancel]") {
   CancellationToken t;
   std::vector<int> order;
   CancelCallback c1(t, [&] { order.push_back(1); });
@@ -101,7 +100,7 @@ TEST_CASE("token: a token cancelled during its own callback neither deadlocks no
     second = t.cancel();  // re-entrant: already cancelled, returns false
     child_born_cancelled = t.child().is_cancelled();
     CancelCallback inner(t, [&] { ++nested; });  // runs at once
-    self.reset();  // destroys its own registration from inside itself
+    self.reset();                                // destroys its own registration from inside itself
   };
   self.emplace(t, f);
   CHECK(t.cancel());
@@ -123,8 +122,7 @@ TEST_CASE("token: a callback that cancels its parent (cycle through the tree)", 
   CHECK(root_runs == 1);
 }
 
-TEST_CASE("token: destroying a callback while another thread runs it waits for it",
-          "[cancel]") {
+TEST_CASE("token: destroying a callback while another thread runs it waits for it", "[cancel]") {
   Watchdog wd("callback destroy wait");
   CancellationToken t;
   std::atomic<int> stage{0};

@@ -227,8 +227,7 @@ CancellationToken CancellationToken::child() const {
   return CancellationToken(s_->make_child());
 }
 
-CancellationToken CancellationToken::with_deadline(const CancellationToken& parent,
-                                                   Instant when) {
+CancellationToken CancellationToken::with_deadline(const CancellationToken& parent, Instant when) {
   auto c = parent.s_->make_child();
   c->set_deadline(when);
   return CancellationToken(std::move(c));

@@ -114,7 +114,7 @@ class DUET_API CancelState : public std::enable_shared_from_this<CancelState> {
   std::unique_ptr<CancelExtras> extras_;  // created before the state is shared
 };
 
-}  // namespace duet::detail
+}  // namespace detail
 
 class CancellationToken;
 
@@ -189,8 +189,7 @@ class DUET_API CancellationToken {
  private:
   template <class F>
   friend class CancelCallback;
-  explicit CancellationToken(std::shared_ptr<detail::CancelState> s) noexcept
-      : s_(std::move(s)) {}
+  explicit CancellationToken(std::shared_ptr<detail::CancelState> s) noexcept : s_(std::move(s)) {}
   std::shared_ptr<detail::CancelState> s_;
 };
 

@@ -218,8 +218,7 @@ struct case_of<C, D> {
   using type = D;
 };
 template <class C, class D>
-requires(std::same_as<D, Sleep> && !std::is_lvalue_reference_v<C>)
-struct case_of<C, D> {
+requires(std::same_as<D, Sleep> && !std::is_lvalue_reference_v<C>) struct case_of<C, D> {
   using type = SleepCase;
 };
 template <class C>
