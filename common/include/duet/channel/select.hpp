@@ -13,7 +13,8 @@
 //   auto d = duet::try_select(a.recv(), b.recv());  // with a default case:
 //   if (!d) { /* nothing was ready */ }
 //
-// Example (coroutine, mixed cases):
+// Example (coroutine):
+//   auto a = duet::Channel<int>::bounded(1);      // mixed cases
 //   duet::CancellationToken token;
 //   duet::Notify notify;
 //   auto h = duet::spawn(duet::stackful, [] { return std::string("done"); });
@@ -28,8 +29,8 @@
 // adding a socket read or a join handle to a select of channels changes no
 // other line):
 //   - channel operations (Channel<T>::recv() / send(v)): completed by a peer
-//     through the claim word below, so a message is never taken and lost;
-//   - duet::sleep / sleep_until passed by value: a timeout case;
+//     through the claim word below, so a message is never taken and lost.
+//   - duet::sleep / sleep_until passed by value: a timeout case.
 //   - any other poll future (duet/poll.hpp): a socket operation, a
 //     JoinHandle (of any result type), Notify::notified(), a token's
 //     cancelled(), a semaphore acquire, a user's future. Its output is its
