@@ -31,7 +31,8 @@
 //   rule of std::stop_callback); after the destructor, it never runs.
 // - with_deadline(parent, t): a child that also cancels itself at t, on
 //   duet's process timer thread (so it works on a plain thread, and outlives
-//   any runtime). Its deadline() is the earlier of t and the parent's.
+//   any runtime); its callbacks then run on that thread and must not block.
+//   Its deadline() is the earlier of t and the parent's.
 // - from_stop_token(st): a root token cancelled when st's source requests
 //   stop (a std::stop_callback); stop_token(): a std::stop_token whose
 //   source requests stop when this token is cancelled.
