@@ -77,6 +77,13 @@ bool timer_register(TimerEntry& e, Context& cx) {
   return true;
 }
 
+bool timer_register_process(TimerEntry& e, const Waker& w) {
+  FallbackTimer& f = fallback();
+  if (!f.wheel().insert(e, w)) return false;
+  f.kick();
+  return true;
+}
+
 bool timer_repoll(TimerEntry& e, Context& cx) {
   return e.wheel->repoll(e, cx.waker());
 }

@@ -1,4 +1,5 @@
-// duet/channel/select.hpp: wait on several channel operations at once.
+// duet/channel/select.hpp: wait on several operations at once: channel
+// operations, timers, and any other poll future.
 //
 // Example (coroutine):
 //   auto a = duet::Channel<int>::bounded(0);
@@ -12,29 +13,56 @@
 //   auto d = duet::try_select(a.recv(), b.recv());  // with a default case:
 //   if (!d) { /* nothing was ready */ }
 //
+// Example (coroutine):
+//   auto a = duet::Channel<int>::bounded(1);      // mixed cases
+//   duet::CancellationToken token;
+//   duet::Notify notify;
+//   auto h = duet::spawn(duet::stackful, [] { return std::string("done"); });
+//   auto m = co_await duet::select(a.recv(), h, notify.notified(), token.cancelled());
+//   if (m.index() == 1) use(std::get<1>(m));      // the task's std::string
+//
 // Exactly one case completes. When several are ready, the one taken is
 // chosen uniformly at random (claim R9, Go's rule), not in source order:
 // cases are tried in a fresh random permutation on every select.
 //
+// Cases are of three kinds, mixed freely in one call (one name, so that
+// adding a socket read or a join handle to a select of channels changes no
+// other line):
+//   - channel operations (Channel<T>::recv() / send(v)): completed by a peer
+//     through the claim word below, so a message is never taken and lost.
+//   - duet::sleep / sleep_until passed by value: a timeout case.
+//   - any other poll future (duet/poll.hpp): a socket operation, a
+//     JoinHandle (of any result type), Notify::notified(), a token's
+//     cancelled(), a semaphore acquire, a user's future. Its output is its
+//     Poll<T>'s T (duet::Unit for void). An rvalue is moved into the select
+//     and destroyed with it; an lvalue (a JoinHandle you keep) is borrowed
+//     and polled in place, so a handle that lost is still yours to join.
+//     A future that lost is dropped pending, which is its cancellation: a
+//     socket read withdraws its request (its buffer is not written after),
+//     a Notified passes a notify_one on, a JoinHandle detaches (or, when
+//     borrowed, stays joinable), a token's waiter unlinks.
+//     An exception from a case's poll ends the select with that exception.
+//
 // How (the crossbeam/Go shape, on duet's intrusive waiters):
 //   1. try pass: each case, in random order, tries its operation without
-//      waiting; the first that succeeds wins.
-//   2. register pass: each case links its waiter node (inside this future)
-//      into its channel, tagged with a pointer to this select's claim word.
-//      If a case finds its operation possible while registering, the select
-//      aborts (claims itself with `aborted`), unlinks everything and goes
-//      back to 1.
+//      waiting (a poll future is polled with the task's waker); the first
+//      that succeeds wins.
+//   2. register pass: each channel case links its waiter node (inside this
+//      future) into its channel, tagged with a pointer to this select's
+//      claim word. If a case finds its operation possible while registering,
+//      the select aborts (claims itself with `aborted`), unlinks everything
+//      and goes back to 1.
 //   3. A peer (a sender, a receiver, close) that wants to complete one of
 //      our nodes must first win the claim word (0 -> case id); only the
 //      winner completes, every other node of ours is unlinked by whoever
 //      finds it. A timer case claims the word itself when it fires.
+//   With poll-future cases, a wake with the word still 0 aborts the
+//   registration (claims `aborted`, unlinks) and goes back to 1: poll
+//   futures are polled only while no channel node is linked, so a peer can
+//   never complete a channel case while a poll future holds a result the
+//   select would then drop (no message, bytes or join result is lost). The
+//   cost: each wake re-runs passes 1 and 2 (Go's select does the same).
 // Nil channels are never ready (Go's idiom for disabling a case).
-//
-// What it takes, for now: Channel<T>::send / Channel<T>::recv futures and
-// duet::sleep / sleep_until (a timeout case). Other futures (a mutex lock, a
-// join handle, a socket read) are not select cases: wrap such an operation
-// in a task that reports through a channel, or use duet::timeout for one
-// operation with a deadline and duet::race for join handles.
 #pragma once
 
 #include <array>
@@ -86,6 +114,60 @@ concept SelectCase = requires(C& c, const C& cc, const Waker& w, std::atomic<std
 
 namespace detail {
 
+/// Any poll future as a select case: polled in the try pass with the task's
+/// waker (that is its registration). F is a future type (moved in) or an
+/// lvalue reference to one (borrowed).
+template <class F>
+class FutureCase {
+  using Fut = std::remove_reference_t<F>;
+  using Out = future_output_t<Fut>;
+
+ public:
+  using value_type = std::conditional_t<std::is_void_v<Out>, Unit, Out>;
+  static constexpr bool sel_generic = true;
+
+  template <class G>
+  explicit FutureCase(G&& g) : f_(std::forward<G>(g)) {}
+  FutureCase(FutureCase&&) = default;
+
+  /// True (the output kept) when the future is ready.
+  bool sel_poll(Context& cx) {
+    auto p = f_.poll(cx);
+    if (p.is_ready()) {
+      if constexpr (std::is_void_v<Out>) {
+        out_.emplace();
+      } else {
+        out_.emplace(std::move(p).value());
+      }
+      return true;
+    }
+    return false;
+  }
+  value_type sel_take() { return std::move(*out_); }
+
+ private:
+  F f_;
+  std::optional<value_type> out_;
+};
+
+template <class C>
+concept GenericCase = requires(C& c, Context& cx) {
+  { c.sel_poll(cx) } -> std::same_as<bool>;
+  c.sel_take();
+  requires C::sel_generic;
+};
+
+template <class C>
+inline constexpr bool is_generic_case = GenericCase<C>;
+
+/// The waker a default case (try_select) polls poll futures with: nobody
+/// waits, so a wake does nothing.
+inline const Waker& noop_waker() noexcept {
+  static constexpr WakerVTable vt{[](void*) {}, [](void*) {}, [](void*) {}, [](void*) {}};
+  static const Waker w = Waker::adopt(nullptr, &vt);
+  return w;
+}
+
 inline constexpr std::uint32_t aborted = UINT32_MAX;
 
 /// A per-thread generator (wyrand): fast, and good enough for choosing
@@ -124,22 +206,40 @@ class SleepCase {
   Sleep s_;
 };
 
-template <class C>
+/// What select stores for an argument of type C (as deduced: an lvalue is
+/// C&): a channel case as is, a Sleep by value as a SleepCase, any other
+/// poll future as a FutureCase (moved in, or borrowed when an lvalue).
+template <class C, class D = std::remove_cvref_t<C>>
 struct case_of {
-  using type = std::remove_cvref_t<C>;
+  using type = FutureCase<std::conditional_t<std::is_lvalue_reference_v<C>, D&, D>>;
 };
-template <>
-struct case_of<Sleep> {
+template <class C, class D>
+requires SelectCase<D>
+struct case_of<C, D> {
+  using type = D;
+};
+template <class C, class D>
+requires(std::same_as<D, Sleep> && !std::is_lvalue_reference_v<C>) struct case_of<C, D> {
   using type = SleepCase;
 };
 template <class C>
-using case_t = typename case_of<std::remove_cvref_t<C>>::type;
+using case_t = typename case_of<C>::type;
+
+template <class C>
+inline constexpr bool valid_case = SelectCase<std::remove_cvref_t<C>> ||
+                                   (std::same_as<std::remove_cvref_t<C>, Sleep> &&
+                                    !std::is_lvalue_reference_v<C>) ||
+                                   Future<std::remove_cvref_t<C>>;
 
 }  // namespace detail
 
-template <SelectCase... Cs>
+template <class C>
+concept AnySelectCase = SelectCase<C> || detail::GenericCase<C>;
+
+template <AnySelectCase... Cs>
 class [[nodiscard]] Select {
   static constexpr std::size_t N = sizeof...(Cs);
+  static constexpr bool has_generic = (detail::is_generic_case<Cs> || ...);
   static_assert(N > 0 && N < 256, "select needs 1..255 cases");
   using Seq = std::make_index_sequence<N>;
 
@@ -163,6 +263,14 @@ class [[nodiscard]] Select {
         // read (acquire) separately below.
         std::uint32_t c = claim_.load(std::memory_order_acquire);
         if (c == 0) c = poll_self_completing(Seq{});
+        if (c == 0 && has_generic) {
+          // A poll future may have woken us: withdraw, then poll again
+          // (see the top of this file). A peer that claimed first wins.
+          abort_and_unregister();
+          if (!registered_) continue;
+          // Acquire: as above (the peer's claim).
+          c = claim_.load(std::memory_order_acquire);
+        }
         if (c == 0) {
           if (!waker_.will_wake(cx.waker())) {
             // Polled by another waker (a different task): register again.
@@ -184,7 +292,7 @@ class [[nodiscard]] Select {
       }
       std::array<std::uint8_t, N> order = permutation();
       for (std::uint8_t i : order) {
-        if (try_case(i, Seq{})) return take(i, Seq{});
+        if (try_case(i, cx, Seq{})) return take(i, Seq{});
       }
       claim_.store(0, std::memory_order_relaxed);  // nobody can see it yet
       waker_ = cx.waker();
@@ -215,8 +323,9 @@ class [[nodiscard]] Select {
   /// The default case: one try pass (random order), no waiting.
   std::optional<Output> try_now() {
     std::array<std::uint8_t, N> order = permutation();
+    Context cx(detail::noop_waker());
     for (std::uint8_t i : order) {
-      if (try_case(i, Seq{})) return take(i, Seq{});
+      if (try_case(i, cx, Seq{})) return take(i, Seq{});
     }
     return std::nullopt;
   }
@@ -240,36 +349,66 @@ class [[nodiscard]] Select {
       registered_ = false;
     }
   }
+  template <class C>
+  static bool try_one(C& c, Context& cx) {
+    if constexpr (detail::is_generic_case<C>) {
+      return c.sel_poll(cx);
+    } else {
+      return c.sel_try();
+    }
+  }
   template <std::size_t... I>
-  bool try_case(std::size_t i, std::index_sequence<I...>) {
+  bool try_case(std::size_t i, Context& cx, std::index_sequence<I...>) {
     bool r = false;
-    ((i == I ? (r = std::get<I>(cases_).sel_try(), 0) : 0), ...);
+    ((i == I ? (r = try_one(std::get<I>(cases_), cx), 0) : 0), ...);
     return r;
+  }
+  template <class C>
+  bool register_one(C& c, const Waker& w, std::uint32_t id) {
+    if constexpr (detail::is_generic_case<C>) {
+      return false;  // registered by its poll in the try pass
+    } else {
+      return c.sel_register(w, &claim_, id);
+    }
   }
   template <std::size_t... I>
   bool register_case(std::size_t i, const Waker& w, std::index_sequence<I...>) {
     bool r = false;
-    ((i == I
-          ? (r = std::get<I>(cases_).sel_register(w, &claim_, static_cast<std::uint32_t>(I + 1)), 0)
-          : 0),
+    ((i == I ? (r = register_one(std::get<I>(cases_), w, static_cast<std::uint32_t>(I + 1)), 0)
+             : 0),
      ...);
     return r;
   }
+  template <class C>
+  static void unregister_one(C& c) noexcept {
+    if constexpr (!detail::is_generic_case<C>) c.sel_unregister();
+  }
   template <std::size_t... I>
   void unregister_all(std::index_sequence<I...>) noexcept {
-    (std::get<I>(cases_).sel_unregister(), ...);
+    (unregister_one(std::get<I>(cases_)), ...);
+  }
+  template <class C>
+  static bool completed_one(const C& c) {
+    if constexpr (detail::is_generic_case<C>) {
+      return false;  // never claims the word
+    } else {
+      return c.sel_completed();
+    }
   }
   template <std::size_t... I>
   bool completed(std::size_t i, std::index_sequence<I...>) const {
     bool r = false;
-    ((i == I ? (r = std::get<I>(cases_).sel_completed(), 0) : 0), ...);
+    ((i == I ? (r = completed_one(std::get<I>(cases_)), 0) : 0), ...);
     return r;
   }
   template <std::size_t... I>
   std::uint32_t poll_self_completing(std::index_sequence<I...>) {
     std::uint32_t won = 0;
     auto one = [&](auto& c, std::uint32_t id) {
-      if constexpr (std::remove_reference_t<decltype(c)>::sel_self_completing) {
+      using C = std::remove_reference_t<decltype(c)>;
+      if constexpr (detail::is_generic_case<C>) {
+        // polled in the try pass only
+      } else if constexpr (C::sel_self_completing) {
         if (won == 0 && c.sel_ready_now()) {
           std::uint32_t e = 0;
           // AcqRel: as WaitNode::try_claim.
@@ -300,19 +439,16 @@ class [[nodiscard]] Select {
 
 /// Waits until one of the cases completes (see the top of this file).
 /// Cases: Channel<T>::recv(), Channel<T>::send(v), duet::sleep(d) /
-/// sleep_until(t) (a timeout case).
+/// sleep_until(t) (a timeout case), and any poll future.
 template <class... Cs>
-Select<detail::case_t<Cs>...> select(Cs&&... cs) {
-  static_assert((SelectCase<detail::case_t<Cs>> && ...),
-                "duet::select takes Channel<T>::recv() and send(v) futures and duet::sleep / "
-                "sleep_until; wrap another operation in a task that reports through a channel");
+requires(detail::valid_case<Cs>&&...) Select<detail::case_t<Cs>...> select(Cs&&... cs) {
   return Select<detail::case_t<Cs>...>(std::forward<Cs>(cs)...);
 }
 
 /// Select with a default case: completes one ready case (chosen uniformly
 /// at random among the ready ones), or returns an empty optional at once.
 template <class... Cs>
-auto try_select(Cs&&... cs) {
+requires(detail::valid_case<Cs>&&...) auto try_select(Cs&&... cs) {
   Select<detail::case_t<Cs>...> s(std::forward<Cs>(cs)...);
   return s.try_now();
 }

@@ -70,6 +70,10 @@ inline std::uint64_t tick_ceil(Instant t) noexcept {
 DUET_API bool timer_register(TimerEntry& e, Context& cx);
 /// Later polls: true once fired; otherwise refreshes the waker.
 DUET_API bool timer_repoll(TimerEntry& e, Context& cx);
+/// Registers `e` on the process-wide fallback wheel whatever the calling
+/// thread (a timer that must outlive any runtime: a token's deadline). False
+/// when the deadline has already passed.
+DUET_API bool timer_register_process(TimerEntry& e, const Waker& w);
 /// Removes a registered entry (any thread).
 DUET_API void timer_cancel(TimerEntry& e) noexcept;
 
