@@ -98,6 +98,29 @@ TEST_CASE("drain reports a poll future parked forever as a poll task") {
   CHECK_THROWS_AS(h.join(), duet::Cancelled);
 }
 
+TEST_CASE(
+    "drain cancels a coroutine and a fiber that keep yielding (always queued, never parked)") {
+  duet::test::Watchdog dog("drain of yielding tasks");
+  duet::Runtime rt(duet::RuntimeConfig{.workers = 2});
+  std::atomic<int> running{0};
+  auto coro = rt.spawn([](std::atomic<int>& r) -> duet::Task<int> {
+    r.fetch_add(1);
+    for (;;) co_await duet::yield_now();
+  }(running));
+  auto fiber = rt.spawn(duet::stackful(duet::FiberOptions{}), [&]() -> int {
+    running.fetch_add(1);
+    for (;;) duet::this_fiber::yield();
+  });
+  while (running.load() < 2) std::this_thread::yield();
+  const duet::DrainReport r = rt.drain(5ms);
+  CHECK_FALSE(r.finished_in_time);
+  REQUIRE(r.cancelled.size() == 2);
+  CHECK(count_kind(r, Kind::stackless) == 1);
+  CHECK(count_kind(r, Kind::stackful) == 1);
+  CHECK_THROWS_AS(coro.join(), duet::Cancelled);
+  CHECK_THROWS_AS(fiber.join(), duet::Cancelled);
+}
+
 TEST_CASE("drain waits for tasks that finish before its deadline and cancels none of them") {
   duet::test::Watchdog dog("drain of tasks that finish");
   duet::Runtime rt(duet::RuntimeConfig{.workers = 2});
