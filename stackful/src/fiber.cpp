@@ -24,6 +24,7 @@ namespace duet::detail {
 namespace bc = boost::context::detail;
 
 void describe_fiber(const TaskHeader* t, std::ostream& os);  // introspect.cpp
+TaskSite fiber_site(const TaskHeader* t) noexcept;           // introspect.cpp
 
 namespace {
 
@@ -454,10 +455,10 @@ RunResult fiber_flat_entered(FlatTransfer tr) noexcept {
 
 }  // namespace
 
-const StackfulOps own_stack_ops{&fiber_block, nullptr, &fiber_flat_enter, &fiber_flat_entered,
-                                &describe_fiber};
-const StackfulOps copy_stack_ops{&fiber_block, &fiber_frames_move, nullptr, nullptr,
-                                 &describe_fiber};
+const StackfulOps own_stack_ops{&fiber_block,        nullptr,         &fiber_flat_enter,
+                                &fiber_flat_entered, &describe_fiber, &fiber_site};
+const StackfulOps copy_stack_ops{&fiber_block, &fiber_frames_move, nullptr,
+                                 nullptr,      &describe_fiber,    &fiber_site};
 
 bool fiber_unwind(FiberBase* f) noexcept {
   if (f->ctx == nullptr) return true;  // never ran: nothing on its stack

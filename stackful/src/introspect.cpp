@@ -32,6 +32,12 @@ void describe_fiber(const TaskHeader* t, std::ostream& os) {
   if (f->site_file != nullptr) os << " spawned_at=" << f->site_file << ":" << f->site_line;
 }
 
+/// The fiber's spawn site and name: set at spawn, never changed.
+TaskSite fiber_site(const TaskHeader* t) noexcept {
+  const auto* f = static_cast<const FiberBase*>(t);
+  return TaskSite{f->site_file, f->site_line, f->name};
+}
+
 }  // namespace duet::detail
 
 namespace duet {

@@ -20,10 +20,16 @@
 // unwound (destructors run), a poll future is destroyed; their joiners see
 // duet::Cancelled. Nothing leaks and nothing waits for tasks that cannot
 // finish. Spawning on a runtime that has shut down yields a cancelled task.
+//
+// Drain (drain(deadline), docs/drain.md): stops taking spawns (each throws
+// duet::SpawnRefused from then on), waits up to the deadline for the live
+// tasks to finish, then shuts down as above and reports each task it
+// cancelled (duet/drain.hpp).
 #pragma once
 
 #include "duet/export.hpp"
 
+#include <chrono>
 #include <memory>
 #include <new>
 #include <stdexcept>
@@ -34,6 +40,7 @@
 #include "duet/detail/block_cache.hpp"
 #include "duet/detail/current.hpp"
 #include "duet/detail/poll_task.hpp"
+#include "duet/drain.hpp"
 #include "duet/join_handle.hpp"
 #include "duet/poll.hpp"
 
@@ -65,6 +72,13 @@ class DUET_API Runtime {
 
   /// Stops the workers and cancels what is left (see above). Idempotent.
   void shutdown();
+  /// Stops taking spawns, waits up to `deadline` for every live task to
+  /// finish, then shuts down, cancelling the rest, and reports them. Call
+  /// it from a thread outside this runtime (a worker of another runtime
+  /// blocks there, like any blocking call): called on one of this runtime's
+  /// own workers, or a second time, it throws std::logic_error and changes
+  /// nothing. On a runtime already shut down it finds nothing to cancel.
+  DrainReport drain(std::chrono::nanoseconds deadline);
 
   [[nodiscard]] unsigned workers() const noexcept;
   /// Inline (every fiber spawn reads its defaults here): the scheduler's

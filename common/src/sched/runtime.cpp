@@ -1,5 +1,5 @@
 // runtime.cpp: duet::Runtime's out-of-line members, each a call into its
-// scheduler (scheduler.hpp): construction, shutdown, statistics, and the
+// scheduler (scheduler.hpp): construction, shutdown, drain, statistics, and the
 // runtime of the calling worker.
 #include "duet/runtime.hpp"
 
@@ -17,6 +17,10 @@ Runtime::~Runtime() {
 
 void Runtime::shutdown() {
   sched_->shutdown();
+}
+
+DrainReport Runtime::drain(std::chrono::nanoseconds deadline) {
+  return sched_->drain(deadline);
 }
 
 unsigned Runtime::workers() const noexcept {

@@ -1,18 +1,32 @@
 // scheduler.cpp: a runtime's scheduler: its workers built and started,
-// spawns and wakes routed to a worker or the injection queue, shutdown.
+// spawns and wakes routed to a worker or the injection queue, shutdown, and
+// the drain before it (docs/drain.md).
 #include "scheduler.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <stdexcept>
 #include <thread>
 
 #include "duet/detail/current.hpp"
+#include "duet/join_handle.hpp"
 #include "duet/topology.hpp"
 #include "held_run.hpp"
 #include "task/harness.hpp"
 #include "thread_context.hpp"
 
 namespace duet::detail {
+
+static_assert(static_cast<int>(CancelledTask::Kind::stackless) ==
+                      static_cast<int>(TaskKind::stackless) &&
+                  static_cast<int>(CancelledTask::Kind::poll) == static_cast<int>(TaskKind::poll) &&
+                  static_cast<int>(CancelledTask::Kind::stackful) ==
+                      static_cast<int>(TaskKind::stackful),
+              "a drain report's kinds are the task kinds");
+
+// How often a drain looks whether every task has finished.
+constexpr std::chrono::milliseconds kDrainPoll{1};
 
 // The newest runtime alive: where stackful/gdb/duet-gdb.py starts when not
 // told which runtime to list. Relaxed: a debugger reads it with the process
@@ -81,8 +95,9 @@ Scheduler::~Scheduler() {
   }
 }
 
+template <std::uint8_t closed_at>
 [[gnu::always_inline]] inline bool Scheduler::schedule_on(Worker* w, TaskHeader* t) noexcept {
-  if (w == nullptr || is_shutdown()) return false;
+  if (w == nullptr || phase_.load(std::memory_order_acquire) >= closed_at) return false;
   // A task waking a task (message passing) hands it the LIFO slot: it
   // runs next, while what it needs is hot in cache. A wake from the worker
   // loop itself (I/O completions, timers: no task running) goes to the
@@ -99,12 +114,26 @@ std::size_t Scheduler::unlisted_tasks() const noexcept {
   return n > 0 ? static_cast<std::size_t>(n) : 0;
 }
 
-void Scheduler::submit_new(TaskHeader* t) noexcept {
+void Scheduler::submit_new(TaskHeader* t) {
   t->sched = this;
   // The worker is looked up once for the count and the queue.
   Worker* w = own_worker();
   count_unlisted(w, 1);
-  if (schedule_on(w, t)) return;
+  // A spawn is taken only while kOpen: the same one load and test as a
+  // wake's (which queues until kShutDown).
+  if (schedule_on<kDraining>(w, t)) return;
+  submit_off_worker(t);
+}
+
+void Scheduler::submit_off_worker(TaskHeader* t) {
+  if (drain_begun_.load(std::memory_order_acquire)) {
+    // Never run: cancelled here (its future or function destroyed), then
+    // the queue reference and the handle's, which nobody will hold.
+    cancel_now(t);
+    release_after_completion(t);
+    drop_join_handle(t);
+    throw SpawnRefused();
+  }
   if (is_shutdown()) {
     // Too late to run: cancel at once so the joiner sees Cancelled, and
     // drop the queue reference it will never use.
@@ -116,7 +145,7 @@ void Scheduler::submit_new(TaskHeader* t) noexcept {
 }
 
 void Scheduler::schedule(TaskHeader* t) noexcept {
-  if (!schedule_on(own_worker(), t)) schedule_from_outside(t);
+  if (!schedule_on<kShutDown>(own_worker(), t)) schedule_from_outside(t);
 }
 
 void Scheduler::schedule_from_outside(TaskHeader* t) noexcept {
@@ -183,7 +212,7 @@ void Scheduler::cancel_running(TaskHeader* t) noexcept {
 }
 
 void Scheduler::shutdown() {
-  if (shutdown_.exchange(true, std::memory_order_acq_rel)) return;
+  if (phase_.exchange(kShutDown, std::memory_order_acq_rel) == kShutDown) return;
   for (unsigned i = 0; i < workers.size(); ++i) {
     int next_watcher = -1;  // every worker is woken here anyway
     idle.unpark_worker_by_id(i, next_watcher);
@@ -223,6 +252,7 @@ void Scheduler::cancel_everything() {
     if (is_held(e)) {
       // A yielded task, still RUNNING (held_run.hpp): cancel the run it holds.
       TaskHeader* t = held_task(e);
+      note_cancelled(t);
       cancel_running(t);
       release_after_completion(t);
       return;
@@ -236,6 +266,7 @@ void Scheduler::cancel_everything() {
     // now); release_after_completion unlists it exactly once. (Unlisting it
     // here as well unlinked an already unlinked node and cut off the rest
     // of its shard: those tasks were never cancelled, and leaked.)
+    note_cancelled(t);
     cancel_now(t);
     release_after_completion(t);
   };
@@ -257,6 +288,7 @@ void Scheduler::cancel_everything() {
     }
     while (TaskHeader* t = owned.pop_any()) {
       any = true;
+      if (!t->load().is_complete()) note_cancelled(t);
       cancel_now(t);
       t->unref();  // the list reference (it is in no queue)
     }
@@ -264,9 +296,63 @@ void Scheduler::cancel_everything() {
   }
 }
 
+// ---- drain ----------------------------------------------------------------
+
+DrainReport Scheduler::drain(std::chrono::nanoseconds deadline) {
+  if (own_worker() != nullptr) {
+    throw std::logic_error(
+        "duet: Runtime::drain called on one of the runtime's own workers (it would wait for "
+        "itself); call it from a thread outside the runtime");
+  }
+  if (drain_begun_.exchange(true, std::memory_order_acq_rel)) {
+    throw std::logic_error("duet: Runtime::drain called a second time");
+  }
+  // From here on no spawn is taken (a worker's spawn reads the phase; one
+  // from outside reads drain_begun_): the set of live tasks only shrinks.
+  std::uint8_t open = kOpen;
+  phase_.compare_exchange_strong(open, kDraining, std::memory_order_acq_rel);
+  DrainReport report;
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  // The live count is a sum of per-worker counters and the list of parked
+  // tasks, exact when nothing moves; a task moving from uncounted to listed
+  // moves once, so two empty readings a poll apart mean no task is left.
+  int empty_readings = 0;
+  for (;;) {
+    empty_readings = no_live_tasks() ? empty_readings + 1 : 0;
+    if (empty_readings == 2) break;
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= until) break;
+    std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(until - now, kDrainPoll));
+  }
+  cancel_report_ = &report.cancelled;
+  shutdown();
+  cancel_report_ = nullptr;
+  report.finished_in_time = report.cancelled.empty();
+  return report;
+}
+
+bool Scheduler::no_live_tasks() noexcept {
+  if (unlisted_tasks() != 0) return false;
+  bool any = false;
+  owned.for_each([&](TaskHeader*) { any = true; });
+  return !any;
+}
+
+void Scheduler::note_cancelled(const TaskHeader* t) {
+  if (cancel_report_ == nullptr) return;
+  CancelledTask c{static_cast<CancelledTask::Kind>(t->vtable->kind)};
+  if (const StackfulOps* ops = t->vtable->stackful) {
+    const TaskSite site = ops->site(t);
+    c.file = site.file;
+    c.line = site.line;
+    c.name = site.name;
+  }
+  cancel_report_->push_back(c);
+}
+
 // ---- entry points of detail/current.hpp ----------------------------------
 
-void submit_new(Scheduler* s, TaskHeader* t) noexcept {
+void submit_new(Scheduler* s, TaskHeader* t) {
   s->submit_new(t);
 }
 

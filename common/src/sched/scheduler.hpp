@@ -1,10 +1,11 @@
 // scheduler.hpp: the runtime's shared state: workers, injection queue,
-// idle set, the list of live tasks, and shutdown.
+// idle set, the list of live tasks, shutdown, and the drain before it.
 #pragma once
 
 #include "duet/export.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -12,6 +13,7 @@
 
 #include "duet/config.hpp"
 #include "duet/detail/task_header.hpp"
+#include "duet/drain.hpp"
 #include "idle.hpp"
 #include "injector.hpp"
 #include "owned_tasks.hpp"
@@ -30,8 +32,10 @@ class DUET_API Scheduler {
 
   /// A new task: queue it (locally when called on one of our workers, else
   /// through the injector). It is listed in `owned` when it first parks,
-  /// not here: a task that never parks is never listed.
-  void submit_new(TaskHeader* t) noexcept;
+  /// not here: a task that never parks is never listed. Once a drain has
+  /// begun it cancels the task, drops both its references and throws
+  /// SpawnRefused (the caller has built no JoinHandle yet).
+  void submit_new(TaskHeader* t);
   /// A woken task (it holds the queue reference): queue it.
   void schedule(TaskHeader* t) noexcept;
   /// Work became visible somewhere: wake a parked worker if nobody searches.
@@ -54,12 +58,14 @@ class DUET_API Scheduler {
   void release_after_completion(TaskHeader* t) noexcept;
 
   void shutdown();
+  /// Runtime::drain (duet/runtime.hpp, docs/drain.md).
+  DrainReport drain(std::chrono::nanoseconds deadline);
   /// Worker thread, after its loop ends: waits until shutdown has cancelled
   /// every task, so that the worker can then quiesce its own driver (an
   /// io_uring ring with SINGLE_ISSUER accepts submissions from it alone).
   void worker_stopped_wait_for_drain();
   [[nodiscard]] bool is_shutdown() const noexcept {
-    return shutdown_.load(std::memory_order_acquire);
+    return phase_.load(std::memory_order_acquire) == kShutDown;
   }
 
   Runtime& runtime;
@@ -77,8 +83,24 @@ class DUET_API Scheduler {
   /// cancel_now for a task this thread already holds RUNNING (a held run
   /// taken from a ring).
   void cancel_running(TaskHeader* t) noexcept;
-  std::atomic<bool> shutdown_{false};
+  // Where the runtime is in its life: spawns are taken while kOpen, wakes
+  // are queued until kShutDown. One byte, so that a spawn and a wake each
+  // test it with one load, as they tested a shutdown flag before drains.
+  static constexpr std::uint8_t kOpen = 0, kDraining = 1, kShutDown = 2;
+  std::atomic<std::uint8_t> phase_{kOpen};
+  // Set once by the first drain, never cleared: a spawn from then on is
+  // refused with SpawnRefused (read on the spawn's slow path only).
+  std::atomic<bool> drain_begun_{false};
+  // While a drain's shutdown cancels: where each cancelled task is noted
+  // (only the shutting-down thread touches it).
+  std::vector<CancelledTask>* cancel_report_ = nullptr;
   std::atomic<bool> stopped_{false};
+  /// The slow half of submit_new: no worker of ours, or not kOpen.
+  void submit_off_worker(TaskHeader* t);
+  /// Notes `t` in cancel_report_ (a drain's shutdown), before its cancel.
+  void note_cancelled(const TaskHeader* t);
+  /// No live task (none listed, none counted unlisted): drain's check.
+  [[nodiscard]] bool no_live_tasks() noexcept;
   // Wakes from outside the workers (a blocking-pool thread, a plain thread)
   // between their push and their unpark. The woken task may run and finish,
   // and its joiner destroy the runtime, before such a thread reaches the
@@ -94,7 +116,8 @@ class DUET_API Scheduler {
   /// own_worker) or, with none, in unlisted_outside_.
   void count_unlisted(Worker* w, std::int64_t d) noexcept;
   /// Queues `t` on `w` (from own_worker), unless there is none or the
-  /// runtime has shut down: false then.
+  /// runtime's phase has reached `closed_at`: false then.
+  template <std::uint8_t closed_at>
   bool schedule_on(Worker* w, TaskHeader* t) noexcept;
   /// Queues `t` through the injector and wakes a parked worker.
   void schedule_from_outside(TaskHeader* t) noexcept;

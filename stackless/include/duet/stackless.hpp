@@ -3,4 +3,5 @@
 
 #include "duet/stackless/spawn.hpp"
 #include "duet/stackless/task.hpp"
+#include "duet/stackless/task_local.hpp"
 #include "duet/yield.hpp"

@@ -25,9 +25,10 @@ DUET_API void set_current_task(TaskHeader* t) noexcept;
 DUET_API Scheduler* current_scheduler() noexcept;
 
 /// Hands a newly built task (fresh TaskHeader state) to `s`: queues it (it is
-/// listed when it first parks). Never fails: a runtime that has shut down
-/// cancels the task at once.
-DUET_API void submit_new(Scheduler* s, TaskHeader* t) noexcept;
+/// listed when it first parks). A runtime that has shut down cancels the
+/// task at once; one whose drain has begun cancels and frees it and throws
+/// SpawnRefused (duet/drain.hpp), so call it before building a JoinHandle.
+DUET_API void submit_new(Scheduler* s, TaskHeader* t);
 /// A worker finished a detached task with an exception: report it.
 DUET_API void report_detached_exception(TaskHeader* t, std::exception_ptr e) noexcept;
 

@@ -47,6 +47,14 @@ struct FlatTransfer {
   void* data = nullptr;
 };
 
+/// Where a task was spawned and what it is called, where it records them
+/// (null / 0 where not): a drain's report (duet/drain.hpp).
+struct TaskSite {
+  const char* file = nullptr;
+  std::uint_least32_t line = 0;
+  const char* name = nullptr;
+};
+
 /// The stackful operations of a task kind (TaskVTable::stackful).
 struct StackfulOps {
   /// Suspends the calling task until woken (duet::wait on a fiber).
@@ -65,6 +73,8 @@ struct StackfulOps {
   RunResult (*flat_entered)(FlatTransfer) noexcept;
   /// The backend's part of a task's line in dump_tasks (duet/dump.hpp).
   void (*describe)(const TaskHeader*, std::ostream&);
+  /// The task's spawn site and name (TaskSite).
+  TaskSite (*site)(const TaskHeader*) noexcept;
 };
 
 }  // namespace duet::detail

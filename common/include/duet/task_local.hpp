@@ -1,0 +1,124 @@
+// duet/task_local.hpp: task-local storage: a value bound for the length of a
+// scope, seen by the task that opened the scope wherever it runs.
+//
+// A fiber, and a coroutine task, may resume on another worker thread after
+// any wait: a thread_local read after the wait is another thread's (the
+// hazard userver#242 and ClickHouse silk#66 report). A TaskLocal's value
+// belongs to the task (the TaskHeader the worker runs), not to the thread:
+// it stays the task's own across every wait and steal. On a plain thread it
+// belongs to the thread.
+//
+// Example (fiber):
+//   static duet::TaskLocal<int> request_id;
+//   request_id.sync_scope(42, [] {
+//     duet::this_fiber::yield();   // may move to another worker
+//     use(request_id.get());       // still 42
+//   });
+//
+// Rules (docs/task-local.md):
+// - get() reads the innermost scope of this key open in the calling task
+//   (or plain thread); it throws std::logic_error where none is open;
+//   try_get() returns null there.
+// - Scopes nest: an inner scope of the same key shadows the outer one until
+//   it ends (normally or by an exception), then the outer value is back.
+// - A spawned task starts with no scope open: it does not see its parent's.
+// - sync_scope(value, fn) runs fn inside a scope, in a fiber, a plain
+//   thread, or synchronous code of a coroutine; a coroutine opens one around
+//   a Task with duet::local_scope (duet/stackless/task_local.hpp).
+// - The key must outlive every scope of it (a static or global, usually).
+// - Each get() and scope takes the key's lock and one hash lookup: cheap,
+//   not free; read once per operation rather than in a tight loop.
+#pragma once
+
+#include "duet/export.hpp"
+
+#include <functional>
+#include <mutex>
+#include <stdexcept>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+
+namespace duet {
+
+namespace detail {
+
+/// The type-erased part of a TaskLocal: for each owner (a task, or a plain
+/// thread), the innermost open scope. A scope is a node that links to the
+/// one it shadows.
+class DUET_API TaskLocalSlots {
+ public:
+  struct Node {
+    void* value;
+    Node* outer = nullptr;
+    const void* owner = nullptr;
+  };
+  /// The calling task's TaskHeader, or (not in a task) an address unique
+  /// to the calling thread.
+  [[nodiscard]] static const void* current_owner() noexcept;
+  /// Opens `n` as the calling owner's innermost scope.
+  void push(Node& n);
+  /// Closes `n`. Scopes of one task close in reverse order when they nest;
+  /// one that closes out of order (two interleaved futures of one task) is
+  /// unlinked where it is, and the others keep their places.
+  void pop(Node& n) noexcept;
+  /// The value of the calling owner's innermost scope, or null.
+  [[nodiscard]] void* top() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_map<const void*, Node*> inner_;  // guarded by mu_
+};
+
+}  // namespace detail
+
+template <class T>
+class TaskLocal {
+ public:
+  TaskLocal() = default;
+  TaskLocal(const TaskLocal&) = delete;
+  TaskLocal& operator=(const TaskLocal&) = delete;
+
+  /// The value of the innermost scope open in the calling task or thread.
+  /// Throws std::logic_error where none is.
+  T& get() const {
+    if (T* v = try_get()) return *v;
+    throw std::logic_error(
+        "duet::TaskLocal::get: no scope of this task-local is open in the "
+        "calling task (a spawned task does not see its parent's)");
+  }
+  /// The same, or null where no scope is open.
+  T* try_get() const { return static_cast<T*>(slots_.top()); }
+
+  /// Runs fn() with `value` bound: get() returns it until fn returns or
+  /// throws. fn may wait (in a fiber): the value follows the task.
+  template <class Fn>
+  std::invoke_result_t<Fn&> sync_scope(T value, Fn&& fn) const {
+    Scope s(*this, std::move(value));
+    return std::invoke(fn);
+  }
+
+  /// An open scope (RAII): from construction to destruction, on the task or
+  /// thread that constructed it. What sync_scope and duet::local_scope use;
+  /// it must be destroyed by the task that built it.
+  class Scope {
+   public:
+    Scope(const TaskLocal& key, T value) : key_(key), value_(std::move(value)) {
+      node_.value = &value_;
+      key_.slots_.push(node_);
+    }
+    ~Scope() { key_.slots_.pop(node_); }
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+
+   private:
+    const TaskLocal& key_;
+    T value_;
+    detail::TaskLocalSlots::Node node_{};
+  };
+
+ private:
+  mutable detail::TaskLocalSlots slots_;
+};
+
+}  // namespace duet

@@ -1,0 +1,232 @@
+// duet::TaskLocal (docs/task-local.md): a value bound in a task stays the
+// task's own after the task moves to another worker (the thread changes, the
+// value does not), in coroutines and fibers; scopes nest and unwind; a
+// spawned task sees no scope of its parent; plain threads have their own.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include <duet/duet.hpp>
+
+#include "test_util.hpp"
+
+namespace {
+
+duet::TaskLocal<int> g_id;
+duet::TaskLocal<int> g_other;
+
+/// Where a task caches "the current value" the wrong way: a thread_local,
+/// as userver#242 describes.
+thread_local int tl_cached = -1;
+
+// Opaque reads of the thread's identity and of tl_cached (the empty asm
+// makes them impure): the compiler must not reuse a value read before a
+// wait, after which the task may run on another thread (pthread_self is
+// declared const, and a thread_local's address may be kept).
+[[gnu::noinline]] std::thread::id thread_now() {
+  asm volatile("" ::: "memory");
+  return std::this_thread::get_id();
+}
+[[gnu::noinline]] int& cached_here() {
+  asm volatile("" ::: "memory");
+  return tl_cached;
+}
+
+/// Occupies the worker it runs on until `*moved` is set, so that a task
+/// queued behind it on that worker can only run again when another worker
+/// steals it.
+struct Hog {
+  std::atomic<bool>* moved;
+  duet::Poll<int> poll(duet::Context&) {
+    while (!moved->load()) std::this_thread::yield();
+    return 0;
+  }
+};
+
+/// One coroutine: binds `id`, caches it in a thread_local, and yields
+/// until it runs on another thread than the first (a hog holds the first
+/// worker). Returns whether the task-local kept its value, and records that
+/// the thread_local did not follow.
+duet::Task<bool> coro_moves(int id, std::atomic<int>& thread_changed,
+                            std::atomic<int>& cache_wrong) {
+  auto body = [](int my, std::atomic<int>& changed, std::atomic<int>& wrong) -> duet::Task<bool> {
+    const std::thread::id first = thread_now();
+    cached_here() = my;
+    std::atomic<bool> moved{false};
+    auto hog = duet::spawn(Hog{&moved});
+    while (thread_now() == first) co_await duet::yield_now();
+    moved.store(true);
+    changed.fetch_add(1);
+    if (cached_here() != my) wrong.fetch_add(1);
+    const bool kept = g_id.get() == my;
+    co_await hog;
+    co_return kept;
+  };
+  co_return co_await duet::local_scope(g_id, id, body(id, thread_changed, cache_wrong));
+}
+
+bool fiber_moves(int id, std::atomic<int>& thread_changed) {
+  return g_id.sync_scope(id, [&] {
+    const std::thread::id first = thread_now();
+    std::atomic<bool> moved{false};
+    auto hog = duet::spawn(Hog{&moved});
+    while (thread_now() == first) duet::this_fiber::yield();
+    moved.store(true);
+    thread_changed.fetch_add(1);
+    const bool kept = g_id.get() == id;
+    hog.join();
+    return kept;
+  });
+}
+
+}  // namespace
+
+TEST_CASE("a coroutine's task-local keeps its value after the task is stolen to another worker") {
+  duet::test::Watchdog dog("task-local after a steal, coroutines");
+  duet::Runtime rt(duet::RuntimeConfig{.workers = 2});
+  std::atomic<int> changed{0}, cache_wrong{0};
+  constexpr int kTasks = 4;
+  for (int i = 0; i < kTasks; ++i) {
+    CHECK(rt.block_on(coro_moves(100 + i, changed, cache_wrong)));
+  }
+  CHECK(changed.load() == kTasks);  // every task did run on a second thread
+  // The hazard is real: the thread_local read after the move is the other
+  // thread's (it holds -1 or an earlier task's id, never this task's).
+  CHECK(cache_wrong.load() == kTasks);
+}
+
+TEST_CASE("a fiber's task-local keeps its value after the fiber is stolen to another worker") {
+  duet::test::Watchdog dog("task-local after a steal, fibers");
+  duet::Runtime rt(duet::RuntimeConfig{.workers = 2});
+  std::atomic<int> changed{0};
+  constexpr int kFibers = 4;
+  for (int i = 0; i < kFibers; ++i) {
+    CHECK(rt.block_on(duet::stackful, [&, i] { return fiber_moves(200 + i, changed); }));
+  }
+  CHECK(changed.load() == kFibers);
+}
+
+TEST_CASE("many tasks of both kinds, each with its own task-local, move between workers") {
+  duet::test::Watchdog dog("task-locals of many tasks");
+  duet::Runtime rt(duet::RuntimeConfig{.workers = 2});
+  constexpr int kEach = duet::test::sanitized ? 20 : 100;
+  constexpr int kYields = 20;
+  std::vector<duet::JoinHandle<bool>> hs;
+  for (int i = 0; i < kEach; ++i) {
+    hs.push_back(rt.spawn(duet::local_scope(g_id, i, [](int my) -> duet::Task<bool> {
+      bool ok = true;
+      for (int k = 0; k < kYields; ++k) {
+        co_await duet::yield_now();
+        ok = ok && g_id.get() == my;
+      }
+      co_return ok;
+    }(i))));
+    hs.push_back(rt.spawn(duet::stackful, [i] {
+      return g_id.sync_scope(-i, [i] {
+        bool ok = true;
+        for (int k = 0; k < kYields; ++k) {
+          duet::this_fiber::yield();
+          ok = ok && g_id.get() == -i;
+        }
+        return ok;
+      });
+    }));
+  }
+  for (auto& h : hs) CHECK(h.join());
+}
+
+TEST_CASE("task-local scopes nest, shadow the outer value, and restore it, also on an exception") {
+  duet::test::Watchdog dog("nested task-local scopes");
+  duet::Runtime rt(duet::RuntimeConfig{.workers = 2});
+  // Coroutines.
+  auto inner = []() -> duet::Task<int> {
+    co_await duet::yield_now();
+    co_return g_id.get();
+  };
+  auto throws = []() -> duet::Task<int> {
+    co_await duet::yield_now();
+    throw std::runtime_error("inner failed");
+  };
+  auto outer = [&]() -> duet::Task<bool> {
+    bool ok = g_id.get() == 1;
+    ok = ok && co_await duet::local_scope(g_id, 2, inner()) == 2;
+    ok = ok && g_id.get() == 1;  // the outer value is back
+    try {
+      (void)co_await duet::local_scope(g_id, 3, throws());
+      ok = false;
+    } catch (const std::runtime_error&) {
+    }
+    ok = ok && g_id.get() == 1;
+    // Another key is independent.
+    ok = ok && g_other.try_get() == nullptr;
+    ok = ok && co_await duet::local_scope(g_other, 9, inner()) == 1;
+    co_return ok;
+  };
+  CHECK(rt.block_on(duet::local_scope(g_id, 1, outer())));
+
+  // Fibers.
+  CHECK(rt.block_on(duet::stackful, [] {
+    return g_id.sync_scope(1, [] {
+      bool ok = g_id.get() == 1;
+      ok = ok && g_id.sync_scope(2, [] {
+        duet::this_fiber::yield();
+        return g_id.get();
+      }) == 2;
+      ok = ok && g_id.get() == 1;
+      try {
+        g_id.sync_scope(3, []() -> int { throw std::runtime_error("inner failed"); });
+        ok = false;
+      } catch (const std::runtime_error&) {
+      }
+      return ok && g_id.get() == 1;
+    });
+  }));
+}
+
+TEST_CASE(
+    "outside every scope get throws logic_error and try_get is null, and a spawned task sees no "
+    "parent scope") {
+  duet::test::Watchdog dog("task-local outside a scope");
+  duet::Runtime rt(duet::RuntimeConfig{.workers = 2});
+  CHECK(g_id.try_get() == nullptr);
+  CHECK_THROWS_AS(g_id.get(), std::logic_error);
+  CHECK_THROWS_WITH(g_id.get(), Catch::Contains("no scope"));
+  auto child = []() -> duet::Task<bool> { co_return g_id.try_get() == nullptr; };
+  auto parent = [&]() -> duet::Task<bool> {
+    auto h = duet::spawn(child());
+    co_return co_await h;
+  };
+  CHECK(rt.block_on(duet::local_scope(g_id, 5, parent())));
+  CHECK(rt.block_on(duet::stackful, [] {
+    return g_id.sync_scope(5, [] {
+      return duet::spawn(duet::stackful, [] { return g_id.try_get() == nullptr; }).join();
+    });
+  }));
+  // The scopes were closed: nothing is left for anyone.
+  CHECK(g_id.try_get() == nullptr);
+}
+
+TEST_CASE("plain threads each see their own task-local scope") {
+  duet::test::Watchdog dog("task-locals on plain threads");
+  std::atomic<int> ready{0};
+  std::atomic<bool> go{false};
+  std::atomic<int> good{0};
+  std::vector<std::thread> ts;
+  for (int i = 0; i < 4; ++i) {
+    ts.emplace_back([&, i] {
+      g_id.sync_scope(i, [&] {
+        ready.fetch_add(1);
+        while (!go.load()) std::this_thread::yield();  // every scope is open at once
+        if (g_id.get() == i) good.fetch_add(1);
+      });
+    });
+  }
+  while (ready.load() < 4) std::this_thread::yield();
+  CHECK(g_id.try_get() == nullptr);  // the test thread opened none
+  go.store(true);
+  for (auto& t : ts) t.join();
+  CHECK(good.load() == 4);
+}
