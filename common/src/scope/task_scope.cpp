@@ -14,6 +14,11 @@
 // more, so a child that ends after its scope did wakes a core that is still
 // there; once `dead` (the scope ended) such a wake changes nothing.
 //
+// A slot turns ready only through its child's completion wake, or in
+// scope_adopt when the child ended before its waker was published (then no
+// wake comes): so a slot is never freed and reused while a wake for it is
+// still on its way.
+//
 // Every field below the lock is guarded by it. The owner of the scope
 // (whoever spawns and awaits it) is the only one that frees slots, so a
 // slot it read under the lock stays its own after the unlock.
@@ -211,9 +216,14 @@ Slot* alloc_slot_locked(ScopeCore* c) {
   return &ch.slots[ch.used++];
 }
 
-/// Is `t` one of c's running children (its join waker one of c's slots)?
-/// Under c's lock: a child's waker is published under it (scope_adopt).
+/// Is the running task `t` one of c's children (its join waker one of c's
+/// slots)? Under c's lock, which c's children's wakers are published under
+/// (scope_adopt). The cell is read only with JOIN_WAKER set (acquire): its
+/// writer, whoever joins `t`, stored it before setting the flag. (A joiner
+/// that is no scope may re-publish a waker of its own meanwhile; neither
+/// value is one of c's.)
 bool is_child_locked(ScopeCore* c, TaskHeader* t) noexcept {
+  if (!t->load(std::memory_order_acquire).has_join_waker()) return false;
   const Waker& w = t->join_waker;
   return w.vtable() == &scope_waker_vtable && chunk_of(w.data())->core == c;
 }
@@ -350,16 +360,18 @@ ScopeTake scope_poll_next(ScopeCore* c, Context& cx, const void* awaiter) {
     }
   }
   // The child spawned last may be the one this worker runs next: poll_join
-  // runs it here (spawn+join's fast path). Its completion wakes its slot;
-  // when it had ended already, nothing woke it: marked below.
-  bool ended = false;
+  // runs it here (spawn+join's fast path), and its completion wakes its
+  // slot before poll_join returns. A pending slot's waker is published
+  // (JOIN_WAKER set), so the wake of its completion always comes: a child
+  // seen complete here but not yet marked has its wake in flight on another
+  // thread, and marking it here would let the slot be reused before that
+  // wake lands on it.
   if (inline_task != nullptr) {
     SlotWaker w(inline_slot);
     Context icx(w.get());
-    ended = poll_join(inline_task, icx);
+    (void)poll_join(inline_task, icx);
   }
   SpinGuard g(c->lock);
-  if (ended && inline_slot->state() == st_pending) mark_ready_locked(c, inline_slot);
   if (Slot* s = pop_ready_locked(c)) {
     return finish_locked(c, awaiter, {free_slot_locked(c, s), ScopeTake::got}, dropped);
   }
