@@ -286,7 +286,7 @@ TEST_CASE("scope: a second task awaiting a scope gets a logic_error") {
 TEST_CASE("scope: many children on two workers, some spawning siblings") {
   duet::test::Watchdog wd("scope stress", std::chrono::seconds(240));
   duet::Runtime rt(duet::test::cpu_only_config(2));
-  const int n = duet::test::sanitized ? 2000 : 20000;
+  const int n = duet::test::sanitized ? 600 : 20000;
   for (int round = 0; round < 3; ++round) {
     CHECK(rt.block_on(coro::many_children(rt, n)) == "");
     CHECK(rt.block_on(duet::stackful, [&] { return fib::many_children(rt, n); }) == "");
@@ -297,7 +297,7 @@ TEST_CASE("scope: many children on two workers, some spawning siblings") {
 TEST_CASE("scope: cancel_rest under load cancels the rest and reports the one failure") {
   duet::test::Watchdog wd("scope cancel_rest stress", std::chrono::seconds(240));
   duet::Runtime rt(duet::test::cpu_only_config(2));
-  const int n = duet::test::sanitized ? 500 : 5000;
+  const int n = duet::test::sanitized ? 200 : 5000;
   for (int round = 0; round < 10; ++round) {
     const int failing = (round * 7919) % n;
     std::string what = rt.block_on(duet::stackful, [&] {
