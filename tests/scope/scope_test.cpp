@@ -327,3 +327,42 @@ TEST_CASE("scope: cancel_rest under load cancels the rest and reports the one fa
 TEST_CASE("scope: a scope outside a runtime worker needs the runtime") {
   CHECK_THROWS_AS(duet::TaskScope<int>(), std::logic_error);
 }
+
+namespace scopetest {
+duet::Task<int> scope_owner_coro(duet::Runtime* rt, duet::Notify* never, Live* live) {
+  duet::TaskScope<int> scope(*rt);
+  for (int i = 0; i < 3; ++i)
+    spawn_forever(scope, i % 2 ? Model::stackful : Model::stackless, never, live);
+  co_await never->notified();
+  co_return 0;
+}
+}  // namespace scopetest
+
+TEST_CASE("scope: runtime shutdown with a parked scope owner and pending children") {
+  duet::test::Watchdog wd("scope shutdown");
+  duet::Notify never;
+  for (Model owner : models) {
+    INFO(name(owner));
+    Live live;
+    {
+      duet::Runtime rt(duet::test::cpu_only_config(2));
+      duet::JoinHandle<int> h;
+      if (owner == Model::stackless) {
+        h = rt.spawn(scope_owner_coro(&rt, &never, &live));
+      } else {
+        h = rt.spawn(duet::stackful, [&rt, &never, &live] {
+          duet::TaskScope<int> scope(rt);
+          for (int i = 0; i < 3; ++i) {
+            spawn_forever(scope, i % 2 ? Model::stackful : Model::stackless, &never, &live);
+          }
+          duet::wait(never.notified());
+          return 0;
+        });
+      }
+      await_count(live.started, 3);
+      rt.shutdown();
+      CHECK_THROWS_AS(h.join(), duet::Cancelled);
+    }
+    CHECK(live.dropped.load() == 3);
+  }
+}
