@@ -30,8 +30,7 @@
 //   and waits until each has ended. Results are dropped as a dropped
 //   JoinHandle drops them: an exception nobody took goes to
 //   RuntimeConfig::on_detached_exception.
-// One waiter at a time: a second task awaiting the scope while another
-// waits gets std::logic_error.
+// One waiter at a time (spawns may come from any task at once).
 //
 // The failure policy (ScopeOptions::on_failure): keep_going (the default)
 // lets every child run; cancel_rest (errgroup's WithContext) cancels every
@@ -53,8 +52,11 @@
 //   nothing.
 // - awaiting a scope (next, join or close) from one of its own children
 //   throws std::logic_error: that child would wait for itself. (Detected
-//   for direct children, from the child's first poll on, or when the child
-//   is adopted while it already waits.)
+//   for direct children: at a poll after the child's spawn returned, or
+//   when the scope adopts a child that already waits on it. A child that
+//   polls before its own spawn returned may still see the scope without
+//   itself; a grandchild awaiting its grandparent's scope is not detected.)
+// - a second task awaiting the scope while one waits: std::logic_error.
 // - a scope must outlive the next/join/close futures made from it.
 //
 // Cost per child over its JoinHandle (8 B): 8 B (a 16-byte slot in a
