@@ -263,8 +263,11 @@ TaskHeader* check_awaiter_locked(ScopeCore* c, const void* awaiter, Waker& dropp
   return me;
 }
 
-void register_waiter_locked(ScopeCore* c, Context& cx, const void* awaiter, TaskHeader* me) {
-  if (!c->waiter.will_wake(cx.waker())) c->waiter = cx.waker();
+/// The waiter a poll that returns pending leaves; a replaced waker goes to
+/// `dropped`, released after the unlock.
+void register_waiter_locked(ScopeCore* c, Context& cx, const void* awaiter, TaskHeader* me,
+                            Waker& dropped) {
+  if (!c->waiter.will_wake(cx.waker())) dropped = std::exchange(c->waiter, cx.waker());
   c->waiter_task = me;
   c->awaiter = awaiter;
 }
@@ -375,7 +378,7 @@ ScopeTake scope_poll_next(ScopeCore* c, Context& cx, const void* awaiter) {
   if (Slot* s = pop_ready_locked(c)) {
     return finish_locked(c, awaiter, {free_slot_locked(c, s), ScopeTake::got}, dropped);
   }
-  register_waiter_locked(c, cx, awaiter, me);
+  register_waiter_locked(c, cx, awaiter, me, dropped);
   return {nullptr, ScopeTake::pending};
 }
 
@@ -397,7 +400,7 @@ bool scope_poll_close(ScopeCore* c, Context& cx, const void* awaiter) {
         finish_locked(c, awaiter, {}, dropped);
         return true;
       } else {
-        register_waiter_locked(c, cx, awaiter, me);
+        register_waiter_locked(c, cx, awaiter, me, dropped);
         return false;
       }
     }
