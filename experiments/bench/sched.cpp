@@ -18,11 +18,16 @@
 //   pingpong/mixed       a fiber and a coroutine wake each other: every
 //                        switch of the fiber goes through the worker loop
 //   spawn_join/<backend> from inside a task: spawn a trivial child, join it
+//   scope_spawn_join/<backend> the same through a duet::TaskScope: spawn
+//                        into the scope, take it with co_await scope.next()
+//                        (issue 36: within 1.2x of spawn_join)
 //   spawn_all/<backend>  from inside a task: spawn N children that each
 //                        increment a counter, then join all (warm: the
 //                        runtime and its pools are reused across iterations);
 //                        from the second iteration on it also counts system
 //                        calls, stack mapping calls and page faults per spawn
+//   scope_all/<backend> spawn_all through a TaskScope: spawn N children
+//                        into the scope, then co_await scope.join()
 //   lifo_stuck/<backend> two workers: a task wakes another into its worker's
 //                        LIFO slot, then spins (a long poll); time until the
 //                        woken task runs on the idle worker (the watcher,
@@ -362,6 +367,45 @@ void BM_spawn_join(benchmark::State& st) {
 BENCHMARK(BM_spawn_join<false>)->Name("spawn_join/stackless")->Arg(1)->Arg(2)->UseManualTime();
 BENCHMARK(BM_spawn_join<true>)->Name("spawn_join/stackful")->Arg(1)->Arg(2)->UseManualTime();
 
+template <bool Fiber>
+void BM_scope_spawn_join(benchmark::State& st) {
+  duet::Runtime rt(config(int(st.range(0))));
+  std::int64_t allocs = 0;
+  for (auto _ : st) {
+    Result r = rt.block_on([](duet::Runtime& rt) -> duet::Task<Result> {
+      duet::TaskScope<int> scope(rt);
+      long sum = 0;
+      auto a0 = duet::test::alloc_counts().news;
+      auto t0 = Clock::now();
+      for (int i = 0; i < kSpawns; ++i) {
+        if constexpr (Fiber) {
+          scope.spawn(duet::stackful, [i] { return i; });
+        } else {
+          scope.spawn(trivial(i));
+        }
+        sum += (co_await scope.next())->take();
+      }
+      auto t1 = Clock::now();
+      benchmark::DoNotOptimize(sum);
+      co_return Result{std::chrono::duration<double>(t1 - t0).count(),
+                       duet::test::alloc_counts().news - a0};
+    }(rt));
+    st.SetIterationTime(r.seconds);
+    allocs += r.allocs;
+  }
+  report(st, kSpawns, allocs);
+}
+BENCHMARK(BM_scope_spawn_join<false>)
+    ->Name("scope_spawn_join/stackless")
+    ->Arg(1)
+    ->Arg(2)
+    ->UseManualTime();
+BENCHMARK(BM_scope_spawn_join<true>)
+    ->Name("scope_spawn_join/stackful")
+    ->Arg(1)
+    ->Arg(2)
+    ->UseManualTime();
+
 // ---- spawn N, then join all -------------------------------------------------------
 
 /// Stack mapping system calls so far: an mmap per slab, an mprotect per
@@ -444,6 +488,54 @@ BENCHMARK(BM_spawn_all<false>)
 BENCHMARK(BM_spawn_all<true>)
     ->Name("spawn_all/stackful")
     ->Apply(spawn_all_args)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+
+template <bool Fiber>
+void BM_scope_all(benchmark::State& st) {
+  const int n = int(st.range(1));
+  duet::Runtime rt(config(int(st.range(0))));
+  std::int64_t allocs = 0;
+  for (auto _ : st) {
+    Result r = rt.block_on([](duet::Runtime& rt, int n) -> duet::Task<Result> {
+      std::atomic<long> counter{0};
+      duet::TaskScope<void> scope(rt);
+      auto a0 = duet::test::alloc_counts().news;
+      auto t0 = Clock::now();
+      for (int i = 0; i < n; ++i) {
+        if constexpr (Fiber) {
+          scope.spawn(duet::stackful,
+                      [&counter] { counter.fetch_add(1, std::memory_order_relaxed); });
+        } else {
+          scope.spawn([](std::atomic<long>& c) -> duet::Task<void> {
+            c.fetch_add(1, std::memory_order_relaxed);
+            co_return;
+          }(counter));
+        }
+      }
+      co_await scope.join();
+      auto t1 = Clock::now();
+      co_return Result{std::chrono::duration<double>(t1 - t0).count(),
+                       duet::test::alloc_counts().news - a0};
+    }(rt, n));
+    st.SetIterationTime(r.seconds);
+    allocs += r.allocs;
+  }
+  report(st, n, allocs);
+}
+void scope_all_args(benchmark::internal::Benchmark* b) {
+  for (int w : {1, 2}) {
+    for (int n : {1000, 100000}) b->Args({w, n});
+  }
+}
+BENCHMARK(BM_scope_all<false>)
+    ->Name("scope_all/stackless")
+    ->Apply(scope_all_args)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_scope_all<true>)
+    ->Name("scope_all/stackful")
+    ->Apply(scope_all_args)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 

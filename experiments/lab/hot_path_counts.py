@@ -79,6 +79,10 @@ BENCHMARKS = [
      ("kSpawns", 1)),
     ("spawn_join/stackful/1", "spawn_join/stackful/1/manual_time", "BM_spawn_join<true>(benchmark::State&)",
      ("kSpawns", 1)),
+    ("scope_spawn_join/stackless/1", "scope_spawn_join/stackless/1/manual_time",
+     "BM_scope_spawn_join<false>(benchmark::State&)", ("kSpawns", 1)),
+    ("scope_spawn_join/stackful/1", "scope_spawn_join/stackful/1/manual_time",
+     "BM_scope_spawn_join<true>(benchmark::State&)", ("kSpawns", 1)),
 ]
 # One iteration: Google Benchmark (1.7 and later) stops once an iteration
 # took at least this long, which every iteration does.

@@ -23,6 +23,7 @@
 #include "duet/join_handle.hpp"
 #include "duet/poll.hpp"
 #include "duet/runtime.hpp"
+#include "duet/scope/task_scope.hpp"
 #include "duet/stackful.hpp"
 #include "duet/stackless.hpp"
 #include "duet/sync/barrier.hpp"

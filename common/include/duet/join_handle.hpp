@@ -39,6 +39,11 @@ DUET_API void drop_join_handle(TaskHeader* t) noexcept;
 DUET_API void drop_joined_handle(TaskHeader* t) noexcept;
 /// Requests cancellation (see JoinHandle::cancel).
 DUET_API void cancel_task(TaskHeader* t) noexcept;
+/// The JOIN_WAKER protocol without poll_join's inline run of the child:
+/// true when the task is complete; otherwise publishes `w` (a clone) to be
+/// woken at completion and returns false. For containers of handles
+/// (TaskScope) that watch a child they have just spawned.
+DUET_API bool watch_join(TaskHeader* t, const Waker& w);
 [[noreturn]] DUET_API void throw_empty_handle();
 }  // namespace detail
 
@@ -99,6 +104,10 @@ class JoinHandle {
   [[nodiscard]] bool is_finished() const noexcept {
     return t_ != nullptr && t_->load().is_complete();
   }
+  /// Gives up the handle's reference without dropping it: the caller owns
+  /// it, and JoinHandle<T>(t) adopts it back (for duet's own containers of
+  /// handles, such as TaskScope). The handle is empty afterwards.
+  [[nodiscard]] detail::TaskHeader* into_raw() noexcept { return std::exchange(t_, nullptr); }
   /// False once joined or detached.
   [[nodiscard]] bool valid() const noexcept { return t_ != nullptr; }
   explicit operator bool() const noexcept { return valid(); }

@@ -88,6 +88,11 @@ bool poll_join(TaskHeader* t, Context& cx) {
   return poll_join(h, cx.waker());
 }
 
+bool watch_join(TaskHeader* t, const Waker& w) {
+  HeaderTask h{t};
+  return poll_join(h, w);
+}
+
 void drop_join_handle(TaskHeader* t) noexcept {
   HeaderTask h{t};
   drop_join_handle(h);

@@ -1,0 +1,281 @@
+// duet/scope/task_scope.hpp: a scope that owns the tasks spawned into it
+// (Tokio's JoinSet, Go's errgroup, C++26 async_scope, Seastar's gate).
+//
+// Example (coroutine):
+//   duet::TaskScope<int> scope;                          // on the calling worker's runtime
+//   scope.spawn(duet::stackful, [] { return 1; });       // a fiber
+//   scope.spawn(duet::stackful, [] { return 2; });
+//   int sum = 0;
+//   while (auto out = co_await scope.next()) sum += out->take();  // completion order
+//   scope.spawn(duet::stackful, [] { return 3; });
+//   std::vector<int> rest = co_await scope.join();       // every child left
+//   co_await scope.close();                              // no spawn after this
+//
+// Children: `scope.spawn(args...)` spawns exactly as `rt.spawn(args...)`
+// does (a Task<T>, `duet::stackful, fn`, or a poll future), so either
+// backend works once its header is included; every child's result type is
+// the scope's T. The scope holds each child's JoinHandle.
+//
+// Waiting, from a coroutine (co_await), a fiber or a plain thread
+// (duet::wait), or as a spawned poll future:
+// - next(): the next child to finish, in completion order, as an
+//   Outcome<T> (take() returns its value or rethrows its exception, or
+//   duet::Cancelled); an empty optional once the scope holds no child.
+// - join(): waits for every child, those spawned meanwhile included, and
+//   returns their results in completion order (nothing for T = void). If
+//   some failed (an exception, or a cancellation), it still waits for all,
+//   then rethrows the first failure in completion order. The scope stays
+//   open.
+// - close(): closes the scope to spawns, cancels every child not finished,
+//   and waits until each has ended. Results are dropped as a dropped
+//   JoinHandle drops them: an exception nobody took goes to
+//   RuntimeConfig::on_detached_exception.
+// One waiter at a time (spawns may come from any task at once).
+//
+// The failure policy (ScopeOptions::on_failure): keep_going (the default)
+// lets every child run; cancel_rest (errgroup's WithContext) cancels every
+// unfinished child at the first failure (an exception or a cancellation),
+// at once, from the thread where the failing child ended, and closes the
+// scope; join() then rethrows that first failure.
+//
+// The end of a scope (its destructor): the scope closes, cancels every
+// child that has not finished (a parked one is destroyed: frames destroyed,
+// fiber stack unwound; a running one at its next suspension) and drops every
+// handle; it never blocks and leaks nothing. So a child that borrows from
+// the frame that owns the scope needs `co_await scope.join()` (or close())
+// before that frame ends. Nested scopes follow: a child that owns a scope
+// of its own, cancelled, ends that scope, which cancels its children.
+//
+// Errors:
+// - spawn into a closed scope (after close(), after a first failure under
+//   cancel_rest, or during its end) throws duet::ScopeClosed and starts
+//   nothing.
+// - awaiting a scope (next, join or close) from one of its own children
+//   throws std::logic_error: that child would wait for itself. (Detected
+//   for direct children: at a poll after the child's spawn returned, or
+//   when the scope adopts a child that already waits on it. A child that
+//   polls before its own spawn returned may still see the scope without
+//   itself; a grandchild awaiting its grandparent's scope is not detected.)
+// - a second task awaiting the scope while one waits: std::logic_error.
+// - a scope must outlive the next/join/close futures made from it.
+//
+// Cost per child over its JoinHandle (8 B): 8 B (a 16-byte slot in a
+// 4 KiB chunk instead of the handle), plus 16 B per chunk of 255 slots.
+// The completion signal is the child's own join waker, pointed at its slot:
+// no node per child, no wrapper around the child.
+#pragma once
+
+#include "duet/export.hpp"
+
+#include <cstddef>
+#include <exception>
+#include <optional>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "duet/detail/task_header.hpp"
+#include "duet/join_handle.hpp"
+#include "duet/outcome.hpp"
+#include "duet/poll.hpp"
+#include "duet/runtime.hpp"
+#include "duet/waker.hpp"
+
+namespace duet {
+
+/// What a scope does when a child fails (throws, or is cancelled).
+enum class FailurePolicy : unsigned char {
+  keep_going,   // the others run on; join() rethrows the first failure at the end
+  cancel_rest,  // the first failure cancels every other child and closes the scope
+};
+
+struct ScopeOptions {
+  FailurePolicy on_failure = FailurePolicy::keep_going;
+};
+
+/// Thrown by TaskScope::spawn on a closed scope.
+class DUET_API ScopeClosed : public std::logic_error {
+ public:
+  ScopeClosed();
+};
+
+namespace detail {
+
+/// The type-erased state of a scope (common/src/scope/task_scope.cpp).
+struct ScopeCore;
+/// Did the complete task `t` (of the scope's T) fail?
+using ScopeFailedFn = bool (*)(TaskHeader* t) noexcept;
+
+/// What one poll of the scope's completion list found.
+struct ScopeTake {
+  enum Kind : unsigned char { got, empty, pending };
+  TaskHeader* task;  // got: a complete child; its handle reference is the caller's
+  Kind kind;
+};
+
+DUET_API ScopeCore* scope_create(FailurePolicy p, ScopeFailedFn failed);
+/// The destructor's rule (see the file comment); gives up the owner's reference.
+DUET_API void scope_end(ScopeCore* c) noexcept;
+DUET_API bool scope_closed(const ScopeCore* c) noexcept;
+/// Takes over the handle reference of the freshly spawned `t`. On a closed
+/// scope cancels `t`, drops the reference and throws ScopeClosed.
+DUET_API void scope_adopt(ScopeCore* c, TaskHeader* t);
+DUET_API ScopeTake scope_poll_next(ScopeCore* c, Context& cx, const void* awaiter);
+/// close(): true when every child has ended.
+DUET_API bool scope_poll_close(ScopeCore* c, Context& cx, const void* awaiter);
+DUET_API void scope_forget_awaiter(ScopeCore* c, const void* awaiter) noexcept;
+DUET_API void scope_move_awaiter(ScopeCore* c, const void* from, const void* to) noexcept;
+DUET_API void scope_cancel(ScopeCore* c) noexcept;
+DUET_API std::size_t scope_size(ScopeCore* c) noexcept;
+[[noreturn]] DUET_API void throw_no_runtime_for_scope();
+
+template <class T>
+bool scope_child_failed(TaskHeader* t) noexcept {
+  const auto* out = static_cast<const Outcome<T>*>(t->vtable->outcome(t));
+  return out->has_exception() || out->is_cancelled();
+}
+
+/// The outcome of the complete child `t`, whose handle reference we hold.
+template <class T>
+Outcome<T> take_child(TaskHeader* t, Context& cx) {
+  JoinHandle<T> h(t);
+  Outcome<T> out;
+  // Complete, so the poll is ready at once; it never parks.
+  (void)out.capture_poll(h, cx);
+  return out;
+}
+
+/// The awaiter registration that next/join/close futures share: the scope
+/// knows its one waiter by the future's address, so a move re-registers and
+/// a destruction deregisters.
+class ScopeAwaiter {
+ public:
+  explicit ScopeAwaiter(ScopeCore* c) noexcept : c_(c) {}
+  ScopeAwaiter(ScopeAwaiter&& o) noexcept
+      : c_(o.c_), registered_(std::exchange(o.registered_, false)) {
+    if (registered_) scope_move_awaiter(c_, &o, this);
+  }
+  ScopeAwaiter& operator=(ScopeAwaiter&&) = delete;
+  ~ScopeAwaiter() {
+    if (registered_) scope_forget_awaiter(c_, this);
+  }
+
+ protected:
+  ScopeCore* c_;
+  bool registered_ = false;
+};
+
+}  // namespace detail
+
+template <class T>
+class TaskScope {
+ public:
+  /// A scope on `rt`.
+  explicit TaskScope(Runtime& rt, ScopeOptions o = {})
+      : rt_(&rt), c_(detail::scope_create(o.on_failure, &detail::scope_child_failed<T>)) {}
+  /// A scope on the calling worker's runtime (std::logic_error elsewhere).
+  explicit TaskScope(ScopeOptions o = {}) : TaskScope(current_runtime(), o) {}
+  TaskScope(TaskScope&& o) noexcept : rt_(o.rt_), c_(std::exchange(o.c_, nullptr)) {}
+  TaskScope& operator=(TaskScope&&) = delete;
+  TaskScope(const TaskScope&) = delete;
+  TaskScope& operator=(const TaskScope&) = delete;
+  ~TaskScope() {
+    if (c_ != nullptr) detail::scope_end(c_);
+  }
+
+  /// Spawns a child (as rt.spawn(a...)). Throws ScopeClosed on a closed
+  /// scope, before anything starts.
+  template <class... A>
+  void spawn(A&&... a) {
+    if (detail::scope_closed(c_)) throw ScopeClosed{};
+    auto h = spawn_on(*rt_, std::forward<A>(a)...);
+    static_assert(std::is_same_v<typename decltype(h)::value_type, T>,
+                  "duet::TaskScope<T>::spawn: every child returns T");
+    detail::scope_adopt(c_, h.into_raw());
+  }
+
+  class [[nodiscard]] Next : detail::ScopeAwaiter {
+   public:
+    explicit Next(detail::ScopeCore* c) noexcept : ScopeAwaiter(c) {}
+    Poll<std::optional<Outcome<T>>> poll(Context& cx) {
+      const detail::ScopeTake r = detail::scope_poll_next(c_, cx, this);
+      registered_ = r.kind == detail::ScopeTake::pending;
+      if (registered_) return pending;
+      if (r.kind == detail::ScopeTake::empty) return std::optional<Outcome<T>>{};
+      return std::optional<Outcome<T>>(detail::take_child<T>(r.task, cx));
+    }
+  };
+
+  class [[nodiscard]] Join : detail::ScopeAwaiter {
+   public:
+    using Output = std::conditional_t<std::is_void_v<T>, void, std::vector<T>>;
+    explicit Join(detail::ScopeCore* c) noexcept : ScopeAwaiter(c) {}
+    Poll<Output> poll(Context& cx) {
+      for (;;) {
+        const detail::ScopeTake r = detail::scope_poll_next(c_, cx, this);
+        registered_ = r.kind == detail::ScopeTake::pending;
+        if (registered_) return pending;
+        if (r.kind == detail::ScopeTake::empty) break;
+        keep(detail::take_child<T>(r.task, cx));
+      }
+      if (first_error_) std::rethrow_exception(std::exchange(first_error_, nullptr));
+      if constexpr (std::is_void_v<T>) {
+        return ready();
+      } else {
+        return std::move(results_);
+      }
+    }
+
+   private:
+    void keep(Outcome<T> out) {
+      if (out.has_exception()) {
+        if (!first_error_) first_error_ = out.exception();
+      } else if (out.is_cancelled()) {
+        if (!first_error_) first_error_ = std::make_exception_ptr(Cancelled{});
+      } else if constexpr (std::is_void_v<T>) {
+        out.take();
+      } else {
+        results_.push_back(out.take());
+      }
+    }
+    struct NoResults {};
+    [[no_unique_address]] std::conditional_t<std::is_void_v<T>, NoResults, std::vector<T>> results_;
+    std::exception_ptr first_error_;
+  };
+
+  class [[nodiscard]] Close : detail::ScopeAwaiter {
+   public:
+    explicit Close(detail::ScopeCore* c) noexcept : ScopeAwaiter(c) {}
+    Poll<void> poll(Context& cx) {
+      registered_ = !detail::scope_poll_close(c_, cx, this);
+      if (registered_) return pending;
+      return ready();
+    }
+  };
+
+  /// The next child to finish (see the file comment).
+  Next next() noexcept { return Next(c_); }
+  /// Every child's result, in completion order (see the file comment).
+  Join join() noexcept { return Join(c_); }
+  /// Closes, cancels and waits for every child (see the file comment).
+  Close close() noexcept { return Close(c_); }
+  /// Requests cancellation of every child not finished; the scope stays
+  /// open, and each shows up in next() as duet::Cancelled (unless it
+  /// finished first).
+  void cancel() noexcept { detail::scope_cancel(c_); }
+  /// Children whose outcome the scope holds or waits for.
+  [[nodiscard]] std::size_t size() const noexcept { return detail::scope_size(c_); }
+  [[nodiscard]] bool closed() const noexcept { return detail::scope_closed(c_); }
+
+ private:
+  static Runtime& current_runtime() {
+    Runtime* rt = Runtime::current();
+    if (rt == nullptr) detail::throw_no_runtime_for_scope();
+    return *rt;
+  }
+  Runtime* rt_;
+  detail::ScopeCore* c_;
+};
+
+}  // namespace duet
