@@ -133,12 +133,17 @@ TEST_CASE("paused clock auto-advances through timers of many tasks in deadline o
   duet::Runtime rt(duet::test::clocked(duet::ClockMode::paused, 2));
   const duet::Instant t0 = duet::Clock::now();
   EventLog log(t0);
-  std::vector<duet::JoinHandle<void>> hs;
-  hs.push_back(rt.spawn(coro_sleeper(log, 3, 3h)));
-  hs.push_back(rt.spawn(duet::stackful, [&log] { fiber_sleeper(log, 1, 1h); }));
-  hs.push_back(rt.spawn(coro_timeout(log, 2, 2h)));
-  hs.push_back(rt.spawn(duet::stackful, [&log] { fiber_timeout(log, 4, 4h); }));
-  for (auto& h : hs) h.join();
+  // Spawned from one root task: while it runs a worker is busy, so the
+  // clock cannot jump before every child has registered its timer (from
+  // the test's thread, each spawn could find the workers idle).
+  rt.block_on([](EventLog& log) -> duet::Task<void> {
+    std::vector<duet::JoinHandle<void>> hs;
+    hs.push_back(duet::spawn(coro_sleeper(log, 3, 3h)));
+    hs.push_back(duet::spawn(duet::stackful, [&log] { fiber_sleeper(log, 1, 1h); }));
+    hs.push_back(duet::spawn(coro_timeout(log, 2, 2h)));
+    hs.push_back(duet::spawn(duet::stackful, [&log] { fiber_timeout(log, 4, 4h); }));
+    for (auto& h : hs) co_await h;
+  }(log));
   auto v = log.take();
   CHECK(ids(v) == std::vector<int>{1, 2, 3, 4});
   check_times(v, {1h, 2h, 3h, 4h});
