@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <optional>
 
 namespace duet {
 
@@ -33,6 +34,14 @@ enum class StackStrategy : std::uint8_t {
   lazy,              // large reservation, pages committed on touch
   copy,              // runs on a per-worker shared stack; copied out on suspend
   unguarded_unsafe,  // pooled without a guard page: for measurements only
+};
+
+/// What duet::Clock reads while the runtime lives (duet/time/clock.hpp,
+/// docs/time.md).
+enum class ClockMode : std::uint8_t {
+  real,    // steady_clock
+  paused,  // a test clock that jumps to the next timer whenever every worker is idle
+  manual,  // a test clock that moves only through Runtime::advance
 };
 
 /// The strategy's name as FiberOptions and the docs spell it.
@@ -139,6 +148,15 @@ struct RuntimeConfig {
   /// (claim R6). 10 s as in Tokio: a burst reuses warm threads, a quiet
   /// process returns to zero extra threads.
   std::chrono::nanoseconds blocking_keep_alive = std::chrono::seconds(10);
+  /// A test clock (docs/time.md): paused or manual time for the whole
+  /// process while this runtime lives (at most one such runtime at a time;
+  /// a second throws std::logic_error). real: steady_clock, at no cost.
+  ClockMode clock = ClockMode::real;
+  /// The seed of every random choice the runtime makes: each worker's steal
+  /// victims and the select case order of tasks it runs. Unset: seeded from
+  /// the clock. With one worker and a fixed seed, a program whose tasks only
+  /// talk to each other runs the same interleaving on every run.
+  std::optional<std::uint64_t> seed;
 };
 
 /// Per-worker counters. Each is written by its worker only (plain

@@ -89,6 +89,15 @@ class DUET_API Runtime {
   /// The OS CPU each worker is pinned to (-1: not pinned).
   [[nodiscard]] std::vector<int> worker_cpus() const;
 
+  /// Test clock (RuntimeConfig::clock paused or manual, docs/time.md):
+  /// moves it forward by `d`, firing every timer due on the way in deadline
+  /// order, each with the clock at its deadline; after each step the
+  /// workers run what it woke (until all are idle) before the next. Call it
+  /// from a thread off this runtime. Throws std::logic_error with a real
+  /// clock or on one of this runtime's workers, std::invalid_argument for a
+  /// negative `d`.
+  void advance(std::chrono::nanoseconds d);
+
   /// The runtime whose worker calls this, or null.
   static Runtime* current() noexcept;
 

@@ -86,6 +86,10 @@ class DUET_API Idle {
   /// the watcher to wake (else -1).
   int take_asleep_watcher();
 
+  /// Workers not parked (the test clock's "everyone is idle" check).
+  [[nodiscard]] unsigned num_unparked() const noexcept {
+    return state_.load(std::memory_order_seq_cst) >> unpark_shift;
+  }
   [[nodiscard]] unsigned num_searching() const noexcept {
     return state_.load(std::memory_order_seq_cst) & mask;
   }

@@ -3,6 +3,8 @@
 // runtime of the calling worker.
 #include "duet/runtime.hpp"
 
+#include <stdexcept>
+
 #include "scheduler.hpp"
 #include "thread_context.hpp"
 
@@ -38,6 +40,14 @@ std::vector<int> Runtime::worker_cpus() const {
   std::vector<int> v;
   for (const auto& w : sched_->workers) v.push_back(w->cpu());
   return v;
+}
+
+void Runtime::advance(std::chrono::nanoseconds d) {
+  if (!sched_->test_clock) {
+    throw std::logic_error(
+        "duet::Runtime::advance: the runtime has a real clock (RuntimeConfig::clock)");
+  }
+  sched_->test_clock->advance(d);
 }
 
 Runtime* Runtime::current() noexcept {

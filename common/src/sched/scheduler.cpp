@@ -58,6 +58,10 @@ Scheduler::Scheduler(Runtime& rt, RuntimeConfig c)
   if (cfg.lifo_steal_after.count() < 0) {
     throw std::invalid_argument("duet: lifo_steal_after must not be negative");
   }
+  // Before the workers: their wheels start at the test clock's time.
+  if (cfg.clock != ClockMode::real) {
+    test_clock = std::make_unique<TestClock>(*this, cfg.clock == ClockMode::paused);
+  }
   const unsigned n = resolve_workers(cfg);
   auto cpus = Topology::machine().cpus_for(cfg.placement, n);
   workers.reserve(n);

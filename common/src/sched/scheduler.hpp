@@ -17,6 +17,7 @@
 #include "idle.hpp"
 #include "injector.hpp"
 #include "owned_tasks.hpp"
+#include "time/test_clock.hpp"
 #include "worker.hpp"
 
 namespace duet {
@@ -74,6 +75,9 @@ class DUET_API Scheduler {
   Idle idle;
   OwnedTasks owned;
   std::vector<std::unique_ptr<Worker>> workers;
+  /// RuntimeConfig::clock's test clock, or null (real time). Declared after
+  /// `workers`: destroyed first, after shutdown joined them.
+  std::unique_ptr<TestClock> test_clock;
 
  private:
   void cancel_everything();

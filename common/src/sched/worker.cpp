@@ -15,6 +15,7 @@
 #ifdef DUET_FLAT_TSAN
 #include <sanitizer/tsan_interface.h>
 #endif
+#include "duet/detail/random.hpp"
 #include "held_run.hpp"
 #include "scheduler.hpp"
 #include "task/harness.hpp"
@@ -29,7 +30,9 @@ Worker::Worker(Scheduler& s, unsigned index, int cpu)
       index_(index),
       cpu_(cpu),
       budget_(s.cfg.tick_budget),
-      rng_(0x9e3779b9u * (index + 1)),
+      // Nonzero (xorshift's one fixed point is 0).
+      rng_(s.cfg.seed ? static_cast<std::uint32_t>(mix_seed(*s.cfg.seed, index)) | 1u
+                      : 0x9e3779b9u * (index + 1)),
       alone_(s.idle.num_workers() == 1) {}
 
 void Worker::start() {
@@ -104,6 +107,8 @@ void Worker::run() {
   tl_context.worker = this;
   tl_context.driver = driver.get();
   tl_context.timers = &timers;
+  // Every random choice of the tasks this thread runs replays from the seed.
+  if (sched_.cfg.seed) seed_thread_random(mix_seed(*sched_.cfg.seed, index_ + 0x10000u));
   if (cpu_ >= 0) Topology::pin_current_thread(cpu_);
   driver->on_worker_start();
   while (!sched_.is_shutdown()) {
@@ -509,7 +514,10 @@ void Worker::park() {
   stats_.parks.inc();
   seen_at_ = {};  // a new watch starts with a fresh look
   while (!sched_.is_shutdown()) {
-    driver->park(park_timeout(), room());
+    // A paused test clock: the last worker to sleep jumps it to the next
+    // timer instead (test_clock.hpp).
+    const bool jumped = sched_.test_clock != nullptr && sched_.test_clock->jump_if_idle();
+    if (!jumped) driver->park(park_timeout(), room());
     if (!sched_.idle.is_parked(index_)) {
       // A notifier unlisted us and counted us as searching.
       searching_ = true;
@@ -521,7 +529,7 @@ void Worker::park() {
     // listed as parked, its notification may pick us): unlist ourselves and
     // run them. If a notifier unlisted us meanwhile, it counted us as
     // searching. If we were the watcher, another sleeper takes over.
-    if (timers.fire_due() > 0 || lifo_.peek() != nullptr || !queue.is_empty()) {
+    if (jumped || timers.fire_due() > 0 || lifo_.peek() != nullptr || !queue.is_empty()) {
       int next_watcher = -1;
       searching_ = !sched_.idle.unpark_worker_by_id(index_, next_watcher);
       if (next_watcher >= 0) sched_.workers[static_cast<unsigned>(next_watcher)]->driver->unpark();
@@ -534,6 +542,9 @@ std::optional<std::chrono::nanoseconds> Worker::park_timeout() {
   // Timers are only inserted by this worker's own thread, so none can
   // appear while we sleep.
   std::optional<std::chrono::nanoseconds> t = timers.park_timeout();
+  // A test clock does not move while we sleep: a timer not yet due waits
+  // for a step (test_clock.hpp), which wakes us.
+  if (sched_.test_clock != nullptr && t && t->count() > 0) t.reset();
   watching_ = sched_.idle.watch_mode(index_) == Idle::Watch::timed;
   if (!watching_) return t;
   // A watch starts with a look, so that the next one, a period later, can

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "sched/thread_context.hpp"
+#include "test_clock.hpp"
 #include "wheel.hpp"
 
 namespace duet::detail {
@@ -71,6 +72,9 @@ FallbackTimer& fallback() {
 
 bool timer_register(TimerEntry& e, Context& cx) {
   if (TimerWheel* w = current_timers()) return w->insert(e, cx.waker());
+  // Under a test clock a thread off the runtime waits on the clock's wheel,
+  // which the clock's steps fire (test_clock.hpp).
+  if (TestClock* c = TestClock::installed()) return c->insert_off_runtime(e, cx.waker());
   FallbackTimer& f = fallback();
   if (!f.wheel().insert(e, cx.waker())) return false;
   f.kick();

@@ -77,6 +77,7 @@
 #include <variant>
 
 #include "duet/channel/channel.hpp"
+#include "duet/detail/random.hpp"
 #include "duet/poll.hpp"
 #include "duet/time/sleep.hpp"
 #include "duet/waker.hpp"
@@ -169,23 +170,6 @@ inline const Waker& noop_waker() noexcept {
 }
 
 inline constexpr std::uint32_t aborted = UINT32_MAX;
-
-/// A per-thread generator (wyrand): fast, and good enough for choosing
-/// among a handful of cases uniformly.
-inline std::uint64_t random_u64() noexcept {
-  thread_local std::uint64_t state = [] {
-    std::uint64_t s = static_cast<std::uint64_t>(Clock::now().time_since_epoch().count());
-    int local = 0;
-    return s ^ reinterpret_cast<std::uintptr_t>(&local) ^ 0x9e3779b97f4a7c15ull;
-  }();
-  state += 0xa0761d6478bd642full;
-  __uint128_t m = static_cast<__uint128_t>(state) * (state ^ 0xe7037ed1a0b428dbull);
-  return static_cast<std::uint64_t>(m >> 64) ^ static_cast<std::uint64_t>(m);
-}
-/// Uniform in [0, n) (Lemire's multiply-shift; the bias is < n / 2^64).
-inline std::uint32_t random_below(std::uint32_t n) noexcept {
-  return static_cast<std::uint32_t>((static_cast<__uint128_t>(random_u64()) * n) >> 64);
-}
 
 /// A timer as a select case (a Sleep gets wrapped in one).
 class SleepCase {

@@ -32,12 +32,10 @@
 
 #include "duet/poll.hpp"
 #include "duet/sync/detail/wait_list.hpp"
+#include "duet/time/clock.hpp"
 #include "duet/waker.hpp"
 
 namespace duet {
-
-using Clock = std::chrono::steady_clock;
-using Instant = Clock::time_point;
 
 namespace detail {
 

@@ -1,0 +1,108 @@
+// duet/time/call_after.hpp: run a callback once a delay has passed.
+//
+// Example (fiber):
+//   duet::TimerHandle t = duet::call_after(rt, 5s, [] { std::puts("late"); });
+//   if (t.cancel()) { /* it will never run */ }
+//
+// The callback runs once, on one of the runtime's workers, inside the poll
+// of a task that sleeps until the deadline (so, like any poll, it must not
+// block; spawn from it for longer work). Under a test clock it runs when
+// the clock reaches the deadline (docs/time.md).
+//
+// cancel() returns true when it came first: the callback will never run.
+// It returns false when the callback has started or finished (or the handle
+// was already cancelled, joined or detached). Dropping the handle, or
+// detach(), lets the callback run unobserved.
+//
+// A callback that throws: the exception is the task's outcome. join()
+// rethrows it; on a dropped handle it goes to
+// RuntimeConfig::on_detached_exception, as for any detached task.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <concepts>
+#include <cstdint>
+#include <memory>
+#include <utility>
+
+#include "duet/join_handle.hpp"
+#include "duet/poll.hpp"
+#include "duet/runtime.hpp"
+#include "duet/time/sleep.hpp"
+
+namespace duet {
+
+namespace detail {
+
+/// Who got to the callback first: the timer (ran) or cancel() (cancelled).
+enum class CallbackState : std::uint8_t { pending, ran, cancelled };
+
+template <class Fn>
+class CallAfter {
+ public:
+  CallAfter(Instant at, Fn fn, std::shared_ptr<std::atomic<CallbackState>> st)
+      : sleep_(at), fn_(std::move(fn)), st_(std::move(st)) {}
+
+  Poll<void> poll(Context& cx) {
+    if (sleep_.poll(cx).is_pending()) return pending;
+    auto expected = CallbackState::pending;
+    // Relaxed: the word only decides who wins; no data is handed over
+    // through it (the callback's effects reach a joiner through the join).
+    if (st_->compare_exchange_strong(expected, CallbackState::ran, std::memory_order_relaxed)) {
+      fn_();
+    }
+    return ready();
+  }
+
+ private:
+  Sleep sleep_;
+  Fn fn_;
+  std::shared_ptr<std::atomic<CallbackState>> st_;
+};
+
+}  // namespace detail
+
+class TimerHandle {
+ public:
+  TimerHandle(JoinHandle<void> h, std::shared_ptr<std::atomic<detail::CallbackState>> st) noexcept
+      : h_(std::move(h)), st_(std::move(st)) {}
+
+  /// True when the callback will never run (see the header comment).
+  bool cancel() noexcept {
+    if (!h_.valid()) return false;
+    auto expected = detail::CallbackState::pending;
+    // Relaxed: as in CallAfter::poll.
+    const bool won = st_->compare_exchange_strong(expected, detail::CallbackState::cancelled,
+                                                  std::memory_order_relaxed);
+    h_.cancel();  // withdraws the timer now rather than at its deadline
+    return won;
+  }
+  /// Waits for the callback (from a fiber or a plain thread; co_await
+  /// handle() in a coroutine): returns once it ran, rethrows what it threw,
+  /// throws duet::Cancelled when cancel() came first.
+  void join() { h_.join(); }
+  /// The task's JoinHandle (to co_await, select on, or join).
+  JoinHandle<void>& handle() noexcept { return h_; }
+  void detach() noexcept { h_.detach(); }
+  [[nodiscard]] bool is_finished() const noexcept { return h_.is_finished(); }
+
+ private:
+  JoinHandle<void> h_;
+  std::shared_ptr<std::atomic<detail::CallbackState>> st_;
+};
+
+/// Runs `fn()` on `rt` at `at`.
+template <std::invocable<> Fn>
+TimerHandle call_at(Runtime& rt, Instant at, Fn fn) {
+  auto st = std::make_shared<std::atomic<detail::CallbackState>>(detail::CallbackState::pending);
+  JoinHandle<void> h = rt.spawn(detail::CallAfter<Fn>(at, std::move(fn), st));
+  return TimerHandle(std::move(h), std::move(st));
+}
+/// Runs `fn()` on `rt` once `d` has passed.
+template <class Rep, class Period, std::invocable<> Fn>
+TimerHandle call_after(Runtime& rt, std::chrono::duration<Rep, Period> d, Fn fn) {
+  return call_at(rt, Clock::now() + std::chrono::duration_cast<Clock::duration>(d), std::move(fn));
+}
+
+}  // namespace duet

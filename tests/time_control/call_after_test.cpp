@@ -1,0 +1,95 @@
+// call_after_test.cpp: duet::call_after / call_at on a manual test clock:
+// the callback runs once, on a worker, with the clock at its deadline;
+// cancel() before it prevents it (true), after it reports false; what a
+// callback throws reaches join() or on_detached_exception.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <stdexcept>
+
+#include <duet/duet.hpp>
+
+#include "test_util.hpp"
+#include "time_control_util.hpp"
+
+using namespace std::chrono_literals;
+
+TEST_CASE("call_after runs the callback once on a worker at its deadline") {
+  duet::test::Watchdog wd("call_after runs");
+  duet::Runtime rt(duet::test::clocked(duet::ClockMode::manual, 2));
+  const duet::Instant t0 = duet::Clock::now();
+  std::atomic<int> runs{0};
+  std::atomic<bool> on_worker{false};
+  std::atomic<std::int64_t> at_ns{0};
+  auto t = duet::call_after(rt, 10ms, [&] {
+    on_worker.store(duet::Runtime::current() == &rt);
+    at_ns.store((duet::Clock::now() - t0).count());
+    runs.fetch_add(1);
+  });
+  rt.advance(9ms);
+  CHECK(runs.load() == 0);
+  CHECK_FALSE(t.is_finished());
+  rt.advance(1ms);
+  t.join();
+  CHECK(runs.load() == 1);
+  CHECK(on_worker.load());
+  CHECK(duet::test::at_deadline(std::chrono::nanoseconds(at_ns.load()), 10ms));
+  CHECK_FALSE(t.cancel());  // joined: nothing to cancel
+  rt.advance(1s);
+  CHECK(runs.load() == 1);
+}
+
+TEST_CASE("call_after cancelled before its deadline never runs") {
+  duet::test::Watchdog wd("call_after cancel");
+  duet::Runtime rt(duet::test::clocked(duet::ClockMode::manual));
+  std::atomic<int> runs{0};
+  auto t = duet::call_after(rt, 10ms, [&] { runs.fetch_add(1); });
+  rt.advance(5ms);
+  CHECK(t.cancel());
+  CHECK_FALSE(t.cancel());  // a second cancel did not come first
+  rt.advance(1s);
+  CHECK(runs.load() == 0);
+  CHECK_THROWS_AS(t.join(), duet::Cancelled);
+}
+
+TEST_CASE("call_after cancelled after it ran reports false") {
+  duet::test::Watchdog wd("call_after late cancel");
+  duet::Runtime rt(duet::test::clocked(duet::ClockMode::manual));
+  std::atomic<int> runs{0};
+  auto t = duet::call_at(rt, duet::Clock::now() + 1ms, [&] { runs.fetch_add(1); });
+  rt.advance(1ms);
+  CHECK(runs.load() == 1);
+  CHECK_FALSE(t.cancel());
+  t.join();
+}
+
+TEST_CASE("call_after callback that throws: join rethrows, a detached one is reported") {
+  duet::test::Watchdog wd("call_after throws");
+  std::atomic<int> reported{0};
+  auto cfg = duet::test::clocked(duet::ClockMode::manual);
+  cfg.on_detached_exception = [&](std::exception_ptr e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::runtime_error&) {
+      reported.fetch_add(1);
+    }
+  };
+  duet::Runtime rt(cfg);
+  auto joined = duet::call_after(rt, 1ms, [] { throw std::runtime_error("callback failed"); });
+  duet::call_after(rt, 2ms, [] { throw std::runtime_error("nobody joins"); }).detach();
+  rt.advance(2ms);
+  CHECK_THROWS_WITH(joined.join(), "callback failed");
+  CHECK(reported.load() == 1);
+}
+
+TEST_CASE("call_after on the real clock") {
+  duet::test::Watchdog wd("call_after real clock");
+  duet::Runtime rt(duet::RuntimeConfig{.workers = 1});
+  const duet::Instant start = duet::Clock::now();
+  std::atomic<bool> ran{false};
+  auto t = duet::call_after(rt, 2ms, [&] { ran.store(duet::Clock::now() - start >= 2ms); });
+  t.join();
+  CHECK(ran.load());
+}
