@@ -44,6 +44,7 @@ namespace duet::io::detail {
 struct IoOp;          // driver-owned state of one in-flight operation
 struct Registration;  // an fd's entry in an epoll set
 struct RecvQueue;     // a socket's multishot receive on an io_uring worker
+struct AcceptQueue;   // a listener's multishot accept on an io_uring worker
 
 /// Gives up the future's interest in `op` (cancelling it if in flight).
 DUET_API void op_abandon(IoOp* op) noexcept;
@@ -52,6 +53,9 @@ DUET_API void registration_release(Registration* r) noexcept;
 /// Cancels `q`'s multishot recv and drops its unread buffers; freed by the
 /// driver once no CQE can name it.
 DUET_API void recv_queue_release(RecvQueue* q) noexcept;
+/// Cancels `q`'s multishot accept and closes the descriptors it accepted
+/// that nobody took; freed by the driver once no CQE can name it.
+DUET_API void accept_queue_release(AcceptQueue* q) noexcept;
 
 /// The future's handle on its in-flight IoOp (empty when none).
 class OpSlot {
@@ -81,13 +85,15 @@ class DUET_API Source {
   Source(Source&& o) noexcept
       : fd(std::move(o.fd)),
         reg(o.reg.exchange(nullptr, std::memory_order_relaxed)),
-        rq(std::exchange(o.rq, nullptr)) {}
+        rq(std::exchange(o.rq, nullptr)),
+        aq(std::exchange(o.aq, nullptr)) {}
   Source& operator=(Source&& o) noexcept {
     if (this != &o) {
       (void)close();
       fd = std::move(o.fd);
       reg.store(o.reg.exchange(nullptr, std::memory_order_relaxed), std::memory_order_relaxed);
       rq = std::exchange(o.rq, nullptr);
+      aq = std::exchange(o.aq, nullptr);
     }
     return *this;
   }
@@ -101,7 +107,8 @@ class DUET_API Source {
   // workers may both be first; one registration wins (compare-exchange) and
   // the other is removed (before, the loser leaked, found by ASan).
   std::atomic<Registration*> reg{nullptr};
-  RecvQueue* rq = nullptr;  // io_uring multishot recv, armed by the first read
+  RecvQueue* rq = nullptr;    // io_uring multishot recv, armed by the first read
+  AcceptQueue* aq = nullptr;  // io_uring multishot accept, armed by the first accept
 };
 
 enum class OpKind : std::uint8_t {
