@@ -1,6 +1,6 @@
 // connection.hpp (private): one TLS connection's state, owned by its
 // handshake future and then by its TlsStream, and the loop that runs an
-// OpenSSL call over memory BIOs and the TCP stream's futures.
+// OpenSSL call over a BIO pair and the TCP stream's futures.
 //
 // Invariants:
 //   - OpenSSL reads and writes its half of a BIO pair (BIO_s_bio), whose

@@ -1,5 +1,5 @@
 // stream.cpp: TlsStream and its futures: each runs one OpenSSL call through
-// Connection::drive (connection.hpp), which moves the memory BIOs' bytes
+// Connection::drive (connection.hpp), which moves the BIO pair's bytes
 // over the TCP stream.
 #include <openssl/err.h>
 #include <openssl/ssl.h>
