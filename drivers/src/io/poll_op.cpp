@@ -68,7 +68,8 @@ Poll<long> poll_op(OpRequest& q, OpSlot& slot, Context& cx) {
     if (auto r = poll_queued_recv(q, cx)) return *r;
   }
   // Likewise the connections a multishot accept already took.
-  if (q.kind == OpKind::accept && q.src->aq != nullptr) {
+  // Acquire: the queue's making happens before its use here.
+  if (q.kind == OpKind::accept && q.src->aq.load(std::memory_order_acquire) != nullptr) {
     if (auto r = poll_queued_accept(q, cx)) return *r;
   }
   IoBackend* b = current_backend();
@@ -86,7 +87,8 @@ Result<void> Source::close() noexcept {
   // AcqRel: takes the registration whichever worker made it.
   if (Registration* r = reg.exchange(nullptr, std::memory_order_acq_rel)) registration_release(r);
   if (rq != nullptr) recv_queue_release(std::exchange(rq, nullptr));
-  if (aq != nullptr) accept_queue_release(std::exchange(aq, nullptr));
+  // AcqRel: takes the queue whichever worker made it.
+  if (AcceptQueue* a = aq.exchange(nullptr, std::memory_order_acq_rel)) accept_queue_release(a);
   if (!fd) return {};
   if (fd.reset() != 0) return errno_code(errno);
   return {};

@@ -111,12 +111,13 @@ Poll<io::Result<std::size_t>> AcceptManyFuture::poll(Context& cx) {
   if (!p.value()) return io::Result<std::size_t>(p.value().error());
   out_->push_back(std::move(p.value()).value());
   std::size_t n = 1;
-  if (src_->aq != nullptr) {
+  // Acquire: the queue's making happens before its use here.
+  if (io::detail::AcceptQueue* aq = src_->aq.load(std::memory_order_acquire)) {
     // io_uring's multishot accept: the connections it took in this wake.
     int fds[64];
     while (n < max_) {
       const std::size_t k =
-          io::detail::take_queued_accepts(src_->aq, fds, std::min(max_ - n, std::size(fds)));
+          io::detail::take_queued_accepts(aq, fds, std::min(max_ - n, std::size(fds)));
       for (std::size_t i = 0; i < k; ++i) out_->push_back(TcpStream(io::Fd(fds[i])));
       n += k;
       if (k == 0) break;

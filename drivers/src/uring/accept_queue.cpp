@@ -17,7 +17,8 @@
 // descriptor table); its next accept re-arms it. An error (EMFILE, ENFILE,
 // ENOMEM) ends the kernel's multishot: the next accept after the queued
 // descriptors reports it once, and the one after that arms a new one, so
-// the listener works again once descriptors are free.
+// the listener works again once descriptors are free. Only the queue's own
+// ring arms it; an accept on another worker while it is idle is one-shot.
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -38,6 +39,14 @@ enum class AcceptTake : std::uint8_t {
   pending,  // nothing yet; the waker is registered
   idle,     // nothing queued and nothing armed: arm it, or accept one-shot
 };
+
+/// The queue's ring (null once the ring is gone).
+UringDriver* owner_of(AcceptQueue* aq) noexcept {
+  aq->lock.lock();
+  UringDriver* d = aq->owner;
+  aq->lock.unlock();
+  return d;
+}
 
 /// Frees a released queue (its ring is gone or its last CQE came).
 void destroy_queue(AcceptQueue* aq) noexcept {
@@ -108,13 +117,16 @@ void UringDriver::free_accept_queue(AcceptQueue* aq) noexcept {
 }
 
 void UringDriver::arm_accept(AcceptQueue* aq) {
+  // Two accepts on this ring may both find the queue idle: one arms it.
+  aq->lock.lock();
+  const bool armed = aq->armed;
+  aq->armed = true;
+  if (!armed) aq->cancelling = false;
+  aq->lock.unlock();
+  if (armed) return;
   io_uring_sqe* s = sqe();
   io_uring_prep_multishot_accept(s, aq->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
   io_uring_sqe_set_data64(s, user_data::of(aq));
-  aq->lock.lock();
-  aq->armed = true;
-  aq->cancelling = false;
-  aq->lock.unlock();
   ++inflight_;
 }
 
@@ -201,7 +213,8 @@ void UringDriver::teardown_accepts() noexcept {
 
 std::optional<Poll<long>> poll_queued_accept(OpRequest& q, Context& cx) {
   long out = 0;
-  switch (accept_queue_take(q.src->aq, cx.waker(), out)) {
+  // Acquire: as in poll_op, the queue's making happens before its use.
+  switch (accept_queue_take(q.src->aq.load(std::memory_order_acquire), cx.waker(), out)) {
     case AcceptTake::ready:
       return Poll<long>(out);
     case AcceptTake::pending:
@@ -227,13 +240,31 @@ std::size_t take_queued_accepts(AcceptQueue* aq, int* out, std::size_t max) noex
 std::optional<Poll<long>> UringDriver::start_multishot_accept(OpRequest& q, Context& cx) {
   if (!uring_features().multishot_accept) return std::nullopt;
   Source& s = *q.src;
-  // Idle (nothing queued, nothing armed) on another worker's ring or on a
-  // ring that is gone: start over on this one.
-  if (s.aq != nullptr && s.aq->owner != this) accept_queue_release(std::exchange(s.aq, nullptr));
-  if (s.aq == nullptr) s.aq = make_accept_queue(s.fd.get());
-  arm_accept(s.aq);
+  // Acquire/AcqRel on `aq`: a queue is made before it is published, and
+  // whoever takes one out sees all that was done to it.
+  AcceptQueue* aq = s.aq.load(std::memory_order_acquire);
+  if (aq != nullptr && owner_of(aq) == nullptr) {
+    // Its ring is gone, and it is empty (poll_queued_accept takes what it
+    // holds first): start over on this one.
+    if (s.aq.compare_exchange_strong(aq, nullptr, std::memory_order_acq_rel)) {
+      accept_queue_release(aq);
+    }
+    aq = s.aq.load(std::memory_order_acquire);
+  }
+  if (aq == nullptr) {
+    AcceptQueue* mine = make_accept_queue(s.fd.get());
+    if (s.aq.compare_exchange_strong(aq, mine, std::memory_order_acq_rel)) {
+      aq = mine;
+    } else {
+      free_accept_queue(mine);  // another worker's accept made one first: `aq` is it
+    }
+  }
+  // Only the queue's own ring arms it; an accept on another worker while
+  // that one is idle takes the one-shot path.
+  if (owner_of(aq) != this) return std::nullopt;
+  arm_accept(aq);
   long out = 0;
-  if (accept_queue_take(s.aq, cx.waker(), out) == AcceptTake::ready) return Poll<long>(out);
+  if (accept_queue_take(aq, cx.waker(), out) == AcceptTake::ready) return Poll<long>(out);
   return Poll<long>(pending);
 }
 

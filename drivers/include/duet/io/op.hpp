@@ -86,14 +86,14 @@ class DUET_API Source {
       : fd(std::move(o.fd)),
         reg(o.reg.exchange(nullptr, std::memory_order_relaxed)),
         rq(std::exchange(o.rq, nullptr)),
-        aq(std::exchange(o.aq, nullptr)) {}
+        aq(o.aq.exchange(nullptr, std::memory_order_relaxed)) {}
   Source& operator=(Source&& o) noexcept {
     if (this != &o) {
       (void)close();
       fd = std::move(o.fd);
       reg.store(o.reg.exchange(nullptr, std::memory_order_relaxed), std::memory_order_relaxed);
       rq = std::exchange(o.rq, nullptr);
-      aq = std::exchange(o.aq, nullptr);
+      aq.store(o.aq.exchange(nullptr, std::memory_order_relaxed), std::memory_order_relaxed);
     }
     return *this;
   }
@@ -107,8 +107,11 @@ class DUET_API Source {
   // workers may both be first; one registration wins (compare-exchange) and
   // the other is removed (before, the loser leaked, found by ASan).
   std::atomic<Registration*> reg{nullptr};
-  RecvQueue* rq = nullptr;    // io_uring multishot recv, armed by the first read
-  AcceptQueue* aq = nullptr;  // io_uring multishot accept, armed by the first accept
+  RecvQueue* rq = nullptr;  // io_uring multishot recv, armed by the first read
+  // io_uring: the listener's multishot accept, made by the first accept.
+  // Atomic for the same reason as `reg`: two accepts on different workers
+  // may both be first; one queue wins (compare-exchange).
+  std::atomic<AcceptQueue*> aq{nullptr};
 };
 
 enum class OpKind : std::uint8_t {
