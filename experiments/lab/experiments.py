@@ -351,7 +351,7 @@ EXPERIMENTS: list[Experiment] = [
                "bench_sched's yield_pair, pingpong and spawn_join/1, both backends, counted exactly by callgrind",
                _hot_path_counts, {"smoke": 45, "quick": 45, "full": 45}, skip=_hot_path_skip),
     external("tls_echo", "exp_tls_echo", "io", "drivers",
-             "TLS echo throughput through duet::tls (memory BIOs over TcpStream) against the same OpenSSL work "
+             "TLS echo throughput through duet::tls (a BIO pair over TcpStream) against the same OpenSSL work "
              "in a blocking thread-per-connection loop, rounds alternated in one process; the ratio's target is "
              "at least 0.9 (issue 35)",
              _args("exp_tls_echo", ["--bytes", str(4 << 20), "--rounds", "1"],

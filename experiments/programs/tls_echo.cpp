@@ -4,7 +4,7 @@
 //   - blocking: a thread per connection, SSL_read then SSL_write on the
 //     blocking socket (SSL_set_fd), until the client's close_notify;
 //   - duet: a runtime (--driver, --model, --workers) whose server accepts
-//     and echoes through duet::tls::TlsStream (memory BIOs, TcpStream).
+//     and echoes through duet::tls::TlsStream (a BIO pair, TcpStream).
 // Both are driven by the same blocking OpenSSL client: --conns threads,
 // each writing --chunk bytes and reading them back until --bytes have
 // gone through; the handshake is not timed. Rounds alternate between the
@@ -148,6 +148,33 @@ duet::Task<void> duet_server(duet::tls::TlsContext* ctx, duet::net::TcpListener*
   }
 }
 
+/// Adds the driver counters between `before` and `after` to `sum`.
+void add_stats(duet::io::IoStatsSnapshot& sum, const duet::io::IoStatsSnapshot& before,
+               const duet::io::IoStatsSnapshot& after) {
+  sum.enters += after.enters - before.enters;
+  sum.sqes += after.sqes - before.sqes;
+  sum.cqes += after.cqes - before.cqes;
+  sum.epoll_waits += after.epoll_waits - before.epoll_waits;
+  sum.io_syscalls += after.io_syscalls - before.io_syscalls;
+  sum.wake_writes += after.wake_writes - before.wake_writes;
+  sum.recv_buffers += after.recv_buffers - before.recv_buffers;
+}
+
+/// The duet server's driver counters per MiB through it (each direction
+/// counts): what the I/O costs in kernel crossings, beside the timing.
+void emit_io_counts(const duet::io::IoStatsSnapshot& s, const std::string& impl, double mib,
+                    int conns, const std::string& method) {
+  const std::string m = method + "; duet server's driver counters per MiB sent plus received";
+  lab::emit("tls_echo", impl, "io_uring_enters_per_mib", static_cast<double>(s.enters) / mib,
+            "count", conns, m);
+  lab::emit("tls_echo", impl, "sqes_per_mib", static_cast<double>(s.sqes) / mib, "count", conns, m);
+  lab::emit("tls_echo", impl, "cqes_per_mib", static_cast<double>(s.cqes) / mib, "count", conns, m);
+  lab::emit("tls_echo", impl, "epoll_waits_per_mib", static_cast<double>(s.epoll_waits) / mib,
+            "count", conns, m);
+  lab::emit("tls_echo", impl, "socket_syscalls_per_mib", static_cast<double>(s.io_syscalls) / mib,
+            "count", conns, m);
+}
+
 /// The client side of one round: `conns` threads, each echoing `bytes` in
 /// `chunk`s after its handshake. Returns MB/s over the timed part.
 double client_round(SSL_CTX* cctx, std::uint16_t port, int conns, std::size_t bytes,
@@ -230,6 +257,7 @@ int main(int argc, char** argv) {
   duet::Runtime rt(cfg);
 
   std::vector<double> blocking, through_duet, ratios;
+  duet::io::IoStatsSnapshot io_sum;  // the duet rounds' driver counters
   for (int r = 0; r < rounds; ++r) {
     std::uint16_t port = 0;
     int l = listen_loopback(&port);
@@ -240,9 +268,11 @@ int main(int argc, char** argv) {
 
     auto dl = duet::net::TcpListener::bind(duet::net::SocketAddr::v4_loopback(0));
     if (!dl) die("duet bind");
+    const auto before = duet::io::io_stats();
     auto h = rt.spawn(duet_server(&*dctx, &*dl, conns, model == "stackful"));
     through_duet.push_back(client_round(cctx, dl->local_addr()->port(), conns, bytes, chunk));
     h.join();
+    add_stats(io_sum, before, duet::io::io_stats());
     ratios.push_back(through_duet.back() / blocking.back());
   }
   auto median = [](std::vector<double> v) {
@@ -257,6 +287,8 @@ int main(int argc, char** argv) {
             conns, method);
   lab::emit("tls_echo", "duet-" + driver + "-" + model, "ratio_vs_blocking", median(ratios), "x",
             conns, method + "; duet/blocking per round");
+  emit_io_counts(io_sum, "duet-" + driver + "-" + model,
+                 2.0 * static_cast<double>(bytes) * conns * rounds / (1 << 20), conns, method);
   SSL_CTX_free(sctx);
   SSL_CTX_free(cctx);
   std::filesystem::remove_all(dir);

@@ -1,13 +1,21 @@
 // connection.hpp (private): one TLS connection's state, owned by its
 // handshake future and then by its TlsStream, and the loop that runs an
-// OpenSSL call over memory BIOs and the TCP stream's futures.
+// OpenSSL call over a BIO pair and the TCP stream's futures.
 //
 // Invariants:
-//   - OpenSSL reads `rbio` and writes `wbio`, both memory BIOs: an OpenSSL
-//     call never blocks and never touches the socket.
-//   - `out` holds ciphertext taken from wbio and not yet sent; it is
-//     appended to only while no send is in flight (`send` empty), since a
-//     send's request points into it.
+//   - OpenSSL reads and writes its half of a BIO pair (BIO_s_bio), whose
+//     other half, `net`, is ours: an OpenSSL call never blocks and never
+//     touches the socket. The ciphertext crosses each ring once: a recv
+//     lands in the inbound ring and a send leaves from the outbound one
+//     (BIO_nwrite0/BIO_nread0), with no staging copy and no zero fill.
+//   - A send in flight points at the outbound ring's oldest unread bytes;
+//     they stay unread (and so unmoved: OpenSSL only appends into the free
+//     space) until the send completes and BIO_nread consumes what it took.
+//   - A recv in flight points at the inbound ring's free space, which
+//     only we write. OpenSSL may read the ring meanwhile; the write
+//     position stays put unless it drains the ring, which restarts it at
+//     the ring's start, so commit() moves the bytes there before
+//     committing them.
 //   - `send` and `recv` are the TCP futures in flight; they live here, not
 //     in a TLS future, so a dropped TLS future loses no byte: the next
 //     operation polls them on. They are declared after the buffers they
@@ -22,7 +30,6 @@
 
 #include <openssl/ssl.h>
 
-#include <array>
 #include <atomic>
 #include <cstddef>
 #include <memory>
@@ -44,12 +51,21 @@ struct SslFree {
 struct SslCtxFree {
   void operator()(SSL_CTX* c) const noexcept { SSL_CTX_free(c); }
 };
+struct BioFree {
+  void operator()(BIO* b) const noexcept { BIO_free(b); }
+};
 struct SessionFree {
   void operator()(SSL_SESSION* s) const noexcept { SSL_SESSION_free(s); }
 };
 using SslPtr = std::unique_ptr<SSL, SslFree>;
 using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
 using SessionPtr = std::unique_ptr<SSL_SESSION, SessionFree>;
+using BioPtr = std::unique_ptr<BIO, BioFree>;
+
+/// Each direction's ring in the BIO pair: two full TLS records (16 KiB of
+/// plaintext and their overhead), so a record never waits for ring space
+/// behind a half-sent one.
+inline constexpr std::size_t kRingSize = 2 * (16 * 1024 + 512);
 
 /// What a TlsContext shares: the SSL_CTX, the server's per-name contexts
 /// (SNI), the ALPN lists in wire format, and the client's saved sessions.
@@ -79,25 +95,23 @@ struct Connection {
   template <class Op>
   Poll<io::Result<std::size_t>> drive(Context& cx, Step& step, Op op);
 
-  /// Sends `out`; ready once it is all sent.
+  /// Sends the outbound ring's bytes; ready once it is empty.
   Poll<io::Result<void>> flush(Context& cx);
-  /// Receives ciphertext into rbio (or marks its end).
+  /// Receives ciphertext into the inbound ring (or marks its end).
   Poll<io::Result<void>> fill(Context& cx);
-  /// Moves wbio's bytes to `out` (no send in flight).
-  void stage();
+  /// Makes `n` bytes received at `at` (the inbound ring's write position
+  /// when the recv began) readable by OpenSSL.
+  void commit(char* at, std::size_t n) noexcept;
   /// Records a fatal error (returned again by every later call) and sends
   /// OpenSSL's pending alert, if any, without waiting.
   std::error_code fail(std::error_code e) noexcept;
 
   std::shared_ptr<ContextState> ctx;
   net::TcpStream tcp;
-  SslPtr ssl;
-  BIO* rbio = nullptr;  // owned by ssl
-  BIO* wbio = nullptr;  // owned by ssl
-  std::string name;     // the client's server name (session cache key)
-  std::vector<std::byte> out;
-  std::size_t out_sent = 0;
-  std::array<std::byte, 32 * 1024> in{};
+  SslPtr ssl;               // owns OpenSSL's half of the pair (the outbound ring)
+  BioPtr net;               // our half (the inbound ring)
+  std::string name;         // the client's server name (session cache key)
+  char* recv_at = nullptr;  // where the recv in flight writes
   std::error_code broken;
   std::atomic<bool> busy{false};
   bool eof = false;  // the socket reported the end of the stream
@@ -136,7 +150,6 @@ Poll<io::Result<std::size_t>> Connection::drive(Context& cx, Step& step, Op op) 
     ERR_clear_error();
     std::size_t n = 0;
     int r = op(&n);
-    stage();
     if (r == 1) {
       step = Step{true, n};
       break;

@@ -113,16 +113,16 @@ io::Result<std::unique_ptr<detail::Connection>> new_connection(
   auto c = std::make_unique<detail::Connection>(st, std::move(tcp));
   c->ssl.reset(SSL_new(st->ctx.get()));
   if (!c->ssl) return detail::queue_error();
-  c->rbio = BIO_new(BIO_s_mem());
-  c->wbio = BIO_new(BIO_s_mem());
-  if (c->rbio == nullptr || c->wbio == nullptr) {
-    BIO_free(c->rbio);
-    BIO_free(c->wbio);
+  // A BIO pair: OpenSSL's half is the SSL object's BIO; ours is the
+  // network half, whose ring buffers the TCP futures read into and send
+  // from. An empty ring is "retry later" until fill() shuts our half.
+  BIO* ssl_half = nullptr;
+  BIO* net_half = nullptr;
+  if (BIO_new_bio_pair(&ssl_half, detail::kRingSize, &net_half, detail::kRingSize) != 1) {
     return detail::queue_error();
   }
-  // Empty is "retry later", not end of file, until the socket says so.
-  BIO_set_mem_eof_return(c->rbio, -1);
-  SSL_set_bio(c->ssl.get(), c->rbio, c->wbio);
+  c->net.reset(net_half);
+  SSL_set_bio(c->ssl.get(), ssl_half, ssl_half);  // one reference, for both directions
   SSL_set_app_data(c->ssl.get(), c.get());
   return c;
 }

@@ -1,11 +1,12 @@
 // stream.cpp: TlsStream and its futures: each runs one OpenSSL call through
-// Connection::drive (connection.hpp), which moves the memory BIOs' bytes
+// Connection::drive (connection.hpp), which moves the BIO pair's bytes
 // over the TCP stream.
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "duet/tls/stream.hpp"
 #include "tls/connection.hpp"
@@ -14,19 +15,22 @@ namespace duet::tls {
 namespace detail {
 
 Poll<io::Result<void>> Connection::flush(Context& cx) {
-  while (out_sent < out.size()) {
-    if (!send) send.emplace(tcp.write(out.data() + out_sent, out.size() - out_sent));
+  for (;;) {
+    if (!send) {
+      char* p = nullptr;
+      const int n = BIO_nread0(net.get(), &p);  // the contiguous run before the ring wraps
+      if (n <= 0) return io::Result<void>();    // nothing to send
+      send.emplace(tcp.write(p, static_cast<std::size_t>(n)));
+    }
     auto p = send->poll(cx);
     if (p.is_pending()) return pending;
     auto r = std::move(p).value();
     send.reset();
     if (!r) return io::Result<void>(r.error());
     if (*r == 0) return io::Result<void>(std::errc::broken_pipe);
-    out_sent += *r;
+    char* sent = nullptr;
+    BIO_nread(net.get(), &sent, static_cast<int>(*r));  // consumes what the send took
   }
-  out.clear();
-  out_sent = 0;
-  return io::Result<void>();
 }
 
 Poll<io::Result<void>> Connection::fill(Context& cx) {
@@ -34,43 +38,48 @@ Poll<io::Result<void>> Connection::fill(Context& cx) {
     // OpenSSL asked for more after the end of the stream was reported.
     return io::Result<void>(std::errc::connection_aborted);
   }
-  if (!recv) recv.emplace(tcp.read(in.data(), in.size()));
+  if (!recv) {
+    char* p = nullptr;
+    const int room = BIO_nwrite0(net.get(), &p);
+    // OpenSSL asks for bytes only with a record incomplete, which fits.
+    if (room <= 0) return io::Result<void>(std::errc::no_buffer_space);
+    recv_at = p;
+    recv.emplace(tcp.read(p, static_cast<std::size_t>(room)));
+  }
   auto p = recv->poll(cx);
   if (p.is_pending()) return pending;
   auto r = std::move(p).value();
   recv.reset();
   if (!r) return io::Result<void>(r.error());
   if (*r == 0) {
-    // From now on an empty rbio is the end of the stream: OpenSSL reports
+    // From now on an empty ring is the end of the stream: OpenSSL reports
     // "unexpected eof" unless a close_notify came first.
     eof = true;
-    BIO_set_mem_eof_return(rbio, 0);
+    BIO_shutdown_wr(net.get());
   } else {
-    BIO_write(rbio, in.data(), static_cast<int>(*r));
+    commit(recv_at, *r);
   }
   return io::Result<void>();
 }
 
-void Connection::stage() {
-  while (std::size_t pend = BIO_ctrl_pending(wbio)) {
-    std::size_t old = out.size();
-    out.resize(old + pend);
-    int k = BIO_read(wbio, out.data() + old, static_cast<int>(pend));
-    out.resize(old + static_cast<std::size_t>(std::max(k, 0)));
-    if (k <= 0) break;
-  }
+void Connection::commit(char* at, std::size_t n) noexcept {
+  char* pos = nullptr;
+  BIO_nwrite0(net.get(), &pos);
+  if (pos != at) std::memmove(pos, at, n);  // OpenSSL drained the ring meanwhile
+  BIO_nwrite(net.get(), &pos, static_cast<int>(n));
 }
 
 std::error_code Connection::fail(std::error_code e) noexcept {
   broken = e;
   // Best effort: an alert OpenSSL wrote (bad certificate, decode error)
   // tells the peer why. Never waits: the connection is done.
-  if (!send && out_sent < out.size()) {
-    (void)::send(tcp.native_handle(), out.data() + out_sent, out.size() - out_sent,
-                 MSG_DONTWAIT | MSG_NOSIGNAL);
+  char* p = nullptr;
+  if (!send) {
+    if (const int n = BIO_nread0(net.get(), &p); n > 0) {
+      (void)::send(tcp.native_handle(), p, static_cast<std::size_t>(n),
+                   MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
   }
-  out.clear();
-  out_sent = 0;
   return e;
 }
 

@@ -118,6 +118,7 @@ UringDriver::~UringDriver() {
                  inflight_);
   }
   teardown_buffers();
+  teardown_accepts();
   io_uring_queue_exit(&ring_);
   stats_unregister(&stats);
 }
@@ -210,6 +211,10 @@ std::size_t UringDriver::reap(std::size_t max_cqes) {
           break;
         case user_data::Kind::recv:
           on_recv_cqe(user_data::recv_queue(ud), res, cqes[i]->flags);
+          ++total;
+          break;
+        case user_data::Kind::accept:
+          on_accept_cqe(user_data::accept_queue(ud), res, cqes[i]->flags);
           ++total;
           break;
         case user_data::Kind::op:

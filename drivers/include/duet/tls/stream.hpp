@@ -20,8 +20,8 @@
 //   auto s = duet::wait(ctx.accept(duet::wait(l.accept()).value(), 5s));
 //   if (s) use(s->alpn(), s->server_name());
 //
-// OpenSSL never touches the socket: it reads and writes two memory BIOs,
-// and the stream moves their bytes through the TcpStream's own futures, so
+// OpenSSL never touches the socket: it reads and writes its half of a BIO
+// pair, and the stream moves its bytes through the TcpStream's own futures, so
 // no worker ever blocks in OpenSSL and both I/O backends serve TLS
 // unchanged. The bytes in flight (ciphertext received and not yet
 // decrypted, ciphertext encrypted and not yet sent) belong to the stream,
