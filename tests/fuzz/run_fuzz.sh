@@ -8,7 +8,8 @@ secs=${1:-30}
 out=${2:-$root/build-fuzz}
 mkdir -p "$out/corpus"
 clang++-14 -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -I "$root/common/include" "$root/tests/fuzz/channel_fuzz.cpp" -o "$out/channel_fuzz"
+  -I "$root/common/include" "$root/tests/fuzz/channel_fuzz.cpp" \
+  "$root/common/src/sched/random.cpp" -o "$out/channel_fuzz"
 # A few seeds so the run starts from interesting sequences.
 printf '\000\001\000\002\004\010\007\001\002\002\004\005\011' > "$out/corpus/seed1"
 printf '\001\000\002\002\002\000\000\010\004\004\004' > "$out/corpus/seed2"

@@ -361,8 +361,8 @@ TEST_CASE("an accept dropped while waiting loses no connection", "[net][accept][
 }
 
 TEST_CASE(
-    "EMFILE while accepting is an error once; the listener accepts again when descriptors "
-    "free up",
+    "EMFILE while accepting is an error once, and the listener accepts again when "
+    "descriptors free up",
     "[net][accept][multishot]") {
   NET_MATRIX();
   duet::iotest::Watchdog wd("accept EMFILE");

@@ -17,7 +17,7 @@
 //
 // Rules (docs/task-local.md):
 // - get() reads the innermost scope of this key open in the calling task
-//   (or plain thread); it throws std::logic_error where none is open;
+//   (or plain thread), and throws std::logic_error where none is open:
 //   try_get() returns null there.
 // - Scopes nest: an inner scope of the same key shadows the outer one until
 //   it ends (normally or by an exception), then the outer value is back.
