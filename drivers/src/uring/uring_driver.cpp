@@ -118,7 +118,6 @@ UringDriver::~UringDriver() {
                  inflight_);
   }
   teardown_buffers();
-  teardown_accepts();
   io_uring_queue_exit(&ring_);
   stats_unregister(&stats);
 }
@@ -211,10 +210,6 @@ std::size_t UringDriver::reap(std::size_t max_cqes) {
           break;
         case user_data::Kind::recv:
           on_recv_cqe(user_data::recv_queue(ud), res, cqes[i]->flags);
-          ++total;
-          break;
-        case user_data::Kind::accept:
-          on_accept_cqe(user_data::accept_queue(ud), res, cqes[i]->flags);
           ++total;
           break;
         case user_data::Kind::op:
