@@ -212,8 +212,9 @@ def _soak(ctx):
 
 
 # bench_sched's short benchmarks whose ratios are targets (a yield against a
-# bare switch, a spawn+join against a bare resume, the ping-pongs).
-SCHED_HOT = r"^(bare|yield|yield_pair|pingpong|pingpong_distinct|spawn_join)/"
+# bare switch, a spawn+join against a bare resume, the ping-pongs, a scope's
+# spawn+next against a plain spawn+join).
+SCHED_HOT = r"^(bare|yield|yield_pair|pingpong|pingpong_distinct|spawn_join|scope_spawn_join)/"
 
 
 def _sched_benches(ctx):
@@ -227,9 +228,9 @@ def _sched_benches(ctx):
     # machine. Run one after another, a benchmark and the bare loop it is
     # compared with were seconds apart, and on the 2-vCPU EPYC VM the speed
     # changed within seconds (yield_pair/stackless 12.3 and 21.7 ns in
-    # consecutive 0.2 s runs). The rest (spawn_all's sizes, the LIFO watch)
-    # keep their fixed order: what one leaves in the stack and block caches
-    # is part of what the next one measures.
+    # consecutive 0.2 s runs). The rest (spawn_all's and scope_all's sizes,
+    # the LIFO watch) keep their fixed order: what one leaves in the stack and
+    # block caches is part of what the next one measures.
     mt = by_profile(ctx, "0.01", "0.02", "0.5")
     reps = by_profile(ctx, 1, 5, 5)
     hot_mt = by_profile(ctx, "0.01", "0.01", "0.1")

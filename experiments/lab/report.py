@@ -310,7 +310,8 @@ class Report:
                  "dumps its counts at each entry to and exit from the benchmark's function, and the second "
                  "repetition's window, on every thread, is divided by the operations of that iteration (N: a "
                  "yield of either task for yield_pair, a round trip of two wake-ups and two suspensions for "
-                 "pingpong and pingpong_distinct, a spawn and its join for spawn_join). Outside the window: the dynamic loader, Google "
+                 "pingpong and pingpong_distinct, a spawn and its join for spawn_join, a spawn into a scope and its "
+                 "next() for scope_spawn_join). Outside the window: the dynamic loader, Google "
                  "Benchmark, and what the first repetition pays once per process (hwloc's topology read, lazy "
                  "binding), about 35 instructions per op at N = 100,000 had a bare run been subtracted instead. "
                  "Inside it besides the operations: the runtime and its worker built and torn down and the "
@@ -324,7 +325,7 @@ class Report:
                  + (f", {R.files['sched_bench']['started']}" if R.files.get("sched_bench", {}).get("started") else "")
                  + ") |",
                  "|---|---|---|---|---|---|---|"]
-        order = {"yield_pair": 0, "pingpong": 1, "pingpong_distinct": 2, "spawn_join": 3}
+        order = {"yield_pair": 0, "pingpong": 1, "pingpong_distinct": 2, "spawn_join": 3, "scope_spawn_join": 4}
         for point, n in sorted(points, key=lambda p: (order.get(p[0].split("/")[0], 9), "stackful" in p[0], p[0])):
             ir = R.get("hot_path_counts", f"instructions_per_op.{point}", n, "duet")
             lk = R.opt("hot_path_counts", f"locked_per_op.{point}", n, "duet")

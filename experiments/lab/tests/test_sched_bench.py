@@ -53,10 +53,11 @@ class SchedBenchTest(unittest.TestCase):
         hot = {n for n in names if re.search(SCHED_HOT, n + "/")}
         self.assertEqual(hot, {n for n in names if n.split("/")[0] in
                                ("bare", "yield", "yield_pair", "pingpong", "pingpong_distinct",
-                                "spawn_join")})
+                                "spawn_join", "scope_spawn_join")})
         self.assertIn("pingpong_distinct/stackful", hot)
+        self.assertIn("scope_spawn_join/stackless", hot)
         rest = set(names) - hot
-        self.assertEqual({n.split("/")[0] for n in rest}, {"spawn_all", "lifo_stuck", "lifo_watch"})
+        self.assertEqual({n.split("/")[0] for n in rest}, {"spawn_all", "scope_all", "lifo_stuck", "lifo_watch"})
 
 
 if __name__ == "__main__":
