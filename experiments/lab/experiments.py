@@ -211,6 +211,17 @@ def _soak(ctx):
                        {"DUET_LAB_PROFILE": ctx.profile}, by_profile(ctx, 300, 900, 1800))]
 
 
+def _scope_rss(ctx):
+    # The two holders differ by a few bytes per child while RSS moves in the
+    # block cache's 2 MiB chunks: only a span of about a million children
+    # resolves that (a chunk is 2 B per child over 1M; the smoke profile's
+    # span only runs the programs).
+    ns = by_profile(ctx, [20000, 200000], [100000, 400000, 1000000], [100000, 1000000, 2000000])
+    return [Invocation(["exp_lab_duet", "scope_rss", str(n), "--holder", h], f"scope_rss {h} N={n}",
+                       f"duet-{h}", key=f"scope_rss N={n}")
+            for n in ns for h in ("scope", "handles")]
+
+
 # bench_sched's short benchmarks whose ratios are targets (a yield against a
 # bare switch, a spawn+join against a bare resume, the ping-pongs, a scope's
 # spawn+next against a plain spawn+join).
@@ -288,6 +299,10 @@ EXPERIMENTS: list[Experiment] = [
     Experiment("duet_fiber", "memory", "exp_lab_duet", "lab",
                "duet fibers (default stack strategy): the five shared peer tests", _duet("fiber"),
                {"smoke": 8, "quick": 90, "full": 400}, rounds="peer_tests"),
+    Experiment("scope_rss", "memory", "exp_lab_duet", "lab",
+               "a TaskScope's memory per child over the children's JoinHandles: N stackless children parked, "
+               "held by one scope or by N handles (RSS slope over N; issue 36's target: at most 16 B)",
+               _scope_rss, {"smoke": 3, "quick": 10, "full": 40}),
     Experiment("frames", "memory", "exp_lab_frames", "lab",
                "coroutine frame sizes, duet sizes, allocations per spawn, stack overflow", _frames,
                {"smoke": 2, "quick": 10, "full": 40}),

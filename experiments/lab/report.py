@@ -345,6 +345,67 @@ class Report:
                   ""]
         return lines
 
+    # -- issue 36's scope costs ---------------------------------------------------------
+
+    def scope_time_table(self) -> list[str]:
+        """A spawn+next through a TaskScope against a plain spawn+join, per
+        backend and worker count: sched_bench's times (one interleaved run)
+        and hot_path_counts' instructions, as ratios; the target is 1.2x."""
+        R = self.R
+        rows = []
+        for model in ("stackless", "stackful"):
+            for w in (1, 2):
+                ts = R.opt("sched_bench", f"scope_spawn_join/{model}/{w}/manual_time:ns/op", w, "duet")
+                tp = R.opt("sched_bench", f"spawn_join/{model}/{w}/manual_time:ns/op", w, "duet")
+                n_ir = [n for (e, i, m, n) in R.by_key
+                        if e == "hot_path_counts" and m == f"instructions_per_op.scope_spawn_join/{model}/{w}"]
+                irs = R.opt("hot_path_counts", f"instructions_per_op.scope_spawn_join/{model}/{w}",
+                            n_ir[0], "duet") if n_ir else None
+                irp = R.opt("hot_path_counts", f"instructions_per_op.spawn_join/{model}/{w}",
+                            n_ir[0], "duet") if n_ir else None
+                if not (ts and tp) and not (irs and irp):
+                    continue
+                tr = ts.median / tp.median if ts and tp else None
+                ir = irs.median / irp.median if irs and irp else None
+                verdict = "—" if tr is None else ("yes" if tr <= 1.2 else f"no (+{fmt_num((tr / 1.2 - 1) * 100)}%)")
+                rows.append(f"| {model} | {w} | "
+                            + (f"{fmt_time_ns(ts.median)} ({fmt_time_ns(ts.min)}-{fmt_time_ns(ts.max)})" if ts else "—")
+                            + " | "
+                            + (f"{fmt_time_ns(tp.median)} ({fmt_time_ns(tp.min)}-{fmt_time_ns(tp.max)})" if tp else "—")
+                            + f" | {fmt_num(tr) + 'x' if tr else '—'} | {verdict} | "
+                            + (f"{fmt_num(irs.median, 4)} / {fmt_num(irp.median, 4)} = {fmt_num(ir)}x" if ir else "—")
+                            + " |")
+        if not rows:
+            return []
+        return ["## A spawn through a task scope (issue 36)", "",
+                "`scope_spawn_join` spawns a trivial child into a `duet::TaskScope` and takes it with "
+                "`co_await scope.next()`; `spawn_join` spawns it with `rt.spawn` and awaits its `JoinHandle`. "
+                "Times: sched_bench (Google Benchmark, the hot run's interleaved repetitions: median, min-max); "
+                "the ratio is of the medians. Instructions: hot_path_counts (callgrind, exact). Target: the "
+                "scope within 1.2x of the plain spawn+join.", "",
+                "| children | workers | scope spawn+next | spawn+join | ratio | <= 1.2x? | instructions/op (scope / plain) |",
+                "|---|---|---|---|---|---|---|"] + rows + [""]
+
+    def scope_rss_table(self) -> list[str]:
+        """scope_rss: RSS slope per child held by a TaskScope and by
+        JoinHandles; the target is at most 16 B more for the scope."""
+        R = self.R
+        try:
+            sc, ss = R.slope("scope_rss", "rss_delta", "duet-scope")
+            hd, hs = R.slope("scope_rss", "rss_delta", "duet-handles")
+        except (Missing, ValueError):
+            return []
+        over = sc - hd
+        ns = ", ".join(f"{s.n:,}" for s in ss)
+        return ["## A task scope's memory per child (issue 36)", "",
+                f"N stackless children parked on one gate (N = {ns}), held by one `duet::TaskScope` or by N "
+                "`JoinHandle`s in a reserved vector, in separate processes; RSS (/proc/self/statm) after all "
+                "parked minus before, least-squares slope over N (free of fixed costs). Target: the scope at "
+                "most 16 B per child over the handles.", "",
+                "| held by | RSS per child (slope) |", "|---|---|",
+                f"| TaskScope | {fmt_bytes(sc)} |", f"| JoinHandles | {fmt_bytes(hd)} |",
+                f"| scope over handles | {fmt_bytes(over)} ({'within' if over <= 16 else 'over'} 16 B) |", ""]
+
     # -- area pages ----------------------------------------------------------------
 
     def write_page(self, area: str) -> str:
@@ -363,6 +424,9 @@ class Report:
             lines += self.echo_table()
         if area == "switch":
             lines += self.hot_path_table()
+            lines += self.scope_time_table()
+        if area == "memory":
+            lines += self.scope_rss_table()
         if area == "reliability":
             lines += self.soak_table()
         exps = [e for e in self.experiments if e.area == area]

@@ -14,8 +14,15 @@
 //                 (S7). All workers.
 //   yield N       two tasks on one worker yield to each other, N yields in
 //                 all; time per yield (S3). 1 worker.
+//   scope_rss N   N stackless children parked on one gate, held either by a
+//                 duet::TaskScope (--holder scope) or by their JoinHandles in
+//                 a reserved vector (--holder handles); RSS growth once all
+//                 are parked. The slope over N of the two, side by side, is
+//                 what a scope costs per child over its handle (issue 36:
+//                 at most 16 B). 1 worker. Not a shared peer test.
 //
 //   exp_lab_duet TEST N [--backend stackless|poll|fiber] [--workers W]
+//                       [--holder scope|handles]
 //
 // Backends: stackless = duet::Task<T> coroutines; poll = hand-written poll
 // futures spawned as tasks (no frame); fiber = duet::stackful with the
@@ -111,6 +118,52 @@ int test_rss(long n) {
             "virtual size (/proc/self/statm) growth per task");
   lab::emit("rss", impl(), "spawn_park_time", park_ns / double(n), "ns", n,
             "time to spawn N and see all parked, per task (cold)");
+  return 0;
+}
+
+// ---- scope_rss -----------------------------------------------------------
+
+int test_scope_rss(long n, const std::string& holder) {
+  if (holder != "scope" && holder != "handles") {
+    std::fprintf(stderr, "scope_rss: --holder scope|handles, not %s\n", holder.c_str());
+    return 2;
+  }
+  auto rt = make_rt(1);
+  {  // warm up as test_rss does: the runtime's per-thread caches
+    lab::Gate warm;
+    for (int i = 0; i < 64; ++i) spawn_parked(rt, &warm);
+    warm.wait_parked(64);
+    warm.open();
+    while (finished.load() < 64) std::this_thread::sleep_for(std::chrono::microseconds(100));
+    finished = 0;
+  }
+  lab::Gate gate;
+  std::vector<duet::JoinHandle<void>> handles;
+  if (holder == "handles") handles.reserve(static_cast<std::size_t>(n));  // untouched until used
+  duet::TaskScope<void> scope(rt);
+  long long rss0 = lab::rss_bytes();
+  for (long i = 0; i < n; ++i) {
+    if (holder == "scope") {
+      scope.spawn(parked_task(&gate));
+    } else {
+      handles.push_back(rt.spawn(parked_task(&gate)));
+    }
+  }
+  gate.wait_parked(n);
+  long long rss1 = lab::rss_bytes();
+  gate.open();
+  if (holder == "scope") {
+    duet::wait(scope.join());
+  } else {
+    for (auto& h : handles) h.join();
+  }
+  const std::string impl = "duet-" + holder;
+  std::string m =
+      "RSS (/proc/self/statm) after N stackless children parked minus before, held by " +
+      (holder == "scope" ? std::string("one TaskScope") : std::string("N JoinHandles")) +
+      ", 1 worker";
+  lab::emit("scope_rss", impl, "rss_delta", double(rss1 - rss0), "B", n, m);
+  lab::emit("scope_rss", impl, "rss_per_child", double(rss1 - rss0) / double(n), "B", n, m);
   return 0;
 }
 
@@ -291,10 +344,11 @@ int test_yield(long n) {
 int main(int argc, char** argv) {
   lab::Args args(argc, argv);
   if (args.pos.size() < 2) {
-    std::fprintf(
-        stderr,
-        "usage: %s rss|spawn_seq|spawn_conc|spawn_inc|yield N [--backend B] [--workers W]\n",
-        argv[0]);
+    std::fprintf(stderr,
+                 "usage: %s rss|spawn_seq|spawn_conc|spawn_inc|yield|scope_rss N [--backend B] "
+                 "[--workers W] "
+                 "[--holder scope|handles]\n",
+                 argv[0]);
     return 2;
   }
   backend = args.get("backend", "stackless");
@@ -306,6 +360,7 @@ int main(int argc, char** argv) {
     if (test == "spawn_seq") return test_spawn_seq(n);
     if (test == "spawn_conc" || test == "spawn_inc") return test_conc(test.c_str(), n);
     if (test == "yield") return test_yield(n);
+    if (test == "scope_rss") return test_scope_rss(n, args.get("holder", "scope"));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "lab_duet %s %ld (%s): %s\n", test.c_str(), n, backend.c_str(), e.what());
     return 3;

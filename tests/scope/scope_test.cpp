@@ -129,6 +129,54 @@ void spawn_self_awaiting(duet::TaskScope<int>& s, Model m, duet::Notify* go, due
   }
 }
 
+duet::Task<int> self_next_coro(duet::TaskScope<int>* s) {
+  try {
+    (void)co_await s->next();
+  } catch (const std::logic_error& e) {
+    co_return own_scope_error(e);
+  }
+  co_return 0;
+}
+
+/// A child that awaits its own scope's next() at its first run (which may
+/// be the owner's next() running it inline) and returns 42 when that
+/// failed with the scope's clear error.
+void spawn_self_next(duet::TaskScope<int>& s, Model m) {
+  if (m == Model::stackless) {
+    s.spawn(self_next_coro(&s));
+  } else {
+    s.spawn(duet::stackful, [&s] {
+      try {
+        (void)duet::wait(s.next());
+      } catch (const std::logic_error& e) {
+        return own_scope_error(e);
+      }
+      return 0;
+    });
+  }
+}
+
+duet::Task<int> gated_done_coro(duet::Notify* gate, duet::Notify* done, int v) {
+  co_await gate->notified();
+  done->notify_one();
+  co_return v;
+}
+
+/// A child that returns `v` once `gate` is notified, notifying `done` as
+/// its last act (its completion follows, with nobody waiting on the scope).
+void spawn_gated_done(duet::TaskScope<int>& s, Model m, duet::Notify* gate, duet::Notify* done,
+                      int v) {
+  if (m == Model::stackless) {
+    s.spawn(gated_done_coro(gate, done, v));
+  } else {
+    s.spawn(duet::stackful, [gate, done, v] {
+      duet::wait(gate->notified());
+      done->notify_one();
+      return v;
+    });
+  }
+}
+
 duet::Notify nested_never;  // never notified: the inner children wait on it
 
 duet::Task<int> nesting_coro(duet::Runtime* rt, Model m, Live* live) {
@@ -235,6 +283,29 @@ TEST_CASE("scope: a child awaiting its own scope gets a logic_error, not a hang"
   duet::test::Watchdog wd("scope self await");
   duet::Runtime rt(duet::test::cpu_only_config(2));
   for (Model m : models) FROM_EVERY_FACE(rt, m, child_awaits_own_scope);
+}
+
+// One worker and an owner on it: the child cannot run before its spawn
+// returned (the window the header states), so its first run is the
+// owner's next() running it inline, or a run after the owner parked.
+TEST_CASE("scope: a child awaiting its own scope at its first run gets a logic_error") {
+  duet::test::Watchdog wd("scope self next");
+  duet::Runtime rt(duet::test::cpu_only_config(1));
+  for (int round = 0; round < 20; ++round) {
+    for (Model m : models) {
+      INFO(name(m));
+      CHECK(rt.block_on(coro::child_nexts_own_scope(rt, m)) == "");
+      CHECK(rt.block_on(duet::stackful, [&] { return fib::child_nexts_own_scope(rt, m); }) == "");
+    }
+  }
+}
+
+TEST_CASE("scope: children that end while nobody awaits the scope are still returned") {
+  duet::test::Watchdog wd("scope unwatched end");
+  duet::Runtime rt(duet::test::cpu_only_config(2));
+  for (int round = 0; round < 20; ++round) {
+    for (Model m : models) FROM_EVERY_FACE(rt, m, children_end_unwatched);
+  }
 }
 
 TEST_CASE("scope: the end of a scope cancels its pending children of both kinds") {

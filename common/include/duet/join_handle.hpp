@@ -44,6 +44,13 @@ DUET_API void cancel_task(TaskHeader* t) noexcept;
 /// woken at completion and returns false. For containers of handles
 /// (TaskScope) that watch a child they have just spawned.
 DUET_API bool watch_join(TaskHeader* t, const Waker& w);
+/// poll_join's inline run without its registration: runs `t` here when
+/// this worker would run it next, then true when it is complete. Nothing is
+/// published either way. Only for the holder of t's one handle, and only
+/// while no other thread may request t's cancellation (the inline run's
+/// transitions may take its word as unreachable: state.hpp,
+/// to_running_joined): TaskScope's unwatched child.
+DUET_API bool run_join_inline(TaskHeader* t);
 [[noreturn]] DUET_API void throw_empty_handle();
 }  // namespace detail
 

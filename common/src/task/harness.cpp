@@ -88,6 +88,15 @@ bool poll_join(TaskHeader* t, Context& cx) {
   return poll_join(h, cx.waker());
 }
 
+bool run_join_inline(TaskHeader* t) {
+  if (Worker* w = tl_context.worker; w != nullptr && &w->scheduler() == t->sched) {
+    w->run_child_inline(t);
+  }
+  // Acquire: the outcome the run stored before COMPLETE, when another
+  // thread ran it.
+  return t->load(std::memory_order_acquire).is_complete();
+}
+
 bool watch_join(TaskHeader* t, const Waker& w) {
   HeaderTask h{t};
   return poll_join(h, w);

@@ -118,5 +118,28 @@ class SoakTableTest(unittest.TestCase):
             self.assertIn("**FAIL**", page)
 
 
+
+class ScopeTablesTest(unittest.TestCase):
+    def test_scope_rss_slope_over_handles_and_the_time_ratio(self):
+        rss = []
+        for n in (10000, 100000):
+            rss += [rec("scope_rss", "duet-scope", "rss_delta", 4096 + 24 * n, n, unit="B"),
+                    rec("scope_rss", "duet-handles", "rss_delta", 8192 + 12 * n, n, unit="B")]
+        sched = []
+        for name, ns in (("scope_spawn_join", 60.0), ("spawn_join", 50.0)):
+            sched.append(rec("sched_bench", "duet", f"{name}/stackless/1/manual_time:ns/op", ns, 1))
+        with tempfile.TemporaryDirectory() as d:
+            R = Results({"scope_rss": data_file("scope_rss", rss), "sched_bench": data_file("sched_bench", sched)})
+            Report(d, MACHINE, R, EXPERIMENTS, "quick").write()
+            with open(os.path.join(d, "memory.md"), encoding="utf-8") as fh:
+                memory = fh.read()
+            with open(os.path.join(d, "switch.md"), encoding="utf-8") as fh:
+                switch = fh.read()
+        self.assertIn("| TaskScope | 24 B |", memory)
+        self.assertIn("| JoinHandles | 12 B |", memory)
+        self.assertIn("| scope over handles | 12 B (within 16 B) |", memory)
+        self.assertIn("| stackless | 1 | 60 ns", switch)
+        self.assertIn("| 1.2x | yes |", switch)
+
 if __name__ == "__main__":
     unittest.main()

@@ -56,7 +56,9 @@
 //   when the scope adopts a child that already waits on it. A child that
 //   polls before its own spawn returned may still see the scope without
 //   itself; a grandchild awaiting its grandparent's scope is not detected.)
-// - a second task awaiting the scope while one waits: std::logic_error.
+// - a second task awaiting the scope while one waits: std::logic_error
+//   (a child of the scope gets the error above instead: that check is
+//   first).
 // - a scope must outlive the next/join/close futures made from it.
 //
 // Cost per child over its JoinHandle (8 B): 8 B (a 16-byte slot in a
