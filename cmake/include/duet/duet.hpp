@@ -21,6 +21,7 @@
 #include "duet/drain.hpp"
 #include "duet/io.hpp"
 #include "duet/join_handle.hpp"
+#include "duet/metrics/prometheus.hpp"
 #include "duet/poll.hpp"
 #include "duet/runtime.hpp"
 #include "duet/scope/task_scope.hpp"

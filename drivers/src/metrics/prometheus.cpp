@@ -1,0 +1,157 @@
+// metrics/prometheus.cpp: the Prometheus text exposition of a runtime's and
+// the drivers' counters (duet/metrics/prometheus.hpp). The format's rules
+// it keeps: one HELP and one TYPE line per family, before its samples, and
+// its samples together; names from [a-zA-Z_:][a-zA-Z0-9_:]*; label values
+// with backslash, double quote and newline escaped; one line per sample,
+// each ending in '\n'.
+#include "duet/metrics/prometheus.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "duet/config.hpp"
+#include "duet/io/stats.hpp"
+#include "duet/runtime.hpp"
+
+namespace duet::metrics {
+
+namespace {
+
+/// Writes one family at a time: its HELP and TYPE, then its samples.
+class Exposition {
+ public:
+  explicit Exposition(std::string& out) noexcept : out_(out) {}
+
+  void family(std::string_view name, std::string_view type, std::string_view help) {
+    name_ = name;
+    out_ += "# HELP ";
+    out_ += name;
+    out_ += ' ';
+    out_ += help;  // plain text: no backslash or newline in ours
+    out_ += "\n# TYPE ";
+    out_ += name;
+    out_ += ' ';
+    out_ += type;
+    out_ += '\n';
+  }
+
+  /// A sample of the current family, with at most one label.
+  void sample(std::uint64_t value, std::string_view label = {}, std::string_view label_value = {}) {
+    out_ += name_;
+    if (!label.empty()) {
+      out_ += '{';
+      out_ += label;
+      out_ += "=\"";
+      escape_label_value(label_value);
+      out_ += "\"}";
+    }
+    out_ += ' ';
+    out_ += std::to_string(value);
+    out_ += '\n';
+  }
+
+ private:
+  void escape_label_value(std::string_view v) {
+    for (char ch : v) {
+      if (ch == '\\') {
+        out_ += "\\\\";
+      } else if (ch == '"') {
+        out_ += "\\\"";
+      } else if (ch == '\n') {
+        out_ += "\\n";
+      } else {
+        out_ += ch;
+      }
+    }
+  }
+
+  std::string& out_;
+  std::string_view name_;
+};
+
+struct WorkerCounter {
+  const char* name;
+  const char* help;
+  std::uint64_t WorkerStats::*field;
+};
+
+// Every field of WorkerStats (duet/config.hpp), in its order.
+constexpr WorkerCounter worker_counters[] = {
+    {"duet_worker_polls_total", "Task runs (polls or fiber resumes).", &WorkerStats::polls},
+    {"duet_worker_lifo_hits_total", "Runs taken from the LIFO slot.", &WorkerStats::lifo_hits},
+    {"duet_worker_steals_total", "Tasks taken from other workers.", &WorkerStats::steals},
+    {"duet_worker_steal_attempts_total", "Victim queues tried.", &WorkerStats::steal_attempts},
+    {"duet_worker_injector_pops_total", "Tasks taken from the injection queue.",
+     &WorkerStats::injector_pops},
+    {"duet_worker_overflows_total", "Local queue full: half moved to the injection queue.",
+     &WorkerStats::overflows},
+    {"duet_worker_parks_total", "Times the worker went to sleep.", &WorkerStats::parks},
+    {"duet_worker_yields_total", "Yields served.", &WorkerStats::yields},
+    {"duet_worker_lifo_steals_total", "Tasks taken from a stuck worker's LIFO slot.",
+     &WorkerStats::lifo_steals},
+    {"duet_worker_hand_offs_total", "Fiber-to-fiber switches that skipped the worker loop.",
+     &WorkerStats::hand_offs},
+    {"duet_worker_inline_joins_total", "Children run inside their joiner's poll.",
+     &WorkerStats::inline_joins},
+};
+static_assert(sizeof(WorkerStats) == std::size(worker_counters) * sizeof(std::uint64_t),
+              "every WorkerStats field has its family here");
+
+struct IoCounter {
+  const char* name;
+  const char* help;
+  std::uint64_t io::IoStatsSnapshot::*field;
+};
+
+// Every field of io::IoStatsSnapshot (duet/io/stats.hpp), in its order.
+constexpr IoCounter io_counters[] = {
+    {"duet_io_enters_total", "io_uring_enter calls (io_uring).", &io::IoStatsSnapshot::enters},
+    {"duet_io_sqes_total", "Submission queue entries submitted (io_uring).",
+     &io::IoStatsSnapshot::sqes},
+    {"duet_io_cqes_total", "Completion queue entries reaped (io_uring).",
+     &io::IoStatsSnapshot::cqes},
+    {"duet_io_epoll_waits_total", "epoll_wait calls (epoll).", &io::IoStatsSnapshot::epoll_waits},
+    {"duet_io_syscalls_total", "Direct socket system calls (epoll).",
+     &io::IoStatsSnapshot::io_syscalls},
+    {"duet_io_wake_writes_total", "eventfd writes that woke a parked worker.",
+     &io::IoStatsSnapshot::wake_writes},
+    {"duet_io_recv_arms_total", "Multishot receives armed (io_uring).",
+     &io::IoStatsSnapshot::recv_arms},
+    {"duet_io_recv_buffers_total", "Buffers filled by multishot receives (io_uring).",
+     &io::IoStatsSnapshot::recv_buffers},
+};
+static_assert(sizeof(io::IoStatsSnapshot) == std::size(io_counters) * sizeof(std::uint64_t),
+              "every IoStatsSnapshot field has its family here");
+
+}  // namespace
+
+void write_prometheus(const Runtime& rt, std::string& out) {
+  const std::vector<WorkerStats> workers = rt.stats();
+  Exposition e(out);
+  e.family("duet_workers", "gauge", "Worker threads of the runtime.");
+  e.sample(workers.size());
+  std::vector<std::string> ids;
+  ids.reserve(workers.size());
+  for (std::size_t i = 0; i < workers.size(); ++i) ids.push_back(std::to_string(i));
+  for (const WorkerCounter& c : worker_counters) {
+    e.family(c.name, "counter", c.help);
+    for (std::size_t i = 0; i < workers.size(); ++i)
+      e.sample(workers[i].*c.field, "worker", ids[i]);
+  }
+  const io::IoStatsSnapshot io = io::io_stats();
+  for (const IoCounter& c : io_counters) {
+    e.family(c.name, "counter", c.help);
+    e.sample(io.*c.field);
+  }
+  e.family("duet_io_driver_info", "gauge", "The I/O driver this process uses (value 1).");
+  e.sample(1, "driver", io::driver_name(io::active_driver()));
+}
+
+std::string prometheus_text(const Runtime& rt) {
+  std::string out;
+  write_prometheus(rt, out);
+  return out;
+}
+
+}  // namespace duet::metrics
