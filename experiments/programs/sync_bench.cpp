@@ -24,7 +24,8 @@
 #include <vector>
 
 using namespace duet;
-using lab::Clock;
+// duet::Clock is the runtime's clock (duet/time/clock.hpp); these timings read steady_clock.
+using BenchClock = lab::Clock;
 using lab::emit;
 using lab::ns_since;
 
@@ -64,7 +65,7 @@ Task<void> coro_ping(Channel<int> a, Channel<int> b, int n, PingResult* r) {
     (void)co_await b.recv();
   }
   auto n0 = news();
-  auto t0 = Clock::now();
+  auto t0 = BenchClock::now();
   double c0 = thread_cpu_ns();
   for (int i = 0; i < n; ++i) {
     (void)co_await a.send(i);
@@ -87,7 +88,7 @@ void fiber_ping(Channel<int> a, Channel<int> b, int n, PingResult* r) {
     (void)duet::wait(b.recv());
   }
   auto n0 = news();
-  auto t0 = Clock::now();
+  auto t0 = BenchClock::now();
   double c0 = thread_cpu_ns();
   for (int i = 0; i < n; ++i) {
     (void)duet::wait(a.send(i));
@@ -171,7 +172,7 @@ void mutex_bench(int scale) {
     long counter = 0;
     std::vector<JoinHandle<void>> hs;
     auto n0 = news();
-    auto t0 = Clock::now();
+    auto t0 = BenchClock::now();
     for (int t = 0; t < tasks; ++t) {
       if (std::string(mode) == "stackless") {
         hs.push_back(rt.spawn([](Mutex& m, long& c, int per) -> Task<void> {
@@ -235,7 +236,7 @@ void fanin(int scale) {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
       }
       auto n0 = news();
-      auto t0 = Clock::now();
+      auto t0 = BenchClock::now();
       ch.close();
       double close_ns = ns_since(t0);
       auto close_allocs = news() - n0;
@@ -267,7 +268,7 @@ void fanin(int scale) {
     }
     while (ch.waiters().first != static_cast<std::size_t>(n))
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    auto t0 = Clock::now();
+    auto t0 = BenchClock::now();
     ch.close();
     double close_ns = ns_since(t0);
     while (resumed.load() < n) std::this_thread::yield();
@@ -312,7 +313,7 @@ void broadcast(int scale) {
     }
   }
   auto n0 = news();
-  auto t0 = Clock::now();
+  auto t0 = BenchClock::now();
   auto s = rt.spawn([](Broadcast<int> tx, int msgs) -> Task<void> {
     for (int i = 0; i < msgs; ++i) {
       (void)tx.send(i);                              // never fails before the close below
@@ -346,17 +347,17 @@ struct TimerBench {
   double cpu_mark = 0;
   Poll<void> poll(Context& cx) {
     if (phase == 0) {
-      auto base = Clock::now() + std::chrono::seconds(1);
+      auto base = BenchClock::now() + std::chrono::seconds(1);
       sleeps->reserve(static_cast<std::size_t>(n));
       for (int i = 0; i < n; ++i) sleeps->emplace_back(base + std::chrono::microseconds(i));
       auto n0 = news();
-      auto t0 = Clock::now();
+      auto t0 = BenchClock::now();
       double c0 = thread_cpu_ns();
       for (auto& s : *sleeps) (void)s.poll(cx);
       double ins_cpu = (thread_cpu_ns() - c0) / n;
       double ins = ns_since(t0) / n;
       auto allocs = news() - n0;
-      t0 = Clock::now();
+      t0 = BenchClock::now();
       c0 = thread_cpu_ns();
       sleeps->clear();  // destructors cancel
       double can_cpu = (thread_cpu_ns() - c0) / n;
@@ -377,13 +378,13 @@ struct TimerBench {
       // past its deadline completes at its poll without registering, and
       // this task, woken by none of them, waited forever: the suite's
       // sync_bench hung until its timeout).
-      base = Clock::now() + std::chrono::milliseconds(500);
+      base = BenchClock::now() + std::chrono::milliseconds(500);
       for (int i = 0; i < n; ++i) sleeps->emplace_back(base + std::chrono::nanoseconds(i));
       last_deadline = base + std::chrono::nanoseconds(n);
       for (auto& s : *sleeps) (void)s.poll(cx);
       phase = 1;
       cpu_mark = thread_cpu_ns();
-      if (Clock::now() >= base) {
+      if (BenchClock::now() >= base) {
         std::fprintf(stderr, "sync_bench timers: registering took past the first deadline\n");
       }
     }
