@@ -91,17 +91,20 @@ void spawn_parked(duet::Runtime& rt, lab::Gate* g) {
   }
 }
 
+/// The first spawns map the runtime's per-thread caches: 64 parked and
+/// released before an RSS reading starts.
+void warm_up(duet::Runtime& rt) {
+  lab::Gate warm;
+  for (int i = 0; i < 64; ++i) spawn_parked(rt, &warm);
+  warm.wait_parked(64);
+  warm.open();
+  while (finished.load() < 64) std::this_thread::sleep_for(std::chrono::microseconds(100));
+  finished = 0;
+}
+
 int test_rss(long n) {
   auto rt = make_rt(1);
-  // Warm up: the first spawns map the runtime's per-thread caches.
-  {
-    lab::Gate warm;
-    for (int i = 0; i < 64; ++i) spawn_parked(rt, &warm);
-    warm.wait_parked(64);
-    warm.open();
-    while (finished.load() < 64) std::this_thread::sleep_for(std::chrono::microseconds(100));
-    finished = 0;
-  }
+  warm_up(rt);
   lab::Gate gate;
   long long rss0 = lab::rss_bytes(), vm0 = lab::vm_bytes();
   auto t0 = lab::Clock::now();
@@ -129,14 +132,7 @@ int test_scope_rss(long n, const std::string& holder) {
     return 2;
   }
   auto rt = make_rt(1);
-  {  // warm up as test_rss does: the runtime's per-thread caches
-    lab::Gate warm;
-    for (int i = 0; i < 64; ++i) spawn_parked(rt, &warm);
-    warm.wait_parked(64);
-    warm.open();
-    while (finished.load() < 64) std::this_thread::sleep_for(std::chrono::microseconds(100));
-    finished = 0;
-  }
+  warm_up(rt);
   lab::Gate gate;
   std::vector<duet::JoinHandle<void>> handles;
   if (holder == "handles") handles.reserve(static_cast<std::size_t>(n));  // untouched until used
