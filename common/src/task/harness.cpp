@@ -77,21 +77,25 @@ void cancel_task(TaskHeader* t) noexcept {
   apply(t, t->state.cancel());
 }
 
-bool poll_join(TaskHeader* t, Context& cx) {
-  // A child its worker would run next (spawned just before this join): run
-  // it here first. One that finishes at once is then joined below with no
-  // join waker, no park and no wake (spawn+join: docs/architecture.md).
+namespace {
+/// A child its worker would run next (spawned just before this join): run
+/// it here first. One that finishes at once is then joined with no join
+/// waker, no park and no wake (spawn+join: docs/architecture.md).
+void run_if_next_here(TaskHeader* t) {
   if (Worker* w = tl_context.worker; w != nullptr && &w->scheduler() == t->sched) {
     w->run_child_inline(t);
   }
+}
+}  // namespace
+
+bool poll_join(TaskHeader* t, Context& cx) {
+  run_if_next_here(t);
   HeaderTask h{t};
   return poll_join(h, cx.waker());
 }
 
 bool run_join_inline(TaskHeader* t) {
-  if (Worker* w = tl_context.worker; w != nullptr && &w->scheduler() == t->sched) {
-    w->run_child_inline(t);
-  }
+  run_if_next_here(t);
   // Acquire: the outcome the run stored before COMPLETE, when another
   // thread ran it.
   return t->load(std::memory_order_acquire).is_complete();
