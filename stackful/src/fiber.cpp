@@ -141,7 +141,7 @@ void after_switch_out(FiberBase* f) noexcept {
   from->ctx = t.fctx;
   san::hand_off_end(self);
   after_switch_out(from);
-  task_switched_out(from, from->reason);
+  run_ended_by_hand_off(from, from->reason);
 }
 
 /// `n`, a task taken off `w` (null: the calling worker) for a hand-off,

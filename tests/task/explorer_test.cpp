@@ -44,7 +44,7 @@ void park(ModelTask& m) {
   if (m.st.to_idle(list)) ++m.queued;
 }
 
-/// The run finished it (or cancelled it), as Worker::switched_out does: a
+/// The run finished it (or cancelled it), as Worker::run_ended does (harness.hpp, complete_run): a
 /// listed task publishes, unlists and releases the run's references; one
 /// that never parked publishes and releases in one step when it can
 /// (publish_completion_releasing), else releases after.

@@ -9,7 +9,7 @@
 #include <mutex>
 #include <thread>
 
-#include "../task/harness.hpp"
+#include "task/harness.hpp"
 #include "duet/blocking.hpp"
 #include "duet/runtime.hpp"
 #include "sched/scheduler.hpp"
@@ -126,7 +126,7 @@ void blocking_submit(BlockingTaskBase* t) {
 }
 
 void blocking_run(BlockingTaskBase* t) noexcept {
-  TaskSnapshot prev = t->state.to_running();
+  TaskSnapshot prev = start_run<RunStart::queued>(t);
   if (prev.is_cancelled()) {
     t->vtable->cancel(t);
   } else {

@@ -27,6 +27,7 @@
 #include <cstdint>
 
 #include "duet/detail/task_header.hpp"
+#include "task/harness.hpp"
 
 namespace duet::detail {
 
@@ -48,11 +49,11 @@ namespace duet::detail {
 /// it: cancel it rather than run it).
 [[nodiscard]] inline TaskHeader* begin_run(TaskHeader* e, TaskSnapshot& prev) noexcept {
   if (!is_held(e)) {
-    prev = e->state.to_running();
+    prev = start_run<RunStart::queued>(e);
     return e;
   }
   TaskHeader* t = held_task(e);
-  prev = t->state.resume_held();
+  prev = start_run<RunStart::held>(t);
   return t;
 }
 
@@ -62,7 +63,7 @@ namespace duet::detail {
 [[nodiscard]] inline TaskHeader* unhold(TaskHeader* e) noexcept {
   if (!is_held(e)) return e;
   TaskHeader* t = held_task(e);
-  t->state.to_yielded();
+  give_up_held_run(t);
   return t;
 }
 

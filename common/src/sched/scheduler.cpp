@@ -198,12 +198,12 @@ void Scheduler::release_after_completion(TaskHeader* t) noexcept {
   } else {
     count_unlisted(own_worker(), -1);
   }
-  if (t->state.release_after_completion(listed)) t->vtable->destroy(t);
+  if (release_run(t, listed)) t->vtable->destroy(t);
 }
 
 void Scheduler::cancel_now(TaskHeader* t) noexcept {
   // Mark it running so that wakes during the cancellation do not queue it.
-  (void)t->state.to_running_for_cancel();
+  (void)start_run<RunStart::for_cancel>(t);
   cancel_running(t);
 }
 

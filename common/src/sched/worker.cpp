@@ -269,6 +269,54 @@ namespace {
 }
 }  // namespace
 
+inline void Worker::park_ended(TaskHeader* t) noexcept {
+  // First park: list it so shutdown can find it (it is still ours, so
+  // the insert cannot race with its completion).
+  const bool list = !t->load(std::memory_order_relaxed).is_listed();
+  if (list) {
+    sched_.owned.insert(t);
+    count_unlisted(-1);
+  }
+  // Woken or cancelled while it ran: it goes to the back, like a yield.
+  if (park_run(t, list)) schedule_local(t, true);
+}
+
+// Inline into each caller (the loop, run_once, the hand-off's entry): one
+// dispatch on the result, and no call between the entry and its case.
+[[gnu::always_inline]] inline void Worker::run_ended(TaskHeader* t, RunResult r) noexcept {
+  switch (r) {
+    case RunResult::complete:
+      // A fiber publishes its completion before its last switch
+      // (hand_off.hpp); only this thread did, so a relaxed load sees it.
+      if (const TaskSnapshot s = t->load(std::memory_order_relaxed); !s.is_complete()) {
+        // Published as the finished task, not as the loop: its joiner is a
+        // task woken by a task, so it takes the LIFO slot and runs next,
+        // here. (Woken from the loop it went to the back of the ring, and an
+        // idle worker was woken to steal it: spawn+join on two workers ran
+        // 4.4x its one-worker time, bouncing between them.)
+        tl_context.task = t;
+        const bool released = complete_run(t, s, t == joined_inline_);
+        tl_context.task = nullptr;
+        if (released) {
+          count_unlisted(-1);  // as release_after_completion would
+          return;
+        }
+      }
+      sched_.release_after_completion(t);
+      return;
+    case RunResult::pending:
+      park_ended(t);
+      return;
+    case RunResult::yielded:
+      // The run is held, not ended: no transition now and none when it is
+      // taken again (held_run.hpp).
+      stats_.yields.inc();
+      push_back(held(t));
+      notify_peers();
+      return;
+  }
+}
+
 void Worker::run_task(TaskHeader* e) {
   if (searching_) end_search();
   TaskSnapshot prev;
@@ -297,7 +345,7 @@ void Worker::run_task(TaskHeader* e) {
         counted = false;
         continue;
       }
-      switched_out(t, r);
+      run_ended(t, r);
     }
     if (handed_.task == nullptr) return;
     const NextTask n = std::exchange(handed_, NextTask{});
@@ -343,7 +391,7 @@ void Worker::run_child_inline(TaskHeader* child) {
   // Its only handle is being polled here: the transitions may find that
   // nobody else can reach its word (state.hpp, to_running_joined).
   TaskHeader* const outer = std::exchange(joined_inline_, child);
-  run_once(child, child->state.to_running_joined());
+  run_once(child, start_run<RunStart::joined>(child));
   joined_inline_ = outer;
   --inline_depth_;
   tl_context.task = joiner;
@@ -358,61 +406,9 @@ void Worker::run_once(TaskHeader* t, TaskSnapshot prev) {
   tl_context.task = t;
   const RunResult r = t->vtable->run(t);
   tl_context.task = nullptr;
-  switched_out(t, r);
+  run_ended(t, r);
 }
 
-inline void Worker::park_ended(TaskHeader* t) noexcept {
-  // First park: list it so shutdown can find it (it is still ours, so
-  // the insert cannot race with its completion).
-  const bool list = !t->load(std::memory_order_relaxed).is_listed();
-  if (list) {
-    sched_.owned.insert(t);
-    count_unlisted(-1);
-  }
-  // Woken or cancelled while it ran: it goes to the back, like a yield.
-  if (t->state.to_idle(list)) schedule_local(t, true);
-}
-
-void Worker::switched_out(TaskHeader* t, RunResult r) noexcept {
-  switch (r) {
-    case RunResult::complete:
-      // A fiber publishes its completion before its last switch
-      // (hand_off.hpp); only this thread did, so a relaxed load sees it.
-      if (const TaskSnapshot s = t->load(std::memory_order_relaxed); !s.is_complete()) {
-        // Published as the finished task, not as the loop: its joiner is a
-        // task woken by a task, so it takes the LIFO slot and runs next,
-        // here. (Woken from the loop it went to the back of the ring, and an
-        // idle worker was woken to steal it: spawn+join on two workers ran
-        // 4.4x its one-worker time, bouncing between them.)
-        tl_context.task = t;
-        bool released = false;
-        if (s.is_listed()) {
-          publish_completion(t);
-        } else if (t == joined_inline_) {
-          released = publish_completion_joined(t);
-        } else {
-          released = publish_completion_releasing(t);
-        }
-        tl_context.task = nullptr;
-        if (released) {
-          count_unlisted(-1);  // as release_after_completion would
-          return;
-        }
-      }
-      sched_.release_after_completion(t);
-      return;
-    case RunResult::pending:
-      park_ended(t);
-      return;
-    case RunResult::yielded:
-      // The run is held, not ended: no transition now and none when it is
-      // taken again (held_run.hpp).
-      stats_.yields.inc();
-      push_back(held(t));
-      notify_peers();
-      return;
-  }
-}
 
 NextTask Worker::take_next_task() noexcept {
   // Budget spent: the loop's maintenance (I/O, timers, the injection
@@ -452,19 +448,6 @@ inline NextTask Worker::take_next(bool lifo) noexcept {
   return n;
 }
 
-[[gnu::noinline]] void Worker::parked_off(TaskHeader* t) noexcept {
-  stats_.hand_offs.inc();
-  park_ended(t);
-}
-
-[[gnu::noinline]] void Worker::yielded_off(TaskHeader* t) noexcept {
-  // switched_out(t, yielded) with the hand-off counted: the run is held.
-  stats_.hand_offs.inc();
-  stats_.yields.inc();
-  push_back(held(t));
-  notify_peers();
-}
-
 // ---- duet/detail/hand_off.hpp ---------------------------------------------
 
 NextTask take_next_task(Worker& w) noexcept {
@@ -477,20 +460,8 @@ NextTask take_next_task() noexcept {
 void run_next_on_worker(Worker& w, NextTask n) noexcept {
   w.run_next(n);
 }
-void task_switched_out(TaskHeader* t, RunResult r) noexcept {
-  // One dispatch, to the loop's bookkeeping for each end of a run.
-  Worker& w = *tl_context.worker;
-  switch (r) {
-    case RunResult::yielded:
-      w.yielded_off(t);
-      return;
-    case RunResult::pending:
-      w.parked_off(t);
-      return;
-    case RunResult::complete:
-      w.handed_off(t, r);
-      return;
-  }
+void run_ended_by_hand_off(TaskHeader* t, RunResult r) noexcept {
+  tl_context.worker->hand_off_ended(t, r);
 }
 NextTask take_yield_turn(TaskHeader* self) noexcept {
   Worker* w = tl_context.worker;

@@ -61,23 +61,22 @@ class DUET_API Worker {
   // ---- direct hand-off (duet/detail/hand_off.hpp) ------------------------
   NextTask take_next_task() noexcept;
   void run_next(NextTask n) noexcept { handed_ = n; }
-  /// The loop's bookkeeping after `t`'s run ended with `r`.
-  void switched_out(TaskHeader* t, RunResult r) noexcept;
-  /// switched_out for a fiber that handed this worker straight to another.
-  void handed_off(TaskHeader* t, RunResult r) noexcept {
+  /// The loop's bookkeeping after `t`'s run ended with `r` (the only
+  /// place a run's end is decided): complete, its completion published
+  /// (harness.hpp, complete_run) and its references released; pending,
+  /// parked (park_ended); yielded, its held run to the back of the ring.
+  void run_ended(TaskHeader* t, RunResult r) noexcept;
+  /// run_ended for a fiber that handed this worker straight to another
+  /// (hand_off.hpp, run_ended_by_hand_off): counted as a hand-off.
+  void hand_off_ended(TaskHeader* t, RunResult r) noexcept {
     stats_.hand_offs.inc();
-    switched_out(t, r);
+    run_ended(t, r);
   }
   /// hand_off.hpp's take_yield_turn.
   NextTask yield_turn(TaskHeader* self) noexcept;
   /// take_next_task's and yield_turn's common end, with the LIFO slot's
   /// peek already made (`lifo`: it held a task).
   NextTask take_next(bool lifo) noexcept;
-  /// handed_off for a park: listed on its first park, then idle (requeued
-  /// when woken meanwhile).
-  void parked_off(TaskHeader* t) noexcept;
-  /// handed_off for a yield: its held run goes to the back of the ring.
-  void yielded_off(TaskHeader* t) noexcept;
 
   /// The join hand-off: the running task joins `child`, and `child` is the
   /// task this worker would run next (it sits in the LIFO slot: just
@@ -149,7 +148,8 @@ class DUET_API Worker {
   /// Pushes a task, or a held run's entry, to the back of the ring (the
   /// injector when it is full).
   void push_back(TaskHeader* t) noexcept;
-  /// switched_out for a run that ended pending (parked_off's too).
+  /// run_ended for a run that ended pending: listed on its first park,
+  /// then idle (requeued when woken meanwhile).
   void park_ended(TaskHeader* t) noexcept;
   void park();
   /// How long the next sleep in park() may last: until the next timer, and

@@ -18,8 +18,10 @@
 #include "duet/export.hpp"
 
 #include <concepts>
+#include <cstdint>
 
 #include "duet/detail/task/state.hpp"
+#include "duet/detail/task_header.hpp"
 
 namespace duet::detail {
 
@@ -118,16 +120,76 @@ void drop_join_handle(T& t, bool joined = false) {
 
 namespace duet::detail {
 
-struct TaskHeader;
+// ---- a real task's run: the scheduler's only way to its state word --------
+//
+// The worker loop, the join hand-off, the shutdown drain and the blocking
+// pool start and end runs through these, and nothing outside the harness
+// calls a transition of state.hpp (Tokio's rule for task/harness.rs). Each
+// choice between transitions is made here, once: which start a run takes
+// (start_run), which completion a finished run publishes (complete_run).
 
-/// publish_completion for a real task (harness.cpp): the worker loop, a
-/// fiber before its last switch, the shutdown thread and the blocking pool.
+/// How a run begins.
+enum class RunStart : std::uint8_t {
+  queued,      ///< taken from a queue: NOTIFIED -> RUNNING (to_running)
+  held,        ///< a ring entry whose yield held its run: the word only read (resume_held)
+  joined,      ///< the join hand-off's child, inside its only handle's poll (to_running_joined)
+  for_cancel,  ///< shutdown cancels a task that is not queued (to_running_for_cancel)
+};
+
+/// Begins a run of `t`: the word it starts from (CANCELLED in it: cancel the
+/// task rather than run it). The start is a template argument, so each call
+/// site compiles to its one transition.
+template <RunStart How>
+[[nodiscard]] inline TaskSnapshot start_run(TaskHeader* t) noexcept {
+  if constexpr (How == RunStart::queued) {
+    return t->state.to_running();
+  } else if constexpr (How == RunStart::held) {
+    return t->state.resume_held();
+  } else if constexpr (How == RunStart::joined) {
+    return t->state.to_running_joined();
+  } else {
+    return t->state.to_running_for_cancel();
+  }
+}
+
+/// A held run leaves the rings for a queue that starts runs with
+/// RunStart::queued (held_run.hpp): RUNNING -> NOTIFIED.
+inline void give_up_held_run(TaskHeader* t) noexcept { t->state.to_yielded(); }
+
+/// A run ended pending: RUNNING -> idle, LISTED set with it when `list`.
+/// True when it was woken or cancelled while it ran: queue it again.
+[[nodiscard]] inline bool park_run(TaskHeader* t, bool list) noexcept {
+  return t->state.to_idle(list);
+}
+
+/// The harness's publishes for a real task (harness.cpp). publish_completion
+/// is also called by a fiber before its last switch (hand_off.hpp), the
+/// shutdown drain and the blocking pool; the other two only by complete_run.
 DUET_API void publish_completion(TaskHeader* t) noexcept;
-/// publish_completion_releasing for a real task (harness.cpp): the worker
-/// loop, for a task that is not listed.
 DUET_API bool publish_completion_releasing(TaskHeader* t) noexcept;
-/// publish_completion_joined for a real task (harness.cpp): the join
-/// hand-off's child.
 DUET_API bool publish_completion_joined(TaskHeader* t) noexcept;
+
+/// A run ended complete, on the thread that ran it, and its completion is
+/// not published yet (`s`, the word as the run left it, lacks COMPLETE).
+/// Publishes it with the one transition that fits: a listed task's plain
+/// publish; otherwise one that also releases the run's reference when that
+/// leaves nothing to do, the join hand-off's own form for the child run
+/// inside its handle's poll (`joined_inline`). True when the reference went
+/// with it (the caller must not touch `t` again); false: the caller calls
+/// release_run.
+[[nodiscard]] inline bool complete_run(TaskHeader* t, TaskSnapshot s, bool joined_inline) noexcept {
+  if (s.is_listed()) {
+    publish_completion(t);
+    return false;
+  }
+  return joined_inline ? publish_completion_joined(t) : publish_completion_releasing(t);
+}
+
+/// The run's references after a published completion (the queue's and the
+/// run's; LISTED's with `listed`, the caller having unlisted it). True when
+/// they were the last: the caller frees the task.
+[[nodiscard]] inline bool release_run(TaskHeader* t, bool listed) noexcept {
+  return t->state.release_after_completion(listed);
+}
 
 }  // namespace duet::detail

@@ -54,12 +54,12 @@ DUET_API void run_next_on_worker(Worker& w, NextTask n) noexcept;
 /// (unless publish_completion did), unlist it and drop the run's references. Called once the caller
 /// is off `t`'s stack, so that whoever sees the task idle or complete may resume, join or free it.
 /// Counted in WorkerStats::hand_offs.
-DUET_API void task_switched_out(TaskHeader* t, RunResult r) noexcept;
+DUET_API void run_ended_by_hand_off(TaskHeader* t, RunResult r) noexcept;
 
 /// Marks a finished task complete and wakes its joiner (or drops the
 /// outcome nobody will read), before the switch off its stack: a joiner
 /// on this worker is then queued and can be the next task.
-/// task_switched_out then only releases it. The harness's own entry point
+/// run_ended_by_hand_off then only releases it. The harness's own entry point
 /// (common/src/task/harness.hpp), declared here for the stackful library.
 DUET_API void publish_completion(TaskHeader* t) noexcept;
 

@@ -1,7 +1,8 @@
 // duet/detail/task/state.hpp: the task's state word and every transition of
 // it. Nothing else in duet reads or writes the word: the scheduler, the
-// workers, the join handle, the blocking pool and the three task kinds call
-// the named transitions below (most through task/harness.hpp).
+// workers, the join handle, the blocking pool and the three task kinds reach
+// the named transitions below only through the harness (task/harness.hpp;
+// tests/support/check_state_callers.py checks it).
 //
 // The word (64 bits):
 //
