@@ -55,6 +55,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -239,8 +240,11 @@ class Server:
 
 
 class Running:
-    def __init__(self, proc: subprocess.Popen, port: int, tls_port: int | None, workdir: str | None = None):
+    def __init__(self, proc: subprocess.Popen, port: int, tls_port: int | None, workdir: str | None = None,
+                 tail: list[str] | None = None):
         self.proc, self.port, self.tls_port, self.workdir = proc, port, tls_port, workdir
+        self.tail = tail if tail is not None else []     # the end of its output, for errors
+        self.tls_error = ""                              # why it serves no HTTPS, when it was asked to
 
     @property
     def pids(self) -> list[int]:
@@ -292,7 +296,25 @@ def wait_port(port: int, deadline: float) -> bool:
     return False
 
 
+class NoTLS(RuntimeError):
+    """The server serves no HTTPS (its HTTPS rows are marked unavailable)."""
+
+
 def start(srv: Server, cpu: int, cert: str, key: str, with_tls: bool, prefix=None) -> Running:
+    """Starts a server pinned to `cpu`; with_tls asks for its HTTPS port too.
+    A server that does not start with TLS is started without it, and the
+    reason kept (Running.tls_error)."""
+    if with_tls and srv.tls and srv.ready != "nginx":
+        try:
+            return _start(srv, cpu, cert, key, True, prefix)
+        except RuntimeError as e:
+            r = _start(srv, cpu, cert, key, False, prefix)
+            r.tls_error = f"did not start with TLS: {e}"
+            return r
+    return _start(srv, cpu, cert, key, with_tls, prefix)
+
+
+def _start(srv: Server, cpu: int, cert: str, key: str, with_tls: bool, prefix=None) -> Running:
     tls_port = free_port() if (with_tls and srv.tls) else None
     if srv.ready == "nginx":
         workdir = tempfile.mkdtemp(prefix="duet-nginx-")
@@ -321,9 +343,24 @@ def start(srv: Server, cpu: int, cert: str, key: str, with_tls: bool, prefix=Non
     if port is None:
         out = _kill(p)
         raise RuntimeError(f"{srv.name} did not start: {out[-300:]}")
-    # Keep its stdout drained so that a chatty server never blocks.
-    p.stdout.close()
-    return Running(p, port, tls)
+    # Keep reading its output to the end: a server whose pipe is closed dies
+    # of SIGPIPE at its next log line (Go logs each failed TLS handshake, and
+    # wrk abandons handshakes when its window ends); one whose pipe is full
+    # blocks.
+    tail: list[str] = []
+    threading.Thread(target=_drain, args=(p.stdout, tail), daemon=True).start()
+    return Running(p, port, tls, tail=tail)
+
+
+def _drain(pipe, tail: list[str]):
+    """Reads a server's output until it exits, keeping the last 4 KiB."""
+    while True:
+        chunk = os.read(pipe.fileno(), 65536)
+        if not chunk:
+            break
+        tail.append(chunk.decode(errors="replace"))
+        while sum(map(len, tail)) > 4096 and len(tail) > 1:
+            tail.pop(0)
 
 
 def _kill(p: subprocess.Popen) -> str:
@@ -445,9 +482,22 @@ def wrk_script(tmp: str, load: Load) -> tuple[str, list[str]]:
     return path, [str(load.depth), load.path]
 
 
+def tls_host() -> str:
+    """The host name HTTPS URLs use: "localhost" where it resolves to
+    127.0.0.1 first (the servers listen there only). wrk sends the URL's host
+    as SNI, and rustls (the hyper peer's TLS) refuses an IP address there."""
+    try:
+        first = socket.getaddrinfo("localhost", 443, type=socket.SOCK_STREAM)[0]
+        if first[0] == socket.AF_INET and first[4][0] == "127.0.0.1":
+            return "localhost"
+    except OSError:
+        pass
+    return "127.0.0.1"
+
+
 def run_wrk(cpu: int, r: Running, load: Load, seconds: int, script: str, sargs: list[str]) -> dict:
     port = r.tls_port if load.tls else r.port
-    url = f"{'https' if load.tls else 'http'}://127.0.0.1:{port}{load.path}"
+    url = f"https://{tls_host()}:{port}{load.path}" if load.tls else f"http://127.0.0.1:{port}{load.path}"
     argv = ["taskset", "-c", str(cpu), "wrk", "-t1", f"-c{load.conns}", f"-d{seconds}s", "--latency",
             "--timeout", "5s", "-s", script, url] + (["--"] + sargs if sargs else [])
     p = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 120)
@@ -469,13 +519,15 @@ def measure(srv: Server, load: Load, cpus, cert, key, seconds, warmup, script, s
     r = start(srv, cpus[0], cert, key, load.tls)
     try:
         if load.tls and r.tls_port is None:
-            raise RuntimeError("no TLS port")
+            raise NoTLS(r.tls_error or "the server printed no TLS port")
         if warmup:
             run_wrk(cpus[1], r, load, warmup, script, sargs)
         pids = r.pids
         t0 = cpu_ticks(pids)
         d = run_wrk(cpus[1], r, load, seconds, script, sargs)
         d["cpu_s"] = (cpu_ticks(pids) - t0) / os.sysconf("SC_CLK_TCK")
+        if r.proc.poll() is not None:
+            raise RuntimeError(f"{srv.name} exited ({r.proc.returncode}) during the run: {''.join(r.tail)[-300:]}")
     finally:
         rc = stop(r)
     d["exit"] = rc
@@ -488,7 +540,7 @@ def count_syscalls(srv: Server, load: Load, cpus, cert, key, seconds, script, sa
     r = start(srv, cpus[0], cert, key, load.tls)
     try:
         if load.tls and r.tls_port is None:
-            return None
+            raise NoTLS(r.tls_error or "the server printed no TLS port")
         pids = r.pids
         perf = shutil.which("perf")
         out = os.path.join(tempfile.gettempdir(), f"duet-http-perf-{os.getpid()}.txt")
@@ -580,10 +632,16 @@ def rep_records(rep: dict[str, dict], load: Load, method: str) -> list[dict]:
         out.append({"experiment": EXPERIMENT, "impl": impl, "metric": f"{metric}.{load.name}", "n": load.conns,
                     "value": value, "unit": unit, "method": meth})
 
+    lat_method = method
+    if load.kind == "pipeline":
+        lat_method += ("; pipelined: wrk times a batch of requests, and its coordinated-omission correction, "
+                       "spaced by requests rather than batches, adds samples to the histogram; where that "
+                       "leaves a percentile unreadable (wrk gives 0) it is not reported")
     for name, d in rep.items():
         rec(name, "rps", d["rps"], "requests/s")
         for k in ("p50_us", "p99_us", "p999_us"):
-            rec(name, k, d[k], "us")
+            if d[k] > 0:
+                rec(name, k, d[k], "us", lat_method)
         if d["requests"]:
             rec(name, "cpu_us_per_req", d["cpu_s"] * 1e6 / d["requests"], "us/request",
                 "utime+stime of the server's processes (/proc/PID/stat) over wrk's run, over wrk's requests")
@@ -598,7 +656,7 @@ def rep_records(rep: dict[str, dict], load: Load, method: str) -> list[dict]:
                 continue
             if b["rps"] > 0:
                 rec(name, f"rps_vs_{ref}", d["rps"] / b["rps"], "x", "ratio of requests/s in the same rep")
-            if b["p99_us"] > 0:
+            if b["p99_us"] > 0 and d["p99_us"] > 0:
                 rec(name, f"p99_vs_{ref}", d["p99_us"] / b["p99_us"], "x", "ratio of p99 latency in the same rep")
             if ref == "nginx" and b["cpu_s"] > 0 and b["requests"] and d["requests"]:
                 rec(name, "cpu_vs_nginx", (d["cpu_s"] / d["requests"]) / (b["cpu_s"] / b["requests"]), "x",
@@ -678,12 +736,14 @@ def main():
                         continue
                     try:
                         d = measure(servers[name], load, cpus, cert, key, a.seconds, a.warmup, script, sargs)
+                    except NoTLS as e:
+                        log(f"{load} rep {rep} {name}: no HTTPS: {e}")
+                        no_tls.add(name)
+                        emit({"impl": name, "metric": "unavailable.https", "value": 1, "unit": "",
+                              "method": str(e)[:300]})
+                        continue
                     except (RuntimeError, subprocess.SubprocessError, OSError) as e:
                         log(f"{load} rep {rep} {name}: {e}")
-                        if load.tls:
-                            no_tls.add(name)
-                            emit({"impl": name, "metric": "unavailable.https", "value": 1, "unit": "",
-                                  "method": f"HTTPS did not run: {str(e)[:200]}"})
                         continue
                     if name.startswith("duet-") and d["exit"] not in (0, None):
                         log(f"{name}: exit status {d['exit']} after SIGTERM")
