@@ -29,7 +29,10 @@ a rep. Per server and load:
   connections from 127.0.0.x, one request each, and holds them; the server's
   memory (Pss summed over its processes: one process's RSS less its share of
   pages another process maps too, which for nginx's master and worker splits
-  what the fork shares) before and with the N open, (M_N - M_0) / N.
+  what the fork shares) before and with the N open, (M_N - M_0) / N. Every
+  server that closes idle keep-alive connections does so after 300 s here
+  (nginx's keepalive_timeout, duet's --read-timeout-ms); Go's and hyper's
+  servers have no idle timeout by default.
 
 Routes: GET /plaintext and GET /json (TechEmpower), plaintext with wrk's
 pipelining (pipeline.lua, DEPTH requests per write), and /plaintext over
@@ -459,7 +462,10 @@ def duet_servers(build: str) -> tuple[dict[str, Server], str]:
     out = {}
     for model, drv in DUET_CONFIGS:
         def argv(tp, c, k, model=model):
-            a = [exe, "--port", "0", "--model", model, "--workers", "1"]
+            # The read timeout as long as nginx's keep-alive timeout here
+            # (nginx.conf.in): the idle test holds its connections idle for
+            # longer than the server's 10 s default while it opens them.
+            a = [exe, "--port", "0", "--model", model, "--workers", "1", "--read-timeout-ms", "300000"]
             return a + (["--tls-port", str(tp), "--cert", c, "--key", k] if tp else [])
         out[f"duet-{model}-{drv}"] = Server(f"duet-{model}-{drv}", argv, {"DUET_DRIVER": drv})
     return out, ""
@@ -697,7 +703,7 @@ def main():
         emit({"impl": "wrk", "metric": "unavailable", "value": 1, "unit": "",
               "method": "wrk not installed (apt-get install wrk)"})
         return 0
-    nofile = raise_nofile(max(a.idle_n, 1000) * 2 + 4096)
+    nofile = raise_nofile(max(a.idle_n, 1000) + 4096)
     cpus = pick_cpus()
     loads = parse_loads(a.loads, a.depth)
     count_loads = parse_loads(a.count_loads, a.depth) if a.count_loads else []
@@ -767,7 +773,9 @@ def main():
                           "value": got[0], "unit": "syscalls/request", "method": got[1]})
                     log(f"syscalls {load} {name}: {got[0]:.2f}/req")
         if a.idle_n:
-            n = min(a.idle_n, max(100, (nofile - 1000) // 2))
+            # The server and the client each hold N descriptors, each under
+            # its own RLIMIT_NOFILE (this one, inherited).
+            n = min(a.idle_n, max(100, nofile - 256))
             for name in names:
                 try:
                     d = idle_rss(servers[name], n, cpus, cert, key, a.sources)
