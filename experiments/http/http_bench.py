@@ -289,6 +289,14 @@ def _read_ports(p: subprocess.Popen, want_tls: bool, deadline: float) -> tuple[i
     return port, tls
 
 
+def _wait_children(pid: int, n: int, deadline: float) -> bool:
+    while time.time() < deadline:
+        if len(tree(pid)) > n:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def wait_port(port: int, deadline: float) -> bool:
     while time.time() < deadline:
         try:
@@ -334,7 +342,9 @@ def _start(srv: Server, cpu: int, cert: str, key: str, with_tls: bool, prefix=No
         argv = srv.argv + ["-p", workdir, "-e", os.path.join(workdir, "error.log"), "-c", path]
         p = subprocess.Popen((prefix or []) + ["taskset", "-c", str(cpu)] + argv, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, start_new_session=True)
-        if not wait_port(port, time.time() + 15):
+        # The master listens before it forks its worker: ready is both.
+        deadline = time.time() + 15
+        if not wait_port(port, deadline) or not _wait_children(p.pid, 1, deadline):
             err = _kill(p)
             shutil.rmtree(workdir, ignore_errors=True)
             raise RuntimeError(f"nginx did not start: {err[-300:]}")
