@@ -309,8 +309,11 @@ class Report:
             conns = sorted({n for (e, i, m, n) in R.by_key if e == "http" and m == f"rps.{load}" and n is not None})
             sc_method = next((s.method for (e, i, m, n), s in R.by_key.items()
                               if e == "http" and m == f"syscalls_per_req.{load}"), "")
-            out += [f"## {load}", "",
-                    "| server | conns | requests/s | vs nginx | vs hyper | p50 us | p99 us | p99.9 us | "
+            lm = next((s.method for (e, i, m, n), s in R.by_key.items() if e == "http" and m == f"rps.{load}"), "")
+            out += [f"## {load}", ""]
+            if first and lm and lm != first.method:
+                out += [f"{lm}.", ""]
+            out += ["| server | conns | requests/s | vs nginx | vs hyper | p50 us | p99 us | p99.9 us | "
                     "p99 vs nginx | p99 vs hyper | CPU us/request | CPU vs nginx | syscalls/request | errors | "
                     "samples |", "|---" * 15 + "|"]
             for n in conns:
