@@ -755,6 +755,7 @@ def main():
     rng = random.Random()
     tmp = tempfile.mkdtemp(prefix="duet-http-")
     no_tls: set[str] = set()
+    failed: list[str] = []
     try:
         cert, key = make_cert(tmp)
         for load in loads:
@@ -776,6 +777,7 @@ def main():
                         continue
                     except (RuntimeError, subprocess.SubprocessError, OSError) as e:
                         log(f"{load} rep {rep} {name}: {e}")
+                        failed.append(f"{load} rep {rep} {name}: {str(e).splitlines()[0][:120]}")
                         continue
                     if name.startswith("duet-") and d["exit"] not in (0, None):
                         log(f"{name}: exit status {d['exit']} after SIGTERM")
@@ -791,8 +793,11 @@ def main():
                     continue
                 try:
                     got = count_syscalls(servers[name], load, cpus, cert, key, a.seconds, script, sargs)
+                except NoTLS:
+                    continue
                 except (RuntimeError, subprocess.SubprocessError, OSError) as e:
                     log(f"syscalls {load} {name}: {e}")
+                    failed.append(f"syscalls {load} {name}: {str(e).splitlines()[0][:120]}")
                     continue
                 if got:
                     emit({"impl": name, "metric": f"syscalls_per_req.{load.name}", "n": load.conns,
@@ -807,6 +812,7 @@ def main():
                     d = idle_rss(servers[name], n, cpus, cert, key, a.sources)
                 except (RuntimeError, subprocess.SubprocessError, OSError) as e:
                     log(f"idle {name}: {e}")
+                    failed.append(f"idle {name}: {str(e).splitlines()[0][:120]}")
                     continue
                 meth = (f"idle_conns.py: {n} keep-alive connections from 127.0.0.2-{1 + a.sources}, one GET "
                         "answered on each, then idle; Pss summed over the server's processes "
@@ -821,6 +827,11 @@ def main():
                     f"{(d['per_conn'] or 0):.0f} B/conn")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    # A measurement that failed is not a row; exit 1 so that the lab marks
+    # the run partial and its page names them (the last line of stderr).
+    if failed:
+        log(f"{len(failed)} measurement(s) failed: " + "; ".join(failed)[-250:])
+        return 1
     return 0
 
 
