@@ -337,7 +337,7 @@ EXPERIMENTS: list[Experiment] = [
                "HTTP/1.1 under wrk on loopback: requests/s, p50/p99/p99.9, server CPU and syscalls per request, "
                "memory per idle keep-alive connection; duet's examples/http_server (stackless, fiber) x (io_uring, "
                "epoll) against nginx (one worker), Go net/http and Tokio+hyper in the same run (issue 37)",
-               _http, {"smoke": 30, "quick": 800, "full": 3400}),
+               _http, {"smoke": 60, "quick": 900, "full": 3600}),
     Experiment("soak_faults", "reliability", "exp_io_soak", "drivers",
                "the echo server (examples/echo_server) under a client mixing verified echo traffic with resets "
                "mid message, half-closes, stalled readers, connection storms past its RLIMIT_NOFILE (EMFILE) and "
