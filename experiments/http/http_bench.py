@@ -618,9 +618,9 @@ def idle_rss(srv: Server, n: int, cpus, cert, key, sources: int) -> dict:
     r = start(srv, cpus[0], cert, key, False)
     try:
         # One request first, so that lazily built state is in the baseline.
-        c = subprocess.run(["taskset", "-c", str(cpus[1]), sys.executable, os.path.join(HERE, "idle_conns.py"),
-                            "--port", str(r.port), "--n", "1", "--timeout", "10"], input="\n",
-                           capture_output=True, text=True, timeout=60)
+        subprocess.run(["taskset", "-c", str(cpus[1]), sys.executable, os.path.join(HERE, "idle_conns.py"),
+                        "--port", str(r.port), "--n", "1", "--timeout", "10"], input="\n",
+                       capture_output=True, text=True, timeout=60)
         time.sleep(0.3)
         pids = r.pids
         m0 = pss_bytes(pids)
@@ -646,7 +646,6 @@ def idle_rss(srv: Server, n: int, cpus, cert, key, sources: int) -> dict:
                 cl.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 cl.kill()
-        del c
         return {"opened": opened, "failed": failed, "m0": m0, "m1": m1,
                 "per_conn": (m1 - m0) / opened if opened else None}
     finally:
