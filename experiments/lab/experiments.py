@@ -40,7 +40,7 @@ class Invocation:
 @dataclass
 class Experiment:
     name: str
-    area: str                       # memory | switch | cache | scheduler | io | reliability | portability
+    area: str                       # memory | switch | cache | scheduler | io | http | reliability | portability
     program: str                    # binary (exp_*, bench_*), "peer:<name>" or "python:<fn>"
     owner: str
     what: str                       # one line for the report
@@ -204,6 +204,13 @@ def _echo(ctx):
                        {"DUET_LAB_PROFILE": ctx.profile}, by_profile(ctx, 120, 900, 1800))]
 
 
+def _http(ctx):
+    # exp_http (experiments/http/http_bench.py) reads DUET_LAB_PROFILE for its
+    # preset: loads, reps per run, seconds per server, the idle connections.
+    return [Invocation(["exp_http"], "http: duet's http_server (models x drivers) vs nginx, Go, hyper under wrk", "",
+                       {"DUET_LAB_PROFILE": ctx.profile}, by_profile(ctx, 300, 1500, 3600))]
+
+
 def _soak(ctx):
     # exp_io_soak (experiments/io/soak.py) reads DUET_LAB_PROFILE for its
     # length: smoke (CI) about 10 s, quick about a minute.
@@ -326,6 +333,11 @@ EXPERIMENTS: list[Experiment] = [
                "TCP echo, closed loop on loopback: round trips/s, p50/p99/p999 and syscalls per message, duet "
                "(io_uring, epoll) x (stackless, stackful) against C epoll, Go, Asio and Tokio in the same run",
                _echo, {"smoke": 15, "quick": 140, "full": 500}),
+    Experiment("http", "http", "exp_http", "lab",
+               "HTTP/1.1 under wrk on loopback: requests/s, p50/p99/p99.9, server CPU and syscalls per request, "
+               "memory per idle keep-alive connection; duet's examples/http_server (stackless, fiber) x (io_uring, "
+               "epoll) against nginx (one worker), Go net/http and Tokio+hyper in the same run (issue 37)",
+               _http, {"smoke": 60, "quick": 900, "full": 3600}),
     Experiment("soak_faults", "reliability", "exp_io_soak", "drivers",
                "the echo server (examples/echo_server) under a client mixing verified echo traffic with resets "
                "mid message, half-closes, stalled readers, connection storms past its RLIMIT_NOFILE (EMFILE) and "

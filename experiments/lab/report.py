@@ -20,6 +20,7 @@ PAGES = {
     "cache": "Cache: switch cost as live tasks grow",
     "scheduler": "Scheduler policies",
     "io": "I/O",
+    "http": "HTTP: duet's server against nginx, Go and hyper under wrk",
     "reliability": "Reliability: the echo server under faults",
     "portability": "Portability",
 }
@@ -123,6 +124,9 @@ class Report:
         ]
         for r in self.ledger_rows():
             lines.append("| " + " | ".join(r) + " |")
+        http = self.http_headline()
+        if http:
+            lines += ["", "## HTTP", "", http]
         lines += ["", "## duet against the peers (same machine, same run definitions)", ""]
         lines += self.peer_table()
         path = os.path.join(self.out, "README.md")
@@ -207,6 +211,214 @@ class Report:
                          f"{fmt_num((rss or 0) / (1 << 20))} MiB | {int(val(impl, 'accept_errors_survived', min) or 0)} | "
                          f"{'**pass**' if ok == 1 else '**FAIL**'} |")
         return lines + [""]
+
+    # -- the HTTP page (http) ---------------------------------------------------------
+
+    HTTP_ORDER = ["duet-stackless-io_uring", "duet-fiber-io_uring", "duet-stackless-epoll", "duet-fiber-epoll",
+                  "nginx", "go", "hyper"]
+    HTTP_LOAD_ORDER = ("plaintext", "pipeline", "json", "https")
+    HTTP_TARGET_CONNS = 256
+
+    def _http_impls(self) -> list[str]:
+        # Servers only: "wrk" carries the run's own absence, duet-<driver> the
+        # fiber/stackless ratios.
+        seen = {i for (e, i, m, n) in self.R.by_key if e == "http"} - {"wrk", "duet-io_uring", "duet-epoll"}
+        return [i for i in self.HTTP_ORDER if i in seen] + sorted(seen - set(self.HTTP_ORDER) - {"wrk"})
+
+    def _http_loads(self) -> list[str]:
+        loads = {m.split(".", 1)[1] for (e, i, m, n) in self.R.by_key if e == "http" and m.startswith("rps.")}
+        return sorted(loads, key=lambda x: (next((k for k, p in enumerate(self.HTTP_LOAD_ORDER)
+                                                  if x.startswith(p)), 9), x))
+
+    def http_best(self, load: str = "plaintext", n: int | None = None):
+        """duet's configuration with the highest median requests/s at a
+        load (256 connections by default), or None."""
+        n = n or self.HTTP_TARGET_CONNS
+        duet = [(s.median, i) for i in self.HTTP_ORDER if i.startswith("duet-")
+                for s in [self.R.opt("http", f"rps.{load}", n, i)] if s]
+        return max(duet)[1] if duet else None
+
+    @staticmethod
+    def _ratio_verdict(s, ok, better: str) -> str:
+        """yes / no with how far the median ratio is from the target (1x)."""
+        if s is None:
+            return "—"
+        r = s.median
+        if ok(r):
+            return "**yes**"
+        return f"**no**: {fmt_num(abs(1 - r) * 100)}% {better}"
+
+    def http_headline(self) -> str:
+        """One line for reports/README.md, from the data on file only."""
+        best = self.http_best()
+        if not best:
+            return ""
+        n = self.HTTP_TARGET_CONNS
+        s = self.R.get("http", "rps.plaintext", n, best)
+        parts = [f"duet's best configuration at {n} connections (plaintext), `{best}`: {fmt_num(s.median)} "
+                 "requests/s"]
+        for ref in ("nginx", "hyper"):
+            r = self.R.opt("http", f"rps_vs_{ref}.plaintext", n, best)
+            if r:
+                parts.append(f"{fmt_num(r.median)}x {ref}'s ({fmt_num(r.min)}-{fmt_num(r.max)})")
+        return ("; ".join(parts) + f" [{self.mid}]. Every load, the latencies, CPU, syscalls and memory per idle "
+                "connection, and the targets: [http.md](http.md).")
+
+    def http_tables(self) -> list[str]:
+        """Per load: every server's requests/s, ratios to nginx and hyper in
+        the same rep, latency percentiles, CPU and syscalls per request; the
+        memory per idle connection; issue 37's targets as verdicts."""
+        R = self.R
+        if not any(e == "http" for (e, i, m, n) in R.by_key):
+            return []
+        d = R.files.get("http", {})
+        impls = self._http_impls()
+        out = ["## How it was measured", ""]
+        first = next((s for (e, i, m, n), s in R.by_key.items() if e == "http" and m.startswith("rps.")), None)
+        if first:
+            out += [f"{first.method}. Each figure is the median over every rep of every run (samples: their "
+                    "number), with min-max; a ratio is taken within a rep (the two servers minutes apart at most), "
+                    "then its median. Routes: `GET /plaintext` (text/plain, `Hello, World!`), `GET /json` "
+                    "(`{\"message\":\"Hello, World!\"}`), pipelined plaintext (wrk's pipeline script: DEPTH "
+                    "requests per write, and wrk times the batch, so its latencies are a batch's), and plaintext "
+                    "over HTTPS (self-signed ECDSA P-256 certificate; every run's connections, and so their "
+                    "handshakes, fall inside its window). CPU per request: utime+stime of the server's processes "
+                    "(/proc/PID/stat) over wrk's run, over wrk's requests.", ""]
+        if d:
+            out += [f"Run: profile `{d.get('profile', '?')}`, {d.get('repeat', '?')} run(s), started "
+                    f"{d.get('started', '?')}, commit `{d.get('commit') or '?'}`. Command: `{d.get('command', '')}`.",
+                    ""]
+        out += ["| server | measured |", "|---|---|"]
+        for i in impls:
+            u = R.opt("http", "unavailable", None, i)
+            uh = R.opt("http", "unavailable.https", None, i)
+            state = f"not measured: {u.method}" if u else "yes" + (f" (HTTPS: not available: {uh.method})" if uh else "")
+            out.append(f"| {i} | {cell(state)} |")
+        w = R.opt("http", "unavailable", None, "wrk")
+        if w:
+            out.append(f"| (all) | not measured: {cell(w.method)} |")
+        out.append("")
+
+        def mm(s, f=fmt_num):
+            return "—" if s is None else f"{f(s.median)} ({f(s.min)}-{f(s.max)})"
+
+        def x(s):
+            return "—" if s is None else f"{fmt_num(s.median)}x ({fmt_num(s.min)}-{fmt_num(s.max)})"
+
+        for load in self._http_loads():
+            conns = sorted({n for (e, i, m, n) in R.by_key if e == "http" and m == f"rps.{load}" and n is not None})
+            sc_method = next((s.method for (e, i, m, n), s in R.by_key.items()
+                              if e == "http" and m == f"syscalls_per_req.{load}"), "")
+            lm = next((s.method for (e, i, m, n), s in R.by_key.items() if e == "http" and m == f"rps.{load}"), "")
+            out += [f"## {load}", ""]
+            if first and lm and lm != first.method:
+                out += [f"{lm}.", ""]
+            out += ["| server | conns | requests/s | vs nginx | vs hyper | p50 us | p99 us | p99.9 us | "
+                    "p99 vs nginx | p99 vs hyper | CPU us/request | CPU vs nginx | syscalls/request | errors | "
+                    "samples |", "|---" * 15 + "|"]
+            for n in conns:
+                for i in impls:
+                    s = R.opt("http", f"rps.{load}", n, i)
+                    if s is None:
+                        continue
+                    g = lambda m: R.opt("http", f"{m}.{load}", n, i)  # noqa: E731
+                    err = g("errors")
+                    sc = g("syscalls_per_req")
+                    out.append(" | ".join([f"| {i}", f"{n:,}", mm(s), x(g("rps_vs_nginx")), x(g("rps_vs_hyper")),
+                                           fmt_num(g("p50_us").median) if g("p50_us") else "—",
+                                           mm(g("p99_us")), mm(g("p999_us")), x(g("p99_vs_nginx")),
+                                           x(g("p99_vs_hyper")), mm(g("cpu_us_per_req")), x(g("cpu_vs_nginx")),
+                                           fmt_num(sc.median) if sc else "—",
+                                           f"{int(err.max):,}" if err else "—", f"{len(s.samples)} |"]))
+            fr = [(drv, R.opt("http", f"fiber_vs_stackless.{load}", n, f"duet-{drv}"), n)
+                  for n in conns for drv in ("io_uring", "epoll")]
+            fr = [t for t in fr if t[1]]
+            if fr:
+                out += ["", "| fiber / stackless (requests/s, same rep) | conns | median | min-max |",
+                        "|---|---|---|---|"]
+                out += [f"| duet-{drv} | {n:,} | {fmt_num(s.median)}x | {fmt_num(s.min)}-{fmt_num(s.max)} |"
+                        for drv, s, n in fr]
+            if sc_method:
+                out += ["", f"Syscalls per request: {sc_method}."]
+            out.append("")
+
+        idle = [(i, n, s) for (e, i, m, n), s in R.by_key.items() if e == "http" and m == "rss_per_idle_conn"]
+        if idle:
+            out += ["## Memory per idle keep-alive connection", "", idle[0][2].method + ".", "",
+                    "| server | connections | bytes per connection | min-max | samples |", "|---|---|---|---|---|"]
+            for i in impls:
+                for (j, n, s) in sorted(idle, key=lambda t: t[1] or 0):
+                    if j == i:
+                        out.append(f"| {i} | {n:,} | {fmt_bytes(s.median)} | {fmt_bytes(s.min)}-{fmt_bytes(s.max)} | "
+                                   f"{len(s.samples)} |")
+            out.append("")
+        out += self.http_targets()
+        return out
+
+    def http_targets(self) -> list[str]:
+        """Issue 37's targets, each a verdict from the data on file; a
+        missed one says by how much, and its why column holds the profile
+        once one is on file."""
+        R = self.R
+        n = self.HTTP_TARGET_CONNS
+        rows = []
+        why_missing = "no profile on file (the issue asks for a profile of the miss, not a guess)"
+
+        def row(target, measured, verdict):
+            why = why_missing if verdict.startswith("**no**") else ""
+            rows.append(f"| {target} | {cell(measured)} | {verdict} | {why} |")
+
+        for load in self._http_loads():
+            best = self.http_best(load, n)
+            if not best:
+                continue
+            for ref in ("nginx", "hyper"):
+                r = R.opt("http", f"rps_vs_{ref}.{load}", n, best)
+                row(f"{load}, {n} connections: duet's best (`{best}`) requests/s at or above {ref}'s",
+                    f"{fmt_num(r.median)}x ({fmt_num(r.min)}-{fmt_num(r.max)})" if r else f"{ref} not measured",
+                    self._ratio_verdict(r, lambda v: v >= 1.0, "below") if r else "missing: " + ref)
+                if load.startswith("pipeline"):
+                    continue   # a pipelined load's latency is a batch's, and wrk's correction blurs it
+                p = R.opt("http", f"p99_vs_{ref}.{load}", n, best)
+                row(f"{load}, {n} connections: its p99 no worse than {ref}'s",
+                    f"{fmt_num(p.median)}x ({fmt_num(p.min)}-{fmt_num(p.max)})" if p else f"{ref} not measured",
+                    self._ratio_verdict(p, lambda v: v <= 1.0, "worse") if p else "missing: " + ref)
+        for load in self._http_loads():
+            for drv in ("io_uring", "epoll"):
+                f = R.opt("http", f"fiber_vs_stackless.{load}", n, f"duet-{drv}")
+                if f:
+                    row(f"{load}, {n} connections, {drv}: fiber within 10% of stackless (requests/s)",
+                        f"{fmt_num(f.median)}x ({fmt_num(f.min)}-{fmt_num(f.max)})",
+                        "**yes**" if f.median >= 0.9 else f"**no**: {fmt_num((0.9 - f.median) * 100)} points "
+                                                         "under 0.9x")
+        best = self.http_best()
+        if best:
+            c = R.opt("http", "cpu_vs_nginx.plaintext", n, best)
+            row(f"plaintext, {n} connections: `{best}`'s CPU per request at or below nginx's",
+                f"{fmt_num(c.median)}x ({fmt_num(c.min)}-{fmt_num(c.max)})" if c else "nginx not measured",
+                self._ratio_verdict(c, lambda v: v <= 1.0, "more") if c else "missing: nginx")
+        idle = {i: s for (e, i, m, k), s in R.by_key.items() if e == "http" and m == "rss_per_idle_conn"}
+        for model, ref in (("stackless", "nginx"), ("fiber", "go")):
+            for drv in ("io_uring", "epoll"):
+                i = f"duet-{model}-{drv}"
+                if i not in idle:
+                    continue
+                b = idle.get(ref)
+                target = f"memory per idle connection: {i} at or below {ref}'s"
+                if not b:
+                    row(target, f"{fmt_bytes(idle[i].median)}; {ref} not measured", f"missing: {ref}")
+                    continue
+                r = idle[i].median / b.median if b.median > 0 else float("inf")
+                row(target, f"{fmt_bytes(idle[i].median)} against {fmt_bytes(b.median)} ({fmt_num(r)}x, medians)",
+                    "**yes**" if r <= 1.0 else f"**no**: {fmt_bytes(idle[i].median - b.median)} "
+                                               f"({fmt_num((r - 1) * 100)}%) more")
+        if not rows:
+            return ["## Targets (issue 37)", "", "No duet configuration measured yet: no verdict.", ""]
+        return ["## Targets (issue 37)", "",
+                "As ratios in one run. duet's best configuration is the one with the highest median requests/s "
+                "at that load; a ratio's verdict reads its median (min-max beside it). Memory compares the "
+                "medians of the idle test.", "",
+                "| target | measured | verdict | why (profile) |", "|---|---|---|---|"] + rows + [""]
 
     # -- the echo table (io_echo) ------------------------------------------------
 
@@ -429,6 +641,8 @@ class Report:
             lines += self.scope_rss_table()
         if area == "reliability":
             lines += self.soak_table()
+        if area == "http":
+            lines += self.http_tables()
         exps = [e for e in self.experiments if e.area == area]
         lines += ["## Experiments", ""]
         for e in exps:

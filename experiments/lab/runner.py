@@ -187,6 +187,20 @@ class Cachegrind:
         ]
 
 
+def source_commit() -> str:
+    """The commit of the sources the run measures (short hash, "+dirty" when
+    the tree has changes), or "" outside a git checkout."""
+    root = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+    try:
+        head = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              timeout=30).stdout.strip()
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return head + ("+dirty" if head and dirty else "")
+
+
 def run_group(argv: list[str], env: dict, timeout: float) -> subprocess.CompletedProcess:
     """Runs a program in its own process group; on timeout the whole group
     (children it forked included) is killed, not just the direct child."""
@@ -300,6 +314,7 @@ class Runner:
                 "program": exp.program, "what": exp.what, "profile": self.ctx.profile, "repeat": self.repeat,
                 "machine": self.machine["id"], "machine_line": self.machine["hwloc_line"],
                 "command": f"./experiments/run --profile {self.ctx.profile} --only {exp.name}",
+                "commit": source_commit(),
                 "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         t0 = time.monotonic()
         st = {"exp": exp, "base": base, "done": None, "records": [], "errors": [], "argvs": [],
