@@ -228,8 +228,8 @@ class [[nodiscard]] Serve {
     for (;;) {
       if (!timer_) timer_.emplace(deadline_);
       if (timer_->poll(cx).is_pending()) return false;
-      if (duet::Clock::now() >= deadline_) return true;
-      timer_.reset();
+      if (timer_->deadline() >= deadline_) return true;
+      timer_.reset();  // it fired for a deadline since moved later
     }
   }
 
