@@ -59,12 +59,23 @@ class [[nodiscard]] Serve {
     for (;;) {
       bool go_on = false;
       switch (step_) {
-        case Step::parse: go_on = parse(); break;
-        case Step::read: go_on = read(cx); break;
-        case Step::write: go_on = write(cx); break;
-        case Step::file: go_on = send_file(cx); break;
-        case Step::linger: go_on = linger(cx); break;
-        case Step::done: return duet::ready();
+        case Step::parse:
+          go_on = parse();
+          break;
+        case Step::read:
+          go_on = read(cx);
+          break;
+        case Step::write:
+          go_on = write(cx);
+          break;
+        case Step::file:
+          go_on = send_file(cx);
+          break;
+        case Step::linger:
+          go_on = linger(cx);
+          break;
+        case Step::done:
+          return duet::ready();
       }
       if (!go_on) return step_ == Step::done ? duet::ready() : duet::Poll<void>(duet::pending);
     }
@@ -94,7 +105,9 @@ class [[nodiscard]] Serve {
   }
 
   bool read(duet::Context& cx) {
-    if (!read_) read_.emplace(stream_.read(std::as_writable_bytes(std::span(buf_.get(), detail::kReadBuffer))));
+    if (!read_)
+      read_.emplace(
+          stream_.read(std::as_writable_bytes(std::span(buf_.get(), detail::kReadBuffer))));
     auto p = read_->poll(cx);
     if (p.is_pending()) {
       if (watch_drain(cx) && session_.closing()) return finish();
@@ -165,8 +178,8 @@ class [[nodiscard]] Serve {
           chunk_sent_ = 0;
         }
         if (!write_) {
-          write_.emplace(stream_.write(std::as_bytes(
-              std::span(chunk_.get() + chunk_sent_, chunk_len_ - chunk_sent_))));
+          write_.emplace(stream_.write(
+              std::as_bytes(std::span(chunk_.get() + chunk_sent_, chunk_len_ - chunk_sent_))));
         }
         auto p = write_->poll(cx);
         if (p.is_pending()) return expired(cx) ? finish() : false;
@@ -203,7 +216,9 @@ class [[nodiscard]] Serve {
 
   bool linger(duet::Context& cx) {
     for (;;) {
-      if (!read_) read_.emplace(stream_.read(std::as_writable_bytes(std::span(buf_.get(), detail::kReadBuffer))));
+      if (!read_)
+        read_.emplace(
+            stream_.read(std::as_writable_bytes(std::span(buf_.get(), detail::kReadBuffer))));
       auto p = read_->poll(cx);
       if (p.is_pending()) return expired(cx) ? finish() : false;
       read_.reset();

@@ -75,6 +75,7 @@ class AcceptLoop {
       accept_.reset();
       auto c = std::move(p).value();
       if (!c) {
+        std::fprintf(stderr, "http_server: accept: %s\n", c.error().message().c_str());
         backoff_.emplace(duet::Clock::now() + std::chrono::milliseconds(10));
         continue;
       }
@@ -152,8 +153,9 @@ void Server::start(duet::Runtime& rt) {
     if (opts_.model == Model::stackless) {
       rt.spawn(detail::AcceptLoop(l, this, tls)).detach();
     } else {
-      rt.spawn(duet::stackful, [l, this, tls] { duet::wait(detail::AcceptLoop(l, this, tls)); })
-          .detach();
+      rt.spawn(duet::stackful, [l, this, tls] {
+          duet::wait(detail::AcceptLoop(l, this, tls));
+        }).detach();
     }
   };
   start_one(&plain_, false);

@@ -9,8 +9,8 @@
 #include <time.h>
 
 #include <algorithm>
-#include <climits>
 #include <charconv>
+#include <climits>
 #include <cstring>
 
 namespace http_server {
@@ -43,25 +43,38 @@ thread_local DateCache t_date;
 
 std::string_view reason(int status) noexcept {
   switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Content Too Large";
-    case 417: return "Expectation Failed";
-    case 431: return "Request Header Fields Too Large";
-    case 501: return "Not Implemented";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Internal Server Error";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 413:
+      return "Content Too Large";
+    case 417:
+      return "Expectation Failed";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 501:
+      return "Not Implemented";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Internal Server Error";
   }
 }
 
 /// The answer to a request the parser itself refused.
 int status_for(http_errno e) noexcept {
   switch (e) {
-    case HPE_HEADER_OVERFLOW: return 431;
-    case HPE_INVALID_TRANSFER_ENCODING: return 501;
-    default: return 400;
+    case HPE_HEADER_OVERFLOW:
+      return 431;
+    case HPE_INVALID_TRANSFER_ENCODING:
+      return 501;
+    default:
+      return 400;
   }
 }
 
@@ -81,8 +94,8 @@ std::string_view trim(std::string_view s) noexcept {
 bool plain_name(std::string_view n) noexcept {
   if (n.empty() || n.size() > 255 || n.front() == '.') return false;
   return std::all_of(n.begin(), n.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
   });
 }
 
@@ -227,9 +240,9 @@ int Session::on_value(const char* at, std::size_t n) noexcept {
   if (!in_value_) {
     in_value_ = true;
     const std::string_view name(field_, std::min(field_len_, sizeof field_));
-    field_kind_ = field_len_ > sizeof field_         ? Field::other
-                  : detail::iequals(name, "host")    ? Field::host
-                  : detail::iequals(name, "expect")  ? Field::expect
+    field_kind_ = field_len_ > sizeof field_                   ? Field::other
+                  : detail::iequals(name, "host")              ? Field::host
+                  : detail::iequals(name, "expect")            ? Field::expect
                   : detail::iequals(name, "transfer-encoding") ? Field::transfer_encoding
                                                                : Field::other;
   }
@@ -247,14 +260,17 @@ void Session::finish_value() noexcept {
   const std::string_view v = detail::trim({value_, std::min(value_len_, sizeof value_)});
   if (!in_body_) {  // trailers of a chunked body change nothing here
     switch (field_kind_) {
-      case Field::host: ++hosts_; break;
+      case Field::host:
+        ++hosts_;
+        break;
       case Field::expect:
         (fits && detail::iequals(v, "100-continue") ? expect_continue_ : expect_other_) = true;
         break;
       case Field::transfer_encoding:
         if (!fits || !detail::iequals(v, "chunked")) te_other_ = true;
         break;
-      case Field::other: break;
+      case Field::other:
+        break;
     }
   }
   field_len_ = value_len_ = 0;

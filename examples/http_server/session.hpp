@@ -25,7 +25,7 @@ namespace http_server {
 
 /// What a client may send, and how long it may take.
 struct Limits {
-  std::size_t max_header_bytes = 8 * 1024;  // request line + fields; more: 431
+  std::size_t max_header_bytes = 8 * 1024;   // request line + fields; more: 431
   std::size_t max_body_bytes = 1024 * 1024;  // a request body; more: 413
   /// The whole header of a request (or the idle gap before one) must
   /// arrive within this; so must each read of a body and each write.

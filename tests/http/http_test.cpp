@@ -23,15 +23,15 @@ namespace {
 // Every case runs on both drivers and in both models; a driver this kernel
 // refuses is skipped with its reason. `fds_before` is the count with the
 // server up and no client; each case ends with the count back there.
-#define HTTP_MATRIX()                                                                     \
-  const duet::IoDriver drv = GENERATE(duet::IoDriver::io_uring, duet::IoDriver::epoll);   \
-  const Model model = GENERATE(Model::stackless, Model::fiber);                           \
-  INFO("driver " << duet::io::driver_name(drv) << ", "                                    \
-                 << (model == Model::stackless ? "stackless" : "fiber"));                 \
-  if (!duet::iotest::driver_available(drv)) {                                             \
-    WARN("SKIP: " << duet::io::driver_name(drv) << " not available on this kernel");      \
-    return;                                                                               \
-  }                                                                                       \
+#define HTTP_MATRIX()                                                                   \
+  const duet::IoDriver drv = GENERATE(duet::IoDriver::io_uring, duet::IoDriver::epoll); \
+  const Model model = GENERATE(Model::stackless, Model::fiber);                         \
+  INFO("driver " << duet::io::driver_name(drv) << ", "                                  \
+                 << (model == Model::stackless ? "stackless" : "fiber"));               \
+  if (!duet::iotest::driver_available(drv)) {                                           \
+    WARN("SKIP: " << duet::io::driver_name(drv) << " not available on this kernel");    \
+    return;                                                                             \
+  }                                                                                     \
   duet::iotest::Watchdog wd("http", 120s)
 
 constexpr std::string_view kGet = "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n";
@@ -119,8 +119,7 @@ TEST_CASE("http: chunked bodies with extensions and trailers keep the framing", 
   });
 }
 
-TEST_CASE("http: a body with Content-Length is read past and the next request answered",
-          "[http]") {
+TEST_CASE("http: a body with Content-Length is read past and the next request answered", "[http]") {
   HTTP_MATRIX();
   with_server(drv, model, [](std::uint16_t port) {
     Client c(port);
@@ -194,7 +193,8 @@ TEST_CASE("http: Expect 100-continue is answered before the body is sent", "[htt
   HTTP_MATRIX();
   with_server(drv, model, [](std::uint16_t port) {
     Client c(port);
-    c.send("GET /plaintext HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+    c.send(
+        "GET /plaintext HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
     auto cont = c.response(/*head_only=*/true);
     CHECK(cont.status == 100);
     c.send("body");
@@ -222,8 +222,7 @@ TEST_CASE("http: HTTP/1.0 closes unless it asks for keep-alive", "[http]") {
     k.send("GET /json HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
     CHECK(k.response().status == 200);
     Client cl(port);
-    cl.send("GET /plaintext HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" +
-            std::string(kGet));
+    cl.send("GET /plaintext HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" + std::string(kGet));
     r = cl.response();
     CHECK(r.field("Connection") == "close");
     CHECK(cl.closed());  // the pipelined second request is not answered
@@ -278,7 +277,8 @@ TEST_CASE("http: a client idle or trickling past the read timeout is closed", "[
     // the timeout; the whole header's deadline still closes it. Bounded: it
     // must be closed long before 200 bytes at 50 ms apiece.
     Client slow(port);
-    const std::string req = "GET /plaintext HTTP/1.1\r\nHost: t\r\nX-Slow: " + std::string(300, 's');
+    const std::string req =
+        "GET /plaintext HTTP/1.1\r\nHost: t\r\nX-Slow: " + std::string(300, 's');
     bool closed = false;
     for (std::size_t i = 0; i < 200 && !closed; ++i) {
       if (::send(slow.fd(), &req[i], 1, MSG_NOSIGNAL) != 1) break;
@@ -290,8 +290,8 @@ TEST_CASE("http: a client idle or trickling past the read timeout is closed", "[
 
 TEST_CASE("http: the static route serves files and refuses traversal", "[http]") {
   HTTP_MATRIX();
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("duet_http_root_" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("duet_http_root_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   std::string big(300 * 1024, 'z');
   for (std::size_t i = 0; i < big.size(); i += 4096) big[i] = static_cast<char>('a' + i % 26);
@@ -301,9 +301,10 @@ TEST_CASE("http: the static route serves files and refuses traversal", "[http]")
       drv, model, Limits{},
       [&](std::uint16_t port) {
         Client c(port);
-        c.send("GET /static/hi.txt HTTP/1.1\r\nHost: t\r\n\r\n"
-               "GET /static/big.bin HTTP/1.1\r\nHost: t\r\n\r\n" +
-               std::string(kGet));
+        c.send(
+            "GET /static/hi.txt HTTP/1.1\r\nHost: t\r\n\r\n"
+            "GET /static/big.bin HTTP/1.1\r\nHost: t\r\n\r\n" +
+            std::string(kGet));
         auto r = c.response();
         CHECK(r.body == "hi there\n");
         CHECK(r.field("Content-Type") == "text/plain");
@@ -347,9 +348,8 @@ TEST_CASE("http: SIGTERM drains: in-flight requests finish, idle ones close, exi
     return;
   }
   duet::iotest::Watchdog wd("http drain", 120s);
-  http_test::Program p({DUET_HTTP_SERVER_BIN, "--port", "0", "--model", model, "--drain-ms",
-                        "20000"},
-                       driver);
+  http_test::Program p(
+      {DUET_HTTP_SERVER_BIN, "--port", "0", "--model", model, "--drain-ms", "20000"}, driver);
   const std::uint16_t port = p.port();
   REQUIRE(port != 0);
   Client idle(port);
