@@ -95,7 +95,8 @@ class [[nodiscard]] Serve {
   }
 
   bool start_read() {
-    if (drain_->on.load(std::memory_order_relaxed)) session_.drain();  // the flag only
+    // The flag alone: a drain it misses is seen by watch_drain while reading.
+    if (drain_->on.load(std::memory_order_acquire)) session_.drain();
     if (session_.closing()) return close();
     // A new request's header (or the idle gap before it) gets one deadline
     // in all; a body's read gets one per read.
@@ -251,12 +252,20 @@ class [[nodiscard]] Serve {
   /// True once the drain began (polled while reading): the session is told.
   bool watch_drain(duet::Context& cx) {
     if (drain_seen_) return false;
+    // The Notified first, then the flag: a notify_all after its creation
+    // completes it, and one before set the flag first.
     if (!drain_wait_) drain_wait_.emplace(drain_->notify.notified());
-    // Relaxed: the Notified taken above completes on any notify_all after
-    // its creation, so a flag set before it is seen here or through it.
-    if (!drain_->on.load(std::memory_order_relaxed) && drain_wait_->poll(cx).is_pending()) {
-      return false;
+    // Acquire: pairs with begin_drain's release store.
+    bool on = drain_->on.load(std::memory_order_acquire);
+    if (!on && !drain_queued_) {
+      // Poll the Notified until it is queued, then only the flag: Notify
+      // takes its lock on every poll, and the one registration stays good
+      // because a task's waker names the task (duet/waker.hpp), the same
+      // at every poll.
+      on = drain_wait_->poll(cx).is_ready();
+      drain_queued_ = !on;
     }
+    if (!on) return false;
     drain_seen_ = true;
     session_.drain();
     return true;
@@ -276,6 +285,7 @@ class [[nodiscard]] Serve {
   std::optional<duet::Sleep> timer_;
   duet::Instant deadline_{};
   std::optional<duet::Notify::Notified> drain_wait_;
+  bool drain_queued_ = false;  // drain_wait_ is registered with the Notify
   bool drain_seen_ = false;
 
   std::optional<duet::fs::File> file_;

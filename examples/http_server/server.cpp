@@ -92,9 +92,10 @@ class AcceptLoop {
  private:
   bool draining(duet::Context& cx) {
     if (!wait_) wait_.emplace(srv_->drain().notify.notified());
-    // Relaxed: the Notified (created before this load) completes on any
-    // notify_all after its creation; one before it set the flag first.
-    return srv_->drain().on.load(std::memory_order_relaxed) || wait_->poll(cx).is_ready();
+    // Acquire: pairs with begin_drain's release store. The Notified
+    // (created before this load) completes on any notify_all after its
+    // creation; one before it set the flag first.
+    return srv_->drain().on.load(std::memory_order_acquire) || wait_->poll(cx).is_ready();
   }
 
   duet::net::TcpListener* l_;
@@ -163,7 +164,8 @@ void Server::start(duet::Runtime& rt) {
 }
 
 void Server::begin_drain() noexcept {
-  drain_.on.store(true, std::memory_order_relaxed);  // published by notify_all's release
+  // Release: pairs with the connections' and accept loops' acquire loads.
+  drain_.on.store(true, std::memory_order_release);
   drain_.notify.notify_all();
 }
 
