@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "http_client.hpp"
+#include "tls_peer.hpp"
 
 using http_server::Limits;
 using http_server::Model;
@@ -335,6 +336,59 @@ TEST_CASE("http: many connections at once, each served, none left open", "[http]
     for (auto& c : cs) c->send(kGet);
     for (auto& c : cs) CHECK(c->response().body == "Hello, World!");
   });
+}
+
+namespace {
+
+/// Two requests over HTTPS, the second closing: everything the server sent.
+duet::Task<std::string> https_exchange(std::uint16_t port, std::string ca) {
+  duet::tls::ClientConfig cc;
+  cc.ca_file = std::move(ca);
+  auto ctx = duet::tls::TlsContext::client(cc);
+  if (!ctx) co_return "client context: " + ctx.error().message();
+  auto tcp = co_await duet::net::TcpStream::connect(duet::net::SocketAddr::v4_loopback(port));
+  if (!tcp) co_return "connect: " + tcp.error().message();
+  auto s = co_await ctx->connect(std::move(*tcp), "localhost", 10s);
+  if (!s) co_return "handshake: " + s.error().message();
+  const std::string req =
+      "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"
+      "GET /json HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+  if (auto w = co_await s->write_all(req.data(), req.size()); !w) co_return "write failed";
+  std::string got;
+  char buf[4096];
+  for (;;) {  // ends at the server's close (with or without close_notify)
+    auto n = co_await s->read(buf, sizeof buf);
+    if (!n || *n == 0) break;
+    got.append(buf, *n);
+  }
+  co_return got;
+}
+
+}  // namespace
+
+TEST_CASE("http: HTTPS serves the routes on the TLS listener", "[http]") {
+  HTTP_MATRIX();
+  if (!duet::tlstest::have_openssl()) {
+    WARN("SKIP: the openssl tool is not installed (it makes the test certificates)");
+    return;
+  }
+  const auto& certs = duet::tlstest::certs();
+  REQUIRE(certs.ok);
+  auto o = InProcess::options(model, Limits{}, {});
+  o.tls_port = 0;
+  o.cert_file = certs.server;
+  o.key_file = certs.server_key;
+  http_server::Server srv(o);
+  auto rt = duet::iotest::make_rt(drv);
+  srv.start(*rt);
+  const int fds_before = duet::iotest::fd_count();
+  const std::string got = rt->block_on(https_exchange(srv.tls_port(), certs.ca));
+  INFO("received " << got);
+  CHECK(got.find("HTTP/1.1 200 OK") == 0);
+  CHECK(got.find("\r\n\r\nHello, World!HTTP/1.1 200 OK") != std::string::npos);
+  CHECK(got.ends_with(R"({"message":"Hello, World!"})"));
+  CHECK(duet::iotest::settled_fd_count(fds_before) == fds_before);
+  rt.reset();  // the runtime's tasks borrow the server
 }
 
 #ifdef DUET_HTTP_SERVER_BIN
