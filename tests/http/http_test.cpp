@@ -54,7 +54,7 @@ void with_server(duet::IoDriver drv, Model model, F body) {
 
 }  // namespace
 
-TEST_CASE("http: plaintext and json answer as TechEmpower defines them", "[http]") {
+TEST_CASE("plaintext and json answer as TechEmpower defines them", "[http]") {
   HTTP_MATRIX();
   with_server(drv, model, [](std::uint16_t port) {
     Client c(port);
@@ -74,7 +74,7 @@ TEST_CASE("http: plaintext and json answer as TechEmpower defines them", "[http]
   });
 }
 
-TEST_CASE("http: pipelined requests are answered in order on one connection", "[http]") {
+TEST_CASE("pipelined requests are answered in order on one connection", "[http]") {
   HTTP_MATRIX();
   with_server(drv, model, [](std::uint16_t port) {
     Client c(port);
@@ -91,7 +91,7 @@ TEST_CASE("http: pipelined requests are answered in order on one connection", "[
   });
 }
 
-TEST_CASE("http: unknown paths get 404, a wrong method 405 with Allow", "[http]") {
+TEST_CASE("unknown paths get 404, a wrong method 405 with Allow", "[http]") {
   HTTP_MATRIX();
   with_server(drv, model, [](std::uint16_t port) {
     Client c(port);
@@ -105,7 +105,7 @@ TEST_CASE("http: unknown paths get 404, a wrong method 405 with Allow", "[http]"
   });
 }
 
-TEST_CASE("http: chunked bodies with extensions and trailers keep the framing", "[http]") {
+TEST_CASE("chunked bodies with extensions and trailers keep the framing", "[http]") {
   HTTP_MATRIX();
   with_server(drv, model, [](std::uint16_t port) {
     Client c(port);
@@ -120,7 +120,7 @@ TEST_CASE("http: chunked bodies with extensions and trailers keep the framing", 
   });
 }
 
-TEST_CASE("http: a body with Content-Length is read past and the next request answered", "[http]") {
+TEST_CASE("a body with Content-Length is read past and the next request answered", "[http]") {
   HTTP_MATRIX();
   with_server(drv, model, [](std::uint16_t port) {
     Client c(port);
@@ -131,7 +131,7 @@ TEST_CASE("http: a body with Content-Length is read past and the next request an
   });
 }
 
-TEST_CASE("http: smuggling shapes get 400 and a close", "[http]") {
+TEST_CASE("smuggling shapes get 400 and a close", "[http]") {
   HTTP_MATRIX();
   const char* bad[] = {
       // Content-Length and Transfer-Encoding together.
@@ -165,7 +165,7 @@ TEST_CASE("http: smuggling shapes get 400 and a close", "[http]") {
   });
 }
 
-TEST_CASE("http: a transfer coding other than chunked gets 501", "[http]") {
+TEST_CASE("a transfer coding other than chunked gets 501", "[http]") {
   HTTP_MATRIX();
   with_server(drv, model, [](std::uint16_t port) {
     Client c(port);
@@ -175,7 +175,7 @@ TEST_CASE("http: a transfer coding other than chunked gets 501", "[http]") {
   });
 }
 
-TEST_CASE("http: HEAD answers the head without the body", "[http]") {
+TEST_CASE("HEAD answers the head without the body", "[http]") {
   HTTP_MATRIX();
   with_server(drv, model, [](std::uint16_t port) {
     Client c(port);
@@ -190,7 +190,7 @@ TEST_CASE("http: HEAD answers the head without the body", "[http]") {
   });
 }
 
-TEST_CASE("http: Expect 100-continue is answered before the body is sent", "[http]") {
+TEST_CASE("Expect 100-continue is answered before the body is sent", "[http]") {
   HTTP_MATRIX();
   with_server(drv, model, [](std::uint16_t port) {
     Client c(port);
@@ -207,7 +207,7 @@ TEST_CASE("http: Expect 100-continue is answered before the body is sent", "[htt
   });
 }
 
-TEST_CASE("http: HTTP/1.0 closes unless it asks for keep-alive", "[http]") {
+TEST_CASE("HTTP/1.0 closes unless it asks for keep-alive", "[http]") {
   HTTP_MATRIX();
   with_server(drv, model, [](std::uint16_t port) {
     Client c(port);
@@ -230,7 +230,7 @@ TEST_CASE("http: HTTP/1.0 closes unless it asks for keep-alive", "[http]") {
   });
 }
 
-TEST_CASE("http: headers over the limit get 431", "[http]") {
+TEST_CASE("headers over the limit get 431", "[http]") {
   HTTP_MATRIX();
   Limits l;
   l.max_header_bytes = 1024;
@@ -249,7 +249,7 @@ TEST_CASE("http: headers over the limit get 431", "[http]") {
   });
 }
 
-TEST_CASE("http: bodies over the limit get 413", "[http]") {
+TEST_CASE("bodies over the limit get 413", "[http]") {
   HTTP_MATRIX();
   Limits l;
   l.max_body_bytes = 1000;
@@ -267,7 +267,7 @@ TEST_CASE("http: bodies over the limit get 413", "[http]") {
   });
 }
 
-TEST_CASE("http: a client idle or trickling past the read timeout is closed", "[http]") {
+TEST_CASE("a client idle or trickling past the read timeout is closed", "[http]") {
   HTTP_MATRIX();
   Limits l;
   l.read_timeout = 300ms;
@@ -289,7 +289,7 @@ TEST_CASE("http: a client idle or trickling past the read timeout is closed", "[
   });
 }
 
-TEST_CASE("http: the static route serves files and refuses traversal", "[http]") {
+TEST_CASE("the static route serves files and refuses traversal", "[http]") {
   HTTP_MATRIX();
   const auto dir =
       std::filesystem::temp_directory_path() / ("duet_http_root_" + std::to_string(::getpid()));
@@ -327,7 +327,7 @@ TEST_CASE("http: the static route serves files and refuses traversal", "[http]")
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("http: many connections at once, each served, none left open", "[http]") {
+TEST_CASE("many connections at once, each served, none left open", "[http]") {
   HTTP_MATRIX();
   duet::iotest::raise_nofile();
   with_server(drv, model, [](std::uint16_t port) {
@@ -366,7 +366,7 @@ duet::Task<std::string> https_exchange(std::uint16_t port, std::string ca) {
 
 }  // namespace
 
-TEST_CASE("http: HTTPS serves the routes on the TLS listener", "[http]") {
+TEST_CASE("HTTPS serves the routes on the TLS listener", "[http]") {
   HTTP_MATRIX();
   if (!duet::tlstest::have_openssl()) {
     WARN("SKIP: the openssl tool is not installed (it makes the test certificates)");
@@ -392,7 +392,7 @@ TEST_CASE("http: HTTPS serves the routes on the TLS listener", "[http]") {
 }
 
 #ifdef DUET_HTTP_SERVER_BIN
-TEST_CASE("http: SIGTERM drains: in-flight requests finish, idle ones close, exit 0", "[http]") {
+TEST_CASE("SIGTERM drains: in-flight requests finish, idle ones close, exit 0", "[http]") {
   const char* driver = GENERATE("io_uring", "epoll");
   const char* model = GENERATE("stackless", "fiber");
   INFO("driver " << driver << ", " << model);
