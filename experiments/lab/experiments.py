@@ -218,6 +218,13 @@ def _soak(ctx):
                        {"DUET_LAB_PROFILE": ctx.profile}, by_profile(ctx, 300, 900, 1800))]
 
 
+def _http_soak(ctx):
+    # exp_io_http_soak (experiments/io/http_soak.py) reads DUET_LAB_PROFILE
+    # for its length, as the echo soak does.
+    return [Invocation(["exp_io_http_soak"], "fault soak: http server x drivers x models", "",
+                       {"DUET_LAB_PROFILE": ctx.profile}, by_profile(ctx, 300, 900, 1800))]
+
+
 def _scope_rss(ctx):
     # The two holders differ by a few bytes per child while RSS moves in the
     # block cache's 2 MiB chunks: only a span of about a million children
@@ -343,6 +350,11 @@ EXPERIMENTS: list[Experiment] = [
                "mid message, half-closes, stalled readers, connection storms past its RLIMIT_NOFILE (EMFILE) and "
                "connects abandoned mid-handshake, for both drivers and both models",
                _soak, {"smoke": 15, "quick": 60, "full": 300}),
+    Experiment("http_soak", "reliability", "exp_io_http_soak", "drivers",
+               "the HTTP server (examples/http_server) under a client mixing verified requests with resets "
+               "mid-body, half-closes, slow readers and writers, malformed requests and an EMFILE storm, for both "
+               "drivers and both models (issue 37)",
+               _http_soak, {"smoke": 20, "quick": 60, "full": 300}),
     Experiment("arch", "portability", "python:arch", "lab",
                "architectures supported per model, read from the build", lambda ctx: [],
                {"smoke": 2, "quick": 5, "full": 5}),

@@ -21,7 +21,7 @@ PAGES = {
     "scheduler": "Scheduler policies",
     "io": "I/O",
     "http": "HTTP: duet's server against nginx, Go and hyper under wrk",
-    "reliability": "Reliability: the echo server under faults",
+    "reliability": "Reliability: the echo and HTTP servers under faults",
     "portability": "Portability",
 }
 
@@ -179,35 +179,47 @@ class Report:
 
     # -- the soak table (soak_faults) ------------------------------------------------
 
-    def soak_table(self) -> list[str]:
-        """One row per server configuration: waves survived, faults injected
-        by kind, bytes verified, descriptors and RSS after the waves, and the
-        verdict (every run of the configuration passed)."""
+    # The soaks' pages: the server each one drives, and the column of what it verified.
+    SOAKS = (
+        ("soak", "Soak under faults: the echo server",
+         "Each run keeps `examples/echo_server` (2 workers) under waves that mix verified echo traffic "
+         "with faults; after each wave the server must be alive, its descriptors back to their "
+         "baseline and its RSS flat.", "bytes_verified", "bytes verified"),
+        ("http_soak", "Soak under faults: the HTTP server",
+         "Each run keeps `examples/http_server` under waves that mix verified requests with resets "
+         "mid-body, half-closes, slow readers and writers, malformed requests and an EMFILE storm "
+         "(experiments/io/http_soak.py); after each wave the server must be alive, its descriptors back "
+         "to their baseline and its RSS flat, and SIGTERM must end it with status 0.",
+         "responses_verified", "responses verified"),
+    )
+
+    def soak_table(self, exp: str, title: str, intro: str, verified: str, verified_head: str) -> list[str]:
+        """One row per server configuration of soak `exp`: waves survived,
+        faults injected by kind, what it verified, descriptors and RSS after
+        the waves, and the verdict (every run of the configuration passed)."""
         R = self.R
-        impls = sorted({i for (e, i, m, n) in R.by_key if e == "soak"})
+        impls = sorted({i for (e, i, m, n) in R.by_key if e == exp})
         if not impls:
             return []
 
         def val(impl, metric, agg=max):
-            s = R.opt("soak", metric, None, impl)
+            s = R.opt(exp, metric, None, impl)
             return agg(s.samples) if s else None
 
-        lines = ["## Soak under faults", "",
-                 "Each run keeps `examples/echo_server` (2 workers) under waves that mix verified echo traffic "
-                 "with faults; after each wave the server must be alive, its descriptors back to their "
-                 "baseline and its RSS flat. Figures are the worst of the runs on file (faults: per run).", "",
-                 "| server | waves survived | faults injected | bytes verified | fds over baseline | "
+        lines = [f"## {title}", "",
+                 intro + " Figures are the worst of the runs on file (faults: per run).", "",
+                 f"| server | waves survived | faults injected | {verified_head} | fds over baseline | "
                  "RSS growth | accept errors survived | verdict |",
                  "|---|---|---|---|---|---|---|---|"]
         for impl in impls:
             faults = sorted(m.split(".", 1)[1] for (e, i, m, n) in R.by_key
-                            if e == "soak" and i == impl and m.startswith("faults."))
+                            if e == exp and i == impl and m.startswith("faults."))
             fl = ", ".join(f"{k} {int(val(impl, 'faults.' + k, min))}" for k in faults)
             waves = val(impl, "waves_survived", min)
             ok = val(impl, "pass", min)
             rss = val(impl, "rss_growth")
             lines.append(f"| {impl} | {int(waves) if waves is not None else '—'} | {fl or '—'} | "
-                         f"{int(val(impl, 'bytes_verified', min) or 0):,} | {int(val(impl, 'fd_over_baseline') or 0)} | "
+                         f"{int(val(impl, verified, min) or 0):,} | {int(val(impl, 'fd_over_baseline') or 0)} | "
                          f"{fmt_num((rss or 0) / (1 << 20))} MiB | {int(val(impl, 'accept_errors_survived', min) or 0)} | "
                          f"{'**pass**' if ok == 1 else '**FAIL**'} |")
         return lines + [""]
@@ -640,7 +652,8 @@ class Report:
         if area == "memory":
             lines += self.scope_rss_table()
         if area == "reliability":
-            lines += self.soak_table()
+            for soak in self.SOAKS:
+                lines += self.soak_table(*soak)
         if area == "http":
             lines += self.http_tables()
         exps = [e for e in self.experiments if e.area == area]
