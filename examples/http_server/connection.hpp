@@ -36,6 +36,12 @@ struct Drain {
 };
 
 namespace detail {
+// The read buffer starts small, as nginx's client_header_buffer_size, so an
+// idle keep-alive connection holds little; a read that fills it (pipelined
+// requests, a large header or body) grows it to the large size for the
+// reads after. Every read starts on an empty buffer (the parser keeps what
+// it needs of a partial request), so growing copies nothing.
+inline constexpr std::size_t kReadBufferSmall = 1024;
 inline constexpr std::size_t kReadBuffer = 8 * 1024;
 inline constexpr std::size_t kFileChunk = 64 * 1024;  // TLS: file bytes per write
 }  // namespace detail
@@ -52,7 +58,8 @@ class [[nodiscard]] Serve {
         site_(&site),
         drain_(&drain),
         session_(site),
-        buf_(std::make_unique_for_overwrite<char[]>(detail::kReadBuffer)) {}
+        buf_(std::make_unique_for_overwrite<char[]>(detail::kReadBufferSmall)),
+        cap_(detail::kReadBufferSmall) {}
   Serve(Serve&&) = default;
 
   duet::Poll<void> poll(duet::Context& cx) {
@@ -106,9 +113,10 @@ class [[nodiscard]] Serve {
   }
 
   bool read(duet::Context& cx) {
-    if (!read_)
-      read_.emplace(
-          stream_.read(std::as_writable_bytes(std::span(buf_.get(), detail::kReadBuffer))));
+    if (!read_) {
+      if (end_ == cap_ && cap_ < detail::kReadBuffer) grow();
+      read_.emplace(stream_.read(std::as_writable_bytes(std::span(buf_.get(), cap_))));
+    }
     auto p = read_->poll(cx);
     if (p.is_pending()) {
       if (watch_drain(cx) && session_.closing()) return finish();
@@ -217,9 +225,7 @@ class [[nodiscard]] Serve {
 
   bool linger(duet::Context& cx) {
     for (;;) {
-      if (!read_)
-        read_.emplace(
-            stream_.read(std::as_writable_bytes(std::span(buf_.get(), detail::kReadBuffer))));
+      if (!read_) read_.emplace(stream_.read(std::as_writable_bytes(std::span(buf_.get(), cap_))));
       auto p = read_->poll(cx);
       if (p.is_pending()) return expired(cx) ? finish() : false;
       read_.reset();
@@ -275,7 +281,16 @@ class [[nodiscard]] Serve {
   const Site* site_;
   Drain* drain_;
   Session session_;
+  /// The last read filled the small buffer: the large one, from the next
+  /// read on (no input is pending then: pos_ == end_).
+  void grow() {
+    buf_ = std::make_unique_for_overwrite<char[]>(detail::kReadBuffer);
+    cap_ = detail::kReadBuffer;
+    pos_ = end_ = 0;
+  }
+
   std::unique_ptr<char[]> buf_;
+  std::size_t cap_;                // buf_'s size: kReadBufferSmall, then kReadBuffer
   std::size_t pos_ = 0, end_ = 0;  // unparsed input in buf_
   std::size_t written_ = 0;        // of session_.output()
   Step step_ = Step::parse;

@@ -150,7 +150,7 @@ constexpr std::uint64_t kNoLength = ULLONG_MAX;  // http_parser: no Content-Leng
 
 Session::Session(const Site& site) : site_(&site) {
   http_parser_init(&parser_, HTTP_REQUEST);
-  out_.reserve(4096);
+  out_.reserve(1024);  // grows with pipelined responses, as nginx's 1k buffers do
 }
 
 std::size_t Session::feed(const char* data, std::size_t n) {
