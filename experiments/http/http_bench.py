@@ -466,8 +466,8 @@ def build_peers(out: str, want: list[str]) -> tuple[dict[str, Server], dict[str,
 
 
 def duet_servers(build: str) -> tuple[dict[str, Server], str]:
-    exe = os.path.join(build, "examples", "http_server")
-    if not os.path.exists(exe):
+    exe = os.path.join(build, "examples", "http_server", "http_server")
+    if not os.path.isfile(exe):
         return {}, f"{exe} not built"
     out = {}
     for model, drv in DUET_CONFIGS:
