@@ -178,7 +178,7 @@ int run(const Options& o) {
   auto term = duet::signal::subscribe(SIGTERM);
   auto intr = duet::signal::subscribe(SIGINT);
   if (!term || !intr) throw std::runtime_error("cannot subscribe to SIGTERM/SIGINT");
-  std::binary_semaphore stop{0};
+  std::counting_semaphore<2> stop{0};  // released once by each signal's watcher at most
   auto on_signal = [&](duet::signal::Subscription& sub) -> duet::Task<void> {
     if (co_await sub.recv()) {
       srv.begin_drain();

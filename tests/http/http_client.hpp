@@ -110,6 +110,9 @@ class Client {
     return r == 1;
   }
 
+  /// Closes the connection now (a server lingering on it sees the end).
+  void close() noexcept { fd_ = {}; }
+
   [[nodiscard]] const std::string& pending() const noexcept { return buf_; }
   [[nodiscard]] int fd() const noexcept { return fd_.get(); }
 
