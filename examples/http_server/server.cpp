@@ -5,8 +5,9 @@
 #include <fcntl.h>
 #include <signal.h>
 
+#include <condition_variable>
 #include <cstdio>
-#include <semaphore>
+#include <mutex>
 #include <stdexcept>
 #include <utility>
 
@@ -178,11 +179,21 @@ int run(const Options& o) {
   auto term = duet::signal::subscribe(SIGTERM);
   auto intr = duet::signal::subscribe(SIGINT);
   if (!term || !intr) throw std::runtime_error("cannot subscribe to SIGTERM/SIGINT");
-  std::counting_semaphore<2> stop{0};  // released once by each signal's watcher at most
+  // The main thread waits on a condition variable, not a semaphore: a
+  // process-directed signal may be delivered to it, and a sanitizer
+  // (TSan) runs the handler only inside a call it intercepts, which a
+  // semaphore's futex wait is not.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
   auto on_signal = [&](duet::signal::Subscription& sub) -> duet::Task<void> {
     if (co_await sub.recv()) {
       srv.begin_drain();
-      stop.release();
+      {
+        std::lock_guard lk(mu);
+        stopping = true;
+      }
+      cv.notify_one();
     }
   };
   auto watch_term = rt.spawn(on_signal(*term));
@@ -191,7 +202,10 @@ int run(const Options& o) {
   std::printf("listening on %u\n", static_cast<unsigned>(srv.port()));
   if (o.tls_port) std::printf("listening on %u (tls)\n", static_cast<unsigned>(srv.tls_port()));
   std::fflush(stdout);
-  stop.acquire();
+  {
+    std::unique_lock lk(mu);
+    cv.wait(lk, [&] { return stopping; });
+  }
   // The other signal's watcher never finishes on its own: cancel it.
   watch_term.cancel();
   watch_intr.cancel();
