@@ -124,23 +124,24 @@ std::size_t Scheduler::unlisted_tasks() const noexcept {
 
 void Scheduler::submit_new(TaskHeader* t) {
   t->sched = this;
+  // A tail call: the common path keeps no frame for the knob's call.
+  if (cfg.list_all_tasks) [[unlikely]] return submit_listed(t);
   // The worker is looked up once for the count and the queue.
   Worker* w = own_worker();
-  if (cfg.list_all_tasks) [[unlikely]] {
-    list_at_spawn(t);
-  } else {
-    count_unlisted(w, 1);
-  }
+  count_unlisted(w, 1);
   // A spawn is taken only while kOpen: the same one load and test as a
   // wake's (which queues until kShutDown).
   if (schedule_on<kDraining>(w, t)) return;
   submit_off_worker(t);
 }
 
-void Scheduler::list_at_spawn(TaskHeader* t) noexcept {
-  // Before the queue push: the task is this thread's alone until then.
+[[gnu::noinline]] void Scheduler::submit_listed(TaskHeader* t) {
+  // Listed before the queue push: the task is this thread's alone until
+  // then. Not counted as unlisted: it never is.
   t->state.to_listed_at_spawn();
   owned.insert(t);
+  if (schedule_on<kDraining>(own_worker(), t)) return;
+  submit_off_worker(t);
 }
 
 void Scheduler::submit_off_worker(TaskHeader* t) {

@@ -103,8 +103,9 @@ class DUET_API Scheduler {
   // (only the shutting-down thread touches it).
   std::vector<CancelledTask>* cancel_report_ = nullptr;
   std::atomic<bool> stopped_{false};
-  /// RuntimeConfig::list_all_tasks: lists a new task before it is queued.
-  void list_at_spawn(TaskHeader* t) noexcept;
+  /// submit_new with RuntimeConfig::list_all_tasks: lists the new task,
+  /// then queues it.
+  void submit_listed(TaskHeader* t);
   /// The slow half of submit_new: no worker of ours, or not kOpen.
   void submit_off_worker(TaskHeader* t);
   /// Notes `t` in cancel_report_ (a drain's shutdown), before its cancel.
