@@ -49,6 +49,7 @@
 #include <boost/context/detail/fcontext.hpp>
 #include <chrono>
 #include <coroutine>
+#include <cstdlib>
 #include <duet/duet.hpp>
 #include <sys_counter.hpp>
 #include <vector>
@@ -58,10 +59,18 @@ namespace {
 using Clock = std::chrono::steady_clock;
 namespace bc = boost::context::detail;
 
+// The observability knobs, for measuring what each costs on the same
+// binary (docs/observability.md): DUET_BENCH_LIST_ALL=1 sets
+// RuntimeConfig::list_all_tasks, DUET_BENCH_STALL_MS=<n> the stall
+// detector's threshold.
 duet::RuntimeConfig config(int workers) {
   duet::RuntimeConfig c;
   c.workers = static_cast<unsigned>(workers);
   c.io_driver = duet::IoDriver::none;  // the scheduler alone
+  if (const char* e = std::getenv("DUET_BENCH_LIST_ALL")) c.list_all_tasks = *e == '1';
+  if (const char* e = std::getenv("DUET_BENCH_STALL_MS")) {
+    c.stall_threshold = std::chrono::milliseconds(std::atoi(e));
+  }
   return c;
 }
 

@@ -129,3 +129,66 @@ TEST_CASE("dump_tasks counts tasks spawned from a worker and finished on another
   while (duet::dump_tasks(rt, os) != 0) os.str("");
   CHECK(os.str().rfind("0 live tasks", 0) == 0);
 }
+
+namespace {
+/// Parks (holding its worker) until the latch opens: the worker is busy.
+struct HoldWorker {
+  std::atomic<bool>* open;
+  std::atomic<bool>* holding;
+  duet::Poll<void> poll(duet::Context&) {
+    holding->store(true);
+    while (!open->load()) std::this_thread::yield();
+    return duet::ready();
+  }
+};
+}  // namespace
+
+TEST_CASE("dump_tasks with list_all_tasks lists a queued task that never ran", "[dump]") {
+  duet::test::Watchdog wd("dump_tasks list_all_tasks");
+  duet::Runtime rt({.workers = 1, .list_all_tasks = true});
+  std::atomic<bool> open{false}, holding{false};
+  auto blocker = rt.spawn(HoldWorker{&open, &holding});
+  while (!holding.load()) std::this_thread::yield();
+  auto queued = rt.spawn(value(7));  // behind the blocker: never run yet
+
+  std::ostringstream os;
+  CHECK(duet::dump_tasks(rt, os) == 2);
+  const std::string out = os.str();
+  INFO(out);
+  CHECK(lines_starting_with(out, "task ") == 2);
+  CHECK(out.find("stackless ready") != std::string::npos);  // the queued one
+  CHECK(out.find("poll running") != std::string::npos);     // the blocker
+  CHECK(out.find("2 live tasks, all above") != std::string::npos);
+
+  open = true;
+  blocker.join();
+  CHECK(queued.join() == 7);
+  std::ostringstream after;
+  while (duet::dump_tasks(rt, after) != 0) after.str("");
+  CHECK(after.str() == "0 live tasks, all above\n");
+}
+
+TEST_CASE("list_all_tasks: parked, cancelled and shut-down tasks leave the list", "[dump]") {
+  duet::test::Watchdog wd("list_all_tasks shutdown");
+  Gate gate;
+  std::vector<duet::JoinHandle<void>> parked;
+  {
+    duet::Runtime rt({.workers = 2, .list_all_tasks = true});
+    for (int i = 0; i < 4; ++i) parked.push_back(rt.spawn(parks_on(gate)));
+    while (gate.waiters() < 4) std::this_thread::yield();
+    parked[0].cancel();
+    for (int round = 0; round < 5; ++round) {
+      rt.block_on([](duet::Runtime&) -> duet::Task<void> {
+        std::vector<duet::JoinHandle<int>> hs;
+        for (int i = 0; i < 200; ++i) hs.push_back(duet::spawn(value(i)));
+        for (auto& h : hs) (void)co_await h;
+      }(rt));
+    }
+    std::ostringstream os;
+    while (duet::dump_tasks(rt, os) != 3) os.str("");
+    CHECK(lines_starting_with(os.str(), "task ") == 3);
+  }  // shutdown cancels the three still parked
+  for (std::size_t i = 1; i < parked.size(); ++i) {
+    CHECK_THROWS_AS(parked[i].join(), duet::Cancelled);
+  }
+}

@@ -9,9 +9,9 @@ scheduler, the workers, the blocking pool and the three task kinds call
 the harness, never a transition of TaskState. This check reads the library's
 sources (common/, drivers/, stackless/, stackful/: *.hpp, *.cpp, *.inc;
 tests are free to drive the word directly) and fails, listing file:line,
-where a transition is called outside the files allowed to: the harness,
-state.hpp itself, and task_header.hpp (the header's reference count and
-load, which are not transitions of the life cycle).
+where a transition is called outside the files allowed to (the harness and
+state.hpp itself), or where TaskState declares a member this check does not
+know (a new transition must join TRANSITIONS, so that it is checked too).
 """
 import pathlib
 import re
@@ -22,7 +22,14 @@ TRANSITIONS = (
     "to_running_for_cancel", "to_idle", "resume_held", "to_yielded", "to_complete",
     "to_complete_releasing", "to_complete_joined", "release_after_completion",
     "set_join_waker", "unset_join_waker", "drop_join_interest", "release_join_interest",
+    "to_listed_at_spawn",
 )
+# TaskState's members that are not transitions of the life cycle: the
+# header's reference count and loads, and the private CAS loop.
+NOT_TRANSITIONS = ("load", "ref", "unref", "update")
+STATE_HPP = "common/include/duet/detail/task/state.hpp"
+# A member function of TaskState (BasicTaskState) as state.hpp declares it.
+MEMBER = re.compile(r"^  (?:\[\[nodiscard\]\] )?[\w:<>]+ (\w+)\([^)]*\)(?: const)? noexcept")
 # `state.` or `state().` then a transition's name and its call.
 CALL = re.compile(r"\bstate(?:\(\))?\s*\.\s*(" + "|".join(TRANSITIONS) + r")\s*\(")
 ALLOWED = {
@@ -53,12 +60,22 @@ def violations(root):
                     yield f"{rel}:{n}: calls TaskState::{m.group(1)} (go through task/harness.hpp)"
 
 
+def unlisted_members(root):
+    """TaskState's members this check does not know: a new transition must
+    be added to TRANSITIONS (or, if it is not one, NOT_TRANSITIONS)."""
+    text = (root / STATE_HPP).read_text()
+    body = text[text.index("class BasicTaskState"):]
+    names = {m.group(1) for m in map(MEMBER.match, body.splitlines()) if m}
+    for name in sorted(names - set(TRANSITIONS) - set(NOT_TRANSITIONS)):
+        yield f"{STATE_HPP}: TaskState::{name} is neither in TRANSITIONS nor NOT_TRANSITIONS here"
+
+
 def main(argv):
     root = pathlib.Path(argv[1] if len(argv) > 1 else pathlib.Path(__file__).resolve().parents[2])
-    found = list(violations(root))
+    found = list(unlisted_members(root)) + list(violations(root))
     for v in found:
         print(v)
-    print(f"check_state_callers: {len(found)} call(s) outside the harness")
+    print(f"check_state_callers: {len(found)} problem(s)")
     return 1 if found else 0
 
 

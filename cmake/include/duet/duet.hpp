@@ -27,6 +27,7 @@
 #include "duet/scope/task_scope.hpp"
 #include "duet/stackful.hpp"
 #include "duet/stackless.hpp"
+#include "duet/stall.hpp"
 #include "duet/sync/barrier.hpp"
 #include "duet/sync/mutex.hpp"
 #include "duet/sync/notify.hpp"

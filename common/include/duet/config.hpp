@@ -11,6 +11,8 @@
 
 namespace duet {
 
+struct StallReport;  // duet/stall.hpp
+
 /// How workers are pinned to CPUs (read from hwloc).
 enum class Placement : std::uint8_t {
   none,          // not pinned: the OS decides
@@ -157,10 +159,30 @@ struct RuntimeConfig {
   /// the clock. With one worker and a fixed seed, a program whose tasks only
   /// talk to each other runs the same interleaving on every run.
   std::optional<std::uint64_t> seed;
+  /// Whether each spawn lists its task in the runtime's task list at once,
+  /// so that dump_tasks (duet/dump.hpp) describes every live task, queued
+  /// ones that never ran included. Costs each spawn and each finish an
+  /// uncontended spin lock (docs/observability.md gives the counts). false:
+  /// a task is listed when it first parks; the dump counts the tasks that
+  /// have not parked yet without describing them.
+  bool list_all_tasks = false;
+  /// The stall detector (duet/stall.hpp, docs/observability.md): a run of
+  /// a task (a poll or a fiber's slice) that keeps its worker at least this
+  /// long is reported while it still runs, with a backtrace of the worker
+  /// taken in a SIGURG handler on it. 0 (the default): off, and no monitor
+  /// thread, no signal handler, nothing on the hot path. A monitor thread
+  /// looks every threshold / 2, so a stall is seen after 1 to 1.5 times it.
+  /// At most one report a second per runtime; every stall is counted in
+  /// WorkerStats::stalls.
+  std::chrono::nanoseconds stall_threshold{0};
+  /// Where stall reports go. Default: StallReport::text() to stderr. Called
+  /// on the monitor thread (not a worker, not in the signal handler).
+  std::function<void(const StallReport&)> on_stall;
 };
 
-/// Per-worker counters. Each is written by its worker only (plain
-/// increments, no locked instruction), read by anyone.
+/// Per-worker counters. Each is written by one thread only, its worker
+/// (stalls: the stall monitor), with plain increments, no locked
+/// instruction, and read by anyone.
 struct WorkerStats {
   std::uint64_t polls = 0;           // task runs (polls or fiber resumes)
   std::uint64_t lifo_hits = 0;       // runs taken from the LIFO slot
@@ -173,6 +195,9 @@ struct WorkerStats {
   std::uint64_t lifo_steals = 0;     // tasks taken from a stuck worker's LIFO slot
   std::uint64_t hand_offs = 0;       // fiber-to-fiber switches that skipped the loop
   std::uint64_t inline_joins = 0;    // children run inside their joiner's poll
+  /// Runs that kept this worker past RuntimeConfig::stall_threshold, reported
+  /// or not (written by the stall monitor thread, the only writer).
+  std::uint64_t stalls = 0;
 };
 
 }  // namespace duet

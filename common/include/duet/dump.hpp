@@ -3,15 +3,16 @@
 // Example (fiber):
 //   duet::dump_tasks(rt, std::cerr);
 //
-// One line per unfinished task that has parked at least once: its address,
-// backend (stackless, poll, stackful), state (running, ready = queued,
-// parked = waiting on a waker, cancelling), and what its backend adds
-// (fibers: strategy, stack in use and size, high-water mark, spawn site,
-// where it parked). Then a count of the live tasks: those lines plus the
-// tasks that have not parked yet (queued, or in their first run), which are
-// counted but not described: a task is listed when it first parks, since
-// listing every spawn would cost each spawn a lock. Tasks are read while
-// they run: the dump is a snapshot, not a consistent cut.
+// One line per listed unfinished task (every live task with
+// RuntimeConfig::list_all_tasks; otherwise those that parked at least once):
+// its address, backend (stackless, poll, stackful), state (running, ready =
+// queued, parked = waiting on a waker, cancelling), and what its backend
+// adds (fibers: strategy, stack in use and size, high-water mark, spawn
+// site, where it parked). Then a count of the live tasks: those lines plus
+// the tasks that have not parked yet (queued, or in their first run), which
+// are counted but not described: without the knob a task is listed when it
+// first parks, since listing every spawn costs each spawn a lock. Tasks are
+// read while they run: the dump is a snapshot, not a consistent cut.
 // duet/stackful/introspect.hpp can print it on a signal.
 #pragma once
 

@@ -45,11 +45,16 @@ std::size_t dump_tasks(Runtime& rt, std::ostream& os) {
     os << "\n";
     ++n;
   });
-  // Tasks that have not parked yet are in no list (listing each at spawn
-  // would cost every spawn a lock): counted, not described.
+  // Without RuntimeConfig::list_all_tasks, tasks that have not parked yet
+  // are in no list (listing each at spawn costs every spawn a lock):
+  // counted, not described.
   const std::size_t u = s->unlisted_tasks();
-  os << n + u << " live tasks: " << n << " above (parked at least once), " << u
-     << " not parked yet (queued or running)\n";
+  if (s->cfg.list_all_tasks) {
+    os << n + u << " live tasks, all above\n";
+  } else {
+    os << n + u << " live tasks: " << n << " above (parked at least once), " << u
+       << " not parked yet (queued or running)\n";
+  }
   return n + u;
 }
 

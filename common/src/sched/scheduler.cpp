@@ -55,6 +55,9 @@ Scheduler::Scheduler(Runtime& rt, RuntimeConfig c)
       idle(resolve_workers(cfg), watches_lifo_slots(cfg)),
       owned(4 * resolve_workers(cfg)) {
   if (cfg.tick_budget == 0) throw std::invalid_argument("duet: tick_budget must be at least 1");
+  if (cfg.stall_threshold.count() < 0) {
+    throw std::invalid_argument("duet: stall_threshold must not be negative");
+  }
   if (cfg.lifo_steal_after.count() < 0) {
     throw std::invalid_argument("duet: lifo_steal_after must not be negative");
   }
@@ -69,6 +72,7 @@ Scheduler::Scheduler(Runtime& rt, RuntimeConfig c)
     workers.push_back(std::make_unique<Worker>(*this, i, cpus.empty() ? -1 : cpus[i]));
   }
   for (auto& w : workers) w->start();
+  if (cfg.stall_threshold.count() > 0) stall_monitor = std::make_unique<StallMonitor>(*this);
   g_gdb_last_scheduler.store(this, std::memory_order_relaxed);
 }
 
@@ -120,12 +124,23 @@ std::size_t Scheduler::unlisted_tasks() const noexcept {
 
 void Scheduler::submit_new(TaskHeader* t) {
   t->sched = this;
+  // A tail call: the common path keeps no frame for the knob's call.
+  if (cfg.list_all_tasks) [[unlikely]] return submit_listed(t);
   // The worker is looked up once for the count and the queue.
   Worker* w = own_worker();
   count_unlisted(w, 1);
   // A spawn is taken only while kOpen: the same one load and test as a
   // wake's (which queues until kShutDown).
   if (schedule_on<kDraining>(w, t)) return;
+  submit_off_worker(t);
+}
+
+[[gnu::noinline]] void Scheduler::submit_listed(TaskHeader* t) {
+  // Listed before the queue push: the task is this thread's alone until
+  // then. Not counted as unlisted: it never is.
+  list_at_spawn(t);
+  owned.insert(t);
+  if (schedule_on<kDraining>(own_worker(), t)) return;
   submit_off_worker(t);
 }
 
@@ -217,6 +232,7 @@ void Scheduler::cancel_running(TaskHeader* t) noexcept {
 
 void Scheduler::shutdown() {
   if (phase_.exchange(kShutDown, std::memory_order_acq_rel) == kShutDown) return;
+  stall_monitor.reset();  // it signals workers: stop it before they exit
   for (unsigned i = 0; i < workers.size(); ++i) {
     int next_watcher = -1;  // every worker is woken here anyway
     idle.unpark_worker_by_id(i, next_watcher);

@@ -33,7 +33,8 @@ class DUET_API Scheduler {
 
   /// A new task: queue it (locally when called on one of our workers, else
   /// through the injector). It is listed in `owned` when it first parks,
-  /// not here: a task that never parks is never listed. Once a drain has
+  /// not here: a task that never parks is never listed (unless
+  /// RuntimeConfig::list_all_tasks, which lists every task here). Once a drain has
   /// begun it cancels the task, drops both its references and throws
   /// SpawnRefused (the caller has built no JoinHandle yet).
   void submit_new(TaskHeader* t);
@@ -78,6 +79,9 @@ class DUET_API Scheduler {
   /// RuntimeConfig::clock's test clock, or null (real time). Declared after
   /// `workers`: destroyed first, after shutdown joined them.
   std::unique_ptr<TestClock> test_clock;
+  /// RuntimeConfig::stall_threshold's monitor, or null (off). Stopped
+  /// first in shutdown(), while the workers it signals still run.
+  std::unique_ptr<StallMonitor> stall_monitor;
 
  private:
   void cancel_everything();
@@ -99,6 +103,9 @@ class DUET_API Scheduler {
   // (only the shutting-down thread touches it).
   std::vector<CancelledTask>* cancel_report_ = nullptr;
   std::atomic<bool> stopped_{false};
+  /// submit_new with RuntimeConfig::list_all_tasks: lists the new task,
+  /// then queues it.
+  void submit_listed(TaskHeader* t);
   /// The slow half of submit_new: no worker of ours, or not kOpen.
   void submit_off_worker(TaskHeader* t);
   /// Notes `t` in cancel_report_ (a drain's shutdown), before its cancel.

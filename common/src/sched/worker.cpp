@@ -48,7 +48,7 @@ WorkerStats Worker::stats() const noexcept {
       stats_.polls.get(),          stats_.lifo_hits.get(),     stats_.steals.get(),
       stats_.steal_attempts.get(), stats_.injector_pops.get(), stats_.overflows.get(),
       stats_.parks.get(),          stats_.yields.get(),        stats_.lifo_steals.get(),
-      stats_.hand_offs.get(),      stats_.inline_joins.get()};
+      stats_.hand_offs.get(),      stats_.inline_joins.get(),  stats_.stalls.get()};
 }
 
 // Inline here (their only callers are in this file): a yield that lands on
@@ -483,6 +483,8 @@ void Worker::park() {
   // the others stopped looking would otherwise wait for the next spawn.
   if (last && sched_.has_pending_work()) sched_.notify_parked();
   stats_.parks.inc();
+  // Relaxed: a statistic for the stall monitor (worker.hpp, runs_at_park).
+  runs_at_park_.store(stats_.polls.get(), std::memory_order_relaxed);
   seen_at_ = {};  // a new watch starts with a fresh look
   while (!sched_.is_shutdown()) {
     // A paused test clock: the last worker to sleep jumps it to the next

@@ -32,6 +32,7 @@
 #include "duet/detail/task_header.hpp"
 #include "lifo_slot.hpp"
 #include "local_queue.hpp"
+#include "stall_monitor.hpp"
 #include "time/wheel.hpp"
 
 namespace duet::detail {
@@ -104,6 +105,23 @@ class DUET_API Worker {
   }
   [[nodiscard]] std::int64_t unlisted() const noexcept {
     return unlisted_.load(std::memory_order_relaxed);
+  }
+
+  // ---- the stall detector (stall_monitor.hpp) -------------------------
+  /// Runs begun so far (WorkerStats::polls). Relaxed, as every statistic:
+  /// the monitor compares two readings a period apart, and a stale one
+  /// only delays a report by a period.
+  [[nodiscard]] std::uint64_t runs() const noexcept { return stats_.polls.get(); }
+  /// runs() when this worker last parked: equal to runs() while it has run
+  /// nothing since (idle, not stalled). Relaxed, for the same reason.
+  [[nodiscard]] std::uint64_t runs_at_park() const noexcept {
+    return runs_at_park_.load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] StallCapture& stall_capture() noexcept { return stall_capture_; }
+  /// The stall monitor, the counter's only writer.
+  void count_stall() noexcept { stats_.stalls.inc(); }
+  [[nodiscard]] std::thread::native_handle_type native_handle() noexcept {
+    return thread_.native_handle();
   }
 
   LocalQueue queue;
@@ -199,12 +217,14 @@ class DUET_API Worker {
   std::chrono::steady_clock::time_point seen_at_{};
   std::thread thread_;
   std::atomic<std::int64_t> unlisted_{0};
+  std::atomic<std::uint64_t> runs_at_park_{0};
+  StallCapture stall_capture_;
 
   struct {
     // `polls` also tells the watcher whether this worker is still inside
     // the poll it saw last time.
     Counter polls, lifo_hits, steals, steal_attempts, injector_pops, overflows, parks, yields,
-        lifo_steals, hand_offs, inline_joins;
+        lifo_steals, hand_offs, inline_joins, stalls;
   } stats_;
 };
 

@@ -94,6 +94,8 @@ constexpr WorkerCounter worker_counters[] = {
      &WorkerStats::hand_offs},
     {"duet_worker_inline_joins_total", "Children run inside their joiner's poll.",
      &WorkerStats::inline_joins},
+    {"duet_worker_stalls_total", "Runs that kept the worker past the stall threshold.",
+     &WorkerStats::stalls},
 };
 static_assert(sizeof(WorkerStats) == std::size(worker_counters) * sizeof(std::uint64_t),
               "every WorkerStats field has its family here");

@@ -158,6 +158,19 @@ class BasicTaskState {
     return prev.refs() == n;
   }
 
+  /// A spawned task not published yet (RuntimeConfig::list_all_tasks: the
+  /// spawner lists it before its first queue push): LISTED, with the list's
+  /// reference.
+  void to_listed_at_spawn() noexcept(nothrow) {
+    // Relaxed load and store: no other thread can reach the word before the
+    // queue push that publishes the task, and that push (a release) carries
+    // this store with it.
+    S prev(word_.load(std::memory_order_relaxed));
+    check(prev.is_notified() && !prev.is_running() && !prev.is_complete() && !prev.is_listed(),
+          "to_listed_at_spawn", "NOTIFIED, not RUNNING, not COMPLETE, not LISTED", prev);
+    word_.store((prev.bits() | S::listed) + S::ref_one, std::memory_order_relaxed);
+  }
+
   // ---- wakes and cancellation (any thread) --------------------------------
 
   /// A wake that consumes the caller's reference.
