@@ -67,8 +67,8 @@ TEST_CASE("stall detector: a spinning stackless task is reported once with a bac
           "[stall]") {
   duet::test::Watchdog wd("stall poll");
   Sink sink;
-  duet::Runtime rt({.workers = 2, .stall_threshold = std::chrono::milliseconds(20),
-                    .on_stall = sink.fn()});
+  duet::Runtime rt(
+      {.workers = 2, .stall_threshold = std::chrono::milliseconds(20), .on_stall = sink.fn()});
   std::atomic<bool> release{false}, running{false};
   auto h = rt.spawn(stalling_task(&release, &running));
   while (sink.size() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -93,8 +93,8 @@ TEST_CASE("stall detector: a spinning stackless task is reported once with a bac
 TEST_CASE("stall detector: a spinning fiber is reported with its spawn site", "[stall]") {
   duet::test::Watchdog wd("stall fiber");
   Sink sink;
-  duet::Runtime rt({.workers = 1, .stall_threshold = std::chrono::milliseconds(20),
-                    .on_stall = sink.fn()});
+  duet::Runtime rt(
+      {.workers = 1, .stall_threshold = std::chrono::milliseconds(20), .on_stall = sink.fn()});
   std::atomic<bool> release{false};
   const unsigned line = __LINE__ + 1;
   auto h = rt.spawn(duet::stackful({.name = "spinner"}), [&] { duet_test_stalling_spin(release); });
@@ -118,15 +118,16 @@ TEST_CASE("stall detector: a normal workload reports nothing", "[stall]") {
   duet::test::Watchdog wd("stall normal");
   Sink sink;
   // A threshold far above any run here, even preempted on a loaded machine.
-  duet::Runtime rt({.workers = 2, .stall_threshold = std::chrono::milliseconds(500),
-                    .on_stall = sink.fn()});
+  duet::Runtime rt(
+      {.workers = 2, .stall_threshold = std::chrono::milliseconds(500), .on_stall = sink.fn()});
   for (int round = 0; round < 20; ++round) {
     rt.block_on([](duet::Runtime&) -> duet::Task<void> {
       std::vector<duet::JoinHandle<int>> hs;
-      for (int i = 0; i < 200; ++i) hs.push_back(duet::spawn([](int v) -> duet::Task<int> {
-        co_await duet::yield_now();
-        co_return v;
-      }(i)));
+      for (int i = 0; i < 200; ++i)
+        hs.push_back(duet::spawn([](int v) -> duet::Task<int> {
+          co_await duet::yield_now();
+          co_return v;
+        }(i)));
       for (auto& h : hs) (void)co_await h;
     }(rt));
   }

@@ -9,10 +9,10 @@
 #include <mutex>
 #include <thread>
 
-#include "task/harness.hpp"
 #include "duet/blocking.hpp"
 #include "duet/runtime.hpp"
 #include "sched/scheduler.hpp"
+#include "task/harness.hpp"
 
 namespace duet::detail {
 namespace {

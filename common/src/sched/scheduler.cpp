@@ -125,7 +125,8 @@ std::size_t Scheduler::unlisted_tasks() const noexcept {
 void Scheduler::submit_new(TaskHeader* t) {
   t->sched = this;
   // A tail call: the common path keeps no frame for the knob's call.
-  if (cfg.list_all_tasks) [[unlikely]] return submit_listed(t);
+  if (cfg.list_all_tasks) [[unlikely]]
+    return submit_listed(t);
   // The worker is looked up once for the count and the queue.
   Worker* w = own_worker();
   count_unlisted(w, 1);

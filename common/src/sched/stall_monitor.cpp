@@ -29,11 +29,11 @@
 namespace duet {
 
 std::string StallReport::text() const {
-  std::string s = "duet: stall: worker " + std::to_string(worker) + " has run one " + kind +
-                  " task for at least " +
-                  std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(running_for)
-                                     .count()) +
-                  " ms";
+  std::string s =
+      "duet: stall: worker " + std::to_string(worker) + " has run one " + kind +
+      " task for at least " +
+      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(running_for).count()) +
+      " ms";
   if (name != nullptr) s += std::string(" (") + name + ")";
   if (file != nullptr) s += std::string(", spawned at ") + file + ":" + std::to_string(line);
   if (suppressed != 0) s += " [" + std::to_string(suppressed) + " earlier stalls not reported]";
@@ -185,8 +185,7 @@ bool StallMonitor::capture(Worker& w, std::uint64_t polls, StallReport& r) {
   const auto until = Clock::now() + kCaptureWait;
   while (c.phase.load() != StallCapture::captured) {
     int expected = StallCapture::requested;
-    if (Clock::now() >= until &&
-        c.phase.compare_exchange_strong(expected, StallCapture::idle)) {
+    if (Clock::now() >= until && c.phase.compare_exchange_strong(expected, StallCapture::idle)) {
       return false;  // never delivered; a late handler now writes nothing
     }
     std::this_thread::sleep_for(std::chrono::microseconds(100));

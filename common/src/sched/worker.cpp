@@ -409,7 +409,6 @@ void Worker::run_once(TaskHeader* t, TaskSnapshot prev) {
   run_ended(t, r);
 }
 
-
 NextTask Worker::take_next_task() noexcept {
   // Budget spent: the loop's maintenance (I/O, timers, the injection
   // queue) comes first. A task already handed back: the loop runs it.

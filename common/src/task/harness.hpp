@@ -154,11 +154,15 @@ template <RunStart How>
 
 /// A spawned task listed before its first queue push
 /// (RuntimeConfig::list_all_tasks): LISTED, with the list's reference.
-inline void list_at_spawn(TaskHeader* t) noexcept { t->state.to_listed_at_spawn(); }
+inline void list_at_spawn(TaskHeader* t) noexcept {
+  t->state.to_listed_at_spawn();
+}
 
 /// A held run leaves the rings for a queue that starts runs with
 /// RunStart::queued (held_run.hpp): RUNNING -> NOTIFIED.
-inline void give_up_held_run(TaskHeader* t) noexcept { t->state.to_yielded(); }
+inline void give_up_held_run(TaskHeader* t) noexcept {
+  t->state.to_yielded();
+}
 
 /// A run ended pending: RUNNING -> idle, LISTED set with it when `list`.
 /// True when it was woken or cancelled while it ran: queue it again.
