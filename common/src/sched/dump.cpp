@@ -11,17 +11,6 @@
 namespace duet {
 namespace detail {
 namespace {
-const char* kind_name(TaskKind k) noexcept {
-  switch (k) {
-    case TaskKind::stackless:
-      return "stackless";
-    case TaskKind::poll:
-      return "poll";
-    case TaskKind::stackful:
-      return "stackful";
-  }
-  return "?";
-}
 
 const char* state_name(TaskSnapshot s) noexcept {
   if (s.is_complete()) return "complete";
@@ -39,8 +28,8 @@ std::size_t dump_tasks(Runtime& rt, std::ostream& os) {
   detail::Scheduler* s = detail::scheduler_of(rt);
   s->owned.for_each([&](detail::TaskHeader* t) {
     const detail::TaskSnapshot s = t->load(std::memory_order_acquire);
-    os << "task " << static_cast<const void*>(t) << " " << detail::kind_name(t->vtable->kind) << " "
-       << detail::state_name(s) << " refs=" << s.refs();
+    os << "task " << static_cast<const void*>(t) << " " << detail::task_kind_name(t->vtable->kind)
+       << " " << detail::state_name(s) << " refs=" << s.refs();
     if (const detail::StackfulOps* ops = t->vtable->stackful) ops->describe(t, os);
     os << "\n";
     ++n;

@@ -53,18 +53,6 @@ constexpr std::chrono::seconds kReportInterval{1};
 // How long the monitor waits for a signalled worker's capture.
 constexpr std::chrono::seconds kCaptureWait{1};
 
-const char* kind_name(TaskKind k) noexcept {
-  switch (k) {
-    case TaskKind::stackless:
-      return "stackless";
-    case TaskKind::poll:
-      return "poll";
-    case TaskKind::stackful:
-      return "stackful";
-  }
-  return "?";
-}
-
 /// The handler: on a worker, if its monitor asked, note the running task
 /// and take the backtrace. Only async-signal-safe work: atomics on lock-free
 /// ints, plain stores, a read of the (initial-exec) thread context, and the
@@ -192,7 +180,7 @@ bool StallMonitor::capture(Worker& w, std::uint64_t polls, StallReport& r) {
   }
   const bool same_run = c.in_task && c.polls == polls;
   if (same_run) {
-    r.kind = kind_name(c.kind);
+    r.kind = task_kind_name(c.kind);
     r.name = c.site.name;
     r.file = c.site.file;
     r.line = c.site.line;

@@ -49,6 +49,19 @@ enum class RunResult : std::uint8_t {
 
 enum class TaskKind : std::uint8_t { stackless, poll, stackful };
 
+/// The kind's name in dumps and stall reports.
+constexpr const char* task_kind_name(TaskKind k) noexcept {
+  switch (k) {
+    case TaskKind::stackless:
+      return "stackless";
+    case TaskKind::poll:
+      return "poll";
+    case TaskKind::stackful:
+      return "stackful";
+  }
+  return "?";
+}
+
 struct TaskVTable {
   TaskKind kind;
   /// Polls / resumes the task once on the calling worker.
