@@ -38,15 +38,15 @@ import errno
 import json
 import os
 import random
-import re
 import resource
-import signal
 import socket
 import struct
-import subprocess
 import sys
 import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from soak_server import SoakServer  # noqa: E402
 
 PROFILES = {  # waves per configuration, echo connections, messages each
     "smoke": (4, 4, 10),
@@ -71,52 +71,10 @@ def log(msg: str):
 # -- the server ---------------------------------------------------------------------
 
 
-class Server:
+class Server(SoakServer):
     def __init__(self, exe: str, model: str, driver: str):
-        def limit():
-            resource.setrlimit(resource.RLIMIT_NOFILE, (SERVER_NOFILE, SERVER_NOFILE))
-
-        self.err_path = f"/tmp/duet-soak-{os.getpid()}-{model}-{driver}.err"
-        self.err = open(self.err_path, "w+", encoding="utf-8")
-        self.p = subprocess.Popen([exe, "--model", model, "--driver", driver, "--port", "0", "--workers",
-                                   str(SERVER_WORKERS)],
-                                  stdout=subprocess.PIPE, stderr=self.err, text=True, preexec_fn=limit)
-        line = self.p.stdout.readline()
-        m = re.search(r"listening on (\d+)", line)
-        if not m:
-            self.stop()
-            raise RuntimeError(f"echo_server did not start: {line!r}")
-        self.port = int(m.group(1))
-
-    def alive(self) -> bool:
-        return self.p.poll() is None
-
-    def fds(self) -> int:
-        return len(os.listdir(f"/proc/{self.p.pid}/fd"))
-
-    def rss(self) -> int:
-        with open(f"/proc/{self.p.pid}/status", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-        return 0
-
-    def emfile_reports(self) -> int:
-        self.err.flush()
-        with open(self.err_path, encoding="utf-8", errors="replace") as f:
-            return sum(1 for line in f if "accept:" in line)
-
-    def stop(self) -> int | None:
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-        self.err.close()
-        os.unlink(self.err_path)
-        return self.p.returncode
+        super().__init__([exe, "--model", model, "--driver", driver, "--port", "0", "--workers",
+                          str(SERVER_WORKERS)], f"soak-{model}-{driver}", SERVER_NOFILE, stop_timeout=10)
 
 
 # -- the faults ---------------------------------------------------------------------
