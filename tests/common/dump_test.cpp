@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -191,4 +192,103 @@ TEST_CASE("list_all_tasks: parked, cancelled and shut-down tasks leave the list"
   for (std::size_t i = 1; i < parked.size(); ++i) {
     CHECK_THROWS_AS(parked[i].join(), duet::Cancelled);
   }
+}
+
+namespace {
+// Three coroutines awaiting one another; the leaf parks on a gate. Each
+// has its own name for the async backtrace to find.
+duet::Task<void> chain_leaf(Gate& g) {
+  co_await GateWait{&g};
+}
+duet::Task<void> chain_middle(Gate& g) {
+  co_await chain_leaf(g);
+}
+duet::Task<void> chain_root(Gate& g) {
+  co_await chain_middle(g);
+}
+
+/// One side of a ping-pong pair that parks on each turn, until `stop`;
+/// then it tells the other side (`over`) and ends.
+duet::Task<void> pinger(duet::Notify& mine, duet::Notify& theirs, std::atomic<bool>& stop,
+                        std::atomic<bool>& over) {
+  while (!stop.load()) {
+    theirs.notify_one();
+    co_await mine.notified();
+  }
+  over = true;
+  theirs.notify_one();
+}
+duet::Task<void> ponger(duet::Notify& mine, duet::Notify& theirs, std::atomic<bool>& over) {
+  for (;;) {
+    co_await mine.notified();
+    if (over.load()) co_return;
+    theirs.notify_one();
+  }
+}
+}  // namespace
+
+TEST_CASE("dump_tasks: a parked coroutine's async backtrace names its chain and what it waits in",
+          "[dump]") {
+  duet::test::Watchdog wd("async backtrace");
+  duet::Runtime rt({.workers = 2});
+  Gate gate;
+  auto h = rt.spawn(chain_root(gate));
+  while (gate.waiters() < 1) std::this_thread::yield();
+
+  std::ostringstream os;
+  CHECK(duet::dump_tasks(rt, os) == 1);
+  const std::string out = os.str();
+  INFO(out);
+  const auto head = out.find("stackless parked");
+  const auto waits = out.find("\n  waits in (anonymous namespace)::GateWait\n");
+  const auto leaf =
+      out.find("\n  #0 (anonymous namespace)::chain_leaf((anonymous namespace)::Gate&)\n");
+  const auto middle = out.find("\n  #1 (anonymous namespace)::chain_middle(");
+  const auto root = out.find("\n  #2 (anonymous namespace)::chain_root(");
+  REQUIRE(head != std::string::npos);
+  CHECK(waits != std::string::npos);
+  CHECK(leaf != std::string::npos);
+  CHECK(middle != std::string::npos);
+  CHECK(root != std::string::npos);
+  CHECK((head < waits && waits < leaf && leaf < middle && middle < root));
+  CHECK(out.find("  #3") == std::string::npos);
+
+  // The dump's hold let it go parked: the gate's wake still runs it.
+  gate.release();
+  h.join();
+}
+
+TEST_CASE("dump_tasks: wakes that race the dump's hold are never lost", "[dump][stress]") {
+  // Ping-pong pairs park and wake each other while another thread dumps
+  // without pause: a wake that finds a task held by the dump must queue it
+  // when the dump lets go, or a pair stops (the watchdog fails the test).
+  duet::test::Watchdog wd("dump racing wakes");
+  duet::Runtime rt({.workers = 2});
+  constexpr int kPairs = 4;
+  std::atomic<bool> stop{false};
+  std::vector<std::unique_ptr<duet::Notify>> ns;
+  std::vector<std::unique_ptr<std::atomic<bool>>> overs;
+  std::vector<duet::JoinHandle<void>> hs;
+  for (int p = 0; p < kPairs; ++p) {
+    ns.push_back(std::make_unique<duet::Notify>());
+    ns.push_back(std::make_unique<duet::Notify>());
+    overs.push_back(std::make_unique<std::atomic<bool>>(false));
+    duet::Notify& a = *ns[ns.size() - 2];
+    duet::Notify& b = *ns.back();
+    hs.push_back(rt.spawn(pinger(a, b, stop, *overs.back())));
+    hs.push_back(rt.spawn(ponger(b, a, *overs.back())));
+  }
+  // Until enough dumps found parked tasks to hold (the watchdog bounds it).
+  std::size_t dumps = 0, chains = 0;
+  std::ostringstream os;
+  while (dumps < 300 || chains < 50) {
+    os.str("");
+    (void)duet::dump_tasks(rt, os);
+    ++dumps;
+    if (os.str().find("\n  #0 ") != std::string::npos) ++chains;
+  }
+  stop = true;
+  for (auto& h : hs) h.join();
+  INFO("dumps " << dumps << ", with a backtrace " << chains);
+  CHECK(chains >= 50);
 }

@@ -5,8 +5,10 @@
 // and -O2, and run it:
 //   1. coroutine_handle::address() is the pointer the promise's operator
 //      new returned;
-//   2. the frame begins with two resume pointers, then the promise, and the
-//      size operator delete receives covers both (duet's own Task promises);
+//   2. the frame begins with two resume pointers, the first the resume
+//      function of its coroutine, then the promise (PromiseBase first), and
+//      the size operator delete receives covers both (duet's own Task
+//      promises);
 //   3. a frame whose handle escapes (as a spawned Task's does) is never
 //      elided: operator new runs once per coroutine, at every optimisation.
 // Prints "frame assumptions hold" and exits 0, or names the broken one and
@@ -14,6 +16,7 @@
 #include <array>
 #include <coroutine>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <new>
@@ -138,7 +141,38 @@ void check_task(duet::Task<T> t, const char* what) {
       reinterpret_cast<char*>(&h.promise()) == static_cast<char*>(h.address()) + 2 * sizeof(void*);
   if (!follows) std::printf("(%s)\n", what);
   expect(follows, "2: duet's Task promise follows the frame's two resume pointers");
+  // The dump's async backtrace reads a frame's link through PromiseBase at
+  // promise_offset, whatever the promise type.
+  auto& base = static_cast<duet::detail::PromiseBase&>(h.promise());
+  expect(reinterpret_cast<char*>(&base) ==
+             static_cast<char*>(h.address()) + duet::detail::promise_offset,
+         "2: PromiseBase begins duet's Task promise, at promise_offset");
+  alignas(64) int parent_frame_stand_in = 0;
+  base.set_parent(std::coroutine_handle<>::from_address(&parent_frame_stand_in));
+  expect(duet::detail::PromiseBase::link_in_frame(h.address()) ==
+             reinterpret_cast<std::uintptr_t>(&parent_frame_stand_in),
+         "2: link_in_frame reads the link set_parent wrote");
   destroy_elsewhere<T>(h);
+}
+
+// The first word of a frame is its resume function: the same for two
+// frames of one coroutine, another for another coroutine (the dump names
+// each frame by it).
+void check_resume_functions() {
+  auto a = task_int(1).release();
+  auto b = task_int(2).release();
+  auto c = task_void().release();
+  escape(a);
+  escape(b);
+  escape(c);
+  const void* fa = duet::detail::resume_function_of(a.address());
+  expect(fa != nullptr && fa == duet::detail::resume_function_of(b.address()),
+         "2: two frames of one coroutine begin with the same resume function");
+  expect(fa != duet::detail::resume_function_of(c.address()),
+         "2: frames of two coroutines begin with different resume functions");
+  destroy_elsewhere<int>(a);
+  destroy_elsewhere<int>(b);
+  destroy_elsewhere<void>(c);
 }
 
 }  // namespace
@@ -149,6 +183,7 @@ int main() {
   check_task(task_int(1), "Task<int>");
   check_task(task_string(), "Task<std::string>");
   check_task(task_big(), "Task<std::array<long, 40>>");
+  check_resume_functions();
   if (g_failures != 0) return 1;
   std::printf("frame assumptions hold\n");
   return 0;

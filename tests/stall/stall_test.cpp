@@ -47,10 +47,11 @@ bool names(const duet::StallReport& r, const std::string& fn) {
 }
 }  // namespace
 
-// Outside the anonymous namespace and not inlined: -rdynamic exports it, so
-// the backtrace can name it. Spins until released, sleeping a little in each
+// Not inlined, so that the backtrace has its frame; a static function, so
+// that only the full symbol table names it (the executable is not linked
+// -rdynamic: dladdr could not). Spins until released, sleeping a little in each
 // turn (a real blocking call; under TSan a signal is delivered at such calls).
-[[gnu::noinline]] void duet_test_stalling_spin(const std::atomic<bool>& release) {
+[[gnu::noinline]] static void duet_test_stalling_spin(const std::atomic<bool>& release) {
   while (!release.load()) std::this_thread::sleep_for(std::chrono::microseconds(200));
   asm volatile("" ::: "memory");  // not a tail call: this frame stays
 }

@@ -330,3 +330,41 @@ TEST_CASE(
     require_explored(r, variant == 0 ? 1 : 5);
   }
 }
+
+TEST_CASE("explored: a dump holding a parked task against a wake, a cancel and the handle drop",
+          "[task][explorer]") {
+  // dump_tasks holds a parked coroutine task while it reads its chain of
+  // awaits (hold_parked, then park_run(t, false)); a wake or a cancel
+  // meanwhile must queue it exactly once, when the dump lets go, and no
+  // reference may be lost or doubled.
+  for (int other = 0; other < 2; ++other) {
+    INFO(other);
+    auto r = Explorer::explore([other] {
+      auto m = std::make_shared<ModelTask>();
+      (void)pop_and_run(*m);
+      m->st.ref();  // a waker clone, registered by the run
+      park(*m);     // parked and listed
+      auto held = std::make_shared<bool>(false);
+      auto dump = [m, held] {
+        if (!m->st.to_running_for_inspection()) return;
+        *held = true;
+        if (m->st.to_idle(false)) ++m->queued;
+      };
+      auto wake = [m] { m->apply(m->st.wake_by_val()); };
+      auto third = [m, other] {
+        if (other == 0) {
+          m->apply(m->st.cancel());
+        } else {
+          drop_join_handle(*m);
+        }
+      };
+      return Explorer::Case{{dump, wake, third}, [m, other] {
+                              Explorer::expect(m->queued == 1,
+                                               "the woken task is not queued exactly once");
+                              expect_consistent(*m, other == 0 ? 1 : 0);
+                              settle(*m, other == 0);
+                            }};
+    });
+    require_explored(r, 20);
+  }
+}

@@ -401,3 +401,25 @@ TEST_CASE("duet's own checks print the transition and the word, then abort", "[t
         std::string::npos);
   CHECK(err.find("1 references") != std::string::npos);
 }
+
+TEST_CASE("to_running_for_inspection holds only a parked task, and to_idle ends the hold",
+          "[task][state]") {
+  // Queued (spawned), running, complete: no hold, no change.
+  for (std::uint64_t w : {State::spawned, running, S::complete | S::join_interest | refs(1)}) {
+    State st(w);
+    CHECK_FALSE(st.to_running_for_inspection());
+    CHECK(st.load().bits() == w);
+  }
+  State st(parked);
+  REQUIRE(st.to_running_for_inspection());
+  CHECK(st.load().bits() == (parked | S::running) + S::ref_one);
+  CHECK_FALSE(st.to_running_for_inspection());  // held already
+  // Nothing happened meanwhile: parked again, the hold's reference gone.
+  CHECK_FALSE(st.to_idle(false));
+  CHECK(st.load().bits() == parked);
+  // A wake during the hold: the hold's reference becomes the queue's.
+  REQUIRE(st.to_running_for_inspection());
+  CHECK(st.wake_by_ref() == WakeAction::none);
+  CHECK(st.to_idle(false));
+  CHECK(st.load().bits() == (parked | S::notified) + S::ref_one);
+}

@@ -32,8 +32,9 @@ struct StallReport {
   const char* file = nullptr;  // fibers: the spawn site; else null
   unsigned line = 0;
   /// The worker thread's frames when the signal arrived, innermost first,
-  /// symbolized ("binary(function+0x1f) [0x...]", the function demangled;
-  /// names of the executable's own functions need it linked -rdynamic).
+  /// symbolized ("function+0x1f (object)", the function demangled, named
+  /// from the object's full symbol table so that internal functions are
+  /// named too; "object+0x1f" in a stripped object).
   std::vector<std::string> backtrace;
   /// Stalls seen but not reported since the last report (rate limit).
   unsigned long suppressed = 0;

@@ -1,12 +1,19 @@
-// dump.cpp: dump_tasks over the runtime's list of parked tasks, and the
-// count of those that have not parked yet.
+// dump.cpp: dump_tasks over the runtime's list of parked tasks, with the
+// async backtrace of each parked coroutine task, and the count of those
+// that have not parked yet.
 #include "duet/dump.hpp"
 
+#include <optional>
 #include <ostream>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "duet/detail/current.hpp"
 #include "duet/runtime.hpp"
 #include "scheduler.hpp"
+#include "symbols.hpp"
+#include "task/harness.hpp"
 
 namespace duet {
 namespace detail {
@@ -19,21 +26,69 @@ const char* state_name(TaskSnapshot s) noexcept {
   if (s.is_notified()) return "ready";
   return "parked";
 }
-}  // namespace
 
+/// One listed task as read under its shard's lock; named after it.
+struct Seen {
+  std::string line;                 // address, kind, state, references, backend's words
+  std::optional<AwaitChain> chain;  // a parked coroutine's awaits
+};
+
+/// Reads a parked coroutine's chain of awaits, holding the task so that no
+/// worker runs it meanwhile. True when the hold ended with a wake or a
+/// cancel that the caller must queue (outside the list's lock).
+bool read_chain(TaskHeader* t, Seen& seen) {
+  if (t->vtable->await_chain == nullptr || !hold_parked(t)) return false;
+  seen.chain.emplace();
+  t->vtable->await_chain(t, *seen.chain);
+  return park_run(t, /*list=*/false);
+}
+
+/// "F" from "duet::detail::FutureAwaiter<F>::repoll(...)", the re-poll
+/// function that names what a leaf waits in; the name itself otherwise.
+std::string awaited_future(const std::string& repoll) {
+  const std::string head = "duet::detail::FutureAwaiter<";
+  if (repoll.rfind(head, 0) != 0) return repoll;
+  int depth = 1;
+  for (std::size_t i = head.size(); i < repoll.size(); ++i) {
+    if (repoll[i] == '<') ++depth;
+    if (repoll[i] == '>' && --depth == 0) return repoll.substr(head.size(), i - head.size());
+  }
+  return repoll;
+}
+
+void print_chain(std::ostream& os, const AwaitChain& c) {
+  if (c.waits_in != nullptr)
+    os << "  waits in " << awaited_future(function_name(c.waits_in)) << "\n";
+  for (std::size_t i = 0; i < c.depth; ++i) {
+    os << "  #" << i << " " << function_name(c.frames[i]) << "\n";
+  }
+  if (c.truncated) os << "  ... (deeper than " << AwaitChain::max_frames << " awaits)\n";
+}
+
+}  // namespace
 }  // namespace detail
 
 std::size_t dump_tasks(Runtime& rt, std::ostream& os) {
-  std::size_t n = 0;
   detail::Scheduler* s = detail::scheduler_of(rt);
+  std::vector<detail::Seen> seen;
+  std::vector<detail::TaskHeader*> to_queue;
   s->owned.for_each([&](detail::TaskHeader* t) {
-    const detail::TaskSnapshot s = t->load(std::memory_order_acquire);
-    os << "task " << static_cast<const void*>(t) << " " << detail::task_kind_name(t->vtable->kind)
-       << " " << detail::state_name(s) << " refs=" << s.refs();
-    if (const detail::StackfulOps* ops = t->vtable->stackful) ops->describe(t, os);
-    os << "\n";
-    ++n;
+    detail::Seen& e = seen.emplace_back();
+    const detail::TaskSnapshot w = t->load(std::memory_order_acquire);
+    std::ostringstream line;
+    line << "task " << static_cast<const void*>(t) << " " << detail::task_kind_name(t->vtable->kind)
+         << " " << detail::state_name(w) << " refs=" << w.refs();
+    if (const detail::StackfulOps* ops = t->vtable->stackful) ops->describe(t, line);
+    e.line = std::move(line).str();
+    if (detail::read_chain(t, e)) to_queue.push_back(t);
   });
+  // Woken or cancelled while held: queued as a waker would have.
+  for (detail::TaskHeader* t : to_queue) s->schedule(t);
+  for (const auto& e : seen) {
+    os << e.line << "\n";
+    if (e.chain) detail::print_chain(os, *e.chain);
+  }
+  const std::size_t n = seen.size();
   // Without RuntimeConfig::list_all_tasks, tasks that have not parked yet
   // are in no list (listing each at spawn costs every spawn a lock):
   // counted, not described.

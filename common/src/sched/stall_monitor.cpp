@@ -6,11 +6,10 @@
 // is safe in a signal handler once warmed up: its first call loads
 // libgcc_s (dlopen, malloc), so install_handler() calls it once before any
 // signal can arrive; later calls only walk the stack with the unwind
-// tables. Symbolizing (backtrace_symbols, which allocates, and demangling)
-// happens on the monitor thread, never in the handler.
+// tables. Symbolizing (symbols.hpp, which reads symbol tables and
+// allocates) happens on the monitor thread, never in the handler.
 #include "stall_monitor.hpp"
 
-#include <cxxabi.h>
 #include <execinfo.h>
 #include <pthread.h>
 
@@ -23,6 +22,7 @@
 #include <string>
 
 #include "scheduler.hpp"
+#include "symbols.hpp"
 #include "thread_context.hpp"
 #include "worker.hpp"
 
@@ -91,29 +91,6 @@ void install_handler() {
     sa.sa_flags = SA_RESTART;  // an interrupted system call goes on
     sigaction(kStallSignal, &sa, nullptr);
   });
-}
-
-/// "binary(mangled+0x1f) [0x...]" with the name demangled.
-std::string demangled(const char* line) {
-  std::string s(line);
-  const auto open = s.find('(');
-  const auto plus = s.find('+', open == std::string::npos ? 0 : open);
-  if (open == std::string::npos || plus == std::string::npos || plus == open + 1) return s;
-  const std::string mangled = s.substr(open + 1, plus - open - 1);
-  int status = 0;
-  std::unique_ptr<char, void (*)(void*)> name(
-      ::abi::__cxa_demangle(mangled.c_str(), nullptr, nullptr, &status), &std::free);
-  if (status != 0 || !name) return s;
-  return s.substr(0, open + 1) + name.get() + s.substr(plus);
-}
-
-std::vector<std::string> symbolize(void* const* frames, int depth) {
-  std::vector<std::string> out;
-  std::unique_ptr<char*, void (*)(void*)> lines(::backtrace_symbols(frames, depth), &std::free);
-  if (!lines) return out;
-  out.reserve(static_cast<std::size_t>(depth));
-  for (int i = 0; i < depth; ++i) out.push_back(demangled(lines.get()[i]));
-  return out;
 }
 
 }  // namespace

@@ -170,6 +170,15 @@ inline void give_up_held_run(TaskHeader* t) noexcept {
   return t->state.to_idle(list);
 }
 
+/// A dump takes a parked task to read its frames, as if it ran it: true
+/// when `t` was parked and is now held (RUNNING, with the hold's
+/// reference). The hold ends with park_run(t, false); when that returns
+/// true the task was woken or cancelled meanwhile and the holder queues it
+/// (Scheduler::schedule), the hold's reference becoming the queue's.
+[[nodiscard]] inline bool hold_parked(TaskHeader* t) noexcept {
+  return t->state.to_running_for_inspection();
+}
+
 /// The harness's publishes for a real task (harness.cpp). publish_completion
 /// is also called by a fiber before its last switch (hand_off.hpp), the
 /// shutdown drain and the blocking pool; the other two only by complete_run.

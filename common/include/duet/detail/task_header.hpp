@@ -7,7 +7,8 @@
 //     0  state      TaskState    flags (low 7 bits) | reference count (rest)
 //     8  next       TaskHeader*  intrusive link: injector, shutdown lists
 //    16  vtable     TaskVTable*  kind, run, cancel, destroy, outcome, drop_outcome,
-//                                stackful (a fiber's operations, stackful_ops.hpp)
+//                                stackful (a fiber's operations, stackful_ops.hpp),
+//                                await_chain (a coroutine's, for dumps)
 //    24  owned_prev TaskHeader*  OwnedTasks shard list (tasks that parked)
 //    32  owned_next TaskHeader*
 //    40  join_waker Waker        the joiner's waker (16 B), see JOIN_WAKER
@@ -29,6 +30,7 @@
 #include "duet/export.hpp"
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include "duet/detail/stackful_ops.hpp"
@@ -62,6 +64,20 @@ constexpr const char* task_kind_name(TaskKind k) noexcept {
   return "?";
 }
 
+/// A parked coroutine task's chain of awaits, for dump_tasks' async
+/// backtrace: code addresses, which the dump names. The leaf (the coroutine
+/// that suspended) first, then each coroutine awaiting the one before, up
+/// to the spawned root.
+struct AwaitChain {
+  static constexpr std::size_t max_frames = 64;
+  /// What the leaf waits in: its awaiter's re-poll function, whose name
+  /// names the future (null: it waits in none, as after a yield).
+  const void* waits_in = nullptr;
+  const void* frames[max_frames] = {};  // each coroutine's resume function
+  std::size_t depth = 0;                // frames filled
+  bool truncated = false;               // the chain goes on past max_frames
+};
+
 struct TaskVTable {
   TaskKind kind;
   /// Polls / resumes the task once on the calling worker.
@@ -78,6 +94,10 @@ struct TaskVTable {
   /// A fiber's operations (duet/detail/stackful_ops.hpp); null for every
   /// other kind of task.
   const StackfulOps* stackful = nullptr;
+  /// Fills the chain of awaits of a coroutine task; null for the other
+  /// kinds. Called only on a task that a dump holds (harness.hpp,
+  /// hold_parked), so that no run changes the frames under it.
+  void (*await_chain)(TaskHeader*, AwaitChain&) = nullptr;
 };
 
 struct alignas(64) TaskHeader {

@@ -134,8 +134,26 @@ struct CoroTask final : TaskHeader {
     out.reset();
   }
 
-  static constexpr TaskVTable vtable{TaskKind::stackless, &run,   &cancel, &destroy, &outcome,
-                                     &drop_outcome,       nullptr};
+  /// The chain of awaits of a task a dump holds (harness.hpp, hold_parked):
+  /// from the leaf up, each frame's resume function, through the links
+  /// (a child's is its parent's frame) to the root's frame.
+  static void await_chain(TaskHeader* th, AwaitChain& c) noexcept {
+    auto* self = static_cast<CoroTask*>(th);
+    Promise<T>& p = self->root().promise();
+    if (WaitOp* w = p.wait()) c.waits_in = reinterpret_cast<const void*>(w->repoll);
+    for (const void* f = p.leaf().address();;) {
+      if (c.depth == AwaitChain::max_frames) {
+        c.truncated = true;
+        return;
+      }
+      c.frames[c.depth++] = resume_function_of(f);
+      if (f == self->frame()) return;
+      f = reinterpret_cast<const void*>(PromiseBase::link_in_frame(f));
+    }
+  }
+
+  static constexpr TaskVTable vtable{TaskKind::stackless, &run,    &cancel,     &destroy, &outcome,
+                                     &drop_outcome,       nullptr, &await_chain};
 };
 static_assert(sizeof(CoroTask<void>) == frame_head, "the task is the head of its frame's block");
 

@@ -93,6 +93,14 @@ inline constinit DUET_TLS CoroRun* tl_coro_run = nullptr;
 inline constexpr std::size_t frame_head = sizeof(TaskHeader);
 static_assert(frame_head % block_align == 0, "a frame after its head keeps the block's alignment");
 
+/// Where a frame's promise begins, and a frame's first word: its resume
+/// function (assumption 2; the dump's async backtrace reads both, checked
+/// by tests/stackless/frame_assumptions.cpp).
+inline constexpr std::size_t promise_offset = 2 * sizeof(void*);
+[[nodiscard]] inline const void* resume_function_of(const void* frame) noexcept {
+  return *static_cast<const void* const*>(frame);
+}
+
 /// The frame whose memory outlives it (a spawned root being ended), and the
 /// size its operator delete reported.
 inline constinit DUET_TLS void* tl_kept_frame = nullptr;

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <coroutine>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -142,6 +143,15 @@ class PromiseBase {
   /// Awaited: `p` resumes when this coroutine finishes.
   void set_parent(std::coroutine_handle<> p) noexcept {
     link_ = reinterpret_cast<std::uintptr_t>(p.address());
+  }
+
+  /// The link of the coroutine whose frame is at `frame`, whatever its
+  /// promise type: PromiseBase begins every promise, at promise_offset in
+  /// the frame (frame.hpp). For the dump's walk of a held task's chain.
+  [[nodiscard]] static std::uintptr_t link_in_frame(const void* frame) noexcept {
+    return reinterpret_cast<const PromiseBase*>(static_cast<const std::byte*>(frame) +
+                                                promise_offset)
+        ->link_;
   }
 
  protected:

@@ -7,7 +7,8 @@
 // The word (64 bits):
 //
 //     bit 0  NOTIFIED       in a run queue, or must be put in one
-//     bit 1  RUNNING        a worker (or the shutdown thread) owns it now
+//     bit 1  RUNNING        a worker (or the shutdown thread, or a dump that
+//                           reads a parked task's frames) owns it now
 //     bit 2  COMPLETE       outcome stored; never runs again
 //     bit 3  CANCELLED      cancellation requested
 //     bit 4  JOIN_INTEREST  a JoinHandle exists
@@ -254,6 +255,25 @@ class BasicTaskState {
     check(!prev.is_running() && !prev.is_complete(), "to_running_for_cancel",
           "not RUNNING, not COMPLETE", prev);
     return prev;
+  }
+
+  /// A dump holds a parked task to read its frames (dump_tasks' async
+  /// backtrace): idle -> RUNNING, with one reference for the hold, so that
+  /// no worker runs it (a wake meanwhile only sets NOTIFIED) and nothing
+  /// frees it. False, and no change, when it is not parked. The hold ends
+  /// with to_idle(false), which keeps the reference for the queue when the
+  /// task was woken or cancelled meanwhile, as after a run.
+  [[nodiscard]] bool to_running_for_inspection() noexcept(nothrow) {
+    // AcqRel (in update's CAS): acquire what the last run wrote to the
+    // frames; nothing of the inspector's is published by it.
+    S prev = update([](S s) -> std::optional<std::uint64_t> {
+      if (!s.is_idle()) return std::nullopt;
+      return (s.bits() | S::running) + S::ref_one;
+    });
+    if (!prev.is_idle()) return false;
+    check(prev.refs() >= 1, "to_running_for_inspection", "a reference", prev);
+    if (prev.refs() >= S::max_refs) Checks::overflow(prev.bits());
+    return true;
   }
 
   /// After a run that returned pending: RUNNING cleared. True when it was
