@@ -1,25 +1,49 @@
-# duet-gdb.py: gdb commands for duet fibers.
+# duet-gdb.py: gdb commands for duet's tasks, fibers and coroutines.
 #
 #   (gdb) source stackful/gdb/duet-gdb.py
-#   (gdb) duet fibers            # every live fiber of the newest runtime alive
-#   (gdb) duet fibers &rt        # ... of this runtime (a duet::Runtime expression)
+#   (gdb) duet tasks             # every listed task of the newest runtime alive,
+#                                # with each parked coroutine task's chain of awaits
+#   (gdb) duet tasks &rt         # ... of this runtime (a duet::Runtime expression)
+#   (gdb) duet fibers [&rt]      # the fibers only
 #   (gdb) duet bt 0x7ffff7e3df00 # backtrace of a suspended fiber (a live process)
 #
-# `duet fibers` walks the runtime's list of live tasks (Scheduler::owned)
-# and prints each fiber: address, strategy, state, stack in use, name and
-# spawn site. `duet bt` points the selected thread's registers at the
-# fiber's saved context (Boost.Context's x86-64 fcontext frame: ctx+0x30 rbp,
-# ctx+0x38 return address, rsp = ctx+0x40), prints the backtrace, and puts
-# the registers back. It needs a running process (a core file's registers
-# cannot be changed) and a fiber with its own stack: a suspended copy fiber's
-# frames are in its save buffer, not at their addresses.
+# Both listings walk the runtime's list of tasks that have parked at least
+# once (Scheduler::owned; every live task with RuntimeConfig::list_all_tasks).
+# A fiber line: address, strategy, state, stack in use and size, high-water
+# mark, name, spawn site and where it parked. A parked coroutine task is
+# followed by its async backtrace, as dump_tasks prints it (duet/dump.hpp):
+# from the innermost coroutine up to the spawned one, each named by the
+# resume function its frame begins with, through the links the run loop
+# keeps (duet/stackless/frame.hpp): the spawned frame follows its 64-byte
+# task header, its promise (after the frame's two resume pointers) holds the
+# innermost frame tagged `root`, and each child's promise its parent's
+# frame. The process is stopped, so nothing runs under the walk.
+#
+# `duet bt` points the selected thread's registers at the fiber's saved
+# context (Boost.Context's x86-64 fcontext frame: ctx+0x30 rbp, ctx+0x38
+# return address, rsp = ctx+0x40), prints the backtrace, and puts the
+# registers back. It needs a running process (a core file's registers
+# cannot be changed) and a fiber with its own stack: a suspended copy
+# fiber's frames are in its save buffer, not at their addresses.
 # Build with -g; the script reads duet's types by name (docs/stackful.md).
+# tests/stackful/gdb_script.cmake runs it on tests/stackful/gdb_probe.cpp.
+
+import re
 
 import gdb
 
 STRATEGIES = {0: "pooled", 1: "lazy", 2: "copy", 3: "unguarded_unsafe"}
-KIND_STACKFUL = 2
-STATE_BITS = [(4, "complete"), (8, "cancelled"), (2, "running"), (1, "ready")]
+KINDS = {0: "stackless", 1: "poll", 2: "stackful"}
+KIND_STACKLESS, KIND_STACKFUL = 0, 2
+# The state word's flags (duet/detail/task/state.hpp), in the order a dump
+# names the state by.
+NOTIFIED, RUNNING, COMPLETE, CANCELLED = 1, 2, 4, 8
+REF_ONE = 128
+FRAME_HEAD = 64  # the task header in front of a spawned frame
+PROMISE_OFFSET = 16  # the promise after a frame's two resume pointers
+LINK_ROOT = 2  # the tag of a spawned frame's link
+LINK_TAGS = 3
+MAX_FRAMES = 64
 
 
 def _find_field(val, name, want_ptr=False, depth=0):
@@ -63,7 +87,7 @@ def _scheduler(arg):
         if rt.type.strip_typedefs().code == gdb.TYPE_CODE_PTR:
             rt = rt.dereference()
         return _unique_ptr_get(rt["sched_"]).dereference()
-    p = _atomic_load(gdb.parse_and_eval("duet::detail::g_gdb_last_scheduler"))
+    p = _atomic_load(gdb.parse_and_eval("'duet::detail::g_gdb_last_scheduler'"))
     return None if p is None or int(p) == 0 else p.dereference()
 
 
@@ -79,32 +103,134 @@ def _tasks(sched):
         p += 1
 
 
+def _word(task):
+    return int(_atomic_load(task.dereference()["state"]["word_"]))
+
+
 def _state(word):
-    for bit, name in STATE_BITS:
-        if word & bit:
-            return name
+    if word & COMPLETE:
+        return "complete"
+    if word & CANCELLED:
+        return "cancelling" if word & RUNNING else "cancel-pending"
+    if word & RUNNING:
+        return "running"
+    if word & NOTIFIED:
+        return "ready"
     return "parked"
 
 
-def _fiber(addr):
-    return gdb.parse_and_eval("*(duet::detail::FiberBase*)%s" % addr)
+def _read_u64(addr):
+    u64 = gdb.lookup_type("unsigned long").pointer()
+    return int(gdb.Value(addr).cast(u64).dereference())
 
 
-def _site(f):
-    if not int(f["has_site"]):
-        return "?"
-    impl = f["site"]["_M_impl"]
-    if int(impl) == 0:
-        return "?"
-    impl = impl.dereference()
-    return "%s:%d" % (impl["_M_file_name"].string(), int(impl["_M_line"]))
+def clean_coroutine_name(s):
+    """A coroutine body's symbol as the source names it (as
+    common/src/sched/symbols.cpp does for the dump)."""
+    for suffix in (" [clone .resume]", " (.resume)"):
+        if s.endswith(suffix):
+            return s[: -len(suffix)]
+    actor = " [clone .actor]"
+    if not s.endswith(actor):
+        return s
+    s = s[: -len(actor)]
+    frame = s.rfind("::_Z")
+    if frame < 0:
+        return s
+    p = s.find("(", 1)
+    while 0 <= p < frame:
+        if frame > 2 * p + 1 and s[p + 1 : 2 * p + 1] == s[:p]:
+            return s[p + 1 : frame]
+        p = s.find("(", p + 1)
+    return s
+
+
+def _code_name(addr):
+    out = gdb.execute("info symbol 0x%x" % addr, to_string=True).strip()
+    if out.startswith("No symbol"):
+        return "0x%x" % addr
+    name = out.split(" in section ")[0]
+    name = re.sub(r" \+ \d+$", "", name)
+    return clean_coroutine_name(name)
+
+
+def _await_chain(task):
+    """The chain of a parked coroutine task, innermost first."""
+    frame = int(task) + FRAME_HEAD
+    link = _read_u64(frame + PROMISE_OFFSET)
+    if not link & LINK_ROOT:
+        return ["(the spawned frame's link is not a root's: no chain)"]
+    names = []
+    f = link & ~LINK_TAGS
+    while len(names) < MAX_FRAMES:
+        names.append(_code_name(_read_u64(f)))
+        if f == frame:
+            return names
+        f = _read_u64(f + PROMISE_OFFSET)
+    names.append("... (deeper than %d awaits)" % MAX_FRAMES)
+    return names
+
+
+def _fiber(task):
+    return task.cast(gdb.lookup_type("duet::detail::FiberBase").pointer()).dereference()
+
+
+def _fiber_line(task, word):
+    f = _fiber(task)
+    strat = STRATEGIES.get(int(f["strategy"]), "?")
+    in_use = int(_atomic_load(f["in_use"]))
+    high = int(_atomic_load(f["high_water"]))
+    name = f["name"].string() if int(f["name"]) != 0 else ""
+    site = ("%s:%d" % (f["site_file"].string(), int(f["site_line"]))
+            if int(f["site_file"]) != 0 else "?")
+    parked_at = int(_atomic_load(f["parked_at"]))
+    started = "started" if int(f["ctx"]) != 0 else "not-started"
+    line = "fiber 0x%x %-16s %-9s %-11s in_use=%d size=%d high_water=%d %s spawned at %s" % (
+        int(task), strat, _state(word), started, in_use, int(f["stack_bytes"]), high,
+        ('"%s"' % name) if name else "", site)
+    if parked_at and not word & RUNNING:
+        line += " parked in %s" % _code_name(parked_at)
+    return line
+
+
+def _listed(arg):
+    sched = _scheduler(arg.strip())
+    if sched is None:
+        print("duet: no runtime found (pass one: duet tasks &rt)")
+        return None
+    header = gdb.lookup_type("duet::detail::TaskHeader").pointer()
+    return [t.cast(header) for t in _tasks(sched)]
 
 
 class DuetPrefix(gdb.Command):
-    """duet fibers [RUNTIME] | duet bt FIBER"""
+    """duet tasks [RUNTIME] | duet fibers [RUNTIME] | duet bt FIBER"""
 
     def __init__(self):
         super().__init__("duet", gdb.COMMAND_USER, prefix=True)
+
+
+class DuetTasks(gdb.Command):
+    """List listed tasks, with parked coroutines' chains: duet tasks [RUNTIME-EXPR]."""
+
+    def __init__(self):
+        super().__init__("duet tasks", gdb.COMMAND_USER)
+
+    def invoke(self, arg, from_tty):
+        tasks = _listed(arg)
+        if tasks is None:
+            return
+        for t in tasks:
+            word = _word(t)
+            kind = int(t.dereference()["vtable"].dereference()["kind"])
+            if kind == KIND_STACKFUL:
+                print(_fiber_line(t, word))
+                continue
+            print("task 0x%x %s %s refs=%d" % (int(t), KINDS.get(kind, "?"), _state(word),
+                                               word // REF_ONE))
+            if kind == KIND_STACKLESS and _state(word) == "parked":
+                for i, name in enumerate(_await_chain(t)):
+                    print("  #%d %s" % (i, name))
+        print("%d tasks listed" % len(tasks))
 
 
 class DuetFibers(gdb.Command):
@@ -114,25 +240,14 @@ class DuetFibers(gdb.Command):
         super().__init__("duet fibers", gdb.COMMAND_USER)
 
     def invoke(self, arg, from_tty):
-        sched = _scheduler(arg.strip())
-        if sched is None:
-            print("duet: no runtime found (pass one: duet fibers &rt)")
+        tasks = _listed(arg)
+        if tasks is None:
             return
         n = 0
-        for t in _tasks(sched):
-            kind = int(t.dereference()["vtable"].dereference()["kind"])
-            if kind != KIND_STACKFUL:
-                continue
-            f = _fiber(int(t))
-            word = int(_atomic_load(t.dereference()["state_"]))
-            strat = STRATEGIES.get(int(f["strategy"]), "?")
-            in_use = int(_atomic_load(f["in_use"]))
-            name = f["name"].string() if int(f["name"]) != 0 else ""
-            started = "started" if int(f["ctx"]) != 0 else "not started"
-            print("fiber 0x%x %-16s %-9s %-11s in_use=%-6d %s %s" %
-                  (int(t), strat, _state(word), started, in_use,
-                   ('"%s"' % name) if name else "", _site(f)))
-            n += 1
+        for t in tasks:
+            if int(t.dereference()["vtable"].dereference()["kind"]) == KIND_STACKFUL:
+                print(_fiber_line(t, _word(t)))
+                n += 1
         print("%d fibers" % n)
 
 
@@ -143,23 +258,23 @@ class DuetBt(gdb.Command):
         super().__init__("duet bt", gdb.COMMAND_USER)
 
     def invoke(self, arg, from_tty):
-        f = _fiber(arg.strip())
+        task = gdb.Value(int(gdb.parse_and_eval(arg.strip())))
+        task = task.cast(gdb.lookup_type("duet::detail::TaskHeader").pointer())
+        f = _fiber(task)
         ctx = int(f["ctx"])
-        word = int(_atomic_load(f["state_"]))
+        word = _word(task)
         if ctx == 0:
             print("duet: the fiber has not started")
             return
-        if word & 2:
+        if word & RUNNING:
             print("duet: the fiber is running: find its worker thread (info threads) and use bt")
             return
         if STRATEGIES.get(int(f["strategy"])) == "copy":
-            print("duet: a suspended copy fiber's frames live in its save buffer "
-                  "(%d bytes at 0x%x), not at their addresses: no backtrace" %
-                  (int(f["saved_size"]), int(f["saved"])))
+            print("duet: a suspended copy fiber's frames live in its save buffer, "
+                  "not at their addresses: no backtrace")
             return
-        u64 = gdb.lookup_type("unsigned long").pointer()
-        rbp = int(gdb.Value(ctx + 0x30).cast(u64).dereference())
-        rip = int(gdb.Value(ctx + 0x38).cast(u64).dereference())
+        rbp = _read_u64(ctx + 0x30)
+        rip = _read_u64(ctx + 0x38)
         gdb.execute("frame 0", to_string=True)
         saved = {r: int(gdb.parse_and_eval("$" + r)) for r in ("rsp", "rbp", "rip")}
         try:
@@ -173,5 +288,6 @@ class DuetBt(gdb.Command):
 
 
 DuetPrefix()
+DuetTasks()
 DuetFibers()
 DuetBt()
