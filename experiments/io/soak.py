@@ -58,10 +58,10 @@ STORM = 240
 SERVER_WORKERS = 2
 RSS_SLACK = 4 << 20
 # io_uring's provided-buffer rings (RuntimeConfig::io_recv_buffers x
-# io_recv_buffer_size = 1024 x 4 KiB per worker, MAP_NORESERVE) are touched
+# io_recv_buffer_size = 256 x 4 KiB per worker, MAP_NORESERVE) are touched
 # a buffer at a time as the ring cycles: RSS rises by up to their size over
 # the first waves, then stops. That is allowed on top of the slack.
-URING_BUFFER_RING_BYTES = SERVER_WORKERS * 1024 * 4096
+URING_BUFFER_RING_BYTES = SERVER_WORKERS * 256 * 4096
 
 
 def log(msg: str):

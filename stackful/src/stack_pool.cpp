@@ -29,7 +29,9 @@
 #include <utility>
 #include <vector>
 
+#include "duet/detail/stackful_ops.hpp"
 #include "duet/detail/tls.hpp"
+#include "duet/memory.hpp"
 #include "duet/stackful/stack.hpp"
 #include "sanitizer.hpp"
 #include "stack_stats.hpp"
@@ -625,7 +627,25 @@ StackPoolStats stack_pool_stats() noexcept {
   return st;
 }
 
+namespace {
+/// Runtime::memory()'s view of the pool (duet/detail/stackful_ops.hpp).
+void read_stack_memory(StackMemory& m) {
+  const StackPoolStats st = stack_pool_stats();
+  m.mapped_stacks = st.mapped - st.unmapped;
+  m.in_use = st.in_use;
+  m.pooled_bytes = st.pooled_bytes;
+  m.resident_bytes = st.resident_bytes;
+}
+}  // namespace
+
 }  // namespace duet::detail
+
+// The core's weak reference (common/src/sched/runtime.cpp) finds it here,
+// in the object every fiber's stack comes from.
+extern "C" {
+DUET_API extern const duet::detail::StackMemorySource duet_stack_memory_source;
+const duet::detail::StackMemorySource duet_stack_memory_source = &duet::detail::read_stack_memory;
+}
 
 namespace duet {
 

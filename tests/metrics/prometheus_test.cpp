@@ -205,6 +205,18 @@ TEST_CASE("metrics: a runtime's exposition follows the text format and counts wh
         kTasks);
   CHECK(count_of(p, "duet_io_driver_info") == 1);
   CHECK(p.types.at("duet_io_cqes_total") == "counter");
+  // Runtime::memory(): process-wide gauges, and one sample per worker for
+  // the drivers' mappings.
+  for (const char* g : {"duet_memory_block_chunk_bytes", "duet_memory_block_carved_bytes",
+                        "duet_memory_block_depot_bytes", "duet_memory_stack_pooled_bytes",
+                        "duet_memory_stack_resident_bytes"}) {
+    INFO(g);
+    CHECK(p.types.at(g) == "gauge");
+    CHECK(count_of(p, g) == 1);
+  }
+  CHECK(count_of(p, "duet_memory_io_ring_bytes") == 2);
+  CHECK(count_of(p, "duet_memory_io_buffer_ring_bytes") == 2);
+  if (!duet::test::sanitized) CHECK(sum_of(p, "duet_memory_block_carved_bytes") > 0);
 
   // Appending keeps what the string held.
   std::string both = "# a comment of the caller\n";

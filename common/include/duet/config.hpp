@@ -125,10 +125,16 @@ struct RuntimeConfig {
   /// buffers (a power of two, at most 32768; 0 turns multishot recv off and
   /// every read is one recv SQE). A socket's first read arms one multishot
   /// recv that stays armed: the kernel fills buffers from this ring as data
-  /// arrives, with no SQE and no poll re-arm per message. 1024: one buffer
-  /// in flight for each of a thousand connections; pages are touched only
-  /// when used. A worker out of buffers falls back to one-shot recv.
-  std::uint32_t io_recv_buffers = 1024;
+  /// arrives, with no SQE and no poll re-arm per message. A buffer is held
+  /// only from its arrival until its reader copies it out (at most 8 per
+  /// socket), so a ring serves many more connections than it has buffers;
+  /// a worker out of buffers falls back to one-shot recv. The kernel takes
+  /// buffers in ring order, so under traffic every buffer's pages end up
+  /// touched: the ring's size is resident memory. 256 (1 MiB a worker at
+  /// 4 KiB): at 1,000 echo connections no multishot recv lost its buffers,
+  /// and an io_uring server's RSS after a hostile load came within 2x of
+  /// epoll's (docs/performance-log.md, "What an io_uring server holds").
+  std::uint32_t io_recv_buffers = 256;
   /// Size of each receive buffer, in bytes. 4 KiB: a page, and one typical
   /// request; a larger read gathers several buffers.
   std::uint32_t io_recv_buffer_size = 4096;

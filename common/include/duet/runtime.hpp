@@ -42,6 +42,7 @@
 #include "duet/detail/poll_task.hpp"
 #include "duet/drain.hpp"
 #include "duet/join_handle.hpp"
+#include "duet/memory.hpp"
 #include "duet/poll.hpp"
 
 namespace duet {
@@ -86,6 +87,9 @@ class DUET_API Runtime {
   [[nodiscard]] const RuntimeConfig& config() const noexcept { return *cfg_; }
   /// A snapshot of every worker's counters.
   [[nodiscard]] std::vector<WorkerStats> stats() const;
+  /// What duet's caches hold: the block cache and the fiber stack pool
+  /// (process-wide), and each worker's I/O driver (duet/memory.hpp).
+  [[nodiscard]] MemoryStats memory() const;
   /// The OS CPU each worker is pinned to (-1: not pinned).
   [[nodiscard]] std::vector<int> worker_cpus() const;
 

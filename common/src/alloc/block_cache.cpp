@@ -26,12 +26,14 @@
 #include <sys/mman.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <mutex>
 #include <new>
 
 #include "alloc/chunk_policy.hpp"
 #include "duet/detail/tls.hpp"
+#include "duet/memory.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define DUET_BLOCKS_ON_HEAP 1
@@ -98,6 +100,8 @@ class SlabSource {
       huge_ = policy_.next_is_huge();
       next_ = map_chunk(huge_);
       left_ = chunk_bytes;
+      ++chunks_;
+      huge_chunks_ += huge_ ? 1 : 0;
     }
     char* p = next_;
     next_ += slab_bytes;
@@ -108,6 +112,12 @@ class SlabSource {
   void charge(bool huge, std::uint64_t ns) noexcept {
     std::lock_guard lk(mu_);
     policy_.charge(huge, ns);
+  }
+  /// Chunks mapped so far, and of them the huge-page ones.
+  void count(std::size_t& chunks, std::size_t& huge) {
+    std::lock_guard lk(mu_);
+    chunks = chunks_;
+    huge = huge_chunks_;
   }
 
  private:
@@ -137,10 +147,18 @@ class SlabSource {
   char* next_ = nullptr;
   std::size_t left_ = 0;
   bool huge_ = false;
+  std::size_t chunks_ = 0, huge_chunks_ = 0;
 };
 SlabSource& slab_source() {
   static SlabSource s;
   return s;
+}
+
+/// Slabs carved per class (Runtime::memory()). Relaxed: counts, read for a
+/// report, and a carve is a slow path's.
+std::array<std::atomic<std::size_t>, num_classes>& slabs_carved() {
+  static std::array<std::atomic<std::size_t>, num_classes> n{};
+  return n;
 }
 
 /// Takes a slab and links its blocks; returns the chain and its length.
@@ -148,6 +166,7 @@ FreeBlock* carve_slab(std::size_t c, std::size_t& n) {
   const std::size_t bb = block_bytes(c);
   static_assert(slab_bytes >= 16 * num_classes * class_size, "a slab holds 16 of the largest");
   const Slab slab = slab_source().take();
+  slabs_carved()[c].fetch_add(1, std::memory_order_relaxed);
   char* base = slab.base;
   n = slab_bytes / bb;
   const auto t0 = std::chrono::steady_clock::now();
@@ -281,6 +300,24 @@ BlockCacheStats block_cache_stats() noexcept {
 
 void block_cache_trim() noexcept {
   trim(blocks::tl_cache);
+}
+
+BlockMemory block_memory() {
+  BlockMemory m;
+  std::size_t chunks = 0;
+  slab_source().count(chunks, m.huge_chunks);
+  m.chunk_bytes = chunks * SlabSource::chunk_bytes;
+  m.thread_cap_bytes = cap_bytes;
+  for (std::size_t c = 0; c < num_classes; ++c) {
+    const std::size_t slabs = slabs_carved()[c].load(std::memory_order_relaxed);
+    if (slabs == 0) continue;
+    m.classes.push_back({block_bytes(c), slabs});
+    m.carved_bytes += slabs * slab_bytes;
+    Depot& d = depots()[c];
+    std::lock_guard lk(d.mu);
+    m.depot_bytes += d.count * block_bytes(c);
+  }
+  return m;
 }
 
 }  // namespace duet::detail

@@ -1,12 +1,21 @@
 // runtime.cpp: duet::Runtime's out-of-line members, each a call into its
-// scheduler (scheduler.hpp): construction, shutdown, drain, statistics, and the
-// runtime of the calling worker.
+// scheduler (scheduler.hpp): construction, shutdown, drain, statistics,
+// memory, and the runtime of the calling worker.
 #include "duet/runtime.hpp"
 
 #include <stdexcept>
 
+#include "duet/detail/block_cache.hpp"
+#include "duet/detail/stackful_ops.hpp"
+#include "duet/memory.hpp"
 #include "scheduler.hpp"
 #include "thread_context.hpp"
+
+// Weak and undefined here: null unless duet::stackful is linked
+// (duet/detail/stackful_ops.hpp, StackMemorySource).
+extern "C" {
+[[gnu::weak]] DUET_API extern const duet::detail::StackMemorySource duet_stack_memory_source;
+}
 
 namespace duet {
 
@@ -34,6 +43,15 @@ std::vector<WorkerStats> Runtime::stats() const {
   v.reserve(sched_->workers.size());
   for (const auto& w : sched_->workers) v.push_back(w->stats());
   return v;
+}
+
+MemoryStats Runtime::memory() const {
+  MemoryStats m;
+  m.blocks = detail::block_memory();
+  if (&duet_stack_memory_source != nullptr) duet_stack_memory_source(m.stacks);
+  m.drivers.reserve(sched_->workers.size());
+  for (const auto& w : sched_->workers) m.drivers.push_back(w->driver->memory());
+  return m;
 }
 
 std::vector<int> Runtime::worker_cpus() const {

@@ -1,6 +1,11 @@
 // op_memory.cpp: the memory of IoOps, a second allocator on top of common's
 // block cache.
 //
+// Blocks up to 4 KiB come from the block cache in power-of-two sizes
+// (op_block_bytes): an op's size is its buffer's, which a server's traffic
+// spreads over every size, and each block class a thread uses costs a
+// 256 KiB slab.
+//
 // Why it exists: an IoOp carries its operation's data buffer behind it (the
 // kernel never touches a user buffer, docs/io.md), so a 16 KiB read is a
 // 16 KiB block. The block cache (duet/detail/block_cache.hpp) serves blocks
@@ -47,7 +52,7 @@ std::size_t large_class(std::size_t size) noexcept {
 }  // namespace
 
 void* op_alloc(std::size_t size) {
-  if (size <= kSmall) return duet::detail::block_alloc(size);
+  if (size <= kSmall) return duet::detail::block_alloc(op_block_bytes(size));
   if (size > kMaxLarge) return ::operator new(size, kAlign);
   auto& l = tl_large.lists[large_class(size)];
   if (l.empty()) return ::operator new(kMinLarge << large_class(size), kAlign);
@@ -57,7 +62,7 @@ void* op_alloc(std::size_t size) {
 }
 
 void op_free(void* p, std::size_t size) noexcept {
-  if (size <= kSmall) return duet::detail::block_free(p, size);
+  if (size <= kSmall) return duet::detail::block_free(p, op_block_bytes(size));
   if (size <= kMaxLarge) {
     auto& l = tl_large.lists[large_class(size)];
     if (l.size() < kPerClass) {

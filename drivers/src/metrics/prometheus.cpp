@@ -12,6 +12,7 @@
 
 #include "duet/config.hpp"
 #include "duet/io/stats.hpp"
+#include "duet/memory.hpp"
 #include "duet/runtime.hpp"
 
 namespace duet::metrics {
@@ -126,6 +127,36 @@ constexpr IoCounter io_counters[] = {
 static_assert(sizeof(io::IoStatsSnapshot) == std::size(io_counters) * sizeof(std::uint64_t),
               "every IoStatsSnapshot field has its family here");
 
+/// Runtime::memory() (duet/memory.hpp), in bytes.
+void write_memory(Exposition& e, const MemoryStats& m, const std::vector<std::string>& ids) {
+  const struct {
+    const char* name;
+    const char* help;
+    std::size_t value;
+  } process[] = {
+      {"duet_memory_block_chunk_bytes", "Block cache: 2 MiB chunks mapped.", m.blocks.chunk_bytes},
+      {"duet_memory_block_carved_bytes", "Block cache: slabs cut into blocks.",
+       m.blocks.carved_bytes},
+      {"duet_memory_block_depot_bytes", "Block cache: free blocks in the shared depot.",
+       m.blocks.depot_bytes},
+      {"duet_memory_stack_pooled_bytes", "Fiber stack pool: address space kept for reuse.",
+       m.stacks.pooled_bytes},
+      {"duet_memory_stack_resident_bytes", "Fiber stack pool: pages kept of the pooled stacks.",
+       m.stacks.resident_bytes},
+  };
+  for (const auto& g : process) {
+    e.family(g.name, "gauge", g.help);
+    e.sample(g.value);
+  }
+  e.family("duet_memory_io_ring_bytes", "gauge", "io_uring: the rings and SQE array mapped.");
+  for (std::size_t i = 0; i < m.drivers.size() && i < ids.size(); ++i)
+    e.sample(m.drivers[i].ring_bytes, "worker", ids[i]);
+  e.family("duet_memory_io_buffer_ring_bytes", "gauge",
+           "io_uring: the provided receive buffers' mapping.");
+  for (std::size_t i = 0; i < m.drivers.size() && i < ids.size(); ++i)
+    e.sample(m.drivers[i].buffer_ring_bytes, "worker", ids[i]);
+}
+
 }  // namespace
 
 void write_prometheus(const Runtime& rt, std::string& out) {
@@ -148,6 +179,7 @@ void write_prometheus(const Runtime& rt, std::string& out) {
   }
   e.family("duet_io_driver_info", "gauge", "The I/O driver this process uses (value 1).");
   e.sample(1, "driver", io::driver_name(io::active_driver()));
+  write_memory(e, rt.memory(), ids);
 }
 
 std::string prometheus_text(const Runtime& rt) {

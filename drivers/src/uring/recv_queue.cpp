@@ -18,6 +18,7 @@
 // one-shot recv until buffers come back.
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -35,6 +36,18 @@ constexpr std::uint16_t kGroup = 0;
 }  // namespace
 
 // ---- the buffer ring ----------------------------------------------------
+
+DriverMemory UringDriver::memory() const noexcept {
+  DriverMemory m;
+  const std::size_t sq = ring_.sq.ring_sz, cq = ring_.cq.ring_sz;
+  // With IORING_FEAT_SINGLE_MMAP the two rings share one mapping.
+  m.ring_bytes = ((ring_.features & IORING_FEAT_SINGLE_MMAP) != 0 ? std::max(sq, cq) : sq + cq) +
+                 std::size_t{ring_.sq.ring_entries} * sizeof(io_uring_sqe);
+  m.buffer_ring_bytes = br_bytes_;
+  m.buffers = nbufs_;
+  m.buffer_size = buf_size_;
+  return m;
+}
 
 void UringDriver::setup_buffers(const RuntimeConfig& cfg) {
   const std::uint32_t n = cfg.io_recv_buffers;

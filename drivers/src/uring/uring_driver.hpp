@@ -99,6 +99,7 @@ class UringDriver final : public IoBackend {
   [[nodiscard]] IoDriver kind() const noexcept override { return IoDriver::io_uring; }
   void on_worker_start() override;
   void on_worker_stop() override;
+  [[nodiscard]] DriverMemory memory() const noexcept override;
 
   /// Owner thread: `q`'s IoOp, its SQE prepared and armed (op_prep.cpp).
   Poll<long> start(OpRequest& q, OpSlot& slot, Context& cx) override;

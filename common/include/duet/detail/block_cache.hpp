@@ -30,6 +30,10 @@
 
 #include "duet/detail/tls.hpp"
 
+namespace duet {
+struct BlockMemory;  // duet/memory.hpp
+}
+
 // Code built with a sanitizer calls the slow halves for everything (they
 // serve the lists too): GCC 12's UBSan null check misfires on the inline
 // path's thread-local (it reported a null ThreadCache in the ASan+UBSan
@@ -121,6 +125,9 @@ DUET_API void free_slow(void* p, std::size_t size) noexcept;
 
 /// The calling thread's counters.
 DUET_API BlockCacheStats block_cache_stats() noexcept;
+/// What the cache holds, process-wide (Runtime::memory(), duet/memory.hpp).
+/// Under AddressSanitizer every block is a heap allocation: all zero.
+DUET_API BlockMemory block_memory();
 /// Moves the calling thread's cached blocks to the global depot.
 DUET_API void block_cache_trim() noexcept;
 

@@ -23,6 +23,7 @@
 #include <optional>
 
 #include "duet/config.hpp"
+#include "duet/memory.hpp"
 
 namespace duet::detail {
 
@@ -50,6 +51,9 @@ class Driver {
   /// is still in flight and waits for it, so that nothing in the kernel
   /// refers to duet's memory once the thread is gone.
   virtual void on_worker_stop() {}
+  /// What the driver has mapped (Runtime::memory()). Fixed once the driver
+  /// is set up, so any thread may ask.
+  [[nodiscard]] virtual DriverMemory memory() const noexcept { return {}; }
 };
 
 /// The driver of the worker the calling thread is (null off the runtime).

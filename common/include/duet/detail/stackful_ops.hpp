@@ -11,6 +11,10 @@
 #include <cstdint>
 #include <iosfwd>
 
+namespace duet {
+struct StackMemory;  // duet/memory.hpp
+}
+
 namespace duet::detail {
 
 struct TaskHeader;
@@ -76,5 +80,12 @@ struct StackfulOps {
   /// The task's spawn site and name (TaskSite).
   TaskSite (*site)(const TaskHeader*) noexcept;
 };
+
+/// What the core reads of the stackful module that is not a task's: the
+/// stack pool's figures for Runtime::memory(). The module plugs it in by
+/// one weak symbol, as the I/O backends plug in theirs
+/// (common/src/driver/make_driver.cpp): `duet_stack_memory_source`, defined
+/// in stackful/src/stack_pool.cpp, null when that module is not linked.
+using StackMemorySource = void (*)(StackMemory&);
 
 }  // namespace duet::detail
