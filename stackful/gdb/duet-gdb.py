@@ -44,6 +44,7 @@ PROMISE_OFFSET = 16  # the promise after a frame's two resume pointers
 LINK_ROOT = 2  # the tag of a spawned frame's link
 LINK_TAGS = 3
 MAX_FRAMES = 64
+STAMP_WORKER_BITS = 16  # ParkStamp: tick << 16 | worker
 
 
 def _find_field(val, name, want_ptr=False, depth=0):
@@ -225,8 +226,12 @@ class DuetTasks(gdb.Command):
             if kind == KIND_STACKFUL:
                 print(_fiber_line(t, word))
                 continue
-            print("task 0x%x %s %s refs=%d" % (int(t), KINDS.get(kind, "?"), _state(word),
-                                               word // REF_ONE))
+            line = "task 0x%x %s %s refs=%d" % (int(t), KINDS.get(kind, "?"), _state(word),
+                                                word // REF_ONE)
+            if _state(word) == "parked":
+                # The ParkStamp in `next` (duet/detail/task_header.hpp).
+                line += " worker=%d" % (int(t.dereference()["next"]) & ((1 << STAMP_WORKER_BITS) - 1))
+            print(line)
             if kind == KIND_STACKLESS and _state(word) == "parked":
                 for i, name in enumerate(_await_chain(t)):
                     print("  #%d %s" % (i, name))

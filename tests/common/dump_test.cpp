@@ -292,3 +292,37 @@ TEST_CASE("dump_tasks: wakes that race the dump's hold are never lost", "[dump][
   INFO("dumps " << dumps << ", with a backtrace " << chains);
   CHECK(chains >= 50);
 }
+
+TEST_CASE("dump_tasks: a parked task's worker and how long it has been parked", "[dump]") {
+  // A manual test clock (docs/time.md): the park is stamped with the
+  // worker's clock, and the dump reads the same clock, which moves only
+  // when the test advances it.
+  duet::test::Watchdog wd("dump: park stamps");
+  duet::Runtime rt({.workers = 1, .clock = duet::ClockMode::manual});
+  Gate gate;
+  auto h = rt.spawn(parks_on(gate));
+  auto f = rt.spawn(duet::stackful, [&gate] { duet::wait(GateWait{&gate}); });
+  while (gate.waiters() < 2) std::this_thread::yield();
+  rt.advance(std::chrono::seconds(42));
+
+  std::ostringstream os;
+  CHECK(duet::dump_tasks(rt, os) == 2);
+  const std::string out = os.str();
+  INFO(out);
+  CHECK(lines_starting_with(out, "task ") == 2);
+  std::size_t stamped = 0;
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("task ", 0) != 0) continue;
+    CHECK(line.find(" parked ") != std::string::npos);
+    // 42 s of the manual clock, give or take the worker's coarse tick.
+    const bool ok = line.find(" worker=0 parked_for=42s") != std::string::npos ||
+                    line.find(" worker=0 parked_for=41s") != std::string::npos;
+    CHECK(ok);
+    stamped += ok ? 1 : 0;
+  }
+  CHECK(stamped == 2);
+  gate.release();
+  h.join();
+  f.join();
+}

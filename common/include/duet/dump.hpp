@@ -8,12 +8,14 @@
 // its address, backend (stackless, poll, stackful), state (running, ready =
 // queued, parked = waiting on a waker, cancelling), and what its backend
 // adds (fibers: strategy, stack in use and size, high-water mark, spawn
-// site, where it parked). A parked coroutine task (stackless) is followed by
+// site, where it parked); a parked task, the worker it last ran on and how
+// long it has been parked (" worker=1 parked_for=12ms", to a scheduler
+// tick). A parked coroutine task (stackless) is followed by
 // its async backtrace: what its innermost coroutine waits in, then one line
 // per coroutine of its chain of awaits, innermost first, up to the spawned
 // one:
 //
-//   task 0x7f..40 stackless parked refs=2
+//   task 0x7f..40 stackless parked refs=2 worker=1 parked_for=37ms
 //     waits in duet::Sleep
 //     #0 fetch_row(Db&, int)
 //     #1 handle_request(Request)

@@ -1,6 +1,7 @@
-// dump.cpp: dump_tasks over the runtime's list of parked tasks, with the
-// async backtrace of each parked coroutine task, and the count of those
-// that have not parked yet.
+// dump.cpp: dump_tasks over the runtime's list of parked tasks, with where
+// and how long ago each parked task last ran and the async backtrace of
+// each parked coroutine task, and the count of those that have not parked
+// yet.
 #include "duet/dump.hpp"
 
 #include <optional>
@@ -14,6 +15,7 @@
 #include "scheduler.hpp"
 #include "symbols.hpp"
 #include "task/harness.hpp"
+#include "time/wheel.hpp"
 
 namespace duet {
 namespace detail {
@@ -30,17 +32,35 @@ const char* state_name(TaskSnapshot s) noexcept {
 /// One listed task as read under its shard's lock; named after it.
 struct Seen {
   std::string line;                 // address, kind, state, references, backend's words
+  std::optional<ParkStamp> parked;  // a parked task's worker and tick
   std::optional<AwaitChain> chain;  // a parked coroutine's awaits
 };
 
-/// Reads a parked coroutine's chain of awaits, holding the task so that no
-/// worker runs it meanwhile. True when the hold ended with a wake or a
-/// cancel that the caller must queue (outside the list's lock).
-bool read_chain(TaskHeader* t, Seen& seen) {
-  if (t->vtable->await_chain == nullptr || !hold_parked(t)) return false;
-  seen.chain.emplace();
-  t->vtable->await_chain(t, *seen.chain);
+/// Reads what a parked task keeps between runs (its ParkStamp, and a
+/// coroutine's chain of awaits), holding the task so that no worker runs
+/// it meanwhile. True when the hold ended with a wake or a cancel that the
+/// caller must queue (outside the list's lock).
+bool read_parked(TaskHeader* t, Seen& seen) {
+  if (!hold_parked(t)) return false;
+  seen.parked = ParkStamp::load_from(t);
+  if (t->vtable->await_chain != nullptr) {
+    seen.chain.emplace();
+    t->vtable->await_chain(t, *seen.chain);
+  }
   return park_run(t, /*list=*/false);
+}
+
+/// " worker=1 parked_for=12ms": a coarse tick's precision.
+void print_stamp(std::ostream& os, const ParkStamp& p, std::uint64_t now) {
+  const std::uint64_t ns = now > p.tick ? (now - p.tick) << tick_shift : 0;
+  os << " worker=" << p.worker << " parked_for=";
+  if (ns < 10'000'000) {
+    os << ns / 1000 << "us";
+  } else if (ns < 10'000'000'000) {
+    os << ns / 1'000'000 << "ms";
+  } else {
+    os << ns / 1'000'000'000 << "s";
+  }
 }
 
 /// "F" from "duet::detail::FutureAwaiter<F>::repoll(...)", the re-poll
@@ -80,12 +100,15 @@ std::size_t dump_tasks(Runtime& rt, std::ostream& os) {
          << " " << detail::state_name(w) << " refs=" << w.refs();
     if (const detail::StackfulOps* ops = t->vtable->stackful) ops->describe(t, line);
     e.line = std::move(line).str();
-    if (detail::read_chain(t, e)) to_queue.push_back(t);
+    if (detail::read_parked(t, e)) to_queue.push_back(t);
   });
   // Woken or cancelled while held: queued as a waker would have.
   for (detail::TaskHeader* t : to_queue) s->schedule(t);
+  const std::uint64_t now = detail::now_tick();
   for (const auto& e : seen) {
-    os << e.line << "\n";
+    os << e.line;
+    if (e.parked) detail::print_stamp(os, *e.parked, now);
+    os << "\n";
     if (e.chain) detail::print_chain(os, *e.chain);
   }
   const std::size_t n = seen.size();

@@ -202,6 +202,9 @@ class DUET_API Worker {
   std::uint32_t lifo_runs_ = 0;
   std::uint32_t budget_;
   std::uint32_t rng_;
+  // The coarse clock of ParkStamps (task_header.hpp): now_tick() at the
+  // thread's start, at each tick's maintenance and after each sleep.
+  std::uint64_t coarse_tick_ = 0;
   bool searching_ = false;
   const bool alone_;  // the runtime's only worker
   // Children being run inside their joiners' polls (run_child_inline).

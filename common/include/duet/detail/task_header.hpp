@@ -5,7 +5,8 @@
 // vtable. Layout (64 bytes, one cache line; hot fields first):
 //
 //     0  state      TaskState    flags (low 7 bits) | reference count (rest)
-//     8  next       TaskHeader*  intrusive link: injector, shutdown lists
+//     8  next       TaskHeader*  intrusive link: injector, blocking pool; while
+//                                parked, where and when it last ran (ParkStamp)
 //    16  vtable     TaskVTable*  kind, run, cancel, destroy, outcome, drop_outcome,
 //                                stackful (a fiber's operations, stackful_ops.hpp),
 //                                await_chain (a coroutine's, for dumps)
@@ -30,6 +31,7 @@
 #include "duet/export.hpp"
 
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 
@@ -126,6 +128,30 @@ struct alignas(64) TaskHeader {
 };
 
 static_assert(sizeof(TaskHeader) == 64, "the task header is one cache line");
+
+/// Where and when a parked task last ran, kept in its `next` (no queue
+/// links a parked task): the worker that parked it stores it just before
+/// the park's transition, and dump_tasks reads it while it holds the task
+/// (task/harness.hpp, hold_parked), so neither races a queue's use of the
+/// field. `tick` is the worker's coarse clock (now_tick, read once a
+/// scheduler tick and when the worker wakes).
+struct ParkStamp {
+  std::uint64_t tick;
+  unsigned worker;
+
+  static constexpr unsigned worker_bits = 16;
+  void store_in(TaskHeader* t) const noexcept;
+  [[nodiscard]] static ParkStamp load_from(const TaskHeader* t) noexcept;
+};
+
+inline void ParkStamp::store_in(TaskHeader* t) const noexcept {
+  t->next =
+      std::bit_cast<TaskHeader*>((tick << worker_bits) | (worker & ((1u << worker_bits) - 1)));
+}
+inline ParkStamp ParkStamp::load_from(const TaskHeader* t) noexcept {
+  const auto bits = std::bit_cast<std::uint64_t>(t->next);
+  return ParkStamp{bits >> worker_bits, static_cast<unsigned>(bits & ((1u << worker_bits) - 1))};
+}
 
 /// The waker vtable for tasks; defined in common/src/task/harness.cpp.
 DUET_API extern const WakerVTable task_waker_vtable;
