@@ -110,7 +110,7 @@ void Worker::run() {
   // Every random choice of the tasks this thread runs replays from the seed.
   if (sched_.cfg.seed) seed_thread_random(mix_seed(*sched_.cfg.seed, index_ + 0x10000u));
   if (cpu_ >= 0) Topology::pin_current_thread(cpu_);
-  coarse_tick_ = now_tick();
+  read_coarse_clock();
   driver->on_worker_start();
   while (!sched_.is_shutdown()) {
     TaskHeader* t = next_task();
@@ -204,7 +204,7 @@ bool Worker::poll_while_idle() {
 }
 
 void Worker::maintenance() {
-  coarse_tick_ = now_tick();
+  read_coarse_clock();
   // Completions that arrived while we were busy wake their tasks into the
   // back of our ring, as many as it has room for (Scheduler::schedule).
   driver->poll(room());
@@ -281,7 +281,7 @@ inline void Worker::park_ended(TaskHeader* t) noexcept {
   }
   // For dumps: where and when it last ran. The park's transition below
   // publishes it (task_header.hpp, ParkStamp).
-  ParkStamp{coarse_tick_, index_}.store_in(t);
+  ParkStamp::store(t, park_stamp_);
   // Woken or cancelled while it ran: it goes to the back, like a yield.
   if (park_run(t, list)) schedule_local(t, true);
 }
@@ -495,7 +495,7 @@ void Worker::park() {
     // timer instead (test_clock.hpp).
     const bool jumped = sched_.test_clock != nullptr && sched_.test_clock->jump_if_idle();
     if (!jumped) driver->park(park_timeout(), room());
-    coarse_tick_ = now_tick();
+    read_coarse_clock();
     if (!sched_.idle.is_parked(index_)) {
       // A notifier unlisted us and counted us as searching.
       searching_ = true;

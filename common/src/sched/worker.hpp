@@ -202,9 +202,11 @@ class DUET_API Worker {
   std::uint32_t lifo_runs_ = 0;
   std::uint32_t budget_;
   std::uint32_t rng_;
-  // The coarse clock of ParkStamps (task_header.hpp): now_tick() at the
-  // thread's start, at each tick's maintenance and after each sleep.
-  std::uint64_t coarse_tick_ = 0;
+  // The ParkStamp (task_header.hpp) a park stores: this worker and its
+  // coarse clock, now_tick() at the thread's start, at each tick's
+  // maintenance and after each sleep (read_coarse_clock).
+  std::uint64_t park_stamp_ = 0;
+  void read_coarse_clock() noexcept { park_stamp_ = ParkStamp{now_tick(), index_}.bits(); }
   bool searching_ = false;
   const bool alone_;  // the runtime's only worker
   // Children being run inside their joiners' polls (run_child_inline).

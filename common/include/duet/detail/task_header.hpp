@@ -140,13 +140,18 @@ struct ParkStamp {
   unsigned worker;
 
   static constexpr unsigned worker_bits = 16;
-  void store_in(TaskHeader* t) const noexcept;
+  /// The word a worker stores: computed when its clock is read, so that a
+  /// park pays one store (docs/performance-log.md, "Park stamps for the
+  /// dump").
+  [[nodiscard]] constexpr std::uint64_t bits() const noexcept {
+    return (tick << worker_bits) | (worker & ((1u << worker_bits) - 1));
+  }
+  static void store(TaskHeader* t, std::uint64_t bits) noexcept;
   [[nodiscard]] static ParkStamp load_from(const TaskHeader* t) noexcept;
 };
 
-inline void ParkStamp::store_in(TaskHeader* t) const noexcept {
-  t->next =
-      std::bit_cast<TaskHeader*>((tick << worker_bits) | (worker & ((1u << worker_bits) - 1)));
+inline void ParkStamp::store(TaskHeader* t, std::uint64_t bits) noexcept {
+  t->next = std::bit_cast<TaskHeader*>(bits);
 }
 inline ParkStamp ParkStamp::load_from(const TaskHeader* t) noexcept {
   const auto bits = std::bit_cast<std::uint64_t>(t->next);
