@@ -77,7 +77,8 @@ TEST_CASE("socket options read back as set", "[net][options]") {
 
 TEST_CASE("IPV6_V6ONLY: an IPv6-only listener and an IPv4 one share a port", "[net][options]") {
   duet::nettest::FdCheck fd_check;
-  if (auto probe = TcpSocket::v6(); !probe) DUET_SKIP("no IPv6 sockets: " << probe.error().message());
+  if (auto probe = TcpSocket::v6(); !probe)
+    DUET_SKIP("no IPv6 sockets: " << probe.error().message());
   // The kernel picks the IPv6-only listener's port among those free for
   // IPv6 only: another socket of this machine may hold the IPv4 wildcard of
   // that number. Such a port is left for the next (bounded); were V6ONLY
