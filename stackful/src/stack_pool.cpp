@@ -631,7 +631,8 @@ namespace {
 /// Runtime::memory()'s view of the pool (duet/detail/stackful_ops.hpp).
 void read_stack_memory(StackMemory& m) {
   const StackPoolStats st = stack_pool_stats();
-  m.mapped_stacks = st.mapped - st.unmapped;
+  // Two relaxed counters read one after the other: never below zero.
+  m.mapped_stacks = st.mapped > st.unmapped ? st.mapped - st.unmapped : 0;
   m.in_use = st.in_use;
   m.pooled_bytes = st.pooled_bytes;
   m.resident_bytes = st.resident_bytes;
