@@ -7,8 +7,12 @@
 // linkage are named too: the coroutine bodies the compilers emit
 // (GCC's `f.actor`, clang's `f.resume`) are such local symbols, which
 // dladdr, reading only the dynamic table, cannot name. A stripped object
-// falls back to its dynamic symbols, then to "object+0xoffset".
+// falls back to its dynamic symbols, then to "object+0xoffset". Exported
+// (DUET_API) for tests/common/symbols_test.cpp, as a shared library hides
+// everything else.
 #pragma once
+
+#include "duet/export.hpp"
 
 #include <string>
 #include <vector>
@@ -19,14 +23,14 @@ namespace duet::detail {
 /// compilers' clone suffixes cleaned from coroutine bodies ("f(int)", not
 /// "f(f(int)::_Z1fi.Frame*) [clone .actor]"); "object+0x1f" when no symbol
 /// covers it.
-[[nodiscard]] std::string function_name(const void* code);
+[[nodiscard]] DUET_API std::string function_name(const void* code);
 
 /// One line per return address: "function+0x1f (object)" or
 /// "object+0x1f" (the stall report's backtrace).
-[[nodiscard]] std::vector<std::string> symbolize(void* const* frames, int depth);
+[[nodiscard]] DUET_API std::vector<std::string> symbolize(void* const* frames, int depth);
 
 /// A coroutine body's demangled symbol as its source names it (exposed for
 /// the tests of the two compilers' spellings).
-[[nodiscard]] std::string clean_coroutine_name(std::string demangled);
+[[nodiscard]] DUET_API std::string clean_coroutine_name(std::string demangled);
 
 }  // namespace duet::detail
