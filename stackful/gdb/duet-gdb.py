@@ -104,6 +104,10 @@ def _tasks(sched):
         p += 1
 
 
+def _kind(task):
+    return int(task.dereference()["vtable"].dereference()["kind"])
+
+
 def _word(task):
     return int(_atomic_load(task.dereference()["state"]["word_"]))
 
@@ -221,18 +225,17 @@ class DuetTasks(gdb.Command):
         if tasks is None:
             return
         for t in tasks:
-            word = _word(t)
-            kind = int(t.dereference()["vtable"].dereference()["kind"])
+            word, kind = _word(t), _kind(t)
             if kind == KIND_STACKFUL:
                 print(_fiber_line(t, word))
                 continue
-            line = "task 0x%x %s %s refs=%d" % (int(t), KINDS.get(kind, "?"), _state(word),
-                                                word // REF_ONE)
-            if _state(word) == "parked":
+            state = _state(word)
+            line = "task 0x%x %s %s refs=%d" % (int(t), KINDS.get(kind, "?"), state, word // REF_ONE)
+            if state == "parked":
                 # The ParkStamp in `next` (duet/detail/task_header.hpp).
                 line += " worker=%d" % (int(t.dereference()["next"]) & ((1 << STAMP_WORKER_BITS) - 1))
             print(line)
-            if kind == KIND_STACKLESS and _state(word) == "parked":
+            if kind == KIND_STACKLESS and state == "parked":
                 for i, name in enumerate(_await_chain(t)):
                     print("  #%d %s" % (i, name))
         print("%d tasks listed" % len(tasks))
@@ -248,12 +251,10 @@ class DuetFibers(gdb.Command):
         tasks = _listed(arg)
         if tasks is None:
             return
-        n = 0
-        for t in tasks:
-            if int(t.dereference()["vtable"].dereference()["kind"]) == KIND_STACKFUL:
-                print(_fiber_line(t, _word(t)))
-                n += 1
-        print("%d fibers" % n)
+        fibers = [t for t in tasks if _kind(t) == KIND_STACKFUL]
+        for t in fibers:
+            print(_fiber_line(t, _word(t)))
+        print("%d fibers" % len(fibers))
 
 
 class DuetBt(gdb.Command):
