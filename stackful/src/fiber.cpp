@@ -184,7 +184,8 @@ void after_switch_out(FiberBase* f) noexcept {
 /// (spawn + join: two jumps, not three). Not published here: a fiber being
 /// unwound (its canceller stores `Cancelled` after the unwinding), a copy
 /// fiber (the worker copies its bytes), a measured one (its high-water mark
-/// is recorded first), and a fiber run inside its joiner's poll, which
+/// is recorded first, and it does not hand off: below), and a fiber run
+/// inside its joiner's poll, which
 /// never hands off: its joiner's worker completes it after the switch,
 /// where the references may make that a plain store (state.hpp,
 /// to_complete_joined: a fiber's spawn+join then makes no locked
@@ -195,14 +196,16 @@ void after_switch_out(FiberBase* f) noexcept {
 /// stack overflowed under ASan, tests/stackful/limits_test.cpp after the
 /// hand-off tests.)
 [[gnu::noinline]] FiberBase* dying_hand_off(FiberBase* f) noexcept {
-  if (f->unwinding || !frames_stay_put(f)) return nullptr;
+  // A measured fiber goes back to the worker too: its completion is
+  // published after its mark is taken, by the loop's run_ended, which runs
+  // as the loop does (it leaves no current task behind), never from the
+  // next fiber's landing (tests/stackful/measure_test.cpp).
+  if (f->unwinding || f->measure || !frames_stay_put(f)) return nullptr;
   Worker* w = hand_off_worker();
   if (w == nullptr) return nullptr;
-  if (!f->measure) {
-    stack_count_release();
-    f->stack_counted = true;
-    publish_completion(f);
-  }
+  stack_count_release();
+  f->stack_counted = true;
+  publish_completion(f);
   if (!stack_recycles_cheaply(f->stack)) return nullptr;
   return hand_off_next(w, take_next_task(*w), true);
 }
