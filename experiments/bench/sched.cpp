@@ -62,7 +62,8 @@ namespace bc = boost::context::detail;
 // The observability knobs, for measuring what each costs on the same
 // binary (docs/observability.md): DUET_BENCH_LIST_ALL=1 sets
 // RuntimeConfig::list_all_tasks, DUET_BENCH_STALL_MS=<n> the stall
-// detector's threshold.
+// detector's threshold, DUET_BENCH_HISTOGRAMS=<n> the histograms' sample
+// period (RuntimeConfig::histogram_sample_every).
 duet::RuntimeConfig config(int workers) {
   duet::RuntimeConfig c;
   c.workers = static_cast<unsigned>(workers);
@@ -70,6 +71,9 @@ duet::RuntimeConfig config(int workers) {
   if (const char* e = std::getenv("DUET_BENCH_LIST_ALL")) c.list_all_tasks = *e == '1';
   if (const char* e = std::getenv("DUET_BENCH_STALL_MS")) {
     c.stall_threshold = std::chrono::milliseconds(std::atoi(e));
+  }
+  if (const char* e = std::getenv("DUET_BENCH_HISTOGRAMS")) {
+    c.histogram_sample_every = static_cast<std::uint32_t>(std::atoi(e));
   }
   return c;
 }

@@ -10,6 +10,7 @@
 #include <ostream>
 #include <vector>
 
+#include "duet/detail/stackful_ops.hpp"
 #include "duet/stackful/introspect.hpp"
 #include "sanitizer.hpp"
 #include "stack_stats.hpp"
@@ -95,6 +96,7 @@ void measure_end(FiberBase* f, char* bottom, char* top) noexcept {
   }
   f->high_water.store(static_cast<std::uint32_t>(used), std::memory_order_relaxed);
   record(used);
+  record_fiber_stack_mark(used);
 }
 
 }  // namespace duet::detail

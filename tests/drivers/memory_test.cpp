@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "duet/detail/block_cache.hpp"
 #include "io/op_memory.hpp"
 #include "io_util.hpp"
 #include "test_util.hpp"
@@ -68,6 +69,37 @@ TEST_CASE("Runtime::memory: the block cache's slabs, chunks and depot", "[memory
     CHECK(after.blocks.classes[i].slabs > 0);
     if (i > 0) CHECK(after.blocks.classes[i - 1].block_bytes < after.blocks.classes[i].block_bytes);
   }
+}
+
+TEST_CASE("set_block_cache_thread_cap: a thread past its cap moves blocks to the depot",
+          "[memory]") {
+  if (duet::test::sanitized) {
+    DUET_SKIP("under a sanitizer every block is its own heap allocation: no cache, no cap");
+  }
+  // Blocks of a size no other test uses, freed by a thread whose cache
+  // starts after the cap was set; the depot is read from that thread.
+  constexpr std::size_t kSize = 3008, kBlocks = 200;
+  const auto depot_gain_on_free = [](std::size_t cap) {
+    std::size_t gain = 0, cap_seen = 0;
+    std::thread t([&] {
+      duet::set_block_cache_thread_cap(cap);
+      std::vector<void*> bs;
+      for (std::size_t i = 0; i < kBlocks; ++i) bs.push_back(duet::detail::block_alloc(kSize));
+      const std::size_t before = duet::detail::block_memory().depot_bytes;
+      for (void* b : bs) duet::detail::block_free(b, kSize);
+      const duet::BlockMemory m = duet::detail::block_memory();
+      gain = m.depot_bytes > before ? m.depot_bytes - before : 0;
+      cap_seen = m.thread_cap_bytes;
+    });
+    t.join();
+    duet::set_block_cache_thread_cap(1u << 20);  // the default, for the cases after
+    CHECK(cap_seen == cap);
+    return gain;
+  };
+  // 64 KiB: 21 blocks of the class kept, the rest to the depot.
+  CHECK(depot_gain_on_free(64 * 1024) >= (kBlocks - 21) * kSize);
+  // The default 1 MiB keeps all 200 in the thread's lists.
+  CHECK(depot_gain_on_free(1u << 20) == 0);
 }
 
 TEST_CASE("Runtime::memory: a running fiber's stack is counted in the pool's figures", "[memory]") {

@@ -215,3 +215,59 @@ TEST_CASE("multishot recv: a socket outlives its runtime", "[io][multishot]") {
   }
   CHECK(duet::iotest::settled_fd_count(fds_before) == fds_before);
 }
+
+namespace {
+/// rt.memory()'s buffers out of the ring, all workers.
+std::uint32_t buffers_in_use(duet::Runtime& rt) {
+  std::uint32_t n = 0;
+  for (const auto& d : rt.memory().drivers) n += d.buffers_in_use;
+  return n;
+}
+
+/// Polls `rt.memory()` until `pred(in use)` holds, at most ~10 s.
+template <class P>
+bool wait_in_use(duet::Runtime& rt, P pred) {
+  for (int i = 0; i < 10000; ++i) {
+    if (pred(buffers_in_use(rt))) return true;
+    std::this_thread::sleep_for(1ms);
+  }
+  return false;
+}
+
+duet::Task<std::size_t> read_exactly(TcpStream* s, std::size_t total) {
+  std::vector<std::byte> buf(total);
+  std::size_t got = 0;
+  while (got < total) {
+    auto n = co_await s->read(buf.data() + got, total - got);
+    if (!n || *n == 0) break;
+    got += *n;
+  }
+  co_return got;
+}
+}  // namespace
+
+TEST_CASE("multishot recv: Runtime::memory counts the buffers held by unread data",
+          "[io][multishot][memory]") {
+  SKIP_WITHOUT_MULTISHOT();
+  duet::iotest::Watchdog wd("multishot buffers in use", 120s);
+  auto rt = ring_rt(16, 256);
+  auto l = TcpListener::bind(SocketAddr::v4_loopback(0));
+  REQUIRE(l);
+  CHECK(buffers_in_use(*rt) == 0);
+  // A plain client: one byte (the server's first read arms the multishot
+  // recv), then 1 KiB the server leaves unread for a while.
+  duet::io::Fd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  const SocketAddr addr = l->local_addr().value();
+  REQUIRE(::connect(c.get(), addr.raw(), addr.len()) == 0);
+  REQUIRE(::send(c.get(), "x", 1, MSG_NOSIGNAL) == 1);
+  auto s = rt->spawn(accept_read_one(&*l)).join();
+  REQUIRE(s);
+  std::vector<char> kib(1024, 'k');
+  REQUIRE(::send(c.get(), kib.data(), kib.size(), MSG_NOSIGNAL) == 1024);
+  // 1 KiB in 256-byte buffers: at least four out of the ring until read.
+  CHECK(wait_in_use(*rt, [](std::uint32_t n) { return n >= 4; }));
+  CHECK(buffers_in_use(*rt) <= 16);
+  CHECK(rt->spawn(read_exactly(&*s, 1024)).join() == 1024);
+  // Read and given back: all in the ring again.
+  CHECK(wait_in_use(*rt, [](std::uint32_t n) { return n == 0; }));
+}

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <cctype>
+#include <cmath>
 #include <cstdlib>
 #include <map>
 #include <set>
@@ -40,13 +41,80 @@ bool is_name(const std::string& s, bool colon) {
   return true;
 }
 
+/// The family a sample belongs to: its own name, or for a histogram's
+/// `_bucket`, `_sum` and `_count` samples the name without the suffix.
+std::string family_of(const Parsed& p, const std::string& sample) {
+  if (p.types.count(sample) != 0) return sample;
+  for (const char* suffix : {"_bucket", "_sum", "_count"}) {
+    const std::string sfx = suffix;
+    if (sample.size() > sfx.size() &&
+        sample.compare(sample.size() - sfx.size(), sfx.size(), sfx) == 0) {
+      const std::string stem = sample.substr(0, sample.size() - sfx.size());
+      const auto it = p.types.find(stem);
+      if (it != p.types.end() && it->second == "histogram") return stem;
+    }
+  }
+  return sample;
+}
+
+/// A histogram family's own rules: each series (its labels less `le`) has
+/// buckets with increasing `le` bounds and cumulative counts that never go
+/// down, ending in `le="+Inf"`, whose count equals the series' `_count`,
+/// and a `_sum`; `le` appears on buckets only.
+std::string check_histograms(const Parsed& p) {
+  for (const auto& [family, type] : p.types) {
+    if (type != "histogram") continue;
+    struct Series {
+      std::vector<std::pair<double, double>> buckets;  // (le, count) in order
+      bool sum = false, count = false;
+      double count_value = 0;
+    };
+    std::map<std::string, Series> series;
+    for (const Sample& s : p.samples) {
+      if (family_of(p, s.name) != family) continue;
+      std::string key;
+      for (const auto& [k, v] : s.labels) {
+        if (k != "le") key += k + "=" + v + ",";
+      }
+      Series& x = series[key];
+      if (s.name == family + "_bucket") {
+        const auto le = s.labels.find("le");
+        if (le == s.labels.end()) return "a bucket without le: " + s.name;
+        const double bound =
+            le->second == "+Inf" ? HUGE_VAL : std::strtod(le->second.c_str(), nullptr);
+        if (!x.buckets.empty() && bound <= x.buckets.back().first)
+          return "le not increasing: " + family;
+        if (!x.buckets.empty() && s.value < x.buckets.back().second)
+          return "buckets not cumulative: " + family;
+        x.buckets.emplace_back(bound, s.value);
+      } else if (s.labels.count("le") != 0) {
+        return "le on a non-bucket sample: " + s.name;
+      } else if (s.name == family + "_sum") {
+        x.sum = true;
+      } else if (s.name == family + "_count") {
+        x.count = true;
+        x.count_value = s.value;
+      } else {
+        return "a histogram sample without a suffix: " + s.name;
+      }
+    }
+    for (const auto& [key, x] : series) {
+      if (x.buckets.empty() || x.buckets.back().first != HUGE_VAL)
+        return "no +Inf bucket: " + family;
+      if (!x.sum || !x.count) return "no _sum or _count: " + family;
+      if (x.count_value != x.buckets.back().second) return "+Inf is not _count: " + family;
+    }
+  }
+  return "";
+}
+
 /// Parses `text` under the text format's rules (version 0.0.4); returns ""
 /// and fills `out`, or what broke a rule. The rules: every line ends with a
 /// newline; `# HELP name text` and `# TYPE name type` at most once per
 /// family, TYPE before the family's samples, a family's samples together;
 /// metric and label names well formed, label names unique in a sample and
 /// not reserved (`__`), label values with only \\, \" and \n escapes; the
-/// value a float; no sample twice.
+/// value a float; no sample twice; a histogram's rules (check_histograms).
 std::string parse(const std::string& text, Parsed& out) {
   if (text.empty() || text.back() != '\n') return "the text does not end with a newline";
   std::istringstream in(text);
@@ -80,11 +148,12 @@ std::string parse(const std::string& text, Parsed& out) {
     std::size_t i = 0;
     while (i < line.size() && line[i] != '{' && line[i] != ' ') s.name += line[i++];
     if (!is_name(s.name, true)) return "bad metric name: " + line;
-    if (out.types.count(s.name) == 0) return "a sample before its TYPE: " + line;
-    if (s.name != current) {
-      if (closed.count(s.name) != 0) return "a family's samples are not together: " + line;
+    const std::string family = family_of(out, s.name);
+    if (out.types.count(family) == 0) return "a sample before its TYPE: " + line;
+    if (family != current) {
+      if (closed.count(family) != 0) return "a family's samples are not together: " + line;
       if (!current.empty()) closed.insert(current);
-      current = s.name;
+      current = family;
     }
     if (i < line.size() && line[i] == '{') {
       ++i;
@@ -129,7 +198,7 @@ std::string parse(const std::string& text, Parsed& out) {
     if (!seen.insert(key).second) return "a sample twice: " + line;
     out.samples.push_back(std::move(s));
   }
-  return "";
+  return check_histograms(out);
 }
 
 double sum_of(const Parsed& p, const std::string& name) {
@@ -155,6 +224,12 @@ duet::Task<int> one(int i) {
 TEST_CASE("metrics: the validator rejects what the text format forbids") {
   Parsed p;
   CHECK(parse("# TYPE a counter\na 1\n", p) == "");
+  Parsed h;
+  CHECK(
+      parse(
+          "# TYPE h histogram\nh_bucket{w=\"0\",le=\"1e-06\"} 1\nh_bucket{w=\"0\",le=\"+Inf\"} 3\n"
+          "h_sum{w=\"0\"} 0.5\nh_count{w=\"0\"} 3\n",
+          h) == "");
   for (const char* bad : {
            "a 1\n",                                                // no TYPE
            "# TYPE a counter\na 1",                                // no final newline
@@ -167,6 +242,16 @@ TEST_CASE("metrics: the validator rejects what the text format forbids") {
            "# TYPE a counter\na one\n",                            // bad value
            "# TYPE a counter\na 1\na 2\n",                         // sample twice
            "# TYPE a counter\n# TYPE b counter\na 1\nb 1\na 2\n",  // not together
+           // histograms: no +Inf, +Inf not _count, not cumulative, le not
+           // increasing, no _sum, le on _sum
+           "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_sum 1\nh_count 1\n",
+           "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_sum 1\nh_count 1\n",
+           "# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count "
+           "1\n",
+           "# TYPE h histogram\nh_bucket{le=\"2\"} 1\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} "
+           "1\nh_sum 1\nh_count 1\n",
+           "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_count 1\n",
+           "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_sum{le=\"1\"} 1\nh_count 1\n",
        }) {
     Parsed q;
     INFO(bad);
@@ -244,7 +329,51 @@ TEST_CASE("metrics: counters never go down between two scrapes") {
     INFO(b.name);
     REQUIRE(a.name == b.name);
     REQUIRE(a.labels == b.labels);
-    if (after.types.at(b.name) == "counter") CHECK(b.value >= a.value);
+    if (after.types.at(family_of(after, b.name)) == "counter") CHECK(b.value >= a.value);
   }
   CHECK(sum_of(after, "duet_worker_polls_total") > sum_of(before, "duet_worker_polls_total"));
+}
+
+TEST_CASE("metrics: the sampled histograms are exported as Prometheus histograms") {
+  duet::test::Watchdog wd("metrics histograms");
+  auto cfg = duet::test::cpu_only_config(2);
+  cfg.histogram_sample_every = 1;
+  duet::Runtime rt(cfg);
+  constexpr int kTasks = 100;
+  (void)rt.block_on([](duet::Runtime& rt) -> duet::Task<long> {
+    std::vector<duet::JoinHandle<int>> hs;
+    for (int i = 0; i < kTasks; ++i) hs.push_back(rt.spawn(one(i)));
+    long s = 0;
+    for (auto& h : hs) s += co_await h;
+    co_return s;
+  }(rt));
+  rt.shutdown();  // every run has returned: the counts are final
+
+  const std::string text = duet::metrics::prometheus_text(rt);
+  Parsed p;
+  INFO(text);
+  REQUIRE(parse(text, p) == "");
+  for (const char* f : {"duet_worker_run_seconds", "duet_worker_scheduling_delay_seconds"}) {
+    INFO(f);
+    CHECK(p.types.at(f) == "histogram");
+    CHECK(count_of(p, std::string(f) + "_count") == 2);  // one series per worker
+    CHECK(count_of(p, std::string(f) + "_sum") == 2);
+  }
+  // Every run was timed (sample_every 1): the run counts are the polls.
+  CHECK(sum_of(p, "duet_worker_run_seconds_count") == sum_of(p, "duet_worker_polls_total"));
+  CHECK(sum_of(p, "duet_worker_run_seconds_sum") > 0);
+  // No measured fiber finished: no stack family.
+  CHECK(p.types.count("duet_worker_fiber_stack_bytes") == 0);
+  CHECK(count_of(p, "duet_memory_io_buffers_in_use") == 2);
+}
+
+TEST_CASE("metrics: histograms off export no histogram family") {
+  duet::Runtime rt(duet::test::cpu_only_config(1));
+  (void)rt.block_on(one(1));
+  Parsed p;
+  REQUIRE(parse(duet::metrics::prometheus_text(rt), p) == "");
+  for (const auto& [name, type] : p.types) {
+    INFO(name);
+    CHECK(type != "histogram");
+  }
 }

@@ -9,6 +9,8 @@
 #include <functional>
 #include <optional>
 
+#include "duet/histogram.hpp"
+
 namespace duet {
 
 struct StallReport;  // duet/stall.hpp
@@ -184,6 +186,15 @@ struct RuntimeConfig {
   /// Where stall reports go. Default: StallReport::text() to stderr. Called
   /// on the monitor thread (not a worker, not in the signal handler).
   std::function<void(const StallReport&)> on_stall;
+  /// The histograms of WorkerStats::histograms (duet/histogram.hpp,
+  /// docs/observability.md): each worker times one run in this many (how
+  /// long it kept the worker) and stamps one wake-up in this many (how long
+  /// the task waited for its run), with its CPU's cycle counter. 1 times
+  /// every run; 0 (the default): off, and the fast path keeps a decrement
+  /// and a test or two per run (what on and off cost:
+  /// docs/performance-log.md, "Run-time and scheduling-delay histograms").
+  /// Measured fibers' stack marks are recorded either way.
+  std::uint32_t histogram_sample_every = 0;
 };
 
 /// Per-worker counters. Each is written by one thread only, its worker
@@ -204,6 +215,9 @@ struct WorkerStats {
   /// Runs that kept this worker past RuntimeConfig::stall_threshold, reported
   /// or not (written by the stall monitor thread, the only writer).
   std::uint64_t stalls = 0;
+  /// Sampled run times and scheduling delays, and measured fibers' stack
+  /// marks (RuntimeConfig::histogram_sample_every).
+  WorkerHistograms histograms;
 };
 
 }  // namespace duet

@@ -20,9 +20,12 @@
 //    end up touched).
 // The knobs that bound them: RuntimeConfig::io_recv_buffers and
 // io_recv_buffer_size, duet::detail::StackTuning (stack pool), and the
-// block cache's per-thread cap (fixed). docs/observability.md, "Memory".
+// block cache's per-thread cap (set_block_cache_thread_cap, below).
+// docs/observability.md, "Memory".
 // Every figure is read while the runtime runs: a snapshot, not a cut.
 #pragma once
+
+#include "duet/export.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -61,6 +64,11 @@ struct DriverMemory {
   std::size_t buffer_ring_bytes = 0;  // io_uring: the provided buffers' mapping, ring included
   std::uint32_t buffers = 0;          // provided buffers (0: multishot recv off, or epoll)
   std::uint32_t buffer_size = 0;      // bytes each
+  /// Provided buffers out of the ring now: filled by the kernel and not yet
+  /// read, or read and not yet given back. With fewer than 8 left in the
+  /// ring no new multishot recv is armed: reads fall back to one-shot recv
+  /// (RuntimeConfig::io_recv_buffers).
+  std::uint32_t buffers_in_use = 0;
 };
 
 struct MemoryStats {
@@ -68,5 +76,15 @@ struct MemoryStats {
   StackMemory stacks;
   std::vector<DriverMemory> drivers;  // one per worker
 };
+
+/// The block cache's per-thread cap: the most bytes of free blocks of one
+/// size class a thread keeps for reuse (at least 8 blocks), past which half
+/// of them go to the shared depot; BlockMemory::thread_cap_bytes reads it.
+/// 1 MiB by default. Each thread takes it when its cache starts (its first
+/// allocation or free of a block), so set it before building the runtime:
+/// threads already started keep theirs. A lower cap moves blocks to the
+/// depot sooner (a lock per move), where any thread reuses them; it does
+/// not return memory to the OS.
+DUET_API void set_block_cache_thread_cap(std::size_t bytes) noexcept;
 
 }  // namespace duet

@@ -47,23 +47,27 @@ using blocks::FreeBlock;
 using blocks::num_classes;
 using blocks::ThreadCache;
 constexpr std::size_t slab_bytes = std::size_t{256} << 10;
-// A thread keeps up to this many bytes per class (at least 256 blocks);
-// past it, half goes to the depot. Enough to absorb a burst of spawns.
-constexpr std::size_t cap_bytes = std::size_t{1} << 20;
+// A thread keeps up to this many bytes per class; past it, half goes to the
+// depot. duet::set_block_cache_thread_cap sets it; 1 MiB by default (256
+// blocks of the largest class): enough to absorb a burst of spawns.
+constexpr std::size_t default_cap_bytes = std::size_t{1} << 20;
+// Relaxed: read once per thread, when its cache starts (arm); a thread
+// that started before a change keeps the caps it took.
+std::atomic<std::size_t> g_cap_bytes{default_cap_bytes};
 
 constexpr std::size_t block_bytes(std::size_t c) {
   return (c + 1) * class_size;
 }
-// Per-class caps, computed at compile time (a division on the free path
-// costs more than the rest of it).
-constexpr auto caps = [] {
+// Per-class caps, computed once per thread (a division on the free path
+// costs more than the rest of it), at least 8 blocks a class.
+std::array<std::uint32_t, num_classes> caps_for(std::size_t cap_bytes) noexcept {
   std::array<std::uint32_t, num_classes> a{};
   for (std::size_t c = 0; c < num_classes; ++c) {
-    auto n = cap_bytes / block_bytes(c);
-    a[c] = static_cast<std::uint32_t>(n < 256 ? 256 : n);
+    const std::size_t n = cap_bytes / block_bytes(c);
+    a[c] = static_cast<std::uint32_t>(n < 8 ? 8 : n > 0xffffffffu ? 0xffffffffu : n);
   }
   return a;
-}();
+}
 
 static_assert(sizeof(FreeBlock) <= class_size);
 
@@ -220,7 +224,7 @@ struct Reaper {
   (void)reaper;
   k.reaper_armed = true;
 #ifndef DUET_BLOCKS_ON_HEAP
-  k.cap = caps;
+  k.cap = caps_for(g_cap_bytes.load(std::memory_order_relaxed));
 #endif
 }
 
@@ -288,7 +292,7 @@ void free_slow(void* p, std::size_t size) noexcept {
   auto* b = static_cast<FreeBlock*>(p);
   b->next = k.head[c];
   k.head[c] = b;
-  if (++k.count[c] > k.cap[c]) give_back(k, c, caps[c] / 2);
+  if (++k.count[c] > k.cap[c]) give_back(k, c, k.cap[c] / 2);
 #endif
 }
 
@@ -307,7 +311,7 @@ BlockMemory block_memory() {
   std::size_t chunks = 0;
   slab_source().count(chunks, m.huge_chunks);
   m.chunk_bytes = chunks * SlabSource::chunk_bytes;
-  m.thread_cap_bytes = cap_bytes;
+  m.thread_cap_bytes = g_cap_bytes.load(std::memory_order_relaxed);
   for (std::size_t c = 0; c < num_classes; ++c) {
     const std::size_t slabs = slabs_carved()[c].load(std::memory_order_relaxed);
     if (slabs == 0) continue;
@@ -321,3 +325,11 @@ BlockMemory block_memory() {
 }
 
 }  // namespace duet::detail
+
+namespace duet {
+
+void set_block_cache_thread_cap(std::size_t bytes) noexcept {
+  detail::g_cap_bytes.store(bytes, std::memory_order_relaxed);
+}
+
+}  // namespace duet

@@ -8,6 +8,7 @@
 #include "duet/detail/block_cache.hpp"
 #include "duet/detail/stackful_ops.hpp"
 #include "duet/memory.hpp"
+#include "histogram/cycle_clock.hpp"
 #include "scheduler.hpp"
 #include "thread_context.hpp"
 
@@ -41,7 +42,11 @@ unsigned Runtime::workers() const noexcept {
 std::vector<WorkerStats> Runtime::stats() const {
   std::vector<WorkerStats> v;
   v.reserve(sched_->workers.size());
-  for (const auto& w : sched_->workers) v.push_back(w->stats());
+  // Calibrated once for every worker's snapshot, and only with histograms
+  // on (the first calibration may wait a few milliseconds).
+  const bool on = !sched_->workers.empty() && sched_->workers.front()->histograms_on();
+  const double spc = on ? detail::seconds_per_cycle() : 1e-9;
+  for (const auto& w : sched_->workers) v.push_back(w->stats(spc));
   return v;
 }
 

@@ -33,6 +33,7 @@ Worker::Worker(Scheduler& s, unsigned index, int cpu)
       // Nonzero (xorshift's one fixed point is 0).
       rng_(s.cfg.seed ? static_cast<std::uint32_t>(mix_seed(*s.cfg.seed, index)) | 1u
                       : 0x9e3779b9u * (index + 1)),
+      sampler_(s.cfg.histogram_sample_every, sampled_),
       alone_(s.idle.num_workers() == 1) {}
 
 void Worker::start() {
@@ -43,12 +44,20 @@ void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
-WorkerStats Worker::stats() const noexcept {
-  return WorkerStats{
-      stats_.polls.get(),          stats_.lifo_hits.get(),     stats_.steals.get(),
-      stats_.steal_attempts.get(), stats_.injector_pops.get(), stats_.overflows.get(),
-      stats_.parks.get(),          stats_.yields.get(),        stats_.lifo_steals.get(),
-      stats_.hand_offs.get(),      stats_.inline_joins.get(),  stats_.stalls.get()};
+WorkerStats Worker::stats(double seconds_per_cycle) const noexcept {
+  return WorkerStats{stats_.polls.get(),
+                     stats_.lifo_hits.get(),
+                     stats_.steals.get(),
+                     stats_.steal_attempts.get(),
+                     stats_.injector_pops.get(),
+                     stats_.overflows.get(),
+                     stats_.parks.get(),
+                     stats_.yields.get(),
+                     stats_.lifo_steals.get(),
+                     stats_.hand_offs.get(),
+                     stats_.inline_joins.get(),
+                     stats_.stalls.get(),
+                     sampler_.snapshot(seconds_per_cycle)};
 }
 
 // Inline here (their only callers are in this file): a yield that lands on
@@ -87,6 +96,7 @@ TaskHeader* Worker::take_lifo() noexcept {
 }
 
 void Worker::schedule_local(TaskHeader* t, bool to_back) {
+  sampler_.queuing(t);
   if (!to_back && sched_.cfg.lifo_cap > 0) {
     TaskHeader* prev = lifo_.push(t);
     // Only the watcher may take a task from the slot, and only once we have
@@ -124,6 +134,7 @@ void Worker::run() {
     }
     if (t != nullptr) {
       run_task(t);
+      sampler_.runs_returned();
       continue;
     }
     // Nothing runnable: reap the driver and fire due timers once more
@@ -331,7 +342,7 @@ void Worker::run_task(TaskHeader* e) {
     if (prev.is_cancelled()) {
       cancel_run(t);
     } else {
-      if (!counted) stats_.polls.inc();
+      if (!counted) count_run(t);
       tl_context.task = t;
       RunResult r = run_in_loop(t);
       // A fiber may have handed this worker on to other fibers
@@ -407,10 +418,11 @@ void Worker::run_once(TaskHeader* t, TaskSnapshot prev) {
     cancel_run(t);
     return;
   }
-  stats_.polls.inc();
+  count_run(t);
   tl_context.task = t;
   const RunResult r = t->vtable->run(t);
   tl_context.task = nullptr;
+  sampler_.runs_returned();
   run_ended(t, r);
 }
 
@@ -429,7 +441,7 @@ NextTask Worker::yield_turn(TaskHeader* self) noexcept {
     // Nothing else runnable here: the back of the ring is its front, so
     // the task goes on, as the loop's own yield fast path does.
     --budget_;
-    stats_.polls.inc();
+    count_run(self);
     stats_.yields.inc();
     return NextTask{self, {}};
   }
@@ -446,9 +458,9 @@ inline NextTask Worker::take_next(bool lifo) noexcept {
     if (e == nullptr) return {};
   }
   --budget_;
-  stats_.polls.inc();
   NextTask n;
   n.task = begin_run(e, n.state);
+  count_run(n.task);
   return n;
 }
 
@@ -474,6 +486,9 @@ NextTask take_yield_turn(TaskHeader* self) noexcept {
 bool running_inline() noexcept {
   const Worker* w = tl_context.worker;
   return w != nullptr && w->running_inline();
+}
+void record_fiber_stack_mark(std::uint64_t bytes) noexcept {
+  if (Worker* w = tl_context.worker) w->record_fiber_stack(bytes);
 }
 Worker* hand_off_worker() noexcept {
   Worker* w = tl_context.worker;

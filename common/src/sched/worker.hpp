@@ -32,6 +32,7 @@
 #include "duet/detail/task_header.hpp"
 #include "lifo_slot.hpp"
 #include "local_queue.hpp"
+#include "run_sampler.hpp"
 #include "stall_monitor.hpp"
 #include "time/wheel.hpp"
 
@@ -90,7 +91,13 @@ class DUET_API Worker {
   /// Whether a join hand-off is under way on this worker.
   [[nodiscard]] bool running_inline() const noexcept { return inline_depth_ > 0; }
 
-  [[nodiscard]] WorkerStats stats() const noexcept;
+  /// Its counters, and its histograms with times in seconds at
+  /// `seconds_per_cycle` (histogram/cycle_clock.hpp).
+  [[nodiscard]] WorkerStats stats(double seconds_per_cycle) const noexcept;
+  [[nodiscard]] bool histograms_on() const noexcept { return sampler_.on(); }
+  /// A measured fiber's stack mark, from the thread of this worker it
+  /// finished on (duet/detail/stackful_ops.hpp, record_fiber_stack_mark).
+  void record_fiber_stack(std::uint64_t bytes) noexcept { sampler_.fiber_stack(bytes); }
   [[nodiscard]] unsigned index() const noexcept { return index_; }
   [[nodiscard]] int cpu() const noexcept { return cpu_; }
   [[nodiscard]] Scheduler& scheduler() noexcept { return sched_; }
@@ -202,6 +209,15 @@ class DUET_API Worker {
   std::uint32_t lifo_runs_ = 0;
   std::uint32_t budget_;
   std::uint32_t rng_;
+  // Which runs and wake-ups the histograms sample (run_sampler.hpp); what
+  // they record is at the end (sampled_).
+  RunSampler sampler_;
+  /// A run of `t` starts: counted, and offered to the sampler. Every run
+  /// start goes through here.
+  [[gnu::always_inline]] void count_run(TaskHeader* t) noexcept {
+    stats_.polls.inc();
+    sampler_.run_started(t);
+  }
   // The ParkStamp (task_header.hpp) a park stores: this worker and its
   // coarse clock, now_tick() at the thread's start, at each tick's
   // maintenance and after each sleep (read_coarse_clock).
@@ -231,6 +247,7 @@ class DUET_API Worker {
     Counter polls, lifo_hits, steals, steal_attempts, injector_pops, overflows, parks, yields,
         lifo_steals, hand_offs, inline_joins, stalls;
   } stats_;
+  SampledHistograms sampled_;
 };
 
 }  // namespace duet::detail

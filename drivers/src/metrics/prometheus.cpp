@@ -6,11 +6,15 @@
 // each ending in '\n'.
 #include "duet/metrics/prometheus.hpp"
 
+#include <charconv>
+#include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "duet/config.hpp"
+#include "duet/histogram.hpp"
 #include "duet/io/stats.hpp"
 #include "duet/memory.hpp"
 #include "duet/runtime.hpp"
@@ -36,6 +40,10 @@ class Exposition {
     out_ += type;
     out_ += '\n';
   }
+
+  /// A histogram family's samples for one worker: each exported bound's
+  /// cumulative count, +Inf, _sum and _count (histogram_rows below).
+  void histogram(const Histogram& h, std::span<const double> bounds, std::string_view worker);
 
   /// A sample of the current family, with at most one label.
   void sample(std::uint64_t value, std::string_view label = {}, std::string_view label_value = {}) {
@@ -67,9 +75,58 @@ class Exposition {
     }
   }
 
+  void number(double v) {
+    char buf[32];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out_.append(buf, r.ptr);
+  }
+
   std::string& out_;
   std::string_view name_;
 };
+
+void Exposition::histogram(const Histogram& h, std::span<const double> bounds,
+                           std::string_view worker) {
+  // A duet bucket counts under the first exported bound at or above its
+  // own upper bound: a straddling bucket's values count at the next bound
+  // (the exported counts lean late by at most a quarter of a value). The
+  // +Inf bucket and _count are the buckets' sum, so they agree even when
+  // the snapshot caught a worker between two of its stores.
+  std::uint64_t total = 0;
+  for (std::uint64_t c : h.counts) total += c;
+  std::size_t i = 0;
+  std::uint64_t seen = 0;
+  const auto row = [&](std::string_view le, std::uint64_t v) {
+    out_ += name_;
+    out_ += "_bucket{worker=\"";
+    escape_label_value(worker);
+    out_ += "\",le=\"";
+    out_ += le;
+    out_ += "\"} ";
+    out_ += std::to_string(v);
+    out_ += '\n';
+  };
+  for (const double b : bounds) {
+    while (i < Histogram::buckets && h.upper_bound(i) <= b) seen += h.counts[i++];
+    char buf[32];
+    const auto r = std::to_chars(buf, buf + sizeof buf, b);
+    row(std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)), seen);
+  }
+  row("+Inf", total);
+  for (const char* suffix : {"_sum", "_count"}) {
+    out_ += name_;
+    out_ += suffix;
+    out_ += "{worker=\"";
+    escape_label_value(worker);
+    out_ += "\"} ";
+    if (suffix[1] == 's') {
+      number(static_cast<double>(h.sum) * h.unit);
+    } else {
+      out_ += std::to_string(total);
+    }
+    out_ += '\n';
+  }
+}
 
 struct WorkerCounter {
   const char* name;
@@ -98,8 +155,53 @@ constexpr WorkerCounter worker_counters[] = {
     {"duet_worker_stalls_total", "Runs that kept the worker past the stall threshold.",
      &WorkerStats::stalls},
 };
-static_assert(sizeof(WorkerStats) == std::size(worker_counters) * sizeof(std::uint64_t),
-              "every WorkerStats field has its family here");
+static_assert(offsetof(WorkerStats, histograms) ==
+                  std::size(worker_counters) * sizeof(std::uint64_t),
+              "every WorkerStats counter has its family here");
+
+// The bounds the time histograms are exported at, in seconds, and the
+// stack histogram's, in bytes: a few per decade, as Prometheus histograms
+// keep them (duet's own buckets are finer: duet/histogram.hpp).
+constexpr double time_bounds[] = {1e-7,   2.5e-7, 5e-7,   1e-6, 2.5e-6, 5e-6,   1e-5, 2.5e-5,
+                                  5e-5,   1e-4,   2.5e-4, 5e-4, 1e-3,   2.5e-3, 5e-3, 1e-2,
+                                  2.5e-2, 5e-2,   0.1,    0.25, 0.5,    1.0,    2.5,  10.0};
+constexpr double stack_bounds[] = {1024,   2048,   4096,   8192,    16384,   32768,   65536,
+                                   131072, 262144, 524288, 1048576, 2097152, 4194304, 8388608};
+
+struct WorkerHistogram {
+  const char* name;
+  const char* help;
+  Histogram WorkerHistograms::*field;
+  std::span<const double> bounds;
+  bool sampled;  // exported only with RuntimeConfig::histogram_sample_every on
+};
+
+constexpr WorkerHistogram worker_histograms[] = {
+    {"duet_worker_run_seconds", "Sampled runs: how long each kept the worker.",
+     &WorkerHistograms::run_time, time_bounds, true},
+    {"duet_worker_scheduling_delay_seconds",
+     "Sampled wake-ups: from the wake to the start of the task's run.",
+     &WorkerHistograms::scheduling_delay, time_bounds, true},
+    {"duet_worker_fiber_stack_bytes", "Measured fibers: stack high-water mark.",
+     &WorkerHistograms::fiber_stack, stack_bounds, false},
+};
+
+/// The histogram families: the sampled ones while sampling is on, the
+/// stack's once a measured fiber has finished.
+void write_histograms(Exposition& e, const std::vector<WorkerStats>& workers,
+                      const std::vector<std::string>& ids) {
+  for (const WorkerHistogram& f : worker_histograms) {
+    bool any = false;
+    for (const WorkerStats& w : workers) {
+      any =
+          any || (f.sampled ? w.histograms.sample_every != 0 : (w.histograms.*f.field).count != 0);
+    }
+    if (!any) continue;
+    e.family(f.name, "histogram", f.help);
+    for (std::size_t i = 0; i < workers.size(); ++i)
+      e.histogram(workers[i].histograms.*f.field, f.bounds, ids[i]);
+  }
+}
 
 struct IoCounter {
   const char* name;
@@ -155,6 +257,10 @@ void write_memory(Exposition& e, const MemoryStats& m, const std::vector<std::st
            "io_uring: the provided receive buffers' mapping.");
   for (std::size_t i = 0; i < m.drivers.size() && i < ids.size(); ++i)
     e.sample(m.drivers[i].buffer_ring_bytes, "worker", ids[i]);
+  e.family("duet_memory_io_buffers_in_use", "gauge",
+           "io_uring: provided receive buffers out of the ring (filled, not yet given back).");
+  for (std::size_t i = 0; i < m.drivers.size() && i < ids.size(); ++i)
+    e.sample(m.drivers[i].buffers_in_use, "worker", ids[i]);
 }
 
 }  // namespace
@@ -172,6 +278,7 @@ void write_prometheus(const Runtime& rt, std::string& out) {
     for (std::size_t i = 0; i < workers.size(); ++i)
       e.sample(workers[i].*c.field, "worker", ids[i]);
   }
+  write_histograms(e, workers, ids);
   const io::IoStatsSnapshot io = io::io_stats();
   for (const IoCounter& c : io_counters) {
     e.family(c.name, "counter", c.help);

@@ -46,6 +46,10 @@ DriverMemory UringDriver::memory() const noexcept {
   m.buffer_ring_bytes = br_bytes_;
   m.buffers = nbufs_;
   m.buffer_size = buf_size_;
+  // Relaxed: see free_bufs_. Out of the ring: filled and not yet read, or
+  // read and waiting to go back (give_back from another thread).
+  const std::uint32_t free = free_bufs_.load(std::memory_order_relaxed);
+  m.buffers_in_use = free < nbufs_ ? nbufs_ - free : 0;
   return m;
 }
 
@@ -91,7 +95,7 @@ void UringDriver::setup_buffers(const RuntimeConfig& cfg) {
                           static_cast<std::uint16_t>(i), mask, static_cast<int>(i));
   }
   io_uring_buf_ring_advance(br_, static_cast<int>(n));
-  free_bufs_ = n;
+  free_bufs_.store(n, std::memory_order_relaxed);  // before any worker runs
 }
 
 void UringDriver::teardown_buffers() noexcept {
@@ -137,7 +141,7 @@ void UringDriver::recycle(std::uint16_t bid) noexcept {
   // Release (inside advance): the entry is written before the kernel sees
   // the new tail.
   io_uring_buf_ring_advance(br_, 1);
-  ++free_bufs_;
+  add_free_bufs(1);
 }
 
 void UringDriver::give_back(std::uint16_t bid) noexcept {
@@ -187,7 +191,7 @@ void UringDriver::free_recv_queue(RecvQueue* rq) noexcept {
 }
 
 bool UringDriver::arm_recv(RecvQueue* rq) {
-  if (free_bufs_ < kMinFree) return false;
+  if (free_bufs_.load(std::memory_order_relaxed) < kMinFree) return false;
   io_uring_sqe* s = sqe();
   io_uring_prep_recv_multishot(s, rq->fd, nullptr, 0, 0);
   s->flags |= IOSQE_BUFFER_SELECT;
@@ -229,7 +233,7 @@ void UringDriver::on_recv_cqe(RecvQueue* rq, std::int32_t res, std::uint32_t fla
   rq->lock.lock();
   if ((flags & IORING_CQE_F_BUFFER) != 0) {
     const auto bid = static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
-    --free_bufs_;
+    add_free_bufs(-1);
     stats.add(stats.recv_buffers);
     if (res > 0 && !rq->released) {
       buf_len[bid] = static_cast<std::uint32_t>(res);

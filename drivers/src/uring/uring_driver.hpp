@@ -156,7 +156,15 @@ class UringDriver final : public IoBackend {
   std::size_t br_bytes_ = 0;
   std::uint32_t nbufs_ = 0;
   std::uint32_t buf_size_ = 0;
-  std::uint32_t free_bufs_ = 0;          // in the ring, owner thread
+  // Buffers in the ring. Written by the owner thread only, with a relaxed
+  // load and store (no locked instruction); read relaxed by memory() on
+  // any thread, a figure from some recent moment.
+  std::atomic<std::uint32_t> free_bufs_{0};
+  void add_free_bufs(std::int32_t d) noexcept {
+    free_bufs_.store(static_cast<std::uint32_t>(
+                         static_cast<std::int32_t>(free_bufs_.load(std::memory_order_relaxed)) + d),
+                     std::memory_order_relaxed);
+  }
   std::vector<std::uint16_t> buf_meta_;  // buf_next and buf_len storage
   std::vector<std::uint32_t> buf_len_store_;
   OpLock return_lock_;

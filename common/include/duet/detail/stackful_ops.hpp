@@ -8,6 +8,8 @@
 // stackful/src/switch.hpp.
 #pragma once
 
+#include "duet/export.hpp"
+
 #include <cstdint>
 #include <iosfwd>
 
@@ -87,5 +89,10 @@ struct StackfulOps {
 /// (common/src/driver/make_driver.cpp): `duet_stack_memory_source`, defined
 /// in stackful/src/stack_pool.cpp, null when that module is not linked.
 using StackMemorySource = void (*)(StackMemory&);
+
+/// What the stackful module tells the core: a measured fiber finished with
+/// this stack high-water mark, on the calling thread. On a worker, recorded
+/// in its histogram (WorkerHistograms::fiber_stack); elsewhere, nothing.
+DUET_API void record_fiber_stack_mark(std::uint64_t bytes) noexcept;
 
 }  // namespace duet::detail

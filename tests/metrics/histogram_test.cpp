@@ -1,0 +1,288 @@
+// The per-worker histograms (issue 39, duet/histogram.hpp,
+// RuntimeConfig::histogram_sample_every): the bucket arithmetic, that a
+// histogram counts what was run (every run timed at a sample period of 1,
+// one in N at N, none when off), that a run's time and a wake's delay land
+// where the workload put them, that a wake from outside the runtime is not
+// stamped, and that measured fibers' stack marks reach the worker they
+// finished on.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <numeric>
+#include <sstream>
+#include <vector>
+
+#include "duet/duet.hpp"
+#include "duet/stackful/introspect.hpp"
+#include "test_util.hpp"
+
+namespace {
+
+using duet::Histogram;
+
+duet::RuntimeConfig sampled(unsigned workers, std::uint32_t every) {
+  auto c = duet::test::cpu_only_config(workers);
+  c.histogram_sample_every = every;
+  return c;
+}
+
+struct Totals {
+  std::uint64_t polls = 0;
+  Histogram run_time, delay, stack;
+};
+
+/// Every worker's figures summed, read once the runtime has shut down (no
+/// run is then open).
+Totals totals(const duet::Runtime& rt) {
+  Totals t;
+  for (const duet::WorkerStats& w : rt.stats()) {
+    t.polls += w.polls;
+    t.run_time.merge(w.histograms.run_time);
+    t.delay.merge(w.histograms.scheduling_delay);
+    t.stack.merge(w.histograms.fiber_stack);
+  }
+  return t;
+}
+
+std::uint64_t bucket_sum(const Histogram& h) {
+  return std::accumulate(h.counts.begin(), h.counts.end(), std::uint64_t{0});
+}
+
+duet::Task<int> leaf(int i) {
+  co_return i;
+}
+
+duet::Task<long> spawn_and_join(duet::Runtime& rt, int n) {
+  long s = 0;
+  for (int i = 0; i < n; ++i) s += co_await rt.spawn(leaf(i));
+  co_return s;
+}
+
+duet::Task<int> yields(int n) {
+  for (int i = 0; i < n; ++i) co_await duet::yield_now();
+  co_return n;
+}
+
+duet::Task<int> answer(duet::Notify& ping, duet::Notify& pong, int rounds) {
+  for (int i = 0; i < rounds; ++i) {
+    co_await ping.notified();
+    pong.notify_one();
+  }
+  co_return rounds;
+}
+
+/// Two tasks wake each other in turn, `rounds` times.
+duet::Task<int> ping_pong(int rounds) {
+  duet::Notify ping, pong;
+  auto other = duet::spawn(answer(ping, pong, rounds));
+  for (int i = 0; i < rounds; ++i) {
+    ping.notify_one();
+    co_await pong.notified();
+  }
+  co_return co_await other;
+}
+
+/// Spins on the worker (one run) until `d` has passed.
+duet::Task<int> spin_for(std::chrono::microseconds d) {
+  const auto end = std::chrono::steady_clock::now() + d;
+  int k = 0;
+  while (std::chrono::steady_clock::now() < end) ++k;
+  co_return k;
+}
+
+/// Uses about `bytes` of its stack, so that the canary scan sees it.
+[[gnu::noinline]] int use_stack(std::size_t bytes) {
+  volatile char buf[32 * 1024];
+  const std::size_t n = bytes < sizeof buf ? bytes : sizeof buf;
+  for (std::size_t i = 0; i < n; i += 64) buf[i] = static_cast<char>(i);
+  return buf[0];
+}
+
+}  // namespace
+
+TEST_CASE("histogram: buckets cover every value once, a quarter of a power of two wide") {
+  // Each value falls in the bucket whose bounds hold it, and the buckets
+  // are contiguous: one's upper bound + 1 is the next one's first value.
+  for (std::uint64_t v = 0; v < 100000; ++v) {
+    const std::size_t i = Histogram::bucket_of(v);
+    REQUIRE(v <= Histogram::raw_upper(i));
+    if (i > 0) REQUIRE(v > Histogram::raw_upper(i - 1));
+  }
+  for (std::size_t i = 0; i + 1 < Histogram::buckets; ++i) {
+    const std::uint64_t hi = Histogram::raw_upper(i);
+    REQUIRE(Histogram::bucket_of(hi) == i);
+    REQUIRE(Histogram::bucket_of(hi + 1) == i + 1);
+    // Width at most a quarter of the bucket's lowest value (from 4 up).
+    if (i >= 4) {
+      const std::uint64_t lo = Histogram::raw_upper(i - 1) + 1;
+      REQUIRE((hi - lo + 1) * 4 <= lo);
+    }
+  }
+  CHECK(Histogram::bucket_of(std::uint64_t{1} << 48) == Histogram::buckets - 1);
+  CHECK(Histogram::bucket_of(~std::uint64_t{0}) == Histogram::buckets - 1);
+  CHECK(Histogram::raw_upper(Histogram::buckets - 1) == ~std::uint64_t{0});
+}
+
+TEST_CASE("histogram: quantile, mean and merge") {
+  Histogram a;
+  a.unit = 0.5;
+  CHECK(a.quantile(0.5) == 0);
+  CHECK(a.mean() == 0);
+  for (std::uint64_t v : {1, 2, 3, 100, 1000}) {
+    a.counts[Histogram::bucket_of(v)] += 1;
+    a.count += 1;
+    a.sum += v;
+    a.max = std::max(a.max, v);
+  }
+  CHECK(a.quantile(0.0) == 0.5);  // the smallest value's bucket: 1 raw
+  CHECK(a.quantile(0.6) == 1.5);  // the third value: 3 raw
+  // 1000 raw lies in [896, 1023]: its upper bound, in the unit.
+  CHECK(a.quantile(1.0) == 1023 * 0.5);
+  CHECK(a.mean() == Approx(1106.0 / 5 * 0.5));
+  Histogram b;  // empty: takes the other's unit
+  b.merge(a);
+  CHECK(b.unit == 0.5);
+  b.merge(a);
+  CHECK(b.count == 10);
+  CHECK(b.sum == 2 * 1106);
+  CHECK(b.max == 1000);
+  CHECK(bucket_sum(b) == 10);
+  // Past 2^48 the last bucket answers with the max.
+  Histogram c;
+  c.counts[Histogram::buckets - 1] = 1;
+  c.count = 1;
+  c.max = std::uint64_t{1} << 50;
+  CHECK(c.quantile(0.5) == static_cast<double>(c.max));
+  std::ostringstream os;
+  a.print(os, "s");
+  CHECK(os.str().find("5 values") == 0);
+}
+
+TEST_CASE("histogram: off counts nothing") {
+  duet::test::Watchdog wd("histograms off");
+  duet::Runtime rt(duet::test::cpu_only_config(2));
+  CHECK(rt.block_on(spawn_and_join(rt, 200)) == 199 * 100);
+  CHECK(rt.block_on(yields(50)) == 50);
+  rt.shutdown();
+  const Totals t = totals(rt);
+  CHECK(t.polls > 0);
+  CHECK(t.run_time.count == 0);
+  CHECK(t.delay.count == 0);
+  for (const auto& w : rt.stats()) CHECK(w.histograms.sample_every == 0);
+}
+
+TEST_CASE("histogram: at a sample period of 1 every run is timed, coroutines") {
+  duet::test::Watchdog wd("histograms every run");
+  duet::Runtime rt(sampled(2, 1));
+  CHECK(rt.block_on(spawn_and_join(rt, 300)) == 299 * 150);
+  CHECK(rt.block_on(yields(100)) == 100);
+  rt.shutdown();
+  const Totals t = totals(rt);
+  CHECK(t.polls > 300);
+  CHECK(t.run_time.count == t.polls);
+  CHECK(bucket_sum(t.run_time) == t.run_time.count);
+  CHECK(t.run_time.sum > 0);
+  CHECK(t.run_time.unit > 0);
+  CHECK(t.run_time.unit < 1e-6);  // a cycle counter ticks faster than 1 MHz
+  // Each child was spawned by a task on a worker: stamped, and recorded
+  // when it ran. The roots came from outside (the injector): not stamped.
+  CHECK(t.delay.count >= 300);
+  CHECK(t.delay.count <= t.polls);
+  for (const auto& w : rt.stats()) CHECK(w.histograms.sample_every == 1);
+}
+
+TEST_CASE("histogram: at a sample period of 1 every run is timed, fibers handing off") {
+  duet::test::Watchdog wd("histograms fibers");
+  duet::Runtime rt(sampled(1, 1));
+  // Two fibers yield in turn: each yield hands the worker to the other
+  // fiber directly (a run boundary without a return to the loop).
+  std::atomic<int> done{0};
+  auto body = [&done] {
+    for (int i = 0; i < 200; ++i) duet::this_fiber::yield();
+    done.fetch_add(1);
+    return 0;
+  };
+  auto a = rt.spawn(duet::stackful, body);
+  auto b = rt.spawn(duet::stackful, body);
+  a.join();
+  b.join();
+  rt.shutdown();
+  const Totals t = totals(rt);
+  CHECK(done.load() == 2);
+  CHECK(t.polls >= 400);
+  CHECK(t.run_time.count == t.polls);
+  CHECK(rt.stats()[0].hand_offs > 0);
+}
+
+TEST_CASE("histogram: one run in N is timed at a sample period of N") {
+  duet::test::Watchdog wd("histograms one in N");
+  constexpr std::uint32_t every = 8;
+  duet::Runtime rt(sampled(1, every));
+  // One task that yields alone on its worker: each yield is a run start
+  // and nothing else runs, so the period is exact.
+  CHECK(rt.block_on(yields(800)) == 800);
+  rt.shutdown();
+  const Totals t = totals(rt);
+  INFO("polls " << t.polls << " timed " << t.run_time.count);
+  CHECK(t.run_time.count >= t.polls / every - 1);
+  CHECK(t.run_time.count <= t.polls / every + 1);
+}
+
+TEST_CASE("histogram: a long run lands in its bucket") {
+  duet::test::Watchdog wd("histograms long run");
+  duet::Runtime rt(sampled(1, 1));
+  constexpr auto spin = std::chrono::microseconds(3000);
+  CHECK(rt.block_on(spin_for(spin)) > 0);
+  rt.shutdown();
+  const Totals t = totals(rt);
+  REQUIRE(t.run_time.count >= 1);
+  // The longest run spun at least 3 ms; the bucket bound over-states by at
+  // most a quarter, and the calibration is far better than 10%.
+  const double longest = static_cast<double>(t.run_time.max) * t.run_time.unit;
+  CHECK(longest >= 0.9 * 3e-3);
+  CHECK(t.run_time.quantile(1.0) >= longest);
+}
+
+TEST_CASE("histogram: a task woken on a worker records its delay, one spawned from outside none") {
+  duet::test::Watchdog wd("histograms delay");
+  duet::Runtime rt(sampled(1, 1));
+  // Spawned from this thread: through the injector, never stamped.
+  std::vector<duet::JoinHandle<int>> hs;
+  for (int i = 0; i < 50; ++i) hs.push_back(rt.spawn(leaf(i)));
+  for (auto& h : hs) (void)h.join();
+  {
+    const Totals t = totals(rt);
+    CHECK(t.delay.count == 0);
+  }
+  // A ping-pong on the worker: each wake is made there, stamped, and
+  // recorded when the woken task runs.
+  constexpr int kRounds = 100;
+  CHECK(rt.block_on(ping_pong(kRounds)) == kRounds);
+  rt.shutdown();
+  const Totals t = totals(rt);
+  CHECK(t.delay.count >= kRounds);
+  CHECK(bucket_sum(t.delay) == t.delay.count);
+  CHECK(t.delay.quantile(0.5) < 1.0);  // a local wake runs within a second
+}
+
+TEST_CASE("histogram: measured fibers' stack marks reach the worker they finished on") {
+  duet::test::Watchdog wd("histograms fiber stacks");
+  duet::Runtime rt(duet::test::cpu_only_config(2));  // recorded with sampling off too
+  constexpr int kFibers = 6;
+  std::vector<duet::JoinHandle<int>> hs;
+  for (int i = 0; i < kFibers; ++i) {
+    hs.push_back(
+        rt.spawn(duet::stackful({.measure_stack = true}), [] { return use_stack(16 * 1024); }));
+  }
+  for (auto& h : hs) (void)h.join();
+  // An unmeasured fiber records nothing.
+  (void)rt.spawn(duet::stackful, [] { return use_stack(1024); }).join();
+  rt.shutdown();
+  const Totals t = totals(rt);
+  CHECK(t.stack.count == kFibers);
+  CHECK(t.stack.unit == 1.0);
+  CHECK(static_cast<double>(t.stack.max) >= 16 * 1024);
+  CHECK(t.stack.quantile(0.0) >= 16 * 1024);
+}
