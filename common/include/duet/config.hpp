@@ -187,13 +187,15 @@ struct RuntimeConfig {
   /// on the monitor thread (not a worker, not in the signal handler).
   std::function<void(const StallReport&)> on_stall;
   /// The histograms of WorkerStats::histograms (duet/histogram.hpp,
-  /// docs/observability.md): each worker times one run in this many (how
-  /// long it kept the worker) and stamps one wake-up in this many (how long
-  /// the task waited for its run), with its CPU's cycle counter. 1 times
-  /// every run; 0 (the default): off, and the fast path keeps a decrement
-  /// and a test or two per run (what on and off cost:
-  /// docs/performance-log.md, "Run-time and scheduling-delay histograms").
-  /// Measured fibers' stack marks are recorded either way.
+  /// docs/observability.md). 0 (the default): off. N: on, and each worker
+  /// times the first run of every tick (one run in `tick_budget`: how long
+  /// it kept the worker) and stamps one task in N that it queues (how long
+  /// the woken or spawned task waited for its run), with its CPU's cycle
+  /// counter; a tick_budget of 1 times every run. Off, the fast path keeps
+  /// a decrement and a test per queued task and a bit test per run (what
+  /// on and off cost: docs/performance-log.md, "Run-time and
+  /// scheduling-delay histograms"). Measured fibers' stack marks are
+  /// recorded either way.
   std::uint32_t histogram_sample_every = 0;
 };
 

@@ -5,7 +5,7 @@
 //
 // Example (fiber):
 //   duet::RuntimeConfig cfg;
-//   cfg.histogram_sample_every = 16;  // time one run in 16 (1: every run)
+//   cfg.histogram_sample_every = 16;  // on: a tick's first run timed, a wake in 16 stamped
 //   duet::Runtime rt(cfg);
 //   /* ... */
 //   duet::Histogram runs;
@@ -83,12 +83,14 @@ struct DUET_API Histogram {
 /// One worker's histograms (all empty while RuntimeConfig::
 /// histogram_sample_every is 0).
 struct WorkerHistograms {
-  /// Sampled runs: how long each kept the worker, from the run's start to
-  /// the next run's start or the worker loop's return (a fiber's slice, a
-  /// poll, a hand-off's share), in seconds.
+  /// The first run of each tick (RuntimeConfig::tick_budget runs): how
+  /// long it kept the worker, from the loop's pick to the loop's next pick
+  /// (a poll or a fiber's slice, with the loop's bookkeeping of its end),
+  /// in seconds.
   Histogram run_time;
-  /// Sampled wake-ups (and spawns) made on this worker whose task then ran
-  /// on it: from the wake to the start of its run, in seconds.
+  /// Sampled wake-ups and spawns made on a worker (one in
+  /// RuntimeConfig::histogram_sample_every): from the wake to the start of
+  /// the task's run, recorded by the worker that ran it, in seconds.
   Histogram scheduling_delay;
   /// Measured fibers (FiberOptions::measure_stack, set_stack_measurement)
   /// that finished on this worker: each one's exact stack high-water mark,

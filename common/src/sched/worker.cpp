@@ -134,7 +134,6 @@ void Worker::run() {
     }
     if (t != nullptr) {
       run_task(t);
-      sampler_.runs_returned();
       continue;
     }
     // Nothing runnable: reap the driver and fire due timers once more
@@ -185,20 +184,37 @@ TaskHeader* Worker::next_from_injector() {
 }
 
 TaskHeader* Worker::next_task() {
-  if (--budget_ == 0) {
-    // End of a tick: the injection queue goes first, so a busy local queue
-    // cannot starve spawns from outside (claim R1).
-    budget_ = sched_.cfg.tick_budget;
-    maintenance();
-    if (TaskHeader* t = next_from_injector()) {
-      lifo_runs_ = 0;
-      return t;
-    }
-  }
+  if (--budget_ == 0) [[unlikely]]
+    return next_task_at_tick_end();
+  return next_local_task();
+}
+
+inline TaskHeader* Worker::next_local_task() {
   if (TaskHeader* t = take_lifo()) return t;
   lifo_runs_ = 0;
   if (TaskHeader* t = queue.pop()) return t;
   return next_from_injector();
+}
+
+[[gnu::noinline]] TaskHeader* Worker::next_task_at_tick_end() {
+  // The tick's timed run has returned (run_sampler.hpp): the tick goes on
+  // with the budget it had, unless that was its last run.
+  if (sampler_.slice_open()) [[unlikely]] {
+    budget_ = sampler_.close_slice();
+    if (budget_ != 0) return next_local_task();
+  }
+  // End of a tick: the injection queue goes first, so a busy local queue
+  // cannot starve spawns from outside (claim R1).
+  budget_ = sched_.cfg.tick_budget;
+  maintenance();
+  TaskHeader* t = next_from_injector();
+  if (t != nullptr) {
+    lifo_runs_ = 0;
+  } else {
+    t = next_local_task();
+  }
+  if (t != nullptr && sampler_.on()) budget_ = sampler_.open_slice(budget_);
+  return t;
 }
 
 bool Worker::poll_while_idle() {
@@ -422,7 +438,6 @@ void Worker::run_once(TaskHeader* t, TaskSnapshot prev) {
   tl_context.task = t;
   const RunResult r = t->vtable->run(t);
   tl_context.task = nullptr;
-  sampler_.runs_returned();
   run_ended(t, r);
 }
 

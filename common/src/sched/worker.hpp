@@ -143,6 +143,13 @@ class DUET_API Worker {
   void run();
   /// The next entry to run (a ring's may be a held run: held_run.hpp).
   TaskHeader* next_task();
+  /// next_task's own queues, in order: the LIFO slot, the ring, the
+  /// injection queue.
+  TaskHeader* next_local_task();
+  /// next_task when the tick's budget ran out: its maintenance and the
+  /// injection queue's turn, or the end of the tick's timed run
+  /// (run_sampler.hpp).
+  TaskHeader* next_task_at_tick_end();
   /// The LIFO slot's task if it may run now (within lifo_cap runs in a row,
   /// or with the ring empty); past the cap it goes to the back, and null.
   TaskHeader* take_lifo() noexcept;

@@ -6,7 +6,10 @@
 //
 //     0  state      TaskState    flags (low 7 bits) | reference count (rest)
 //     8  next       TaskHeader*  intrusive link: injector, blocking pool; while
-//                                parked, where and when it last ran (ParkStamp)
+//                                parked, where and when it last ran (ParkStamp);
+//                                while in a ring or the LIFO slot, a sampled
+//                                wake's stamp, top bit set
+//                                (common/src/sched/run_sampler.hpp)
 //    16  vtable     TaskVTable*  kind, run, cancel, destroy, outcome, drop_outcome,
 //                                stackful (a fiber's operations, stackful_ops.hpp),
 //                                await_chain (a coroutine's, for dumps)
