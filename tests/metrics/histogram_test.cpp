@@ -100,6 +100,19 @@ duet::Task<int> ping_pong(int rounds) {
   co_return co_await other;
 }
 
+/// Two fibers that yield `n` times each, in turn: each yield hands the
+/// worker to the other fiber unless the loop's budget says otherwise.
+/// Returns the yields made.
+int two_yielding_fibers(duet::Runtime& rt, int n) {
+  auto body = [n] {
+    for (int i = 0; i < n; ++i) duet::this_fiber::yield();
+    return n;
+  };
+  auto a = rt.spawn(duet::stackful, body);
+  auto b = rt.spawn(duet::stackful, body);
+  return a.join() + b.join();
+}
+
 /// Spins on the worker (one run) until `d` has passed.
 duet::Task<int> spin_for(std::chrono::microseconds d) {
   const auto end = std::chrono::steady_clock::now() + d;
@@ -216,19 +229,9 @@ TEST_CASE("histogram: with a tick of one run every run is timed, coroutines") {
 TEST_CASE("histogram: with a tick of one run every run is timed, fibers") {
   duet::test::Watchdog wd("histograms fibers");
   duet::Runtime rt(sampled(1, 1));
-  std::atomic<int> done{0};
-  auto body = [&done] {
-    for (int i = 0; i < 200; ++i) duet::this_fiber::yield();
-    done.fetch_add(1);
-    return 0;
-  };
-  auto a = rt.spawn(duet::stackful, body);
-  auto b = rt.spawn(duet::stackful, body);
-  a.join();
-  b.join();
+  CHECK(two_yielding_fibers(rt, 200) == 400);
   rt.shutdown();
   const Totals t = totals(rt);
-  CHECK(done.load() == 2);
   CHECK(t.polls >= 400);
   check_every_run_timed(t, 1);
 }
@@ -238,14 +241,7 @@ TEST_CASE("histogram: fibers still hand off between timed runs") {
   // The default tick: one run in 128 is timed, and ends at the worker loop;
   // the others hand the worker from fiber to fiber as with histograms off.
   duet::Runtime rt(sampled(1, 1, 128));
-  auto body = [] {
-    for (int i = 0; i < 1000; ++i) duet::this_fiber::yield();
-    return 0;
-  };
-  auto a = rt.spawn(duet::stackful, body);
-  auto b = rt.spawn(duet::stackful, body);
-  a.join();
-  b.join();
+  CHECK(two_yielding_fibers(rt, 1000) == 2000);
   rt.shutdown();
   const auto st = rt.stats();
   CHECK(st[0].hand_offs > 1000);

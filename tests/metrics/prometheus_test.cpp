@@ -219,6 +219,15 @@ duet::Task<int> one(int i) {
   co_return i;
 }
 
+/// Spawns `n` tasks at once, then joins them: their sum.
+duet::Task<long> spawn_all(duet::Runtime& rt, int n) {
+  std::vector<duet::JoinHandle<int>> hs;
+  for (int i = 0; i < n; ++i) hs.push_back(rt.spawn(one(i)));
+  long s = 0;
+  for (auto& h : hs) s += co_await h;
+  co_return s;
+}
+
 }  // namespace
 
 TEST_CASE("metrics: the validator rejects what the text format forbids") {
@@ -263,14 +272,7 @@ TEST_CASE("metrics: a runtime's exposition follows the text format and counts wh
   duet::test::Watchdog wd("metrics exposition");
   duet::Runtime rt(duet::test::cpu_only_config(2));
   constexpr int kTasks = 200;
-  long sum = rt.block_on([](duet::Runtime& rt) -> duet::Task<long> {
-    std::vector<duet::JoinHandle<int>> hs;
-    for (int i = 0; i < kTasks; ++i) hs.push_back(rt.spawn(one(i)));
-    long s = 0;
-    for (auto& h : hs) s += co_await h;
-    co_return s;
-  }(rt));
-  REQUIRE(sum == kTasks * (kTasks - 1) / 2);
+  REQUIRE(rt.block_on(spawn_all(rt, kTasks)) == kTasks * (kTasks - 1) / 2);
 
   const std::string text = duet::metrics::prometheus_text(rt);
   Parsed p;
@@ -341,13 +343,7 @@ TEST_CASE("metrics: the sampled histograms are exported as Prometheus histograms
   cfg.tick_budget = 1;  // every run is a tick's first: every run timed
   duet::Runtime rt(cfg);
   constexpr int kTasks = 100;
-  (void)rt.block_on([](duet::Runtime& rt) -> duet::Task<long> {
-    std::vector<duet::JoinHandle<int>> hs;
-    for (int i = 0; i < kTasks; ++i) hs.push_back(rt.spawn(one(i)));
-    long s = 0;
-    for (auto& h : hs) s += co_await h;
-    co_return s;
-  }(rt));
+  REQUIRE(rt.block_on(spawn_all(rt, kTasks)) == kTasks * (kTasks - 1) / 2);
   rt.shutdown();  // every run has returned: the counts are final
 
   const std::string text = duet::metrics::prometheus_text(rt);
