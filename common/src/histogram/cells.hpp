@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include "duet/histogram.hpp"
+#include "sched/counter.hpp"
 
 namespace duet::detail {
 
@@ -21,9 +22,9 @@ class HistogramCells {
  public:
   /// The writer's record of one raw value.
   void record(std::uint64_t raw) noexcept {
-    bump(counts_[Histogram::bucket_of(raw)], 1);
-    bump(count_, 1);
-    bump(sum_, raw);
+    counts_[Histogram::bucket_of(raw)].inc();
+    count_.inc();
+    sum_.inc(raw);
     // Relaxed: only the writer stores it (see the file's rules).
     if (raw > max_.load(std::memory_order_relaxed)) max_.store(raw, std::memory_order_relaxed);
   }
@@ -32,23 +33,19 @@ class HistogramCells {
   [[nodiscard]] Histogram snapshot(double unit) const noexcept {
     Histogram h;
     for (std::size_t i = 0; i < Histogram::buckets; ++i) {
-      h.counts[i] = counts_[i].load(std::memory_order_relaxed);
+      h.counts[i] = counts_[i].get();
     }
-    h.count = count_.load(std::memory_order_relaxed);
-    h.sum = sum_.load(std::memory_order_relaxed);
+    h.count = count_.get();
+    h.sum = sum_.get();
     h.max = max_.load(std::memory_order_relaxed);
     h.unit = unit;
     return h;
   }
 
  private:
-  // Relaxed load and store, the single writer's increment (see the rules).
-  static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
-    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-
-  std::array<std::atomic<std::uint64_t>, Histogram::buckets> counts_{};
-  std::atomic<std::uint64_t> count_{0}, sum_{0}, max_{0};
+  std::array<Counter, Histogram::buckets> counts_{};
+  Counter count_, sum_;
+  std::atomic<std::uint64_t> max_{0};
 };
 
 }  // namespace duet::detail

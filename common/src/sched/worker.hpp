@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "counter.hpp"
 #include "duet/config.hpp"
 #include "duet/detail/driver.hpp"
 #include "duet/detail/hand_off.hpp"
@@ -39,16 +40,6 @@
 namespace duet::detail {
 
 class Scheduler;
-
-/// A counter written by one thread and read by others: a relaxed load and
-/// store (a plain `inc` on x86), no locked instruction.
-struct Counter {
-  std::atomic<std::uint64_t> v{0};
-  void inc(std::uint64_t n = 1) noexcept {
-    v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  [[nodiscard]] std::uint64_t get() const noexcept { return v.load(std::memory_order_relaxed); }
-};
 
 class DUET_API Worker {
  public:
