@@ -28,6 +28,12 @@ class IoBackend : public duet::detail::Driver {
   /// and io_uring without a buffer ring or short of buffers.
   virtual std::optional<Poll<long>> start_multishot_recv(OpRequest& q, Context& cx);
 
+  /// The owner thread: an accept that the listener's queued connections
+  /// did not satisfy, through this backend's multishot accept. Empty when
+  /// the accept takes start() instead: the default (epoll's accept is
+  /// accept4 on readiness), and io_uring without multishot accept.
+  virtual std::optional<Poll<long>> start_multishot_accept(OpRequest& q, Context& cx);
+
   /// Any thread: `op`'s future is gone while this backend still has it in
   /// flight (op->owner == this); the caller passes the future's reference.
   /// The default drops it: nothing of this backend's can write into `op`.
@@ -52,6 +58,15 @@ inline IoBackend* current_backend() noexcept {
 /// registered, whatever thread reads now (uring/recv_queue.cpp). Empty when
 /// the queue is idle (nothing queued, nothing armed).
 std::optional<Poll<long>> poll_queued_recv(OpRequest& q, Context& cx);
+
+/// An accept on a listener that has a multishot queue (q.src->aq): a
+/// queued descriptor or error, or pending with cx's waker registered,
+/// whatever thread accepts now (uring/accept_queue.cpp). Empty when the
+/// queue is idle (nothing queued, nothing armed).
+std::optional<Poll<long>> poll_queued_accept(OpRequest& q, Context& cx);
+/// Takes up to `max` descriptors already queued on `aq`, without waiting
+/// (accept_many's batch): how many went to `out`.
+std::size_t take_queued_accepts(AcceptQueue* aq, int* out, std::size_t max) noexcept;
 
 /// Each backend's counters join io_stats() while it lives (stats.cpp).
 void stats_register(IoStats* s);

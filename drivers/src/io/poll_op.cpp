@@ -15,6 +15,10 @@ std::optional<Poll<long>> IoBackend::start_multishot_recv(OpRequest& /*q*/, Cont
   return std::nullopt;
 }
 
+std::optional<Poll<long>> IoBackend::start_multishot_accept(OpRequest& /*q*/, Context& /*cx*/) {
+  return std::nullopt;
+}
+
 void IoBackend::cancel(IoOp* op) noexcept {
   op->unref();
 }
@@ -63,10 +67,18 @@ Poll<long> poll_op(OpRequest& q, OpSlot& slot, Context& cx) {
   if (is_plain_recv(q) && q.src->rq != nullptr) {
     if (auto r = poll_queued_recv(q, cx)) return *r;
   }
+  // Likewise the connections a multishot accept already took.
+  // Acquire: the queue's making happens before its use here.
+  if (q.kind == OpKind::accept && q.src->aq.load(std::memory_order_acquire) != nullptr) {
+    if (auto r = poll_queued_accept(q, cx)) return *r;
+  }
   IoBackend* b = current_backend();
   if (b == nullptr) return start_without_backend(q);
   if (is_plain_recv(q)) {
     if (auto r = b->start_multishot_recv(q, cx)) return *r;
+  }
+  if (q.kind == OpKind::accept) {
+    if (auto r = b->start_multishot_accept(q, cx)) return *r;
   }
   return b->start(q, slot, cx);
 }
@@ -75,6 +87,8 @@ Result<void> Source::close() noexcept {
   // AcqRel: takes the registration whichever worker made it.
   if (Registration* r = reg.exchange(nullptr, std::memory_order_acq_rel)) registration_release(r);
   if (rq != nullptr) recv_queue_release(std::exchange(rq, nullptr));
+  // AcqRel: takes the queue whichever worker made it.
+  if (AcceptQueue* a = aq.exchange(nullptr, std::memory_order_acq_rel)) accept_queue_release(a);
   if (!fd) return {};
   if (fd.reset() != 0) return errno_code(errno);
   return {};

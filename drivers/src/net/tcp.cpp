@@ -9,6 +9,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <iterator>
+
+#include "io/backend.hpp"
 
 namespace duet::net {
 namespace {
@@ -108,8 +111,21 @@ Poll<io::Result<std::size_t>> AcceptManyFuture::poll(Context& cx) {
   if (!p.value()) return io::Result<std::size_t>(p.value().error());
   out_->push_back(std::move(p.value()).value());
   std::size_t n = 1;
-  // The rest of the queue, without waiting: the listener is non-blocking on
-  // every backend, so EAGAIN ends the batch.
+  // Acquire: the queue's making happens before its use here.
+  if (io::detail::AcceptQueue* aq = src_->aq.load(std::memory_order_acquire)) {
+    // io_uring's multishot accept: the connections it took in this wake.
+    int fds[64];
+    while (n < max_) {
+      const std::size_t k =
+          io::detail::take_queued_accepts(aq, fds, std::min(max_ - n, std::size(fds)));
+      for (std::size_t i = 0; i < k; ++i) out_->push_back(TcpStream(io::Fd(fds[i])));
+      n += k;
+      if (k == 0) break;
+    }
+    return io::Result<std::size_t>(n);
+  }
+  // The rest of the listen queue, without waiting: the listener is
+  // non-blocking on every backend, so EAGAIN ends the batch.
   while (n < max_) {
     const int fd = ::accept4(src_->fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) break;

@@ -90,7 +90,9 @@ void UringDriver::on_worker_stop() {
 void UringDriver::quiesce() noexcept {
   // Cancel what is left (futures dropped at shutdown queued their cancels
   // here) and wait for every CQE: only then is no kernel write into an
-  // IoOp or a receive buffer possible.
+  // IoOp or a receive buffer possible. No multishot accept is armed from
+  // now on: one asked for is refused, and its queue detached at teardown.
+  stopping_ = true;
   drain_cancels();
   // Relaxed: a hint; the list itself is read under return_lock_.
   if (has_returns_.load(std::memory_order_relaxed)) drain_returns();
@@ -118,6 +120,7 @@ UringDriver::~UringDriver() {
                  inflight_);
   }
   teardown_buffers();
+  teardown_accepts();
   io_uring_queue_exit(&ring_);
   stats_unregister(&stats);
 }
@@ -180,6 +183,7 @@ void UringDriver::drain_cancels() {
   cancel_lock_.lock();
   IoOp* list = cancels_;
   cancels_ = nullptr;
+  arming_.swap(accept_arms_);  // both keep their capacity
   for (std::uint64_t ud : recv_cancels_) submit_cancel(ud);
   recv_cancels_.clear();
   // Relaxed: under cancel_lock_, which orders it with the lists.
@@ -191,6 +195,7 @@ void UringDriver::drain_cancels() {
     if (!op->done) submit_cancel(user_data::of(op));
     op->unref();
   }
+  if (!arming_.empty()) serve_accept_arms(arming_);
 }
 
 std::size_t UringDriver::reap(std::size_t max_cqes) {
@@ -210,6 +215,10 @@ std::size_t UringDriver::reap(std::size_t max_cqes) {
           break;
         case user_data::Kind::recv:
           on_recv_cqe(user_data::recv_queue(ud), res, cqes[i]->flags);
+          ++total;
+          break;
+        case user_data::Kind::accept:
+          on_accept_cqe(user_data::accept_queue(ud), res, cqes[i]->flags);
           ++total;
           break;
         case user_data::Kind::op:

@@ -1,6 +1,7 @@
 // uring_driver.hpp: the io_uring backend's state: UringDriver (one ring per
-// worker), RecvQueue (a socket's multishot recv on it), and the user_data
-// that says what each CQE completes. Private to drivers/src/uring and the
+// worker), RecvQueue (a socket's multishot recv on it), AcceptQueue (a
+// listener's multishot accept on it), and the user_data that says what each
+// CQE completes. Private to drivers/src/uring and the
 // factory.
 #pragma once
 
@@ -52,23 +53,63 @@ struct alignas(64) RecvQueue {
   RecvQueue* prev = nullptr;
 };
 
+/// A listener's multishot accept on one io_uring worker (accept_queue.cpp).
+///
+/// The listener's first accept makes the queue on its worker's ring, the
+/// queue's owner for life. While a multishot accept is armed, the owner
+/// thread appends each accepted descriptor to `fds` as its CQE is reaped
+/// and wakes the acceptors; an acceptor (any thread) takes from the front.
+/// An accept that finds the queue idle arms it, whatever thread it runs
+/// on: the owner thread submits the SQE at once; any other thread asks the
+/// owner (its arm list), which submits it at its next poll. So no accept
+/// on a listener with a queue waits anywhere but in the queue: a one-shot
+/// accept elsewhere could wait forever for a connection the multishot took.
+/// The queue owns the descriptors it holds: the listener's close closes
+/// them, and one accepted after the close is closed as its CQE is reaped.
+/// An error ends the multishot (the kernel's rule): it is reported once,
+/// after the queued descriptors, and the next accept arms a new one. Freed
+/// when the Source has released it and no multishot is in flight or asked.
+struct alignas(64) AcceptQueue {
+  /// The multishot's state: idle -> requested (another thread asked the
+  /// owner) -> in_kernel -> idle (the CQE without IORING_CQE_F_MORE); the
+  /// owner thread goes from idle to in_kernel directly.
+  enum class Arm : std::uint8_t { idle, requested, in_kernel };
+  OpLock lock;
+  UringDriver* owner = nullptr;  // null once the driver is gone
+  int fd = -1;
+  std::vector<int> fds;  // accepted, not taken: fds[head..]
+  std::size_t head = 0;
+  std::int32_t error = 0;       // -errno to report once the queue is drained
+  Arm arm = Arm::idle;          // guarded by `lock`
+  bool cancelling = false;      // its cancel is submitted (backpressure)
+  bool released = false;        // the Source let go
+  std::vector<Waker> waiters;   // every acceptor waiting (several tasks may accept)
+  AcceptQueue* next = nullptr;  // owner's live list (guarded by its live_mu_)
+  AcceptQueue* prev = nullptr;
+  [[nodiscard]] std::size_t queued() const noexcept { return fds.size() - head; }
+};
+
 /// A CQE's user_data, the one definition of what each SQE duet submits
 /// names: reap() decodes it with kind_of(). The ring's own requests are
 /// small constants; an operation is its IoOp's address, a multishot recv
-/// its RecvQueue's address with the recv bit set. Both are 64-byte aligned
+/// its RecvQueue's address with the recv bit set, a multishot accept its
+/// AcceptQueue's address with the accept bit set. All are 64-byte aligned
 /// (op_alloc, block_alloc), so an address never equals a constant and
-/// never has the bit set.
+/// never has either bit set.
 namespace user_data {
 enum class Kind : std::uint8_t {
   ignore,  // a cancel request's own completion: nothing to do
   wake,    // the eventfd read that wakes a parked worker
   recv,    // a RecvQueue's multishot recv
+  accept,  // an AcceptQueue's multishot accept
   op,      // an IoOp
 };
 inline constexpr std::uint64_t ignore = 0;
 inline constexpr std::uint64_t wake = 1;
 inline constexpr std::uint64_t recv_bit = 2;
-static_assert(alignof(RecvQueue) > recv_bit);
+inline constexpr std::uint64_t accept_bit = 4;
+static_assert(alignof(RecvQueue) > (recv_bit | accept_bit));
+static_assert(alignof(AcceptQueue) > (recv_bit | accept_bit));
 
 [[nodiscard]] inline std::uint64_t of(IoOp* op) noexcept {
   return reinterpret_cast<std::uint64_t>(op);
@@ -76,16 +117,23 @@ static_assert(alignof(RecvQueue) > recv_bit);
 [[nodiscard]] inline std::uint64_t of(RecvQueue* rq) noexcept {
   return reinterpret_cast<std::uint64_t>(rq) | recv_bit;
 }
+[[nodiscard]] inline std::uint64_t of(AcceptQueue* aq) noexcept {
+  return reinterpret_cast<std::uint64_t>(aq) | accept_bit;
+}
 [[nodiscard]] inline Kind kind_of(std::uint64_t ud) noexcept {
   if (ud == ignore) return Kind::ignore;
   if (ud == wake) return Kind::wake;
-  return (ud & recv_bit) != 0 ? Kind::recv : Kind::op;
+  if ((ud & recv_bit) != 0) return Kind::recv;
+  return (ud & accept_bit) != 0 ? Kind::accept : Kind::op;
 }
 [[nodiscard]] inline IoOp* io_op(std::uint64_t ud) noexcept {
   return reinterpret_cast<IoOp*>(ud);
 }
 [[nodiscard]] inline RecvQueue* recv_queue(std::uint64_t ud) noexcept {
   return reinterpret_cast<RecvQueue*>(ud & ~recv_bit);
+}
+[[nodiscard]] inline AcceptQueue* accept_queue(std::uint64_t ud) noexcept {
+  return reinterpret_cast<AcceptQueue*>(ud & ~accept_bit);
 }
 }  // namespace user_data
 
@@ -106,6 +154,9 @@ class UringDriver final : public IoBackend {
   /// Owner thread: arms the socket's multishot recv on this ring
   /// (recv_queue.cpp).
   std::optional<Poll<long>> start_multishot_recv(OpRequest& q, Context& cx) override;
+  /// Owner thread: arms the listener's multishot accept on this ring
+  /// (accept_queue.cpp).
+  std::optional<Poll<long>> start_multishot_accept(OpRequest& q, Context& cx) override;
   /// Any thread: cancel `op` (the caller passes its reference).
   void cancel(IoOp* op) noexcept override;
 
@@ -132,6 +183,16 @@ class UringDriver final : public IoBackend {
   [[nodiscard]] std::byte* buffer(std::uint16_t bid) const noexcept {
     return bufs_ + static_cast<std::size_t>(bid) * buf_size_;
   }
+  // ---- multishot accept (accept_queue.cpp) ----
+  /// Any thread, after moving `aq` from idle to requested (the owner
+  /// thread: to in_kernel): arms its multishot on this ring, at once on
+  /// the owner thread, else at the owner's next poll.
+  void arm_accept(AcceptQueue* aq) noexcept;
+  /// Any thread: cancels the multishot accept of a released queue.
+  void cancel_accept(AcceptQueue* aq) noexcept;
+  /// Any thread: unlinks and frees an unarmed, released queue.
+  void free_accept_queue(AcceptQueue* aq) noexcept;
+
   std::uint16_t* buf_next = nullptr;  // queue links, guarded by the queue's lock
   std::uint32_t* buf_len = nullptr;   // bytes the kernel put in each buffer
 
@@ -149,6 +210,13 @@ class UringDriver final : public IoBackend {
   void teardown_buffers() noexcept;
   void on_recv_cqe(RecvQueue* rq, std::int32_t res, std::uint32_t flags);
   void recycle(std::uint16_t bid) noexcept;  // owner thread
+  AcceptQueue* make_accept_queue(int fd);
+  void submit_accept(AcceptQueue* aq);  // owner thread: the multishot SQE
+  void serve_accept_arms(std::vector<AcceptQueue*>& arms) noexcept;  // owner thread
+  void on_accept_cqe(AcceptQueue* aq, std::int32_t res, std::uint32_t flags);
+  /// Detaches the queues that outlive the ring (destructor, after quiesce).
+  void teardown_accepts() noexcept;
+  std::vector<Waker> woken_;  // on_accept_cqe's wake list (owner thread), kept for its capacity
   void drain_returns() noexcept;
   // The buffer ring: nbufs_ buffers of buf_size_ bytes (0: no multishot).
   io_uring_buf_ring* br_ = nullptr;
@@ -171,8 +239,12 @@ class UringDriver final : public IoBackend {
   std::vector<std::uint16_t> returns_;  // given back by other threads, guarded
   std::atomic<bool> has_returns_{false};
   std::vector<std::uint64_t> recv_cancels_;  // user_data to cancel, guarded by cancel_lock_
+  std::vector<AcceptQueue*> accept_arms_;    // queues to arm (requested), guarded by cancel_lock_
+  std::vector<AcceptQueue*> arming_;  // owner thread: accept_arms_ taken out, kept for its capacity
+  bool stopping_ = false;             // owner thread: quiesce began; an arm asked now is refused
   std::mutex live_mu_;
-  RecvQueue* live_ = nullptr;  // every queue of this ring, guarded by live_mu_
+  RecvQueue* live_ = nullptr;            // every recv queue of this ring, guarded by live_mu_
+  AcceptQueue* live_accepts_ = nullptr;  // every accept queue of this ring, guarded by live_mu_
   io_uring ring_{};
   Fd wake_fd_;
   std::uint64_t wake_buf_ = 0;

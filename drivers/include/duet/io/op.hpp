@@ -44,6 +44,7 @@ namespace duet::io::detail {
 struct IoOp;          // driver-owned state of one in-flight operation
 struct Registration;  // an fd's entry in an epoll set
 struct RecvQueue;     // a socket's multishot receive on an io_uring worker
+struct AcceptQueue;   // a listener's multishot accept on an io_uring worker
 
 /// Gives up the future's interest in `op` (cancelling it if in flight).
 DUET_API void op_abandon(IoOp* op) noexcept;
@@ -52,6 +53,9 @@ DUET_API void registration_release(Registration* r) noexcept;
 /// Cancels `q`'s multishot recv and drops its unread buffers; freed by the
 /// driver once no CQE can name it.
 DUET_API void recv_queue_release(RecvQueue* q) noexcept;
+/// Cancels `q`'s multishot accept and closes the descriptors it accepted
+/// that nobody took; freed by the driver once no CQE can name it.
+DUET_API void accept_queue_release(AcceptQueue* q) noexcept;
 
 /// The future's handle on its in-flight IoOp (empty when none).
 class OpSlot {
@@ -81,13 +85,15 @@ class DUET_API Source {
   Source(Source&& o) noexcept
       : fd(std::move(o.fd)),
         reg(o.reg.exchange(nullptr, std::memory_order_relaxed)),
-        rq(std::exchange(o.rq, nullptr)) {}
+        rq(std::exchange(o.rq, nullptr)),
+        aq(o.aq.exchange(nullptr, std::memory_order_relaxed)) {}
   Source& operator=(Source&& o) noexcept {
     if (this != &o) {
       (void)close();
       fd = std::move(o.fd);
       reg.store(o.reg.exchange(nullptr, std::memory_order_relaxed), std::memory_order_relaxed);
       rq = std::exchange(o.rq, nullptr);
+      aq.store(o.aq.exchange(nullptr, std::memory_order_relaxed), std::memory_order_relaxed);
     }
     return *this;
   }
@@ -102,6 +108,10 @@ class DUET_API Source {
   // the other is removed (before, the loser leaked, found by ASan).
   std::atomic<Registration*> reg{nullptr};
   RecvQueue* rq = nullptr;  // io_uring multishot recv, armed by the first read
+  // io_uring: the listener's multishot accept, made by the first accept.
+  // Atomic for the same reason as `reg`: two accepts on different workers
+  // may both be first; one queue wins (compare-exchange).
+  std::atomic<AcceptQueue*> aq{nullptr};
 };
 
 enum class OpKind : std::uint8_t {

@@ -1,0 +1,366 @@
+// accept_queue.cpp: multishot accept (io_uring).
+//
+// A listener's first accept arms one multishot accept (IORING_OP_ACCEPT
+// with IORING_ACCEPT_MULTISHOT): the kernel then accepts every connection
+// as it arrives and posts a CQE with the new descriptor, with no SQE per
+// connection. reap() hands each CQE to on_accept_cqe, which appends the
+// descriptor to the listener's AcceptQueue and wakes its acceptors; an
+// accept (on any thread) takes from the front, and accept_many takes every
+// queued one in the same wake.
+//
+// Descriptor ownership: a descriptor belongs to the queue from its CQE
+// until an accept takes it, then to the TcpStream (or UnixStream) made of
+// it. The listener's close closes the queued ones and cancels the
+// multishot; a descriptor whose CQE arrives after the close is closed as
+// it is reaped. A queue holding kMaxQueued descriptors has its multishot
+// cancelled (a listener nobody accepts on does not fill the process's
+// descriptor table); its next accept re-arms it. An error (EMFILE, ENFILE,
+// ENOMEM) ends the kernel's multishot: the next accept after the queued
+// descriptors reports it once, and the one after that arms a new one, so
+// the listener works again once descriptors are free.
+//
+// Arming: the queue stays on the ring that made it. Whichever accept finds
+// it idle arms it (AcceptQueue::Arm): on the owner thread it submits the
+// SQE; on any other thread it asks the owner, which submits it at its next
+// poll. Every accept on a listener with a queue waits in the queue, never
+// in a one-shot accept of its own, which the multishot could starve.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+#include <utility>
+
+#include "duet/detail/block_cache.hpp"
+#include "uring/uring_driver.hpp"
+
+namespace duet::io::detail {
+namespace {
+constexpr std::size_t kMaxQueued = 64;
+
+/// What an accept found in its listener's AcceptQueue.
+enum class AcceptTake : std::uint8_t {
+  ready,    // `out` is a descriptor or -errno
+  pending,  // nothing yet; the waker is registered and the multishot armed
+  gone,     // the queue's ring is gone: a new queue is needed
+};
+
+/// The queue's ring (null once the ring is gone).
+UringDriver* owner_of(AcceptQueue* aq) noexcept {
+  aq->lock.lock();
+  UringDriver* d = aq->owner;
+  aq->lock.unlock();
+  return d;
+}
+
+/// Frees a released queue (its ring is gone or its last CQE came).
+void destroy_queue(AcceptQueue* aq) noexcept {
+  std::destroy_at(aq);
+  duet::detail::block_free(aq, sizeof(AcceptQueue));
+}
+
+/// Registers `w` as one of the queue's acceptors (under its lock); false
+/// when out of memory.
+bool add_waiter(AcceptQueue* aq, const Waker& w) noexcept {
+  for (const Waker& k : aq->waiters) {
+    if (k.will_wake(w)) return true;
+  }
+  try {
+    aq->waiters.push_back(w);
+  } catch (...) {
+    return false;
+  }
+  return true;
+}
+
+/// The acceptor's side (any thread): one queued descriptor or error, or
+/// pending with `w` registered; an idle queue is armed on the way.
+AcceptTake accept_queue_take(AcceptQueue* aq, const Waker& w, long& out) {
+  aq->lock.lock();
+  if (aq->queued() > 0) {
+    out = aq->fds[aq->head++];
+    if (aq->head == aq->fds.size()) {
+      aq->fds.clear();
+      aq->head = 0;
+    }
+    aq->lock.unlock();
+    return AcceptTake::ready;
+  }
+  if (aq->error != 0) {
+    out = std::exchange(aq->error, 0);
+    aq->lock.unlock();
+    return AcceptTake::ready;
+  }
+  UringDriver* d = aq->owner;
+  if (d == nullptr) {
+    aq->lock.unlock();
+    return AcceptTake::gone;
+  }
+  if (!add_waiter(aq, w)) {
+    aq->lock.unlock();
+    out = -ENOMEM;
+    return AcceptTake::ready;
+  }
+  // The owner thread submits at once; any other asks (AcceptQueue::Arm).
+  const bool arm = aq->arm == AcceptQueue::Arm::idle;
+  if (arm) {
+    aq->arm = d->on_owner_thread() ? AcceptQueue::Arm::in_kernel : AcceptQueue::Arm::requested;
+    aq->cancelling = false;
+  }
+  aq->lock.unlock();
+  // The queue outlives this call: it is freed only once released and idle,
+  // and the Source that holds it is in use by this accept.
+  if (arm) d->arm_accept(aq);
+  return AcceptTake::pending;
+}
+
+}  // namespace
+
+// ---- the queues (owner thread unless said) --------------------------------
+
+AcceptQueue* UringDriver::make_accept_queue(int fd) {
+  void* mem = duet::detail::block_alloc(sizeof(AcceptQueue));
+  auto* aq = std::construct_at(static_cast<AcceptQueue*>(mem));
+  aq->owner = this;
+  aq->fd = fd;
+  std::lock_guard lk(live_mu_);
+  aq->next = live_accepts_;
+  if (live_accepts_ != nullptr) live_accepts_->prev = aq;
+  live_accepts_ = aq;
+  return aq;
+}
+
+void UringDriver::free_accept_queue(AcceptQueue* aq) noexcept {
+  {
+    std::lock_guard lk(live_mu_);
+    if (aq->prev != nullptr) aq->prev->next = aq->next;
+    if (aq->next != nullptr) aq->next->prev = aq->prev;
+    if (live_accepts_ == aq) live_accepts_ = aq->next;
+  }
+  destroy_queue(aq);
+}
+
+void UringDriver::submit_accept(AcceptQueue* aq) {
+  io_uring_sqe* s = sqe();
+  io_uring_prep_multishot_accept(s, aq->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  io_uring_sqe_set_data64(s, user_data::of(aq));
+  ++inflight_;
+}
+
+void UringDriver::arm_accept(AcceptQueue* aq) noexcept {
+  if (on_owner_thread() && !stopping_) {
+    submit_accept(aq);
+    return;
+  }
+  cancel_lock_.lock();
+  try {
+    accept_arms_.push_back(aq);
+  } catch (...) {
+    // Out of memory: the queue goes back to idle and its acceptors are
+    // woken; their next poll asks again.
+    cancel_lock_.unlock();
+    aq->lock.lock();
+    aq->arm = AcceptQueue::Arm::idle;
+    std::vector<Waker> ws = std::move(aq->waiters);
+    aq->lock.unlock();
+    for (Waker& w : ws) std::move(w).wake();
+    return;
+  }
+  // Relaxed: a hint; the list itself is read under cancel_lock_.
+  has_cancels_.store(true, std::memory_order_relaxed);
+  cancel_lock_.unlock();
+  unpark();
+}
+
+void UringDriver::serve_accept_arms(std::vector<AcceptQueue*>& arms) noexcept {
+  for (AcceptQueue* aq : arms) {
+    aq->lock.lock();
+    const bool released = aq->released;
+    const bool arm = !released && !stopping_;
+    aq->arm = arm ? AcceptQueue::Arm::in_kernel : AcceptQueue::Arm::idle;
+    std::vector<Waker> ws;
+    if (!arm) ws = std::move(aq->waiters);  // a stopping ring: teardown detaches the queue
+    aq->lock.unlock();
+    if (arm) {
+      submit_accept(aq);
+    } else if (released) {
+      free_accept_queue(aq);  // released while asked: no CQE will come
+    }
+    for (Waker& w : ws) std::move(w).wake();
+  }
+  arms.clear();
+}
+
+void UringDriver::cancel_accept(AcceptQueue* aq) noexcept {
+  if (on_owner_thread()) {
+    submit_cancel(user_data::of(aq));
+    return;
+  }
+  // By value: the queue may be freed (its last CQE reaped) before the owner
+  // submits this; a cancel that finds nothing is harmless.
+  cancel_lock_.lock();
+  try {
+    recv_cancels_.push_back(user_data::of(aq));
+  } catch (...) {
+    // Out of memory: the multishot stays armed until the driver's quiesce;
+    // what it accepts meanwhile is closed as it is reaped (released).
+  }
+  // Relaxed: a hint; the list itself is read under cancel_lock_.
+  has_cancels_.store(true, std::memory_order_relaxed);
+  cancel_lock_.unlock();
+  unpark();
+}
+
+void UringDriver::on_accept_cqe(AcceptQueue* aq, std::int32_t res, std::uint32_t flags) {
+  const bool more = (flags & IORING_CQE_F_MORE) != 0;
+  bool cancel = false;
+  int orphan = -1;  // a descriptor nobody can take: closed below
+  aq->lock.lock();
+  if (res >= 0) {
+    if (aq->released) {
+      orphan = res;
+    } else {
+      try {
+        aq->fds.push_back(res);
+      } catch (...) {
+        orphan = res;  // out of memory: the peer sees a reset, not a hang
+        if (aq->error == 0) aq->error = -ENOMEM;
+      }
+      cancel = more && aq->queued() >= kMaxQueued && !aq->cancelling;
+      if (cancel) aq->cancelling = true;
+    }
+  } else if (res != -ECANCELED) {
+    aq->error = res;
+  }
+  if (!more) {
+    aq->arm = AcceptQueue::Arm::idle;
+    --inflight_;
+  }
+  woken_.swap(aq->waiters);  // both keep their capacity: no allocation per wake
+  const bool free_it = aq->released && aq->arm == AcceptQueue::Arm::idle;
+  aq->lock.unlock();
+  if (orphan >= 0) ::close(orphan);
+  if (cancel) submit_cancel(user_data::of(aq));
+  for (Waker& w : woken_) std::move(w).wake();
+  woken_.clear();
+  if (free_it) free_accept_queue(aq);
+}
+
+void UringDriver::teardown_accepts() noexcept {
+  // Every multishot is over (the destructor waited for its last CQE). The
+  // queues still held by open listeners outlive the ring: detach them; the
+  // descriptors they hold stay theirs (taken by the next accept, or closed
+  // by the listener's close). An arm still asked for is refused: every
+  // queue it names is on the live list.
+  cancel_lock_.lock();
+  accept_arms_.clear();
+  cancel_lock_.unlock();
+  std::lock_guard lk(live_mu_);
+  for (AcceptQueue *aq = live_accepts_, *nx = nullptr; aq != nullptr; aq = nx) {
+    nx = aq->next;
+    aq->next = aq->prev = nullptr;
+    aq->lock.lock();
+    if (aq->released) {  // its last CQE never came (the wait timed out), or its arm was refused
+      aq->lock.unlock();
+      destroy_queue(aq);
+      continue;
+    }
+    aq->owner = nullptr;
+    aq->arm = AcceptQueue::Arm::idle;
+    std::vector<Waker> ws = std::move(aq->waiters);
+    aq->lock.unlock();
+    for (Waker& w : ws) std::move(w).wake();
+  }
+  live_accepts_ = nullptr;
+}
+
+// ---- the accept's start, the batch and the listener's release ---------------
+
+std::optional<Poll<long>> poll_queued_accept(OpRequest& q, Context& cx) {
+  long out = 0;
+  // Acquire: as in poll_op, the queue's making happens before its use.
+  switch (accept_queue_take(q.src->aq.load(std::memory_order_acquire), cx.waker(), out)) {
+    case AcceptTake::ready:
+      return Poll<long>(out);
+    case AcceptTake::pending:
+      return Poll<long>(pending);
+    case AcceptTake::gone:
+      break;
+  }
+  return std::nullopt;
+}
+
+std::size_t take_queued_accepts(AcceptQueue* aq, int* out, std::size_t max) noexcept {
+  std::size_t n = 0;
+  aq->lock.lock();
+  while (n < max && aq->queued() > 0) out[n++] = aq->fds[aq->head++];
+  if (aq->head == aq->fds.size()) {
+    aq->fds.clear();
+    aq->head = 0;
+  }
+  aq->lock.unlock();
+  return n;
+}
+
+std::optional<Poll<long>> UringDriver::start_multishot_accept(OpRequest& q, Context& cx) {
+  if (!uring_features().multishot_accept) return std::nullopt;
+  Source& s = *q.src;
+  // Acquire/AcqRel on `aq`: a queue is made before it is published, and
+  // whoever takes one out sees all that was done to it.
+  AcceptQueue* aq = s.aq.load(std::memory_order_acquire);
+  if (aq != nullptr && owner_of(aq) == nullptr) {
+    // Its ring is gone, and it is empty (poll_queued_accept takes what it
+    // holds first): start over on this one.
+    if (s.aq.compare_exchange_strong(aq, nullptr, std::memory_order_acq_rel)) {
+      accept_queue_release(aq);
+    }
+    aq = s.aq.load(std::memory_order_acquire);
+  }
+  if (aq == nullptr) {
+    AcceptQueue* mine = make_accept_queue(s.fd.get());
+    if (s.aq.compare_exchange_strong(aq, mine, std::memory_order_acq_rel)) {
+      aq = mine;
+    } else {
+      free_accept_queue(mine);  // another worker's accept made one first: `aq` is it
+    }
+  }
+  long out = 0;
+  switch (accept_queue_take(aq, cx.waker(), out)) {
+    case AcceptTake::ready:
+      return Poll<long>(out);
+    case AcceptTake::pending:
+      return Poll<long>(pending);
+    case AcceptTake::gone:
+      break;  // another ring's queue won the race and that ring is gone: one-shot
+  }
+  return std::nullopt;
+}
+
+void accept_queue_release(AcceptQueue* aq) noexcept {
+  aq->lock.lock();
+  aq->released = true;
+  UringDriver* d = aq->owner;
+  const AcceptQueue::Arm arm = aq->arm;
+  std::vector<int> fds = std::move(aq->fds);
+  const std::size_t head = std::exchange(aq->head, 0);
+  std::vector<Waker> ws = std::move(aq->waiters);
+  aq->lock.unlock();
+  for (std::size_t i = head; i < fds.size(); ++i) ::close(fds[i]);
+  for (Waker& w : ws) std::move(w).wake();
+  if (d == nullptr) {  // the ring is gone: nothing can name the queue
+    destroy_queue(aq);
+    return;
+  }
+  switch (arm) {
+    case AcceptQueue::Arm::in_kernel:
+      d->cancel_accept(aq);  // its last CQE frees it (released is set)
+      break;
+    case AcceptQueue::Arm::requested:
+      break;  // the owner serving the request frees it (serve_accept_arms)
+    case AcceptQueue::Arm::idle:
+      d->free_accept_queue(aq);  // no CQE to come
+      break;
+  }
+}
+
+}  // namespace duet::io::detail
