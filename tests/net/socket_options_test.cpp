@@ -375,6 +375,47 @@ TEST_CASE("an accept dropped while waiting loses no connection", "[net][accept][
   CHECK(SPAWN_MODEL(*rt, model, accept_timed_out, &*l).join() == "");
 }
 
+TEST_CASE("a plain thread drains a listener whose multishot stopped at its queue's limit",
+          "[net][accept][multishot]") {
+  NET_MATRIX();
+  duet::iotest::Watchdog wd("accept backpressure");
+  auto rt = duet::iotest::make_rt(drv);
+  auto l = TcpListener::bind(SocketAddr::v4_loopback(0));
+  REQUIRE(l);
+  // More than the queue's limit (64): on io_uring the multishot armed by
+  // the worker's accept stops there, and the rest wait in the backlog.
+  std::vector<duet::io::Fd> clients;
+  for (int i = 0; i < 100; ++i) clients.push_back(connect_client(*l->local_addr()));
+  CHECK(SPAWN_MODEL(*rt, model, accept_one, &*l).join() == "");
+  // This thread is no worker: it takes the queued ones, then finds the
+  // queue idle and asks the owning worker to arm it again.
+  for (int i = 1; i < 100; ++i) {
+    auto c = duet::wait(l->accept());
+    REQUIRE(c);
+  }
+}
+
+TEST_CASE("first accepts on two workers, on a new listener each round, all complete",
+          "[net][accept][multishot]") {
+  NET_MATRIX();
+  duet::iotest::Watchdog wd("first accepts");  // a lost accept hangs
+  auto rt = duet::iotest::make_rt(drv, 2);
+  // A new listener each round: its first accepts race to make its queue
+  // and find it idle, where an accept that waited anywhere but in the
+  // queue (a one-shot accept on its own ring) could lose its connection
+  // to the multishot.
+  for (int round = 0; round < 40; ++round) {
+    auto l = TcpListener::bind(SocketAddr::v4_loopback(0));
+    REQUIRE(l);
+    const SocketAddr addr = *l->local_addr();
+    std::vector<duet::JoinHandle<std::string>> hs;
+    for (int i = 0; i < 4; ++i) hs.push_back(SPAWN_MODEL(*rt, model, accept_one, &*l));
+    std::vector<duet::io::Fd> clients;
+    for (int i = 0; i < 4; ++i) clients.push_back(connect_client(addr));
+    for (auto& h : hs) CHECK(h.join() == "");
+  }
+}
+
 TEST_CASE(
     "EMFILE while accepting is an error once, and the listener accepts again when "
     "descriptors free up",
