@@ -38,7 +38,7 @@ KIND_STACKLESS, KIND_STACKFUL = 0, 2
 # The state word's flags (duet/detail/task/state.hpp), in the order a dump
 # names the state by.
 NOTIFIED, RUNNING, COMPLETE, CANCELLED = 1, 2, 4, 8
-REF_ONE = 128
+REF_ONE = 1 << 24  # bits 7-23: PINNED and the home worker
 FRAME_HEAD = 64  # the task header in front of a spawned frame
 PROMISE_OFFSET = 16  # the promise after a frame's two resume pointers
 LINK_ROOT = 2  # the tag of a spawned frame's link

@@ -22,7 +22,7 @@ TRANSITIONS = (
     "to_running_for_cancel", "to_idle", "resume_held", "to_yielded", "to_complete",
     "to_complete_releasing", "to_complete_joined", "release_after_completion",
     "set_join_waker", "unset_join_waker", "drop_join_interest", "release_join_interest",
-    "to_listed_at_spawn", "to_running_for_inspection",
+    "to_listed_at_spawn", "to_running_for_inspection", "pin_at_spawn",
 )
 # TaskState's members that are not transitions of the life cycle: the
 # header's reference count and loads, and the private CAS loop.

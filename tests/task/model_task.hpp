@@ -70,7 +70,7 @@ struct ModelTask {
   }
   /// A WakeAction carried out: submit queues it, destroy frees it.
   void apply(detail::WakeAction a) {
-    if (a == detail::WakeAction::submit) ++queued;
+    if (a == detail::WakeAction::submit || a == detail::WakeAction::submit_pinned) ++queued;
     if (a == detail::WakeAction::destroy) destroy();
   }
 

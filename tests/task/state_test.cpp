@@ -159,6 +159,54 @@ TEST_CASE("wake_by_ref from each state", "[task][state]") {
   CHECK(done.load().bits() == (S::complete | refs(1)));
 }
 
+TEST_CASE("a pinned task keeps its home through its life and its wakes say submit_pinned",
+          "[task][state]") {
+  State st;  // spawned: NOTIFIED, a handle, two references
+  st.pin_at_spawn(513);
+  CHECK(st.load().is_pinned());
+  CHECK(st.load().home() == 513);
+  CHECK(st.load().refs() == 2);  // the home is not counted as references
+  CHECK(st.load().is_notified());
+  // Run, park, and be woken three ways: each wake queues it on its home.
+  (void)st.to_running();
+  CHECK_FALSE(st.to_idle(true));  // the first park lists it
+  CHECK(st.wake_by_ref() == WakeAction::submit_pinned);
+  CHECK(st.load().home() == 513);
+  (void)st.to_running();
+  CHECK_FALSE(st.to_idle(false));
+  st.ref();  // a waker's clone, consumed by the wake below
+  CHECK(st.wake_by_val() == WakeAction::submit_pinned);
+  (void)st.to_running();
+  CHECK_FALSE(st.to_idle(false));
+  CHECK(st.cancel() == WakeAction::submit_pinned);
+  CHECK(st.load().is_pinned());
+  CHECK(st.load().home() == 513);
+  CHECK(st.load().is_cancelled());
+  CHECK(st.load().refs() == 3);  // the handle's, the list's, the queue's
+  // An unpinned task's wakes still say submit.
+  State plain(parked);
+  CHECK(plain.wake_by_ref() == WakeAction::submit);
+  CHECK_FALSE(plain.load().is_pinned());
+}
+
+TEST_CASE("pin_at_spawn: only once, only before the first run, only a home in range",
+          "[task][state]") {
+  SECTION("twice") {
+    State st;
+    st.pin_at_spawn(1);
+    CHECK_THROWS_AS(st.pin_at_spawn(2), TransitionError);
+  }
+  SECTION("after the first run") {
+    State st;
+    (void)st.to_running();
+    CHECK_THROWS_AS(st.pin_at_spawn(0), TransitionError);
+  }
+  SECTION("a home past the field") {
+    State st;
+    CHECK_THROWS_AS(st.pin_at_spawn(S::max_home + 1), TransitionError);
+  }
+}
+
 TEST_CASE("cancel from each state, and only once", "[task][state]") {
   State idle(parked);
   CHECK(idle.cancel() == WakeAction::submit);
@@ -378,6 +426,9 @@ TEST_CASE("references: unref reports the last, underflow and overflow are caught
 }
 
 TEST_CASE("duet's own checks print the transition and the word, then abort", "[task][state]") {
+  constexpr std::uint64_t word = S::running | S::complete | refs(1);
+  char hex[32];
+  std::snprintf(hex, sizeof hex, "0x%llx", static_cast<unsigned long long>(word));
   int fds[2];
   REQUIRE(pipe(fds) == 0);
   pid_t pid = fork();
@@ -385,7 +436,7 @@ TEST_CASE("duet's own checks print the transition and the word, then abort", "[t
   if (pid == 0) {
     dup2(fds[1], 2);
     std::signal(SIGABRT, SIG_DFL);  // Catch's handler would report it as a failure
-    duet::detail::AbortingTransitionChecks::violated("to_running", "NOTIFIED", 0x86);
+    duet::detail::AbortingTransitionChecks::violated("to_running", "NOTIFIED", word);
   }
   close(fds[1]);
   std::string err;
@@ -397,8 +448,8 @@ TEST_CASE("duet's own checks print the transition and the word, then abort", "[t
   REQUIRE(waitpid(pid, &status, 0) == pid);
   CHECK(WIFSIGNALED(status));
   CHECK(WTERMSIG(status) == SIGABRT);
-  CHECK(err.find("duet: task state: to_running needs NOTIFIED, but the word was 0x86") !=
-        std::string::npos);
+  CHECK(err.find(std::string("duet: task state: to_running needs NOTIFIED, but the word was ") +
+                 hex) != std::string::npos);
   CHECK(err.find("1 references") != std::string::npos);
 }
 

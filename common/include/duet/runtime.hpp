@@ -21,6 +21,11 @@
 // duet::Cancelled. Nothing leaks and nothing waits for tasks that cannot
 // finish. Spawning on a runtime that has shut down yields a cancelled task.
 //
+// Pinned spawn (docs/scheduler.md, "Pinned tasks"): `rt.spawn(duet::pinned,
+// ...)` on one of rt's workers, or `rt.spawn(duet::pin_to(i), ...)` from
+// anywhere, runs the task (any of the three kinds) on that worker only, for
+// its whole life: no other worker steals it or runs it in a join.
+//
 // Drain (drain(deadline), docs/drain.md): stops taking spawns (each throws
 // duet::SpawnRefused from then on), waits up to the deadline for the live
 // tasks to finish, then shuts down as above and reports each task it
@@ -50,6 +55,34 @@ namespace duet {
 class Runtime;
 namespace detail {
 inline Scheduler* scheduler_of(Runtime& rt) noexcept;  // below
+}  // namespace detail
+
+/// A pinned spawn's worker: `duet::pinned` (the calling worker) or
+/// `duet::pin_to(i)` (worker i, 0 <= i < rt.workers()).
+struct Pin {
+  static constexpr unsigned here = ~0u;
+  unsigned worker = here;
+};
+/// Pins a spawned task to the worker that spawns it.
+inline constexpr Pin pinned{};
+/// Pins a spawned task to worker `worker`.
+[[nodiscard]] constexpr Pin pin_to(unsigned worker) noexcept {
+  return Pin{worker};
+}
+
+namespace detail {
+/// How a spawn hands its new task to the scheduler: to be run anywhere,
+/// or pinned to one worker. Each spawn (spawn_via) takes one of the two.
+struct SubmitAnywhere {
+  void operator()(Scheduler* s, TaskHeader* t) const { submit_new(s, t); }
+};
+struct SubmitPinned {
+  unsigned home;
+  void operator()(Scheduler* s, TaskHeader* t) const { submit_pinned(s, t, home); }
+};
+/// The worker `p` names on `rt`. Throws std::logic_error for duet::pinned
+/// off rt's workers, std::out_of_range for pin_to past the last worker.
+DUET_API unsigned pin_home(Runtime& rt, Pin p);
 }  // namespace detail
 
 class DUET_API Runtime {
@@ -104,6 +137,9 @@ class DUET_API Runtime {
 
   /// The runtime whose worker calls this, or null.
   static Runtime* current() noexcept;
+  /// The index of the worker that calls this (0 to workers() - 1, the
+  /// index duet::pin_to takes), or -1 off every runtime's workers.
+  [[nodiscard]] static int current_worker() noexcept;
 
  private:
   friend detail::Scheduler* detail::scheduler_of(Runtime&) noexcept;
@@ -119,15 +155,30 @@ inline Scheduler* scheduler_of(Runtime& rt) noexcept {
 }
 }  // namespace detail
 
-/// Spawns a poll future as a task (one block: header, future, outcome).
-template <Future F>
-JoinHandle<future_output_t<std::remove_cvref_t<F>>> spawn_on(Runtime& rt, F&& fut) {
+/// Spawns a poll future as a task (one block: header, future, outcome),
+/// handed to the scheduler by `submit` (detail::SubmitAnywhere or
+/// detail::SubmitPinned).
+template <class Submit, Future F>
+JoinHandle<future_output_t<std::remove_cvref_t<F>>> spawn_via(Submit submit, Runtime& rt, F&& fut) {
   using Fut = std::remove_cvref_t<F>;
   using Task = detail::PollTask<Fut>;
   void* mem = detail::block_alloc(sizeof(Task));
   auto* t = new (mem) Task(Fut(std::forward<F>(fut)));
-  detail::submit_new(detail::scheduler_of(rt), t);
+  submit(detail::scheduler_of(rt), t);
   return JoinHandle<future_output_t<Fut>>(t);
+}
+
+/// Spawns a poll future as a task.
+template <Future F>
+JoinHandle<future_output_t<std::remove_cvref_t<F>>> spawn_on(Runtime& rt, F&& fut) {
+  return spawn_via(detail::SubmitAnywhere{}, rt, std::forward<F>(fut));
+}
+
+/// Spawns any of the three kinds (the arguments after the Pin, as for an
+/// unpinned spawn) pinned to the worker `p` names.
+template <class... A>
+auto spawn_on(Runtime& rt, Pin p, A&&... a) {
+  return spawn_via(detail::SubmitPinned{detail::pin_home(rt, p)}, rt, std::forward<A>(a)...);
 }
 
 /// Spawns on the runtime of the calling worker (from inside a task).

@@ -98,12 +98,13 @@ std::size_t dump_tasks(Runtime& rt, std::ostream& os) {
     std::ostringstream line;
     line << "task " << static_cast<const void*>(t) << " " << detail::task_kind_name(t->vtable->kind)
          << " " << detail::state_name(w) << " refs=" << w.refs();
+    if (w.is_pinned()) line << " pinned=" << w.home();
     if (const detail::StackfulOps* ops = t->vtable->stackful) ops->describe(t, line);
     e.line = std::move(line).str();
     if (detail::read_parked(t, e)) to_queue.push_back(t);
   });
   // Woken or cancelled while held: queued as a waker would have.
-  for (detail::TaskHeader* t : to_queue) s->schedule(t);
+  for (detail::TaskHeader* t : to_queue) s->requeue(t);
   const std::uint64_t now = detail::now_tick();
   for (const auto& e : seen) {
     os << e.line;

@@ -4,6 +4,7 @@
 #include "duet/runtime.hpp"
 
 #include <stdexcept>
+#include <string>
 
 #include "duet/detail/block_cache.hpp"
 #include "duet/detail/stackful_ops.hpp"
@@ -77,5 +78,29 @@ Runtime* Runtime::current() noexcept {
   detail::Worker* w = detail::tl_context.worker;
   return w != nullptr ? &w->scheduler().runtime : nullptr;
 }
+
+int Runtime::current_worker() noexcept {
+  detail::Worker* w = detail::tl_context.worker;
+  return w != nullptr ? static_cast<int>(w->index()) : -1;
+}
+
+namespace detail {
+unsigned pin_home(Runtime& rt, Pin p) {
+  if (p.worker == Pin::here) {
+    Worker* w = tl_context.worker;
+    if (w == nullptr || &w->scheduler().runtime != &rt) {
+      throw std::logic_error(
+          "duet::pinned: the spawn is not on one of this runtime's workers (pin to a worker "
+          "from outside with duet::pin_to(index))");
+    }
+    return w->index();
+  }
+  if (p.worker >= rt.workers() || p.worker > TaskSnapshot::max_home) {
+    throw std::out_of_range("duet::pin_to(" + std::to_string(p.worker) + "): the runtime has " +
+                            std::to_string(rt.workers()) + " worker(s)");
+  }
+  return p.worker;
+}
+}  // namespace detail
 
 }  // namespace duet

@@ -168,6 +168,56 @@ void Scheduler::schedule(TaskHeader* t) noexcept {
   if (!schedule_on<kShutDown>(own_worker(), t)) schedule_from_outside(t);
 }
 
+void Scheduler::submit_pinned(TaskHeader* t, unsigned home) {
+  t->sched = this;
+  pin_at_spawn(t, home);
+  if (cfg.list_all_tasks) {
+    list_at_spawn(t);
+    owned.insert(t);
+  } else {
+    count_unlisted(own_worker(), 1);
+  }
+  if (phase_.load(std::memory_order_acquire) != kOpen) {
+    if (drain_begun_.load(std::memory_order_acquire)) {
+      cancel_now(t);
+      release_after_completion(t);
+      drop_join_handle(t);
+      throw SpawnRefused();
+    }
+    if (is_shutdown()) {
+      cancel_now(t);
+      release_after_completion(t);
+      return;
+    }
+  }
+  schedule_pinned(t);
+}
+
+void Scheduler::schedule_pinned(TaskHeader* t) noexcept {
+  // Relaxed: the home is written before the task is published, and never
+  // again (state.hpp); whoever holds a reference has seen the publication.
+  Worker& home = *workers[t->load(std::memory_order_relaxed).home()];
+  if (own_worker() == &home) {
+    home.schedule_pinned_here(t);
+    return;
+  }
+  // As schedule_from_outside: the unpark may come after the task ran and
+  // its joiner began to destroy the runtime (the destructor waits).
+  outside_wakes_.fetch_add(1, std::memory_order_relaxed);
+  home.schedule_pinned_from_elsewhere(t);
+  // Release: the unpark above happens before the destructor's acquire load.
+  outside_wakes_.fetch_sub(1, std::memory_order_release);
+}
+
+void Scheduler::requeue(TaskHeader* t) noexcept {
+  // Relaxed: PINNED never changes once published.
+  if (t->load(std::memory_order_relaxed).is_pinned()) {
+    schedule_pinned(t);
+  } else {
+    schedule(t);
+  }
+}
+
 void Scheduler::schedule_from_outside(TaskHeader* t) noexcept {
   // Counted before the push: whoever sees the task run (and may destroy
   // the runtime) sees the count (the push and the pop order them). Relaxed
@@ -302,6 +352,10 @@ void Scheduler::cancel_everything() {
         drain_one(t);
         any = true;
       }
+      while (TaskHeader* t = w->pinned_.pop()) {
+        drain_one(t);
+        any = true;
+      }
     }
     while (TaskHeader* t = injector.pop()) {
       drain_one(t);
@@ -372,6 +426,10 @@ void Scheduler::note_cancelled(const TaskHeader* t) {
 }
 
 // ---- entry points of detail/current.hpp ----------------------------------
+
+void submit_pinned(Scheduler* s, TaskHeader* t, unsigned home) {
+  s->submit_pinned(t, home);
+}
 
 void submit_new(Scheduler* s, TaskHeader* t) {
   s->submit_new(t);

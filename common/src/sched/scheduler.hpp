@@ -40,6 +40,15 @@ class DUET_API Scheduler {
   void submit_new(TaskHeader* t);
   /// A woken task (it holds the queue reference): queue it.
   void schedule(TaskHeader* t) noexcept;
+  /// submit_new for a task pinned to worker `home` (< workers.size()): it
+  /// is marked PINNED and queued on that worker only, from any thread.
+  void submit_pinned(TaskHeader* t, unsigned home);
+  /// A woken PINNED task (WakeAction::submit_pinned; it holds the queue
+  /// reference): queue it on its home worker (pinned_queue.hpp).
+  void schedule_pinned(TaskHeader* t) noexcept;
+  /// schedule or schedule_pinned, as the task's word says (a requeue by
+  /// someone who holds the queue reference but no wake action: the dump).
+  void requeue(TaskHeader* t) noexcept;
   /// Work became visible somewhere: wake a parked worker if nobody searches.
   void notify_parked() noexcept;
   /// A task went into a LIFO slot while the watcher sleeps without a

@@ -66,6 +66,13 @@ inline void Worker::notify_peers() noexcept {
   if (!searching_ && !alone_) sched_.notify_parked();
 }
 
+void Worker::schedule_pinned_from_elsewhere(TaskHeader* t) noexcept {
+  pinned_.push_inbox(t);
+  // After the push: a park that began before it sees the token this
+  // leaves and looks again (pinned_queue.hpp).
+  driver->unpark();
+}
+
 inline void Worker::push_back(TaskHeader* t) noexcept {
   if (queue.push_back_or_overflow(t, sched_.injector)) stats_.overflows.inc();
 }
@@ -193,6 +200,7 @@ inline TaskHeader* Worker::next_local_task() {
   if (TaskHeader* t = take_lifo()) return t;
   lifo_runs_ = 0;
   if (TaskHeader* t = queue.pop()) return t;
+  if (TaskHeader* t = pinned_.pop()) return t;
   return next_from_injector();
 }
 
@@ -207,7 +215,10 @@ inline TaskHeader* Worker::next_local_task() {
   // cannot starve spawns from outside (claim R1).
   budget_ = sched_.cfg.tick_budget;
   maintenance();
-  TaskHeader* t = next_from_injector();
+  // The pinned queue's turn, then the injection queue's: neither waits
+  // behind a busy ring for more than a tick.
+  TaskHeader* t = pinned_.pop();
+  if (t == nullptr) t = next_from_injector();
   if (t != nullptr) {
     lifo_runs_ = 0;
   } else {
@@ -224,7 +235,9 @@ bool Worker::poll_while_idle() {
   for (;;) {
     for (int i = 0; i < 32; ++i) cpu_relax();
     if (driver->poll(room()) > 0 || lifo_.peek() != nullptr || !queue.is_empty()) return true;
-    if (!sched_.injector.is_empty() || sched_.is_shutdown()) return true;
+    if (!sched_.injector.is_empty() || pinned_.maybe_nonempty() || sched_.is_shutdown()) {
+      return true;
+    }
     if (timers.fire_due() > 0) return true;
     if (std::chrono::steady_clock::now() >= until) return false;
   }
@@ -301,7 +314,8 @@ namespace {
 inline void Worker::park_ended(TaskHeader* t) noexcept {
   // First park: list it so shutdown can find it (it is still ours, so
   // the insert cannot race with its completion).
-  const bool list = !t->load(std::memory_order_relaxed).is_listed();
+  const TaskSnapshot s = t->load(std::memory_order_relaxed);
+  const bool list = !s.is_listed();
   if (list) {
     sched_.owned.insert(t);
     count_unlisted(-1);
@@ -309,8 +323,16 @@ inline void Worker::park_ended(TaskHeader* t) noexcept {
   // For dumps: where and when it last ran. The park's transition below
   // publishes it (task_header.hpp, ParkStamp).
   ParkStamp::store(t, park_stamp_);
-  // Woken or cancelled while it ran: it goes to the back, like a yield.
-  if (park_run(t, list)) schedule_local(t, true);
+  // Woken or cancelled while it ran: it goes to the back, like a yield
+  // (a pinned task to the back of its own queue: PINNED never changes, so
+  // the word read above still says).
+  if (park_run(t, list)) {
+    if (s.is_pinned()) [[unlikely]] {
+      pinned_.push_here(t);
+    } else {
+      schedule_local(t, true);
+    }
+  }
 }
 
 // Inline into each caller (the loop, run_once, the hand-off's entry): one
@@ -343,6 +365,11 @@ inline void Worker::park_ended(TaskHeader* t) noexcept {
       // The run is held, not ended: no transition now and none when it is
       // taken again (held_run.hpp).
       stats_.yields.inc();
+      // Relaxed: PINNED is written before the task is published.
+      if (t->load(std::memory_order_relaxed).is_pinned()) [[unlikely]] {
+        pinned_.push_here(held(t));
+        return;
+      }
       push_back(held(t));
       notify_peers();
       return;
@@ -370,7 +397,7 @@ void Worker::run_task(TaskHeader* e) {
       // a round trip through the ring or the state word. The injection
       // queue still gets its turn when the budget runs out.
       if (r == RunResult::yielded && handed_.task == nullptr && lifo_.peek() == nullptr &&
-          queue.is_empty() && budget_ > 1) {
+          queue.is_empty() && !pinned_.maybe_nonempty() && budget_ > 1) {
         stats_.yields.inc();
         --budget_;
         prev = t->load(std::memory_order_relaxed);
@@ -452,7 +479,7 @@ NextTask Worker::take_next_task() noexcept {
 NextTask Worker::yield_turn(TaskHeader* self) noexcept {
   if (budget_ <= 1 || handed_.task != nullptr) return {};
   const bool lifo = lifo_.peek() != nullptr;
-  if (!lifo && queue.is_empty()) {
+  if (!lifo && queue.is_empty() && !pinned_.maybe_nonempty()) {
     // Nothing else runnable here: the back of the ring is its front, so
     // the task goes on, as the loop's own yield fast path does.
     --budget_;
@@ -537,7 +564,8 @@ void Worker::park() {
     // listed as parked, its notification may pick us): unlist ourselves and
     // run them. If a notifier unlisted us meanwhile, it counted us as
     // searching. If we were the watcher, another sleeper takes over.
-    if (jumped || timers.fire_due() > 0 || lifo_.peek() != nullptr || !queue.is_empty()) {
+    if (jumped || timers.fire_due() > 0 || lifo_.peek() != nullptr || !queue.is_empty() ||
+        pinned_.maybe_nonempty()) {
       int next_watcher = -1;
       searching_ = !sched_.idle.unpark_worker_by_id(index_, next_watcher);
       if (next_watcher >= 0) sched_.workers[static_cast<unsigned>(next_watcher)]->driver->unpark();

@@ -33,6 +33,7 @@
 #include "duet/detail/task_header.hpp"
 #include "lifo_slot.hpp"
 #include "local_queue.hpp"
+#include "pinned_queue.hpp"
 #include "run_sampler.hpp"
 #include "stall_monitor.hpp"
 #include "time/wheel.hpp"
@@ -50,6 +51,11 @@ class DUET_API Worker {
   /// Queues a task from this worker's own thread. A wake or spawn goes to
   /// the LIFO slot (hot in cache); a yield or requeue goes to the back.
   void schedule_local(TaskHeader* t, bool to_back);
+  /// Queues a task pinned to this worker (pinned_queue.hpp): from its own
+  /// thread into its own list; from any other thread into the inbox, then
+  /// unparks it.
+  void schedule_pinned_here(TaskHeader* e) noexcept { pinned_.push_here(e); }
+  void schedule_pinned_from_elsewhere(TaskHeader* t) noexcept;
 
   // ---- direct hand-off (duet/detail/hand_off.hpp) ------------------------
   NextTask take_next_task() noexcept;
@@ -135,7 +141,7 @@ class DUET_API Worker {
   /// The next entry to run (a ring's may be a held run: held_run.hpp).
   TaskHeader* next_task();
   /// next_task's own queues, in order: the LIFO slot, the ring, the
-  /// injection queue.
+  /// pinned queue, the injection queue.
   TaskHeader* next_local_task();
   /// next_task when the tick's budget ran out: its maintenance and the
   /// injection queue's turn, or the end of the tick's timed run
@@ -204,6 +210,8 @@ class DUET_API Worker {
   const unsigned index_;
   const int cpu_;
   LifoSlot lifo_;
+  // The tasks pinned to this worker: the only queue they enter.
+  PinnedQueue pinned_;
   std::uint32_t lifo_runs_ = 0;
   std::uint32_t budget_;
   std::uint32_t rng_;

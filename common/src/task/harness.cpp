@@ -53,6 +53,8 @@ void apply(TaskHeader* t, WakeAction a) noexcept {
     t->sched->schedule(t);
   } else if (a == WakeAction::destroy) {
     t->vtable->destroy(t);
+  } else if (a == WakeAction::submit_pinned) {
+    t->sched->schedule_pinned(t);
   }
 }
 void w_clone(void* d) {

@@ -158,6 +158,12 @@ inline void list_at_spawn(TaskHeader* t) noexcept {
   t->state.to_listed_at_spawn();
 }
 
+/// A spawned task pinned to worker `home`, before its first queue push
+/// (Scheduler::submit_pinned): PINNED, for life.
+inline void pin_at_spawn(TaskHeader* t, unsigned home) noexcept {
+  t->state.pin_at_spawn(home);
+}
+
 /// A held run leaves the rings for a queue that starts runs with
 /// RunStart::queued (held_run.hpp): RUNNING -> NOTIFIED.
 inline void give_up_held_run(TaskHeader* t) noexcept {

@@ -29,6 +29,9 @@ DUET_API Scheduler* current_scheduler() noexcept;
 /// task at once; one whose drain has begun cancels and frees it and throws
 /// SpawnRefused (duet/drain.hpp), so call it before building a JoinHandle.
 DUET_API void submit_new(Scheduler* s, TaskHeader* t);
+/// submit_new for a task pinned to worker `home` of `s` (in range: the
+/// caller checked): it runs on that worker only (duet::pinned).
+DUET_API void submit_pinned(Scheduler* s, TaskHeader* t, unsigned home);
 /// A worker finished a detached task with an exception: report it.
 DUET_API void report_detached_exception(TaskHeader* t, std::exception_ptr e) noexcept;
 

@@ -378,10 +378,12 @@ struct FiberTask final : FiberBase, TaskOps<FiberTask<Fn, T>> {
 /// Spawns `fn` on a fiber. Throws std::invalid_argument for options out of
 /// range; a stack that cannot be had at the first run ends the fiber with a
 /// StackError, which join() rethrows.
-template <class Fn>
+/// `submit` hands the task to the scheduler (detail::SubmitAnywhere, or
+/// SubmitPinned: duet::pinned).
+template <class Submit, class Fn>
 requires std::invocable < std::decay_t<Fn>
-& > JoinHandle<std::invoke_result_t<std::decay_t<Fn>&>> spawn_on(Runtime& rt, const Stackful& s,
-                                                                 Fn&& fn) {
+& > JoinHandle<std::invoke_result_t<std::decay_t<Fn>&>> spawn_via(Submit submit, Runtime& rt,
+                                                                  const Stackful& s, Fn&& fn) {
   using F = std::decay_t<Fn>;
   using T = std::invoke_result_t<F&>;
   using FT = detail::FiberTask<F, T>;
@@ -393,8 +395,16 @@ requires std::invocable < std::decay_t<Fn>
     detail::fiber_unplace(p, sizeof(FT));
     throw;
   }
-  detail::submit_new(p.sched, t);
+  submit(p.sched, t);
   return JoinHandle<T>(t);
+}
+
+/// Spawns `fn` on a fiber (spawn_via, to be run anywhere).
+template <class Fn>
+requires std::invocable < std::decay_t<Fn>
+& > JoinHandle<std::invoke_result_t<std::decay_t<Fn>&>> spawn_on(Runtime& rt, const Stackful& s,
+                                                                 Fn&& fn) {
+  return spawn_via(detail::SubmitAnywhere{}, rt, s, std::forward<Fn>(fn));
 }
 
 namespace this_fiber {

@@ -26,17 +26,25 @@
 namespace duet {
 class Runtime;
 
-/// Spawns a stackless task. Throws std::invalid_argument for an empty Task
-/// and std::bad_alloc when memory runs out.
-template <class T>
-JoinHandle<T> spawn_on(Runtime& rt, Task<T> task) {
+/// Spawns a stackless task, handed to the scheduler by `submit`
+/// (detail::SubmitAnywhere, or SubmitPinned: duet::pinned). Throws
+/// std::invalid_argument for an empty Task and std::bad_alloc when memory
+/// runs out.
+template <class Submit, class T>
+JoinHandle<T> spawn_via(Submit submit, Runtime& rt, Task<T> task) {
   if (!task.valid()) throw std::invalid_argument("duet::spawn: empty Task");
   using CT = detail::CoroTask<T>;
   typename Task<T>::handle_type h = task.release();
   void* head = static_cast<std::byte*>(h.address()) - detail::frame_head;
   auto* t = std::construct_at(static_cast<CT*>(head), h);
-  detail::submit_new(detail::scheduler_of(rt), t);
+  submit(detail::scheduler_of(rt), t);
   return JoinHandle<T>(t);
+}
+
+/// Spawns a stackless task.
+template <class T>
+JoinHandle<T> spawn_on(Runtime& rt, Task<T> task) {
+  return spawn_via(detail::SubmitAnywhere{}, rt, std::move(task));
 }
 
 }  // namespace duet

@@ -14,7 +14,10 @@
 //     bit 4  JOIN_INTEREST  a JoinHandle exists
 //     bit 5  JOIN_WAKER     the join waker is set; the task side owns it
 //     bit 6  LISTED         in OwnedTasks (which holds a reference)
-//     7-63   references     queue, handle, each Waker clone, the list
+//     bit 7  PINNED         runs only on its home worker (set at spawn, never
+//                           changed: a wake of it says submit_pinned)
+//     8-23   home           the pinned task's worker index
+//     24-63  references     queue, handle, each Waker clone, the list
 //
 // Invariants (checked by each transition when checks are on):
 //  - RUNNING and COMPLETE are never both set; once COMPLETE, NOTIFIED,
@@ -24,8 +27,10 @@
 //  - JOIN_WAKER implies JOIN_INTEREST. While JOIN_WAKER is set only the
 //    task side reads the join waker; while it is clear only the handle
 //    writes it. COMPLETE freezes it: whoever sees COMPLETE may read it.
-//  - The reference count never underflows, and at 2^55 the process
+//  - The reference count never underflows, and at 2^39 the process
 //    aborts (an overflow would free a live task).
+//  - PINNED and the home are written once, before the task is published
+//    (pin_at_spawn), and no transition changes them.
 //
 // The class is a template over its atomic (std::atomic in duet; an
 // instrumented one in tests/support/explorer.hpp, which runs every
@@ -72,10 +77,16 @@ class TaskSnapshot {
   static constexpr std::uint64_t join_interest = 16;
   static constexpr std::uint64_t join_waker = 32;
   static constexpr std::uint64_t listed = 64;
-  static constexpr std::uint64_t ref_one = 128;
-  static constexpr std::uint64_t flag_mask = ref_one - 1;
+  static constexpr std::uint64_t pinned = 128;
+  static constexpr unsigned home_shift = 8;
+  static constexpr unsigned home_bits = 16;
+  static constexpr std::uint64_t home_mask = ((std::uint64_t{1} << home_bits) - 1) << home_shift;
+  static constexpr std::uint64_t ref_one = std::uint64_t{1} << (home_shift + home_bits);
+  static constexpr std::uint64_t flag_mask = ref_one - 1;  // flags, PINNED and home
   /// The count at which ref() aborts instead of wrapping.
-  static constexpr std::uint64_t max_refs = std::uint64_t{1} << 55;
+  static constexpr std::uint64_t max_refs = std::uint64_t{1} << 39;
+  /// Workers a pinned task can name as its home.
+  static constexpr unsigned max_home = (1u << home_bits) - 1;
 
   constexpr TaskSnapshot() = default;
   constexpr explicit TaskSnapshot(std::uint64_t bits) noexcept : bits_(bits) {}
@@ -89,6 +100,11 @@ class TaskSnapshot {
   }
   [[nodiscard]] constexpr bool has_join_waker() const noexcept { return (bits_ & join_waker) != 0; }
   [[nodiscard]] constexpr bool is_listed() const noexcept { return (bits_ & listed) != 0; }
+  [[nodiscard]] constexpr bool is_pinned() const noexcept { return (bits_ & pinned) != 0; }
+  /// A pinned task's worker index (meaningless unless is_pinned()).
+  [[nodiscard]] constexpr unsigned home() const noexcept {
+    return static_cast<unsigned>((bits_ & home_mask) >> home_shift);
+  }
   /// Parked: neither queued, running nor complete (a waker will queue it).
   [[nodiscard]] constexpr bool is_idle() const noexcept {
     return (bits_ & (notified | running | complete)) == 0;
@@ -102,9 +118,10 @@ class TaskSnapshot {
 
 /// What a wake or a cancel decided; the caller carries it out.
 enum class WakeAction : std::uint8_t {
-  none,     // nothing to do (already queued, running or complete)
-  submit,   // queue the task: the queue reference is taken
-  destroy,  // that was the last reference: free the task
+  none,           // nothing to do (already queued, running or complete)
+  submit,         // queue the task: the queue reference is taken
+  submit_pinned,  // the same, on its home worker only (PINNED)
+  destroy,        // that was the last reference: free the task
 };
 
 /// What the handle found when it gave up its interest.
@@ -172,6 +189,19 @@ class BasicTaskState {
     word_.store((prev.bits() | S::listed) + S::ref_one, std::memory_order_relaxed);
   }
 
+  /// A spawned task not published yet, pinned to worker `home`: PINNED and
+  /// the home, for the rest of its life.
+  void pin_at_spawn(unsigned home) noexcept(nothrow) {
+    // Relaxed load and store, as in to_listed_at_spawn: the task is the
+    // spawner's alone until the push that publishes it.
+    S prev(word_.load(std::memory_order_relaxed));
+    check(prev.is_notified() && !prev.is_running() && !prev.is_complete() && !prev.is_pinned() &&
+              home <= S::max_home,
+          "pin_at_spawn", "NOTIFIED, not RUNNING, not COMPLETE, not PINNED, a home in range", prev);
+    word_.store(prev.bits() | S::pinned | (std::uint64_t{home} << S::home_shift),
+                std::memory_order_relaxed);
+  }
+
   // ---- wakes and cancellation (any thread) --------------------------------
 
   /// A wake that consumes the caller's reference.
@@ -186,7 +216,7 @@ class BasicTaskState {
     if (prev.is_complete() || prev.is_notified()) {
       return prev.refs() == 1 ? WakeAction::destroy : WakeAction::none;
     }
-    return WakeAction::submit;
+    return submit_for(prev);
   }
 
   /// A wake that keeps the caller's reference (takes one for the queue).
@@ -197,7 +227,7 @@ class BasicTaskState {
       return (s.bits() | S::notified) + S::ref_one;
     });
     check(prev.refs() >= 1, "wake_by_ref", "a reference", prev);
-    return prev.is_idle() ? WakeAction::submit : WakeAction::none;
+    return prev.is_idle() ? submit_for(prev) : WakeAction::none;
   }
 
   /// Requests cancellation: a running task is requeued and cancelled when
@@ -210,7 +240,7 @@ class BasicTaskState {
       return (s.bits() | S::cancelled | S::notified) + S::ref_one;
     });
     if (prev.is_complete() || prev.is_cancelled()) return WakeAction::none;
-    return prev.is_idle() ? WakeAction::submit : WakeAction::none;
+    return prev.is_idle() ? submit_for(prev) : WakeAction::none;
   }
 
   // ---- the runner (the worker that popped it) -----------------------------
@@ -450,6 +480,11 @@ class BasicTaskState {
   }
 
  private:
+  /// A wake that queues the task: on any worker, or its home's (PINNED).
+  static constexpr WakeAction submit_for(S prev) noexcept {
+    return prev.is_pinned() ? WakeAction::submit_pinned : WakeAction::submit;
+  }
+
   /// The one CAS loop: `next_of(current)` returns the new word, or nullopt
   /// to leave it. Returns the word the decision was made on.
   template <class F>
