@@ -308,3 +308,31 @@ TEST_CASE("shutdown cancels pinned tasks, queued and parked, of every kind") {
   // The parked ones were surely cancelled; the queued ones ran or were.
   CHECK(cancelled >= 2);
 }
+
+TEST_CASE("a manual clock's advance waits for the pinned tasks it starts and wakes") {
+  duet::test::Watchdog dog("pinned test clock");
+  duet::RuntimeConfig cfg;
+  cfg.workers = 2;
+  cfg.clock = duet::ClockMode::manual;
+  duet::Runtime rt(cfg);
+  std::atomic<int> step{0}, wrong_worker{0};
+  // Spawned from here and woken by timers fired from here: both reach the
+  // home through its inbox, which advance must count as work.
+  auto h = rt.spawn(duet::pin_to(1),
+                    [](std::atomic<int>* s, std::atomic<int>* wrong) -> duet::Task<void> {
+                      for (int i = 1; i <= 3; ++i) {
+                        if (duet::Runtime::current_worker() != 1) wrong->fetch_add(1);
+                        s->store(i);
+                        co_await duet::sleep(10ms);
+                      }
+                    }(&step, &wrong_worker));
+  rt.advance(0ms);
+  CHECK(step.load() == 1);
+  rt.advance(10ms);
+  CHECK(step.load() == 2);
+  rt.advance(10ms);
+  CHECK(step.load() == 3);
+  rt.advance(10ms);
+  h.join();
+  CHECK(wrong_worker.load() == 0);
+}

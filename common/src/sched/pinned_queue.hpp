@@ -50,6 +50,12 @@ class PinnedQueue {
     return here_.head != nullptr || has_inbox_.load(std::memory_order_acquire);
   }
 
+  /// Any thread: whether the inbox holds a task (the test clock's check
+  /// that the runtime is quiet: Scheduler::has_pending_work).
+  [[nodiscard]] bool inbox_nonempty() const noexcept {
+    return has_inbox_.load(std::memory_order_acquire);
+  }
+
   /// The home worker's thread (or the shutdown drain, once the workers
   /// have stopped): the oldest entry, or null.
   [[nodiscard]] TaskHeader* pop() noexcept {

@@ -245,7 +245,10 @@ bool Scheduler::has_pending_work() const noexcept {
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (!injector.is_empty()) return true;
   for (const auto& w : workers) {
-    if (!w->queue.is_empty()) return true;
+    // A pinned task woken from outside waits in its home's inbox until the
+    // home, unparked by the waker, takes it (the home's own list is its
+    // thread's alone, and never left behind by a park).
+    if (!w->queue.is_empty() || w->pinned_.inbox_nonempty()) return true;
   }
   return false;
 }
