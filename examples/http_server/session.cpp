@@ -145,12 +145,12 @@ const http_parser_settings SessionCallbacks::settings = [] {
 namespace {
 // Output past this is written before more pipelined requests are parsed.
 constexpr std::size_t kFlushAt = 64 * 1024;
+constexpr std::size_t kOutReserve = 1024;        // the output's first allocation
 constexpr std::uint64_t kNoLength = ULLONG_MAX;  // http_parser: no Content-Length
 }  // namespace
 
 Session::Session(const Site& site) : site_(&site) {
   http_parser_init(&parser_, HTTP_REQUEST);
-  out_.reserve(1024);  // grows with pipelined responses, as nginx's 1k buffers do
 }
 
 std::size_t Session::feed(const char* data, std::size_t n) {
@@ -381,6 +381,10 @@ void Session::respond_error(int status) {
 
 void Session::write_head(int status, std::string_view content_type, std::uint64_t length,
                          std::string_view extra) {
+  // Room for several responses at the first (the string would otherwise
+  // grow through 30, 60, 120... bytes); grows with pipelined responses, as
+  // nginx's 1k buffers do.
+  if (out_.capacity() < kOutReserve) out_.reserve(kOutReserve);
   char num[24];
   out_.append("HTTP/1.1 ");
   out_.append(num, std::to_chars(num, num + sizeof num, status).ptr);

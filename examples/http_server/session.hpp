@@ -8,7 +8,9 @@
 // Pipelined requests that arrive together are answered together: every
 // response of one feed lands in the same output buffer, so the connection
 // writes them with one send. The plaintext and json responses are copied
-// into that buffer, which keeps its capacity: they allocate nothing.
+// into that buffer: its first response reserves room for several, so a
+// busy connection grows it rarely; the connection gives it back when it
+// goes idle (release_output).
 #pragma once
 
 #include <http_parser.h>
@@ -61,6 +63,9 @@ class Session {
   /// Response bytes to write, in order.
   [[nodiscard]] std::string_view output() const noexcept { return out_; }
   void clear_output() noexcept { out_.clear(); }
+  /// Gives the output's memory back (an idle connection holds none); the
+  /// next response takes it again.
+  void release_output() noexcept { std::string().swap(out_); }
   /// The file body due after the output, if any (taken once).
   std::optional<FileBody> take_file() noexcept;
 
