@@ -705,8 +705,11 @@ def profile_server(srv: Server, load: Load, cpus, cert, key, seconds, warmup, sc
                                "-o", data, "-p", ",".join(map(str, r.pids))],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.3)
+        pids = r.pids
+        t0 = cpu_ticks(pids)
         try:
-            run_wrk(cpus[1], r, load, window(load, seconds), script, sargs)
+            d = run_wrk(cpus[1], r, load, window(load, seconds), script, sargs)
+            cpu_s = (cpu_ticks(pids) - t0) / os.sysconf("SC_CLK_TCK")
         finally:
             pp.send_signal(signal.SIGINT)
             try:
@@ -717,6 +720,9 @@ def profile_server(srv: Server, load: Load, cpus, cert, key, seconds, warmup, sc
                               "-g", "none", "--percent-limit", "0", "-t", "\t"],
                              capture_output=True, text=True, timeout=300)
         got = summarize_profile(rep.stdout)
+        # The CPU per request of the profiled run (perf's sampling included):
+        # what the shares are shares of.
+        got["cpu_us_per_req"] = cpu_s * 1e6 / d["requests"] if d["requests"] else None
         return got if got["samples"] > 0 or got["top"] else None
     finally:
         stop(r)
@@ -730,7 +736,8 @@ def profile_server(srv: Server, load: Load, cpus, cert, key, seconds, warmup, sc
 def profile_records(impl: str, load: Load, prof: dict) -> list[dict]:
     """A profile as records: profile_share.<class>.<load> per class of code
     and profile_sym.<load> TAB dso TAB symbol per top symbol, in % of the
-    samples; profile_samples.<load> their number."""
+    samples; profile_samples.<load> their number; profile_cpu_us_per_req.<load>
+    the server's CPU per request over the profiled run."""
     out = []
 
     def rec(metric, value, unit):
@@ -738,6 +745,8 @@ def profile_records(impl: str, load: Load, prof: dict) -> list[dict]:
                     "unit": unit, "method": PROFILE_METHOD})
 
     rec(f"profile_samples.{load.name}", prof["samples"], "samples")
+    if prof.get("cpu_us_per_req"):
+        rec(f"profile_cpu_us_per_req.{load.name}", prof["cpu_us_per_req"], "us/request")
     for c, v in prof["shares"].items():
         rec(f"profile_share.{c}.{load.name}", round(v, 2), "%")
     for t in prof["top"]:

@@ -209,7 +209,7 @@ def _http(ctx):
     # preset: loads, reps per run, seconds per server, the idle connections,
     # the loads it profiles.
     return [Invocation(["exp_http"], "http: duet's http_server (models x drivers) vs nginx, Go, hyper under wrk", "",
-                       {"DUET_LAB_PROFILE": ctx.profile}, by_profile(ctx, 300, 1500, 3600))]
+                       {"DUET_LAB_PROFILE": ctx.profile}, by_profile(ctx, 300, 1500, 4800))]
 
 
 def _soak(ctx):

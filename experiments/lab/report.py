@@ -261,13 +261,15 @@ class Report:
                 top.append((s.median, sym, dso))
         top.sort(key=lambda t: -t[0])
         samples = R.opt("http", f"profile_samples.{load}", n, impl)
+        cpu = R.opt("http", f"profile_cpu_us_per_req.{load}", n, impl)
         return {"shares": {c: s.median for c, s in shares.items() if s}, "top": top,
-                "samples": samples.median if samples else None}
+                "samples": samples.median if samples else None, "cpu": cpu.median if cpu else None}
 
     @staticmethod
     def _shares_text(p: dict) -> str:
-        return ", ".join(f"{name} {fmt_num(p['shares'][c])}%" for c, name in Report.PROFILE_CLASSES
-                         if p["shares"].get(c, 0) >= 0.5 or c != "tls")
+        out = ", ".join(f"{name} {fmt_num(p['shares'][c])}%" for c, name in Report.PROFILE_CLASSES
+                        if p["shares"].get(c, 0) >= 0.5 or c != "tls")
+        return out + (f" of {fmt_num(p['cpu'])} us/request" if p.get("cpu") else "")
 
     @staticmethod
     def _top_text(p: dict, k: int) -> str:
@@ -450,7 +452,8 @@ class Report:
                 "task is one block (a coroutine frame holding the connection's state, or a fiber's task block "
                 "with the state on its stack), and the driver keeps one block per socket (epoll's "
                 "registration, io_uring's multishot receive queue).", "",
-                "| server | block cache | by block size | C heap | rest | samples |", "|---|---|---|---|---|---|"] + rows + [""]
+                "| server | block cache | by block size | C heap | rest | samples |",
+                "|---|---|---|---|---|---|"] + rows + [""]
 
     def http_profiles(self, impls: list[str]) -> list[str]:
         """The profile pass: per load, each profiled server's shares of
@@ -462,12 +465,13 @@ class Report:
         method = next(s.method for (e, i, m, k), s in R.by_key.items()
                       if e == "http" and m.startswith("profile_share."))
         out = ["## Profiles", "", method + ". Shares are the medians over the runs; a symbol's share is over the "
-               "runs where it was among the top ones.", ""]
+               "runs where it was among the top ones. CPU per request is the server's over the profiled run "
+               "(utime+stime, the sampling's cost included): the shares are shares of it.", ""]
         order = {x: k for k, x in enumerate(self._http_loads())}
         for load, n in sorted(keys, key=lambda t: (order.get(t[0], 99), t[1])):
             out += [f"### {load}, {n:,} connections", "",
-                    "| server | samples | " + " | ".join(name for _, name in self.PROFILE_CLASSES) + " | top symbols |",
-                    "|---" * (3 + len(self.PROFILE_CLASSES)) + "|"]
+                    "| server | samples | CPU us/request | " + " | ".join(name for _, name in self.PROFILE_CLASSES)
+                    + " | top symbols |", "|---" * (4 + len(self.PROFILE_CLASSES)) + "|"]
             for i in impls:
                 p = self.http_profile(i, load, n)
                 if p is None:
@@ -476,7 +480,8 @@ class Report:
                                 for c, _ in self.PROFILE_CLASSES)
                 top = "; ".join(f"{sym} ({dso}) {fmt_num(pct)}%" for pct, sym, dso in p["top"][:6])
                 samples = f"{p['samples']:,.0f}" if p["samples"] is not None else "—"
-                out.append(f"| {i} | {samples} | {sh} | {cell(top)} |")
+                cpu = fmt_num(p["cpu"]) if p["cpu"] else "—"
+                out.append(f"| {i} | {samples} | {cpu} | {sh} | {cell(top)} |")
             out.append("")
         return out
 

@@ -95,7 +95,8 @@ class HttpPageTest(unittest.TestCase):
     def test_a_miss_cites_its_profile_and_the_memory_breakdown(self):
         recs = http_records()
         load = http_bench.Load("plaintext", 256)
-        duet = {"samples": 900, "shares": {"kernel": 61.0, "server": 27.0, "libc": 12.0, "tls": 0.0},
+        duet = {"samples": 900, "cpu_us_per_req": 12.5,
+                "shares": {"kernel": 61.0, "server": 27.0, "libc": 12.0, "tls": 0.0},
                 "top": [{"pct": 7.5, "dso": "libhttp_parser.so.2.9.4", "sym": "http_parser_execute"},
                         {"pct": 4.0, "dso": "[kernel.kallsyms]", "sym": "tcp_ack"},
                         {"pct": 3.0, "dso": "[vdso]", "sym": "__vdso_clock_gettime"}]}
@@ -116,13 +117,13 @@ class HttpPageTest(unittest.TestCase):
         page, _ = self.write(recs)
         # The profile section: a row per server with its shares and top symbols.
         self.assertIn("## Profiles", page)
-        self.assertIn("| duet-stackless-io_uring | 900 | 61% | 27% | 12% | 0% | http_parser_execute "
+        self.assertIn("| duet-stackless-io_uring | 900 | 12.5 | 61% | 27% | 12% | 0% | http_parser_execute "
                       "(libhttp_parser.so.2.9.4) 7.5%; tcp_ack ([kernel.kallsyms]) 4%;", page)
         # The miss against hyper at plaintext cites both profiles, not "no profile on file".
         self.assertIn("requests/s at or above hyper's | 0.88x (0.88-0.881) | **no**: 12% below | profile (plaintext, "
-                      "256 conns): duet-stackless-io_uring: kernel 61%, server 27%, libc 12%; top: http_parser_execute "
-                      "7.5%, tcp_ack 4%, __vdso_clock_gettime 3%. nginx: kernel 58%, server 35%, libc 7%; top: tcp_ack "
-                      "5% (section Profiles) |", page)
+                      "256 conns): duet-stackless-io_uring: kernel 61%, server 27%, libc 12% of 12.5 us/request; top: "
+                      "http_parser_execute 7.5%, tcp_ack 4%, __vdso_clock_gettime 3%. nginx: kernel 58%, server 35%, "
+                      "libc 7%; top: tcp_ack 5% (section Profiles) |", page)
         # The memory miss cites where the bytes are.
         self.assertIn("| duet-stackless-io_uring | 1.05 KiB | 128 B: 105 B; 960 B: 970 B | 16 B | 109 B | 1 |", page)
         self.assertIn("**no**: 700 B (140%) more | bytes per idle connection: duet's block cache 1.05 KiB (970 B in "
