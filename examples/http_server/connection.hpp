@@ -54,8 +54,8 @@ namespace detail {
 // keeps what it needs of a partial request), so taking, growing or giving
 // back a buffer copies nothing.
 inline constexpr std::size_t kFirstRead = 64;
-inline constexpr std::size_t kReadBufferSmall = 1024;
-inline constexpr std::size_t kReadBuffer = 8 * 1024;
+inline constexpr std::uint32_t kReadBufferSmall = 1024;
+inline constexpr std::uint32_t kReadBuffer = 8 * 1024;
 inline constexpr std::size_t kFileChunk = 64 * 1024;  // TLS: file bytes per write
 }  // namespace detail
 
@@ -67,7 +67,7 @@ class [[nodiscard]] Serve {
 
  public:
   Serve(S stream, const Site& site, Drain& drain)
-      : stream_(std::move(stream)), site_(&site), drain_(&drain), session_(site) {}
+      : stream_(std::move(stream)), drain_(&drain), session_(site) {}
   Serve(Serve&&) = default;
 
   duet::Poll<void> poll(duet::Context& cx) {
@@ -112,7 +112,7 @@ class [[nodiscard]] Serve {
   // Each step returns true to go on at once, false to wait (or when done).
 
   bool parse() {
-    if (pos_ < end_) pos_ += session_.feed(input() + pos_, end_ - pos_);
+    if (pos_ < end_) pos_ += static_cast<std::uint32_t>(session_.feed(input() + pos_, end_ - pos_));
     if (!session_.output().empty()) return start_write();
     if (session_.closing()) return close();
     if (pos_ < end_) return true;  // (not reached: a pause leaves output)
@@ -125,14 +125,14 @@ class [[nodiscard]] Serve {
     if (session_.closing()) return close();
     // A new request's header (or the idle gap before it) gets one deadline
     // in all; a body's read gets one per read.
-    if (session_.idle() || session_.in_body()) arm(site_->limits.read_timeout);
+    if (session_.idle() || session_.in_body()) arm();
     // No input is left (pos_ == end_). Between requests: give the buffers
     // back and wait in first_; within a request: the read buffer.
     first_ = session_.idle();
     if (first_) {
       buf_.reset();
       cap_ = 0;
-      session_.release_output();
+      session_.release();
     } else if (cap_ < want_) {
       buf_ = std::make_unique_for_overwrite<char[]>(want_);
       cap_ = want_;
@@ -160,14 +160,14 @@ class [[nodiscard]] Serve {
     // A read that filled the read buffer: the large one from the next on.
     if (!first_ && *r == cap_) want_ = detail::kReadBuffer;
     pos_ = 0;
-    end_ = *r;
+    end_ = static_cast<std::uint32_t>(*r);  // at most the buffer's size
     step_ = Step::parse;
     return true;
   }
 
   bool start_write() {
     written_ = 0;
-    arm(site_->limits.read_timeout);
+    arm();
     step_ = Step::write;
     return true;
   }
@@ -185,8 +185,8 @@ class [[nodiscard]] Serve {
       io_ = std::monostate{};
       auto r = std::move(p).value();
       if (!r) return finish();
-      written_ += *r;
-      arm(site_->limits.read_timeout);
+      written_ += static_cast<std::uint32_t>(*r);
+      arm();
     }
     session_.clear_output();
     if (auto f = session_.take_file()) {
@@ -233,7 +233,7 @@ class [[nodiscard]] Serve {
         f.chunk_sent += *r;
         f.off += *r;
         f.left -= *r;
-        arm(site_->limits.read_timeout);
+        arm();
       }
       file_.reset();
     }
@@ -249,7 +249,7 @@ class [[nodiscard]] Serve {
     if constexpr (kTcp) {
       (void)stream_.shutdown(duet::net::Shutdown::write);
       pos_ = end_ = 0;
-      arm(site_->limits.read_timeout);
+      arm();
       step_ = Step::linger;
       return true;
     } else {
@@ -280,10 +280,11 @@ class [[nodiscard]] Serve {
     return false;
   }
 
-  /// Sets the deadline `d` from now. The timer is re-armed lazily: one
-  /// armed for an earlier deadline fires, finds the deadline moved, and
-  /// re-arms (so a busy connection does not touch the timer per request).
-  void arm(std::chrono::milliseconds d) { deadline_ = duet::Clock::now() + d; }
+  /// Sets the deadline Limits::read_timeout from now. The timer is re-armed
+  /// lazily: one armed for an earlier deadline fires, finds the deadline
+  /// moved, and re-arms (so a busy connection does not touch the timer per
+  /// request).
+  void arm() { deadline_ = duet::Clock::now() + session_.site().limits.read_timeout; }
 
   bool expired(duet::Context& cx) {
     for (;;) {
@@ -320,7 +321,6 @@ class [[nodiscard]] Serve {
   [[nodiscard]] const char* input() const noexcept { return first_ ? first_bytes_ : buf_.get(); }
 
   S stream_;
-  const Site* site_;
   Drain* drain_;
   Session session_;
 
@@ -331,11 +331,14 @@ class [[nodiscard]] Serve {
   std::variant<std::monostate, ReadFut, WriteFut> io_;
   std::unique_ptr<FileSend> file_;
 
-  std::unique_ptr<char[]> buf_;                  // the read buffer; none between requests
-  std::size_t cap_ = 0;                          // buf_'s size
-  std::size_t want_ = detail::kReadBufferSmall;  // the size of the next buffer taken
-  std::size_t pos_ = 0, end_ = 0;                // unparsed input, in input()
-  std::size_t written_ = 0;                      // of session_.output()
+  std::unique_ptr<char[]> buf_;  // the read buffer; none between requests
+  // 32 bits: a buffer is at most kReadBuffer, the output about kFlushAt
+  // (session.cpp) past one response; the connection's state is what an
+  // idle connection holds.
+  std::uint32_t cap_ = 0;                          // buf_'s size
+  std::uint32_t want_ = detail::kReadBufferSmall;  // the size of the next buffer taken
+  std::uint32_t pos_ = 0, end_ = 0;                // unparsed input, in input()
+  std::uint32_t written_ = 0;                      // of session_.output()
 
   std::optional<duet::Sleep> timer_;
   duet::Instant deadline_{};
