@@ -36,7 +36,7 @@ a rep. Per server and load:
   those bytes are (memory_breakdown): its memory line on SIGUSR1 (the block
   cache's blocks by size class, the C heap) with the N open and before;
 - a profile per load of the profile pass (every route at 256 connections),
-  for duet's servers and nginx, in a separate pass: `perf record -e
+  for duet's servers, nginx and hyper, in a separate pass: `perf record -e
   cpu-clock` attached to the server over one wrk run, reduced to the share
   of samples by where the code lives (kernel, the server, libc, OpenSSL)
   and the top symbols; the page's targets cite it where one is missed.
@@ -124,7 +124,7 @@ ALL_CONNS = "64,256,1000"
 # The profile pass: every route at the targets' connection count (report.py,
 # HTTP_TARGET_CONNS), so that a missed target has a profile of its load.
 PROFILE_LOADS = "plaintext:256;pipeline:256;json:256;https:256"
-PROFILE_PEERS = ("nginx",)   # profiled beside duet's servers
+PROFILE_PEERS = ("nginx", "hyper")   # profiled beside duet's servers: the targets' references
 PROFILES = {
     # smoke: every route once, a short window, to prove the wiring (CI).
     "smoke": dict(loads="plaintext:64;pipeline:64;json:64;https:64", reps=1, seconds=1, warmup=0,

@@ -275,16 +275,19 @@ class Report:
     def _top_text(p: dict, k: int) -> str:
         return ", ".join(f"{sym} {fmt_num(pct)}%" for pct, sym, _ in p["top"][:k])
 
-    def http_profile_why(self, impl: str, load: str, n: int) -> str:
-        """The why of a target missed at a load: duet's profile beside
-        nginx's (from the profile pass), or that none is on file."""
+    def http_profile_why(self, impl: str, load: str, n: int, ref: str = "nginx") -> str:
+        """The why of a target missed at a load: duet's profile beside the
+        reference server's (nginx's where the reference has none on file),
+        from the profile pass; empty when duet's is not on file."""
         d = self.http_profile(impl, load, n)
         if d is None:
             return ""
         out = f"profile ({load}, {n} conns): {impl}: {self._shares_text(d)}; top: {self._top_text(d, 3)}"
-        g = self.http_profile("nginx", load, n)
-        if g:
-            out += f". nginx: {self._shares_text(g)}; top: {self._top_text(g, 3)}"
+        for r in dict.fromkeys((ref, "nginx")):
+            g = self.http_profile(r, load, n)
+            if g:
+                out += f". {r}: {self._shares_text(g)}; top: {self._top_text(g, 3)}"
+                break
         return out + " (section Profiles)"
 
     def http_memory_why(self, impl: str, ref: str) -> str:
@@ -504,7 +507,7 @@ class Report:
                 continue
             for ref in ("nginx", "hyper"):
                 r = R.opt("http", f"rps_vs_{ref}.{load}", n, best)
-                why = self.http_profile_why(best, load, n)
+                why = self.http_profile_why(best, load, n, ref)
                 row(f"{load}, {n} connections: duet's best (`{best}`) requests/s at or above {ref}'s",
                     f"{fmt_num(r.median)}x ({fmt_num(r.min)}-{fmt_num(r.max)})" if r else f"{ref} not measured",
                     self._ratio_verdict(r, lambda v: v >= 1.0, "below") if r else "missing: " + ref, why)
