@@ -10,6 +10,14 @@
 // the request (a slowloris client trickling bytes gains nothing); each read
 // of a body and each write get their own. Past a deadline the connection
 // closes without an answer, as nginx does.
+//
+// An idle keep-alive connection holds no buffer (nginx's rule): between
+// requests, with no input left, the read buffer and the session's output
+// go back to the heap, and the wait for the next request reads into a few
+// bytes inside Serve (kFirstRead). A request that fits there is parsed from
+// them and never takes a read buffer; one that fills them takes the buffer
+// for the rest (the parser keeps what it needs of a partial request, so the
+// input may arrive in pieces).
 #pragma once
 
 #include <sys/socket.h>
@@ -24,6 +32,7 @@
 #include <optional>
 #include <span>
 #include <type_traits>
+#include <variant>
 
 #include "session.hpp"
 
@@ -36,13 +45,17 @@ struct Drain {
 };
 
 namespace detail {
-// The read buffer starts small, as nginx's client_header_buffer_size, so an
-// idle keep-alive connection holds little; a read that fills it (pipelined
-// requests, a large header or body) grows it to the large size for the
-// reads after. Every read starts on an empty buffer (the parser keeps what
-// it needs of a partial request), so growing copies nothing.
-inline constexpr std::size_t kReadBufferSmall = 1024;
-inline constexpr std::size_t kReadBuffer = 8 * 1024;
+// The wait for a request reads into kFirstRead bytes inside Serve: a short
+// request (the benchmarks' GETs, about 50 bytes) arrives whole there. The
+// read buffer, taken only for the rest of a longer request (or for a body),
+// starts small, as nginx's client_header_buffer_size; a read that fills it
+// (pipelined requests, a large header or body) grows it to the large size
+// for the reads after. Every read starts on an empty buffer (the parser
+// keeps what it needs of a partial request), so taking, growing or giving
+// back a buffer copies nothing.
+inline constexpr std::size_t kFirstRead = 64;
+inline constexpr std::uint32_t kReadBufferSmall = 1024;
+inline constexpr std::uint32_t kReadBuffer = 8 * 1024;
 inline constexpr std::size_t kFileChunk = 64 * 1024;  // TLS: file bytes per write
 }  // namespace detail
 
@@ -54,12 +67,7 @@ class [[nodiscard]] Serve {
 
  public:
   Serve(S stream, const Site& site, Drain& drain)
-      : stream_(std::move(stream)),
-        site_(&site),
-        drain_(&drain),
-        session_(site),
-        buf_(std::make_unique_for_overwrite<char[]>(detail::kReadBufferSmall)),
-        cap_(detail::kReadBufferSmall) {}
+      : stream_(std::move(stream)), drain_(&drain), session_(site) {}
   Serve(Serve&&) = default;
 
   duet::Poll<void> poll(duet::Context& cx) {
@@ -91,10 +99,20 @@ class [[nodiscard]] Serve {
  private:
   enum class Step : std::uint8_t { parse, read, write, file, linger, done };
 
+  /// A static file body on its way (allocated only while one is sent).
+  struct FileSend {
+    explicit FileSend(FileBody f) : file(std::move(f.file)), left(f.size) {}
+    duet::fs::File file;
+    std::uint64_t left = 0, off = 0;
+    std::optional<duet::net::SendFileFuture> sendfile;  // TCP
+    std::unique_ptr<char[]> chunk;                      // TLS
+    std::size_t chunk_len = 0, chunk_sent = 0;
+  };
+
   // Each step returns true to go on at once, false to wait (or when done).
 
   bool parse() {
-    if (pos_ < end_) pos_ += session_.feed(buf_.get() + pos_, end_ - pos_);
+    if (pos_ < end_) pos_ += static_cast<std::uint32_t>(session_.feed(input() + pos_, end_ - pos_));
     if (!session_.output().empty()) return start_write();
     if (session_.closing()) return close();
     if (pos_ < end_) return true;  // (not reached: a pause leaves output)
@@ -107,34 +125,49 @@ class [[nodiscard]] Serve {
     if (session_.closing()) return close();
     // A new request's header (or the idle gap before it) gets one deadline
     // in all; a body's read gets one per read.
-    if (session_.idle() || session_.in_body()) arm(site_->limits.read_timeout);
+    if (session_.idle() || session_.in_body()) arm();
+    // No input is left (pos_ == end_). Between requests: give the buffers
+    // back and wait in first_; within a request: the read buffer.
+    first_ = session_.idle();
+    if (first_) {
+      buf_.reset();
+      cap_ = 0;
+      session_.release();
+    } else if (cap_ < want_) {
+      buf_ = std::make_unique_for_overwrite<char[]>(want_);
+      cap_ = want_;
+    }
+    pos_ = end_ = 0;
     step_ = Step::read;
     return true;
   }
 
   bool read(duet::Context& cx) {
-    if (!read_) {
-      if (end_ == cap_ && cap_ < detail::kReadBuffer) grow();
-      read_.emplace(stream_.read(std::as_writable_bytes(std::span(buf_.get(), cap_))));
+    auto* rd = std::get_if<kReading>(&io_);
+    if (rd == nullptr) {
+      const auto into = first_ ? std::span(first_bytes_) : std::span(buf_.get(), cap_);
+      rd = &io_.template emplace<kReading>(stream_.read(std::as_writable_bytes(into)));
     }
-    auto p = read_->poll(cx);
+    auto p = rd->poll(cx);
     if (p.is_pending()) {
       if (watch_drain(cx) && session_.closing()) return finish();
       if (expired(cx)) return finish();
       return false;
     }
-    read_.reset();
+    io_ = std::monostate{};
     auto r = std::move(p).value();
     if (!r || *r == 0) return finish();  // the peer closed (or reset)
+    // A read that filled the read buffer: the large one from the next on.
+    if (!first_ && *r == cap_) want_ = detail::kReadBuffer;
     pos_ = 0;
-    end_ = *r;
+    end_ = static_cast<std::uint32_t>(*r);  // at most the buffer's size
     step_ = Step::parse;
     return true;
   }
 
   bool start_write() {
     written_ = 0;
-    arm(site_->limits.read_timeout);
+    arm();
     step_ = Step::write;
     return true;
   }
@@ -142,22 +175,22 @@ class [[nodiscard]] Serve {
   bool write(duet::Context& cx) {
     const std::string_view out = session_.output();
     while (written_ < out.size()) {
-      if (!write_) {
-        write_.emplace(stream_.write(std::as_bytes(std::span(out.substr(written_)))));
+      auto* wr = std::get_if<kWriting>(&io_);
+      if (wr == nullptr) {
+        wr = &io_.template emplace<kWriting>(
+            stream_.write(std::as_bytes(std::span(out.substr(written_)))));
       }
-      auto p = write_->poll(cx);
+      auto p = wr->poll(cx);
       if (p.is_pending()) return expired(cx) ? finish() : false;
-      write_.reset();
+      io_ = std::monostate{};
       auto r = std::move(p).value();
       if (!r) return finish();
-      written_ += *r;
-      arm(site_->limits.read_timeout);
+      written_ += static_cast<std::uint32_t>(*r);
+      arm();
     }
     session_.clear_output();
     if (auto f = session_.take_file()) {
-      file_.emplace(std::move(f->file));
-      file_left_ = f->size;
-      file_off_ = 0;
+      file_ = std::make_unique<FileSend>(std::move(*f));
       step_ = Step::file;
       return true;
     }
@@ -166,41 +199,42 @@ class [[nodiscard]] Serve {
   }
 
   bool send_file(duet::Context& cx) {
+    FileSend& f = *file_;
     if constexpr (kTcp) {
       // Zero-copy: the kernel moves the file's pages to the socket.
-      if (!sendfile_) sendfile_.emplace(stream_.send_file(*file_, 0, file_left_));
-      auto p = sendfile_->poll(cx);
+      if (!f.sendfile) f.sendfile.emplace(stream_.send_file(f.file, 0, f.left));
+      auto p = f.sendfile->poll(cx);
       if (p.is_pending()) return expired(cx) ? finish() : false;
-      sendfile_.reset();
+      const bool failed = static_cast<bool>(p.value().error);
       file_.reset();
-      if (p.value().error) return finish();
+      if (failed) return finish();
     } else {
       // TLS encrypts in user space: the file goes through a buffer.
-      if (!chunk_) chunk_ = std::make_unique_for_overwrite<char[]>(detail::kFileChunk);
-      while (file_left_ > 0) {
-        if (chunk_len_ == chunk_sent_) {
-          const auto n = ::pread(file_->native_handle(), chunk_.get(),
-                                 std::min<std::uint64_t>(file_left_, detail::kFileChunk),
-                                 static_cast<off_t>(file_off_));
+      if (!f.chunk) f.chunk = std::make_unique_for_overwrite<char[]>(detail::kFileChunk);
+      while (f.left > 0) {
+        if (f.chunk_len == f.chunk_sent) {
+          const auto n = ::pread(f.file.native_handle(), f.chunk.get(),
+                                 std::min<std::uint64_t>(f.left, detail::kFileChunk),
+                                 static_cast<off_t>(f.off));
           if (n <= 0) return finish();
-          chunk_len_ = static_cast<std::size_t>(n);
-          chunk_sent_ = 0;
+          f.chunk_len = static_cast<std::size_t>(n);
+          f.chunk_sent = 0;
         }
-        if (!write_) {
-          write_.emplace(stream_.write(
-              std::as_bytes(std::span(chunk_.get() + chunk_sent_, chunk_len_ - chunk_sent_))));
+        auto* wr = std::get_if<kWriting>(&io_);
+        if (wr == nullptr) {
+          wr = &io_.template emplace<kWriting>(stream_.write(
+              std::as_bytes(std::span(f.chunk.get() + f.chunk_sent, f.chunk_len - f.chunk_sent))));
         }
-        auto p = write_->poll(cx);
+        auto p = wr->poll(cx);
         if (p.is_pending()) return expired(cx) ? finish() : false;
-        write_.reset();
+        io_ = std::monostate{};
         auto r = std::move(p).value();
         if (!r) return finish();
-        chunk_sent_ += *r;
-        file_off_ += *r;
-        file_left_ -= *r;
-        arm(site_->limits.read_timeout);
+        f.chunk_sent += *r;
+        f.off += *r;
+        f.left -= *r;
+        arm();
       }
-      chunk_len_ = chunk_sent_ = 0;
       file_.reset();
     }
     step_ = Step::parse;
@@ -215,7 +249,7 @@ class [[nodiscard]] Serve {
     if constexpr (kTcp) {
       (void)stream_.shutdown(duet::net::Shutdown::write);
       pos_ = end_ = 0;
-      arm(site_->limits.read_timeout);
+      arm();
       step_ = Step::linger;
       return true;
     } else {
@@ -225,26 +259,32 @@ class [[nodiscard]] Serve {
 
   bool linger(duet::Context& cx) {
     for (;;) {
-      if (!read_) read_.emplace(stream_.read(std::as_writable_bytes(std::span(buf_.get(), cap_))));
-      auto p = read_->poll(cx);
+      auto* rd = std::get_if<kReading>(&io_);
+      if (rd == nullptr) {
+        // What arrives is dropped: into the read buffer if there is one.
+        const auto into = buf_ ? std::span(buf_.get(), cap_) : std::span(first_bytes_);
+        rd = &io_.template emplace<kReading>(stream_.read(std::as_writable_bytes(into)));
+      }
+      auto p = rd->poll(cx);
       if (p.is_pending()) return expired(cx) ? finish() : false;
-      read_.reset();
+      io_ = std::monostate{};
       auto r = std::move(p).value();
       if (!r || *r == 0) return finish();
     }
   }
 
   bool finish() {
-    read_.reset();
-    write_.reset();
+    io_ = std::monostate{};
+    file_.reset();
     step_ = Step::done;
     return false;
   }
 
-  /// Sets the deadline `d` from now. The timer is re-armed lazily: one
-  /// armed for an earlier deadline fires, finds the deadline moved, and
-  /// re-arms (so a busy connection does not touch the timer per request).
-  void arm(std::chrono::milliseconds d) { deadline_ = duet::Clock::now() + d; }
+  /// Sets the deadline Limits::read_timeout from now. The timer is re-armed
+  /// lazily: one armed for an earlier deadline fires, finds the deadline
+  /// moved, and re-arms (so a busy connection does not touch the timer per
+  /// request).
+  void arm() { deadline_ = duet::Clock::now() + session_.site().limits.read_timeout; }
 
   bool expired(duet::Context& cx) {
     for (;;) {
@@ -277,37 +317,37 @@ class [[nodiscard]] Serve {
     return true;
   }
 
+  /// The bytes of the last read: first_bytes_ or the read buffer.
+  [[nodiscard]] const char* input() const noexcept { return first_ ? first_bytes_ : buf_.get(); }
+
   S stream_;
-  const Site* site_;
   Drain* drain_;
   Session session_;
-  /// The last read filled the small buffer: the large one, from the next
-  /// read on (no input is pending then: pos_ == end_).
-  void grow() {
-    buf_ = std::make_unique_for_overwrite<char[]>(detail::kReadBuffer);
-    cap_ = detail::kReadBuffer;
-    pos_ = end_ = 0;
-  }
 
-  std::unique_ptr<char[]> buf_;
-  std::size_t cap_;                // buf_'s size: kReadBufferSmall, then kReadBuffer
-  std::size_t pos_ = 0, end_ = 0;  // unparsed input in buf_
-  std::size_t written_ = 0;        // of session_.output()
-  Step step_ = Step::parse;
+  // One operation at a time is in flight on the stream: a read (index
+  // kReading) or a write (kWriting); the file's sendfile lives in file_.
+  // By index: over TCP the two futures are one type.
+  static constexpr std::size_t kReading = 1, kWriting = 2;
+  std::variant<std::monostate, ReadFut, WriteFut> io_;
+  std::unique_ptr<FileSend> file_;
 
-  std::optional<ReadFut> read_;
-  std::optional<WriteFut> write_;
+  std::unique_ptr<char[]> buf_;  // the read buffer; none between requests
+  // 32 bits: a buffer is at most kReadBuffer, the output about kFlushAt
+  // (session.cpp) past one response; the connection's state is what an
+  // idle connection holds.
+  std::uint32_t cap_ = 0;                          // buf_'s size
+  std::uint32_t want_ = detail::kReadBufferSmall;  // the size of the next buffer taken
+  std::uint32_t pos_ = 0, end_ = 0;                // unparsed input, in input()
+  std::uint32_t written_ = 0;                      // of session_.output()
+
   std::optional<duet::Sleep> timer_;
   duet::Instant deadline_{};
   std::optional<duet::Notify::Notified> drain_wait_;
+  Step step_ = Step::parse;
+  bool first_ = false;         // the last read went to first_bytes_
   bool drain_queued_ = false;  // drain_wait_ is registered with the Notify
   bool drain_seen_ = false;
-
-  std::optional<duet::fs::File> file_;
-  std::uint64_t file_left_ = 0, file_off_ = 0;
-  std::optional<duet::net::SendFileFuture> sendfile_;  // TCP
-  std::unique_ptr<char[]> chunk_;                      // TLS
-  std::size_t chunk_len_ = 0, chunk_sent_ = 0;
+  char first_bytes_[detail::kFirstRead];
 };
 
 }  // namespace http_server

@@ -1,8 +1,10 @@
 // server.cpp: the listeners, the accept loops of both models, the
-// per-connection tasks, and the program's run: signals, ready line, drain.
+// per-connection tasks, and the program's run: signals, ready line, drain,
+// and the memory line on SIGUSR1.
 #include "server.hpp"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 
 #include <condition_variable>
@@ -122,6 +124,31 @@ duet::net::TcpListener listen(const Options& o, std::uint16_t port) {
   return std::move(*l);
 }
 
+/// The memory line (SIGUSR1): what duet's caches and the C heap hold now,
+/// one JSON object on one line, so that a benchmark can split a process's
+/// resident memory between them (experiments/http/idle_conns.py's caller
+/// reads it with N idle connections open and without).
+void print_memory(const duet::Runtime& rt) {
+  const duet::MemoryStats m = rt.memory();
+  const struct mallinfo2 mi = ::mallinfo2();
+  std::string classes;
+  for (const auto& c : m.blocks.classes) {
+    if (!classes.empty()) classes += ',';
+    classes += '"' + std::to_string(c.block_bytes) + "\":" + std::to_string(c.slabs);
+  }
+  std::size_t ring = 0;
+  for (const auto& d : m.drivers) ring += d.ring_bytes + d.buffer_ring_bytes;
+  // uordblks: the bytes of the heap's chunks in use, their headers and
+  // rounding included; hblkhd: blocks malloc mapped on their own.
+  std::printf(
+      "memory {\"blocks_carved\":%zu,\"blocks_depot\":%zu,\"block_slabs\":{%s},"
+      "\"malloc_in_use\":%zu,\"malloc_mapped\":%zu,\"stacks_in_use\":%zu,"
+      "\"stacks_resident\":%zu,\"driver_bytes\":%zu}\n",
+      m.blocks.carved_bytes, m.blocks.depot_bytes, classes.c_str(), mi.uordblks, mi.hblkhd,
+      m.stacks.in_use, m.stacks.resident_bytes, ring);
+  std::fflush(stdout);
+}
+
 }  // namespace detail
 
 Server::Server(const Options& o) : opts_(o) {
@@ -198,6 +225,12 @@ int run(const Options& o) {
   };
   auto watch_term = rt.spawn(on_signal(*term));
   auto watch_intr = rt.spawn(on_signal(*intr));
+  auto usr1 = duet::signal::subscribe(SIGUSR1);
+  if (!usr1) throw std::runtime_error("cannot subscribe to SIGUSR1");
+  auto on_usr1 = [&rt](duet::signal::Subscription& sub) -> duet::Task<void> {
+    while (co_await sub.recv()) detail::print_memory(rt);
+  };
+  auto watch_usr1 = rt.spawn(on_usr1(*usr1));
   srv.start(rt);
   std::printf("listening on %u\n", static_cast<unsigned>(srv.port()));
   if (o.tls_port) std::printf("listening on %u (tls)\n", static_cast<unsigned>(srv.tls_port()));
@@ -209,6 +242,7 @@ int run(const Options& o) {
   // The other signal's watcher never finishes on its own: cancel it.
   watch_term.cancel();
   watch_intr.cancel();
+  watch_usr1.cancel();
   const duet::DrainReport r = rt.drain(o.drain);
   if (!r.finished_in_time) {
     std::fprintf(stderr, "http_server: drain deadline passed, %zu connections cut\n",

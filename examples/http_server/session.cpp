@@ -145,12 +145,12 @@ const http_parser_settings SessionCallbacks::settings = [] {
 namespace {
 // Output past this is written before more pipelined requests are parsed.
 constexpr std::size_t kFlushAt = 64 * 1024;
+constexpr std::size_t kOutReserve = 1024;        // the output's first allocation
 constexpr std::uint64_t kNoLength = ULLONG_MAX;  // http_parser: no Content-Length
 }  // namespace
 
 Session::Session(const Site& site) : site_(&site) {
   http_parser_init(&parser_, HTTP_REQUEST);
-  out_.reserve(1024);  // grows with pipelined responses, as nginx's 1k buffers do
 }
 
 std::size_t Session::feed(const char* data, std::size_t n) {
@@ -175,7 +175,8 @@ std::size_t Session::feed(const char* data, std::size_t n) {
 }
 
 std::optional<FileBody> Session::take_file() noexcept {
-  std::optional<FileBody> f = std::move(file_);
+  if (!file_) return std::nullopt;
+  std::optional<FileBody> f(std::move(*file_));
   file_.reset();
   return f;
 }
@@ -185,16 +186,17 @@ void Session::drain() noexcept {
   if (!in_message_) closing_ = true;
 }
 
+void Session::release() noexcept {
+  std::string().swap(out_);
+  if (!in_message_) rq_.reset();
+}
+
 void Session::begin_message() noexcept {
-  url_.clear();
-  header_bytes_ = 0;
-  body_bytes_ = 0;
-  field_len_ = value_len_ = 0;
-  field_kind_ = Field::other;
-  in_value_ = false;
-  value_started_ = false;
-  hosts_ = 0;
-  expect_continue_ = expect_other_ = te_other_ = false;
+  if (rq_) {
+    *rq_ = Request{};
+  } else {
+    rq_ = std::make_unique<Request>();
+  }
   status_ = 0;
   in_message_ = true;
   in_body_ = false;
@@ -207,27 +209,27 @@ int Session::reject(int status) noexcept {
 }
 
 bool Session::count_header_bytes(std::size_t n) noexcept {
-  header_bytes_ += n;
-  return header_bytes_ <= site_->limits.max_header_bytes;
+  rq_->header_bytes += n;
+  return rq_->header_bytes <= site_->limits.max_header_bytes;
 }
 
 int Session::on_url(const char* at, std::size_t n) noexcept {
   if (!count_header_bytes(n)) return reject(431);
-  url_.append(at, n);
+  rq_->url.append(at, n);
   return 0;
 }
 
 int Session::on_field(const char* at, std::size_t n) noexcept {
-  if (in_value_) finish_value();
-  if (field_len_ == 0 && !count_header_bytes(4)) return reject(431);  // ": " and CRLF
+  if (rq_->in_value) finish_value();
+  if (rq_->field_len == 0 && !count_header_bytes(4)) return reject(431);  // ": " and CRLF
   if (!count_header_bytes(n)) return reject(431);
   // RFC 9112 5.1: no whitespace between the field name and the colon.
   if (std::memchr(at, ' ', n) != nullptr || std::memchr(at, '\t', n) != nullptr) {
     return reject(400);
   }
-  const std::size_t room = sizeof field_ - std::min(field_len_, sizeof field_);
-  std::memcpy(field_ + std::min(field_len_, sizeof field_), at, std::min(n, room));
-  field_len_ += n;
+  const std::size_t room = sizeof rq_->field - std::min(rq_->field_len, sizeof rq_->field);
+  std::memcpy(rq_->field + std::min(rq_->field_len, sizeof rq_->field), at, std::min(n, room));
+  rq_->field_len += n;
   return 0;
 }
 
@@ -237,61 +239,63 @@ int Session::on_value(const char* at, std::size_t n) noexcept {
   // previous value) is rejected with 400, as nginx does.
   const char before = at > feed_begin_ ? at[-1] : last_byte_;
   if (n > 0 && before == '\n' && (at[0] == ' ' || at[0] == '\t')) return reject(400);
-  if (!in_value_) {
-    in_value_ = true;
-    const std::string_view name(field_, std::min(field_len_, sizeof field_));
-    field_kind_ = field_len_ > sizeof field_                   ? Field::other
-                  : detail::iequals(name, "host")              ? Field::host
-                  : detail::iequals(name, "expect")            ? Field::expect
-                  : detail::iequals(name, "transfer-encoding") ? Field::transfer_encoding
-                                                               : Field::other;
+  if (!rq_->in_value) {
+    rq_->in_value = true;
+    const std::string_view name(rq_->field, std::min(rq_->field_len, sizeof rq_->field));
+    rq_->field_kind = rq_->field_len > sizeof rq_->field           ? Field::other
+                      : detail::iequals(name, "host")              ? Field::host
+                      : detail::iequals(name, "expect")            ? Field::expect
+                      : detail::iequals(name, "transfer-encoding") ? Field::transfer_encoding
+                                                                   : Field::other;
   }
-  if (field_kind_ != Field::other) {
-    const std::size_t room = sizeof value_ - std::min(value_len_, sizeof value_);
-    std::memcpy(value_ + std::min(value_len_, sizeof value_), at, std::min(n, room));
-    value_len_ += n;
+  if (rq_->field_kind != Field::other) {
+    const std::size_t room = sizeof rq_->value - std::min(rq_->value_len, sizeof rq_->value);
+    std::memcpy(rq_->value + std::min(rq_->value_len, sizeof rq_->value), at, std::min(n, room));
+    rq_->value_len += n;
   }
   return 0;
 }
 
 void Session::finish_value() noexcept {
-  in_value_ = false;
-  const bool fits = value_len_ <= sizeof value_;
-  const std::string_view v = detail::trim({value_, std::min(value_len_, sizeof value_)});
+  rq_->in_value = false;
+  const bool fits = rq_->value_len <= sizeof rq_->value;
+  const std::string_view v =
+      detail::trim({rq_->value, std::min(rq_->value_len, sizeof rq_->value)});
   if (!in_body_) {  // trailers of a chunked body change nothing here
-    switch (field_kind_) {
+    switch (rq_->field_kind) {
       case Field::host:
-        ++hosts_;
+        ++rq_->hosts;
         break;
       case Field::expect:
-        (fits && detail::iequals(v, "100-continue") ? expect_continue_ : expect_other_) = true;
+        (fits && detail::iequals(v, "100-continue") ? rq_->expect_continue : rq_->expect_other) =
+            true;
         break;
       case Field::transfer_encoding:
-        if (!fits || !detail::iequals(v, "chunked")) te_other_ = true;
+        if (!fits || !detail::iequals(v, "chunked")) rq_->te_other = true;
         break;
       case Field::other:
         break;
     }
   }
-  field_len_ = value_len_ = 0;
-  field_kind_ = Field::other;
+  rq_->field_len = rq_->value_len = 0;
+  rq_->field_kind = Field::other;
 }
 
 int Session::on_headers_complete() noexcept {
-  if (in_value_) finish_value();
+  if (rq_->in_value) finish_value();
   if (parser_.http_major != 1) return reject(505);
   // RFC 9112 3.2: an HTTP/1.1 request has exactly one Host; more than one
   // is refused in any version.
-  if (hosts_ > 1 || (parser_.http_minor >= 1 && hosts_ == 0)) return reject(400);
+  if (rq_->hosts > 1 || (parser_.http_minor >= 1 && rq_->hosts == 0)) return reject(400);
   // A transfer coding other than chunked: nginx answers 501.
-  if (te_other_) return reject(501);
+  if (rq_->te_other) return reject(501);
   const bool chunked = (parser_.flags & F_CHUNKED) != 0;
   const std::uint64_t length = parser_.content_length;
   if (length != kNoLength && length > site_->limits.max_body_bytes) return reject(413);
-  if (expect_other_) return reject(417);
+  if (rq_->expect_other) return reject(417);
   // RFC 9110 10.1.1: 100 Continue before reading a body the client holds
   // back (only HTTP/1.1 clients wait for it).
-  if (expect_continue_ && parser_.http_minor >= 1 &&
+  if (rq_->expect_continue && parser_.http_minor >= 1 &&
       (chunked || (length != kNoLength && length > 0))) {
     out_.append("HTTP/1.1 100 Continue\r\n\r\n");
   }
@@ -300,8 +304,8 @@ int Session::on_headers_complete() noexcept {
 }
 
 int Session::on_body(std::size_t n) noexcept {
-  body_bytes_ += n;
-  if (body_bytes_ > site_->limits.max_body_bytes) return reject(413);
+  rq_->body_bytes += n;
+  if (rq_->body_bytes > site_->limits.max_body_bytes) return reject(413);
   return 0;
 }
 
@@ -321,14 +325,16 @@ void Session::respond() {
   const auto method = static_cast<http_method>(parser_.method);
   const bool head = method == HTTP_HEAD;
   const bool get_or_head = method == HTTP_GET || head;
-  std::string_view path = url_;
+  std::string_view path = rq_->url;
   if (!path.starts_with('/')) {
     // absolute-form (RFC 9112 3.2.2): the path of the URL.
     http_parser_url u;
     http_parser_url_init(&u);
-    if (http_parser_parse_url(url_.data(), url_.size(), 0, &u) != 0) return respond_error(400);
+    if (http_parser_parse_url(rq_->url.data(), rq_->url.size(), 0, &u) != 0)
+      return respond_error(400);
     path = (u.field_set & (1 << UF_PATH)) != 0
-               ? std::string_view(url_).substr(u.field_data[UF_PATH].off, u.field_data[UF_PATH].len)
+               ? std::string_view(rq_->url).substr(u.field_data[UF_PATH].off,
+                                                   u.field_data[UF_PATH].len)
                : std::string_view("/");
   }
   path = path.substr(0, path.find('?'));
@@ -367,7 +373,7 @@ void Session::respond_static(std::string_view name, bool head) {
   }
   const auto size = static_cast<std::uint64_t>(st.st_size);
   write_head(200, detail::content_type_of(name), size);
-  if (!head && size > 0) file_ = FileBody{std::move(f), size};
+  if (!head && size > 0) file_ = std::make_unique<FileBody>(FileBody{std::move(f), size});
 }
 
 void Session::respond_error(int status) {
@@ -381,6 +387,10 @@ void Session::respond_error(int status) {
 
 void Session::write_head(int status, std::string_view content_type, std::uint64_t length,
                          std::string_view extra) {
+  // Room for several responses at the first (the string would otherwise
+  // grow through 30, 60, 120... bytes); grows with pipelined responses, as
+  // nginx's 1k buffers do.
+  if (out_.capacity() < kOutReserve) out_.reserve(kOutReserve);
   char num[24];
   out_.append("HTTP/1.1 ");
   out_.append(num, std::to_chars(num, num + sizeof num, status).ptr);

@@ -8,7 +8,9 @@
 // Pipelined requests that arrive together are answered together: every
 // response of one feed lands in the same output buffer, so the connection
 // writes them with one send. The plaintext and json responses are copied
-// into that buffer, which keeps its capacity: they allocate nothing.
+// into that buffer: its first response reserves room for several, so a
+// busy connection grows it rarely; the connection gives it back when it
+// goes idle (release_output).
 #pragma once
 
 #include <http_parser.h>
@@ -17,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <duet/io/fd.hpp>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -61,6 +64,10 @@ class Session {
   /// Response bytes to write, in order.
   [[nodiscard]] std::string_view output() const noexcept { return out_; }
   void clear_output() noexcept { out_.clear(); }
+  /// Between requests (idle() and the output written): gives the output's
+  /// memory and the request's state back, so that an idle connection holds
+  /// none; the next request takes them again.
+  void release() noexcept;
   /// The file body due after the output, if any (taken once).
   std::optional<FileBody> take_file() noexcept;
 
@@ -73,6 +80,7 @@ class Session {
   /// The server is draining: close after the current request (an idle
   /// session closes at once).
   void drain() noexcept;
+  [[nodiscard]] const Site& site() const noexcept { return *site_; }
 
  private:
   friend struct SessionCallbacks;
@@ -100,28 +108,35 @@ class Session {
   const Site* site_;
   http_parser parser_{};
   std::string out_;
-  std::optional<FileBody> file_;
+  std::unique_ptr<FileBody> file_;  // allocated only when a file is due
 
   // Input bookkeeping for the obs-fold check (a value line that starts
-  // with whitespace right after a line end).
+  // with whitespace right after a line end; last_byte_ is below, with the
+  // flags).
   const char* feed_begin_ = nullptr;
-  char last_byte_ = 0;
 
-  std::string url_;
-  std::size_t header_bytes_ = 0;
-  std::uint64_t body_bytes_ = 0;
-  char field_[24] = {};
-  std::size_t field_len_ = 0;
-  char value_[32] = {};
-  std::size_t value_len_ = 0;
-  Field field_kind_ = Field::other;
-  bool in_value_ = false;
-  bool value_started_ = false;
-  int hosts_ = 0;
-  bool expect_continue_ = false;
-  bool expect_other_ = false;
-  bool te_other_ = false;
+  /// What the checks and the routes keep of the request being parsed:
+  /// allocated at a request's first byte, given back with the output when
+  /// the connection goes idle (release), so an idle session holds none.
+  struct Request {
+    std::string url;
+    std::size_t header_bytes = 0;
+    std::uint64_t body_bytes = 0;
+    char field[24] = {};
+    std::size_t field_len = 0;
+    char value[32] = {};
+    std::size_t value_len = 0;
+    Field field_kind = Field::other;
+    bool in_value = false;
+    bool value_started = false;
+    int hosts = 0;
+    bool expect_continue = false;
+    bool expect_other = false;
+    bool te_other = false;
+  };
+  std::unique_ptr<Request> rq_;
   int status_ = 0;  // a callback's rejection, answered after the parser stops
+  char last_byte_ = 0;
 
   bool in_message_ = false;
   bool in_body_ = false;

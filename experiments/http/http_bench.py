@@ -32,7 +32,16 @@ a rep. Per server and load:
   what the fork shares) before and with the N open, (M_N - M_0) / N. Every
   server that closes idle keep-alive connections does so after 300 s here
   (nginx's keepalive_timeout, duet's --read-timeout-ms); Go's and hyper's
-  servers have no idle timeout by default.
+  servers have no idle timeout by default. duet's server also says where
+  those bytes are (memory_breakdown): its memory line on SIGUSR1 (the block
+  cache's blocks by size class, the C heap) with the N open and before;
+- a profile per load of the profile pass (every route at 256 connections),
+  for duet's servers, nginx and hyper, in a separate pass: `perf record -e
+  cpu-clock` attached to the server over one wrk run, reduced to the share
+  of samples by where the code lives (kernel, the server, libc, OpenSSL)
+  and the top symbols; the page's targets cite it where one is missed.
+  Without perf the pass is skipped (and the page says no profile is on
+  file).
 
 Routes: GET /plaintext and GET /json (TechEmpower), plaintext with wrk's
 pipelining (pipeline.lua, DEPTH requests per write), and /plaintext over
@@ -112,18 +121,23 @@ def parse_loads(spec: str, depth: int) -> list[Load]:
 
 
 ALL_CONNS = "64,256,1000"
+# The profile pass: every route at the targets' connection count (report.py,
+# HTTP_TARGET_CONNS), so that a missed target has a profile of its load.
+PROFILE_LOADS = "plaintext:256;pipeline:256;json:256;https:256"
+PROFILE_PEERS = ("nginx", "hyper")   # profiled beside duet's servers: the targets' references
 PROFILES = {
     # smoke: every route once, a short window, to prove the wiring (CI).
     "smoke": dict(loads="plaintext:64;pipeline:64;json:64;https:64", reps=1, seconds=1, warmup=0,
-                  count_loads="plaintext:64", idle_n=200, peers="nginx", https_min=2),
+                  count_loads="plaintext:64", idle_n=200, peers="nginx", https_min=2, profile_loads="plaintext:64"),
     # quick: plaintext at the three connection counts, the other routes at
     # 256 (the targets' load); the lab repeats the program 3 times.
     "quick": dict(loads="plaintext:64,256,1000;pipeline:256;json:256;https:256", reps=1, seconds=2, warmup=1,
-                  count_loads="plaintext:256;pipeline:256", idle_n=10000, peers="nginx,go,hyper", https_min=5),
+                  count_loads="plaintext:256;pipeline:256", idle_n=10000, peers="nginx,go,hyper", https_min=5,
+                  profile_loads=PROFILE_LOADS),
     # full: every route at every connection count; 2 reps a run, 5 runs.
     "full": dict(loads=";".join(f"{k}:{ALL_CONNS}" for k in ("plaintext", "pipeline", "json", "https")), reps=2,
                  seconds=4, warmup=1, count_loads="plaintext:256;pipeline:256;json:256;https:256", idle_n=10000,
-                 peers="nginx,go,hyper", https_min=5),
+                 peers="nginx,go,hyper", https_min=5, profile_loads=PROFILE_LOADS),
 }
 
 
@@ -612,9 +626,201 @@ def count_syscalls(srv: Server, load: Load, cpus, cert, key, seconds, script, sa
         stop(r)
 
 
+PROFILE_TOP = 8   # symbols kept per server and load
+
+
+def dso_class(dso: str) -> str:
+    """Where a sample's code lives: the kernel, the C library (and the
+    vDSO, the kernel's clock_gettime in user space), OpenSSL, or the
+    server itself (its program and the libraries it brings: duet's
+    server and http_parser, nginx, Go's and hyper's binaries)."""
+    if dso.startswith("[kernel"):
+        return "kernel"
+    base = os.path.basename(dso)
+    if base.startswith(("libc.so", "libc-", "ld-linux", "libm.so", "libpthread")) or dso == "[vdso]":
+        return "libc"
+    if base.startswith(("libcrypto", "libssl")):
+        return "tls"
+    return "server"
+
+
+PROFILE_CLASSES = ("kernel", "server", "libc", "tls")
+
+
+def summarize_profile(report: str, top: int = PROFILE_TOP) -> dict:
+    """`perf report --sort dso,sym -t TAB` text -> the samples, the share
+    (%) of each class of code (dso_class), and the top symbols by share."""
+    samples = 0
+    shares = {c: 0.0 for c in PROFILE_CLASSES}
+    syms = []
+    for line in report.splitlines():
+        m = re.match(r"#\s*Samples:\s*(\d+)([KM]?)", line)
+        if m:
+            samples = int(m.group(1)) * {"": 1, "K": 1000, "M": 1000000}[m.group(2)]
+            continue
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = [x.strip() for x in line.split("\t")]
+        if len(parts) < 3 or not parts[0].endswith("%"):
+            continue
+        try:
+            pct = float(parts[0].rstrip("%"))
+        except ValueError:
+            continue
+        dso, sym = parts[1], parts[2]
+        if sym.startswith("[k] "):
+            dso = dso if dso.startswith("[kernel") else "[kernel.kallsyms]"
+        sym = re.sub(r"^\[[.kgu]\]\s*", "", sym)
+        shares[dso_class(dso)] += pct
+        syms.append((pct, dso, sym))
+    syms.sort(key=lambda t: -t[0])
+    return {"samples": samples, "shares": shares,
+            "top": [{"pct": p, "dso": os.path.basename(d), "sym": sy[:120]} for p, d, sy in syms[:top]]}
+
+
+PROFILE_METHOD = ("perf record -e cpu-clock -F 999 attached to the server's processes over one wrk run (after "
+                  "the warm-up), a fresh server per load; perf report --no-children --sort dso,sym: each "
+                  "symbol's share of the samples (self time), and the shares of code by where it lives: the "
+                  "kernel, the server (its program and the libraries it brings: duet's http_server and "
+                  "http_parser, nginx), libc (with the vDSO's clock_gettime), OpenSSL")
+
+
+def profile_server(srv: Server, load: Load, cpus, cert, key, seconds, warmup, script, sargs) -> dict | None:
+    """A cpu-clock profile of the server over one wrk run (perf record;
+    None where perf is missing or records nothing)."""
+    perf = shutil.which("perf")
+    if not perf:
+        return None
+    r = start(srv, cpus[0], cert, key, load.tls)
+    data = os.path.join(tempfile.gettempdir(), f"duet-http-prof-{os.getpid()}.data")
+    try:
+        if load.tls and r.tls_port is None:
+            raise NoTLS(r.tls_error or "the server printed no TLS port")
+        if warmup:
+            try:
+                run_wrk(cpus[1], r, load, warmup, script, sargs)
+            except RuntimeError:
+                pass
+        pp = subprocess.Popen(["taskset", "-c", str(cpus[1]), perf, "record", "-q", "-e", "cpu-clock", "-F", "999",
+                               "-o", data, "-p", ",".join(map(str, r.pids))],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)
+        pids = r.pids
+        t0 = cpu_ticks(pids)
+        try:
+            d = run_wrk(cpus[1], r, load, window(load, seconds), script, sargs)
+            cpu_s = (cpu_ticks(pids) - t0) / os.sysconf("SC_CLK_TCK")
+        finally:
+            pp.send_signal(signal.SIGINT)
+            try:
+                pp.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pp.kill()
+        rep = subprocess.run([perf, "report", "-i", data, "--stdio", "--no-children", "--sort", "dso,sym",
+                              "-g", "none", "--percent-limit", "0", "-t", "\t"],
+                             capture_output=True, text=True, timeout=300)
+        got = summarize_profile(rep.stdout)
+        # The CPU per request of the profiled run (perf's sampling included):
+        # what the shares are shares of.
+        got["cpu_us_per_req"] = cpu_s * 1e6 / d["requests"] if d["requests"] else None
+        return got if got["samples"] > 0 or got["top"] else None
+    finally:
+        stop(r)
+        for f in (data, data + ".old"):
+            try:
+                os.remove(f)
+            except OSError:
+                pass
+
+
+def profile_records(impl: str, load: Load, prof: dict) -> list[dict]:
+    """A profile as records: profile_share.<class>.<load> per class of code
+    and profile_sym.<load> TAB dso TAB symbol per top symbol, in % of the
+    samples; profile_samples.<load> their number; profile_cpu_us_per_req.<load>
+    the server's CPU per request over the profiled run."""
+    out = []
+
+    def rec(metric, value, unit):
+        out.append({"experiment": EXPERIMENT, "impl": impl, "metric": metric, "n": load.conns, "value": value,
+                    "unit": unit, "method": PROFILE_METHOD})
+
+    rec(f"profile_samples.{load.name}", prof["samples"], "samples")
+    if prof.get("cpu_us_per_req"):
+        rec(f"profile_cpu_us_per_req.{load.name}", prof["cpu_us_per_req"], "us/request")
+    for c, v in prof["shares"].items():
+        rec(f"profile_share.{c}.{load.name}", round(v, 2), "%")
+    for t in prof["top"]:
+        rec(f"profile_sym.{load.name}\t{t['dso']}\t{t['sym']}", t["pct"], "%")
+    return out
+
+
+def memory_line(r: Running, timeout: float = 5.0) -> dict | None:
+    """duet's server prints its memory line on SIGUSR1 (`memory {json}`:
+    the block cache, the C heap, fiber stacks; examples/http_server's
+    server.cpp): sends the signal and returns the line that follows it, or
+    None for a server that prints none."""
+    if not r.pids or r.proc.poll() is not None:
+        return None
+    seen = "".join(r.tail).count("memory {")
+    os.kill(r.proc.pid, signal.SIGUSR1)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        text = "".join(r.tail)
+        lines = re.findall(r"^memory (\{.*\})$", text, re.M)
+        if len(lines) > seen or (lines and text.count("memory {") > seen):
+            return json.loads(lines[-1])
+        time.sleep(0.05)
+    return None
+
+
+def memory_breakdown(m0: dict, m1: dict, pss0: int, pss1: int, n: int) -> dict:
+    """Bytes per connection from two memory lines (before, with N open) and
+    the Pss around them: the block cache's blocks in use (frames, task
+    blocks, I/O operations), by size class as slabs carved; the C heap's
+    chunks in use (buffers, strings, registrations); fiber stacks' pages;
+    and the rest of the Pss growth (heap pages free but not returned, the
+    unused part of the last slab, page tables are not Pss)."""
+    if n <= 0:
+        return {}
+    blocks = ((m1["blocks_carved"] - m1["blocks_depot"]) - (m0["blocks_carved"] - m0["blocks_depot"])) / n
+    heap = ((m1["malloc_in_use"] + m1["malloc_mapped"]) - (m0["malloc_in_use"] + m0["malloc_mapped"])) / n
+    classes = {}
+    for k, v in m1.get("block_slabs", {}).items():
+        grew = v - m0.get("block_slabs", {}).get(k, 0)
+        if grew > 0:
+            classes[int(k)] = grew * SLAB_BYTES / n
+    total = (pss1 - pss0) / n
+    return {"total": total, "blocks": blocks, "block_classes": dict(sorted(classes.items())), "heap": heap,
+            "rest": total - blocks - heap}
+
+
+SLAB_BYTES = 256 * 1024   # the block cache's slab (duet/memory.hpp)
+
+BREAKDOWN_METHOD = ("duet's server's memory line (SIGUSR1: duet::Runtime::memory() and mallinfo2()) read with the "
+                    "idle test's N connections open and before, over N: blocks of duet's block cache in use "
+                    "(coroutine frames, fibers' task blocks, the driver's per-socket state), by size class as "
+                    "256 KiB slabs carved; the C heap's chunks in use (buffers, strings); the rest of the Pss "
+                    "growth (fiber stacks' touched pages, heap and slab pages not in use)")
+
+
+def breakdown_records(impl: str, n: int, b: dict) -> list[dict]:
+    """A memory breakdown (memory_breakdown) as records, B per connection:
+    idle_bytes.<part> for blocks, heap and rest, idle_bytes.block<size> per
+    block class that grew."""
+    if not b:
+        return []
+    out = []
+    parts = [(k, b[k]) for k in ("blocks", "heap", "rest")] + [(f"block{c}", v) for c, v in b["block_classes"].items()]
+    for k, v in parts:
+        out.append({"experiment": EXPERIMENT, "impl": impl, "metric": f"idle_bytes.{k}", "n": n,
+                    "value": round(v, 1), "unit": "B", "method": BREAKDOWN_METHOD})
+    return out
+
+
 def idle_rss(srv: Server, n: int, cpus, cert, key, sources: int) -> dict:
     """Memory per idle keep-alive connection: the server's Pss with N open
-    (one request answered on each) against before."""
+    (one request answered on each) against before; for duet's server, its
+    breakdown too (memory_line, memory_breakdown)."""
     r = start(srv, cpus[0], cert, key, False)
     try:
         # One request first, so that lazily built state is in the baseline.
@@ -623,6 +829,7 @@ def idle_rss(srv: Server, n: int, cpus, cert, key, sources: int) -> dict:
                        capture_output=True, text=True, timeout=60)
         time.sleep(0.3)
         pids = r.pids
+        mem0 = memory_line(r) if srv.name.startswith("duet-") else None
         m0 = pss_bytes(pids)
         cl = subprocess.Popen(["taskset", "-c", str(cpus[1]), sys.executable, os.path.join(HERE, "idle_conns.py"),
                                "--port", str(r.port), "--n", str(n), "--sources", str(sources),
@@ -636,6 +843,7 @@ def idle_rss(srv: Server, n: int, cpus, cert, key, sources: int) -> dict:
             opened, failed = int(m.group(1)), int(m.group(2))
             time.sleep(0.5)
             m1 = pss_bytes(r.pids)
+            mem1 = memory_line(r) if mem0 else None
         finally:
             try:
                 cl.stdin.write("\n")
@@ -647,7 +855,8 @@ def idle_rss(srv: Server, n: int, cpus, cert, key, sources: int) -> dict:
             except subprocess.TimeoutExpired:
                 cl.kill()
         return {"opened": opened, "failed": failed, "m0": m0, "m1": m1,
-                "per_conn": (m1 - m0) / opened if opened else None}
+                "per_conn": (m1 - m0) / opened if opened else None,
+                "breakdown": memory_breakdown(mem0, mem1, m0, m1, opened) if mem0 and mem1 else {}}
     finally:
         stop(r)
 
@@ -712,6 +921,7 @@ def main():
     ap.add_argument("--loads", help='e.g. "plaintext:64,256;pipeline:256;json:256;https:256"')
     ap.add_argument("--count-loads", help="the loads of the syscall-counting pass (same form)")
     ap.add_argument("--idle-n", type=int, help="idle keep-alive connections for the memory test (0: skip)")
+    ap.add_argument("--profile-loads", help="the loads of the profile pass (same form; empty: none)")
     ap.add_argument("--depth", type=int, default=16, help="requests per write with pipelining")
     ap.add_argument("--sources", type=int, default=16, help="source addresses 127.0.0.2... for the idle test")
     ap.add_argument("--peers", help="comma-separated peers (nginx,go,hyper)")
@@ -721,7 +931,7 @@ def main():
     preset = PROFILES[a.profile]
     global HTTPS_MIN_SECONDS
     HTTPS_MIN_SECONDS = preset["https_min"]
-    for k in ("reps", "seconds", "warmup", "loads", "count_loads", "idle_n", "peers"):
+    for k in ("reps", "seconds", "warmup", "loads", "count_loads", "idle_n", "peers", "profile_loads"):
         if getattr(a, k) is None:
             setattr(a, k, preset[k])
 
@@ -734,6 +944,7 @@ def main():
     cpus = pick_cpus()
     loads = parse_loads(a.loads, a.depth)
     count_loads = parse_loads(a.count_loads, a.depth) if a.count_loads else []
+    profile_loads = parse_loads(a.profile_loads, a.depth) if a.profile_loads else []
     peers, missing = build_peers(os.path.join(a.build, "http-peers"), a.peers.split(","))
     duet, why = duet_servers(a.build)
     if why:
@@ -805,6 +1016,27 @@ def main():
                     emit({"impl": name, "metric": f"syscalls_per_req.{load.name}", "n": load.conns,
                           "value": got[0], "unit": "syscalls/request", "method": got[1]})
                     log(f"syscalls {load} {name}: {got[0]:.2f}/req")
+        for load in profile_loads:
+            script, sargs = wrk_script(tmp, load)
+            for name in names:
+                if not (name.startswith("duet-") or name in PROFILE_PEERS) or (load.tls and name in no_tls):
+                    continue
+                try:
+                    prof = profile_server(servers[name], load, cpus, cert, key, a.seconds, a.warmup, script, sargs)
+                except NoTLS:
+                    continue
+                except (RuntimeError, subprocess.SubprocessError, OSError) as e:
+                    log(f"profile {load} {name}: {e}")
+                    failed.append(f"profile {load} {name}: {str(e).splitlines()[0][:120]}")
+                    continue
+                if prof is None:
+                    log(f"profile {load} {name}: perf missing or recorded nothing")
+                    continue
+                for x in profile_records(name, load, prof):
+                    print(json.dumps(x), flush=True)
+                top = prof["top"][0] if prof["top"] else {"sym": "-", "pct": 0}
+                log(f"profile {load} {name}: {prof['samples']} samples, kernel {prof['shares']['kernel']:.0f}%, "
+                    f"top {top['sym']} {top['pct']:.1f}%")
         if a.idle_n:
             # The server and the client each hold N descriptors, each under
             # its own RLIMIT_NOFILE (this one, inherited).
@@ -825,6 +1057,8 @@ def main():
                           "unit": "B", "method": meth})
                 emit({"impl": name, "metric": "idle_conns_open", "n": n, "value": d["opened"], "unit": "connections",
                       "method": meth})
+                for x in breakdown_records(name, n, d.get("breakdown") or {}):
+                    print(json.dumps(x), flush=True)
                 log(f"idle {name}: {d['opened']} open ({d['failed']} failed), "
                     f"{(d['per_conn'] or 0):.0f} B/conn")
     finally:

@@ -206,9 +206,10 @@ def _echo(ctx):
 
 def _http(ctx):
     # exp_http (experiments/http/http_bench.py) reads DUET_LAB_PROFILE for its
-    # preset: loads, reps per run, seconds per server, the idle connections.
+    # preset: loads, reps per run, seconds per server, the idle connections,
+    # the loads it profiles.
     return [Invocation(["exp_http"], "http: duet's http_server (models x drivers) vs nginx, Go, hyper under wrk", "",
-                       {"DUET_LAB_PROFILE": ctx.profile}, by_profile(ctx, 300, 1500, 3600))]
+                       {"DUET_LAB_PROFILE": ctx.profile}, by_profile(ctx, 300, 1500, 4800))]
 
 
 def _soak(ctx):
@@ -344,7 +345,7 @@ EXPERIMENTS: list[Experiment] = [
                "HTTP/1.1 under wrk on loopback: requests/s, p50/p99/p99.9, server CPU and syscalls per request, "
                "memory per idle keep-alive connection; duet's examples/http_server (stackless, fiber) x (io_uring, "
                "epoll) against nginx (one worker), Go net/http and Tokio+hyper in the same run (issue 37)",
-               _http, {"smoke": 60, "quick": 900, "full": 3600}),
+               _http, {"smoke": 75, "quick": 1050, "full": 4200}),
     Experiment("soak_faults", "reliability", "exp_io_soak", "drivers",
                "the echo server (examples/echo_server) under a client mixing verified echo traffic with resets "
                "mid message, half-closes, stalled readers, connection storms past its RLIMIT_NOFILE (EMFILE) and "

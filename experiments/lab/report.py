@@ -242,6 +242,70 @@ class Report:
         return sorted(loads, key=lambda x: (next((k for k, p in enumerate(self.HTTP_LOAD_ORDER)
                                                   if x.startswith(p)), 9), x))
 
+    PROFILE_CLASSES = (("kernel", "kernel"), ("server", "server"), ("libc", "libc"), ("tls", "OpenSSL"))
+
+    def http_profile(self, impl: str, load: str, n: int) -> dict | None:
+        """A server's profile at a load, from the profile pass's records:
+        the median share (%) of each class of code, and its top symbols by
+        median share ((share, symbol, dso) best first); None when none is
+        on file."""
+        R = self.R
+        shares = {c: R.opt("http", f"profile_share.{c}.{load}", n, impl) for c, _ in self.PROFILE_CLASSES}
+        if not any(shares.values()):
+            return None
+        prefix = f"profile_sym.{load}\t"
+        top = []
+        for (e, i, m, k), s in R.by_key.items():
+            if e == "http" and i == impl and k == n and m.startswith(prefix):
+                _, dso, sym = m.split("\t", 2)
+                top.append((s.median, sym, dso))
+        top.sort(key=lambda t: -t[0])
+        samples = R.opt("http", f"profile_samples.{load}", n, impl)
+        cpu = R.opt("http", f"profile_cpu_us_per_req.{load}", n, impl)
+        return {"shares": {c: s.median for c, s in shares.items() if s}, "top": top,
+                "samples": samples.median if samples else None, "cpu": cpu.median if cpu else None}
+
+    @staticmethod
+    def _shares_text(p: dict) -> str:
+        out = ", ".join(f"{name} {fmt_num(p['shares'][c])}%" for c, name in Report.PROFILE_CLASSES
+                        if p["shares"].get(c, 0) >= 0.5 or c != "tls")
+        return out + (f" of {fmt_num(p['cpu'])} us/request" if p.get("cpu") else "")
+
+    @staticmethod
+    def _top_text(p: dict, k: int) -> str:
+        return ", ".join(f"{sym} {fmt_num(pct)}%" for pct, sym, _ in p["top"][:k])
+
+    def http_profile_why(self, impl: str, load: str, n: int, ref: str = "nginx") -> str:
+        """The why of a target missed at a load: duet's profile beside the
+        reference server's (nginx's where the reference has none on file),
+        from the profile pass; empty when duet's is not on file."""
+        d = self.http_profile(impl, load, n)
+        if d is None:
+            return ""
+        out = f"profile ({load}, {n} conns): {impl}: {self._shares_text(d)}; top: {self._top_text(d, 3)}"
+        for r in dict.fromkeys((ref, "nginx")):
+            g = self.http_profile(r, load, n)
+            if g:
+                out += f". {r}: {self._shares_text(g)}; top: {self._top_text(g, 3)}"
+                break
+        return out + " (section Profiles)"
+
+    def http_memory_why(self, impl: str, ref: str) -> str:
+        """The why of a memory miss: where a duet server's idle connection
+        keeps its bytes (the idle test's breakdown)."""
+        R = self.R
+        parts = {m.split(".", 1)[1]: s for (e, i, m, k), s in R.by_key.items()
+                 if e == "http" and i == impl and m.startswith("idle_bytes.")}
+        if "blocks" not in parts:
+            return ""
+        classes = sorted(((int(k[5:]), s) for k, s in parts.items() if k.startswith("block") and k[5:].isdigit()),
+                         key=lambda t: -t[1].median)
+        cls = ", ".join(f"{fmt_bytes(s.median)} in {b} B blocks" for b, s in classes if s.median >= 16)
+        out = (f"bytes per idle connection: duet's block cache {fmt_bytes(parts['blocks'].median)}"
+               + (f" ({cls})" if cls else "") + f", C heap {fmt_bytes(parts['heap'].median)}"
+               + (f", rest of the Pss {fmt_bytes(parts['rest'].median)}" if "rest" in parts else ""))
+        return out + " (section Memory per idle keep-alive connection)"
+
     def http_best(self, load: str = "plaintext", n: int | None = None):
         """duet's configuration with the highest median requests/s at a
         load (256 connections by default), or None."""
@@ -364,7 +428,64 @@ class Report:
                         out.append(f"| {i} | {n:,} | {fmt_bytes(s.median)} | {fmt_bytes(s.min)}-{fmt_bytes(s.max)} | "
                                    f"{len(s.samples)} |")
             out.append("")
+            out += self.http_memory_breakdown(impls)
+        out += self.http_profiles(impls)
         out += self.http_targets()
+        return out
+
+    def http_memory_breakdown(self, impls: list[str]) -> list[str]:
+        """Where duet's servers keep the bytes of an idle connection (the
+        idle test's memory lines)."""
+        R = self.R
+        rows, method = [], ""
+        for i in impls:
+            parts = {m.split(".", 1)[1]: s for (e, j, m, k), s in R.by_key.items()
+                     if e == "http" and j == i and m.startswith("idle_bytes.")}
+            if "blocks" not in parts:
+                continue
+            method = parts["blocks"].method
+            classes = sorted(((int(k[5:]), s) for k, s in parts.items() if k.startswith("block") and k[5:].isdigit()))
+            cls = "; ".join(f"{b} B: {fmt_bytes(s.median)}" for b, s in classes) or "—"
+            rest = parts.get("rest")
+            rows.append(f"| {i} | {fmt_bytes(parts['blocks'].median)} | {cls} | {fmt_bytes(parts['heap'].median)} | "
+                        f"{fmt_bytes(rest.median) if rest else '—'} | {len(parts['blocks'].samples)} |")
+        if not rows:
+            return []
+        return ["Where duet's bytes are, per connection: " + method + ". In duet's server the connection's "
+                "task is one block (a coroutine frame holding the connection's state, or a fiber's task block "
+                "with the state on its stack), and the driver keeps one block per socket (epoll's "
+                "registration, io_uring's multishot receive queue).", "",
+                "| server | block cache | by block size | C heap | rest | samples |",
+                "|---|---|---|---|---|---|"] + rows + [""]
+
+    def http_profiles(self, impls: list[str]) -> list[str]:
+        """The profile pass: per load, each profiled server's shares of
+        samples by where the code lives and its top symbols."""
+        R = self.R
+        keys = {(m.split(".")[-1], k) for (e, i, m, k) in R.by_key if e == "http" and m.startswith("profile_share.")}
+        if not keys:
+            return []
+        method = next(s.method for (e, i, m, k), s in R.by_key.items()
+                      if e == "http" and m.startswith("profile_share."))
+        out = ["## Profiles", "", method + ". Shares are the medians over the runs; a symbol's share is over the "
+               "runs where it was among the top ones. CPU per request is the server's over the profiled run "
+               "(utime+stime, the sampling's cost included): the shares are shares of it.", ""]
+        order = {x: k for k, x in enumerate(self._http_loads())}
+        for load, n in sorted(keys, key=lambda t: (order.get(t[0], 99), t[1])):
+            out += [f"### {load}, {n:,} connections", "",
+                    "| server | samples | CPU us/request | " + " | ".join(name for _, name in self.PROFILE_CLASSES)
+                    + " | top symbols |", "|---" * (4 + len(self.PROFILE_CLASSES)) + "|"]
+            for i in impls:
+                p = self.http_profile(i, load, n)
+                if p is None:
+                    continue
+                sh = " | ".join(f"{fmt_num(p['shares'][c])}%" if c in p["shares"] else "—"
+                                for c, _ in self.PROFILE_CLASSES)
+                top = "; ".join(f"{sym} ({dso}) {fmt_num(pct)}%" for pct, sym, dso in p["top"][:6])
+                samples = f"{p['samples']:,.0f}" if p["samples"] is not None else "—"
+                cpu = fmt_num(p["cpu"]) if p["cpu"] else "—"
+                out.append(f"| {i} | {samples} | {cpu} | {sh} | {cell(top)} |")
+            out.append("")
         return out
 
     def http_targets(self) -> list[str]:
@@ -376,9 +497,9 @@ class Report:
         rows = []
         why_missing = "no profile on file (the issue asks for a profile of the miss, not a guess)"
 
-        def row(target, measured, verdict):
-            why = why_missing if verdict.startswith("**no**") else ""
-            rows.append(f"| {target} | {cell(measured)} | {verdict} | {why} |")
+        def row(target, measured, verdict, why=""):
+            why = (why or why_missing) if verdict.startswith("**no**") else ""
+            rows.append(f"| {target} | {cell(measured)} | {verdict} | {cell(why)} |")
 
         for load in self._http_loads():
             best = self.http_best(load, n)
@@ -386,15 +507,16 @@ class Report:
                 continue
             for ref in ("nginx", "hyper"):
                 r = R.opt("http", f"rps_vs_{ref}.{load}", n, best)
+                why = self.http_profile_why(best, load, n, ref)
                 row(f"{load}, {n} connections: duet's best (`{best}`) requests/s at or above {ref}'s",
                     f"{fmt_num(r.median)}x ({fmt_num(r.min)}-{fmt_num(r.max)})" if r else f"{ref} not measured",
-                    self._ratio_verdict(r, lambda v: v >= 1.0, "below") if r else "missing: " + ref)
+                    self._ratio_verdict(r, lambda v: v >= 1.0, "below") if r else "missing: " + ref, why)
                 if load.startswith("pipeline"):
                     continue   # a pipelined load's latency is a batch's, and wrk's correction blurs it
                 p = R.opt("http", f"p99_vs_{ref}.{load}", n, best)
                 row(f"{load}, {n} connections: its p99 no worse than {ref}'s",
                     f"{fmt_num(p.median)}x ({fmt_num(p.min)}-{fmt_num(p.max)})" if p else f"{ref} not measured",
-                    self._ratio_verdict(p, lambda v: v <= 1.0, "worse") if p else "missing: " + ref)
+                    self._ratio_verdict(p, lambda v: v <= 1.0, "worse") if p else "missing: " + ref, why)
         for load in self._http_loads():
             for drv in ("io_uring", "epoll"):
                 f = R.opt("http", f"fiber_vs_stackless.{load}", n, f"duet-{drv}")
@@ -402,13 +524,15 @@ class Report:
                     row(f"{load}, {n} connections, {drv}: fiber within 10% of stackless (requests/s)",
                         f"{fmt_num(f.median)}x ({fmt_num(f.min)}-{fmt_num(f.max)})",
                         "**yes**" if f.median >= 0.9 else f"**no**: {fmt_num((0.9 - f.median) * 100)} points "
-                                                         "under 0.9x")
+                                                         "under 0.9x",
+                        self.http_profile_why(f"duet-fiber-{drv}", load, n))
         best = self.http_best()
         if best:
             c = R.opt("http", "cpu_vs_nginx.plaintext", n, best)
             row(f"plaintext, {n} connections: `{best}`'s CPU per request at or below nginx's",
                 f"{fmt_num(c.median)}x ({fmt_num(c.min)}-{fmt_num(c.max)})" if c else "nginx not measured",
-                self._ratio_verdict(c, lambda v: v <= 1.0, "more") if c else "missing: nginx")
+                self._ratio_verdict(c, lambda v: v <= 1.0, "more") if c else "missing: nginx",
+                self.http_profile_why(best, "plaintext", n))
         idle = {i: s for (e, i, m, k), s in R.by_key.items() if e == "http" and m == "rss_per_idle_conn"}
         for model, ref in (("stackless", "nginx"), ("fiber", "go")):
             for drv in ("io_uring", "epoll"):
@@ -423,7 +547,8 @@ class Report:
                 r = idle[i].median / b.median if b.median > 0 else float("inf")
                 row(target, f"{fmt_bytes(idle[i].median)} against {fmt_bytes(b.median)} ({fmt_num(r)}x, medians)",
                     "**yes**" if r <= 1.0 else f"**no**: {fmt_bytes(idle[i].median - b.median)} "
-                                               f"({fmt_num((r - 1) * 100)}%) more")
+                                               f"({fmt_num((r - 1) * 100)}%) more",
+                    self.http_memory_why(i, ref))
         if not rows:
             return ["## Targets (issue 37)", "", "No duet configuration measured yet: no verdict.", ""]
         return ["## Targets (issue 37)", "",

@@ -131,6 +131,39 @@ TEST_CASE("a body with Content-Length is read past and the next request answered
   });
 }
 
+TEST_CASE("a request in pieces across the idle read's bytes and the read buffer is answered",
+          "[http]") {
+  // Between requests the connection reads into a few bytes of its own
+  // (connection.hpp, kFirstRead: 64) and takes a read buffer only for the
+  // rest: a request cut before, at and after that boundary, one of exactly
+  // that size, and an obs-fold line whose fold arrives in the next read.
+  HTTP_MATRIX();
+  with_server(drv, model, [](std::uint16_t port) {
+    Client c(port);
+    const std::string req =
+        "GET /plaintext HTTP/1.1\r\nHost: t\r\nX-Pad: " + std::string(200, 'p') + "\r\n\r\n";
+    for (const std::size_t cut : {std::size_t{1}, std::size_t{63}, std::size_t{64}, std::size_t{65},
+                                  std::size_t{150}, req.size() - 1}) {
+      INFO("cut at " << cut);
+      c.send(std::string_view(req).substr(0, cut));
+      CHECK_FALSE(c.readable_within(20));  // no answer to half a request
+      c.send(std::string_view(req).substr(cut));
+      auto r = c.response();
+      CHECK(r.status == 200);
+      CHECK(r.body == "Hello, World!");
+    }
+    std::string exact = "GET /json HTTP/1.1\r\nHost: t\r\nX: ";
+    exact += std::string(64 - exact.size() - 4, 'x') + "\r\n\r\n";
+    REQUIRE(exact.size() == 64);
+    c.send(exact);
+    CHECK(c.response().body == R"({"message":"Hello, World!"})");
+    c.send("GET /plaintext HTTP/1.1\r\nHost: t\r\nX-A: a\r\n");
+    CHECK_FALSE(c.readable_within(20));
+    c.send(" folded\r\n\r\n");
+    CHECK(c.response().status == 400);
+  });
+}
+
 TEST_CASE("smuggling shapes get 400 and a close", "[http]") {
   HTTP_MATRIX();
   const char* bad[] = {

@@ -59,7 +59,7 @@ Registration* EpollDriver::add(int fd) {
   r->owner = this;
   r->fd = fd;
   epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET;
   ev.data.ptr = r;
   {
     std::lock_guard lk(reg_mu_);
@@ -132,7 +132,10 @@ std::size_t EpollDriver::wait(int timeout_ms, std::size_t max_events) {
     std::unique_ptr<std::vector<Waker>> rmore, wmore;
     r->lock.lock();
     // Release: a poller that loads the new epoch sees this event.
-    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI)) {
+      if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI)) {
+        r->rd_final.store(true, std::memory_order_relaxed);  // published by the release below
+      }
       r->rd_epoch.fetch_add(1, std::memory_order_release);
       rw = std::move(r->rd_waker);
       rmore = std::move(r->rd_more);

@@ -32,6 +32,17 @@ struct Registration {
   // compared after EAGAIN so an event in between is never lost.
   std::atomic<std::uint64_t> rd_epoch{0};
   std::atomic<std::uint64_t> wr_epoch{0};
+  // A stream read that came back short (fewer bytes than asked) emptied the
+  // socket: rd_epoch as loaded before its syscall, plus one (0: none). A
+  // later read that finds rd_epoch still there waits for the next edge
+  // instead of making a syscall that would find EAGAIN (socket_op.cpp).
+  // Relaxed: a stream has one reader at a time, whose reads are ordered.
+  std::atomic<std::uint64_t> rd_drained{0};
+  // Set for good by an event that says a short read may not have emptied
+  // the stream: the peer's FIN or an error (a read stops short before
+  // them, and their edge may have come before that read), urgent data (a
+  // TCP read stops short at its mark). Written before the epoch's release.
+  std::atomic<bool> rd_final{false};
   // The waiters of each side, guarded by lock: the first in the slot; more
   // tasks waiting on one side at once (two accepts on one listener) in a
   // list allocated only then. An event wakes them all; the losers of the

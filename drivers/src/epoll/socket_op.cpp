@@ -20,6 +20,10 @@ Poll<long> EpollDriver::start_socket_op(OpRequest& q, Context& cx) {
   if (q.kind == OpKind::timeout && !s.fd) {
     if (long e = arm_timerfd(q); e < 0) return e;
   }
+  // A plain recv (no flags) is a stream's read: TcpStream's, a child's
+  // pipe (datagram sockets and recvs with flags take other kinds or set a
+  // flag). A short one leaves its stream empty.
+  const bool stream_read = q.kind == OpKind::recv && q.flags == 0 && q.len > 0;
   for (;;) {
     // Acquire: pairs with the winner's compare-exchange below, so the
     // registration's fields are seen initialised.
@@ -28,8 +32,23 @@ Poll<long> EpollDriver::start_socket_op(OpRequest& q, Context& cx) {
     // Acquire: pairs with the driver's release of the epoch; an event
     // published before this load is seen by the syscall below.
     if (r != nullptr) seq = (wr ? r->wr_epoch : r->rd_epoch).load(std::memory_order_acquire);
-    long res = socket_syscall(q);
-    stats.add(stats.io_syscalls);
+    long res = -EAGAIN;
+    // After a short read, with no read event since the epoch it loaded,
+    // the stream is still empty (bytes that came since would have moved
+    // the epoch): wait for the edge without the syscall (nginx, likewise,
+    // waits after a short read). Any event since makes it try, and so does
+    // a FIN, an error or urgent data ever seen (rd_final: a read stops
+    // short before them). Relaxed: rd_final was written before the epoch
+    // this thread loaded with acquire, or the epoch has moved since.
+    if (!stream_read || r == nullptr || r->rd_final.load(std::memory_order_relaxed) ||
+        r->rd_drained.load(std::memory_order_relaxed) != seq + 1) {
+      res = socket_syscall(q);
+      stats.add(stats.io_syscalls);
+      if (stream_read && r != nullptr) {
+        const bool short_read = res > 0 && static_cast<std::size_t>(res) < q.len;
+        r->rd_drained.store(short_read ? seq + 1 : 0, std::memory_order_relaxed);
+      }
+    }
     if (res != -EAGAIN) return res;
     if (r == nullptr) {
       // First wait on this fd: add it to this worker's set and try again

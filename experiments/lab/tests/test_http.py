@@ -1,9 +1,11 @@
 """The HTTP page (reports/http.md) on synthetic records: a row per server
-and load, the ratios against nginx and hyper, the idle-memory table, issue
-37's targets as verdicts that say by how much a missed one misses, the
+and load, the ratios against nginx and hyper, the idle-memory table and its
+breakdown, the profiles, issue 37's targets as verdicts that say by how much
+a missed one misses and cite the profile (or the breakdown) on file, the
 servers that could not run named with their reason; and the benchmark's own
 pieces that need no server (load parsing, records of one rep, the idle
-client's response framing)."""
+client's response framing, perf report's text reduced to shares and top
+symbols, the memory lines reduced to bytes per connection)."""
 
 import os
 import sys
@@ -90,6 +92,47 @@ class HttpPageTest(unittest.TestCase):
         self.assertIn("[http.md](http.md)", readme)
         self.assertIn("`duet-stackless-io_uring`: 110,500 requests/s; 1.1x nginx's", readme)
 
+    def test_a_miss_cites_its_profile_and_the_memory_breakdown(self):
+        recs = http_records()
+        load = http_bench.Load("plaintext", 256)
+        duet = {"samples": 900, "cpu_us_per_req": 12.5,
+                "shares": {"kernel": 61.0, "server": 27.0, "libc": 12.0, "tls": 0.0},
+                "top": [{"pct": 7.5, "dso": "libhttp_parser.so.2.9.4", "sym": "http_parser_execute"},
+                        {"pct": 4.0, "dso": "[kernel.kallsyms]", "sym": "tcp_ack"},
+                        {"pct": 3.0, "dso": "[vdso]", "sym": "__vdso_clock_gettime"}]}
+        nginx = {"samples": 800, "shares": {"kernel": 58.0, "server": 35.0, "libc": 7.0, "tls": 0.0},
+                 "top": [{"pct": 5.0, "dso": "[kernel.kallsyms]", "sym": "tcp_ack"}]}
+        hyper = {"samples": 700, "shares": {"kernel": 66.0, "server": 30.0, "libc": 4.0, "tls": 0.0},
+                 "top": [{"pct": 6.0, "dso": "hyper-http", "sym": "hyper::proto::h1::role::parse_headers"}]}
+        for rep in range(2):   # two runs: the page folds them to medians
+            recs += http_bench.profile_records("duet-stackless-io_uring", load, duet)
+            recs += http_bench.profile_records("nginx", load, nginx)
+        recs += http_bench.profile_records("hyper", load, hyper)
+        m0 = {"blocks_carved": 4 << 20, "blocks_depot": 0, "block_slabs": {"128": 1}, "malloc_in_use": 100000,
+              "malloc_mapped": 0}
+        m1 = {"blocks_carved": (4 << 20) + 41 * 256 * 1024, "blocks_depot": 0, "block_slabs": {"128": 5, "960": 37},
+              "malloc_in_use": 100000 + 10000 * 16, "malloc_mapped": 0}
+        b = http_bench.memory_breakdown(m0, m1, 1 << 20, (1 << 20) + 10000 * 1200, 10000)
+        recs += http_bench.breakdown_records("duet-stackless-io_uring", 10000, b)
+        # Make the memory target a miss: 1,200 B against nginx's 500 B.
+        recs = [r for r in recs if not (r["impl"] == "duet-stackless-io_uring" and r["metric"] == "rss_per_idle_conn")]
+        recs.append(rec("http", "duet-stackless-io_uring", "rss_per_idle_conn", 1200, 10000, "B"))
+        page, _ = self.write(recs)
+        # The profile section: a row per server with its shares and top symbols.
+        self.assertIn("## Profiles", page)
+        self.assertIn("| duet-stackless-io_uring | 900 | 12.5 | 61% | 27% | 12% | 0% | http_parser_execute "
+                      "(libhttp_parser.so.2.9.4) 7.5%; tcp_ack ([kernel.kallsyms]) 4%;", page)
+        # The miss against hyper at plaintext cites duet's profile and hyper's, not "no profile on file".
+        self.assertIn("requests/s at or above hyper's | 0.88x (0.88-0.881) | **no**: 12% below | profile (plaintext, "
+                      "256 conns): duet-stackless-io_uring: kernel 61%, server 27%, libc 12% of 12.5 us/request; top: "
+                      "http_parser_execute 7.5%, tcp_ack 4%, __vdso_clock_gettime 3%. hyper: kernel 66%, server 30%, "
+                      "libc 4%; top: hyper::proto::h1::role::parse_headers 6% (section Profiles) |", page)
+        self.assertIn("| nginx | 800 | — | 58% | 35% | 7% | 0% | tcp_ack ([kernel.kallsyms]) 5% |", page)
+        # The memory miss cites where the bytes are.
+        self.assertIn("| duet-stackless-io_uring | 1.05 KiB | 128 B: 105 B; 960 B: 970 B | 16 B | 109 B | 1 |", page)
+        self.assertIn("**no**: 700 B (140%) more | bytes per idle connection: duet's block cache 1.05 KiB (970 B in "
+                      "960 B blocks, 105 B in 128 B blocks), C heap 16 B, rest of the Pss 109 B", page)
+
     def test_servers_not_built_are_named_and_no_verdict_is_made_up(self):
         recs = [rec("http", f"duet-{m}-{d}", "unavailable", 1, None, "") for m in ("stackless", "fiber")
                 for d in ("io_uring", "epoll")]
@@ -124,6 +167,51 @@ class HttpBenchPiecesTest(unittest.TestCase):
         self.assertNotIn(("nginx", "p99_us.pipeline16"), metrics)
         self.assertNotIn(("duet-stackless-epoll", "p99_vs_nginx.pipeline16"), metrics)
         self.assertIn(("duet-stackless-epoll", "rps_vs_nginx.pipeline16"), metrics)
+
+    def test_perf_report_is_reduced_to_shares_and_top_symbols(self):
+        text = "\n".join([
+            "# To display the perf.data header info, please use --header/--header-only options.",
+            "#",
+            "# Total Lost Samples: 0",
+            "#",
+            "# Samples: 2K of event 'cpu-clock:pppH'",
+            "# Event count (approximate): 500000000",
+            "#",
+            "# Overhead\tShared Object\tSymbol",
+            "    40.00%  \t[kernel.kallsyms]      \t[k] _raw_spin_unlock_irqrestore",
+            "    25.00%  \thttp_server            \t[.] http_server::Serve<duet::net::TcpStream>::poll",
+            "    15.00%  \tlibcrypto.so.3         \t[.] bn_mul_mont",
+            "    10.00%  \tlibc.so.6              \t[.] __memmove_avx_unaligned_erms",
+            "     6.00%  \t[vdso]                 \t[.] __vdso_clock_gettime",
+            "     4.00%  \tlibhttp_parser.so.2.9.4\t[.] http_parser_execute",
+            ""])
+        p = http_bench.summarize_profile(text, top=3)
+        self.assertEqual(p["samples"], 2000)
+        self.assertEqual({k: round(v, 1) for k, v in p["shares"].items()},
+                         {"kernel": 40.0, "server": 29.0, "libc": 16.0, "tls": 15.0})
+        self.assertEqual([(t["sym"], t["dso"], t["pct"]) for t in p["top"]],
+                         [("_raw_spin_unlock_irqrestore", "[kernel.kallsyms]", 40.0),
+                          ("http_server::Serve<duet::net::TcpStream>::poll", "http_server", 25.0),
+                          ("bn_mul_mont", "libcrypto.so.3", 15.0)])
+        recs = http_bench.profile_records("nginx", http_bench.Load("json", 256), p)
+        self.assertIn(("profile_share.tls.json", 15.0), [(r["metric"], r["value"]) for r in recs])
+        self.assertIn("profile_sym.json\tlibcrypto.so.3\tbn_mul_mont", [r["metric"] for r in recs])
+
+    def test_memory_lines_are_reduced_to_bytes_per_connection(self):
+        m0 = {"blocks_carved": 2 << 20, "blocks_depot": 4096, "block_slabs": {"128": 1, "1088": 1},
+              "malloc_in_use": 50000, "malloc_mapped": 0}
+        m1 = {"blocks_carved": (2 << 20) + 10 * 256 * 1024, "blocks_depot": 4096, "block_slabs": {"128": 2, "1088": 10},
+              "malloc_in_use": 50000 + 2000 * 1040, "malloc_mapped": 0}
+        b = http_bench.memory_breakdown(m0, m1, 0, 2000 * 2500, 2000)
+        self.assertEqual(b["total"], 2500)
+        self.assertAlmostEqual(b["blocks"], 10 * 256 * 1024 / 2000)
+        self.assertEqual(b["block_classes"], {128: 256 * 1024 / 2000, 1088: 9 * 256 * 1024 / 2000})
+        self.assertEqual(b["heap"], 1040)
+        self.assertAlmostEqual(b["rest"], 2500 - 1040 - 10 * 256 * 1024 / 2000)
+        self.assertEqual(http_bench.memory_breakdown(m0, m1, 0, 1, 0), {})
+        metrics = [r["metric"] for r in http_bench.breakdown_records("duet-fiber-epoll", 2000, b)]
+        self.assertEqual(metrics, ["idle_bytes.blocks", "idle_bytes.heap", "idle_bytes.rest", "idle_bytes.block128",
+                                   "idle_bytes.block1088"])
 
     def test_idle_client_frames_a_response(self):
         ok = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, World!"
