@@ -200,6 +200,12 @@ inline TaskHeader* Worker::next_local_task() {
   if (TaskHeader* t = take_lifo()) return t;
   lifo_runs_ = 0;
   if (TaskHeader* t = queue.pop()) return t;
+  return next_pinned_or_injected();
+}
+
+// Out of line: inlined, the pinned queue's pop made next_task keep more
+// registers on every call (docs/performance-log.md, "Pinned tasks").
+[[gnu::noinline]] TaskHeader* Worker::next_pinned_or_injected() {
   if (TaskHeader* t = pinned_.pop()) return t;
   return next_from_injector();
 }

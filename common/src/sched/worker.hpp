@@ -143,6 +143,8 @@ class DUET_API Worker {
   /// next_task's own queues, in order: the LIFO slot, the ring, the
   /// pinned queue, the injection queue.
   TaskHeader* next_local_task();
+  /// next_local_task's last two: the pinned queue, the injection queue.
+  TaskHeader* next_pinned_or_injected();
   /// next_task when the tick's budget ran out: its maintenance and the
   /// injection queue's turn, or the end of the tick's timed run
   /// (run_sampler.hpp).

@@ -224,8 +224,10 @@ enum class ReturnPath : std::uint8_t {
 /// bytes for small functions and results.
 struct DUET_API FiberBase : TaskHeader {
   /// Inline, with every option resolved by fiber_place: its stores merge
-  /// with the function's.
-  FiberBase(const FiberVTable* vt, const FiberPlace& p, const Stackful& tag) noexcept
+  /// with the function's (always: the spawn's template layers otherwise
+  /// tip GCC into a call; performance log, "Pinned tasks").
+  [[gnu::always_inline]] FiberBase(const FiberVTable* vt, const FiberPlace& p,
+                                   const Stackful& tag) noexcept
       : TaskHeader(vt),
         strategy(p.strategy),
         measure(p.measure),
