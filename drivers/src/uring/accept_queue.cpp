@@ -236,14 +236,32 @@ void UringDriver::on_accept_cqe(AcceptQueue* aq, std::int32_t res, std::uint32_t
     aq->arm = AcceptQueue::Arm::idle;
     --inflight_;
   }
-  woken_.swap(aq->waiters);  // both keep their capacity: no allocation per wake
+  // The acceptors are woken when the reap's batch is done
+  // (wake_acceptors): every connection the batch brought is queued by
+  // then, so that one accept_many takes them together, even when a woken
+  // acceptor would run at once on another worker.
+  if (woken_.empty()) {
+    woken_.swap(aq->waiters);  // both keep their capacity: no allocation per wake
+  } else {
+    for (Waker& w : aq->waiters) {
+      try {
+        woken_.push_back(std::move(w));
+      } catch (...) {
+        std::move(w).wake();  // out of memory: woken now (push_back left it whole)
+      }
+    }
+    aq->waiters.clear();
+  }
   const bool free_it = aq->released && aq->arm == AcceptQueue::Arm::idle;
   aq->lock.unlock();
   if (orphan >= 0) ::close(orphan);
   if (cancel) submit_cancel(user_data::of(aq));
+  if (free_it) free_accept_queue(aq);
+}
+
+void UringDriver::wake_acceptors() noexcept {
   for (Waker& w : woken_) std::move(w).wake();
   woken_.clear();
-  if (free_it) free_accept_queue(aq);
 }
 
 void UringDriver::teardown_accepts() noexcept {

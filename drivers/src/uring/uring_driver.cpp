@@ -233,6 +233,7 @@ std::size_t UringDriver::reap(std::size_t max_cqes) {
     max_cqes -= n;
     if (n < want) break;
   }
+  if (!woken_.empty()) wake_acceptors();
   return total;
 }
 

@@ -216,6 +216,8 @@ class UringDriver final : public IoBackend {
   void on_accept_cqe(AcceptQueue* aq, std::int32_t res, std::uint32_t flags);
   /// Detaches the queues that outlive the ring (destructor, after quiesce).
   void teardown_accepts() noexcept;
+  /// After a reap's batch: wakes the acceptors its accept CQEs queued for.
+  void wake_acceptors() noexcept;
   std::vector<Waker> woken_;  // on_accept_cqe's wake list (owner thread), kept for its capacity
   void drain_returns() noexcept;
   // The buffer ring: nbufs_ buffers of buf_size_ bytes (0: no multishot).
