@@ -145,7 +145,7 @@ void Scheduler::submit_new(TaskHeader* t) {
   submit_off_worker(t);
 }
 
-void Scheduler::submit_off_worker(TaskHeader* t) {
+bool Scheduler::refuse_if_closed(TaskHeader* t) {
   if (drain_begun_.load(std::memory_order_acquire)) {
     // Never run: cancelled here (its future or function destroyed), then
     // the queue reference and the handle's, which nobody will hold.
@@ -159,9 +159,13 @@ void Scheduler::submit_off_worker(TaskHeader* t) {
     // drop the queue reference it will never use.
     cancel_now(t);
     release_after_completion(t);
-    return;
+    return true;
   }
-  schedule_from_outside(t);
+  return false;
+}
+
+void Scheduler::submit_off_worker(TaskHeader* t) {
+  if (!refuse_if_closed(t)) schedule_from_outside(t);
 }
 
 void Scheduler::schedule(TaskHeader* t) noexcept {
@@ -177,19 +181,7 @@ void Scheduler::submit_pinned(TaskHeader* t, unsigned home) {
   } else {
     count_unlisted(own_worker(), 1);
   }
-  if (phase_.load(std::memory_order_acquire) != kOpen) {
-    if (drain_begun_.load(std::memory_order_acquire)) {
-      cancel_now(t);
-      release_after_completion(t);
-      drop_join_handle(t);
-      throw SpawnRefused();
-    }
-    if (is_shutdown()) {
-      cancel_now(t);
-      release_after_completion(t);
-      return;
-    }
-  }
+  if (phase_.load(std::memory_order_acquire) != kOpen && refuse_if_closed(t)) return;
   schedule_pinned(t);
 }
 

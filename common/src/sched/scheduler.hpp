@@ -117,6 +117,10 @@ class DUET_API Scheduler {
   void submit_listed(TaskHeader* t);
   /// The slow half of submit_new: no worker of ours, or not kOpen.
   void submit_off_worker(TaskHeader* t);
+  /// A new task on a runtime past kOpen: after a drain began, cancelled,
+  /// freed and refused (throws SpawnRefused); after shutdown, cancelled
+  /// (true). False while spawns are still taken.
+  bool refuse_if_closed(TaskHeader* t);
   /// Notes `t` in cancel_report_ (a drain's shutdown), before its cancel.
   void note_cancelled(const TaskHeader* t);
   /// No live task (none listed, none counted unlisted): drain's check.
