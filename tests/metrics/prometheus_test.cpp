@@ -358,14 +358,18 @@ TEST_CASE("metrics: the sampled histograms are exported as Prometheus histograms
   }
   // Every run was timed but those a worker found by searching (at most its
   // steals and injector pops) and one a worker that stopped right after a
-  // run (tests/metrics/histogram_test.cpp says why).
+  // run (tests/metrics/histogram_test.cpp says why). How many a search
+  // found is the scheduler's race: a worker that steals the spawns as they
+  // come finds nearly all of them by searching, so no fixed share of the
+  // runs is promised, only the bound from the counters.
   const double timed = sum_of(p, "duet_worker_run_seconds_count");
   const double polls = sum_of(p, "duet_worker_polls_total");
+  CHECK(polls >= kTasks + 1);
   CHECK(timed <= polls);
   CHECK(timed + sum_of(p, "duet_worker_steals_total") +
             sum_of(p, "duet_worker_injector_pops_total") + 2 >=
         polls);
-  CHECK(timed >= kTasks / 2);
+  CHECK(timed >= 1);
   CHECK(sum_of(p, "duet_worker_run_seconds_sum") > 0);
   // No measured fiber finished: no stack family.
   CHECK(p.types.count("duet_worker_fiber_stack_bytes") == 0);
