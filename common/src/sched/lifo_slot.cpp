@@ -1,28 +1,15 @@
+// sched/lifo_slot.cpp: the thief's side of the LIFO slot's handshake
+// (sched/lifo_slot.hpp).
 #include "lifo_slot.hpp"
-
-#include <linux/membarrier.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <thread>
 #include "duet/detail/cpu_relax.hpp"
+#include "sync/asymmetric_fence.hpp"
 
 namespace duet::detail {
-namespace {
-
-long membarrier(int cmd) noexcept {
-  return syscall(__NR_membarrier, cmd, 0, 0);
-}
-
-}  // namespace
 
 bool LifoSlot::stealing_supported() noexcept {
-  static const bool ok = [] {
-    const long cmds = membarrier(MEMBARRIER_CMD_QUERY);
-    if (cmds < 0 || (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return false;
-    return membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
-  }();
-  return ok;
+  return heavy_fence_supported();
 }
 
 TaskHeader* LifoSlot::steal(TaskHeader* seen) noexcept {
@@ -35,9 +22,7 @@ TaskHeader* LifoSlot::steal(TaskHeader* seen) noexcept {
                                       std::memory_order_relaxed)) {
     return nullptr;
   }
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  const bool fenced = membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0;
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  const bool fenced = heavy_fence();
   // Acquire: pairs with the owner's release store of the task, which we are
   // about to run.
   if (fenced && slot_.load(std::memory_order_acquire) == seen) {

@@ -1,32 +1,55 @@
 // scope/task_scope.cpp: the type-erased half of duet::TaskScope: children's
 // slots, the completion list in completion order, the one waiter, the
-// failure policy and the end-of-scope rule (duet/scope/task_scope.hpp).
+// failure policy, the end-of-scope rule (duet/scope/task_scope.hpp), and
+// the owner's lane, spawn+next's path with no lock.
 //
-// Slots: each child has a 16-byte slot {task | state, next} in a 4 KiB
-// chunk aligned to its size, whose first word names the scope. The slot's
-// address, with the scope waker vtable below, is the child's join waker, so
-// the child's completion (publish_completion waking its joiner) appends the
-// slot to the completion list and wakes the scope's waiter. From a slot the
-// scope is one mask away; no node per child. Chunks are carved from slabs
-// (add_chunk_locked), so that their alignment costs no memory per chunk.
+// Slots: each watched child has a 16-byte slot {task | state, next} in a
+// 4 KiB chunk aligned to its size, whose first word names the scope. The
+// slot's address, with the scope waker vtable below, is the child's join
+// waker, so the child's completion (publish_completion waking its joiner)
+// appends the slot to the completion list and wakes the scope's waiter.
+// From a slot the scope is one mask away; no node per child. Chunks are
+// carved from slabs (add_chunk_locked), so that their alignment costs no
+// memory per chunk. A slot's states (each transition under the lock):
+//   free -> pending     watch_new_locked: the waker published
+//   free -> ready       watch_new_locked, when the child completed first
+//   pending -> ready    child_done (its completion wake)
+//   ready -> free       pop_ready_locked then free_slot_locked: taken
 //
-// A slot's states (each transition under the lock, by the function named):
-//   free -> unwatched     scope_adopt: the newest child, no waker published
-//   free -> pending       scope_adopt: the waker published at once
-//   unwatched -> pending  watch_locked: a newer child, a waiter, or close
-//   unwatched -> inline   scope_poll_next: the owner runs it outside the lock
-//   inline -> free        scope_poll_next: it completed; taken directly
-//   inline -> pending     scope_poll_next: it did not complete
-//   pending -> ready      child_done (its completion wake), or watch_locked
-//                         when it completed before the waker was published
-//   ready -> free         scope_poll_next / scope_poll_close: taken
-// The unwatched child is spawn+next's fast path: next() runs it inline and
-// takes it as a JoinHandle would, with no waker clone, no wake and no trip
-// through the completion list. Invariants: at most one slot is unwatched
-// (c->unwatched) and at most one inline (c->inline_slot); none is unwatched
-// while a waiter is registered or under cancel_rest, since its completion
-// wakes nobody; an inline child's cancellation is deferred to the owner
-// (cancel_inline), because its inline run may store its word unlocked.
+// The owner's lane. The owner is the task that made the scope (null on a
+// plain thread, and no lane under cancel_rest, whose every completion must
+// be seen, or where heavy_fence() is not supported). Its newest child may
+// stay in `lane`, a word only the owner writes: no slot, no waker, no lock.
+// `next()` on the owner runs that child in place (run_join_inline, the join
+// hand-off of a JoinHandle) and takes it directly when it completed. The
+// lane word:
+//   0          empty
+//   t          the lane child t, unwatched (its handle reference is ours)
+//   t | held   the owner took t from the lane and is running it (a window)
+// Every other thread that must see the lane child (an await, a close or a
+// cancel from anyone but the owner) closes the lane for good, under the
+// lock: `gate` open -> closing, heavy_fence(), read the lane, -> closed.
+// What it read decides: t -> it watches t itself (a slot, as any child)
+// and records it in `stolen`; t | held -> the owner holds t and settles it
+// after its window, under the lock (a cancel meanwhile sets
+// `cancel_held`); 0 -> nothing to take. The owner's side is the light one
+// (sync/asymmetric_fence.hpp): it writes the lane, then reads `gate` with
+// a compiler barrier between; a gate not open sends it to the lock, which
+// the closer held through its whole handshake, so under the lock the gate
+// is open or closed, never closing. So every lane child is settled by
+// exactly one side: the closer saw it (and the owner, seeing the gate,
+// leaves it), or the owner wrote it after its fence point (and sees the
+// gate). After the close every operation takes the lock, as a scope with no
+// lane does. The owner itself settles its lane child under the lock
+// whenever it takes the lock (settle_lane_locked), so the lock's state and
+// the lane never hold the same child twice.
+//
+// Invariants: a waiter is registered only while the lane is empty or the
+// gate is closed (the owner settles its lane child before it registers; a
+// closer closed the gate); under cancel_rest every child is watched at its
+// adoption. A child whose completion wakes nobody (the lane child) is
+// found by the owner's next look at the lane, or by the closer's watch
+// (then ready at once).
 //
 // Lifetime: the core is reference counted: the TaskScope holds one
 // reference, every scope waker clone (the one a child's header holds) one
@@ -34,13 +57,14 @@
 // there; once `dead` (the scope ended) such a wake changes nothing.
 //
 // A slot turns ready only through its child's completion wake, or in
-// scope_adopt when the child ended before its waker was published (then no
-// wake comes): so a slot is never freed and reused while a wake for it is
-// still on its way.
+// watch_new_locked when the child ended before its waker was published
+// (then no wake comes): so a slot is never freed and reused while a wake
+// for it is still on its way.
 //
-// Every field below the lock is guarded by it. The owner of the scope
-// (whoever spawns and awaits it) is the only one that frees slots, so a
-// slot it read under the lock stays its own after the unlock.
+// Every field below the lock is guarded by it, except the lane's atomics,
+// which say who writes them. The owner of the scope (whoever awaits it) is
+// the only one that frees slots, so a slot it read under the lock stays
+// its own after the unlock.
 #include "duet/scope/task_scope.hpp"
 
 #include <algorithm>
@@ -48,6 +72,8 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <new>
 #include <stdexcept>
@@ -56,6 +82,7 @@
 
 #include "duet/detail/current.hpp"
 #include "duet/sync/detail/spin_lock.hpp"
+#include "sync/asymmetric_fence.hpp"
 
 namespace duet {
 
@@ -69,11 +96,9 @@ namespace detail {
 namespace {
 
 constexpr std::uintptr_t st_free = 0;
-constexpr std::uintptr_t st_pending = 1;    // running; its join waker is this slot
-constexpr std::uintptr_t st_ready = 2;      // complete, in the completion list
-constexpr std::uintptr_t st_unwatched = 3;  // running; no join waker yet
-constexpr std::uintptr_t st_inline = 4;     // the owner polls it outside the lock
-constexpr std::uintptr_t st_mask = 63;      // task headers are 64-byte aligned
+constexpr std::uintptr_t st_pending = 1;  // running; its join waker is this slot
+constexpr std::uintptr_t st_ready = 2;    // complete, in the completion list
+constexpr std::uintptr_t st_mask = 63;    // task headers are 64-byte aligned
 
 struct Slot {
   std::uintptr_t word = 0;  // the task | state
@@ -119,39 +144,56 @@ struct SlabFree {
 };
 using Slab = std::unique_ptr<std::byte, SlabFree>;
 
+// The lane's gate (see the file comment).
+enum Gate : unsigned char { gate_none, gate_open, gate_closing, gate_closed };
+constexpr std::uintptr_t held = 1;  // the lane word's tag: the owner runs it
+
 }  // namespace
 
 struct ScopeCore {
-  ScopeCore(FailurePolicy p, ScopeFailedFn f) noexcept
-      : cancel_rest(p == FailurePolicy::cancel_rest), failed_fn(f) {}
+  ScopeCore(FailurePolicy p, ScopeFailedFn f, TaskHeader* o) noexcept
+      : cancel_rest(p == FailurePolicy::cancel_rest),
+        failed_fn(f),
+        owner(o),
+        gate(o != nullptr && !cancel_rest && heavy_fence_supported() ? gate_open : gate_none) {}
 
   // Release on set, acquire on spawn's check: a spawn that sees the scope
   // closed sees everything the closing did (only a hint: adopt re-checks
   // under the lock).
   std::atomic<bool> closed{false};
   std::atomic<std::uint64_t> refs{1};
-  SpinLock lock;
 
+  // ---- the owner's lane (the file comment) ----
   const bool cancel_rest;
   const ScopeFailedFn failed_fn;
-  bool dead = false;           // the scope ended: slots are the destructor's
-  bool failed = false;         // cancel_rest fired
-  bool cancelled = false;      // close() cancelled the children
-  bool misuse = false;         // a child was adopted while it waited on us
-  std::vector<Slab> slabs;     // the memory of every chunk
-  std::vector<Chunk*> chunks;  // in use, in order; the last one is filling
-  std::byte* spare = nullptr;  // the last slab's chunks not in use yet
+  TaskHeader* const owner;
+  // Written by the owner only; read by a closer after its fence.
+  std::atomic<std::uintptr_t> lane{0};
+  // Open -> closing -> closed by a closer under the lock; the owner reads it
+  // after each lane write.
+  std::atomic<unsigned char> gate;
+  // Hints the owner's lane reads without the lock (written under it): a
+  // registered awaiter, a non-empty completion list.
+  std::atomic<const void*> awaiter{nullptr};
+  std::atomic<bool> has_ready{false};
+
+  SpinLock lock;
+  TaskHeader* stolen = nullptr;  // the lane child a closer watched
+  bool cancel_held = false;      // a cancel found the lane child held by the owner
+  bool dead = false;             // the scope ended: slots are the destructor's
+  bool failed = false;           // cancel_rest fired
+  bool cancelled = false;        // close() cancelled the children
+  bool misuse = false;           // a child was watched while it waited on us
+  std::vector<Slab> slabs;       // the memory of every chunk
+  std::vector<Chunk*> chunks;    // in use, in order; the last one is filling
+  std::byte* spare = nullptr;    // the last slab's chunks not in use yet
   std::size_t spare_chunks = 0;
   Slot* free_list = nullptr;
   Slot* ready_head = nullptr;
   Slot* ready_tail = nullptr;
-  Slot* unwatched = nullptr;    // the one st_unwatched slot, if any
-  Slot* inline_slot = nullptr;  // the one st_inline slot, if any
-  bool cancel_inline = false;   // a cancellation of inline_slot's child, deferred
-  std::size_t live = 0;         // slots not free
+  std::size_t live = 0;  // slots not free
   Waker waiter;
   TaskHeader* waiter_task = nullptr;
-  const void* awaiter = nullptr;
 };
 
 namespace {
@@ -197,6 +239,14 @@ class SlotWaker {
   Waker w_;
 };
 
+TaskHeader* lane_task(std::uintptr_t w) noexcept {
+  return reinterpret_cast<TaskHeader*>(w & ~held);
+}
+
+bool is_owner(const ScopeCore* c, const TaskHeader* me) noexcept {
+  return me != nullptr && me == c->owner;
+}
+
 template <class Fn>
 void for_each_slot(ScopeCore* c, Fn fn) {
   for (auto& ch : c->chunks) {
@@ -204,11 +254,20 @@ void for_each_slot(ScopeCore* c, Fn fn) {
   }
 }
 
+/// The lane child the owner holds in a window, as a closer sees it (null:
+/// none). Under the lock, with the gate closed.
+TaskHeader* held_by_owner_locked(const ScopeCore* c) noexcept {
+  // Relaxed: the closer's fence ordered the owner's writes before it; a
+  // later value only ends the window (the owner then settles under the lock).
+  const std::uintptr_t w = c->lane.load(std::memory_order_relaxed);
+  return (w & held) != 0 ? lane_task(w) : nullptr;
+}
+
 void cancel_pending_locked(ScopeCore* c) noexcept {
   for_each_slot(c, [](Slot& s) {
-    if (s.state() == st_pending || s.state() == st_unwatched) cancel_task(s.task());
+    if (s.state() == st_pending) cancel_task(s.task());
   });
-  if (c->inline_slot != nullptr) c->cancel_inline = true;
+  if (held_by_owner_locked(c) != nullptr) c->cancel_held = true;
 }
 
 /// The failure policy, for the complete child `t`.
@@ -231,6 +290,8 @@ void mark_ready_locked(ScopeCore* c, Slot* s) noexcept {
     c->ready_head = s;
   }
   c->ready_tail = s;
+  // Relaxed: a hint for the owner's lane (a completion racing with next()).
+  c->has_ready.store(true, std::memory_order_relaxed);
   apply_policy_locked(c, t);
 }
 
@@ -238,7 +299,10 @@ Slot* pop_ready_locked(ScopeCore* c) noexcept {
   Slot* s = c->ready_head;
   if (s == nullptr) return nullptr;
   c->ready_head = s->next;
-  if (c->ready_head == nullptr) c->ready_tail = nullptr;
+  if (c->ready_head == nullptr) {
+    c->ready_tail = nullptr;
+    c->has_ready.store(false, std::memory_order_relaxed);  // relaxed: as in mark_ready_locked
+  }
   return s;
 }
 
@@ -270,46 +334,153 @@ void add_chunk_locked(ScopeCore* c) {
   --c->spare_chunks;
 }
 
-Slot* alloc_slot_locked(ScopeCore* c) {
-  if (Slot* s = c->free_list) {
-    c->free_list = s->next;
-    s->next = nullptr;
-    return s;
-  }
+/// Makes sure the free list has a slot, so that the next watch_new_locked
+/// cannot fail. May throw (no memory) before anything changed.
+void reserve_slot_locked(ScopeCore* c) {
+  if (c->free_list != nullptr) return;
   if (c->chunks.empty() || c->chunks.back()->used == Chunk::capacity) add_chunk_locked(c);
   Chunk& ch = *c->chunks.back();
-  return &ch.slots[ch.used++];
+  Slot* s = &ch.slots[ch.used++];
+  s->next = nullptr;
+  c->free_list = s;
 }
 
-/// Is the running task `t` one of c's children (its join waker one of c's
-/// slots)? Under c's lock, which c's children's wakers are published under
-/// (scope_adopt). The cell is read only with JOIN_WAKER set (acquire): its
-/// writer, whoever joins `t`, stored it before setting the flag. (A joiner
-/// that is no scope may re-publish a waker of its own meanwhile; neither
-/// value is one of c's.)
+/// Is the running task `t` one of c's children? Under c's lock, which c's
+/// children's wakers are published under. The cell is read only with
+/// JOIN_WAKER set (acquire): its writer, whoever joins `t`, stored it
+/// before setting the flag. (A joiner that is no scope may re-publish a
+/// waker of its own meanwhile; neither value is one of c's.)
 bool is_child_locked(ScopeCore* c, TaskHeader* t) noexcept {
-  // The unwatched and the inline child have no waker of ours yet.
-  for (const Slot* s : {c->unwatched, c->inline_slot}) {
-    if (s != nullptr && s->task() == t) return true;
-  }
+  // The lane child has no waker of ours. Relaxed: the caller is no owner,
+  // so the gate is closed, and a lane child the closer did not take is
+  // either held by the owner or not spawned yet as far as we can tell.
+  if (lane_task(c->lane.load(std::memory_order_relaxed)) == t) return true;
   if (!t->load(std::memory_order_acquire).has_join_waker()) return false;
   const Waker& w = t->join_waker;
   return w.vtable() == &scope_waker_vtable && chunk_of(w.data())->core == c;
 }
 
-/// Publishes slot s's waker to its child (s: unwatched, inline or just
-/// allocated): pending, or ready when the child completed first (then no
-/// wake comes). Throws nothing: the waker clone is a reference count.
-void watch_locked(ScopeCore* c, Slot* s) noexcept {
-  TaskHeader* t = s->task();
+/// Watches the running child `t`, whose handle reference the scope takes
+/// over: a slot (reserved by the caller) whose waker is published to `t`:
+/// pending, or ready when `t` completed first (then no wake comes). A child
+/// that already waits on the scope is that misuse: its waiter is woken to
+/// fail (into `to_wake`).
+void watch_new_locked(ScopeCore* c, TaskHeader* t, Waker& to_wake) noexcept {
+  Slot* s = c->free_list;
+  c->free_list = s->next;
+  s->next = nullptr;
+  ++c->live;
   s->set(t, st_pending);
   SlotWaker w(s);
   if (watch_join(t, w.get())) mark_ready_locked(c, s);
+  if (c->waiter_task == t) {
+    c->misuse = true;
+    to_wake = std::move(c->waiter);
+  } else if (c->ready_head != nullptr) {
+    to_wake = std::move(c->waiter);
+  }
 }
 
-/// Nothing may stay unwatched from here on (a waiter registers).
-void watch_unwatched_locked(ScopeCore* c) noexcept {
-  if (Slot* s = std::exchange(c->unwatched, nullptr)) watch_locked(c, s);
+/// The owner, under the lock: its lane child (never held here) becomes a
+/// watched one, unless a closer watched it already. After it the lane is
+/// empty. May throw (no memory for a slot) with the lane unchanged.
+void settle_lane_locked(ScopeCore* c, Waker& to_wake) {
+  // Relaxed: the owner's own word.
+  const std::uintptr_t w = c->lane.load(std::memory_order_relaxed);
+  if (w == 0) return;
+  TaskHeader* t = lane_task(w);
+  if (c->stolen == t) {
+    c->stolen = nullptr;
+  } else {
+    reserve_slot_locked(c);
+    watch_new_locked(c, t, to_wake);
+  }
+  c->lane.store(0, std::memory_order_relaxed);  // relaxed: the lock publishes it
+}
+
+/// Anyone but the owner, under the lock, before it looks at the children
+/// (an await, a close, a cancel): closes the gate, so that no lane child
+/// is left unseen. The lane child the owner has not taken is watched here
+/// (recorded in `stolen`), in the slot the caller reserved; with none
+/// reserved (a cancel that found no memory) it stays in the lane, cancelled,
+/// for the owner to settle.
+void close_lane_locked(ScopeCore* c, Waker& to_wake) noexcept {
+  // Relaxed: only closers write the gate, under this lock.
+  if (c->gate.load(std::memory_order_relaxed) != gate_open) return;
+  // Relaxed: heavy_fence() orders it before our read of the lane, and the
+  // owner's reads after its own fence point see it.
+  c->gate.store(gate_closing, std::memory_order_relaxed);
+  if (!heavy_fence()) {
+    std::fputs("duet: TaskScope close_lane: membarrier failed after its registration\n", stderr);
+    std::abort();
+  }
+  // Acquire: pairs with the owner's release store of a lane child, which we
+  // may watch.
+  const std::uintptr_t w = c->lane.load(std::memory_order_acquire);
+  if (w != 0 && (w & held) == 0) {
+    if (c->free_list != nullptr) {
+      c->stolen = lane_task(w);
+      watch_new_locked(c, c->stolen, to_wake);
+    } else {
+      cancel_task(lane_task(w));
+    }
+  }
+  // Relaxed: the owner reads it again only under the lock.
+  c->gate.store(gate_closed, std::memory_order_relaxed);
+}
+
+/// close_lane_locked for a caller that may throw: the slot a lane child
+/// needs is reserved first (no memory: nothing changed).
+void close_lane_reserved_locked(ScopeCore* c, Waker& to_wake) {
+  if (c->gate.load(std::memory_order_relaxed) != gate_open) return;  // relaxed: as above
+  reserve_slot_locked(c);
+  close_lane_locked(c, to_wake);
+}
+
+/// Every poll of next/join/close by anyone but the owner starts here: never
+/// one of the scope's own children (checked first: a child's await is that
+/// misuse whether or not its owner waits too), and one awaiter at a time.
+/// Returns the calling task (null on a plain thread).
+TaskHeader* check_awaiter_locked(ScopeCore* c, const void* awaiter, TaskHeader* me, Waker& dropped);
+
+void forget_awaiter_locked(ScopeCore* c, Waker& out) noexcept {
+  c->awaiter.store(nullptr, std::memory_order_relaxed);  // relaxed: a hint outside the lock
+  c->misuse = false;
+  c->waiter_task = nullptr;
+  out = std::move(c->waiter);
+}
+
+TaskHeader* check_awaiter_locked(ScopeCore* c, const void* awaiter, TaskHeader* me,
+                                 Waker& dropped) {
+  const void* cur = c->awaiter.load(std::memory_order_relaxed);  // relaxed: under the lock
+  const bool mine = cur == nullptr || cur == awaiter;
+  if ((mine && c->misuse) || (me != nullptr && !is_owner(c, me) && is_child_locked(c, me))) {
+    if (cur == awaiter) forget_awaiter_locked(c, dropped);
+    throw std::logic_error(
+        "duet::TaskScope: awaited from one of its own children (it would wait for itself)");
+  }
+  if (!mine) {
+    throw std::logic_error("duet::TaskScope: awaited by two tasks at once (one waiter at a time)");
+  }
+  return me;
+}
+
+/// Every locked poll of next/join/close: the lane settled (the owner) or
+/// closed (anyone else), then the awaiter's checks.
+TaskHeader* enter_await_locked(ScopeCore* c, const void* awaiter, Waker& to_wake) {
+  TaskHeader* me = current_task();
+  if (is_owner(c, me)) {
+    settle_lane_locked(c, to_wake);
+  } else {
+    close_lane_reserved_locked(c, to_wake);
+  }
+  return check_awaiter_locked(c, awaiter, me, to_wake);
+}
+
+/// Children whose outcome the scope holds or waits for, under the lock
+/// after enter_await_locked: the slots, and a lane child the owner holds.
+std::size_t live_locked(const ScopeCore* c) noexcept {
+  return c->live + (held_by_owner_locked(c) != nullptr ? 1 : 0);
 }
 
 void child_done(ScopeCore* c, Slot* s) noexcept {
@@ -323,52 +494,63 @@ void child_done(ScopeCore* c, Slot* s) noexcept {
   std::move(to_wake).wake();
 }
 
-void forget_awaiter_locked(ScopeCore* c, Waker& out) noexcept {
-  c->awaiter = nullptr;
-  c->misuse = false;
-  c->waiter_task = nullptr;
-  out = std::move(c->waiter);
-}
-
-/// Every poll of next/join/close starts here: never one of the scope's own
-/// children (checked first: a child's await is that misuse whether or not
-/// its owner waits too), and one awaiter at a time. Returns the calling
-/// task (null on a plain thread).
-TaskHeader* check_awaiter_locked(ScopeCore* c, const void* awaiter, Waker& dropped) {
-  const bool mine = c->awaiter == nullptr || c->awaiter == awaiter;
-  TaskHeader* me = current_task();
-  if ((mine && c->misuse) || (me != nullptr && is_child_locked(c, me))) {
-    if (c->awaiter == awaiter) forget_awaiter_locked(c, dropped);
-    throw std::logic_error(
-        "duet::TaskScope: awaited from one of its own children (it would wait for itself)");
-  }
-  if (!mine) {
-    throw std::logic_error("duet::TaskScope: awaited by two tasks at once (one waiter at a time)");
-  }
-  return me;
-}
-
 /// The waiter a poll that returns pending leaves; a replaced waker goes to
-/// `dropped`, released after the unlock. The caller watched the unwatched
-/// child first, then found the completion list empty (a watch may complete
-/// it).
+/// `dropped`, released after the unlock.
 void register_waiter_locked(ScopeCore* c, Context& cx, const void* awaiter, TaskHeader* me,
                             Waker& dropped) {
   if (!c->waiter.will_wake(cx.waker())) dropped = std::exchange(c->waiter, cx.waker());
   c->waiter_task = me;
-  c->awaiter = awaiter;
+  c->awaiter.store(awaiter, std::memory_order_relaxed);  // relaxed: a hint outside the lock
 }
 
 /// A take or an end of the wait: the awaiter is done.
 ScopeTake finish_locked(ScopeCore* c, const void* awaiter, ScopeTake r, Waker& dropped) {
-  if (c->awaiter == awaiter) forget_awaiter_locked(c, dropped);
+  if (c->awaiter.load(std::memory_order_relaxed) == awaiter) forget_awaiter_locked(c, dropped);
   return r;
+}
+
+/// next() with the lock: the lane settled or closed, then the completion
+/// list, the end, or a wait.
+ScopeTake poll_next_locked(ScopeCore* c, Context& cx, const void* awaiter, Waker& to_wake) {
+  TaskHeader* me = enter_await_locked(c, awaiter, to_wake);
+  if (Slot* s = pop_ready_locked(c)) {
+    return finish_locked(c, awaiter, {free_slot_locked(c, s), ScopeTake::got}, to_wake);
+  }
+  if (live_locked(c) == 0) return finish_locked(c, awaiter, {nullptr, ScopeTake::empty}, to_wake);
+  register_waiter_locked(c, cx, awaiter, me, to_wake);
+  return {nullptr, ScopeTake::pending};
+}
+
+/// The owner's window is over and the gate was not open: settle the child
+/// `t` it ran under the lock. Complete, it is next()'s result (a waiter
+/// registered meanwhile, by a closer, is woken if the scope is now empty,
+/// so that it sees the end); not complete, it is watched (cancelled first
+/// when a cancel found it held), and next() goes on with the lock.
+ScopeTake end_window_locked(ScopeCore* c, TaskHeader* t, bool done, Context& cx,
+                            const void* awaiter, Waker& to_wake) {
+  if (!done) {
+    try {
+      reserve_slot_locked(c);
+    } catch (...) {  // no memory: `t` goes back to the lane, ours still
+      c->lane.store(reinterpret_cast<std::uintptr_t>(t), std::memory_order_relaxed);
+      throw;
+    }
+  }
+  c->lane.store(0, std::memory_order_relaxed);  // relaxed: the lock publishes it
+  const bool cancel = std::exchange(c->cancel_held, false);
+  if (done) {
+    if (c->live == 0 && c->ready_head == nullptr) to_wake = std::move(c->waiter);
+    return {t, ScopeTake::got};
+  }
+  if (cancel) cancel_task(t);
+  watch_new_locked(c, t, to_wake);
+  return poll_next_locked(c, cx, awaiter, to_wake);
 }
 
 }  // namespace
 
 ScopeCore* scope_create(FailurePolicy p, ScopeFailedFn failed) {
-  return std::make_unique<ScopeCore>(p, failed).release();
+  return std::make_unique<ScopeCore>(p, failed, current_task()).release();
 }
 
 void throw_no_runtime_for_scope() {
@@ -395,10 +577,39 @@ void scope_end(ScopeCore* c) noexcept {
     drop_join_handle(s.task());
     s.word = st_free;
   });
+  // The lane child, unless a closer watched it (then it had a slot). No
+  // owner operation runs during the end: the relaxed load reads the last.
+  const std::uintptr_t w = c->lane.load(std::memory_order_relaxed);
+  if (w != 0 && lane_task(w) != c->stolen) {
+    cancel_task(lane_task(w));
+    drop_join_handle(lane_task(w));
+  }
   unref(c);
 }
 
-void scope_adopt(ScopeCore* c, TaskHeader* t) {
+namespace {
+
+/// A closer came while the owner put `t` in its lane: it watched `t`, or
+/// the owner does now (settle_lane_locked).
+[[gnu::noinline]] void adopt_after_close(ScopeCore* c, TaskHeader* t) {
+  Waker to_wake;
+  {
+    SpinGuard g(c->lock);
+    try {
+      settle_lane_locked(c, to_wake);
+    } catch (...) {                                 // no memory: the child must not run unowned
+      c->lane.store(0, std::memory_order_relaxed);  // relaxed: ours, under the lock
+      cancel_task(t);
+      drop_join_handle(t);
+      throw;
+    }
+  }
+  std::move(to_wake).wake();
+}
+
+/// scope_adopt with the lock: a spawn by anyone but the owner, or by the
+/// owner when its lane is taken, a waiter waits or the gate is not open.
+[[gnu::noinline]] void adopt_locked(ScopeCore* c, TaskHeader* t) {
   Waker to_wake;
   bool refused = false;
   try {
@@ -406,22 +617,19 @@ void scope_adopt(ScopeCore* c, TaskHeader* t) {
     if (c->closed.load(std::memory_order_relaxed)) {  // relaxed: under the lock
       refused = true;
     } else {
-      Slot* s = alloc_slot_locked(c);
-      s->set(t, st_unwatched);
-      ++c->live;
-      // The newest child stays unwatched unless a completion must wake
-      // someone: a waiter, or the failure policy.
-      watch_unwatched_locked(c);
-      if (c->awaiter != nullptr || c->cancel_rest) {
-        watch_locked(c, s);
+      const bool owner = is_owner(c, current_task());
+      // The owner's older lane child becomes a watched one; the newest
+      // takes the lane when nothing else needs its completion.
+      if (owner) settle_lane_locked(c, to_wake);
+      reserve_slot_locked(c);
+      // Relaxed: under the lock (the gate), and the owner's own view of
+      // the awaiter it would have registered.
+      if (owner && c->gate.load(std::memory_order_relaxed) == gate_open &&
+          c->awaiter.load(std::memory_order_relaxed) == nullptr) {
+        // Release: a closer that reads it watches `t`.
+        c->lane.store(reinterpret_cast<std::uintptr_t>(t), std::memory_order_release);
       } else {
-        c->unwatched = s;
-      }
-      if (c->waiter_task == t) {
-        c->misuse = true;  // the child waits on its own scope: wake it to fail
-        to_wake = std::move(c->waiter);
-      } else if (c->ready_head != nullptr) {
-        to_wake = std::move(c->waiter);
+        watch_new_locked(c, t, to_wake);
       }
     }
   } catch (...) {  // no memory for a slot: the child must not run unowned
@@ -437,54 +645,84 @@ void scope_adopt(ScopeCore* c, TaskHeader* t) {
   std::move(to_wake).wake();
 }
 
-ScopeTake scope_poll_next(ScopeCore* c, Context& cx, const void* awaiter) {
-  Waker dropped;
-  Slot* inline_slot = nullptr;
-  TaskHeader* me = nullptr;
+/// next() with the lock (the lane was no use: see scope_poll_next).
+[[gnu::noinline]] ScopeTake poll_next_slow(ScopeCore* c, Context& cx, const void* awaiter) {
+  Waker to_wake;
+  ScopeTake r{};
   {
     SpinGuard g(c->lock);
-    me = check_awaiter_locked(c, awaiter, dropped);
-    if (Slot* s = pop_ready_locked(c)) {
-      return finish_locked(c, awaiter, {free_slot_locked(c, s), ScopeTake::got}, dropped);
-    }
-    if (c->live == 0) return finish_locked(c, awaiter, {nullptr, ScopeTake::empty}, dropped);
-    inline_slot = std::exchange(c->unwatched, nullptr);
-    if (inline_slot != nullptr) {
-      inline_slot->set(inline_slot->task(), st_inline);
-      c->inline_slot = inline_slot;
-    }
+    r = poll_next_locked(c, cx, awaiter, to_wake);
   }
-  // The unwatched child may be the one this worker runs next: run it here
-  // (spawn+join's fast path). Complete, it is taken as its handle would
-  // take it; else it is watched like the others.
-  bool done = false;
-  try {
-    done = inline_slot != nullptr && run_join_inline(inline_slot->task());
-  } catch (...) {  // the worker failed around the run: back to watched
+  std::move(to_wake).wake();
+  return r;
+}
+
+/// The owner's window ended with the gate not open, or with `t` not
+/// complete: settled under the lock (end_window_locked).
+[[gnu::noinline]] ScopeTake end_window(ScopeCore* c, TaskHeader* t, bool done, Context& cx,
+                                       const void* awaiter) {
+  Waker to_wake;
+  ScopeTake r{};
+  {
     SpinGuard g(c->lock);
-    c->inline_slot = nullptr;
-    if (std::exchange(c->cancel_inline, false)) cancel_task(inline_slot->task());
-    watch_locked(c, inline_slot);
-    throw;
+    r = end_window_locked(c, t, done, cx, awaiter, to_wake);
   }
-  SpinGuard g(c->lock);
-  if (inline_slot != nullptr) {
-    c->inline_slot = nullptr;
-    const bool cancel = std::exchange(c->cancel_inline, false);
-    if (done) {
-      TaskHeader* t = free_slot_locked(c, inline_slot);
-      apply_policy_locked(c, t);
-      return finish_locked(c, awaiter, {t, ScopeTake::got}, dropped);
+  std::move(to_wake).wake();
+  return r;
+}
+
+}  // namespace
+
+void scope_adopt(ScopeCore* c, TaskHeader* t) {
+  // The owner's lane: an empty lane, an open gate and no waiter (whose
+  // wake the lane child could not give) take the child with no lock.
+  // Relaxed: the owner's own word, and hints the gate's re-check covers.
+  if (c->lane.load(std::memory_order_relaxed) == 0 &&
+      c->gate.load(std::memory_order_relaxed) == gate_open &&
+      c->awaiter.load(std::memory_order_relaxed) == nullptr && is_owner(c, current_task()))
+      [[likely]] {
+    // Release: a closer that reads it watches `t`.
+    c->lane.store(reinterpret_cast<std::uintptr_t>(t), std::memory_order_release);
+    // The light side of the handshake: the closer's heavy_fence() is the
+    // CPU's fence; this keeps the compiler from hoisting the gate's read.
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (c->gate.load(std::memory_order_relaxed) == gate_open) [[likely]] {  // relaxed: as above
+      return;
     }
-    if (cancel) cancel_task(inline_slot->task());
-    watch_locked(c, inline_slot);
+    adopt_after_close(c, t);
+    return;
   }
-  watch_unwatched_locked(c);  // a child spawned meanwhile
-  if (Slot* s = pop_ready_locked(c)) {
-    return finish_locked(c, awaiter, {free_slot_locked(c, s), ScopeTake::got}, dropped);
+  adopt_locked(c, t);
+}
+
+ScopeTake scope_poll_next(ScopeCore* c, Context& cx, const void* awaiter) {
+  // The owner's lane: its child runs here (the join hand-off) and, complete,
+  // is taken with no lock. Relaxed: the owner's own word, and hints the
+  // gate's re-checks cover (a completion racing with next() may come after).
+  const std::uintptr_t w = c->lane.load(std::memory_order_relaxed);
+  if (w != 0 && c->gate.load(std::memory_order_relaxed) == gate_open &&
+      c->awaiter.load(std::memory_order_relaxed) == nullptr &&
+      !c->has_ready.load(std::memory_order_relaxed) && is_owner(c, current_task())) [[likely]] {
+    TaskHeader* t = lane_task(w);
+    // Relaxed: a closer reading it only learns that we hold `t`.
+    c->lane.store(w | held, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // the light side (scope_adopt)
+    if (c->gate.load(std::memory_order_relaxed) == gate_open) [[likely]] {
+      const bool done = run_join_inline(t);
+      if (done) [[likely]] {
+        c->lane.store(0, std::memory_order_relaxed);  // relaxed: as above
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+        if (c->gate.load(std::memory_order_relaxed) == gate_open) [[likely]] {
+          return {t, ScopeTake::got};
+        }
+      }
+      return end_window(c, t, done, cx, awaiter);
+    }
+    // A closer came before the run: `t` is watched by it, or by us now
+    // (settle_lane_locked). Relaxed: the lock publishes it.
+    c->lane.store(w, std::memory_order_relaxed);
   }
-  register_waiter_locked(c, cx, awaiter, me, dropped);
-  return {nullptr, ScopeTake::pending};
+  return poll_next_slow(c, cx, awaiter);
 }
 
 bool scope_poll_close(ScopeCore* c, Context& cx, const void* awaiter) {
@@ -493,16 +731,15 @@ bool scope_poll_close(ScopeCore* c, Context& cx, const void* awaiter) {
     TaskHeader* t = nullptr;
     {
       SpinGuard g(c->lock);
-      TaskHeader* me = check_awaiter_locked(c, awaiter, dropped);
+      TaskHeader* me = enter_await_locked(c, awaiter, dropped);
       c->closed.store(true, std::memory_order_release);
       if (!c->cancelled) {
         c->cancelled = true;
         cancel_pending_locked(c);
       }
-      watch_unwatched_locked(c);
       if (Slot* s = pop_ready_locked(c)) {
         t = free_slot_locked(c, s);
-      } else if (c->live == 0) {
+      } else if (live_locked(c) == 0) {
         finish_locked(c, awaiter, {}, dropped);
         return true;
       } else {
@@ -517,22 +754,47 @@ bool scope_poll_close(ScopeCore* c, Context& cx, const void* awaiter) {
 void scope_forget_awaiter(ScopeCore* c, const void* awaiter) noexcept {
   Waker dropped;
   SpinGuard g(c->lock);
-  if (c->awaiter == awaiter) forget_awaiter_locked(c, dropped);
+  if (c->awaiter.load(std::memory_order_relaxed) == awaiter) forget_awaiter_locked(c, dropped);
 }
 
 void scope_move_awaiter(ScopeCore* c, const void* from, const void* to) noexcept {
   SpinGuard g(c->lock);
-  if (c->awaiter == from) c->awaiter = to;
+  // Relaxed: under the lock; outside it, only a hint.
+  if (c->awaiter.load(std::memory_order_relaxed) == from) {
+    c->awaiter.store(to, std::memory_order_relaxed);
+  }
 }
 
 void scope_cancel(ScopeCore* c) noexcept {
-  SpinGuard g(c->lock);
-  cancel_pending_locked(c);
+  Waker to_wake;
+  {
+    SpinGuard g(c->lock);
+    const bool owner = is_owner(c, current_task());
+    try {
+      if (owner) {
+        settle_lane_locked(c, to_wake);
+      } else {
+        close_lane_reserved_locked(c, to_wake);
+      }
+    } catch (...) {
+      // No memory for the lane child's slot: cancelled where it is.
+      if (owner) {
+        // Relaxed: the owner's own word; settle threw only with a child in it.
+        if (TaskHeader* t = lane_task(c->lane.load(std::memory_order_relaxed))) cancel_task(t);
+      } else {
+        close_lane_locked(c, to_wake);
+      }
+    }
+    cancel_pending_locked(c);
+  }
+  std::move(to_wake).wake();
 }
 
 std::size_t scope_size(ScopeCore* c) noexcept {
   SpinGuard g(c->lock);
-  return c->live;
+  // Relaxed: exact for the owner (its own word); a snapshot for anyone else.
+  const std::uintptr_t w = c->lane.load(std::memory_order_relaxed);
+  return c->live + (w != 0 && lane_task(w) != c->stolen ? 1 : 0);
 }
 
 }  // namespace detail

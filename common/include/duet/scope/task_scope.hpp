@@ -138,13 +138,19 @@ bool scope_child_failed(TaskHeader* t) noexcept {
   return out->has_exception() || out->is_cancelled();
 }
 
-/// The outcome of the complete child `t`, whose handle reference we hold.
+/// The outcome of the complete child `t`, whose handle reference we hold
+/// (and give up): moved out as it is, a value, an exception or a
+/// cancellation.
 template <class T>
-Outcome<T> take_child(TaskHeader* t, Context& cx) {
-  JoinHandle<T> h(t);
-  Outcome<T> out;
-  // Complete, so the poll is ready at once; it never parks.
-  (void)out.capture_poll(h, cx);
+Outcome<T> take_child(TaskHeader* t) {
+  struct Release {
+    TaskHeader* t;
+    ~Release() { drop_joined_handle(t); }
+  } release{t};
+  // The caller's acquire saw the completion, which published the outcome.
+  auto* done = static_cast<Outcome<T>*>(t->vtable->outcome(t));
+  Outcome<T> out(std::move(*done));
+  done->reset();
   return out;
 }
 
@@ -205,7 +211,7 @@ class TaskScope {
       registered_ = r.kind == detail::ScopeTake::pending;
       if (registered_) return pending;
       if (r.kind == detail::ScopeTake::empty) return std::optional<Outcome<T>>{};
-      return std::optional<Outcome<T>>(detail::take_child<T>(r.task, cx));
+      return std::optional<Outcome<T>>(detail::take_child<T>(r.task));
     }
   };
 
@@ -219,7 +225,7 @@ class TaskScope {
         registered_ = r.kind == detail::ScopeTake::pending;
         if (registered_) return pending;
         if (r.kind == detail::ScopeTake::empty) break;
-        keep(detail::take_child<T>(r.task, cx));
+        keep(detail::take_child<T>(r.task));
       }
       if (first_error_) std::rethrow_exception(std::exchange(first_error_, nullptr));
       if constexpr (std::is_void_v<T>) {
