@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <memory>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -229,4 +230,34 @@ TEST_CASE("plain threads each see their own task-local scope") {
   go.store(true);
   for (auto& t : ts) t.join();
   CHECK(good.load() == 4);
+}
+
+// A get() served from the thread's cached lookup must not outlive the scope
+// it read: each scope's start and end invalidates it, for the same owner on
+// the same thread, and a key made where another lived starts afresh.
+TEST_CASE("a cached task-local read follows every scope's start and end") {
+  // A plain thread: the owner never changes, so only the generation can
+  // tell the cached value is gone.
+  CHECK(g_id.try_get() == nullptr);
+  g_id.sync_scope(1, [] {
+    CHECK(g_id.get() == 1);
+    CHECK(g_id.get() == 1);  // served from the cache
+    g_id.sync_scope(2, [] { CHECK(g_id.get() == 2); });
+    CHECK(g_id.get() == 1);
+  });
+  CHECK(g_id.try_get() == nullptr);
+  // A scope opened and closed by another thread in between does not change
+  // this thread's value (it only costs a lookup).
+  g_id.sync_scope(3, [] {
+    CHECK(g_id.get() == 3);
+    std::thread([] { g_id.sync_scope(4, [] { CHECK(g_id.get() == 4); }); }).join();
+    CHECK(g_id.get() == 3);
+  });
+  // Keys made and destroyed in turn at one address.
+  for (int i = 0; i < 4; ++i) {
+    auto key = std::make_unique<duet::TaskLocal<int>>();
+    CHECK(key->try_get() == nullptr);
+    key->sync_scope(i, [&] { CHECK(key->get() == i); });
+    CHECK(key->try_get() == nullptr);
+  }
 }

@@ -26,12 +26,17 @@
 //   thread, or synchronous code of a coroutine; a coroutine opens one around
 //   a Task with duet::local_scope (duet/stackless/task_local.hpp).
 // - The key must outlive every scope of it (a static or global, usually).
-// - Each get() and scope takes the key's lock and one hash lookup: cheap,
-//   not free; read once per operation rather than in a tight loop.
+// - Each scope's start and end takes the key's lock and one hash lookup.
+//   get() takes neither when this thread read the same task's innermost
+//   scope of this key last and no scope of the key opened or closed since
+//   (a per-thread cache checked against the key's generation); otherwise
+//   it takes the lock once and refills the cache.
 #pragma once
 
 #include "duet/export.hpp"
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <stdexcept>
@@ -66,6 +71,13 @@ class DUET_API TaskLocalSlots {
   [[nodiscard]] void* top() const;
 
  private:
+  void* top_locked(const void* owner) const;
+  /// Bumped (under mu_) by every push and pop: a thread's cached top of
+  /// this key is good while it reads the generation it cached. Each key's
+  /// first value is taken from a process-wide counter in steps of 2^32, so
+  /// a key made where a destroyed one lived does not repeat its values.
+  static std::uint64_t first_generation() noexcept;
+  std::atomic<std::uint64_t> gen_{first_generation()};
   mutable std::mutex mu_;
   std::unordered_map<const void*, Node*> inner_;  // guarded by mu_
 };

@@ -10,7 +10,27 @@ namespace duet::detail {
 namespace {
 // A plain thread's identity as an owner: the address of its own byte.
 DUET_TLS char tl_thread_owner;
+
+// The last top() this thread looked up under a key's lock: good for the
+// same key and owner while the key's generation is the one read then. The
+// owner's own scopes change only by its own push and pop, which bump the
+// generation and happen before any later get() of that owner (on whatever
+// thread it runs then); other owners' bumps only cost a lookup.
+struct TopCache {
+  const TaskLocalSlots* key = nullptr;
+  const void* owner = nullptr;
+  std::uint64_t gen = 0;
+  void* value = nullptr;
+};
+DUET_TLS TopCache tl_top;
+
+std::atomic<std::uint64_t> g_generations{1};
 }  // namespace
+
+std::uint64_t TaskLocalSlots::first_generation() noexcept {
+  // Relaxed: only uniqueness is needed.
+  return g_generations.fetch_add(std::uint64_t{1} << 32, std::memory_order_relaxed);
+}
 
 const void* TaskLocalSlots::current_owner() noexcept {
   if (TaskHeader* t = current_task()) return t;
@@ -23,10 +43,15 @@ void TaskLocalSlots::push(Node& n) {
   Node*& inner = inner_[n.owner];
   n.outer = inner;
   inner = &n;
+  // Relaxed: under mu_; a reader's get() that must see it comes after it
+  // in its own owner's order (see TopCache).
+  gen_.store(gen_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 void TaskLocalSlots::pop(Node& n) noexcept {
   std::lock_guard lk(mu_);
+  // Relaxed: as in push().
+  gen_.store(gen_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   auto it = inner_.find(n.owner);
   if (it == inner_.end()) return;
   if (it->second == &n) {
@@ -47,9 +72,21 @@ void TaskLocalSlots::pop(Node& n) noexcept {
 
 void* TaskLocalSlots::top() const {
   const void* owner = current_owner();
+  const TopCache& c = tl_top;
+  // Relaxed: see TopCache (the bumps that matter happen before this load).
+  if (c.key == this && c.owner == owner && c.gen == gen_.load(std::memory_order_relaxed)) {
+    return c.value;
+  }
+  return top_locked(owner);
+}
+
+void* TaskLocalSlots::top_locked(const void* owner) const {
   std::lock_guard lk(mu_);
   auto it = inner_.find(owner);
-  return it != inner_.end() ? it->second->value : nullptr;
+  void* value = it != inner_.end() ? it->second->value : nullptr;
+  // Relaxed: under mu_, which every bump holds.
+  tl_top = {this, owner, gen_.load(std::memory_order_relaxed), value};
+  return value;
 }
 
 }  // namespace duet::detail

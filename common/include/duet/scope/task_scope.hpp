@@ -61,6 +61,12 @@
 //   first).
 // - a scope must outlive the next/join/close futures made from it.
 //
+// The owner: the task that constructed the scope (none on a plain thread).
+// Its spawn+next of one child costs no lock: the newest child waits in the
+// owner's lane and next() runs it in place (docs/scope.md). The first
+// await, close or cancel by anyone else closes the lane for the scope's
+// life (one membarrier(2) call); nothing else changes for them.
+//
 // Cost per child over its JoinHandle (8 B): 8 B (a 16-byte slot in a
 // 4 KiB chunk instead of the handle), plus 16 B per chunk of 255 slots.
 // The completion signal is the child's own join waker, pointed at its slot:
