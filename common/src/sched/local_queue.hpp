@@ -29,14 +29,9 @@
 #include <stdexcept>
 
 #include "duet/detail/task_header.hpp"
+#include "sync/atomics_policy.hpp"
 
 namespace duet::detail {
-
-/// The atomics duet's queues are built from.
-struct StdAtomics {
-  template <class T>
-  using atomic = std::atomic<T>;
-};
 
 template <class Atomics>
 class BasicLocalQueue {

@@ -16,33 +16,22 @@
 //   pending -> ready    child_done (its completion wake)
 //   ready -> free       pop_ready_locked then free_slot_locked: taken
 //
-// The owner's lane. The owner is the task that made the scope (null on a
-// plain thread, and no lane under cancel_rest, whose every completion must
-// be seen, or where heavy_fence() is not supported). Its newest child may
-// stay in `lane`, a word only the owner writes: no slot, no waker, no lock.
-// `next()` on the owner runs that child in place (run_join_inline, the join
-// hand-off of a JoinHandle) and takes it directly when it completed. The
-// lane word:
-//   0          empty
-//   t          the lane child t, unwatched (its handle reference is ours)
-//   t | held   the owner took t from the lane and is running it (a window)
-// Every other thread that must see the lane child (an await, a close or a
-// cancel from anyone but the owner) closes the lane for good, under the
-// lock: `gate` open -> closing, heavy_fence(), read the lane, -> closed.
-// What it read decides: t -> it watches t itself (a slot, as any child)
-// and records it in `stolen`; t | held -> the owner holds t and settles it
-// after its window, under the lock (a cancel meanwhile sets
-// `cancel_held`); 0 -> nothing to take. The owner's side is the light one
-// (sync/asymmetric_fence.hpp): it writes the lane, then reads `gate` with
-// a compiler barrier between; a gate not open sends it to the lock, which
-// the closer held through its whole handshake, so under the lock the gate
-// is open or closed, never closing. So every lane child is settled by
-// exactly one side: the closer saw it (and the owner, seeing the gate,
-// leaves it), or the owner wrote it after its fence point (and sees the
-// gate). After the close every operation takes the lock, as a scope with no
-// lane does. The owner itself settles its lane child under the lock
-// whenever it takes the lock (settle_lane_locked), so the lock's state and
-// the lane never hold the same child twice.
+// The owner's lane (scope/owner_lane.hpp, where the handshake is). The
+// owner is the task that made the scope (null on a plain thread, and no
+// lane under cancel_rest, whose every completion must be seen, or where
+// heavy_fence() is not supported). Its newest child may stay in the lane:
+// no slot, no waker, no lock. `next()` on the owner runs that child in
+// place (run_join_inline, the join hand-off of a JoinHandle) and takes it
+// directly when it completed. Every other thread that must see the lane
+// child (an await, a close or a cancel from anyone but the owner) closes
+// the lane for good, under the lock (close_lane_locked): a child it finds
+// in the lane it watches itself and records in `stolen`; one the owner
+// holds in a window is counted as live, and a cancel meanwhile sets
+// `cancel_held`, which the owner applies when its window ends without the
+// child's completion. The owner settles its lane child under the lock
+// whenever it takes the lock (settle_lane_locked), so the slots and the
+// lane never hold the same child twice; after the close every operation
+// takes the lock, as in a scope with no lane.
 //
 // Invariants: a waiter is registered only while the lane is empty or the
 // gate is closed (the owner settles its lane child before it registers; a
@@ -82,6 +71,7 @@
 
 #include "duet/detail/current.hpp"
 #include "duet/sync/detail/spin_lock.hpp"
+#include "scope/owner_lane.hpp"
 #include "sync/asymmetric_fence.hpp"
 
 namespace duet {
@@ -144,10 +134,6 @@ struct SlabFree {
 };
 using Slab = std::unique_ptr<std::byte, SlabFree>;
 
-// The lane's gate (see the file comment).
-enum Gate : unsigned char { gate_none, gate_open, gate_closing, gate_closed };
-constexpr std::uintptr_t held = 1;  // the lane word's tag: the owner runs it
-
 }  // namespace
 
 struct ScopeCore {
@@ -155,7 +141,7 @@ struct ScopeCore {
       : cancel_rest(p == FailurePolicy::cancel_rest),
         failed_fn(f),
         owner(o),
-        gate(o != nullptr && !cancel_rest && heavy_fence_supported() ? gate_open : gate_none) {}
+        lane(o != nullptr && !cancel_rest && heavy_fence_supported()) {}
 
   // Release on set, acquire on spawn's check: a spawn that sees the scope
   // closed sees everything the closing did (only a hint: adopt re-checks
@@ -163,15 +149,11 @@ struct ScopeCore {
   std::atomic<bool> closed{false};
   std::atomic<std::uint64_t> refs{1};
 
-  // ---- the owner's lane (the file comment) ----
+  // ---- the owner's lane (scope/owner_lane.hpp) ----
   const bool cancel_rest;
   const ScopeFailedFn failed_fn;
   TaskHeader* const owner;
-  // Written by the owner only; read by a closer after its fence.
-  std::atomic<std::uintptr_t> lane{0};
-  // Open -> closing -> closed by a closer under the lock; the owner reads it
-  // after each lane write.
-  std::atomic<unsigned char> gate;
+  OwnerLane lane;
   // Hints the owner's lane reads without the lock (written under it): a
   // registered awaiter, a non-empty completion list.
   std::atomic<const void*> awaiter{nullptr};
@@ -240,7 +222,7 @@ class SlotWaker {
 };
 
 TaskHeader* lane_task(std::uintptr_t w) noexcept {
-  return reinterpret_cast<TaskHeader*>(w & ~held);
+  return OwnerLane::task(w);
 }
 
 bool is_owner(const ScopeCore* c, const TaskHeader* me) noexcept {
@@ -257,10 +239,7 @@ void for_each_slot(ScopeCore* c, Fn fn) {
 /// The lane child the owner holds in a window, as a closer sees it (null:
 /// none). Under the lock, with the gate closed.
 TaskHeader* held_by_owner_locked(const ScopeCore* c) noexcept {
-  // Relaxed: the closer's fence ordered the owner's writes before it; a
-  // later value only ends the window (the owner then settles under the lock).
-  const std::uintptr_t w = c->lane.load(std::memory_order_relaxed);
-  return (w & held) != 0 ? lane_task(w) : nullptr;
+  return c->lane.held_child();
 }
 
 void cancel_pending_locked(ScopeCore* c) noexcept {
@@ -354,7 +333,7 @@ bool is_child_locked(ScopeCore* c, TaskHeader* t) noexcept {
   // The lane child has no waker of ours. Relaxed: the caller is no owner,
   // so the gate is closed, and a lane child the closer did not take is
   // either held by the owner or not spawned yet as far as we can tell.
-  if (lane_task(c->lane.load(std::memory_order_relaxed)) == t) return true;
+  if (lane_task(c->lane.word()) == t) return true;
   if (!t->load(std::memory_order_acquire).has_join_waker()) return false;
   const Waker& w = t->join_waker;
   return w.vtable() == &scope_waker_vtable && chunk_of(w.data())->core == c;
@@ -385,17 +364,18 @@ void watch_new_locked(ScopeCore* c, TaskHeader* t, Waker& to_wake) noexcept {
 /// watched one, unless a closer watched it already. After it the lane is
 /// empty. May throw (no memory for a slot) with the lane unchanged.
 void settle_lane_locked(ScopeCore* c, Waker& to_wake) {
-  // Relaxed: the owner's own word.
-  const std::uintptr_t w = c->lane.load(std::memory_order_relaxed);
+  const std::uintptr_t w = c->lane.word();
   if (w == 0) return;
   TaskHeader* t = lane_task(w);
   if (c->stolen == t) {
     c->stolen = nullptr;
   } else {
     reserve_slot_locked(c);
+    // A cancel that found it held while the owner's hold was failing.
+    if (std::exchange(c->cancel_held, false)) cancel_task(t);
     watch_new_locked(c, t, to_wake);
   }
-  c->lane.store(0, std::memory_order_relaxed);  // relaxed: the lock publishes it
+  c->lane.set_locked(0);
 }
 
 /// Anyone but the owner, under the lock, before it looks at the children
@@ -405,19 +385,13 @@ void settle_lane_locked(ScopeCore* c, Waker& to_wake) {
 /// reserved (a cancel that found no memory) it stays in the lane, cancelled,
 /// for the owner to settle.
 void close_lane_locked(ScopeCore* c, Waker& to_wake) noexcept {
-  // Relaxed: only closers write the gate, under this lock.
-  if (c->gate.load(std::memory_order_relaxed) != gate_open) return;
-  // Relaxed: heavy_fence() orders it before our read of the lane, and the
-  // owner's reads after its own fence point see it.
-  c->gate.store(gate_closing, std::memory_order_relaxed);
-  if (!heavy_fence()) {
-    std::fputs("duet: TaskScope close_lane: membarrier failed after its registration\n", stderr);
-    std::abort();
-  }
-  // Acquire: pairs with the owner's release store of a lane child, which we
-  // may watch.
-  const std::uintptr_t w = c->lane.load(std::memory_order_acquire);
-  if (w != 0 && (w & held) == 0) {
+  const std::uintptr_t w = c->lane.close([] {
+    if (!heavy_fence()) {
+      std::fputs("duet: TaskScope close_lane: membarrier failed after its registration\n", stderr);
+      std::abort();
+    }
+  });
+  if (w != 0 && (w & OwnerLane::held) == 0) {
     if (c->free_list != nullptr) {
       c->stolen = lane_task(w);
       watch_new_locked(c, c->stolen, to_wake);
@@ -425,14 +399,12 @@ void close_lane_locked(ScopeCore* c, Waker& to_wake) noexcept {
       cancel_task(lane_task(w));
     }
   }
-  // Relaxed: the owner reads it again only under the lock.
-  c->gate.store(gate_closed, std::memory_order_relaxed);
 }
 
 /// close_lane_locked for a caller that may throw: the slot a lane child
 /// needs is reserved first (no memory: nothing changed).
 void close_lane_reserved_locked(ScopeCore* c, Waker& to_wake) {
-  if (c->gate.load(std::memory_order_relaxed) != gate_open) return;  // relaxed: as above
+  if (!c->lane.is_open()) return;  // relaxed: under the lock, only closers write the gate
   reserve_slot_locked(c);
   close_lane_locked(c, to_wake);
 }
@@ -532,11 +504,11 @@ ScopeTake end_window_locked(ScopeCore* c, TaskHeader* t, bool done, Context& cx,
     try {
       reserve_slot_locked(c);
     } catch (...) {  // no memory: `t` goes back to the lane, ours still
-      c->lane.store(reinterpret_cast<std::uintptr_t>(t), std::memory_order_relaxed);
+      c->lane.set_locked(OwnerLane::word_of(t));
       throw;
     }
   }
-  c->lane.store(0, std::memory_order_relaxed);  // relaxed: the lock publishes it
+  c->lane.set_locked(0);
   const bool cancel = std::exchange(c->cancel_held, false);
   if (done) {
     if (c->live == 0 && c->ready_head == nullptr) to_wake = std::move(c->waiter);
@@ -578,8 +550,8 @@ void scope_end(ScopeCore* c) noexcept {
     s.word = st_free;
   });
   // The lane child, unless a closer watched it (then it had a slot). No
-  // owner operation runs during the end: the relaxed load reads the last.
-  const std::uintptr_t w = c->lane.load(std::memory_order_relaxed);
+  // owner operation runs during the end: the word is the last one.
+  const std::uintptr_t w = c->lane.word();
   if (w != 0 && lane_task(w) != c->stolen) {
     cancel_task(lane_task(w));
     drop_join_handle(lane_task(w));
@@ -597,8 +569,8 @@ namespace {
     SpinGuard g(c->lock);
     try {
       settle_lane_locked(c, to_wake);
-    } catch (...) {                                 // no memory: the child must not run unowned
-      c->lane.store(0, std::memory_order_relaxed);  // relaxed: ours, under the lock
+    } catch (...) {  // no memory: the child must not run unowned
+      c->lane.set_locked(0);
       cancel_task(t);
       drop_join_handle(t);
       throw;
@@ -622,12 +594,10 @@ namespace {
       // takes the lane when nothing else needs its completion.
       if (owner) settle_lane_locked(c, to_wake);
       reserve_slot_locked(c);
-      // Relaxed: under the lock (the gate), and the owner's own view of
-      // the awaiter it would have registered.
-      if (owner && c->gate.load(std::memory_order_relaxed) == gate_open &&
-          c->awaiter.load(std::memory_order_relaxed) == nullptr) {
-        // Release: a closer that reads it watches `t`.
-        c->lane.store(reinterpret_cast<std::uintptr_t>(t), std::memory_order_release);
+      // Relaxed: under the lock, and the owner's own view of the awaiter
+      // it would have registered.
+      if (owner && c->lane.is_open() && c->awaiter.load(std::memory_order_relaxed) == nullptr) {
+        c->lane.set_locked(OwnerLane::word_of(t));
       } else {
         watch_new_locked(c, t, to_wake);
       }
@@ -676,17 +646,11 @@ namespace {
 void scope_adopt(ScopeCore* c, TaskHeader* t) {
   // The owner's lane: an empty lane, an open gate and no waiter (whose
   // wake the lane child could not give) take the child with no lock.
-  // Relaxed: the owner's own word, and hints the gate's re-check covers.
-  if (c->lane.load(std::memory_order_relaxed) == 0 &&
-      c->gate.load(std::memory_order_relaxed) == gate_open &&
+  // Relaxed: a hint, which the gate's re-check in put() covers.
+  if (c->lane.word() == 0 && c->lane.is_open() &&
       c->awaiter.load(std::memory_order_relaxed) == nullptr && is_owner(c, current_task()))
       [[likely]] {
-    // Release: a closer that reads it watches `t`.
-    c->lane.store(reinterpret_cast<std::uintptr_t>(t), std::memory_order_release);
-    // The light side of the handshake: the closer's heavy_fence() is the
-    // CPU's fence; this keeps the compiler from hoisting the gate's read.
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    if (c->gate.load(std::memory_order_relaxed) == gate_open) [[likely]] {  // relaxed: as above
+    if (c->lane.put(t)) [[likely]] {
       return;
     }
     adopt_after_close(c, t);
@@ -697,30 +661,21 @@ void scope_adopt(ScopeCore* c, TaskHeader* t) {
 
 ScopeTake scope_poll_next(ScopeCore* c, Context& cx, const void* awaiter) {
   // The owner's lane: its child runs here (the join hand-off) and, complete,
-  // is taken with no lock. Relaxed: the owner's own word, and hints the
-  // gate's re-checks cover (a completion racing with next() may come after).
-  const std::uintptr_t w = c->lane.load(std::memory_order_relaxed);
-  if (w != 0 && c->gate.load(std::memory_order_relaxed) == gate_open &&
-      c->awaiter.load(std::memory_order_relaxed) == nullptr &&
+  // is taken with no lock. Relaxed: hints the gate's re-checks cover (a
+  // completion racing with next() may come after).
+  const std::uintptr_t w = c->lane.word();
+  if (w != 0 && c->lane.is_open() && c->awaiter.load(std::memory_order_relaxed) == nullptr &&
       !c->has_ready.load(std::memory_order_relaxed) && is_owner(c, current_task())) [[likely]] {
-    TaskHeader* t = lane_task(w);
-    // Relaxed: a closer reading it only learns that we hold `t`.
-    c->lane.store(w | held, std::memory_order_relaxed);
-    std::atomic_signal_fence(std::memory_order_seq_cst);  // the light side (scope_adopt)
-    if (c->gate.load(std::memory_order_relaxed) == gate_open) [[likely]] {
+    // Not held: a closer came before the run, and `t` is watched by it, or
+    // by us now (settle_lane_locked).
+    if (c->lane.hold(w)) [[likely]] {
+      TaskHeader* t = lane_task(w);
       const bool done = run_join_inline(t);
-      if (done) [[likely]] {
-        c->lane.store(0, std::memory_order_relaxed);  // relaxed: as above
-        std::atomic_signal_fence(std::memory_order_seq_cst);
-        if (c->gate.load(std::memory_order_relaxed) == gate_open) [[likely]] {
-          return {t, ScopeTake::got};
-        }
+      if (done && c->lane.release()) [[likely]] {
+        return {t, ScopeTake::got};
       }
       return end_window(c, t, done, cx, awaiter);
     }
-    // A closer came before the run: `t` is watched by it, or by us now
-    // (settle_lane_locked). Relaxed: the lock publishes it.
-    c->lane.store(w, std::memory_order_relaxed);
   }
   return poll_next_slow(c, cx, awaiter);
 }
@@ -779,8 +734,8 @@ void scope_cancel(ScopeCore* c) noexcept {
     } catch (...) {
       // No memory for the lane child's slot: cancelled where it is.
       if (owner) {
-        // Relaxed: the owner's own word; settle threw only with a child in it.
-        if (TaskHeader* t = lane_task(c->lane.load(std::memory_order_relaxed))) cancel_task(t);
+        // Settle threw only with a child in the lane.
+        if (TaskHeader* t = lane_task(c->lane.word())) cancel_task(t);
       } else {
         close_lane_locked(c, to_wake);
       }
@@ -792,8 +747,8 @@ void scope_cancel(ScopeCore* c) noexcept {
 
 std::size_t scope_size(ScopeCore* c) noexcept {
   SpinGuard g(c->lock);
-  // Relaxed: exact for the owner (its own word); a snapshot for anyone else.
-  const std::uintptr_t w = c->lane.load(std::memory_order_relaxed);
+  // Exact for the owner (its own word); a snapshot for anyone else.
+  const std::uintptr_t w = c->lane.word();
   return c->live + (w != 0 && lane_task(w) != c->stolen ? 1 : 0);
 }
 
