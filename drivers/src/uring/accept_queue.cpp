@@ -152,24 +152,14 @@ void UringDriver::arm_accept(AcceptQueue* aq) noexcept {
     submit_accept(aq);
     return;
   }
-  cancel_lock_.lock();
-  try {
-    accept_arms_.push_back(aq);
-  } catch (...) {
-    // Out of memory: the queue goes back to idle and its acceptors are
-    // woken; their next poll asks again.
-    cancel_lock_.unlock();
-    aq->lock.lock();
-    aq->arm = AcceptQueue::Arm::idle;
-    std::vector<Waker> ws = std::move(aq->waiters);
-    aq->lock.unlock();
-    for (Waker& w : ws) std::move(w).wake();
-    return;
-  }
-  // Relaxed: a hint; the list itself is read under cancel_lock_.
-  has_cancels_.store(true, std::memory_order_relaxed);
-  cancel_lock_.unlock();
-  unpark();
+  if (post_to_owner([&] { accept_arms_.push_back(aq); })) return;
+  // Out of memory: the queue goes back to idle and its acceptors are
+  // woken; their next poll asks again.
+  aq->lock.lock();
+  aq->arm = AcceptQueue::Arm::idle;
+  std::vector<Waker> ws = std::move(aq->waiters);
+  aq->lock.unlock();
+  for (Waker& w : ws) std::move(w).wake();
 }
 
 void UringDriver::serve_accept_arms(std::vector<AcceptQueue*>& arms) noexcept {
@@ -189,26 +179,6 @@ void UringDriver::serve_accept_arms(std::vector<AcceptQueue*>& arms) noexcept {
     for (Waker& w : ws) std::move(w).wake();
   }
   arms.clear();
-}
-
-void UringDriver::cancel_accept(AcceptQueue* aq) noexcept {
-  if (on_owner_thread()) {
-    submit_cancel(user_data::of(aq));
-    return;
-  }
-  // By value: the queue may be freed (its last CQE reaped) before the owner
-  // submits this; a cancel that finds nothing is harmless.
-  cancel_lock_.lock();
-  try {
-    recv_cancels_.push_back(user_data::of(aq));
-  } catch (...) {
-    // Out of memory: the multishot stays armed until the driver's quiesce;
-    // what it accepts meanwhile is closed as it is reaped (released).
-  }
-  // Relaxed: a hint; the list itself is read under cancel_lock_.
-  has_cancels_.store(true, std::memory_order_relaxed);
-  cancel_lock_.unlock();
-  unpark();
 }
 
 void UringDriver::on_accept_cqe(AcceptQueue* aq, std::int32_t res, std::uint32_t flags) {
@@ -371,7 +341,7 @@ void accept_queue_release(AcceptQueue* aq) noexcept {
   }
   switch (arm) {
     case AcceptQueue::Arm::in_kernel:
-      d->cancel_accept(aq);  // its last CQE frees it (released is set)
+      d->cancel_multishot(user_data::of(aq));  // its last CQE frees it (released is set)
       break;
     case AcceptQueue::Arm::requested:
       break;  // the owner serving the request frees it (serve_accept_arms)

@@ -207,24 +207,17 @@ bool UringDriver::arm_recv(RecvQueue* rq) {
   return true;
 }
 
-void UringDriver::cancel_recv(RecvQueue* rq) noexcept {
+void UringDriver::cancel_multishot(std::uint64_t ud) noexcept {
   if (on_owner_thread()) {
-    submit_cancel(user_data::of(rq));
+    submit_cancel(ud);
     return;
   }
   // By value: the queue may be freed (its last CQE reaped) before the owner
-  // submits this; a cancel that finds nothing is harmless.
-  cancel_lock_.lock();
-  try {
-    recv_cancels_.push_back(user_data::of(rq));
-  } catch (...) {
-    // Out of memory: the multishot stays armed until the socket's close
-    // completes it (the fd is closed right after this).
-  }
-  // Relaxed: a hint; the list itself is read under cancel_lock_.
-  has_cancels_.store(true, std::memory_order_relaxed);
-  cancel_lock_.unlock();
-  unpark();
+  // submits this; a cancel that finds nothing is harmless. Out of memory:
+  // the multishot stays armed until its socket's close completes it (a
+  // recv) or the driver's quiesce does (an accept, whose descriptors taken
+  // meanwhile are closed as they are reaped: the queue is released).
+  (void)post_to_owner([&] { recv_cancels_.push_back(ud); });
 }
 
 void UringDriver::on_recv_cqe(RecvQueue* rq, std::int32_t res, std::uint32_t flags) {
@@ -387,7 +380,7 @@ void recv_queue_release(RecvQueue* rq) noexcept {
   // The last CQE frees an armed queue (released is set); an unarmed one
   // has no CQE to come.
   if (armed) {
-    d->cancel_recv(rq);
+    d->cancel_multishot(user_data::of(rq));
   } else {
     d->free_recv_queue(rq);
   }

@@ -170,13 +170,11 @@ void UringDriver::cancel(IoOp* op) noexcept {
   }
   // Another thread (the task moved, or the runtime shuts down): the owner
   // submits the cancel; the queue keeps the future's reference until then.
-  cancel_lock_.lock();
-  op->next = cancels_;
-  cancels_ = op;
-  // Relaxed: a hint; the list itself is read under cancel_lock_.
-  has_cancels_.store(true, std::memory_order_relaxed);
-  cancel_lock_.unlock();
-  unpark();
+  // (The intrusive push cannot fail.)
+  (void)post_to_owner([&]() noexcept {
+    op->next = cancels_;
+    cancels_ = op;
+  });
 }
 
 void UringDriver::drain_cancels() {

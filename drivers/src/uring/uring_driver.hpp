@@ -176,8 +176,10 @@ class UringDriver final : public IoBackend {
   bool arm_recv(RecvQueue* rq);
   /// Any thread: buffer `bid` is read; it goes back to the ring.
   void give_back(std::uint16_t bid) noexcept;
-  /// Any thread: cancels the multishot recv of a released queue.
-  void cancel_recv(RecvQueue* rq) noexcept;
+  /// Any thread: cancels the multishot (a recv or an accept queue's) whose
+  /// SQE is tagged `ud`, at once on the owner thread, else at the owner's
+  /// next poll.
+  void cancel_multishot(std::uint64_t ud) noexcept;
   /// Any thread: unlinks and frees an unarmed, released queue.
   void free_recv_queue(RecvQueue* rq) noexcept;
   [[nodiscard]] std::byte* buffer(std::uint16_t bid) const noexcept {
@@ -188,8 +190,6 @@ class UringDriver final : public IoBackend {
   /// thread: to in_kernel): arms its multishot on this ring, at once on
   /// the owner thread, else at the owner's next poll.
   void arm_accept(AcceptQueue* aq) noexcept;
-  /// Any thread: cancels the multishot accept of a released queue.
-  void cancel_accept(AcceptQueue* aq) noexcept;
   /// Any thread: unlinks and frees an unarmed, released queue.
   void free_accept_queue(AcceptQueue* aq) noexcept;
 
@@ -201,6 +201,25 @@ class UringDriver final : public IoBackend {
  private:
   std::size_t reap(std::size_t max_cqes);
   void drain_cancels();
+  /// Another thread's request for the owner thread: `add` puts it on one of
+  /// the lists drain_cancels() serves (under cancel_lock_), then the hint
+  /// is set and the owner unparked. False, with nothing posted, when `add`
+  /// threw (no memory).
+  template <class Add>
+  bool post_to_owner(Add&& add) noexcept {
+    cancel_lock_.lock();
+    try {
+      add();
+    } catch (...) {
+      cancel_lock_.unlock();
+      return false;
+    }
+    // Relaxed: a hint; the lists themselves are read under cancel_lock_.
+    has_cancels_.store(true, std::memory_order_relaxed);
+    cancel_lock_.unlock();
+    unpark();
+    return true;
+  }
   void arm_wake();
   /// Owner thread: an SQE that cancels the request tagged `ud`.
   void submit_cancel(std::uint64_t ud);
