@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include <duet/duet.hpp>
@@ -136,4 +137,99 @@ TEST_CASE("an awaited temporary future stays where it is, alive, until its await
   CHECK(c.polls.load() == 3);
   CHECK(bad.load() == 0);
   CHECK(moves.load() == 0);  // the awaiter refers to the operand, never moves it
+}
+
+namespace {
+
+/// A move-only output that counts its moves.
+struct Counted {
+  int v;
+  std::atomic<int>* moves;
+  Counted(int v_, std::atomic<int>* m) : v(v_), moves(m) {}
+  Counted(Counted&& o) noexcept : v(o.v), moves(o.moves) { moves->fetch_add(1); }
+  Counted& operator=(Counted&&) = delete;
+};
+
+/// A two-step future (duet/poll.hpp, TwoStepFuture) over a Controlled
+/// operation; `fail_repoll` makes every poll after the first throw.
+struct TwoStepOp {
+  Controlled* c;
+  std::atomic<int>* moves;
+  bool fail_repoll = false;
+  int got = 0;
+  int takes = 0;
+  int plain_polls = 0;
+
+  bool poll_ready(duet::Context& cx) {
+    if (fail_repoll && c->polls.load() > 0) {
+      c->polls.fetch_add(1);
+      throw std::runtime_error("the re-poll failed");
+    }
+    auto p = ControlledOp{c}.poll(cx);
+    if (p.is_pending()) return false;
+    got = p.value();
+    return true;
+  }
+  Counted take_ready() {
+    ++takes;
+    return Counted(got, moves);
+  }
+  duet::Poll<Counted> poll(duet::Context& cx) {
+    ++plain_polls;
+    if (!poll_ready(cx)) return duet::pending;
+    return take_ready();
+  }
+};
+static_assert(duet::detail::TwoStepFuture<TwoStepOp>);
+
+duet::Task<int> await_two_step(TwoStepOp* op) {
+  try {
+    Counted out = co_await *op;
+    co_return out.v;
+  } catch (const std::runtime_error&) {
+    co_return -1;
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a coroutine awaits a two-step future in its two steps: the output is built once",
+          "[task][repoll]") {
+  duet::test::Watchdog wd("two-step");
+  duet::Runtime rt({.workers = 2});
+  Controlled c;
+  std::atomic<int> moves{0};
+  TwoStepOp op{&c, &moves};
+  auto h = rt.spawn(await_two_step(&op));
+  while (c.polls.load() < 1) std::this_thread::yield();  // parked on it
+  c.ready.store(true);
+  c.wake();
+  CHECK(h.join() == 42);
+  CHECK(c.polls.load() == 2);
+  CHECK(op.takes == 1);
+  CHECK(op.plain_polls == 0);  // poll() is the other faces'
+  CHECK(moves.load() == 0);    // from take_ready's return to the coroutine's variable
+
+  // The other faces use poll().
+  Controlled ready;
+  ready.ready.store(true);
+  TwoStepOp direct{&ready, &moves};
+  CHECK(duet::wait(direct).v == 42);
+  CHECK(direct.plain_polls == 1);
+  CHECK(direct.takes == 1);
+}
+
+TEST_CASE("an exception thrown by a two-step future's re-poll reaches its co_await",
+          "[task][repoll]") {
+  duet::test::Watchdog wd("two-step-throw");
+  duet::Runtime rt({.workers = 2});
+  Controlled c;
+  std::atomic<int> moves{0};
+  TwoStepOp op{&c, &moves, /*fail_repoll=*/true};
+  auto h = rt.spawn(await_two_step(&op));
+  while (c.polls.load() < 1) std::this_thread::yield();  // parked on it
+  c.wake();                                              // the re-poll throws
+  CHECK(h.join() == -1);
+  CHECK(c.polls.load() == 2);
+  CHECK(op.takes == 0);
 }

@@ -142,4 +142,21 @@ template <Future F>
 using future_output_t =
     typename decltype(std::declval<F&>().poll(std::declval<Context&>()))::value_type;
 
+namespace detail {
+/// A future whose output may be large offers its poll in two steps as
+/// well: `bool poll_ready(Context&)` (pending: false, with the waker
+/// registered as poll() would; ready: true, the output kept in the future)
+/// then `T take_ready()` (the output, moved out once). `poll(cx)` must be
+/// `poll_ready(cx) ? Poll<T>(take_ready()) : pending`. The coroutine face
+/// uses the two steps, so the output is built once, in the awaiting
+/// expression, instead of through a Poll<T> and the awaiter's Outcome<T>
+/// (TaskScope's next(): docs/performance-log.md, "A scope's next() in two
+/// steps").
+template <class F>
+concept TwoStepFuture = Future<F> && requires(F& f, Context& cx) {
+  { f.poll_ready(cx) } -> std::same_as<bool>;
+  { f.take_ready() } -> std::same_as<future_output_t<F>>;
+};
+}  // namespace detail
+
 }  // namespace duet

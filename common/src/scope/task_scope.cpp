@@ -71,6 +71,7 @@
 
 #include "duet/detail/current.hpp"
 #include "duet/sync/detail/spin_lock.hpp"
+#include "sched/thread_context.hpp"
 #include "scope/owner_lane.hpp"
 #include "sync/asymmetric_fence.hpp"
 
@@ -223,6 +224,14 @@ class SlotWaker {
 
 TaskHeader* lane_task(std::uintptr_t w) noexcept {
   return OwnerLane::task(w);
+}
+
+/// The calling thread's task, by a direct read of the thread context (the
+/// owner check of the lane's fast paths). Each caller reads it once, before
+/// anything that could switch a fiber to another thread
+/// (duet/detail/current.hpp says why that matters).
+TaskHeader* running_task() noexcept {
+  return tl_context.task;
 }
 
 bool is_owner(const ScopeCore* c, const TaskHeader* me) noexcept {
@@ -440,7 +449,7 @@ TaskHeader* check_awaiter_locked(ScopeCore* c, const void* awaiter, TaskHeader* 
 /// Every locked poll of next/join/close: the lane settled (the owner) or
 /// closed (anyone else), then the awaiter's checks.
 TaskHeader* enter_await_locked(ScopeCore* c, const void* awaiter, Waker& to_wake) {
-  TaskHeader* me = current_task();
+  TaskHeader* me = running_task();
   if (is_owner(c, me)) {
     settle_lane_locked(c, to_wake);
   } else {
@@ -522,7 +531,7 @@ ScopeTake end_window_locked(ScopeCore* c, TaskHeader* t, bool done, Context& cx,
 }  // namespace
 
 ScopeCore* scope_create(FailurePolicy p, ScopeFailedFn failed) {
-  return std::make_unique<ScopeCore>(p, failed, current_task()).release();
+  return std::make_unique<ScopeCore>(p, failed, running_task()).release();
 }
 
 void throw_no_runtime_for_scope() {
@@ -589,7 +598,7 @@ namespace {
     if (c->closed.load(std::memory_order_relaxed)) {  // relaxed: under the lock
       refused = true;
     } else {
-      const bool owner = is_owner(c, current_task());
+      const bool owner = is_owner(c, running_task());
       // The owner's older lane child becomes a watched one; the newest
       // takes the lane when nothing else needs its completion.
       if (owner) settle_lane_locked(c, to_wake);
@@ -648,7 +657,7 @@ void scope_adopt(ScopeCore* c, TaskHeader* t) {
   // wake the lane child could not give) take the child with no lock.
   // Relaxed: a hint, which the gate's re-check in put() covers.
   if (c->lane.word() == 0 && c->lane.is_open() &&
-      c->awaiter.load(std::memory_order_relaxed) == nullptr && is_owner(c, current_task()))
+      c->awaiter.load(std::memory_order_relaxed) == nullptr && is_owner(c, running_task()))
       [[likely]] {
     if (c->lane.put(t)) [[likely]] {
       return;
@@ -665,7 +674,7 @@ ScopeTake scope_poll_next(ScopeCore* c, Context& cx, const void* awaiter) {
   // completion racing with next() may come after).
   const std::uintptr_t w = c->lane.word();
   if (w != 0 && c->lane.is_open() && c->awaiter.load(std::memory_order_relaxed) == nullptr &&
-      !c->has_ready.load(std::memory_order_relaxed) && is_owner(c, current_task())) [[likely]] {
+      !c->has_ready.load(std::memory_order_relaxed) && is_owner(c, running_task())) [[likely]] {
     // Not held: a closer came before the run, and `t` is watched by it, or
     // by us now (settle_lane_locked).
     if (c->lane.hold(w)) [[likely]] {
@@ -724,7 +733,7 @@ void scope_cancel(ScopeCore* c) noexcept {
   Waker to_wake;
   {
     SpinGuard g(c->lock);
-    const bool owner = is_owner(c, current_task());
+    const bool owner = is_owner(c, running_task());
     try {
       if (owner) {
         settle_lane_locked(c, to_wake);

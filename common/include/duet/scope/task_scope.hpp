@@ -149,16 +149,15 @@ bool scope_child_failed(TaskHeader* t) noexcept {
 /// (and give up): moved out as it is, a value, an exception or a
 /// cancellation.
 template <class T>
-Outcome<T> take_child(TaskHeader* t) {
+std::optional<Outcome<T>> take_child(TaskHeader* t) {
   struct Release {
     TaskHeader* t;
     ~Release() { drop_joined_handle(t); }
   } release{t};
   // The caller's acquire saw the completion, which published the outcome.
+  // The move leaves *done empty (nothing for the handle's drop to report).
   auto* done = static_cast<Outcome<T>*>(t->vtable->outcome(t));
-  Outcome<T> out(std::move(*done));
-  done->reset();
-  return out;
+  return std::optional<Outcome<T>>(std::in_place, std::move(*done));
 }
 
 /// The awaiter registration that next/join/close futures share: the scope
@@ -214,12 +213,22 @@ class TaskScope {
    public:
     explicit Next(detail::ScopeCore* c) noexcept : ScopeAwaiter(c) {}
     Poll<std::optional<Outcome<T>>> poll(Context& cx) {
-      const detail::ScopeTake r = detail::scope_poll_next(c_, cx, this);
-      registered_ = r.kind == detail::ScopeTake::pending;
-      if (registered_) return pending;
-      if (r.kind == detail::ScopeTake::empty) return std::optional<Outcome<T>>{};
-      return std::optional<Outcome<T>>(detail::take_child<T>(r.task));
+      if (!poll_ready(cx)) return pending;
+      return take_ready();
     }
+    /// The two-step face of poll() (duet/poll.hpp, TwoStepFuture).
+    bool poll_ready(Context& cx) {
+      got_ = detail::scope_poll_next(c_, cx, this);
+      registered_ = got_.kind == detail::ScopeTake::pending;
+      return !registered_;
+    }
+    std::optional<Outcome<T>> take_ready() {
+      if (got_.kind == detail::ScopeTake::empty) return std::nullopt;
+      return detail::take_child<T>(got_.task);
+    }
+
+   private:
+    detail::ScopeTake got_{};
   };
 
   class [[nodiscard]] Join : detail::ScopeAwaiter {
@@ -232,7 +241,7 @@ class TaskScope {
         registered_ = r.kind == detail::ScopeTake::pending;
         if (registered_) return pending;
         if (r.kind == detail::ScopeTake::empty) break;
-        keep(detail::take_child<T>(r.task));
+        keep(std::move(*detail::take_child<T>(r.task)));
       }
       if (first_error_) std::rethrow_exception(std::exchange(first_error_, nullptr));
       if constexpr (std::is_void_v<T>) {

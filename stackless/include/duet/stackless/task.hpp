@@ -86,6 +86,49 @@ class FutureAwaiter : WaitOp {
   ResultOf<T> out_;
 };
 
+/// A two-step future (poll.hpp) is awaited as any other, except that its
+/// output stays in the future until await_resume moves it out: the awaiter
+/// keeps only an exception the poll threw (8 bytes).
+template <TwoStepFuture Fut>
+class FutureAwaiter<Fut> : WaitOp {
+  using T = future_output_t<Fut>;
+
+ public:
+  explicit FutureAwaiter(Fut& f) noexcept : WaitOp{&repoll}, fut_(f) {}
+
+  static constexpr bool await_ready() noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<>) {
+    CoroRun& r = *tl_coro_run;
+    BorrowedWaker w(r.task);
+    Context cx(w.get());
+    const bool ready = try_poll(cx);
+    tl_coro_run = &r;  // as in FutureAwaiter
+    if (ready) return false;
+    r.wait = this;
+    return true;
+  }
+  T await_resume() {
+    error_.take();
+    return fut_.take_ready();
+  }
+
+ private:
+  bool try_poll(Context& cx) {
+    try {
+      return fut_.poll_ready(cx);
+    } catch (...) {
+      error_.set_exception(std::current_exception());
+      return true;
+    }
+  }
+  static bool repoll(WaitOp* self, Context& cx) {
+    return static_cast<FutureAwaiter*>(self)->try_poll(cx);
+  }
+
+  Fut& fut_;
+  VoidResult error_;
+};
+
 /// A yield records nothing: the run ends with the same leaf and no wait.
 struct YieldAwaiter {
   static constexpr bool await_ready() noexcept { return false; }
