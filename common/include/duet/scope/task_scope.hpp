@@ -212,23 +212,36 @@ class TaskScope {
   class [[nodiscard]] Next : detail::ScopeAwaiter {
    public:
     explicit Next(detail::ScopeCore* c) noexcept : ScopeAwaiter(c) {}
+    Next(Next&& o) noexcept : ScopeAwaiter(std::move(o)), got_(std::exchange(o.got_, nullptr)) {}
+    Next& operator=(Next&&) = delete;
+    /// A child taken by poll_ready() and never by take_ready() is dropped
+    /// as a dropped JoinHandle drops it (an exception goes to
+    /// RuntimeConfig::on_detached_exception).
+    ~Next() {
+      if (got_ != nullptr) detail::drop_join_handle(got_);
+    }
+
     Poll<std::optional<Outcome<T>>> poll(Context& cx) {
       if (!poll_ready(cx)) return pending;
       return take_ready();
     }
-    /// The two-step face of poll() (duet/poll.hpp, TwoStepFuture).
+    /// The two-step face of poll() (duet/poll.hpp, TwoStepFuture): ready
+    /// keeps the child taken (null: the scope holds no child) until
+    /// take_ready() moves its outcome out.
     bool poll_ready(Context& cx) {
-      got_ = detail::scope_poll_next(c_, cx, this);
-      registered_ = got_.kind == detail::ScopeTake::pending;
+      if (got_ != nullptr) return true;  // polled ready before, not taken yet
+      const detail::ScopeTake r = detail::scope_poll_next(c_, cx, this);
+      registered_ = r.kind == detail::ScopeTake::pending;
+      if (r.kind == detail::ScopeTake::got) got_ = r.task;
       return !registered_;
     }
     std::optional<Outcome<T>> take_ready() {
-      if (got_.kind == detail::ScopeTake::empty) return std::nullopt;
-      return detail::take_child<T>(got_.task);
+      if (got_ == nullptr) return std::nullopt;
+      return detail::take_child<T>(std::exchange(got_, nullptr));
     }
 
    private:
-    detail::ScopeTake got_{};
+    detail::TaskHeader* got_ = nullptr;  // taken from the scope, not yet moved out
   };
 
   class [[nodiscard]] Join : detail::ScopeAwaiter {
