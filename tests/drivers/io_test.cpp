@@ -16,6 +16,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <span>
 #include <string>
@@ -559,6 +560,13 @@ TEST_CASE("UDP send_to / recv_from", "[io][udp]") {
   duet::iotest::Watchdog wd("udp");
   auto rt = duet::iotest::make_rt(drv);
   CHECK(SPAWN_MODEL(*rt, model, udp_ping).join() == "");
+}
+
+TEST_CASE("futures that hold a socket address find it after every move", "[io][udp]") {
+  IO_MATRIX();
+  duet::iotest::Watchdog wd("address-moved");
+  auto rt = duet::iotest::make_rt(drv);
+  CHECK(SPAWN_MODEL(*rt, model, address_futures_moved).join() == "");
 }
 
 TEST_CASE("file round trip at random offsets", "[io][file]") {

@@ -200,8 +200,8 @@ IoOp* build_op(const OpRequest& q) {
       break;
   }
   if (q.kind == OpKind::connect || q.kind == OpKind::sendto) {
-    std::memcpy(&op->addr, q.addr.raw(), q.addr.len());
-    op->addrlen = q.addr.len();
+    std::memcpy(&op->addr, q.addr->raw(), q.addr->len());
+    op->addrlen = q.addr->len();
   }
   return op;
 }
@@ -223,11 +223,12 @@ Poll<long> finish_op(OpRequest& q, OpSlot& slot, std::int32_t r) {
         break;
       case OpKind::recvfrom:
         std::memcpy(q.rbuf, op->data(), static_cast<std::size_t>(r));
-        q.addr =
+        *q.addr =
             net::SocketAddr::from_raw(reinterpret_cast<sockaddr*>(&op->addr), op->msg.msg_namelen);
         break;
       case OpKind::accept:
-        q.addr = net::SocketAddr::from_raw(reinterpret_cast<sockaddr*>(&op->addr), op->addrlen);
+        if (q.addr != nullptr)
+          *q.addr = net::SocketAddr::from_raw(reinterpret_cast<sockaddr*>(&op->addr), op->addrlen);
         break;
       default:
         break;

@@ -69,14 +69,15 @@ long socket_syscall_once(OpRequest& q) {
       break;
     case OpKind::accept: {
       socklen_t l = sizeof(sockaddr_storage);
-      r = ::accept4(fd, q.addr.raw(), &l, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (r >= 0) q.addr.set_len(l);
+      r = ::accept4(fd, q.addr != nullptr ? q.addr->raw() : nullptr,
+                    q.addr != nullptr ? &l : nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (r >= 0 && q.addr != nullptr) q.addr->set_len(l);
       break;
     }
     case OpKind::connect:
       // Calling connect again reports progress: EALREADY while it runs,
       // EISCONN once connected, or the error that ended it.
-      r = ::connect(fd, q.addr.raw(), q.addr.len());
+      r = ::connect(fd, q.addr->raw(), q.addr->len());
       if (r < 0 && q.started) {
         if (errno == EISCONN) return 0;
         if (errno == EALREADY || errno == EINPROGRESS) return -EAGAIN;
@@ -88,12 +89,12 @@ long socket_syscall_once(OpRequest& q) {
       break;
     case OpKind::recvfrom: {
       socklen_t l = sizeof(sockaddr_storage);
-      r = ::recvfrom(fd, q.rbuf, q.len, q.flags, q.addr.raw(), &l);
-      if (r >= 0) q.addr.set_len(l);
+      r = ::recvfrom(fd, q.rbuf, q.len, q.flags, q.addr->raw(), &l);
+      if (r >= 0) q.addr->set_len(l);
       break;
     }
     case OpKind::sendto:
-      r = ::sendto(fd, q.wbuf, q.len, q.flags | MSG_NOSIGNAL, q.addr.raw(), q.addr.len());
+      r = ::sendto(fd, q.wbuf, q.len, q.flags | MSG_NOSIGNAL, q.addr->raw(), q.addr->len());
       break;
     case OpKind::poll: {
       // The readiness now (level): the revents, or EAGAIN to wait for an

@@ -37,8 +37,7 @@ io::Result<SocketAddr> sock_name(int fd, bool peer) noexcept {
 // ---- ConnectFuture -------------------------------------------------------
 
 ConnectFuture::ConnectFuture(SocketAddr to, std::chrono::nanoseconds timeout) noexcept
-    : q_{OpKind::connect}, tq_{OpKind::timeout} {
-  q_.addr = to;
+    : q_{OpKind::connect}, tq_{OpKind::timeout}, to_(to) {
   q_.src = &sock_;
   tq_.timeout = timeout;
   tq_.src = &timer_src_;
@@ -54,9 +53,10 @@ Poll<io::Result<TcpStream>> ConnectFuture::poll(Context& cx) {
   if (err_ != 0) return io::Result<TcpStream>(io::errno_code(err_));
   // The future may have moved since the request was built.
   q_.src = &sock_;
+  q_.addr = &to_;
   tq_.src = &timer_src_;
   if (!sock_.fd) {
-    int fd = make_socket(q_.addr.family(), SOCK_STREAM);
+    int fd = make_socket(to_.family(), SOCK_STREAM);
     if (fd < 0) return io::Result<TcpStream>(io::errno_code(errno));
     sock_.fd.reset(fd);
   }

@@ -16,11 +16,12 @@ RecvFromFuture::RecvFromFuture(io::detail::Source* s, std::span<std::byte> buf) 
 }
 
 Poll<io::Result<Datagram>> RecvFromFuture::poll(Context& cx) {
+  q_.addr = &from_;  // the future may have moved since the last poll
   auto p = io::detail::poll_op(q_, slot_, cx);
   if (p.is_pending()) return pending;
   long r = p.value();
   if (r < 0) return io::Result<Datagram>(io::errno_code(static_cast<int>(-r)));
-  return io::Result<Datagram>(Datagram{static_cast<std::size_t>(r), q_.addr});
+  return io::Result<Datagram>(Datagram{static_cast<std::size_t>(r), from_});
 }
 
 io::Result<UdpSocket> UdpSocket::bind(SocketAddr addr) noexcept {
@@ -32,13 +33,13 @@ io::Result<UdpSocket> UdpSocket::bind(SocketAddr addr) noexcept {
   return u;
 }
 
-io::SizeFuture UdpSocket::send_to(std::span<const std::byte> data, const SocketAddr& to) noexcept {
+io::SendToFuture UdpSocket::send_to(std::span<const std::byte> data,
+                                    const SocketAddr& to) noexcept {
   io::detail::OpRequest q{io::detail::OpKind::sendto};
   q.src = &src_;
   q.wbuf = data.data();
   q.len = data.size();
-  q.addr = to;
-  return io::SizeFuture(q);
+  return io::SendToFuture(q, to);
 }
 
 io::Result<SocketAddr> UdpSocket::local_addr() const noexcept {

@@ -89,12 +89,13 @@ std::string UnixAddr::name() const {
 
 // ---- connect and accept ---------------------------------------------------
 
-UnixConnectFuture::UnixConnectFuture(const UnixAddr& to) noexcept : q_{OpKind::connect} {
-  q_.addr = to.socket_addr();
-}
+UnixConnectFuture::UnixConnectFuture(const UnixAddr& to) noexcept
+    : q_{OpKind::connect}, to_(to.socket_addr()) {}
 
 Poll<io::Result<UnixStream>> UnixConnectFuture::poll(Context& cx) {
-  q_.src = &sock_;  // the future may have moved since it was made
+  // The future may have moved since it was made.
+  q_.src = &sock_;
+  q_.addr = &to_;
   if (!sock_.fd) {
     const int fd = make_unix_socket(SOCK_STREAM);
     if (fd < 0) return io::Result<UnixStream>(io::errno_code(errno));
@@ -289,13 +290,13 @@ io::Result<void> UnixDatagram::connect(const UnixAddr& to) noexcept {
   return {};
 }
 
-io::SizeFuture UnixDatagram::send_to(std::span<const std::byte> data, const UnixAddr& to) noexcept {
+io::SendToFuture UnixDatagram::send_to(std::span<const std::byte> data,
+                                       const UnixAddr& to) noexcept {
   OpRequest q{OpKind::sendto};
   q.src = &src_;
   q.wbuf = data.data();
   q.len = data.size();
-  q.addr = to.socket_addr();
-  return io::SizeFuture(q);
+  return io::SendToFuture(q, to.socket_addr());
 }
 
 io::SizeFuture UnixDatagram::send(std::span<const std::byte> data) noexcept {

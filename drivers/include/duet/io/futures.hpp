@@ -25,22 +25,44 @@
 
 namespace duet::io {
 
+namespace detail {
+/// poll_op's result as a byte count or an error.
+inline Poll<Result<std::size_t>> size_result(Poll<long> p) {
+  if (p.is_pending()) return pending;
+  const long r = p.value();
+  if (r < 0) return Result<std::size_t>(errno_code(static_cast<int>(-r)));
+  return Result<std::size_t>(static_cast<std::size_t>(r));
+}
+}  // namespace detail
+
 /// A future of Result<std::size_t>: a byte count (0 from a read: end of
 /// stream) or an error.
 class [[nodiscard]] SizeFuture {
  public:
   explicit SizeFuture(detail::OpRequest q) noexcept : q_(q) {}
   Poll<Result<std::size_t>> poll(Context& cx) {
-    auto p = detail::poll_op(q_, slot_, cx);
-    if (p.is_pending()) return pending;
-    long r = p.value();
-    if (r < 0) return Result<std::size_t>(errno_code(static_cast<int>(-r)));
-    return Result<std::size_t>(static_cast<std::size_t>(r));
+    return detail::size_result(detail::poll_op(q_, slot_, cx));
   }
 
  private:
   detail::OpRequest q_;
   detail::OpSlot slot_;
+};
+
+/// send_to(): Result<std::size_t>, the bytes sent to the address, which the
+/// future keeps a copy of.
+class [[nodiscard]] SendToFuture {
+ public:
+  SendToFuture(detail::OpRequest q, const net::SocketAddr& to) noexcept : q_(q), to_(to) {}
+  Poll<Result<std::size_t>> poll(Context& cx) {
+    q_.addr = &to_;  // the future may have moved since the last poll
+    return detail::size_result(detail::poll_op(q_, slot_, cx));
+  }
+
+ private:
+  detail::OpRequest q_;
+  detail::OpSlot slot_;
+  net::SocketAddr to_;
 };
 
 /// A future of Result<void>.

@@ -117,10 +117,10 @@ class DUET_API Source {
 enum class OpKind : std::uint8_t {
   recv,           // fd, rbuf/len, flags
   send,           // fd, wbuf/len, flags (MSG_NOSIGNAL always added)
-  accept,         // fd -> new fd in result; peer in addr
-  connect,        // fd (created by the future), addr, timeout
-  recvfrom,       // fd, rbuf/len -> addr
-  sendto,         // fd, wbuf/len, addr
+  accept,         // fd -> new fd in result; the peer in *addr (none when null)
+  connect,        // fd (created by the future), *addr, timeout
+  recvfrom,       // fd, rbuf/len -> the sender in *addr
+  sendto,         // fd, wbuf/len, *addr
   read_at,        // fd, rbuf/len, off
   write_at,       // fd, wbuf/len, off
   fsync,          // fd, flags (1: fdatasync)
@@ -142,11 +142,17 @@ inline constexpr std::size_t kMaxFdsPerMsg = 16;
 inline constexpr std::size_t kMaxIov = 64;
 
 /// One operation's arguments. The buffers are the user's; they are only
-/// touched inside poll_op (copies in and out), never by the kernel.
+/// touched inside poll_op (copies in and out), never by the kernel. So is
+/// the socket address: the few futures that have one hold it and point
+/// `addr` at it before each poll (a future may move between polls), and
+/// every other request stays small (it sits in every pending read and
+/// write: an idle connection's memory).
 struct OpRequest {
   OpRequest() noexcept = default;
   explicit OpRequest(OpKind k) noexcept : kind(k) {}
   OpKind kind = OpKind::recv;
+  bool started = false;  // epoll connect: in progress
+  bool ctrunc = false;   // recv_fds: the kernel dropped some (MSG_CTRUNC)
   Source* src = nullptr;
   std::byte* rbuf = nullptr;
   const std::byte* wbuf = nullptr;
@@ -156,16 +162,15 @@ struct OpRequest {
   unsigned mode = 0;
   const char* path = nullptr;
   std::chrono::nanoseconds timeout{0};               // connect: 0 = none
-  net::SocketAddr addr;                              // connect/sendto target; accept/recvfrom peer
-  bool started = false;                              // epoll connect: in progress
+  net::SocketAddr* addr = nullptr;                   // see OpKind; read or written in poll_op only
   const std::span<std::byte>* riov = nullptr;        // readv: the buffers
   const std::span<const std::byte>* wiov = nullptr;  // writev: the data
   std::size_t iovcnt = 0;                            // riov/wiov entries used
   const int* fds = nullptr;                          // send_fds: to pass
   int* rfds = nullptr;                               // recv_fds: received into
   std::size_t nfds = 0;  // send_fds: how many; recv_fds: room, then how many came
-  bool ctrunc = false;   // recv_fds: the kernel dropped some (MSG_CTRUNC)
 };
+static_assert(sizeof(OpRequest) <= 128, "an OpRequest sits in every pending read and write");
 
 /// Polls the operation. Ready with the syscall's result: >= 0 (a count or a
 /// new fd), or -errno.

@@ -63,6 +63,7 @@ class [[nodiscard]] DUET_API ConnectFuture {
   io::detail::Source timer_src_;
   io::detail::OpRequest tq_;
   io::detail::OpSlot tslot_;
+  SocketAddr to_;
   int err_ = 0;
 };
 

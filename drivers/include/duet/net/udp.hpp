@@ -32,13 +32,14 @@ class [[nodiscard]] DUET_API RecvFromFuture {
  private:
   io::detail::OpRequest q_;
   io::detail::OpSlot slot_;
+  SocketAddr from_;
 };
 
 class DUET_API UdpSocket {
  public:
   UdpSocket() noexcept = default;
   static io::Result<UdpSocket> bind(SocketAddr addr) noexcept;
-  io::SizeFuture send_to(std::span<const std::byte> data, const SocketAddr& to) noexcept;
+  io::SendToFuture send_to(std::span<const std::byte> data, const SocketAddr& to) noexcept;
   RecvFromFuture recv_from(std::span<std::byte> buf) noexcept { return {&src_, buf}; }
   [[nodiscard]] io::Result<SocketAddr> local_addr() const noexcept;
   io::Result<void> close() noexcept { return src_.close(); }

@@ -96,6 +96,7 @@ class [[nodiscard]] DUET_API UnixConnectFuture {
   io::detail::Source sock_;
   io::detail::OpRequest q_;
   io::detail::OpSlot slot_;
+  SocketAddr to_;
 };
 
 class [[nodiscard]] DUET_API UnixAcceptFuture {
@@ -208,7 +209,7 @@ class DUET_API UnixDatagram {
   /// connect(2): the default destination for send(), the only source recv() takes.
   io::Result<void> connect(const UnixAddr& to) noexcept;
 
-  io::SizeFuture send_to(std::span<const std::byte> data, const UnixAddr& to) noexcept;
+  io::SendToFuture send_to(std::span<const std::byte> data, const UnixAddr& to) noexcept;
   UnixRecvFromFuture recv_from(std::span<std::byte> buf) noexcept { return {&src_, buf}; }
   /// On a connected socket: one datagram each.
   io::SizeFuture send(std::span<const std::byte> data) noexcept;
