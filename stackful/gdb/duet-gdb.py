@@ -14,7 +14,7 @@
 # followed by its async backtrace, as dump_tasks prints it (duet/dump.hpp):
 # from the innermost coroutine up to the spawned one, each named by the
 # resume function its frame begins with, through the links the run loop
-# keeps (duet/stackless/frame.hpp): the spawned frame follows its 64-byte
+# keeps (duet/stackless/task.hpp): the spawned frame follows its 64-byte
 # task header, its promise (after the frame's two resume pointers) holds the
 # innermost frame tagged `root`, and each child's promise its parent's
 # frame. The process is stopped, so nothing runs under the walk.

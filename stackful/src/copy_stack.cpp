@@ -9,8 +9,8 @@
 #include <utility>
 
 #include "duet/detail/block_cache.hpp"
-#include "sanitizer.hpp"
 #include "stack_stats.hpp"
+#include "switch.hpp"
 
 namespace duet::detail {
 namespace {

@@ -1,27 +1,115 @@
-// fiber.cpp: entering, leaving and unwinding fibers: the switch protocol's
-// callers. Which entry pairs with which exit is the table in switch.hpp;
-// each entry records its row in the fiber (FiberBase::path) and each exit
-// is chosen from it.
+// fiber.cpp: a fiber's life on the stackful side: its task block's
+// out-of-line halves (fiber_place's rare paths), where its frames live
+// (the per-strategy hooks), and entering, leaving and unwinding it: the
+// switch protocol's callers. Which entry pairs with which exit is the table
+// in switch.hpp; each entry records its row in the fiber (FiberBase::path)
+// and each exit is chosen from it.
 #include <boost/context/detail/fcontext.hpp>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <stdexcept>
 
+#include "copy_stack.hpp"
 #include "duet/detail/cpu_relax.hpp"
 #include "duet/detail/hand_off.hpp"
 #include "duet/detail/tls.hpp"
 #include "duet/dump.hpp"
 #include "duet/stackful/fiber.hpp"
+#include "duet/stackful/stack.hpp"
 #include "high_water.hpp"
-#include "overflow.hpp"
-#include "sanitizer.hpp"
-#include "strategy.hpp"
+#include "stack_stats.hpp"
 #include "switch.hpp"
 
 namespace duet::detail {
 namespace bc = boost::context::detail;
+
+// ---- fiber_place's rare paths ---------------------------------------------
+//
+// fiber.hpp resolves a spawn's options inline; these are out of line.
+
+std::size_t lazy_reserve_default() noexcept {
+  return tuning_cells().lazy_reserve_bytes.load(std::memory_order_relaxed);
+}
+
+void throw_stack_too_big() {
+  throw std::invalid_argument("duet: a fiber stack may be at most 1 GiB (max_fiber_stack)");
+}
+
+// ---- where a fiber's frames live, per stack strategy ----------------------
+//
+// The hooks that the switch code below calls, so that no switch path tests
+// the strategy itself. A fiber with a stack of its own (pooled, lazy,
+// unguarded_unsafe) takes it at its first entry and gives it back when it
+// finishes; a copy fiber (copy_stack.hpp) is bound to its worker's shared
+// stack, and its bytes are copied in at each entry and out at each exit.
+//
+// Plain inline functions, not a table of function pointers: a switch (the
+// hot path, measured by bench_sched yield_pair/stackful) pays one
+// predictable branch on the strategy, not an indirect call.
+
+/// Whether `f`'s frames stay where they are while it is parked: true for a
+/// stack of its own. Only such a fiber may be switched into from another
+/// fiber's stack (a hand-off, a join run inline) or hand over from its own:
+/// a copy fiber's bytes are copied in and out by the worker.
+inline bool frames_stay_put(const FiberBase* f) noexcept {
+  return f->strategy != StackStrategy::copy;
+}
+
+/// The lowest address `f`'s frames may use: [frames_bottom, frames_top).
+inline char* frames_bottom(const FiberBase* f) noexcept {
+  return frames_stay_put(f) ? f->stack.bottom() : f->copy.shared->mem.bottom();
+}
+
+/// The worker, before a jump into `f`: false when it cannot run now (a
+/// copy fiber whose shared stack another worker is using; it is retried).
+inline bool stack_enter(FiberBase* f) noexcept {
+  return frames_stay_put(f) || copy_enter(f);
+}
+
+/// After `f` switched out (to the worker or to another fiber): a copy
+/// fiber's bytes go out to its buffer (its binding too, once finished); a
+/// finished fiber with a stack of its own gives the stack back to the
+/// running thread's cache (counted already when it published its finish
+/// before its last switch).
+inline void stack_leave(FiberBase* f) noexcept {
+  if (!frames_stay_put(f)) {
+    copy_leave(f);
+    return;
+  }
+  if (!f->finished) return;
+  if (f->stack_counted) {
+    stack_recycle(f->stack);
+  } else {
+    stack_release(f->stack);
+  }
+  f->stack = Stack{};
+}
+
+// ---- the alternate signal stack -------------------------------------------
+//
+// The guard page's SIGSEGV handler (overflow.cpp) runs on an alternate
+// signal stack: the faulting fiber's stack has no room left. Each thread
+// gets one before it first enters a fiber.
+
+/// Whether the calling thread has been through give_alt_stack. A
+/// constant-initialised bool: its test is one %fs-relative load on every
+/// fiber entry (the thread_local that owns the alternate stack has a
+/// destructor, and reaching it went through its TLS wrapper;
+/// docs/performance-log.md, "A finishing fiber asks its worker once").
+extern DUET_TLS constinit bool tl_alt_stack_tried;  // overflow.cpp
+/// ensure_alt_stack's first time on a thread: the handler checked, an
+/// alternate signal stack installed unless the thread has one.
+void give_alt_stack() noexcept;  // overflow.cpp
+/// Gives the calling thread an alternate signal stack unless it has one.
+inline void ensure_alt_stack() noexcept {
+  if (!tl_alt_stack_tried) [[unlikely]]
+    give_alt_stack();
+}
+
+// ---- entering and leaving -------------------------------------------------
 
 void describe_fiber(const TaskHeader* t, std::ostream& os);  // introspect.cpp
 TaskSite fiber_site(const TaskHeader* t) noexcept;           // introspect.cpp

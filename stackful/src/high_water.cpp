@@ -12,8 +12,8 @@
 
 #include "duet/detail/stackful_ops.hpp"
 #include "duet/stackful/introspect.hpp"
-#include "sanitizer.hpp"
 #include "stack_stats.hpp"
+#include "switch.hpp"
 
 namespace duet::detail {
 namespace {

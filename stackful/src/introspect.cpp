@@ -1,4 +1,5 @@
-// introspect.cpp: the fiber part of task dumps, and dumps on a signal.
+// introspect.cpp: the fiber part of task dumps, the this_fiber queries of
+// where a fiber's frames are, and dumps on a signal.
 #include "duet/stackful/introspect.hpp"
 
 #include <fcntl.h>
@@ -39,6 +40,26 @@ TaskSite fiber_site(const TaskHeader* t) noexcept {
 }
 
 }  // namespace duet::detail
+
+namespace duet::this_fiber {
+
+std::size_t stack_in_use() noexcept {
+  auto* t = detail::current_task();
+  if (t == nullptr || t->vtable->kind != detail::TaskKind::stackful) return 0;
+  auto* f = static_cast<detail::FiberBase*>(t);
+  char here = 0;
+  return static_cast<std::size_t>(f->frames_top() - &here);
+}
+
+std::size_t stack_size() noexcept {
+  auto* t = detail::current_task();
+  if (t == nullptr || t->vtable->kind != detail::TaskKind::stackful) return 0;
+  auto* f = static_cast<detail::FiberBase*>(t);
+  const detail::Stack& s = f->strategy == StackStrategy::copy ? f->copy.shared->mem : f->stack;
+  return static_cast<std::size_t>(f->frames_top() - s.bottom());
+}
+
+}  // namespace duet::this_fiber
 
 namespace duet {
 namespace {

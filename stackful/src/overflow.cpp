@@ -1,7 +1,19 @@
-// overflow.cpp: the guard-page SIGSEGV handler and the alternate signal
-// stacks it runs on.
-#include "overflow.hpp"
-
+// overflow.cpp: a fiber that runs into its guard page is reported, never
+// silently continued: the guard-page SIGSEGV handler and the alternate
+// signal stacks it runs on.
+//
+// A SIGSEGV handler (installed once, when the first stack is mapped) runs
+// on an alternate signal stack (installed on each thread before it first
+// enters a fiber: the faulting stack has no room left). It looks at the
+// fiber that the faulting thread runs; when the fault address lies in that
+// fiber's guard page (or up to 64 KiB below it, where a large frame that
+// skipped the guard lands), it prints the fiber, its strategy, its stack
+// size and its spawn site, then aborts. Any other SIGSEGV goes to the
+// handler that was installed before (or the default action).
+//
+// The callers declare what they call: stack_map.cpp installs the handler
+// when it maps its first stacks, and fiber.cpp's ensure_alt_stack calls
+// give_alt_stack on a thread's first fiber entry.
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -12,6 +24,7 @@
 
 #include "copy_stack.hpp"
 #include "duet/detail/current.hpp"
+#include "duet/detail/tls.hpp"
 #include "duet/stackful/fiber.hpp"
 
 namespace duet::detail {

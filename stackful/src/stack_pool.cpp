@@ -33,8 +33,8 @@
 #include "duet/detail/tls.hpp"
 #include "duet/memory.hpp"
 #include "duet/stackful/stack.hpp"
-#include "sanitizer.hpp"
 #include "stack_stats.hpp"
+#include "switch.hpp"
 
 namespace duet::detail {
 namespace {

@@ -132,8 +132,8 @@ asm(DUET_ASM_FUNCTION("duet_exit_fcontext_ret", DUET_LOAD_FRAME DUET_RETURN_INTO
 // duet_jump_fcontext_jmp: duet_jump_fcontext that resumes `to` by
 // `jmp *%r8` (through duet_exit_fcontext's second half), for a fiber that
 // switches back to the worker loop's frame and for the loop's jump into a
-// fiber that never ran (common/src/sched/flat_jump.hpp): neither pops the
-// return stack.
+// fiber that never ran (flat_jump in common/src/sched/worker.cpp): neither
+// pops the return stack.
 asm(DUET_ASM_FUNCTION("duet_jump_fcontext_jmp", DUET_SAVE_FRAME " jmp duet_exit_fcontext\n"));
 
 asm(DUET_ASM_FUNCTION("duet_exit_fcontext", DUET_LOAD_FRAME

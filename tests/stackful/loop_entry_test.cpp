@@ -1,5 +1,5 @@
-// The worker loop's flat entry (common/src/sched/flat_jump.hpp): a fiber
-// that no other fiber hands over to is jumped into from the loop's own
+// The worker loop's flat entry (flat_jump in common/src/sched/worker.cpp):
+// a fiber that no other fiber hands over to is jumped into from the loop's own
 // frame and resumes the loop by an indirect jump, while a fiber entered by
 // a call (the join hand-off, cancellation) is resumed by the switch's
 // `ret`. These tests drive every way in and out of the loop's side: a

@@ -30,7 +30,7 @@
 //            |                             |  cost no memory
 //   bottom-> +-----------------------------+
 //            | guard page (PROT_NONE)      |  a touch here is reported and
-//   base  -> +-----------------------------+  aborts (see overflow.hpp)
+//   base  -> +-----------------------------+  aborts (stackful/src/overflow.cpp)
 //
 // Each guarded stack is two kernel mappings (the guard splits it), which
 // count against vm.max_map_count (65530 by default): past it, acquiring a

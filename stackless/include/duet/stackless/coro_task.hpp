@@ -1,27 +1,35 @@
-// duet/stackless/coro_task.hpp: CoroTask<T>, a spawned Task<T> as the
-// scheduler sees it: the task header, built in the room in front of the
-// root frame (duet/stackless/frame.hpp), its run loop (the trampoline that
-// resumes the chain's leaf), and its ending: the outcome built in the ended
-// frame's memory, the block freed whole at the last reference.
+// duet/stackless/coro_task.hpp: a spawned Task<T>. CoroTask<T> is the task
+// as the scheduler sees it: the task header, built in the room in front of
+// the root frame (duet/stackless/task.hpp, frame_alloc), its run loop (the
+// trampoline that resumes the chain's leaf), and its ending: the outcome
+// built in the ended frame's memory, the block freed whole at the last
+// reference. spawn_on builds it and submits it: a spawn allocates nothing.
+//
+// Example (file):
+//   duet::Task<int> answer() { co_return 42; }
+//   duet::JoinHandle<int> start() { return rt.spawn(answer()); }
 #pragma once
 
 #include <cstddef>
 #include <memory>
 #include <new>
+#include <stdexcept>
 #include <utility>
 
 #include "duet/detail/block_cache.hpp"
 #include "duet/detail/current.hpp"
+#include "duet/detail/poll_task.hpp"
 #include "duet/detail/task_header.hpp"
+#include "duet/join_handle.hpp"
 #include "duet/outcome.hpp"
-#include "duet/stackless/frame.hpp"
+#include "duet/runtime.hpp"
 #include "duet/stackless/task.hpp"
 
 namespace duet {
 namespace detail {
 
 /// A spawned Task<T>: the task header, in the head of the root frame's block
-/// (frame.hpp). While the root lives, the frame follows the header;
+/// (frame_alloc). While the root lives, the frame follows the header;
 /// once it has ended (returned, thrown or been cancelled), an `Ended` is
 /// built in the frame's memory: the outcome, and the frame's size for the
 /// block's release. COMPLETE in the state word says which of the two is
@@ -158,4 +166,26 @@ struct CoroTask final : TaskHeader {
 static_assert(sizeof(CoroTask<void>) == frame_head, "the task is the head of its frame's block");
 
 }  // namespace detail
+
+/// Spawns a stackless task, handed to the scheduler by `submit`
+/// (detail::SubmitAnywhere, or SubmitPinned: duet::pinned). Throws
+/// std::invalid_argument for an empty Task and std::bad_alloc when memory
+/// runs out.
+template <class Submit, class T>
+JoinHandle<T> spawn_via(Submit submit, Runtime& rt, Task<T> task) {
+  if (!task.valid()) throw std::invalid_argument("duet::spawn: empty Task");
+  using CT = detail::CoroTask<T>;
+  typename Task<T>::handle_type h = task.release();
+  void* head = static_cast<std::byte*>(h.address()) - detail::frame_head;
+  auto* t = std::construct_at(static_cast<CT*>(head), h);
+  submit(detail::scheduler_of(rt), t);
+  return JoinHandle<T>(t);
+}
+
+/// Spawns a stackless task.
+template <class T>
+JoinHandle<T> spawn_on(Runtime& rt, Task<T> task) {
+  return spawn_via(detail::SubmitAnywhere{}, rt, std::move(task));
+}
+
 }  // namespace duet
