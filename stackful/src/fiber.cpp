@@ -20,6 +20,7 @@
 #include "duet/stackful/fiber.hpp"
 #include "duet/stackful/stack.hpp"
 #include "high_water.hpp"
+#include "overflow.hpp"
 #include "stack_stats.hpp"
 #include "switch.hpp"
 
@@ -94,15 +95,6 @@ inline void stack_leave(FiberBase* f) noexcept {
 // signal stack: the faulting fiber's stack has no room left. Each thread
 // gets one before it first enters a fiber.
 
-/// Whether the calling thread has been through give_alt_stack. A
-/// constant-initialised bool: its test is one %fs-relative load on every
-/// fiber entry (the thread_local that owns the alternate stack has a
-/// destructor, and reaching it went through its TLS wrapper;
-/// docs/performance-log.md, "A finishing fiber asks its worker once").
-extern DUET_TLS constinit bool tl_alt_stack_tried;  // overflow.cpp
-/// ensure_alt_stack's first time on a thread: the handler checked, an
-/// alternate signal stack installed unless the thread has one.
-void give_alt_stack() noexcept;  // overflow.cpp
 /// Gives the calling thread an alternate signal stack unless it has one.
 inline void ensure_alt_stack() noexcept {
   if (!tl_alt_stack_tried) [[unlikely]]

@@ -11,8 +11,8 @@
 // size and its spawn site, then aborts. Any other SIGSEGV goes to the
 // handler that was installed before (or the default action).
 //
-// The callers declare what they call: stack_map.cpp installs the handler
-// when it maps its first stacks, and fiber.cpp's ensure_alt_stack calls
+// Its callers (overflow.hpp): stack_map.cpp installs the handler when it
+// maps its first stacks, and fiber.cpp's ensure_alt_stack calls
 // give_alt_stack on a thread's first fiber entry.
 #include <signal.h>
 #include <sys/mman.h>
@@ -26,6 +26,7 @@
 #include "duet/detail/current.hpp"
 #include "duet/detail/tls.hpp"
 #include "duet/stackful/fiber.hpp"
+#include "overflow.hpp"
 
 namespace duet::detail {
 namespace {

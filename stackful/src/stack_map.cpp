@@ -28,12 +28,10 @@
 #include <string>
 
 #include "duet/stackful/stack.hpp"
+#include "overflow.hpp"
 #include "stack_stats.hpp"
 
 namespace duet::detail {
-
-/// Installs the guard page's SIGSEGV handler (idempotent, thread-safe).
-void install_overflow_handler() noexcept;  // overflow.cpp
 
 namespace {
 
