@@ -173,6 +173,45 @@ struct is_task : std::false_type {};
 template <class T>
 struct is_task<Task<T>> : std::true_type {};
 
+/// Where an await keeps its future's output between the poll that found it
+/// ready and await_resume: the output itself (ResultOf: a value or the
+/// exception the poll threw), or, for a two-step future (duet/poll.hpp),
+/// only an exception, the output staying in the future until
+/// take_ready() moves it out once.
+template <class Fut>
+class AwaitedOutput {
+  using T = future_output_t<Fut>;
+
+ public:
+  bool poll(Fut& f, Context& cx) { return out_.capture_poll(f, cx); }
+  T take(Fut&) { return out_.take(); }
+
+ private:
+  ResultOf<T> out_;
+};
+
+template <TwoStepFuture Fut>
+class AwaitedOutput<Fut> {
+  using T = future_output_t<Fut>;
+
+ public:
+  bool poll(Fut& f, Context& cx) {
+    try {
+      return f.poll_ready(cx);
+    } catch (...) {
+      error_.set_exception(std::current_exception());
+      return true;
+    }
+  }
+  T take(Fut& f) {
+    error_.take();
+    return f.take_ready();
+  }
+
+ private:
+  VoidResult error_;
+};
+
 /// Awaits a poll future from a coroutine. It refers to the operand, never
 /// moves it: an lvalue lives outside the await, and a prvalue operand
 /// (`co_await ch.recv()`) is a temporary of the full-expression that holds
@@ -201,59 +240,16 @@ class FutureAwaiter : WaitOp {
     r.wait = this;  // the leaf is the coroutine that awaits
     return true;
   }
-  T await_resume() { return out_.take(); }
+  T await_resume() { return out_.take(fut_); }
 
  private:
-  bool try_poll(Context& cx) { return out_.capture_poll(fut_, cx); }
+  bool try_poll(Context& cx) { return out_.poll(fut_, cx); }
   static bool repoll(WaitOp* self, Context& cx) {
     return static_cast<FutureAwaiter*>(self)->try_poll(cx);
   }
 
   Fut& fut_;
-  ResultOf<T> out_;
-};
-
-/// A two-step future (poll.hpp) is awaited as any other, except that its
-/// output stays in the future until await_resume moves it out: the awaiter
-/// keeps only an exception the poll threw (8 bytes).
-template <TwoStepFuture Fut>
-class FutureAwaiter<Fut> : WaitOp {
-  using T = future_output_t<Fut>;
-
- public:
-  explicit FutureAwaiter(Fut& f) noexcept : WaitOp{&repoll}, fut_(f) {}
-
-  static constexpr bool await_ready() noexcept { return false; }
-  bool await_suspend(std::coroutine_handle<>) {
-    CoroRun& r = *tl_coro_run;
-    BorrowedWaker w(r.task);
-    Context cx(w.get());
-    const bool ready = try_poll(cx);
-    tl_coro_run = &r;  // as in FutureAwaiter
-    if (ready) return false;
-    r.wait = this;
-    return true;
-  }
-  T await_resume() {
-    error_.take();
-    return fut_.take_ready();
-  }
-
- private:
-  bool try_poll(Context& cx) {
-    try {
-      return fut_.poll_ready(cx);
-    } catch (...) {
-      error_.set_exception(std::current_exception());
-      return true;
-    }
-  }
-  static bool repoll(WaitOp* self, Context& cx) {
-    return static_cast<FutureAwaiter*>(self)->try_poll(cx);
-  }
-
-  Fut& fut_;
-  VoidResult error_;
+  AwaitedOutput<Fut> out_;
 };
 
 /// A yield records nothing: the run ends with the same leaf and no wait.
