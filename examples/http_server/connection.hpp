@@ -11,13 +11,17 @@
 // of a body and each write get their own. Past a deadline the connection
 // closes without an answer, as nginx does.
 //
-// An idle keep-alive connection holds no buffer (nginx's rule): between
-// requests, with no input left, the read buffer and the session's output
-// go back to the heap, and the wait for the next request reads into a few
-// bytes inside Serve (kFirstRead). A request that fits there is parsed from
-// them and never takes a read buffer; one that fills them takes the buffer
-// for the rest (the parser keeps what it needs of a partial request, so the
-// input may arrive in pieces).
+// An idle keep-alive connection holds no buffer and no request state
+// (nginx's rule): what a request needs (the session with its parser and
+// output, the read buffer, a file body) is one heap block, Busy, taken at
+// the request's first byte and given back when the connection goes idle,
+// and the wait for the next request reads into a few bytes inside Serve
+// (kFirstRead). A request that fits there is parsed from them and never
+// takes a read buffer; one that fills them takes the buffer for the rest
+// (the parser keeps what it needs of a partial request, so the input may
+// arrive in pieces). The stackless model spawns Serve itself as the task
+// (server.cpp): an idle connection is the task's header, Serve and the
+// driver's block for its socket.
 #pragma once
 
 #include <sys/socket.h>
@@ -44,6 +48,13 @@ struct Drain {
   std::atomic<bool> on{false};
 };
 
+/// What every connection of a server shares, behind one pointer: the
+/// routes' settings (read-only) and the drain.
+struct Host {
+  Site site;
+  Drain drain;
+};
+
 namespace detail {
 // The wait for a request reads into kFirstRead bytes inside Serve: a short
 // request (the benchmarks' GETs, about 50 bytes) arrives whole there. The
@@ -66,8 +77,7 @@ class [[nodiscard]] Serve {
   using WriteFut = decltype(std::declval<S&>().write(std::declval<std::span<const std::byte>>()));
 
  public:
-  Serve(S stream, const Site& site, Drain& drain)
-      : stream_(std::move(stream)), drain_(&drain), session_(site) {}
+  Serve(S stream, Host& host) : stream_(std::move(stream)), host_(&host) {}
   Serve(Serve&&) = default;
 
   duet::Poll<void> poll(duet::Context& cx) {
@@ -109,33 +119,51 @@ class [[nodiscard]] Serve {
     std::size_t chunk_len = 0, chunk_sent = 0;
   };
 
+  /// What a request in progress holds, one block from its first byte
+  /// until the connection goes idle again.
+  struct Busy {
+    explicit Busy(const Site& site) : session(site) {}
+    Session session;
+    std::unique_ptr<FileSend> file;
+    std::unique_ptr<char[]> buf;  // the read buffer, taken past first_bytes_
+    std::uint32_t cap = 0;        // buf's size
+    std::uint32_t written = 0;    // of session.output()
+  };
+
   // Each step returns true to go on at once, false to wait (or when done).
 
   bool parse() {
-    if (pos_ < end_) pos_ += static_cast<std::uint32_t>(session_.feed(input() + pos_, end_ - pos_));
-    if (!session_.output().empty()) return start_write();
-    if (session_.closing()) return close();
+    if (pos_ < end_) {
+      if (!busy_) busy_ = std::make_unique<Busy>(host_->site);
+      pos_ += static_cast<std::uint32_t>(busy_->session.feed(input() + pos_, end_ - pos_));
+    }
+    if (!busy_) return start_read();  // nothing read yet
+    Session& s = busy_->session;
+    if (!s.output().empty()) return start_write();
+    if (s.closing()) return close();
     if (pos_ < end_) return true;  // (not reached: a pause leaves output)
     return start_read();
   }
 
   bool start_read() {
+    const bool idle = !busy_ || busy_->session.idle();
     // The flag alone: a drain it misses is seen by watch_drain while reading.
-    if (drain_->on.load(std::memory_order_acquire)) session_.drain();
-    if (session_.closing()) return close();
+    if (host_->drain.on.load(std::memory_order_acquire)) {
+      if (idle) return close();
+      busy_->session.drain();
+    }
+    if (busy_ && busy_->session.closing()) return close();
     // A new request's header (or the idle gap before it) gets one deadline
     // in all; a body's read gets one per read.
-    if (session_.idle() || session_.in_body()) arm();
-    // No input is left (pos_ == end_). Between requests: give the buffers
-    // back and wait in first_; within a request: the read buffer.
-    first_ = session_.idle();
+    if (idle || busy_->session.in_body()) arm();
+    // No input is left (pos_ == end_). Between requests: give the request's
+    // block back and wait in first_; within a request: the read buffer.
+    first_ = idle;
     if (first_) {
-      buf_.reset();
-      cap_ = 0;
-      session_.release();
-    } else if (cap_ < want_) {
-      buf_ = std::make_unique_for_overwrite<char[]>(want_);
-      cap_ = want_;
+      busy_.reset();
+    } else if (busy_->cap < want_) {
+      busy_->buf = std::make_unique_for_overwrite<char[]>(want_);
+      busy_->cap = want_;
     }
     pos_ = end_ = 0;
     step_ = Step::read;
@@ -145,12 +173,12 @@ class [[nodiscard]] Serve {
   bool read(duet::Context& cx) {
     auto* rd = std::get_if<kReading>(&io_);
     if (rd == nullptr) {
-      const auto into = first_ ? std::span(first_bytes_) : std::span(buf_.get(), cap_);
+      const auto into = first_ ? std::span(first_bytes_) : std::span(busy_->buf.get(), busy_->cap);
       rd = &io_.template emplace<kReading>(stream_.read(std::as_writable_bytes(into)));
     }
     auto p = rd->poll(cx);
     if (p.is_pending()) {
-      if (watch_drain(cx) && session_.closing()) return finish();
+      if (watch_drain(cx) && closing_on_drain()) return finish();
       if (expired(cx)) return finish();
       return false;
     }
@@ -158,7 +186,7 @@ class [[nodiscard]] Serve {
     auto r = std::move(p).value();
     if (!r || *r == 0) return finish();  // the peer closed (or reset)
     // A read that filled the read buffer: the large one from the next on.
-    if (!first_ && *r == cap_) want_ = detail::kReadBuffer;
+    if (!first_ && *r == busy_->cap) want_ = detail::kReadBuffer;
     pos_ = 0;
     end_ = static_cast<std::uint32_t>(*r);  // at most the buffer's size
     step_ = Step::parse;
@@ -166,31 +194,32 @@ class [[nodiscard]] Serve {
   }
 
   bool start_write() {
-    written_ = 0;
+    busy_->written = 0;
     arm();
     step_ = Step::write;
     return true;
   }
 
   bool write(duet::Context& cx) {
-    const std::string_view out = session_.output();
-    while (written_ < out.size()) {
+    Busy& b = *busy_;
+    const std::string_view out = b.session.output();
+    while (b.written < out.size()) {
       auto* wr = std::get_if<kWriting>(&io_);
       if (wr == nullptr) {
         wr = &io_.template emplace<kWriting>(
-            stream_.write(std::as_bytes(std::span(out.substr(written_)))));
+            stream_.write(std::as_bytes(std::span(out.substr(b.written)))));
       }
       auto p = wr->poll(cx);
       if (p.is_pending()) return expired(cx) ? finish() : false;
       io_ = std::monostate{};
       auto r = std::move(p).value();
       if (!r) return finish();
-      written_ += static_cast<std::uint32_t>(*r);
+      b.written += static_cast<std::uint32_t>(*r);
       arm();
     }
-    session_.clear_output();
-    if (auto f = session_.take_file()) {
-      file_ = std::make_unique<FileSend>(std::move(*f));
+    b.session.clear_output();
+    if (auto f = b.session.take_file()) {
+      b.file = std::make_unique<FileSend>(std::move(*f));
       step_ = Step::file;
       return true;
     }
@@ -199,14 +228,14 @@ class [[nodiscard]] Serve {
   }
 
   bool send_file(duet::Context& cx) {
-    FileSend& f = *file_;
+    FileSend& f = *busy_->file;
     if constexpr (kTcp) {
       // Zero-copy: the kernel moves the file's pages to the socket.
       if (!f.sendfile) f.sendfile.emplace(stream_.send_file(f.file, 0, f.left));
       auto p = f.sendfile->poll(cx);
       if (p.is_pending()) return expired(cx) ? finish() : false;
       const bool failed = static_cast<bool>(p.value().error);
-      file_.reset();
+      busy_->file.reset();
       if (failed) return finish();
     } else {
       // TLS encrypts in user space: the file goes through a buffer.
@@ -235,7 +264,7 @@ class [[nodiscard]] Serve {
         f.left -= *r;
         arm();
       }
-      file_.reset();
+      busy_->file.reset();
     }
     step_ = Step::parse;
     return true;
@@ -262,7 +291,8 @@ class [[nodiscard]] Serve {
       auto* rd = std::get_if<kReading>(&io_);
       if (rd == nullptr) {
         // What arrives is dropped: into the read buffer if there is one.
-        const auto into = buf_ ? std::span(buf_.get(), cap_) : std::span(first_bytes_);
+        const auto into =
+            busy_ && busy_->buf ? std::span(busy_->buf.get(), busy_->cap) : std::span(first_bytes_);
         rd = &io_.template emplace<kReading>(stream_.read(std::as_writable_bytes(into)));
       }
       auto p = rd->poll(cx);
@@ -275,7 +305,7 @@ class [[nodiscard]] Serve {
 
   bool finish() {
     io_ = std::monostate{};
-    file_.reset();
+    busy_.reset();
     step_ = Step::done;
     return false;
   }
@@ -284,7 +314,7 @@ class [[nodiscard]] Serve {
   /// lazily: one armed for an earlier deadline fires, finds the deadline
   /// moved, and re-arms (so a busy connection does not touch the timer per
   /// request).
-  void arm() { deadline_ = duet::Clock::now() + session_.site().limits.read_timeout; }
+  void arm() { deadline_ = duet::Clock::now() + host_->site.limits.read_timeout; }
 
   bool expired(duet::Context& cx) {
     for (;;) {
@@ -295,14 +325,14 @@ class [[nodiscard]] Serve {
     }
   }
 
-  /// True once the drain began (polled while reading): the session is told.
+  /// True once the drain began (polled while reading).
   bool watch_drain(duet::Context& cx) {
     if (drain_seen_) return false;
     // The Notified first, then the flag: a notify_all after its creation
     // completes it, and one before set the flag first.
-    if (!drain_wait_) drain_wait_.emplace(drain_->notify.notified());
+    if (!drain_wait_) drain_wait_.emplace(host_->drain.notify.notified());
     // Acquire: pairs with begin_drain's release store.
-    bool on = drain_->on.load(std::memory_order_acquire);
+    bool on = host_->drain.on.load(std::memory_order_acquire);
     if (!on && !drain_queued_) {
       // Poll the Notified until it is queued, then only the flag: Notify
       // takes its lock on every poll, and the one registration stays good
@@ -313,40 +343,45 @@ class [[nodiscard]] Serve {
     }
     if (!on) return false;
     drain_seen_ = true;
-    session_.drain();
     return true;
   }
 
+  /// The drain seen while reading: an idle connection closes at once, a
+  /// request in progress is answered with Connection: close.
+  bool closing_on_drain() noexcept {
+    if (first_) return true;
+    busy_->session.drain();
+    return busy_->session.closing();
+  }
+
   /// The bytes of the last read: first_bytes_ or the read buffer.
-  [[nodiscard]] const char* input() const noexcept { return first_ ? first_bytes_ : buf_.get(); }
+  [[nodiscard]] const char* input() const noexcept {
+    return first_ ? first_bytes_ : busy_->buf.get();
+  }
 
   S stream_;
-  Drain* drain_;
-  Session session_;
+  Host* host_;
 
   // One operation at a time is in flight on the stream: a read (index
-  // kReading) or a write (kWriting); the file's sendfile lives in file_.
+  // kReading) or a write (kWriting); the file's sendfile lives in busy_->file.
   // By index: over TCP the two futures are one type.
   static constexpr std::size_t kReading = 1, kWriting = 2;
   std::variant<std::monostate, ReadFut, WriteFut> io_;
-  std::unique_ptr<FileSend> file_;
+  std::unique_ptr<Busy> busy_;  // none while idle
 
-  std::unique_ptr<char[]> buf_;  // the read buffer; none between requests
   // 32 bits: a buffer is at most kReadBuffer, the output about kFlushAt
   // (session.cpp) past one response; the connection's state is what an
   // idle connection holds.
-  std::uint32_t cap_ = 0;                          // buf_'s size
   std::uint32_t want_ = detail::kReadBufferSmall;  // the size of the next buffer taken
   std::uint32_t pos_ = 0, end_ = 0;                // unparsed input, in input()
-  std::uint32_t written_ = 0;                      // of session_.output()
-
-  std::optional<duet::Sleep> timer_;
-  duet::Instant deadline_{};
-  std::optional<duet::Notify::Notified> drain_wait_;
   Step step_ = Step::parse;
   bool first_ = false;         // the last read went to first_bytes_
   bool drain_queued_ = false;  // drain_wait_ is registered with the Notify
   bool drain_seen_ = false;
+
+  std::optional<duet::Sleep> timer_;
+  duet::Instant deadline_{};
+  std::optional<duet::Notify::Notified> drain_wait_;
   char first_bytes_[detail::kFirstRead];
 };
 

@@ -20,30 +20,31 @@ namespace detail {
 using duet::net::TcpStream;
 using duet::tls::TlsStream;
 
-/// A connection's task body, awaited the coroutine's way or the fiber's.
-template <class S>
-duet::Task<void> serve_coro(S s, Server* srv) {
-  co_await Serve<S>(std::move(s), srv->site(), srv->drain());
-}
-
+/// A connection's task body: a plain connection's Serve is the task's
+/// future itself (stackless: no coroutine frame around it) or awaited by
+/// a fiber; a TLS one first awaits the handshake.
 duet::Task<void> serve_tls_coro(TcpStream tcp, Server* srv) {
   auto s = co_await srv->tls().accept(std::move(tcp), srv->options().limits.read_timeout);
-  if (s) co_await Serve<TlsStream>(std::move(*s), srv->site(), srv->drain());
+  if (s) co_await Serve<TlsStream>(std::move(*s), srv->host());
 }
 
 void serve_fiber(TcpStream s, Server* srv) {
-  duet::wait(Serve<TcpStream>(std::move(s), srv->site(), srv->drain()));
+  duet::wait(Serve<TcpStream>(std::move(s), srv->host()));
 }
 
 void serve_tls_fiber(TcpStream tcp, Server* srv) {
   auto s = duet::wait(srv->tls().accept(std::move(tcp), srv->options().limits.read_timeout));
-  if (s) duet::wait(Serve<TlsStream>(std::move(*s), srv->site(), srv->drain()));
+  if (s) duet::wait(Serve<TlsStream>(std::move(*s), srv->host()));
 }
 
 /// Spawns the task of one accepted connection (`tls`: handshake first).
 void spawn_connection(TcpStream s, Server* srv, bool tls) {
   if (srv->options().model == Model::stackless) {
-    duet::spawn(tls ? serve_tls_coro(std::move(s), srv) : serve_coro(std::move(s), srv)).detach();
+    if (tls) {
+      duet::spawn(serve_tls_coro(std::move(s), srv)).detach();
+    } else {
+      duet::spawn(Serve<TcpStream>(std::move(s), srv->host())).detach();
+    }
   } else {
     duet::spawn(duet::stackful, [s = std::move(s), srv, tls]() mutable {
       tls ? serve_tls_fiber(std::move(s), srv) : serve_fiber(std::move(s), srv);
@@ -152,11 +153,11 @@ void print_memory(const duet::Runtime& rt) {
 }  // namespace detail
 
 Server::Server(const Options& o) : opts_(o) {
-  site_.limits = o.limits;
+  host_.site.limits = o.limits;
   if (!o.root.empty()) {
     root_ = duet::io::Fd(::open(o.root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!root_.valid()) throw std::runtime_error("--root: cannot open " + o.root);
-    site_.root_fd = root_.get();
+    host_.site.root_fd = root_.get();
   }
   // http_parser's own header limit (80 KiB by default) must not cut in
   // before ours.
@@ -193,8 +194,8 @@ void Server::start(duet::Runtime& rt) {
 
 void Server::begin_drain() noexcept {
   // Release: pairs with the connections' and accept loops' acquire loads.
-  drain_.on.store(true, std::memory_order_release);
-  drain_.notify.notify_all();
+  host_.drain.on.store(true, std::memory_order_release);
+  host_.drain.notify.notify_all();
 }
 
 int run(const Options& o) {

@@ -48,16 +48,16 @@ class Server {
 
   [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
   [[nodiscard]] std::uint16_t tls_port() const noexcept { return tls_port_; }
-  [[nodiscard]] const Site& site() const noexcept { return site_; }
-  [[nodiscard]] Drain& drain() noexcept { return drain_; }
+  [[nodiscard]] const Site& site() const noexcept { return host_.site; }
+  [[nodiscard]] Drain& drain() noexcept { return host_.drain; }
+  [[nodiscard]] Host& host() noexcept { return host_; }
   [[nodiscard]] const duet::tls::TlsContext& tls() const noexcept { return *tls_; }
   [[nodiscard]] const Options& options() const noexcept { return opts_; }
 
  private:
   Options opts_;
   duet::io::Fd root_;
-  Site site_;
-  Drain drain_;
+  Host host_;
   duet::net::TcpListener plain_;
   duet::net::TcpListener secure_;
   std::optional<duet::tls::TlsContext> tls_;

@@ -186,17 +186,8 @@ void Session::drain() noexcept {
   if (!in_message_) closing_ = true;
 }
 
-void Session::release() noexcept {
-  std::string().swap(out_);
-  if (!in_message_) rq_.reset();
-}
-
 void Session::begin_message() noexcept {
-  if (rq_) {
-    *rq_ = Request{};
-  } else {
-    rq_ = std::make_unique<Request>();
-  }
+  rq_ = Request{};
   status_ = 0;
   in_message_ = true;
   in_body_ = false;
@@ -209,27 +200,27 @@ int Session::reject(int status) noexcept {
 }
 
 bool Session::count_header_bytes(std::size_t n) noexcept {
-  rq_->header_bytes += n;
-  return rq_->header_bytes <= site_->limits.max_header_bytes;
+  rq_.header_bytes += n;
+  return rq_.header_bytes <= site_->limits.max_header_bytes;
 }
 
 int Session::on_url(const char* at, std::size_t n) noexcept {
   if (!count_header_bytes(n)) return reject(431);
-  rq_->url.append(at, n);
+  rq_.url.append(at, n);
   return 0;
 }
 
 int Session::on_field(const char* at, std::size_t n) noexcept {
-  if (rq_->in_value) finish_value();
-  if (rq_->field_len == 0 && !count_header_bytes(4)) return reject(431);  // ": " and CRLF
+  if (rq_.in_value) finish_value();
+  if (rq_.field_len == 0 && !count_header_bytes(4)) return reject(431);  // ": " and CRLF
   if (!count_header_bytes(n)) return reject(431);
   // RFC 9112 5.1: no whitespace between the field name and the colon.
   if (std::memchr(at, ' ', n) != nullptr || std::memchr(at, '\t', n) != nullptr) {
     return reject(400);
   }
-  const std::size_t room = sizeof rq_->field - std::min(rq_->field_len, sizeof rq_->field);
-  std::memcpy(rq_->field + std::min(rq_->field_len, sizeof rq_->field), at, std::min(n, room));
-  rq_->field_len += n;
+  const std::size_t room = sizeof rq_.field - std::min(rq_.field_len, sizeof rq_.field);
+  std::memcpy(rq_.field + std::min(rq_.field_len, sizeof rq_.field), at, std::min(n, room));
+  rq_.field_len += n;
   return 0;
 }
 
@@ -239,63 +230,62 @@ int Session::on_value(const char* at, std::size_t n) noexcept {
   // previous value) is rejected with 400, as nginx does.
   const char before = at > feed_begin_ ? at[-1] : last_byte_;
   if (n > 0 && before == '\n' && (at[0] == ' ' || at[0] == '\t')) return reject(400);
-  if (!rq_->in_value) {
-    rq_->in_value = true;
-    const std::string_view name(rq_->field, std::min(rq_->field_len, sizeof rq_->field));
-    rq_->field_kind = rq_->field_len > sizeof rq_->field           ? Field::other
-                      : detail::iequals(name, "host")              ? Field::host
-                      : detail::iequals(name, "expect")            ? Field::expect
-                      : detail::iequals(name, "transfer-encoding") ? Field::transfer_encoding
-                                                                   : Field::other;
+  if (!rq_.in_value) {
+    rq_.in_value = true;
+    const std::string_view name(rq_.field, std::min(rq_.field_len, sizeof rq_.field));
+    rq_.field_kind = rq_.field_len > sizeof rq_.field             ? Field::other
+                     : detail::iequals(name, "host")              ? Field::host
+                     : detail::iequals(name, "expect")            ? Field::expect
+                     : detail::iequals(name, "transfer-encoding") ? Field::transfer_encoding
+                                                                  : Field::other;
   }
-  if (rq_->field_kind != Field::other) {
-    const std::size_t room = sizeof rq_->value - std::min(rq_->value_len, sizeof rq_->value);
-    std::memcpy(rq_->value + std::min(rq_->value_len, sizeof rq_->value), at, std::min(n, room));
-    rq_->value_len += n;
+  if (rq_.field_kind != Field::other) {
+    const std::size_t room = sizeof rq_.value - std::min(rq_.value_len, sizeof rq_.value);
+    std::memcpy(rq_.value + std::min(rq_.value_len, sizeof rq_.value), at, std::min(n, room));
+    rq_.value_len += n;
   }
   return 0;
 }
 
 void Session::finish_value() noexcept {
-  rq_->in_value = false;
-  const bool fits = rq_->value_len <= sizeof rq_->value;
-  const std::string_view v =
-      detail::trim({rq_->value, std::min(rq_->value_len, sizeof rq_->value)});
+  rq_.in_value = false;
+  const bool fits = rq_.value_len <= sizeof rq_.value;
+  const std::string_view v = detail::trim({rq_.value, std::min(rq_.value_len, sizeof rq_.value)});
   if (!in_body_) {  // trailers of a chunked body change nothing here
-    switch (rq_->field_kind) {
+    switch (rq_.field_kind) {
       case Field::host:
-        ++rq_->hosts;
+        ++rq_.hosts;
         break;
       case Field::expect:
-        (fits && detail::iequals(v, "100-continue") ? rq_->expect_continue : rq_->expect_other) =
+        (fits && detail::iequals(v, "100-continue") ? rq_.expect_continue : rq_.expect_other) =
             true;
         break;
       case Field::transfer_encoding:
-        if (!fits || !detail::iequals(v, "chunked")) rq_->te_other = true;
+        if (!fits || !detail::iequals(v, "chunked")) rq_.te_other = true;
         break;
       case Field::other:
         break;
     }
   }
-  rq_->field_len = rq_->value_len = 0;
-  rq_->field_kind = Field::other;
+  rq_.field_len = rq_.value_len = 0;
+  rq_.field_kind = Field::other;
 }
 
 int Session::on_headers_complete() noexcept {
-  if (rq_->in_value) finish_value();
+  if (rq_.in_value) finish_value();
   if (parser_.http_major != 1) return reject(505);
   // RFC 9112 3.2: an HTTP/1.1 request has exactly one Host; more than one
   // is refused in any version.
-  if (rq_->hosts > 1 || (parser_.http_minor >= 1 && rq_->hosts == 0)) return reject(400);
+  if (rq_.hosts > 1 || (parser_.http_minor >= 1 && rq_.hosts == 0)) return reject(400);
   // A transfer coding other than chunked: nginx answers 501.
-  if (rq_->te_other) return reject(501);
+  if (rq_.te_other) return reject(501);
   const bool chunked = (parser_.flags & F_CHUNKED) != 0;
   const std::uint64_t length = parser_.content_length;
   if (length != kNoLength && length > site_->limits.max_body_bytes) return reject(413);
-  if (rq_->expect_other) return reject(417);
+  if (rq_.expect_other) return reject(417);
   // RFC 9110 10.1.1: 100 Continue before reading a body the client holds
   // back (only HTTP/1.1 clients wait for it).
-  if (rq_->expect_continue && parser_.http_minor >= 1 &&
+  if (rq_.expect_continue && parser_.http_minor >= 1 &&
       (chunked || (length != kNoLength && length > 0))) {
     out_.append("HTTP/1.1 100 Continue\r\n\r\n");
   }
@@ -304,8 +294,8 @@ int Session::on_headers_complete() noexcept {
 }
 
 int Session::on_body(std::size_t n) noexcept {
-  rq_->body_bytes += n;
-  if (rq_->body_bytes > site_->limits.max_body_bytes) return reject(413);
+  rq_.body_bytes += n;
+  if (rq_.body_bytes > site_->limits.max_body_bytes) return reject(413);
   return 0;
 }
 
@@ -325,17 +315,17 @@ void Session::respond() {
   const auto method = static_cast<http_method>(parser_.method);
   const bool head = method == HTTP_HEAD;
   const bool get_or_head = method == HTTP_GET || head;
-  std::string_view path = rq_->url;
+  std::string_view path = rq_.url;
   if (!path.starts_with('/')) {
     // absolute-form (RFC 9112 3.2.2): the path of the URL.
     http_parser_url u;
     http_parser_url_init(&u);
-    if (http_parser_parse_url(rq_->url.data(), rq_->url.size(), 0, &u) != 0)
+    if (http_parser_parse_url(rq_.url.data(), rq_.url.size(), 0, &u) != 0)
       return respond_error(400);
-    path = (u.field_set & (1 << UF_PATH)) != 0
-               ? std::string_view(rq_->url).substr(u.field_data[UF_PATH].off,
-                                                   u.field_data[UF_PATH].len)
-               : std::string_view("/");
+    path =
+        (u.field_set & (1 << UF_PATH)) != 0
+            ? std::string_view(rq_.url).substr(u.field_data[UF_PATH].off, u.field_data[UF_PATH].len)
+            : std::string_view("/");
   }
   path = path.substr(0, path.find('?'));
   static constexpr std::string_view kHello = "Hello, World!";

@@ -9,8 +9,9 @@
 // response of one feed lands in the same output buffer, so the connection
 // writes them with one send. The plaintext and json responses are copied
 // into that buffer: its first response reserves room for several, so a
-// busy connection grows it rarely; the connection gives it back when it
-// goes idle (release_output).
+// busy connection grows it rarely. A session lives from a request's first
+// byte until its connection goes idle (connection.hpp), so an idle
+// connection holds neither the session nor its buffer.
 #pragma once
 
 #include <http_parser.h>
@@ -64,10 +65,6 @@ class Session {
   /// Response bytes to write, in order.
   [[nodiscard]] std::string_view output() const noexcept { return out_; }
   void clear_output() noexcept { out_.clear(); }
-  /// Between requests (idle() and the output written): gives the output's
-  /// memory and the request's state back, so that an idle connection holds
-  /// none; the next request takes them again.
-  void release() noexcept;
   /// The file body due after the output, if any (taken once).
   std::optional<FileBody> take_file() noexcept;
 
@@ -115,9 +112,10 @@ class Session {
   // flags).
   const char* feed_begin_ = nullptr;
 
-  /// What the checks and the routes keep of the request being parsed:
-  /// allocated at a request's first byte, given back with the output when
-  /// the connection goes idle (release), so an idle session holds none.
+  /// What the checks and the routes keep of the request being parsed,
+  /// reset at each message start. A session lives while its connection
+  /// has a request in progress (connection.hpp): an idle connection holds
+  /// none of this.
   struct Request {
     std::string url;
     std::size_t header_bytes = 0;
@@ -134,7 +132,7 @@ class Session {
     bool expect_other = false;
     bool te_other = false;
   };
-  std::unique_ptr<Request> rq_;
+  Request rq_;
   int status_ = 0;  // a callback's rejection, answered after the parser stops
   char last_byte_ = 0;
 

@@ -131,6 +131,15 @@ TEST_CASE("a body with Content-Length is read past and the next request answered
   });
 }
 
+// An idle plain connection in the stackless model is its task's block
+// (the header and Serve, spawned as the task's future) and the driver's
+// block for its socket: what a request needs is given back between
+// requests (connection.hpp). The task stays within one 512-byte block.
+TEST_CASE("an idle stackless connection's task fits one 512-byte block", "[http][memory]") {
+  using Task = duet::detail::PollTask<http_server::Serve<duet::net::TcpStream>>;
+  STATIC_REQUIRE(sizeof(Task) <= 512);
+}
+
 TEST_CASE("a request in pieces across the idle read's bytes and the read buffer is answered",
           "[http]") {
   // Between requests the connection reads into a few bytes of its own
