@@ -452,8 +452,9 @@ class Report:
         if not rows:
             return []
         return ["Where duet's bytes are, per connection: " + method + ". In duet's server the connection's "
-                "task is one block (a coroutine frame holding the connection's state, or a fiber's task block "
-                "with the state on its stack), and the driver keeps one block per socket (epoll's "
+                "task is one block (stackless: the poll task, its header and the connection's state in one; "
+                "a fiber: its task block, with the state on its stack), and the driver keeps one block per "
+                "socket (epoll's "
                 "registration, io_uring's multishot receive queue).", "",
                 "| server | block cache | by block size | C heap | rest | samples |",
                 "|---|---|---|---|---|---|"] + rows + [""]
