@@ -33,25 +33,30 @@ class UringDriver;
 /// any thread) copies out of the queue and gives the buffers back. The
 /// Source holds the queue; the kernel's reference is `armed`. Freed when the
 /// Source has released it and no multishot is in flight.
+///
+/// Every socket an io_uring worker reads from holds one, for as long as it
+/// is open: an idle connection's memory. The fields are ordered largest
+/// first so that the queue is one 64-byte block (the static_assert below).
 struct alignas(64) RecvQueue {
   static constexpr std::uint16_t none = 0xffff;
-  OpLock lock;
   UringDriver* owner = nullptr;  // null once the driver is gone
+  Waker waker;                   // the reader, all guarded by lock
+  RecvQueue* next = nullptr;     // owner's live list (guarded by its live_mu_)
+  RecvQueue* prev = nullptr;
   int fd = -1;
-  // Filled buffers in arrival order, linked through the driver's buf_next.
-  std::uint16_t head = none, tail = none;
-  std::uint16_t queued = 0;    // buffers in the queue
   std::uint32_t head_off = 0;  // bytes of the head buffer already read
   std::int32_t error = 0;      // -errno to report once the queue is drained
-  bool eof = false;            // the peer shut down: reads return 0
-  bool armed = false;          // a multishot recv is in the kernel
-  bool cancelling = false;     // its cancel is submitted (backpressure)
-  bool released = false;       // the Source let go
-  bool starved = false;        // it ended for lack of buffers
-  Waker waker;                 // the reader, all guarded by lock
-  RecvQueue* next = nullptr;   // owner's live list (guarded by its live_mu_)
-  RecvQueue* prev = nullptr;
+  // Filled buffers in arrival order, linked through the driver's buf_next.
+  std::uint16_t head = none, tail = none;
+  std::uint16_t queued = 0;  // buffers in the queue
+  OpLock lock;
+  bool eof = false;         // the peer shut down: reads return 0
+  bool armed = false;       // a multishot recv is in the kernel
+  bool cancelling = false;  // its cancel is submitted (backpressure)
+  bool released = false;    // the Source let go
+  bool starved = false;     // it ended for lack of buffers
 };
+static_assert(sizeof(RecvQueue) == 64, "a socket's receive queue is one 64-byte block");
 
 /// A listener's multishot accept on one io_uring worker (accept_queue.cpp).
 ///
