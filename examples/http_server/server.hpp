@@ -48,7 +48,6 @@ class Server {
 
   [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
   [[nodiscard]] std::uint16_t tls_port() const noexcept { return tls_port_; }
-  [[nodiscard]] const Site& site() const noexcept { return host_.site; }
   [[nodiscard]] Drain& drain() noexcept { return host_.drain; }
   [[nodiscard]] Host& host() noexcept { return host_; }
   [[nodiscard]] const duet::tls::TlsContext& tls() const noexcept { return *tls_; }
