@@ -165,9 +165,10 @@ IoOp* build_op(const OpRequest& q) {
   IoOp* op = IoOp::make(q.kind, op_capacity(q));
   op->fd = q.src != nullptr ? q.src->fd.get() : -1;
   op->len = q.len;
-  op->off = q.off;
+  // Only a kind's own members are read (OpRequest's unions).
+  op->off = q.kind == OpKind::read_at || q.kind == OpKind::write_at ? q.off : 0;
   op->flags = q.flags;
-  op->mode = q.mode;
+  op->mode = q.kind == OpKind::openat ? q.mode : 0;
   switch (q.kind) {
     case OpKind::send:
     case OpKind::sendto:

@@ -43,10 +43,12 @@ Poll<long> start_without_backend(OpRequest& q) {
 /// read, which readv allows): bytes already queued must come first.
 void as_recv_into_first_buffer(OpRequest& q) {
   for (std::size_t i = 0; i < q.iovcnt; ++i) {
-    if (!q.riov[i].empty()) {
+    const std::span<std::byte> b = q.riov[i];
+    if (!b.empty()) {
+      // riov and rbuf share a word (OpRequest): read it before the write.
       q.kind = OpKind::recv;
-      q.rbuf = q.riov[i].data();
-      q.len = q.riov[i].size();
+      q.rbuf = b.data();
+      q.len = b.size();
       return;
     }
   }

@@ -144,33 +144,43 @@ inline constexpr std::size_t kMaxIov = 64;
 /// One operation's arguments. The buffers are the user's; they are only
 /// touched inside poll_op (copies in and out), never by the kernel. So is
 /// the socket address: the few futures that have one hold it and point
-/// `addr` at it before each poll (a future may move between polls), and
-/// every other request stays small (it sits in every pending read and
-/// write: an idle connection's memory).
+/// `addr` at it before each poll (a future may move between polls).
+///
+/// Every pending read and write holds one (an idle connection's memory),
+/// so the arguments that no kind uses together share a word: each union
+/// below holds the member its kind names in the OpKind table, and code
+/// reads only the members of the request's kind. The defaults are the
+/// members read when a kind leaves them unset (accept's `addr`).
 struct OpRequest {
   OpRequest() noexcept = default;
   explicit OpRequest(OpKind k) noexcept : kind(k) {}
   OpKind kind = OpKind::recv;
   bool started = false;  // epoll connect: in progress
   bool ctrunc = false;   // recv_fds: the kernel dropped some (MSG_CTRUNC)
-  Source* src = nullptr;
-  std::byte* rbuf = nullptr;
-  const std::byte* wbuf = nullptr;
-  std::size_t len = 0;
-  std::uint64_t off = 0;
   int flags = 0;
-  unsigned mode = 0;
-  const char* path = nullptr;
-  std::chrono::nanoseconds timeout{0};               // connect: 0 = none
-  net::SocketAddr* addr = nullptr;                   // see OpKind; read or written in poll_op only
-  const std::span<std::byte>* riov = nullptr;        // readv: the buffers
-  const std::span<const std::byte>* wiov = nullptr;  // writev: the data
-  std::size_t iovcnt = 0;                            // riov/wiov entries used
-  const int* fds = nullptr;                          // send_fds: to pass
-  int* rfds = nullptr;                               // recv_fds: received into
-  std::size_t nfds = 0;  // send_fds: how many; recv_fds: room, then how many came
+  Source* src = nullptr;
+  std::size_t len = 0;
+  union {                                    // the data, by kind:
+    std::byte* rbuf = nullptr;               // recv, recvfrom, read_at, recv_fds
+    const std::byte* wbuf;                   // send, sendto, write_at, send_fds
+    const std::span<std::byte>* riov;        // readv: the buffers
+    const std::span<const std::byte>* wiov;  // writev: the data
+    const char* path;                        // openat
+  };
+  union {
+    net::SocketAddr* addr = nullptr;  // accept, connect, recvfrom, sendto (poll_op only)
+    std::uint64_t off;                // read_at, write_at
+    std::size_t iovcnt;               // readv, writev: riov/wiov entries used
+    const int* fds;                   // send_fds: to pass
+    int* rfds;                        // recv_fds: received into
+    unsigned mode;                    // openat
+  };
+  union {
+    std::chrono::nanoseconds timeout{0};  // connect (0 = none), timeout
+    std::size_t nfds;                     // send_fds: how many; recv_fds: room, then how many came
+  };
 };
-static_assert(sizeof(OpRequest) <= 128, "an OpRequest sits in every pending read and write");
+static_assert(sizeof(OpRequest) == 48, "an OpRequest sits in every pending read and write");
 
 /// Polls the operation. Ready with the syscall's result: >= 0 (a count or a
 /// new fd), or -errno.
