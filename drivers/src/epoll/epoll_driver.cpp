@@ -19,6 +19,14 @@
 
 namespace duet::io::detail {
 
+namespace {
+std::size_t wake_one(Waker w) noexcept {
+  if (!w) return 0;
+  std::move(w).wake();
+  return 1;
+}
+}  // namespace
+
 EpollDriver::EpollDriver(unsigned /*index*/) : events_(256) {
   int ep = ::epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
@@ -32,80 +40,106 @@ EpollDriver::EpollDriver(unsigned /*index*/) : events_(256) {
   if (::epoll_ctl(ep_.get(), EPOLL_CTL_ADD, wake_fd_.get(), &ev) < 0) {
     throw std::system_error(errno, std::generic_category(), "epoll_ctl(eventfd)");
   }
+  auto set = std::make_unique<EpollSet>();  // last: nothing below throws
+  set->driver = this;
+  set_ = set.release();
   stats_register(&stats);
 }
 
 EpollDriver::~EpollDriver() {
-  std::lock_guard lk(reg_mu_);
-  // Registrations still owned by open sockets outlive the set: detach them
-  // (their close then frees them directly).
-  for (Registration* r = regs_; r != nullptr; r = r->next) {
-    r->lock.lock();
-    r->owner = nullptr;
-    r->lock.unlock();
+  // Registrations still owned by open sockets outlive the driver: they find
+  // the set without a driver (their close then frees them directly). The
+  // overflow waiters are dropped after the lock (a waker's drop may free a
+  // task, whose sockets' close takes the lock): no event can wake them now.
+  std::vector<EpollSet::Overflow> dropped;
+  {
+    std::lock_guard lk(set_->mu);
+    set_->driver = nullptr;
+    dropped.swap(set_->overflow);
   }
-  while (retired_ != nullptr) {
-    Registration* r = retired_;
-    retired_ = r->next;
-    std::destroy_at(r);
-    duet::detail::block_free(r, sizeof(Registration));
-  }
+  dropped.clear();
+  for (Registration* r : retired_) free_registration(r);
+  set_unref(set_);
   stats_unregister(&stats);
+}
+
+void set_unref(EpollSet* s) noexcept {
+  // AcqRel: the last reference sees every other holder's writes before the
+  // set is freed (the reference count rule).
+  if (s->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) std::unique_ptr<EpollSet>{s}.reset();
+}
+
+void free_registration(Registration* r) noexcept {
+  EpollSet* s = r->set;
+  std::destroy_at(r);
+  duet::detail::block_free(r, sizeof(Registration));
+  if (s != nullptr) set_unref(s);
 }
 
 Registration* EpollDriver::add(int fd) {
   void* mem = duet::detail::block_alloc(sizeof(Registration));
   auto* r = std::construct_at(static_cast<Registration*>(mem));
-  r->owner = this;
+  // Relaxed: a new reference from one already held (the driver's).
+  set_->refs.fetch_add(1, std::memory_order_relaxed);
+  r->set = set_;
   r->fd = fd;
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET;
   ev.data.ptr = r;
-  {
-    std::lock_guard lk(reg_mu_);
-    r->next = regs_;
-    if (regs_ != nullptr) regs_->prev = r;
-    regs_ = r;
-  }
   if (::epoll_ctl(ep_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) {
     int e = errno;
-    remove(r);
+    free_registration(r);  // never in the set: no batch can name it
     errno = e;
     return nullptr;
   }
   return r;
 }
 
-void EpollDriver::remove(Registration* r) noexcept {
+void EpollDriver::retire(Registration* r) noexcept {
   // After EPOLL_CTL_DEL no later epoll_wait returns r; a batch fetched
   // before may still hold it, so it is freed only at the next wait.
   ::epoll_ctl(ep_.get(), EPOLL_CTL_DEL, r->fd, nullptr);
   std::lock_guard lk(reg_mu_);
-  if (r->prev != nullptr) r->prev->next = r->next;
-  if (r->next != nullptr) r->next->prev = r->prev;
-  if (regs_ == r) regs_ = r->next;
-  r->prev = nullptr;
-  r->next = retired_;
-  retired_ = r;
+  retired_.push_back(r);
   // Relaxed: a hint; the list is read under reg_mu_.
   has_retired_.store(true, std::memory_order_relaxed);
 }
 
 void EpollDriver::free_retired() noexcept {
-  Registration* list = nullptr;
   {
     std::lock_guard lk(reg_mu_);
-    list = retired_;
-    retired_ = nullptr;
+    freeing_.swap(retired_);  // both keep their capacity: no allocation here
     // Relaxed: under reg_mu_, which orders it with the list.
     has_retired_.store(false, std::memory_order_relaxed);
   }
-  while (list != nullptr) {
-    Registration* r = list;
-    list = r->next;
-    std::destroy_at(r);
-    duet::detail::block_free(r, sizeof(Registration));
+  for (Registration* r : freeing_) {
+    // Nothing can wait on r now (its Source let it go): drop its overflow
+    // waiters, which would otherwise match a later registration at r's
+    // address. Dropped after the lock (see the destructor).
+    if (r->more != 0) {
+      {
+        std::lock_guard lk(set_->mu);
+        std::erase_if(set_->overflow, [&](EpollSet::Overflow& o) {
+          if (o.reg != r) return false;
+          more_wake_.push_back(std::move(o.waker));
+          return true;
+        });
+      }
+      more_wake_.clear();
+    }
+    free_registration(r);
   }
+  freeing_.clear();
+}
+
+void EpollDriver::take_overflow(Registration* r, std::uint8_t sides) {
+  std::lock_guard lk(set_->mu);
+  std::erase_if(set_->overflow, [&](EpollSet::Overflow& o) {
+    const std::uint8_t side = o.wr ? Registration::kWrMore : Registration::kRdMore;
+    if (o.reg != r || (sides & side) == 0) return false;
+    more_wake_.push_back(std::move(o.waker));
+    return true;
+  });
 }
 
 std::size_t EpollDriver::wait(int timeout_ms, std::size_t max_events) {
@@ -129,7 +163,7 @@ std::size_t EpollDriver::wait(int timeout_ms, std::size_t max_events) {
       continue;
     }
     Waker rw, ww;
-    std::unique_ptr<std::vector<Waker>> rmore, wmore;
+    std::uint8_t sides = 0;  // the sides this event wakes
     r->lock.lock();
     // Release: a poller that loads the new epoch sees this event.
     if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI)) {
@@ -138,16 +172,23 @@ std::size_t EpollDriver::wait(int timeout_ms, std::size_t max_events) {
       }
       r->rd_epoch.fetch_add(1, std::memory_order_release);
       rw = std::move(r->rd_waker);
-      rmore = std::move(r->rd_more);
+      sides |= Registration::kRdMore;
     }
     if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
       r->wr_epoch.fetch_add(1, std::memory_order_release);
       ww = std::move(r->wr_waker);
-      wmore = std::move(r->wr_more);
+      sides |= Registration::kWrMore;
+    }
+    // The overflow waiters (rare) are taken under the lock with the slots.
+    if ((r->more & sides) != 0) {
+      take_overflow(r, r->more & sides);
+      r->more &= static_cast<std::uint8_t>(~sides);
     }
     r->lock.unlock();
-    woke += wake_waiters(std::move(rw), std::move(rmore));
-    woke += wake_waiters(std::move(ww), std::move(wmore));
+    woke += wake_one(std::move(rw)) + wake_one(std::move(ww));
+    for (Waker& w : more_wake_) std::move(w).wake();
+    woke += more_wake_.size();
+    more_wake_.clear();
   }
   // A full batch may leave more: the next poll takes them.
   return woke;
@@ -182,15 +223,17 @@ void EpollDriver::unpark() noexcept {
 }
 
 void registration_release(Registration* r) noexcept {
-  r->lock.lock();
-  EpollDriver* d = r->owner;
-  r->lock.unlock();
-  if (d != nullptr) {
-    d->remove(r);
-    return;
+  EpollSet* s = r->set;
+  {
+    // Under the set's lock the driver cannot go away between the check
+    // and the removal.
+    std::lock_guard lk(s->mu);
+    if (s->driver != nullptr) {
+      s->driver->retire(r);
+      return;
+    }
   }
-  std::destroy_at(r);
-  duet::detail::block_free(r, sizeof(Registration));
+  free_registration(r);
 }
 
 }  // namespace duet::io::detail

@@ -22,47 +22,79 @@
 namespace duet::io::detail {
 
 class EpollDriver;
+struct Registration;
+
+/// What the registrations of one epoll set point at: its driver while it
+/// lives, and the waiters that do not fit a registration. Counted (the
+/// driver's reference and one per registration), so a socket closed after
+/// its runtime finds `driver` null instead of a freed driver, and the
+/// driver keeps no list of its registrations.
+struct EpollSet {
+  struct Overflow {
+    Registration* reg;
+    bool wr;
+    Waker waker;
+  };
+  std::mutex mu;
+  EpollDriver* driver = nullptr;  // under mu; null once the driver is gone
+  // The waiters beyond a side's first (rare: several tasks on one side of
+  // one fd), under mu, added and taken under the registration's lock too.
+  std::vector<Overflow> overflow;
+  std::atomic<std::size_t> refs{1};
+};
 
 /// An fd's readiness state in one epoll set. Owned by the Source until it
 /// closes, then by the driver (freed after the next epoll_wait batch, so a
 /// batch already fetched never points at freed memory).
+///
+/// One 64-byte block (every socket that ever waited holds one: an idle
+/// connection's memory): the waiters beyond the first of a side live in
+/// the set's overflow list.
 struct Registration {
   OpLock lock;
-  // Bumped on every readiness event (under lock); read before a syscall and
-  // compared after EAGAIN so an event in between is never lost.
-  std::atomic<std::uint64_t> rd_epoch{0};
-  std::atomic<std::uint64_t> wr_epoch{0};
-  // A stream read that came back short (fewer bytes than asked) emptied the
-  // socket: rd_epoch as loaded before its syscall, plus one (0: none). A
-  // later read that finds rd_epoch still there waits for the next edge
-  // instead of making a syscall that would find EAGAIN (socket_op.cpp).
-  // Relaxed: a stream has one reader at a time, whose reads are ordered.
-  std::atomic<std::uint64_t> rd_drained{0};
   // Set for good by an event that says a short read may not have emptied
   // the stream: the peer's FIN or an error (a read stops short before
   // them, and their edge may have come before that read), urgent data (a
   // TCP read stops short at its mark). Written before the epoch's release.
   std::atomic<bool> rd_final{false};
-  // The waiters of each side, guarded by lock: the first in the slot; more
-  // tasks waiting on one side at once (two accepts on one listener) in a
-  // list allocated only then. An event wakes them all; the losers of the
-  // race for the descriptor find EAGAIN and wait again.
+  // Under lock: the sides (kRdMore, kWrMore) with waiters in the set's
+  // overflow list.
+  std::uint8_t more = 0;
+  int fd = -1;
+  // Bumped on every readiness event (under lock); read before a syscall and
+  // compared after EAGAIN so an event in between is never lost. 32 bits:
+  // the compare spans one syscall, not 2^32 events.
+  std::atomic<std::uint32_t> rd_epoch{0};
+  std::atomic<std::uint32_t> wr_epoch{0};
+  // A stream read that came back short (fewer bytes than asked) emptied the
+  // socket: rd_epoch as loaded before its syscall, plus one (0: none; the
+  // one wrap to 0 costs a syscall). A later read that finds rd_epoch still
+  // there waits for the next edge instead of making a syscall that would
+  // find EAGAIN (socket_op.cpp). Relaxed: a stream has one reader at a
+  // time, whose reads are ordered.
+  std::atomic<std::uint32_t> rd_drained{0};
+  // The first waiter of each side, guarded by lock. More tasks waiting on
+  // one side at once (two accepts on one listener) go to the set's
+  // overflow list. An event wakes them all; the losers of the race for the
+  // descriptor find EAGAIN and wait again.
   Waker rd_waker;
   Waker wr_waker;
-  std::unique_ptr<std::vector<Waker>> rd_more;
-  std::unique_ptr<std::vector<Waker>> wr_more;
-  EpollDriver* owner = nullptr;
-  int fd = -1;
-  Registration* next = nullptr;  // owner's list of all registrations
-  Registration* prev = nullptr;
-};
+  EpollSet* set = nullptr;  // set once, by the driver's add; holds a reference
 
-/// Under a Registration's lock: `w` waits on one side. The first waiter
-/// takes the slot; another task's waker joins `more` (once). Stale wakers of
-/// cancelled operations cost one spurious wake at the next event.
-void add_waiter(Waker& slot, std::unique_ptr<std::vector<Waker>>& more, const Waker& w);
-/// Wakes the waiters taken out of a side (after the lock); returns how many.
-std::size_t wake_waiters(Waker first, std::unique_ptr<std::vector<Waker>> more) noexcept;
+  static constexpr std::uint8_t kRdMore = 1, kWrMore = 2;
+};
+static_assert(sizeof(Registration) <= 64, "one block per socket: an idle connection's memory");
+
+/// Under r.lock: `w` waits on one side of `r`. The first waiter takes the
+/// side's slot; another task's waker goes to the set's overflow list
+/// (once). Stale wakers of cancelled operations cost one spurious wake at
+/// the next event.
+void add_waiter(Registration& r, bool wr, const Waker& w);
+/// Destroys and frees `r` (no driver holds it) and drops its reference on
+/// its set.
+void free_registration(Registration* r) noexcept;
+/// Drops a reference on `s`; the last frees it.
+void set_unref(EpollSet* s) noexcept;
 
 class EpollDriver final : public IoBackend {
  public:
@@ -79,8 +111,10 @@ class EpollDriver final : public IoBackend {
 
   /// Any thread: adds `fd` (edge-triggered, in and out) to this set.
   Registration* add(int fd);
-  /// Any thread: removes `r`; freed after the next wait on the owner thread.
-  void remove(Registration* r) noexcept;
+  /// Any thread, under r->set->mu while this driver is the set's: removes
+  /// `r` from the set; freed after the next wait on the owner thread (a
+  /// batch fetched before may still name it).
+  void retire(Registration* r) noexcept;
 
   IoStats stats;
 
@@ -91,10 +125,13 @@ class EpollDriver final : public IoBackend {
   Fd ep_;
   Fd wake_fd_;
   duet::detail::ParkToken park_;  // the sleep handshake; the wake is an eventfd write
+  void take_overflow(Registration* r, std::uint8_t sides);
+  EpollSet* set_ = nullptr;  // the driver's reference
   std::mutex reg_mu_;
-  Registration* regs_ = nullptr;     // live, guarded by reg_mu_
-  Registration* retired_ = nullptr;  // removed, guarded by reg_mu_
+  std::vector<Registration*> retired_;  // removed, guarded by reg_mu_
+  std::vector<Registration*> freeing_;  // owner thread: the batch free_retired frees
   std::atomic<bool> has_retired_{false};
+  std::vector<Waker> more_wake_;  // owner thread: overflow waiters of one event
   std::vector<epoll_event> events_;
 };
 

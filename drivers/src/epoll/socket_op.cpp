@@ -28,7 +28,7 @@ Poll<long> EpollDriver::start_socket_op(OpRequest& q, Context& cx) {
     // Acquire: pairs with the winner's compare-exchange below, so the
     // registration's fields are seen initialised.
     Registration* r = s.reg.load(std::memory_order_acquire);
-    std::uint64_t seq = 0;
+    std::uint32_t seq = 0;
     // Acquire: pairs with the driver's release of the epoch; an event
     // published before this load is seen by the syscall below.
     if (r != nullptr) seq = (wr ? r->wr_epoch : r->rd_epoch).load(std::memory_order_acquire);
@@ -46,7 +46,7 @@ Poll<long> EpollDriver::start_socket_op(OpRequest& q, Context& cx) {
       stats.add(stats.io_syscalls);
       if (stream_read && r != nullptr) {
         const bool short_read = res > 0 && static_cast<std::size_t>(res) < q.len;
-        r->rd_drained.store(short_read ? seq + 1 : 0, std::memory_order_relaxed);
+        r->rd_drained.store(short_read ? seq + 1 : 0u, std::memory_order_relaxed);
       }
     }
     if (res != -EAGAIN) return res;
@@ -70,7 +70,7 @@ Poll<long> EpollDriver::start_socket_op(OpRequest& q, Context& cx) {
       r->lock.unlock();
       continue;  // an event arrived since the load: try again
     }
-    add_waiter(wr ? r->wr_waker : r->rd_waker, wr ? r->wr_more : r->rd_more, cx.waker());
+    add_waiter(*r, wr, cx.waker());
     r->lock.unlock();
     return pending;
   }
@@ -78,30 +78,22 @@ Poll<long> EpollDriver::start_socket_op(OpRequest& q, Context& cx) {
 
 // ---- waiters of a registration ------------------------------------------
 
-void add_waiter(Waker& slot, std::unique_ptr<std::vector<Waker>>& more, const Waker& w) {
+void add_waiter(Registration& r, bool wr, const Waker& w) {
+  Waker& slot = wr ? r.wr_waker : r.rd_waker;
   if (!slot) {
     slot = w;
     return;
   }
   if (slot.will_wake(w)) return;
-  if (!more) more = std::make_unique<std::vector<Waker>>();
-  for (const Waker& m : *more) {
-    if (m.will_wake(w)) return;
+  std::lock_guard lk(r.set->mu);
+  // No driver: the set is gone and no event will come (the runtime shut
+  // down); the waiter is not kept, as a dead set's would not be woken.
+  if (r.set->driver == nullptr) return;
+  for (const EpollSet::Overflow& o : r.set->overflow) {
+    if (o.reg == &r && o.wr == wr && o.waker.will_wake(w)) return;
   }
-  more->push_back(w);
-}
-
-std::size_t wake_waiters(Waker first, std::unique_ptr<std::vector<Waker>> more) noexcept {
-  std::size_t n = 0;
-  if (first) {
-    std::move(first).wake();
-    ++n;
-  }
-  if (more) {
-    for (Waker& w : *more) std::move(w).wake();
-    n += more->size();
-  }
-  return n;
+  r.set->overflow.push_back(EpollSet::Overflow{&r, wr, w});
+  r.more |= wr ? Registration::kWrMore : Registration::kRdMore;
 }
 
 }  // namespace duet::io::detail
