@@ -58,6 +58,8 @@ EpollDriver::~EpollDriver() {
     dropped.swap(set_->overflow);
   }
   dropped.clear();
+  // No registration is retired once the set has no driver: the list is
+  // this thread's alone now.
   for (Registration* r : retired_) free_registration(r);
   set_unref(set_);
   stats_unregister(&stats);
@@ -99,17 +101,16 @@ void EpollDriver::retire(Registration* r) noexcept {
   // After EPOLL_CTL_DEL no later epoll_wait returns r; a batch fetched
   // before may still hold it, so it is freed only at the next wait.
   ::epoll_ctl(ep_.get(), EPOLL_CTL_DEL, r->fd, nullptr);
-  std::lock_guard lk(reg_mu_);
-  retired_.push_back(r);
-  // Relaxed: a hint; the list is read under reg_mu_.
+  retired_.push_back(r);  // under set_->mu, as the caller holds it
+  // Relaxed: a hint; the list is read under set_->mu.
   has_retired_.store(true, std::memory_order_relaxed);
 }
 
 void EpollDriver::free_retired() noexcept {
   {
-    std::lock_guard lk(reg_mu_);
+    std::lock_guard lk(set_->mu);
     freeing_.swap(retired_);  // both keep their capacity: no allocation here
-    // Relaxed: under reg_mu_, which orders it with the list.
+    // Relaxed: under set_->mu, which orders it with the list.
     has_retired_.store(false, std::memory_order_relaxed);
   }
   for (Registration* r : freeing_) {

@@ -126,9 +126,8 @@ class EpollDriver final : public IoBackend {
   Fd wake_fd_;
   duet::detail::ParkToken park_;  // the sleep handshake; the wake is an eventfd write
   void take_overflow(Registration* r, std::uint8_t sides);
-  EpollSet* set_ = nullptr;  // the driver's reference
-  std::mutex reg_mu_;
-  std::vector<Registration*> retired_;  // removed, guarded by reg_mu_
+  EpollSet* set_ = nullptr;             // the driver's reference
+  std::vector<Registration*> retired_;  // removed, guarded by set_->mu
   std::vector<Registration*> freeing_;  // owner thread: the batch free_retired frees
   std::atomic<bool> has_retired_{false};
   std::vector<Waker> more_wake_;  // owner thread: overflow waiters of one event
