@@ -118,14 +118,7 @@ void EpollDriver::free_retired() noexcept {
     // waiters, which would otherwise match a later registration at r's
     // address. Dropped after the lock (see the destructor).
     if (r->more != 0) {
-      {
-        std::lock_guard lk(set_->mu);
-        std::erase_if(set_->overflow, [&](EpollSet::Overflow& o) {
-          if (o.reg != r) return false;
-          more_wake_.push_back(std::move(o.waker));
-          return true;
-        });
-      }
+      take_overflow(r, r->more);
       more_wake_.clear();
     }
     free_registration(r);

@@ -122,10 +122,12 @@ class EpollDriver final : public IoBackend {
   Poll<long> start_socket_op(OpRequest& q, Context& cx);
   std::size_t wait(int timeout_ms, std::size_t max_events);
   void free_retired() noexcept;
+  /// Moves r's overflow waiters of `sides` (Registration::kRdMore,
+  /// kWrMore) into more_wake_, under set_->mu (wake or drop them after it).
+  void take_overflow(Registration* r, std::uint8_t sides);
   Fd ep_;
   Fd wake_fd_;
-  duet::detail::ParkToken park_;  // the sleep handshake; the wake is an eventfd write
-  void take_overflow(Registration* r, std::uint8_t sides);
+  duet::detail::ParkToken park_;        // the sleep handshake; the wake is an eventfd write
   EpollSet* set_ = nullptr;             // the driver's reference
   std::vector<Registration*> retired_;  // removed, guarded by set_->mu
   std::vector<Registration*> freeing_;  // owner thread: the batch free_retired frees
