@@ -183,6 +183,9 @@ class DUET_API Worker {
   /// then idle (requeued when woken meanwhile).
   void park_ended(TaskHeader* t) noexcept;
   void park();
+  /// park()'s look at our own timers between sleeps: fires what is due,
+  /// except under a test clock, whose steps alone fire timers then.
+  std::size_t fire_due_while_parked();
   /// How long the next sleep in park() may last: until the next timer, and
   /// for the watcher with another worker awake, one watch period at most.
   std::optional<std::chrono::nanoseconds> park_timeout();

@@ -16,6 +16,11 @@
 //     woke (until every worker is parked again) before the next step.
 //
 // Steps are serialised by one mutex (cold path: only test runtimes take it).
+// A step counts the timers it fires to know that it woke something (and
+// must let it run) rather than only cascaded entries; so no worker fires
+// its own wheel while it is listed as parked (Worker::fire_due_while_parked):
+// the clock moves before the wheels do, and a parked worker that woke
+// meanwhile would otherwise take the step's timers from under it.
 #pragma once
 
 #include <chrono>
