@@ -29,7 +29,9 @@ a rep. Per server and load:
   connections from 127.0.0.x, one request each, and holds them; the server's
   memory (Pss summed over its processes: one process's RSS less its share of
   pages another process maps too, which for nginx's master and worker splits
-  what the fork shares) before and with the N open, (M_N - M_0) / N. Every
+  what the fork shares) before and with the N open, (M_N - M_0) / N; before
+  means after a second of wrk at 4 connections, so that what a server builds
+  once when it serves (pools, arenas, io_uring's buffer ring) is in M_0. Every
   server that closes idle keep-alive connections does so after 300 s here
   (nginx's keepalive_timeout, duet's --read-timeout-ms); Go's and hyper's
   servers have no idle timeout by default. duet's server also says where
@@ -817,15 +819,24 @@ def breakdown_records(impl: str, n: int, b: dict) -> list[dict]:
     return out
 
 
+# The idle test's warm-up: wrk with this many connections for this many
+# seconds on /plaintext, before the baseline.
+IDLE_WARMUP = (4, 1)
+
+
 def idle_rss(srv: Server, n: int, cpus, cert, key, sources: int) -> dict:
     """Memory per idle keep-alive connection: the server's Pss with N open
     (one request answered on each) against before; for duet's server, its
     breakdown too (memory_line, memory_breakdown)."""
     r = start(srv, cpus[0], cert, key, False)
     try:
-        # One request first, so that lazily built state is in the baseline.
-        subprocess.run(["taskset", "-c", str(cpus[1]), sys.executable, os.path.join(HERE, "idle_conns.py"),
-                        "--port", str(r.port), "--n", "1", "--timeout", "10"], input="\n",
+        # Traffic first, so that what a serving server builds once is in the
+        # baseline, not divided among the N: buffer pools, malloc arenas, the
+        # io_uring buffer ring (every buffer is filled once as recvs cycle
+        # through it). Few connections, so that few connections' state is
+        # left cached for the N to reuse (IDLE_WARMUP).
+        subprocess.run(["taskset", "-c", str(cpus[1]), "wrk", "-t1", f"-c{IDLE_WARMUP[0]}",
+                        f"-d{IDLE_WARMUP[1]}s", f"http://127.0.0.1:{r.port}/plaintext"],
                        capture_output=True, text=True, timeout=60)
         time.sleep(0.3)
         pids = r.pids
@@ -1050,8 +1061,8 @@ def main():
                     continue
                 meth = (f"idle_conns.py: {n} keep-alive connections from 127.0.0.2-{1 + a.sources}, one GET "
                         "answered on each, then idle; Pss summed over the server's processes "
-                        "(/proc/PID/smaps_rollup) with them open minus before (after one request), over the "
-                        "connections open")
+                        "(/proc/PID/smaps_rollup) with them open minus before (after wrk -c"
+                        f"{IDLE_WARMUP[0]} -d{IDLE_WARMUP[1]}s on /plaintext), over the connections open")
                 if d["per_conn"] is not None:
                     emit({"impl": name, "metric": "rss_per_idle_conn", "n": n, "value": d["per_conn"],
                           "unit": "B", "method": meth})
