@@ -43,7 +43,13 @@ a rep. Per server and load:
   of samples by where the code lives (kernel, the server, libc, OpenSSL)
   and the top symbols; the page's targets cite it where one is missed.
   Without perf the pass is skipped (and the page says no profile is on
-  file).
+  file);
+- the start of an HTTPS run, packet by packet (tls_timeline.py), for every
+  server at the HTTPS load of the targets: tcpdump on loopback over one
+  short wrk run, reduced per connection to when the server sent its
+  handshake flight, when wrk finished its handshake and wrote its first
+  request, and when the server answered; the page's HTTPS latency targets
+  cite it. Without tcpdump the pass is skipped.
 
 Routes: GET /plaintext and GET /json (TechEmpower), plaintext with wrk's
 pipelining (pipeline.lua, DEPTH requests per write), and /plaintext over
@@ -71,6 +77,8 @@ import sys
 import tempfile
 import threading
 import time
+
+import tls_timeline
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -126,20 +134,25 @@ ALL_CONNS = "64,256,1000"
 # The profile pass: every route at the targets' connection count (report.py,
 # HTTP_TARGET_CONNS), so that a missed target has a profile of its load.
 PROFILE_LOADS = "plaintext:256;pipeline:256;json:256;https:256"
+# The timeline pass (tls_timeline.py): the HTTPS load of the targets, every
+# server, where tcpdump can capture.
+TIMELINE_LOADS = "https:256"
 PROFILE_PEERS = ("nginx", "hyper")   # profiled beside duet's servers: the targets' references
 PROFILES = {
     # smoke: every route once, a short window, to prove the wiring (CI).
     "smoke": dict(loads="plaintext:64;pipeline:64;json:64;https:64", reps=1, seconds=1, warmup=0,
-                  count_loads="plaintext:64", idle_n=200, peers="nginx", https_min=2, profile_loads="plaintext:64"),
+                  count_loads="plaintext:64", idle_n=200, peers="nginx", https_min=2, profile_loads="plaintext:64",
+                  timeline_loads="https:64"),
     # quick: plaintext at the three connection counts, the other routes at
     # 256 (the targets' load); the lab repeats the program 3 times.
     "quick": dict(loads="plaintext:64,256,1000;pipeline:256;json:256;https:256", reps=1, seconds=2, warmup=1,
                   count_loads="plaintext:256;pipeline:256", idle_n=10000, peers="nginx,go,hyper", https_min=5,
-                  profile_loads=PROFILE_LOADS),
+                  profile_loads=PROFILE_LOADS, timeline_loads=TIMELINE_LOADS),
     # full: every route at every connection count; 2 reps a run, 5 runs.
     "full": dict(loads=";".join(f"{k}:{ALL_CONNS}" for k in ("plaintext", "pipeline", "json", "https")), reps=2,
                  seconds=4, warmup=1, count_loads="plaintext:256;pipeline:256;json:256;https:256", idle_n=10000,
-                 peers="nginx,go,hyper", https_min=5, profile_loads=PROFILE_LOADS),
+                 peers="nginx,go,hyper", https_min=5, profile_loads=PROFILE_LOADS,
+                 timeline_loads=TIMELINE_LOADS),
 }
 
 
@@ -687,6 +700,45 @@ PROFILE_METHOD = ("perf record -e cpu-clock -F 999 attached to the server's proc
                   "http_parser, nginx), libc (with the vDSO's clock_gettime), OpenSSL")
 
 
+TIMELINE_SECONDS = 2   # the timeline pass's wrk run: its start is what it looks at
+
+
+def handshake_timeline(srv: Server, load: Load, cpus, cert, key, script, sargs) -> tuple[dict, str] | None:
+    """The start of one wrk run over HTTPS, packet by packet (tls_timeline.py):
+    the figures and the capture's summary; None when no connection reached
+    its first response."""
+    r = start(srv, cpus[0], cert, key, True)
+    pcap = os.path.join(tempfile.gettempdir(), f"duet-http-tls-{os.getpid()}.pcap")
+    try:
+        if r.tls_port is None:
+            raise NoTLS(r.tls_error or "the server printed no TLS port")
+        cap = tls_timeline.start_capture(r.tls_port, pcap)
+        try:
+            time.sleep(0.5)   # tcpdump is listening before wrk's first connect
+            run_wrk(cpus[1], r, load, TIMELINE_SECONDS, script, sargs)
+        finally:
+            summary = tls_timeline.stop_capture(cap)
+        got = tls_timeline.timeline(tls_timeline.segments(pcap, r.tls_port))
+        return (got, summary) if got else None
+    finally:
+        stop(r)
+        try:
+            os.unlink(pcap)
+        except OSError:
+            pass
+
+
+def timeline_records(impl: str, load: Load, t: dict) -> list[dict]:
+    """The records of one handshake timeline (tls_timeline.timeline's figures)."""
+    meth = (f"tls_timeline.py: tcpdump (headers, pinned with wrk) of the server's TLS port over one "
+            f"{TIMELINE_SECONDS}-s wrk run at {load.conns} connections; per connection the client's ClientHello, "
+            "Finished and first request, the server's flight and first response; milliseconds from the first "
+            "ClientHello")
+    return [{"experiment": EXPERIMENT, "impl": impl, "metric": f"tls_timeline.{k}.{load.name}", "n": load.conns,
+             "value": v, "unit": "count" if k in ("connections", "early_requests") else "ms", "method": meth}
+            for k, v in t.items()]
+
+
 def profile_server(srv: Server, load: Load, cpus, cert, key, seconds, warmup, script, sargs) -> dict | None:
     """A cpu-clock profile of the server over one wrk run (perf record;
     None where perf is missing or records nothing)."""
@@ -933,6 +985,8 @@ def main():
     ap.add_argument("--count-loads", help="the loads of the syscall-counting pass (same form)")
     ap.add_argument("--idle-n", type=int, help="idle keep-alive connections for the memory test (0: skip)")
     ap.add_argument("--profile-loads", help="the loads of the profile pass (same form; empty: none)")
+    ap.add_argument("--timeline-loads", help="the HTTPS loads of the handshake timeline pass (same form; "
+                    "empty: none)")
     ap.add_argument("--depth", type=int, default=16, help="requests per write with pipelining")
     ap.add_argument("--sources", type=int, default=16, help="source addresses 127.0.0.2... for the idle test")
     ap.add_argument("--peers", help="comma-separated peers (nginx,go,hyper)")
@@ -942,7 +996,8 @@ def main():
     preset = PROFILES[a.profile]
     global HTTPS_MIN_SECONDS
     HTTPS_MIN_SECONDS = preset["https_min"]
-    for k in ("reps", "seconds", "warmup", "loads", "count_loads", "idle_n", "peers", "profile_loads"):
+    for k in ("reps", "seconds", "warmup", "loads", "count_loads", "idle_n", "peers", "profile_loads",
+              "timeline_loads"):
         if getattr(a, k) is None:
             setattr(a, k, preset[k])
 
@@ -956,6 +1011,7 @@ def main():
     loads = parse_loads(a.loads, a.depth)
     count_loads = parse_loads(a.count_loads, a.depth) if a.count_loads else []
     profile_loads = parse_loads(a.profile_loads, a.depth) if a.profile_loads else []
+    timeline_loads = [x for x in parse_loads(a.timeline_loads, a.depth) if x.tls] if a.timeline_loads else []
     peers, missing = build_peers(os.path.join(a.build, "http-peers"), a.peers.split(","))
     duet, why = duet_servers(a.build)
     if why:
@@ -1048,6 +1104,32 @@ def main():
                 top = prof["top"][0] if prof["top"] else {"sym": "-", "pct": 0}
                 log(f"profile {load} {name}: {prof['samples']} samples, kernel {prof['shares']['kernel']:.0f}%, "
                     f"top {top['sym']} {top['pct']:.1f}%")
+        why_no_capture = tls_timeline.available()
+        if timeline_loads and why_no_capture:
+            log(f"timeline: not captured ({why_no_capture})")
+        for load in timeline_loads if not why_no_capture else []:
+            script, sargs = wrk_script(tmp, load)
+            for name in names:
+                if name in no_tls:
+                    continue
+                try:
+                    got = handshake_timeline(servers[name], load, cpus, cert, key, script, sargs)
+                except NoTLS:
+                    continue
+                except (RuntimeError, subprocess.SubprocessError, OSError) as e:
+                    log(f"timeline {load} {name}: {e}")
+                    failed.append(f"timeline {load} {name}: {str(e).splitlines()[0][:120]}")
+                    continue
+                if got is None:
+                    log(f"timeline {load} {name}: no connection reached its first response")
+                    continue
+                t, summary = got
+                for x in timeline_records(name, load, t):
+                    print(json.dumps(x), flush=True)
+                log(f"timeline {load} {name}: flights done {t['flights_done_ms']:.0f} ms, wrk's handshakes done "
+                    f"{t['handshakes_done_ms']:.0f} ms, {t['early_requests']} early requests "
+                    f"(median {t['early_wait_ms']:.0f} ms before that), server wait <= {t['server_wait_ms']:.1f} ms "
+                    f"[{summary}]")
         if a.idle_n:
             # The server and the client each hold N descriptors, each under
             # its own RLIMIT_NOFILE (this one, inherited).

@@ -290,6 +290,63 @@ class Report:
                 break
         return out + " (section Profiles)"
 
+    TIMELINE_FIELDS = (("flights_done_ms", "server's last flight, ms"),
+                       ("handshakes_done_ms", "wrk's last handshake, ms"),
+                       ("early_requests", "early requests"),
+                       ("early_wait_ms", "early: request to wrk's last handshake, ms (median)"),
+                       ("server_wait_ms", "server: longest first request to response, ms"))
+
+    def http_timeline(self, impl: str, load: str, n: int) -> dict | None:
+        """A server's handshake timeline at an HTTPS load (the medians of the
+        timeline pass's figures), or None when none is on file."""
+        got = {k: self.R.opt("http", f"tls_timeline.{k}.{load}", n, impl) for k, _ in self.TIMELINE_FIELDS}
+        return got if all(got.values()) else None
+
+    def http_timeline_why(self, impl: str, load: str, n: int, ref: str) -> str:
+        """The why of an HTTPS latency miss: how many first requests wrk
+        wrote while it still had handshakes to complete, for duet's server
+        and the reference (section HTTPS: the start of a run)."""
+        parts = []
+        for i in dict.fromkeys((impl, ref)):
+            t = self.http_timeline(i, load, n)
+            if t:
+                parts.append(f"{i}: {fmt_num(t['early_requests'].median)} of {n} first requests written while "
+                             f"wrk had handshakes left (median {fmt_num(t['early_wait_ms'].median)} ms before its "
+                             f"last; the server's flights done at {fmt_num(t['flights_done_ms'].median)} ms, the "
+                             f"server's longest wait {fmt_num(t['server_wait_ms'].median)} ms)")
+        if not parts:
+            return ""
+        return ("handshake timeline (" + load + f", {n} conns): " + "; ".join(parts)
+                + ". wrk's one thread reads no response while it completes handshakes, and its latency "
+                "correction adds a sample per request interval of each late one (section HTTPS: the start of "
+                "a run)")
+
+    def http_timelines(self, impls: list[str]) -> list[str]:
+        """The timeline pass: per HTTPS load, each server's figures."""
+        R = self.R
+        keys = sorted({(m.split(".", 2)[2], k) for (e, i, m, k) in R.by_key
+                       if e == "http" and m.startswith("tls_timeline.early_requests.")})
+        if not keys:
+            return []
+        method = next(s.method for (e, i, m, k), s in R.by_key.items()
+                      if e == "http" and m.startswith("tls_timeline."))
+        out = ["## HTTPS: the start of a run", "",
+               method + ". A first request written before wrk's last handshake is an early one: wrk runs every "
+               "connection on one thread, so it reads that request's response only between the handshakes it "
+               "still has to complete, and the request's latency counts them. Figures are the medians over the "
+               "runs.", ""]
+        for load, n in keys:
+            out += [f"### {load}, {n:,} connections", "",
+                    "| server | " + " | ".join(name for _, name in self.TIMELINE_FIELDS) + " | samples |",
+                    "|---" * (2 + len(self.TIMELINE_FIELDS)) + "|"]
+            for i in impls:
+                t = self.http_timeline(i, load, n)
+                if t:
+                    out.append(f"| {i} | " + " | ".join(fmt_num(t[k].median) for k, _ in self.TIMELINE_FIELDS)
+                               + f" | {len(t['early_requests'].samples)} |")
+            out.append("")
+        return out
+
     def http_memory_why(self, impl: str, ref: str) -> str:
         """The why of a memory miss: where a duet server's idle connection
         keeps its bytes (the idle test's breakdown)."""
@@ -430,6 +487,7 @@ class Report:
             out.append("")
             out += self.http_memory_breakdown(impls)
         out += self.http_profiles(impls)
+        out += self.http_timelines(impls)
         out += self.http_targets()
         return out
 
@@ -515,9 +573,11 @@ class Report:
                 if load.startswith("pipeline"):
                     continue   # a pipelined load's latency is a batch's, and wrk's correction blurs it
                 p = R.opt("http", f"p99_vs_{ref}.{load}", n, best)
+                tw = self.http_timeline_why(best, load, n, ref)
                 row(f"{load}, {n} connections: its p99 no worse than {ref}'s",
                     f"{fmt_num(p.median)}x ({fmt_num(p.min)}-{fmt_num(p.max)})" if p else f"{ref} not measured",
-                    self._ratio_verdict(p, lambda v: v <= 1.0, "worse") if p else "missing: " + ref, why)
+                    self._ratio_verdict(p, lambda v: v <= 1.0, "worse") if p else "missing: " + ref,
+                    f"{tw}. {why}" if tw and why else tw or why)
         for load in self._http_loads():
             for drv in ("io_uring", "epoll"):
                 f = R.opt("http", f"fiber_vs_stackless.{load}", n, f"duet-{drv}")

@@ -2,10 +2,12 @@
 and load, the ratios against nginx and hyper, the idle-memory table and its
 breakdown, the profiles, issue 37's targets as verdicts that say by how much
 a missed one misses and cite the profile (or the breakdown) on file, the
-servers that could not run named with their reason; and the benchmark's own
-pieces that need no server (load parsing, records of one rep, the idle
-client's response framing, perf report's text reduced to shares and top
-symbols, the memory lines reduced to bytes per connection)."""
+servers that could not run named with their reason, an HTTPS latency miss
+citing the handshake timeline; and the benchmark's own pieces that need no
+server (load parsing, records of one rep, the idle client's response
+framing, perf report's text reduced to shares and top symbols, the memory
+lines reduced to bytes per connection, packets reduced to the timeline's
+figures)."""
 
 import os
 import sys
@@ -22,6 +24,7 @@ from lab.tests.test_report import MACHINE, data_file, rec  # noqa: E402
 
 import http_bench  # noqa: E402
 import idle_conns  # noqa: E402
+import tls_timeline  # noqa: E402
 
 
 def http_records():
@@ -133,6 +136,29 @@ class HttpPageTest(unittest.TestCase):
         self.assertIn("**no**: 700 B (140%) more | bytes per idle connection: duet's block cache 1.05 KiB (970 B in "
                       "960 B blocks, 105 B in 128 B blocks), C heap 16 B, rest of the Pss 109 B", page)
 
+    def test_an_https_latency_miss_cites_the_handshake_timeline(self):
+        recs = []
+        https = http_bench.Load("https", 256)
+        for rep in range(2):
+            wrk = {}
+            for impl, p99 in (("duet-stackless-epoll", 40000.0), ("nginx", 8000.0), ("hyper", 60000.0)):
+                wrk[impl] = {"rps": 50000.0, "p50_us": 4000.0, "p99_us": p99, "p999_us": p99 * 4,
+                             "requests": 250000, "cpu_s": 5.0, "err_connect": 0, "err_read": 0, "err_write": 0,
+                             "err_timeout": 0, "non2xx": 0}
+            recs += http_bench.rep_records(wrk, https, "wrk test")
+        for impl, t in (("duet-stackless-epoll", (140.0, 300.0, 60, 150.0, 50.0)),
+                        ("nginx", (80.0, 250.0, 0, 0.0, 0.2))):
+            recs += http_bench.timeline_records(impl, https, dict(zip(
+                ("flights_done_ms", "handshakes_done_ms", "early_requests", "early_wait_ms", "server_wait_ms"), t)))
+        page, _ = self.write(recs)
+        self.assertIn("## HTTPS: the start of a run", page)
+        self.assertIn("| duet-stackless-epoll | 140 | 300 | 60 | 150 | 50 | 1 |", page)
+        self.assertIn("its p99 no worse than nginx's | 5x (5-5) | **no**: 400% worse | handshake timeline (https, "
+                      "256 conns): duet-stackless-epoll: 60 of 256 first requests written while wrk had handshakes "
+                      "left (median 150 ms before its last; the server's flights done at 140 ms, the server's "
+                      "longest wait 50 ms); nginx: 0 of 256", page)
+        self.assertIn("its p99 no worse than hyper's | 0.667x (0.667-0.667) | **yes** |", page)
+
     def test_servers_not_built_are_named_and_no_verdict_is_made_up(self):
         recs = [rec("http", f"duet-{m}-{d}", "unavailable", 1, None, "") for m in ("stackless", "fiber")
                 for d in ("io_uring", "epoll")]
@@ -212,6 +238,27 @@ class HttpBenchPiecesTest(unittest.TestCase):
         metrics = [r["metric"] for r in http_bench.breakdown_records("duet-fiber-epoll", 2000, b)]
         self.assertEqual(metrics, ["idle_bytes.blocks", "idle_bytes.heap", "idle_bytes.rest", "idle_bytes.block128",
                                    "idle_bytes.block1088"])
+
+    def test_packets_are_reduced_to_the_handshake_timeline(self):
+        # Two connections (ms): one whose request wrk wrote at 20, before its
+        # last handshake (Finished at 40), answered at 30; one late at 45.
+        conns = {1000: [(0.000, "C", 300), (0.010, "S", 1100), (0.015, "C", 80), (0.020, "C", 90),
+                        (0.030, "S", 600), (0.030, "S", 150)],
+                 1001: [(0.002, "C", 300), (0.025, "S", 1100), (0.040, "C", 80), (0.045, "C", 90),
+                        (0.0452, "S", 150)],
+                 1002: [(0.003, "C", 300)]}   # never got as far: left out
+        t = tls_timeline.timeline(conns)
+        self.assertEqual(t["connections"], 2)
+        self.assertAlmostEqual(t["flights_done_ms"], 25.0)
+        self.assertAlmostEqual(t["handshakes_done_ms"], 40.0)
+        self.assertEqual(t["early_requests"], 1)
+        self.assertAlmostEqual(t["early_wait_ms"], 20.0)
+        self.assertAlmostEqual(t["server_wait_ms"], 10.0)
+        self.assertIsNone(tls_timeline.timeline({1: [(0.0, "C", 300)]}))
+        line = ("1700000000.250000 IP 127.0.0.1.41000 > 127.0.0.1.8443: Flags [P.], seq 1:301, ack 1, win 512, "
+                "options [nop,nop,TS val 1 ecr 2], length 300")
+        m = tls_timeline.LINE.match(line)
+        self.assertEqual((m.group(2), m.group(3), m.group(4)), ("41000", "8443", "300"))
 
     def test_idle_client_frames_a_response(self):
         ok = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, World!"
