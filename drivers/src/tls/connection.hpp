@@ -147,7 +147,11 @@ Poll<io::Result<std::size_t>> Connection::drive(Context& cx, Step& step, Op op) 
     auto f = flush(cx);
     if (f.is_pending()) return pending;
     if (!f.value()) return io::Result<std::size_t>(fail(f.value().error()));
-    ERR_clear_error();
+    // SSL_get_error reads the thread's error queue, so it must hold nothing
+    // from before the call. Peeked first: the queue is almost always empty
+    // (this layer drains what it reads, queue_error), and ERR_clear_error
+    // walks every slot of it.
+    if (ERR_peek_error() != 0) ERR_clear_error();
     std::size_t n = 0;
     int r = op(&n);
     if (r == 1) {
