@@ -924,6 +924,23 @@ def idle_rss(srv: Server, n: int, cpus, cert, key, sources: int) -> dict:
         stop(r)
 
 
+SKIPPED = object()   # attempt(): the server has no HTTPS, or the measurement failed
+
+
+def attempt(kind: str, load: Load, name: str, failed: list[str], measure):
+    """One server's measurement in a pass after the main one: its result,
+    or SKIPPED when the server has no HTTPS or the measurement failed
+    (logged, and named in `failed`, so that the run is marked partial)."""
+    try:
+        return measure()
+    except NoTLS:
+        return SKIPPED
+    except (RuntimeError, subprocess.SubprocessError, OSError) as e:
+        log(f"{kind} {load} {name}: {e}")
+        failed.append(f"{kind} {load} {name}: {str(e).splitlines()[0][:120]}")
+        return SKIPPED
+
+
 # ---- records ---------------------------------------------------------------------------
 
 def rep_records(rep: dict[str, dict], load: Load, method: str) -> list[dict]:
@@ -1071,15 +1088,9 @@ def main():
             for name in names:
                 if load.tls and name in no_tls:
                     continue
-                try:
-                    got = count_syscalls(servers[name], load, cpus, cert, key, a.seconds, script, sargs)
-                except NoTLS:
-                    continue
-                except (RuntimeError, subprocess.SubprocessError, OSError) as e:
-                    log(f"syscalls {load} {name}: {e}")
-                    failed.append(f"syscalls {load} {name}: {str(e).splitlines()[0][:120]}")
-                    continue
-                if got:
+                got = attempt("syscalls", load, name, failed, lambda: count_syscalls(
+                    servers[name], load, cpus, cert, key, a.seconds, script, sargs))
+                if got is not SKIPPED and got:
                     emit({"impl": name, "metric": f"syscalls_per_req.{load.name}", "n": load.conns,
                           "value": got[0], "unit": "syscalls/request", "method": got[1]})
                     log(f"syscalls {load} {name}: {got[0]:.2f}/req")
@@ -1088,13 +1099,9 @@ def main():
             for name in names:
                 if not (name.startswith("duet-") or name in PROFILE_PEERS) or (load.tls and name in no_tls):
                     continue
-                try:
-                    prof = profile_server(servers[name], load, cpus, cert, key, a.seconds, a.warmup, script, sargs)
-                except NoTLS:
-                    continue
-                except (RuntimeError, subprocess.SubprocessError, OSError) as e:
-                    log(f"profile {load} {name}: {e}")
-                    failed.append(f"profile {load} {name}: {str(e).splitlines()[0][:120]}")
+                prof = attempt("profile", load, name, failed, lambda: profile_server(
+                    servers[name], load, cpus, cert, key, a.seconds, a.warmup, script, sargs))
+                if prof is SKIPPED:
                     continue
                 if prof is None:
                     log(f"profile {load} {name}: perf missing or recorded nothing")
@@ -1112,13 +1119,9 @@ def main():
             for name in names:
                 if name in no_tls:
                     continue
-                try:
-                    got = handshake_timeline(servers[name], load, cpus, cert, key, script, sargs)
-                except NoTLS:
-                    continue
-                except (RuntimeError, subprocess.SubprocessError, OSError) as e:
-                    log(f"timeline {load} {name}: {e}")
-                    failed.append(f"timeline {load} {name}: {str(e).splitlines()[0][:120]}")
+                got = attempt("timeline", load, name, failed, lambda: handshake_timeline(
+                    servers[name], load, cpus, cert, key, script, sargs))
+                if got is SKIPPED:
                     continue
                 if got is None:
                     log(f"timeline {load} {name}: no connection reached its first response")
