@@ -26,6 +26,7 @@
 # cannot be changed) and a fiber with its own stack: a suspended copy
 # fiber's frames are in its save buffer, not at their addresses.
 # Build with -g; the script reads duet's types by name (docs/stackful.md).
+# Without debug info (a Release build) every command says so in one line.
 # tests/stackful/gdb_script.cmake runs it on tests/stackful/gdb_probe.cpp.
 
 import re
@@ -80,6 +81,27 @@ def _atomic_load(a):
         if v is not None:
             return v
     return None
+
+
+NO_DEBUG_INFO = ("duet: this program has no debug info for duet's types (%s): the script "
+                 "reads them by name; build duet and the program with -g "
+                 "(CMAKE_BUILD_TYPE=RelWithDebInfo or Debug)")
+
+
+def _require_debug_info():
+    """Fails the command with what it needs when duet's types are unknown
+    (a Release build): one clear line, never a Python traceback."""
+    for name in ("duet::detail::TaskHeader", "duet::detail::FiberBase"):
+        try:
+            gdb.lookup_type(name)
+        except gdb.error:
+            raise gdb.GdbError(NO_DEBUG_INFO % name)
+    try:
+        last = gdb.parse_and_eval("'duet::detail::g_gdb_last_scheduler'")
+        if last.type.code == gdb.TYPE_CODE_ERROR or "unknown type" in str(last.type):
+            raise gdb.error("unknown type")
+    except gdb.error:
+        raise gdb.GdbError(NO_DEBUG_INFO % "duet::detail::g_gdb_last_scheduler")
 
 
 def _scheduler(arg):
@@ -199,6 +221,7 @@ def _fiber_line(task, word):
 
 
 def _listed(arg):
+    _require_debug_info()
     sched = _scheduler(arg.strip())
     if sched is None:
         print("duet: no runtime found (pass one: duet tasks &rt)")
@@ -264,6 +287,7 @@ class DuetBt(gdb.Command):
         super().__init__("duet bt", gdb.COMMAND_USER)
 
     def invoke(self, arg, from_tty):
+        _require_debug_info()
         task = gdb.Value(int(gdb.parse_and_eval(arg.strip())))
         task = task.cast(gdb.lookup_type("duet::detail::TaskHeader").pointer())
         f = _fiber(task)

@@ -47,7 +47,38 @@ struct Probe {
   std::atomic<std::thread::id> blocker{};
   std::atomic<std::thread::id> wakee_before{};
   std::atomic<std::thread::id> wakee_after{};
+  // With `pin_behind`, the blocker first queues a task pinned to its own
+  // worker from another thread (into that worker's pinned inbox, which no
+  // other worker may take from), and `parks_blocked` counts the runtime's
+  // parks from the wake until the woken task runs.
+  duet::Runtime* pin_behind = nullptr;
+  std::atomic<std::uint64_t> parks_at_wake{0};
+  std::atomic<std::uint64_t> parks_blocked{0};
+  std::atomic<bool> pinned_ran{false};
 };
+
+std::uint64_t parks(duet::Runtime& rt);
+
+// Queues a task pinned to the calling worker from another thread, so that it
+// waits in the worker's inbox behind the poll that blocks it.
+void queue_pinned_behind(Probe& p) {
+  if (p.pin_behind == nullptr) return;
+  const int home = duet::Runtime::current_worker();
+  std::thread([&p, home] {
+    p.pin_behind
+        ->spawn(duet::pin_to(static_cast<unsigned>(home)),
+                [](Probe* q) -> duet::Task<void> {
+                  q->pinned_ran = true;
+                  co_return;
+                }(&p))
+        .detach();
+  }).join();
+  p.parks_at_wake = parks(*p.pin_behind);
+}
+
+void count_blocked_parks(Probe& p) {
+  if (p.pin_behind != nullptr) p.parks_blocked = parks(*p.pin_behind) - p.parks_at_wake.load();
+}
 
 // The calling thread, read afresh on every call: a fiber may move between
 // workers, and std::this_thread::get_id() is a const function the compiler
@@ -76,6 +107,7 @@ duet::Task<void> coro_wakee(duet::OneshotSender<int> parked, duet::OneshotReceiv
   (void)parked.send(1);
   co_await go;
   p.wakee_after = thread_now();
+  count_blocked_parks(p);
   p.released = true;
 }
 
@@ -85,6 +117,7 @@ duet::Task<bool> coro_blocker(Probe& p, std::chrono::milliseconds limit) {
   duet::spawn(coro_wakee(std::move(parked.first), std::move(go.second), p)).detach();
   co_await parked.second;  // the wakee runs here meanwhile, then parks
   p.blocker = thread_now();
+  queue_pinned_behind(p);
   (void)go.first.send(1);                   // into this worker's LIFO slot...
   co_return spin_until_released(p, limit);  // ...behind a poll that does not end
 }
@@ -98,10 +131,12 @@ bool fiber_blocker(Probe& p, std::chrono::milliseconds limit) {
     (void)tx.send(1);
     duet::wait(rx);
     p.wakee_after = thread_now();
+    count_blocked_parks(p);
     p.released = true;
   }).detach();
   duet::wait(parked.second);
   p.blocker = thread_now();
+  queue_pinned_behind(p);
   (void)go.first.send(1);
   return spin_until_released(p, limit);
 }
@@ -121,11 +156,12 @@ std::uint64_t parks(duet::Runtime& rt) {
 // Runs the scenario with the blocker as a coroutine or a fiber, after both
 // workers have parked once (the second one is idle throughout).
 template <class Spawn>
-void expect_taken_while_blocked(Spawn spawn_blocker) {
+void expect_taken_while_blocked(Spawn spawn_blocker, bool pin_behind = false) {
   duet::test::Watchdog wd("LIFO task behind a blocked worker");
   duet::Runtime rt({.workers = 2, .placement = duet::Placement::none});
   while (parks(rt) < 2) std::this_thread::yield();
   Probe p;
+  if (pin_behind) p.pin_behind = &rt;
   // Far longer than the 1 ms default period: without the watcher the
   // blocker gives up here, and the check below fails.
   auto h = spawn_blocker(rt, p, std::chrono::milliseconds(20000));
@@ -136,6 +172,14 @@ void expect_taken_while_blocked(Spawn spawn_blocker) {
   // worker lost its CPU for a whole period right after the spawn), the only
   // way to it was the blocked worker's LIFO slot.
   if (p.wakee_before.load() == p.blocker.load()) CHECK(lifo_steals(rt) >= 1);
+  if (pin_behind) {
+    // The idle worker slept while it watched: a park per watch period or
+    // so, not one per pass of a search that finds the pinned task it may
+    // not take (that spun a whole core, tens of thousands a second).
+    CHECK(p.parks_blocked.load() < 1000);
+    // Once the blocker returned, its worker ran the pinned task.
+    while (!p.pinned_ran.load()) std::this_thread::yield();
+  }
 }
 
 }  // namespace
@@ -221,6 +265,27 @@ TEST_CASE("A task woken into the LIFO slot of a blocked worker runs on the idle 
   expect_taken_while_blocked([](duet::Runtime& rt, Probe& p, std::chrono::milliseconds limit) {
     return rt.spawn(duet::stackful, [&p, limit] { return fiber_blocker(p, limit); });
   });
+}
+
+TEST_CASE("A task pinned behind a blocked worker neither hides its LIFO slot nor wakes the idle one",
+          "[lifo_steal]") {
+  if (!LifoSlot::stealing_supported()) {
+    DUET_SKIP("membarrier(2) private expedited is unavailable: LIFO slots are never stolen here");
+  }
+  SECTION("coroutine blocker") {
+    expect_taken_while_blocked(
+        [](duet::Runtime& rt, Probe& p, std::chrono::milliseconds limit) {
+          return rt.spawn(coro_blocker(p, limit));
+        },
+        true);
+  }
+  SECTION("fiber blocker") {
+    expect_taken_while_blocked(
+        [](duet::Runtime& rt, Probe& p, std::chrono::milliseconds limit) {
+          return rt.spawn(duet::stackful, [&p, limit] { return fiber_blocker(p, limit); });
+        },
+        true);
+  }
 }
 
 TEST_CASE("lifo_steal_after = 0: the task waits for its worker", "[lifo_steal]") {

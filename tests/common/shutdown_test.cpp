@@ -6,6 +6,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -208,4 +209,39 @@ TEST_CASE("runtimes torn down one after another do not accumulate allocations",
   duet::detail::block_cache_trim();
   auto after = duet::test::alloc_counts().live();
   CHECK(after - before <= 4);
+}
+
+namespace {
+/// A poll future whose move throws: spawning it must fail before anything
+/// is spawned, and give its task block back.
+struct ThrowingMove {
+  std::atomic<int>* polled;
+  explicit ThrowingMove(std::atomic<int>* p) : polled(p) {}
+  ThrowingMove(ThrowingMove&& o) : polled(o.polled) { throw std::runtime_error("no move"); }
+  duet::Poll<int> poll(duet::Context&) {
+    polled->fetch_add(1);
+    return 1;
+  }
+};
+}  // namespace
+
+TEST_CASE("spawning a poll future whose move throws spawns nothing and keeps no block",
+          "[shutdown][leak]") {
+  duet::Runtime rt({.workers = 1});
+  std::atomic<int> polled{0};
+  using Task = duet::detail::PollTask<ThrowingMove>;
+  namespace blocks = duet::detail::blocks;
+  const std::size_t c = blocks::class_of(sizeof(Task));
+  // One block of the class in this thread's cache: a failed spawn takes it
+  // and must put it back.
+  duet::detail::block_free(duet::detail::block_alloc(sizeof(Task)), sizeof(Task));
+  const auto before = c < blocks::num_classes ? blocks::tl_cache.count[c] : 0;
+  for (int i = 0; i < 100; ++i) {
+    CHECK_THROWS_AS(rt.spawn(ThrowingMove{&polled}), std::runtime_error);
+  }
+  // Where blocks come from the heap (sanitizer builds), LeakSanitizer
+  // checks the same at exit.
+  if (DUET_BLOCKS_INLINE && c < blocks::num_classes) CHECK(blocks::tl_cache.count[c] == before);
+  CHECK(rt.spawn([]() -> duet::Task<int> { co_return 7; }()).join() == 7);
+  CHECK(polled.load() == 0);
 }

@@ -32,12 +32,26 @@ while IFS= read -r f; do
   [[ "$f" == drivers/src/tls/* || "$f" == drivers/src/dns/* ]] && continue
   sources+=("$f")
 done < <(find common/src drivers/src stackful/src -name '*.cpp' | sort)
-fail=0
-for f in "${sources[@]}"; do
-  if ! "$CXX" "${flags[@]}" -c "$f" -o "$tmp/out.o" 2> "$tmp/err"; then
-    echo "aarch64: $f does not compile:"; head -20 "$tmp/err"; fail=1
+# One compile per core at a time (JOBS, default nproc); a failure leaves its
+# message in <object>.fail, read once every compile has ended.
+compile() {
+  local o=$tmp/$(printf '%s' "$1" | tr '/' '_').o
+  if ! "$CXX" "${flags[@]}" -c "$1" -o "$o" 2> "$o.err"; then
+    { echo "aarch64: $1 does not compile:"; head -20 "$o.err"; } > "$o.fail"
   fi
+}
+jobs_max=${JOBS:-$(nproc)}
+for f in "${sources[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n || true; done
+  compile "$f" &
 done
-file "$tmp/out.o" 2>/dev/null | grep -q "ARM aarch64" || { echo "aarch64: objects are not AArch64"; fail=1; }
+wait
+fail=0
+for m in "$tmp"/*.fail; do
+  [ -e "$m" ] || continue
+  cat "$m"; fail=1
+done
+objs=("$tmp"/*.o)
+file "${objs[0]}" 2>/dev/null | grep -q "ARM aarch64" || { echo "aarch64: objects are not AArch64"; fail=1; }
 [ "$fail" = 0 ] && echo "aarch64: ${#sources[@]} translation units compile for aarch64-linux-gnu (topology.cpp, drivers/src/tls and drivers/src/dns left out: arm64 hwloc, OpenSSL and c-ares headers)"
 exit "$fail"

@@ -21,7 +21,15 @@ a fenced block of C++ under another name (c++, cc, hpp, or no info string
 with C++ in it), an indented markdown code block that holds C++, and a
 public header comment line that looks like code outside an example block.
 
---list: prints the examples' file names (for CMake).
+--list: prints the examples' file names.
+
+--bundles K (with --out): also writes bundle_0.cpp ... bundle_<K-1>.cpp,
+each holding a run of consecutive examples, every example inside a
+namespace of its own (its #include lines hoisted to the top of the bundle,
+blank lines left in their place so that the #line numbers hold). CMake
+compiles the bundles, not the single files: each translation unit then
+parses duet's headers once for many examples instead of once for each.
+--list-bundles prints the bundles' file names (for CMake).
 """
 import argparse
 import pathlib
@@ -133,6 +141,33 @@ def wrap(harness, body, origin):
             f'#line 1 "{origin}"\n' + code + "\n}\n")
 
 
+INCLUDE = re.compile(r"^\s*#\s*include\b")
+
+
+def bundle(parts):
+    """One translation unit of several wrapped examples: (name, text) pairs."""
+    includes, bodies = [], []
+    for name, text in parts:
+        kept = []
+        for line in text.splitlines():
+            if INCLUDE.match(line):
+                if line.strip() not in includes:
+                    includes.append(line.strip())
+                kept.append("")
+            else:
+                kept.append(line)
+        ns = "duet_example_" + name[:-len(".cpp")]
+        bodies.append(f"namespace {ns} {{\n" + "\n".join(kept) + f"\n}}  // namespace {ns}\n")
+    head = "// Bundled by tests/examples/extract_examples.py (--bundles).\n"
+    return head + "".join(i + "\n" for i in includes) + "\n".join(bodies)
+
+
+def write_if_changed(out, text):
+    if not out.exists() or out.read_text() != text:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+
+
 def collect(root, problems):
     examples = []
     for p in markdown_sources(root):
@@ -150,23 +185,33 @@ def main():
     ap.add_argument("--out")
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--bundles", type=int, default=0)
+    ap.add_argument("--list-bundles", action="store_true")
     a = ap.parse_args()
     root = pathlib.Path(a.root)
     problems = []
     examples = collect(root, problems)
-    names = []
+    names, texts = [], []
     for path, line, harness, body in examples:
         rel = path.relative_to(root)
         name = re.sub(r"[^A-Za-z0-9]+", "_", str(rel)) + f"_{line}.cpp"
         names.append(name)
+        texts.append(wrap(harness, body, f"{rel}:{line}"))
         if a.out:
-            out = pathlib.Path(a.out) / name
-            text = wrap(harness, body, f"{rel}:{line}")
-            if not out.exists() or out.read_text() != text:
-                out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_text(text)
+            write_if_changed(pathlib.Path(a.out) / name, texts[-1])
+    bundles = []
+    if a.bundles > 0:
+        k = min(a.bundles, max(len(names), 1))
+        for b in range(k):
+            lo, hi = len(names) * b // k, len(names) * (b + 1) // k
+            bundles.append(f"bundle_{b}.cpp")
+            if a.out:
+                write_if_changed(pathlib.Path(a.out) / bundles[-1],
+                                 bundle(list(zip(names[lo:hi], texts[lo:hi]))))
     if a.list:
         print(";".join(names))
+    if a.list_bundles:
+        print(";".join(bundles))
     if a.check:
         for p in problems:
             print(p, file=sys.stderr)

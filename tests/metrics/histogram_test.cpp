@@ -103,14 +103,22 @@ duet::Task<int> ping_pong(int rounds) {
 /// Two fibers that yield `n` times each, in turn: each yield hands the
 /// worker to the other fiber unless the loop's budget says otherwise.
 /// Returns the yields made.
-int two_yielding_fibers(duet::Runtime& rt, int n) {
+/// Both are spawned by a task on the worker, so both are queued there before
+/// either runs: spawned from this thread, the first could finish all its
+/// yields alone while this thread is descheduled before the second spawn.
+duet::Task<int> spawn_two_yielding_fibers(int n) {
   auto body = [n] {
     for (int i = 0; i < n; ++i) duet::this_fiber::yield();
     return n;
   };
-  auto a = rt.spawn(duet::stackful, body);
-  auto b = rt.spawn(duet::stackful, body);
-  return a.join() + b.join();
+  auto a = duet::spawn(duet::stackful, body);
+  auto b = duet::spawn(duet::stackful, body);
+  const int made = co_await a;
+  co_return made + co_await b;
+}
+
+int two_yielding_fibers(duet::Runtime& rt, int n) {
+  return rt.block_on(spawn_two_yielding_fibers(n));
 }
 
 /// Spins on the worker (one run) until `d` has passed.

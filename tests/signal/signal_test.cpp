@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "../async_fd/model_matrix.hpp"
+#include "../sync/sync_util.hpp"
 
 using namespace std::chrono_literals;
 
@@ -99,6 +100,49 @@ TEST_CASE("signal: a cancelled recv, then a delivery", "[signal][cancel]") {
   wait_for(parked, 1);
   REQUIRE(::kill(::getpid(), SIGHUP) == 0);
   CHECK(h.join() == "");
+}
+
+namespace {
+/// On a worker: polls a recv by hand once (pending: the hub holds a clone of
+/// the waker), then either drops it, or raises the signal and polls it to
+/// completion. Returns the clones of the waker still alive afterwards.
+int waker_refs_after_recv(duet::signal::Subscription* sub, bool complete) {
+  duet::synctest::CountingWaker cw;
+  {
+    auto f = sub->recv();
+    if (!duet::synctest::poll_once(f, cw).is_pending()) return -1;
+    if (cw.refs.load() < 1) return -2;  // the hub holds one while pending
+    if (complete) {
+      ::raise(sub->signo());  // the handler has counted when raise returns
+      auto r = duet::synctest::poll_once(f, cw);
+      if (r.is_pending() || !r.value() || *r.value() != 1) return -3;
+    }
+  }
+  return cw.refs.load();
+}
+}  // namespace
+
+TEST_CASE("signal: a recv that completes or is dropped keeps no waker", "[signal][cancel]") {
+  warm_up();
+  IO_MATRIX();
+  duet::iotest::Watchdog wd("signal waker");
+  auto rt = duet::iotest::make_rt(drv);
+  auto sub = duet::signal::subscribe(SIGURG);
+  REQUIRE(sub);
+  for (const bool complete : {false, true}) {
+    INFO((complete ? "completed" : "dropped") << " recv");
+    int left = -100;
+    if (model == duet::iotest::Model::stackless) {
+      left = rt->spawn([](duet::signal::Subscription* s, bool c) -> duet::Task<int> {
+                 co_return waker_refs_after_recv(s, c);
+               }(&*sub, complete))
+                 .join();
+    } else {
+      left = rt->spawn(duet::stackful, [&] { return waker_refs_after_recv(&*sub, complete); })
+                 .join();
+    }
+    CHECK(left == 0);
+  }
 }
 
 TEST_CASE("signal: the last unsubscribe restores the previous disposition", "[signal]") {

@@ -3,7 +3,9 @@
 # `duet tasks` and `duet fibers` print: the parked coroutine task's chain
 # of three awaits, innermost first, and the named fiber with its spawn
 # site. gdb not installed (./tests/run installs it), or not allowed to
-# trace (a container without ptrace): a skip with its reason.
+# trace (a container without ptrace): a skip with its reason. A build without
+# debug info (DEBUG_INFO off): the script must say in one line that it needs
+# -g, and the test skips with that reason.
 find_program(gdb_path NAMES gdb NO_CACHE)
 if(NOT gdb_path)
   message(STATUS "SKIP: gdb is not installed (apt-get install gdb)")
@@ -17,6 +19,18 @@ message(STATUS "gdb printed:\n${out}\n${err}")
 if(out MATCHES "ptrace: Operation not permitted" OR err MATCHES "ptrace: Operation not permitted")
   message(STATUS "SKIP: gdb may not trace here (ptrace: Operation not permitted)")
   return()
+endif()
+if(NOT DEBUG_INFO)
+  # Without -g the script must refuse in one line, naming what it needs.
+  if(out MATCHES "has no debug info for duet's types" OR err MATCHES "has no debug info for duet's types")
+    if(out MATCHES "Traceback|Python Exception" OR err MATCHES "Traceback|Python Exception")
+      message(FATAL_ERROR "the script raised instead of refusing plainly")
+    endif()
+    message(STATUS "SKIP: the build has no debug info (CMAKE_BUILD_TYPE=${BUILD_TYPE}): "
+                   "the gdb script needs -g (RelWithDebInfo or Debug), and said so")
+    return()
+  endif()
+  message(FATAL_ERROR "a build without -g: the script did not say that it needs debug info")
 endif()
 if(NOT out MATCHES "received signal SIGTRAP")
   message(FATAL_ERROR "the probe did not stop at its SIGTRAP under gdb (exit ${rc})")

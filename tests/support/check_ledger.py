@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """check_ledger.py: the cases run equal the cases declared.
 
-Usage: check_ledger.py BUILD_DIR LEDGER
+Usage: check_ledger.py BUILD_DIR LEDGER [RUNS]
+
+RUNS (default 1): how many times each case must have run (tests/run
+--repeat N runs every entry N times).
 
 Every Catch2 test binary of the build (BUILD_DIR/tests/duet_*_tests) lists
 its declared test cases (--list-test-names-only); the ledger holds one line
@@ -24,6 +27,7 @@ def declared(binary):
 
 def main():
     build, ledger = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+    want = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     binaries = sorted(p for p in (build / "tests").glob("duet_*_tests") if p.is_file())
     if not binaries:
         print(f"check_ledger: no test binaries under {build}/tests", file=sys.stderr)
@@ -46,10 +50,11 @@ def main():
             seen = runs.pop((b.name, case), [])
             if not seen:
                 problems.append(f"{b.name}: '{case}' never ran")
-            elif len(seen) > 1:
-                problems.append(f"{b.name}: '{case}' ran {len(seen)} times")
-            elif seen[0][0] == "failed":
-                problems.append(f"{b.name}: '{case}' failed")
+            elif any(r[0] == "failed" for r in seen):
+                fails = sum(r[0] == "failed" for r in seen)
+                problems.append(f"{b.name}: '{case}' failed ({fails} of {len(seen)} runs)")
+            elif len(seen) != want:
+                problems.append(f"{b.name}: '{case}' ran {len(seen)} times, not {want}")
             elif seen[0][0] == "skipped":
                 skipped.append(f"{b.name}: '{case}': {seen[0][1]}")
     for (b, case), _ in runs.items():

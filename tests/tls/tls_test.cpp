@@ -245,6 +245,68 @@ TEST_CASE("duet to duet: 1 MiB echoed, session resumed, SNI picks the certificat
   CHECK(srv[0].alpn == "http/1.1");
 }
 
+TEST_CASE("TLS 1.2 takes AEAD suites only unless the cipher settings say otherwise",
+          "[tls][ciphers]") {
+  TLS_MATRIX();
+  duet::iotest::Watchdog wd("tls ciphers");
+  auto rt = duet::iotest::make_rt(drv);
+  const std::vector<std::string> cbc{"-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA"};
+  const std::vector<std::string> gcm{"-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"};
+  // The client, by default: no CBC suite offered, so a TLS 1.2 server that
+  // has only one fails the handshake; an AEAD one succeeds.
+  auto ctx = client_ctx();
+  {
+    SServer peer(certs().server, certs().server_key, cbc);
+    REQUIRE(peer.port() != 0);
+    std::error_code e;
+    CHECK(SPAWN_MODEL(*rt, model, failing_client, &ctx, SocketAddr::v4_loopback(peer.port()),
+                      std::string("localhost"), &e)
+              .join() == "");
+    INFO(e.message());
+    CHECK(e.category() == duet::tls::tls_category());
+  }
+  {
+    SServer peer(certs().server, certs().server_key, gcm);
+    REQUIRE(peer.port() != 0);
+    Seen seen;
+    CHECK(SPAWN_MODEL(*rt, model, rev_client, &ctx, SocketAddr::v4_loopback(peer.port()),
+                      std::string("localhost"), &seen)
+              .join() == "");
+    CHECK(seen.version == "TLSv1.2");
+  }
+  // Asked for, a CBC suite is offered.
+  {
+    ClientConfig cc;
+    cc.ca_file = certs().ca;
+    cc.ciphers.tls12_ciphers = "ECDHE-ECDSA-AES128-SHA";
+    auto cbc_ctx = TlsContext::client(cc).value();
+    SServer peer(certs().server, certs().server_key, cbc);
+    REQUIRE(peer.port() != 0);
+    Seen seen;
+    CHECK(SPAWN_MODEL(*rt, model, rev_client, &cbc_ctx, SocketAddr::v4_loopback(peer.port()),
+                      std::string("localhost"), &seen)
+              .join() == "");
+    CHECK(seen.version == "TLSv1.2");
+  }
+  // The server, by default: a TLS 1.2 client that offers only CBC is
+  // refused; the server goes on serving.
+  auto sctx = server_ctx();
+  auto l = TcpListener::bind(SocketAddr::v4_loopback(0));
+  REQUIRE(l);
+  Seen seen[1];
+  auto server = SPAWN_MODEL(*rt, model, echo_server, &sctx, &*l, 1, &seen[0]);
+  std::vector<std::string> args{DUET_OPENSSL_BIN, "s_client", "-connect",
+                                "127.0.0.1:" + std::to_string(l->local_addr()->port()),
+                                "-CAfile", certs().ca, "-servername", "localhost", "-quiet"};
+  args.insert(args.end(), cbc.begin(), cbc.end());
+  Child client(args);
+  client.close_stdin();
+  CHECK(client.wait() != 0);
+  CHECK(server.join() == "");
+  INFO(seen[0].error.message());
+  CHECK(seen[0].error.category() == duet::tls::tls_category());
+}
+
 TEST_CASE("configuration errors carry the OS or OpenSSL reason", "[tls][config]") {
   if (!certs().ok) FAIL("could not make the test certificates with openssl req");
   ServerConfig sc;
@@ -262,4 +324,17 @@ TEST_CASE("configuration errors carry the OS or OpenSSL reason", "[tls][config]"
   ClientConfig cc;
   cc.alpn = {""};
   CHECK(TlsContext::client(cc).error() == std::errc::invalid_argument);
+  // A cipher list that selects nothing, for either kind of context.
+  ClientConfig bad;
+  bad.ciphers.tls12_ciphers = "NO-SUCH-CIPHER";
+  auto c = TlsContext::client(bad);
+  REQUIRE_FALSE(c);
+  CHECK(c.error().message().find("no cipher match") != std::string::npos);
+  ServerConfig bad_server;
+  bad_server.cert_file = certs().server;
+  bad_server.key_file = certs().server_key;
+  bad_server.ciphers.tls13_ciphersuites = "TLS_NO_SUCH_SUITE";
+  auto d = TlsContext::server(bad_server);
+  REQUIRE_FALSE(d);
+  CHECK(d.error().category() == duet::tls::tls_category());
 }

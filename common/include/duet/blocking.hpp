@@ -18,7 +18,10 @@
 //
 // Blocking jobs are not listed in the runtime's OwnedTasks: runtime shutdown
 // cannot stop a thread in the middle of a system call, so there is nothing
-// for it to cancel; the pool drains its queue at process exit.
+// for it to cancel. At process exit (main returns, or exit()) the pool
+// stops: a job still queued never starts, and a running one is not waited
+// for, so a job blocked in a system call cannot hold the exit. Join what
+// must finish before main returns.
 #pragma once
 
 #include "duet/export.hpp"

@@ -38,6 +38,7 @@
 #include <memory>
 #include <new>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -163,7 +164,20 @@ JoinHandle<future_output_t<std::remove_cvref_t<F>>> spawn_via(Submit submit, Run
   using Fut = std::remove_cvref_t<F>;
   using Task = detail::PollTask<Fut>;
   void* mem = detail::block_alloc(sizeof(Task));
-  auto* t = new (mem) Task(Fut(std::forward<F>(fut)));
+  Task* t;
+  if constexpr (std::is_nothrow_constructible_v<Fut, F&&> &&
+                std::is_nothrow_move_constructible_v<Fut>) {
+    t = new (mem) Task(Fut(std::forward<F>(fut)));
+  } else {
+    // A future whose copy or move throws: the block goes back, and the
+    // spawner gets the exception with nothing spawned.
+    try {
+      t = new (mem) Task(Fut(std::forward<F>(fut)));
+    } catch (...) {
+      detail::block_free(mem, sizeof(Task));
+      throw;
+    }
+  }
   submit(detail::scheduler_of(rt), t);
   return JoinHandle<future_output_t<Fut>>(t);
 }

@@ -1,12 +1,19 @@
-// pool.cpp: the blocking pool behind duet::spawn_blocking (claim R6).
+// pool.cpp: the blocking pool behind duet::spawn_blocking.
 //
 // One mutex-protected FIFO of jobs (intrusive through TaskHeader::next) and
 // threads started on demand up to max_threads. A thread that waits
 // keep_alive without getting a job exits. The mutex is fine here: a job is
 // a blocking call that costs microseconds at least; what matters is that no
 // worker thread ever runs one.
+//
+// Process exit: the pool is never destroyed (its threads may outlive every
+// static destructor, blocked in a system call); an exit hook stops it
+// instead. From then on no queued job starts, and no running job is waited
+// for, so a job stuck in read(2) cannot hold the exit.
 #include <condition_variable>
+#include <memory>
 #include <mutex>
+#include <new>
 #include <thread>
 
 #include "duet/blocking.hpp"
@@ -19,12 +26,12 @@ namespace {
 
 class BlockingPool {
  public:
-  ~BlockingPool() {
-    std::unique_lock lk(mu_);
+  /// At process exit: queued jobs never start, idle threads leave, running
+  /// jobs are not waited for (the process ends with them).
+  void stop_at_exit() noexcept {
+    std::lock_guard g(mu_);
     stop_ = true;
     cv_.notify_all();
-    // Threads drain the queue first, then exit.
-    exit_cv_.wait(lk, [&] { return threads_ == 0; });
   }
 
   void configure(std::size_t max_threads, std::chrono::nanoseconds keep_alive) {
@@ -68,6 +75,7 @@ class BlockingPool {
   void run() {
     std::unique_lock lk(mu_);
     for (;;) {
+      if (stop_) break;
       if (head_ != nullptr) {
         auto* t = static_cast<BlockingTaskBase*>(head_);
         head_ = t->next;
@@ -79,7 +87,6 @@ class BlockingPool {
         lk.lock();
         continue;
       }
-      if (stop_) break;
       // Idle: wait for a job, at most keep_alive (re-read on every wake, so
       // that configure() applies to threads already waiting).
       ++idle_;
@@ -99,11 +106,10 @@ class BlockingPool {
       }
     }
     --threads_;
-    exit_cv_.notify_all();
   }
 
   std::mutex mu_;
-  std::condition_variable cv_, exit_cv_;
+  std::condition_variable cv_;
   TaskHeader* head_ = nullptr;
   TaskHeader* tail_ = nullptr;
   std::size_t queued_ = 0, threads_ = 0, idle_ = 0, peak_ = 0;
@@ -113,9 +119,28 @@ class BlockingPool {
   bool stop_ = false;
 };
 
+/// The pool's storage: constructed on first use, never destroyed.
+class ImmortalPool {
+ public:
+  ImmortalPool() { std::construct_at(get()); }
+  BlockingPool* get() noexcept { return std::launder(reinterpret_cast<BlockingPool*>(bytes_)); }
+
+ private:
+  alignas(BlockingPool) unsigned char bytes_[sizeof(BlockingPool)];
+};
+
+/// Stops the pool when static destructors run (exit, or main returning):
+/// constructed after the pool, destroyed before anything constructed
+/// earlier.
+struct StopAtExit {
+  BlockingPool* pool;
+  ~StopAtExit() { pool->stop_at_exit(); }
+};
+
 BlockingPool& pool() {
-  static BlockingPool p;
-  return p;
+  static ImmortalPool storage;
+  static StopAtExit stop{storage.get()};
+  return *stop.pool;
 }
 
 }  // namespace

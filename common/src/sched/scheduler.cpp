@@ -231,16 +231,24 @@ void Scheduler::wake_watcher() noexcept {
   if (w >= 0) workers[static_cast<unsigned>(w)]->driver->unpark();
 }
 
-bool Scheduler::has_pending_work() const noexcept {
+bool Scheduler::has_stealable_work() const noexcept {
   // Pairs with the fence in Idle::worker_to_notify (Dekker): our counter
   // update is ordered before these reads of the queues.
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (!injector.is_empty()) return true;
   for (const auto& w : workers) {
+    if (!w->queue.is_empty()) return true;
+  }
+  return false;
+}
+
+bool Scheduler::has_pending_work() const noexcept {
+  if (has_stealable_work()) return true;
+  for (const auto& w : workers) {
     // A pinned task woken from outside waits in its home's inbox until the
     // home, unparked by the waker, takes it (the home's own list is its
     // thread's alone, and never left behind by a park).
-    if (!w->queue.is_empty() || w->pinned_.inbox_nonempty()) return true;
+    if (w->pinned_.inbox_nonempty()) return true;
   }
   return false;
 }

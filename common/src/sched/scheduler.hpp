@@ -54,7 +54,13 @@ class DUET_API Scheduler {
   /// A task went into a LIFO slot while the watcher sleeps without a
   /// timeout (Idle::watcher_asleep): wake it, so that it watches again.
   void wake_watcher() noexcept;
-  /// Does any queue hold work? (the last searcher's re-check)
+  /// Does a queue that any worker may take from hold work: the injector or
+  /// a ring? (the last searcher's re-check before it sleeps). A pinned
+  /// task is not such work: only its home may run it, and whoever queued it
+  /// unparked the home (schedule_pinned).
+  bool has_stealable_work() const noexcept;
+  /// Does any queue hold work, a pinned inbox included? (the test clock's
+  /// check that the runtime is quiet)
   bool has_pending_work() const noexcept;
   /// Live tasks not listed in `owned` (spawned, not parked yet: queued or
   /// running). Exact when nothing moves; a snapshot otherwise (dump_tasks).

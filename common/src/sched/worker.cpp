@@ -606,9 +606,12 @@ Worker* hand_off_worker() noexcept {
 void Worker::park() {
   bool last = sched_.idle.transition_worker_to_parked(index_, searching_);
   searching_ = false;
-  // The last searcher to leave re-checks every queue: work published after
-  // the others stopped looking would otherwise wait for the next spawn.
-  if (last && sched_.has_pending_work()) sched_.notify_parked();
+  // The last searcher to leave re-checks every queue a sleeper may take
+  // from: work published after the others stopped looking would otherwise
+  // wait for the next spawn. Another worker's pinned inbox is not among
+  // them: its pusher unparked that worker, and a sleeper woken for it would
+  // find nothing it may take, park, see it again, and spin.
+  if (last && sched_.has_stealable_work()) sched_.notify_parked();
   stats_.parks.inc();
   // Relaxed: a statistic for the stall monitor (worker.hpp, runs_at_park).
   runs_at_park_.store(stats_.polls.get(), std::memory_order_relaxed);

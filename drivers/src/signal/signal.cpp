@@ -2,7 +2,8 @@
 // counts deliveries per signal and writes one process-wide eventfd; the
 // hub keeps, under its mutex, the subscriber count and saved disposition of
 // each signal, the AsyncFd on the eventfd (while any subscription lives) and
-// the wakers of the pending recvs.
+// the wakers of the pending recvs, one per future: a recv that completes or
+// is dropped removes its own, so no waker outlives its future.
 //
 // Lost-wake rule: a recv registers its waker in the hub BEFORE it reads the
 // delivery count, and whichever recv drains the eventfd wakes every
@@ -53,7 +54,13 @@ struct Hub {
   std::array<struct sigaction, kSignals> saved{};
   int total = 0;
   std::optional<io::AsyncFd> wake;  // borrows g_wake_fd while total > 0
-  std::vector<Waker> waiters;
+  // The pending recvs' wakers, one per future (keyed by its address), so
+  // that a recv that completes or is dropped takes its own back.
+  struct Waiter {
+    const RecvFuture* owner;
+    Waker waker;
+  };
+  std::vector<Waiter> waiters;
 };
 
 Hub& hub() {
@@ -87,24 +94,48 @@ int wake_fd_locked() {
   return fd;
 }
 
-void add_waiter(Hub& h, const Waker& w) {
+void add_waiter(Hub& h, const RecvFuture* owner, const Waker& w) {
   std::lock_guard lk(h.mu);
-  for (const Waker& o : h.waiters) {
-    if (o.will_wake(w)) return;
+  for (Hub::Waiter& o : h.waiters) {
+    if (o.owner != owner) continue;
+    if (!o.waker.will_wake(w)) o.waker = w;
+    return;
   }
-  h.waiters.push_back(w);
+  h.waiters.push_back({owner, w});
+}
+
+/// Takes `owner`'s waker out of the list, if a drain has not already.
+void remove_waiter(Hub& h, const RecvFuture* owner) noexcept {
+  Waker gone;  // dropped after the lock
+  std::lock_guard lk(h.mu);
+  auto& v = h.waiters;
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    if (it->owner != owner) continue;
+    gone = std::move(it->waker);
+    *it = std::move(v.back());
+    v.pop_back();
+    return;
+  }
+}
+
+/// Moves `from`'s entry to `to` (a pending recv moved to a new address).
+void rekey_waiter(Hub& h, const RecvFuture* from, const RecvFuture* to) noexcept {
+  std::lock_guard lk(h.mu);
+  for (Hub::Waiter& o : h.waiters) {
+    if (o.owner == from) o.owner = to;
+  }
 }
 
 /// Empties the eventfd, then wakes every registered recv (see the rule).
 void drain_and_wake(Hub& h) {
   std::uint64_t v = 0;
   (void)!::read(g_wake_fd.load(), &v, sizeof v);
-  std::vector<Waker> ws;
+  std::vector<Hub::Waiter> ws;
   {
     std::lock_guard lk(h.mu);
     ws.swap(h.waiters);
   }
-  for (Waker& w : ws) std::move(w).wake();
+  for (Hub::Waiter& w : ws) std::move(w.waker).wake();
 }
 
 }  // namespace
@@ -157,14 +188,26 @@ void Subscription::reset() noexcept {
   if (--h.total == 0) h.wake.reset();
 }
 
+RecvFuture::RecvFuture(RecvFuture&& o) noexcept
+    : sub_(o.sub_), wait_(std::move(o.wait_)), registered_(std::exchange(o.registered_, false)) {
+  if (registered_) rekey_waiter(hub(), &o, this);
+}
+
+RecvFuture::~RecvFuture() {
+  if (registered_) remove_waiter(hub(), this);
+}
+
 Poll<io::Result<std::uint64_t>> RecvFuture::poll(Context& cx) {
   if (sub_->sig_ == 0) return io::Result<std::uint64_t>(io::errno_code(EBADF));
   Hub& h = hub();
   for (;;) {
-    add_waiter(h, cx.waker());  // before the count: the lost-wake rule
+    add_waiter(h, this, cx.waker());  // before the count: the lost-wake rule
+    registered_ = true;
     const std::uint64_t c = g_count[static_cast<std::size_t>(sub_->sig_)].load();
     if (c != sub_->seen_) {
       wait_.reset();
+      remove_waiter(h, this);
+      registered_ = false;
       return io::Result<std::uint64_t>(c - std::exchange(sub_->seen_, c));
     }
     // h.wake lives while this subscription does (total > 0).

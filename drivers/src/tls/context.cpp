@@ -74,10 +74,22 @@ int save_session(SSL* ssl, SSL_SESSION* sess) {
   return 1;  // the cache keeps OpenSSL's reference
 }
 
-io::Result<SslCtxPtr> new_ctx(const SSL_METHOD* m) {
+/// A context of method `m`: TLS 1.2 at least, with the cipher policy
+/// (CipherConfig; docs/io.md, "Cipher policy"). A list that selects no
+/// suite is OpenSSL's "no cipher match".
+io::Result<SslCtxPtr> new_ctx(const SSL_METHOD* m, const CipherConfig& ciphers) {
   SslCtxPtr ctx(SSL_CTX_new(m));
   if (!ctx) return detail::queue_error();
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  const std::string& tls12 = ciphers.tls12_ciphers;
+  if (SSL_CTX_set_cipher_list(ctx.get(), tls12.empty() ? default_tls12_ciphers : tls12.c_str()) !=
+      1) {
+    return detail::queue_error();
+  }
+  if (!ciphers.tls13_ciphersuites.empty() &&
+      SSL_CTX_set_ciphersuites(ctx.get(), ciphers.tls13_ciphersuites.c_str()) != 1) {
+    return detail::queue_error();
+  }
   return ctx;
 }
 
@@ -92,8 +104,8 @@ io::Result<void> load_pair(SSL_CTX* ctx, const std::string& cert, const std::str
 
 /// A server SSL_CTX for one certificate, with the shared callbacks.
 io::Result<SslCtxPtr> server_ctx(ContextState* st, const std::string& cert,
-                                 const std::string& key) {
-  auto ctx = new_ctx(TLS_server_method());
+                                 const std::string& key, const CipherConfig& ciphers) {
+  auto ctx = new_ctx(TLS_server_method(), ciphers);
   if (!ctx) return ctx.error();
   if (auto r = load_pair(ctx->get(), cert, key); !r) return r.error();
   static constexpr unsigned char sid[] = "duet";
@@ -131,7 +143,7 @@ io::Result<std::unique_ptr<detail::Connection>> new_connection(
 
 io::Result<TlsContext> TlsContext::client(const ClientConfig& cfg) {
   auto st = std::make_shared<ContextState>();
-  auto ctx = new_ctx(TLS_client_method());
+  auto ctx = new_ctx(TLS_client_method(), cfg.ciphers);
   if (!ctx) return ctx.error();
   st->ctx = std::move(*ctx);
   SSL_CTX* c = st->ctx.get();
@@ -165,11 +177,11 @@ io::Result<TlsContext> TlsContext::server(const ServerConfig& cfg) {
   auto w = alpn_wire(cfg.alpn);
   if (!w) return w.error();
   st->alpn_wire = std::move(*w);
-  auto ctx = server_ctx(st.get(), cfg.cert_file, cfg.key_file);
+  auto ctx = server_ctx(st.get(), cfg.cert_file, cfg.key_file, cfg.ciphers);
   if (!ctx) return ctx.error();
   st->ctx = std::move(*ctx);
   for (const auto& n : cfg.names) {
-    auto nc = server_ctx(st.get(), n.cert_file, n.key_file);
+    auto nc = server_ctx(st.get(), n.cert_file, n.key_file, cfg.ciphers);
     if (!nc) return nc.error();
     st->names.emplace_back(n.host, std::move(*nc));
   }

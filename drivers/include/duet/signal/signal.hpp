@@ -53,14 +53,22 @@ namespace duet::signal {
 class Subscription;
 
 /// recv(): Result<std::uint64_t>, the deliveries since the last recv (>= 1).
+/// A pending recv's waker is held by the process's signal hub until a
+/// delivery wakes it, the recv completes, or the future is destroyed
+/// (dropping a recv gives its waker, and so its task's memory, back at
+/// once).
 class [[nodiscard]] DUET_API RecvFuture {
  public:
   explicit RecvFuture(Subscription* s) noexcept : sub_(s) {}
+  RecvFuture(RecvFuture&& o) noexcept;
+  RecvFuture& operator=(RecvFuture&&) = delete;
+  ~RecvFuture();
   Poll<io::Result<std::uint64_t>> poll(Context& cx);
 
  private:
   Subscription* sub_;
   std::optional<io::ReadyFuture> wait_;  // the eventfd's readiness, while pending
+  bool registered_ = false;  // the hub may hold a waker under this future's address
 };
 
 class DUET_API Subscription {

@@ -70,6 +70,30 @@ struct DUET_API Step {
 };
 }  // namespace detail
 
+/// The TLS 1.2 cipher list both kinds of context use unless told otherwise:
+/// ECDHE (and for RSA keys DHE) key exchange with AES-GCM or
+/// ChaCha20-Poly1305 only, the AEAD suites of Mozilla's "intermediate"
+/// profile. No CBC suite (the padding-oracle family: Lucky Thirteen,
+/// POODLE's TLS variant), no RSA key exchange (no forward secrecy), no
+/// SHA-1 MAC. TLS 1.3 suites are all AEAD; OpenSSL's default set is kept.
+inline constexpr const char* default_tls12_ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384";
+
+/// The cipher settings of a context (docs/io.md, "Cipher policy").
+struct DUET_API CipherConfig {
+  /// TLS 1.2 suites, in OpenSSL's cipher-list syntax
+  /// (`openssl ciphers -v LIST` shows what a list selects); empty:
+  /// default_tls12_ciphers. A list that selects nothing is an error.
+  std::string tls12_ciphers;
+  /// TLS 1.3 suites (SSL_CTX_set_ciphersuites syntax, e.g.
+  /// "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256"); empty:
+  /// OpenSSL's default.
+  std::string tls13_ciphersuites;
+};
+
 /// A client context's settings.
 struct DUET_API ClientConfig {
   /// PEM file of trusted CAs; empty: the system store (/etc/ssl/certs).
@@ -80,6 +104,8 @@ struct DUET_API ClientConfig {
   std::vector<std::string> alpn;
   /// A client certificate and its key (PEM), for servers that ask for one.
   std::string cert_file, key_file;
+  /// The suites offered (default: AEAD only in TLS 1.2).
+  CipherConfig ciphers;
 };
 
 /// A server context's settings.
@@ -96,6 +122,9 @@ struct DUET_API ServerConfig {
     std::string host, cert_file, key_file;
   };
   std::vector<Name> names;
+  /// The suites accepted, for every certificate (default: AEAD only in
+  /// TLS 1.2).
+  CipherConfig ciphers;
 };
 
 class TlsStream;
