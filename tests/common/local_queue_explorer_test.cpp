@@ -72,7 +72,7 @@ void steal(World& w) {
 
 }  // namespace
 
-TEST_CASE("explored: the owner pops while a thief steals half", "[local_queue][explorer]") {
+TEST_CASE("explored: the owner pops while a thief steals half", "[local_queue][explorer][slow]") {
   // Two queued: both may go for the same slot.
   auto r = Explorer::explore([] {
     auto w = std::make_shared<World>(2);
@@ -86,7 +86,7 @@ TEST_CASE("explored: the owner pops while a thief steals half", "[local_queue][e
   require_explored(r, 20);
 }
 
-TEST_CASE("explored: the owner pushes while a thief copies out", "[local_queue][explorer]") {
+TEST_CASE("explored: the owner pushes while a thief copies out", "[local_queue][explorer][slow]") {
   // Three queued in four slots: the thief claims two while the owner's push
   // takes the last free slot.
   auto r = Explorer::explore([] {
@@ -99,7 +99,7 @@ TEST_CASE("explored: the owner pushes while a thief copies out", "[local_queue][
   require_explored(r, 100);
 }
 
-TEST_CASE("explored: an overflow to the injector racing a steal", "[local_queue][explorer]") {
+TEST_CASE("explored: an overflow to the injector racing a steal", "[local_queue][explorer][slow]") {
   // Full ring: the push goes to the injector while the thief copies, or
   // claims half for an overflow against the thief's claim. A capacity check
   // counted from the new front instead of the thief's end overwrites a slot

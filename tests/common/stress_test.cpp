@@ -44,7 +44,7 @@ duet::Task<long> spawner(duet::Runtime& rt, std::atomic<std::uint8_t>* runs, int
 }
 }  // namespace
 
-TEST_CASE("a million mixed tasks from inside and outside run exactly once", "[stress]") {
+TEST_CASE("a million mixed tasks from inside and outside run exactly once", "[stress][slow]") {
   duet::test::Watchdog wd("million tasks", std::chrono::seconds(280));
   auto runs = std::make_unique<std::atomic<std::uint8_t>[]>(total);
   auto live_before = duet::test::alloc_counts().live();

@@ -25,7 +25,7 @@ public header comment line that looks like code outside an example block.
 
 --bundles K (with --out): also writes bundle_0.cpp ... bundle_<K-1>.cpp,
 each holding a run of consecutive examples, every example inside a
-namespace of its own (its #include lines hoisted to the top of the bundle,
+namespace of its own (an example that defines main is compiled alone) (its #include lines hoisted to the top of the bundle,
 blank lines left in their place so that the #line numbers hold). CMake
 compiles the bundles, not the single files: each translation unit then
 parses duet's headers once for many examples instead of once for each.
@@ -142,6 +142,7 @@ def wrap(harness, body, origin):
 
 
 INCLUDE = re.compile(r"^\s*#\s*include\b")
+MAIN = re.compile(r"^\s*int\s+main\s*\(", re.M)
 
 
 def bundle(parts):
@@ -201,13 +202,18 @@ def main():
             write_if_changed(pathlib.Path(a.out) / name, texts[-1])
     bundles = []
     if a.bundles > 0:
-        k = min(a.bundles, max(len(names), 1))
+        # A program (one that defines main) is compiled alone, as its user
+        # would: main is special only at the global scope (its implicit
+        # `return 0`), not inside a bundle's namespace.
+        alone = [n for n, t in zip(names, texts) if MAIN.search(t)]
+        parts = [(n, t) for n, t in zip(names, texts) if not MAIN.search(t)]
+        k = min(a.bundles, max(len(parts), 1))
         for b in range(k):
-            lo, hi = len(names) * b // k, len(names) * (b + 1) // k
+            lo, hi = len(parts) * b // k, len(parts) * (b + 1) // k
             bundles.append(f"bundle_{b}.cpp")
             if a.out:
-                write_if_changed(pathlib.Path(a.out) / bundles[-1],
-                                 bundle(list(zip(names[lo:hi], texts[lo:hi]))))
+                write_if_changed(pathlib.Path(a.out) / bundles[-1], bundle(parts[lo:hi]))
+        bundles += alone
     if a.list:
         print(";".join(names))
     if a.list_bundles:

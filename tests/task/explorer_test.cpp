@@ -332,7 +332,7 @@ TEST_CASE(
 }
 
 TEST_CASE("explored: a dump holding a parked task against a wake, a cancel and the handle drop",
-          "[task][explorer]") {
+          "[task][explorer][slow]") {
   // dump_tasks holds a parked coroutine task while it reads its chain of
   // awaits (hold_parked, then park_run(t, false)); a wake or a cancel
   // meanwhile must queue it exactly once, when the dump lets go, and no
