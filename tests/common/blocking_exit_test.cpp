@@ -28,7 +28,8 @@ extern char** environ;
 
 namespace {
 
-constexpr const char* kChildCase = "blocking pool child: exit with one job stuck in read and one queued";
+constexpr const char* kChildCase =
+    "blocking pool child: exit with one job stuck in read and one queued";
 constexpr int kChildExit = 42;
 
 /// Runs this binary on the hidden case; its exit status, or -1 if it did

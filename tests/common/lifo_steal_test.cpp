@@ -267,8 +267,9 @@ TEST_CASE("A task woken into the LIFO slot of a blocked worker runs on the idle 
   });
 }
 
-TEST_CASE("A task pinned behind a blocked worker neither hides its LIFO slot nor wakes the idle one",
-          "[lifo_steal]") {
+TEST_CASE(
+    "A task pinned behind a blocked worker neither hides its LIFO slot nor wakes the idle one",
+    "[lifo_steal]") {
   if (!LifoSlot::stealing_supported()) {
     DUET_SKIP("membarrier(2) private expedited is unavailable: LIFO slots are never stolen here");
   }

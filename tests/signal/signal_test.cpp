@@ -138,8 +138,8 @@ TEST_CASE("signal: a recv that completes or is dropped keeps no waker", "[signal
                }(&*sub, complete))
                  .join();
     } else {
-      left = rt->spawn(duet::stackful, [&] { return waker_refs_after_recv(&*sub, complete); })
-                 .join();
+      left =
+          rt->spawn(duet::stackful, [&] { return waker_refs_after_recv(&*sub, complete); }).join();
     }
     // The hub keeps none. On epoll the eventfd's registration may still
     // hold the last waiter of its read side until its next event (a stale

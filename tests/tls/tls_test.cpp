@@ -295,9 +295,12 @@ TEST_CASE("TLS 1.2 takes AEAD suites only unless the cipher settings say otherwi
   REQUIRE(l);
   Seen seen[1];
   auto server = SPAWN_MODEL(*rt, model, echo_server, &sctx, &*l, 1, &seen[0]);
-  std::vector<std::string> args{DUET_OPENSSL_BIN, "s_client", "-connect",
-                                "127.0.0.1:" + std::to_string(l->local_addr()->port()),
-                                "-CAfile", certs().ca, "-servername", "localhost", "-quiet"};
+  std::vector<std::string> args{
+      DUET_OPENSSL_BIN, "s_client",
+      "-connect",       "127.0.0.1:" + std::to_string(l->local_addr()->port()),
+      "-CAfile",        certs().ca,
+      "-servername",    "localhost",
+      "-quiet"};
   args.insert(args.end(), cbc.begin(), cbc.end());
   Child client(args);
   client.close_stdin();

@@ -103,8 +103,8 @@ io::Result<void> load_pair(SSL_CTX* ctx, const std::string& cert, const std::str
 }
 
 /// A server SSL_CTX for one certificate, with the shared callbacks.
-io::Result<SslCtxPtr> server_ctx(ContextState* st, const std::string& cert,
-                                 const std::string& key, const CipherConfig& ciphers) {
+io::Result<SslCtxPtr> server_ctx(ContextState* st, const std::string& cert, const std::string& key,
+                                 const CipherConfig& ciphers) {
   auto ctx = new_ctx(TLS_server_method(), ciphers);
   if (!ctx) return ctx.error();
   if (auto r = load_pair(ctx->get(), cert, key); !r) return r.error();

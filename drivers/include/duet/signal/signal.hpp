@@ -68,7 +68,7 @@ class [[nodiscard]] DUET_API RecvFuture {
  private:
   Subscription* sub_;
   std::optional<io::ReadyFuture> wait_;  // the eventfd's readiness, while pending
-  bool registered_ = false;  // the hub may hold a waker under this future's address
+  bool registered_ = false;              // the hub may hold a waker under this future's address
 };
 
 class DUET_API Subscription {
