@@ -106,8 +106,8 @@ namespace {
 /// On a worker: polls a recv by hand once (pending: the hub holds a clone of
 /// the waker), then either drops it, or raises the signal and polls it to
 /// completion. Returns the clones of the waker still alive afterwards.
-int waker_refs_after_recv(duet::signal::Subscription* sub, bool complete) {
-  duet::synctest::CountingWaker cw;
+int waker_refs_after_recv(duet::signal::Subscription* sub, bool complete,
+                          duet::synctest::CountingWaker& cw) {
   {
     auto f = sub->recv();
     if (!duet::synctest::poll_once(f, cw).is_pending()) return -1;
@@ -126,20 +126,26 @@ TEST_CASE("signal: a recv that completes or is dropped keeps no waker", "[signal
   warm_up();
   IO_MATRIX();
   duet::iotest::Watchdog wd("signal waker");
+  // The wakers outlive the runtime: on epoll a stale one may still be woken
+  // by the eventfd's next event.
+  duet::synctest::CountingWaker cws[2];
   auto rt = duet::iotest::make_rt(drv);
   auto sub = duet::signal::subscribe(SIGURG);
   REQUIRE(sub);
   for (const bool complete : {false, true}) {
     INFO((complete ? "completed" : "dropped") << " recv");
     int left = -100;
+    duet::synctest::CountingWaker* cw = &cws[complete ? 1 : 0];
     if (model == duet::iotest::Model::stackless) {
-      left = rt->spawn([](duet::signal::Subscription* s, bool c) -> duet::Task<int> {
-                 co_return waker_refs_after_recv(s, c);
-               }(&*sub, complete))
+      left = rt->spawn([](duet::signal::Subscription* s, bool c,
+                          duet::synctest::CountingWaker* w) -> duet::Task<int> {
+                 co_return waker_refs_after_recv(s, c, *w);
+               }(&*sub, complete, cw))
                  .join();
     } else {
-      left =
-          rt->spawn(duet::stackful, [&] { return waker_refs_after_recv(&*sub, complete); }).join();
+      left = rt->spawn(duet::stackful, [&] {
+                 return waker_refs_after_recv(&*sub, complete, *cw);
+               }).join();
     }
     // The hub keeps none. On epoll the eventfd's registration may still
     // hold the last waiter of its read side until its next event (a stale
