@@ -72,6 +72,10 @@ void queue_pinned_behind(Probe& p) {
                   co_return;
                 }(&p))
         .detach();
+    // Then work for the idle worker, so that it searches and parks again
+    // with the pinned task queued (the park's re-check is what must not
+    // count a task only its home may run).
+    p.pin_behind->spawn([]() -> duet::Task<void> { co_return; }()).detach();
   }).join();
   p.parks_at_wake = parks(*p.pin_behind);
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """cost_report.py: the cost of ./tests/run runs, as a markdown page.
 
-Usage: cost_report.py [--title T] [--note N] LABEL=LOG [LABEL=LOG ...]
+Usage: cost_report.py [--title T] [--note N] LABEL=LOG[+LOG...] [LABEL=...]
 
 Each LOG is the output of one `./tests/run` (or `.ci/run`): the table it
 prints at its end ("== cost of this run (wall seconds) ==") and its 15
@@ -65,8 +65,19 @@ def main():
     a = ap.parse_args()
     runs = []
     for r in a.runs:
-        label, _, path = r.partition("=")
-        runs.append((label, *parse(path)))
+        label, _, paths = r.partition("=")
+        # LOG+LOG+...: one run's stages measured by several invocations
+        # (--only ...); their stages are merged and the total is their sum.
+        parts = [parse(p) for p in paths.split("+")]
+        if len(parts) == 1:
+            runs.append((label, *parts[0]))
+            continue
+        stages, slowest = {}, []
+        for st, sl in parts:
+            stages.update({k: v for k, v in st.items() if k != "total"})
+            slowest += sl
+        stages["total"] = sum(stages.values())
+        runs.append((label, stages, sorted(slowest, reverse=True)[:15]))
     order = []
     for _, stages, _ in runs:
         for s in stages:
