@@ -265,29 +265,23 @@ TEST_CASE("TLS 1.2 takes AEAD suites only unless the cipher settings say otherwi
     INFO(e.message());
     CHECK(e.category() == duet::tls::tls_category());
   }
-  {
-    SServer peer(certs().server, certs().server_key, gcm);
+  // A handshake with `c` against a TLS 1.2 s_server limited by `args`
+  // succeeds, in TLS 1.2.
+  auto negotiates_tls12 = [&](const TlsContext& c, const std::vector<std::string>& args) {
+    SServer peer(certs().server, certs().server_key, args);
     REQUIRE(peer.port() != 0);
     Seen seen;
-    CHECK(SPAWN_MODEL(*rt, model, rev_client, &ctx, SocketAddr::v4_loopback(peer.port()),
+    CHECK(SPAWN_MODEL(*rt, model, rev_client, &c, SocketAddr::v4_loopback(peer.port()),
                       std::string("localhost"), &seen)
               .join() == "");
     CHECK(seen.version == "TLSv1.2");
-  }
+  };
+  negotiates_tls12(ctx, gcm);
   // Asked for, a CBC suite is offered.
-  {
-    ClientConfig cc;
-    cc.ca_file = certs().ca;
-    cc.ciphers.tls12_ciphers = "ECDHE-ECDSA-AES128-SHA";
-    auto cbc_ctx = TlsContext::client(cc).value();
-    SServer peer(certs().server, certs().server_key, cbc);
-    REQUIRE(peer.port() != 0);
-    Seen seen;
-    CHECK(SPAWN_MODEL(*rt, model, rev_client, &cbc_ctx, SocketAddr::v4_loopback(peer.port()),
-                      std::string("localhost"), &seen)
-              .join() == "");
-    CHECK(seen.version == "TLSv1.2");
-  }
+  ClientConfig cc;
+  cc.ca_file = certs().ca;
+  cc.ciphers.tls12_ciphers = "ECDHE-ECDSA-AES128-SHA";
+  negotiates_tls12(TlsContext::client(cc).value(), cbc);
   // The server, by default: a TLS 1.2 client that offers only CBC is
   // refused; the server goes on serving.
   auto sctx = server_ctx();
