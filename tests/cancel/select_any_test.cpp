@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "../async_fd/model_matrix.hpp"
+#include "test_util.hpp"
 
 using namespace duet;
 using namespace std::chrono_literals;
@@ -44,13 +45,6 @@ namespace fib {
 
 namespace {
 
-RuntimeConfig small_rt(unsigned workers = 2) {
-  RuntimeConfig c;
-  c.workers = workers;
-  c.placement = Placement::none;
-  return c;
-}
-
 /// A poll future that is always ready.
 struct Ready {
   Poll<int> poll(Context&) { return 7; }
@@ -77,7 +71,7 @@ double chi_square(const std::vector<int>& counts, int rounds) {
 
 TEST_CASE("select any: join handles of different types, borrowed and moved", "[select]") {
   Watchdog wd("select join handles");
-  Runtime rt(small_rt());
+  Runtime rt(duet::test::unpinned_config());
   auto gate_int = Channel<int>::bounded(1);
   auto gate_str = Channel<int>::bounded(1);
   auto hi = rt.spawn(stackful, [gate_int]() mutable {
@@ -114,7 +108,7 @@ TEST_CASE("select any: join handles of different types, borrowed and moved", "[s
 
 TEST_CASE("select any: an exception from a join handle case ends the select", "[select]") {
   Watchdog wd("select exception");
-  Runtime rt(small_rt());
+  Runtime rt(duet::test::unpinned_config());
   auto h = rt.spawn(stackful, []() -> int { throw std::runtime_error("boom"); });
   CancellationToken token;
   CHECK_THROWS_WITH(duet::wait(duet::select(h, token.cancelled())), "boom");
@@ -122,7 +116,7 @@ TEST_CASE("select any: an exception from a join handle case ends the select", "[
 
 TEST_CASE("select any: Notify and a token as cases, from a coroutine", "[select]") {
   Watchdog wd("select notify");
-  Runtime rt(small_rt());
+  Runtime rt(duet::test::unpinned_config());
   Notify notify;
   CancellationToken token;
   auto ch = Channel<int>::bounded(1);
@@ -175,7 +169,7 @@ TEST_CASE("select any: a socket read, a channel receive and a token on both driv
 
 TEST_CASE("select any: no channel message is lost when a poll future wins", "[select][stress]") {
   Watchdog wd("select no loss", std::chrono::seconds(200));
-  Runtime rt(small_rt());
+  Runtime rt(duet::test::unpinned_config());
   const int k = duet::test::sanitized ? 2000 : 20000;
   auto ch = Channel<int>::bounded(0);  // rendezvous: a send completes only into a receiver
   Notify notify;

@@ -19,13 +19,6 @@ using duet::test::Watchdog;
 
 namespace {
 
-RuntimeConfig small_rt(unsigned workers = 2) {
-  RuntimeConfig c;
-  c.workers = workers;
-  c.placement = Placement::none;
-  return c;
-}
-
 Task<int> await_cancelled(CancellationToken t) {
   co_await t.cancelled();
   co_return t.is_cancelled() ? 1 : 0;
@@ -150,7 +143,7 @@ TEST_CASE("token: destroying a callback while another thread runs it waits for i
 TEST_CASE("token: cancelled() from a coroutine, a fiber, a plain thread and a spawned future",
           "[cancel]") {
   Watchdog wd("cancelled faces");
-  Runtime rt(small_rt());
+  Runtime rt(duet::test::unpinned_config());
   CancellationToken root;
   auto t = root.child();
   std::atomic<int> parked{0};
@@ -178,7 +171,7 @@ TEST_CASE("token: cancelled() from a coroutine, a fiber, a plain thread and a sp
 
 TEST_CASE("token: a pending cancelled() future dropped before the cancel", "[cancel]") {
   Watchdog wd("cancelled drop");
-  Runtime rt(small_rt());
+  Runtime rt(duet::test::unpinned_config());
   CancellationToken t;
   std::atomic<int> parked{0};
   auto h = rt.spawn(duet::test::note_pending(t.cancelled(), &parked));
@@ -200,7 +193,7 @@ TEST_CASE("token: a deadline cancels the token, on a plain thread and in a task"
   CHECK(Clock::now() >= *t.deadline());
   CHECK_FALSE(root.is_cancelled());  // the deadline is the child's alone
 
-  Runtime rt(small_rt());
+  Runtime rt(duet::test::unpinned_config());
   auto h = rt.spawn([](CancellationToken r) -> Task<bool> {
     auto d = CancellationToken::with_deadline(r, Clock::now() + 10ms);
     co_await d.cancelled();

@@ -3,8 +3,10 @@
 # no network), static or shared (SHARED: the consumer's BUILD_SHARED_LIBS),
 # and runs the consumer. duet is not the top project there: none of its
 # tests, examples or experiments may be in the consumer's build.
-# ccache (when duet's build finds it) serves the second mode from the
-# first's objects: absolute paths, so CCACHE_BASEDIR is unset here.
+# BUILD_TYPE and CHECK_TRANSITIONS are the suite's own build's, so that
+# ccache (when duet's build finds it) serves the objects that build
+# compiled: same flags, same absolute paths (CCACHE_BASEDIR unset here, as
+# tests/run leaves it; the build directory is not hashed there).
 include(${CMAKE_CURRENT_LIST_DIR}/consumer_util.cmake)
 file(REMOVE_RECURSE ${WORK_DIR})
 if(SHARED)
@@ -15,7 +17,8 @@ endif()
 run_checked("configuring the ${MODE} consumer"
   ${CMAKE_COMMAND} -E env --unset=CCACHE_BASEDIR
   ${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/consumer/vendored -B ${WORK_DIR} -G ${GENERATOR}
-  -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=${shared}
+  -DCMAKE_BUILD_TYPE=${BUILD_TYPE} -DDUET_CHECK_TRANSITIONS=${CHECK_TRANSITIONS}
+  -DBUILD_SHARED_LIBS=${shared}
   -DDUET_VENDOR=${MODE} -DDUET_SOURCE_DIR=${SOURCE_DIR})
 execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK_DIR} --target help
                 OUTPUT_VARIABLE targets)

@@ -22,12 +22,12 @@
 
 namespace {
 
-struct Counted {
+struct DtorCounted {
   std::atomic<int>* dtors;
-  explicit Counted(std::atomic<int>* d) : dtors(d) {}
-  Counted(const Counted&) = delete;
-  Counted& operator=(const Counted&) = delete;
-  ~Counted() { dtors->fetch_add(1); }
+  explicit DtorCounted(std::atomic<int>* d) : dtors(d) {}
+  DtorCounted(const DtorCounted&) = delete;
+  DtorCounted& operator=(const DtorCounted&) = delete;
+  ~DtorCounted() { dtors->fetch_add(1); }
 };
 
 duet::Task<std::string> long_string(int i) {
@@ -42,13 +42,13 @@ duet::Task<std::array<long, 40>> big_value(long v) {
 }
 
 duet::Task<int> parked_child(duet::Channel<int> ch, std::atomic<int>* dtors) {
-  Counted c(dtors);
+  DtorCounted c(dtors);
   auto v = co_await ch.recv();
   co_return v.value_or(-1);
 }
 
 duet::Task<int> parked_root(duet::Channel<int> ch, std::atomic<int>* dtors) {
-  Counted c(dtors);
+  DtorCounted c(dtors);
   co_return co_await parked_child(ch, dtors);
 }
 

@@ -13,6 +13,14 @@
 
 namespace duet::test {
 
+/// A runtime of `workers` unpinned threads with the default I/O driver.
+inline RuntimeConfig unpinned_config(unsigned workers = 2) {
+  RuntimeConfig c;
+  c.workers = workers;
+  c.placement = Placement::none;
+  return c;
+}
+
 /// A runtime of `workers` unpinned threads and no I/O driver: for tests of
 /// scheduling and task life cycle that do no I/O.
 inline RuntimeConfig cpu_only_config(unsigned workers) {

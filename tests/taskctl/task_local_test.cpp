@@ -42,7 +42,7 @@ thread_local int tl_cached = -1;
 /// (its LIFO watcher steals the slot's task of a worker stuck in one poll,
 /// as a descheduled thread looks) would leave the task yielding alone where
 /// it started.
-struct Hog {
+struct MoveHog {
   std::atomic<bool>* moved;
   duet::Poll<int> poll(duet::Context&) {
     while (!moved->load()) std::this_thread::yield();
@@ -60,7 +60,7 @@ duet::Task<bool> coro_moves(int id, std::atomic<int>& thread_changed,
     const std::thread::id first = thread_now();
     cached_here() = my;
     std::atomic<bool> moved{false};
-    auto hog = duet::spawn(duet::pinned, Hog{&moved});
+    auto hog = duet::spawn(duet::pinned, MoveHog{&moved});
     while (thread_now() == first) co_await duet::yield_now();
     moved.store(true);
     changed.fetch_add(1);
@@ -76,7 +76,7 @@ bool fiber_moves(int id, std::atomic<int>& thread_changed) {
   return g_id.sync_scope(id, [&] {
     const std::thread::id first = thread_now();
     std::atomic<bool> moved{false};
-    auto hog = duet::spawn(duet::pinned, Hog{&moved});
+    auto hog = duet::spawn(duet::pinned, MoveHog{&moved});
     while (thread_now() == first) duet::this_fiber::yield();
     moved.store(true);
     thread_changed.fetch_add(1);
