@@ -1,6 +1,16 @@
 # Warnings and sanitizer flags shared by every duet target.
 add_library(duet_build_flags INTERFACE)
 target_compile_options(duet_build_flags INTERFACE -Wall -Wextra -Wpedantic -Wno-interference-size -Wno-missing-field-initializers)
+# DUET_DLOPEN_TLS: TLS descriptors for duet's thread-locals
+# (duet/detail/tls.hpp): relaxed to a fixed offset in an executable, a
+# call in a shared object, loadable by dlopen either way.
+if(DUET_DLOPEN_TLS)
+  include(CheckCXXCompilerFlag)
+  check_cxx_compiler_flag(-mtls-dialect=gnu2 DUET_HAS_TLS_DESCRIPTORS)
+  if(DUET_HAS_TLS_DESCRIPTORS)
+    target_compile_options(duet_build_flags INTERFACE -mtls-dialect=gnu2)
+  endif()
+endif()
 
 if(DUET_SANITIZE STREQUAL "address")
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)

@@ -163,9 +163,9 @@ extern "C" [[noreturn]] void duet_exit_fcontext_ret(boost::context::detail::fcon
 }
 
 /// The first frame a fiber is entered through (switch.cpp): pushes the
-/// saved rbp (0, so that backtraces end and a return from the entry
-/// function faults) as the entry function's return address, then jumps to
-/// it through rbx.
+/// address of its own `ud2` as the entry function's return address (a
+/// return from the entry function faults; an unwinder ends there, at the
+/// fiber's outermost frame), then jumps to it through rbx.
 extern "C" void duet_fcontext_trampoline() noexcept;
 
 /// Whether `ctx` (from make_context_at) was never entered: its first jump

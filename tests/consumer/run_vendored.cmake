@@ -4,9 +4,9 @@
 # and runs the consumer. duet is not the top project there: none of its
 # tests, examples or experiments may be in the consumer's build.
 # BUILD_TYPE and CHECK_TRANSITIONS are the suite's own build's, so that
-# ccache (when duet's build finds it) serves the objects that build
-# compiled: same flags, same absolute paths (CCACHE_BASEDIR unset here, as
-# tests/run leaves it; the build directory is not hashed there).
+# ccache (when duet's build finds it) can serve the objects that build
+# compiled: same flags, and the same paths where WORK_DIR is at that
+# build's depth (tests/CMakeLists.txt, DUET_VENDORED_WORK_ROOT).
 include(${CMAKE_CURRENT_LIST_DIR}/consumer_util.cmake)
 file(REMOVE_RECURSE ${WORK_DIR})
 if(SHARED)
@@ -15,7 +15,6 @@ else()
   set(shared OFF)
 endif()
 run_checked("configuring the ${MODE} consumer"
-  ${CMAKE_COMMAND} -E env --unset=CCACHE_BASEDIR
   ${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/consumer/vendored -B ${WORK_DIR} -G ${GENERATOR}
   -DCMAKE_BUILD_TYPE=${BUILD_TYPE} -DDUET_CHECK_TRANSITIONS=${CHECK_TRANSITIONS}
   -DBUILD_SHARED_LIBS=${shared}
@@ -26,7 +25,7 @@ if(targets MATCHES "(duet_[a-z]+_tests|hello_duet|bench_[a-z_]+|duet_alloc_track
   message(FATAL_ERROR "the ${MODE} consumer builds duet's own ${CMAKE_MATCH_1}")
 endif()
 run_checked("building the ${MODE} consumer"
-  ${CMAKE_COMMAND} -E env --unset=CCACHE_BASEDIR ${CMAKE_COMMAND} --build ${WORK_DIR})
+  ${CMAKE_COMMAND} --build ${WORK_DIR})
 run_program(${WORK_DIR}/consumer "${CONSUMER_OK}")
 if(SHARED)
   execute_process(COMMAND readelf -d ${WORK_DIR}/consumer OUTPUT_VARIABLE dyn)

@@ -8,6 +8,7 @@
 #include <memory>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <duet/duet.hpp>
@@ -262,5 +263,109 @@ TEST_CASE("a cached task-local read follows every scope's start and end") {
     CHECK(key->try_get() == nullptr);
     key->sync_scope(i, [&] { CHECK(key->get() == i); });
     CHECK(key->try_get() == nullptr);
+  }
+}
+
+namespace {
+
+duet::TaskLocal<int> g_teardown;
+
+/// Records, when destroyed, the value of g_teardown it sees (-1: none). A
+/// moved-from one records nothing.
+struct SeesTeardown {
+  std::atomic<int>* seen;
+  explicit SeesTeardown(std::atomic<int>* s) : seen(s) {}
+  SeesTeardown(SeesTeardown&& o) noexcept : seen(std::exchange(o.seen, nullptr)) {}
+  SeesTeardown& operator=(SeesTeardown&&) = delete;
+  ~SeesTeardown() {
+    if (seen == nullptr) return;
+    const int* v = g_teardown.try_get();
+    seen->store(v != nullptr ? *v : -1);
+  }
+};
+
+/// Observations of one inner body: what its by-value parameter's and its
+/// local's destructors saw.
+struct Teardown {
+  std::atomic<int> param{0};
+  std::atomic<int> local{0};
+  std::atomic<bool> started{false};
+};
+
+/// Waits on a token nobody cancels: only its task's cancellation ends it.
+duet::Task<int> waits_for_cancel([[maybe_unused]] SeesTeardown param, Teardown* t,
+                                 duet::CancellationToken never) {
+  SeesTeardown local(&t->local);
+  t->started.store(true);
+  co_await never.cancelled();
+  co_return 0;
+}
+
+duet::Task<int> finishes([[maybe_unused]] SeesTeardown param, Teardown* t) {
+  SeesTeardown local(&t->local);
+  co_await duet::yield_now();
+  co_return 1;
+}
+
+void wait_started(const Teardown& t) {
+  while (!t.started.load()) std::this_thread::yield();
+}
+
+}  // namespace
+
+// Tokio's task_local_available_on_abort and ..._on_completion_drop: the
+// scope is open while everything inside it is destroyed, in either model.
+TEST_CASE("a task-local is seen by the destructors of a cancelled scope's body, in both models") {
+  duet::test::Watchdog dog("task-local in a cancelled body's destructors");
+  duet::Runtime rt(duet::RuntimeConfig{.workers = 2});
+  duet::CancellationToken never;
+  SECTION("coroutine") {
+    Teardown t;
+    auto h = rt.spawn(
+        duet::local_scope(g_teardown, 7, waits_for_cancel(SeesTeardown(&t.param), &t, never)));
+    wait_started(t);
+    h.cancel();
+    CHECK_THROWS_AS(h.join(), duet::Cancelled);
+    CHECK(t.local.load() == 7);
+    CHECK(t.param.load() == 7);
+  }
+  SECTION("fiber") {
+    Teardown t;
+    auto h = rt.spawn(duet::stackful, [&t, never] {
+      return g_teardown.sync_scope(7, [p = SeesTeardown(&t.param), &t, never] {
+        SeesTeardown local(&t.local);
+        t.started.store(true);
+        duet::wait(never.cancelled());
+        return 0;
+      });
+    });
+    wait_started(t);
+    h.cancel();
+    CHECK_THROWS_AS(h.join(), duet::Cancelled);
+    CHECK(t.local.load() == 7);
+    CHECK(t.param.load() == 7);
+  }
+}
+
+TEST_CASE("a task-local is seen by the destructors of a finished scope's body, in both models") {
+  duet::test::Watchdog dog("task-local in a finished body's destructors");
+  duet::Runtime rt(duet::RuntimeConfig{.workers = 2});
+  SECTION("coroutine") {
+    Teardown t;
+    CHECK(rt.block_on(duet::local_scope(g_teardown, 8, finishes(SeesTeardown(&t.param), &t))) == 1);
+    CHECK(t.local.load() == 8);
+    CHECK(t.param.load() == 8);
+  }
+  SECTION("fiber") {
+    Teardown t;
+    CHECK(rt.block_on(duet::stackful, [&t] {
+      return g_teardown.sync_scope(8, [p = SeesTeardown(&t.param), &t]() {
+        SeesTeardown local(&t.local);
+        duet::this_fiber::yield();
+        return 1;
+      });
+    }) == 1);
+    CHECK(t.local.load() == 8);
+    CHECK(t.param.load() == 8);  // a function given as an rvalue ends inside the scope
   }
 }

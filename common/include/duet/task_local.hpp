@@ -103,11 +103,20 @@ class TaskLocal {
   T* try_get() const { return static_cast<T*>(slots_.top()); }
 
   /// Runs fn() with `value` bound: get() returns it until fn returns or
-  /// throws. fn may wait (in a fiber): the value follows the task.
+  /// throws. fn may wait (in a fiber): the value follows the task. An fn
+  /// given as an rvalue is moved into the scope and destroyed inside it,
+  /// also when a cancellation unwinds it: the destructors of what it
+  /// captured see the value.
   template <class Fn>
   std::invoke_result_t<Fn&> sync_scope(T value, Fn&& fn) const {
     Scope s(*this, std::move(value));
-    return std::invoke(fn);
+    if constexpr (!std::is_lvalue_reference_v<Fn> &&
+                  std::is_move_constructible_v<std::remove_cvref_t<Fn>>) {
+      std::remove_cvref_t<Fn> body(std::move(fn));
+      return std::invoke(body);
+    } else {
+      return std::invoke(fn);
+    }
   }
 
   /// An open scope (RAII): from construction to destruction, on the task or

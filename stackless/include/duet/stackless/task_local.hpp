@@ -13,7 +13,9 @@
 // local_scope(key, value, inner) is a Task that opens a scope of `key` with
 // `value` in the task that awaits (or spawns) it, runs `inner` to its end in
 // that task, then closes the scope, also when `inner` throws or the task is
-// cancelled (its frame is destroyed).
+// cancelled (its frame is destroyed). `inner`'s frame (its locals and its
+// by-value parameters) is destroyed inside the scope, whichever way it ends:
+// their destructors see the value.
 #pragma once
 
 #include <type_traits>
@@ -27,10 +29,14 @@ namespace duet {
 template <class T, class R>
 Task<R> local_scope(const TaskLocal<T>& key, T value, Task<R> inner) {
   typename TaskLocal<T>::Scope scope(key, std::move(value));
+  // A local declared after the scope, so destroyed before it (at the end,
+  // or when this frame is destroyed by a cancellation); the parameter
+  // `inner` would outlive the scope.
+  Task<R> body = std::move(inner);
   if constexpr (std::is_void_v<R>) {
-    co_await std::move(inner);
+    co_await std::move(body);
   } else {
-    co_return co_await std::move(inner);
+    co_return co_await std::move(body);
   }
 }
 
