@@ -3,7 +3,7 @@
 # no network), static or shared (SHARED: the consumer's BUILD_SHARED_LIBS),
 # and runs the consumer. duet is not the top project there: none of its
 # tests, examples or experiments may be in the consumer's build.
-# BUILD_TYPE and CHECK_TRANSITIONS are the suite's own build's, so that
+# BUILD_TYPE, CHECK_TRANSITIONS and DLOPEN_TLS are the suite's own build's, so that
 # ccache (when duet's build finds it) can serve the objects that build
 # compiled: same flags, and the same paths where WORK_DIR is at that
 # build's depth (tests/CMakeLists.txt, DUET_VENDORED_WORK_ROOT).
@@ -17,6 +17,7 @@ endif()
 run_checked("configuring the ${MODE} consumer"
   ${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/consumer/vendored -B ${WORK_DIR} -G ${GENERATOR}
   -DCMAKE_BUILD_TYPE=${BUILD_TYPE} -DDUET_CHECK_TRANSITIONS=${CHECK_TRANSITIONS}
+  -DDUET_DLOPEN_TLS=${DLOPEN_TLS}
   -DBUILD_SHARED_LIBS=${shared}
   -DDUET_VENDOR=${MODE} -DDUET_SOURCE_DIR=${SOURCE_DIR})
 execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK_DIR} --target help
