@@ -34,7 +34,7 @@
 //
 // duet_fcontext_trampoline is where a new context's first jump returns to
 // (make_context_at in switch.hpp writes its frame): Boost's trampoline
-// pushes the address of a stub that calls _exit(0) as the entry
+// pushes the address of a routine that calls _exit(0) as the entry
 // function's return address and jumps to it through rbx. Here the pushed
 // address is the trampoline's own `ud2`: duet's fiber entry never returns,
 // and if it did, a fault is the right outcome, not a silent exit. rbp is 0
