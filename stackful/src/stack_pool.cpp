@@ -29,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "duet/detail/fork.hpp"
 #include "duet/detail/stackful_ops.hpp"
 #include "duet/detail/tls.hpp"
 #include "duet/memory.hpp"
@@ -271,6 +272,9 @@ DUET_TLS bool tl_cache_gone = false;  // destroyed at thread exit
 ThreadCache::~ThreadCache() {
   tl_cache = nullptr;
   tl_cache_gone = true;
+  // A forked child's pool lock may be held by a thread that is not there
+  // (duet/detail/fork.hpp): the stacks are unmapped with the buckets.
+  if (in_forked_child()) return;
   for (auto& b : buckets) {
     release_to_global(b.stacks);
     if (b.last_given) release_to_global(std::span<const Stack>(&b.last_given, 1));

@@ -104,6 +104,24 @@ TEST_CASE("Injector: the ring grows past its first size and keeps the order acro
   REQUIRE(ids == want);
 }
 
+TEST_CASE("Injector: a ring grown by a flood goes back to its first size once empty",
+          "[injector]") {
+  Injector inj(8);
+  Tasks ts(4096);
+  push_range(inj, ts, 0, 4096);  // 8 -> 4096 slots
+  REQUIRE(inj.capacity() == 4096);
+  std::vector<int> want;
+  for (int i = 0; i < 4096; ++i) want.push_back(i);
+  REQUIRE(drain(inj, 100) == want);
+  CHECK(inj.capacity() == 8);
+  // A ring that fills and empties at a size short of the factor keeps it.
+  push_range(inj, ts, 0, 8 * Injector::shrink_factor / 2);
+  const std::size_t steady = inj.capacity();
+  REQUIRE(steady == 8 * Injector::shrink_factor / 2);
+  (void)drain(inj, 100);
+  CHECK(inj.capacity() == steady);
+}
+
 TEST_CASE("Injector: a ring that cannot grow spills into the intrusive list and loses nothing",
           "[injector]") {
   Injector inj(8, 8);  // never grows: the ninth task spills

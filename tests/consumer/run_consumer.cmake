@@ -51,6 +51,12 @@ endfunction()
 build_consumer(build "the consumer project" "")
 run_consumer(build/consumer "${CONSUMER_OK}")
 run_consumer(build/core_only "core only ok 42")
+# Tasks moving between workers, each build of tls_move.cpp (its list
+# written by the project).
+file(READ ${WORK_DIR}/build/tls_move_programs.txt tls_move_programs)
+foreach(exe IN LISTS tls_move_programs)
+  run_consumer(build/${exe} "tls move ok")
+endforeach()
 
 find_program(nm_path NAMES nm NO_CACHE REQUIRED)
 find_program(readelf_path NAMES readelf NO_CACHE REQUIRED)

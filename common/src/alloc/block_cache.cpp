@@ -28,10 +28,13 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <new>
 
 #include "alloc/chunk_policy.hpp"
+#include "duet/detail/fork.hpp"
 #include "duet/detail/tls.hpp"
 #include "duet/memory.hpp"
 
@@ -211,6 +214,9 @@ void trim(ThreadCache& k) noexcept {
 /// At thread exit, hands the thread's blocks to the depot.
 struct Reaper {
   ~Reaper() {
+    // A forked child's depot lock may be held by a thread that is not
+    // there (duet/detail/fork.hpp): its blocks stay where they are.
+    if (in_forked_child()) return;
     blocks::tl_cache.cap = {};  // a free from a later destructor goes slow, to the depot
     trim(blocks::tl_cache);
   }
@@ -256,6 +262,19 @@ struct Reaper {
 namespace blocks {
 
 constinit DUET_TLS ThreadCache tl_cache{};
+
+ThreadCache& this_thread_cache_opaque() noexcept {
+  asm volatile("" ::: "memory");  // impure: never merged with another call
+  return tl_cache;
+}
+
+void foreign_cache(const ThreadCache* used) noexcept {
+  std::fprintf(stderr,
+               "duet: block cache: an inline path used the lists at %p, not this thread's at %p "
+               "(a thread-local address kept across a switch to another thread)\n",
+               static_cast<const void*>(used), static_cast<const void*>(&tl_cache));
+  std::abort();
+}
 
 void* alloc_slow(std::size_t size) {
   const std::size_t c = class_of(size);

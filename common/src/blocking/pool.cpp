@@ -17,6 +17,8 @@
 #include <thread>
 
 #include "duet/blocking.hpp"
+#include "duet/detail/fork.hpp"
+#include "duet/detail/immortal.hpp"
 #include "duet/runtime.hpp"
 #include "sched/scheduler.hpp"
 #include "task/harness.hpp"
@@ -62,6 +64,7 @@ class BlockingPool {
       ++threads_;
       ++spawned_;
       if (threads_ > peak_) peak_ = threads_;
+      fork_guard_arm();
       std::thread([this] { run(); }).detach();
     }
   }
@@ -119,26 +122,20 @@ class BlockingPool {
   bool stop_ = false;
 };
 
-/// The pool's storage: constructed on first use, never destroyed.
-class ImmortalPool {
- public:
-  ImmortalPool() { std::construct_at(get()); }
-  BlockingPool* get() noexcept { return std::launder(reinterpret_cast<BlockingPool*>(bytes_)); }
-
- private:
-  alignas(BlockingPool) unsigned char bytes_[sizeof(BlockingPool)];
-};
-
 /// Stops the pool when static destructors run (exit, or main returning):
 /// constructed after the pool, destroyed before anything constructed
 /// earlier.
 struct StopAtExit {
   BlockingPool* pool;
-  ~StopAtExit() { pool->stop_at_exit(); }
+  ~StopAtExit() {
+    // A forked child's copy may have its lock held by a thread that is
+    // not there (duet/detail/fork.hpp): left alone.
+    if (!in_forked_child()) pool->stop_at_exit();
+  }
 };
 
 BlockingPool& pool() {
-  static ImmortalPool storage;
+  static Immortal<BlockingPool> storage;  // constructed on first use, never destroyed
   static StopAtExit stop{storage.get()};
   return *stop.pool;
 }

@@ -1,6 +1,7 @@
 // current.cpp: the calling thread's context (thread_context.hpp) and the
 // out-of-line entry points of duet/detail/current.hpp that read it.
 #include "duet/detail/current.hpp"
+#include "duet/detail/fork.hpp"
 
 #include <stdexcept>
 
@@ -46,6 +47,7 @@ Waker thread_waker() noexcept {
   return Waker::adopt(&tl_context.parker, &thread_vtable);
 }
 void thread_park() noexcept {
+  check_not_forked("a wait from a plain thread (block_on, join, duet::wait)");
   tl_context.parker.park();
 }
 

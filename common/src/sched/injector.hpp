@@ -10,7 +10,10 @@
 // the mutex and spawning from every worker got slower with more workers
 // (docs/performance-log.md, "The injector as a ring of pointers").
 //
-// The ring grows (doubling) under the lock; when it cannot (out of memory)
+// The ring grows (doubling) under the lock, and goes back to its first size
+// when a pop empties a ring grown shrink_factor times past it (a flood of
+// spawns leaves no ring of its peak size behind; the old ring is freed
+// after the lock). When it cannot grow (out of memory)
 // the tasks go to an intrusive spill list through TaskHeader::next, which
 // never allocates, so no task is ever lost. While the spill holds tasks,
 // every push goes there too and pops take it after the ring: FIFO order is
@@ -68,15 +71,26 @@ class DUET_API Injector {
     return len_.load(std::memory_order_acquire) == 0;
   }
   [[nodiscard]] std::size_t len() const noexcept { return len_.load(std::memory_order_acquire); }
+  /// The ring's slots now (for tests of its growth and shrink).
+  [[nodiscard]] std::size_t capacity() const;
+
+  /// How far past its first size a ring must have grown for an emptying
+  /// pop to shrink it: an injector that fills and empties at a steady
+  /// size keeps its ring.
+  static constexpr std::size_t shrink_factor = 16;
 
  private:
   /// Room for `need` tasks in the ring; false if it could not grow.
   bool reserve_locked(std::size_t need) noexcept;
   void spill_locked(TaskHeader* t) noexcept;
+  /// Swaps in a ring of the first size; returns the old one (null if no
+  /// memory for the new: the old stays).
+  std::unique_ptr<TaskHeader*[]> shrink_locked() noexcept;
 
   mutable std::mutex mu_;
   std::unique_ptr<TaskHeader*[]> buf_;  // guarded by mu_; cap_ slots, a power of two
   std::size_t cap_ = 0;
+  const std::size_t first_cap_;
   const std::size_t max_slots_;
   std::size_t head_ = 0;              // index of the oldest task in the ring
   std::size_t count_ = 0;             // tasks in the ring

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "duet/detail/block_cache.hpp"
+#include "duet/detail/fork.hpp"
 #include "duet/detail/stackful_ops.hpp"
 #include "duet/memory.hpp"
 #include "histogram/cycle_clock.hpp"
@@ -25,14 +26,22 @@ Runtime::Runtime(RuntimeConfig cfg)
     : sched_(std::make_unique<detail::Scheduler>(*this, std::move(cfg))), cfg_(&sched_->cfg) {}
 
 Runtime::~Runtime() {
+  // In a forked child the workers are not there to stop, and their locks
+  // may be held: the scheduler is left as it is (duet/detail/fork.hpp).
+  if (detail::in_forked_child()) {
+    (void)sched_.release();
+    return;
+  }
   shutdown();
 }
 
 void Runtime::shutdown() {
+  if (detail::in_forked_child()) return;  // nothing runs to be stopped
   sched_->shutdown();
 }
 
 DrainReport Runtime::drain(std::chrono::nanoseconds deadline) {
+  detail::check_not_forked("Runtime::drain");
   return sched_->drain(deadline);
 }
 

@@ -2,6 +2,7 @@
 // spawns and wakes routed to a worker or the injection queue, shutdown, and
 // the drain before it (docs/drain.md).
 #include "scheduler.hpp"
+#include "duet/detail/fork.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -54,6 +55,8 @@ Scheduler::Scheduler(Runtime& rt, RuntimeConfig c)
       cfg(std::move(c)),
       idle(resolve_workers(cfg), watches_lifo_slots(cfg)),
       owned(4 * resolve_workers(cfg)) {
+  check_not_forked("constructing a duet::Runtime");
+  fork_guard_arm();  // before the first worker starts
   if (cfg.tick_budget == 0) throw std::invalid_argument("duet: tick_budget must be at least 1");
   if (cfg.stall_threshold.count() < 0) {
     throw std::invalid_argument("duet: stall_threshold must not be negative");
@@ -165,6 +168,9 @@ bool Scheduler::refuse_if_closed(TaskHeader* t) {
 }
 
 void Scheduler::submit_off_worker(TaskHeader* t) {
+  // Before the injector's lock, which a thread that was not copied into a
+  // forked child may hold.
+  check_not_forked("a spawn from a plain thread");
   if (!refuse_if_closed(t)) schedule_from_outside(t);
 }
 

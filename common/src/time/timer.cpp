@@ -4,6 +4,8 @@
 #include <mutex>
 #include <thread>
 
+#include "duet/detail/fork.hpp"
+#include "duet/detail/immortal.hpp"
 #include "sched/thread_context.hpp"
 #include "test_clock.hpp"
 #include "wheel.hpp"
@@ -15,11 +17,11 @@ namespace {
 /// Timers polled by a thread that is not a worker (duet::wait(sleep(..))
 /// on main, a Sleep inside a blocking-pool job): one wheel for the process,
 /// driven by one thread that sleeps until the next deadline. Started on
-/// first use, stopped and joined at exit.
+/// first use, stopped and joined at exit (never destroyed: duet/detail/immortal.hpp).
 class FallbackTimer {
  public:
-  FallbackTimer() : wheel_(now_tick()), thread_([this] { run(); }) {}
-  ~FallbackTimer() {
+  FallbackTimer() : wheel_(now_tick()), thread_((fork_guard_arm(), [this] { run(); })) {}
+  void stop_and_join() noexcept {
     {
       std::lock_guard g(mu_);
       stop_ = true;
@@ -63,9 +65,21 @@ class FallbackTimer {
   std::thread thread_;
 };
 
+/// Stops the timer's thread when static destructors run, except in a
+/// forked child, where the thread is not there and its lock may be held.
+struct StopTimerAtExit {
+  FallbackTimer* timer;
+  ~StopTimerAtExit() {
+    if (!in_forked_child()) timer->stop_and_join();
+  }
+};
+
 FallbackTimer& fallback() {
-  static FallbackTimer f;
-  return f;
+  // Before the timer's locks, which its thread may hold in a forked child.
+  check_not_forked("a timer outside a runtime");
+  static Immortal<FallbackTimer> storage;
+  static StopTimerAtExit stop{storage.get()};
+  return *stop.timer;
 }
 
 }  // namespace

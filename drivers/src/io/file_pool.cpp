@@ -4,20 +4,38 @@
 // job whose future was dropped before it started is skipped.
 #include <cerrno>
 
+#include "duet/detail/fork.hpp"
+#include "duet/detail/immortal.hpp"
 #include "io/io_op.hpp"
 
 namespace duet::io::detail {
 
+namespace {
+
+/// Stops the pool's threads when static destructors run, except in a forked
+/// child, where they are not there and the pool's lock may be held
+/// (duet/detail/fork.hpp).
+struct StopAtExit {
+  FilePool* pool;
+  ~StopAtExit() {
+    if (!duet::detail::in_forked_child()) pool->stop_and_join();
+  }
+};
+
+}  // namespace
+
 FilePool& FilePool::instance() {
-  static FilePool p;
-  return p;
+  static duet::detail::Immortal<FilePool> storage;  // never destroyed
+  static StopAtExit stop{storage.get()};
+  return *stop.pool;
 }
 
 FilePool::FilePool() {
+  duet::detail::fork_guard_arm();
   for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { run(); });
 }
 
-FilePool::~FilePool() {
+void FilePool::stop_and_join() noexcept {
   {
     std::lock_guard lk(mu_);
     stop_ = true;

@@ -133,15 +133,16 @@ std::int32_t run_file_op_sync(IoOp* op) noexcept;
 
 /// The small internal blocking pool for file operations on epoll (the
 /// kernel has no readiness for regular files). Two threads: enough to keep
-/// a disk busy on this 2-CPU machine without oversubscribing it.
+/// a disk busy without oversubscribing a small machine.
 class FilePool {
  public:
   static FilePool& instance();
   void submit(IoOp* op);  // takes the in-flight reference
-  ~FilePool();
+  /// At exit: the threads finish the queue and leave.
+  void stop_and_join() noexcept;
+  FilePool();  // only instance() makes one
 
  private:
-  FilePool();
   void run();
   std::mutex mu_;
   std::condition_variable cv_;

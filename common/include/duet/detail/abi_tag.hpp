@@ -5,7 +5,7 @@
 // library's compiled code: another release's headers (before 1.0 a minor
 // release may change any layout; docs/adopting.md) and another value of
 // DUET_CHECK_TRANSITIONS, the checks compiled into the task-state
-// transitions that headers inline (detail/task/state.hpp), whose copies the
+// transitions that headers inline (detail/check_mode.hpp), whose copies the
 // linker would mix silently. Every translation unit that includes the state
 // word references one symbol whose name spells both; the library defines
 // only its own (common/src/abi_tag.cpp). A mismatch is a link error naming
@@ -20,7 +20,7 @@
 #include "duet/version.hpp"
 
 #ifndef DUET_CHECK_TRANSITIONS
-#error "include duet/detail/task/state.hpp, which chooses DUET_CHECK_TRANSITIONS"
+#error "include duet/detail/check_mode.hpp, which chooses DUET_CHECK_TRANSITIONS"
 #endif
 
 #define DUET_ABI_TAG_NAME(major, minor, checks) \

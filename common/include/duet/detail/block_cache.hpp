@@ -28,6 +28,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "duet/detail/check_mode.hpp"
 #include "duet/detail/tls.hpp"
 
 namespace duet {
@@ -84,11 +85,33 @@ struct ThreadCache {
   BlockCacheStats stats;
   bool reaper_armed;
 };
-DUET_API extern constinit DUET_TLS ThreadCache tl_cache;
+DUET_API extern constinit DUET_TLS ThreadCache tl_cache asm("duet_tl_block_cache");
 
 /// The slow halves (block_cache.cpp).
 [[nodiscard]] DUET_API void* alloc_slow(std::size_t size);
 DUET_API void free_slow(void* p, std::size_t size) noexcept;
+
+/// The calling thread's lists, by a call the compiler cannot see into.
+[[gnu::noinline]] DUET_API ThreadCache& this_thread_cache_opaque() noexcept;
+/// Aborts, naming the mismatch: an inline path used another thread's lists.
+[[noreturn]] DUET_API void foreign_cache(const ThreadCache* used) noexcept;
+
+/// The calling thread's lists, the address computed afresh at each call
+/// (duet/detail/tls.hpp: a task may have moved to another thread since the
+/// last one). Checked builds compare it with the opaque call's answer.
+[[gnu::always_inline]] inline ThreadCache& this_thread_cache() noexcept {
+#if DUET_DETAIL_TLS_INLINE
+  ThreadCache* k;
+  asm volatile(DUET_DETAIL_TLS_ADDRESS("duet_tl_block_cache") : "=r"(k));
+#else
+  ThreadCache* k = &this_thread_cache_opaque();
+#endif
+#if DUET_CHECK_TRANSITIONS && DUET_DETAIL_TLS_INLINE
+  if (k != &this_thread_cache_opaque()) [[unlikely]]
+    foreign_cache(k);
+#endif
+  return *k;
+}
 
 }  // namespace blocks
 
@@ -96,7 +119,7 @@ DUET_API void free_slow(void* p, std::size_t size) noexcept;
 [[nodiscard, gnu::always_inline]] inline void* block_alloc(std::size_t size) {
   const std::size_t c = blocks::class_of(size);
   if (DUET_BLOCKS_INLINE && c < blocks::num_classes) {
-    blocks::ThreadCache& k = blocks::tl_cache;
+    blocks::ThreadCache& k = blocks::this_thread_cache();
     if (blocks::FreeBlock* b = k.head[c]; b != nullptr) {
       k.head[c] = b->next;
       --k.count[c];
@@ -111,7 +134,7 @@ DUET_API void free_slow(void* p, std::size_t size) noexcept;
 [[gnu::always_inline]] inline void block_free(void* p, std::size_t size) noexcept {
   const std::size_t c = blocks::class_of(size);
   if (DUET_BLOCKS_INLINE && p != nullptr && c < blocks::num_classes) {
-    blocks::ThreadCache& k = blocks::tl_cache;
+    blocks::ThreadCache& k = blocks::this_thread_cache();
     if (k.count[c] < k.cap[c]) {
       auto* b = static_cast<blocks::FreeBlock*>(p);
       b->next = k.head[c];

@@ -69,7 +69,7 @@ struct CoroTask final : TaskHeader {
       p.unpark();
     }
     CoroRun r{th, p.leaf()};
-    tl_coro_run = &r;
+    coro_thread().run = &r;
     // Until the leaf stays the same: a child entered or finished (a hop).
     for (std::coroutine_handle<> h = r.leaf;; h = r.leaf) {
       h.resume();

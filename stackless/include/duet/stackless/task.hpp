@@ -73,19 +73,22 @@
 //      keeps the allocation. An awaited child may be elided into its
 //      parent: it never becomes a task, and its head room is not used.)
 // And from the runtime: operator delete recognises the frame being ended
-// by tl_kept_frame, which end_root_frame sets around the destroy it makes
+// by CoroThread::kept_frame, which end_root_frame sets around the destroy it makes
 // (the one place that ends a spawned root), so it keeps the block.
 #pragma once
 
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <memory>
 #include <type_traits>
 #include <utility>
 
 #include "duet/detail/block_cache.hpp"
+#include "duet/detail/check_mode.hpp"
 #include "duet/detail/current.hpp"
 #include "duet/detail/task_header.hpp"
 #include "duet/detail/tls.hpp"
@@ -102,7 +105,7 @@ struct WaitOp {
 };
 
 /// One run of a spawned coroutine, on the run's stack. The awaiters of the
-/// coroutine that runs (root or child) write to it through tl_coro_run.
+/// coroutine that runs (root or child) write to it through CoroThread::run.
 /// The coroutine that runs is always `leaf` (the loop resumes only it), so
 /// a yield records nothing, a wait only itself, and a hop is a changed leaf.
 struct CoroRun {
@@ -110,12 +113,6 @@ struct CoroRun {
   std::coroutine_handle<> leaf;  // what runs, and what to resume next
   WaitOp* wait = nullptr;        // set when the leaf suspends on a poll future
 };
-
-/// The run in progress on this thread. Set by each run and never cleared:
-/// only the awaiters read it, and they run inside a run. A run nested in
-/// another (a child joined in place, from a poll in an awaiter) sets its
-/// own; the awaiter whose poll ran it sets the outer one back.
-inline constinit DUET_TLS CoroRun* tl_coro_run = nullptr;
 
 /// The bytes in front of every Task frame: room for the task header.
 inline constexpr std::size_t frame_head = sizeof(TaskHeader);
@@ -129,10 +126,54 @@ inline constexpr std::size_t promise_offset = 2 * sizeof(void*);
   return *static_cast<const void* const*>(frame);
 }
 
-/// The frame whose memory outlives it (a spawned root being ended), and the
-/// size its operator delete reported.
-inline constinit DUET_TLS void* tl_kept_frame = nullptr;
-inline constinit DUET_TLS std::size_t tl_kept_bytes = 0;
+/// What coroutine code on this thread shares with the run loop.
+struct CoroThread {
+  /// The run in progress. Set by each run and never cleared: only the
+  /// awaiters read it, and they run inside a run. A run nested in another
+  /// (a child joined in place, from a poll in an awaiter) sets its own; the
+  /// awaiter whose poll ran it sets the outer one back.
+  CoroRun* run = nullptr;
+  /// The frame whose memory outlives it (a spawned root being ended), and
+  /// the size its operator delete reported.
+  void* kept_frame = nullptr;
+  std::size_t kept_bytes = 0;
+};
+inline constinit DUET_TLS CoroThread tl_coro asm("duet_tl_coro");
+
+/// This thread's CoroThread by a call the compiler cannot see into (the
+/// empty asm makes it impure, so no call is merged with another).
+[[gnu::noinline]] inline CoroThread& coro_thread_opaque() noexcept {
+  asm volatile("" ::: "memory");
+  return tl_coro;
+}
+
+/// Aborts, naming the mismatch: an inline path used another thread's
+/// CoroThread.
+[[noreturn, gnu::cold, gnu::noinline]] inline void foreign_coro_thread(
+    const CoroThread* used) noexcept {
+  std::fprintf(stderr,
+               "duet: coroutine: an inline path used the run state at %p, not this thread's at %p "
+               "(a thread-local address kept across a suspend)\n",
+               static_cast<const void*>(used), static_cast<const void*>(&coro_thread_opaque()));
+  std::abort();
+}
+
+/// This thread's CoroThread, the address computed afresh at each call: a
+/// coroutine resumes on whichever thread runs its task
+/// (duet/detail/tls.hpp).
+[[gnu::always_inline]] inline CoroThread& coro_thread() noexcept {
+#if DUET_DETAIL_TLS_INLINE
+  CoroThread* c;
+  asm volatile(DUET_DETAIL_TLS_ADDRESS("duet_tl_coro") : "=r"(c));
+#if DUET_CHECK_TRANSITIONS
+  if (c != &coro_thread_opaque()) [[unlikely]]
+    foreign_coro_thread(c);
+#endif
+  return *c;
+#else
+  return coro_thread_opaque();
+#endif
+}
 
 /// A Task frame of `n` bytes, after its head.
 [[nodiscard, gnu::always_inline]] inline void* frame_alloc(std::size_t n) {
@@ -142,8 +183,8 @@ inline constinit DUET_TLS std::size_t tl_kept_bytes = 0;
 /// A Task frame's operator delete: the block goes back, unless the frame is
 /// a spawned root being ended (its task keeps the block).
 [[gnu::always_inline]] inline void frame_free(void* f, std::size_t n) noexcept {
-  if (f == tl_kept_frame) {
-    tl_kept_bytes = n;
+  if (CoroThread& t = coro_thread(); f == t.kept_frame) {
+    t.kept_bytes = n;
     return;
   }
   block_free(static_cast<std::byte*>(f) - frame_head, frame_head + n);
@@ -153,10 +194,11 @@ inline constinit DUET_TLS std::size_t tl_kept_bytes = 0;
 /// memory; returns the frame's size. Reentrant: a destructor in the chain
 /// may end another task's root.
 inline std::size_t end_root_frame(std::coroutine_handle<> root) noexcept {
-  void* outer = std::exchange(tl_kept_frame, root.address());
+  void* outer = std::exchange(coro_thread().kept_frame, root.address());
   root.destroy();
-  tl_kept_frame = outer;
-  return tl_kept_bytes;
+  CoroThread& t = coro_thread();
+  t.kept_frame = outer;
+  return t.kept_bytes;
 }
 
 }  // namespace duet::detail
@@ -231,11 +273,11 @@ class FutureAwaiter : WaitOp {
   /// Polls once with the task's waker; suspends only when pending. (The
   /// task comes from the run: no lookup in the frame.)
   bool await_suspend(std::coroutine_handle<>) {
-    CoroRun& r = *tl_coro_run;
+    CoroRun& r = *coro_thread().run;
     BorrowedWaker w(r.task);
     Context cx(w.get());
     const bool ready = try_poll(cx);
-    tl_coro_run = &r;  // the poll may have run a child in place (its run set its own)
+    coro_thread().run = &r;  // the poll may have run a child in place (its run set its own)
     if (ready) return false;
     r.wait = this;  // the leaf is the coroutine that awaits
     return true;
@@ -278,7 +320,8 @@ class PromiseBase {
       // the run.
       const std::uintptr_t link = h.promise().link_;
       if ((link & root) == 0)
-        tl_coro_run->leaf = std::coroutine_handle<>::from_address(reinterpret_cast<void*>(link));
+        coro_thread().run->leaf =
+            std::coroutine_handle<>::from_address(reinterpret_cast<void*>(link));
     }
     static constexpr void await_resume() noexcept {}
   };
@@ -421,7 +464,7 @@ class [[nodiscard]] Task {
       child.promise().set_parent(parent);
       // Suspend the parent; the run loop enters the child (a hop, not a
       // nested resume).
-      detail::tl_coro_run->leaf = child;
+      detail::coro_thread().run->leaf = child;
     }
     T await_resume() { return child.promise().out.take(); }
   };

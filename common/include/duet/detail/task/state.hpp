@@ -55,14 +55,8 @@
 #include <cstdint>
 #include <optional>
 
-#ifndef DUET_CHECK_TRANSITIONS
-#ifdef NDEBUG
-#define DUET_CHECK_TRANSITIONS 0
-#else
-#define DUET_CHECK_TRANSITIONS 1
-#endif
-#endif
-
+#include "duet/detail/check_mode.hpp"
+// (the abi tag reads the check mode)
 #include "duet/detail/abi_tag.hpp"
 
 namespace duet::detail {
