@@ -1,4 +1,6 @@
-// Runtime::drain (docs/drain.md): spawns are refused once it begins, tasks
+// Runtime::drain (docs/drain.md): it cancels the runtime's shutdown token
+// and every pending call_after; spawns from outside are refused once it
+// begins, while tasks in flight still spawn and join children; tasks
 // that finish before the deadline are not cancelled, stuck tasks of each
 // kind are cancelled at the deadline and reported with their kind (and a
 // fiber's spawn site), a second drain and a drain on one of the runtime's
@@ -152,34 +154,26 @@ TEST_CASE("drain waits for tasks that finish before its deadline and cancels non
   CHECK(sum == 2 * kEach);
 }
 
-TEST_CASE("a spawn after a drain began throws SpawnRefused, from a task and from outside") {
+TEST_CASE(
+    "during a drain tasks in flight spawn and join children while spawns from outside are "
+    "refused") {
   duet::test::Watchdog dog("spawn during drain");
   duet::Runtime rt(duet::RuntimeConfig{.workers = 2});
   duet::Notify go;
   std::atomic<int> parked{0};
-  std::atomic<int> refused_inside{0};
-  // A coroutine and a fiber that, once released during the drain, try to
-  // spawn and record the refusal.
-  auto coro = rt.spawn(
-      [](duet::Notify& n, std::atomic<int>& p, std::atomic<int>& refused) -> duet::Task<int> {
-        co_await duet::test::note_pending(n.notified(), &p);
-        try {
-          auto h = duet::spawn(duet::test::Never{});
-          (void)h;
-        } catch (const duet::SpawnRefused&) {
-          refused.fetch_add(1);
-        }
-        co_return 0;
-      }(go, parked, refused_inside));
+  // A coroutine and a fiber that, once released during the drain, fan out
+  // to children of each kind and join them.
+  auto coro = rt.spawn([](duet::Notify& n, std::atomic<int>& p) -> duet::Task<int> {
+    co_await duet::test::note_pending(n.notified(), &p);
+    auto a = duet::spawn([]() -> duet::Task<int> { co_return 20; }());
+    auto b = duet::spawn(duet::stackful, [] { return 1; });
+    co_return co_await a + co_await b;
+  }(go, parked));
   auto fiber = rt.spawn(duet::stackful, [&] {
     duet::wait(duet::test::note_pending(go.notified(), &parked));
-    try {
-      auto h = duet::spawn(duet::stackful, [] { return 0; });
-      (void)h;
-    } catch (const duet::SpawnRefused&) {
-      refused_inside.fetch_add(1);
-    }
-    return 0;
+    auto a = duet::spawn(duet::stackful, [] { return 21; });
+    auto b = duet::spawn(Ready{});
+    return a.join() + b.join() + 1;
   });
   while (parked.load() < 2) std::this_thread::yield();
 
@@ -190,13 +184,60 @@ TEST_CASE("a spawn after a drain began throws SpawnRefused, from a task and from
   CHECK_THROWS_WITH(rt.spawn(duet::test::Never{}), Catch::Contains("draining"));
   go.notify_all();
   drainer.join();
-  CHECK(refused_inside.load() == 2);
   REQUIRE(report.has_value());
+  CHECK(report->finished_in_time);
   CHECK(report->cancelled.empty());
-  CHECK(coro.join() == 0);
-  CHECK(fiber.join() == 0);
+  CHECK(coro.join() == 21);
+  CHECK(fiber.join() == 22);
   // After the drain (the runtime is shut down) spawns stay refused.
   CHECK_THROWS_AS(rt.spawn(duet::test::Never{}), duet::SpawnRefused);
+}
+
+TEST_CASE("drain cancels the shutdown token, and tasks that wait on it finish in time") {
+  duet::test::Watchdog dog("shutdown token");
+  duet::Runtime rt(duet::RuntimeConfig{.workers = 2});
+  const duet::CancellationToken token = rt.shutdown_token();
+  std::atomic<int> parked{0};
+  auto coro = rt.spawn([](duet::CancellationToken t, std::atomic<int>& p) -> duet::Task<int> {
+    co_await duet::test::note_pending(t.cancelled(), &p);
+    co_return 1;
+  }(token, parked));
+  auto fiber = rt.spawn(duet::stackful, [&] {
+    duet::wait(duet::test::note_pending(rt.shutdown_token().cancelled(), &parked));
+    return 2;
+  });
+  while (parked.load() < 2) std::this_thread::yield();
+  CHECK_FALSE(token.is_cancelled());
+  const duet::DrainReport report = rt.drain(120s);
+  CHECK(token.is_cancelled());
+  CHECK(report.finished_in_time);
+  CHECK(report.cancelled.empty());
+  CHECK(coro.join() == 1);
+  CHECK(fiber.join() == 2);
+}
+
+TEST_CASE("shutdown cancels the shutdown token too") {
+  duet::Runtime rt(duet::RuntimeConfig{.workers = 1});
+  const duet::CancellationToken token = rt.shutdown_token();
+  CHECK_FALSE(token.is_cancelled());
+  rt.shutdown();
+  CHECK(token.is_cancelled());
+}
+
+TEST_CASE("a pending call_after neither runs nor holds a drain open") {
+  duet::test::Watchdog dog("call_after during drain");
+  duet::Runtime rt(duet::RuntimeConfig{.workers = 2});
+  std::atomic<bool> ran{false};
+  duet::TimerHandle hour = duet::call_after(rt, std::chrono::hours(1), [&] { ran = true; });
+  duet::TimerHandle dropped = duet::call_after(rt, std::chrono::hours(1), [&] { ran = true; });
+  dropped.detach();
+  // Past the deadline the drain would cancel both and report them.
+  const duet::DrainReport report = rt.drain(60s);
+  CHECK(report.finished_in_time);
+  CHECK(report.cancelled.empty());
+  CHECK_FALSE(ran.load());
+  CHECK_THROWS_AS(hour.join(), duet::Cancelled);
+  CHECK_FALSE(hour.cancel());  // the drain came first
 }
 
 TEST_CASE("a second drain throws logic_error and the first one's report stands") {

@@ -26,10 +26,14 @@
 // anywhere, runs the task (any of the three kinds) on that worker only, for
 // its whole life: no other worker steals it or runs it in a join.
 //
-// Drain (drain(deadline), docs/drain.md): stops taking spawns (each throws
-// duet::SpawnRefused from then on), waits up to the deadline for the live
-// tasks to finish, then shuts down as above and reports each task it
-// cancelled (duet/drain.hpp).
+// Drain (drain(deadline), docs/drain.md): cancels the runtime's shutdown
+// token (shutdown_token(): every task that waits on it learns the drain
+// began, and pending call_at/call_after timers are cancelled), stops
+// taking spawns from outside the runtime (each throws duet::SpawnRefused
+// from then on; a task of the runtime may still spawn, so work in flight
+// finishes its children), waits up to the deadline for the live tasks to
+// finish, then shuts down as above and reports each task it cancelled
+// (duet/drain.hpp).
 #pragma once
 
 #include "duet/export.hpp"
@@ -54,6 +58,7 @@
 namespace duet {
 
 class Runtime;
+class CancellationToken;  // duet/cancel/token.hpp
 namespace detail {
 inline Scheduler* scheduler_of(Runtime& rt) noexcept;  // below
 }  // namespace detail
@@ -107,7 +112,15 @@ class DUET_API Runtime {
 
   /// Stops the workers and cancels what is left (see above). Idempotent.
   void shutdown();
-  /// Stops taking spawns, waits up to `deadline` for every live task to
+  /// Cancelled when a drain begins (or a shutdown, whichever comes first):
+  /// a task selects on `shutdown_token().cancelled()` (or makes a child
+  /// token of it) to stop taking new work and finish what it has. A shared
+  /// handle to the runtime's one token; cancelling it by hand asks the
+  /// same of every task, without draining.
+  [[nodiscard]] CancellationToken shutdown_token() const;
+  /// Cancels shutdown_token(), stops taking spawns from outside the
+  /// runtime (a task of the runtime may still spawn: work in flight
+  /// finishes its children), waits up to `deadline` for every live task to
   /// finish, then shuts down, cancelling the rest, and reports them. Call
   /// it from a thread outside this runtime (a worker of another runtime
   /// blocks there, like any blocking call): called on one of this runtime's

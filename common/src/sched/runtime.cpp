@@ -40,6 +40,10 @@ void Runtime::shutdown() {
   sched_->shutdown();
 }
 
+CancellationToken Runtime::shutdown_token() const {
+  return sched_->shutdown_token;
+}
+
 DrainReport Runtime::drain(std::chrono::nanoseconds deadline) {
   detail::check_not_forked("Runtime::drain");
   return sched_->drain(deadline);

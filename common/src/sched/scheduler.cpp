@@ -133,9 +133,10 @@ void Scheduler::submit_new(TaskHeader* t) {
   // The worker is looked up once for the count and the queue.
   Worker* w = own_worker();
   count_unlisted(w, 1);
-  // A spawn is taken only while kOpen: the same one load and test as a
-  // wake's (which queues until kShutDown).
-  if (schedule_on<kDraining>(w, t)) return;
+  // A spawn on one of our workers is taken until kShutDown, as a wake is
+  // (the same one load and test); one from elsewhere is refused once a
+  // drain began (submit_off_worker).
+  if (schedule_on<kShutDown>(w, t)) return;
   submit_off_worker(t);
 }
 
@@ -144,7 +145,7 @@ void Scheduler::submit_new(TaskHeader* t) {
   // then. Not counted as unlisted: it never is.
   list_at_spawn(t);
   owned.insert(t);
-  if (schedule_on<kDraining>(own_worker(), t)) return;
+  if (schedule_on<kShutDown>(own_worker(), t)) return;
   submit_off_worker(t);
 }
 
@@ -187,7 +188,10 @@ void Scheduler::submit_pinned(TaskHeader* t, unsigned home) {
   } else {
     count_unlisted(own_worker(), 1);
   }
-  if (phase_.load(std::memory_order_acquire) != kOpen && refuse_if_closed(t)) return;
+  // As submit_new: from one of our workers, taken until kShutDown.
+  const std::uint8_t phase = phase_.load(std::memory_order_acquire);
+  const bool closed = phase == kShutDown || (phase == kDraining && own_worker() == nullptr);
+  if (closed && refuse_if_closed(t)) return;
   schedule_pinned(t);
 }
 
@@ -292,7 +296,8 @@ void Scheduler::cancel_running(TaskHeader* t) noexcept {
 
 void Scheduler::shutdown() {
   if (phase_.exchange(kShutDown, std::memory_order_acq_rel) == kShutDown) return;
-  stall_monitor.reset();  // it signals workers: stop it before they exit
+  shutdown_token.cancel();  // no-op after a drain's
+  stall_monitor.reset();    // it signals workers: stop it before they exit
   for (unsigned i = 0; i < workers.size(); ++i) {
     int next_watcher = -1;  // every worker is woken here anyway
     idle.unpark_worker_by_id(i, next_watcher);
@@ -391,10 +396,14 @@ DrainReport Scheduler::drain(std::chrono::nanoseconds deadline) {
   if (drain_begun_.exchange(true, std::memory_order_acq_rel)) {
     throw std::logic_error("duet: Runtime::drain called a second time");
   }
-  // From here on no spawn is taken (a worker's spawn reads the phase; one
-  // from outside reads drain_begun_): the set of live tasks only shrinks.
+  // From here on no spawn from outside is taken (it reads drain_begun_); a
+  // worker's is, until the shutdown (it reads the phase). A live task must
+  // exist to spawn one, so a set of live tasks found empty stays empty.
   std::uint8_t open = kOpen;
   phase_.compare_exchange_strong(open, kDraining, std::memory_order_acq_rel);
+  // Every task that waits on the token learns the drain began; its
+  // callbacks and wakes run here, on the draining thread.
+  shutdown_token.cancel();
   DrainReport report;
   const auto until = std::chrono::steady_clock::now() + deadline;
   // The live count is a sum of per-worker counters and the list of parked

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <vector>
 
+#include "duet/cancel/token.hpp"
 #include "duet/config.hpp"
 #include "duet/detail/task_header.hpp"
 #include "duet/drain.hpp"
@@ -34,9 +35,11 @@ class DUET_API Scheduler {
   /// A new task: queue it (locally when called on one of our workers, else
   /// through the injector). It is listed in `owned` when it first parks,
   /// not here: a task that never parks is never listed (unless
-  /// RuntimeConfig::list_all_tasks, which lists every task here). Once a drain has
-  /// begun it cancels the task, drops both its references and throws
-  /// SpawnRefused (the caller has built no JoinHandle yet).
+  /// RuntimeConfig::list_all_tasks, which lists every task here). Once a
+  /// drain has begun, a spawn from one of our workers is still taken (work
+  /// in flight finishes its children) until the shutdown; any other one
+  /// is cancelled, both its references dropped, and SpawnRefused thrown
+  /// (the caller has built no JoinHandle yet).
   void submit_new(TaskHeader* t);
   /// A woken task (it holds the queue reference): queue it.
   void schedule(TaskHeader* t) noexcept;
@@ -87,6 +90,8 @@ class DUET_API Scheduler {
 
   Runtime& runtime;
   const RuntimeConfig cfg;
+  /// Runtime::shutdown_token(): cancelled by the first drain or shutdown.
+  const CancellationToken shutdown_token;
   Injector injector;
   Idle idle;
   OwnedTasks owned;

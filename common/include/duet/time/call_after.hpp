@@ -17,6 +17,10 @@
 // A callback that throws: the exception is the task's outcome. join()
 // rethrows it; on a dropped handle it goes to
 // RuntimeConfig::on_detached_exception, as for any detached task.
+//
+// A drain (Runtime::drain) cancels every callback still waiting, as
+// cancel() would: it never runs, join() throws duet::Cancelled, and the
+// drain does not wait for its deadline (docs/drain.md).
 #pragma once
 
 #include <atomic>
@@ -26,6 +30,8 @@
 #include <memory>
 #include <utility>
 
+#include "duet/cancel/token.hpp"
+#include "duet/detail/current.hpp"
 #include "duet/join_handle.hpp"
 #include "duet/poll.hpp"
 #include "duet/runtime.hpp"
@@ -41,10 +47,12 @@ enum class CallbackState : std::uint8_t { pending, ran, cancelled };
 template <class Fn>
 class CallAfter {
  public:
-  CallAfter(Instant at, Fn fn, std::shared_ptr<std::atomic<CallbackState>> st)
-      : sleep_(at), fn_(std::move(fn)), st_(std::move(st)) {}
+  CallAfter(Instant at, Fn fn, std::shared_ptr<std::atomic<CallbackState>> st,
+            CancelledFuture drain)
+      : sleep_(at), drain_(std::move(drain)), fn_(std::move(fn)), st_(std::move(st)) {}
 
   Poll<void> poll(Context& cx) {
+    if (drain_.poll(cx).is_ready()) return cancel_for_drain();
     if (sleep_.poll(cx).is_pending()) return pending;
     auto expected = CallbackState::pending;
     // Relaxed: the word only decides who wins; no data is handed over
@@ -56,7 +64,18 @@ class CallAfter {
   }
 
  private:
+  /// The runtime began a drain: the callback never runs (unless it has),
+  /// and the task ends cancelled, as TimerHandle::cancel() ends it.
+  Poll<void> cancel_for_drain() {
+    auto expected = CallbackState::pending;
+    // Relaxed: as in poll. If cancel() came first, it cancels the task too.
+    st_->compare_exchange_strong(expected, CallbackState::cancelled, std::memory_order_relaxed);
+    cancel_task(current_task());  // the task ends at this poll's pending
+    return pending;
+  }
+
   Sleep sleep_;
+  CancelledFuture drain_;  // the runtime's shutdown token
   Fn fn_;
   std::shared_ptr<std::atomic<CallbackState>> st_;
 };
@@ -96,7 +115,8 @@ class TimerHandle {
 template <std::invocable<> Fn>
 TimerHandle call_at(Runtime& rt, Instant at, Fn fn) {
   auto st = std::make_shared<std::atomic<detail::CallbackState>>(detail::CallbackState::pending);
-  JoinHandle<void> h = rt.spawn(detail::CallAfter<Fn>(at, std::move(fn), st));
+  JoinHandle<void> h =
+      rt.spawn(detail::CallAfter<Fn>(at, std::move(fn), st, rt.shutdown_token().cancelled()));
   return TimerHandle(std::move(h), std::move(st));
 }
 /// Runs `fn()` on `rt` once `d` has passed.
