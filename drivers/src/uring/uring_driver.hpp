@@ -72,9 +72,17 @@ static_assert(sizeof(RecvQueue) == 64, "a socket's receive queue is one 64-byte 
 /// The queue owns the descriptors it holds: the listener's close closes
 /// them, and one accepted after the close is closed as its CQE is reaped.
 /// An error ends the multishot (the kernel's rule): it is reported once,
-/// after the queued descriptors, and the next accept arms a new one. Freed
-/// when the Source has released it and no multishot is in flight or asked.
+/// after the queued descriptors, and the next accept arms a new one. Each
+/// waiting accept has its own entry, keyed by its OpSlot, which takes it
+/// back when dropped or done; each OpSlot that points at the queue counts
+/// in `slots`. Freed when the Source has released it, no multishot is in
+/// flight or asked, and no OpSlot points at it (whichever of the three
+/// comes last frees it, under the lock's decision).
 struct alignas(64) AcceptQueue {
+  struct Waiter {
+    const OpSlot* owner;  // the accept's OpSlot (its wait_in is this queue)
+    Waker waker;
+  };
   /// The multishot's state: idle -> requested (another thread asked the
   /// owner) -> in_kernel -> idle (the CQE without IORING_CQE_F_MORE); the
   /// owner thread goes from idle to in_kernel directly.
@@ -88,7 +96,8 @@ struct alignas(64) AcceptQueue {
   Arm arm = Arm::idle;          // guarded by `lock`
   bool cancelling = false;      // its cancel is submitted (backpressure)
   bool released = false;        // the Source let go
-  std::vector<Waker> waiters;   // every acceptor waiting (several tasks may accept)
+  std::uint32_t slots = 0;      // OpSlots that point here, guarded by `lock`
+  std::vector<Waiter> waiters;  // every acceptor waiting (several may accept)
   AcceptQueue* next = nullptr;  // owner's live list (guarded by its live_mu_)
   AcceptQueue* prev = nullptr;
   [[nodiscard]] std::size_t queued() const noexcept { return fds.size() - head; }
@@ -161,7 +170,8 @@ class UringDriver final : public IoBackend {
   std::optional<Poll<long>> start_multishot_recv(OpRequest& q, Context& cx) override;
   /// Owner thread: arms the listener's multishot accept on this ring
   /// (accept_queue.cpp).
-  std::optional<Poll<long>> start_multishot_accept(OpRequest& q, Context& cx) override;
+  std::optional<Poll<long>> start_multishot_accept(OpRequest& q, OpSlot& slot,
+                                                   Context& cx) override;
   /// Any thread: cancel `op` (the caller passes its reference).
   void cancel(IoOp* op) noexcept override;
 
