@@ -24,6 +24,12 @@
 // SQE; on any other thread it asks the owner, which submits it at its next
 // poll. Every accept on a listener with a queue waits in the queue, never
 // in a one-shot accept of its own, which the multishot could starve.
+//
+// Rings: a queue whose ring is gone (its runtime ended while the listener
+// stays open) is adopted by the ring of the next accept that starts on
+// one: the listener's queue is made once and freed only after its close,
+// so any thread may use the pointer it loaded (a queue replaced and freed
+// under a thread of another runtime was a use after free).
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -150,6 +156,22 @@ AcceptQueue* UringDriver::make_accept_queue(int fd) {
   if (live_accepts_ != nullptr) live_accepts_->prev = aq;
   live_accepts_ = aq;
   return aq;
+}
+
+void UringDriver::adopt_accept_queue(AcceptQueue* aq) noexcept {
+  // live_mu_ before the queue's lock, as in teardown_accepts.
+  std::lock_guard lk(live_mu_);
+  aq->lock.lock();
+  // Another ring may have adopted it first; a released one is its last
+  // holder's to free.
+  if (aq->owner == nullptr && !aq->released) {
+    aq->owner = this;
+    aq->prev = nullptr;
+    aq->next = live_accepts_;
+    if (live_accepts_ != nullptr) live_accepts_->prev = aq;
+    live_accepts_ = aq;
+  }
+  aq->lock.unlock();
 }
 
 void UringDriver::free_accept_queue(AcceptQueue* aq) noexcept {
@@ -321,14 +343,9 @@ std::optional<Poll<long>> UringDriver::start_multishot_accept(OpRequest& q, OpSl
   // Acquire/AcqRel on `aq`: a queue is made before it is published, and
   // whoever takes one out sees all that was done to it.
   AcceptQueue* aq = s.aq.load(std::memory_order_acquire);
-  if (aq != nullptr && owner_of(aq) == nullptr) {
-    // Its ring is gone, and it is empty (poll_queued_accept takes what it
-    // holds first): start over on this one.
-    if (s.aq.compare_exchange_strong(aq, nullptr, std::memory_order_acq_rel)) {
-      accept_queue_release(aq);
-    }
-    aq = s.aq.load(std::memory_order_acquire);
-  }
+  // Its ring is gone: this ring adopts it. A queue is never replaced while
+  // its listener is open: any thread may have just loaded it.
+  if (aq != nullptr && owner_of(aq) == nullptr) adopt_accept_queue(aq);
   if (aq == nullptr) {
     AcceptQueue* mine = make_accept_queue(s.fd.get());
     if (s.aq.compare_exchange_strong(aq, mine, std::memory_order_acq_rel)) {
@@ -344,7 +361,7 @@ std::optional<Poll<long>> UringDriver::start_multishot_accept(OpRequest& q, OpSl
     case AcceptTake::pending:
       return Poll<long>(pending);
     case AcceptTake::gone:
-      break;  // another ring's queue won the race and that ring is gone: one-shot
+      break;  // another ring adopted it and that ring is gone too: one-shot
   }
   return std::nullopt;
 }

@@ -61,7 +61,9 @@ static_assert(sizeof(RecvQueue) == 64, "a socket's receive queue is one 64-byte 
 /// A listener's multishot accept on one io_uring worker (accept_queue.cpp).
 ///
 /// The listener's first accept makes the queue on its worker's ring, the
-/// queue's owner for life. While a multishot accept is armed, the owner
+/// queue's owner until that ring is gone; the ring of the next accept
+/// that starts on one then adopts it (never replaced while the listener
+/// is open: other threads may hold it). While a multishot accept is armed, the owner
 /// thread appends each accepted descriptor to `fds` as its CQE is reaped
 /// and wakes the acceptors; an acceptor (any thread) takes from the front.
 /// An accept that finds the queue idle arms it, whatever thread it runs
@@ -245,6 +247,8 @@ class UringDriver final : public IoBackend {
   void on_recv_cqe(RecvQueue* rq, std::int32_t res, std::uint32_t flags);
   void recycle(std::uint16_t bid) noexcept;  // owner thread
   AcceptQueue* make_accept_queue(int fd);
+  /// Owner thread: a queue whose ring is gone (owner null) joins this ring.
+  void adopt_accept_queue(AcceptQueue* aq) noexcept;
   void submit_accept(AcceptQueue* aq);  // owner thread: the multishot SQE
   void serve_accept_arms(std::vector<AcceptQueue*>& arms) noexcept;  // owner thread
   void on_accept_cqe(AcceptQueue* aq, std::int32_t res, std::uint32_t flags);
