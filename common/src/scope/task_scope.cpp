@@ -44,6 +44,10 @@
 // reference, every scope waker clone (the one a child's header holds) one
 // more, so a child that ends after its scope did wakes a core that is still
 // there; once `dead` (the scope ended) such a wake changes nothing.
+// The scope holds a reference on its owner's task header until it ends, so
+// that the owner, known by that address, keeps it: a scope moved out of
+// its owner may outlive it, and a later task made in its memory must not
+// pass for the owner.
 //
 // A slot turns ready only through its child's completion wake, or in
 // watch_new_locked when the child ended before its waker was published
@@ -531,7 +535,14 @@ ScopeTake end_window_locked(ScopeCore* c, TaskHeader* t, bool done, Context& cx,
 }  // namespace
 
 ScopeCore* scope_create(FailurePolicy p, ScopeFailedFn failed) {
-  return std::make_unique<ScopeCore>(p, failed, running_task()).release();
+  TaskHeader* o = running_task();
+  auto c = std::make_unique<ScopeCore>(p, failed, o);
+  // The owner is known by its header's address: the scope holds a
+  // reference on it, so that a scope moved out of its owner, which may
+  // outlive it, never takes a later task made in the same memory for its
+  // owner. (Its lane and its misuse check would trust that task.)
+  if (o != nullptr) o->ref();
+  return c.release();
 }
 
 void throw_no_runtime_for_scope() {
@@ -565,6 +576,10 @@ void scope_end(ScopeCore* c) noexcept {
     cancel_task(lane_task(w));
     drop_join_handle(lane_task(w));
   }
+  // The owner's reference (scope_create). The last one when the scope
+  // outlived its owner: that task completed or was cancelled before, so
+  // only its memory goes.
+  if (c->owner != nullptr) c->owner->unref();
   unref(c);
 }
 

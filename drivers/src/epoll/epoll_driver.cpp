@@ -60,7 +60,7 @@ EpollDriver::~EpollDriver() {
   dropped.clear();
   // No registration is retired once the set has no driver: the list is
   // this thread's alone now.
-  for (Registration* r : retired_) free_registration(r);
+  for (Registration* r : retired_) drop_registration(r);
   set_unref(set_);
   stats_unregister(&stats);
 }
@@ -76,6 +76,14 @@ void free_registration(Registration* r) noexcept {
   std::destroy_at(r);
   duet::detail::block_free(r, sizeof(Registration));
   if (s != nullptr) set_unref(s);
+}
+
+void drop_registration(Registration* r) noexcept {
+  r->lock.lock();
+  const bool held = r->slots > 0;
+  if (held) r->retired = true;  // the last slot's withdraw frees it
+  r->lock.unlock();
+  if (!held) free_registration(r);
 }
 
 Registration* EpollDriver::add(int fd) {
@@ -121,7 +129,7 @@ void EpollDriver::free_retired() noexcept {
       take_overflow(r, r->more);
       more_wake_.clear();
     }
-    free_registration(r);
+    drop_registration(r);
   }
   freeing_.clear();
 }
@@ -227,7 +235,7 @@ void registration_release(Registration* r) noexcept {
       return;
     }
   }
-  free_registration(r);
+  drop_registration(r);
 }
 
 }  // namespace duet::io::detail

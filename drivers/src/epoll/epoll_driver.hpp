@@ -32,6 +32,7 @@ struct Registration;
 struct EpollSet {
   struct Overflow {
     Registration* reg;
+    const OpSlot* owner;  // the future whose waker this is (OpSlot::wait_in)
     bool wr;
     Waker waker;
   };
@@ -60,6 +61,9 @@ struct Registration {
   // Under lock: the sides (kRdMore, kWrMore) with waiters in the set's
   // overflow list.
   std::uint8_t more = 0;
+  // Under lock: its driver let it go while OpSlots still pointed here; the
+  // last of them frees it (drop_registration).
+  bool retired = false;
   int fd = -1;
   // Bumped on every readiness event (under lock); read before a syscall and
   // compared after EAGAIN so an event in between is never lost. 32 bits:
@@ -73,10 +77,17 @@ struct Registration {
   // find EAGAIN (socket_op.cpp). Relaxed: a stream has one reader at a
   // time, whose reads are ordered.
   std::atomic<std::uint32_t> rd_drained{0};
-  // The first waiter of each side, guarded by lock. More tasks waiting on
-  // one side at once (two accepts on one listener) go to the set's
-  // overflow list. An event wakes them all; the losers of the race for the
-  // descriptor find EAGAIN and wait again.
+  // Under lock: the OpSlots that point here (OpSlot::wait_in). Each holds
+  // the registration alive, even past its socket's close, so that a
+  // dropped future can take its waker back.
+  std::uint32_t slots = 0;
+  // The first waiter of each side, guarded by lock. More futures waiting
+  // on one side at once (two accepts on one listener) go to the set's
+  // overflow list, one entry each. An event takes them all (and bumps the
+  // side's epoch); the losers of the race for the descriptor find EAGAIN
+  // and wait again. Every entry is its future's own: the future takes it
+  // back when it is dropped or done (withdraw_registration), so no waker
+  // outlives its future.
   Waker rd_waker;
   Waker wr_waker;
   EpollSet* set = nullptr;  // set once, by the driver's add; holds a reference
@@ -85,14 +96,18 @@ struct Registration {
 };
 static_assert(sizeof(Registration) <= 64, "one block per socket: an idle connection's memory");
 
-/// Under r.lock: `w` waits on one side of `r`. The first waiter takes the
-/// side's slot; another task's waker goes to the set's overflow list
-/// (once). Stale wakers of cancelled operations cost one spurious wake at
-/// the next event.
-void add_waiter(Registration& r, bool wr, const Waker& w);
+/// Under r.lock, with r's side epoch at `seq`: the future of `slot` waits
+/// on one side of `r` with `w`, replacing its own earlier entry there.
+/// The side's first waiter takes the registration's slot; others go to the
+/// set's overflow list.
+void wait_in_registration(Registration& r, bool wr, std::uint32_t seq, const Waker& w, OpSlot& slot,
+                          Waker& gone);
 /// Destroys and frees `r` (no driver holds it) and drops its reference on
 /// its set.
 void free_registration(Registration* r) noexcept;
+/// No driver holds `r` any more: frees it now, or leaves it to the last
+/// OpSlot that points at it.
+void drop_registration(Registration* r) noexcept;
 /// Drops a reference on `s`; the last frees it.
 void set_unref(EpollSet* s) noexcept;
 
@@ -119,7 +134,7 @@ class EpollDriver final : public IoBackend {
   IoStats stats;
 
  private:
-  Poll<long> start_socket_op(OpRequest& q, Context& cx);
+  Poll<long> start_socket_op(OpRequest& q, OpSlot& slot, Context& cx);
   std::size_t wait(int timeout_ms, std::size_t max_events);
   void free_retired() noexcept;
   /// Moves r's overflow waiters of `sides` (Registration::kRdMore,

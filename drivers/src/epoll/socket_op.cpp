@@ -4,6 +4,9 @@
 // socket closes), and its next poll tries again. A file op has no readiness
 // and goes to the FilePool. Also the waiter lists of a registration.
 #include <cerrno>
+#include <mutex>
+#include <utility>
+#include <vector>
 
 #include "epoll/epoll_driver.hpp"
 
@@ -11,10 +14,10 @@ namespace duet::io::detail {
 
 Poll<long> EpollDriver::start(OpRequest& q, OpSlot& slot, Context& cx) {
   if (is_file_op(q.kind)) return start_on_file_pool(q, slot, cx);
-  return start_socket_op(q, cx);
+  return start_socket_op(q, slot, cx);
 }
 
-Poll<long> EpollDriver::start_socket_op(OpRequest& q, Context& cx) {
+Poll<long> EpollDriver::start_socket_op(OpRequest& q, OpSlot& slot, Context& cx) {
   Source& s = *q.src;
   const bool wr = is_write_side(q);
   if (q.kind == OpKind::timeout && !s.fd) {
@@ -64,36 +67,110 @@ Poll<long> EpollDriver::start_socket_op(OpRequest& q, Context& cx) {
       }
       continue;
     }
+    // A future that waited elsewhere (another socket's registration, an
+    // accept queue) lets go of it first: one list at a time.
+    if (slot.wait != OpSlot::Wait::none && slot.wait_in != r) op_withdraw(slot);
+    Waker gone;  // the future's earlier waker: dropped after the lock
     r->lock.lock();
     // Relaxed under the lock: the driver bumps the epoch under it too.
     if ((wr ? r->wr_epoch : r->rd_epoch).load(std::memory_order_relaxed) != seq) {
       r->lock.unlock();
       continue;  // an event arrived since the load: try again
     }
-    add_waiter(*r, wr, cx.waker());
+    wait_in_registration(*r, wr, seq, cx.waker(), slot, gone);
     r->lock.unlock();
     return pending;
   }
 }
 
 // ---- waiters of a registration ------------------------------------------
+//
+// Each waiting future has one entry, its own: the side's slot in the
+// registration, or an overflow entry in the set's list keyed by its OpSlot.
+// The OpSlot records where (wait_inline) and the side's epoch at the time
+// (wait_seq). Entries go three ways: an event takes every entry of a side
+// and bumps its epoch (so an entry is still there exactly while the epoch
+// equals wait_seq); the future takes its own back (a re-poll, completion,
+// drop); a dead set drops its overflow list. Each OpSlot that points at a
+// registration counts in `slots`, which keeps it alive past its socket's
+// close (drop_registration).
 
-void add_waiter(Registration& r, bool wr, const Waker& w) {
-  Waker& slot = wr ? r.wr_waker : r.rd_waker;
-  if (!slot) {
-    slot = w;
+namespace {
+
+/// Under r.lock: moves the slot's entry (if an event has not taken it)
+/// into `gone`.
+void take_back(Registration& r, OpSlot& slot, Waker& gone) {
+  const bool wr = slot.wait == OpSlot::Wait::writable;
+  // Relaxed under the lock: the driver bumps the epoch under it too.
+  if ((wr ? r.wr_epoch : r.rd_epoch).load(std::memory_order_relaxed) != slot.wait_seq) return;
+  if (slot.wait_inline) {
+    gone = std::move(wr ? r.wr_waker : r.rd_waker);
     return;
   }
-  if (slot.will_wake(w)) return;
+  std::lock_guard lk(r.set->mu);
+  std::vector<EpollSet::Overflow>& v = r.set->overflow;
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    if (it->owner != &slot || it->reg != &r) continue;
+    gone = std::move(it->waker);
+    *it = std::move(v.back());
+    v.pop_back();
+    return;  // `more` keeps its bit: the next event finds the side empty
+  }
+}
+
+}  // namespace
+
+void wait_in_registration(Registration& r, bool wr, std::uint32_t seq, const Waker& w, OpSlot& slot,
+                          Waker& gone) {
+  if (slot.wait_in == &r) {
+    take_back(r, slot, gone);  // its earlier entry, unless an event took it
+  } else {
+    ++r.slots;
+    slot.wait_in = &r;
+  }
+  slot.wait = wr ? OpSlot::Wait::writable : OpSlot::Wait::readable;
+  slot.wait_seq = seq;
+  Waker& first = wr ? r.wr_waker : r.rd_waker;
+  if (!first) {
+    first = w;
+    slot.wait_inline = true;
+    return;
+  }
+  slot.wait_inline = false;
   std::lock_guard lk(r.set->mu);
   // No driver: the set is gone and no event will come (the runtime shut
   // down); the waiter is not kept, as a dead set's would not be woken.
   if (r.set->driver == nullptr) return;
-  for (const EpollSet::Overflow& o : r.set->overflow) {
-    if (o.reg == &r && o.wr == wr && o.waker.will_wake(w)) return;
-  }
-  r.set->overflow.push_back(EpollSet::Overflow{&r, wr, w});
+  r.set->overflow.push_back(EpollSet::Overflow{&r, &slot, wr, w});
   r.more |= wr ? Registration::kWrMore : Registration::kRdMore;
+}
+
+void withdraw_registration(OpSlot& slot) noexcept {
+  auto* r = static_cast<Registration*>(slot.wait_in);
+  Waker gone;  // dropped after the lock (a task's last reference may go)
+  r->lock.lock();
+  take_back(*r, slot, gone);
+  const bool last = --r->slots == 0 && r->retired;
+  r->lock.unlock();
+  slot.wait = OpSlot::Wait::none;
+  slot.wait_in = nullptr;
+  if (last) free_registration(r);
+}
+
+void rekey_registration(OpSlot& from, OpSlot& to) noexcept {
+  auto* r = static_cast<Registration*>(from.wait_in);
+  r->lock.lock();
+  if (!from.wait_inline) {
+    std::lock_guard lk(r->set->mu);
+    for (EpollSet::Overflow& o : r->set->overflow) {
+      if (o.owner == &from) o.owner = &to;
+    }
+  }
+  to.wait_in = std::exchange(from.wait_in, nullptr);
+  to.wait_seq = from.wait_seq;
+  to.wait = std::exchange(from.wait, OpSlot::Wait::none);
+  to.wait_inline = from.wait_inline;
+  r->lock.unlock();
 }
 
 }  // namespace duet::io::detail

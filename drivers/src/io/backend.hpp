@@ -32,7 +32,7 @@ class IoBackend : public duet::detail::Driver {
   /// did not satisfy, through this backend's multishot accept. Empty when
   /// the accept takes start() instead: the default (epoll's accept is
   /// accept4 on readiness), and io_uring without multishot accept.
-  virtual std::optional<Poll<long>> start_multishot_accept(OpRequest& q, Context& cx);
+  virtual std::optional<Poll<long>> start_multishot_accept(OpRequest& q, OpSlot& slot, Context& cx);
 
   /// Any thread: `op`'s future is gone while this backend still has it in
   /// flight (op->owner == this); the caller passes the future's reference.
@@ -60,10 +60,19 @@ inline IoBackend* current_backend() noexcept {
 std::optional<Poll<long>> poll_queued_recv(OpRequest& q, Context& cx);
 
 /// An accept on a listener that has a multishot queue (q.src->aq): a
-/// queued descriptor or error, or pending with cx's waker registered,
-/// whatever thread accepts now (uring/accept_queue.cpp). Empty when the
-/// queue is idle (nothing queued, nothing armed).
-std::optional<Poll<long>> poll_queued_accept(OpRequest& q, Context& cx);
+/// queued descriptor or error, or pending with cx's waker registered as
+/// `slot`'s entry, whatever thread accepts now (uring/accept_queue.cpp).
+/// Empty when the queue's ring is gone.
+std::optional<Poll<long>> poll_queued_accept(OpRequest& q, OpSlot& slot, Context& cx);
+/// Any thread: takes the slot's waker back from its accept queue and lets
+/// go of the queue (OpSlot::Wait::accept).
+void withdraw_accept(OpSlot& slot) noexcept;
+/// The slot's future moved from `from` to `to`: its entry follows.
+void rekey_accept(OpSlot& from, OpSlot& to) noexcept;
+/// The same for an epoll registration (unless an event took the waker;
+/// epoll/socket_op.cpp).
+void withdraw_registration(OpSlot& slot) noexcept;
+void rekey_registration(OpSlot& from, OpSlot& to) noexcept;
 /// Takes up to `max` descriptors already queued on `aq`, without waiting
 /// (accept_many's batch): how many went to `out`.
 std::size_t take_queued_accepts(AcceptQueue* aq, int* out, std::size_t max) noexcept;

@@ -15,7 +15,8 @@ std::optional<Poll<long>> IoBackend::start_multishot_recv(OpRequest& /*q*/, Cont
   return std::nullopt;
 }
 
-std::optional<Poll<long>> IoBackend::start_multishot_accept(OpRequest& /*q*/, Context& /*cx*/) {
+std::optional<Poll<long>> IoBackend::start_multishot_accept(OpRequest& /*q*/, OpSlot& /*slot*/,
+                                                            Context& /*cx*/) {
   return std::nullopt;
 }
 
@@ -54,9 +55,8 @@ void as_recv_into_first_buffer(OpRequest& q) {
   }
 }
 
-}  // namespace
-
-Poll<long> poll_op(OpRequest& q, OpSlot& slot, Context& cx) {
+/// Collects the operation in flight, or starts it.
+Poll<long> collect_or_start(OpRequest& q, OpSlot& slot, Context& cx) {
   if (slot.op != nullptr) {
     std::int32_t r = 0;
     if (!slot.op->poll(cx.waker(), r)) return pending;
@@ -72,7 +72,7 @@ Poll<long> poll_op(OpRequest& q, OpSlot& slot, Context& cx) {
   // Likewise the connections a multishot accept already took.
   // Acquire: the queue's making happens before its use here.
   if (q.kind == OpKind::accept && q.src->aq.load(std::memory_order_acquire) != nullptr) {
-    if (auto r = poll_queued_accept(q, cx)) return *r;
+    if (auto r = poll_queued_accept(q, slot, cx)) return *r;
   }
   IoBackend* b = current_backend();
   if (b == nullptr) return start_without_backend(q);
@@ -80,9 +80,34 @@ Poll<long> poll_op(OpRequest& q, OpSlot& slot, Context& cx) {
     if (auto r = b->start_multishot_recv(q, cx)) return *r;
   }
   if (q.kind == OpKind::accept) {
-    if (auto r = b->start_multishot_accept(q, cx)) return *r;
+    if (auto r = b->start_multishot_accept(q, slot, cx)) return *r;
   }
   return b->start(q, slot, cx);
+}
+
+}  // namespace
+
+Poll<long> poll_op(OpRequest& q, OpSlot& slot, Context& cx) {
+  Poll<long> p = collect_or_start(q, slot, cx);
+  // Done after waiting in a list: its entry and its count there go now.
+  if (p.is_ready() && slot.wait != OpSlot::Wait::none) op_withdraw(slot);
+  return p;
+}
+
+void op_withdraw(OpSlot& slot) noexcept {
+  if (slot.wait == OpSlot::Wait::accept) {
+    withdraw_accept(slot);
+  } else {
+    withdraw_registration(slot);
+  }
+}
+
+void op_rekey(OpSlot& from, OpSlot& to) noexcept {
+  if (from.wait == OpSlot::Wait::accept) {
+    rekey_accept(from, to);
+  } else {
+    rekey_registration(from, to);
+  }
 }
 
 Result<void> Source::close() noexcept {

@@ -24,6 +24,12 @@
 // SQE; on any other thread it asks the owner, which submits it at its next
 // poll. Every accept on a listener with a queue waits in the queue, never
 // in a one-shot accept of its own, which the multishot could starve.
+//
+// Rings: a queue whose ring is gone (its runtime ended while the listener
+// stays open) is adopted by the ring of the next accept that starts on
+// one: the listener's queue is made once and freed only after its close,
+// so any thread may use the pointer it loaded (a queue replaced and freed
+// under a thread of another runtime was a use after free).
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -59,23 +65,45 @@ void destroy_queue(AcceptQueue* aq) noexcept {
   duet::detail::block_free(aq, sizeof(AcceptQueue));
 }
 
-/// Registers `w` as one of the queue's acceptors (under its lock); false
-/// when out of memory.
-bool add_waiter(AcceptQueue* aq, const Waker& w) noexcept {
-  for (const Waker& k : aq->waiters) {
-    if (k.will_wake(w)) return true;
+/// Under the queue's lock: `w` is the entry of the accept of `slot` (its
+/// earlier one replaced; a first one counts the slot); false when out of
+/// memory. The replaced waker goes to `gone`, dropped after the lock.
+bool add_waiter(AcceptQueue* aq, const Waker& w, OpSlot& slot, Waker& gone) noexcept {
+  if (slot.wait_in == aq) {
+    for (AcceptQueue::Waiter& k : aq->waiters) {
+      if (k.owner != &slot) continue;
+      if (!k.waker.will_wake(w)) {
+        gone = std::move(k.waker);
+        k.waker = w;
+      }
+      return true;
+    }
+  } else {
+    ++aq->slots;
+    slot.wait_in = aq;
+    slot.wait = OpSlot::Wait::accept;
   }
   try {
-    aq->waiters.push_back(w);
+    aq->waiters.push_back(AcceptQueue::Waiter{&slot, w});
   } catch (...) {
     return false;
   }
   return true;
 }
 
+/// Wakes the acceptors taken out of a queue.
+void wake_all(std::vector<AcceptQueue::Waiter>& ws) noexcept {
+  for (AcceptQueue::Waiter& w : ws) std::move(w.waker).wake();
+}
+
 /// The acceptor's side (any thread): one queued descriptor or error, or
-/// pending with `w` registered; an idle queue is armed on the way.
-AcceptTake accept_queue_take(AcceptQueue* aq, const Waker& w, long& out) {
+/// pending with `w` registered as the entry of `slot`; an idle queue is
+/// armed on the way.
+AcceptTake accept_queue_take(AcceptQueue* aq, const Waker& w, OpSlot& slot, long& out) {
+  // An accept that waited elsewhere (a replaced queue, an epoll
+  // registration) lets go of it first: one list at a time.
+  if (slot.wait != OpSlot::Wait::none && slot.wait_in != aq) op_withdraw(slot);
+  Waker gone;  // the accept's earlier waker: dropped after the lock
   aq->lock.lock();
   if (aq->queued() > 0) {
     out = aq->fds[aq->head++];
@@ -96,7 +124,7 @@ AcceptTake accept_queue_take(AcceptQueue* aq, const Waker& w, long& out) {
     aq->lock.unlock();
     return AcceptTake::gone;
   }
-  if (!add_waiter(aq, w)) {
+  if (!add_waiter(aq, w, slot, gone)) {
     aq->lock.unlock();
     out = -ENOMEM;
     return AcceptTake::ready;
@@ -130,6 +158,22 @@ AcceptQueue* UringDriver::make_accept_queue(int fd) {
   return aq;
 }
 
+void UringDriver::adopt_accept_queue(AcceptQueue* aq) noexcept {
+  // live_mu_ before the queue's lock, as in teardown_accepts.
+  std::lock_guard lk(live_mu_);
+  aq->lock.lock();
+  // Another ring may have adopted it first; a released one is its last
+  // holder's to free.
+  if (aq->owner == nullptr && !aq->released) {
+    aq->owner = this;
+    aq->prev = nullptr;
+    aq->next = live_accepts_;
+    if (live_accepts_ != nullptr) live_accepts_->prev = aq;
+    live_accepts_ = aq;
+  }
+  aq->lock.unlock();
+}
+
 void UringDriver::free_accept_queue(AcceptQueue* aq) noexcept {
   {
     std::lock_guard lk(live_mu_);
@@ -157,9 +201,9 @@ void UringDriver::arm_accept(AcceptQueue* aq) noexcept {
   // woken; their next poll asks again.
   aq->lock.lock();
   aq->arm = AcceptQueue::Arm::idle;
-  std::vector<Waker> ws = std::move(aq->waiters);
+  std::vector<AcceptQueue::Waiter> ws = std::move(aq->waiters);
   aq->lock.unlock();
-  for (Waker& w : ws) std::move(w).wake();
+  wake_all(ws);
 }
 
 void UringDriver::serve_accept_arms(std::vector<AcceptQueue*>& arms) noexcept {
@@ -168,15 +212,18 @@ void UringDriver::serve_accept_arms(std::vector<AcceptQueue*>& arms) noexcept {
     const bool released = aq->released;
     const bool arm = !released && !stopping_;
     aq->arm = arm ? AcceptQueue::Arm::in_kernel : AcceptQueue::Arm::idle;
-    std::vector<Waker> ws;
+    // Released while asked: no CQE will come; freed now unless an
+    // OpSlot still points at it (the last one's withdraw frees it).
+    const bool free_it = released && aq->slots == 0;
+    std::vector<AcceptQueue::Waiter> ws;
     if (!arm) ws = std::move(aq->waiters);  // a stopping ring: teardown detaches the queue
     aq->lock.unlock();
     if (arm) {
       submit_accept(aq);
-    } else if (released) {
-      free_accept_queue(aq);  // released while asked: no CQE will come
+    } else if (free_it) {
+      free_accept_queue(aq);
     }
-    for (Waker& w : ws) std::move(w).wake();
+    wake_all(ws);
   }
   arms.clear();
 }
@@ -210,19 +257,16 @@ void UringDriver::on_accept_cqe(AcceptQueue* aq, std::int32_t res, std::uint32_t
   // (wake_acceptors): every connection the batch brought is queued by
   // then, so that one accept_many takes them together, even when a woken
   // acceptor would run at once on another worker.
-  if (woken_.empty()) {
-    woken_.swap(aq->waiters);  // both keep their capacity: no allocation per wake
-  } else {
-    for (Waker& w : aq->waiters) {
-      try {
-        woken_.push_back(std::move(w));
-      } catch (...) {
-        std::move(w).wake();  // out of memory: woken now (push_back left it whole)
-      }
+  // Both lists keep their capacity: no allocation per wake once warm.
+  for (AcceptQueue::Waiter& w : aq->waiters) {
+    try {
+      woken_.push_back(std::move(w.waker));
+    } catch (...) {
+      std::move(w.waker).wake();  // out of memory: woken now (push_back left it whole)
     }
-    aq->waiters.clear();
   }
-  const bool free_it = aq->released && aq->arm == AcceptQueue::Arm::idle;
+  aq->waiters.clear();
+  const bool free_it = aq->released && aq->arm == AcceptQueue::Arm::idle && aq->slots == 0;
   aq->lock.unlock();
   if (orphan >= 0) ::close(orphan);
   if (cancel) submit_cancel(user_data::of(aq));
@@ -248,26 +292,28 @@ void UringDriver::teardown_accepts() noexcept {
     nx = aq->next;
     aq->next = aq->prev = nullptr;
     aq->lock.lock();
-    if (aq->released) {  // its last CQE never came (the wait timed out), or its arm was refused
+    // Released: its last CQE never came (the wait timed out), or its arm
+    // was refused. Freed now unless an OpSlot still points at it.
+    if (aq->released && aq->slots == 0) {
       aq->lock.unlock();
       destroy_queue(aq);
       continue;
     }
-    aq->owner = nullptr;
+    aq->owner = nullptr;  // the last OpSlot's withdraw frees a released one
     aq->arm = AcceptQueue::Arm::idle;
-    std::vector<Waker> ws = std::move(aq->waiters);
+    std::vector<AcceptQueue::Waiter> ws = std::move(aq->waiters);
     aq->lock.unlock();
-    for (Waker& w : ws) std::move(w).wake();
+    wake_all(ws);
   }
   live_accepts_ = nullptr;
 }
 
 // ---- the accept's start, the batch and the listener's release ---------------
 
-std::optional<Poll<long>> poll_queued_accept(OpRequest& q, Context& cx) {
+std::optional<Poll<long>> poll_queued_accept(OpRequest& q, OpSlot& slot, Context& cx) {
   long out = 0;
   // Acquire: as in poll_op, the queue's making happens before its use.
-  switch (accept_queue_take(q.src->aq.load(std::memory_order_acquire), cx.waker(), out)) {
+  switch (accept_queue_take(q.src->aq.load(std::memory_order_acquire), cx.waker(), slot, out)) {
     case AcceptTake::ready:
       return Poll<long>(out);
     case AcceptTake::pending:
@@ -290,20 +336,16 @@ std::size_t take_queued_accepts(AcceptQueue* aq, int* out, std::size_t max) noex
   return n;
 }
 
-std::optional<Poll<long>> UringDriver::start_multishot_accept(OpRequest& q, Context& cx) {
+std::optional<Poll<long>> UringDriver::start_multishot_accept(OpRequest& q, OpSlot& slot,
+                                                              Context& cx) {
   if (!uring_features().multishot_accept) return std::nullopt;
   Source& s = *q.src;
   // Acquire/AcqRel on `aq`: a queue is made before it is published, and
   // whoever takes one out sees all that was done to it.
   AcceptQueue* aq = s.aq.load(std::memory_order_acquire);
-  if (aq != nullptr && owner_of(aq) == nullptr) {
-    // Its ring is gone, and it is empty (poll_queued_accept takes what it
-    // holds first): start over on this one.
-    if (s.aq.compare_exchange_strong(aq, nullptr, std::memory_order_acq_rel)) {
-      accept_queue_release(aq);
-    }
-    aq = s.aq.load(std::memory_order_acquire);
-  }
+  // Its ring is gone: this ring adopts it. A queue is never replaced while
+  // its listener is open: any thread may have just loaded it.
+  if (aq != nullptr && owner_of(aq) == nullptr) adopt_accept_queue(aq);
   if (aq == nullptr) {
     AcceptQueue* mine = make_accept_queue(s.fd.get());
     if (s.aq.compare_exchange_strong(aq, mine, std::memory_order_acq_rel)) {
@@ -313,13 +355,13 @@ std::optional<Poll<long>> UringDriver::start_multishot_accept(OpRequest& q, Cont
     }
   }
   long out = 0;
-  switch (accept_queue_take(aq, cx.waker(), out)) {
+  switch (accept_queue_take(aq, cx.waker(), slot, out)) {
     case AcceptTake::ready:
       return Poll<long>(out);
     case AcceptTake::pending:
       return Poll<long>(pending);
     case AcceptTake::gone:
-      break;  // another ring's queue won the race and that ring is gone: one-shot
+      break;  // another ring adopted it and that ring is gone too: one-shot
   }
   return std::nullopt;
 }
@@ -331,12 +373,13 @@ void accept_queue_release(AcceptQueue* aq) noexcept {
   const AcceptQueue::Arm arm = aq->arm;
   std::vector<int> fds = std::move(aq->fds);
   const std::size_t head = std::exchange(aq->head, 0);
-  std::vector<Waker> ws = std::move(aq->waiters);
+  std::vector<AcceptQueue::Waiter> ws = std::move(aq->waiters);
+  const bool held = aq->slots > 0;  // the last OpSlot's withdraw frees it
   aq->lock.unlock();
   for (std::size_t i = head; i < fds.size(); ++i) ::close(fds[i]);
-  for (Waker& w : ws) std::move(w).wake();
-  if (d == nullptr) {  // the ring is gone: nothing can name the queue
-    destroy_queue(aq);
+  wake_all(ws);
+  if (d == nullptr) {  // the ring is gone: nothing but an OpSlot can name the queue
+    if (!held) destroy_queue(aq);
     return;
   }
   switch (arm) {
@@ -346,9 +389,45 @@ void accept_queue_release(AcceptQueue* aq) noexcept {
     case AcceptQueue::Arm::requested:
       break;  // the owner serving the request frees it (serve_accept_arms)
     case AcceptQueue::Arm::idle:
-      d->free_accept_queue(aq);  // no CQE to come
+      if (!held) d->free_accept_queue(aq);  // no CQE to come
       break;
   }
+}
+
+void withdraw_accept(OpSlot& slot) noexcept {
+  auto* aq = static_cast<AcceptQueue*>(slot.wait_in);
+  Waker gone;  // dropped after the lock (a task's last reference may go)
+  aq->lock.lock();
+  std::vector<AcceptQueue::Waiter>& v = aq->waiters;
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    if (it->owner != &slot) continue;  // none: a wake took it
+    gone = std::move(it->waker);
+    *it = std::move(v.back());
+    v.pop_back();
+    break;
+  }
+  const bool free_it = --aq->slots == 0 && aq->released && aq->arm == AcceptQueue::Arm::idle;
+  UringDriver* d = aq->owner;
+  aq->lock.unlock();
+  slot.wait = OpSlot::Wait::none;
+  slot.wait_in = nullptr;
+  if (!free_it) return;
+  if (d != nullptr) {
+    d->free_accept_queue(aq);
+  } else {
+    destroy_queue(aq);  // its ring is gone: off every list
+  }
+}
+
+void rekey_accept(OpSlot& from, OpSlot& to) noexcept {
+  auto* aq = static_cast<AcceptQueue*>(from.wait_in);
+  aq->lock.lock();
+  for (AcceptQueue::Waiter& w : aq->waiters) {
+    if (w.owner == &from) w.owner = &to;
+  }
+  to.wait_in = std::exchange(from.wait_in, nullptr);
+  to.wait = std::exchange(from.wait, OpSlot::Wait::none);
+  aq->lock.unlock();
 }
 
 }  // namespace duet::io::detail

@@ -61,7 +61,9 @@ static_assert(sizeof(RecvQueue) == 64, "a socket's receive queue is one 64-byte 
 /// A listener's multishot accept on one io_uring worker (accept_queue.cpp).
 ///
 /// The listener's first accept makes the queue on its worker's ring, the
-/// queue's owner for life. While a multishot accept is armed, the owner
+/// queue's owner until that ring is gone; the ring of the next accept
+/// that starts on one then adopts it (never replaced while the listener
+/// is open: other threads may hold it). While a multishot accept is armed, the owner
 /// thread appends each accepted descriptor to `fds` as its CQE is reaped
 /// and wakes the acceptors; an acceptor (any thread) takes from the front.
 /// An accept that finds the queue idle arms it, whatever thread it runs
@@ -72,9 +74,17 @@ static_assert(sizeof(RecvQueue) == 64, "a socket's receive queue is one 64-byte 
 /// The queue owns the descriptors it holds: the listener's close closes
 /// them, and one accepted after the close is closed as its CQE is reaped.
 /// An error ends the multishot (the kernel's rule): it is reported once,
-/// after the queued descriptors, and the next accept arms a new one. Freed
-/// when the Source has released it and no multishot is in flight or asked.
+/// after the queued descriptors, and the next accept arms a new one. Each
+/// waiting accept has its own entry, keyed by its OpSlot, which takes it
+/// back when dropped or done; each OpSlot that points at the queue counts
+/// in `slots`. Freed when the Source has released it, no multishot is in
+/// flight or asked, and no OpSlot points at it (whichever of the three
+/// comes last frees it, under the lock's decision).
 struct alignas(64) AcceptQueue {
+  struct Waiter {
+    const OpSlot* owner;  // the accept's OpSlot (its wait_in is this queue)
+    Waker waker;
+  };
   /// The multishot's state: idle -> requested (another thread asked the
   /// owner) -> in_kernel -> idle (the CQE without IORING_CQE_F_MORE); the
   /// owner thread goes from idle to in_kernel directly.
@@ -88,7 +98,8 @@ struct alignas(64) AcceptQueue {
   Arm arm = Arm::idle;          // guarded by `lock`
   bool cancelling = false;      // its cancel is submitted (backpressure)
   bool released = false;        // the Source let go
-  std::vector<Waker> waiters;   // every acceptor waiting (several tasks may accept)
+  std::uint32_t slots = 0;      // OpSlots that point here, guarded by `lock`
+  std::vector<Waiter> waiters;  // every acceptor waiting (several may accept)
   AcceptQueue* next = nullptr;  // owner's live list (guarded by its live_mu_)
   AcceptQueue* prev = nullptr;
   [[nodiscard]] std::size_t queued() const noexcept { return fds.size() - head; }
@@ -161,7 +172,8 @@ class UringDriver final : public IoBackend {
   std::optional<Poll<long>> start_multishot_recv(OpRequest& q, Context& cx) override;
   /// Owner thread: arms the listener's multishot accept on this ring
   /// (accept_queue.cpp).
-  std::optional<Poll<long>> start_multishot_accept(OpRequest& q, Context& cx) override;
+  std::optional<Poll<long>> start_multishot_accept(OpRequest& q, OpSlot& slot,
+                                                   Context& cx) override;
   /// Any thread: cancel `op` (the caller passes its reference).
   void cancel(IoOp* op) noexcept override;
 
@@ -235,6 +247,8 @@ class UringDriver final : public IoBackend {
   void on_recv_cqe(RecvQueue* rq, std::int32_t res, std::uint32_t flags);
   void recycle(std::uint16_t bid) noexcept;  // owner thread
   AcceptQueue* make_accept_queue(int fd);
+  /// Owner thread: a queue whose ring is gone (owner null) joins this ring.
+  void adopt_accept_queue(AcceptQueue* aq) noexcept;
   void submit_accept(AcceptQueue* aq);  // owner thread: the multishot SQE
   void serve_accept_arms(std::vector<AcceptQueue*>& arms) noexcept;  // owner thread
   void on_accept_cqe(AcceptQueue* aq, std::int32_t res, std::uint32_t flags);

@@ -62,7 +62,7 @@
 // - a scope must outlive the next/join/close futures made from it.
 //
 // The owner: the task that constructed the scope (none on a plain thread;
-// a moved scope keeps it).
+// a moved scope keeps it, and holds a reference on it until it ends).
 // Its spawn+next of one child costs no lock: the newest child waits in the
 // owner's lane and next() runs it in place (docs/scope.md). The first
 // await, close or cancel by anyone else closes the lane for the scope's

@@ -57,23 +57,52 @@ DUET_API void recv_queue_release(RecvQueue* q) noexcept;
 /// that nobody took; freed by the driver once no CQE can name it.
 DUET_API void accept_queue_release(AcceptQueue* q) noexcept;
 
-/// The future's handle on its in-flight IoOp (empty when none).
+class OpSlot;
+
+/// Takes the slot's waker back from the waiter list it waits in (an epoll
+/// registration, a multishot accept queue) and lets go of that list.
+DUET_API void op_withdraw(OpSlot& slot) noexcept;
+/// The pending future moved: its entry in the waiter list follows it.
+DUET_API void op_rekey(OpSlot& from, OpSlot& to) noexcept;
+
+/// The future's handle on its operation: the in-flight IoOp, or the waiter
+/// list it waits in without one (empty when neither).
+///
+/// A future that waits in a list (epoll's Registration of its fd,
+/// io_uring's AcceptQueue of its listener) holds a count on that list, so
+/// the list outlives the slot even when its socket closes first, and its
+/// entry there is its own: dropping the future takes its waker back at
+/// once, not at the fd's next event (a waker holds its task's memory).
 class OpSlot {
  public:
+  /// What `wait_in` points at.
+  enum class Wait : std::uint8_t { none, readable, writable, accept };
   OpSlot() noexcept = default;
-  OpSlot(OpSlot&& o) noexcept : op(std::exchange(o.op, nullptr)) {}
+  OpSlot(OpSlot&& o) noexcept : op(std::exchange(o.op, nullptr)) { take_wait(o); }
   OpSlot& operator=(OpSlot&& o) noexcept {
     if (this != &o) {
       reset();
       op = std::exchange(o.op, nullptr);
+      take_wait(o);
     }
     return *this;
   }
   ~OpSlot() { reset(); }
   void reset() noexcept {
     if (op != nullptr) op_abandon(std::exchange(op, nullptr));
+    if (wait != Wait::none) op_withdraw(*this);
   }
   IoOp* op = nullptr;
+  void* wait_in = nullptr;     // the Registration or AcceptQueue (by `wait`)
+  std::uint32_t wait_seq = 0;  // epoll: the side's epoch when the waker went in
+  Wait wait = Wait::none;
+  bool wait_inline = false;  // epoll: the waker is in the registration's own slot
+
+ private:
+  void take_wait(OpSlot& o) noexcept {
+    if (o.wait == Wait::none) return;
+    op_rekey(o, *this);
+  }
 };
 
 /// A descriptor and its backend state: what every socket and file holds.
