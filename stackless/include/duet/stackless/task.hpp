@@ -138,7 +138,9 @@ struct CoroThread {
   void* kept_frame = nullptr;
   std::size_t kept_bytes = 0;
 };
-inline constinit DUET_TLS CoroThread tl_coro asm("duet_tl_coro");
+// Emitted by every translation unit that includes it (gnu::used): where
+// coro_thread() reaches it only through its asm, no C++ use would emit it.
+[[gnu::used]] inline constinit DUET_TLS CoroThread tl_coro asm("duet_tl_coro");
 
 /// This thread's CoroThread by a call the compiler cannot see into (the
 /// empty asm makes it impure, so no call is merged with another).
