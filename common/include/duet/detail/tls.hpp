@@ -28,7 +28,9 @@
 // uses the thread it left. The accessor is inline where an access is one
 // fixed offset from the thread pointer (x86-64, initial-exec: a volatile asm
 // of the two instructions the compiler would emit, which no optimisation
-// may merge, hoist or keep), else an opaque call into the library.
+// may merge, hoist or keep), else an opaque call into the library. Within
+// a stretch that cannot change threads (no suspend or switch in it: a
+// run loop, an await_suspend, a destroy), one address serves every use.
 #pragma once
 
 #if defined(DUET_DLOPEN_TLS) && DUET_DLOPEN_TLS

@@ -196,9 +196,11 @@ struct CoroThread {
 /// memory; returns the frame's size. Reentrant: a destructor in the chain
 /// may end another task's root.
 inline std::size_t end_root_frame(std::coroutine_handle<> root) noexcept {
-  void* outer = std::exchange(coro_thread().kept_frame, root.address());
-  root.destroy();
+  // One address for the whole call: a destroy runs on this thread to its
+  // end (nothing in it suspends).
   CoroThread& t = coro_thread();
+  void* outer = std::exchange(t.kept_frame, root.address());
+  root.destroy();
   t.kept_frame = outer;
   return t.kept_bytes;
 }
@@ -275,11 +277,12 @@ class FutureAwaiter : WaitOp {
   /// Polls once with the task's waker; suspends only when pending. (The
   /// task comes from the run: no lookup in the frame.)
   bool await_suspend(std::coroutine_handle<>) {
-    CoroRun& r = *coro_thread().run;
+    CoroThread& ct = coro_thread();  // one address: nothing here suspends
+    CoroRun& r = *ct.run;
     BorrowedWaker w(r.task);
     Context cx(w.get());
     const bool ready = try_poll(cx);
-    coro_thread().run = &r;  // the poll may have run a child in place (its run set its own)
+    ct.run = &r;  // the poll may have run a child in place (its run set its own)
     if (ready) return false;
     r.wait = this;  // the leaf is the coroutine that awaits
     return true;
