@@ -43,5 +43,8 @@ struct Config {
 };
 Config load_config();
 duet::Task<Config> fetch_config();
+/// The user's work, as coroutines.
+duet::Task<int> work();
+duet::Task<std::string> work_name();
 /// A blocking call (for spawn_blocking).
 std::string read_file(const char* path);

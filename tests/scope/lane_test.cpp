@@ -55,7 +55,7 @@ duet::Task<bool> cancel_from_another_task(duet::Runtime& rt, bool fiber_child) {
     co_return false;
   } catch (const duet::Cancelled&) {
   }
-  co_return !(co_await scope.next()).has_value();
+  co_return scope.size() == 0;
 }
 
 /// Another task collects the owner's children with next(): the lane child
@@ -102,7 +102,9 @@ duet::Task<int> owner_loop(duet::Runtime& rt, Round* r, int n, bool await_round)
   // The closer may still be in its close: the scope outlives it.
   while (!r->closed.load()) co_await duet::yield_now();
   if (!await_round) {
-    while (auto out = co_await scope.next()) ++accounted;
+    while (scope.size() != 0) {  // next() on an empty, open scope would wait
+      if (co_await scope.next()) ++accounted;
+    }
   }
   r->scope.store(nullptr);
   co_return accounted;
@@ -176,7 +178,8 @@ TEST_CASE("scope lane: a plain thread collecting with next races the owner's spa
     std::thread collector([&r, &got] {
       duet::TaskScope<int>* s = nullptr;
       while ((s = r.scope.load()) == nullptr) std::this_thread::yield();
-      // Empty (nothing spawned yet, or all taken): the owner spawns on.
+      // Empty (nothing spawned yet, or all taken): next() waits for the
+      // owner's next spawn.
       while (got < kChildren) {
         if (auto out = duet::wait(s->next())) {
           got += out->take();

@@ -460,5 +460,7 @@ TEST_CASE("scope: a child that next() took and nobody moved out is dropped as a 
     CHECK(reported.load() == 0);
   }
   CHECK(reported.load() == 1);
-  CHECK_FALSE(duet::wait(scope.next()).has_value());
+  CHECK(scope.size() == 0);
+  duet::wait(scope.close());
+  CHECK_FALSE(duet::wait(scope.next()).has_value());  // closed and empty: at once
 }

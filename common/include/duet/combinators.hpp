@@ -1,6 +1,44 @@
-// duet/combinators.hpp: waiting on several tasks at once, as poll futures
-// over JoinHandles (so they work for coroutines, fibers, poll tasks and
+// duet/combinators.hpp: waiting on several futures at once, as poll
+// futures themselves (so they work for coroutines, fibers, poll tasks and
 // blocking jobs alike, and in both waiting faces).
+//
+// Example (coroutine):
+//   auto both = co_await duet::join(work(), work_name());     // Tasks, JoinHandles,
+//   use(std::get<0>(both), std::get<1>(both));                // any futures: a tuple
+//   auto tried = co_await duet::try_join(work(), work_name()); // the first failure ends it
+//   auto h = duet::spawn(work());
+//   auto g = duet::spawn(work_name());
+//   auto handles = co_await duet::join_all(h, g);             // handles of different types
+//
+// Example (fiber):
+//   auto [n, s] = duet::wait(duet::join(work(), work_name()));
+//
+// join(fs...): polls every future until all are ready; the outputs in
+// argument order, as a std::tuple (duet::Unit for a void one). If some
+// threw (a JoinHandle's task threw or was cancelled), it still waits for
+// all, then rethrows the first exception in argument order (as join_all).
+// try_join(fs...): the same, but the first exception (in the order found)
+// ends it at once: it rethrows it, and the others are dropped with the
+// try_join, which cancels what they are (a Task's frame is destroyed, a
+// CancelOnDrop cancels its task; a plain JoinHandle detaches, a borrowed
+// lvalue is left to its owner). A failure is an exception; an output that
+// carries an error as a value (io::Result) is a value to it.
+// An argument passed as an rvalue is moved in and owned; an lvalue (a
+// JoinHandle you keep) is borrowed and polled in place. The futures run
+// in their poller: a Task polled by join runs inside the task that awaits
+// the join, one at a time (to run them in parallel, spawn them and join
+// the handles).
+//
+// Over a std::vector of JoinHandle<T> of one T (tens to thousands of tasks):
+// join_all: results in the order of the handles. It waits for every task;
+// if some threw (or were cancelled), the first such exception, in handle
+// order, is rethrown after all have finished.
+// race: the first task to finish wins; its result (or exception) is the
+// race's; every other task is cancelled (JoinHandle::cancel) and detached.
+// select_first: the first to finish; its handle is emptied in the caller's
+// vector, the others are left untouched and keep running.
+// For several futures of which the first ready one wins, use duet::select
+// (duet/channel/select.hpp).
 //
 // Example (coroutine):
 //   auto spawn_four = [] {
@@ -13,27 +51,13 @@
 //   auto handles = spawn_four();
 //   auto [j, w] = co_await duet::select_first(handles);            // others keep running
 //
-// join_all: results in the order of the handles. It waits for every task;
-// if some threw (or were cancelled), the first such exception, in handle
-// order, is rethrown after all have finished.
-// race: the first task to finish wins; its result (or exception) is the
-// race's; every other task is cancelled (JoinHandle::cancel) and detached.
-// select_first: the first to finish; its handle is emptied in the caller's
-// vector, the others are left untouched and keep running.
-//
-// Each poll re-polls the handles not finished yet: O(n) per wake-up, fine
-// for the tens to thousands of handles these are meant for.
-//
-// What they take, for now: a std::vector of JoinHandle<T> of one T (tasks of
-// any backend, poll tasks and blocking jobs). Handles of different output
-// types, or other futures (a channel receive, a sleep), are not accepted:
-// spawn them as tasks first, or use duet::select (duet/channel/select.hpp)
-// for channel operations and timers.
+// Each poll re-polls the futures not finished yet: O(n) per wake-up.
 #pragma once
 
 #include <cstddef>
 #include <exception>
 #include <stdexcept>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -149,6 +173,118 @@ Race<T> race(std::vector<JoinHandle<T>> hs) {
 template <class T>
 SelectFirst<T> select_first(std::vector<JoinHandle<T>>& hs) {
   return SelectFirst<T>(hs);
+}
+
+namespace detail {
+
+/// One future of a join: F is a future type (moved in) or an lvalue
+/// reference to one (borrowed). Polled until it is ready; its value or
+/// exception is kept until the join ends.
+template <class F>
+class JoinBranch {
+  using Fut = std::remove_reference_t<F>;
+  using Out = future_output_t<Fut>;
+
+ public:
+  using value_type = std::conditional_t<std::is_void_v<Out>, Unit, Out>;
+
+  template <class G>
+  explicit JoinBranch(G&& g) : f_(std::forward<G>(g)) {}
+  JoinBranch(JoinBranch&&) = default;
+
+  /// True once ready (a value or an exception kept).
+  bool poll(Context& cx) { return out_.has_value() || out_.capture_poll(f_, cx); }
+  [[nodiscard]] bool failed() const noexcept { return out_.has_exception(); }
+  /// The value, or the exception rethrown.
+  value_type take() {
+    if constexpr (std::is_void_v<Out>) {
+      out_.take();
+      return Unit{};
+    } else {
+      return out_.take();
+    }
+  }
+
+ private:
+  F f_;
+  Outcome<Out> out_;
+};
+
+/// How a join stores an argument of type A (as deduced: an lvalue is A&).
+template <class A>
+using join_branch_t =
+    JoinBranch<std::conditional_t<std::is_lvalue_reference_v<A>, A, std::remove_cvref_t<A>>>;
+
+/// join and try_join over JoinBranches: ShortCircuit ends at the first
+/// exception.
+template <bool ShortCircuit, class... Fs>
+class [[nodiscard]] JoinN {
+  static_assert(sizeof...(Fs) > 0, "join needs at least one future");
+
+ public:
+  using Output = std::tuple<typename Fs::value_type...>;
+
+  template <class... As>
+  explicit JoinN(As&&... as) : branches_(std::forward<As>(as)...) {}
+
+  Poll<Output> poll(Context& cx) {
+    bool all = true;  // every branch is polled, in argument order
+    std::apply([&](auto&... b) { ((all &= poll_one(b, cx)), ...); }, branches_);
+    if constexpr (ShortCircuit) {
+      if (!all && failed_) rethrow_first_failure();
+    }
+    if (!all) return pending;
+    // Braced: taken in argument order, so the first failure is rethrown.
+    return std::apply([](auto&... b) { return Output{b.take()...}; }, branches_);
+  }
+
+ private:
+  template <class B>
+  bool poll_one(B& b, Context& cx) {
+    if constexpr (ShortCircuit) {
+      if (failed_) return false;  // one failed: the others need no more polls
+    }
+    const bool done = b.poll(cx);
+    if constexpr (ShortCircuit) failed_ = failed_ || b.failed();
+    return done;
+  }
+  void rethrow_first_failure() {
+    std::apply([](auto&... b) { ((b.failed() ? (static_cast<void>(b.take()), 0) : 0), ...); },
+               branches_);
+  }
+
+  std::tuple<Fs...> branches_;
+  bool failed_ = false;
+};
+
+template <class... As>
+using join_t = JoinN<false, join_branch_t<As>...>;
+template <class... As>
+using try_join_t = JoinN<true, join_branch_t<As>...>;
+
+}  // namespace detail
+
+/// Waits for every future; their outputs in argument order (see the top of
+/// this file).
+template <class... As>
+requires(sizeof...(As) > 0 &&
+         (Future<std::remove_cvref_t<As>> && ...)) detail::join_t<As...> join(As&&... as) {
+  return detail::join_t<As...>(std::forward<As>(as)...);
+}
+
+/// As join, but the first exception ends it at once (see the top of this
+/// file).
+template <class... As>
+requires(sizeof...(As) > 0 &&
+         (Future<std::remove_cvref_t<As>> && ...)) detail::try_join_t<As...> try_join(As&&... as) {
+  return detail::try_join_t<As...>(std::forward<As>(as)...);
+}
+
+/// join over handles (or any futures) of different types: `join_all(a, b)`.
+template <class... As>
+requires(sizeof...(As) > 0 &&
+         (Future<std::remove_cvref_t<As>> && ...)) detail::join_t<As...> join_all(As&&... as) {
+  return detail::join_t<As...>(std::forward<As>(as)...);
 }
 
 }  // namespace duet

@@ -13,6 +13,13 @@
 // Dropping a handle detaches the task (it keeps running; its result is
 // dropped, and an exception it throws is reported through
 // RuntimeConfig::on_detached_exception). To stop a task, call cancel().
+// To stop it when the handle goes, make the handle a CancelOnDrop
+// (tokio-util's AbortOnDropHandle): then a handle that loses a timeout or a
+// select, or goes with the frame that owns it, cancels its task.
+//
+// Example (coroutine):
+//   auto h = duet::spawn(work()).cancel_on_drop();
+//   auto r = co_await duet::timeout(1s, std::move(h));  // timed out: cancelled
 #pragma once
 
 #include "duet/export.hpp"
@@ -53,6 +60,9 @@ DUET_API bool watch_join(TaskHeader* t, const Waker& w);
 DUET_API bool run_join_inline(TaskHeader* t);
 [[noreturn]] DUET_API void throw_empty_handle();
 }  // namespace detail
+
+template <class T>
+class CancelOnDrop;
 
 template <class T>
 class JoinHandle {
@@ -107,6 +117,8 @@ class JoinHandle {
   }
   /// Lets the task run on without anyone joining it.
   void detach() noexcept { reset(); }
+  /// This handle as one that cancels its task when dropped unjoined.
+  [[nodiscard]] CancelOnDrop<T> cancel_on_drop() && noexcept;
 
   [[nodiscard]] bool is_finished() const noexcept {
     return t_ != nullptr && t_->load().is_complete();
@@ -125,5 +137,42 @@ class JoinHandle {
   }
   detail::TaskHeader* t_ = nullptr;
 };
+
+/// A JoinHandle that cancels its task when dropped before the join (then
+/// drops it as a JoinHandle does): a poll future like the handle, so a
+/// timeout or a select that drops it stops the task. into_handle() gives
+/// the plain handle back (which detaches on drop).
+template <class T>
+class [[nodiscard]] CancelOnDrop {
+ public:
+  using value_type = T;
+  explicit CancelOnDrop(JoinHandle<T> h) noexcept : h_(std::move(h)) {}
+  CancelOnDrop(CancelOnDrop&&) noexcept = default;
+  CancelOnDrop& operator=(CancelOnDrop&& o) noexcept {
+    if (this != &o) {
+      h_.cancel();
+      h_ = std::move(o.h_);
+    }
+    return *this;
+  }
+  ~CancelOnDrop() { h_.cancel(); }
+
+  Poll<T> poll(Context& cx) { return h_.poll(cx); }
+  T join() { return h_.join(); }
+  void cancel() noexcept { h_.cancel(); }
+  [[nodiscard]] bool is_finished() const noexcept { return h_.is_finished(); }
+  [[nodiscard]] bool valid() const noexcept { return h_.valid(); }
+  explicit operator bool() const noexcept { return h_.valid(); }
+  /// The plain handle, which detaches on drop; this one is empty after.
+  [[nodiscard]] JoinHandle<T> into_handle() && noexcept { return std::move(h_); }
+
+ private:
+  JoinHandle<T> h_;
+};
+
+template <class T>
+CancelOnDrop<T> JoinHandle<T>::cancel_on_drop() && noexcept {
+  return CancelOnDrop<T>(std::move(*this));
+}
 
 }  // namespace duet

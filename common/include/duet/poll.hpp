@@ -142,7 +142,16 @@ template <Future F>
 using future_output_t =
     typename decltype(std::declval<F&>().poll(std::declval<Context&>()))::value_type;
 
+template <class T>
+class Task;  // duet/stackless/task.hpp: a coroutine, and a future too
+
 namespace detail {
+/// Is T a Task<U>? (A Task is a future, but spawns as a coroutine.)
+template <class T>
+inline constexpr bool is_task_v = false;
+template <class T>
+inline constexpr bool is_task_v<Task<T>> = true;
+
 /// A future whose output may be large offers its poll in two steps as
 /// well: `bool poll_ready(Context&)` (pending: false, with the waker
 /// registered as poll() would; ready: true, the output kept in the future)

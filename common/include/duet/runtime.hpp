@@ -173,7 +173,9 @@ inline Scheduler* scheduler_of(Runtime& rt) noexcept {
 /// handed to the scheduler by `submit` (detail::SubmitAnywhere or
 /// detail::SubmitPinned).
 template <class Submit, Future F>
-JoinHandle<future_output_t<std::remove_cvref_t<F>>> spawn_via(Submit submit, Runtime& rt, F&& fut) {
+requires(!detail::is_task_v<std::remove_cvref_t<F>>)  // a Task spawns as a coroutine
+    JoinHandle<future_output_t<std::remove_cvref_t<F>>> spawn_via(Submit submit, Runtime& rt,
+                                                                  F&& fut) {
   using Fut = std::remove_cvref_t<F>;
   using Task = detail::PollTask<Fut>;
   void* mem = detail::block_alloc(sizeof(Task));
@@ -197,7 +199,8 @@ JoinHandle<future_output_t<std::remove_cvref_t<F>>> spawn_via(Submit submit, Run
 
 /// Spawns a poll future as a task.
 template <Future F>
-JoinHandle<future_output_t<std::remove_cvref_t<F>>> spawn_on(Runtime& rt, F&& fut) {
+requires(!detail::is_task_v<std::remove_cvref_t<F>>)  // a Task spawns as a coroutine
+    JoinHandle<future_output_t<std::remove_cvref_t<F>>> spawn_on(Runtime& rt, F&& fut) {
   return spawn_via(detail::SubmitAnywhere{}, rt, std::forward<F>(fut));
 }
 

@@ -495,13 +495,20 @@ ScopeTake finish_locked(ScopeCore* c, const void* awaiter, ScopeTake r, Waker& d
 }
 
 /// next() with the lock: the lane settled or closed, then the completion
-/// list, the end, or a wait.
-ScopeTake poll_next_locked(ScopeCore* c, Context& cx, const void* awaiter, Waker& to_wake) {
+/// list, the end, or a wait. With no child, the end is `empty` for join()
+/// and for next() on a closed scope; next() on an open one waits (a spawn
+/// leaves its waiter registered: the child's completion wakes it).
+ScopeTake poll_next_locked(ScopeCore* c, Context& cx, const void* awaiter, ScopeEmpty on_empty,
+                           Waker& to_wake) {
   TaskHeader* me = enter_await_locked(c, awaiter, to_wake);
   if (Slot* s = pop_ready_locked(c)) {
     return finish_locked(c, awaiter, {free_slot_locked(c, s), ScopeTake::got}, to_wake);
   }
-  if (live_locked(c) == 0) return finish_locked(c, awaiter, {nullptr, ScopeTake::empty}, to_wake);
+  // Relaxed: under the lock, which every store that closes the scope holds.
+  if (live_locked(c) == 0 &&
+      (on_empty == ScopeEmpty::ends || c->closed.load(std::memory_order_relaxed))) {
+    return finish_locked(c, awaiter, {nullptr, ScopeTake::empty}, to_wake);
+  }
   register_waiter_locked(c, cx, awaiter, me, to_wake);
   return {nullptr, ScopeTake::pending};
 }
@@ -512,7 +519,7 @@ ScopeTake poll_next_locked(ScopeCore* c, Context& cx, const void* awaiter, Waker
 /// so that it sees the end); not complete, it is watched (cancelled first
 /// when a cancel found it held), and next() goes on with the lock.
 ScopeTake end_window_locked(ScopeCore* c, TaskHeader* t, bool done, Context& cx,
-                            const void* awaiter, Waker& to_wake) {
+                            const void* awaiter, ScopeEmpty on_empty, Waker& to_wake) {
   if (!done) {
     try {
       reserve_slot_locked(c);
@@ -529,7 +536,7 @@ ScopeTake end_window_locked(ScopeCore* c, TaskHeader* t, bool done, Context& cx,
   }
   if (cancel) cancel_task(t);
   watch_new_locked(c, t, to_wake);
-  return poll_next_locked(c, cx, awaiter, to_wake);
+  return poll_next_locked(c, cx, awaiter, on_empty, to_wake);
 }
 
 }  // namespace
@@ -640,12 +647,13 @@ namespace {
 }
 
 /// next() with the lock (the lane was no use: see scope_poll_next).
-[[gnu::noinline]] ScopeTake poll_next_slow(ScopeCore* c, Context& cx, const void* awaiter) {
+[[gnu::noinline]] ScopeTake poll_next_slow(ScopeCore* c, Context& cx, const void* awaiter,
+                                           ScopeEmpty on_empty) {
   Waker to_wake;
   ScopeTake r{};
   {
     SpinGuard g(c->lock);
-    r = poll_next_locked(c, cx, awaiter, to_wake);
+    r = poll_next_locked(c, cx, awaiter, on_empty, to_wake);
   }
   std::move(to_wake).wake();
   return r;
@@ -654,12 +662,12 @@ namespace {
 /// The owner's window ended with the gate not open, or with `t` not
 /// complete: settled under the lock (end_window_locked).
 [[gnu::noinline]] ScopeTake end_window(ScopeCore* c, TaskHeader* t, bool done, Context& cx,
-                                       const void* awaiter) {
+                                       const void* awaiter, ScopeEmpty on_empty) {
   Waker to_wake;
   ScopeTake r{};
   {
     SpinGuard g(c->lock);
-    r = end_window_locked(c, t, done, cx, awaiter, to_wake);
+    r = end_window_locked(c, t, done, cx, awaiter, on_empty, to_wake);
   }
   std::move(to_wake).wake();
   return r;
@@ -683,7 +691,7 @@ void scope_adopt(ScopeCore* c, TaskHeader* t) {
   adopt_locked(c, t);
 }
 
-ScopeTake scope_poll_next(ScopeCore* c, Context& cx, const void* awaiter) {
+ScopeTake scope_poll_next(ScopeCore* c, Context& cx, const void* awaiter, ScopeEmpty on_empty) {
   // The owner's lane: its child runs here (the join hand-off) and, complete,
   // is taken with no lock. Relaxed: hints the gate's re-checks cover (a
   // completion racing with next() may come after).
@@ -698,10 +706,10 @@ ScopeTake scope_poll_next(ScopeCore* c, Context& cx, const void* awaiter) {
       if (done && c->lane.release()) [[likely]] {
         return {t, ScopeTake::got};
       }
-      return end_window(c, t, done, cx, awaiter);
+      return end_window(c, t, done, cx, awaiter, on_empty);
     }
   }
-  return poll_next_slow(c, cx, awaiter);
+  return poll_next_slow(c, cx, awaiter, on_empty);
 }
 
 bool scope_poll_close(ScopeCore* c, Context& cx, const void* awaiter) {

@@ -5,25 +5,42 @@
 //   auto a = duet::Channel<int>::bounded(0);
 //   auto b = duet::Channel<std::string>::bounded(0);
 //   auto r = co_await duet::select(a.recv(), b.send("hi"), duet::sleep(100ms));
-//   switch (r.index()) {
-//     case 0: use(std::get<0>(r)); break;         // std::optional<int>: empty if a closed
-//     case 1: use(std::get<1>(r).ok()); break;    // SendResult<std::string>
-//     case 2: break;                              // timed out (duet::Unit)
-//   }
+//   r.visit([](std::optional<int> v) { use(v); },         // one handler per case,
+//           [](duet::SendResult<std::string> s) { use(s.ok()); },  // in the order
+//           [](duet::Unit) { /* timed out */ });          // written
 //   auto d = duet::try_select(a.recv(), b.recv());  // with a default case:
 //   if (!d) { /* nothing was ready */ }
+//
+// Example (coroutine):
+//   auto input = duet::Channel<int>::bounded(1);  // a priority order, named cases
+//   duet::CancellationToken token;
+//   enum { stop, line, idle };                    // the cases, in the order written
+//   auto m = co_await duet::select(duet::biased, token.cancelled(), input.recv(),
+//                                  duet::sleep(30s));
+//   if (m.is<stop>()) co_return;                  // a cancelled token wins over input
+//   if (m.is<line>()) use(m.get<line>());         // std::optional<int>
 //
 // Example (coroutine):
 //   auto a = duet::Channel<int>::bounded(1);      // mixed cases
 //   duet::CancellationToken token;
 //   duet::Notify notify;
 //   auto h = duet::spawn(duet::stackful, [] { return std::string("done"); });
-//   auto m = co_await duet::select(a.recv(), h, notify.notified(), token.cancelled());
-//   if (m.index() == 1) use(std::get<1>(m));      // the task's std::string
+//   auto m = co_await duet::select(a.recv(), h, notify.notified(), token.cancelled(), work());
+//   if (m.is<1>()) use(m.get<1>());               // the task's std::string
 //
 // Exactly one case completes. When several are ready, the one taken is
 // chosen uniformly at random (claim R9, Go's rule), not in source order:
-// cases are tried in a fresh random permutation on every select.
+// cases are tried in a fresh random permutation on every select. A biased
+// select (`select(duet::biased, cases...)`, Tokio's `biased;`) tries them in
+// the order written instead, so the first ready case written wins: put a
+// cancellation first to make it win over pending input. The order governs
+// each try pass (the first poll, and every wake with poll-future cases);
+// while it waits, a channel case that a peer completes wins as it comes.
+//
+// The result (SelectResult) is the std::variant of the cases' outputs,
+// with r.is<I>(), r.get<I>() and r.visit(handlers...) (one handler per
+// case, called positionally, so two cases of one type keep their own);
+// index(), std::get and std::visit work on it as before.
 //
 // Cases are of three kinds, mixed freely in one call (one name, so that
 // adding a socket read or a join handle to a select of channels changes no
@@ -33,14 +50,16 @@
 //   - duet::sleep / sleep_until passed by value: a timeout case.
 //   - any other poll future (duet/poll.hpp): a socket operation, a
 //     JoinHandle (of any result type), Notify::notified(), a token's
-//     cancelled(), a semaphore acquire, a user's future. Its output is its
+//     cancelled(), a semaphore acquire, a Task (run in the selecting
+//     task), a user's future. Its output is its
 //     Poll<T>'s T (duet::Unit for void). An rvalue is moved into the select
 //     and destroyed with it; an lvalue (a JoinHandle you keep) is borrowed
 //     and polled in place, so a handle that lost is still yours to join.
 //     A future that lost is dropped pending, which is its cancellation: a
 //     socket read withdraws its request (its buffer is not written after),
 //     a Notified passes a notify_one on, a JoinHandle detaches (or, when
-//     borrowed, stays joinable), a token's waiter unlinks.
+//     borrowed, stays joinable; a CancelOnDrop cancels its task), a Task's
+//     frame is destroyed where it waits, a token's waiter unlinks.
 //     An exception from a case's poll ends the select with that exception.
 //
 // How (the crossbeam/Go shape, on duet's intrusive waiters):
@@ -70,6 +89,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <tuple>
 #include <type_traits>
@@ -220,6 +240,74 @@ inline constexpr bool valid_case = SelectCase<std::remove_cvref_t<C>> ||
 template <class C>
 concept AnySelectCase = SelectCase<C> || detail::GenericCase<C>;
 
+/// The tag that makes a select biased: `select(duet::biased, cases...)`
+/// tries its cases in the order written (Tokio's `biased;`).
+struct Biased {
+  explicit Biased() = default;
+};
+inline constexpr Biased biased{};
+
+/// What a select answers: the std::variant of its cases' outputs (index I:
+/// case I completed), with names for the questions asked of it:
+///   r.is<I>()       did case I complete? (I may be an enumerator: name
+///                   your cases with an enum in the order written)
+///   r.get<I>()      its output (std::bad_variant_access for another case)
+///   r.visit(h0, h1, ...)  calls the handler of the case that completed
+///                   (one per case, in the order written) with its output
+///                   and returns what it returns
+/// std::get, std::visit, index() and holds_alternative work as on the
+/// variant it is.
+template <class... Ts>
+class SelectResult : public std::variant<Ts...> {
+ public:
+  using variant_type = std::variant<Ts...>;
+  using variant_type::variant;
+
+  template <auto I>
+  [[nodiscard]] bool is() const noexcept {
+    return this->index() == static_cast<std::size_t>(I);
+  }
+  template <auto I>
+  decltype(auto) get() & {
+    return std::get<static_cast<std::size_t>(I)>(as_variant());
+  }
+  template <auto I>
+  decltype(auto) get() && {
+    return std::get<static_cast<std::size_t>(I)>(std::move(as_variant()));
+  }
+  template <class... Hs>
+  decltype(auto) visit(Hs&&... hs) & {
+    return visit_in(as_variant(), std::forward<Hs>(hs)...);
+  }
+  template <class... Hs>
+  decltype(auto) visit(Hs&&... hs) && {
+    return visit_in(std::move(as_variant()), std::forward<Hs>(hs)...);
+  }
+  variant_type& as_variant() & noexcept { return *this; }
+  const variant_type& as_variant() const& noexcept { return *this; }
+
+ private:
+  template <class V, class... Hs>
+  static decltype(auto) visit_in(V&& v, Hs&&... hs) {
+    static_assert(sizeof...(Hs) == sizeof...(Ts), "SelectResult::visit: one handler per case");
+    auto handlers = std::forward_as_tuple(std::forward<Hs>(hs)...);
+    return call_at(std::forward<V>(v), handlers, std::make_index_sequence<sizeof...(Ts)>{});
+  }
+  /// The handler at the completed case's index, called with its output
+  /// (positional: two cases of one type keep their own handlers).
+  template <class V, class H, std::size_t... I>
+  static decltype(auto) call_at(V&& v, H& handlers, std::index_sequence<I...>) {
+    using R = std::common_type_t<decltype(std::invoke(std::get<I>(handlers),
+                                                      std::get<I>(std::forward<V>(v))))...>;
+    using Fn = R (*)(V&&, H&);
+    static constexpr Fn table[] = {+[](V&& w, H& h) -> R {
+      return std::invoke(std::get<I>(h), std::get<I>(std::forward<V>(w)));
+    }...};
+    if (v.valueless_by_exception()) throw std::bad_variant_access{};
+    return table[v.index()](std::forward<V>(v), handlers);
+  }
+};
+
 template <AnySelectCase... Cs>
 class [[nodiscard]] Select {
   static constexpr std::size_t N = sizeof...(Cs);
@@ -228,11 +316,14 @@ class [[nodiscard]] Select {
   using Seq = std::make_index_sequence<N>;
 
  public:
-  using Output = std::variant<decltype(std::declval<Cs&>().sel_take())...>;
+  using Output = SelectResult<decltype(std::declval<Cs&>().sel_take())...>;
 
   template <class... As>
   explicit Select(As&&... as) : cases_(std::forward<As>(as)...) {}
-  Select(Select&& o) : cases_(std::move(o.cases_)) {
+  /// A biased select: cases tried in the order written.
+  template <class... As>
+  explicit Select(Biased, As&&... as) : cases_(std::forward<As>(as)...), biased_(true) {}
+  Select(Select&& o) : cases_(std::move(o.cases_)), biased_(o.biased_) {
     if (o.registered_) detail::moved_while_linked();
   }
   Select& operator=(Select&&) = delete;
@@ -315,9 +406,11 @@ class [[nodiscard]] Select {
   }
 
  private:
-  static std::array<std::uint8_t, N> permutation() noexcept {
+  /// The order of a pass: as written when biased, else a fresh random one.
+  std::array<std::uint8_t, N> permutation() const noexcept {
     std::array<std::uint8_t, N> p;
     for (std::size_t i = 0; i < N; ++i) p[i] = static_cast<std::uint8_t>(i);
+    if (biased_) return p;
     for (std::size_t i = N; i > 1; --i) {
       std::uint32_t j = detail::random_below(static_cast<std::uint32_t>(i));
       std::swap(p[i - 1], p[j]);
@@ -418,6 +511,7 @@ class [[nodiscard]] Select {
   std::tuple<Cs...> cases_;
   std::atomic<std::uint32_t> claim_{0};
   bool registered_ = false;
+  bool biased_ = false;
   Waker waker_;
 };
 
@@ -429,11 +523,23 @@ requires(detail::valid_case<Cs>&&...) Select<detail::case_t<Cs>...> select(Cs&&.
   return Select<detail::case_t<Cs>...>(std::forward<Cs>(cs)...);
 }
 
+/// A biased select: when several cases are ready, the first written wins.
+template <class... Cs>
+requires(detail::valid_case<Cs>&&...) Select<detail::case_t<Cs>...> select(Biased b, Cs&&... cs) {
+  return Select<detail::case_t<Cs>...>(b, std::forward<Cs>(cs)...);
+}
+
 /// Select with a default case: completes one ready case (chosen uniformly
 /// at random among the ready ones), or returns an empty optional at once.
 template <class... Cs>
 requires(detail::valid_case<Cs>&&...) auto try_select(Cs&&... cs) {
   Select<detail::case_t<Cs>...> s(std::forward<Cs>(cs)...);
+  return s.try_now();
+}
+/// A biased try_select: the first ready case written wins.
+template <class... Cs>
+requires(detail::valid_case<Cs>&&...) auto try_select(Biased b, Cs&&... cs) {
+  Select<detail::case_t<Cs>...> s(b, std::forward<Cs>(cs)...);
   return s.try_now();
 }
 

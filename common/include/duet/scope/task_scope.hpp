@@ -6,7 +6,7 @@
 //   scope.spawn(duet::stackful, [] { return 1; });       // a fiber
 //   scope.spawn(duet::stackful, [] { return 2; });
 //   int sum = 0;
-//   while (auto out = co_await scope.next()) sum += out->take();  // completion order
+//   while (scope.size() != 0) sum += (co_await scope.next())->take();  // completion order
 //   scope.spawn(duet::stackful, [] { return 3; });
 //   std::vector<int> rest = co_await scope.join();       // every child left
 //   co_await scope.close();                              // no spawn after this
@@ -20,7 +20,11 @@
 // (duet::wait), or as a spawned poll future:
 // - next(): the next child to finish, in completion order, as an
 //   Outcome<T> (take() returns its value or rethrows its exception, or
-//   duet::Cancelled); an empty optional once the scope holds no child.
+//   duet::Cancelled). On a scope that holds no child it waits until one is
+//   spawned (by any task) and finishes, so a select over it in a loop
+//   sleeps while the scope is empty; on a closed scope that holds no
+//   child it is ready at once with an empty optional. To drain, loop while
+//   size() != 0, or use join().
 // - join(): waits for every child, those spawned meanwhile included, and
 //   returns their results in completion order (nothing for T = void). If
 //   some failed (an exception, or a cancellation), it still waits for all,
@@ -130,7 +134,13 @@ DUET_API bool scope_closed(const ScopeCore* c) noexcept;
 /// Takes over the handle reference of the freshly spawned `t`. On a closed
 /// scope cancels `t`, drops the reference and throws ScopeClosed.
 DUET_API void scope_adopt(ScopeCore* c, TaskHeader* t);
-DUET_API ScopeTake scope_poll_next(ScopeCore* c, Context& cx, const void* awaiter);
+/// What a poll of the completion list does when the scope holds no child.
+enum class ScopeEmpty : unsigned char {
+  ends,            // join(): ready, empty
+  waits_for_spawn  // next(): pending while the scope is open
+};
+DUET_API ScopeTake scope_poll_next(ScopeCore* c, Context& cx, const void* awaiter,
+                                   ScopeEmpty on_empty);
 /// close(): true when every child has ended.
 DUET_API bool scope_poll_close(ScopeCore* c, Context& cx, const void* awaiter);
 DUET_API void scope_forget_awaiter(ScopeCore* c, const void* awaiter) noexcept;
@@ -230,7 +240,8 @@ class TaskScope {
     /// take_ready() moves its outcome out.
     bool poll_ready(Context& cx) {
       if (got_ != nullptr) return true;  // polled ready before, not taken yet
-      const detail::ScopeTake r = detail::scope_poll_next(c_, cx, this);
+      const detail::ScopeTake r =
+          detail::scope_poll_next(c_, cx, this, detail::ScopeEmpty::waits_for_spawn);
       registered_ = r.kind == detail::ScopeTake::pending;
       if (r.kind == detail::ScopeTake::got) got_ = r.task;
       return !registered_;
@@ -250,7 +261,7 @@ class TaskScope {
     explicit Join(detail::ScopeCore* c) noexcept : ScopeAwaiter(c) {}
     Poll<Output> poll(Context& cx) {
       for (;;) {
-        const detail::ScopeTake r = detail::scope_poll_next(c_, cx, this);
+        const detail::ScopeTake r = detail::scope_poll_next(c_, cx, this, detail::ScopeEmpty::ends);
         registered_ = r.kind == detail::ScopeTake::pending;
         if (registered_) return pending;
         if (r.kind == detail::ScopeTake::empty) break;

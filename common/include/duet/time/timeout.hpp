@@ -6,6 +6,10 @@
 //   auto v = co_await duet::timeout(50ms, ch.recv());  // optional<optional<int>>
 //   if (!v) { /* timed out */ } else if (!*v) { /* closed */ } else { use(**v); }
 //   if (auto g = co_await duet::timeout(1s, m.lock())) { /* *g: the guard */ }
+//   auto w = co_await duet::timeout(1s, work());       // a Task: run here, destroyed
+//   if (!w) { /* timed out: work()'s frame is gone, its destructors ran */ }
+//   auto h = duet::spawn(work()).cancel_on_drop();     // a task of its own,
+//   auto j = co_await duet::timeout(1s, std::move(h)); // cancelled on a timeout
 //
 // The output is std::optional<T> (T: the operation's output; bool for a
 // void operation): empty when the deadline passed first. It does not
@@ -15,7 +19,9 @@
 // (timeout(0ns, op)) is decided on the first poll, without a timer, after
 // the operation had its one chance to be ready. When the timeout
 // wins, the operation is destroyed with the Timeout, which withdraws its
-// waiter (a lock not taken, a message not consumed). The operation is
+// waiter (a lock not taken, a message not consumed), destroys a Task's
+// frame where it waits, and cancels a CancelOnDrop's task (a plain
+// JoinHandle detaches: its task runs on). The operation is
 // polled before the timer, so one that is ready at the deadline wins.
 #pragma once
 

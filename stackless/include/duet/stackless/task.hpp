@@ -16,6 +16,20 @@
 // Other awaitables are rejected at compile time: the scheduler must know what
 // a suspended task waits on.
 //
+// A Task is also a poll future (Task::poll), so it goes wherever one goes.
+//
+// Example (coroutine):
+//   duet::CancellationToken token;
+//   auto r = co_await duet::timeout(1s, work());
+//   auto s = co_await duet::select(work(), token.cancelled());
+//
+// Example (fiber):
+//   int v = duet::wait(work());
+//
+// Polled, it runs in its poller (no task of its own: the same run loop as
+// a spawned root's, below, with the poller's waker); a Task that lost (a
+// timeout, a select) is destroyed, frame and chain, where it waits.
+//
 // Frames come from the per-thread block cache (duet/detail/block_cache.hpp),
 // each after room for the task header it gets if spawned (below): a spawn
 // allocates nothing more, and no malloc in a steady state.
@@ -84,6 +98,7 @@
 #include <cstdlib>
 #include <exception>
 #include <memory>
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
@@ -109,7 +124,7 @@ struct WaitOp {
 /// The coroutine that runs is always `leaf` (the loop resumes only it), so
 /// a yield records nothing, a wait only itself, and a hop is a changed leaf.
 struct CoroRun {
-  TaskHeader* task;
+  const Waker* waker;            // the waker the run's awaiters poll with (borrowed)
   std::coroutine_handle<> leaf;  // what runs, and what to resume next
   WaitOp* wait = nullptr;        // set when the leaf suspends on a poll future
 };
@@ -214,11 +229,6 @@ class Task;
 
 namespace detail {
 
-template <class>
-struct is_task : std::false_type {};
-template <class T>
-struct is_task<Task<T>> : std::true_type {};
-
 /// Where an await keeps its future's output between the poll that found it
 /// ready and await_resume: the output itself (ResultOf: a value or the
 /// exception the poll threw), or, for a two-step future (duet/poll.hpp),
@@ -274,13 +284,12 @@ class FutureAwaiter : WaitOp {
   explicit FutureAwaiter(Fut& f) noexcept : WaitOp{&repoll}, fut_(f) {}
 
   static constexpr bool await_ready() noexcept { return false; }
-  /// Polls once with the task's waker; suspends only when pending. (The
-  /// task comes from the run: no lookup in the frame.)
+  /// Polls once with the run's waker; suspends only when pending. (The
+  /// waker comes from the run: no lookup in the frame.)
   bool await_suspend(std::coroutine_handle<>) {
     CoroThread& ct = coro_thread();  // one address: nothing here suspends
     CoroRun& r = *ct.run;
-    BorrowedWaker w(r.task);
-    Context cx(w.get());
+    Context cx(*r.waker);
     const bool ready = try_poll(cx);
     ct.run = &r;  // the poll may have run a child in place (its run set its own)
     if (ready) return false;
@@ -308,6 +317,11 @@ struct YieldAwaiter {
 
 template <class>
 inline constexpr bool dependent_false = false;
+
+/// Polling an empty Task (moved from, or polled to its end).
+[[noreturn]] inline void throw_empty_task() {
+  throw std::logic_error("duet::Task: polled after it ended (or moved from)");
+}
 
 class PromiseBase {
  public:
@@ -342,11 +356,11 @@ class PromiseBase {
   }
   YieldAwaiter await_transform(YieldNow) noexcept { return {}; }
   template <class F>
-  requires Future<std::remove_reference_t<F>> FutureAwaiter<std::remove_reference_t<F>>
-  await_transform(F&& f)
+  requires(Future<std::remove_reference_t<F>> && !is_task_v<std::remove_cvref_t<F>>)
+      FutureAwaiter<std::remove_reference_t<F>> await_transform(F&& f)
   noexcept { return FutureAwaiter<std::remove_reference_t<F>>(f); }
   template <class A>
-  requires(!Future<std::remove_reference_t<A>> && !is_task<std::remove_cvref_t<A>>::value) A &&
+  requires(!Future<std::remove_reference_t<A>> && !is_task_v<std::remove_cvref_t<A>>) A &&
       await_transform(A&& a) {
     static_assert(dependent_false<A>,
                   "duet::Task can co_await Tasks, poll futures (duet::Future) and "
@@ -358,6 +372,11 @@ class PromiseBase {
   void set_parent(std::coroutine_handle<> p) noexcept {
     link_ = reinterpret_cast<std::uintptr_t>(p.address());
   }
+  /// Neither awaited, spawned nor polled yet.
+  [[nodiscard]] bool unstarted() const noexcept { return link_ == 0; }
+  /// Parked by a run (a spawned root's, or a polled Task's) while its leaf
+  /// waits: the result slot holds the wait (PromiseSlot::unpark).
+  [[nodiscard]] bool parked_on_wait() const noexcept { return (link_ & waits) != 0; }
 
   /// The link of the coroutine whose frame is at `frame`, whatever its
   /// promise type: PromiseBase begins every promise, at promise_offset in
@@ -477,13 +496,66 @@ class [[nodiscard]] Task {
   /// a temporary in the awaiting frame, keeps the child frame alive).
   Awaiter operator co_await() && noexcept { return Awaiter{h_}; }
 
+  /// The poll-future face (duet::Future): runs the coroutine here, in
+  /// whatever polls it (an awaiting coroutine, a fiber's duet::wait, a
+  /// thread, a combinator), with that poller's waker, until it waits or
+  /// ends: ready with its result (or throws its exception), after which the
+  /// Task is empty. A yield inside it is a wake and a pending. Dropping a
+  /// Task that was polled and not finished destroys its frame, and with it
+  /// the chain it awaits: the coroutine is cancelled where it waits (its
+  /// destructors run, its waiters unlink), as a future that lost a timeout
+  /// or a select is. Once polled, a Task is only polled again or dropped
+  /// (not awaited or spawned).
+  Poll<T> poll(Context& cx) {
+    if (!h_) detail::throw_empty_task();
+    auto& p = h_.promise();
+    if (p.unstarted()) p.park(h_, nullptr);  // the root of runs of its own
+    if (detail::WaitOp* w = p.wait()) {
+      if (!w->repoll(w, cx)) return pending;
+      p.unpark();
+    }
+    if (!run_here(cx)) return pending;
+    struct Reset {  // ends the frame whether the result is a value or a throw
+      Task* t;
+      ~Reset() { t->reset(); }
+    } reset_after{this};
+    if constexpr (std::is_void_v<T>) {
+      p.out.take();
+      return Unit{};
+    } else {
+      return p.out.take();
+    }
+  }
+
   [[nodiscard]] bool valid() const noexcept { return static_cast<bool>(h_); }
   /// Gives up ownership of the frame (for the spawn machinery).
   handle_type release() noexcept { return std::exchange(h_, nullptr); }
 
  private:
+  /// One run of the polled chain, as a spawned task's (CoroTask::run), with
+  /// the poller's waker: true when the root has ended. The poller's own run
+  /// (if it is a coroutine's) is set back after.
+  bool run_here(Context& cx) {
+    auto& p = h_.promise();
+    detail::CoroRun* const outer = detail::coro_thread().run;
+    detail::CoroRun r{&cx.waker(), p.leaf()};
+    detail::coro_thread().run = &r;
+    for (std::coroutine_handle<> h = r.leaf;; h = r.leaf) {
+      h.resume();
+      if (r.leaf == h) break;
+    }
+    detail::coro_thread().run = outer;  // afresh: the poller may be a fiber
+    if (h_.done()) return true;
+    p.park(r.leaf, r.wait);
+    if (r.wait == nullptr) cx.waker().wake_by_ref();  // a yield: poll again soon
+    return false;
+  }
   void reset() noexcept {
-    if (h_) std::exchange(h_, nullptr).destroy();
+    if (!h_) return;
+    // A polled Task parked on a wait keeps the wait in its result slot.
+    if (h_.promise().parked_on_wait()) [[unlikely]]
+      h_.promise().unpark();
+    std::exchange(h_, nullptr).destroy();
   }
   handle_type h_;
 };
