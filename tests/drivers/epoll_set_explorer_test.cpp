@@ -371,7 +371,7 @@ TEST_CASE("explored epoll set: a close racing the driver's destruction", "[epoll
 }
 
 TEST_CASE("explored epoll set: an overflow waiter's drop racing the event and the close",
-          "[epoll][explorer]") {
+          "[epoll][explorer][slow]") {
   for (esm::Close m : {esm::Close::held, esm::Close::set_owned}) {
     INFO("mode " << static_cast<int>(m));
     duet::test::require_explored(esm::run(m, 2, {esm::event_loop, esm::close, esm::drop_second}),
