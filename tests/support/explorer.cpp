@@ -15,6 +15,7 @@ struct Run {
   std::condition_variable cv;
   int turn = -1;  // the thread allowed to run; -1: the controller
   std::vector<char> done;
+  std::vector<const int*> waiting;  // per thread: the lock holder it waits on
   std::vector<std::string> trace;
   std::string failure;
 };
@@ -41,6 +42,7 @@ void wait_turn(Run& r, int me) {
 void run_one(const Explorer::Case& c, std::vector<Choice>& path, Run& r) {
   const std::size_t n = c.threads.size();
   r.done.assign(n, 0);
+  r.waiting.assign(n, nullptr);
   std::vector<std::thread> threads;
   threads.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
@@ -72,13 +74,22 @@ void run_one(const Explorer::Case& c, std::vector<Choice>& path, Run& r) {
   std::size_t depth = 0;
   for (;;) {
     std::vector<std::size_t> runnable;
+    std::size_t left = n;  // some thread not done (n: none)
     {
       std::lock_guard lk(r.mu);
       for (std::size_t i = 0; i < n; ++i) {
-        if (r.done[i] == 0) runnable.push_back(i);
+        if (r.done[i] != 0) continue;
+        left = i;
+        if (r.waiting[i] == nullptr || *r.waiting[i] == -1) runnable.push_back(i);
       }
     }
-    if (runnable.empty()) break;
+    if (left == n) break;
+    if (runnable.empty()) {
+      // Every thread left waits for a lock: fail, and let one go on (its
+      // lock() sees the holder and the run ends as a failure).
+      Explorer::fail("deadlock: every thread left waits for a lock");
+      runnable.push_back(left);
+    }
     std::size_t pick = 0;
     if (runnable.size() > 1) {
       if (depth == path.size()) path.push_back(Choice{0, runnable.size()});
@@ -86,6 +97,7 @@ void run_one(const Explorer::Case& c, std::vector<Choice>& path, Run& r) {
       ++depth;
     }
     std::unique_lock lk(r.mu);
+    r.waiting[runnable[pick]] = nullptr;
     r.turn = static_cast<int>(runnable[pick]);
     r.cv.notify_all();
     r.cv.wait(lk, [&] { return r.turn == -1; });
@@ -145,6 +157,19 @@ void Explorer::point(const char* what) {
     r->trace.push_back("thread " + std::to_string(me) + ": " + what);
   }
   wait_turn(*r, me);
+}
+
+int Explorer::point_waiting(const char* what, const int* held) {
+  Run* r = g_run;
+  const int me = tl_thread;
+  if (r == nullptr || me < 0) return -2;
+  {
+    std::lock_guard lk(r->mu);
+    r->trace.push_back("thread " + std::to_string(me) + ": " + what);
+    r->waiting[static_cast<std::size_t>(me)] = held;
+  }
+  wait_turn(*r, me);
+  return me;
 }
 
 void Explorer::fail(const std::string& why) {

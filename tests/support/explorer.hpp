@@ -10,6 +10,9 @@
 // Weaker memory orders are the sanitizers' part (TSan in tests/run).
 // ExploredCell models a plain field: a write overlapping any other access
 // is a data race, and an access after the owner is freed is a failure.
+// ExploredMutex models a lock: a thread waiting for it is not scheduled
+// until its holder unlocks, and a schedule in which every thread left waits
+// for a lock is reported as a deadlock.
 //
 // The threads are real threads passing a baton (a mutex and a condition
 // variable), so the cases also run unchanged under ASan and TSan.
@@ -46,6 +49,10 @@ class Explorer {
 
   /// A point where another thread may run next (no-op outside explore()).
   static void point(const char* what);
+  /// A point after which this thread runs again only once `*held` is -1
+  /// (a lock's holder; ExploredMutex). Returns the running thread's index
+  /// (-2 outside the explored threads: the case's check).
+  static int point_waiting(const char* what, const int* held);
   /// Records a failure of the current schedule (the first one wins).
   static void fail(const std::string& why);
   static void expect(bool ok, const char* why) {
@@ -149,6 +156,27 @@ class ExploredCell {
   // Only one thread runs at a time under the explorer: plain counters.
   int readers_ = 0;
   int writers_ = 0;
+};
+
+/// A mutex (BasicLockable): lock() is a point at which the thread waits
+/// while another thread holds it. Only for explored threads and the case's
+/// check (which runs alone).
+class ExploredMutex {
+ public:
+  void lock() {
+    const int me = Explorer::point_waiting("lock", &owner_);
+    if (owner_ != -1) Explorer::fail(owner_ == me ? "a lock taken twice" : "deadlock");
+    owner_ = me;
+  }
+  void unlock() {
+    // No point: what the holder did is ordered before the next holder's
+    // lock() point, which the explorer may already choose next.
+    owner_ = -1;
+  }
+  bool held() const { return owner_ != -1; }
+
+ private:
+  int owner_ = -1;  // the holder's thread index (-1: free, -2: the check)
 };
 
 }  // namespace duet::test

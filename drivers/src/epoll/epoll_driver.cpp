@@ -28,21 +28,21 @@ std::size_t wake_one(Waker w) noexcept {
 }  // namespace
 
 EpollDriver::EpollDriver(unsigned /*index*/) : events_(256) {
+  auto set = std::make_unique<EpollSet>();  // freed, with its fd, if this throws
   int ep = ::epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
-  ep_.reset(ep);
+  set->ep.reset(ep);
   int e = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (e < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
   wake_fd_.reset(e);
   epoll_event ev{};
   ev.events = EPOLLIN;  // level-triggered: drained on each wake
   ev.data.ptr = nullptr;
-  if (::epoll_ctl(ep_.get(), EPOLL_CTL_ADD, wake_fd_.get(), &ev) < 0) {
+  if (::epoll_ctl(ep, EPOLL_CTL_ADD, wake_fd_.get(), &ev) < 0) {
     throw std::system_error(errno, std::generic_category(), "epoll_ctl(eventfd)");
   }
-  auto set = std::make_unique<EpollSet>();  // last: nothing below throws
   set->driver = this;
-  set_ = set.release();
+  set_ = set.release();  // last: nothing below throws
   stats_register(&stats);
 }
 
@@ -61,6 +61,8 @@ EpollDriver::~EpollDriver() {
   // No registration is retired once the set has no driver: the list is
   // this thread's alone now.
   for (Registration* r : retired_) drop_registration(r);
+  // The epoll fd stays open while a registration holds the set: its socket's
+  // close removes it from the set with no lock (registration_release).
   set_unref(set_);
   stats_unregister(&stats);
 }
@@ -96,7 +98,7 @@ Registration* EpollDriver::add(int fd) {
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET;
   ev.data.ptr = r;
-  if (::epoll_ctl(ep_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) {
+  if (::epoll_ctl(set_->ep.get(), EPOLL_CTL_ADD, fd, &ev) < 0) {
     int e = errno;
     free_registration(r);  // never in the set: no batch can name it
     errno = e;
@@ -106,9 +108,9 @@ Registration* EpollDriver::add(int fd) {
 }
 
 void EpollDriver::retire(Registration* r) noexcept {
-  // After EPOLL_CTL_DEL no later epoll_wait returns r; a batch fetched
-  // before may still hold it, so it is freed only at the next wait.
-  ::epoll_ctl(ep_.get(), EPOLL_CTL_DEL, r->fd, nullptr);
+  // r is out of the epoll fd (its close's EPOLL_CTL_DEL): no later
+  // epoll_wait returns it; a batch fetched before may still hold it, so it
+  // is freed only at the next wait.
   retired_.push_back(r);  // under set_->mu, as the caller holds it
   // Relaxed: a hint; the list is read under set_->mu.
   has_retired_.store(true, std::memory_order_relaxed);
@@ -153,7 +155,7 @@ std::size_t EpollDriver::wait(int timeout_ms, std::size_t max_events) {
   if (max_events == 0) return 0;
   const std::size_t batch = max_events < events_.size() ? max_events : events_.size();
   stats.add(stats.epoll_waits);
-  int n = ::epoll_wait(ep_.get(), events_.data(), static_cast<int>(batch), timeout_ms);
+  int n = ::epoll_wait(set_->ep.get(), events_.data(), static_cast<int>(batch), timeout_ms);
   if (n <= 0) return 0;
   std::size_t woke = 0;
   for (int i = 0; i < n; ++i) {
@@ -226,9 +228,15 @@ void EpollDriver::unpark() noexcept {
 
 void registration_release(Registration* r) noexcept {
   EpollSet* s = r->set;
+  // Out of the set's lock: r holds the set, so its epoll fd is open and
+  // still this set's, driver or not. Before the socket's fd closes (the
+  // caller closes it after), while the number still names this socket.
+  // After it no epoll_wait returns r, so r is retired (or, with the driver
+  // gone, dropped) only now.
+  ::epoll_ctl(s->ep.get(), EPOLL_CTL_DEL, r->fd, nullptr);
   {
     // Under the set's lock the driver cannot go away between the check
-    // and the removal.
+    // and the retire.
     std::lock_guard lk(s->mu);
     if (s->driver != nullptr) {
       s->driver->retire(r);

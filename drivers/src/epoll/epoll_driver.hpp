@@ -24,11 +24,17 @@ namespace duet::io::detail {
 class EpollDriver;
 struct Registration;
 
-/// What the registrations of one epoll set point at: its driver while it
-/// lives, and the waiters that do not fit a registration. Counted (the
-/// driver's reference and one per registration), so a socket closed after
-/// its runtime finds `driver` null instead of a freed driver, and the
-/// driver keeps no list of its registrations.
+/// What the registrations of one epoll set point at: the epoll fd, its
+/// driver while it lives, and the waiters that do not fit a registration.
+/// Counted (the driver's reference and one per registration), so a socket
+/// closed after its runtime finds `driver` null instead of a freed driver,
+/// and the driver keeps no list of its registrations.
+///
+/// The set owns the epoll fd, closed with the last reference: a close
+/// removes its socket from the set (epoll_ctl DEL, before the socket's fd
+/// closes) without the lock, as its registration holds the set and so
+/// keeps the fd open and its number this set's, whether or not the driver
+/// is gone (tests/drivers/epoll_set_explorer_test.cpp).
 struct EpollSet {
   struct Overflow {
     Registration* reg;
@@ -36,6 +42,7 @@ struct EpollSet {
     bool wr;
     Waker waker;
   };
+  Fd ep;  // set before the set is shared; closed when the set is freed
   std::mutex mu;
   EpollDriver* driver = nullptr;  // under mu; null once the driver is gone
   // The waiters beyond a side's first (rare: several tasks on one side of
@@ -126,9 +133,9 @@ class EpollDriver final : public IoBackend {
 
   /// Any thread: adds `fd` (edge-triggered, in and out) to this set.
   Registration* add(int fd);
-  /// Any thread, under r->set->mu while this driver is the set's: removes
-  /// `r` from the set; freed after the next wait on the owner thread (a
-  /// batch fetched before may still name it).
+  /// Any thread, under r->set->mu while this driver is the set's, `r`
+  /// already removed from the epoll fd: freed after the next wait on the
+  /// owner thread (a batch fetched before the removal may still name it).
   void retire(Registration* r) noexcept;
 
   IoStats stats;
@@ -140,7 +147,6 @@ class EpollDriver final : public IoBackend {
   /// Moves r's overflow waiters of `sides` (Registration::kRdMore,
   /// kWrMore) into more_wake_, under set_->mu (wake or drop them after it).
   void take_overflow(Registration* r, std::uint8_t sides);
-  Fd ep_;
   Fd wake_fd_;
   duet::detail::ParkToken park_;        // the sleep handshake; the wake is an eventfd write
   EpollSet* set_ = nullptr;             // the driver's reference

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "duet/detail/immortal.hpp"
 #include "duet/io/op.hpp"
 #include "duet/sync/detail/spin_lock.hpp"
 #include "duet/waker.hpp"
@@ -140,9 +141,10 @@ class FilePool {
   void submit(IoOp* op);  // takes the in-flight reference
   /// At exit: the threads finish the queue and leave.
   void stop_and_join() noexcept;
-  FilePool();  // only instance() makes one
 
  private:
+  friend class duet::detail::Immortal<FilePool>;  // only instance() makes one
+  FilePool();
   void run();
   std::mutex mu_;
   std::condition_variable cv_;

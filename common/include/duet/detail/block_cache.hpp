@@ -98,7 +98,8 @@ DUET_API void free_slow(void* p, std::size_t size) noexcept;
 
 /// The calling thread's lists, the address computed afresh at each call
 /// (duet/detail/tls.hpp: a task may have moved to another thread since the
-/// last one). Checked builds compare it with the opaque call's answer.
+/// last one). Checked builds that compute it inline (the initial-exec asm)
+/// compare it with the opaque call's answer; elsewhere it is that answer.
 [[gnu::always_inline]] inline ThreadCache& this_thread_cache() noexcept {
 #if DUET_DETAIL_TLS_INLINE
   ThreadCache* k;

@@ -6,7 +6,6 @@
 // (duet/detail/fork.hpp), finds it intact.
 #pragma once
 
-#include <memory>
 #include <new>
 #include <utility>
 
@@ -15,9 +14,11 @@ namespace duet::detail {
 template <class T>
 class Immortal {
  public:
+  /// Placement-new rather than std::construct_at, so that a `T` whose
+  /// constructor is private to all but `friend Immortal<T>` can live here.
   template <class... A>
   explicit Immortal(A&&... a) {
-    std::construct_at(get(), std::forward<A>(a)...);
+    ::new (static_cast<void*>(bytes_)) T(std::forward<A>(a)...);
   }
   Immortal(const Immortal&) = delete;
   Immortal& operator=(const Immortal&) = delete;
