@@ -494,6 +494,12 @@ ScopeTake finish_locked(ScopeCore* c, const void* awaiter, ScopeTake r, Waker& d
   return r;
 }
 
+/// What a poll of the completion list does when the scope holds no child.
+enum class ScopeEmpty : unsigned char {
+  ends,            // join(): ready, empty
+  waits_for_spawn  // next(): pending while the scope is open
+};
+
 /// next() with the lock: the lane settled or closed, then the completion
 /// list, the end, or a wait. With no child, the end is `empty` for join()
 /// and for next() on a closed scope; next() on an open one waits (a spawn
@@ -691,7 +697,12 @@ void scope_adopt(ScopeCore* c, TaskHeader* t) {
   adopt_locked(c, t);
 }
 
-ScopeTake scope_poll_next(ScopeCore* c, Context& cx, const void* awaiter, ScopeEmpty on_empty) {
+namespace {
+
+/// scope_poll_next and scope_poll_join: the lane, then the lock. `on_empty`
+/// is a template argument so that the fast path carries no extra one.
+template <ScopeEmpty on_empty>
+ScopeTake poll_completions(ScopeCore* c, Context& cx, const void* awaiter) {
   // The owner's lane: its child runs here (the join hand-off) and, complete,
   // is taken with no lock. Relaxed: hints the gate's re-checks cover (a
   // completion racing with next() may come after).
@@ -710,6 +721,16 @@ ScopeTake scope_poll_next(ScopeCore* c, Context& cx, const void* awaiter, ScopeE
     }
   }
   return poll_next_slow(c, cx, awaiter, on_empty);
+}
+
+}  // namespace
+
+ScopeTake scope_poll_next(ScopeCore* c, Context& cx, const void* awaiter) {
+  return poll_completions<ScopeEmpty::waits_for_spawn>(c, cx, awaiter);
+}
+
+ScopeTake scope_poll_join(ScopeCore* c, Context& cx, const void* awaiter) {
+  return poll_completions<ScopeEmpty::ends>(c, cx, awaiter);
 }
 
 bool scope_poll_close(ScopeCore* c, Context& cx, const void* awaiter) {

@@ -134,13 +134,10 @@ DUET_API bool scope_closed(const ScopeCore* c) noexcept;
 /// Takes over the handle reference of the freshly spawned `t`. On a closed
 /// scope cancels `t`, drops the reference and throws ScopeClosed.
 DUET_API void scope_adopt(ScopeCore* c, TaskHeader* t);
-/// What a poll of the completion list does when the scope holds no child.
-enum class ScopeEmpty : unsigned char {
-  ends,            // join(): ready, empty
-  waits_for_spawn  // next(): pending while the scope is open
-};
-DUET_API ScopeTake scope_poll_next(ScopeCore* c, Context& cx, const void* awaiter,
-                                   ScopeEmpty on_empty);
+/// next(): the next completion; with no child, waits while the scope is open.
+DUET_API ScopeTake scope_poll_next(ScopeCore* c, Context& cx, const void* awaiter);
+/// join(): the next completion; with no child, `empty` at once.
+DUET_API ScopeTake scope_poll_join(ScopeCore* c, Context& cx, const void* awaiter);
 /// close(): true when every child has ended.
 DUET_API bool scope_poll_close(ScopeCore* c, Context& cx, const void* awaiter);
 DUET_API void scope_forget_awaiter(ScopeCore* c, const void* awaiter) noexcept;
@@ -240,8 +237,7 @@ class TaskScope {
     /// take_ready() moves its outcome out.
     bool poll_ready(Context& cx) {
       if (got_ != nullptr) return true;  // polled ready before, not taken yet
-      const detail::ScopeTake r =
-          detail::scope_poll_next(c_, cx, this, detail::ScopeEmpty::waits_for_spawn);
+      const detail::ScopeTake r = detail::scope_poll_next(c_, cx, this);
       registered_ = r.kind == detail::ScopeTake::pending;
       if (r.kind == detail::ScopeTake::got) got_ = r.task;
       return !registered_;
@@ -261,7 +257,7 @@ class TaskScope {
     explicit Join(detail::ScopeCore* c) noexcept : ScopeAwaiter(c) {}
     Poll<Output> poll(Context& cx) {
       for (;;) {
-        const detail::ScopeTake r = detail::scope_poll_next(c_, cx, this, detail::ScopeEmpty::ends);
+        const detail::ScopeTake r = detail::scope_poll_join(c_, cx, this);
         registered_ = r.kind == detail::ScopeTake::pending;
         if (registered_) return pending;
         if (r.kind == detail::ScopeTake::empty) break;

@@ -62,13 +62,13 @@ struct CoroTask final : TaskHeader {
     auto* self = static_cast<CoroTask*>(th);
     Handle root = self->root();
     Promise<T>& p = root.promise();
-    BorrowedWaker bw(th);
+    CoroRun r(th, &task_waker_vtable);
     if (WaitOp* w = p.wait()) {
-      Context cx(bw.get());
+      Context cx(r.waker);
       if (!w->repoll(w, cx)) return RunResult::pending;
       p.unpark();
     }
-    CoroRun r{&bw.get(), p.leaf()};
+    r.leaf = p.leaf();
     coro_thread().run = &r;
     // Until the leaf stays the same: a child entered or finished (a hop).
     for (std::coroutine_handle<> h = r.leaf;; h = r.leaf) {

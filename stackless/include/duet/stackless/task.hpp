@@ -53,7 +53,7 @@
 // transfer", is flat only when the compiler emits a sibling call, which
 // GCC 12 does at -O2 but not at -O0/-O1 or under ASan and TSan.)
 //
-// During a run, the loop's state (task, leaf, wait) is a CoroRun on the
+// During a run, the loop's state (waker, leaf, wait) is a CoroRun on the
 // run's own stack, reached by the awaiters through one thread-local pointer;
 // a frame therefore carries no pointer to its task. Between runs, the leaf
 // and the wait are kept in the root's promise (PromiseSlot below says
@@ -119,14 +119,31 @@ struct WaitOp {
   bool (*repoll)(WaitOp*, Context&);
 };
 
-/// One run of a spawned coroutine, on the run's stack. The awaiters of the
-/// coroutine that runs (root or child) write to it through CoroThread::run.
-/// The coroutine that runs is always `leaf` (the loop resumes only it), so
-/// a yield records nothing, a wait only itself, and a hop is a changed leaf.
+/// One run of a coroutine chain (a spawned task's, or a polled Task's), on
+/// the run's stack. The awaiters of the coroutine that runs (root or child)
+/// write to it through CoroThread::run. The coroutine that runs is always
+/// `leaf` (the loop resumes only it), so a yield records nothing, a wait
+/// only itself, and a hop is a changed leaf.
+///
+/// `waker` is the waker the run's awaiters poll with: a spawned task's own
+/// (its header and the task waker vtable), or a polled Task's poller's
+/// (its two words copied). Either way it is borrowed: it holds no
+/// reference, and is never destroyed. It and `leaf` are members of
+/// anonymous unions, so that a run stores each once: the waker is not
+/// destroyed, and the leaf, set by the run once the wait it resumes from
+/// is done, is not first set null.
 struct CoroRun {
-  const Waker* waker;            // the waker the run's awaiters poll with (borrowed)
-  std::coroutine_handle<> leaf;  // what runs, and what to resume next
-  WaitOp* wait = nullptr;        // set when the leaf suspends on a poll future
+  CoroRun(void* data, const WakerVTable* vt) noexcept : waker(Waker::adopt(data, vt)) {}
+  CoroRun(const CoroRun&) = delete;
+  CoroRun& operator=(const CoroRun&) = delete;
+  ~CoroRun() {}  // NOLINT: the waker is borrowed, so it is not destroyed
+  union {
+    Waker waker;
+  };
+  union {
+    std::coroutine_handle<> leaf;  // what runs, and what to resume next (the run sets it)
+  };
+  WaitOp* wait = nullptr;  // set when the leaf suspends on a poll future
 };
 
 /// The bytes in front of every Task frame: room for the task header.
@@ -289,7 +306,7 @@ class FutureAwaiter : WaitOp {
   bool await_suspend(std::coroutine_handle<>) {
     CoroThread& ct = coro_thread();  // one address: nothing here suspends
     CoroRun& r = *ct.run;
-    Context cx(*r.waker);
+    Context cx(r.waker);
     const bool ready = try_poll(cx);
     ct.run = &r;  // the poll may have run a child in place (its run set its own)
     if (ready) return false;
@@ -538,7 +555,8 @@ class [[nodiscard]] Task {
   bool run_here(Context& cx) {
     auto& p = h_.promise();
     detail::CoroRun* const outer = detail::coro_thread().run;
-    detail::CoroRun r{&cx.waker(), p.leaf()};
+    detail::CoroRun r(cx.waker().data(), cx.waker().vtable());
+    r.leaf = p.leaf();
     detail::coro_thread().run = &r;
     for (std::coroutine_handle<> h = r.leaf;; h = r.leaf) {
       h.resume();
@@ -554,7 +572,13 @@ class [[nodiscard]] Task {
     if (!h_) return;
     // A polled Task parked on a wait keeps the wait in its result slot.
     if (h_.promise().parked_on_wait()) [[unlikely]]
-      h_.promise().unpark();
+      return reset_parked();
+    std::exchange(h_, nullptr).destroy();
+  }
+  /// reset() of a polled Task dropped while it waits (out of line: the
+  /// common reset, inlined into every spawn and await, stays small).
+  [[gnu::noinline]] void reset_parked() noexcept {
+    h_.promise().unpark();
     std::exchange(h_, nullptr).destroy();
   }
   handle_type h_;
