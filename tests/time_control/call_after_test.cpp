@@ -93,3 +93,62 @@ TEST_CASE("call_after on the real clock") {
   t.join();
   CHECK(ran.load());
 }
+
+namespace {
+duet::Task<duet::TimerHandle> arm_from_coroutine(std::atomic<int>& runs, duet::Runtime* expect,
+                                                 std::atomic<bool>& on_rt) {
+  co_return duet::call_after(10ms, [&runs, expect, &on_rt] {
+    on_rt.store(duet::Runtime::current() == expect);
+    runs.fetch_add(1);
+  });
+}
+}  // namespace
+
+TEST_CASE("call_after without a Runtime uses the caller's, from a coroutine and a fiber") {
+  duet::test::Watchdog wd("call_after caller's runtime");
+  duet::Runtime rt(duet::test::clocked(duet::ClockMode::manual, 2));
+  std::atomic<int> runs{0};
+  std::atomic<bool> on_rt{false};
+  duet::TimerHandle from_coro = rt.spawn(arm_from_coroutine(runs, &rt, on_rt)).join();
+  duet::TimerHandle from_fiber =
+      rt.spawn(duet::stackful, [&] {
+          return duet::call_at(duet::Clock::now() + 10ms, [&] { runs.fetch_add(1); });
+        }).join();
+  CHECK(from_coro.valid());
+  CHECK(from_fiber.valid());
+  rt.advance(9ms);
+  CHECK(runs.load() == 0);
+  rt.advance(1ms);
+  from_coro.join();
+  from_fiber.join();
+  CHECK(runs.load() == 2);
+  CHECK(on_rt.load());
+}
+
+TEST_CASE("call_after without a Runtime off every worker throws std::logic_error") {
+  std::atomic<int> runs{0};
+  CHECK_THROWS_AS(duet::call_after(1ms, [&] { runs.fetch_add(1); }), std::logic_error);
+  CHECK_THROWS_AS(duet::call_at(duet::Clock::now(), [&] { runs.fetch_add(1); }), std::logic_error);
+  CHECK(runs.load() == 0);
+}
+
+TEST_CASE("TimerHandle: an empty handle holds no timer, and takes one by assignment") {
+  duet::test::Watchdog wd("TimerHandle empty");
+  duet::TimerHandle t;
+  CHECK_FALSE(t.valid());
+  CHECK_FALSE(t.cancel());
+  CHECK_FALSE(t.is_finished());
+  t.detach();  // nothing to detach: no effect
+  duet::Runtime rt(duet::test::clocked(duet::ClockMode::manual));
+  std::atomic<int> runs{0};
+  t = duet::call_after(rt, 5ms, [&] { runs.fetch_add(1); });
+  CHECK(t.valid());
+  CHECK(t.cancel());
+  rt.advance(1s);
+  CHECK(runs.load() == 0);
+  CHECK(t.valid());  // cancelled, not yet joined
+  CHECK_THROWS_AS(t.join(), duet::Cancelled);
+  CHECK_FALSE(t.valid());
+  t = duet::TimerHandle();  // emptied again by assignment
+  CHECK_FALSE(t.cancel());
+}

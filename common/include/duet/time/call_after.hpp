@@ -4,6 +4,12 @@
 //   duet::TimerHandle t = duet::call_after(rt, 5s, [] { std::puts("late"); });
 //   if (t.cancel()) { /* it will never run */ }
 //
+// Example (coroutine, on a worker: the runtime is the caller's):
+//   duet::TimerHandle idle;                        // empty: no timer yet
+//   idle = duet::call_after(30s, [&] { conn.close(); });
+//   ...
+//   idle.cancel();                                 // false on an empty handle
+//
 // The callback runs once, on one of the runtime's workers, inside the poll
 // of a task that sleeps until the deadline (so, like any poll, it must not
 // block; spawn from it for longer work). Under a test clock it runs when
@@ -28,6 +34,8 @@
 #include <concepts>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <utility>
 
 #include "duet/cancel/token.hpp"
@@ -84,8 +92,15 @@ class CallAfter {
 
 class TimerHandle {
  public:
+  /// An empty handle: no timer. cancel() returns false, valid() is false;
+  /// assign a call_at/call_after result to it.
+  TimerHandle() noexcept = default;
   TimerHandle(JoinHandle<void> h, std::shared_ptr<std::atomic<detail::CallbackState>> st) noexcept
       : h_(std::move(h)), st_(std::move(st)) {}
+
+  /// True while the handle holds a timer: not empty, joined or detached (a
+  /// cancelled one still holds it, and join() throws duet::Cancelled).
+  [[nodiscard]] bool valid() const noexcept { return h_.valid(); }
 
   /// True when the callback will never run (see the header comment).
   bool cancel() noexcept {
@@ -123,6 +138,30 @@ TimerHandle call_at(Runtime& rt, Instant at, Fn fn) {
 template <class Rep, class Period, std::invocable<> Fn>
 TimerHandle call_after(Runtime& rt, std::chrono::duration<Rep, Period> d, Fn fn) {
   return call_at(rt, Clock::now() + std::chrono::duration_cast<Clock::duration>(d), std::move(fn));
+}
+
+namespace detail {
+/// The calling worker's runtime, for call_at/call_after without one.
+inline Runtime& caller_runtime(const char* what) {
+  Runtime* rt = Runtime::current();
+  if (rt == nullptr) {
+    throw std::logic_error(std::string(what) + ": not on a runtime worker; pass the Runtime");
+  }
+  return *rt;
+}
+}  // namespace detail
+
+/// Runs `fn()` at `at` on the runtime of the calling worker (from inside a
+/// task). Throws std::logic_error when called outside any runtime.
+template <std::invocable<> Fn>
+TimerHandle call_at(Instant at, Fn fn) {
+  return call_at(detail::caller_runtime("duet::call_at"), at, std::move(fn));
+}
+/// Runs `fn()` once `d` has passed, on the runtime of the calling worker.
+/// Throws std::logic_error when called outside any runtime.
+template <class Rep, class Period, std::invocable<> Fn>
+TimerHandle call_after(std::chrono::duration<Rep, Period> d, Fn fn) {
+  return call_after(detail::caller_runtime("duet::call_after"), d, std::move(fn));
 }
 
 }  // namespace duet
