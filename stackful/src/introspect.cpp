@@ -33,10 +33,12 @@ void describe_fiber(const TaskHeader* t, std::ostream& os) {
   if (f->site_file != nullptr) os << " spawned_at=" << f->site_file << ":" << f->site_line;
 }
 
-/// The fiber's spawn site and name: set at spawn, never changed.
+/// The fiber's spawn site and name (set at spawn, never changed), and its
+/// typed body function.
 TaskSite fiber_site(const TaskHeader* t) noexcept {
   const auto* f = static_cast<const FiberBase*>(t);
-  return TaskSite{f->site_file, f->site_line, f->name};
+  const auto* vt = static_cast<const FiberVTable*>(t->vtable);
+  return TaskSite{f->site_file, f->site_line, f->name, reinterpret_cast<const void*>(vt->body)};
 }
 
 }  // namespace duet::detail

@@ -326,3 +326,41 @@ TEST_CASE("dump_tasks: a parked task's worker and how long it has been parked", 
   h.join();
   f.join();
 }
+
+TEST_CASE("dump_tasks names what a parked poll task and a parked fiber run", "[dump]") {
+  duet::test::Watchdog wd("dump_tasks names");
+  duet::Runtime rt({.workers = 1});
+  std::atomic<int> parked{0};
+  auto poll_task = rt.spawn(duet::test::note_pending(duet::test::Never{}, &parked));
+  duet::Notify never;
+  auto fiber = rt.spawn(duet::stackful,
+                        [&] { duet::wait(duet::test::note_pending(never.notified(), &parked)); });
+  while (parked.load() < 2) std::this_thread::yield();
+
+  std::ostringstream os;
+  duet::dump_tasks(rt, os);
+  const std::string out = os.str();
+  INFO(out);
+  std::istringstream lines(out);
+  int poll_lines = 0, fiber_lines = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("task ", 0) != 0) continue;
+    if (line.find(" poll ") != std::string::npos) {
+      ++poll_lines;
+      CHECK(line.find(" runs ") != std::string::npos);
+      CHECK(line.find("Never") != std::string::npos);  // the future's type
+    }
+    if (line.find(" stackful ") != std::string::npos) {
+      ++fiber_lines;
+      CHECK(line.find(" runs ") != std::string::npos);
+      CHECK(line.find("lambda") != std::string::npos);  // the fiber's function
+    }
+  }
+  CHECK(poll_lines == 1);
+  CHECK(fiber_lines == 1);
+
+  poll_task.cancel();
+  fiber.cancel();
+  CHECK_THROWS_AS(poll_task.join(), duet::Cancelled);
+  CHECK_THROWS_AS(fiber.join(), duet::Cancelled);
+}

@@ -2,8 +2,9 @@
 // and every pending call_after; spawns from outside are refused once it
 // begins, while tasks in flight still spawn and join children; tasks
 // that finish before the deadline are not cancelled, stuck tasks of each
-// kind are cancelled at the deadline and reported with their kind (and a
-// fiber's spawn site), a second drain and a drain on one of the runtime's
+// kind are cancelled at the deadline and reported with their kind, what
+// they run (a root coroutine, a future type, a fiber's function) and a
+// fiber's spawn site, a second drain and a drain on one of the runtime's
 // own workers are clear errors.
 #include <catch2/catch.hpp>
 
@@ -12,6 +13,7 @@
 #include <cstring>
 #include <optional>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -73,10 +75,13 @@ TEST_CASE("drain cancels a coroutine and a fiber parked forever at its deadline 
   CHECK(count_kind(r, Kind::stackless) == 1);
   CHECK(count_kind(r, Kind::stackful) == 1);
   for (const auto& c : r.cancelled) {
+    INFO("function: " << c.function);
     if (c.kind != Kind::stackful) {
       CHECK(c.file == nullptr);  // a coroutine records no spawn site
+      CHECK(c.function.find("wait_notified") != std::string::npos);  // its root coroutine
       continue;
     }
+    CHECK(c.function.find("lambda") != std::string::npos);  // the fiber's function
     REQUIRE(c.file != nullptr);
     CHECK(std::strstr(c.file, "drain_test.cpp") != nullptr);
     CHECK(c.line == fiber_line);
@@ -97,6 +102,8 @@ TEST_CASE("drain reports a poll future parked forever as a poll task") {
   REQUIRE(r.cancelled.size() == 1);
   CHECK(r.cancelled[0].kind == Kind::poll);
   CHECK(r.cancelled[0].file == nullptr);
+  INFO("function: " << r.cancelled[0].function);
+  CHECK(r.cancelled[0].function.find("Never") != std::string::npos);  // the future's type
   CHECK_THROWS_AS(h.join(), duet::Cancelled);
 }
 

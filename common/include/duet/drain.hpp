@@ -4,7 +4,8 @@
 // Runtime::drain(deadline) (duet/runtime.hpp) stops new spawns, waits up to
 // `deadline` for the live tasks to finish, then shuts the runtime down,
 // cancelling what is left, and returns a DrainReport naming each task it
-// cancelled: its kind and, where the task carries one, its spawn site.
+// cancelled: its kind, what it runs, and, where the task carries one, its
+// spawn site.
 // docs/drain.md has the rules and an example.
 #pragma once
 
@@ -12,6 +13,7 @@
 
 #include <cstdint>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace duet {
@@ -35,6 +37,12 @@ struct CancelledTask {
   std::uint_least32_t line = 0;
   /// FiberOptions::name of a fiber, else null.
   const char* name = nullptr;
+  /// What it runs, from the program's symbols: a coroutine task's root
+  /// coroutine ("handle_client(duet::net::TcpStream)"), a poll task's future
+  /// type, a fiber's function type (a lambda's names its enclosing function
+  /// and, with GCC, its ordinal). Recorded at the drain's deadline, so no
+  /// spawn pays for it; "object+0x..." in a stripped program.
+  std::string function;
 };
 
 struct DrainReport {

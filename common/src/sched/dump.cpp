@@ -15,6 +15,7 @@
 #include "scheduler.hpp"
 #include "symbols.hpp"
 #include "task/harness.hpp"
+#include "task_name.hpp"
 #include "time/wheel.hpp"
 
 namespace duet {
@@ -85,7 +86,42 @@ void print_chain(std::ostream& os, const AwaitChain& c) {
   if (c.truncated) os << "  ... (deeper than " << AwaitChain::max_frames << " awaits)\n";
 }
 
+/// "X" from "ns::Class<X>::run(...)", the run function of a poll task or a
+/// fiber, whose class template's arguments name the future or function it
+/// runs; the name itself otherwise.
+std::string template_argument(const std::string& fn) {
+  const std::size_t open = fn.find('<');
+  if (open == std::string::npos) return fn;
+  int depth = 0;
+  for (std::size_t i = open; i < fn.size(); ++i) {
+    if (fn[i] == '<') ++depth;
+    if (fn[i] == '>' && --depth == 0) return fn.substr(open + 1, i - open - 1);
+  }
+  return fn;
+}
+
 }  // namespace
+
+std::string task_function(TaskHeader* t) {
+  if (t->vtable->await_chain != nullptr) {
+    // A coroutine task: its root coroutine is the outermost frame.
+    AwaitChain c;
+    t->vtable->await_chain(t, c);
+    if (c.depth == 0) return "?";
+    if (c.truncated) {
+      return function_name(c.frames[0]) + " (the innermost of more than " +
+             std::to_string(AwaitChain::max_frames) + " awaits)";
+    }
+    return function_name(c.frames[c.depth - 1]);
+  }
+  // A poll task's run, and a fiber's body, are members of class templates
+  // whose arguments name the future or the function.
+  const void* code = reinterpret_cast<const void*>(t->vtable->run);
+  if (const StackfulOps* ops = t->vtable->stackful) code = ops->site(t).code;
+  if (code == nullptr) return "?";
+  return template_argument(function_name(code));
+}
+
 }  // namespace detail
 
 std::size_t dump_tasks(Runtime& rt, std::ostream& os) {
@@ -100,6 +136,7 @@ std::size_t dump_tasks(Runtime& rt, std::ostream& os) {
          << " " << detail::state_name(w) << " refs=" << w.refs();
     if (w.is_pinned()) line << " pinned=" << w.home();
     if (const detail::StackfulOps* ops = t->vtable->stackful) ops->describe(t, line);
+    if (t->vtable->await_chain == nullptr) line << " runs " << detail::task_function(t);
     e.line = std::move(line).str();
     if (detail::read_parked(t, e)) to_queue.push_back(t);
   });

@@ -15,6 +15,7 @@
 #include "duet/topology.hpp"
 #include "held_run.hpp"
 #include "task/harness.hpp"
+#include "task_name.hpp"
 #include "thread_context.hpp"
 
 namespace duet::detail {
@@ -431,9 +432,10 @@ bool Scheduler::no_live_tasks() noexcept {
   return !any;
 }
 
-void Scheduler::note_cancelled(const TaskHeader* t) {
+void Scheduler::note_cancelled(TaskHeader* t) {
   if (cancel_report_ == nullptr) return;
   CancelledTask c{static_cast<CancelledTask::Kind>(t->vtable->kind)};
+  c.function = task_function(t);  // nothing runs t: the workers are gone
   if (const StackfulOps* ops = t->vtable->stackful) {
     const TaskSite site = ops->site(t);
     c.file = site.file;

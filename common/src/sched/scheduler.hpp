@@ -133,7 +133,7 @@ class DUET_API Scheduler {
   /// (true). False while spawns are still taken.
   bool refuse_if_closed(TaskHeader* t);
   /// Notes `t` in cancel_report_ (a drain's shutdown), before its cancel.
-  void note_cancelled(const TaskHeader* t);
+  void note_cancelled(TaskHeader* t);
   /// No live task (none listed, none counted unlisted): drain's check.
   [[nodiscard]] bool no_live_tasks() noexcept;
   // Wakes from outside the workers (a blocking-pool thread, a plain thread)

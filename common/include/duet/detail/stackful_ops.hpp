@@ -59,6 +59,9 @@ struct TaskSite {
   const char* file = nullptr;
   std::uint_least32_t line = 0;
   const char* name = nullptr;
+  /// A function whose symbol names what the task runs (a fiber's typed
+  /// body, the class template whose arguments are its function's type).
+  const void* code = nullptr;
 };
 
 /// The stackful operations of a task kind (TaskVTable::stackful).
