@@ -4,11 +4,12 @@
 //   duet::TimerHandle t = duet::call_after(rt, 5s, [] { std::puts("late"); });
 //   if (t.cancel()) { /* it will never run */ }
 //
-// Example (coroutine, on a worker: the runtime is the caller's):
-//   duet::TimerHandle idle;                        // empty: no timer yet
-//   idle = duet::call_after(30s, [&] { conn.close(); });
-//   ...
-//   idle.cancel();                                 // false on an empty handle
+// Example (coroutine):
+//   duet::TimerHandle idle;  // empty: no timer yet
+//   idle = duet::call_after(30s, [] { /* close the idle connection */ });
+//   if (idle.cancel()) { /* came first: re-arm for the next request */ }
+//
+// Without a Runtime, call_after and call_at take the calling worker's.
 //
 // The callback runs once, on one of the runtime's workers, inside the poll
 // of a task that sleeps until the deadline (so, like any poll, it must not

@@ -10,13 +10,14 @@
 //   else if (*r == 0) { /* the peer closed */ }
 //
 // Example (file):
-//   duet::io::Result<int> port = parse_port(text);
-//   int p = port.value_or(8080);
-//   auto next = port.and_then([](int p) -> duet::io::Result<int> {
-//     if (p == 65535) return std::errc::result_out_of_range;
-//     return p + 1;
-//   });
-//   auto label = port.transform([](int p) { return std::to_string(p); });
+//   duet::io::Result<int> parse_port(const std::string& text);
+//   int port_or_default(const std::string& text) { return parse_port(text).value_or(8080); }
+//   duet::io::Result<int> next_port(const std::string& text) {
+//     return parse_port(text).and_then([](int p) -> duet::io::Result<int> {
+//       if (p == 65535) return std::errc::result_out_of_range;
+//       return p + 1;
+//     });
+//   }
 //
 // Errors are std::errc values in std::generic_category() (errno numbers):
 // compare with `r.error() == std::errc::connection_reset`.
