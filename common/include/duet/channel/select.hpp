@@ -518,14 +518,20 @@ class [[nodiscard]] Select {
 /// Waits until one of the cases completes (see the top of this file).
 /// Cases: Channel<T>::recv(), Channel<T>::send(v), duet::sleep(d) /
 /// sleep_until(t) (a timeout case), and any poll future.
+///
+/// The return types of select and try_select are deduced (`auto`), so that
+/// a call whose arguments are not cases (select(duet::biased, ...) against
+/// this overload) fails the requires-clause before any case type is formed:
+/// clang forms a spelled-out return type first, and FutureCase<Biased> is a
+/// hard error, not a substitution failure.
 template <class... Cs>
-requires(detail::valid_case<Cs>&&...) Select<detail::case_t<Cs>...> select(Cs&&... cs) {
+requires(detail::valid_case<Cs>&&...) auto select(Cs&&... cs) {
   return Select<detail::case_t<Cs>...>(std::forward<Cs>(cs)...);
 }
 
 /// A biased select: when several cases are ready, the first written wins.
 template <class... Cs>
-requires(detail::valid_case<Cs>&&...) Select<detail::case_t<Cs>...> select(Biased b, Cs&&... cs) {
+requires(detail::valid_case<Cs>&&...) auto select(Biased b, Cs&&... cs) {
   return Select<detail::case_t<Cs>...>(b, std::forward<Cs>(cs)...);
 }
 
