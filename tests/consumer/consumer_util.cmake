@@ -24,4 +24,4 @@ endfunction()
 
 # What main.cpp prints when the coroutine, the fiber, the channel and the
 # loopback datagram all worked.
-set(CONSUMER_OK "consumer ok 42 42 udp 3")
+set(CONSUMER_OK "consumer ok 42 42 udp 3 biased 0")

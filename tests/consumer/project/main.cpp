@@ -1,7 +1,7 @@
 // A downstream program, as a user would write it: it includes the umbrella
 // header and touches each backend, a channel, a timer, a fiber spawned
-// with options (which records its spawn site) and one loopback I/O
-// operation (a UDP datagram to itself). Every consumer of the suite builds
+// with options (which records its spawn site), one loopback I/O operation
+// (a UDP datagram to itself) and a biased select. Every consumer builds
 // it: CMake (find_package, add_subdirectory, FetchContent, the .deb's
 // contents), pkg-config with make, and Meson.
 #include <array>
@@ -27,6 +27,17 @@ int udp_echo_size() {
   return got ? static_cast<int>(got->size) : -1;
 }
 
+// A biased select: a cancelled token written first wins over a ready
+// message (0), as each compiler must resolve select(duet::biased, ...).
+int biased_winner() {
+  duet::CancellationToken token;
+  token.cancel();
+  auto ch = duet::Channel<int>::bounded(1);
+  if (!ch.try_send(5)) return -1;
+  auto m = duet::wait(duet::select(duet::biased, token.cancelled(), ch.recv()));
+  return static_cast<int>(m.index());
+}
+
 int main() {
   duet::Runtime rt({.workers = 2});
   auto ch = duet::Channel<int>::bounded(1);
@@ -38,5 +49,6 @@ int main() {
   });
   auto got = duet::wait(ch.recv());
   auto io = rt.spawn(duet::stackful, [] { return udp_echo_size(); });
-  std::printf("consumer ok %d %d udp %d\n", b.join(), got.value_or(-1), io.join());
+  std::printf("consumer ok %d %d udp %d biased %d\n", b.join(), got.value_or(-1), io.join(),
+              biased_winner());
 }
