@@ -336,10 +336,16 @@ TEST_CASE("dump_tasks names what a parked poll task and a parked fiber run", "[d
   auto fiber = rt.spawn(duet::stackful,
                         [&] { duet::wait(duet::test::note_pending(never.notified(), &parked)); });
   while (parked.load() < 2) std::this_thread::yield();
-
-  std::ostringstream os;
-  duet::dump_tasks(rt, os);
-  const std::string out = os.str();
+  // A pending poll comes just before its task parks (and is listed): dump
+  // until both are listed.
+  std::string out;
+  for (;;) {
+    std::ostringstream os;
+    duet::dump_tasks(rt, os);
+    out = os.str();
+    if (lines_starting_with(out, "task ") == 2) break;
+    std::this_thread::yield();
+  }
   INFO(out);
   std::istringstream lines(out);
   int poll_lines = 0, fiber_lines = 0;
