@@ -42,7 +42,7 @@ struct CancelledTask {
   /// type, a fiber's function type (a lambda's names its enclosing function
   /// and, with GCC, its ordinal). Recorded at the drain's deadline, so no
   /// spawn pays for it; "object+0x..." in a stripped program.
-  std::string function;
+  std::string function{};
 };
 
 struct DrainReport {
