@@ -4,7 +4,8 @@
 // test's thread, so what reached the socket is counted outside duet: a
 // write_all cut mid-way reports exactly the prefix the peer gets, one cut
 // at a deadline already past reports what it wrote, a BufWriter's cut flush
-// sends nothing twice, and a cut read loses no byte.
+// sends nothing twice, a cut read loses no byte, and a DeadlineStream
+// (Go's read and write deadlines) bounds every operation made under it.
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -151,4 +152,21 @@ TEST_CASE("cut: a read and a read_line cut by timeouts lose no byte", "[net][cut
   REQUIRE(::send(peer.fd, "hello\n", 6, MSG_NOSIGNAL) == 6);
   ::shutdown(peer.fd, SHUT_WR);
   CHECK(h.join() == "");
+}
+
+TEST_CASE("cut: a DeadlineStream's deadlines bound every read and write", "[net][cut][deadline]") {
+  NET_MATRIX();
+  duet::iotest::Watchdog wd("deadline stream");
+  auto rt = duet::iotest::make_rt(drv);
+  BlockingPeer peer;
+  const auto data = patterned(4 << 20);
+  std::atomic<bool> cut{false};
+  std::size_t reported = 0;
+  auto h = SPAWN_MODEL(*rt, model, deadline_stream, peer.addr, &data, &cut, &reported);
+  peer.accept();
+  wait_for(cut);
+  CHECK(reported < data.size());
+  const auto got = peer.read_all();
+  CHECK(h.join() == "");
+  CHECK(got == data);
 }

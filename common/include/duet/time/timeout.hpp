@@ -66,11 +66,13 @@ class [[nodiscard]] Timeout {
   using Output = std::conditional_t<ErrorOutput<T>, T,
                                     std::conditional_t<std::is_void_v<T>, bool, std::optional<T>>>;
 
-  Timeout(F&& f, Instant deadline) : fut_(std::forward<F>(f)), sleep_(deadline) {}
+  /// Instant::max(): no deadline (the operation alone decides).
+  Timeout(F&& f, Instant deadline)
+      : fut_(std::forward<F>(f)), sleep_(deadline), bounded_(deadline != Instant::max()) {}
 
   Poll<Output> poll(Context& cx) {
     if constexpr (Cuttable<Fut>) {
-      if (cut_) return fut_.poll_cut(cx, timed_out());
+      if (cut_) return fut_.poll_cut(cx, reason());
     }
     auto p = fut_.poll(cx);
     if (p.is_ready()) {
@@ -80,23 +82,34 @@ class [[nodiscard]] Timeout {
         return Output(std::move(p).value());
       }
     }
-    if (sleep_.poll(cx).is_pending()) return pending;
+    if (!bounded_ || sleep_.poll(cx).is_pending()) return pending;
     if constexpr (Cuttable<Fut>) {
       cut_ = true;
-      return fut_.poll_cut(cx, timed_out());
+      return fut_.poll_cut(cx, reason());
     } else if constexpr (ErrorOutput<T>) {
-      return error_output<T>::make(timed_out());
+      return error_output<T>::make(reason());
     } else {
       return Output();
     }
   }
 
+  /// A Timeout of a Cuttable operation is one too: cut before its
+  /// deadline, it cuts the operation with the caller's reason.
+  Poll<Output> poll_cut(Context& cx, std::error_code why) requires Cuttable<Fut> {
+    cut_ = true;
+    return fut_.poll_cut(cx, why_ = why);
+  }
+
  private:
-  static std::error_code timed_out() noexcept { return std::make_error_code(std::errc::timed_out); }
+  std::error_code reason() const noexcept {
+    return why_ ? why_ : std::make_error_code(std::errc::timed_out);
+  }
 
   F fut_;
   Sleep sleep_;
-  bool cut_ = false;  // the deadline passed: fut_ is polled through poll_cut
+  bool bounded_;
+  bool cut_ = false;     // the deadline passed or a cut came: fut_ is polled through poll_cut
+  std::error_code why_;  // a cut's reason (empty: the deadline's)
 };
 
 template <Future F>
