@@ -99,7 +99,7 @@ template <class T>
 struct Expired {
   T value;
   DelayQueueKey key;  // the key it had: stale now
-  Instant deadline;   // its deadline (the clock read at or after it)
+  Instant deadline;   // its deadline (passed by the time it is handed back)
 };
 
 template <class T>
