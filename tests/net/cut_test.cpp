@@ -6,6 +6,8 @@
 // at a deadline already past reports what it wrote, a BufWriter's cut flush
 // sends nothing twice, a cut read loses no byte, and a DeadlineStream
 // (Go's read and write deadlines) bounds every operation made under it.
+// And on io_uring, a cut from another thread than the ring's: the cancel
+// goes through the ring's interrupt queue.
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -21,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "../sync/sync_util.hpp"
 #include "net_util.hpp"
 
 #define DUET_SCENARIOS "../net/cut_scenarios.inc"
@@ -169,4 +172,59 @@ TEST_CASE("cut: a DeadlineStream's deadlines bound every read and write", "[net]
   const auto got = peer.read_all();
   CHECK(h.join() == "");
   CHECK(got == data);
+}
+
+TEST_CASE("cut: an io_uring write cut from another thread than its ring's", "[net][cut]") {
+  if (!duet::iotest::driver_available(duet::IoDriver::io_uring)) {
+    WARN("SKIP: io_uring not available on this kernel");
+    return;
+  }
+  duet::nettest::FdCheck fd_check_;
+  duet::iotest::Watchdog wd("cut across threads");
+  using duet::synctest::CountingWaker;
+  auto rt = duet::iotest::make_rt(duet::IoDriver::io_uring, 1);
+  BlockingPeer peer;
+  auto c = duet::wait(duet::net::TcpStream::connect(peer.addr));  // a plain thread: blocking
+  REQUIRE(c);
+  peer.accept();
+  // Fill both socket buffers, so that the write below waits in the kernel.
+  const std::vector<std::byte> chunk = patterned(4096);
+  std::size_t filled = 0;
+  while (::send(c->native_handle(), chunk.data(), chunk.size(), MSG_DONTWAIT | MSG_NOSIGNAL) > 0) {
+    filled += chunk.size();
+  }
+  REQUIRE(filled > 0);
+  std::optional<duet::io::SizeFuture> w;
+  CountingWaker cw;
+  // The write starts on the worker: its SQE goes to that worker's ring.
+  const bool started = rt->spawn([](duet::net::TcpStream* s, std::optional<duet::io::SizeFuture>* f,
+                                    const std::vector<std::byte>* d,
+                                    CountingWaker* k) -> duet::Task<bool> {
+                            f->emplace(s->write(*d));
+                            co_return duet::synctest::poll_once(**f, *k).is_pending();
+                          }(&*c, &w, &chunk, &cw))
+                           .join();
+  REQUIRE(started);
+  // This thread cuts it: the worker submits the cancel, the CQE wakes us.
+  const std::error_code why = std::make_error_code(std::errc::timed_out);
+  auto cut = [&] {
+    CountingWaker::Cx k(cw);
+    return w->poll_cut(k.cx, why);
+  };
+  std::optional<duet::io::Result<std::size_t>> r;
+  for (;;) {
+    const int seen = cw.wakes.load();  // before the poll: a wake after it counts
+    auto p = cut();
+    if (p.is_ready()) {
+      r.emplace(std::move(p).value());
+      break;
+    }
+    while (cw.wakes.load() == seen) std::this_thread::yield();
+  }
+  REQUIRE(!r->has_value());
+  CHECK(r->error() == std::errc::timed_out);
+  w.reset();
+  CHECK(cw.refs.load() == 0);  // the op let go of the waker
+  (void)c->shutdown();
+  CHECK(peer.read_all().size() == filled);  // the cut write sent nothing
 }
