@@ -12,16 +12,21 @@
 
 #include <array>
 #include <atomic>
+#include <coroutine>
 #include <cstddef>
 #include <cstdio>
 #include <duet/dns.hpp>
 #include <duet/duet.hpp>
 #include <duet/dump.hpp>
 #include <duet/tls.hpp>
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <span>
 #include <string>
+#include <system_error>
+#include <thread>
+#include <tuple>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -48,3 +53,12 @@ duet::Task<int> work();
 duet::Task<std::string> work_name();
 /// A blocking call (for spawn_blocking).
 std::string read_file(const char* path);
+/// Another library's async API, as a C++20 awaitable (duet/bridge.hpp).
+struct LegacyRead {
+  bool await_ready() const noexcept;
+  void await_suspend(std::coroutine_handle<> h);
+  int await_resume();
+};
+LegacyRead legacy_read();
+/// Another library's async API, with a completion callback.
+void legacy_fetch(std::string key, std::function<void(std::error_code, std::string)> done);

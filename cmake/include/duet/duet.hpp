@@ -10,6 +10,7 @@
 #pragma once
 
 #include "duet/blocking.hpp"
+#include "duet/bridge.hpp"
 #include "duet/cancel/token.hpp"
 #include "duet/channel/broadcast.hpp"
 #include "duet/channel/channel.hpp"

@@ -14,7 +14,8 @@
 //     operations, timers, I/O (polled with this task's waker),
 //   - duet::yield_now().
 // Other awaitables are rejected at compile time: the scheduler must know what
-// a suspended task waits on.
+// a suspended task waits on. duet::from_awaitable(a) (duet/bridge.hpp) makes
+// a poll future of any C++20 awaitable.
 //
 // A Task is also a poll future (Task::poll), so it goes wherever one goes.
 //
@@ -381,7 +382,8 @@ class PromiseBase {
       await_transform(A&& a) {
     static_assert(dependent_false<A>,
                   "duet::Task can co_await Tasks, poll futures (duet::Future) and "
-                  "duet::yield_now(); wrap other awaitables in a poll future");
+                  "duet::yield_now(); for another C++20 awaitable, co_await "
+                  "duet::from_awaitable(a) (duet/bridge.hpp)");
     return std::forward<A>(a);
   }
 
