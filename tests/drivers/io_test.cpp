@@ -211,6 +211,60 @@ TEST_CASE("connect timeout: a listener whose queue is full drops SYNs", "[io][ti
   CHECK(SPAWN_MODEL(*rt, model, connect_expect, addr, 150ms, std::errc::timed_out).join() == "");
 }
 
+namespace {
+/// A loopback address that never answers a connect: a listener whose
+/// accept queue (backlog 0) one connection fills, so the kernel drops every
+/// further SYN and a connect there stays in SYN_SENT.
+struct BlackHole {
+  duet::net::TcpListener listener;
+  duet::io::Fd filler;
+  SocketAddr addr;
+};
+BlackHole black_hole() {
+  BlackHole b;
+  auto l = TcpListener::bind(SocketAddr::v4_loopback(0), 0);
+  REQUIRE(l);
+  b.listener = std::move(*l);
+  b.addr = b.listener.local_addr().value();
+  b.filler.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  REQUIRE(::connect(b.filler.get(), b.addr.raw(), b.addr.len()) == 0);
+  return b;
+}
+}  // namespace
+
+TEST_CASE("connect timeout on the paused clock: an hour to a black hole ends at once",
+          "[io][timeout][test-clock]") {
+  IO_MATRIX();
+  // The deadline is the runtime's timer, on the test clock: a real hour
+  // (the kernel gives up on the SYNs after about two minutes) trips this.
+  duet::iotest::Watchdog wd("connect timeout on the paused clock", std::chrono::seconds(60));
+  const BlackHole hole = black_hole();
+  auto rt = duet::iotest::make_rt(drv, 2, duet::ClockMode::paused);
+  CHECK(SPAWN_MODEL(*rt, model, connect_hour_on_paused_clock, hole.addr).join() == "");
+}
+
+TEST_CASE("connect timeout on a plain thread: the blocking connect gives up at its deadline",
+          "[io][timeout][blocking]") {
+  ::unsetenv("DUET_DRIVER");
+  duet::iotest::Watchdog wd("connect timeout on a plain thread", std::chrono::seconds(60));
+  const int fds_before = duet::iotest::fd_count();
+  {
+    const BlackHole hole = black_hole();
+    // No runtime: duet::wait blocks this thread in poll(2), bounded by the
+    // timeout (real time: a plain thread has no test clock to follow).
+    auto c = duet::wait(TcpStream::connect(hole.addr, 100ms));
+    REQUIRE_FALSE(c);
+    CHECK(c.error() == std::errc::timed_out);
+    auto sock = duet::net::TcpSocket::for_addr(hole.addr);
+    REQUIRE(sock);
+    auto k = duet::wait(std::move(*sock).connect(hole.addr, 100ms));
+    REQUIRE_FALSE(k);
+    CHECK(k.error() == std::errc::timed_out);
+  }
+  // The timed-out connects closed their sockets.
+  CHECK(duet::iotest::settled_fd_count(fds_before) == fds_before);
+}
+
 TEST_CASE("timeout around a read cancels it, the stream stays usable", "[io][timeout]") {
   IO_MATRIX();
   duet::iotest::Watchdog wd("read timeout");

@@ -110,7 +110,9 @@ inline bool driver_available(IoDriver d) {
   return true;
 }
 
-inline std::unique_ptr<Runtime> make_rt(IoDriver d, unsigned workers = 2) {
+/// A runtime on driver `d`; `clock` gives it a test clock (docs/time.md).
+inline std::unique_ptr<Runtime> make_rt(IoDriver d, unsigned workers = 2,
+                                        ClockMode clock = ClockMode::real) {
   // The tests choose the driver through the config: the environment
   // variable would override it.
   ::unsetenv("DUET_DRIVER");
@@ -118,6 +120,7 @@ inline std::unique_ptr<Runtime> make_rt(IoDriver d, unsigned workers = 2) {
   cfg.workers = workers;
   cfg.placement = Placement::none;
   cfg.io_driver = d;
+  cfg.clock = clock;
   return std::make_unique<Runtime>(cfg);
 }
 

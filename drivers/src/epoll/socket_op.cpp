@@ -20,9 +20,6 @@ Poll<long> EpollDriver::start(OpRequest& q, OpSlot& slot, Context& cx) {
 Poll<long> EpollDriver::start_socket_op(OpRequest& q, OpSlot& slot, Context& cx) {
   Source& s = *q.src;
   const bool wr = is_write_side(q);
-  if (q.kind == OpKind::timeout && !s.fd) {
-    if (long e = arm_timerfd(q); e < 0) return e;
-  }
   // A plain recv (no flags) is a stream's read: TcpStream's, a child's
   // pipe (datagram sockets and recvs with flags take other kinds or set a
   // flag). A short one leaves its stream empty.

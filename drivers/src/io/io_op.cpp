@@ -235,7 +235,6 @@ Poll<long> finish_op(OpRequest& q, OpSlot& slot, std::int32_t r) {
         break;
     }
   }
-  if (q.kind == OpKind::timeout && r == -ETIME) r = 0;
   // The descriptor now belongs to the caller: the op must not close it.
   op->res = -1;
   slot.op = nullptr;

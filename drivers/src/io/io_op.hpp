@@ -65,7 +65,6 @@ struct IoOp {
   sockaddr_storage addr{};
   msghdr msg{};
   iovec iov{};
-  __kernel_timespec ts{};
 
   [[nodiscard]] std::byte* data() noexcept { return reinterpret_cast<std::byte*>(this + 1); }
 
@@ -125,9 +124,6 @@ void take_passed_fds(const msghdr& m, OpRequest& q) noexcept;
 /// when it must wait for readiness; never -EINTR (a signal in the call is
 /// retried).
 long socket_syscall(OpRequest& q);
-/// A timer for OpKind::timeout on epoll or a plain thread: a timerfd in
-/// q.src, armed for q.timeout.
-long arm_timerfd(OpRequest& q);
 /// Runs a file op synchronously (pool thread or blocking fallback).
 std::int32_t run_file_op_sync(IoOp* op) noexcept;
 

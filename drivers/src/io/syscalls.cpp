@@ -1,17 +1,15 @@
 // syscalls.cpp: the syscalls of the operations that duet makes itself, not
 // through io_uring: a socket op tried non-blocking (epoll, and a plain
-// thread's blocking fallback), the timerfd of a timeout, and a file op run
-// synchronously (the file pool, and the blocking fallback).
+// thread's blocking fallback) and a file op run synchronously (the file
+// pool, and the blocking fallback).
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <ctime>
 
 #include "io/io_op.hpp"
 
@@ -120,12 +118,6 @@ long socket_syscall_once(OpRequest& q) {
       if (r > 0) r = 0;
       break;
     }
-    case OpKind::timeout: {
-      std::uint64_t n = 0;
-      r = ::read(fd, &n, sizeof n);
-      if (r >= 0) r = 0;
-      break;
-    }
     default:
       return -EINVAL;
   }
@@ -145,18 +137,6 @@ long socket_syscall(OpRequest& q) {
       return -EAGAIN;
     }
   }
-}
-
-long arm_timerfd(OpRequest& q) {
-  int t = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-  if (t < 0) return -errno;
-  q.src->fd.reset(t);
-  itimerspec its{};
-  auto ns = q.timeout.count() > 0 ? q.timeout.count() : 1;
-  its.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-  its.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-  if (::timerfd_settime(t, 0, &its, nullptr) < 0) return -errno;
-  return 0;
 }
 
 std::int32_t run_file_op_sync(IoOp* op) noexcept {

@@ -1,3 +1,6 @@
+// tcp.cpp: TcpStream, TcpListener and their futures: connect (its timeout a
+// duet::Sleep on the runtime's wheel), accept, accept_many, and the
+// stream's reads, writes and options.
 #include "duet/net/tcp.hpp"
 
 #include "duet/net/socket.hpp"
@@ -9,7 +12,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <iterator>
+#include <memory>
 
 #include "io/backend.hpp"
 
@@ -37,10 +42,9 @@ io::Result<SocketAddr> sock_name(int fd, bool peer) noexcept {
 // ---- ConnectFuture -------------------------------------------------------
 
 ConnectFuture::ConnectFuture(SocketAddr to, std::chrono::nanoseconds timeout) noexcept
-    : q_{OpKind::connect}, tq_{OpKind::timeout}, to_(to) {
+    : q_{OpKind::connect}, to_(to) {
   q_.src = &sock_;
-  tq_.timeout = timeout;
-  tq_.src = &timer_src_;
+  q_.timeout = timeout;
 }
 
 ConnectFuture::ConnectFuture(io::Fd sock, SocketAddr to, std::chrono::nanoseconds timeout) noexcept
@@ -54,35 +58,35 @@ Poll<io::Result<TcpStream>> ConnectFuture::poll(Context& cx) {
   // The future may have moved since the request was built.
   q_.src = &sock_;
   q_.addr = &to_;
-  tq_.src = &timer_src_;
   if (!sock_.fd) {
     int fd = make_socket(to_.family(), SOCK_STREAM);
     if (fd < 0) return io::Result<TcpStream>(io::errno_code(errno));
     sock_.fd.reset(fd);
   }
+  // A plain thread's connect is ready here (its blocking poll(2) is
+  // bounded by q_.timeout); only a pending one on a worker has a deadline.
   auto p = io::detail::poll_op(q_, slot_, cx);
   if (p.is_ready()) {
-    tslot_.reset();
-    timer_src_.close();
+    deadline_.reset();
     if (p.value() < 0) {
       sock_.close();
       return io::Result<TcpStream>(io::errno_code(static_cast<int>(-p.value())));
     }
     return io::Result<TcpStream>(TcpStream(std::move(sock_)));
   }
-  if (tq_.timeout.count() > 0) {
-    auto t = io::detail::poll_op(tq_, tslot_, cx);
-    if (t.is_ready()) {
-      // The deadline won: cancel the connect (kernel cancel on io_uring)
-      // and close its socket.
-      slot_.reset();
-      sock_.close();
-      timer_src_.close();
-      err_ = t.value() < 0 ? static_cast<int>(-t.value()) : ETIMEDOUT;
-      return io::Result<TcpStream>(io::errno_code(err_));
-    }
+  if (q_.timeout.count() <= 0) return pending;
+  if (!deadline_) {
+    deadline_ = std::make_unique<Sleep>(Clock::now() +
+                                        std::chrono::duration_cast<Clock::duration>(q_.timeout));
   }
-  return pending;
+  if (deadline_->poll(cx).is_pending()) return pending;
+  // The deadline won: cancel the connect (io_uring: an async cancel; epoll:
+  // the waker leaves the registration) and close its socket.
+  slot_.reset();
+  sock_.close();
+  deadline_.reset();
+  err_ = ETIMEDOUT;
+  return io::Result<TcpStream>(io::errno_code(err_));
 }
 
 // ---- AcceptFuture --------------------------------------------------------

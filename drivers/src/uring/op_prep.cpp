@@ -59,9 +59,6 @@ void prep_sqe(io_uring_sqe* s, IoOp* op) {
       io_uring_prep_openat(s, AT_FDCWD, reinterpret_cast<const char*>(op->data()),
                            op->flags | O_CLOEXEC, op->mode);
       break;
-    case OpKind::timeout:
-      io_uring_prep_timeout(s, &op->ts, 0, 0);
-      break;
     case OpKind::poll:
       // One-shot and level: completes at once when the fd is ready now,
       // with the revents mask as the result.
@@ -83,11 +80,6 @@ void prep_sqe(io_uring_sqe* s, IoOp* op) {
 
 Poll<long> UringDriver::start(OpRequest& q, OpSlot& slot, Context& cx) {
   IoOp* op = build_op(q);
-  if (q.kind == OpKind::timeout) {
-    auto ns = q.timeout.count();
-    op->ts.tv_sec = ns / 1'000'000'000;
-    op->ts.tv_nsec = ns % 1'000'000'000;
-  }
   io_uring_sqe* s = sqe();
   prep_sqe(s, op);
   op->waker = cx.waker();

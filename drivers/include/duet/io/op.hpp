@@ -156,7 +156,6 @@ enum class OpKind : std::uint8_t {
   write_at,       // fd, wbuf/len, off
   fsync,          // fd, flags (1: fdatasync)
   openat,         // path, flags, mode -> new fd in result
-  timeout,        // a plain driver timer: `timeout` from the first poll
   readv,          // fd, riov/iovcnt (len: their total)
   writev,         // fd, wiov/iovcnt (len: their total; MSG_NOSIGNAL always added)
   send_fds,       // fd, wbuf/len, fds/nfds passed as SCM_RIGHTS (MSG_NOSIGNAL)
@@ -207,7 +206,7 @@ struct OpRequest {
     unsigned mode;                    // openat
   };
   union {
-    std::chrono::nanoseconds timeout{0};  // connect (0 = none), timeout
+    std::chrono::nanoseconds timeout{0};  // connect: its timeout (0 = none; ConnectFuture)
     std::size_t nfds;                     // send_fds: how many; recv_fds: room, then how many came
   };
 };

@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <utility>
@@ -31,6 +32,7 @@
 
 #include "duet/io/futures.hpp"
 #include "duet/net/address.hpp"
+#include "duet/time/sleep.hpp"
 
 namespace duet::fs {
 class File;
@@ -49,6 +51,15 @@ class OwnedWriteHalf;
 
 /// connect(): Result<TcpStream>; with a timeout, ETIMEDOUT when it expires
 /// (the connect is cancelled and its socket closed).
+///
+/// The timeout counts from the first poll. On a runtime's worker it is a
+/// duet::Sleep on the runtime's timer wheel, so it reads duet::Clock and
+/// obeys a test clock (docs/time.md): under ClockMode::paused an hour's
+/// timeout to a peer that never answers ends as soon as the workers are
+/// idle. On a plain thread the connect blocks, as a blocking connect would,
+/// in poll(2) bounded by the timeout (real time). The future may move
+/// between polls: the Sleep lives on the heap, made by the first poll that
+/// waits.
 class [[nodiscard]] DUET_API ConnectFuture {
  public:
   ConnectFuture(SocketAddr to, std::chrono::nanoseconds timeout) noexcept;
@@ -58,11 +69,9 @@ class [[nodiscard]] DUET_API ConnectFuture {
 
  private:
   io::detail::Source sock_;
-  io::detail::OpRequest q_;
+  io::detail::OpRequest q_;  // q_.timeout: the timeout (0: none)
   io::detail::OpSlot slot_;
-  io::detail::Source timer_src_;
-  io::detail::OpRequest tq_;
-  io::detail::OpSlot tslot_;
+  std::unique_ptr<Sleep> deadline_;  // made by the first poll that waits
   SocketAddr to_;
   int err_ = 0;
 };
