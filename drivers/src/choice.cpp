@@ -51,10 +51,9 @@ bool log_info() {
 /// (Debian 12) runs io_uring_enter as a syscall that cannot block, holding
 /// the one lock its threads take turns on: a worker that waits there for
 /// completions stops every other thread, including the one that would wake
-/// it, and the program hangs at its first idle moment (seen with
-/// `valgrind --tool=callgrind exp_lab_duet spawn_seq`; `--trace-syscalls=yes`
-/// prints io_uring_enter as [sync] and futex as [async]). epoll_wait is one
-/// it knows may block.
+/// it, and the program hangs at its first idle moment (under any tool;
+/// `--trace-syscalls=yes` prints io_uring_enter as [sync] and futex as
+/// [async]). epoll_wait is one it knows may block.
 bool under_valgrind() {
   const char* p = std::getenv("LD_PRELOAD");
   return p != nullptr && std::strstr(p, "vgpreload_core") != nullptr;

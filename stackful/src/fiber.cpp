@@ -48,8 +48,8 @@ void throw_stack_too_big() {
 // stack, and its bytes are copied in at each entry and out at each exit.
 //
 // Plain inline functions, not a table of function pointers: a switch (the
-// hot path, measured by bench_sched yield_pair/stackful) pays one
-// predictable branch on the strategy, not an indirect call.
+// hot path) pays one predictable branch on the strategy, not an indirect
+// call (docs/performance-log.md, "Stack strategies as inline functions").
 
 /// Whether `f`'s frames stay where they are while it is parked: true for a
 /// stack of its own. Only such a fiber may be switched into from another
@@ -176,7 +176,8 @@ bool prepare_entry(FiberBase* f) noexcept {
 /// new slab, /proc/self/maps near the mapping budget, or a StackError.
 /// Out of line: a hand-off (hand_off_target) mostly finds a fiber that ran
 /// before, and the fresh fiber's half inlined there costs every park
-/// register saves (docs/performance-log.md).
+/// register saves (docs/performance-log.md, "Figures that library comments
+/// carried").
 [[gnu::noinline]] bool prepare_fresh_cheaply(FiberBase* f) noexcept {
   if (f->finished || !frames_stay_put(f)) return false;
   f->stack = stack_acquire_cached(f->strategy, f->stack_bytes);
@@ -414,10 +415,9 @@ void switch_out(FiberBase* f) noexcept {
 /// this_fiber::yield on `f`, with the worker asked once (take_yield_turn):
 /// nothing else runnable, it goes on without a switch; else it jumps
 /// straight into the next task when that is a fiber it may enter, else
-/// back to the worker. switch_out's path, less the calls that asked the
-/// same worker the same things one at a time (a fiber yield was 287
-/// instructions, 52 of them taking the next task and 43 choosing the
-/// target; docs/stackful.md, "Where a fiber yield's time goes").
+/// back to the worker. switch_out's path, less the calls that would ask the
+/// same worker the same things one at a time (docs/performance-log.md, "One
+/// call for a fiber's yield turn and park").
 [[gnu::always_inline]] inline void yield_fiber(FiberBase* f) {
   if (f->unwinding) {
     leave(f, RunResult::yielded);  // to the canceller, which throws

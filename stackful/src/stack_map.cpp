@@ -4,7 +4,7 @@
 // Slabs: the pools map stacks several at a time, one mmap for all of them
 // and one mprotect per guard page (stack_map_slab), so that a burst of new
 // fibers pays one mapping system call per slab instead of three per fiber
-// (mmap, mprotect, and the munmap that used to follow). Each slot can still
+// (mmap, mprotect, munmap). Each slot can still
 // be unmapped on its own later (the pool does so past its cap).
 //
 // The mapping reserve: fiber stacks may use the process's kernel mappings

@@ -13,8 +13,9 @@
 // sorts them by address and gives their pages back with one MADV_DONTNEED
 // per contiguous run (slots of one slab are adjacent: usually a few calls
 // for 256 stacks), then files them as cold. Each madvise flushes the TLB on
-// every CPU the process runs on (an IPI, tens of us in this VM), which is
-// why it is done in batches and never per stack or on the spawn path.
+// every CPU the process runs on (an IPI to each; docs/performance-log.md,
+// "One switch per hand-off"), which is why it is done in batches and never
+// per stack or on the spawn path.
 // MADV_DONTNEED rather than MADV_FREE: RSS drops at once, so a user who
 // watches it sees memory come back (Go went back to it in 1.16 for this).
 #include <sys/mman.h>

@@ -6,7 +6,7 @@
 //
 // The function runs on the blocking pool, a separate set of threads (at most
 // RuntimeConfig::max_blocking_threads, default 512; a thread idle for
-// RuntimeConfig::blocking_keep_alive, default 10 s, exits: claim R6). Work
+// RuntimeConfig::blocking_keep_alive, default 10 s, exits). Work
 // beyond the limit queues. The pool serves the whole process (one pool, like
 // the fallback timer): spawn_blocking works on a worker, in a fiber and on a
 // plain thread alike. Called on a worker, it adopts that runtime's limits.

@@ -1,5 +1,5 @@
-// duet/config.hpp: every number of the scheduler is a knob; the defaults
-// are the source documents' (claims R1-R3), with the reason beside each.
+// duet/config.hpp: every number of the scheduler is a knob, with the reason
+// for its default beside it.
 #pragma once
 
 #include <chrono>
@@ -73,12 +73,13 @@ struct RuntimeConfig {
   /// half the ring into the injector (docs/performance-log.md, "A burst
   /// past the local ring").
   std::uint32_t local_queue_capacity = 256;
-  /// Polls per tick; after each tick a worker checks the injection queue
-  /// (claim R1). 128 matches Tokio's coop budget.
+  /// Polls per tick; after each tick a worker checks the injection queue,
+  /// so a busy local queue cannot starve spawns and wakes from outside.
+  /// 128 matches Tokio's coop budget.
   std::uint32_t tick_budget = 128;
-  /// Consecutive runs from the LIFO slot before the FIFO ring gets a turn
-  /// (claim R2). 3 as in Tokio: a freshly spawned or woken child runs hot in
-  /// cache, yet a ping-pong pair cannot starve the ring. Past the cap with
+  /// Consecutive runs from the LIFO slot before the FIFO ring gets a turn.
+  /// 3 as in Tokio: a freshly spawned or woken child runs hot in cache, yet
+  /// a ping-pong pair cannot starve the ring. Past the cap with
   /// the ring empty the slot's task still runs (nobody waits behind it).
   /// 0 disables the slot.
   std::uint32_t lifo_cap = 3;
@@ -103,8 +104,8 @@ struct RuntimeConfig {
   /// before parking"). 0 parks at once.
   std::uint32_t search_spins = 64;
   /// How long a worker with nothing to run keeps polling its I/O driver
-  /// before it sleeps in it. Waking a sleeping thread costs tens of
-  /// microseconds on a VM (the halt, the IPI); a worker that polls meanwhile
+  /// before it sleeps in it. Waking a sleeping thread is slow (the halt, the
+  /// IPI, dearer still under a hypervisor); a worker that polls meanwhile
   /// (an io_uring poll with nothing pending is a few memory reads, no
   /// syscall) answers a request that arrives within the window at once, at
   /// the price of that much CPU per idle period. 0 (the default, as in
@@ -133,9 +134,9 @@ struct RuntimeConfig {
   /// a worker out of buffers falls back to one-shot recv. The kernel takes
   /// buffers in ring order, so under traffic every buffer's pages end up
   /// touched: the ring's size is resident memory. 256 (1 MiB a worker at
-  /// 4 KiB): at 1,000 echo connections no multishot recv lost its buffers,
-  /// and an io_uring server's RSS after a hostile load came within 2x of
-  /// epoll's (docs/performance-log.md, "What an io_uring server holds").
+  /// 4 KiB): few enough to keep an io_uring server's memory near epoll's,
+  /// enough that a busy server's multishot recvs do not run dry
+  /// (docs/performance-log.md, "What an io_uring server holds").
   std::uint32_t io_recv_buffers = 256;
   /// Size of each receive buffer, in bytes. 4 KiB: a page, and one typical
   /// request; a larger read gathers several buffers.
@@ -149,14 +150,14 @@ struct RuntimeConfig {
   /// Called with the exception of a detached task (nobody will join it).
   /// Default: print it to stderr.
   std::function<void(std::exception_ptr)> on_detached_exception;
-  /// Most threads of the blocking pool (duet::spawn_blocking; claim R6).
+  /// Most threads of the blocking pool (duet::spawn_blocking).
   /// 512 as in Tokio and blitz-io: blocking calls (files, DNS, legacy
   /// libraries) can all be in flight at once, yet a runaway spawner cannot
   /// create unbounded threads. Work beyond it queues.
   std::size_t max_blocking_threads = 512;
-  /// How long an idle blocking thread waits for work before it exits
-  /// (claim R6). 10 s as in Tokio: a burst reuses warm threads, a quiet
-  /// process returns to zero extra threads.
+  /// How long an idle blocking thread waits for work before it exits.
+  /// 10 s as in Tokio: a burst reuses warm threads, a quiet process returns
+  /// to zero extra threads.
   std::chrono::nanoseconds blocking_keep_alive = std::chrono::seconds(10);
   /// A test clock (docs/time.md): paused or manual time for the whole
   /// process while this runtime lives (at most one such runtime at a time;

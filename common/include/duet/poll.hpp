@@ -64,10 +64,10 @@ class PollSlot {
 
 /// A word-sized value and a word-wide flag: two registers when a Poll is
 /// returned from a call that is not inlined (a fiber's poll_once, a
-/// coroutine's repoll). A std::optional<long> was built in memory, a byte
+/// coroutine's repoll). A std::optional<long> is built in memory, a byte
 /// store of its flag then a load of the whole word, which misses store-to-
-/// load forwarding: the stall took 58% of poll_once's samples in a fiber's
-/// spawn+join (perf cpu-clock, 2-vCPU EPYC VM).
+/// load forwarding and stalls the load (docs/performance-log.md, "Stalls
+/// that instruction counts do not show").
 template <class T>
 class PollSlot<T, true> {
  public:

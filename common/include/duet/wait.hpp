@@ -34,10 +34,9 @@ namespace detail {
 /// One poll, in a frame of its own, with the waker and context it needs:
 /// an inlined poll's locals and spilled registers would otherwise stay on
 /// the parked fiber's stack, and a copy fiber saves and restores those
-/// bytes at every switch. With this and the out-of-line paths below, a copy
-/// fiber parked on a poll that pushes its waker into a std::vector keeps
-/// 208 B of stack instead of 368 (-O3, GCC 12: a 256-byte saved block
-/// instead of 384; exp_stackful_rss).
+/// bytes at every switch. With this and the out-of-line paths below, a
+/// parked copy fiber keeps only this small frame on its stack
+/// (docs/performance-log.md, "Figures that library comments carried").
 template <class Op>
 [[gnu::noinline]] auto poll_once(TaskHeader* t, Op& op) {
   BorrowedWaker w(t);

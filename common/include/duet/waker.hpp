@@ -3,7 +3,7 @@
 // A Waker is two words: a data pointer and a pointer to a static vtable.
 //
 //     +-----------------+-----------------+
-//     | void* data      | WakerVTable* vt |   16 bytes (claim R5)
+//     | void* data      | WakerVTable* vt |   16 bytes
 //     +-----------------+-----------------+
 //
 // For a task, `data` is the task header and the vtable moves reference counts
@@ -71,7 +71,7 @@ class Waker {
   const WakerVTable* vt_ = nullptr;
 };
 
-static_assert(sizeof(Waker) == 16, "a waker is a pointer and a vtable (claim R5)");
+static_assert(sizeof(Waker) == 16, "a waker is a pointer and a vtable");
 
 /// What `poll` is given: the waker of the task (or thread) that polls.
 /// The waker is borrowed: clone it (copy the Waker) to keep it.

@@ -4,12 +4,10 @@
 //                                          <- slabs (256 KiB) <- 2 MiB chunks
 //
 // The depot holds whole chains, as threads gave them back: a refill takes one
-// chain and a give-back adds one, each O(1) under the depot's lock. (It held
-// one list that a refill walked under the lock, half a thread's cap at a
-// time: on 16 workers a spawner refilling frames that other workers had
-// freed walked ~1,600 blocks written by other cores while they queued on the
-// lock, and CPU-bound stackless tasks stopped scaling past 8 workers;
-// reports/scaling.md.)
+// chain and a give-back adds one, each O(1) under the depot's lock. Nothing
+// walks blocks under that lock: a walk over blocks that other cores wrote
+// keeps the lock held while they queue on it (docs/performance-log.md, "The
+// injector as a ring of pointers", for the depot's part).
 //
 // Blocks are carved from slabs, never from the heap one by one: glibc's
 // 64-byte-aligned operator new is slow and fragments the heap once a million

@@ -9,16 +9,15 @@
 namespace duet::detail {
 
 /// Whether a new chunk asks for a transparent huge page, chosen by what a
-/// first touch costs on this machine, measured on the chunks themselves.
+/// first touch costs on the host it runs on, measured on the chunks themselves.
 ///
 /// A slab's first touch is what a cold spawn pays, and which kind of page
-/// is cheaper depends on the host, either way (exp_page_touch; the figures
-/// are in docs/performance-log.md, "Huge-page chunks" and "The chunk's kind
-/// of page, measured"): on some hosts a huge page is far cheaper to touch;
-/// on a guest that reports free 2 MiB blocks to its host, which drops them,
-/// a huge page faults in on the host 4 KiB at a time, and only huge pages
-/// come from those blocks, so it is cheaper or dearer from one process to
-/// the next.
+/// is cheaper depends on the host, either way (docs/performance-log.md,
+/// "Huge-page chunks" and "The chunk's kind of page, measured"): on some
+/// hosts a huge page is far cheaper to touch; on a guest that reports free
+/// 2 MiB blocks to its host, which drops them, a huge page faults in on the
+/// host 4 KiB at a time, and only huge pages come from those blocks, so it
+/// is cheaper or dearer from one process to the next.
 /// No fixed choice is good on both, so every slab's carve (which writes each
 /// block, so it is the slab's first touch) is timed and charged to its kind:
 /// the first chunk is huge, the second not, and then each new chunk takes

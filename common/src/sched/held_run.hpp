@@ -2,9 +2,9 @@
 //
 // A task that yields wants to run again after the others: it goes to the
 // back of its worker's ring. Ending its run there (RUNNING -> NOTIFIED) and
-// starting it again when it is popped (NOTIFIED -> RUNNING) were two of the
-// three locked instructions of a yield (the third is the ring's pop), for a
-// task that never stopped being owned by a worker. So the run is held
+// starting it again when it is popped (NOTIFIED -> RUNNING) would be two
+// locked read-modify-writes besides the ring's pop, for a task that never
+// stopped being owned by a worker. So the run is held
 // instead: the task enters the ring still RUNNING, and its entry says so
 // (the pointer's low bit; a TaskHeader is 64-byte aligned). Whoever takes
 // the entry from a ring (its worker, a thief, the shutdown drain) owns the

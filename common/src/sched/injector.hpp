@@ -5,9 +5,9 @@
 // length so that workers skip the lock when it is empty. A worker takes from
 // it once per tick (or when idle), in batches; a full local ring hands it
 // half its tasks at once. Both are copies of pointers under the lock, never
-// a walk over task headers: the intrusive list this replaced walked 128
-// task headers written by another core under the lock, so workers queued on
-// the mutex and spawning from every worker got slower with more workers
+// a walk over task headers: a walk under the lock over headers that another
+// core wrote keeps the lock held while the other workers queue on it, so
+// spawning from every worker would stop scaling with the workers
 // (docs/performance-log.md, "The injector as a ring of pointers").
 //
 // The ring grows (doubling) under the lock, and goes back to its first size

@@ -93,7 +93,7 @@ inline TaskHeader* Worker::take_lifo_here() noexcept {
     stats_.lifo_hits.inc();
     return t;
   }
-  // The slot had its turns (claim R2): its task goes behind the others.
+  // The slot had its turns (lifo_cap): its task goes behind the others.
   push_back(t);
   return nullptr;
 }
@@ -218,7 +218,7 @@ inline TaskHeader* Worker::next_local_task() {
     if (budget_ != 0) return next_local_task();
   }
   // End of a tick: the injection queue goes first, so a busy local queue
-  // cannot starve spawns from outside (claim R1).
+  // cannot starve spawns from outside.
   budget_ = sched_.cfg.tick_budget;
   maintenance();
   // The pinned queue's turn, then the injection queue's: neither waits
@@ -411,9 +411,10 @@ inline void Worker::park_ended(TaskHeader* t) noexcept {
       if (const TaskSnapshot s = t->load(std::memory_order_relaxed); !s.is_complete()) {
         // Published as the finished task, not as the loop: its joiner is a
         // task woken by a task, so it takes the LIFO slot and runs next,
-        // here. (Woken from the loop it went to the back of the ring, and an
-        // idle worker was woken to steal it: spawn+join on two workers ran
-        // 4.4x its one-worker time, bouncing between them.)
+        // here. (Woken from the loop it would go to the back of the ring,
+        // and an idle worker would be woken to steal it: spawn+join on two
+        // workers would bounce between them; docs/performance-log.md, "The
+        // joiner in the LIFO slot".)
         tl_context.task = t;
         const bool released = complete_run(t, s, t == joined_inline_);
         tl_context.task = nullptr;
@@ -481,7 +482,8 @@ void Worker::run_task(TaskHeader* e) {
 }
 
 // Inline into run_child_inline: coroutines on both sides (the common case)
-// decide in two loads, where the call cost ten instructions of a spawn+join.
+// decide in two loads, with no call on the spawn+join path
+// (docs/performance-log.md, "A finishing fiber asks its worker once").
 inline bool Worker::may_run_inline(const TaskHeader* joiner, const TaskHeader* child) noexcept {
   // A stackless child runs on the joiner's stack: not a fiber's, which may
   // be small.

@@ -9,7 +9,7 @@ namespace duet::io::detail {
 /// The block an op of `size` bytes (at most 4 KiB) takes from the block
 /// cache: the next power of two, at least 64. Few classes, because each
 /// class a thread uses costs it a 256 KiB slab (docs/performance-log.md,
-/// "I/O blocks in power-of-two classes").
+/// "What an io_uring server holds").
 [[nodiscard]] constexpr std::size_t op_block_bytes(std::size_t size) noexcept {
   return std::bit_ceil(size < 64 ? std::size_t{64} : size);
 }

@@ -1,7 +1,7 @@
 // uring_driver.cpp: the io_uring backend (Seastar's reactor_backend_uring
 // in spirit): one ring per worker.
 //
-// Batching (claim R7): operations only prepare SQEs. poll() (every tick and
+// Batching: operations only prepare SQEs. poll() (every tick and
 // before parking) submits all of them and reaps completions in ONE
 // io_uring_enter; park() submits and waits in one enter. With
 // IORING_SETUP_COOP_TASKRUN the kernel runs completion work when we enter

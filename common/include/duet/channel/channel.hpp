@@ -161,8 +161,8 @@ struct State : RefCounted<State<T>> {
       closed = true;
     }
     // Wake every parked receiver and sender, in batches (the lock is
-    // released between batches: claim R8's O(N) close, without holding
-    // the lock for N wakes). No new waiter can queue on a closed channel.
+    // released between batches: an O(N) close that does not hold the lock
+    // for N wakes). No new waiter can queue on a closed channel.
     detail::drain_in_batches(lock, [&](WakeBatch& b) {
       while (!b.full()) {
         WaitNode* n = recvq.pop_front();

@@ -29,7 +29,7 @@
 //   if (m.is<1>()) use(m.get<1>());               // the task's std::string
 //
 // Exactly one case completes. When several are ready, the one taken is
-// chosen uniformly at random (claim R9, Go's rule), not in source order:
+// chosen uniformly at random (Go's rule), not in source order:
 // cases are tried in a fresh random permutation on every select. A biased
 // select (`select(duet::biased, cases...)`, Tokio's `biased;`) tries them in
 // the order written instead, so the first ready case written wins: put a

@@ -3,7 +3,7 @@
 // Coroutine frames, task headers and poll tasks come from per-thread free
 // lists in 64-byte size classes (up to 4 KiB; larger blocks go to the global
 // heap), carved from slabs of huge-page chunks. Spawn in a steady state
-// calls no malloc (measured by the allocation counters in experiments/). A
+// calls no malloc. A
 // block freed on another thread goes to that thread's lists; each list is
 // capped, and its overflow moves as one chain to a global depot that every
 // thread refills from, a chain at a time (O(1) under the depot's lock).

@@ -1,6 +1,6 @@
 // duet/detail/cpu_relax.hpp: the hint a spin-wait loop gives the CPU, once
-// per architecture, so that the core builds wherever C++20 does (claim P1:
-// the stackless model needs no assembly). x86: PAUSE (eases the pipeline
+// per architecture, so that the core builds wherever C++20 does (the
+// stackless model needs no assembly). x86: PAUSE (eases the pipeline
 // and the sibling hyper-thread while it spins); AArch64 and 32-bit Arm:
 // YIELD; elsewhere nothing (the loop still works, only hotter).
 #pragma once

@@ -220,7 +220,7 @@ enum class ReturnPath : std::uint8_t {
 /// strategy's buffer, then introspection and sanitizer fields (cold). What
 /// belongs to the thread that runs a fiber rather than to the fiber (the
 /// context to return to, the sanitizers' view of that thread's stack) is
-/// kept per thread (fiber.cpp), which keeps a fiber's task block at 256
+/// kept per thread (fiber.cpp), which keeps a fiber's task block at 192
 /// bytes for small functions and results.
 struct DUET_API FiberBase : TaskHeader {
   /// Inline, with every option resolved by fiber_place: its stores merge

@@ -107,11 +107,11 @@ DUET_API void set_stack_tuning(const StackTuning& t);
 namespace detail {
 
 /// A stack: 16 bytes, so that it travels in two registers (returned by
-/// stack_acquire*, passed to stack_recycle) instead of through memory. At 24
-/// bytes it was returned through the stack and copied into the fiber in
-/// pieces of other widths, and the loads that read it back missed store-to-
-/// load forwarding: half of fiber_run's samples sat on two such loads (perf
-/// cpu-clock of the lab's fiber spawn+await, 2-vCPU EPYC VM).
+/// stack_acquire*, passed to stack_recycle) instead of through memory. A
+/// larger one is returned through the stack and copied into the fiber in
+/// pieces of other widths, and the loads that read it back miss store-to-
+/// load forwarding and stall (docs/performance-log.md, "Stalls that
+/// instruction counts do not show").
 struct Stack {
   char* base = nullptr;         // lowest address of the mapping
   std::uint32_t size = 0;       // whole mapping, guard included (max_fiber_stack + a page fits)
@@ -119,7 +119,7 @@ struct Stack {
   StackStrategy strategy = StackStrategy::pooled;
   // No tail padding: GCC copies a class with tail padding by its data bytes
   // alone (14 here), as a store pair and an overlapping load that again
-  // missed forwarding; with the padding named, a copy is two 8-byte moves.
+  // misses forwarding; with the padding named, a copy is two 8-byte moves.
   std::uint16_t unused = 0;
   [[nodiscard]] std::size_t guard() const noexcept {
     return guard_log2 == 0 ? 0 : std::size_t{1} << guard_log2;

@@ -291,8 +291,7 @@ class AwaitedOutput<Fut> {
 /// (`co_await ch.recv()`) is a temporary of the full-expression that holds
 /// the co_await, so it lives in the frame until await_resume has run
 /// ([class.temporary]). A copy in the awaiter would cost a move per await
-/// and the future's size twice in the frame (a coroutine parked on a 40-byte
-/// future: 40 bytes more than its 128-byte frame; lab rss). Its first word
+/// and the future's size twice in the frame. Its first word
 /// is its re-poll (WaitOp): the task keeps only the awaiter's address.
 template <class Fut>
 class FutureAwaiter : WaitOp {

@@ -1,5 +1,5 @@
 // duet/sync/detail/wait_list.hpp: the intrusive waiter node that every
-// waiting operation embeds (claim R4: no heap allocation on a wait path),
+// waiting operation embeds (no heap allocation on a wait path),
 // the FIFO list that primitives keep them in, and the batch that wakes them
 // after the primitive's lock is released.
 //
@@ -222,7 +222,7 @@ bool complete_into(WaitList<Node>& list, WakeBatch& b, std::uint8_t st) noexcept
 /// `fill(batch)` completes up to a batch of waiters (complete_into, or its
 /// own pops) and returns true when more remain; the batch is woken with the
 /// lock released, and the loop takes the lock again. So a close of N waiters
-/// is O(N) without holding the lock for N wakes (claim R8).
+/// is O(N) without holding the lock for N wakes.
 template <class Lock, class Fill>
 void drain_in_batches(Lock& lock, Fill&& fill) noexcept {
   for (;;) {
