@@ -403,9 +403,12 @@ class [[nodiscard]] DelayQueueNext {
 
 }  // namespace duet
 
+// A specialization of the standard library's, not duet's API: hidden from the reference.
+/// @cond
 template <>
 struct std::hash<duet::DelayQueueKey> {
   std::size_t operator()(duet::DelayQueueKey k) const noexcept {
     return std::hash<std::uint64_t>{}((std::uint64_t{k.generation()} << 32) | k.index());
   }
 };
+/// @endcond
