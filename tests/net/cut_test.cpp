@@ -197,13 +197,13 @@ TEST_CASE("cut: an io_uring write cut from another thread than its ring's", "[ne
   std::optional<duet::io::SizeFuture> w;
   CountingWaker cw;
   // The write starts on the worker: its SQE goes to that worker's ring.
-  const bool started = rt->spawn([](duet::net::TcpStream* s, std::optional<duet::io::SizeFuture>* f,
-                                    const std::vector<std::byte>* d,
-                                    CountingWaker* k) -> duet::Task<bool> {
-                            f->emplace(s->write(*d));
-                            co_return duet::synctest::poll_once(**f, *k).is_pending();
-                          }(&*c, &w, &chunk, &cw))
-                           .join();
+  const bool started =
+      rt->spawn([](duet::net::TcpStream* s, std::optional<duet::io::SizeFuture>* f,
+                   const std::vector<std::byte>* d, CountingWaker* k) -> duet::Task<bool> {
+          f->emplace(s->write(*d));
+          co_return duet::synctest::poll_once(**f, *k).is_pending();
+        }(&*c, &w, &chunk, &cw))
+          .join();
   REQUIRE(started);
   // This thread cuts it: the worker submits the cancel, the CQE wakes us.
   const std::error_code why = std::make_error_code(std::errc::timed_out);
