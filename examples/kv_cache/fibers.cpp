@@ -23,7 +23,8 @@ using Reader = duet::io::BufReader<TcpStream>;
 /// may have sent part of a line, so the stream cannot go on).
 bool send(TcpStream& s, std::string_view text, duet::Instant deadline) {
   auto w = duet::wait(duet::timeout_at(deadline, s.write_all(std::as_bytes(std::span(text)))));
-  return w && *w;  // in time, and written
+  const bool written = w && *w;  // in time, and all of it
+  return written;
 }
 
 /// A shard's owner: answers its requests in order, until Store::close()

@@ -12,6 +12,7 @@
 // of a key on a Broadcast, which WATCH streams subscribe to.
 #pragma once
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstddef>
