@@ -234,7 +234,7 @@ class [[nodiscard]] Serve {
       if (!f.sendfile) f.sendfile.emplace(stream_.send_file(f.file, 0, f.left));
       auto p = f.sendfile->poll(cx);
       if (p.is_pending()) return expired(cx) ? finish() : false;
-      const bool failed = static_cast<bool>(p.value().error);
+      const bool failed = static_cast<bool>(p.value().error());
       busy_->file.reset();
       if (failed) return finish();
     } else {

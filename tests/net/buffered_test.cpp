@@ -106,8 +106,8 @@ TEST_CASE("read_exact: whole, across reads, and end of stream mid-way reports th
   std::byte rest[10];
   t = duet::wait(rd.read_exact(rest));
   CHECK(!t);
-  CHECK(t.error == StreamErrc::unexpected_eof);
-  CHECK(t.error.message() == "unexpected end of stream");
+  CHECK(t.error() == StreamErrc::unexpected_eof);
+  CHECK(t.error().message() == "unexpected end of stream");
   REQUIRE(t.bytes == 5);
   CHECK(std::memcmp(rest, "xyz12", 5) == 0);
 }
@@ -116,7 +116,7 @@ TEST_CASE("read_exact: a stream error reports the bytes before it", "[buffered]"
   BufReader rd(ChunkStream({"abc", kReset}), 2);
   std::byte b[8];
   auto t = duet::wait(rd.read_exact(b));
-  CHECK(t.error == std::errc::connection_reset);
+  CHECK(t.error() == std::errc::connection_reset);
   REQUIRE(t.bytes == 3);
   CHECK(std::memcmp(b, "abc", 3) == 0);
 }
@@ -178,7 +178,7 @@ TEST_CASE("BufWriter: a failing flush keeps its unwritten bytes, write_all repor
   // error (here all went straight to the stream: as large as the buffer).
   BufWriter wr2(SinkStream(4, 6, kReset), 4);
   auto t = duet::wait(wr2.write_all(bytes_of("0123456789")));
-  CHECK(t.error == std::errc::connection_reset);
+  CHECK(t.error() == std::errc::connection_reset);
   CHECK(t.bytes == 6);
   CHECK(wr2.get_ref().got == "012345");
 }
@@ -187,9 +187,9 @@ TEST_CASE("BufWriter: a write of zero bytes from the stream is write_zero", "[bu
   BufWriter wr(SinkStream(0, 100, kReset), 4);
   CHECK(duet::wait(wr.write_all(bytes_of("ab"))).bytes == 2);
   auto t = duet::wait(wr.write_all(bytes_of("cdef")));  // buffers "cd", then flushes
-  CHECK(t.error == StreamErrc::write_zero);
+  CHECK(t.error() == StreamErrc::write_zero);
   CHECK(t.bytes == 2);
   CHECK(wr.buffer().size() == 4);  // nothing lost
   auto d = duet::wait(wr.write_all(bytes_of("0123456789")));
-  CHECK(d.error == StreamErrc::write_zero);
+  CHECK(d.error() == StreamErrc::write_zero);
 }

@@ -37,6 +37,7 @@
 #include "duet/task_local.hpp"
 #include "duet/time/call_after.hpp"
 #include "duet/time/clock.hpp"
+#include "duet/time/delay_queue.hpp"
 #include "duet/time/interval.hpp"
 #include "duet/time/sleep.hpp"
 #include "duet/time/timeout.hpp"

@@ -22,6 +22,7 @@
 #include <concepts>
 #include <cstdint>
 #include <optional>
+#include <system_error>
 #include <type_traits>
 #include <utility>
 
@@ -141,6 +142,32 @@ concept Future = requires(F& f, Context& cx) {
 template <Future F>
 using future_output_t =
     typename decltype(std::declval<F&>().poll(std::declval<Context&>()))::value_type;
+
+/// An output that carries a std::error_code (io::Result<T>,
+/// io::Transferred): a type opts in by specializing error_output with
+/// `static T make(std::error_code)`. A combinator that ends an operation
+/// early (duet::timeout) then reports the reason in the output itself,
+/// flat, instead of wrapping the output in an optional.
+template <class T>
+struct error_output {};
+
+template <class T>
+concept ErrorOutput = requires(std::error_code ec) {
+  { error_output<T>::make(ec) } -> std::same_as<T>;
+};
+
+/// A future that can be cut short and still say what it did. After
+/// `f.poll_cut(cx, why)` the future is polled only through poll_cut, which
+/// stops the operation as soon as it can (an I/O operation in flight is
+/// cancelled in the kernel) and is ready with the output of what happened
+/// before the cut: a write reports the bytes that reached the socket, with
+/// `why` as its error unless it finished first. The first poll_cut starts
+/// the cut; it may be ready at once.
+template <class F>
+concept Cuttable = Future<F> && ErrorOutput<future_output_t<F>> &&
+    requires(F& f, Context& cx, std::error_code why) {
+  { f.poll_cut(cx, why) } -> std::same_as<Poll<future_output_t<F>>>;
+};
 
 template <class T>
 class Task;  // duet/stackless/task.hpp: a coroutine, and a future too

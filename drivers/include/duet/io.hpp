@@ -4,6 +4,7 @@
 #include "duet/fs/file.hpp"
 #include "duet/io/async_fd.hpp"
 #include "duet/io/buffered.hpp"
+#include "duet/io/deadline.hpp"
 #include "duet/io/futures.hpp"
 #include "duet/io/result.hpp"
 #include "duet/io/stats.hpp"

@@ -38,6 +38,11 @@ class IoBackend : public duet::detail::Driver {
   /// flight (op->owner == this); the caller passes the future's reference.
   /// The default drops it: nothing of this backend's can write into `op`.
   virtual void cancel(IoOp* op) noexcept;
+  /// Any thread: stop `op` (op->owner == this) as soon as possible while
+  /// its future keeps its reference and collects the result it ends with
+  /// (poll_cut_op). Called at most once per op. The default does nothing:
+  /// the op completes on its own.
+  virtual void interrupt(IoOp* op) noexcept;
 };
 
 /// The calling worker's I/O backend: null on a plain thread (no driver) and

@@ -54,6 +54,7 @@ struct IoOp {
   Waker waker;                 // guarded by lock
   IoBackend* owner = nullptr;  // cancels it in flight (the ring it went to); null: a pool job
   IoOp* next = nullptr;        // cancel queue / pool queue link
+  IoOp* cut_next = nullptr;    // interrupt queue link (a cut: at most once per op)
   int fd = -1;
   int flags = 0;
   unsigned mode = 0;

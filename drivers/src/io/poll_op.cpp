@@ -24,6 +24,8 @@ void IoBackend::cancel(IoOp* op) noexcept {
   op->unref();
 }
 
+void IoBackend::interrupt(IoOp* /*op*/) noexcept {}
+
 namespace {
 
 /// A recv that a multishot recv may serve: no flags (MSG_PEEK and the like
@@ -92,6 +94,22 @@ Poll<long> poll_op(OpRequest& q, OpSlot& slot, Context& cx) {
   // Done after waiting in a list: its entry and its count there go now.
   if (p.is_ready() && slot.wait != OpSlot::Wait::none) op_withdraw(slot);
   return p;
+}
+
+Poll<long> poll_cut_op(OpRequest& q, OpSlot& slot, Context& cx) {
+  if (slot.op == nullptr) {
+    // Waiting in a list, or not started: nothing moved.
+    if (slot.wait != OpSlot::Wait::none) op_withdraw(slot);
+    return static_cast<long>(-ECANCELED);
+  }
+  if (!slot.cut) {
+    slot.cut = true;
+    // owner: set when the op started and never changed; null for a pool job.
+    if (slot.op->owner != nullptr) slot.op->owner->interrupt(slot.op);
+  }
+  std::int32_t r = 0;
+  if (!slot.op->poll(cx.waker(), r)) return pending;
+  return finish_op(q, slot, r);
 }
 
 void op_withdraw(OpSlot& slot) noexcept {

@@ -146,19 +146,20 @@ Poll<io::Result<std::size_t>> WriteFuture::poll(Context& cx) {
                    [ssl, d](std::size_t* n) { return SSL_write_ex(ssl, d.data(), d.size(), n); });
 }
 
-Poll<io::Result<std::size_t>> WriteAllFuture::poll(Context& cx) {
-  if (c_ == nullptr) return closed();
+Poll<io::Transferred> WriteAllFuture::poll(Context& cx) {
+  if (c_ == nullptr)
+    return io::Transferred{0, std::make_error_code(std::errc::bad_file_descriptor)};
   SSL* ssl = c_->ssl.get();
   while (done_ < data_.size()) {
     auto d = data_.subspan(done_, std::min(data_.size() - done_, max_write));
     auto p = c_->drive(
         cx, step_, [ssl, d](std::size_t* n) { return SSL_write_ex(ssl, d.data(), d.size(), n); });
     if (p.is_pending()) return pending;
-    if (!p.value()) return io::Result<std::size_t>(p.value().error());
+    if (!p.value()) return io::Transferred{done_, p.value().error()};
     done_ += *p.value();
     step_ = detail::Step{};
   }
-  return io::Result<std::size_t>(done_);
+  return io::Transferred{done_, {}};
 }
 
 Poll<io::Result<void>> ShutdownFuture::poll(Context& cx) {

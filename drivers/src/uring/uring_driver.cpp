@@ -177,10 +177,29 @@ void UringDriver::cancel(IoOp* op) noexcept {
   });
 }
 
+void UringDriver::interrupt(IoOp* op) noexcept {
+  if (on_owner_thread()) {
+    // done is only set on this thread (reap).
+    if (!op->done) submit_cancel(user_data::of(op));
+    return;
+  }
+  // Another thread: the owner submits the cancel. The queue holds a
+  // reference of its own, so the op outlives the request even when its
+  // future takes the result and goes first. A cut asks once per op, so
+  // cut_next links it into one queue at a time.
+  op->ref();
+  (void)post_to_owner([&]() noexcept {
+    op->cut_next = interrupts_;
+    interrupts_ = op;
+  });
+}
+
 void UringDriver::drain_cancels() {
   cancel_lock_.lock();
   IoOp* list = cancels_;
   cancels_ = nullptr;
+  IoOp* cuts = interrupts_;
+  interrupts_ = nullptr;
   arming_.swap(accept_arms_);  // both keep their capacity
   for (std::uint64_t ud : recv_cancels_) submit_cancel(ud);
   recv_cancels_.clear();
@@ -190,6 +209,12 @@ void UringDriver::drain_cancels() {
   while (list != nullptr) {
     IoOp* op = list;
     list = op->next;
+    if (!op->done) submit_cancel(user_data::of(op));
+    op->unref();
+  }
+  while (cuts != nullptr) {
+    IoOp* op = cuts;
+    cuts = op->cut_next;
     if (!op->done) submit_cancel(user_data::of(op));
     op->unref();
   }

@@ -176,6 +176,9 @@ class UringDriver final : public IoBackend {
                                                    Context& cx) override;
   /// Any thread: cancel `op` (the caller passes its reference).
   void cancel(IoOp* op) noexcept override;
+  /// Any thread: an async cancel for `op`, whose future keeps its
+  /// reference (a cut: poll_cut_op).
+  void interrupt(IoOp* op) noexcept override;
 
   /// Owner thread: an SQE to fill (submits to make room when full).
   io_uring_sqe* sqe();
@@ -295,7 +298,8 @@ class UringDriver final : public IoBackend {
   std::size_t inflight_ = 0;
   std::thread::id owner_thread_{};
   OpLock cancel_lock_;
-  IoOp* cancels_ = nullptr;  // guarded by cancel_lock_
+  IoOp* cancels_ = nullptr;     // guarded by cancel_lock_
+  IoOp* interrupts_ = nullptr;  // by IoOp::cut_next, a reference each; guarded by cancel_lock_
   std::atomic<bool> has_cancels_{false};
 };
 

@@ -7,7 +7,7 @@
 //   auto timed = duet::CancellationToken::with_timeout(job, std::chrono::seconds(5));
 //   auto ch = duet::Channel<int>::bounded(4);
 //   auto r = co_await duet::select(ch.recv(), timed.cancelled());
-//   if (r.index() == 1) { /* cancelled: root.cancel(), or 5 s passed */ }
+//   if (r.is<1>()) { /* cancelled: root.cancel(), or 5 s passed */ }
 //   duet::CancelCallback cb(job, [] { /* runs once, when job is cancelled */ });
 //   if (job.is_cancelled()) co_return;                // the cheap check
 //

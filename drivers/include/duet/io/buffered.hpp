@@ -27,7 +27,14 @@
 //
 // Errors lose no bytes: bytes appended or copied before an error stay with
 // the caller (read_until, read_exact's Transferred::bytes), and a flush that
-// fails keeps its unwritten bytes for the next flush. The writer does not
+// fails keeps its unwritten bytes for the next flush.
+//
+// Over a stream whose reads and writes can be cut (duet::Cuttable: TcpStream
+// and its halves), every future here can be cut too, so duet::timeout stops
+// it without losing count: the read or write in flight ends as the kernel
+// left it, what it moved is counted (a flush's written bytes leave the
+// buffer, a read's land in it), and the future ends with the timeout's
+// error. The writer does not
 // flush in its destructor (that would block): flush before dropping it.
 #pragma once
 
@@ -50,6 +57,17 @@
 namespace duet::io {
 
 inline constexpr std::size_t kDefaultBufferSize = 8 * 1024;
+
+namespace detail {
+/// Polls `f`; after a cut (`why` set) polls its cut instead, where F has one.
+template <class F>
+auto poll_or_cut(F& f, Context& cx, const std::error_code* why) {
+  if constexpr (Cuttable<F>) {
+    if (why != nullptr) return f.poll_cut(cx, *why);
+  }
+  return f.poll(cx);
+}
+}  // namespace detail
 
 template <ReadStream S>
 class DUET_API BufReader {
@@ -105,12 +123,15 @@ class DUET_API BufReader {
  private:
   /// Refills the empty buffer with one read of the stream: ready with the
   /// read's result (0: end of stream).
-  Poll<Result<std::size_t>> poll_fill(std::optional<Inner>& fill, Context& cx) {
+  /// After a cut (`why` set) no read starts: the error is `why`.
+  Poll<Result<std::size_t>> poll_fill(std::optional<Inner>& fill, Context& cx,
+                                      const std::error_code* why) {
     if (!fill) {
+      if (why != nullptr) return Result<std::size_t>(*why);
       pos_ = end_ = 0;
       fill.emplace(inner_.read(std::span<std::byte>(buf_.get(), cap_)));
     }
-    auto p = fill->poll(cx);
+    auto p = detail::poll_or_cut(*fill, cx, why);
     if (p.is_pending()) return pending;
     fill.reset();
     Result<std::size_t> r = std::move(p).value();
@@ -136,16 +157,22 @@ template <ReadStream S>
 class BufReader<S>::FillBufFuture {
  public:
   explicit FillBufFuture(BufReader* r) noexcept : r_(r) {}
-  Poll<Result<std::span<const std::byte>>> poll(Context& cx) {
+  Poll<Result<std::span<const std::byte>>> poll(Context& cx) { return step(cx, nullptr); }
+  Poll<Result<std::span<const std::byte>>> poll_cut(Context& cx,
+                                                    std::error_code why) requires Cuttable<Inner> {
+    return step(cx, &why);
+  }
+
+ private:
+  Poll<Result<std::span<const std::byte>>> step(Context& cx, const std::error_code* why) {
     if (r_->pos_ == r_->end_) {
-      auto p = r_->poll_fill(fill_, cx);
+      auto p = r_->poll_fill(fill_, cx, why);
       if (p.is_pending()) return pending;
       if (!p.value()) return Result<std::span<const std::byte>>(p.value().error());
     }
     return Result<std::span<const std::byte>>(r_->buffer());
   }
 
- private:
   BufReader* r_;
   std::optional<Inner> fill_;
 };
@@ -154,24 +181,32 @@ template <ReadStream S>
 class BufReader<S>::ReadFuture {
  public:
   ReadFuture(BufReader* r, std::span<std::byte> buf) noexcept : r_(r), buf_(buf) {}
-  Poll<Result<std::size_t>> poll(Context& cx) {
+  Poll<Result<std::size_t>> poll(Context& cx) { return step(cx, nullptr); }
+  Poll<Result<std::size_t>> poll_cut(Context& cx, std::error_code why) requires Cuttable<Inner> {
+    return step(cx, &why);
+  }
+
+ private:
+  Poll<Result<std::size_t>> step(Context& cx, const std::error_code* why) {
     if (buf_.empty()) return Result<std::size_t>(std::size_t{0});
     if (r_->pos_ != r_->end_) return Result<std::size_t>(r_->take(buf_));
     if (buf_.size() >= r_->cap_) {
       // Straight into the caller's buffer: copying through ours gains nothing.
-      if (!read_) read_.emplace(r_->inner_.read(buf_));
-      auto p = read_->poll(cx);
+      if (!read_) {
+        if (why != nullptr) return Result<std::size_t>(*why);
+        read_.emplace(r_->inner_.read(buf_));
+      }
+      auto p = detail::poll_or_cut(*read_, cx, why);
       if (p.is_pending()) return pending;
       read_.reset();
       return std::move(p).value();
     }
-    auto p = r_->poll_fill(read_, cx);
+    auto p = r_->poll_fill(read_, cx, why);
     if (p.is_pending()) return pending;
     if (!p.value()) return std::move(p).value();
     return Result<std::size_t>(r_->take(buf_));
   }
 
- private:
   BufReader* r_;
   std::span<std::byte> buf_;
   std::optional<Inner> read_;
@@ -182,7 +217,13 @@ class BufReader<S>::ReadUntilFuture {
  public:
   ReadUntilFuture(BufReader* r, char delim, std::string& out, std::size_t limit) noexcept
       : r_(r), out_(&out), limit_(limit), delim_(delim) {}
-  Poll<Result<std::size_t>> poll(Context& cx) {
+  Poll<Result<std::size_t>> poll(Context& cx) { return step(cx, nullptr); }
+  Poll<Result<std::size_t>> poll_cut(Context& cx, std::error_code why) requires Cuttable<Inner> {
+    return step(cx, &why);
+  }
+
+ private:
+  Poll<Result<std::size_t>> step(Context& cx, const std::error_code* why) {
     for (;;) {
       if (r_->pos_ != r_->end_) {
         const char* from = reinterpret_cast<const char*>(r_->buf_.get() + r_->pos_);
@@ -197,14 +238,13 @@ class BufReader<S>::ReadUntilFuture {
         if (hit != nullptr) return Result<std::size_t>(got_);
         if (got_ == limit_) return Result<std::size_t>(make_error_code(StreamErrc::limit_exceeded));
       }
-      auto p = r_->poll_fill(fill_, cx);
+      auto p = r_->poll_fill(fill_, cx, why);
       if (p.is_pending()) return pending;
       if (!p.value()) return std::move(p).value();
       if (*p.value() == 0) return Result<std::size_t>(got_);  // end of stream
     }
   }
 
- private:
   BufReader* r_;
   std::string* out_;
   std::size_t limit_;
@@ -217,21 +257,30 @@ template <ReadStream S>
 class BufReader<S>::ReadExactFuture {
  public:
   ReadExactFuture(BufReader* r, std::span<std::byte> buf) noexcept : r_(r), buf_(buf) {}
-  Poll<Transferred> poll(Context& cx) {
+  Poll<Transferred> poll(Context& cx) { return step(cx, nullptr); }
+  Poll<Transferred> poll_cut(Context& cx, std::error_code why) requires Cuttable<Inner> {
+    return step(cx, &why);
+  }
+
+ private:
+  Poll<Transferred> step(Context& cx, const std::error_code* why) {
     for (;;) {
       got_ += r_->take(buf_.subspan(got_));
       if (got_ == buf_.size()) return Transferred{got_, {}};
       Poll<Result<std::size_t>> p = pending;
       std::span<std::byte> rest = buf_.subspan(got_);
       if (rest.size() >= r_->cap_) {
-        if (!read_) read_.emplace(r_->inner_.read(rest));
-        p = read_->poll(cx);
+        if (!read_) {
+          if (why != nullptr) return Transferred{got_, *why};
+          read_.emplace(r_->inner_.read(rest));
+        }
+        p = detail::poll_or_cut(*read_, cx, why);
         if (p.is_ready()) {
           read_.reset();
           if (p.value()) got_ += *p.value();
         }
       } else {
-        p = r_->poll_fill(read_, cx);
+        p = r_->poll_fill(read_, cx, why);
       }
       if (p.is_pending()) return pending;
       if (!p.value()) return Transferred{got_, p.value().error()};
@@ -239,7 +288,6 @@ class BufReader<S>::ReadExactFuture {
     }
   }
 
- private:
   BufReader* r_;
   std::span<std::byte> buf_;
   std::size_t got_ = 0;
@@ -284,10 +332,14 @@ class DUET_API BufWriter {
 
  private:
   /// One step of a flush: ready when the buffer is empty, or with the error.
-  Poll<Result<void>> poll_flush(std::optional<Inner>& w, Context& cx) {
+  /// After a cut (`why` set) no write starts: the error is `why`.
+  Poll<Result<void>> poll_flush(std::optional<Inner>& w, Context& cx, const std::error_code* why) {
     while (sent_ != len_) {
-      if (!w) w.emplace(inner_.write(buffer()));
-      auto p = w->poll(cx);
+      if (!w) {
+        if (why != nullptr) return Result<void>(*why);
+        w.emplace(inner_.write(buffer()));
+      }
+      auto p = detail::poll_or_cut(*w, cx, why);
       if (p.is_pending()) return pending;
       w.reset();
       Result<std::size_t> r = std::move(p).value();
@@ -320,7 +372,10 @@ template <WriteStream S>
 class BufWriter<S>::FlushFuture {
  public:
   explicit FlushFuture(BufWriter* w) noexcept : w_(w) {}
-  Poll<Result<void>> poll(Context& cx) { return w_->poll_flush(write_, cx); }
+  Poll<Result<void>> poll(Context& cx) { return w_->poll_flush(write_, cx, nullptr); }
+  Poll<Result<void>> poll_cut(Context& cx, std::error_code why) requires Cuttable<Inner> {
+    return w_->poll_flush(write_, cx, &why);
+  }
 
  private:
   BufWriter* w_;
@@ -331,25 +386,31 @@ template <WriteStream S>
 class BufWriter<S>::WriteFuture {
  public:
   WriteFuture(BufWriter* w, std::span<const std::byte> data) noexcept : w_(w), data_(data) {}
-  Poll<Result<std::size_t>> poll(Context& cx) {
+  Poll<Result<std::size_t>> poll(Context& cx) { return step(cx, nullptr); }
+  Poll<Result<std::size_t>> poll_cut(Context& cx, std::error_code why) requires Cuttable<Inner> {
+    return step(cx, &why);
+  }
+
+ private:
+  Poll<Result<std::size_t>> step(Context& cx, const std::error_code* why) {
     if (!direct_ && w_->len_ + data_.size() <= w_->cap_) {
       return Result<std::size_t>(w_->put(data_));
     }
     if (!direct_) {
-      auto f = w_->poll_flush(write_, cx);
+      auto f = w_->poll_flush(write_, cx, why);
       if (f.is_pending()) return pending;
       if (!f.value()) return Result<std::size_t>(f.value().error());
       if (!w_->bypass(data_.size())) return Result<std::size_t>(w_->put(data_));
+      if (why != nullptr) return Result<std::size_t>(*why);
       direct_ = true;
       write_.emplace(w_->inner_.write(data_));
     }
-    auto p = write_->poll(cx);
+    auto p = detail::poll_or_cut(*write_, cx, why);
     if (p.is_pending()) return pending;
     write_.reset();
     return std::move(p).value();
   }
 
- private:
   BufWriter* w_;
   std::span<const std::byte> data_;
   bool direct_ = false;  // data_ goes straight to the stream
@@ -360,13 +421,22 @@ template <WriteStream S>
 class BufWriter<S>::WriteAllFuture {
  public:
   WriteAllFuture(BufWriter* w, std::span<const std::byte> data) noexcept : w_(w), data_(data) {}
-  Poll<Transferred> poll(Context& cx) {
+  Poll<Transferred> poll(Context& cx) { return step(cx, nullptr); }
+  Poll<Transferred> poll_cut(Context& cx, std::error_code why) requires Cuttable<Inner> {
+    return step(cx, &why);
+  }
+
+ private:
+  Poll<Transferred> step(Context& cx, const std::error_code* why) {
     for (;;) {
       std::span<const std::byte> rest = data_.subspan(done_);
       if (direct_ || w_->bypass(rest.size())) {
         direct_ = true;
-        if (!write_) write_.emplace(w_->inner_.write(rest));
-        auto p = write_->poll(cx);
+        if (!write_) {
+          if (why != nullptr) return Transferred{done_, *why};
+          write_.emplace(w_->inner_.write(rest));
+        }
+        auto p = detail::poll_or_cut(*write_, cx, why);
         if (p.is_pending()) return pending;
         write_.reset();
         direct_ = false;
@@ -377,7 +447,7 @@ class BufWriter<S>::WriteAllFuture {
       } else {
         done_ += w_->put(rest);
         if (done_ == data_.size()) return Transferred{done_, {}};
-        auto f = w_->poll_flush(write_, cx);  // the buffer is full
+        auto f = w_->poll_flush(write_, cx, why);  // the buffer is full
         if (f.is_pending()) return pending;
         if (!f.value()) return Transferred{done_, f.value().error()};
       }
@@ -385,7 +455,6 @@ class BufWriter<S>::WriteAllFuture {
     }
   }
 
- private:
   BufWriter* w_;
   std::span<const std::byte> data_;
   std::size_t done_ = 0;

@@ -15,12 +15,14 @@
 // that alive (and open) until the future is done or dropped.
 #pragma once
 
+#include <cerrno>
 #include <cstddef>
 #include <optional>
 #include <span>
 
 #include "duet/io/op.hpp"
 #include "duet/io/result.hpp"
+#include "duet/io/stream.hpp"
 #include "duet/poll.hpp"
 
 namespace duet::io {
@@ -36,12 +38,18 @@ inline Poll<Result<std::size_t>> size_result(Poll<long> p) {
 }  // namespace detail
 
 /// A future of Result<std::size_t>: a byte count (0 from a read: end of
-/// stream) or an error.
+/// stream) or an error. Cuttable (duet/poll.hpp): cut, it ends with the
+/// count of an operation that finished first, else with `why`.
 class [[nodiscard]] SizeFuture {
  public:
   explicit SizeFuture(detail::OpRequest q) noexcept : q_(q) {}
   Poll<Result<std::size_t>> poll(Context& cx) {
     return detail::size_result(detail::poll_op(q_, slot_, cx));
+  }
+  Poll<Result<std::size_t>> poll_cut(Context& cx, std::error_code why) {
+    auto p = detail::poll_cut_op(q_, slot_, cx);
+    if (p.is_ready() && p.value() == -ECANCELED) return Result<std::size_t>(why);
+    return detail::size_result(p);
   }
 
  private:
@@ -82,34 +90,40 @@ class [[nodiscard]] VoidFuture {
   detail::OpSlot slot_;
 };
 
-/// Writes all of `data` with as many writes as it takes: Result<std::size_t>
-/// (the total, data.size(), on success; on error the bytes before it are
-/// written and lost to the caller's count).
+/// Writes all of `data` with as many writes as it takes: Transferred (all
+/// of it; or the bytes handed to the socket before the error that stopped
+/// it). Cuttable: cut, the write in flight is stopped and `bytes` counts
+/// what reached the socket, `why` the error unless all of it had.
 class [[nodiscard]] WriteAllFuture {
  public:
   WriteAllFuture(detail::Source* s, std::span<const std::byte> data) noexcept
       : src_(s), data_(data) {}
-  Poll<Result<std::size_t>> poll(Context& cx) {
+  Poll<Transferred> poll(Context& cx) { return step(cx, nullptr); }
+  Poll<Transferred> poll_cut(Context& cx, std::error_code why) { return step(cx, &why); }
+
+ private:
+  /// Writes on (cut == null), or finishes the write in flight after a cut.
+  Poll<Transferred> step(Context& cx, const std::error_code* cut) {
     while (done_ < data_.size()) {
       if (!inner_) {
+        if (cut != nullptr) return Transferred{done_, *cut};
         detail::OpRequest q{detail::OpKind::send};
         q.src = src_;
         q.wbuf = data_.data() + done_;
         q.len = data_.size() - done_;
         inner_.emplace(q);
       }
-      auto p = inner_->poll(cx);
+      auto p = cut == nullptr ? inner_->poll(cx) : inner_->poll_cut(cx, *cut);
       if (p.is_pending()) return pending;
       inner_.reset();
       auto r = std::move(p).value();
-      if (!r) return Result<std::size_t>(r.error());
-      if (*r == 0) return Result<std::size_t>(std::errc::broken_pipe);
+      if (!r) return Transferred{done_, r.error()};
+      if (*r == 0) return Transferred{done_, make_error_code(StreamErrc::write_zero)};
       done_ += *r;
     }
-    return Result<std::size_t>(done_);
+    return Transferred{done_, {}};
   }
 
- private:
   detail::Source* src_;
   std::span<const std::byte> data_;
   std::size_t done_ = 0;

@@ -78,11 +78,12 @@ class OpSlot {
   /// What `wait_in` points at.
   enum class Wait : std::uint8_t { none, readable, writable, accept };
   OpSlot() noexcept = default;
-  OpSlot(OpSlot&& o) noexcept : op(std::exchange(o.op, nullptr)) { take_wait(o); }
+  OpSlot(OpSlot&& o) noexcept : op(std::exchange(o.op, nullptr)), cut(o.cut) { take_wait(o); }
   OpSlot& operator=(OpSlot&& o) noexcept {
     if (this != &o) {
       reset();
       op = std::exchange(o.op, nullptr);
+      cut = o.cut;
       take_wait(o);
     }
     return *this;
@@ -97,6 +98,7 @@ class OpSlot {
   std::uint32_t wait_seq = 0;  // epoll: the side's epoch when the waker went in
   Wait wait = Wait::none;
   bool wait_inline = false;  // epoll: the waker is in the registration's own slot
+  bool cut = false;          // poll_cut_op asked the backend to stop `op`
 
  private:
   void take_wait(OpSlot& o) noexcept {
@@ -214,5 +216,14 @@ static_assert(sizeof(OpRequest) == 48, "an OpRequest sits in every pending read 
 /// Polls the operation. Ready with the syscall's result: >= 0 (a count or a
 /// new fd), or -errno.
 DUET_API Poll<long> poll_op(OpRequest& req, OpSlot& slot, Context& cx);
+
+/// Polls the operation after a cut (duet::Cuttable): the first call asks
+/// the backend to stop what is in flight (io_uring: an async cancel); ready
+/// with the result the operation ended with, which is its own when it
+/// finished before the cut took effect (a send's count), else -ECANCELED.
+/// An operation that was only waiting in a list (epoll readiness, a
+/// multishot queue) had moved nothing: -ECANCELED at once. A file op on
+/// the file pool cannot be stopped: it is waited for.
+DUET_API Poll<long> poll_cut_op(OpRequest& req, OpSlot& slot, Context& cx);
 
 }  // namespace duet::io::detail

@@ -31,6 +31,8 @@
 #include <utility>
 #include <variant>
 
+#include "duet/poll.hpp"
+
 namespace duet::io {
 
 template <class T>
@@ -240,3 +242,10 @@ inline std::error_code errno_code(int e) noexcept {
 }
 
 }  // namespace duet::io
+
+/// A Result carries an error: duet::timeout around an I/O operation gives
+/// the operation's own Result, with std::errc::timed_out (duet/poll.hpp).
+template <class T>
+struct duet::error_output<duet::io::Result<T>> {
+  static duet::io::Result<T> make(std::error_code e) { return duet::io::Result<T>(e); }
+};

@@ -52,17 +52,45 @@ inline std::error_code make_error_code(StreamErrc e) noexcept {
   return {static_cast<int>(e), stream_category()};
 }
 
-/// What a multi-step transfer moved before it ended: all of it (`error`
-/// empty), or `bytes` and the error that stopped it. The bytes counted are
-/// in the caller's buffer (a read) or handed to the stream (a write).
-struct DUET_API Transferred {
+/// What a multi-step transfer moved before it ended: all of it (no
+/// error), or `bytes` and the error that stopped it. The bytes counted are
+/// in the caller's buffer (a read) or handed to the stream (a write). Both
+/// mean something at once, as Go's (n, err) pair does: a write_all cut by a
+/// timeout says how many bytes reached the socket before it. The error is
+/// read as Result's is: `if (!t) use(t.error())`.
+class DUET_API Transferred {
+ public:
+  Transferred() noexcept = default;
+  Transferred(std::size_t n, std::error_code e) noexcept : bytes(n), error_(e) {}
   std::size_t bytes = 0;
-  std::error_code error;
-  [[nodiscard]] bool ok() const noexcept { return !error; }
+  /// All of it moved: no error.
+  [[nodiscard]] bool ok() const noexcept { return !error_; }
+  [[nodiscard]] bool has_value() const noexcept { return ok(); }
   explicit operator bool() const noexcept { return ok(); }
+  /// The error that stopped the transfer; empty when all of it moved.
+  [[nodiscard]] std::error_code error() const noexcept { return error_; }
+  /// The bytes of a transfer that moved all of them; else throws
+  /// std::system_error with the error (the bytes before it are lost to the
+  /// caller: test first where they matter).
+  std::size_t value() const {
+    if (error_) throw std::system_error(error_);
+    return bytes;
+  }
+  friend bool operator==(const Transferred&, const Transferred&) = default;
+
+ private:
+  std::error_code error_;
 };
 
 }  // namespace duet::io
+
+/// A Transferred carries an error: a timeout around a transfer that cannot
+/// be cut reports it with no bytes (duet/poll.hpp; the transfers of
+/// sockets can be cut, and count their bytes).
+template <>
+struct duet::error_output<duet::io::Transferred> {
+  static duet::io::Transferred make(std::error_code e) { return {0, e}; }
+};
 
 // A specialization of the standard library's, not duet's API: hidden from the reference.
 /// @cond

@@ -5,7 +5,7 @@
 //   auto f = co_await duet::fs::File::open("index.html");
 //   if (f) {
 //     auto t = co_await stream.send_file(*f, 0, 4096);  // io::Transferred
-//     if (!t) use(t.bytes, t.error.message());         // sent before the error
+//     if (!t) use(t.bytes, t.error().message());         // sent before the error
 //   }
 //
 // How: sendfile(2) on the readiness path, on both backends. The socket is

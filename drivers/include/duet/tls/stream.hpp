@@ -52,6 +52,7 @@
 #include <vector>
 
 #include "duet/io/result.hpp"
+#include "duet/io/stream.hpp"
 #include "duet/net/tcp.hpp"
 #include "duet/poll.hpp"
 #include "duet/time/sleep.hpp"
@@ -200,12 +201,15 @@ class [[nodiscard]] DUET_API WriteFuture {
   detail::Step step_;
 };
 
-/// write_all(): Result<std::size_t>, data.size() once all is sent.
+/// write_all(): io::Transferred, as every write_all: all of `data`, or the
+/// bytes written into TLS records before the error. It cannot be cut: a
+/// timeout drops it (its Transferred then counts no bytes), and a TLS
+/// stream whose write was dropped mid-record must be closed.
 class [[nodiscard]] DUET_API WriteAllFuture {
  public:
   WriteAllFuture(detail::Connection* c, std::span<const std::byte> data) noexcept
       : c_(c), data_(data) {}
-  Poll<io::Result<std::size_t>> poll(Context& cx);
+  Poll<io::Transferred> poll(Context& cx);
 
  private:
   detail::Connection* c_;
