@@ -4,6 +4,7 @@
 // kv.hpp has what both share.
 #include <cstdio>
 #include <exception>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -22,16 +23,29 @@ using Reader = duet::io::BufReader<TcpStream>;
 /// slowly; the caller closes the connection (a write cut by the deadline
 /// may have sent part of a line, so the stream cannot go on).
 duet::Task<bool> send(TcpStream& s, std::string_view text, duet::Instant deadline) {
+  // io::Transferred: all of it, or the bytes sent and why not the rest
+  // (std::errc::timed_out at the deadline).
   auto w = co_await duet::timeout_at(deadline, s.write_all(std::as_bytes(std::span(text))));
-  const bool written = w && *w;  // in time, and all of it
-  co_return written;
+  co_return w.ok();
 }
 
-/// A shard's owner: answers its requests in order, until Store::close()
-/// (after the last connection ended) and the queue is empty.
+/// A shard's owner: answers its requests in order and expires its entries
+/// as their TTLs pass, until Store::close() (after the last connection
+/// ended) and the queue is empty.
 duet::Task<void> own(Shard& shard) {
+  enum { request, expiry };
   for (;;) {
-    auto r = co_await shard.next_request();
+    std::optional<Request> r;
+    if (!shard.has_expiries()) {
+      r = co_await shard.next_request();  // nothing to expire: requests alone
+    } else {
+      auto m = co_await duet::select(shard.next_request(), shard.next_expiry());
+      if (m.is<expiry>()) {
+        if (auto e = std::move(m.get<expiry>())) shard.expire(*e);
+        continue;
+      }
+      r = std::move(m.get<request>());
+    }
     if (!r) co_return;
     shard.apply(std::move(*r));
   }

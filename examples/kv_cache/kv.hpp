@@ -8,8 +8,10 @@
 // by one task (a coroutine or a fiber, by model) that takes requests from a
 // channel and answers each through a oneshot: the map needs no lock, a
 // request to one shard never waits for another, and an MGET over keys of
-// several shards really runs in parallel. A shard publishes every change
-// of a key on a Broadcast, which WATCH streams subscribe to.
+// several shards really runs in parallel. The owner also expires the
+// shard's entries when their TTLs pass, from a DelayQueue of keys (one
+// timer per shard). A shard publishes every change of a key on a
+// Broadcast, which WATCH streams subscribe to.
 #pragma once
 
 #include <algorithm>
@@ -166,12 +168,11 @@ inline std::string event_text(const Event& e) {
 
 /// What a shard's owner is asked to do.
 struct Request {
-  enum class Op { get, set, del, expire } op = Op::get;
+  enum class Op { get, set, del } op = Op::get;
   std::string key{};
   std::string value{};                                // set
   std::chrono::milliseconds ttl{0};                   // set
-  duet::Instant due{};                                // expire: the expiry its timer was armed for
-  std::optional<duet::OneshotSender<Reply>> reply{};  // empty for expire: nobody waits
+  std::optional<duet::OneshotSender<Reply>> reply{};  // set by Shard::ask
 
   static Request of(const Command& c) {
     const Op op = c.verb == Verb::set ? Op::set : c.verb == Verb::del ? Op::del : Op::get;
@@ -199,8 +200,9 @@ class Answer {
   duet::OneshotReceiver<Reply> rx_;
 };
 
-/// One shard: its entries belong to the task that runs `apply` (the
-/// owner); anyone may ask() or subscribe().
+/// One shard: its entries and its expiries belong to the task that runs
+/// its loop (the owner: apply, has_expiries, next_expiry, expire); anyone
+/// may ask() or subscribe().
 class Shard {
  public:
   /// Queues `r` for the owner (never waits: the channel is unbounded, and
@@ -215,12 +217,19 @@ class Shard {
   }
   /// Every change from now on (WATCH streams filter by key).
   duet::BroadcastReceiver<Event> subscribe() { return events_.subscribe(); }
-
-  /// The owner's loop: `while (auto r = await next_request()) apply(*r)`.
-  /// Empty once close() was called and every queued request was taken.
-  duet::Recv<Request> next_request() noexcept { return requests_.recv(); }
   /// No more requests: the owner answers those queued, then its loop ends.
   void close() { (void)requests_.close(); }
+
+  // ---- The owner's side.
+
+  /// The next request; empty once close() was called and the queue is empty.
+  duet::Recv<Request> next_request() noexcept { return requests_.recv(); }
+  /// Is an entry waiting to expire? (If not, next_expiry() would answer
+  /// "nothing queued" at once: the owner waits on requests alone.)
+  [[nodiscard]] bool has_expiries() const noexcept { return !expiries_.empty(); }
+  /// The next entry whose TTL passed: the shard's one timer, a DelayQueue
+  /// of keys (re-armed to the earliest expiry as entries come and go).
+  duet::DelayQueueNext<std::string> next_expiry() noexcept { return expiries_.next(); }
 
   void apply(Request r) {
     Reply out;
@@ -235,34 +244,30 @@ class Shard {
         out.found = find(r.key) != nullptr;
         if (out.found) remove(r.key, Event::Kind::del);
         break;
-      case Request::Op::expire:
-        // The timer of an entry since overwritten or deleted may still have
-        // fired: only the expiry it was armed for counts.
-        if (auto it = entries_.find(r.key); it != entries_.end() && it->second.expires == r.due) {
-          remove(r.key, Event::Kind::expired);
-        }
-        return;
     }
     if (r.reply) (void)r.reply->send(std::move(out));  // closed: the asker gave up
+  }
+
+  void expire(const duet::Expired<std::string>& e) {
+    // An overwrite or a delete takes the key out of the queue, so the entry
+    // is the one this expiry was set for; the check costs little.
+    auto it = entries_.find(e.value);
+    if (it != entries_.end() && it->second.expiry == e.key) remove(e.value, Event::Kind::expired);
   }
 
  private:
   struct Entry {
     std::string value;
-    std::optional<duet::Instant> expires;
-    // TTL expiry: one duet::call_at timer per entry with a TTL, cancelled
-    // when the entry is overwritten or deleted. A drain cancels every timer
-    // still pending, so an entry that lives an hour does not hold the
-    // server's drain open.
-    duet::TimerHandle timer;
+    duet::DelayQueueKey expiry{};  // names no entry without a TTL
   };
 
-  /// The live entry of `key`: one whose expiry passed is removed here
-  /// (its timer may not have run yet), so a GET never sees it.
+  /// The live entry of `key`: one whose TTL passed is removed here, as the
+  /// timer would a moment later, so a GET never sees it.
   Entry* find(const std::string& key) {
     auto it = entries_.find(key);
     if (it == entries_.end()) return nullptr;
-    if (it->second.expires && *it->second.expires <= duet::Clock::now()) {
+    const std::optional<duet::Instant> due = expiries_.deadline(it->second.expiry);
+    if (due && *due <= duet::Clock::now()) {
       remove(key, Event::Kind::expired);
       return nullptr;
     }
@@ -271,24 +276,15 @@ class Shard {
 
   void set(std::string key, std::string value, std::chrono::milliseconds ttl) {
     Entry& e = entries_[key];
-    (void)e.timer.cancel();
+    (void)expiries_.remove(e.expiry);  // an overwrite forgets the old TTL
+    e.expiry = ttl.count() > 0 ? expiries_.insert(key, ttl) : duet::DelayQueueKey();
     e.value = value;
-    e.expires.reset();
-    if (ttl.count() > 0) {
-      const duet::Instant due = duet::Clock::now() + ttl;
-      e.expires = due;
-      // The callback runs on a worker, not in the owner: it only queues an
-      // expire request, which the owner applies in order with the others.
-      e.timer = duet::call_at(due, [requests = requests_, key, due]() mutable {
-        (void)requests.try_send(Request{.op = Request::Op::expire, .key = key, .due = due});
-      });
-    }
     publish(Event{.kind = Event::Kind::set, .key = std::move(key), .value = std::move(value)});
   }
 
   void remove(const std::string& key, Event::Kind why) {
     auto it = entries_.find(key);
-    (void)it->second.timer.cancel();
+    (void)expiries_.remove(it->second.expiry);
     entries_.erase(it);
     publish(Event{.kind = why, .key = key});
   }
@@ -301,6 +297,7 @@ class Shard {
   duet::Channel<Request> requests_ = duet::Channel<Request>::unbounded();
   duet::Broadcast<Event> events_ = duet::Broadcast<Event>::create(kWatchBacklog);
   std::unordered_map<std::string, Entry> entries_;  // the owner's alone
+  duet::DelayQueue<std::string> expiries_;          // the owner's alone: keys with a TTL
 };
 
 /// The shards, and which one holds a key.
