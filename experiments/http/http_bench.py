@@ -55,6 +55,14 @@ Routes: GET /plaintext and GET /json (TechEmpower), plaintext with wrk's
 pipelining (pipeline.lua, DEPTH requests per write), and /plaintext over
 HTTPS (a self-signed certificate made with `openssl req` at run time).
 
+The pieces: http_servers.py starts, reads (/proc) and stops the servers and
+builds the peers; http_wrk.py holds the loads and runs wrk; http_profile.py
+the profile pass; http_memory.py the idle test; tls_timeline.py the
+handshake timeline; idle_conns.py the idle client. This file runs the
+passes in order (parse_args, select_servers, then load_pass, syscall_pass,
+profile_pass, timeline_pass, idle_pass, each printing its records) and
+turns the figures into records.
+
 The lab runs it (`./experiments/run --only http`, through the generated
 wrapper exp_http, with --jsonl: one record per rep on stdout) and writes
 reports/http.md. By hand:
@@ -67,67 +75,29 @@ import argparse
 import json
 import os
 import random
-import re
-import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
+import http_wrk
 import tls_timeline
+from http_memory import BREAKDOWN_METHOD, IDLE_WARMUP, idle_rss
+from http_profile import PROFILE_METHOD, profile_server
+from http_servers import DUET_CONFIGS, ROOT, NoTLS, Server, build_peers, cpu_ticks, duet_servers, io_syscalls, \
+    make_cert, pick_cpus, start, stop
+from http_wrk import Load, parse_loads, run_wrk, warm_up, window, wrk_script
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-PEERS = os.path.join(ROOT, "experiments", "peers")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from lab.script import log, raise_nofile  # noqa: E402
 
 EXPERIMENT = "http"
-DUET_CONFIGS = [(model, drv) for drv in ("io_uring", "epoll") for model in ("stackless", "fiber")]
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
 
 
 def emit(rec: dict):
     print(json.dumps(dict({"experiment": EXPERIMENT}, **rec)), flush=True)
-
-
-# ---- loads ---------------------------------------------------------------------
-
-class Load:
-    """One wrk workload: a route, a connection count, pipelining depth, TLS."""
-
-    def __init__(self, kind: str, conns: int, depth: int = 16):
-        self.kind, self.conns, self.depth = kind, conns, depth
-
-    @property
-    def name(self) -> str:
-        return f"pipeline{self.depth}" if self.kind == "pipeline" else self.kind
-
-    @property
-    def path(self) -> str:
-        return "/json" if self.kind == "json" else "/plaintext"
-
-    @property
-    def tls(self) -> bool:
-        return self.kind == "https"
-
-    def __repr__(self):
-        return f"{self.name}@{self.conns}"
-
-
-def parse_loads(spec: str, depth: int) -> list[Load]:
-    """"plaintext:64,256;json:256" -> loads, in that order."""
-    out = []
-    for part in spec.split(";"):
-        kind, _, conns = part.partition(":")
-        for c in conns.split(","):
-            out.append(Load(kind.strip(), int(c), depth))
-    return out
 
 
 ALL_CONNS = "64,256,1000"
@@ -156,433 +126,15 @@ PROFILES = {
 }
 
 
-# ---- the machine -------------------------------------------------------------------
-
-def pick_cpus() -> tuple[int, int]:
-    """The server's CPU and wrk's: the first CPU this process may run on, and
-    the first one after it that is not its SMT sibling (any other if all are)."""
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        return cpus[0], cpus[0]
-    server = cpus[0]
-    try:
-        with open(f"/sys/devices/system/cpu/cpu{server}/topology/thread_siblings_list") as f:
-            sib = set()
-            for part in f.read().strip().split(","):
-                lo, _, hi = part.partition("-")
-                sib.update(range(int(lo), int(hi or lo) + 1))
-    except OSError:
-        sib = {server}
-    others = [c for c in cpus if c not in sib] or cpus[1:]
-    return server, others[0]
-
-
-def raise_nofile(want: int) -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < want:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(want, hard)))
-        except (ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def make_cert(d: str) -> tuple[str, str]:
-    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
-    # ECDSA P-256: every wrk run opens its connections (and so does its TLS
-    # handshakes) inside the measured window, for every server alike; a
-    # P-256 handshake keeps that share small.
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-keyout", key, "-out", cert,
-                    "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-                   check=True, capture_output=True)
-    return cert, key
-
-
-# ---- /proc readings ------------------------------------------------------------------
-
-def tree(pid: int) -> list[int]:
-    """pid and its descendants (nginx: master and worker)."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        try:
-            for t in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{t}/children") as f:
-                    todo += [int(x) for x in f.read().split()]
-        except OSError:
-            pass
-    return out
-
-
-def cpu_ticks(pids: list[int]) -> int:
-    """utime+stime of the processes, in clock ticks (every thread)."""
-    total = 0
-    for p in pids:
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            pass
-    return total
-
-
-def pss_bytes(pids: list[int]) -> int:
-    total = 0
-    for p in pids:
-        try:
-            with open(f"/proc/{p}/smaps_rollup") as f:
-                for line in f:
-                    if line.startswith("Pss:"):
-                        total += int(line.split()[1]) * 1024
-                        break
-        except OSError:
-            pass
-    return total
-
-
-def io_syscalls(pids: list[int]) -> int:
-    total = 0
-    for p in pids:
-        try:
-            with open(f"/proc/{p}/io") as f:
-                d = dict(line.split(":") for line in f if ":" in line)
-            total += int(d["syscr"]) + int(d["syscw"])
-        except (OSError, KeyError, ValueError):
-            pass
-    return total
-
-
-# ---- servers ------------------------------------------------------------------------
-
-class Server:
-    """How to start one server: argv built from (port, tls_port, cert, key),
-    its environment, and how it says it is ready."""
-
-    def __init__(self, name: str, argv, env=None, ready="line", tls=True, note=""):
-        self.name, self.argv, self.env, self.ready, self.tls, self.note = name, argv, env or {}, ready, tls, note
-
-
-class Running:
-    def __init__(self, proc: subprocess.Popen, port: int, tls_port: int | None, workdir: str | None = None,
-                 tail: list[str] | None = None):
-        self.proc, self.port, self.tls_port, self.workdir = proc, port, tls_port, workdir
-        self.tail = tail if tail is not None else []     # the end of its output, for errors
-        self.tls_error = ""                              # why it serves no HTTPS, when it was asked to
-
-    @property
-    def pids(self) -> list[int]:
-        return tree(self.proc.pid)
-
-
-def _read_ports(p: subprocess.Popen, want_tls: bool, deadline: float) -> tuple[int | None, int | None]:
-    """`listening on N` lines: the first plain one is the port; a line that
-    says tls/https, or else the second line, is the TLS port."""
-    import select
-    port = tls = None
-    buf = ""
-    while time.time() < deadline:
-        if port is not None and (tls is not None or not want_tls):
-            break
-        # Once the plain port is known, wait a little for a TLS line only.
-        wait = min(0.5, deadline - time.time()) if port is None else min(2.0, deadline - time.time())
-        r, _, _ = select.select([p.stdout], [], [], max(0.0, wait))
-        if not r:
-            if port is not None:
-                break
-            if p.poll() is not None:
-                break
-            continue
-        chunk = os.read(p.stdout.fileno(), 4096).decode(errors="replace")
-        if not chunk:
-            break
-        buf += chunk
-        while "\n" in buf:
-            line, buf = buf.split("\n", 1)
-            m = re.search(r"listening on\D*?(\d+)", line)
-            if not m:
-                continue
-            n = int(m.group(1))
-            if re.search(r"tls|https|ssl", line, re.I) or port is not None:
-                tls = n if tls is None else tls
-            else:
-                port = n
-    return port, tls
-
-
-def _wait_children(pid: int, n: int, deadline: float) -> bool:
-    while time.time() < deadline:
-        if len(tree(pid)) > n:
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def wait_port(port: int, deadline: float) -> bool:
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
-class NoTLS(RuntimeError):
-    """The server serves no HTTPS (its HTTPS rows are marked unavailable)."""
-
-
-def start(srv: Server, cpu: int, cert: str, key: str, with_tls: bool, prefix=None) -> Running:
-    """Starts a server pinned to `cpu`; with_tls asks for its HTTPS port too.
-    A server that does not start with TLS is started without it, and the
-    reason kept (Running.tls_error)."""
-    if with_tls and srv.tls and srv.ready != "nginx":
-        try:
-            return _start(srv, cpu, cert, key, True, prefix)
-        except RuntimeError as e:
-            r = _start(srv, cpu, cert, key, False, prefix)
-            r.tls_error = f"did not start with TLS: {e}"
-            return r
-    return _start(srv, cpu, cert, key, with_tls, prefix)
-
-
-def _start(srv: Server, cpu: int, cert: str, key: str, with_tls: bool, prefix=None) -> Running:
-    tls_port = free_port() if (with_tls and srv.tls) else None
-    if srv.ready == "nginx":
-        workdir = tempfile.mkdtemp(prefix="duet-nginx-")
-        port = free_port()
-        with open(os.path.join(HERE, "nginx.conf.in")) as f:
-            conf = f.read()
-        nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-        for k, v in {"DIR": workdir, "PORT": port, "TLS_PORT": tls_port or free_port(), "CERT": cert, "KEY": key,
-                     "NOFILE": nofile, "CONNECTIONS": max(1024, nofile - 64)}.items():
-            conf = conf.replace(f"@{k}@", str(v))
-        path = os.path.join(workdir, "nginx.conf")
-        with open(path, "w") as f:
-            f.write(conf)
-        argv = srv.argv + ["-p", workdir, "-e", os.path.join(workdir, "error.log"), "-c", path]
-        p = subprocess.Popen((prefix or []) + ["taskset", "-c", str(cpu)] + argv, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, start_new_session=True)
-        # The master listens before it forks its worker: ready is both.
-        deadline = time.time() + 15
-        if not wait_port(port, deadline) or not _wait_children(p.pid, 1, deadline):
-            err = _kill(p)
-            shutil.rmtree(workdir, ignore_errors=True)
-            raise RuntimeError(f"nginx did not start: {err[-300:]}")
-        return Running(p, port, tls_port, workdir)
-    argv = srv.argv(tls_port, cert, key) if callable(srv.argv) else list(srv.argv)
-    p = subprocess.Popen((prefix or []) + ["taskset", "-c", str(cpu)] + argv, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, env=dict(os.environ, **srv.env), start_new_session=True)
-    port, tls = _read_ports(p, tls_port is not None, time.time() + 20)
-    if port is None:
-        out = _kill(p)
-        raise RuntimeError(f"{srv.name} did not start: {out[-300:]}")
-    # Keep reading its output to the end: a server whose pipe is closed dies
-    # of SIGPIPE at its next log line (Go logs each failed TLS handshake, and
-    # wrk abandons handshakes when its window ends); one whose pipe is full
-    # blocks.
-    tail: list[str] = []
-    threading.Thread(target=_drain, args=(p.stdout, tail), daemon=True).start()
-    return Running(p, port, tls, tail=tail)
-
-
-def _drain(pipe, tail: list[str]):
-    """Reads a server's output until it exits, keeping the last 4 KiB."""
-    while True:
-        chunk = os.read(pipe.fileno(), 65536)
-        if not chunk:
-            break
-        tail.append(chunk.decode(errors="replace"))
-        while sum(map(len, tail)) > 4096 and len(tail) > 1:
-            tail.pop(0)
-
-
-def _kill(p: subprocess.Popen) -> str:
-    try:
-        os.killpg(p.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    try:
-        out, err = p.communicate(timeout=10)
-    except (subprocess.TimeoutExpired, ValueError):
-        return ""
-    text = (out or b"") + (err or b"") if isinstance(out or b"", bytes) else (out or "") + (err or "")
-    return text.decode(errors="replace") if isinstance(text, bytes) else text
-
-
-def stop(r: Running) -> int | None:
-    """SIGTERM (duet drains and exits 0; nginx's master stops its worker),
-    then the whole group killed after 15 s; returns the exit status."""
-    rc = None
-    try:
-        r.proc.send_signal(signal.SIGTERM)
-        rc = r.proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        pass
-    try:
-        os.killpg(r.proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    try:
-        r.proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
-    if r.workdir:
-        shutil.rmtree(r.workdir, ignore_errors=True)
-    return rc
-
-
-def build_peers(out: str, want: list[str]) -> tuple[dict[str, Server], dict[str, str]]:
-    """The peer servers named in `want` that this machine can build and run;
-    and, for the others, why not."""
-    os.makedirs(out, exist_ok=True)
-    peers: dict[str, Server] = {}
-    missing: dict[str, str] = {}
-    if "nginx" in want:
-        nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-        if nginx:
-            peers["nginx"] = Server("nginx", [nginx], ready="nginx")
-        else:
-            missing["nginx"] = "nginx not installed (apt-get install nginx)"
-    if "go" in want:
-        if shutil.which("go"):
-            exe = os.path.join(out, "go-http")
-            env = dict(os.environ, GOCACHE=os.path.join(out, "gocache"), GO111MODULE="off", GOFLAGS="",
-                       GOPATH=os.path.join(out, "gopath"))
-            r = subprocess.run(["go", "build", "-o", exe, os.path.join(PEERS, "go", "http", "main.go")], env=env,
-                               capture_output=True, text=True)
-            if r.returncode == 0:
-                peers["go"] = Server("go", lambda tp, c, k, exe=exe: [exe, "0"] + ([str(tp), c, k] if tp else []),
-                                     {"GOMAXPROCS": "1"})
-            else:
-                missing["go"] = f"build failed: {r.stderr.strip()[-300:]}"
-        else:
-            missing["go"] = "go not installed (apt-get install golang-go)"
-    if "hyper" in want:
-        reg = "/usr/share/cargo/registry"
-        have = os.listdir(reg) if os.path.isdir(reg) else []
-        lack = [c for c in ("hyper-0.14", "tokio-rustls-0.23", "rustls-pemfile-1", "serde_json-1")
-                if not any(d.startswith(c) for d in have)]
-        if not shutil.which("cargo"):
-            missing["hyper"] = "cargo not installed (apt-get install cargo rustc)"
-        elif lack:
-            missing["hyper"] = (f"crate sources missing: {', '.join(lack)} (apt-get install librust-hyper-dev "
-                                "librust-tokio-rustls-dev librust-rustls-pemfile-dev librust-serde-json-dev)")
-        else:
-            proj = os.path.join(out, "hyper-src")
-            if os.path.exists(proj):
-                shutil.rmtree(proj)
-            shutil.copytree(os.path.join(PEERS, "tokio", "http"), proj,
-                            ignore=shutil.ignore_patterns("target", "Cargo.lock"))
-            target = os.path.join(out, "hyper-target")
-            r = subprocess.run(["cargo", "build", "--release", "--offline", "--target-dir", target], cwd=proj,
-                               env=dict(os.environ, CARGO_HOME=os.path.join(out, "cargo-home")),
-                               capture_output=True, text=True)
-            if r.returncode == 0:
-                exe = os.path.join(target, "release", "hyper-http")
-                peers["hyper"] = Server("hyper", lambda tp, c, k, exe=exe: [exe, "0"] + ([str(tp), c, k] if tp else []))
-            else:
-                missing["hyper"] = f"build failed: {r.stderr.strip()[-300:]}"
-    return peers, missing
-
-
-def duet_servers(build: str) -> tuple[dict[str, Server], str]:
-    exe = os.path.join(build, "examples", "http_server", "http_server")
-    if not os.path.isfile(exe):
-        return {}, f"{exe} not built"
-    out = {}
-    for model, drv in DUET_CONFIGS:
-        def argv(tp, c, k, model=model):
-            # The read timeout as long as nginx's keep-alive timeout here
-            # (nginx.conf.in): the idle test holds its connections idle for
-            # longer than the server's 10 s default while it opens them.
-            a = [exe, "--port", "0", "--model", model, "--workers", "1", "--read-timeout-ms", "300000"]
-            return a + (["--tls-port", str(tp), "--cert", c, "--key", k] if tp else [])
-        out[f"duet-{model}-{drv}"] = Server(f"duet-{model}-{drv}", argv, {"DUET_DRIVER": drv})
-    return out, ""
-
-
 # ---- one measurement -----------------------------------------------------------------
-
-def wrk_script(tmp: str, load: Load) -> tuple[str, list[str]]:
-    """The Lua script for a load (stats.lua's done() hook, after
-    pipeline.lua when pipelined) and wrk's script arguments."""
-    with open(os.path.join(HERE, "stats.lua")) as f:
-        stats = f.read()
-    if load.kind != "pipeline":
-        return os.path.join(HERE, "stats.lua"), []
-    path = os.path.join(tmp, "pipeline_stats.lua")
-    with open(os.path.join(HERE, "pipeline.lua")) as f:
-        text = f.read() + "\n" + stats
-    with open(path, "w") as f:
-        f.write(text)
-    return path, [str(load.depth), load.path]
-
-
-def tls_host() -> str:
-    """The host name HTTPS URLs use: "localhost" where it resolves to
-    127.0.0.1 first (the servers listen there only). wrk sends the URL's host
-    as SNI, and rustls (the hyper peer's TLS) refuses an IP address there."""
-    try:
-        first = socket.getaddrinfo("localhost", 443, type=socket.SOCK_STREAM)[0]
-        if first[0] == socket.AF_INET and first[4][0] == "127.0.0.1":
-            return "localhost"
-    except OSError:
-        pass
-    return "127.0.0.1"
-
-
-# Every wrk run opens its connections inside its window, and over TLS each
-# is a handshake: HTTPS windows are at least the profile's https_min seconds
-# (5 outside the smoke profile), so that the handshakes of 1,000 connections
-# are a small part of one.
-HTTPS_MIN_SECONDS = 5
-
-
-def window(load: Load, seconds: int) -> int:
-    return max(seconds, HTTPS_MIN_SECONDS) if load.tls else seconds
-
-
-def run_wrk(cpu: int, r: Running, load: Load, seconds: int, script: str, sargs: list[str]) -> dict:
-    port = r.tls_port if load.tls else r.port
-    url = f"https://{tls_host()}:{port}{load.path}" if load.tls else f"http://127.0.0.1:{port}{load.path}"
-    argv = ["taskset", "-c", str(cpu), "wrk", "-t1", f"-c{load.conns}", f"-d{seconds}s", "--latency",
-            "--timeout", "5s", "-s", script, url] + (["--"] + sargs if sargs else [])
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 120)
-    m = re.search(r"^LAB (\{.*\})$", p.stdout, re.M)
-    if p.returncode != 0 or not m:
-        raise RuntimeError(f"wrk failed ({p.returncode}): {(p.stdout + p.stderr).strip()[-300:]}")
-    d = json.loads(m.group(1))
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", p.stdout)
-    d["non2xx"] = int(non2xx.group(1)) if non2xx else 0
-    if not d["requests"]:
-        raise RuntimeError(f"wrk completed no request: {p.stdout.strip()[-300:]}")
-    d["rps"] = d["requests"] / (d["duration_us"] / 1e6) if d["duration_us"] else 0.0
-    return d
-
 
 def measure(srv: Server, load: Load, cpus, cert, key, seconds, warmup, script, sargs) -> dict:
     """One server, fresh, under one load: wrk's figures and the server's CPU
     over wrk's run."""
     r = start(srv, cpus[0], cert, key, load.tls)
     try:
-        if load.tls and r.tls_port is None:
-            raise NoTLS(r.tls_error or "the server printed no TLS port")
-        if warmup:
-            # Not measured: a warm-up that completes nothing (HTTPS at many
-            # connections can spend a short window on handshakes) is no error.
-            try:
-                run_wrk(cpus[1], r, load, warmup, script, sargs)
-            except RuntimeError:
-                pass
+        r.require_tls(load.tls)
+        warm_up(cpus[1], r, load, warmup, script, sargs)
         pids = r.pids
         t0 = cpu_ticks(pids)
         d = run_wrk(cpus[1], r, load, window(load, seconds), script, sargs)
@@ -600,8 +152,7 @@ def count_syscalls(srv: Server, load: Load, cpus, cert, key, seconds, script, sa
     /proc/PID/io where perf cannot attach)."""
     r = start(srv, cpus[0], cert, key, load.tls)
     try:
-        if load.tls and r.tls_port is None:
-            raise NoTLS(r.tls_error or "the server printed no TLS port")
+        r.require_tls(load.tls)
         pids = r.pids
         perf = shutil.which("perf")
         out = os.path.join(tempfile.gettempdir(), f"duet-http-perf-{os.getpid()}.txt")
@@ -641,65 +192,6 @@ def count_syscalls(srv: Server, load: Load, cpus, cert, key, seconds, script, sa
         stop(r)
 
 
-PROFILE_TOP = 8   # symbols kept per server and load
-
-
-def dso_class(dso: str) -> str:
-    """Where a sample's code lives: the kernel, the C library (and the
-    vDSO, the kernel's clock_gettime in user space), OpenSSL, or the
-    server itself (its program and the libraries it brings: duet's
-    server and http_parser, nginx, Go's and hyper's binaries)."""
-    if dso.startswith("[kernel"):
-        return "kernel"
-    base = os.path.basename(dso)
-    if base.startswith(("libc.so", "libc-", "ld-linux", "libm.so", "libpthread")) or dso == "[vdso]":
-        return "libc"
-    if base.startswith(("libcrypto", "libssl")):
-        return "tls"
-    return "server"
-
-
-PROFILE_CLASSES = ("kernel", "server", "libc", "tls")
-
-
-def summarize_profile(report: str, top: int = PROFILE_TOP) -> dict:
-    """`perf report --sort dso,sym -t TAB` text -> the samples, the share
-    (%) of each class of code (dso_class), and the top symbols by share."""
-    samples = 0
-    shares = {c: 0.0 for c in PROFILE_CLASSES}
-    syms = []
-    for line in report.splitlines():
-        m = re.match(r"#\s*Samples:\s*(\d+)([KM]?)", line)
-        if m:
-            samples = int(m.group(1)) * {"": 1, "K": 1000, "M": 1000000}[m.group(2)]
-            continue
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        parts = [x.strip() for x in line.split("\t")]
-        if len(parts) < 3 or not parts[0].endswith("%"):
-            continue
-        try:
-            pct = float(parts[0].rstrip("%"))
-        except ValueError:
-            continue
-        dso, sym = parts[1], parts[2]
-        if sym.startswith("[k] "):
-            dso = dso if dso.startswith("[kernel") else "[kernel.kallsyms]"
-        sym = re.sub(r"^\[[.kgu]\]\s*", "", sym)
-        shares[dso_class(dso)] += pct
-        syms.append((pct, dso, sym))
-    syms.sort(key=lambda t: -t[0])
-    return {"samples": samples, "shares": shares,
-            "top": [{"pct": p, "dso": os.path.basename(d), "sym": sy[:120]} for p, d, sy in syms[:top]]}
-
-
-PROFILE_METHOD = ("perf record -e cpu-clock -F 999 attached to the server's processes over one wrk run (after "
-                  "the warm-up), a fresh server per load; perf report --no-children --sort dso,sym: each "
-                  "symbol's share of the samples (self time), and the shares of code by where it lives: the "
-                  "kernel, the server (its program and the libraries it brings: duet's http_server and "
-                  "http_parser, nginx), libc (with the vDSO's clock_gettime), OpenSSL")
-
-
 TIMELINE_SECONDS = 2   # the timeline pass's wrk run: its start is what it looks at
 
 
@@ -710,8 +202,7 @@ def handshake_timeline(srv: Server, load: Load, cpus, cert, key, script, sargs) 
     r = start(srv, cpus[0], cert, key, True)
     pcap = os.path.join(tempfile.gettempdir(), f"duet-http-tls-{os.getpid()}.pcap")
     try:
-        if r.tls_port is None:
-            raise NoTLS(r.tls_error or "the server printed no TLS port")
+        r.require_tls()
         cap = tls_timeline.start_capture(r.tls_port, pcap)
         try:
             time.sleep(0.5)   # tcpdump is listening before wrk's first connect
@@ -737,191 +228,6 @@ def timeline_records(impl: str, load: Load, t: dict) -> list[dict]:
     return [{"experiment": EXPERIMENT, "impl": impl, "metric": f"tls_timeline.{k}.{load.name}", "n": load.conns,
              "value": v, "unit": "count" if k in ("connections", "early_requests") else "ms", "method": meth}
             for k, v in t.items()]
-
-
-def profile_server(srv: Server, load: Load, cpus, cert, key, seconds, warmup, script, sargs) -> dict | None:
-    """A cpu-clock profile of the server over one wrk run (perf record;
-    None where perf is missing or records nothing)."""
-    perf = shutil.which("perf")
-    if not perf:
-        return None
-    r = start(srv, cpus[0], cert, key, load.tls)
-    data = os.path.join(tempfile.gettempdir(), f"duet-http-prof-{os.getpid()}.data")
-    try:
-        if load.tls and r.tls_port is None:
-            raise NoTLS(r.tls_error or "the server printed no TLS port")
-        if warmup:
-            try:
-                run_wrk(cpus[1], r, load, warmup, script, sargs)
-            except RuntimeError:
-                pass
-        pp = subprocess.Popen(["taskset", "-c", str(cpus[1]), perf, "record", "-q", "-e", "cpu-clock", "-F", "999",
-                               "-o", data, "-p", ",".join(map(str, r.pids))],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.3)
-        pids = r.pids
-        t0 = cpu_ticks(pids)
-        try:
-            d = run_wrk(cpus[1], r, load, window(load, seconds), script, sargs)
-            cpu_s = (cpu_ticks(pids) - t0) / os.sysconf("SC_CLK_TCK")
-        finally:
-            pp.send_signal(signal.SIGINT)
-            try:
-                pp.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pp.kill()
-        rep = subprocess.run([perf, "report", "-i", data, "--stdio", "--no-children", "--sort", "dso,sym",
-                              "-g", "none", "--percent-limit", "0", "-t", "\t"],
-                             capture_output=True, text=True, timeout=300)
-        got = summarize_profile(rep.stdout)
-        # The CPU per request of the profiled run (perf's sampling included):
-        # what the shares are shares of.
-        got["cpu_us_per_req"] = cpu_s * 1e6 / d["requests"] if d["requests"] else None
-        return got if got["samples"] > 0 or got["top"] else None
-    finally:
-        stop(r)
-        for f in (data, data + ".old"):
-            try:
-                os.remove(f)
-            except OSError:
-                pass
-
-
-def profile_records(impl: str, load: Load, prof: dict) -> list[dict]:
-    """A profile as records: profile_share.<class>.<load> per class of code
-    and profile_sym.<load> TAB dso TAB symbol per top symbol, in % of the
-    samples; profile_samples.<load> their number; profile_cpu_us_per_req.<load>
-    the server's CPU per request over the profiled run."""
-    out = []
-
-    def rec(metric, value, unit):
-        out.append({"experiment": EXPERIMENT, "impl": impl, "metric": metric, "n": load.conns, "value": value,
-                    "unit": unit, "method": PROFILE_METHOD})
-
-    rec(f"profile_samples.{load.name}", prof["samples"], "samples")
-    if prof.get("cpu_us_per_req"):
-        rec(f"profile_cpu_us_per_req.{load.name}", prof["cpu_us_per_req"], "us/request")
-    for c, v in prof["shares"].items():
-        rec(f"profile_share.{c}.{load.name}", round(v, 2), "%")
-    for t in prof["top"]:
-        rec(f"profile_sym.{load.name}\t{t['dso']}\t{t['sym']}", t["pct"], "%")
-    return out
-
-
-def memory_line(r: Running, timeout: float = 5.0) -> dict | None:
-    """duet's server prints its memory line on SIGUSR1 (`memory {json}`:
-    the block cache, the C heap, fiber stacks; examples/http_server's
-    server.cpp): sends the signal and returns the line that follows it, or
-    None for a server that prints none."""
-    if not r.pids or r.proc.poll() is not None:
-        return None
-    seen = "".join(r.tail).count("memory {")
-    os.kill(r.proc.pid, signal.SIGUSR1)
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        text = "".join(r.tail)
-        lines = re.findall(r"^memory (\{.*\})$", text, re.M)
-        if len(lines) > seen or (lines and text.count("memory {") > seen):
-            return json.loads(lines[-1])
-        time.sleep(0.05)
-    return None
-
-
-def memory_breakdown(m0: dict, m1: dict, pss0: int, pss1: int, n: int) -> dict:
-    """Bytes per connection from two memory lines (before, with N open) and
-    the Pss around them: the block cache's blocks in use (frames, task
-    blocks, I/O operations), by size class as slabs carved; the C heap's
-    chunks in use (buffers, strings, registrations); fiber stacks' pages;
-    and the rest of the Pss growth (heap pages free but not returned, the
-    unused part of the last slab, page tables are not Pss)."""
-    if n <= 0:
-        return {}
-    blocks = ((m1["blocks_carved"] - m1["blocks_depot"]) - (m0["blocks_carved"] - m0["blocks_depot"])) / n
-    heap = ((m1["malloc_in_use"] + m1["malloc_mapped"]) - (m0["malloc_in_use"] + m0["malloc_mapped"])) / n
-    classes = {}
-    for k, v in m1.get("block_slabs", {}).items():
-        grew = v - m0.get("block_slabs", {}).get(k, 0)
-        if grew > 0:
-            classes[int(k)] = grew * SLAB_BYTES / n
-    total = (pss1 - pss0) / n
-    return {"total": total, "blocks": blocks, "block_classes": dict(sorted(classes.items())), "heap": heap,
-            "rest": total - blocks - heap}
-
-
-SLAB_BYTES = 256 * 1024   # the block cache's slab (duet/memory.hpp)
-
-BREAKDOWN_METHOD = ("duet's server's memory line (SIGUSR1: duet::Runtime::memory() and mallinfo2()) read with the "
-                    "idle test's N connections open and before, over N: blocks of duet's block cache in use "
-                    "(coroutine frames, fibers' task blocks, the driver's per-socket state), by size class as "
-                    "256 KiB slabs carved; the C heap's chunks in use (buffers, strings); the rest of the Pss "
-                    "growth (fiber stacks' touched pages, heap and slab pages not in use)")
-
-
-def breakdown_records(impl: str, n: int, b: dict) -> list[dict]:
-    """A memory breakdown (memory_breakdown) as records, B per connection:
-    idle_bytes.<part> for blocks, heap and rest, idle_bytes.block<size> per
-    block class that grew."""
-    if not b:
-        return []
-    out = []
-    parts = [(k, b[k]) for k in ("blocks", "heap", "rest")] + [(f"block{c}", v) for c, v in b["block_classes"].items()]
-    for k, v in parts:
-        out.append({"experiment": EXPERIMENT, "impl": impl, "metric": f"idle_bytes.{k}", "n": n,
-                    "value": round(v, 1), "unit": "B", "method": BREAKDOWN_METHOD})
-    return out
-
-
-# The idle test's warm-up: wrk with this many connections for this many
-# seconds on /plaintext, before the baseline.
-IDLE_WARMUP = (4, 1)
-
-
-def idle_rss(srv: Server, n: int, cpus, cert, key, sources: int) -> dict:
-    """Memory per idle keep-alive connection: the server's Pss with N open
-    (one request answered on each) against before; for duet's server, its
-    breakdown too (memory_line, memory_breakdown)."""
-    r = start(srv, cpus[0], cert, key, False)
-    try:
-        # Traffic first, so that what a serving server builds once is in the
-        # baseline, not divided among the N: buffer pools, malloc arenas, the
-        # io_uring buffer ring (every buffer is filled once as recvs cycle
-        # through it). Few connections, so that few connections' state is
-        # left cached for the N to reuse (IDLE_WARMUP).
-        subprocess.run(["taskset", "-c", str(cpus[1]), "wrk", "-t1", f"-c{IDLE_WARMUP[0]}",
-                        f"-d{IDLE_WARMUP[1]}s", f"http://127.0.0.1:{r.port}/plaintext"],
-                       capture_output=True, text=True, timeout=60)
-        time.sleep(0.3)
-        pids = r.pids
-        mem0 = memory_line(r) if srv.name.startswith("duet-") else None
-        m0 = pss_bytes(pids)
-        cl = subprocess.Popen(["taskset", "-c", str(cpus[1]), sys.executable, os.path.join(HERE, "idle_conns.py"),
-                               "--port", str(r.port), "--n", str(n), "--sources", str(sources),
-                               "--timeout", str(max(30, n / 200))],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            line = cl.stdout.readline()
-            m = re.match(r"open (\d+) failed (\d+)", line)
-            if not m:
-                raise RuntimeError(f"idle_conns: {line.strip()} {cl.stderr.read()[-300:]}")
-            opened, failed = int(m.group(1)), int(m.group(2))
-            time.sleep(0.5)
-            m1 = pss_bytes(r.pids)
-            mem1 = memory_line(r) if mem0 else None
-        finally:
-            try:
-                cl.stdin.write("\n")
-                cl.stdin.close()
-            except OSError:
-                pass
-            try:
-                cl.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                cl.kill()
-        return {"opened": opened, "failed": failed, "m0": m0, "m1": m1,
-                "per_conn": (m1 - m0) / opened if opened else None,
-                "breakdown": memory_breakdown(mem0, mem1, m0, m1, opened) if mem0 and mem1 else {}}
-    finally:
-        stop(r)
 
 
 SKIPPED = object()   # attempt(): the server has no HTTPS, or the measurement failed
@@ -989,7 +295,51 @@ def rep_records(rep: dict[str, dict], load: Load, method: str) -> list[dict]:
     return out
 
 
-def main():
+def profile_records(impl: str, load: Load, prof: dict) -> list[dict]:
+    """A profile as records: profile_share.<class>.<load> per class of code
+    and profile_sym.<load> TAB dso TAB symbol per top symbol, in % of the
+    samples; profile_samples.<load> their number; profile_cpu_us_per_req.<load>
+    the server's CPU per request over the profiled run."""
+    out = []
+
+    def rec(metric, value, unit):
+        out.append({"experiment": EXPERIMENT, "impl": impl, "metric": metric, "n": load.conns, "value": value,
+                    "unit": unit, "method": PROFILE_METHOD})
+
+    rec(f"profile_samples.{load.name}", prof["samples"], "samples")
+    if prof.get("cpu_us_per_req"):
+        rec(f"profile_cpu_us_per_req.{load.name}", prof["cpu_us_per_req"], "us/request")
+    for c, v in prof["shares"].items():
+        rec(f"profile_share.{c}.{load.name}", round(v, 2), "%")
+    for t in prof["top"]:
+        rec(f"profile_sym.{load.name}\t{t['dso']}\t{t['sym']}", t["pct"], "%")
+    return out
+
+
+def breakdown_records(impl: str, n: int, b: dict) -> list[dict]:
+    """A memory breakdown (memory_breakdown) as records, B per connection:
+    idle_bytes.<part> for blocks, heap and rest, idle_bytes.block<size> per
+    block class that grew."""
+    if not b:
+        return []
+    out = []
+    parts = [(k, b[k]) for k in ("blocks", "heap", "rest")] + [(f"block{c}", v) for c, v in b["block_classes"].items()]
+    for k, v in parts:
+        out.append({"experiment": EXPERIMENT, "impl": impl, "metric": f"idle_bytes.{k}", "n": n,
+                    "value": round(v, 1), "unit": "B", "method": BREAKDOWN_METHOD})
+    return out
+
+
+# ---- the run -----------------------------------------------------------------------------
+
+def write(records: list[dict]):
+    """Records on stdout, one JSON object a line (the lab's format)."""
+    for x in records:
+        print(json.dumps(x), flush=True)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """The options; each one not given is the profile's preset."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.environ.get("DUET_LAB_BUILD", os.path.join(ROOT, "build-experiments")),
                     type=os.path.abspath)
@@ -1009,26 +359,20 @@ def main():
     ap.add_argument("--peers", help="comma-separated peers (nginx,go,hyper)")
     ap.add_argument("--servers", default="", help="comma-separated substrings: keep only servers matching one")
     ap.add_argument("--jsonl", action="store_true", help="records on stdout (the lab's format); else a summary too")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     preset = PROFILES[a.profile]
-    global HTTPS_MIN_SECONDS
-    HTTPS_MIN_SECONDS = preset["https_min"]
+    a.https_min = preset["https_min"]
     for k in ("reps", "seconds", "warmup", "loads", "count_loads", "idle_n", "peers", "profile_loads",
               "timeline_loads"):
         if getattr(a, k) is None:
             setattr(a, k, preset[k])
+    return a
 
-    if not shutil.which("wrk"):
-        log("wrk not installed (apt-get install wrk): nothing to measure")
-        emit({"impl": "wrk", "metric": "unavailable", "value": 1, "unit": "",
-              "method": "wrk not installed (apt-get install wrk)"})
-        return 0
-    nofile = raise_nofile(max(a.idle_n, 1000) + 4096)
-    cpus = pick_cpus()
-    loads = parse_loads(a.loads, a.depth)
-    count_loads = parse_loads(a.count_loads, a.depth) if a.count_loads else []
-    profile_loads = parse_loads(a.profile_loads, a.depth) if a.profile_loads else []
-    timeline_loads = [x for x in parse_loads(a.timeline_loads, a.depth) if x.tls] if a.timeline_loads else []
+
+def select_servers(a: argparse.Namespace) -> dict[str, Server]:
+    """duet's four configurations and the peers asked for (built here),
+    narrowed by --servers; each one that cannot run is an `unavailable`
+    record with its reason."""
     peers, missing = build_peers(os.path.join(a.build, "http-peers"), a.peers.split(","))
     duet, why = duet_servers(a.build)
     if why:
@@ -1042,127 +386,178 @@ def main():
     for name, reason in missing.items():
         log(f"{name}: not measured ({reason})")
         emit({"impl": name, "metric": "unavailable", "value": 1, "unit": "", "method": reason})
-    names = list(servers)
-    log(f"servers: {', '.join(names) or 'none'}; loads: {loads}; reps {a.reps}; server CPU {cpus[0]}, "
+    return servers
+
+
+class Bench:
+    """What the passes share: the options, the CPUs (the servers', wrk's),
+    the certificate, the servers by name; what the passes learn on the
+    way: the servers with no HTTPS, the measurements that failed."""
+
+    def __init__(self, a: argparse.Namespace, cpus: tuple[int, int], servers: dict[str, Server], tmp: str):
+        self.a, self.cpus, self.servers, self.tmp = a, cpus, servers, tmp
+        self.names = list(servers)
+        self.cert, self.key = make_cert(tmp)
+        self.rng = random.Random()
+        self.no_tls: set[str] = set()
+        self.failed: list[str] = []
+
+    def method(self, load: Load) -> str:
+        return (f"wrk -t1 --latency, {window(load, self.a.seconds)} s after a {self.a.warmup} s warm-up, on "
+                f"loopback; server pinned to CPU {self.cpus[0]} (one worker process or thread), wrk to CPU "
+                f"{self.cpus[1]}; servers fresh per run, rotated rep by rep")
+
+
+def one_rep(b: Bench, load: Load, rep: int, script: str, sargs: list[str]) -> dict[str, dict]:
+    """Every server once under `load`, in an order rotated from a random
+    start: name -> wrk's figures. A server without HTTPS is said once (an
+    `unavailable.https` record) and left out of the HTTPS loads after."""
+    k = b.rng.randrange(len(b.names)) if b.names else 0
+    order = b.names[k:] + b.names[:k]
+    this_rep: dict[str, dict] = {}
+    for name in order:
+        if load.tls and name in b.no_tls:
+            continue
+        try:
+            d = measure(b.servers[name], load, b.cpus, b.cert, b.key, b.a.seconds, b.a.warmup, script, sargs)
+        except NoTLS as e:
+            log(f"{load} rep {rep} {name}: no HTTPS: {e}")
+            b.no_tls.add(name)
+            emit({"impl": name, "metric": "unavailable.https", "value": 1, "unit": "", "method": str(e)[:300]})
+            continue
+        except (RuntimeError, subprocess.SubprocessError, OSError) as e:
+            log(f"{load} rep {rep} {name}: {e}")
+            b.failed.append(f"{load} rep {rep} {name}: {str(e).splitlines()[0][:120]}")
+            continue
+        if name.startswith("duet-") and d["exit"] not in (0, None):
+            log(f"{name}: exit status {d['exit']} after SIGTERM")
+        this_rep[name] = d
+        log(f"{load} rep {rep} {name}: {d['rps']:.0f} req/s p99 {d['p99_us']:.0f} us "
+            f"cpu {d['cpu_s'] * 1e6 / max(1, d['requests']):.1f} us/req")
+    return this_rep
+
+
+def load_pass(b: Bench, loads: list[Load]):
+    """The main pass: every load, rep by rep, a record set per rep."""
+    for load in loads:
+        script, sargs = wrk_script(b.tmp, load)
+        for rep in range(b.a.reps):
+            write(rep_records(one_rep(b, load, rep, script, sargs), load, b.method(load)))
+
+
+def syscall_pass(b: Bench, loads: list[Load]):
+    for load in loads:
+        script, sargs = wrk_script(b.tmp, load)
+        for name in b.names:
+            if load.tls and name in b.no_tls:
+                continue
+            got = attempt("syscalls", load, name, b.failed, lambda: count_syscalls(
+                b.servers[name], load, b.cpus, b.cert, b.key, b.a.seconds, script, sargs))
+            if got is not SKIPPED and got:
+                emit({"impl": name, "metric": f"syscalls_per_req.{load.name}", "n": load.conns,
+                      "value": got[0], "unit": "syscalls/request", "method": got[1]})
+                log(f"syscalls {load} {name}: {got[0]:.2f}/req")
+
+
+def profile_pass(b: Bench, loads: list[Load]):
+    for load in loads:
+        script, sargs = wrk_script(b.tmp, load)
+        for name in b.names:
+            if not (name.startswith("duet-") or name in PROFILE_PEERS) or (load.tls and name in b.no_tls):
+                continue
+            prof = attempt("profile", load, name, b.failed, lambda: profile_server(
+                b.servers[name], load, b.cpus, b.cert, b.key, b.a.seconds, b.a.warmup, script, sargs))
+            if prof is SKIPPED:
+                continue
+            if prof is None:
+                log(f"profile {load} {name}: perf missing or recorded nothing")
+                continue
+            write(profile_records(name, load, prof))
+            top = prof["top"][0] if prof["top"] else {"sym": "-", "pct": 0}
+            log(f"profile {load} {name}: {prof['samples']} samples, kernel {prof['shares']['kernel']:.0f}%, "
+                f"top {top['sym']} {top['pct']:.1f}%")
+
+
+def timeline_pass(b: Bench, loads: list[Load]):
+    why_no_capture = tls_timeline.available()
+    if loads and why_no_capture:
+        log(f"timeline: not captured ({why_no_capture})")
+    for load in loads if not why_no_capture else []:
+        script, sargs = wrk_script(b.tmp, load)
+        for name in b.names:
+            if name in b.no_tls:
+                continue
+            got = attempt("timeline", load, name, b.failed, lambda: handshake_timeline(
+                b.servers[name], load, b.cpus, b.cert, b.key, script, sargs))
+            if got is SKIPPED:
+                continue
+            if got is None:
+                log(f"timeline {load} {name}: no connection reached its first response")
+                continue
+            t, summary = got
+            write(timeline_records(name, load, t))
+            log(f"timeline {load} {name}: flights done {t['flights_done_ms']:.0f} ms, wrk's handshakes done "
+                f"{t['handshakes_done_ms']:.0f} ms, {t['early_requests']} early requests "
+                f"(median {t['early_wait_ms']:.0f} ms before that), server wait <= {t['server_wait_ms']:.1f} ms "
+                f"[{summary}]")
+
+
+def idle_pass(b: Bench, nofile: int):
+    # The server and the client each hold N descriptors, each under
+    # its own RLIMIT_NOFILE (this one, inherited).
+    n = min(b.a.idle_n, max(100, nofile - 256))
+    for name in b.names:
+        try:
+            d = idle_rss(b.servers[name], n, b.cpus, b.cert, b.key, b.a.sources)
+        except (RuntimeError, subprocess.SubprocessError, OSError) as e:
+            log(f"idle {name}: {e}")
+            b.failed.append(f"idle {name}: {str(e).splitlines()[0][:120]}")
+            continue
+        meth = (f"idle_conns.py: {n} keep-alive connections from 127.0.0.2-{1 + b.a.sources}, one GET "
+                "answered on each, then idle; Pss summed over the server's processes "
+                "(/proc/PID/smaps_rollup) with them open minus before (after wrk -c"
+                f"{IDLE_WARMUP[0]} -d{IDLE_WARMUP[1]}s on /plaintext), over the connections open")
+        if d["per_conn"] is not None:
+            emit({"impl": name, "metric": "rss_per_idle_conn", "n": n, "value": d["per_conn"],
+                  "unit": "B", "method": meth})
+        emit({"impl": name, "metric": "idle_conns_open", "n": n, "value": d["opened"], "unit": "connections",
+              "method": meth})
+        write(breakdown_records(name, n, d.get("breakdown") or {}))
+        log(f"idle {name}: {d['opened']} open ({d['failed']} failed), {(d['per_conn'] or 0):.0f} B/conn")
+
+
+def main(argv=None) -> int:
+    a = parse_args(argv)
+    http_wrk.HTTPS_MIN_SECONDS = a.https_min
+    if not shutil.which("wrk"):
+        log("wrk not installed (apt-get install wrk): nothing to measure")
+        emit({"impl": "wrk", "metric": "unavailable", "value": 1, "unit": "",
+              "method": "wrk not installed (apt-get install wrk)"})
+        return 0
+    nofile = raise_nofile(max(a.idle_n, 1000) + 4096)
+    cpus = pick_cpus()
+    loads = parse_loads(a.loads, a.depth)
+    count_loads = parse_loads(a.count_loads, a.depth) if a.count_loads else []
+    profile_loads = parse_loads(a.profile_loads, a.depth) if a.profile_loads else []
+    timeline_loads = [x for x in parse_loads(a.timeline_loads, a.depth) if x.tls] if a.timeline_loads else []
+    servers = select_servers(a)
+    log(f"servers: {', '.join(servers) or 'none'}; loads: {loads}; reps {a.reps}; server CPU {cpus[0]}, "
         f"wrk CPU {cpus[1]}; RLIMIT_NOFILE {nofile}")
-    def method(load: Load) -> str:
-        return (f"wrk -t1 --latency, {window(load, a.seconds)} s after a {a.warmup} s warm-up, on loopback; server "
-                f"pinned to CPU {cpus[0]} (one worker process or thread), wrk to CPU {cpus[1]}; servers fresh per "
-                "run, rotated rep by rep")
-    rng = random.Random()
     tmp = tempfile.mkdtemp(prefix="duet-http-")
-    no_tls: set[str] = set()
-    failed: list[str] = []
     try:
-        cert, key = make_cert(tmp)
-        for load in loads:
-            script, sargs = wrk_script(tmp, load)
-            for rep in range(a.reps):
-                k = rng.randrange(len(names)) if names else 0
-                order = names[k:] + names[:k]
-                this_rep: dict[str, dict] = {}
-                for name in order:
-                    if load.tls and name in no_tls:
-                        continue
-                    try:
-                        d = measure(servers[name], load, cpus, cert, key, a.seconds, a.warmup, script, sargs)
-                    except NoTLS as e:
-                        log(f"{load} rep {rep} {name}: no HTTPS: {e}")
-                        no_tls.add(name)
-                        emit({"impl": name, "metric": "unavailable.https", "value": 1, "unit": "",
-                              "method": str(e)[:300]})
-                        continue
-                    except (RuntimeError, subprocess.SubprocessError, OSError) as e:
-                        log(f"{load} rep {rep} {name}: {e}")
-                        failed.append(f"{load} rep {rep} {name}: {str(e).splitlines()[0][:120]}")
-                        continue
-                    if name.startswith("duet-") and d["exit"] not in (0, None):
-                        log(f"{name}: exit status {d['exit']} after SIGTERM")
-                    this_rep[name] = d
-                    log(f"{load} rep {rep} {name}: {d['rps']:.0f} req/s p99 {d['p99_us']:.0f} us "
-                        f"cpu {d['cpu_s'] * 1e6 / max(1, d['requests']):.1f} us/req")
-                for x in rep_records(this_rep, load, method(load)):
-                    print(json.dumps(x), flush=True)
-        for load in count_loads:
-            script, sargs = wrk_script(tmp, load)
-            for name in names:
-                if load.tls and name in no_tls:
-                    continue
-                got = attempt("syscalls", load, name, failed, lambda: count_syscalls(
-                    servers[name], load, cpus, cert, key, a.seconds, script, sargs))
-                if got is not SKIPPED and got:
-                    emit({"impl": name, "metric": f"syscalls_per_req.{load.name}", "n": load.conns,
-                          "value": got[0], "unit": "syscalls/request", "method": got[1]})
-                    log(f"syscalls {load} {name}: {got[0]:.2f}/req")
-        for load in profile_loads:
-            script, sargs = wrk_script(tmp, load)
-            for name in names:
-                if not (name.startswith("duet-") or name in PROFILE_PEERS) or (load.tls and name in no_tls):
-                    continue
-                prof = attempt("profile", load, name, failed, lambda: profile_server(
-                    servers[name], load, cpus, cert, key, a.seconds, a.warmup, script, sargs))
-                if prof is SKIPPED:
-                    continue
-                if prof is None:
-                    log(f"profile {load} {name}: perf missing or recorded nothing")
-                    continue
-                for x in profile_records(name, load, prof):
-                    print(json.dumps(x), flush=True)
-                top = prof["top"][0] if prof["top"] else {"sym": "-", "pct": 0}
-                log(f"profile {load} {name}: {prof['samples']} samples, kernel {prof['shares']['kernel']:.0f}%, "
-                    f"top {top['sym']} {top['pct']:.1f}%")
-        why_no_capture = tls_timeline.available()
-        if timeline_loads and why_no_capture:
-            log(f"timeline: not captured ({why_no_capture})")
-        for load in timeline_loads if not why_no_capture else []:
-            script, sargs = wrk_script(tmp, load)
-            for name in names:
-                if name in no_tls:
-                    continue
-                got = attempt("timeline", load, name, failed, lambda: handshake_timeline(
-                    servers[name], load, cpus, cert, key, script, sargs))
-                if got is SKIPPED:
-                    continue
-                if got is None:
-                    log(f"timeline {load} {name}: no connection reached its first response")
-                    continue
-                t, summary = got
-                for x in timeline_records(name, load, t):
-                    print(json.dumps(x), flush=True)
-                log(f"timeline {load} {name}: flights done {t['flights_done_ms']:.0f} ms, wrk's handshakes done "
-                    f"{t['handshakes_done_ms']:.0f} ms, {t['early_requests']} early requests "
-                    f"(median {t['early_wait_ms']:.0f} ms before that), server wait <= {t['server_wait_ms']:.1f} ms "
-                    f"[{summary}]")
+        b = Bench(a, cpus, servers, tmp)
+        load_pass(b, loads)
+        syscall_pass(b, count_loads)
+        profile_pass(b, profile_loads)
+        timeline_pass(b, timeline_loads)
         if a.idle_n:
-            # The server and the client each hold N descriptors, each under
-            # its own RLIMIT_NOFILE (this one, inherited).
-            n = min(a.idle_n, max(100, nofile - 256))
-            for name in names:
-                try:
-                    d = idle_rss(servers[name], n, cpus, cert, key, a.sources)
-                except (RuntimeError, subprocess.SubprocessError, OSError) as e:
-                    log(f"idle {name}: {e}")
-                    failed.append(f"idle {name}: {str(e).splitlines()[0][:120]}")
-                    continue
-                meth = (f"idle_conns.py: {n} keep-alive connections from 127.0.0.2-{1 + a.sources}, one GET "
-                        "answered on each, then idle; Pss summed over the server's processes "
-                        "(/proc/PID/smaps_rollup) with them open minus before (after wrk -c"
-                        f"{IDLE_WARMUP[0]} -d{IDLE_WARMUP[1]}s on /plaintext), over the connections open")
-                if d["per_conn"] is not None:
-                    emit({"impl": name, "metric": "rss_per_idle_conn", "n": n, "value": d["per_conn"],
-                          "unit": "B", "method": meth})
-                emit({"impl": name, "metric": "idle_conns_open", "n": n, "value": d["opened"], "unit": "connections",
-                      "method": meth})
-                for x in breakdown_records(name, n, d.get("breakdown") or {}):
-                    print(json.dumps(x), flush=True)
-                log(f"idle {name}: {d['opened']} open ({d['failed']} failed), "
-                    f"{(d['per_conn'] or 0):.0f} B/conn")
+            idle_pass(b, nofile)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     # A measurement that failed is not a row; exit 1 so that the lab marks
     # the run partial and its page names them (the last line of stderr).
-    if failed:
-        log(f"{len(failed)} measurement(s) failed: " + "; ".join(failed)[-250:])
+    if b.failed:
+        log(f"{len(b.failed)} measurement(s) failed: " + "; ".join(b.failed)[-250:])
         return 1
     return 0
 

@@ -22,24 +22,13 @@ from __future__ import annotations
 import argparse
 import errno
 import os
-import resource
 import selectors
 import socket
 import sys
 import time
 
-
-def raise_nofile(want: int) -> int:
-    """RLIMIT_NOFILE at least `want` where the hard limit (or root) allows;
-    returns the soft limit now in force."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft >= want:
-        return soft
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(want, hard)))
-    except (ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from lab.script import raise_nofile  # noqa: E402
 
 
 class Conn:

@@ -38,9 +38,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 PEERS = os.path.join(ROOT, "experiments", "peers")
 
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
+sys.path.insert(0, os.path.join(ROOT, "experiments"))
+from lab.script import log  # noqa: E402
 
 
 def build_peers(out: str, want: list[str]) -> dict[str, list[str]]:

@@ -1,8 +1,8 @@
 // stackful_common.hpp: what the stackful_* experiment programs share beyond
-// lab.hpp (whose lab::emit prints their JSONL records): RSS and page-table
-// size from /proc, a child process with a shared result slot, an argument
-// parser, and raising vm.max_map_count (said in the output; restored at
-// exit).
+// lab.hpp (whose lab::emit prints their JSONL records and lab::rss_bytes
+// reads their RSS): page-table size and mapping count from /proc, a child
+// process with a shared result slot, an argument parser, and raising
+// vm.max_map_count (said in the output; restored at exit).
 #pragma once
 
 #include <fcntl.h>
@@ -35,9 +35,6 @@ inline long long status_bytes(const char* field) {
     }
   }
   return 0;
-}
-inline long long rss_bytes() {
-  return status_bytes("VmRSS");
 }
 inline long long pte_bytes() {
   return status_bytes("VmPTE");

@@ -27,9 +27,9 @@ Shared* g = nullptr;
 long g_limit = 0;  // stop here (0: until the guard page)
 char* g_top_sp = nullptr;
 
-/// Out of line so that its ifstream does not inflate every frame of dive.
+/// Out of line so that its file read does not inflate every frame of dive.
 [[gnu::noinline]] long at_limit() {
-  g->rss = sx::rss_bytes();
+  g->rss = lab::rss_bytes();
   return 0;
 }
 

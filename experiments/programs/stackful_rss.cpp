@@ -66,14 +66,14 @@ void measure(duet::StackStrategy s, long long n, Point* out) {
   gate.wakers.reserve(static_cast<std::size_t>(n));
   std::vector<duet::JoinHandle<void>> hs;
   hs.reserve(static_cast<std::size_t>(n));
-  const long long rss0 = sx::rss_bytes(), pte0 = sx::pte_bytes(), maps0 = sx::map_count();
+  const long long rss0 = lab::rss_bytes(), pte0 = sx::pte_bytes(), maps0 = sx::map_count();
   auto park = [&gate] { duet::wait(Gate::Wait{&gate}); };
   for (long long i = 0; i < n; ++i) hs.push_back(rt.spawn(duet::stackful({.strategy = s}), park));
   out->task_block = sizeof(duet::detail::FiberTask<decltype(park), void>);
   while (gate.parked.load(std::memory_order_relaxed) < n)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   out->n = n;
-  out->rss = static_cast<double>(sx::rss_bytes() - rss0);
+  out->rss = static_cast<double>(lab::rss_bytes() - rss0);
   out->pte = static_cast<double>(sx::pte_bytes() - pte0);
   out->maps = static_cast<double>(sx::map_count() - maps0);
   out->ok = true;

@@ -55,7 +55,8 @@ inline double ns_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
 }
 
-/// Resident set size in bytes (/proc/self/statm, field 2).
+/// Resident set size in bytes (/proc/self/statm, field 2: the pages VmRSS
+/// counts): every program's one RSS reading.
 inline long long rss_bytes() {
   long long pages_total = 0, pages_res = 0;
   if (FILE* f = std::fopen("/proc/self/statm", "r")) {

@@ -23,6 +23,9 @@ from lab.results import Results  # noqa: E402
 from lab.tests.test_report import MACHINE, data_file, rec  # noqa: E402
 
 import http_bench  # noqa: E402
+import http_memory  # noqa: E402
+import http_profile  # noqa: E402
+import http_wrk  # noqa: E402
 import idle_conns  # noqa: E402
 import tls_timeline  # noqa: E402
 
@@ -41,7 +44,7 @@ def http_records():
             wrk[impl] = {"rps": rps, "p50_us": p99 / 3, "p99_us": p99, "p999_us": p99 * 2, "requests": rps * 4,
                          "cpu_s": cpu * rps * 4 / 1e6, "err_connect": 0, "err_read": 0, "err_write": 0,
                          "err_timeout": 0, "non2xx": 0}
-        out += http_bench.rep_records(wrk, http_bench.Load("plaintext", 256), "wrk test")
+        out += http_bench.rep_records(wrk, http_wrk.Load("plaintext", 256), "wrk test")
     out.append(rec("http", "nginx", "syscalls_per_req.plaintext", 2.1, 256, "syscalls/request"))
     for impl, b in (("duet-stackless-io_uring", 400), ("duet-fiber-io_uring", 9000), ("nginx", 500),
                     ("go", 8000), ("hyper", 10000)):
@@ -97,7 +100,7 @@ class HttpPageTest(unittest.TestCase):
 
     def test_a_miss_cites_its_profile_and_the_memory_breakdown(self):
         recs = http_records()
-        load = http_bench.Load("plaintext", 256)
+        load = http_wrk.Load("plaintext", 256)
         duet = {"samples": 900, "cpu_us_per_req": 12.5,
                 "shares": {"kernel": 61.0, "server": 27.0, "libc": 12.0, "tls": 0.0},
                 "top": [{"pct": 7.5, "dso": "libhttp_parser.so.2.9.4", "sym": "http_parser_execute"},
@@ -115,7 +118,7 @@ class HttpPageTest(unittest.TestCase):
               "malloc_mapped": 0}
         m1 = {"blocks_carved": (4 << 20) + 41 * 256 * 1024, "blocks_depot": 0, "block_slabs": {"128": 5, "960": 37},
               "malloc_in_use": 100000 + 10000 * 16, "malloc_mapped": 0}
-        b = http_bench.memory_breakdown(m0, m1, 1 << 20, (1 << 20) + 10000 * 1200, 10000)
+        b = http_memory.memory_breakdown(m0, m1, 1 << 20, (1 << 20) + 10000 * 1200, 10000)
         recs += http_bench.breakdown_records("duet-stackless-io_uring", 10000, b)
         # Make the memory target a miss: 1,200 B against nginx's 500 B.
         recs = [r for r in recs if not (r["impl"] == "duet-stackless-io_uring" and r["metric"] == "rss_per_idle_conn")]
@@ -138,7 +141,7 @@ class HttpPageTest(unittest.TestCase):
 
     def test_an_https_latency_miss_cites_the_handshake_timeline(self):
         recs = []
-        https = http_bench.Load("https", 256)
+        https = http_wrk.Load("https", 256)
         for rep in range(2):
             wrk = {}
             for impl, p99 in (("duet-stackless-epoll", 40000.0), ("nginx", 8000.0), ("hyper", 60000.0)):
@@ -167,7 +170,7 @@ class HttpPageTest(unittest.TestCase):
         wrk = {"nginx": {"rps": 1000.0, "p50_us": 10.0, "p99_us": 100.0, "p999_us": 200.0, "requests": 4000,
                          "cpu_s": 0.1, "err_connect": 0, "err_read": 0, "err_write": 0, "err_timeout": 0,
                          "non2xx": 0}}
-        recs += http_bench.rep_records(wrk, http_bench.Load("plaintext", 256), "wrk test")
+        recs += http_bench.rep_records(wrk, http_wrk.Load("plaintext", 256), "wrk test")
         page, readme = self.write(recs)
         self.assertIn("| duet-fiber-epoll | not measured: build/examples/http_server not built |", page)
         self.assertIn("No duet configuration measured yet: no verdict.", page)
@@ -176,18 +179,18 @@ class HttpPageTest(unittest.TestCase):
 
 class HttpBenchPiecesTest(unittest.TestCase):
     def test_loads(self):
-        loads = http_bench.parse_loads("plaintext:64,256;pipeline:256;https:1000", 16)
+        loads = http_wrk.parse_loads("plaintext:64,256;pipeline:256;https:1000", 16)
         self.assertEqual([repr(x) for x in loads], ["plaintext@64", "plaintext@256", "pipeline16@256", "https@1000"])
         self.assertEqual((loads[2].path, loads[3].tls, loads[3].path), ("/plaintext", True, "/plaintext"))
-        self.assertEqual(http_bench.Load("json", 64).path, "/json")
+        self.assertEqual(http_wrk.Load("json", 64).path, "/json")
         for prof in http_bench.PROFILES.values():
-            http_bench.parse_loads(prof["loads"], 16)
+            http_wrk.parse_loads(prof["loads"], 16)
 
     def test_pipelined_zero_percentiles_are_not_reported(self):
         d = {"rps": 5000.0, "p50_us": 900.0, "p99_us": 0.0, "p999_us": 0.0, "requests": 20000, "cpu_s": 0.2,
              "err_connect": 0, "err_read": 0, "err_write": 0, "err_timeout": 0, "non2xx": 0}
         recs = http_bench.rep_records({"nginx": d, "duet-stackless-epoll": dict(d)},
-                                      http_bench.Load("pipeline", 256, 16), "wrk test")
+                                      http_wrk.Load("pipeline", 256, 16), "wrk test")
         metrics = {(r["impl"], r["metric"]) for r in recs}
         self.assertIn(("nginx", "p50_us.pipeline16"), metrics)
         self.assertNotIn(("nginx", "p99_us.pipeline16"), metrics)
@@ -211,7 +214,7 @@ class HttpBenchPiecesTest(unittest.TestCase):
             "     6.00%  \t[vdso]                 \t[.] __vdso_clock_gettime",
             "     4.00%  \tlibhttp_parser.so.2.9.4\t[.] http_parser_execute",
             ""])
-        p = http_bench.summarize_profile(text, top=3)
+        p = http_profile.summarize_profile(text, top=3)
         self.assertEqual(p["samples"], 2000)
         self.assertEqual({k: round(v, 1) for k, v in p["shares"].items()},
                          {"kernel": 40.0, "server": 29.0, "libc": 16.0, "tls": 15.0})
@@ -219,7 +222,7 @@ class HttpBenchPiecesTest(unittest.TestCase):
                          [("_raw_spin_unlock_irqrestore", "[kernel.kallsyms]", 40.0),
                           ("http_server::Serve<duet::net::TcpStream>::poll", "http_server", 25.0),
                           ("bn_mul_mont", "libcrypto.so.3", 15.0)])
-        recs = http_bench.profile_records("nginx", http_bench.Load("json", 256), p)
+        recs = http_bench.profile_records("nginx", http_wrk.Load("json", 256), p)
         self.assertIn(("profile_share.tls.json", 15.0), [(r["metric"], r["value"]) for r in recs])
         self.assertIn("profile_sym.json\tlibcrypto.so.3\tbn_mul_mont", [r["metric"] for r in recs])
 
@@ -228,13 +231,13 @@ class HttpBenchPiecesTest(unittest.TestCase):
               "malloc_in_use": 50000, "malloc_mapped": 0}
         m1 = {"blocks_carved": (2 << 20) + 10 * 256 * 1024, "blocks_depot": 4096, "block_slabs": {"128": 2, "1088": 10},
               "malloc_in_use": 50000 + 2000 * 1040, "malloc_mapped": 0}
-        b = http_bench.memory_breakdown(m0, m1, 0, 2000 * 2500, 2000)
+        b = http_memory.memory_breakdown(m0, m1, 0, 2000 * 2500, 2000)
         self.assertEqual(b["total"], 2500)
         self.assertAlmostEqual(b["blocks"], 10 * 256 * 1024 / 2000)
         self.assertEqual(b["block_classes"], {128: 256 * 1024 / 2000, 1088: 9 * 256 * 1024 / 2000})
         self.assertEqual(b["heap"], 1040)
         self.assertAlmostEqual(b["rest"], 2500 - 1040 - 10 * 256 * 1024 / 2000)
-        self.assertEqual(http_bench.memory_breakdown(m0, m1, 0, 1, 0), {})
+        self.assertEqual(http_memory.memory_breakdown(m0, m1, 0, 1, 0), {})
         metrics = [r["metric"] for r in http_bench.breakdown_records("duet-fiber-epoll", 2000, b)]
         self.assertEqual(metrics, ["idle_bytes.blocks", "idle_bytes.heap", "idle_bytes.rest", "idle_bytes.block128",
                                    "idle_bytes.block1088"])

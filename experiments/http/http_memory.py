@@ -1,0 +1,118 @@
+"""The idle test of the HTTP benchmark (http_bench.py): the server's memory
+per idle keep-alive connection (Pss with N connections open through
+idle_conns.py, against before), and for duet's server where those bytes
+are (its memory line on SIGUSR1, before and with the N open).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+from http_servers import HERE, Running, Server, pss_bytes, start, stop
+
+
+def memory_line(r: Running, timeout: float = 5.0) -> dict | None:
+    """duet's server prints its memory line on SIGUSR1 (`memory {json}`:
+    the block cache, the C heap, fiber stacks; examples/http_server's
+    server.cpp): sends the signal and returns the line that follows it, or
+    None for a server that prints none."""
+    if not r.pids or r.proc.poll() is not None:
+        return None
+    seen = "".join(r.tail).count("memory {")
+    os.kill(r.proc.pid, signal.SIGUSR1)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        text = "".join(r.tail)
+        lines = re.findall(r"^memory (\{.*\})$", text, re.M)
+        if len(lines) > seen or (lines and text.count("memory {") > seen):
+            return json.loads(lines[-1])
+        time.sleep(0.05)
+    return None
+
+
+def memory_breakdown(m0: dict, m1: dict, pss0: int, pss1: int, n: int) -> dict:
+    """Bytes per connection from two memory lines (before, with N open) and
+    the Pss around them: the block cache's blocks in use (frames, task
+    blocks, I/O operations), by size class as slabs carved; the C heap's
+    chunks in use (buffers, strings, registrations); fiber stacks' pages;
+    and the rest of the Pss growth (heap pages free but not returned, the
+    unused part of the last slab, page tables are not Pss)."""
+    if n <= 0:
+        return {}
+    blocks = ((m1["blocks_carved"] - m1["blocks_depot"]) - (m0["blocks_carved"] - m0["blocks_depot"])) / n
+    heap = ((m1["malloc_in_use"] + m1["malloc_mapped"]) - (m0["malloc_in_use"] + m0["malloc_mapped"])) / n
+    classes = {}
+    for k, v in m1.get("block_slabs", {}).items():
+        grew = v - m0.get("block_slabs", {}).get(k, 0)
+        if grew > 0:
+            classes[int(k)] = grew * SLAB_BYTES / n
+    total = (pss1 - pss0) / n
+    return {"total": total, "blocks": blocks, "block_classes": dict(sorted(classes.items())), "heap": heap,
+            "rest": total - blocks - heap}
+
+
+SLAB_BYTES = 256 * 1024   # the block cache's slab (duet/memory.hpp)
+
+BREAKDOWN_METHOD = ("duet's server's memory line (SIGUSR1: duet::Runtime::memory() and mallinfo2()) read with the "
+                    "idle test's N connections open and before, over N: blocks of duet's block cache in use "
+                    "(coroutine frames, fibers' task blocks, the driver's per-socket state), by size class as "
+                    "256 KiB slabs carved; the C heap's chunks in use (buffers, strings); the rest of the Pss "
+                    "growth (fiber stacks' touched pages, heap and slab pages not in use)")
+
+
+# The idle test's warm-up: wrk with this many connections for this many
+# seconds on /plaintext, before the baseline.
+IDLE_WARMUP = (4, 1)
+
+
+def idle_rss(srv: Server, n: int, cpus, cert, key, sources: int) -> dict:
+    """Memory per idle keep-alive connection: the server's Pss with N open
+    (one request answered on each) against before; for duet's server, its
+    breakdown too (memory_line, memory_breakdown)."""
+    r = start(srv, cpus[0], cert, key, False)
+    try:
+        # Traffic first, so that what a serving server builds once is in the
+        # baseline, not divided among the N: buffer pools, malloc arenas, the
+        # io_uring buffer ring (every buffer is filled once as recvs cycle
+        # through it). Few connections, so that few connections' state is
+        # left cached for the N to reuse (IDLE_WARMUP).
+        subprocess.run(["taskset", "-c", str(cpus[1]), "wrk", "-t1", f"-c{IDLE_WARMUP[0]}",
+                        f"-d{IDLE_WARMUP[1]}s", f"http://127.0.0.1:{r.port}/plaintext"],
+                       capture_output=True, text=True, timeout=60)
+        time.sleep(0.3)
+        pids = r.pids
+        mem0 = memory_line(r) if srv.name.startswith("duet-") else None
+        m0 = pss_bytes(pids)
+        cl = subprocess.Popen(["taskset", "-c", str(cpus[1]), sys.executable, os.path.join(HERE, "idle_conns.py"),
+                               "--port", str(r.port), "--n", str(n), "--sources", str(sources),
+                               "--timeout", str(max(30, n / 200))],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            line = cl.stdout.readline()
+            m = re.match(r"open (\d+) failed (\d+)", line)
+            if not m:
+                raise RuntimeError(f"idle_conns: {line.strip()} {cl.stderr.read()[-300:]}")
+            opened, failed = int(m.group(1)), int(m.group(2))
+            time.sleep(0.5)
+            m1 = pss_bytes(r.pids)
+            mem1 = memory_line(r) if mem0 else None
+        finally:
+            try:
+                cl.stdin.write("\n")
+                cl.stdin.close()
+            except OSError:
+                pass
+            try:
+                cl.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                cl.kill()
+        return {"opened": opened, "failed": failed, "m0": m0, "m1": m1,
+                "per_conn": (m1 - m0) / opened if opened else None,
+                "breakdown": memory_breakdown(mem0, mem1, m0, m1, opened) if mem0 and mem1 else {}}
+    finally:
+        stop(r)
