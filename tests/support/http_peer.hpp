@@ -173,22 +173,15 @@ class Program {
 
   /// The port of the first "listening on PORT" line (0: none before EOF).
   std::uint16_t port() {
-    std::string line;
-    char c;
-    for (;;) {
-      const auto n = ::read(out_.get(), &c, 1);
-      if (n < 0 && errno == EINTR) continue;
-      if (n != 1) break;
-      if (c != '\n') {
-        line.push_back(c);
-        continue;
-      }
-      if (line.rfind("listening on ", 0) == 0) {
-        return static_cast<std::uint16_t>(std::atoi(line.c_str() + 13));
-      }
-      line.clear();
+    while (port_ == 0 && read_line()) {
     }
-    return 0;
+    return port_;
+  }
+  /// The port of the "listening on PORT (tls)" line (0: none before EOF).
+  std::uint16_t tls_port() {
+    while (tls_port_ == 0 && read_line()) {
+    }
+    return tls_port_;
   }
 
   /// Its exit status (waits for it); -1 if it died of a signal.
@@ -202,8 +195,28 @@ class Program {
   [[nodiscard]] pid_t pid() const noexcept { return pid_; }
 
  private:
+  /// Reads one line of the program's stdout, noting a port it announces;
+  /// false at EOF.
+  bool read_line() {
+    std::string line;
+    char c;
+    for (;;) {
+      const auto n = ::read(out_.get(), &c, 1);
+      if (n < 0 && errno == EINTR) continue;
+      if (n != 1) return false;
+      if (c == '\n') break;
+      line.push_back(c);
+    }
+    if (line.rfind("listening on ", 0) == 0) {
+      const auto port = static_cast<std::uint16_t>(std::atoi(line.c_str() + 13));
+      (line.find("(tls)") != std::string::npos ? tls_port_ : port_) = port;
+    }
+    return true;
+  }
+
   pid_t pid_ = -1;
   duet::io::Fd out_;
+  std::uint16_t port_ = 0, tls_port_ = 0;
 };
 
 }  // namespace http_test
