@@ -52,6 +52,13 @@ void answer(State& st, const Request& req, Response&& res, std::string& out, boo
 /// Appends the answer to a request refused before any handler ran (a
 /// decoder error, or a route's 404/405/501) and counts it.
 void answer_error(State& st, int status, std::string& out, bool close, std::string_view allow = {});
+/// answer_error for a request that a route refused (404, 405, 501): the
+/// hooks see it as they see any answered request.
+void answer_error(State& st, const Request& req, int status, std::string& out, bool close,
+                  std::string_view allow, Instant started);
+/// The answer to a handler that threw: 500, and the connection goes on
+/// (the request was read whole, so the framing is intact).
+[[nodiscard]] Response handler_failed();
 /// Whether the connection closes after answering `req`, its `served`-th
 /// request (1-based): the request asked for it, the cap on requests per
 /// connection is reached, or the server drains.
