@@ -75,6 +75,10 @@ class DUET_API RequestDecoder {
   [[nodiscard]] bool idle() const noexcept;
   /// True while a request's body is read (its head is complete).
   [[nodiscard]] bool in_body() const noexcept;
+  /// True once a request that switches protocols (Upgrade, CONNECT) was
+  /// delivered: the bytes after it are not HTTP/1.1, so the connection
+  /// closes after its answer (feed() reads no further).
+  [[nodiscard]] bool closing() const noexcept;
 
  private:
   struct Impl;
