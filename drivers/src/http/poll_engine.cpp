@@ -41,8 +41,10 @@
 // "Connection: close" (closes_after).
 #include "poll_engine.hpp"
 
+#include <atomic>
 #include <utility>
 
+#include "duet/drain.hpp"
 #include "duet/stackless.hpp"
 #include "duet/tls/stream.hpp"
 
@@ -64,10 +66,19 @@ Task<void> serve_tls(net::TcpStream tcp, OpenSlot slot, const tls::TlsContext* c
 
 void spawn_poll(State& st, net::TcpStream s, const tls::TlsContext* tls) {
   OpenSlot slot(&st);
-  if (tls != nullptr) {
-    duet::spawn(serve_tls(std::move(s), std::move(slot), tls)).detach();
-  } else {
-    duet::spawn(PollConnection<net::TcpStream>(std::move(s), std::move(slot))).detach();
+  try {
+    if (tls != nullptr) {
+      duet::spawn(serve_tls(std::move(s), std::move(slot), tls)).detach();
+    } else {
+      duet::spawn(PollConnection<net::TcpStream>(std::move(s), std::move(slot))).detach();
+    }
+  } catch (const SpawnRefused&) {
+    // The refused task was destroyed unstarted, and its slot gave the
+    // connection's place back; the accept loop takes it back too when a
+    // spawn is refused (server.cpp): count it once.
+    // Relaxed: a statistic, read on its own.
+    st.open.fetch_add(1, std::memory_order_relaxed);
+    throw;
   }
 }
 

@@ -15,7 +15,6 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
-#include <variant>
 
 #include "duet/cancel/token.hpp"
 #include "duet/http/codec.hpp"
@@ -83,6 +82,21 @@ inline void answer_failed(State& st, const Request& req, std::string& out, bool 
   answer(st, req, handler_failed(), out, close, started);
 }
 
+/// The one operation in flight on a connection's stream: a read or a
+/// write, which of them kept by the connection (in the byte beside its
+/// other flags: a std::variant would spend a word on it). A connection is
+/// moved only before its first poll, with nothing in flight: the move
+/// moves no operation.
+template <class R, class W>
+union IoOp {
+  IoOp() noexcept {}
+  IoOp(IoOp&&) noexcept {}
+  IoOp& operator=(IoOp&&) = delete;
+  ~IoOp() {}
+  R read;
+  W write;
+};
+
 template <class S>
 class [[nodiscard]] PollConnection {
   static constexpr bool kTcp = std::is_same_v<S, net::TcpStream>;
@@ -90,9 +104,13 @@ class [[nodiscard]] PollConnection {
   using WriteFut = decltype(std::declval<S&>().write(std::declval<std::span<const std::byte>>()));
 
  public:
-  PollConnection(S stream, OpenSlot slot) : stream_(std::move(stream)), slot_(std::move(slot)) {}
+  PollConnection(S stream, OpenSlot slot)
+      : stream_(std::move(stream)),
+        slot_(std::move(slot)),
+        drain_wait_(slot_->shutdown.cancelled()) {}
   PollConnection(PollConnection&&) noexcept = default;
   PollConnection& operator=(PollConnection&&) = delete;
+  ~PollConnection() { end_io(); }
 
   Poll<void> poll(Context& cx) {
     for (;;) {
@@ -122,6 +140,7 @@ class [[nodiscard]] PollConnection {
 
  private:
   enum class Step : std::uint8_t { parse, read, handle, write, linger, done };
+  enum class Io : std::uint8_t { none, read, write };
 
   /// What a request in progress holds, one block from its first byte until
   /// the connection goes idle again.
@@ -162,7 +181,7 @@ class [[nodiscard]] PollConnection {
         break;
       }
       const auto step = b.dec.feed(std::string_view(input() + pos_, end_ - pos_));
-      pos_ += static_cast<std::uint32_t>(step.consumed);
+      pos_ += static_cast<std::uint16_t>(step.consumed);
       switch (step.event) {
         case RequestDecoder::Event::need_more:
           break;
@@ -283,9 +302,10 @@ class [[nodiscard]] PollConnection {
     first_ = idle;
     if (first_) {
       busy_.reset();
-    } else if (busy_->cap < want_) {
-      busy_->buf = std::make_unique_for_overwrite<char[]>(want_);
-      busy_->cap = want_;
+    } else if (const std::uint32_t want = large_ ? kReadBuffer : kReadBufferSmall;
+               busy_->cap < want) {
+      busy_->buf = std::make_unique_for_overwrite<char[]>(want);
+      busy_->cap = want;
     }
     pos_ = end_ = 0;
     step_ = Step::read;
@@ -293,12 +313,11 @@ class [[nodiscard]] PollConnection {
   }
 
   bool read(Context& cx) {
-    auto* rd = std::get_if<kReading>(&io_);
-    if (rd == nullptr) {
+    if (io_kind_ != Io::read) {
       const auto into = first_ ? std::span(first_bytes_) : std::span(busy_->buf.get(), busy_->cap);
-      rd = &io_.template emplace<kReading>(stream_.read(std::as_writable_bytes(into)));
+      put_read(stream_.read(std::as_writable_bytes(into)));
     }
-    auto p = rd->poll(cx);
+    auto p = io_.read.poll(cx);
     if (p.is_pending()) {
       // The drain seen while waiting for a request: close at once (no
       // answer is owed); within a request, read on.
@@ -306,13 +325,13 @@ class [[nodiscard]] PollConnection {
       if (expired(cx)) return finish();
       return false;
     }
-    io_ = std::monostate{};
+    end_io();
     auto r = std::move(p).value();
     if (!r || *r == 0) return finish();  // the peer closed (or reset)
     // A read that filled the read buffer: the large one from the next on.
-    if (!first_ && *r == busy_->cap) want_ = kReadBuffer;
+    if (!first_ && *r == busy_->cap) large_ = true;
     pos_ = 0;
-    end_ = static_cast<std::uint32_t>(*r);  // at most the buffer's size
+    end_ = static_cast<std::uint16_t>(*r);  // at most the buffer's size
     step_ = Step::parse;
     return true;
   }
@@ -328,14 +347,12 @@ class [[nodiscard]] PollConnection {
     Busy& b = *busy_;
     const std::string_view out = b.out;
     while (b.written < out.size()) {
-      auto* wr = std::get_if<kWriting>(&io_);
-      if (wr == nullptr) {
-        wr = &io_.template emplace<kWriting>(
-            stream_.write(std::as_bytes(std::span(out.substr(b.written)))));
+      if (io_kind_ != Io::write) {
+        put_write(stream_.write(std::as_bytes(std::span(out.substr(b.written)))));
       }
-      auto p = wr->poll(cx);
+      auto p = io_.write.poll(cx);
       if (p.is_pending()) return expired(cx) ? finish() : false;
-      io_ = std::monostate{};
+      end_io();
       auto r = std::move(p).value();
       if (!r) return finish();
       b.written += *r;
@@ -365,28 +382,42 @@ class [[nodiscard]] PollConnection {
 
   bool linger(Context& cx) {
     for (;;) {
-      auto* rd = std::get_if<kReading>(&io_);
-      if (rd == nullptr) {
+      if (io_kind_ != Io::read) {
         // What arrives is dropped: into the read buffer if there is one.
         const auto into =
             busy_ && busy_->buf ? std::span(busy_->buf.get(), busy_->cap) : std::span(first_bytes_);
-        rd = &io_.template emplace<kReading>(stream_.read(std::as_writable_bytes(into)));
+        put_read(stream_.read(std::as_writable_bytes(into)));
       }
-      auto p = rd->poll(cx);
+      auto p = io_.read.poll(cx);
       if (p.is_pending()) return expired(cx) ? finish() : false;
-      io_ = std::monostate{};
+      end_io();
       auto r = std::move(p).value();
       if (!r || *r == 0) return finish();
     }
   }
 
   bool finish() {
-    io_ = std::monostate{};
+    end_io();
     busy_.reset();
-    timer_.reset();
-    drain_wait_.reset();
     step_ = Step::done;
     return false;
+  }
+
+  /// Puts a read (a write) in flight as the stream's one operation (none
+  /// is).
+  void put_read(ReadFut&& op) noexcept {
+    std::construct_at(&io_.read, std::move(op));
+    io_kind_ = Io::read;
+  }
+  void put_write(WriteFut&& op) noexcept {
+    std::construct_at(&io_.write, std::move(op));
+    io_kind_ = Io::write;
+  }
+  /// Drops the operation in flight, if any.
+  void end_io() noexcept {
+    if (io_kind_ == Io::read) std::destroy_at(&io_.read);
+    if (io_kind_ == Io::write) std::destroy_at(&io_.write);
+    io_kind_ = Io::none;
   }
 
   /// Sets the deadline Limits::read_timeout from now. The timer is re-armed
@@ -397,31 +428,33 @@ class [[nodiscard]] PollConnection {
 
   bool expired(Context& cx) {
     for (;;) {
-      if (!timer_) timer_.emplace(deadline_);
-      if (timer_->poll(cx).is_pending()) return false;
-      if (timer_->deadline() >= deadline_) return true;
-      timer_.reset();  // it fired for a deadline since moved later
+      if (timer_.poll(cx).is_pending()) return false;
+      if (timer_.deadline() >= deadline_) return true;
+      // It fired for a deadline since moved later (or for none: the first
+      // timer is made for the epoch). A Sleep is not assignable once
+      // polled: a new one in its place.
+      std::destroy_at(&timer_);
+      std::construct_at(&timer_, deadline_);
     }
   }
 
   /// True once the drain began (polled while reading).
   bool watch_drain(Context& cx) {
     if (drain_seen_) return false;
-    // The future first, then the flag: a cancel after its creation
-    // completes it, and one before set the flag first.
-    if (!drain_wait_) drain_wait_.emplace(st().shutdown.cancelled());
+    // The future (made with the connection) first, then the flag: a
+    // cancel after its creation completes it, and one before set the flag
+    // first.
     bool on = st().shutdown.is_cancelled();
     if (!on && !drain_queued_) {
       // Poll the future until it is registered, then only the flag: its
       // poll takes the token's lock, and the one registration stays good
       // because a task's waker names the task (duet/waker.hpp), the same
       // at every poll.
-      on = drain_wait_->poll(cx).is_ready();
+      on = drain_wait_.poll(cx).is_ready();
       drain_queued_ = !on;
     }
     if (!on) return false;
     drain_seen_ = true;
-    drain_wait_.reset();
     return true;
   }
 
@@ -431,28 +464,25 @@ class [[nodiscard]] PollConnection {
   }
 
   S stream_;
-  OpenSlot slot_;  // the server's state; gives the connection's place back
-
-  // One operation at a time is in flight on the stream: a read (index
-  // kReading) or a write (kWriting). By index: over TCP the two futures
-  // are one type.
-  static constexpr std::size_t kReading = 1, kWriting = 2;
-  std::variant<std::monostate, ReadFut, WriteFut> io_;
+  OpenSlot slot_;               // the server's state; gives the connection's place back
   std::unique_ptr<Busy> busy_;  // none while idle
+  IoOp<ReadFut, WriteFut> io_;  // which one: io_kind_
 
-  // 32 bits: a read buffer is at most kReadBuffer; requests answered are
-  // counted in 32 bits (a cap past that is no cap).
-  std::uint32_t want_ = kReadBufferSmall;  // the size of the next buffer taken
-  std::uint32_t pos_ = 0, end_ = 0;        // unparsed input, in input()
-  std::uint32_t served_ = 0;               // requests answered or in progress
+  // Input positions in 16 bits: a read buffer is at most kReadBuffer.
+  // Requests are counted in 32 bits (a cap past that is no cap).
+  static_assert(kReadBuffer <= UINT16_MAX && kFirstRead <= UINT16_MAX);
+  std::uint32_t served_ = 0;         // requests answered or in progress
+  std::uint16_t pos_ = 0, end_ = 0;  // unparsed input, in input()
   Step step_ = Step::parse;
+  Io io_kind_ = Io::none;
   bool first_ = false;         // the last read went to first_bytes_
+  bool large_ = false;         // a read filled its buffer: take kReadBuffer from now on
   bool drain_queued_ = false;  // drain_wait_ is registered with the token
   bool drain_seen_ = false;
 
-  std::optional<Sleep> timer_;
+  Sleep timer_{Instant{}};  // re-made lazily for deadline_ (expired())
   Instant deadline_{};
-  std::optional<CancelledFuture> drain_wait_;
+  CancelledFuture drain_wait_;
   char first_bytes_[kFirstRead];
 };
 
