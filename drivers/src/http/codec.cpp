@@ -19,6 +19,7 @@
 #include <boost/beast/http/error.hpp>
 #include <charconv>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <utility>
 
@@ -187,6 +188,13 @@ std::pair<Outcome, std::size_t> run(D& d, std::string_view in) {
     const std::size_t piece = std::min(in.size() - taken, kJoinPiece);
     d.pending.append(in.data() + taken, piece);
     taken += piece;
+    // Beast 1.74 resumes a last chunk ("0" CRLF, then trailers) assuming
+    // at least five bytes (basic_parser.ipp asserts it); any chunk line
+    // still to come is that long, so gather them first.
+    if (d.parser->is_header_done() && d.pending.size() < 5) {
+      if (taken == in.size()) return {Outcome::more, taken};
+      continue;
+    }
     const std::size_t c = d.put(d.pending.data(), d.pending.size(), ec);
     d.pending.erase(0, c);
     if (ec == bhttp::error::need_more) {
@@ -290,6 +298,7 @@ struct RequestDecoder::Impl {
   std::size_t msg_used = 0;    // bytes of this message the parser used before this put
   std::size_t header_end = 0;  // offset past the last header line parsed
   std::size_t trailer_bytes = 0;
+  std::size_t crlf_checked = 0;     // offset up to which kept header bytes were checked
   std::uint64_t chunked_bytes = 0;  // sum of the chunk sizes announced
   int hosts = 0;
   int lengths = 0;
@@ -319,8 +328,11 @@ struct RequestDecoder::Impl {
     // stops a header with no end in sight.
     parser->header_limit(
         static_cast<std::uint32_t>(std::min<std::size_t>(limits.max_header_bytes + 4, UINT32_MAX)));
-    parser->body_limit(boost::none);  // this layer's own, in order with the other checks
-    msg_used = header_end = trailer_bytes = 0;
+    // This layer checks the body's size itself, in order with the other
+    // checks (none would disable Beast's, but 1.74 compares a length with
+    // an empty optional as over it).
+    parser->body_limit(std::numeric_limits<std::uint64_t>::max());
+    msg_used = header_end = trailer_bytes = crlf_checked = 0;
     chunked_bytes = 0;
     hosts = lengths = te_fields = te_chunked = 0;
     te_last_chunked = te_other = te_bad = has_upgrade = false;
@@ -349,6 +361,19 @@ struct RequestDecoder::Impl {
   bool pending_ok() {
     if (!parser->is_header_done()) {
       if (msg_used + pending.size() > limits.max_header_bytes) return fail(431);
+      // A bare CR or LF in a header is refused (RFC 9112 2.2 lets a server
+      // reject them). Beast finds one at once in a whole header, but a
+      // header in pieces it parses only once a CRLFCRLF has come: look
+      // here, over the bytes not looked at yet, so that every cut of the
+      // same bytes is answered alike. The kept bytes start a line.
+      std::size_t i = crlf_checked > msg_used ? crlf_checked - msg_used : 0;
+      for (; i < pending.size(); ++i) {
+        const char c = pending[i];
+        const char before = i == 0 ? '\n' : pending[i - 1];
+        if ((c == '\n' && before != '\r') || (before == '\r' && c != '\n')) return fail(400);
+      }
+      crlf_checked = msg_used + pending.size();
+      if (!pending.empty() && pending.back() == '\r') --crlf_checked;  // its pair is to come
     } else if (pending.size() > 2 * limits.max_header_bytes + 64) {
       return fail(431);
     }
