@@ -184,6 +184,7 @@ class [[nodiscard]] PollConnection {
       pos_ += static_cast<std::uint16_t>(step.consumed);
       switch (step.event) {
         case RequestDecoder::Event::need_more:
+          pos_ = end_;  // every byte was used (or none more will be: a switch)
           break;
         case RequestDecoder::Event::continue_100:
           b.out += continue_response();
@@ -214,7 +215,7 @@ class [[nodiscard]] PollConnection {
     ++served_;
     const Router::Match m = st().routes.find(b.req.method, b.req.method_name, b.req.path());
     if (m.handler == nullptr) {
-      const bool close = closes_after(st(), b.req, served_);
+      const bool close = closes_after(b);
       answer_error(st(), b.req, m.status, b.out, close, m.allow, b.started);
       b.closing = close;
       return false;
@@ -224,7 +225,7 @@ class [[nodiscard]] PollConnection {
         b.task.emplace(m.handler->coroutine()(b.req));
       } catch (...) {
         // The handler threw before its coroutine began: 500.
-        const bool close = closes_after(st(), b.req, served_);
+        const bool close = closes_after(b);
         answer_failed(st(), b.req, b.out, close, b.started);
         b.closing = close;
         return false;
@@ -272,7 +273,7 @@ class [[nodiscard]] PollConnection {
       b.fiber.reset();
     }
     if (lost) return finish();
-    const bool close = closes_after(st(), b.req, served_);
+    const bool close = closes_after(b);
     if (res) {
       answer(st(), b.req, std::move(*res), b.out, close, b.started);
     } else {
@@ -281,6 +282,13 @@ class [[nodiscard]] PollConnection {
     b.closing = close;
     step_ = Step::parse;
     return true;
+  }
+
+  /// Whether the connection closes after answering b.req: the server's
+  /// rule, or the request switched protocols (the bytes after it are not
+  /// HTTP/1.1).
+  bool closes_after(const Busy& b) const noexcept {
+    return detail::closes_after(st(), b.req, served_) || b.dec.closing();
   }
 
   /// A handler waits: the answers to earlier pipelined requests go out
