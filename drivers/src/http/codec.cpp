@@ -449,11 +449,9 @@ struct RequestDecoder::Impl {
     // buffer (the value is then outside the input), or, for a fold after an
     // empty first line, returns the continuation: a line end between the
     // name and the value.
-    if (value.data() < put_begin || value.data() > put_end ||
-        std::memchr(name.data() + name.size(), '\n',
-                    static_cast<std::size_t>(value.data() - (name.data() + name.size()))) !=
-            nullptr) {
-      return refuse(400, ec);
+    if (value.data() < put_begin || value.data() > put_end) return refuse(400, ec);
+    for (const char* p = name.data() + name.size(); p < value.data(); ++p) {
+      if (*p == '\n') return refuse(400, ec);
     }
     const char* eol = value.data() + value.size();
     while (eol < put_end && *eol != '\n') ++eol;
@@ -629,8 +627,11 @@ bool reserved_response_field(std::string_view name) noexcept {
 /// A field that would break the message (a line end or NUL in it) is not
 /// written: a handler cannot split the response.
 bool writable(const Headers::Field& f) noexcept {
-  auto bad = [](std::string_view s) {
-    return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+  auto bad = [](std::string_view v) {
+    for (const char c : v) {
+      if (c == '\r' || c == '\n' || c == '\0') return true;
+    }
+    return false;
   };
   return !f.name.empty() && !bad(f.name) && !bad(f.value);
 }
