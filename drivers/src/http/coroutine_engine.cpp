@@ -105,8 +105,10 @@ Task<bool> fill(Conn<S>& c) {
     c.buf.reset();
     if (c.out.capacity() > kKeepOutput) std::string().swap(c.out);
     if (c.st.shutdown.is_cancelled()) co_return false;
-    auto m = co_await select(biased, c.st.shutdown.cancelled(),
-                             timeout_at(c.deadline, c.stream.read(std::span(c.first))));
+    // A named local, not a temporary of the co_await (GCC 12: server.cpp).
+    auto wait = select(biased, c.st.shutdown.cancelled(),
+                       timeout_at(c.deadline, c.stream.read(std::span(c.first))));
+    auto m = co_await wait;
     if (m.template is<draining>()) co_return false;
     r = std::move(m.template get<read_done>());
     if (r && *r != 0) c.input = std::span(c.first).first(*r);
@@ -155,7 +157,7 @@ struct FiberDone {
 /// joined), or the router's refusal. A handler that throws is answered
 /// 500. Returns whether the connection closes after it.
 template <class S>
-Task<bool> handle(Conn<S>& c, Request req) {
+Task<bool> handle(Conn<S>& c, Request& req) {
   const Instant started = Clock::now();
   const Router::Match m = c.st.routes.find(req.method, req.method_name, req.path());
   if (m.handler == nullptr) {
@@ -175,9 +177,9 @@ Task<bool> handle(Conn<S>& c, Request req) {
     auto shared = std::make_shared<Request>(std::move(req));
     const FiberHandler& h = m.handler->fiber();
     try {
-      FiberDone done = co_await spawn(stackful, [&h, shared] {
-        return FiberDone{shared, h(*shared)};
-      });
+      auto run = [&h, shared] { return FiberDone{shared, h(*shared)}; };
+      JoinHandle<FiberDone> fiber = spawn(stackful, std::move(run));
+      FiberDone done = co_await fiber;
       res = std::move(done.res);
     } catch (...) {
       failed = true;  // the handler threw (or its fiber was cancelled)
@@ -206,7 +208,7 @@ Task<void> serve(State& st, S stream) {
       break;
     }
     ++c.served;
-    if (co_await handle(c, std::move(req))) {
+    if (co_await handle(c, req)) {
       linger = true;
       break;
     }

@@ -71,11 +71,16 @@ Task<void> accept_loop(detail::State& st, net::TcpListener l, const tls::TlsCont
   const CancellationToken stop = st.shutdown;
   for (;;) {
     // Biased: a drain wins over a busy listener.
-    auto m = co_await select(biased, stop.cancelled(), l.accept());
+    // The select is a named local, not a temporary of the co_await: GCC 12
+    // mishandles this one as a temporary (the accept loop saw the stop case
+    // complete with no cancellation).
+    auto next = select(biased, stop.cancelled(), l.accept());
+    auto m = co_await next;
     if (m.is<stopping>()) break;
     io::Result<net::TcpStream> c = std::move(m.get<accepted>());
     if (!c) {
-      co_await select(biased, stop.cancelled(), sleep(std::chrono::milliseconds(10)));
+      auto backoff = select(biased, stop.cancelled(), sleep(std::chrono::milliseconds(10)));
+      co_await backoff;
       continue;
     }
     admit(st, std::move(*c), tls);
