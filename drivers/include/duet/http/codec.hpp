@@ -12,14 +12,24 @@
 // requests in one read are thus answered in order, into one output.
 //
 // Example (file):
-//   duet::http::RequestDecoder d(duet::http::Limits{});
-//   std::string_view in = "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n";
-//   auto step = d.feed(in);
-//   if (step.event == duet::http::RequestDecoder::Event::request) {
-//     duet::http::Request req = d.take();
+//   std::string answer(std::string_view in) {
+//     duet::http::RequestDecoder d(duet::http::Limits{});
 //     std::string out;
-//     duet::http::write_response(out, duet::http::Response::text(200, "Hello, World!"),
-//                                duet::http::Answering::to(req));
+//     for (;;) {
+//       auto step = d.feed(in);
+//       in.remove_prefix(step.consumed);
+//       using Event = duet::http::RequestDecoder::Event;
+//       if (step.event == Event::request) {
+//         duet::http::Request req = d.take();
+//         duet::http::write_response(out, duet::http::Response::text(200, "Hello, World!"),
+//                                    duet::http::Answering::to(req));
+//       } else if (step.event == Event::error) {
+//         duet::http::write_error(out, d.error_status());
+//         return out;
+//       } else if (step.event == Event::need_more) {
+//         return out;  // every byte used: read more, feed on
+//       }
+//     }
 //   }
 #pragma once
 

@@ -4,8 +4,8 @@
 //
 // Example (file):
 //   duet::http::Response hello(duet::http::Request& req) {
-//     if (auto n = req.query_param("name")) return duet::http::Response::text(200, *n);
-//     return duet::http::Response::text(200, "hello");
+//     if (auto n = req.query_param("name")) return duet::http::Response::text(200,
+//     std::string(*n)); return duet::http::Response::text(200, "hello");
 //   }
 #pragma once
 

@@ -26,17 +26,22 @@
 // of the runtime).
 //
 // Example (file):
-//   duet::http::Router routes;
-//   routes.get("/plaintext", [](duet::http::Request&) -> duet::Task<duet::http::Response> {
-//     co_return duet::http::Response::text(200, "Hello, World!");
-//   });
-//   routes.get("/hello", [](duet::http::Request&) { return duet::http::Response::text(200, "hi");
-//   }); duet::Runtime rt; duet::http::Server server(std::move(routes),
-//   duet::http::ServerOptions{}); auto l =
-//   duet::net::TcpListener::bind(duet::net::SocketAddr::v4_loopback(0)); server.serve(rt,
-//   std::move(*l));
-//   // ... later, from a thread outside the runtime:
-//   rt.drain(std::chrono::seconds(5));
+//   duet::http::Router routes() {
+//     duet::http::Router r;
+//     r.get("/plaintext", [](duet::http::Request&) -> duet::Task<duet::http::Response> {
+//       co_return duet::http::Response::text(200, "Hello, World!");
+//     });
+//     r.get("/hello", [](duet::http::Request&) { return duet::http::Response::text(200, "hi"); });
+//     return r;
+//   }
+//   void serve_until_drained() {
+//     duet::Runtime rt;
+//     duet::http::Server server(routes(), duet::http::ServerOptions{});
+//     auto l = duet::net::TcpListener::bind(duet::net::SocketAddr::v4_loopback(0));
+//     server.serve(rt, std::move(*l));
+//     // ... later, from a thread outside the runtime:
+//     rt.drain(std::chrono::seconds(5));
+//   }
 #pragma once
 
 #include "duet/export.hpp"
