@@ -123,6 +123,10 @@ std::string_view reason(int status) noexcept {
 }
 
 void Headers::add(std::string_view name, std::string_view value) {
+  // A message carries a handful of fields: the first takes room for
+  // several, so that a request's header costs one allocation, not one per
+  // doubling.
+  if (fields_.capacity() == 0) fields_.reserve(kFirstFields);
   fields_.push_back(Field{std::string(name), std::string(value)});
 }
 

@@ -74,6 +74,7 @@ class DUET_API Headers {
   [[nodiscard]] auto end() const noexcept { return fields_.end(); }
 
  private:
+  static constexpr std::size_t kFirstFields = 8;
   std::vector<Field> fields_;
 };
 
