@@ -88,6 +88,24 @@ duet::Task<void> head_and_204(Model m, Client& c, Upstream& up, Failures& f) {
   HC_EXPECT(f, st.reused == 2);
 }
 
+/// A body of `n` bytes that a misplaced or lost piece would change.
+std::string large_body(std::size_t n) {
+  std::string b(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) b[i] = static_cast<char>('a' + (i * 7 + i / 26) % 26);
+  return b;
+}
+
+/// Bodies larger than a read (and than a socket buffer), both ways.
+duet::Task<void> large_bodies(Model m, Client& c, Upstream& up, Failures& f) {
+  auto acc = up.start();
+  auto g = co_await get(m, c, up.addr(), "/large");
+  HC_EXPECT(f, g && g->status == 200 && g->body == large_body(300 * 1024));
+  const std::string sent = large_body(200 * 1024 + 17);
+  auto p = co_await call(m, c, up.addr(), Request::make(Method::post, "/echo", sent));
+  HC_EXPECT(f, p && p->status == 200 && p->body == "got:" + sent);
+  HC_EXPECT(f, c.stats().connects == 1);
+}
+
 Reply framing_script(const Seen& s, int) {
   const std::string t = target_of(s.head);
   if (s.head.rfind("POST", 0) == 0) return {ok("got:" + s.body)};
@@ -97,6 +115,7 @@ Reply framing_script(const Seen& s, int) {
         "4\r\nWiki\r\n5\r\npedia\r\nB\r\n in chunks.\r\n0\r\n\r\n"};
   }
   if (t == "/a" || t == "/b") return {"HTTP/1.1 200 OK\r\n\r\nuntil the end " + t, true};
+  if (t == "/large") return {ok(large_body(300 * 1024))};
   if (t == "/head") return {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"};
   if (t == "/204") return {"HTTP/1.1 204 No Content\r\n\r\n"};
   return {ok(t)};
@@ -151,6 +170,12 @@ TEST_CASE("http_client: HEAD and 204 carry no body and keep the connection", "[h
   NET_MATRIX();
   duet::iotest::Watchdog wd("http_client head 204");
   run_framing(drv, model, head_and_204);
+}
+
+TEST_CASE("http_client: bodies larger than a read both ways", "[http_client]") {
+  NET_MATRIX();
+  duet::iotest::Watchdog wd("http_client large bodies");
+  run_framing(drv, model, large_bodies);
 }
 
 namespace duet::httpclienttest {

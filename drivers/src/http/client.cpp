@@ -25,6 +25,7 @@
 #include <chrono>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -198,8 +199,8 @@ class ClientExchange {
 
   /// Where the next read puts its bytes (after those the decoder left).
   std::span<std::byte> read_buffer() {
-    if (buf_.size() < used_ + kReadChunk) buf_.resize(used_ + kReadChunk);
-    return {reinterpret_cast<std::byte*>(buf_.data()) + used_, buf_.size() - used_};
+    if (cap_ < used_ + kReadChunk) grow(used_ + kReadChunk);
+    return {reinterpret_cast<std::byte*>(buf_.get()) + used_, cap_ - used_};
   }
 
   /// `n` bytes arrived in read_buffer() (0: the upstream ended the
@@ -211,7 +212,7 @@ class ClientExchange {
     started_ = true;
     used_ += n;
     for (;;) {
-      const auto step = decoder_.feed(std::string_view(buf_.data(), used_));
+      const auto step = decoder_.feed(std::string_view(buf_.get(), used_));
       consume(step.consumed);
       switch (step.event) {
         case ResponseDecoder::Event::need_more:
@@ -262,16 +263,27 @@ class ClientExchange {
   void consume(std::size_t k) {
     k = std::min(k, used_);
     if (k == 0) return;
-    std::memmove(buf_.data(), buf_.data() + k, used_ - k);
+    std::memmove(buf_.get(), buf_.get() + k, used_ - k);
     used_ -= k;
+  }
+
+  /// Room for `want` bytes, keeping the unused ones (never zero-filled:
+  /// reads fill it).
+  void grow(std::size_t want) {
+    const std::size_t n = std::max(want, 2 * cap_);
+    auto b = std::make_unique_for_overwrite<char[]>(n);
+    if (used_ > 0) std::memcpy(b.get(), buf_.get(), used_);
+    buf_ = std::move(b);
+    cap_ = n;
   }
 
   ResponseDecoder decoder_;
   Method method_;
   bool keep_alive_;
   std::size_t max_buffered_;
-  std::string buf_;       // [0, used_): bytes read, not yet used by the decoder
-  std::size_t used_ = 0;  // the rest of buf_ is room for the next read
+  std::unique_ptr<char[]> buf_;  // [0, used_): bytes read, not yet used by the decoder
+  std::size_t cap_ = 0;          // [used_, cap_): room for the next read
+  std::size_t used_ = 0;
   bool started_ = false;
   bool reusable_ = false;
 };
