@@ -140,7 +140,7 @@ void run_errors(duet::IoDriver drv, Model model, Upstream::Script script, Client
 
 using namespace duet::httpclienttest;  // NOLINT: test file
 
-TEST_CASE("http_client: an idle connection closed upstream: GET is retried and POST is not",
+TEST_CASE("client: an idle connection closed upstream: GET is retried and POST is not",
           "[http_client]") {
   NET_MATRIX();
   duet::iotest::Watchdog wd("http_client idle closed");
@@ -152,7 +152,7 @@ TEST_CASE("http_client: an idle connection closed upstream: GET is retried and P
       {}, idle_closed);
 }
 
-TEST_CASE("http_client: connection refused", "[http_client]") {
+TEST_CASE("client: connection refused", "[http_client]") {
   NET_MATRIX();
   duet::iotest::Watchdog wd("http_client refused");
   SocketAddr closed;
@@ -172,7 +172,7 @@ TEST_CASE("http_client: connection refused", "[http_client]") {
   f.report();
 }
 
-TEST_CASE("http_client: request deadline against an upstream that never answers", "[http_client]") {
+TEST_CASE("client: request deadline against an upstream that never answers", "[http_client]") {
   NET_MATRIX();
   duet::iotest::Watchdog wd("http_client request timeout");
   Upstream up([](const Seen&, int) { return Reply{"", false, true}; });
@@ -198,8 +198,7 @@ TEST_CASE("http_client: request deadline against an upstream that never answers"
   }
 }
 
-TEST_CASE("http_client: a send dropped by a timeout never returns its connection",
-          "[http_client]") {
+TEST_CASE("client: a send dropped by a timeout never returns its connection", "[http_client]") {
   NET_MATRIX();
   duet::iotest::Watchdog wd("http_client dropped");
   run_errors(
@@ -211,7 +210,7 @@ TEST_CASE("http_client: a send dropped by a timeout never returns its connection
       {}, dropped);
 }
 
-TEST_CASE("http_client: malformed and over-limit responses are bad_message", "[http_client]") {
+TEST_CASE("client: malformed and over-limit responses are bad_message", "[http_client]") {
   NET_MATRIX();
   duet::iotest::Watchdog wd("http_client bad responses");
   ClientOptions o;

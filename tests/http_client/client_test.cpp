@@ -140,39 +140,37 @@ void run_framing(duet::IoDriver drv, Model model, S scenario) {
 
 using namespace duet::httpclienttest;  // NOLINT: test file
 
-TEST_CASE("http_client: GET and POST round trip on one connection with Host named",
-          "[http_client]") {
+TEST_CASE("client: GET and POST round trip on one connection with Host named", "[http_client]") {
   NET_MATRIX();
   duet::iotest::Watchdog wd("http_client round trip");
   run_framing(drv, model, round_trip);
 }
 
-TEST_CASE("http_client: keep-alive reuses one connection", "[http_client]") {
+TEST_CASE("client: keep-alive reuses one connection", "[http_client]") {
   NET_MATRIX();
   duet::iotest::Watchdog wd("http_client keep-alive");
   run_framing(drv, model, keep_alive);
 }
 
-TEST_CASE("http_client: chunked response body then the connection reused", "[http_client]") {
+TEST_CASE("client: chunked response body then the connection reused", "[http_client]") {
   NET_MATRIX();
   duet::iotest::Watchdog wd("http_client chunked");
   run_framing(drv, model, chunked);
 }
 
-TEST_CASE("http_client: close-delimited response body and the connection not pooled",
-          "[http_client]") {
+TEST_CASE("client: close-delimited response body and the connection not pooled", "[http_client]") {
   NET_MATRIX();
   duet::iotest::Watchdog wd("http_client close-delimited");
   run_framing(drv, model, close_delimited);
 }
 
-TEST_CASE("http_client: HEAD and 204 carry no body and keep the connection", "[http_client]") {
+TEST_CASE("client: HEAD and 204 carry no body and keep the connection", "[http_client]") {
   NET_MATRIX();
   duet::iotest::Watchdog wd("http_client head 204");
   run_framing(drv, model, head_and_204);
 }
 
-TEST_CASE("http_client: bodies larger than a read both ways", "[http_client]") {
+TEST_CASE("client: bodies larger than a read both ways", "[http_client]") {
   NET_MATRIX();
   duet::iotest::Watchdog wd("http_client large bodies");
   run_framing(drv, model, large_bodies);
@@ -214,13 +212,13 @@ duet::Task<void> fifty(Model m, Client& c, Upstream& up, Failures& f) {
 }  // namespace
 }  // namespace duet::httpclienttest
 
-TEST_CASE("http_client: 50 concurrent requests from tasks on 2 workers", "[http_client]") {
+TEST_CASE("client: 50 concurrent requests from tasks on 2 workers", "[http_client]") {
   NET_MATRIX();
   duet::iotest::Watchdog wd("http_client fifty");
   run_framing(drv, model, fifty);
 }
 
-TEST_CASE("http_client: fetch on a plain thread with the pool and its deadline", "[http_client]") {
+TEST_CASE("client: fetch on a plain thread with the pool and its deadline", "[http_client]") {
   const duet::IoDriver drv = GENERATE(duet::IoDriver::io_uring, duet::IoDriver::epoll);
   INFO("driver " << duet::io::driver_name(drv));
   if (!duet::iotest::driver_available(drv)) {
