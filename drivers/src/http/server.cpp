@@ -88,6 +88,15 @@ Task<void> accept_loop(detail::State& st, net::TcpListener l, const tls::TlsCont
   (void)l.close();
 }
 
+/// Takes rt's shutdown token at the first serve(). Every serve() must name
+/// the same runtime; a later one writes nothing, since the connections of
+/// an earlier listener read the token as they run.
+void bind_runtime(detail::State& st, Runtime& rt) {
+  if (st.serving) return;
+  st.shutdown = rt.shutdown_token();
+  st.serving = true;
+}
+
 }  // namespace
 
 Server::Server(Router routes, ServerOptions options)
@@ -96,12 +105,12 @@ Server::Server(Router routes, ServerOptions options)
 Server::~Server() = default;
 
 void Server::serve(Runtime& rt, net::TcpListener listener) {
-  state_->shutdown = rt.shutdown_token();
+  bind_runtime(*state_, rt);
   rt.spawn(accept_loop(*state_, std::move(listener), nullptr)).detach();
 }
 
 void Server::serve_tls(Runtime& rt, net::TcpListener listener, const tls::TlsContext& ctx) {
-  state_->shutdown = rt.shutdown_token();
+  bind_runtime(*state_, rt);
   rt.spawn(accept_loop(*state_, std::move(listener), &ctx)).detach();
 }
 

@@ -27,6 +27,9 @@ struct Server::State {
   /// The runtime's shutdown_token(), taken by serve(): cancelled, the
   /// server drains.
   CancellationToken shutdown;
+  /// Set by the first serve(): later ones (more listeners, on the same
+  /// runtime) leave `shutdown` alone, which running connections read.
+  bool serving = false;
   // Statistics (relaxed: each counter is read on its own, never to order
   // other memory).
   std::atomic<std::uint64_t> accepted{0}, refused{0}, open{0}, requests{0};
