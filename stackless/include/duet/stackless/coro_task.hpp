@@ -69,7 +69,10 @@ struct CoroTask final : TaskHeader {
       p.unpark();
     }
     r.leaf = p.leaf();
-    coro_thread().run = &r;
+    // The thread-local itself, not coro_thread(): a run loop stays on one
+    // thread (duet/detail/tls.hpp), and the compiler's own access stores
+    // at the variable's offset from the thread pointer.
+    tl_coro.run = &r;
     // Until the leaf stays the same: a child entered or finished (a hop).
     for (std::coroutine_handle<> h = r.leaf;; h = r.leaf) {
       h.resume();
@@ -79,8 +82,14 @@ struct CoroTask final : TaskHeader {
       self->end_with(std::move(p.out));
       return RunResult::complete;
     }
+    // Each outcome parks and returns on its own path: a yield tests the
+    // wait once.
+    if (r.wait == nullptr) {
+      p.park(r.leaf, nullptr);
+      return RunResult::yielded;
+    }
     p.park(r.leaf, r.wait);
-    return r.wait != nullptr ? RunResult::pending : RunResult::yielded;
+    return RunResult::pending;
   }
 
   /// Destroys the root's frame, and with it the chain of frames it owns
