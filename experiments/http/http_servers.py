@@ -1,5 +1,6 @@
 """The servers of the HTTP benchmark (http_bench.py): how to start each one
-(duet's http_server in its four configurations, nginx from nginx.conf.in,
+(duet's http_server in its six configurations: three connection engines x
+two drivers; nginx from nginx.conf.in,
 the Go and Tokio+hyper peers, built here from experiments/peers), pinned to
 a CPU, with or without its HTTPS port; how it says it is ready; stopping
 it; and what /proc says about its processes (CPU time, Pss, read/write
@@ -24,7 +25,18 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 PEERS = os.path.join(ROOT, "experiments", "peers")
 
-DUET_CONFIGS = [(model, drv) for drv in ("io_uring", "epoll") for model in ("stackless", "fiber")]
+# examples/http_server's connection engines (--engine): `coroutine`, a Task per
+# connection, and `fiber`, a fiber per connection, are what users' code gets;
+# `poll`, the hand-written poll state machine, is the tuned ceiling. Each runs
+# on both drivers (DUET_DRIVER); a configuration's name is
+# duet-<engine>-<driver>.
+ENGINES = ("coroutine", "fiber", "poll")
+DRIVERS = ("io_uring", "epoll")
+DUET_CONFIGS = [(engine, drv) for drv in DRIVERS for engine in ENGINES]
+
+
+def duet_name(engine: str, drv: str) -> str:
+    return f"duet-{engine}-{drv}"
 
 
 # ---- the machine -------------------------------------------------------------------
@@ -370,12 +382,14 @@ def duet_servers(build: str) -> tuple[dict[str, Server], str]:
     if not os.path.isfile(exe):
         return {}, f"{exe} not built"
     out = {}
-    for model, drv in DUET_CONFIGS:
-        def argv(tp, c, k, model=model):
+    for engine, drv in DUET_CONFIGS:
+        def argv(tp, c, k, engine=engine):
             # The read timeout as long as nginx's keep-alive timeout here
             # (nginx.conf.in): the idle test holds its connections idle for
             # longer than the server's 10 s default while it opens them.
-            a = [exe, "--port", "0", "--model", model, "--workers", "1", "--read-timeout-ms", "300000"]
+            # --handlers, --max-connections and --max-requests are left at
+            # the server's defaults.
+            a = [exe, "--port", "0", "--engine", engine, "--workers", "1", "--read-timeout-ms", "300000"]
             return a + (["--tls-port", str(tp), "--cert", c, "--key", k] if tp else [])
-        out[f"duet-{model}-{drv}"] = Server(f"duet-{model}-{drv}", argv, {"DUET_DRIVER": drv})
+        out[duet_name(engine, drv)] = Server(duet_name(engine, drv), argv, {"DUET_DRIVER": drv})
     return out, ""
