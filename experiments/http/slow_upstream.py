@@ -13,8 +13,10 @@ Routes (every answer has a Content-Length; a request may be chunked):
                    hop-by-hop Keep-Alive field a proxy must not relay
   any /slow...     held; answered 200 {"message":"Hello, World!"} when
                    released (SIGUSR1, or a line on stdin with --stdin)
-  GET /held        {"held":N,"served":M}, at once: the requests held now,
-                   and those answered since start (for the caller's wait)
+  GET /held        {"held":N,"served":M,"connections":C}, at once: the
+                   requests held now, those answered and the connections
+                   accepted since start (the caller's wait; its check that
+                   a proxy reuses its upstream connections)
   anything else    404
 With --silent every request but /held is held (a silent upstream: a fan-out
 through it meets its deadline).
@@ -54,6 +56,7 @@ class Upstream:
         self.release = asyncio.get_running_loop().create_future()   # resolved by the next release
         self.held = 0
         self.served = 0
+        self.connections = 0
 
     def release_all(self):
         """Answers every request held now: they all wait on this future."""
@@ -72,10 +75,13 @@ class Upstream:
             self.held -= 1
         if release.done() and not eof.done():
             eof.cancel()
+            # The reader is free again only once the cancelled read has ended.
+            await asyncio.gather(eof, return_exceptions=True)
             return True
         return False
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.connections += 1
         try:
             while True:
                 req = await read_request(reader)
@@ -86,7 +92,7 @@ class Upstream:
                 extra = b""
                 if path == "/held":
                     status, ctype = 200, b"application/json"
-                    out = b'{"held":%d,"served":%d}' % (self.held, self.served)
+                    out = b'{"held":%d,"served":%d,"connections":%d}' % (self.held, self.served, self.connections)
                 elif self.silent or path.startswith("/slow"):
                     if not await self.hold(reader):
                         break
