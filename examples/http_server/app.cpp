@@ -126,6 +126,9 @@ int run(const Options& o) {
   so.limits = o.limits;
   so.max_connections = o.max_connections;
   so.max_requests_per_connection = o.max_requests_per_connection;
+  so.hooks.on_accept_error = [](std::error_code e) {
+    std::fprintf(stderr, "http_server: accept: %s\n", e.message().c_str());
+  };
   duet::http::Server server(model == Handlers::fiber ? fiber_routes(app) : coroutine_routes(app),
                             std::move(so));
   std::optional<duet::tls::TlsContext> tls;

@@ -117,7 +117,12 @@ MALFORMED = [
     (b"GET /json HTTP/1.1\r\nHost: soak\r\nX: a\r\n folded\r\n\r\n", 400),
     (b"GET /json HTTP/1.1\r\nHost: soak\r\nX: " + b"a" * 5000 + b"\r\n\r\n", 431),
     (b"POST /json HTTP/1.1\r\nHost: soak\r\nContent-Length: 100000\r\n\r\n", 413),
-    (b"POST /json HTTP/1.1\r\nHost: soak\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+    # RFC 9112 6.3: chunked not the final coding, the length unknown: 400
+    # (a MUST); 6.1: a coding the server does not know, chunked final: 501.
+    (b"POST /json HTTP/1.1\r\nHost: soak\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+    (b"POST /json HTTP/1.1\r\nHost: soak\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501),
+    # RFC 9110 9.1: a method the server does not know: 501.
+    (b"BREW /json HTTP/1.1\r\nHost: soak\r\n\r\n", 501),
     (b"GET /json HTTP/2.0\r\nHost: soak\r\n\r\n", 505),
 ]
 

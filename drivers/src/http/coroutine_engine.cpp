@@ -161,7 +161,7 @@ Task<bool> handle(Conn<S>& c, Request& req) {
   const Instant started = Clock::now();
   const Router::Match m = c.st.routes.find(req.method, req.method_name, req.path());
   if (m.handler == nullptr) {
-    const bool close = closes_after(c.st, req, c.served);
+    const bool close = closes_after(c.st, req, c.served, c.decoder);
     answer_error(c.st, req, m.status, c.out, close, m.allow, started);
     co_return close;
   }
@@ -188,7 +188,7 @@ Task<bool> handle(Conn<S>& c, Request& req) {
   }
   if (failed) res = handler_failed();
   // After the handler: a drain that began while it ran closes too.
-  const bool close = closes_after(c.st, req, c.served);
+  const bool close = closes_after(c.st, req, c.served, c.decoder);
   answer(c.st, req, std::move(res), c.out, close, started);
   co_return close;
 }

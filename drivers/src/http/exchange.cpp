@@ -61,7 +61,9 @@ Response handler_failed() {
   return Response::text(500, "Internal Server Error\n");
 }
 
-bool closes_after(const State& st, const Request& req, std::size_t served) noexcept {
+bool closes_after(const State& st, const Request& req, std::size_t served,
+                  const RequestDecoder& dec) noexcept {
+  if (dec.closing()) return true;
   const std::size_t cap = st.options.max_requests_per_connection;
   return !req.keep_alive() || (cap != 0 && served >= cap) || st.shutdown.is_cancelled();
 }

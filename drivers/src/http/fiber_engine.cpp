@@ -147,7 +147,7 @@ class FiberConnection {
     const Instant started = Clock::now();
     const Router::Match m = st_.routes.find(req.method, req.method_name, req.path());
     if (m.handler == nullptr) {
-      const bool close = closes_after(st_, req, served_);
+      const bool close = closes_after(st_, req, served_, decoder_);
       answer_error(st_, req, m.status, out_, close, m.allow, started);
       return close;
     }
@@ -160,7 +160,7 @@ class FiberConnection {
       res = handler_failed();
     }
     // After the handler: a drain that began while it ran closes too.
-    const bool close = closes_after(st_, req, served_);
+    const bool close = closes_after(st_, req, served_, decoder_);
     answer(st_, req, std::move(res), out_, close, started);
     return close;
   }

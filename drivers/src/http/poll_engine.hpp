@@ -288,7 +288,7 @@ class [[nodiscard]] PollConnection {
   /// rule, or the request switched protocols (the bytes after it are not
   /// HTTP/1.1).
   bool closes_after(const Busy& b) const noexcept {
-    return detail::closes_after(st(), b.req, served_) || b.dec.closing();
+    return detail::closes_after(st(), b.req, served_, b.dec);
   }
 
   /// A handler waits: the answers to earlier pipelined requests go out

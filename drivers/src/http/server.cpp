@@ -79,6 +79,8 @@ Task<void> accept_loop(detail::State& st, net::TcpListener l, const tls::TlsCont
     if (m.is<stopping>()) break;
     io::Result<net::TcpStream> c = std::move(m.get<accepted>());
     if (!c) {
+      st.accept_errors.fetch_add(1, std::memory_order_relaxed);  // a statistic (server_state.hpp)
+      if (st.options.hooks.on_accept_error) st.options.hooks.on_accept_error(c.error());
       auto backoff = select(biased, stop.cancelled(), sleep(std::chrono::milliseconds(10)));
       co_await backoff;
       continue;
@@ -119,7 +121,8 @@ ServerStats Server::stats() const noexcept {
   return ServerStats{.accepted = state_->accepted.load(std::memory_order_relaxed),
                      .refused_over_cap = state_->refused.load(std::memory_order_relaxed),
                      .open = state_->open.load(std::memory_order_relaxed),
-                     .requests = state_->requests.load(std::memory_order_relaxed)};
+                     .requests = state_->requests.load(std::memory_order_relaxed),
+                     .accept_errors = state_->accept_errors.load(std::memory_order_relaxed)};
 }
 
 const ServerOptions& Server::options() const noexcept {

@@ -32,7 +32,7 @@ struct Server::State {
   bool serving = false;
   // Statistics (relaxed: each counter is read on its own, never to order
   // other memory).
-  std::atomic<std::uint64_t> accepted{0}, refused{0}, open{0}, requests{0};
+  std::atomic<std::uint64_t> accepted{0}, refused{0}, open{0}, requests{0}, accept_errors{0};
 };
 
 namespace detail {
@@ -64,8 +64,10 @@ void answer_error(State& st, const Request& req, int status, std::string& out, b
 [[nodiscard]] Response handler_failed();
 /// Whether the connection closes after answering `req`, its `served`-th
 /// request (1-based): the request asked for it, the cap on requests per
-/// connection is reached, or the server drains.
-[[nodiscard]] bool closes_after(const State& st, const Request& req, std::size_t served) noexcept;
+/// connection is reached, the server drains, or the decoder reads no more
+/// (an Upgrade or CONNECT was delivered: RequestDecoder::closing).
+[[nodiscard]] bool closes_after(const State& st, const Request& req, std::size_t served,
+                                const RequestDecoder& dec) noexcept;
 
 }  // namespace detail
 }  // namespace duet::http

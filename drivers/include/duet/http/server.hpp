@@ -54,6 +54,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <type_traits>
 #include <vector>
 
@@ -139,8 +140,13 @@ struct AccessEntry {
 
 /// Hooks the server calls on the connection's task; they must not block.
 struct Hooks {
-  /// After each response is handed to the socket (errors included).
+  /// When each answer is added to the connection's output, before it is
+  /// written (errors a route or a handler gave included; a request the
+  /// decoder refused has no Request, and is counted only).
   std::function<void(const AccessEntry&)> on_response;
+  /// When an accept fails (EMFILE, ENFILE, ENOBUFS, ...): the loop backs
+  /// off a moment and accepts again; the server stays up.
+  std::function<void(std::error_code)> on_accept_error;
 };
 
 enum class Engine : std::uint8_t { coroutine, fiber, poll };
@@ -164,6 +170,7 @@ struct ServerStats {
   std::uint64_t refused_over_cap = 0;  // closed at once: max_connections open
   std::uint64_t open = 0;              // connections open now
   std::uint64_t requests = 0;          // answered, errors included
+  std::uint64_t accept_errors = 0;     // failed accepts (Hooks::on_accept_error)
 };
 
 class DUET_API Server {
