@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
-"""HTTP benchmark (issue 37): duet's HTTP server (examples/http_server, both
-models, both drivers) against nginx, Go net/http and Tokio+hyper under wrk,
-side by side in one run.
+"""HTTP benchmark (issues 37 and 51): duet's HTTP server (examples/http_server
+on duet::http, its three connection engines on both drivers) against nginx,
+Go net/http and Tokio+hyper under wrk, side by side in one run. The
+coroutine engine (a Task per connection) and the fiber engine (a fiber per
+connection) are what users' code gets; the poll engine (the hand-written
+poll state machine) is the tuned ceiling.
 
 Method: each server runs pinned to one CPU (one worker process / one thread /
 GOMAXPROCS=1 / a current-thread runtime), wrk (one thread) pinned to another
 CPU on a different core where the machine has one. For every load (a route
 and a connection count) the servers take turns rep by rep, in an order
 rotated from a random start, each in a fresh process; ratios against nginx
-and hyper, and the fiber model against the stackless one, are taken within
-a rep. Per server and load:
+and hyper, and between the engines on one driver (coroutine over poll,
+fiber over coroutine), are taken within a rep. Per server and load:
 
 - requests/s: wrk's requests over its window;
 - p50, p99, p99.9 latency: wrk's latency histogram, read by a done() hook
@@ -17,7 +20,9 @@ a rep. Per server and load:
 - server CPU per request: utime+stime of the server's processes
   (/proc/PID/stat, every process of the server's tree) from just before wrk
   starts to just after it exits, over the requests wrk counted;
-- syscalls per request, in a separate pass (the counting slows the server):
+- syscalls per request, in a separate pass (the counting slows the server;
+  like the profile and timeline passes below, a diagnostic: the quick
+  profile runs these three in the lab's first run only, DUET_LAB_RUN=0):
   `perf stat -e raw_syscalls:sys_enter` attached to the server's processes
   for one wrk run, over its requests. It counts every system call the
   server's threads enter (io_uring_enter once per call, whatever it
@@ -86,8 +91,8 @@ import http_wrk
 import tls_timeline
 from http_memory import BREAKDOWN_METHOD, IDLE_WARMUP, idle_rss
 from http_profile import PROFILE_METHOD, profile_server
-from http_servers import DUET_CONFIGS, ROOT, NoTLS, Server, build_peers, cpu_ticks, duet_servers, io_syscalls, \
-    make_cert, pick_cpus, start, stop
+from http_servers import DRIVERS, DUET_CONFIGS, ROOT, NoTLS, Server, build_peers, cpu_ticks, duet_name, \
+    duet_servers, io_syscalls, make_cert, pick_cpus, start, stop
 from http_wrk import Load, parse_loads, run_wrk, warm_up, window, wrk_script
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -112,18 +117,34 @@ PROFILES = {
     # smoke: every route once, a short window, to prove the wiring (CI).
     "smoke": dict(loads="plaintext:64;pipeline:64;json:64;https:64", reps=1, seconds=1, warmup=0,
                   count_loads="plaintext:64", idle_n=200, peers="nginx", https_min=2, profile_loads="plaintext:64",
-                  timeline_loads="https:64"),
-    # quick: plaintext at the three connection counts, the other routes at
-    # 256 (the targets' load); the lab repeats the program 3 times.
-    "quick": dict(loads="plaintext:64,256,1000;pipeline:256;json:256;https:256", reps=1, seconds=2, warmup=1,
-                  count_loads="plaintext:256;pipeline:256", idle_n=10000, peers="nginx,go,hyper", https_min=5,
-                  profile_loads=PROFILE_LOADS, timeline_loads=TIMELINE_LOADS),
-    # full: every route at every connection count; 2 reps a run, 5 runs.
+                  timeline_loads="https:64", diagnostics_runs=None),
+    # quick: every route at 256 connections (the targets' load); the lab
+    # repeats the program 3 times. The diagnostic passes (syscalls,
+    # profiles, the handshake timeline) run in the first of those only, and
+    # count syscalls at plaintext only: with three engines on two drivers
+    # (nine servers) the whole of ./experiments/run stays within 30 minutes
+    # on 2 cores. The 64- and 1,000-connection loads are the full profile's.
+    "quick": dict(loads="plaintext:256;pipeline:256;json:256;https:256", reps=1, seconds=2, warmup=1,
+                  count_loads="plaintext:256", idle_n=10000, peers="nginx,go,hyper", https_min=5,
+                  profile_loads=PROFILE_LOADS, timeline_loads=TIMELINE_LOADS, diagnostics_runs=1),
+    # full: every route at every connection count; 2 reps a run, 5 runs;
+    # every pass in every run.
     "full": dict(loads=";".join(f"{k}:{ALL_CONNS}" for k in ("plaintext", "pipeline", "json", "https")), reps=2,
                  seconds=4, warmup=1, count_loads="plaintext:256;pipeline:256;json:256;https:256", idle_n=10000,
                  peers="nginx,go,hyper", https_min=5, profile_loads=PROFILE_LOADS,
-                 timeline_loads=TIMELINE_LOADS),
+                 timeline_loads=TIMELINE_LOADS, diagnostics_runs=None),
 }
+
+
+def diagnostics_this_run(preset_runs: int | None, env=None) -> bool:
+    """Whether this run does the diagnostic passes (syscalls, profiles, the
+    handshake timeline): every run where the profile says None, else the
+    lab's first `preset_runs` runs (DUET_LAB_RUN, 0-based, set by the lab's
+    runner; a run by hand, without it, does them)."""
+    if preset_runs is None:
+        return True
+    run = (env if env is not None else os.environ).get("DUET_LAB_RUN", "")
+    return not run.isdigit() or int(run) < preset_runs
 
 
 # ---- one measurement -----------------------------------------------------------------
@@ -287,11 +308,17 @@ def rep_records(rep: dict[str, dict], load: Load, method: str) -> list[dict]:
             if ref == "nginx" and b["cpu_s"] > 0 and b["requests"] and d["requests"]:
                 rec(name, "cpu_vs_nginx", (d["cpu_s"] / d["requests"]) / (b["cpu_s"] / b["requests"]), "x",
                     "ratio of server CPU per request in the same rep")
-    for _, drv in DUET_CONFIGS[::2]:
-        sl, fb = rep.get(f"duet-stackless-{drv}"), rep.get(f"duet-fiber-{drv}")
-        if sl and fb and sl["rps"] > 0:
-            rec(f"duet-{drv}", "fiber_vs_stackless", fb["rps"] / sl["rps"], "x",
-                "ratio of requests/s, fiber over stackless, in the same rep")
+    # Between the engines on one driver (records of impl duet-<driver>): what
+    # users' coroutine code gets against the tuned ceiling, and what their
+    # fiber code gets against their coroutine code.
+    for drv in DRIVERS:
+        co, fb, po = (rep.get(duet_name(e, drv)) for e in ("coroutine", "fiber", "poll"))
+        if co and po and po["rps"] > 0:
+            rec(f"duet-{drv}", "coroutine_vs_poll", co["rps"] / po["rps"], "x",
+                "ratio of requests/s, the coroutine engine over the poll engine, in the same rep")
+        if fb and co and co["rps"] > 0:
+            rec(f"duet-{drv}", "fiber_vs_coroutine", fb["rps"] / co["rps"], "x",
+                "ratio of requests/s, the fiber engine over the coroutine engine, in the same rep")
     return out
 
 
@@ -359,9 +386,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--peers", help="comma-separated peers (nginx,go,hyper)")
     ap.add_argument("--servers", default="", help="comma-separated substrings: keep only servers matching one")
     ap.add_argument("--jsonl", action="store_true", help="records on stdout (the lab's format); else a summary too")
+    ap.add_argument("--diagnostics", choices=("auto", "yes", "no"), default="auto",
+                    help="the syscall, profile and timeline passes: auto (the profile's rule: in quick, the lab's "
+                    "first run only), yes or no")
     a = ap.parse_args(argv)
     preset = PROFILES[a.profile]
     a.https_min = preset["https_min"]
+    a.diagnostics = (diagnostics_this_run(preset["diagnostics_runs"]) if a.diagnostics == "auto"
+                     else a.diagnostics == "yes")
     for k in ("reps", "seconds", "warmup", "loads", "count_loads", "idle_n", "peers", "profile_loads",
               "timeline_loads"):
         if getattr(a, k) is None:
@@ -370,14 +402,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def select_servers(a: argparse.Namespace) -> dict[str, Server]:
-    """duet's four configurations and the peers asked for (built here),
+    """duet's six configurations and the peers asked for (built here),
     narrowed by --servers; each one that cannot run is an `unavailable`
     record with its reason."""
     peers, missing = build_peers(os.path.join(a.build, "http-peers"), a.peers.split(","))
     duet, why = duet_servers(a.build)
     if why:
-        for model, drv in DUET_CONFIGS:
-            missing[f"duet-{model}-{drv}"] = why
+        for engine, drv in DUET_CONFIGS:
+            missing[duet_name(engine, drv)] = why
     servers = dict(duet, **peers)
     keep = [x for x in a.servers.split(",") if x]
     if keep:
@@ -537,12 +569,14 @@ def main(argv=None) -> int:
     nofile = raise_nofile(max(a.idle_n, 1000) + 4096)
     cpus = pick_cpus()
     loads = parse_loads(a.loads, a.depth)
-    count_loads = parse_loads(a.count_loads, a.depth) if a.count_loads else []
-    profile_loads = parse_loads(a.profile_loads, a.depth) if a.profile_loads else []
-    timeline_loads = [x for x in parse_loads(a.timeline_loads, a.depth) if x.tls] if a.timeline_loads else []
+    count_loads = parse_loads(a.count_loads, a.depth) if a.count_loads and a.diagnostics else []
+    profile_loads = parse_loads(a.profile_loads, a.depth) if a.profile_loads and a.diagnostics else []
+    timeline_loads = ([x for x in parse_loads(a.timeline_loads, a.depth) if x.tls]
+                      if a.timeline_loads and a.diagnostics else [])
     servers = select_servers(a)
     log(f"servers: {', '.join(servers) or 'none'}; loads: {loads}; reps {a.reps}; server CPU {cpus[0]}, "
-        f"wrk CPU {cpus[1]}; RLIMIT_NOFILE {nofile}")
+        f"wrk CPU {cpus[1]}; RLIMIT_NOFILE {nofile}"
+        + ("" if a.diagnostics else "; no syscall, profile or timeline pass this run"))
     tmp = tempfile.mkdtemp(prefix="duet-http-")
     try:
         b = Bench(a, cpus, servers, tmp)

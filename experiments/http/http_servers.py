@@ -1,5 +1,6 @@
 """The servers of the HTTP benchmark (http_bench.py): how to start each one
-(duet's http_server in its four configurations, nginx from nginx.conf.in,
+(duet's http_server in its six configurations: three connection engines x
+two drivers; nginx from nginx.conf.in,
 the Go and Tokio+hyper peers, built here from experiments/peers), pinned to
 a CPU, with or without its HTTPS port; how it says it is ready; stopping
 it; and what /proc says about its processes (CPU time, Pss, read/write
@@ -18,13 +19,24 @@ import subprocess
 import tempfile
 import threading
 import time
-from typing import Callable
+from typing import Callable, NamedTuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 PEERS = os.path.join(ROOT, "experiments", "peers")
 
-DUET_CONFIGS = [(model, drv) for drv in ("io_uring", "epoll") for model in ("stackless", "fiber")]
+# examples/http_server's connection engines (--engine): `coroutine`, a Task per
+# connection, and `fiber`, a fiber per connection, are what users' code gets;
+# `poll`, the hand-written poll state machine, is the tuned ceiling. Each runs
+# on both drivers (DUET_DRIVER); a configuration's name is
+# duet-<engine>-<driver>.
+ENGINES = ("coroutine", "fiber", "poll")
+DRIVERS = ("io_uring", "epoll")
+DUET_CONFIGS = [(engine, drv) for drv in DRIVERS for engine in ENGINES]
+
+
+def duet_name(engine: str, drv: str) -> str:
+    return f"duet-{engine}-{drv}"
 
 
 # ---- the machine -------------------------------------------------------------------
@@ -128,9 +140,29 @@ def io_syscalls(pids: list[int]) -> int:
 
 # ---- servers ------------------------------------------------------------------------
 
+class Upstream(NamedTuple):
+    """The upstream of a server's /proxy/ and /fanout routes (the peers'
+    --upstream HOST:PORT, nginx.conf.in's @UPSTREAM@), and their timeouts:
+    504 when the upstream's response head takes longer than timeout_ms, and
+    one /fanout's deadline."""
+    addr: str
+    timeout_ms: int = 5000
+    fanout_deadline_ms: int = 1000
+
+
+def upstream_args(up: Upstream | None) -> list[str]:
+    """The Go and hyper peers' options for `up` (none without one)."""
+    if up is None:
+        return []
+    return ["--upstream", up.addr, "--upstream-timeout-ms", str(up.timeout_ms),
+            "--fanout-deadline-ms", str(up.fanout_deadline_ms)]
+
+
 class Server:
-    """How to start one server: argv built from (port, tls_port, cert, key),
-    its environment, and how it says it is ready."""
+    """How to start one server: argv built from (tls_port, cert, key) and,
+    where the load has one, the Upstream (passed only then, so an argv that
+    takes three arguments serves every load without one), its environment,
+    and how it says it is ready."""
 
     def __init__(self, name: str, argv, env=None, ready="line", tls=True, note=""):
         self.name, self.argv, self.env, self.ready, self.tls, self.note = name, argv, env or {}, ready, tls, note
@@ -211,21 +243,24 @@ class NoTLS(RuntimeError):
     """The server serves no HTTPS (its HTTPS rows are marked unavailable)."""
 
 
-def start(srv: Server, cpu: int, cert: str, key: str, with_tls: bool, prefix=None) -> Running:
-    """Starts a server pinned to `cpu`; with_tls asks for its HTTPS port too.
-    A server that does not start with TLS is started without it, and the
-    reason kept (Running.tls_error)."""
+def start(srv: Server, cpu: int, cert: str, key: str, with_tls: bool, prefix=None,
+          upstream: Upstream | None = None) -> Running:
+    """Starts a server pinned to `cpu`; with_tls asks for its HTTPS port too;
+    `upstream` is where its /proxy/ and /fanout go. A server that does not
+    start with TLS is started without it, and the reason kept
+    (Running.tls_error)."""
     if with_tls and srv.tls and srv.ready != "nginx":
         try:
-            return _start(srv, cpu, cert, key, True, prefix)
+            return _start(srv, cpu, cert, key, True, prefix, upstream)
         except RuntimeError as e:
-            r = _start(srv, cpu, cert, key, False, prefix)
+            r = _start(srv, cpu, cert, key, False, prefix, upstream)
             r.tls_error = f"did not start with TLS: {e}"
             return r
-    return _start(srv, cpu, cert, key, with_tls, prefix)
+    return _start(srv, cpu, cert, key, with_tls, prefix, upstream)
 
 
-def _start(srv: Server, cpu: int, cert: str, key: str, with_tls: bool, prefix=None) -> Running:
+def _start(srv: Server, cpu: int, cert: str, key: str, with_tls: bool, prefix=None,
+           upstream: Upstream | None = None) -> Running:
     tls_port = free_port() if (with_tls and srv.tls) else None
     if srv.ready == "nginx":
         workdir = tempfile.mkdtemp(prefix="duet-nginx-")
@@ -233,8 +268,10 @@ def _start(srv: Server, cpu: int, cert: str, key: str, with_tls: bool, prefix=No
         with open(os.path.join(HERE, "nginx.conf.in")) as f:
             conf = f.read()
         nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        up = upstream or Upstream("127.0.0.1:1")   # nothing listens there: /proxy/ answers 502
         for k, v in {"DIR": workdir, "PORT": port, "TLS_PORT": tls_port or free_port(), "CERT": cert, "KEY": key,
-                     "NOFILE": nofile, "CONNECTIONS": max(1024, nofile - 64)}.items():
+                     "NOFILE": nofile, "CONNECTIONS": max(1024, nofile - 64), "UPSTREAM": up.addr,
+                     "UPSTREAM_TIMEOUT_MS": up.timeout_ms}.items():
             conf = conf.replace(f"@{k}@", str(v))
         path = os.path.join(workdir, "nginx.conf")
         with open(path, "w") as f:
@@ -249,7 +286,10 @@ def _start(srv: Server, cpu: int, cert: str, key: str, with_tls: bool, prefix=No
             shutil.rmtree(workdir, ignore_errors=True)
             raise RuntimeError(f"nginx did not start: {err[-300:]}")
         return Running(p, port, tls_port, workdir)
-    argv = srv.argv(tls_port, cert, key) if callable(srv.argv) else list(srv.argv)
+    if not callable(srv.argv):
+        argv = list(srv.argv)
+    else:
+        argv = srv.argv(tls_port, cert, key, upstream) if upstream else srv.argv(tls_port, cert, key)
     p = subprocess.Popen((prefix or []) + ["taskset", "-c", str(cpu)] + argv, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, env=dict(os.environ, **srv.env), start_new_session=True)
     port, tls = _read_ports(p, tls_port is not None, time.time() + 20)
@@ -331,8 +371,8 @@ def build_peers(out: str, want: list[str]) -> tuple[dict[str, Server], dict[str,
             r = subprocess.run(["go", "build", "-o", exe, os.path.join(PEERS, "go", "http", "main.go")], env=env,
                                capture_output=True, text=True)
             if r.returncode == 0:
-                peers["go"] = Server("go", lambda tp, c, k, exe=exe: [exe, "0"] + ([str(tp), c, k] if tp else []),
-                                     {"GOMAXPROCS": "1"})
+                peers["go"] = Server("go", lambda tp, c, k, up=None, exe=exe: [exe] + upstream_args(up) + ["0"]
+                                     + ([str(tp), c, k] if tp else []), {"GOMAXPROCS": "1"})
             else:
                 missing["go"] = f"build failed: {r.stderr.strip()[-300:]}"
         else:
@@ -340,13 +380,14 @@ def build_peers(out: str, want: list[str]) -> tuple[dict[str, Server], dict[str,
     if "hyper" in want:
         reg = "/usr/share/cargo/registry"
         have = os.listdir(reg) if os.path.isdir(reg) else []
-        lack = [c for c in ("hyper-0.14", "tokio-rustls-0.23", "rustls-pemfile-1", "serde_json-1")
+        lack = [c for c in ("hyper-0.14", "tokio-rustls-0.23", "rustls-pemfile-1", "serde_json-1", "futures-util-0.3")
                 if not any(d.startswith(c) for d in have)]
         if not shutil.which("cargo"):
             missing["hyper"] = "cargo not installed (apt-get install cargo rustc)"
         elif lack:
             missing["hyper"] = (f"crate sources missing: {', '.join(lack)} (apt-get install librust-hyper-dev "
-                                "librust-tokio-rustls-dev librust-rustls-pemfile-dev librust-serde-json-dev)")
+                                "librust-tokio-rustls-dev librust-rustls-pemfile-dev librust-serde-json-dev "
+                                "librust-futures-util-dev)")
         else:
             proj = os.path.join(out, "hyper-src")
             if os.path.exists(proj):
@@ -359,7 +400,8 @@ def build_peers(out: str, want: list[str]) -> tuple[dict[str, Server], dict[str,
                                capture_output=True, text=True)
             if r.returncode == 0:
                 exe = os.path.join(target, "release", "hyper-http")
-                peers["hyper"] = Server("hyper", lambda tp, c, k, exe=exe: [exe, "0"] + ([str(tp), c, k] if tp else []))
+                peers["hyper"] = Server("hyper", lambda tp, c, k, up=None, exe=exe: [exe] + upstream_args(up) + ["0"]
+                                        + ([str(tp), c, k] if tp else []))
             else:
                 missing["hyper"] = f"build failed: {r.stderr.strip()[-300:]}"
     return peers, missing
@@ -370,12 +412,14 @@ def duet_servers(build: str) -> tuple[dict[str, Server], str]:
     if not os.path.isfile(exe):
         return {}, f"{exe} not built"
     out = {}
-    for model, drv in DUET_CONFIGS:
-        def argv(tp, c, k, model=model):
+    for engine, drv in DUET_CONFIGS:
+        def argv(tp, c, k, engine=engine):
             # The read timeout as long as nginx's keep-alive timeout here
             # (nginx.conf.in): the idle test holds its connections idle for
             # longer than the server's 10 s default while it opens them.
-            a = [exe, "--port", "0", "--model", model, "--workers", "1", "--read-timeout-ms", "300000"]
+            # --handlers, --max-connections and --max-requests are left at
+            # the server's defaults.
+            a = [exe, "--port", "0", "--engine", engine, "--workers", "1", "--read-timeout-ms", "300000"]
             return a + (["--tls-port", str(tp), "--cert", c, "--key", k] if tp else [])
-        out[f"duet-{model}-{drv}"] = Server(f"duet-{model}-{drv}", argv, {"DUET_DRIVER": drv})
+        out[duet_name(engine, drv)] = Server(duet_name(engine, drv), argv, {"DUET_DRIVER": drv})
     return out, ""

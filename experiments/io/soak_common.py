@@ -406,7 +406,8 @@ class Soak:
         ap.add_argument("--exe", help=f"the server program (default: {exe_path} under --build)")
         ap.add_argument("--profile", default=os.environ.get("DUET_LAB_PROFILE", "quick"), choices=cls.PROFILES)
         ap.add_argument("--waves", type=int)
-        ap.add_argument("--models", default=cls.MODELS)
+        ap.add_argument("--models", "--engines", dest="models", default=cls.MODELS,
+                        help="comma-separated: the echo server's models, the HTTP server's engines")
         ap.add_argument("--drivers", default="io_uring,epoll")
         ap.add_argument("--jsonl", action="store_true", help="records on stdout")
         a = ap.parse_args(argv)

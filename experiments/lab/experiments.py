@@ -208,7 +208,7 @@ def _http(ctx):
     # exp_http (experiments/http/http_bench.py) reads DUET_LAB_PROFILE for its
     # preset: loads, reps per run, seconds per server, the idle connections,
     # the loads it profiles.
-    return [Invocation(["exp_http"], "http: duet's http_server (models x drivers) vs nginx, Go, hyper under wrk", "",
+    return [Invocation(["exp_http"], "http: duet's http_server (engines x drivers) vs nginx, Go, hyper under wrk", "",
                        {"DUET_LAB_PROFILE": ctx.profile}, by_profile(ctx, 300, 1500, 4800))]
 
 
@@ -222,7 +222,7 @@ def _soak(ctx):
 def _http_soak(ctx):
     # exp_io_http_soak (experiments/io/http_soak.py) reads DUET_LAB_PROFILE
     # for its length, as the echo soak does.
-    return [Invocation(["exp_io_http_soak"], "fault soak: http server x drivers x models", "",
+    return [Invocation(["exp_io_http_soak"], "fault soak: http server x drivers x engines", "",
                        {"DUET_LAB_PROFILE": ctx.profile}, by_profile(ctx, 300, 900, 1800))]
 
 
@@ -343,9 +343,10 @@ EXPERIMENTS: list[Experiment] = [
                _echo, {"smoke": 15, "quick": 140, "full": 500}),
     Experiment("http", "http", "exp_http", "lab",
                "HTTP/1.1 under wrk on loopback: requests/s, p50/p99/p99.9, server CPU and syscalls per request, "
-               "memory per idle keep-alive connection; duet's examples/http_server (stackless, fiber) x (io_uring, "
-               "epoll) against nginx (one worker), Go net/http and Tokio+hyper in the same run (issue 37)",
-               _http, {"smoke": 75, "quick": 1050, "full": 4200}),
+               "memory per idle keep-alive connection; duet's examples/http_server on duet::http, its engines "
+               "(coroutine, fiber, poll) x (io_uring, epoll), against nginx (one worker), Go net/http and "
+               "Tokio+hyper in the same run (issues 37, 51)",
+               _http, {"smoke": 100, "quick": 770, "full": 4900}),
     Experiment("soak_faults", "reliability", "exp_io_soak", "drivers",
                "the echo server (examples/echo_server) under a client mixing verified echo traffic with resets "
                "mid message, half-closes, stalled readers, connection storms past its RLIMIT_NOFILE (EMFILE) and "
@@ -354,7 +355,7 @@ EXPERIMENTS: list[Experiment] = [
     Experiment("http_soak", "reliability", "exp_io_http_soak", "drivers",
                "the HTTP server (examples/http_server) under a client mixing verified requests with resets "
                "mid-body, half-closes, slow readers and writers, malformed requests and an EMFILE storm, for both "
-               "drivers and both models (issue 37)",
+               "drivers and its three engines (issues 37, 51)",
                _http_soak, {"smoke": 20, "quick": 60, "full": 300}),
     Experiment("arch", "portability", "python:arch", "lab",
                "architectures supported per model, read from the build", lambda ctx: [],

@@ -20,10 +20,17 @@ PAGES = {
     "cache": "Cache: switch cost as live tasks grow",
     "scheduler": "Scheduler policies",
     "io": "I/O",
-    "http": "HTTP: duet's server against nginx, Go and hyper under wrk",
+    "http": "HTTP: duet::http's three engines against nginx, Go and hyper under wrk",
     "reliability": "Reliability: the echo and HTTP servers under faults",
     "portability": "Portability",
 }
+
+# duet's HTTP server (examples/http_server on duet::http) as
+# duet-<engine>-<driver>: the coroutine and fiber engines are what users' code
+# gets, the poll engine (the hand-written poll state machine) is the tuned
+# ceiling.
+HTTP_ENGINES = ("coroutine", "fiber", "poll")
+HTTP_DRIVERS = ("io_uring", "epoll")
 
 HEADLINE_IMPLS = ["duet-stackless", "duet-poll", "duet-fiber", "go", "tokio", "python", "node", "boost-fiber", "asio"]
 
@@ -186,7 +193,8 @@ class Report:
          "with faults; after each wave the server must be alive, its descriptors back to their "
          "baseline and its RSS flat.", "bytes_verified", "bytes verified"),
         ("http_soak", "Soak under faults: the HTTP server",
-         "Each run keeps `examples/http_server` under waves that mix verified requests with resets "
+         "Each run keeps `examples/http_server` (each connection engine, `duet-<engine>-<driver>`) under "
+         "waves that mix verified requests with resets "
          "mid-body, half-closes, slow readers and writers, malformed requests and an EMFILE storm "
          "(experiments/io/http_soak.py); after each wave the server must be alive, its descriptors back "
          "to their baseline and its RSS flat, and SIGTERM must end it with status 0.",
@@ -226,16 +234,26 @@ class Report:
 
     # -- the HTTP page (http) ---------------------------------------------------------
 
-    HTTP_ORDER = ["duet-stackless-io_uring", "duet-fiber-io_uring", "duet-stackless-epoll", "duet-fiber-epoll",
-                  "nginx", "go", "hyper"]
+    HTTP_ENGINES = HTTP_ENGINES
+    HTTP_DRIVERS = HTTP_DRIVERS
+    HTTP_ORDER = [f"duet-{e}-{d}" for d in HTTP_DRIVERS for e in HTTP_ENGINES] + ["nginx", "go", "hyper"]
     HTTP_LOAD_ORDER = ("plaintext", "pipeline", "json", "https")
     HTTP_TARGET_CONNS = 256
+    # Issue 51's targets, within a rep: the coroutine engine at least this
+    # much of the poll engine's requests/s (plaintext, 256 connections) and at
+    # least nginx's; the fiber engine at least this much of the coroutine
+    # engine's (at every load on file, 256 connections).
+    HTTP_ENGINE_RATIO = 0.9
+    # The engines' ratios, as records of impl duet-<driver> (http_bench.py):
+    # (metric, numerator engine, denominator engine).
+    HTTP_ENGINE_RATIOS = (("coroutine_vs_poll", "coroutine", "poll"), ("fiber_vs_coroutine", "fiber", "coroutine"))
 
     def _http_impls(self) -> list[str]:
         # Servers only: "wrk" carries the run's own absence, duet-<driver> the
-        # fiber/stackless ratios.
-        seen = {i for (e, i, m, n) in self.R.by_key if e == "http"} - {"wrk", "duet-io_uring", "duet-epoll"}
-        return [i for i in self.HTTP_ORDER if i in seen] + sorted(seen - set(self.HTTP_ORDER) - {"wrk"})
+        # engines' ratios.
+        seen = {i for (e, i, m, n) in self.R.by_key if e == "http"} - {"wrk"} - {
+            f"duet-{d}" for d in self.HTTP_DRIVERS}
+        return [i for i in self.HTTP_ORDER if i in seen] + sorted(seen - set(self.HTTP_ORDER))
 
     def _http_loads(self) -> list[str]:
         loads = {m.split(".", 1)[1] for (e, i, m, n) in self.R.by_key if e == "http" and m.startswith("rps.")}
@@ -363,12 +381,13 @@ class Report:
                + (f", rest of the Pss {fmt_bytes(parts['rest'].median)}" if "rest" in parts else ""))
         return out + " (section Memory per idle keep-alive connection)"
 
-    def http_best(self, load: str = "plaintext", n: int | None = None):
+    def http_best(self, load: str = "plaintext", n: int | None = None, engines=None):
         """duet's configuration with the highest median requests/s at a
-        load (256 connections by default), or None."""
+        load (256 connections by default), among `engines` (all three by
+        default), or None."""
         n = n or self.HTTP_TARGET_CONNS
-        duet = [(s.median, i) for i in self.HTTP_ORDER if i.startswith("duet-")
-                for s in [self.R.opt("http", f"rps.{load}", n, i)] if s]
+        names = [f"duet-{e}-{d}" for d in self.HTTP_DRIVERS for e in (engines or self.HTTP_ENGINES)]
+        duet = [(s.median, i) for i in names for s in [self.R.opt("http", f"rps.{load}", n, i)] if s]
         return max(duet)[1] if duet else None
 
     @staticmethod
@@ -381,21 +400,32 @@ class Report:
             return "**yes**"
         return f"**no**: {fmt_num(abs(1 - r) * 100)}% {better}"
 
+    HTTP_ENGINE_WORDS = {"coroutine": "the coroutine engine (users' coroutine code)",
+                         "fiber": "the fiber engine (users' fiber code)",
+                         "poll": "the poll engine (the tuned ceiling)"}
+
     def http_headline(self) -> str:
-        """One line for reports/README.md, from the data on file only."""
-        best = self.http_best()
-        if not best:
-            return ""
+        """One line for reports/README.md, from the data on file only: each
+        engine's best driver at plaintext, 256 connections, against nginx
+        and hyper."""
         n = self.HTTP_TARGET_CONNS
-        s = self.R.get("http", "rps.plaintext", n, best)
-        parts = [f"duet's best configuration at {n} connections (plaintext), `{best}`: {fmt_num(s.median)} "
-                 "requests/s"]
-        for ref in ("nginx", "hyper"):
-            r = self.R.opt("http", f"rps_vs_{ref}.plaintext", n, best)
-            if r:
-                parts.append(f"{fmt_num(r.median)}x {ref}'s ({fmt_num(r.min)}-{fmt_num(r.max)})")
-        return ("; ".join(parts) + f" [{self.mid}]. Every load, the latencies, CPU, syscalls and memory per idle "
-                "connection, and the targets: [http.md](http.md).")
+        parts = []
+        for engine in self.HTTP_ENGINES:
+            best = self.http_best(engines=(engine,))
+            if not best:
+                continue
+            s = self.R.get("http", "rps.plaintext", n, best)
+            text = f"{self.HTTP_ENGINE_WORDS[engine]}, `{best}`: {fmt_num(s.median)} requests/s"
+            for ref in ("nginx", "hyper"):
+                r = self.R.opt("http", f"rps_vs_{ref}.plaintext", n, best)
+                if r:
+                    text += f", {fmt_num(r.median)}x {ref}'s ({fmt_num(r.min)}-{fmt_num(r.max)})"
+            parts.append(text)
+        if not parts:
+            return ""
+        return (f"At {n} connections (plaintext): " + "; ".join(parts) + f" [{self.mid}]. Every load, the engines' "
+                "ratios, the latencies, CPU, syscalls and memory per idle connection, and the targets: "
+                "[http.md](http.md).")
 
     def http_tables(self) -> list[str]:
         """Per load: every server's requests/s, ratios to nginx and hyper in
@@ -416,7 +446,11 @@ class Report:
                     "requests per write, and wrk times the batch, so its latencies are a batch's), and plaintext "
                     "over HTTPS (self-signed ECDSA P-256 certificate; every run's connections, and so their "
                     "handshakes, fall inside its window). CPU per request: utime+stime of the server's processes "
-                    "(/proc/PID/stat) over wrk's run, over wrk's requests.", ""]
+                    "(/proc/PID/stat) over wrk's run, over wrk's requests.", "",
+                    "duet's server is `examples/http_server` on duet::http, named `duet-<engine>-<driver>`: the "
+                    "coroutine engine (a `Task` per connection) and the fiber engine (a fiber per connection) are "
+                    "what users' code gets; the poll engine (the hand-written poll state machine) is the tuned "
+                    "ceiling. Each engine runs on both drivers (io_uring, epoll).", ""]
         if d:
             out += [f"Run: profile `{d.get('profile', '?')}`, {d.get('repeat', '?')} run(s), started "
                     f"{d.get('started', '?')}, commit `{d.get('commit') or '?'}`. Command: `{d.get('command', '')}`.",
@@ -463,14 +497,15 @@ class Report:
                                            x(g("p99_vs_hyper")), mm(g("cpu_us_per_req")), x(g("cpu_vs_nginx")),
                                            fmt_num(sc.median) if sc else "—",
                                            f"{int(err.max):,}" if err else "—", f"{len(s.samples)} |"]))
-            fr = [(drv, R.opt("http", f"fiber_vs_stackless.{load}", n, f"duet-{drv}"), n)
-                  for n in conns for drv in ("io_uring", "epoll")]
-            fr = [t for t in fr if t[1]]
-            if fr:
-                out += ["", "| fiber / stackless (requests/s, same rep) | conns | median | min-max |",
-                        "|---|---|---|---|"]
-                out += [f"| duet-{drv} | {n:,} | {fmt_num(s.median)}x | {fmt_num(s.min)}-{fmt_num(s.max)} |"
-                        for drv, s, n in fr]
+            er = []
+            for n in conns:
+                for drv in self.HTTP_DRIVERS:
+                    got = [R.opt("http", f"{m}.{load}", n, f"duet-{drv}") for m, _, _ in self.HTTP_ENGINE_RATIOS]
+                    if any(got):
+                        er.append(f"| duet-{drv} | {n:,} | " + " | ".join(x(g) for g in got) + " |")
+            if er:
+                out += ["", "| engines on one driver (requests/s, same rep) | conns | coroutine / poll | "
+                        "fiber / coroutine |", "|---|---|---|---|"] + er
             if sc_method:
                 out += ["", f"Syscalls per request: {sc_method}."]
             out.append("")
@@ -509,11 +544,12 @@ class Report:
                         f"{fmt_bytes(rest.median) if rest else '—'} | {len(parts['blocks'].samples)} |")
         if not rows:
             return []
-        return ["Where duet's bytes are, per connection: " + method + ". In duet's server the connection's "
-                "task is one block (stackless: the poll task, its header and the connection's state in one; "
-                "a fiber: its task block, with the state on its stack), and the driver keeps one block per "
-                "socket (epoll's "
-                "registration, io_uring's multishot receive queue).", "",
+        return ["Where duet's bytes are, per connection: " + method + ". In duet's server a connection is "
+                "its engine's task (the poll engine: one block, the poll task's header and the connection's "
+                "state in one; the coroutine engine: the frame of the connection's Task and of each coroutine "
+                "it is suspended in; the fiber engine: its task block, with the state on its stack), and the "
+                "driver keeps one block per socket (epoll's registration, io_uring's multishot receive queue).",
+                "",
                 "| server | block cache | by block size | C heap | rest | samples |",
                 "|---|---|---|---|---|---|"] + rows + [""]
 
@@ -548,18 +584,52 @@ class Report:
         return out
 
     def http_targets(self) -> list[str]:
-        """Issue 37's targets, each a verdict from the data on file; a
-        missed one says by how much, and its why column holds the profile
-        once one is on file."""
+        """Issue 51's targets (the engines against one another and nginx) and
+        issue 37's (duet's best configuration against the peers, memory per
+        idle connection), each a verdict from the data on file; a missed one
+        says by how much, and its why column holds the profile once one is
+        on file."""
         R = self.R
         n = self.HTTP_TARGET_CONNS
-        rows = []
         why_missing = "no profile on file (the issue asks for a profile of the miss, not a guess)"
 
-        def row(target, measured, verdict, why=""):
+        def row(rows, target, measured, verdict, why=""):
             why = (why or why_missing) if verdict.startswith("**no**") else ""
             rows.append(f"| {target} | {cell(measured)} | {verdict} | {cell(why)} |")
 
+        def mm_x(r):
+            return f"{fmt_num(r.median)}x ({fmt_num(r.min)}-{fmt_num(r.max)})"
+
+        def at_least(r, floor):
+            if r.median >= floor:
+                return "**yes**"
+            return f"**no**: {fmt_num((floor - r.median) * 100)} points under {fmt_num(floor)}x"
+
+        # Issue 51: what users' coroutine and fiber code gets, against the
+        # poll engine (the ceiling) and nginx, on each driver.
+        eng: list[str] = []
+        k = self.HTTP_ENGINE_RATIO
+        for drv in self.HTTP_DRIVERS:
+            co, fb, po = (f"duet-{e}-{drv}" for e in ("coroutine", "fiber", "poll"))
+            r = R.opt("http", "coroutine_vs_poll.plaintext", n, f"duet-{drv}")
+            if r:
+                row(eng, f"plaintext, {n} connections, {drv}: the coroutine engine at least {fmt_num(k)}x the poll "
+                    "engine (requests/s)", mm_x(r), at_least(r, k), self.http_profile_why(co, "plaintext", n, po))
+            if R.opt("http", "rps.plaintext", n, co):
+                r = R.opt("http", "rps_vs_nginx.plaintext", n, co)
+                row(eng, f"plaintext, {n} connections, {drv}: the coroutine engine's requests/s at or above nginx's",
+                    mm_x(r) if r else "nginx not measured",
+                    self._ratio_verdict(r, lambda v: v >= 1.0, "below") if r else "missing: nginx",
+                    self.http_profile_why(co, "plaintext", n, "nginx"))
+            for load in self._http_loads():
+                r = R.opt("http", f"fiber_vs_coroutine.{load}", n, f"duet-{drv}")
+                if r:
+                    row(eng, f"{load}, {n} connections, {drv}: the fiber engine at least {fmt_num(k)}x the "
+                        "coroutine engine (requests/s)", mm_x(r), at_least(r, k),
+                        self.http_profile_why(fb, load, n, co))
+
+        # Issue 37: duet's best configuration against the peers.
+        rows: list[str] = []
         for load in self._http_loads():
             best = self.http_best(load, n)
             if not best:
@@ -567,56 +637,59 @@ class Report:
             for ref in ("nginx", "hyper"):
                 r = R.opt("http", f"rps_vs_{ref}.{load}", n, best)
                 why = self.http_profile_why(best, load, n, ref)
-                row(f"{load}, {n} connections: duet's best (`{best}`) requests/s at or above {ref}'s",
-                    f"{fmt_num(r.median)}x ({fmt_num(r.min)}-{fmt_num(r.max)})" if r else f"{ref} not measured",
+                row(rows, f"{load}, {n} connections: duet's best (`{best}`) requests/s at or above {ref}'s",
+                    mm_x(r) if r else f"{ref} not measured",
                     self._ratio_verdict(r, lambda v: v >= 1.0, "below") if r else "missing: " + ref, why)
                 if load.startswith("pipeline"):
                     continue   # a pipelined load's latency is a batch's, and wrk's correction blurs it
                 p = R.opt("http", f"p99_vs_{ref}.{load}", n, best)
                 tw = self.http_timeline_why(best, load, n, ref)
-                row(f"{load}, {n} connections: its p99 no worse than {ref}'s",
-                    f"{fmt_num(p.median)}x ({fmt_num(p.min)}-{fmt_num(p.max)})" if p else f"{ref} not measured",
+                row(rows, f"{load}, {n} connections: its p99 no worse than {ref}'s",
+                    mm_x(p) if p else f"{ref} not measured",
                     self._ratio_verdict(p, lambda v: v <= 1.0, "worse") if p else "missing: " + ref,
                     f"{tw}. {why}" if tw and why else tw or why)
-        for load in self._http_loads():
-            for drv in ("io_uring", "epoll"):
-                f = R.opt("http", f"fiber_vs_stackless.{load}", n, f"duet-{drv}")
-                if f:
-                    row(f"{load}, {n} connections, {drv}: fiber within 10% of stackless (requests/s)",
-                        f"{fmt_num(f.median)}x ({fmt_num(f.min)}-{fmt_num(f.max)})",
-                        "**yes**" if f.median >= 0.9 else f"**no**: {fmt_num((0.9 - f.median) * 100)} points "
-                                                         "under 0.9x",
-                        self.http_profile_why(f"duet-fiber-{drv}", load, n))
         best = self.http_best()
         if best:
             c = R.opt("http", "cpu_vs_nginx.plaintext", n, best)
-            row(f"plaintext, {n} connections: `{best}`'s CPU per request at or below nginx's",
-                f"{fmt_num(c.median)}x ({fmt_num(c.min)}-{fmt_num(c.max)})" if c else "nginx not measured",
+            row(rows, f"plaintext, {n} connections: `{best}`'s CPU per request at or below nginx's",
+                mm_x(c) if c else "nginx not measured",
                 self._ratio_verdict(c, lambda v: v <= 1.0, "more") if c else "missing: nginx",
                 self.http_profile_why(best, "plaintext", n))
-        idle = {i: s for (e, i, m, k), s in R.by_key.items() if e == "http" and m == "rss_per_idle_conn"}
-        for model, ref in (("stackless", "nginx"), ("fiber", "go")):
-            for drv in ("io_uring", "epoll"):
-                i = f"duet-{model}-{drv}"
+        # Memory per idle connection: the stackless engines (coroutine frames,
+        # the poll state machine) against nginx, the fiber engine against Go.
+        idle = {i: s for (e, i, m, k2), s in R.by_key.items() if e == "http" and m == "rss_per_idle_conn"}
+        for engine, ref in (("coroutine", "nginx"), ("fiber", "go"), ("poll", "nginx")):
+            for drv in self.HTTP_DRIVERS:
+                i = f"duet-{engine}-{drv}"
                 if i not in idle:
                     continue
                 b = idle.get(ref)
                 target = f"memory per idle connection: {i} at or below {ref}'s"
                 if not b:
-                    row(target, f"{fmt_bytes(idle[i].median)}; {ref} not measured", f"missing: {ref}")
+                    row(rows, target, f"{fmt_bytes(idle[i].median)}; {ref} not measured", f"missing: {ref}")
                     continue
                 r = idle[i].median / b.median if b.median > 0 else float("inf")
-                row(target, f"{fmt_bytes(idle[i].median)} against {fmt_bytes(b.median)} ({fmt_num(r)}x, medians)",
+                row(rows, target,
+                    f"{fmt_bytes(idle[i].median)} against {fmt_bytes(b.median)} ({fmt_num(r)}x, medians)",
                     "**yes**" if r <= 1.0 else f"**no**: {fmt_bytes(idle[i].median - b.median)} "
                                                f"({fmt_num((r - 1) * 100)}%) more",
                     self.http_memory_why(i, ref))
+        head = ["| target | measured | verdict | why (profile) |", "|---|---|---|---|"]
+        out = ["## Targets (issue 51): the engines", "",
+               "The coroutine engine (a `Task` per connection) and the fiber engine (a fiber per connection) are "
+               "what users' code gets; the poll engine (the hand-written poll state machine) is the tuned "
+               f"ceiling. Targets, as ratios of requests/s within a rep: at plaintext, {n} connections, the "
+               f"coroutine engine at least {fmt_num(k)}x the poll engine and at least nginx; the fiber engine "
+               f"at least {fmt_num(k)}x the coroutine engine (at every load on file, {n} connections). Each on "
+               "both drivers; a verdict reads the median (min-max beside it).", ""]
+        out += head + eng if eng else ["No two engines measured on one driver yet: no verdict."]
+        out += ["", "## Targets (issue 37)", ""]
         if not rows:
-            return ["## Targets (issue 37)", "", "No duet configuration measured yet: no verdict.", ""]
-        return ["## Targets (issue 37)", "",
-                "As ratios in one run. duet's best configuration is the one with the highest median requests/s "
-                "at that load; a ratio's verdict reads its median (min-max beside it). Memory compares the "
-                "medians of the idle test.", "",
-                "| target | measured | verdict | why (profile) |", "|---|---|---|---|"] + rows + [""]
+            return out + ["No duet configuration measured yet: no verdict.", ""]
+        return out + ["As ratios in one run. duet's best configuration is the one with the highest median "
+                      "requests/s at that load, among all three engines on both drivers; a ratio's verdict reads "
+                      "its median (min-max beside it). Memory compares the medians of the idle test: the "
+                      "coroutine and poll engines against nginx, the fiber engine against Go.", ""] + head + rows + [""]
 
     # -- the echo table (io_echo) ------------------------------------------------
 

@@ -340,7 +340,10 @@ class Runner:
         its records and errors."""
         exp, records, errors = st["exp"], st["records"], st["errors"]
         argv = self.resolve(exp, inv)
-        env = dict(os.environ, **dict(inv.env, DUET_LAB_PROFILE=self.ctx.profile))
+        # DUET_LAB_RUN: which of the K runs this is (0-based), for a program
+        # that does some of its passes in one run only (http_bench.py's
+        # diagnostics in the quick profile).
+        env = dict(os.environ, **dict(inv.env, DUET_LAB_PROFILE=self.ctx.profile, DUET_LAB_RUN=str(k)))
         cg_out = None
         if inv.parse == "cachegrind":
             cg_out = os.path.join(self.data_dir, f".cachegrind.{os.getpid()}.out")

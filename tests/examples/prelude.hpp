@@ -18,6 +18,7 @@
 #include <duet/dns.hpp>
 #include <duet/duet.hpp>
 #include <duet/dump.hpp>
+#include <duet/http.hpp>
 #include <duet/tls.hpp>
 #include <functional>
 #include <iostream>

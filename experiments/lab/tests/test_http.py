@@ -1,7 +1,9 @@
 """The HTTP page (reports/http.md) on synthetic records: a row per server
 and load, the ratios against nginx and hyper, the idle-memory table and its
-breakdown, the profiles, issue 37's targets as verdicts that say by how much
-a missed one misses and cite the profile (or the breakdown) on file, the
+breakdown, the profiles, the engines' ratios within a rep (coroutine over
+poll, fiber over coroutine), issue 51's and issue 37's targets as verdicts
+that say by how much a missed one misses and cite the profile (or the
+breakdown) on file, the
 servers that could not run named with their reason, an HTTPS latency miss
 citing the handshake timeline; and the benchmark's own pieces that need no
 server (load parsing, records of one rep, the idle client's response
@@ -16,13 +18,17 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "http"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "io"))
 
 from lab.experiments import EXPERIMENTS  # noqa: E402
+from lab.run import DEFAULT_REPEAT  # noqa: E402
 from lab.report import Report  # noqa: E402
 from lab.results import Results  # noqa: E402
 from lab.tests.test_report import MACHINE, data_file, rec  # noqa: E402
 
 import http_bench  # noqa: E402
+import http_servers  # noqa: E402
+import http_soak  # noqa: E402
 import http_memory  # noqa: E402
 import http_profile  # noqa: E402
 import http_wrk  # noqa: E402
@@ -30,14 +36,24 @@ import idle_conns  # noqa: E402
 import tls_timeline  # noqa: E402
 
 
+# Requests/s, p99 (us) and CPU (us/request) at plaintext/256, rep 0 (rep 1 adds
+# 1,000 requests/s to each): on io_uring the poll engine is duet's best
+# (beats nginx, misses hyper), the coroutine engine 0.957x of it and 1.1x
+# nginx, the fiber engine 0.955x the coroutine engine; on epoll the coroutine
+# engine is 0.85x the poll engine and below nginx, the fiber engine 0.8x the
+# coroutine engine.
+FIGURES = {"duet-coroutine-io_uring": (110000, 900, 5.0), "duet-fiber-io_uring": (105000, 950, 5.2),
+           "duet-poll-io_uring": (115000, 850, 4.8),
+           "duet-coroutine-epoll": (85000, 1100, 5.8), "duet-fiber-epoll": (68000, 1300, 6.5),
+           "duet-poll-epoll": (100000, 1000, 5.5),
+           "nginx": (100000, 1000, 6.0), "hyper": (125000, 800, 4.0), "go": (70000, 2000, 9.0)}
+
+
 def http_records():
-    """Two reps at plaintext/256 where duet's stackless io_uring server beats
-    nginx and misses hyper, fibers 20% slower on epoll, and the idle test."""
+    """Two reps at plaintext/256 (FIGURES), and the idle test."""
     out = []
     for rep in range(2):
-        figures = {"duet-stackless-io_uring": (110000, 900, 5.0), "duet-fiber-io_uring": (105000, 950, 5.2),
-                   "duet-stackless-epoll": (100000, 1000, 5.5), "duet-fiber-epoll": (80000, 1200, 6.0),
-                   "nginx": (100000, 1000, 6.0), "hyper": (125000, 800, 4.0), "go": (70000, 2000, 9.0)}
+        figures = FIGURES
         wrk = {}
         for impl, (rps, p99, cpu) in figures.items():
             rps += rep * 1000
@@ -46,10 +62,10 @@ def http_records():
                          "err_timeout": 0, "non2xx": 0}
         out += http_bench.rep_records(wrk, http_wrk.Load("plaintext", 256), "wrk test")
     out.append(rec("http", "nginx", "syscalls_per_req.plaintext", 2.1, 256, "syscalls/request"))
-    for impl, b in (("duet-stackless-io_uring", 400), ("duet-fiber-io_uring", 9000), ("nginx", 500),
-                    ("go", 8000), ("hyper", 10000)):
+    for impl, b in (("duet-coroutine-io_uring", 600), ("duet-poll-io_uring", 400), ("duet-fiber-io_uring", 9000),
+                    ("nginx", 500), ("go", 8000), ("hyper", 10000)):
         out.append(rec("http", impl, "rss_per_idle_conn", b, 10000, "B"))
-    out.append(rec("http", "duet-stackless-epoll", "unavailable.https", 1, None, ""))
+    out.append(rec("http", "duet-poll-epoll", "unavailable.https", 1, None, ""))
     out[-1]["method"] = "did not start with TLS: unknown flag --tls-port"
     return out
 
@@ -69,34 +85,76 @@ class HttpPageTest(unittest.TestCase):
     def test_rows_ratios_and_targets(self):
         page, readme = self.write(http_records())
         # A row per server at the load, with min-max over the reps and the
-        # ratio to nginx in the same rep.
-        self.assertIn("| duet-stackless-io_uring | 256 | 110,500 (110,000-111,000) | 1.1x (1.1-1.1) |", page)
+        # ratio to nginx in the same rep; the engines in order, per driver.
+        self.assertIn("| duet-coroutine-io_uring | 256 | 110,500 (110,000-111,000) | 1.1x (1.1-1.1) |", page)
         self.assertIn("| nginx | 256 | 100,500 (100,000-101,000) | — |", page)
         self.assertIn("| 2.1 |", page)   # nginx's syscalls per request
-        # Targets: the best configuration, by how much it misses hyper.
-        self.assertIn("duet's best (`duet-stackless-io_uring`) requests/s at or above nginx's | 1.1x (1.1-1.1) | "
+        order = [page.index(f"| {i} | 256 |") for i in ("duet-coroutine-io_uring", "duet-fiber-io_uring",
+                                                         "duet-poll-io_uring", "duet-coroutine-epoll",
+                                                         "duet-fiber-epoll", "duet-poll-epoll", "nginx")]
+        self.assertEqual(order, sorted(order))
+        # The engines' ratios within a rep, per driver: coroutine over poll,
+        # fiber over coroutine (110/115 and 111/116; 105/110 and 106/111).
+        self.assertIn("| duet-io_uring | 256 | 0.957x (0.957-0.957) | 0.955x (0.955-0.955) |", page)
+        self.assertIn("| duet-epoll | 256 | 0.851x (0.85-0.851) | 0.801x (0.8-0.802) |", page)
+        # The ratios' carriers (duet-<driver>) are not servers.
+        self.assertNotIn("| duet-io_uring | yes |", page)
+        # Issue 51's targets, with the page's words on the engines.
+        self.assertIn("the poll engine (the hand-written poll state machine) is the tuned ceiling", page)
+        self.assertIn("are what users' code gets", page)
+        self.assertIn("io_uring: the coroutine engine at least 0.9x the poll engine (requests/s) | "
+                      "0.957x (0.957-0.957) | **yes** |", page)
+        self.assertIn("io_uring: the coroutine engine's requests/s at or above nginx's | 1.1x (1.1-1.1) | **yes** |",
+                      page)
+        self.assertIn("io_uring: the fiber engine at least 0.9x the coroutine engine (requests/s) | "
+                      "0.955x (0.955-0.955) | **yes** |", page)
+        self.assertIn("epoll: the coroutine engine at least 0.9x the poll engine (requests/s) | 0.851x (0.85-0.851) | "
+                      "**no**: 4.93 points under 0.9x | no profile on file", page)
+        self.assertIn("epoll: the coroutine engine's requests/s at or above nginx's | 0.851x (0.85-0.851) | "
+                      "**no**: 14.9% below |", page)
+        self.assertIn("epoll: the fiber engine at least 0.9x the coroutine engine (requests/s) | 0.801x (0.8-0.802) | "
+                      "**no**: 9.88 points under 0.9x |", page)
+        # Issue 37's: the best configuration over all six (the poll engine on
+        # io_uring here), by how much it misses hyper.
+        self.assertIn("duet's best (`duet-poll-io_uring`) requests/s at or above nginx's | 1.15x (1.15-1.15) | "
                       "**yes** |", page)
-        self.assertIn("requests/s at or above hyper's | 0.88x (0.88-0.881) | **no**: 12% below | "
+        self.assertIn("requests/s at or above hyper's | 0.92x (0.92-0.921) | **no**: 7.97% below | "
                       "no profile on file", page)
-        self.assertIn("its p99 no worse than hyper's | 1.12x (1.12-1.12) | **no**: 12.5% worse |", page)
-        self.assertIn("its p99 no worse than nginx's | 0.9x (0.9-0.9) | **yes** |", page)
-        self.assertIn("epoll: fiber within 10% of stackless (requests/s) | 0.801x (0.8-0.802) | **no**: 9.9 points "
-                      "under 0.9x |", page)
-        self.assertIn("io_uring: fiber within 10% of stackless (requests/s) | 0.955x (0.955-0.955) | **yes** |",
-                      page)
-        self.assertIn("`duet-stackless-io_uring`'s CPU per request at or below nginx's | 0.833x (0.833-0.833) | "
-                      "**yes** |", page)
-        # Memory per idle connection: stackless against nginx, fibers against Go.
-        self.assertIn("| duet-stackless-io_uring | 10,000 | 400 B |", page)
-        self.assertIn("duet-stackless-io_uring at or below nginx's | 400 B against 500 B (0.8x, medians) | **yes**",
-                      page)
+        self.assertIn("its p99 no worse than hyper's | 1.06x (1.06-1.06) | **no**: 6.25% worse |", page)
+        self.assertIn("its p99 no worse than nginx's | 0.85x (0.85-0.85) | **yes** |", page)
+        self.assertIn("`duet-poll-io_uring`'s CPU per request at or below nginx's | 0.8x (0.8-0.8) | **yes** |", page)
+        # Memory per idle connection: the coroutine and poll engines against
+        # nginx, fibers against Go.
+        self.assertIn("| duet-poll-io_uring | 10,000 | 400 B |", page)
+        self.assertIn("duet-poll-io_uring at or below nginx's | 400 B against 500 B (0.8x, medians) | **yes**", page)
+        self.assertIn("duet-coroutine-io_uring at or below nginx's | 600 B against 500 B (1.2x, medians) | **no**: "
+                      "100 B (20%) more", page)
         self.assertIn("duet-fiber-io_uring at or below go's | 8.79 KiB against 7.81 KiB (1.12x, medians) | **no**: "
                       "1,000 B (12.5%) more", page)
-        # A server without HTTPS says why; the ledger page cites the HTTP page.
-        self.assertIn("| duet-stackless-epoll | yes (HTTPS: not available: did not start with TLS: unknown flag "
+        # A server without HTTPS says why; the ledger page cites the HTTP page
+        # with each engine's best driver, the poll engine as the ceiling.
+        self.assertIn("| duet-poll-epoll | yes (HTTPS: not available: did not start with TLS: unknown flag "
                       "--tls-port) |", page)
         self.assertIn("[http.md](http.md)", readme)
-        self.assertIn("`duet-stackless-io_uring`: 110,500 requests/s; 1.1x nginx's", readme)
+        self.assertIn("the coroutine engine (users' coroutine code), `duet-coroutine-io_uring`: 110,500 requests/s, "
+                      "1.1x nginx's (1.1-1.1)", readme)
+        self.assertIn("the fiber engine (users' fiber code), `duet-fiber-io_uring`: 105,500 requests/s", readme)
+        self.assertIn("the poll engine (the tuned ceiling), `duet-poll-io_uring`: 115,500 requests/s", readme)
+
+    def test_engine_ratios_are_taken_within_a_rep_per_driver(self):
+        def wrk(rps):
+            return {"rps": rps, "p50_us": 1.0, "p99_us": 2.0, "p999_us": 3.0, "requests": int(rps), "cpu_s": 0.1,
+                    "err_connect": 0, "err_read": 0, "err_write": 0, "err_timeout": 0, "non2xx": 0}
+        rep = {"duet-coroutine-io_uring": wrk(90.0), "duet-fiber-io_uring": wrk(81.0),
+               "duet-poll-io_uring": wrk(100.0), "duet-coroutine-epoll": wrk(50.0), "nginx": wrk(80.0)}
+        got = {(r["impl"], r["metric"]): r["value"]
+               for r in http_bench.rep_records(rep, http_wrk.Load("json", 256), "wrk test")}
+        self.assertAlmostEqual(got[("duet-io_uring", "coroutine_vs_poll.json")], 0.9)
+        self.assertAlmostEqual(got[("duet-io_uring", "fiber_vs_coroutine.json")], 0.9)
+        # epoll: the coroutine engine alone, no ratio to make.
+        self.assertNotIn(("duet-epoll", "coroutine_vs_poll.json"), got)
+        self.assertNotIn(("duet-epoll", "fiber_vs_coroutine.json"), got)
+        self.assertFalse(any("stackless" in m for _, m in got))
 
     def test_a_miss_cites_its_profile_and_the_memory_breakdown(self):
         recs = http_records()
@@ -111,31 +169,47 @@ class HttpPageTest(unittest.TestCase):
         hyper = {"samples": 700, "shares": {"kernel": 66.0, "server": 30.0, "libc": 4.0, "tls": 0.0},
                  "top": [{"pct": 6.0, "dso": "hyper-http", "sym": "hyper::proto::h1::role::parse_headers"}]}
         for rep in range(2):   # two runs: the page folds them to medians
-            recs += http_bench.profile_records("duet-stackless-io_uring", load, duet)
+            recs += http_bench.profile_records("duet-poll-io_uring", load, duet)
             recs += http_bench.profile_records("nginx", load, nginx)
         recs += http_bench.profile_records("hyper", load, hyper)
+        # The epoll coroutine engine's miss against the poll engine: both profiled.
+        co = {"samples": 500, "cpu_us_per_req": 14.0, "shares": {"kernel": 50.0, "server": 45.0, "libc": 5.0},
+              "top": [{"pct": 9.0, "dso": "http_server", "sym": "duet::Task<void>::resume"}]}
+        po = {"samples": 600, "shares": {"kernel": 60.0, "server": 35.0, "libc": 5.0},
+              "top": [{"pct": 8.0, "dso": "[kernel.kallsyms]", "sym": "tcp_ack"}]}
+        recs += http_bench.profile_records("duet-coroutine-epoll", load, co)
+        recs += http_bench.profile_records("duet-poll-epoll", load, po)
         m0 = {"blocks_carved": 4 << 20, "blocks_depot": 0, "block_slabs": {"128": 1}, "malloc_in_use": 100000,
               "malloc_mapped": 0}
         m1 = {"blocks_carved": (4 << 20) + 41 * 256 * 1024, "blocks_depot": 0, "block_slabs": {"128": 5, "960": 37},
               "malloc_in_use": 100000 + 10000 * 16, "malloc_mapped": 0}
         b = http_memory.memory_breakdown(m0, m1, 1 << 20, (1 << 20) + 10000 * 1200, 10000)
-        recs += http_bench.breakdown_records("duet-stackless-io_uring", 10000, b)
+        recs += http_bench.breakdown_records("duet-poll-io_uring", 10000, b)
         # Make the memory target a miss: 1,200 B against nginx's 500 B.
-        recs = [r for r in recs if not (r["impl"] == "duet-stackless-io_uring" and r["metric"] == "rss_per_idle_conn")]
-        recs.append(rec("http", "duet-stackless-io_uring", "rss_per_idle_conn", 1200, 10000, "B"))
+        recs = [r for r in recs if not (r["impl"] == "duet-poll-io_uring" and r["metric"] == "rss_per_idle_conn")]
+        recs.append(rec("http", "duet-poll-io_uring", "rss_per_idle_conn", 1200, 10000, "B"))
         page, _ = self.write(recs)
         # The profile section: a row per server with its shares and top symbols.
         self.assertIn("## Profiles", page)
-        self.assertIn("| duet-stackless-io_uring | 900 | 12.5 | 61% | 27% | 12% | 0% | http_parser_execute "
+        self.assertIn("| duet-poll-io_uring | 900 | 12.5 | 61% | 27% | 12% | 0% | http_parser_execute "
                       "(libhttp_parser.so.2.9.4) 7.5%; tcp_ack ([kernel.kallsyms]) 4%;", page)
         # The miss against hyper at plaintext cites duet's profile and hyper's, not "no profile on file".
-        self.assertIn("requests/s at or above hyper's | 0.88x (0.88-0.881) | **no**: 12% below | profile (plaintext, "
-                      "256 conns): duet-stackless-io_uring: kernel 61%, server 27%, libc 12% of 12.5 us/request; top: "
+        self.assertIn("requests/s at or above hyper's | 0.92x (0.92-0.921) | **no**: 7.97% below | profile (plaintext, "
+                      "256 conns): duet-poll-io_uring: kernel 61%, server 27%, libc 12% of 12.5 us/request; top: "
                       "http_parser_execute 7.5%, tcp_ack 4%, __vdso_clock_gettime 3%. hyper: kernel 66%, server 30%, "
                       "libc 4%; top: hyper::proto::h1::role::parse_headers 6% (section Profiles) |", page)
         self.assertIn("| nginx | 800 | — | 58% | 35% | 7% | 0% | tcp_ack ([kernel.kallsyms]) 5% |", page)
+        # The coroutine engine's miss against the poll engine cites both
+        # engines' profiles; its miss against nginx, nginx's.
+        self.assertIn("the poll engine (requests/s) | 0.851x (0.85-0.851) | **no**: 4.93 points under 0.9x | profile "
+                      "(plaintext, 256 conns): duet-coroutine-epoll: kernel 50%, server 45%, libc 5% of 14 us/request; "
+                      "top: duet::Task<void>::resume 9%. duet-poll-epoll: kernel 60%, server 35%, libc 5%; top: "
+                      "tcp_ack 8% (section Profiles) |", page)
+        self.assertIn("at or above nginx's | 0.851x (0.85-0.851) | **no**: 14.9% below | profile (plaintext, "
+                      "256 conns): duet-coroutine-epoll: kernel 50%, server 45%, libc 5% of 14 us/request; top: "
+                      "duet::Task<void>::resume 9%. nginx: kernel 58%", page)
         # The memory miss cites where the bytes are.
-        self.assertIn("| duet-stackless-io_uring | 1.05 KiB | 128 B: 105 B; 960 B: 970 B | 16 B | 109 B | 1 |", page)
+        self.assertIn("| duet-poll-io_uring | 1.05 KiB | 128 B: 105 B; 960 B: 970 B | 16 B | 109 B | 1 |", page)
         self.assertIn("**no**: 700 B (140%) more | bytes per idle connection: duet's block cache 1.05 KiB (970 B in "
                       "960 B blocks, 105 B in 128 B blocks), C heap 16 B, rest of the Pss 109 B", page)
 
@@ -144,26 +218,26 @@ class HttpPageTest(unittest.TestCase):
         https = http_wrk.Load("https", 256)
         for rep in range(2):
             wrk = {}
-            for impl, p99 in (("duet-stackless-epoll", 40000.0), ("nginx", 8000.0), ("hyper", 60000.0)):
+            for impl, p99 in (("duet-poll-epoll", 40000.0), ("nginx", 8000.0), ("hyper", 60000.0)):
                 wrk[impl] = {"rps": 50000.0, "p50_us": 4000.0, "p99_us": p99, "p999_us": p99 * 4,
                              "requests": 250000, "cpu_s": 5.0, "err_connect": 0, "err_read": 0, "err_write": 0,
                              "err_timeout": 0, "non2xx": 0}
             recs += http_bench.rep_records(wrk, https, "wrk test")
-        for impl, t in (("duet-stackless-epoll", (140.0, 300.0, 60, 150.0, 50.0)),
+        for impl, t in (("duet-poll-epoll", (140.0, 300.0, 60, 150.0, 50.0)),
                         ("nginx", (80.0, 250.0, 0, 0.0, 0.2))):
             recs += http_bench.timeline_records(impl, https, dict(zip(
                 ("flights_done_ms", "handshakes_done_ms", "early_requests", "early_wait_ms", "server_wait_ms"), t)))
         page, _ = self.write(recs)
         self.assertIn("## HTTPS: the start of a run", page)
-        self.assertIn("| duet-stackless-epoll | 140 | 300 | 60 | 150 | 50 | 1 |", page)
+        self.assertIn("| duet-poll-epoll | 140 | 300 | 60 | 150 | 50 | 1 |", page)
         self.assertIn("its p99 no worse than nginx's | 5x (5-5) | **no**: 400% worse | handshake timeline (https, "
-                      "256 conns): duet-stackless-epoll: 60 of 256 first requests written while wrk had handshakes "
+                      "256 conns): duet-poll-epoll: 60 of 256 first requests written while wrk had handshakes "
                       "left (median 150 ms before its last; the server's flights done at 140 ms, the server's "
                       "longest wait 50 ms); nginx: 0 of 256", page)
         self.assertIn("its p99 no worse than hyper's | 0.667x (0.667-0.667) | **yes** |", page)
 
     def test_servers_not_built_are_named_and_no_verdict_is_made_up(self):
-        recs = [rec("http", f"duet-{m}-{d}", "unavailable", 1, None, "") for m in ("stackless", "fiber")
+        recs = [rec("http", f"duet-{m}-{d}", "unavailable", 1, None, "") for m in ("coroutine", "fiber", "poll")
                 for d in ("io_uring", "epoll")]
         for r in recs:
             r["method"] = "build/examples/http_server not built"
@@ -173,6 +247,8 @@ class HttpPageTest(unittest.TestCase):
         recs += http_bench.rep_records(wrk, http_wrk.Load("plaintext", 256), "wrk test")
         page, readme = self.write(recs)
         self.assertIn("| duet-fiber-epoll | not measured: build/examples/http_server not built |", page)
+        self.assertIn("| duet-coroutine-io_uring | not measured: build/examples/http_server not built |", page)
+        self.assertIn("No two engines measured on one driver yet: no verdict.", page)
         self.assertIn("No duet configuration measured yet: no verdict.", page)
         self.assertNotIn("## HTTP", readme)
 
@@ -189,13 +265,13 @@ class HttpBenchPiecesTest(unittest.TestCase):
     def test_pipelined_zero_percentiles_are_not_reported(self):
         d = {"rps": 5000.0, "p50_us": 900.0, "p99_us": 0.0, "p999_us": 0.0, "requests": 20000, "cpu_s": 0.2,
              "err_connect": 0, "err_read": 0, "err_write": 0, "err_timeout": 0, "non2xx": 0}
-        recs = http_bench.rep_records({"nginx": d, "duet-stackless-epoll": dict(d)},
+        recs = http_bench.rep_records({"nginx": d, "duet-poll-epoll": dict(d)},
                                       http_wrk.Load("pipeline", 256, 16), "wrk test")
         metrics = {(r["impl"], r["metric"]) for r in recs}
         self.assertIn(("nginx", "p50_us.pipeline16"), metrics)
         self.assertNotIn(("nginx", "p99_us.pipeline16"), metrics)
-        self.assertNotIn(("duet-stackless-epoll", "p99_vs_nginx.pipeline16"), metrics)
-        self.assertIn(("duet-stackless-epoll", "rps_vs_nginx.pipeline16"), metrics)
+        self.assertNotIn(("duet-poll-epoll", "p99_vs_nginx.pipeline16"), metrics)
+        self.assertIn(("duet-poll-epoll", "rps_vs_nginx.pipeline16"), metrics)
 
     def test_perf_report_is_reduced_to_shares_and_top_symbols(self):
         text = "\n".join([
@@ -268,6 +344,91 @@ class HttpBenchPiecesTest(unittest.TestCase):
         self.assertTrue(idle_conns.response_done(ok))
         self.assertFalse(idle_conns.response_done(ok[:-1]))
         self.assertFalse(idle_conns.response_done(b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n"))
+
+
+class EnginesTest(unittest.TestCase):
+    """examples/http_server's three engines (--engine) on both drivers, in
+    the benchmark, its profiles and the soak."""
+
+    def test_the_benchmark_starts_every_engine_on_every_driver(self):
+        with tempfile.TemporaryDirectory() as build:
+            exe = os.path.join(build, "examples", "http_server", "http_server")
+            os.makedirs(os.path.dirname(exe))
+            open(exe, "w").close()
+            servers, why = http_servers.duet_servers(build)
+        self.assertEqual(why, "")
+        self.assertEqual(sorted(servers), sorted(f"duet-{e}-{d}" for e in ("coroutine", "fiber", "poll")
+                                                 for d in ("io_uring", "epoll")))
+        srv = servers["duet-coroutine-epoll"]
+        self.assertEqual(srv.env, {"DUET_DRIVER": "epoll"})
+        argv = srv.argv(None, "c.pem", "k.pem")
+        self.assertEqual(argv[argv.index("--engine") + 1], "coroutine")
+        self.assertNotIn("--model", argv)
+        self.assertNotIn("--tls-port", argv)
+        self.assertIn("--tls-port", servers["duet-poll-io_uring"].argv(8443, "c.pem", "k.pem"))
+        # The page orders them as the benchmark names them.
+        self.assertEqual(set(Report.HTTP_ORDER) - {"nginx", "go", "hyper"}, set(servers))
+
+    def test_quick_pays_for_the_third_engine_and_full_keeps_every_load(self):
+        quick, full = http_bench.PROFILES["quick"], http_bench.PROFILES["full"]
+        # quick: every route at the targets' 256 connections only, the
+        # diagnostics in the lab's first run only.
+        self.assertEqual({x.conns for x in http_wrk.parse_loads(quick["loads"], 16)}, {256})
+        self.assertEqual({x.kind for x in http_wrk.parse_loads(quick["loads"], 16)},
+                         {"plaintext", "pipeline", "json", "https"})
+        self.assertEqual(quick["diagnostics_runs"], 1)
+        # full: every route at 64, 256 and 1,000 connections, at least 5 reps
+        # over its runs, every pass in every run.
+        loads = http_wrk.parse_loads(full["loads"], 16)
+        self.assertEqual({(x.kind, x.conns) for x in loads},
+                         {(k, c) for k in ("plaintext", "pipeline", "json", "https") for c in (64, 256, 1000)})
+        self.assertGreaterEqual(full["reps"] * DEFAULT_REPEAT["full"], 5)
+        self.assertIsNone(full["diagnostics_runs"])
+
+    def test_the_diagnostic_passes_run_in_the_first_run_only_in_quick(self):
+        self.assertTrue(http_bench.diagnostics_this_run(1, {"DUET_LAB_RUN": "0"}))
+        self.assertFalse(http_bench.diagnostics_this_run(1, {"DUET_LAB_RUN": "1"}))
+        self.assertFalse(http_bench.diagnostics_this_run(1, {"DUET_LAB_RUN": "2"}))
+        self.assertTrue(http_bench.diagnostics_this_run(1, {}))          # by hand: all passes
+        self.assertTrue(http_bench.diagnostics_this_run(None, {"DUET_LAB_RUN": "4"}))   # full, smoke
+        old = os.environ.get("DUET_LAB_RUN")
+        try:
+            os.environ["DUET_LAB_RUN"] = "2"
+            self.assertFalse(http_bench.parse_args(["--profile", "quick"]).diagnostics)
+            self.assertTrue(http_bench.parse_args(["--profile", "full"]).diagnostics)
+            self.assertTrue(http_bench.parse_args(["--profile", "quick", "--diagnostics", "yes"]).diagnostics)
+        finally:
+            if old is None:
+                os.environ.pop("DUET_LAB_RUN", None)
+            else:
+                os.environ["DUET_LAB_RUN"] = old
+
+    def test_the_soak_runs_every_engine_at_the_smoke_cost_of_two_models(self):
+        engines = http_soak.HttpSoak.MODELS.split(",")
+        self.assertEqual(engines, ["coroutine", "fiber", "poll"])
+        # Smoke (CI's soak:http:smoke): as many waves in all as 3 waves on
+        # each of two models x two drivers.
+        waves = http_soak.HttpSoak.PROFILES["smoke"][0]
+        self.assertEqual(waves * len(engines) * 2, 3 * 2 * 2)
+        started = []
+
+        class Stub:
+            def __init__(self, argv, name, *a, **k):
+                started.append((argv, name, k.get("env", {}).get("DUET_DRIVER")))
+
+        real = http_soak.SoakServer
+        http_soak.SoakServer = Stub
+        try:
+            http_soak.HttpSoak("/bin/http_server").server("fiber", "epoll")
+        finally:
+            http_soak.SoakServer = real
+        argv, name, driver = started[0]
+        self.assertEqual(argv[argv.index("--engine") + 1], "fiber")
+        self.assertNotIn("--model", argv)
+        self.assertEqual((name, driver), ("http-soak-fiber-epoll", "epoll"))
+        r = {"model": "coroutine", "driver": "io_uring", "survived": 2, "verified": 10, "fd_max_after": 5,
+             "fd_baseline": 5, "rss_last": 0, "rss_first": 0, "emfile_reports": 1, "pass": True, "faults": {}}
+        self.assertEqual({x["impl"] for x in http_soak.HttpSoak("x").records(r, "m")}, {"duet-coroutine-io_uring"})
 
 
 if __name__ == "__main__":

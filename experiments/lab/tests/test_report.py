@@ -118,13 +118,13 @@ class SoakTableTest(unittest.TestCase):
             self.assertIn("**FAIL**", page)
 
     def test_the_http_soak_has_its_own_table(self):
-        recs = [rec("http_soak", "duet-fiber-epoll", "waves_survived", 4, unit="waves"),
-                rec("http_soak", "duet-fiber-epoll", "responses_verified", 517, unit="responses"),
-                rec("http_soak", "duet-fiber-epoll", "fd_over_baseline", 0, unit="fds"),
-                rec("http_soak", "duet-fiber-epoll", "rss_growth", 0, unit="bytes"),
-                rec("http_soak", "duet-fiber-epoll", "accept_errors_survived", 3, unit="errors"),
-                rec("http_soak", "duet-fiber-epoll", "faults.malformed", 12, unit="faults"),
-                rec("http_soak", "duet-fiber-epoll", "pass", 1, unit="bool")]
+        recs = [rec("http_soak", "duet-coroutine-epoll", "waves_survived", 4, unit="waves"),
+                rec("http_soak", "duet-coroutine-epoll", "responses_verified", 517, unit="responses"),
+                rec("http_soak", "duet-coroutine-epoll", "fd_over_baseline", 0, unit="fds"),
+                rec("http_soak", "duet-coroutine-epoll", "rss_growth", 0, unit="bytes"),
+                rec("http_soak", "duet-coroutine-epoll", "accept_errors_survived", 3, unit="errors"),
+                rec("http_soak", "duet-coroutine-epoll", "faults.malformed", 12, unit="faults"),
+                rec("http_soak", "duet-coroutine-epoll", "pass", 1, unit="bool")]
         with tempfile.TemporaryDirectory() as d:
             R = Results({"http_soak": data_file("http_soak", recs)})
             rep = Report(d, MACHINE, R, EXPERIMENTS, "quick")
@@ -132,7 +132,7 @@ class SoakTableTest(unittest.TestCase):
             with open(os.path.join(d, "reliability.md"), encoding="utf-8") as fh:
                 page = fh.read()
             self.assertIn("## Soak under faults: the HTTP server", page)
-            self.assertIn("| duet-fiber-epoll | 4 | malformed 12 | 517 | 0 | 0 MiB | 3 | **pass** |", page)
+            self.assertIn("| duet-coroutine-epoll | 4 | malformed 12 | 517 | 0 | 0 MiB | 3 | **pass** |", page)
             self.assertNotIn("the echo server", page.split("## Soak under faults: the HTTP server")[0].split("##")[-1])
 
 

@@ -81,6 +81,21 @@ class RoundsTest(unittest.TestCase):
         _, order = self.run_rounds([experiment("x", ["a", "b"])], 3)
         self.assertEqual(order, ["x a", "x b"] * 3)
 
+    def test_each_run_is_told_which_it_is(self):
+        # DUET_LAB_RUN, 0-based: http_bench.py's quick profile does its
+        # diagnostic passes in run 0 only.
+        with tempfile.TemporaryDirectory() as d:
+            bindir = os.path.join(d, "bin")
+            os.makedirs(bindir)
+            log = os.path.join(d, "log")
+            with open(os.path.join(bindir, "exp_fake"), "w") as f:
+                f.write(f'#!/bin/sh\necho "run $DUET_LAB_RUN" >> {log}\n')
+            os.chmod(os.path.join(bindir, "exp_fake"), 0o755)
+            r = Runner(Ctx("quick", 2, MACHINE), bindir, os.path.join(d, "data"), 3, {}, MACHINE)
+            r.run(experiment("x", ["a"]), Quiet(), 1, 1)
+            with open(log) as f:
+                self.assertEqual([line.strip() for line in f], ["run 0", "run 1", "run 2"])
+
     def test_a_missing_program_does_not_stop_the_others(self):
         e = experiment("gone", ["a"], "g")
         e.program = "exp_not_built"

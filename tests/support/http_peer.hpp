@@ -1,7 +1,7 @@
-// http_client.hpp: what the HTTP server tests run around it: a blocking
-// loopback client that sends raw bytes and reads whole responses, an
-// in-process server on a chosen driver and model, and the server program
-// as a child process.
+// http_peer.hpp: what HTTP tests run around a server: a blocking loopback
+// client that sends raw bytes and reads whole responses, and a server
+// program as a child process (its port read from its "listening on PORT"
+// line).
 #pragma once
 
 #include <arpa/inet.h>
@@ -25,8 +25,7 @@
 #include <string_view>
 #include <vector>
 
-#include "io_util.hpp"
-#include "server.hpp"
+#include <duet/io/fd.hpp>
 
 extern char** environ;
 
@@ -137,27 +136,6 @@ class Client {
   std::string buf_;
 };
 
-/// A server in this process on 127.0.0.1 (a free port), on driver `d`.
-/// The server outlives the runtime, whose tasks borrow it.
-struct InProcess {
-  InProcess(duet::IoDriver d, http_server::Model m, http_server::Limits limits = {},
-            std::string root = {})
-      : server(options(m, limits, std::move(root))), rt(duet::iotest::make_rt(d)) {
-    server.start(*rt);
-  }
-  static http_server::Options options(http_server::Model m, http_server::Limits limits,
-                                      std::string root) {
-    http_server::Options o;
-    o.port = 0;
-    o.model = m;
-    o.limits = limits;
-    o.root = std::move(root);
-    return o;
-  }
-  http_server::Server server;
-  std::unique_ptr<duet::Runtime> rt;
-};
-
 /// The http_server program as a child, its stdout on a pipe; killed and
 /// reaped by the destructor if still running.
 class Program {
@@ -195,22 +173,15 @@ class Program {
 
   /// The port of the first "listening on PORT" line (0: none before EOF).
   std::uint16_t port() {
-    std::string line;
-    char c;
-    for (;;) {
-      const auto n = ::read(out_.get(), &c, 1);
-      if (n < 0 && errno == EINTR) continue;
-      if (n != 1) break;
-      if (c != '\n') {
-        line.push_back(c);
-        continue;
-      }
-      if (line.rfind("listening on ", 0) == 0) {
-        return static_cast<std::uint16_t>(std::atoi(line.c_str() + 13));
-      }
-      line.clear();
+    while (port_ == 0 && read_line()) {
     }
-    return 0;
+    return port_;
+  }
+  /// The port of the "listening on PORT (tls)" line (0: none before EOF).
+  std::uint16_t tls_port() {
+    while (tls_port_ == 0 && read_line()) {
+    }
+    return tls_port_;
   }
 
   /// Its exit status (waits for it); -1 if it died of a signal.
@@ -224,8 +195,28 @@ class Program {
   [[nodiscard]] pid_t pid() const noexcept { return pid_; }
 
  private:
+  /// Reads one line of the program's stdout, noting a port it announces;
+  /// false at EOF.
+  bool read_line() {
+    std::string line;
+    char c;
+    for (;;) {
+      const auto n = ::read(out_.get(), &c, 1);
+      if (n < 0 && errno == EINTR) continue;
+      if (n != 1) return false;
+      if (c == '\n') break;
+      line.push_back(c);
+    }
+    if (line.rfind("listening on ", 0) == 0) {
+      const auto port = static_cast<std::uint16_t>(std::atoi(line.c_str() + 13));
+      (line.find("(tls)") != std::string::npos ? tls_port_ : port_) = port;
+    }
+    return true;
+  }
+
   pid_t pid_ = -1;
   duet::io::Fd out_;
+  std::uint16_t port_ = 0, tls_port_ = 0;
 };
 
 }  // namespace http_test

@@ -1,0 +1,90 @@
+// duet/http/client.hpp: an HTTP/1.1 client with a keep-alive connection
+// pool per upstream, in both models: `send` is a coroutine, `fetch` the
+// same request as plain calls on the calling fiber.
+//
+// Rules:
+// - A Client is shared by every task of a runtime (any worker may send).
+//   Each upstream (address and port) keeps up to
+//   ClientOptions::max_idle_per_host idle connections; a request takes one
+//   (or connects), and gives it back once its response is read whole and
+//   the connection may carry another (ResponseDecoder::reusable).
+// - A request on a pooled connection that fails before any response byte
+//   arrives (the upstream closed it while idle) is sent once more on a new
+//   connection, if its method is idempotent (RFC 9110 section 9.2.2).
+// - Errors are io::Result's: std::errc::timed_out past
+//   ClientOptions::request_timeout (connect to last response byte),
+//   connection_refused, connection_reset, bad_message (a malformed or
+//   over-limit response), and the operating system's others.
+// - Cancellation: dropping `send`'s Task (or a timeout or select around
+//   it) closes the connection it was using; the pool never gets back a
+//   connection with a request half done.
+//
+// Example (coroutine):
+//   duet::http::Client client;
+//   auto addr = duet::net::SocketAddr::v4_loopback(8080);
+//   auto r = co_await client.send(addr, duet::http::Request::make(duet::http::Method::get,
+//   "/json")); if (r && r->status == 200) { /* r->body */ }
+//
+// Example (fiber):
+//   duet::http::Client client;
+//   auto r = client.fetch(duet::net::SocketAddr::v4_loopback(8080),
+//                         duet::http::Request::make(duet::http::Method::get, "/json"));
+#pragma once
+
+#include "duet/export.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+
+#include "duet/http/codec.hpp"
+#include "duet/http/message.hpp"
+#include "duet/io/result.hpp"
+#include "duet/net/address.hpp"
+#include "duet/stackless/task.hpp"
+
+namespace duet::http {
+
+struct ClientOptions {
+  /// Idle keep-alive connections kept per upstream.
+  std::size_t max_idle_per_host = 64;
+  std::chrono::milliseconds connect_timeout{5'000};
+  /// From taking a connection to the response's last byte.
+  std::chrono::milliseconds request_timeout{30'000};
+  /// An idle pooled connection older than this is closed, not reused.
+  std::chrono::milliseconds idle_timeout{60'000};
+  /// Response head and body sizes (Limits::max_body_bytes is the largest
+  /// response body accepted).
+  Limits limits{.max_header_bytes = 64 * 1024, .max_body_bytes = 64 * 1024 * 1024};
+};
+
+/// Pool counters, for tests and metrics.
+struct ClientStats {
+  std::uint64_t connects = 0;  // new connections made
+  std::uint64_t reused = 0;    // requests sent on a pooled connection
+  std::uint64_t idle = 0;      // idle connections held now
+};
+
+class DUET_API Client {
+ public:
+  explicit Client(ClientOptions options = {});
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  /// Sends `req` to `upstream` and reads its response (coroutine).
+  [[nodiscard]] Task<io::Result<Response>> send(net::SocketAddr upstream, Request req);
+  /// The same as plain calls on the calling fiber (or plain thread).
+  [[nodiscard]] io::Result<Response> fetch(net::SocketAddr upstream, Request req);
+
+  [[nodiscard]] ClientStats stats() const noexcept;
+  /// Closes every idle connection.
+  void clear() noexcept;
+
+  struct Pool;  // private: src/http/
+
+ private:
+  std::unique_ptr<Pool> pool_;
+};
+
+}  // namespace duet::http

@@ -1,0 +1,164 @@
+// duet/http/codec.hpp: the I/O-free core every engine and the client share:
+// HTTP/1.1 bytes in, messages out, and messages back to bytes. The parser
+// is Boost.Beast's (basic_parser, from the Boost duet already depends on;
+// docs/http.md says why); this layer adds what RFC 9110/9112 ask of a
+// server on top of it: the framing checks and the request-smuggling
+// defences, the limits, Expect: 100-continue, HTTP/1.0 keep-alive, 501
+// for an unknown method or transfer coding.
+//
+// A decoder is fed the bytes as they arrive, in any pieces. It stops at
+// each event (a whole request, a 100-continue due, an error), saying how
+// many bytes it used: the caller answers, then feeds the rest. Pipelined
+// requests in one read are thus answered in order, into one output.
+//
+// Example (file):
+//   std::string answer(std::string_view in) {
+//     duet::http::RequestDecoder d(duet::http::Limits{});
+//     std::string out;
+//     for (;;) {
+//       auto step = d.feed(in);
+//       in.remove_prefix(step.consumed);
+//       using Event = duet::http::RequestDecoder::Event;
+//       if (step.event == Event::request) {
+//         duet::http::Request req = d.take();
+//         duet::http::write_response(out, duet::http::Response::text(200, "Hello, World!"),
+//                                    duet::http::Answering::to(req));
+//       } else if (step.event == Event::error) {
+//         duet::http::write_error(out, d.error_status());
+//         return out;
+//       } else if (step.event == Event::need_more) {
+//         return out;  // every byte used: read more, feed on
+//       }
+//     }
+//   }
+#pragma once
+
+#include "duet/export.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "duet/http/message.hpp"
+
+namespace duet::http {
+
+/// What a peer may send, and how long it may take.
+struct Limits {
+  std::size_t max_header_bytes = 8 * 1024;   // request line + fields; more: 431
+  std::size_t max_body_bytes = 1024 * 1024;  // a request body; more: 413
+  /// The idle gap before a request and its whole header must arrive within
+  /// this; so must each read of a body and each write (server); each read
+  /// of a response (client).
+  std::chrono::milliseconds read_timeout{10'000};
+};
+
+/// Server side: request bytes in, Requests out.
+class DUET_API RequestDecoder {
+ public:
+  enum class Event : unsigned char {
+    need_more,     // every byte given was used; feed more
+    request,       // a whole request (head and body): take() it
+    continue_100,  // a head asked for 100-continue: write continue_response(), feed on
+    error,         // the input is refused: answer error_status() and close
+  };
+  struct Step {
+    Event event;
+    std::size_t consumed;  // bytes of the input used up to the event
+  };
+
+  explicit RequestDecoder(const Limits& limits);
+  ~RequestDecoder();
+  RequestDecoder(RequestDecoder&&) noexcept;
+  RequestDecoder& operator=(RequestDecoder&&) noexcept;
+
+  /// Parses from the start of `in` up to the next event.
+  Step feed(std::string_view in);
+  /// The request of the last Event::request; the decoder is ready for the
+  /// next one.
+  [[nodiscard]] Request take();
+  /// The status of the last Event::error: 400, 413, 431, 501 or 505.
+  [[nodiscard]] int error_status() const noexcept;
+  /// True between requests: no byte of the next request has arrived.
+  [[nodiscard]] bool idle() const noexcept;
+  /// True while a request's body is read (its head is complete).
+  [[nodiscard]] bool in_body() const noexcept;
+  /// True once a request that switches protocols (Upgrade, CONNECT) was
+  /// delivered: the bytes after it are not HTTP/1.1, so the connection
+  /// closes after its answer (feed() reads no further).
+  [[nodiscard]] bool closing() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// How a response answers its request: what the writer must know of it.
+struct Answering {
+  bool head = false;   // HEAD: the head alone, with the body's length
+  int version = 11;    // the request's version (an HTTP/1.0 answer says so)
+  bool close = false;  // the connection closes after: "Connection: close"
+
+  /// For `req`, closing unless it keeps the connection alive.
+  [[nodiscard]] static Answering to(const Request& req) noexcept {
+    return Answering{
+        .head = req.method == Method::head, .version = req.version, .close = !req.keep_alive()};
+  }
+};
+
+/// Appends `r` to `out`: status line, the handler's fields, Date, Server,
+/// Content-Length (none for 1xx, 204 and 304), Connection, and the body
+/// (none for HEAD).
+DUET_API void write_response(std::string& out, const Response& r, const Answering& a);
+/// Appends the answer to a refused request (Event::error, or a route's
+/// 404/405): a short text body, "Connection: close" unless `keep_open`;
+/// `allow` adds an Allow field (405).
+DUET_API void write_error(std::string& out, int status, bool keep_open = false,
+                          std::string_view allow = {});
+/// "HTTP/1.1 100 Continue\r\n\r\n".
+[[nodiscard]] DUET_API std::string_view continue_response() noexcept;
+
+/// Client side: response bytes in, Responses out.
+class DUET_API ResponseDecoder {
+ public:
+  enum class Event : unsigned char {
+    need_more,  // feed more (or finish() at the peer's end of stream)
+    response,   // a whole response: take() it
+    error,      // malformed or over the limits: the connection is unusable
+  };
+  struct Step {
+    Event event;
+    std::size_t consumed;
+  };
+
+  explicit ResponseDecoder(const Limits& limits);
+  ~ResponseDecoder();
+  ResponseDecoder(ResponseDecoder&&) noexcept;
+  ResponseDecoder& operator=(ResponseDecoder&&) noexcept;
+
+  /// The next response answers a request of `m` (HEAD: no body follows).
+  void expect(Method m) noexcept;
+  Step feed(std::string_view in);
+  /// The peer ended the stream: a body delimited by the close is whole
+  /// (Event::response), anything else cut short is Event::error.
+  Step finish();
+  [[nodiscard]] Response take();
+  /// Whether the connection may carry another request after the last
+  /// response (no "Connection: close", not delimited by the close).
+  [[nodiscard]] bool reusable() const noexcept;
+  /// What was wrong, after Event::error.
+  [[nodiscard]] std::string_view error_text() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Appends `r` as a request to `out`: its request line, Host (`host`,
+/// unless the request has one), its fields, Content-Length when it has a
+/// body (or its method expects one), and the body.
+DUET_API void write_request(std::string& out, const Request& r, std::string_view host);
+
+}  // namespace duet::http

@@ -1,0 +1,481 @@
+// client.cpp: duet::http::Client (duet/http/client.hpp). Three parts:
+// - the pool: idle keep-alive connections per upstream, taken and given
+//   back under a short lock, with its counters;
+// - the exchange, free of I/O: the request's bytes, the response decoder
+//   fed as bytes arrive, and the rules both faces share (when a connection
+//   goes back to the pool, when a failed request is sent again);
+// - the two faces, each written in its own model over the same pool and
+//   exchange: `send` a coroutine with a co_await at each connect, write
+//   and read; `fetch` the same steps as duet::wait calls on the calling
+//   fiber (or plain thread).
+//
+// The one invariant of the pool: a connection is in it only between two
+// whole exchanges. A connection is leased (detail::ClientLease) for one
+// request; the lease closes it when destroyed unless it was released after
+// a whole response on a reusable connection. A dropped `send` Task, a
+// timeout or a select around it, a cancelled fiber: each destroys the
+// lease where it waits, so a connection with a request half done is
+// closed, never pooled.
+#include "duet/http/client.hpp"
+
+#include <poll.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "duet/net/tcp.hpp"
+#include "duet/runtime.hpp"
+#include "duet/time/clock.hpp"
+#include "duet/time/timeout.hpp"
+#include "duet/wait.hpp"
+
+namespace duet::http {
+
+namespace detail {
+
+/// One connection to an upstream, on the heap: the futures of a request
+/// borrow its stream, so its address stays the same however the lease and
+/// the pool move it (and never lies on a copy fiber's stack, which the
+/// stackful rules forbid a suspended operation to point into).
+struct ClientConn {
+  explicit ClientConn(net::TcpStream s) noexcept : stream(std::move(s)) {}
+  net::TcpStream stream;
+  Instant idle_since{};  // set when it goes back to the pool
+};
+using ClientConnPtr = std::unique_ptr<ClientConn>;
+
+/// The idle connections to one upstream, oldest first (the most recently
+/// used is taken first: it is the least likely to have been closed).
+struct ClientHost {
+  net::SocketAddr addr;
+  std::vector<ClientConnPtr> idle;
+};
+
+/// RFC 9110 section 9.2.2: a request whose repetition has the effect of one.
+bool client_idempotent(Method m) noexcept {
+  switch (m) {
+    case Method::get:
+    case Method::head:
+    case Method::put:
+    case Method::delete_:
+    case Method::options:
+    case Method::trace:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace detail
+
+struct Client::Pool {
+  explicit Pool(ClientOptions o) : options(std::move(o)) {}
+
+  const ClientOptions options;
+
+  /// The lock guards `hosts` and `counts` only. It is held for a lookup
+  /// among the (few) upstreams and a move of a pointer or two, and never
+  /// across a wait: no I/O happens under it, not even a close (the
+  /// connections to close are moved out and destroyed after the unlock).
+  /// A std::mutex held that briefly cannot stall a worker for long, and a
+  /// duet::Mutex would cost a future per take; nothing here ever waits
+  /// while holding it.
+  mutable std::mutex mu;
+  std::vector<detail::ClientHost> hosts;
+  ClientStats counts;
+
+  detail::ClientHost* find(const net::SocketAddr& addr) {
+    for (auto& h : hosts) {
+      if (h.addr == addr) return &h;
+    }
+    return nullptr;
+  }
+
+  /// The most recently pooled connection to `addr` younger than
+  /// idle_timeout (counted as a reuse), or null; older ones are closed.
+  detail::ClientConnPtr take(const net::SocketAddr& addr) {
+    std::vector<detail::ClientConnPtr> expired;  // closed after the unlock
+    detail::ClientConnPtr got;
+    const Instant now = Clock::now();
+    {
+      std::lock_guard lock(mu);
+      detail::ClientHost* h = find(addr);
+      if (h == nullptr) return nullptr;
+      auto& idle = h->idle;
+      // Oldest first: the expired ones are a prefix.
+      auto fresh = std::find_if(idle.begin(), idle.end(), [&](const detail::ClientConnPtr& c) {
+        return now - c->idle_since < options.idle_timeout;
+      });
+      expired.assign(std::make_move_iterator(idle.begin()), std::make_move_iterator(fresh));
+      idle.erase(idle.begin(), fresh);
+      counts.idle -= expired.size();
+      if (!idle.empty()) {
+        got = std::move(idle.back());
+        idle.pop_back();
+        --counts.idle;
+        ++counts.reused;
+      }
+    }
+    return got;
+  }
+
+  /// Pools `c` (after a whole response on a reusable connection); past
+  /// max_idle_per_host the oldest idle connection is closed.
+  void put(const net::SocketAddr& addr, detail::ClientConnPtr c) {
+    if (options.max_idle_per_host == 0) return;  // `c` closes here
+    c->idle_since = Clock::now();
+    detail::ClientConnPtr evicted;  // closed after the unlock
+    std::lock_guard lock(mu);
+    detail::ClientHost* h = find(addr);
+    if (h == nullptr) h = &hosts.emplace_back(detail::ClientHost{addr, {}});
+    if (h->idle.size() >= options.max_idle_per_host) {
+      evicted = std::move(h->idle.front());
+      h->idle.erase(h->idle.begin());
+      --counts.idle;
+    }
+    h->idle.push_back(std::move(c));
+    ++counts.idle;
+    // `lock` is released before `evicted` is destroyed (reverse order).
+  }
+
+  void connected() {
+    std::lock_guard lock(mu);
+    ++counts.connects;
+  }
+};
+
+namespace detail {
+
+/// A connection leased for one request. Destroyed without release() (an
+/// error, a response that ends the connection, a cancellation anywhere
+/// before the response's last byte), it closes the connection.
+class ClientLease {
+ public:
+  ClientLease(Client::Pool& pool, const net::SocketAddr& addr, ClientConnPtr c,
+              bool pooled) noexcept
+      : pool_(&pool), addr_(addr), conn_(std::move(c)), pooled_(pooled) {}
+  ClientLease(const ClientLease&) = delete;
+  ClientLease& operator=(const ClientLease&) = delete;
+
+  net::TcpStream& stream() noexcept { return conn_->stream; }
+  /// Taken from the pool (not connected for this request).
+  [[nodiscard]] bool pooled() const noexcept { return pooled_; }
+  /// Gives the connection back to the pool: only after a whole response
+  /// on a connection that may carry another.
+  void release() { pool_->put(addr_, std::move(conn_)); }
+
+ private:
+  Client::Pool* pool_;
+  net::SocketAddr addr_;
+  ClientConnPtr conn_;
+  bool pooled_;
+};
+
+/// One request's exchange over one connection, without I/O: where the
+/// next read goes and what the bytes read mean. Both faces drive it the
+/// same way: write the request, then read into read_buffer() and hand the
+/// count to received() until it gives an outcome.
+class ClientExchange {
+ public:
+  ClientExchange(const Limits& limits, Method m, bool keep_alive)
+      : decoder_(limits),
+        method_(m),
+        keep_alive_(keep_alive),
+        max_buffered_(limits.max_header_bytes + limits.max_body_bytes + kReadChunk) {
+    decoder_.expect(m);
+  }
+
+  /// Where the next read puts its bytes (after those the decoder left).
+  std::span<std::byte> read_buffer() {
+    if (cap_ < used_ + kReadChunk) grow(used_ + kReadChunk);
+    return {reinterpret_cast<std::byte*>(buf_.get()) + used_, cap_ - used_};
+  }
+
+  /// `n` bytes arrived in read_buffer() (0: the upstream ended the
+  /// stream). Empty: read more. Else the exchange's outcome: the response,
+  /// bad_message for one malformed or over the limits, connection_reset
+  /// for a stream that ended before the response was whole.
+  std::optional<io::Result<Response>> received(std::size_t n) {
+    if (n == 0) return ended();
+    started_ = true;
+    used_ += n;
+    for (;;) {
+      const auto step = decoder_.feed(std::string_view(buf_.get(), used_));
+      consume(step.consumed);
+      switch (step.event) {
+        case ResponseDecoder::Event::need_more:
+          // The decoder's limits bound what it holds back; this bounds a
+          // decoder that would hold back without end.
+          if (used_ > max_buffered_) return io::Result<Response>(std::errc::bad_message);
+          return std::nullopt;
+        case ResponseDecoder::Event::error:
+          return io::Result<Response>(std::errc::bad_message);
+        case ResponseDecoder::Event::response: {
+          Response r = decoder_.take();
+          if (interim(r.status)) {  // 1xx before the final response: skip it
+            decoder_.expect(method_);
+            continue;
+          }
+          // Bytes after the response were never asked for: the connection's
+          // framing is not what this client thinks, so it is not reused.
+          reusable_ = keep_alive_ && used_ == 0 && decoder_.reusable() && r.status != 101;
+          return io::Result<Response>(std::move(r));
+        }
+      }
+    }
+  }
+
+  /// Whether any byte of the response arrived (a request that failed
+  /// before is safe to send again, if idempotent).
+  [[nodiscard]] bool started() const noexcept { return started_; }
+  /// After a response: whether the connection may carry another request.
+  [[nodiscard]] bool reusable() const noexcept { return reusable_; }
+
+ private:
+  static constexpr std::size_t kReadChunk = 16 * 1024;
+
+  static bool interim(int status) noexcept {
+    return status >= 100 && status < 200 && status != 101;
+  }
+
+  std::optional<io::Result<Response>> ended() {
+    if (!started_) return io::Result<Response>(std::errc::connection_reset);
+    const auto step = decoder_.finish();
+    if (step.event == ResponseDecoder::Event::response) {
+      reusable_ = false;  // delimited by the close
+      return io::Result<Response>(decoder_.take());
+    }
+    return io::Result<Response>(std::errc::connection_reset);  // cut short
+  }
+
+  void consume(std::size_t k) {
+    k = std::min(k, used_);
+    if (k == 0) return;
+    std::memmove(buf_.get(), buf_.get() + k, used_ - k);
+    used_ -= k;
+  }
+
+  /// Room for `want` bytes, keeping the unused ones (never zero-filled:
+  /// reads fill it).
+  void grow(std::size_t want) {
+    const std::size_t n = std::max(want, 2 * cap_);
+    auto b = std::make_unique_for_overwrite<char[]>(n);
+    if (used_ > 0) std::memcpy(b.get(), buf_.get(), used_);
+    buf_ = std::move(b);
+    cap_ = n;
+  }
+
+  ResponseDecoder decoder_;
+  Method method_;
+  bool keep_alive_;
+  std::size_t max_buffered_;
+  std::unique_ptr<char[]> buf_;  // [0, used_): bytes read, not yet used by the decoder
+  std::size_t cap_ = 0;          // [used_, cap_): room for the next read
+  std::size_t used_ = 0;
+  bool started_ = false;
+  bool reusable_ = false;
+};
+
+/// Whether a request that failed with `e` is sent once more, on a new
+/// connection: it went out on a pooled connection (which the upstream may
+/// have closed while it was idle), no byte of the response came back, and
+/// sending it twice has the effect of once. A deadline is never retried.
+bool client_retry(const ClientLease& lease, const ClientExchange& ex, Method m,
+                  std::error_code e) noexcept {
+  return lease.pooled() && !ex.started() && client_idempotent(m) && e != std::errc::timed_out;
+}
+
+/// The request's bytes, with Host naming the upstream.
+std::string client_wire(const Request& req, const net::SocketAddr& upstream) {
+  std::string wire;
+  write_request(wire, req, upstream.to_string());
+  return wire;
+}
+
+/// Whether the request itself lets the connection stay open after it.
+bool client_keep_alive(const Request& req) noexcept {
+  return req.keep_alive();
+}
+
+/// A connect's own timeout: connect_timeout, or less when the request's
+/// deadline comes first (zero or less: the deadline has passed).
+std::chrono::nanoseconds client_connect_timeout(const ClientOptions& o, Instant deadline) noexcept {
+  const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now());
+  return std::min<std::chrono::nanoseconds>(o.connect_timeout, left);
+}
+
+// ---- send: the coroutine face ---------------------------------------------
+
+/// One attempt over `lease`: the request written whole, then reads until
+/// the exchange has an outcome.
+Task<io::Result<Response>> client_attempt(ClientLease& lease, const std::string& wire,
+                                          ClientExchange& ex) {
+  auto w = co_await lease.stream().write_all(wire.data(), wire.size());
+  if (!w) co_return w.error();
+  for (;;) {
+    auto n = co_await lease.stream().read(ex.read_buffer());
+    if (!n) co_return n.error();
+    auto done = ex.received(*n);
+    if (done) co_return std::move(*done);
+  }
+}
+
+Task<io::Result<Response>> client_exchange(Client::Pool& pool, net::SocketAddr upstream,
+                                           std::string wire, Method method, bool keep_alive,
+                                           Instant deadline) {
+  ClientConnPtr conn = pool.take(upstream);
+  for (;;) {
+    const bool pooled = conn != nullptr;
+    if (!pooled) {
+      const auto limit = client_connect_timeout(pool.options, deadline);
+      if (limit.count() <= 0) co_return std::errc::timed_out;
+      auto c = co_await net::TcpStream::connect(upstream, limit);
+      if (!c) co_return c.error();
+      pool.connected();
+      conn = std::make_unique<ClientConn>(std::move(*c));
+    }
+    ClientLease lease(pool, upstream, std::move(conn), pooled);
+    ClientExchange ex(pool.options.limits, method, keep_alive);
+    auto r = co_await client_attempt(lease, wire, ex);
+    if (r) {
+      if (ex.reusable()) lease.release();
+      co_return std::move(r);
+    }
+    if (!client_retry(lease, ex, method, r.error())) co_return std::move(r);
+    // The lease closes the failed connection; the next round connects.
+  }
+}
+
+// ---- fetch: the fiber face ------------------------------------------------
+
+/// On a plain thread an I/O future blocks inside its own poll, where a
+/// timeout around it is never polled: the deadline is kept by waiting for
+/// readiness in poll(2) first, bounded by it (real time, as a blocking
+/// call's timeout). On a worker (a fiber), duet::timeout_at keeps it.
+bool client_on_thread() noexcept {
+  return Runtime::current() == nullptr;
+}
+
+io::Result<void> client_thread_ready(int fd, short events, Instant deadline) {
+  for (;;) {
+    const auto left = deadline - Clock::now();
+    if (left <= left.zero()) return std::errc::timed_out;
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+    pollfd p{fd, events, 0};
+    const int r =
+        ::poll(&p, 1, static_cast<int>(std::min<long long>(ms, std::numeric_limits<int>::max())));
+    if (r > 0) return {};
+    if (r < 0 && errno != EINTR) return std::error_code(errno, std::generic_category());
+  }
+}
+
+io::Result<void> client_write_all(net::TcpStream& s, const std::string& wire, Instant deadline) {
+  if (client_on_thread()) {
+    std::size_t off = 0;
+    while (off < wire.size()) {
+      auto ready = client_thread_ready(s.native_handle(), POLLOUT, deadline);
+      if (!ready) return ready.error();
+      auto n = duet::wait(s.write(wire.data() + off, wire.size() - off));
+      if (!n) return n.error();
+      off += *n;
+    }
+    return {};
+  }
+  auto t = duet::wait(timeout_at(deadline, s.write_all(wire.data(), wire.size())));
+  if (!t) return t.error();
+  return {};
+}
+
+io::Result<std::size_t> client_read(net::TcpStream& s, std::span<std::byte> buf, Instant deadline) {
+  if (client_on_thread()) {
+    auto ready = client_thread_ready(s.native_handle(), POLLIN, deadline);
+    if (!ready) return ready.error();
+    return duet::wait(s.read(buf));
+  }
+  return duet::wait(timeout_at(deadline, s.read(buf)));
+}
+
+io::Result<Response> client_attempt_plain(ClientLease& lease, const std::string& wire,
+                                          ClientExchange& ex, Instant deadline) {
+  auto w = client_write_all(lease.stream(), wire, deadline);
+  if (!w) return w.error();
+  for (;;) {
+    auto n = client_read(lease.stream(), ex.read_buffer(), deadline);
+    if (!n) return n.error();
+    if (auto done = ex.received(*n)) return std::move(*done);
+  }
+}
+
+}  // namespace detail
+
+Client::Client(ClientOptions options) : pool_(std::make_unique<Pool>(std::move(options))) {}
+
+Client::~Client() = default;
+
+Task<io::Result<Response>> Client::send(net::SocketAddr upstream, Request req) {
+  Pool& pool = *pool_;
+  const Instant deadline = Clock::now() + pool.options.request_timeout;
+  std::string wire = detail::client_wire(req, upstream);
+  // The whole exchange under one deadline: when it passes, the exchange's
+  // frame is destroyed where it waits, and its lease closes the connection.
+  co_return co_await timeout_at(deadline,
+                                detail::client_exchange(pool, upstream, std::move(wire), req.method,
+                                                        detail::client_keep_alive(req), deadline));
+}
+
+io::Result<Response> Client::fetch(net::SocketAddr upstream, Request req) {
+  Pool& pool = *pool_;
+  const Instant deadline = Clock::now() + pool.options.request_timeout;
+  const std::string wire = detail::client_wire(req, upstream);
+  const bool keep_alive = detail::client_keep_alive(req);
+  detail::ClientConnPtr conn = pool.take(upstream);
+  for (;;) {
+    const bool pooled = conn != nullptr;
+    if (!pooled) {
+      const auto limit = detail::client_connect_timeout(pool.options, deadline);
+      if (limit.count() <= 0) return std::errc::timed_out;
+      // On a worker the connect's timeout is a duet::Sleep (the test clock
+      // drives it); on a plain thread it bounds the connect's poll(2).
+      auto c = duet::wait(net::TcpStream::connect(upstream, limit));
+      if (!c) return c.error();
+      pool.connected();
+      conn = std::make_unique<detail::ClientConn>(std::move(*c));
+    }
+    detail::ClientLease lease(pool, upstream, std::move(conn), pooled);
+    detail::ClientExchange ex(pool.options.limits, req.method, keep_alive);
+    auto r = detail::client_attempt_plain(lease, wire, ex, deadline);
+    if (r) {
+      if (ex.reusable()) lease.release();
+      return r;
+    }
+    if (!detail::client_retry(lease, ex, req.method, r.error())) return r;
+  }
+}
+
+ClientStats Client::stats() const noexcept {
+  std::lock_guard lock(pool_->mu);
+  return pool_->counts;
+}
+
+void Client::clear() noexcept {
+  std::vector<detail::ClientHost> hosts;  // closed after the unlock
+  {
+    std::lock_guard lock(pool_->mu);
+    hosts.swap(pool_->hosts);
+    pool_->counts.idle = 0;
+  }
+}
+
+}  // namespace duet::http

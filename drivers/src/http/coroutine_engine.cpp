@@ -1,0 +1,251 @@
+// coroutine_engine.cpp: the coroutine engine (Engine::coroutine): a
+// duet::Task per connection, written as a user of duet would write it: a
+// loop with co_await at each read and write, reading a request a nested
+// coroutine (read_request), handling it another (handle).
+//
+// Deadlines (Limits::read_timeout): the idle gap before a request and its
+// whole head share one deadline, set when the connection starts waiting
+// for the request (a client trickling its head gains nothing); each read
+// of a body and each write get their own. Past a deadline the connection
+// closes without an answer. Every request answered from one read is
+// written with one write, before the connection waits for more input.
+//
+// Drain: while a connection waits idle, its read races the server's
+// shutdown token in a biased select: an idle connection closes at once; a
+// request in flight is answered, with "Connection: close"
+// (detail::closes_after).
+//
+// What an idle connection holds: its coroutine frames (the connection's
+// and read_request's, with the decoder and a first-read array of
+// kFirstRead bytes), the decoder's state, and the output string's
+// capacity (given back past kKeepOutput). The read buffer (kReadBuffer) is
+// taken only when a request does not fit the first read, and given back
+// when the connection goes idle again.
+#include <sys/socket.h>
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "duet/channel/select.hpp"
+#include "duet/stackful.hpp"
+#include "duet/stackless/spawn.hpp"
+#include "duet/stackless/task.hpp"
+#include "duet/time/timeout.hpp"
+#include "duet/tls/stream.hpp"
+#include "server_state.hpp"
+
+namespace duet::http::detail {
+
+namespace {
+
+inline constexpr std::size_t kFirstRead = 256;        // the idle read, in the frame
+inline constexpr std::size_t kReadBuffer = 8 * 1024;  // a request's reads past it
+inline constexpr std::size_t kKeepOutput = 4 * 1024;  // output capacity kept while idle
+
+/// Takes the connection off State::open when its task ends.
+struct OpenSlot {
+  explicit OpenSlot(State& s) noexcept : st(s) {}
+  OpenSlot(const OpenSlot&) = delete;
+  OpenSlot& operator=(const OpenSlot&) = delete;
+  // Relaxed: a statistic and the cap's count (server.cpp), ordering nothing.
+  ~OpenSlot() { st.open.fetch_sub(1, std::memory_order_relaxed); }
+  State& st;
+};
+
+/// One connection's state, shared by its coroutines.
+template <class S>
+struct Conn {
+  Conn(State& s, S str) : st(s), stream(std::move(str)), decoder(s.options.limits) {}
+
+  State& st;
+  S stream;
+  RequestDecoder decoder;
+  std::string out;                   // answers not written yet
+  std::span<const std::byte> input;  // read, not fed to the decoder yet
+  std::unique_ptr<std::byte[]> buf;  // kReadBuffer: none while idle
+  Instant deadline{};                // of the read in progress
+  std::size_t served = 0;
+  std::array<std::byte, kFirstRead> first{};
+};
+
+enum class ReadEnd : std::uint8_t {
+  request,  // a whole request
+  refused,  // the decoder refused the input: answer its error_status() and close
+  closed,   // the peer closed, an I/O error or a deadline, or the drain while idle
+};
+
+enum IdleCase { draining, read_done };  // the idle select's cases, in the order written
+
+/// Writes the connection's output: false when the write failed or its
+/// deadline passed (the connection then closes).
+template <class S>
+Task<bool> flush(Conn<S>& c) {
+  const Instant deadline = Clock::now() + c.st.options.limits.read_timeout;
+  io::Transferred t =
+      co_await timeout_at(deadline, c.stream.write_all(std::as_bytes(std::span(c.out))));
+  c.out.clear();
+  co_return t.ok();
+}
+
+/// Reads more input: false at the peer's end, an error, a deadline, or (idle)
+/// the drain.
+template <class S>
+Task<bool> fill(Conn<S>& c) {
+  const bool idle = c.decoder.idle();
+  if (idle || c.decoder.in_body()) c.deadline = Clock::now() + c.st.options.limits.read_timeout;
+  io::Result<std::size_t> r = std::errc::connection_aborted;
+  if (idle) {
+    // Between requests: hold no read buffer, and watch the drain.
+    c.buf.reset();
+    if (c.out.capacity() > kKeepOutput) std::string().swap(c.out);
+    if (c.st.shutdown.is_cancelled()) co_return false;
+    // A named local, not a temporary of the co_await (GCC 12: server.cpp).
+    auto wait = select(biased, c.st.shutdown.cancelled(),
+                       timeout_at(c.deadline, c.stream.read(std::span(c.first))));
+    auto m = co_await wait;
+    if (m.template is<draining>()) co_return false;
+    r = std::move(m.template get<read_done>());
+    if (r && *r != 0) c.input = std::span(c.first).first(*r);
+  } else {
+    if (!c.buf) c.buf = std::make_unique_for_overwrite<std::byte[]>(kReadBuffer);
+    r = co_await timeout_at(c.deadline, c.stream.read(std::span(c.buf.get(), kReadBuffer)));
+    if (r && *r != 0) c.input = std::span<const std::byte>(c.buf.get(), *r);
+  }
+  co_return r&&* r != 0;
+}
+
+/// The next request into `req`, answering a 100-continue on the way.
+/// Before it waits for input, it writes the answers already made.
+template <class S>
+Task<ReadEnd> read_request(Conn<S>& c, Request& req) {
+  for (;;) {
+    while (!c.input.empty()) {
+      const auto step = c.decoder.feed(
+          std::string_view(reinterpret_cast<const char*>(c.input.data()), c.input.size()));
+      c.input = c.input.subspan(step.consumed);
+      if (step.event == RequestDecoder::Event::request) {
+        req = c.decoder.take();
+        co_return ReadEnd::request;
+      }
+      if (step.event == RequestDecoder::Event::error) co_return ReadEnd::refused;
+      if (step.event == RequestDecoder::Event::continue_100) {
+        c.out += continue_response();
+        if (!co_await flush(c)) co_return ReadEnd::closed;
+      }
+    }
+    if (!c.out.empty() && !co_await flush(c)) co_return ReadEnd::closed;
+    if (!co_await fill(c)) co_return ReadEnd::closed;
+  }
+}
+
+/// What a plain handler's fiber hands back: the request it was lent (it
+/// owns it, so a connection cut while the fiber runs leaves it nothing
+/// dangling) and the response.
+struct FiberDone {
+  std::shared_ptr<Request> req;
+  Response res;
+};
+
+/// Answers `req` into the connection's output: its route's handler (a
+/// coroutine handler awaited here, a plain one on a fiber of its own,
+/// joined), or the router's refusal. A handler that throws is answered
+/// 500. Returns whether the connection closes after it.
+template <class S>
+Task<bool> handle(Conn<S>& c, Request& req) {
+  const Instant started = Clock::now();
+  const Router::Match m = c.st.routes.find(req.method, req.method_name, req.path());
+  if (m.handler == nullptr) {
+    const bool close = closes_after(c.st, req, c.served, c.decoder);
+    answer_error(c.st, req, m.status, c.out, close, m.allow, started);
+    co_return close;
+  }
+  Response res;
+  bool failed = false;
+  if (m.handler->is_coroutine()) {
+    try {
+      res = co_await m.handler->coroutine()(req);
+    } catch (...) {
+      failed = true;
+    }
+  } else {
+    auto shared = std::make_shared<Request>(std::move(req));
+    const FiberHandler& h = m.handler->fiber();
+    try {
+      auto run = [&h, shared] { return FiberDone{shared, h(*shared)}; };
+      JoinHandle<FiberDone> fiber = spawn(stackful, std::move(run));
+      FiberDone done = co_await fiber;
+      res = std::move(done.res);
+    } catch (...) {
+      failed = true;  // the handler threw (or its fiber was cancelled)
+    }
+    req = std::move(*shared);
+  }
+  if (failed) res = handler_failed();
+  // After the handler: a drain that began while it ran closes too.
+  const bool close = closes_after(c.st, req, c.served, c.decoder);
+  answer(c.st, req, std::move(res), c.out, close, started);
+  co_return close;
+}
+
+/// Serves one connection to its end.
+template <class S>
+Task<void> serve(State& st, S stream) {
+  Conn<S> c(st, std::move(stream));
+  bool linger = false;
+  for (;;) {
+    Request req;
+    const ReadEnd e = co_await read_request(c, req);
+    if (e == ReadEnd::closed) break;
+    if (e == ReadEnd::refused) {
+      answer_error(st, c.decoder.error_status(), c.out, true);
+      linger = true;
+      break;
+    }
+    ++c.served;
+    if (co_await handle(c, req)) {
+      linger = true;
+      break;
+    }
+  }
+  if (!linger) co_return;
+  if (!c.out.empty() && !co_await flush(c)) co_return;
+  if constexpr (std::is_same_v<S, net::TcpStream>) {
+    // Lingering close: half-close, then drop what the client still sends
+    // until it closes (or the deadline), so that unread input does not
+    // turn the close into a reset that destroys the answer before the
+    // client reads it. TLS closes at once.
+    (void)c.stream.shutdown(net::Shutdown::write);
+    c.buf.reset();
+    const Instant deadline = Clock::now() + st.options.limits.read_timeout;
+    for (;;) {
+      io::Result<std::size_t> r = co_await timeout_at(deadline, c.stream.read(std::span(c.first)));
+      if (!r || *r == 0) break;
+    }
+  }
+}
+
+/// The connection's task: the TLS handshake first when `tls`.
+Task<void> connection(State& st, net::TcpStream tcp, const tls::TlsContext* tls) {
+  OpenSlot slot(st);
+  if (tls == nullptr) {
+    co_await serve(st, std::move(tcp));
+    co_return;
+  }
+  io::Result<tls::TlsStream> s =
+      co_await tls->accept(std::move(tcp), st.options.limits.read_timeout);
+  if (s) co_await serve(st, std::move(*s));
+}
+
+}  // namespace
+
+void spawn_coroutine(State& st, net::TcpStream s, const tls::TlsContext* tls) {
+  spawn(connection(st, std::move(s), tls)).detach();
+}
+
+}  // namespace duet::http::detail

@@ -1,0 +1,212 @@
+// fiber_engine.cpp: the fiber engine (Engine::fiber): a fiber per
+// connection (duet::spawn(duet::stackful, ...)), written as plain calls
+// that wait deep inside them (duet::wait): read_request over the
+// connection's io::BufReader (fill_buf and consume), a plain handler
+// called directly on the connection's fiber, a coroutine handler waited
+// with duet::wait(handler(req)).
+//
+// The protocol's rules are the coroutine engine's (coroutine_engine.cpp):
+// one deadline for the idle gap and the whole head, one per body read and
+// per write; the answers to one read written with one write before the
+// next wait for input; while idle, the read races the server's shutdown
+// token, so a drain closes an idle connection at once and answers a
+// request in flight with "Connection: close"; a lingering close over TCP,
+// an immediate one over TLS.
+//
+// What an idle connection holds: its fiber's stack (the frames of serve
+// and read_request), the BufReader's buffer (io::kDefaultBufferSize), the
+// decoder's state, and the output string's capacity (given back past
+// kKeepOutput).
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "duet/channel/select.hpp"
+#include "duet/io/buffered.hpp"
+#include "duet/stackful.hpp"
+#include "duet/time/timeout.hpp"
+#include "duet/tls/stream.hpp"
+#include "duet/wait.hpp"
+#include "server_state.hpp"
+
+namespace duet::http::detail {
+
+namespace {
+
+inline constexpr std::size_t kKeepOutput = 4 * 1024;  // output capacity kept while idle
+
+/// Takes the connection off State::open when its fiber ends.
+struct FiberSlot {
+  explicit FiberSlot(State& s) noexcept : st(s) {}
+  FiberSlot(const FiberSlot&) = delete;
+  FiberSlot& operator=(const FiberSlot&) = delete;
+  // Relaxed: a statistic and the cap's count (server.cpp), ordering nothing.
+  ~FiberSlot() { st.open.fetch_sub(1, std::memory_order_relaxed); }
+  State& st;
+};
+
+/// What read_request found.
+enum class Read : std::uint8_t {
+  request,  // a whole request
+  refused,  // the decoder refused the input: answer its error_status() and close
+  closed,   // the peer closed, an I/O error or a deadline, or the drain while idle
+};
+
+enum WaitCase { drain_began, filled };  // the idle select's cases, in the order written
+
+/// One connection: its reader (which owns the stream), decoder and output.
+template <class S>
+class FiberConnection {
+ public:
+  FiberConnection(State& st, S stream)
+      : st_(st), reader_(std::move(stream)), decoder_(st.options.limits) {}
+
+  /// Serves the connection to its end.
+  void serve() {
+    for (;;) {
+      Request req;
+      const Read r = read_request(req);
+      if (r == Read::closed) return;
+      if (r == Read::refused) {
+        answer_error(st_, decoder_.error_status(), out_, true);
+        break;
+      }
+      ++served_;
+      if (handle(req)) break;
+    }
+    if (!out_.empty() && !flush()) return;
+    linger();
+  }
+
+ private:
+  /// The next request into `req`, answering a 100-continue on the way.
+  /// Before it waits for input, it writes the answers already made.
+  Read read_request(Request& req) {
+    for (;;) {
+      std::span<const std::byte> in = reader_.buffer();
+      while (!in.empty()) {
+        const auto step =
+            decoder_.feed(std::string_view(reinterpret_cast<const char*>(in.data()), in.size()));
+        reader_.consume(step.consumed);
+        in = reader_.buffer();
+        switch (step.event) {
+          case RequestDecoder::Event::request:
+            req = decoder_.take();
+            return Read::request;
+          case RequestDecoder::Event::error:
+            return Read::refused;
+          case RequestDecoder::Event::continue_100:
+            out_ += continue_response();
+            if (!flush()) return Read::closed;
+            break;
+          case RequestDecoder::Event::need_more:
+            break;
+        }
+      }
+      if (!out_.empty() && !flush()) return Read::closed;
+      if (!fill()) return Read::closed;
+    }
+  }
+
+  /// Reads more input into the reader: false at the peer's end, an error,
+  /// a deadline, or (idle) the drain.
+  bool fill() {
+    const bool idle = decoder_.idle();
+    if (idle || decoder_.in_body()) deadline_ = Clock::now() + st_.options.limits.read_timeout;
+    io::Result<std::span<const std::byte>> r = std::errc::connection_aborted;
+    if (idle) {
+      if (out_.capacity() > kKeepOutput) std::string().swap(out_);
+      if (st_.shutdown.is_cancelled()) return false;
+      auto m =
+          wait(select(biased, st_.shutdown.cancelled(), timeout_at(deadline_, reader_.fill_buf())));
+      if (m.template is<drain_began>()) return false;
+      r = std::move(m.template get<filled>());
+    } else {
+      r = wait(timeout_at(deadline_, reader_.fill_buf()));
+    }
+    return r && !r->empty();
+  }
+
+  /// Writes the output: false when the write failed or its deadline passed.
+  bool flush() {
+    const Instant deadline = Clock::now() + st_.options.limits.read_timeout;
+    const io::Transferred t =
+        wait(timeout_at(deadline, reader_.get_ref().write_all(std::as_bytes(std::span(out_)))));
+    out_.clear();
+    return t.ok();
+  }
+
+  /// Answers `req` into the output; whether the connection closes after.
+  bool handle(Request& req) {
+    const Instant started = Clock::now();
+    const Router::Match m = st_.routes.find(req.method, req.method_name, req.path());
+    if (m.handler == nullptr) {
+      const bool close = closes_after(st_, req, served_, decoder_);
+      answer_error(st_, req, m.status, out_, close, m.allow, started);
+      return close;
+    }
+    Response res;
+    try {
+      res = m.handler->is_coroutine() ? wait(m.handler->coroutine()(req)) : m.handler->fiber()(req);
+    } catch (const Cancelled&) {
+      throw;  // this fiber is cancelled: the connection ends here
+    } catch (...) {
+      res = handler_failed();
+    }
+    // After the handler: a drain that began while it ran closes too.
+    const bool close = closes_after(st_, req, served_, decoder_);
+    answer(st_, req, std::move(res), out_, close, started);
+    return close;
+  }
+
+  /// Closing after an answer: over TCP, half-close and drop what the
+  /// client still sends until it closes or the deadline passes (so that
+  /// unread input does not turn the close into a reset that destroys the
+  /// answer before the client reads it). TLS closes at once.
+  void linger() {
+    if constexpr (std::is_same_v<S, net::TcpStream>) {
+      (void)reader_.get_ref().shutdown(net::Shutdown::write);
+      const Instant deadline = Clock::now() + st_.options.limits.read_timeout;
+      for (;;) {
+        reader_.consume(reader_.buffer().size());
+        const io::Result<std::span<const std::byte>> r =
+            wait(timeout_at(deadline, reader_.fill_buf()));
+        if (!r || r->empty()) return;
+      }
+    }
+  }
+
+  State& st_;
+  io::BufReader<S> reader_;
+  RequestDecoder decoder_;
+  std::string out_;     // answers not written yet
+  Instant deadline_{};  // of the read in progress
+  std::size_t served_ = 0;
+};
+
+/// The connection's fiber: the TLS handshake first when `tls`.
+void connection(State& st, net::TcpStream tcp, const tls::TlsContext* tls) {
+  FiberSlot slot(st);
+  if (tls == nullptr) {
+    FiberConnection<net::TcpStream>(st, std::move(tcp)).serve();
+    return;
+  }
+  io::Result<tls::TlsStream> s = wait(tls->accept(std::move(tcp), st.options.limits.read_timeout));
+  if (s) FiberConnection<tls::TlsStream>(st, std::move(*s)).serve();
+}
+
+}  // namespace
+
+void spawn_fiber(State& st, net::TcpStream s, const tls::TlsContext* tls) {
+  spawn(stackful, [&st, s = std::move(s), tls]() mutable {
+    connection(st, std::move(s), tls);
+  }).detach();
+}
+
+}  // namespace duet::http::detail

@@ -1,0 +1,226 @@
+// message.cpp: Method names, reason phrases, and the small accessors of
+// Headers, Request and Response (duet/http/message.hpp).
+#include "duet/http/message.hpp"
+
+#include <algorithm>
+#include <array>
+#include <utility>
+
+namespace duet::http {
+
+namespace {
+
+constexpr std::array<std::pair<Method, std::string_view>, 9> kMethods{{
+    {Method::get, "GET"},
+    {Method::head, "HEAD"},
+    {Method::post, "POST"},
+    {Method::put, "PUT"},
+    {Method::delete_, "DELETE"},
+    {Method::connect, "CONNECT"},
+    {Method::options, "OPTIONS"},
+    {Method::trace, "TRACE"},
+    {Method::patch, "PATCH"},
+}};
+
+char lower(char c) noexcept {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool iequal(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return lower(x) == lower(y); });
+}
+
+std::string_view trim(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+std::string_view to_string(Method m) noexcept {
+  for (const auto& [method, name] : kMethods) {
+    if (method == m) return name;
+  }
+  return {};
+}
+
+Method method_from(std::string_view token) noexcept {
+  for (const auto& [method, name] : kMethods) {
+    if (name == token) return method;
+  }
+  return Method::other;
+}
+
+std::string_view reason(int status) noexcept {
+  switch (status) {
+    case 100:
+      return "Continue";
+    case 101:
+      return "Switching Protocols";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 206:
+      return "Partial Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 303:
+      return "See Other";
+    case 304:
+      return "Not Modified";
+    case 307:
+      return "Temporary Redirect";
+    case 308:
+      return "Permanent Redirect";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 411:
+      return "Length Required";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 417:
+      return "Expectation Failed";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return {};
+  }
+}
+
+void Headers::add(std::string_view name, std::string_view value) {
+  // A message carries a handful of fields: the first takes room for
+  // several, so that a request's header costs one allocation, not one per
+  // doubling.
+  if (fields_.capacity() == 0) fields_.reserve(kFirstFields);
+  fields_.push_back(Field{std::string(name), std::string(value)});
+}
+
+void Headers::set(std::string_view name, std::string_view value) {
+  erase(name);
+  add(name, value);
+}
+
+std::size_t Headers::erase(std::string_view name) noexcept {
+  return std::erase_if(fields_, [name](const Field& f) { return iequal(f.name, name); });
+}
+
+std::optional<std::string_view> Headers::get(std::string_view name) const noexcept {
+  for (const Field& f : fields_) {
+    if (iequal(f.name, name)) return std::string_view(f.value);
+  }
+  return std::nullopt;
+}
+
+bool Headers::has_token(std::string_view name, std::string_view token) const noexcept {
+  for (const Field& f : fields_) {
+    if (!iequal(f.name, name)) continue;
+    std::string_view rest = f.value;
+    while (!rest.empty()) {
+      const auto comma = rest.find(',');
+      if (iequal(trim(rest.substr(0, comma)), token)) return true;
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+  }
+  return false;
+}
+
+std::string_view Request::path() const noexcept {
+  const std::string_view t = target;
+  return t.substr(0, t.find('?'));
+}
+
+std::string_view Request::query() const noexcept {
+  const std::string_view t = target;
+  const auto q = t.find('?');
+  return q == std::string_view::npos ? std::string_view() : t.substr(q + 1);
+}
+
+std::optional<std::string_view> Request::query_param(std::string_view name) const noexcept {
+  std::string_view rest = query();
+  while (!rest.empty()) {
+    const auto amp = rest.find('&');
+    const std::string_view pair = rest.substr(0, amp);
+    const auto eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    }
+    if (amp == std::string_view::npos) break;
+    rest.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+bool Request::keep_alive() const noexcept {
+  if (headers.has_token("Connection", "close")) return false;
+  if (version >= 11) return true;
+  return headers.has_token("Connection", "keep-alive");
+}
+
+Request Request::make(Method method, std::string target, std::string body) {
+  Request r;
+  r.method = method;
+  r.method_name = std::string(to_string(method));
+  r.target = std::move(target);
+  r.body = std::move(body);
+  return r;
+}
+
+Response Response::text(int status, std::string body) {
+  Response r;
+  r.status = status;
+  r.headers.add("Content-Type", "text/plain");
+  r.body = std::move(body);
+  return r;
+}
+
+Response Response::json(int status, std::string body) {
+  Response r;
+  r.status = status;
+  r.headers.add("Content-Type", "application/json");
+  r.body = std::move(body);
+  return r;
+}
+
+Response Response::empty(int status) {
+  Response r;
+  r.status = status;
+  return r;
+}
+
+}  // namespace duet::http

@@ -1,0 +1,136 @@
+// server.cpp: Server: the accept loop of each listener (a coroutine task on
+// the serving runtime), the connection cap, the hand-off of each accepted
+// connection to its engine, and the statistics.
+#include <chrono>
+#include <utility>
+
+#include "duet/channel/select.hpp"
+#include "duet/drain.hpp"
+#include "duet/stackless/spawn.hpp"
+#include "duet/stackless/task.hpp"
+#include "duet/time/sleep.hpp"
+#include "server_state.hpp"
+
+namespace duet::http {
+
+std::string_view to_string(Engine e) noexcept {
+  switch (e) {
+    case Engine::coroutine:
+      return "coroutine";
+    case Engine::fiber:
+      return "fiber";
+    case Engine::poll:
+      return "poll";
+  }
+  return "";
+}
+
+namespace {
+
+/// Hands one accepted connection to its engine, or closes it at once when
+/// max_connections are open. State::open counts it from here; the engine's
+/// task takes it off when it ends.
+void admit(detail::State& st, net::TcpStream s, const tls::TlsContext* tls) {
+  // Relaxed: the count is the cap's only input and orders nothing else; two
+  // listeners racing for the last place see distinct values of one counter.
+  if (st.open.fetch_add(1, std::memory_order_relaxed) >= st.options.max_connections) {
+    st.open.fetch_sub(1, std::memory_order_relaxed);
+    st.refused.fetch_add(1, std::memory_order_relaxed);
+    (void)s.close();
+    return;
+  }
+  st.accepted.fetch_add(1, std::memory_order_relaxed);
+  (void)s.set_nodelay(true);
+  try {
+    switch (st.options.engine) {
+      case Engine::coroutine:
+        detail::spawn_coroutine(st, std::move(s), tls);
+        break;
+      case Engine::fiber:
+        detail::spawn_fiber(st, std::move(s), tls);
+        break;
+      case Engine::poll:
+        detail::spawn_poll(st, std::move(s), tls);
+        break;
+    }
+  } catch (const SpawnRefused&) {
+    // The runtime shut down between the accept and the spawn: the task
+    // never started, so its count is ours to take back; the stream closed
+    // with the refused task.
+    st.open.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+enum AcceptCase { stopping, accepted };  // the select's cases, in the order written
+
+/// One listener's accept loop: accepts until the server's shutdown token
+/// is cancelled, then closes the listener. An accept error (EMFILE,
+/// ENFILE, ENOBUFS: the listener stays usable) backs off a moment and
+/// tries again; the server stays up.
+Task<void> accept_loop(detail::State& st, net::TcpListener l, const tls::TlsContext* tls) {
+  const CancellationToken stop = st.shutdown;
+  for (;;) {
+    // Biased: a drain wins over a busy listener.
+    // The select is a named local, not a temporary of the co_await: GCC 12
+    // mishandles this one as a temporary (the accept loop saw the stop case
+    // complete with no cancellation).
+    auto next = select(biased, stop.cancelled(), l.accept());
+    auto m = co_await next;
+    if (m.is<stopping>()) break;
+    io::Result<net::TcpStream> c = std::move(m.get<accepted>());
+    if (!c) {
+      st.accept_errors.fetch_add(1, std::memory_order_relaxed);  // a statistic (server_state.hpp)
+      if (st.options.hooks.on_accept_error) st.options.hooks.on_accept_error(c.error());
+      auto backoff = select(biased, stop.cancelled(), sleep(std::chrono::milliseconds(10)));
+      co_await backoff;
+      continue;
+    }
+    admit(st, std::move(*c), tls);
+  }
+  (void)l.close();
+}
+
+/// Takes rt's shutdown token at the first serve(). Every serve() must name
+/// the same runtime; a later one writes nothing, since the connections of
+/// an earlier listener read the token as they run.
+void bind_runtime(detail::State& st, Runtime& rt) {
+  if (st.serving) return;
+  st.shutdown = rt.shutdown_token();
+  st.serving = true;
+}
+
+}  // namespace
+
+Server::Server(Router routes, ServerOptions options)
+    : state_(std::make_unique<State>(std::move(routes), std::move(options))) {}
+
+Server::~Server() = default;
+
+void Server::serve(Runtime& rt, net::TcpListener listener) {
+  bind_runtime(*state_, rt);
+  rt.spawn(accept_loop(*state_, std::move(listener), nullptr)).detach();
+}
+
+void Server::serve_tls(Runtime& rt, net::TcpListener listener, const tls::TlsContext& ctx) {
+  bind_runtime(*state_, rt);
+  rt.spawn(accept_loop(*state_, std::move(listener), &ctx)).detach();
+}
+
+ServerStats Server::stats() const noexcept {
+  // Relaxed: each counter is a statistic on its own (server_state.hpp).
+  return ServerStats{.accepted = state_->accepted.load(std::memory_order_relaxed),
+                     .refused_over_cap = state_->refused.load(std::memory_order_relaxed),
+                     .open = state_->open.load(std::memory_order_relaxed),
+                     .requests = state_->requests.load(std::memory_order_relaxed),
+                     .accept_errors = state_->accept_errors.load(std::memory_order_relaxed)};
+}
+
+const ServerOptions& Server::options() const noexcept {
+  return state_->options;
+}
+
+const Router& Server::routes() const noexcept {
+  return state_->routes;
+}
+
+}  // namespace duet::http

@@ -1,0 +1,73 @@
+// server_state.hpp (private): what every connection of a Server shares,
+// the entry point of each engine, and the request-level steps every engine
+// takes the same way (answer, close-or-keep), written once here and in
+// exchange.cpp.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "duet/cancel/token.hpp"
+#include "duet/http/codec.hpp"
+#include "duet/http/server.hpp"
+#include "duet/net/tcp.hpp"
+#include "duet/time/clock.hpp"
+
+namespace duet::tls {
+class TlsContext;
+}
+
+namespace duet::http {
+
+struct Server::State {
+  State(Router r, ServerOptions o) : routes(std::move(r)), options(std::move(o)) {}
+  Router routes;
+  ServerOptions options;
+  /// The runtime's shutdown_token(), taken by serve(): cancelled, the
+  /// server drains.
+  CancellationToken shutdown;
+  /// Set by the first serve(): later ones (more listeners, on the same
+  /// runtime) leave `shutdown` alone, which running connections read.
+  bool serving = false;
+  // Statistics (relaxed: each counter is read on its own, never to order
+  // other memory).
+  std::atomic<std::uint64_t> accepted{0}, refused{0}, open{0}, requests{0}, accept_errors{0};
+};
+
+namespace detail {
+
+using State = Server::State;
+
+/// Each engine's connection task, spawned on the calling worker by the
+/// accept loop (the connection already counted in State::open; the task
+/// takes it off when it ends). `tls`: handshake first, within
+/// Limits::read_timeout.
+void spawn_coroutine(State& st, net::TcpStream s, const tls::TlsContext* tls);
+void spawn_fiber(State& st, net::TcpStream s, const tls::TlsContext* tls);
+void spawn_poll(State& st, net::TcpStream s, const tls::TlsContext* tls);
+
+/// Appends the answer to `req` to `out`: the response, "Connection: close"
+/// when `close`, the hooks called and the request counted. `started` is
+/// when the request's head was complete.
+void answer(State& st, const Request& req, Response&& res, std::string& out, bool close,
+            Instant started);
+/// Appends the answer to a request refused before any handler ran (a
+/// decoder error, or a route's 404/405/501) and counts it.
+void answer_error(State& st, int status, std::string& out, bool close, std::string_view allow = {});
+/// answer_error for a request that a route refused (404, 405, 501): the
+/// hooks see it as they see any answered request.
+void answer_error(State& st, const Request& req, int status, std::string& out, bool close,
+                  std::string_view allow, Instant started);
+/// The answer to a handler that threw: 500, and the connection goes on
+/// (the request was read whole, so the framing is intact).
+[[nodiscard]] Response handler_failed();
+/// Whether the connection closes after answering `req`, its `served`-th
+/// request (1-based): the request asked for it, the cap on requests per
+/// connection is reached, the server drains, or the decoder reads no more
+/// (an Upgrade or CONNECT was delivered: RequestDecoder::closing).
+[[nodiscard]] bool closes_after(const State& st, const Request& req, std::size_t served,
+                                const RequestDecoder& dec) noexcept;
+
+}  // namespace detail
+}  // namespace duet::http

@@ -1,0 +1,91 @@
+// app.hpp: the http_server example on duet::http (docs/http_server.md):
+// its options, and its routes written once per model: routes_coroutine.cpp
+// as coroutines, routes_fiber.cpp as plain functions run on fibers. Both
+// serve the same paths with the same answers:
+//
+//   GET /plaintext      "Hello, World!" (TechEmpower's plaintext)
+//   GET /json           {"message":"Hello, World!"} (TechEmpower's json)
+//   ANY /proxy/<path>   forwarded to the upstream's /<path> through the
+//                       pooled client; its status and body come back
+//                       (502 when the upstream fails, 504 past its deadline)
+//   GET /fanout?n=4     n (1..64) requests for the upstream's /json at
+//                       once under one deadline, merged as
+//                       {"results":[...]} (504 when the deadline passes)
+//   POST /echo          the request's body back
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <duet/duet.hpp>
+#include <duet/http.hpp>
+#include <duet/io.hpp>
+#include <duet/tls.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace http_server {
+
+/// The handlers' model (the engine runs either: a handler of the other
+/// model costs a spawn per request, docs/http.md).
+enum class Handlers : std::uint8_t { coroutine, fiber };
+
+struct Options {
+  std::string bind = "127.0.0.1";
+  std::uint16_t port = 8080;  // 0: any free port (printed when ready)
+  duet::http::Engine engine = duet::http::Engine::coroutine;
+  /// Default: the engine's own model (coroutine handlers under the poll
+  /// engine, which polls them in place).
+  std::optional<Handlers> handlers;
+  unsigned workers = 1;
+  bool reuseport = false;
+  /// HTTPS: a second listener when tls_port is set (0: any free port).
+  std::optional<std::uint16_t> tls_port;
+  std::string cert_file, key_file;
+  /// The upstream of /proxy and /fanout ("127.0.0.1:9000"); unset: both
+  /// answer 503.
+  std::optional<duet::net::SocketAddr> upstream;
+  std::chrono::milliseconds upstream_timeout{5'000};  // each upstream request
+  std::chrono::milliseconds fanout_deadline{1'000};   // a whole fan-out
+  duet::http::Limits limits;
+  std::size_t max_connections = 100'000;
+  std::size_t max_requests_per_connection = 0;
+  std::chrono::milliseconds drain{5'000};  // SIGTERM: how long requests may finish
+};
+
+/// What the routes share: the options and the pooled client.
+struct App {
+  explicit App(const Options& o);
+  const Options& options;
+  duet::http::Client upstream;
+};
+
+inline constexpr std::string_view kHello = "Hello, World!";
+inline constexpr std::size_t kMaxFanout = 64;
+
+/// {"message":"Hello, World!"}, serialized per request as TechEmpower asks.
+std::string json_message(std::string_view message);
+/// The upstream's path for a /proxy/<path> target ("/proxy/a?b" -> "/a?b").
+std::string proxied_target(std::string_view target);
+/// The response a proxy gives back for the upstream's `r` (hop-by-hop
+/// fields dropped).
+duet::http::Response relay(duet::http::Response&& r);
+/// The answer to a failed upstream request: 504 for a timeout, else 502.
+duet::http::Response upstream_failed(std::error_code e);
+/// n of /fanout?n=: 1..kMaxFanout, 4 when absent; nullopt when malformed.
+std::optional<std::size_t> fanout_count(const duet::http::Request& req);
+/// {"results":[b1,b2,...]} of the upstream bodies, in request order.
+std::string merge_results(const std::vector<std::string>& bodies);
+
+duet::http::Router coroutine_routes(App& app);
+duet::http::Router fiber_routes(App& app);
+
+/// The program: serves until SIGTERM or SIGINT, then drains (up to
+/// Options::drain) and returns 0. Prints "listening on PORT" (and
+/// "listening on PORT (tls)") once ready; SIGUSR1 prints a memory line.
+int run(const Options& o);
+
+}  // namespace http_server

@@ -1,0 +1,79 @@
+// routes_coroutine.cpp: the example's routes as coroutines (app.hpp lists
+// them): each handler a Task<Response>, co_await at each wait. The same
+// routes as plain functions on fibers are routes_fiber.cpp.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "app.hpp"
+
+namespace http_server {
+namespace {
+
+using duet::http::Method;
+using duet::http::Request;
+using duet::http::Response;
+
+duet::Task<Response> plaintext(Request&) {
+  co_return Response::text(200, std::string(kHello));
+}
+
+duet::Task<Response> json(Request&) {
+  co_return Response::json(200, json_message(kHello));
+}
+
+duet::Task<Response> echo(Request& req) {
+  co_return Response::text(200, std::move(req.body));
+}
+
+/// /proxy/<path>: the request, body and method kept, to the upstream.
+duet::Task<Response> proxy(App& app, Request& req) {
+  const auto& o = app.options;
+  if (!o.upstream) co_return Response::text(503, "no upstream");
+  Request up = Request::make(req.method, proxied_target(req.target), std::move(req.body));
+  up.method_name = req.method_name;
+  if (auto type = req.headers.get("Content-Type")) up.headers.add("Content-Type", *type);
+  auto r = co_await app.upstream.send(*o.upstream, std::move(up));  // within request_timeout
+  if (!r) co_return upstream_failed(r.error());
+  co_return relay(std::move(*r));
+}
+
+/// /fanout?n=4: n upstream requests at once, one deadline over them all;
+/// at the deadline the scope's end cancels the ones still waiting.
+duet::Task<Response> fanout(App& app, Request& req) {
+  const auto& o = app.options;
+  if (!o.upstream) co_return Response::text(503, "no upstream");
+  const auto n = fanout_count(req);
+  if (!n) co_return Response::text(400, "n must be 1 to 64");
+  duet::TaskScope<duet::io::Result<Response>> calls;
+  for (std::size_t i = 0; i < *n; ++i) {
+    calls.spawn(app.upstream.send(*o.upstream, Request::make(Method::get, "/json")));
+  }
+  auto all = co_await duet::timeout(o.fanout_deadline, calls.join());
+  if (!all) co_return Response::text(504, "fan-out deadline passed");
+  std::vector<std::string> bodies;
+  bodies.reserve(all->size());
+  for (auto& r : *all) {
+    if (!r) co_return upstream_failed(r.error());
+    if (r->status != 200)
+      co_return Response::text(502, "upstream answered " + std::to_string(r->status));
+    bodies.push_back(std::move(r->body));
+  }
+  co_return Response::json(200, merge_results(bodies));
+}
+
+}  // namespace
+
+duet::http::Router coroutine_routes(App& app) {
+  duet::http::Router routes;
+  routes.get("/plaintext", plaintext);
+  routes.get("/json", json);
+  routes.post("/echo", echo);
+  for (Method m : {Method::get, Method::post, Method::put, Method::delete_}) {
+    routes.prefix(m, "/proxy/", [&app](Request& req) { return proxy(app, req); });
+  }
+  routes.get("/fanout", [&app](Request& req) { return fanout(app, req); });
+  return routes;
+}
+
+}  // namespace http_server

@@ -1,0 +1,82 @@
+// routes_fiber.cpp: the example's routes as plain functions, each run on a
+// fiber (app.hpp lists them): a wait is a plain call (the client's fetch,
+// duet::wait). The same routes as coroutines are routes_coroutine.cpp.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "app.hpp"
+
+namespace http_server {
+namespace {
+
+using duet::http::Method;
+using duet::http::Request;
+using duet::http::Response;
+
+Response plaintext(Request&) {
+  return Response::text(200, std::string(kHello));
+}
+
+Response json(Request&) {
+  return Response::json(200, json_message(kHello));
+}
+
+Response echo(Request& req) {
+  return Response::text(200, std::move(req.body));
+}
+
+/// /proxy/<path>: the request, body and method kept, to the upstream.
+Response proxy(App& app, Request& req) {
+  const auto& o = app.options;
+  if (!o.upstream) return Response::text(503, "no upstream");
+  Request up = Request::make(req.method, proxied_target(req.target), std::move(req.body));
+  up.method_name = req.method_name;
+  if (auto type = req.headers.get("Content-Type")) up.headers.add("Content-Type", *type);
+  auto r = app.upstream.fetch(*o.upstream, std::move(up));  // within ClientOptions::request_timeout
+  if (!r) return upstream_failed(r.error());
+  return relay(std::move(*r));
+}
+
+/// /fanout?n=4: n upstream requests at once, each on a fiber of its own,
+/// one deadline over them all; at the deadline the scope's end cancels the
+/// ones still waiting (their fibers unwind).
+Response fanout(App& app, Request& req) {
+  const auto& o = app.options;
+  if (!o.upstream) return Response::text(503, "no upstream");
+  const auto n = fanout_count(req);
+  if (!n) return Response::text(400, "n must be 1 to 64");
+  duet::TaskScope<duet::io::Result<Response>> calls;
+  for (std::size_t i = 0; i < *n; ++i) {
+    calls.spawn(duet::stackful, [&app] {
+      return app.upstream.fetch(*app.options.upstream, Request::make(Method::get, "/json"));
+    });
+  }
+  auto all = duet::wait(duet::timeout(o.fanout_deadline, calls.join()));
+  if (!all) return Response::text(504, "fan-out deadline passed");
+  std::vector<std::string> bodies;
+  bodies.reserve(all->size());
+  for (auto& r : *all) {
+    if (!r) return upstream_failed(r.error());
+    if (r->status != 200)
+      return Response::text(502, "upstream answered " + std::to_string(r->status));
+    bodies.push_back(std::move(r->body));
+  }
+  return Response::json(200, merge_results(bodies));
+}
+
+}  // namespace
+
+duet::http::Router fiber_routes(App& app) {
+  duet::http::Router routes;
+  routes.get("/plaintext", plaintext);
+  routes.get("/json", json);
+  routes.post("/echo", echo);
+  for (Method m : {Method::get, Method::post, Method::put, Method::delete_}) {
+    routes.prefix(m, "/proxy/", [&app](Request& req) { return proxy(app, req); });
+  }
+  routes.get("/fanout", [&app](Request& req) { return fanout(app, req); });
+  return routes;
+}
+
+}  // namespace http_server

@@ -1,0 +1,389 @@
+// server_test.cpp: duet::http's Server end to end over loopback, for every
+// engine on both drivers, with coroutine and plain handlers: the routes,
+// pipelining, bodies, the codec's refusals answered and closed, the
+// deadlines (on the manual test clock), the caps, the hooks, a handler
+// that throws, the drain, TLS, and many connections with their
+// descriptors given back.
+#include <catch2/catch.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "server_fixture.hpp"
+#include "tls_peer.hpp"
+
+using duet::http::Engine;
+using http_server_test::Client;
+using http_server_test::Fixture;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Every case runs on every engine and both drivers; a driver this kernel
+// refuses is skipped with its reason.
+#define SERVER_MATRIX()                                                                          \
+  const duet::IoDriver drv = GENERATE(duet::IoDriver::io_uring, duet::IoDriver::epoll);          \
+  const Engine engine = GENERATE(Engine::coroutine, Engine::fiber, Engine::poll);                \
+  INFO("driver " << duet::io::driver_name(drv) << ", engine " << duet::http::to_string(engine)); \
+  if (!duet::iotest::driver_available(drv)) {                                                    \
+    WARN("SKIP: " << duet::io::driver_name(drv) << " not available on this kernel");             \
+    return;                                                                                      \
+  }                                                                                              \
+  duet::iotest::Watchdog wd("http_server", 120s)
+
+std::string get(std::string_view path, std::string_view extra = {}) {
+  return "GET " + std::string(path) + " HTTP/1.1\r\nHost: t\r\n" + std::string(extra) + "\r\n";
+}
+
+/// Runs `body(fixture)` on a fresh server and checks that the descriptors
+/// come back to their count before the first client, and that the drain at
+/// the end cancelled nothing.
+template <class F>
+void with_server(Engine e, duet::IoDriver d, duet::http::ServerOptions o, F body) {
+  Fixture f(e, d, std::move(o));
+  const int fds_before = duet::iotest::fd_count();
+  body(f);
+  CHECK(duet::iotest::settled_fd_count(fds_before) == fds_before);
+  CHECK(f.finish() == 0);
+}
+
+}  // namespace
+
+TEST_CASE("server: plaintext and json from coroutine and plain handlers", "[http_server]") {
+  SERVER_MATRIX();
+  with_server(engine, drv, {}, [](Fixture& f) {
+    Client c(f.port);
+    for (const char* suffix : {"", "-plain"}) {
+      c.send(get(std::string("/plaintext") + suffix));
+      auto r = c.response();
+      CHECK(r.status == 200);
+      CHECK(r.body == "Hello, World!");
+      CHECK(r.field("Content-Type") == "text/plain");
+      CHECK(r.field("Content-Length") == "13");
+      c.send(get(std::string("/json") + suffix));
+      r = c.response();
+      CHECK(r.status == 200);
+      CHECK(r.body == R"({"message":"Hello, World!"})");
+      CHECK(r.field("Content-Type") == "application/json");
+    }
+    CHECK(f.server->stats().requests == 4);
+  });
+}
+
+TEST_CASE("server: pipelined requests are answered in order", "[http_server]") {
+  SERVER_MATRIX();
+  with_server(engine, drv, {}, [](Fixture& f) {
+    Client c(f.port);
+    std::string batch;
+    for (int i = 0; i < 60; ++i) {
+      batch += get(i % 3 == 0 ? "/plaintext" : i % 3 == 1 ? "/json-plain" : "/files/x");
+    }
+    c.send(batch);
+    for (int i = 0; i < 60; ++i) {
+      auto r = c.response();
+      REQUIRE(r.status == 200);
+      CHECK(r.body == (i % 3 == 0   ? "Hello, World!"
+                       : i % 3 == 1 ? R"({"message":"Hello, World!"})"
+                                    : "/files/x"));
+    }
+  });
+}
+
+TEST_CASE("server: 404, 405 with Allow, 501, HEAD and prefix routes", "[http_server]") {
+  SERVER_MATRIX();
+  with_server(engine, drv, {}, [](Fixture& f) {
+    Client c(f.port);
+    c.send(get("/nope"));
+    CHECK(c.response().status == 404);
+    c.send("POST /json HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+    auto r = c.response();
+    CHECK(r.status == 405);
+    CHECK(r.field("Allow") == "GET, HEAD, PUT");
+    c.send("DELETE /json HTTP/1.1\r\nHost: t\r\n\r\n");  // no route names DELETE
+    CHECK(c.response().status == 501);
+    c.send("PUT /json HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+    CHECK(c.response().status == 204);
+    c.send("HEAD /plaintext-plain HTTP/1.1\r\nHost: t\r\n\r\n" + get("/plaintext"));
+    auto h = c.response(/*head_only=*/true);
+    CHECK(h.status == 200);
+    CHECK(h.field("Content-Length") == "13");
+    r = c.response();  // right after the head: no body came between
+    CHECK(r.body == "Hello, World!");
+    c.send(get("/files/a/b"));
+    CHECK(c.response().body == "/files/a/b");
+  });
+}
+
+TEST_CASE("server: bodies by Content-Length and chunked reach the handler", "[http_server]") {
+  SERVER_MATRIX();
+  with_server(engine, drv, {}, [](Fixture& f) {
+    Client c(f.port);
+    const std::string big(20000, 'b');
+    for (const char* path : {"/echo", "/echo-plain"}) {
+      INFO(path);
+      c.send(std::string("POST ") + path + " HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+             std::to_string(big.size()) + "\r\n\r\n" + big);
+      CHECK(c.response().body == big);
+      c.send(std::string("POST ") + path +
+             " HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: x\r\n\r\n");
+      CHECK(c.response().body == "hello world");
+    }
+  });
+}
+
+TEST_CASE("server: Expect 100-continue is answered before the body", "[http_server]") {
+  SERVER_MATRIX();
+  with_server(engine, drv, {}, [](Fixture& f) {
+    Client c(f.port);
+    c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+    CHECK(c.response(/*head_only=*/true).status == 100);
+    c.send("body");
+    CHECK(c.response().body == "body");
+  });
+}
+
+TEST_CASE("server: HTTP/1.0 closes unless it asks for keep-alive", "[http_server]") {
+  SERVER_MATRIX();
+  with_server(engine, drv, {}, [](Fixture& f) {
+    Client c(f.port);
+    c.send("GET /plaintext HTTP/1.0\r\n\r\n");
+    CHECK(c.response().status == 200);
+    CHECK(c.closed());
+    Client k(f.port);
+    k.send("GET /plaintext-plain HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    CHECK(k.response().field("Connection") == "keep-alive");
+    k.send("GET /json HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    CHECK(k.response().status == 200);
+  });
+}
+
+TEST_CASE("server: smuggling shapes and the limits are answered and closed", "[http_server]") {
+  SERVER_MATRIX();
+  duet::http::ServerOptions o;
+  o.limits.max_header_bytes = 1024;
+  o.limits.max_body_bytes = 1000;
+  with_server(engine, drv, o, [](Fixture& f) {
+    const std::pair<int, std::string> bad[] = {
+        {400,
+         "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "0\r\n\r\n"},
+        {400,
+         "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"},
+        {400, "GET /json HTTP/1.1\r\nHost: t\r\nX-A: one\r\n two\r\n\r\n"},
+        {400, "GET /json HTTP/1.1\r\n\r\n"},
+        {400, "GARBAGE\r\n\r\n"},
+        {431, "GET /json HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n"},
+        {413, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n"},
+    };
+    for (const auto& [status, req] : bad) {
+      INFO("request " << req.substr(0, 80));
+      Client c(f.port);
+      c.send(req);
+      auto r = c.response();
+      CHECK(r.status == status);
+      CHECK(r.field("Connection") == "close");
+      CHECK(c.closed());
+    }
+  });
+}
+
+TEST_CASE("server: a handler that throws gets 500 and the connection goes on", "[http_server]") {
+  SERVER_MATRIX();
+  with_server(engine, drv, {}, [](Fixture& f) {
+    Client c(f.port);
+    for (const char* path : {"/throw", "/throw-plain"}) {
+      c.send(get(path));
+      CHECK(c.response().status == 500);
+      c.send(get("/plaintext"));
+      CHECK(c.response().body == "Hello, World!");
+    }
+  });
+}
+
+TEST_CASE("server: max_requests_per_connection closes after the last", "[http_server]") {
+  SERVER_MATRIX();
+  duet::http::ServerOptions o;
+  o.max_requests_per_connection = 3;
+  with_server(engine, drv, o, [](Fixture& f) {
+    Client c(f.port);
+    c.send(get("/plaintext") + get("/json-plain") + get("/plaintext") + get("/plaintext"));
+    CHECK(c.response().field("Connection") != "close");
+    CHECK(c.response().field("Connection") != "close");
+    CHECK(c.response().field("Connection") == "close");
+    CHECK(c.closed());  // the fourth is not answered
+  });
+}
+
+TEST_CASE("server: max_connections closes a connection past the cap at once", "[http_server]") {
+  SERVER_MATRIX();
+  duet::http::ServerOptions o;
+  o.max_connections = 2;
+  with_server(engine, drv, o, [](Fixture& f) {
+    Client a(f.port), b(f.port);
+    a.send(get("/plaintext"));
+    b.send(get("/plaintext"));
+    CHECK(a.response().status == 200);
+    CHECK(b.response().status == 200);
+    Client over(f.port);
+    CHECK(over.closed());
+    CHECK(f.server->stats().refused_over_cap == 1);
+    CHECK(f.server->stats().open == 2);
+    a.close();
+    // Once a's place is given back, a new connection is served.
+    while (f.server->stats().open != 1) std::this_thread::yield();
+    Client later(f.port);
+    later.send(get("/json"));
+    CHECK(later.response().status == 200);
+  });
+}
+
+TEST_CASE("server: hooks see every answer with its status and body bytes", "[http_server]") {
+  SERVER_MATRIX();
+  with_server(engine, drv, {}, [](Fixture& f) {
+    Client c(f.port);
+    c.send(get("/plaintext") + get("/nope") + "HEAD /json HTTP/1.1\r\nHost: t\r\n\r\n" +
+           get("/throw-plain"));
+    CHECK(c.response().status == 200);
+    CHECK(c.response().status == 404);
+    CHECK(c.response(true).status == 200);
+    CHECK(c.response().status == 500);
+    std::lock_guard lk(f.probe.mu);
+    REQUIRE(f.probe.log.size() == 4);
+    CHECK(f.probe.log[0] == std::pair<int, std::size_t>(200, 13));
+    CHECK(f.probe.log[1].first == 404);
+    CHECK(f.probe.log[2] == std::pair<int, std::size_t>(200, 0));  // HEAD: no body sent
+    CHECK(f.probe.log[3].first == 500);
+    CHECK(f.probe.log_paths[1] == "/nope");
+  });
+}
+
+TEST_CASE("server: the read timeout closes idle and trickling clients", "[http_server]") {
+  SERVER_MATRIX();
+  // The manual clock: time moves only by rt.advance, so "idle for the whole
+  // timeout" is a step of the test, not a sleep.
+  duet::http::ServerOptions o;
+  o.limits.read_timeout = 1000ms;
+  Fixture f(engine, drv, o, duet::ClockMode::manual);
+  const int fds_before = duet::iotest::fd_count();
+  {
+    Client idle(f.port);
+    idle.send(get("/plaintext"));  // served, then idle
+    CHECK(idle.response().status == 200);
+    // A slowloris client: a byte of a head every 300 ms, each well within
+    // the timeout; the head's one deadline still closes it. A deadline per
+    // read would never close it.
+    Client slow(f.port);
+    const std::string head = "GET /plaintext HTTP/1.1\r\nHost: t\r\nX-Slow: sssssssssssssss";
+    bool closed = false;
+    for (std::size_t i = 0; i < 12 && !closed; ++i) {
+      if (::send(slow.fd(), &head[i], 1, MSG_NOSIGNAL) != 1) break;
+      f.rt->advance(300ms);
+      closed = slow.readable_within(i < 6 ? 0 : 2000) && slow.closed();
+    }
+    CHECK(closed);
+    // The idle one's deadline passed long ago: closed with no answer.
+    CHECK(idle.readable_within(5000));
+    CHECK(idle.closed());
+  }
+  CHECK(duet::iotest::settled_fd_count(fds_before) == fds_before);
+  CHECK(f.finish() == 0);
+}
+
+TEST_CASE("server: the drain closes idle connections and finishes one in flight", "[http_server]") {
+  SERVER_MATRIX();
+  const char* slow_path = GENERATE("/slow", "/slow-plain");
+  INFO(slow_path);
+  Fixture f(engine, drv);
+  Client idle(f.port);
+  idle.send(get("/plaintext"));
+  CHECK(idle.response().status == 200);
+  Client busy(f.port);
+  busy.send(get(slow_path));
+  while (f.probe.slow_entered.load() != 1) std::this_thread::yield();
+  std::size_t cancelled = 99;
+  std::thread drainer([&] { cancelled = f.finish(); });
+  auto r = busy.response();
+  CHECK(r.status == 200);
+  CHECK(r.body == "slow");
+  CHECK(r.field("Connection") == "close");
+  CHECK(busy.closed());
+  busy.close();
+  CHECK(idle.closed());
+  drainer.join();
+  CHECK(cancelled == 0);
+  // The listener is closed: nothing is accepted any more.
+  CHECK(f.server->stats().open == 0);
+}
+
+namespace {
+
+/// Two requests over HTTPS, the second closing: everything the server sent.
+duet::Task<std::string> https_exchange(std::uint16_t port, std::string ca) {
+  duet::tls::ClientConfig cc;
+  cc.ca_file = std::move(ca);
+  auto ctx = duet::tls::TlsContext::client(cc);
+  if (!ctx) co_return "client context: " + ctx.error().message();
+  auto tcp = co_await duet::net::TcpStream::connect(duet::net::SocketAddr::v4_loopback(port));
+  if (!tcp) co_return "connect: " + tcp.error().message();
+  auto s = co_await ctx->connect(std::move(*tcp), "localhost", 10s);
+  if (!s) co_return "handshake: " + s.error().message();
+  const std::string req =
+      "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"
+      "GET /json-plain HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+  auto w = co_await s->write_all(req.data(), req.size());
+  if (!w) co_return "write failed";
+  std::string got;
+  char buf[4096];
+  for (;;) {  // ends at the server's close (with or without close_notify)
+    auto n = co_await s->read(buf, sizeof buf);
+    if (!n || *n == 0) break;
+    got.append(buf, *n);
+  }
+  co_return got;
+}
+
+}  // namespace
+
+TEST_CASE("server: HTTPS serves the routes on a TLS listener", "[http_server]") {
+  SERVER_MATRIX();
+  if (!duet::tlstest::have_openssl()) {
+    WARN("SKIP: the openssl tool is not installed (it makes the test certificates)");
+    return;
+  }
+  const auto& certs = duet::tlstest::certs();
+  REQUIRE(certs.ok);
+  duet::tls::ServerConfig sc;
+  sc.cert_file = certs.server;
+  sc.key_file = certs.server_key;
+  auto ctx = duet::tls::TlsContext::server(sc);
+  REQUIRE(ctx);
+  Fixture f(engine, drv);
+  const std::uint16_t port = f.serve_tls(*ctx);
+  const int fds_before = duet::iotest::fd_count();
+  const std::string got = f.rt->block_on(https_exchange(port, certs.ca));
+  INFO("received " << got);
+  CHECK(got.find("HTTP/1.1 200 OK") == 0);
+  CHECK(got.find("\r\n\r\nHello, World!HTTP/1.1 200 OK") != std::string::npos);
+  CHECK(got.ends_with(R"({"message":"Hello, World!"})"));
+  CHECK(duet::iotest::settled_fd_count(fds_before) == fds_before);
+  CHECK(f.finish() == 0);
+}
+
+TEST_CASE("server: 200 connections at once, each served, none left open", "[http_server]") {
+  SERVER_MATRIX();
+  duet::iotest::raise_nofile();
+  with_server(engine, drv, {}, [](Fixture& f) {
+    std::vector<std::unique_ptr<Client>> cs;
+    for (int i = 0; i < 200; ++i) cs.push_back(std::make_unique<Client>(f.port));
+    for (std::size_t i = 0; i < cs.size(); ++i)
+      cs[i]->send(get(i % 2 ? "/plaintext" : "/json-plain"));
+    for (std::size_t i = 0; i < cs.size(); ++i) {
+      CHECK(cs[i]->response().status == 200);
+    }
+    CHECK(f.server->stats().open == 200);
+    cs.clear();
+    while (f.server->stats().open != 0) std::this_thread::yield();
+    CHECK(f.server->stats().accepted == 200);
+  });
+}
