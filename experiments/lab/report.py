@@ -691,6 +691,48 @@ class Report:
                       "its median (min-max beside it). Memory compares the medians of the idle test: the "
                       "coroutine and poll engines against nginx, the fiber engine against Go.", ""] + head + rows + [""]
 
+    # -- lines of code (http_loc) ------------------------------------------------------
+
+    def http_loc_table(self) -> list[str]:
+        """http_loc's counts (experiments/lab/loc.py): the engines' connection
+        loops, the two handler sets, what they share, and the peers' whole
+        programs, with what the count measures and what it does not."""
+        R = self.R
+        rows = [(i, m, s) for (e, i, m, n), s in R.by_key.items() if e == "http_loc" and m.startswith("loc.")]
+        gone = [(i, s) for (e, i, m, n), s in R.by_key.items() if e == "http_loc" and m.startswith("unavailable.")]
+        if not rows and not gone:
+            return []
+        d = R.files.get("http_loc", {})
+        out = ["## Lines of code: engines and handlers", "",
+               "Non-blank, non-comment lines of each file (C++ and Go `//` and `/* */`, Rust `//` and nested "
+               "`/* */`; string and character literals are code), counted by `experiments/lab/loc.py` from the "
+               f"sources at commit `{d.get('commit') or '?'}`. It measures how much code the same connection loop "
+               "and the same routes (plaintext, json, echo, proxy, fan-out) take in each model: the coroutine "
+               "engine and handlers against the fiber engine and handlers, with the poll engine, the "
+               "hand-written state machine, as the tuned ceiling's price in code. It does not measure how hard "
+               "that code is to write, read or get right (where it may suspend, what must stay alive across a "
+               "wait), nor the code beneath it: the core every engine shares is one row, counted once, and "
+               "duet's runtime, Beast's parser, Go's net/http and hyper are not counted at all. The peers' rows "
+               "are whole programs (routes, proxy, fan-out, flags, TLS, listening), for reference only; duet's "
+               "counterpart of one is a handler set plus the example's shared row.", "",
+               "| code | files | lines (non-blank, non-comment) | physical lines |", "|---|---|---|---|"]
+        for i, m, s in rows:
+            _, _, desc = s.method.partition("; ")
+            files, _, what = desc.partition(": ")
+            phys = R.opt("http_loc", "lines." + m.split(".", 1)[1], None, i)
+            out.append(f"| {cell(what or i)} | {cell(' + '.join(f'`{f}`' for f in files.split(' + ')))} | "
+                       f"{fmt_num(s.median)} | {fmt_num(phys.median) if phys else '—'} |")
+        for i, s in gone:
+            out.append(f"| {i} | {cell(s.method)} | — | — |")
+        eng = {i: s.median for i, m, s in rows if m == "loc.engine"}
+        co = eng.get("duet-coroutine")
+        if co:
+            parts = [f"the {e} engine {fmt_num(eng[f'duet-{e}'] / co)}x" for e in ("fiber", "poll")
+                     if f"duet-{e}" in eng]
+            if parts:
+                out += ["", "Against the coroutine engine's connection loop: " + ", ".join(parts) + "."]
+        return out + [""]
+
     # -- the echo table (io_echo) ------------------------------------------------
 
     def echo_table(self) -> list[str]:
@@ -915,6 +957,7 @@ class Report:
                 lines += self.soak_table(*soak)
         if area == "http":
             lines += self.http_tables()
+            lines += self.http_loc_table()
         exps = [e for e in self.experiments if e.area == area]
         lines += ["## Experiments", ""]
         for e in exps:
