@@ -60,6 +60,24 @@ Routes: GET /plaintext and GET /json (TechEmpower), plaintext with wrk's
 pipelining (pipeline.lua, DEPTH requests per write), and /plaintext over
 HTTPS (a self-signed certificate made with `openssl req` at run time).
 
+The proxy and fan-out loads (upstream_pass, issue 51): GET /proxy/json (the
+upstream's /json through the server's proxy and its pooled upstream
+connections) and GET /fanout?n=4 (four upstream /json requests at once,
+merged), the same figures and ratios as above, per rep with one upstream
+shared by every server of the rep, started fresh for it: the first of
+nginx, hyper, Go this machine runs (UPSTREAM_ORDER; nginx answers /json
+from its config with one worker, the cheapest /json here), else
+slow_upstream.py; always its own process, never the server under test.
+It runs pinned to a third CPU where the machine has one, else to wrk's
+(the server under test keeps its CPU to itself), and its CPU over each
+server's window is recorded (upstream_cpu: near 1 CPU, the upstream, not
+the server, may bound the figure). duet's engines on one driver in the
+smoke and quick profiles (io_uring where the kernel allows it, else
+epoll), on both in full; nginx serves no fan-out (nginx.conf.in: no
+concurrent subrequests without a scripting module), said by an
+`unavailable.fanout` record. The quick profile keeps these windows short
+(1 s after a 1 s warm-up: about 30 s a run for 11 measurements).
+
 The pieces: http_servers.py starts, reads (/proc) and stops the servers and
 builds the peers; http_wrk.py holds the loads and runs wrk; http_profile.py
 the profile pass; http_memory.py the idle test; tls_timeline.py the
@@ -91,8 +109,8 @@ import http_wrk
 import tls_timeline
 from http_memory import BREAKDOWN_METHOD, IDLE_WARMUP, idle_rss
 from http_profile import PROFILE_METHOD, profile_server
-from http_servers import DRIVERS, DUET_CONFIGS, ROOT, NoTLS, Server, build_peers, cpu_ticks, duet_name, \
-    duet_servers, io_syscalls, make_cert, pick_cpus, start, stop
+from http_servers import DRIVERS, DUET_CONFIGS, HERE, ROOT, NoTLS, Server, Upstream, build_peers, cpu_ticks, \
+    duet_name, duet_servers, io_syscalls, io_uring_available, make_cert, pick_cpus, start, stop
 from http_wrk import Load, parse_loads, run_wrk, warm_up, window, wrk_script
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -113,26 +131,34 @@ PROFILE_LOADS = "plaintext:256;pipeline:256;json:256;https:256"
 # server, where tcpdump can capture.
 TIMELINE_LOADS = "https:256"
 PROFILE_PEERS = ("nginx", "hyper")   # profiled beside duet's servers: the targets' references
+# The proxy and fan-out loads (upstream_pass): the targets' 256 connections.
+UPSTREAM_LOADS = "proxy:256;fanout:256"
 PROFILES = {
     # smoke: every route once, a short window, to prove the wiring (CI).
     "smoke": dict(loads="plaintext:64;pipeline:64;json:64;https:64", reps=1, seconds=1, warmup=0,
                   count_loads="plaintext:64", idle_n=200, peers="nginx", https_min=2, profile_loads="plaintext:64",
-                  timeline_loads="https:64", diagnostics_runs=None),
+                  timeline_loads="https:64", diagnostics_runs=None,
+                  upstream_loads="proxy:64;fanout:64", upstream_seconds=1, upstream_warmup=0,
+                  upstream_drivers="one"),
     # quick: every route at 256 connections (the targets' load); the lab
     # repeats the program 3 times. The diagnostic passes (syscalls,
     # profiles, the handshake timeline) run in the first of those only, and
     # count syscalls at plaintext only: with three engines on two drivers
     # (nine servers) the whole of ./experiments/run stays within 30 minutes
     # on 2 cores. The 64- and 1,000-connection loads are the full profile's.
+    # The proxy and fan-out loads: duet's engines on one driver, 1-s windows
+    # (11 measurements, about 30 s a run).
     "quick": dict(loads="plaintext:256;pipeline:256;json:256;https:256", reps=1, seconds=2, warmup=1,
                   count_loads="plaintext:256", idle_n=10000, peers="nginx,go,hyper", https_min=5,
-                  profile_loads=PROFILE_LOADS, timeline_loads=TIMELINE_LOADS, diagnostics_runs=1),
+                  profile_loads=PROFILE_LOADS, timeline_loads=TIMELINE_LOADS, diagnostics_runs=1,
+                  upstream_loads=UPSTREAM_LOADS, upstream_seconds=1, upstream_warmup=1, upstream_drivers="one"),
     # full: every route at every connection count; 2 reps a run, 5 runs;
     # every pass in every run.
     "full": dict(loads=";".join(f"{k}:{ALL_CONNS}" for k in ("plaintext", "pipeline", "json", "https")), reps=2,
                  seconds=4, warmup=1, count_loads="plaintext:256;pipeline:256;json:256;https:256", idle_n=10000,
                  peers="nginx,go,hyper", https_min=5, profile_loads=PROFILE_LOADS,
-                 timeline_loads=TIMELINE_LOADS, diagnostics_runs=None),
+                 timeline_loads=TIMELINE_LOADS, diagnostics_runs=None,
+                 upstream_loads=UPSTREAM_LOADS, upstream_seconds=4, upstream_warmup=1, upstream_drivers="all"),
 }
 
 
@@ -149,17 +175,23 @@ def diagnostics_this_run(preset_runs: int | None, env=None) -> bool:
 
 # ---- one measurement -----------------------------------------------------------------
 
-def measure(srv: Server, load: Load, cpus, cert, key, seconds, warmup, script, sargs) -> dict:
-    """One server, fresh, under one load: wrk's figures and the server's CPU
-    over wrk's run."""
-    r = start(srv, cpus[0], cert, key, load.tls)
+def measure(srv: Server, load: Load, cpus, cert, key, seconds, warmup, script, sargs,
+            upstream: Upstream | None = None, watch: list[int] | None = None) -> dict:
+    """One server, fresh, under one load (its proxy and fan-out sent to
+    `upstream`): wrk's figures and the server's CPU over wrk's run; with
+    `watch` (the upstream's processes), their CPU over it too
+    (upstream_cpu_s)."""
+    r = start(srv, cpus[0], cert, key, load.tls, upstream=upstream)
     try:
         r.require_tls(load.tls)
         warm_up(cpus[1], r, load, warmup, script, sargs)
         pids = r.pids
         t0 = cpu_ticks(pids)
+        u0 = cpu_ticks(watch) if watch else 0
         d = run_wrk(cpus[1], r, load, window(load, seconds), script, sargs)
         d["cpu_s"] = (cpu_ticks(pids) - t0) / os.sysconf("SC_CLK_TCK")
+        if watch:
+            d["upstream_cpu_s"] = (cpu_ticks(watch) - u0) / os.sysconf("SC_CLK_TCK")
         if r.proc.poll() is not None:
             raise RuntimeError(f"{srv.name} exited ({r.proc.returncode}) during the run: {''.join(r.tail)[-300:]}")
     finally:
@@ -294,6 +326,10 @@ def rep_records(rep: dict[str, dict], load: Load, method: str) -> list[dict]:
                 "utime+stime of the server's processes (/proc/PID/stat) over wrk's run, over wrk's requests")
         errs = d["err_connect"] + d["err_read"] + d["err_write"] + d["err_timeout"] + d["non2xx"]
         rec(name, "errors", errs, "count", "wrk: socket errors (connect, read, write, timeout) + non-2xx responses")
+        if "upstream_cpu_s" in d and d.get("duration_us"):
+            rec(name, "upstream_cpu", d["upstream_cpu_s"] / (d["duration_us"] / 1e6), "CPUs",
+                "utime+stime of the upstream's processes over wrk's run, over its length: near 1, the upstream "
+                "(one worker or thread) may bound the figure rather than the server")
     for ref in ("nginx", "hyper"):
         b = rep.get(ref)
         if not b:
@@ -381,6 +417,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--profile-loads", help="the loads of the profile pass (same form; empty: none)")
     ap.add_argument("--timeline-loads", help="the HTTPS loads of the handshake timeline pass (same form; "
                     "empty: none)")
+    ap.add_argument("--upstream-loads", help='the proxy and fan-out loads, e.g. "proxy:256;fanout:256" (empty: '
+                    "none)")
+    ap.add_argument("--upstream-seconds", type=int, help="wrk's window in the proxy and fan-out loads")
+    ap.add_argument("--upstream-warmup", type=int, help="the warm-up before it")
+    ap.add_argument("--upstream-drivers", choices=("one", "all"),
+                    help="duet's drivers in those loads: one (io_uring where the kernel allows it, else epoll) "
+                    "or all")
     ap.add_argument("--depth", type=int, default=16, help="requests per write with pipelining")
     ap.add_argument("--sources", type=int, default=16, help="source addresses 127.0.0.2... for the idle test")
     ap.add_argument("--peers", help="comma-separated peers (nginx,go,hyper)")
@@ -395,16 +438,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     a.diagnostics = (diagnostics_this_run(preset["diagnostics_runs"]) if a.diagnostics == "auto"
                      else a.diagnostics == "yes")
     for k in ("reps", "seconds", "warmup", "loads", "count_loads", "idle_n", "peers", "profile_loads",
-              "timeline_loads"):
+              "timeline_loads", "upstream_loads", "upstream_seconds", "upstream_warmup", "upstream_drivers"):
         if getattr(a, k) is None:
             setattr(a, k, preset[k])
     return a
 
 
-def select_servers(a: argparse.Namespace) -> dict[str, Server]:
+def select_servers(a: argparse.Namespace) -> tuple[dict[str, Server], dict[str, Server]]:
     """duet's six configurations and the peers asked for (built here),
     narrowed by --servers; each one that cannot run is an `unavailable`
-    record with its reason."""
+    record with its reason. Also every peer built, --servers or not (the
+    candidates for the proxy's upstream)."""
     peers, missing = build_peers(os.path.join(a.build, "http-peers"), a.peers.split(","))
     duet, why = duet_servers(a.build)
     if why:
@@ -418,7 +462,7 @@ def select_servers(a: argparse.Namespace) -> dict[str, Server]:
     for name, reason in missing.items():
         log(f"{name}: not measured ({reason})")
         emit({"impl": name, "metric": "unavailable", "value": 1, "unit": "", "method": reason})
-    return servers
+    return servers, peers
 
 
 class Bench:
@@ -426,8 +470,10 @@ class Bench:
     the certificate, the servers by name; what the passes learn on the
     way: the servers with no HTTPS, the measurements that failed."""
 
-    def __init__(self, a: argparse.Namespace, cpus: tuple[int, int], servers: dict[str, Server], tmp: str):
+    def __init__(self, a: argparse.Namespace, cpus: tuple[int, int], servers: dict[str, Server], tmp: str,
+                 peers: dict[str, Server] | None = None):
         self.a, self.cpus, self.servers, self.tmp = a, cpus, servers, tmp
+        self.peers = peers or {}   # every peer built: the upstream's candidates
         self.names = list(servers)
         self.cert, self.key = make_cert(tmp)
         self.rng = random.Random()
@@ -440,18 +486,24 @@ class Bench:
                 f"{self.cpus[1]}; servers fresh per run, rotated rep by rep")
 
 
-def one_rep(b: Bench, load: Load, rep: int, script: str, sargs: list[str]) -> dict[str, dict]:
-    """Every server once under `load`, in an order rotated from a random
-    start: name -> wrk's figures. A server without HTTPS is said once (an
-    `unavailable.https` record) and left out of the HTTPS loads after."""
-    k = b.rng.randrange(len(b.names)) if b.names else 0
-    order = b.names[k:] + b.names[:k]
+def one_rep(b: Bench, load: Load, rep: int, script: str, sargs: list[str], names: list[str] | None = None,
+            upstream: Upstream | None = None, watch: list[int] | None = None, seconds: int | None = None,
+            warmup: int | None = None) -> dict[str, dict]:
+    """Every server (or those of `names`) once under `load`, in an order
+    rotated from a random start: name -> wrk's figures. A server without
+    HTTPS is said once (an `unavailable.https` record) and left out of the
+    HTTPS loads after. `upstream`, `watch`, `seconds`, `warmup`: as
+    measure's (the proxy and fan-out loads)."""
+    names = b.names if names is None else names
+    k = b.rng.randrange(len(names)) if names else 0
+    order = names[k:] + names[:k]
     this_rep: dict[str, dict] = {}
     for name in order:
         if load.tls and name in b.no_tls:
             continue
         try:
-            d = measure(b.servers[name], load, b.cpus, b.cert, b.key, b.a.seconds, b.a.warmup, script, sargs)
+            d = measure(b.servers[name], load, b.cpus, b.cert, b.key, b.a.seconds if seconds is None else seconds,
+                        b.a.warmup if warmup is None else warmup, script, sargs, upstream, watch)
         except NoTLS as e:
             log(f"{load} rep {rep} {name}: no HTTPS: {e}")
             b.no_tls.add(name)
@@ -475,6 +527,101 @@ def load_pass(b: Bench, loads: list[Load]):
         script, sargs = wrk_script(b.tmp, load)
         for rep in range(b.a.reps):
             write(rep_records(one_rep(b, load, rep, script, sargs), load, b.method(load)))
+
+
+# ---- the proxy and fan-out loads ---------------------------------------------------------
+
+# The upstream: the first of these the machine runs (a /json server in its own
+# process, never the server under test), else slow_upstream.py.
+UPSTREAM_ORDER = ("nginx", "hyper", "go")
+UPSTREAM_WHY = {
+    "nginx": "nginx (one worker) answering /json from its config, the cheapest /json server here",
+    "hyper": "the hyper peer (a current-thread runtime) answering /json (nginx not installed)",
+    "go": "the Go peer (GOMAXPROCS=1) answering /json (nginx and hyper not available)",
+    "slow_upstream.py": "slow_upstream.py (Python asyncio) answering /json: no peer server available, and this "
+                        "upstream is slower than every server measured, so it bounds the figures",
+}
+# Servers without a fan-out: the reason, in an unavailable.fanout record.
+NO_FANOUT = {"nginx": "nginx has no fan-out without a scripting module (njs, Lua): no concurrent subrequests "
+                      "merged into one response (nginx.conf.in)"}
+
+
+def pick_upstream(peers: dict[str, Server]) -> Server:
+    """The upstream's server: the first of UPSTREAM_ORDER built here, else
+    slow_upstream.py."""
+    for name in UPSTREAM_ORDER:
+        if name in peers:
+            return peers[name]
+    return Server("slow_upstream.py", [sys.executable, os.path.join(HERE, "slow_upstream.py"), "--port", "0"],
+                  tls=False)
+
+
+def upstream_cpu(cpus: tuple[int, int], allowed=None) -> int:
+    """The upstream's CPU: the first this process may use that is neither
+    the server's nor wrk's, else wrk's (the server under test keeps its CPU
+    to itself)."""
+    others = [c for c in sorted(allowed if allowed is not None else os.sched_getaffinity(0)) if c not in cpus]
+    return others[0] if others else cpus[1]
+
+
+def upstream_drivers(mode: str, uring=None) -> list[str]:
+    """duet's drivers in the proxy and fan-out loads: both ("all"), or one:
+    io_uring where the kernel allows it, else epoll."""
+    if mode == "all":
+        return list(DRIVERS)
+    return ["io_uring"] if (io_uring_available() if uring is None else uring) else ["epoll"]
+
+
+def upstream_names(names: list[str], drivers: list[str], load: Load) -> list[str]:
+    """The servers of one proxy or fan-out load: duet's on `drivers`, every
+    peer, less those without a fan-out at the fan-out load."""
+    return [n for n in names if (not n.startswith("duet-") or n.rsplit("-", 1)[1] in drivers)
+            and not (load.kind == "fanout" and n in NO_FANOUT)]
+
+
+def upstream_method(b: Bench, load: Load, up: Server, cpu: int) -> str:
+    return (f"wrk -t1 --latency, {b.a.upstream_seconds} s after a {b.a.upstream_warmup} s warm-up, on loopback; "
+            f"server pinned to CPU {b.cpus[0]} (one worker process or thread), wrk to CPU {b.cpus[1]}; servers "
+            f"fresh per run, rotated rep by rep; GET {load.path} through one upstream shared by every server of a "
+            f"rep and started fresh for it: {UPSTREAM_WHY.get(up.name, up.name)}, its own process (never the "
+            f"server under test), pinned to CPU {cpu}"
+            + (" (wrk's: this machine has no third CPU)" if cpu == b.cpus[1] else ""))
+
+
+def upstream_pass(b: Bench, loads: list[Load]):
+    """The proxy and fan-out loads: per rep one upstream, started fresh and
+    shared by every server of the rep, under every load; a record set per
+    rep and load."""
+    if not loads:
+        return
+    up, cpu = pick_upstream(b.peers), upstream_cpu(b.cpus)
+    drivers = upstream_drivers(b.a.upstream_drivers)
+    log(f"upstream: {up.name} on CPU {cpu}; duet's drivers: {', '.join(drivers)}")
+    if any(x.kind == "fanout" for x in loads):
+        for name, why in NO_FANOUT.items():
+            if name in b.names:
+                emit({"impl": name, "metric": "unavailable.fanout", "value": 1, "unit": "", "method": why})
+    for rep in range(b.a.reps):
+        try:
+            r = start(up, cpu, b.cert, b.key, False)
+        except RuntimeError as e:
+            log(f"upstream rep {rep}: {e}")
+            b.failed.append(f"upstream {up.name} rep {rep}: {str(e).splitlines()[0][:120]}")
+            continue
+        try:
+            target = Upstream(f"127.0.0.1:{r.port}")
+            for load in loads:
+                script, sargs = wrk_script(b.tmp, load)
+                got = one_rep(b, load, rep, script, sargs, upstream_names(b.names, drivers, load), target, r.pids,
+                              b.a.upstream_seconds, b.a.upstream_warmup)
+                write(rep_records(got, load, upstream_method(b, load, up, cpu)))
+                if r.proc.poll() is not None:
+                    raise RuntimeError(f"the upstream exited ({r.proc.returncode}): {''.join(r.tail)[-300:]}")
+        except RuntimeError as e:
+            log(f"upstream rep {rep}: {e}")
+            b.failed.append(f"upstream {up.name} rep {rep}: {str(e).splitlines()[0][:120]}")
+        finally:
+            stop(r)
 
 
 def syscall_pass(b: Bench, loads: list[Load]):
@@ -573,14 +720,16 @@ def main(argv=None) -> int:
     profile_loads = parse_loads(a.profile_loads, a.depth) if a.profile_loads and a.diagnostics else []
     timeline_loads = ([x for x in parse_loads(a.timeline_loads, a.depth) if x.tls]
                       if a.timeline_loads and a.diagnostics else [])
-    servers = select_servers(a)
+    upstream_loads = parse_loads(a.upstream_loads, a.depth) if a.upstream_loads else []
+    servers, peers = select_servers(a)
     log(f"servers: {', '.join(servers) or 'none'}; loads: {loads}; reps {a.reps}; server CPU {cpus[0]}, "
         f"wrk CPU {cpus[1]}; RLIMIT_NOFILE {nofile}"
         + ("" if a.diagnostics else "; no syscall, profile or timeline pass this run"))
     tmp = tempfile.mkdtemp(prefix="duet-http-")
     try:
-        b = Bench(a, cpus, servers, tmp)
+        b = Bench(a, cpus, servers, tmp, peers)
         load_pass(b, loads)
+        upstream_pass(b, upstream_loads)
         syscall_pass(b, count_loads)
         profile_pass(b, profile_loads)
         timeline_pass(b, timeline_loads)

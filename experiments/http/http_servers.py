@@ -60,6 +60,29 @@ def pick_cpus() -> tuple[int, int]:
     return server, others[0]
 
 
+def io_uring_available() -> bool:
+    """Whether this kernel lets this process set up an io_uring (the
+    io_uring_setup system call, 425 on every architecture, with one entry);
+    a forced DUET_DRIVER=io_uring that it refuses falls back to epoll."""
+    import ctypes
+    try:
+        with open("/proc/sys/kernel/io_uring_disabled") as f:
+            if f.read().strip() == "2":
+                return False
+    except OSError:
+        pass
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        params = ctypes.create_string_buffer(120)   # struct io_uring_params
+        fd = libc.syscall(425, 1, params)
+    except (OSError, AttributeError):
+        return False
+    if fd < 0:
+        return False
+    os.close(fd)
+    return True
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -413,13 +436,13 @@ def duet_servers(build: str) -> tuple[dict[str, Server], str]:
         return {}, f"{exe} not built"
     out = {}
     for engine, drv in DUET_CONFIGS:
-        def argv(tp, c, k, engine=engine):
+        def argv(tp, c, k, up=None, engine=engine):
             # The read timeout as long as nginx's keep-alive timeout here
             # (nginx.conf.in): the idle test holds its connections idle for
             # longer than the server's 10 s default while it opens them.
             # --handlers, --max-connections and --max-requests are left at
             # the server's defaults.
             a = [exe, "--port", "0", "--engine", engine, "--workers", "1", "--read-timeout-ms", "300000"]
-            return a + (["--tls-port", str(tp), "--cert", c, "--key", k] if tp else [])
+            return a + upstream_args(up) + (["--tls-port", str(tp), "--cert", c, "--key", k] if tp else [])
         out[duet_name(engine, drv)] = Server(duet_name(engine, drv), argv, {"DUET_DRIVER": drv})
     return out, ""

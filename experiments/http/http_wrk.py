@@ -15,6 +15,13 @@ import subprocess
 from http_servers import HERE, Running
 
 
+# The loads through an upstream: /proxy/json (the upstream's /json, through
+# the server's proxy) and /fanout?n=4 (four upstream /json requests at once,
+# merged).
+FANOUT_N = 4
+UPSTREAM_PATHS = {"proxy": "/proxy/json", "fanout": f"/fanout?n={FANOUT_N}"}
+
+
 class Load:
     """One wrk workload: a route, a connection count, pipelining depth, TLS."""
 
@@ -27,7 +34,13 @@ class Load:
 
     @property
     def path(self) -> str:
-        return "/json" if self.kind == "json" else "/plaintext"
+        return UPSTREAM_PATHS.get(self.kind) or ("/json" if self.kind == "json" else "/plaintext")
+
+    @property
+    def upstream(self) -> bool:
+        """Whether the route goes through an upstream (the proxy and fan-out
+        loads)."""
+        return self.kind in UPSTREAM_PATHS
 
     @property
     def tls(self) -> bool:

@@ -41,7 +41,8 @@ class Invocation:
 class Experiment:
     name: str
     area: str                       # memory | switch | cache | scheduler | io | http | reliability | portability
-    program: str                    # binary (exp_*, bench_*), "peer:<name>" or "python:<fn>"
+    program: str                    # binary (exp_*, bench_*), "peer:<name>" or "python:<name>" (PYTHON_RECORDS
+                                    # in runner.py: records read in the lab's own process, no invocations)
     owner: str
     what: str                       # one line for the report
     invocations: Callable[["Ctx"], list[Invocation]]
@@ -345,8 +346,14 @@ EXPERIMENTS: list[Experiment] = [
                "HTTP/1.1 under wrk on loopback: requests/s, p50/p99/p99.9, server CPU and syscalls per request, "
                "memory per idle keep-alive connection; duet's examples/http_server on duet::http, its engines "
                "(coroutine, fiber, poll) x (io_uring, epoll), against nginx (one worker), Go net/http and "
-               "Tokio+hyper in the same run (issues 37, 51)",
-               _http, {"smoke": 100, "quick": 770, "full": 4900}),
+               "Tokio+hyper in the same run (issues 37, 51); and GET /proxy/json and GET /fanout?n=4 through one "
+               "shared upstream per rep (issue 51's proxy target)",
+               _http, {"smoke": 115, "quick": 860, "full": 5850}),
+    Experiment("http_loc", "http", "python:http_loc", "lab",
+               "the lines of duet::http's connection engines (coroutine, fiber, poll) and of examples/http_server's "
+               "handler sets (coroutine, fiber), with the Go and hyper peers' whole programs for reference: "
+               "non-blank, non-comment lines, read from the sources (experiments/lab/loc.py; issue 51)",
+               lambda ctx: [], {"smoke": 1, "quick": 1, "full": 1}),
     Experiment("soak_faults", "reliability", "exp_io_soak", "drivers",
                "the echo server (examples/echo_server) under a client mixing verified echo traffic with resets "
                "mid message, half-closes, stalled readers, connection storms past its RLIMIT_NOFILE (EMFILE) and "

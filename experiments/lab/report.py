@@ -237,7 +237,10 @@ class Report:
     HTTP_ENGINES = HTTP_ENGINES
     HTTP_DRIVERS = HTTP_DRIVERS
     HTTP_ORDER = [f"duet-{e}-{d}" for d in HTTP_DRIVERS for e in HTTP_ENGINES] + ["nginx", "go", "hyper"]
-    HTTP_LOAD_ORDER = ("plaintext", "pipeline", "json", "https")
+    HTTP_LOAD_ORDER = ("plaintext", "pipeline", "json", "https", "proxy", "fanout")
+    # The loads through an upstream (http_bench.py's upstream_pass): issue 51's
+    # proxy target is theirs, and issue 37's targets are the other loads'.
+    HTTP_UPSTREAM_LOADS = ("proxy", "fanout")
     HTTP_TARGET_CONNS = 256
     # Issue 51's targets, within a rep: the coroutine engine at least this
     # much of the poll engine's requests/s (plaintext, 256 connections) and at
@@ -508,6 +511,8 @@ class Report:
                         "fiber / coroutine |", "|---|---|---|---|"] + er
             if sc_method:
                 out += ["", f"Syscalls per request: {sc_method}."]
+            if load in self.HTTP_UPSTREAM_LOADS:
+                out += self.http_upstream_notes(load, impls, conns)
             out.append("")
 
         idle = [(i, n, s) for (e, i, m, n), s in R.by_key.items() if e == "http" and m == "rss_per_idle_conn"]
@@ -524,6 +529,24 @@ class Report:
         out += self.http_profiles(impls)
         out += self.http_timelines(impls)
         out += self.http_targets()
+        return out
+
+    def http_upstream_notes(self, load: str, impls: list[str], conns: list[int]) -> list[str]:
+        """Under a proxy or fan-out load's table: the servers that do not
+        serve it (unavailable.<load>, with the reason) and the upstream's CPU
+        over each server's window."""
+        R = self.R
+        out = []
+        for i in impls:
+            u = R.opt("http", f"unavailable.{load}", None, i)
+            if u:
+                out += ["", f"{i}: not available: {u.method}."]
+        cpu = [(i, n, s) for n in conns for i in impls for s in [R.opt("http", f"upstream_cpu.{load}", n, i)] if s]
+        if cpu:
+            out += ["", "The upstream's CPU over each server's window (CPUs; near 1, the upstream may bound the "
+                    "figure rather than the server): " + ", ".join(
+                        f"{i} at {n:,}: {fmt_num(s.median)} ({fmt_num(s.min)}-{fmt_num(s.max)})"
+                        for i, n, s in cpu) + "."]
         return out
 
     def http_memory_breakdown(self, impls: list[str]) -> list[str]:
@@ -628,9 +651,30 @@ class Report:
                         "coroutine engine (requests/s)", mm_x(r), at_least(r, k),
                         self.http_profile_why(fb, load, n, co))
 
+        # Issue 51's proxy: each engine on each driver against nginx's and
+        # hyper's proxy, requests/s and p99 in the same rep.
+        prox: list[str] = []
+        for drv in self.HTTP_DRIVERS:
+            for engine in self.HTTP_ENGINES:
+                i = f"duet-{engine}-{drv}"
+                if not R.opt("http", "rps.proxy", n, i):
+                    continue
+                for ref in ("nginx", "hyper"):
+                    r = R.opt("http", f"rps_vs_{ref}.proxy", n, i)
+                    p = R.opt("http", f"p99_vs_{ref}.proxy", n, i)
+                    why = self.http_profile_why(i, "proxy", n, ref)
+                    row(prox, f"proxy, {n} connections: `{i}`'s requests/s at or above {ref}'s",
+                        mm_x(r) if r else f"{ref} not measured",
+                        self._ratio_verdict(r, lambda v: v >= 1.0, "below") if r else "missing: " + ref, why)
+                    row(prox, f"proxy, {n} connections: `{i}`'s p99 no worse than {ref}'s",
+                        mm_x(p) if p else f"{ref} not measured",
+                        self._ratio_verdict(p, lambda v: v <= 1.0, "worse") if p else "missing: " + ref, why)
+
         # Issue 37: duet's best configuration against the peers.
         rows: list[str] = []
         for load in self._http_loads():
+            if load in self.HTTP_UPSTREAM_LOADS:
+                continue
             best = self.http_best(load, n)
             if not best:
                 continue
@@ -683,6 +727,13 @@ class Report:
                f"at least {fmt_num(k)}x the coroutine engine (at every load on file, {n} connections). Each on "
                "both drivers; a verdict reads the median (min-max beside it).", ""]
         out += head + eng if eng else ["No two engines measured on one driver yet: no verdict."]
+        out += ["", "## Targets (issue 51): the proxy", "",
+                f"`GET /proxy/json` at {n} connections, every server to the same upstream on loopback (the "
+                "proxy table above says which): each engine's proxy at least nginx's (`proxy_pass` with upstream "
+                "keepalive) and hyper's (its client and server) requests/s, with p99 no worse; ratios within a "
+                "rep, a verdict reads the median (min-max beside it). The fan-out has no target; nginx serves "
+                "none.", ""]
+        out += head + prox if prox else ["No proxy load on file yet: no verdict."]
         out += ["", "## Targets (issue 37)", ""]
         if not rows:
             return out + ["No duet configuration measured yet: no verdict.", ""]
@@ -690,6 +741,48 @@ class Report:
                       "requests/s at that load, among all three engines on both drivers; a ratio's verdict reads "
                       "its median (min-max beside it). Memory compares the medians of the idle test: the "
                       "coroutine and poll engines against nginx, the fiber engine against Go.", ""] + head + rows + [""]
+
+    # -- lines of code (http_loc) ------------------------------------------------------
+
+    def http_loc_table(self) -> list[str]:
+        """http_loc's counts (experiments/lab/loc.py): the engines' connection
+        loops, the two handler sets, what they share, and the peers' whole
+        programs, with what the count measures and what it does not."""
+        R = self.R
+        rows = [(i, m, s) for (e, i, m, n), s in R.by_key.items() if e == "http_loc" and m.startswith("loc.")]
+        gone = [(i, s) for (e, i, m, n), s in R.by_key.items() if e == "http_loc" and m.startswith("unavailable.")]
+        if not rows and not gone:
+            return []
+        d = R.files.get("http_loc", {})
+        out = ["## Lines of code: engines and handlers", "",
+               "Non-blank, non-comment lines of each file (C++ and Go `//` and `/* */`, Rust `//` and nested "
+               "`/* */`; string and character literals are code), counted by `experiments/lab/loc.py` from the "
+               f"sources at commit `{d.get('commit') or '?'}`. It measures how much code the same connection loop "
+               "and the same routes (plaintext, json, echo, proxy, fan-out) take in each model: the coroutine "
+               "engine and handlers against the fiber engine and handlers, with the poll engine, the "
+               "hand-written state machine, as the tuned ceiling's price in code. It does not measure how hard "
+               "that code is to write, read or get right (where it may suspend, what must stay alive across a "
+               "wait), nor the code beneath it: the core every engine shares is one row, counted once, and "
+               "duet's runtime, Beast's parser, Go's net/http and hyper are not counted at all. The peers' rows "
+               "are whole programs (routes, proxy, fan-out, flags, TLS, listening), for reference only; duet's "
+               "counterpart of one is a handler set plus the example's shared row.", "",
+               "| code | files | lines (non-blank, non-comment) | physical lines |", "|---|---|---|---|"]
+        for i, m, s in rows:
+            _, _, desc = s.method.partition("; ")
+            files, _, what = desc.partition(": ")
+            phys = R.opt("http_loc", "lines." + m.split(".", 1)[1], None, i)
+            out.append(f"| {cell(what or i)} | {cell(' + '.join(f'`{f}`' for f in files.split(' + ')))} | "
+                       f"{fmt_num(s.median)} | {fmt_num(phys.median) if phys else '—'} |")
+        for i, s in gone:
+            out.append(f"| {i} | {cell(s.method)} | — | — |")
+        eng = {i: s.median for i, m, s in rows if m == "loc.engine"}
+        co = eng.get("duet-coroutine")
+        if co:
+            parts = [f"the {e} engine {fmt_num(eng[f'duet-{e}'] / co)}x" for e in ("fiber", "poll")
+                     if f"duet-{e}" in eng]
+            if parts:
+                out += ["", "Against the coroutine engine's connection loop: " + ", ".join(parts) + "."]
+        return out + [""]
 
     # -- the echo table (io_echo) ------------------------------------------------
 
@@ -915,6 +1008,7 @@ class Report:
                 lines += self.soak_table(*soak)
         if area == "http":
             lines += self.http_tables()
+            lines += self.http_loc_table()
         exps = [e for e in self.experiments if e.area == area]
         lines += ["## Experiments", ""]
         for e in exps:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from . import arch
+from . import arch, loc
 from .experiments import Ctx, Experiment, Invocation
 from .stats import fold
 
@@ -218,6 +218,14 @@ def run_group(argv: list[str], env: dict, timeout: float) -> subprocess.Complete
     return subprocess.CompletedProcess(argv, p.returncode, out, err)
 
 
+# The "python:<name>" experiments: their records, read in this process
+# (nothing built or run; their Invocation list is empty).
+PYTHON_RECORDS = {
+    "python:arch": lambda runner: arch.records(runner.machine, runner.bindir),
+    "python:http_loc": lambda runner: loc.records(),
+}
+
+
 class Runner:
     def __init__(self, ctx: Ctx, bindir: str, data_dir: str, repeat: int, peers: dict, machine: dict,
                  verbose: bool = False):
@@ -331,7 +339,7 @@ class Runner:
             return st
         st["invocations"] = exp.invocations(self.ctx)
         if exp.program.startswith("python:"):
-            st["records"] = arch.records(self.machine, self.bindir)
+            st["records"] = PYTHON_RECORDS[exp.program](self)
         st["seconds"] = time.monotonic() - t0
         return st
 

@@ -11,6 +11,7 @@ framing, perf report's text reduced to shares and top symbols, the memory
 lines reduced to bytes per connection, packets reduced to the timeline's
 figures)."""
 
+import json
 import os
 import sys
 import tempfile
@@ -344,6 +345,172 @@ class HttpBenchPiecesTest(unittest.TestCase):
         self.assertTrue(idle_conns.response_done(ok))
         self.assertFalse(idle_conns.response_done(ok[:-1]))
         self.assertFalse(idle_conns.response_done(b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n"))
+
+
+def upstream_records():
+    """Two reps of the proxy and fan-out loads at 256 connections (PROXY:
+    requests/s, p99 us; rep 1 adds 500 requests/s): on io_uring the
+    coroutine engine beats nginx's proxy and misses hyper's, its p99 worse
+    than hyper's; nginx serves no fan-out."""
+    out = [rec("http", "nginx", "unavailable.fanout", 1, None, "")]
+    out[-1]["method"] = http_bench.NO_FANOUT["nginx"]
+    for load in (http_wrk.Load("proxy", 256), http_wrk.Load("fanout", 256)):
+        for rep in range(2):
+            wrk = {}
+            for impl, (rps, p99) in PROXY.items():
+                if load.kind == "fanout" and impl == "nginx":
+                    continue
+                rps += rep * 500
+                wrk[impl] = {"rps": rps, "p50_us": p99 / 3, "p99_us": p99, "p999_us": p99 * 2, "requests": rps,
+                             "cpu_s": 0.9, "err_connect": 0, "err_read": 0, "err_write": 0, "err_timeout": 0,
+                             "non2xx": 0, "duration_us": 1e6, "upstream_cpu_s": 0.5}
+            out += http_bench.rep_records(wrk, load, "wrk test, upstream: nginx")
+    return out
+
+
+PROXY = {"duet-coroutine-io_uring": (44000, 9000), "duet-fiber-io_uring": (40000, 9500),
+         "duet-poll-io_uring": (48000, 8000), "nginx": (40000, 10000), "hyper": (50000, 8500), "go": (30000, 15000)}
+
+
+class UpstreamLoadsTest(unittest.TestCase):
+    """The proxy and fan-out loads (http_bench.py's upstream_pass): their
+    routes, the servers of each, the upstream's choice and CPU, the pass's
+    shape with stubbed servers, the quick profile's cost, and their rows
+    and issue 51's proxy targets on the page."""
+
+    def test_routes_and_servers(self):
+        proxy, fanout = http_wrk.parse_loads("proxy:256;fanout:256", 16)
+        self.assertEqual((proxy.path, fanout.path, proxy.name, fanout.name),
+                         ("/proxy/json", "/fanout?n=4", "proxy", "fanout"))
+        self.assertTrue(proxy.upstream and fanout.upstream and not http_wrk.Load("json", 256).upstream)
+        names = [f"duet-{e}-{d}" for d in ("io_uring", "epoll") for e in ("coroutine", "fiber", "poll")] + \
+            ["nginx", "go", "hyper"]
+        self.assertEqual(http_bench.upstream_names(names, ["io_uring"], proxy),
+                         ["duet-coroutine-io_uring", "duet-fiber-io_uring", "duet-poll-io_uring", "nginx", "go",
+                          "hyper"])
+        self.assertEqual(http_bench.upstream_names(names, ["epoll"], fanout),
+                         ["duet-coroutine-epoll", "duet-fiber-epoll", "duet-poll-epoll", "go", "hyper"])
+        self.assertEqual(len(http_bench.upstream_names(names, ["io_uring", "epoll"], proxy)), 9)
+        self.assertEqual(http_bench.upstream_drivers("one", uring=True), ["io_uring"])
+        self.assertEqual(http_bench.upstream_drivers("one", uring=False), ["epoll"])
+        self.assertEqual(http_bench.upstream_drivers("all"), ["io_uring", "epoll"])
+        # The upstream: nginx first, then hyper, Go, the lab's own.
+        nginx, hyper, go = (http_servers.Server(n, []) for n in ("nginx", "hyper", "go"))
+        self.assertIs(http_bench.pick_upstream({"go": go, "hyper": hyper, "nginx": nginx}), nginx)
+        self.assertIs(http_bench.pick_upstream({"go": go, "hyper": hyper}), hyper)
+        self.assertEqual(http_bench.pick_upstream({}).name, "slow_upstream.py")
+        # A third CPU where there is one, else wrk's.
+        self.assertEqual(http_bench.upstream_cpu((0, 1), {0, 1}), 1)
+        self.assertEqual(http_bench.upstream_cpu((0, 2), {0, 1, 2, 3}), 1)
+        # duet's server gets the upstream's flags.
+        with tempfile.TemporaryDirectory() as build:
+            exe = os.path.join(build, "examples", "http_server", "http_server")
+            os.makedirs(os.path.dirname(exe))
+            open(exe, "w").close()
+            servers, _ = http_servers.duet_servers(build)
+        argv = servers["duet-fiber-epoll"].argv(None, "c", "k", http_servers.Upstream("127.0.0.1:9"))
+        self.assertEqual(argv[argv.index("--upstream") + 1], "127.0.0.1:9")
+        self.assertNotIn("--upstream", servers["duet-fiber-epoll"].argv(None, "c", "k"))
+
+    def test_the_pass_starts_one_upstream_per_rep_and_passes_it_on(self):
+        import contextlib
+        import io
+        a = http_bench.parse_args(["--profile", "quick", "--reps", "2", "--upstream-drivers", "one"])
+        names = ["duet-coroutine-io_uring", "duet-coroutine-epoll", "nginx", "hyper"]
+        started, measured, stopped = [], [], []
+
+        class Run:
+            port, pids, tail = 7000, [42], []
+
+            class proc:
+                @staticmethod
+                def poll():
+                    return None
+
+        def fake_start(srv, cpu, cert, key, tls, prefix=None, upstream=None):
+            started.append((srv.name, cpu, tls))
+            return Run()
+
+        def fake_measure(srv, load, cpus, cert, key, seconds, warmup, script, sargs, upstream=None, watch=None):
+            measured.append((load.name, srv.name, upstream.addr, watch, seconds, warmup))
+            return {"rps": 1000.0, "p50_us": 10, "p99_us": 100, "p999_us": 200, "requests": 1000, "cpu_s": 0.5,
+                    "err_connect": 0, "err_read": 0, "err_write": 0, "err_timeout": 0, "non2xx": 0, "exit": 0,
+                    "duration_us": 1e6, "upstream_cpu_s": 0.25}
+
+        saved = (http_bench.start, http_bench.stop, http_bench.measure, http_bench.io_uring_available)
+        http_bench.start, http_bench.stop, http_bench.measure = fake_start, lambda r: stopped.append(r), fake_measure
+        http_bench.io_uring_available = lambda: False
+        out = io.StringIO()
+        try:
+            b = http_bench.Bench.__new__(http_bench.Bench)
+            b.a, b.cpus, b.tmp, b.names = a, (0, 1), tempfile.gettempdir(), names
+            b.servers = {n: http_servers.Server(n, []) for n in names}
+            b.peers = {"nginx": http_servers.Server("nginx", []), "hyper": http_servers.Server("hyper", [])}
+            b.cert = b.key = "x"
+            b.rng, b.no_tls, b.failed = __import__("random").Random(1), set(), []
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+                http_bench.upstream_pass(b, http_wrk.parse_loads(a.upstream_loads, 16))
+        finally:
+            http_bench.start, http_bench.stop, http_bench.measure, http_bench.io_uring_available = saved
+        # One upstream (nginx, without TLS, on wrk's CPU of two) per rep,
+        # stopped after it; every measurement goes to it and watches it.
+        self.assertEqual(started, [("nginx", 1, False)] * 2)
+        self.assertEqual(len(stopped), 2)
+        self.assertEqual({(m[2], tuple(m[3]), m[4], m[5]) for m in measured}, {("127.0.0.1:7000", (42,), 1, 1)})
+        # epoll only (no io_uring here); nginx in the proxy load only.
+        self.assertEqual(sorted((m[0], m[1]) for m in measured if m[0] == "proxy"),
+                         sorted([("proxy", n) for n in ("duet-coroutine-epoll", "nginx", "hyper")] * 2))
+        self.assertEqual(sorted(m[1] for m in measured if m[0] == "fanout"),
+                         sorted(["duet-coroutine-epoll", "hyper"] * 2))
+        recs = [json.loads(x) for x in out.getvalue().splitlines()]
+        self.assertIn({"experiment": "http", "impl": "nginx", "metric": "unavailable.fanout", "value": 1, "unit": "",
+                       "method": http_bench.NO_FANOUT["nginx"]}, recs)
+        up = [r for r in recs if r["metric"] == "upstream_cpu.proxy"]
+        self.assertEqual({r["value"] for r in up}, {0.25})
+        meth = next(r["method"] for r in recs if r["metric"] == "rps.proxy")
+        self.assertIn("GET /proxy/json through one upstream shared by every server of a rep", meth)
+        self.assertIn("nginx (one worker) answering /json from its config", meth)
+        self.assertIn("pinned to CPU 1 (wrk's: this machine has no third CPU)", meth)
+        self.assertEqual(b.failed, [])
+
+    def test_quick_adds_at_most_two_minutes(self):
+        quick, full = http_bench.PROFILES["quick"], http_bench.PROFILES["full"]
+        loads = http_wrk.parse_loads(quick["upstream_loads"], 16)
+        self.assertEqual({(x.kind, x.conns) for x in loads}, {("proxy", 256), ("fanout", 256)})
+        self.assertEqual((quick["upstream_drivers"], full["upstream_drivers"]), ("one", "all"))
+        # Per run: three engines on one driver and three peers at the proxy,
+        # nginx out of the fan-out; each measurement a fresh server (about
+        # a second to start and stop), its warm-up and window; an upstream
+        # per rep.
+        per_run = quick["reps"] * (11 * (1 + quick["upstream_warmup"] + quick["upstream_seconds"]) + 2)
+        self.assertLessEqual(per_run * DEFAULT_REPEAT["quick"], 120)
+        self.assertIn("proxy", http_bench.PROFILES["smoke"]["upstream_loads"])
+
+    def test_rows_and_the_proxy_targets(self):
+        with tempfile.TemporaryDirectory() as d:
+            R = Results({"http": data_file("http", upstream_records())})
+            Report(d, MACHINE, R, EXPERIMENTS, "quick").write()
+            with open(os.path.join(d, "http.md"), encoding="utf-8") as fh:
+                page = fh.read()
+        self.assertIn("## proxy", page)
+        self.assertIn("## fanout", page)
+        self.assertLess(page.index("## proxy"), page.index("## fanout"))
+        self.assertIn("| duet-coroutine-io_uring | 256 | 44,250 (44,000-44,500) | 1.1x (1.1-1.1) |", page)
+        self.assertIn("nginx: not available: nginx has no fan-out without a scripting module", page)
+        self.assertIn("The upstream's CPU over each server's window (CPUs; near 1, the upstream may bound the "
+                      "figure rather than the server): duet-coroutine-io_uring at 256: 0.5 (0.5-0.5)", page)
+        self.assertIn("## Targets (issue 51): the proxy", page)
+        self.assertIn("| proxy, 256 connections: `duet-coroutine-io_uring`'s requests/s at or above nginx's | "
+                      "1.1x (1.1-1.1) | **yes** |", page)
+        self.assertIn("| proxy, 256 connections: `duet-coroutine-io_uring`'s requests/s at or above hyper's | "
+                      "0.881x (0.88-0.881) | **no**: 11.9% below |", page)
+        self.assertIn("| proxy, 256 connections: `duet-coroutine-io_uring`'s p99 no worse than hyper's | "
+                      "1.06x (1.06-1.06) | **no**: 5.88% worse |", page)
+        self.assertIn("| proxy, 256 connections: `duet-poll-io_uring`'s p99 no worse than nginx's | 0.8x (0.8-0.8) | "
+                      "**yes** |", page)
+        # Issue 37's targets stay with today's loads.
+        self.assertNotIn("proxy, 256 connections: duet's best", page)
+        self.assertNotIn("fanout, 256 connections: duet's best", page)
 
 
 class EnginesTest(unittest.TestCase):
