@@ -107,14 +107,19 @@ std::optional<std::size_t> fanout_count(const duet::http::Request& req) {
   return n;
 }
 
-std::string merge_results(const std::vector<std::string>& bodies) {
+duet::http::Response merged(std::vector<duet::io::Result<duet::http::Response>>& results) {
   std::string out = R"({"results":[)";
-  for (std::size_t i = 0; i < bodies.size(); ++i) {
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    auto& r = results[i];
+    if (!r) return upstream_failed(r.error());
+    if (r->status != 200) {
+      return duet::http::Response::text(502, "upstream answered " + std::to_string(r->status));
+    }
     if (i > 0) out += ',';
-    out += bodies[i];
+    out += r->body;
   }
   out += "]}";
-  return out;
+  return duet::http::Response::json(200, std::move(out));
 }
 
 int run(const Options& o) {

@@ -77,8 +77,10 @@ duet::http::Response relay(duet::http::Response&& r);
 duet::http::Response upstream_failed(std::error_code e);
 /// n of /fanout?n=: 1..kMaxFanout, 4 when absent; nullopt when malformed.
 std::optional<std::size_t> fanout_count(const duet::http::Request& req);
-/// {"results":[b1,b2,...]} of the upstream bodies, in request order.
-std::string merge_results(const std::vector<std::string>& bodies);
+/// A fan-out's answer from its upstream results, in request order:
+/// {"results":[b1,b2,...]} when every one is a 200; else the first
+/// failure's answer (upstream_failed), or 502 naming a status not 200.
+duet::http::Response merged(std::vector<duet::io::Result<duet::http::Response>>& results);
 
 duet::http::Router coroutine_routes(App& app);
 duet::http::Router fiber_routes(App& app);

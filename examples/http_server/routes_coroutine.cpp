@@ -51,15 +51,7 @@ duet::Task<Response> fanout(App& app, Request& req) {
   }
   auto all = co_await duet::timeout(o.fanout_deadline, calls.join());
   if (!all) co_return Response::text(504, "fan-out deadline passed");
-  std::vector<std::string> bodies;
-  bodies.reserve(all->size());
-  for (auto& r : *all) {
-    if (!r) co_return upstream_failed(r.error());
-    if (r->status != 200)
-      co_return Response::text(502, "upstream answered " + std::to_string(r->status));
-    bodies.push_back(std::move(r->body));
-  }
-  co_return Response::json(200, merge_results(bodies));
+  co_return merged(*all);
 }
 
 }  // namespace

@@ -54,15 +54,7 @@ Response fanout(App& app, Request& req) {
   }
   auto all = duet::wait(duet::timeout(o.fanout_deadline, calls.join()));
   if (!all) return Response::text(504, "fan-out deadline passed");
-  std::vector<std::string> bodies;
-  bodies.reserve(all->size());
-  for (auto& r : *all) {
-    if (!r) return upstream_failed(r.error());
-    if (r->status != 200)
-      return Response::text(502, "upstream answered " + std::to_string(r->status));
-    bodies.push_back(std::move(r->body));
-  }
-  return Response::json(200, merge_results(bodies));
+  return merged(*all);
 }
 
 }  // namespace

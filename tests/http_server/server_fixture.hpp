@@ -1,7 +1,6 @@
-// server_fixture.hpp: what the duet::http server tests run around it: a
-// blocking loopback client that sends raw bytes and reads whole responses,
-// and a Server with test routes on a Runtime of a chosen engine, driver and
-// clock.
+// server_fixture.hpp: what the duet::http server tests run around it: the
+// blocking loopback client of tests/support/http_peer.hpp, and a Server
+// with test routes on a Runtime of a chosen engine, driver and clock.
 #pragma once
 
 #include <arpa/inet.h>
@@ -24,115 +23,16 @@
 #include <string_view>
 #include <vector>
 
+#include "http_peer.hpp"
 #include "io_util.hpp"
 
 namespace http_server_test {
 
 using namespace std::chrono_literals;
 
-/// One response as read: its status, head (status line and fields) and body.
-struct Reply {
-  int status = 0;
-  std::string head;
-  std::string body;
-  /// The value of `name` in the head (case-insensitive name), or "".
-  [[nodiscard]] std::string field(std::string_view name) const {
-    std::string lower_head = head, key = "\r\n" + std::string(name) + ": ";
-    for (auto& ch : lower_head)
-      ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    for (auto& ch : key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    const auto at = lower_head.find(key);
-    if (at == std::string::npos) return {};
-    const auto from = at + key.size();
-    return head.substr(from, head.find("\r\n", from) - from);
-  }
-};
-
-/// A blocking client on 127.0.0.1; every receive gives up after 10 s, so
-/// a server that never answers fails the test instead of hanging it.
-class Client {
- public:
-  explicit Client(std::uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
-    timeval tv{10, 0};
-    ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    while (::connect(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-      if (errno == EINTR) continue;
-      throw std::runtime_error(std::string("connect: ") + std::strerror(errno));
-    }
-  }
-
-  void send(std::string_view s) {
-    while (!s.empty()) {
-      const auto n = ::send(fd_.get(), s.data(), s.size(), MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) throw std::runtime_error(std::string("send: ") + std::strerror(errno));
-      s.remove_prefix(static_cast<std::size_t>(n));
-    }
-  }
-
-  /// The next response (HEAD: `head_only`, no body is read).
-  Reply response(bool head_only = false) {
-    Reply r;
-    std::size_t end;
-    while ((end = buf_.find("\r\n\r\n")) == std::string::npos) {
-      if (!fill()) throw std::runtime_error("closed before a response head: " + buf_);
-    }
-    r.head = buf_.substr(0, end + 2);
-    buf_.erase(0, end + 4);
-    r.status = std::atoi(r.head.c_str() + 9);
-    const std::string len = r.field("Content-Length");
-    const std::size_t n = head_only || len.empty() ? 0 : std::stoul(len);
-    while (buf_.size() < n) {
-      if (!fill()) throw std::runtime_error("closed inside a body");
-    }
-    r.body = buf_.substr(0, n);
-    buf_.erase(0, n);
-    return r;
-  }
-
-  /// True when the server closed (end of stream or a reset) and nothing
-  /// else arrived before.
-  bool closed() {
-    if (!buf_.empty()) return false;
-    char c;
-    const auto n = recv_retrying(&c, 1);
-    return n == 0 || (n < 0 && errno == ECONNRESET);
-  }
-
-  /// Waits up to `ms` for the server to close or send something.
-  bool readable_within(int ms) {
-    pollfd p{fd_.get(), POLLIN, 0};
-    int r;
-    while ((r = ::poll(&p, 1, ms)) < 0 && errno == EINTR) {
-    }
-    return r == 1;
-  }
-
-  void close() noexcept { fd_ = {}; }
-  [[nodiscard]] int fd() const noexcept { return fd_.get(); }
-
- private:
-  ssize_t recv_retrying(char* p, std::size_t n) {
-    for (;;) {
-      const auto r = ::recv(fd_.get(), p, n, 0);
-      if (r >= 0 || errno != EINTR) return r;
-    }
-  }
-  bool fill() {
-    char tmp[16384];
-    const auto n = recv_retrying(tmp, sizeof tmp);
-    if (n <= 0) return false;
-    buf_.append(tmp, static_cast<std::size_t>(n));
-    return true;
-  }
-
-  duet::io::Fd fd_;
-  std::string buf_;
-};
+/// The blocking loopback client (tests/support/http_peer.hpp).
+using Reply = http_test::Response;
+using Client = http_test::Client;
 
 /// What the test routes let a test see.
 struct Probe {

@@ -316,35 +316,6 @@ TEST_CASE("server: the drain closes idle connections and finishes one in flight"
   CHECK(f.server->stats().open == 0);
 }
 
-namespace {
-
-/// Two requests over HTTPS, the second closing: everything the server sent.
-duet::Task<std::string> https_exchange(std::uint16_t port, std::string ca) {
-  duet::tls::ClientConfig cc;
-  cc.ca_file = std::move(ca);
-  auto ctx = duet::tls::TlsContext::client(cc);
-  if (!ctx) co_return "client context: " + ctx.error().message();
-  auto tcp = co_await duet::net::TcpStream::connect(duet::net::SocketAddr::v4_loopback(port));
-  if (!tcp) co_return "connect: " + tcp.error().message();
-  auto s = co_await ctx->connect(std::move(*tcp), "localhost", 10s);
-  if (!s) co_return "handshake: " + s.error().message();
-  const std::string req =
-      "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"
-      "GET /json-plain HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
-  auto w = co_await s->write_all(req.data(), req.size());
-  if (!w) co_return "write failed";
-  std::string got;
-  char buf[4096];
-  for (;;) {  // ends at the server's close (with or without close_notify)
-    auto n = co_await s->read(buf, sizeof buf);
-    if (!n || *n == 0) break;
-    got.append(buf, *n);
-  }
-  co_return got;
-}
-
-}  // namespace
-
 TEST_CASE("server: HTTPS serves the routes on a TLS listener", "[http_server]") {
   SERVER_MATRIX();
   if (!duet::tlstest::have_openssl()) {
@@ -361,7 +332,10 @@ TEST_CASE("server: HTTPS serves the routes on a TLS listener", "[http_server]") 
   Fixture f(engine, drv);
   const std::uint16_t port = f.serve_tls(*ctx);
   const int fds_before = duet::iotest::fd_count();
-  const std::string got = f.rt->block_on(https_exchange(port, certs.ca));
+  const std::string got = f.rt->block_on(http_test::https_exchange(
+      port, certs.ca,
+      "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"
+      "GET /json-plain HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
   INFO("received " << got);
   CHECK(got.find("HTTP/1.1 200 OK") == 0);
   CHECK(got.find("\r\n\r\nHello, World!HTTP/1.1 200 OK") != std::string::npos);

@@ -1,5 +1,6 @@
 // http_peer.hpp: what HTTP tests run around a server: a blocking loopback
-// client that sends raw bytes and reads whole responses, and a server
+// client that sends raw bytes and reads whole responses, an HTTPS
+// exchange, and a server
 // program as a child process (its port read from its "listening on PORT"
 // line).
 #pragma once
@@ -15,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -26,6 +28,9 @@
 #include <vector>
 
 #include <duet/io/fd.hpp>
+#include <duet/net/tcp.hpp>
+#include <duet/stackless/task.hpp>
+#include <duet/tls.hpp>
 
 extern char** environ;
 
@@ -36,10 +41,13 @@ struct Response {
   int status = 0;
   std::string head;
   std::string body;
-  /// The value of `name` in the head (case as the server writes it), or "".
+  /// The value of `name` in the head (its name in any case), or "".
   [[nodiscard]] std::string field(std::string_view name) const {
-    const std::string key = "\r\n" + std::string(name) + ": ";
-    const auto at = head.find(key);
+    std::string lower_head = head, key = "\r\n" + std::string(name) + ": ";
+    for (auto& ch : lower_head)
+      ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    for (auto& ch : key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    const auto at = lower_head.find(key);
     if (at == std::string::npos) return {};
     const auto from = at + key.size();
     return head.substr(from, head.find("\r\n", from) - from);
@@ -57,7 +65,8 @@ class Client {
     a.sin_family = AF_INET;
     a.sin_port = htons(port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    while (::connect(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      if (errno == EINTR) continue;
       throw std::runtime_error(std::string("connect: ") + std::strerror(errno));
     }
   }
@@ -135,6 +144,31 @@ class Client {
   duet::io::Fd fd_;
   std::string buf_;
 };
+
+/// Connects over TLS to 127.0.0.1:`port` (trusting `ca`, the name
+/// "localhost"), writes `request`, and returns everything the server sends
+/// until it closes (with or without close_notify), or what failed.
+inline duet::Task<std::string> https_exchange(std::uint16_t port, std::string ca,
+                                              std::string request) {
+  duet::tls::ClientConfig cc;
+  cc.ca_file = std::move(ca);
+  auto ctx = duet::tls::TlsContext::client(cc);
+  if (!ctx) co_return "client context: " + ctx.error().message();
+  auto tcp = co_await duet::net::TcpStream::connect(duet::net::SocketAddr::v4_loopback(port));
+  if (!tcp) co_return "connect: " + tcp.error().message();
+  auto s = co_await ctx->connect(std::move(*tcp), "localhost", std::chrono::seconds(10));
+  if (!s) co_return "handshake: " + s.error().message();
+  auto w = co_await s->write_all(request.data(), request.size());
+  if (!w) co_return "write failed";
+  std::string got;
+  char buf[4096];
+  for (;;) {
+    auto n = co_await s->read(buf, sizeof buf);
+    if (!n || *n == 0) break;
+    got.append(buf, *n);
+  }
+  co_return got;
+}
 
 /// The http_server program as a child, its stdout on a pipe; killed and
 /// reaped by the destructor if still running.
