@@ -9,6 +9,7 @@
 #include <string>
 
 #include "duet/cancel/token.hpp"
+#include "duet/export.hpp"
 #include "duet/http/codec.hpp"
 #include "duet/http/server.hpp"
 #include "duet/net/tcp.hpp"
@@ -42,10 +43,11 @@ using State = Server::State;
 /// Each engine's connection task, spawned on the calling worker by the
 /// accept loop (the connection already counted in State::open; the task
 /// takes it off when it ends). `tls`: handshake first, within
-/// Limits::read_timeout.
-void spawn_coroutine(State& st, net::TcpStream s, const tls::TlsContext* tls);
-void spawn_fiber(State& st, net::TcpStream s, const tls::TlsContext* tls);
-void spawn_poll(State& st, net::TcpStream s, const tls::TlsContext* tls);
+/// Limits::read_timeout. Exported for the tests, which drive an engine from
+/// an accept loop of their own.
+DUET_API void spawn_coroutine(State& st, net::TcpStream s, const tls::TlsContext* tls);
+DUET_API void spawn_fiber(State& st, net::TcpStream s, const tls::TlsContext* tls);
+DUET_API void spawn_poll(State& st, net::TcpStream s, const tls::TlsContext* tls);
 
 /// Appends the answer to `req` to `out`: the response, "Connection: close"
 /// when `close`, the hooks called and the request counted. `started` is

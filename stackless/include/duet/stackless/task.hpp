@@ -95,7 +95,6 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <memory>
@@ -105,6 +104,7 @@
 
 #include "duet/detail/block_cache.hpp"
 #include "duet/detail/check_mode.hpp"
+#include "duet/detail/coro_thread.hpp"
 #include "duet/detail/current.hpp"
 #include "duet/detail/task_header.hpp"
 #include "duet/detail/tls.hpp"
@@ -157,40 +157,6 @@ static_assert(frame_head % block_align == 0, "a frame after its head keeps the b
 inline constexpr std::size_t promise_offset = 2 * sizeof(void*);
 [[nodiscard]] inline const void* resume_function_of(const void* frame) noexcept {
   return *static_cast<const void* const*>(frame);
-}
-
-/// What coroutine code on this thread shares with the run loop.
-struct CoroThread {
-  /// The run in progress. Set by each run and never cleared: only the
-  /// awaiters read it, and they run inside a run. A run nested in another
-  /// (a child joined in place, from a poll in an awaiter) sets its own; the
-  /// awaiter whose poll ran it sets the outer one back.
-  CoroRun* run = nullptr;
-  /// The frame whose memory outlives it (a spawned root being ended), and
-  /// the size its operator delete reported.
-  void* kept_frame = nullptr;
-  std::size_t kept_bytes = 0;
-};
-// Emitted by every translation unit that includes it (gnu::used): where
-// coro_thread() reaches it only through its asm, no C++ use would emit it.
-[[gnu::used]] inline constinit DUET_TLS CoroThread tl_coro asm("duet_tl_coro");
-
-/// This thread's CoroThread by a call the compiler cannot see into (the
-/// empty asm makes it impure, so no call is merged with another).
-[[gnu::noinline]] inline CoroThread& coro_thread_opaque() noexcept {
-  asm volatile("" ::: "memory");
-  return tl_coro;
-}
-
-/// Aborts, naming the mismatch: an inline path used another thread's
-/// CoroThread.
-[[noreturn, gnu::cold, gnu::noinline]] inline void foreign_coro_thread(
-    const CoroThread* used) noexcept {
-  std::fprintf(stderr,
-               "duet: coroutine: an inline path used the run state at %p, not this thread's at %p "
-               "(a thread-local address kept across a suspend)\n",
-               static_cast<const void*>(used), static_cast<const void*>(&coro_thread_opaque()));
-  std::abort();
 }
 
 /// This thread's CoroThread, the address computed afresh at each call: a
