@@ -42,6 +42,18 @@ fiber over coroutine), are taken within a rep. Per server and load:
   servers have no idle timeout by default. duet's server also says where
   those bytes are (memory_breakdown): its memory line on SIGUSR1 (the block
   cache's blocks by size class, the C heap) with the N open and before;
+- memory per in-flight proxied request parked at depth (depth_pass,
+  issue 51): parked_conns.py (pinned with wrk) writes N requests GET
+  /proxy/slow at once, one per connection, each forwarded by the server's
+  proxy to a fresh slow_upstream.py that holds it unanswered; once the
+  upstream holds all N (its /held count), the server's Pss with them held
+  minus before (after a second of wrk at 4 connections on /proxy/json), over
+  N, and for duet its memory line's breakdown; then the upstream answers
+  every one and the answers are counted (200, other, none: errors are rows,
+  not dropped). N is 10,000 where the server's RLIMIT_NOFILE allows two
+  descriptors per parked request with a margin (depth_n), else fewer, and
+  the method says why. duet's engines on the proxy loads' drivers; the
+  quick profile in the lab's first run only;
 - a profile per load of the profile pass (every route at 256 connections),
   for duet's servers, nginx and hyper, in a separate pass: `perf record -e
   cpu-clock` attached to the server over one wrk run, reduced to the share
@@ -82,9 +94,10 @@ The pieces: http_servers.py starts, reads (/proc) and stops the servers and
 builds the peers; http_wrk.py holds the loads and runs wrk; http_profile.py
 the profile pass; http_memory.py the idle test; tls_timeline.py the
 handshake timeline; idle_conns.py the idle client. This file runs the
-passes in order (parse_args, select_servers, then load_pass, syscall_pass,
-profile_pass, timeline_pass, idle_pass, each printing its records) and
-turns the figures into records.
+passes in order (parse_args, select_servers, then load_pass, upstream_pass,
+syscall_pass, profile_pass, timeline_pass, idle_pass, depth_pass, each
+printing its records) and turns the figures into records; parked_conns.py
+is the depth test's client.
 
 The lab runs it (`./experiments/run --only http`, through the generated
 wrapper exp_http, with --jsonl: one record per rep on stdout) and writes
@@ -724,7 +737,8 @@ def depth_method(b: Bench, n: int, why_n: str, cpu: int) -> str:
             "count), Pss summed over the server's processes (/proc/PID/smaps_rollup) minus before (after wrk "
             f"-c{DEPTH_WARMUP[0]} -d{DEPTH_WARMUP[1]}s on /proxy/json, answered at once), over N; then the "
             f"upstream answers them all and every answer is counted (every proxy's upstream timeout "
-            f"{DEPTH_UPSTREAM_TIMEOUT_MS // 1000} s here). {why_n}")
+            f"{DEPTH_UPSTREAM_TIMEOUT_MS // 1000} s here); once per run (the quick profile: the lab's first run "
+            f"only, one sample per server). {why_n}")
 
 
 def depth_records(name: str, n: int, d: dict, method: str) -> list[dict]:

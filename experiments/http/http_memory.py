@@ -256,4 +256,6 @@ def _parked(srv: Server, r: Running, up: Running, n: int, cpus, sources: int) ->
 DEPTH_BREAKDOWN_METHOD = BREAKDOWN_METHOD.replace("the idle test's N connections open", "the depth test's N "
                                                   "requests held") + (
     "; a parked request is its connection's task with the chain of frames (coroutine) or stack pages (fiber) it "
-    "is suspended in, the pooled client's exchange and its upstream connection")
+    "is suspended in, the pooled client's exchange and its upstream connection. The rest is negative where the "
+    "C heap's chunks in use are larger than the pages written in them: mallinfo2 counts a chunk whole, Pss only "
+    "its resident pages")
