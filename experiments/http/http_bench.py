@@ -42,6 +42,18 @@ fiber over coroutine), are taken within a rep. Per server and load:
   servers have no idle timeout by default. duet's server also says where
   those bytes are (memory_breakdown): its memory line on SIGUSR1 (the block
   cache's blocks by size class, the C heap) with the N open and before;
+- memory per in-flight proxied request parked at depth (depth_pass,
+  issue 51): parked_conns.py (pinned with wrk) writes N requests GET
+  /proxy/slow at once, one per connection, each forwarded by the server's
+  proxy to a fresh slow_upstream.py that holds it unanswered; once the
+  upstream holds all N (its /held count), the server's Pss with them held
+  minus before (after a second of wrk at 4 connections on /proxy/json), over
+  N, and for duet its memory line's breakdown; then the upstream answers
+  every one and the answers are counted (200, other, none: errors are rows,
+  not dropped). N is 10,000 where the server's RLIMIT_NOFILE allows two
+  descriptors per parked request with a margin (depth_n), else fewer, and
+  the method says why. duet's engines on the proxy loads' drivers; the
+  quick profile in the lab's first run only;
 - a profile per load of the profile pass (every route at 256 connections),
   for duet's servers, nginx and hyper, in a separate pass: `perf record -e
   cpu-clock` attached to the server over one wrk run, reduced to the share
@@ -82,9 +94,10 @@ The pieces: http_servers.py starts, reads (/proc) and stops the servers and
 builds the peers; http_wrk.py holds the loads and runs wrk; http_profile.py
 the profile pass; http_memory.py the idle test; tls_timeline.py the
 handshake timeline; idle_conns.py the idle client. This file runs the
-passes in order (parse_args, select_servers, then load_pass, syscall_pass,
-profile_pass, timeline_pass, idle_pass, each printing its records) and
-turns the figures into records.
+passes in order (parse_args, select_servers, then load_pass, upstream_pass,
+syscall_pass, profile_pass, timeline_pass, idle_pass, depth_pass, each
+printing its records) and turns the figures into records; parked_conns.py
+is the depth test's client.
 
 The lab runs it (`./experiments/run --only http`, through the generated
 wrapper exp_http, with --jsonl: one record per rep on stdout) and writes
@@ -107,7 +120,8 @@ import time
 
 import http_wrk
 import tls_timeline
-from http_memory import BREAKDOWN_METHOD, IDLE_WARMUP, idle_rss
+from http_memory import BREAKDOWN_METHOD, DEPTH_BREAKDOWN_METHOD, DEPTH_FD_MARGIN, DEPTH_UPSTREAM_TIMEOUT_MS, \
+    DEPTH_WARMUP, IDLE_WARMUP, depth_n, depth_n_why, idle_rss, parked_rss
 from http_profile import PROFILE_METHOD, profile_server
 from http_servers import DRIVERS, DUET_CONFIGS, HERE, ROOT, NoTLS, Server, Upstream, build_peers, cpu_ticks, \
     duet_name, duet_servers, io_syscalls, io_uring_available, make_cert, pick_cpus, start, stop
@@ -139,7 +153,7 @@ PROFILES = {
                   count_loads="plaintext:64", idle_n=200, peers="nginx", https_min=2, profile_loads="plaintext:64",
                   timeline_loads="https:64", diagnostics_runs=None,
                   upstream_loads="proxy:64;fanout:64", upstream_seconds=1, upstream_warmup=0,
-                  upstream_drivers="one"),
+                  upstream_drivers="one", depth_n=200, depth_runs=None),
     # quick: every route at 256 connections (the targets' load); the lab
     # repeats the program 3 times. The diagnostic passes (syscalls,
     # profiles, the handshake timeline) run in the first of those only, and
@@ -147,18 +161,22 @@ PROFILES = {
     # (nine servers) the whole of ./experiments/run stays within 30 minutes
     # on 2 cores. The 64- and 1,000-connection loads are the full profile's.
     # The proxy and fan-out loads: duet's engines on one driver, 1-s windows
-    # (11 measurements, about 30 s a run).
+    # (11 measurements, about 30 s a run). The depth test (requests parked on
+    # a slow upstream): duet's engines on one driver and the three peers, in
+    # the first run only (one sample each, about 2 minutes).
     "quick": dict(loads="plaintext:256;pipeline:256;json:256;https:256", reps=1, seconds=2, warmup=1,
                   count_loads="plaintext:256", idle_n=10000, peers="nginx,go,hyper", https_min=5,
                   profile_loads=PROFILE_LOADS, timeline_loads=TIMELINE_LOADS, diagnostics_runs=1,
-                  upstream_loads=UPSTREAM_LOADS, upstream_seconds=1, upstream_warmup=1, upstream_drivers="one"),
+                  upstream_loads=UPSTREAM_LOADS, upstream_seconds=1, upstream_warmup=1, upstream_drivers="one",
+                  depth_n=10000, depth_runs=1),
     # full: every route at every connection count; 2 reps a run, 5 runs;
-    # every pass in every run.
+    # every pass in every run (the depth test once a run, on both drivers).
     "full": dict(loads=";".join(f"{k}:{ALL_CONNS}" for k in ("plaintext", "pipeline", "json", "https")), reps=2,
                  seconds=4, warmup=1, count_loads="plaintext:256;pipeline:256;json:256;https:256", idle_n=10000,
                  peers="nginx,go,hyper", https_min=5, profile_loads=PROFILE_LOADS,
                  timeline_loads=TIMELINE_LOADS, diagnostics_runs=None,
-                 upstream_loads=UPSTREAM_LOADS, upstream_seconds=4, upstream_warmup=1, upstream_drivers="all"),
+                 upstream_loads=UPSTREAM_LOADS, upstream_seconds=4, upstream_warmup=1, upstream_drivers="all",
+                 depth_n=10000, depth_runs=None),
 }
 
 
@@ -425,6 +443,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="duet's drivers in those loads: one (io_uring where the kernel allows it, else epoll) "
                     "or all")
     ap.add_argument("--depth", type=int, default=16, help="requests per write with pipelining")
+    ap.add_argument("--depth-n", type=int, help="requests parked at once on the slow upstream in the depth test "
+                    "(0: skip it; fewer where RLIMIT_NOFILE does not allow two descriptors each)")
+    ap.add_argument("--depth-test", choices=("auto", "yes", "no"), default="auto",
+                    help="the depth test: auto (the profile's rule: in quick, the lab's first run only), yes or no")
     ap.add_argument("--sources", type=int, default=16, help="source addresses 127.0.0.2... for the idle test")
     ap.add_argument("--peers", help="comma-separated peers (nginx,go,hyper)")
     ap.add_argument("--servers", default="", help="comma-separated substrings: keep only servers matching one")
@@ -437,8 +459,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     a.https_min = preset["https_min"]
     a.diagnostics = (diagnostics_this_run(preset["diagnostics_runs"]) if a.diagnostics == "auto"
                      else a.diagnostics == "yes")
+    a.depth_test = (diagnostics_this_run(preset["depth_runs"]) if a.depth_test == "auto"
+                    else a.depth_test == "yes")
     for k in ("reps", "seconds", "warmup", "loads", "count_loads", "idle_n", "peers", "profile_loads",
-              "timeline_loads", "upstream_loads", "upstream_seconds", "upstream_warmup", "upstream_drivers"):
+              "timeline_loads", "upstream_loads", "upstream_seconds", "upstream_warmup", "upstream_drivers",
+              "depth_n"):
         if getattr(a, k) is None:
             setattr(a, k, preset[k])
     return a
@@ -705,6 +730,90 @@ def idle_pass(b: Bench, nofile: int):
         log(f"idle {name}: {d['opened']} open ({d['failed']} failed), {(d['per_conn'] or 0):.0f} B/conn")
 
 
+def depth_method(b: Bench, n: int, why_n: str, cpu: int) -> str:
+    return (f"parked_conns.py: N requests GET /proxy/slow at once, one per keep-alive connection from "
+            f"127.0.0.2-{1 + b.a.sources}, each forwarded by the server's proxy to a fresh slow_upstream.py "
+            f"(pinned to CPU {cpu}), which holds it unanswered; once the upstream holds all N (its /held "
+            "count), Pss summed over the server's processes (/proc/PID/smaps_rollup) minus before (after wrk "
+            f"-c{DEPTH_WARMUP[0]} -d{DEPTH_WARMUP[1]}s on /proxy/json, answered at once), over N; then the "
+            f"upstream answers them all and every answer is counted (every proxy's upstream timeout "
+            f"{DEPTH_UPSTREAM_TIMEOUT_MS // 1000} s here); once per run (the quick profile: the lab's first run "
+            f"only, one sample per server). {why_n}")
+
+
+def depth_records(name: str, n: int, d: dict, method: str) -> list[dict]:
+    """One server's depth test (parked_rss) as records: rss_per_parked_req
+    (B per request held), parked_held (requests the upstream held),
+    parked_ok (answered 200 after the release), parked_errors (connections
+    that failed before their request was written, answers not 200, and
+    requests never answered), and duet's breakdown (parked_bytes.<part>)."""
+    out = []
+
+    def rec(metric, value, unit, meth=method):
+        out.append({"experiment": EXPERIMENT, "impl": name, "metric": metric, "n": n, "value": value, "unit": unit,
+                    "method": meth})
+
+    if d["per_req"] is not None:
+        rec("rss_per_parked_req", d["per_req"], "B")
+    rec("parked_held", d["held"], "requests")
+    rec("parked_ok", d["ok"], "requests")
+    rec("parked_errors", d["failed"] + d["other"] + d["none"], "count",
+        "parked_conns.py: connections that failed before their request was written, answers other than 200, "
+        "and requests with no answer (closed, reset, or none within the deadline) after the upstream's release")
+    for x in breakdown_records(name, n, d.get("breakdown") or {}):
+        x["metric"] = x["metric"].replace("idle_bytes.", "parked_bytes.")
+        x["method"] = DEPTH_BREAKDOWN_METHOD
+        out.append(x)
+    return out
+
+
+def depth_ratios(rep: dict[str, dict], n: int) -> list[dict]:
+    """Within one rep of the depth test: each duet server's bytes per parked
+    request over hyper's and over Go's (parked_vs_hyper, parked_vs_go)."""
+    out = []
+    for ref in ("hyper", "go"):
+        b = rep.get(ref)
+        if not b or not b.get("per_req") or b["per_req"] <= 0:
+            continue
+        for name, d in rep.items():
+            if name.startswith("duet-") and d.get("per_req") is not None:
+                out.append({"experiment": EXPERIMENT, "impl": name, "metric": f"parked_vs_{ref}", "n": n,
+                            "value": d["per_req"] / b["per_req"], "unit": "x",
+                            "method": f"ratio of bytes per parked request, over {ref}'s, in the same rep"})
+    return out
+
+
+def depth_pass(b: Bench, nofile: int):
+    """The depth test: duet's engines (on the proxy loads' drivers) and every
+    peer, each with N proxied requests parked on a slow upstream, in an
+    order rotated from a random start; records per server and the ratios
+    within the rep."""
+    n = depth_n(b.a.depth_n, nofile)
+    why_n = depth_n_why(n, b.a.depth_n, nofile)
+    if n <= 0:
+        log(f"depth: not measured ({why_n})")
+        return
+    cpu = upstream_cpu(b.cpus)
+    drivers = upstream_drivers(b.a.upstream_drivers)
+    names = [x for x in b.names if not x.startswith("duet-") or x.rsplit("-", 1)[1] in drivers]
+    k = b.rng.randrange(len(names)) if names else 0
+    meth = depth_method(b, n, why_n, cpu)
+    log(f"depth: {why_n}; duet's drivers: {', '.join(drivers)}")
+    rep: dict[str, dict] = {}
+    for name in names[k:] + names[:k]:
+        try:
+            d = parked_rss(b.servers[name], n, b.cpus, cpu, b.cert, b.key, b.a.sources)
+        except (RuntimeError, subprocess.SubprocessError, OSError) as e:
+            log(f"depth {name}: {e}")
+            b.failed.append(f"depth {name}: {str(e).splitlines()[0][:120]}")
+            continue
+        rep[name] = d
+        write(depth_records(name, n, d, meth))
+        log(f"depth {name}: {d['held']} held ({d['failed']} failed to send), {(d['per_req'] or 0):.0f} B/request; "
+            f"answers: {d['ok']} 200, {d['other']} other, {d['none']} none")
+    write(depth_ratios(rep, n))
+
+
 def main(argv=None) -> int:
     a = parse_args(argv)
     http_wrk.HTTPS_MIN_SECONDS = a.https_min
@@ -713,7 +822,9 @@ def main(argv=None) -> int:
         emit({"impl": "wrk", "metric": "unavailable", "value": 1, "unit": "",
               "method": "wrk not installed (apt-get install wrk)"})
         return 0
-    nofile = raise_nofile(max(a.idle_n, 1000) + 4096)
+    # The idle test's server and client each hold N descriptors; the depth
+    # test's server two per parked request (depth_n).
+    nofile = raise_nofile(max(a.idle_n, 1000, 2 * a.depth_n + DEPTH_FD_MARGIN) + 4096)
     cpus = pick_cpus()
     loads = parse_loads(a.loads, a.depth)
     count_loads = parse_loads(a.count_loads, a.depth) if a.count_loads and a.diagnostics else []
@@ -735,6 +846,8 @@ def main(argv=None) -> int:
         timeline_pass(b, timeline_loads)
         if a.idle_n:
             idle_pass(b, nofile)
+        if a.depth_n and a.depth_test:
+            depth_pass(b, nofile)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     # A measurement that failed is not a row; exit 1 so that the lab marks

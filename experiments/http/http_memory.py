@@ -1,10 +1,13 @@
-"""The idle test of the HTTP benchmark (http_bench.py): the server's memory
-per idle keep-alive connection (Pss with N connections open through
-idle_conns.py, against before), and for duet's server where those bytes
-are (its memory line on SIGUSR1, before and with the N open).
+"""The memory tests of the HTTP benchmark (http_bench.py): the server's
+memory per idle keep-alive connection (Pss with N connections open through
+idle_conns.py, against before), and per in-flight proxied request parked at
+depth (Pss with N requests on /proxy/slow held by slow_upstream.py, through
+parked_conns.py, against before); for duet's server where those bytes are
+(its memory line on SIGUSR1, before and with the N open or held).
 """
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -13,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from http_servers import HERE, Running, Server, pss_bytes, start, stop
+from http_servers import HERE, Running, Server, Upstream, pss_bytes, start, stop
 
 
 def memory_line(r: Running, timeout: float = 5.0) -> dict | None:
@@ -116,3 +119,143 @@ def idle_rss(srv: Server, n: int, cpus, cert, key, sources: int) -> dict:
                 "breakdown": memory_breakdown(mem0, mem1, m0, m1, opened) if mem0 and mem1 else {}}
     finally:
         stop(r)
+
+
+# ---- requests parked at depth ------------------------------------------------------------
+
+# The depth test's warm-up: wrk with this many connections for this many
+# seconds on /proxy/json (answered by the slow upstream at once), before the
+# baseline, so that the proxy's client, its pool and the upstream path are
+# built before it.
+DEPTH_WARMUP = (4, 1)
+# How long every server's proxy waits for the upstream's answer in the depth
+# test (nginx's proxy_read_timeout, Go's ResponseHeaderTimeout, hyper's
+# timeout, duet's ClientOptions::request_timeout through
+# --upstream-timeout-ms): longer than parking N requests and reading the
+# memory take, so that no request is answered 504 while parked.
+DEPTH_UPSTREAM_TIMEOUT_MS = 600_000
+# Descriptors the server keeps for itself besides its parked requests'
+# (listeners, the driver, the upstream pool's idle connections, stdio).
+DEPTH_FD_MARGIN = 1024
+
+
+def depth_n(want: int, nofile: int) -> int:
+    """The number of requests parked at once: `want` (the issue's 10,000)
+    where the server's RLIMIT_NOFILE allows, else what it allows with a
+    margin, in whole thousands: a parked proxied request holds two of the
+    server's descriptors (its client's connection and its upstream
+    connection)."""
+    fit = max(0, nofile - DEPTH_FD_MARGIN) // 2 // 1000 * 1000
+    return max(0, min(want, fit))
+
+
+def depth_n_why(n: int, want: int, nofile: int) -> str:
+    """Why the depth test parks `n` requests (the page's method text)."""
+    if n >= want:
+        return f"N = {n:,}"
+    return (f"N = {n:,}, not {want:,}: a parked proxied request holds two of the server's descriptors (its "
+            f"client's connection and its upstream connection) under RLIMIT_NOFILE {nofile:,} here (the "
+            f"machine's hard limit), less a margin of {DEPTH_FD_MARGIN:,}, in whole thousands")
+
+
+def per_request(m0: int, m1: int, n: int) -> float | None:
+    """Bytes per parked request: the growth of the server's memory over the
+    requests held (None when none was)."""
+    return (m1 - m0) / n if n > 0 else None
+
+
+def upstream_held(port: int, timeout: float = 5.0) -> dict:
+    """slow_upstream.py's counters (GET /held): held, served, connections."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request("GET", "/held")
+        return json.loads(c.getresponse().read())
+    finally:
+        c.close()
+
+
+def wait_held(port: int, n: int, timeout: float) -> int:
+    """Waits until the upstream holds n requests, or the deadline; returns
+    how many it holds then."""
+    deadline = time.time() + timeout
+    held = 0
+    while time.time() < deadline:
+        held = upstream_held(port)["held"]
+        if held >= n:
+            break
+        time.sleep(0.2)
+    return held
+
+
+def parked_rss(srv: Server, n: int, cpus, up_cpu: int, cert, key, sources: int) -> dict:
+    """Memory per in-flight proxied request parked at depth: a fresh
+    slow_upstream.py (pinned to up_cpu) and a fresh server proxying to it;
+    the server's Pss with N requests on /proxy/slow held by the upstream
+    against before; then the upstream releases them and every answer is
+    counted (200, another status, none). For duet's server its breakdown too
+    (memory_line, memory_breakdown)."""
+    up = start(Server("slow_upstream.py", [sys.executable, os.path.join(HERE, "slow_upstream.py"), "--port", "0"],
+                      tls=False), up_cpu, cert, key, False)
+    try:
+        r = start(srv, cpus[0], cert, key, False,
+                  upstream=Upstream(f"127.0.0.1:{up.port}", timeout_ms=DEPTH_UPSTREAM_TIMEOUT_MS))
+        try:
+            return _parked(srv, r, up, n, cpus, sources)
+        finally:
+            stop(r)
+    finally:
+        stop(up)
+
+
+def _parked(srv: Server, r: Running, up: Running, n: int, cpus, sources: int) -> dict:
+    subprocess.run(["taskset", "-c", str(cpus[1]), "wrk", "-t1", f"-c{DEPTH_WARMUP[0]}", f"-d{DEPTH_WARMUP[1]}s",
+                    f"http://127.0.0.1:{r.port}/proxy/json"], capture_output=True, text=True, timeout=60)
+    time.sleep(0.3)
+    mem0 = memory_line(r) if srv.name.startswith("duet-") else None
+    m0 = pss_bytes(r.pids)
+    limit = max(60.0, n / 100)
+    cl = subprocess.Popen(["taskset", "-c", str(cpus[1]), sys.executable, os.path.join(HERE, "parked_conns.py"),
+                           "--port", str(r.port), "--n", str(n), "--sources", str(sources), "--timeout", str(limit)],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = cl.stdout.readline()
+        m = re.match(r"sent (\d+) failed (\d+)", line)
+        if not m:
+            raise RuntimeError(f"parked_conns: {line.strip()} {cl.stderr.read()[-300:]}")
+        sent, failed = int(m.group(1)), int(m.group(2))
+        held = wait_held(up.port, sent, limit)
+        if held < sent or r.proc.poll() is not None:
+            raise RuntimeError(f"the upstream holds {held} of the {sent} requests sent after {limit:.0f} s"
+                               + (f"; {srv.name} exited ({r.proc.returncode}): {''.join(r.tail)[-200:]}"
+                                  if r.proc.poll() is not None else ""))
+        time.sleep(0.5)
+        m1 = pss_bytes(r.pids)
+        mem1 = memory_line(r) if mem0 else None
+        os.kill(up.proc.pid, signal.SIGUSR1)   # slow_upstream.py: answer every request held
+        cl.stdin.write("\n")
+        cl.stdin.flush()
+        line = cl.stdout.readline()
+        m = re.match(r"answered (\d+) (\d+) (\d+)", line)
+        if not m:
+            raise RuntimeError(f"parked_conns: {line.strip()} {cl.stderr.read()[-300:]}")
+        ok, other, none = (int(x) for x in m.groups())
+    finally:
+        try:
+            cl.stdin.close()
+        except OSError:
+            pass
+        try:
+            cl.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            cl.kill()
+    return {"sent": sent, "failed": failed, "held": held, "ok": ok, "other": other, "none": none, "m0": m0,
+            "m1": m1, "per_req": per_request(m0, m1, held),
+            "breakdown": memory_breakdown(mem0, mem1, m0, m1, held) if mem0 and mem1 else {}}
+
+
+DEPTH_BREAKDOWN_METHOD = BREAKDOWN_METHOD.replace("the idle test's N connections open", "the depth test's N "
+                                                  "requests held") + (
+    "; a parked request is its connection's task with the chain of frames (coroutine) or stack pages (fiber) it "
+    "is suspended in, the pooled client's exchange and its upstream connection. The rest is negative where the "
+    "C heap's chunks in use are larger than the pages written in them: mallinfo2 counts a chunk whole, Pss only "
+    "its resident pages")

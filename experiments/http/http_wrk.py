@@ -51,9 +51,11 @@ class Load:
 
 
 def parse_loads(spec: str, depth: int) -> list[Load]:
-    """"plaintext:64,256;json:256" -> loads, in that order."""
+    """"plaintext:64,256;json:256" -> loads, in that order ("": none)."""
     out = []
     for part in spec.split(";"):
+        if not part.strip():
+            continue
         kind, _, conns = part.partition(":")
         for c in conns.split(","):
             out.append(Load(kind.strip(), int(c), depth))

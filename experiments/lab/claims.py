@@ -171,7 +171,46 @@ def rss_slope(R: Results, impl: str) -> float:
     return slope
 
 
-@rule("M1", reads=("duet_fiber",), optional=("stackful_rss",))
+def http_depth(R: Results, impl: str) -> "Summary | None":
+    """The http experiment's depth test for one server, when on file: bytes
+    per in-flight proxied request parked on a slow upstream
+    (rss_per_parked_req, at its largest N)."""
+    got = [sm for (e, i, m, n), sm in R.by_key.items() if e == "http" and i == impl and m == "rss_per_parked_req"]
+    return max(got, key=lambda sm: sm.n or 0) if got else None
+
+
+def http_depth_text(R: Results, engines: tuple[str, ...], peers: tuple[str, ...], times: int = 0) -> str:
+    """The depth test's rows for a memory claim, as a clause of its measured
+    text: each duet engine's bytes per parked proxied request (io_uring's
+    server where on file, else epoll's; with duet's block cache's share) and
+    each peer's, and with `times` what that many parked requests hold; ""
+    when the test is not on file."""
+    parts, n = [], None
+    for engine in engines:
+        for drv in ("io_uring", "epoll"):
+            impl = f"duet-{engine}-{drv}"
+            sm = http_depth(R, impl)
+            if sm:
+                blk = R.opt("http", "parked_bytes.blocks", sm.n, impl)
+                parts.append(f"{impl} {fmt_bytes(sm.median)}"
+                             + (f" (block cache {fmt_bytes(blk.median)})" if blk else "")
+                             + (f", {times:,} = {fmt_bytes(sm.median * times)}" if times else ""))
+                n = n or sm.n
+                break
+    for peer in peers:
+        sm = http_depth(R, peer)
+        if sm:
+            parts.append(f"{pname(peer)} {fmt_bytes(sm.median)}"
+                         + (f", {times:,} = {fmt_bytes(sm.median * times)}" if times else ""))
+            n = n or sm.n
+    if not parts:
+        return ""
+    return (f"; in a real server (http's depth test: {n:,} proxied requests parked at once on a slow upstream; the "
+            "server's Pss growth per request, and of it duet's block cache: frames, task and driver blocks; "
+            "resident memory, not a working set): " + ", ".join(parts))
+
+
+@rule("M1", reads=("duet_fiber",), optional=("stackful_rss", "http"))
 def m1(R: Results) -> Verdict:
     f = rss_slope(R, "duet-fiber")
     vm = R.largest("rss", "vm_per_task", "duet-fiber")
@@ -181,14 +220,15 @@ def m1(R: Results) -> Verdict:
     v = "holds" if f >= 8192 else "holds in part" if f >= 2048 else "refuted"
     return Verdict(
         f"duet fiber (default stack): {fmt_bytes(f)} RSS per parked fiber (slope over N), "
-        f"{fmt_bytes(vm.median)} address space per fiber; 100K fibers = {fmt_bytes(f * 1e5)} RSS" + extra,
+        f"{fmt_bytes(vm.median)} address space per fiber; 100K fibers = {fmt_bytes(f * 1e5)} RSS" + extra
+        + http_depth_text(R, ("fiber",), ("go",), 10_000),
         v,
         "Every fiber does reserve its own 16-64 KiB stack (address space), but only the pages it touches "
         f"are resident: {fmt_bytes(f)} per fiber, so 100K fibers cost {fmt_bytes(f * 1e5)}, not 1.6 GB.",
         {"fiber_rss_per_task": f})
 
 
-@rule("M2", reads=("duet_stackless", "duet_poll", "duet_fiber", "frames"))
+@rule("M2", reads=("duet_stackless", "duet_poll", "duet_fiber", "frames"), optional=("http",))
 def m2(R: Results) -> Verdict:
     s = rss_slope(R, "duet-stackless")
     p = rss_slope(R, "duet-poll")
@@ -203,7 +243,8 @@ def m2(R: Results) -> Verdict:
     return Verdict(
         f"duet stackless task {fmt_bytes(s)}/task, poll future task {fmt_bytes(p)}/task (RSS slopes, header + frame "
         f"+ allocator); g++ frame of a body with 64 B live across the suspend: {fmt_bytes(fr)}; fiber/stackless "
-        f"RSS ratio {fmt_num(ratio)}x; 1M stackless tasks = {fmt_bytes(s * 1e6)}" + blk_txt,
+        f"RSS ratio {fmt_num(ratio)}x; 1M stackless tasks = {fmt_bytes(s * 1e6)}" + blk_txt
+        + http_depth_text(R, ("coroutine", "poll", "fiber"), ("hyper",)),
         combine([size_v, ratio_v]),
         f"The per-task size is {'inside' if size_v == 'holds' else 'outside'} the claimed 100-512 B; the ratio to a "
         f"real fiber is {fmt_num(ratio)}x, not 64x, because a fiber costs the pages it touched "
@@ -614,7 +655,7 @@ def k2(R: Results) -> Verdict:
         {"stackless_lines": s, "fiber_lines": f})
 
 
-@rule("K3", reads=("cache_cachegrind", "cache_sweep"))
+@rule("K3", reads=("cache_cachegrind", "cache_sweep"), optional=("http",))
 def k3(R: Results) -> Verdict:
     from .machine import cache_size
     n = _only_n(R, "cachegrind", "d1_misses_per_switch.touch0", "fiber")
@@ -633,7 +674,8 @@ def k3(R: Results) -> Verdict:
         f"1000 tasks: stackless frames {fmt_bytes(ws_s)}; fibers {fmt_bytes(ws_f_pages)} of resident stack pages, "
         f"of which the lines touched per switch (cachegrind, {fmt_num(lines_f)} lines) make {fmt_bytes(ws_f_lines)}; "
         f"L2 {fmt_bytes(l2)}; time per switch 1 -> {int(nn)} tasks: stackless {fmt_time_ns(bs)} -> "
-        f"{fmt_time_ns(as_)}, fiber {fmt_time_ns(b)} -> {fmt_time_ns(a)} [timing]",
+        f"{fmt_time_ns(as_)}, fiber {fmt_time_ns(b)} -> {fmt_time_ns(a)} [timing]"
+        + http_depth_text(R, ("coroutine", "fiber"), (), 1000),
         combine([sv, fv]),
         "The stackless working set fits L2 as claimed; a fiber's working set is the lines it touches, not 16 KB of "
         "stack, so 1000 fibers that use little stack fit in L2 too (their pages still cost memory).")

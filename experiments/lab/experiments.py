@@ -347,8 +347,9 @@ EXPERIMENTS: list[Experiment] = [
                "memory per idle keep-alive connection; duet's examples/http_server on duet::http, its engines "
                "(coroutine, fiber, poll) x (io_uring, epoll), against nginx (one worker), Go net/http and "
                "Tokio+hyper in the same run (issues 37, 51); and GET /proxy/json and GET /fanout?n=4 through one "
-               "shared upstream per rep (issue 51's proxy target)",
-               _http, {"smoke": 115, "quick": 860, "full": 5850}),
+               "shared upstream per rep (issue 51's proxy target); memory per in-flight proxied request, N requests "
+               "parked at once on a slow upstream (issue 51's memory target)",
+               _http, {"smoke": 130, "quick": 920, "full": 6250}),
     Experiment("http_loc", "http", "python:http_loc", "lab",
                "the lines of duet::http's connection engines (coroutine, fiber, poll) and of examples/http_server's "
                "handler sets (coroutine, fiber), with the Go and hyper peers' whole programs for reference: "

@@ -368,21 +368,24 @@ class Report:
             out.append("")
         return out
 
-    def http_memory_why(self, impl: str, ref: str) -> str:
+    def http_memory_why(self, impl: str, ref: str, prefix: str = "idle_bytes.") -> str:
         """The why of a memory miss: where a duet server's idle connection
-        keeps its bytes (the idle test's breakdown)."""
+        (or, with prefix parked_bytes., its parked request) keeps its bytes
+        (the idle or depth test's breakdown)."""
         R = self.R
         parts = {m.split(".", 1)[1]: s for (e, i, m, k), s in R.by_key.items()
-                 if e == "http" and i == impl and m.startswith("idle_bytes.")}
+                 if e == "http" and i == impl and m.startswith(prefix)}
         if "blocks" not in parts:
             return ""
         classes = sorted(((int(k[5:]), s) for k, s in parts.items() if k.startswith("block") and k[5:].isdigit()),
                          key=lambda t: -t[1].median)
         cls = ", ".join(f"{fmt_bytes(s.median)} in {b} B blocks" for b, s in classes if s.median >= 16)
-        out = (f"bytes per idle connection: duet's block cache {fmt_bytes(parts['blocks'].median)}"
+        what, section = (("parked request", "Memory per in-flight proxied request") if prefix == "parked_bytes."
+                         else ("idle connection", "Memory per idle keep-alive connection"))
+        out = (f"bytes per {what}: duet's block cache {fmt_bytes(parts['blocks'].median)}"
                + (f" ({cls})" if cls else "") + f", C heap {fmt_bytes(parts['heap'].median)}"
                + (f", rest of the Pss {fmt_bytes(parts['rest'].median)}" if "rest" in parts else ""))
-        return out + " (section Memory per idle keep-alive connection)"
+        return out + f" (section {section})"
 
     def http_best(self, load: str = "plaintext", n: int | None = None, engines=None):
         """duet's configuration with the highest median requests/s at a
@@ -526,6 +529,7 @@ class Report:
                                    f"{len(s.samples)} |")
             out.append("")
             out += self.http_memory_breakdown(impls)
+        out += self.http_depth_table(impls)
         out += self.http_profiles(impls)
         out += self.http_timelines(impls)
         out += self.http_targets()
@@ -549,14 +553,80 @@ class Report:
                         for i, n, s in cpu) + "."]
         return out
 
-    def http_memory_breakdown(self, impls: list[str]) -> list[str]:
+    def http_depth_table(self, impls: list[str]) -> list[str]:
+        """The depth test: bytes per in-flight proxied request parked on the
+        slow upstream, per server, with duet's ratios over hyper and Go
+        within a rep, the answers after the release, and where duet's bytes
+        are (parked_bytes.*)."""
+        R = self.R
+        got = [(i, n, s) for (e, i, m, n), s in R.by_key.items() if e == "http" and m == "rss_per_parked_req"]
+        if not got:
+            return []
+        out = ["## Memory per in-flight proxied request, parked at depth", "", got[0][2].method + ".", "",
+               "Issue 51 asks for 10,000 requests parked at once: the coroutine engine keeps each one's chain of "
+               "coroutine frames, the fiber engine its stack pages, the poll engine its state machine, and the "
+               "peers what their own runtimes keep (nginx its request and upstream structures and buffers, Go a "
+               "goroutine per connection and per upstream read, hyper its tasks' futures). The ratios over hyper "
+               "and Go are taken within a rep; answered 200 is the fewest over the samples, errors the most "
+               "(parked_conns.py: connections that failed before their request was written, answers other than "
+               "200, none).", "",
+               "| server | requests parked (N) | bytes per request | min-max | / hyper (same rep) | "
+               "/ Go (same rep) | answered 200 | errors | samples |",
+               "|---|---|---|---|---|---|---|---|---|"]
+
+        def x(s):
+            return f"{fmt_num(s.median)}x" if s else "—"
+
+        for i in impls:
+            for (j, n, s) in sorted(got, key=lambda t: t[1] or 0):
+                if j != i:
+                    continue
+                ok, err = R.opt("http", "parked_ok", n, i), R.opt("http", "parked_errors", n, i)
+                out.append(f"| {i} | {n:,} | {fmt_bytes(s.median)} | {fmt_bytes(s.min)}-{fmt_bytes(s.max)} | "
+                           f"{x(R.opt('http', 'parked_vs_hyper', n, i))} | {x(R.opt('http', 'parked_vs_go', n, i))} | "
+                           f"{f'{int(ok.min):,}' if ok else '—'} | {f'{int(err.max):,}' if err else '—'} | "
+                           f"{len(s.samples)} |")
+        out.append("")
+        return out + self.http_memory_breakdown(impls, "parked_bytes.", "request")
+
+    def http_depth_targets(self) -> list[str]:
+        """Issue 51's memory target, as table rows: bytes per parked proxied
+        request, the coroutine engine at or below hyper's and the fiber
+        engine at or below Go's (ratios within a rep, the median read)."""
+        R = self.R
+        rows = []
+        for engine, ref, name in (("coroutine", "hyper", "hyper"), ("fiber", "go", "Go")):
+            for drv in self.HTTP_DRIVERS:
+                i = f"duet-{engine}-{drv}"
+                mine = [(n, s) for (e, j, m, n), s in R.by_key.items()
+                        if e == "http" and j == i and m == "rss_per_parked_req"]
+                if not mine:
+                    continue
+                n, s = max(mine, key=lambda t: t[0] or 0)
+                target = f"memory per in-flight proxied request ({n:,} parked): `{i}` at or below {name}'s"
+                r = R.opt("http", f"parked_vs_{ref}", n, i)
+                b = R.opt("http", "rss_per_parked_req", n, ref)
+                if not r or not b:
+                    measured = f"{fmt_bytes(s.median)}; {name} not measured"
+                    rows.append(f"| {target} | {cell(measured)} | missing: {ref} | |")
+                    continue
+                measured = (f"{fmt_bytes(s.median)} against {fmt_bytes(b.median)}: {fmt_num(r.median)}x "
+                            f"({fmt_num(r.min)}-{fmt_num(r.max)})")
+                verdict = self._ratio_verdict(r, lambda v: v <= 1.0, "more")
+                why = self.http_memory_why(i, ref, "parked_bytes.") if verdict.startswith("**no**") else ""
+                rows.append(f"| {target} | {cell(measured)} | {verdict} | {cell(why)} |")
+        return rows
+
+    def http_memory_breakdown(self, impls: list[str], prefix: str = "idle_bytes.",
+                              per: str = "connection") -> list[str]:
         """Where duet's servers keep the bytes of an idle connection (the
-        idle test's memory lines)."""
+        idle test's memory lines), or of a parked request (prefix
+        parked_bytes., per "request": the depth test's)."""
         R = self.R
         rows, method = [], ""
         for i in impls:
             parts = {m.split(".", 1)[1]: s for (e, j, m, k), s in R.by_key.items()
-                     if e == "http" and j == i and m.startswith("idle_bytes.")}
+                     if e == "http" and j == i and m.startswith(prefix)}
             if "blocks" not in parts:
                 continue
             method = parts["blocks"].method
@@ -567,6 +637,10 @@ class Report:
                         f"{fmt_bytes(rest.median) if rest else '—'} | {len(parts['blocks'].samples)} |")
         if not rows:
             return []
+        if per == "request":
+            return ["Where duet's bytes are, per parked request: " + method + ".", "",
+                    "| server | block cache | by block size | C heap | rest | samples |",
+                    "|---|---|---|---|---|---|"] + rows + [""]
         return ["Where duet's bytes are, per connection: " + method + ". In duet's server a connection is "
                 "its engine's task (the poll engine: one block, the poll task's header and the connection's "
                 "state in one; the coroutine engine: the frame of the connection's Task and of each coroutine "
@@ -670,6 +744,8 @@ class Report:
                         mm_x(p) if p else f"{ref} not measured",
                         self._ratio_verdict(p, lambda v: v <= 1.0, "worse") if p else "missing: " + ref, why)
 
+        depth = self.http_depth_targets()
+
         # Issue 37: duet's best configuration against the peers.
         rows: list[str] = []
         for load in self._http_loads():
@@ -734,6 +810,11 @@ class Report:
                 "rep, a verdict reads the median (min-max beside it). The fan-out has no target; nginx serves "
                 "none.", ""]
         out += head + prox if prox else ["No proxy load on file yet: no verdict."]
+        out += ["", "## Targets (issue 51): memory per in-flight proxied request", "",
+                "Bytes per request parked at depth on the slow upstream (section Memory per in-flight proxied "
+                "request): the coroutine engine at or below hyper's, the fiber engine at or below Go's; ratios "
+                "within a rep, a verdict reads the median (min-max beside it).", ""]
+        out += head + depth if depth else ["No depth test on file yet: no verdict."]
         out += ["", "## Targets (issue 37)", ""]
         if not rows:
             return out + ["No duet configuration measured yet: no verdict.", ""]
