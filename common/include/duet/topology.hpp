@@ -41,7 +41,7 @@ class DUET_API Topology {
   /// Pins the calling thread to one OS CPU; false if that failed.
   static bool pin_current_thread(int cpu) noexcept;
 
-  /// One line: "Intel Xeon ...: 1 package, 2 cores, 2 PUs, L1d 48 KiB, ..."
+  /// One line: "<CPU model>: 1 package, 2 cores, 2 PUs, L1d 48 KiB, ..."
   [[nodiscard]] std::string describe() const;
 
  private:
