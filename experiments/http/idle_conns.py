@@ -54,9 +54,11 @@ def response_done(buf: bytes) -> bool:
 
 
 def open_idle(port: int, n: int, path: str, sources: int, timeout: float, in_flight: int,
-              host: str = "127.0.0.1") -> tuple[list[socket.socket], int]:
+              host: str = "127.0.0.1", read_answer: bool = True) -> tuple[list[socket.socket], int]:
     """Opens up to n connections, one request each; returns the idle sockets
-    that were answered and the number that failed."""
+    that were answered and the number that failed. With read_answer false
+    the request is only written: the sockets returned have it in flight
+    (parked_conns.py parks requests this way)."""
     request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
     sel = selectors.DefaultSelector()
     deadline = time.monotonic() + timeout
@@ -90,6 +92,11 @@ def open_idle(port: int, n: int, path: str, sources: int, timeout: float, in_fli
                     if err:
                         raise OSError(err, os.strerror(err))
                     s.sendall(request)
+                    if not read_answer:
+                        sel.unregister(s)
+                        pending -= 1
+                        idle.append(s)
+                        continue
                     c.state = "reading"
                     sel.modify(s, selectors.EVENT_READ, c)
                     continue

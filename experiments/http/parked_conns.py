@@ -24,7 +24,6 @@ OTHER NONE` (200s, other statuses, no answer); it exits 0 when stdin closes
 from __future__ import annotations
 
 import argparse
-import errno
 import os
 import selectors
 import socket
@@ -34,7 +33,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from lab.script import raise_nofile  # noqa: E402
 
-from idle_conns import response_done  # noqa: E402
+from idle_conns import open_idle, response_done  # noqa: E402
 
 
 def park(port: int, n: int, path: str, sources: int, timeout: float, in_flight: int,
@@ -42,50 +41,7 @@ def park(port: int, n: int, path: str, sources: int, timeout: float, in_flight: 
     """Opens up to n connections and writes one request on each, reading
     nothing; returns the sockets whose request is written and the number
     that failed."""
-    request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
-    sel = selectors.DefaultSelector()
-    deadline = time.monotonic() + timeout
-    parked: list[socket.socket] = []
-    failed = 0
-    started = 0
-    pending = 0
-    while (started < n or pending) and time.monotonic() < deadline:
-        while started < n and pending < in_flight:
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.setblocking(False)
-            try:
-                s.bind((f"127.0.0.{2 + started % sources}", 0))
-                err = s.connect_ex((host, port))
-            except OSError as e:
-                err = e.errno
-            started += 1
-            if err not in (0, errno.EINPROGRESS):
-                s.close()
-                failed += 1
-                continue
-            sel.register(s, selectors.EVENT_WRITE)
-            pending += 1
-        for key, _ in sel.select(timeout=0.2):
-            s = key.fileobj
-            sel.unregister(s)
-            pending -= 1
-            try:
-                err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                if err:
-                    raise OSError(err, os.strerror(err))
-                # A request this small fits an empty socket buffer: one send.
-                if s.send(request) != len(request):
-                    raise OSError(errno.EAGAIN, "request not written whole")
-                parked.append(s)
-            except OSError:
-                s.close()
-                failed += 1
-    for key in list(sel.get_map().values()):
-        key.fileobj.close()
-        failed += 1
-    failed += n - started
-    sel.close()
-    return parked, failed
+    return open_idle(port, n, path, sources, timeout, in_flight, host, read_answer=False)
 
 
 def status_of(buf: bytes) -> int:
