@@ -38,6 +38,23 @@ def memory_line(r: Running, timeout: float = 5.0) -> dict | None:
     return None
 
 
+def start_client(script: str, cpu: int, port: int, n: int, sources: int, timeout: float,
+                 first_line: str) -> tuple[subprocess.Popen, tuple[int, ...]]:
+    """Starts one of the connection scripts (idle_conns.py, parked_conns.py)
+    pinned to `cpu` and reads its first line, which must match `first_line`
+    (its groups are the counts returned); kills it and raises otherwise."""
+    cl = subprocess.Popen(["taskset", "-c", str(cpu), sys.executable, os.path.join(HERE, script),
+                           "--port", str(port), "--n", str(n), "--sources", str(sources),
+                           "--timeout", str(timeout)],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = cl.stdout.readline()
+    m = re.match(first_line, line)
+    if not m:
+        cl.kill()
+        raise RuntimeError(f"{script}: {line.strip()} {cl.stderr.read()[-300:]}")
+    return cl, tuple(int(g) for g in m.groups())
+
+
 def memory_breakdown(m0: dict, m1: dict, pss0: int, pss1: int, n: int) -> dict:
     """Bytes per connection from two memory lines (before, with N open) and
     the Pss around them: the block cache's blocks in use (frames, task
@@ -91,16 +108,9 @@ def idle_rss(srv: Server, n: int, cpus, cert, key, sources: int) -> dict:
         pids = r.pids
         mem0 = memory_line(r) if srv.name.startswith("duet-") else None
         m0 = pss_bytes(pids)
-        cl = subprocess.Popen(["taskset", "-c", str(cpus[1]), sys.executable, os.path.join(HERE, "idle_conns.py"),
-                               "--port", str(r.port), "--n", str(n), "--sources", str(sources),
-                               "--timeout", str(max(30, n / 200))],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cl, (opened, failed) = start_client("idle_conns.py", cpus[1], r.port, n, sources,
+                                            max(30, n / 200), r"open (\d+) failed (\d+)")
         try:
-            line = cl.stdout.readline()
-            m = re.match(r"open (\d+) failed (\d+)", line)
-            if not m:
-                raise RuntimeError(f"idle_conns: {line.strip()} {cl.stderr.read()[-300:]}")
-            opened, failed = int(m.group(1)), int(m.group(2))
             time.sleep(0.5)
             m1 = pss_bytes(r.pids)
             mem1 = memory_line(r) if mem0 else None
@@ -214,15 +224,9 @@ def _parked(srv: Server, r: Running, up: Running, n: int, cpus, sources: int) ->
     mem0 = memory_line(r) if srv.name.startswith("duet-") else None
     m0 = pss_bytes(r.pids)
     limit = max(60.0, n / 100)
-    cl = subprocess.Popen(["taskset", "-c", str(cpus[1]), sys.executable, os.path.join(HERE, "parked_conns.py"),
-                           "--port", str(r.port), "--n", str(n), "--sources", str(sources), "--timeout", str(limit)],
-                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cl, (sent, failed) = start_client("parked_conns.py", cpus[1], r.port, n, sources, limit,
+                                      r"sent (\d+) failed (\d+)")
     try:
-        line = cl.stdout.readline()
-        m = re.match(r"sent (\d+) failed (\d+)", line)
-        if not m:
-            raise RuntimeError(f"parked_conns: {line.strip()} {cl.stderr.read()[-300:]}")
-        sent, failed = int(m.group(1)), int(m.group(2))
         held = wait_held(up.port, sent, limit)
         if held < sent or r.proc.poll() is not None:
             raise RuntimeError(f"the upstream holds {held} of the {sent} requests sent after {limit:.0f} s"

@@ -1,25 +1,13 @@
 """check_comments_test.py: what check_comments.py refuses in a library
 comment, what it lets through (rules with numbers, code, other folders), on
 a tree without git built in a temporary folder."""
-import pathlib
-import subprocess
-import sys
-import tempfile
 import unittest
 
-CHECKER = pathlib.Path(__file__).resolve().parent / "check_comments.py"
+from checker_case import CheckerCase
 
 
-class CheckComments(unittest.TestCase):
-    def run_on(self, files):
-        with tempfile.TemporaryDirectory() as tmp:
-            root = pathlib.Path(tmp)
-            for rel, text in files.items():
-                (root / rel).parent.mkdir(parents=True, exist_ok=True)
-                (root / rel).write_text(text)
-            run = subprocess.run([sys.executable, "-B", str(CHECKER), str(root)],
-                                 capture_output=True, text=True, check=False)
-            return run.returncode, run.stderr
+class CheckComments(CheckerCase):
+    checker = "check_comments.py"
 
     def test_rules_with_numbers_pass(self):
         rc, err = self.run_on({

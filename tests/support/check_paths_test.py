@@ -1,24 +1,12 @@
 """check_paths_test.py: what check_paths.py counts as a path, and that a
 missing one fails (a tree without git, built in a temporary folder)."""
-import pathlib
-import subprocess
-import sys
-import tempfile
 import unittest
 
-CHECKER = pathlib.Path(__file__).resolve().parent / "check_paths.py"
+from checker_case import CheckerCase
 
 
-class CheckPaths(unittest.TestCase):
-    def run_on(self, files):
-        with tempfile.TemporaryDirectory() as tmp:
-            root = pathlib.Path(tmp)
-            for rel, text in files.items():
-                (root / rel).parent.mkdir(parents=True, exist_ok=True)
-                (root / rel).write_text(text)
-            run = subprocess.run([sys.executable, "-B", str(CHECKER), str(root)],
-                                 capture_output=True, text=True, check=False)
-            return run.returncode, run.stderr
+class CheckPaths(CheckerCase):
+    checker = "check_paths.py"
 
     def test_existing_paths_pass(self):
         rc, err = self.run_on({
