@@ -16,10 +16,12 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstring>
+#include <future>
 #include <optional>
 #include <random>
 #include <span>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -664,6 +666,64 @@ TEST_CASE("file round trip at random offsets", "[io][file]") {
   ::close(fd);
   const std::string path = tmpl;
   CHECK(SPAWN_MODEL(*rt, model, file_round_trip, path, 7).join() == "");
+  ::unlink(path.c_str());
+}
+
+namespace {
+
+/// A read of `path`'s first bytes from a coroutine, on whichever driver its
+/// runtime has.
+duet::Task<duet::io::Result<std::size_t>> read_first_bytes(std::string path) {
+  auto f = co_await duet::fs::File::open(path, O_RDONLY);
+  if (!f) co_return f.error();
+  std::array<std::byte, 16> buf{};
+  auto r = co_await f->read_at(buf, 0);
+  (void)f->close();
+  co_return r;
+}
+
+}  // namespace
+
+TEST_CASE("files on epoll are jobs of the blocking pool and wait behind its limit",
+          "[io][file][blocking]") {
+  if (!duet::iotest::driver_available(IoDriver::epoll)) {
+    WARN("SKIP: epoll not available on this kernel");
+    return;
+  }
+  duet::iotest::Watchdog wd("file-on-pool");
+  char tmpl[] = "/tmp/duet-io-test-XXXXXX";
+  const int fd = ::mkstemp(tmpl);
+  REQUIRE(fd >= 0);
+  REQUIRE(::write(fd, "hello", 5) == 5);
+  ::close(fd);
+  const std::string path = tmpl;
+  // One pool thread, held by a job that waits for the test's release; the
+  // runtime's limit is one thread too (a job submitted from a worker takes
+  // its runtime's limits). The file's open, a job of the same pool, queues
+  // behind the gate.
+  ::unsetenv("DUET_DRIVER");
+  duet::RuntimeConfig cfg;
+  cfg.workers = 1;
+  cfg.placement = duet::Placement::none;
+  cfg.io_driver = IoDriver::epoll;
+  cfg.max_blocking_threads = 1;
+  duet::Runtime rt(cfg);
+  // A short keep-alive first: pool threads left idle by earlier cases in
+  // this process leave, so the gate's is the only one.
+  duet::configure_blocking_pool(1, std::chrono::milliseconds(1));
+  std::promise<void> release;
+  auto gate = duet::spawn_blocking([r = release.get_future().share()] { r.wait(); });
+  while (duet::blocking_pool_stats().threads != 1 || duet::blocking_pool_stats().queued != 0) {
+    std::this_thread::yield();  // the gate's job runs on the one thread
+  }
+  auto h = rt.spawn(read_first_bytes(path));
+  while (duet::blocking_pool_stats().queued == 0) std::this_thread::yield();
+  CHECK_FALSE(h.is_finished());
+  release.set_value();
+  gate.join();
+  auto r = h.join();
+  REQUIRE(r);
+  CHECK(*r == 5);
   ::unlink(path.c_str());
 }
 

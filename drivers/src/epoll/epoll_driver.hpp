@@ -128,7 +128,7 @@ class EpollDriver final : public IoBackend {
   [[nodiscard]] IoDriver kind() const noexcept override { return IoDriver::epoll; }
 
   /// Owner thread: a socket op is tried at once and on EAGAIN waits for
-  /// its fd's readiness; a file op goes to the FilePool (socket_op.cpp).
+  /// its fd's readiness; a file op goes to the blocking pool (socket_op.cpp).
   Poll<long> start(OpRequest& q, OpSlot& slot, Context& cx) override;
 
   /// Any thread: adds `fd` (edge-triggered, in and out) to this set.

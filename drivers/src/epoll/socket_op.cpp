@@ -2,7 +2,7 @@
 // syscall at once (non-blocking); on EAGAIN the task waits on the fd's
 // registration in this worker's set (made by the first wait, kept until the
 // socket closes), and its next poll tries again. A file op has no readiness
-// and goes to the FilePool. Also the waiter lists of a registration.
+// and goes to the blocking pool. Also the waiter lists of a registration.
 #include <cerrno>
 #include <mutex>
 #include <utility>
@@ -13,7 +13,7 @@
 namespace duet::io::detail {
 
 Poll<long> EpollDriver::start(OpRequest& q, OpSlot& slot, Context& cx) {
-  if (is_file_op(q.kind)) return start_on_file_pool(q, slot, cx);
+  if (is_file_op(q.kind)) return start_on_blocking_pool(q, slot, cx);
   return start_socket_op(q, slot, cx);
 }
 

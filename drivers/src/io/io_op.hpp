@@ -1,6 +1,7 @@
 // io_op.hpp: what every backend's operations share: IoOp (an operation the
-// kernel or the file pool works on after poll_op returned), the spin lock
-// that guards it, the file pool of epoll, and the syscalls of the backends
+// kernel or a blocking pool job works on after poll_op returned), the spin
+// lock that guards it, epoll's file operations on the blocking pool, and
+// the syscalls of the backends
 // that make them themselves (epoll, a plain thread's blocking fallback).
 // The backends' own state is in uring/uring_driver.hpp and
 // epoll/epoll_driver.hpp; the interface poll_op calls them through is
@@ -13,15 +14,9 @@
 #include <sys/uio.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
-#include <mutex>
-#include <thread>
-#include <vector>
 
-#include "duet/detail/immortal.hpp"
 #include "duet/io/op.hpp"
 #include "duet/sync/detail/spin_lock.hpp"
 #include "duet/waker.hpp"
@@ -40,7 +35,7 @@ class IoBackend;
 /// freed when the last reference goes.
 ///
 /// References: one for the future (dropped by op_abandon, or when the poll
-/// that sees completion takes the result), one for the kernel or pool while
+/// that sees completion takes the result), one for the kernel or the pool job while
 /// the operation is in flight (dropped when its CQE is reaped or the job
 /// ran). A cross-thread cancel request holds the future's reference until
 /// the owning driver has processed it.
@@ -51,10 +46,11 @@ struct IoOp {
   bool abandoned = false;  // the future is gone (guarded by lock)
   OpKind kind;
   std::int32_t res = 0;
-  Waker waker;                 // guarded by lock
-  IoBackend* owner = nullptr;  // cancels it in flight (the ring it went to); null: a pool job
-  IoOp* next = nullptr;        // cancel queue / pool queue link
-  IoOp* cut_next = nullptr;    // interrupt queue link (a cut: at most once per op)
+  Waker waker;  // guarded by lock
+  IoBackend* owner =
+      nullptr;           // cancels it in flight (the ring it went to); null: a blocking pool job
+  IoOp* next = nullptr;  // cancel queue link
+  IoOp* cut_next = nullptr;  // interrupt queue link (a cut: at most once per op)
   int fd = -1;
   int flags = 0;
   unsigned mode = 0;
@@ -74,7 +70,7 @@ struct IoOp {
     refs.fetch_add(1, std::memory_order_relaxed);
   }
   void unref() noexcept;
-  /// The kernel or pool finished: store the result, wake the waiter, drop
+  /// The kernel or the pool job finished: store the result, wake the waiter, drop
   /// the in-flight reference.
   void complete(std::int32_t r) noexcept;
   /// The future's poll: true with `out` set when done, else registers the
@@ -124,34 +120,15 @@ void take_passed_fds(const msghdr& m, OpRequest& q) noexcept;
 /// when it must wait for readiness; never -EINTR (a signal in the call is
 /// retried).
 long socket_syscall(OpRequest& q);
-/// Runs a file op synchronously (pool thread or blocking fallback).
+/// Runs a file op synchronously (a blocking pool job or the blocking fallback).
 std::int32_t run_file_op_sync(IoOp* op) noexcept;
 
-// ---- the file pool and the blocking fallback (file_pool.cpp, blocking.cpp) -
+// ---- files on epoll and the blocking fallback (file_job.cpp, blocking.cpp) --
 
-/// The small internal blocking pool for file operations on epoll (the
-/// kernel has no readiness for regular files). Two threads: enough to keep
-/// a disk busy without oversubscribing a small machine.
-class FilePool {
- public:
-  static FilePool& instance();
-  void submit(IoOp* op);  // takes the in-flight reference
-  /// At exit: the threads finish the queue and leave.
-  void stop_and_join() noexcept;
-
- private:
-  friend class duet::detail::Immortal<FilePool>;  // only instance() makes one
-  FilePool();
-  void run();
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<IoOp*> q_;
-  bool stop_ = false;
-  std::vector<std::thread> threads_;
-};
-
-/// Starts file op `q` on the FilePool: pending, its IoOp in `slot`.
-Poll<long> start_on_file_pool(OpRequest& q, OpSlot& slot, Context& cx);
+/// Starts file op `q` as a job of the blocking pool (duet/blocking.hpp):
+/// pending, its IoOp in `slot`. For epoll: the kernel has no readiness for
+/// regular files.
+Poll<long> start_on_blocking_pool(OpRequest& q, OpSlot& slot, Context& cx);
 
 /// A plain thread (no driver): runs `q` to completion, blocking the thread.
 long blocking_op(OpRequest& q);
