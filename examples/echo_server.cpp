@@ -182,14 +182,16 @@ int main(int argc, char** argv) {
         static_cast<double>(s.enters + s.epoll_waits + s.io_syscalls + s.wake_writes);
     std::printf(
         "stats: messages %.0f io_uring_enter %llu sqes %llu epoll_wait %llu socket_calls %llu "
-        "wake_writes %llu recv_arms %llu recv_buffers %llu syscalls_per_message %.3f "
+        "wake_writes %llu recv_arms %llu recv_buffers %llu recv_starved %llu syscalls_per_message "
+        "%.3f "
         "sqes_per_enter %.2f\n",
         m, static_cast<unsigned long long>(s.enters), static_cast<unsigned long long>(s.sqes),
         static_cast<unsigned long long>(s.epoll_waits),
         static_cast<unsigned long long>(s.io_syscalls),
         static_cast<unsigned long long>(s.wake_writes),
         static_cast<unsigned long long>(s.recv_arms),
-        static_cast<unsigned long long>(s.recv_buffers), m > 0 ? sys / m : 0.0,
+        static_cast<unsigned long long>(s.recv_buffers),
+        static_cast<unsigned long long>(s.recv_starved), m > 0 ? sys / m : 0.0,
         s.enters > 0 ? static_cast<double>(s.sqes) / static_cast<double>(s.enters) : 0.0);
   }
   return 0;

@@ -1,7 +1,8 @@
 // multishot_test.cpp: io_uring multishot recv with provided buffers
 // (drivers/src/uring/recv_queue.cpp): order and completeness under
 // backpressure, a buffer ring shared by many sockets and starved, buffers
-// returned by a close with unread data, a socket that outlives its runtime.
+// returned by a close with unread data, a socket that outlives its runtime,
+// a read starved by an empty ring.
 // Every io_uring test in io_test.cpp also reads through it (it is the
 // default); these push on its edges with small rings.
 #include <sys/socket.h>
@@ -269,5 +270,70 @@ TEST_CASE("multishot recv: Runtime::memory counts the buffers held by unread dat
   CHECK(buffers_in_use(*rt) <= 16);
   CHECK(rt->spawn(read_exactly(&*s, 1024)).join() == 1024);
   // Read and given back: all in the ring again.
+  CHECK(wait_in_use(*rt, [](std::uint32_t n) { return n == 0; }));
+}
+
+namespace {
+/// A plain client connected to `l` that has sent one byte, and the
+/// server's stream, its first read done (its multishot armed).
+struct ArmedPair {
+  duet::io::Fd client;
+  TcpStream server;
+};
+ArmedPair armed_pair(duet::Runtime& rt, TcpListener& l) {
+  duet::io::Fd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  const SocketAddr addr = l.local_addr().value();
+  REQUIRE(::connect(c.get(), addr.raw(), addr.len()) == 0);
+  REQUIRE(::send(c.get(), "x", 1, MSG_NOSIGNAL) == 1);
+  auto s = rt.spawn(accept_read_one(&l)).join();
+  REQUIRE(s);
+  return {std::move(c), std::move(*s)};
+}
+
+/// Polls io_stats() until `pred` holds, at most ~10 s.
+template <class P>
+bool wait_stats(P pred) {
+  for (int i = 0; i < 10000; ++i) {
+    if (pred(duet::io::io_stats())) return true;
+    std::this_thread::sleep_for(1ms);
+  }
+  return false;
+}
+}  // namespace
+
+TEST_CASE("multishot recv: a read starved by an empty ring takes the waiting bytes directly",
+          "[io][multishot]") {
+  SKIP_WITHOUT_MULTISHOT();
+  duet::iotest::Watchdog wd("multishot starved", 120s);
+  auto rt = ring_rt(16, 256);
+  auto l = TcpListener::bind(SocketAddr::v4_loopback(0));
+  REQUIRE(l);
+  // Two sockets with their multishot armed; `full` then takes the whole
+  // ring (4 KiB in 256-byte buffers, left unread).
+  ArmedPair starved = armed_pair(*rt, *l);
+  ArmedPair full = armed_pair(*rt, *l);
+  std::vector<char> four_kib(4096, 'f');
+  REQUIRE(::send(full.client.get(), four_kib.data(), four_kib.size(), MSG_NOSIGNAL) == 4096);
+  REQUIRE(wait_in_use(*rt, [](std::uint32_t n) { return n == 16; }));
+  // Bytes for the other socket find no buffer: its multishot ends starved,
+  // and the bytes wait in the socket.
+  const auto before = duet::io::io_stats();
+  REQUIRE(::send(starved.client.get(), "hello", 5, MSG_NOSIGNAL) == 5);
+  REQUIRE(wait_stats([&](const auto& s) { return s.recv_starved > before.recv_starved; }));
+  // Its next read takes them with one direct recv, the ring still empty.
+  auto got = rt->spawn([](TcpStream* s) -> duet::Task<std::string> {
+                 std::string out(5, '\0');
+                 auto n = co_await s->read(out.data(), out.size());
+                 if (!n) co_return "read: " + n.error().message();
+                 out.resize(*n);
+                 co_return out;
+               }(&starved.server))
+                 .join();
+  CHECK(got == "hello");
+  const auto after = duet::io::io_stats();
+  CHECK(after.io_syscalls > before.io_syscalls);
+  CHECK(buffers_in_use(*rt) == 16);
+  // The full socket's bytes are all there, and the ring fills up again.
+  CHECK(rt->spawn(read_exactly(&full.server, 4096)).join() == 4096);
   CHECK(wait_in_use(*rt, [](std::uint32_t n) { return n == 0; }));
 }

@@ -21,6 +21,7 @@ void add_to(IoStatsSnapshot& s, const IoStats& d) {
   s.wake_writes += d.wake_writes.load(std::memory_order_relaxed);
   s.recv_arms += d.recv_arms.load(std::memory_order_relaxed);
   s.recv_buffers += d.recv_buffers.load(std::memory_order_relaxed);
+  s.recv_starved += d.recv_starved.load(std::memory_order_relaxed);
 }
 }  // namespace
 

@@ -217,7 +217,7 @@ constexpr IoCounter io_counters[] = {
     {"duet_io_cqes_total", "Completion queue entries reaped (io_uring).",
      &io::IoStatsSnapshot::cqes},
     {"duet_io_epoll_waits_total", "epoll_wait calls (epoll).", &io::IoStatsSnapshot::epoll_waits},
-    {"duet_io_syscalls_total", "Direct socket system calls (epoll).",
+    {"duet_io_syscalls_total", "Direct socket system calls (epoll; io_uring: a starved read).",
      &io::IoStatsSnapshot::io_syscalls},
     {"duet_io_wake_writes_total", "eventfd writes that woke a parked worker.",
      &io::IoStatsSnapshot::wake_writes},
@@ -225,6 +225,9 @@ constexpr IoCounter io_counters[] = {
      &io::IoStatsSnapshot::recv_arms},
     {"duet_io_recv_buffers_total", "Buffers filled by multishot receives (io_uring).",
      &io::IoStatsSnapshot::recv_buffers},
+    {"duet_io_recv_starved_total",
+     "Multishot receives ended for lack of buffers; the next read is a direct recv (io_uring).",
+     &io::IoStatsSnapshot::recv_starved},
 };
 static_assert(sizeof(io::IoStatsSnapshot) == std::size(io_counters) * sizeof(std::uint64_t),
               "every IoStatsSnapshot field has its family here");

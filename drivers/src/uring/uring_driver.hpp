@@ -54,7 +54,7 @@ struct alignas(64) RecvQueue {
   bool armed = false;       // a multishot recv is in the kernel
   bool cancelling = false;  // its cancel is submitted (backpressure)
   bool released = false;    // the Source let go
-  bool starved = false;     // it ended for lack of buffers
+  bool starved = false;     // it ended for lack of buffers (its next read is a direct recv)
 };
 static_assert(sizeof(RecvQueue) == 64, "a socket's receive queue is one 64-byte block");
 
@@ -194,6 +194,9 @@ class UringDriver final : public IoBackend {
   /// Owner thread: arms `rq`'s multishot recv; false when the ring is short
   /// of buffers (the caller reads with a one-shot recv instead).
   bool arm_recv(RecvQueue* rq);
+  /// Owner thread: whether `rq`'s multishot ended for lack of buffers
+  /// since its last arm (its bytes wait in the socket); clears it.
+  bool take_starved(RecvQueue* rq) noexcept;
   /// Any thread: buffer `bid` is read; it goes back to the ring.
   void give_back(std::uint16_t bid) noexcept;
   /// Any thread: cancels the multishot (a recv or an accept queue's) whose

@@ -17,10 +17,11 @@ struct IoStats {
   std::atomic<std::uint64_t> sqes{0};          // SQEs submitted (io_uring)
   std::atomic<std::uint64_t> cqes{0};          // CQEs reaped (io_uring)
   std::atomic<std::uint64_t> epoll_waits{0};   // epoll_wait calls (epoll)
-  std::atomic<std::uint64_t> io_syscalls{0};   // direct socket syscalls (epoll)
+  std::atomic<std::uint64_t> io_syscalls{0};   // direct socket syscalls (epoll; a starved read)
   std::atomic<std::uint64_t> wake_writes{0};   // eventfd writes by unpark (any thread)
   std::atomic<std::uint64_t> recv_arms{0};     // multishot recvs armed (io_uring)
   std::atomic<std::uint64_t> recv_buffers{0};  // buffers filled by multishot recvs
+  std::atomic<std::uint64_t> recv_starved{0};  // multishot recvs ended for lack of buffers
   void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
     // Relaxed: a statistic; single writer, so load+store is not a lost update.
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -29,7 +30,7 @@ struct IoStats {
 
 struct IoStatsSnapshot {
   std::uint64_t enters = 0, sqes = 0, cqes = 0, epoll_waits = 0, io_syscalls = 0, wake_writes = 0;
-  std::uint64_t recv_arms = 0, recv_buffers = 0;
+  std::uint64_t recv_arms = 0, recv_buffers = 0, recv_starved = 0;
 };
 
 /// Sum over every driver this process has run.
