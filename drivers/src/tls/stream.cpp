@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <memory>
 
@@ -67,10 +68,36 @@ int bio_destroy(BIO*) {
   return 1;  // the buffers belong to the Connection
 }
 
-/// Takes a buffer's memory, uninitialised: only received or written bytes
-/// are ever read from it.
+/// The buffers a worker thread keeps for its connections' next takes: a
+/// connection gives its buffer back whenever it goes idle (every request
+/// of a keep-alive connection), so a few spare ones per thread save a
+/// large malloc and free each time. At most kSpares per thread; the
+/// memory is no connection's, so buffered_capacity() does not count it.
+class Spares {
+ public:
+  static constexpr std::size_t kSpares = 4;
+  /// A buffer's memory, uninitialised: only received or written bytes
+  /// are ever read from it.
+  std::unique_ptr<char[]> take() {
+    if (n_ > 0) return std::move(v_[--n_]);
+    return std::make_unique_for_overwrite<char[]>(kBufferSize);
+  }
+  void give(std::unique_ptr<char[]> m) noexcept {
+    if (n_ < kSpares) v_[n_++] = std::move(m);
+  }
+
+ private:
+  std::array<std::unique_ptr<char[]>, kSpares> v_;
+  std::size_t n_ = 0;
+};
+
+Spares& spares() noexcept {
+  static thread_local Spares s;
+  return s;
+}
+
 std::unique_ptr<char[]> new_buffer() {
-  return std::make_unique_for_overwrite<char[]>(kBufferSize);
+  return spares().take();
 }
 
 }  // namespace
@@ -118,11 +145,11 @@ std::size_t Connection::take(char* p, std::size_t n) noexcept {
 
 void Connection::trim() noexcept {
   if (out.mem && out.size() == 0 && !send) {
-    out.mem.reset();
+    spares().give(std::move(out.mem));
     out.head = out.tail = 0;
   }
   if (in.mem && in.size() == 0 && !recv && at_record_boundary()) {
-    in.mem.reset();
+    spares().give(std::move(in.mem));
     in.head = in.tail = 0;
   }
 }
