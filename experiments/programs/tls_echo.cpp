@@ -4,7 +4,7 @@
 //   - blocking: a thread per connection, SSL_read then SSL_write on the
 //     blocking socket (SSL_set_fd), until the client's close_notify;
 //   - duet: a runtime (--driver, --model, --workers) whose server accepts
-//     and echoes through duet::tls::TlsStream (a BIO pair, TcpStream).
+//     and echoes through duet::tls::TlsStream (its buffers, TcpStream).
 // Both are driven by the same blocking OpenSSL client: --conns threads,
 // each writing --chunk bytes and reading them back until --bytes have
 // gone through; the handshake is not timed. Rounds alternate between the

@@ -5,6 +5,7 @@
 // checks that no descriptor leaked (/proc/self/fd before and after; the
 // openssl children are reaped first). Certificates are made at run time
 // (tls_peer.hpp).
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -334,4 +335,110 @@ TEST_CASE("configuration errors carry the OS or OpenSSL reason", "[tls][config]"
   auto d = TlsContext::server(bad_server);
   REQUIRE_FALSE(d);
   CHECK(d.error().category() == duet::tls::tls_category());
+}
+
+namespace {
+
+/// A TCP relay on the test thread between a client and `to`: bytes go
+/// through both ways as they come, except that the end of the first
+/// server record longer than 8 KiB (the test's one large message; the
+/// handshake's records are smaller) is held back until *stage is 1. Runs
+/// until both sides closed.
+void relay_holding_back(int listener, const SocketAddr& to, const std::atomic<int>& stage) {
+  duet::io::Fd a(::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC));
+  REQUIRE(a);
+  duet::io::Fd b(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  REQUIRE(::connect(b.get(), to.raw(), to.len()) == 0);
+  std::string down;                  // every server-to-client byte received
+  std::size_t rec_start = 0;         // where the next record header starts in `down`
+  std::size_t hold_from = SIZE_MAX;  // the offset held back from
+  std::size_t sent = 0;              // server-to-client bytes forwarded
+  bool a_open = true, b_open = true;
+  while (a_open || b_open) {
+    pollfd p[2] = {{a.get(), static_cast<short>(a_open ? POLLIN : 0), 0},
+                   {b.get(), static_cast<short>(b_open ? POLLIN : 0), 0}};
+    ::poll(p, 2, 10);
+    char buf[65536];
+    if (a_open && (p[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      const ssize_t n = ::recv(a.get(), buf, sizeof buf, 0);
+      if (n <= 0) {
+        a_open = false;
+        ::shutdown(b.get(), SHUT_WR);
+      } else {
+        REQUIRE(::send(b.get(), buf, static_cast<std::size_t>(n), MSG_NOSIGNAL) == n);
+      }
+    }
+    if (b_open && (p[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      const ssize_t n = ::recv(b.get(), buf, sizeof buf, 0);
+      if (n <= 0) {
+        b_open = false;
+      } else {
+        down.append(buf, static_cast<std::size_t>(n));
+        // Follow the record headers to find the large record.
+        while (hold_from == SIZE_MAX && rec_start + 5 <= down.size()) {
+          const std::size_t len =
+              (static_cast<std::size_t>(static_cast<unsigned char>(down[rec_start + 3])) << 8) |
+              static_cast<unsigned char>(down[rec_start + 4]);
+          if (len > 8192) hold_from = rec_start + 5 + len - 100;
+          rec_start += 5 + len;
+        }
+      }
+    }
+    const std::size_t limit = std::min(down.size(), stage.load() == 1 ? SIZE_MAX : hold_from);
+    if (limit > sent) {
+      const std::size_t can = limit - sent;
+      REQUIRE(::send(a.get(), down.data() + sent, can, MSG_NOSIGNAL) == static_cast<ssize_t>(can));
+      sent += can;
+    }
+    if (!b_open && sent == down.size() && a_open) ::shutdown(a.get(), SHUT_WR);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("an idle TLS connection holds no ciphertext buffer, a busy one a bounded pair",
+          "[tls][buffers]") {
+  TLS_MATRIX();
+  duet::iotest::Watchdog wd("tls idle buffers");
+  auto rt = duet::iotest::make_rt(drv);
+  auto sctx = server_ctx();
+  auto cctx = client_ctx();
+  auto l = TcpListener::bind(SocketAddr::v4_loopback(0));
+  REQUIRE(l);
+  const SocketAddr addr = l->local_addr().value();
+  const std::size_t total = duet::iotest::sanitized ? (256u << 10) : (1u << 20);
+  {
+    Seen srv[1];
+    auto server = SPAWN_MODEL(*rt, model, echo_server, &sctx, &*l, 1, &srv[0]);
+    CHECK(SPAWN_MODEL(*rt, model, idle_client, &cctx, addr, total).join() == "");
+    CHECK(server.join() == "");
+  }
+  // A large write to a slow reader: both sides stay within two buffers.
+  auto server = SPAWN_MODEL(*rt, model, bulk_server, &sctx, &*l, total);
+  CHECK(SPAWN_MODEL(*rt, model, slow_reader, &cctx, addr, total).join() == "");
+  CHECK(server.join() == "");
+}
+
+TEST_CASE("a read dropped mid-record loses no byte", "[tls][buffers]") {
+  TLS_MATRIX();
+  duet::iotest::Watchdog wd("tls mid-record");
+  auto rt = duet::iotest::make_rt(drv);
+  auto sctx = server_ctx();
+  auto cctx = client_ctx();
+  auto l = TcpListener::bind(SocketAddr::v4_loopback(0));
+  REQUIRE(l);
+  duet::io::Fd relay(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  SocketAddr raddr = SocketAddr::v4_loopback(0);
+  REQUIRE(::bind(relay.get(), raddr.raw(), raddr.len()) == 0);
+  REQUIRE(::listen(relay.get(), 4) == 0);
+  socklen_t len = raddr.len();
+  REQUIRE(::getsockname(relay.get(), raddr.raw(), &len) == 0);
+  std::string msg(12000, '\0');
+  for (std::size_t i = 0; i < msg.size(); ++i) msg[i] = static_cast<char>(shared::pattern(i));
+  std::atomic<int> stage{0};
+  auto server = SPAWN_MODEL(*rt, model, one_record_server, &sctx, &*l, msg);
+  auto client = SPAWN_MODEL(*rt, model, mid_record_client, &cctx, raddr, msg, &stage);
+  relay_holding_back(relay.get(), l->local_addr().value(), stage);
+  CHECK(client.join() == "");
+  CHECK(server.join() == "");
 }

@@ -1,21 +1,35 @@
 // connection.hpp (private): one TLS connection's state, owned by its
 // handshake future and then by its TlsStream, and the loop that runs an
-// OpenSSL call over a BIO pair and the TCP stream's futures.
+// OpenSSL call over the connection's ciphertext buffers and the TCP
+// stream's futures.
 //
 // Invariants:
-//   - OpenSSL reads and writes its half of a BIO pair (BIO_s_bio), whose
-//     other half, `net`, is ours: an OpenSSL call never blocks and never
-//     touches the socket. The ciphertext crosses each ring once: a recv
-//     lands in the inbound ring and a send leaves from the outbound one
-//     (BIO_nwrite0/BIO_nread0), with no staging copy and no zero fill.
-//   - A send in flight points at the outbound ring's oldest unread bytes;
-//     they stay unread (and so unmoved: OpenSSL only appends into the free
-//     space) until the send completes and BIO_nread consumes what it took.
-//   - A recv in flight points at the inbound ring's free space, which
-//     only we write. OpenSSL may read the ring meanwhile; the write
-//     position stays put unless it drains the ring, which restarts it at
-//     the ring's start, so commit() moves the bytes there before
-//     committing them.
+//   - OpenSSL reads and writes a BIO of ours (one BIO_METHOD per process,
+//     stream.cpp) over two buffers this object owns: `in`, ciphertext
+//     received and not yet read by OpenSSL, and `out`, ciphertext OpenSSL
+//     wrote and not yet sent. An OpenSSL call never blocks and never
+//     touches the socket: an empty `in` is "retry later" until the socket
+//     reports the end of the stream, a full `out` is "retry later" until
+//     it is sent. A recv lands straight in `in` and a send leaves straight
+//     from `out`, with no staging copy and no zero fill.
+//   - Each buffer holds bytes [head, tail) of its memory. `out`'s memory
+//     (kBufferSize, two full records, so a record never waits behind a
+//     half-sent one) is taken by the first write and given back once it
+//     is empty with no send in flight. `in` lives in `first`, kFirstRead
+//     bytes inside this object, while the connection waits for the peer:
+//     its memory (kBufferSize) is taken only when a record is in progress
+//     beyond what `first` holds (the few bytes there copied once), and
+//     given back once it is empty, with no recv in flight, at a record
+//     boundary of the received stream (`rec_left`, `hdr_have`). So an
+//     idle connection (waiting for the peer's next record, a read pending
+//     or not) holds no ciphertext buffer; OpenSSL gives back its own
+//     record buffers likewise (SSL_MODE_RELEASE_BUFFERS).
+//   - A send in flight points at `out`'s bytes [head, tail) as they were
+//     when it began; OpenSSL only appends after tail, and nothing moves,
+//     resets or frees `out` while `send` is set.
+//   - A recv in flight writes at `in`'s tail; OpenSSL only advances head,
+//     and nothing moves, resets or frees `in` (or switches it between
+//     `first` and its own memory) while `recv` is set.
 //   - `send` and `recv` are the TCP futures in flight; they live here, not
 //     in a TLS future, so a dropped TLS future loses no byte: the next
 //     operation polls them on. They are declared after the buffers they
@@ -32,6 +46,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -51,21 +66,33 @@ struct SslFree {
 struct SslCtxFree {
   void operator()(SSL_CTX* c) const noexcept { SSL_CTX_free(c); }
 };
-struct BioFree {
-  void operator()(BIO* b) const noexcept { BIO_free(b); }
-};
 struct SessionFree {
   void operator()(SSL_SESSION* s) const noexcept { SSL_SESSION_free(s); }
 };
 using SslPtr = std::unique_ptr<SSL, SslFree>;
 using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
 using SessionPtr = std::unique_ptr<SSL_SESSION, SessionFree>;
-using BioPtr = std::unique_ptr<BIO, BioFree>;
 
-/// Each direction's ring in the BIO pair: two full TLS records (16 KiB of
-/// plaintext and their overhead), so a record never waits for ring space
-/// behind a half-sent one.
-inline constexpr std::size_t kRingSize = 2 * (16 * 1024 + 512);
+/// One full TLS record: 16 KiB of plaintext and its overhead.
+inline constexpr std::size_t kRecordMax = 16 * 1024 + 512;
+/// Each direction's buffer while in use: two full records, so a record
+/// never waits for space behind a half-sent one.
+inline constexpr std::size_t kBufferSize = 2 * kRecordMax;
+/// The inline buffer a connection waiting for the peer receives into: a
+/// short record (a request, an alert) arrives whole there.
+inline constexpr std::size_t kFirstRead = 256;
+
+/// One direction's ciphertext: bytes [head, tail) of `mem` (or, inbound
+/// without `mem`, of the connection's `first`).
+struct CipherBuf {
+  std::unique_ptr<char[]> mem;  // kBufferSize bytes while taken
+  std::size_t head = 0, tail = 0;
+  [[nodiscard]] std::size_t size() const noexcept { return tail - head; }
+};
+
+/// The process's BIO_METHOD over a Connection's buffers (made once, on
+/// first use; never freed).
+BIO_METHOD* buffers_bio_method() noexcept;
 
 /// What a TlsContext shares: the SSL_CTX, the server's per-name contexts
 /// (SNI), the ALPN lists in wire format, and the client's saved sessions.
@@ -95,23 +122,40 @@ struct Connection {
   template <class Op>
   Poll<io::Result<std::size_t>> drive(Context& cx, Step& step, Op op);
 
-  /// Sends the outbound ring's bytes; ready once it is empty.
+  /// Sends `out`'s bytes; ready once it is empty.
   Poll<io::Result<void>> flush(Context& cx);
-  /// Receives ciphertext into the inbound ring (or marks its end).
+  /// Receives ciphertext into `in` (or marks the end of the stream).
   Poll<io::Result<void>> fill(Context& cx);
-  /// Makes `n` bytes received at `at` (the inbound ring's write position
-  /// when the recv began) readable by OpenSSL.
-  void commit(char* at, std::size_t n) noexcept;
+  /// The BIO's write: appends up to `n` bytes to `out` (taking its
+  /// memory); the count taken, 0 when it is full.
+  std::size_t put(const char* p, std::size_t n) noexcept;
+  /// The BIO's read: moves up to `n` bytes of `in` to `p`; the count.
+  std::size_t take(char* p, std::size_t n) noexcept;
+  /// Gives back each buffer that is empty with no TCP operation pointing
+  /// into it (`in` only at a record boundary: see the invariants).
+  void trim() noexcept;
+  /// Bytes of buffer memory held (0 when idle; `first` not counted).
+  [[nodiscard]] std::size_t held() const noexcept {
+    return (in.mem ? kBufferSize : 0) + (out.mem ? kBufferSize : 0);
+  }
+  /// Records that `n` received bytes at `p` passed, following the record
+  /// headers (`rec_left`, `hdr_have`).
+  void scan(const char* p, std::size_t n) noexcept;
+  [[nodiscard]] bool at_record_boundary() const noexcept { return rec_left == 0 && hdr_have == 0; }
+  [[nodiscard]] char* in_base() noexcept { return in.mem ? in.mem.get() : first; }
   /// Records a fatal error (returned again by every later call) and sends
   /// OpenSSL's pending alert, if any, without waiting.
   std::error_code fail(std::error_code e) noexcept;
 
   std::shared_ptr<ContextState> ctx;
   net::TcpStream tcp;
-  SslPtr ssl;               // owns OpenSSL's half of the pair (the outbound ring)
-  BioPtr net;               // our half (the inbound ring)
-  std::string name;         // the client's server name (session cache key)
-  char* recv_at = nullptr;  // where the recv in flight writes
+  SslPtr ssl;        // owns the BIO over `in` and `out`
+  std::string name;  // the client's server name (session cache key)
+  CipherBuf in, out;
+  std::uint32_t rec_left = 0;  // bytes of the received stream's current record not yet received
+  std::uint8_t hdr_have = 0;   // bytes of the next record header received (0-4)
+  std::uint8_t rec_hi = 0;     // the high byte of that header's length
+  char first[kFirstRead];      // `in`'s bytes while it has no memory of its own
   std::error_code broken;
   std::atomic<bool> busy{false};
   bool eof = false;  // the socket reported the end of the stream
@@ -178,6 +222,7 @@ Poll<io::Result<std::size_t>> Connection::drive(Context& cx, Step& step, Op op) 
   auto f = flush(cx);
   if (f.is_pending()) return pending;
   if (!f.value()) return io::Result<std::size_t>(fail(f.value().error()));
+  trim();
   return io::Result<std::size_t>(step.n);
 }
 

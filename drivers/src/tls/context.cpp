@@ -81,6 +81,9 @@ io::Result<SslCtxPtr> new_ctx(const SSL_METHOD* m, const CipherConfig& ciphers) 
   SslCtxPtr ctx(SSL_CTX_new(m));
   if (!ctx) return detail::queue_error();
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  // OpenSSL gives back its record buffers whenever they are empty, so an
+  // idle connection holds none (every SSL inherits the mode).
+  SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
   const std::string& tls12 = ciphers.tls12_ciphers;
   if (SSL_CTX_set_cipher_list(ctx.get(), tls12.empty() ? default_tls12_ciphers : tls12.c_str()) !=
       1) {
@@ -125,16 +128,12 @@ io::Result<std::unique_ptr<detail::Connection>> new_connection(
   auto c = std::make_unique<detail::Connection>(st, std::move(tcp));
   c->ssl.reset(SSL_new(st->ctx.get()));
   if (!c->ssl) return detail::queue_error();
-  // A BIO pair: OpenSSL's half is the SSL object's BIO; ours is the
-  // network half, whose ring buffers the TCP futures read into and send
-  // from. An empty ring is "retry later" until fill() shuts our half.
-  BIO* ssl_half = nullptr;
-  BIO* net_half = nullptr;
-  if (BIO_new_bio_pair(&ssl_half, detail::kRingSize, &net_half, detail::kRingSize) != 1) {
-    return detail::queue_error();
-  }
-  c->net.reset(net_half);
-  SSL_set_bio(c->ssl.get(), ssl_half, ssl_half);  // one reference, for both directions
+  // OpenSSL reads and writes our BIO over the connection's buffers
+  // (connection.hpp), which the TCP futures receive into and send from.
+  BIO* bio = BIO_new(detail::buffers_bio_method());
+  if (bio == nullptr) return detail::queue_error();
+  BIO_set_data(bio, c.get());
+  SSL_set_bio(c->ssl.get(), bio, bio);  // one reference, for both directions
   SSL_set_app_data(c->ssl.get(), c.get());
   return c;
 }

@@ -1,12 +1,15 @@
-// stream.cpp: TlsStream and its futures: each runs one OpenSSL call through
-// Connection::drive (connection.hpp), which moves the BIO pair's bytes
-// over the TCP stream.
+// stream.cpp: the BIO over a connection's ciphertext buffers, and
+// TlsStream and its futures: each runs one OpenSSL call through
+// Connection::drive (connection.hpp), which moves the buffers' bytes over
+// the TCP stream.
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
+#include <memory>
 
 #include "duet/tls/stream.hpp"
 #include "tls/connection.hpp"
@@ -14,13 +17,172 @@
 namespace duet::tls {
 namespace detail {
 
+namespace {
+
+Connection* conn_of(BIO* b) noexcept {
+  return static_cast<Connection*>(BIO_get_data(b));
+}
+
+int bio_write(BIO* b, const char* p, std::size_t n, std::size_t* done) {
+  BIO_clear_retry_flags(b);
+  *done = conn_of(b)->put(p, n);
+  if (*done > 0 || n == 0) return 1;
+  BIO_set_retry_write(b);  // full until flush() sends it
+  return 0;
+}
+
+int bio_read(BIO* b, char* p, std::size_t n, std::size_t* done) {
+  BIO_clear_retry_flags(b);
+  Connection* c = conn_of(b);
+  *done = c->take(p, n);
+  if (*done > 0 || n == 0) return 1;
+  // Empty: more may come (retry), unless the socket reported the end of
+  // the stream (then OpenSSL reports "unexpected eof" unless a
+  // close_notify came first).
+  if (!c->eof) BIO_set_retry_read(b);
+  return 0;
+}
+
+long bio_ctrl(BIO* b, int cmd, long, void*) {
+  const Connection* c = conn_of(b);
+  switch (cmd) {
+    case BIO_CTRL_FLUSH:
+      return 1;  // flush() sends, outside OpenSSL
+    case BIO_CTRL_PENDING:
+      return static_cast<long>(c->in.size());
+    case BIO_CTRL_WPENDING:
+      return static_cast<long>(c->out.size());
+    case BIO_CTRL_EOF:
+      return c->eof && c->in.size() == 0 ? 1 : 0;
+    default:
+      return 0;
+  }
+}
+
+int bio_create(BIO* b) {
+  BIO_set_init(b, 1);
+  return 1;
+}
+
+int bio_destroy(BIO*) {
+  return 1;  // the buffers belong to the Connection
+}
+
+/// The buffers a worker thread keeps for its connections' next takes: a
+/// connection gives its buffer back whenever it goes idle (every request
+/// of a keep-alive connection), so a few spare ones per thread save a
+/// large malloc and free each time. At most kSpares per thread; the
+/// memory is no connection's, so buffered_capacity() does not count it.
+class Spares {
+ public:
+  static constexpr std::size_t kSpares = 4;
+  /// A buffer's memory, uninitialised: only received or written bytes
+  /// are ever read from it.
+  std::unique_ptr<char[]> take() {
+    if (n_ > 0) return std::move(v_[--n_]);
+    return std::make_unique_for_overwrite<char[]>(kBufferSize);
+  }
+  void give(std::unique_ptr<char[]> m) noexcept {
+    if (n_ < kSpares) v_[n_++] = std::move(m);
+  }
+
+ private:
+  std::array<std::unique_ptr<char[]>, kSpares> v_;
+  std::size_t n_ = 0;
+};
+
+Spares& spares() noexcept {
+  static thread_local Spares s;
+  return s;
+}
+
+std::unique_ptr<char[]> new_buffer() {
+  return spares().take();
+}
+
+}  // namespace
+
+BIO_METHOD* buffers_bio_method() noexcept {
+  // Made once per process (a function-local static: thread-safe
+  // initialisation); OpenSSL keeps a pointer to it in every BIO.
+  static BIO_METHOD* const m = [] {
+    BIO_METHOD* bm = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "duet tls buffers");
+    if (bm != nullptr) {
+      BIO_meth_set_write_ex(bm, bio_write);
+      BIO_meth_set_read_ex(bm, bio_read);
+      BIO_meth_set_ctrl(bm, bio_ctrl);
+      BIO_meth_set_create(bm, bio_create);
+      BIO_meth_set_destroy(bm, bio_destroy);
+    }
+    return bm;
+  }();
+  return m;
+}
+
+std::size_t Connection::put(const char* p, std::size_t n) noexcept {
+  if (!out.mem) {
+    out.mem = new_buffer();
+    out.head = out.tail = 0;
+  } else if (!send && out.head > 0) {
+    // No send points into it: the unsent bytes move to the start.
+    std::memmove(out.mem.get(), out.mem.get() + out.head, out.size());
+    out.tail -= out.head;
+    out.head = 0;
+  }
+  const std::size_t k = std::min(n, kBufferSize - out.tail);
+  std::memcpy(out.mem.get() + out.tail, p, k);
+  out.tail += k;
+  return k;
+}
+
+std::size_t Connection::take(char* p, std::size_t n) noexcept {
+  const std::size_t k = std::min(n, in.size());
+  std::memcpy(p, in_base() + in.head, k);
+  in.head += k;
+  if (in.head == in.tail && !recv) in.head = in.tail = 0;
+  return k;
+}
+
+void Connection::trim() noexcept {
+  if (out.mem && out.size() == 0 && !send) {
+    spares().give(std::move(out.mem));
+    out.head = out.tail = 0;
+  }
+  if (in.mem && in.size() == 0 && !recv && at_record_boundary()) {
+    spares().give(std::move(in.mem));
+    in.head = in.tail = 0;
+  }
+}
+
+void Connection::scan(const char* p, std::size_t n) noexcept {
+  // A record is a 5-byte header (type, version, 16-bit length) and the
+  // length's bytes.
+  while (n > 0) {
+    if (rec_left > 0) {
+      const std::size_t k = std::min<std::size_t>(rec_left, n);
+      rec_left -= static_cast<std::uint32_t>(k);
+      p += k;
+      n -= k;
+      continue;
+    }
+    const auto byte = static_cast<unsigned char>(*p);
+    if (hdr_have == 3) rec_hi = byte;
+    if (hdr_have == 4) {
+      rec_left = (std::uint32_t{rec_hi} << 8) | byte;
+      hdr_have = 0;
+    } else {
+      ++hdr_have;
+    }
+    ++p;
+    --n;
+  }
+}
+
 Poll<io::Result<void>> Connection::flush(Context& cx) {
   for (;;) {
     if (!send) {
-      char* p = nullptr;
-      const int n = BIO_nread0(net.get(), &p);  // the contiguous run before the ring wraps
-      if (n <= 0) return io::Result<void>();    // nothing to send
-      send.emplace(tcp.write(p, static_cast<std::size_t>(n)));
+      if (out.size() == 0) return io::Result<void>();  // nothing to send
+      send.emplace(tcp.write(out.mem.get() + out.head, out.size()));
     }
     auto p = send->poll(cx);
     if (p.is_pending()) return pending;
@@ -28,8 +190,8 @@ Poll<io::Result<void>> Connection::flush(Context& cx) {
     send.reset();
     if (!r) return io::Result<void>(r.error());
     if (*r == 0) return io::Result<void>(std::errc::broken_pipe);
-    char* sent = nullptr;
-    BIO_nread(net.get(), &sent, static_cast<int>(*r));  // consumes what the send took
+    out.head += *r;  // consumes what the send took
+    if (out.head == out.tail) out.head = out.tail = 0;
   }
 }
 
@@ -39,12 +201,31 @@ Poll<io::Result<void>> Connection::fill(Context& cx) {
     return io::Result<void>(std::errc::connection_aborted);
   }
   if (!recv) {
-    char* p = nullptr;
-    const int room = BIO_nwrite0(net.get(), &p);
+    if (in.size() == 0 && at_record_boundary()) {
+      // Waiting for the peer's next record with nothing buffered (drive
+      // flushed `out` first): the recv waits in `first`, and both
+      // buffers' memory goes back.
+      trim();
+      in.head = in.tail = 0;
+    } else if (!in.mem) {
+      // A record in progress beyond `first`: take the memory, with the
+      // bytes `first` still holds.
+      auto m = new_buffer();
+      std::memcpy(m.get(), first + in.head, in.size());
+      in.tail = in.size();
+      in.head = 0;
+      in.mem = std::move(m);
+    } else if (in.head > 0 && kBufferSize - in.tail < kRecordMax) {
+      // Less than a record of room at the end: the unread bytes (part of
+      // one record: OpenSSL asks for more only then) move to the start.
+      std::memmove(in.mem.get(), in.mem.get() + in.head, in.size());
+      in.tail -= in.head;
+      in.head = 0;
+    }
+    const std::size_t cap = in.mem ? kBufferSize : kFirstRead;
     // OpenSSL asks for bytes only with a record incomplete, which fits.
-    if (room <= 0) return io::Result<void>(std::errc::no_buffer_space);
-    recv_at = p;
-    recv.emplace(tcp.read(p, static_cast<std::size_t>(room)));
+    if (in.tail >= cap) return io::Result<void>(std::errc::no_buffer_space);
+    recv.emplace(tcp.read(in_base() + in.tail, cap - in.tail));
   }
   auto p = recv->poll(cx);
   if (p.is_pending()) return pending;
@@ -52,33 +233,23 @@ Poll<io::Result<void>> Connection::fill(Context& cx) {
   recv.reset();
   if (!r) return io::Result<void>(r.error());
   if (*r == 0) {
-    // From now on an empty ring is the end of the stream: OpenSSL reports
+    // From now on an empty `in` is the end of the stream: OpenSSL reports
     // "unexpected eof" unless a close_notify came first.
     eof = true;
-    BIO_shutdown_wr(net.get());
   } else {
-    commit(recv_at, *r);
+    scan(in_base() + in.tail, *r);
+    in.tail += *r;
   }
   return io::Result<void>();
-}
-
-void Connection::commit(char* at, std::size_t n) noexcept {
-  char* pos = nullptr;
-  BIO_nwrite0(net.get(), &pos);
-  if (pos != at) std::memmove(pos, at, n);  // OpenSSL drained the ring meanwhile
-  BIO_nwrite(net.get(), &pos, static_cast<int>(n));
 }
 
 std::error_code Connection::fail(std::error_code e) noexcept {
   broken = e;
   // Best effort: an alert OpenSSL wrote (bad certificate, decode error)
   // tells the peer why. Never waits: the connection is done.
-  char* p = nullptr;
-  if (!send) {
-    if (const int n = BIO_nread0(net.get(), &p); n > 0) {
-      (void)::send(tcp.native_handle(), p, static_cast<std::size_t>(n),
-                   MSG_DONTWAIT | MSG_NOSIGNAL);
-    }
+  if (!send && out.size() > 0) {
+    (void)::send(tcp.native_handle(), out.mem.get() + out.head, out.size(),
+                 MSG_DONTWAIT | MSG_NOSIGNAL);
   }
   return e;
 }
@@ -215,6 +386,10 @@ std::string_view TlsStream::version() const noexcept {
 
 net::TcpStream& TlsStream::tcp() noexcept {
   return c_->tcp;
+}
+
+std::size_t TlsStream::buffered_capacity() const noexcept {
+  return c_ ? c_->held() : 0;
 }
 
 bool TlsStream::is_open() const noexcept {

@@ -20,10 +20,12 @@
 //   auto s = duet::wait(ctx.accept(duet::wait(l.accept()).value(), 5s));
 //   if (s) use(s->alpn(), s->server_name());
 //
-// OpenSSL never touches the socket: it reads and writes its half of a BIO
-// pair, and the stream moves its bytes through the TcpStream's own futures, so
-// no worker ever blocks in OpenSSL and both I/O backends serve TLS
-// unchanged. The bytes in flight (ciphertext received and not yet
+// OpenSSL never touches the socket: it reads and writes a BIO over the
+// stream's ciphertext buffers, and the stream moves their bytes through the
+// TcpStream's own futures, so no worker ever blocks in OpenSSL and both I/O
+// backends serve TLS unchanged. The buffers exist only while bytes are in
+// flight: a stream waiting for the peer with nothing buffered holds none
+// (buffered_capacity()). The bytes in flight (ciphertext received and not yet
 // decrypted, ciphertext encrypted and not yet sent) belong to the stream,
 // not to a future: dropping a read loses nothing the socket delivered, and
 // dropping a write after it encrypted its bytes still sends them, before
@@ -276,6 +278,13 @@ class DUET_API TlsStream {
   /// The TCP stream underneath (its addresses, its descriptor).
   [[nodiscard]] net::TcpStream& tcp() noexcept;
   [[nodiscard]] bool is_open() const noexcept;
+  /// Bytes of memory the stream holds for ciphertext in flight (received
+  /// and not yet decrypted, encrypted and not yet sent), OpenSSL's own
+  /// record buffers aside. 0 while the stream waits for the peer with
+  /// nothing buffered (an idle keep-alive connection, a read pending or
+  /// not); at most two buffers of two full records each while data moves.
+  /// Call it between operations, not while one is polled elsewhere.
+  [[nodiscard]] std::size_t buffered_capacity() const noexcept;
 
  private:
   friend class HandshakeFuture;
