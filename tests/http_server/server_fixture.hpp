@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -40,14 +41,81 @@ struct Probe {
   std::mutex mu;
   std::vector<std::pair<int, std::size_t>> log;  // hooks: (status, body bytes)
   std::vector<std::string> log_paths;
+  std::vector<std::string> body_errors;  // what a streamed body's reader failed with
+  std::atomic<int> body_error_count{0};
 };
+
+/// FNV-1a over a body, to check one byte for byte without keeping it.
+inline std::uint64_t fnv1a(std::string_view s, std::uint64_t h = 14695981039346656037ull) {
+  for (const char c : s) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+/// What /sum answers: whether the body was streamed, its size and hash.
+inline std::string sum_answer(bool streamed, std::size_t n, std::uint64_t h) {
+  return "streamed=" + std::to_string(streamed ? 1 : 0) + " bytes=" + std::to_string(n) +
+         " fnv=" + std::to_string(h);
+}
+
+/// Reads `q`'s body in pieces of 1000 bytes (coroutine): the answer
+/// sum_answer gives, or 400 with the reader's error (recorded in `p`).
+inline duet::Task<duet::http::Response> sum_body(Probe& p, duet::http::Request& q) {
+  const bool streamed = q.body_streamed();
+  std::array<std::byte, 1000> buf{};
+  std::size_t total = 0;
+  std::uint64_t h = fnv1a({});
+  for (;;) {
+    duet::io::Result<std::size_t> n = co_await duet::http::read_body(q, buf);
+    if (!n) {
+      {
+        std::lock_guard lk(p.mu);
+        p.body_errors.push_back(n.error().message());
+      }
+      p.body_error_count.fetch_add(1);
+      co_return duet::http::Response::text(400, "error: " + n.error().message());
+    }
+    if (*n == 0) break;
+    h = fnv1a(std::string_view(reinterpret_cast<const char*>(buf.data()), *n), h);
+    total += *n;
+  }
+  co_return duet::http::Response::text(200, sum_answer(streamed, total, h));
+}
+
+/// The same as plain calls on the handler's fiber.
+inline duet::http::Response sum_body_plain(Probe& p, duet::http::Request& q) {
+  const bool streamed = q.body_streamed();
+  std::array<std::byte, 1000> buf{};
+  std::size_t total = 0;
+  std::uint64_t h = fnv1a({});
+  for (;;) {
+    duet::io::Result<std::size_t> n = duet::http::read_body_now(q, buf);
+    if (!n) {
+      {
+        std::lock_guard lk(p.mu);
+        p.body_errors.push_back(n.error().message());
+      }
+      p.body_error_count.fetch_add(1);
+      return duet::http::Response::text(400, "error: " + n.error().message());
+    }
+    if (*n == 0) break;
+    h = fnv1a(std::string_view(reinterpret_cast<const char*>(buf.data()), *n), h);
+    total += *n;
+  }
+  return duet::http::Response::text(200, sum_answer(streamed, total, h));
+}
 
 /// The test routes, each in both models: a coroutine handler at the path,
 /// a plain one at the path with "-plain" appended.
 /// - /plaintext, /json: TechEmpower's answers;
 /// - POST /echo: the body back;
 /// - /throw: throws;
-/// - /slow: counts itself in, then waits for the drain (`stop`).
+/// - /slow: counts itself in, then waits for the drain (`stop`);
+/// - POST /sum: reads the body in pieces, answers sum_answer;
+/// - POST /ignore: answers without reading the body;
+/// - POST /whole: read_whole_body (cap 1 MiB), answers the body's size.
 inline duet::http::Router test_routes(Probe& p, const duet::CancellationToken* stop) {
   using duet::http::Request;
   using duet::http::Response;
@@ -81,6 +149,22 @@ inline duet::http::Router test_routes(Probe& p, const duet::CancellationToken* s
   r.prefix(duet::http::Method::get, "/files/",
            [](Request& q) { return Response::text(200, std::string(q.path())); });
   r.route(duet::http::Method::put, "/json", [](Request&) { return Response::empty(204); });
+  r.post("/sum", [&p](Request& q) { return sum_body(p, q); });
+  r.post("/sum-plain", [&p](Request& q) { return sum_body_plain(p, q); });
+  r.post("/ignore",
+         [](Request&) -> duet::Task<Response> { co_return Response::text(200, "ignored"); });
+  r.post("/ignore-plain", [](Request&) { return Response::text(200, "ignored"); });
+  r.post("/whole", [](Request& q) -> duet::Task<Response> {
+    duet::io::Result<void> w = co_await duet::http::read_whole_body(q, 1 << 20);
+    if (!w) co_return Response::text(400, w.error().message());
+    co_return Response::text(200,
+                             std::to_string(q.body.size()) + " " + std::to_string(fnv1a(q.body)));
+  });
+  r.post("/whole-plain", [](Request& q) {
+    duet::io::Result<void> w = duet::http::read_whole_body_now(q, 1 << 20);
+    if (!w) return Response::text(400, w.error().message());
+    return Response::text(200, std::to_string(q.body.size()) + " " + std::to_string(fnv1a(q.body)));
+  });
   return r;
 }
 

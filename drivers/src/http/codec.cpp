@@ -265,10 +265,10 @@ struct RequestDecoder::Impl {
     void on_body_init_impl(const boost::optional<std::uint64_t>& length,
                            detail::error_code&) override {
       d_->body_started = true;
-      if (length) d_->req.body.reserve(static_cast<std::size_t>(*length));
+      if (length && !d_->streaming) d_->req.body.reserve(static_cast<std::size_t>(*length));
     }
     std::size_t on_body_impl(detail::BeastView body, detail::error_code&) override {
-      d_->req.body.append(body.data(), body.size());
+      (d_->streaming ? d_->piece : d_->req.body).append(body.data(), body.size());
       return body.size();
     }
     void on_chunk_header_impl(std::uint64_t size, detail::BeastView ext,
@@ -277,7 +277,7 @@ struct RequestDecoder::Impl {
     }
     std::size_t on_chunk_body_impl(std::uint64_t, detail::BeastView body,
                                    detail::error_code&) override {
-      d_->req.body.append(body.data(), body.size());
+      d_->on_chunk_body(std::string_view(body.data(), body.size()));
       return body.size();
     }
     void on_finish_impl(detail::error_code&) override {}
@@ -289,6 +289,7 @@ struct RequestDecoder::Impl {
   std::optional<Parser> parser;
   Request req;
   std::string pending;  // bytes received, not yet used by the parser
+  std::string piece;    // a streamed body's bytes, not yet used by the caller
 
   // The current put's buffer: callbacks locate their views in it.
   const char* put_begin = nullptr;
@@ -314,7 +315,10 @@ struct RequestDecoder::Impl {
   bool header_done = false;
   bool body_started = false;
   bool continue_decided = false;
-  int status = 0;  // a callback's refusal
+  bool streaming = false;     // the body goes to `piece`, not req.body
+  bool head_given = false;    // Event::head was returned for this message
+  bool done_pending = false;  // the streamed message ended in the feed that gave its head
+  int status = 0;             // a callback's refusal
 
   // Across messages.
   int error_status = 0;   // sticky after Event::error
@@ -337,6 +341,7 @@ struct RequestDecoder::Impl {
     hosts = lengths = te_fields = te_chunked = 0;
     te_last_chunked = te_other = te_bad = has_upgrade = false;
     expect_continue = expect_other = header_done = body_started = continue_decided = false;
+    streaming = head_given = done_pending = false;
     status = 0;
     absolute_host = false;
   }
@@ -520,6 +525,19 @@ struct RequestDecoder::Impl {
     if (expect_other) return refuse(417, ec);
     if (parser->upgrade() && has_upgrade) switched = true;
     if (req.method == Method::connect) switched = true;
+    if (length && *length > limits.buffered_body_bytes) streaming = true;
+  }
+
+  /// A chunk's bytes: kept in the request while the body is within
+  /// buffered_body_bytes; past it the body is streamed from here on, what
+  /// was kept going first.
+  void on_chunk_body(std::string_view body) {
+    if (!streaming && req.body.size() + body.size() > limits.buffered_body_bytes) {
+      streaming = true;
+      piece.append(req.body);
+      req.body = std::string();
+    }
+    (streaming ? piece : req.body).append(body);
   }
 
   void on_chunk_header(std::uint64_t size, std::size_t ext_size, detail::error_code& ec) {
@@ -563,10 +581,26 @@ RequestDecoder::Step RequestDecoder::feed(std::string_view in) {
     while (skipped < in.size() && (in[skipped] == '\r' || in[skipped] == '\n')) ++skipped;
     in.remove_prefix(skipped);
   }
+  if (d.done_pending) {  // the head's feed ended the body too
+    d.reset();
+    return Step{Event::body_end, 0};
+  }
   const auto [outcome, used] = detail::run(d, in);
   if (outcome == detail::Outcome::error) {
     if (d.status == 0) d.status = 400;
     return d.error_step(skipped + used);
+  }
+  if (d.streaming) {
+    if (!d.head_given) {
+      d.head_given = true;
+      d.done_pending = outcome == detail::Outcome::done;
+      return Step{Event::head, skipped + used};
+    }
+    if (outcome == detail::Outcome::done) {
+      d.reset();
+      return Step{Event::body_end, skipped + used};
+    }
+    return Step{d.piece.empty() ? Event::need_more : Event::body, skipped + used};
   }
   if (outcome == detail::Outcome::done) return Step{Event::request, skipped + used};
   if (d.continue_due()) {
@@ -581,8 +615,19 @@ Request RequestDecoder::take() {
   Impl& d = *impl_;
   Request r = std::move(d.req);
   d.req = Request{};
-  d.reset();
+  if (!d.head_given) d.reset();  // a streamed body's message ends at its Event::body_end
   return r;
+}
+
+std::string& RequestDecoder::body_piece() noexcept {
+  return impl_->piece;
+}
+
+bool RequestDecoder::take_continue() noexcept {
+  Impl& d = *impl_;
+  if (!d.head_given || d.done_pending || !d.continue_due()) return false;
+  d.continue_decided = true;
+  return true;
 }
 
 int RequestDecoder::error_status() const noexcept {

@@ -49,6 +49,10 @@ namespace duet::http {
 struct Limits {
   std::size_t max_header_bytes = 8 * 1024;   // request line + fields; more: 431
   std::size_t max_body_bytes = 1024 * 1024;  // a request body; more: 413
+  /// A request body up to this many bytes arrives whole in Request::body;
+  /// a longer one (by its Content-Length, or a chunked one once it runs
+  /// past it) is streamed: the handler reads it in pieces (duet/http/body.hpp).
+  std::size_t buffered_body_bytes = 64 * 1024;
   /// The idle gap before a request and its whole header must arrive within
   /// this; so must each read of a body and each write (server); each read
   /// of a response (client).
@@ -63,6 +67,11 @@ class DUET_API RequestDecoder {
     request,       // a whole request (head and body): take() it
     continue_100,  // a head asked for 100-continue: write continue_response(), feed on
     error,         // the input is refused: answer error_status() and close
+    // A streamed body (Limits::buffered_body_bytes):
+    head,      // a request whose body is streamed: take() its head, then feed its body
+    body,      // bytes of the streamed body are in body_piece(): use them, clear it, feed on
+    body_end,  // the streamed body is whole (its last bytes in body_piece()); the
+               // decoder is ready for the next request
   };
   struct Step {
     Event event;
@@ -76,9 +85,19 @@ class DUET_API RequestDecoder {
 
   /// Parses from the start of `in` up to the next event.
   Step feed(std::string_view in);
-  /// The request of the last Event::request; the decoder is ready for the
-  /// next one.
+  /// The request of the last Event::request (the decoder is ready for the
+  /// next one), or the head of the last Event::head (with an empty body:
+  /// feed on for it).
   [[nodiscard]] Request take();
+  /// A streamed body's bytes decoded and not yet used by the caller (who
+  /// clears it after using them). Appended to by each feed while a body is
+  /// streamed: at most what that feed was given.
+  [[nodiscard]] std::string& body_piece() noexcept;
+  /// True once, when a streamed body's head asked for 100-continue and no
+  /// byte of the body has come: the caller writes continue_response()
+  /// before it waits for the body. (A request whose body arrives whole
+  /// gets Event::continue_100 instead.)
+  [[nodiscard]] bool take_continue() noexcept;
   /// The status of the last Event::error: 400, 413, 431, 501 or 505.
   [[nodiscard]] int error_status() const noexcept;
   /// True between requests: no byte of the next request has arrived.

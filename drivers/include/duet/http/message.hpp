@@ -19,6 +19,10 @@
 
 namespace duet::http {
 
+namespace detail {
+class BodyPump;  // a streamed request body's source (src/http/body_pump.hpp)
+}
+
 /// The request methods RFC 9110 section 9 defines, and `other` for any
 /// other token (Request::method_name has it; a server answers 501 unless a
 /// route names it).
@@ -90,8 +94,16 @@ struct DUET_API Request {
   int version = 11;
   Headers headers;
   /// The whole body (the codec reassembles a chunked one; at most
-  /// Limits::max_body_bytes).
+  /// Limits::max_body_bytes), unless it is streamed: then empty, and read
+  /// with read_body (duet/http/body.hpp).
   std::string body;
+  /// Set by the server while a handler runs, when the request's body is
+  /// streamed (past Limits::buffered_body_bytes); null otherwise. It is
+  /// the connection's, valid for the handler's turn only.
+  detail::BodyPump* body_stream = nullptr;
+
+  /// Whether the body is streamed: still to be read (read_body).
+  [[nodiscard]] bool body_streamed() const noexcept { return body_stream != nullptr; }
 
   /// The target's path: up to '?' (not decoded).
   [[nodiscard]] std::string_view path() const noexcept;

@@ -1,0 +1,246 @@
+// stream_test.cpp: streamed request bodies (duet/http/body.hpp) end to
+// end, for every engine on both drivers, read by coroutine and plain
+// handlers: bodies past Limits::buffered_body_bytes by Content-Length and
+// chunked (with extensions and trailers), pipelined requests after them,
+// a handler that ignores its body, a body cut by the peer, a malformed
+// chunk, the limits over the whole stream, read_whole_body, and Expect:
+// 100-continue answered at the first read.
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "server_fixture.hpp"
+
+using duet::http::Engine;
+using http_server_test::Client;
+using http_server_test::Fixture;
+using http_server_test::fnv1a;
+using http_server_test::sum_answer;
+using namespace std::chrono_literals;
+
+namespace {
+
+#define STREAM_MATRIX()                                                                          \
+  const duet::IoDriver drv = GENERATE(duet::IoDriver::io_uring, duet::IoDriver::epoll);          \
+  const Engine engine = GENERATE(Engine::coroutine, Engine::fiber, Engine::poll);                \
+  INFO("driver " << duet::io::driver_name(drv) << ", engine " << duet::http::to_string(engine)); \
+  if (!duet::iotest::driver_available(drv)) {                                                    \
+    WARN("SKIP: " << duet::io::driver_name(drv) << " not available on this kernel");             \
+    return;                                                                                      \
+  }                                                                                              \
+  duet::iotest::Watchdog wd("http_stream", 120s)
+
+/// A body of `n` bytes, not periodic at any small stride.
+std::string stream_body(std::size_t n) {
+  std::string s(n, '\0');
+  std::uint32_t x = 12345;
+  for (auto& c : s) {
+    x = x * 1103515245u + 12345u;
+    c = static_cast<char>('a' + (x >> 16) % 26);
+  }
+  return s;
+}
+
+std::string post(std::string_view path, std::string_view body, std::string_view extra = {}) {
+  return "POST " + std::string(path) +
+         " HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" +
+         std::string(extra) + "\r\n" + std::string(body);
+}
+
+/// `body` in chunks of `piece` bytes, each with an extension, and a
+/// trailer section.
+std::string chunked(std::string_view body, std::size_t piece) {
+  std::string out;
+  char hex[32];
+  for (std::size_t i = 0; i < body.size(); i += piece) {
+    const std::string_view c = body.substr(i, piece);
+    std::snprintf(hex, sizeof hex, "%zx", c.size());
+    out += hex;
+    out += ";ext=\"v\"\r\n";
+    out += c;
+    out += "\r\n";
+  }
+  out += "0\r\nX-Trailer: done\r\n\r\n";
+  return out;
+}
+
+template <class F>
+void with_stream_server(Engine e, duet::IoDriver d, duet::http::ServerOptions o, F body) {
+  Fixture f(e, d, std::move(o));
+  const int fds_before = duet::iotest::fd_count();
+  body(f);
+  CHECK(duet::iotest::settled_fd_count(fds_before) == fds_before);
+  CHECK(f.finish() == 0);
+}
+
+/// Waits (bounded) until `n` body errors were recorded.
+bool wait_body_errors(Fixture& f, int n) {
+  for (int i = 0; i < 5000 && f.probe.body_error_count.load() < n; ++i) {
+    std::this_thread::sleep_for(1ms);  // polling observable state, not timing
+  }
+  return f.probe.body_error_count.load() >= n;
+}
+
+}  // namespace
+
+TEST_CASE("stream: a body past the threshold is streamed, a small one arrives whole",
+          "[http_server][stream]") {
+  STREAM_MATRIX();
+  with_stream_server(engine, drv, {}, [](Fixture& f) {
+    Client c(f.port);
+    const std::string big = stream_body(300 * 1024);
+    const std::string small = stream_body(1000);
+    for (const char* path : {"/sum", "/sum-plain"}) {
+      INFO(path);
+      // The streamed body, then a pipelined request in the same send.
+      c.send(post(path, big) + "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
+      auto r = c.response();
+      CHECK(r.status == 200);
+      CHECK(r.body == sum_answer(true, big.size(), fnv1a(big)));
+      CHECK(r.field("Connection").empty());
+      CHECK(c.response().body == "Hello, World!");
+      c.send(post(path, small));
+      CHECK(c.response().body == sum_answer(false, small.size(), fnv1a(small)));
+    }
+  });
+}
+
+TEST_CASE("stream: chunked bodies with extensions and trailers stream past the threshold",
+          "[http_server][stream]") {
+  STREAM_MATRIX();
+  with_stream_server(engine, drv, {}, [](Fixture& f) {
+    Client c(f.port);
+    const std::string big = stream_body(200 * 1024 + 7);
+    const std::string small = stream_body(3000);
+    for (const char* path : {"/sum", "/sum-plain"}) {
+      INFO(path);
+      const std::string head = std::string("POST ") + path +
+                               " HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+      c.send(head + chunked(big, 10000) + head + chunked(small, 1000));
+      CHECK(c.response().body == sum_answer(true, big.size(), fnv1a(big)));
+      CHECK(c.response().body == sum_answer(false, small.size(), fnv1a(small)));
+    }
+  });
+}
+
+TEST_CASE("stream: read_whole_body gathers a streamed body up to its cap",
+          "[http_server][stream]") {
+  STREAM_MATRIX();
+  with_stream_server(engine, drv, {}, [](Fixture& f) {
+    Client c(f.port);
+    const std::string big = stream_body(500 * 1024);
+    for (const char* path : {"/whole", "/whole-plain"}) {
+      INFO(path);
+      c.send(post(path, big));
+      CHECK(c.response().body == std::to_string(big.size()) + " " + std::to_string(fnv1a(big)));
+    }
+  });
+}
+
+TEST_CASE("stream: a handler that ignores a large body answers and the connection closes",
+          "[http_server][stream]") {
+  STREAM_MATRIX();
+  with_stream_server(engine, drv, {}, [](Fixture& f) {
+    const std::string big = stream_body(900 * 1024);
+    for (const char* path : {"/ignore", "/ignore-plain", "/no-such-route"}) {
+      INFO(path);
+      Client c(f.port);
+      c.send(post(path, big));
+      auto r = c.response();
+      CHECK(r.status == (std::string_view(path) == "/no-such-route" ? 404 : 200));
+      CHECK(r.field("Connection") == "close");
+      CHECK(c.closed());
+    }
+  });
+}
+
+TEST_CASE("stream: a body cut by the peer is the reader's error", "[http_server][stream]") {
+  STREAM_MATRIX();
+  with_stream_server(engine, drv, {}, [](Fixture& f) {
+    const std::string part = stream_body(150 * 1024);
+    int errors = 0;
+    for (const char* path : {"/sum", "/sum-plain"}) {
+      INFO(path);
+      {
+        Client c(f.port);
+        c.send(std::string("POST ") + path +
+               " HTTP/1.1\r\nHost: t\r\nContent-Length: 400000\r\n\r\n" + part);
+        c.close();
+      }
+      CHECK(wait_body_errors(f, ++errors));
+    }
+    // The server serves on.
+    Client c(f.port);
+    c.send("GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
+    CHECK(c.response().body == "Hello, World!");
+  });
+}
+
+TEST_CASE("stream: a malformed chunk and a chunked body past max_body_bytes fail the reader",
+          "[http_server][stream]") {
+  STREAM_MATRIX();
+  duet::http::ServerOptions o;
+  o.limits.max_body_bytes = 100 * 1024;
+  o.limits.buffered_body_bytes = 8 * 1024;
+  with_stream_server(engine, drv, o, [](Fixture& f) {
+    const std::string part = stream_body(20 * 1024);
+    for (const char* path : {"/sum", "/sum-plain"}) {
+      INFO(path);
+      const std::string head = std::string("POST ") + path +
+                               " HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+      {
+        Client c(f.port);
+        std::string chunks = chunked(part, 4096);
+        chunks.resize(chunks.find("0\r\nX-Trailer"));  // the chunks, then a bad size line
+        c.send(head + chunks + "zz\r\n");
+        auto r = c.response();
+        CHECK(r.status == 400);
+        CHECK(r.field("Connection") == "close");
+        CHECK(c.closed());
+      }
+      {
+        Client c(f.port);
+        std::string body = chunked(stream_body(150 * 1024), 8192);
+        c.send(head + body);
+        auto r = c.response();
+        CHECK(r.status == 400);
+        CHECK(r.body == "error: " + std::make_error_code(std::errc::message_size).message());
+        CHECK(r.field("Connection") == "close");
+      }
+      {
+        // By Content-Length: 413 before the handler runs.
+        Client c(f.port);
+        c.send(std::string("POST ") + path +
+               " HTTP/1.1\r\nHost: t\r\nContent-Length: 200000\r\n\r\n");
+        CHECK(c.response().status == 413);
+      }
+    }
+  });
+}
+
+TEST_CASE("stream: Expect 100-continue on a streamed body is answered at the first read",
+          "[http_server][stream]") {
+  STREAM_MATRIX();
+  with_stream_server(engine, drv, {}, [](Fixture& f) {
+    const std::string big = stream_body(100 * 1024);
+    for (const char* path : {"/sum", "/sum-plain"}) {
+      INFO(path);
+      Client c(f.port);
+      c.send(std::string("POST ") + path + " HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+             std::to_string(big.size()) + "\r\nExpect: 100-continue\r\n\r\n");
+      CHECK(c.response(/*head_only=*/true).status == 100);
+      c.send(big);
+      CHECK(c.response().body == sum_answer(true, big.size(), fnv1a(big)));
+    }
+    // A handler that never reads sends no 100, answers, and closes.
+    Client c(f.port);
+    c.send(
+        "POST /ignore HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\nExpect: "
+        "100-continue\r\n\r\n");
+    auto r = c.response();
+    CHECK(r.status == 200);
+    CHECK(r.field("Connection") == "close");
+  });
+}
