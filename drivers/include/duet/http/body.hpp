@@ -30,13 +30,14 @@
 //
 // Example (coroutine):
 //   duet::http::Request req;
-//   std::array<std::byte, 16 * 1024> buf;
+//   std::array<std::byte, 16 * 1024> chunk;
 //   std::size_t total = 0;
 //   for (;;) {
-//     duet::io::Result<std::size_t> n = co_await duet::http::read_body(req, buf);
+//     duet::io::Result<std::size_t> n = co_await duet::http::read_body(req, chunk);
 //     if (!n || *n == 0) break;
 //     total += *n;
 //   }
+//   use(total);
 //
 // Example (fiber):
 //   duet::http::Request req;
