@@ -43,7 +43,39 @@ struct Probe {
   std::vector<std::string> log_paths;
   std::vector<std::string> body_errors;  // what a streamed body's reader failed with
   std::atomic<int> body_error_count{0};
+  std::atomic<int> pieces_made{0};  // by /gen's producers
 };
+
+/// /gen's body: `n` pieces of 1000 bytes, the i-th all one letter.
+inline std::string gen_body(int n) {
+  std::string s;
+  for (int i = 0; i < n; ++i) s.append(1000, static_cast<char>('a' + i % 26));
+  return s;
+}
+
+/// A response whose body is gen_body(n), produced piece by piece; the
+/// producer fails after `fail_after` pieces (negative: never). `known`:
+/// with its length.
+inline duet::http::Response gen_response(Probe& p, int status, int n, bool known,
+                                         int fail_after = -1) {
+  auto next = std::make_shared<int>(0);
+  return duet::http::streamed_response(
+      status,
+      [&p, next, n, fail_after]() -> duet::Task<duet::io::Result<std::string>> {
+        const int i = (*next)++;
+        if (i == fail_after) co_return std::errc::io_error;
+        if (i >= n) co_return std::string();
+        p.pieces_made.fetch_add(1);
+        co_return std::string(1000, static_cast<char>('a' + i % 26));
+      },
+      known ? std::optional<std::size_t>(static_cast<std::size_t>(n) * 1000) : std::nullopt);
+}
+
+/// /gen's query: n=, known=1, fail=.
+inline int gen_param(const duet::http::Request& q, std::string_view name, int dflt) {
+  const auto v = q.query_param(name);
+  return v ? std::stoi(std::string(*v)) : dflt;
+}
 
 /// FNV-1a over a body, to check one byte for byte without keeping it.
 inline std::uint64_t fnv1a(std::string_view s, std::uint64_t h = 14695981039346656037ull) {
@@ -115,7 +147,8 @@ inline duet::http::Response sum_body_plain(Probe& p, duet::http::Request& q) {
 /// - /slow: counts itself in, then waits for the drain (`stop`);
 /// - POST /sum: reads the body in pieces, answers sum_answer;
 /// - POST /ignore: answers without reading the body;
-/// - POST /whole: read_whole_body (cap 1 MiB), answers the body's size.
+/// - POST /whole: read_whole_body (cap 1 MiB), answers the body's size;
+/// - GET /gen?n=&known=&fail=&status=: a body from a source (gen_response).
 inline duet::http::Router test_routes(Probe& p, const duet::CancellationToken* stop) {
   using duet::http::Request;
   using duet::http::Response;
@@ -164,6 +197,14 @@ inline duet::http::Router test_routes(Probe& p, const duet::CancellationToken* s
     duet::io::Result<void> w = duet::http::read_whole_body_now(q, 1 << 20);
     if (!w) return Response::text(400, w.error().message());
     return Response::text(200, std::to_string(q.body.size()) + " " + std::to_string(fnv1a(q.body)));
+  });
+  r.get("/gen", [&p](Request& q) -> duet::Task<Response> {
+    co_return gen_response(p, gen_param(q, "status", 200), gen_param(q, "n", 50),
+                           gen_param(q, "known", 0) != 0, gen_param(q, "fail", -1));
+  });
+  r.get("/gen-plain", [&p](Request& q) {
+    return gen_response(p, gen_param(q, "status", 200), gen_param(q, "n", 50),
+                        gen_param(q, "known", 0) != 0, gen_param(q, "fail", -1));
   });
   return r;
 }

@@ -244,3 +244,72 @@ TEST_CASE("stream: Expect 100-continue on a streamed body is answered at the fir
     CHECK(r.field("Connection") == "close");
   });
 }
+
+TEST_CASE("stream: a response body from a source, chunked or with its length",
+          "[http_server][stream]") {
+  STREAM_MATRIX();
+  with_stream_server(engine, drv, {}, [](Fixture& f) {
+    Client c(f.port);
+    for (const char* path : {"/gen", "/gen-plain"}) {
+      INFO(path);
+      c.send(std::string("GET ") + path + "?n=300 HTTP/1.1\r\nHost: t\r\n\r\n");
+      auto r = c.response();
+      CHECK(r.status == 200);
+      CHECK(r.field("Transfer-Encoding") == "chunked");
+      CHECK(r.field("Content-Length").empty());
+      CHECK(r.body == http_server_test::gen_body(300));
+      // With its length, then pipelined requests after it.
+      c.send(std::string("GET ") + path + "?n=40&known=1 HTTP/1.1\r\nHost: t\r\n\r\n" +
+             "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
+      r = c.response();
+      CHECK(r.field("Content-Length") == "40000");
+      CHECK(r.field("Transfer-Encoding").empty());
+      CHECK(r.body == http_server_test::gen_body(40));
+      CHECK(c.response().body == "Hello, World!");
+    }
+  });
+}
+
+TEST_CASE("stream: HEAD, 204 and HTTP/1.0 answers from a source", "[http_server][stream]") {
+  STREAM_MATRIX();
+  with_stream_server(engine, drv, {}, [](Fixture& f) {
+    Client c(f.port);
+    const int made = f.probe.pieces_made.load();
+    c.send(
+        "HEAD /gen?n=5 HTTP/1.1\r\nHost: t\r\n\r\nGET /gen?n=3&status=204 HTTP/1.1\r\nHost: "
+        "t\r\n\r\nGET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
+    auto h = c.response(/*head_only=*/true);
+    CHECK(h.status == 200);
+    CHECK(h.field("Transfer-Encoding") == "chunked");
+    auto n = c.response(/*head_only=*/true);
+    CHECK(n.status == 204);
+    CHECK(n.field("Transfer-Encoding").empty());
+    CHECK(c.response().body == "Hello, World!");  // no body came between
+    CHECK(f.probe.pieces_made.load() == made);    // the producers were not called
+    // HTTP/1.0 and no length: the close ends the body.
+    Client old(f.port);
+    old.send("GET /gen-plain?n=7 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    const std::string all = old.until_close();
+    const auto at = all.find("\r\n\r\n");
+    REQUIRE(at != std::string::npos);
+    const std::string head = all.substr(0, at);
+    CHECK(head.find("Connection: close") != std::string::npos);
+    CHECK(head.find("Transfer-Encoding") == std::string::npos);
+    CHECK(all.substr(at + 4) == http_server_test::gen_body(7));
+  });
+}
+
+TEST_CASE("stream: a source that fails cuts the body short and closes", "[http_server][stream]") {
+  STREAM_MATRIX();
+  with_stream_server(engine, drv, {}, [](Fixture& f) {
+    for (const char* path : {"/gen?n=10&fail=3", "/gen-plain?n=10&fail=3&known=1"}) {
+      INFO(path);
+      Client c(f.port);
+      c.send(std::string("GET ") + path + " HTTP/1.1\r\nHost: t\r\n\r\n");
+      CHECK_THROWS(c.response());  // closed inside the body
+    }
+    Client c(f.port);
+    c.send("GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
+    CHECK(c.response().body == "Hello, World!");
+  });
+}

@@ -128,4 +128,11 @@ io::Result<void> read_whole_body_now(Request& req, std::size_t cap) {
   return duet::wait(read_whole_body(req, cap));
 }
 
+Response streamed_response(int status, BodyProducer next, std::optional<std::size_t> length) {
+  Response r;
+  r.status = status;
+  r.source = std::make_shared<BodySource>(BodySource{std::move(next), length});
+  return r;
+}
+
 }  // namespace duet::http

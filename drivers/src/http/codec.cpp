@@ -11,6 +11,8 @@
 // Request.
 #include "duet/http/codec.hpp"
 
+#include "duet/http/body.hpp"
+
 #include <time.h>
 
 #include <algorithm>
@@ -706,9 +708,17 @@ void write_response(std::string& out, const Response& r, const Answering& a) {
   // too. A HEAD answer keeps the length the GET would have.
   const bool bodiless = (r.status >= 100 && r.status < 200) || r.status == 204 || r.status == 304;
   if (!bodiless) {
-    out.append("Content-Length: ");
-    detail::append_number(out, r.body.size());
-    out.append("\r\n");
+    if (!r.source) {
+      out.append("Content-Length: ");
+      detail::append_number(out, r.body.size());
+      out.append("\r\n");
+    } else if (r.source->length) {
+      out.append("Content-Length: ");
+      detail::append_number(out, *r.source->length);
+      out.append("\r\n");
+    } else if (a.version >= 11) {
+      out.append("Transfer-Encoding: chunked\r\n");
+    }  // else HTTP/1.0: the close ends the body (body_framing)
   }
   if (a.close) {
     out.append("Connection: close\r\n");
@@ -716,7 +726,15 @@ void write_response(std::string& out, const Response& r, const Answering& a) {
     out.append("Connection: keep-alive\r\n");
   }
   out.append("\r\n");
-  if (!bodiless && !a.head) out.append(r.body);
+  if (!bodiless && !a.head && !r.source) out.append(r.body);
+}
+
+BodyFraming body_framing(const Response& r, const Answering& a) noexcept {
+  if (!r.source) return BodyFraming::none;
+  const bool bodiless = (r.status >= 100 && r.status < 200) || r.status == 204 || r.status == 304;
+  if (bodiless || a.head) return BodyFraming::none;
+  if (r.source->length) return BodyFraming::length;
+  return a.version >= 11 ? BodyFraming::chunked : BodyFraming::close;
 }
 
 void write_error(std::string& out, int status, bool keep_open, std::string_view allow) {

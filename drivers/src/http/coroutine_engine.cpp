@@ -33,6 +33,7 @@
 #include <utility>
 
 #include "body_pump.hpp"
+#include "body_writer.hpp"
 #include "duet/channel/select.hpp"
 #include "duet/stackful.hpp"
 #include "duet/stackless/spawn.hpp"
@@ -246,8 +247,13 @@ Task<bool> handle(Conn<S>& c, Request& req) {
   }
   if (failed) res = handler_failed();
   // After the handler: a drain that began while it ran closes too.
-  const bool close = end_turn(c.pump, streamed) || closes_after(c.st, req, c.served, c.decoder);
+  bool close = end_turn(c.pump, streamed) || closes_after(c.st, req, c.served, c.decoder);
+  const BodyToWrite source = body_to_write(req, res, close);
   answer(c.st, req, std::move(res), c.out, close, started);
+  if (source.source &&
+      !co_await write_body(c.stream, c.out, source, c.st.options.limits.read_timeout)) {
+    co_return true;  // the body cut short: the connection closes
+  }
   co_return close;
 }
 

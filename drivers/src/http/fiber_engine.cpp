@@ -27,6 +27,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "body_writer.hpp"
 #include "duet/channel/select.hpp"
 #include "duet/io/buffered.hpp"
 #include "duet/stackful.hpp"
@@ -201,8 +202,13 @@ class FiberConnection {
       res = handler_failed();
     }
     // After the handler: a drain that began while it ran closes too.
-    const bool close = end_turn(pump_, streamed) || closes_after(st_, req, served_, decoder_);
+    bool close = end_turn(pump_, streamed) || closes_after(st_, req, served_, decoder_);
+    const BodyToWrite source = body_to_write(req, res, close);
     answer(st_, req, std::move(res), out_, close, started);
+    if (source.source &&
+        !wait(write_body(reader_.get_ref(), out_, source, st_.options.limits.read_timeout))) {
+      return true;  // the body cut short: the connection closes
+    }
     return close;
   }
 

@@ -16,6 +16,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "body_writer.hpp"
 #include "duet/cancel/token.hpp"
 #include "duet/http/codec.hpp"
 #include "duet/join_handle.hpp"
@@ -189,15 +190,17 @@ class [[nodiscard]] PollConnection {
   struct Busy {
     explicit Busy(const Limits& limits) : dec(limits) {}
     RequestDecoder dec;
-    std::string out;              // answers not yet written, in order
-    std::size_t written = 0;      // of out
-    std::unique_ptr<char[]> buf;  // the read buffer, taken past first_bytes_
-    std::uint32_t cap = 0;        // buf's size
-    bool closing = false;         // close once out is written
-    Instant started{};            // the handled request's head was complete
-    bool streamed = false;        // req's body is streamed, by `pump`
-    std::unique_ptr<Pump> pump;   // made for the connection's first streamed body
-    Request req;                  // the request a coroutine handler answers
+    std::string out;                       // answers not yet written, in order
+    std::size_t written = 0;               // of out
+    std::unique_ptr<char[]> buf;           // the read buffer, taken past first_bytes_
+    std::uint32_t cap = 0;                 // buf's size
+    bool closing = false;                  // close once out is written
+    Instant started{};                     // the handled request's head was complete
+    bool streamed = false;                 // req's body is streamed, by `pump`
+    std::unique_ptr<Pump> pump;            // made for the connection's first streamed body
+    Request req;                           // the request a coroutine handler answers
+    BodyToWrite body;                      // a response body from its source
+    std::optional<Task<bool>> body_write;  // its writer (refers to `body`)
     // The handler in progress, at most one (declared after req: a Task
     // refers to it, so it goes first).
     std::optional<Task<Response>> task;
@@ -304,6 +307,7 @@ class [[nodiscard]] PollConnection {
 
   bool handle(Context& cx) {
     Busy& b = *busy_;
+    if (b.body_write) return write_source(cx);
     std::optional<Response> res;
     bool lost = false;  // the fiber was cancelled: no request to answer
     if (b.task) {
@@ -328,13 +332,32 @@ class [[nodiscard]] PollConnection {
       b.fiber.reset();
     }
     if (lost) return finish();
-    const bool close = closes_after(b);
+    bool close = closes_after(b);
     if (res) {
+      b.body = body_to_write(b.req, *res, close);
       answer(st(), b.req, std::move(*res), b.out, close, b.started);
     } else {
       answer_failed(st(), b.req, b.out, close, b.started);
     }
     b.closing = close;
+    if (b.body.source) {
+      // The body from its source: a coroutine over the stream, polled
+      // here until it is written (no other I/O meanwhile).
+      b.body_write.emplace(write_body(stream_, b.out, b.body, st().options.limits.read_timeout));
+      return true;
+    }
+    step_ = Step::parse;
+    return true;
+  }
+
+  /// Polls the writer of a response body from its source.
+  bool write_source(Context& cx) {
+    Busy& b = *busy_;
+    auto p = b.body_write->poll(cx);
+    if (p.is_pending()) return false;
+    if (!std::move(p).value()) b.closing = true;  // the body cut short
+    b.body_write.reset();
+    b.body = {};
     step_ = Step::parse;
     return true;
   }

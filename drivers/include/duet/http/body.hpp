@@ -1,4 +1,6 @@
-// duet/http/body.hpp: reading a request's body in pieces, in both models.
+// duet/http/body.hpp: bodies in pieces: a request's body read by the
+// handler as it arrives, in both models, and a response's body produced
+// piece by piece.
 //
 // A body up to Limits::buffered_body_bytes arrives whole in Request::body.
 // A longer one (by its Content-Length, or a chunked one once it runs past
@@ -43,12 +45,34 @@
 //   duet::http::Request req;
 //   duet::io::Result<void> whole = duet::http::read_whole_body_now(req, 4 << 20);
 //   if (whole) { /* req.body is the whole body */ }
+// A response body from a source: streamed_response(status, next, length)
+// makes a Response whose body `next` produces, one piece per call, an
+// empty piece at the end. The server writes each piece as it comes (it
+// holds one piece at a time), with Content-Length when `length` is given
+// (the pieces must add up to it), else chunked (an HTTP/1.0 request: the
+// body ends with the connection). HEAD, 1xx, 204 and 304 answers send no
+// body (the producer is not called). An error from `next`, or pieces that
+// disagree with `length`, end the response there and close the
+// connection: the client sees the body cut short.
+//
+// Example (coroutine):
+//   auto left = std::make_shared<int>(3);
+//   duet::http::Response res = duet::http::streamed_response(
+//       200, [left]() -> duet::Task<duet::io::Result<std::string>> {
+//         if (*left == 0) co_return std::string();
+//         --*left;
+//         co_return std::string("piece\n");
+//       });
+//   use(res);
 #pragma once
 
 #include "duet/export.hpp"
 
 #include <cstddef>
+#include <functional>
+#include <optional>
 #include <span>
+#include <string>
 
 #include "duet/http/message.hpp"
 #include "duet/io/result.hpp"
@@ -69,5 +93,21 @@ namespace duet::http {
 [[nodiscard]] DUET_API Task<io::Result<void>> read_whole_body(Request& req, std::size_t cap);
 /// The same as a plain call on the handler's fiber.
 [[nodiscard]] DUET_API io::Result<void> read_whole_body_now(Request& req, std::size_t cap);
+
+/// A response body's producer (coroutine): the next piece at each call,
+/// an empty one at the body's end.
+using BodyProducer = std::function<Task<io::Result<std::string>>()>;
+
+/// What Response::source holds.
+struct BodySource {
+  BodyProducer next;
+  /// The body's length when known (sent as Content-Length).
+  std::optional<std::size_t> length;
+};
+
+/// A response with `status` whose body `next` produces (its length, when
+/// known, `length`).
+[[nodiscard]] DUET_API Response streamed_response(int status, BodyProducer next,
+                                                  std::optional<std::size_t> length = {});
 
 }  // namespace duet::http

@@ -129,8 +129,20 @@ struct Answering {
 
 /// Appends `r` to `out`: status line, the handler's fields, Date, Server,
 /// Content-Length (none for 1xx, 204 and 304), Connection, and the body
-/// (none for HEAD).
+/// (none for HEAD). A response with a body source (Response::source) gets
+/// its head only, with its length, or "Transfer-Encoding: chunked"
+/// (HTTP/1.1), or neither (HTTP/1.0: the close ends it): the caller writes
+/// the body as body_framing says.
 DUET_API void write_response(std::string& out, const Response& r, const Answering& a);
+
+/// How the body of a response with a source follows its head.
+enum class BodyFraming : unsigned char {
+  none,     // no body is sent (no source, HEAD, 1xx, 204, 304)
+  length,   // the pieces as they are, adding up to the source's length
+  chunked,  // each piece a chunk, then the last chunk
+  close,    // the pieces as they are; the connection's close ends the body
+};
+[[nodiscard]] DUET_API BodyFraming body_framing(const Response& r, const Answering& a) noexcept;
 /// Appends the answer to a refused request (Event::error, or a route's
 /// 404/405): a short text body, "Connection: close" unless `keep_open`;
 /// `allow` adds an Allow field (405).

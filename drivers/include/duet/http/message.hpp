@@ -12,6 +12,7 @@
 #include "duet/export.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,6 +23,7 @@ namespace duet::http {
 namespace detail {
 class BodyPump;  // a streamed request body's source (src/http/body_pump.hpp)
 }
+struct BodySource;  // a response body produced piece by piece (duet/http/body.hpp)
 
 /// The request methods RFC 9110 section 9 defines, and `other` for any
 /// other token (Request::method_name has it; a server answers 501 unless a
@@ -128,6 +130,9 @@ struct DUET_API Response {
   /// and Connection itself (a handler's own values of those are replaced).
   Headers headers;
   std::string body;
+  /// Set (duet::http::streamed_response): the body is produced piece by
+  /// piece from here, and `body` is not sent.
+  std::shared_ptr<BodySource> source;
 
   /// `status` with a text/plain body.
   static Response text(int status, std::string body);
