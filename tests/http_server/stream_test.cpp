@@ -5,6 +5,7 @@
 // a handler that ignores its body, a body cut by the peer, a malformed
 // chunk, the limits over the whole stream, read_whole_body, and Expect:
 // 100-continue answered at the first read.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <string>
@@ -267,6 +268,12 @@ TEST_CASE("stream: a response body from a source, chunked or with its length",
       CHECK(r.body == http_server_test::gen_body(40));
       CHECK(c.response().body == "Hello, World!");
     }
+    // The hook saw the known length (and 0 for the chunked ones).
+    std::lock_guard lk(f.probe.mu);
+    CHECK(std::count(f.probe.log.begin(), f.probe.log.end(),
+                     std::pair<int, std::size_t>(200, 40000)) == 2);
+    CHECK(std::count(f.probe.log.begin(), f.probe.log.end(), std::pair<int, std::size_t>(200, 0)) ==
+          2);
   });
 }
 
