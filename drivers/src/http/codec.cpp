@@ -779,14 +779,20 @@ void write_request(std::string& out, const Request& r, std::string_view host) {
     out.append(f.value);
     out.append("\r\n");
   }
-  if (!r.body.empty() || r.method == Method::post || r.method == Method::put ||
-      r.method == Method::patch) {
+  if (r.source && !r.source->length) {
+    out.append("Transfer-Encoding: chunked\r\n");
+  } else if (r.source) {
+    out.append("Content-Length: ");
+    detail::append_number(out, *r.source->length);
+    out.append("\r\n");
+  } else if (!r.body.empty() || r.method == Method::post || r.method == Method::put ||
+             r.method == Method::patch) {
     out.append("Content-Length: ");
     detail::append_number(out, r.body.size());
     out.append("\r\n");
   }
   out.append("\r\n");
-  out.append(r.body);
+  if (!r.source) out.append(r.body);
 }
 
 // ---------------------------------------------------------------------------
@@ -809,18 +815,18 @@ struct ResponseDecoder::Impl {
     void on_header_impl(detail::error_code&) override {}
     void on_body_init_impl(const boost::optional<std::uint64_t>& length,
                            detail::error_code&) override {
-      if (length && *length <= d_->limits.max_body_bytes) {
+      if (length && *length <= d_->limits.max_body_bytes && !d_->streaming) {
         d_->res.body.reserve(static_cast<std::size_t>(*length));
       }
     }
     std::size_t on_body_impl(detail::BeastView body, detail::error_code&) override {
-      d_->res.body.append(body.data(), body.size());
+      (d_->streaming ? d_->piece : d_->res.body).append(body.data(), body.size());
       return body.size();
     }
     void on_chunk_header_impl(std::uint64_t, detail::BeastView, detail::error_code&) override {}
     std::size_t on_chunk_body_impl(std::uint64_t, detail::BeastView body,
                                    detail::error_code&) override {
-      d_->res.body.append(body.data(), body.size());
+      (d_->streaming ? d_->piece : d_->res.body).append(body.data(), body.size());
       return body.size();
     }
     void on_finish_impl(detail::error_code&) override {}
@@ -833,8 +839,12 @@ struct ResponseDecoder::Impl {
   Response res;
   std::string pending;
   std::size_t msg_used = 0;
-  bool head = false;     // the next response answers HEAD
-  bool reusable = true;  // of the last response
+  std::string piece;          // a streamed body's bytes, not yet used by the caller
+  bool streaming = false;     // bodies go to `piece` (stream_bodies)
+  bool head_given = false;    // Event::head was returned for this response
+  bool done_pending = false;  // the streamed response ended in the feed that gave its head
+  bool head = false;          // the next response answers HEAD
+  bool reusable = true;       // of the last response
   bool failed = false;
   std::string error;
 
@@ -846,6 +856,7 @@ struct ResponseDecoder::Impl {
     parser->body_limit(static_cast<std::uint64_t>(limits.max_body_bytes));
     parser->skip(head);
     msg_used = 0;
+    head_given = done_pending = false;
   }
 
   std::size_t put(const char* data, std::size_t n, detail::error_code& ec) {
@@ -896,17 +907,40 @@ void ResponseDecoder::expect(Method m) noexcept {
 ResponseDecoder::Step ResponseDecoder::feed(std::string_view in) {
   Impl& d = *impl_;
   if (d.failed) return Step{Event::error, 0};
+  if (d.done_pending) {  // the head's feed ended the body too
+    d.head = false;
+    d.reset();
+    return Step{Event::body_end, 0};
+  }
   std::size_t consumed = 0;
   for (;;) {
     const auto [outcome, used] = detail::run(d, in.substr(consumed));
     consumed += used;
     if (outcome == detail::Outcome::error) return d.fail(consumed);
-    if (outcome == detail::Outcome::more) return Step{Event::need_more, consumed};
-    if (d.interim()) {
+    if (outcome == detail::Outcome::done && d.interim()) {
       d.res = Response{};
       d.reset();
       continue;
     }
+    if (d.streaming) {
+      if (!d.head_given) {
+        if (!d.parser->is_header_done() || d.interim()) return Step{Event::need_more, consumed};
+        d.head_given = true;
+        if (outcome == detail::Outcome::done) {
+          d.done_pending = true;
+          d.reusable = d.parser->keep_alive();
+        }
+        return Step{Event::head, consumed};
+      }
+      if (outcome == detail::Outcome::done) {
+        d.reusable = d.parser->keep_alive();
+        d.head = false;
+        d.reset();
+        return Step{Event::body_end, consumed};
+      }
+      return Step{d.piece.empty() ? Event::need_more : Event::body, consumed};
+    }
+    if (outcome == detail::Outcome::more) return Step{Event::need_more, consumed};
     d.reusable = d.parser->keep_alive();
     return Step{Event::response, consumed};
   }
@@ -919,6 +953,7 @@ ResponseDecoder::Step ResponseDecoder::finish() {
     d.error = d.pending.empty() ? "the peer closed before a response" : "response cut short";
     return d.fail(0);
   }
+  if (d.done_pending) return feed({});
   detail::error_code ec;
   if (d.pending.empty()) d.parser->put_eof(ec);
   if (!d.pending.empty() || ec || !d.parser->is_done()) {
@@ -926,6 +961,16 @@ ResponseDecoder::Step ResponseDecoder::finish() {
     return d.fail(0);
   }
   d.reusable = false;  // delimited by the close
+  if (d.streaming) {
+    if (!d.head_given) {  // the head and the close-delimited body at once
+      d.head_given = true;
+      d.done_pending = true;
+      return Step{Event::head, 0};
+    }
+    d.head = false;
+    d.reset();
+    return Step{Event::body_end, 0};
+  }
   return Step{Event::response, 0};
 }
 
@@ -933,9 +978,18 @@ Response ResponseDecoder::take() {
   Impl& d = *impl_;
   Response r = std::move(d.res);
   d.res = Response{};
+  if (d.head_given) return r;  // a streamed body's response ends at its Event::body_end
   d.head = false;
   d.reset();
   return r;
+}
+
+void ResponseDecoder::stream_bodies(bool on) noexcept {
+  impl_->streaming = on;
+}
+
+std::string& ResponseDecoder::body_piece() noexcept {
+  return impl_->piece;
 }
 
 bool ResponseDecoder::reusable() const noexcept {

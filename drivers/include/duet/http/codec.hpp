@@ -158,6 +158,10 @@ class DUET_API ResponseDecoder {
     need_more,  // feed more (or finish() at the peer's end of stream)
     response,   // a whole response: take() it
     error,      // malformed or over the limits: the connection is unusable
+    // With stream_bodies(true):
+    head,      // a response's head: take() it (empty body), then feed its body
+    body,      // bytes of its body are in body_piece(): use them, clear it, feed on
+    body_end,  // the body is whole (its last bytes in body_piece())
   };
   struct Step {
     Event event;
@@ -176,6 +180,12 @@ class DUET_API ResponseDecoder {
   /// (Event::response), anything else cut short is Event::error.
   Step finish();
   [[nodiscard]] Response take();
+  /// Streams every response's body from now on: Event::head, then the
+  /// body through body_piece(), instead of Event::response.
+  void stream_bodies(bool on) noexcept;
+  /// A streamed body's bytes decoded and not yet used (the caller clears
+  /// it); each feed appends at most what it was given.
+  [[nodiscard]] std::string& body_piece() noexcept;
   /// Whether the connection may carry another request after the last
   /// response (no "Connection: close", not delimited by the close).
   [[nodiscard]] bool reusable() const noexcept;
@@ -189,7 +199,9 @@ class DUET_API ResponseDecoder {
 
 /// Appends `r` as a request to `out`: its request line, Host (`host`,
 /// unless the request has one), its fields, Content-Length when it has a
-/// body (or its method expects one), and the body.
+/// body (or its method expects one), and the body. A request with a body
+/// source (Request::source) gets its head only, with the source's length
+/// or "Transfer-Encoding: chunked": the caller writes the body.
 DUET_API void write_request(std::string& out, const Request& r, std::string_view host);
 
 }  // namespace duet::http

@@ -103,6 +103,9 @@ struct DUET_API Request {
   /// streamed (past Limits::buffered_body_bytes); null otherwise. It is
   /// the connection's, valid for the handler's turn only.
   detail::BodyPump* body_stream = nullptr;
+  /// The client's: a body produced piece by piece (duet/http/body.hpp),
+  /// sent chunked or with the source's length; `body` is then not sent.
+  std::shared_ptr<BodySource> source;
 
   /// Whether the body is streamed: still to be read (read_body).
   [[nodiscard]] bool body_streamed() const noexcept { return body_stream != nullptr; }
