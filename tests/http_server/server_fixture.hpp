@@ -43,7 +43,9 @@ struct Probe {
   std::vector<std::string> log_paths;
   std::vector<std::string> body_errors;  // what a streamed body's reader failed with
   std::atomic<int> body_error_count{0};
-  std::atomic<int> pieces_made{0};  // by /gen's producers
+  std::atomic<int> pieces_made{0};   // by /gen's producers
+  std::atomic<int> held{0};          // /hold: handlers that read their first piece
+  std::atomic<bool> release{false};  // /hold: read on
 };
 
 /// /gen's body: `n` pieces of 1000 bytes, the i-th all one letter.
@@ -205,6 +207,26 @@ inline duet::http::Router test_routes(Probe& p, const duet::CancellationToken* s
   r.get("/gen-plain", [&p](Request& q) {
     return gen_response(p, gen_param(q, "status", 200), gen_param(q, "n", 50),
                         gen_param(q, "known", 0) != 0, gen_param(q, "fail", -1));
+  });
+  // /hold: reads 1000 bytes, then waits for `release` (observable state,
+  // looked at every millisecond), then reads the rest.
+  r.post("/hold", [&p](Request& q) -> duet::Task<Response> {
+    std::array<std::byte, 1000> first{};
+    duet::io::Result<std::size_t> n = co_await duet::http::read_body(q, first);
+    if (!n) co_return Response::text(400, n.error().message());
+    p.held.fetch_add(1);
+    while (!p.release.load()) co_await duet::sleep(std::chrono::milliseconds(1));
+    Response rest = co_await sum_body(p, q);
+    co_return Response::text(rest.status, std::to_string(*n) + " + " + rest.body);
+  });
+  r.post("/hold-plain", [&p](Request& q) {
+    std::array<std::byte, 1000> first{};
+    duet::io::Result<std::size_t> n = duet::http::read_body_now(q, first);
+    if (!n) return Response::text(400, n.error().message());
+    p.held.fetch_add(1);
+    while (!p.release.load()) duet::wait(duet::sleep(std::chrono::milliseconds(1)));
+    Response rest = sum_body_plain(p, q);
+    return Response::text(rest.status, std::to_string(*n) + " + " + rest.body);
   });
   return r;
 }

@@ -7,7 +7,9 @@
 // 100-continue answered at the first read.
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -318,5 +320,52 @@ TEST_CASE("stream: a source that fails cuts the body short and closes", "[http_s
     Client c(f.port);
     c.send("GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
     CHECK(c.response().body == "Hello, World!");
+  });
+}
+
+TEST_CASE("stream: a slow reader holds the client back (no unbounded read-ahead)",
+          "[http_server][stream]") {
+  STREAM_MATRIX();
+  duet::http::ServerOptions o;
+  o.limits.max_body_bytes = 256u << 20;
+  with_stream_server(engine, drv, o, [](Fixture& f) {
+    const std::string big = stream_body(64u << 20);
+    int held = 0;
+    for (const char* path : {"/hold", "/hold-plain"}) {
+      INFO(path);
+      f.probe.release.store(false);
+      Client c(f.port);
+      const std::string wire = post(path, big);
+      // Send without blocking until the kernel's buffers are full: the
+      // handler reads nothing past its first piece, so neither does the
+      // server, and far less than the body goes out.
+      std::size_t sent = 0;
+      int stalls = 0;
+      while (sent < wire.size() && stalls < 200) {
+        const auto n =
+            ::send(c.fd(), wire.data() + sent, wire.size() - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+          sent += static_cast<std::size_t>(n);
+          stalls = 0;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+          if (f.probe.held.load() > held) ++stalls;  // full, with the handler parked
+          std::this_thread::sleep_for(1ms);          // polling the socket's state
+        } else if (n < 0 && errno != EINTR) {
+          FAIL("send: " << std::strerror(errno));
+        }
+      }
+      CHECK(f.probe.held.load() == held + 1);
+      CHECK(sent < wire.size() / 2);
+      ++held;
+      f.probe.release.store(true);
+      c.send(std::string_view(wire).substr(sent));
+      auto r = c.response();
+      // The first read may be short (what came with the head): the rest after it.
+      const std::size_t first = std::stoul(r.body);
+      CHECK(first >= 1);
+      CHECK(first <= 1000);
+      const std::string rest = big.substr(first);
+      CHECK(r.body == std::to_string(first) + " + " + sum_answer(true, rest.size(), fnv1a(rest)));
+    }
   });
 }
