@@ -7,7 +7,9 @@
 
 #include <condition_variable>
 #include <cstdio>
+#include <memory>
 #include <mutex>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -87,6 +89,49 @@ duet::http::Response relay(duet::http::Response&& r) {
     r.headers.erase(hop);
   }
   return std::move(r);
+}
+
+duet::http::Request proxied_request(duet::http::Request& req) {
+  duet::http::Request up = duet::http::Request::make(req.method, proxied_target(req.target));
+  up.method_name = req.method_name;
+  if (auto type = req.headers.get("Content-Type")) up.headers.add("Content-Type", *type);
+  if (!req.body_streamed()) {
+    up.body = std::move(req.body);
+    return up;
+  }
+  auto src = std::make_shared<duet::http::BodySource>();
+  duet::http::Request* from = &req;
+  src->next = [from]() -> duet::Task<duet::io::Result<std::string>> {
+    std::string piece(16 * 1024, '\0');
+    duet::io::Result<std::size_t> n =
+        co_await duet::http::read_body(*from, std::as_writable_bytes(std::span(piece)));
+    if (!n) co_return n.error();
+    piece.resize(*n);  // empty at the body's end
+    co_return piece;
+  };
+  if (auto len = req.headers.get("Content-Length")) src->length = std::stoull(std::string(*len));
+  up.source = std::move(src);
+  return up;
+}
+
+duet::http::Response relay_stream(duet::http::ResponseStream&& s) {
+  auto stream = std::make_shared<duet::http::ResponseStream>(std::move(s));
+  duet::http::Response& head = stream->head();
+  std::optional<std::size_t> length;
+  if (auto len = head.headers.get("Content-Length")) length = std::stoull(std::string(*len));
+  duet::http::Response r = duet::http::streamed_response(
+      head.status,
+      [stream]() -> duet::Task<duet::io::Result<std::string>> {
+        std::string piece(16 * 1024, '\0');
+        duet::io::Result<std::size_t> n =
+            co_await stream->read(std::as_writable_bytes(std::span(piece)));
+        if (!n) co_return n.error();
+        piece.resize(*n);  // empty at the body's end
+        co_return piece;
+      },
+      length);
+  r.headers = std::move(head.headers);
+  return relay(std::move(r));
 }
 
 duet::http::Response upstream_failed(std::error_code e) {

@@ -7,11 +7,15 @@
 //   GET /json           {"message":"Hello, World!"} (TechEmpower's json)
 //   ANY /proxy/<path>   forwarded to the upstream's /<path> through the
 //                       pooled client; its status and body come back
-//                       (502 when the upstream fails, 504 past its deadline)
+//                       (502 when the upstream fails, 504 past its deadline);
+//                       both bodies streamed: the request's to the upstream
+//                       as it arrives, the upstream's back as it comes
+//                       (Content-Length kept, else chunked)
 //   GET /fanout?n=4     n (1..64) requests for the upstream's /json at
 //                       once under one deadline, merged as
 //                       {"results":[...]} (504 when the deadline passes)
-//   POST /echo          the request's body back
+//   POST /echo          the request's body back (a streamed one read
+//                       whole first, up to --max-body-bytes)
 #pragma once
 
 #include <chrono>
@@ -73,6 +77,16 @@ std::string proxied_target(std::string_view target);
 /// The response a proxy gives back for the upstream's `r` (hop-by-hop
 /// fields dropped).
 duet::http::Response relay(duet::http::Response&& r);
+/// The upstream request of /proxy/<path> for `req`: method, target and
+/// Content-Type kept; its body `req`'s, whole, or (when `req`'s is
+/// streamed) a source reading it from `req` as the client sends it (with
+/// its Content-Length, else chunked). The source reads `req`'s body: the
+/// upstream request is sent within the handler's turn.
+duet::http::Request proxied_request(duet::http::Request& req);
+/// The proxy's answer from the upstream's response stream: its status and
+/// fields (relay's), its body a source reading `s` piece by piece (with
+/// the upstream's Content-Length, else chunked).
+duet::http::Response relay_stream(duet::http::ResponseStream&& s);
 /// The answer to a failed upstream request: 504 for a timeout, else 502.
 duet::http::Response upstream_failed(std::error_code e);
 /// n of /fanout?n=: 1..kMaxFanout, 4 when absent; nullopt when malformed.

@@ -22,20 +22,24 @@ duet::Task<Response> json(Request&) {
   co_return Response::json(200, json_message(kHello));
 }
 
-duet::Task<Response> echo(Request& req) {
+duet::Task<Response> echo(App& app, Request& req) {
+  // A body past the server's buffered_body_bytes is streamed: read it whole.
+  auto whole = co_await duet::http::read_whole_body(req, app.options.limits.max_body_bytes);
+  if (!whole) co_return Response::text(400, whole.error().message());
   co_return Response::text(200, std::move(req.body));
 }
 
-/// /proxy/<path>: the request, body and method kept, to the upstream.
+/// /proxy/<path>: the request, body and method kept, to the upstream; both
+/// bodies streamed (the request's read from the client as the upstream
+/// request is sent, the upstream's written back as it arrives, after this
+/// handler returns).
 duet::Task<Response> proxy(App& app, Request& req) {
   const auto& o = app.options;
   if (!o.upstream) co_return Response::text(503, "no upstream");
-  Request up = Request::make(req.method, proxied_target(req.target), std::move(req.body));
-  up.method_name = req.method_name;
-  if (auto type = req.headers.get("Content-Type")) up.headers.add("Content-Type", *type);
-  auto r = co_await app.upstream.send(*o.upstream, std::move(up));  // within request_timeout
-  if (!r) co_return upstream_failed(r.error());
-  co_return relay(std::move(*r));
+  // Within request_timeout, to the upstream body's last byte.
+  auto s = co_await app.upstream.open(*o.upstream, proxied_request(req));
+  if (!s) co_return upstream_failed(s.error());
+  co_return relay_stream(std::move(*s));
 }
 
 /// /fanout?n=4: n upstream requests at once, one deadline over them all;
@@ -60,7 +64,7 @@ duet::http::Router coroutine_routes(App& app) {
   duet::http::Router routes;
   routes.get("/plaintext", plaintext);
   routes.get("/json", json);
-  routes.post("/echo", echo);
+  routes.post("/echo", [&app](Request& req) { return echo(app, req); });
   for (Method m : {Method::get, Method::post, Method::put, Method::delete_}) {
     routes.prefix(m, "/proxy/", [&app](Request& req) { return proxy(app, req); });
   }

@@ -22,20 +22,24 @@ Response json(Request&) {
   return Response::json(200, json_message(kHello));
 }
 
-Response echo(Request& req) {
+Response echo(App& app, Request& req) {
+  // A body past the server's buffered_body_bytes is streamed: read it whole.
+  auto whole = duet::http::read_whole_body_now(req, app.options.limits.max_body_bytes);
+  if (!whole) return Response::text(400, whole.error().message());
   return Response::text(200, std::move(req.body));
 }
 
-/// /proxy/<path>: the request, body and method kept, to the upstream.
+/// /proxy/<path>: the request, body and method kept, to the upstream; both
+/// bodies streamed (the request's read from the client as the upstream
+/// request is sent, the upstream's written back as it arrives, after this
+/// handler returns).
 Response proxy(App& app, Request& req) {
   const auto& o = app.options;
   if (!o.upstream) return Response::text(503, "no upstream");
-  Request up = Request::make(req.method, proxied_target(req.target), std::move(req.body));
-  up.method_name = req.method_name;
-  if (auto type = req.headers.get("Content-Type")) up.headers.add("Content-Type", *type);
-  auto r = app.upstream.fetch(*o.upstream, std::move(up));  // within ClientOptions::request_timeout
-  if (!r) return upstream_failed(r.error());
-  return relay(std::move(*r));
+  // Within ClientOptions::request_timeout, to the upstream body's last byte.
+  auto s = app.upstream.open_now(*o.upstream, proxied_request(req));
+  if (!s) return upstream_failed(s.error());
+  return relay_stream(std::move(*s));
 }
 
 /// /fanout?n=4: n upstream requests at once, each on a fiber of its own,
@@ -63,7 +67,7 @@ duet::http::Router fiber_routes(App& app) {
   duet::http::Router routes;
   routes.get("/plaintext", plaintext);
   routes.get("/json", json);
-  routes.post("/echo", echo);
+  routes.post("/echo", [&app](Request& req) { return echo(app, req); });
   for (Method m : {Method::get, Method::post, Method::put, Method::delete_}) {
     routes.prefix(m, "/proxy/", [&app](Request& req) { return proxy(app, req); });
   }

@@ -1,6 +1,6 @@
 // upstream.hpp: what the client tests share: a loopback upstream written
-// here (a TcpListener task that reads each request by its Content-Length
-// and answers the bytes a test's script gives, so each case controls the
+// here (a TcpListener task that reads each request by its Content-Length,
+// or chunked, and answers the bytes a test's script gives, so each case controls the
 // response's framing, and when the connection closes), the two faces of a
 // call (the coroutine `send`, or `fetch` on a fiber of its own), and a
 // thread-safe list of failures that scenarios running on the workers fill
@@ -128,16 +128,42 @@ class Upstream {
           co_return;
         }
       }
-      const std::size_t len = content_length(in.substr(0, end + 2));
-      while (in.size() < end + 4 + len) {
-        const bool more = co_await fill(s, in);
-        if (!more) {
-          up->client_closes.fetch_add(1);
-          co_return;
+      Seen seen{in.substr(0, end + 4), {}, conn};
+      if (lowered(seen.head).find("\r\ntransfer-encoding: chunked\r\n") != std::string::npos) {
+        // A chunked body (no trailers): size lines and chunks to "0" CRLF CRLF.
+        std::size_t at = end + 4;
+        for (;;) {
+          std::size_t eol;
+          while ((eol = in.find("\r\n", at)) == std::string::npos) {
+            if (!co_await fill(s, in)) {
+              up->client_closes.fetch_add(1);
+              co_return;
+            }
+          }
+          const std::size_t size = std::stoul(in.substr(at, eol - at), nullptr, 16);
+          while (in.size() < eol + 2 + size + 2) {
+            if (!co_await fill(s, in)) {
+              up->client_closes.fetch_add(1);
+              co_return;
+            }
+          }
+          seen.body.append(in, eol + 2, size);
+          at = eol + 2 + size + 2;
+          if (size == 0) break;
         }
+        in.erase(0, at);
+      } else {
+        const std::size_t len = content_length(in.substr(0, end + 2));
+        while (in.size() < end + 4 + len) {
+          const bool more = co_await fill(s, in);
+          if (!more) {
+            up->client_closes.fetch_add(1);
+            co_return;
+          }
+        }
+        seen.body = in.substr(end + 4, len);
+        in.erase(0, end + 4 + len);
       }
-      Seen seen{in.substr(0, end + 4), in.substr(end + 4, len), conn};
-      in.erase(0, end + 4 + len);
       const int nth = up->next_.fetch_add(1);
       Reply r = up->script_(seen, nth);
       {

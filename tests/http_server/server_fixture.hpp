@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -40,14 +41,116 @@ struct Probe {
   std::mutex mu;
   std::vector<std::pair<int, std::size_t>> log;  // hooks: (status, body bytes)
   std::vector<std::string> log_paths;
+  std::vector<std::string> body_errors;  // what a streamed body's reader failed with
+  std::atomic<int> body_error_count{0};
+  std::atomic<int> pieces_made{0};   // by /gen's producers
+  std::atomic<int> held{0};          // /hold: handlers that read their first piece
+  std::atomic<bool> release{false};  // /hold: read on
 };
+
+/// /gen's body: `n` pieces of 1000 bytes, the i-th all one letter.
+inline std::string gen_body(int n) {
+  std::string s;
+  for (int i = 0; i < n; ++i) s.append(1000, static_cast<char>('a' + i % 26));
+  return s;
+}
+
+/// A response whose body is gen_body(n), produced piece by piece; the
+/// producer fails after `fail_after` pieces (negative: never). `known`:
+/// with its length.
+inline duet::http::Response gen_response(Probe& p, int status, int n, bool known,
+                                         int fail_after = -1) {
+  auto next = std::make_shared<int>(0);
+  return duet::http::streamed_response(
+      status,
+      [&p, next, n, fail_after]() -> duet::Task<duet::io::Result<std::string>> {
+        const int i = (*next)++;
+        if (i == fail_after) co_return std::errc::io_error;
+        if (i >= n) co_return std::string();
+        p.pieces_made.fetch_add(1);
+        co_return std::string(1000, static_cast<char>('a' + i % 26));
+      },
+      known ? std::optional<std::size_t>(static_cast<std::size_t>(n) * 1000) : std::nullopt);
+}
+
+/// /gen's query: n=, known=1, fail=.
+inline int gen_param(const duet::http::Request& q, std::string_view name, int dflt) {
+  const auto v = q.query_param(name);
+  return v ? std::stoi(std::string(*v)) : dflt;
+}
+
+/// FNV-1a over a body, to check one byte for byte without keeping it.
+inline std::uint64_t fnv1a(std::string_view s, std::uint64_t h = 14695981039346656037ull) {
+  for (const char c : s) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+/// What /sum answers: whether the body was streamed, its size and hash.
+inline std::string sum_answer(bool streamed, std::size_t n, std::uint64_t h) {
+  return "streamed=" + std::to_string(streamed ? 1 : 0) + " bytes=" + std::to_string(n) +
+         " fnv=" + std::to_string(h);
+}
+
+/// Reads `q`'s body in pieces of 1000 bytes (coroutine): the answer
+/// sum_answer gives, or 400 with the reader's error (recorded in `p`).
+inline duet::Task<duet::http::Response> sum_body(Probe& p, duet::http::Request& q) {
+  const bool streamed = q.body_streamed();
+  std::array<std::byte, 1000> buf{};
+  std::size_t total = 0;
+  std::uint64_t h = fnv1a({});
+  for (;;) {
+    duet::io::Result<std::size_t> n = co_await duet::http::read_body(q, buf);
+    if (!n) {
+      {
+        std::lock_guard lk(p.mu);
+        p.body_errors.push_back(n.error().message());
+      }
+      p.body_error_count.fetch_add(1);
+      co_return duet::http::Response::text(400, "error: " + n.error().message());
+    }
+    if (*n == 0) break;
+    h = fnv1a(std::string_view(reinterpret_cast<const char*>(buf.data()), *n), h);
+    total += *n;
+  }
+  co_return duet::http::Response::text(200, sum_answer(streamed, total, h));
+}
+
+/// The same as plain calls on the handler's fiber.
+inline duet::http::Response sum_body_plain(Probe& p, duet::http::Request& q) {
+  const bool streamed = q.body_streamed();
+  std::array<std::byte, 1000> buf{};
+  std::size_t total = 0;
+  std::uint64_t h = fnv1a({});
+  for (;;) {
+    duet::io::Result<std::size_t> n = duet::http::read_body_now(q, buf);
+    if (!n) {
+      {
+        std::lock_guard lk(p.mu);
+        p.body_errors.push_back(n.error().message());
+      }
+      p.body_error_count.fetch_add(1);
+      return duet::http::Response::text(400, "error: " + n.error().message());
+    }
+    if (*n == 0) break;
+    h = fnv1a(std::string_view(reinterpret_cast<const char*>(buf.data()), *n), h);
+    total += *n;
+  }
+  return duet::http::Response::text(200, sum_answer(streamed, total, h));
+}
 
 /// The test routes, each in both models: a coroutine handler at the path,
 /// a plain one at the path with "-plain" appended.
 /// - /plaintext, /json: TechEmpower's answers;
 /// - POST /echo: the body back;
 /// - /throw: throws;
-/// - /slow: counts itself in, then waits for the drain (`stop`).
+/// - /slow: counts itself in, then waits for the drain (`stop`);
+/// - POST /sum: reads the body in pieces, answers sum_answer;
+/// - POST /ignore: answers without reading the body;
+/// - POST /whole: read_whole_body (cap 1 MiB), answers the body's size;
+/// - GET /gen?n=&known=&fail=&status=: a body from a source (gen_response).
 inline duet::http::Router test_routes(Probe& p, const duet::CancellationToken* stop) {
   using duet::http::Request;
   using duet::http::Response;
@@ -81,6 +184,50 @@ inline duet::http::Router test_routes(Probe& p, const duet::CancellationToken* s
   r.prefix(duet::http::Method::get, "/files/",
            [](Request& q) { return Response::text(200, std::string(q.path())); });
   r.route(duet::http::Method::put, "/json", [](Request&) { return Response::empty(204); });
+  r.post("/sum", [&p](Request& q) { return sum_body(p, q); });
+  r.post("/sum-plain", [&p](Request& q) { return sum_body_plain(p, q); });
+  r.post("/ignore",
+         [](Request&) -> duet::Task<Response> { co_return Response::text(200, "ignored"); });
+  r.post("/ignore-plain", [](Request&) { return Response::text(200, "ignored"); });
+  r.post("/whole", [](Request& q) -> duet::Task<Response> {
+    duet::io::Result<void> w = co_await duet::http::read_whole_body(q, 1 << 20);
+    if (!w) co_return Response::text(400, w.error().message());
+    co_return Response::text(200,
+                             std::to_string(q.body.size()) + " " + std::to_string(fnv1a(q.body)));
+  });
+  r.post("/whole-plain", [](Request& q) {
+    duet::io::Result<void> w = duet::http::read_whole_body_now(q, 1 << 20);
+    if (!w) return Response::text(400, w.error().message());
+    return Response::text(200, std::to_string(q.body.size()) + " " + std::to_string(fnv1a(q.body)));
+  });
+  r.get("/gen", [&p](Request& q) -> duet::Task<Response> {
+    co_return gen_response(p, gen_param(q, "status", 200), gen_param(q, "n", 50),
+                           gen_param(q, "known", 0) != 0, gen_param(q, "fail", -1));
+  });
+  r.get("/gen-plain", [&p](Request& q) {
+    return gen_response(p, gen_param(q, "status", 200), gen_param(q, "n", 50),
+                        gen_param(q, "known", 0) != 0, gen_param(q, "fail", -1));
+  });
+  // /hold: reads 1000 bytes, then waits for `release` (observable state,
+  // looked at every millisecond), then reads the rest.
+  r.post("/hold", [&p](Request& q) -> duet::Task<Response> {
+    std::array<std::byte, 1000> first{};
+    duet::io::Result<std::size_t> n = co_await duet::http::read_body(q, first);
+    if (!n) co_return Response::text(400, n.error().message());
+    p.held.fetch_add(1);
+    while (!p.release.load()) co_await duet::sleep(std::chrono::milliseconds(1));
+    Response rest = co_await sum_body(p, q);
+    co_return Response::text(rest.status, std::to_string(*n) + " + " + rest.body);
+  });
+  r.post("/hold-plain", [&p](Request& q) {
+    std::array<std::byte, 1000> first{};
+    duet::io::Result<std::size_t> n = duet::http::read_body_now(q, first);
+    if (!n) return Response::text(400, n.error().message());
+    p.held.fetch_add(1);
+    while (!p.release.load()) duet::wait(duet::sleep(std::chrono::milliseconds(1)));
+    Response rest = sum_body_plain(p, q);
+    return Response::text(rest.status, std::to_string(*n) + " + " + rest.body);
+  });
   return r;
 }
 

@@ -90,6 +90,10 @@ class Client {
     r.head = buf_.substr(0, end + 2);
     buf_.erase(0, end + 4);
     r.status = std::atoi(r.head.c_str() + 9);
+    if (!head_only && r.field("Transfer-Encoding") == "chunked") {
+      r.body = chunked_body();
+      return r;
+    }
     const std::string len = r.field("Content-Length");
     const std::size_t n = head_only || len.empty() ? 0 : std::stoul(len);
     while (buf_.size() < n) {
@@ -98,6 +102,15 @@ class Client {
     r.body = buf_.substr(0, n);
     buf_.erase(0, n);
     return r;
+  }
+
+  /// Everything the server sends until it closes (a body the close ends).
+  std::string until_close() {
+    while (fill()) {
+    }
+    std::string all;
+    all.swap(buf_);
+    return all;
   }
 
   /// True when the server closed (end of stream or a reset) and nothing
@@ -125,6 +138,35 @@ class Client {
   [[nodiscard]] int fd() const noexcept { return fd_.get(); }
 
  private:
+  /// One line (without its CRLF), read as it comes.
+  std::string line() {
+    std::size_t end;
+    while ((end = buf_.find("\r\n")) == std::string::npos) {
+      if (!fill()) throw std::runtime_error("closed inside a chunked body");
+    }
+    std::string l = buf_.substr(0, end);
+    buf_.erase(0, end + 2);
+    return l;
+  }
+
+  /// A chunked body, decoded (extensions and trailers dropped).
+  std::string chunked_body() {
+    std::string body;
+    for (;;) {
+      const std::size_t n = std::stoul(line(), nullptr, 16);
+      if (n == 0) {
+        while (!line().empty()) {
+        }
+        return body;
+      }
+      while (buf_.size() < n + 2) {
+        if (!fill()) throw std::runtime_error("closed inside a chunk");
+      }
+      body.append(buf_, 0, n);
+      buf_.erase(0, n + 2);
+    }
+  }
+
   // The runtime's threads share this process: a signal meant for them may
   // interrupt the test's own blocking calls (EINTR), which then go on.
   ssize_t recv_retrying(char* p, std::size_t n) {

@@ -3,6 +3,7 @@
 // (docs/http.md). Link duet::http (CMake) or duet-http (pkg-config).
 #pragma once
 
+#include "duet/http/body.hpp"
 #include "duet/http/client.hpp"
 #include "duet/http/codec.hpp"
 #include "duet/http/message.hpp"

@@ -35,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include "body_writer.hpp"
 #include "duet/net/tcp.hpp"
 #include "duet/runtime.hpp"
 #include "duet/time/clock.hpp"
@@ -189,13 +190,51 @@ class ClientLease {
 /// count to received() until it gives an outcome.
 class ClientExchange {
  public:
-  ClientExchange(const Limits& limits, Method m, bool keep_alive)
+  ClientExchange(const Limits& limits, Method m, bool keep_alive, bool stream = false)
       : decoder_(limits),
         method_(m),
         keep_alive_(keep_alive),
         max_buffered_(limits.max_header_bytes + limits.max_body_bytes + kReadChunk) {
     decoder_.expect(m);
+    decoder_.stream_bodies(stream);
   }
+
+  /// Where a streamed body stands after a feed.
+  enum class BodyState : unsigned char { more, end, error };
+
+  /// Feeds the bytes held after a streamed response's head (body_piece()
+  /// gains what they hold of the body).
+  BodyState feed_body() {
+    for (;;) {
+      const auto step = decoder_.feed(std::string_view(buf_.get(), used_));
+      consume(step.consumed);
+      switch (step.event) {
+        case ResponseDecoder::Event::body_end:
+          reusable_ = keep_alive_ && used_ == 0 && decoder_.reusable();
+          return BodyState::end;
+        case ResponseDecoder::Event::error:
+          return BodyState::error;
+        case ResponseDecoder::Event::body:
+          if (used_ != 0) continue;
+          return BodyState::more;
+        default:
+          return BodyState::more;
+      }
+    }
+  }
+  /// `n` more bytes of a streamed body arrived in read_buffer() (0: the
+  /// upstream ended the stream).
+  BodyState body_received(std::size_t n) {
+    if (n != 0) {
+      used_ += n;
+      return feed_body();
+    }
+    const auto step = decoder_.finish();
+    if (step.event != ResponseDecoder::Event::body_end) return BodyState::error;
+    reusable_ = false;  // delimited by the close
+    return BodyState::end;
+  }
+  [[nodiscard]] std::string& body_piece() noexcept { return decoder_.body_piece(); }
 
   /// Where the next read puts its bytes (after those the decoder left).
   std::span<std::byte> read_buffer() {
@@ -222,6 +261,11 @@ class ClientExchange {
           return std::nullopt;
         case ResponseDecoder::Event::error:
           return io::Result<Response>(std::errc::bad_message);
+        case ResponseDecoder::Event::head:  // streamed: the body is read after
+          return io::Result<Response>(decoder_.take());
+        case ResponseDecoder::Event::body:
+        case ResponseDecoder::Event::body_end:
+          return io::Result<Response>(std::errc::bad_message);  // never before a head
         case ResponseDecoder::Event::response: {
           Response r = decoder_.take();
           if (interim(r.status)) {  // 1xx before the final response: skip it
@@ -292,9 +336,16 @@ class ClientExchange {
 /// connection: it went out on a pooled connection (which the upstream may
 /// have closed while it was idle), no byte of the response came back, and
 /// sending it twice has the effect of once. A deadline is never retried.
-bool client_retry(const ClientLease& lease, const ClientExchange& ex, Method m,
-                  std::error_code e) noexcept {
-  return lease.pooled() && !ex.started() && client_idempotent(m) && e != std::errc::timed_out;
+bool client_retry(const ClientLease& lease, const ClientExchange& ex, Method m, std::error_code e,
+                  bool has_source) noexcept {
+  return lease.pooled() && !ex.started() && client_idempotent(m) && e != std::errc::timed_out &&
+         !has_source;  // a source is spent by the first attempt
+}
+
+/// How a request's body source follows its head (none without one).
+BodyToWrite client_body(const Request& req) {
+  if (!req.source) return {};
+  return BodyToWrite{req.source, req.source->length ? BodyFraming::length : BodyFraming::chunked};
 }
 
 /// The request's bytes, with Host naming the upstream.
@@ -318,12 +369,37 @@ std::chrono::nanoseconds client_connect_timeout(const ClientOptions& o, Instant 
 
 // ---- send: the coroutine face ---------------------------------------------
 
-/// One attempt over `lease`: the request written whole, then reads until
-/// the exchange has an outcome.
+/// Where one request's attempts keep their connection and exchange: in the
+/// caller's frame for send, in the ResponseStream for open (which reads the
+/// body from them after the head).
+struct ClientSlots {
+  std::optional<ClientLease> lease;
+  std::optional<ClientExchange> ex;
+};
+
+/// What a request is, for its attempts.
+struct ClientAsk {
+  Method method;
+  bool keep_alive;
+  bool stream;  // open: the exchange ends at the response's head
+  BodyToWrite body;
+};
+
+/// One attempt over `lease`: the request written (its body from its
+/// source, if any), then reads until the exchange has an outcome.
 Task<io::Result<Response>> client_attempt(ClientLease& lease, const std::string& wire,
-                                          ClientExchange& ex) {
-  auto w = co_await lease.stream().write_all(wire.data(), wire.size());
-  if (!w) co_return w.error();
+                                          ClientExchange& ex, const BodyToWrite& body,
+                                          std::chrono::milliseconds timeout) {
+  if (body.source) {
+    std::string out = wire;
+    if (!co_await write_body(lease.stream(), out, body, timeout) ||
+        !co_await write_out(lease.stream(), out, timeout)) {
+      co_return std::errc::connection_reset;
+    }
+  } else {
+    auto w = co_await lease.stream().write_all(wire.data(), wire.size());
+    if (!w) co_return w.error();
+  }
   for (;;) {
     auto n = co_await lease.stream().read(ex.read_buffer());
     if (!n) co_return n.error();
@@ -333,7 +409,7 @@ Task<io::Result<Response>> client_attempt(ClientLease& lease, const std::string&
 }
 
 Task<io::Result<Response>> client_exchange(Client::Pool& pool, net::SocketAddr upstream,
-                                           std::string wire, Method method, bool keep_alive,
+                                           std::string wire, ClientAsk ask, ClientSlots& slots,
                                            Instant deadline) {
   ClientConnPtr conn = pool.take(upstream);
   for (;;) {
@@ -346,14 +422,18 @@ Task<io::Result<Response>> client_exchange(Client::Pool& pool, net::SocketAddr u
       pool.connected();
       conn = std::make_unique<ClientConn>(std::move(*c));
     }
-    ClientLease lease(pool, upstream, std::move(conn), pooled);
-    ClientExchange ex(pool.options.limits, method, keep_alive);
-    auto r = co_await client_attempt(lease, wire, ex);
+    slots.ex.reset();
+    slots.lease.emplace(pool, upstream, std::move(conn), pooled);
+    slots.ex.emplace(pool.options.limits, ask.method, ask.keep_alive, ask.stream);
+    auto r = co_await client_attempt(*slots.lease, wire, *slots.ex, ask.body,
+                                     pool.options.request_timeout);
     if (r) {
-      if (ex.reusable()) lease.release();
+      if (!ask.stream && slots.ex->reusable()) slots.lease->release();
       co_return std::move(r);
     }
-    if (!client_retry(lease, ex, method, r.error())) co_return std::move(r);
+    if (!client_retry(*slots.lease, *slots.ex, ask.method, r.error(), ask.body.source != nullptr)) {
+      co_return std::move(r);
+    }
     // The lease closes the failed connection; the next round connects.
   }
 }
@@ -408,9 +488,21 @@ io::Result<std::size_t> client_read(net::TcpStream& s, std::span<std::byte> buf,
 }
 
 io::Result<Response> client_attempt_plain(ClientLease& lease, const std::string& wire,
-                                          ClientExchange& ex, Instant deadline) {
+                                          ClientExchange& ex, const BodyToWrite& body,
+                                          Instant deadline) {
   auto w = client_write_all(lease.stream(), wire, deadline);
   if (!w) return w.error();
+  if (body.source) {
+    // The source is a coroutine: its pieces written by the shared writer
+    // (on a worker the request's deadline keeps it; the head went first).
+    std::string out;
+    if (!duet::wait(write_body(
+            lease.stream(), out, body,
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()))) ||
+        !client_write_all(lease.stream(), out, deadline)) {
+      return std::errc::connection_reset;
+    }
+  }
   for (;;) {
     auto n = client_read(lease.stream(), ex.read_buffer(), deadline);
     if (!n) return n.error();
@@ -428,18 +520,22 @@ Task<io::Result<Response>> Client::send(net::SocketAddr upstream, Request req) {
   Pool& pool = *pool_;
   const Instant deadline = Clock::now() + pool.options.request_timeout;
   std::string wire = detail::client_wire(req, upstream);
+  const detail::ClientAsk ask{req.method, detail::client_keep_alive(req), false,
+                              detail::client_body(req)};
+  detail::ClientSlots slots;
   // The whole exchange under one deadline: when it passes, the exchange's
   // frame is destroyed where it waits, and its lease closes the connection.
-  co_return co_await timeout_at(deadline,
-                                detail::client_exchange(pool, upstream, std::move(wire), req.method,
-                                                        detail::client_keep_alive(req), deadline));
+  co_return co_await timeout_at(
+      deadline, detail::client_exchange(pool, upstream, std::move(wire), ask, slots, deadline));
 }
 
-io::Result<Response> Client::fetch(net::SocketAddr upstream, Request req) {
-  Pool& pool = *pool_;
-  const Instant deadline = Clock::now() + pool.options.request_timeout;
-  const std::string wire = detail::client_wire(req, upstream);
-  const bool keep_alive = detail::client_keep_alive(req);
+namespace detail {
+
+/// The fiber face of an exchange: the attempts of client_exchange as plain
+/// calls.
+io::Result<Response> client_fetch(Client::Pool& pool, net::SocketAddr upstream,
+                                  const std::string& wire, const detail::ClientAsk& ask,
+                                  detail::ClientSlots& slots, Instant deadline) {
   detail::ClientConnPtr conn = pool.take(upstream);
   for (;;) {
     const bool pooled = conn != nullptr;
@@ -453,15 +549,144 @@ io::Result<Response> Client::fetch(net::SocketAddr upstream, Request req) {
       pool.connected();
       conn = std::make_unique<detail::ClientConn>(std::move(*c));
     }
-    detail::ClientLease lease(pool, upstream, std::move(conn), pooled);
-    detail::ClientExchange ex(pool.options.limits, req.method, keep_alive);
-    auto r = detail::client_attempt_plain(lease, wire, ex, deadline);
+    slots.ex.reset();
+    slots.lease.emplace(pool, upstream, std::move(conn), pooled);
+    slots.ex.emplace(pool.options.limits, ask.method, ask.keep_alive, ask.stream);
+    auto r = detail::client_attempt_plain(*slots.lease, wire, *slots.ex, ask.body, deadline);
     if (r) {
-      if (ex.reusable()) lease.release();
+      if (!ask.stream && slots.ex->reusable()) slots.lease->release();
       return r;
     }
-    if (!detail::client_retry(lease, ex, req.method, r.error())) return r;
+    if (!detail::client_retry(*slots.lease, *slots.ex, ask.method, r.error(),
+                              ask.body.source != nullptr)) {
+      return r;
+    }
   }
+}
+
+}  // namespace detail
+
+io::Result<Response> Client::fetch(net::SocketAddr upstream, Request req) {
+  Pool& pool = *pool_;
+  const Instant deadline = Clock::now() + pool.options.request_timeout;
+  const std::string wire = detail::client_wire(req, upstream);
+  const detail::ClientAsk ask{req.method, detail::client_keep_alive(req), false,
+                              detail::client_body(req)};
+  detail::ClientSlots slots;
+  return detail::client_fetch(pool, upstream, wire, ask, slots, deadline);
+}
+
+// ---- open: a response body in pieces ----------------------------------------
+
+struct ResponseStream::Impl {
+  Response head;
+  detail::ClientSlots slots;  // the request's connection and exchange
+  Instant deadline{};
+  std::size_t given = 0;  // of the exchange's body_piece(), handed out
+  std::error_code error;
+  bool primed = false;  // the bytes held after the head were fed
+  bool ended = false;
+
+  /// Hands out what the exchange holds of the body.
+  std::size_t take(std::span<std::byte> into) noexcept {
+    std::string& piece = slots.ex->body_piece();
+    const std::size_t n = std::min(into.size(), piece.size() - given);
+    std::memcpy(into.data(), piece.data() + given, n);
+    given += n;
+    if (given == piece.size()) {
+      piece.clear();
+      given = 0;
+    }
+    return n;
+  }
+  /// Where a feed left the body.
+  void apply(detail::ClientExchange::BodyState st, std::errc cut) {
+    using BodyState = detail::ClientExchange::BodyState;
+    if (st == BodyState::end) {
+      ended = true;
+      if (slots.ex->reusable()) slots.lease->release();  // back to the pool
+    } else if (st == BodyState::error) {
+      error = std::make_error_code(cut);
+    }
+  }
+  /// Before a read: hand out, or say it is over; nullopt: read more.
+  std::optional<io::Result<std::size_t>> ready(std::span<std::byte> into) {
+    for (;;) {
+      if (const std::size_t n = take(into); n != 0) return n;
+      if (ended || into.empty()) return std::size_t{0};
+      if (error) return error;
+      if (primed) return std::nullopt;
+      primed = true;
+      apply(slots.ex->feed_body(), std::errc::bad_message);
+    }
+  }
+  void received(io::Result<std::size_t> n) {
+    if (!n) {
+      error = n.error();
+      return;
+    }
+    apply(slots.ex->body_received(*n),
+          *n == 0 ? std::errc::connection_reset : std::errc::bad_message);
+  }
+};
+
+ResponseStream::ResponseStream() noexcept = default;
+ResponseStream::~ResponseStream() = default;
+ResponseStream::ResponseStream(ResponseStream&&) noexcept = default;
+ResponseStream& ResponseStream::operator=(ResponseStream&&) noexcept = default;
+ResponseStream::ResponseStream(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
+
+Response& ResponseStream::head() noexcept {
+  return impl_->head;
+}
+
+Task<io::Result<std::size_t>> ResponseStream::read(std::span<std::byte> into) {
+  if (!impl_) co_return std::size_t{0};
+  Impl& d = *impl_;
+  for (;;) {
+    if (auto r = d.ready(into)) co_return std::move(*r);
+    io::Result<std::size_t> n =
+        co_await timeout_at(d.deadline, d.slots.lease->stream().read(d.slots.ex->read_buffer()));
+    d.received(std::move(n));
+  }
+}
+
+io::Result<std::size_t> ResponseStream::read_now(std::span<std::byte> into) {
+  if (!impl_) return std::size_t{0};
+  Impl& d = *impl_;
+  for (;;) {
+    if (auto r = d.ready(into)) return std::move(*r);
+    d.received(detail::client_read(d.slots.lease->stream(), d.slots.ex->read_buffer(), d.deadline));
+  }
+}
+
+Task<io::Result<ResponseStream>> Client::open(net::SocketAddr upstream, Request req) {
+  Pool& pool = *pool_;
+  auto impl = std::make_unique<ResponseStream::Impl>();
+  impl->deadline = Clock::now() + pool.options.request_timeout;
+  std::string wire = detail::client_wire(req, upstream);
+  const detail::ClientAsk ask{req.method, detail::client_keep_alive(req), true,
+                              detail::client_body(req)};
+  io::Result<Response> h = co_await timeout_at(
+      impl->deadline,
+      detail::client_exchange(pool, upstream, std::move(wire), ask, impl->slots, impl->deadline));
+  if (!h) co_return h.error();
+  impl->head = std::move(*h);
+  co_return ResponseStream(std::move(impl));
+}
+
+io::Result<ResponseStream> Client::open_now(net::SocketAddr upstream, Request req) {
+  Pool& pool = *pool_;
+  auto impl = std::make_unique<ResponseStream::Impl>();
+  impl->deadline = Clock::now() + pool.options.request_timeout;
+  const std::string wire = detail::client_wire(req, upstream);
+  const detail::ClientAsk ask{req.method, detail::client_keep_alive(req), true,
+                              detail::client_body(req)};
+  io::Result<Response> h =
+      detail::client_fetch(pool, upstream, wire, ask, impl->slots, impl->deadline);
+  if (!h) return h.error();
+  impl->head = std::move(*h);
+  return ResponseStream(std::move(impl));
 }
 
 ClientStats Client::stats() const noexcept {

@@ -11,6 +11,8 @@
 // Request.
 #include "duet/http/codec.hpp"
 
+#include "duet/http/body.hpp"
+
 #include <time.h>
 
 #include <algorithm>
@@ -265,10 +267,10 @@ struct RequestDecoder::Impl {
     void on_body_init_impl(const boost::optional<std::uint64_t>& length,
                            detail::error_code&) override {
       d_->body_started = true;
-      if (length) d_->req.body.reserve(static_cast<std::size_t>(*length));
+      if (length && !d_->streaming) d_->req.body.reserve(static_cast<std::size_t>(*length));
     }
     std::size_t on_body_impl(detail::BeastView body, detail::error_code&) override {
-      d_->req.body.append(body.data(), body.size());
+      (d_->streaming ? d_->piece : d_->req.body).append(body.data(), body.size());
       return body.size();
     }
     void on_chunk_header_impl(std::uint64_t size, detail::BeastView ext,
@@ -277,7 +279,7 @@ struct RequestDecoder::Impl {
     }
     std::size_t on_chunk_body_impl(std::uint64_t, detail::BeastView body,
                                    detail::error_code&) override {
-      d_->req.body.append(body.data(), body.size());
+      d_->on_chunk_body(std::string_view(body.data(), body.size()));
       return body.size();
     }
     void on_finish_impl(detail::error_code&) override {}
@@ -289,6 +291,7 @@ struct RequestDecoder::Impl {
   std::optional<Parser> parser;
   Request req;
   std::string pending;  // bytes received, not yet used by the parser
+  std::string piece;    // a streamed body's bytes, not yet used by the caller
 
   // The current put's buffer: callbacks locate their views in it.
   const char* put_begin = nullptr;
@@ -314,7 +317,10 @@ struct RequestDecoder::Impl {
   bool header_done = false;
   bool body_started = false;
   bool continue_decided = false;
-  int status = 0;  // a callback's refusal
+  bool streaming = false;     // the body goes to `piece`, not req.body
+  bool head_given = false;    // Event::head was returned for this message
+  bool done_pending = false;  // the streamed message ended in the feed that gave its head
+  int status = 0;             // a callback's refusal
 
   // Across messages.
   int error_status = 0;   // sticky after Event::error
@@ -337,6 +343,7 @@ struct RequestDecoder::Impl {
     hosts = lengths = te_fields = te_chunked = 0;
     te_last_chunked = te_other = te_bad = has_upgrade = false;
     expect_continue = expect_other = header_done = body_started = continue_decided = false;
+    streaming = head_given = done_pending = false;
     status = 0;
     absolute_host = false;
   }
@@ -520,6 +527,19 @@ struct RequestDecoder::Impl {
     if (expect_other) return refuse(417, ec);
     if (parser->upgrade() && has_upgrade) switched = true;
     if (req.method == Method::connect) switched = true;
+    if (length && *length > limits.buffered_body_bytes) streaming = true;
+  }
+
+  /// A chunk's bytes: kept in the request while the body is within
+  /// buffered_body_bytes; past it the body is streamed from here on, what
+  /// was kept going first.
+  void on_chunk_body(std::string_view body) {
+    if (!streaming && req.body.size() + body.size() > limits.buffered_body_bytes) {
+      streaming = true;
+      piece.append(req.body);
+      req.body = std::string();
+    }
+    (streaming ? piece : req.body).append(body);
   }
 
   void on_chunk_header(std::uint64_t size, std::size_t ext_size, detail::error_code& ec) {
@@ -563,10 +583,26 @@ RequestDecoder::Step RequestDecoder::feed(std::string_view in) {
     while (skipped < in.size() && (in[skipped] == '\r' || in[skipped] == '\n')) ++skipped;
     in.remove_prefix(skipped);
   }
+  if (d.done_pending) {  // the head's feed ended the body too
+    d.reset();
+    return Step{Event::body_end, 0};
+  }
   const auto [outcome, used] = detail::run(d, in);
   if (outcome == detail::Outcome::error) {
     if (d.status == 0) d.status = 400;
     return d.error_step(skipped + used);
+  }
+  if (d.streaming) {
+    if (!d.head_given) {
+      d.head_given = true;
+      d.done_pending = outcome == detail::Outcome::done;
+      return Step{Event::head, skipped + used};
+    }
+    if (outcome == detail::Outcome::done) {
+      d.reset();
+      return Step{Event::body_end, skipped + used};
+    }
+    return Step{d.piece.empty() ? Event::need_more : Event::body, skipped + used};
   }
   if (outcome == detail::Outcome::done) return Step{Event::request, skipped + used};
   if (d.continue_due()) {
@@ -581,8 +617,19 @@ Request RequestDecoder::take() {
   Impl& d = *impl_;
   Request r = std::move(d.req);
   d.req = Request{};
-  d.reset();
+  if (!d.head_given) d.reset();  // a streamed body's message ends at its Event::body_end
   return r;
+}
+
+std::string& RequestDecoder::body_piece() noexcept {
+  return impl_->piece;
+}
+
+bool RequestDecoder::take_continue() noexcept {
+  Impl& d = *impl_;
+  if (!d.head_given || d.done_pending || !d.continue_due()) return false;
+  d.continue_decided = true;
+  return true;
 }
 
 int RequestDecoder::error_status() const noexcept {
@@ -661,9 +708,17 @@ void write_response(std::string& out, const Response& r, const Answering& a) {
   // too. A HEAD answer keeps the length the GET would have.
   const bool bodiless = (r.status >= 100 && r.status < 200) || r.status == 204 || r.status == 304;
   if (!bodiless) {
-    out.append("Content-Length: ");
-    detail::append_number(out, r.body.size());
-    out.append("\r\n");
+    if (!r.source) {
+      out.append("Content-Length: ");
+      detail::append_number(out, r.body.size());
+      out.append("\r\n");
+    } else if (r.source->length) {
+      out.append("Content-Length: ");
+      detail::append_number(out, *r.source->length);
+      out.append("\r\n");
+    } else if (a.version >= 11) {
+      out.append("Transfer-Encoding: chunked\r\n");
+    }  // else HTTP/1.0: the close ends the body (body_framing)
   }
   if (a.close) {
     out.append("Connection: close\r\n");
@@ -671,7 +726,15 @@ void write_response(std::string& out, const Response& r, const Answering& a) {
     out.append("Connection: keep-alive\r\n");
   }
   out.append("\r\n");
-  if (!bodiless && !a.head) out.append(r.body);
+  if (!bodiless && !a.head && !r.source) out.append(r.body);
+}
+
+BodyFraming body_framing(const Response& r, const Answering& a) noexcept {
+  if (!r.source) return BodyFraming::none;
+  const bool bodiless = (r.status >= 100 && r.status < 200) || r.status == 204 || r.status == 304;
+  if (bodiless || a.head) return BodyFraming::none;
+  if (r.source->length) return BodyFraming::length;
+  return a.version >= 11 ? BodyFraming::chunked : BodyFraming::close;
 }
 
 void write_error(std::string& out, int status, bool keep_open, std::string_view allow) {
@@ -716,14 +779,20 @@ void write_request(std::string& out, const Request& r, std::string_view host) {
     out.append(f.value);
     out.append("\r\n");
   }
-  if (!r.body.empty() || r.method == Method::post || r.method == Method::put ||
-      r.method == Method::patch) {
+  if (r.source && !r.source->length) {
+    out.append("Transfer-Encoding: chunked\r\n");
+  } else if (r.source) {
+    out.append("Content-Length: ");
+    detail::append_number(out, *r.source->length);
+    out.append("\r\n");
+  } else if (!r.body.empty() || r.method == Method::post || r.method == Method::put ||
+             r.method == Method::patch) {
     out.append("Content-Length: ");
     detail::append_number(out, r.body.size());
     out.append("\r\n");
   }
   out.append("\r\n");
-  out.append(r.body);
+  if (!r.source) out.append(r.body);
 }
 
 // ---------------------------------------------------------------------------
@@ -746,18 +815,18 @@ struct ResponseDecoder::Impl {
     void on_header_impl(detail::error_code&) override {}
     void on_body_init_impl(const boost::optional<std::uint64_t>& length,
                            detail::error_code&) override {
-      if (length && *length <= d_->limits.max_body_bytes) {
+      if (length && *length <= d_->limits.max_body_bytes && !d_->streaming) {
         d_->res.body.reserve(static_cast<std::size_t>(*length));
       }
     }
     std::size_t on_body_impl(detail::BeastView body, detail::error_code&) override {
-      d_->res.body.append(body.data(), body.size());
+      (d_->streaming ? d_->piece : d_->res.body).append(body.data(), body.size());
       return body.size();
     }
     void on_chunk_header_impl(std::uint64_t, detail::BeastView, detail::error_code&) override {}
     std::size_t on_chunk_body_impl(std::uint64_t, detail::BeastView body,
                                    detail::error_code&) override {
-      d_->res.body.append(body.data(), body.size());
+      (d_->streaming ? d_->piece : d_->res.body).append(body.data(), body.size());
       return body.size();
     }
     void on_finish_impl(detail::error_code&) override {}
@@ -770,8 +839,12 @@ struct ResponseDecoder::Impl {
   Response res;
   std::string pending;
   std::size_t msg_used = 0;
-  bool head = false;     // the next response answers HEAD
-  bool reusable = true;  // of the last response
+  std::string piece;          // a streamed body's bytes, not yet used by the caller
+  bool streaming = false;     // bodies go to `piece` (stream_bodies)
+  bool head_given = false;    // Event::head was returned for this response
+  bool done_pending = false;  // the streamed response ended in the feed that gave its head
+  bool head = false;          // the next response answers HEAD
+  bool reusable = true;       // of the last response
   bool failed = false;
   std::string error;
 
@@ -783,6 +856,7 @@ struct ResponseDecoder::Impl {
     parser->body_limit(static_cast<std::uint64_t>(limits.max_body_bytes));
     parser->skip(head);
     msg_used = 0;
+    head_given = done_pending = false;
   }
 
   std::size_t put(const char* data, std::size_t n, detail::error_code& ec) {
@@ -833,17 +907,40 @@ void ResponseDecoder::expect(Method m) noexcept {
 ResponseDecoder::Step ResponseDecoder::feed(std::string_view in) {
   Impl& d = *impl_;
   if (d.failed) return Step{Event::error, 0};
+  if (d.done_pending) {  // the head's feed ended the body too
+    d.head = false;
+    d.reset();
+    return Step{Event::body_end, 0};
+  }
   std::size_t consumed = 0;
   for (;;) {
     const auto [outcome, used] = detail::run(d, in.substr(consumed));
     consumed += used;
     if (outcome == detail::Outcome::error) return d.fail(consumed);
-    if (outcome == detail::Outcome::more) return Step{Event::need_more, consumed};
-    if (d.interim()) {
+    if (outcome == detail::Outcome::done && d.interim()) {
       d.res = Response{};
       d.reset();
       continue;
     }
+    if (d.streaming) {
+      if (!d.head_given) {
+        if (!d.parser->is_header_done() || d.interim()) return Step{Event::need_more, consumed};
+        d.head_given = true;
+        if (outcome == detail::Outcome::done) {
+          d.done_pending = true;
+          d.reusable = d.parser->keep_alive();
+        }
+        return Step{Event::head, consumed};
+      }
+      if (outcome == detail::Outcome::done) {
+        d.reusable = d.parser->keep_alive();
+        d.head = false;
+        d.reset();
+        return Step{Event::body_end, consumed};
+      }
+      return Step{d.piece.empty() ? Event::need_more : Event::body, consumed};
+    }
+    if (outcome == detail::Outcome::more) return Step{Event::need_more, consumed};
     d.reusable = d.parser->keep_alive();
     return Step{Event::response, consumed};
   }
@@ -856,6 +953,7 @@ ResponseDecoder::Step ResponseDecoder::finish() {
     d.error = d.pending.empty() ? "the peer closed before a response" : "response cut short";
     return d.fail(0);
   }
+  if (d.done_pending) return feed({});
   detail::error_code ec;
   if (d.pending.empty()) d.parser->put_eof(ec);
   if (!d.pending.empty() || ec || !d.parser->is_done()) {
@@ -863,6 +961,16 @@ ResponseDecoder::Step ResponseDecoder::finish() {
     return d.fail(0);
   }
   d.reusable = false;  // delimited by the close
+  if (d.streaming) {
+    if (!d.head_given) {  // the head and the close-delimited body at once
+      d.head_given = true;
+      d.done_pending = true;
+      return Step{Event::head, 0};
+    }
+    d.head = false;
+    d.reset();
+    return Step{Event::body_end, 0};
+  }
   return Step{Event::response, 0};
 }
 
@@ -870,9 +978,18 @@ Response ResponseDecoder::take() {
   Impl& d = *impl_;
   Response r = std::move(d.res);
   d.res = Response{};
+  if (d.head_given) return r;  // a streamed body's response ends at its Event::body_end
   d.head = false;
   d.reset();
   return r;
+}
+
+void ResponseDecoder::stream_bodies(bool on) noexcept {
+  impl_->streaming = on;
+}
+
+std::string& ResponseDecoder::body_piece() noexcept {
+  return impl_->piece;
 }
 
 bool ResponseDecoder::reusable() const noexcept {

@@ -32,6 +32,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "body_pump.hpp"
+#include "body_writer.hpp"
 #include "duet/channel/select.hpp"
 #include "duet/stackful.hpp"
 #include "duet/stackless/spawn.hpp"
@@ -58,10 +60,32 @@ struct OpenSlot {
   State& st;
 };
 
+template <class S>
+struct Conn;
+
+/// A streamed body's source over the connection's input (body_pump.hpp):
+/// reads into the connection's read buffer, 100-continue through its
+/// output.
+template <class S>
+class ConnPump final : public BodyPump {
+ public:
+  explicit ConnPump(Conn<S>& c) noexcept : c_(c) {}
+
+ private:
+  std::span<const std::byte> input() noexcept override;
+  void consume(std::size_t n) noexcept override;
+  Task<io::Result<std::size_t>> fill() override;
+  Task<bool> send_continue() override;
+
+  Conn<S>& c_;
+};
+
 /// One connection's state, shared by its coroutines.
 template <class S>
 struct Conn {
   Conn(State& s, S str) : st(s), stream(std::move(str)), decoder(s.options.limits) {}
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
 
   State& st;
   S stream;
@@ -71,6 +95,7 @@ struct Conn {
   std::unique_ptr<std::byte[]> buf;  // kReadBuffer: none while idle
   Instant deadline{};                // of the read in progress
   std::size_t served = 0;
+  ConnPump<S> pump{*this};  // lent to a request whose body is streamed
   std::array<std::byte, kFirstRead> first{};
 };
 
@@ -120,6 +145,33 @@ Task<bool> fill(Conn<S>& c) {
   co_return r&&* r != 0;
 }
 
+template <class S>
+std::span<const std::byte> ConnPump<S>::input() noexcept {
+  return c_.input;
+}
+
+template <class S>
+void ConnPump<S>::consume(std::size_t n) noexcept {
+  c_.input = c_.input.subspan(n);
+}
+
+template <class S>
+Task<io::Result<std::size_t>> ConnPump<S>::fill() {
+  Conn<S>& c = c_;
+  if (!c.buf) c.buf = std::make_unique_for_overwrite<std::byte[]>(kReadBuffer);
+  c.deadline = Clock::now() + c.st.options.limits.read_timeout;
+  io::Result<std::size_t> r =
+      co_await timeout_at(c.deadline, c.stream.read(std::span(c.buf.get(), kReadBuffer)));
+  if (r && *r != 0) c.input = std::span<const std::byte>(c.buf.get(), *r);
+  co_return r;
+}
+
+template <class S>
+Task<bool> ConnPump<S>::send_continue() {
+  c_.out += continue_response();
+  co_return co_await flush(c_);
+}
+
 /// The next request into `req`, answering a 100-continue on the way.
 /// Before it waits for input, it writes the answers already made.
 template <class S>
@@ -131,6 +183,12 @@ Task<ReadEnd> read_request(Conn<S>& c, Request& req) {
       c.input = c.input.subspan(step.consumed);
       if (step.event == RequestDecoder::Event::request) {
         req = c.decoder.take();
+        co_return ReadEnd::request;
+      }
+      if (step.event == RequestDecoder::Event::head) {  // its body streamed: the pump's
+        req = c.decoder.take();
+        c.pump.open(c.decoder);
+        req.body_stream = &c.pump;
         co_return ReadEnd::request;
       }
       if (step.event == RequestDecoder::Event::error) co_return ReadEnd::refused;
@@ -160,8 +218,9 @@ template <class S>
 Task<bool> handle(Conn<S>& c, Request& req) {
   const Instant started = Clock::now();
   const Router::Match m = c.st.routes.find(req.method, req.method_name, req.path());
+  const bool streamed = req.body_streamed();
   if (m.handler == nullptr) {
-    const bool close = closes_after(c.st, req, c.served, c.decoder);
+    const bool close = end_turn(c.pump, streamed) || closes_after(c.st, req, c.served, c.decoder);
     answer_error(c.st, req, m.status, c.out, close, m.allow, started);
     co_return close;
   }
@@ -188,8 +247,13 @@ Task<bool> handle(Conn<S>& c, Request& req) {
   }
   if (failed) res = handler_failed();
   // After the handler: a drain that began while it ran closes too.
-  const bool close = closes_after(c.st, req, c.served, c.decoder);
+  bool close = end_turn(c.pump, streamed) || closes_after(c.st, req, c.served, c.decoder);
+  const BodyToWrite source = body_to_write(req, res, close);
   answer(c.st, req, std::move(res), c.out, close, started);
+  if (source.source &&
+      !co_await write_body(c.stream, c.out, source, c.st.options.limits.read_timeout)) {
+    co_return true;  // the body cut short: the connection closes
+  }
   co_return close;
 }
 

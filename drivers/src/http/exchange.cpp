@@ -7,6 +7,7 @@
 #include <string_view>
 #include <utility>
 
+#include "duet/http/body.hpp"
 #include "server_state.hpp"
 
 namespace duet::http::detail {
@@ -38,7 +39,9 @@ void answer(State& st, const Request& req, Response&& res, std::string& out, boo
   a.close = a.close || close;
   write_response(out, res, a);
   count(st);
-  report(st, req, res.status, a.head ? 0 : res.body.size(), started);
+  std::size_t bytes = res.body.size();
+  if (res.source) bytes = res.source->length.value_or(0);  // a body from a source
+  report(st, req, res.status, a.head ? 0 : bytes, started);
 }
 
 void answer_error(State& st, int status, std::string& out, bool close, std::string_view allow) {

@@ -27,9 +27,11 @@
 #include <type_traits>
 #include <utility>
 
+#include "body_writer.hpp"
 #include "duet/channel/select.hpp"
 #include "duet/io/buffered.hpp"
 #include "duet/stackful.hpp"
+#include "duet/stackless/task.hpp"
 #include "duet/time/timeout.hpp"
 #include "duet/tls/stream.hpp"
 #include "duet/wait.hpp"
@@ -65,7 +67,9 @@ template <class S>
 class FiberConnection {
  public:
   FiberConnection(State& st, S stream)
-      : st_(st), reader_(std::move(stream)), decoder_(st.options.limits) {}
+      : st_(st), reader_(std::move(stream)), decoder_(st.options.limits), pump_(*this) {}
+  FiberConnection(const FiberConnection&) = delete;
+  FiberConnection& operator=(const FiberConnection&) = delete;
 
   /// Serves the connection to its end.
   void serve() {
@@ -85,6 +89,35 @@ class FiberConnection {
   }
 
  private:
+  /// A streamed body's source over the connection's BufReader
+  /// (body_pump.hpp). Its operations are coroutines (a coroutine handler
+  /// awaits them; a plain one waits on them from this fiber).
+  class Pump final : public BodyPump {
+   public:
+    explicit Pump(FiberConnection& c) noexcept : c_(c) {}
+
+   private:
+    std::span<const std::byte> input() noexcept override { return c_.reader_.buffer(); }
+    void consume(std::size_t n) noexcept override { c_.reader_.consume(n); }
+    Task<io::Result<std::size_t>> fill() override {
+      const Instant deadline = Clock::now() + c_.st_.options.limits.read_timeout;
+      io::Result<std::span<const std::byte>> r =
+          co_await timeout_at(deadline, c_.reader_.fill_buf());
+      if (!r) co_return r.error();
+      co_return r->size();
+    }
+    Task<bool> send_continue() override {
+      c_.out_ += continue_response();
+      const Instant deadline = Clock::now() + c_.st_.options.limits.read_timeout;
+      const io::Transferred t = co_await timeout_at(
+          deadline, c_.reader_.get_ref().write_all(std::as_bytes(std::span(c_.out_))));
+      c_.out_.clear();
+      co_return t.ok();
+    }
+
+    FiberConnection& c_;
+  };
+
   /// The next request into `req`, answering a 100-continue on the way.
   /// Before it waits for input, it writes the answers already made.
   Read read_request(Request& req) {
@@ -99,6 +132,11 @@ class FiberConnection {
           case RequestDecoder::Event::request:
             req = decoder_.take();
             return Read::request;
+          case RequestDecoder::Event::head:  // its body streamed: the pump's
+            req = decoder_.take();
+            pump_.open(decoder_);
+            req.body_stream = &pump_;
+            return Read::request;
           case RequestDecoder::Event::error:
             return Read::refused;
           case RequestDecoder::Event::continue_100:
@@ -106,6 +144,8 @@ class FiberConnection {
             if (!flush()) return Read::closed;
             break;
           case RequestDecoder::Event::need_more:
+          case RequestDecoder::Event::body:  // the pump's, never here
+          case RequestDecoder::Event::body_end:
             break;
         }
       }
@@ -146,8 +186,9 @@ class FiberConnection {
   bool handle(Request& req) {
     const Instant started = Clock::now();
     const Router::Match m = st_.routes.find(req.method, req.method_name, req.path());
+    const bool streamed = req.body_streamed();
     if (m.handler == nullptr) {
-      const bool close = closes_after(st_, req, served_, decoder_);
+      const bool close = end_turn(pump_, streamed) || closes_after(st_, req, served_, decoder_);
       answer_error(st_, req, m.status, out_, close, m.allow, started);
       return close;
     }
@@ -155,13 +196,19 @@ class FiberConnection {
     try {
       res = m.handler->is_coroutine() ? wait(m.handler->coroutine()(req)) : m.handler->fiber()(req);
     } catch (const Cancelled&) {
+      pump_.close();
       throw;  // this fiber is cancelled: the connection ends here
     } catch (...) {
       res = handler_failed();
     }
     // After the handler: a drain that began while it ran closes too.
-    const bool close = closes_after(st_, req, served_, decoder_);
+    bool close = end_turn(pump_, streamed) || closes_after(st_, req, served_, decoder_);
+    const BodyToWrite source = body_to_write(req, res, close);
     answer(st_, req, std::move(res), out_, close, started);
+    if (source.source &&
+        !wait(write_body(reader_.get_ref(), out_, source, st_.options.limits.read_timeout))) {
+      return true;  // the body cut short: the connection closes
+    }
     return close;
   }
 
@@ -188,6 +235,7 @@ class FiberConnection {
   std::string out_;     // answers not written yet
   Instant deadline_{};  // of the read in progress
   std::size_t served_ = 0;
+  Pump pump_;  // lent to a request whose body is streamed
 };
 
 /// The connection's fiber: the TLS handshake first when `tls`.

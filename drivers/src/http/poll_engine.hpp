@@ -16,6 +16,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "body_writer.hpp"
 #include "duet/cancel/token.hpp"
 #include "duet/http/codec.hpp"
 #include "duet/join_handle.hpp"
@@ -25,6 +26,7 @@
 #include "duet/stackless.hpp"
 #include "duet/time/clock.hpp"
 #include "duet/time/sleep.hpp"
+#include "duet/time/timeout.hpp"
 #include "duet/tls/stream.hpp"
 #include "server_state.hpp"
 
@@ -142,18 +144,63 @@ class [[nodiscard]] PollConnection {
   enum class Step : std::uint8_t { parse, read, handle, write, linger, done };
   enum class Io : std::uint8_t { none, read, write };
 
+  /// A streamed body's source over the connection's input (body_pump.hpp),
+  /// used by the handler while the state machine waits in Step::handle
+  /// (which then does no I/O of its own: the pump reads the stream, and
+  /// writes the answers already made before a 100 Continue).
+  class Pump final : public BodyPump {
+   public:
+    explicit Pump(PollConnection& c) noexcept : c_(c) {}
+
+   private:
+    std::span<const std::byte> input() noexcept override {
+      return std::as_bytes(std::span(c_.input() + c_.pos_, c_.end_ - c_.pos_));
+    }
+    void consume(std::size_t n) noexcept override { c_.pos_ += static_cast<std::uint16_t>(n); }
+    Task<io::Result<std::size_t>> fill() override {
+      PollConnection& c = c_;
+      Busy& b = *c.busy_;
+      if (b.cap < kReadBuffer) {
+        b.buf = std::make_unique_for_overwrite<char[]>(kReadBuffer);
+        b.cap = kReadBuffer;
+      }
+      c.first_ = false;
+      c.pos_ = c.end_ = 0;
+      const Instant deadline = Clock::now() + c.st().options.limits.read_timeout;
+      io::Result<std::size_t> r = co_await timeout_at(
+          deadline, c.stream_.read(std::as_writable_bytes(std::span(b.buf.get(), b.cap))));
+      if (r) c.end_ = static_cast<std::uint16_t>(*r);  // at most kReadBuffer
+      co_return r;
+    }
+    Task<bool> send_continue() override {
+      Busy& b = *c_.busy_;
+      b.out += continue_response();
+      const Instant deadline = Clock::now() + c_.st().options.limits.read_timeout;
+      const io::Transferred t =
+          co_await timeout_at(deadline, c_.stream_.write_all(std::as_bytes(std::span(b.out))));
+      b.out.clear();
+      co_return t.ok();
+    }
+
+    PollConnection& c_;
+  };
+
   /// What a request in progress holds, one block from its first byte until
   /// the connection goes idle again.
   struct Busy {
     explicit Busy(const Limits& limits) : dec(limits) {}
     RequestDecoder dec;
-    std::string out;              // answers not yet written, in order
-    std::size_t written = 0;      // of out
-    std::unique_ptr<char[]> buf;  // the read buffer, taken past first_bytes_
-    std::uint32_t cap = 0;        // buf's size
-    bool closing = false;         // close once out is written
-    Instant started{};            // the handled request's head was complete
-    Request req;                  // the request a coroutine handler answers
+    std::string out;                       // answers not yet written, in order
+    std::size_t written = 0;               // of out
+    std::unique_ptr<char[]> buf;           // the read buffer, taken past first_bytes_
+    std::uint32_t cap = 0;                 // buf's size
+    bool closing = false;                  // close once out is written
+    Instant started{};                     // the handled request's head was complete
+    bool streamed = false;                 // req's body is streamed, by `pump`
+    std::unique_ptr<Pump> pump;            // made for the connection's first streamed body
+    Request req;                           // the request a coroutine handler answers
+    BodyToWrite body;                      // a response body from its source
+    std::optional<Task<bool>> body_write;  // its writer (refers to `body`)
     // The handler in progress, at most one (declared after req: a Task
     // refers to it, so it goes first).
     std::optional<Task<Response>> task;
@@ -194,7 +241,11 @@ class [[nodiscard]] PollConnection {
           b.closing = true;
           break;
         case RequestDecoder::Event::request:
-          if (start_request()) return true;  // a handler is pending
+        case RequestDecoder::Event::head:  // its body streamed: the pump's
+          if (start_request(step.event == RequestDecoder::Event::head)) return true;
+          break;
+        case RequestDecoder::Event::body:  // the pump's, never here
+        case RequestDecoder::Event::body_end:
           break;
       }
       if (b.out.size() >= kFlushAt) return start_write();
@@ -208,10 +259,16 @@ class [[nodiscard]] PollConnection {
   /// Routes the request just decoded: answers it at once (no handler, or
   /// one that cannot start), or starts its handler and steps to handle
   /// (then true).
-  bool start_request() {
+  bool start_request(bool streamed) {
     Busy& b = *busy_;
     b.req = b.dec.take();
     b.started = Clock::now();
+    b.streamed = streamed;
+    if (streamed) {
+      if (!b.pump) b.pump = std::make_unique<Pump>(*this);
+      b.pump->open(b.dec);
+      b.req.body_stream = b.pump.get();
+    }
     ++served_;
     const Router::Match m = st().routes.find(b.req.method, b.req.method_name, b.req.path());
     if (m.handler == nullptr) {
@@ -238,6 +295,7 @@ class [[nodiscard]] PollConnection {
         }));
       } catch (...) {
         // No fiber for it (the runtime shuts down): 500 and close.
+        (void)closes_after(b);
         answer_error(st(), 500, b.out, true);
         b.closing = true;
         return false;
@@ -249,6 +307,7 @@ class [[nodiscard]] PollConnection {
 
   bool handle(Context& cx) {
     Busy& b = *busy_;
+    if (b.body_write) return write_source(cx);
     std::optional<Response> res;
     bool lost = false;  // the fiber was cancelled: no request to answer
     if (b.task) {
@@ -273,13 +332,32 @@ class [[nodiscard]] PollConnection {
       b.fiber.reset();
     }
     if (lost) return finish();
-    const bool close = closes_after(b);
+    bool close = closes_after(b);
     if (res) {
+      b.body = body_to_write(b.req, *res, close);
       answer(st(), b.req, std::move(*res), b.out, close, b.started);
     } else {
       answer_failed(st(), b.req, b.out, close, b.started);
     }
     b.closing = close;
+    if (b.body.source) {
+      // The body from its source: a coroutine over the stream, polled
+      // here until it is written (no other I/O meanwhile).
+      b.body_write.emplace(write_body(stream_, b.out, b.body, st().options.limits.read_timeout));
+      return true;
+    }
+    step_ = Step::parse;
+    return true;
+  }
+
+  /// Polls the writer of a response body from its source.
+  bool write_source(Context& cx) {
+    Busy& b = *busy_;
+    auto p = b.body_write->poll(cx);
+    if (p.is_pending()) return false;
+    if (!std::move(p).value()) b.closing = true;  // the body cut short
+    b.body_write.reset();
+    b.body = {};
     step_ = Step::parse;
     return true;
   }
@@ -287,13 +365,17 @@ class [[nodiscard]] PollConnection {
   /// Whether the connection closes after answering b.req: the server's
   /// rule, or the request switched protocols (the bytes after it are not
   /// HTTP/1.1).
-  bool closes_after(const Busy& b) const noexcept {
-    return detail::closes_after(st(), b.req, served_, b.dec);
+  /// A streamed body's turn ends here too: one not read to its end closes.
+  bool closes_after(Busy& b) const noexcept {
+    const bool unread = b.streamed && end_turn(*b.pump, true);
+    b.streamed = false;
+    return unread || detail::closes_after(st(), b.req, served_, b.dec);
   }
 
   /// A handler waits: the answers to earlier pipelined requests go out
-  /// meanwhile (the write step comes back to handle).
-  bool handler_pending() { return busy_->out.empty() ? false : start_write(); }
+  /// meanwhile (the write step comes back to handle), unless the handler
+  /// reads a streamed body (the pump then owns the stream).
+  bool handler_pending() { return busy_->out.empty() || busy_->streamed ? false : start_write(); }
 
   bool start_read() {
     const bool idle = !busy_ || busy_->dec.idle();

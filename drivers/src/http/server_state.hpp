@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "body_pump.hpp"
 #include "duet/cancel/token.hpp"
 #include "duet/export.hpp"
 #include "duet/http/codec.hpp"
@@ -70,6 +71,16 @@ void answer_error(State& st, const Request& req, int status, std::string& out, b
 /// (an Upgrade or CONNECT was delivered: RequestDecoder::closing).
 [[nodiscard]] bool closes_after(const State& st, const Request& req, std::size_t served,
                                 const RequestDecoder& dec) noexcept;
+
+/// Ends a request's turn with `pump` when its body was `streamed`: the
+/// pump is closed to the handler, and the result says whether the
+/// connection must close (the body was not read to its end, or it failed:
+/// the framing of what follows is unknown).
+[[nodiscard]] inline bool end_turn(BodyPump& pump, bool streamed) noexcept {
+  if (!streamed) return false;
+  pump.close();
+  return !pump.ended();
+}
 
 }  // namespace detail
 }  // namespace duet::http

@@ -15,6 +15,11 @@
 //   ClientOptions::request_timeout (connect to last response byte),
 //   connection_refused, connection_reset, bad_message (a malformed or
 //   over-limit response), and the operating system's others.
+// - Bodies in pieces: a request with a body source (Request::source,
+//   duet/http/body.hpp) is sent chunked, or with the source's length, each
+//   piece written as the source gives it (such a request is never sent
+//   twice: its source is spent); `open`/`open_now` give the response's head
+//   and a ResponseStream to read its body from, as it arrives.
 // - Cancellation: dropping `send`'s Task (or a timeout or select around
 //   it) closes the connection it was using; the pool never gets back a
 //   connection with a request half done.
@@ -36,6 +41,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <span>
 
 #include "duet/http/codec.hpp"
 #include "duet/http/message.hpp"
@@ -58,6 +64,36 @@ struct ClientOptions {
   Limits limits{.max_header_bytes = 64 * 1024, .max_body_bytes = 64 * 1024 * 1024};
 };
 
+/// A response whose body is read in pieces (Client::open, open_now): its
+/// head at once, its body as it arrives, never buffered whole. It holds
+/// its connection until the body's end, which gives the connection back to
+/// the pool (when reusable); destroyed before the end, it closes it. Reads
+/// keep the request's deadline (ClientOptions::request_timeout, from the
+/// request's start to the body's last byte). It must not outlive its
+/// Client.
+class DUET_API ResponseStream {
+ public:
+  ResponseStream() noexcept;
+  ~ResponseStream();
+  ResponseStream(ResponseStream&&) noexcept;
+  ResponseStream& operator=(ResponseStream&&) noexcept;
+
+  /// Status and fields (its body empty: read it).
+  [[nodiscard]] Response& head() noexcept;
+  /// The next bytes of the body into `into` (coroutine): a count, 0 at its
+  /// end; errors as Client::send's (bad_message, connection_reset,
+  /// timed_out, ...).
+  [[nodiscard]] Task<io::Result<std::size_t>> read(std::span<std::byte> into);
+  /// The same as a plain call on the calling fiber (or plain thread).
+  [[nodiscard]] io::Result<std::size_t> read_now(std::span<std::byte> into);
+
+  struct Impl;  // private: src/http/
+  explicit ResponseStream(std::unique_ptr<Impl> impl) noexcept;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
 /// Pool counters, for tests and metrics.
 struct ClientStats {
   std::uint64_t connects = 0;  // new connections made
@@ -76,6 +112,11 @@ class DUET_API Client {
   [[nodiscard]] Task<io::Result<Response>> send(net::SocketAddr upstream, Request req);
   /// The same as plain calls on the calling fiber (or plain thread).
   [[nodiscard]] io::Result<Response> fetch(net::SocketAddr upstream, Request req);
+  /// Sends `req` and reads the response's head only: its body is read from
+  /// the ResponseStream (coroutine).
+  [[nodiscard]] Task<io::Result<ResponseStream>> open(net::SocketAddr upstream, Request req);
+  /// The same as plain calls on the calling fiber (or plain thread).
+  [[nodiscard]] io::Result<ResponseStream> open_now(net::SocketAddr upstream, Request req);
 
   [[nodiscard]] ClientStats stats() const noexcept;
   /// Closes every idle connection.

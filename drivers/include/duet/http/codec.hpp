@@ -49,6 +49,10 @@ namespace duet::http {
 struct Limits {
   std::size_t max_header_bytes = 8 * 1024;   // request line + fields; more: 431
   std::size_t max_body_bytes = 1024 * 1024;  // a request body; more: 413
+  /// A request body up to this many bytes arrives whole in Request::body;
+  /// a longer one (by its Content-Length, or a chunked one once it runs
+  /// past it) is streamed: the handler reads it in pieces (duet/http/body.hpp).
+  std::size_t buffered_body_bytes = 64 * 1024;
   /// The idle gap before a request and its whole header must arrive within
   /// this; so must each read of a body and each write (server); each read
   /// of a response (client).
@@ -63,6 +67,11 @@ class DUET_API RequestDecoder {
     request,       // a whole request (head and body): take() it
     continue_100,  // a head asked for 100-continue: write continue_response(), feed on
     error,         // the input is refused: answer error_status() and close
+    // A streamed body (Limits::buffered_body_bytes):
+    head,      // a request whose body is streamed: take() its head, then feed its body
+    body,      // bytes of the streamed body are in body_piece(): use them, clear it, feed on
+    body_end,  // the streamed body is whole (its last bytes in body_piece()); the
+               // decoder is ready for the next request
   };
   struct Step {
     Event event;
@@ -76,9 +85,19 @@ class DUET_API RequestDecoder {
 
   /// Parses from the start of `in` up to the next event.
   Step feed(std::string_view in);
-  /// The request of the last Event::request; the decoder is ready for the
-  /// next one.
+  /// The request of the last Event::request (the decoder is ready for the
+  /// next one), or the head of the last Event::head (with an empty body:
+  /// feed on for it).
   [[nodiscard]] Request take();
+  /// A streamed body's bytes decoded and not yet used by the caller (who
+  /// clears it after using them). Appended to by each feed while a body is
+  /// streamed: at most what that feed was given.
+  [[nodiscard]] std::string& body_piece() noexcept;
+  /// True once, when a streamed body's head asked for 100-continue and no
+  /// byte of the body has come: the caller writes continue_response()
+  /// before it waits for the body. (A request whose body arrives whole
+  /// gets Event::continue_100 instead.)
+  [[nodiscard]] bool take_continue() noexcept;
   /// The status of the last Event::error: 400, 413, 431, 501 or 505.
   [[nodiscard]] int error_status() const noexcept;
   /// True between requests: no byte of the next request has arrived.
@@ -110,8 +129,20 @@ struct Answering {
 
 /// Appends `r` to `out`: status line, the handler's fields, Date, Server,
 /// Content-Length (none for 1xx, 204 and 304), Connection, and the body
-/// (none for HEAD).
+/// (none for HEAD). A response with a body source (Response::source) gets
+/// its head only, with its length, or "Transfer-Encoding: chunked"
+/// (HTTP/1.1), or neither (HTTP/1.0: the close ends it): the caller writes
+/// the body as body_framing says.
 DUET_API void write_response(std::string& out, const Response& r, const Answering& a);
+
+/// How the body of a response with a source follows its head.
+enum class BodyFraming : unsigned char {
+  none,     // no body is sent (no source, HEAD, 1xx, 204, 304)
+  length,   // the pieces as they are, adding up to the source's length
+  chunked,  // each piece a chunk, then the last chunk
+  close,    // the pieces as they are; the connection's close ends the body
+};
+[[nodiscard]] DUET_API BodyFraming body_framing(const Response& r, const Answering& a) noexcept;
 /// Appends the answer to a refused request (Event::error, or a route's
 /// 404/405): a short text body, "Connection: close" unless `keep_open`;
 /// `allow` adds an Allow field (405).
@@ -127,6 +158,10 @@ class DUET_API ResponseDecoder {
     need_more,  // feed more (or finish() at the peer's end of stream)
     response,   // a whole response: take() it
     error,      // malformed or over the limits: the connection is unusable
+    // With stream_bodies(true):
+    head,      // a response's head: take() it (empty body), then feed its body
+    body,      // bytes of its body are in body_piece(): use them, clear it, feed on
+    body_end,  // the body is whole (its last bytes in body_piece())
   };
   struct Step {
     Event event;
@@ -145,6 +180,12 @@ class DUET_API ResponseDecoder {
   /// (Event::response), anything else cut short is Event::error.
   Step finish();
   [[nodiscard]] Response take();
+  /// Streams every response's body from now on: Event::head, then the
+  /// body through body_piece(), instead of Event::response.
+  void stream_bodies(bool on) noexcept;
+  /// A streamed body's bytes decoded and not yet used (the caller clears
+  /// it); each feed appends at most what it was given.
+  [[nodiscard]] std::string& body_piece() noexcept;
   /// Whether the connection may carry another request after the last
   /// response (no "Connection: close", not delimited by the close).
   [[nodiscard]] bool reusable() const noexcept;
@@ -158,7 +199,9 @@ class DUET_API ResponseDecoder {
 
 /// Appends `r` as a request to `out`: its request line, Host (`host`,
 /// unless the request has one), its fields, Content-Length when it has a
-/// body (or its method expects one), and the body.
+/// body (or its method expects one), and the body. A request with a body
+/// source (Request::source) gets its head only, with the source's length
+/// or "Transfer-Encoding: chunked": the caller writes the body.
 DUET_API void write_request(std::string& out, const Request& r, std::string_view host);
 
 }  // namespace duet::http

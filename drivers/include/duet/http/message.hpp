@@ -12,12 +12,18 @@
 #include "duet/export.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace duet::http {
+
+namespace detail {
+class BodyPump;  // a streamed request body's source (src/http/body_pump.hpp)
+}
+struct BodySource;  // a response body produced piece by piece (duet/http/body.hpp)
 
 /// The request methods RFC 9110 section 9 defines, and `other` for any
 /// other token (Request::method_name has it; a server answers 501 unless a
@@ -90,8 +96,19 @@ struct DUET_API Request {
   int version = 11;
   Headers headers;
   /// The whole body (the codec reassembles a chunked one; at most
-  /// Limits::max_body_bytes).
+  /// Limits::max_body_bytes), unless it is streamed: then empty, and read
+  /// with read_body (duet/http/body.hpp).
   std::string body;
+  /// Set by the server while a handler runs, when the request's body is
+  /// streamed (past Limits::buffered_body_bytes); null otherwise. It is
+  /// the connection's, valid for the handler's turn only.
+  detail::BodyPump* body_stream = nullptr;
+  /// The client's: a body produced piece by piece (duet/http/body.hpp),
+  /// sent chunked or with the source's length; `body` is then not sent.
+  std::shared_ptr<BodySource> source;
+
+  /// Whether the body is streamed: still to be read (read_body).
+  [[nodiscard]] bool body_streamed() const noexcept { return body_stream != nullptr; }
 
   /// The target's path: up to '?' (not decoded).
   [[nodiscard]] std::string_view path() const noexcept;
@@ -116,6 +133,9 @@ struct DUET_API Response {
   /// and Connection itself (a handler's own values of those are replaced).
   Headers headers;
   std::string body;
+  /// Set (duet::http::streamed_response): the body is produced piece by
+  /// piece from here, and `body` is not sent.
+  std::shared_ptr<BodySource> source;
 
   /// `status` with a text/plain body.
   static Response text(int status, std::string body);

@@ -1,0 +1,138 @@
+// body.cpp: the body reader (duet/http/body.hpp) and the pump every engine
+// shares (body_pump.hpp): the decoder fed from the engine's input on
+// demand, the decoded bytes handed out, 100-continue at the first read,
+// and the body's errors kept for the handler.
+#include "duet/http/body.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include "body_pump.hpp"
+#include "duet/detail/check_mode.hpp"
+#include "duet/wait.hpp"
+
+namespace duet::http {
+
+namespace detail {
+
+void BodyPump::open(RequestDecoder& dec) noexcept {
+  dec_ = &dec;
+  given_ = 0;
+  error_ = {};
+  ended_ = false;
+  open_ = true;
+}
+
+std::size_t BodyPump::take(std::span<std::byte> into) noexcept {
+  std::string& piece = dec_->body_piece();
+  const std::size_t n = std::min(into.size(), piece.size() - given_);
+  std::memcpy(into.data(), piece.data() + given_, n);
+  given_ += n;
+  if (given_ == piece.size()) {
+    piece.clear();
+    given_ = 0;
+  }
+  return n;
+}
+
+Task<io::Result<std::size_t>> BodyPump::read(std::span<std::byte> into) {
+  if (!open_) {
+    // The reader is the connection's for the handler's turn only.
+    if constexpr (DUET_CHECK_TRANSITIONS != 0) {
+      std::fputs("duet::http: a request body read after its handler's turn\n", stderr);
+      std::abort();
+    }
+    co_return std::errc::operation_not_permitted;
+  }
+  if (into.empty()) co_return std::size_t{0};
+  for (;;) {
+    if (const std::size_t n = take(into); n != 0) co_return n;
+    if (ended_) co_return std::size_t{0};
+    if (error_) co_return error_;
+    const std::span<const std::byte> in = input();
+    if (in.empty()) {
+      if (dec_->take_continue() && !co_await send_continue()) {
+        error_ = std::make_error_code(std::errc::connection_reset);
+        continue;
+      }
+      io::Result<std::size_t> got = co_await fill();
+      if (!got) {
+        error_ = got.error();
+      } else if (*got == 0) {
+        error_ = std::make_error_code(std::errc::connection_reset);  // cut mid-body
+      }
+      continue;
+    }
+    const auto step =
+        dec_->feed(std::string_view(reinterpret_cast<const char*>(in.data()), in.size()));
+    consume(step.consumed);
+    switch (step.event) {
+      case RequestDecoder::Event::body_end:
+        ended_ = true;
+        break;
+      case RequestDecoder::Event::error:
+        error_ = std::make_error_code(dec_->error_status() == 413 ? std::errc::message_size
+                                                                  : std::errc::bad_message);
+        break;
+      default:  // body or need_more: hand out what came, or read on
+        break;
+    }
+  }
+}
+
+}  // namespace detail
+
+Task<io::Result<std::size_t>> read_body(Request& req, std::span<std::byte> into) {
+  if (req.body_stream == nullptr) {
+    const std::size_t n = std::min(into.size(), req.body.size());
+    std::memcpy(into.data(), req.body.data(), n);
+    req.body.erase(0, n);
+    co_return n;
+  }
+  co_return co_await req.body_stream->read(into);
+}
+
+io::Result<std::size_t> read_body_now(Request& req, std::span<std::byte> into) {
+  return duet::wait(read_body(req, into));
+}
+
+Task<io::Result<void>> read_whole_body(Request& req, std::size_t cap) {
+  if (req.body_stream == nullptr) {
+    if (req.body.size() > cap) co_return std::errc::message_size;
+    co_return io::Result<void>{};
+  }
+  std::string whole;
+  for (;;) {
+    if (whole.size() == whole.capacity())
+      whole.reserve(std::max<std::size_t>(16 * 1024, 2 * whole.size()));
+    const std::size_t room = std::min(whole.capacity() - whole.size(), cap + 1 - whole.size());
+    const std::size_t at = whole.size();
+    whole.resize(at + room);
+    io::Result<std::size_t> n =
+        co_await req.body_stream->read(std::as_writable_bytes(std::span(whole).subspan(at)));
+    if (!n) co_return n.error();
+    whole.resize(at + *n);
+    if (*n == 0) break;
+    if (whole.size() > cap) co_return std::errc::message_size;
+  }
+  req.body = std::move(whole);
+  req.body_stream = nullptr;
+  co_return io::Result<void>{};
+}
+
+io::Result<void> read_whole_body_now(Request& req, std::size_t cap) {
+  return duet::wait(read_whole_body(req, cap));
+}
+
+Response streamed_response(int status, BodyProducer next, std::optional<std::size_t> length) {
+  Response r;
+  r.status = status;
+  r.source = std::make_shared<BodySource>(BodySource{std::move(next), length});
+  return r;
+}
+
+}  // namespace duet::http

@@ -1,0 +1,90 @@
+// body_writer.hpp (private): a response body from a source (Response::source,
+// duet/http/body.hpp) written after its head, the one writer the three
+// engines share: a coroutine over the connection's stream, each piece
+// written before the next is asked for (the connection holds one piece at
+// a time), framed as body_framing says.
+#pragma once
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "duet/http/body.hpp"
+#include "duet/http/codec.hpp"
+#include "duet/io/futures.hpp"
+#include "duet/stackless/task.hpp"
+#include "duet/time/clock.hpp"
+#include "duet/time/timeout.hpp"
+
+namespace duet::http::detail {
+
+/// What an engine writes after a response's head: the source (null: none,
+/// the common case, tested by one pointer) and its framing. `close` is set
+/// when the framing ends the body with the connection (HTTP/1.0); call it
+/// before the head is written, so that the head says so.
+struct BodyToWrite {
+  std::shared_ptr<BodySource> source;
+  BodyFraming framing = BodyFraming::none;
+};
+[[nodiscard]] inline BodyToWrite body_to_write(const Request& req, const Response& res,
+                                               bool& close) {
+  if (!res.source) return {};
+  Answering a = Answering::to(req);
+  a.close = a.close || close;
+  const BodyFraming f = body_framing(res, a);
+  if (f == BodyFraming::none) return {};
+  if (f == BodyFraming::close) close = true;
+  return BodyToWrite{res.source, f};
+}
+
+/// Writes `out` whole within `timeout`, then clears it: false when the
+/// write failed or its deadline passed.
+template <class S>
+Task<bool> write_out(S& stream, std::string& out, std::chrono::milliseconds timeout) {
+  const Instant deadline = Clock::now() + timeout;
+  const io::Transferred t =
+      co_await timeout_at(deadline, stream.write_all(std::as_bytes(std::span(out))));
+  out.clear();
+  co_return t.ok();
+}
+
+/// Writes the body of `b` after the head (and any answers before it) in
+/// `out`: the head goes first, then each piece as the source gives it.
+/// The body's end (the last chunk) is left in `out` for the engine's next
+/// write. False: the source failed, its pieces disagreed with its length,
+/// or a write failed: the connection closes, the body cut short.
+template <class S>
+Task<bool> write_body(S& stream, std::string& out, const BodyToWrite& b,
+                      std::chrono::milliseconds timeout) {
+  BodySource& src = *b.source;
+  std::size_t sent = 0;
+  for (;;) {
+    if (!out.empty() && !co_await write_out(stream, out, timeout)) co_return false;
+    io::Result<std::string> piece = std::errc::io_error;
+    try {
+      piece = co_await src.next();
+    } catch (...) {
+      co_return false;  // the source threw: as an error
+    }
+    if (!piece) co_return false;
+    if (piece->empty()) break;
+    sent += piece->size();
+    if (b.framing == BodyFraming::length && sent > *src.length) co_return false;
+    if (b.framing == BodyFraming::chunked) {
+      char size[20];
+      const int n = std::snprintf(size, sizeof size, "%zx\r\n", piece->size());
+      out.append(size, static_cast<std::size_t>(n));
+      out.append(*piece);
+      out.append("\r\n");
+    } else {
+      out.append(*piece);
+    }
+  }
+  if (b.framing == BodyFraming::length && sent != *src.length) co_return false;
+  if (b.framing == BodyFraming::chunked) out.append("0\r\n\r\n");
+  co_return true;
+}
+
+}  // namespace duet::http::detail

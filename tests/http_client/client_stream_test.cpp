@@ -1,0 +1,195 @@
+// client_stream_test.cpp: bodies in pieces through duet::http::Client, in
+// both faces (coroutine open/read and send; fiber open_now/read_now and
+// fetch) on io_uring and epoll: a response body read piece by piece (by
+// Content-Length, chunked and close-delimited), the connection pooled at
+// the body's end and closed when the stream is dropped before it, a body
+// cut by the upstream, and request bodies from a source (with a length, and
+// chunked).
+#include <memory>
+
+#include "upstream.hpp"
+
+namespace duet::httpclienttest {
+namespace {
+
+std::string stream_text(std::size_t n) {
+  std::string s(n, 'x');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('A' + (i * 13 + i / 7) % 26);
+  return s;
+}
+
+Reply stream_script(const Seen& s, int) {
+  const std::string t = target_of(s.head);
+  if (s.head.rfind("POST", 0) == 0) return {ok("got " + std::to_string(s.body.size()))};
+  if (t == "/large") return {ok(stream_text(300 * 1024))};
+  if (t == "/chunked") {
+    std::string body = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+    const std::string text = stream_text(100 * 1000);
+    for (std::size_t i = 0; i < text.size(); i += 10000) {
+      body += "2710;x=y\r\n" + text.substr(i, 10000) + "\r\n";
+    }
+    return {body + "0\r\nT: 1\r\n\r\n"};
+  }
+  if (t == "/close") return {"HTTP/1.1 200 OK\r\n\r\n" + stream_text(70000), true};
+  if (t == "/cut") {
+    return {"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + stream_text(50000), true};
+  }
+  return {ok(t)};
+}
+
+struct Streamed {
+  int status = 0;
+  std::string body;
+  std::error_code error;  // of the open or of a read
+};
+
+/// Opens `req` and reads its body in pieces of 1000 bytes (or stops after
+/// `stop_after` bytes, dropping the stream), in face `m`.
+duet::Task<Streamed> open_read(Model m, Client& c, SocketAddr a, Request req,
+                               std::size_t stop_after = SIZE_MAX) {
+  if (m == Model::stackless) {
+    Streamed out;
+    auto s = co_await c.open(a, std::move(req));
+    if (!s) {
+      out.error = s.error();
+      co_return out;
+    }
+    out.status = s->head().status;
+    std::array<std::byte, 1000> buf{};
+    while (out.body.size() < stop_after) {
+      auto n = co_await s->read(buf);
+      if (!n) {
+        out.error = n.error();
+        break;
+      }
+      if (*n == 0) break;
+      out.body.append(reinterpret_cast<const char*>(buf.data()), *n);
+    }
+    co_return out;
+  }
+  auto shared = std::make_shared<Request>(std::move(req));
+  auto h = duet::spawn(duet::stackful, [&c, a, shared, stop_after] {
+    Streamed out;
+    auto s = c.open_now(a, *shared);
+    if (!s) {
+      out.error = s.error();
+      return out;
+    }
+    out.status = s->head().status;
+    std::array<std::byte, 1000> buf{};
+    while (out.body.size() < stop_after) {
+      auto n = s->read_now(buf);
+      if (!n) {
+        out.error = n.error();
+        break;
+      }
+      if (*n == 0) break;
+      out.body.append(reinterpret_cast<const char*>(buf.data()), *n);
+    }
+    return out;
+  });
+  co_return co_await std::move(h);
+}
+
+duet::Task<void> read_in_pieces(Model m, Client& c, Upstream& up, Failures& f) {
+  auto acc = up.start();
+  auto a = co_await open_read(m, c, up.addr(), Request::make(Method::get, "/large"));
+  HC_EXPECT(f, !a.error);
+  HC_EXPECT(f, a.status == 200);
+  HC_EXPECT(f, a.body == stream_text(300 * 1024));
+  HC_EXPECT(f, c.stats().idle == 1);  // back in the pool at the body's end
+  auto b = co_await open_read(m, c, up.addr(), Request::make(Method::get, "/chunked"));
+  HC_EXPECT(f, !b.error);
+  HC_EXPECT(f, b.body == stream_text(100 * 1000));
+  HC_EXPECT(f, c.stats().reused == 1);
+  HC_EXPECT(f, c.stats().idle == 1);
+  auto d = co_await open_read(m, c, up.addr(), Request::make(Method::get, "/close"));
+  HC_EXPECT(f, !d.error);
+  HC_EXPECT(f, d.body == stream_text(70000));
+  HC_EXPECT(f, c.stats().idle == 0);  // delimited by the close: never pooled
+}
+
+duet::Task<void> dropped_and_cut(Model m, Client& c, Upstream& up, Failures& f) {
+  auto acc = up.start();
+  // Dropped before the end: the connection is closed, not pooled.
+  auto a = co_await open_read(m, c, up.addr(), Request::make(Method::get, "/large"), 5000);
+  HC_EXPECT(f, !a.error);
+  HC_EXPECT(f, a.body.size() == 5000);
+  HC_EXPECT(f, c.stats().idle == 0);
+  co_await until(up.client_closes, 1);
+  // Cut by the upstream mid-body: the read's error.
+  auto b = co_await open_read(m, c, up.addr(), Request::make(Method::get, "/cut"));
+  HC_EXPECT(f, b.error == std::errc::connection_reset);
+  HC_EXPECT(f, b.body.size() == 50000);
+  // The client goes on.
+  auto g = co_await get(m, c, up.addr(), "/after");
+  HC_ENSURE_OK(f, g, 200, "/after");
+}
+
+/// A source of `n` bytes of stream_text in pieces of 7000.
+std::shared_ptr<duet::http::BodySource> text_source(std::size_t n, bool known) {
+  auto at = std::make_shared<std::size_t>(0);
+  auto src = std::make_shared<duet::http::BodySource>();
+  src->next = [at, n]() -> duet::Task<duet::io::Result<std::string>> {
+    const std::string all = stream_text(n);
+    const std::size_t k = std::min<std::size_t>(7000, n - *at);
+    std::string piece = all.substr(*at, k);
+    *at += k;
+    co_return piece;
+  };
+  if (known) src->length = n;
+  return src;
+}
+
+duet::Task<void> request_sources(Model m, Client& c, Upstream& up, Failures& f) {
+  auto acc = up.start();
+  for (const bool known : {true, false}) {
+    Request r = Request::make(Method::post, "/up");
+    r.source = text_source(150 * 1000 + 3, known);
+    auto p = co_await call(m, c, up.addr(), std::move(r));
+    HC_ENSURE_OK(f, p, 200, "got " + std::to_string(150 * 1000 + 3));
+  }
+  const auto seen = up.seen();
+  HC_EXPECT(f, seen.size() == 2);
+  if (seen.size() != 2) co_return;
+  HC_EXPECT(f, seen[0].body == stream_text(150 * 1000 + 3));
+  HC_EXPECT(f, lowered(seen[0].head).find("content-length: 150003") != std::string::npos);
+  HC_EXPECT(f, seen[1].body == stream_text(150 * 1000 + 3));
+  HC_EXPECT(f, lowered(seen[1].head).find("transfer-encoding: chunked") != std::string::npos);
+  HC_EXPECT(f, c.stats().connects == 1);  // both on one connection
+}
+
+template <class S>
+void run_stream(duet::IoDriver drv, Model model, S scenario) {
+  Upstream up(stream_script);
+  auto rt = duet::iotest::make_rt(drv);
+  Failures f;
+  {
+    Client client;
+    rt->block_on(scenario(model, client, up, f));
+  }
+  f.report();
+}
+
+}  // namespace
+}  // namespace duet::httpclienttest
+
+TEST_CASE("client: a response body read in pieces, pooled at its end", "[http_client][stream]") {
+  NET_MATRIX();
+  duet::iotest::Watchdog wd("http_client stream read");
+  duet::httpclienttest::run_stream(drv, model, duet::httpclienttest::read_in_pieces);
+}
+
+TEST_CASE("client: a stream dropped early closes its connection, a cut body is an error",
+          "[http_client][stream]") {
+  NET_MATRIX();
+  duet::iotest::Watchdog wd("http_client stream drop");
+  duet::httpclienttest::run_stream(drv, model, duet::httpclienttest::dropped_and_cut);
+}
+
+TEST_CASE("client: request bodies from a source, with a length and chunked",
+          "[http_client][stream]") {
+  NET_MATRIX();
+  duet::iotest::Watchdog wd("http_client stream source");
+  duet::httpclienttest::run_stream(drv, model, duet::httpclienttest::request_sources);
+}
