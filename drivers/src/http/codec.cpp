@@ -696,36 +696,37 @@ void status_line(std::string& out, int status) {
 }  // namespace
 
 void write_response(std::string& out, const Response& r, const Answering& a) {
+  using namespace std::string_view_literals;  // appends of a known length, no strlen
   status_line(out, r.status);
   for (const auto& f : r.headers) {
     if (reserved_response_field(f.name) || !writable(f)) continue;
     out.append(f.name);
-    out.append(": ");
+    out.append(": "sv);
     out.append(f.value);
-    out.append("\r\n");
+    out.append("\r\n"sv);
   }
   // RFC 9110 8.6: no Content-Length in a 1xx or 204; a 304 omits it here
   // too. A HEAD answer keeps the length the GET would have.
   const bool bodiless = (r.status >= 100 && r.status < 200) || r.status == 204 || r.status == 304;
   if (!bodiless) {
-    if (!r.source) {
-      out.append("Content-Length: ");
-      detail::append_number(out, r.body.size());
-      out.append("\r\n");
-    } else if (r.source->length) {
-      out.append("Content-Length: ");
-      detail::append_number(out, *r.source->length);
-      out.append("\r\n");
+    // A body from a source of unknown length is chunked (HTTP/1.1) or ends
+    // with the connection (HTTP/1.0: body_framing).
+    const std::optional<std::size_t> length =
+        r.source ? r.source->length : std::optional<std::size_t>(r.body.size());
+    if (length) {
+      out.append("Content-Length: "sv);
+      detail::append_number(out, *length);
+      out.append("\r\n"sv);
     } else if (a.version >= 11) {
-      out.append("Transfer-Encoding: chunked\r\n");
-    }  // else HTTP/1.0: the close ends the body (body_framing)
+      out.append("Transfer-Encoding: chunked\r\n"sv);
+    }
   }
   if (a.close) {
-    out.append("Connection: close\r\n");
+    out.append("Connection: close\r\n"sv);
   } else if (a.version < 11) {
-    out.append("Connection: keep-alive\r\n");
+    out.append("Connection: keep-alive\r\n"sv);
   }
-  out.append("\r\n");
+  out.append("\r\n"sv);
   if (!bodiless && !a.head && !r.source) out.append(r.body);
 }
 
