@@ -27,6 +27,19 @@
 #include "http_peer.hpp"
 #include "io_util.hpp"
 
+// Every case runs on every engine and both drivers; a driver this kernel
+// refuses is skipped with its reason. `name` names the case's watchdog.
+#define HTTP_ENGINE_MATRIX(name)                                                                   \
+  const duet::IoDriver drv = GENERATE(duet::IoDriver::io_uring, duet::IoDriver::epoll);            \
+  const duet::http::Engine engine = GENERATE(duet::http::Engine::coroutine,                        \
+                                             duet::http::Engine::fiber, duet::http::Engine::poll); \
+  INFO("driver " << duet::io::driver_name(drv) << ", engine " << duet::http::to_string(engine));   \
+  if (!duet::iotest::driver_available(drv)) {                                                      \
+    WARN("SKIP: " << duet::io::driver_name(drv) << " not available on this kernel");               \
+    return;                                                                                        \
+  }                                                                                                \
+  duet::iotest::Watchdog wd(name, std::chrono::seconds(120))
+
 namespace http_server_test {
 
 using namespace std::chrono_literals;

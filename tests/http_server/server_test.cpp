@@ -19,18 +19,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Every case runs on every engine and both drivers; a driver this kernel
-// refuses is skipped with its reason.
-#define SERVER_MATRIX()                                                                          \
-  const duet::IoDriver drv = GENERATE(duet::IoDriver::io_uring, duet::IoDriver::epoll);          \
-  const Engine engine = GENERATE(Engine::coroutine, Engine::fiber, Engine::poll);                \
-  INFO("driver " << duet::io::driver_name(drv) << ", engine " << duet::http::to_string(engine)); \
-  if (!duet::iotest::driver_available(drv)) {                                                    \
-    WARN("SKIP: " << duet::io::driver_name(drv) << " not available on this kernel");             \
-    return;                                                                                      \
-  }                                                                                              \
-  duet::iotest::Watchdog wd("http_server", 120s)
-
 std::string get(std::string_view path, std::string_view extra = {}) {
   return "GET " + std::string(path) + " HTTP/1.1\r\nHost: t\r\n" + std::string(extra) + "\r\n";
 }
@@ -50,7 +38,7 @@ void with_server(Engine e, duet::IoDriver d, duet::http::ServerOptions o, F body
 }  // namespace
 
 TEST_CASE("server: plaintext and json from coroutine and plain handlers", "[http_server]") {
-  SERVER_MATRIX();
+  HTTP_ENGINE_MATRIX("http_server");
   with_server(engine, drv, {}, [](Fixture& f) {
     Client c(f.port);
     for (const char* suffix : {"", "-plain"}) {
@@ -71,7 +59,7 @@ TEST_CASE("server: plaintext and json from coroutine and plain handlers", "[http
 }
 
 TEST_CASE("server: pipelined requests are answered in order", "[http_server]") {
-  SERVER_MATRIX();
+  HTTP_ENGINE_MATRIX("http_server");
   with_server(engine, drv, {}, [](Fixture& f) {
     Client c(f.port);
     std::string batch;
@@ -90,7 +78,7 @@ TEST_CASE("server: pipelined requests are answered in order", "[http_server]") {
 }
 
 TEST_CASE("server: 404, 405 with Allow, 501, HEAD and prefix routes", "[http_server]") {
-  SERVER_MATRIX();
+  HTTP_ENGINE_MATRIX("http_server");
   with_server(engine, drv, {}, [](Fixture& f) {
     Client c(f.port);
     c.send(get("/nope"));
@@ -115,7 +103,7 @@ TEST_CASE("server: 404, 405 with Allow, 501, HEAD and prefix routes", "[http_ser
 }
 
 TEST_CASE("server: bodies by Content-Length and chunked reach the handler", "[http_server]") {
-  SERVER_MATRIX();
+  HTTP_ENGINE_MATRIX("http_server");
   with_server(engine, drv, {}, [](Fixture& f) {
     Client c(f.port);
     const std::string big(20000, 'b');
@@ -133,7 +121,7 @@ TEST_CASE("server: bodies by Content-Length and chunked reach the handler", "[ht
 }
 
 TEST_CASE("server: Expect 100-continue is answered before the body", "[http_server]") {
-  SERVER_MATRIX();
+  HTTP_ENGINE_MATRIX("http_server");
   with_server(engine, drv, {}, [](Fixture& f) {
     Client c(f.port);
     c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
@@ -144,7 +132,7 @@ TEST_CASE("server: Expect 100-continue is answered before the body", "[http_serv
 }
 
 TEST_CASE("server: HTTP/1.0 closes unless it asks for keep-alive", "[http_server]") {
-  SERVER_MATRIX();
+  HTTP_ENGINE_MATRIX("http_server");
   with_server(engine, drv, {}, [](Fixture& f) {
     Client c(f.port);
     c.send("GET /plaintext HTTP/1.0\r\n\r\n");
@@ -159,7 +147,7 @@ TEST_CASE("server: HTTP/1.0 closes unless it asks for keep-alive", "[http_server
 }
 
 TEST_CASE("server: smuggling shapes and the limits are answered and closed", "[http_server]") {
-  SERVER_MATRIX();
+  HTTP_ENGINE_MATRIX("http_server");
   duet::http::ServerOptions o;
   o.limits.max_header_bytes = 1024;
   o.limits.max_body_bytes = 1000;
@@ -189,7 +177,7 @@ TEST_CASE("server: smuggling shapes and the limits are answered and closed", "[h
 }
 
 TEST_CASE("server: a handler that throws gets 500 and the connection goes on", "[http_server]") {
-  SERVER_MATRIX();
+  HTTP_ENGINE_MATRIX("http_server");
   with_server(engine, drv, {}, [](Fixture& f) {
     Client c(f.port);
     for (const char* path : {"/throw", "/throw-plain"}) {
@@ -202,7 +190,7 @@ TEST_CASE("server: a handler that throws gets 500 and the connection goes on", "
 }
 
 TEST_CASE("server: max_requests_per_connection closes after the last", "[http_server]") {
-  SERVER_MATRIX();
+  HTTP_ENGINE_MATRIX("http_server");
   duet::http::ServerOptions o;
   o.max_requests_per_connection = 3;
   with_server(engine, drv, o, [](Fixture& f) {
@@ -216,7 +204,7 @@ TEST_CASE("server: max_requests_per_connection closes after the last", "[http_se
 }
 
 TEST_CASE("server: max_connections closes a connection past the cap at once", "[http_server]") {
-  SERVER_MATRIX();
+  HTTP_ENGINE_MATRIX("http_server");
   duet::http::ServerOptions o;
   o.max_connections = 2;
   with_server(engine, drv, o, [](Fixture& f) {
@@ -239,7 +227,7 @@ TEST_CASE("server: max_connections closes a connection past the cap at once", "[
 }
 
 TEST_CASE("server: hooks see every answer with its status and body bytes", "[http_server]") {
-  SERVER_MATRIX();
+  HTTP_ENGINE_MATRIX("http_server");
   with_server(engine, drv, {}, [](Fixture& f) {
     Client c(f.port);
     c.send(get("/plaintext") + get("/nope") + "HEAD /json HTTP/1.1\r\nHost: t\r\n\r\n" +
@@ -259,7 +247,7 @@ TEST_CASE("server: hooks see every answer with its status and body bytes", "[htt
 }
 
 TEST_CASE("server: the read timeout closes idle and trickling clients", "[http_server]") {
-  SERVER_MATRIX();
+  HTTP_ENGINE_MATRIX("http_server");
   // The manual clock: time moves only by rt.advance, so "idle for the whole
   // timeout" is a step of the test, not a sleep.
   duet::http::ServerOptions o;
@@ -291,7 +279,7 @@ TEST_CASE("server: the read timeout closes idle and trickling clients", "[http_s
 }
 
 TEST_CASE("server: the drain closes idle connections and finishes one in flight", "[http_server]") {
-  SERVER_MATRIX();
+  HTTP_ENGINE_MATRIX("http_server");
   const char* slow_path = GENERATE("/slow", "/slow-plain");
   INFO(slow_path);
   Fixture f(engine, drv);
@@ -317,7 +305,7 @@ TEST_CASE("server: the drain closes idle connections and finishes one in flight"
 }
 
 TEST_CASE("server: HTTPS serves the routes on a TLS listener", "[http_server]") {
-  SERVER_MATRIX();
+  HTTP_ENGINE_MATRIX("http_server");
   if (!duet::tlstest::have_openssl()) {
     WARN("SKIP: the openssl tool is not installed (it makes the test certificates)");
     return;
@@ -345,7 +333,7 @@ TEST_CASE("server: HTTPS serves the routes on a TLS listener", "[http_server]") 
 }
 
 TEST_CASE("server: 200 connections at once, each served, none left open", "[http_server]") {
-  SERVER_MATRIX();
+  HTTP_ENGINE_MATRIX("http_server");
   duet::iotest::raise_nofile();
   with_server(engine, drv, {}, [](Fixture& f) {
     std::vector<std::unique_ptr<Client>> cs;

@@ -25,16 +25,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-#define STREAM_MATRIX()                                                                          \
-  const duet::IoDriver drv = GENERATE(duet::IoDriver::io_uring, duet::IoDriver::epoll);          \
-  const Engine engine = GENERATE(Engine::coroutine, Engine::fiber, Engine::poll);                \
-  INFO("driver " << duet::io::driver_name(drv) << ", engine " << duet::http::to_string(engine)); \
-  if (!duet::iotest::driver_available(drv)) {                                                    \
-    WARN("SKIP: " << duet::io::driver_name(drv) << " not available on this kernel");             \
-    return;                                                                                      \
-  }                                                                                              \
-  duet::iotest::Watchdog wd("http_stream", 120s)
-
 /// A body of `n` bytes, not periodic at any small stride.
 std::string stream_body(std::size_t n) {
   std::string s(n, '\0');
@@ -90,7 +80,7 @@ bool wait_body_errors(Fixture& f, int n) {
 
 TEST_CASE("stream: a body past the threshold is streamed, a small one arrives whole",
           "[http_server][stream]") {
-  STREAM_MATRIX();
+  HTTP_ENGINE_MATRIX("http_stream");
   with_stream_server(engine, drv, {}, [](Fixture& f) {
     Client c(f.port);
     const std::string big = stream_body(300 * 1024);
@@ -112,7 +102,7 @@ TEST_CASE("stream: a body past the threshold is streamed, a small one arrives wh
 
 TEST_CASE("stream: chunked bodies with extensions and trailers stream past the threshold",
           "[http_server][stream]") {
-  STREAM_MATRIX();
+  HTTP_ENGINE_MATRIX("http_stream");
   with_stream_server(engine, drv, {}, [](Fixture& f) {
     Client c(f.port);
     const std::string big = stream_body(200 * 1024 + 7);
@@ -130,7 +120,7 @@ TEST_CASE("stream: chunked bodies with extensions and trailers stream past the t
 
 TEST_CASE("stream: read_whole_body gathers a streamed body up to its cap",
           "[http_server][stream]") {
-  STREAM_MATRIX();
+  HTTP_ENGINE_MATRIX("http_stream");
   with_stream_server(engine, drv, {}, [](Fixture& f) {
     Client c(f.port);
     const std::string big = stream_body(500 * 1024);
@@ -144,7 +134,7 @@ TEST_CASE("stream: read_whole_body gathers a streamed body up to its cap",
 
 TEST_CASE("stream: a handler that ignores a large body answers and the connection closes",
           "[http_server][stream]") {
-  STREAM_MATRIX();
+  HTTP_ENGINE_MATRIX("http_stream");
   with_stream_server(engine, drv, {}, [](Fixture& f) {
     const std::string big = stream_body(900 * 1024);
     for (const char* path : {"/ignore", "/ignore-plain", "/no-such-route"}) {
@@ -160,7 +150,7 @@ TEST_CASE("stream: a handler that ignores a large body answers and the connectio
 }
 
 TEST_CASE("stream: a body cut by the peer is the reader's error", "[http_server][stream]") {
-  STREAM_MATRIX();
+  HTTP_ENGINE_MATRIX("http_stream");
   with_stream_server(engine, drv, {}, [](Fixture& f) {
     const std::string part = stream_body(150 * 1024);
     int errors = 0;
@@ -183,7 +173,7 @@ TEST_CASE("stream: a body cut by the peer is the reader's error", "[http_server]
 
 TEST_CASE("stream: a malformed chunk and a chunked body past max_body_bytes fail the reader",
           "[http_server][stream]") {
-  STREAM_MATRIX();
+  HTTP_ENGINE_MATRIX("http_stream");
   duet::http::ServerOptions o;
   o.limits.max_body_bytes = 100 * 1024;
   o.limits.buffered_body_bytes = 8 * 1024;
@@ -225,7 +215,7 @@ TEST_CASE("stream: a malformed chunk and a chunked body past max_body_bytes fail
 
 TEST_CASE("stream: Expect 100-continue on a streamed body is answered at the first read",
           "[http_server][stream]") {
-  STREAM_MATRIX();
+  HTTP_ENGINE_MATRIX("http_stream");
   with_stream_server(engine, drv, {}, [](Fixture& f) {
     const std::string big = stream_body(100 * 1024);
     for (const char* path : {"/sum", "/sum-plain"}) {
@@ -250,7 +240,7 @@ TEST_CASE("stream: Expect 100-continue on a streamed body is answered at the fir
 
 TEST_CASE("stream: a response body from a source, chunked or with its length",
           "[http_server][stream]") {
-  STREAM_MATRIX();
+  HTTP_ENGINE_MATRIX("http_stream");
   with_stream_server(engine, drv, {}, [](Fixture& f) {
     Client c(f.port);
     for (const char* path : {"/gen", "/gen-plain"}) {
@@ -280,7 +270,7 @@ TEST_CASE("stream: a response body from a source, chunked or with its length",
 }
 
 TEST_CASE("stream: HEAD, 204 and HTTP/1.0 answers from a source", "[http_server][stream]") {
-  STREAM_MATRIX();
+  HTTP_ENGINE_MATRIX("http_stream");
   with_stream_server(engine, drv, {}, [](Fixture& f) {
     Client c(f.port);
     const int made = f.probe.pieces_made.load();
@@ -309,7 +299,7 @@ TEST_CASE("stream: HEAD, 204 and HTTP/1.0 answers from a source", "[http_server]
 }
 
 TEST_CASE("stream: a source that fails cuts the body short and closes", "[http_server][stream]") {
-  STREAM_MATRIX();
+  HTTP_ENGINE_MATRIX("http_stream");
   with_stream_server(engine, drv, {}, [](Fixture& f) {
     for (const char* path : {"/gen?n=10&fail=3", "/gen-plain?n=10&fail=3&known=1"}) {
       INFO(path);
@@ -325,7 +315,7 @@ TEST_CASE("stream: a source that fails cuts the body short and closes", "[http_s
 
 TEST_CASE("stream: a slow reader holds the client back (no unbounded read-ahead)",
           "[http_server][stream]") {
-  STREAM_MATRIX();
+  HTTP_ENGINE_MATRIX("http_stream");
   duet::http::ServerOptions o;
   o.limits.max_body_bytes = 256u << 20;
   with_stream_server(engine, drv, o, [](Fixture& f) {
