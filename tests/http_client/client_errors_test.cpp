@@ -122,19 +122,6 @@ duet::Task<void> bad_responses(Model m, Client& c, Upstream& up, Failures& f) {
   HC_EXPECT(f, c.stats().connects == 6);  // each refused response closed its connection
 }
 
-template <class S>
-void run_errors(duet::IoDriver drv, Model model, Upstream::Script script, ClientOptions o,
-                S scenario) {
-  Upstream up(std::move(script));
-  auto rt = duet::iotest::make_rt(drv);
-  Failures f;
-  {
-    Client client(o);
-    rt->block_on(scenario(model, client, up, f));
-  }
-  f.report();
-}
-
 }  // namespace
 }  // namespace duet::httpclienttest
 
@@ -144,12 +131,12 @@ TEST_CASE("client: an idle connection closed upstream: GET is retried and POST i
           "[http_client]") {
   NET_MATRIX();
   duet::iotest::Watchdog wd("http_client idle closed");
-  run_errors(
+  run_scenario(
       drv, model,
       [](const Seen& s, int) {
         return Reply{ok(target_of(s.head)), true};
       },
-      {}, idle_closed);
+      idle_closed);
 }
 
 TEST_CASE("client: connection refused", "[http_client]") {
@@ -201,13 +188,13 @@ TEST_CASE("client: request deadline against an upstream that never answers", "[h
 TEST_CASE("client: a send dropped by a timeout never returns its connection", "[http_client]") {
   NET_MATRIX();
   duet::iotest::Watchdog wd("http_client dropped");
-  run_errors(
+  run_scenario(
       drv, model,
       [](const Seen& s, int) {
         if (target_of(s.head) == "/hang") return Reply{"", false, true};
         return Reply{ok(target_of(s.head))};
       },
-      {}, dropped);
+      dropped);
 }
 
 TEST_CASE("client: malformed and over-limit responses are bad_message", "[http_client]") {
@@ -216,5 +203,5 @@ TEST_CASE("client: malformed and over-limit responses are bad_message", "[http_c
   ClientOptions o;
   o.limits.max_body_bytes = 1024;
   o.limits.max_header_bytes = 2048;
-  run_errors(drv, model, bad_script, o, bad_responses);
+  run_scenario(drv, model, bad_script, bad_responses, o);
 }

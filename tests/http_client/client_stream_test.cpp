@@ -159,37 +159,28 @@ duet::Task<void> request_sources(Model m, Client& c, Upstream& up, Failures& f) 
   HC_EXPECT(f, c.stats().connects == 1);  // both on one connection
 }
 
-template <class S>
-void run_stream(duet::IoDriver drv, Model model, S scenario) {
-  Upstream up(stream_script);
-  auto rt = duet::iotest::make_rt(drv);
-  Failures f;
-  {
-    Client client;
-    rt->block_on(scenario(model, client, up, f));
-  }
-  f.report();
-}
-
 }  // namespace
 }  // namespace duet::httpclienttest
 
 TEST_CASE("client: a response body read in pieces, pooled at its end", "[http_client][stream]") {
   NET_MATRIX();
   duet::iotest::Watchdog wd("http_client stream read");
-  duet::httpclienttest::run_stream(drv, model, duet::httpclienttest::read_in_pieces);
+  duet::httpclienttest::run_scenario(drv, model, duet::httpclienttest::stream_script,
+                                     duet::httpclienttest::read_in_pieces);
 }
 
 TEST_CASE("client: a stream dropped early closes its connection, a cut body is an error",
           "[http_client][stream]") {
   NET_MATRIX();
   duet::iotest::Watchdog wd("http_client stream drop");
-  duet::httpclienttest::run_stream(drv, model, duet::httpclienttest::dropped_and_cut);
+  duet::httpclienttest::run_scenario(drv, model, duet::httpclienttest::stream_script,
+                                     duet::httpclienttest::dropped_and_cut);
 }
 
 TEST_CASE("client: request bodies from a source, with a length and chunked",
           "[http_client][stream]") {
   NET_MATRIX();
   duet::iotest::Watchdog wd("http_client stream source");
-  duet::httpclienttest::run_stream(drv, model, duet::httpclienttest::request_sources);
+  duet::httpclienttest::run_scenario(drv, model, duet::httpclienttest::stream_script,
+                                     duet::httpclienttest::request_sources);
 }

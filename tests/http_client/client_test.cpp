@@ -121,20 +121,6 @@ Reply framing_script(const Seen& s, int) {
   return {ok(t)};
 }
 
-/// Runs `scenario` on a 2-worker runtime on the matrix's driver, in the
-/// matrix's face, against an upstream answering framing_script.
-template <class S>
-void run_framing(duet::IoDriver drv, Model model, S scenario) {
-  Upstream up(framing_script);
-  auto rt = duet::iotest::make_rt(drv);
-  Failures f;
-  {
-    Client client;
-    rt->block_on(scenario(model, client, up, f));
-  }
-  f.report();
-}
-
 }  // namespace
 }  // namespace duet::httpclienttest
 
@@ -143,37 +129,37 @@ using namespace duet::httpclienttest;  // NOLINT: test file
 TEST_CASE("client: GET and POST round trip on one connection with Host named", "[http_client]") {
   NET_MATRIX();
   duet::iotest::Watchdog wd("http_client round trip");
-  run_framing(drv, model, round_trip);
+  run_scenario(drv, model, framing_script, round_trip);
 }
 
 TEST_CASE("client: keep-alive reuses one connection", "[http_client]") {
   NET_MATRIX();
   duet::iotest::Watchdog wd("http_client keep-alive");
-  run_framing(drv, model, keep_alive);
+  run_scenario(drv, model, framing_script, keep_alive);
 }
 
 TEST_CASE("client: chunked response body then the connection reused", "[http_client]") {
   NET_MATRIX();
   duet::iotest::Watchdog wd("http_client chunked");
-  run_framing(drv, model, chunked);
+  run_scenario(drv, model, framing_script, chunked);
 }
 
 TEST_CASE("client: close-delimited response body and the connection not pooled", "[http_client]") {
   NET_MATRIX();
   duet::iotest::Watchdog wd("http_client close-delimited");
-  run_framing(drv, model, close_delimited);
+  run_scenario(drv, model, framing_script, close_delimited);
 }
 
 TEST_CASE("client: HEAD and 204 carry no body and keep the connection", "[http_client]") {
   NET_MATRIX();
   duet::iotest::Watchdog wd("http_client head 204");
-  run_framing(drv, model, head_and_204);
+  run_scenario(drv, model, framing_script, head_and_204);
 }
 
 TEST_CASE("client: bodies larger than a read both ways", "[http_client]") {
   NET_MATRIX();
   duet::iotest::Watchdog wd("http_client large bodies");
-  run_framing(drv, model, large_bodies);
+  run_scenario(drv, model, framing_script, large_bodies);
 }
 
 namespace duet::httpclienttest {
@@ -215,7 +201,7 @@ duet::Task<void> fifty(Model m, Client& c, Upstream& up, Failures& f) {
 TEST_CASE("client: 50 concurrent requests from tasks on 2 workers", "[http_client]") {
   NET_MATRIX();
   duet::iotest::Watchdog wd("http_client fifty");
-  run_framing(drv, model, fifty);
+  run_scenario(drv, model, framing_script, fifty);
 }
 
 TEST_CASE("client: fetch on a plain thread with the pool and its deadline", "[http_client]") {

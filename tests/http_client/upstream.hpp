@@ -244,6 +244,22 @@ inline std::string describe(const Outcome& r) {
     }                                                                                      \
   } while (false)
 
+/// Runs `scenario(model, client, upstream, failures)` on a 2-worker
+/// runtime on `drv`, with a Client of `options`, against an upstream
+/// answering `script`; reports the failures it noted.
+template <class S>
+void run_scenario(duet::IoDriver drv, Model model, Upstream::Script script, S scenario,
+                  ClientOptions options = {}) {
+  Upstream up(std::move(script));
+  auto rt = duet::iotest::make_rt(drv);
+  Failures f;
+  {
+    Client client(options);
+    rt->block_on(scenario(model, client, up, f));
+  }
+  f.report();
+}
+
 /// One request in face `m`: `send` awaited here (coroutine), or `fetch` on a
 /// fiber spawned for it.
 inline duet::Task<Outcome> call(Model m, Client& c, SocketAddr a, Request r) {
