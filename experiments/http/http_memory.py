@@ -55,6 +55,22 @@ def start_client(script: str, cpu: int, port: int, n: int, sources: int, timeout
     return cl, tuple(int(g) for g in m.groups())
 
 
+def stop_client(cl: subprocess.Popen, last: str = "") -> None:
+    """Ends a connection script started by start_client: writes `last`,
+    closes its stdin (it then closes its connections and exits), and waits
+    for it (30 s, then kills it)."""
+    try:
+        if last:
+            cl.stdin.write(last)
+        cl.stdin.close()
+    except OSError:
+        pass
+    try:
+        cl.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        cl.kill()
+
+
 def memory_breakdown(m0: dict, m1: dict, pss0: int, pss1: int, n: int) -> dict:
     """Bytes per connection from two memory lines (before, with N open) and
     the Pss around them: the block cache's blocks in use (frames, task
@@ -115,15 +131,7 @@ def idle_rss(srv: Server, n: int, cpus, cert, key, sources: int) -> dict:
             m1 = pss_bytes(r.pids)
             mem1 = memory_line(r) if mem0 else None
         finally:
-            try:
-                cl.stdin.write("\n")
-                cl.stdin.close()
-            except OSError:
-                pass
-            try:
-                cl.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                cl.kill()
+            stop_client(cl, "\n")
         return {"opened": opened, "failed": failed, "m0": m0, "m1": m1,
                 "per_conn": (m1 - m0) / opened if opened else None,
                 "breakdown": memory_breakdown(mem0, mem1, m0, m1, opened) if mem0 and mem1 else {}}
@@ -244,14 +252,7 @@ def _parked(srv: Server, r: Running, up: Running, n: int, cpus, sources: int) ->
             raise RuntimeError(f"parked_conns: {line.strip()} {cl.stderr.read()[-300:]}")
         ok, other, none = (int(x) for x in m.groups())
     finally:
-        try:
-            cl.stdin.close()
-        except OSError:
-            pass
-        try:
-            cl.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            cl.kill()
+        stop_client(cl)
     return {"sent": sent, "failed": failed, "held": held, "ok": ok, "other": other, "none": none, "m0": m0,
             "m1": m1, "per_req": per_request(m0, m1, held),
             "breakdown": memory_breakdown(mem0, mem1, m0, m1, held) if mem0 and mem1 else {}}
