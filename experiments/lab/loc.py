@@ -39,8 +39,11 @@ PARTS = [
      "starting the server"),
     ("duet-shared", "loc.core", ["drivers/src/http/server_state.hpp", "drivers/src/http/exchange.cpp",
                                  "drivers/src/http/server.cpp", "drivers/src/http/router.cpp",
-                                 "drivers/src/http/codec.cpp", "drivers/src/http/message.cpp"],
-     "what every engine shares: the request-level steps, the accept loop, the router, the I/O-free codec"),
+                                 "drivers/src/http/codec.cpp", "drivers/src/http/message.cpp",
+                                 "drivers/src/http/body.cpp", "drivers/src/http/body_pump.hpp",
+                                 "drivers/src/http/body_writer.hpp"],
+     "what every engine shares: the request-level steps, the accept loop, the router, the I/O-free codec, "
+     "the streamed bodies' reader and writer"),
     ("go", "loc.program", ["experiments/peers/go/http/main.go"],
      "Go net/http peer, whole file: handlers, ReverseProxy, fan-out, flags, TLS, listening"),
     ("hyper", "loc.program", ["experiments/peers/tokio/http/src/main.rs"],
