@@ -225,14 +225,36 @@ std::uint32_t buffers_in_use(duet::Runtime& rt) {
   return n;
 }
 
-/// Polls `rt.memory()` until `pred(in use)` holds, at most ~10 s.
+/// Polls `done()` until it holds, at most ~10 s.
 template <class P>
-bool wait_in_use(duet::Runtime& rt, P pred) {
+bool wait_until(P done) {
   for (int i = 0; i < 10000; ++i) {
-    if (pred(buffers_in_use(rt))) return true;
+    if (done()) return true;
     std::this_thread::sleep_for(1ms);
   }
   return false;
+}
+
+/// Polls `rt.memory()` until `pred(in use)` holds, at most ~10 s.
+template <class P>
+bool wait_in_use(duet::Runtime& rt, P pred) {
+  return wait_until([&] { return pred(buffers_in_use(rt)); });
+}
+
+/// A plain client connected to `l` that has sent one byte, and the
+/// server's stream, its first read done (its multishot armed).
+struct ArmedPair {
+  duet::io::Fd client;
+  TcpStream server;
+};
+ArmedPair armed_pair(duet::Runtime& rt, TcpListener& l) {
+  duet::io::Fd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  const SocketAddr addr = l.local_addr().value();
+  REQUIRE(::connect(c.get(), addr.raw(), addr.len()) == 0);
+  REQUIRE(::send(c.get(), "x", 1, MSG_NOSIGNAL) == 1);
+  auto s = rt.spawn(accept_read_one(&l)).join();
+  REQUIRE(s);
+  return {std::move(c), std::move(*s)};
 }
 
 duet::Task<std::size_t> read_exactly(TcpStream* s, std::size_t total) {
@@ -257,49 +279,16 @@ TEST_CASE("multishot recv: Runtime::memory counts the buffers held by unread dat
   CHECK(buffers_in_use(*rt) == 0);
   // A plain client: one byte (the server's first read arms the multishot
   // recv), then 1 KiB the server leaves unread for a while.
-  duet::io::Fd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  const SocketAddr addr = l->local_addr().value();
-  REQUIRE(::connect(c.get(), addr.raw(), addr.len()) == 0);
-  REQUIRE(::send(c.get(), "x", 1, MSG_NOSIGNAL) == 1);
-  auto s = rt->spawn(accept_read_one(&*l)).join();
-  REQUIRE(s);
+  ArmedPair p = armed_pair(*rt, *l);
   std::vector<char> kib(1024, 'k');
-  REQUIRE(::send(c.get(), kib.data(), kib.size(), MSG_NOSIGNAL) == 1024);
+  REQUIRE(::send(p.client.get(), kib.data(), kib.size(), MSG_NOSIGNAL) == 1024);
   // 1 KiB in 256-byte buffers: at least four out of the ring until read.
   CHECK(wait_in_use(*rt, [](std::uint32_t n) { return n >= 4; }));
   CHECK(buffers_in_use(*rt) <= 16);
-  CHECK(rt->spawn(read_exactly(&*s, 1024)).join() == 1024);
+  CHECK(rt->spawn(read_exactly(&p.server, 1024)).join() == 1024);
   // Read and given back: all in the ring again.
   CHECK(wait_in_use(*rt, [](std::uint32_t n) { return n == 0; }));
 }
-
-namespace {
-/// A plain client connected to `l` that has sent one byte, and the
-/// server's stream, its first read done (its multishot armed).
-struct ArmedPair {
-  duet::io::Fd client;
-  TcpStream server;
-};
-ArmedPair armed_pair(duet::Runtime& rt, TcpListener& l) {
-  duet::io::Fd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  const SocketAddr addr = l.local_addr().value();
-  REQUIRE(::connect(c.get(), addr.raw(), addr.len()) == 0);
-  REQUIRE(::send(c.get(), "x", 1, MSG_NOSIGNAL) == 1);
-  auto s = rt.spawn(accept_read_one(&l)).join();
-  REQUIRE(s);
-  return {std::move(c), std::move(*s)};
-}
-
-/// Polls io_stats() until `pred` holds, at most ~10 s.
-template <class P>
-bool wait_stats(P pred) {
-  for (int i = 0; i < 10000; ++i) {
-    if (pred(duet::io::io_stats())) return true;
-    std::this_thread::sleep_for(1ms);
-  }
-  return false;
-}
-}  // namespace
 
 TEST_CASE("multishot recv: a read starved by an empty ring takes the waiting bytes directly",
           "[io][multishot]") {
@@ -319,7 +308,7 @@ TEST_CASE("multishot recv: a read starved by an empty ring takes the waiting byt
   // and the bytes wait in the socket.
   const auto before = duet::io::io_stats();
   REQUIRE(::send(starved.client.get(), "hello", 5, MSG_NOSIGNAL) == 5);
-  REQUIRE(wait_stats([&](const auto& s) { return s.recv_starved > before.recv_starved; }));
+  REQUIRE(wait_until([&] { return duet::io::io_stats().recv_starved > before.recv_starved; }));
   // Its next read takes them with one direct recv, the ring still empty.
   auto got = rt->spawn([](TcpStream* s) -> duet::Task<std::string> {
                  std::string out(5, '\0');
