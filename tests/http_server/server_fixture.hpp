@@ -56,9 +56,10 @@ struct Probe {
   std::vector<std::string> log_paths;
   std::vector<std::string> body_errors;  // what a streamed body's reader failed with
   std::atomic<int> body_error_count{0};
-  std::atomic<int> pieces_made{0};   // by /gen's producers
-  std::atomic<int> held{0};          // /hold: handlers that read their first piece
-  std::atomic<bool> release{false};  // /hold: read on
+  std::atomic<int> pieces_made{0};              // by /gen's producers
+  std::atomic<int> held{0};                     // /hold: handlers that read their first piece
+  std::atomic<bool> release{false};             // /hold: read on
+  std::atomic<std::size_t> body_bytes_read{0};  // by /sum's readers, in both models
 };
 
 /// /gen's body: `n` pieces of 1000 bytes, the i-th all one letter.
@@ -127,6 +128,7 @@ inline duet::Task<duet::http::Response> sum_body(Probe& p, duet::http::Request& 
     if (*n == 0) break;
     h = fnv1a(std::string_view(reinterpret_cast<const char*>(buf.data()), *n), h);
     total += *n;
+    p.body_bytes_read.fetch_add(*n);
   }
   co_return duet::http::Response::text(200, sum_answer(streamed, total, h));
 }
@@ -150,6 +152,7 @@ inline duet::http::Response sum_body_plain(Probe& p, duet::http::Request& q) {
     if (*n == 0) break;
     h = fnv1a(std::string_view(reinterpret_cast<const char*>(buf.data()), *n), h);
     total += *n;
+    p.body_bytes_read.fetch_add(*n);
   }
   return duet::http::Response::text(200, sum_answer(streamed, total, h));
 }

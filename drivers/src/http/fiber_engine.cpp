@@ -198,6 +198,9 @@ class FiberConnection {
     } catch (const Cancelled&) {
       pump_.close();
       throw;  // this fiber is cancelled: the connection ends here
+    } catch (const duet::detail::FiberUnwind&) {
+      pump_.close();
+      throw;  // the runtime shuts down: this fiber's stack unwinds to its entry
     } catch (...) {
       res = handler_failed();
     }
