@@ -54,8 +54,10 @@ fiber over coroutine), are taken within a rep. Per server and load:
   descriptors per parked request with a margin (depth_n), else fewer, and
   the method says why. duet's engines on the proxy loads' drivers; the
   quick profile in the lab's first run only;
-- a profile per load of the profile pass (every route at 256 connections),
-  for duet's servers, nginx and hyper, in a separate pass: `perf record -e
+- a profile per load of the profile pass (every route at 256 connections,
+  the proxy through an upstream started for the pass, its servers those of
+  the proxy load), for duet's servers, nginx and hyper, in a separate
+  pass: `perf record -e
   cpu-clock` attached to the server over one wrk run, reduced to the share
   of samples by where the code lives (kernel, the server, libc, OpenSSL)
   and the top symbols; the page's targets cite it where one is missed.
@@ -140,7 +142,9 @@ def emit(rec: dict):
 ALL_CONNS = "64,256,1000"
 # The profile pass: every route at the targets' connection count (report.py,
 # HTTP_TARGET_CONNS), so that a missed target has a profile of its load.
-PROFILE_LOADS = "plaintext:256;pipeline:256;json:256;https:256"
+# The proxy's load is profiled through a fresh upstream of its own (the
+# servers of the proxy loads: duet's on their drivers, and the peers).
+PROFILE_LOADS = "plaintext:256;pipeline:256;json:256;https:256;proxy:256"
 # The timeline pass (tls_timeline.py): the HTTPS load of the targets, every
 # server, where tcpdump can capture.
 TIMELINE_LOADS = "https:256"
@@ -664,13 +668,38 @@ def syscall_pass(b: Bench, loads: list[Load]):
 
 
 def profile_pass(b: Bench, loads: list[Load]):
+    """A profile of each of duet's servers and PROFILE_PEERS at each load;
+    a proxy or fan-out load goes to an upstream started for the pass (the
+    servers of that load only, as in upstream_pass)."""
+    direct = [x for x in loads if not x.upstream]
+    via = [x for x in loads if x.upstream]
+    profile_each(b, direct, b.names, None)
+    if not via:
+        return
+    up, cpu = pick_upstream(b.peers), upstream_cpu(b.cpus)
+    try:
+        r = start(up, cpu, b.cert, b.key, False)
+    except RuntimeError as e:
+        log(f"profile upstream: {e}")
+        b.failed.append(f"profile upstream {up.name}: {str(e).splitlines()[0][:120]}")
+        return
+    try:
+        drivers = upstream_drivers(b.a.upstream_drivers)
+        for load in via:
+            profile_each(b, [load], upstream_names(b.names, drivers, load), Upstream(f"127.0.0.1:{r.port}"))
+    finally:
+        stop(r)
+
+
+def profile_each(b: Bench, loads: list[Load], names: list[str], upstream: Upstream | None):
     for load in loads:
         script, sargs = wrk_script(b.tmp, load)
-        for name in b.names:
+        for name in names:
             if not (name.startswith("duet-") or name in PROFILE_PEERS) or (load.tls and name in b.no_tls):
                 continue
             prof = attempt("profile", load, name, b.failed, lambda: profile_server(
-                b.servers[name], load, b.cpus, b.cert, b.key, b.a.seconds, b.a.warmup, script, sargs))
+                b.servers[name], load, b.cpus, b.cert, b.key, b.a.seconds, b.a.warmup, script, sargs,
+                upstream=upstream))
             if prof is SKIPPED:
                 continue
             if prof is None:

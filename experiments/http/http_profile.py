@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 
-from http_servers import Server, cpu_ticks, start, stop
+from http_servers import Server, Upstream, cpu_ticks, start, stop
 from http_wrk import Load, run_wrk, warm_up, window
 
 PROFILE_TOP = 8   # symbols kept per server and load
@@ -75,13 +75,15 @@ PROFILE_METHOD = ("perf record -e cpu-clock -F 999 attached to the server's proc
                   "http_parser, nginx), libc (with the vDSO's clock_gettime), OpenSSL")
 
 
-def profile_server(srv: Server, load: Load, cpus, cert, key, seconds, warmup, script, sargs) -> dict | None:
+def profile_server(srv: Server, load: Load, cpus, cert, key, seconds, warmup, script, sargs,
+                   upstream: Upstream | None = None) -> dict | None:
     """A cpu-clock profile of the server over one wrk run (perf record;
-    None where perf is missing or records nothing)."""
+    None where perf is missing or records nothing); `upstream` is where its
+    proxy and fan-out go."""
     perf = shutil.which("perf")
     if not perf:
         return None
-    r = start(srv, cpus[0], cert, key, load.tls)
+    r = start(srv, cpus[0], cert, key, load.tls, upstream=upstream)
     data = os.path.join(tempfile.gettempdir(), f"duet-http-prof-{os.getpid()}.data")
     try:
         r.require_tls(load.tls)

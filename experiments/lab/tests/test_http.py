@@ -473,6 +473,55 @@ class UpstreamLoadsTest(unittest.TestCase):
         self.assertIn("pinned to CPU 1 (wrk's: this machine has no third CPU)", meth)
         self.assertEqual(b.failed, [])
 
+    def test_the_profile_pass_sends_the_proxy_through_an_upstream_of_its_own(self):
+        import contextlib
+        import io
+        a = http_bench.parse_args(["--profile", "quick", "--upstream-drivers", "one"])
+        self.assertIn(("proxy", 256), {(x.kind, x.conns) for x in http_wrk.parse_loads(a.profile_loads, 16)})
+        names = ["duet-coroutine-io_uring", "duet-coroutine-epoll", "nginx", "go", "hyper"]
+        started, profiled, stopped = [], [], []
+
+        class Run:
+            port, pids = 7100, [43]
+
+        def fake_start(srv, cpu, cert, key, tls, prefix=None, upstream=None):
+            started.append((srv.name, cpu, tls))
+            return Run()
+
+        def fake_profile(srv, load, cpus, cert, key, seconds, warmup, script, sargs, upstream=None):
+            profiled.append((load.name, srv.name, upstream.addr if upstream else None))
+            return {"samples": 100, "shares": {"kernel": 60.0, "server": 30.0, "libc": 10.0, "tls": 0.0},
+                    "top": [{"dso": "[kernel.kallsyms]", "sym": "tcp_ack", "pct": 2.0}], "cpu_us_per_req": 30.0}
+
+        saved = (http_bench.start, http_bench.stop, http_bench.profile_server, http_bench.io_uring_available)
+        http_bench.start, http_bench.stop = fake_start, lambda r: stopped.append(r)
+        http_bench.profile_server, http_bench.io_uring_available = fake_profile, lambda: True
+        out = io.StringIO()
+        try:
+            b = http_bench.Bench.__new__(http_bench.Bench)
+            b.a, b.cpus, b.tmp, b.names = a, (0, 1), tempfile.gettempdir(), names
+            b.servers = {n: http_servers.Server(n, []) for n in names}
+            b.peers = {"nginx": http_servers.Server("nginx", [])}
+            b.cert = b.key = "x"
+            b.rng, b.no_tls, b.failed = __import__("random").Random(1), set(), []
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+                http_bench.profile_pass(b, http_wrk.parse_loads("json:256;proxy:256", 16))
+        finally:
+            http_bench.start, http_bench.stop, http_bench.profile_server, http_bench.io_uring_available = saved
+        # json: duet's servers and the profiled peers, no upstream; the
+        # proxy: the proxy load's servers (duet's on io_uring), each sent to
+        # the one upstream started for it, stopped after.
+        self.assertEqual([p for p in profiled if p[0] == "json"],
+                         [("json", n, None) for n in ("duet-coroutine-io_uring", "duet-coroutine-epoll", "nginx",
+                                                      "hyper")])
+        self.assertEqual([p for p in profiled if p[0] == "proxy"],
+                         [("proxy", n, "127.0.0.1:7100") for n in ("duet-coroutine-io_uring", "nginx", "hyper")])
+        self.assertEqual(started, [("nginx", 1, False)])
+        self.assertEqual(len(stopped), 1)
+        recs = [json.loads(x) for x in out.getvalue().splitlines()]
+        self.assertIn("profile_share.kernel.proxy", {r["metric"] for r in recs if r["impl"] == "nginx"})
+        self.assertEqual(b.failed, [])
+
     def test_quick_adds_at_most_two_minutes(self):
         quick, full = http_bench.PROFILES["quick"], http_bench.PROFILES["full"]
         loads = http_wrk.parse_loads(quick["upstream_loads"], 16)
