@@ -101,14 +101,7 @@ duet::http::Request proxied_request(duet::http::Request& req) {
   }
   auto src = std::make_shared<duet::http::BodySource>();
   duet::http::Request* from = &req;
-  src->next = [from]() -> duet::Task<duet::io::Result<std::string>> {
-    std::string piece(16 * 1024, '\0');
-    duet::io::Result<std::size_t> n =
-        co_await duet::http::read_body(*from, std::as_writable_bytes(std::span(piece)));
-    if (!n) co_return n.error();
-    piece.resize(*n);  // empty at the body's end
-    co_return piece;
-  };
+  src->next = [from] { return duet::http::read_body_piece(*from); };
   if (auto len = req.headers.get("Content-Length")) src->length = std::stoull(std::string(*len));
   up.source = std::move(src);
   return up;
@@ -120,16 +113,7 @@ duet::http::Response relay_stream(duet::http::ResponseStream&& s) {
   std::optional<std::size_t> length;
   if (auto len = head.headers.get("Content-Length")) length = std::stoull(std::string(*len));
   duet::http::Response r = duet::http::streamed_response(
-      head.status,
-      [stream]() -> duet::Task<duet::io::Result<std::string>> {
-        std::string piece(16 * 1024, '\0');
-        duet::io::Result<std::size_t> n =
-            co_await stream->read(std::as_writable_bytes(std::span(piece)));
-        if (!n) co_return n.error();
-        piece.resize(*n);  // empty at the body's end
-        co_return piece;
-      },
-      length);
+      head.status, [stream] { return stream->read_piece(); }, length);
   r.headers = std::move(head.headers);
   return relay(std::move(r));
 }

@@ -1,7 +1,8 @@
 // client_stream_test.cpp: bodies in pieces through duet::http::Client, in
 // both faces (coroutine open/read and send; fiber open_now/read_now and
 // fetch) on io_uring and epoll: a response body read piece by piece (by
-// Content-Length, chunked and close-delimited), the connection pooled at
+// Content-Length, chunked and close-delimited; into a buffer, or as the
+// pieces arrive), the connection pooled at
 // the body's end and closed when the stream is dropped before it, a body
 // cut by the upstream, and request bodies from a source (with a length, and
 // chunked).
@@ -43,10 +44,26 @@ struct Streamed {
   std::error_code error;  // of the open or of a read
 };
 
+/// How open_read takes the body: into a buffer of 1000 bytes (read), or
+/// as the pieces arrive (read_piece).
+enum class Take { buffer, piece };
+
+/// Appends the next piece of `s`'s body to `out` (read_piece): false at the
+/// body's end or an error (kept in `out`).
+bool append_piece(Streamed& out, duet::io::Result<std::string> p) {
+  if (!p) {
+    out.error = p.error();
+    return false;
+  }
+  if (p->empty()) return false;
+  out.body += *p;
+  return true;
+}
+
 /// Opens `req` and reads its body in pieces of 1000 bytes (or stops after
 /// `stop_after` bytes, dropping the stream), in face `m`.
 duet::Task<Streamed> open_read(Model m, Client& c, SocketAddr a, Request req,
-                               std::size_t stop_after = SIZE_MAX) {
+                               std::size_t stop_after = SIZE_MAX, Take take = Take::buffer) {
   if (m == Model::stackless) {
     Streamed out;
     auto s = co_await c.open(a, std::move(req));
@@ -55,6 +72,13 @@ duet::Task<Streamed> open_read(Model m, Client& c, SocketAddr a, Request req,
       co_return out;
     }
     out.status = s->head().status;
+    if (take == Take::piece) {
+      for (;;) {
+        duet::io::Result<std::string> p = co_await s->read_piece();
+        if (!append_piece(out, std::move(p))) break;
+      }
+      co_return out;
+    }
     std::array<std::byte, 1000> buf{};
     while (out.body.size() < stop_after) {
       auto n = co_await s->read(buf);
@@ -68,7 +92,7 @@ duet::Task<Streamed> open_read(Model m, Client& c, SocketAddr a, Request req,
     co_return out;
   }
   auto shared = std::make_shared<Request>(std::move(req));
-  auto h = duet::spawn(duet::stackful, [&c, a, shared, stop_after] {
+  auto h = duet::spawn(duet::stackful, [&c, a, shared, stop_after, take] {
     Streamed out;
     auto s = c.open_now(a, *shared);
     if (!s) {
@@ -76,6 +100,11 @@ duet::Task<Streamed> open_read(Model m, Client& c, SocketAddr a, Request req,
       return out;
     }
     out.status = s->head().status;
+    if (take == Take::piece) {
+      while (append_piece(out, s->read_piece_now())) {
+      }
+      return out;
+    }
     std::array<std::byte, 1000> buf{};
     while (out.body.size() < stop_after) {
       auto n = s->read_now(buf);
@@ -107,6 +136,28 @@ duet::Task<void> read_in_pieces(Model m, Client& c, Upstream& up, Failures& f) {
   HC_EXPECT(f, !d.error);
   HC_EXPECT(f, d.body == stream_text(70000));
   HC_EXPECT(f, c.stats().idle == 0);  // delimited by the close: never pooled
+}
+
+duet::Task<void> read_as_they_arrive(Model m, Client& c, Upstream& up, Failures& f) {
+  auto acc = up.start();
+  auto a = co_await open_read(m, c, up.addr(), Request::make(Method::get, "/large"), SIZE_MAX,
+                              Take::piece);
+  HC_EXPECT(f, !a.error);
+  HC_EXPECT(f, a.body == stream_text(300 * 1024));
+  HC_EXPECT(f, c.stats().idle == 1);  // back in the pool at the body's end
+  auto b = co_await open_read(m, c, up.addr(), Request::make(Method::get, "/chunked"), SIZE_MAX,
+                              Take::piece);
+  HC_EXPECT(f, !b.error);
+  HC_EXPECT(f, b.body == stream_text(100 * 1000));
+  auto d = co_await open_read(m, c, up.addr(), Request::make(Method::get, "/close"), SIZE_MAX,
+                              Take::piece);
+  HC_EXPECT(f, !d.error);
+  HC_EXPECT(f, d.body == stream_text(70000));
+  HC_EXPECT(f, c.stats().idle == 0);  // delimited by the close: never pooled
+  auto e = co_await open_read(m, c, up.addr(), Request::make(Method::get, "/cut"), SIZE_MAX,
+                              Take::piece);
+  HC_EXPECT(f, e.error == std::errc::connection_reset);
+  HC_EXPECT(f, e.body == stream_text(50000));
 }
 
 duet::Task<void> dropped_and_cut(Model m, Client& c, Upstream& up, Failures& f) {
@@ -167,6 +218,14 @@ TEST_CASE("client: a response body read in pieces, pooled at its end", "[http_cl
   duet::iotest::Watchdog wd("http_client stream read");
   duet::httpclienttest::run_scenario(drv, model, duet::httpclienttest::stream_script,
                                      duet::httpclienttest::read_in_pieces);
+}
+
+TEST_CASE("client: a response body taken as its pieces arrive, byte for byte",
+          "[http_client][stream]") {
+  NET_MATRIX();
+  duet::iotest::Watchdog wd("http_client stream pieces");
+  duet::httpclienttest::run_scenario(drv, model, duet::httpclienttest::stream_script,
+                                     duet::httpclienttest::read_as_they_arrive);
 }
 
 TEST_CASE("client: a stream dropped early closes its connection, a cut body is an error",

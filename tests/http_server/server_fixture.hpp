@@ -19,6 +19,7 @@
 #include <duet/tls/stream.hpp>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -157,6 +158,50 @@ inline duet::http::Response sum_body_plain(Probe& p, duet::http::Request& q) {
   return duet::http::Response::text(200, sum_answer(streamed, total, h));
 }
 
+/// Adds one piece of a body to a running sum (sum_pieces): false at the
+/// body's end or an error (the answer then in `fail`).
+inline bool add_piece(Probe& p, duet::io::Result<std::string>& piece, std::size_t& total,
+                      std::uint64_t& h, std::optional<duet::http::Response>& fail) {
+  if (!piece) {
+    fail = duet::http::Response::text(400, "error: " + piece.error().message());
+    return false;
+  }
+  if (piece->empty()) return false;
+  h = fnv1a(*piece, h);
+  total += piece->size();
+  p.body_bytes_read.fetch_add(piece->size());
+  return true;
+}
+
+/// What /sum answers, from the body's pieces as they arrive
+/// (read_body_piece, coroutine).
+inline duet::Task<duet::http::Response> sum_pieces(Probe& p, duet::http::Request& q) {
+  const bool streamed = q.body_streamed();
+  std::size_t total = 0;
+  std::uint64_t h = fnv1a({});
+  std::optional<duet::http::Response> fail;
+  for (;;) {
+    duet::io::Result<std::string> piece = co_await duet::http::read_body_piece(q);
+    if (!add_piece(p, piece, total, h, fail)) break;
+  }
+  if (fail) co_return std::move(*fail);
+  co_return duet::http::Response::text(200, sum_answer(streamed, total, h));
+}
+
+/// The same as plain calls on the handler's fiber (read_body_piece_now).
+inline duet::http::Response sum_pieces_plain(Probe& p, duet::http::Request& q) {
+  const bool streamed = q.body_streamed();
+  std::size_t total = 0;
+  std::uint64_t h = fnv1a({});
+  std::optional<duet::http::Response> fail;
+  for (;;) {
+    duet::io::Result<std::string> piece = duet::http::read_body_piece_now(q);
+    if (!add_piece(p, piece, total, h, fail)) break;
+  }
+  if (fail) return std::move(*fail);
+  return duet::http::Response::text(200, sum_answer(streamed, total, h));
+}
+
 /// The test routes, each in both models: a coroutine handler at the path,
 /// a plain one at the path with "-plain" appended.
 /// - /plaintext, /json: TechEmpower's answers;
@@ -164,6 +209,7 @@ inline duet::http::Response sum_body_plain(Probe& p, duet::http::Request& q) {
 /// - /throw: throws;
 /// - /slow: counts itself in, then waits for the drain (`stop`);
 /// - POST /sum: reads the body in pieces, answers sum_answer;
+/// - POST /pieces: the same from the pieces as they arrive (read_body_piece);
 /// - POST /ignore: answers without reading the body;
 /// - POST /whole: read_whole_body (cap 1 MiB), answers the body's size;
 /// - GET /gen?n=&known=&fail=&status=: a body from a source (gen_response).
@@ -202,6 +248,8 @@ inline duet::http::Router test_routes(Probe& p, const duet::CancellationToken* s
   r.route(duet::http::Method::put, "/json", [](Request&) { return Response::empty(204); });
   r.post("/sum", [&p](Request& q) { return sum_body(p, q); });
   r.post("/sum-plain", [&p](Request& q) { return sum_body_plain(p, q); });
+  r.post("/pieces", [&p](Request& q) { return sum_pieces(p, q); });
+  r.post("/pieces-plain", [&p](Request& q) { return sum_pieces_plain(p, q); });
   r.post("/ignore",
          [](Request&) -> duet::Task<Response> { co_return Response::text(200, "ignored"); });
   r.post("/ignore-plain", [](Request&) { return Response::text(200, "ignored"); });

@@ -85,7 +85,7 @@ TEST_CASE("stream: a body past the threshold is streamed, a small one arrives wh
     Client c(f.port);
     const std::string big = stream_body(300 * 1024);
     const std::string small = stream_body(1000);
-    for (const char* path : {"/sum", "/sum-plain"}) {
+    for (const char* path : {"/sum", "/sum-plain", "/pieces", "/pieces-plain"}) {
       INFO(path);
       // The streamed body, then a pipelined request in the same send.
       c.send(post(path, big) + "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -107,7 +107,7 @@ TEST_CASE("stream: chunked bodies with extensions and trailers stream past the t
     Client c(f.port);
     const std::string big = stream_body(200 * 1024 + 7);
     const std::string small = stream_body(3000);
-    for (const char* path : {"/sum", "/sum-plain"}) {
+    for (const char* path : {"/sum", "/sum-plain", "/pieces", "/pieces-plain"}) {
       INFO(path);
       const std::string head = std::string("POST ") + path +
                                " HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
@@ -179,7 +179,7 @@ TEST_CASE("stream: a malformed chunk and a chunked body past max_body_bytes fail
   o.limits.buffered_body_bytes = 8 * 1024;
   with_stream_server(engine, drv, o, [](Fixture& f) {
     const std::string part = stream_body(20 * 1024);
-    for (const char* path : {"/sum", "/sum-plain"}) {
+    for (const char* path : {"/sum", "/sum-plain", "/pieces", "/pieces-plain"}) {
       INFO(path);
       const std::string head = std::string("POST ") + path +
                                " HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";

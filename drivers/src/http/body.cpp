@@ -39,20 +39,26 @@ std::size_t BodyPump::take(std::span<std::byte> into) noexcept {
   return n;
 }
 
-Task<io::Result<std::size_t>> BodyPump::read(std::span<std::byte> into) {
-  if (!open_) {
-    // The reader is the connection's for the handler's turn only.
-    if constexpr (DUET_CHECK_TRANSITIONS != 0) {
-      std::fputs("duet::http: a request body read after its handler's turn\n", stderr);
-      std::abort();
-    }
-    co_return std::errc::operation_not_permitted;
+std::string BodyPump::take_piece() {
+  std::string& piece = dec_->body_piece();
+  std::string out = given_ == 0 ? std::move(piece) : piece.substr(given_);
+  piece.clear();
+  given_ = 0;
+  return out;
+}
+
+bool BodyPump::check_turn() const noexcept {
+  if (open_) return true;
+  // The reader is the connection's for the handler's turn only.
+  if constexpr (DUET_CHECK_TRANSITIONS != 0) {
+    std::fputs("duet::http: a request body read after its handler's turn\n", stderr);
+    std::abort();
   }
-  if (into.empty()) co_return std::size_t{0};
-  for (;;) {
-    if (const std::size_t n = take(into); n != 0) co_return n;
-    if (ended_) co_return std::size_t{0};
-    if (error_) co_return error_;
+  return false;
+}
+
+Task<void> BodyPump::more() {
+  while (available() == 0 && !ended_ && !error_) {
     const std::span<const std::byte> in = input();
     if (in.empty()) {
       if (dec_->take_continue() && !co_await send_continue()) {
@@ -84,6 +90,23 @@ Task<io::Result<std::size_t>> BodyPump::read(std::span<std::byte> into) {
   }
 }
 
+Task<io::Result<std::size_t>> BodyPump::read(std::span<std::byte> into) {
+  if (!check_turn()) co_return std::errc::operation_not_permitted;
+  if (into.empty()) co_return std::size_t{0};
+  if (available() == 0) co_await more();
+  if (const std::size_t n = take(into); n != 0) co_return n;
+  if (ended_) co_return std::size_t{0};
+  co_return error_;
+}
+
+Task<io::Result<std::string>> BodyPump::read_piece() {
+  if (!check_turn()) co_return std::errc::operation_not_permitted;
+  if (available() == 0) co_await more();
+  if (available() != 0) co_return take_piece();
+  if (ended_) co_return std::string();
+  co_return error_;
+}
+
 }  // namespace detail
 
 Task<io::Result<std::size_t>> read_body(Request& req, std::span<std::byte> into) {
@@ -98,6 +121,15 @@ Task<io::Result<std::size_t>> read_body(Request& req, std::span<std::byte> into)
 
 io::Result<std::size_t> read_body_now(Request& req, std::span<std::byte> into) {
   return duet::wait(read_body(req, into));
+}
+
+Task<io::Result<std::string>> read_body_piece(Request& req) {
+  if (req.body_stream == nullptr) co_return std::exchange(req.body, std::string());
+  co_return co_await req.body_stream->read_piece();
+}
+
+io::Result<std::string> read_body_piece_now(Request& req) {
+  return duet::wait(read_body_piece(req));
 }
 
 Task<io::Result<void>> read_whole_body(Request& req, std::size_t cap) {

@@ -42,6 +42,9 @@ class BodyPump {
 
   /// The next bytes of the body into `into`: a count, 0 at its end.
   Task<io::Result<std::size_t>> read(std::span<std::byte> into);
+  /// The next piece of the body as the decoder produced it (moved out, not
+  /// copied): empty at its end.
+  Task<io::Result<std::string>> read_piece();
 
  protected:
   ~BodyPump() = default;
@@ -60,6 +63,17 @@ class BodyPump {
  private:
   /// Hands out what the decoder holds of the body.
   std::size_t take(std::span<std::byte> into) noexcept;
+  /// Hands out the rest of the decoder's piece whole.
+  std::string take_piece();
+  /// Bytes of the decoder's piece not handed out yet.
+  [[nodiscard]] std::size_t available() const noexcept {
+    return dec_->body_piece().size() - given_;
+  }
+  /// Decodes (reading and answering 100-continue as needed) until bytes are
+  /// available, the body ended, or it failed.
+  Task<void> more();
+  /// Whether the pump is open to a read (else: aborts in a checked build).
+  [[nodiscard]] bool check_turn() const noexcept;
 
   RequestDecoder* dec_ = nullptr;
   std::size_t given_ = 0;  // of dec_->body_piece(), handed out already

@@ -609,16 +609,33 @@ struct ResponseStream::Impl {
       error = std::make_error_code(cut);
     }
   }
-  /// Before a read: hand out, or say it is over; nullopt: read more.
-  std::optional<io::Result<std::size_t>> ready(std::span<std::byte> into) {
+  /// Hands out the rest of the exchange's piece whole (empty when none).
+  std::string take_piece() {
+    std::string& piece = slots.ex->body_piece();
+    std::string out = given == 0 ? std::move(piece) : piece.substr(given);
+    piece.clear();
+    given = 0;
+    return out;
+  }
+  /// Before a read: hand out with `take` (an empty result: nothing held),
+  /// or say it is over (`end`, or the error); nullopt: read more.
+  template <class T, class Take>
+  std::optional<io::Result<T>> ready(Take take, T end) {
     for (;;) {
-      if (const std::size_t n = take(into); n != 0) return n;
-      if (ended || into.empty()) return std::size_t{0};
+      if (T got = take(); got != T{}) return got;
+      if (ended) return end;
       if (error) return error;
       if (primed) return std::nullopt;
       primed = true;
       apply(slots.ex->feed_body(), std::errc::bad_message);
     }
+  }
+  std::optional<io::Result<std::size_t>> ready(std::span<std::byte> into) {
+    if (into.empty()) return std::size_t{0};
+    return ready([&] { return take(into); }, std::size_t{0});
+  }
+  std::optional<io::Result<std::string>> ready_piece() {
+    return ready([&] { return take_piece(); }, std::string());
   }
   void received(io::Result<std::size_t> n) {
     if (!n) {
@@ -656,6 +673,26 @@ io::Result<std::size_t> ResponseStream::read_now(std::span<std::byte> into) {
   Impl& d = *impl_;
   for (;;) {
     if (auto r = d.ready(into)) return std::move(*r);
+    d.received(detail::client_read(d.slots.lease->stream(), d.slots.ex->read_buffer(), d.deadline));
+  }
+}
+
+Task<io::Result<std::string>> ResponseStream::read_piece() {
+  if (!impl_) co_return std::string();
+  Impl& d = *impl_;
+  for (;;) {
+    if (auto r = d.ready_piece()) co_return std::move(*r);
+    io::Result<std::size_t> n =
+        co_await timeout_at(d.deadline, d.slots.lease->stream().read(d.slots.ex->read_buffer()));
+    d.received(std::move(n));
+  }
+}
+
+io::Result<std::string> ResponseStream::read_piece_now() {
+  if (!impl_) return std::string();
+  Impl& d = *impl_;
+  for (;;) {
+    if (auto r = d.ready_piece()) return std::move(*r);
     d.received(detail::client_read(d.slots.lease->stream(), d.slots.ex->read_buffer(), d.deadline));
   }
 }

@@ -87,6 +87,14 @@ namespace duet::http {
 /// The same as a plain call on the handler's fiber.
 [[nodiscard]] DUET_API io::Result<std::size_t> read_body_now(Request& req,
                                                              std::span<std::byte> into);
+/// The next piece of `req`'s body as it arrived (coroutine): the bytes the
+/// decoder holds, moved out rather than copied into a buffer of the
+/// caller's; an empty piece at the body's end. On a body that is not
+/// streamed, the whole of Request::body (then empty). What a proxy forwards
+/// with (a BodyProducer over it).
+[[nodiscard]] DUET_API Task<io::Result<std::string>> read_body_piece(Request& req);
+/// The same as a plain call on the handler's fiber.
+[[nodiscard]] DUET_API io::Result<std::string> read_body_piece_now(Request& req);
 /// Reads the rest of `req`'s body into Request::body, at most `cap` bytes
 /// in all (more: std::errc::message_size); afterwards the body is whole
 /// there and no longer streamed.

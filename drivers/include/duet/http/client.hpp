@@ -86,6 +86,12 @@ class DUET_API ResponseStream {
   [[nodiscard]] Task<io::Result<std::size_t>> read(std::span<std::byte> into);
   /// The same as a plain call on the calling fiber (or plain thread).
   [[nodiscard]] io::Result<std::size_t> read_now(std::span<std::byte> into);
+  /// The next piece of the body as it arrived (coroutine), moved out of
+  /// the decoder rather than copied: empty at its end; errors as read's.
+  /// A BodyProducer over it forwards the body (a proxy's response).
+  [[nodiscard]] Task<io::Result<std::string>> read_piece();
+  /// The same as a plain call on the calling fiber (or plain thread).
+  [[nodiscard]] io::Result<std::string> read_piece_now();
 
   struct Impl;  // private: src/http/
   explicit ResponseStream(std::unique_ptr<Impl> impl) noexcept;
