@@ -5,6 +5,7 @@ plots. Generated from the data files only; never edited by hand.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -33,6 +34,21 @@ HTTP_ENGINES = ("coroutine", "fiber", "poll")
 HTTP_DRIVERS = ("io_uring", "epoll")
 
 HEADLINE_IMPLS = ["duet-stackless", "duet-poll", "duet-fiber", "go", "tokio", "python", "node", "boost-fiber", "asio"]
+
+
+# The hot-path counts a change is held to (issue 53): at most this much
+# more instructions per operation than experiments/lab/hot_path_baseline.json.
+HOT_PATH_SLACK = 0.01
+HOT_PATH_BASELINE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hot_path_baseline.json")
+
+
+def hot_path_baseline(path: str = HOT_PATH_BASELINE) -> dict:
+    """The baseline counts (empty counts where the file is missing)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {"instructions_per_op": {}, "locked_per_op": {}, "commit": "", "machine": "", "started": ""}
 
 
 def cell(s: str) -> str:
@@ -978,10 +994,13 @@ class Report:
                  "full barrier on x86. Where the runs on file differ (the worker's timing moves a few branches), "
                  "min and max are shown. The time per op is sched_bench's (Google Benchmark, timing), when on "
                  "file.", "",
-                 "| benchmark | N (ops) | instructions/op | min-max | locked/op | min-max | time/op (sched_bench"
+                 "| benchmark | N (ops) | instructions/op | min-max | vs baseline | locked/op | min-max | time/op "
+                 "(sched_bench"
                  + (f", {R.files['sched_bench']['started']}" if R.files.get("sched_bench", {}).get("started") else "")
                  + ") |",
-                 "|---|---|---|---|---|---|---|"]
+                 "|---|---|---|---|---|---|---|---|"]
+        base = hot_path_baseline()
+        over = []
         order = {"yield_pair": 0, "pingpong": 1, "pingpong_distinct": 2, "spawn_join": 3, "scope_spawn_join": 4}
         for point, n in sorted(points, key=lambda p: (order.get(p[0].split("/")[0], 9), "stackful" in p[0], p[0])):
             ir = R.get("hot_path_counts", f"instructions_per_op.{point}", n, "duet")
@@ -994,9 +1013,24 @@ class Report:
                     return "—"
                 lo, hi = fmt_num(s.min, d), fmt_num(s.max, d)
                 return "same" if lo == hi else f"{lo}-{hi}"
-            lines.append(f"| {point} | {n:,} | {fmt_num(ir.median, 4)} | {rng(ir, 4)} | "
+            b = base["instructions_per_op"].get(point)
+            vs = "—"
+            if b:
+                ratio = ir.median / b
+                vs = f"{fmt_num(ratio, 4)}x"
+                if ratio > 1 + HOT_PATH_SLACK:
+                    vs = f"**{vs}**: over {fmt_num(HOT_PATH_SLACK * 100)}%"
+                    over.append(point)
+            lines.append(f"| {point} | {n:,} | {fmt_num(ir.median, 4)} | {rng(ir, 4)} | {vs} | "
                          f"{fmt_num(lk.median) if lk else '—'} | {rng(lk)} | "
                          f"{fmt_time_ns(t.median) if t else '—'} |")
+        if base["instructions_per_op"]:
+            lines += ["", f"Baseline: `experiments/lab/hot_path_baseline.json`, the counts at commit "
+                      f"`{base['commit']}` ({base['machine']}, {base['started']}), before issue 53 moved the "
+                      f"mechanisms; the rule is at most {fmt_num(HOT_PATH_SLACK * 100)}% more instructions per "
+                      "operation than it (callgrind counts are exact and hardly move with the machine). "
+                      + (f"Over it: {', '.join(f'`{x}`' for x in over)}." if over else
+                         "Every point is within it.")]
         lines += ["", "Reproduce: `./experiments/run --only hot_path_counts`; per function: "
                   "`python3 experiments/lab/hot_path_counts.py build-experiments/experiments/bench_sched --top 10`.",
                   ""]

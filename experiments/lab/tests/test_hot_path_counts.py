@@ -15,7 +15,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 from lab import hot_path_counts as H  # noqa: E402
 from lab.experiments import EXPERIMENTS, Ctx, Experiment, Invocation  # noqa: E402
 from lab.report import Report  # noqa: E402
+from lab import report as report_mod  # noqa: E402
 from lab.results import Results  # noqa: E402
+from lab.stats import fmt_num  # noqa: E402
 from lab.runner import Runner  # noqa: E402
 from lab.tests.test_report import MACHINE, data_file  # noqa: E402
 
@@ -164,8 +166,33 @@ class PageTest(unittest.TestCase):
         rows = [l for l in page.splitlines() if l.startswith("| yield_pair/") or l.startswith("| spawn_join/")]
         self.assertEqual([r.split(" | ")[0] for r in rows],
                          ["| yield_pair/stackless", "| yield_pair/stackful", "| spawn_join/stackless/1"])
-        self.assertIn("| 400,000 | 212.4 | same | 3 | same | — |", rows[0])
-        self.assertIn("| 100,000 | 558.6 | same | 3.06 | same | 43 ns |", rows[2])
+        # Against the committed baseline (experiments/lab/hot_path_baseline.json).
+        base = report_mod.hot_path_baseline()["instructions_per_op"]
+        self.assertIn(f"| 400,000 | 212.4 | same | **{fmt_num(212.4 / base['yield_pair/stackless'], 4)}x**: over 1% "
+                      "| 3 | same | — |", rows[0])
+        self.assertIn("| 100,000 | 558.6 | same |", rows[2])
+        self.assertIn("| 3.06 | same | 43 ns |", rows[2])
+        self.assertIn("Over it: `yield_pair/stackless`, `yield_pair/stackful`, `spawn_join/stackless/1`.", page)
+
+    def test_the_baseline_verdict(self):
+        base = report_mod.hot_path_baseline()
+        self.assertTrue(base["commit"])
+        at = base["instructions_per_op"]["pingpong/stackless"]
+        records = recs("pingpong/stackless", 100000, round(at * 1.005, 3), 6.0) + \
+            recs("spawn_join/stackless/1", 100000, round(base["instructions_per_op"]["spawn_join/stackless/1"] * 1.02,
+                                                         3), 0.07)
+        with tempfile.TemporaryDirectory() as d:
+            Report(d, MACHINE, Results({"hot_path_counts": data_file("hot_path_counts", records)}), EXPERIMENTS,
+                   "quick").write()
+            with open(os.path.join(d, "switch.md"), encoding="utf-8") as fh:
+                page = fh.read()
+        row = next(l for l in page.splitlines() if l.startswith("| pingpong/stackless"))
+        self.assertIn("| 1.005x |", row)
+        row = next(l for l in page.splitlines() if l.startswith("| spawn_join/stackless/1"))
+        self.assertIn("| **1.02x**: over 1% |", row)
+        self.assertIn("Over it: `spawn_join/stackless/1`.", page)
+        # Missing baseline: no verdict, no crash.
+        self.assertEqual(report_mod.hot_path_baseline("/nonexistent")["instructions_per_op"], {})
 
     def test_skipped_is_said(self):
         with tempfile.TemporaryDirectory() as d:
