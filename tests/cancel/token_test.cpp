@@ -304,3 +304,75 @@ TEST_CASE("token: cancel a parent while children are created and dropped concurr
     REQUIRE(missed.load() == 0);
   }
 }
+
+namespace {
+
+/// A waker that counts its wakes (data: the counter).
+const WakerVTable kCountingVt{
+    [](void*) {}, [](void* d) { static_cast<std::atomic<int>*>(d)->fetch_add(1); },
+    [](void* d) { static_cast<std::atomic<int>*>(d)->fetch_add(1); }, [](void*) {}};
+
+Waker counting_waker(std::atomic<int>& n) {
+  return Waker::adopt(&n, &kCountingVt);
+}
+
+/// Spins the select over a kept cancelled() future and a Notify `rounds`
+/// times, then waits for the token alone: what a connection loop does.
+Task<int> kept_across_selects(CancellationToken t, Notify& ping, std::atomic<int>& rounds) {
+  CancelledFuture stop = t.cancelled();
+  for (;;) {
+    auto s = select(biased, stop, ping.notified());
+    auto m = co_await s;
+    if (m.index() == 0) co_return rounds.load();
+    rounds.fetch_add(1);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("token: a cancelled() future re-polled by the task it is registered for", "[cancel]") {
+  CancellationToken t;
+  std::atomic<int> a{0}, b{0};
+  Waker wa = counting_waker(a), wb = counting_waker(b);
+  CancelledFuture f = t.cancelled();
+  Context ca(wa), cb(wb);
+  CHECK(f.poll(ca).is_pending());
+  CHECK(f.poll(ca).is_pending());  // registered for a: nothing changes
+  CHECK(f.poll(cb).is_pending());  // another task: the registration follows it
+  CHECK(f.poll(cb).is_pending());
+  CHECK(t.cancel());
+  CHECK(a.load() == 0);
+  CHECK(b.load() == 1);  // the last task to poll is the one woken, once
+  CHECK(f.poll(ca).is_ready());
+  // Back to the first waker before the cancel: it is the one woken.
+  CancellationToken u;
+  CancelledFuture g = u.cancelled();
+  CHECK(g.poll(ca).is_pending());
+  CHECK(g.poll(cb).is_pending());
+  CHECK(g.poll(ca).is_pending());
+  CHECK(u.cancel());
+  CHECK(a.load() == 1);
+  CHECK(b.load() == 1);
+  std::move(wa).release();
+  std::move(wb).release();
+}
+
+TEST_CASE("token: a future kept across selects sees a cancel at any point", "[cancel][stress]") {
+  // The kept future's re-polls take no lock: a cancel racing them must
+  // still wake the task (TSan checks the flag's and the list's orders).
+  Watchdog wd("kept cancelled");
+  Runtime rt(duet::test::unpinned_config());
+  for (int i = 0; i < 200; ++i) {
+    CancellationToken t;
+    Notify ping;
+    std::atomic<int> rounds{0};
+    auto h = rt.spawn(kept_across_selects(t, ping, rounds));
+    const int cut = i % 7;
+    for (int k = 0; k < cut; ++k) {
+      ping.notify_one();
+      while (rounds.load() < k + 1) std::this_thread::yield();  // observable: the round ran
+    }
+    t.cancel();
+    CHECK(h.join() == cut);
+  }
+}

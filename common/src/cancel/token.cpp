@@ -216,9 +216,9 @@ std::stop_token CancelState::bridge_to() {
 namespace duet {
 
 void CancelledFuture::wake(detail::CancelRegistration* r) noexcept {
-  auto* f = static_cast<CancelledFuture*>(r->owner);
-  Waker w = std::move(f->waker_);  // unlinked: no poll touches it now
-  std::move(w).wake();
+  // By reference: a poll may be reading waker_ now (CancelledFuture::poll);
+  // the future's destructor drops it.
+  static_cast<CancelledFuture*>(r->owner)->waker_.wake_by_ref();
 }
 
 CancellationToken::CancellationToken() : s_(std::make_shared<detail::CancelState>()) {}

@@ -83,7 +83,11 @@ class ConnPump final : public BodyPump {
 /// One connection's state, shared by its coroutines.
 template <class S>
 struct Conn {
-  Conn(State& s, S str) : st(s), stream(std::move(str)), decoder(s.options.limits) {}
+  Conn(State& s, S str)
+      : st(s),
+        stream(std::move(str)),
+        decoder(s.options.limits),
+        drain_wait(s.shutdown.cancelled()) {}
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
 
@@ -97,6 +101,9 @@ struct Conn {
   std::size_t served = 0;
   ConnPump<S> pump{*this};  // lent to a request whose body is streamed
   std::array<std::byte, kFirstRead> first{};
+  // The drain, watched by every idle read: one future for the connection
+  // (CancelledFuture: re-polled by its task it takes no lock).
+  CancelledFuture drain_wait;
 };
 
 enum class ReadEnd : std::uint8_t {
@@ -131,8 +138,9 @@ Task<bool> fill(Conn<S>& c) {
     if (c.out.capacity() > kKeepOutput) std::string().swap(c.out);
     if (c.st.shutdown.is_cancelled()) co_return false;
     // A named local, not a temporary of the co_await (GCC 12: server.cpp).
-    auto wait = select(biased, c.st.shutdown.cancelled(),
-                       timeout_at(c.deadline, c.stream.read(std::span(c.first))));
+    // c.drain_wait borrowed: registered on the token once per connection.
+    auto wait =
+        select(biased, c.drain_wait, timeout_at(c.deadline, c.stream.read(std::span(c.first))));
     auto m = co_await wait;
     if (m.template is<draining>()) co_return false;
     r = std::move(m.template get<read_done>());

@@ -67,7 +67,11 @@ template <class S>
 class FiberConnection {
  public:
   FiberConnection(State& st, S stream)
-      : st_(st), reader_(std::move(stream)), decoder_(st.options.limits), pump_(*this) {}
+      : st_(st),
+        reader_(std::move(stream)),
+        decoder_(st.options.limits),
+        pump_(*this),
+        drain_wait_(st.shutdown.cancelled()) {}
   FiberConnection(const FiberConnection&) = delete;
   FiberConnection& operator=(const FiberConnection&) = delete;
 
@@ -163,8 +167,8 @@ class FiberConnection {
     if (idle) {
       if (out_.capacity() > kKeepOutput) std::string().swap(out_);
       if (st_.shutdown.is_cancelled()) return false;
-      auto m =
-          wait(select(biased, st_.shutdown.cancelled(), timeout_at(deadline_, reader_.fill_buf())));
+      // drain_wait_ borrowed: registered on the token once per connection.
+      auto m = wait(select(biased, drain_wait_, timeout_at(deadline_, reader_.fill_buf())));
       if (m.template is<drain_began>()) return false;
       r = std::move(m.template get<filled>());
     } else {
@@ -239,6 +243,9 @@ class FiberConnection {
   Instant deadline_{};  // of the read in progress
   std::size_t served_ = 0;
   Pump pump_;  // lent to a request whose body is streamed
+  // The drain, watched by every idle read: one future for the connection
+  // (CancelledFuture: re-polled by its task it takes no lock).
+  CancelledFuture drain_wait_;
 };
 
 /// The connection's fiber: the TLS handshake first when `tls`.

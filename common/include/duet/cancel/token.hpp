@@ -136,8 +136,18 @@ class [[nodiscard]] DUET_API CancelledFuture {
   ~CancelledFuture() {
     if (armed_) s_->detach(reg_);
   }
+  /// Ready once the token is cancelled. A future kept across polls (a
+  /// select over it and a read, made again per read, that borrows it) pays
+  /// the token's lock once: re-polled by the task it is registered for, it
+  /// only reads the flag.
   Poll<void> poll(Context& cx) {
     if (s_->is_cancelled()) return ready();
+    // Registered for this task already: reg_ stays linked until cancel()
+    // runs it, which wakes waker_, this same task (a waker names its task,
+    // duet/waker.hpp); a cancel that has begun and not reached reg_ yet
+    // wakes it too. Reading waker_ here needs no lock: only this future's
+    // polls write it (under the lock), and cancel() only reads it.
+    if (armed_ && waker_.will_wake(cx.waker())) return pending;
     armed_ = true;
     return s_->poll_wait(reg_, waker_, cx) ? Poll<void>(ready()) : Poll<void>(pending);
   }
@@ -147,8 +157,11 @@ class [[nodiscard]] DUET_API CancelledFuture {
 
   std::shared_ptr<detail::CancelState> s_;
   detail::CancelRegistration reg_;
-  Waker waker_;  // guarded by the state's lock while reg_ is linked
-  bool armed_ = false;
+  // The task to wake: written by poll_wait under the state's lock, read by
+  // this future's polls and by cancel() (wake_by_ref; never moved out, so
+  // a poll racing the cancel reads a stable waker).
+  Waker waker_;
+  bool armed_ = false;  // polled: reg_ may be linked
 };
 
 /// A cancellation token (see the top of this file).
