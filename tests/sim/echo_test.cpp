@@ -24,3 +24,34 @@ TEST_CASE("sim: a coroutine echo between two hosts") {
   CHECK(*got == msg);
   CHECK(w.open_sockets() == 0);
 }
+
+TEST_CASE("sim: a fiber echo between two hosts") {
+  duet::sim::World w(duet::sim::WorldConfig{.seed = 2});
+  auto client = w.add_host("client");
+  auto server = w.add_host("server");
+  const auto msg = bytes(100000);  // more than a socket buffer: the window waits
+  auto got = w.run(client, duet::stackful, [server, &msg] {
+    auto srv = duet::sim::spawn(server, duet::stackful, [] { fiber_echo_server(80, 1); });
+    auto r = fiber_echo_client(server.addr(80), msg);
+    duet::wait(srv);
+    return r;
+  });
+  REQUIRE(got);
+  CHECK(*got == msg);
+  CHECK(w.open_sockets() == 0);
+}
+
+TEST_CASE("sim: a poll-future echo client between two hosts") {
+  duet::sim::World w(duet::sim::WorldConfig{.seed = 3});
+  auto client = w.add_host("client");
+  auto server = w.add_host("server");
+  const auto msg = bytes(5000);
+  // The server first (a coroutine on its host), then the client, a poll
+  // future run as itself on the other host.
+  auto srv = w.spawn(server, coro_echo_server(80, 1));
+  auto got = w.run(client, PollEchoClient(server.addr(80), msg));
+  srv.join();
+  REQUIRE(got);
+  CHECK(*got == msg);
+  CHECK(w.open_sockets() == 0);
+}

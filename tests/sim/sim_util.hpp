@@ -63,3 +63,110 @@ inline Task<io::Result<std::vector<std::byte>>> coro_echo_client(net::SocketAddr
 }
 
 }  // namespace duet::simtest
+
+namespace duet::simtest {
+
+/// A coroutine echo server that serves every connection at once (a task
+/// each), until it is cancelled.
+inline Task<void> coro_echo_conn(net::TcpStream s) {
+  std::byte buf[4096];
+  for (;;) {
+    auto n = co_await s.read(buf);
+    if (!n || *n == 0) co_return;
+    auto w = co_await s.write_all(std::span(buf, *n));
+    if (!w) co_return;
+  }
+}
+inline Task<void> coro_echo_forever(std::uint16_t port) {
+  auto l = net::TcpListener::bind(net::SocketAddr::v4_any(port));
+  if (!l) co_return;
+  for (;;) {
+    auto s = co_await l->accept();
+    if (!s) continue;
+    duet::spawn(coro_echo_conn(std::move(*s))).detach();
+  }
+}
+
+/// The fiber echo server and client: the same steps as plain calls.
+inline void fiber_echo_server(std::uint16_t port, int conns) {
+  auto l = net::TcpListener::bind(net::SocketAddr::v4_any(port));
+  if (!l) return;
+  for (int i = 0; i < conns; ++i) {
+    auto s = duet::wait(l->accept());
+    if (!s) return;
+    std::byte buf[4096];
+    for (;;) {
+      auto n = duet::wait(s->read(buf));
+      if (!n || *n == 0) break;
+      if (!duet::wait(s->write_all(std::span(buf, *n)))) break;
+    }
+  }
+}
+inline io::Result<std::vector<std::byte>> fiber_echo_client(net::SocketAddr to,
+                                                            const std::vector<std::byte>& msg) {
+  auto c = duet::wait(net::TcpStream::connect(to));
+  if (!c) return c.error();
+  auto w = duet::wait(c->write_all(msg));
+  if (!w) return w.error();
+  if (auto sh = c->shutdown(); !sh) return sh.error();
+  std::vector<std::byte> got;
+  std::byte buf[4096];
+  for (;;) {
+    auto n = duet::wait(c->read(buf));
+    if (!n) return n.error();
+    if (*n == 0) return got;
+    got.insert(got.end(), buf, buf + *n);
+  }
+}
+
+/// The echo client as a hand-written poll future: connect, write all,
+/// half-close, read to end of stream.
+class PollEchoClient {
+ public:
+  PollEchoClient(net::SocketAddr to, std::vector<std::byte> msg)
+      : connect_(net::TcpStream::connect(to)), msg_(std::move(msg)) {}
+  Poll<io::Result<std::vector<std::byte>>> poll(Context& cx) {
+    for (;;) {
+      if (!stream_) {
+        auto p = connect_.poll(cx);
+        if (p.is_pending()) return pending;
+        auto c = std::move(p).value();
+        if (!c) return io::Result<std::vector<std::byte>>(c.error());
+        stream_ = std::make_unique<net::TcpStream>(std::move(*c));
+        write_.emplace(stream_->write_all(msg_));
+      } else if (write_) {
+        auto p = write_->poll(cx);
+        if (p.is_pending()) return pending;
+        write_.reset();
+        if (!p.value()) return io::Result<std::vector<std::byte>>(p.value().error());
+        if (auto sh = stream_->shutdown(); !sh)
+          return io::Result<std::vector<std::byte>>(sh.error());
+        read_.emplace(stream_->read(buf_));
+      } else {
+        auto p = read_->poll(cx);
+        if (p.is_pending()) return pending;
+        auto n = std::move(p).value();
+        read_.reset();
+        if (!n) return io::Result<std::vector<std::byte>>(n.error());
+        if (*n == 0) return io::Result<std::vector<std::byte>>(std::move(got_));
+        got_.insert(got_.end(), buf_, buf_ + *n);
+        read_.emplace(stream_->read(buf_));
+      }
+    }
+  }
+
+ private:
+  net::ConnectFuture connect_;
+  std::vector<std::byte> msg_;
+  std::unique_ptr<net::TcpStream> stream_;  // the futures below point into it
+  std::optional<io::WriteAllFuture> write_;
+  std::optional<io::SizeFuture> read_;
+  std::byte buf_[4096];
+  std::vector<std::byte> got_;
+};
+
+/// A client's outcome in a fault sweep: its bytes back exactly, an error,
+/// or wrong bytes (a bug).
+enum class Outcome { ok, error, wrong };
+
+}  // namespace duet::simtest

@@ -138,6 +138,22 @@ class DUET_API World {
     return rt_->block_on(detail::OnHost<F>(h.id(), std::move(f)));
   }
 
+  /// The same, spawned (from the test's thread or a task): the JoinHandle.
+  template <class T>
+  JoinHandle<T> spawn(Host h, Task<T> t) {
+    return rt_->spawn(local_scope(detail::host_key(), h.id(), std::move(t)));
+  }
+  template <class Fn>
+  auto spawn(Host h, Stackful s, Fn fn) {
+    return rt_->spawn(s, [id = h.id(), fn = std::move(fn)]() mutable {
+      return detail::host_key().sync_scope(id, fn);
+    });
+  }
+  template <Future F>
+  auto spawn(Host h, F f) {
+    return rt_->spawn(detail::OnHost<F>(h.id(), std::move(f)));
+  }
+
   /// FNV-1a 64 of the trace: every delivered segment and network event.
   [[nodiscard]] std::uint64_t trace_hash() const;
   [[nodiscard]] std::size_t trace_events() const;
@@ -154,6 +170,13 @@ class DUET_API World {
   std::unique_ptr<detail::Network> net_;
   std::unique_ptr<Runtime> rt_;
 };
+
+/// Runs synchronous `fn` (no wait inside) as host `h`: a listener or a
+/// socket made inside belongs to `h` (a test's setup of another host).
+template <class Fn>
+decltype(auto) as_host(Host h, Fn&& fn) {
+  return detail::host_key().sync_scope(h.id(), std::forward<Fn>(fn));
+}
 
 /// From a task of the world: spawns a Task, a fiber (`sim::spawn(h,
 /// duet::stackful, fn)`) or a poll future on host `h`.
