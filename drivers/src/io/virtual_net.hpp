@@ -8,7 +8,9 @@
 //     getsockname, setsockopt, ...) ask is_virtual_fd(fd) (a descriptor a
 //     simulated network made) or, when a socket is made,
 //     on_virtual_driver() (the calling worker runs a simulated network),
-//     and go to the installed VirtualNet instead of the kernel.
+//     and go to the installed VirtualNet instead of the kernel. A socket made
+//     off the network's worker is virtual too when the network claims it
+//     (VirtualNet::claims_socket: the caller names a simulated host).
 // At most one VirtualNet is installed per process (a sim::World installs
 // itself for its life), as at most one test clock is.
 #pragma once
@@ -37,6 +39,9 @@ class VirtualNet {
   /// The driver of worker `index` of a runtime whose io_driver is sim.
   virtual std::unique_ptr<duet::detail::Driver> make_driver(const RuntimeConfig& cfg,
                                                             unsigned index) = 0;
+  /// Whether a socket made now, off the network's worker, is its own (a
+  /// test's thread that names a simulated host).
+  virtual bool claims_socket() const noexcept = 0;
   /// socket(2): a new virtual descriptor.
   virtual int socket(int family, int type) noexcept = 0;
   virtual int bind(int fd, const net::SocketAddr& addr) noexcept = 0;

@@ -36,9 +36,12 @@ int as_errno(int r) noexcept {
 }  // namespace
 
 int make_socket(int family, int type) noexcept {
-  // A worker of a simulated network makes a virtual socket (io/virtual_net.hpp).
-  if (io::detail::on_virtual_driver()) {
-    if (io::detail::VirtualNet* v = virtual_net()) return as_errno(v->socket(family, type));
+  // A worker of a simulated network, or a caller that names one of its
+  // hosts, makes a virtual socket (io/virtual_net.hpp).
+  if (io::detail::VirtualNet* v = virtual_net()) {
+    if (io::detail::on_virtual_driver() || v->claims_socket()) {
+      return as_errno(v->socket(family, type));
+    }
   }
   // Non-blocking for epoll and for io_uring alike (io_uring arms its own
   // poll on EAGAIN), close-on-exec always.

@@ -664,6 +664,10 @@ std::unique_ptr<duet::detail::Driver> Network::make_driver(const RuntimeConfig& 
   return make_sim_driver(*this);
 }
 
+bool Network::claims_socket() const noexcept {
+  return host_key().try_get() != nullptr;
+}
+
 int Network::socket(int family, int type) noexcept {
   if (family != AF_INET) return -EAFNOSUPPORT;               // IPv4 only
   if ((type & 0xf) != SOCK_STREAM) return -EPROTONOSUPPORT;  // TCP only

@@ -101,6 +101,7 @@ class DUET_API Network final : public io::detail::VirtualNet {
   // ---- VirtualNet ----
   std::unique_ptr<duet::detail::Driver> make_driver(const RuntimeConfig& cfg,
                                                     unsigned index) override;
+  bool claims_socket() const noexcept override;
   int socket(int family, int type) noexcept override;
   int bind(int fd, const net::SocketAddr& addr) noexcept override;
   int listen(int fd, int backlog) noexcept override;
