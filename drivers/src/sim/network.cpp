@@ -241,6 +241,20 @@ std::size_t Network::open_sockets() const {
   return n;
 }
 
+void Network::drop_wakers() noexcept {
+  WakeList dropped;  // dropped after the lock is let go
+  {
+    std::lock_guard g(mu_);
+    take(dropped, pump_waker_);
+    for (auto& [fd, s] : sockets_) {
+      take(dropped, s.reader);
+      take(dropped, s.writer);
+      for (Waker& a : s.acceptors) take(dropped, a);
+      s.acceptors.clear();
+    }
+  }
+}
+
 // ---- the pump --------------------------------------------------------------
 
 std::optional<Instant> Network::pump(const Waker& w) {

@@ -85,6 +85,11 @@ class DUET_API Network final : public io::detail::VirtualNet {
   /// The clock's start: trace instants are offsets from it.
   void start_clock() { t0_ = Clock::now(); }
 
+  /// Drops every waker the network keeps (the pump's, the sockets'): the
+  /// world calls it once its runtime has shut down, before the runtime
+  /// goes, so that no waker outlives the tasks' runtime.
+  void drop_wakers() noexcept;
+
   [[nodiscard]] std::uint64_t trace_hash() const;
   [[nodiscard]] std::size_t trace_events() const;
   [[nodiscard]] std::vector<std::string> trace() const;

@@ -75,8 +75,11 @@ World::World(WorldConfig cfg) : cfg_(cfg), net_(std::make_unique<detail::Network
 }
 
 World::~World() {
-  // The runtime goes first: cancelling its tasks closes their sockets,
-  // which the network (still installed) answers.
+  // The runtime shuts down first: cancelling its tasks closes their
+  // sockets, which the network (still installed) answers. Then the
+  // network lets go of the wakers it keeps, while their runtime is there.
+  rt_->shutdown();
+  net_->drop_wakers();
   rt_.reset();
   io::detail::install_virtual_net(nullptr);
 }

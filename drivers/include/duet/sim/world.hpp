@@ -10,15 +10,24 @@
 // minutes take milliseconds; every delivered segment is appended to a trace
 // whose FNV-1a hash is the same for the same seed.
 //
-// Example (coroutine):
-//   duet::sim::World w(duet::sim::WorldConfig{.seed = 7});
-//   duet::sim::Host a = w.add_host("client"), b = w.add_host("server");
-//   w.set_link(a, b, {.latency = 5ms});
-//   auto r = w.run(b, []() -> duet::Task<int> {
-//     auto l = duet::net::TcpListener::bind(duet::net::SocketAddr::v4_any(80));
-//     co_return l ? 0 : 1;
-//   }());
-//   std::printf("%s\n", w.fingerprint().c_str());   // seed and trace hash
+// Example (file):
+//   #include <duet/sim/world.hpp>
+//   int sim_main() {
+//     duet::sim::World w(duet::sim::WorldConfig{.seed = 7});
+//     duet::sim::Host client = w.add_host("client");
+//     duet::sim::Host server = w.add_host("server");
+//     w.set_link(client, server, {.latency = std::chrono::milliseconds(5)});
+//     auto listener = duet::sim::as_host(server, [] {
+//       return duet::net::TcpListener::bind(duet::net::SocketAddr::v4_any(80));
+//     });
+//     if (!listener) return 1;
+//     bool ok = w.run(client, [](duet::sim::Host server) -> duet::Task<bool> {
+//       auto c = co_await duet::net::TcpStream::connect(server.addr(80));
+//       co_return c.has_value();
+//     }(server));
+//     std::printf("%s\n", w.fingerprint().c_str());  // seed and trace hash
+//     return ok ? 0 : 1;
+//   }
 //
 // One World at a time per process (it installs the test clock and the
 // virtual network); a second throws std::logic_error.
