@@ -1,6 +1,8 @@
 // tcp.cpp: TcpStream, TcpListener and their futures: connect (its timeout a
 // duet::Sleep on the runtime's wheel), accept, accept_many, and the
-// stream's reads, writes and options.
+// stream's reads, writes and options. The socket calls made here directly
+// (socket, bind, listen, shutdown, getsockname) go to a simulated network
+// instead of the kernel for its virtual descriptors (io/virtual_net.hpp).
 #include "duet/net/tcp.hpp"
 
 #include "duet/net/socket.hpp"
