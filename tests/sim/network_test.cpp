@@ -261,3 +261,31 @@ TEST_CASE("sim: ten simulated minutes of traffic run in a moment") {
         std::chrono::seconds(30));  // a guard, not a timing
   srv.cancel();
 }
+
+TEST_CASE(
+    "sim: a fiber's read across a partition fails by its deadline, and the bytes follow the "
+    "repair") {
+  World w(WorldConfig{.seed = 18});
+  Host a = w.add_host("a");
+  Host b = w.add_host("b");
+  w.run(a, duet::stackful, [&w, a, b] {
+    auto l = listen_on(b, 95);
+    REQUIRE(l);
+    auto c = duet::wait(duet::net::TcpStream::connect(b.addr(95)));
+    REQUIRE(c);
+    auto s = duet::wait(l->accept());
+    REQUIRE(s);
+    w.partition(a, b);
+    REQUIRE(duet::wait(s->write_all(bytes(64))));
+    std::byte buf[128];
+    const duet::Instant t0 = duet::Clock::now();
+    auto r = duet::wait(duet::timeout(std::chrono::seconds(2), c->read(buf)));
+    CHECK_FALSE(r.has_value());
+    CHECK(near(duet::Clock::now() - t0, std::chrono::seconds(2)));
+    w.repair(a, b);
+    auto n = duet::wait(c->read(buf));
+    REQUIRE(n);
+    CHECK(*n == 64);
+    CHECK(std::equal(buf, buf + 64, bytes(64).begin()));
+  });
+}
