@@ -527,7 +527,10 @@ Poll<long> Network::start(OpRequest& q, Context& cx) {
         case OpKind::accept: {
           const int a = do_accept(*s, q.addr);
           if (a == -EAGAIN && s->state == State::listening) {
-            s->acceptors.push_back(cx.waker());
+            // Any number of accepts may wait; a re-poll keeps one entry.
+            const bool known = std::any_of(s->acceptors.begin(), s->acceptors.end(),
+                                           [&](const Waker& k) { return k.will_wake(cx.waker()); });
+            if (!known) s->acceptors.push_back(cx.waker());
           } else {
             r = static_cast<long>(a);
           }
