@@ -6,7 +6,7 @@
 
 using namespace duet::simtest;
 
-TEST_CASE("sim: a coroutine echo between two hosts") {
+TEST_CASE("a coroutine echo between two hosts") {
   duet::sim::World w(duet::sim::WorldConfig{.seed = 1});
   auto client = w.add_host("client");
   auto server = w.add_host("server");
@@ -25,7 +25,7 @@ TEST_CASE("sim: a coroutine echo between two hosts") {
   CHECK(w.open_sockets() == 0);
 }
 
-TEST_CASE("sim: a fiber echo between two hosts") {
+TEST_CASE("a fiber echo between two hosts") {
   duet::sim::World w(duet::sim::WorldConfig{.seed = 2});
   auto client = w.add_host("client");
   auto server = w.add_host("server");
@@ -41,7 +41,7 @@ TEST_CASE("sim: a fiber echo between two hosts") {
   CHECK(w.open_sockets() == 0);
 }
 
-TEST_CASE("sim: a poll-future echo client between two hosts") {
+TEST_CASE("a poll-future echo client between two hosts") {
   duet::sim::World w(duet::sim::WorldConfig{.seed = 3});
   auto client = w.add_host("client");
   auto server = w.add_host("server");

@@ -11,7 +11,7 @@ using duet::sim::Host;
 using duet::sim::World;
 using duet::sim::WorldConfig;
 
-TEST_CASE("sim: an HTTP GET between two simulated hosts, on each engine, from each model") {
+TEST_CASE("an HTTP GET between two simulated hosts, on each engine, from each model") {
   const duet::http::Engine engine =
       GENERATE(duet::http::Engine::coroutine, duet::http::Engine::fiber, duet::http::Engine::poll);
   duet::http::Router routes;

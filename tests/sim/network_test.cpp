@@ -51,7 +51,7 @@ duet::Task<void> pong_server(std::uint16_t port) {
 
 }  // namespace
 
-TEST_CASE("sim: latency on the sim clock equals the link's, in a fiber") {
+TEST_CASE("latency on the sim clock equals the link's, in a fiber") {
   World w(WorldConfig{.seed = 11});
   Host a = w.add_host("a");
   Host b = w.add_host("b");
@@ -76,7 +76,7 @@ TEST_CASE("sim: latency on the sim clock equals the link's, in a fiber") {
   srv.cancel();
 }
 
-TEST_CASE("sim: a connect to a port nobody listens on is refused after one round trip") {
+TEST_CASE("a connect to a port nobody listens on is refused after one round trip") {
   World w(WorldConfig{.seed = 12});
   Host a = w.add_host("a");
   Host b = w.add_host("b");
@@ -90,7 +90,7 @@ TEST_CASE("sim: a connect to a port nobody listens on is refused after one round
   }(b));
 }
 
-TEST_CASE("sim: across a partition a connect retransmits its SYN and times out") {
+TEST_CASE("across a partition a connect retransmits its SYN and times out") {
   World w(WorldConfig{.seed = 13});
   Host a = w.add_host("a");
   Host b = w.add_host("b");
@@ -127,7 +127,7 @@ TEST_CASE("sim: across a partition a connect retransmits its SYN and times out")
   srv.cancel();
 }
 
-TEST_CASE("sim: a partition holds the bytes until repair, then the sender gives up") {
+TEST_CASE("a partition holds the bytes until repair, then the sender gives up") {
   World w(WorldConfig{.seed = 14});
   Host a = w.add_host("a");
   Host b = w.add_host("b");
@@ -163,7 +163,7 @@ TEST_CASE("sim: a partition holds the bytes until repair, then the sender gives 
   }(w, a, b));
 }
 
-TEST_CASE("sim: a crashed host resets its connections and answers nothing until restart") {
+TEST_CASE("a crashed host resets its connections and answers nothing until restart") {
   World w(WorldConfig{.seed = 15});
   Host a = w.add_host("a");
   Host b = w.add_host("b");
@@ -196,7 +196,7 @@ TEST_CASE("sim: a crashed host resets its connections and answers nothing until 
   srv.cancel();
 }
 
-TEST_CASE("sim: close gives the peer end of stream, and a reset when bytes were left unread") {
+TEST_CASE("close gives the peer end of stream, and a reset when bytes were left unread") {
   World w(WorldConfig{.seed = 16});
   Host a = w.add_host("a");
   Host b = w.add_host("b");
@@ -231,7 +231,7 @@ TEST_CASE("sim: close gives the peer end of stream, and a reset when bytes were 
   CHECK(w.open_sockets() == 0);
 }
 
-TEST_CASE("sim: ten simulated minutes of traffic run in a moment") {
+TEST_CASE("ten simulated minutes of traffic run in a moment") {
   World w(WorldConfig{.seed = 17});
   Host a = w.add_host("a");
   Host b = w.add_host("b");

@@ -94,7 +94,7 @@ RunResult fault_scenario(std::uint64_t seed, bool careless) {
 
 }  // namespace
 
-TEST_CASE("sim: the same seed gives the same trace hash, another seed another") {
+TEST_CASE("the same seed gives the same trace hash, another seed another") {
   const RunResult a = fault_scenario(42, false);
   const RunResult b = fault_scenario(42, false);
   INFO(a.fingerprint << " / " << b.fingerprint);
@@ -107,7 +107,7 @@ TEST_CASE("sim: the same seed gives the same trace hash, another seed another") 
   CHECK(c.hash != a.hash);
 }
 
-TEST_CASE("sim: the same seed replays a fiber scenario's trace line for line") {
+TEST_CASE("the same seed replays a fiber scenario's trace line for line") {
   auto once = [](std::uint64_t seed) {
     WorldConfig cfg;
     cfg.seed = seed;
@@ -129,7 +129,7 @@ TEST_CASE("sim: the same seed replays a fiber scenario's trace line for line") {
   CHECK(t1 == t2);
 }
 
-TEST_CASE("sim: a sweep of 50 seeds with faults: a correct client never gets wrong bytes") {
+TEST_CASE("a sweep of 50 seeds with faults: a correct client never gets wrong bytes") {
   int ok = 0;
   int errors = 0;
   for (std::uint64_t seed = 1; seed <= 50; ++seed) {
@@ -144,7 +144,7 @@ TEST_CASE("sim: a sweep of 50 seeds with faults: a correct client never gets wro
   CHECK(ok > errors);
 }
 
-TEST_CASE("sim: a planted bug (a short write ignored) is found by a seed and replayed from it") {
+TEST_CASE("a planted bug (a short write ignored) is found by a seed and replayed from it") {
   std::uint64_t found = 0;
   RunResult first;
   for (std::uint64_t seed = 1; seed <= 50 && found == 0; ++seed) {
