@@ -169,7 +169,17 @@ const LinkConfig& Network::link(std::uint32_t a, std::uint32_t b) const {
 
 bool Network::draw(double p) {
   if (p <= 0.0) return false;
-  return std::uniform_real_distribution<double>(0.0, 1.0)(rng_) < p;
+  // The top 53 bits as a double in [0, 1): mt19937_64's output is fixed by
+  // the standard, and this mapping is ours, so a seed draws the same on
+  // every standard library (<random>'s distributions are each library's).
+  return static_cast<double>(rng_() >> 11) * 0x1.0p-53 < p;
+}
+
+std::uint64_t Network::below(std::uint64_t n) {
+  // A draw in [0, n) by the remainder: its bias (at most n / 2^64) is far
+  // below anything a test observes, and like draw() it is the same on
+  // every standard library.
+  return rng_() % n;
 }
 
 bool Network::transmits(std::uint32_t a, std::uint32_t b) {
@@ -184,7 +194,8 @@ Duration Network::delay(std::uint32_t a, std::uint32_t b) {
   const LinkConfig& l = link(a, b);
   Duration d = l.latency;
   if (l.jitter.count() > 0) {
-    d += Duration(std::uniform_int_distribution<std::int64_t>(0, l.jitter.count())(rng_));
+    d += Duration(
+        static_cast<std::int64_t>(below(static_cast<std::uint64_t>(l.jitter.count()) + 1)));
   }
   return d;
 }
@@ -575,7 +586,7 @@ Poll<long> Network::do_recv(Socket& s, OpRequest& q, Context& cx) {
   }
   std::size_t n = std::min(q.len, s.rx.size());
   if (n > 1 && draw(cfg_.faults.short_read)) {
-    n = 1 + std::uniform_int_distribution<std::size_t>(0, n - 2)(rng_);  // fault: a short read
+    n = 1 + static_cast<std::size_t>(below(n - 1));  // fault: a short read
   }
   // Copy out: one buffer (recv) or several in order (readv).
   std::size_t done = 0;
@@ -612,7 +623,7 @@ Poll<long> Network::do_send(Socket& s, int fd, OpRequest& q, Context& cx) {
     return pending;
   }
   if (n > 1 && draw(cfg_.faults.short_write)) {
-    n = 1 + std::uniform_int_distribution<std::size_t>(0, n - 2)(rng_);  // fault: a short write
+    n = 1 + static_cast<std::size_t>(below(n - 1));  // fault: a short write
   }
   Segment seg;
   seg.bytes.resize(n);

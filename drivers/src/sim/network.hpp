@@ -187,6 +187,8 @@ class DUET_API Network final : public io::detail::VirtualNet {
   bool transmits(std::uint32_t a, std::uint32_t b);
   Duration delay(std::uint32_t a, std::uint32_t b);
   bool draw(double p);
+  /// A draw in [0, n), n > 0.
+  std::uint64_t below(std::uint64_t n);
   void schedule(Event e);
   void trace(std::string line);
   std::string addr_text(std::uint32_t ip, std::uint16_t port) const;
