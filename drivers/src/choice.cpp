@@ -22,7 +22,7 @@ namespace {
 
 std::mutex g_mu;
 IoDriver g_active = IoDriver::automatic;
-bool g_logged[4] = {};
+bool g_logged[5] = {};  // one per IoDriver
 
 IoDriver from_env(IoDriver requested) {
   const char* e = std::getenv("DUET_DRIVER");
@@ -62,6 +62,8 @@ bool under_valgrind() {
 }  // namespace
 
 IoDriver resolve_driver(IoDriver requested) {
+  // A simulated network is the World's, never the environment's to change.
+  if (requested == IoDriver::sim) return IoDriver::sim;
   IoDriver want = from_env(requested);
   IoDriver got = want;
   const char* why = "forced";
@@ -114,6 +116,8 @@ const char* driver_name(IoDriver d) noexcept {
       return "epoll";
     case IoDriver::none:
       return "none";
+    case IoDriver::sim:
+      return "sim";
   }
   return "?";
 }

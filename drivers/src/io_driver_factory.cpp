@@ -1,15 +1,18 @@
 // io_driver_factory.cpp: the I/O backends' factory, which the core calls for each
 // worker's driver (duet/detail/driver.hpp): the backend that choice.cpp
-// resolves, one UringDriver or EpollDriver per worker, or none (the core's
-// futex driver) for IoDriver::none. Every driver it makes is an IoBackend
-// (io/backend.hpp), which current_backend() relies on.
+// resolves, one UringDriver or EpollDriver per worker, the installed
+// simulated network's driver for IoDriver::sim (io/virtual_net.hpp), or none
+// (the core's futex driver) for IoDriver::none. Every driver it makes is an
+// IoBackend (io/backend.hpp), which current_backend() relies on.
 #include <cstdio>
 #include <exception>
 #include <memory>
+#include <stdexcept>
 
 #include "choice.hpp"
 #include "duet/detail/driver.hpp"
 #include "epoll/epoll_driver.hpp"
+#include "io/virtual_net.hpp"
 #include "uring/uring_driver.hpp"
 
 namespace duet::detail {
@@ -18,6 +21,14 @@ namespace {
 /// The I/O backends' factory (duet/detail/driver.hpp): null for `none`,
 /// which the core serves with its futex driver.
 std::unique_ptr<Driver> make_io_driver(const RuntimeConfig& cfg, unsigned index) {
+  if (cfg.io_driver == IoDriver::sim) {
+    io::detail::VirtualNet* v = io::detail::virtual_net();
+    if (v == nullptr) {
+      throw std::invalid_argument(
+          "duet: IoDriver::sim is made by a duet::sim::World, which builds its own runtime");
+    }
+    return v->make_driver(cfg, index);
+  }
   IoDriver k = io::detail::resolve_driver(cfg.io_driver);
   if (k == IoDriver::io_uring) {
     try {

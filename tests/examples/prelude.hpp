@@ -19,6 +19,7 @@
 #include <duet/duet.hpp>
 #include <duet/dump.hpp>
 #include <duet/http.hpp>
+#include <duet/sim/world.hpp>
 #include <duet/tls.hpp>
 #include <functional>
 #include <iostream>

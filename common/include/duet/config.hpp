@@ -29,6 +29,7 @@ enum class IoDriver : std::uint8_t {
   io_uring,
   epoll,
   none,  // no I/O: a bare futex
+  sim,   // a simulated network (duet::sim::World, docs/simulation.md); made only by a World
 };
 
 /// Where a fiber's stack comes from (duet/stackful/stack.hpp and

@@ -26,9 +26,12 @@ std::unique_ptr<Driver> make_driver(const RuntimeConfig& cfg, unsigned index) {
     if (auto d = duet_io_driver_factory(cfg, index)) return d;
     return make_futex_driver();
   }
-  if (cfg.io_driver == IoDriver::io_uring || cfg.io_driver == IoDriver::epoll) {
-    throw std::invalid_argument(std::string("duet: RuntimeConfig::io_driver asks for ") +
-                                (cfg.io_driver == IoDriver::io_uring ? "io_uring" : "epoll") +
+  if (cfg.io_driver == IoDriver::io_uring || cfg.io_driver == IoDriver::epoll ||
+      cfg.io_driver == IoDriver::sim) {
+    const char* name = cfg.io_driver == IoDriver::io_uring ? "io_uring"
+                       : cfg.io_driver == IoDriver::epoll  ? "epoll"
+                                                           : "sim";
+    throw std::invalid_argument(std::string("duet: RuntimeConfig::io_driver asks for ") + name +
                                 ", but this program does not link duet::drivers (the I/O "
                                 "backends); link duet::duet or duet::drivers, or ask for "
                                 "IoDriver::none or automatic");

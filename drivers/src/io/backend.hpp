@@ -52,7 +52,8 @@ inline IoBackend* current_backend() noexcept {
   // The one place a Driver becomes an IoBackend. The invariant: the core
   // makes a worker's driver either itself (the futex driver, IoDriver::none,
   // which has no I/O) or through duet_io_driver_factory (io_driver_factory.cpp),
-  // which makes only IoBackends (UringDriver, EpollDriver). So a driver
+  // which makes only IoBackends (UringDriver, EpollDriver, and the simulated
+  // network's driver for IoDriver::sim, sim/sim_driver.cpp). So a driver
   // whose kind is not `none` is an IoBackend.
   if (d == nullptr || d->kind() == IoDriver::none) return nullptr;
   return static_cast<IoBackend*>(d);

@@ -9,21 +9,47 @@
 
 #include <cerrno>
 
+#include "io/virtual_net.hpp"
+
 namespace duet::net {
 
-io::Result<SocketAddr> sock_name(int fd, bool peer) noexcept;  // tcp.cpp
+// tcp.cpp: the calls that a simulated network answers for a virtual
+// descriptor (io/virtual_net.hpp), and the kernel for a real one.
+io::Result<SocketAddr> sock_name(int fd, bool peer) noexcept;
+int make_socket(int family, int type) noexcept;
+int socket_bind(int fd, const SocketAddr& addr) noexcept;
+int socket_listen(int fd, int backlog) noexcept;
+
+namespace {
+int set_option(int fd, int level, int name, const void* v, socklen_t len) noexcept {
+  if (!io::detail::is_virtual_fd(fd)) return ::setsockopt(fd, level, name, v, len);
+  io::detail::VirtualNet* n = io::detail::virtual_net();
+  const int r = n != nullptr ? n->setsockopt(fd, level, name, v, len) : -EBADF;
+  if (r >= 0) return r;
+  errno = -r;
+  return -1;
+}
+int get_option(int fd, int level, int name, void* v, socklen_t* len) noexcept {
+  if (!io::detail::is_virtual_fd(fd)) return ::getsockopt(fd, level, name, v, len);
+  io::detail::VirtualNet* n = io::detail::virtual_net();
+  const int r = n != nullptr ? n->getsockopt(fd, level, name, v, len) : -EBADF;
+  if (r >= 0) return r;
+  errno = -r;
+  return -1;
+}
+}  // namespace
 
 // ---- SocketOptions --------------------------------------------------------
 
 io::Result<void> SocketOptions::set_int(int level, int name, int value) const noexcept {
-  if (::setsockopt(fd_, level, name, &value, sizeof value) < 0) return io::errno_code(errno);
+  if (set_option(fd_, level, name, &value, sizeof value) < 0) return io::errno_code(errno);
   return {};
 }
 
 io::Result<int> SocketOptions::get_int(int level, int name) const noexcept {
   int v = 0;
   socklen_t l = sizeof v;
-  if (::getsockopt(fd_, level, name, &v, &l) < 0) return io::errno_code(errno);
+  if (get_option(fd_, level, name, &v, &l) < 0) return io::errno_code(errno);
   return v;
 }
 
@@ -86,13 +112,13 @@ io::Result<int> SocketOptions::recv_buffer_size() const noexcept {
 }
 io::Result<void> SocketOptions::set_linger(std::optional<std::chrono::seconds> linger) noexcept {
   ::linger l{linger ? 1 : 0, linger ? static_cast<int>(linger->count()) : 0};
-  if (::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l) < 0) return io::errno_code(errno);
+  if (set_option(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l) < 0) return io::errno_code(errno);
   return {};
 }
 io::Result<std::optional<std::chrono::seconds>> SocketOptions::linger() const noexcept {
   ::linger l{};
   socklen_t len = sizeof l;
-  if (::getsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, &len) < 0) return io::errno_code(errno);
+  if (get_option(fd_, SOL_SOCKET, SO_LINGER, &l, &len) < 0) return io::errno_code(errno);
   if (l.l_onoff == 0) return std::optional<std::chrono::seconds>{};
   return std::optional<std::chrono::seconds>(std::chrono::seconds(l.l_linger));
 }
@@ -106,13 +132,13 @@ io::Result<bool> SocketOptions::only_v6() const noexcept {
 // ---- TcpSocket ------------------------------------------------------------
 
 io::Result<TcpSocket> TcpSocket::v4() noexcept {
-  io::Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  io::Fd fd(make_socket(AF_INET, SOCK_STREAM));
   if (!fd) return io::errno_code(errno);
   return TcpSocket(std::move(fd));
 }
 
 io::Result<TcpSocket> TcpSocket::v6() noexcept {
-  io::Fd fd(::socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  io::Fd fd(make_socket(AF_INET6, SOCK_STREAM));
   if (!fd) return io::errno_code(errno);
   return TcpSocket(std::move(fd));
 }
@@ -122,7 +148,7 @@ io::Result<TcpSocket> TcpSocket::for_addr(const SocketAddr& addr) noexcept {
 }
 
 io::Result<void> TcpSocket::bind(const SocketAddr& addr) noexcept {
-  if (::bind(fd_.get(), addr.raw(), addr.len()) < 0) return io::errno_code(errno);
+  if (socket_bind(fd_.get(), addr) < 0) return io::errno_code(errno);
   return {};
 }
 
@@ -131,7 +157,7 @@ io::Result<SocketAddr> TcpSocket::local_addr() const noexcept {
 }
 
 io::Result<TcpListener> TcpSocket::listen(int backlog) && noexcept {
-  if (::listen(fd_.get(), backlog) < 0) return io::errno_code(errno);
+  if (socket_listen(fd_.get(), backlog) < 0) return io::errno_code(errno);
   TcpListener l;
   l.src_.fd = std::move(fd_);
   return l;

@@ -1,6 +1,8 @@
 // tcp.cpp: TcpStream, TcpListener and their futures: connect (its timeout a
 // duet::Sleep on the runtime's wheel), accept, accept_many, and the
-// stream's reads, writes and options.
+// stream's reads, writes and options. The socket calls made here directly
+// (socket, bind, listen, shutdown, getsockname) go to a simulated network
+// instead of the kernel for its virtual descriptors (io/virtual_net.hpp).
 #include "duet/net/tcp.hpp"
 
 #include "duet/net/socket.hpp"
@@ -17,21 +19,57 @@
 #include <memory>
 
 #include "io/backend.hpp"
+#include "io/virtual_net.hpp"
 
 namespace duet::net {
 namespace {
 using io::detail::OpKind;
 using io::detail::OpRequest;
 
+using io::detail::is_virtual_fd;
+using io::detail::virtual_net;
+
+/// A kernel call's result as errno sets it: -1 with errno for -errno.
+int as_errno(int r) noexcept {
+  if (r >= 0) return r;
+  errno = -r;
+  return -1;
+}
+}  // namespace
+
 int make_socket(int family, int type) noexcept {
+  // A worker of a simulated network, or a caller that names one of its
+  // hosts, makes a virtual socket (io/virtual_net.hpp).
+  if (io::detail::VirtualNet* v = virtual_net()) {
+    if (io::detail::on_virtual_driver() || v->claims_socket()) {
+      return as_errno(v->socket(family, type));
+    }
+  }
   // Non-blocking for epoll and for io_uring alike (io_uring arms its own
   // poll on EAGAIN), close-on-exec always.
   return ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 }
-}  // namespace
+
+int socket_bind(int fd, const SocketAddr& addr) noexcept {
+  if (!is_virtual_fd(fd)) return ::bind(fd, addr.raw(), addr.len());
+  io::detail::VirtualNet* v = virtual_net();
+  return as_errno(v != nullptr ? v->bind(fd, addr) : -EBADF);
+}
+
+int socket_listen(int fd, int backlog) noexcept {
+  if (!is_virtual_fd(fd)) return ::listen(fd, backlog);
+  io::detail::VirtualNet* v = virtual_net();
+  return as_errno(v != nullptr ? v->listen(fd, backlog) : -EBADF);
+}
 
 io::Result<SocketAddr> sock_name(int fd, bool peer) noexcept {
   SocketAddr a;
+  if (is_virtual_fd(fd)) {
+    io::detail::VirtualNet* v = virtual_net();
+    const int r = v != nullptr ? v->name(fd, peer, a) : -EBADF;
+    if (r < 0) return io::errno_code(-r);
+    return a;
+  }
   socklen_t l = sizeof(sockaddr_storage);
   int r = peer ? ::getpeername(fd, a.raw(), &l) : ::getsockname(fd, a.raw(), &l);
   if (r < 0) return io::errno_code(errno);
@@ -131,7 +169,11 @@ Poll<io::Result<std::size_t>> AcceptManyFuture::poll(Context& cx) {
   // The rest of the listen queue, without waiting: the listener is
   // non-blocking on every backend, so EAGAIN ends the batch.
   while (n < max_) {
-    const int fd = ::accept4(src_->fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const int lfd = src_->fd.get();
+    const int fd = !is_virtual_fd(lfd)
+                       ? ::accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC)
+                   : virtual_net() != nullptr ? virtual_net()->accept_now(lfd)
+                                              : -EBADF;
     if (fd < 0) break;
     out_->push_back(TcpStream(io::Fd(fd)));
     ++n;
@@ -142,6 +184,7 @@ Poll<io::Result<std::size_t>> AcceptManyFuture::poll(Context& cx) {
 // ---- TcpStream -----------------------------------------------------------
 
 TcpStream::TcpStream(io::Fd fd) noexcept : src_(std::move(fd)) {
+  if (is_virtual_fd(src_.fd.get())) return;  // never blocks
   int fl = ::fcntl(src_.fd.get(), F_GETFL);
   if (fl >= 0 && !(fl & O_NONBLOCK)) ::fcntl(src_.fd.get(), F_SETFL, fl | O_NONBLOCK);
 }
@@ -200,16 +243,18 @@ std::pair<OwnedReadHalf, OwnedWriteHalf> TcpStream::into_split() && {
 
 io::Result<void> TcpStream::shutdown(Shutdown how) noexcept {
   int h = how == Shutdown::read ? SHUT_RD : how == Shutdown::write ? SHUT_WR : SHUT_RDWR;
-  if (::shutdown(src_.fd.get(), h) < 0) return io::errno_code(errno);
+  const int fd = src_.fd.get();
+  if (is_virtual_fd(fd)) {
+    const int r = virtual_net() != nullptr ? virtual_net()->shutdown(fd, h) : -EBADF;
+    if (r < 0) return io::errno_code(-r);
+    return {};
+  }
+  if (::shutdown(fd, h) < 0) return io::errno_code(errno);
   return {};
 }
 
 io::Result<void> TcpStream::set_nodelay(bool on) noexcept {
-  int v = on ? 1 : 0;
-  if (::setsockopt(src_.fd.get(), IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) < 0) {
-    return io::errno_code(errno);
-  }
-  return {};
+  return options().set_nodelay(on);
 }
 
 SocketOptions TcpStream::options() const noexcept {
@@ -231,10 +276,9 @@ io::Result<SocketAddr> TcpStream::peer_addr() const noexcept {
 io::Result<TcpListener> TcpListener::bind(SocketAddr addr, int backlog) noexcept {
   io::Fd fd(make_socket(addr.family(), SOCK_STREAM));
   if (!fd) return io::errno_code(errno);
-  int one = 1;
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (::bind(fd.get(), addr.raw(), addr.len()) < 0) return io::errno_code(errno);
-  if (::listen(fd.get(), backlog) < 0) return io::errno_code(errno);
+  (void)SocketOptions(fd.get()).set_reuseaddr(true);
+  if (socket_bind(fd.get(), addr) < 0) return io::errno_code(errno);
+  if (socket_listen(fd.get(), backlog) < 0) return io::errno_code(errno);
   TcpListener l;
   l.src_.fd = std::move(fd);
   return l;

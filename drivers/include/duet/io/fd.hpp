@@ -1,12 +1,30 @@
 // duet/io/fd.hpp: an owned file descriptor. Closing is RAII; every duet
 // socket and file holds exactly one Fd.
+//
+// A descriptor at or above kVirtualFdBase is virtual: a socket of a
+// simulated network (duet::sim, docs/simulation.md), a number that never
+// reaches the kernel. The kernel hands out the lowest free number, below
+// fs.nr_open (2^20 by default): a real descriptor reaches 2^30 only in a
+// process with a billion open, so none is mistaken for a virtual one.
+// Closing a virtual descriptor tells the simulated network, not the kernel.
 #pragma once
+
+#include "duet/export.hpp"
 
 #include <unistd.h>
 
 #include <utility>
 
 namespace duet::io {
+
+/// The first virtual descriptor (above every descriptor the kernel hands out).
+inline constexpr int kVirtualFdBase = 1 << 30;
+
+namespace detail {
+/// Closes virtual descriptor `fd` in the simulated network that made it (a
+/// no-op once that network is gone): 0, or -1 with errno.
+DUET_API int close_virtual_fd(int fd) noexcept;
+}  // namespace detail
 
 class Fd {
  public:
@@ -31,7 +49,11 @@ class Fd {
   /// close's result (0 or -1 with errno).
   int reset(int fd = -1) noexcept {
     int r = 0;
-    if (fd_ >= 0) r = ::close(fd_);
+    if (fd_ >= kVirtualFdBase) {
+      r = detail::close_virtual_fd(fd_);
+    } else if (fd_ >= 0) {
+      r = ::close(fd_);
+    }
     fd_ = fd;
     return r;
   }

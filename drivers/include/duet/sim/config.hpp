@@ -1,0 +1,61 @@
+// duet/sim/config.hpp: what a simulated network (duet/sim/world.hpp) is
+// made of: its links, its fault rates, its seed, and the task-local that
+// names the host a task runs on. Needs duet::drivers only.
+#pragma once
+
+#include "duet/export.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+#include "duet/task_local.hpp"
+
+namespace duet::sim {
+
+using Duration = std::chrono::nanoseconds;
+
+/// One direction's delivery between two hosts. A segment arrives after
+/// `latency` plus a uniform draw in [0, jitter], never before the segment
+/// sent before it on its connection (TCP's order). With `loss` > 0 each
+/// transmission is lost with that probability and retransmitted after
+/// TCP's back-off (200 ms doubling), as the kernel would: bytes are
+/// delayed, never lost, unless the retransmissions give up.
+struct LinkConfig {
+  Duration latency = std::chrono::milliseconds(1);
+  Duration jitter{0};
+  double loss = 0.0;
+};
+
+/// Seeded fault rates, each a probability per operation of its kind.
+struct Faults {
+  double reset = 0.0;        // a delivered data segment resets its connection instead
+  double short_read = 0.0;   // a read returns fewer bytes than were there (at least one)
+  double short_write = 0.0;  // a write takes fewer bytes than it had room for (at least one)
+  double refuse = 0.0;       // a connect reaching a listener is refused (ECONNREFUSED)
+};
+
+struct WorldConfig {
+  /// Seeds the network's draws (jitter, loss, faults) and the runtime's.
+  std::uint64_t seed = 1;
+  /// Every link not set with World::set_link.
+  LinkConfig link{};
+  Faults faults{};
+  /// Bytes a connection holds in one direction, in flight and unread: a
+  /// write waits while the peer's window is full (the socket buffers).
+  std::size_t socket_buffer = 64 * 1024;
+  /// Keep every trace line (World::trace()), not only their hash.
+  bool keep_trace = false;
+};
+
+namespace detail {
+
+/// The host a task runs on: what a socket made without an address (a
+/// connect, a bind to 0.0.0.0) belongs to. Opened by World::run and
+/// sim::spawn; a task spawned inside does not inherit it (duet's
+/// task-locals are not inherited), so spawn it with sim::spawn.
+DUET_API const TaskLocal<std::uint32_t>& host_key() noexcept;
+
+}  // namespace detail
+
+}  // namespace duet::sim

@@ -1,0 +1,75 @@
+// virtual_net.hpp: the seam where a simulated network (duet::sim) takes the
+// kernel's place under the socket types. Two kinds of call reach it:
+//   - the operations of poll_op (recv, send, accept, connect, ...) go to the
+//     calling worker's driver as on io_uring and epoll: the simulated
+//     network's driver is an IoBackend (IoDriver::sim), so they take no new
+//     branch;
+//   - the calls net/ makes directly (socket, bind, listen, shutdown, close,
+//     getsockname, setsockopt, ...) ask is_virtual_fd(fd) (a descriptor a
+//     simulated network made) or, when a socket is made,
+//     on_virtual_driver() (the calling worker runs a simulated network),
+//     and go to the installed VirtualNet instead of the kernel. A socket made
+//     off the network's worker is virtual too when the network claims it
+//     (VirtualNet::claims_socket: the caller names a simulated host).
+// At most one VirtualNet is installed per process (a sim::World installs
+// itself for its life), as at most one test clock is.
+#pragma once
+
+#include "duet/export.hpp"
+
+#include <sys/socket.h>
+
+#include <memory>
+
+#include "duet/config.hpp"
+#include "duet/detail/driver.hpp"
+#include "duet/io/fd.hpp"
+#include "duet/net/address.hpp"
+
+namespace duet::io::detail {
+
+/// What a simulated network answers in the kernel's place. Results follow
+/// the kernel's, as values: >= 0, or -errno.
+class VirtualNet {
+ public:
+  VirtualNet() = default;
+  VirtualNet(const VirtualNet&) = delete;
+  VirtualNet& operator=(const VirtualNet&) = delete;
+  virtual ~VirtualNet() = default;
+  /// The driver of worker `index` of a runtime whose io_driver is sim.
+  virtual std::unique_ptr<duet::detail::Driver> make_driver(const RuntimeConfig& cfg,
+                                                            unsigned index) = 0;
+  /// Whether a socket made now, off the network's worker, is its own (a
+  /// test's thread that names a simulated host).
+  virtual bool claims_socket() const noexcept = 0;
+  /// socket(2): a new virtual descriptor.
+  virtual int socket(int family, int type) noexcept = 0;
+  virtual int bind(int fd, const net::SocketAddr& addr) noexcept = 0;
+  virtual int listen(int fd, int backlog) noexcept = 0;
+  /// accept4 without waiting: a queued connection's descriptor, or -EAGAIN.
+  virtual int accept_now(int fd) noexcept = 0;
+  virtual int shutdown(int fd, int how) noexcept = 0;
+  virtual int close(int fd) noexcept = 0;
+  /// getsockname (peer false) or getpeername (peer true) into `out`.
+  virtual int name(int fd, bool peer, net::SocketAddr& out) noexcept = 0;
+  virtual int setsockopt(int fd, int level, int name, const void* v, socklen_t len) noexcept = 0;
+  virtual int getsockopt(int fd, int level, int name, void* v, socklen_t* len) noexcept = 0;
+};
+
+/// Installs `v` (null: uninstalls). Throws std::logic_error when another
+/// one is installed.
+DUET_API void install_virtual_net(VirtualNet* v);
+/// The installed VirtualNet, or null.
+DUET_API VirtualNet* virtual_net() noexcept;
+
+[[nodiscard]] inline bool is_virtual_fd(int fd) noexcept {
+  return fd >= kVirtualFdBase;
+}
+
+/// Whether the calling thread is a worker whose driver is a simulated network.
+[[nodiscard]] inline bool on_virtual_driver() noexcept {
+  duet::detail::Driver* d = duet::detail::current_driver();
+  return d != nullptr && d->kind() == IoDriver::sim;
+}
+
+}  // namespace duet::io::detail

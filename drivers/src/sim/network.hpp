@@ -1,0 +1,234 @@
+// network.hpp: the simulated network behind a sim::World: its hosts and
+// links, its virtual sockets (io/virtual_net.hpp answers for them in the
+// kernel's place), the queue of segments and events in flight, the seeded
+// draws, and the trace.
+//
+// Time: every segment and event has an instant on duet::Clock (the paused
+// test clock); one pump task (Pump, world.cpp) sleeps on the timer wheel
+// until the earliest and delivers it, so the clock's auto-advance moves
+// the network exactly as it moves sleeps, and time stands still while any
+// task can run.
+//
+// Determinism: with the world's one worker, operations reach the network
+// in an order fixed by the seed, and the network draws from its own
+// generator in that order; descriptors are numbered in order, and the
+// tables are ordered maps. So a seed replays every delivery, fault and
+// trace line.
+//
+// Locking: one mutex guards the whole network (the worker, and the test's
+// thread between runs, may call in). Wakers are woken after it is let go.
+#pragma once
+
+#include "duet/export.hpp"
+
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <queue>
+#include <random>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "duet/io/op.hpp"
+#include "duet/net/address.hpp"
+#include "duet/poll.hpp"
+#include "duet/sim/config.hpp"
+#include "duet/time/clock.hpp"
+#include "duet/waker.hpp"
+#include "io/virtual_net.hpp"
+
+namespace duet::sim::detail {
+
+/// FNV-1a 64: the trace's hash, and each payload's.
+inline std::uint64_t fnv1a(const void* p, std::size_t n,
+                           std::uint64_t h = 0xcbf29ce484222325ULL) noexcept {
+  const auto* b = static_cast<const unsigned char*>(p);
+  for (std::size_t i = 0; i < n; ++i) {
+    h ^= b[i];
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+class Network;
+
+/// The driver of a simulated network's worker (sim_driver.cpp): an
+/// IoBackend whose operations the network answers, sleeping on a futex.
+std::unique_ptr<duet::detail::Driver> make_sim_driver(Network& net);
+
+/// Wakers collected under the network's lock, woken after it is let go.
+using WakeList = std::vector<Waker>;
+
+/// Exported: the World (world.cpp, in duet::sim) drives it from the library
+/// above this one.
+class DUET_API Network final : public io::detail::VirtualNet {
+ public:
+  explicit Network(const WorldConfig& cfg);
+  ~Network() override;
+
+  // ---- the world's controls (world.cpp) ----
+  std::uint32_t add_host(std::string name, std::uint32_t ipv4_host_order);
+  [[nodiscard]] std::uint32_t next_default_ip() const;
+  [[nodiscard]] const std::string& host_name(std::uint32_t h) const;
+  [[nodiscard]] net::SocketAddr host_addr(std::uint32_t h, std::uint16_t port) const;
+  void set_link(std::uint32_t a, std::uint32_t b, LinkConfig l);
+  void set_partitioned(std::uint32_t a, std::uint32_t b, bool on);
+  void crash(std::uint32_t h);
+  void restart(std::uint32_t h);
+  /// The clock's start: trace instants are offsets from it.
+  void start_clock() { t0_ = Clock::now(); }
+
+  /// Drops every waker the network keeps (the pump's, the sockets'): the
+  /// world calls it once its runtime has shut down, before the runtime
+  /// goes, so that no waker outlives the tasks' runtime.
+  void drop_wakers() noexcept;
+
+  [[nodiscard]] std::uint64_t trace_hash() const;
+  [[nodiscard]] std::size_t trace_events() const;
+  [[nodiscard]] std::vector<std::string> trace() const;
+  [[nodiscard]] std::size_t open_sockets() const;
+
+  // ---- the pump (world.cpp) ----
+  /// Delivers what is due; returns the next instant something is due, or
+  /// empty with `w` kept to be woken when something is queued.
+  std::optional<Instant> pump(const Waker& w);
+
+  // ---- the driver's operations (sim_driver.cpp calls it) ----
+  Poll<long> start(io::detail::OpRequest& q, Context& cx);
+
+  // ---- VirtualNet ----
+  std::unique_ptr<duet::detail::Driver> make_driver(const RuntimeConfig& cfg,
+                                                    unsigned index) override;
+  bool claims_socket() const noexcept override;
+  int socket(int family, int type) noexcept override;
+  int bind(int fd, const net::SocketAddr& addr) noexcept override;
+  int listen(int fd, int backlog) noexcept override;
+  int accept_now(int fd) noexcept override;
+  int shutdown(int fd, int how) noexcept override;
+  int close(int fd) noexcept override;
+  int name(int fd, bool peer, net::SocketAddr& out) noexcept override;
+  int setsockopt(int fd, int level, int name, const void* v, socklen_t len) noexcept override;
+  int getsockopt(int fd, int level, int name, void* v, socklen_t* len) noexcept override;
+
+ private:
+  static constexpr std::uint32_t kNoHost = 0xffffffffu;
+
+  struct HostState {
+    std::string name;
+    std::uint32_t ip = 0;  // host order
+    bool up = true;
+    std::uint16_t next_port = 49152;  // the kernel's first ephemeral port
+  };
+
+  struct Segment {
+    enum Kind : std::uint8_t { data, fin, rst };
+    Kind kind = data;
+    std::vector<std::byte> bytes;
+    Instant due{};
+    int attempts = 0;
+  };
+
+  enum class State : std::uint8_t { fresh, bound, listening, connecting, connected, dead };
+
+  struct Socket {
+    std::uint32_t host = kNoHost;
+    State state = State::fresh;
+    bool fd_open = true;   // the user's descriptor (false: closed, the record lingers)
+    bool accepted = true;  // false while it waits in a listener's backlog
+    std::uint32_t local_ip = 0;
+    std::uint16_t local_port = 0;
+    std::uint32_t peer_ip = 0;
+    std::uint16_t peer_port = 0;
+    int peer = -1;      // the other end's descriptor
+    int listener = -1;  // a server end: the listener whose backlog it waits in
+    // receive side
+    std::deque<std::byte> rx;
+    bool rx_eof = false;
+    bool shut_rd = false;
+    int error = 0;  // sticky: ECONNRESET, ETIMEDOUT, ECONNREFUSED, ENETDOWN
+    // send side: segments not yet delivered, in order
+    std::deque<Segment> out;
+    std::size_t out_bytes = 0;
+    bool out_scheduled = false;
+    bool shut_wr = false;
+    // connect
+    int syn_attempts = 0;
+    // listen
+    std::deque<int> backlog;
+    std::size_t backlog_max = 0;
+    std::vector<Waker> acceptors;
+    Waker reader;
+    Waker writer;
+    std::map<std::pair<int, int>, int> options;
+  };
+
+  struct Event {
+    enum Kind : std::uint8_t { flow, syn, synack, rst, syn_retry };
+    Instant at{};
+    std::uint64_t seq = 0;
+    Kind kind = flow;
+    int fd = -1;  // flow, synack, rst, syn_retry: the socket it reaches; syn: the client
+    int aux = 0;  // syn_retry: the attempt; synack: the server end
+    bool operator>(const Event& o) const noexcept { return at != o.at ? at > o.at : seq > o.seq; }
+  };
+
+  Socket* find(int fd) noexcept;
+  std::uint32_t host_by_ip(std::uint32_t ip) const noexcept;
+  [[nodiscard]] const LinkConfig& link(std::uint32_t a, std::uint32_t b) const;
+  /// Whether a transmission from a to b gets through now (hosts up, no
+  /// partition, the loss draw).
+  bool transmits(std::uint32_t a, std::uint32_t b);
+  Duration delay(std::uint32_t a, std::uint32_t b);
+  bool draw(double p);
+  /// A draw in [0, n), n > 0.
+  std::uint64_t below(std::uint64_t n);
+  void schedule(Event e);
+  void trace(std::string line);
+  std::string addr_text(std::uint32_t ip, std::uint16_t port) const;
+  std::string conn_text(const Socket& s) const;
+
+  void send_syn(int fd);
+  void on_flow(int fd);
+  void on_syn(int fd);
+  void on_synack(int fd, int server);
+  void on_rst(int fd);
+  void on_syn_retry(int fd, int attempt);
+  /// Queues a segment on `fd`'s connection to its peer.
+  void push_segment(int fd, Segment seg);
+  /// Resets `fd`'s end with `err` (its queued segments are dropped).
+  void fail(Socket& s, int err);
+  void wake_all(Socket& s);
+  std::size_t room(const Socket& s);
+  int do_accept(Socket& l, net::SocketAddr* peer);
+
+  Poll<long> do_recv(Socket& s, io::detail::OpRequest& q, Context& cx);
+  Poll<long> do_send(Socket& s, int fd, io::detail::OpRequest& q, Context& cx);
+  Poll<long> do_connect(Socket& s, int fd, io::detail::OpRequest& q, Context& cx);
+
+  WorldConfig cfg_;
+  mutable std::mutex mu_;
+  std::mt19937_64 rng_;
+  std::vector<HostState> hosts_;
+  std::map<std::pair<std::uint32_t, std::uint32_t>, LinkConfig> links_;
+  std::set<std::pair<std::uint32_t, std::uint32_t>> partitions_;
+  std::map<int, Socket> sockets_;
+  int next_fd_ = io::kVirtualFdBase;
+  std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
+  std::uint64_t seq_ = 0;
+  Waker pump_waker_;
+  std::optional<Instant> pump_at_;
+  WakeList wakes_;  // filled under mu_, woken by the caller after unlocking
+  Instant t0_{};
+  std::uint64_t trace_hash_ = 0xcbf29ce484222325ULL;
+  std::size_t trace_events_ = 0;
+  std::vector<std::string> trace_;
+};
+
+}  // namespace duet::sim::detail

@@ -1,0 +1,46 @@
+// sim_driver.cpp: the driver of a simulated network's worker: an IoBackend
+// (io/backend.hpp) whose socket operations the Network answers, and whose
+// sleep is the core's futex driver (nothing to wait for but unpark and the
+// timeout: the network's deliveries are timers on the wheel, run by the
+// pump task). File operations run for real on the blocking pool, as on
+// epoll. Also the task-local that names the host a task runs on.
+#include <memory>
+
+#include "io/backend.hpp"
+#include "io/io_op.hpp"
+#include "sim/network.hpp"
+
+namespace duet::sim::detail {
+namespace {
+
+class SimDriver final : public io::detail::IoBackend {
+ public:
+  explicit SimDriver(Network& n) : net_(n), sleep_(duet::detail::make_futex_driver()) {}
+  std::size_t poll(std::size_t max_events) override { return sleep_->poll(max_events); }
+  void park(std::optional<std::chrono::nanoseconds> timeout, std::size_t max_events) override {
+    sleep_->park(timeout, max_events);
+  }
+  void unpark() noexcept override { sleep_->unpark(); }
+  [[nodiscard]] IoDriver kind() const noexcept override { return IoDriver::sim; }
+  Poll<long> start(io::detail::OpRequest& q, io::detail::OpSlot& slot, Context& cx) override {
+    if (io::detail::is_file_op(q.kind)) return io::detail::start_on_blocking_pool(q, slot, cx);
+    return net_.start(q, cx);
+  }
+
+ private:
+  Network& net_;
+  std::unique_ptr<duet::detail::Driver> sleep_;
+};
+
+}  // namespace
+
+std::unique_ptr<duet::detail::Driver> make_sim_driver(Network& net) {
+  return std::make_unique<SimDriver>(net);
+}
+
+const TaskLocal<std::uint32_t>& host_key() noexcept {
+  static const TaskLocal<std::uint32_t> key;
+  return key;
+}
+
+}  // namespace duet::sim::detail

@@ -1,0 +1,291 @@
+// network_test.cpp: what the simulated network promises, on its clock: a
+// link's latency, refused connects, partitions (connects time out, reads
+// wait, retransmissions give up), crashes (resets), end of stream on close,
+// a reset on close with unread bytes, and simulated minutes in a moment.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <optional>
+
+#include "sim_util.hpp"
+
+using namespace duet::simtest;
+using duet::sim::Host;
+using duet::sim::World;
+using duet::sim::WorldConfig;
+
+namespace {
+
+/// Up to this much later than exact: each hop's delivery is a timer, fired
+/// at its deadline rounded up to the wheel's 1024 ns tick.
+constexpr auto kTicks = std::chrono::nanoseconds(4 * 1024);
+
+bool near(duet::Clock::duration got, duet::Clock::duration want) {
+  return got >= want && got < want + kTicks;
+}
+
+std::error_code code(int e) {
+  return std::make_error_code(static_cast<std::errc>(e));
+}
+
+/// A listener on host `h` (made from a task of another host).
+duet::io::Result<duet::net::TcpListener> listen_on(Host h, std::uint16_t port) {
+  return duet::sim::as_host(
+      h, [port] { return duet::net::TcpListener::bind(duet::net::SocketAddr::v4_any(port)); });
+}
+
+/// A one-byte ping-pong server: answers each byte with one, until EOF.
+duet::Task<void> pong_server(std::uint16_t port) {
+  auto l = duet::net::TcpListener::bind(duet::net::SocketAddr::v4_any(port));
+  if (!l) co_return;
+  auto s = co_await l->accept();
+  if (!s) co_return;
+  std::byte b[1];
+  while (true) {
+    auto n = co_await s->read(b);
+    if (!n || *n == 0) co_return;
+    auto w = co_await s->write_all(b);
+    if (!w) co_return;
+  }
+}
+
+}  // namespace
+
+TEST_CASE("latency on the sim clock equals the link's, in a fiber") {
+  World w(WorldConfig{.seed = 11});
+  Host a = w.add_host("a");
+  Host b = w.add_host("b");
+  w.set_link(a, b, {.latency = std::chrono::milliseconds(7)});
+  auto srv = w.spawn(b, pong_server(7000));
+  w.run(a, duet::stackful, [b] {
+    const duet::Instant t0 = duet::Clock::now();
+    auto c = duet::wait(duet::net::TcpStream::connect(b.addr(7000)));
+    REQUIRE(c);
+    const duet::Instant t1 = duet::Clock::now();
+    CHECK(near(t1 - t0, std::chrono::milliseconds(14)));  // SYN and SYN-ACK: one round trip
+    std::byte x[1] = {std::byte{42}};
+    for (int i = 0; i < 3; ++i) {
+      const duet::Instant s0 = duet::Clock::now();
+      REQUIRE(duet::wait(c->write_all(x)));
+      auto n = duet::wait(c->read(x));
+      REQUIRE(n);
+      CHECK(*n == 1);
+      CHECK(near(duet::Clock::now() - s0, std::chrono::milliseconds(14)));
+    }
+  });
+  srv.cancel();
+}
+
+TEST_CASE("a connect to a port nobody listens on is refused after one round trip") {
+  World w(WorldConfig{.seed = 12});
+  Host a = w.add_host("a");
+  Host b = w.add_host("b");
+  w.set_link(a, b, {.latency = std::chrono::milliseconds(5)});
+  w.run(a, [](Host b) -> duet::Task<void> {
+    const duet::Instant t0 = duet::Clock::now();
+    auto c = co_await duet::net::TcpStream::connect(b.addr(81));
+    REQUIRE_FALSE(c);
+    CHECK(c.error() == code(ECONNREFUSED));
+    CHECK(near(duet::Clock::now() - t0, std::chrono::milliseconds(10)));
+  }(b));
+}
+
+TEST_CASE("across a partition a connect retransmits its SYN and times out") {
+  World w(WorldConfig{.seed = 13});
+  Host a = w.add_host("a");
+  Host b = w.add_host("b");
+  auto srv = w.spawn(b, pong_server(80));
+  w.partition(a, b);
+  w.run(a, [](Host b) -> duet::Task<void> {
+    // No timeout of its own: the kernel's six SYN retransmissions, 1 s
+    // doubling, then ETIMEDOUT at 127 s.
+    const duet::Instant t0 = duet::Clock::now();
+    auto c = co_await duet::net::TcpStream::connect(b.addr(80));
+    REQUIRE_FALSE(c);
+    CHECK(c.error() == code(ETIMEDOUT));
+    CHECK(near(duet::Clock::now() - t0, std::chrono::seconds(127)));
+    // With a timeout: it ends there.
+    const duet::Instant t1 = duet::Clock::now();
+    auto d = co_await duet::net::TcpStream::connect(b.addr(80), std::chrono::seconds(3));
+    REQUIRE_FALSE(d);
+    CHECK(d.error() == code(ETIMEDOUT));
+    CHECK(near(duet::Clock::now() - t1, std::chrono::seconds(3)));
+  }(b));
+  // Repaired while its SYN is retransmitted: the retransmission at 3 s
+  // gets through.
+  w.run(a, [](World& w, Host a, Host b) -> duet::Task<void> {
+    const duet::Instant t0 = duet::Clock::now();
+    auto healer = duet::spawn([](World& w, Host a, Host b) -> duet::Task<void> {
+      co_await duet::sleep(std::chrono::milliseconds(2500));
+      w.repair(a, b);
+    }(w, a, b));
+    auto c = co_await duet::net::TcpStream::connect(b.addr(80));
+    REQUIRE(c);
+    CHECK(near(duet::Clock::now() - t0, std::chrono::seconds(3) + std::chrono::milliseconds(2)));
+    co_await healer;
+  }(w, a, b));
+  srv.cancel();
+}
+
+TEST_CASE("a partition holds the bytes until repair, then the sender gives up") {
+  World w(WorldConfig{.seed = 14});
+  Host a = w.add_host("a");
+  Host b = w.add_host("b");
+  w.run(a, [](World& w, Host a, Host b) -> duet::Task<void> {
+    auto l = listen_on(b, 90);
+    REQUIRE(l);
+    auto c = co_await duet::net::TcpStream::connect(b.addr(90));
+    REQUIRE(c);
+    auto s = co_await l->accept();
+    REQUIRE(s);
+    w.partition(a, b);
+    const auto msg = bytes(100);
+    // No co_await inside a Catch2 macro: it expands its argument more than
+    // once, and GCC 12 runs each.
+    auto w1 = co_await c->write_all(msg);  // taken by the socket buffer
+    REQUIRE(w1);
+    std::byte buf[200];
+    // The reader waits: a read fails only by its own deadline.
+    auto r = co_await duet::timeout(std::chrono::seconds(10), s->read(buf));
+    CHECK_FALSE(r.has_value());
+    w.repair(a, b);
+    auto n = co_await s->read(buf);  // the retransmission gets through
+    REQUIRE(n);
+    CHECK(*n == 100);
+    // Partitioned for good: after tcp_retries2 retransmissions the
+    // sender's connection times out.
+    w.partition(a, b);
+    auto w2 = co_await c->write_all(msg);
+    REQUIRE(w2);
+    auto e = co_await c->read(buf);
+    REQUIRE_FALSE(e);
+    CHECK(e.error() == code(ETIMEDOUT));
+  }(w, a, b));
+}
+
+TEST_CASE("a crashed host resets its connections and answers nothing until restart") {
+  World w(WorldConfig{.seed = 15});
+  Host a = w.add_host("a");
+  Host b = w.add_host("b");
+  w.set_link(a, b, {.latency = std::chrono::milliseconds(3)});
+  auto srv = w.spawn(b, pong_server(80));
+  w.run(a, [](World& w, Host b) -> duet::Task<void> {
+    auto c = co_await duet::net::TcpStream::connect(b.addr(80));
+    REQUIRE(c);
+    auto crasher = duet::spawn([](World& w, Host b) -> duet::Task<void> {
+      co_await duet::sleep(std::chrono::seconds(1));
+      w.crash(b);
+    }(w, b));
+    const duet::Instant t0 = duet::Clock::now();
+    std::byte buf[4];
+    auto r = co_await c->read(buf);  // waits; the crash's reset ends it
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == code(ECONNRESET));
+    CHECK(near(duet::Clock::now() - t0, std::chrono::seconds(1) + std::chrono::milliseconds(3)));
+    co_await crasher;
+    // Down: a connect is never answered.
+    auto d = co_await duet::net::TcpStream::connect(b.addr(80), std::chrono::seconds(5));
+    REQUIRE_FALSE(d);
+    CHECK(d.error() == code(ETIMEDOUT));
+    // Restarted with nothing listening: refused.
+    w.restart(b);
+    auto e = co_await duet::net::TcpStream::connect(b.addr(80));
+    REQUIRE_FALSE(e);
+    CHECK(e.error() == code(ECONNREFUSED));
+  }(w, b));
+  srv.cancel();
+}
+
+TEST_CASE("close gives the peer end of stream, and a reset when bytes were left unread") {
+  World w(WorldConfig{.seed = 16});
+  Host a = w.add_host("a");
+  Host b = w.add_host("b");
+  w.run(a, duet::stackful, [b] {
+    auto l = listen_on(b, 100);
+    REQUIRE(l);
+    auto c = duet::wait(duet::net::TcpStream::connect(b.addr(100)));
+    REQUIRE(c);
+    auto s = duet::wait(l->accept());
+    REQUIRE(s);
+    REQUIRE(duet::wait(s->write_all(bytes(10))));
+    REQUIRE(s->close());
+    std::byte buf[64];
+    auto n = duet::wait(c->read(buf));
+    REQUIRE(n);
+    CHECK(*n == 10);
+    n = duet::wait(c->read(buf));
+    REQUIRE(n);
+    CHECK(*n == 0);  // end of stream
+    // The other way: bytes left unread when the reader closes.
+    auto c2 = duet::wait(duet::net::TcpStream::connect(b.addr(100)));
+    REQUIRE(c2);
+    auto s2 = duet::wait(l->accept());
+    REQUIRE(s2);
+    REQUIRE(duet::wait(c2->write_all(bytes(10))));
+    duet::wait(duet::sleep(std::chrono::milliseconds(50)));  // delivered, not read
+    REQUIRE(s2->close());
+    auto r = duet::wait(c2->read(buf));
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == code(ECONNRESET));
+  });
+  CHECK(w.open_sockets() == 0);
+}
+
+TEST_CASE("ten simulated minutes of traffic run in a moment") {
+  World w(WorldConfig{.seed = 17});
+  Host a = w.add_host("a");
+  Host b = w.add_host("b");
+  w.set_link(a, b,
+             {.latency = std::chrono::milliseconds(20), .jitter = std::chrono::milliseconds(5)});
+  auto srv = w.spawn(b, pong_server(80));
+  const auto real0 = std::chrono::steady_clock::now();
+  const duet::Instant t0 = duet::Clock::now();
+  int pongs = w.run(a, [](Host b) -> duet::Task<int> {
+    auto c = co_await duet::net::TcpStream::connect(b.addr(80));
+    if (!c) co_return -1;
+    int got = 0;
+    for (int i = 0; i < 60; ++i) {
+      co_await duet::sleep(std::chrono::seconds(10));
+      std::byte x[1] = {std::byte{1}};
+      auto w = co_await c->write_all(x);
+      if (!w) co_return got;
+      auto n = co_await c->read(x);
+      if (!n || *n != 1) co_return got;
+      ++got;
+    }
+    co_return got;
+  }(b));
+  CHECK(pongs == 60);
+  CHECK(duet::Clock::now() - t0 >= std::chrono::minutes(10));
+  CHECK(std::chrono::steady_clock::now() - real0 <
+        std::chrono::seconds(30));  // a guard, not a timing
+  srv.cancel();
+}
+
+TEST_CASE(
+    "sim: a fiber's read across a partition fails by its deadline, and the bytes follow the "
+    "repair") {
+  World w(WorldConfig{.seed = 18});
+  Host a = w.add_host("a");
+  Host b = w.add_host("b");
+  w.run(a, duet::stackful, [&w, a, b] {
+    auto l = listen_on(b, 95);
+    REQUIRE(l);
+    auto c = duet::wait(duet::net::TcpStream::connect(b.addr(95)));
+    REQUIRE(c);
+    auto s = duet::wait(l->accept());
+    REQUIRE(s);
+    w.partition(a, b);
+    REQUIRE(duet::wait(s->write_all(bytes(64))));
+    std::byte buf[128];
+    const duet::Instant t0 = duet::Clock::now();
+    auto r = duet::wait(duet::timeout(std::chrono::seconds(2), c->read(buf)));
+    CHECK_FALSE(r.has_value());
+    CHECK(near(duet::Clock::now() - t0, std::chrono::seconds(2)));
+    w.repair(a, b);
+    auto n = duet::wait(c->read(buf));
+    REQUIRE(n);
+    CHECK(*n == 64);
+    CHECK(std::equal(buf, buf + 64, bytes(64).begin()));
+  });
+}
