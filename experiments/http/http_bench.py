@@ -42,6 +42,10 @@ fiber over coroutine), are taken within a rep. Per server and load:
   servers have no idle timeout by default. duet's server also says where
   those bytes are (memory_breakdown): its memory line on SIGUSR1 (the block
   cache's blocks by size class, the C heap) with the N open and before;
+- memory per idle keep-alive TLS connection (idle_tls_pass, issue 52): the
+  same over HTTPS (idle_conns.py --tls: at most IDLE_TLS_MAX connections,
+  opened one after another, a TLS handshake and one GET each), every server
+  that serves HTTPS;
 - memory per in-flight proxied request parked at depth (depth_pass,
   issue 51): parked_conns.py (pinned with wrk) writes N requests GET
   /proxy/slow at once, one per connection, each forwarded by the server's
@@ -757,6 +761,39 @@ def idle_pass(b: Bench, nofile: int):
               "method": meth})
         write(breakdown_records(name, n, d.get("breakdown") or {}))
         log(f"idle {name}: {d['opened']} open ({d['failed']} failed), {(d['per_conn'] or 0):.0f} B/conn")
+    idle_tls_pass(b, min(n, IDLE_TLS_MAX))
+
+
+# The idle TLS test opens its connections one after another (a handshake
+# each, in Python): at most this many.
+IDLE_TLS_MAX = 2000
+
+
+def idle_tls_pass(b: Bench, n: int):
+    """The idle test over TLS (issue 52): memory per idle keep-alive TLS
+    connection, beside the plain one; servers that serve no HTTPS are
+    skipped with the reason."""
+    for name in b.names:
+        try:
+            d = idle_rss(b.servers[name], n, b.cpus, b.cert, b.key, b.a.sources, tls=True)
+        except NoTLS as e:
+            log(f"idle tls {name}: no HTTPS ({e})")
+            continue
+        except (RuntimeError, subprocess.SubprocessError, OSError) as e:
+            log(f"idle tls {name}: {e}")
+            b.failed.append(f"idle tls {name}: {str(e).splitlines()[0][:120]}")
+            continue
+        meth = (f"idle_conns.py --tls: {n} keep-alive TLS connections from 127.0.0.2-{1 + b.a.sources}, opened "
+                "one after another (Python's ssl, TLS 1.3 where the server offers it), one GET answered on each, "
+                "then idle; Pss summed over the server's processes (/proc/PID/smaps_rollup) with them open minus "
+                f"before (after wrk -c{IDLE_WARMUP[0]} -d{IDLE_WARMUP[1]}s on /plaintext over HTTPS), over the "
+                "connections open")
+        if d["per_conn"] is not None:
+            emit({"impl": name, "metric": "rss_per_idle_tls_conn", "n": n, "value": d["per_conn"],
+                  "unit": "B", "method": meth})
+        emit({"impl": name, "metric": "idle_tls_conns_open", "n": n, "value": d["opened"],
+              "unit": "connections", "method": meth})
+        log(f"idle tls {name}: {d['opened']} open ({d['failed']} failed), {(d['per_conn'] or 0):.0f} B/conn")
 
 
 def depth_method(b: Bench, n: int, why_n: str, cpu: int) -> str:

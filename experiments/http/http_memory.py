@@ -17,6 +17,7 @@ import sys
 import time
 
 from http_servers import HERE, Running, Server, Upstream, pss_bytes, start, stop
+from http_wrk import tls_host
 
 
 def memory_line(r: Running, timeout: float = 5.0) -> dict | None:
@@ -39,13 +40,14 @@ def memory_line(r: Running, timeout: float = 5.0) -> dict | None:
 
 
 def start_client(script: str, cpu: int, port: int, n: int, sources: int, timeout: float,
-                 first_line: str) -> tuple[subprocess.Popen, tuple[int, ...]]:
+                 first_line: str, extra: list[str] | None = None) -> tuple[subprocess.Popen, tuple[int, ...]]:
     """Starts one of the connection scripts (idle_conns.py, parked_conns.py)
-    pinned to `cpu` and reads its first line, which must match `first_line`
-    (its groups are the counts returned); kills it and raises otherwise."""
+    pinned to `cpu`, with `extra` arguments, and reads its first line, which
+    must match `first_line` (its groups are the counts returned); kills it
+    and raises otherwise."""
     cl = subprocess.Popen(["taskset", "-c", str(cpu), sys.executable, os.path.join(HERE, script),
                            "--port", str(port), "--n", str(n), "--sources", str(sources),
-                           "--timeout", str(timeout)],
+                           "--timeout", str(timeout)] + (extra or []),
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = cl.stdout.readline()
     m = re.match(first_line, line)
@@ -106,26 +108,32 @@ BREAKDOWN_METHOD = ("duet's server's memory line (SIGUSR1: duet::Runtime::memory
 IDLE_WARMUP = (4, 1)
 
 
-def idle_rss(srv: Server, n: int, cpus, cert, key, sources: int) -> dict:
+def idle_rss(srv: Server, n: int, cpus, cert, key, sources: int, tls: bool = False) -> dict:
     """Memory per idle keep-alive connection: the server's Pss with N open
     (one request answered on each) against before; for duet's server, its
-    breakdown too (memory_line, memory_breakdown)."""
-    r = start(srv, cpus[0], cert, key, False)
+    breakdown too (memory_line, memory_breakdown). `tls`: the connections
+    and the warm-up go to the server's HTTPS port (idle_conns.py --tls)."""
+    r = start(srv, cpus[0], cert, key, tls)
     try:
+        r.require_tls(tls)
+        url = (f"https://{tls_host()}:{r.tls_port}/plaintext" if tls
+               else f"http://127.0.0.1:{r.port}/plaintext")
         # Traffic first, so that what a serving server builds once is in the
         # baseline, not divided among the N: buffer pools, malloc arenas, the
         # io_uring buffer ring (every buffer is filled once as recvs cycle
-        # through it). Few connections, so that few connections' state is
-        # left cached for the N to reuse (IDLE_WARMUP).
+        # through it), and over TLS the library's per-process state. Few
+        # connections, so that few connections' state is left cached for the
+        # N to reuse (IDLE_WARMUP).
         subprocess.run(["taskset", "-c", str(cpus[1]), "wrk", "-t1", f"-c{IDLE_WARMUP[0]}",
-                        f"-d{IDLE_WARMUP[1]}s", f"http://127.0.0.1:{r.port}/plaintext"],
-                       capture_output=True, text=True, timeout=60)
+                        f"-d{IDLE_WARMUP[1]}s", url], capture_output=True, text=True, timeout=60)
         time.sleep(0.3)
         pids = r.pids
         mem0 = memory_line(r) if srv.name.startswith("duet-") else None
         m0 = pss_bytes(pids)
-        cl, (opened, failed) = start_client("idle_conns.py", cpus[1], r.port, n, sources,
-                                            max(30, n / 200), r"open (\d+) failed (\d+)")
+        # TLS connections open one after another (a handshake each): more time.
+        cl, (opened, failed) = start_client("idle_conns.py", cpus[1], r.tls_port if tls else r.port, n, sources,
+                                            max(60, n / 50) if tls else max(30, n / 200),
+                                            r"open (\d+) failed (\d+)", ["--tls"] if tls else [])
         try:
             time.sleep(0.5)
             m1 = pss_bytes(r.pids)

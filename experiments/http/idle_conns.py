@@ -11,11 +11,15 @@ backlog is not overrun. Bounded in count (`--n`) and time (`--timeout`): it
 never opens more than N, and gives up on whatever is not done by the
 deadline.
 
+With `--tls` every connection is TLS (any certificate accepted, SNI
+"localhost"), opened one after another: the handshake done, the GET
+written and its response read before the next connection starts.
+
 Protocol with the caller: one line on stdout, `open K failed F` (K
 connections answered and now idle, F that failed or timed out), then it
 waits until stdin has a line or closes, closes every connection and exits 0.
 
-  idle_conns.py --port 8080 --n 10000 [--path /plaintext] [--sources 8]
+  idle_conns.py --port 8080 --n 10000 [--path /plaintext] [--sources 8] [--tls]
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ import errno
 import os
 import selectors
 import socket
+import ssl
 import sys
 import time
 
@@ -121,6 +126,44 @@ def open_idle(port: int, n: int, path: str, sources: int, timeout: float, in_fli
     return idle, failed
 
 
+def open_idle_tls(port: int, n: int, path: str, sources: int, timeout: float,
+                  host: str = "127.0.0.1") -> tuple[list[ssl.SSLSocket], int]:
+    """open_idle over TLS: up to n connections, one after another, each
+    handshake done and one GET answered; returns the idle TLS sockets and
+    the number that failed (the ones not started by the deadline count as
+    failed)."""
+    request = f"GET {path} HTTP/1.1\r\nHost: localhost:{port}\r\n\r\n".encode()
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    deadline = time.monotonic() + timeout
+    idle: list[ssl.SSLSocket] = []
+    failed = 0
+    for i in range(n):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            failed += n - i
+            break
+        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            raw.settimeout(min(left, 10.0))
+            raw.bind((f"127.0.0.{2 + i % sources}", 0))
+            raw.connect((host, port))
+            s = ctx.wrap_socket(raw, server_hostname="localhost")
+            s.sendall(request)
+            buf = b""
+            while not response_done(buf):
+                chunk = s.recv(4096)
+                if not chunk:
+                    raise OSError(errno.ECONNRESET, "closed by the server")
+                buf += chunk
+            idle.append(s)
+        except OSError:
+            raw.close()
+            failed += 1
+    return idle, failed
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--port", type=int, required=True)
@@ -129,9 +172,14 @@ def main():
     ap.add_argument("--sources", type=int, default=8, help="source addresses 127.0.0.2 ... (at most 250)")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds to open and answer all N")
     ap.add_argument("--in-flight", type=int, default=256, help="connects not yet answered, at most")
+    ap.add_argument("--tls", action="store_true", help="TLS connections, opened one after another")
     a = ap.parse_args()
     raise_nofile(a.n + 64)
-    idle, failed = open_idle(a.port, a.n, a.path, max(1, min(a.sources, 250)), a.timeout, a.in_flight)
+    sources = max(1, min(a.sources, 250))
+    if a.tls:
+        idle, failed = open_idle_tls(a.port, a.n, a.path, sources, a.timeout)
+    else:
+        idle, failed = open_idle(a.port, a.n, a.path, sources, a.timeout, a.in_flight)
     print(f"open {len(idle)} failed {failed}", flush=True)
     sys.stdin.readline()
     for s in idle:

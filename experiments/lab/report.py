@@ -545,11 +545,32 @@ class Report:
                                    f"{len(s.samples)} |")
             out.append("")
             out += self.http_memory_breakdown(impls)
+        out += self.http_idle_tls_table(impls)
         out += self.http_depth_table(impls)
         out += self.http_profiles(impls)
         out += self.http_timelines(impls)
         out += self.http_targets()
         return out
+
+    def http_idle_tls_table(self, impls: list[str]) -> list[str]:
+        """Memory per idle keep-alive TLS connection (rss_per_idle_tls_conn,
+        issue 52), beside the plain connection's figure of the same server."""
+        R = self.R
+        tls = {i: (n, s) for (e, i, m, n), s in R.by_key.items() if e == "http" and m == "rss_per_idle_tls_conn"}
+        if not tls:
+            return []
+        plain = {i: s for (e, i, m, n), s in R.by_key.items() if e == "http" and m == "rss_per_idle_conn"}
+        first = next(iter(tls.values()))[1]
+        out = ["## Memory per idle keep-alive TLS connection", "", first.method + ".", "",
+               "| server | connections | bytes per TLS connection | min-max | plain connection | samples |",
+               "|---|---|---|---|---|---|"]
+        for i in impls:
+            if i in tls:
+                n, s = tls[i]
+                p = plain.get(i)
+                out.append(f"| {i} | {n:,} | {fmt_bytes(s.median)} | {fmt_bytes(s.min)}-{fmt_bytes(s.max)} | "
+                           f"{fmt_bytes(p.median) if p else '—'} | {len(s.samples)} |")
+        return out + [""]
 
     def http_upstream_notes(self, load: str, impls: list[str], conns: list[int]) -> list[str]:
         """Under a proxy or fan-out load's table: the servers that do not
@@ -810,6 +831,25 @@ class Report:
                     "**yes**" if r <= 1.0 else f"**no**: {fmt_bytes(idle[i].median - b.median)} "
                                                f"({fmt_num((r - 1) * 100)}%) more",
                     self.http_memory_why(i, ref))
+        # Issue 52: an idle TLS connection of each engine at most nginx's.
+        idle_tls = {i: s for (e, i, m, k2), s in R.by_key.items() if e == "http" and m == "rss_per_idle_tls_conn"}
+        for engine in self.HTTP_ENGINES:
+            for drv in self.HTTP_DRIVERS:
+                i = f"duet-{engine}-{drv}"
+                if i not in idle_tls:
+                    continue
+                b = idle_tls.get("nginx")
+                target = f"memory per idle TLS connection (issue 52): {i} at or below nginx's"
+                if not b:
+                    row(rows, target, f"{fmt_bytes(idle_tls[i].median)}; nginx not measured", "missing: nginx")
+                    continue
+                r = idle_tls[i].median / b.median if b.median > 0 else float("inf")
+                row(rows, target,
+                    f"{fmt_bytes(idle_tls[i].median)} against {fmt_bytes(b.median)} ({fmt_num(r)}x, medians)",
+                    "**yes**" if r <= 1.0 else f"**no**: {fmt_bytes(idle_tls[i].median - b.median)} "
+                                               f"({fmt_num((r - 1) * 100)}%) more",
+                    "section Memory per idle keep-alive TLS connection: the plain connection's bytes beside it "
+                    "leave the TLS layer's share (OpenSSL's SSL object, the stream's state)")
         head = ["| target | measured | verdict | why (profile) |", "|---|---|---|---|"]
         out = ["## Targets (issue 51): the engines", "",
                "The coroutine engine (a `Task` per connection) and the fiber engine (a fiber per connection) are "

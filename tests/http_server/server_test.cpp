@@ -332,6 +332,39 @@ TEST_CASE("server: HTTPS serves the routes on a TLS listener", "[http_server]") 
   CHECK(f.finish() == 0);
 }
 
+TEST_CASE("server: a TLS connection holds its place from accept to close, handshake failed or not",
+          "[http_server]") {
+  HTTP_ENGINE_MATRIX("http_server");
+  if (!duet::tlstest::have_openssl()) {
+    WARN("SKIP: the openssl tool is not installed (it makes the test certificates)");
+    return;
+  }
+  const auto& certs = duet::tlstest::certs();
+  REQUIRE(certs.ok);
+  duet::tls::ServerConfig sc;
+  sc.cert_file = certs.server;
+  sc.key_file = certs.server_key;
+  auto ctx = duet::tls::TlsContext::server(sc);
+  REQUIRE(ctx);
+  Fixture f(engine, drv);
+  const std::uint16_t port = f.serve_tls(*ctx);
+  {
+    // Not a ClientHello: the handshake fails and the server closes.
+    Client c(port);
+    c.send("GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
+    (void)c.until_close();
+  }
+  while (f.server->stats().open != 0) std::this_thread::yield();
+  CHECK(f.server->stats().accepted == 1);
+  // A handshake that succeeds: the connection is open until it closes.
+  const std::string got = f.rt->block_on(http_test::https_exchange(
+      port, certs.ca, "GET /plaintext HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
+  CHECK(got.find("HTTP/1.1 200 OK") == 0);
+  while (f.server->stats().open != 0) std::this_thread::yield();
+  CHECK(f.server->stats().accepted == 2);
+  CHECK(f.finish() == 0);
+}
+
 TEST_CASE("server: 200 connections at once, each served, none left open", "[http_server]") {
   HTTP_ENGINE_MATRIX("http_server");
   duet::iotest::raise_nofile();

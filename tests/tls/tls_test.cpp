@@ -25,6 +25,7 @@ namespace shared {
 struct Seen {
   std::string alpn, sni, version;
   bool reused = false;
+  std::uint32_t handshake_sends = 0;
   std::error_code error;
 };
 inline std::byte pattern(std::size_t i) {
@@ -244,6 +245,34 @@ TEST_CASE("duet to duet: 1 MiB echoed, session resumed, SNI picks the certificat
   CHECK(srv[2].sni == "wrong.example");
   CHECK(cli[0].alpn == "http/1.1");
   CHECK(srv[0].alpn == "http/1.1");
+}
+
+TEST_CASE("each TLS 1.3 handshake flight leaves in one send, full handshake and resumed",
+          "[tls][flight]") {
+  TLS_MATRIX();
+  duet::iotest::Watchdog wd("tls flights");
+  auto rt = duet::iotest::make_rt(drv);
+  auto sctx = server_ctx();
+  auto cctx = client_ctx();
+  auto l = TcpListener::bind(SocketAddr::v4_loopback(0));
+  REQUIRE(l);
+  const SocketAddr addr = l->local_addr().value();
+  Seen srv[2], cli[2];
+  auto server = SPAWN_MODEL(*rt, model, echo_server, &sctx, &*l, 2, &srv[0]);
+  for (Seen& c : cli) {
+    CHECK(SPAWN_MODEL(*rt, model, echo_client, &cctx, addr, std::string("localhost"), 1000u, &c)
+              .join() == "");
+  }
+  CHECK(server.join() == "");
+  CHECK(cli[1].reused);
+  for (int i = 0; i < 2; ++i) {
+    INFO("connection " << i);
+    CHECK(srv[i].version == "TLSv1.3");
+    // The server: ServerHello to Finished, then its session tickets.
+    CHECK(srv[i].handshake_sends == 2);
+    // The client: its ClientHello, then its Finished.
+    CHECK(cli[i].handshake_sends == 2);
+  }
 }
 
 TEST_CASE("TLS 1.2 takes AEAD suites only unless the cipher settings say otherwise",

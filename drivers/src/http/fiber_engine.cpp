@@ -13,8 +13,10 @@
 // request in flight with "Connection: close"; a lingering close over TCP,
 // an immediate one over TLS.
 //
-// What an idle connection holds: its fiber's stack (the frames of serve
-// and read_request), the BufReader's buffer (io::kDefaultBufferSize), the
+// A TLS connection's handshake runs before its fiber exists, as a task on
+// the worker's stack (handshake_then_fiber), so its depth is no part of
+// the fiber's stack. What an idle connection holds: its fiber's stack
+// (the frames of serve and read_request), the BufReader's buffer (io::kDefaultBufferSize), the
 // decoder's state, and the output string's capacity (given back past
 // kKeepOutput).
 #include <sys/socket.h>
@@ -29,8 +31,10 @@
 
 #include "body_writer.hpp"
 #include "duet/channel/select.hpp"
+#include "duet/drain.hpp"
 #include "duet/io/buffered.hpp"
 #include "duet/stackful.hpp"
+#include "duet/stackless/spawn.hpp"
 #include "duet/stackless/task.hpp"
 #include "duet/time/timeout.hpp"
 #include "duet/tls/stream.hpp"
@@ -248,23 +252,53 @@ class FiberConnection {
   CancelledFuture drain_wait_;
 };
 
-/// The connection's fiber: the TLS handshake first when `tls`.
-void connection(State& st, net::TcpStream tcp, const tls::TlsContext* tls) {
+/// The connection's fiber over an open stream.
+template <class S>
+void connection(State& st, S stream) {
   FiberSlot slot(st);
-  if (tls == nullptr) {
-    FiberConnection<net::TcpStream>(st, std::move(tcp)).serve();
-    return;
+  FiberConnection<S>(st, std::move(stream)).serve();
+}
+
+/// Takes the connection off State::open unless released (the fiber's
+/// FiberSlot took the count over).
+struct HandshakeSlot {
+  explicit HandshakeSlot(State& s) noexcept : st(&s) {}
+  HandshakeSlot(const HandshakeSlot&) = delete;
+  HandshakeSlot& operator=(const HandshakeSlot&) = delete;
+  // Relaxed: a statistic and the cap's count (server.cpp), ordering nothing.
+  ~HandshakeSlot() {
+    if (st != nullptr) st->open.fetch_sub(1, std::memory_order_relaxed);
   }
-  io::Result<tls::TlsStream> s = wait(tls->accept(std::move(tcp), st.options.limits.read_timeout));
-  if (s) FiberConnection<tls::TlsStream>(st, std::move(*s)).serve();
+  State* st;
+};
+
+/// A TLS connection's handshake, as a task on the worker's own stack, then
+/// its fiber. OpenSSL's handshake (key exchange, signature) runs deeper
+/// than anything the connection does later, and every stack page a fiber
+/// touches stays resident for the fiber's life: run on the fiber, the
+/// handshake would leave its depth in every idle connection's memory.
+Task<void> handshake_then_fiber(State& st, net::TcpStream tcp, const tls::TlsContext* tls) {
+  HandshakeSlot slot(st);
+  io::Result<tls::TlsStream> s =
+      co_await tls->accept(std::move(tcp), st.options.limits.read_timeout);
+  if (!s) co_return;
+  try {
+    spawn(stackful, [&st, s = std::move(*s)]() mutable { connection(st, std::move(s)); }).detach();
+    slot.st = nullptr;  // the fiber's FiberSlot holds the count now
+  } catch (const SpawnRefused&) {
+    // The runtime is shutting down: the stream closed with the refused
+    // fiber; the slot gives the count back.
+  }
 }
 
 }  // namespace
 
 void spawn_fiber(State& st, net::TcpStream s, const tls::TlsContext* tls) {
-  spawn(stackful, [&st, s = std::move(s), tls]() mutable {
-    connection(st, std::move(s), tls);
-  }).detach();
+  if (tls != nullptr) {
+    spawn(handshake_then_fiber(st, std::move(s), tls)).detach();
+    return;
+  }
+  spawn(stackful, [&st, s = std::move(s)]() mutable { connection(st, std::move(s)); }).detach();
 }
 
 }  // namespace duet::http::detail

@@ -37,6 +37,17 @@
 //     their operations abandoned) first.
 //   - `broken`: a fatal error already returned; every later call returns
 //     it again (OpenSSL forbids further use after SSL_ERROR_SSL).
+//   - `handshaking`: from the connection's start until its handshake
+//     future is done. Meanwhile flush() sends each flight of ours
+//     (ServerHello to Finished and then the session tickets; a
+//     ClientHello, the client's Finished) at once with a non-blocking
+//     send(2), the TCP future taking only what the socket refused: the
+//     peer can do nothing until the flight arrives, and the key exchange
+//     and signature that made it keep this worker busy, so a send queued
+//     behind the worker's other work (on io_uring, the submission at the
+//     end of the worker's tick) would hold the flight as long as that
+//     work runs. `handshake_sends` counts the sends the handshake's bytes
+//     took (one per flight while the socket has room).
 //   - `busy`: a poll is running drive(); a second poll at the same time
 //     (a read and a write polled on two workers at once, which the stream
 //     does not allow) gets EBUSY instead of racing inside OpenSSL.
@@ -158,7 +169,9 @@ struct Connection {
   char first[kFirstRead];      // `in`'s bytes while it has no memory of its own
   std::error_code broken;
   std::atomic<bool> busy{false};
-  bool eof = false;  // the socket reported the end of the stream
+  bool eof = false;          // the socket reported the end of the stream
+  bool handshaking = false;  // the handshake future is not done (see the invariants)
+  std::uint32_t handshake_sends = 0;
   std::optional<io::SizeFuture> send;
   std::optional<io::SizeFuture> recv;
 };

@@ -135,6 +135,7 @@ io::Result<std::unique_ptr<detail::Connection>> new_connection(
   BIO_set_data(bio, c.get());
   SSL_set_bio(c->ssl.get(), bio, bio);  // one reference, for both directions
   SSL_set_app_data(c->ssl.get(), c.get());
+  c->handshaking = true;
   return c;
 }
 

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstring>
 #include <memory>
 
@@ -182,6 +183,22 @@ Poll<io::Result<void>> Connection::flush(Context& cx) {
   for (;;) {
     if (!send) {
       if (out.size() == 0) return io::Result<void>();  // nothing to send
+      if (handshaking) {
+        ++handshake_sends;
+        // A flight of the handshake leaves now (the invariants): a direct,
+        // non-blocking send, ahead of nothing (no send is in flight).
+        const ssize_t k = ::send(tcp.native_handle(), out.mem.get() + out.head, out.size(),
+                                 MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (k > 0) {
+          out.head += static_cast<std::size_t>(k);
+          if (out.head == out.tail) out.head = out.tail = 0;
+          continue;  // all sent, or the rest through the TCP future
+        }
+        if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+          return io::Result<void>(io::errno_code(errno));
+        }
+        // The socket's buffer is full: the TCP future waits for room.
+      }
       send.emplace(tcp.write(out.mem.get() + out.head, out.size()));
     }
     auto p = send->poll(cx);
@@ -275,6 +292,7 @@ Poll<io::Result<TlsStream>> HandshakeFuture::poll(Context& cx) {
   auto p = c_->drive(cx, step_, [ssl](std::size_t*) { return SSL_do_handshake(ssl); });
   if (p.is_ready()) {
     deadline_.reset();
+    c_->handshaking = false;
     if (!p.value()) {
       err_ = p.value().error();
       c_.reset();  // closes the socket
@@ -386,6 +404,10 @@ std::string_view TlsStream::version() const noexcept {
 
 net::TcpStream& TlsStream::tcp() noexcept {
   return c_->tcp;
+}
+
+std::uint32_t TlsStream::handshake_sends() const noexcept {
+  return c_ ? c_->handshake_sends : 0;
 }
 
 std::size_t TlsStream::buffered_capacity() const noexcept {

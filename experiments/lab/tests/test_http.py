@@ -157,6 +157,25 @@ class HttpPageTest(unittest.TestCase):
         self.assertNotIn(("duet-epoll", "fiber_vs_coroutine.json"), got)
         self.assertFalse(any("stackless" in m for _, m in got))
 
+    def test_the_idle_tls_row_sits_beside_the_plain_one_with_its_verdict(self):
+        recs = http_records()
+        for impl, b in (("duet-coroutine-io_uring", 30000), ("duet-poll-io_uring", 12000), ("nginx", 14000)):
+            recs.append(rec("http", impl, "rss_per_idle_tls_conn", b, 2000, "B"))
+            recs[-1]["method"] = "idle_conns.py --tls: 2000 keep-alive TLS connections"
+        page, _ = self.write(recs)
+        self.assertIn("## Memory per idle keep-alive TLS connection", page)
+        self.assertIn("idle_conns.py --tls: 2000 keep-alive TLS connections.", page)
+        # The TLS figure, its min-max and the same server's plain figure.
+        self.assertIn("| nginx | 2,000 | 13.7 KiB | 13.7 KiB-13.7 KiB | 500 B | 1 |", page)
+        self.assertIn("| duet-poll-io_uring | 2,000 | 11.7 KiB |", page)
+        # Issue 52's verdicts: each engine against nginx, a miss by how much.
+        self.assertIn("| memory per idle TLS connection (issue 52): duet-poll-io_uring at or below nginx's | "
+                      "11.7 KiB against 13.7 KiB (0.857x, medians) | **yes** |", page)
+        self.assertIn("| memory per idle TLS connection (issue 52): duet-coroutine-io_uring at or below nginx's | "
+                      "29.3 KiB against 13.7 KiB (2.14x, medians) | **no**: 15.6 KiB (114%) more |", page)
+        # No TLS record, no section.
+        self.assertNotIn("idle keep-alive TLS", self.write(http_records())[0])
+
     def test_a_miss_cites_its_profile_and_the_memory_breakdown(self):
         recs = http_records()
         load = http_wrk.Load("plaintext", 256)
@@ -377,6 +396,11 @@ class UpstreamLoadsTest(unittest.TestCase):
     routes, the servers of each, the upstream's choice and CPU, the pass's
     shape with stubbed servers, the quick profile's cost, and their rows
     and issue 51's proxy targets on the page."""
+
+    def test_nginx_serves_tls_1_3_like_the_other_servers(self):
+        with open(os.path.join(http_servers.HERE, "nginx.conf.in"), encoding="utf-8") as fh:
+            conf = fh.read()
+        self.assertRegex(conf, r"\n\s*ssl_protocols [^;]*TLSv1\.3[^;]*;")
 
     def test_routes_and_servers(self):
         proxy, fanout = http_wrk.parse_loads("proxy:256;fanout:256", 16)

@@ -46,6 +46,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
@@ -278,6 +279,11 @@ class DUET_API TlsStream {
   /// The TCP stream underneath (its addresses, its descriptor).
   [[nodiscard]] net::TcpStream& tcp() noexcept;
   [[nodiscard]] bool is_open() const noexcept;
+  /// The sends (2) the handshake's own bytes took on this side. Each
+  /// flight goes out in one send, at once, while the socket has room for
+  /// it: a TLS 1.3 server's handshake takes 2 (ServerHello to Finished,
+  /// then its session tickets), a client's 2 (ClientHello, then Finished).
+  [[nodiscard]] std::uint32_t handshake_sends() const noexcept;
   /// Bytes of memory the stream holds for ciphertext in flight (received
   /// and not yet decrypted, encrypted and not yet sent), OpenSSL's own
   /// record buffers aside. 0 while the stream waits for the peer with
