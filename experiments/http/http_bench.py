@@ -45,7 +45,7 @@ fiber over coroutine), are taken within a rep. Per server and load:
 - memory per idle keep-alive TLS connection (idle_tls_pass, issue 52): the
   same over HTTPS (idle_conns.py --tls: at most IDLE_TLS_MAX connections,
   opened one after another, a TLS handshake and one GET each), every server
-  that serves HTTPS;
+  that serves HTTPS; the quick profile in the lab's first run only;
 - memory per in-flight proxied request parked at depth (depth_pass,
   issue 51): parked_conns.py (pinned with wrk) writes N requests GET
   /proxy/slow at once, one per connection, each forwarded by the server's
@@ -761,7 +761,11 @@ def idle_pass(b: Bench, nofile: int):
               "method": meth})
         write(breakdown_records(name, n, d.get("breakdown") or {}))
         log(f"idle {name}: {d['opened']} open ({d['failed']} failed), {(d['per_conn'] or 0):.0f} B/conn")
-    idle_tls_pass(b, min(n, IDLE_TLS_MAX))
+    # Like the diagnostic passes: in quick, the lab's first run only (one
+    # sample per server), so that the whole of ./experiments/run keeps its
+    # budget; every run in smoke and full.
+    if b.a.diagnostics:
+        idle_tls_pass(b, min(n, IDLE_TLS_MAX))
 
 
 # The idle TLS test opens its connections one after another (a handshake
