@@ -1066,7 +1066,7 @@ class Report:
                          f"{fmt_time_ns(t.median) if t else '—'} |")
         if base["instructions_per_op"]:
             lines += ["", f"Baseline: `experiments/lab/hot_path_baseline.json`, the counts at commit "
-                      f"`{base['commit']}` ({base['machine']}, {base['started']}), before issue 53 moved the "
+                      f"`{base['commit']}` ({base['machine']}, {base['started']}), the last before issue 53 moved the "
                       f"mechanisms; the rule is at most {fmt_num(HOT_PATH_SLACK * 100)}% more instructions per "
                       "operation than it (callgrind counts are exact and hardly move with the machine). "
                       + (f"Over it: {', '.join(f'`{x}`' for x in over)}." if over else
