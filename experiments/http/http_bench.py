@@ -635,11 +635,8 @@ def upstream_pass(b: Bench, loads: list[Load]):
             if name in b.names:
                 emit({"impl": name, "metric": "unavailable.fanout", "value": 1, "unit": "", "method": why})
     for rep in range(b.a.reps):
-        try:
-            r = start(up, cpu, b.cert, b.key, False)
-        except RuntimeError as e:
-            log(f"upstream rep {rep}: {e}")
-            b.failed.append(f"upstream {up.name} rep {rep}: {str(e).splitlines()[0][:120]}")
+        r = start_upstream(b, up, cpu, f"upstream rep {rep}")
+        if r is None:
             continue
         try:
             target = Upstream(f"127.0.0.1:{r.port}")
@@ -651,10 +648,24 @@ def upstream_pass(b: Bench, loads: list[Load]):
                 if r.proc.poll() is not None:
                     raise RuntimeError(f"the upstream exited ({r.proc.returncode}): {''.join(r.tail)[-300:]}")
         except RuntimeError as e:
-            log(f"upstream rep {rep}: {e}")
-            b.failed.append(f"upstream {up.name} rep {rep}: {str(e).splitlines()[0][:120]}")
+            upstream_failed(b, up, f"upstream rep {rep}", e)
         finally:
             stop(r)
+
+
+def start_upstream(b: Bench, up: Server, cpu: int, what: str):
+    """The upstream started (no TLS) on `cpu`, or None with the failure
+    logged and kept as `what`'s."""
+    try:
+        return start(up, cpu, b.cert, b.key, False)
+    except RuntimeError as e:
+        upstream_failed(b, up, what, e)
+        return None
+
+
+def upstream_failed(b: Bench, up: Server, what: str, e: Exception):
+    log(f"{what}: {e}")
+    b.failed.append(f"{what} ({up.name}): {str(e).splitlines()[0][:120]}")
 
 
 def syscall_pass(b: Bench, loads: list[Load]):
@@ -681,11 +692,8 @@ def profile_pass(b: Bench, loads: list[Load]):
     if not via:
         return
     up, cpu = pick_upstream(b.peers), upstream_cpu(b.cpus)
-    try:
-        r = start(up, cpu, b.cert, b.key, False)
-    except RuntimeError as e:
-        log(f"profile upstream: {e}")
-        b.failed.append(f"profile upstream {up.name}: {str(e).splitlines()[0][:120]}")
+    r = start_upstream(b, up, cpu, "profile upstream")
+    if r is None:
         return
     try:
         drivers = upstream_drivers(b.a.upstream_drivers)
