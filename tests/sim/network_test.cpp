@@ -1,7 +1,7 @@
 // network_test.cpp: what the simulated network promises, on its clock: a
 // link's latency, refused connects, partitions (connects time out, reads
 // wait, retransmissions give up), crashes (resets), end of stream on close,
-// a reset on close with unread bytes, and simulated minutes in a moment.
+// a reset on close with unread bytes, and simulated minutes on the paused clock.
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -231,14 +231,13 @@ TEST_CASE("close gives the peer end of stream, and a reset when bytes were left 
   CHECK(w.open_sockets() == 0);
 }
 
-TEST_CASE("ten simulated minutes of traffic run in a moment") {
+TEST_CASE("ten simulated minutes of traffic pass on the paused clock") {
   World w(WorldConfig{.seed = 17});
   Host a = w.add_host("a");
   Host b = w.add_host("b");
   w.set_link(a, b,
              {.latency = std::chrono::milliseconds(20), .jitter = std::chrono::milliseconds(5)});
   auto srv = w.spawn(b, pong_server(80));
-  const auto real0 = std::chrono::steady_clock::now();
   const duet::Instant t0 = duet::Clock::now();
   int pongs = w.run(a, [](Host b) -> duet::Task<int> {
     auto c = co_await duet::net::TcpStream::connect(b.addr(80));
@@ -257,8 +256,6 @@ TEST_CASE("ten simulated minutes of traffic run in a moment") {
   }(b));
   CHECK(pongs == 60);
   CHECK(duet::Clock::now() - t0 >= std::chrono::minutes(10));
-  CHECK(std::chrono::steady_clock::now() - real0 <
-        std::chrono::seconds(30));  // a guard, not a timing
   srv.cancel();
 }
 
