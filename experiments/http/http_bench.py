@@ -41,7 +41,8 @@ fiber over coroutine), are taken within a rep. Per server and load:
   (nginx's keepalive_timeout, duet's --read-timeout-ms); Go's and hyper's
   servers have no idle timeout by default. duet's server also says where
   those bytes are (memory_breakdown): its memory line on SIGUSR1 (the block
-  cache's blocks by size class, the C heap) with the N open and before;
+  cache's blocks by size class, the C heap) with the N open and before; the
+  quick profile in the lab's first run only, as the TLS one below;
 - memory per idle keep-alive TLS connection (idle_tls_pass, issue 52): the
   same over HTTPS (idle_conns.py --tls: at most IDLE_TLS_MAX connections,
   opened one after another, a TLS handshake and one GET each), every server
@@ -149,6 +150,10 @@ ALL_CONNS = "64,256,1000"
 # The proxy's load is profiled through a fresh upstream of its own (the
 # servers of the proxy loads: duet's on their drivers, and the peers).
 PROFILE_LOADS = "plaintext:256;pipeline:256;json:256;https:256;proxy:256"
+# The quick profile's: the loads of the issues' central targets (the engines
+# at plaintext, HTTPS's tails, the proxy); pipelined and json are profiled in
+# full (report.py says so where a target there misses without one).
+QUICK_PROFILE_LOADS = "plaintext:256;https:256;proxy:256"
 # The timeline pass (tls_timeline.py): the HTTPS load of the targets, every
 # server, where tcpdump can capture.
 TIMELINE_LOADS = "https:256"
@@ -159,32 +164,35 @@ PROFILES = {
     # smoke: every route once, a short window, to prove the wiring (CI).
     "smoke": dict(loads="plaintext:64;pipeline:64;json:64;https:64", reps=1, seconds=1, warmup=0,
                   count_loads="plaintext:64", idle_n=200, peers="nginx", https_min=2, profile_loads="plaintext:64",
-                  timeline_loads="https:64", diagnostics_runs=None,
+                  timeline_loads="https:64", diagnostics_runs=None, profile_seconds=1,
                   upstream_loads="proxy:64;fanout:64", upstream_seconds=1, upstream_warmup=0,
-                  upstream_drivers="one", depth_n=200, depth_runs=None),
+                  upstream_drivers="one", depth_n=200, depth_runs=None, idle_runs=None),
     # quick: every route at 256 connections (the targets' load); the lab
-    # repeats the program 3 times. The diagnostic passes (syscalls,
-    # profiles, the handshake timeline) run in the first of those only, and
-    # count syscalls at plaintext only: with three engines on two drivers
-    # (nine servers) the whole of ./experiments/run stays within 30 minutes
-    # on 2 cores. The 64- and 1,000-connection loads are the full profile's.
-    # The proxy and fan-out loads: duet's engines on one driver, 1-s windows
-    # (11 measurements, about 30 s a run). The depth test (requests parked on
-    # a slow upstream): duet's engines on one driver and the three peers, in
-    # the first run only (one sample each, about 2 minutes).
+    # repeats the program 3 times. What measures memory or diagnoses (the
+    # idle tests, plain and TLS; the depth test; syscalls, profiles, the
+    # handshake timeline) runs in the first of those only: memory varies
+    # little from run to run, and with three engines on two drivers (nine
+    # servers) the whole of ./experiments/run must stay within 30 minutes
+    # on 2 cores. Syscalls are counted at plaintext only; profiles are taken
+    # at QUICK_PROFILE_LOADS, each a 1-s window (about a thousand samples). The 64- and
+    # 1,000-connection loads are the full profile's. The proxy and fan-out
+    # loads: duet's engines on one driver, 1-s windows (11 measurements). The
+    # depth test (requests parked on a slow upstream): duet's engines on one
+    # driver and the three peers. Each pass's wall time is a record
+    # (pass_seconds.<pass>), so the page shows where the budget goes.
     "quick": dict(loads="plaintext:256;pipeline:256;json:256;https:256", reps=1, seconds=2, warmup=1,
                   count_loads="plaintext:256", idle_n=10000, peers="nginx,go,hyper", https_min=5,
-                  profile_loads=PROFILE_LOADS, timeline_loads=TIMELINE_LOADS, diagnostics_runs=1,
-                  upstream_loads=UPSTREAM_LOADS, upstream_seconds=1, upstream_warmup=1, upstream_drivers="one",
-                  depth_n=10000, depth_runs=1),
+                  profile_loads=QUICK_PROFILE_LOADS, timeline_loads=TIMELINE_LOADS, diagnostics_runs=1,
+                  profile_seconds=1, upstream_loads=UPSTREAM_LOADS, upstream_seconds=1, upstream_warmup=1,
+                  upstream_drivers="one", depth_n=10000, depth_runs=1, idle_runs=1),
     # full: every route at every connection count; 2 reps a run, 5 runs;
     # every pass in every run (the depth test once a run, on both drivers).
     "full": dict(loads=";".join(f"{k}:{ALL_CONNS}" for k in ("plaintext", "pipeline", "json", "https")), reps=2,
                  seconds=4, warmup=1, count_loads="plaintext:256;pipeline:256;json:256;https:256", idle_n=10000,
                  peers="nginx,go,hyper", https_min=5, profile_loads=PROFILE_LOADS,
-                 timeline_loads=TIMELINE_LOADS, diagnostics_runs=None,
+                 timeline_loads=TIMELINE_LOADS, diagnostics_runs=None, profile_seconds=4,
                  upstream_loads=UPSTREAM_LOADS, upstream_seconds=4, upstream_warmup=1, upstream_drivers="all",
-                 depth_n=10000, depth_runs=None),
+                 depth_n=10000, depth_runs=None, idle_runs=None),
 }
 
 
@@ -441,6 +449,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--count-loads", help="the loads of the syscall-counting pass (same form)")
     ap.add_argument("--idle-n", type=int, help="idle keep-alive connections for the memory test (0: skip)")
     ap.add_argument("--profile-loads", help="the loads of the profile pass (same form; empty: none)")
+    ap.add_argument("--profile-seconds", type=int, help="wrk's window in the profile pass (an HTTPS load's at "
+                    "least the HTTPS minimum)")
     ap.add_argument("--timeline-loads", help="the HTTPS loads of the handshake timeline pass (same form; "
                     "empty: none)")
     ap.add_argument("--upstream-loads", help='the proxy and fan-out loads, e.g. "proxy:256;fanout:256" (empty: '
@@ -455,6 +465,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                     "(0: skip it; fewer where RLIMIT_NOFILE does not allow two descriptors each)")
     ap.add_argument("--depth-test", choices=("auto", "yes", "no"), default="auto",
                     help="the depth test: auto (the profile's rule: in quick, the lab's first run only), yes or no")
+    ap.add_argument("--idle-test", choices=("auto", "yes", "no"), default="auto",
+                    help="the idle tests (plain and TLS): auto (the profile's rule: in quick, the lab's first run "
+                    "only), yes or no")
     ap.add_argument("--sources", type=int, default=16, help="source addresses 127.0.0.2... for the idle test")
     ap.add_argument("--peers", help="comma-separated peers (nginx,go,hyper)")
     ap.add_argument("--servers", default="", help="comma-separated substrings: keep only servers matching one")
@@ -469,7 +482,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                      else a.diagnostics == "yes")
     a.depth_test = (diagnostics_this_run(preset["depth_runs"]) if a.depth_test == "auto"
                     else a.depth_test == "yes")
-    for k in ("reps", "seconds", "warmup", "loads", "count_loads", "idle_n", "peers", "profile_loads",
+    a.idle_test = (diagnostics_this_run(preset["idle_runs"]) if a.idle_test == "auto"
+                   else a.idle_test == "yes")
+    for k in ("reps", "seconds", "warmup", "loads", "count_loads", "idle_n", "peers", "profile_loads", "profile_seconds",
               "timeline_loads", "upstream_loads", "upstream_seconds", "upstream_warmup", "upstream_drivers",
               "depth_n"):
         if getattr(a, k) is None:
@@ -710,7 +725,7 @@ def profile_each(b: Bench, loads: list[Load], names: list[str], upstream: Upstre
             if not (name.startswith("duet-") or name in PROFILE_PEERS) or (load.tls and name in b.no_tls):
                 continue
             prof = attempt("profile", load, name, b.failed, lambda: profile_server(
-                b.servers[name], load, b.cpus, b.cert, b.key, b.a.seconds, b.a.warmup, script, sargs,
+                b.servers[name], load, b.cpus, b.cert, b.key, b.a.profile_seconds, b.a.warmup, script, sargs,
                 upstream=upstream))
             if prof is SKIPPED:
                 continue
@@ -769,11 +784,7 @@ def idle_pass(b: Bench, nofile: int):
               "method": meth})
         write(breakdown_records(name, n, d.get("breakdown") or {}))
         log(f"idle {name}: {d['opened']} open ({d['failed']} failed), {(d['per_conn'] or 0):.0f} B/conn")
-    # Like the diagnostic passes: in quick, the lab's first run only (one
-    # sample per server), so that the whole of ./experiments/run keeps its
-    # budget; every run in smoke and full.
-    if b.a.diagnostics:
-        idle_tls_pass(b, min(n, IDLE_TLS_MAX))
+    idle_tls_pass(b, min(n, IDLE_TLS_MAX))
 
 
 # The idle TLS test opens its connections one after another (a handshake
@@ -892,6 +903,25 @@ def depth_pass(b: Bench, nofile: int):
     write(depth_ratios(rep, n))
 
 
+# The pseudo-server of the pass timings (report.py leaves it out of the
+# servers' tables and shows the budget from it).
+TIMING_IMPL = "http_bench"
+
+
+def timed_pass(name: str, run) -> None:
+    """Runs one pass and records its wall time (pass_seconds.<name>): the
+    quick profile's budget is the whole of ./experiments/run, and this says
+    which pass spends it."""
+    t0 = time.monotonic()
+    try:
+        run()
+    finally:
+        secs = time.monotonic() - t0
+        log(f"pass {name}: {secs:.0f} s")
+        emit({"impl": TIMING_IMPL, "metric": f"pass_seconds.{name}", "value": round(secs, 1), "unit": "s",
+              "method": "wall time of the pass in one run of http_bench.py (time.monotonic)"})
+
+
 def main(argv=None) -> int:
     a = parse_args(argv)
     http_wrk.HTTPS_MIN_SECONDS = a.https_min
@@ -917,15 +947,15 @@ def main(argv=None) -> int:
     tmp = tempfile.mkdtemp(prefix="duet-http-")
     try:
         b = Bench(a, cpus, servers, tmp, peers)
-        load_pass(b, loads)
-        upstream_pass(b, upstream_loads)
-        syscall_pass(b, count_loads)
-        profile_pass(b, profile_loads)
-        timeline_pass(b, timeline_loads)
-        if a.idle_n:
-            idle_pass(b, nofile)
+        timed_pass("load", lambda: load_pass(b, loads))
+        timed_pass("upstream", lambda: upstream_pass(b, upstream_loads))
+        timed_pass("syscalls", lambda: syscall_pass(b, count_loads))
+        timed_pass("profile", lambda: profile_pass(b, profile_loads))
+        timed_pass("timeline", lambda: timeline_pass(b, timeline_loads))
+        if a.idle_n and a.idle_test:
+            timed_pass("idle", lambda: idle_pass(b, nofile))
         if a.depth_n and a.depth_test:
-            depth_pass(b, nofile)
+            timed_pass("depth", lambda: depth_pass(b, nofile))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     # A measurement that failed is not a row; exit 1 so that the lab marks

@@ -51,6 +51,8 @@ class Experiment:
     skip: Callable[["Ctx"], str | None] | None = None   # why this machine cannot run it (None: it can)
     rounds: str = ""                # experiments with the same non-empty value are compared with one another:
                                     # their repeats run interleaved (runner.run_rounds)
+    once: bool = False              # exact counts (callgrind): one run whatever the profile's repeat, since
+                                    # a second run would give the same numbers
 
 
 @dataclass
@@ -399,7 +401,7 @@ EXPERIMENTS: list[Experiment] = [
     Experiment("hot_path_counts", "switch", "bench_sched", "lab",
                "instructions and locked (lock-prefixed or xchg-with-memory) instructions per operation of "
                "bench_sched's yield_pair, pingpong and spawn_join/1, both backends, counted exactly by callgrind",
-               _hot_path_counts, {"smoke": 45, "quick": 45, "full": 45}, skip=_hot_path_skip),
+               _hot_path_counts, {"smoke": 45, "quick": 45, "full": 45}, skip=_hot_path_skip, once=True),
     external("tls_echo", "exp_tls_echo", "io", "drivers",
              "TLS echo throughput through duet::tls (a BIO pair over TcpStream) against the same OpenSSL work "
              "in a blocking thread-per-connection loop, rounds alternated in one process; the ratio's target is "

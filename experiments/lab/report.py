@@ -269,8 +269,8 @@ class Report:
 
     def _http_impls(self) -> list[str]:
         # Servers only: "wrk" carries the run's own absence, duet-<driver> the
-        # engines' ratios.
-        seen = {i for (e, i, m, n) in self.R.by_key if e == "http"} - {"wrk"} - {
+        # engines' ratios, "http_bench" the passes' wall times.
+        seen = {i for (e, i, m, n) in self.R.by_key if e == "http"} - {"wrk", "http_bench"} - {
             f"duet-{d}" for d in self.HTTP_DRIVERS}
         return [i for i in self.HTTP_ORDER if i in seen] + sorted(seen - set(self.HTTP_ORDER))
 
@@ -477,6 +477,7 @@ class Report:
             out += [f"Run: profile `{d.get('profile', '?')}`, {d.get('repeat', '?')} run(s), started "
                     f"{d.get('started', '?')}, commit `{d.get('commit') or '?'}`. Command: `{d.get('command', '')}`.",
                     ""]
+            out += self.http_budget(d)
         out += ["| server | measured |", "|---|---|"]
         for i in impls:
             u = R.opt("http", "unavailable", None, i)
@@ -551,6 +552,24 @@ class Report:
         out += self.http_timelines(impls)
         out += self.http_targets()
         return out
+
+    HTTP_PASSES = ("load", "upstream", "syscalls", "profile", "timeline", "idle", "depth")
+
+    def http_budget(self, d: dict) -> list[str]:
+        """Where the program's wall time went: each pass's seconds (from its
+        pass_seconds record), summed over the runs on file, beside the
+        experiment's whole duration."""
+        got = [(p, self.R.opt("http", f"pass_seconds.{p}", None, "http_bench")) for p in self.HTTP_PASSES]
+        got = [(p, s) for p, s in got if s]
+        if not got:
+            return []
+        parts = ", ".join(f"{p} {fmt_num(sum(s.samples))} s ({len(s.samples)} run{'s' if len(s.samples) > 1 else ''})"
+                          for p, s in got)
+        total = d.get("duration_s")
+        return [f"Wall time by pass, all runs together: {parts}"
+                + (f"; the experiment took {fmt_num(total)} s in all (servers' builds and starts included)."
+                   if total else ".") + " The quick profile's budget is the whole of `./experiments/run` in 30 "
+                "minutes on 2 cores.", ""]
 
     def http_idle_tls_table(self, impls: list[str]) -> list[str]:
         """Memory per idle keep-alive TLS connection (rss_per_idle_tls_conn,
@@ -726,6 +745,9 @@ class Report:
         R = self.R
         n = self.HTTP_TARGET_CONNS
         why_missing = "no profile on file (the issue asks for a profile of the miss, not a guess)"
+        if any(e == "http" and m.startswith("profile_share.") for (e, i, m, k) in R.by_key):
+            why_missing = ("no profile of this load on file: the quick profile profiles the plaintext, HTTPS and "
+                           "proxy loads, `--profile full` every load")
 
         def row(rows, target, measured, verdict, why=""):
             why = (why or why_missing) if verdict.startswith("**no**") else ""

@@ -261,11 +261,16 @@ class Runner:
 
     # -- running ----------------------------------------------------------------
 
+    def repeats(self, exp: Experiment) -> int:
+        """How many times `exp` runs: the profile's repeat, or once for an
+        experiment whose counts are exact (Experiment.once)."""
+        return 1 if exp.once else self.repeat
+
     def estimate(self, exp: Experiment) -> float:
         prev = self.load(exp.name)
         if prev and prev.get("profile") == self.ctx.profile and prev.get("duration_s"):
-            return prev["duration_s"] / max(1, prev.get("repeat", 1)) * self.repeat
-        return exp.estimate_s.get(self.ctx.profile, 30) * self.repeat / 3
+            return prev["duration_s"] / max(1, prev.get("repeat", 1)) * self.repeats(exp)
+        return exp.estimate_s.get(self.ctx.profile, 30) * self.repeats(exp) / 3
 
     def load(self, name: str) -> dict | None:
         p = os.path.join(self.data_dir, f"{name}.json")
@@ -291,12 +296,14 @@ class Runner:
         states = [self._prepare(e) for e in exps]
         live = [st for st in states if st["done"] is None]
         # Progress over the whole batch: its steps done against its estimate.
-        total = max(1, self.repeat * sum(len(st["invocations"]) for st in live))
+        total = max(1, sum(self.repeats(st["exp"]) * len(st["invocations"]) for st in live))
         est = sum(self.estimate(st["exp"]) for st in live)
         done = 0
         for k in range(self.repeat):
             steps = []
             for st in live:
+                if k >= self.repeats(st["exp"]):
+                    continue
                 st["cg"] = Cachegrind(valgrind_cache_args(self.machine["topology"]["caches"])[1])
                 steps += [(st, j, inv) for j, inv in enumerate(st["invocations"])]
             order = {}
@@ -307,7 +314,7 @@ class Runner:
                 n = len(st["invocations"])
                 exp = st["exp"]
                 progress.note(idxs[states.index(st)], count, exp.name,
-                              f"{inv.label or ' '.join(inv.argv)} (run {k + 1}/{self.repeat}, step {j + 1}/{n})",
+                              f"{inv.label or ' '.join(inv.argv)} (run {k + 1}/{self.repeats(exp)}, step {j + 1}/{n})",
                               done / total, est)
                 t0 = time.monotonic()
                 self._invoke(st, inv, k)
@@ -319,7 +326,7 @@ class Runner:
         """The state of one experiment's run; `done` is its result when it
         cannot run here (missing, skipped)."""
         base = {"experiment": exp.name, "area": exp.area, "owner": exp.owner,
-                "program": exp.program, "what": exp.what, "profile": self.ctx.profile, "repeat": self.repeat,
+                "program": exp.program, "what": exp.what, "profile": self.ctx.profile, "repeat": self.repeats(exp),
                 "machine": self.machine["id"], "machine_line": self.machine["hwloc_line"],
                 "command": f"./experiments/run --profile {self.ctx.profile} --only {exp.name}",
                 "commit": source_commit(),

@@ -176,6 +176,17 @@ class HttpPageTest(unittest.TestCase):
         # No TLS record, no section.
         self.assertNotIn("idle keep-alive TLS", self.write(http_records())[0])
 
+    def test_the_passes_wall_times_make_the_budget_line_and_no_server_row(self):
+        recs = http_records()
+        for run, (load, idle) in enumerate(((300.0, 90.0), (280.0, None), (290.5, None))):
+            recs.append(rec("http", "http_bench", "pass_seconds.load", load, None, "s"))
+            if idle is not None:
+                recs.append(rec("http", "http_bench", "pass_seconds.idle", idle, None, "s"))
+        page, _ = self.write(recs)
+        self.assertIn("Wall time by pass, all runs together: load 870 s (3 runs), idle 90 s (1 run)", page)
+        self.assertNotIn("| http_bench | yes |", page)
+        self.assertNotIn("Wall time by pass", self.write(http_records())[0])
+
     def test_a_miss_cites_its_profile_and_the_memory_breakdown(self):
         recs = http_records()
         load = http_wrk.Load("plaintext", 256)
@@ -637,6 +648,13 @@ class EnginesTest(unittest.TestCase):
             self.assertFalse(http_bench.parse_args(["--profile", "quick"]).diagnostics)
             self.assertTrue(http_bench.parse_args(["--profile", "full"]).diagnostics)
             self.assertTrue(http_bench.parse_args(["--profile", "quick", "--diagnostics", "yes"]).diagnostics)
+            # The idle tests (memory, plain and TLS) follow the same rule.
+            self.assertFalse(http_bench.parse_args(["--profile", "quick"]).idle_test)
+            self.assertTrue(http_bench.parse_args(["--profile", "full"]).idle_test)
+            self.assertTrue(http_bench.parse_args(["--profile", "quick", "--idle-test", "yes"]).idle_test)
+            os.environ["DUET_LAB_RUN"] = "0"
+            self.assertTrue(http_bench.parse_args(["--profile", "quick"]).idle_test)
+            self.assertEqual(http_bench.parse_args(["--profile", "quick"]).profile_seconds, 1)
         finally:
             if old is None:
                 os.environ.pop("DUET_LAB_RUN", None)

@@ -77,6 +77,14 @@ class RoundsTest(unittest.TestCase):
         self.assertEqual(out[1]["status"], "ok")
         self.assertEqual(out[1]["errors"], [])
 
+    def test_an_experiment_of_exact_counts_runs_once_whatever_the_repeat(self):
+        once = experiment("exact", ["a", "b"])
+        once.once = True
+        out, order = self.run_rounds([once], 3)
+        self.assertEqual(order, ["exact a", "exact b"])
+        self.assertEqual(out[0]["repeat"], 1)
+        self.assertEqual(out[0]["status"], "ok")
+
     def test_one_experiment_runs_its_list_k_times(self):
         _, order = self.run_rounds([experiment("x", ["a", "b"])], 3)
         self.assertEqual(order, ["x a", "x b"] * 3)
