@@ -137,6 +137,29 @@ class SoakTableTest(unittest.TestCase):
 
 
 
+class EchoTailTargetsTest(unittest.TestCase):
+    def test_the_default_io_uring_server_of_each_model_against_tokio_and_c_epoll(self):
+        recs = []
+        for n, p99s, rps in ((1000, (1.5, 1.1), (0.95, 1.02)), (64, (1.3, 1.0), (1.01, 0.99))):
+            for model, p99, rc in zip(("stackless", "stackful"), p99s, rps):
+                i = f"duet-io_uring-{model}"
+                recs += [rec("io_echo", i, "rps_64B", 90000, n, "round_trips/s"),
+                         rec("io_echo", i, "p99_vs_tokio_64B", p99, n, "x"),
+                         rec("io_echo", i, "rps_vs_c_epoll_64B", rc, n, "x")]
+            recs.append(rec("io_echo", "tokio", "rps_64B", 90000, n, "round_trips/s"))
+        with tempfile.TemporaryDirectory() as d:
+            R = Results({"io_echo": data_file("io_echo", recs)})
+            Report(d, MACHINE, R, EXPERIMENTS, "quick").write()
+            with open(os.path.join(d, "io.md"), encoding="utf-8") as fh:
+                page = fh.read()
+        self.assertIn("Targets (issue 52)", page)
+        self.assertIn("| 1,000 x 64 | duet-io_uring-stackless | 1.5x (1.5-1.5) | **no**: 25% over 1.2x | "
+                      "0.95x (0.95-0.95) | **no**: 5% below |", page)
+        self.assertIn("| 1,000 x 64 | duet-io_uring-stackful | 1.1x (1.1-1.1) | **yes** | 1.02x (1.02-1.02) | "
+                      "**yes** |", page)
+        self.assertIn("| 64 x 64 | duet-io_uring-stackless | 1.3x (1.3-1.3) | shown", page)
+
+
 class ScopeTablesTest(unittest.TestCase):
     def test_scope_rss_slope_over_handles_and_the_time_ratio(self):
         rss = []
