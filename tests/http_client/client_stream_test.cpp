@@ -3,7 +3,8 @@
 // fetch) on io_uring and epoll: a response body read piece by piece (by
 // Content-Length, chunked and close-delimited; into a buffer, or as the
 // pieces arrive), the connection pooled at
-// the body's end and closed when the stream is dropped before it, a body
+// the body's end (at the head when nothing is left to read: HEAD, 204, a
+// body that came with it) and closed when the stream is dropped before it, a body
 // cut by the upstream, and request bodies from a source (with a length, and
 // chunked).
 #include <memory>
@@ -22,6 +23,9 @@ std::string stream_text(std::size_t n) {
 Reply stream_script(const Seen& s, int) {
   const std::string t = target_of(s.head);
   if (s.head.rfind("POST", 0) == 0) return {ok("got " + std::to_string(s.body.size()))};
+  if (s.head.rfind("HEAD", 0) == 0) {  // the length a GET would get, no body
+    return {"HTTP/1.1 200 OK\r\nContent-Length: 307200\r\n\r\n"};
+  }
   if (t == "/large") return {ok(stream_text(300 * 1024))};
   if (t == "/chunked") {
     std::string body = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
@@ -31,6 +35,8 @@ Reply stream_script(const Seen& s, int) {
     }
     return {body + "0\r\nT: 1\r\n\r\n"};
   }
+  if (t == "/empty") return {"HTTP/1.1 204 No Content\r\n\r\n"};
+  if (t == "/small") return {ok("small")};
   if (t == "/close") return {"HTTP/1.1 200 OK\r\n\r\n" + stream_text(70000), true};
   if (t == "/cut") {
     return {"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + stream_text(50000), true};
@@ -177,6 +183,34 @@ duet::Task<void> dropped_and_cut(Model m, Client& c, Upstream& up, Failures& f) 
   HC_ENSURE_OK(f, g, 200, "/after");
 }
 
+/// Streams dropped unread: where nothing of the body is left on the wire (a
+/// HEAD's response, a 204, a body that came with the head), the connection
+/// goes back to the pool at once; one with its body still to come is
+/// closed.
+duet::Task<void> dropped_unread(Model m, Client& c, Upstream& up, Failures& f) {
+  auto acc = up.start();
+  auto h = co_await open_read(m, c, up.addr(), Request::make(Method::head, "/large"), 0);
+  HC_EXPECT(f, !h.error);
+  HC_EXPECT(f, h.status == 200);
+  HC_EXPECT(f, h.body.empty());
+  HC_EXPECT(f, c.stats().idle == 1);
+  auto e = co_await open_read(m, c, up.addr(), Request::make(Method::get, "/empty"), 0);
+  HC_EXPECT(f, e.status == 204);
+  HC_EXPECT(f, c.stats().idle == 1);
+  // A HEAD's answer read to its end: no body, no error.
+  auto r = co_await open_read(m, c, up.addr(), Request::make(Method::head, "/large"));
+  HC_EXPECT(f, !r.error);
+  HC_EXPECT(f, r.body.empty());
+  HC_EXPECT(f, c.stats().idle == 1);
+  HC_EXPECT(f, c.stats().connects == 1);  // all three on one connection
+  // The head and the body arrive in one write: read whole at the head.
+  auto s = co_await open_read(m, c, up.addr(), Request::make(Method::get, "/small"), 0);
+  HC_EXPECT(f, s.status == 200);
+  HC_EXPECT(f, c.stats().idle == 1);
+  HC_EXPECT(f, c.stats().connects == 1);
+  HC_EXPECT(f, up.client_closes.load() == 0);
+}
+
 /// A source of `n` bytes of stream_text in pieces of 7000.
 std::shared_ptr<duet::http::BodySource> text_source(std::size_t n, bool known) {
   auto at = std::make_shared<std::size_t>(0);
@@ -234,6 +268,14 @@ TEST_CASE("client: a stream dropped early closes its connection, a cut body is a
   duet::iotest::Watchdog wd("http_client stream drop");
   duet::httpclienttest::run_scenario(drv, model, duet::httpclienttest::stream_script,
                                      duet::httpclienttest::dropped_and_cut);
+}
+
+TEST_CASE("client: a stream with nothing left to read goes back to the pool unread",
+          "[http_client][stream]") {
+  NET_MATRIX();
+  duet::iotest::Watchdog wd("http_client stream unread");
+  duet::httpclienttest::run_scenario(drv, model, duet::httpclienttest::stream_script,
+                                     duet::httpclienttest::dropped_unread);
 }
 
 TEST_CASE("client: request bodies from a source, with a length and chunked",

@@ -626,8 +626,7 @@ struct ResponseStream::Impl {
       if (ended) return end;
       if (error) return error;
       if (primed) return std::nullopt;
-      primed = true;
-      apply(slots.ex->feed_body(), std::errc::bad_message);
+      prime();
     }
   }
   std::optional<io::Result<std::size_t>> ready(std::span<std::byte> into) {
@@ -636,6 +635,14 @@ struct ResponseStream::Impl {
   }
   std::optional<io::Result<std::string>> ready_piece() {
     return ready([&] { return take_piece(); }, std::string());
+  }
+  /// At the head: feeds what arrived with it, so that a response with no
+  /// body (to HEAD, a 204 or 304) or one read whole already gives its
+  /// connection back to the pool now, not at a read the caller may never
+  /// make.
+  void prime() {
+    primed = true;
+    apply(slots.ex->feed_body(), std::errc::bad_message);
   }
   void received(io::Result<std::size_t> n) {
     if (!n) {
@@ -709,6 +716,7 @@ Task<io::Result<ResponseStream>> Client::open(net::SocketAddr upstream, Request 
       detail::client_exchange(pool, upstream, std::move(wire), ask, impl->slots, impl->deadline));
   if (!h) co_return h.error();
   impl->head = std::move(*h);
+  impl->prime();
   co_return ResponseStream(std::move(impl));
 }
 
@@ -723,6 +731,7 @@ io::Result<ResponseStream> Client::open_now(net::SocketAddr upstream, Request re
       detail::client_fetch(pool, upstream, wire, ask, impl->slots, impl->deadline);
   if (!h) return h.error();
   impl->head = std::move(*h);
+  impl->prime();
   return ResponseStream(std::move(impl));
 }
 
