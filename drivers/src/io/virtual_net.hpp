@@ -48,6 +48,9 @@ class VirtualNet {
   virtual int listen(int fd, int backlog) noexcept = 0;
   /// accept4 without waiting: a queued connection's descriptor, or -EAGAIN.
   virtual int accept_now(int fd) noexcept = 0;
+  /// send(2) with MSG_DONTWAIT, on the network's worker: the bytes taken,
+  /// or -errno (-EAGAIN: no room, or not connected yet).
+  virtual long send_now(int fd, const void* data, std::size_t len) noexcept = 0;
   virtual int shutdown(int fd, int how) noexcept = 0;
   virtual int close(int fd) noexcept = 0;
   /// getsockname (peer false) or getpeername (peer true) into `out`.

@@ -241,6 +241,20 @@ std::pair<OwnedReadHalf, OwnedWriteHalf> TcpStream::into_split() && {
   return {OwnedReadHalf(shared), OwnedWriteHalf(shared)};
 }
 
+io::Result<std::size_t> TcpStream::try_write(std::span<const std::byte> data) noexcept {
+  const int fd = src_.fd.get();
+  long k = 0;
+  if (is_virtual_fd(fd)) {
+    k = virtual_net() != nullptr ? virtual_net()->send_now(fd, data.data(), data.size()) : -EBADF;
+  } else {
+    const ssize_t r = ::send(fd, data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    k = r >= 0 ? static_cast<long>(r) : -static_cast<long>(errno);
+  }
+  if (k >= 0) return static_cast<std::size_t>(k);
+  if (k == -EAGAIN || k == -EWOULDBLOCK || k == -EINTR) return std::size_t{0};  // no room now
+  return io::errno_code(static_cast<int>(-k));
+}
+
 io::Result<void> TcpStream::shutdown(Shutdown how) noexcept {
   int h = how == Shutdown::read ? SHUT_RD : how == Shutdown::write ? SHUT_WR : SHUT_RDWR;
   const int fd = src_.fd.get();

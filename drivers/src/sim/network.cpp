@@ -608,20 +608,14 @@ Poll<long> Network::do_recv(Socket& s, OpRequest& q, Context& cx) {
   return static_cast<long>(n);
 }
 
-Poll<long> Network::do_send(Socket& s, int fd, OpRequest& q, Context& cx) {
+std::optional<long> Network::try_send(Socket& s, int fd, const OpRequest& q) {
   if (s.error != 0) return static_cast<long>(-s.error);
   if (s.shut_wr || s.state == State::dead) return static_cast<long>(-EPIPE);
-  if (s.state == State::connecting) {
-    s.writer = cx.waker();  // the connect's SYN-ACK wakes it
-    return pending;
-  }
+  if (s.state == State::connecting) return std::nullopt;  // the SYN-ACK opens it
   if (s.state != State::connected) return static_cast<long>(-ENOTCONN);
   if (q.len == 0) return 0L;
   std::size_t n = std::min(q.len, room(s));
-  if (n == 0) {
-    s.writer = cx.waker();  // the peer's reads open the window
-    return pending;
-  }
+  if (n == 0) return std::nullopt;  // the peer's reads open the window
   if (n > 1 && draw(cfg_.faults.short_write)) {
     n = 1 + static_cast<std::size_t>(below(n - 1));  // fault: a short write
   }
@@ -639,6 +633,12 @@ Poll<long> Network::do_send(Socket& s, int fd, OpRequest& q, Context& cx) {
   }
   push_segment(fd, std::move(seg));
   return static_cast<long>(n);
+}
+
+Poll<long> Network::do_send(Socket& s, int fd, OpRequest& q, Context& cx) {
+  if (std::optional<long> r = try_send(s, fd, q)) return *r;
+  s.writer = cx.waker();  // the SYN-ACK, or the peer's reads, wake it
+  return pending;
 }
 
 Poll<long> Network::do_connect(Socket& s, int fd, OpRequest& q, Context& cx) {
@@ -761,6 +761,26 @@ int Network::accept_now(int fd) noexcept {
     std::lock_guard g(mu_);
     Socket* s = find(fd);
     r = s == nullptr || !s->fd_open ? -EBADF : do_accept(*s, nullptr);
+    wl.swap(wakes_);
+  }
+  wake(wl);
+  return r;
+}
+
+long Network::send_now(int fd, const void* data, std::size_t len) noexcept {
+  OpRequest q(OpKind::send);
+  q.wbuf = static_cast<const std::byte*>(data);
+  q.len = len;
+  WakeList wl;
+  long r = 0;
+  {
+    std::lock_guard g(mu_);
+    Socket* s = find(fd);
+    if (s == nullptr || !s->fd_open) {
+      r = -EBADF;
+    } else {
+      r = try_send(*s, fd, q).value_or(-EAGAIN);
+    }
     wl.swap(wakes_);
   }
   wake(wl);

@@ -111,6 +111,7 @@ class DUET_API Network final : public io::detail::VirtualNet {
   int bind(int fd, const net::SocketAddr& addr) noexcept override;
   int listen(int fd, int backlog) noexcept override;
   int accept_now(int fd) noexcept override;
+  long send_now(int fd, const void* data, std::size_t len) noexcept override;
   int shutdown(int fd, int how) noexcept override;
   int close(int fd) noexcept override;
   int name(int fd, bool peer, net::SocketAddr& out) noexcept override;
@@ -209,6 +210,9 @@ class DUET_API Network final : public io::detail::VirtualNet {
   int do_accept(Socket& l, net::SocketAddr* peer);
 
   Poll<long> do_recv(Socket& s, io::detail::OpRequest& q, Context& cx);
+  /// A send that does not wait: the bytes taken, or -errno; nullopt where
+  /// it would wait (connecting, or no room in the peer's window).
+  std::optional<long> try_send(Socket& s, int fd, const io::detail::OpRequest& q);
   Poll<long> do_send(Socket& s, int fd, io::detail::OpRequest& q, Context& cx);
   Poll<long> do_connect(Socket& s, int fd, io::detail::OpRequest& q, Context& cx);
 

@@ -61,6 +61,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -99,6 +100,10 @@ struct CipherBuf {
   std::unique_ptr<char[]> mem;  // kBufferSize bytes while taken
   std::size_t head = 0, tail = 0;
   [[nodiscard]] std::size_t size() const noexcept { return tail - head; }
+  /// The bytes held, from head to tail.
+  [[nodiscard]] std::span<const std::byte> bytes() const noexcept {
+    return {reinterpret_cast<const std::byte*>(mem.get()) + head, size()};
+  }
 };
 
 /// The process's BIO_METHOD over a Connection's buffers (made once, on

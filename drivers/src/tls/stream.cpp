@@ -4,7 +4,6 @@
 // the TCP stream.
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
@@ -187,15 +186,12 @@ Poll<io::Result<void>> Connection::flush(Context& cx) {
         ++handshake_sends;
         // A flight of the handshake leaves now (the invariants): a direct,
         // non-blocking send, ahead of nothing (no send is in flight).
-        const ssize_t k = ::send(tcp.native_handle(), out.mem.get() + out.head, out.size(),
-                                 MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (k > 0) {
-          out.head += static_cast<std::size_t>(k);
+        const io::Result<std::size_t> k = tcp.try_write(out.bytes());
+        if (!k) return io::Result<void>(k.error());
+        if (*k > 0) {
+          out.head += *k;
           if (out.head == out.tail) out.head = out.tail = 0;
           continue;  // all sent, or the rest through the TCP future
-        }
-        if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-          return io::Result<void>(io::errno_code(errno));
         }
         // The socket's buffer is full: the TCP future waits for room.
       }
@@ -265,8 +261,7 @@ std::error_code Connection::fail(std::error_code e) noexcept {
   // Best effort: an alert OpenSSL wrote (bad certificate, decode error)
   // tells the peer why. Never waits: the connection is done.
   if (!send && out.size() > 0) {
-    (void)::send(tcp.native_handle(), out.mem.get() + out.head, out.size(),
-                 MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)tcp.try_write(out.bytes());
   }
   return e;
 }

@@ -123,6 +123,10 @@ class DUET_API TcpStream {
     return write(std::span<const std::byte>(static_cast<const std::byte*>(p), n));
   }
   io::SizeFuture send(std::span<const std::byte> data, int flags) noexcept;
+  /// Writes what the socket takes now, without waiting: the bytes taken
+  /// (0 when its buffer is full), or the error. Not while a write of this
+  /// stream is pending: the bytes would overtake it.
+  io::Result<std::size_t> try_write(std::span<const std::byte> data) noexcept;
   /// Writes all of `data`.
   io::WriteAllFuture write_all(std::span<const std::byte> data) noexcept {
     return io::WriteAllFuture(&src_, data);
