@@ -32,6 +32,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -158,11 +159,12 @@ def servers(build: str, peers: dict[str, list[str]], only: list[str] | None):
 # Profiles of the lab (DUET_LAB_PROFILE); the lab runs the program `repeat`
 # times (3 quick, 5 full) and takes the median over every rep of every run.
 PROFILES = {
-    "smoke": dict(configs="64x64", reps=1, seconds=0.3, warmup=0.1, peers="c-epoll", strace=False),
+    "smoke": dict(configs="64x64", reps=1, seconds=0.3, warmup=0.1, peers="c-epoll", strace=False,
+                  profile_runs=0),
     "quick": dict(configs="1x64,64x64,1000x64,64x4096", reps=3, seconds=0.6, warmup=0.2,
-                  peers="c-epoll,go,asio,tokio", strace=False),
+                  peers="c-epoll,go,asio,tokio", strace=False, profile_runs=1),
     "full": dict(configs="1x64,64x64,1000x64,1x4096,64x4096,1000x4096", reps=3, seconds=1.5, warmup=0.4,
-                 peers="c-epoll,go,asio,tokio", strace=True),
+                 peers="c-epoll,go,asio,tokio", strace=True, profile_runs=None),
 }
 
 
@@ -201,6 +203,105 @@ def rep_records(rep: dict[str, dict], conns: int, size: int, method: str) -> lis
     if ms and one and one["rps"] > 0:
         rec("duet-io_uring-stackless", "multishot_vs_oneshot", ms["rps"] / one["rps"], "x",
             "ratio of round trips/s in the same rep")
+    return out
+
+
+# The profile pass (issue 52): the tail targets' configuration, their
+# servers (duet's default io_uring server in each model) and the references
+# (Tokio's p99, C epoll's round trips); the quick profile profiles in the
+# lab's first run only (DUET_LAB_RUN), as the HTTP benchmark does.
+PROFILE_CONFIG = (1000, 64)
+PROFILE_SERVERS = ("duet-io_uring-stackless", "duet-io_uring-stackful", "tokio", "c-epoll")
+PROFILE_METHOD = ("perf record -e cpu-clock -F 999 attached to the server over one echo_load run (after its "
+                  "warm-up), a fresh server each; perf report --no-children --sort dso,sym: each symbol's share "
+                  "of the samples (self time), and the shares of code by where it lives: the kernel, the server "
+                  "(its program and the libraries it brings), libc")
+
+
+def profile_this_run(preset: dict, env=None) -> bool:
+    """Whether this run profiles: every run unless the profile limits it
+    to the lab's first `profile_runs` runs (DUET_LAB_RUN, 0-based; a run by
+    hand, without it, profiles)."""
+    runs = preset.get("profile_runs")
+    if runs is None:
+        return True
+    run = (env if env is not None else os.environ).get("DUET_LAB_RUN", "")
+    return runs > 0 and (not run.isdigit() or int(run) < runs)
+
+
+def profile_records(name: str, conns: int, size: int, prof: dict) -> list[dict]:
+    """One server's profile as records: the class shares
+    (profile_share.<class>_<size>B), the samples, and its top symbols
+    (profile_sym_<size>B<TAB>dso<TAB>symbol)."""
+    out = []
+
+    def rec(metric, value, unit):
+        out.append({"experiment": "io_echo", "impl": name, "metric": metric, "n": conns, "value": value,
+                    "unit": unit, "method": PROFILE_METHOD})
+
+    for cls, pct in prof["shares"].items():
+        rec(f"profile_share.{cls}_{size}B", pct, "%")
+    rec(f"profile_samples_{size}B", prof["samples"], "samples")
+    for t in prof["top"]:
+        rec(f"profile_sym_{size}B\t{t['dso']}\t{t['sym']}", t["pct"], "%")
+    return out
+
+
+def profile_server(argv: list[str], env: dict, load_exe: str, conns: int, size: int, seconds: float,
+                   warmup: float) -> dict | None:
+    """A cpu-clock profile of one server under the echo load (None where
+    perf recorded nothing)."""
+    sys.path.insert(0, os.path.join(ROOT, "experiments", "http"))
+    from http_profile import summarize_profile  # the HTTP benchmark's reduction of perf report
+    p, port = start(argv + ["0"], env=dict(os.environ, **env))
+    data = os.path.join(tempfile.gettempdir(), f"duet-echo-prof-{os.getpid()}.data")
+    try:
+        pp = subprocess.Popen(["taskset", "-c", "1", "perf", "record", "-q", "-e", "cpu-clock", "-F", "999", "-o",
+                               data, "-p", str(p.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)
+        try:
+            load(load_exe, port, conns, size, seconds, warmup)
+        finally:
+            pp.send_signal(signal.SIGINT)
+            try:
+                pp.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pp.kill()
+        rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso,sym",
+                              "-g", "none", "--percent-limit", "0", "-t", "\t"],
+                             capture_output=True, text=True, timeout=300)
+        got = summarize_profile(rep.stdout)
+        return got if got["samples"] > 0 else None
+    finally:
+        stop(p)
+        for f in (data, data + ".old"):
+            try:
+                os.remove(f)
+            except OSError:
+                pass
+
+
+def profile_pass(srv: dict, load_exe: str, configs: list[tuple], seconds: float, warmup: float) -> list[dict]:
+    """The profile of each PROFILE_SERVERS server at PROFILE_CONFIG (when
+    that configuration is measured): records."""
+    if PROFILE_CONFIG not in configs:
+        return []
+    conns, size = PROFILE_CONFIG
+    out = []
+    for name in PROFILE_SERVERS:
+        if name not in srv:
+            continue
+        argv, env = srv[name]
+        try:
+            prof = profile_server(argv, env, load_exe, conns, size, max(seconds, 1.0), warmup)
+        except (RuntimeError, subprocess.SubprocessError, OSError) as e:
+            log(f"profile {name}: {e}")
+            continue
+        if prof is None:
+            log(f"profile {name}: perf recorded nothing")
+            continue
+        out += profile_records(name, conns, size, prof)
+        log(f"profile {conns}x{size} {name}: {prof['samples']} samples, kernel {prof['shares']['kernel']:.0f}%")
     return out
 
 
@@ -260,6 +361,9 @@ def main():
                 for x in rep_records(this_rep, conns, size, method):
                     print(json.dumps(x), flush=True)
     if a.jsonl:
+        if profile_this_run(preset) and shutil.which("perf"):
+            for x in profile_pass(srv, load_exe, configs, a.seconds, a.warmup):
+                print(json.dumps(x), flush=True)
         return
 
     strace_counts: dict[tuple, float] = {}

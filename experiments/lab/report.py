@@ -979,15 +979,45 @@ class Report:
                                                 f"**no**: {fmt_num((1 - rc.median) * 100)}% below")
                 else:
                     vp = vr = "shown (no worse than at the issue's filing)"
-                rows.append(f"| {n:,} x 64 | {i} | {mm(pt)} | {vp} | {mm(rc)} | {vr} |")
+                missed = "**no**" in vp or "**no**" in vr
+                why = self.echo_profile_why(i, n) if missed else ""
+                if missed and not why:
+                    why = "no profile on file"
+                rows.append(f"| {n:,} x 64 | {i} | {mm(pt)} | {vp} | {mm(rc)} | {vr} | {cell(why)} |")
         if not rows:
             return []
         return ["", f"Targets (issue 52): duet's default configuration (io_uring, multishot receive, no idle "
                     f"polling) in each model at {self.ECHO_TAIL_CONNS:,} connections of 64 B: p99 at most "
                     f"{fmt_num(self.ECHO_TAIL_P99)}x Tokio's and round trips at least C epoll's, ratios within a "
                     "rep, a verdict reading the median (min-max beside it); the 64-connection rows beside them.",
-                "", "| conns x size | server | p99 vs Tokio | <= 1.2x? | round trips vs C epoll | >= C epoll? |",
-                "|---|---|---|---|---|---|"] + rows
+                "", "| conns x size | server | p99 vs Tokio | <= 1.2x? | round trips vs C epoll | >= C epoll? | "
+                "why (profile) |", "|---|---|---|---|---|---|---|"] + rows
+
+    def echo_profile(self, impl: str, n: int, size: int = 64) -> dict | None:
+        """A server's profile in the echo benchmark (its profile pass), as
+        http_profile's: class shares and top symbols; None when none."""
+        R = self.R
+        shares = {c: R.opt("io_echo", f"profile_share.{c}_{size}B", n, impl) for c, _ in self.PROFILE_CLASSES}
+        if not any(shares.values()):
+            return None
+        prefix = f"profile_sym_{size}B\t"
+        top = sorted(((s.median, m.split("\t", 2)[2], m.split("\t", 2)[1])
+                      for (e, i, m, k), s in R.by_key.items()
+                      if e == "io_echo" and i == impl and k == n and m.startswith(prefix)), key=lambda t: -t[0])
+        return {"shares": {c: s.median for c, s in shares.items() if s}, "top": top}
+
+    def echo_profile_why(self, impl: str, n: int) -> str:
+        """The why of a missed tail target: the server's profile beside
+        Tokio's and C epoll's."""
+        d = self.echo_profile(impl, n)
+        if d is None:
+            return ""
+        out = f"profile ({n:,} x 64): {impl}: {self._shares_text(d)}; top: {self._top_text(d, 3)}"
+        for ref in ("tokio", "c-epoll"):
+            g = self.echo_profile(ref, n)
+            if g:
+                out += f". {ref}: {self._shares_text(g)}; top: {self._top_text(g, 3)}"
+        return out
 
     def echo_table(self) -> list[str]:
         """Servers x (connections, size): round trips/s with min-max, the

@@ -1,0 +1,39 @@
+"""The echo benchmark's profile pass (experiments/io/echo_bench.py, issue
+52): when it runs, and its records as report.py reads them."""
+
+import os
+import sys
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.abspath(os.path.join(HERE, "..", "..", "io")))
+sys.path.insert(0, os.path.abspath(os.path.join(HERE, "..", "..")))
+
+import echo_bench  # noqa: E402
+
+
+class EchoProfileTest(unittest.TestCase):
+    def test_quick_profiles_in_the_first_run_only_smoke_never_full_always(self):
+        quick, smoke, full = (echo_bench.PROFILES[k] for k in ("quick", "smoke", "full"))
+        self.assertTrue(echo_bench.profile_this_run(quick, {"DUET_LAB_RUN": "0"}))
+        self.assertFalse(echo_bench.profile_this_run(quick, {"DUET_LAB_RUN": "1"}))
+        self.assertTrue(echo_bench.profile_this_run(quick, {}))   # by hand
+        self.assertFalse(echo_bench.profile_this_run(smoke, {"DUET_LAB_RUN": "0"}))
+        self.assertTrue(echo_bench.profile_this_run(full, {"DUET_LAB_RUN": "4"}))
+        # The tail targets' configuration is one quick measures.
+        self.assertIn("x".join(map(str, echo_bench.PROFILE_CONFIG)), quick["configs"].split(","))
+
+    def test_records_carry_the_shares_and_the_top_symbols(self):
+        prof = {"samples": 900, "shares": {"kernel": 80.0, "server": 15.0, "libc": 5.0, "tls": 0.0},
+                "top": [{"pct": 30.0, "dso": "[kernel.kallsyms]", "sym": "io_uring_enter"}]}
+        recs = echo_bench.profile_records("tokio", 1000, 64, prof)
+        by = {r["metric"]: r for r in recs}
+        self.assertEqual(by["profile_share.kernel_64B"]["value"], 80.0)
+        self.assertEqual(by["profile_samples_64B"]["value"], 900)
+        self.assertEqual(by["profile_sym_64B\t[kernel.kallsyms]\tio_uring_enter"]["value"], 30.0)
+        self.assertTrue(all(r["n"] == 1000 and r["impl"] == "tokio" and r["experiment"] == "io_echo"
+                            for r in recs))
+
+
+if __name__ == "__main__":
+    unittest.main()
