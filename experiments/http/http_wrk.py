@@ -92,8 +92,8 @@ def tls_host() -> str:
 
 # Every wrk run opens its connections inside its window, and over TLS each
 # is a handshake: HTTPS windows are at least the profile's https_min seconds
-# (5 outside the smoke profile), so that the handshakes of 1,000 connections
-# are a small part of one.
+# (5 in the full profile, so that the handshakes of 1,000 connections are a
+# small part of one; 3 in quick, whose HTTPS load has 256; 2 in smoke).
 HTTPS_MIN_SECONDS = 5   # http_bench.py sets it from its profile's https_min
 
 

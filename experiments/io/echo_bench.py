@@ -132,7 +132,7 @@ def load(load_exe: str, port: int, conns: int, size: int, seconds: float, warmup
     return {k: float(d[k]) for k in ("rps", "p50_us", "p99_us", "p999_us", "round_trips")}
 
 
-def servers(build: str, peers: dict[str, list[str]], only: list[str] | None):
+def servers(build: str, peers: dict[str, list[str]], only: list[str] | None, knobs: bool = True):
     exe = os.path.join(build, "examples", "echo_server")
     s = {}
     for drv in ("io_uring", "epoll"):
@@ -145,7 +145,9 @@ def servers(build: str, peers: dict[str, list[str]], only: list[str] | None):
                                              "1", "--recv-buffers", "0", "--stats", "--port"], {})
     # duet's latency configuration: poll the ring 50 us before sleeping
     # (RuntimeConfig::idle_poll); the default sleeps at once, as Tokio does.
-    for model in ("stackless", "stackful"):
+    # A knob, not the default: the full profile measures it (the quick
+    # profile's budget).
+    for model in (("stackless", "stackful") if knobs else ()):
         s[f"duet-io_uring-{model}-poll50us"] = ([exe, "--driver", "io_uring", "--model", model, "--workers", "1",
                                                  "--idle-poll-us", "50", "--stats", "--port"], {})
     for name, argv in peers.items():
@@ -162,7 +164,7 @@ PROFILES = {
     "smoke": dict(configs="64x64", reps=1, seconds=0.3, warmup=0.1, peers="c-epoll", strace=False,
                   profile_runs=0),
     "quick": dict(configs="1x64,64x64,1000x64,64x4096", reps=3, seconds=0.6, warmup=0.2,
-                  peers="c-epoll,go,asio,tokio", strace=False, profile_runs=1),
+                  peers="c-epoll,go,asio,tokio", strace=False, profile_runs=1, knobs=False),
     "full": dict(configs="1x64,64x64,1000x64,1x4096,64x4096,1000x4096", reps=3, seconds=1.5, warmup=0.4,
                  peers="c-epoll,go,asio,tokio", strace=True, profile_runs=None),
 }
@@ -331,7 +333,7 @@ def main():
 
     peers = build_peers(os.path.join(a.build, "io-peers"), a.peers.split(","))
     load_exe = os.path.join(a.build, "examples", "echo_load")
-    srv = servers(a.build, peers, [x for x in a.servers.split(",") if x] or None)
+    srv = servers(a.build, peers, [x for x in a.servers.split(",") if x] or None, preset.get("knobs", True))
     configs = [tuple(int(x) for x in c.split("x")) for c in a.configs.split(",")]
     log(f"servers: {', '.join(srv)}; configs: {configs}; reps {a.reps}")
     method = (f"echo_load closed loop on loopback; server taskset CPU 0 (1 worker/thread), load CPU 1; "

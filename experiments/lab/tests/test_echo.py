@@ -35,5 +35,17 @@ class EchoProfileTest(unittest.TestCase):
                             for r in recs))
 
 
+class EchoServersTest(unittest.TestCase):
+    def test_the_idle_poll_knob_is_measured_in_full_only(self):
+        full = echo_bench.servers("/b", {}, None, echo_bench.PROFILES["full"].get("knobs", True))
+        quick = echo_bench.servers("/b", {}, None, echo_bench.PROFILES["quick"].get("knobs", True))
+        self.assertIn("duet-io_uring-stackless-poll50us", full)
+        self.assertNotIn("duet-io_uring-stackless-poll50us", quick)
+        # The default configuration and the one-shot receive stay in quick.
+        for name in ("duet-io_uring-stackless", "duet-io_uring-stackful", "duet-io_uring-stackless-oneshot",
+                     "duet-epoll-stackless", "duet-epoll-stackful"):
+            self.assertIn(name, quick)
+
+
 if __name__ == "__main__":
     unittest.main()
