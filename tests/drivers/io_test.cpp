@@ -697,10 +697,9 @@ TEST_CASE("files on epoll are jobs of the blocking pool and wait behind its limi
   REQUIRE(::write(fd, "hello", 5) == 5);
   ::close(fd);
   const std::string path = tmpl;
-  // One pool thread, held by a job that waits for the test's release; the
-  // runtime's limit is one thread too (a job submitted from a worker takes
-  // its runtime's limits). The file's open, a job of the same pool, queues
-  // behind the gate.
+  // The runtime's share of the pool is one thread, held by a job of the
+  // runtime that waits for the test's release; the file's open, a job of
+  // the same share, waits behind it in the runtime's queue.
   ::unsetenv("DUET_DRIVER");
   duet::RuntimeConfig cfg;
   cfg.workers = 1;
@@ -708,17 +707,15 @@ TEST_CASE("files on epoll are jobs of the blocking pool and wait behind its limi
   cfg.io_driver = IoDriver::epoll;
   cfg.max_blocking_threads = 1;
   duet::Runtime rt(cfg);
-  // A short keep-alive first: pool threads left idle by earlier cases in
-  // this process leave, so the gate's is the only one.
-  duet::configure_blocking_pool(1, std::chrono::milliseconds(1));
   std::promise<void> release;
-  auto gate = duet::spawn_blocking([r = release.get_future().share()] { r.wait(); });
-  while (duet::blocking_pool_stats().threads != 1 || duet::blocking_pool_stats().queued != 0) {
-    std::this_thread::yield();  // the gate's job runs on the one thread
-  }
+  auto gate = rt.spawn(duet::stackful, [r = release.get_future().share()] {
+    duet::spawn_blocking([r] { r.wait(); }).join();
+  });
+  while (rt.blocking_stats().threads != 1) std::this_thread::yield();  // the gate's job runs
   auto h = rt.spawn(read_first_bytes(path));
-  while (duet::blocking_pool_stats().queued == 0) std::this_thread::yield();
+  while (rt.blocking_stats().queued == 0) std::this_thread::yield();
   CHECK_FALSE(h.is_finished());
+  CHECK(rt.blocking_stats().threads == 1);
   release.set_value();
   gate.join();
   auto r = h.join();

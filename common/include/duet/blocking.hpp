@@ -4,12 +4,17 @@
 //   auto h = duet::spawn_blocking([] { return read_file("/etc/hostname"); });
 //   std::string s = co_await h;   // coroutine; h.join() in a fiber or on a plain thread
 //
-// The function runs on the blocking pool, a separate set of threads (at most
-// RuntimeConfig::max_blocking_threads, default 512; a thread idle for
-// RuntimeConfig::blocking_keep_alive, default 10 s, exits). Work
-// beyond the limit queues. The pool serves the whole process (one pool, like
-// the fallback timer): spawn_blocking works on a worker, in a fiber and on a
-// plain thread alike. Called on a worker, it adopts that runtime's limits.
+// The function runs on the blocking pool, a separate set of threads that
+// serves the whole process: spawn_blocking works on a worker, in a fiber and
+// on a plain thread alike. Each runtime has its own share of it: at most
+// RuntimeConfig::max_blocking_threads (default 512) of the jobs spawned on
+// its workers run at once, the rest wait in its own queue, so one runtime's
+// burst never holds back another's jobs; a pool thread whose last job was
+// the runtime's exits after RuntimeConfig::blocking_keep_alive (default
+// 10 s) without work. A job spawned off every worker takes the process's
+// share, which configure_blocking_pool sets (512 and 10 s by default; its
+// keep-alive also caps every runtime's). Runtime::blocking_stats() reads a
+// runtime's share, blocking_pool_stats() the whole pool.
 //
 // Its JoinHandle is an ordinary one: results and exceptions travel to the
 // joiner, dropping the handle detaches. cancel() cancels a job that has not
@@ -41,26 +46,33 @@
 
 namespace duet {
 
+/// The pool's figures (blocking_pool_stats), or one share's
+/// (Runtime::blocking_stats: `threads` are its jobs holding a thread, `idle`,
+/// `spawned` and `reclaimed` are 0).
 struct BlockingPoolStats {
   std::size_t threads = 0;       // live pool threads
   std::size_t idle = 0;          // of which waiting for work
   std::size_t queued = 0;        // jobs not started yet
-  std::size_t max_threads = 0;   // the current limit
-  std::size_t peak_threads = 0;  // most threads alive at once so far
+  std::size_t max_threads = 0;   // the limit: the process's share's (a runtime's share's)
+  std::size_t peak_threads = 0;  // most threads alive (jobs running) at once so far
   std::uint64_t spawned = 0;     // threads started so far
   std::uint64_t reclaimed = 0;   // threads that exited after keep-alive
 };
 DUET_API BlockingPoolStats blocking_pool_stats();
-/// Sets the pool's limits (spawn_blocking on a worker sets them from its
-/// runtime's config).
+/// Sets the process's share: the limit of the jobs spawned off every worker,
+/// and the keep-alive of every pool thread (a runtime's blocking_keep_alive
+/// applies up to it). Runtimes keep their own limits.
 DUET_API void configure_blocking_pool(std::size_t max_threads, std::chrono::nanoseconds keep_alive);
 
 namespace detail {
+
+struct BlockingQuota;  // a runtime's share of the pool (common/src/blocking/quota.hpp)
 
 struct BlockingTaskBase : TaskHeader {
   explicit BlockingTaskBase(const TaskVTable* vt, void (*body)(BlockingTaskBase*)) noexcept
       : TaskHeader(vt), body(body) {}
   void (*body)(BlockingTaskBase*);  // runs the function, stores the outcome
+  BlockingQuota* quota = nullptr;   // whose limit it counts against (set by the pool)
 };
 /// Queues `t` on the pool (starting a thread if needed).
 DUET_API void blocking_submit(BlockingTaskBase* t);

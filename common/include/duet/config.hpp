@@ -151,14 +151,14 @@ struct RuntimeConfig {
   /// Called with the exception of a detached task (nobody will join it).
   /// Default: print it to stderr.
   std::function<void(std::exception_ptr)> on_detached_exception;
-  /// Most threads of the blocking pool (duet::spawn_blocking).
-  /// 512 as in Tokio and blitz-io: blocking calls (files, DNS, legacy
-  /// libraries) can all be in flight at once, yet a runaway spawner cannot
-  /// create unbounded threads. Work beyond it queues.
+  /// This runtime's share of the blocking pool (duet::spawn_blocking): at
+  /// most this many of its jobs run at once (512 as in Tokio), each on a
+  /// pool thread; its jobs beyond it wait in its own queue, and other
+  /// runtimes' jobs are not held back by them.
   std::size_t max_blocking_threads = 512;
-  /// How long an idle blocking thread waits for work before it exits.
-  /// 10 s as in Tokio: a burst reuses warm threads, a quiet process returns
-  /// to zero extra threads.
+  /// How long a pool thread whose last job was this runtime's waits for
+  /// work before it exits (10 s as in Tokio; the process's keep-alive,
+  /// configure_blocking_pool, caps it).
   std::chrono::nanoseconds blocking_keep_alive = std::chrono::seconds(10);
   /// A test clock (docs/time.md): paused or manual time for the whole
   /// process while this runtime lives (at most one such runtime at a time;

@@ -57,6 +57,8 @@
 
 namespace duet {
 
+struct BlockingPoolStats;  // duet/blocking.hpp
+
 class Runtime;
 class CancellationToken;  // duet/cancel/token.hpp
 namespace detail {
@@ -137,6 +139,9 @@ class DUET_API Runtime {
   /// What duet's caches hold: the block cache and the fiber stack pool
   /// (process-wide), and each worker's I/O driver (duet/memory.hpp).
   [[nodiscard]] MemoryStats memory() const;
+  /// This runtime's share of the blocking pool (duet/blocking.hpp): its
+  /// jobs running and waiting, its limit and its peak.
+  [[nodiscard]] BlockingPoolStats blocking_stats() const;
   /// The OS CPU each worker is pinned to (-1: not pinned).
   [[nodiscard]] std::vector<int> worker_cpus() const;
 

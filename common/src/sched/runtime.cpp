@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "duet/blocking.hpp"
 #include "duet/detail/block_cache.hpp"
 #include "duet/detail/fork.hpp"
 #include "duet/detail/stackful_ops.hpp"
@@ -62,6 +63,10 @@ std::vector<WorkerStats> Runtime::stats() const {
   const double spc = on ? detail::seconds_per_cycle() : 1e-9;
   for (const auto& w : sched_->workers) v.push_back(w->stats(spc));
   return v;
+}
+
+BlockingPoolStats Runtime::blocking_stats() const {
+  return sched_->blocking_quota.stats();
 }
 
 MemoryStats Runtime::memory() const {

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <vector>
 
+#include "blocking/quota.hpp"
 #include "duet/cancel/token.hpp"
 #include "duet/config.hpp"
 #include "duet/detail/task_header.hpp"
@@ -90,6 +91,8 @@ class DUET_API Scheduler {
 
   Runtime& runtime;
   const RuntimeConfig cfg;
+  /// Its share of the blocking pool (blocking/quota.hpp).
+  const BlockingQuotaRef blocking_quota{cfg};
   /// Runtime::shutdown_token(): cancelled by the first drain or shutdown.
   const CancellationToken shutdown_token;
   Injector injector;
