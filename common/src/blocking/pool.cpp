@@ -141,8 +141,10 @@ class BlockingPool {
     ++queued_;
     if (queued_ <= takers) return;
     if (idle_ > 0) cv_.notify_one();
-    if (queued_ > idle_ + takers) {
+    // Threads started and not yet looking for a job will take one each.
+    if (queued_ > idle_ + starting_ + takers) {
       ++threads_;
+      ++starting_;
       ++spawned_;
       peak_ = std::max(peak_, threads_);
       fork_guard_arm();
@@ -176,6 +178,7 @@ class BlockingPool {
 
   void run() {
     std::unique_lock lk(mu_);
+    --starting_;
     std::chrono::nanoseconds keep = process_.keep_alive;
     for (;;) {
       if (stop_) break;
@@ -223,6 +226,7 @@ class BlockingPool {
   TaskHeader* tail_ = nullptr;
   BlockingQuota process_;  // jobs spawned off every worker
   std::size_t queued_ = 0, waiting_ = 0, threads_ = 0, idle_ = 0, peak_ = 0;
+  std::size_t starting_ = 0;  // threads started that have not looked for a job yet
   std::uint64_t spawned_ = 0, reclaimed_ = 0;
   bool stop_ = false;
 };
