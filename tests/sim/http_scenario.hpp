@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -131,7 +132,9 @@ inline Task<http::Response> digest_upload(http::Request& req, UploadLedger* ledg
   std::array<std::byte, 1500> buf;  // smaller than a large body: several reads
   for (;;) {
     io::Result<std::size_t> n = co_await http::read_body(req, buf);
-    if (!n && handling == Handling::correct) co_return http::Response::text(400, "body cut short");
+    if (!n && handling == Handling::correct) {
+      co_return http::Response::text(400, "body cut short: " + n.error().message());
+    }
     if (!n || *n == 0) break;  // planted: the error taken for the body's end
     u.fnv = fnv1a(buf.data(), *n, u.fnv);
     u.len += *n;
@@ -149,7 +152,9 @@ inline http::Response digest_upload_now(http::Request& req, UploadLedger* ledger
   std::array<std::byte, 1500> buf;
   for (;;) {
     io::Result<std::size_t> n = http::read_body_now(req, buf);
-    if (!n && handling == Handling::correct) return http::Response::text(400, "body cut short");
+    if (!n && handling == Handling::correct) {
+      return http::Response::text(400, "body cut short: " + n.error().message());
+    }
     if (!n || *n == 0) break;
     u.fnv = fnv1a(buf.data(), *n, u.fnv);
     u.len += *n;
@@ -308,7 +313,8 @@ inline Answer judge(const PlannedRequest& p, const io::Result<http::Response>& r
   // An error status the server may give a request it could not read.
   const int s = r->status;
   if (s == 400 || s == 408 || s == 413 || s == 500 || s == 503) {
-    return {Answer::Kind::error, "status " + std::to_string(s)};
+    return {Answer::Kind::error,
+            "status " + std::to_string(s) + " for " + who + ": " + r->body.substr(0, 60)};
   }
   return {Answer::Kind::wrong, who + ": status " + std::to_string(s)};
 }
@@ -342,6 +348,8 @@ struct ScenarioConfig {
   std::size_t clients = 6;  // even ones coroutines, odd ones fibers
   std::size_t requests = 8;
   bool keep_trace = false;
+  sim::Faults faults{.reset = 0.01, .short_read = 0.25, .short_write = 0.15, .refuse = 0.02};
+  double loss = 0.01;
 };
 
 /// What a run found.
@@ -353,7 +361,8 @@ struct Verdict {
   std::uint64_t hash = 0;
   int ok = 0;
   int errors = 0;
-  std::size_t uploads = 0;  // recorded by the server
+  std::size_t uploads = 0;                 // recorded by the server
+  std::map<std::string, int> error_kinds;  // each error's message, counted
   std::vector<std::string> violations;
   std::vector<std::string> trace;  // ScenarioConfig::keep_trace
   [[nodiscard]] bool passed() const { return violations.empty(); }
@@ -461,7 +470,7 @@ inline Verdict run_http_scenario(std::uint64_t seed, http::Engine engine,
   sim::WorldConfig wc;
   wc.seed = seed;
   wc.keep_trace = cfg.keep_trace;
-  wc.faults = {.reset = 0.01, .short_read = 0.25, .short_write = 0.15, .refuse = 0.02};
+  wc.faults = cfg.faults;
   sim::World w(wc);
   sim::Host s = w.add_host("server");
   PlanDraws links(seed ^ 0x5eed);
@@ -470,7 +479,7 @@ inline Verdict run_http_scenario(std::uint64_t seed, http::Engine engine,
     w.set_link(pop.hosts.back(), s,
                {.latency = std::chrono::microseconds(links.between(500, 5000)),
                 .jitter = std::chrono::microseconds(links.between(0, 4000)),
-                .loss = 0.01});
+                .loss = cfg.loss});
   }
   auto listener =
       sim::as_host(s, [] { return net::TcpListener::bind(net::SocketAddr::v4_any(80)); });
@@ -487,7 +496,10 @@ inline Verdict run_http_scenario(std::uint64_t seed, http::Engine engine,
   for (std::size_t i = 0; i < all.size(); ++i) {
     for (const Answer& a : all[i]) {
       v.ok += a.kind == Answer::Kind::ok ? 1 : 0;
-      v.errors += a.kind == Answer::Kind::error ? 1 : 0;
+      if (a.kind == Answer::Kind::error) {
+        ++v.errors;
+        ++v.error_kinds[a.what];
+      }
       if (a.kind == Answer::Kind::wrong) v.violations.push_back("a wrong answer: " + a.what);
       if (a.kind == Answer::Kind::silent) v.violations.push_back("silence: " + a.what);
     }
