@@ -397,10 +397,26 @@ struct Population {
   std::vector<std::unique_ptr<http::Client>> clients;
 };
 
-/// Runs every client at once, waits for them, clears their pools, and
-/// waits (simulated, bounded) for the server to let its connections go.
-inline Task<std::vector<std::vector<Answer>>> run_population(Population* pop, sim::Host server,
-                                                             const http::Server* srv) {
+/// What the world looked like when the population was done, read on the
+/// world's worker at a point the seed fixes (read from the test's thread
+/// after the run, it would race the paused clock, which goes on advancing
+/// through the network's pending timers).
+struct PopulationEnd {
+  std::vector<std::vector<Answer>> answers;
+  Clock::duration took{};
+  std::uint64_t server_open = 0;
+  std::size_t open_sockets = 0;
+  std::string fingerprint;
+  std::uint64_t hash = 0;
+  std::vector<std::string> trace;
+};
+
+/// Runs every client at once, waits for them, clears their pools, waits
+/// (simulated, bounded) for the server to let its connections go, and
+/// reads the world's state.
+inline Task<PopulationEnd> run_population(Population* pop, sim::Host server,
+                                          const http::Server* srv, const sim::World* w) {
+  const Instant t0 = Clock::now();
   std::vector<JoinHandle<std::vector<Answer>>> hs;
   const net::SocketAddr to = server.addr(80);
   for (std::size_t i = 0; i < pop->hosts.size(); ++i) {
@@ -413,17 +429,23 @@ inline Task<std::vector<std::vector<Answer>>> run_population(Population* pop, si
                               [c, to, plan] { return fiber_client(c, to, plan); }));
     }
   }
-  std::vector<std::vector<Answer>> all;
+  PopulationEnd end;
   for (auto& h : hs) {
     std::vector<Answer> a = co_await h;
-    all.push_back(std::move(a));
+    end.answers.push_back(std::move(a));
   }
+  end.took = Clock::now() - t0;
   for (auto& c : pop->clients) c->clear();
   const Instant limit = Clock::now() + std::chrono::seconds(120);
   while (srv->stats().open != 0 && Clock::now() < limit) {
     co_await duet::sleep(std::chrono::milliseconds(50));
   }
-  co_return all;
+  end.server_open = srv->stats().open;
+  end.open_sockets = w->open_sockets();
+  end.fingerprint = w->fingerprint();
+  end.hash = w->trace_hash();
+  end.trace = w->trace();
+  co_return end;
 }
 
 inline void check_ledger(const Population& pop, const UploadLedger& ledger, Verdict& v) {
@@ -488,10 +510,8 @@ inline Verdict run_http_scenario(std::uint64_t seed, http::Engine engine,
     return v;
   }
   server.serve(w.runtime(), std::move(*listener));
-  const Instant t0 = Clock::now();
-  std::vector<std::vector<Answer>> all =
-      w.run(pop.hosts[0], detail::run_population(&pop, s, &server));
-  const Clock::duration took = Clock::now() - t0;
+  detail::PopulationEnd end = w.run(pop.hosts[0], detail::run_population(&pop, s, &server, &w));
+  const std::vector<std::vector<Answer>>& all = end.answers;
 
   for (std::size_t i = 0; i < all.size(); ++i) {
     for (const Answer& a : all[i]) {
@@ -507,17 +527,17 @@ inline Verdict run_http_scenario(std::uint64_t seed, http::Engine engine,
       v.violations.push_back("client " + std::to_string(i) + " ended early");
     }
   }
-  if (took > kSilenceBound * static_cast<long>(cfg.requests + 3)) {
+  if (end.took > kSilenceBound * static_cast<long>(cfg.requests + 3)) {
     v.violations.push_back("the run went past its simulated bound");
   }
   detail::check_ledger(pop, ledger, v);
   v.uploads = ledger.uploads().size();
-  if (server.stats().open != 0) {
-    v.violations.push_back("the server holds " + std::to_string(server.stats().open) +
+  if (end.server_open != 0) {
+    v.violations.push_back("the server holds " + std::to_string(end.server_open) +
                            " connections after every client cleared its pool");
   }
-  if (w.open_sockets() != 1) {
-    v.violations.push_back(std::to_string(w.open_sockets()) +
+  if (end.open_sockets != 1) {
+    v.violations.push_back(std::to_string(end.open_sockets) +
                            " virtual descriptors open after the run, not the listener alone");
   }
   w.runtime().shutdown();
@@ -529,9 +549,9 @@ inline Verdict run_http_scenario(std::uint64_t seed, http::Engine engine,
     v.violations.push_back("the server's connection count is " +
                            std::to_string(server.stats().open) + " after its shutdown");
   }
-  v.fingerprint = w.fingerprint();
-  v.hash = w.trace_hash();
-  v.trace = w.trace();
+  v.fingerprint = std::move(end.fingerprint);
+  v.hash = end.hash;
+  v.trace = std::move(end.trace);
   return v;
 }
 
