@@ -4,10 +4,11 @@
 // body the server took for another's, no descriptor or connection left;
 // the same seed gives the same fingerprint; and a planted bug (an upload
 // handler that takes a reset mid-body for the body's end) that the sweep
-// finds and its seed replays.
+// finds and its seed replays; and the regression test of the library bug
+// the sweep found (a chunked body whole in the head's read).
 //
-// By hand: DUET_SIM_SEEDS=1000 build-tests/plain/tests/duet_sim_tests
-// '[http-sweep]' runs 1,000 seeds per engine and prints each failing seed
+// By hand: DUET_SIM_SEEDS=10000 build-tests/plain/tests/duet_sim_tests
+// '[http-sweep]' runs 10,000 seeds per engine (the entry's default: 1,000) and prints each failing seed
 // with its replay line; DUET_SIM_SEED=S DUET_SIM_ENGINE=E ... '[http-replay]'
 // replays one (DUET_SIM_TRACE=1 prints its trace, DUET_SIM_PLAN=1 each
 // client's plan).
