@@ -8,10 +8,10 @@
 // the sweep found (a chunked body whole in the head's read).
 //
 // By hand: DUET_SIM_SEEDS=10000 build-tests/plain/tests/duet_sim_tests
-// '[http-sweep]' runs 10,000 seeds per engine (the entry's default: 1,000) and prints each failing seed
-// with its replay line; DUET_SIM_SEED=S DUET_SIM_ENGINE=E ... '[http-replay]'
-// replays one (DUET_SIM_TRACE=1 prints its trace, DUET_SIM_PLAN=1 each
-// client's plan).
+// '[http-sweep]' runs 10,000 seeds per engine (the entry's default: 1,000)
+// and prints each failing seed with its replay line; DUET_SIM_SEED=S
+// DUET_SIM_ENGINE=E ... '[http-replay]' replays one (DUET_SIM_TRACE=1
+// prints its trace, DUET_SIM_PLAN=1 each client's plan).
 #include <catch2/catch.hpp>
 
 #include <cstdio>
