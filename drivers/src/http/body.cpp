@@ -60,7 +60,11 @@ bool BodyPump::check_turn() const noexcept {
 Task<void> BodyPump::more() {
   while (available() == 0 && !ended_ && !error_) {
     const std::span<const std::byte> in = input();
-    if (in.empty()) {
+    // With no input left, read more only while the decoder is inside the
+    // body: a body that ended in the feed that gave its head (a chunked one
+    // that ran past buffered_body_bytes, whole in one read) has its end
+    // pending in the decoder, which an empty feed hands out.
+    if (in.empty() && dec_->in_body()) {
       if (dec_->take_continue() && !co_await send_continue()) {
         error_ = std::make_error_code(std::errc::connection_reset);
         continue;

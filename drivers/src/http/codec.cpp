@@ -24,6 +24,7 @@
 #include <limits>
 #include <optional>
 #include <utility>
+#include "duet/time/clock.hpp"
 
 namespace duet::http {
 
@@ -98,12 +99,19 @@ void for_each_element(std::string_view list, F&& f) {
 }
 
 /// The IMF-fixdate of the current second, formatted at most once a second
-/// per thread (each thread its own copy: no lock, no sharing).
+/// per thread (each thread its own copy: no lock, no sharing). Under a test
+/// clock (the paused or manual clock, duet/time/clock.hpp) a fixed date,
+/// 2000-01-01 00:00:00 GMT: the calendar is real time, which a simulated
+/// run must not read (a seed replays its responses byte for byte).
 class DateCache {
  public:
   std::string_view now() noexcept {
     timespec ts{};
-    ::clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    if (duet::detail::test_clock_ns.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+      ts.tv_sec = 946684800;
+    } else {
+      ::clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    }
     if (ts.tv_sec != sec_) {
       sec_ = ts.tv_sec;
       format(sec_);
