@@ -7,7 +7,9 @@
 // body that came with it) and closed when the stream is dropped before it, a body
 // cut by the upstream, and request bodies from a source (with a length, and
 // chunked).
+#include <algorithm>
 #include <memory>
+#include <span>
 
 #include "upstream.hpp"
 
@@ -87,7 +89,9 @@ duet::Task<Streamed> open_read(Model m, Client& c, SocketAddr a, Request req,
     }
     std::array<std::byte, 1000> buf{};
     while (out.body.size() < stop_after) {
-      auto n = co_await s->read(buf);
+      // Never past stop_after: a read takes what a piece holds, up to the span.
+      const std::size_t want = std::min(buf.size(), stop_after - out.body.size());
+      auto n = co_await s->read(std::span(buf).first(want));
       if (!n) {
         out.error = n.error();
         break;
@@ -113,7 +117,8 @@ duet::Task<Streamed> open_read(Model m, Client& c, SocketAddr a, Request req,
     }
     std::array<std::byte, 1000> buf{};
     while (out.body.size() < stop_after) {
-      auto n = s->read_now(buf);
+      const std::size_t want = std::min(buf.size(), stop_after - out.body.size());
+      auto n = s->read_now(std::span(buf).first(want));
       if (!n) {
         out.error = n.error();
         break;
