@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sim_util.hpp"
@@ -47,6 +48,13 @@ struct RunResult {
   int wrong = 0;
 };
 
+/// The clients' outcomes and the trace when the last one ended.
+struct Ended {
+  std::vector<Outcome> outcomes;
+  std::uint64_t hash = 0;
+  std::string fingerprint;
+};
+
 /// Three clients on three hosts echo through one server under the fault
 /// rates below, with jittery lossy links: each client's outcome is
 /// counted. Coroutine clients, or (careless) the buggy one.
@@ -62,33 +70,39 @@ RunResult fault_scenario(std::uint64_t seed, bool careless) {
   std::vector<Host> clients;
   for (int i = 0; i < 3; ++i) clients.push_back(w.add_host("client" + std::to_string(i)));
   w.spawn(server, coro_echo_forever(80)).detach();
-  auto outcomes =
-      w.run(clients[0],
-            [](Host server, std::vector<Host> clients,
-               bool careless) -> duet::Task<std::vector<Outcome>> {
-              std::vector<duet::JoinHandle<duet::io::Result<std::vector<std::byte>>>> hs;
-              std::vector<std::vector<std::byte>> msgs;
-              for (std::size_t i = 0; i < clients.size(); ++i) {
-                msgs.push_back(bytes(3000 + 500 * i, static_cast<std::uint32_t>(i)));
-                auto t = careless ? careless_echo_client(server.addr(80), msgs.back())
-                                  : coro_echo_client(server.addr(80), msgs.back());
-                hs.push_back(duet::sim::spawn(clients[i], std::move(t)));
-              }
-              std::vector<Outcome> out;
-              for (std::size_t i = 0; i < hs.size(); ++i) {
-                auto r = co_await hs[i];
-                out.push_back(!r ? Outcome::error : *r == msgs[i] ? Outcome::ok : Outcome::wrong);
-              }
-              co_return out;
-            }(server, clients, careless));
+  // The hash is read on the world's worker when the clients are done: read
+  // from the test's thread after the run, it would race the paused clock,
+  // which goes on through the network's pending timers.
+  auto ended = w.run(
+      clients[0],
+      [](World* w, Host server, std::vector<Host> clients, bool careless) -> duet::Task<Ended> {
+        std::vector<duet::JoinHandle<duet::io::Result<std::vector<std::byte>>>> hs;
+        std::vector<std::vector<std::byte>> msgs;
+        for (std::size_t i = 0; i < clients.size(); ++i) {
+          msgs.push_back(bytes(3000 + 500 * i, static_cast<std::uint32_t>(i)));
+          auto t = careless ? careless_echo_client(server.addr(80), msgs.back())
+                            : coro_echo_client(server.addr(80), msgs.back());
+          hs.push_back(duet::sim::spawn(clients[i], std::move(t)));
+        }
+        Ended out;
+        for (std::size_t i = 0; i < hs.size(); ++i) {
+          auto r = co_await hs[i];
+          out.outcomes.push_back(!r              ? Outcome::error
+                                 : *r == msgs[i] ? Outcome::ok
+                                                 : Outcome::wrong);
+        }
+        out.hash = w->trace_hash();
+        out.fingerprint = w->fingerprint();
+        co_return out;
+      }(&w, server, clients, careless));
   RunResult res;
-  for (Outcome o : outcomes) {
+  for (Outcome o : ended.outcomes) {
     res.ok += o == Outcome::ok ? 1 : 0;
     res.errors += o == Outcome::error ? 1 : 0;
     res.wrong += o == Outcome::wrong ? 1 : 0;
   }
-  res.hash = w.trace_hash();
-  res.fingerprint = w.fingerprint();
+  res.hash = ended.hash;
+  res.fingerprint = std::move(ended.fingerprint);
   return res;
 }
 
@@ -118,10 +132,15 @@ TEST_CASE("the same seed replays a fiber scenario's trace line for line") {
     Host a = w.add_host("a");
     Host b = w.add_host("b");
     auto srv = w.spawn(b, duet::stackful, [] { fiber_echo_server(80, 1); });
-    auto r = w.run(a, duet::stackful, [b] { return fiber_echo_client(b.addr(80), bytes(20000)); });
-    srv.join();
-    CHECK(r);
-    return w.trace();
+    // The trace taken on the world's worker once both ends are done (from
+    // the test's thread it would race the clock's further steps).
+    auto got = w.run(a, duet::stackful, [&w, &srv, b] {
+      auto r = fiber_echo_client(b.addr(80), bytes(20000));
+      srv.join();
+      return std::make_pair(r.has_value(), w.trace());
+    });
+    CHECK(got.first);
+    return got.second;
   };
   const auto t1 = once(9);
   const auto t2 = once(9);
