@@ -376,6 +376,9 @@ def rep_records(rep: dict[str, dict], load: Load, method: str) -> list[dict]:
                 rec(name, f"rps_vs_{ref}", d["rps"] / b["rps"], "x", "ratio of requests/s in the same rep")
             if b["p99_us"] > 0 and d["p99_us"] > 0:
                 rec(name, f"p99_vs_{ref}", d["p99_us"] / b["p99_us"], "x", "ratio of p99 latency in the same rep")
+            if b["p999_us"] > 0 and d["p999_us"] > 0:
+                rec(name, f"p999_vs_{ref}", d["p999_us"] / b["p999_us"], "x",
+                    "ratio of p99.9 latency in the same rep")
             if ref == "nginx" and b["cpu_s"] > 0 and b["requests"] and d["requests"]:
                 rec(name, "cpu_vs_nginx", (d["cpu_s"] / d["requests"]) / (b["cpu_s"] / b["requests"]), "x",
                     "ratio of server CPU per request in the same rep")

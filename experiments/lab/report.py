@@ -827,6 +827,8 @@ class Report:
                     mm_x(p) if p else f"{ref} not measured",
                     self._ratio_verdict(p, lambda v: v <= 1.0, "worse") if p else "missing: " + ref,
                     f"{tw}. {why}" if tw and why else tw or why)
+                if load.startswith("https"):  # issue 52: the tail past p99 too
+                    self.http_p999_row(rows, row, load, n, best, ref, f"{tw}. {why}" if tw and why else tw or why)
         best = self.http_best()
         if best:
             c = R.opt("http", "cpu_vs_nginx.plaintext", n, best)
@@ -900,6 +902,26 @@ class Report:
                       "requests/s at that load, among all three engines on both drivers; a ratio's verdict reads "
                       "its median (min-max beside it). Memory compares the medians of the idle test: the "
                       "coroutine and poll engines against nginx, the fiber engine against Go.", ""] + head + rows + [""]
+
+    def http_p999_row(self, rows, row, load: str, n: int, best: str, ref: str, why: str):
+        """Issue 52's p99.9 target at an HTTPS load: the within-rep ratio
+        where the run recorded it (p999_vs_<ref>), else the ratio of the
+        two servers' median p99.9 (what a run from before those records
+        has)."""
+        R = self.R
+        target = f"{load}, {n} connections: its p99.9 no worse than {ref}'s (issue 52)"
+        r = R.opt("http", f"p999_vs_{ref}.{load}", n, best)
+        if r:
+            row(rows, target, f"{fmt_num(r.median)}x ({fmt_num(r.min)}-{fmt_num(r.max)})",
+                self._ratio_verdict(r, lambda v: v <= 1.0, "worse"), why)
+            return
+        a, b = R.opt("http", f"p999_us.{load}", n, best), R.opt("http", f"p999_us.{load}", n, ref)
+        if not (a and b and b.median > 0):
+            row(rows, target, f"{ref} not measured", "missing: " + ref)
+            return
+        x = a.median / b.median
+        row(rows, target, f"{fmt_num(a.median / 1000)} ms against {fmt_num(b.median / 1000)} ms ({fmt_num(x)}x, "
+            "medians)", "**yes**" if x <= 1.0 else f"**no**: {fmt_num((x - 1) * 100)}% worse", why)
 
     # -- lines of code (http_loc) ------------------------------------------------------
 

@@ -176,6 +176,23 @@ class HttpPageTest(unittest.TestCase):
         # No TLS record, no section.
         self.assertNotIn("idle keep-alive TLS", self.write(http_records())[0])
 
+    def test_https_has_a_p999_target_from_the_rep_ratio_or_the_medians(self):
+        recs = http_records()
+        for impl, rps, p999 in (("duet-poll-io_uring", 40000, 120000), ("nginx", 30000, 100000),
+                                ("hyper", 35000, 150000)):
+            recs += [rec("http", impl, "rps.https", rps, 256, "requests/s"),
+                     rec("http", impl, "p999_us.https", p999, 256, "us")]
+        recs += [rec("http", "duet-poll-io_uring", "rps_vs_nginx.https", 1.33, 256, "x"),
+                 rec("http", "duet-poll-io_uring", "rps_vs_hyper.https", 1.14, 256, "x"),
+                 rec("http", "duet-poll-io_uring", "p999_vs_hyper.https", 0.8, 256, "x")]
+        page, _ = self.write(recs)
+        # nginx: no within-rep ratio on file, so the medians' (120 / 100 ms).
+        self.assertIn("| https, 256 connections: its p99.9 no worse than nginx's (issue 52) | 120 ms against "
+                      "100 ms (1.2x, medians) | **no**: 20% worse |", page)
+        # hyper: the within-rep ratio.
+        self.assertIn("| https, 256 connections: its p99.9 no worse than hyper's (issue 52) | 0.8x (0.8-0.8) | "
+                      "**yes** |", page)
+
     def test_the_passes_wall_times_make_the_budget_line_and_no_server_row(self):
         recs = http_records()
         for run, (load, idle) in enumerate(((300.0, 90.0), (280.0, None), (290.5, None))):
