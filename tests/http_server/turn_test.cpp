@@ -108,6 +108,9 @@ TEST_CASE("stream: a body read after its handler's turn is named and refused",
 }
 
 TEST_CASE("turn child: a streamed body read after its handler's turn", "[.]") {
+  // The checked build's abort ends the child by its signal: Catch's own
+  // handler (which allocates, and TSan reports that) is taken out.
+  std::signal(SIGABRT, SIG_DFL);
   auto rt = duet::iotest::make_rt(duet::IoDriver::epoll, 1);
   auto go = duet::Channel<int>::bounded(1);
   std::atomic<int> got{-1};

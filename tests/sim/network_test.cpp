@@ -1,11 +1,13 @@
 // network_test.cpp: what the simulated network promises, on its clock: a
 // link's latency, refused connects, partitions (connects time out, reads
-// wait, retransmissions give up), crashes (resets), end of stream on close,
+// wait, retransmissions give up; one way only), held links (data waits,
+// in order, until the release), crashes (resets), end of stream on close,
 // a reset on close with unread bytes, and simulated minutes on the paused clock.
 #include <catch2/catch.hpp>
 
 #include <chrono>
 #include <optional>
+#include <vector>
 
 #include "sim_util.hpp"
 
@@ -160,6 +162,82 @@ TEST_CASE("a partition holds the bytes until repair, then the sender gives up") 
     auto e = co_await c->read(buf);
     REQUIRE_FALSE(e);
     CHECK(e.error() == code(ETIMEDOUT));
+  }(w, a, b));
+}
+
+TEST_CASE("a one-way partition loses one direction and lets the other cross") {
+  World w(WorldConfig{.seed = 15});
+  Host a = w.add_host("a");
+  Host b = w.add_host("b");
+  w.run(a, [](World& w, Host a, Host b) -> duet::Task<void> {
+    auto l = listen_on(b, 91);
+    REQUIRE(l);
+    auto c = co_await duet::net::TcpStream::connect(b.addr(91));
+    REQUIRE(c);
+    auto s = co_await l->accept();
+    REQUIRE(s);
+    w.partition_one_way(a, b);
+    const auto msg = bytes(50);
+    auto w1 = co_await c->write_all(msg);  // a to b: lost, retransmitted
+    REQUIRE(w1);
+    auto w2 = co_await s->write_all(msg);  // b to a: crosses
+    REQUIRE(w2);
+    std::byte buf[100];
+    auto at_a = co_await c->read(buf);
+    REQUIRE(at_a);
+    CHECK(*at_a == 50);
+    auto at_b = co_await duet::timeout(std::chrono::seconds(10), s->read(buf));
+    CHECK_FALSE(at_b.has_value());  // nothing from a yet
+    w.repair(a, b);
+    auto late = co_await s->read(buf);  // the retransmission gets through
+    REQUIRE(late);
+    CHECK(*late == 50);
+  }(w, a, b));
+}
+
+TEST_CASE("a held link keeps its data in order without a timeout until the release") {
+  World w(WorldConfig{.seed = 16});
+  Host a = w.add_host("a");
+  Host b = w.add_host("b");
+  w.set_link(a, b, {.latency = std::chrono::milliseconds(5)});
+  w.run(a, [](World& w, Host a, Host b) -> duet::Task<void> {
+    auto l = listen_on(b, 92);
+    REQUIRE(l);
+    auto c = co_await duet::net::TcpStream::connect(b.addr(92));
+    REQUIRE(c);
+    auto s = co_await l->accept();
+    REQUIRE(s);
+    w.hold(a, b);
+    const auto one = bytes(30, 1);
+    const auto two = bytes(40, 2);
+    auto w1 = co_await c->write_all(one);
+    REQUIRE(w1);
+    auto w2 = co_await c->write_all(two);
+    REQUIRE(w2);
+    // Held for an hour: longer than every retransmission would take to
+    // give up, yet the connection stays up.
+    std::byte buf[100];
+    auto none = co_await duet::timeout(std::chrono::hours(1), s->read(buf));
+    CHECK_FALSE(none.has_value());
+    const auto released = duet::Clock::now();
+    w.release(a, b);
+    std::vector<std::byte> got;
+    while (got.size() < 70) {
+      auto n = co_await s->read(buf);
+      REQUIRE(n);
+      REQUIRE(*n > 0);
+      got.insert(got.end(), buf, buf + *n);
+    }
+    CHECK(duet::Clock::now() - released < kTicks);  // sent on at once
+    std::vector<std::byte> want = one;
+    want.insert(want.end(), two.begin(), two.end());
+    CHECK(got == want);  // in order
+    // The other direction was never held.
+    auto back = co_await s->write_all(one);
+    REQUIRE(back);
+    auto n = co_await c->read(buf);
+    REQUIRE(n);
+    CHECK(*n == 30);
   }(w, a, b));
 }
 

@@ -120,6 +120,46 @@ void Network::set_partitioned(std::uint32_t a, std::uint32_t b, bool on) {
   wake(w);
 }
 
+void Network::set_partitioned_one_way(std::uint32_t from, std::uint32_t to, bool on) {
+  WakeList w;
+  {
+    std::lock_guard g(mu_);
+    if (on) {
+      partitions_.insert({from, to});
+    } else {
+      partitions_.erase({from, to});
+    }
+    trace(std::string(on ? "partition-one-way " : "repair-one-way ") + hosts_.at(from).name + " " +
+          hosts_.at(to).name);
+    w.swap(wakes_);
+  }
+  wake(w);
+}
+
+void Network::set_held(std::uint32_t from, std::uint32_t to, bool on) {
+  WakeList w;
+  {
+    std::lock_guard g(mu_);
+    trace(std::string(on ? "hold " : "release ") + hosts_.at(from).name + " " + hosts_.at(to).name);
+    if (on) {
+      held_.insert({from, to});
+    } else if (held_.erase({from, to}) != 0) {
+      // Every flow that waited on the link goes on now, in descriptor
+      // order (the map's), so the same seed releases them the same way.
+      for (auto& [fd, sock] : sockets_) {
+        if (sock.host != from || sock.out.empty() || sock.out_scheduled) continue;
+        const Socket* p = find(sock.peer);
+        const std::uint32_t dst = p != nullptr ? p->host : host_by_ip(sock.peer_ip);
+        if (dst != to) continue;
+        sock.out_scheduled = true;
+        schedule(Event{Clock::now(), 0, Event::flow, fd, 0});
+      }
+    }
+    w.swap(wakes_);
+  }
+  wake(w);
+}
+
 void Network::crash(std::uint32_t h) {
   WakeList w;
   {
@@ -354,6 +394,9 @@ void Network::on_flow(int fd) {
   Socket* p = find(s->peer);
   const std::uint32_t to = p != nullptr ? p->host : host_by_ip(s->peer_ip);
   Segment& head = s->out.front();
+  if (to != kNoHost && held_.count({s->host, to}) != 0) {
+    return;  // held: the release schedules the flow again (set_held)
+  }
   if (to == kNoHost || !transmits(s->host, to)) {
     // Lost: TCP retransmits after its back-off, and gives up after
     // tcp_retries2 retransmissions.

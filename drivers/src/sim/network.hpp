@@ -80,6 +80,12 @@ class DUET_API Network final : public io::detail::VirtualNet {
   [[nodiscard]] net::SocketAddr host_addr(std::uint32_t h, std::uint16_t port) const;
   void set_link(std::uint32_t a, std::uint32_t b, LinkConfig l);
   void set_partitioned(std::uint32_t a, std::uint32_t b, bool on);
+  /// One direction only: what `from` sends to `to` is lost (on) or crosses
+  /// again (off).
+  void set_partitioned_one_way(std::uint32_t from, std::uint32_t to, bool on);
+  /// Holds (on) the data `from` sends to `to`: it waits in order, counting
+  /// no retransmission, until the release (off) sends it on at once.
+  void set_held(std::uint32_t from, std::uint32_t to, bool on);
   void crash(std::uint32_t h);
   void restart(std::uint32_t h);
   /// The clock's start: trace instants are offsets from it.
@@ -222,6 +228,7 @@ class DUET_API Network final : public io::detail::VirtualNet {
   std::vector<HostState> hosts_;
   std::map<std::pair<std::uint32_t, std::uint32_t>, LinkConfig> links_;
   std::set<std::pair<std::uint32_t, std::uint32_t>> partitions_;
+  std::set<std::pair<std::uint32_t, std::uint32_t>> held_;  // (from, to): data waits
   std::map<int, Socket> sockets_;
   int next_fd_ = io::kVirtualFdBase;
   std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;

@@ -106,6 +106,15 @@ void World::partition(Host a, Host b) {
 void World::repair(Host a, Host b) {
   net_->set_partitioned(a.id(), b.id(), false);
 }
+void World::partition_one_way(Host from, Host to) {
+  net_->set_partitioned_one_way(from.id(), to.id(), true);
+}
+void World::hold(Host from, Host to) {
+  net_->set_held(from.id(), to.id(), true);
+}
+void World::release(Host from, Host to) {
+  net_->set_held(from.id(), to.id(), false);
+}
 void World::crash(Host h) {
   net_->crash(h.id());
 }

@@ -117,7 +117,17 @@ class DUET_API World {
   /// their SYN and time out, data is retransmitted and the sender's
   /// connection times out when the retransmissions give up.
   void partition(Host a, Host b);
+  /// Both directions again (a one-way partition included).
   void repair(Host a, Host b);
+  /// One direction only: what `from` sends to `to` is lost (retransmitted,
+  /// and timed out as above), what `to` sends to `from` crosses.
+  void partition_one_way(Host from, Host to);
+  /// Holds what `from` sends to `to` on established connections (data and
+  /// closes): it waits in order, with no retransmission counted (no
+  /// connection times out for it), until release(from, to) sends it on at
+  /// once. Connects (SYNs) and the kernel's resets are not held: they cross.
+  void hold(Host from, Host to);
+  void release(Host from, Host to);
   /// The host's processes die and its kernel resets every connection (its
   /// peers get a reset after the link's latency; its own sockets fail with
   /// ECONNRESET, its listeners are gone); until restart it answers nothing
