@@ -75,46 +75,59 @@ PROFILE_METHOD = ("perf record -e cpu-clock -F 999 attached to the server's proc
                   "http_parser, nginx), libc (with the vDSO's clock_gettime), OpenSSL")
 
 
-def profile_server(srv: Server, load: Load, cpus, cert, key, seconds, warmup, script, sargs,
-                   upstream: Upstream | None = None) -> dict | None:
-    """A cpu-clock profile of the server over one wrk run (perf record;
-    None where perf is missing or records nothing); `upstream` is where its
-    proxy and fan-out go."""
-    perf = shutil.which("perf")
-    if not perf:
-        return None
-    r = start(srv, cpus[0], cert, key, load.tls, upstream=upstream)
-    data = os.path.join(tempfile.gettempdir(), f"duet-http-prof-{os.getpid()}.data")
+def record_profile(pids: list[int], cpu: int, run) -> tuple[dict, object]:
+    """`perf record -e cpu-clock` (pinned to `cpu`) attached to `pids` while
+    `run()` runs, reduced by summarize_profile: (the profile, run's result).
+    The one recording both benchmarks use (this one and the echo
+    benchmark's profile pass)."""
+    data = os.path.join(tempfile.gettempdir(), f"duet-prof-{os.getpid()}.data")
     try:
-        r.require_tls(load.tls)
-        warm_up(cpus[1], r, load, warmup, script, sargs)
-        pp = subprocess.Popen(["taskset", "-c", str(cpus[1]), perf, "record", "-q", "-e", "cpu-clock", "-F", "999",
-                               "-o", data, "-p", ",".join(map(str, r.pids))],
+        pp = subprocess.Popen(["taskset", "-c", str(cpu), "perf", "record", "-q", "-e", "cpu-clock", "-F", "999",
+                               "-o", data, "-p", ",".join(map(str, pids))],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.3)
-        pids = r.pids
-        t0 = cpu_ticks(pids)
         try:
-            d = run_wrk(cpus[1], r, load, window(load, seconds), script, sargs)
-            cpu_s = (cpu_ticks(pids) - t0) / os.sysconf("SC_CLK_TCK")
+            result = run()
         finally:
             pp.send_signal(signal.SIGINT)
             try:
                 pp.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 pp.kill()
-        rep = subprocess.run([perf, "report", "-i", data, "--stdio", "--no-children", "--sort", "dso,sym",
+        rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso,sym",
                               "-g", "none", "--percent-limit", "0", "-t", "\t"],
                              capture_output=True, text=True, timeout=300)
-        got = summarize_profile(rep.stdout)
+        return summarize_profile(rep.stdout), result
+    finally:
+        for f in (data, data + ".old"):
+            try:
+                os.remove(f)
+            except OSError:
+                pass
+
+
+def profile_server(srv: Server, load: Load, cpus, cert, key, seconds, warmup, script, sargs,
+                   upstream: Upstream | None = None) -> dict | None:
+    """A cpu-clock profile of the server over one wrk run (perf record;
+    None where perf is missing or records nothing); `upstream` is where its
+    proxy and fan-out go."""
+    if not shutil.which("perf"):
+        return None
+    r = start(srv, cpus[0], cert, key, load.tls, upstream=upstream)
+    try:
+        r.require_tls(load.tls)
+        warm_up(cpus[1], r, load, warmup, script, sargs)
+        pids = r.pids
+        t0 = cpu_ticks(pids)
+
+        def measured():
+            d = run_wrk(cpus[1], r, load, window(load, seconds), script, sargs)
+            return d, (cpu_ticks(pids) - t0) / os.sysconf("SC_CLK_TCK")
+
+        got, (d, cpu_s) = record_profile(pids, cpus[1], measured)
         # The CPU per request of the profiled run (perf's sampling included):
         # what the shares are shares of.
         got["cpu_us_per_req"] = cpu_s * 1e6 / d["requests"] if d["requests"] else None
         return got if got["samples"] > 0 or got["top"] else None
     finally:
         stop(r)
-        for f in (data, data + ".old"):
-            try:
-                os.remove(f)
-            except OSError:
-                pass

@@ -32,7 +32,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -254,33 +253,13 @@ def profile_server(argv: list[str], env: dict, load_exe: str, conns: int, size: 
     """A cpu-clock profile of one server under the echo load (None where
     perf recorded nothing)."""
     sys.path.insert(0, os.path.join(ROOT, "experiments", "http"))
-    from http_profile import summarize_profile  # the HTTP benchmark's reduction of perf report
+    from http_profile import record_profile  # the HTTP benchmark's recording and reduction
     p, port = start(argv + ["0"], env=dict(os.environ, **env))
-    data = os.path.join(tempfile.gettempdir(), f"duet-echo-prof-{os.getpid()}.data")
     try:
-        pp = subprocess.Popen(["taskset", "-c", "1", "perf", "record", "-q", "-e", "cpu-clock", "-F", "999", "-o",
-                               data, "-p", str(p.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.3)
-        try:
-            load(load_exe, port, conns, size, seconds, warmup)
-        finally:
-            pp.send_signal(signal.SIGINT)
-            try:
-                pp.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pp.kill()
-        rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso,sym",
-                              "-g", "none", "--percent-limit", "0", "-t", "\t"],
-                             capture_output=True, text=True, timeout=300)
-        got = summarize_profile(rep.stdout)
+        got, _ = record_profile([p.pid], 1, lambda: load(load_exe, port, conns, size, seconds, warmup))
         return got if got["samples"] > 0 else None
     finally:
         stop(p)
-        for f in (data, data + ".old"):
-            try:
-                os.remove(f)
-            except OSError:
-                pass
 
 
 def profile_pass(srv: dict, load_exe: str, configs: list[tuple], seconds: float, warmup: float) -> list[dict]:

@@ -104,33 +104,26 @@ void Network::set_link(std::uint32_t a, std::uint32_t b, LinkConfig l) {
 }
 
 void Network::set_partitioned(std::uint32_t a, std::uint32_t b, bool on) {
-  WakeList w;
-  {
-    std::lock_guard g(mu_);
-    if (on) {
-      partitions_.insert({a, b});
-      partitions_.insert({b, a});
-    } else {
-      partitions_.erase({a, b});
-      partitions_.erase({b, a});
-    }
-    trace(std::string(on ? "partition " : "repair ") + hosts_.at(a).name + " " + hosts_.at(b).name);
-    w.swap(wakes_);
-  }
-  wake(w);
+  set_cut(a, b, on, true, on ? "partition " : "repair ");
 }
 
-void Network::set_partitioned_one_way(std::uint32_t from, std::uint32_t to, bool on) {
+void Network::partition_one_way(std::uint32_t from, std::uint32_t to) {
+  set_cut(from, to, true, false, "partition-one-way ");
+}
+
+void Network::set_cut(std::uint32_t from, std::uint32_t to, bool on, bool both, const char* what) {
   WakeList w;
   {
     std::lock_guard g(mu_);
-    if (on) {
-      partitions_.insert({from, to});
-    } else {
-      partitions_.erase({from, to});
+    for (const auto& d : {std::pair{from, to}, std::pair{to, from}}) {
+      if (d.first != from && !both) continue;
+      if (on) {
+        partitions_.insert(d);
+      } else {
+        partitions_.erase(d);
+      }
     }
-    trace(std::string(on ? "partition-one-way " : "repair-one-way ") + hosts_.at(from).name + " " +
-          hosts_.at(to).name);
+    trace(std::string(what) + hosts_.at(from).name + " " + hosts_.at(to).name);
     w.swap(wakes_);
   }
   wake(w);

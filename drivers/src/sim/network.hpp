@@ -80,9 +80,9 @@ class DUET_API Network final : public io::detail::VirtualNet {
   [[nodiscard]] net::SocketAddr host_addr(std::uint32_t h, std::uint16_t port) const;
   void set_link(std::uint32_t a, std::uint32_t b, LinkConfig l);
   void set_partitioned(std::uint32_t a, std::uint32_t b, bool on);
-  /// One direction only: what `from` sends to `to` is lost (on) or crosses
-  /// again (off).
-  void set_partitioned_one_way(std::uint32_t from, std::uint32_t to, bool on);
+  /// One direction only: what `from` sends to `to` is lost until
+  /// set_partitioned(.., false) repairs both.
+  void partition_one_way(std::uint32_t from, std::uint32_t to);
   /// Holds (on) the data `from` sends to `to`: it waits in order, counting
   /// no retransmission, until the release (off) sends it on at once.
   void set_held(std::uint32_t from, std::uint32_t to, bool on);
@@ -219,6 +219,9 @@ class DUET_API Network final : public io::detail::VirtualNet {
   /// A send that does not wait: the bytes taken, or -errno; nullopt where
   /// it would wait (connecting, or no room in the peer's window).
   std::optional<long> try_send(Socket& s, int fd, const io::detail::OpRequest& q);
+  /// Cuts (on) or repairs the direction from -> to, and to -> from too when
+  /// `both`; the trace line is `what` and the two names.
+  void set_cut(std::uint32_t from, std::uint32_t to, bool on, bool both, const char* what);
   Poll<long> do_send(Socket& s, int fd, io::detail::OpRequest& q, Context& cx);
   Poll<long> do_connect(Socket& s, int fd, io::detail::OpRequest& q, Context& cx);
 

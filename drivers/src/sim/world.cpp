@@ -107,7 +107,7 @@ void World::repair(Host a, Host b) {
   net_->set_partitioned(a.id(), b.id(), false);
 }
 void World::partition_one_way(Host from, Host to) {
-  net_->set_partitioned_one_way(from.id(), to.id(), true);
+  net_->partition_one_way(from.id(), to.id());
 }
 void World::hold(Host from, Host to) {
   net_->set_held(from.id(), to.id(), true);
