@@ -15,21 +15,7 @@
 #include "sim_util.hpp"
 #include "tls_peer.hpp"
 
-namespace shared {
-/// What one side of a connection observed.
-struct Seen {
-  std::string alpn, sni, version;
-  bool reused = false;
-  std::uint32_t handshake_sends = 0;
-  std::error_code error;
-};
-inline std::byte pattern(std::size_t i) {
-  return static_cast<std::byte>((i * 7 + 3) % 251);
-}
-inline std::string err(const char* what, std::error_code e) {
-  return std::string(what) + ": " + e.message();
-}
-}  // namespace shared
+#include "tls_shared.hpp"
 
 #define DUET_SCENARIOS "../tls/tls_scenarios.inc"
 #include "both_models.inc"
