@@ -5,84 +5,23 @@
 // after its handler's turn"; an unchecked one refuses the read with
 // operation_not_permitted. The misuse runs in a child: this test binary
 // started again on a hidden case ([.]: never run by a plain run, nor
-// declared to the ledger), whose stderr and end the parent reads, with a
-// bound that turns a hang into a failure.
-#include <poll.h>
-#include <spawn.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <unistd.h>
+// declared to the ledger: respawn.hpp), whose stderr and end the parent
+// reads, with a bound that turns a hang into a failure.
 
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <csignal>
-#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "respawn.hpp"
 #include "server_fixture.hpp"
-
-extern char** environ;
 
 namespace {
 
 constexpr const char* kChildCase = "turn child: a streamed body read after its handler's turn";
 constexpr const char* kMessage = "duet::http: a request body read after its handler's turn";
-
-struct ChildEnd {
-  bool exited = false, signaled = false;
-  int code = -1, signal = 0;
-  std::string err;
-};
-
-/// Runs this binary on the hidden case with stderr captured; killed after
-/// `limit_ms` (then neither exited nor signaled by itself).
-ChildEnd run_child(int limit_ms) {
-  std::vector<std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (std::strncmp(*e, "DUET_TEST_LEDGER=", 17) != 0) env.emplace_back(*e);
-  }
-  std::vector<char*> envp;
-  for (auto& s : env) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::string exe = "/proc/self/exe";
-  std::string name = kChildCase;
-  char* argv[] = {exe.data(), name.data(), nullptr};
-  int fds[2];
-  ChildEnd end;
-  if (::pipe2(fds, O_CLOEXEC) != 0) return end;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, fds[1], STDERR_FILENO);
-  pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv, envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(fds[1]);
-  if (rc != 0) {
-    ::close(fds[0]);
-    return end;
-  }
-  char buf[4096];
-  for (;;) {
-    pollfd p{fds[0], POLLIN, 0};
-    if (::poll(&p, 1, limit_ms) <= 0) {
-      ::kill(pid, SIGKILL);
-      break;
-    }
-    const ssize_t n = ::read(fds[0], buf, sizeof buf);
-    if (n <= 0) break;
-    end.err.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  end.exited = WIFEXITED(status);
-  end.code = end.exited ? WEXITSTATUS(status) : -1;
-  end.signaled = WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL;
-  end.signal = end.signaled ? WTERMSIG(status) : 0;
-  return end;
-}
 
 /// The misuse: waits for the test's go, then reads the moved request's body.
 duet::Task<void> read_later(duet::http::Request req, duet::Channel<int> go, std::atomic<int>* got) {
@@ -95,7 +34,7 @@ duet::Task<void> read_later(duet::http::Request req, duet::Channel<int> go, std:
 
 TEST_CASE("stream: a body read after its handler's turn is named and refused",
           "[http_server][stream]") {
-  const ChildEnd end = run_child(60000);
+  const duet::test::ChildEnd end = duet::test::run_child(kChildCase, 60000);
   INFO(end.err);
   if constexpr (DUET_CHECK_TRANSITIONS != 0) {
     CHECK(end.signaled);
