@@ -7,6 +7,7 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <future>
+#include <latch>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -60,10 +61,19 @@ TEST_CASE("blocking pool: each runtime's jobs count against its own limit", "[bl
   CHECK(a.blocking_stats().threads == 1);
   CHECK(a.blocking_stats().max_threads == 1);
   // b's jobs, and a job off every worker, run meanwhile: a's burst holds
-  // back nobody else's.
+  // back nobody else's. b's two jobs each wait for the other to start, so
+  // they end only by running at once (a limit below two would hang them,
+  // and the watchdog names it).
   auto h = b.spawn(duet::stackful, [] {
-    auto x = duet::spawn_blocking([] { return 2; });
-    auto y = duet::spawn_blocking([] { return 3; });
+    auto both = std::make_shared<std::latch>(2);
+    auto x = duet::spawn_blocking([both] {
+      both->arrive_and_wait();
+      return 2;
+    });
+    auto y = duet::spawn_blocking([both] {
+      both->arrive_and_wait();
+      return 3;
+    });
     return x.join() * y.join();
   });
   CHECK(h.join() == 6);
