@@ -77,6 +77,35 @@ TEST_CASE("server: pipelined requests are answered in order", "[http_server]") {
   });
 }
 
+TEST_CASE("server: requests around the idle read's size are read whole after each idle gap",
+          "[http_server]") {
+  // The coroutine and fiber engines read an idle connection's first bytes
+  // into a small array and take a read buffer only for what does not fit:
+  // requests that end just before, at and past that read's end, one at a
+  // time (the connection idle between) and then two in one write.
+  HTTP_ENGINE_MATRIX("http_server");
+  with_server(engine, drv, {}, [](Fixture& f) {
+    Client c(f.port);
+    const std::string base = get("/files/x", "X-Pad: \r\n");
+    for (std::size_t size : {200, 255, 256, 257, 300, 511, 512, 513, 5000}) {
+      const std::string req =
+          get("/files/x", "X-Pad: " + std::string(size - base.size(), 'p') + "\r\n");
+      REQUIRE(req.size() == size);
+      c.send(req);
+      auto r = c.response();
+      REQUIRE(r.status == 200);
+      CHECK(r.body == "/files/x");
+      c.send(req + get("/plaintext"));
+      r = c.response();
+      REQUIRE(r.status == 200);
+      CHECK(r.body == "/files/x");
+      r = c.response();
+      REQUIRE(r.status == 200);
+      CHECK(r.body == "Hello, World!");
+    }
+  });
+}
+
 TEST_CASE("server: 404, 405 with Allow, 501, HEAD and prefix routes", "[http_server]") {
   HTTP_ENGINE_MATRIX("http_server");
   with_server(engine, drv, {}, [](Fixture& f) {

@@ -140,6 +140,28 @@ TEST_CASE("read, fill_buf and consume", "[buffered]") {
   CHECK(end->empty());
 }
 
+TEST_CASE("BufReader: the buffer is taken at the first read and given back only when empty",
+          "[buffered]") {
+  BufReader rd(ChunkStream({"abcdef", "gh"}), 4);
+  CHECK_FALSE(rd.holds_buffer());  // nothing read yet
+  CHECK(rd.release_buffer());      // nothing to give back
+  std::byte b[2];
+  CHECK(*duet::wait(rd.read(b)) == 2);
+  CHECK(rd.holds_buffer());
+  CHECK_FALSE(rd.release_buffer());  // "cd" still buffered: kept
+  CHECK(rd.holds_buffer());
+  CHECK(rd.buffer().size() == 2);
+  rd.consume(2);
+  CHECK(rd.release_buffer());
+  CHECK_FALSE(rd.holds_buffer());
+  CHECK(rd.buffer().empty());
+  // The next read takes a new buffer and loses nothing of the stream.
+  std::string out;
+  CHECK(*duet::wait(rd.read_until('h', out)) == 4);
+  CHECK(out == "efgh");
+  CHECK(rd.holds_buffer());
+}
+
 TEST_CASE("BufWriter: small writes are buffered, flush writes them, large ones go straight",
           "[buffered]") {
   BufWriter wr(SinkStream(3, 1 << 20, kReset), 8);

@@ -16,11 +16,15 @@
 // A TLS connection's handshake runs before its fiber exists, as a task on
 // the worker's stack (handshake_then_fiber), so its depth is no part of
 // the fiber's stack. What an idle connection holds: its fiber's stack
-// (the frames of serve and read_request), the BufReader's buffer (io::kDefaultBufferSize), the
-// decoder's state, and the output string's capacity (given back past
-// kKeepOutput).
+// (the frames of serve and read_request, with a first-read array of
+// kFirstRead bytes), the decoder's state, and the output string's capacity
+// (given back past kKeepOutput). The idle read goes into the first-read
+// array; the BufReader's buffer (io::kDefaultBufferSize) is taken only when
+// a request does not fit it, and given back when the connection goes idle
+// again.
 #include <sys/socket.h>
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -45,6 +49,7 @@ namespace duet::http::detail {
 
 namespace {
 
+inline constexpr std::size_t kFirstRead = 256;        // the idle read, on the fiber's stack
 inline constexpr std::size_t kKeepOutput = 4 * 1024;  // output capacity kept while idle
 
 /// Takes the connection off State::open when its fiber ends.
@@ -105,8 +110,8 @@ class FiberConnection {
     explicit Pump(FiberConnection& c) noexcept : c_(c) {}
 
    private:
-    std::span<const std::byte> input() noexcept override { return c_.reader_.buffer(); }
-    void consume(std::size_t n) noexcept override { c_.reader_.consume(n); }
+    std::span<const std::byte> input() noexcept override { return c_.input(); }
+    void consume(std::size_t n) noexcept override { c_.consume(n); }
     Task<io::Result<std::size_t>> fill() override {
       const Instant deadline = Clock::now() + c_.st_.options.limits.read_timeout;
       io::Result<std::span<const std::byte>> r =
@@ -126,16 +131,30 @@ class FiberConnection {
     FiberConnection& c_;
   };
 
+  /// The input read and not fed yet: the idle read's rest, else the
+  /// reader's buffer. The reader is filled only while the idle read's rest
+  /// is empty, so its bytes come after that rest's.
+  std::span<const std::byte> input() const noexcept {
+    return first_rest_.empty() ? reader_.buffer() : first_rest_;
+  }
+  void consume(std::size_t n) noexcept {
+    if (first_rest_.empty()) {
+      reader_.consume(n);
+    } else {
+      first_rest_ = first_rest_.subspan(n);
+    }
+  }
+
   /// The next request into `req`, answering a 100-continue on the way.
   /// Before it waits for input, it writes the answers already made.
   Read read_request(Request& req) {
     for (;;) {
-      std::span<const std::byte> in = reader_.buffer();
+      std::span<const std::byte> in = input();
       while (!in.empty()) {
         const auto step =
             decoder_.feed(std::string_view(reinterpret_cast<const char*>(in.data()), in.size()));
-        reader_.consume(step.consumed);
-        in = reader_.buffer();
+        consume(step.consumed);
+        in = input();
         switch (step.event) {
           case RequestDecoder::Event::request:
             req = decoder_.take();
@@ -162,23 +181,28 @@ class FiberConnection {
     }
   }
 
-  /// Reads more input into the reader: false at the peer's end, an error,
-  /// a deadline, or (idle) the drain.
+  /// Reads more input (input() empty before): false at the peer's end, an
+  /// error, a deadline, or (idle) the drain.
   bool fill() {
     const bool idle = decoder_.idle();
     if (idle || decoder_.in_body()) deadline_ = Clock::now() + st_.options.limits.read_timeout;
-    io::Result<std::span<const std::byte>> r = std::errc::connection_aborted;
-    if (idle) {
-      if (out_.capacity() > kKeepOutput) std::string().swap(out_);
-      if (st_.shutdown.is_cancelled()) return false;
-      // drain_wait_ borrowed: registered on the token once per connection.
-      auto m = wait(select(biased, drain_wait_, timeout_at(deadline_, reader_.fill_buf())));
-      if (m.template is<drain_began>()) return false;
-      r = std::move(m.template get<filled>());
-    } else {
-      r = wait(timeout_at(deadline_, reader_.fill_buf()));
+    if (!idle) {
+      const io::Result<std::span<const std::byte>> r =
+          wait(timeout_at(deadline_, reader_.fill_buf()));
+      return r && !r->empty();
     }
-    return r && !r->empty();
+    // Between requests: hold no read buffer, and watch the drain.
+    (void)reader_.release_buffer();
+    if (out_.capacity() > kKeepOutput) std::string().swap(out_);
+    if (st_.shutdown.is_cancelled()) return false;
+    // drain_wait_ borrowed: registered on the token once per connection.
+    auto m = wait(select(biased, drain_wait_,
+                         timeout_at(deadline_, reader_.get_ref().read(std::span(first_)))));
+    if (m.template is<drain_began>()) return false;
+    const io::Result<std::size_t> n = std::move(m.template get<filled>());
+    if (!n || *n == 0) return false;
+    first_rest_ = std::span<const std::byte>(first_).first(*n);
+    return true;
   }
 
   /// Writes the output: false when the write failed or its deadline passed.
@@ -232,10 +256,9 @@ class FiberConnection {
       (void)reader_.get_ref().shutdown(net::Shutdown::write);
       const Instant deadline = Clock::now() + st_.options.limits.read_timeout;
       for (;;) {
-        reader_.consume(reader_.buffer().size());
-        const io::Result<std::span<const std::byte>> r =
-            wait(timeout_at(deadline, reader_.fill_buf()));
-        if (!r || r->empty()) return;
+        const io::Result<std::size_t> n =
+            wait(timeout_at(deadline, reader_.get_ref().read(std::span(first_))));
+        if (!n || *n == 0) return;
       }
     }
   }
@@ -250,6 +273,8 @@ class FiberConnection {
   // The drain, watched by every idle read: one future for the connection
   // (CancelledFuture: re-polled by its task it takes no lock).
   CancelledFuture drain_wait_;
+  std::span<const std::byte> first_rest_;  // of first_: read, not fed yet
+  std::array<std::byte, kFirstRead> first_;
 };
 
 /// The connection's fiber over an open stream.

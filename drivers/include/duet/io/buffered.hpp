@@ -25,6 +25,10 @@
 // appends to the caller's string; it makes no syscall and allocates nothing
 // beyond the string's growth. A write that fits the buffer is a copy.
 //
+// Memory: a reader takes its buffer at its first read and keeps it;
+// release_buffer() gives it back while it holds nothing, so a server
+// holding many idle connections need not hold a buffer for each.
+//
 // Errors lose no bytes: bytes appended or copied before an error stay with
 // the caller (read_until, read_exact's Transferred::bytes), and a flush that
 // fails keeps its unwritten bytes for the next flush.
@@ -74,16 +78,28 @@ class DUET_API BufReader {
   using Inner = decltype(std::declval<S&>().read(std::declval<std::span<std::byte>>()));
 
  public:
+  /// The buffer of `capacity` bytes is taken at the first read.
   explicit BufReader(S inner, std::size_t capacity = kDefaultBufferSize)
-      : inner_(std::move(inner)),
-        buf_(std::make_unique_for_overwrite<std::byte[]>(std::max<std::size_t>(capacity, 1))),
-        cap_(std::max<std::size_t>(capacity, 1)) {}
+      : inner_(std::move(inner)), cap_(std::max<std::size_t>(capacity, 1)) {}
 
   /// The buffered bytes not read yet.
   [[nodiscard]] std::span<const std::byte> buffer() const noexcept {
     return {buf_.get() + pos_, end_ - pos_};
   }
   [[nodiscard]] std::size_t capacity() const noexcept { return cap_; }
+  /// Whether the reader holds its buffer now (it takes it at a read).
+  [[nodiscard]] bool holds_buffer() const noexcept { return buf_ != nullptr; }
+  /// Gives the buffer back while it holds no unread byte, so that a reader
+  /// waiting on a long-lived connection holds none; the next read takes a
+  /// new one. False, changing nothing, while bytes are buffered. Not while
+  /// a future of this reader is pending (as for a move: its read may be
+  /// filling the buffer).
+  bool release_buffer() noexcept {
+    if (pos_ != end_) return false;
+    buf_.reset();
+    pos_ = end_ = 0;
+    return true;
+  }
   /// Marks `n` buffered bytes read (n <= buffer().size()).
   void consume(std::size_t n) noexcept { pos_ += std::min(n, end_ - pos_); }
   [[nodiscard]] S& get_ref() noexcept { return inner_; }
@@ -129,6 +145,7 @@ class DUET_API BufReader {
     if (!fill) {
       if (why != nullptr) return Result<std::size_t>(*why);
       pos_ = end_ = 0;
+      if (!buf_) buf_ = std::make_unique_for_overwrite<std::byte[]>(cap_);
       fill.emplace(inner_.read(std::span<std::byte>(buf_.get(), cap_)));
     }
     auto p = detail::poll_or_cut(*fill, cx, why);
@@ -147,7 +164,7 @@ class DUET_API BufReader {
   }
 
   S inner_;
-  std::unique_ptr<std::byte[]> buf_;
+  std::unique_ptr<std::byte[]> buf_;  // none until the first read, or released
   std::size_t cap_;
   std::size_t pos_ = 0;  // next unread byte
   std::size_t end_ = 0;  // end of the buffered bytes
