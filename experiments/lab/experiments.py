@@ -100,8 +100,9 @@ def yield_n(ctx):
 
 def peer_tests(ctx: Ctx, prog: list[str], impl: str, env: dict | None = None,
                skip: tuple = (), rss_max: int | None = None, inc_max: int | None = None,
-               timeout: float = 300) -> list[Invocation]:
-    """The five shared tests for one implementation, at this profile's N."""
+               conc_max: int | None = None, timeout: float = 300) -> list[Invocation]:
+    """The five shared tests for one implementation, at this profile's N
+    (spawn_conc's N up to conc_max, spawn_inc's capped at inc_max)."""
     env = env or {}
     out = []
     for n in rss_ns(ctx):
@@ -112,6 +113,8 @@ def peer_tests(ctx: Ctx, prog: list[str], impl: str, env: dict | None = None,
                               key="spawn_seq"))
     if "spawn_conc" not in skip:
         for n in conc_ns(ctx):
+            if conc_max is not None and n > conc_max:
+                continue
             out.append(Invocation(prog + ["spawn_conc", str(n)], f"{impl} spawn_conc N={n}", impl, env, timeout,
                                   key=f"spawn_conc N={n}"))
     if "spawn_inc" not in skip:
@@ -385,7 +388,10 @@ EXPERIMENTS: list[Experiment] = [
              {"smoke": 2, "quick": 5, "full": 20}),
     external("stackful_depth", "exp_stackful_depth", "memory", "stackful",
              "recursion depth per stack strategy and frame size",
-             _args("exp_stackful_depth", ["--locals", "0", "--target", "20000"], [], []),
+             # quick: the lazy stack's overflow probe on its 8 MiB reserve
+             # only (the 1 GiB one touches a gigabyte per frame size: the
+             # full profile's); the 1M-frame target runs in every profile.
+             _args("exp_stackful_depth", ["--locals", "0", "--target", "20000"], ["--lazy-reserve", "8388608"], []),
              {"smoke": 5, "quick": 30, "full": 60}),
     external("stackful_spawn", "exp_stackful_spawn", "switch", "stackful",
              "create+run+destroy of a fiber per stack strategy",

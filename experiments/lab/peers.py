@@ -132,11 +132,16 @@ def experiments() -> list[Experiment]:
         def inv(ctx: Ctx, name=name):
             # Boost.Fiber and Asio run on one thread; 1M live fibers with
             # 64 KiB+ stacks would need 64 GB of address space and malloc.
+            # Its spawns map a stack each (tens of microseconds on a VM
+            # slow at mapping): the quick profile stops its spawn tests at
+            # 10K (the quick profile's budget), full at 100K.
             # CPython needs ~20 s per pass for 1M tasks: the quick profile
             # stops it at 200K (S7's claim is Tokio's); full runs 1M.
-            cap = 100000 if name == "boost-fiber" else by_profile(ctx, None, 200000, None) if name == "python" else None
+            cap = (by_profile(ctx, 100000, 10000, 100000) if name == "boost-fiber"
+                   else by_profile(ctx, None, 200000, None) if name == "python" else None)
             rss_cap = 100000 if name == "boost-fiber" else None
-            tests = peer_tests(ctx, ["peer"], name, inc_max=cap, rss_max=rss_cap)
+            conc_cap = by_profile(ctx, None, 10000, None) if name == "boost-fiber" else None
+            tests = peer_tests(ctx, ["peer"], name, inc_max=cap, rss_max=rss_cap, conc_max=conc_cap)
             fixed = []
             for t in tests:
                 one = t.argv[1] in ("rss", "spawn_seq", "yield")

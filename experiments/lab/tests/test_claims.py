@@ -196,7 +196,7 @@ def data_on_file() -> str | None:
 
 # Optional reads that the quick profile's data cannot show: S7 looks at
 # N = 1M, which duet fibers and Python reach only in the full profile and
-# Boost.Fiber never (capped at 100K: peers.py).
+# Boost.Fiber never (capped at 100K in full, 10K in quick: peers.py).
 NEVER_AT_QUICK = {("S7", "duet_fiber"), ("S7", "peer_python"), ("S7", "peer_boost-fiber")}
 
 

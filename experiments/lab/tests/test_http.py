@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import tempfile
+import types
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -586,6 +587,19 @@ class UpstreamLoadsTest(unittest.TestCase):
         per_run = quick["reps"] * (11 * (1 + quick["upstream_warmup"] + quick["upstream_seconds"]) + 2)
         self.assertLessEqual(per_run * DEFAULT_REPEAT["quick"], 120)
         self.assertIn("proxy", http_bench.PROFILES["smoke"]["upstream_loads"])
+
+    def test_idle_tests_take_duets_engines_on_the_idle_drivers_and_every_peer(self):
+        quick, full = http_bench.PROFILES["quick"], http_bench.PROFILES["full"]
+        self.assertEqual((quick["idle_drivers"], full["idle_drivers"]), ("one", "all"))
+        self.assertLess(quick["idle_n"], full["idle_n"])
+        names = ["duet-coroutine-io_uring", "duet-coroutine-epoll", "duet-poll-io_uring", "duet-poll-epoll",
+                 "nginx", "go"]
+        b = types.SimpleNamespace(names=names, a=types.SimpleNamespace(idle_drivers="all"))
+        self.assertEqual(http_bench.idle_names(b), names)
+        b.a.idle_drivers = "one"
+        one = http_bench.upstream_drivers("one")[0]
+        self.assertEqual(http_bench.idle_names(b),
+                         [n for n in names if not n.startswith("duet-") or n.endswith("-" + one)])
 
     def test_rows_and_the_proxy_targets(self):
         with tempfile.TemporaryDirectory() as d:

@@ -119,6 +119,25 @@ class BatchesTest(unittest.TestCase):
         got = [[(i, e.name) for i, e in batch] for batch in batches([a, b, c, d])]
         self.assertEqual(got, [[(1, "a")], [(2, "b"), (4, "d")], [(3, "c")]])
 
+class PeerCapsTest(unittest.TestCase):
+    def invocations(self, profile: str, peer: str) -> list[list[str]]:
+        from lab import peers as P
+        from lab.experiments import Ctx
+        exp = next(e for e in P.experiments() if e.name == f"peer_{peer}")
+        return [i.argv[1:] for i in exp.invocations(Ctx(profile, 2, {}))]
+
+    def test_boost_fiber_spawns_stop_at_10k_in_quick_and_100k_in_full(self):
+        for profile, cap in (("quick", 10000), ("full", 100000)):
+            with self.subTest(profile=profile):
+                spawns = [int(a[1]) for a in self.invocations(profile, "boost-fiber")
+                          if a[0] in ("spawn_conc", "spawn_inc")]
+                self.assertTrue(spawns)
+                self.assertEqual(max(spawns), cap)
+
+    def test_other_peers_spawn_at_the_profiles_n(self):
+        conc = [int(a[1]) for a in self.invocations("quick", "go") if a[0] == "spawn_conc"]
+        self.assertEqual(max(conc), 100000)
+
 
 if __name__ == "__main__":
     unittest.main()
