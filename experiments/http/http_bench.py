@@ -149,6 +149,10 @@ ALL_CONNS = "64,256,1000"
 # HTTP_TARGET_CONNS), so that a missed target has a profile of its load.
 # The proxy's load is profiled through a fresh upstream of its own (the
 # servers of the proxy loads: duet's on their drivers, and the peers).
+# The idle TLS test opens its connections one after another (a handshake
+# each, in Python): at most this many (the quick profile's idle_tls_max
+# fewer).
+IDLE_TLS_MAX = 2000
 PROFILE_LOADS = "plaintext:256;pipeline:256;json:256;https:256;proxy:256"
 # The quick profile's: the loads of the issues' central targets (the engines
 # at plaintext, HTTPS's tails, the proxy); pipelined and json are profiled in
@@ -166,17 +170,21 @@ PROFILES = {
                   count_loads="plaintext:64", idle_n=200, peers="nginx", https_min=2, profile_loads="plaintext:64",
                   timeline_loads="https:64", diagnostics_runs=None, profile_seconds=1,
                   upstream_loads="proxy:64;fanout:64", upstream_seconds=1, upstream_warmup=0,
-                  upstream_drivers="one", depth_n=200, depth_runs=None, idle_runs=None, idle_drivers="all"),
+                  upstream_drivers="one", depth_n=200, depth_runs=None, idle_runs=None, idle_drivers="all",
+                  idle_tls_max=IDLE_TLS_MAX, once_loads="", tls_profile_drivers="all"),
     # quick: every route at 256 connections (the targets' load); the lab
     # repeats the program 3 times. What measures memory or diagnoses (the
     # idle tests, plain and TLS; the depth test; syscalls, profiles, the
     # handshake timeline) runs in the first of those only: memory varies
     # little from run to run, and with three engines on two drivers (nine
     # servers) the whole of ./experiments/run must stay within 30 minutes
-    # on 2 cores. The idle tests hold 5,000 connections (10,000 in full) on
-    # duet's engines on one driver (io_uring where the kernel allows it:
-    # the default) and the peers; an engine's idle state is the same on
-    # either driver but for the driver's per-socket record. HTTPS windows are 3 s (256 handshakes stay a small part of
+    # on 2 cores. The idle tests hold 5,000 connections (10,000 in full),
+    # 1,000 over TLS (2,000), on duet's engines on one driver (io_uring
+    # where the kernel allows it: the default) and the peers; an engine's
+    # idle state is the same on either driver but for the driver's
+    # per-socket record. The json load (the plaintext path with another
+    # body) runs in the first run only (once_loads), and the HTTPS profile
+    # on duet's default driver only (tls_profile_drivers). HTTPS windows are 3 s (256 handshakes stay a small part of
     # one; 5 s in full, for 1,000). Syscalls are counted at plaintext only; profiles are taken
     # at QUICK_PROFILE_LOADS, each a 1-s window (about a thousand samples). The 64- and
     # 1,000-connection loads are the full profile's. The proxy and fan-out
@@ -188,7 +196,8 @@ PROFILES = {
                   count_loads="plaintext:256", idle_n=5000, peers="nginx,go,hyper", https_min=3,
                   profile_loads=QUICK_PROFILE_LOADS, timeline_loads=TIMELINE_LOADS, diagnostics_runs=1,
                   profile_seconds=1, upstream_loads=UPSTREAM_LOADS, upstream_seconds=1, upstream_warmup=1,
-                  upstream_drivers="one", depth_n=10000, depth_runs=1, idle_runs=1, idle_drivers="one"),
+                  upstream_drivers="one", depth_n=10000, depth_runs=1, idle_runs=1, idle_drivers="one",
+                  idle_tls_max=1000, once_loads="json", tls_profile_drivers="one"),
     # full: every route at every connection count; 2 reps a run, 5 runs;
     # every pass in every run (the depth test once a run, on both drivers).
     "full": dict(loads=";".join(f"{k}:{ALL_CONNS}" for k in ("plaintext", "pipeline", "json", "https")), reps=2,
@@ -196,8 +205,18 @@ PROFILES = {
                  peers="nginx,go,hyper", https_min=5, profile_loads=PROFILE_LOADS,
                  timeline_loads=TIMELINE_LOADS, diagnostics_runs=None, profile_seconds=4,
                  upstream_loads=UPSTREAM_LOADS, upstream_seconds=4, upstream_warmup=1, upstream_drivers="all",
-                 depth_n=10000, depth_runs=None, idle_runs=None, idle_drivers="all"),
+                 depth_n=10000, depth_runs=None, idle_runs=None, idle_drivers="all",
+                 idle_tls_max=IDLE_TLS_MAX, once_loads="", tls_profile_drivers="all"),
 }
+
+
+def this_runs_loads(loads: list[Load], once: str, env=None) -> list[Load]:
+    """The main pass's loads this run: the kinds named in `once`
+    (comma-separated) only in the lab's first run (or a run by hand)."""
+    kinds = {k for k in once.split(",") if k}
+    if not kinds or diagnostics_this_run(1, env):
+        return loads
+    return [x for x in loads if x.kind not in kinds]
 
 
 def diagnostics_this_run(preset_runs: int | None, env=None) -> bool:
@@ -475,6 +494,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--idle-test", choices=("auto", "yes", "no"), default="auto",
                     help="the idle tests (plain and TLS): auto (the profile's rule: in quick, the lab's first run "
                     "only), yes or no")
+    ap.add_argument("--idle-tls-max", type=int, help="at most this many idle TLS connections")
+    ap.add_argument("--once-loads", help='load kinds measured in the lab\'s first run only, e.g. "json" '
+                    '(empty: none)')
+    ap.add_argument("--tls-profile-drivers", choices=("one", "all"),
+                    help="duet's drivers in the HTTPS profiles: one (io_uring where the kernel allows it, else "
+                    "epoll) or all")
     ap.add_argument("--idle-drivers", choices=("one", "all"),
                     help="duet's drivers in the idle tests: one (io_uring where the kernel allows it, else epoll) "
                     "or all")
@@ -496,7 +521,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    else a.idle_test == "yes")
     for k in ("reps", "seconds", "warmup", "loads", "count_loads", "idle_n", "peers", "profile_loads", "profile_seconds",
               "timeline_loads", "upstream_loads", "upstream_seconds", "upstream_warmup", "upstream_drivers",
-              "depth_n", "idle_drivers"):
+              "depth_n", "idle_drivers", "idle_tls_max", "once_loads", "tls_profile_drivers"):
         if getattr(a, k) is None:
             setattr(a, k, preset[k])
     return a
@@ -713,7 +738,10 @@ def profile_pass(b: Bench, loads: list[Load]):
     servers of that load only, as in upstream_pass)."""
     direct = [x for x in loads if not x.upstream]
     via = [x for x in loads if x.upstream]
-    profile_each(b, direct, b.names, None)
+    tls_drivers = upstream_drivers(b.a.tls_profile_drivers)
+    profile_each(b, [x for x in direct if not x.tls], b.names, None)
+    profile_each(b, [x for x in direct if x.tls],
+                 [n for n in b.names if not n.startswith("duet-") or n.rsplit("-", 1)[1] in tls_drivers], None)
     if not via:
         return
     up, cpu = pick_upstream(b.peers), upstream_cpu(b.cpus)
@@ -794,7 +822,7 @@ def idle_pass(b: Bench, nofile: int):
               "method": meth})
         write(breakdown_records(name, n, d.get("breakdown") or {}))
         log(f"idle {name}: {d['opened']} open ({d['failed']} failed), {(d['per_conn'] or 0):.0f} B/conn")
-    idle_tls_pass(b, min(n, IDLE_TLS_MAX))
+    idle_tls_pass(b, min(n, b.a.idle_tls_max))
 
 
 def idle_names(b: Bench) -> list[str]:
@@ -803,9 +831,6 @@ def idle_names(b: Bench) -> list[str]:
     return [n for n in b.names if not n.startswith("duet-") or n.rsplit("-", 1)[1] in drivers]
 
 
-# The idle TLS test opens its connections one after another (a handshake
-# each, in Python): at most this many.
-IDLE_TLS_MAX = 2000
 
 
 def idle_tls_pass(b: Bench, n: int):
@@ -950,7 +975,7 @@ def main(argv=None) -> int:
     # test's server two per parked request (depth_n).
     nofile = raise_nofile(max(a.idle_n, 1000, 2 * a.depth_n + DEPTH_FD_MARGIN) + 4096)
     cpus = pick_cpus()
-    loads = parse_loads(a.loads, a.depth)
+    loads = this_runs_loads(parse_loads(a.loads, a.depth), a.once_loads)
     count_loads = parse_loads(a.count_loads, a.depth) if a.count_loads and a.diagnostics else []
     profile_loads = parse_loads(a.profile_loads, a.depth) if a.profile_loads and a.diagnostics else []
     timeline_loads = ([x for x in parse_loads(a.timeline_loads, a.depth) if x.tls]

@@ -536,6 +536,8 @@ def s6(R: Results) -> Verdict:
         got = [R.opt("spawn_conc", "total_time", n, impl) for n in (1000, 10000, 50000, 100000)]
         if all(got):
             parts.append(f"{pname(impl)} {'/'.join(fmt_num(g.median) for g in got)} ms")
+        elif any(got):  # a peer the profile stops early (peers.py): the Ns it reached
+            parts.append(f"{pname(impl)} {'/'.join(fmt_num(g.median) if g else '-' for g in got)} ms")
     if not vs:
         d = R.largest("spawn_conc", "total_time", "duet-stackless")
         return Verdict(f"duet stackless {fmt_num(d.median)} ms at N={d.n}", "not measurable here",

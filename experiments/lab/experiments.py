@@ -376,8 +376,10 @@ EXPERIMENTS: list[Experiment] = [
     # Other engineers' programs.
     external("stackful_rss", "exp_stackful_rss", "memory", "stackful",
              "RSS per parked fiber per stack strategy (slope over N)",
+             # quick: the three strategies users choose (unguarded_unsafe,
+             # pooled without its guard, is the full profile's).
              _args("exp_stackful_rss", ["--strategy", "all", "--n", "200,2000"],
-                   ["--strategy", "all", "--n", "1000,10000,100000", "--raise-map-count"],
+                   ["--strategy", "pooled,lazy,copy", "--n", "1000,10000,100000", "--raise-map-count"],
                    ["--strategy", "all", "--n", "10000,100000,1000000", "--raise-map-count"]),
              {"smoke": 10, "quick": 120, "full": 600}),
     external("page_touch", "exp_page_touch", "memory", "stackful",
@@ -429,7 +431,7 @@ EXPERIMENTS: list[Experiment] = [
     external("stackful_switch", "exp_stackful_switch", "cache", "stackful",
              "fiber switch through the scheduler with 1, 1K, 100K live fibers",
              _args("exp_stackful_switch", ["--strategy", "all", "--n", "1,100", "--yields", "20000"],
-                   ["--strategy", "all", "--yields", "300000", "--raise-map-count"],
+                   ["--strategy", "pooled,lazy,copy", "--yields", "300000", "--raise-map-count"],
                    ["--strategy", "all", "--n", "1,1000,100000,1000000", "--raise-map-count"]),
              {"smoke": 5, "quick": 90, "full": 300}),
 ]

@@ -81,11 +81,21 @@ inline duet::StackStrategy parse_strategy(const std::string& s) {
 inline const char* name(duet::StackStrategy s) {
   return duet::strategy_name(s);
 }
+/// --strategy: "all", one strategy's name, or a comma-separated list.
 inline std::vector<duet::StackStrategy> strategies(const Args& a) {
   std::string s = a.get("--strategy", "all");
-  if (s != "all") return {parse_strategy(s)};
-  return {duet::StackStrategy::pooled, duet::StackStrategy::lazy, duet::StackStrategy::copy,
-          duet::StackStrategy::unguarded_unsafe};
+  if (s == "all") {
+    return {duet::StackStrategy::pooled, duet::StackStrategy::lazy, duet::StackStrategy::copy,
+            duet::StackStrategy::unguarded_unsafe};
+  }
+  std::vector<duet::StackStrategy> out;
+  std::size_t from = 0;
+  for (;;) {
+    const std::size_t comma = s.find(',', from);
+    out.push_back(parse_strategy(s.substr(from, comma - from)));
+    if (comma == std::string::npos) return out;
+    from = comma + 1;
+  }
 }
 
 /// Shared memory for a child's numbers.

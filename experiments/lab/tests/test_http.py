@@ -601,6 +601,17 @@ class UpstreamLoadsTest(unittest.TestCase):
         self.assertEqual(http_bench.idle_names(b),
                          [n for n in names if not n.startswith("duet-") or n.endswith("-" + one)])
 
+    def test_a_once_load_runs_in_the_labs_first_run_only(self):
+        loads = http_wrk.parse_loads("plaintext:256;json:256;https:256", 16)
+        kinds = lambda env: [x.kind for x in http_bench.this_runs_loads(loads, "json", env)]  # noqa: E731
+        self.assertEqual(kinds({"DUET_LAB_RUN": "0"}), ["plaintext", "json", "https"])
+        self.assertEqual(kinds({"DUET_LAB_RUN": "2"}), ["plaintext", "https"])
+        self.assertEqual(kinds({}), ["plaintext", "json", "https"])  # a run by hand
+        self.assertEqual([x.kind for x in http_bench.this_runs_loads(loads, "", {"DUET_LAB_RUN": "2"})],
+                         ["plaintext", "json", "https"])
+        self.assertEqual(http_bench.PROFILES["quick"]["once_loads"], "json")
+        self.assertEqual(http_bench.PROFILES["full"]["once_loads"], "")
+
     def test_rows_and_the_proxy_targets(self):
         with tempfile.TemporaryDirectory() as d:
             R = Results({"http": data_file("http", upstream_records())})
