@@ -21,10 +21,25 @@ using Duration = std::chrono::nanoseconds;
 /// transmission is lost with that probability and retransmitted after
 /// TCP's back-off (200 ms doubling), as the kernel would: bytes are
 /// delayed, never lost, unless the retransmissions give up.
+///
+/// With `bandwidth` > 0 (bytes per second) each direction is a FIFO queue:
+/// a segment leaves once the link has serialized the segments queued
+/// before it (of every connection between the two hosts), after its own
+/// serialization time, ceil(bytes / bandwidth) seconds; then the latency
+/// and jitter above. A retransmission does not queue again.
+///
+/// With `reorder` > 0 each segment, with that probability, is late by an
+/// extra draw in [0, latency + jitter] (a "late" trace line): segments of
+/// other connections on the link overtake it. A TCP connection still
+/// delivers its bytes in order, as a kernel's reassembly does: its later
+/// segments wait for the late one, so for TCP a reordering shows only in
+/// the timing and the trace, never in the bytes a read returns.
 struct LinkConfig {
   Duration latency = std::chrono::milliseconds(1);
   Duration jitter{0};
   double loss = 0.0;
+  std::uint64_t bandwidth = 0;  // bytes per second; 0: unlimited
+  double reorder = 0.0;
 };
 
 /// Seeded fault rates, each a probability per operation of its kind.
