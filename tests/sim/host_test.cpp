@@ -85,15 +85,18 @@ CrashSeen crash_scenario(std::uint64_t seed) {
   auto l = duet::sim::as_host(
       b, [] { return duet::net::TcpListener::bind(duet::net::SocketAddr::v4_any(80)); });
   REQUIRE(l);
+  // The server waits on its accept (no timer), so the paused clock stands
+  // still between this spawn and the run's; the sleepers are spawned from
+  // the run's task, where no idle moment lets the clock jump to them.
   auto server = w.spawn(b, serve(b, std::move(*l), &conns));
-  auto fiber = w.spawn(b, duet::stackful, [] { duet::wait(duet::sleep(std::chrono::hours(1))); });
-  auto bystander = w.spawn(
-      a, [](Host) -> duet::Task<void> { co_await duet::sleep(std::chrono::seconds(30)); }(a));
   CrashSeen seen;
   w.run(a,
-        [](World& w, Host b, CrashSeen& seen, duet::JoinHandle<void> server,
-           duet::JoinHandle<void> fiber, duet::JoinHandle<void> bystander,
+        [](World& w, Host a, Host b, CrashSeen& seen, duet::JoinHandle<void> server,
            std::vector<duet::JoinHandle<void>>& conns) -> duet::Task<void> {
+          auto fiber =
+              w.spawn(b, duet::stackful, [] { duet::wait(duet::sleep(std::chrono::hours(1))); });
+          auto bystander = duet::sim::spawn(
+              a, []() -> duet::Task<void> { co_await duet::sleep(std::chrono::seconds(30)); }());
           std::optional<duet::net::TcpStream> c;
           seen.served = co_await ping(b.addr(80), &c);
           if (!seen.served || conns.size() != 1) co_return;
@@ -107,7 +110,7 @@ CrashSeen crash_scenario(std::uint64_t seed) {
           const bool by = co_await was_cancelled(std::move(bystander));
           seen.other_host = !by;
           seen.fingerprint = w.fingerprint();  // on the world's worker, at a point the seed fixes
-        }(w, b, seen, std::move(server), std::move(fiber), std::move(bystander), conns));
+        }(w, a, b, seen, std::move(server), conns));
   return seen;
 }
 
