@@ -1,8 +1,9 @@
 // network.cpp: the simulated network's TCP (network.hpp): connection setup
 // (SYN, SYN-ACK, RST, the SYN's retransmissions), the in-order delivery of
-// each direction's segments after the link's delay, retransmission across
-// loss and partitions, the socket buffers' window, the seeded faults, and
-// the socket calls it answers in the kernel's place.
+// each direction's segments after the link's queue (its bandwidth), delay
+// and late draws (its reordering), retransmission across loss and
+// partitions, the socket buffers' window, the seeded faults, and the socket
+// calls it answers in the kernel's place.
 #include "sim/network.hpp"
 
 #include <arpa/inet.h>

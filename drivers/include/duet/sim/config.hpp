@@ -1,6 +1,7 @@
 // duet/sim/config.hpp: what a simulated network (duet/sim/world.hpp) is
-// made of: its links, its fault rates, its seed, and the task-local that
-// names the host a task runs on. Needs duet::drivers only.
+// made of: its links (latency, jitter, loss, bandwidth, reordering), its
+// fault rates, its seed, and the task-local that names the host a task
+// runs on. Needs duet::drivers only.
 #pragma once
 
 #include "duet/export.hpp"
@@ -66,9 +67,11 @@ struct WorldConfig {
 namespace detail {
 
 /// The host a task runs on: what a socket made without an address (a
-/// connect, a bind to 0.0.0.0) belongs to. Opened by World::run and
-/// sim::spawn; a task spawned inside does not inherit it (duet's
-/// task-locals are not inherited), so spawn it with sim::spawn.
+/// connect, a bind to 0.0.0.0) belongs to. Opened by World::run,
+/// World::spawn and sim::spawn, which also make the task one of the
+/// host's tasks (cancelled by its crash); a task spawned inside with plain
+/// duet::spawn inherits neither (duet's task-locals are not inherited), so
+/// spawn it with sim::spawn.
 DUET_API const TaskLocal<std::uint32_t>& host_key() noexcept;
 
 }  // namespace detail
