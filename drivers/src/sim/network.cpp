@@ -259,7 +259,8 @@ Instant Network::arrival(const Socket& s, std::uint32_t to, std::size_t n) {
   Instant at = sent + delay(s.host, to);
   if (draw(l.reorder)) {
     // Late by up to one more trip: later segments of other connections
-    // overtake it; its own connection's wait for it (in order, as TCP).
+    // overtake it; its own connection's later ones wait for it (TCP's
+    // order).
     const auto most = static_cast<std::uint64_t>((l.latency + l.jitter).count());
     const Duration extra(static_cast<std::int64_t>(below(most + 1)));
     at += extra;
