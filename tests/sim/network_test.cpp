@@ -18,18 +18,6 @@ using duet::sim::WorldConfig;
 
 namespace {
 
-/// Up to this much later than exact: each hop's delivery is a timer, fired
-/// at its deadline rounded up to the wheel's 1024 ns tick.
-constexpr auto kTicks = std::chrono::nanoseconds(4 * 1024);
-
-bool near(duet::Clock::duration got, duet::Clock::duration want) {
-  return got >= want && got < want + kTicks;
-}
-
-std::error_code code(int e) {
-  return std::make_error_code(static_cast<std::errc>(e));
-}
-
 /// A listener on host `h` (made from a task of another host).
 duet::io::Result<duet::net::TcpListener> listen_on(Host h, std::uint16_t port) {
   return duet::sim::as_host(

@@ -1,8 +1,10 @@
-// sim_util.hpp: what the simulated network's tests share: bytes to send and
-// check, and an echo server and client in each model (coroutine, fiber,
-// poll future) over the unchanged TcpListener and TcpStream.
+// sim_util.hpp: what the simulated network's tests share: the clock's
+// tolerance (near), errno as an error code, bytes to send and check, and an
+// echo server and client in each model (coroutine, fiber, poll future) over
+// the unchanged TcpListener and TcpStream.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -16,6 +18,18 @@
 namespace duet::simtest {
 
 using namespace std::chrono_literals;
+
+/// Up to this much later than exact: each hop's delivery is a timer, fired
+/// at its deadline rounded up to the wheel's 1024 ns tick.
+inline constexpr auto kTicks = std::chrono::nanoseconds(4 * 1024);
+
+inline bool near(Clock::duration got, Clock::duration want) {
+  return got >= want && got < want + kTicks;
+}
+
+inline std::error_code code(int e) {
+  return std::make_error_code(static_cast<std::errc>(e));
+}
 
 inline std::vector<std::byte> bytes(std::size_t n, std::uint32_t salt = 0) {
   std::vector<std::byte> v(n);

@@ -1,8 +1,9 @@
 // network.cpp: the simulated network's TCP (network.hpp): connection setup
 // (SYN, SYN-ACK, RST, the SYN's retransmissions), the in-order delivery of
-// each direction's segments after the link's delay, retransmission across
-// loss and partitions, the socket buffers' window, the seeded faults, and
-// the socket calls it answers in the kernel's place.
+// each direction's segments after the link's queue (its bandwidth), delay
+// and late draws (its reordering), retransmission across loss and
+// partitions, the socket buffers' window, the seeded faults, and the socket
+// calls it answers in the kernel's place.
 #include "sim/network.hpp"
 
 #include <arpa/inet.h>
@@ -188,6 +189,11 @@ void Network::restart(std::uint32_t h) {
   trace("restart " + hosts_.at(h).name);
 }
 
+bool Network::host_up(std::uint32_t h) const {
+  std::lock_guard g(mu_);
+  return hosts_.at(h).up;
+}
+
 std::uint32_t Network::host_by_ip(std::uint32_t ip) const noexcept {
   for (std::size_t i = 0; i < hosts_.size(); ++i) {
     if (hosts_[i].ip == ip) return static_cast<std::uint32_t>(i);
@@ -231,6 +237,37 @@ Duration Network::delay(std::uint32_t a, std::uint32_t b) {
         static_cast<std::int64_t>(below(static_cast<std::uint64_t>(l.jitter.count()) + 1)));
   }
   return d;
+}
+
+Instant Network::arrival(const Socket& s, std::uint32_t to, std::size_t n) {
+  const Instant now = Clock::now();
+  if (to == kNoHost) return now;
+  if (to == s.host) return now + delay(s.host, to);  // loopback: no link
+  const LinkConfig& l = link(s.host, to);
+  Instant sent = now;
+  if (l.bandwidth > 0) {
+    // FIFO per direction: the segment is serialized after the link's
+    // earlier ones, in ceil(n / bandwidth) seconds (exact in nanoseconds).
+    __extension__ using Wide = unsigned __int128;  // n * 10^9 without overflow
+    Instant& free_at = link_free_[{s.host, to}];
+    const Instant start = std::max(now, free_at);
+    const auto ns = static_cast<std::int64_t>(
+        (static_cast<Wide>(n) * 1'000'000'000u + l.bandwidth - 1) / l.bandwidth);
+    free_at = start + Duration(ns);
+    sent = free_at;
+  }
+  Instant at = sent + delay(s.host, to);
+  if (draw(l.reorder)) {
+    // Late by up to one more trip: later segments of other connections
+    // overtake it; its own connection's later ones wait for it (TCP's
+    // order).
+    const auto most = static_cast<std::uint64_t>((l.latency + l.jitter).count());
+    const Duration extra(static_cast<std::int64_t>(below(most + 1)));
+    at += extra;
+    trace("late " + conn_text(s) + " n=" + std::to_string(n) +
+          " by=" + std::to_string(extra.count()));
+  }
+  return at;
 }
 
 void Network::schedule(Event e) {
@@ -370,7 +407,7 @@ void Network::push_segment(int fd, Segment seg) {
   Socket& s = sockets_.at(fd);
   const Socket* p = find(s.peer);
   const std::uint32_t to = p != nullptr ? p->host : host_by_ip(s.peer_ip);
-  seg.due = Clock::now() + (to == kNoHost ? Duration{0} : delay(s.host, to));
+  seg.due = arrival(s, to, seg.bytes.size());
   s.out_bytes += seg.bytes.size();
   s.out.push_back(std::move(seg));
   if (!s.out_scheduled) {

@@ -88,6 +88,7 @@ class DUET_API Network final : public io::detail::VirtualNet {
   void set_held(std::uint32_t from, std::uint32_t to, bool on);
   void crash(std::uint32_t h);
   void restart(std::uint32_t h);
+  [[nodiscard]] bool host_up(std::uint32_t h) const;
   /// The clock's start: trace instants are offsets from it.
   void start_clock() { t0_ = Clock::now(); }
 
@@ -193,6 +194,12 @@ class DUET_API Network final : public io::detail::VirtualNet {
   /// partition, the loss draw).
   bool transmits(std::uint32_t a, std::uint32_t b);
   Duration delay(std::uint32_t a, std::uint32_t b);
+  /// When a segment of `n` bytes that `s` sends now arrives: it waits for
+  /// the link's earlier segments (FIFO per direction), takes its
+  /// serialization time at the link's bandwidth, then the link's delay;
+  /// with the link's reorder probability, an extra draw in [0, latency +
+  /// jitter] on top (traced).
+  Instant arrival(const Socket& s, std::uint32_t to, std::size_t n);
   bool draw(double p);
   /// A draw in [0, n), n > 0.
   std::uint64_t below(std::uint64_t n);
@@ -232,6 +239,9 @@ class DUET_API Network final : public io::detail::VirtualNet {
   std::map<std::pair<std::uint32_t, std::uint32_t>, LinkConfig> links_;
   std::set<std::pair<std::uint32_t, std::uint32_t>> partitions_;
   std::set<std::pair<std::uint32_t, std::uint32_t>> held_;  // (from, to): data waits
+  // (from, to): when the link's last queued segment is serialized (links
+  // with a bandwidth only).
+  std::map<std::pair<std::uint32_t, std::uint32_t>, Instant> link_free_;
   std::map<int, Socket> sockets_;
   int next_fd_ = io::kVirtualFdBase;
   std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;

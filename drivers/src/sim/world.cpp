@@ -1,15 +1,25 @@
 // world.cpp: sim::World: installs the simulated network (io/virtual_net.hpp)
 // and builds the runtime that runs on it (one worker, the paused clock, the
 // world's seed, IoDriver::sim), with the pump task that delivers the
-// network's segments and events at their instants (sim/network.hpp).
+// network's segments and events at their instants (sim/network.hpp); and
+// the hosts' tasks (HostTasks), which a crash cancels, and their boot
+// functions, which a restart runs again.
 #include "duet/sim/world.hpp"
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
+#include <vector>
+
+#include "duet/join_handle.hpp"
 
 #include "duet/time/sleep.hpp"
 #include "sim/network.hpp"
@@ -54,6 +64,174 @@ RuntimeConfig runtime_config(const WorldConfig& cfg) {
 
 }  // namespace
 
+namespace detail {
+
+/// The tasks started on each host that may not have ended yet, in the
+/// order their spawns reserved their slots (world.hpp: a slot is reserved
+/// before the spawn and filled with its task after), each with a task
+/// reference of the world's own (so that a crash may cancel it whatever
+/// its handle's fate); and each host's boot function.
+///
+/// Invariants: slots are numbered from 1 in reservation order and the list
+/// is sorted by them; a reference is dropped only outside the lock (the
+/// last one frees the task); entries whose task has completed are dropped
+/// when the list has doubled since the last sweep, so the list stays
+/// within twice the live tasks (plus a floor) and a host that serves many
+/// short connections does not keep their tasks; a slot a crash found
+/// unfilled waits in `doomed_` for its fill, which cancels the task. Any
+/// thread may call (the test's thread through World::spawn, the worker
+/// through sim::spawn and a task's first run).
+class HostTasks {
+ public:
+  HostTasks() = default;
+  HostTasks(const HostTasks&) = delete;
+  HostTasks& operator=(const HostTasks&) = delete;
+
+  std::uint64_t reserve(std::uint32_t host) {
+    std::vector<Entry> done;  // unreferenced after the lock is let go
+    std::lock_guard g(mu_);
+    if (live_.size() >= sweep_at_) {
+      take_if([](const Entry& e) { return e.task.get() != nullptr && e.task.complete(); }, done);
+      sweep_at_ = std::max(kSweepFloor, 2 * live_.size());
+    }
+    live_.push_back(Entry{next_slot_, host, TaskRef()});
+    return next_slot_++;
+  }
+
+  void fill(std::uint64_t slot, duet::detail::TaskHeader* t) {
+    bool doomed = false;
+    {
+      std::lock_guard g(mu_);
+      auto it = std::lower_bound(live_.begin(), live_.end(), slot,
+                                 [](const Entry& e, std::uint64_t s) { return e.slot < s; });
+      if (it != live_.end() && it->slot == slot) {
+        if (it->task.get() == nullptr) it->task = TaskRef(t);
+        return;
+      }
+      doomed = doomed_.erase(slot) != 0;
+    }
+    if (doomed) duet::detail::cancel_task(t);
+  }
+
+  void drop(std::uint64_t slot) noexcept {
+    std::lock_guard g(mu_);
+    auto it = std::lower_bound(live_.begin(), live_.end(), slot,
+                               [](const Entry& e, std::uint64_t s) { return e.slot < s; });
+    if (it != live_.end() && it->slot == slot && it->task.get() == nullptr) live_.erase(it);
+    doomed_.erase(slot);
+  }
+
+  /// Cancels every task of `host` that has not completed, in slot order,
+  /// and forgets them all.
+  void cancel(std::uint32_t host) {
+    std::vector<Entry> doomed;
+    {
+      std::lock_guard g(mu_);
+      take_if([host](const Entry& e) { return e.host == host; }, doomed);
+      for (const Entry& e : doomed) {
+        if (e.task.get() == nullptr) doomed_.insert(e.slot);
+      }
+    }
+    for (Entry& e : doomed) {
+      if (e.task.get() != nullptr && !e.task.complete()) duet::detail::cancel_task(e.task.get());
+    }
+  }
+
+  /// Drops every reference (the runtime has shut down: each task ended).
+  void release() {
+    std::vector<Entry> all;
+    std::lock_guard g(mu_);
+    all.swap(live_);
+    doomed_.clear();
+  }
+
+  void set_boot(std::uint32_t host, std::function<void()> boot) {
+    std::lock_guard g(mu_);
+    boots_[host] = std::move(boot);
+  }
+  /// A copy of the host's boot function (empty: none), to run unlocked.
+  std::function<void()> boot(std::uint32_t host) const {
+    std::lock_guard g(mu_);
+    auto it = boots_.find(host);
+    return it != boots_.end() ? it->second : std::function<void()>{};
+  }
+
+ private:
+  static constexpr std::size_t kSweepFloor = 64;
+
+  /// One task reference (or none yet), dropped with it.
+  class TaskRef {
+   public:
+    TaskRef() noexcept = default;
+    /// Takes a reference of its own on `t`.
+    explicit TaskRef(duet::detail::TaskHeader* t) noexcept : t_(t) { t_->ref(); }
+    TaskRef(TaskRef&& o) noexcept : t_(std::exchange(o.t_, nullptr)) {}
+    TaskRef& operator=(TaskRef&& o) noexcept {
+      if (this != &o) {
+        reset();
+        t_ = std::exchange(o.t_, nullptr);
+      }
+      return *this;
+    }
+    TaskRef(const TaskRef&) = delete;
+    TaskRef& operator=(const TaskRef&) = delete;
+    ~TaskRef() { reset(); }
+    [[nodiscard]] duet::detail::TaskHeader* get() const noexcept { return t_; }
+    [[nodiscard]] bool complete() const noexcept { return t_->load().is_complete(); }
+
+   private:
+    void reset() noexcept {
+      if (t_ != nullptr) std::exchange(t_, nullptr)->unref();
+    }
+    duet::detail::TaskHeader* t_ = nullptr;
+  };
+
+  struct Entry {
+    std::uint64_t slot;
+    std::uint32_t host;
+    TaskRef task;  // empty until the slot is filled
+  };
+
+  /// Moves the entries that match `pred` into `out`, keeping the others'
+  /// order. Under the lock.
+  template <class Pred>
+  void take_if(Pred pred, std::vector<Entry>& out) {
+    std::vector<Entry> keep;
+    keep.reserve(live_.size());
+    for (Entry& e : live_) (pred(e) ? out : keep).push_back(std::move(e));
+    live_.swap(keep);
+  }
+
+  mutable std::mutex mu_;
+  std::vector<Entry> live_;
+  std::set<std::uint64_t> doomed_;
+  std::uint64_t next_slot_ = 1;
+  std::size_t sweep_at_ = kSweepFloor;
+  std::map<std::uint32_t, std::function<void()>> boots_;
+};
+
+namespace {
+/// The installed world's tasks (one world per process), for sim::spawn.
+std::atomic<HostTasks*> g_tasks{nullptr};
+}  // namespace
+
+std::uint64_t reserve_host_slot(std::uint32_t h) {
+  HostTasks* ht = g_tasks.load(std::memory_order_acquire);
+  return ht != nullptr ? ht->reserve(h) : 0;
+}
+
+void fill_host_slot(std::uint64_t slot, duet::detail::TaskHeader* t) {
+  if (slot == 0 || t == nullptr) return;
+  if (HostTasks* ht = g_tasks.load(std::memory_order_acquire)) ht->fill(slot, t);
+}
+
+void drop_host_slot(std::uint64_t slot) noexcept {
+  if (slot == 0) return;
+  if (HostTasks* ht = g_tasks.load(std::memory_order_acquire)) ht->drop(slot);
+}
+
+}  // namespace detail
+
 const std::string& Host::name() const {
   return world_->net_->host_name(id_);
 }
@@ -62,7 +240,10 @@ net::SocketAddr Host::addr(std::uint16_t port) const {
   return world_->net_->host_addr(id_, port);
 }
 
-World::World(WorldConfig cfg) : cfg_(cfg), net_(std::make_unique<detail::Network>(cfg)) {
+World::World(WorldConfig cfg)
+    : cfg_(cfg),
+      net_(std::make_unique<detail::Network>(cfg)),
+      tasks_(std::make_unique<detail::HostTasks>()) {
   io::detail::install_virtual_net(net_.get());
   try {
     rt_ = std::make_unique<Runtime>(runtime_config(cfg_));
@@ -70,6 +251,7 @@ World::World(WorldConfig cfg) : cfg_(cfg), net_(std::make_unique<detail::Network
     io::detail::install_virtual_net(nullptr);
     throw;
   }
+  detail::g_tasks.store(tasks_.get(), std::memory_order_release);
   net_->start_clock();
   rt_->spawn(Pump(net_.get())).detach();
 }
@@ -77,9 +259,12 @@ World::World(WorldConfig cfg) : cfg_(cfg), net_(std::make_unique<detail::Network
 World::~World() {
   // The runtime shuts down first: cancelling its tasks closes their
   // sockets, which the network (still installed) answers. Then the
-  // network lets go of the wakers it keeps, while their runtime is there.
+  // network lets go of the wakers it keeps, and the hosts' list its task
+  // references, while their runtime is there.
   rt_->shutdown();
+  detail::g_tasks.store(nullptr, std::memory_order_release);
   net_->drop_wakers();
+  tasks_->release();
   rt_.reset();
   io::detail::install_virtual_net(nullptr);
 }
@@ -116,10 +301,18 @@ void World::release(Host from, Host to) {
   net_->set_held(from.id(), to.id(), false);
 }
 void World::crash(Host h) {
+  // The kernel first: the tasks' sockets are reset before their cancelled
+  // frames close them, so no close sends a FIN for a crashed host.
   net_->crash(h.id());
+  tasks_->cancel(h.id());
 }
 void World::restart(Host h) {
   net_->restart(h.id());
+  if (std::function<void()> boot = tasks_->boot(h.id())) as_host(h, boot);
+}
+void World::on_boot(Host h, std::function<void()> boot) {
+  tasks_->set_boot(h.id(), boot);
+  if (net_->host_up(h.id())) as_host(h, boot);
 }
 
 std::uint64_t World::trace_hash() const {

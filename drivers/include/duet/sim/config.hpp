@@ -1,6 +1,7 @@
 // duet/sim/config.hpp: what a simulated network (duet/sim/world.hpp) is
-// made of: its links, its fault rates, its seed, and the task-local that
-// names the host a task runs on. Needs duet::drivers only.
+// made of: its links (latency, jitter, loss, bandwidth, reordering), its
+// fault rates, its seed, and the task-local that names the host a task
+// runs on. Needs duet::drivers only.
 #pragma once
 
 #include "duet/export.hpp"
@@ -21,10 +22,25 @@ using Duration = std::chrono::nanoseconds;
 /// transmission is lost with that probability and retransmitted after
 /// TCP's back-off (200 ms doubling), as the kernel would: bytes are
 /// delayed, never lost, unless the retransmissions give up.
+///
+/// With `bandwidth` > 0 (bytes per second) each direction is a FIFO queue:
+/// a segment leaves once the link has serialized the segments queued
+/// before it (of every connection between the two hosts), after its own
+/// serialization time, ceil(bytes / bandwidth) seconds; then the latency
+/// and jitter above. A retransmission does not queue again.
+///
+/// With `reorder` > 0 each segment, with that probability, is late by an
+/// extra draw in [0, latency + jitter] (a "late" trace line): segments of
+/// other connections on the link overtake it. A TCP connection still
+/// delivers its bytes in order, as a kernel's reassembly does: its later
+/// segments wait for the late one, so for TCP a reordering shows only in
+/// the timing and the trace, never in the bytes a read returns.
 struct LinkConfig {
   Duration latency = std::chrono::milliseconds(1);
   Duration jitter{0};
   double loss = 0.0;
+  std::uint64_t bandwidth = 0;  // bytes per second; 0: unlimited
+  double reorder = 0.0;
 };
 
 /// Seeded fault rates, each a probability per operation of its kind.
@@ -51,9 +67,11 @@ struct WorldConfig {
 namespace detail {
 
 /// The host a task runs on: what a socket made without an address (a
-/// connect, a bind to 0.0.0.0) belongs to. Opened by World::run and
-/// sim::spawn; a task spawned inside does not inherit it (duet's
-/// task-locals are not inherited), so spawn it with sim::spawn.
+/// connect, a bind to 0.0.0.0) belongs to. Opened by World::run,
+/// World::spawn and sim::spawn, which also make the task one of the
+/// host's tasks (cancelled by its crash); a task spawned inside with plain
+/// duet::spawn inherits neither (duet's task-locals are not inherited), so
+/// spawn it with sim::spawn.
 DUET_API const TaskLocal<std::uint32_t>& host_key() noexcept;
 
 }  // namespace detail

@@ -1,8 +1,9 @@
 // duet/sim/world.hpp: a deterministic simulated network (duet::sim): hosts
-// with names and addresses, links with latency, jitter and loss, partitions
-// and crashes, and seeded faults, under the unchanged TcpListener and
-// TcpStream of duet/net/tcp.hpp, so coroutine, fiber and poll-future code
-// runs on it as on the kernel (docs/simulation.md).
+// with names, addresses and tasks, links with latency, jitter, loss,
+// bandwidth and reordering, partitions, crashes and restarts, and seeded
+// faults, under the unchanged TcpListener and TcpStream of
+// duet/net/tcp.hpp, so coroutine, fiber and poll-future code runs on it as
+// on the kernel (docs/simulation.md).
 //
 // A World owns its Runtime: one worker, the paused test clock, the world's
 // seed, and IoDriver::sim, whose sockets are virtual descriptors that never
@@ -29,6 +30,14 @@
 //     return ok ? 0 : 1;
 //   }
 //
+// Hosts and their tasks: a task started on a host (World::run,
+// World::spawn, sim::spawn) is one of that host's tasks until it ends, and
+// World::crash(h) cancels every one of h's tasks that has not ended, after
+// its kernel has reset h's connections. A task spawned inside with plain
+// duet::spawn is not h's (duet's spawns carry no host: start it with
+// sim::spawn to make it one). World::on_boot(h, fn) keeps a host's boot
+// function: it runs at once and again at every restart(h).
+//
 // One World at a time per process (it installs the test clock and the
 // virtual network); a second throws std::logic_error.
 #pragma once
@@ -38,9 +47,11 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -80,21 +91,79 @@ class DUET_API Host {
 namespace detail {
 
 class Network;
+class HostTasks;
 
-/// A poll future polled with a host's scope open.
+// A host's tasks (world.cpp, HostTasks): a spawn on host h first reserves
+// a slot in h's list, in the spawner's order (the order a crash cancels
+// in), then starts the task, and the slot is filled with the task by
+// whichever comes first: the spawn's return, or the task's first run (a
+// task spawned from the test's thread may run before its spawn returns).
+// A crash of h before the slot is filled cancels the task at the fill.
+// With no world installed these do nothing.
+
+/// A slot in host `h`'s list (0: no world).
+DUET_API std::uint64_t reserve_host_slot(std::uint32_t h);
+/// Fills `slot` with task `t` (the world keeps a reference of its own on
+/// it until it has completed); a filled slot stays as it is; a slot whose
+/// host crashed meanwhile cancels `t`.
+DUET_API void fill_host_slot(std::uint64_t slot, duet::detail::TaskHeader* t);
+/// Gives back a slot whose spawn failed.
+DUET_API void drop_host_slot(std::uint64_t slot) noexcept;
+
+/// Spawns with `spawn(slot)` (a JoinHandle) as one of host `h`'s tasks.
+template <class Spawn>
+auto spawn_on_host(std::uint32_t h, Spawn spawn) {
+  const std::uint64_t slot = reserve_host_slot(h);
+  try {
+    auto j = spawn(slot);
+    duet::detail::TaskHeader* t = j.into_raw();
+    decltype(j) back(t);
+    fill_host_slot(slot, t);
+    return back;
+  } catch (...) {
+    drop_host_slot(slot);
+    throw;
+  }
+}
+
+/// A task of a host: fills its slot at its first run, then runs `t`.
+template <class T>
+Task<T> host_entry(std::uint64_t slot, Task<T> t) {
+  fill_host_slot(slot, duet::detail::current_task());
+  if constexpr (std::is_void_v<T>) {
+    co_await std::move(t);
+  } else {
+    co_return co_await std::move(t);
+  }
+}
+
+/// A poll future polled with a host's scope open (its first poll fills
+/// its slot).
 template <Future F>
 class OnHost {
  public:
-  OnHost(std::uint32_t host, F f) : host_(host), f_(std::move(f)) {}
+  OnHost(std::uint32_t host, std::uint64_t slot, F f)
+      : host_(host), slot_(slot), f_(std::move(f)) {}
   auto poll(Context& cx) {
+    if (slot_ != 0) fill_host_slot(std::exchange(slot_, 0), duet::detail::current_task());
     typename TaskLocal<std::uint32_t>::Scope s(host_key(), host_);
     return f_.poll(cx);
   }
 
  private:
   std::uint32_t host_;
+  std::uint64_t slot_;
   F f_;
 };
+
+/// A fiber body run with a host's scope open (its start fills its slot).
+template <class Fn>
+auto on_host_fiber(std::uint32_t host, std::uint64_t slot, Fn fn) {
+  return [host, slot, fn = std::move(fn)]() mutable {
+    fill_host_slot(slot, duet::detail::current_task());
+    return host_key().sync_scope(host, fn);
+  };
+}
 
 }  // namespace detail
 
@@ -131,46 +200,62 @@ class DUET_API World {
   /// The host's processes die and its kernel resets every connection (its
   /// peers get a reset after the link's latency; its own sockets fail with
   /// ECONNRESET, its listeners are gone); until restart it answers nothing
-  /// and its sockets fail with ENETDOWN.
+  /// and its sockets fail with ENETDOWN. Then every one of the host's tasks
+  /// that has not ended is cancelled (its JoinHandle reports
+  /// duet::Cancelled; a World::run of it throws duet::Cancelled), in the
+  /// order they were started: a parked one is destroyed when the worker
+  /// next runs it, the calling task itself at its next suspension. Its
+  /// sockets are already reset, so their close sends nothing.
   void crash(Host h);
+  /// The host answers again (with nothing listening), then its boot
+  /// function (on_boot), if any, runs as at on_boot.
   void restart(Host h);
+  /// Keeps `boot` as host `h`'s boot function (replacing any before) and
+  /// runs it now when `h` is up. It runs synchronously as `h` (sim::as_host)
+  /// on the calling thread, the test's or a task's, and must not wait: it
+  /// binds the host's listeners and starts its tasks with World::spawn.
+  void on_boot(Host h, std::function<void()> boot);
 
   /// The world's runtime (one worker, the paused clock, the world's seed).
   Runtime& runtime() noexcept { return *rt_; }
   [[nodiscard]] std::uint64_t seed() const noexcept { return cfg_.seed; }
 
-  /// Runs `t` on host `h` to its end and returns its result.
+  /// Runs `t` on host `h` to its end (from the test's thread) and returns
+  /// its result; one of h's tasks (a crash of h throws duet::Cancelled).
   template <class T>
   T run(Host h, Task<T> t) {
-    return rt_->block_on(local_scope(detail::host_key(), h.id(), std::move(t)));
+    return spawn(h, std::move(t)).join();
   }
   /// Runs fiber body `fn` on host `h` to its end.
   template <class Fn>
   auto run(Host h, Stackful s, Fn fn) {
-    return rt_->block_on(s, [id = h.id(), fn = std::move(fn)]() mutable {
-      return detail::host_key().sync_scope(id, fn);
-    });
+    return spawn(h, s, std::move(fn)).join();
   }
   /// Runs poll future `f` on host `h` to its end.
   template <Future F>
   auto run(Host h, F f) {
-    return rt_->block_on(detail::OnHost<F>(h.id(), std::move(f)));
+    return spawn(h, std::move(f)).join();
   }
 
   /// The same, spawned (from the test's thread or a task): the JoinHandle.
   template <class T>
   JoinHandle<T> spawn(Host h, Task<T> t) {
-    return rt_->spawn(local_scope(detail::host_key(), h.id(), std::move(t)));
+    return detail::spawn_on_host(h.id(), [&](std::uint64_t slot) {
+      return rt_->spawn(
+          detail::host_entry(slot, local_scope(detail::host_key(), h.id(), std::move(t))));
+    });
   }
   template <class Fn>
   auto spawn(Host h, Stackful s, Fn fn) {
-    return rt_->spawn(s, [id = h.id(), fn = std::move(fn)]() mutable {
-      return detail::host_key().sync_scope(id, fn);
+    return detail::spawn_on_host(h.id(), [&](std::uint64_t slot) {
+      return rt_->spawn(s, detail::on_host_fiber(h.id(), slot, std::move(fn)));
     });
   }
   template <Future F>
   auto spawn(Host h, F f) {
-    return rt_->spawn(detail::OnHost<F>(h.id(), std::move(f)));
+    return detail::spawn_on_host(h.id(), [&](std::uint64_t slot) {
+      return rt_->spawn(detail::OnHost<F>(h.id(), slot, std::move(f)));
+    });
   }
 
   /// FNV-1a 64 of the trace: every delivered segment and network event.
@@ -187,6 +272,7 @@ class DUET_API World {
   friend class Host;
   WorldConfig cfg_;
   std::unique_ptr<detail::Network> net_;
+  std::unique_ptr<detail::HostTasks> tasks_;
   std::unique_ptr<Runtime> rt_;
 };
 
@@ -198,20 +284,27 @@ decltype(auto) as_host(Host h, Fn&& fn) {
 }
 
 /// From a task of the world: spawns a Task, a fiber (`sim::spawn(h,
-/// duet::stackful, fn)`) or a poll future on host `h`.
+/// duet::stackful, fn)`) or a poll future on host `h`, one of h's tasks
+/// (World::crash cancels it). A task's children that should die with its
+/// host are spawned this way, not with plain duet::spawn.
 template <class T>
 JoinHandle<T> spawn(Host h, Task<T> t) {
-  return duet::spawn(local_scope(detail::host_key(), h.id(), std::move(t)));
+  return detail::spawn_on_host(h.id(), [&](std::uint64_t slot) {
+    return duet::spawn(
+        detail::host_entry(slot, local_scope(detail::host_key(), h.id(), std::move(t))));
+  });
 }
 template <class Fn>
 auto spawn(Host h, Stackful s, Fn fn) {
-  return duet::spawn(s, [id = h.id(), fn = std::move(fn)]() mutable {
-    return detail::host_key().sync_scope(id, fn);
+  return detail::spawn_on_host(h.id(), [&](std::uint64_t slot) {
+    return duet::spawn(s, detail::on_host_fiber(h.id(), slot, std::move(fn)));
   });
 }
 template <Future F>
 auto spawn(Host h, F f) {
-  return duet::spawn(detail::OnHost<F>(h.id(), std::move(f)));
+  return detail::spawn_on_host(h.id(), [&](std::uint64_t slot) {
+    return duet::spawn(detail::OnHost<F>(h.id(), slot, std::move(f)));
+  });
 }
 
 }  // namespace duet::sim
