@@ -171,7 +171,7 @@ PROFILES = {
                   timeline_loads="https:64", diagnostics_runs=None, profile_seconds=1,
                   upstream_loads="proxy:64;fanout:64", upstream_seconds=1, upstream_warmup=0,
                   upstream_drivers="one", depth_n=200, depth_runs=None, idle_runs=None, idle_drivers="all",
-                  idle_tls_max=IDLE_TLS_MAX, once_loads="", tls_profile_drivers="all"),
+                  idle_tls_max=IDLE_TLS_MAX, once_loads="", tls_diagnostics_drivers="all"),
     # quick: every route at 256 connections (the targets' load); the lab
     # repeats the program 3 times. What measures memory or diagnoses (the
     # idle tests, plain and TLS; the depth test; syscalls, profiles, the
@@ -184,7 +184,8 @@ PROFILES = {
     # idle state is the same on either driver but for the driver's
     # per-socket record. The json load (the plaintext path with another
     # body) runs in the first run only (once_loads), and the HTTPS profile
-    # on duet's default driver only (tls_profile_drivers). HTTPS windows are 3 s (256 handshakes stay a small part of
+    # and handshake timeline on duet's default driver only
+    # (tls_diagnostics_drivers). HTTPS windows are 3 s (256 handshakes stay a small part of
     # one; 5 s in full, for 1,000). Syscalls are counted at plaintext only; profiles are taken
     # at QUICK_PROFILE_LOADS, each a 1-s window (about a thousand samples). The 64- and
     # 1,000-connection loads are the full profile's. The proxy and fan-out
@@ -197,7 +198,7 @@ PROFILES = {
                   profile_loads=QUICK_PROFILE_LOADS, timeline_loads=TIMELINE_LOADS, diagnostics_runs=1,
                   profile_seconds=1, upstream_loads=UPSTREAM_LOADS, upstream_seconds=1, upstream_warmup=1,
                   upstream_drivers="one", depth_n=10000, depth_runs=1, idle_runs=1, idle_drivers="one",
-                  idle_tls_max=1000, once_loads="json", tls_profile_drivers="one"),
+                  idle_tls_max=1000, once_loads="json", tls_diagnostics_drivers="one"),
     # full: every route at every connection count; 2 reps a run, 5 runs;
     # every pass in every run (the depth test once a run, on both drivers).
     "full": dict(loads=";".join(f"{k}:{ALL_CONNS}" for k in ("plaintext", "pipeline", "json", "https")), reps=2,
@@ -206,7 +207,7 @@ PROFILES = {
                  timeline_loads=TIMELINE_LOADS, diagnostics_runs=None, profile_seconds=4,
                  upstream_loads=UPSTREAM_LOADS, upstream_seconds=4, upstream_warmup=1, upstream_drivers="all",
                  depth_n=10000, depth_runs=None, idle_runs=None, idle_drivers="all",
-                 idle_tls_max=IDLE_TLS_MAX, once_loads="", tls_profile_drivers="all"),
+                 idle_tls_max=IDLE_TLS_MAX, once_loads="", tls_diagnostics_drivers="all"),
 }
 
 
@@ -497,9 +498,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--idle-tls-max", type=int, help="at most this many idle TLS connections")
     ap.add_argument("--once-loads", help='load kinds measured in the lab\'s first run only, e.g. "json" '
                     '(empty: none)')
-    ap.add_argument("--tls-profile-drivers", choices=("one", "all"),
-                    help="duet's drivers in the HTTPS profiles: one (io_uring where the kernel allows it, else "
-                    "epoll) or all")
+    ap.add_argument("--tls-diagnostics-drivers", choices=("one", "all"),
+                    help="duet's drivers in the HTTPS profiles and handshake timelines: one (io_uring where the "
+                    "kernel allows it, else epoll) or all")
     ap.add_argument("--idle-drivers", choices=("one", "all"),
                     help="duet's drivers in the idle tests: one (io_uring where the kernel allows it, else epoll) "
                     "or all")
@@ -521,7 +522,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    else a.idle_test == "yes")
     for k in ("reps", "seconds", "warmup", "loads", "count_loads", "idle_n", "peers", "profile_loads", "profile_seconds",
               "timeline_loads", "upstream_loads", "upstream_seconds", "upstream_warmup", "upstream_drivers",
-              "depth_n", "idle_drivers", "idle_tls_max", "once_loads", "tls_profile_drivers"):
+              "depth_n", "idle_drivers", "idle_tls_max", "once_loads", "tls_diagnostics_drivers"):
         if getattr(a, k) is None:
             setattr(a, k, preset[k])
     return a
@@ -738,10 +739,8 @@ def profile_pass(b: Bench, loads: list[Load]):
     servers of that load only, as in upstream_pass)."""
     direct = [x for x in loads if not x.upstream]
     via = [x for x in loads if x.upstream]
-    tls_drivers = upstream_drivers(b.a.tls_profile_drivers)
     profile_each(b, [x for x in direct if not x.tls], b.names, None)
-    profile_each(b, [x for x in direct if x.tls],
-                 [n for n in b.names if not n.startswith("duet-") or n.rsplit("-", 1)[1] in tls_drivers], None)
+    profile_each(b, [x for x in direct if x.tls], tls_diagnostics_names(b), None)
     if not via:
         return
     up, cpu = pick_upstream(b.peers), upstream_cpu(b.cpus)
@@ -782,7 +781,7 @@ def timeline_pass(b: Bench, loads: list[Load]):
         log(f"timeline: not captured ({why_no_capture})")
     for load in loads if not why_no_capture else []:
         script, sargs = wrk_script(b.tmp, load)
-        for name in b.names:
+        for name in tls_diagnostics_names(b):
             if name in b.no_tls:
                 continue
             got = attempt("timeline", load, name, b.failed, lambda: handshake_timeline(
@@ -823,6 +822,13 @@ def idle_pass(b: Bench, nofile: int):
         write(breakdown_records(name, n, d.get("breakdown") or {}))
         log(f"idle {name}: {d['opened']} open ({d['failed']} failed), {(d['per_conn'] or 0):.0f} B/conn")
     idle_tls_pass(b, min(n, b.a.idle_tls_max))
+
+
+def tls_diagnostics_names(b: Bench) -> list[str]:
+    """The servers of the HTTPS profiles and timelines: duet's on the
+    --tls-diagnostics-drivers, every peer."""
+    drivers = upstream_drivers(b.a.tls_diagnostics_drivers)
+    return [n for n in b.names if not n.startswith("duet-") or n.rsplit("-", 1)[1] in drivers]
 
 
 def idle_names(b: Bench) -> list[str]:

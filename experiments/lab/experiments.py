@@ -100,9 +100,11 @@ def yield_n(ctx):
 
 def peer_tests(ctx: Ctx, prog: list[str], impl: str, env: dict | None = None,
                skip: tuple = (), rss_max: int | None = None, inc_max: int | None = None,
-               conc_max: int | None = None, timeout: float = 300) -> list[Invocation]:
+               conc_max: int | None = None, yield_max: int | None = None,
+               timeout: float = 300) -> list[Invocation]:
     """The five shared tests for one implementation, at this profile's N
-    (spawn_conc's N up to conc_max, spawn_inc's capped at inc_max)."""
+    (spawn_conc's N up to conc_max, spawn_inc's and yield's capped at
+    inc_max and yield_max)."""
     env = env or {}
     out = []
     for n in rss_ns(ctx):
@@ -122,7 +124,8 @@ def peer_tests(ctx: Ctx, prog: list[str], impl: str, env: dict | None = None,
         out.append(Invocation(prog + ["spawn_inc", str(n)], f"{impl} spawn_inc N={n}", impl, env, timeout,
                               key="spawn_inc"))
     if "yield" not in skip:
-        out.append(Invocation(prog + ["yield", str(yield_n(ctx))], f"{impl} yield", impl, env, timeout, key="yield"))
+        n = yield_n(ctx) if yield_max is None else min(yield_n(ctx), yield_max)
+        out.append(Invocation(prog + ["yield", str(n)], f"{impl} yield", impl, env, timeout, key="yield"))
     return out
 
 

@@ -611,6 +611,11 @@ class UpstreamLoadsTest(unittest.TestCase):
                          ["plaintext", "json", "https"])
         self.assertEqual(http_bench.PROFILES["quick"]["once_loads"], "json")
         self.assertEqual(http_bench.PROFILES["full"]["once_loads"], "")
+        self.assertEqual((http_bench.PROFILES["quick"]["tls_diagnostics_drivers"],
+                          http_bench.PROFILES["full"]["tls_diagnostics_drivers"]), ("one", "all"))
+        b = types.SimpleNamespace(names=["duet-poll-io_uring", "duet-poll-epoll", "nginx"],
+                                  a=types.SimpleNamespace(tls_diagnostics_drivers="all"))
+        self.assertEqual(http_bench.tls_diagnostics_names(b), b.names)
 
     def test_rows_and_the_proxy_targets(self):
         with tempfile.TemporaryDirectory() as d:

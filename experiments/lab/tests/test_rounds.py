@@ -134,6 +134,12 @@ class PeerCapsTest(unittest.TestCase):
                 self.assertTrue(spawns)
                 self.assertEqual(max(spawns), cap)
 
+    def test_python_yields_500k_times_in_quick(self):
+        ys = [int(a[1]) for a in self.invocations("quick", "python") if a[0] == "yield"]
+        self.assertEqual(ys, [500000])
+        ys = [int(a[1]) for a in self.invocations("quick", "go") if a[0] == "yield"]
+        self.assertEqual(ys, [2000000])
+
     def test_other_peers_spawn_at_the_profiles_n(self):
         conc = [int(a[1]) for a in self.invocations("quick", "go") if a[0] == "spawn_conc"]
         self.assertEqual(max(conc), 100000)
