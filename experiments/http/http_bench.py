@@ -182,8 +182,9 @@ PROFILES = {
     # 1,000 over TLS (2,000), on duet's engines on one driver (io_uring
     # where the kernel allows it: the default) and the peers; an engine's
     # idle state is the same on either driver but for the driver's
-    # per-socket record. The json load (the plaintext path with another
-    # body) runs in the first run only (once_loads), and the HTTPS profile
+    # per-socket record. The json and pipelined loads (the plaintext path
+    # with another body, and in batches) run in the first run only
+    # (once_loads), and the HTTPS profile
     # and handshake timeline on duet's default driver only
     # (tls_diagnostics_drivers). HTTPS windows are 3 s (256 handshakes stay a small part of
     # one; 5 s in full, for 1,000). Syscalls are counted at plaintext only; profiles are taken
@@ -198,7 +199,7 @@ PROFILES = {
                   profile_loads=QUICK_PROFILE_LOADS, timeline_loads=TIMELINE_LOADS, diagnostics_runs=1,
                   profile_seconds=1, upstream_loads=UPSTREAM_LOADS, upstream_seconds=1, upstream_warmup=1,
                   upstream_drivers="one", depth_n=10000, depth_runs=1, idle_runs=1, idle_drivers="one",
-                  idle_tls_max=1000, once_loads="json", tls_diagnostics_drivers="one"),
+                  idle_tls_max=1000, once_loads="json,pipeline", tls_diagnostics_drivers="one"),
     # full: every route at every connection count; 2 reps a run, 5 runs;
     # every pass in every run (the depth test once a run, on both drivers).
     "full": dict(loads=";".join(f"{k}:{ALL_CONNS}" for k in ("plaintext", "pipeline", "json", "https")), reps=2,

@@ -147,7 +147,7 @@ class HttpSoak(Soak):
     # stays what it was with a third engine.
     PROFILES = {
         "smoke": (2, 4, 40),
-        "quick": (6, 16, 200),
+        "quick": (4, 16, 200),
         "full": (20, 32, 1000),
     }
     MODELS = "coroutine,fiber,poll"   # the engines (--models/--engines)

@@ -53,6 +53,9 @@ class Experiment:
                                     # their repeats run interleaved (runner.run_rounds)
     once: bool = False              # exact counts (callgrind): one run whatever the profile's repeat, since
                                     # a second run would give the same numbers
+    quick_runs: int = 0             # the quick profile runs it at most this many times (0: the profile's
+                                    # repeat): memory figures that vary little from run to run, as the
+                                    # HTTP idle and depth tests (the quick profile's budget)
 
 
 @dataclass
@@ -298,11 +301,12 @@ def _hot_path_skip(ctx):
 
 
 def external(name: str, program: str, area: str, owner: str, what: str, invocations=None,
-             estimate=None) -> Experiment:
+             estimate=None, quick_runs: int = 0) -> Experiment:
     """Another engineer's program. Default: run it with no arguments and
     DUET_LAB_PROFILE set; it prints JSONL records."""
     inv = invocations or (lambda ctx: [Invocation([program], name, "", {"DUET_LAB_PROFILE": ctx.profile}, 900)])
-    return Experiment(name, area, program, owner, what, inv, estimate or {"smoke": 10, "quick": 60, "full": 300})
+    return Experiment(name, area, program, owner, what, inv, estimate or {"smoke": 10, "quick": 60, "full": 300},
+                      quick_runs=quick_runs)
 
 
 def _args(program: str, smoke: list[str], quick: list[str], full: list[str]):
@@ -380,11 +384,12 @@ EXPERIMENTS: list[Experiment] = [
     external("stackful_rss", "exp_stackful_rss", "memory", "stackful",
              "RSS per parked fiber per stack strategy (slope over N)",
              # quick: the three strategies users choose (unguarded_unsafe,
-             # pooled without its guard, is the full profile's).
+             # pooled without its guard, is the full profile's), in the
+             # lab's first run only (quick_runs: RSS slopes vary little).
              _args("exp_stackful_rss", ["--strategy", "all", "--n", "200,2000"],
                    ["--strategy", "pooled,lazy,copy", "--n", "1000,10000,100000", "--raise-map-count"],
                    ["--strategy", "all", "--n", "10000,100000,1000000", "--raise-map-count"]),
-             {"smoke": 10, "quick": 120, "full": 600}),
+             {"smoke": 10, "quick": 40, "full": 600}, quick_runs=1),
     external("page_touch", "exp_page_touch", "memory", "stackful",
              "what fresh memory costs on this machine: a first touch of an anonymous page, a second touch, a "
              "touch after MADV_DONTNEED, and a fiber stack's life the old way (mmap + mprotect + touch + munmap); "

@@ -262,9 +262,14 @@ class Runner:
     # -- running ----------------------------------------------------------------
 
     def repeats(self, exp: Experiment) -> int:
-        """How many times `exp` runs: the profile's repeat, or once for an
-        experiment whose counts are exact (Experiment.once)."""
-        return 1 if exp.once else self.repeat
+        """How many times `exp` runs: the profile's repeat, once for an
+        experiment whose counts are exact (Experiment.once), at most its
+        quick_runs in the quick profile."""
+        if exp.once:
+            return 1
+        if self.ctx.profile == "quick" and exp.quick_runs:
+            return min(exp.quick_runs, self.repeat)
+        return self.repeat
 
     def estimate(self, exp: Experiment) -> float:
         prev = self.load(exp.name)

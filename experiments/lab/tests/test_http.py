@@ -609,7 +609,7 @@ class UpstreamLoadsTest(unittest.TestCase):
         self.assertEqual(kinds({}), ["plaintext", "json", "https"])  # a run by hand
         self.assertEqual([x.kind for x in http_bench.this_runs_loads(loads, "", {"DUET_LAB_RUN": "2"})],
                          ["plaintext", "json", "https"])
-        self.assertEqual(http_bench.PROFILES["quick"]["once_loads"], "json")
+        self.assertEqual(http_bench.PROFILES["quick"]["once_loads"], "json,pipeline")
         self.assertEqual(http_bench.PROFILES["full"]["once_loads"], "")
         self.assertEqual((http_bench.PROFILES["quick"]["tls_diagnostics_drivers"],
                           http_bench.PROFILES["full"]["tls_diagnostics_drivers"]), ("one", "all"))

@@ -85,6 +85,21 @@ class RoundsTest(unittest.TestCase):
         self.assertEqual(out[0]["repeat"], 1)
         self.assertEqual(out[0]["status"], "ok")
 
+    def test_quick_runs_caps_the_quick_profile_only(self):
+        # Experiment.quick_runs: memory figures that vary little (the
+        # quick profile's budget); the other profiles run the repeat.
+        with tempfile.TemporaryDirectory() as d:
+            e = experiment("rss", ["a"])
+            e.quick_runs = 1
+            quick = Runner(Ctx("quick", 2, MACHINE), d, os.path.join(d, "data"), 3, {}, MACHINE)
+            full = Runner(Ctx("full", 2, MACHINE), d, os.path.join(d, "data"), 5, {}, MACHINE)
+            self.assertEqual((quick.repeats(e), full.repeats(e)), (1, 5))
+            e.quick_runs = 0
+            self.assertEqual(quick.repeats(e), 3)
+        from lab.experiments import EXPERIMENTS
+        rss = next(x for x in EXPERIMENTS if x.name == "stackful_rss")
+        self.assertEqual(rss.quick_runs, 1)
+
     def test_one_experiment_runs_its_list_k_times(self):
         _, order = self.run_rounds([experiment("x", ["a", "b"])], 3)
         self.assertEqual(order, ["x a", "x b"] * 3)
