@@ -4,6 +4,7 @@
 // resolved on other workers, and cross-thread timer cancellation.
 #include <catch2/catch.hpp>
 #include <random>
+#include <utility>
 
 #include "sync_util.hpp"
 
@@ -20,6 +21,10 @@ TEST_CASE("stress: timeouts and cancellation racing deliveries lose no message",
     std::vector<std::atomic<int>> seen(static_cast<std::size_t>(msgs));
     std::atomic<bool> stop{false};
     std::vector<JoinHandle<void>> consumers;
+    // Cancelled consumers are kept and joined too: a cancelled task runs
+    // on until its next suspension point, reading `stop` and `seen`, which
+    // must outlive it (the next pass reuses their storage).
+    std::vector<JoinHandle<void>> cancelled;
     auto spawn_consumer = [&](int k) {
       if (k % 2 == 0) {
         return rt.spawn([](Channel<int> ch, std::vector<std::atomic<int>>& seen,
@@ -46,7 +51,8 @@ TEST_CASE("stress: timeouts and cancellation racing deliveries lose no message",
         std::this_thread::sleep_for(std::chrono::microseconds(200));
         auto i = rng() % consumers.size();
         consumers[i].cancel();
-        consumers[i] = spawn_consumer(static_cast<int>(rng() % 2));
+        cancelled.push_back(
+            std::exchange(consumers[i], spawn_consumer(static_cast<int>(rng() % 2))));
       }
     });
     std::atomic<int> failures{0};
@@ -67,10 +73,12 @@ TEST_CASE("stress: timeouts and cancellation racing deliveries lose no message",
     }));
     stop = true;
     canceller.join();
-    for (auto& c : consumers) {
-      try {
-        c.join();
-      } catch (const Cancelled&) {
+    for (auto* list : {&consumers, &cancelled}) {
+      for (auto& c : *list) {
+        try {
+          c.join();
+        } catch (const Cancelled&) {
+        }
       }
     }
     while (auto r = ch.try_recv()) seen[static_cast<std::size_t>(*r.value)]++;
