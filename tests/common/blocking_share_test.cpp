@@ -3,7 +3,9 @@
 // at most its max_blocking_threads at once and the rest wait in its own
 // queue, while another runtime's jobs and the process's run beside them; a
 // runtime destroyed while its jobs run or wait leaves them to finish; a
-// pool thread that ends a job takes the next waiting one itself.
+// pool thread that ends a job takes the next waiting one itself; the
+// fallback timer's loop takes a pool thread while a timer waits, outside
+// every share.
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <future>
@@ -127,4 +129,57 @@ TEST_CASE("blocking pool: a thread that ends a job takes its share's next one", 
   CHECK(rt->blocking_stats().peak_threads == 1);
   // Twenty jobs one after another on the runtime's one slot: one thread.
   CHECK(duet::blocking_pool_stats().spawned - spawned == 1);
+}
+
+TEST_CASE("blocking pool: the fallback timer's loop runs on a pool thread only while a timer waits",
+          "[blocking][time]") {
+  duet::test::Watchdog wd("fallback timer service");
+  struct Restore {
+    std::size_t max_threads = duet::blocking_pool_stats().max_threads;
+    ~Restore() {
+      duet::configure_blocking_pool(max_threads, duet::RuntimeConfig{}.blocking_keep_alive);
+    }
+  } restore;
+  duet::configure_blocking_pool(512, 1ms);
+  wait_until([] { return duet::blocking_pool_stats().threads == 0; });
+  for (int round = 0; round < 3; ++round) {
+    const auto spawned = duet::blocking_pool_stats().spawned;
+    const auto t0 = duet::Clock::now();
+    duet::wait(duet::sleep(2ms));  // a plain thread: the fallback wheel
+    CHECK(duet::Clock::now() - t0 >= 2ms);
+    // The loop was started on a pool thread for it...
+    CHECK(duet::blocking_pool_stats().spawned - spawned == 1);
+    // ...and, with no timer left, gave the thread back: idle for the
+    // keep-alive, it exits. The next round starts the loop again.
+    wait_until([] { return duet::blocking_pool_stats().threads == 0; });
+  }
+  CHECK(duet::blocking_pool_stats().queued == 0);  // a service is not a job
+}
+
+TEST_CASE("blocking pool: a job that sleeps off the runtime is not held up by its share's limit",
+          "[blocking][time]") {
+  duet::test::Watchdog wd("fallback timer beside a full share");
+  struct Restore {
+    std::size_t max_threads = duet::blocking_pool_stats().max_threads;
+    ~Restore() {
+      duet::configure_blocking_pool(max_threads, duet::RuntimeConfig{}.blocking_keep_alive);
+    }
+  } restore;
+  // The process's share holds one job at a time. The job waits on a timer
+  // of the fallback wheel, whose loop must run beside it, outside the share.
+  duet::configure_blocking_pool(1, 10s);
+  auto h = duet::spawn_blocking([] {
+    duet::wait(duet::sleep(2ms));
+    return 7;
+  });
+  CHECK(h.join() == 7);
+  auto a = make_rt(1);  // a runtime's share of one, its job sleeping too
+  auto j = a->spawn(duet::stackful, [] {
+    return duet::spawn_blocking([] {
+             duet::wait(duet::sleep(2ms));
+             return 8;
+           })
+        .join();
+  });
+  CHECK(j.join() == 8);
 }

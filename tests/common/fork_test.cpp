@@ -3,7 +3,7 @@
 // that were not copied, nor on locks they held); constructing a runtime,
 // waiting on one or draining one aborts with a message naming the use.
 // Each case forks this process after the runtime has run tasks (workers,
-// the blocking pool and the timer thread started); the parent reads the
+// the blocking pool and the fallback timer's loop started); the parent reads the
 // child's stderr and waits for it through a pidfd, with a bound that turns
 // a hang into a failure.
 #include <fcntl.h>
@@ -93,7 +93,7 @@ std::unique_ptr<duet::Runtime> busy_runtime() {
   REQUIRE(rt->block_on(answer()) == 42);
   REQUIRE(rt->block_on(duet::stackful,
                        [] { return duet::spawn_blocking([] { return 7; }).join(); }) == 7);
-  duet::wait(duet::sleep(std::chrono::milliseconds(1)));  // the timer thread
+  duet::wait(duet::sleep(std::chrono::milliseconds(1)));  // the fallback timer's loop
   return rt;
 }
 

@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -152,6 +153,52 @@ TEST_CASE("signal: a recv that completes or is dropped keeps no waker", "[signal
     // cancelled poll request).
     CHECK(left == 0);
   }
+}
+
+namespace {
+/// On a worker: polls a recv once (pending: its node is linked in the hub),
+/// moves it and drops the original, raises the signal and polls the moved
+/// one to completion; then polls a second recv, which waits for the next
+/// delivery, and drops it. Returns the clones of the waker still alive.
+int waker_refs_after_moved_recv(duet::signal::Subscription* sub,
+                                duet::synctest::CountingWaker& cw) {
+  std::optional<duet::signal::RecvFuture> moved;
+  {
+    auto f = sub->recv();
+    if (!duet::synctest::poll_once(f, cw).is_pending()) return -1;
+    moved.emplace(std::move(f));
+  }
+  if (cw.refs.load() < 1) return -2;  // the moved recv's node holds one
+  ::raise(sub->signo());
+  auto r = duet::synctest::poll_once(*moved, cw);
+  if (r.is_pending() || !r.value() || *r.value() != 1) return -3;
+  moved.reset();
+  auto next = sub->recv();
+  if (!duet::synctest::poll_once(next, cw).is_pending()) return -4;
+  return cw.refs.load() >= 1 ? 0 : -5;
+}
+}  // namespace
+
+TEST_CASE("signal: a pending recv moved to a new place is completed there", "[signal][cancel]") {
+  warm_up();
+  IO_MATRIX();
+  duet::iotest::Watchdog wd("signal moved recv");
+  duet::synctest::CountingWaker cw;  // outlives the runtime, as above
+  auto rt = duet::iotest::make_rt(drv);
+  auto sub = duet::signal::subscribe(SIGURG);
+  REQUIRE(sub);
+  int got = -100;
+  if (model == duet::iotest::Model::stackless) {
+    got = rt->spawn([](duet::signal::Subscription* s,
+                       duet::synctest::CountingWaker* w) -> duet::Task<int> {
+              co_return waker_refs_after_moved_recv(s, *w);
+            }(&*sub, &cw))
+              .join();
+  } else {
+    got = rt->spawn(duet::stackful, [&] { return waker_refs_after_moved_recv(&*sub, cw); }).join();
+  }
+  CHECK(got == 0);
+  CHECK(cw.refs.load() == 0);  // every recv dropped: no node and no wait keeps one
 }
 
 TEST_CASE("signal: the last unsubscribe restores the previous disposition", "[signal]") {

@@ -54,6 +54,7 @@
 #include "duet/join_handle.hpp"
 #include "duet/memory.hpp"
 #include "duet/poll.hpp"
+#include "duet/time/clock.hpp"
 
 namespace duet {
 
@@ -153,6 +154,11 @@ class DUET_API Runtime {
   /// clock or on one of this runtime's workers, std::invalid_argument for a
   /// negative `d`.
   void advance(std::chrono::nanoseconds d);
+  /// This runtime's clock, read from any thread: its test clock's time when
+  /// it has one, else steady_clock's (what Clock::now() reads on its
+  /// workers; off them, Clock::now() reads a test clock only while it is
+  /// the one that lives).
+  [[nodiscard]] Instant now() const noexcept;
 
   /// The runtime whose worker calls this, or null.
   static Runtime* current() noexcept;

@@ -9,12 +9,15 @@
 // the slot its quota's next finished job gives back. A thread is started
 // only for a ready job that no idle thread will take, so the threads never
 // outnumber the most slots held at once (the sum of the quotas' limits at
-// most). A thread that waits its keep-alive (that of its last job's quota,
+// most) and the services running. A thread that waits its keep-alive (that of its last job's quota,
 // capped by the process's) without a job exits.
 //
 // The mutex is fine here: a job is a blocking call that costs microseconds
 // at least; what matters is that no worker thread ever runs one. Every
 // field of the pool and of every quota is guarded by it.
+//
+// The pool also runs duet's own loops (service.hpp): they go first, hold no
+// slot and count as ready work for starting and waking threads.
 //
 // Process exit: the pool is never destroyed (its threads may outlive every
 // static destructor, blocked in a system call); an exit hook stops it
@@ -26,8 +29,10 @@
 #include <mutex>
 #include <new>
 #include <thread>
+#include <type_traits>
 
 #include "blocking/quota.hpp"
+#include "blocking/service.hpp"
 #include "duet/blocking.hpp"
 #include "duet/detail/fork.hpp"
 #include "duet/detail/immortal.hpp"
@@ -52,8 +57,9 @@ struct BlockingQuota {
 
 namespace {
 
-/// A FIFO of jobs through TaskHeader::next.
-void push(TaskHeader*& head, TaskHeader*& tail, TaskHeader* t) noexcept {
+/// A FIFO through the nodes' `next` (jobs, services).
+template <class Node>
+void push(Node*& head, Node*& tail, std::type_identity_t<Node>* t) noexcept {
   t->next = nullptr;
   if (tail != nullptr) {
     tail->next = t;
@@ -63,8 +69,9 @@ void push(TaskHeader*& head, TaskHeader*& tail, TaskHeader* t) noexcept {
   tail = t;
 }
 
-TaskHeader* pop(TaskHeader*& head, TaskHeader*& tail) noexcept {
-  TaskHeader* t = head;
+template <class Node>
+Node* pop(Node*& head, Node*& tail) noexcept {
+  Node* t = head;
   head = t->next;
   if (head == nullptr) tail = nullptr;
   t->next = nullptr;
@@ -119,9 +126,19 @@ class BlockingPool {
     }
   }
 
+  void serve(BlockingService* s) {
+    std::lock_guard g(mu_);
+    if (stop_) return;
+    push(svc_head_, svc_tail_, s);
+    ++queued_;
+    ++services_;
+    dispatch(0);
+  }
+
   BlockingPoolStats stats() {
     std::lock_guard g(mu_);
-    return {threads_, idle_, queued_ + waiting_, process_.max_running, peak_, spawned_, reclaimed_};
+    return {threads_, idle_,     queued_ - services_ + waiting_, process_.max_running, peak_,
+            spawned_, reclaimed_};
   }
 
   BlockingPoolStats stats(const BlockingQuota* q) {
@@ -139,6 +156,12 @@ class BlockingPool {
     q.peak = std::max(q.peak, q.running);
     push(head_, tail_, t);
     ++queued_;
+    dispatch(takers);
+  }
+
+  /// Ready work was queued: an idle thread is woken for it, or a thread is
+  /// started when every thread that will look is spoken for.
+  void dispatch(std::size_t takers) {
     if (queued_ <= takers) return;
     if (idle_ > 0) cv_.notify_one();
     // Threads started and not yet looking for a job will take one each.
@@ -182,6 +205,16 @@ class BlockingPool {
     std::chrono::nanoseconds keep = process_.keep_alive;
     for (;;) {
       if (stop_) break;
+      if (svc_head_ != nullptr) {
+        BlockingService* s = pop(svc_head_, svc_tail_);
+        --queued_;
+        --services_;
+        keep = process_.keep_alive;
+        lk.unlock();
+        s->run(s);
+        lk.lock();
+        continue;
+      }
       if (head_ != nullptr) {
         auto* t = static_cast<BlockingTaskBase*>(pop(head_, tail_));
         --queued_;
@@ -208,11 +241,11 @@ class BlockingPool {
     ++idle_;
     const auto since = std::chrono::steady_clock::now();
     bool timed_out = false;
-    while (head_ == nullptr && !stop_) {
+    while (queued_ == 0 && !stop_) {
       const auto until = since + std::min(keep, process_.keep_alive);
       if (cv_.wait_until(lk, until) == std::cv_status::timeout &&
           std::chrono::steady_clock::now() >= since + std::min(keep, process_.keep_alive)) {
-        timed_out = head_ == nullptr && !stop_;
+        timed_out = queued_ == 0 && !stop_;
         break;
       }
     }
@@ -224,8 +257,11 @@ class BlockingPool {
   std::condition_variable cv_;
   TaskHeader* head_ = nullptr;  // ready: each holds a slot of its quota
   TaskHeader* tail_ = nullptr;
+  BlockingService* svc_head_ = nullptr;  // ready services (service.hpp)
+  BlockingService* svc_tail_ = nullptr;
   BlockingQuota process_;  // jobs spawned off every worker
   std::size_t queued_ = 0, waiting_ = 0, threads_ = 0, idle_ = 0, peak_ = 0;
+  std::size_t services_ = 0;  // of queued_, services (not jobs: not in the stats)
   std::size_t starting_ = 0;  // threads started that have not looked for a job yet
   std::uint64_t spawned_ = 0, reclaimed_ = 0;
   bool stop_ = false;
@@ -254,6 +290,10 @@ BlockingPool& pool() {
 void blocking_submit(BlockingTaskBase* t) {
   Worker* w = current_worker();
   pool().submit(t, w != nullptr ? w->scheduler().blocking_quota.get() : nullptr);
+}
+
+void blocking_serve(BlockingService* s) {
+  pool().serve(s);
 }
 
 BlockingQuotaRef::BlockingQuotaRef(const RuntimeConfig& cfg) : q_(pool().open(cfg)) {}

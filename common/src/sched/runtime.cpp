@@ -92,6 +92,13 @@ void Runtime::advance(std::chrono::nanoseconds d) {
   sched_->test_clock->advance(d);
 }
 
+Instant Runtime::now() const noexcept {
+  if (const detail::TestClock* c = sched_->test_clock.get()) {
+    return Instant(Instant::duration(c->now_ns()));
+  }
+  return std::chrono::steady_clock::now();
+}
+
 Runtime* Runtime::current() noexcept {
   detail::Worker* w = detail::tl_context.worker;
   return w != nullptr ? &w->scheduler().runtime : nullptr;

@@ -2,56 +2,114 @@
 #include "test_clock.hpp"
 
 #include <algorithm>
+#include <array>
 #include <limits>
 #include <optional>
 #include <stdexcept>
+#include <string>
 #include <thread>
 
 #include "sched/scheduler.hpp"
 #include "sched/thread_context.hpp"
+#include "sched/worker.hpp"
 
 namespace duet::detail {
 
-std::atomic<std::int64_t> test_clock_ns{0};
+std::atomic<int> test_clocks_live{0};
 
 namespace {
-// The installed clock. Acquire/release: a thread that finds it reads its
-// constructed wheel.
-std::atomic<TestClock*> g_installed{nullptr};
 
-std::uint64_t test_tick() noexcept {
-  // Relaxed: written only under a TestClock's mutex or at install; readers
-  // of a step's result are ordered by the wakes it makes.
-  return static_cast<std::uint64_t>(test_clock_ns.load(std::memory_order_relaxed)) >> tick_shift;
+// The live clocks' times, one slot each, never freed: a thread
+// that reads a slot while its clock is destroyed reads valid memory (the
+// time of that clock, or of a later one that took the slot).
+std::array<std::atomic<std::int64_t>, TestClock::kMaxLive> g_slots{};
+
+// The live clocks (slot by slot) and which one a thread off every worker
+// reads. Installs and removals take the mutex (cold: test runtimes only).
+std::mutex g_registry_mu;
+std::array<bool, TestClock::kMaxLive> g_taken{};       // guarded by g_registry_mu
+std::array<TestClock*, TestClock::kMaxLive> g_live{};  // guarded: constructed ones
+// The only live clock, or null. Acquire/release: a thread that finds it
+// reads its constructed wheel and slot.
+std::atomic<TestClock*> g_sole{nullptr};
+
+/// Under g_registry_mu: the only live clock, or null.
+TestClock* sole_locked() noexcept {
+  TestClock* one = nullptr;
+  for (TestClock* c : g_live) {
+    if (c == nullptr) continue;
+    if (one != nullptr) return nullptr;
+    one = c;
+  }
+  return one;
 }
 
 std::uint64_t real_tick_ceil() noexcept {
   return tick_ceil(std::chrono::steady_clock::now());
 }
+
+std::atomic<std::int64_t>* take_slot() {
+  std::lock_guard g(g_registry_mu);
+  for (std::size_t i = 0; i < g_taken.size(); ++i) {
+    if (g_taken[i]) continue;
+    g_taken[i] = true;
+    return &g_slots[i];
+  }
+  throw std::logic_error("duet: more runtimes with a test clock (RuntimeConfig::clock) than " +
+                         std::to_string(TestClock::kMaxLive) + " live at once");
+}
+
 }  // namespace
 
-TestClock::TestClock(Scheduler& s, bool auto_advance)
-    : sched_(s), auto_advance_(auto_advance), wheel_(real_tick_ceil()) {
-  TestClock* none = nullptr;
-  if (!g_installed.compare_exchange_strong(none, this, std::memory_order_acq_rel)) {
-    throw std::logic_error(
-        "duet: a runtime with a test clock (RuntimeConfig::clock) already lives in this process");
+std::int64_t test_clock_now_ns() noexcept {
+  if (Worker* w = tl_context.worker) {
+    const TestClock* c = w->scheduler().test_clock.get();
+    return c != nullptr ? c->now_ns() : 0;
   }
-  // Relaxed: published to other threads by their start (the workers are
-  // created after this) or by the install above.
-  test_clock_ns.store(static_cast<std::int64_t>(wheel_.elapsed() << tick_shift),
-                      std::memory_order_relaxed);
+  const TestClock* c = TestClock::sole();
+  return c != nullptr ? c->now_ns() : 0;
+}
+
+TestClock::TestClock(Scheduler& s, bool auto_advance)
+    : sched_(s), auto_advance_(auto_advance), ns_(take_slot()), wheel_(real_tick_ceil()) {
+  set_ns(wheel_.elapsed() << tick_shift);
+  // Listed once whole: a thread off every worker may use it from here on.
+  std::lock_guard g(g_registry_mu);
+  g_live[static_cast<std::size_t>(ns_ - g_slots.data())] = this;
+  g_sole.store(sole_locked(), std::memory_order_release);
+  // Relaxed: see Clock::now(); the workers start after this.
+  test_clocks_live.fetch_add(1, std::memory_order_relaxed);
 }
 
 TestClock::~TestClock() {
+  {
+    std::lock_guard g(g_registry_mu);
+    const auto i = static_cast<std::size_t>(ns_ - g_slots.data());
+    g_live[i] = nullptr;
+    g_taken[i] = false;
+    g_sole.store(sole_locked(), std::memory_order_release);
+    test_clocks_live.fetch_sub(1, std::memory_order_relaxed);  // Relaxed: as in the constructor
+  }
   // Whoever still sleeps off the runtime is let go: the wheel dies here.
   wheel_.advance(std::numeric_limits<std::uint64_t>::max());
-  test_clock_ns.store(0, std::memory_order_relaxed);  // Relaxed: as in the constructor
-  g_installed.store(nullptr, std::memory_order_release);
 }
 
-TestClock* TestClock::installed() noexcept {
-  return g_installed.load(std::memory_order_acquire);
+TestClock* TestClock::sole() noexcept {
+  return g_sole.load(std::memory_order_acquire);
+}
+
+std::int64_t TestClock::now_ns() const noexcept {
+  // Relaxed: written only under mu_ or before the workers start; readers of
+  // a step's result are ordered by the wakes it makes.
+  return ns_->load(std::memory_order_relaxed);
+}
+
+std::uint64_t TestClock::tick() const noexcept {
+  return static_cast<std::uint64_t>(now_ns()) >> tick_shift;
+}
+
+void TestClock::set_ns(std::uint64_t ns) noexcept {
+  ns_->store(static_cast<std::int64_t>(ns), std::memory_order_relaxed);  // Relaxed: see now_ns()
 }
 
 bool TestClock::insert_off_runtime(TimerEntry& e, const Waker& w) {
@@ -70,9 +128,8 @@ std::size_t TestClock::step(std::uint64_t limit) {
       if (d && (!next || *d < *next)) next = d;
     }
     if (!next || *next > limit) return 0;
-    const std::uint64_t at = std::max(*next, test_tick());
-    // Relaxed: see test_tick(); only forward, under mu_.
-    test_clock_ns.store(static_cast<std::int64_t>(at << tick_shift), std::memory_order_relaxed);
+    const std::uint64_t at = std::max(*next, tick());
+    set_ns(at << tick_shift);  // only forward, under mu_
     std::size_t fired = wheel_.advance(at);
     for (const auto& w : sched_.workers) fired += w->timers.advance(at);
     if (fired > 0) return fired;
@@ -103,15 +160,12 @@ void TestClock::advance(std::chrono::nanoseconds d) {
         "duet::Runtime::advance: called on one of the runtime's own workers (it waits for them)");
   }
   std::lock_guard g(mu_);
-  // Relaxed: see test_tick().
-  const auto target = static_cast<std::uint64_t>(test_clock_ns.load(std::memory_order_relaxed)) +
-                      static_cast<std::uint64_t>(d.count());
+  const auto target = static_cast<std::uint64_t>(now_ns()) + static_cast<std::uint64_t>(d.count());
   const std::uint64_t limit = (target + ((1u << tick_shift) - 1)) >> tick_shift;
   do {
     wait_quiescent();
   } while (step(limit) > 0);
-  const auto now = static_cast<std::uint64_t>(test_clock_ns.load(std::memory_order_relaxed));
-  test_clock_ns.store(static_cast<std::int64_t>(std::max(now, target)), std::memory_order_relaxed);
+  set_ns(std::max(static_cast<std::uint64_t>(now_ns()), target));
 }
 
 }  // namespace duet::detail

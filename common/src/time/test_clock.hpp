@@ -1,9 +1,13 @@
 // test_clock.hpp: the paused and manual clocks (RuntimeConfig::clock,
 // duet/time/clock.hpp, docs/time.md).
 //
-// A runtime built with a test clock installs one TestClock for the process:
-// duet::Clock::now() then reads detail::test_clock_ns, which only this class
-// writes, and only forward. Time moves in steps: a step finds the earliest
+// A runtime built with a test clock owns one TestClock; several may live at
+// once, each its runtime's. Its time is a word in a slot of static storage
+// (so a thread that reads it while the runtime is destroyed reads valid
+// memory), which only this class writes, and only forward: duet::Clock::now()
+// reads it on the runtime's workers, and off every worker while it is the
+// only test clock that lives (test_clock_now_ns). Time moves in steps: a
+// step finds the earliest
 // pending deadline over every worker's wheel and the clock's own wheel (the
 // timers of threads off the runtime), sets the clock to it and fires what is
 // due there, so timers fire in deadline order and each sees the clock at its
@@ -23,6 +27,7 @@
 // meanwhile would otherwise take the step's timers from under it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -36,19 +41,25 @@ class Scheduler;
 
 class TestClock {
  public:
-  /// Installs the process's test clock at the current real time (rounded up
-  /// to a wheel tick). Throws std::logic_error when one is installed.
+  /// Starts a test clock at the current real time (rounded up to a wheel
+  /// tick), in a free slot. Throws std::logic_error when every slot is
+  /// taken (kMaxLive clocks live).
   TestClock(Scheduler& s, bool auto_advance);
   /// Fires what is left on its own wheel (threads off the runtime that still
-  /// wait go on) and uninstalls it: Clock::now() reads real time again.
+  /// wait go on) and gives its slot back.
   ~TestClock();
   TestClock(const TestClock&) = delete;
   TestClock& operator=(const TestClock&) = delete;
 
-  /// The installed clock, or null.
-  static TestClock* installed() noexcept;
+  static constexpr std::size_t kMaxLive = 64;
+
+  /// The clock a thread off every worker reads: the only one that lives,
+  /// or null (none, or several).
+  static TestClock* sole() noexcept;
+  /// Its time, in steady_clock nanoseconds.
+  [[nodiscard]] std::int64_t now_ns() const noexcept;
   /// A timer polled off the runtime's workers (a plain thread, a blocking
-  /// job) while the clock is installed goes on the clock's own wheel; when
+  /// job) while the clock is the only one that lives goes on the clock's own wheel; when
   /// the clock auto-advances, a worker is woken to consider a step (the
   /// workers may all be asleep already). Returns TimerWheel::insert's.
   bool insert_off_runtime(TimerEntry& e, const Waker& w);
@@ -64,12 +75,17 @@ class TestClock {
   /// Steps to the earliest deadline if it is at most `limit` (ticks), with
   /// mu_ held; repeats through cascades. Returns how many timers fired.
   std::size_t step(std::uint64_t limit);
+  /// Its time in wheel ticks.
+  [[nodiscard]] std::uint64_t tick() const noexcept;
+  /// Moves its time to `ns` (under mu_, or before its workers start).
+  void set_ns(std::uint64_t ns) noexcept;
   /// Every worker parked and nothing queued.
   [[nodiscard]] bool quiescent() const noexcept;
   void wait_quiescent() const;
 
   Scheduler& sched_;
   const bool auto_advance_;
+  std::atomic<std::int64_t>* ns_;  // its slot
   std::mutex mu_;
   TimerWheel wheel_;
 };

@@ -99,15 +99,17 @@ void for_each_element(std::string_view list, F&& f) {
 }
 
 /// The IMF-fixdate of the current second, formatted at most once a second
-/// per thread (each thread its own copy: no lock, no sharing). Under a test
-/// clock (the paused or manual clock, duet/time/clock.hpp) a fixed date,
+/// per thread (each thread its own copy: no lock, no sharing). On a thread
+/// that reads a test clock (the paused or manual clock, duet/time/clock.hpp)
+/// a fixed date,
 /// 2000-01-01 00:00:00 GMT: the calendar is real time, which a simulated
 /// run must not read (a seed replays its responses byte for byte).
 class DateCache {
  public:
   std::string_view now() noexcept {
     timespec ts{};
-    if (duet::detail::test_clock_ns.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+    if (duet::detail::test_clocks_live.load(std::memory_order_relaxed) != 0 &&
+        duet::detail::test_clock_now_ns() != 0) [[unlikely]] {
       ts.tv_sec = 946684800;
     } else {
       ::clock_gettime(CLOCK_REALTIME_COARSE, &ts);

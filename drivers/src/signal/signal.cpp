@@ -2,14 +2,18 @@
 // counts deliveries per signal and writes one process-wide eventfd; the
 // hub keeps, under its mutex, the subscriber count and saved disposition of
 // each signal, the AsyncFd on the eventfd (while any subscription lives) and
-// the wakers of the pending recvs, one per future: a recv that completes or
-// is dropped removes its own, so no waker outlives its future.
+// the pending recvs, each a waiter node of the sync primitives' protocol
+// (duet/sync/detail/wait_list.hpp) linked in the hub's list: a recv that
+// completes or is dropped unlinks its own, so no waker outlives its future.
 //
-// Lost-wake rule: a recv registers its waker in the hub BEFORE it reads the
-// delivery count, and whichever recv drains the eventfd wakes every
-// registered waker AFTER draining. So a recv whose registration came after a
+// Lost-wake rule: a recv links its node in the hub BEFORE it reads the
+// delivery count, and whichever recv drains the eventfd completes every
+// linked node AFTER draining (drain_in_batches). So a recv linked after a
 // drain reads a count that includes every delivery that drain consumed (the
-// handler counts before it writes), and one that registered before is woken.
+// handler counts before it writes), and one linked before is woken.
+// A recv woken by a drain that links itself again while the drain goes on
+// may be completed by it once more: a spurious wake (it reads the count,
+// finds nothing new, and waits again), never a lost one.
 #include "duet/signal/signal.hpp"
 
 #include <sys/eventfd.h>
@@ -21,7 +25,6 @@
 #include <csignal>
 #include <mutex>
 #include <utility>
-#include <vector>
 
 #include "duet/waker.hpp"
 
@@ -54,13 +57,8 @@ struct Hub {
   std::array<struct sigaction, kSignals> saved{};
   int total = 0;
   std::optional<io::AsyncFd> wake;  // borrows g_wake_fd while total > 0
-  // The pending recvs' wakers, one per future (keyed by its address), so
-  // that a recv that completes or is dropped takes its own back.
-  struct Waiter {
-    const RecvFuture* owner;
-    Waker waker;
-  };
-  std::vector<Waiter> waiters;
+  // The pending recvs' nodes (guarded by mu: the status rule's lock).
+  duet::detail::WaitList<> waiters;
 };
 
 Hub& hub() {
@@ -94,48 +92,38 @@ int wake_fd_locked() {
   return fd;
 }
 
-void add_waiter(Hub& h, const RecvFuture* owner, const Waker& w) {
+/// Links `n` with `w`, or keeps the freshest waker where it is linked
+/// (a node a drain completed is linked again: it waits for the next one).
+void link_waiter(Hub& h, duet::detail::WaitNode& n, const Waker& w) {
   std::lock_guard lk(h.mu);
-  for (Hub::Waiter& o : h.waiters) {
-    if (o.owner != owner) continue;
-    if (!o.waker.will_wake(w)) o.waker = w;
+  // Relaxed: the status rule (accesses under the hub's lock).
+  if (n.status.load(std::memory_order_relaxed) == duet::detail::st_queued) {
+    n.update_waker(w);
     return;
   }
-  h.waiters.push_back({owner, w});
+  n.waker = w;
+  n.status.store(duet::detail::st_queued, std::memory_order_relaxed);
+  h.waiters.push_back(&n);
 }
 
-/// Takes `owner`'s waker out of the list, if a drain has not already.
-void remove_waiter(Hub& h, const RecvFuture* owner) noexcept {
+/// Unlinks `n`, if a drain has not already.
+void unlink_waiter(Hub& h, duet::detail::WaitNode& n) noexcept {
   Waker gone;  // dropped after the lock
   std::lock_guard lk(h.mu);
-  auto& v = h.waiters;
-  for (auto it = v.begin(); it != v.end(); ++it) {
-    if (it->owner != owner) continue;
-    gone = std::move(it->waker);
-    *it = std::move(v.back());
-    v.pop_back();
-    return;
+  if (n.status.load(std::memory_order_relaxed) == duet::detail::st_queued) {
+    h.waiters.remove(&n);
+    gone = std::move(n.waker);
   }
+  n.status.store(duet::detail::st_idle, std::memory_order_relaxed);
 }
 
-/// Moves `from`'s entry to `to` (a pending recv moved to a new address).
-void rekey_waiter(Hub& h, const RecvFuture* from, const RecvFuture* to) noexcept {
-  std::lock_guard lk(h.mu);
-  for (Hub::Waiter& o : h.waiters) {
-    if (o.owner == from) o.owner = to;
-  }
-}
-
-/// Empties the eventfd, then wakes every registered recv (see the rule).
+/// Empties the eventfd, then wakes every linked recv (see the rule).
 void drain_and_wake(Hub& h) {
   std::uint64_t v = 0;
   (void)!::read(g_wake_fd.load(), &v, sizeof v);
-  std::vector<Hub::Waiter> ws;
-  {
-    std::lock_guard lk(h.mu);
-    ws.swap(h.waiters);
-  }
-  for (Hub::Waiter& w : ws) std::move(w.waker).wake();
+  duet::detail::drain_in_batches(h.mu, [&h](duet::detail::WakeBatch& b) {
+    return duet::detail::complete_into(h.waiters, b, duet::detail::st_done);
+  });
 }
 
 }  // namespace
@@ -188,26 +176,35 @@ void Subscription::reset() noexcept {
   if (--h.total == 0) h.wake.reset();
 }
 
-RecvFuture::RecvFuture(RecvFuture&& o) noexcept
-    : sub_(o.sub_), wait_(std::move(o.wait_)), registered_(std::exchange(o.registered_, false)) {
-  if (registered_) rekey_waiter(hub(), &o, this);
+RecvFuture::RecvFuture(RecvFuture&& o) noexcept : sub_(o.sub_), wait_(std::move(o.wait_)) {
+  // A pending recv moved: its place in the hub's list goes to the new node.
+  // Acquire: the status rule (a drain may have completed it meanwhile).
+  if (o.node_.load_status() == duet::detail::st_idle) return;
+  Hub& h = hub();
+  std::lock_guard lk(h.mu);
+  if (o.node_.status.load(std::memory_order_relaxed) == duet::detail::st_queued) {
+    h.waiters.remove(&o.node_);
+    node_.waker = std::move(o.node_.waker);
+    node_.status.store(duet::detail::st_queued, std::memory_order_relaxed);
+    h.waiters.push_back(&node_);
+  }
+  o.node_.status.store(duet::detail::st_idle, std::memory_order_relaxed);
 }
 
 RecvFuture::~RecvFuture() {
-  if (registered_) remove_waiter(hub(), this);
+  // Acquire: the status rule (a node no longer queued skips the lock).
+  if (node_.load_status() == duet::detail::st_queued) unlink_waiter(hub(), node_);
 }
 
 Poll<io::Result<std::uint64_t>> RecvFuture::poll(Context& cx) {
   if (sub_->sig_ == 0) return io::Result<std::uint64_t>(io::errno_code(EBADF));
   Hub& h = hub();
   for (;;) {
-    add_waiter(h, this, cx.waker());  // before the count: the lost-wake rule
-    registered_ = true;
+    link_waiter(h, node_, cx.waker());  // before the count: the lost-wake rule
     const std::uint64_t c = g_count[static_cast<std::size_t>(sub_->sig_)].load();
     if (c != sub_->seen_) {
       wait_.reset();
-      remove_waiter(h, this);
-      registered_ = false;
+      unlink_waiter(h, node_);
       return io::Result<std::uint64_t>(c - std::exchange(sub_->seen_, c));
     }
     // h.wake lives while this subscription does (total > 0).

@@ -30,8 +30,9 @@
 //   callback runs on another thread waits for the callback to return (the
 //   rule of std::stop_callback); after the destructor, it never runs.
 // - with_deadline(parent, t): a child that also cancels itself at t, on
-//   duet's process timer thread (so it works on a plain thread, and outlives
-//   any runtime); its callbacks then run on that thread and must not block.
+//   duet's process-wide timer wheel (so it works on a plain thread, and
+//   outlives any runtime), whose loop runs on a blocking-pool thread; its
+//   callbacks then run on that thread and must not block.
 //   Its deadline() is the earlier of t and the parent's.
 // - from_stop_token(st): a root token cancelled when st's source requests
 //   stop (a std::stop_callback); stop_token(): a std::stop_token whose

@@ -1,8 +1,8 @@
 // duet/detail/fork.hpp: what duet does in the child of a fork().
 //
 // The child of a fork has one thread: the one that called fork. Every
-// other thread duet started (workers, the blocking pool, the timer thread,
-// the stall monitor) is gone, any lock one of them held stays held, and any
+// other thread duet started (workers, the blocking pool's threads, the
+// fallback timer's loop among them, the stall monitor) is gone, any lock one of them held stays held, and any
 // task it was running never finishes. So once duet has started a thread,
 // the child may exec, exit, and destroy the runtimes it inherited (which
 // then release nothing: their threads are not there to stop), and nothing

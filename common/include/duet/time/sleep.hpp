@@ -10,7 +10,8 @@
 // woken through its Waker. Destroying the Sleep (cancellation, a timeout
 // that lost, a select that chose another case) removes the entry, from any
 // thread. Polled outside any runtime, the entry goes to a process-wide
-// fallback wheel driven by one timer thread.
+// fallback wheel, whose loop runs on a blocking-pool thread while a timer
+// waits there.
 //
 // A timer never fires early: deadlines are rounded up to the wheel's tick
 // (1024 ns) and compared with a clock read after the deadline passed. It may

@@ -47,6 +47,7 @@
 #include "duet/io/async_fd.hpp"
 #include "duet/io/result.hpp"
 #include "duet/poll.hpp"
+#include "duet/sync/detail/wait_list.hpp"
 
 namespace duet::signal {
 
@@ -68,7 +69,7 @@ class [[nodiscard]] DUET_API RecvFuture {
  private:
   Subscription* sub_;
   std::optional<io::ReadyFuture> wait_;  // the eventfd's readiness, while pending
-  bool registered_ = false;              // the hub may hold a waker under this future's address
+  duet::detail::WaitNode node_;          // linked in the process's signal hub while pending
 };
 
 class DUET_API Subscription {
