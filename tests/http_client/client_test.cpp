@@ -106,6 +106,21 @@ duet::Task<void> large_bodies(Model m, Client& c, Upstream& up, Failures& f) {
   HC_EXPECT(f, c.stats().connects == 1);
 }
 
+/// Responses around the exchange's read sizes (its first read's 4 KiB
+/// block, then 16 KiB more once a read fills it), one after another on
+/// one connection: each whole and byte for byte.
+duet::Task<void> around_the_read_sizes(Model m, Client& c, Upstream& up, Failures& f) {
+  auto acc = up.start();
+  for (std::size_t n : {std::size_t{1}, std::size_t{4000}, std::size_t{4020}, std::size_t{4030},
+                        std::size_t{4050}, std::size_t{4096}, std::size_t{4097}, std::size_t{16384},
+                        std::size_t{20400}, std::size_t{20440}, std::size_t{20480},
+                        std::size_t{20481}, std::size_t{70000}, std::size_t{37}}) {
+    auto g = co_await get(m, c, up.addr(), "/size/" + std::to_string(n));
+    HC_EXPECT(f, g && g->status == 200 && g->body == large_body(n));
+  }
+  HC_EXPECT(f, c.stats().connects == 1);
+}
+
 Reply framing_script(const Seen& s, int) {
   const std::string t = target_of(s.head);
   if (s.head.rfind("POST", 0) == 0) return {ok("got:" + s.body)};
@@ -116,6 +131,7 @@ Reply framing_script(const Seen& s, int) {
   }
   if (t == "/a" || t == "/b") return {"HTTP/1.1 200 OK\r\n\r\nuntil the end " + t, true};
   if (t == "/large") return {ok(large_body(300 * 1024))};
+  if (t.rfind("/size/", 0) == 0) return {ok(large_body(std::stoul(t.substr(6))))};
   if (t == "/head") return {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"};
   if (t == "/204") return {"HTTP/1.1 204 No Content\r\n\r\n"};
   return {ok(t)};
@@ -160,6 +176,12 @@ TEST_CASE("client: bodies larger than a read both ways", "[http_client]") {
   NET_MATRIX();
   duet::iotest::Watchdog wd("http_client large bodies");
   run_scenario(drv, model, framing_script, large_bodies);
+}
+
+TEST_CASE("client: responses around the read sizes, one after another", "[http_client]") {
+  NET_MATRIX();
+  duet::iotest::Watchdog wd("http_client read sizes");
+  run_scenario(drv, model, framing_script, around_the_read_sizes);
 }
 
 namespace duet::httpclienttest {

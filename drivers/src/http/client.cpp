@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "body_writer.hpp"
+#include "duet/detail/block_cache.hpp"
 #include "duet/net/tcp.hpp"
 #include "duet/runtime.hpp"
 #include "duet/time/clock.hpp"
@@ -184,6 +185,59 @@ class ClientLease {
   bool pooled_;
 };
 
+/// An exchange's read buffer. The first one is a block of the block cache
+/// (duet/detail/block_cache.hpp: a pop from the thread's free list, so an
+/// exchange whose response fits it asks the C heap for nothing); a larger
+/// one, for a response that fills it, comes from the heap.
+class ExchangeBuffer {
+ public:
+  static constexpr std::size_t kBlockBytes = 4096;
+
+  ExchangeBuffer() noexcept = default;
+  ExchangeBuffer(ExchangeBuffer&& o) noexcept
+      : heap_(std::move(o.heap_)),
+        block_(std::exchange(o.block_, nullptr)),
+        cap_(std::exchange(o.cap_, 0)) {}
+  ExchangeBuffer& operator=(ExchangeBuffer&& o) noexcept {
+    if (this != &o) {
+      free_block();
+      heap_ = std::move(o.heap_);
+      block_ = std::exchange(o.block_, nullptr);
+      cap_ = std::exchange(o.cap_, 0);
+    }
+    return *this;
+  }
+  ~ExchangeBuffer() { free_block(); }
+
+  [[nodiscard]] char* data() const noexcept {
+    return block_ != nullptr ? static_cast<char*>(block_) : heap_.get();
+  }
+  [[nodiscard]] std::size_t capacity() const noexcept { return cap_; }
+
+  /// Room for `n` bytes (more than capacity()), the first `keep` kept.
+  void grow(std::size_t n, std::size_t keep) {
+    ExchangeBuffer b;
+    if (n <= kBlockBytes) {
+      b.block_ = duet::detail::block_alloc(kBlockBytes);
+      b.cap_ = kBlockBytes;
+    } else {
+      b.heap_ = std::make_unique_for_overwrite<char[]>(n);  // never zero-filled: reads fill it
+      b.cap_ = n;
+    }
+    if (keep > 0) std::memcpy(b.data(), data(), keep);
+    *this = std::move(b);
+  }
+
+ private:
+  void free_block() noexcept {
+    if (block_ != nullptr) duet::detail::block_free(std::exchange(block_, nullptr), kBlockBytes);
+  }
+
+  std::unique_ptr<char[]> heap_;
+  void* block_ = nullptr;
+  std::size_t cap_ = 0;
+};
+
 /// One request's exchange over one connection, without I/O: where the
 /// next read goes and what the bytes read mean. Both faces drive it the
 /// same way: write the request, then read into read_buffer() and hand the
@@ -206,7 +260,7 @@ class ClientExchange {
   /// gains what they hold of the body).
   BodyState feed_body() {
     for (;;) {
-      const auto step = decoder_.feed(std::string_view(buf_.get(), used_));
+      const auto step = decoder_.feed(std::string_view(buf_.data(), used_));
       consume(step.consumed);
       switch (step.event) {
         case ResponseDecoder::Event::body_end:
@@ -226,6 +280,7 @@ class ClientExchange {
   /// upstream ended the stream).
   BodyState body_received(std::size_t n) {
     if (n != 0) {
+      read_filled(n);
       used_ += n;
       return feed_body();
     }
@@ -236,10 +291,15 @@ class ClientExchange {
   }
   [[nodiscard]] std::string& body_piece() noexcept { return decoder_.body_piece(); }
 
-  /// Where the next read puts its bytes (after those the decoder left).
+  /// Where the next read puts its bytes (after those the decoder left):
+  /// room for a block's worth at first, for kReadChunk once a read has
+  /// filled the room it was given (a response larger than a block).
   std::span<std::byte> read_buffer() {
-    if (cap_ < used_ + kReadChunk) grow(used_ + kReadChunk);
-    return {reinterpret_cast<std::byte*>(buf_.get()) + used_, cap_ - used_};
+    if (buf_.capacity() < used_ + chunk_) {
+      buf_.grow(std::max(used_ + chunk_, 2 * buf_.capacity()), used_);
+    }
+    offered_ = buf_.capacity() - used_;
+    return {reinterpret_cast<std::byte*>(buf_.data()) + used_, offered_};
   }
 
   /// `n` bytes arrived in read_buffer() (0: the upstream ended the
@@ -249,9 +309,10 @@ class ClientExchange {
   std::optional<io::Result<Response>> received(std::size_t n) {
     if (n == 0) return ended();
     started_ = true;
+    read_filled(n);
     used_ += n;
     for (;;) {
-      const auto step = decoder_.feed(std::string_view(buf_.get(), used_));
+      const auto step = decoder_.feed(std::string_view(buf_.data(), used_));
       consume(step.consumed);
       switch (step.event) {
         case ResponseDecoder::Event::need_more:
@@ -307,27 +368,24 @@ class ClientExchange {
   void consume(std::size_t k) {
     k = std::min(k, used_);
     if (k == 0) return;
-    std::memmove(buf_.get(), buf_.get() + k, used_ - k);
+    std::memmove(buf_.data(), buf_.data() + k, used_ - k);
     used_ -= k;
   }
 
-  /// Room for `want` bytes, keeping the unused ones (never zero-filled:
-  /// reads fill it).
-  void grow(std::size_t want) {
-    const std::size_t n = std::max(want, 2 * cap_);
-    auto b = std::make_unique_for_overwrite<char[]>(n);
-    if (used_ > 0) std::memcpy(b.get(), buf_.get(), used_);
-    buf_ = std::move(b);
-    cap_ = n;
+  /// A read of `n` bytes into read_buffer(): one that filled it asks for
+  /// kReadChunk of room from the next read on.
+  void read_filled(std::size_t n) noexcept {
+    if (n >= offered_) chunk_ = kReadChunk;
   }
 
   ResponseDecoder decoder_;
   Method method_;
   bool keep_alive_;
   std::size_t max_buffered_;
-  std::unique_ptr<char[]> buf_;  // [0, used_): bytes read, not yet used by the decoder
-  std::size_t cap_ = 0;          // [used_, cap_): room for the next read
+  ExchangeBuffer buf_;  // [0, used_): bytes read, not yet used by the decoder
   std::size_t used_ = 0;
+  std::size_t chunk_ = ExchangeBuffer::kBlockBytes;  // the room a read asks for
+  std::size_t offered_ = 0;                          // the room the last read was given
   bool started_ = false;
   bool reusable_ = false;
 };
