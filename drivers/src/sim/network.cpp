@@ -11,6 +11,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -230,7 +231,10 @@ bool Network::transmits(std::uint32_t a, std::uint32_t b) {
 
 Duration Network::delay(std::uint32_t a, std::uint32_t b) {
   if (a == b) return Duration{0};
-  const LinkConfig& l = link(a, b);
+  return link_delay(link(a, b));
+}
+
+Duration Network::link_delay(const LinkConfig& l) {
   Duration d = l.latency;
   if (l.jitter.count() > 0) {
     d += Duration(
@@ -587,6 +591,17 @@ void Network::on_rst(int fd) {
 
 // ---- the operations --------------------------------------------------------
 
+int Network::file_write_fault(std::size_t len) {
+  std::lock_guard g(mu_);
+  if (!draw(cfg_.faults.file_write_error)) return 0;
+  // The two ways a write to a local disk fails: the device (EIO) or the
+  // space (ENOSPC); an even draw is EIO.
+  const int e = below(2) == 0 ? EIO : ENOSPC;
+  trace(std::string("fault-file-write ") + (e == EIO ? "EIO" : "ENOSPC") +
+        " n=" + std::to_string(len));
+  return e;
+}
+
 Poll<long> Network::start(OpRequest& q, Context& cx) {
   WakeList wl;
   Poll<long> r = pending;
@@ -608,35 +623,16 @@ Poll<long> Network::start(OpRequest& q, Context& cx) {
         case OpKind::writev:
           r = do_send(*s, fd, q, cx);
           break;
-        case OpKind::accept: {
-          const int a = do_accept(*s, q.addr);
-          if (a == -EAGAIN && s->state == State::listening) {
-            // Any number of accepts may wait; a re-poll keeps one entry.
-            const bool known = std::any_of(s->acceptors.begin(), s->acceptors.end(),
-                                           [&](const Waker& k) { return k.will_wake(cx.waker()); });
-            if (!known) s->acceptors.push_back(cx.waker());
-          } else {
-            r = static_cast<long>(a);
-          }
+        case OpKind::accept:
+          r = do_accept_op(*s, q, cx);
           break;
-        }
         case OpKind::connect:
           r = do_connect(*s, fd, q, cx);
           break;
         case OpKind::wait_writable:
-        case OpKind::poll: {
-          const bool want_out = q.kind == OpKind::wait_writable || (q.flags & POLLOUT) != 0;
-          int mask = 0;
-          if (s->error != 0) mask |= POLLERR;
-          if (!s->rx.empty() || s->rx_eof || !s->backlog.empty()) mask |= POLLIN;
-          if (s->state == State::connected && room(*s) > 0) mask |= POLLOUT;
-          if (s->error != 0 || (want_out ? (mask & POLLOUT) : (mask & POLLIN)) != 0) {
-            r = static_cast<long>(q.kind == OpKind::wait_writable ? 0 : mask);
-          } else {
-            (want_out ? s->writer : s->reader) = cx.waker();
-          }
+        case OpKind::poll:
+          r = do_wait_ready(*s, q, cx);
           break;
-        }
         default:
           r = static_cast<long>(-EOPNOTSUPP);  // UDP, descriptor passing: not simulated
       }
@@ -647,6 +643,60 @@ Poll<long> Network::start(OpRequest& q, Context& cx) {
   return r;
 }
 
+bool Network::spurious_eagain(Socket& s, const char* what, const char* op) {
+  if (cfg_.faults.spurious_eagain <= 0.0) return false;  // draws nothing
+  if (s.eagain_streak >= kEagainStreakMax) {
+    s.eagain_streak = 0;  // this one is honest: a storm cannot stop a socket
+    return false;
+  }
+  if (!draw(cfg_.faults.spurious_eagain)) {
+    s.eagain_streak = 0;
+    return false;
+  }
+  ++s.eagain_streak;
+  trace(std::string(what) + op + " " + conn_text(s));
+  return true;
+}
+
+Poll<long> Network::would_block_now(Context& cx) {
+  wakes_.push_back(cx.waker());  // woken at once: the next poll tries again
+  return pending;
+}
+
+Poll<long> Network::park(Socket& s, Waker& slot, Context& cx, const char* op) {
+  slot = cx.waker();
+  if (spurious_eagain(s, "fault-wake ", op)) wakes_.push_back(cx.waker());
+  return pending;
+}
+
+Poll<long> Network::do_accept_op(Socket& s, OpRequest& q, Context& cx) {
+  if (s.state == State::listening && !s.backlog.empty() &&
+      spurious_eagain(s, "fault-eagain ", "accept")) {
+    return would_block_now(cx);
+  }
+  const int a = do_accept(s, q.addr);
+  if (a != -EAGAIN || s.state != State::listening) return static_cast<long>(a);
+  // Any number of accepts may wait; a re-poll keeps one entry.
+  const bool known = std::any_of(s.acceptors.begin(), s.acceptors.end(),
+                                 [&](const Waker& k) { return k.will_wake(cx.waker()); });
+  if (!known) s.acceptors.push_back(cx.waker());
+  if (spurious_eagain(s, "fault-wake ", "accept")) wakes_.push_back(cx.waker());
+  return pending;
+}
+
+Poll<long> Network::do_wait_ready(Socket& s, OpRequest& q, Context& cx) {
+  const bool want_out = q.kind == OpKind::wait_writable || (q.flags & POLLOUT) != 0;
+  int mask = 0;
+  if (s.error != 0) mask |= POLLERR;
+  if (!s.rx.empty() || s.rx_eof || !s.backlog.empty()) mask |= POLLIN;
+  if (s.state == State::connected && room(s) > 0) mask |= POLLOUT;
+  if (s.error != 0 || (mask & (want_out ? POLLOUT : POLLIN)) != 0) {
+    if (s.error == 0 && spurious_eagain(s, "fault-eagain ", "poll")) return would_block_now(cx);
+    return static_cast<long>(q.kind == OpKind::wait_writable ? 0 : mask);
+  }
+  return park(s, want_out ? s.writer : s.reader, cx, "poll");
+}
+
 Poll<long> Network::do_recv(Socket& s, OpRequest& q, Context& cx) {
   if (s.error != 0) return static_cast<long>(-s.error);
   if (s.state != State::connected && s.state != State::connecting) {
@@ -654,9 +704,9 @@ Poll<long> Network::do_recv(Socket& s, OpRequest& q, Context& cx) {
   }
   if (s.rx.empty()) {
     if (s.rx_eof || s.shut_rd) return 0L;
-    s.reader = cx.waker();
-    return pending;
+    return park(s, s.reader, cx, "recv");
   }
+  if (spurious_eagain(s, "fault-eagain ", "recv")) return would_block_now(cx);
   std::size_t n = std::min(q.len, s.rx.size());
   if (n > 1 && draw(cfg_.faults.short_read)) {
     n = 1 + static_cast<std::size_t>(below(n - 1));  // fault: a short read
@@ -708,10 +758,16 @@ std::optional<long> Network::try_send(Socket& s, int fd, const OpRequest& q) {
   return static_cast<long>(n);
 }
 
+bool Network::sendable(const Socket& s, std::size_t len) {
+  return s.error == 0 && !s.shut_wr && s.state == State::connected && len > 0 && room(s) > 0;
+}
+
 Poll<long> Network::do_send(Socket& s, int fd, OpRequest& q, Context& cx) {
+  if (sendable(s, q.len) && spurious_eagain(s, "fault-eagain ", "send")) {
+    return would_block_now(cx);
+  }
   if (std::optional<long> r = try_send(s, fd, q)) return *r;
-  s.writer = cx.waker();  // the SYN-ACK, or the peer's reads, wake it
-  return pending;
+  return park(s, s.writer, cx, "send");  // the SYN-ACK, or the peer's reads, wake it
 }
 
 Poll<long> Network::do_connect(Socket& s, int fd, OpRequest& q, Context& cx) {
@@ -748,6 +804,12 @@ Poll<long> Network::do_connect(Socket& s, int fd, OpRequest& q, Context& cx) {
 int Network::do_accept(Socket& l, net::SocketAddr* peer) {
   if (l.state != State::listening) return l.error != 0 ? -l.error : -EINVAL;
   if (l.backlog.empty()) return -EAGAIN;
+  if (draw(cfg_.faults.emfile)) {
+    // Fault: no descriptor for it. The kernel leaves the connection at the
+    // head of the queue, and the next accept takes it (or fails again).
+    trace("fault-emfile " + conn_text(sockets_.at(l.backlog.front())));
+    return -EMFILE;
+  }
   const int fd = l.backlog.front();
   l.backlog.pop_front();
   Socket& s = sockets_.at(fd);
@@ -833,7 +895,14 @@ int Network::accept_now(int fd) noexcept {
   {
     std::lock_guard g(mu_);
     Socket* s = find(fd);
-    r = s == nullptr || !s->fd_open ? -EBADF : do_accept(*s, nullptr);
+    if (s == nullptr || !s->fd_open) {
+      r = -EBADF;
+    } else if (s->state == State::listening && !s->backlog.empty() &&
+               spurious_eagain(*s, "fault-eagain ", "accept")) {
+      r = -EAGAIN;  // fault: accept_many's batch ends here
+    } else {
+      r = do_accept(*s, nullptr);
+    }
     wl.swap(wakes_);
   }
   wake(wl);
@@ -851,6 +920,8 @@ long Network::send_now(int fd, const void* data, std::size_t len) noexcept {
     Socket* s = find(fd);
     if (s == nullptr || !s->fd_open) {
       r = -EBADF;
+    } else if (sendable(*s, len) && spurious_eagain(*s, "fault-eagain ", "send")) {
+      r = -EAGAIN;  // fault: try_write finds no room
     } else {
       r = try_send(*s, fd, q).value_or(-EAGAIN);
     }
@@ -953,6 +1024,41 @@ int Network::setsockopt(int fd, int level, int name, const void* v, socklen_t le
   std::memcpy(&x, v, std::min<std::size_t>(len, sizeof x));
   s->options[{level, name}] = x;  // kept to be read back; no option changes the simulation
   return 0;
+}
+
+namespace {
+/// Whether `name` names host `host`: DNS compares without regard to case,
+/// and a trailing dot (the root) is the same name.
+bool same_name(std::string_view name, const std::string& host) {
+  if (!name.empty() && name.back() == '.') name.remove_suffix(1);
+  return name.size() == host.size() &&
+         std::equal(name.begin(), name.end(), host.begin(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) ==
+                  std::tolower(static_cast<unsigned char>(b));
+         });
+}
+}  // namespace
+
+Network::NameAnswer Network::lookup_name(std::string_view name) {
+  std::lock_guard g(mu_);
+  NameAnswer a;
+  a.error = ENOENT;
+  for (const HostState& h : hosts_) {
+    if (!same_name(name, h.name)) continue;
+    a.error = 0;
+    a.ipv4 = h.ip;
+    break;
+  }
+  // The query and its answer: one crossing of the default link each.
+  a.after = link_delay(cfg_.link);
+  a.after += link_delay(cfg_.link);
+  std::string answer = "nxdomain";
+  if (a.error == 0) {
+    answer = addr_text(a.ipv4, 0);
+    answer.resize(answer.size() - 2);  // the address without ":0"
+  }
+  trace("dns " + std::string(name) + " " + answer);
+  return a;
 }
 
 int Network::getsockopt(int fd, int level, int name, void* v, socklen_t* len) noexcept {

@@ -33,6 +33,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -109,6 +110,10 @@ class DUET_API Network final : public io::detail::VirtualNet {
 
   // ---- the driver's operations (sim_driver.cpp calls it) ----
   Poll<long> start(io::detail::OpRequest& q, Context& cx);
+  /// The file_write_error fault, drawn for a file write of `len` bytes at
+  /// its submission: 0 (it goes on to the file), or EIO or ENOSPC (a
+  /// second draw picks which), traced.
+  int file_write_fault(std::size_t len);
 
   // ---- VirtualNet ----
   std::unique_ptr<duet::detail::Driver> make_driver(const RuntimeConfig& cfg,
@@ -124,9 +129,16 @@ class DUET_API Network final : public io::detail::VirtualNet {
   int name(int fd, bool peer, net::SocketAddr& out) noexcept override;
   int setsockopt(int fd, int level, int name, const void* v, socklen_t len) noexcept override;
   int getsockopt(int fd, int level, int name, void* v, socklen_t* len) noexcept override;
+  /// The world's resolver is one default link (WorldConfig::link) away
+  /// from every host: the answer comes after two of that link's delays
+  /// (its latency and a jitter draw each way), and nothing loses it. Names
+  /// match without regard to case, with or without one trailing dot.
+  NameAnswer lookup_name(std::string_view name) override;
 
  private:
   static constexpr std::uint32_t kNoHost = 0xffffffffu;
+  /// The most spurious_eagain hits in a row on one socket.
+  static constexpr int kEagainStreakMax = 8;
 
   struct HostState {
     std::string name;
@@ -168,6 +180,8 @@ class DUET_API Network final : public io::detail::VirtualNet {
     bool shut_wr = false;
     // connect
     int syn_attempts = 0;
+    // the spurious_eagain fault: its hits in a row on this socket
+    int eagain_streak = 0;
     // listen
     std::deque<int> backlog;
     std::size_t backlog_max = 0;
@@ -194,6 +208,8 @@ class DUET_API Network final : public io::detail::VirtualNet {
   /// partition, the loss draw).
   bool transmits(std::uint32_t a, std::uint32_t b);
   Duration delay(std::uint32_t a, std::uint32_t b);
+  /// One crossing of link `l`: its latency plus a draw in [0, jitter].
+  Duration link_delay(const LinkConfig& l);
   /// When a segment of `n` bytes that `s` sends now arrives: it waits for
   /// the link's earlier segments (FIFO per direction), takes its
   /// serialization time at the link's bandwidth, then the link's delay;
@@ -222,6 +238,23 @@ class DUET_API Network final : public io::detail::VirtualNet {
   std::size_t room(const Socket& s);
   int do_accept(Socket& l, net::SocketAddr* peer);
 
+  /// The spurious_eagain fault's draw for operation `op` of `s`: true on a
+  /// hit (traced as `what` and `op`). At most kEagainStreakMax hits in a
+  /// row per socket; the next draw is skipped (honest), so no rate stops a
+  /// socket. A rate of 0 draws nothing.
+  bool spurious_eagain(Socket& s, const char* what, const char* op);
+  /// Pending with cx's waker woken at once (after the lock is let go): the
+  /// would-block of the driver's path, whose next poll tries again.
+  Poll<long> would_block_now(Context& cx);
+  /// Waits: cx's waker goes to `slot`; under the spurious_eagain fault it
+  /// is also woken at once (a spurious wake: the next poll finds nothing
+  /// new and waits again).
+  Poll<long> park(Socket& s, Waker& slot, Context& cx, const char* op);
+  /// Whether a send of `len` bytes would take some now.
+  bool sendable(const Socket& s, std::size_t len);
+  Poll<long> do_accept_op(Socket& s, io::detail::OpRequest& q, Context& cx);
+  /// A readiness wait (poll, wait_writable): the mask, or pending.
+  Poll<long> do_wait_ready(Socket& s, io::detail::OpRequest& q, Context& cx);
   Poll<long> do_recv(Socket& s, io::detail::OpRequest& q, Context& cx);
   /// A send that does not wait: the bytes taken, or -errno; nullopt where
   /// it would wait (connecting, or no room in the peer's window).

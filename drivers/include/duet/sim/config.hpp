@@ -49,6 +49,25 @@ struct Faults {
   double short_read = 0.0;   // a read returns fewer bytes than were there (at least one)
   double short_write = 0.0;  // a write takes fewer bytes than it had room for (at least one)
   double refuse = 0.0;       // a connect reaching a listener is refused (ECONNREFUSED)
+  /// An accept that finds a pending connection fails with EMFILE (the
+  /// process is out of descriptors); the connection stays queued for the
+  /// next accept, as the kernel keeps it.
+  double emfile = 0.0;
+  /// EAGAIN storms, drawn per operation on a virtual socket (recv, send,
+  /// accept, a readiness wait). One that could proceed (bytes there, room,
+  /// a connection queued, ready) reports would-block instead: on the
+  /// driver's path its future stays pending and is woken at once to try
+  /// again; through the direct calls (TcpStream::try_write, accept_many's
+  /// batch) the caller sees EAGAIN. One that must wait is also woken at
+  /// once (a spurious wake: its next poll finds nothing and waits again).
+  /// Nothing is lost and nothing reordered: the operation proceeds later.
+  /// At most 8 hits in a row per socket, so no rate, even 1, stops one.
+  double spurious_eagain = 0.0;
+  /// A file write (fs::File::write_at) made on the world's worker fails
+  /// with EIO or ENOSPC (a second draw picks which, evenly) and writes
+  /// nothing. Files stay real; the draw is made at the write's submission
+  /// on the worker, in the tasks' order, so a seed replays it.
+  double file_write_error = 0.0;
 };
 
 struct WorldConfig {
