@@ -147,6 +147,15 @@ class DUET_API Network final : public io::detail::VirtualNet {
     std::uint16_t next_port = 49152;  // the kernel's first ephemeral port
   };
 
+  /// A UDP datagram: its bytes whole (boundaries kept) and its ends.
+  struct Datagram {
+    std::uint32_t from_ip = 0;
+    std::uint16_t from_port = 0;
+    std::uint32_t to_ip = 0;
+    std::uint16_t to_port = 0;
+    std::vector<std::byte> bytes;
+  };
+
   struct Segment {
     enum Kind : std::uint8_t { data, fin, rst };
     Kind kind = data;
@@ -178,6 +187,10 @@ class DUET_API Network final : public io::detail::VirtualNet {
     std::size_t out_bytes = 0;
     bool out_scheduled = false;
     bool shut_wr = false;
+    // UDP (udp true): the datagrams received and not read, their bytes
+    bool udp = false;
+    std::deque<Datagram> dgrams;
+    std::size_t dgram_bytes = 0;
     // connect
     int syn_attempts = 0;
     // the spurious_eagain fault: its hits in a row on this socket
@@ -192,12 +205,13 @@ class DUET_API Network final : public io::detail::VirtualNet {
   };
 
   struct Event {
-    enum Kind : std::uint8_t { flow, syn, synack, rst, syn_retry };
+    enum Kind : std::uint8_t { flow, syn, synack, rst, syn_retry, datagram };
     Instant at{};
     std::uint64_t seq = 0;
     Kind kind = flow;
-    int fd = -1;  // flow, synack, rst, syn_retry: the socket it reaches; syn: the client
-    int aux = 0;  // syn_retry: the attempt; synack: the server end
+    int fd = -1;           // flow, synack, rst, syn_retry: the socket it reaches; syn: the client
+    int aux = 0;           // syn_retry: the attempt; synack: the server end
+    std::uint64_t id = 0;  // datagram: its key in datagrams_
     bool operator>(const Event& o) const noexcept { return at != o.at ? at > o.at : seq > o.seq; }
   };
 
@@ -216,6 +230,14 @@ class DUET_API Network final : public io::detail::VirtualNet {
   /// with the link's reorder probability, an extra draw in [0, latency +
   /// jitter] on top (traced).
   Instant arrival(const Socket& s, std::uint32_t to, std::size_t n);
+  /// When the link from -> to has serialized `n` more bytes queued now
+  /// (now, on a link without bandwidth).
+  Instant link_sent(std::uint32_t from, std::uint32_t to, std::size_t n);
+  /// The reorder draw of link `l` for `n` bytes: 0, or with its
+  /// probability an extra draw in [0, latency + jitter], traced as late
+  /// with what `text()` names.
+  template <class Text>
+  Duration late_by(const LinkConfig& l, std::size_t n, Text text);
   bool draw(double p);
   /// A draw in [0, n), n > 0.
   std::uint64_t below(std::uint64_t n);
@@ -265,6 +287,18 @@ class DUET_API Network final : public io::detail::VirtualNet {
   Poll<long> do_send(Socket& s, int fd, io::detail::OpRequest& q, Context& cx);
   Poll<long> do_connect(Socket& s, int fd, io::detail::OpRequest& q, Context& cx);
 
+  // ---- UDP (network.cpp, "datagrams") ----
+  /// An operation on a UDP socket: recv and recvfrom, sendto.
+  Poll<long> udp_op(Socket& s, int fd, io::detail::OpRequest& q, Context& cx);
+  /// sendto on a UDP socket: binds it to an ephemeral port first when it
+  /// has none; the datagram is lost (link loss, partition, host down) or
+  /// queued to arrive whole; the bytes taken, or -errno.
+  long send_datagram(Socket& s, int fd, const io::detail::OpRequest& q);
+  /// recvfrom (or recv) on a UDP socket: the oldest datagram, truncated to
+  /// the buffer (the rest discarded), its sender in *q.addr.
+  Poll<long> recv_datagram(Socket& s, io::detail::OpRequest& q, Context& cx);
+  void on_datagram(std::uint64_t id);
+
   WorldConfig cfg_;
   mutable std::mutex mu_;
   std::mt19937_64 rng_;
@@ -276,6 +310,11 @@ class DUET_API Network final : public io::detail::VirtualNet {
   // with a bandwidth only).
   std::map<std::pair<std::uint32_t, std::uint32_t>, Instant> link_free_;
   std::map<int, Socket> sockets_;
+  std::map<std::uint64_t, Datagram> datagrams_;  // in flight, by id
+  std::uint64_t next_datagram_ = 1;
+  // (from, to): when the direction's last datagram arrives (datagrams keep
+  // their order on a link unless the reorder draw makes one late).
+  std::map<std::pair<std::uint32_t, std::uint32_t>, Instant> dgram_last_;
   int next_fd_ = io::kVirtualFdBase;
   std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
   std::uint64_t seq_ = 0;

@@ -21,7 +21,8 @@ using Duration = std::chrono::nanoseconds;
 /// sent before it on its connection (TCP's order). With `loss` > 0 each
 /// transmission is lost with that probability and retransmitted after
 /// TCP's back-off (200 ms doubling), as the kernel would: bytes are
-/// delayed, never lost, unless the retransmissions give up.
+/// delayed, never lost, unless the retransmissions give up. A UDP datagram
+/// it loses is lost for good.
 ///
 /// With `bandwidth` > 0 (bytes per second) each direction is a FIFO queue:
 /// a segment leaves once the link has serialized the segments queued
@@ -34,7 +35,8 @@ using Duration = std::chrono::nanoseconds;
 /// other connections on the link overtake it. A TCP connection still
 /// delivers its bytes in order, as a kernel's reassembly does: its later
 /// segments wait for the late one, so for TCP a reordering shows only in
-/// the timing and the trace, never in the bytes a read returns.
+/// the timing and the trace, never in the bytes a read returns. A late UDP
+/// datagram arrives after datagrams sent after it.
 struct LinkConfig {
   Duration latency = std::chrono::milliseconds(1);
   Duration jitter{0};
