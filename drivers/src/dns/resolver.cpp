@@ -5,6 +5,14 @@
 // a duet Sleep, and ares_process_fd runs inside the future's poll. c-ares
 // never blocks and never runs on a thread of its own.
 //
+// On a simulated world's worker (duet::sim, docs/simulation.md) a lookup
+// asks the world instead (io/virtual_net.hpp, lookup_name): a simulated
+// host's name answers with its address after the world's round trip to its
+// resolver, an unknown name with ARES_ENOTFOUND (NXDOMAIN); an IPv4
+// literal, and "localhost" with the hosts file, answer at once, as c-ares
+// answers them without a query. The world has no IPv6: a v6-only lookup of
+// a known name is ARES_ENODATA.
+//
 // Invariants: a Lookup lives on the heap (c-ares keeps pointers to it:
 // the socket functions' user data, the query's callback argument); its
 // sockets are closed only through `close_socket` (c-ares's aclose, or the
@@ -21,6 +29,7 @@
 #include <mutex>
 
 #include "duet/io/op.hpp"
+#include "io/virtual_net.hpp"
 
 namespace duet::dns {
 namespace {
@@ -71,7 +80,7 @@ struct Socket {
 
 struct Lookup {
   Lookup(std::shared_ptr<const ResolverState> r, std::string h, std::uint16_t p)
-      : resolver(std::move(r)), host(std::move(h)), port(std::to_string(p)) {}
+      : resolver(std::move(r)), host(std::move(h)), port(std::to_string(p)), port_number(p) {}
   ~Lookup() {
     // Cancels the query (its callback sees ARES_EDESTRUCTION) and closes
     // every socket through close_socket, while `sockets` still exists.
@@ -82,6 +91,12 @@ struct Lookup {
 
   io::Result<void> start();
   Poll<io::Result<std::vector<net::SocketAddr>>> poll(Context& cx);
+  /// The lookup on a simulated world's worker: the world's answer, when
+  /// its round trip is over.
+  Poll<io::Result<std::vector<net::SocketAddr>>> poll_simulated(io::detail::VirtualNet& world,
+                                                                Context& cx);
+  /// Asks the world (or answers a literal or localhost at once).
+  void ask_world(io::detail::VirtualNet& world);
   /// Polls the readiness waits; true when one socket became readable and
   /// c-ares processed it.
   bool poll_sockets(Context& cx);
@@ -94,6 +109,7 @@ struct Lookup {
 
   std::shared_ptr<const ResolverState> resolver;
   std::string host, port;
+  std::uint16_t port_number = 0;
   std::vector<std::unique_ptr<Socket>> sockets;
   ares_channel channel = nullptr;
   bool started = false, done = false;
@@ -101,6 +117,7 @@ struct Lookup {
   std::vector<net::SocketAddr> addrs;
   std::optional<Sleep> retry;  // c-ares's next timeout
   Instant retry_at{};
+  std::optional<Sleep> world_answer;  // a simulated lookup's round trip
 };
 
 namespace {
@@ -200,8 +217,62 @@ bool Lookup::poll_sockets(Context& cx) {
   return false;
 }
 
+namespace {
+net::SocketAddr ipv4_addr(std::uint32_t ip, std::uint16_t port) {
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  in.sin_port = htons(port);
+  in.sin_addr.s_addr = htonl(ip);
+  return net::SocketAddr::from_raw(reinterpret_cast<const sockaddr*>(&in), sizeof in);
+}
+
+bool is_localhost(const std::string& h) {
+  return h.size() == 9 && std::equal(h.begin(), h.end(), "localhost", [](char a, char b) {
+           return (a | 0x20) == b;  // ASCII letters without regard to case
+         });
+}
+}  // namespace
+
+void Lookup::ask_world(io::detail::VirtualNet& world) {
+  started = true;
+  in_addr literal{};
+  std::uint32_t ip = 0;
+  if (::inet_pton(AF_INET, host.c_str(), &literal) == 1) {
+    ip = ntohl(literal.s_addr);
+  } else if (resolver->cfg.use_hosts_file && is_localhost(host)) {
+    ip = INADDR_LOOPBACK;
+  } else {
+    const io::detail::VirtualNet::NameAnswer a = world.lookup_name(host);
+    status = a.error == 0 ? ARES_SUCCESS : ARES_ENOTFOUND;
+    ip = a.ipv4;
+    world_answer.emplace(Clock::now() + std::chrono::duration_cast<Clock::duration>(a.after));
+  }
+  if (status != ARES_SUCCESS) return;
+  if (resolver->cfg.family == Family::v6) {
+    status = ARES_ENODATA;  // the world has IPv4 only
+  } else {
+    addrs.push_back(ipv4_addr(ip, port_number));
+  }
+}
+
+Poll<io::Result<std::vector<net::SocketAddr>>> Lookup::poll_simulated(io::detail::VirtualNet& world,
+                                                                      Context& cx) {
+  using R = io::Result<std::vector<net::SocketAddr>>;
+  if (!started) ask_world(world);
+  if (world_answer && world_answer->poll(cx).is_pending()) return pending;
+  world_answer.reset();
+  done = true;
+  if (status != ARES_SUCCESS) return R(status_error(status));
+  return R(std::move(addrs));
+}
+
 Poll<io::Result<std::vector<net::SocketAddr>>> Lookup::poll(Context& cx) {
   using R = io::Result<std::vector<net::SocketAddr>>;
+  if (io::detail::on_virtual_driver()) {
+    if (io::detail::VirtualNet* world = io::detail::virtual_net()) {
+      return poll_simulated(*world, cx);
+    }
+  }
   if (!started) {
     started = true;
     if (auto r = start(); !r) {

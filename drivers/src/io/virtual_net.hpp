@@ -11,6 +11,8 @@
 //     and go to the installed VirtualNet instead of the kernel. A socket made
 //     off the network's worker is virtual too when the network claims it
 //     (VirtualNet::claims_socket: the caller names a simulated host).
+// duet::dns asks it too (lookup_name): a lookup on the network's worker
+// resolves the simulated hosts' names instead of asking c-ares.
 // At most one VirtualNet is installed per process (a sim::World installs
 // itself for its life), as at most one test clock is.
 #pragma once
@@ -19,7 +21,10 @@
 
 #include <sys/socket.h>
 
+#include <chrono>
+#include <cstdint>
 #include <memory>
+#include <string_view>
 
 #include "duet/config.hpp"
 #include "duet/detail/driver.hpp"
@@ -57,6 +62,17 @@ class VirtualNet {
   virtual int name(int fd, bool peer, net::SocketAddr& out) noexcept = 0;
   virtual int setsockopt(int fd, int level, int name, const void* v, socklen_t len) noexcept = 0;
   virtual int getsockopt(int fd, int level, int name, void* v, socklen_t* len) noexcept = 0;
+
+  /// A name's answer from the simulated network's resolver: the IPv4
+  /// address (host order) of the host named so, or error ENOENT (no such
+  /// name: NXDOMAIN); `after`: how long the answer takes to come back.
+  struct NameAnswer {
+    int error = 0;
+    std::uint32_t ipv4 = 0;
+    std::chrono::nanoseconds after{0};
+  };
+  /// On the network's worker: looks `name` up among the hosts.
+  virtual NameAnswer lookup_name(std::string_view name) = 0;
 };
 
 /// Installs `v` (null: uninstalls). Throws std::logic_error when another

@@ -1,3 +1,6 @@
+// udp.cpp: UdpSocket (duet/net/udp.hpp): its socket made and bound
+// through the calls a simulated network answers for a virtual descriptor
+// (tcp.cpp's make_socket and socket_bind), and the kernel for a real one.
 #include "duet/net/udp.hpp"
 
 #include <sys/socket.h>
@@ -7,6 +10,8 @@
 namespace duet::net {
 
 io::Result<SocketAddr> sock_name(int fd, bool peer) noexcept;
+int make_socket(int family, int type) noexcept;
+int socket_bind(int fd, const SocketAddr& addr) noexcept;
 
 RecvFromFuture::RecvFromFuture(io::detail::Source* s, std::span<std::byte> buf) noexcept
     : q_{io::detail::OpKind::recvfrom} {
@@ -25,9 +30,9 @@ Poll<io::Result<Datagram>> RecvFromFuture::poll(Context& cx) {
 }
 
 io::Result<UdpSocket> UdpSocket::bind(SocketAddr addr) noexcept {
-  io::Fd fd(::socket(addr.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  io::Fd fd(make_socket(addr.family(), SOCK_DGRAM));
   if (!fd) return io::errno_code(errno);
-  if (::bind(fd.get(), addr.raw(), addr.len()) < 0) return io::errno_code(errno);
+  if (socket_bind(fd.get(), addr) < 0) return io::errno_code(errno);
   UdpSocket u;
   u.src_.fd = std::move(fd);
   return u;

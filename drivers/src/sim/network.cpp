@@ -2,8 +2,10 @@
 // (SYN, SYN-ACK, RST, the SYN's retransmissions), the in-order delivery of
 // each direction's segments after the link's queue (its bandwidth), delay
 // and late draws (its reordering), retransmission across loss and
-// partitions, the socket buffers' window, the seeded faults, and the socket
-// calls it answers in the kernel's place.
+// partitions, the socket buffers' window, the seeded faults, UDP's
+// datagrams (whole, lost for good, in order per link direction unless
+// late), the world's names (duet::dns), and the socket calls it answers in
+// the kernel's place.
 #include "sim/network.hpp"
 
 #include <arpa/inet.h>
@@ -11,6 +13,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -230,7 +233,10 @@ bool Network::transmits(std::uint32_t a, std::uint32_t b) {
 
 Duration Network::delay(std::uint32_t a, std::uint32_t b) {
   if (a == b) return Duration{0};
-  const LinkConfig& l = link(a, b);
+  return link_delay(link(a, b));
+}
+
+Duration Network::link_delay(const LinkConfig& l) {
   Duration d = l.latency;
   if (l.jitter.count() > 0) {
     d += Duration(
@@ -239,35 +245,39 @@ Duration Network::delay(std::uint32_t a, std::uint32_t b) {
   return d;
 }
 
+template <class Text>
+Duration Network::late_by(const LinkConfig& l, std::size_t n, Text text) {
+  if (!draw(l.reorder)) return Duration{0};
+  const auto most = static_cast<std::uint64_t>((l.latency + l.jitter).count());
+  const Duration extra(static_cast<std::int64_t>(below(most + 1)));
+  trace("late " + text() + " n=" + std::to_string(n) + " by=" + std::to_string(extra.count()));
+  return extra;
+}
+
 Instant Network::arrival(const Socket& s, std::uint32_t to, std::size_t n) {
   const Instant now = Clock::now();
   if (to == kNoHost) return now;
   if (to == s.host) return now + delay(s.host, to);  // loopback: no link
-  const LinkConfig& l = link(s.host, to);
-  Instant sent = now;
-  if (l.bandwidth > 0) {
-    // FIFO per direction: the segment is serialized after the link's
-    // earlier ones, in ceil(n / bandwidth) seconds (exact in nanoseconds).
-    __extension__ using Wide = unsigned __int128;  // n * 10^9 without overflow
-    Instant& free_at = link_free_[{s.host, to}];
-    const Instant start = std::max(now, free_at);
-    const auto ns = static_cast<std::int64_t>(
-        (static_cast<Wide>(n) * 1'000'000'000u + l.bandwidth - 1) / l.bandwidth);
-    free_at = start + Duration(ns);
-    sent = free_at;
-  }
-  Instant at = sent + delay(s.host, to);
-  if (draw(l.reorder)) {
-    // Late by up to one more trip: later segments of other connections
-    // overtake it; its own connection's later ones wait for it (TCP's
-    // order).
-    const auto most = static_cast<std::uint64_t>((l.latency + l.jitter).count());
-    const Duration extra(static_cast<std::int64_t>(below(most + 1)));
-    at += extra;
-    trace("late " + conn_text(s) + " n=" + std::to_string(n) +
-          " by=" + std::to_string(extra.count()));
-  }
-  return at;
+  const Instant at = link_sent(s.host, to, n) + delay(s.host, to);
+  // Late by up to one more trip: later segments of other connections
+  // overtake it; its own connection's later ones wait for it (TCP's
+  // order).
+  return at + late_by(link(s.host, to), n, [&] { return conn_text(s); });
+}
+
+Instant Network::link_sent(std::uint32_t from, std::uint32_t to, std::size_t n) {
+  const Instant now = Clock::now();
+  const LinkConfig& l = link(from, to);
+  if (l.bandwidth == 0) return now;
+  // FIFO per direction: the segment is serialized after the link's
+  // earlier ones, in ceil(n / bandwidth) seconds (exact in nanoseconds).
+  __extension__ using Wide = unsigned __int128;  // n * 10^9 without overflow
+  Instant& free_at = link_free_[{from, to}];
+  const Instant start = std::max(now, free_at);
+  const auto ns = static_cast<std::int64_t>(
+      (static_cast<Wide>(n) * 1'000'000'000u + l.bandwidth - 1) / l.bandwidth);
+  free_at = start + Duration(ns);
+  return free_at;
 }
 
 void Network::schedule(Event e) {
@@ -363,6 +373,9 @@ std::optional<Instant> Network::pump(const Waker& w) {
         case Event::syn_retry:
           on_syn_retry(e.fd, e.aux);
           break;
+        case Event::datagram:
+          on_datagram(e.id);
+          break;
       }
     }
     if (!events_.empty()) next = events_.top().at;
@@ -393,6 +406,8 @@ void Network::fail(Socket& s, int err) {
   s.rx.clear();  // a reset discards what was not read, as the kernel does
   s.out.clear();
   s.out_bytes = 0;
+  s.dgrams.clear();
+  s.dgram_bytes = 0;
   wake_all(s);
 }
 
@@ -587,6 +602,17 @@ void Network::on_rst(int fd) {
 
 // ---- the operations --------------------------------------------------------
 
+int Network::file_write_fault(std::size_t len) {
+  std::lock_guard g(mu_);
+  if (!draw(cfg_.faults.file_write_error)) return 0;
+  // The two ways a write to a local disk fails: the device (EIO) or the
+  // space (ENOSPC); an even draw is EIO.
+  const int e = below(2) == 0 ? EIO : ENOSPC;
+  trace(std::string("fault-file-write ") + (e == EIO ? "EIO" : "ENOSPC") +
+        " n=" + std::to_string(len));
+  return e;
+}
+
 Poll<long> Network::start(OpRequest& q, Context& cx) {
   WakeList wl;
   Poll<long> r = pending;
@@ -598,6 +624,8 @@ Poll<long> Network::start(OpRequest& q, Context& cx) {
       r = static_cast<long>(-EBADF);
     } else if (s->host != kNoHost && !hosts_[s->host].up) {
       r = static_cast<long>(-ENETDOWN);
+    } else if (s->udp) {
+      r = udp_op(*s, fd, q, cx);
     } else {
       switch (q.kind) {
         case OpKind::recv:
@@ -608,43 +636,78 @@ Poll<long> Network::start(OpRequest& q, Context& cx) {
         case OpKind::writev:
           r = do_send(*s, fd, q, cx);
           break;
-        case OpKind::accept: {
-          const int a = do_accept(*s, q.addr);
-          if (a == -EAGAIN && s->state == State::listening) {
-            // Any number of accepts may wait; a re-poll keeps one entry.
-            const bool known = std::any_of(s->acceptors.begin(), s->acceptors.end(),
-                                           [&](const Waker& k) { return k.will_wake(cx.waker()); });
-            if (!known) s->acceptors.push_back(cx.waker());
-          } else {
-            r = static_cast<long>(a);
-          }
+        case OpKind::accept:
+          r = do_accept_op(*s, q, cx);
           break;
-        }
         case OpKind::connect:
           r = do_connect(*s, fd, q, cx);
           break;
         case OpKind::wait_writable:
-        case OpKind::poll: {
-          const bool want_out = q.kind == OpKind::wait_writable || (q.flags & POLLOUT) != 0;
-          int mask = 0;
-          if (s->error != 0) mask |= POLLERR;
-          if (!s->rx.empty() || s->rx_eof || !s->backlog.empty()) mask |= POLLIN;
-          if (s->state == State::connected && room(*s) > 0) mask |= POLLOUT;
-          if (s->error != 0 || (want_out ? (mask & POLLOUT) : (mask & POLLIN)) != 0) {
-            r = static_cast<long>(q.kind == OpKind::wait_writable ? 0 : mask);
-          } else {
-            (want_out ? s->writer : s->reader) = cx.waker();
-          }
+        case OpKind::poll:
+          r = do_wait_ready(*s, q, cx);
           break;
-        }
         default:
-          r = static_cast<long>(-EOPNOTSUPP);  // UDP, descriptor passing: not simulated
+          r = static_cast<long>(-EOPNOTSUPP);  // descriptor passing: not simulated
       }
     }
     wl.swap(wakes_);
   }
   wake(wl);
   return r;
+}
+
+bool Network::spurious_eagain(Socket& s, const char* what, const char* op) {
+  if (cfg_.faults.spurious_eagain <= 0.0) return false;  // draws nothing
+  if (s.eagain_streak >= kEagainStreakMax) {
+    s.eagain_streak = 0;  // this one is honest: a storm cannot stop a socket
+    return false;
+  }
+  if (!draw(cfg_.faults.spurious_eagain)) {
+    s.eagain_streak = 0;
+    return false;
+  }
+  ++s.eagain_streak;
+  trace(std::string(what) + op + " " + conn_text(s));
+  return true;
+}
+
+Poll<long> Network::would_block_now(Context& cx) {
+  wakes_.push_back(cx.waker());  // woken at once: the next poll tries again
+  return pending;
+}
+
+Poll<long> Network::park(Socket& s, Waker& slot, Context& cx, const char* op) {
+  slot = cx.waker();
+  if (spurious_eagain(s, "fault-wake ", op)) wakes_.push_back(cx.waker());
+  return pending;
+}
+
+Poll<long> Network::do_accept_op(Socket& s, OpRequest& q, Context& cx) {
+  if (s.state == State::listening && !s.backlog.empty() &&
+      spurious_eagain(s, "fault-eagain ", "accept")) {
+    return would_block_now(cx);
+  }
+  const int a = do_accept(s, q.addr);
+  if (a != -EAGAIN || s.state != State::listening) return static_cast<long>(a);
+  // Any number of accepts may wait; a re-poll keeps one entry.
+  const bool known = std::any_of(s.acceptors.begin(), s.acceptors.end(),
+                                 [&](const Waker& k) { return k.will_wake(cx.waker()); });
+  if (!known) s.acceptors.push_back(cx.waker());
+  if (spurious_eagain(s, "fault-wake ", "accept")) wakes_.push_back(cx.waker());
+  return pending;
+}
+
+Poll<long> Network::do_wait_ready(Socket& s, OpRequest& q, Context& cx) {
+  const bool want_out = q.kind == OpKind::wait_writable || (q.flags & POLLOUT) != 0;
+  int mask = 0;
+  if (s.error != 0) mask |= POLLERR;
+  if (!s.rx.empty() || s.rx_eof || !s.backlog.empty()) mask |= POLLIN;
+  if (s.state == State::connected && room(s) > 0) mask |= POLLOUT;
+  if (s.error != 0 || (mask & (want_out ? POLLOUT : POLLIN)) != 0) {
+    if (s.error == 0 && spurious_eagain(s, "fault-eagain ", "poll")) return would_block_now(cx);
+    return static_cast<long>(q.kind == OpKind::wait_writable ? 0 : mask);
+  }
+  return park(s, want_out ? s.writer : s.reader, cx, "poll");
 }
 
 Poll<long> Network::do_recv(Socket& s, OpRequest& q, Context& cx) {
@@ -654,9 +717,9 @@ Poll<long> Network::do_recv(Socket& s, OpRequest& q, Context& cx) {
   }
   if (s.rx.empty()) {
     if (s.rx_eof || s.shut_rd) return 0L;
-    s.reader = cx.waker();
-    return pending;
+    return park(s, s.reader, cx, "recv");
   }
+  if (spurious_eagain(s, "fault-eagain ", "recv")) return would_block_now(cx);
   std::size_t n = std::min(q.len, s.rx.size());
   if (n > 1 && draw(cfg_.faults.short_read)) {
     n = 1 + static_cast<std::size_t>(below(n - 1));  // fault: a short read
@@ -708,10 +771,16 @@ std::optional<long> Network::try_send(Socket& s, int fd, const OpRequest& q) {
   return static_cast<long>(n);
 }
 
+bool Network::sendable(const Socket& s, std::size_t len) {
+  return s.error == 0 && !s.shut_wr && s.state == State::connected && len > 0 && room(s) > 0;
+}
+
 Poll<long> Network::do_send(Socket& s, int fd, OpRequest& q, Context& cx) {
+  if (sendable(s, q.len) && spurious_eagain(s, "fault-eagain ", "send")) {
+    return would_block_now(cx);
+  }
   if (std::optional<long> r = try_send(s, fd, q)) return *r;
-  s.writer = cx.waker();  // the SYN-ACK, or the peer's reads, wake it
-  return pending;
+  return park(s, s.writer, cx, "send");  // the SYN-ACK, or the peer's reads, wake it
 }
 
 Poll<long> Network::do_connect(Socket& s, int fd, OpRequest& q, Context& cx) {
@@ -748,6 +817,12 @@ Poll<long> Network::do_connect(Socket& s, int fd, OpRequest& q, Context& cx) {
 int Network::do_accept(Socket& l, net::SocketAddr* peer) {
   if (l.state != State::listening) return l.error != 0 ? -l.error : -EINVAL;
   if (l.backlog.empty()) return -EAGAIN;
+  if (draw(cfg_.faults.emfile)) {
+    // Fault: no descriptor for it. The kernel leaves the connection at the
+    // head of the queue, and the next accept takes it (or fails again).
+    trace("fault-emfile " + conn_text(sockets_.at(l.backlog.front())));
+    return -EMFILE;
+  }
   const int fd = l.backlog.front();
   l.backlog.pop_front();
   Socket& s = sockets_.at(fd);
@@ -756,6 +831,119 @@ int Network::do_accept(Socket& l, net::SocketAddr* peer) {
   if (peer != nullptr) *peer = make_addr(s.peer_ip, s.peer_port);
   trace("accept " + conn_text(s));
   return fd;
+}
+
+// ---- datagrams ---------------------------------------------------------------
+
+namespace {
+/// The most a UDP datagram over IPv4 carries (65535 less the IP and UDP
+/// headers).
+constexpr std::size_t kMaxDatagram = 65507;
+}  // namespace
+
+Poll<long> Network::udp_op(Socket& s, int fd, OpRequest& q, Context& cx) {
+  switch (q.kind) {
+    case OpKind::recv:
+    case OpKind::recvfrom:
+      return recv_datagram(s, q, cx);
+    case OpKind::sendto:
+      return send_datagram(s, fd, q);
+    case OpKind::send:
+      return static_cast<long>(-EDESTADDRREQ);  // connected UDP is not simulated
+    default:
+      return static_cast<long>(-EOPNOTSUPP);
+  }
+}
+
+long Network::send_datagram(Socket& s, int /*fd*/, const OpRequest& q) {
+  if (s.error != 0) return -s.error;
+  if (s.state == State::dead) return -EBADF;
+  if (s.host == kNoHost) return -EADDRNOTAVAIL;  // no host scope
+  if (q.addr == nullptr) return -EDESTADDRREQ;
+  if (q.addr->family() != AF_INET) return -EAFNOSUPPORT;
+  if (q.len > kMaxDatagram) return -EMSGSIZE;
+  if (s.state == State::fresh) {
+    // The kernel binds an unbound socket's first send to an ephemeral port.
+    s.local_ip = hosts_[s.host].ip;
+    s.local_port = hosts_[s.host].next_port++;
+    s.state = State::bound;
+  }
+  Datagram d;
+  d.from_ip = s.local_ip;
+  d.from_port = s.local_port;
+  d.to_ip = ip_of(*q.addr) == INADDR_LOOPBACK ? hosts_[s.host].ip : ip_of(*q.addr);
+  d.to_port = q.addr->port();
+  const std::string what =
+      "udp " + addr_text(d.from_ip, d.from_port) + ">" + addr_text(d.to_ip, d.to_port);
+  const std::uint32_t to = host_by_ip(d.to_ip);
+  if (to == kNoHost || !transmits(s.host, to)) {
+    trace(what + " lost n=" + std::to_string(q.len));  // no retransmission
+    return static_cast<long>(q.len);
+  }
+  Instant at = Clock::now();  // a host's own loopback: no link
+  if (to != s.host) {
+    // The link's queue and delay, in the order sent: a datagram arrives
+    // after the one sent before it on the link, unless it is late.
+    at = std::max(link_sent(s.host, to, q.len) + delay(s.host, to), dgram_last_[{s.host, to}]);
+    dgram_last_[{s.host, to}] = at;
+    at += late_by(link(s.host, to), q.len, [&] { return what; });
+  }
+  d.bytes.assign(q.wbuf, q.wbuf + q.len);
+  const std::uint64_t id = next_datagram_++;
+  datagrams_.emplace(id, std::move(d));
+  schedule(Event{at, 0, Event::datagram, -1, 0, id});
+  return static_cast<long>(q.len);
+}
+
+void Network::on_datagram(std::uint64_t id) {
+  auto it = datagrams_.find(id);
+  if (it == datagrams_.end()) return;
+  Datagram d = std::move(it->second);
+  datagrams_.erase(it);
+  const std::string what =
+      "udp " + addr_text(d.from_ip, d.from_port) + ">" + addr_text(d.to_ip, d.to_port);
+  const std::uint32_t to = host_by_ip(d.to_ip);
+  Socket* r = nullptr;
+  for (auto& [k, s] : sockets_) {
+    if (s.udp && s.host == to && s.fd_open && s.state == State::bound && s.error == 0 &&
+        s.local_port == d.to_port) {
+      r = &s;
+      break;
+    }
+  }
+  if (to == kNoHost || !hosts_[to].up || r == nullptr) {
+    trace(what + " unreachable n=" + std::to_string(d.bytes.size()));  // nobody bound there
+    return;
+  }
+  if (r->dgram_bytes + d.bytes.size() > cfg_.socket_buffer) {
+    trace(what + " overflow n=" + std::to_string(d.bytes.size()));  // the receive buffer is full
+    return;
+  }
+  const std::uint64_t h = fnv1a(d.bytes.data(), d.bytes.size());
+  char hb[24];
+  std::snprintf(hb, sizeof hb, "%016llx", static_cast<unsigned long long>(h));
+  trace(what + " n=" + std::to_string(d.bytes.size()) + " h=" + hb);
+  r->dgram_bytes += d.bytes.size();
+  r->dgrams.push_back(std::move(d));
+  take(wakes_, r->reader);
+}
+
+Poll<long> Network::recv_datagram(Socket& s, OpRequest& q, Context& cx) {
+  if (s.error != 0) return static_cast<long>(-s.error);
+  if (s.state == State::fresh) return static_cast<long>(-EINVAL);  // nothing bound to receive on
+  if (s.dgrams.empty()) return park(s, s.reader, cx, "recv");
+  if (spurious_eagain(s, "fault-eagain ", "recv")) return would_block_now(cx);
+  const Datagram& d = s.dgrams.front();
+  // Truncated to the buffer; recvfrom(2) without MSG_TRUNC returns the
+  // bytes copied, and the rest of the datagram is gone.
+  const std::size_t n = std::min(q.len, d.bytes.size());
+  std::copy_n(d.bytes.data(), n, q.rbuf);
+  if (q.addr != nullptr) *q.addr = make_addr(d.from_ip, d.from_port);
+  if ((q.flags & MSG_PEEK) == 0) {
+    s.dgram_bytes -= d.bytes.size();
+    s.dgrams.pop_front();
+  }
+  return static_cast<long>(n);
 }
 
 // ---- the calls in the kernel's place ---------------------------------------
@@ -770,13 +958,15 @@ bool Network::claims_socket() const noexcept {
 }
 
 int Network::socket(int family, int type) noexcept {
-  if (family != AF_INET) return -EAFNOSUPPORT;               // IPv4 only
-  if ((type & 0xf) != SOCK_STREAM) return -EPROTONOSUPPORT;  // TCP only
+  if (family != AF_INET) return -EAFNOSUPPORT;  // IPv4 only
+  const int kind = type & 0xf;
+  if (kind != SOCK_STREAM && kind != SOCK_DGRAM) return -EPROTONOSUPPORT;  // TCP and UDP
   const std::uint32_t* h = host_key().try_get();
   std::lock_guard g(mu_);
   const int fd = next_fd_++;
   Socket s;
   s.host = h != nullptr ? *h : kNoHost;
+  s.udp = kind == SOCK_DGRAM;
   sockets_.emplace(fd, std::move(s));
   return fd;
 }
@@ -803,7 +993,7 @@ int Network::bind(int fd, const net::SocketAddr& addr) noexcept {
     port = hosts_[h].next_port++;
   } else {
     for (const auto& [k, o] : sockets_) {
-      if (k != fd && o.host == h && o.fd_open && o.local_port == port &&
+      if (k != fd && o.host == h && o.fd_open && o.udp == s->udp && o.local_port == port &&
           (o.state == State::bound || o.state == State::listening)) {
         return -EADDRINUSE;
       }
@@ -820,6 +1010,7 @@ int Network::listen(int fd, int backlog) noexcept {
   std::lock_guard g(mu_);
   Socket* s = find(fd);
   if (s == nullptr || !s->fd_open) return -EBADF;
+  if (s->udp) return -EOPNOTSUPP;
   if (s->state != State::bound && s->state != State::listening) return -EINVAL;
   s->state = State::listening;
   s->backlog_max = static_cast<std::size_t>(std::clamp(backlog, 1, 4096));
@@ -833,7 +1024,14 @@ int Network::accept_now(int fd) noexcept {
   {
     std::lock_guard g(mu_);
     Socket* s = find(fd);
-    r = s == nullptr || !s->fd_open ? -EBADF : do_accept(*s, nullptr);
+    if (s == nullptr || !s->fd_open) {
+      r = -EBADF;
+    } else if (s->state == State::listening && !s->backlog.empty() &&
+               spurious_eagain(*s, "fault-eagain ", "accept")) {
+      r = -EAGAIN;  // fault: accept_many's batch ends here
+    } else {
+      r = do_accept(*s, nullptr);
+    }
     wl.swap(wakes_);
   }
   wake(wl);
@@ -851,6 +1049,8 @@ long Network::send_now(int fd, const void* data, std::size_t len) noexcept {
     Socket* s = find(fd);
     if (s == nullptr || !s->fd_open) {
       r = -EBADF;
+    } else if (sendable(*s, len) && spurious_eagain(*s, "fault-eagain ", "send")) {
+      r = -EAGAIN;  // fault: try_write finds no room
     } else {
       r = try_send(*s, fd, q).value_or(-EAGAIN);
     }
@@ -953,6 +1153,41 @@ int Network::setsockopt(int fd, int level, int name, const void* v, socklen_t le
   std::memcpy(&x, v, std::min<std::size_t>(len, sizeof x));
   s->options[{level, name}] = x;  // kept to be read back; no option changes the simulation
   return 0;
+}
+
+namespace {
+/// Whether `name` names host `host`: DNS compares without regard to case,
+/// and a trailing dot (the root) is the same name.
+bool same_name(std::string_view name, const std::string& host) {
+  if (!name.empty() && name.back() == '.') name.remove_suffix(1);
+  return name.size() == host.size() &&
+         std::equal(name.begin(), name.end(), host.begin(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) ==
+                  std::tolower(static_cast<unsigned char>(b));
+         });
+}
+}  // namespace
+
+Network::NameAnswer Network::lookup_name(std::string_view name) {
+  std::lock_guard g(mu_);
+  NameAnswer a;
+  a.error = ENOENT;
+  for (const HostState& h : hosts_) {
+    if (!same_name(name, h.name)) continue;
+    a.error = 0;
+    a.ipv4 = h.ip;
+    break;
+  }
+  // The query and its answer: one crossing of the default link each.
+  a.after = link_delay(cfg_.link);
+  a.after += link_delay(cfg_.link);
+  std::string answer = "nxdomain";
+  if (a.error == 0) {
+    answer = addr_text(a.ipv4, 0);
+    answer.resize(answer.size() - 2);  // the address without ":0"
+  }
+  trace("dns " + std::string(name) + " " + answer);
+  return a;
 }
 
 int Network::getsockopt(int fd, int level, int name, void* v, socklen_t* len) noexcept {

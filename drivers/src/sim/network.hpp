@@ -33,6 +33,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -109,6 +110,10 @@ class DUET_API Network final : public io::detail::VirtualNet {
 
   // ---- the driver's operations (sim_driver.cpp calls it) ----
   Poll<long> start(io::detail::OpRequest& q, Context& cx);
+  /// The file_write_error fault, drawn for a file write of `len` bytes at
+  /// its submission: 0 (it goes on to the file), or EIO or ENOSPC (a
+  /// second draw picks which), traced.
+  int file_write_fault(std::size_t len);
 
   // ---- VirtualNet ----
   std::unique_ptr<duet::detail::Driver> make_driver(const RuntimeConfig& cfg,
@@ -124,15 +129,31 @@ class DUET_API Network final : public io::detail::VirtualNet {
   int name(int fd, bool peer, net::SocketAddr& out) noexcept override;
   int setsockopt(int fd, int level, int name, const void* v, socklen_t len) noexcept override;
   int getsockopt(int fd, int level, int name, void* v, socklen_t* len) noexcept override;
+  /// The world's resolver is one default link (WorldConfig::link) away
+  /// from every host: the answer comes after two of that link's delays
+  /// (its latency and a jitter draw each way), and nothing loses it. Names
+  /// match without regard to case, with or without one trailing dot.
+  NameAnswer lookup_name(std::string_view name) override;
 
  private:
   static constexpr std::uint32_t kNoHost = 0xffffffffu;
+  /// The most spurious_eagain hits in a row on one socket.
+  static constexpr int kEagainStreakMax = 8;
 
   struct HostState {
     std::string name;
     std::uint32_t ip = 0;  // host order
     bool up = true;
     std::uint16_t next_port = 49152;  // the kernel's first ephemeral port
+  };
+
+  /// A UDP datagram: its bytes whole (boundaries kept) and its ends.
+  struct Datagram {
+    std::uint32_t from_ip = 0;
+    std::uint16_t from_port = 0;
+    std::uint32_t to_ip = 0;
+    std::uint16_t to_port = 0;
+    std::vector<std::byte> bytes;
   };
 
   struct Segment {
@@ -166,8 +187,14 @@ class DUET_API Network final : public io::detail::VirtualNet {
     std::size_t out_bytes = 0;
     bool out_scheduled = false;
     bool shut_wr = false;
+    // UDP (udp true): the datagrams received and not read, their bytes
+    bool udp = false;
+    std::deque<Datagram> dgrams;
+    std::size_t dgram_bytes = 0;
     // connect
     int syn_attempts = 0;
+    // the spurious_eagain fault: its hits in a row on this socket
+    int eagain_streak = 0;
     // listen
     std::deque<int> backlog;
     std::size_t backlog_max = 0;
@@ -178,12 +205,13 @@ class DUET_API Network final : public io::detail::VirtualNet {
   };
 
   struct Event {
-    enum Kind : std::uint8_t { flow, syn, synack, rst, syn_retry };
+    enum Kind : std::uint8_t { flow, syn, synack, rst, syn_retry, datagram };
     Instant at{};
     std::uint64_t seq = 0;
     Kind kind = flow;
-    int fd = -1;  // flow, synack, rst, syn_retry: the socket it reaches; syn: the client
-    int aux = 0;  // syn_retry: the attempt; synack: the server end
+    int fd = -1;           // flow, synack, rst, syn_retry: the socket it reaches; syn: the client
+    int aux = 0;           // syn_retry: the attempt; synack: the server end
+    std::uint64_t id = 0;  // datagram: its key in datagrams_
     bool operator>(const Event& o) const noexcept { return at != o.at ? at > o.at : seq > o.seq; }
   };
 
@@ -194,12 +222,22 @@ class DUET_API Network final : public io::detail::VirtualNet {
   /// partition, the loss draw).
   bool transmits(std::uint32_t a, std::uint32_t b);
   Duration delay(std::uint32_t a, std::uint32_t b);
+  /// One crossing of link `l`: its latency plus a draw in [0, jitter].
+  Duration link_delay(const LinkConfig& l);
   /// When a segment of `n` bytes that `s` sends now arrives: it waits for
   /// the link's earlier segments (FIFO per direction), takes its
   /// serialization time at the link's bandwidth, then the link's delay;
   /// with the link's reorder probability, an extra draw in [0, latency +
   /// jitter] on top (traced).
   Instant arrival(const Socket& s, std::uint32_t to, std::size_t n);
+  /// When the link from -> to has serialized `n` more bytes queued now
+  /// (now, on a link without bandwidth).
+  Instant link_sent(std::uint32_t from, std::uint32_t to, std::size_t n);
+  /// The reorder draw of link `l` for `n` bytes: 0, or with its
+  /// probability an extra draw in [0, latency + jitter], traced as late
+  /// with what `text()` names.
+  template <class Text>
+  Duration late_by(const LinkConfig& l, std::size_t n, Text text);
   bool draw(double p);
   /// A draw in [0, n), n > 0.
   std::uint64_t below(std::uint64_t n);
@@ -222,6 +260,23 @@ class DUET_API Network final : public io::detail::VirtualNet {
   std::size_t room(const Socket& s);
   int do_accept(Socket& l, net::SocketAddr* peer);
 
+  /// The spurious_eagain fault's draw for operation `op` of `s`: true on a
+  /// hit (traced as `what` and `op`). At most kEagainStreakMax hits in a
+  /// row per socket; the next draw is skipped (honest), so no rate stops a
+  /// socket. A rate of 0 draws nothing.
+  bool spurious_eagain(Socket& s, const char* what, const char* op);
+  /// Pending with cx's waker woken at once (after the lock is let go): the
+  /// would-block of the driver's path, whose next poll tries again.
+  Poll<long> would_block_now(Context& cx);
+  /// Waits: cx's waker goes to `slot`; under the spurious_eagain fault it
+  /// is also woken at once (a spurious wake: the next poll finds nothing
+  /// new and waits again).
+  Poll<long> park(Socket& s, Waker& slot, Context& cx, const char* op);
+  /// Whether a send of `len` bytes would take some now.
+  bool sendable(const Socket& s, std::size_t len);
+  Poll<long> do_accept_op(Socket& s, io::detail::OpRequest& q, Context& cx);
+  /// A readiness wait (poll, wait_writable): the mask, or pending.
+  Poll<long> do_wait_ready(Socket& s, io::detail::OpRequest& q, Context& cx);
   Poll<long> do_recv(Socket& s, io::detail::OpRequest& q, Context& cx);
   /// A send that does not wait: the bytes taken, or -errno; nullopt where
   /// it would wait (connecting, or no room in the peer's window).
@@ -231,6 +286,18 @@ class DUET_API Network final : public io::detail::VirtualNet {
   void set_cut(std::uint32_t from, std::uint32_t to, bool on, bool both, const char* what);
   Poll<long> do_send(Socket& s, int fd, io::detail::OpRequest& q, Context& cx);
   Poll<long> do_connect(Socket& s, int fd, io::detail::OpRequest& q, Context& cx);
+
+  // ---- UDP (network.cpp, "datagrams") ----
+  /// An operation on a UDP socket: recv and recvfrom, sendto.
+  Poll<long> udp_op(Socket& s, int fd, io::detail::OpRequest& q, Context& cx);
+  /// sendto on a UDP socket: binds it to an ephemeral port first when it
+  /// has none; the datagram is lost (link loss, partition, host down) or
+  /// queued to arrive whole; the bytes taken, or -errno.
+  long send_datagram(Socket& s, int fd, const io::detail::OpRequest& q);
+  /// recvfrom (or recv) on a UDP socket: the oldest datagram, truncated to
+  /// the buffer (the rest discarded), its sender in *q.addr.
+  Poll<long> recv_datagram(Socket& s, io::detail::OpRequest& q, Context& cx);
+  void on_datagram(std::uint64_t id);
 
   WorldConfig cfg_;
   mutable std::mutex mu_;
@@ -243,6 +310,11 @@ class DUET_API Network final : public io::detail::VirtualNet {
   // with a bandwidth only).
   std::map<std::pair<std::uint32_t, std::uint32_t>, Instant> link_free_;
   std::map<int, Socket> sockets_;
+  std::map<std::uint64_t, Datagram> datagrams_;  // in flight, by id
+  std::uint64_t next_datagram_ = 1;
+  // (from, to): when the direction's last datagram arrives (datagrams keep
+  // their order on a link unless the reorder draw makes one late).
+  std::map<std::pair<std::uint32_t, std::uint32_t>, Instant> dgram_last_;
   int next_fd_ = io::kVirtualFdBase;
   std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
   std::uint64_t seq_ = 0;

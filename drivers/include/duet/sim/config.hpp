@@ -21,7 +21,8 @@ using Duration = std::chrono::nanoseconds;
 /// sent before it on its connection (TCP's order). With `loss` > 0 each
 /// transmission is lost with that probability and retransmitted after
 /// TCP's back-off (200 ms doubling), as the kernel would: bytes are
-/// delayed, never lost, unless the retransmissions give up.
+/// delayed, never lost, unless the retransmissions give up. A UDP datagram
+/// it loses is lost for good.
 ///
 /// With `bandwidth` > 0 (bytes per second) each direction is a FIFO queue:
 /// a segment leaves once the link has serialized the segments queued
@@ -34,7 +35,8 @@ using Duration = std::chrono::nanoseconds;
 /// other connections on the link overtake it. A TCP connection still
 /// delivers its bytes in order, as a kernel's reassembly does: its later
 /// segments wait for the late one, so for TCP a reordering shows only in
-/// the timing and the trace, never in the bytes a read returns.
+/// the timing and the trace, never in the bytes a read returns. A late UDP
+/// datagram arrives after datagrams sent after it.
 struct LinkConfig {
   Duration latency = std::chrono::milliseconds(1);
   Duration jitter{0};
@@ -49,6 +51,25 @@ struct Faults {
   double short_read = 0.0;   // a read returns fewer bytes than were there (at least one)
   double short_write = 0.0;  // a write takes fewer bytes than it had room for (at least one)
   double refuse = 0.0;       // a connect reaching a listener is refused (ECONNREFUSED)
+  /// An accept that finds a pending connection fails with EMFILE (the
+  /// process is out of descriptors); the connection stays queued for the
+  /// next accept, as the kernel keeps it.
+  double emfile = 0.0;
+  /// EAGAIN storms, drawn per operation on a virtual socket (recv, send,
+  /// accept, a readiness wait). One that could proceed (bytes there, room,
+  /// a connection queued, ready) reports would-block instead: on the
+  /// driver's path its future stays pending and is woken at once to try
+  /// again; through the direct calls (TcpStream::try_write, accept_many's
+  /// batch) the caller sees EAGAIN. One that must wait is also woken at
+  /// once (a spurious wake: its next poll finds nothing and waits again).
+  /// Nothing is lost and nothing reordered: the operation proceeds later.
+  /// At most 8 hits in a row per socket, so no rate, even 1, stops one.
+  double spurious_eagain = 0.0;
+  /// A file write (fs::File::write_at) made on the world's worker fails
+  /// with EIO or ENOSPC (a second draw picks which, evenly) and writes
+  /// nothing. Files stay real; the draw is made at the write's submission
+  /// on the worker, in the tasks' order, so a seed replays it.
+  double file_write_error = 0.0;
 };
 
 struct WorldConfig {

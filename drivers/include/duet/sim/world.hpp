@@ -2,8 +2,8 @@
 // with names, addresses and tasks, links with latency, jitter, loss,
 // bandwidth and reordering, partitions, crashes and restarts, and seeded
 // faults, under the unchanged TcpListener and TcpStream of
-// duet/net/tcp.hpp, so coroutine, fiber and poll-future code runs on it as
-// on the kernel (docs/simulation.md).
+// duet/net/tcp.hpp (and UdpSocket, duet/net/udp.hpp), so coroutine, fiber
+// and poll-future code runs on it as on the kernel (docs/simulation.md).
 //
 // A World owns its Runtime: one worker, the paused test clock, the world's
 // seed, and IoDriver::sim, whose sockets are virtual descriptors that never
