@@ -485,9 +485,10 @@ void Worker::run_task(TaskHeader* e) {
 // decide in two loads, with no call on the spawn+join path
 // (docs/performance-log.md, "A finishing fiber asks its worker once").
 inline bool Worker::may_run_inline(const TaskHeader* joiner, const TaskHeader* child) noexcept {
-  // A stackless child runs on the joiner's stack: not a fiber's, which may
-  // be small.
-  if (child->vtable->kind != TaskKind::stackful) return joiner->vtable->kind != TaskKind::stackful;
+  // A task with stackful operations (TaskVTable::stackful) runs on a stack
+  // of its own; any other child runs on the joiner's stack: not a fiber's,
+  // which may be small.
+  if (child->vtable->stackful == nullptr) return joiner->vtable->stackful == nullptr;
   // A fiber child runs on its own stack, entered from the joiner's (only
   // the switch's frame lands there; fiber.cpp starts it only with a cached
   // stack, and it never hands off while it runs so). Not a copy fiber, on

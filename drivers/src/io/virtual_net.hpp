@@ -14,7 +14,7 @@
 // duet::dns asks it too (lookup_name): a lookup on the network's worker
 // resolves the simulated hosts' names instead of asking c-ares.
 // At most one VirtualNet is installed per process (a sim::World installs
-// itself for its life), as at most one test clock is.
+// itself for its life).
 #pragma once
 
 #include "duet/export.hpp"

@@ -38,8 +38,10 @@
 // sim::spawn to make it one). World::on_boot(h, fn) keeps a host's boot
 // function: it runs at once and again at every restart(h).
 //
-// One World at a time per process (it installs the test clock and the
-// virtual network); a second throws std::logic_error.
+// One World at a time per process (it installs the virtual network for
+// the process); a second throws std::logic_error. Its clock is its
+// runtime's paused test clock, which a thread off the runtime reads with
+// Clock::now() while no other test clock lives (duet/time/clock.hpp).
 #pragma once
 
 #include "duet/export.hpp"
