@@ -24,10 +24,10 @@ const WakerVTable thread_vtable{&t_noop, &t_wake, &t_wake, &t_noop};
 }  // namespace
 
 TaskHeader* current_task() noexcept {
-  return tl_context.task;
+  return running_task();
 }
 void set_current_task(TaskHeader* t) noexcept {
-  tl_context.task = t;
+  run_as(t);
 }
 Worker* current_worker() noexcept {
   return tl_context.worker;

@@ -116,7 +116,7 @@ template <std::uint8_t closed_at>
   // back: a batch of completions then runs in the order the kernel
   // reported it, and none overtakes the tasks already queued (tail latency
   // with many connections).
-  w->schedule_local(t, tl_context.task == nullptr);
+  w->schedule_local(t, running_task() == nullptr);
   return true;
 }
 

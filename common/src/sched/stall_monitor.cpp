@@ -66,7 +66,7 @@ void on_stall_signal(int) noexcept {
       c.polls = w->runs();
       // The task running here cannot be freed while this handler
       // interrupts its run: reading it is safe.
-      const TaskHeader* t = tl_context.task;
+      const TaskHeader* t = running_task();
       c.in_task = t != nullptr;
       if (t != nullptr) {
         c.kind = t->vtable->kind;

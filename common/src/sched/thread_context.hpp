@@ -28,6 +28,21 @@ struct ThreadContext {
   TimerWheel* timers = nullptr;  // the worker's timers (time/wheel.hpp)
   Parker parker;                 // what a thread off the runtime blocks in
 };
+/// The task a worker runs, as its loop sets it around each run (the one
+/// place it is written): set before a run, a cancel or a completion, so
+/// that what the run wakes is woken by a task (the woken task takes the
+/// LIFO slot: Scheduler::schedule); read back after a run, where a fiber
+/// that handed the worker on (duet/detail/hand_off.hpp) has left the task
+/// whose run ended. Inline for the loop; current_task() and
+/// set_current_task() are the out-of-line faces for the other modules.
+[[gnu::always_inline]] inline void run_as(TaskHeader* t) noexcept;
+/// Ends what run_as began: the task current now (the loop's context again).
+[[gnu::always_inline]] inline TaskHeader* end_run_as() noexcept;
+/// The task this thread runs now, or null (the loop itself, or off every
+/// worker). A fiber may resume on another thread after a switch: a caller
+/// reads it once, before anything that could switch (duet/detail/current.hpp).
+[[nodiscard, gnu::always_inline]] inline TaskHeader* running_task() noexcept;
+
 /// The calling worker's timer wheel, or null (out of line, current.cpp).
 DUET_API TimerWheel* current_timers() noexcept;
 
@@ -35,5 +50,17 @@ DUET_API TimerWheel* current_timers() noexcept;
 // than through its TLS init function (a PLT call on every access: four per
 // task run in Worker::run_task).
 DUET_API extern DUET_TLS constinit ThreadContext tl_context;
+
+inline void run_as(TaskHeader* t) noexcept {
+  tl_context.task = t;
+}
+inline TaskHeader* end_run_as() noexcept {
+  TaskHeader* t = tl_context.task;
+  tl_context.task = nullptr;
+  return t;
+}
+inline TaskHeader* running_task() noexcept {
+  return tl_context.task;
+}
 
 }  // namespace duet::detail

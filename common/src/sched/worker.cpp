@@ -287,10 +287,10 @@ void Worker::end_search() {
 
 inline void Worker::cancel_run(TaskHeader* t) noexcept {
   // As the task: its joiner is woken by a task, into the LIFO slot.
-  tl_context.task = t;
+  run_as(t);
   t->vtable->cancel(t);
   sched_.finish(t);
-  tl_context.task = nullptr;
+  end_run_as();
 }
 
 // ---- the loop's flat jump into a fiber ------------------------------------
@@ -415,9 +415,9 @@ inline void Worker::park_ended(TaskHeader* t) noexcept {
         // and an idle worker would be woken to steal it: spawn+join on two
         // workers would bounce between them; docs/performance-log.md, "The
         // joiner in the LIFO slot".)
-        tl_context.task = t;
+        run_as(t);
         const bool released = complete_run(t, s, t == joined_inline_);
-        tl_context.task = nullptr;
+        end_run_as();
         if (released) {
           count_unlisted(-1);  // as release_after_completion would
           return;
@@ -453,12 +453,11 @@ void Worker::run_task(TaskHeader* e) {
       cancel_run(t);
     } else {
       if (!counted) count_run(t);
-      tl_context.task = t;
+      run_as(t);
       RunResult r = run_in_loop(t);
       // A fiber may have handed this worker on to other fibers
       // (duet/detail/hand_off.hpp): the run that ended is the current task's.
-      t = tl_context.task;
-      tl_context.task = nullptr;
+      t = end_run_as();
       // Fast path: nothing else is runnable here and the tick has budget
       // left, so the back of the queue is its front: run it again without
       // a round trip through the ring or the state word. The injection
@@ -505,7 +504,7 @@ void Worker::run_child_inline(TaskHeader* child) {
   // with budget left in the tick (the loop's maintenance comes first), and
   // only between tasks whose stacks allow it (may_run_inline).
   constexpr std::uint32_t max_depth = 4;
-  TaskHeader* joiner = tl_context.task;
+  TaskHeader* joiner = running_task();
   if (lifo_.peek() != child || joiner == nullptr || inline_depth_ >= max_depth || budget_ <= 1 ||
       handed_.task != nullptr || !may_run_inline(joiner, child)) {
     return;
@@ -522,7 +521,7 @@ void Worker::run_child_inline(TaskHeader* child) {
   run_once(child, start_run<RunStart::joined>(child));
   joined_inline_ = outer;
   --inline_depth_;
-  tl_context.task = joiner;
+  run_as(joiner);
 }
 
 void Worker::run_once(TaskHeader* t, TaskSnapshot prev) {
@@ -531,9 +530,9 @@ void Worker::run_once(TaskHeader* t, TaskSnapshot prev) {
     return;
   }
   count_run(t);
-  tl_context.task = t;
+  run_as(t);
   const RunResult r = t->vtable->run(t);
-  tl_context.task = nullptr;
+  end_run_as();
   run_ended(t, r);
 }
 

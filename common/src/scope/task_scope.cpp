@@ -230,14 +230,6 @@ TaskHeader* lane_task(std::uintptr_t w) noexcept {
   return OwnerLane::task(w);
 }
 
-/// The calling thread's task, by a direct read of the thread context (the
-/// owner check of the lane's fast paths). Each caller reads it once, before
-/// anything that could switch a fiber to another thread
-/// (duet/detail/current.hpp says why that matters).
-TaskHeader* running_task() noexcept {
-  return tl_context.task;
-}
-
 bool is_owner(const ScopeCore* c, const TaskHeader* me) noexcept {
   return me != nullptr && me == c->owner;
 }
