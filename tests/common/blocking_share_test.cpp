@@ -41,6 +41,15 @@ void spawn_gated(duet::Runtime& rt, std::shared_future<void> gate, std::atomic<i
     }).join();
 }
 
+/// Gives the process's share its limit and keep-alive back at the case's
+/// end (configure_blocking_pool is process-wide).
+struct RestorePool {
+  std::size_t max_threads = duet::blocking_pool_stats().max_threads;
+  ~RestorePool() {
+    duet::configure_blocking_pool(max_threads, duet::RuntimeConfig{}.blocking_keep_alive);
+  }
+};
+
 template <class P>
 void wait_until(P pred) {
   while (!pred()) std::this_thread::yield();
@@ -107,12 +116,7 @@ TEST_CASE("blocking pool: a runtime's running and waiting jobs outlive it", "[bl
 TEST_CASE("blocking pool: a thread that ends a job takes its share's next one", "[blocking]") {
   duet::test::Watchdog wd("blocking share handoff");
   // The pool's threads are shared: let the ones idle from earlier cases go.
-  struct Restore {
-    std::size_t max_threads = duet::blocking_pool_stats().max_threads;
-    ~Restore() {
-      duet::configure_blocking_pool(max_threads, duet::RuntimeConfig{}.blocking_keep_alive);
-    }
-  } restore;
+  RestorePool restore;
   duet::configure_blocking_pool(512, 1ms);
   wait_until([] { return duet::blocking_pool_stats().threads == 0; });
   duet::configure_blocking_pool(512, 10s);
@@ -134,12 +138,7 @@ TEST_CASE("blocking pool: a thread that ends a job takes its share's next one", 
 TEST_CASE("blocking pool: the fallback timer's loop runs on a pool thread only while a timer waits",
           "[blocking][time]") {
   duet::test::Watchdog wd("fallback timer service");
-  struct Restore {
-    std::size_t max_threads = duet::blocking_pool_stats().max_threads;
-    ~Restore() {
-      duet::configure_blocking_pool(max_threads, duet::RuntimeConfig{}.blocking_keep_alive);
-    }
-  } restore;
+  RestorePool restore;
   duet::configure_blocking_pool(512, 1ms);
   wait_until([] { return duet::blocking_pool_stats().threads == 0; });
   for (int round = 0; round < 3; ++round) {
@@ -159,12 +158,7 @@ TEST_CASE("blocking pool: the fallback timer's loop runs on a pool thread only w
 TEST_CASE("blocking pool: a job that sleeps off the runtime is not held up by its share's limit",
           "[blocking][time]") {
   duet::test::Watchdog wd("fallback timer beside a full share");
-  struct Restore {
-    std::size_t max_threads = duet::blocking_pool_stats().max_threads;
-    ~Restore() {
-      duet::configure_blocking_pool(max_threads, duet::RuntimeConfig{}.blocking_keep_alive);
-    }
-  } restore;
+  RestorePool restore;
   // The process's share holds one job at a time. The job waits on a timer
   // of the fallback wheel, whose loop must run beside it, outside the share.
   duet::configure_blocking_pool(1, 10s);

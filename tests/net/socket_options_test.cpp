@@ -1,9 +1,10 @@
-// socket_options_test.cpp: socket options read back as set, errors with
-// the OS's reason, the listen backlog as the kernel keeps it, SO_REUSEPORT
-// listeners (one accept task each, on io_uring and epoll, as coroutines and
-// fibers) sharing one port's connections, and accepting many connections
-// per wake (io_uring's multishot accept; epoll's accept loop): a batch, the
-// listener's close with connections queued, a dropped accept, EMFILE.
+// socket_options_test.cpp: an IPv4 address made from a number; socket
+// options read back as set, errors with the OS's reason, the listen
+// backlog as the kernel keeps it, SO_REUSEPORT listeners (one accept task
+// each, on io_uring and epoll, as coroutines and fibers) sharing one
+// port's connections, and accepting many connections per wake (io_uring's
+// multishot accept; epoll's accept loop): a batch, the listener's close
+// with connections queued, a dropped accept, EMFILE.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/resource.h>
@@ -47,6 +48,15 @@ void count_accepts(TcpListener* l, std::atomic<int>* count) {
   }
 }
 }  // namespace fib
+
+TEST_CASE("SocketAddr: an IPv4 address from a number in host byte order", "[net]") {
+  const SocketAddr a = SocketAddr::v4(0x0a000002, 8080);  // 10.0.0.2
+  CHECK(a.family() == AF_INET);
+  CHECK(a.port() == 8080);
+  CHECK(a == SocketAddr::parse("10.0.0.2:8080"));
+  CHECK(SocketAddr::v4(INADDR_LOOPBACK, 1) == SocketAddr::v4_loopback(1));
+  CHECK(SocketAddr::v4(INADDR_ANY, 2) == SocketAddr::v4_any(2));
+}
 
 TEST_CASE("socket options read back as set", "[net][options]") {
   duet::nettest::FdCheck fd_check;

@@ -218,14 +218,6 @@ bool Lookup::poll_sockets(Context& cx) {
 }
 
 namespace {
-net::SocketAddr ipv4_addr(std::uint32_t ip, std::uint16_t port) {
-  sockaddr_in in{};
-  in.sin_family = AF_INET;
-  in.sin_port = htons(port);
-  in.sin_addr.s_addr = htonl(ip);
-  return net::SocketAddr::from_raw(reinterpret_cast<const sockaddr*>(&in), sizeof in);
-}
-
 bool is_localhost(const std::string& h) {
   return h.size() == 9 && std::equal(h.begin(), h.end(), "localhost", [](char a, char b) {
            return (a | 0x20) == b;  // ASCII letters without regard to case
@@ -251,7 +243,7 @@ void Lookup::ask_world(io::detail::VirtualNet& world) {
   if (resolver->cfg.family == Family::v6) {
     status = ARES_ENODATA;  // the world has IPv4 only
   } else {
-    addrs.push_back(ipv4_addr(ip, port_number));
+    addrs.push_back(net::SocketAddr::v4(ip, port_number));
   }
 }
 

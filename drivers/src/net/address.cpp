@@ -9,20 +9,22 @@ namespace duet::net {
 
 SocketAddr::SocketAddr() noexcept : storage_{}, len_(0) {}
 
-SocketAddr SocketAddr::v4_loopback(std::uint16_t port) noexcept {
+SocketAddr SocketAddr::v4(std::uint32_t ip, std::uint16_t port) noexcept {
   SocketAddr a;
   auto* s = reinterpret_cast<sockaddr_in*>(&a.storage_);
   s->sin_family = AF_INET;
   s->sin_port = htons(port);
-  s->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  s->sin_addr.s_addr = htonl(ip);
   a.len_ = sizeof(sockaddr_in);
   return a;
 }
 
+SocketAddr SocketAddr::v4_loopback(std::uint16_t port) noexcept {
+  return v4(INADDR_LOOPBACK, port);
+}
+
 SocketAddr SocketAddr::v4_any(std::uint16_t port) noexcept {
-  SocketAddr a = v4_loopback(port);
-  reinterpret_cast<sockaddr_in*>(&a.storage_)->sin_addr.s_addr = htonl(INADDR_ANY);
-  return a;
+  return v4(INADDR_ANY, port);
 }
 
 SocketAddr SocketAddr::v6_loopback(std::uint16_t port) noexcept {

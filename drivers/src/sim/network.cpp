@@ -61,14 +61,6 @@ std::uint32_t ip_of(const net::SocketAddr& a) {
   return ntohl(in->sin_addr.s_addr);
 }
 
-net::SocketAddr make_addr(std::uint32_t ip, std::uint16_t port) {
-  sockaddr_in in{};
-  in.sin_family = AF_INET;
-  in.sin_port = htons(port);
-  in.sin_addr.s_addr = htonl(ip);
-  return net::SocketAddr::from_raw(reinterpret_cast<const sockaddr*>(&in), sizeof in);
-}
-
 }  // namespace
 
 Network::Network(const WorldConfig& cfg) : cfg_(cfg), rng_(cfg.seed) {}
@@ -98,7 +90,7 @@ const std::string& Network::host_name(std::uint32_t h) const {
 
 net::SocketAddr Network::host_addr(std::uint32_t h, std::uint16_t port) const {
   std::lock_guard g(mu_);
-  return make_addr(hosts_.at(h).ip, port);
+  return net::SocketAddr::v4(hosts_.at(h).ip, port);
 }
 
 void Network::set_link(std::uint32_t a, std::uint32_t b, LinkConfig l) {
@@ -828,7 +820,7 @@ int Network::do_accept(Socket& l, net::SocketAddr* peer) {
   Socket& s = sockets_.at(fd);
   s.accepted = true;
   s.listener = -1;
-  if (peer != nullptr) *peer = make_addr(s.peer_ip, s.peer_port);
+  if (peer != nullptr) *peer = net::SocketAddr::v4(s.peer_ip, s.peer_port);
   trace("accept " + conn_text(s));
   return fd;
 }
@@ -938,7 +930,7 @@ Poll<long> Network::recv_datagram(Socket& s, OpRequest& q, Context& cx) {
   // bytes copied, and the rest of the datagram is gone.
   const std::size_t n = std::min(q.len, d.bytes.size());
   std::copy_n(d.bytes.data(), n, q.rbuf);
-  if (q.addr != nullptr) *q.addr = make_addr(d.from_ip, d.from_port);
+  if (q.addr != nullptr) *q.addr = net::SocketAddr::v4(d.from_ip, d.from_port);
   if ((q.flags & MSG_PEEK) == 0) {
     s.dgram_bytes -= d.bytes.size();
     s.dgrams.pop_front();
@@ -1138,9 +1130,9 @@ int Network::name(int fd, bool peer, net::SocketAddr& out) noexcept {
   if (s == nullptr || !s->fd_open) return -EBADF;
   if (peer) {
     if (s->state != State::connected) return -ENOTCONN;
-    out = make_addr(s->peer_ip, s->peer_port);
+    out = net::SocketAddr::v4(s->peer_ip, s->peer_port);
   } else {
-    out = make_addr(s->local_ip, s->local_port);
+    out = net::SocketAddr::v4(s->local_ip, s->local_port);
   }
   return 0;
 }

@@ -29,6 +29,8 @@ class DUET_API SocketAddr {
   static SocketAddr v4_loopback(std::uint16_t port) noexcept;
   /// 0.0.0.0:port.
   static SocketAddr v4_any(std::uint16_t port) noexcept;
+  /// An IPv4 address, `ip` in host byte order (0x7f000001: 127.0.0.1).
+  static SocketAddr v4(std::uint32_t ip, std::uint16_t port) noexcept;
   /// [::1]:port.
   static SocketAddr v6_loopback(std::uint16_t port) noexcept;
   /// "a.b.c.d:port" or "[v6]:port"; nullopt when malformed.
