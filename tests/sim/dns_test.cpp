@@ -21,22 +21,6 @@ using duet::sim::WorldConfig;
 
 namespace {
 
-/// One byte back for one byte, until end of stream: the service a name
-/// points at.
-duet::Task<void> one_byte_echo(std::uint16_t port) {
-  auto l = duet::net::TcpListener::bind(duet::net::SocketAddr::v4_any(port));
-  if (!l) co_return;
-  auto s = co_await l->accept();
-  if (!s) co_return;
-  std::byte b[1];
-  for (;;) {
-    auto n = co_await s->read(b);
-    if (!n || *n == 0) co_return;
-    auto w = co_await s->write_all(b);
-    if (!w) co_return;
-  }
-}
-
 struct ByName {
   bool addr_ok = false;      // the lookup gave the server's address
   bool on_time = false;      // after the resolver's round trip
@@ -78,8 +62,8 @@ ByName lookup_scenario(std::uint64_t seed) {
   cfg.link = {.latency = std::chrono::milliseconds(4), .jitter = std::chrono::milliseconds(1)};
   World w(cfg);
   Host client = w.add_host("client");
-  Host server = w.add_host("server");  // 10.0.0.2
-  w.spawn(server, one_byte_echo(7)).detach();
+  Host server = w.add_host("server");                // 10.0.0.2
+  w.spawn(server, coro_echo_server(7, 1)).detach();  // the service the name points at
   return w.run(client, coro_by_name(&w, server));
 }
 
@@ -103,7 +87,7 @@ TEST_CASE("sim: a fiber connects by name, and an unknown name fails as NXDOMAIN"
   World w(cfg);
   Host client = w.add_host("client");
   Host server = w.add_host("server");
-  w.spawn(server, one_byte_echo(8)).detach();
+  w.spawn(server, coro_echo_server(8, 1)).detach();
   w.run(client, duet::stackful, [] {
     auto r = duet::dns::Resolver::create({});
     REQUIRE(r);
