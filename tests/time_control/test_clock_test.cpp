@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <thread>
@@ -178,6 +179,16 @@ TEST_CASE("test clock misuse is a clear error") {
   SECTION("advance on a real clock") {
     duet::Runtime rt(duet::RuntimeConfig{.workers = 1});
     CHECK_THROWS_AS(rt.advance(1ms), std::logic_error);
+  }
+  SECTION("more live test clocks than the process holds") {
+    std::vector<std::unique_ptr<duet::Runtime>> live;
+    auto cfg = duet::test::clocked(duet::ClockMode::manual);
+    cfg.io_driver = duet::IoDriver::none;  // no ring each
+    cfg.placement = duet::Placement::none;
+    for (int i = 0; i < 64; ++i) live.push_back(std::make_unique<duet::Runtime>(cfg));
+    CHECK_THROWS_AS(duet::Runtime(cfg), std::logic_error);
+    live.pop_back();  // a slot given back is taken again
+    CHECK_NOTHROW(live.push_back(std::make_unique<duet::Runtime>(cfg)));
   }
   SECTION("a negative advance") {
     duet::Runtime rt(duet::test::clocked(duet::ClockMode::manual));
