@@ -19,8 +19,11 @@ namespace {
 /// driven by a loop that sleeps until the next deadline. The loop is a
 /// service of the blocking pool (blocking/service.hpp): it runs on a pool
 /// thread while a timer waits on the wheel and gives the thread back when
-/// none does; the next timer inserted starts it again. Never destroyed
-/// (duet/detail/immortal.hpp); at exit the loop is stopped and waited for.
+/// none does; the next timer inserted starts it again. A cancel does not
+/// wake it (a worker's cancel pays nothing for this wheel): a loop that
+/// waits for a timer cancelled meanwhile gives its thread back at that
+/// deadline. Never destroyed (duet/detail/immortal.hpp); at exit the loop is
+/// stopped and waited for.
 class FallbackTimer : private BlockingService {
  public:
   FallbackTimer() : wheel_(now_tick()) { run = &FallbackTimer::serve; }
