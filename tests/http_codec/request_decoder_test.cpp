@@ -5,8 +5,10 @@
 #include <random>
 #include <string>
 
+#include "alloc_tracker.hpp"
 #include "codec_feed.hpp"
 #include "duet/http/codec.hpp"
+#include "test_util.hpp"
 
 using duet::http::Method;
 using duet::http::Request;
@@ -331,6 +333,44 @@ TEST_CASE("a decoder moves with its state", "[http_codec]") {
   RequestDecoder b(std::move(a));
   REQUIRE(b.feed("Host: t\r\n\r\n").event == RequestDecoder::Event::request);
   CHECK(b.take().target == "/x");
+}
+
+TEST_CASE("a decoder between requests holds no heap memory", "[http_codec]") {
+  if (!duet::test::alloc_tracking_enabled()) DUET_SKIP("operator new is the sanitizer's here");
+  RequestDecoder d(Limits{});
+  const auto base = duet::test::alloc_counts().live();
+  CHECK(d.idle());
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(d.feed(kGetReq).event == RequestDecoder::Event::request);
+    { const Request r = d.take(); }
+    CHECK(d.idle());
+    CHECK(duet::test::alloc_counts().live() == base);
+  }
+  // A part of the next request keeps its state, and the whole of it is
+  // decoded as if nothing had been freed in between.
+  REQUIRE(d.feed("GET /a HTTP/1.1\r\n").event == RequestDecoder::Event::need_more);
+  CHECK_FALSE(d.idle());
+  CHECK(duet::test::alloc_counts().live() > base);
+  REQUIRE(d.feed("Host: t\r\n\r\n").event == RequestDecoder::Event::request);
+  CHECK(d.take().target == "/a");
+  CHECK(duet::test::alloc_counts().live() == base);
+}
+
+TEST_CASE("the sticky states outlive the request that set them", "[http_codec]") {
+  RequestDecoder d(Limits{});
+  const std::string up = "GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n";
+  REQUIRE(d.feed(up).event == RequestDecoder::Event::request);
+  (void)d.take();
+  CHECK(d.closing());
+  CHECK(d.feed(kGetReq).event == RequestDecoder::Event::need_more);
+  RequestDecoder moved(Limits{});
+  RequestDecoder to(std::move(moved));
+  CHECK(to.idle());
+  CHECK_FALSE(to.in_body());
+  CHECK(to.error_status() == 0);
+  CHECK_FALSE(to.take_continue());
+  REQUIRE(to.feed(kGetReq).event == RequestDecoder::Event::request);
+  CHECK(to.take().path() == "/plaintext");
 }
 
 TEST_CASE("random cuts of a pipelined stream give the same requests (seeded)", "[http_codec]") {

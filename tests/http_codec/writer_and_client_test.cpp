@@ -5,8 +5,10 @@
 #include <regex>
 #include <string>
 
+#include "alloc_tracker.hpp"
 #include "codec_feed.hpp"
 #include "duet/http/codec.hpp"
+#include "test_util.hpp"
 
 using duet::http::Answering;
 using duet::http::Limits;
@@ -92,6 +94,20 @@ TEST_CASE("write_response writes the head session.cpp wrote", "[http_codec]") {
   CHECK(without_date(out) ==
         "HTTP/1.1 200 OK\r\nServer: duet\r\nDate: D\r\nContent-Type: application/json\r\n"
         "Content-Length: 2\r\nConnection: close\r\n\r\n{}");
+}
+
+TEST_CASE("write_response takes one allocation into an empty output", "[http_codec]") {
+  if (!duet::test::alloc_tracking_enabled()) DUET_SKIP("operator new is the sanitizer's here");
+  Response r = Response::text(404, std::string(300, 'x'));
+  r.headers.set("X-Request-Id", std::string(40, 'i'));
+  const Answering a{.head = false, .version = 10, .close = true};
+  std::string warm;
+  duet::http::write_response(warm, r, a);  // the thread's Date cache made
+  std::string out;
+  const auto before = duet::test::alloc_counts().news;
+  duet::http::write_response(out, r, a);
+  CHECK(duet::test::alloc_counts().news - before == 1);
+  CHECK(without_date(out) == without_date(warm));
 }
 
 TEST_CASE("write_response: HEAD, bodiless statuses, HTTP/1.0, replaced fields", "[http_codec]") {

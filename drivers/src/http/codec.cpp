@@ -578,13 +578,19 @@ struct RequestDecoder::Impl {
   }
 };
 
-RequestDecoder::RequestDecoder(const Limits& limits) : impl_(std::make_unique<Impl>(limits)) {}
+RequestDecoder::RequestDecoder(const Limits& limits) : limits_(limits) {}
 RequestDecoder::~RequestDecoder() = default;
 RequestDecoder::RequestDecoder(RequestDecoder&&) noexcept = default;
 RequestDecoder& RequestDecoder::operator=(RequestDecoder&&) noexcept = default;
 
+RequestDecoder::Impl& RequestDecoder::impl() {
+  if (!impl_) impl_ = std::make_unique<Impl>(limits_);
+  return *impl_;
+}
+
 RequestDecoder::Step RequestDecoder::feed(std::string_view in) {
-  Impl& d = *impl_;
+  if (!impl_ && in.empty()) return Step{Event::need_more, 0};
+  Impl& d = impl();
   if (d.error_status != 0) return Step{Event::error, 0};
   if (d.switched && !d.parser->got_some()) return Step{Event::need_more, in.size()};  // not HTTP
   std::size_t skipped = 0;
@@ -624,18 +630,29 @@ RequestDecoder::Step RequestDecoder::feed(std::string_view in) {
 }
 
 Request RequestDecoder::take() {
+  if (!impl_) return Request{};
   Impl& d = *impl_;
   Request r = std::move(d.req);
-  d.req = Request{};
-  if (!d.head_given) d.reset();  // a streamed body's message ends at its Event::body_end
+  if (d.head_given) {  // a streamed body's message ends at its Event::body_end
+    d.req = Request{};
+    return r;
+  }
+  if (d.pending.empty() && d.piece.empty() && d.error_status == 0 && !d.switched) {
+    impl_.reset();  // between messages, nothing held: no heap (the class's invariant)
+  } else {
+    d.req = Request{};
+    d.reset();
+  }
   return r;
 }
 
 std::string& RequestDecoder::body_piece() noexcept {
+  // Only after Event::head, body or body_end, when the message's state lives.
   return impl_->piece;
 }
 
 bool RequestDecoder::take_continue() noexcept {
+  if (!impl_) return false;
   Impl& d = *impl_;
   if (!d.head_given || d.done_pending || !d.continue_due()) return false;
   d.continue_decided = true;
@@ -643,19 +660,19 @@ bool RequestDecoder::take_continue() noexcept {
 }
 
 int RequestDecoder::error_status() const noexcept {
-  return impl_->error_status;
+  return impl_ ? impl_->error_status : 0;
 }
 
 bool RequestDecoder::idle() const noexcept {
-  return !impl_->parser->got_some() && impl_->pending.empty();
+  return !impl_ || (!impl_->parser->got_some() && impl_->pending.empty());
 }
 
 bool RequestDecoder::closing() const noexcept {
-  return impl_->switched;
+  return impl_ && impl_->switched;
 }
 
 bool RequestDecoder::in_body() const noexcept {
-  return impl_->parser->is_header_done() && !impl_->parser->is_done();
+  return impl_ && impl_->parser->is_header_done() && !impl_->parser->is_done();
 }
 
 // ---------------------------------------------------------------------------
@@ -693,6 +710,11 @@ bool writable(const Headers::Field& f) noexcept {
   return !f.name.empty() && !bad(f.name) && !bad(f.value);
 }
 
+/// Room for what write_response writes besides the handler's fields and
+/// body: the status line, Server, Date, Content-Length or
+/// Transfer-Encoding, Connection and the blank line.
+inline constexpr std::size_t kHeadRoom = 192;
+
 void status_line(std::string& out, int status) {
   out.append("HTTP/1.1 ");
   detail::append_number(out, static_cast<std::uint64_t>(status));
@@ -707,6 +729,11 @@ void status_line(std::string& out, int status) {
 
 void write_response(std::string& out, const Response& r, const Answering& a) {
   using namespace std::string_view_literals;  // appends of a known length, no strlen
+  // One allocation at most for the whole answer: the head's own lines
+  // (kHeadRoom), the handler's fields and a body held in the response.
+  std::size_t want = out.size() + kHeadRoom + (r.source ? 0 : r.body.size());
+  for (const auto& f : r.headers) want += f.name.size() + f.value.size() + 4;
+  out.reserve(want);
   status_line(out, r.status);
   for (const auto& f : r.headers) {
     if (reserved_response_field(f.name) || !writable(f)) continue;

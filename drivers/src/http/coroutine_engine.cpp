@@ -15,12 +15,14 @@
 // request in flight is answered, with "Connection: close"
 // (detail::closes_after).
 //
-// What an idle connection holds: its coroutine frames (the connection's
-// and read_request's, with the decoder and a first-read array of
-// kFirstRead bytes), the decoder's state, and the output string's
-// capacity (given back past kKeepOutput). The read buffer (kReadBuffer) is
-// taken only when a request does not fit the first read, and given back
-// when the connection goes idle again.
+// What an idle connection holds: its coroutine frames (the connection's,
+// serve's with the decoder and a first-read array of kFirstRead bytes,
+// read_request's and fill's) and no heap: the decoder holds none between
+// requests, and the output string's memory is given back at each idle
+// wait (the next answer takes it again, once: write_response reserves
+// what it writes). The read buffer (kReadBuffer) is taken only when a
+// request does not fit the first read, and given back when the connection
+// goes idle again.
 #include <sys/socket.h>
 
 #include <array>
@@ -48,7 +50,6 @@ namespace {
 
 inline constexpr std::size_t kFirstRead = 256;        // the idle read, in the frame
 inline constexpr std::size_t kReadBuffer = 8 * 1024;  // a request's reads past it
-inline constexpr std::size_t kKeepOutput = 4 * 1024;  // output capacity kept while idle
 
 /// Takes the connection off State::open when its task ends.
 struct OpenSlot {
@@ -135,7 +136,7 @@ Task<bool> fill(Conn<S>& c) {
   if (idle) {
     // Between requests: hold no read buffer, and watch the drain.
     c.buf.reset();
-    if (c.out.capacity() > kKeepOutput) std::string().swap(c.out);
+    std::string().swap(c.out);
     if (c.st.shutdown.is_cancelled()) co_return false;
     // A named local, not a temporary of the co_await (GCC 12: server.cpp).
     // c.drain_wait borrowed: registered on the token once per connection.

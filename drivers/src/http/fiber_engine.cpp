@@ -17,8 +17,10 @@
 // the worker's stack (handshake_then_fiber), so its depth is no part of
 // the fiber's stack. What an idle connection holds: its fiber's stack
 // (the frames of serve and read_request, with a first-read array of
-// kFirstRead bytes), the decoder's state, and the output string's capacity
-// (given back past kKeepOutput). The idle read goes into the first-read
+// kFirstRead bytes) and no heap: the decoder holds none between requests,
+// and the output string's memory is given back at each idle wait (the
+// next answer takes it again, once: write_response reserves what it
+// writes). The idle read goes into the first-read
 // array; the BufReader's buffer (io::kDefaultBufferSize) is taken only when
 // a request does not fit it, and given back when the connection goes idle
 // again.
@@ -50,7 +52,6 @@ namespace duet::http::detail {
 namespace {
 
 inline constexpr std::size_t kFirstRead = 256;        // the idle read, on the fiber's stack
-inline constexpr std::size_t kKeepOutput = 4 * 1024;  // output capacity kept while idle
 
 /// Takes the connection off State::open when its fiber ends.
 struct FiberSlot {
@@ -193,7 +194,7 @@ class FiberConnection {
     }
     // Between requests: hold no read buffer, and watch the drain.
     (void)reader_.release_buffer();
-    if (out_.capacity() > kKeepOutput) std::string().swap(out_);
+    std::string().swap(out_);
     if (st_.shutdown.is_cancelled()) return false;
     // drain_wait_ borrowed: registered on the token once per connection.
     auto m = wait(select(biased, drain_wait_,

@@ -111,6 +111,14 @@ class DUET_API RequestDecoder {
 
  private:
   struct Impl;
+  Impl& impl();
+
+  // The parser's state lives on the heap only while a message is in
+  // progress: made by the first feed() of a message, freed by the take()
+  // that ends a message received whole when nothing of the next one is
+  // held and nothing sticky (an error, a protocol switch) must last. So a
+  // decoder between such requests holds no heap memory.
+  Limits limits_;
   std::unique_ptr<Impl> impl_;
 };
 
