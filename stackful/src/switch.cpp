@@ -173,7 +173,7 @@ asm(DUET_ASM_FUNCTION("duet_exit_fcontext_ret",
 // duet_jump_fcontext_jmp: duet_jump_fcontext that resumes `to` by
 // `jmp *%r8` (through duet_exit_fcontext's second half), for a fiber that
 // switches back to the worker loop's frame and for the loop's jump into a
-// fiber that never ran (flat_jump in common/src/sched/worker.cpp): neither
+// fiber that never ran (flat_jump in common/src/sched/flat_entry.hpp): neither
 // pops the return stack.
 asm(DUET_ASM_FUNCTION("duet_jump_fcontext_jmp", DUET_SAVE_FRAME " jmp duet_exit_fcontext\n"));
 

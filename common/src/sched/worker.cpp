@@ -1,8 +1,8 @@
 // worker.cpp: a worker thread's loop (run a task, then its bookkeeping:
-// park, requeue, complete), its flat jump into a fiber, its queues' local
-// side (LIFO slot, ring, stealing, the injection queue's turn), the join
-// hand-off, and the worker's half of a fiber's direct hand-off
-// (duet/detail/hand_off.hpp).
+// park, requeue, complete), its queues' local side (LIFO slot, ring,
+// stealing, the injection queue's turn), the join hand-off, and the
+// worker's half of a fiber's direct hand-off (duet/detail/hand_off.hpp).
+// A fiber is entered from the loop's frame (flat_entry.hpp).
 #include "worker.hpp"
 
 #include <algorithm>
@@ -11,11 +11,9 @@
 
 #include "duet/detail/cpu_relax.hpp"
 #include "duet/detail/current.hpp"
-#include "duet/topology.hpp"
-#ifdef DUET_FLAT_TSAN
-#include <sanitizer/tsan_interface.h>
-#endif
 #include "duet/detail/random.hpp"
+#include "duet/topology.hpp"
+#include "flat_entry.hpp"
 #include "held_run.hpp"
 #include "scheduler.hpp"
 #include "task/harness.hpp"
@@ -293,69 +291,12 @@ inline void Worker::cancel_run(TaskHeader* t) noexcept {
   end_run_as();
 }
 
-// ---- the loop's flat jump into a fiber ------------------------------------
-//
-// The worker loop jumps into a fiber from its own frame (run_in_loop below,
-// inlined into run_task, itself inlined into Worker::run).
-//
-// Why: a call pushes its return address on the CPU's return stack and a
-// `ret` pops it as its prediction, and a stack switch breaks the pairing.
-// Entered through `run` (a call into the fiber's run, then a call into the
-// switch), the loop returned through those frames after the fiber switched
-// back, while the return stack held the fiber's park frames; and the fiber,
-// resumed, returned through its park frames while the return stack held
-// the loop's: about three mispredicted returns on each side of each switch
-// (docs/performance-log.md, the flat entry).
-//
-// Entered from here instead, the loop never returns through anything after
-// a switch: the statement below is where it resumes, in the loop's own
-// frame, by an indirect jump (the fiber's side jumps to the pushed label,
-// popping nothing). A parked fiber is resumed by the routine's `ret`, which
-// pops the address that the last fiber to park pushed when it called the
-// switch (the same call site for every park), and its returns up through
-// its park's frames pop the rest of that fiber's frames: the same shape,
-// predicted up to the user's code. What the loop does in between (a
-// coroutine's resume, its own calls) is balanced and leaves them there.
-// The fiber side of each entry and exit is stackful/src/switch.hpp's
-// entry-by-exit table (rows "the worker loop").
-//
-// To the compiler the statement is a call: the callee-saved registers come
-// back (whoever resumes the loop restores them from the frame the routine
-// saved), every other register is clobbered. It steps over the red zone
-// first. x86-64 System V only; elsewhere no vtable has a flat entry. Under
-// TSan the loop switches TSan's fiber right before the jump
-// (FlatEntry::tsan_fiber, duet/detail/stackful_ops.hpp).
+// ---- the loop's run of a task ---------------------------------------------
 
 namespace {
 
-#if defined(__x86_64__) && defined(__ELF__)
-/// Jumps to `e.routine` with the resume address pushed where a call would
-/// push it; returns what the context that resumes the loop passes.
-[[gnu::always_inline]] inline FlatTransfer flat_jump(FlatEntry e) noexcept {
-  void* ctx;
-  void* data;
-  void* to = e.ctx;
-  void* arg = nullptr;
-  void (*routine)() = e.routine;
-  asm volatile(
-      "leaq -128(%%rsp), %%rsp\n\t"
-      "leaq 1f(%%rip), %%rax\n\t"
-      "pushq %%rax\n\t"
-      "jmp *%%rcx\n\t"
-      "1:\n\t"
-      "leaq 128(%%rsp), %%rsp"
-      : "=a"(ctx), "=d"(data), "+D"(to), "+S"(arg), "+c"(routine)
-      :
-      : "r8", "r9", "r10", "r11", "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5",
-        "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "st",
-        "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)");
-  return FlatTransfer{ctx, data};
-}
-#define DUET_FLAT_JUMP 1
-#endif
-
 // One run of `t` from the loop: a fiber with a flat entry is jumped into
-// from here (flat_jump), anything else is called.
+// from the loop's frame (flat_entry.hpp), anything else is called.
 [[gnu::always_inline]] inline RunResult run_in_loop(TaskHeader* t) {
 #ifdef DUET_FLAT_JUMP
   const StackfulOps* ops = t->vtable->stackful;
@@ -365,12 +306,7 @@ namespace {
     // went with the hand-off).
     const auto entered = ops->flat_entered;
     const FlatEntry e = ops->flat_enter(t);
-    if (e.ctx != nullptr) {
-#ifdef DUET_FLAT_TSAN
-      __tsan_switch_to_fiber(e.tsan_fiber, 0);
-#endif
-      return entered(flat_jump(e));
-    }
+    if (e.ctx != nullptr) return entered(enter_flat(e));
   }
 #endif
   return t->vtable->run(t);

@@ -165,7 +165,7 @@ class DUET_API Worker {
   /// Runs the entry `e`: a task taken from a queue, or a held run from a
   /// ring (held_run.hpp); with the hand-offs and yields that follow it.
   /// Inlined into run(): a fiber is jumped into from the loop's own frame
-  /// (worker.cpp, flat_jump).
+  /// (flat_entry.hpp).
   [[gnu::always_inline]] inline void run_task(TaskHeader* e);
   /// One run of `t` (its transition to RUNNING returned `prev`) and the
   /// bookkeeping after it; the loop's step, without its fast paths.

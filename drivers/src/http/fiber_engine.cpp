@@ -51,7 +51,7 @@ namespace duet::http::detail {
 
 namespace {
 
-inline constexpr std::size_t kFirstRead = 256;        // the idle read, on the fiber's stack
+inline constexpr std::size_t kFirstRead = 256;  // the idle read, on the fiber's stack
 
 /// Takes the connection off State::open when its fiber ends.
 struct FiberSlot {

@@ -31,7 +31,7 @@ enum class RunResult : std::uint8_t;
 #endif
 
 /// A fiber entered from the worker loop's own frame rather than through
-/// `run` (flat_jump in common/src/sched/worker.cpp says why): the context
+/// `run` (common/src/sched/flat_entry.hpp says why): the context
 /// to resume and the switch routine that resumes it, entered by a jump with
 /// the loop's resume address pushed. Null ctx: no jump (the loop calls `run`).
 struct FlatEntry {

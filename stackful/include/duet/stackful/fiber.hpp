@@ -303,7 +303,7 @@ struct DUET_API FiberBase : TaskHeader {
 DUET_API RunResult fiber_run(TaskHeader* t);
 /// The stackful operations (duet/detail/stackful_ops.hpp) of a fiber with a
 /// stack of its own (frames never move; the worker loop's flat entry,
-/// flat_jump in common/src/sched/worker.cpp) and of a copy fiber (frames move: its
+/// flat_jump in common/src/sched/flat_entry.hpp) and of a copy fiber (frames move: its
 /// bytes are copied out of the shared stack while it is parked; entered by
 /// `run` only, as its bytes are copied in and out around the switch).
 DUET_API extern const StackfulOps own_stack_ops;
