@@ -1,5 +1,5 @@
 // frame_assumptions.cpp: the three compiler assumptions the one-block
-// coroutine task rests on (duet/stackless/task.hpp states them), checked
+// coroutine task rests on (duet/stackless/detail/frame.hpp states them), checked
 // in a program of its own so that tests/stackless/CMakeLists.txt can build
 // it with every compiler a user may use (GCC, clang-14, clang-16) at -O0
 // and -O2, and run it:

@@ -1,5 +1,5 @@
 // duet/detail/coro_thread.hpp: what the coroutine code on a thread shares
-// with the run loop that runs it (duet/stackless/task.hpp): the run in
+// with the run loop that runs it (duet/stackless/detail/frame.hpp): the run in
 // progress, and a frame whose memory outlives it. One variable per thread
 // for the whole process: it is defined once, in the core library, so that
 // every shared object holding coroutine code (a user's library of Tasks
@@ -13,7 +13,7 @@
 
 namespace duet::detail {
 
-struct CoroRun;  // duet/stackless/task.hpp: one run of a coroutine chain
+struct CoroRun;  // duet/stackless/detail/frame.hpp: one run of a coroutine chain
 
 /// Plain data, constant-initialised (no run, no kept frame): an access is
 /// one %fs-relative address with no initialisation guard.

@@ -1,6 +1,6 @@
 // duet/stackless/coro_task.hpp: a spawned Task<T>. CoroTask<T> is the task
 // as the scheduler sees it: the task header, built in the room in front of
-// the root frame (duet/stackless/task.hpp, frame_alloc), its run loop (the
+// the root frame (duet/stackless/detail/frame.hpp, frame_alloc), its run loop (the
 // trampoline that resumes the chain's leaf), and its ending: the outcome
 // built in the ended frame's memory, the block freed whole at the last
 // reference. spawn_on builds it and submits it: a spawn allocates nothing.
