@@ -2,8 +2,9 @@
 // stage 2 adds (docs/simulation.md): EMFILE from accept (a server loop of
 // its own and duet::http's server keep serving), EAGAIN storms (an echo
 // comes back whole on a coroutine and a fiber; try_write's bound of eight
-// in a row) and file write errors (seen as error codes, replayed by the
-// seed); each the same trace for the same seed. And duet::http's seed-sweep
+// in a row) and file write, read and sync errors (seen as error codes, a
+// failed read leaving its buffer untouched, replayed by the seed); each the
+// same trace for the same seed. And duet::http's seed-sweep
 // population under EAGAIN storms and EMFILE together: every request
 // answered right on each engine.
 #include <catch2/catch.hpp>
@@ -419,4 +420,96 @@ TEST_CASE("sim: duet::http under EAGAIN storms and EMFILE answers every request 
       CHECK(v.ok > 0);
     }
   }
+}
+
+namespace {
+
+struct ReadSyncRun {
+  std::vector<int> syncs;  // per sync: 0, or the errno it failed with
+  std::vector<int> reads;  // per read: 0 (the block read back whole), or the errno
+  bool untouched = true;   // every failed read left its buffer as it was
+  std::size_t traced_reads = 0, traced_syncs = 0;
+  std::string fingerprint;
+};
+
+/// Writes 30 blocks of 512 bytes, each followed by a sync (sync_data and
+/// sync_all in turn), then reads each back, under file_read_error and
+/// file_sync_error at `rate`.
+duet::Task<ReadSyncRun> write_sync_read(World* w, std::string path) {
+  ReadSyncRun out;
+  auto f = co_await duet::fs::File::open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  if (!f) co_return out;
+  constexpr std::size_t kBlock = 512;
+  for (std::uint32_t i = 0; i < 30; ++i) {
+    const auto data = bytes(kBlock, i);
+    auto wr = co_await f->write_at(data, i * kBlock);
+    if (!wr || *wr != kBlock) co_return out;
+    // Each await on its own statement (GCC 12: no temporaries of a
+    // conditional inside a co_await).
+    duet::io::Result<void> s;
+    if (i % 2 == 0) {
+      s = co_await f->sync_data();
+    } else {
+      s = co_await f->sync_all();
+    }
+    out.syncs.push_back(s ? 0 : s.error().value());
+  }
+  for (std::uint32_t i = 0; i < 30; ++i) {
+    std::vector<std::byte> back(kBlock, std::byte{0xee});
+    auto r = co_await f->read_at(back, i * kBlock);
+    if (r) {
+      out.reads.push_back(*r == kBlock && back == bytes(kBlock, i) ? 0 : -1);
+    } else {
+      out.reads.push_back(r.error().value());
+      const bool same = back == std::vector<std::byte>(kBlock, std::byte{0xee});
+      out.untouched = out.untouched && same;
+    }
+  }
+  for (const std::string& l : w->trace()) {
+    out.traced_reads += l.find(" fault-file-read ") != std::string::npos ? 1 : 0;
+    out.traced_syncs += l.find(" fault-file-sync ") != std::string::npos ? 1 : 0;
+  }
+  out.fingerprint = w->fingerprint();
+  co_return out;
+}
+
+ReadSyncRun read_sync_scenario(std::uint64_t seed, double rate) {
+  WorldConfig cfg{.seed = seed, .keep_trace = true};
+  cfg.faults.file_read_error = rate;
+  cfg.faults.file_sync_error = rate;
+  World w(cfg);
+  Host h = w.add_host("disk");
+  const std::string path =
+      (std::filesystem::temp_directory_path() /
+       ("duet-sim-sync-" + std::to_string(::getpid()) + "-" + std::to_string(seed)))
+          .string();
+  ReadSyncRun out = w.run(h, write_sync_read(&w, path));
+  std::filesystem::remove(path);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("sim: file reads and syncs under their faults fail with EIO, as the seed replays") {
+  const ReadSyncRun a = read_sync_scenario(43, 0.3);
+  INFO(a.fingerprint);
+  REQUIRE(a.syncs.size() == 30);
+  REQUIRE(a.reads.size() == 30);
+  const auto sync_eio = std::count(a.syncs.begin(), a.syncs.end(), EIO);
+  const auto read_eio = std::count(a.reads.begin(), a.reads.end(), EIO);
+  CHECK(sync_eio > 0);
+  CHECK(read_eio > 0);
+  CHECK(sync_eio + std::count(a.syncs.begin(), a.syncs.end(), 0) == 30);
+  CHECK(read_eio + std::count(a.reads.begin(), a.reads.end(), 0) == 30);  // whole, or nothing
+  CHECK(a.untouched);
+  CHECK(a.traced_syncs == static_cast<std::size_t>(sync_eio));
+  CHECK(a.traced_reads == static_cast<std::size_t>(read_eio));
+  const ReadSyncRun b = read_sync_scenario(43, 0.3);
+  CHECK(b.syncs == a.syncs);
+  CHECK(b.reads == a.reads);
+  CHECK(b.fingerprint == a.fingerprint);
+  const ReadSyncRun none = read_sync_scenario(43, 0.0);
+  CHECK(std::count(none.syncs.begin(), none.syncs.end(), 0) == 30);
+  CHECK(std::count(none.reads.begin(), none.reads.end(), 0) == 30);
+  CHECK(none.traced_reads + none.traced_syncs == 0);
 }

@@ -594,15 +594,29 @@ void Network::on_rst(int fd) {
 
 // ---- the operations --------------------------------------------------------
 
-int Network::file_write_fault(std::size_t len) {
+int Network::file_fault(OpKind kind, std::size_t len) {
   std::lock_guard g(mu_);
-  if (!draw(cfg_.faults.file_write_error)) return 0;
-  // The two ways a write to a local disk fails: the device (EIO) or the
-  // space (ENOSPC); an even draw is EIO.
-  const int e = below(2) == 0 ? EIO : ENOSPC;
-  trace(std::string("fault-file-write ") + (e == EIO ? "EIO" : "ENOSPC") +
-        " n=" + std::to_string(len));
-  return e;
+  switch (kind) {
+    case OpKind::write_at: {
+      if (!draw(cfg_.faults.file_write_error)) return 0;
+      // The two ways a write to a local disk fails: the device (EIO) or the
+      // space (ENOSPC); an even draw is EIO.
+      const int e = below(2) == 0 ? EIO : ENOSPC;
+      trace(std::string("fault-file-write ") + (e == EIO ? "EIO" : "ENOSPC") +
+            " n=" + std::to_string(len));
+      return e;
+    }
+    case OpKind::read_at:
+      if (!draw(cfg_.faults.file_read_error)) return 0;
+      trace("fault-file-read EIO n=" + std::to_string(len));
+      return EIO;
+    case OpKind::fsync:
+      if (!draw(cfg_.faults.file_sync_error)) return 0;
+      trace("fault-file-sync EIO");
+      return EIO;
+    default:
+      return 0;
+  }
 }
 
 Poll<long> Network::start(OpRequest& q, Context& cx) {

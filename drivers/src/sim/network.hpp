@@ -110,10 +110,12 @@ class DUET_API Network final : public io::detail::VirtualNet {
 
   // ---- the driver's operations (sim_driver.cpp calls it) ----
   Poll<long> start(io::detail::OpRequest& q, Context& cx);
-  /// The file_write_error fault, drawn for a file write of `len` bytes at
-  /// its submission: 0 (it goes on to the file), or EIO or ENOSPC (a
-  /// second draw picks which), traced.
-  int file_write_fault(std::size_t len);
+  /// The file faults, drawn for a file operation at its submission: 0 (it
+  /// goes on to the file), or the errno it fails with, traced. A write of
+  /// `len` bytes (file_write_error): EIO or ENOSPC, a second draw picks
+  /// which; a read (file_read_error) or a sync (file_sync_error): EIO. No
+  /// draw for an open.
+  int file_fault(io::detail::OpKind kind, std::size_t len);
 
   // ---- VirtualNet ----
   std::unique_ptr<duet::detail::Driver> make_driver(const RuntimeConfig& cfg,

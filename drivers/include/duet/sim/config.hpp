@@ -70,6 +70,14 @@ struct Faults {
   /// nothing. Files stay real; the draw is made at the write's submission
   /// on the worker, in the tasks' order, so a seed replays it.
   double file_write_error = 0.0;
+  /// A file read (fs::File::read_at) made on the world's worker fails with
+  /// EIO (a bad sector) and reads nothing; drawn as a write's is.
+  double file_read_error = 0.0;
+  /// A file sync (fs::File::sync_all, sync_data) made on the world's
+  /// worker fails with EIO (a writeback that failed); drawn as a write's
+  /// is. The data the writes put in the file stays there: the files are
+  /// real, where a kernel may have dropped the pages that failed.
+  double file_sync_error = 0.0;
 };
 
 struct WorldConfig {
