@@ -578,13 +578,22 @@ struct RequestDecoder::Impl {
   }
 };
 
-RequestDecoder::RequestDecoder(const Limits& limits) : limits_(limits) {}
+RequestDecoder::RequestDecoder(const Limits& limits)
+    : max_header_bytes_(limits.max_header_bytes),
+      max_body_bytes_(limits.max_body_bytes),
+      buffered_body_bytes_(limits.buffered_body_bytes) {}
 RequestDecoder::~RequestDecoder() = default;
 RequestDecoder::RequestDecoder(RequestDecoder&&) noexcept = default;
 RequestDecoder& RequestDecoder::operator=(RequestDecoder&&) noexcept = default;
 
 RequestDecoder::Impl& RequestDecoder::impl() {
-  if (!impl_) impl_ = std::make_unique<Impl>(limits_);
+  if (!impl_) {
+    Limits l;
+    l.max_header_bytes = max_header_bytes_;
+    l.max_body_bytes = max_body_bytes_;
+    l.buffered_body_bytes = buffered_body_bytes_;
+    impl_ = std::make_unique<Impl>(l);
+  }
   return *impl_;
 }
 

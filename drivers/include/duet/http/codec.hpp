@@ -117,8 +117,12 @@ class DUET_API RequestDecoder {
   // progress: made by the first feed() of a message, freed by the take()
   // that ends a message received whole when nothing of the next one is
   // held and nothing sticky (an error, a protocol switch) must last. So a
-  // decoder between such requests holds no heap memory.
-  Limits limits_;
+  // decoder between such requests holds no heap memory. It keeps the
+  // limits that parsing reads (not read_timeout, the caller's), so that
+  // its own size stays small: it lives in every connection's frame.
+  std::size_t max_header_bytes_;
+  std::size_t max_body_bytes_;
+  std::size_t buffered_body_bytes_;
   std::unique_ptr<Impl> impl_;
 };
 
