@@ -361,18 +361,25 @@ duet::Task<FileRun> write_blocks(World* w, std::string path) {
   co_return out;
 }
 
+/// Runs `scenario(&w, path)` as the task of host "disk" in a world of
+/// `cfg`, over a fresh temporary file that is removed after.
+template <class Scenario>
+auto on_disk(const WorldConfig& cfg, const char* name, Scenario scenario) {
+  World w(cfg);
+  Host h = w.add_host("disk");
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            (std::string("duet-sim-") + name + "-" + std::to_string(::getpid()) +
+                             "-" + std::to_string(cfg.seed)))
+                               .string();
+  auto out = w.run(h, scenario(&w, path));
+  std::filesystem::remove(path);
+  return out;
+}
+
 FileRun file_scenario(std::uint64_t seed, double rate) {
   WorldConfig cfg{.seed = seed, .keep_trace = true};
   cfg.faults.file_write_error = rate;
-  World w(cfg);
-  Host h = w.add_host("disk");
-  const std::string path =
-      (std::filesystem::temp_directory_path() /
-       ("duet-sim-file-" + std::to_string(::getpid()) + "-" + std::to_string(seed)))
-          .string();
-  FileRun out = w.run(h, write_blocks(&w, path));
-  std::filesystem::remove(path);
-  return out;
+  return on_disk(cfg, "file", write_blocks);
 }
 
 }  // namespace
@@ -477,15 +484,7 @@ ReadSyncRun read_sync_scenario(std::uint64_t seed, double rate) {
   WorldConfig cfg{.seed = seed, .keep_trace = true};
   cfg.faults.file_read_error = rate;
   cfg.faults.file_sync_error = rate;
-  World w(cfg);
-  Host h = w.add_host("disk");
-  const std::string path =
-      (std::filesystem::temp_directory_path() /
-       ("duet-sim-sync-" + std::to_string(::getpid()) + "-" + std::to_string(seed)))
-          .string();
-  ReadSyncRun out = w.run(h, write_sync_read(&w, path));
-  std::filesystem::remove(path);
-  return out;
+  return on_disk(cfg, "sync", write_sync_read);
 }
 
 }  // namespace
