@@ -72,11 +72,16 @@ struct Args {
   }
 };
 
+/// A strategy by its name; any other name ends the program with the list
+/// of names (a typo must not measure pooled stacks under another label).
 inline duet::StackStrategy parse_strategy(const std::string& s) {
+  if (s == "pooled") return duet::StackStrategy::pooled;
   if (s == "lazy") return duet::StackStrategy::lazy;
   if (s == "copy") return duet::StackStrategy::copy;
   if (s == "unguarded_unsafe") return duet::StackStrategy::unguarded_unsafe;
-  return duet::StackStrategy::pooled;
+  std::fprintf(stderr, "unknown --strategy '%s' (pooled, lazy, copy, unguarded_unsafe, all)\n",
+               s.c_str());
+  std::exit(2);
 }
 inline const char* name(duet::StackStrategy s) {
   return duet::strategy_name(s);
