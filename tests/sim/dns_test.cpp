@@ -2,12 +2,14 @@
 // world's worker resolves a simulated host's name to its address after a
 // round trip to the world's resolver (two crossings of the default link),
 // dns::connect connects by name from a coroutine and a fiber, and an
-// unknown name fails as NXDOMAIN does; each the same trace for the same
-// seed.
+// unknown name fails as NXDOMAIN does; a lossy default link loses tries,
+// which are retried on c-ares's schedule and time out when all are lost;
+// each the same trace for the same seed.
 #include <catch2/catch.hpp>
 
 #include <duet/dns.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -116,4 +118,75 @@ TEST_CASE("sim: a fiber connects by name, and an unknown name fails as NXDOMAIN"
     REQUIRE(n);
     CHECK(*n == 1);
   });
+}
+
+namespace {
+
+/// Per lookup: 0 and the tries it took (1-3), or -1 for a timeout; and
+/// whether it took exactly what those tries cost.
+struct LossyLookups {
+  std::vector<int> tries;
+  bool timed = true;
+  std::string fingerprint;
+};
+
+/// 16 lookups of "server" over a default link of 4 ms each way (no jitter)
+/// losing `loss` of each crossing, the resolver trying 3 times from
+/// 100 ms (100, 200, 400: c-ares's doubling with one server).
+LossyLookups lossy_lookups(std::uint64_t seed, double loss) {
+  WorldConfig cfg{.seed = seed, .keep_trace = true};
+  cfg.link = {.latency = std::chrono::milliseconds(4), .loss = loss};
+  World w(cfg);
+  Host client = w.add_host("client");
+  Host server = w.add_host("server");
+  LossyLookups out;
+  w.run(client, duet::stackful, [&] {
+    auto r = duet::dns::Resolver::create(
+        {.attempt_timeout = std::chrono::milliseconds(100), .tries = 3});
+    REQUIRE(r);
+    for (int i = 0; i < 16; ++i) {
+      const duet::Instant t0 = duet::Clock::now();
+      auto a = duet::wait(r->lookup("server", 80));
+      const auto took = duet::Clock::now() - t0;
+      if (!a) {
+        CHECK(a.error() == std::make_error_code(std::errc::timed_out));
+        out.tries.push_back(-1);
+        out.timed = out.timed && near(took, std::chrono::milliseconds(700));
+        continue;
+      }
+      CHECK((*a)[0] == server.addr(80));
+      int k = 0;
+      std::chrono::milliseconds lost{0};
+      for (; k < 3; ++k) {
+        if (near(took, lost + std::chrono::milliseconds(8))) break;
+        lost += std::chrono::milliseconds(100 << k);
+      }
+      out.tries.push_back(k < 3 ? k + 1 : 0);  // 0: no schedule matched
+      out.timed = out.timed && k < 3;
+    }
+  });
+  out.fingerprint = w.fingerprint();
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("sim: a lossy link loses lookups, which retry as c-ares does and time out, replayed") {
+  const LossyLookups a = lossy_lookups(53, 0.5);
+  INFO(a.fingerprint);
+  REQUIRE(a.tries.size() == 16);
+  CHECK(a.timed);
+  CHECK(std::count(a.tries.begin(), a.tries.end(), 1) > 0);
+  CHECK(std::count_if(a.tries.begin(), a.tries.end(), [](int t) { return t > 1; }) > 0);
+  CHECK(std::count(a.tries.begin(), a.tries.end(), -1) > 0);
+  CHECK(std::count(a.tries.begin(), a.tries.end(), 0) == 0);
+  const LossyLookups b = lossy_lookups(53, 0.5);
+  CHECK(b.tries == a.tries);
+  CHECK(b.fingerprint == a.fingerprint);
+  const LossyLookups all_lost = lossy_lookups(53, 1.0);
+  CHECK(all_lost.timed);
+  CHECK(std::count(all_lost.tries.begin(), all_lost.tries.end(), -1) == 16);
+  const LossyLookups none = lossy_lookups(53, 0.0);
+  CHECK(none.timed);
+  CHECK(std::count(none.tries.begin(), none.tries.end(), 1) == 16);
 }

@@ -234,8 +234,15 @@ void Lookup::ask_world(io::detail::VirtualNet& world) {
   } else if (resolver->cfg.use_hosts_file && is_localhost(host)) {
     ip = INADDR_LOOPBACK;
   } else {
-    const io::detail::VirtualNet::NameAnswer a = world.lookup_name(host);
-    status = a.error == 0 ? ARES_SUCCESS : ARES_ENOTFOUND;
+    io::detail::VirtualNet::NameQuery q;
+    q.tries = resolver->cfg.tries;
+    q.attempt_timeout = resolver->cfg.attempt_timeout;
+    const io::detail::VirtualNet::NameAnswer a = world.lookup_name(host, q);
+    if (a.error == 0) {
+      status = ARES_SUCCESS;
+    } else {
+      status = a.error == ETIMEDOUT ? ARES_ETIMEOUT : ARES_ENOTFOUND;
+    }
     ip = a.ipv4;
     world_answer.emplace(Clock::now() + std::chrono::duration_cast<Clock::duration>(a.after));
   }

@@ -65,14 +65,21 @@ class VirtualNet {
 
   /// A name's answer from the simulated network's resolver: the IPv4
   /// address (host order) of the host named so, or error ENOENT (no such
-  /// name: NXDOMAIN); `after`: how long the answer takes to come back.
+  /// name: NXDOMAIN) or ETIMEDOUT (every try lost); `after`: how long the
+  /// answer, or the last try's give-up, takes.
   struct NameAnswer {
     int error = 0;
     std::uint32_t ipv4 = 0;
     std::chrono::nanoseconds after{0};
   };
+  /// How the asking resolver retries: `tries` queries, the k-th (from 0)
+  /// given up after attempt_timeout << k, as c-ares does with one server.
+  struct NameQuery {
+    int tries = 1;
+    std::chrono::nanoseconds attempt_timeout{0};
+  };
   /// On the network's worker: looks `name` up among the hosts.
-  virtual NameAnswer lookup_name(std::string_view name) = 0;
+  virtual NameAnswer lookup_name(std::string_view name, const NameQuery& q) = 0;
 };
 
 /// Installs `v` (null: uninstalls). Throws std::logic_error when another

@@ -1174,7 +1174,7 @@ bool same_name(std::string_view name, const std::string& host) {
 }
 }  // namespace
 
-Network::NameAnswer Network::lookup_name(std::string_view name) {
+Network::NameAnswer Network::lookup_name(std::string_view name, const NameQuery& q) {
   std::lock_guard g(mu_);
   NameAnswer a;
   a.error = ENOENT;
@@ -1184,15 +1184,31 @@ Network::NameAnswer Network::lookup_name(std::string_view name) {
     a.ipv4 = h.ip;
     break;
   }
-  // The query and its answer: one crossing of the default link each.
-  a.after = link_delay(cfg_.link);
-  a.after += link_delay(cfg_.link);
-  std::string answer = "nxdomain";
-  if (a.error == 0) {
-    answer = addr_text(a.ipv4, 0);
-    answer.resize(answer.size() - 2);  // the address without ":0"
+  // Each try: the query and its answer, one crossing of the default link
+  // each, either lost with the link's loss; a lost try costs its give-up.
+  const int tries = std::max(q.tries, 1);
+  Duration spent{0};
+  for (int k = 0; k < tries; ++k) {
+    const bool lost = draw(cfg_.link.loss) || draw(cfg_.link.loss);
+    if (!lost) {
+      a.after = spent + link_delay(cfg_.link);
+      a.after += link_delay(cfg_.link);
+      std::string answer = "nxdomain";
+      if (a.error == 0) {
+        answer = addr_text(a.ipv4, 0);
+        answer.resize(answer.size() - 2);  // the address without ":0"
+      }
+      trace("dns " + std::string(name) + " " + answer);
+      return a;
+    }
+    const Duration give_up = q.attempt_timeout * (Duration::rep{1} << std::min(k, 20));
+    trace("dns-lost " + std::string(name) + " try " + std::to_string(k + 1));
+    spent += give_up;
   }
-  trace("dns " + std::string(name) + " " + answer);
+  a.error = ETIMEDOUT;
+  a.ipv4 = 0;
+  a.after = spent;
+  trace("dns " + std::string(name) + " timeout");
   return a;
 }
 

@@ -133,9 +133,13 @@ class DUET_API Network final : public io::detail::VirtualNet {
   int getsockopt(int fd, int level, int name, void* v, socklen_t* len) noexcept override;
   /// The world's resolver is one default link (WorldConfig::link) away
   /// from every host: the answer comes after two of that link's delays
-  /// (its latency and a jitter draw each way), and nothing loses it. Names
-  /// match without regard to case, with or without one trailing dot.
-  NameAnswer lookup_name(std::string_view name) override;
+  /// (its latency and a jitter draw each way). With the link's `loss`,
+  /// the query and the answer are each lost with that probability (a
+  /// datagram, not retransmitted); a lost try costs the query's give-up
+  /// time and the next try is sent, and when every try is lost the lookup
+  /// fails with ETIMEDOUT. Names match without regard to case, with or
+  /// without one trailing dot.
+  NameAnswer lookup_name(std::string_view name, const NameQuery& q) override;
 
  private:
   static constexpr std::uint32_t kNoHost = 0xffffffffu;
