@@ -642,17 +642,16 @@ Request RequestDecoder::take() {
   if (!impl_) return Request{};
   Impl& d = *impl_;
   Request r = std::move(d.req);
-  if (d.head_given) {  // a streamed body's message ends at its Event::body_end
-    d.req = Request{};
-    return r;
-  }
-  if (d.pending.empty() && d.piece.empty() && d.error_status == 0 && !d.switched) {
-    impl_.reset();  // between messages, nothing held: no heap (the class's invariant)
-  } else {
-    d.req = Request{};
-    d.reset();
-  }
+  d.req = Request{};
+  if (!d.head_given) d.reset();  // a streamed body's message ends at its Event::body_end
   return r;
+}
+
+void RequestDecoder::release() noexcept {
+  if (!impl_) return;
+  const Impl& d = *impl_;
+  const bool between = !d.parser->got_some() && d.pending.empty() && d.piece.empty();
+  if (between && !d.head_given && d.error_status == 0 && !d.switched) impl_.reset();
 }
 
 std::string& RequestDecoder::body_piece() noexcept {

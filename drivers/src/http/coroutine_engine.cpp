@@ -17,12 +17,12 @@
 //
 // What an idle connection holds: its coroutine frames (the connection's,
 // serve's with the decoder and a first-read array of kFirstRead bytes,
-// read_request's and fill's) and no heap: the decoder holds none between
-// requests, and the output string's memory is given back at each idle
-// wait (the next answer takes it again, once: write_response reserves
-// what it writes). The read buffer (kReadBuffer) is taken only when a
-// request does not fit the first read, and given back when the connection
-// goes idle again.
+// read_request's and fill's) and no heap: at each idle wait the decoder
+// frees its state (RequestDecoder::release) and the output string's
+// memory is given back (the next answer takes it again, once:
+// write_response reserves what it writes). The read buffer (kReadBuffer)
+// is taken only when a request does not fit the first read, and given
+// back when the connection goes idle again.
 #include <sys/socket.h>
 
 #include <array>
@@ -136,6 +136,7 @@ Task<bool> fill(Conn<S>& c) {
   if (idle) {
     // Between requests: hold no read buffer, and watch the drain.
     c.buf.reset();
+    c.decoder.release();
     std::string().swap(c.out);
     if (c.st.shutdown.is_cancelled()) co_return false;
     // A named local, not a temporary of the co_await (GCC 12: server.cpp).

@@ -17,8 +17,9 @@
 // the worker's stack (handshake_then_fiber), so its depth is no part of
 // the fiber's stack. What an idle connection holds: its fiber's stack
 // (the frames of serve and read_request, with a first-read array of
-// kFirstRead bytes) and no heap: the decoder holds none between requests,
-// and the output string's memory is given back at each idle wait (the
+// kFirstRead bytes) and no heap: at each idle wait the decoder frees its
+// state (RequestDecoder::release) and the output string's memory is given
+// back (the
 // next answer takes it again, once: write_response reserves what it
 // writes). The idle read goes into the first-read
 // array; the BufReader's buffer (io::kDefaultBufferSize) is taken only when
@@ -194,6 +195,7 @@ class FiberConnection {
     }
     // Between requests: hold no read buffer, and watch the drain.
     (void)reader_.release_buffer();
+    decoder_.release();
     std::string().swap(out_);
     if (st_.shutdown.is_cancelled()) return false;
     // drain_wait_ borrowed: registered on the token once per connection.

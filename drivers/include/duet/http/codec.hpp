@@ -108,18 +108,23 @@ class DUET_API RequestDecoder {
   /// delivered: the bytes after it are not HTTP/1.1, so the connection
   /// closes after its answer (feed() reads no further).
   [[nodiscard]] bool closing() const noexcept;
+  /// Frees the parser's state when the decoder is between messages with
+  /// nothing held (no byte of the next request, no streamed body's piece,
+  /// no error or protocol switch, which must last); otherwise does nothing.
+  /// A connection calls it when it starts waiting for its next request, so
+  /// that an idle one holds no heap memory; the next feed() makes the state
+  /// again. (Freed at every request instead, pipelined requests would pay
+  /// for it once each.)
+  void release() noexcept;
 
  private:
   struct Impl;
   Impl& impl();
 
-  // The parser's state lives on the heap only while a message is in
-  // progress: made by the first feed() of a message, freed by the take()
-  // that ends a message received whole when nothing of the next one is
-  // held and nothing sticky (an error, a protocol switch) must last. So a
-  // decoder between such requests holds no heap memory. It keeps the
-  // limits that parsing reads (not read_timeout, the caller's), so that
-  // its own size stays small: it lives in every connection's frame.
+  // The parser's state lives on the heap from the first feed() until
+  // release() finds the decoder between messages. It keeps the limits
+  // that parsing reads (not read_timeout, the caller's), so that its own
+  // size stays small: it lives in every connection's frame.
   std::size_t max_header_bytes_;
   std::size_t max_body_bytes_;
   std::size_t buffered_body_bytes_;
