@@ -19,11 +19,10 @@
 // (the frames of serve and read_request, with a first-read array of
 // kFirstRead bytes) and no heap: at each idle wait the decoder frees its
 // state (RequestDecoder::release) and the output string's memory is given
-// back (the
-// next answer takes it again, once: write_response reserves what it
-// writes). The idle read goes into the first-read
-// array; the BufReader's buffer (io::kDefaultBufferSize) is taken only when
-// a request does not fit it, and given back when the connection goes idle
+// back (the next answer takes it again, once: write_response reserves
+// what it writes). The idle read goes into the first-read array; the
+// BufReader's buffer (io::kDefaultBufferSize) is taken only when a
+// request does not fit it, and given back when the connection goes idle
 // again.
 #include <sys/socket.h>
 
