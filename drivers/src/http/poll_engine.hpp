@@ -374,8 +374,14 @@ class [[nodiscard]] PollConnection {
 
   /// A handler waits: the answers to earlier pipelined requests go out
   /// meanwhile (the write step comes back to handle), unless the handler
-  /// reads a streamed body (the pump then owns the stream).
-  bool handler_pending() { return busy_->out.empty() || busy_->streamed ? false : start_write(); }
+  /// reads a streamed body. The pump then owns the stream and `out`: a
+  /// plain handler's fiber may be writing a 100 Continue into `out` on
+  /// another worker while this poll runs, so `streamed` (which only the
+  /// connection writes) is tested first and `out` is not read at all.
+  bool handler_pending() {
+    if (busy_->streamed) return false;
+    return busy_->out.empty() ? false : start_write();
+  }
 
   bool start_read() {
     const bool idle = !busy_ || busy_->dec.idle();
