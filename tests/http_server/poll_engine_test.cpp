@@ -110,7 +110,7 @@ struct AcceptAll {
       auto c = std::move(p).value();
       if (!c) return duet::ready();
       st->open.fetch_add(1);
-      duet::http::detail::spawn_poll(*st, std::move(*c), nullptr);
+      duet::http::detail::spawn_poll(duet::http::detail::OpenSlot(st), std::move(*c), nullptr);
     }
   }
 };

@@ -394,6 +394,61 @@ TEST_CASE("server: a TLS connection holds its place from accept to close, handsh
   CHECK(f.finish() == 0);
 }
 
+namespace {
+
+/// A TLS client that gets /plaintext on a kept-alive connection, then,
+/// holding it open and idle, returns the server's count of open
+/// connections (-1 when the exchange failed).
+duet::Task<long> open_while_idle_tls(std::uint16_t port, std::string ca,
+                                     const duet::http::Server& server) {
+  duet::tls::ClientConfig cc;
+  cc.ca_file = std::move(ca);
+  auto ctx = duet::tls::TlsContext::client(cc);
+  if (!ctx) co_return -1;
+  auto tcp = co_await duet::net::TcpStream::connect(duet::net::SocketAddr::v4_loopback(port));
+  if (!tcp) co_return -1;
+  auto s = co_await ctx->connect(std::move(*tcp), "localhost", std::chrono::seconds(10));
+  if (!s) co_return -1;
+  const std::string req = "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n";
+  auto w = co_await s->write_all(req.data(), req.size());
+  if (!w) co_return -1;
+  std::string got;
+  char buf[4096];
+  while (got.find("Hello, World!") == std::string::npos) {
+    auto n = co_await s->read(buf, sizeof buf);
+    if (!n || *n == 0) co_return -1;
+    got.append(buf, *n);
+  }
+  co_return static_cast<long>(server.stats().open);
+}
+
+}  // namespace
+
+TEST_CASE("server: an idle TLS connection keeps its place after its handshake", "[http_server]") {
+  // Each engine hands the connection's place from the handshake to the
+  // connection's own task: the count must not drop when the handshake's
+  // part ends.
+  HTTP_ENGINE_MATRIX("http_server");
+  if (!duet::tlstest::have_openssl()) {
+    WARN("SKIP: the openssl tool is not installed (it makes the test certificates)");
+    return;
+  }
+  const auto& certs = duet::tlstest::certs();
+  REQUIRE(certs.ok);
+  duet::tls::ServerConfig sc;
+  sc.cert_file = certs.server;
+  sc.key_file = certs.server_key;
+  auto ctx = duet::tls::TlsContext::server(sc);
+  REQUIRE(ctx);
+  Fixture f(engine, drv);
+  const std::uint16_t port = f.serve_tls(*ctx);
+  const long open = f.rt->block_on(open_while_idle_tls(port, certs.ca, *f.server));
+  CHECK(open == 1);
+  while (f.server->stats().open != 0) std::this_thread::yield();
+  CHECK(f.server->stats().accepted == 1);
+  CHECK(f.finish() == 0);
+}
+
 TEST_CASE("server: 200 connections at once, each served, none left open", "[http_server]") {
   HTTP_ENGINE_MATRIX("http_server");
   duet::iotest::raise_nofile();

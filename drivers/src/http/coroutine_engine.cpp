@@ -15,9 +15,12 @@
 // request in flight is answered, with "Connection: close"
 // (detail::closes_after).
 //
-// What an idle connection holds: its coroutine frames (the connection's,
-// serve's with the decoder and a first-read array of kFirstRead bytes,
-// read_request's and fill's) and no heap: at each idle wait the decoder
+// A TLS connection's handshake is a task of its own, which spawns the
+// connection's task (serve) and ends.
+//
+// What an idle connection holds: its coroutine frames (serve's with the
+// decoder and a first-read array of kFirstRead bytes, read_request's and
+// wait_request's) and no heap: at each idle wait the decoder
 // frees its state (RequestDecoder::release) and the output string's
 // memory is given back (the next answer takes it again, once:
 // write_response reserves what it writes). The read buffer (kReadBuffer)
@@ -37,6 +40,7 @@
 #include "body_pump.hpp"
 #include "body_writer.hpp"
 #include "duet/channel/select.hpp"
+#include "duet/drain.hpp"
 #include "duet/stackful.hpp"
 #include "duet/stackless/spawn.hpp"
 #include "duet/stackless/task.hpp"
@@ -50,16 +54,6 @@ namespace {
 
 inline constexpr std::size_t kFirstRead = 256;        // the idle read, in the frame
 inline constexpr std::size_t kReadBuffer = 8 * 1024;  // a request's reads past it
-
-/// Takes the connection off State::open when its task ends.
-struct OpenSlot {
-  explicit OpenSlot(State& s) noexcept : st(s) {}
-  OpenSlot(const OpenSlot&) = delete;
-  OpenSlot& operator=(const OpenSlot&) = delete;
-  // Relaxed: a statistic and the cap's count (server.cpp), ordering nothing.
-  ~OpenSlot() { st.open.fetch_sub(1, std::memory_order_relaxed); }
-  State& st;
-};
 
 template <class S>
 struct Conn;
@@ -100,7 +94,7 @@ struct Conn {
   std::unique_ptr<std::byte[]> buf;  // kReadBuffer: none while idle
   Instant deadline{};                // of the read in progress
   std::size_t served = 0;
-  ConnPump<S> pump{*this};  // lent to a request whose body is streamed
+  std::unique_ptr<ConnPump<S>> pump;  // made for the first request whose body is streamed
   std::array<std::byte, kFirstRead> first{};
   // The drain, watched by every idle read: one future for the connection
   // (CancelledFuture: re-polled by its task it takes no lock).
@@ -126,33 +120,41 @@ Task<bool> flush(Conn<S>& c) {
   co_return t.ok();
 }
 
-/// Reads more input: false at the peer's end, an error, a deadline, or (idle)
-/// the drain.
+/// Waits between requests for the next one's first bytes, read into
+/// c.first: holding no read buffer, no decoder state and no output, and
+/// watching the drain. False at the peer's end, an error, the deadline or
+/// the drain. The coroutine an idle connection is suspended in: it keeps
+/// one awaiter, the idle select.
+template <class S>
+Task<bool> wait_request(Conn<S>& c) {
+  c.deadline = Clock::now() + c.st.options.limits.read_timeout;  // the head's too
+  c.buf.reset();
+  c.decoder.release();
+  std::string().swap(c.out);
+  if (c.st.shutdown.is_cancelled()) co_return false;
+  // A named local, not a temporary of the co_await (GCC 12: server.cpp).
+  // c.drain_wait borrowed: registered on the token once per connection.
+  auto wait =
+      select(biased, c.drain_wait, timeout_at(c.deadline, c.stream.read(std::span(c.first))));
+  auto m = co_await wait;
+  if (m.template is<draining>()) co_return false;
+  const io::Result<std::size_t> r = std::move(m.template get<read_done>());
+  if (!r || *r == 0) co_return false;
+  c.input = std::span(c.first).first(*r);
+  co_return true;
+}
+
+/// Reads more of a request in progress into the read buffer: false at the
+/// peer's end, an error or the deadline (the head's, or each body read's).
 template <class S>
 Task<bool> fill(Conn<S>& c) {
-  const bool idle = c.decoder.idle();
-  if (idle || c.decoder.in_body()) c.deadline = Clock::now() + c.st.options.limits.read_timeout;
-  io::Result<std::size_t> r = std::errc::connection_aborted;
-  if (idle) {
-    // Between requests: hold no read buffer, and watch the drain.
-    c.buf.reset();
-    c.decoder.release();
-    std::string().swap(c.out);
-    if (c.st.shutdown.is_cancelled()) co_return false;
-    // A named local, not a temporary of the co_await (GCC 12: server.cpp).
-    // c.drain_wait borrowed: registered on the token once per connection.
-    auto wait =
-        select(biased, c.drain_wait, timeout_at(c.deadline, c.stream.read(std::span(c.first))));
-    auto m = co_await wait;
-    if (m.template is<draining>()) co_return false;
-    r = std::move(m.template get<read_done>());
-    if (r && *r != 0) c.input = std::span(c.first).first(*r);
-  } else {
-    if (!c.buf) c.buf = std::make_unique_for_overwrite<std::byte[]>(kReadBuffer);
-    r = co_await timeout_at(c.deadline, c.stream.read(std::span(c.buf.get(), kReadBuffer)));
-    if (r && *r != 0) c.input = std::span<const std::byte>(c.buf.get(), *r);
-  }
-  co_return r&&* r != 0;
+  if (c.decoder.in_body()) c.deadline = Clock::now() + c.st.options.limits.read_timeout;
+  if (!c.buf) c.buf = std::make_unique_for_overwrite<std::byte[]>(kReadBuffer);
+  const io::Result<std::size_t> r =
+      co_await timeout_at(c.deadline, c.stream.read(std::span(c.buf.get(), kReadBuffer)));
+  if (!r || *r == 0) co_return false;
+  c.input = std::span<const std::byte>(c.buf.get(), *r);
+  co_return true;
 }
 
 template <class S>
@@ -197,8 +199,9 @@ Task<ReadEnd> read_request(Conn<S>& c, Request& req) {
       }
       if (step.event == RequestDecoder::Event::head) {  // its body streamed: the pump's
         req = c.decoder.take();
-        c.pump.open(c.decoder);
-        req.body_stream = &c.pump;
+        if (!c.pump) c.pump = std::make_unique<ConnPump<S>>(c);
+        c.pump->open(c.decoder);
+        req.body_stream = c.pump.get();
         co_return ReadEnd::request;
       }
       if (step.event == RequestDecoder::Event::error) co_return ReadEnd::refused;
@@ -208,7 +211,13 @@ Task<ReadEnd> read_request(Conn<S>& c, Request& req) {
       }
     }
     if (!c.out.empty() && !co_await flush(c)) co_return ReadEnd::closed;
-    if (!co_await fill(c)) co_return ReadEnd::closed;
+    bool more = false;
+    if (c.decoder.idle()) {
+      more = co_await wait_request(c);
+    } else {
+      more = co_await fill(c);
+    }
+    if (!more) co_return ReadEnd::closed;
   }
 }
 
@@ -230,7 +239,8 @@ Task<bool> handle(Conn<S>& c, Request& req) {
   const Router::Match m = c.st.routes.find(req.method, req.method_name, req.path());
   const bool streamed = req.body_streamed();
   if (m.handler == nullptr) {
-    const bool close = end_turn(c.pump, streamed) || closes_after(c.st, req, c.served, c.decoder);
+    const bool close =
+        (streamed && end_turn(*c.pump, true)) || closes_after(c.st, req, c.served, c.decoder);
     answer_error(c.st, req, m.status, c.out, close, m.allow, started);
     co_return close;
   }
@@ -257,7 +267,8 @@ Task<bool> handle(Conn<S>& c, Request& req) {
   }
   if (failed) res = handler_failed();
   // After the handler: a drain that began while it ran closes too.
-  bool close = end_turn(c.pump, streamed) || closes_after(c.st, req, c.served, c.decoder);
+  bool close =
+      (streamed && end_turn(*c.pump, true)) || closes_after(c.st, req, c.served, c.decoder);
   const BodyToWrite source = body_to_write(req, res, close);
   answer(c.st, req, std::move(res), c.out, close, started);
   if (source.source &&
@@ -267,17 +278,18 @@ Task<bool> handle(Conn<S>& c, Request& req) {
   co_return close;
 }
 
-/// Serves one connection to its end.
+/// Serves one connection to its end: the connection's task (its slot
+/// given back when it ends, after the stream is closed).
 template <class S>
-Task<void> serve(State& st, S stream) {
-  Conn<S> c(st, std::move(stream));
+Task<void> serve(OpenSlot slot, S stream) {
+  Conn<S> c(*slot, std::move(stream));
   bool linger = false;
   for (;;) {
     Request req;
     const ReadEnd e = co_await read_request(c, req);
     if (e == ReadEnd::closed) break;
     if (e == ReadEnd::refused) {
-      answer_error(st, c.decoder.error_status(), c.out, true);
+      answer_error(c.st, c.decoder.error_status(), c.out, true);
       linger = true;
       break;
     }
@@ -296,7 +308,7 @@ Task<void> serve(State& st, S stream) {
     // client reads it. TLS closes at once.
     (void)c.stream.shutdown(net::Shutdown::write);
     c.buf.reset();
-    const Instant deadline = Clock::now() + st.options.limits.read_timeout;
+    const Instant deadline = Clock::now() + c.st.options.limits.read_timeout;
     for (;;) {
       io::Result<std::size_t> r = co_await timeout_at(deadline, c.stream.read(std::span(c.first)));
       if (!r || *r == 0) break;
@@ -304,22 +316,30 @@ Task<void> serve(State& st, S stream) {
   }
 }
 
-/// The connection's task: the TLS handshake first when `tls`.
-Task<void> connection(State& st, net::TcpStream tcp, const tls::TlsContext* tls) {
-  OpenSlot slot(st);
-  if (tls == nullptr) {
-    co_await serve(st, std::move(tcp));
-    co_return;
-  }
+/// A TLS connection's handshake, a task of its own that spawns the
+/// connection's task when it succeeds and ends: nothing of the handshake
+/// stays suspended beneath an idle connection (awaiting serve here would
+/// keep this frame for the connection's life).
+Task<void> handshake(OpenSlot slot, net::TcpStream tcp, const tls::TlsContext* tls) {
   io::Result<tls::TlsStream> s =
-      co_await tls->accept(std::move(tcp), st.options.limits.read_timeout);
-  if (s) co_await serve(st, std::move(*s));
+      co_await tls->accept(std::move(tcp), slot->options.limits.read_timeout);
+  if (!s) co_return;
+  try {
+    spawn(serve(std::move(slot), std::move(*s))).detach();
+  } catch (const SpawnRefused&) {
+    // The runtime is shutting down: the refused task closed the stream
+    // and gave the slot back.
+  }
 }
 
 }  // namespace
 
-void spawn_coroutine(State& st, net::TcpStream s, const tls::TlsContext* tls) {
-  spawn(connection(st, std::move(s), tls)).detach();
+void spawn_coroutine(OpenSlot slot, net::TcpStream s, const tls::TlsContext* tls) {
+  if (tls != nullptr) {
+    spawn(handshake(std::move(slot), std::move(s), tls)).detach();
+  } else {
+    spawn(serve(std::move(slot), std::move(s))).detach();
+  }
 }
 
 }  // namespace duet::http::detail

@@ -53,16 +53,6 @@ namespace {
 
 inline constexpr std::size_t kFirstRead = 256;  // the idle read, on the fiber's stack
 
-/// Takes the connection off State::open when its fiber ends.
-struct FiberSlot {
-  explicit FiberSlot(State& s) noexcept : st(s) {}
-  FiberSlot(const FiberSlot&) = delete;
-  FiberSlot& operator=(const FiberSlot&) = delete;
-  // Relaxed: a statistic and the cap's count (server.cpp), ordering nothing.
-  ~FiberSlot() { st.open.fetch_sub(1, std::memory_order_relaxed); }
-  State& st;
-};
-
 /// What read_request found.
 enum class Read : std::uint8_t {
   request,  // a whole request
@@ -279,53 +269,41 @@ class FiberConnection {
   std::array<std::byte, kFirstRead> first_;
 };
 
-/// The connection's fiber over an open stream.
+/// Spawns the connection's fiber over an open stream; the slot goes with
+/// it (or, refused, with the destroyed fiber's closure).
 template <class S>
-void connection(State& st, S stream) {
-  FiberSlot slot(st);
-  FiberConnection<S>(st, std::move(stream)).serve();
+void spawn_connection(OpenSlot slot, S stream) {
+  spawn(stackful, [slot = std::move(slot), s = std::move(stream)]() mutable {
+    const OpenSlot held = std::move(slot);  // given back when the fiber ends
+    FiberConnection<S>(*held, std::move(s)).serve();
+  }).detach();
 }
-
-/// Takes the connection off State::open unless released (the fiber's
-/// FiberSlot took the count over).
-struct HandshakeSlot {
-  explicit HandshakeSlot(State& s) noexcept : st(&s) {}
-  HandshakeSlot(const HandshakeSlot&) = delete;
-  HandshakeSlot& operator=(const HandshakeSlot&) = delete;
-  // Relaxed: a statistic and the cap's count (server.cpp), ordering nothing.
-  ~HandshakeSlot() {
-    if (st != nullptr) st->open.fetch_sub(1, std::memory_order_relaxed);
-  }
-  State* st;
-};
 
 /// A TLS connection's handshake, as a task on the worker's own stack, then
 /// its fiber. OpenSSL's handshake (key exchange, signature) runs deeper
 /// than anything the connection does later, and every stack page a fiber
 /// touches stays resident for the fiber's life: run on the fiber, the
 /// handshake would leave its depth in every idle connection's memory.
-Task<void> handshake_then_fiber(State& st, net::TcpStream tcp, const tls::TlsContext* tls) {
-  HandshakeSlot slot(st);
+Task<void> handshake_then_fiber(OpenSlot slot, net::TcpStream tcp, const tls::TlsContext* tls) {
   io::Result<tls::TlsStream> s =
-      co_await tls->accept(std::move(tcp), st.options.limits.read_timeout);
+      co_await tls->accept(std::move(tcp), slot->options.limits.read_timeout);
   if (!s) co_return;
   try {
-    spawn(stackful, [&st, s = std::move(*s)]() mutable { connection(st, std::move(s)); }).detach();
-    slot.st = nullptr;  // the fiber's FiberSlot holds the count now
+    spawn_connection(std::move(slot), std::move(*s));
   } catch (const SpawnRefused&) {
     // The runtime is shutting down: the stream closed with the refused
-    // fiber; the slot gives the count back.
+    // fiber, and the slot gave the count back.
   }
 }
 
 }  // namespace
 
-void spawn_fiber(State& st, net::TcpStream s, const tls::TlsContext* tls) {
+void spawn_fiber(OpenSlot slot, net::TcpStream s, const tls::TlsContext* tls) {
   if (tls != nullptr) {
-    spawn(handshake_then_fiber(st, std::move(s), tls)).detach();
+    spawn(handshake_then_fiber(std::move(slot), std::move(s), tls)).detach();
     return;
   }
-  spawn(stackful, [&st, s = std::move(s)]() mutable { connection(st, std::move(s)); }).detach();
+  spawn_connection(std::move(slot), std::move(s));
 }
 
 }  // namespace duet::http::detail

@@ -52,7 +52,6 @@ namespace duet::http::detail {
 
 namespace {
 
-using poll_engine::OpenSlot;
 using poll_engine::PollConnection;
 
 /// A TLS connection's task: the handshake (within read_timeout), then the
@@ -64,21 +63,11 @@ Task<void> serve_tls(net::TcpStream tcp, OpenSlot slot, const tls::TlsContext* c
 
 }  // namespace
 
-void spawn_poll(State& st, net::TcpStream s, const tls::TlsContext* tls) {
-  OpenSlot slot(&st);
-  try {
-    if (tls != nullptr) {
-      duet::spawn(serve_tls(std::move(s), std::move(slot), tls)).detach();
-    } else {
-      duet::spawn(PollConnection<net::TcpStream>(std::move(s), std::move(slot))).detach();
-    }
-  } catch (const SpawnRefused&) {
-    // The refused task was destroyed unstarted, and its slot gave the
-    // connection's place back; the accept loop takes it back too when a
-    // spawn is refused (server.cpp): count it once.
-    // Relaxed: a statistic, read on its own.
-    st.open.fetch_add(1, std::memory_order_relaxed);
-    throw;
+void spawn_poll(OpenSlot slot, net::TcpStream s, const tls::TlsContext* tls) {
+  if (tls != nullptr) {
+    duet::spawn(serve_tls(std::move(s), std::move(slot), tls)).detach();
+  } else {
+    duet::spawn(PollConnection<net::TcpStream>(std::move(s), std::move(slot))).detach();
   }
 }
 

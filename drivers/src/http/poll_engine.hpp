@@ -47,16 +47,6 @@ inline constexpr std::uint32_t kReadBuffer = 8 * 1024;
 /// requests are decoded.
 inline constexpr std::size_t kFlushAt = 64 * 1024;
 
-/// Gives the connection's place in State::open back when the connection
-/// ends (it was counted by the accept loop).
-struct OpenRelease {
-  void operator()(State* st) const noexcept {
-    // Relaxed: a statistic, read on its own.
-    st->open.fetch_sub(1, std::memory_order_relaxed);
-  }
-};
-using OpenSlot = std::unique_ptr<State, OpenRelease>;
-
 /// A plain handler's result, back from its fiber with the request it
 /// answers (the fiber owns the request while it runs, so a connection that
 /// ends first leaves it nothing dangling).

@@ -28,8 +28,8 @@ std::string_view to_string(Engine e) noexcept {
 namespace {
 
 /// Hands one accepted connection to its engine, or closes it at once when
-/// max_connections are open. State::open counts it from here; the engine's
-/// task takes it off when it ends.
+/// max_connections are open. State::open counts it from here; the slot
+/// handed to the engine takes it off.
 void admit(detail::State& st, net::TcpStream s, const tls::TlsContext* tls) {
   // Relaxed: the count is the cap's only input and orders nothing else; two
   // listeners racing for the last place see distinct values of one counter.
@@ -41,23 +41,23 @@ void admit(detail::State& st, net::TcpStream s, const tls::TlsContext* tls) {
   }
   st.accepted.fetch_add(1, std::memory_order_relaxed);
   (void)s.set_nodelay(true);
+  detail::OpenSlot slot(&st);
   try {
     switch (st.options.engine) {
       case Engine::coroutine:
-        detail::spawn_coroutine(st, std::move(s), tls);
+        detail::spawn_coroutine(std::move(slot), std::move(s), tls);
         break;
       case Engine::fiber:
-        detail::spawn_fiber(st, std::move(s), tls);
+        detail::spawn_fiber(std::move(slot), std::move(s), tls);
         break;
       case Engine::poll:
-        detail::spawn_poll(st, std::move(s), tls);
+        detail::spawn_poll(std::move(slot), std::move(s), tls);
         break;
     }
   } catch (const SpawnRefused&) {
-    // The runtime shut down between the accept and the spawn: the task
-    // never started, so its count is ours to take back; the stream closed
-    // with the refused task.
-    st.open.fetch_sub(1, std::memory_order_relaxed);
+    // The runtime shut down between the accept and the spawn: the refused
+    // task was destroyed unstarted, closing the stream and giving the
+    // slot back.
   }
 }
 

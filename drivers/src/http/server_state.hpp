@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "body_pump.hpp"
@@ -41,14 +42,26 @@ namespace detail {
 
 using State = Server::State;
 
+/// A connection's place in State::open, taken by the accept loop and given
+/// back when the slot is destroyed: by the connection's last task when it
+/// ends, or with a task the runtime refused to start. Each engine moves it
+/// along with the stream (from a handshake's task to the connection's).
+struct OpenRelease {
+  void operator()(State* st) const noexcept {
+    // Relaxed: a statistic and the cap's count (server.cpp), ordering nothing.
+    st->open.fetch_sub(1, std::memory_order_relaxed);
+  }
+};
+using OpenSlot = std::unique_ptr<State, OpenRelease>;
+
 /// Each engine's connection task, spawned on the calling worker by the
-/// accept loop (the connection already counted in State::open; the task
-/// takes it off when it ends). `tls`: handshake first, within
-/// Limits::read_timeout. Exported for the tests, which drive an engine from
-/// an accept loop of their own.
-DUET_API void spawn_coroutine(State& st, net::TcpStream s, const tls::TlsContext* tls);
-DUET_API void spawn_fiber(State& st, net::TcpStream s, const tls::TlsContext* tls);
-DUET_API void spawn_poll(State& st, net::TcpStream s, const tls::TlsContext* tls);
+/// accept loop with the connection's slot. `tls`: handshake first, within
+/// Limits::read_timeout. A refused spawn throws SpawnRefused, the stream
+/// closed and the slot given back. Exported for the tests, which drive an
+/// engine from an accept loop of their own.
+DUET_API void spawn_coroutine(OpenSlot slot, net::TcpStream s, const tls::TlsContext* tls);
+DUET_API void spawn_fiber(OpenSlot slot, net::TcpStream s, const tls::TlsContext* tls);
+DUET_API void spawn_poll(OpenSlot slot, net::TcpStream s, const tls::TlsContext* tls);
 
 /// Appends the answer to `req` to `out`: the response, "Connection: close"
 /// when `close`, the hooks called and the request counted. `started` is
