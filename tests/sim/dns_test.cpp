@@ -4,7 +4,9 @@
 // dns::connect connects by name from a coroutine and a fiber, and an
 // unknown name fails as NXDOMAIN does; a lossy default link loses tries,
 // which are retried on c-ares's schedule and time out when all are lost;
-// each the same trace for the same seed.
+// a host cut from the resolver times out while another is answered, and a
+// crashed resolver refuses each try after its round trip; each the same
+// trace for the same seed.
 #include <catch2/catch.hpp>
 
 #include <duet/dns.hpp>
@@ -189,4 +191,85 @@ TEST_CASE("sim: a lossy link loses lookups, which retry as c-ares does and time 
   const LossyLookups none = lossy_lookups(53, 0.0);
   CHECK(none.timed);
   CHECK(std::count(none.tries.begin(), none.tries.end(), 1) == 16);
+}
+
+namespace {
+
+/// One lookup of "server" from a task on `h`: whether it was answered, its
+/// error, and how long it took.
+struct Got {
+  bool ok = false;
+  std::error_code err;
+  duet::Clock::duration took{};
+};
+
+Got lookup_from(World& w, Host h) {
+  return w.run(h, duet::stackful, [] {
+    Got g;
+    auto r = duet::dns::Resolver::create(
+        {.attempt_timeout = std::chrono::milliseconds(100), .tries = 3});
+    if (!r) return g;
+    const duet::Instant t0 = duet::Clock::now();
+    auto x = duet::wait(r->lookup("server", 80));
+    g.took = duet::Clock::now() - t0;
+    g.ok = x.has_value();
+    if (!x) g.err = x.error();
+    return g;
+  });
+}
+
+struct ResolverFaults {
+  Got cut, other, repaired, refused, restarted;
+  std::string fingerprint;
+};
+
+/// Over a default link of 4 ms each way (a round trip of 8 ms, no jitter,
+/// no loss), the resolver trying 3 times from 100 ms: host a cut from the
+/// resolver while b looks up too, then repaired; then the resolver down
+/// and back.
+ResolverFaults resolver_faults(std::uint64_t seed) {
+  WorldConfig cfg{.seed = seed, .keep_trace = true};
+  cfg.link = {.latency = std::chrono::milliseconds(4)};
+  World w(cfg);
+  Host a = w.add_host("a");
+  Host b = w.add_host("b");
+  (void)w.add_host("server");
+  ResolverFaults out;
+  w.partition_resolver(a);
+  out.cut = lookup_from(w, a);
+  out.other = lookup_from(w, b);
+  w.repair_resolver(a);
+  out.repaired = lookup_from(w, a);
+  w.crash_resolver();
+  out.refused = lookup_from(w, b);
+  w.restart_resolver();
+  out.restarted = lookup_from(w, b);
+  out.fingerprint = w.fingerprint();
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("sim: a host cut from the resolver times out, a crashed resolver refuses, replayed") {
+  const ResolverFaults f = resolver_faults(54);
+  INFO(f.fingerprint);
+  // Every try lost: c-ares's schedule (100 + 200 + 400 ms), then timed_out.
+  CHECK_FALSE(f.cut.ok);
+  CHECK(f.cut.err == std::make_error_code(std::errc::timed_out));
+  CHECK(near(f.cut.took, std::chrono::milliseconds(700)));
+  // Another host is not cut: one round trip.
+  CHECK(f.other.ok);
+  CHECK(near(f.other.took, std::chrono::milliseconds(8)));
+  CHECK(f.repaired.ok);
+  CHECK(near(f.repaired.took, std::chrono::milliseconds(8)));
+  // Each try refused after its round trip, the next sent at once.
+  CHECK_FALSE(f.refused.ok);
+  CHECK(f.refused.err.category() == duet::dns::dns_category());
+  CHECK(f.refused.err.message() == "Could not contact DNS servers");
+  CHECK_FALSE(duet::dns::is_not_found(f.refused.err));
+  CHECK(near(f.refused.took, std::chrono::milliseconds(24)));
+  CHECK(f.restarted.ok);
+  CHECK(near(f.restarted.took, std::chrono::milliseconds(8)));
+  // The same seed, the same trace.
+  CHECK(resolver_faults(54).fingerprint == f.fingerprint);
 }

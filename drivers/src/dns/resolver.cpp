@@ -241,7 +241,9 @@ void Lookup::ask_world(io::detail::VirtualNet& world) {
     if (a.error == 0) {
       status = ARES_SUCCESS;
     } else {
-      status = a.error == ETIMEDOUT ? ARES_ETIMEOUT : ARES_ENOTFOUND;
+      status = a.error == ETIMEDOUT      ? ARES_ETIMEOUT
+               : a.error == ECONNREFUSED ? ARES_ECONNREFUSED
+                                         : ARES_ENOTFOUND;
     }
     ip = a.ipv4;
     world_answer.emplace(Clock::now() + std::chrono::duration_cast<Clock::duration>(a.after));

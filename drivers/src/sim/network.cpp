@@ -125,6 +125,24 @@ void Network::set_cut(std::uint32_t from, std::uint32_t to, bool on, bool both, 
   wake(w);
 }
 
+void Network::set_resolver_partitioned(std::uint32_t h, bool on) {
+  std::lock_guard g(mu_);
+  if (on) {
+    partitions_.insert({h, kResolver});
+    partitions_.insert({kResolver, h});
+  } else {
+    partitions_.erase({h, kResolver});
+    partitions_.erase({kResolver, h});
+  }
+  trace(std::string(on ? "partition " : "repair ") + hosts_.at(h).name + " resolver");
+}
+
+void Network::set_resolver_up(bool up) {
+  std::lock_guard g(mu_);
+  resolver_up_ = up;
+  trace(up ? "resolver-restart" : "resolver-crash");
+}
+
 void Network::set_held(std::uint32_t from, std::uint32_t to, bool on) {
   WakeList w;
   {
@@ -1175,7 +1193,10 @@ bool same_name(std::string_view name, const std::string& host) {
 }  // namespace
 
 Network::NameAnswer Network::lookup_name(std::string_view name, const NameQuery& q) {
+  const std::uint32_t* asker = host_key().try_get();  // the looking-up task's host
   std::lock_guard g(mu_);
+  const bool cut = asker != nullptr && (partitions_.count({*asker, kResolver}) != 0 ||
+                                        partitions_.count({kResolver, *asker}) != 0);
   NameAnswer a;
   a.error = ENOENT;
   for (const HostState& h : hosts_) {
@@ -1185,11 +1206,19 @@ Network::NameAnswer Network::lookup_name(std::string_view name, const NameQuery&
     break;
   }
   // Each try: the query and its answer, one crossing of the default link
-  // each, either lost with the link's loss; a lost try costs its give-up.
+  // each, either lost with the link's loss (a cut loses both, drawing
+  // nothing); a lost try costs its give-up, a refused one its round trip.
   const int tries = std::max(q.tries, 1);
   Duration spent{0};
+  bool any_lost = false;
   for (int k = 0; k < tries; ++k) {
-    const bool lost = draw(cfg_.link.loss) || draw(cfg_.link.loss);
+    const bool lost = cut || draw(cfg_.link.loss) || draw(cfg_.link.loss);
+    if (!lost && !resolver_up_) {
+      spent += link_delay(cfg_.link);
+      spent += link_delay(cfg_.link);
+      trace("dns-refused " + std::string(name) + " try " + std::to_string(k + 1));
+      continue;
+    }
     if (!lost) {
       a.after = spent + link_delay(cfg_.link);
       a.after += link_delay(cfg_.link);
@@ -1204,11 +1233,12 @@ Network::NameAnswer Network::lookup_name(std::string_view name, const NameQuery&
     const Duration give_up = q.attempt_timeout * (Duration::rep{1} << std::min(k, 20));
     trace("dns-lost " + std::string(name) + " try " + std::to_string(k + 1));
     spent += give_up;
+    any_lost = true;
   }
-  a.error = ETIMEDOUT;
+  a.error = any_lost ? ETIMEDOUT : ECONNREFUSED;
   a.ipv4 = 0;
   a.after = spent;
-  trace("dns " + std::string(name) + " timeout");
+  trace("dns " + std::string(name) + (any_lost ? " timeout" : " refused"));
   return a;
 }
 

@@ -90,6 +90,12 @@ class DUET_API Network final : public io::detail::VirtualNet {
   void crash(std::uint32_t h);
   void restart(std::uint32_t h);
   [[nodiscard]] bool host_up(std::uint32_t h) const;
+  /// Cuts (on) or repairs the path between host `h` and the world's
+  /// resolver, both ways: h's lookups lose every try.
+  void set_resolver_partitioned(std::uint32_t h, bool on);
+  /// The resolver's process dies (false) or runs again (true): while it is
+  /// down, a try that reaches its host is refused (port unreachable).
+  void set_resolver_up(bool up);
   /// The clock's start: trace instants are offsets from it.
   void start_clock() { t0_ = Clock::now(); }
 
@@ -135,14 +141,21 @@ class DUET_API Network final : public io::detail::VirtualNet {
   /// from every host: the answer comes after two of that link's delays
   /// (its latency and a jitter draw each way). With the link's `loss`,
   /// the query and the answer are each lost with that probability (a
-  /// datagram, not retransmitted); a lost try costs the query's give-up
-  /// time and the next try is sent, and when every try is lost the lookup
-  /// fails with ETIMEDOUT. Names match without regard to case, with or
-  /// without one trailing dot.
+  /// datagram, not retransmitted); a partition between the asking task's
+  /// host and the resolver loses both. A lost try costs the query's
+  /// give-up time and the next try is sent. While the resolver is down, a
+  /// try that crosses is refused after the same round trip (the port
+  /// unreachable coming back), and the next is sent at once. When no try
+  /// is answered the lookup fails: ETIMEDOUT if a try was lost, else
+  /// ECONNREFUSED (c-ares's status: a timeout overrides the refusal).
+  /// Names match without regard to case, with or without one trailing
+  /// dot.
   NameAnswer lookup_name(std::string_view name, const NameQuery& q) override;
 
  private:
   static constexpr std::uint32_t kNoHost = 0xffffffffu;
+  /// The world's resolver in partitions_ (it is no host of hosts_).
+  static constexpr std::uint32_t kResolver = 0xfffffffeu;
   /// The most spurious_eagain hits in a row on one socket.
   static constexpr int kEagainStreakMax = 8;
 
@@ -312,6 +325,7 @@ class DUET_API Network final : public io::detail::VirtualNet {
   std::map<std::pair<std::uint32_t, std::uint32_t>, LinkConfig> links_;
   std::set<std::pair<std::uint32_t, std::uint32_t>> partitions_;
   std::set<std::pair<std::uint32_t, std::uint32_t>> held_;  // (from, to): data waits
+  bool resolver_up_ = true;
   // (from, to): when the link's last queued segment is serialized (links
   // with a bandwidth only).
   std::map<std::pair<std::uint32_t, std::uint32_t>, Instant> link_free_;

@@ -300,6 +300,18 @@ void World::hold(Host from, Host to) {
 void World::release(Host from, Host to) {
   net_->set_held(from.id(), to.id(), false);
 }
+void World::partition_resolver(Host h) {
+  net_->set_resolver_partitioned(h.id(), true);
+}
+void World::repair_resolver(Host h) {
+  net_->set_resolver_partitioned(h.id(), false);
+}
+void World::crash_resolver() {
+  net_->set_resolver_up(false);
+}
+void World::restart_resolver() {
+  net_->set_resolver_up(true);
+}
 void World::crash(Host h) {
   // The kernel first: the tasks' sockets are reset before their cancelled
   // frames close them, so no close sends a FIN for a crashed host.

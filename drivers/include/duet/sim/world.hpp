@@ -209,6 +209,18 @@ class DUET_API World {
   /// next runs it, the calling task itself at its next suspension. Its
   /// sockets are already reset, so their close sends nothing.
   void crash(Host h);
+  /// Nothing crosses between `h` and the world's resolver until
+  /// repair_resolver(h): each of h's duet::dns lookups loses every try and
+  /// fails with std::errc::timed_out after c-ares's retry schedule.
+  void partition_resolver(Host h);
+  void repair_resolver(Host h);
+  /// The resolver's process dies: until restart_resolver, each try that
+  /// reaches it is refused after its round trip (the next sent at once),
+  /// and a lookup with no try answered fails with duet::dns's
+  /// ARES_ECONNREFUSED ("Could not contact DNS servers"), or timed_out if
+  /// a try was lost.
+  void crash_resolver();
+  void restart_resolver();
   /// The host answers again (with nothing listening), then its boot
   /// function (on_boot), if any, runs as at on_boot.
   void restart(Host h);
