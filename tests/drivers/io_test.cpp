@@ -649,6 +649,14 @@ TEST_CASE("UDP send_to / recv_from", "[io][udp]") {
   CHECK(SPAWN_MODEL(*rt, model, udp_ping).join() == "");
 }
 
+TEST_CASE("UDP connect: send and recv with the peer, others dropped, port unreachable refused",
+          "[io][udp]") {
+  IO_MATRIX();
+  duet::iotest::Watchdog wd("udp-connected");
+  auto rt = duet::iotest::make_rt(drv);
+  CHECK(SPAWN_MODEL(*rt, model, udp_connected).join() == "");
+}
+
 TEST_CASE("futures that hold a socket address find it after every move", "[io][udp]") {
   IO_MATRIX();
   duet::iotest::Watchdog wd("address-moved");

@@ -2,7 +2,8 @@
 // (net::UdpSocket, unchanged): datagrams keep their boundaries and their
 // sender, a short buffer truncates one, nothing is retransmitted (a lossy
 // link loses datagrams for good), reordering makes some late yet whole,
-// and the same seed loses and reorders the same ones.
+// and the same seed loses and reorders the same ones; a connected socket
+// sends to its peer, drops others' datagrams and hears a port unreachable.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -168,4 +169,84 @@ TEST_CASE("sim: reordering makes some datagrams late, each whole, as the seed re
   const Received b = udp_scenario(63, shuffled, 50);
   CHECK(b.order == a.order);
   CHECK(b.fingerprint == a.fingerprint);
+}
+
+namespace {
+
+/// What connected UDP showed on the world (each true when it held).
+struct Connected {
+  bool to_peer = false;          // send() reached b, from a's port
+  bool filtered = false;         // a's recv() took b's datagram, not c's sent first
+  bool refused = false;          // a send to a port nobody bound: the next recv refused
+  bool refused_on_time = false;  // after the round trip (4 ms each way)
+  bool once = false;             // the refusal reported once: a send goes out again
+  bool no_peer = false;          // unconnected: send() has no destination
+  std::string fingerprint;
+};
+
+/// On host a: a UDP socket on port 7000 connected to b:9000, while c:9100
+/// sends to it too; then connected to b:9001, where nobody is bound.
+duet::Task<Connected> connected_udp(World* w, Host a, Host b, duet::net::UdpSocket rx,
+                                    duet::net::UdpSocket stranger) {
+  Connected out;
+  auto tx = duet::net::UdpSocket::bind(duet::net::SocketAddr::v4_any(7000));
+  if (!tx) co_return out;
+  const auto d = bytes(12, 1);
+  auto unconnected = co_await tx->send(d);
+  out.no_peer = !unconnected && unconnected.error() == code(EDESTADDRREQ);
+  auto cr = tx->connect(b.addr(9000));
+  if (!cr) co_return out;
+  auto s = co_await tx->send(d);
+  std::byte buf[64];
+  auto r = co_await rx.recv_from(buf);
+  out.to_peer = s && r && r->size == 12 && r->from.port() == 7000;
+  // c's datagram first, then b's: a's recv() sees b's only.
+  const auto other = bytes(5, 2);
+  const auto mine = bytes(7, 3);
+  auto so = co_await stranger.send_to(other, a.addr(7000));
+  auto sm = co_await rx.send_to(mine, a.addr(7000));
+  auto got = co_await tx->recv(buf);
+  out.filtered = so && sm && got && *got == 7 && std::equal(buf, buf + 7, mine.begin());
+  // Nobody at b:9001: the port unreachable comes back after the round trip.
+  auto cr2 = tx->connect(b.addr(9001));
+  if (!cr2) co_return out;
+  const duet::Instant t0 = duet::Clock::now();
+  auto lost = co_await tx->send(d);
+  auto refused = co_await tx->recv(buf);
+  out.refused = lost && !refused && refused.error() == code(ECONNREFUSED);
+  out.refused_on_time = near(duet::Clock::now() - t0, std::chrono::milliseconds(8));
+  auto cr3 = tx->connect(b.addr(9000));
+  if (!cr3) co_return out;
+  auto again = co_await tx->send(d);
+  auto back = co_await rx.recv_from(buf);
+  out.once = again && back && back->size == 12;
+  out.fingerprint = w->fingerprint();
+  co_return out;
+}
+
+Connected connected_scenario(std::uint64_t seed) {
+  World w(WorldConfig{.seed = seed});
+  Host a = w.add_host("a");
+  Host b = w.add_host("b");
+  Host c = w.add_host("c");
+  w.set_link(a, b, {.latency = std::chrono::milliseconds(4)});
+  auto rx = udp_on(b, 9000);
+  auto stranger = udp_on(c, 9100);
+  REQUIRE(rx);
+  REQUIRE(stranger);
+  return w.run(a, connected_udp(&w, a, b, std::move(*rx), std::move(*stranger)));
+}
+
+}  // namespace
+
+TEST_CASE("sim: connected UDP sends to its peer, takes only its datagrams and hears refusals") {
+  const Connected x = connected_scenario(17);
+  INFO(x.fingerprint);
+  CHECK(x.no_peer);
+  CHECK(x.to_peer);
+  CHECK(x.filtered);
+  CHECK(x.refused);
+  CHECK(x.refused_on_time);
+  CHECK(x.once);
+  CHECK(connected_scenario(17).fingerprint == x.fingerprint);
 }

@@ -92,7 +92,10 @@ long socket_syscall_once(OpRequest& q) {
       break;
     }
     case OpKind::sendto:
-      r = ::sendto(fd, q.wbuf, q.len, q.flags | MSG_NOSIGNAL, q.addr->raw(), q.addr->len());
+      // An address of length 0: to the connected peer (a name with length
+      // 0 is EINVAL to the kernel; none at all is the peer).
+      r = ::sendto(fd, q.wbuf, q.len, q.flags | MSG_NOSIGNAL,
+                   q.addr->len() != 0 ? q.addr->raw() : nullptr, q.addr->len());
       break;
     case OpKind::poll: {
       // The readiness now (level): the revents, or EAGAIN to wait for an

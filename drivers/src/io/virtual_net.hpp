@@ -51,6 +51,8 @@ class VirtualNet {
   virtual int socket(int family, int type) noexcept = 0;
   virtual int bind(int fd, const net::SocketAddr& addr) noexcept = 0;
   virtual int listen(int fd, int backlog) noexcept = 0;
+  /// connect(2) on a datagram socket: sets (AF_UNSPEC: clears) its peer.
+  virtual int connect_dgram(int fd, const net::SocketAddr& peer) noexcept = 0;
   /// accept4 without waiting: a queued connection's descriptor, or -EAGAIN.
   virtual int accept_now(int fd) noexcept = 0;
   /// send(2) with MSG_DONTWAIT, on the network's worker: the bytes taken,
@@ -65,8 +67,9 @@ class VirtualNet {
 
   /// A name's answer from the simulated network's resolver: the IPv4
   /// address (host order) of the host named so, or error ENOENT (no such
-  /// name: NXDOMAIN) or ETIMEDOUT (every try lost); `after`: how long the
-  /// answer, or the last try's give-up, takes.
+  /// name: NXDOMAIN), ETIMEDOUT (no try answered, one lost) or
+  /// ECONNREFUSED (every try refused); `after`: how long the answer, or
+  /// the last try's end, takes.
   struct NameAnswer {
     int error = 0;
     std::uint32_t ipv4 = 0;

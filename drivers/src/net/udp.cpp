@@ -7,6 +7,8 @@
 
 #include <cerrno>
 
+#include "io/virtual_net.hpp"
+
 namespace duet::net {
 
 io::Result<SocketAddr> sock_name(int fd, bool peer) noexcept;
@@ -29,6 +31,14 @@ Poll<io::Result<Datagram>> RecvFromFuture::poll(Context& cx) {
   return io::Result<Datagram>(Datagram{static_cast<std::size_t>(r), from_});
 }
 
+Poll<io::Result<std::size_t>> RecvFuture::poll(Context& cx) {
+  auto p = from_.poll(cx);
+  if (p.is_pending()) return pending;
+  io::Result<Datagram> d = std::move(p).value();
+  if (!d) return io::Result<std::size_t>(d.error());
+  return io::Result<std::size_t>(d->size);
+}
+
 io::Result<UdpSocket> UdpSocket::bind(SocketAddr addr) noexcept {
   io::Fd fd(make_socket(addr.family(), SOCK_DGRAM));
   if (!fd) return io::errno_code(errno);
@@ -47,8 +57,35 @@ io::SendToFuture UdpSocket::send_to(std::span<const std::byte> data,
   return io::SendToFuture(q, to);
 }
 
+io::Result<void> UdpSocket::connect(const SocketAddr& peer) noexcept {
+  const int fd = src_.fd.get();
+  if (io::detail::is_virtual_fd(fd)) {
+    io::detail::VirtualNet* v = io::detail::virtual_net();
+    const int r = v != nullptr ? v->connect_dgram(fd, peer) : -EBADF;
+    if (r < 0) return io::errno_code(-r);
+    return {};
+  }
+  if (peer.family() == AF_UNSPEC) {
+    sockaddr unspec{};
+    unspec.sa_family = AF_UNSPEC;
+    if (::connect(fd, &unspec, sizeof unspec) < 0) return io::errno_code(errno);
+    return {};
+  }
+  if (::connect(fd, peer.raw(), peer.len()) < 0) return io::errno_code(errno);
+  return {};
+}
+
+io::SendToFuture UdpSocket::send(std::span<const std::byte> data) noexcept {
+  // No address (length 0): the kernel sends to the connected peer.
+  return send_to(data, SocketAddr());
+}
+
 io::Result<SocketAddr> UdpSocket::local_addr() const noexcept {
   return sock_name(src_.fd.get(), false);
+}
+
+io::Result<SocketAddr> UdpSocket::peer_addr() const noexcept {
+  return sock_name(src_.fd.get(), true);
 }
 
 }  // namespace duet::net

@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
+#include <utility>
 
 #include "io/io_op.hpp"
 
@@ -385,6 +386,9 @@ std::optional<Instant> Network::pump(const Waker& w) {
           break;
         case Event::datagram:
           on_datagram(e.id);
+          break;
+        case Event::icmp:
+          on_icmp(e.fd);
           break;
       }
     }
@@ -871,9 +875,8 @@ Poll<long> Network::udp_op(Socket& s, int fd, OpRequest& q, Context& cx) {
     case OpKind::recvfrom:
       return recv_datagram(s, q, cx);
     case OpKind::sendto:
+    case OpKind::send:  // no address: to the connected peer
       return send_datagram(s, fd, q);
-    case OpKind::send:
-      return static_cast<long>(-EDESTADDRREQ);  // connected UDP is not simulated
     default:
       return static_cast<long>(-EOPNOTSUPP);
   }
@@ -881,10 +884,14 @@ Poll<long> Network::udp_op(Socket& s, int fd, OpRequest& q, Context& cx) {
 
 long Network::send_datagram(Socket& s, int /*fd*/, const OpRequest& q) {
   if (s.error != 0) return -s.error;
+  if (s.dgram_error != 0) return -std::exchange(s.dgram_error, 0);
   if (s.state == State::dead) return -EBADF;
   if (s.host == kNoHost) return -EADDRNOTAVAIL;  // no host scope
-  if (q.addr == nullptr) return -EDESTADDRREQ;
-  if (q.addr->family() != AF_INET) return -EAFNOSUPPORT;
+  // No address (or one of length 0): the connected peer's.
+  const bool to_peer = q.addr == nullptr || q.addr->len() == 0;
+  if (to_peer && !s.dgram_connected) return -EDESTADDRREQ;
+  const net::SocketAddr dest = to_peer ? net::SocketAddr::v4(s.peer_ip, s.peer_port) : *q.addr;
+  if (dest.family() != AF_INET) return -EAFNOSUPPORT;
   if (q.len > kMaxDatagram) return -EMSGSIZE;
   if (s.state == State::fresh) {
     // The kernel binds an unbound socket's first send to an ephemeral port.
@@ -895,8 +902,8 @@ long Network::send_datagram(Socket& s, int /*fd*/, const OpRequest& q) {
   Datagram d;
   d.from_ip = s.local_ip;
   d.from_port = s.local_port;
-  d.to_ip = ip_of(*q.addr) == INADDR_LOOPBACK ? hosts_[s.host].ip : ip_of(*q.addr);
-  d.to_port = q.addr->port();
+  d.to_ip = ip_of(dest) == INADDR_LOOPBACK ? hosts_[s.host].ip : ip_of(dest);
+  d.to_port = dest.port();
   const std::string what =
       "udp " + addr_text(d.from_ip, d.from_port) + ">" + addr_text(d.to_ip, d.to_port);
   const std::uint32_t to = host_by_ip(d.to_ip);
@@ -937,6 +944,11 @@ void Network::on_datagram(std::uint64_t id) {
   }
   if (to == kNoHost || !hosts_[to].up || r == nullptr) {
     trace(what + " unreachable n=" + std::to_string(d.bytes.size()));  // nobody bound there
+    send_unreachable(d, to);
+    return;
+  }
+  if (r->dgram_connected && (d.from_ip != r->peer_ip || d.from_port != r->peer_port)) {
+    trace(what + " filtered n=" + std::to_string(d.bytes.size()));  // not from its peer
     return;
   }
   if (r->dgram_bytes + d.bytes.size() > cfg_.socket_buffer) {
@@ -952,8 +964,60 @@ void Network::on_datagram(std::uint64_t id) {
   take(wakes_, r->reader);
 }
 
+void Network::send_unreachable(const Datagram& d, std::uint32_t to) {
+  // Only a host that is up answers (a host down sends nothing back), and
+  // only a connected sender hears it (the kernel reports ICMP errors to
+  // connected datagram sockets alone).
+  if (to == kNoHost || !hosts_[to].up) return;
+  const std::uint32_t from = host_by_ip(d.from_ip);
+  for (auto& [fd, s] : sockets_) {
+    if (!s.udp || !s.fd_open || s.host != from || s.local_port != d.from_port) continue;
+    if (!s.dgram_connected || s.peer_ip != d.to_ip || s.peer_port != d.to_port) return;
+    if (!transmits(to, from)) return;  // the ICMP lost on the way back
+    schedule(Event{Clock::now() + delay(to, from), 0, Event::icmp, fd, 0, 0});
+    return;
+  }
+}
+
+void Network::on_icmp(int fd) {
+  Socket* s = find(fd);
+  if (s == nullptr || !s->fd_open || !s->dgram_connected) return;
+  trace("icmp-unreachable " + addr_text(s->peer_ip, s->peer_port) + ">" +
+        addr_text(s->local_ip, s->local_port));
+  s->dgram_error = ECONNREFUSED;
+  take(wakes_, s->reader);
+}
+
+int Network::connect_dgram(int fd, const net::SocketAddr& peer) noexcept {
+  std::lock_guard g(mu_);
+  Socket* s = find(fd);
+  if (s == nullptr || !s->fd_open) return -EBADF;
+  if (!s->udp) return -EOPNOTSUPP;  // TCP connects through the driver
+  if (peer.family() == AF_UNSPEC) {
+    s->dgram_connected = false;
+    s->peer_ip = 0;
+    s->peer_port = 0;
+    return 0;
+  }
+  if (peer.family() != AF_INET) return -EAFNOSUPPORT;
+  if (s->host == kNoHost) return -EADDRNOTAVAIL;
+  if (s->state == State::fresh) {
+    s->local_ip = hosts_[s->host].ip;
+    s->local_port = hosts_[s->host].next_port++;
+    s->state = State::bound;
+  }
+  s->peer_ip = ip_of(peer) == INADDR_LOOPBACK ? hosts_[s->host].ip : ip_of(peer);
+  s->peer_port = peer.port();
+  s->dgram_connected = true;
+  s->dgram_error = 0;
+  trace("udp-connect " + addr_text(s->local_ip, s->local_port) + ">" +
+        addr_text(s->peer_ip, s->peer_port));
+  return 0;
+}
+
 Poll<long> Network::recv_datagram(Socket& s, OpRequest& q, Context& cx) {
   if (s.error != 0) return static_cast<long>(-s.error);
+  if (s.dgram_error != 0) return static_cast<long>(-std::exchange(s.dgram_error, 0));
   if (s.state == State::fresh) return static_cast<long>(-EINVAL);  // nothing bound to receive on
   if (s.dgrams.empty()) return park(s, s.reader, cx, "recv");
   if (spurious_eagain(s, "fault-eagain ", "recv")) return would_block_now(cx);
@@ -1161,7 +1225,7 @@ int Network::name(int fd, bool peer, net::SocketAddr& out) noexcept {
   Socket* s = find(fd);
   if (s == nullptr || !s->fd_open) return -EBADF;
   if (peer) {
-    if (s->state != State::connected) return -ENOTCONN;
+    if (s->state != State::connected && !s->dgram_connected) return -ENOTCONN;
     out = net::SocketAddr::v4(s->peer_ip, s->peer_port);
   } else {
     out = net::SocketAddr::v4(s->local_ip, s->local_port);

@@ -130,6 +130,10 @@ class DUET_API Network final : public io::detail::VirtualNet {
   int socket(int family, int type) noexcept override;
   int bind(int fd, const net::SocketAddr& addr) noexcept override;
   int listen(int fd, int backlog) noexcept override;
+  /// A datagram socket's peer: sends without an address go to it, and
+  /// datagrams from others are dropped at arrival; an unbound socket is
+  /// bound to an ephemeral port first. AF_UNSPEC clears it.
+  int connect_dgram(int fd, const net::SocketAddr& peer) noexcept override;
   int accept_now(int fd) noexcept override;
   long send_now(int fd, const void* data, std::size_t len) noexcept override;
   int shutdown(int fd, int how) noexcept override;
@@ -210,6 +214,10 @@ class DUET_API Network final : public io::detail::VirtualNet {
     bool udp = false;
     std::deque<Datagram> dgrams;
     std::size_t dgram_bytes = 0;
+    // connected UDP: the peer is peer_ip/peer_port; an ICMP error for one
+    // of its sends, reported once by the next send or receive
+    bool dgram_connected = false;
+    int dgram_error = 0;
     // connect
     int syn_attempts = 0;
     // the spurious_eagain fault: its hits in a row on this socket
@@ -224,12 +232,12 @@ class DUET_API Network final : public io::detail::VirtualNet {
   };
 
   struct Event {
-    enum Kind : std::uint8_t { flow, syn, synack, rst, syn_retry, datagram };
+    enum Kind : std::uint8_t { flow, syn, synack, rst, syn_retry, datagram, icmp };
     Instant at{};
     std::uint64_t seq = 0;
     Kind kind = flow;
-    int fd = -1;           // flow, synack, rst, syn_retry: the socket it reaches; syn: the client
-    int aux = 0;           // syn_retry: the attempt; synack: the server end
+    int fd = -1;  // flow, synack, rst, syn_retry, icmp: the socket it reaches; syn: the client
+    int aux = 0;  // syn_retry: the attempt; synack: the server end
     std::uint64_t id = 0;  // datagram: its key in datagrams_
     bool operator>(const Event& o) const noexcept { return at != o.at ? at > o.at : seq > o.seq; }
   };
@@ -317,6 +325,11 @@ class DUET_API Network final : public io::detail::VirtualNet {
   /// the buffer (the rest discarded), its sender in *q.addr.
   Poll<long> recv_datagram(Socket& s, io::detail::OpRequest& q, Context& cx);
   void on_datagram(std::uint64_t id);
+  /// A datagram `d` found nobody bound at its destination: a connected
+  /// sender whose peer it was hears of it (port unreachable) after the
+  /// link back.
+  void send_unreachable(const Datagram& d, std::uint32_t to);
+  void on_icmp(int fd);
 
   WorldConfig cfg_;
   mutable std::mutex mu_;
