@@ -5,6 +5,7 @@
 // that throws, the drain, TLS, and many connections with their
 // descriptors given back.
 #include <catch2/catch.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -333,11 +334,15 @@ TEST_CASE("server: the drain closes idle connections and finishes one in flight"
   CHECK(f.server->stats().open == 0);
 }
 
-TEST_CASE("server: HTTPS serves the routes on a TLS listener", "[http_server]") {
-  HTTP_ENGINE_MATRIX("http_server");
+namespace {
+
+/// The server context over the test certificates, or none where the
+/// openssl tool that makes them is missing (the case then skips, saying
+/// so). It must outlive the runtime that serves it.
+std::optional<duet::tls::TlsContext> test_server_tls() {
   if (!duet::tlstest::have_openssl()) {
     WARN("SKIP: the openssl tool is not installed (it makes the test certificates)");
-    return;
+    return std::nullopt;
   }
   const auto& certs = duet::tlstest::certs();
   REQUIRE(certs.ok);
@@ -346,6 +351,16 @@ TEST_CASE("server: HTTPS serves the routes on a TLS listener", "[http_server]") 
   sc.key_file = certs.server_key;
   auto ctx = duet::tls::TlsContext::server(sc);
   REQUIRE(ctx);
+  return std::move(*ctx);
+}
+
+}  // namespace
+
+TEST_CASE("server: HTTPS serves the routes on a TLS listener", "[http_server]") {
+  HTTP_ENGINE_MATRIX("http_server");
+  auto ctx = test_server_tls();
+  if (!ctx) return;
+  const auto& certs = duet::tlstest::certs();
   Fixture f(engine, drv);
   const std::uint16_t port = f.serve_tls(*ctx);
   const int fds_before = duet::iotest::fd_count();
@@ -364,17 +379,9 @@ TEST_CASE("server: HTTPS serves the routes on a TLS listener", "[http_server]") 
 TEST_CASE("server: a TLS connection holds its place from accept to close, handshake failed or not",
           "[http_server]") {
   HTTP_ENGINE_MATRIX("http_server");
-  if (!duet::tlstest::have_openssl()) {
-    WARN("SKIP: the openssl tool is not installed (it makes the test certificates)");
-    return;
-  }
+  auto ctx = test_server_tls();
+  if (!ctx) return;
   const auto& certs = duet::tlstest::certs();
-  REQUIRE(certs.ok);
-  duet::tls::ServerConfig sc;
-  sc.cert_file = certs.server;
-  sc.key_file = certs.server_key;
-  auto ctx = duet::tls::TlsContext::server(sc);
-  REQUIRE(ctx);
   Fixture f(engine, drv);
   const std::uint16_t port = f.serve_tls(*ctx);
   {
@@ -429,17 +436,9 @@ TEST_CASE("server: an idle TLS connection keeps its place after its handshake", 
   // connection's own task: the count must not drop when the handshake's
   // part ends.
   HTTP_ENGINE_MATRIX("http_server");
-  if (!duet::tlstest::have_openssl()) {
-    WARN("SKIP: the openssl tool is not installed (it makes the test certificates)");
-    return;
-  }
+  auto ctx = test_server_tls();
+  if (!ctx) return;
   const auto& certs = duet::tlstest::certs();
-  REQUIRE(certs.ok);
-  duet::tls::ServerConfig sc;
-  sc.cert_file = certs.server;
-  sc.key_file = certs.server_key;
-  auto ctx = duet::tls::TlsContext::server(sc);
-  REQUIRE(ctx);
   Fixture f(engine, drv);
   const std::uint16_t port = f.serve_tls(*ctx);
   const long open = f.rt->block_on(open_while_idle_tls(port, certs.ca, *f.server));
