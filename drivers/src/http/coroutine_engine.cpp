@@ -144,17 +144,17 @@ Task<bool> wait_request(Conn<S>& c) {
   co_return true;
 }
 
-/// Reads more of a request in progress into the read buffer: false at the
-/// peer's end, an error or the deadline (the head's, or each body read's).
+/// Reads more of a request in progress into the read buffer, within the
+/// head's deadline or (inside a body) one of its own per read: the count
+/// read (0 at the peer's end). The head's reads and the body pump's.
 template <class S>
-Task<bool> fill(Conn<S>& c) {
+Task<io::Result<std::size_t>> fill(Conn<S>& c) {
   if (c.decoder.in_body()) c.deadline = Clock::now() + c.st.options.limits.read_timeout;
   if (!c.buf) c.buf = std::make_unique_for_overwrite<std::byte[]>(kReadBuffer);
-  const io::Result<std::size_t> r =
+  io::Result<std::size_t> r =
       co_await timeout_at(c.deadline, c.stream.read(std::span(c.buf.get(), kReadBuffer)));
-  if (!r || *r == 0) co_return false;
-  c.input = std::span<const std::byte>(c.buf.get(), *r);
-  co_return true;
+  if (r && *r != 0) c.input = std::span<const std::byte>(c.buf.get(), *r);
+  co_return r;
 }
 
 template <class S>
@@ -169,13 +169,9 @@ void ConnPump<S>::consume(std::size_t n) noexcept {
 
 template <class S>
 Task<io::Result<std::size_t>> ConnPump<S>::fill() {
-  Conn<S>& c = c_;
-  if (!c.buf) c.buf = std::make_unique_for_overwrite<std::byte[]>(kReadBuffer);
-  c.deadline = Clock::now() + c.st.options.limits.read_timeout;
-  io::Result<std::size_t> r =
-      co_await timeout_at(c.deadline, c.stream.read(std::span(c.buf.get(), kReadBuffer)));
-  if (r && *r != 0) c.input = std::span<const std::byte>(c.buf.get(), *r);
-  co_return r;
+  // The pump reads only inside the body (BodyPump::more): each read gets
+  // its own deadline there.
+  return detail::fill(c_);
 }
 
 template <class S>
@@ -215,7 +211,8 @@ Task<ReadEnd> read_request(Conn<S>& c, Request& req) {
     if (c.decoder.idle()) {
       more = co_await wait_request(c);
     } else {
-      more = co_await fill(c);
+      const io::Result<std::size_t> r = co_await fill(c);
+      more = r && *r != 0;
     }
     if (!more) co_return ReadEnd::closed;
   }

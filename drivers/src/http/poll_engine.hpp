@@ -137,7 +137,11 @@ class [[nodiscard]] PollConnection {
   /// A streamed body's source over the connection's input (body_pump.hpp),
   /// used by the handler while the state machine waits in Step::handle
   /// (which then does no I/O of its own: the pump reads the stream, and
-  /// writes the answers already made before a 100 Continue).
+  /// writes the answers already made before a 100 Continue). A plain
+  /// handler runs it on its fiber, on any worker, while the connection's
+  /// poll may run on another: until the handler's turn ends, the
+  /// connection reads nothing the pump writes (pos_, end_, first_, and the
+  /// Busy's buf, cap and out), only `streamed` and the handler's handle.
   class Pump final : public BodyPump {
    public:
     explicit Pump(PollConnection& c) noexcept : c_(c) {}
