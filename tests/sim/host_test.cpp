@@ -1,7 +1,9 @@
 // host_test.cpp: a host's tasks: a crash cancels every task started on the
-// host (World::spawn, World::run, sim::spawn: coroutines and fibers) while
-// its peers see a reset, and a restart runs the host's boot function again
-// so that its service answers; each the same trace for the same seed.
+// host (World::spawn, World::run, sim::spawn: coroutines and fibers, and
+// their children spawned with plain duet::spawn, whose sockets are the
+// host's) while its peers see a reset, and a restart runs the host's boot
+// function again so that its service answers; each the same trace for the
+// same seed.
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -9,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "duet/sync/notify.hpp"
 #include "sim_util.hpp"
 
 using namespace duet::simtest;
@@ -114,7 +117,110 @@ CrashSeen crash_scenario(std::uint64_t seed) {
   return seen;
 }
 
+/// Accepts on `l` and holds each connection (its peer's children connect
+/// here).
+duet::Task<void> accept_and_hold(duet::net::TcpListener l,
+                                 std::vector<duet::net::TcpStream>* held) {
+  for (;;) {
+    auto s = co_await l.accept();
+    if (s) held->push_back(std::move(*s));
+  }
+}
+
+/// What plain children of a host's task saw, and how they ended.
+struct ChildrenSeen {
+  std::string child_addr;       // a plain child's socket's local address
+  std::string grandchild_addr;  // its own plain child's
+  duet::JoinHandle<void> parent, coroutine, fiber, future, grandchild, named_other;
+  bool cancelled[5] = {};  // parent, coroutine, fiber, future, grandchild
+  bool named_other_cancelled = true;
+  std::string fingerprint;
+};
+
+/// A plain child: connects (as its parent's host), then spawns a
+/// grandchild the same way, which notifies `ready` once it has connected.
+duet::Task<void> child(duet::net::SocketAddr to, ChildrenSeen* seen, duet::Notify* ready) {
+  auto c = co_await duet::net::TcpStream::connect(to, std::chrono::seconds(2));
+  if (c) {
+    auto local = c->local_addr();
+    seen->child_addr = local ? local->to_string() : "no local address";
+  } else {
+    seen->child_addr = c.error().message();
+  }
+  seen->grandchild = duet::spawn(
+      [](duet::net::SocketAddr to, ChildrenSeen* seen, duet::Notify* ready) -> duet::Task<void> {
+        auto g = co_await duet::net::TcpStream::connect(to, std::chrono::seconds(2));
+        if (g) {
+          auto local = g->local_addr();
+          seen->grandchild_addr = local ? local->to_string() : "no local address";
+        } else {
+          seen->grandchild_addr = g.error().message();
+        }
+        ready->notify_one();
+        co_await duet::sleep(std::chrono::hours(1));
+      }(to, seen, ready));
+  co_await duet::sleep(std::chrono::hours(1));
+}
+
+/// Host b's task: spawns a coroutine, a fiber and a poll future with plain
+/// duet::spawn, and a task of host a with sim::spawn; then waits.
+duet::Task<void> parent(Host a, ChildrenSeen* seen, duet::Notify* ready) {
+  seen->coroutine = duet::spawn(child(a.addr(7), seen, ready));
+  seen->fiber = duet::spawn(duet::stackful, [] { duet::wait(duet::sleep(std::chrono::hours(1))); });
+  seen->future = duet::spawn(duet::sleep(std::chrono::hours(1)));
+  seen->named_other = duet::sim::spawn(
+      a, []() -> duet::Task<void> { co_await duet::sleep(std::chrono::seconds(30)); }());
+  co_await duet::sleep(std::chrono::hours(1));
+}
+
+/// Host a holds a listener; its task starts b's parent task, waits for the
+/// grandchild's connect, crashes b and collects how each task ended.
+ChildrenSeen children_scenario(std::uint64_t seed) {
+  World w(WorldConfig{.seed = seed});
+  Host a = w.add_host("a");
+  Host b = w.add_host("b");
+  w.set_link(a, b,
+             {.latency = std::chrono::milliseconds(2), .jitter = std::chrono::milliseconds(1)});
+  std::vector<duet::net::TcpStream> held;
+  auto l = duet::sim::as_host(
+      a, [] { return duet::net::TcpListener::bind(duet::net::SocketAddr::v4_any(7)); });
+  REQUIRE(l);
+  auto server = w.spawn(a, accept_and_hold(std::move(*l), &held));
+  ChildrenSeen seen;
+  duet::Notify ready;
+  w.run(a,
+        [](World& w, Host a, Host b, ChildrenSeen& seen, duet::Notify& ready) -> duet::Task<void> {
+          seen.parent = w.spawn(b, parent(a, &seen, &ready));
+          co_await ready.notified();
+          w.crash(b);
+          duet::JoinHandle<void>* hs[] = {&seen.parent, &seen.coroutine, &seen.fiber, &seen.future,
+                                          &seen.grandchild};
+          for (int i = 0; i < 5; ++i) seen.cancelled[i] = co_await was_cancelled(std::move(*hs[i]));
+          const bool other = co_await was_cancelled(std::move(seen.named_other));
+          seen.named_other_cancelled = other;
+          seen.fingerprint = w.fingerprint();
+        }(w, a, b, seen, ready));
+  return seen;
+}
+
 }  // namespace
+
+TEST_CASE("a child spawned with plain duet::spawn is its parent's host's task") {
+  const ChildrenSeen s = children_scenario(31);
+  // Its sockets are the host's: b is 10.0.0.2 (before, a connect from a
+  // plain child failed with EADDRNOTAVAIL).
+  CHECK(s.child_addr.rfind("10.0.0.2:", 0) == 0);
+  CHECK(s.grandchild_addr.rfind("10.0.0.2:", 0) == 0);
+  // b's crash cancels its task and every plain descendant, in each model.
+  CHECK(s.cancelled[0]);  // the parent (World::spawn)
+  CHECK(s.cancelled[1]);  // a coroutine child
+  CHECK(s.cancelled[2]);  // a fiber child
+  CHECK(s.cancelled[3]);  // a poll future child
+  CHECK(s.cancelled[4]);  // a grandchild
+  // A child spawned onto another host with sim::spawn is that host's.
+  CHECK_FALSE(s.named_other_cancelled);
+  CHECK(children_scenario(31).fingerprint == s.fingerprint);
+}
 
 TEST_CASE("a crash cancels the host's tasks, and its peer sees a reset") {
   const CrashSeen s = crash_scenario(21);

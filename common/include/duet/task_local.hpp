@@ -21,7 +21,9 @@
 //   try_get() returns null there.
 // - Scopes nest: an inner scope of the same key shadows the outer one until
 //   it ends (normally or by an exception), then the outer value is back.
-// - A spawned task starts with no scope open: it does not see its parent's.
+// - A spawned task starts with no scope open: it does not see its parent's
+//   (unless a runtime's spawn hook opens one for it, a ChildScope:
+//   duet::sim's host key).
 // - sync_scope(value, fn) runs fn inside a scope, in a fiber, a plain
 //   thread, or synchronous code of a coroutine; a coroutine opens one around
 //   a Task with duet::local_scope (duet/stackless/task_local.hpp).
@@ -63,6 +65,9 @@ class DUET_API TaskLocalSlots {
   [[nodiscard]] static const void* current_owner() noexcept;
   /// Opens `n` as the calling owner's innermost scope.
   void push(Node& n);
+  /// Opens `n` as the outermost scope of `owner`, a task that has not run
+  /// yet (a spawn hook's child): its own scopes then nest inside it.
+  void push_for(const void* owner, Node& n);
   /// Closes `n`. Scopes of one task close in reverse order when they nest;
   /// one that closes out of order (two interleaved futures of one task) is
   /// unlinked where it is, and the others keep their places.
@@ -131,6 +136,27 @@ class TaskLocal {
     ~Scope() { key_.slots_.pop(node_); }
     Scope(const Scope&) = delete;
     Scope& operator=(const Scope&) = delete;
+
+   private:
+    const TaskLocal& key_;
+    T value_;
+    detail::TaskLocalSlots::Node node_{};
+  };
+
+  /// A scope opened for another task, `child`, by whoever spawns it,
+  /// before the child first runs; it must be destroyed after the child has
+  /// completed (duet::sim keeps one per child of a host's task, with a
+  /// reference on the child). Not movable: the scope's node is its own.
+  class ChildScope {
+   public:
+    ChildScope(const TaskLocal& key, const void* child, T value)
+        : key_(key), value_(std::move(value)) {
+      node_.value = &value_;
+      key_.slots_.push_for(child, node_);
+    }
+    ~ChildScope() { key_.slots_.pop(node_); }
+    ChildScope(const ChildScope&) = delete;
+    ChildScope& operator=(const ChildScope&) = delete;
 
    private:
     const TaskLocal& key_;

@@ -129,8 +129,8 @@ std::size_t Scheduler::unlisted_tasks() const noexcept {
 void Scheduler::submit_new(TaskHeader* t) {
   t->sched = this;
   // A tail call: the common path keeps no frame for the knob's call.
-  if (cfg.list_all_tasks) [[unlikely]]
-    return submit_listed(t);
+  if (slow_spawn_) [[unlikely]]
+    return submit_slow(t);
   // The worker is looked up once for the count and the queue.
   Worker* w = own_worker();
   count_unlisted(w, 1);
@@ -141,12 +141,18 @@ void Scheduler::submit_new(TaskHeader* t) {
   submit_off_worker(t);
 }
 
-[[gnu::noinline]] void Scheduler::submit_listed(TaskHeader* t) {
-  // Listed before the queue push: the task is this thread's alone until
-  // then. Not counted as unlisted: it never is.
-  list_at_spawn(t);
-  owned.insert(t);
-  if (schedule_on<kShutDown>(own_worker(), t)) return;
+[[gnu::noinline]] void Scheduler::submit_slow(TaskHeader* t) {
+  // Seen and listed before the queue push: the task is this thread's alone
+  // until then. A listed task is not counted as unlisted: it never is.
+  if (spawn_observer_ != nullptr) spawn_observer_->spawned(t);
+  Worker* w = own_worker();
+  if (cfg.list_all_tasks) {
+    list_at_spawn(t);
+    owned.insert(t);
+  } else {
+    count_unlisted(w, 1);
+  }
+  if (schedule_on<kShutDown>(w, t)) return;
   submit_off_worker(t);
 }
 
@@ -183,6 +189,7 @@ void Scheduler::schedule(TaskHeader* t) noexcept {
 void Scheduler::submit_pinned(TaskHeader* t, unsigned home) {
   t->sched = this;
   pin_at_spawn(t, home);
+  if (spawn_observer_ != nullptr) spawn_observer_->spawned(t);
   if (cfg.list_all_tasks) {
     list_at_spawn(t);
     owned.insert(t);
@@ -453,6 +460,10 @@ void submit_pinned(Scheduler* s, TaskHeader* t, unsigned home) {
 
 void submit_new(Scheduler* s, TaskHeader* t) {
   s->submit_new(t);
+}
+
+void set_spawn_observer(Scheduler* s, SpawnObserver* o) noexcept {
+  s->set_spawn_observer(o);
 }
 
 void report_detached_exception(TaskHeader* t, std::exception_ptr e) noexcept {

@@ -91,6 +91,12 @@ class DUET_API Scheduler {
 
   Runtime& runtime;
   const RuntimeConfig cfg;
+  /// set_spawn_observer (detail/current.hpp): set before the first spawn,
+  /// cleared after shutdown, so read without synchronization.
+  void set_spawn_observer(SpawnObserver* o) noexcept {
+    spawn_observer_ = o;
+    slow_spawn_ = cfg.list_all_tasks || o != nullptr;
+  }
   /// Its share of the blocking pool (blocking/quota.hpp).
   const BlockingQuotaRef blocking_quota{cfg};
   /// Runtime::shutdown_token(): cancelled by the first drain or shutdown.
@@ -126,9 +132,12 @@ class DUET_API Scheduler {
   // (only the shutting-down thread touches it).
   std::vector<CancelledTask>* cancel_report_ = nullptr;
   std::atomic<bool> stopped_{false};
-  /// submit_new with RuntimeConfig::list_all_tasks: lists the new task,
-  /// then queues it.
-  void submit_listed(TaskHeader* t);
+  /// submit_new with RuntimeConfig::list_all_tasks or a spawn observer:
+  /// lists the new task, or shows it to the observer, then queues it.
+  void submit_slow(TaskHeader* t);
+  /// The spawn's one test: list_all_tasks or an observer.
+  bool slow_spawn_ = cfg.list_all_tasks;
+  SpawnObserver* spawn_observer_ = nullptr;
   /// The slow half of submit_new: no worker of ours, or not kOpen.
   void submit_off_worker(TaskHeader* t);
   /// A new task on a runtime past kOpen: after a drain began, cancelled,

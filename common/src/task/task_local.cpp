@@ -13,9 +13,10 @@ DUET_TLS char tl_thread_owner;
 
 // The last top() this thread looked up under a key's lock: good for the
 // same key and owner while the key's generation is the one read then. The
-// owner's own scopes change only by its own push and pop, which bump the
-// generation and happen before any later get() of that owner (on whatever
-// thread it runs then); other owners' bumps only cost a lookup.
+// owner's own scopes change only by its own push and pop (and a child's
+// push_for before it first runs, its pop after it completed), which bump
+// the generation and happen before any later get() of that owner (on
+// whatever thread it runs then); other owners' bumps only cost a lookup.
 struct TopCache {
   const TaskLocalSlots* key = nullptr;
   const void* owner = nullptr;
@@ -45,6 +46,20 @@ void TaskLocalSlots::push(Node& n) {
   inner = &n;
   // Relaxed: under mu_; a reader's get() that must see it comes after it
   // in its own owner's order (see TopCache).
+  gen_.store(gen_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+void TaskLocalSlots::push_for(const void* owner, Node& n) {
+  n.owner = owner;
+  std::lock_guard lk(mu_);
+  // Outermost: below any scope the owner has (none, as it has not run).
+  Node*& inner = inner_[n.owner];
+  Node** at = &inner;
+  while (*at != nullptr) at = &(*at)->outer;
+  n.outer = nullptr;
+  *at = &n;
+  // Relaxed: as in push(); the child's first get() comes after its spawn,
+  // which publishes this.
   gen_.store(gen_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 

@@ -3,7 +3,8 @@
 // world's seed, IoDriver::sim), with the pump task that delivers the
 // network's segments and events at their instants (sim/network.hpp); and
 // the hosts' tasks (HostTasks), which a crash cancels, and their boot
-// functions, which a restart runs again.
+// functions, which a restart runs again; HostTasks also sees every spawn
+// of the world's runtime, so that a child of a host's task is the host's.
 #include "duet/sim/world.hpp"
 
 #include <arpa/inet.h>
@@ -19,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "duet/detail/current.hpp"
+#include "duet/detail/tls.hpp"
 #include "duet/join_handle.hpp"
 
 #include "duet/time/sleep.hpp"
@@ -66,22 +69,40 @@ RuntimeConfig runtime_config(const WorldConfig& cfg) {
 
 namespace detail {
 
+namespace {
+/// Set by reserve_host_slot on the spawning thread, for the one spawn that
+/// follows it (a spawn with its host named: sim::spawn, World::spawn),
+/// which the spawn observer then leaves alone; cleared by that observer,
+/// or by the slot's fill or drop where the spawn went to no world.
+DUET_TLS bool tl_named_spawn = false;
+}  // namespace
+
 /// The tasks started on each host that may not have ended yet, in the
 /// order their spawns reserved their slots (world.hpp: a slot is reserved
 /// before the spawn and filled with its task after), each with a task
 /// reference of the world's own (so that a crash may cancel it whatever
 /// its handle's fate); and each host's boot function.
 ///
+/// A plain spawn (duet::spawn, a server's task per connection) from a task
+/// that runs as a host (the host key's scope open) is seen by spawned(),
+/// the world runtime's spawn observer: the child is listed as the host's at
+/// once, with a scope of the host key opened for it (a ChildScope), so its
+/// sockets are the host's, its own children are the host's too, and a
+/// crash cancels it.
+///
 /// Invariants: slots are numbered from 1 in reservation order and the list
 /// is sorted by them; a reference is dropped only outside the lock (the
-/// last one frees the task); entries whose task has completed are dropped
+/// last one frees the task), and a child's scope is closed with it, after
+/// its task completed; entries whose task has completed are dropped
 /// when the list has doubled since the last sweep, so the list stays
 /// within twice the live tasks (plus a floor) and a host that serves many
-/// short connections does not keep their tasks; a slot a crash found
-/// unfilled waits in `doomed_` for its fill, which cancels the task. Any
-/// thread may call (the test's thread through World::spawn, the worker
-/// through sim::spawn and a task's first run).
-class HostTasks {
+/// short connections does not keep their tasks; a crash marks the entries
+/// it cancels, which stay until they complete (a cancelled task may still
+/// run to its next suspension, as its host); a slot a crash found unfilled
+/// waits in `doomed_` for its fill, which cancels the task. Any thread may
+/// call (the test's thread through World::spawn, the worker through
+/// sim::spawn, a plain spawn and a task's first run).
+class HostTasks final : public duet::detail::SpawnObserver {
  public:
   HostTasks() = default;
   HostTasks(const HostTasks&) = delete;
@@ -90,12 +111,22 @@ class HostTasks {
   std::uint64_t reserve(std::uint32_t host) {
     std::vector<Entry> done;  // unreferenced after the lock is let go
     std::lock_guard g(mu_);
-    if (live_.size() >= sweep_at_) {
-      take_if([](const Entry& e) { return e.task.get() != nullptr && e.task.complete(); }, done);
-      sweep_at_ = std::max(kSweepFloor, 2 * live_.size());
-    }
-    live_.push_back(Entry{next_slot_, host, TaskRef()});
+    sweep(done);
+    live_.push_back(Entry{next_slot_, host, TaskRef(), nullptr});
     return next_slot_++;
+  }
+
+  /// The spawn observer: a plain spawn's child of a task that runs as a
+  /// host becomes the host's (above).
+  void spawned(duet::detail::TaskHeader* child) noexcept override {
+    if (std::exchange(tl_named_spawn, false)) return;
+    const std::uint32_t* host = host_key().try_get();
+    if (host == nullptr) return;  // the pump, or the test's thread
+    auto scope = std::make_unique<HostScope>(host_key(), child, *host);
+    std::vector<Entry> done;
+    std::lock_guard g(mu_);
+    sweep(done);
+    live_.push_back(Entry{next_slot_++, *host, TaskRef(child), std::move(scope)});
   }
 
   void fill(std::uint64_t slot, duet::detail::TaskHeader* t) {
@@ -121,19 +152,24 @@ class HostTasks {
     doomed_.erase(slot);
   }
 
-  /// Cancels every task of `host` that has not completed, in slot order,
-  /// and forgets them all.
+  /// Cancels every task of `host` that has not completed, in slot order;
+  /// a later crash of the host does not cancel them again.
   void cancel(std::uint32_t host) {
-    std::vector<Entry> doomed;
+    std::vector<Entry> unfilled;
+    std::vector<TaskRef> doomed;
     {
       std::lock_guard g(mu_);
-      take_if([host](const Entry& e) { return e.host == host; }, doomed);
-      for (const Entry& e : doomed) {
-        if (e.task.get() == nullptr) doomed_.insert(e.slot);
+      take_if([host](const Entry& e) { return e.host == host && e.task.get() == nullptr; },
+              unfilled);
+      for (const Entry& e : unfilled) doomed_.insert(e.slot);
+      for (Entry& e : live_) {
+        if (e.host != host || e.cancelled) continue;
+        e.cancelled = true;
+        doomed.push_back(e.task.share());
       }
     }
-    for (Entry& e : doomed) {
-      if (e.task.get() != nullptr && !e.task.complete()) duet::detail::cancel_task(e.task.get());
+    for (TaskRef& t : doomed) {
+      if (!t.complete()) duet::detail::cancel_task(t.get());
     }
   }
 
@@ -159,6 +195,8 @@ class HostTasks {
  private:
   static constexpr std::size_t kSweepFloor = 64;
 
+  using HostScope = TaskLocal<std::uint32_t>::ChildScope;
+
   /// One task reference (or none yet), dropped with it.
   class TaskRef {
    public:
@@ -178,6 +216,8 @@ class HostTasks {
     ~TaskRef() { reset(); }
     [[nodiscard]] duet::detail::TaskHeader* get() const noexcept { return t_; }
     [[nodiscard]] bool complete() const noexcept { return t_->load().is_complete(); }
+    /// Another reference on the same task.
+    [[nodiscard]] TaskRef share() const noexcept { return TaskRef(t_); }
 
    private:
     void reset() noexcept {
@@ -190,7 +230,19 @@ class HostTasks {
     std::uint64_t slot;
     std::uint32_t host;
     TaskRef task;  // empty until the slot is filled
+    // A plain spawn's child: the host key's scope opened for it. Declared
+    // after `task`: closed before the reference goes.
+    std::unique_ptr<HostScope> scope;
+    bool cancelled = false;  // by a crash
   };
+
+  /// When the list has doubled since the last sweep: moves the entries
+  /// whose task completed into `done`. Under the lock.
+  void sweep(std::vector<Entry>& done) {
+    if (live_.size() < sweep_at_) return;
+    take_if([](const Entry& e) { return e.task.get() != nullptr && e.task.complete(); }, done);
+    sweep_at_ = std::max(kSweepFloor, 2 * live_.size());
+  }
 
   /// Moves the entries that match `pred` into `out`, keeping the others'
   /// order. Under the lock.
@@ -217,15 +269,20 @@ std::atomic<HostTasks*> g_tasks{nullptr};
 
 std::uint64_t reserve_host_slot(std::uint32_t h) {
   HostTasks* ht = g_tasks.load(std::memory_order_acquire);
-  return ht != nullptr ? ht->reserve(h) : 0;
+  if (ht == nullptr) return 0;
+  const std::uint64_t slot = ht->reserve(h);
+  tl_named_spawn = true;
+  return slot;
 }
 
 void fill_host_slot(std::uint64_t slot, duet::detail::TaskHeader* t) {
+  tl_named_spawn = false;
   if (slot == 0 || t == nullptr) return;
   if (HostTasks* ht = g_tasks.load(std::memory_order_acquire)) ht->fill(slot, t);
 }
 
 void drop_host_slot(std::uint64_t slot) noexcept {
+  tl_named_spawn = false;
   if (slot == 0) return;
   if (HostTasks* ht = g_tasks.load(std::memory_order_acquire)) ht->drop(slot);
 }
@@ -252,6 +309,7 @@ World::World(WorldConfig cfg)
     throw;
   }
   detail::g_tasks.store(tasks_.get(), std::memory_order_release);
+  duet::detail::set_spawn_observer(duet::detail::scheduler_of(*rt_), tasks_.get());
   net_->start_clock();
   rt_->spawn(Pump(net_.get())).detach();
 }
@@ -262,6 +320,7 @@ World::~World() {
   // network lets go of the wakers it keeps, and the hosts' list its task
   // references, while their runtime is there.
   rt_->shutdown();
+  duet::detail::set_spawn_observer(duet::detail::scheduler_of(*rt_), nullptr);
   detail::g_tasks.store(nullptr, std::memory_order_release);
   net_->drop_wakers();
   tasks_->release();

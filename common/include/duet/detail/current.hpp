@@ -32,6 +32,23 @@ DUET_API void submit_new(Scheduler* s, TaskHeader* t);
 /// submit_new for a task pinned to worker `home` of `s` (in range: the
 /// caller checked): it runs on that worker only (duet::pinned).
 DUET_API void submit_pinned(Scheduler* s, TaskHeader* t, unsigned home);
+/// Sees each new task of a runtime on the spawning thread, after it is
+/// built and before it is queued (it has not run): duet::sim makes a child
+/// of a host's task one of the host's tasks. spawned() must not throw or
+/// spawn, and must return before the child may run (it holds no lock of
+/// the scheduler's).
+class SpawnObserver {
+ public:
+  virtual void spawned(TaskHeader* child) noexcept = 0;
+
+ protected:
+  ~SpawnObserver() = default;
+};
+/// Installs `o` on `s` (null: none). Called before the runtime's first
+/// spawn, or after its shutdown: the spawn path reads it unsynchronized.
+/// With none, a spawn pays nothing for it (the one test of the spawn's
+/// slow path that RuntimeConfig::list_all_tasks already takes).
+DUET_API void set_spawn_observer(Scheduler* s, SpawnObserver* o) noexcept;
 /// A worker finished a detached task with an exception: report it.
 DUET_API void report_detached_exception(TaskHeader* t, std::exception_ptr e) noexcept;
 

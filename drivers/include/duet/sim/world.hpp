@@ -33,10 +33,12 @@
 // Hosts and their tasks: a task started on a host (World::run,
 // World::spawn, sim::spawn) is one of that host's tasks until it ends, and
 // World::crash(h) cancels every one of h's tasks that has not ended, after
-// its kernel has reset h's connections. A task spawned inside with plain
-// duet::spawn is not h's (duet's spawns carry no host: start it with
-// sim::spawn to make it one). World::on_boot(h, fn) keeps a host's boot
-// function: it runs at once and again at every restart(h).
+// its kernel has reset h's connections. A task that one of h's tasks
+// spawns with plain duet::spawn (a server's task per connection) is h's
+// too, and so are its own children: the world's runtime sees every spawn
+// and opens h's scope for the child; sim::spawn(other, ...) starts a task
+// on another host. World::on_boot(h, fn) keeps a host's boot function: it
+// runs at once and again at every restart(h).
 //
 // One World at a time per process (it installs the virtual network for
 // the process); a second throws std::logic_error. Its clock is its
@@ -299,8 +301,9 @@ decltype(auto) as_host(Host h, Fn&& fn) {
 
 /// From a task of the world: spawns a Task, a fiber (`sim::spawn(h,
 /// duet::stackful, fn)`) or a poll future on host `h`, one of h's tasks
-/// (World::crash cancels it). A task's children that should die with its
-/// host are spawned this way, not with plain duet::spawn.
+/// (World::crash cancels it). A plain duet::spawn makes a task of the
+/// spawner's own host; this one names the host, another host's or none's
+/// (the test's thread outside sim::as_host).
 template <class T>
 JoinHandle<T> spawn(Host h, Task<T> t) {
   return detail::spawn_on_host(h.id(), [&](std::uint64_t slot) {
