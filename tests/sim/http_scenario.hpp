@@ -3,8 +3,11 @@
 // clients (half coroutines, half fibers), each on its own host, sending a
 // seeded plan of GETs and uploads through duet::http::Client over jittery,
 // lossy links with seeded resets, short reads, short writes and refused
-// connects. run_http_scenario(seed, engine) runs one world and returns its
-// verdict: the invariants it broke (none on a correct run) and the trace's
+// connects; and, with ScenarioConfig::disrupt, a crash of the server's host
+// and its restart (its boot function binds and serves again) and one
+// client cut off from it for a while, at instants drawn from the seed.
+// run_http_scenario(seed, engine) runs one world and returns its verdict:
+// the invariants it broke (none on a correct run) and the trace's
 // fingerprint; replay_line() says how to run that seed again.
 //
 // Invariants, per run:
@@ -13,10 +16,14 @@
 // - the server recorded no upload whose body differs from what the client
 //   sent under that id (the upload ledger);
 // - once the clients cleared their pools, the server holds no connection
-//   and the only open virtual descriptor is its listener; after the
-//   runtime's shutdown, none.
+//   and the only open virtual descriptor is its listener (after a crash,
+//   the restarted one's: the crash cancelled the old accept loop and the
+//   connections' tasks, which its plain spawns made the host's); after the
+//   runtime's shutdown, none;
+// - disrupted: the server restarted, and the run's answers after it count.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <chrono>
@@ -293,6 +300,7 @@ struct Answer {
   enum class Kind : std::uint8_t { ok, error, wrong, silent };
   Kind kind = Kind::ok;
   std::string what;  // error, wrong, silent: what happened
+  Instant done{};    // when it ended (simulated)
 };
 
 /// A request's simulated bound: far past the client's own timeouts, so
@@ -327,6 +335,7 @@ inline Task<std::vector<Answer>> coro_client(http::Client* client, net::SocketAd
     io::Result<http::Response> r =
         co_await duet::timeout(kSilenceBound, client->send(to, make_request(p)));
     out.push_back(judge(p, r, Clock::now() - t0));
+    out.back().done = Clock::now();
   }
   co_return out;
 }
@@ -338,6 +347,7 @@ inline std::vector<Answer> fiber_client(http::Client* client, net::SocketAddr to
     const Instant t0 = Clock::now();
     io::Result<http::Response> r = client->fetch(to, make_request(p));
     out.push_back(judge(p, r, Clock::now() - t0));
+    out.back().done = Clock::now();
   }
   return out;
 }
@@ -350,16 +360,40 @@ struct ScenarioConfig {
   bool keep_trace = false;
   sim::Faults faults{.reset = 0.01, .short_read = 0.25, .short_write = 0.15, .refuse = 0.02};
   double loss = 0.01;
+  bool disrupt = false;  // a crash and restart of the server's host, a client cut off
 };
+
+/// A disrupted run's events, as offsets from the population's start.
+struct Disruptions {
+  Clock::duration crash{}, restart{}, cut{}, repair{};
+  std::size_t cut_client = 0;
+};
+
+/// The disruptions under `seed`: the server's host crashes within its
+/// first 400 ms and is down 100 ms to 2 s; one client is cut off from it
+/// within 3 s, for 100 ms to 4 s.
+inline Disruptions plan_disruptions(std::uint64_t seed, std::size_t clients) {
+  PlanDraws d(seed ^ 0xc4a5'0000ULL);
+  using std::chrono::milliseconds;
+  Disruptions x;
+  x.crash = milliseconds(d.between(10, 400));
+  x.restart = x.crash + milliseconds(d.between(100, 2000));
+  x.cut = milliseconds(d.between(0, 3000));
+  x.repair = x.cut + milliseconds(d.between(100, 4000));
+  x.cut_client = d.between(0, clients - 1);
+  return x;
+}
 
 /// What a run found.
 struct Verdict {
   std::uint64_t seed = 0;
   http::Engine engine = http::Engine::coroutine;
   Handling handling = Handling::correct;
+  bool disrupted = false;  // ScenarioConfig::disrupt
   std::string fingerprint;
   std::uint64_t hash = 0;
   int ok = 0;
+  int ok_after_restart = 0;  // disrupted: answered right after the restart
   int errors = 0;
   std::size_t uploads = 0;                 // recorded by the server
   std::map<std::string, int> error_kinds;  // each error's message, counted
@@ -369,10 +403,12 @@ struct Verdict {
 };
 
 /// The command that runs this seed again, alone, with its trace.
-inline std::string replay_line(std::uint64_t seed, http::Engine e, Handling h) {
+inline std::string replay_line(std::uint64_t seed, http::Engine e, Handling h,
+                               bool disrupted = false) {
   return "DUET_SIM_SEED=" + std::to_string(seed) +
          " DUET_SIM_ENGINE=" + std::string(http::to_string(e)) +
          (h == Handling::planted ? " DUET_SIM_PLANTED=1" : "") +
+         (disrupted ? " DUET_SIM_DISRUPT=1" : "") +
          " build-tests/plain/tests/duet_sim_tests '[http-replay]'";
 }
 
@@ -384,7 +420,7 @@ inline std::string report(const Verdict& v) {
     s += ": " + v.violations.front();
     if (v.violations.size() > 1) s += " (and " + std::to_string(v.violations.size() - 1) + " more)";
   }
-  return s + "\n  replay: " + replay_line(v.seed, v.engine, v.handling);
+  return s + "\n  replay: " + replay_line(v.seed, v.engine, v.handling, v.disrupted);
 }
 
 namespace detail {
@@ -395,7 +431,47 @@ struct Population {
   std::vector<sim::Host> hosts;
   std::vector<std::vector<PlannedRequest>> plans;
   std::vector<std::unique_ptr<http::Client>> clients;
+  // ScenarioConfig::disrupt: the world, the host the disruptions run on,
+  // and their plan; null world: none.
+  sim::World* world = nullptr;
+  sim::Host operator_host;
+  Disruptions disruptions;
 };
+
+/// The disruptions, each at its instant from `t0`, in time order; notes
+/// the restart's instant in `*restarted`.
+inline Task<void> disrupt(sim::World* w, sim::Host server, sim::Host cut, Disruptions d, Instant t0,
+                          Instant* restarted) {
+  enum class What : std::uint8_t { crash, restart, cut, repair };
+  struct Event {
+    Clock::duration at;
+    What what;
+  };
+  std::array<Event, 4> events{{{d.crash, What::crash},
+                               {d.restart, What::restart},
+                               {d.cut, What::cut},
+                               {d.repair, What::repair}}};
+  std::stable_sort(events.begin(), events.end(),
+                   [](const Event& a, const Event& b) { return a.at < b.at; });
+  for (const Event& e : events) {
+    co_await duet::sleep_until(t0 + e.at);
+    switch (e.what) {
+      case What::crash:
+        w->crash(server);
+        break;
+      case What::restart:
+        w->restart(server);
+        *restarted = Clock::now();
+        break;
+      case What::cut:
+        w->partition(cut, server);
+        break;
+      case What::repair:
+        w->repair(cut, server);
+        break;
+    }
+  }
+}
 
 /// What the world looked like when the population was done, read on the
 /// world's worker at a point the seed fixes (read from the test's thread
@@ -404,6 +480,7 @@ struct Population {
 struct PopulationEnd {
   std::vector<std::vector<Answer>> answers;
   Clock::duration took{};
+  std::optional<Instant> restarted;  // disrupted: when the server restarted
   std::uint64_t server_open = 0;
   std::size_t open_sockets = 0;
   std::string fingerprint;
@@ -419,6 +496,13 @@ inline Task<PopulationEnd> run_population(Population* pop, sim::Host server,
   const Instant t0 = Clock::now();
   std::vector<JoinHandle<std::vector<Answer>>> hs;
   const net::SocketAddr to = server.addr(80);
+  Instant restarted{};
+  std::optional<JoinHandle<void>> disruptor;
+  if (pop->world != nullptr) {
+    disruptor.emplace(sim::spawn(
+        pop->operator_host, disrupt(pop->world, server, pop->hosts[pop->disruptions.cut_client],
+                                    pop->disruptions, t0, &restarted)));
+  }
   for (std::size_t i = 0; i < pop->hosts.size(); ++i) {
     http::Client* c = pop->clients[i].get();
     const std::vector<PlannedRequest>* plan = &pop->plans[i];
@@ -435,6 +519,10 @@ inline Task<PopulationEnd> run_population(Population* pop, sim::Host server,
     end.answers.push_back(std::move(a));
   }
   end.took = Clock::now() - t0;
+  if (disruptor) {
+    co_await std::move(*disruptor);
+    end.restarted = restarted;
+  }
   for (auto& c : pop->clients) c->clear();
   const Instant limit = Clock::now() + std::chrono::seconds(120);
   while (srv->stats().open != 0 && Clock::now() < limit) {
@@ -474,12 +562,14 @@ inline Verdict run_http_scenario(std::uint64_t seed, http::Engine engine,
   v.seed = seed;
   v.engine = engine;
   v.handling = handling;
+  v.disrupted = cfg.disrupt;
   UploadLedger ledger;
   http::ServerOptions opts;
   opts.engine = engine;
   opts.limits.buffered_body_bytes = 1024;  // a larger body is streamed to the handler
   opts.limits.read_timeout = std::chrono::seconds(3);
   http::Server server(scenario_routes(&ledger, handling), opts);  // outlives the runtime
+  std::string boot_error;  // the boot function's, kept by the world
   detail::Population pop;
   http::ClientOptions copts;
   copts.connect_timeout = std::chrono::seconds(2);
@@ -503,19 +593,39 @@ inline Verdict run_http_scenario(std::uint64_t seed, http::Engine engine,
                 .jitter = std::chrono::microseconds(links.between(0, 4000)),
                 .loss = cfg.loss});
   }
-  auto listener =
-      sim::as_host(s, [] { return net::TcpListener::bind(net::SocketAddr::v4_any(80)); });
-  if (!listener) {
-    v.violations.push_back("the server's bind failed: " + listener.error().message());
-    return v;
+  if (cfg.disrupt) {
+    // The server as its host's boot function: its accept loop, spawned as
+    // the host, is the host's task and so is each connection's (a crash
+    // cancels them); a restart binds and serves again.
+    pop.world = &w;
+    pop.operator_host = w.add_host("operator");
+    pop.disruptions = plan_disruptions(seed, cfg.clients);
+    w.on_boot(s, [&w, &server, &boot_error] {
+      auto l = net::TcpListener::bind(net::SocketAddr::v4_any(80));
+      if (!l) {
+        boot_error = "the server's bind failed at boot: " + l.error().message();
+        return;
+      }
+      server.serve(w.runtime(), std::move(*l));
+    });
+  } else {
+    auto listener =
+        sim::as_host(s, [] { return net::TcpListener::bind(net::SocketAddr::v4_any(80)); });
+    if (!listener) {
+      v.violations.push_back("the server's bind failed: " + listener.error().message());
+      return v;
+    }
+    server.serve(w.runtime(), std::move(*listener));
   }
-  server.serve(w.runtime(), std::move(*listener));
   detail::PopulationEnd end = w.run(pop.hosts[0], detail::run_population(&pop, s, &server, &w));
   const std::vector<std::vector<Answer>>& all = end.answers;
 
   for (std::size_t i = 0; i < all.size(); ++i) {
     for (const Answer& a : all[i]) {
       v.ok += a.kind == Answer::Kind::ok ? 1 : 0;
+      if (end.restarted && a.kind == Answer::Kind::ok && a.done > *end.restarted) {
+        ++v.ok_after_restart;
+      }
       if (a.kind == Answer::Kind::error) {
         ++v.errors;
         ++v.error_kinds[a.what];
@@ -530,6 +640,8 @@ inline Verdict run_http_scenario(std::uint64_t seed, http::Engine engine,
   if (end.took > kSilenceBound * static_cast<long>(cfg.requests + 3)) {
     v.violations.push_back("the run went past its simulated bound");
   }
+  if (!boot_error.empty()) v.violations.push_back(boot_error);
+  if (cfg.disrupt && !end.restarted) v.violations.push_back("the server never restarted");
   detail::check_ledger(pop, ledger, v);
   v.uploads = ledger.uploads().size();
   if (end.server_open != 0) {
@@ -571,9 +683,9 @@ class RunWatchdog {
   }
   RunWatchdog(const RunWatchdog&) = delete;
   RunWatchdog& operator=(const RunWatchdog&) = delete;
-  void starting(std::uint64_t seed, http::Engine e, Handling h) {
+  void starting(std::uint64_t seed, http::Engine e, Handling h, bool disrupted = false) {
     std::lock_guard g(mu_);
-    line_ = replay_line(seed, e, h);
+    line_ = replay_line(seed, e, h, disrupted);
     since_ = std::chrono::steady_clock::now();
   }
 

@@ -5,14 +5,18 @@
 // the same seed gives the same fingerprint; a run of the world gives back
 // every heap allocation it took; and a planted bug (an upload
 // handler that takes a reset mid-body for the body's end) that the sweep
-// finds and its seed replays; and the regression test of the library bug
-// the sweep found (a chunked body whole in the head's read).
+// finds and its seed replays; the same sweep with the server's host
+// crashed and restarted and a client cut off mid-run; and the regression
+// test of the library bug the sweep found (a chunked body whole in the
+// head's read).
 //
 // By hand: DUET_SIM_SEEDS=10000 build-tests/plain/tests/duet_sim_tests
 // '[http-sweep]' runs 10,000 seeds per engine (the entry's default: 1,000)
 // and prints each failing seed with its replay line; DUET_SIM_SEED=S
 // DUET_SIM_ENGINE=E ... '[http-replay]' replays one (DUET_SIM_TRACE=1
-// prints its trace, DUET_SIM_PLAN=1 each client's plan).
+// prints its trace, DUET_SIM_PLAN=1 each client's plan, DUET_SIM_DISRUPT=1
+// runs it disrupted); DUET_SIM_SEEDS=N ... '[http-disrupt]' sweeps the
+// disrupted runs.
 #include <catch2/catch.hpp>
 
 #include <cstdio>
@@ -49,8 +53,12 @@ Engine env_engine() {
 /// each), 40 under TSan (about 140 ms each).
 #if defined(__SANITIZE_THREAD__)
 constexpr std::uint64_t kDefaultSeeds = 40;
+constexpr std::uint64_t kDisruptedSeeds = 20;
 #else
 constexpr std::uint64_t kDefaultSeeds = duet::test::sanitized ? 100 : 1000;
+/// The disrupted sweep's seeds per engine: as many (its worlds cost about
+/// the same).
+constexpr std::uint64_t kDisruptedSeeds = kDefaultSeeds;
 #endif
 
 }  // namespace
@@ -93,6 +101,58 @@ TEST_CASE("http under faults: a seed sweep on each engine answers right or errs 
     CHECK(errors > 0);
     CHECK(ok > errors);
     CHECK(uploads > 0);
+  }
+}
+
+TEST_CASE(
+    "http under faults: a seed sweep with the server's host crashed and restarted and a client "
+    "cut off answers right or errs and leaks nothing",
+    "[slow][http-disrupt]") {
+  const std::uint64_t n = env_number("DUET_SIM_SEEDS", kDisruptedSeeds);
+  const std::uint64_t first = env_number("DUET_SIM_FIRST_SEED", 1);
+  const ScenarioConfig cfg{.disrupt = true};
+  RunWatchdog dog(std::chrono::seconds(120));
+  for (Engine e : kEngines) {
+    int ok = 0;
+    int after = 0;
+    int errors = 0;
+    std::size_t failed = 0;
+    std::map<std::string, int> kinds;
+    for (std::uint64_t seed = first; seed < first + n; ++seed) {
+      dog.starting(seed, e, Handling::correct, true);
+      const Verdict v = run_http_scenario(seed, e, Handling::correct, cfg);
+      ok += v.ok;
+      after += v.ok_after_restart;
+      errors += v.errors;
+      for (const auto& k : v.error_kinds) kinds[k.first] += k.second;
+      if (!v.passed()) {
+        ++failed;
+        std::printf("sim http disrupted: FAILED %s\n", report(v).c_str());
+        for (const std::string& s : v.violations) std::printf("  %s\n", s.c_str());
+        std::fflush(stdout);
+        UNSCOPED_INFO(report(v));
+      }
+    }
+    std::printf(
+        "sim http disrupted: engine %s, seeds %llu..%llu: %d answered right (%d after the "
+        "restart), %d errors, %zu failing seeds\n",
+        std::string(to_string(e)).c_str(), static_cast<unsigned long long>(first),
+        static_cast<unsigned long long>(first + n - 1), ok, after, errors, failed);
+    for (const auto& k : kinds) std::printf("  %6d  %s\n", k.second, k.first.c_str());
+    INFO("engine " << to_string(e));
+    CHECK(failed == 0);
+    // The crash and the cut bite, and the restarted server answers.
+    CHECK(errors > 0);
+    CHECK(after > 0);
+  }
+  // The same seed, disrupted: the same fingerprint.
+  for (Engine e : kEngines) {
+    dog.starting(first, e, Handling::correct, true);
+    const Verdict a = run_http_scenario(first, e, Handling::correct, cfg);
+    const Verdict b = run_http_scenario(first, e, Handling::correct, cfg);
+    INFO(report(a) << "\n" << report(b));
+    CHECK(a.fingerprint == b.fingerprint);
+    CHECK(a.ok == b.ok);
   }
 }
 
@@ -176,9 +236,10 @@ TEST_CASE("http under faults: one seed replayed from the environment", "[.][http
   const Engine e = env_engine();
   const Handling h = env_number("DUET_SIM_PLANTED", 0) != 0 ? Handling::planted : Handling::correct;
   const bool trace = env_number("DUET_SIM_TRACE", 0) != 0;
+  const bool disrupt = env_number("DUET_SIM_DISRUPT", 0) != 0;
   RunWatchdog dog(std::chrono::seconds(120));
-  dog.starting(seed, e, h);
-  const ScenarioConfig cfg{.keep_trace = trace};
+  dog.starting(seed, e, h, disrupt);
+  const ScenarioConfig cfg{.keep_trace = trace, .disrupt = disrupt};
   if (env_number("DUET_SIM_PLAN", 0) != 0) {
     for (std::size_t c = 0; c < cfg.clients; ++c) {
       for (const PlannedRequest& p : plan_requests(seed, c, cfg.requests)) {
