@@ -8,7 +8,8 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS duet_common duet_drivers duet_tls duet_dns duet_http duet_stackless duet_stackful duet
+install(TARGETS duet_common duet_drivers duet_tls duet_dns duet_http duet_sim duet_stackless
+                duet_stackful duet
         EXPORT duetTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime
                 NAMELINK_COMPONENT development
@@ -32,7 +33,8 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/duetConfig.cmake
 
 # pkg-config: duet.pc (everything, as duet::duet), duet-core.pc (the
 # runtime and both task models without the I/O library and liburing, as
-# duet::stackless + duet::stackful), duet-tls.pc, duet-dns.pc and duet-http.pc. Relocatable: the prefix is found from
+# duet::stackless + duet::stackful), duet-tls.pc, duet-dns.pc, duet-http.pc
+# and duet-sim.pc. Relocatable: the prefix is found from
 # the file's own directory. A static install names the archives'
 # dependencies in Requires and Libs (a plain `pkg-config --libs` links); a
 # shared one names none: the libraries carry their own (DT_NEEDED), and no
@@ -89,5 +91,11 @@ duet_pkg_config(duet-http
   "duet's HTTP/1.1 server (coroutine, fiber and poll engines) and pooled client"
   "-lduet_http -lduet_tls -Wl,--undefined=duet_io_driver_factory -lduet_drivers -lduet_stackful -lduet_common"
   "hwloc liburing libssl libcrypto" -lboost_context)
+
+# duet::sim: the simulated network's World, for a user's tests.
+duet_pkg_config(duet-sim
+  "duet's deterministic simulated network (hosts, links, faults) for tests"
+  "-lduet_sim -Wl,--undefined=duet_io_driver_factory -lduet_drivers -lduet_stackful -lduet_common"
+  "hwloc liburing" -lboost_context)
 
 include(cmake/DuetPackage.cmake)

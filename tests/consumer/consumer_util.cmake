@@ -25,3 +25,5 @@ endfunction()
 # What main.cpp prints when the coroutine, the fiber, the channel and the
 # loopback datagram all worked.
 set(CONSUMER_OK "consumer ok 42 42 udp 3 biased 0")
+# What tests/consumer/project/sim_world.cpp prints (duet::sim).
+set(SIM_OK "sim ok 20 ms replayed")

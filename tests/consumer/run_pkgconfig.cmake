@@ -50,6 +50,13 @@ run_checked("c++ with duet-core.pc" c++ -std=c++20 -O1 ${core_cflags}
             ${project}/core_only.cpp -o ${WORK_DIR}/core_only ${core_libs})
 run_program(${WORK_DIR}/core_only "core only ok 42" ${env})
 
+# duet-sim.pc: a user's test on the simulated network.
+pkg_config(sim_cflags --cflags duet-sim)
+pkg_config(sim_libs --libs duet-sim)
+run_checked("c++ with duet-sim.pc" c++ -std=c++20 -O1 ${sim_cflags}
+            ${project}/sim_world.cpp -o ${WORK_DIR}/sim_world ${sim_libs})
+run_program(${WORK_DIR}/sim_world "${SIM_OK}" ${env})
+
 # The other DUET_CHECK_TRANSITIONS than the library's: a link error.
 if(core_cflags MATCHES "-DDUET_CHECK_TRANSITIONS=1")
   set(other 0)

@@ -3,7 +3,10 @@
 // clients (half coroutines, half fibers), each on its own host, sending a
 // seeded plan of GETs and uploads through duet::http::Client over jittery,
 // lossy links with seeded resets, short reads, short writes and refused
-// connects; and, with ScenarioConfig::disrupt, a crash of the server's host
+// connects; with ScenarioConfig::proxy, half the requests through the
+// server's /proxy/ route to the same routes on a third host ("upstream"),
+// both bodies streamed through the proxy, faults on both sides of it;
+// and, with ScenarioConfig::disrupt, a crash of the server's host
 // and its restart (its boot function binds and serves again) and one
 // client cut off from it for a while, at instants drawn from the seed.
 // run_http_scenario(seed, engine) runs one world and returns its verdict:
@@ -13,13 +16,14 @@
 // Invariants, per run:
 // - every request ends with the right answer or an error, never a wrong
 //   answer, and within a simulated bound (never silence);
-// - the server recorded no upload whose body differs from what the client
-//   sent under that id (the upload ledger);
+// - the server (and the upstream) recorded no upload whose body differs
+//   from what the client sent under that id (the upload ledgers);
 // - once the clients cleared their pools, the server holds no connection
 //   and the only open virtual descriptor is its listener (after a crash,
 //   the restarted one's: the crash cancelled the old accept loop and the
-//   connections' tasks, which its plain spawns made the host's); after the
-//   runtime's shutdown, none;
+//   connections' tasks, which its plain spawns made the host's), and the
+//   upstream's, once the proxy's pool is cleared; after the runtime's
+//   shutdown, none;
 // - disrupted: the server restarted, and the run's answers after it count.
 #pragma once
 
@@ -192,6 +196,62 @@ inline http::Router scenario_routes(UploadLedger* ledger, Handling handling) {
   return r;
 }
 
+/// The proxy route's upstream (ScenarioConfig::proxy): its client and
+/// address. Outlives the world's tasks.
+struct ProxyRoute {
+  http::Client* client = nullptr;
+  net::SocketAddr upstream;
+};
+
+namespace detail {
+
+/// The request to forward: /proxy<target> to <target>, the method, the
+/// upload's id and the body kept; a streamed body is read from the client
+/// as the upstream request is sent.
+inline http::Request proxied(http::Request& req) {
+  constexpr std::string_view prefix = "/proxy";
+  http::Request up = http::Request::make(req.method, req.target.substr(prefix.size()));
+  if (auto id = req.headers.get("X-Upload")) up.headers.add("X-Upload", std::string(*id));
+  if (!req.body_streamed()) {
+    up.body = std::move(req.body);
+    return up;
+  }
+  auto src = std::make_shared<http::BodySource>();
+  http::Request* from = &req;
+  src->next = [from] { return http::read_body_piece(*from); };
+  if (auto len = req.headers.get("Content-Length")) src->length = std::stoull(std::string(*len));
+  up.source = std::move(src);
+  return up;
+}
+
+/// /proxy/<target>, as a proxy is written (examples/http_server): the
+/// upstream's head at once, its body relayed as it arrives after the
+/// handler returns; an upstream that fails is a 502 (504: timed out).
+inline Task<http::Response> proxy(const ProxyRoute* route, http::Request& req) {
+  io::Result<http::ResponseStream> s = co_await route->client->open(route->upstream, proxied(req));
+  if (!s) {
+    const int status = s.error() == std::errc::timed_out ? 504 : 502;
+    co_return http::Response::text(status, "upstream: " + s.error().message());
+  }
+  auto stream = std::make_shared<http::ResponseStream>(std::move(*s));
+  http::Response& head = stream->head();
+  std::optional<std::size_t> length;
+  if (auto len = head.headers.get("Content-Length")) length = std::stoull(std::string(*len));
+  co_return http::streamed_response(
+      head.status, [stream] { return stream->read_piece(); }, length);
+}
+
+}  // namespace detail
+
+/// scenario_routes, and /proxy/ (every method the plans use) to `route`.
+inline http::Router proxy_routes(UploadLedger* ledger, Handling handling, const ProxyRoute* route) {
+  http::Router r = scenario_routes(ledger, handling);
+  for (http::Method m : {http::Method::get, http::Method::post, http::Method::put}) {
+    r.prefix(m, "/proxy/", [route](http::Request& req) { return detail::proxy(route, req); });
+  }
+  return r;
+}
+
 // ---- the clients ----------------------------------------------------------
 
 /// One request of a client's plan, and the answer it must get.
@@ -212,11 +272,14 @@ inline const char* to_string(PlannedRequest::Shape s) {
   return names[static_cast<int>(s)];
 }
 
-/// Client `c`'s plan of `count` requests under `seed`.
+/// Client `c`'s plan of `count` requests under `seed`; with `proxy`, each
+/// request goes through /proxy/ by a draw of its own (the plan's other
+/// draws are the same either way).
 inline std::vector<PlannedRequest> plan_requests(std::uint64_t seed, std::size_t c,
-                                                 std::size_t count) {
+                                                 std::size_t count, bool proxy = false) {
   using Shape = PlannedRequest::Shape;
   PlanDraws d(seed * 1000003 + c);
+  PlanDraws via(seed * 7919 + c + 0x9e37);
   std::vector<PlannedRequest> plan;
   for (std::size_t i = 0; i < count; ++i) {
     PlannedRequest p;
@@ -228,6 +291,7 @@ inline std::vector<PlannedRequest> plan_requests(std::uint64_t seed, std::size_t
       case Shape::fiber_get: {
         const std::size_t n = d.between(0, 999);
         p.target = (p.shape == Shape::get ? "/item?n=" : "/fiber-item?n=") + std::to_string(n);
+        if (proxy && via.next() % 2 == 0) p.target = "/proxy" + p.target;
         p.expected = item_body(n);
         plan.push_back(std::move(p));
         continue;
@@ -249,7 +313,7 @@ inline std::vector<PlannedRequest> plan_requests(std::uint64_t seed, std::size_t
         break;
     }
     p.method = p.shape == Shape::put ? http::Method::put : http::Method::post;
-    p.target = "/digest";
+    p.target = proxy && via.next() % 2 == 0 ? "/proxy/digest" : "/digest";
     p.body = std::string(len, '\0');
     for (std::size_t k = 0; k < len; ++k) p.body[k] = static_cast<char>(d.next() & 0xff);
     for (std::size_t left = len; p.shape == Shape::chunked && left > 0;) {
@@ -320,9 +384,9 @@ inline Answer judge(const PlannedRequest& p, const io::Result<http::Response>& r
   }
   // An error status the server may give a request it could not read.
   const int s = r->status;
-  if (s == 400 || s == 408 || s == 413 || s == 500 || s == 503) {
-    return {Answer::Kind::error,
-            "status " + std::to_string(s) + " for " + who + ": " + r->body.substr(0, 60)};
+  if (s == 400 || s == 408 || s == 413 || s == 500 || s == 502 || s == 503 || s == 504) {
+    // The kind of error, not the request: the sweeps count each kind.
+    return {Answer::Kind::error, "status " + std::to_string(s) + ": " + r->body.substr(0, 60)};
   }
   return {Answer::Kind::wrong, who + ": status " + std::to_string(s)};
 }
@@ -361,6 +425,7 @@ struct ScenarioConfig {
   sim::Faults faults{.reset = 0.01, .short_read = 0.25, .short_write = 0.15, .refuse = 0.02};
   double loss = 0.01;
   bool disrupt = false;  // a crash and restart of the server's host, a client cut off
+  bool proxy = false;    // half the requests through /proxy/ to a third host
 };
 
 /// A disrupted run's events, as offsets from the population's start.
@@ -390,6 +455,7 @@ struct Verdict {
   http::Engine engine = http::Engine::coroutine;
   Handling handling = Handling::correct;
   bool disrupted = false;  // ScenarioConfig::disrupt
+  bool proxied = false;    // ScenarioConfig::proxy
   std::string fingerprint;
   std::uint64_t hash = 0;
   int ok = 0;
@@ -404,11 +470,11 @@ struct Verdict {
 
 /// The command that runs this seed again, alone, with its trace.
 inline std::string replay_line(std::uint64_t seed, http::Engine e, Handling h,
-                               bool disrupted = false) {
+                               bool disrupted = false, bool proxied = false) {
   return "DUET_SIM_SEED=" + std::to_string(seed) +
          " DUET_SIM_ENGINE=" + std::string(http::to_string(e)) +
          (h == Handling::planted ? " DUET_SIM_PLANTED=1" : "") +
-         (disrupted ? " DUET_SIM_DISRUPT=1" : "") +
+         (disrupted ? " DUET_SIM_DISRUPT=1" : "") + (proxied ? " DUET_SIM_PROXY=1" : "") +
          " build-tests/plain/tests/duet_sim_tests '[http-replay]'";
 }
 
@@ -420,7 +486,7 @@ inline std::string report(const Verdict& v) {
     s += ": " + v.violations.front();
     if (v.violations.size() > 1) s += " (and " + std::to_string(v.violations.size() - 1) + " more)";
   }
-  return s + "\n  replay: " + replay_line(v.seed, v.engine, v.handling, v.disrupted);
+  return s + "\n  replay: " + replay_line(v.seed, v.engine, v.handling, v.disrupted, v.proxied);
 }
 
 namespace detail {
@@ -436,6 +502,10 @@ struct Population {
   sim::World* world = nullptr;
   sim::Host operator_host;
   Disruptions disruptions;
+  // ScenarioConfig::proxy: the upstream server and the proxy's client;
+  // null: none.
+  const http::Server* upstream = nullptr;
+  http::Client* proxy_client = nullptr;
 };
 
 /// The disruptions, each at its instant from `t0`, in time order; notes
@@ -482,6 +552,7 @@ struct PopulationEnd {
   Clock::duration took{};
   std::optional<Instant> restarted;  // disrupted: when the server restarted
   std::uint64_t server_open = 0;
+  std::uint64_t upstream_open = 0;
   std::size_t open_sockets = 0;
   std::string fingerprint;
   std::uint64_t hash = 0;
@@ -529,6 +600,15 @@ inline Task<PopulationEnd> run_population(Population* pop, sim::Host server,
     co_await duet::sleep(std::chrono::milliseconds(50));
   }
   end.server_open = srv->stats().open;
+  if (pop->upstream != nullptr) {
+    // The server's connections are gone, and with them any proxied
+    // request: the proxy's idle connections go now.
+    pop->proxy_client->clear();
+    while (pop->upstream->stats().open != 0 && Clock::now() < limit) {
+      co_await duet::sleep(std::chrono::milliseconds(50));
+    }
+    end.upstream_open = pop->upstream->stats().open;
+  }
   end.open_sockets = w->open_sockets();
   end.fingerprint = w->fingerprint();
   end.hash = w->trace_hash();
@@ -563,12 +643,24 @@ inline Verdict run_http_scenario(std::uint64_t seed, http::Engine engine,
   v.engine = engine;
   v.handling = handling;
   v.disrupted = cfg.disrupt;
+  v.proxied = cfg.proxy;
   UploadLedger ledger;
   http::ServerOptions opts;
   opts.engine = engine;
   opts.limits.buffered_body_bytes = 1024;  // a larger body is streamed to the handler
   opts.limits.read_timeout = std::chrono::seconds(3);
-  http::Server server(scenario_routes(&ledger, handling), opts);  // outlives the runtime
+  // The proxy's upstream (cfg.proxy): the same routes on a third host,
+  // its own ledger; the proxy's client pools its connections there.
+  UploadLedger upstream_ledger;
+  http::Server upstream(scenario_routes(&upstream_ledger, handling), opts);
+  http::ClientOptions proxy_opts;
+  proxy_opts.connect_timeout = std::chrono::seconds(2);
+  proxy_opts.request_timeout = std::chrono::seconds(5);
+  http::Client proxy_client(proxy_opts);
+  ProxyRoute route{&proxy_client, {}};
+  http::Server server(
+      cfg.proxy ? proxy_routes(&ledger, handling, &route) : scenario_routes(&ledger, handling),
+      opts);               // outlives the runtime
   std::string boot_error;  // the boot function's, kept by the world
   detail::Population pop;
   http::ClientOptions copts;
@@ -576,7 +668,7 @@ inline Verdict run_http_scenario(std::uint64_t seed, http::Engine engine,
   copts.request_timeout = std::chrono::seconds(6);
   for (std::size_t i = 0; i < cfg.clients; ++i) {
     pop.clients.push_back(std::make_unique<http::Client>(copts));
-    pop.plans.push_back(plan_requests(seed, i, cfg.requests));
+    pop.plans.push_back(plan_requests(seed, i, cfg.requests, cfg.proxy));
   }
 
   sim::WorldConfig wc;
@@ -609,13 +701,38 @@ inline Verdict run_http_scenario(std::uint64_t seed, http::Engine engine,
       server.serve(w.runtime(), std::move(*l));
     });
   } else {
-    auto listener =
-        sim::as_host(s, [] { return net::TcpListener::bind(net::SocketAddr::v4_any(80)); });
-    if (!listener) {
-      v.violations.push_back("the server's bind failed: " + listener.error().message());
+    // Served as the host (its accept loop and connections are the host's:
+    // the proxy's connections to the upstream leave from its address).
+    const std::string failed = sim::as_host(s, [&w, &server]() -> std::string {
+      auto l = net::TcpListener::bind(net::SocketAddr::v4_any(80));
+      if (!l) return "the server's bind failed: " + l.error().message();
+      server.serve(w.runtime(), std::move(*l));
+      return "";
+    });
+    if (!failed.empty()) {
+      v.violations.push_back(failed);
       return v;
     }
-    server.serve(w.runtime(), std::move(*listener));
+  }
+  if (cfg.proxy) {
+    sim::Host up = w.add_host("upstream");
+    w.set_link(s, up,
+               {.latency = std::chrono::microseconds(links.between(500, 5000)),
+                .jitter = std::chrono::microseconds(links.between(0, 4000)),
+                .loss = cfg.loss});
+    route.upstream = up.addr(80);
+    const std::string failed = sim::as_host(up, [&w, &upstream]() -> std::string {
+      auto l = net::TcpListener::bind(net::SocketAddr::v4_any(80));
+      if (!l) return "the upstream's bind failed: " + l.error().message();
+      upstream.serve(w.runtime(), std::move(*l));
+      return "";
+    });
+    if (!failed.empty()) {
+      v.violations.push_back(failed);
+      return v;
+    }
+    pop.upstream = &upstream;
+    pop.proxy_client = &proxy_client;
   }
   detail::PopulationEnd end = w.run(pop.hosts[0], detail::run_population(&pop, s, &server, &w));
   const std::vector<std::vector<Answer>>& all = end.answers;
@@ -643,23 +760,30 @@ inline Verdict run_http_scenario(std::uint64_t seed, http::Engine engine,
   if (!boot_error.empty()) v.violations.push_back(boot_error);
   if (cfg.disrupt && !end.restarted) v.violations.push_back("the server never restarted");
   detail::check_ledger(pop, ledger, v);
-  v.uploads = ledger.uploads().size();
+  detail::check_ledger(pop, upstream_ledger, v);
+  v.uploads = ledger.uploads().size() + upstream_ledger.uploads().size();
   if (end.server_open != 0) {
     v.violations.push_back("the server holds " + std::to_string(end.server_open) +
                            " connections after every client cleared its pool");
   }
-  if (end.open_sockets != 1) {
+  if (end.upstream_open != 0) {
+    v.violations.push_back("the upstream holds " + std::to_string(end.upstream_open) +
+                           " connections after the proxy cleared its pool");
+  }
+  const std::size_t listeners = cfg.proxy ? 2 : 1;
+  if (end.open_sockets != listeners) {
     v.violations.push_back(std::to_string(end.open_sockets) +
-                           " virtual descriptors open after the run, not the listener alone");
+                           " virtual descriptors open after the run, not the listeners alone");
   }
   w.runtime().shutdown();
   if (w.open_sockets() != 0) {
     v.violations.push_back(std::to_string(w.open_sockets()) +
                            " virtual descriptors open after the server's shutdown");
   }
-  if (server.stats().open != 0) {
-    v.violations.push_back("the server's connection count is " +
-                           std::to_string(server.stats().open) + " after its shutdown");
+  if (server.stats().open != 0 || upstream.stats().open != 0) {
+    v.violations.push_back("the servers' connection counts are " +
+                           std::to_string(server.stats().open) + " and " +
+                           std::to_string(upstream.stats().open) + " after the shutdown");
   }
   v.fingerprint = std::move(end.fingerprint);
   v.hash = end.hash;
@@ -683,9 +807,10 @@ class RunWatchdog {
   }
   RunWatchdog(const RunWatchdog&) = delete;
   RunWatchdog& operator=(const RunWatchdog&) = delete;
-  void starting(std::uint64_t seed, http::Engine e, Handling h, bool disrupted = false) {
+  void starting(std::uint64_t seed, http::Engine e, Handling h, bool disrupted = false,
+                bool proxied = false) {
     std::lock_guard g(mu_);
-    line_ = replay_line(seed, e, h, disrupted);
+    line_ = replay_line(seed, e, h, disrupted, proxied);
     since_ = std::chrono::steady_clock::now();
   }
 
