@@ -233,11 +233,18 @@ TEST_CASE("dump_tasks: a parked coroutine's async backtrace names its chain and 
   duet::Runtime rt({.workers = 2});
   Gate gate;
   auto h = rt.spawn(chain_root(gate));
+  // The gate's waiter is queued inside the task's poll, and the task is
+  // listed as parked once that poll has returned: wait for the dump to see
+  // it parked (until then it counts it as not parked yet).
   while (gate.waiters() < 1) std::this_thread::yield();
-
-  std::ostringstream os;
-  CHECK(duet::dump_tasks(rt, os) == 1);
-  const std::string out = os.str();
+  std::string out;
+  for (;;) {
+    std::ostringstream os;
+    const std::size_t n = duet::dump_tasks(rt, os);
+    out = os.str();
+    if (n == 1 && out.find("stackless parked") != std::string::npos) break;
+    std::this_thread::yield();
+  }
   INFO(out);
   const auto head = out.find("stackless parked");
   const auto waits = out.find("\n  waits in (anonymous namespace)::GateWait\n");
@@ -303,6 +310,15 @@ TEST_CASE("dump_tasks: a parked task's worker and how long it has been parked", 
   auto h = rt.spawn(parks_on(gate));
   auto f = rt.spawn(duet::stackful, [&gate] { duet::wait(GateWait{&gate}); });
   while (gate.waiters() < 2) std::this_thread::yield();
+  // Each waiter is queued inside its task's poll, and the task is listed
+  // (its park stamped) once that poll has returned: wait for both to be
+  // listed before the clock moves.
+  for (;;) {
+    std::ostringstream listed;
+    (void)duet::dump_tasks(rt, listed);
+    if (lines_starting_with(listed.str(), "task ") == 2) break;
+    std::this_thread::yield();
+  }
   rt.advance(std::chrono::seconds(42));
 
   std::ostringstream os;

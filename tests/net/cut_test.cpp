@@ -190,8 +190,13 @@ TEST_CASE("cut: an io_uring write cut from another thread than its ring's", "[ne
   // Fill both socket buffers, so that the write below waits in the kernel.
   const std::vector<std::byte> chunk = patterned(4096);
   std::size_t filled = 0;
-  while (::send(c->native_handle(), chunk.data(), chunk.size(), MSG_DONTWAIT | MSG_NOSIGNAL) > 0) {
-    filled += chunk.size();
+  for (;;) {
+    // A send may take part of the chunk (the buffers' last room): count
+    // what it took.
+    const ssize_t n =
+        ::send(c->native_handle(), chunk.data(), chunk.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n <= 0) break;
+    filled += static_cast<std::size_t>(n);
   }
   REQUIRE(filled > 0);
   std::optional<duet::io::SizeFuture> w;
