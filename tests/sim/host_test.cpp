@@ -137,25 +137,27 @@ struct ChildrenSeen {
   std::string fingerprint;
 };
 
+/// Connects to `to`, noting the socket's own address (or the error) in
+/// `*addr`; the stream, to hold.
+duet::Task<std::optional<duet::net::TcpStream>> connect_noting(duet::net::SocketAddr to,
+                                                               std::string* addr) {
+  auto c = co_await duet::net::TcpStream::connect(to, std::chrono::seconds(2));
+  if (!c) {
+    *addr = c.error().message();
+    co_return std::nullopt;
+  }
+  auto local = c->local_addr();
+  *addr = local ? local->to_string() : "no local address";
+  co_return std::move(*c);
+}
+
 /// A plain child: connects (as its parent's host), then spawns a
 /// grandchild the same way, which notifies `ready` once it has connected.
 duet::Task<void> child(duet::net::SocketAddr to, ChildrenSeen* seen, duet::Notify* ready) {
-  auto c = co_await duet::net::TcpStream::connect(to, std::chrono::seconds(2));
-  if (c) {
-    auto local = c->local_addr();
-    seen->child_addr = local ? local->to_string() : "no local address";
-  } else {
-    seen->child_addr = c.error().message();
-  }
+  auto c = co_await connect_noting(to, &seen->child_addr);
   seen->grandchild = duet::spawn(
       [](duet::net::SocketAddr to, ChildrenSeen* seen, duet::Notify* ready) -> duet::Task<void> {
-        auto g = co_await duet::net::TcpStream::connect(to, std::chrono::seconds(2));
-        if (g) {
-          auto local = g->local_addr();
-          seen->grandchild_addr = local ? local->to_string() : "no local address";
-        } else {
-          seen->grandchild_addr = g.error().message();
-        }
+        auto g = co_await connect_noting(to, &seen->grandchild_addr);
         ready->notify_one();
         co_await duet::sleep(std::chrono::hours(1));
       }(to, seen, ready));

@@ -634,6 +634,17 @@ inline void check_ledger(const Population& pop, const UploadLedger& ledger, Verd
 
 }  // namespace detail
 
+/// Binds port 80 as `h` and serves `srv` on the world's runtime, so that
+/// its accept loop and connections are h's tasks: empty, or what failed.
+inline std::string serve_as(sim::World& w, sim::Host h, http::Server& srv) {
+  return sim::as_host(h, [&w, &h, &srv]() -> std::string {
+    auto l = net::TcpListener::bind(net::SocketAddr::v4_any(80));
+    if (!l) return "the bind of " + h.name() + ":80 failed: " + l.error().message();
+    srv.serve(w.runtime(), std::move(*l));
+    return "";
+  });
+}
+
 /// One world: the server of `engine` on host "server", cfg.clients clients
 /// each on its own host, the faults and links drawn from `seed`.
 inline Verdict run_http_scenario(std::uint64_t seed, http::Engine engine,
@@ -692,24 +703,13 @@ inline Verdict run_http_scenario(std::uint64_t seed, http::Engine engine,
     pop.world = &w;
     pop.operator_host = w.add_host("operator");
     pop.disruptions = plan_disruptions(seed, cfg.clients);
-    w.on_boot(s, [&w, &server, &boot_error] {
-      auto l = net::TcpListener::bind(net::SocketAddr::v4_any(80));
-      if (!l) {
-        boot_error = "the server's bind failed at boot: " + l.error().message();
-        return;
-      }
-      server.serve(w.runtime(), std::move(*l));
+    w.on_boot(s, [&w, s, &server, &boot_error] {
+      if (std::string e = serve_as(w, s, server); !e.empty()) boot_error = e;
     });
   } else {
     // Served as the host (its accept loop and connections are the host's:
     // the proxy's connections to the upstream leave from its address).
-    const std::string failed = sim::as_host(s, [&w, &server]() -> std::string {
-      auto l = net::TcpListener::bind(net::SocketAddr::v4_any(80));
-      if (!l) return "the server's bind failed: " + l.error().message();
-      server.serve(w.runtime(), std::move(*l));
-      return "";
-    });
-    if (!failed.empty()) {
+    if (const std::string failed = serve_as(w, s, server); !failed.empty()) {
       v.violations.push_back(failed);
       return v;
     }
@@ -721,13 +721,7 @@ inline Verdict run_http_scenario(std::uint64_t seed, http::Engine engine,
                 .jitter = std::chrono::microseconds(links.between(0, 4000)),
                 .loss = cfg.loss});
     route.upstream = up.addr(80);
-    const std::string failed = sim::as_host(up, [&w, &upstream]() -> std::string {
-      auto l = net::TcpListener::bind(net::SocketAddr::v4_any(80));
-      if (!l) return "the upstream's bind failed: " + l.error().message();
-      upstream.serve(w.runtime(), std::move(*l));
-      return "";
-    });
-    if (!failed.empty()) {
+    if (const std::string failed = serve_as(w, up, upstream); !failed.empty()) {
       v.violations.push_back(failed);
       return v;
     }

@@ -65,6 +65,60 @@ constexpr std::uint64_t kDefaultSeeds = duet::test::sanitized ? 100 : 1000;
 constexpr std::uint64_t kDisruptedSeeds = kDefaultSeeds;
 #endif
 
+/// One engine's sweep of `n` seeds from `first` under `cfg`: its totals,
+/// each failing seed printed with its replay line as it is found, and a
+/// summary line with each error's count at the end.
+struct SweepTotals {
+  int ok = 0;
+  int after_restart = 0;
+  int errors = 0;
+  std::size_t uploads = 0;
+  std::size_t failed = 0;
+};
+SweepTotals sweep(const char* label, Engine e, std::uint64_t first, std::uint64_t n,
+                  const ScenarioConfig& cfg, RunWatchdog& dog) {
+  SweepTotals t;
+  std::map<std::string, int> kinds;
+  for (std::uint64_t seed = first; seed < first + n; ++seed) {
+    dog.starting(seed, e, Handling::correct, cfg.disrupt, cfg.proxy);
+    const Verdict v = run_http_scenario(seed, e, Handling::correct, cfg);
+    t.ok += v.ok;
+    t.after_restart += v.ok_after_restart;
+    t.errors += v.errors;
+    t.uploads += v.uploads;
+    for (const auto& k : v.error_kinds) kinds[k.first] += k.second;
+    if (!v.passed()) {
+      ++t.failed;
+      std::printf("sim http %s: FAILED %s\n", label, report(v).c_str());
+      for (const std::string& s : v.violations) std::printf("  %s\n", s.c_str());
+      std::fflush(stdout);
+      UNSCOPED_INFO(report(v));
+    }
+  }
+  const std::string after =
+      cfg.disrupt ? " (" + std::to_string(t.after_restart) + " after the restart)" : "";
+  std::printf(
+      "sim http %s: engine %s, seeds %llu..%llu: %d answered right%s, %d errors, %zu uploads "
+      "recorded, %zu failing seeds\n",
+      label, std::string(to_string(e)).c_str(), static_cast<unsigned long long>(first),
+      static_cast<unsigned long long>(first + n - 1), t.ok, after.c_str(), t.errors, t.uploads,
+      t.failed);
+  for (const auto& k : kinds) std::printf("  %6d  %s\n", k.second, k.first.c_str());
+  return t;
+}
+
+/// `seed` run twice on each engine under `cfg`: the same fingerprint.
+void same_fingerprint_twice(std::uint64_t seed, const ScenarioConfig& cfg, RunWatchdog& dog) {
+  for (Engine e : kEngines) {
+    dog.starting(seed, e, Handling::correct, cfg.disrupt, cfg.proxy);
+    const Verdict a = run_http_scenario(seed, e, Handling::correct, cfg);
+    const Verdict b = run_http_scenario(seed, e, Handling::correct, cfg);
+    INFO(report(a) << "\n" << report(b));
+    CHECK(a.fingerprint == b.fingerprint);
+    CHECK(a.ok == b.ok);
+  }
+}
+
 /// The block cache's bytes held outside its depot: blocks in use and
 /// blocks in live threads' lists.
 std::int64_t blocks_held() {
@@ -80,38 +134,13 @@ TEST_CASE("http under faults: a seed sweep on each engine answers right or errs 
   const std::uint64_t first = env_number("DUET_SIM_FIRST_SEED", 1);
   RunWatchdog dog(std::chrono::seconds(120));
   for (Engine e : kEngines) {
-    int ok = 0;
-    int errors = 0;
-    std::size_t uploads = 0;
-    std::size_t failed = 0;
-    std::map<std::string, int> kinds;
-    for (std::uint64_t seed = first; seed < first + n; ++seed) {
-      dog.starting(seed, e, Handling::correct);
-      const Verdict v = run_http_scenario(seed, e);
-      ok += v.ok;
-      errors += v.errors;
-      uploads += v.uploads;
-      for (const auto& k : v.error_kinds) kinds[k.first] += k.second;
-      if (!v.passed()) {
-        ++failed;
-        std::printf("sim http sweep: FAILED %s\n", report(v).c_str());
-        for (const std::string& s : v.violations) std::printf("  %s\n", s.c_str());
-        std::fflush(stdout);
-        UNSCOPED_INFO(report(v));
-      }
-    }
-    std::printf(
-        "sim http sweep: engine %s, seeds %llu..%llu: %d answered right, %d errors, %zu uploads "
-        "recorded, %zu failing seeds\n",
-        std::string(to_string(e)).c_str(), static_cast<unsigned long long>(first),
-        static_cast<unsigned long long>(first + n - 1), ok, errors, uploads, failed);
-    for (const auto& k : kinds) std::printf("  %6d  %s\n", k.second, k.first.c_str());
+    const SweepTotals t = sweep("sweep", e, first, n, ScenarioConfig{}, dog);
     INFO("engine " << to_string(e));
-    CHECK(failed == 0);
+    CHECK(t.failed == 0);
     // The faults bite (some requests fail), and most requests get through.
-    CHECK(errors > 0);
-    CHECK(ok > errors);
-    CHECK(uploads > 0);
+    CHECK(t.errors > 0);
+    CHECK(t.ok > t.errors);
+    CHECK(t.uploads > 0);
   }
 }
 
@@ -124,47 +153,14 @@ TEST_CASE(
   const ScenarioConfig cfg{.disrupt = true};
   RunWatchdog dog(std::chrono::seconds(120));
   for (Engine e : kEngines) {
-    int ok = 0;
-    int after = 0;
-    int errors = 0;
-    std::size_t failed = 0;
-    std::map<std::string, int> kinds;
-    for (std::uint64_t seed = first; seed < first + n; ++seed) {
-      dog.starting(seed, e, Handling::correct, true);
-      const Verdict v = run_http_scenario(seed, e, Handling::correct, cfg);
-      ok += v.ok;
-      after += v.ok_after_restart;
-      errors += v.errors;
-      for (const auto& k : v.error_kinds) kinds[k.first] += k.second;
-      if (!v.passed()) {
-        ++failed;
-        std::printf("sim http disrupted: FAILED %s\n", report(v).c_str());
-        for (const std::string& s : v.violations) std::printf("  %s\n", s.c_str());
-        std::fflush(stdout);
-        UNSCOPED_INFO(report(v));
-      }
-    }
-    std::printf(
-        "sim http disrupted: engine %s, seeds %llu..%llu: %d answered right (%d after the "
-        "restart), %d errors, %zu failing seeds\n",
-        std::string(to_string(e)).c_str(), static_cast<unsigned long long>(first),
-        static_cast<unsigned long long>(first + n - 1), ok, after, errors, failed);
-    for (const auto& k : kinds) std::printf("  %6d  %s\n", k.second, k.first.c_str());
+    const SweepTotals t = sweep("disrupted", e, first, n, cfg, dog);
     INFO("engine " << to_string(e));
-    CHECK(failed == 0);
+    CHECK(t.failed == 0);
     // The crash and the cut bite, and the restarted server answers.
-    CHECK(errors > 0);
-    CHECK(after > 0);
+    CHECK(t.errors > 0);
+    CHECK(t.after_restart > 0);
   }
-  // The same seed, disrupted: the same fingerprint.
-  for (Engine e : kEngines) {
-    dog.starting(first, e, Handling::correct, true);
-    const Verdict a = run_http_scenario(first, e, Handling::correct, cfg);
-    const Verdict b = run_http_scenario(first, e, Handling::correct, cfg);
-    INFO(report(a) << "\n" << report(b));
-    CHECK(a.fingerprint == b.fingerprint);
-    CHECK(a.ok == b.ok);
-  }
+  same_fingerprint_twice(first, cfg, dog);
 }
 
 TEST_CASE(
@@ -176,46 +172,14 @@ TEST_CASE(
   const ScenarioConfig cfg{.proxy = true};
   RunWatchdog dog(std::chrono::seconds(120));
   for (Engine e : kEngines) {
-    int ok = 0;
-    int errors = 0;
-    std::size_t uploads = 0;
-    std::size_t failed = 0;
-    std::map<std::string, int> kinds;
-    for (std::uint64_t seed = first; seed < first + n; ++seed) {
-      dog.starting(seed, e, Handling::correct, false, true);
-      const Verdict v = run_http_scenario(seed, e, Handling::correct, cfg);
-      ok += v.ok;
-      errors += v.errors;
-      uploads += v.uploads;
-      for (const auto& k : v.error_kinds) kinds[k.first] += k.second;
-      if (!v.passed()) {
-        ++failed;
-        std::printf("sim http proxied: FAILED %s\n", report(v).c_str());
-        for (const std::string& s : v.violations) std::printf("  %s\n", s.c_str());
-        std::fflush(stdout);
-        UNSCOPED_INFO(report(v));
-      }
-    }
-    std::printf(
-        "sim http proxied: engine %s, seeds %llu..%llu: %d answered right, %d errors, %zu uploads "
-        "recorded, %zu failing seeds\n",
-        std::string(to_string(e)).c_str(), static_cast<unsigned long long>(first),
-        static_cast<unsigned long long>(first + n - 1), ok, errors, uploads, failed);
-    for (const auto& k : kinds) std::printf("  %6d  %s\n", k.second, k.first.c_str());
+    const SweepTotals t = sweep("proxied", e, first, n, cfg, dog);
     INFO("engine " << to_string(e));
-    CHECK(failed == 0);
-    CHECK(errors > 0);
-    CHECK(ok > errors);
-    CHECK(uploads > 0);
+    CHECK(t.failed == 0);
+    CHECK(t.errors > 0);
+    CHECK(t.ok > t.errors);
+    CHECK(t.uploads > 0);
   }
-  for (Engine e : kEngines) {
-    dog.starting(first, e, Handling::correct, false, true);
-    const Verdict a = run_http_scenario(first, e, Handling::correct, cfg);
-    const Verdict b = run_http_scenario(first, e, Handling::correct, cfg);
-    INFO(report(a) << "\n" << report(b));
-    CHECK(a.fingerprint == b.fingerprint);
-    CHECK(a.ok == b.ok);
-  }
+  same_fingerprint_twice(first, cfg, dog);
 }
 
 TEST_CASE("http under faults: the same seed gives the same fingerprint on each engine") {
