@@ -15,7 +15,9 @@ import platform
 import re
 import sys
 
-STAGE = re.compile(r"^  (\S.*?)\s+([0-9.]+)$")
+# A stage's row: its name and seconds, then (since the budget column) its
+# share of the budget or "-", and "over" when it went past it.
+STAGE = re.compile(r"^  (\S.*?)\s+([0-9]+\.[0-9])(?:\s+(?:-|[0-9]+)(?:\s+over)?)?$")
 SLOW = re.compile(r"^\s+([0-9.]+)\s+(\S+)\s+(.+)$")
 
 

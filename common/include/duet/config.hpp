@@ -150,7 +150,7 @@ struct RuntimeConfig {
   bool io_uring_defer_taskrun = true;
   /// Called with the exception of a detached task (nobody will join it).
   /// Default: print it to stderr.
-  std::function<void(std::exception_ptr)> on_detached_exception;
+  std::function<void(std::exception_ptr)> on_detached_exception{};
   /// This runtime's share of the blocking pool (duet::spawn_blocking): at
   /// most this many of its jobs run at once (512 as in Tokio), each on a
   /// pool thread; its jobs beyond it wait in its own queue, and other
@@ -168,7 +168,7 @@ struct RuntimeConfig {
   /// victims and the select case order of tasks it runs. Unset: seeded from
   /// the clock. With one worker and a fixed seed, a program whose tasks only
   /// talk to each other runs the same interleaving on every run.
-  std::optional<std::uint64_t> seed;
+  std::optional<std::uint64_t> seed{};
   /// Whether each spawn lists its task in the runtime's task list at once,
   /// so that dump_tasks (duet/dump.hpp) describes every live task, queued
   /// ones that never ran included. Costs each spawn and each finish an
@@ -187,7 +187,7 @@ struct RuntimeConfig {
   std::chrono::nanoseconds stall_threshold{0};
   /// Where stall reports go. Default: StallReport::text() to stderr. Called
   /// on the monitor thread (not a worker, not in the signal handler).
-  std::function<void(const StallReport&)> on_stall;
+  std::function<void(const StallReport&)> on_stall{};
   /// The histograms of WorkerStats::histograms (duet/histogram.hpp,
   /// docs/observability.md). 0 (the default): off. N: on, and each worker
   /// times the first run of every tick (one run in `tick_budget`: how long

@@ -88,8 +88,10 @@ class [[nodiscard]] Timeout {
       return fut_.poll_cut(cx, reason());
     } else if constexpr (ErrorOutput<T>) {
       return error_output<T>::make(reason());
+    } else if constexpr (std::is_void_v<T>) {
+      return Output(false);
     } else {
-      return Output();
+      return std::nullopt;  // built in the Poll: no empty optional copied (its unset payload)
     }
   }
 

@@ -110,7 +110,7 @@ using BodyProducer = std::function<Task<io::Result<std::string>>()>;
 struct BodySource {
   BodyProducer next;
   /// The body's length when known (sent as Content-Length).
-  std::optional<std::size_t> length;
+  std::optional<std::size_t> length{};
 };
 
 /// A response with `status` whose body `next` produces (its length, when

@@ -143,10 +143,10 @@ struct Hooks {
   /// When each answer is added to the connection's output, before it is
   /// written (errors a route or a handler gave included; a request the
   /// decoder refused has no Request, and is counted only).
-  std::function<void(const AccessEntry&)> on_response;
+  std::function<void(const AccessEntry&)> on_response{};
   /// When an accept fails (EMFILE, ENFILE, ENOBUFS, ...): the loop backs
   /// off a moment and accepts again; the server stays up.
-  std::function<void(std::error_code)> on_accept_error;
+  std::function<void(std::error_code)> on_accept_error{};
 };
 
 enum class Engine : std::uint8_t { coroutine, fiber, poll };
@@ -155,13 +155,13 @@ enum class Engine : std::uint8_t { coroutine, fiber, poll };
 
 struct ServerOptions {
   Engine engine = Engine::coroutine;
-  Limits limits;
+  Limits limits{};
   /// Connections open at once; one accepted past it is closed at once.
   std::size_t max_connections = 100'000;
   /// Requests a connection answers before it closes (the last is answered
   /// with "Connection: close"); 0: no limit.
   std::size_t max_requests_per_connection = 0;
-  Hooks hooks;
+  Hooks hooks{};
 };
 
 /// Counters, read at any time (relaxed: each is a statistic on its own).
