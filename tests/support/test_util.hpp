@@ -109,8 +109,10 @@ inline constexpr bool sanitized = true;
 inline constexpr bool sanitized = false;
 #endif
 
-/// The ASan stage also runs UBSan, whose vptr check needs free descriptors.
-#if defined(__SANITIZE_ADDRESS__)
+/// UBSan's vptr check needs free descriptors (docs/io.md, "EMFILE and
+/// UBSan"). The ASan stage's UBSan leaves it out; a build that turns it on
+/// defines DUET_UBSAN_VPTR.
+#if defined(DUET_UBSAN_VPTR)
 inline constexpr bool ubsan_vptr = true;
 #else
 inline constexpr bool ubsan_vptr = false;
