@@ -61,7 +61,8 @@ constexpr std::size_t block_bytes(std::size_t c) {
 }
 // Per-class caps, computed once per thread (a division on the free path
 // costs more than the rest of it), at least 8 blocks a class.
-std::array<std::uint32_t, num_classes> caps_for(std::size_t cap_bytes) noexcept {
+[[maybe_unused]] std::array<std::uint32_t, num_classes> caps_for(  // unused on the heap
+    std::size_t cap_bytes) noexcept {
   std::array<std::uint32_t, num_classes> a{};
   for (std::size_t c = 0; c < num_classes; ++c) {
     const std::size_t n = cap_bytes / block_bytes(c);
