@@ -3,10 +3,10 @@
 # Included by the top-level CMakeLists.txt before the examples, so that a
 # build whose areas need no example program builds none.
 #
-# The plain flavour builds and runs
-# every area; each other flavour builds only the areas whose defects it is
-# the one to find, named here, and its ledger (check_ledger.py) proves that
-# every case of every area it built ran. DUET_TEST_AREAS overrides the
+# The plain flavour builds and runs every area; each other flavour builds
+# only the areas whose defects it is the one to find, named here, and its
+# ledger (check_ledger.py) proves that every case of every area it built
+# ran. DUET_TEST_AREAS overrides the
 # choice: `all`; `quick`, every area but the end-to-end programs' (tests/run
 # --quick, the dev loop, which builds no example); or a list of areas (a
 # sanitizer over one area by hand).
@@ -32,7 +32,7 @@ set(duet_areas_address ${duet_core_areas} http_codec tls sim)
 set(duet_areas_thread ${duet_core_areas})
 set(duet_areas_shared common task stackless stackful net http_client)
 set(DUET_TEST_AREAS "" CACHE STRING
-  "Test areas to build: empty (the flavour's pyramid row), all, or a list")
+  "Test areas to build: empty (the flavour's pyramid row), all, quick, or a list")
 if(DUET_TEST_AREAS STREQUAL "quick")
   file(GLOB duet_area_dirs LIST_DIRECTORIES true ${CMAKE_CURRENT_LIST_DIR}/*)
   set(duet_areas "")
