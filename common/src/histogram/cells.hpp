@@ -13,8 +13,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "counter.hpp"
 #include "duet/histogram.hpp"
-#include "sched/counter.hpp"
 
 namespace duet::detail {
 

@@ -26,11 +26,11 @@
 #include <thread>
 #include <vector>
 
-#include "counter.hpp"
 #include "duet/config.hpp"
 #include "duet/detail/driver.hpp"
 #include "duet/detail/hand_off.hpp"
 #include "duet/detail/task_header.hpp"
+#include "histogram/counter.hpp"
 #include "lifo_slot.hpp"
 #include "local_queue.hpp"
 #include "pinned_queue.hpp"

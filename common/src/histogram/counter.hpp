@@ -1,4 +1,5 @@
-// counter.hpp: a statistic with one writer and any number of readers.
+// counter.hpp: a statistic with one writer and any number of readers: a
+// histogram's cells (cells.hpp) and a worker's statistics (sched/worker.hpp).
 #pragma once
 
 #include <atomic>
