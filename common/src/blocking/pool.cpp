@@ -37,7 +37,6 @@
 #include "duet/detail/fork.hpp"
 #include "duet/detail/immortal.hpp"
 #include "duet/runtime.hpp"
-#include "sched/scheduler.hpp"
 #include "task/harness.hpp"
 
 namespace duet::detail {
@@ -288,8 +287,7 @@ BlockingPool& pool() {
 }  // namespace
 
 void blocking_submit(BlockingTaskBase* t) {
-  Worker* w = current_worker();
-  pool().submit(t, w != nullptr ? w->scheduler().blocking_quota.get() : nullptr);
+  pool().submit(t, current_blocking_quota());
 }
 
 void blocking_serve(BlockingService* s) {

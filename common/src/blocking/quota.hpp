@@ -10,7 +10,10 @@
 //
 // The Scheduler owns its quota through a BlockingQuotaRef; a job holds a
 // reference too, so a runtime destroyed while its jobs still run (the pool
-// never waits for a running job) leaves the quota to them.
+// never waits for a running job) leaves the quota to them. The pool finds
+// the calling worker's quota through current_blocking_quota, which the
+// scheduler defines (sched/current.cpp): blocking/ includes nothing of
+// sched/.
 #pragma once
 
 #include <chrono>
@@ -39,5 +42,9 @@ class BlockingQuotaRef {
  private:
   BlockingQuota* q_;
 };
+
+/// The quota of the calling worker's runtime, or null off every worker
+/// (the process's quota then). Defined by the scheduler (sched/current.cpp).
+[[nodiscard]] BlockingQuota* current_blocking_quota() noexcept;
 
 }  // namespace duet::detail

@@ -1,5 +1,7 @@
 // current.cpp: the calling thread's context (thread_context.hpp) and the
-// out-of-line entry points of duet/detail/current.hpp that read it.
+// out-of-line entry points that read it: those of duet/detail/current.hpp,
+// and those the mechanisms below the scheduler declare (current_timers in
+// time/wheel.hpp, current_blocking_quota in blocking/quota.hpp).
 #include "duet/detail/current.hpp"
 #include "duet/detail/fork.hpp"
 
@@ -41,6 +43,10 @@ TimerWheel* current_timers() noexcept {
 Scheduler* current_scheduler() noexcept {
   Worker* w = tl_context.worker;
   return w != nullptr ? &w->scheduler() : nullptr;
+}
+BlockingQuota* current_blocking_quota() noexcept {
+  Worker* w = tl_context.worker;
+  return w != nullptr ? w->scheduler().blocking_quota.get() : nullptr;
 }
 
 Waker thread_waker() noexcept {

@@ -15,6 +15,7 @@
 #include "duet/topology.hpp"
 #include "held_run.hpp"
 #include "task/harness.hpp"
+#include "task/schedule.hpp"
 #include "task_name.hpp"
 #include "thread_context.hpp"
 
@@ -217,6 +218,14 @@ void Scheduler::schedule_pinned(TaskHeader* t) noexcept {
   home.schedule_pinned_from_elsewhere(t);
   // Release: the unpark above happens before the destructor's acquire load.
   outside_wakes_.fetch_sub(1, std::memory_order_release);
+}
+
+// task/schedule.hpp: the harness's wakes, each the one call it made before.
+void schedule_woken(TaskHeader* t) noexcept {
+  t->sched->schedule(t);
+}
+void schedule_woken_pinned(TaskHeader* t) noexcept {
+  t->sched->schedule_pinned(t);
 }
 
 void Scheduler::requeue(TaskHeader* t) noexcept {
@@ -482,6 +491,27 @@ void report_detached_exception(TaskHeader* t, std::exception_ptr e) noexcept {
   } catch (...) {
     std::fprintf(stderr, "duet: a detached task threw a non-std exception\n");
   }
+}
+
+// ---- time/test_clock.hpp: the runtime as its test clock reaches it -------
+
+std::size_t worker_count(const Scheduler& s) noexcept {
+  return s.workers.size();
+}
+TimerWheel& worker_timers(Scheduler& s, std::size_t i) noexcept {
+  return s.workers[i]->timers;
+}
+void wake_first_worker(Scheduler& s) noexcept {
+  s.workers.front()->driver->unpark();
+}
+bool runtime_quiescent(const Scheduler& s) noexcept {
+  return s.idle.num_unparked() == 0 && !s.has_pending_work();
+}
+bool runtime_shut_down(const Scheduler& s) noexcept {
+  return s.is_shutdown();
+}
+TestClock* test_clock_of(const Scheduler& s) noexcept {
+  return s.test_clock.get();
 }
 
 }  // namespace duet::detail

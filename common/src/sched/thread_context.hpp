@@ -43,9 +43,6 @@ struct ThreadContext {
 /// reads it once, before anything that could switch (duet/detail/current.hpp).
 [[nodiscard, gnu::always_inline]] inline TaskHeader* running_task() noexcept;
 
-/// The calling worker's timer wheel, or null (out of line, current.cpp).
-DUET_API TimerWheel* current_timers() noexcept;
-
 // constinit: no dynamic initializer, so other files read it directly rather
 // than through its TLS init function (a PLT call on every access: four per
 // task run in Worker::run_task).

@@ -17,6 +17,7 @@
 #include "held_run.hpp"
 #include "scheduler.hpp"
 #include "task/harness.hpp"
+#include "task/schedule.hpp"
 #include "thread_context.hpp"
 
 namespace duet::detail {
@@ -435,7 +436,11 @@ inline bool Worker::may_run_inline(const TaskHeader* joiner, const TaskHeader* c
   return !frames_move(child) && !frames_move(joiner);
 }
 
-void Worker::run_child_inline(TaskHeader* child) {
+// Inline into run_child_if_next_here, its one caller: a join's poll on a
+// worker makes one call to spare the child's queueing, as when the harness
+// called this directly (docs/performance-log.md, "Hot-path trims of
+// spawn+join").
+inline void Worker::run_child_inline(TaskHeader* child) {
   // A few levels deep at most (a tree of spawn+joins nests its polls),
   // with budget left in the tick (the loop's maintenance comes first), and
   // only between tasks whose stacks allow it (may_run_inline).
@@ -458,6 +463,14 @@ void Worker::run_child_inline(TaskHeader* child) {
   joined_inline_ = outer;
   --inline_depth_;
   run_as(joiner);
+}
+
+// task/schedule.hpp: the join hand-off, when this thread is a worker of
+// the child's runtime.
+void run_child_if_next_here(TaskHeader* t) {
+  if (Worker* w = tl_context.worker; w != nullptr && &w->scheduler() == t->sched) {
+    w->run_child_inline(t);
+  }
 }
 
 void Worker::run_once(TaskHeader* t, TaskSnapshot prev) {

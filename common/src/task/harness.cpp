@@ -1,6 +1,7 @@
 // task/harness.cpp: the harness (harness.hpp) instantiated for real tasks,
 // and the entry points the rest of duet calls: the task waker's vtable, the
-// join handle's poll, drop and cancel, and completion publishing.
+// join handle's poll, drop and cancel, and completion publishing. It reaches
+// the scheduler only through task/schedule.hpp.
 #include "task/harness.hpp"
 
 #include <cinttypes>
@@ -9,8 +10,7 @@
 #include <stdexcept>
 
 #include "duet/join_handle.hpp"
-#include "sched/scheduler.hpp"
-#include "sched/thread_context.hpp"
+#include "task/schedule.hpp"
 
 namespace duet::detail {
 
@@ -50,11 +50,11 @@ static_assert(HarnessTask<HeaderTask>);
 
 void apply(TaskHeader* t, WakeAction a) noexcept {
   if (a == WakeAction::submit) {
-    t->sched->schedule(t);
+    schedule_woken(t);
   } else if (a == WakeAction::destroy) {
     t->vtable->destroy(t);
   } else if (a == WakeAction::submit_pinned) {
-    t->sched->schedule_pinned(t);
+    schedule_woken_pinned(t);
   }
 }
 void w_clone(void* d) {
@@ -79,25 +79,17 @@ void cancel_task(TaskHeader* t) noexcept {
   apply(t, t->state.cancel());
 }
 
-namespace {
-/// A child its worker would run next (spawned just before this join): run
-/// it here first. One that finishes at once is then joined with no join
-/// waker, no park and no wake (spawn+join: docs/architecture.md).
-void run_if_next_here(TaskHeader* t) {
-  if (Worker* w = tl_context.worker; w != nullptr && &w->scheduler() == t->sched) {
-    w->run_child_inline(t);
-  }
-}
-}  // namespace
-
 bool poll_join(TaskHeader* t, Context& cx) {
-  run_if_next_here(t);
+  // A child its worker would run next is run here first: one that finishes
+  // at once is then joined with no join waker, no park and no wake
+  // (spawn+join: docs/architecture.md).
+  run_child_if_next_here(t);
   HeaderTask h{t};
   return poll_join(h, cx.waker());
 }
 
 bool run_join_inline(TaskHeader* t) {
-  run_if_next_here(t);
+  run_child_if_next_here(t);
   // Acquire: the outcome the run stored before COMPLETE, when another
   // thread ran it.
   return t->load(std::memory_order_acquire).is_complete();

@@ -9,9 +9,7 @@
 #include <string>
 #include <thread>
 
-#include "sched/scheduler.hpp"
-#include "sched/thread_context.hpp"
-#include "sched/worker.hpp"
+#include "duet/detail/current.hpp"
 
 namespace duet::detail {
 
@@ -62,8 +60,8 @@ std::atomic<std::int64_t>* take_slot() {
 }  // namespace
 
 std::int64_t test_clock_now_ns() noexcept {
-  if (Worker* w = tl_context.worker) {
-    const TestClock* c = w->scheduler().test_clock.get();
+  if (const Scheduler* s = current_scheduler()) {
+    const TestClock* c = test_clock_of(*s);
     return c != nullptr ? c->now_ns() : 0;
   }
   const TestClock* c = TestClock::sole();
@@ -116,33 +114,34 @@ bool TestClock::insert_off_runtime(TimerEntry& e, const Waker& w) {
   if (!wheel_.insert(e, w)) return false;
   // A spurious wake-up: the worker, still listed as parked, tries a step
   // before sleeping again (Worker::park).
-  if (auto_advance_) sched_.workers.front()->driver->unpark();
+  if (auto_advance_) wake_first_worker(sched_);
   return true;
 }
 
 std::size_t TestClock::step(std::uint64_t limit) {
   for (;;) {
     std::optional<std::uint64_t> next = wheel_.next_deadline();
-    for (const auto& w : sched_.workers) {
-      std::optional<std::uint64_t> d = w->timers.next_deadline();
+    const std::size_t workers = worker_count(sched_);
+    for (std::size_t i = 0; i < workers; ++i) {
+      std::optional<std::uint64_t> d = worker_timers(sched_, i).next_deadline();
       if (d && (!next || *d < *next)) next = d;
     }
     if (!next || *next > limit) return 0;
     const std::uint64_t at = std::max(*next, tick());
     set_ns(at << tick_shift);  // only forward, under mu_
     std::size_t fired = wheel_.advance(at);
-    for (const auto& w : sched_.workers) fired += w->timers.advance(at);
+    for (std::size_t i = 0; i < workers; ++i) fired += worker_timers(sched_, i).advance(at);
     if (fired > 0) return fired;
     // Only cascades (entries moved to a lower level): look again.
   }
 }
 
 bool TestClock::quiescent() const noexcept {
-  return sched_.idle.num_unparked() == 0 && !sched_.has_pending_work();
+  return runtime_quiescent(sched_);
 }
 
 void TestClock::wait_quiescent() const {
-  while (!quiescent() && !sched_.is_shutdown()) std::this_thread::yield();
+  while (!quiescent() && !runtime_shut_down(sched_)) std::this_thread::yield();
 }
 
 bool TestClock::jump_if_idle() {
@@ -155,7 +154,7 @@ bool TestClock::jump_if_idle() {
 
 void TestClock::advance(std::chrono::nanoseconds d) {
   if (d.count() < 0) throw std::invalid_argument("duet::Runtime::advance: negative duration");
-  if (tl_context.worker != nullptr && &tl_context.worker->scheduler() == &sched_) {
+  if (current_scheduler() == &sched_) {
     throw std::logic_error(
         "duet::Runtime::advance: called on one of the runtime's own workers (it waits for them)");
   }

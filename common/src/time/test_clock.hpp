@@ -19,6 +19,10 @@
 //     every deadline up to now + d, letting the workers run what each step
 //     woke (until every worker is parked again) before the next step.
 //
+// The clock reaches its runtime's scheduler only through the functions
+// declared below, which the scheduler defines (sched/scheduler.cpp): time/
+// includes nothing of sched/.
+//
 // Steps are serialised by one mutex (cold path: only test runtimes take it).
 // A step counts the timers it fires to know that it woke something (and
 // must let it run) rather than only cascaded entries; so no worker fires
@@ -38,6 +42,25 @@
 namespace duet::detail {
 
 class Scheduler;
+class TestClock;
+
+// ---- the runtime a test clock steps, as the clock reaches it -------------
+// Plain calls on the cold path (test runtimes only), defined by the
+// scheduler (sched/scheduler.cpp).
+
+/// How many workers `s` has (fixed once its workers are built).
+[[nodiscard]] std::size_t worker_count(const Scheduler& s) noexcept;
+/// Worker `i`'s timer wheel (i < worker_count(s)).
+[[nodiscard]] TimerWheel& worker_timers(Scheduler& s, std::size_t i) noexcept;
+/// Wakes `s`'s first worker: a spurious wake-up, after which it considers a
+/// step before sleeping again (Worker::park).
+void wake_first_worker(Scheduler& s) noexcept;
+/// Every worker of `s` parked and no work queued, a pinned inbox included.
+[[nodiscard]] bool runtime_quiescent(const Scheduler& s) noexcept;
+/// `s` has shut down.
+[[nodiscard]] bool runtime_shut_down(const Scheduler& s) noexcept;
+/// `s`'s test clock, or null (real time).
+[[nodiscard]] TestClock* test_clock_of(const Scheduler& s) noexcept;
 
 class TestClock {
  public:

@@ -6,7 +6,6 @@
 #include "blocking/service.hpp"
 #include "duet/detail/fork.hpp"
 #include "duet/detail/immortal.hpp"
-#include "sched/thread_context.hpp"
 #include "test_clock.hpp"
 #include "wheel.hpp"
 

@@ -102,4 +102,9 @@ class DUET_API TimerWheel {
 
 DUET_API std::uint64_t now_tick() noexcept;
 
+/// The calling worker's wheel, or null off every worker. Defined by the
+/// scheduler, which owns the wheels (sched/current.cpp): time/ includes
+/// nothing of sched/.
+DUET_API TimerWheel* current_timers() noexcept;
+
 }  // namespace duet::detail
