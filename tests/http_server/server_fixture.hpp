@@ -61,6 +61,8 @@ struct Probe {
   std::atomic<int> held{0};                     // /hold: handlers that read their first piece
   std::atomic<bool> release{false};             // /hold: read on
   std::atomic<std::size_t> body_bytes_read{0};  // by /sum's readers, in both models
+  duet::CancellationToken gate;                 // /gate: answers once cancelled
+  std::atomic<int> gate_entered{0};             // /gate: handlers waiting on it
 };
 
 /// /gen's body: `n` pieces of 1000 bytes, the i-th all one letter.
@@ -206,7 +208,8 @@ inline duet::http::Response sum_pieces_plain(Probe& p, duet::http::Request& q) {
 /// a plain one at the path with "-plain" appended.
 /// - /plaintext, /json: TechEmpower's answers;
 /// - POST /echo: the body back;
-/// - /throw: throws;
+/// - /throw: throws; /cancel: throws duet::Cancelled (as a cancelled wait does);
+/// - /gate: counts itself in, then waits for the probe's gate;
 /// - /slow: counts itself in, then waits for the drain (`stop`);
 /// - POST /sum: reads the body in pieces, answers sum_answer;
 /// - POST /pieces: the same from the pieces as they arrive (read_body_piece);
@@ -233,6 +236,21 @@ inline duet::http::Router test_routes(Probe& p, const duet::CancellationToken* s
     co_return Response::empty(200);
   });
   r.get("/throw-plain", [](Request&) -> Response { throw std::runtime_error("handler failed"); });
+  r.get("/cancel", [](Request&) -> duet::Task<Response> {
+    throw duet::Cancelled();
+    co_return Response::empty(200);
+  });
+  r.get("/cancel-plain", [](Request&) -> Response { throw duet::Cancelled(); });
+  r.get("/gate", [&p](Request&) -> duet::Task<Response> {
+    p.gate_entered.fetch_add(1);
+    co_await p.gate.cancelled();
+    co_return Response::text(200, "gate");
+  });
+  r.get("/gate-plain", [&p](Request&) {
+    p.gate_entered.fetch_add(1);
+    duet::wait(p.gate.cancelled());
+    return Response::text(200, "gate");
+  });
   r.get("/slow", [&p, stop](Request&) -> duet::Task<Response> {
     p.slow_entered.fetch_add(1);
     co_await stop->cancelled();

@@ -5,7 +5,9 @@
 // that throws, the drain, TLS, and many connections with their
 // descriptors given back.
 #include <catch2/catch.hpp>
+#include <duet/dump.hpp>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -214,6 +216,42 @@ TEST_CASE("server: a handler that throws gets 500 and the connection goes on", "
       c.send(get(path));
       CHECK(c.response().status == 500);
       c.send(get("/plaintext"));
+      CHECK(c.response().body == "Hello, World!");
+    }
+  });
+}
+
+TEST_CASE("server: a cancelled handler gets 503 with Connection close", "[http_server]") {
+  HTTP_ENGINE_MATRIX("http_server");
+  with_server(engine, drv, {}, [](Fixture& f) {
+    for (const char* path : {"/cancel", "/cancel-plain"}) {
+      INFO(path);
+      Client c(f.port);
+      c.send(get(path) + get("/plaintext"));
+      auto r = c.response();
+      CHECK(r.status == 503);
+      CHECK(r.field("Connection") == "close");
+      CHECK(c.closed());  // the pipelined request is not answered
+    }
+  });
+}
+
+TEST_CASE("server: an answer made is written while a later pipelined handler waits",
+          "[http_server]") {
+  HTTP_ENGINE_MATRIX("http_server");
+  with_server(engine, drv, {}, [](Fixture& f) {
+    for (const char* path : {"/gate", "/gate-plain"}) {
+      INFO(path);
+      f.probe.gate = duet::CancellationToken();
+      f.probe.gate_entered = 0;
+      Client c(f.port);
+      c.send(get("/plaintext") + get(path));
+      // /plaintext's answer arrives while the gate is still shut.
+      CHECK(c.response().body == "Hello, World!");
+      while (f.probe.gate_entered.load() != 1) std::this_thread::yield();
+      f.probe.gate.cancel();
+      CHECK(c.response().body == "gate");
+      c.send(get("/plaintext"));  // the connection goes on
       CHECK(c.response().body == "Hello, World!");
     }
   });
@@ -446,6 +484,89 @@ TEST_CASE("server: an idle TLS connection keeps its place after its handshake", 
   while (f.server->stats().open != 0) std::this_thread::yield();
   CHECK(f.server->stats().accepted == 1);
   CHECK(f.finish() == 0);
+}
+
+namespace {
+
+/// A TLS client's connection that got /plaintext and is kept open, idle.
+duet::Task<std::optional<duet::tls::TlsStream>> idle_tls(std::uint16_t port, std::string ca) {
+  duet::tls::ClientConfig cc;
+  cc.ca_file = std::move(ca);
+  auto ctx = duet::tls::TlsContext::client(cc);
+  if (!ctx) co_return std::nullopt;
+  auto tcp = co_await duet::net::TcpStream::connect(duet::net::SocketAddr::v4_loopback(port));
+  if (!tcp) co_return std::nullopt;
+  auto s = co_await ctx->connect(std::move(*tcp), "localhost", std::chrono::seconds(10));
+  if (!s) co_return std::nullopt;
+  const std::string req = "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n";
+  if (!co_await s->write_all(req.data(), req.size())) co_return std::nullopt;
+  std::string got;
+  char buf[4096];
+  while (got.find("Hello, World!") == std::string::npos) {
+    auto n = co_await s->read(buf, sizeof buf);
+    if (!n || *n == 0) co_return std::nullopt;
+    got.append(buf, *n);
+  }
+  co_return std::move(*s);
+}
+
+/// What the dump shows of the runtime's tasks: how many, and how many
+/// coroutine frames they wait in.
+struct TaskShape {
+  std::size_t tasks = 0, frames = 0;
+  friend bool operator==(const TaskShape&, const TaskShape&) = default;
+};
+TaskShape shape(duet::Runtime& rt) {
+  std::ostringstream os;
+  TaskShape t;
+  t.tasks = duet::dump_tasks(rt, os);
+  std::istringstream lines(os.str());
+  for (std::string l; std::getline(lines, l);) {
+    if (l.starts_with("  #") || l.starts_with("  waits in")) ++t.frames;
+  }
+  return t;
+}
+/// The shape once it holds `tasks` tasks and no longer changes (a
+/// connection that just answered settles into its idle wait).
+TaskShape settled_shape(duet::Runtime& rt, std::size_t tasks) {
+  TaskShape last = shape(rt);
+  for (int same = 0, i = 0; same < 20 && i < 20000; ++i) {
+    std::this_thread::yield();
+    const TaskShape now = shape(rt);
+    same = now == last && now.tasks == tasks ? same + 1 : 0;
+    last = now;
+  }
+  return last;
+}
+
+}  // namespace
+
+TEST_CASE("server: an idle TLS connection holds what an idle plain one does, its handshake gone",
+          "[http_server]") {
+  HTTP_ENGINE_MATRIX("http_server");
+  auto ctx = test_server_tls();
+  if (!ctx) return;
+  const auto& certs = duet::tlstest::certs();
+  Fixture f(engine, drv);
+  const std::uint16_t tls_port = f.serve_tls(*ctx);
+  const TaskShape none = settled_shape(*f.rt, 2);  // the two accept loops
+  Client c(f.port);
+  c.send(get("/plaintext"));
+  CHECK(c.response().status == 200);
+  const TaskShape plain = settled_shape(*f.rt, 3);
+  duet::RuntimeConfig cfg;
+  cfg.workers = 1;
+  duet::Runtime client_rt(cfg);
+  auto s = client_rt.block_on(idle_tls(tls_port, certs.ca));
+  REQUIRE(s);
+  const TaskShape both = settled_shape(*f.rt, 4);
+  CHECK(plain.tasks - none.tasks == 1);
+  CHECK(both.tasks - plain.tasks == 1);
+  CHECK(both.frames - plain.frames == plain.frames - none.frames);
+  client_rt.block_on([&]() -> duet::Task<void> {
+    s.reset();
+    co_return;
+  }());
 }
 
 TEST_CASE("server: 200 connections at once, each served, none left open", "[http_server]") {
