@@ -9,15 +9,18 @@
 //   connection's own under the fiber engine; one spawned for the request
 //   under the others), so it may wait anywhere inside it (duet::wait).
 //
-// Engines (ServerOptions::engine), each a whole connection loop:
-// - `coroutine`: a Task per connection, co_await at each read and write;
-//   reading a request and handling it are nested coroutines.
-// - `fiber`: a fiber per connection, plain calls that suspend inside them.
+// Engines (ServerOptions::engine): how a connection waits; one connection
+// machine decides every step for all three, so they answer alike
+// (docs/http.md, "The connection machine"):
+// - `coroutine`: a Task per connection, a co_await at each wait.
+// - `fiber`: a fiber per connection, a blocking call at each wait.
 // - `poll`: one hand-written poll future per connection, the tuned
-//   ceiling; a coroutine handler is polled in place.
-// Each engine runs either kind of handler; a handler of the other model
-// costs a spawn per request (a fiber for a plain handler under the
-// coroutine and poll engines).
+//   ceiling.
+// Each engine runs either kind of handler. A coroutine handler runs in the
+// connection's task; a plain one on a fiber (the connection's own under
+// the fiber engine, else one spawned for the request). A handler that
+// throws is answered 500; one that is cancelled (throws duet::Cancelled)
+// 503 with "Connection: close".
 //
 // Drain: the server serves until its runtime's shutdown_token() is
 // cancelled (`rt.drain(...)` does it): then it stops accepting, closes
