@@ -5,9 +5,9 @@ without a loop: each sits on the ones below it, a ladder.
 Usage: check_folders.py ROOT [SRC...]
 
 SRC are source folders relative to ROOT (default: common/src, stackful/src,
-drivers/src, stackless/src, those that exist). Each is read on its own: its
-files (*.hpp, *.cpp, *.inc, *.h) and their `#include "..."` lines. An
-include is resolved as the compiler does, beside the including file first,
+drivers/src, and stackless's src/ should it get one). Each is read on its
+own: its files (*.hpp, *.cpp, *.inc, *.h) and their `#include "..."` lines.
+An include is resolved as the compiler does, beside the including file first,
 then from SRC; one that resolves to no file in SRC (a public `duet/...`
 header, a system header) is no edge. A file's folder is its first folder
 under SRC (`sched` for common/src/sched/worker.cpp); a file directly in SRC
