@@ -15,7 +15,8 @@ install(TARGETS duet_common duet_drivers duet_tls duet_dns duet_http duet_sim du
                 NAMELINK_COMPONENT development
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT development
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(DIRECTORY common/include/ drivers/include/ stackless/include/ stackful/include/
+install(DIRECTORY common/include/ drivers/io/include/ drivers/tls/include/ drivers/dns/include/
+                  drivers/http/include/ drivers/sim/include/ stackless/include/ stackful/include/
                   cmake/include/
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT development)
 install(EXPORT duetTargets NAMESPACE duet:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/duet

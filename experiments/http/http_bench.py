@@ -508,6 +508,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--sources", type=int, default=16, help="source addresses 127.0.0.2... for the idle test")
     ap.add_argument("--peers", help="comma-separated peers (nginx,go,hyper)")
     ap.add_argument("--servers", default="", help="comma-separated substrings: keep only servers matching one")
+    ap.add_argument("--baseline", default="",
+                    help="a second build tree of duet (an earlier commit, say): its six configurations run "
+                         "beside this build's in the same reps, named with '@base' appended, so that a change "
+                         "is measured before and after in one run")
     ap.add_argument("--jsonl", action="store_true", help="records on stdout (the lab's format); else a summary too")
     ap.add_argument("--diagnostics", choices=("auto", "yes", "no"), default="auto",
                     help="the syscall, profile and timeline passes: auto (the profile's rule: in quick, the lab's "
@@ -540,6 +544,12 @@ def select_servers(a: argparse.Namespace) -> tuple[dict[str, Server], dict[str, 
         for engine, drv in DUET_CONFIGS:
             missing[duet_name(engine, drv)] = why
     servers = dict(duet, **peers)
+    if a.baseline:
+        base, why_base = duet_servers(a.baseline)
+        if why_base:
+            log(f"--baseline: not measured ({why_base})")
+        for name, srv in base.items():
+            servers[name + "@base"] = Server(name + "@base", srv.argv, srv.env, srv.ready, srv.tls, srv.note)
     keep = [x for x in a.servers.split(",") if x]
     if keep:
         servers = {k: v for k, v in servers.items() if any(x in k for x in keep)}

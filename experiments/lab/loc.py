@@ -23,11 +23,11 @@ METHOD = f"non-blank, non-comment lines, counted by {SCRIPT}"
 
 # (impl, metric, files relative to the repository root, what the files are)
 PARTS = [
-    ("duet-coroutine", "loc.engine", ["drivers/src/http/coroutine_engine.cpp"],
-     "the coroutine engine: a Task per connection, co_await at each read and write"),
-    ("duet-fiber", "loc.engine", ["drivers/src/http/fiber_engine.cpp"],
-     "the fiber engine: a fiber per connection, plain calls that suspend inside"),
-    ("duet-poll", "loc.engine", ["drivers/src/http/poll_engine.hpp", "drivers/src/http/poll_engine.cpp"],
+    ("duet-coroutine", "loc.engine", ["drivers/http/src/coroutine_engine.cpp"],
+     "the coroutine engine: a Task per connection, a co_await at each wait the machine asks for"),
+    ("duet-fiber", "loc.engine", ["drivers/http/src/fiber_engine.cpp"],
+     "the fiber engine: a fiber per connection, a blocking call at each wait the machine asks for"),
+    ("duet-poll", "loc.engine", ["drivers/http/src/poll_engine.hpp", "drivers/http/src/poll_engine.cpp"],
      "the poll engine: one hand-written poll future per connection (the tuned ceiling)"),
     ("duet-coroutine", "loc.handlers", ["examples/http_server/routes_coroutine.cpp"],
      "the example's routes as coroutines (also what the poll engine serves)"),
@@ -37,11 +37,15 @@ PARTS = [
                                      "examples/http_server/main.cpp"],
      "what both handler sets share: flags, options, the pooled client, the proxy's and fan-out's helpers, "
      "starting the server"),
-    ("duet-shared", "loc.core", ["drivers/src/http/server_state.hpp", "drivers/src/http/exchange.cpp",
-                                 "drivers/src/http/server.cpp", "drivers/src/http/router.cpp",
-                                 "drivers/src/http/codec.cpp", "drivers/src/http/message.cpp",
-                                 "drivers/src/http/body.cpp", "drivers/src/http/body_pump.hpp",
-                                 "drivers/src/http/body_writer.hpp"],
+    ("duet-shared", "loc.machine", ["drivers/http/src/conn.hpp", "drivers/http/src/conn.cpp",
+                                    "drivers/http/src/turn.hpp", "drivers/http/src/handshake.cpp"],
+     "the connection machine every engine waits for: every decision of a connection, no I/O; the waits "
+     "the engines share; the TLS handshake's task"),
+    ("duet-shared", "loc.core", ["drivers/http/src/server_state.hpp", "drivers/http/src/exchange.cpp",
+                                 "drivers/http/src/server.cpp", "drivers/http/src/router.cpp",
+                                 "drivers/http/src/codec.cpp", "drivers/http/src/message.cpp",
+                                 "drivers/http/src/body.cpp", "drivers/http/src/body_pump.hpp",
+                                 "drivers/http/src/body_writer.hpp"],
      "what every engine shares: the request-level steps, the accept loop, the router, the I/O-free codec, "
      "the streamed bodies' reader and writer"),
     ("go", "loc.program", ["experiments/peers/go/http/main.go"],

@@ -7,8 +7,8 @@
 # that includes them all) is compiled and assembled to an object; nothing is
 # linked (no arm64 libraries here). Left out, with its reason:
 # common/src/sched/topology.cpp needs the arm64 hwloc headers (libhwloc-dev:arm64,
-# a multiarch install of the kind this check avoids); drivers/src/tls and
-# drivers/src/dns (duet::tls, duet::dns) need the arm64 OpenSSL and c-ares
+# a multiarch install of the kind this check avoids); drivers/tls/src and
+# drivers/dns/src (duet::tls, duet::dns) need the arm64 OpenSSL and c-ares
 # headers (libssl-dev:arm64, libc-ares-dev:arm64: the same).
 #
 #   tests/cross/aarch64_check.sh [clang++]     (tests/run --only cross)
@@ -17,8 +17,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CXX=${1:-clang++-16}
 cd "$ROOT"
 flags=(--target=aarch64-linux-gnu -std=c++20 -O1 -Wall -Wextra -Werror -Wno-unused-parameter
-       -Icmake/include -Icommon/include -Icommon/src -Idrivers/include -Idrivers/src -Istackless/include
-       -Istackful/include -Istackful/src)
+       -Icmake/include -Icommon/include -Icommon/src -Idrivers/io/include -Idrivers/io/src
+       -Idrivers/tls/include -Idrivers/dns/include -Idrivers/http/include -Idrivers/sim/include
+       -Istackless/include -Istackful/include -Istackful/src)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cat > "$tmp/all_headers.cpp" <<'CPP'
@@ -29,9 +30,8 @@ CPP
 sources=("$tmp/all_headers.cpp")
 while IFS= read -r f; do
   [ "$f" = common/src/sched/topology.cpp ] && continue
-  [[ "$f" == drivers/src/tls/* || "$f" == drivers/src/dns/* ]] && continue
   sources+=("$f")
-done < <(find common/src drivers/src stackful/src -name '*.cpp' | sort)
+done < <(find common/src drivers/io/src drivers/http/src drivers/sim/src stackful/src -name '*.cpp' | sort)
 # One compile per core at a time (JOBS, default nproc); a failure leaves its
 # message in <object>.fail, read once every compile has ended.
 compile() {
@@ -53,5 +53,5 @@ for m in "$tmp"/*.fail; do
 done
 objs=("$tmp"/*.o)
 file "${objs[0]}" 2>/dev/null | grep -q "ARM aarch64" || { echo "aarch64: objects are not AArch64"; fail=1; }
-[ "$fail" = 0 ] && echo "aarch64: ${#sources[@]} translation units compile for aarch64-linux-gnu (topology.cpp, drivers/src/tls and drivers/src/dns left out: arm64 hwloc, OpenSSL and c-ares headers)"
+[ "$fail" = 0 ] && echo "aarch64: ${#sources[@]} translation units compile for aarch64-linux-gnu (topology.cpp, drivers/tls/src and drivers/dns/src left out: arm64 hwloc, OpenSSL and c-ares headers)"
 exit "$fail"

@@ -4,7 +4,7 @@
 // set's driver) run in every interleaving of its locks and shared steps
 // (tests/support/explorer.hpp). The protocol's steps are modelled one for
 // one: each function below names the code it mirrors in
-// drivers/src/epoll/epoll_driver.cpp and socket_op.cpp. Three ways of
+// drivers/io/src/epoll/epoll_driver.cpp and socket_op.cpp. Three ways of
 // removing the registration from the kernel's set at a close are modelled:
 // the lock held across epoll_ctl(DEL) with the driver owning the epoll fd
 // (the earlier code), the DEL moved out of the lock with the driver still

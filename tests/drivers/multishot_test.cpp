@@ -1,5 +1,5 @@
 // multishot_test.cpp: io_uring multishot recv with provided buffers
-// (drivers/src/uring/recv_queue.cpp): order and completeness under
+// (drivers/io/src/uring/recv_queue.cpp): order and completeness under
 // backpressure, a buffer ring shared by many sockets and starved, buffers
 // returned by a close with unread data, a socket that outlives its runtime,
 // a read starved by an empty ring.

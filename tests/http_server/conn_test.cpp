@@ -1,4 +1,4 @@
-// conn_test.cpp: the connection machine (drivers/src/http/conn.hpp) with no
+// conn_test.cpp: the connection machine (drivers/http/src/conn.hpp) with no
 // socket: each case plays an engine's part, feeding the machine bytes and
 // events and doing what next() says against a stream that only records,
 // and checks the bytes the machine would send and the step it asks for.
@@ -20,7 +20,7 @@
 #include <utility>
 #include <vector>
 
-#include "../../drivers/src/http/conn.hpp"  // private: the machine
+#include "../../drivers/http/src/conn.hpp"  // private: the machine
 
 namespace conn_test {
 

@@ -1,5 +1,5 @@
 // poll_engine_test.cpp: what is particular to the poll engine of
-// duet::http (drivers/src/http/poll_engine.cpp) over loopback, on both
+// duet::http (drivers/http/src/poll_engine.cpp) over loopback, on both
 // drivers: an idle connection's task size, a coroutine handler polled in
 // place inside the connection's task and a plain one on a fiber of its
 // own, answers to earlier pipelined requests written while a handler
@@ -24,7 +24,7 @@
 #include <string>
 #include <thread>
 
-#include "../../drivers/src/http/poll_engine.hpp"  // private: the connection type
+#include "../../drivers/http/src/poll_engine.hpp"  // private: the connection type
 #include "http_peer.hpp"
 
 namespace poll_engine_test {

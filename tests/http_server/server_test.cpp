@@ -514,6 +514,7 @@ duet::Task<std::optional<duet::tls::TlsStream>> idle_tls(std::uint16_t port, std
 /// coroutine frames they wait in.
 struct TaskShape {
   std::size_t tasks = 0, frames = 0;
+  bool all_parked = false;  // every task has parked once (none queued or running)
   friend bool operator==(const TaskShape&, const TaskShape&) = default;
 };
 TaskShape shape(duet::Runtime& rt) {
@@ -523,17 +524,19 @@ TaskShape shape(duet::Runtime& rt) {
   std::istringstream lines(os.str());
   for (std::string l; std::getline(lines, l);) {
     if (l.starts_with("  #") || l.starts_with("  waits in")) ++t.frames;
+    if (l.ends_with("live tasks, all above")) t.all_parked = true;
   }
   return t;
 }
-/// The shape once it holds `tasks` tasks and no longer changes (a
-/// connection that just answered settles into its idle wait).
+/// The shape once it holds `tasks` tasks, each parked, and no longer
+/// changes (a task just spawned has not run yet; a connection that just
+/// answered settles into its idle wait).
 TaskShape settled_shape(duet::Runtime& rt, std::size_t tasks) {
   TaskShape last = shape(rt);
   for (int same = 0, i = 0; same < 20 && i < 20000; ++i) {
     std::this_thread::yield();
     const TaskShape now = shape(rt);
-    same = now == last && now.tasks == tasks ? same + 1 : 0;
+    same = now == last && now.tasks == tasks && now.all_parked ? same + 1 : 0;
     last = now;
   }
   return last;

@@ -15,7 +15,7 @@ class CheckComments(CheckerCase):
                                     "/* 64 slots a level, 6 levels. */\n",
             "stackful/include/duet/x.hpp": "/// The pool keeps 32 stacks (performance log, "
                                            "\"Stack pools\").\nint x;  // VMA count\n",
-            "drivers/src/a.cpp": 'auto s = "took 58% of the samples on a VM";  // no claim\n',
+            "drivers/io/src/a.cpp": 'auto s = "took 58% of the samples on a VM";  // no claim\n',
             # Outside the library: the lab and the tests may say anything.
             "experiments/bench/a.cpp": "// callgrind: 167.9 instructions per op on an EPYC VM\n",
             "tests/a_test.cpp": "// claim R9 (R9)\n",
@@ -28,7 +28,7 @@ class CheckComments(CheckerCase):
                 "// The check took 58% of poll_once's samples on a 2-vCPU EPYC VM.\n",
             "common/src/a.cpp": "int a;  // 3.1x faster than the lock (callgrind)\n",
             "stackful/src/b.cpp": "/* R6 is the pool's rule (claim R6):\n   it measured at 12 ns/op */\n",
-            "drivers/src/io/io_op.hpp": "// cheaper on this machine (K3)\n",
+            "drivers/io/include/duet/io/detail/io_op.hpp": "// cheaper on this machine (K3)\n",
             "stackless/include/duet/stackless/t.hpp": "// 12% slower with perf stat\n",
         })
         self.assertEqual(rc, 1)
@@ -37,8 +37,8 @@ class CheckComments(CheckerCase):
                       "common/src/a.cpp:1: names a measurement",
                       "common/src/a.cpp:1: names a profiler run",
                       "stackful/src/b.cpp:1: names a claim ID",
-                      "drivers/src/io/io_op.hpp:1: names a machine",
-                      "drivers/src/io/io_op.hpp:1: names a claim ID",
+                      "drivers/io/include/duet/io/detail/io_op.hpp:1: names a machine",
+                      "drivers/io/include/duet/io/detail/io_op.hpp:1: names a claim ID",
                       "stackless/include/duet/stackless/t.hpp:1: names a measurement"):
             self.assertIn(where, err)
 

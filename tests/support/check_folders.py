@@ -5,7 +5,7 @@ without a loop: each sits on the ones below it, a ladder.
 Usage: check_folders.py ROOT [SRC...]
 
 SRC are source folders relative to ROOT (default: common/src, stackful/src,
-drivers/src, and stackless's src/ should it get one). Each is read on its
+each library's under drivers/, and stackless's src/ should it get one). Each is read on its
 own: its files (*.hpp, *.cpp, *.inc, *.h) and their `#include "..."` lines.
 An include is resolved as the compiler does, beside the including file first,
 then from SRC; one that resolves to no file in SRC (a public `duet/...`
@@ -15,13 +15,16 @@ is the folder `.`. An include from one folder into another is an edge;
 an edge back, directly or through other folders, closes a loop. Fails,
 naming each loop's folders and one include line for each of its edges,
 when a SRC has one (common/src's ladder: docs/architecture.md, "Module
-map").
+map"). Fails too on an include that reaches out of SRC to a file of the
+repository (`"../../io/src/x.hpp"`): a library includes another's public
+headers only, never its src/.
 """
 import pathlib
 import re
 import sys
 
-SOURCES = ("common/src", "stackful/src", "drivers/src", "stackless/src")
+SOURCES = ("common/src", "stackful/src", "drivers/io/src", "drivers/tls/src", "drivers/dns/src",
+           "drivers/http/src", "drivers/sim/src", "stackless/src")
 CXX = (".hpp", ".cpp", ".inc", ".h")
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s*"([^"]+)"')
 
@@ -113,6 +116,21 @@ def shortest_loop(graph, start, inside):
     return [start]
 
 
+def crossings(src, root):
+    """One line per include in `src` that resolves, beside the including
+    file, to a file of `root` outside `src`."""
+    out = []
+    for path in sorted(p for p in src.rglob("*") if p.suffix in CXX and p.is_file()):
+        for no, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            m = INCLUDE_RE.match(line)
+            if not m:
+                continue
+            target = (path.parent / m.group(1)).resolve()
+            if target.is_file() and target.is_relative_to(root) and not target.is_relative_to(src):
+                out.append(f"{path.relative_to(src)}:{no} includes {m.group(1)}, outside its library")
+    return out
+
+
 def loops(src):
     """One line per loop of `src`'s folders: the folders of each strongly
     connected component's shortest loops, through each of its folders, with
@@ -150,6 +168,9 @@ def main():
             continue
         for loop in loops(src):
             print(f"{name}: folder loop {loop}", file=sys.stderr)
+            bad += 1
+        for crossing in crossings(src, root):
+            print(f"{name}: {crossing}", file=sys.stderr)
             bad += 1
     print(f"check_folders: {len(names)} source folder(s) read, {bad} problem(s)")
     return 1 if bad else 0

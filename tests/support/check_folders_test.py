@@ -52,25 +52,34 @@ class CheckFolders(CheckerCase):
 
     def test_a_file_directly_in_src_is_the_folder_dot(self):
         rc, err = self.run_on({
-            "drivers/src/choice.hpp": '#include "io/op.hpp"\n',
-            "drivers/src/io/op.hpp": '#include "choice.hpp"\n',
+            "drivers/io/src/choice.hpp": '#include "io/op.hpp"\n',
+            "drivers/io/src/io/op.hpp": '#include "choice.hpp"\n',
         })
         self.assertEqual(rc, 1)
-        self.assertIn("drivers/src: folder loop . -> io -> .", err)
+        self.assertIn("drivers/io/src: folder loop . -> io -> .", err)
 
     def test_only_the_folders_named_are_read(self):
         files = dict(LADDER, **{
-            "drivers/src/io/op.hpp": '#include "net/tcp.hpp"\n',
-            "drivers/src/net/tcp.hpp": '#include "io/op.hpp"\n',
+            "drivers/io/src/io/op.hpp": '#include "net/tcp.hpp"\n',
+            "drivers/io/src/net/tcp.hpp": '#include "io/op.hpp"\n',
         })
         rc, err = self.run_on(files, ["common/src"])
         self.assertEqual(rc, 0, err)
         rc, err = self.run_on(files)
         self.assertEqual(rc, 1)
-        self.assertIn("drivers/src: folder loop io -> net -> io", err)
+        self.assertIn("drivers/io/src: folder loop io -> net -> io", err)
         rc, err = self.run_on(files, ["common/src", "stackless/src"])
         self.assertEqual(rc, 1)
         self.assertIn("stackless/src: no such folder", err)
+
+    def test_an_include_into_another_library_src_fails(self):
+        rc, err = self.run_on(dict(LADDER, **{
+            "drivers/io/src/io/virtual_net.hpp": "// the seam\n",
+            "drivers/dns/src/resolver.cpp": '#include "../../io/src/io/virtual_net.hpp"\n',
+        }), ["drivers/dns/src"])
+        self.assertEqual(rc, 1)
+        self.assertIn("drivers/dns/src: resolver.cpp:1 includes ../../io/src/io/virtual_net.hpp, "
+                      "outside its library", err)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ import tokenize
 
 TOP = ("common", "drivers", "stackless", "stackful", "experiments", "tests", "reports",
        "docs", "cmake", "examples", ".ci")
-INCLUDE_DIRS = ("common/include", "drivers/include", "stackless/include", "stackful/include",
+INCLUDE_DIRS = ("common/include", "drivers/io/include", "drivers/tls/include", "drivers/dns/include",
+                "drivers/http/include", "drivers/sim/include", "stackless/include", "stackful/include",
                 "cmake/include")
 CXX = (".hpp", ".cpp", ".inc", ".h", ".cc")
 HASH = (".py", ".sh", ".cmake")

@@ -123,7 +123,7 @@ struct RuntimeConfig {
   /// I/O driver; the DUET_DRIVER environment variable (io_uring, epoll,
   /// none) overrides it. Under Valgrind io_uring becomes epoll, with a
   /// warning if it was forced: Valgrind 3.19 cannot wait in io_uring_enter
-  /// without stopping every thread (drivers/src/choice.cpp).
+  /// without stopping every thread (drivers/io/src/choice.cpp).
   IoDriver io_driver = IoDriver::automatic;
   /// io_uring: receive buffers per worker for multishot recv with provided
   /// buffers (a power of two, at most 32768; 0 turns multishot recv off and

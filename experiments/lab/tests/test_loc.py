@@ -88,7 +88,7 @@ class RecordsTest(unittest.TestCase):
                     os.makedirs(os.path.dirname(os.path.join(root, f)), exist_ok=True)
                     with open(os.path.join(root, f), "w", encoding="utf-8") as fh:
                         fh.write("// comment\n\nint x;\nint y;\n")
-            os.remove(os.path.join(root, "drivers/src/http/poll_engine.cpp"))
+            os.remove(os.path.join(root, "drivers/http/src/poll_engine.cpp"))
             recs = loc.records(root)
         got = {(r["impl"], r["metric"]): r for r in recs}
         self.assertEqual(got[("duet-coroutine", "loc.engine")]["value"], 2)
@@ -99,7 +99,7 @@ class RecordsTest(unittest.TestCase):
             "non-blank, non-comment lines, counted by experiments/lab/loc.py; experiments/peers/go/http/main.go: "))
         self.assertNotIn(("duet-poll", "loc.engine"), got)
         self.assertEqual(got[("duet-poll", "unavailable.loc.engine")]["method"],
-                         "missing: drivers/src/http/poll_engine.cpp")
+                         "missing: drivers/http/src/poll_engine.cpp")
         for r in recs:
             self.assertEqual(r["experiment"], "http_loc")
             self.assertIsNone(r["n"])
@@ -138,9 +138,9 @@ class PageTest(unittest.TestCase):
         self.assertIn("## Lines of code: engines and handlers", page)
         self.assertIn("It does not measure how hard that code is to write", page)
         co = got[("duet-coroutine", "loc.engine")]
-        self.assertIn(f"| `drivers/src/http/coroutine_engine.cpp` | {co:,} | "
+        self.assertIn(f"| `drivers/http/src/coroutine_engine.cpp` | {co:,} | "
                       f"{got[('duet-coroutine', 'lines.engine')]:,} |", page)
-        self.assertIn("| `drivers/src/http/poll_engine.hpp` + `drivers/src/http/poll_engine.cpp` | "
+        self.assertIn("| `drivers/http/src/poll_engine.hpp` + `drivers/http/src/poll_engine.cpp` | "
                       f"{got[('duet-poll', 'loc.engine')]:,} |", page)
         self.assertIn("| `examples/http_server/routes_fiber.cpp` |", page)
         self.assertIn("| `experiments/peers/tokio/http/src/main.rs` |", page)

@@ -63,7 +63,7 @@ DUET_API Driver* current_driver() noexcept;
 /// The I/O backends' factory: the driver for worker `index` as cfg.io_driver
 /// (and the DUET_DRIVER environment variable) choose it, or null for
 /// IoDriver::none. duet::drivers defines duet_io_driver_factory
-/// (drivers/src/io_driver_factory.cpp); the core declares it weak, so it is null
+/// (drivers/io/src/io_driver_factory.cpp); the core declares it weak, so it is null
 /// in a program that does not link duet::drivers, whose link interface names
 /// the symbol (--undefined) so that a static link always extracts it.
 using IoDriverFactory = std::unique_ptr<Driver> (*)(const RuntimeConfig& cfg, unsigned index);

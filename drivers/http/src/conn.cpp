@@ -1,0 +1,495 @@
+// conn.cpp: the connection machine (conn.hpp): decoding, routing, the
+// handler's turn, the answer, and the next step, with each report checked
+// against the step it answers.
+#include "conn.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <utility>
+
+#include "body_pump.hpp"
+#include "duet/outcome.hpp"
+#include "duet/stackful.hpp"
+
+namespace duet::http::detail {
+
+/// What a request in progress holds, one block from its first byte until
+/// the connection is idle again.
+struct Conn::Busy {
+  explicit Busy(const Limits& limits) : dec(limits) {}
+  Busy(const Busy&) = delete;
+  Busy& operator=(const Busy&) = delete;
+  ~Busy() {
+    // A connection that ends with a plain handler still running: its
+    // answer has nowhere to go.
+    if (fiber) fiber->cancel();
+  }
+
+  RequestDecoder dec;
+  std::string out;              // answers not yet written, in order
+  std::unique_ptr<char[]> buf;  // the read buffer, taken past first_bytes_
+  std::uint32_t cap = 0;        // buf's size
+  bool closing = false;         // close once out is written
+  bool streamed = false;        // req's body is streamed, by `pump`
+  bool broken = false;          // a write failed during the handler's turn
+  std::size_t written = 0;      // of out, by wrote()
+  Instant started{};            // the request's head was complete
+  std::unique_ptr<Pump> pump;   // made for the first streamed body
+  Request req;                  // the request being handled
+  const FiberHandler* plain = nullptr;  // Next::call's handler
+  BodyToWrite body;                     // a response body from its source
+  // The handler in progress, at most one (after req: a Task refers to it).
+  std::optional<Task<Response>> task;
+  std::optional<JoinHandle<FiberAnswer>> fiber;
+};
+
+/// A streamed body's source over the connection's input (body_pump.hpp):
+/// the handler reads through it while the engine waits for the turn (and
+/// does no I/O: writes_while_pending() is false for a streamed body). A
+/// plain handler runs it on its fiber, on any worker, while the engine's
+/// poll may run on another: until the turn ends, the machine reads nothing
+/// the pump writes (pos_, end_, firstate(), and the Busy's buf, cap and out),
+/// only `streamed` and the handler's future.
+class Conn::Pump final : public BodyPump {
+ public:
+  Pump(Conn& c, StreamRef io) noexcept : c_(c), io_(io) {}
+
+ private:
+  std::span<const std::byte> input() noexcept override {
+    return std::as_bytes(std::span(c_.input() + c_.pos_, c_.end_ - c_.pos_));
+  }
+  void consume(std::size_t n) noexcept override { c_.pos_ += static_cast<std::uint16_t>(n); }
+  Task<io::Result<std::size_t>> fill() override {
+    Conn& c = c_;
+    Busy& b = *c.busy_;
+    if (b.cap < kReadBuffer) {
+      b.buf = std::make_unique_for_overwrite<char[]>(kReadBuffer);
+      b.cap = kReadBuffer;
+    }
+    c.first_ = false;
+    c.pos_ = c.end_ = 0;
+    const Instant deadline = Clock::now() + c.state().options.limits.read_timeout;
+    io::Result<std::size_t> r =
+        co_await io_.ops->read(io_.stream, std::as_writable_bytes(std::span(b.buf.get(), b.cap)),
+                               deadline);
+    if (r) c.end_ = static_cast<std::uint16_t>(*r);  // at most kReadBuffer
+    co_return r;
+  }
+  Task<bool> send_continue() override {
+    Busy& b = *c_.busy_;
+    b.out += continue_response();
+    const Instant deadline = Clock::now() + c_.state().options.limits.read_timeout;
+    const bool ok = co_await io_.ops->write(io_.stream, std::as_bytes(std::span(b.out)), deadline);
+    b.out.clear();
+    co_return ok;
+  }
+
+  Conn& c_;
+  StreamRef io_;
+};
+
+namespace {
+
+/// A report that does not answer the step in progress: the engine broke
+/// the protocol (conn.hpp). Aborts in a checked build, naming it.
+bool out_of_turn(bool ok, const char* report) noexcept {
+  if (ok) return false;
+  if constexpr (DUET_CHECK_TRANSITIONS != 0) {
+    std::fprintf(stderr, "duet::http: Conn::%s out of its step\n", report);
+    std::abort();
+  }
+  return true;
+}
+
+Response cancelled_answer() {
+  return Response::text(503, "Service Unavailable\n");
+}
+
+}  // namespace
+
+Conn::Conn(OpenSlot slot, bool lingers, Plain plain) noexcept
+    : slot_(std::move(slot)), in_place_(plain == Plain::in_place), lingers_(lingers) {}
+
+Conn::~Conn() = default;
+
+Next Conn::next(StreamRef io) {
+  while (phase_ == Phase::parse) parse(io);
+  switch (phase_) {
+    case Phase::read:
+      return Next::read;
+    case Phase::write:
+      return Next::write;
+    case Phase::handle:
+      return Next::handle;
+    case Phase::call:
+      return Next::call;
+    case Phase::write_body:
+      return Next::write_body;
+    case Phase::shutdown:
+      return Next::shutdown;
+    case Phase::parse:
+    case Phase::done:
+      break;
+  }
+  return Next::close;
+}
+
+
+bool Conn::parse(StreamRef io) {
+  while (pos_ < end_) {
+    if (!busy_) busy_ = std::make_unique<Busy>(state().options.limits);
+    Busy& b = *busy_;
+    if (b.closing) {  // the rest is not read: the connection closes
+      pos_ = end_;
+      break;
+    }
+    const auto step = b.dec.feed(std::string_view(input() + pos_, end_ - pos_));
+    pos_ += static_cast<std::uint16_t>(step.consumed);
+    switch (step.event) {
+      case RequestDecoder::Event::need_more:
+        pos_ = end_;  // every byte was used (or none more will be: a switch)
+        break;
+      case RequestDecoder::Event::continue_100:
+        b.out += continue_response();
+        break;
+      case RequestDecoder::Event::error:
+        answer_error(state(), b.dec.error_status(), b.out, true);
+        b.closing = true;
+        break;
+      case RequestDecoder::Event::request:
+      case RequestDecoder::Event::head:  // its body streamed: the pump's
+        if (start_request(step.event == RequestDecoder::Event::head, io)) return true;
+        break;
+      case RequestDecoder::Event::body:  // the pump's, never here
+      case RequestDecoder::Event::body_end:
+        break;
+    }
+    if (b.out.size() >= kFlushAt) {
+      start_write();
+      return true;
+    }
+  }
+  if (busy_ && !busy_->out.empty()) {
+    start_write();
+  } else if (busy_ && busy_->closing) {
+    close();
+  } else {
+    start_read();
+  }
+  return true;
+}
+
+void Conn::start_read() noexcept {
+  const bool idle = !busy_ || busy_->dec.idle();
+  // Between requests during a drain: close at once (no answer is owed).
+  if (idle && state().shutdown.is_cancelled()) {
+    phase_ = Phase::done;
+    return;
+  }
+  if (idle || busy_->dec.in_body()) arm();
+  // No input is left. Between requests: give the request's block back and
+  // wait in first_bytes_; within a request: the read buffer.
+  first_ = idle;
+  if (first_) {
+    busy_.reset();
+  } else if (const std::uint32_t want = large_ ? kReadBuffer : kReadBufferSmall;
+             busy_->cap < want) {
+    busy_->buf = std::make_unique_for_overwrite<char[]>(want);
+    busy_->cap = want;
+  }
+  pos_ = end_ = 0;
+  phase_ = Phase::read;
+}
+
+std::span<std::byte> Conn::read_into() noexcept {
+  if (first_ || !busy_ || !busy_->buf) return std::as_writable_bytes(std::span(first_bytes_));
+  return std::as_writable_bytes(std::span(busy_->buf.get(), busy_->cap));
+}
+
+void Conn::read_done(const io::Result<std::size_t>& r) noexcept {
+  if (out_of_turn(phase_ == Phase::read, "read_done")) return;
+  if (!r || *r == 0) {  // the peer's end, an error, or the deadline
+    phase_ = Phase::done;
+    return;
+  }
+  if (lingering_) {  // dropped; read on until the end or the deadline
+    pos_ = end_ = 0;
+    return;
+  }
+  // A read that filled the read buffer: the large one from the next on.
+  if (!first_ && *r == busy_->cap) large_ = true;
+  pos_ = 0;
+  end_ = static_cast<std::uint16_t>(*r);  // at most the buffer's size
+  phase_ = Phase::parse;
+}
+
+void Conn::drained() noexcept {
+  if (out_of_turn(idle(), "drained")) return;
+  phase_ = Phase::done;
+}
+
+const char* Conn::input() const noexcept {
+  return first_ ? first_bytes_ : busy_->buf.get();
+}
+
+
+void Conn::start_write() noexcept {
+  arm();
+  phase_ = Phase::write;
+}
+
+std::span<const std::byte> Conn::output() const noexcept {
+  return std::as_bytes(std::span(busy_->out)).subspan(busy_->written);
+}
+
+void Conn::wrote(std::size_t n) noexcept {
+  if (out_of_turn(phase_ == Phase::write, "wrote")) return;
+  busy_->written += n;
+  if (busy_->written < busy_->out.size()) {
+    arm();  // progress: the rest gets a deadline of its own
+    return;
+  }
+  written(true);
+}
+
+void Conn::written(bool ok) noexcept {
+  if (out_of_turn(phase_ == Phase::write || phase_ == Phase::handle, "written")) return;
+  busy_->out.clear();
+  busy_->written = 0;
+  if (phase_ == Phase::handle) {
+    if (!ok) busy_->broken = true;  // no answer goes out after it: close at the turn's end
+    return;
+  }
+  phase_ = ok ? Phase::parse : Phase::done;
+}
+
+bool Conn::writes_while_pending() const noexcept {
+  // `streamed` first: while the pump owns the stream a plain handler's
+  // fiber may be writing a 100 Continue into `out` on another worker, so
+  // `out` is not read at all.
+  const Busy& b = *busy_;
+  return !b.streamed && !b.broken && !b.out.empty();
+}
+
+std::string& Conn::out() noexcept {
+  return busy_->out;
+}
+
+const BodyToWrite& Conn::body() const noexcept {
+  return busy_->body;
+}
+
+std::chrono::milliseconds Conn::write_timeout() const noexcept {
+  return state().options.limits.read_timeout;
+}
+
+void Conn::body_written(bool ok) noexcept {
+  if (out_of_turn(phase_ == Phase::write_body, "body_written")) return;
+  if (!ok) busy_->closing = true;  // the body cut short
+  busy_->body = {};
+  phase_ = Phase::parse;
+}
+
+void Conn::close() noexcept {
+  phase_ = lingers_ ? Phase::shutdown : Phase::done;
+}
+
+void Conn::shut() noexcept {
+  if (out_of_turn(phase_ == Phase::shutdown, "shut")) return;
+  lingering_ = true;
+  first_ = false;
+  pos_ = end_ = 0;
+  arm();
+  phase_ = Phase::read;
+}
+
+void Conn::arm() noexcept {
+  deadline_ = Clock::now() + state().options.limits.read_timeout;
+}
+
+
+bool Conn::start_request(bool streamed, StreamRef io) {
+  Busy& b = *busy_;
+  b.req = b.dec.take();
+  b.started = Clock::now();
+  b.streamed = streamed;
+  if (streamed) {
+    if (!b.pump) b.pump = std::make_unique<Pump>(*this, io);
+    b.pump->open(b.dec);
+    b.req.body_stream = b.pump.get();
+  }
+  ++served_;
+  const Router::Match m = state().routes.find(b.req.method, b.req.method_name, b.req.path());
+  if (m.handler == nullptr) {
+    const bool close = closes_after();
+    answer_error(state(), b.req, m.status, b.out, close, m.allow, b.started);
+    b.closing = close;
+    return false;
+  }
+  start_handler(*m.handler);
+  return phase_ != Phase::parse;
+}
+
+void Conn::start_handler(const Handler& h) {
+  Busy& b = *busy_;
+  if (h.is_coroutine()) {
+    try {
+      b.task.emplace(h.coroutine()(b.req));
+    } catch (...) {
+      finish_turn(std::nullopt, Failure::threw);  // it threw before its coroutine began
+      return;
+    }
+    phase_ = Phase::handle;
+    return;
+  }
+  const FiberHandler* f = &h.fiber();
+  // On the connection's own fiber when nothing waits to be written (else
+  // the answers go out while the handler runs, from the engine's turn).
+  if (in_place_ && (b.streamed || b.out.empty())) {
+    b.plain = f;
+    phase_ = Phase::call;
+    return;
+  }
+  try {
+    b.fiber.emplace(duet::spawn(duet::stackful, [f, req = std::move(b.req)]() mutable {
+      return run_plain(*f, std::move(req));
+    }));
+  } catch (...) {
+    // No fiber for it (the runtime shuts down), the request gone with the
+    // refused closure: 503 in the fixed form, and close.
+    if (b.streamed) (void)end_turn(*b.pump, true);
+    b.streamed = false;
+    answer_error(state(), 503, b.out, true);
+    b.closing = true;
+    return;
+  }
+  phase_ = Phase::handle;
+}
+
+Poll<void> Conn::poll_handler(Context& cx) {
+  Busy& b = *busy_;
+  if (b.task) {
+    std::optional<Response> res;
+    Failure failure = Failure::none;
+    try {
+      auto p = b.task->poll(cx);
+      if (p.is_pending()) return pending;
+      res.emplace(std::move(p).value());
+    } catch (const Cancelled&) {
+      failure = Failure::cancelled;
+    } catch (...) {
+      failure = Failure::threw;
+    }
+    b.task.reset();
+    finish_turn(std::move(res), failure);
+    return ready();
+  }
+  FiberAnswer a;
+  bool lost = false;  // the fiber was cancelled from outside: the request went with it
+  try {
+    auto p = b.fiber->poll(cx);
+    if (p.is_pending()) return pending;
+    a = std::move(p).value();
+  } catch (...) {
+    lost = true;
+  }
+  b.fiber.reset();
+  if (lost) {
+    if (b.streamed) (void)end_turn(*b.pump, true);
+    b.streamed = false;
+    if (b.broken) {
+      phase_ = Phase::done;
+      return ready();
+    }
+    answer_error(state(), 503, b.out, true);
+    b.closing = true;
+    phase_ = Phase::parse;
+    return ready();
+  }
+  b.req = std::move(a.req);
+  finish_turn(std::move(a.res), a.failure);
+  return ready();
+}
+
+void Conn::call_plain() {
+  if (out_of_turn(phase_ == Phase::call, "call_plain")) return;
+  Busy& b = *busy_;
+  std::optional<Response> res;
+  Failure failure = Failure::none;
+  try {
+    res.emplace((*b.plain)(b.req));
+  } catch (const duet::detail::FiberUnwind&) {
+    if (b.streamed) b.pump->close();
+    throw;  // the runtime unwinds this fiber: nothing more is written
+  } catch (const Cancelled&) {
+    failure = Failure::cancelled;
+  } catch (...) {
+    failure = Failure::threw;
+  }
+  b.plain = nullptr;
+  finish_turn(std::move(res), failure);
+}
+
+void Conn::finish_turn(std::optional<Response> res, Failure failure) {
+  Busy& b = *busy_;
+  bool close = closes_after();  // ends a streamed body's turn too
+  if (b.broken) {  // a write failed while the handler ran: nothing more goes out
+    phase_ = Phase::done;
+    return;
+  }
+  if (failure == Failure::cancelled) close = true;
+  if (!res) res.emplace(failure == Failure::cancelled ? cancelled_answer() : handler_failed());
+  b.body = body_to_write(b.req, *res, close);
+  answer(state(), b.req, std::move(*res), b.out, close, b.started);
+  b.closing = close;
+  phase_ = b.body.source ? Phase::write_body : Phase::parse;
+}
+
+bool Conn::closes_after() noexcept {
+  Busy& b = *busy_;
+  const bool unread = b.streamed && end_turn(*b.pump, true);
+  b.streamed = false;
+  return unread || detail::closes_after(state(), b.req, served_, b.dec);
+}
+
+Poll<void> Conn::Turn::poll(Context& cx) {
+  for (;;) {
+    // A write in flight first: the handler's answer is appended to the
+    // output it writes only after it.
+    if (write_) {
+      auto p = write_->poll(cx);
+      if (p.is_pending()) return pending;
+      write_.reset();
+      m_.written(std::move(p).value());
+    }
+    if (!done_ && m_.poll_handler(cx).is_ready()) done_ = true;
+    if (done_) return ready();
+    if (!m_.writes_while_pending()) return pending;
+    // A fiber spawned for the handler has not run yet at the turn's first
+    // poll: give it a turn first (the connection's task goes to the back
+    // of the queue), so that a handler that does not wait costs no write.
+    if (!yielded_ && m_.busy_->fiber) {
+      yielded_ = true;
+      cx.waker().wake_by_ref();
+      return pending;
+    }
+    m_.arm();
+    write_.emplace(io_.ops->write(io_.stream, m_.output(), m_.deadline()));
+  }
+}
+
+FiberAnswer run_plain(const FiberHandler& h, Request req) {
+  FiberAnswer a{std::move(req), std::nullopt, Failure::none};
+  try {
+    a.res.emplace(h(a.req));
+  } catch (const duet::detail::FiberUnwind&) {
+    throw;
+  } catch (const Cancelled&) {
+    a.failure = Failure::cancelled;
+  } catch (...) {
+    a.failure = Failure::threw;
+  }
+  return a;
+}
+
+}  // namespace duet::http::detail

@@ -1,0 +1,91 @@
+// udp.cpp: UdpSocket (duet/net/udp.hpp): its socket made and bound
+// through the calls a simulated network answers for a virtual descriptor
+// (tcp.cpp's make_socket and socket_bind), and the kernel for a real one.
+#include "duet/net/udp.hpp"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+
+#include "duet/io/detail/virtual_net.hpp"
+
+namespace duet::net {
+
+io::Result<SocketAddr> sock_name(int fd, bool peer) noexcept;
+int make_socket(int family, int type) noexcept;
+int socket_bind(int fd, const SocketAddr& addr) noexcept;
+
+RecvFromFuture::RecvFromFuture(io::detail::Source* s, std::span<std::byte> buf) noexcept
+    : q_{io::detail::OpKind::recvfrom} {
+  q_.src = s;
+  q_.rbuf = buf.data();
+  q_.len = buf.size();
+}
+
+Poll<io::Result<Datagram>> RecvFromFuture::poll(Context& cx) {
+  q_.addr = &from_;  // the future may have moved since the last poll
+  auto p = io::detail::poll_op(q_, slot_, cx);
+  if (p.is_pending()) return pending;
+  long r = p.value();
+  if (r < 0) return io::Result<Datagram>(io::errno_code(static_cast<int>(-r)));
+  return io::Result<Datagram>(Datagram{static_cast<std::size_t>(r), from_});
+}
+
+Poll<io::Result<std::size_t>> RecvFuture::poll(Context& cx) {
+  auto p = from_.poll(cx);
+  if (p.is_pending()) return pending;
+  io::Result<Datagram> d = std::move(p).value();
+  if (!d) return io::Result<std::size_t>(d.error());
+  return io::Result<std::size_t>(d->size);
+}
+
+io::Result<UdpSocket> UdpSocket::bind(SocketAddr addr) noexcept {
+  io::Fd fd(make_socket(addr.family(), SOCK_DGRAM));
+  if (!fd) return io::errno_code(errno);
+  if (socket_bind(fd.get(), addr) < 0) return io::errno_code(errno);
+  UdpSocket u;
+  u.src_.fd = std::move(fd);
+  return u;
+}
+
+io::SendToFuture UdpSocket::send_to(std::span<const std::byte> data,
+                                    const SocketAddr& to) noexcept {
+  io::detail::OpRequest q{io::detail::OpKind::sendto};
+  q.src = &src_;
+  q.wbuf = data.data();
+  q.len = data.size();
+  return io::SendToFuture(q, to);
+}
+
+io::Result<void> UdpSocket::connect(const SocketAddr& peer) noexcept {
+  const int fd = src_.fd.get();
+  if (io::detail::is_virtual_fd(fd)) {
+    io::detail::VirtualNet* v = io::detail::virtual_net();
+    const int r = v != nullptr ? v->connect_dgram(fd, peer) : -EBADF;
+    if (r < 0) return io::errno_code(-r);
+    return {};
+  }
+  if (peer.family() == AF_UNSPEC) {
+    sockaddr unspec{};
+    unspec.sa_family = AF_UNSPEC;
+    if (::connect(fd, &unspec, sizeof unspec) < 0) return io::errno_code(errno);
+    return {};
+  }
+  if (::connect(fd, peer.raw(), peer.len()) < 0) return io::errno_code(errno);
+  return {};
+}
+
+io::SendToFuture UdpSocket::send(std::span<const std::byte> data) noexcept {
+  // No address (length 0): the kernel sends to the connected peer.
+  return send_to(data, SocketAddr());
+}
+
+io::Result<SocketAddr> UdpSocket::local_addr() const noexcept {
+  return sock_name(src_.fd.get(), false);
+}
+
+io::Result<SocketAddr> UdpSocket::peer_addr() const noexcept {
+  return sock_name(src_.fd.get(), true);
+}
+
+}  // namespace duet::net

@@ -1,0 +1,363 @@
+// network.hpp: the simulated network behind a sim::World: its hosts and
+// links, its virtual sockets (duet/io/detail/virtual_net.hpp answers for them in the
+// kernel's place), the queue of segments and events in flight, the seeded
+// draws, and the trace.
+//
+// Time: every segment and event has an instant on duet::Clock (the paused
+// test clock); one pump task (Pump, world.cpp) sleeps on the timer wheel
+// until the earliest and delivers it, so the clock's auto-advance moves
+// the network exactly as it moves sleeps, and time stands still while any
+// task can run.
+//
+// Determinism: with the world's one worker, operations reach the network
+// in an order fixed by the seed, and the network draws from its own
+// generator in that order; descriptors are numbered in order, and the
+// tables are ordered maps. So a seed replays every delivery, fault and
+// trace line.
+//
+// Locking: one mutex guards the whole network (the worker, and the test's
+// thread between runs, may call in). Wakers are woken after it is let go.
+#pragma once
+
+#include "duet/export.hpp"
+
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <queue>
+#include <random>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "duet/io/op.hpp"
+#include "duet/net/address.hpp"
+#include "duet/poll.hpp"
+#include "duet/sim/config.hpp"
+#include "duet/time/clock.hpp"
+#include "duet/waker.hpp"
+#include "duet/io/detail/virtual_net.hpp"
+
+namespace duet::sim::detail {
+
+/// FNV-1a 64: the trace's hash, and each payload's.
+inline std::uint64_t fnv1a(const void* p, std::size_t n,
+                           std::uint64_t h = 0xcbf29ce484222325ULL) noexcept {
+  const auto* b = static_cast<const unsigned char*>(p);
+  for (std::size_t i = 0; i < n; ++i) {
+    h ^= b[i];
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+class Network;
+
+/// The driver of a simulated network's worker (sim_driver.cpp): an
+/// IoBackend whose operations the network answers, sleeping on a futex.
+std::unique_ptr<duet::detail::Driver> make_sim_driver(Network& net);
+
+/// Wakers collected under the network's lock, woken after it is let go.
+using WakeList = std::vector<Waker>;
+
+/// Exported: the World (world.cpp, in duet::sim) drives it from the library
+/// above this one.
+class DUET_API Network final : public io::detail::VirtualNet {
+ public:
+  explicit Network(const WorldConfig& cfg);
+  ~Network() override;
+
+  // ---- the world's controls (world.cpp) ----
+  std::uint32_t add_host(std::string name, std::uint32_t ipv4_host_order);
+  [[nodiscard]] std::uint32_t next_default_ip() const;
+  [[nodiscard]] const std::string& host_name(std::uint32_t h) const;
+  [[nodiscard]] net::SocketAddr host_addr(std::uint32_t h, std::uint16_t port) const;
+  void set_link(std::uint32_t a, std::uint32_t b, LinkConfig l);
+  void set_partitioned(std::uint32_t a, std::uint32_t b, bool on);
+  /// One direction only: what `from` sends to `to` is lost until
+  /// set_partitioned(.., false) repairs both.
+  void partition_one_way(std::uint32_t from, std::uint32_t to);
+  /// Holds (on) the data `from` sends to `to`: it waits in order, counting
+  /// no retransmission, until the release (off) sends it on at once.
+  void set_held(std::uint32_t from, std::uint32_t to, bool on);
+  void crash(std::uint32_t h);
+  void restart(std::uint32_t h);
+  [[nodiscard]] bool host_up(std::uint32_t h) const;
+  /// Cuts (on) or repairs the path between host `h` and the world's
+  /// resolver, both ways: h's lookups lose every try.
+  void set_resolver_partitioned(std::uint32_t h, bool on);
+  /// The resolver's process dies (false) or runs again (true): while it is
+  /// down, a try that reaches its host is refused (port unreachable).
+  void set_resolver_up(bool up);
+  /// The clock's start: trace instants are offsets from it.
+  void start_clock() { t0_ = Clock::now(); }
+
+  /// Drops every waker the network keeps (the pump's, the sockets'): the
+  /// world calls it once its runtime has shut down, before the runtime
+  /// goes, so that no waker outlives the tasks' runtime.
+  void drop_wakers() noexcept;
+
+  [[nodiscard]] std::uint64_t trace_hash() const;
+  [[nodiscard]] std::size_t trace_events() const;
+  [[nodiscard]] std::vector<std::string> trace() const;
+  [[nodiscard]] std::size_t open_sockets() const;
+
+  // ---- the pump (world.cpp) ----
+  /// Delivers what is due; returns the next instant something is due, or
+  /// empty with `w` kept to be woken when something is queued.
+  std::optional<Instant> pump(const Waker& w);
+
+  // ---- the driver's operations (sim_driver.cpp calls it) ----
+  Poll<long> start(io::detail::OpRequest& q, Context& cx);
+  /// The file faults, drawn for a file operation at its submission: 0 (it
+  /// goes on to the file), or the errno it fails with, traced. A write of
+  /// `len` bytes (file_write_error): EIO or ENOSPC, a second draw picks
+  /// which; a read (file_read_error) or a sync (file_sync_error): EIO. No
+  /// draw for an open.
+  int file_fault(io::detail::OpKind kind, std::size_t len);
+
+  // ---- VirtualNet ----
+  std::unique_ptr<duet::detail::Driver> make_driver(const RuntimeConfig& cfg,
+                                                    unsigned index) override;
+  bool claims_socket() const noexcept override;
+  int socket(int family, int type) noexcept override;
+  int bind(int fd, const net::SocketAddr& addr) noexcept override;
+  int listen(int fd, int backlog) noexcept override;
+  /// A datagram socket's peer: sends without an address go to it, and
+  /// datagrams from others are dropped at arrival; an unbound socket is
+  /// bound to an ephemeral port first. AF_UNSPEC clears it.
+  int connect_dgram(int fd, const net::SocketAddr& peer) noexcept override;
+  int accept_now(int fd) noexcept override;
+  long send_now(int fd, const void* data, std::size_t len) noexcept override;
+  int shutdown(int fd, int how) noexcept override;
+  int close(int fd) noexcept override;
+  int name(int fd, bool peer, net::SocketAddr& out) noexcept override;
+  int setsockopt(int fd, int level, int name, const void* v, socklen_t len) noexcept override;
+  int getsockopt(int fd, int level, int name, void* v, socklen_t* len) noexcept override;
+  /// The world's resolver is one default link (WorldConfig::link) away
+  /// from every host: the answer comes after two of that link's delays
+  /// (its latency and a jitter draw each way). With the link's `loss`,
+  /// the query and the answer are each lost with that probability (a
+  /// datagram, not retransmitted); a partition between the asking task's
+  /// host and the resolver loses both. A lost try costs the query's
+  /// give-up time and the next try is sent. While the resolver is down, a
+  /// try that crosses is refused after the same round trip (the port
+  /// unreachable coming back), and the next is sent at once. When no try
+  /// is answered the lookup fails: ETIMEDOUT if a try was lost, else
+  /// ECONNREFUSED (c-ares's status: a timeout overrides the refusal).
+  /// Names match without regard to case, with or without one trailing
+  /// dot.
+  NameAnswer lookup_name(std::string_view name, const NameQuery& q) override;
+
+ private:
+  static constexpr std::uint32_t kNoHost = 0xffffffffu;
+  /// The world's resolver in partitions_ (it is no host of hosts_).
+  static constexpr std::uint32_t kResolver = 0xfffffffeu;
+  /// The most spurious_eagain hits in a row on one socket.
+  static constexpr int kEagainStreakMax = 8;
+
+  struct HostState {
+    std::string name;
+    std::uint32_t ip = 0;  // host order
+    bool up = true;
+    std::uint16_t next_port = 49152;  // the kernel's first ephemeral port
+  };
+
+  /// A UDP datagram: its bytes whole (boundaries kept) and its ends.
+  struct Datagram {
+    std::uint32_t from_ip = 0;
+    std::uint16_t from_port = 0;
+    std::uint32_t to_ip = 0;
+    std::uint16_t to_port = 0;
+    std::vector<std::byte> bytes;
+  };
+
+  struct Segment {
+    enum Kind : std::uint8_t { data, fin, rst };
+    Kind kind = data;
+    std::vector<std::byte> bytes;
+    Instant due{};
+    int attempts = 0;
+  };
+
+  enum class State : std::uint8_t { fresh, bound, listening, connecting, connected, dead };
+
+  struct Socket {
+    std::uint32_t host = kNoHost;
+    State state = State::fresh;
+    bool fd_open = true;   // the user's descriptor (false: closed, the record lingers)
+    bool accepted = true;  // false while it waits in a listener's backlog
+    std::uint32_t local_ip = 0;
+    std::uint16_t local_port = 0;
+    std::uint32_t peer_ip = 0;
+    std::uint16_t peer_port = 0;
+    int peer = -1;      // the other end's descriptor
+    int listener = -1;  // a server end: the listener whose backlog it waits in
+    // receive side
+    std::deque<std::byte> rx;
+    bool rx_eof = false;
+    bool shut_rd = false;
+    int error = 0;  // sticky: ECONNRESET, ETIMEDOUT, ECONNREFUSED, ENETDOWN
+    // send side: segments not yet delivered, in order
+    std::deque<Segment> out;
+    std::size_t out_bytes = 0;
+    bool out_scheduled = false;
+    bool shut_wr = false;
+    // UDP (udp true): the datagrams received and not read, their bytes
+    bool udp = false;
+    std::deque<Datagram> dgrams;
+    std::size_t dgram_bytes = 0;
+    // connected UDP: the peer is peer_ip/peer_port; an ICMP error for one
+    // of its sends, reported once by the next send or receive
+    bool dgram_connected = false;
+    int dgram_error = 0;
+    // connect
+    int syn_attempts = 0;
+    // the spurious_eagain fault: its hits in a row on this socket
+    int eagain_streak = 0;
+    // listen
+    std::deque<int> backlog;
+    std::size_t backlog_max = 0;
+    std::vector<Waker> acceptors;
+    Waker reader;
+    Waker writer;
+    std::map<std::pair<int, int>, int> options;
+  };
+
+  struct Event {
+    enum Kind : std::uint8_t { flow, syn, synack, rst, syn_retry, datagram, icmp };
+    Instant at{};
+    std::uint64_t seq = 0;
+    Kind kind = flow;
+    int fd = -1;  // flow, synack, rst, syn_retry, icmp: the socket it reaches; syn: the client
+    int aux = 0;  // syn_retry: the attempt; synack: the server end
+    std::uint64_t id = 0;  // datagram: its key in datagrams_
+    bool operator>(const Event& o) const noexcept { return at != o.at ? at > o.at : seq > o.seq; }
+  };
+
+  Socket* find(int fd) noexcept;
+  std::uint32_t host_by_ip(std::uint32_t ip) const noexcept;
+  [[nodiscard]] const LinkConfig& link(std::uint32_t a, std::uint32_t b) const;
+  /// Whether a transmission from a to b gets through now (hosts up, no
+  /// partition, the loss draw).
+  bool transmits(std::uint32_t a, std::uint32_t b);
+  Duration delay(std::uint32_t a, std::uint32_t b);
+  /// One crossing of link `l`: its latency plus a draw in [0, jitter].
+  Duration link_delay(const LinkConfig& l);
+  /// When a segment of `n` bytes that `s` sends now arrives: it waits for
+  /// the link's earlier segments (FIFO per direction), takes its
+  /// serialization time at the link's bandwidth, then the link's delay;
+  /// with the link's reorder probability, an extra draw in [0, latency +
+  /// jitter] on top (traced).
+  Instant arrival(const Socket& s, std::uint32_t to, std::size_t n);
+  /// When the link from -> to has serialized `n` more bytes queued now
+  /// (now, on a link without bandwidth).
+  Instant link_sent(std::uint32_t from, std::uint32_t to, std::size_t n);
+  /// The reorder draw of link `l` for `n` bytes: 0, or with its
+  /// probability an extra draw in [0, latency + jitter], traced as late
+  /// with what `text()` names.
+  template <class Text>
+  Duration late_by(const LinkConfig& l, std::size_t n, Text text);
+  bool draw(double p);
+  /// A draw in [0, n), n > 0.
+  std::uint64_t below(std::uint64_t n);
+  void schedule(Event e);
+  void trace(std::string line);
+  std::string addr_text(std::uint32_t ip, std::uint16_t port) const;
+  std::string conn_text(const Socket& s) const;
+
+  void send_syn(int fd);
+  void on_flow(int fd);
+  void on_syn(int fd);
+  void on_synack(int fd, int server);
+  void on_rst(int fd);
+  void on_syn_retry(int fd, int attempt);
+  /// Queues a segment on `fd`'s connection to its peer.
+  void push_segment(int fd, Segment seg);
+  /// Resets `fd`'s end with `err` (its queued segments are dropped).
+  void fail(Socket& s, int err);
+  void wake_all(Socket& s);
+  std::size_t room(const Socket& s);
+  int do_accept(Socket& l, net::SocketAddr* peer);
+
+  /// The spurious_eagain fault's draw for operation `op` of `s`: true on a
+  /// hit (traced as `what` and `op`). At most kEagainStreakMax hits in a
+  /// row per socket; the next draw is skipped (honest), so no rate stops a
+  /// socket. A rate of 0 draws nothing.
+  bool spurious_eagain(Socket& s, const char* what, const char* op);
+  /// Pending with cx's waker woken at once (after the lock is let go): the
+  /// would-block of the driver's path, whose next poll tries again.
+  Poll<long> would_block_now(Context& cx);
+  /// Waits: cx's waker goes to `slot`; under the spurious_eagain fault it
+  /// is also woken at once (a spurious wake: the next poll finds nothing
+  /// new and waits again).
+  Poll<long> park(Socket& s, Waker& slot, Context& cx, const char* op);
+  /// Whether a send of `len` bytes would take some now.
+  bool sendable(const Socket& s, std::size_t len);
+  Poll<long> do_accept_op(Socket& s, io::detail::OpRequest& q, Context& cx);
+  /// A readiness wait (poll, wait_writable): the mask, or pending.
+  Poll<long> do_wait_ready(Socket& s, io::detail::OpRequest& q, Context& cx);
+  Poll<long> do_recv(Socket& s, io::detail::OpRequest& q, Context& cx);
+  /// A send that does not wait: the bytes taken, or -errno; nullopt where
+  /// it would wait (connecting, or no room in the peer's window).
+  std::optional<long> try_send(Socket& s, int fd, const io::detail::OpRequest& q);
+  /// Cuts (on) or repairs the direction from -> to, and to -> from too when
+  /// `both`; the trace line is `what` and the two names.
+  void set_cut(std::uint32_t from, std::uint32_t to, bool on, bool both, const char* what);
+  Poll<long> do_send(Socket& s, int fd, io::detail::OpRequest& q, Context& cx);
+  Poll<long> do_connect(Socket& s, int fd, io::detail::OpRequest& q, Context& cx);
+
+  // ---- UDP (network.cpp, "datagrams") ----
+  /// An operation on a UDP socket: recv and recvfrom, sendto.
+  Poll<long> udp_op(Socket& s, int fd, io::detail::OpRequest& q, Context& cx);
+  /// sendto on a UDP socket: binds it to an ephemeral port first when it
+  /// has none; the datagram is lost (link loss, partition, host down) or
+  /// queued to arrive whole; the bytes taken, or -errno.
+  long send_datagram(Socket& s, int fd, const io::detail::OpRequest& q);
+  /// recvfrom (or recv) on a UDP socket: the oldest datagram, truncated to
+  /// the buffer (the rest discarded), its sender in *q.addr.
+  Poll<long> recv_datagram(Socket& s, io::detail::OpRequest& q, Context& cx);
+  void on_datagram(std::uint64_t id);
+  /// A datagram `d` found nobody bound at its destination: a connected
+  /// sender whose peer it was hears of it (port unreachable) after the
+  /// link back.
+  void send_unreachable(const Datagram& d, std::uint32_t to);
+  void on_icmp(int fd);
+
+  WorldConfig cfg_;
+  mutable std::mutex mu_;
+  std::mt19937_64 rng_;
+  std::vector<HostState> hosts_;
+  std::map<std::pair<std::uint32_t, std::uint32_t>, LinkConfig> links_;
+  std::set<std::pair<std::uint32_t, std::uint32_t>> partitions_;
+  std::set<std::pair<std::uint32_t, std::uint32_t>> held_;  // (from, to): data waits
+  bool resolver_up_ = true;
+  // (from, to): when the link's last queued segment is serialized (links
+  // with a bandwidth only).
+  std::map<std::pair<std::uint32_t, std::uint32_t>, Instant> link_free_;
+  std::map<int, Socket> sockets_;
+  std::map<std::uint64_t, Datagram> datagrams_;  // in flight, by id
+  std::uint64_t next_datagram_ = 1;
+  // (from, to): when the direction's last datagram arrives (datagrams keep
+  // their order on a link unless the reorder draw makes one late).
+  std::map<std::pair<std::uint32_t, std::uint32_t>, Instant> dgram_last_;
+  int next_fd_ = io::kVirtualFdBase;
+  std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
+  std::uint64_t seq_ = 0;
+  Waker pump_waker_;
+  std::optional<Instant> pump_at_;
+  WakeList wakes_;  // filled under mu_, woken by the caller after unlocking
+  Instant t0_{};
+  std::uint64_t trace_hash_ = 0xcbf29ce484222325ULL;
+  std::size_t trace_events_ = 0;
+  std::vector<std::string> trace_;
+};
+
+}  // namespace duet::sim::detail

@@ -1,0 +1,416 @@
+// stream.cpp: the BIO over a connection's ciphertext buffers, and
+// TlsStream and its futures: each runs one OpenSSL call through
+// Connection::drive (connection.hpp), which moves the buffers' bytes over
+// the TCP stream.
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "duet/tls/stream.hpp"
+#include "connection.hpp"
+
+namespace duet::tls {
+namespace detail {
+
+namespace {
+
+Connection* conn_of(BIO* b) noexcept {
+  return static_cast<Connection*>(BIO_get_data(b));
+}
+
+int bio_write(BIO* b, const char* p, std::size_t n, std::size_t* done) {
+  BIO_clear_retry_flags(b);
+  *done = conn_of(b)->put(p, n);
+  if (*done > 0 || n == 0) return 1;
+  BIO_set_retry_write(b);  // full until flush() sends it
+  return 0;
+}
+
+int bio_read(BIO* b, char* p, std::size_t n, std::size_t* done) {
+  BIO_clear_retry_flags(b);
+  Connection* c = conn_of(b);
+  *done = c->take(p, n);
+  if (*done > 0 || n == 0) return 1;
+  // Empty: more may come (retry), unless the socket reported the end of
+  // the stream (then OpenSSL reports "unexpected eof" unless a
+  // close_notify came first).
+  if (!c->eof) BIO_set_retry_read(b);
+  return 0;
+}
+
+long bio_ctrl(BIO* b, int cmd, long, void*) {
+  const Connection* c = conn_of(b);
+  switch (cmd) {
+    case BIO_CTRL_FLUSH:
+      return 1;  // flush() sends, outside OpenSSL
+    case BIO_CTRL_PENDING:
+      return static_cast<long>(c->in.size());
+    case BIO_CTRL_WPENDING:
+      return static_cast<long>(c->out.size());
+    case BIO_CTRL_EOF:
+      return c->eof && c->in.size() == 0 ? 1 : 0;
+    default:
+      return 0;
+  }
+}
+
+int bio_create(BIO* b) {
+  BIO_set_init(b, 1);
+  return 1;
+}
+
+int bio_destroy(BIO*) {
+  return 1;  // the buffers belong to the Connection
+}
+
+/// The buffers a worker thread keeps for its connections' next takes: a
+/// connection gives its buffer back whenever it goes idle (every request
+/// of a keep-alive connection), so a few spare ones per thread save a
+/// large malloc and free each time. At most kSpares per thread; the
+/// memory is no connection's, so buffered_capacity() does not count it.
+class Spares {
+ public:
+  static constexpr std::size_t kSpares = 4;
+  /// A buffer's memory, uninitialised: only received or written bytes
+  /// are ever read from it.
+  std::unique_ptr<char[]> take() {
+    if (n_ > 0) return std::move(v_[--n_]);
+    return std::make_unique_for_overwrite<char[]>(kBufferSize);
+  }
+  void give(std::unique_ptr<char[]> m) noexcept {
+    if (n_ < kSpares) v_[n_++] = std::move(m);
+  }
+
+ private:
+  std::array<std::unique_ptr<char[]>, kSpares> v_;
+  std::size_t n_ = 0;
+};
+
+Spares& spares() noexcept {
+  static thread_local Spares s;
+  return s;
+}
+
+std::unique_ptr<char[]> new_buffer() {
+  return spares().take();
+}
+
+}  // namespace
+
+BIO_METHOD* buffers_bio_method() noexcept {
+  // Made once per process (a function-local static: thread-safe
+  // initialisation); OpenSSL keeps a pointer to it in every BIO.
+  static BIO_METHOD* const m = [] {
+    BIO_METHOD* bm = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "duet tls buffers");
+    if (bm != nullptr) {
+      BIO_meth_set_write_ex(bm, bio_write);
+      BIO_meth_set_read_ex(bm, bio_read);
+      BIO_meth_set_ctrl(bm, bio_ctrl);
+      BIO_meth_set_create(bm, bio_create);
+      BIO_meth_set_destroy(bm, bio_destroy);
+    }
+    return bm;
+  }();
+  return m;
+}
+
+std::size_t Connection::put(const char* p, std::size_t n) noexcept {
+  if (!out.mem) {
+    out.mem = new_buffer();
+    out.head = out.tail = 0;
+  } else if (!send && out.head > 0) {
+    // No send points into it: the unsent bytes move to the start.
+    std::memmove(out.mem.get(), out.mem.get() + out.head, out.size());
+    out.tail -= out.head;
+    out.head = 0;
+  }
+  const std::size_t k = std::min(n, kBufferSize - out.tail);
+  std::memcpy(out.mem.get() + out.tail, p, k);
+  out.tail += k;
+  return k;
+}
+
+std::size_t Connection::take(char* p, std::size_t n) noexcept {
+  const std::size_t k = std::min(n, in.size());
+  std::memcpy(p, in_base() + in.head, k);
+  in.head += k;
+  if (in.head == in.tail && !recv) in.head = in.tail = 0;
+  return k;
+}
+
+void Connection::trim() noexcept {
+  if (out.mem && out.size() == 0 && !send) {
+    spares().give(std::move(out.mem));
+    out.head = out.tail = 0;
+  }
+  if (in.mem && in.size() == 0 && !recv && at_record_boundary()) {
+    spares().give(std::move(in.mem));
+    in.head = in.tail = 0;
+  }
+}
+
+void Connection::scan(const char* p, std::size_t n) noexcept {
+  // A record is a 5-byte header (type, version, 16-bit length) and the
+  // length's bytes.
+  while (n > 0) {
+    if (rec_left > 0) {
+      const std::size_t k = std::min<std::size_t>(rec_left, n);
+      rec_left -= static_cast<std::uint32_t>(k);
+      p += k;
+      n -= k;
+      continue;
+    }
+    const auto byte = static_cast<unsigned char>(*p);
+    if (hdr_have == 3) rec_hi = byte;
+    if (hdr_have == 4) {
+      rec_left = (std::uint32_t{rec_hi} << 8) | byte;
+      hdr_have = 0;
+    } else {
+      ++hdr_have;
+    }
+    ++p;
+    --n;
+  }
+}
+
+Poll<io::Result<void>> Connection::flush(Context& cx) {
+  for (;;) {
+    if (!send) {
+      if (out.size() == 0) return io::Result<void>();  // nothing to send
+      if (handshaking) {
+        ++handshake_sends;
+        // A flight of the handshake leaves now (the invariants): a direct,
+        // non-blocking send, ahead of nothing (no send is in flight).
+        const io::Result<std::size_t> k = tcp.try_write(out.bytes());
+        if (!k) return io::Result<void>(k.error());
+        if (*k > 0) {
+          out.head += *k;
+          if (out.head == out.tail) out.head = out.tail = 0;
+          continue;  // all sent, or the rest through the TCP future
+        }
+        // The socket's buffer is full: the TCP future waits for room.
+      }
+      send.emplace(tcp.write(out.mem.get() + out.head, out.size()));
+    }
+    auto p = send->poll(cx);
+    if (p.is_pending()) return pending;
+    auto r = std::move(p).value();
+    send.reset();
+    if (!r) return io::Result<void>(r.error());
+    if (*r == 0) return io::Result<void>(std::errc::broken_pipe);
+    out.head += *r;  // consumes what the send took
+    if (out.head == out.tail) out.head = out.tail = 0;
+  }
+}
+
+Poll<io::Result<void>> Connection::fill(Context& cx) {
+  if (eof) {
+    // OpenSSL asked for more after the end of the stream was reported.
+    return io::Result<void>(std::errc::connection_aborted);
+  }
+  if (!recv) {
+    if (in.size() == 0 && at_record_boundary()) {
+      // Waiting for the peer's next record with nothing buffered (drive
+      // flushed `out` first): the recv waits in `first`, and both
+      // buffers' memory goes back.
+      trim();
+      in.head = in.tail = 0;
+    } else if (!in.mem) {
+      // A record in progress beyond `first`: take the memory, with the
+      // bytes `first` still holds.
+      auto m = new_buffer();
+      std::memcpy(m.get(), first + in.head, in.size());
+      in.tail = in.size();
+      in.head = 0;
+      in.mem = std::move(m);
+    } else if (in.head > 0 && kBufferSize - in.tail < kRecordMax) {
+      // Less than a record of room at the end: the unread bytes (part of
+      // one record: OpenSSL asks for more only then) move to the start.
+      std::memmove(in.mem.get(), in.mem.get() + in.head, in.size());
+      in.tail -= in.head;
+      in.head = 0;
+    }
+    const std::size_t cap = in.mem ? kBufferSize : kFirstRead;
+    // OpenSSL asks for bytes only with a record incomplete, which fits.
+    if (in.tail >= cap) return io::Result<void>(std::errc::no_buffer_space);
+    recv.emplace(tcp.read(in_base() + in.tail, cap - in.tail));
+  }
+  auto p = recv->poll(cx);
+  if (p.is_pending()) return pending;
+  auto r = std::move(p).value();
+  recv.reset();
+  if (!r) return io::Result<void>(r.error());
+  if (*r == 0) {
+    // From now on an empty `in` is the end of the stream: OpenSSL reports
+    // "unexpected eof" unless a close_notify came first.
+    eof = true;
+  } else {
+    scan(in_base() + in.tail, *r);
+    in.tail += *r;
+  }
+  return io::Result<void>();
+}
+
+std::error_code Connection::fail(std::error_code e) noexcept {
+  broken = e;
+  // Best effort: an alert OpenSSL wrote (bad certificate, decode error)
+  // tells the peer why. Never waits: the connection is done.
+  if (!send && out.size() > 0) {
+    (void)tcp.try_write(out.bytes());
+  }
+  return e;
+}
+
+}  // namespace detail
+
+// ---- HandshakeFuture -----------------------------------------------------
+
+HandshakeFuture::HandshakeFuture(std::unique_ptr<detail::Connection> c, std::error_code setup_error,
+                                 std::chrono::nanoseconds timeout) noexcept
+    : c_(std::move(c)), err_(setup_error), timeout_(timeout) {
+  if (timeout.count() > 0) {
+    deadline_.emplace(Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout));
+  }
+}
+HandshakeFuture::HandshakeFuture(HandshakeFuture&&) noexcept = default;
+HandshakeFuture::~HandshakeFuture() = default;
+
+Poll<io::Result<TlsStream>> HandshakeFuture::poll(Context& cx) {
+  if (err_) return io::Result<TlsStream>(err_);
+  if (!c_) return io::Result<TlsStream>(std::errc::operation_canceled);  // polled after done
+  SSL* ssl = c_->ssl.get();
+  auto p = c_->drive(cx, step_, [ssl](std::size_t*) { return SSL_do_handshake(ssl); });
+  if (p.is_ready()) {
+    deadline_.reset();
+    c_->handshaking = false;
+    if (!p.value()) {
+      err_ = p.value().error();
+      c_.reset();  // closes the socket
+      return io::Result<TlsStream>(err_);
+    }
+    return io::Result<TlsStream>(TlsStream(std::move(c_)));
+  }
+  if (deadline_ && deadline_->poll(cx).is_ready()) {
+    err_ = std::make_error_code(std::errc::timed_out);
+    c_.reset();  // abandons the TCP operations in flight, closes the socket
+    return io::Result<TlsStream>(err_);
+  }
+  return pending;
+}
+
+// ---- the stream's futures ------------------------------------------------
+
+namespace {
+constexpr std::size_t max_write = 64 * 1024;
+io::Result<std::size_t> closed() {
+  return std::make_error_code(std::errc::bad_file_descriptor);
+}
+}  // namespace
+
+Poll<io::Result<std::size_t>> ReadFuture::poll(Context& cx) {
+  if (c_ == nullptr) return closed();
+  if (buf_.empty()) return io::Result<std::size_t>(std::size_t{0});
+  SSL* ssl = c_->ssl.get();
+  return c_->drive(cx, step_, [ssl, b = buf_](std::size_t* n) {
+    return SSL_read_ex(ssl, b.data(), b.size(), n);
+  });
+}
+
+Poll<io::Result<std::size_t>> WriteFuture::poll(Context& cx) {
+  if (c_ == nullptr) return closed();
+  if (data_.empty()) return io::Result<std::size_t>(std::size_t{0});
+  SSL* ssl = c_->ssl.get();
+  auto d = data_.first(std::min(data_.size(), max_write));
+  return c_->drive(cx, step_,
+                   [ssl, d](std::size_t* n) { return SSL_write_ex(ssl, d.data(), d.size(), n); });
+}
+
+Poll<io::Transferred> WriteAllFuture::poll(Context& cx) {
+  if (c_ == nullptr)
+    return io::Transferred{0, std::make_error_code(std::errc::bad_file_descriptor)};
+  SSL* ssl = c_->ssl.get();
+  while (done_ < data_.size()) {
+    auto d = data_.subspan(done_, std::min(data_.size() - done_, max_write));
+    auto p = c_->drive(
+        cx, step_, [ssl, d](std::size_t* n) { return SSL_write_ex(ssl, d.data(), d.size(), n); });
+    if (p.is_pending()) return pending;
+    if (!p.value()) return io::Transferred{done_, p.value().error()};
+    done_ += *p.value();
+    step_ = detail::Step{};
+  }
+  return io::Transferred{done_, {}};
+}
+
+Poll<io::Result<void>> ShutdownFuture::poll(Context& cx) {
+  if (c_ == nullptr) return io::Result<void>(std::errc::bad_file_descriptor);
+  SSL* ssl = c_->ssl.get();
+  // SSL_shutdown returns 0 once our close_notify is written and the
+  // peer's has not arrived: enough for a half-close.
+  auto p = c_->drive(cx, step_, [ssl](std::size_t*) {
+    int r = SSL_shutdown(ssl);
+    return r >= 0 ? 1 : r;
+  });
+  if (p.is_pending()) return pending;
+  if (!p.value()) return io::Result<void>(p.value().error());
+  return c_->tcp.shutdown(net::Shutdown::write);
+}
+
+// ---- TlsStream -----------------------------------------------------------
+
+TlsStream::TlsStream() noexcept = default;
+TlsStream::TlsStream(std::unique_ptr<detail::Connection> c) noexcept : c_(std::move(c)) {}
+TlsStream::TlsStream(TlsStream&&) noexcept = default;
+TlsStream& TlsStream::operator=(TlsStream&&) noexcept = default;
+TlsStream::~TlsStream() = default;
+
+io::Result<void> TlsStream::close() noexcept {
+  if (!c_) return {};
+  c_->send.reset();
+  c_->recv.reset();
+  return c_->tcp.close();
+}
+
+std::string_view TlsStream::alpn() const noexcept {
+  if (!c_) return {};
+  const unsigned char* p = nullptr;
+  unsigned n = 0;
+  SSL_get0_alpn_selected(c_->ssl.get(), &p, &n);
+  return {reinterpret_cast<const char*>(p), n};
+}
+
+std::string_view TlsStream::server_name() const noexcept {
+  if (!c_) return {};
+  const char* s = SSL_get_servername(c_->ssl.get(), TLSEXT_NAMETYPE_host_name);
+  return s != nullptr ? std::string_view(s) : std::string_view();
+}
+
+bool TlsStream::session_reused() const noexcept {
+  return c_ && SSL_session_reused(c_->ssl.get()) == 1;
+}
+
+std::string_view TlsStream::version() const noexcept {
+  return c_ ? std::string_view(SSL_get_version(c_->ssl.get())) : std::string_view();
+}
+
+net::TcpStream& TlsStream::tcp() noexcept {
+  return c_->tcp;
+}
+
+std::uint32_t TlsStream::handshake_sends() const noexcept {
+  return c_ ? c_->handshake_sends : 0;
+}
+
+std::size_t TlsStream::buffered_capacity() const noexcept {
+  return c_ ? c_->held() : 0;
+}
+
+bool TlsStream::is_open() const noexcept {
+  return c_ && c_->tcp.is_open();
+}
+
+}  // namespace duet::tls
