@@ -274,6 +274,20 @@ TEST_CASE("conn: answers made are written while a later handler is pending", "[h
   });
 }
 
+TEST_CASE("conn: a plain handler that does not wait costs no write of its own", "[http_server]") {
+  on_runtime([]() -> duet::Task<void> {
+    Machine x;
+    // Both fit the first read: /h-plain's fiber gets a turn before the
+    // turn would write /h's answer, finishes, and both go in one write.
+    const Next end = co_await x.run(get_req("/h") + get_req("/h-plain"));
+    CHECK(end == Next::read);
+    CHECK(x.reads.size() == 1);
+    CHECK(x.rec.writes == 0);
+    CHECK(occurrences(x.sent, "|") == 1);
+    CHECK(occurrences(x.sent, "200 OK") == 2);
+  });
+}
+
 TEST_CASE("conn: Connection close is answered, then a TCP connection lingers and TLS closes",
           "[http_server]") {
   on_runtime([]() -> duet::Task<void> {
