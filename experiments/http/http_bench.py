@@ -667,10 +667,16 @@ def upstream_drivers(mode: str, uring=None) -> list[str]:
     return ["io_uring"] if (io_uring_available() if uring is None else uring) else ["epoll"]
 
 
+def driver_of(name: str) -> str:
+    """The driver of one of duet's servers (a --baseline's too: "@base" on
+    the end)."""
+    return name.split("@", 1)[0].rsplit("-", 1)[1]
+
+
 def upstream_names(names: list[str], drivers: list[str], load: Load) -> list[str]:
     """The servers of one proxy or fan-out load: duet's on `drivers`, every
     peer, less those without a fan-out at the fan-out load."""
-    return [n for n in names if (not n.startswith("duet-") or n.rsplit("-", 1)[1] in drivers)
+    return [n for n in names if (not n.startswith("duet-") or driver_of(n) in drivers)
             and not (load.kind == "fanout" and n in NO_FANOUT)]
 
 
@@ -839,13 +845,13 @@ def tls_diagnostics_names(b: Bench) -> list[str]:
     """The servers of the HTTPS profiles and timelines: duet's on the
     --tls-diagnostics-drivers, every peer."""
     drivers = upstream_drivers(b.a.tls_diagnostics_drivers)
-    return [n for n in b.names if not n.startswith("duet-") or n.rsplit("-", 1)[1] in drivers]
+    return [n for n in b.names if not n.startswith("duet-") or driver_of(n) in drivers]
 
 
 def idle_names(b: Bench) -> list[str]:
     """The idle tests' servers: duet's on the --idle-drivers, every peer."""
     drivers = upstream_drivers(b.a.idle_drivers)
-    return [n for n in b.names if not n.startswith("duet-") or n.rsplit("-", 1)[1] in drivers]
+    return [n for n in b.names if not n.startswith("duet-") or driver_of(n) in drivers]
 
 
 
@@ -942,7 +948,7 @@ def depth_pass(b: Bench, nofile: int):
         return
     cpu = upstream_cpu(b.cpus)
     drivers = upstream_drivers(b.a.upstream_drivers)
-    names = [x for x in b.names if not x.startswith("duet-") or x.rsplit("-", 1)[1] in drivers]
+    names = [x for x in b.names if not x.startswith("duet-") or driver_of(x) in drivers]
     k = b.rng.randrange(len(names)) if names else 0
     meth = depth_method(b, n, why_n, cpu)
     log(f"depth: {why_n}; duet's drivers: {', '.join(drivers)}")

@@ -42,10 +42,8 @@ struct Recorder {
 
 StreamRef stream_of(Recorder& r) {
   static constexpr StreamRef::Ops ops{
-      .read = [](void*, std::span<std::byte>,
-                 duet::Instant) -> duet::Task<duet::io::Result<std::size_t>> {
-        co_return std::errc::not_supported;
-      },
+      .read = [](void*, std::span<std::byte>, duet::Instant)
+          -> duet::Task<duet::io::Result<std::size_t>> { co_return std::errc::not_supported; },
       .write = [](void* p, std::span<const std::byte> out, duet::Instant) -> duet::Task<bool> {
         auto& rec = *static_cast<Recorder*>(p);
         rec.written.append(reinterpret_cast<const char*>(out.data()), out.size());
@@ -205,8 +203,7 @@ TEST_CASE("conn: a request is answered in one write and the connection waits idl
   });
 }
 
-TEST_CASE("conn: a plain handler runs in place under the fiber engine's machine",
-          "[http_server]") {
+TEST_CASE("conn: a plain handler runs in place under the fiber engine's machine", "[http_server]") {
   on_runtime([]() -> duet::Task<void> {
     Machine x({}, true, Conn::Plain::in_place);
     x.feed(get_req("/h-plain"));

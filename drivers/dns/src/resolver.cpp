@@ -28,8 +28,8 @@
 #include <cerrno>
 #include <mutex>
 
-#include "duet/io/op.hpp"
 #include "duet/io/detail/virtual_net.hpp"
+#include "duet/io/op.hpp"
 
 namespace duet::dns {
 namespace {

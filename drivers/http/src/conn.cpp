@@ -26,16 +26,16 @@ struct Conn::Busy {
   }
 
   RequestDecoder dec;
-  std::string out;              // answers not yet written, in order
-  std::unique_ptr<char[]> buf;  // the read buffer, taken past first_bytes_
-  std::uint32_t cap = 0;        // buf's size
-  bool closing = false;         // close once out is written
-  bool streamed = false;        // req's body is streamed, by `pump`
-  bool broken = false;          // a write failed during the handler's turn
-  std::size_t written = 0;      // of out, by wrote()
-  Instant started{};            // the request's head was complete
-  std::unique_ptr<Pump> pump;   // made for the first streamed body
-  Request req;                  // the request being handled
+  std::string out;                      // answers not yet written, in order
+  std::unique_ptr<char[]> buf;          // the read buffer, taken past first_bytes_
+  std::uint32_t cap = 0;                // buf's size
+  bool closing = false;                 // close once out is written
+  bool streamed = false;                // req's body is streamed, by `pump`
+  bool broken = false;                  // a write failed during the handler's turn
+  std::size_t written = 0;              // of out, by wrote()
+  Instant started{};                    // the request's head was complete
+  std::unique_ptr<Pump> pump;           // made for the first streamed body
+  Request req;                          // the request being handled
   const FiberHandler* plain = nullptr;  // Next::call's handler
   BodyToWrite body;                     // a response body from its source
   // The handler in progress, at most one (after req: a Task refers to it).
@@ -69,9 +69,8 @@ class Conn::Pump final : public BodyPump {
     c.first_ = false;
     c.pos_ = c.end_ = 0;
     const Instant deadline = Clock::now() + c.state().options.limits.read_timeout;
-    io::Result<std::size_t> r =
-        co_await io_.ops->read(io_.stream, std::as_writable_bytes(std::span(b.buf.get(), b.cap)),
-                               deadline);
+    io::Result<std::size_t> r = co_await io_.ops->read(
+        io_.stream, std::as_writable_bytes(std::span(b.buf.get(), b.cap)), deadline);
     if (r) c.end_ = static_cast<std::uint16_t>(*r);  // at most kReadBuffer
     co_return r;
   }
@@ -133,7 +132,6 @@ Next Conn::next(StreamRef io) {
   }
   return Next::close;
 }
-
 
 bool Conn::parse(StreamRef io) {
   while (pos_ < end_) {
@@ -232,7 +230,6 @@ const char* Conn::input() const noexcept {
   return first_ ? first_bytes_ : busy_->buf.get();
 }
 
-
 void Conn::start_write() noexcept {
   arm();
   phase_ = Phase::write;
@@ -306,7 +303,6 @@ void Conn::shut() noexcept {
 void Conn::arm() noexcept {
   deadline_ = Clock::now() + state().options.limits.read_timeout;
 }
-
 
 bool Conn::start_request(bool streamed, StreamRef io) {
   Busy& b = *busy_;
@@ -433,7 +429,7 @@ void Conn::call_plain() {
 void Conn::finish_turn(std::optional<Response> res, Failure failure) {
   Busy& b = *busy_;
   bool close = closes_after();  // ends a streamed body's turn too
-  if (b.broken) {  // a write failed while the handler ran: nothing more goes out
+  if (b.broken) {               // a write failed while the handler ran: nothing more goes out
     phase_ = Phase::done;
     return;
   }

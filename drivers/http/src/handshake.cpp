@@ -28,8 +28,7 @@ Task<void> handshake(OpenSlot slot, net::TcpStream tcp, const tls::TlsContext* t
 
 }  // namespace
 
-void handshake_then(OpenSlot slot, net::TcpStream tcp, const tls::TlsContext* tls,
-                    StartTls start) {
+void handshake_then(OpenSlot slot, net::TcpStream tcp, const tls::TlsContext* tls, StartTls start) {
   spawn(handshake(std::move(slot), std::move(tcp), tls, start)).detach();
 }
 

@@ -87,7 +87,8 @@ class [[nodiscard]] PollConnection {
         kind_ = Kind::turn;
         return true;
       case Next::write_body:
-        std::construct_at(&wait_.body, write_body(stream_, m_.out(), m_.body(), m_.write_timeout()));
+        std::construct_at(&wait_.body,
+                          write_body(stream_, m_.out(), m_.body(), m_.write_timeout()));
         kind_ = Kind::body;
         return true;
       case Next::shutdown:
@@ -222,7 +223,7 @@ class [[nodiscard]] PollConnection {
   // holds the two bytes after it.
   [[no_unique_address]] Conn m_;
   Kind kind_ = Kind::none;
-  bool drain_queued_ = false;  // drain_wait_ is registered with the token
+  bool drain_queued_ = false;     // drain_wait_ is registered with the token
   Wait<ReadFut, WriteFut> wait_;  // which one: kind_
   S stream_;
 };

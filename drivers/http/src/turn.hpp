@@ -73,7 +73,6 @@ using StartTls = void (*)(OpenSlot slot, tls::TlsStream s);
 
 /// A TLS connection's handshake (within Limits::read_timeout), as a task of
 /// its own that starts the connection's task when it succeeds, and ends.
-void handshake_then(OpenSlot slot, net::TcpStream tcp, const tls::TlsContext* tls,
-                    StartTls start);
+void handshake_then(OpenSlot slot, net::TcpStream tcp, const tls::TlsContext* tls, StartTls start);
 
 }  // namespace duet::http::detail

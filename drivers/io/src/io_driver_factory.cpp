@@ -11,8 +11,8 @@
 
 #include "choice.hpp"
 #include "duet/detail/driver.hpp"
-#include "epoll/epoll_driver.hpp"
 #include "duet/io/detail/virtual_net.hpp"
+#include "epoll/epoll_driver.hpp"
 #include "uring/uring_driver.hpp"
 
 namespace duet::detail {

@@ -37,13 +37,13 @@
 #include <utility>
 #include <vector>
 
+#include "duet/io/detail/virtual_net.hpp"
 #include "duet/io/op.hpp"
 #include "duet/net/address.hpp"
 #include "duet/poll.hpp"
 #include "duet/sim/config.hpp"
 #include "duet/time/clock.hpp"
 #include "duet/waker.hpp"
-#include "duet/io/detail/virtual_net.hpp"
 
 namespace duet::sim::detail {
 

@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "duet/tls/stream.hpp"
 #include "connection.hpp"
+#include "duet/tls/stream.hpp"
 
 namespace duet::tls {
 namespace {

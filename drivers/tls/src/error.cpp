@@ -9,8 +9,8 @@
 
 #include <string>
 
-#include "duet/io/result.hpp"
 #include "connection.hpp"
+#include "duet/io/result.hpp"
 
 namespace duet::tls {
 namespace {

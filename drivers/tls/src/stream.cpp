@@ -11,8 +11,8 @@
 #include <cstring>
 #include <memory>
 
-#include "duet/tls/stream.hpp"
 #include "connection.hpp"
+#include "duet/tls/stream.hpp"
 
 namespace duet::tls {
 namespace detail {

@@ -16,10 +16,10 @@
 #include <vector>
 
 #include "duet/detail/park_token.hpp"
-#include "duet/io/fd.hpp"
-#include "duet/io/stats.hpp"
 #include "duet/io/detail/backend.hpp"
 #include "duet/io/detail/io_op.hpp"
+#include "duet/io/fd.hpp"
+#include "duet/io/stats.hpp"
 
 namespace duet::io::detail {
 

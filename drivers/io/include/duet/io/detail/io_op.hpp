@@ -1,8 +1,7 @@
-// duet/io/detail/io_op.hpp (a seam of duet::drivers, not part of the API): what every backend's operations share: IoOp (an operation the
-// kernel or a blocking pool job works on after poll_op returned), the spin
-// lock that guards it, epoll's file operations on the blocking pool, and
-// the syscalls of the backends
-// that make them themselves (epoll, a plain thread's blocking fallback).
+// duet/io/detail/io_op.hpp (a seam of duet::drivers, not part of the API): what every backend's
+// operations share: IoOp (an operation the kernel or a blocking pool job works on after poll_op
+// returned), the spin lock that guards it, epoll's file operations on the blocking pool, and the
+// syscalls of the backends that make them themselves (epoll, a plain thread's blocking fallback).
 // The backends' own state is in uring/uring_driver.hpp and
 // epoll/epoll_driver.hpp; the interface poll_op calls them through is
 // duet/io/detail/backend.hpp.

@@ -1,5 +1,5 @@
-// duet/io/detail/virtual_net.hpp (not part of the API): the seam where a simulated network (duet::sim) takes the
-// kernel's place under the socket types. Two kinds of call reach it:
+// duet/io/detail/virtual_net.hpp (not part of the API): the seam where a simulated network
+// (duet::sim) takes the kernel's place under the socket types. Two kinds of call reach it:
 //   - the operations of poll_op (recv, send, accept, connect, ...) go to the
 //     calling worker's driver as on io_uring and epoll: the simulated
 //     network's driver is an IoBackend (IoDriver::sim), so they take no new
