@@ -55,3 +55,18 @@ function(duet_library target)
     VERSION ${PROJECT_VERSION}
     SOVERSION ${PROJECT_VERSION_MAJOR})
 endfunction()
+
+# duet_component(<name>): the library of the calling folder (one folder,
+# one library: docs/architecture.md): duet_<name> from every src/**/*.cpp,
+# exported as duet::<name>, its include/ public (installed into the one
+# duet/ tree) and its src/ private. The caller adds what it links.
+function(duet_component name)
+  file(GLOB_RECURSE sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/*.cpp)
+  duet_library(duet_${name} ${sources})
+  add_library(duet::${name} ALIAS duet_${name})
+  set_target_properties(duet_${name} PROPERTIES EXPORT_NAME ${name})
+  target_include_directories(duet_${name} PUBLIC
+    $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
+    $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+  target_include_directories(duet_${name} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
+endfunction()
