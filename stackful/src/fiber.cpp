@@ -412,6 +412,13 @@ void switch_out(FiberBase* f) noexcept {
   if (f->unwinding) throw FiberUnwind{};
 }
 
+/// Runs `f`'s armed before_park step (BeforePark), disarmed first: the
+/// step's own waits park as any.
+[[gnu::noinline, gnu::cold]] void run_before_park(FiberBase* f) {
+  f->before_park_armed = false;
+  f->fiber_vtable().before_park(f);
+}
+
 /// this_fiber::yield on `f`, with the worker asked once (take_yield_turn):
 /// nothing else runnable, it goes on without a switch; else it jumps
 /// straight into the next task when that is a fiber it may enter, else
@@ -423,6 +430,8 @@ void switch_out(FiberBase* f) noexcept {
     leave(f, RunResult::yielded);  // to the canceller, which throws
     return;
   }
+  if (f->before_park_armed) [[unlikely]]
+    run_before_park(f);
   const NextTask n = take_yield_turn(f);
   if (n.task == f) return;
   f->reason = RunResult::yielded;
@@ -493,6 +502,11 @@ void fiber_block(TaskHeader* t) {
     }
     throw FiberUnwind{};
   }
+  if (f->before_park_armed) [[unlikely]] {
+    // The wait polls again rather than park (BeforePark).
+    run_before_park(f);
+    return;
+  }
   // Where it waits (inside duet::wait<Op>): the dump and gdb script name it.
   f->parked_at.store(__builtin_return_address(0), std::memory_order_relaxed);
   leave(f, RunResult::pending);
@@ -554,6 +568,19 @@ bool fiber_unwind(FiberBase* f) noexcept {
     if (enter(f) == nullptr) cpu_relax();
   }
   return f->unwound;
+}
+
+void arm_before_park() {
+  FiberBase* f = current_fiber();
+  if (f == nullptr) throw std::logic_error("duet: arm_before_park: not on a fiber");
+  if (f->fiber_vtable().before_park == nullptr) {
+    throw std::logic_error("duet: arm_before_park: the fiber's function has no before_park");
+  }
+  f->before_park_armed = true;
+}
+
+void disarm_before_park() noexcept {
+  if (FiberBase* f = current_fiber()) f->before_park_armed = false;
 }
 
 }  // namespace duet::detail

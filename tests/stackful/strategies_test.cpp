@@ -19,7 +19,7 @@ using duet::test::Gate;
 
 namespace {
 
-duet::RuntimeConfig two_workers() {
+duet::RuntimeConfig strategies_two_workers() {
   duet::RuntimeConfig c;
   c.workers = 2;
   c.placement = duet::Placement::none;
@@ -37,7 +37,7 @@ duet::RuntimeConfig two_workers() {
 }  // namespace
 
 TEST_CASE("every strategy runs, yields and returns", "[stackful][strategy]") {
-  duet::Runtime rt(two_workers());
+  duet::Runtime rt(strategies_two_workers());
   for (StackStrategy s : duet::test::all_strategies) {
     INFO(duet::test::strategy_name(s));
     std::vector<duet::JoinHandle<int>> hs;
@@ -57,7 +57,7 @@ TEST_CASE("every strategy runs, yields and returns", "[stackful][strategy]") {
 }
 
 TEST_CASE("the runtime default strategy applies to plain spawns", "[stackful][strategy]") {
-  auto cfg = two_workers();
+  auto cfg = strategies_two_workers();
   cfg.fiber_stack_strategy = StackStrategy::copy;
   duet::Runtime rt(cfg);
   bool copy = rt.block_on(duet::stackful, [] { return duet::this_fiber::is_copy_fiber(); });
@@ -68,7 +68,7 @@ TEST_CASE("the runtime default strategy applies to plain spawns", "[stackful][st
 }
 
 TEST_CASE("fibers of every strategy park on a gate and all wake", "[stackful][strategy]") {
-  duet::Runtime rt(two_workers());
+  duet::Runtime rt(strategies_two_workers());
   for (StackStrategy s : duet::test::all_strategies) {
     INFO(duet::test::strategy_name(s));
     Gate gate;
@@ -90,7 +90,7 @@ TEST_CASE("fibers of every strategy park on a gate and all wake", "[stackful][st
 
 TEST_CASE("copy fibers keep their stack contents across suspension and workers",
           "[stackful][copy]") {
-  duet::Runtime rt(two_workers());
+  duet::Runtime rt(strategies_two_workers());
   std::vector<duet::JoinHandle<bool>> hs;
   for (int i = 0; i < 300; ++i) {
     hs.push_back(rt.spawn(duet::stackful({.strategy = StackStrategy::copy}), [i] {
@@ -107,7 +107,7 @@ TEST_CASE("copy fibers keep their stack contents across suspension and workers",
 }
 
 TEST_CASE("copy fibers join coroutines and fibers of other strategies", "[stackful][copy]") {
-  duet::Runtime rt(two_workers());
+  duet::Runtime rt(strategies_two_workers());
   auto inner = rt.spawn(duet::stackful({.strategy = StackStrategy::pooled}), [] {
     duet::this_fiber::yield();
     return 20;
@@ -118,7 +118,7 @@ TEST_CASE("copy fibers join coroutines and fibers of other strategies", "[stackf
 }
 
 TEST_CASE("wait_off_stack moves the operation off a copy fiber's stack", "[stackful][copy]") {
-  duet::Runtime rt(two_workers());
+  duet::Runtime rt(strategies_two_workers());
   Gate gate;
   auto h = rt.spawn(duet::stackful({.strategy = StackStrategy::copy}), [&gate] {
     duet::this_fiber::wait_off_stack(gate.wait());
@@ -131,7 +131,7 @@ TEST_CASE("wait_off_stack moves the operation off a copy fiber's stack", "[stack
 
 TEST_CASE("wait_off_stack takes lvalue move-only operations on every strategy",
           "[stackful][copy]") {
-  duet::Runtime rt(two_workers());
+  duet::Runtime rt(strategies_two_workers());
   for (StackStrategy s : {StackStrategy::copy, StackStrategy::pooled, StackStrategy::lazy}) {
     INFO(duet::test::strategy_name(s));
     auto ch = duet::Channel<int>::bounded(0);
@@ -155,7 +155,7 @@ TEST_CASE("wait_off_stack takes lvalue move-only operations on every strategy",
 }
 
 TEST_CASE("lazy stacks recurse deep and give deep pages back", "[stackful][lazy]") {
-  duet::Runtime rt(two_workers());
+  duet::Runtime rt(strategies_two_workers());
   const auto before = duet::detail::stack_pool_stats().trimmed;
   // 100K frames of 64-byte locals: ~10 MB of stack in a 64 MiB reservation
   // (30K under TSan, whose shadow call stack holds 64K frames per thread).
@@ -178,7 +178,7 @@ TEST_CASE("lazy stacks recurse deep and give deep pages back", "[stackful][lazy]
 }
 
 TEST_CASE("oversized and impossible stacks throw to the spawner", "[stackful][errors]") {
-  duet::Runtime rt(two_workers());
+  duet::Runtime rt(strategies_two_workers());
   REQUIRE_THROWS_AS(rt.spawn(duet::stackful({.strategy = StackStrategy::lazy,
                                              .stack_size = duet::max_fiber_stack + 1}),
                              [] {}),
@@ -195,7 +195,7 @@ TEST_CASE("cancelled fibers of every strategy unwind", "[stackful][cancel]") {
     ~Guard() { n->fetch_add(1); }
   };
   {
-    duet::Runtime rt(two_workers());
+    duet::Runtime rt(strategies_two_workers());
     Gate gate;  // never opened
     std::vector<duet::JoinHandle<void>> hs;
     for (StackStrategy s : duet::test::all_strategies) {

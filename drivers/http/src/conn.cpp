@@ -250,14 +250,22 @@ void Conn::wrote(std::size_t n) noexcept {
 }
 
 void Conn::written(bool ok) noexcept {
-  if (out_of_turn(phase_ == Phase::write || phase_ == Phase::handle, "written")) return;
+  if (out_of_turn(phase_ == Phase::write || phase_ == Phase::handle || phase_ == Phase::call,
+                  "written")) {
+    return;
+  }
   busy_->out.clear();
   busy_->written = 0;
-  if (phase_ == Phase::handle) {
+  if (phase_ != Phase::write) {
     if (!ok) busy_->broken = true;  // no answer goes out after it: close at the turn's end
     return;
   }
   phase_ = ok ? Phase::parse : Phase::done;
+}
+
+Task<bool> Conn::write_pending(StreamRef io) {
+  arm();
+  return io.ops->write(io.stream, output(), deadline_);
 }
 
 bool Conn::writes_while_pending() const noexcept {
@@ -339,9 +347,9 @@ void Conn::start_handler(const Handler& h) {
     return;
   }
   const FiberHandler* f = &h.fiber();
-  // On the connection's own fiber when nothing waits to be written (else
-  // the answers go out while the handler runs, from the engine's turn).
-  if (in_place_ && (b.streamed || b.out.empty())) {
+  // On the connection's own fiber: the engine writes what waits when the
+  // handler first waits (Next::call).
+  if (in_place_) {
     b.plain = f;
     phase_ = Phase::call;
     return;
@@ -469,8 +477,7 @@ Poll<void> Conn::Turn::poll(Context& cx) {
       cx.waker().wake_by_ref();
       return pending;
     }
-    m_.arm();
-    write_.emplace(io_.ops->write(io_.stream, m_.output(), m_.deadline()));
+    write_.emplace(m_.write_pending(io_));
   }
 }
 

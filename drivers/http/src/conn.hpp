@@ -25,12 +25,10 @@
 //   streamed body: the body's reads own the stream until its turn ends).
 // - Handlers: a coroutine handler's Task is polled in the connection's
 //   task; a plain one runs on a fiber (the connection's own under the fiber
-//   engine when nothing is waiting to be written, else one spawned for the
-//   request). A handler that throws is answered 500 and the connection goes
-//   on (the request was read whole; a streamed body not read to its end
-//   closes it); one that is cancelled (throws duet::Cancelled, or its
-//   fiber is cancelled) is answered 503 with "Connection: close". The
-//   runtime unwinding a fiber (FiberUnwind) passes through: nothing is
+//   engine, else one spawned for the request). A handler that throws is answered 500 and the
+//   connection goes on (the request was read whole; a streamed body not read to its end closes it);
+//   one that is cancelled (throws duet::Cancelled, or its fiber is cancelled) is answered 503 with
+//   "Connection: close". The runtime unwinding a fiber (FiberUnwind) passes through: nothing is
 //   written.
 // - Close: after "Connection: close" (the request's, a cap, the drain, an
 //   error), a TCP connection half-closes and reads what the client still
@@ -117,7 +115,8 @@ struct StreamRef {
 class Conn {
  public:
   /// How a plain handler runs: on a fiber spawned for the request, or
-  /// (the fiber engine) on the connection's fiber by call_plain().
+  /// (the fiber engine) on the connection's fiber by call_plain(), with
+  /// the answers made before it written when it first waits.
   enum class Plain : std::uint8_t { spawned, in_place };
 
   /// `slot`: the connection's place in the server (State::open), given
@@ -150,6 +149,14 @@ class Conn {
   [[nodiscard]] std::span<const std::byte> output() const noexcept;
   /// The output written whole (true) or not.
   void written(bool ok) noexcept;
+  /// While a handler is pending (Next::handle, Next::call): whether answers
+  /// made before it wait to be written (not while it reads a streamed body:
+  /// the body's reads own the stream).
+  [[nodiscard]] bool writes_while_pending() const noexcept;
+  /// Writes those answers over `io`, by a deadline set now; the engine
+  /// reports the result with written(). Under Next::call the connection's
+  /// fiber does it when the handler first waits (BeforePark).
+  [[nodiscard]] Task<bool> write_pending(StreamRef io);
   /// Part of the output written (`n` bytes of output(), Next::write only):
   /// the write's deadline moves on; once nothing is left, as written(true).
   void wrote(std::size_t n) noexcept;
@@ -208,8 +215,6 @@ class Conn {
   void close() noexcept;
   void arm() noexcept;
   [[nodiscard]] const char* input() const noexcept;
-
-  [[nodiscard]] bool writes_while_pending() const noexcept;
 
   OpenSlot slot_;               // the server's state; the connection's place
   std::unique_ptr<Busy> busy_;  // none while idle

@@ -2,7 +2,8 @@
 // connection (duet::spawn(duet::stackful, ...)) that does what the
 // connection machine (conn.hpp) says, with a blocking call (duet::wait) at
 // each wait. A plain handler runs on the connection's own fiber
-// (Next::call) unless answers wait to be written while it runs. A TLS
+// (Next::call); the answers made before it are written when it first waits
+// (the fiber's before_park step). A TLS
 // connection's handshake runs before its fiber exists, as a task on the
 // worker's stack (handshake_then): OpenSSL's depth would otherwise stay
 // resident in every idle connection's stack. An idle connection is its
@@ -17,11 +18,19 @@ namespace duet::http::detail {
 
 namespace {
 
+/// What a connection's fiber serves, where its before_park step finds it.
+struct Serving {
+  Conn& m;
+  StreamRef io;
+};
+
 template <class S>
-void serve(Conn& m, S& stream) {
+void serve(Conn& m, S& stream, const Serving*& serving) {
   // The drain, watched by every idle read: one future for the connection.
   CancelledFuture drain = m.state().shutdown.cancelled();
   const StreamRef io = stream_ref(stream);
+  const Serving here{m, io};
+  serving = &here;
   for (;;) {
     switch (m.next(io)) {
       case Next::read:
@@ -37,9 +46,12 @@ void serve(Conn& m, S& stream) {
       case Next::handle:
         wait(Conn::Turn(m, io));
         break;
-      case Next::call:
+      case Next::call: {
+        // Answers made before the handler go out when it first waits.
+        const duet::detail::ArmedBeforePark armed(m.writes_while_pending());
         m.call_plain();
         break;
+      }
       case Next::write_body:
         m.body_written(wait(write_body(stream, m.out(), m.body(), m.write_timeout())));
         break;
@@ -53,15 +65,40 @@ void serve(Conn& m, S& stream) {
   }
 }
 
+/// A connection's fiber: its function holds the slot and the stream until
+/// the fiber starts, and then only the link its before_park step reads.
+template <class S>
+struct Connection {
+  OpenSlot slot;
+  S stream;
+  const Serving* serving = nullptr;
+
+  void operator()() {
+    Conn m(std::move(slot), kLingers<S>, Conn::Plain::in_place);
+    S owned = std::move(stream);  // after m: closed before the slot is given back
+    serve(m, owned, serving);
+  }
+  /// Armed by Next::call: the handler on this fiber waits, and the answers
+  /// made before it are written first (a write that fails closes the
+  /// connection once the handler returns).
+  void before_park() {
+    Conn& m = serving->m;
+    bool ok = false;
+    try {
+      ok = wait(m.write_pending(serving->io));
+    } catch (const duet::detail::FiberUnwind&) {
+      throw;
+    } catch (...) {
+    }
+    m.written(ok);
+  }
+};
+
 /// Spawns the connection's fiber over an open stream; the slot goes with
 /// it (or, refused, with the destroyed fiber's closure).
 template <class S>
 void spawn_connection(OpenSlot slot, S stream) {
-  spawn(stackful, [slot = std::move(slot), s = std::move(stream)]() mutable {
-    Conn m(std::move(slot), kLingers<S>, Conn::Plain::in_place);
-    S owned = std::move(s);  // after m: closed before the slot is given back
-    serve(m, owned);
-  }).detach();
+  spawn(stackful, Connection<S>{std::move(slot), std::move(stream)}).detach();
 }
 
 void start_tls(OpenSlot slot, tls::TlsStream s) {

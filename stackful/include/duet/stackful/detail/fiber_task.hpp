@@ -101,8 +101,21 @@ struct CopySave {
   std::uint32_t saved_cap = 0;
 };
 
-/// A fiber's vtable: the task's, and the two entries that depend on its
-/// function (static, per FiberTask type, rather than two pointers in every
+/// A fiber's function with a step of its own before the fiber waits:
+/// `fn.before_park()` runs on the fiber, once per arm_before_park(), the
+/// next time the fiber would switch out to wait (duet::wait) or yield
+/// (this_fiber::yield), before it does. The wait then polls its operation
+/// again instead of parking: the step may itself have waited, and taken a
+/// wake-up meant for the wait it interrupted. (duet::http's fiber engine
+/// writes the answers made before a handler that runs on the connection's
+/// own fiber, once that handler waits.)
+template <class Fn>
+concept BeforePark = requires(Fn& fn) {
+  fn.before_park();
+};
+
+/// A fiber's vtable: the task's, and the entries that depend on its
+/// function (static, per FiberTask type, rather than pointers in every
 /// fiber).
 struct FiberVTable : TaskVTable {
   /// Runs the function on the fiber's stack and stores its outcome.
@@ -110,6 +123,32 @@ struct FiberVTable : TaskVTable {
   /// Ends a fiber that could not start (no stack): stores the error as its
   /// outcome and destroys its function.
   void (*fail_start)(FiberBase*, std::exception_ptr) noexcept;
+  /// The function's before_park (BeforePark), or null.
+  void (*before_park)(FiberBase*);
+};
+
+/// Arms the calling fiber's before_park step (BeforePark) for its next wait
+/// or yield. Throws std::logic_error off a fiber, or on one whose function
+/// has no such step.
+DUET_API void arm_before_park();
+/// Disarms the calling fiber's step if it has not run (nothing off a fiber).
+DUET_API void disarm_before_park() noexcept;
+
+/// arm_before_park for a scope: `on` false arms nothing; the step not run
+/// by the scope's end is disarmed there.
+class [[nodiscard]] ArmedBeforePark {
+ public:
+  explicit ArmedBeforePark(bool on) : on_(on) {
+    if (on_) arm_before_park();
+  }
+  ~ArmedBeforePark() {
+    if (on_) disarm_before_park();
+  }
+  ArmedBeforePark(const ArmedBeforePark&) = delete;
+  ArmedBeforePark& operator=(const ArmedBeforePark&) = delete;
+
+ private:
+  bool on_;
 };
 
 /// How the thread side that entered a fiber's current run is resumed when
@@ -183,11 +222,12 @@ struct DUET_API FiberBase : TaskHeader {
   RunResult reason = RunResult::pending;  // why it switched out
   StackStrategy strategy;
   bool finished = false;
-  bool unwinding = false;      // cancellation requested: waits throw FiberUnwind
-  bool unwound = false;        // FiberUnwind reached the entry
-  bool measure = false;        // canary-measured high-water mark
-  bool stack_counted = false;  // finished: its stack already counts as given back
-  bool fn_live = true;         // FiberTask: its function is not destroyed yet
+  bool unwinding = false;          // cancellation requested: waits throw FiberUnwind
+  bool unwound = false;            // FiberUnwind reached the entry
+  bool measure = false;            // canary-measured high-water mark
+  bool stack_counted = false;      // finished: its stack already counts as given back
+  bool fn_live = true;             // FiberTask: its function is not destroyed yet
+  bool before_park_armed = false;  // arm_before_park: its step runs at the next wait
   // How the side that entered this run resumes (set by every entry; the
   // entry-by-exit table is stackful/src/switch.hpp's).
   ReturnPath path = ReturnPath::ret;
@@ -245,6 +285,10 @@ struct FiberTask final : FiberBase, TaskOps<FiberTask<Fn, T>> {
     self->destroy_fn();  // captures die on the fiber, where they lived
   }
 
+  static void run_before_park(FiberBase* b) {
+    if constexpr (BeforePark<Fn>) static_cast<FiberTask*>(b)->fn.before_park();
+  }
+
   static void fail(FiberBase* b, std::exception_ptr e) noexcept {
     auto* self = static_cast<FiberTask*>(b);
     self->destroy_fn();
@@ -273,7 +317,8 @@ struct FiberTask final : FiberBase, TaskOps<FiberTask<Fn, T>> {
     return FiberVTable{{TaskKind::stackful, &fiber_run, &cancel, &destroy,
                         &TaskOps<FiberTask>::outcome, &TaskOps<FiberTask>::drop_outcome, ops},
                        &run_body,
-                       &fail};
+                       &fail,
+                       BeforePark<Fn> ? &run_before_park : nullptr};
   }
   static constexpr FiberVTable vtable = make_vtable(&own_stack_ops);
   static constexpr FiberVTable copy_vtable = make_vtable(&copy_stack_ops);
