@@ -40,7 +40,10 @@ import time
 # whose count follows valgrind's slow wall clock) stay out. A fiber's run
 # jumps to its own stack, which callgrind does not follow as a call: the
 # fiber engine is counted only in its coroutine and poll tasks, so its
-# figure is not comparable with the others' (compare it with itself).
+# figure is not comparable with the others' (compare it with itself), and
+# leaves out the handlers it calls on the connection's fiber: --whole counts
+# every instruction of the server instead (the worker's idle search too, so
+# noisier), which compares the fiber engine's builds.
 TOGGLES = ["--toggle-collect=duet::detail::PollTask<*>::run(*",
            "--toggle-collect=duet::detail::CoroTask<*>::run(*"]
 REQ = b"GET /plaintext HTTP/1.1\r\nHost: localhost\r\n\r\n"
@@ -78,12 +81,12 @@ def drive(port: int, load: str, n: int) -> None:
                 read_responses(s, DEPTH, buf)
 
 
-def instructions(exe: str, engine: str, load: str, n: int) -> int:
+def instructions(exe: str, engine: str, load: str, n: int, whole: bool = False) -> int:
     """Ir of one server run under callgrind serving `n` requests of `load`."""
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "callgrind.out.%p")
         p = subprocess.Popen(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *TOGGLES, exe, "--port", "0",
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *([] if whole else TOGGLES), exe, "--port", "0",
              "--engine", engine, "--workers", "1"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=dict(os.environ, DUET_DRIVER="epoll"))
         port = None
@@ -117,6 +120,8 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=2000, help="requests of the shorter run (a multiple of 16)")
     ap.add_argument("--engines", default="coroutine,fiber,poll")
     ap.add_argument("--loads", default="keepalive,pipeline")
+    ap.add_argument("--whole", action="store_true",
+                    help="count every instruction of the server, not only inside task runs")
     a = ap.parse_args(argv)
     result: dict[str, dict[str, float]] = {}
     for build in a.builds:
@@ -124,8 +129,8 @@ def main(argv=None) -> int:
         result[build] = {}
         for engine in a.engines.split(","):
             for load in a.loads.split(","):
-                one = instructions(exe, engine, load, a.n)
-                two = instructions(exe, engine, load, 2 * a.n)
+                one = instructions(exe, engine, load, a.n, a.whole)
+                two = instructions(exe, engine, load, 2 * a.n, a.whole)
                 per = (two - one) / a.n
                 result[build][f"{engine}/{load}"] = round(per, 1)
                 print(f"{build} {engine} {load}: {per:.1f} instructions per request", flush=True)

@@ -340,7 +340,7 @@ void Conn::start_handler(const Handler& h) {
     try {
       b.task.emplace(h.coroutine()(b.req));
     } catch (...) {
-      finish_turn(std::nullopt, Failure::threw);  // it threw before its coroutine began
+      finish_turn(std::optional<Response>(), Failure::threw);  // it threw before its coroutine began
       return;
     }
     phase_ = Phase::handle;
@@ -434,7 +434,7 @@ void Conn::call_plain() {
   finish_turn(std::move(res), failure);
 }
 
-void Conn::finish_turn(std::optional<Response> res, Failure failure) {
+void Conn::finish_turn(std::optional<Response>&& res, Failure failure) {
   Busy& b = *busy_;
   bool close = closes_after();  // ends a streamed body's turn too
   if (b.broken) {               // a write failed while the handler ran: nothing more goes out

@@ -208,7 +208,7 @@ class Conn {
   bool parse(StreamRef io);
   bool start_request(bool streamed, StreamRef io);
   void start_handler(const Handler& h);
-  void finish_turn(std::optional<Response> res, Failure failure);
+  void finish_turn(std::optional<Response>&& res, Failure failure);
   bool closes_after() noexcept;
   void start_read() noexcept;
   void start_write() noexcept;
