@@ -340,7 +340,8 @@ void Conn::start_handler(const Handler& h) {
     try {
       b.task.emplace(h.coroutine()(b.req));
     } catch (...) {
-      finish_turn(std::optional<Response>(), Failure::threw);  // it threw before its coroutine began
+      finish_turn(std::optional<Response>(),
+                  Failure::threw);  // it threw before its coroutine began
       return;
     }
     phase_ = Phase::handle;
