@@ -16,7 +16,14 @@ two x86-64 machines, compilers and runtime versions; beyond 10x the claim
 describes a different mechanism. Rules that test a statement rather than a
 number (a starvation, an allocation, a size) say their own criterion.
 
-Verdicts: holds, holds in part, refuted, not measurable here; or
+A figure with reps is graded by its interval over them (intervals.py,
+`grade_sm`): the verdict is the one every point of the interval gets; where
+the interval crosses a band's edge (the claimed range, 2x, 10x), or there
+is one rep, the figure is undecided, and the claim's why says at how many
+reps and about how many would decide it. Figures without reps of their own
+(a slope over N, a count) are graded as they are.
+
+Verdicts: holds, holds in part, refuted, undecided, not measurable here; or
 "missing: <name>" when an experiment a rule reads is not on file, or a record
 it needs is absent (the rule raised Missing). Any other exception in a rule is
 a bug in it and surfaces as RuleError, naming the claim.
@@ -24,15 +31,18 @@ a bug in it and surfaces as RuleError, naming the claim.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
 from typing import Callable
 
+from . import intervals as I
 from .results import Missing, Results, record_name
-from .stats import fmt_bytes, fmt_num, fmt_time_ns
+from .stats import Summary, fmt_bytes, fmt_num, fmt_time_ns
 
-VERDICTS = ("holds", "holds in part", "refuted", "not measurable here")
+VERDICTS = ("holds", "holds in part", "refuted", "undecided", "not measurable here")
+UNDECIDED = "undecided"
 MISSING = "missing"
 
 # The checkout's ledger: a run is reproducible from the checkout alone.
@@ -135,10 +145,70 @@ def grade(measured: float, lo: float, hi: float | None = None) -> str:
     return "refuted"
 
 
+def _bands(lo: float, hi: float) -> list[float]:
+    """The values where grade(x, lo, hi) changes verdict (each graded as
+    the inner band: within 2x holds, so 2x is "holds")."""
+    return [x for x in (lo / 10, lo / 2, 2 * hi, 10 * hi) if x > 0]
+
+
+def _band(x: float, lo: float, hi: float) -> I.Region:
+    """The region of values that grade as x does."""
+    edges = [0.0] + _bands(lo, hi) + [math.inf]
+    for a, b in zip(edges, edges[1:]):
+        if a <= x <= b:
+            return I.Region(a, b)
+    return I.Region(-math.inf, 0.0)
+
+
+# The undecided figures of the rule being evaluated (grade_sm appends,
+# evaluate reads and clears): their notes end the claim's why.
+_undecided: list[str] = []
+
+
+def grade_iv(iv: I.Interval, lo: float, hi: float | None = None) -> tuple[str, I.Decision | None]:
+    """The verdict of an interval: grade()'s when every point of it gets the
+    same one and it has MIN_REPS reps or more (no decision to show), else
+    "undecided" with the decision, which estimates the reps that would put
+    the interval inside the band the median is in."""
+    hi = lo if hi is None else hi
+    points = [iv.lo, iv.hi] + [x for x in _bands(lo, hi) if iv.lo <= x <= iv.hi]
+    got = {grade(x, lo, hi) for x in points}
+    if len(got) == 1 and iv.reps >= I.MIN_REPS:
+        return got.pop(), None
+    if iv.reps < I.MIN_REPS:
+        return UNDECIDED, I.Decision(I.UNDECIDED, iv.reps, I.MIN_REPS)
+    return UNDECIDED, I.Decision(I.UNDECIDED, iv.reps, I.reps_needed(iv, _band(iv.value, lo, hi)))
+
+
+def grade_sm(sm: Summary, lo: float, hi: float | None = None, what: str = "", fmt=fmt_num) -> str:
+    """grade_iv over a figure's reps; an undecided one leaves its note."""
+    return grade_ivn(I.interval(sm.samples), lo, hi, what or f"{sm.impl} {sm.metric}", fmt)
+
+
+def grade_ivn(iv: I.Interval, lo: float, hi: float | None = None, what: str = "", fmt=fmt_num) -> str:
+    """grade_iv, leaving the note of an undecided figure for the claim's why."""
+    v, d = grade_iv(iv, lo, hi)
+    if v == UNDECIDED:
+        _undecided.append(f"{what}: undecided at {d.reps} rep{'s' if d.reps != 1 else ''} "
+                          f"({fmt(iv.value)}; {iv.text(fmt)}), {d.needed_text()}")
+    return v
+
+
 def combine(vs: list[str]) -> str:
+    """A claim's verdict from its parts'. An undecided part could fall any
+    way: the claim is decided when every way it falls gives one verdict
+    (a part held in part, or one that holds beside one refuted, makes the
+    claim hold in part whatever the rest), else it is undecided."""
     vs = [v for v in vs if v != "not measurable here"]
     if not vs:
         return "not measurable here"
+    if UNDECIDED in vs:
+        known = [v for v in vs if v != UNDECIDED]
+        fill = len(vs) - len(known)
+        # Filling every undecided part alike covers the outcomes: a mixed
+        # fill gives "holds in part", which the fill with it gives too.
+        outcomes = {combine(known + [x] * fill) for x in ("holds", "holds in part", "refuted")}
+        return outcomes.pop() if len(outcomes) == 1 else UNDECIDED
     if all(v == "holds" for v in vs):
         return "holds"
     if all(v == "refuted" for v in vs):
@@ -158,6 +228,10 @@ def pname(impl: str) -> str:
 def no_peer(R: Results, impl: str) -> str:
     st = R.status(f"peer_{impl}")
     return f"{pname(impl)} not measured ({st})"
+
+
+def _ms(v: float) -> str:
+    return f"{fmt_num(v)} ms"
 
 
 # ---- memory ---------------------------------------------------------------------
@@ -299,7 +373,7 @@ def m5(R: Results) -> Verdict:
             parts.append(no_peer(R, impl))
             vs.append("not measurable here")
             continue
-        vs.append(grade(sm.median, claimed))
+        vs.append(grade_sm(sm, claimed, what=pname(impl), fmt=fmt_bytes))
         parts.append(f"{pname(impl)} {fmt_bytes(sm.median)} (claim {fmt_bytes(claimed)})")
     for impl in ("duet-stackless", "duet-fiber", "node", "boost-fiber", "asio"):
         sm = R.opt("rss", "rss_delta", 100000, impl)
@@ -334,7 +408,7 @@ def m7(R: Results) -> Verdict:
     cr = R.largest("threads", "create_time", "os-thread")
     made = R.largest("threads", "threads_created", "os-thread")
     hit = R.get("threads", "hit_limit", made.n, "os-thread").median
-    stack_v = grade(vm.median, 2 * 1024 * 1024)
+    stack_v = grade_sm(vm, 2 * 1024 * 1024, what="a thread's address space", fmt=fmt_bytes)
     ceiling = "failed at" if hit else "created without failure up to the cap of"
     ceil_v = "holds" if hit and made.median <= 20000 else "holds in part" if made.median <= 30000 else "refuted"
     return Verdict(
@@ -398,14 +472,15 @@ def _worst_spawn_join_allocs(R: Results, model: str) -> float | None:
 
 @rule("S1", reads=("switch_bare", "cache_sweep"), optional=("duet_fiber",))
 def s1(R: Results) -> Verdict:
-    fc = R.largest("switch_bare", "time_per_switch", "fcontext").median
+    fcs = R.largest("switch_bare", "time_per_switch", "fcontext")
+    fc = fcs.median
     asm6 = R.largest("switch_bare", "time_per_switch", "asm_6regs").median
     xs = R.largest("switch_bare", "time_per_pair", "xsave_xrstor").median
     fx = R.largest("switch_bare", "time_per_switch", "fcontext_xsave").median
     mp = R.largest("switch_bare", "mispredict_cost", "mispredict").median
     cold = _cold_stack_cost(R)
     sched = R.opt("yield", "time_per_yield", _only_n(R, "yield", "time_per_yield", "duet-fiber"), "duet-fiber")
-    v = grade(fc, 200, 500)
+    v = grade_sm(fcs, 200, 500, what="the fcontext switch", fmt=fmt_time_ns)
     return Verdict(
         f"fcontext switch {fmt_time_ns(fc)}; 6 registers + rsp alone {fmt_time_ns(asm6)} (with a return "
         f"misprediction); SIMD state XSAVE+XRSTOR {fmt_time_ns(xs)} (fcontext + it: {fmt_time_ns(fx)}/switch); "
@@ -426,13 +501,15 @@ def _cold_stack_cost(R: Results) -> float:
 
 @rule("S2", reads=("switch_bare",), optional=("duet_stackless", "duet_fiber", "sched_bench"))
 def s2(R: Results) -> Verdict:
-    c = R.largest("switch_bare", "time_per_cycle", "coro_resume").median
-    f = R.largest("switch_bare", "time_per_cycle", "fcontext").median
+    cs = R.largest("switch_bare", "time_per_cycle", "coro_resume")
+    fs = R.largest("switch_bare", "time_per_cycle", "fcontext")
+    c, f = cs.median, fs.median
     ys = R.opt("yield", "time_per_yield", _only_n(R, "yield", "time_per_yield", "duet-stackless"), "duet-stackless")
     yf = R.opt("yield", "time_per_yield", _only_n(R, "yield", "time_per_yield", "duet-fiber"), "duet-fiber")
-    cyc_v = "holds" if c <= 20 else grade(c, 10)
+    # The cycle is claimed at ~10 ns: a faster one holds too (the range 0-10).
+    cyc_v = grade_sm(cs, 0, 10, what="the resume+suspend cycle", fmt=fmt_time_ns)
     ratio = f / c
-    ratio_v = grade(ratio, 20, 50)
+    ratio_v = grade_ivn(I.ratio_interval(fs.samples, cs.samples), 20, 50, what="fcontext over resume cycle")
     sched = ""
     if ys and yf:
         sched = (f"; through duet's scheduler: stackless yield {fmt_time_ns(ys.median)}, fiber yield "
@@ -461,7 +538,7 @@ def s3(R: Results) -> Verdict:
             parts.append(no_peer(R, impl))
             vs.append("not measurable here")
             continue
-        vs.append(grade(sm.median, claimed))
+        vs.append(grade_sm(sm, claimed, what=f"{pname(impl)}'s yield", fmt=fmt_time_ns))
         parts.append(f"{pname(impl)} {fmt_time_ns(sm.median)} (claim {claimed} ns)")
     for impl in ("duet-stackless", "duet-fiber", "node", "boost-fiber", "asio"):
         sm = R.opt("yield", "time_per_yield", _only_n(R, "yield", "time_per_yield", impl), impl)
@@ -474,12 +551,13 @@ def s3(R: Results) -> Verdict:
 
 @rule("S4", reads=("switch_bare",))
 def s4(R: Results) -> Verdict:
-    same = R.largest("switch_bare", "time_per_switch", "futex_same_cpu").median
+    same_sm = R.largest("switch_bare", "time_per_switch", "futex_same_cpu")
+    same = same_sm.median
     cross = R.opt("switch_bare", "time_per_switch", _only_n(R, "switch_bare", "time_per_switch", "futex_cross_cpu"), "futex_cross_cpu")
     return Verdict(
         f"futex handoff between two threads on one CPU {fmt_time_ns(same)}"
         + (f"; across two CPUs {fmt_time_ns(cross.median)}" if cross else ""),
-        grade(same, 1000),
+        grade_sm(same_sm, 1000, what="the futex handoff", fmt=fmt_time_ns),
         "Each handoff on one CPU is a kernel context switch (wait + wake + schedule); in this VM the cross-CPU "
         "case also pays waking an idle vCPU.", {"thread_switch": same})
 
@@ -497,7 +575,7 @@ def s5(R: Results) -> Verdict:
             parts.append(no_peer(R, impl) if not R.series("spawn_seq", "time_per_op", impl) else f"{pname(impl)}: N≠10K")
             vs.append("not measurable here")
             continue
-        vs.append(grade(sm.median, claimed))
+        vs.append(grade_sm(sm, claimed, what=f"{pname(impl)}'s spawn+await", fmt=fmt_time_ns))
         parts.append(f"{pname(impl)} {fmt_time_ns(sm.median)}/op (claim {fmt_time_ns(claimed)})")
     for impl in ("duet-stackless", "duet-poll", "duet-fiber", "node", "boost-fiber", "asio"):
         sm = R.opt("spawn_seq", "time_per_op", n, impl)
@@ -526,7 +604,7 @@ def s6(R: Results) -> Verdict:
         for n, claimed in table.items():
             sm = R.opt("spawn_conc", "total_time", n, impl)
             if sm is not None:
-                vs.append(grade(sm.median, claimed))
+                vs.append(grade_sm(sm, claimed, what=f"{pname(impl)} at N={n:,}", fmt=_ms))
                 got.append(f"{fmt_num(sm.median)}")
         if got:
             parts.append(f"{pname(impl)} {'/'.join(got)} ms (claim {'/'.join(fmt_num(x) for x in table.values())})")
@@ -577,7 +655,8 @@ def s7(R: Results) -> Verdict:
         d = R.largest("spawn_inc", "total_time", "duet-stackless")
         return Verdict(f"duet stackless {fmt_num(d.median)} ms at N={d.n}" + ("; " + "; ".join(parts) if parts else ""),
                        "not measurable here", "Needs the Tokio peer at N=1M: --profile quick without --no-peers.")
-    return Verdict("1M tasks spawn + increment + join: " + "; ".join(parts) + _first_touch(R), grade(t.median, 601),
+    return Verdict("1M tasks spawn + increment + join: " + "; ".join(parts) + _first_touch(R),
+                   grade_sm(t, 601, what="Tokio at 1M", fmt=_ms),
                    "Tokio measured on this machine (2 workers) with the source's definition; graded within 2x. "
                    "Every figure is a first pass in a fresh process, so it pays a first touch for each page of task "
                    "memory.", {"tokio_1m": t.median})
@@ -598,7 +677,7 @@ def s8(R: Results) -> Verdict:
         parts.append(ext.strip("; "))
     if g:
         parts.append(f"Go: recursion of {fmt_num(g.median)} frames in a goroutine completed")
-    v = grade(d.median, 500000) if d else "holds in part"
+    v = grade_sm(d, 500000, what="the depth on 8 MiB") if d else "holds in part"
     return Verdict("; ".join(parts), v,
                    "Depth is stack size / frame size: 500K+ needs frames of 16 B or less on 8 MiB; Go's stacks grow "
                    "by copying up to 1 GB.")
@@ -903,8 +982,12 @@ def evaluate(claim: Claim, R: Results) -> Verdict:
         if not R.on_file(name):
             return Verdict("", f"{MISSING}: {name}",
                            f"experiment {name}: {R.status(name)}; run ./experiments/run --only {claim.id}")
+    _undecided.clear()
     try:
-        return r.fn(R.only(r.experiments))
+        v = r.fn(R.only(r.experiments))
+        if _undecided:
+            v.why += " Undecided: " + "; ".join(_undecided) + "."
+        return v
     except Missing as e:
         return Verdict("", f"{MISSING}: {e}", f"record not on file: {e} (the rule reads {', '.join(r.experiments)}); "
                                               f"run ./experiments/run --only {claim.id}")

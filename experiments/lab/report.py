@@ -10,6 +10,7 @@ import os
 import time
 
 from . import claims as C
+from . import intervals as I
 from . import plots
 from .machine import cache_size, describe
 from .results import Missing, Results
@@ -55,6 +56,30 @@ def cell(s: str) -> str:
     return s.replace("|", "\\|").replace("\n", " ")
 
 
+# How a target's verdict reads its interval, once per page (the whole rule:
+# the README's section Grading, and experiments/lab/intervals.py).
+INTERVAL_RULE = ("A verdict reads the interval over the reps beside the median: **yes** when all of it clears the "
+                 "line, **no** when none of it does, **undecided at N reps** otherwise, with an estimate of the "
+                 "reps that would decide it ([the rule](README.md#grading)).")
+
+
+def grading_rule() -> str:
+    """The README's statement of how targets and claims read their reps."""
+    return (f"A figure is the median of its reps, and every graded figure carries an interval over them: the "
+            f"min-max of the reps below {I.BOOTSTRAP_MIN_REPS} reps (it holds the median with probability "
+            f"1 - 2^(1-n): 75% at 3 reps, 97% at 6), else a {fmt_num(I.CONFIDENCE * 100)}% percentile bootstrap "
+            f"of the median ({I.BOOTSTRAP_RESAMPLES:,} resamples, a fixed seed: the same reps give the same "
+            "interval). A ratio measured within a rep (the records `*_vs_*`) is graded over its per-rep values; "
+            "a ratio the report takes of two figures (the medians' ratio) resamples each side on its own, and "
+            "its min-max runs from min/max to max/min. A target is met (**yes**) when the whole interval "
+            "clears its line, missed (**no**) when the whole interval is on the wrong side, and **undecided at "
+            f"N reps** otherwise or at a single rep; the reps that would decide it are an estimate, the count at "
+            f"which the interval, narrowing as 1/sqrt(reps) about the same median, would clear the line (past "
+            f"{I.REPS_CAP}: \"more than {I.REPS_CAP}\"). A claim's figure with reps holds, holds in part or is "
+            "refuted when its whole interval grades so, else it is undecided (its why says at how many reps); a "
+            "claim with an undecided part is undecided unless every way the part could fall gives one verdict.")
+
+
 class Report:
     def __init__(self, out_dir: str, machine: dict, results: Results, experiments: list, profile: str):
         self.out = out_dir
@@ -65,6 +90,9 @@ class Report:
         self.profile = profile
         self.claims = C.load_claims()
         self.verdicts = {c.id: C.evaluate(c, self.R) for c in self.claims}
+        # Every target graded while the pages are made (judge): what
+        # lab.repeat compares across runs.
+        self.graded: list[I.Graded] = []
         self.mid = machine["id"]
         # R3 on more cores than this machine has: the scaling sweep of a
         # machine lent for it (experiments/lab/scaling.py), named as such.
@@ -72,6 +100,19 @@ class Report:
         wide = r3_summary(out_dir)
         if wide and "R3" in self.verdicts:
             self.verdicts["R3"].why += " " + wide
+
+    def graded_targets(self) -> list[tuple[str, I.Graded]]:
+        """Every target the pages grade, with the experiment whose records
+        it reads (the HTTP page's: http; the echo benchmark's: io_echo; the
+        task scope's: sched_bench), graded afresh from the data on file,
+        without writing a page."""
+        out = []
+        for experiment, tables in (("http", self.http_targets), ("io_echo", self.echo_table),
+                                   ("sched_bench", self.scope_time_table)):
+            self.graded = []
+            tables()
+            out += [(experiment, g) for g in self.graded]
+        return out
 
     # -- the ledger --------------------------------------------------------------
 
@@ -129,12 +170,17 @@ class Report:
             "## Summary",
             "",
             f"{len(self.claims)} claims: **{n['holds']} hold, {n['holds in part']} hold in part, "
-            f"{n['refuted']} refuted, {n['not measurable here']} not measurable here**"
+            f"{n['refuted']} refuted, " + (f"{n[C.UNDECIDED]} undecided, " if n[C.UNDECIDED] else "")
+            + f"{n['not measurable here']} not measurable here**"
             + (f", {n[C.MISSING]} missing an experiment or a record" if n[C.MISSING] else "") + ".",
             "",
-            "Grading (experiments/lab/claims.py): a measured value within 2x of the claimed figure or range holds, "
+            "## Grading",
+            "",
+            "Claims (experiments/lab/claims.py): a measured value within 2x of the claimed figure or range holds, "
             "within 10x holds in part, further off is refuted; statements (starvation, allocation, size) carry "
-            "their own criterion in the why column.",
+            "their own criterion in the why column. Targets (the pages' target tables) have a line.",
+            "",
+            grading_rule() + " (experiments/lab/intervals.py)",
             "",
             "Pages: " + ", ".join(f"[{t}]({a}.md)" for a, t in PAGES.items())
             + (", [Scaling past two cores (another machine)](scaling.md)"
@@ -412,15 +458,41 @@ class Report:
         duet = [(s.median, i) for i in names for s in [self.R.opt("http", f"rps.{load}", n, i)] if s]
         return max(duet)[1] if duet else None
 
-    @staticmethod
-    def _ratio_verdict(s, ok, better: str) -> str:
-        """yes / no with how far the median ratio is from the target (1x)."""
+    def _ratio_verdict(self, key: str, s: Summary | None, region: I.Region, better: str) -> str:
+        """A ratio record's target (a line at 1x), by its per-rep values'
+        interval: judge's cell, a miss saying how far the median is."""
         if s is None:
             return "—"
-        r = s.median
-        if ok(r):
+        return self.judge(key, I.interval(s.samples), region, lambda v: f"{fmt_num(abs(1 - v) * 100)}% {better}")
+
+    def judge(self, key: str, iv: I.Interval, region: I.Region, miss, short: bool = False) -> str:
+        """The verdict cell of a target (intervals.decide): **yes**, **no**:
+        <miss(median)>, or **undecided at N reps** (where the median is):
+        <the reps that would decide it>; `short`: yes / no / undecided at
+        N reps (~M would decide). Records it in self.graded under `key`."""
+        d = I.decide(iv, region)
+        self.graded.append(I.Graded(key, iv, region, d))
+        reps = f"{d.reps} rep{'s' if d.reps != 1 else ''}"
+        if short:
+            if d.state != I.UNDECIDED:
+                return "yes" if d.state == I.MET else "no"
+            return f"undecided at {reps}: {d.needed_text()}"
+        if d.state == I.MET:
             return "**yes**"
-        return f"**no**: {fmt_num(abs(1 - r) * 100)}% {better}"
+        if d.state == I.MISSED:
+            return f"**no**: {miss(iv.value)}"
+        where = "meets the line" if region.contains(iv.value) else miss(iv.value)
+        return f"**undecided at {reps}** (median {where}): {d.needed_text()}"
+
+    @staticmethod
+    def ivx(iv: I.Interval) -> str:
+        """A ratio with its interval: "0.8x (0.62-0.86, min-max of 6 reps)"."""
+        return f"{fmt_num(iv.value)}x ({iv.text()})"
+
+    @staticmethod
+    def unsettled(verdict: str) -> bool:
+        """A verdict cell that is not a met target: its why is shown."""
+        return verdict.startswith("**no**") or verdict.startswith("**undecided")
 
     HTTP_ENGINE_WORDS = {"coroutine": "the coroutine engine (users' coroutine code)",
                          "fiber": "the fiber engine (users' fiber code)",
@@ -441,7 +513,7 @@ class Report:
             for ref in ("nginx", "hyper"):
                 r = self.R.opt("http", f"rps_vs_{ref}.plaintext", n, best)
                 if r:
-                    text += f", {fmt_num(r.median)}x {ref}'s ({fmt_num(r.min)}-{fmt_num(r.max)})"
+                    text += f", {fmt_num(r.median)}x {ref}'s ({I.interval(r.samples).text()})"
             parts.append(text)
         if not parts:
             return ""
@@ -648,7 +720,8 @@ class Report:
     def http_depth_targets(self) -> list[str]:
         """Issue 51's memory target, as table rows: bytes per parked proxied
         request, the coroutine engine at or below hyper's and the fiber
-        engine at or below Go's (ratios within a rep, the median read)."""
+        engine at or below Go's (ratios within a rep, graded by their
+        interval)."""
         R = self.R
         rows = []
         for engine, ref, name in (("coroutine", "hyper", "hyper"), ("fiber", "go", "Go")):
@@ -666,10 +739,9 @@ class Report:
                     measured = f"{fmt_bytes(s.median)}; {name} not measured"
                     rows.append(f"| {target} | {cell(measured)} | missing: {ref} | |")
                     continue
-                measured = (f"{fmt_bytes(s.median)} against {fmt_bytes(b.median)}: {fmt_num(r.median)}x "
-                            f"({fmt_num(r.min)}-{fmt_num(r.max)})")
-                verdict = self._ratio_verdict(r, lambda v: v <= 1.0, "more")
-                why = self.http_memory_why(i, ref, "parked_bytes.") if verdict.startswith("**no**") else ""
+                measured = f"{fmt_bytes(s.median)} against {fmt_bytes(b.median)}: {self.ivx(I.interval(r.samples))}"
+                verdict = self._ratio_verdict(target, r, I.at_most(1.0), "more")
+                why = self.http_memory_why(i, ref, "parked_bytes.") if self.unsettled(verdict) else ""
                 rows.append(f"| {target} | {cell(measured)} | {verdict} | {cell(why)} |")
         return rows
 
@@ -749,17 +821,22 @@ class Report:
             why_missing = ("no profile of this load on file: the quick profile profiles the plaintext, HTTPS and "
                            "proxy loads, `--profile full` every load")
 
-        def row(rows, target, measured, verdict, why=""):
-            why = (why or why_missing) if verdict.startswith("**no**") else ""
+        def row(rows, target, measured, verdict, why="", key=""):
+            # verdict: a cell, or a function of the target's key that grades it
+            if callable(verdict):
+                verdict = verdict(key or target)
+            why = (why or why_missing) if self.unsettled(verdict) else ""
             rows.append(f"| {target} | {cell(measured)} | {verdict} | {cell(why)} |")
 
         def mm_x(r):
-            return f"{fmt_num(r.median)}x ({fmt_num(r.min)}-{fmt_num(r.max)})"
+            return self.ivx(I.interval(r.samples))
+
+        def ratio(r, region, better):
+            return lambda key: self._ratio_verdict(key, r, region, better)
 
         def at_least(r, floor):
-            if r.median >= floor:
-                return "**yes**"
-            return f"**no**: {fmt_num((floor - r.median) * 100)} points under {fmt_num(floor)}x"
+            return lambda key: self.judge(key, I.interval(r.samples), I.at_least(floor),
+                                          lambda v: f"{fmt_num((floor - v) * 100)} points under {fmt_num(floor)}x")
 
         # Issue 51: what users' coroutine and fiber code gets, against the
         # poll engine (the ceiling) and nginx, on each driver.
@@ -775,7 +852,7 @@ class Report:
                 r = R.opt("http", "rps_vs_nginx.plaintext", n, co)
                 row(eng, f"plaintext, {n} connections, {drv}: the coroutine engine's requests/s at or above nginx's",
                     mm_x(r) if r else "nginx not measured",
-                    self._ratio_verdict(r, lambda v: v >= 1.0, "below") if r else "missing: nginx",
+                    ratio(r, I.at_least(1.0), "below") if r else "missing: nginx",
                     self.http_profile_why(co, "plaintext", n, "nginx"))
             for load in self._http_loads():
                 r = R.opt("http", f"fiber_vs_coroutine.{load}", n, f"duet-{drv}")
@@ -798,10 +875,10 @@ class Report:
                     why = self.http_profile_why(i, "proxy", n, ref)
                     row(prox, f"proxy, {n} connections: `{i}`'s requests/s at or above {ref}'s",
                         mm_x(r) if r else f"{ref} not measured",
-                        self._ratio_verdict(r, lambda v: v >= 1.0, "below") if r else "missing: " + ref, why)
+                        ratio(r, I.at_least(1.0), "below") if r else "missing: " + ref, why)
                     row(prox, f"proxy, {n} connections: `{i}`'s p99 no worse than {ref}'s",
                         mm_x(p) if p else f"{ref} not measured",
-                        self._ratio_verdict(p, lambda v: v <= 1.0, "worse") if p else "missing: " + ref, why)
+                        ratio(p, I.at_most(1.0), "worse") if p else "missing: " + ref, why)
 
         depth = self.http_depth_targets()
 
@@ -818,15 +895,17 @@ class Report:
                 why = self.http_profile_why(best, load, n, ref)
                 row(rows, f"{load}, {n} connections: duet's best (`{best}`) requests/s at or above {ref}'s",
                     mm_x(r) if r else f"{ref} not measured",
-                    self._ratio_verdict(r, lambda v: v >= 1.0, "below") if r else "missing: " + ref, why)
+                    ratio(r, I.at_least(1.0), "below") if r else "missing: " + ref, why,
+                    key=f"{load}, {n} connections: duet's best requests/s at or above {ref}'s")
                 if load.startswith("pipeline"):
                     continue   # a pipelined load's latency is a batch's, and wrk's correction blurs it
                 p = R.opt("http", f"p99_vs_{ref}.{load}", n, best)
                 tw = self.http_timeline_why(best, load, n, ref)
                 row(rows, f"{load}, {n} connections: its p99 no worse than {ref}'s",
                     mm_x(p) if p else f"{ref} not measured",
-                    self._ratio_verdict(p, lambda v: v <= 1.0, "worse") if p else "missing: " + ref,
-                    f"{tw}. {why}" if tw and why else tw or why)
+                    ratio(p, I.at_most(1.0), "worse") if p else "missing: " + ref,
+                    f"{tw}. {why}" if tw and why else tw or why,
+                    key=f"{load}, {n} connections: duet's best's p99 no worse than {ref}'s")
                 if load.startswith("https"):  # issue 52: the tail past p99 too
                     self.http_p999_row(rows, row, load, n, best, ref, f"{tw}. {why}" if tw and why else tw or why)
         best = self.http_best()
@@ -834,8 +913,9 @@ class Report:
             c = R.opt("http", "cpu_vs_nginx.plaintext", n, best)
             row(rows, f"plaintext, {n} connections: `{best}`'s CPU per request at or below nginx's",
                 mm_x(c) if c else "nginx not measured",
-                self._ratio_verdict(c, lambda v: v <= 1.0, "more") if c else "missing: nginx",
-                self.http_profile_why(best, "plaintext", n))
+                ratio(c, I.at_most(1.0), "more") if c else "missing: nginx",
+                self.http_profile_why(best, "plaintext", n),
+                key=f"plaintext, {n} connections: duet's best's CPU per request at or below nginx's")
         # Memory per idle connection: the stackless engines (coroutine frames,
         # the poll state machine) against nginx, the fiber engine against Go.
         idle = {i: s for (e, i, m, k2), s in R.by_key.items() if e == "http" and m == "rss_per_idle_conn"}
@@ -849,12 +929,7 @@ class Report:
                 if not b:
                     row(rows, target, f"{fmt_bytes(idle[i].median)}; {ref} not measured", f"missing: {ref}")
                     continue
-                r = idle[i].median / b.median if b.median > 0 else float("inf")
-                row(rows, target,
-                    f"{fmt_bytes(idle[i].median)} against {fmt_bytes(b.median)} ({fmt_num(r)}x, medians)",
-                    "**yes**" if r <= 1.0 else f"**no**: {fmt_bytes(idle[i].median - b.median)} "
-                                               f"({fmt_num((r - 1) * 100)}%) more",
-                    self.http_memory_why(i, ref))
+                row(rows, target, *self._bytes_target(target, idle[i], b), self.http_memory_why(i, ref))
         # Issue 52: an idle TLS connection of each engine at most nginx's.
         idle_tls = {i: s for (e, i, m, k2), s in R.by_key.items() if e == "http" and m == "rss_per_idle_tls_conn"}
         for engine in self.HTTP_ENGINES:
@@ -867,11 +942,7 @@ class Report:
                 if not b:
                     row(rows, target, f"{fmt_bytes(idle_tls[i].median)}; nginx not measured", "missing: nginx")
                     continue
-                r = idle_tls[i].median / b.median if b.median > 0 else float("inf")
-                row(rows, target,
-                    f"{fmt_bytes(idle_tls[i].median)} against {fmt_bytes(b.median)} ({fmt_num(r)}x, medians)",
-                    "**yes**" if r <= 1.0 else f"**no**: {fmt_bytes(idle_tls[i].median - b.median)} "
-                                               f"({fmt_num((r - 1) * 100)}%) more",
+                row(rows, target, *self._bytes_target(target, idle_tls[i], b),
                     "section Memory per idle keep-alive TLS connection: the plain connection's bytes beside it "
                     "leave the TLS layer's share (OpenSSL's SSL object, the stream's state)")
         head = ["| target | measured | verdict | why (profile) |", "|---|---|---|---|"]
@@ -881,27 +952,37 @@ class Report:
                f"ceiling. Targets, as ratios of requests/s within a rep: at plaintext, {n} connections, the "
                f"coroutine engine at least {fmt_num(k)}x the poll engine and at least nginx; the fiber engine "
                f"at least {fmt_num(k)}x the coroutine engine (at every load on file, {n} connections). Each on "
-               "both drivers; a verdict reads the median (min-max beside it).", ""]
+               "both drivers. " + INTERVAL_RULE, ""]
         out += head + eng if eng else ["No two engines measured on one driver yet: no verdict."]
         out += ["", "## Targets (issue 51): the proxy", "",
                 f"`GET /proxy/json` at {n} connections, every server to the same upstream on loopback (the "
                 "proxy table above says which): each engine's proxy at least nginx's (`proxy_pass` with upstream "
                 "keepalive) and hyper's (its client and server) requests/s, with p99 no worse; ratios within a "
-                "rep, a verdict reads the median (min-max beside it). The fan-out has no target; nginx serves "
-                "none.", ""]
+                "rep. " + INTERVAL_RULE + " The fan-out has no target; nginx serves none.", ""]
         out += head + prox if prox else ["No proxy load on file yet: no verdict."]
         out += ["", "## Targets (issue 51): memory per in-flight proxied request", "",
                 "Bytes per request parked at depth on the slow upstream (section Memory per in-flight proxied "
                 "request): the coroutine engine at or below hyper's, the fiber engine at or below Go's; ratios "
-                "within a rep, a verdict reads the median (min-max beside it).", ""]
+                "within a rep. " + INTERVAL_RULE, ""]
         out += head + depth if depth else ["No depth test on file yet: no verdict."]
         out += ["", "## Targets (issue 37)", ""]
         if not rows:
             return out + ["No duet configuration measured yet: no verdict.", ""]
         return out + ["As ratios in one run. duet's best configuration is the one with the highest median "
-                      "requests/s at that load, among all three engines on both drivers; a ratio's verdict reads "
-                      "its median (min-max beside it). Memory compares the medians of the idle test: the "
-                      "coroutine and poll engines against nginx, the fiber engine against Go.", ""] + head + rows + [""]
+                      "requests/s at that load, among all three engines on both drivers. " + INTERVAL_RULE
+                      + " Memory compares the medians of the idle test, its interval resampling each server's "
+                      "samples on their own: the coroutine and poll engines against nginx, the fiber engine "
+                      "against Go.", ""] + head + rows + [""]
+
+    def _bytes_target(self, key: str, a: Summary, b: Summary) -> tuple[str, str]:
+        """A memory target, `a` at or below `b`, by the interval of the ratio
+        of their medians (each side resampled on its own): the measured
+        cell and the verdict."""
+        iv = I.ratio_interval(a.samples, b.samples)
+        measured = (f"{fmt_bytes(a.median)} against {fmt_bytes(b.median)} ({fmt_num(iv.value)}x, medians; "
+                    f"{iv.text()})")
+        return measured, self.judge(key, iv, I.at_most(1.0), lambda v: f"{fmt_bytes(a.median - b.median)} "
+                                                                         f"({fmt_num((v - 1) * 100)}%) more")
 
     def http_p999_row(self, rows, row, load: str, n: int, best: str, ref: str, why: str):
         """Issue 52's p99.9 target at an HTTPS load: the within-rep ratio
@@ -910,18 +991,20 @@ class Report:
         has)."""
         R = self.R
         target = f"{load}, {n} connections: its p99.9 no worse than {ref}'s (issue 52)"
+        key = f"{load}, {n} connections: duet's best's p99.9 no worse than {ref}'s (issue 52)"
         r = R.opt("http", f"p999_vs_{ref}.{load}", n, best)
         if r:
-            row(rows, target, f"{fmt_num(r.median)}x ({fmt_num(r.min)}-{fmt_num(r.max)})",
-                self._ratio_verdict(r, lambda v: v <= 1.0, "worse"), why)
+            row(rows, target, self.ivx(I.interval(r.samples)), self._ratio_verdict(key, r, I.at_most(1.0), "worse"),
+                why)
             return
         a, b = R.opt("http", f"p999_us.{load}", n, best), R.opt("http", f"p999_us.{load}", n, ref)
         if not (a and b and b.median > 0):
             row(rows, target, f"{ref} not measured", "missing: " + ref)
             return
-        x = a.median / b.median
-        row(rows, target, f"{fmt_num(a.median / 1000)} ms against {fmt_num(b.median / 1000)} ms ({fmt_num(x)}x, "
-            "medians)", "**yes**" if x <= 1.0 else f"**no**: {fmt_num((x - 1) * 100)}% worse", why)
+        iv = I.ratio_interval(a.samples, b.samples)
+        row(rows, target, f"{fmt_num(a.median / 1000)} ms against {fmt_num(b.median / 1000)} ms "
+            f"({fmt_num(iv.value)}x, medians; {iv.text()})",
+            self.judge(key, iv, I.at_most(1.0), lambda v: f"{fmt_num((v - 1) * 100)}% worse"), why)
 
     # -- lines of code (http_loc) ------------------------------------------------------
 
@@ -991,17 +1074,18 @@ class Report:
                     continue
 
                 def mm(x):
-                    return "—" if x is None else f"{fmt_num(x.median)}x ({fmt_num(x.min)}-{fmt_num(x.max)})"
+                    return "—" if x is None else self.ivx(I.interval(x.samples))
 
                 if n == self.ECHO_TAIL_CONNS:
-                    vp = "—" if pt is None else ("**yes**" if pt.median <= self.ECHO_TAIL_P99 else
-                                                f"**no**: {fmt_num((pt.median / self.ECHO_TAIL_P99 - 1) * 100)}% "
-                                                f"over {fmt_num(self.ECHO_TAIL_P99)}x")
-                    vr = "—" if rc is None else ("**yes**" if rc.median >= 1.0 else
-                                                f"**no**: {fmt_num((1 - rc.median) * 100)}% below")
+                    line = self.ECHO_TAIL_P99
+                    vp = "—" if pt is None else self.judge(
+                        f"echo {n:,} x 64: {i}'s p99 at most {fmt_num(line)}x Tokio's", I.interval(pt.samples),
+                        I.at_most(line), lambda v: f"{fmt_num((v / line - 1) * 100)}% over {fmt_num(line)}x")
+                    vr = "—" if rc is None else self._ratio_verdict(
+                        f"echo {n:,} x 64: {i}'s round trips at least C epoll's", rc, I.at_least(1.0), "below")
                 else:
                     vp = vr = "shown (no worse than at the issue's filing)"
-                missed = "**no**" in vp or "**no**" in vr
+                missed = self.unsettled(vp) or self.unsettled(vr)
                 why = self.echo_profile_why(i, n) if missed else ""
                 if missed and not why:
                     why = "no profile on file"
@@ -1011,7 +1095,7 @@ class Report:
         return ["", f"Targets (issue 52): duet's default configuration (io_uring, multishot receive, no idle "
                     f"polling) in each model at {self.ECHO_TAIL_CONNS:,} connections of 64 B: p99 at most "
                     f"{fmt_num(self.ECHO_TAIL_P99)}x Tokio's and round trips at least C epoll's, ratios within a "
-                    "rep, a verdict reading the median (min-max beside it); the 64-connection rows beside them.",
+                    "rep; the 64-connection rows beside them. " + INTERVAL_RULE,
                 "", "| conns x size | server | p99 vs Tokio | <= 1.2x? | round trips vs C epoll | >= C epoll? | "
                 "why (profile) |", "|---|---|---|---|---|---|---|"] + rows
 
@@ -1083,7 +1167,9 @@ class Report:
         # Issue 3's targets, per configuration: duet's best server at or above
         # C epoll's round trips/s, with a p99 no worse than Tokio's; stackful
         # within 10% of stackless on the same driver.
-        tgt = ["", "Targets (issue 3), per configuration: the duet server with the highest median round trips/s.", "",
+        tgt = ["", "Targets (issue 3), per configuration: the duet server with the highest median round trips/s. "
+               "A verdict reads the interval beside the median: yes or no when all of it is on one side of the "
+               "line, else undecided ([the rule](README.md#grading)).", "",
                "| conns x size | best duet server | vs C epoll | >= C epoll? | p99 vs Tokio | <= Tokio? | "
                "stackful/stackless io_uring | epoll | within 10%? |", "|---|---|---|---|---|---|---|---|---|"]
         for size in sizes:
@@ -1098,15 +1184,18 @@ class Report:
                 mu = R.opt("io_echo", f"stackful_vs_stackless_{size}B", n, "duet-io_uring")
                 me = R.opt("io_echo", f"stackful_vs_stackless_{size}B", n, "duet-epoll")
 
-                def yes(x, ok):
-                    return "—" if x is None else ("yes" if ok(x.median) else "no")
-                within = "—" if not (mu and me) else \
-                    ("yes" if all(abs(1 - x.median) <= 0.1 for x in (mu, me)) else "no")
+                cfg = f"echo {n:,} x {size}: duet's best"
+
+                def yes(x, region, what):
+                    return "—" if x is None else self.judge(f"{cfg} {what}", I.interval(x.samples), region, None,
+                                                            short=True)
+
+                within = "—" if not (mu and me) else self._within_10(f"echo {n:,} x {size}", mu, me)
                 tgt.append(f"| {n:,} x {size} | {best} | "
-                           + (f"{fmt_num(rc.median)}x ({fmt_num(rc.min)}-{fmt_num(rc.max)})" if rc else "—")
-                           + f" | {yes(rc, lambda v: v >= 1.0)} | "
-                           + (f"{fmt_num(pt.median)}x ({fmt_num(pt.min)}-{fmt_num(pt.max)})" if pt else "—")
-                           + f" | {yes(pt, lambda v: v <= 1.0)} | "
+                           + (self.ivx(I.interval(rc.samples)) if rc else "—")
+                           + f" | {yes(rc, I.at_least(1.0), 'round trips at least C epoll')} | "
+                           + (self.ivx(I.interval(pt.samples)) if pt else "—")
+                           + f" | {yes(pt, I.at_most(1.0), 'p99 at most Tokio')} | "
                            + (f"{fmt_num(mu.median)}x" if mu else "—") + " | "
                            + (f"{fmt_num(me.median)}x" if me else "—") + f" | {within} |")
         out += tgt
@@ -1122,6 +1211,18 @@ class Report:
                 out.append(f"| {i}: {what} | {n:,} x {size[:-1]} | {fmt_num(s.median)}x | "
                            f"{fmt_num(s.min)}-{fmt_num(s.max)} |")
         return out + [""]
+
+    def _within_10(self, cfg: str, mu: Summary, me: Summary) -> str:
+        """Issue 3's stackful within 10% of stackless on both drivers: yes
+        when both intervals lie within, no when either lies outside,
+        undecided otherwise."""
+        cells = [self.judge(f"{cfg}: stackful within 10% of stackless, {drv}", I.interval(x.samples),
+                            I.within(0.9, 1.1), None, short=True) for drv, x in (("io_uring", mu), ("epoll", me))]
+        if all(c == "yes" for c in cells):
+            return "yes"
+        if "no" in cells:
+            return "no"
+        return "; ".join(f"{drv}: {c}" for drv, c in zip(("io_uring", "epoll"), cells) if c != "yes")
 
     # -- instructions per operation (hot_path_counts) --------------------------------
 
@@ -1215,14 +1316,19 @@ class Report:
                             n_ir[0], "duet") if n_ir else None
                 if not (ts and tp) and not (irs and irp):
                     continue
-                tr = ts.median / tp.median if ts and tp else None
+                tiv = I.ratio_interval(ts.samples, tp.samples) if ts and tp else None
+                tr = tiv.value if tiv else None
                 ir = irs.median / irp.median if irs and irp else None
-                verdict = "—" if tr is None else ("yes" if tr <= 1.2 else f"no (+{fmt_num((tr / 1.2 - 1) * 100)}%)")
+                verdict = "—" if tiv is None else self.judge(
+                    f"scope spawn+next within 1.2x of spawn+join, {model}, {w} worker(s)", tiv, I.at_most(1.2), None,
+                    short=True)
+                if verdict == "no":
+                    verdict = f"no (+{fmt_num((tr / 1.2 - 1) * 100)}%)"
                 rows.append(f"| {model} | {w} | "
                             + (f"{fmt_time_ns(ts.median)} ({fmt_time_ns(ts.min)}-{fmt_time_ns(ts.max)})" if ts else "—")
                             + " | "
                             + (f"{fmt_time_ns(tp.median)} ({fmt_time_ns(tp.min)}-{fmt_time_ns(tp.max)})" if tp else "—")
-                            + f" | {fmt_num(tr) + 'x' if tr else '—'} | {verdict} | "
+                            + f" | {self.ivx(tiv) if tiv else '—'} | {verdict} | "
                             + (f"{fmt_num(irs.median, 4)} / {fmt_num(irp.median, 4)} = {fmt_num(ir)}x" if ir else "—")
                             + " |")
         if not rows:
@@ -1231,8 +1337,10 @@ class Report:
                 "`scope_spawn_join` spawns a trivial child into a `duet::TaskScope` and takes it with "
                 "`co_await scope.next()`; `spawn_join` spawns it with `rt.spawn` and awaits its `JoinHandle`. "
                 "Times: sched_bench (Google Benchmark, the hot run's interleaved repetitions: median, min-max); "
-                "the ratio is of the medians. Instructions: hot_path_counts (callgrind, exact). Target: the "
-                "scope within 1.2x of the plain spawn+join.", "",
+                "the ratio is of the medians, its interval resampling each side's repetitions on their own (the "
+                "records do not say which repetitions ran together). Instructions: hot_path_counts (callgrind, "
+                "exact). Target: the scope within 1.2x of the plain spawn+join, yes or no when the whole interval "
+                "is on one side of the line, else undecided ([the rule](README.md#grading)).", "",
                 "| children | workers | scope spawn+next | spawn+join | ratio | <= 1.2x? | instructions/op (scope / plain) |",
                 "|---|---|---|---|---|---|---|"] + rows + [""]
 

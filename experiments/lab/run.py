@@ -52,7 +52,11 @@ def parser() -> argparse.ArgumentParser:
                    help="where the report goes (default: reports/); data under DIR/data/<machine>/")
     p.add_argument("--build-dir", default=os.environ.get("DUET_LAB_BUILD", os.path.join(ROOT, "build-experiments")),
                    help="the Release build tree with the exp_* and bench_* programs (default: build-experiments/)")
-    p.add_argument("--report-only", action="store_true", help="regenerate the report from the data on file")
+    p.add_argument("--report-only", action="store_true",
+                   help="regenerate the report from the data on file (regrade it): nothing is built or run")
+    p.add_argument("--machine", metavar="ID", default="",
+                   help="with --report-only: the data on file of machine ID (a directory under DIR/data/, e.g. the "
+                        "last run's machine) instead of this machine's")
     p.add_argument("--list", action="store_true", help="list the claims and the experiments their rules read, and exit")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 when a claim has no verdict backed by a number (default with --profile smoke)")
@@ -140,7 +144,11 @@ def main(argv=None) -> int:
         return 0
 
     out = os.path.abspath(args.out)
-    data_dir = os.path.join(out, "data", machine["id"])
+    if args.machine and not args.report_only:
+        raise SystemExit("--machine: only with --report-only (a run measures this machine)")
+    data_dir = os.path.join(out, "data", args.machine or machine["id"])
+    if args.machine and not os.path.exists(os.path.join(data_dir, "machine.json")):
+        raise SystemExit(f"--machine {args.machine}: no {os.path.join(data_dir, 'machine.json')}")
     os.makedirs(data_dir, exist_ok=True)
     on_file = os.path.join(data_dir, "machine.json")
     if args.report_only and os.path.exists(on_file):
@@ -189,7 +197,8 @@ def main(argv=None) -> int:
     print()
     print(f"report: {os.path.join(out, 'README.md')}")
     print(f"claims: {len(rep.claims)}; holds {counts['holds']}, holds in part {counts['holds in part']}, "
-          f"refuted {counts['refuted']}, not measurable here {counts['not measurable here']}, "
+          f"refuted {counts['refuted']}, undecided {counts[C.UNDECIDED]}, "
+          f"not measurable here {counts['not measurable here']}, "
           f"missing {counts[C.MISSING]}")
     missing = [cid for cid, v in rep.verdicts.items() if C.is_missing(v.verdict)]
     if missing:

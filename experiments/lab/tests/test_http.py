@@ -52,7 +52,7 @@ FIGURES = {"duet-coroutine-io_uring": (110000, 900, 5.0), "duet-fiber-io_uring":
 
 
 def http_records():
-    """Two reps at plaintext/256 (FIGURES), and the idle test."""
+    """Two reps at plaintext/256 (FIGURES), and the idle test (two runs)."""
     out = []
     for rep in range(2):
         figures = FIGURES
@@ -64,9 +64,10 @@ def http_records():
                          "err_timeout": 0, "non2xx": 0}
         out += http_bench.rep_records(wrk, http_wrk.Load("plaintext", 256), "wrk test")
     out.append(rec("http", "nginx", "syscalls_per_req.plaintext", 2.1, 256, "syscalls/request"))
-    for impl, b in (("duet-coroutine-io_uring", 600), ("duet-poll-io_uring", 400), ("duet-fiber-io_uring", 9000),
-                    ("nginx", 500), ("go", 8000), ("hyper", 10000)):
-        out.append(rec("http", impl, "rss_per_idle_conn", b, 10000, "B"))
+    for rep in range(2):
+        for impl, b in (("duet-coroutine-io_uring", 600), ("duet-poll-io_uring", 400),
+                        ("duet-fiber-io_uring", 9000), ("nginx", 500), ("go", 8000), ("hyper", 10000)):
+            out.append(rec("http", impl, "rss_per_idle_conn", b, 10000, "B"))
     out.append(rec("http", "duet-poll-epoll", "unavailable.https", 1, None, ""))
     out[-1]["method"] = "did not start with TLS: unknown flag --tls-port"
     return out
@@ -105,41 +106,51 @@ class HttpPageTest(unittest.TestCase):
         self.assertIn("the poll engine (the hand-written poll state machine) is the tuned ceiling", page)
         self.assertIn("are what users' code gets", page)
         self.assertIn("io_uring: the coroutine engine at least 0.9x the poll engine (requests/s) | "
-                      "0.957x (0.957-0.957) | **yes** |", page)
-        self.assertIn("io_uring: the coroutine engine's requests/s at or above nginx's | 1.1x (1.1-1.1) | **yes** |",
+                      "0.957x (0.957-0.957, min-max of 2 reps) | **yes** |", page)
+        self.assertIn("io_uring: the coroutine engine's requests/s at or above nginx's | 1.1x (1.1-1.1, min-max of 2 "
+                      "reps) | **yes** |",
                       page)
         self.assertIn("io_uring: the fiber engine at least 0.9x the coroutine engine (requests/s) | "
-                      "0.955x (0.955-0.955) | **yes** |", page)
-        self.assertIn("epoll: the coroutine engine at least 0.9x the poll engine (requests/s) | 0.851x (0.85-0.851) | "
+                      "0.955x (0.955-0.955, min-max of 2 reps) | **yes** |", page)
+        self.assertIn("epoll: the coroutine engine at least 0.9x the poll engine (requests/s) | 0.851x (0.85-0.851, "
+                      "min-max of 2 reps) | "
                       "**no**: 4.93 points under 0.9x | no profile on file", page)
-        self.assertIn("epoll: the coroutine engine's requests/s at or above nginx's | 0.851x (0.85-0.851) | "
+        self.assertIn("epoll: the coroutine engine's requests/s at or above nginx's | 0.851x (0.85-0.851, min-max of "
+                      "2 reps) | "
                       "**no**: 14.9% below |", page)
-        self.assertIn("epoll: the fiber engine at least 0.9x the coroutine engine (requests/s) | 0.801x (0.8-0.802) | "
+        self.assertIn("epoll: the fiber engine at least 0.9x the coroutine engine (requests/s) | 0.801x (0.8-0.802, "
+                      "min-max of 2 reps) | "
                       "**no**: 9.88 points under 0.9x |", page)
         # Issue 37's: the best configuration over all six (the poll engine on
         # io_uring here), by how much it misses hyper.
-        self.assertIn("duet's best (`duet-poll-io_uring`) requests/s at or above nginx's | 1.15x (1.15-1.15) | "
+        self.assertIn("duet's best (`duet-poll-io_uring`) requests/s at or above nginx's | 1.15x (1.15-1.15, min-max "
+                      "of 2 reps) | "
                       "**yes** |", page)
-        self.assertIn("requests/s at or above hyper's | 0.92x (0.92-0.921) | **no**: 7.97% below | "
+        self.assertIn("requests/s at or above hyper's | 0.92x (0.92-0.921, min-max of 2 reps) | **no**: 7.97% below | "
                       "no profile on file", page)
-        self.assertIn("its p99 no worse than hyper's | 1.06x (1.06-1.06) | **no**: 6.25% worse |", page)
-        self.assertIn("its p99 no worse than nginx's | 0.85x (0.85-0.85) | **yes** |", page)
-        self.assertIn("`duet-poll-io_uring`'s CPU per request at or below nginx's | 0.8x (0.8-0.8) | **yes** |", page)
+        self.assertIn("its p99 no worse than hyper's | 1.06x (1.06-1.06, min-max of 2 reps) | **no**: 6.25% worse "
+                      "|", page)
+        self.assertIn("its p99 no worse than nginx's | 0.85x (0.85-0.85, min-max of 2 reps) | **yes** |", page)
+        self.assertIn("`duet-poll-io_uring`'s CPU per request at or below nginx's | 0.8x (0.8-0.8, min-max of 2 "
+                      "reps) | **yes** |", page)
         # Memory per idle connection: the coroutine and poll engines against
         # nginx, fibers against Go.
         self.assertIn("| duet-poll-io_uring | 10,000 | 400 B |", page)
-        self.assertIn("duet-poll-io_uring at or below nginx's | 400 B against 500 B (0.8x, medians) | **yes**", page)
-        self.assertIn("duet-coroutine-io_uring at or below nginx's | 600 B against 500 B (1.2x, medians) | **no**: "
-                      "100 B (20%) more", page)
-        self.assertIn("duet-fiber-io_uring at or below go's | 8.79 KiB against 7.81 KiB (1.12x, medians) | **no**: "
-                      "1,000 B (12.5%) more", page)
+        self.assertIn("duet-poll-io_uring at or below nginx's | 400 B against 500 B (0.8x, medians; 0.8-0.8, min-max "
+                      "of each side's 2 reps) | **yes**", page)
+        self.assertIn("duet-coroutine-io_uring at or below nginx's | 600 B against 500 B (1.2x, medians; 1.2-1.2, "
+                      "min-max of each side's 2 reps) | "
+                      "**no**: 100 B (20%) more", page)
+        self.assertIn("duet-fiber-io_uring at or below go's | 8.79 KiB against 7.81 KiB (1.12x, medians; 1.12-1.12, "
+                      "min-max of each side's 2 reps) | "
+                      "**no**: 1,000 B (12.5%) more", page)
         # A server without HTTPS says why; the ledger page cites the HTTP page
         # with each engine's best driver, the poll engine as the ceiling.
         self.assertIn("| duet-poll-epoll | yes (HTTPS: not available: did not start with TLS: unknown flag "
                       "--tls-port) |", page)
         self.assertIn("[http.md](http.md)", readme)
         self.assertIn("the coroutine engine (users' coroutine code), `duet-coroutine-io_uring`: 110,500 requests/s, "
-                      "1.1x nginx's (1.1-1.1)", readme)
+                      "1.1x nginx's (1.1-1.1, min-max of 2 reps)", readme)
         self.assertIn("the fiber engine (users' fiber code), `duet-fiber-io_uring`: 105,500 requests/s", readme)
         self.assertIn("the poll engine (the tuned ceiling), `duet-poll-io_uring`: 115,500 requests/s", readme)
 
@@ -160,38 +171,41 @@ class HttpPageTest(unittest.TestCase):
 
     def test_the_idle_tls_row_sits_beside_the_plain_one_with_its_verdict(self):
         recs = http_records()
-        for impl, b in (("duet-coroutine-io_uring", 30000), ("duet-poll-io_uring", 12000), ("nginx", 14000)):
+        for impl, b in (("duet-coroutine-io_uring", 30000), ("duet-poll-io_uring", 12000), ("nginx", 14000)) * 2:
             recs.append(rec("http", impl, "rss_per_idle_tls_conn", b, 2000, "B"))
             recs[-1]["method"] = "idle_conns.py --tls: 2000 keep-alive TLS connections"
         page, _ = self.write(recs)
         self.assertIn("## Memory per idle keep-alive TLS connection", page)
         self.assertIn("idle_conns.py --tls: 2000 keep-alive TLS connections.", page)
         # The TLS figure, its min-max and the same server's plain figure.
-        self.assertIn("| nginx | 2,000 | 13.7 KiB | 13.7 KiB-13.7 KiB | 500 B | 1 |", page)
+        self.assertIn("| nginx | 2,000 | 13.7 KiB | 13.7 KiB-13.7 KiB | 500 B | 2 |", page)
         self.assertIn("| duet-poll-io_uring | 2,000 | 11.7 KiB |", page)
         # Issue 52's verdicts: each engine against nginx, a miss by how much.
         self.assertIn("| memory per idle TLS connection (issue 52): duet-poll-io_uring at or below nginx's | "
-                      "11.7 KiB against 13.7 KiB (0.857x, medians) | **yes** |", page)
+                      "11.7 KiB against 13.7 KiB (0.857x, medians; 0.857-0.857, min-max of each side's 2 reps) | "
+                      "**yes** |", page)
         self.assertIn("| memory per idle TLS connection (issue 52): duet-coroutine-io_uring at or below nginx's | "
-                      "29.3 KiB against 13.7 KiB (2.14x, medians) | **no**: 15.6 KiB (114%) more |", page)
+                      "29.3 KiB against 13.7 KiB (2.14x, medians; 2.14-2.14, min-max of each side's 2 reps) | **no**: "
+                      "15.6 KiB (114%) more |", page)
         # No TLS record, no section.
         self.assertNotIn("idle keep-alive TLS", self.write(http_records())[0])
 
     def test_https_has_a_p999_target_from_the_rep_ratio_or_the_medians(self):
         recs = http_records()
         for impl, rps, p999 in (("duet-poll-io_uring", 40000, 120000), ("nginx", 30000, 100000),
-                                ("hyper", 35000, 150000)):
+                                ("hyper", 35000, 150000)) * 2:
             recs += [rec("http", impl, "rps.https", rps, 256, "requests/s"),
                      rec("http", impl, "p999_us.https", p999, 256, "us")]
         recs += [rec("http", "duet-poll-io_uring", "rps_vs_nginx.https", 1.33, 256, "x"),
                  rec("http", "duet-poll-io_uring", "rps_vs_hyper.https", 1.14, 256, "x"),
-                 rec("http", "duet-poll-io_uring", "p999_vs_hyper.https", 0.8, 256, "x")]
+                 rec("http", "duet-poll-io_uring", "p999_vs_hyper.https", 0.8, 256, "x")] * 2
         page, _ = self.write(recs)
         # nginx: no within-rep ratio on file, so the medians' (120 / 100 ms).
         self.assertIn("| https, 256 connections: its p99.9 no worse than nginx's (issue 52) | 120 ms against "
-                      "100 ms (1.2x, medians) | **no**: 20% worse |", page)
+                      "100 ms (1.2x, medians; 1.2-1.2, min-max of each side's 2 reps) | **no**: 20% worse |", page)
         # hyper: the within-rep ratio.
-        self.assertIn("| https, 256 connections: its p99.9 no worse than hyper's (issue 52) | 0.8x (0.8-0.8) | "
+        self.assertIn("| https, 256 connections: its p99.9 no worse than hyper's (issue 52) | 0.8x (0.8-0.8, min-max "
+                      "of 2 reps) | "
                       "**yes** |", page)
 
     def test_the_passes_wall_times_make_the_budget_line_and_no_server_row(self):
@@ -236,25 +250,28 @@ class HttpPageTest(unittest.TestCase):
         recs += http_bench.breakdown_records("duet-poll-io_uring", 10000, b)
         # Make the memory target a miss: 1,200 B against nginx's 500 B.
         recs = [r for r in recs if not (r["impl"] == "duet-poll-io_uring" and r["metric"] == "rss_per_idle_conn")]
-        recs.append(rec("http", "duet-poll-io_uring", "rss_per_idle_conn", 1200, 10000, "B"))
+        recs += [rec("http", "duet-poll-io_uring", "rss_per_idle_conn", 1200, 10000, "B")] * 2
         page, _ = self.write(recs)
         # The profile section: a row per server with its shares and top symbols.
         self.assertIn("## Profiles", page)
         self.assertIn("| duet-poll-io_uring | 900 | 12.5 | 61% | 27% | 12% | 0% | http_parser_execute "
                       "(libhttp_parser.so.2.9.4) 7.5%; tcp_ack ([kernel.kallsyms]) 4%;", page)
         # The miss against hyper at plaintext cites duet's profile and hyper's, not "no profile on file".
-        self.assertIn("requests/s at or above hyper's | 0.92x (0.92-0.921) | **no**: 7.97% below | profile (plaintext, "
+        self.assertIn("requests/s at or above hyper's | 0.92x (0.92-0.921, min-max of 2 reps) | **no**: 7.97% below "
+                      "| profile (plaintext, "
                       "256 conns): duet-poll-io_uring: kernel 61%, server 27%, libc 12% of 12.5 us/request; top: "
                       "http_parser_execute 7.5%, tcp_ack 4%, __vdso_clock_gettime 3%. hyper: kernel 66%, server 30%, "
                       "libc 4%; top: hyper::proto::h1::role::parse_headers 6% (section Profiles) |", page)
         self.assertIn("| nginx | 800 | — | 58% | 35% | 7% | 0% | tcp_ack ([kernel.kallsyms]) 5% |", page)
         # The coroutine engine's miss against the poll engine cites both
         # engines' profiles; its miss against nginx, nginx's.
-        self.assertIn("the poll engine (requests/s) | 0.851x (0.85-0.851) | **no**: 4.93 points under 0.9x | profile "
+        self.assertIn("the poll engine (requests/s) | 0.851x (0.85-0.851, min-max of 2 reps) | **no**: 4.93 points "
+                      "under 0.9x | profile "
                       "(plaintext, 256 conns): duet-coroutine-epoll: kernel 50%, server 45%, libc 5% of 14 us/request; "
                       "top: duet::Task<void>::resume 9%. duet-poll-epoll: kernel 60%, server 35%, libc 5%; top: "
                       "tcp_ack 8% (section Profiles) |", page)
-        self.assertIn("at or above nginx's | 0.851x (0.85-0.851) | **no**: 14.9% below | profile (plaintext, "
+        self.assertIn("at or above nginx's | 0.851x (0.85-0.851, min-max of 2 reps) | **no**: 14.9% below | profile "
+                      "(plaintext, "
                       "256 conns): duet-coroutine-epoll: kernel 50%, server 45%, libc 5% of 14 us/request; top: "
                       "duet::Task<void>::resume 9%. nginx: kernel 58%", page)
         # The memory miss cites where the bytes are.
@@ -279,11 +296,12 @@ class HttpPageTest(unittest.TestCase):
         page, _ = self.write(recs)
         self.assertIn("## HTTPS: the start of a run", page)
         self.assertIn("| duet-poll-epoll | 140 | 300 | 60 | 150 | 50 | 1 |", page)
-        self.assertIn("its p99 no worse than nginx's | 5x (5-5) | **no**: 400% worse | handshake timeline (https, "
+        self.assertIn("its p99 no worse than nginx's | 5x (5-5, min-max of 2 reps) | **no**: 400% worse | handshake "
+                      "timeline (https, "
                       "256 conns): duet-poll-epoll: 60 of 256 first requests written while wrk had handshakes "
                       "left (median 150 ms before its last; the server's flights done at 140 ms, the server's "
                       "longest wait 50 ms); nginx: 0 of 256", page)
-        self.assertIn("its p99 no worse than hyper's | 0.667x (0.667-0.667) | **yes** |", page)
+        self.assertIn("its p99 no worse than hyper's | 0.667x (0.667-0.667, min-max of 2 reps) | **yes** |", page)
 
     def test_servers_not_built_are_named_and_no_verdict_is_made_up(self):
         recs = [rec("http", f"duet-{m}-{d}", "unavailable", 1, None, "") for m in ("coroutine", "fiber", "poll")
@@ -632,12 +650,13 @@ class UpstreamLoadsTest(unittest.TestCase):
                       "figure rather than the server): duet-coroutine-io_uring at 256: 0.5 (0.5-0.5)", page)
         self.assertIn("## Targets (issue 51): the proxy", page)
         self.assertIn("| proxy, 256 connections: `duet-coroutine-io_uring`'s requests/s at or above nginx's | "
-                      "1.1x (1.1-1.1) | **yes** |", page)
+                      "1.1x (1.1-1.1, min-max of 2 reps) | **yes** |", page)
         self.assertIn("| proxy, 256 connections: `duet-coroutine-io_uring`'s requests/s at or above hyper's | "
-                      "0.881x (0.88-0.881) | **no**: 11.9% below |", page)
+                      "0.881x (0.88-0.881, min-max of 2 reps) | **no**: 11.9% below |", page)
         self.assertIn("| proxy, 256 connections: `duet-coroutine-io_uring`'s p99 no worse than hyper's | "
-                      "1.06x (1.06-1.06) | **no**: 5.88% worse |", page)
-        self.assertIn("| proxy, 256 connections: `duet-poll-io_uring`'s p99 no worse than nginx's | 0.8x (0.8-0.8) | "
+                      "1.06x (1.06-1.06, min-max of 2 reps) | **no**: 5.88% worse |", page)
+        self.assertIn("| proxy, 256 connections: `duet-poll-io_uring`'s p99 no worse than nginx's | 0.8x (0.8-0.8, "
+                      "min-max of 2 reps) | "
                       "**yes** |", page)
         # Issue 37's targets stay with today's loads.
         self.assertNotIn("proxy, 256 connections: duet's best", page)

@@ -1,0 +1,214 @@
+"""Runs a set of experiments N times, each a fresh ./experiments/run into a
+directory of its own, and prints per target each run's interval and
+verdict, and whether the runs agree: do the verdicts hold from run to run
+(issue 73)?
+
+    cd experiments
+    python3 -m lab.repeat --experiments io_echo,http --runs 3
+    python3 -m lab.repeat --experiments io_echo --runs 3 --out /tmp/echo3 --profile quick
+    python3 -m lab.repeat --grade /tmp/echo3/run-1 /tmp/echo3/run-2   # runs made already
+
+--experiments takes what `./experiments/run --only` takes (experiment names
+or claim IDs). Each run is `./experiments/run --only ... --out DIR/run-K`:
+reports/ is not touched. A target is one row of a page's target tables
+(report.Report.graded_targets); a claim is its ledger verdict, for the
+claims whose rules read the chosen experiments. The runs agree on a target
+when every run graded it and gave it the same verdict; a target's medians
+reproduce when every run's median lies inside every other run's interval.
+The exit status is 1 when a target or claim does not agree, else 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from . import claims as C
+from . import intervals as I
+from .report import Report
+from .results import Results
+from .stats import fmt_num
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One target or claim as one run graded it."""
+    state: str                      # met / missed / undecided, or a claim's verdict
+    text: str                       # the figure with its interval, or the claim's measured text
+    iv: I.Interval | None = None    # targets only
+    needed: str = ""                # an undecided target's estimate
+
+
+def target_entry(g: I.Graded) -> Entry:
+    d = g.decision
+    return Entry(g.state, f"{fmt_num(g.iv.value)} ({g.iv.text()})", g.iv,
+                 d.needed_text() if d.state == I.UNDECIDED else "")
+
+
+def grade_run(R: Results, machine: dict, out_dir: str, claims: list[str] | None = None,
+              experiments: list[str] | None = None) -> dict[str, Entry]:
+    """The targets and claims of one run's data: key -> Entry. `claims`:
+    the claim IDs to include (None: every claim whose verdict is not
+    "missing"); `experiments`: the targets of these experiments only (None:
+    every target)."""
+    rep = Report(out_dir, machine, R, [], "")
+    got = {f"target: {g.key}": target_entry(g) for e, g in rep.graded_targets()
+           if experiments is None or e in experiments}
+    for cid, v in rep.verdicts.items():
+        if (claims is None and not C.is_missing(v.verdict)) or (claims is not None and cid in claims):
+            got[f"claim {cid}"] = Entry(v.verdict, C.short(v.measured, 120))
+    return got
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    entries: list[Entry | None]     # one per run, None where the run did not grade it
+
+    @property
+    def agree(self) -> bool:
+        """Every run graded it, with one verdict."""
+        return all(self.entries) and len({e.state for e in self.entries}) == 1
+
+    @property
+    def reproduces(self) -> bool | None:
+        """Every run's median inside every other run's interval; None for a
+        claim, or where a run did not grade it."""
+        if not all(self.entries) or any(e.iv is None for e in self.entries):
+            return None
+        return all(b.iv.lo <= a.iv.value <= b.iv.hi for a in self.entries for b in self.entries)
+
+
+def agreement(runs: list[dict[str, Entry]]) -> list[Row]:
+    """One row per target or claim any run graded, in the order first seen."""
+    keys: list[str] = []
+    for run in runs:
+        keys += [k for k in run if k not in keys]
+    return [Row(k, [run.get(k) for run in runs]) for k in keys]
+
+
+def render(rows: list[Row]) -> str:
+    """Per target: each run's figure, interval and verdict, then whether
+    the runs agree; last, the count of those that do not."""
+    out = []
+    for row in rows:
+        out.append(row.key)
+        for k, e in enumerate(row.entries, 1):
+            if e is None:
+                out.append(f"    run {k}: not graded")
+            else:
+                out.append(f"    run {k}: {e.state:13} {e.text}" + (f"; {e.needed}" if e.needed else ""))
+        states = ", ".join(e.state if e else "-" for e in row.entries)
+        line = f"    runs agree: {'yes' if row.agree else 'no'} ({states})"
+        if row.reproduces is not None:
+            line += f"; medians inside each other's intervals: {'yes' if row.reproduces else 'no'}"
+        out.append(line)
+    bad = [r for r in rows if not r.agree]
+    out.append("")
+    out.append(f"{len(rows)} targets and claims over {len(rows[0].entries) if rows else 0} runs: "
+               f"{len(rows) - len(bad)} agree, {len(bad)} do not" + (":" if bad else "."))
+    out += [f"  - {r.key}" for r in bad]
+    return "\n".join(out)
+
+
+def data_dirs(run_dir: str) -> list[str]:
+    """The machine data directories of one run: run_dir itself when it
+    holds machine.json, else run_dir/data/<machine>/."""
+    if os.path.exists(os.path.join(run_dir, "machine.json")):
+        return [run_dir]
+    base = os.path.join(run_dir, "data")
+    if not os.path.isdir(base):
+        return []
+    return [os.path.join(base, d) for d in sorted(os.listdir(base))
+            if os.path.exists(os.path.join(base, d, "machine.json"))]
+
+
+def load_run(run_dir: str, claims: list[str] | None = None,
+             experiments: list[str] | None = None) -> dict[str, Entry]:
+    dirs = data_dirs(run_dir)
+    if len(dirs) != 1:
+        raise SystemExit(f"{run_dir}: {'no' if not dirs else 'more than one'} machine's data "
+                         "(give a run's --out directory or one data/<machine> directory)")
+    with open(os.path.join(dirs[0], "machine.json"), encoding="utf-8") as f:
+        machine = json.load(f)
+    out_dir = run_dir if dirs[0] != run_dir else os.path.dirname(os.path.dirname(run_dir))
+    return grade_run(Results.load(dirs[0]), machine, out_dir, claims, experiments)
+
+
+def run_commands(only: list[str], runs: int, out: str, profile: str, no_peers: bool) -> list[list[str]]:
+    """The ./experiments/run command of each run."""
+    base = [os.path.join(ROOT, "experiments", "run"), "--profile", profile, "--only", *only]
+    return [base + ["--out", os.path.join(out, f"run-{k}")] + (["--no-peers"] if no_peers else [])
+            for k in range(1, runs + 1)]
+
+
+def claims_of(only: list[str]) -> list[str]:
+    """The claims whose rules read the experiments `only` names (a claim ID
+    names itself)."""
+    out = []
+    for tok in only:
+        ids = [tok.upper()] if tok.upper() in C.RULES else C.claims_reading(tok)
+        out += [c for c in ids if c not in out]
+    return out
+
+
+def experiments_of(only: list[str]) -> list[str]:
+    """The experiments `only` names: a name itself, a claim those its rule
+    reads."""
+    out = []
+    for tok in only:
+        names = C.experiments_for(tok.upper()) if tok.upper() in C.RULES else (tok,)
+        out += [n for n in names if n not in out]
+    return out
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python3 -m lab.repeat", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--experiments", default="", metavar="A,B",
+                   help="experiment names or claim IDs, comma-separated (what --only takes)")
+    p.add_argument("--runs", type=int, default=3, metavar="N", help="fresh runs (default 3)")
+    p.add_argument("--profile", choices=["smoke", "quick", "full"], default="quick")
+    p.add_argument("--no-peers", action="store_true", help="pass --no-peers to each run")
+    p.add_argument("--out", default="", metavar="DIR",
+                   help="where the runs go, DIR/run-1 ... (default: build-experiments/repeat)")
+    p.add_argument("--grade", nargs="+", metavar="DIR", default=[],
+                   help="grade runs made already (each a run's --out directory or a data/<machine> directory); "
+                        "nothing runs")
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    only = [x.strip() for x in args.experiments.split(",") if x.strip()]
+    claims = claims_of(only) if only else None
+    experiments = experiments_of(only) if only else None
+    if args.grade:
+        dirs = args.grade
+    else:
+        if not only:
+            raise SystemExit("--experiments: name the experiments (or claims) to run, or --grade runs made already")
+        if args.runs < 2:
+            raise SystemExit("--runs: two or more (agreement is between runs)")
+        out = os.path.abspath(args.out or os.path.join(ROOT, "build-experiments", "repeat"))
+        dirs = []
+        for k, cmd in enumerate(run_commands(only, args.runs, out, args.profile, args.no_peers), 1):
+            print(f"repeat: run {k}/{args.runs}: {' '.join(cmd)}", flush=True)
+            p = subprocess.run(cmd, cwd=ROOT)
+            if p.returncode != 0:
+                print(f"repeat: run {k} exited {p.returncode}; grading what it wrote", flush=True)
+            dirs.append(cmd[cmd.index("--out") + 1])
+    rows = agreement([load_run(d, claims, experiments) for d in dirs])
+    print(render(rows))
+    return 0 if all(r.agree for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
