@@ -1243,6 +1243,10 @@ int Network::setsockopt(int fd, int level, int name, const void* v, socklen_t le
   return 0;
 }
 
+int Network::set_nonblocking(int /*fd*/) noexcept {
+  return 0;
+}
+
 namespace {
 /// Whether `name` names host `host`: DNS compares without regard to case,
 /// and a trailing dot (the root) is the same name.

@@ -141,6 +141,8 @@ class DUET_API Network final : public io::detail::VirtualNet {
   int name(int fd, bool peer, net::SocketAddr& out) noexcept override;
   int setsockopt(int fd, int level, int name, const void* v, socklen_t len) noexcept override;
   int getsockopt(int fd, int level, int name, void* v, socklen_t* len) noexcept override;
+  /// Virtual descriptors never block: nothing to change.
+  int set_nonblocking(int fd) noexcept override;
   /// The world's resolver is one default link (WorldConfig::link) away
   /// from every host: the answer comes after two of that link's delays
   /// (its latency and a jitter draw each way). With the link's `loss`,

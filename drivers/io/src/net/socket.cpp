@@ -9,30 +9,28 @@
 
 #include <cerrno>
 
-#include "duet/io/detail/virtual_net.hpp"
+#include "duet/io/detail/socket_ops.hpp"
 
 namespace duet::net {
 
-// tcp.cpp: the calls that a simulated network answers for a virtual
-// descriptor (duet/io/detail/virtual_net.hpp), and the kernel for a real one.
+// tcp.cpp: the calls made through the descriptor's socket table
+// (duet/io/detail/socket_ops.hpp), with errno set on failure.
 io::Result<SocketAddr> sock_name(int fd, bool peer) noexcept;
 int make_socket(int family, int type) noexcept;
 int socket_bind(int fd, const SocketAddr& addr) noexcept;
 int socket_listen(int fd, int backlog) noexcept;
 
 namespace {
+/// The option calls through the descriptor's socket table: 0, or -1 with
+/// errno.
 int set_option(int fd, int level, int name, const void* v, socklen_t len) noexcept {
-  if (!io::detail::is_virtual_fd(fd)) return ::setsockopt(fd, level, name, v, len);
-  io::detail::VirtualNet* n = io::detail::virtual_net();
-  const int r = n != nullptr ? n->setsockopt(fd, level, name, v, len) : -EBADF;
+  const int r = io::detail::socket_ops(fd).setsockopt(fd, level, name, v, len);
   if (r >= 0) return r;
   errno = -r;
   return -1;
 }
 int get_option(int fd, int level, int name, void* v, socklen_t* len) noexcept {
-  if (!io::detail::is_virtual_fd(fd)) return ::getsockopt(fd, level, name, v, len);
-  io::detail::VirtualNet* n = io::detail::virtual_net();
-  const int r = n != nullptr ? n->getsockopt(fd, level, name, v, len) : -EBADF;
+  const int r = io::detail::socket_ops(fd).getsockopt(fd, level, name, v, len);
   if (r >= 0) return r;
   errno = -r;
   return -1;

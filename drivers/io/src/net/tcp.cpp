@@ -1,14 +1,14 @@
 // tcp.cpp: TcpStream, TcpListener and their futures: connect (its timeout a
 // duet::Sleep on the runtime's wheel), accept, accept_many, and the
 // stream's reads, writes and options. The socket calls made here directly
-// (socket, bind, listen, shutdown, getsockname) go to a simulated network
-// instead of the kernel for its virtual descriptors (duet/io/detail/virtual_net.hpp).
+// (socket, bind, listen, shutdown, getsockname, ...) go through the
+// descriptor's socket table (duet/io/detail/socket_ops.hpp): the kernel's,
+// or a simulated network's for its virtual descriptors.
 #include "duet/net/tcp.hpp"
 
 #include "duet/net/socket.hpp"
 #include "duet/net/split.hpp"
 
-#include <fcntl.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
@@ -19,15 +19,14 @@
 #include <memory>
 
 #include "duet/io/detail/backend.hpp"
-#include "duet/io/detail/virtual_net.hpp"
+#include "duet/io/detail/socket_ops.hpp"
 
 namespace duet::net {
 namespace {
 using io::detail::OpKind;
 using io::detail::OpRequest;
 
-using io::detail::is_virtual_fd;
-using io::detail::virtual_net;
+using io::detail::socket_ops;
 
 /// A kernel call's result as errno sets it: -1 with errno for -errno.
 int as_errno(int r) noexcept {
@@ -38,42 +37,21 @@ int as_errno(int r) noexcept {
 }  // namespace
 
 int make_socket(int family, int type) noexcept {
-  // A worker of a simulated network, or a caller that names one of its
-  // hosts, makes a virtual socket (duet/io/detail/virtual_net.hpp).
-  if (io::detail::VirtualNet* v = virtual_net()) {
-    if (io::detail::on_virtual_driver() || v->claims_socket()) {
-      return as_errno(v->socket(family, type));
-    }
-  }
-  // Non-blocking for epoll and for io_uring alike (io_uring arms its own
-  // poll on EAGAIN), close-on-exec always.
-  return ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  return as_errno(io::detail::socket_ops_for_new_socket().socket(family, type));
 }
 
 int socket_bind(int fd, const SocketAddr& addr) noexcept {
-  if (!is_virtual_fd(fd)) return ::bind(fd, addr.raw(), addr.len());
-  io::detail::VirtualNet* v = virtual_net();
-  return as_errno(v != nullptr ? v->bind(fd, addr) : -EBADF);
+  return as_errno(socket_ops(fd).bind(fd, addr));
 }
 
 int socket_listen(int fd, int backlog) noexcept {
-  if (!is_virtual_fd(fd)) return ::listen(fd, backlog);
-  io::detail::VirtualNet* v = virtual_net();
-  return as_errno(v != nullptr ? v->listen(fd, backlog) : -EBADF);
+  return as_errno(socket_ops(fd).listen(fd, backlog));
 }
 
 io::Result<SocketAddr> sock_name(int fd, bool peer) noexcept {
   SocketAddr a;
-  if (is_virtual_fd(fd)) {
-    io::detail::VirtualNet* v = virtual_net();
-    const int r = v != nullptr ? v->name(fd, peer, a) : -EBADF;
-    if (r < 0) return io::errno_code(-r);
-    return a;
-  }
-  socklen_t l = sizeof(sockaddr_storage);
-  int r = peer ? ::getpeername(fd, a.raw(), &l) : ::getsockname(fd, a.raw(), &l);
-  if (r < 0) return io::errno_code(errno);
-  a.set_len(l);
+  const int r = socket_ops(fd).name(fd, peer, a);
+  if (r < 0) return io::errno_code(-r);
   return a;
 }
 
@@ -170,10 +148,7 @@ Poll<io::Result<std::size_t>> AcceptManyFuture::poll(Context& cx) {
   // non-blocking on every backend, so EAGAIN ends the batch.
   while (n < max_) {
     const int lfd = src_->fd.get();
-    const int fd = !is_virtual_fd(lfd)
-                       ? ::accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC)
-                   : virtual_net() != nullptr ? virtual_net()->accept_now(lfd)
-                                              : -EBADF;
+    const int fd = socket_ops(lfd).accept_now(lfd);
     if (fd < 0) break;
     out_->push_back(TcpStream(io::Fd(fd)));
     ++n;
@@ -184,9 +159,7 @@ Poll<io::Result<std::size_t>> AcceptManyFuture::poll(Context& cx) {
 // ---- TcpStream -----------------------------------------------------------
 
 TcpStream::TcpStream(io::Fd fd) noexcept : src_(std::move(fd)) {
-  if (is_virtual_fd(src_.fd.get())) return;  // never blocks
-  int fl = ::fcntl(src_.fd.get(), F_GETFL);
-  if (fl >= 0 && !(fl & O_NONBLOCK)) ::fcntl(src_.fd.get(), F_SETFL, fl | O_NONBLOCK);
+  (void)socket_ops(src_.fd.get()).set_nonblocking(src_.fd.get());
 }
 
 io::SizeFuture TcpStream::recv(std::span<std::byte> buf, int flags) noexcept {
@@ -243,13 +216,7 @@ std::pair<OwnedReadHalf, OwnedWriteHalf> TcpStream::into_split() && {
 
 io::Result<std::size_t> TcpStream::try_write(std::span<const std::byte> data) noexcept {
   const int fd = src_.fd.get();
-  long k = 0;
-  if (is_virtual_fd(fd)) {
-    k = virtual_net() != nullptr ? virtual_net()->send_now(fd, data.data(), data.size()) : -EBADF;
-  } else {
-    const ssize_t r = ::send(fd, data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-    k = r >= 0 ? static_cast<long>(r) : -static_cast<long>(errno);
-  }
+  const long k = socket_ops(fd).send_now(fd, data.data(), data.size());
   if (k >= 0) return static_cast<std::size_t>(k);
   if (k == -EAGAIN || k == -EWOULDBLOCK || k == -EINTR) return std::size_t{0};  // no room now
   return io::errno_code(static_cast<int>(-k));
@@ -258,12 +225,7 @@ io::Result<std::size_t> TcpStream::try_write(std::span<const std::byte> data) no
 io::Result<void> TcpStream::shutdown(Shutdown how) noexcept {
   int h = how == Shutdown::read ? SHUT_RD : how == Shutdown::write ? SHUT_WR : SHUT_RDWR;
   const int fd = src_.fd.get();
-  if (is_virtual_fd(fd)) {
-    const int r = virtual_net() != nullptr ? virtual_net()->shutdown(fd, h) : -EBADF;
-    if (r < 0) return io::errno_code(-r);
-    return {};
-  }
-  if (::shutdown(fd, h) < 0) return io::errno_code(errno);
+  if (const int r = socket_ops(fd).shutdown(fd, h); r < 0) return io::errno_code(-r);
   return {};
 }
 

@@ -1,13 +1,14 @@
-// udp.cpp: UdpSocket (duet/net/udp.hpp): its socket made and bound
-// through the calls a simulated network answers for a virtual descriptor
-// (tcp.cpp's make_socket and socket_bind), and the kernel for a real one.
+// udp.cpp: UdpSocket (duet/net/udp.hpp): its socket made, bound and
+// connected through the descriptor's socket table
+// (duet/io/detail/socket_ops.hpp; tcp.cpp's make_socket and socket_bind):
+// the kernel's, or a simulated network's for a virtual descriptor.
 #include "duet/net/udp.hpp"
 
 #include <sys/socket.h>
 
 #include <cerrno>
 
-#include "duet/io/detail/virtual_net.hpp"
+#include "duet/io/detail/socket_ops.hpp"
 
 namespace duet::net {
 
@@ -59,19 +60,9 @@ io::SendToFuture UdpSocket::send_to(std::span<const std::byte> data,
 
 io::Result<void> UdpSocket::connect(const SocketAddr& peer) noexcept {
   const int fd = src_.fd.get();
-  if (io::detail::is_virtual_fd(fd)) {
-    io::detail::VirtualNet* v = io::detail::virtual_net();
-    const int r = v != nullptr ? v->connect_dgram(fd, peer) : -EBADF;
-    if (r < 0) return io::errno_code(-r);
-    return {};
+  if (const int r = io::detail::socket_ops(fd).connect_dgram(fd, peer); r < 0) {
+    return io::errno_code(-r);
   }
-  if (peer.family() == AF_UNSPEC) {
-    sockaddr unspec{};
-    unspec.sa_family = AF_UNSPEC;
-    if (::connect(fd, &unspec, sizeof unspec) < 0) return io::errno_code(errno);
-    return {};
-  }
-  if (::connect(fd, peer.raw(), peer.len()) < 0) return io::errno_code(errno);
   return {};
 }
 

@@ -6,7 +6,9 @@
 // reaches the kernel. The kernel hands out the lowest free number, below
 // fs.nr_open (2^20 by default): a real descriptor reaches 2^30 only in a
 // process with a billion open, so none is mistaken for a virtual one.
-// Closing a virtual descriptor tells the simulated network, not the kernel.
+// Closing goes through the descriptor's socket table
+// (duet/io/detail/socket_ops.hpp): the kernel's for a real descriptor, the
+// simulated network's for a virtual one.
 #pragma once
 
 #include "duet/export.hpp"
@@ -21,8 +23,12 @@ namespace duet::io {
 inline constexpr int kVirtualFdBase = 1 << 30;
 
 namespace detail {
-/// Closes virtual descriptor `fd` in the simulated network that made it (a
-/// no-op once that network is gone): 0, or -1 with errno.
+/// Closes `fd` through its socket table (duet/io/detail/socket_ops.hpp): the
+/// kernel's close, or the simulated network's (a no-op once that network
+/// is gone). 0, or -1 with errno.
+DUET_API int close_fd(int fd) noexcept;
+/// The same as close_fd, for programs built against an earlier 0.1 header,
+/// whose inline Fd::reset calls it for a virtual descriptor.
 DUET_API int close_virtual_fd(int fd) noexcept;
 }  // namespace detail
 
@@ -48,12 +54,7 @@ class Fd {
   /// Closes the current descriptor (if any) and adopts `fd`. Returns
   /// close's result (0 or -1 with errno).
   int reset(int fd = -1) noexcept {
-    int r = 0;
-    if (fd_ >= kVirtualFdBase) {
-      r = detail::close_virtual_fd(fd_);
-    } else if (fd_ >= 0) {
-      r = ::close(fd_);
-    }
+    const int r = fd_ >= 0 ? detail::close_fd(fd_) : 0;
     fd_ = fd;
     return r;
   }

@@ -1,25 +1,22 @@
-// duet/io/detail/virtual_net.hpp (not part of the API): the seam where a simulated network
-// (duet::sim) takes the kernel's place under the socket types. Two kinds of call reach it:
-//   - the operations of poll_op (recv, send, accept, connect, ...) go to the
-//     calling worker's driver as on io_uring and epoll: the simulated
-//     network's driver is an IoBackend (IoDriver::sim), so they take no new
-//     branch;
-//   - the calls net/ makes directly (socket, bind, listen, shutdown, close,
-//     getsockname, setsockopt, ...) ask is_virtual_fd(fd) (a descriptor a
-//     simulated network made) or, when a socket is made,
-//     on_virtual_driver() (the calling worker runs a simulated network),
-//     and go to the installed VirtualNet instead of the kernel. A socket made
-//     off the network's worker is virtual too when the network claims it
-//     (VirtualNet::claims_socket: the caller names a simulated host).
-// duet::dns asks it too (lookup_name): a lookup on the network's worker
-// resolves the simulated hosts' names instead of asking c-ares.
+// duet/io/detail/virtual_net.hpp (not part of the API): what a simulated
+// network (duet::sim) brings to take the kernel's place under the socket
+// types. A VirtualNet is the socket table (SocketOps,
+// duet/io/detail/socket_ops.hpp) of the descriptors it makes, from
+// kVirtualFdBase on, and adds three hooks of its own, each asked in one
+// place:
+//   - make_driver: the driver of a worker on IoDriver::sim (the I/O
+//     backends' factory, drivers/io/src/io_driver_factory.cpp); it is an
+//     IoBackend, so poll_op's operations (recv, send, accept, connect, ...)
+//     reach the network as they reach io_uring and epoll;
+//   - claims_socket: whether a socket made off the network's worker is its
+//     own (socket_ops_for_new_socket);
+//   - lookup_name: duet::dns asks it, on the network's worker, instead of
+//     c-ares (drivers/dns/src/resolver.cpp): the simulated hosts' names.
 // At most one VirtualNet is installed per process (a sim::World installs
 // itself for its life).
 #pragma once
 
 #include "duet/export.hpp"
-
-#include <sys/socket.h>
 
 #include <chrono>
 #include <cstdint>
@@ -28,42 +25,21 @@
 
 #include "duet/config.hpp"
 #include "duet/detail/driver.hpp"
-#include "duet/io/fd.hpp"
-#include "duet/net/address.hpp"
+#include "duet/io/detail/socket_ops.hpp"
 
 namespace duet::io::detail {
 
-/// What a simulated network answers in the kernel's place. Results follow
-/// the kernel's, as values: >= 0, or -errno.
-class VirtualNet {
+/// A simulated network: the socket calls of its descriptors, answered in
+/// the kernel's place (results as the kernel's, >= 0 or -errno), and its
+/// hooks.
+class VirtualNet : public SocketOps {
  public:
-  VirtualNet() = default;
-  VirtualNet(const VirtualNet&) = delete;
-  VirtualNet& operator=(const VirtualNet&) = delete;
-  virtual ~VirtualNet() = default;
   /// The driver of worker `index` of a runtime whose io_driver is sim.
   virtual std::unique_ptr<duet::detail::Driver> make_driver(const RuntimeConfig& cfg,
                                                             unsigned index) = 0;
   /// Whether a socket made now, off the network's worker, is its own (a
   /// test's thread that names a simulated host).
   virtual bool claims_socket() const noexcept = 0;
-  /// socket(2): a new virtual descriptor.
-  virtual int socket(int family, int type) noexcept = 0;
-  virtual int bind(int fd, const net::SocketAddr& addr) noexcept = 0;
-  virtual int listen(int fd, int backlog) noexcept = 0;
-  /// connect(2) on a datagram socket: sets (AF_UNSPEC: clears) its peer.
-  virtual int connect_dgram(int fd, const net::SocketAddr& peer) noexcept = 0;
-  /// accept4 without waiting: a queued connection's descriptor, or -EAGAIN.
-  virtual int accept_now(int fd) noexcept = 0;
-  /// send(2) with MSG_DONTWAIT, on the network's worker: the bytes taken,
-  /// or -errno (-EAGAIN: no room, or not connected yet).
-  virtual long send_now(int fd, const void* data, std::size_t len) noexcept = 0;
-  virtual int shutdown(int fd, int how) noexcept = 0;
-  virtual int close(int fd) noexcept = 0;
-  /// getsockname (peer false) or getpeername (peer true) into `out`.
-  virtual int name(int fd, bool peer, net::SocketAddr& out) noexcept = 0;
-  virtual int setsockopt(int fd, int level, int name, const void* v, socklen_t len) noexcept = 0;
-  virtual int getsockopt(int fd, int level, int name, void* v, socklen_t* len) noexcept = 0;
 
   /// A name's answer from the simulated network's resolver: the IPv4
   /// address (host order) of the host named so, or error ENOENT (no such
@@ -90,10 +66,6 @@ class VirtualNet {
 DUET_API void install_virtual_net(VirtualNet* v);
 /// The installed VirtualNet, or null.
 DUET_API VirtualNet* virtual_net() noexcept;
-
-[[nodiscard]] inline bool is_virtual_fd(int fd) noexcept {
-  return fd >= kVirtualFdBase;
-}
 
 /// Whether the calling thread is a worker whose driver is a simulated network.
 [[nodiscard]] inline bool on_virtual_driver() noexcept {
