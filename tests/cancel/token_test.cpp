@@ -219,6 +219,30 @@ TEST_CASE("token: a deadline inherits the parent's earlier one and a past one fi
   CHECK(inner.is_cancelled());
 }
 
+TEST_CASE("token: a huge timeout is no deadline, a huge negative one has passed",
+          "[cancel][deadline]") {
+  CancellationToken root;
+  auto ns = CancellationToken::with_timeout(root, std::chrono::nanoseconds::max());
+  auto hours = CancellationToken::with_timeout(root, std::chrono::hours::max());
+  auto never = CancellationToken::with_deadline(root, Instant::max());
+  for (const CancellationToken* t : {&ns, &hours, &never}) {
+    CHECK_FALSE(t->is_cancelled());
+    CHECK_FALSE(t->deadline().has_value());
+  }
+  // Under a parent with a deadline, the parent's stays the child's.
+  auto hour = CancellationToken::with_timeout(root, 1h);
+  auto kid = CancellationToken::with_timeout(hour, std::chrono::seconds::max());
+  CHECK_FALSE(kid.is_cancelled());
+  REQUIRE(kid.deadline().has_value());
+  CHECK(*kid.deadline() == *hour.deadline());
+  auto gone = CancellationToken::with_timeout(root, std::chrono::hours::min());
+  CHECK(gone.is_cancelled());
+  // A token with no deadline is still cancelled through its parent.
+  root.cancel();
+  CHECK(ns.is_cancelled());
+  CHECK(never.is_cancelled());
+}
+
 TEST_CASE("token: from a std::stop_token (std::stop_callback cancels it)", "[cancel][stop]") {
   std::stop_source src;
   auto t = CancellationToken::from_stop_token(src.get_token());

@@ -1,8 +1,10 @@
 #include <algorithm>
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <duet/sync/mutex.hpp>
 #include <duet/time/sleep.hpp>
 #include <duet/time/timeout.hpp>
+#include <optional>
 #include <vector>
 
 #include "sched/scheduler.hpp"
@@ -240,4 +242,116 @@ TEST_CASE("sleep: cancelling a sleeping task removes its timer", "[time][cancel]
   CHECK_THROWS_AS(b.join(), Cancelled);
   // Cancelling unlinked both timers: an hour-long deadline is not kept.
   CHECK(pending_timers(rt) == 0);
+}
+
+// ---- a huge duration (issue 72): a deadline that saturates means "never" --
+
+namespace duet::synctest {
+
+/// Gives 7 once `gate` is notified; counts in `parked` that it waits.
+Task<int> seven_when_notified(Notify* gate, std::atomic<int>* parked) {
+  co_await duet::test::note_pending(gate->notified(), parked);
+  co_return 7;
+}
+
+/// Bounds seven_when_notified by timeout(d, ...) in a coroutine.
+template <class D>
+Task<std::optional<int>> huge_timeout_coro(D d, Notify* gate, std::atomic<int>* parked) {
+  co_return co_await duet::timeout(d, seven_when_notified(gate, parked));
+}
+
+/// The index of the case that won a biased select of sleep(d) against a
+/// 20 ms sleep, in a coroutine.
+template <class D>
+Task<std::size_t> huge_sleep_coro(D d) {
+  auto r = co_await duet::select(duet::biased, duet::sleep(d), duet::sleep(20ms));
+  co_return r.index();
+}
+
+/// Runs `check(d, what)` for every huge duration, of several types: those
+/// past nanoseconds' range overflowed in a plain duration_cast.
+template <class Check>
+void for_each_huge_duration(Check check) {
+  check(std::chrono::nanoseconds::max(), "nanoseconds::max()");
+  check(std::chrono::seconds::max(), "seconds::max()");
+  check(std::chrono::hours::max(), "hours::max()");
+  check(std::chrono::duration<double>(1e300), "1e300 s as a double");
+}
+
+}  // namespace duet::synctest
+
+TEST_CASE("timeout: a huge duration never fires and gives the operation's value", "[time]") {
+  Watchdog wd("timeout huge");
+  Runtime rt(small_rt(2));
+  for_each_huge_duration([&rt](auto d, const char* what) {
+    INFO(what);
+    {
+      Notify gate;
+      std::atomic<int> parked{0};
+      auto h = rt.spawn(huge_timeout_coro(d, &gate, &parked));
+      while (parked.load() == 0) std::this_thread::yield();
+      gate.notify_one();
+      CHECK(h.join() == std::optional<int>(7));
+    }
+    {
+      Notify gate;
+      std::atomic<int> parked{0};
+      auto h = rt.spawn(duet::stackful, [d, &gate, &parked] {
+        return duet::wait(duet::timeout(d, seven_when_notified(&gate, &parked)));
+      });
+      while (parked.load() == 0) std::this_thread::yield();
+      gate.notify_one();
+      CHECK(h.join() == std::optional<int>(7));
+    }
+  });
+}
+
+TEST_CASE("sleep: a huge duration loses to a 20 ms sleep, in both models and off the runtime",
+          "[time]") {
+  Watchdog wd("sleep huge");
+  Runtime rt(small_rt(2));
+  for_each_huge_duration([&rt](auto d, const char* what) {
+    INFO(what);
+    CHECK(duet::sleep(d).deadline() == Instant::max());
+    CHECK(rt.spawn(huge_sleep_coro(d)).join() == 1);
+    auto fiber = rt.spawn(duet::stackful, [d] {
+      return duet::wait(duet::select(duet::biased, duet::sleep(d), duet::sleep(20ms))).index();
+    });
+    CHECK(fiber.join() == 1);
+    CHECK(duet::wait(duet::select(duet::biased, duet::sleep(d), duet::sleep(20ms))).index() == 1);
+  });
+  // A negative duration keeps its meaning, however large: already passed.
+  CHECK(duet::sleep(std::chrono::hours::min()).deadline() == Instant::min());
+  CHECK(rt.spawn(huge_sleep_coro(std::chrono::hours::min())).join() == 0);
+  CHECK(rt.spawn(huge_sleep_coro(-1s)).join() == 0);
+}
+
+TEST_CASE("wheel: the farthest deadline stays pending, never fires, and its park is bounded",
+          "[time]") {
+  const std::uint64_t now = duet::detail::now_tick();
+  TimerWheel wheel(now);
+  CountingWaker cw;
+  CountingWaker::Cx c(cw);
+  TimerEntry far;
+  far.tick = duet::detail::tick_ceil(Instant::max() - 1ns);
+  REQUIRE(wheel.insert(far, c.w));
+  // Every level's boundary up to an hour, a day and a year away: nothing
+  // fires (cascades only), and each advance returns.
+  for (std::uint64_t ahead :
+       {std::uint64_t{1} << 6, std::uint64_t{1} << 12, std::uint64_t{1} << 18,
+        std::uint64_t{1} << 24, std::uint64_t{1} << 30, std::uint64_t{1} << 36,
+        std::uint64_t{1} << 42, std::uint64_t{1} << 45}) {
+    CHECK(wheel.advance(now + ahead) == 0);
+  }
+  CHECK(wheel.size() == 1);
+  CHECK(cw.wakes.load() == 0);
+  // The park's timeout is positive and can be added to a clock reading (a
+  // condition variable's wait_for does) without overflowing.
+  const auto t = wheel.park_timeout();
+  REQUIRE(t.has_value());
+  CHECK(t->count() > 0);
+  CHECK(*t <= std::chrono::nanoseconds::max() - Clock::now().time_since_epoch());
+  wheel.cancel(far);
+  CHECK(wheel.size() == 0);
+  CHECK(cw.refs.load() == 0);
 }

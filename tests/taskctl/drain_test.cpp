@@ -161,6 +161,30 @@ TEST_CASE("drain waits for tasks that finish before its deadline and cancels non
   CHECK(sum == 2 * kEach);
 }
 
+// Issue 72: now + deadline overflowed, and drain(nanoseconds::max())
+// cancelled every task at once.
+TEST_CASE("drain with a deadline of nanoseconds::max() waits for its tasks as if it had none") {
+  duet::test::Watchdog dog("drain with no deadline");
+  duet::Runtime rt(duet::RuntimeConfig{.workers = 2});
+  duet::Notify go;
+  std::atomic<int> parked{0};
+  auto coro = rt.spawn(wait_notified(go, parked));
+  auto fiber = rt.spawn(duet::stackful, [&] {
+    duet::wait(duet::test::note_pending(go.notified(), &parked));
+    return 1;
+  });
+  while (parked.load() < 2) std::this_thread::yield();
+  std::optional<duet::DrainReport> report;
+  std::thread drainer([&] { report = rt.drain(std::chrono::nanoseconds::max()); });
+  wait_until_refusing(rt);
+  go.notify_all();
+  drainer.join();
+  REQUIRE(report.has_value());
+  CHECK(report->finished_in_time);
+  CHECK(report->cancelled.empty());
+  CHECK(coro.join() + fiber.join() == 2);
+}
+
 TEST_CASE(
     "during a drain tasks in flight spawn and join children while spawns from outside are "
     "refused") {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <exception>
 #include <stdexcept>
+#include <vector>
 
 #include <duet/duet.hpp>
 
@@ -151,4 +152,40 @@ TEST_CASE("TimerHandle: an empty handle holds no timer, and takes one by assignm
   CHECK_FALSE(t.valid());
   t = duet::TimerHandle();  // emptied again by assignment
   CHECK_FALSE(t.cancel());
+}
+
+namespace {
+duet::Task<duet::TimerHandle> arm_huge_from_coroutine(std::atomic<int>& runs) {
+  co_return duet::call_after(std::chrono::hours::max(), [&runs] { runs.fetch_add(1); });
+}
+}  // namespace
+
+// Issue 72: now + d overflowed, and a huge delay ran the callback at once.
+TEST_CASE("call_after with a huge delay never runs, armed from a coroutine and a fiber") {
+  duet::test::Watchdog wd("call_after huge");
+  duet::Runtime rt(duet::test::clocked(duet::ClockMode::paused, 2));
+  std::atomic<int> runs{0};
+  auto count = [&runs] { runs.fetch_add(1); };
+  std::vector<duet::TimerHandle> huge;
+  huge.push_back(duet::call_after(rt, std::chrono::nanoseconds::max(), count));
+  huge.push_back(duet::call_after(rt, std::chrono::seconds::max(), count));
+  huge.push_back(duet::call_after(rt, std::chrono::hours::max(), count));
+  huge.push_back(duet::call_at(rt, duet::Instant::max(), count));
+  huge.push_back(rt.spawn(arm_huge_from_coroutine(runs)).join());
+  huge.push_back(rt.spawn(duet::stackful, [&runs] {
+                     return duet::call_after(std::chrono::seconds::max(),
+                                             [&runs] { runs.fetch_add(1); });
+                   }).join());
+  // The paused clock moves to the one deadline that is not "never", past
+  // none of the others.
+  std::atomic<int> near{0};
+  duet::call_after(rt, 10ms, [&near] { near.fetch_add(1); }).join();
+  CHECK(near.load() == 1);
+  CHECK(runs.load() == 0);
+  for (auto& t : huge) {
+    CHECK_FALSE(t.is_finished());
+    CHECK(t.cancel());
+    CHECK_THROWS_AS(t.join(), duet::Cancelled);
+  }
+  CHECK(runs.load() == 0);
 }

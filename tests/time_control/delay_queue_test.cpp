@@ -667,3 +667,38 @@ TEST_CASE("delay_queue on the real clock expires in order") {
   }());
   CHECK(taken == std::vector<int>{1, 2, 3});
 }
+
+namespace dq_test {
+
+/// Takes the next expiry, then asks again under a deadline already past:
+/// (the value taken, whether a second one was ready at once).
+duet::Task<std::pair<int, bool>> take_one_then_look(Queue& q) {
+  auto e = co_await q.next();
+  auto more = co_await duet::timeout(0ns, q.next());
+  co_return std::pair<int, bool>(e ? e->value : -1, more.has_value());
+}
+
+}  // namespace dq_test
+
+// Issue 72: now + d overflowed, and a huge delay expired at once.
+TEST_CASE("delay_queue a huge delay never expires, in both models") {
+  duet::test::Watchdog wd("delay_queue huge");
+  duet::Runtime rt(duet::test::clocked(duet::ClockMode::paused));
+  Queue q;
+  const auto far = q.insert(1, std::chrono::nanoseconds::max());
+  q.insert(2, std::chrono::hours::max());
+  const auto reset = q.insert(3, U);
+  CHECK(q.reset(reset, std::chrono::seconds::max()));
+  CHECK(q.deadline(far) == duet::Instant::max());
+  CHECK(q.deadline(reset) == duet::Instant::max());
+  q.insert(4, U);
+  CHECK(rt.block_on(dq_test::take_one_then_look(q)) == std::pair<int, bool>(4, false));
+  q.insert(5, U);
+  auto fiber = rt.block_on(duet::stackful, [&q] {
+    auto e = duet::wait(q.next());
+    auto more = duet::wait(duet::timeout(0ns, q.next()));
+    return std::pair<int, bool>(e ? e->value : -1, more.has_value());
+  });
+  CHECK(fiber == std::pair<int, bool>(5, false));
+  CHECK(q.size() == 3);  // the three that never expire
+}

@@ -149,3 +149,30 @@ TEST_CASE("interval on the real clock ticks in order") {
   CHECK(ats[2] - ats[1] == 1ms);
   CHECK(duet::Clock::now() >= ats[2]);
 }
+
+namespace {
+
+/// The first tick, then whether a second one is ready under a deadline
+/// already past.
+duet::Task<bool> huge_period_second_tick(duet::Interval& iv) {
+  (void)co_await iv.tick();
+  auto second = co_await duet::timeout(0ns, iv.tick());
+  co_return second.has_value();
+}
+
+}  // namespace
+
+// Issue 72: the period's conversion to nanoseconds and due + period both
+// overflowed.
+TEST_CASE("interval with a huge period ticks once, then never, in both models") {
+  duet::test::Watchdog wd("interval huge");
+  duet::Runtime rt(duet::test::clocked(duet::ClockMode::paused));
+  auto coro = duet::interval(std::chrono::hours::max());
+  CHECK(coro.period() == duet::Clock::duration::max());
+  CHECK_FALSE(rt.block_on(huge_period_second_tick(coro)));
+  auto fiber = duet::interval(std::chrono::nanoseconds::max());
+  CHECK_FALSE(rt.block_on(duet::stackful, [&fiber] {
+    (void)duet::wait(fiber.tick());
+    return duet::wait(duet::timeout(0ns, fiber.tick())).has_value();
+  }));
+}

@@ -164,6 +164,7 @@ void CancelState::cancel_child(CancelRegistration* r) noexcept {
 }
 
 void CancelState::set_deadline(Instant t) {
+  if (t == Instant::max()) return;  // never: no deadline, nothing armed
   deadline_ = deadline_ ? std::min(*deadline_, t) : t;
   if (Clock::now() >= t) {
     cancel();

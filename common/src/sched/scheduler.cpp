@@ -422,7 +422,8 @@ DrainReport Scheduler::drain(std::chrono::nanoseconds deadline) {
   // callbacks and wakes run here, on the draining thread.
   shutdown_token.cancel();
   DrainReport report;
-  const auto until = std::chrono::steady_clock::now() + deadline;
+  // Saturated: drain(nanoseconds::max()) has no deadline.
+  const auto until = saturating_add(std::chrono::steady_clock::now(), deadline);
   // The live count is a sum of per-worker counters and the list of parked
   // tasks, exact when nothing moves; a task moving from uncounted to listed
   // moves once, so two empty readings a poll apart mean no task is left.

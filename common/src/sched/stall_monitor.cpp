@@ -147,7 +147,7 @@ bool StallMonitor::capture(Worker& w, std::uint64_t polls, StallReport& r) {
     c.phase.store(StallCapture::idle);
     return false;
   }
-  const auto until = Clock::now() + kCaptureWait;
+  const auto until = deadline_after(kCaptureWait);
   while (c.phase.load() != StallCapture::captured) {
     int expected = StallCapture::requested;
     if (Clock::now() >= until && c.phase.compare_exchange_strong(expected, StallCapture::idle)) {

@@ -236,7 +236,7 @@ inline TaskHeader* Worker::next_local_task() {
 bool Worker::poll_while_idle() {
   // Not parked and not searching: spawners do not wake us (they go to the
   // injector, checked here), and the driver is polled without sleeping.
-  const auto until = std::chrono::steady_clock::now() + sched_.cfg.idle_poll;
+  const auto until = saturating_add(std::chrono::steady_clock::now(), sched_.cfg.idle_poll);
   for (;;) {
     for (int i = 0; i < 32; ++i) cpu_relax();
     if (driver->poll(room()) > 0 || lifo_.peek() != nullptr || !queue.is_empty()) return true;

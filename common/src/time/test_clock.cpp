@@ -107,7 +107,11 @@ std::uint64_t TestClock::tick() const noexcept {
 }
 
 void TestClock::set_ns(std::uint64_t ns) noexcept {
-  ns_->store(static_cast<std::int64_t>(ns), std::memory_order_relaxed);  // Relaxed: see now_ns()
+  // Saturated: the last tick, of a deadline near Instant::max(), starts
+  // past the clock's range.
+  constexpr auto top = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  ns_->store(static_cast<std::int64_t>(std::min(ns, top)),
+             std::memory_order_relaxed);  // Relaxed: see now_ns()
 }
 
 bool TestClock::insert_off_runtime(TimerEntry& e, const Waker& w) {
@@ -159,7 +163,8 @@ void TestClock::advance(std::chrono::nanoseconds d) {
         "duet::Runtime::advance: called on one of the runtime's own workers (it waits for them)");
   }
   std::lock_guard g(mu_);
-  const auto target = static_cast<std::uint64_t>(now_ns()) + static_cast<std::uint64_t>(d.count());
+  const Instant to = saturating_add(Instant(Clock::duration(now_ns())), d);
+  const auto target = static_cast<std::uint64_t>(to.time_since_epoch().count());
   const std::uint64_t limit = (target + ((1u << tick_shift) - 1)) >> tick_shift;
   do {
     wait_quiescent();

@@ -175,7 +175,8 @@ std::optional<std::chrono::nanoseconds> TimerWheel::park_timeout() {
   std::uint64_t now = now_tick();
   if (*d <= now) return std::chrono::nanoseconds(0);
   // A slot's deadline is its start tick; +1 tick so the wake lands after it.
-  return std::chrono::nanoseconds((*d - now + 1) << tick_shift);
+  constexpr auto max_ticks = static_cast<std::uint64_t>(max_park.count()) >> tick_shift;
+  return std::chrono::nanoseconds(std::min(*d - now + 1, max_ticks) << tick_shift);
 }
 
 }  // namespace duet::detail

@@ -80,8 +80,15 @@ class DUET_API TimerWheel {
   /// when something is pending). Returns how many fired.
   std::size_t fire_due();
   /// For the owner's park: how long until the next deadline (nullopt: no
-  /// timer pending; zero: one is due).
+  /// timer pending; zero: one is due), at most max_park.
   std::optional<std::chrono::nanoseconds> park_timeout();
+
+  /// The longest park_timeout(): a deadline further away (up to the end of
+  /// steady_clock's range) is looked at again after it, so that a caller
+  /// that adds the timeout to a clock reading (a condition variable's
+  /// wait_for) cannot overflow; a wake-up an hour for such a timer is
+  /// nothing. (Instant::max(), "never", is not armed at all: sleep.hpp.)
+  static constexpr std::chrono::nanoseconds max_park = std::chrono::hours(1);
 
  private:
   struct Expiration {

@@ -33,7 +33,12 @@
 //   duet's process-wide timer wheel (so it works on a plain thread, and
 //   outlives any runtime), whose loop runs on a blocking-pool thread; its
 //   callbacks then run on that thread and must not block.
-//   Its deadline() is the earlier of t and the parent's.
+//   Its deadline() is the earlier of t and the parent's. t =
+//   Instant::max() is no deadline: nothing is armed, and the child's
+//   deadline() is its parent's (empty at a root). with_timeout(parent, d)
+//   is with_deadline(parent, deadline_after(d)), which saturates: a
+//   duration too large for the clock (nanoseconds::max()) is no deadline
+//   either, a negative one has passed (duet/time/clock.hpp).
 // - from_stop_token(st): a root token cancelled when st's source requests
 //   stop (a std::stop_callback); stop_token(): a std::stop_token whose
 //   source requests stop when this token is cancelled.
@@ -179,7 +184,7 @@ class DUET_API CancellationToken {
   template <class Rep, class Period>
   [[nodiscard]] static CancellationToken with_timeout(const CancellationToken& parent,
                                                       std::chrono::duration<Rep, Period> d) {
-    return with_deadline(parent, Clock::now() + std::chrono::duration_cast<Clock::duration>(d));
+    return with_deadline(parent, deadline_after(d));
   }
   /// A root token cancelled when `st`'s source requests stop.
   [[nodiscard]] static CancellationToken from_stop_token(std::stop_token st);

@@ -11,6 +11,11 @@
 //
 // Without a Runtime, call_after and call_at take the calling worker's.
 //
+// A delay too large for the clock (nanoseconds::max(), hours::max())
+// saturates to Instant::max(), the deadline that never passes: the
+// callback never runs, and cancel() returns true (duet/time/clock.hpp,
+// deadline_after). call_at(rt, Instant::max(), fn) is the same.
+//
 // The callback runs once, on one of the runtime's workers, inside the poll
 // of a task that sleeps until the deadline (so, like any poll, it must not
 // block; spawn from it for longer work). Under a test clock it runs when
@@ -138,7 +143,7 @@ TimerHandle call_at(Runtime& rt, Instant at, Fn fn) {
 /// Runs `fn()` on `rt` once `d` has passed.
 template <class Rep, class Period, std::invocable<> Fn>
 TimerHandle call_after(Runtime& rt, std::chrono::duration<Rep, Period> d, Fn fn) {
-  return call_at(rt, Clock::now() + std::chrono::duration_cast<Clock::duration>(d), std::move(fn));
+  return call_at(rt, deadline_after(d), std::move(fn));
 }
 
 namespace detail {

@@ -15,6 +15,10 @@
 // deadlines come out in the order their deadlines were set (by insert or
 // reset): a reset puts the entry behind those already at its new deadline.
 //
+// insert(v, d) and reset(k, d) saturate the deadline (duet/time/clock.hpp,
+// deadline_after): a duration too large for the clock gives Instant::max(),
+// and an entry due then never expires (it stays until removed or cleared).
+//
 // insert / insert_at return a Key (two 32-bit words: a slot index and that
 // slot's generation). A slot's generation changes whenever its entry
 // leaves (expired, removed, cleared), so a key whose entry is gone never
@@ -165,8 +169,7 @@ class DelayQueue {
   /// Adds `value`, due `d` from now.
   template <class Rep, class Period>
   Key insert(T value, std::chrono::duration<Rep, Period> d) {
-    return insert_at(std::move(value),
-                     Clock::now() + std::chrono::duration_cast<Clock::duration>(d));
+    return insert_at(std::move(value), deadline_after(d));
   }
 
   /// Takes the entry out; empty when `key`'s entry is gone (expired,
@@ -195,7 +198,7 @@ class DelayQueue {
   }
   template <class Rep, class Period>
   bool reset(Key key, std::chrono::duration<Rep, Period> d) {
-    return reset_at(key, Clock::now() + std::chrono::duration_cast<Clock::duration>(d));
+    return reset_at(key, deadline_after(d));
   }
 
   [[nodiscard]] bool contains(Key key) const noexcept { return live(key); }

@@ -20,7 +20,9 @@
 // A tick taken late by less than a period changes nothing.
 //
 // A period of zero or less throws std::invalid_argument: a zero period
-// would make every tick due at once forever (Tokio panics on it too).
+// would make every tick due at once forever (Tokio panics on it too). A
+// period too large for the clock saturates (duet/time/clock.hpp,
+// deadline_after): the first tick comes, and no other.
 //
 // An Interval holds a Sleep: it must not be moved once a tick() has been
 // polled (as a Sleep). tick() borrows the Interval; keep the Interval alive
@@ -73,7 +75,7 @@ class Interval {
   }
 
   /// Restarts the schedule: the next tick is one period from now.
-  void reset() { rearm(Clock::now() + period_); }
+  void reset() { rearm(deadline_after(period_)); }
 
   [[nodiscard]] Clock::duration period() const noexcept { return period_; }
   [[nodiscard]] MissedTickBehavior missed_tick_behavior() const noexcept { return behavior_; }
@@ -82,16 +84,17 @@ class Interval {
  private:
   /// The instant after the tick due at `due`, taken at `now`.
   [[nodiscard]] Instant next_after(Instant due, Instant now) const noexcept {
-    if (now < due + period_) return due + period_;  // on time (or late by less than a period)
+    const Instant next = saturating_add(due, period_);
+    if (now < next) return next;  // on time (or late by less than a period)
     switch (behavior_) {
       case MissedTickBehavior::burst:
-        return due + period_;
+        return next;
       case MissedTickBehavior::delay:
-        return now + period_;
+        return saturating_add(now, period_);
       case MissedTickBehavior::skip:
-        return now + period_ - (now - due) % period_;
+        return saturating_add(now, period_ - (now - due) % period_);
     }
-    return due + period_;
+    return next;
   }
   void rearm(Instant next) {
     sleep_.reset();  // withdraws a registered timer
@@ -111,7 +114,7 @@ inline Poll<Instant> IntervalTick::poll(Context& cx) {
 template <class Rep, class Period>
 Interval interval_at(Instant start, std::chrono::duration<Rep, Period> period,
                      MissedTickBehavior behavior = MissedTickBehavior::burst) {
-  return Interval(start, std::chrono::duration_cast<Clock::duration>(period), behavior);
+  return Interval(start, saturating_duration(period), behavior);
 }
 /// Ticks now (the first tick completes at once), then every `period`.
 template <class Rep, class Period>

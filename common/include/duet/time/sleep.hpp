@@ -19,9 +19,14 @@
 // the worker is busy.
 //
 // The deadline of sleep(d) is computed when sleep() is called (like
-// std::this_thread::sleep_for). The first poll reads the clock once: a
-// deadline already past completes at once instead of waiting for the
-// wheel's next tick (docs/performance-log.md, "A deadline already past").
+// std::this_thread::sleep_for), saturated: a duration too large for the
+// clock (nanoseconds::max(), hours::max()) gives Instant::max(), the
+// deadline that never passes (duet/time/clock.hpp, deadline_after). Such a
+// Sleep arms no timer and stays pending: it never completes, and loses any
+// select or race to a case that can. A negative duration is a deadline
+// already past. The first poll reads the clock once: a deadline already
+// past completes at once instead of waiting for the wheel's next tick
+// (docs/performance-log.md, "A deadline already past").
 #pragma once
 
 #include "duet/export.hpp"
@@ -111,6 +116,9 @@ class [[nodiscard]] Sleep {
       case detail::TimerEntry::registered:
         return detail::timer_repoll(e_, cx) ? ready() : Poll<void>(pending);
       default:
+        // Instant::max() never passes: no timer is armed, and no waker kept
+        // (nothing will wake it).
+        if (deadline_ == Instant::max()) return pending;
         // A deadline already past (sleep(0), timeout(0ns, op)) is decided
         // now: the wheel would only see it at its next tick.
         if (Clock::now() >= deadline_ || !detail::timer_register(e_, cx)) {
@@ -139,7 +147,7 @@ inline Sleep sleep_until(Instant deadline) noexcept {
 }
 template <class Rep, class Period>
 Sleep sleep(std::chrono::duration<Rep, Period> d) noexcept {
-  return Sleep(Clock::now() + std::chrono::duration_cast<Clock::duration>(d));
+  return Sleep(deadline_after(d));
 }
 
 }  // namespace duet

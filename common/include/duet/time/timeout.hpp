@@ -38,6 +38,11 @@
 // cancels a CancelOnDrop's task (a plain JoinHandle detaches: its task runs
 // on).
 //
+// A duration too large for the clock (nanoseconds::max(), hours::max())
+// saturates to Instant::max(), which is no deadline: the operation alone
+// decides, and its output comes as from any timeout that did not fire
+// (duet/time/clock.hpp, deadline_after).
+//
 // A deadline already past (timeout(0ns, op)) is decided on the first poll,
 // without a timer, after the operation had its one chance to be ready. The
 // operation is polled before the timer, so one that is ready at the
@@ -121,8 +126,7 @@ Timeout<F> timeout_at(Instant deadline, F&& f) {
 template <class Rep, class Period, class F>
 requires Future<std::remove_reference_t<F>> Timeout<F> timeout(std::chrono::duration<Rep, Period> d,
                                                                F&& f) {
-  return Timeout<F>(std::forward<F>(f),
-                    Clock::now() + std::chrono::duration_cast<Clock::duration>(d));
+  return Timeout<F>(std::forward<F>(f), deadline_after(d));
 }
 
 }  // namespace duet
