@@ -36,20 +36,38 @@
 // race: the first task to finish wins; its result (or exception) is the
 // race's; every other task is cancelled (JoinHandle::cancel) and detached.
 // select_first: the first to finish; its handle is emptied in the caller's
-// vector, the others are left untouched and keep running.
+// vector, the others are left untouched and keep running. Its empty
+// handles (those an earlier select_first took) are passed over.
+// An empty handle given to join_all or race (joined already, or never
+// given a task) is a program error, as joining it alone is: the call
+// throws std::logic_error naming its index, before waiting on anything
+// (the vector's other handles are dropped with it: their tasks detach).
+// select_first throws std::logic_error when no handle is left to take,
+// and std::invalid_argument (a logic_error too) on an empty vector, as
+// race does; neither waits for ever.
 // For several futures of which the first ready one wins, use duet::select
 // (duet/channel/select.hpp).
 //
-// Example (coroutine):
-//   auto spawn_four = [] {
+// Example (file):
+//   std::vector<duet::JoinHandle<int>> spawn_four() {
 //     std::vector<duet::JoinHandle<int>> hs;
 //     for (int i = 0; i < 4; ++i) hs.push_back(duet::spawn(duet::stackful, [i] { return i; }));
 //     return hs;
-//   };
-//   std::vector<int> all = co_await duet::join_all(spawn_four());  // in handle order
-//   auto [i, v] = co_await duet::race(spawn_four());               // losers cancelled
-//   auto handles = spawn_four();
-//   auto [j, w] = co_await duet::select_first(handles);            // others keep running
+//   }
+//   duet::Task<void> over_vectors() {
+//     std::vector<int> all = co_await duet::join_all(spawn_four());  // in handle order
+//     auto won = co_await duet::race(spawn_four());  // {index, value}; losers cancelled
+//     use(all, won.first, won.second);
+//     auto handles = spawn_four();
+//     auto first = co_await duet::select_first(handles);  // others keep running
+//     use(first.first, first.second);
+//   }
+//
+// In a coroutine, take a pair or tuple that co_await gives as a whole
+// (`won.first`, std::get<0>(t)), not with a structured binding, and keep
+// local types (a lambda, an enum) out of a coroutine in a header: GCC 12's
+// coroutine traps (docs/writing-a-server.md). A fiber's duet::wait has no
+// such trap.
 //
 // Each poll re-polls the futures not finished yet: O(n) per wake-up.
 #pragma once
@@ -57,6 +75,7 @@
 #include <cstddef>
 #include <exception>
 #include <stdexcept>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -68,15 +87,33 @@
 
 namespace duet {
 
+namespace detail {
+[[noreturn]] inline void throw_empty_handle_at(const char* what, std::size_t i) {
+  throw std::logic_error(std::string(what) + ": the handle at index " + std::to_string(i) +
+                         " is empty (joined already, or never given a task)");
+}
+/// An empty handle in a vector to join is a program error (see the top of
+/// this file); skipped, it made the join wait for ever.
+template <class T>
+void require_every_handle(const std::vector<JoinHandle<T>>& hs, const char* what) {
+  for (std::size_t i = 0; i < hs.size(); ++i) {
+    if (!hs[i].valid()) throw_empty_handle_at(what, i);
+  }
+}
+}  // namespace detail
+
 template <class T>
 class [[nodiscard]] JoinAll {
  public:
   using Output = std::conditional_t<std::is_void_v<T>, void, std::vector<T>>;
-  explicit JoinAll(std::vector<JoinHandle<T>> hs) : hs_(std::move(hs)), outs_(hs_.size()) {}
+  /// Throws std::logic_error for an empty handle (see the top of this file).
+  explicit JoinAll(std::vector<JoinHandle<T>> hs) : hs_(std::move(hs)), outs_(hs_.size()) {
+    detail::require_every_handle(hs_, "duet::join_all");
+  }
 
   Poll<Output> poll(Context& cx) {
     for (std::size_t i = 0; i < hs_.size(); ++i) {
-      if (!hs_[i].valid()) continue;
+      if (!hs_[i].valid()) continue;  // finished: its outcome is in outs_[i]
       if (!outs_[i].capture_poll(hs_[i], cx)) continue;
       ++done_;
     }
@@ -127,8 +164,11 @@ FirstResult<T> first_result(std::size_t i, Outcome<T>& out) {
 template <class T>
 class [[nodiscard]] Race {
  public:
+  /// Throws std::invalid_argument on no handles, std::logic_error for an
+  /// empty one (see the top of this file).
   explicit Race(std::vector<JoinHandle<T>> hs) : hs_(std::move(hs)) {
     if (hs_.empty()) throw std::invalid_argument("duet::race: no handles");
+    detail::require_every_handle(hs_, "duet::race");
   }
   Poll<FirstResult<T>> poll(Context& cx) {
     Outcome<T> out;
@@ -148,8 +188,16 @@ class [[nodiscard]] Race {
 template <class T>
 class [[nodiscard]] SelectFirst {
  public:
+  /// Throws std::invalid_argument on no handles, std::logic_error when
+  /// every handle is empty (see the top of this file).
   explicit SelectFirst(std::vector<JoinHandle<T>>& hs) : hs_(&hs) {
     if (hs.empty()) throw std::invalid_argument("duet::select_first: no handles");
+    for (const auto& h : hs) {
+      if (h.valid()) return;
+    }
+    throw std::logic_error(
+        "duet::select_first: no handle left to take (every handle is empty: taken by an "
+        "earlier select_first, joined, or never given a task)");
   }
   Poll<FirstResult<T>> poll(Context& cx) {
     Outcome<T> out;
