@@ -166,12 +166,13 @@ duet::Task<void> serve_coroutines(duet::net::TcpListener& listener, const Option
 
   // The accept loop (docs/writing-a-server.md): the drain first, then a
   // new connection, then a finished one to reap (its outcome seen, so the
-  // scope does not keep it).
+  // scope does not keep it). next_spawned(), not next(): with no connection
+  // open it waits, where next() would answer "none" at once and spin.
   duet::TaskScope<void> connections;
   enum { stopping, accepted, reaped };
   for (;;) {
     auto m = co_await duet::select(duet::biased, stop.cancelled(), listener.accept(),
-                                   connections.next());
+                                   connections.next_spawned());
     if (m.is<stopping>()) break;
     if (m.is<reaped>()) {
       try {

@@ -102,9 +102,7 @@ duet::Task<int> owner_loop(duet::Runtime& rt, Round* r, int n, bool await_round)
   // The closer may still be in its close: the scope outlives it.
   while (!r->closed.load()) co_await duet::yield_now();
   if (!await_round) {
-    while (scope.size() != 0) {  // next() on an empty, open scope would wait
-      if (co_await scope.next()) ++accounted;
-    }
+    while (co_await scope.next()) ++accounted;  // empty once no child is left
   }
   r->scope.store(nullptr);
   co_return accounted;

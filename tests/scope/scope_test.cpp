@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -259,6 +260,14 @@ TEST_CASE("scope: next returns children in completion order with values and exce
   duet::test::Watchdog wd("scope next order");
   duet::Runtime rt(duet::test::cpu_only_config(2));
   for (Model m : models) FROM_EVERY_FACE(rt, m, next_order);
+}
+
+// Issue 72: on an open scope with no child, next() waited, and the loop
+// never ended.
+TEST_CASE("scope: the loop while next() gives a child ends once none is left") {
+  duet::test::Watchdog wd("scope next loop", std::chrono::seconds(30));
+  duet::Runtime rt(duet::test::cpu_only_config(2));
+  for (Model m : models) FROM_EVERY_FACE(rt, m, next_loop_ends);
 }
 
 TEST_CASE("scope: join returns every result and rethrows the first failure after all") {

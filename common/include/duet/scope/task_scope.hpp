@@ -6,7 +6,7 @@
 //   scope.spawn(duet::stackful, [] { return 1; });       // a fiber
 //   scope.spawn(duet::stackful, [] { return 2; });
 //   int sum = 0;
-//   while (scope.size() != 0) sum += (co_await scope.next())->take();  // completion order
+//   while (auto r = co_await scope.next()) sum += r->take();  // completion order
 //   scope.spawn(duet::stackful, [] { return 3; });
 //   std::vector<int> rest = co_await scope.join();       // every child left
 //   co_await scope.close();                              // no spawn after this
@@ -20,11 +20,16 @@
 // (duet::wait), or as a spawned poll future:
 // - next(): the next child to finish, in completion order, as an
 //   Outcome<T> (take() returns its value or rethrows its exception, or
-//   duet::Cancelled). On a scope that holds no child it waits until one is
-//   spawned (by any task) and finishes, so a select over it in a loop
-//   sleeps while the scope is empty; on a closed scope that holds no
-//   child it is ready at once with an empty optional. To drain, loop while
-//   size() != 0, or use join().
+//   duet::Cancelled); on a scope that holds no child (size() == 0), open
+//   or closed, it is ready at once with an empty optional (Tokio's
+//   JoinSet::join_next giving None). So the loop of the example above
+//   takes every child and ends.
+// - next_spawned(): the same, except on an open scope that holds no
+//   child: it waits until one is spawned (by any task) and finishes. The
+//   form for a select in a loop beside the source of new children (an
+//   accept loop that reaps its finished connections), which next() would
+//   win at once while the scope is empty, and spin. On a closed scope
+//   with no child it is empty at once, as next().
 // - join(): waits for every child, those spawned meanwhile included, and
 //   returns their results in completion order (nothing for T = void). If
 //   some failed (an exception, or a cancellation), it still waits for all,
@@ -54,8 +59,9 @@
 // - spawn into a closed scope (after close(), after a first failure under
 //   cancel_rest, or during its end) throws duet::ScopeClosed and starts
 //   nothing.
-// - awaiting a scope (next, join or close) from one of its own children
-//   throws std::logic_error: that child would wait for itself. (Detected
+// - awaiting a scope (next, next_spawned, join or close) from one of its
+//   own children throws std::logic_error: that child would wait for
+//   itself. (Detected
 //   for direct children: at a poll after the child's spawn returned, or
 //   when the scope adopts a child that already waits on it. A child that
 //   polls before its own spawn returned may still see the scope without
@@ -63,7 +69,8 @@
 // - a second task awaiting the scope while one waits: std::logic_error
 //   (a child of the scope gets the error above instead: that check is
 //   first).
-// - a scope must outlive the next/join/close futures made from it.
+// - a scope must outlive the futures made from it (next, next_spawned,
+//   join, close).
 //
 // The owner: the task that constructed the scope (none on a plain thread;
 // a moved scope keeps it, and holds a reference on it until it ends).
@@ -134,9 +141,10 @@ DUET_API bool scope_closed(const ScopeCore* c) noexcept;
 /// Takes over the handle reference of the freshly spawned `t`. On a closed
 /// scope cancels `t`, drops the reference and throws ScopeClosed.
 DUET_API void scope_adopt(ScopeCore* c, TaskHeader* t);
-/// next(): the next completion; with no child, waits while the scope is open.
+/// next_spawned(): the next completion; with no child, waits while the
+/// scope is open.
 DUET_API ScopeTake scope_poll_next(ScopeCore* c, Context& cx, const void* awaiter);
-/// join(): the next completion; with no child, `empty` at once.
+/// next() and join(): the next completion; with no child, `empty` at once.
 DUET_API ScopeTake scope_poll_join(ScopeCore* c, Context& cx, const void* awaiter);
 /// close(): true when every child has ended.
 DUET_API bool scope_poll_close(ScopeCore* c, Context& cx, const void* awaiter);
@@ -216,15 +224,19 @@ class TaskScope {
     detail::scope_adopt(c_, h.into_raw());
   }
 
-  class [[nodiscard]] Next : detail::ScopeAwaiter {
+  /// The future of next() (WaitsForSpawn false) and of next_spawned()
+  /// (true): they differ only on an open scope that holds no child.
+  template <bool WaitsForSpawn>
+  class [[nodiscard]] NextChild : detail::ScopeAwaiter {
    public:
-    explicit Next(detail::ScopeCore* c) noexcept : ScopeAwaiter(c) {}
-    Next(Next&& o) noexcept : ScopeAwaiter(std::move(o)), got_(std::exchange(o.got_, nullptr)) {}
-    Next& operator=(Next&&) = delete;
+    explicit NextChild(detail::ScopeCore* c) noexcept : ScopeAwaiter(c) {}
+    NextChild(NextChild&& o) noexcept
+        : ScopeAwaiter(std::move(o)), got_(std::exchange(o.got_, nullptr)) {}
+    NextChild& operator=(NextChild&&) = delete;
     /// A child taken by poll_ready() and never by take_ready() is dropped
     /// as a dropped JoinHandle drops it (an exception goes to
     /// RuntimeConfig::on_detached_exception).
-    ~Next() {
+    ~NextChild() {
       if (got_ != nullptr) detail::drop_join_handle(got_);
     }
 
@@ -237,7 +249,8 @@ class TaskScope {
     /// take_ready() moves its outcome out.
     bool poll_ready(Context& cx) {
       if (got_ != nullptr) return true;  // polled ready before, not taken yet
-      const detail::ScopeTake r = detail::scope_poll_next(c_, cx, this);
+      const detail::ScopeTake r = WaitsForSpawn ? detail::scope_poll_next(c_, cx, this)
+                                                : detail::scope_poll_join(c_, cx, this);
       registered_ = r.kind == detail::ScopeTake::pending;
       if (r.kind == detail::ScopeTake::got) got_ = r.task;
       return !registered_;
@@ -250,6 +263,8 @@ class TaskScope {
    private:
     detail::TaskHeader* got_ = nullptr;  // taken from the scope, not yet moved out
   };
+  using Next = NextChild<false>;
+  using NextSpawned = NextChild<true>;
 
   class [[nodiscard]] Join : detail::ScopeAwaiter {
    public:
@@ -298,8 +313,12 @@ class TaskScope {
     }
   };
 
-  /// The next child to finish (see the file comment).
+  /// The next child to finish; empty at once when the scope holds none
+  /// (see the file comment).
   Next next() noexcept { return Next(c_); }
+  /// The next child to finish; on an open scope that holds none, waits for
+  /// one to be spawned and finish (see the file comment).
+  NextSpawned next_spawned() noexcept { return NextSpawned(c_); }
   /// Every child's result, in completion order (see the file comment).
   Join join() noexcept { return Join(c_); }
   /// Closes, cancels and waits for every child (see the file comment).
