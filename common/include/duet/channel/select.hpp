@@ -11,14 +11,19 @@
 //   auto d = duet::try_select(a.recv(), b.recv());  // with a default case:
 //   if (!d) { /* nothing was ready */ }
 //
-// Example (coroutine):
-//   auto input = duet::Channel<int>::bounded(1);  // a priority order, named cases
-//   duet::CancellationToken token;
-//   enum { stop, line, idle };                    // the cases, in the order written
-//   auto m = co_await duet::select(duet::biased, token.cancelled(), input.recv(),
-//                                  duet::sleep(30s));
-//   if (m.is<stop>()) co_return;                  // a cancelled token wins over input
-//   if (m.is<line>()) use(m.get<line>());         // std::optional<int>
+// Example (file):
+//   enum InputCase { stop, line, idle };  // a select's cases, in the order written
+//   duet::Task<void> read_input(duet::Channel<int>& input, duet::CancellationToken token) {
+//     auto m = co_await duet::select(duet::biased, token.cancelled(), input.recv(),
+//                                    duet::sleep(30s));  // a priority order, named cases
+//     if (m.is<stop>()) co_return;           // a cancelled token wins over input
+//     if (m.is<line>()) use(m.get<line>());  // std::optional<int>
+//   }
+//
+// Name the cases with an enum at namespace scope, as above, not inside the
+// coroutine: GCC 12 warns (-Wsubobject-linkage) about a local enum in a
+// coroutine of a file another includes (docs/writing-a-server.md, "GCC 12
+// coroutine traps").
 //
 // Example (coroutine):
 //   auto a = duet::Channel<int>::bounded(1);      // mixed cases
