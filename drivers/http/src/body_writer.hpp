@@ -43,7 +43,7 @@ struct BodyToWrite {
 /// write failed or its deadline passed.
 template <class S>
 Task<bool> write_out(S& stream, std::string& out, std::chrono::milliseconds timeout) {
-  const Instant deadline = Clock::now() + timeout;
+  const Instant deadline = deadline_after(timeout);
   const io::Transferred t =
       co_await timeout_at(deadline, stream.write_all(std::as_bytes(std::span(out))));
   out.clear();

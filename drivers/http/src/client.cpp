@@ -576,7 +576,7 @@ Client::~Client() = default;
 
 Task<io::Result<Response>> Client::send(net::SocketAddr upstream, Request req) {
   Pool& pool = *pool_;
-  const Instant deadline = Clock::now() + pool.options.request_timeout;
+  const Instant deadline = deadline_after(pool.options.request_timeout);
   std::string wire = detail::client_wire(req, upstream);
   const detail::ClientAsk ask{req.method, detail::client_keep_alive(req), false,
                               detail::client_body(req)};
@@ -626,7 +626,7 @@ io::Result<Response> client_fetch(Client::Pool& pool, net::SocketAddr upstream,
 
 io::Result<Response> Client::fetch(net::SocketAddr upstream, Request req) {
   Pool& pool = *pool_;
-  const Instant deadline = Clock::now() + pool.options.request_timeout;
+  const Instant deadline = deadline_after(pool.options.request_timeout);
   const std::string wire = detail::client_wire(req, upstream);
   const detail::ClientAsk ask{req.method, detail::client_keep_alive(req), false,
                               detail::client_body(req)};
@@ -765,7 +765,7 @@ io::Result<std::string> ResponseStream::read_piece_now() {
 Task<io::Result<ResponseStream>> Client::open(net::SocketAddr upstream, Request req) {
   Pool& pool = *pool_;
   auto impl = std::make_unique<ResponseStream::Impl>();
-  impl->deadline = Clock::now() + pool.options.request_timeout;
+  impl->deadline = deadline_after(pool.options.request_timeout);
   std::string wire = detail::client_wire(req, upstream);
   const detail::ClientAsk ask{req.method, detail::client_keep_alive(req), true,
                               detail::client_body(req)};
@@ -781,7 +781,7 @@ Task<io::Result<ResponseStream>> Client::open(net::SocketAddr upstream, Request 
 io::Result<ResponseStream> Client::open_now(net::SocketAddr upstream, Request req) {
   Pool& pool = *pool_;
   auto impl = std::make_unique<ResponseStream::Impl>();
-  impl->deadline = Clock::now() + pool.options.request_timeout;
+  impl->deadline = deadline_after(pool.options.request_timeout);
   const std::string wire = detail::client_wire(req, upstream);
   const detail::ClientAsk ask{req.method, detail::client_keep_alive(req), true,
                               detail::client_body(req)};

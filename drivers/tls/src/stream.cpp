@@ -274,7 +274,7 @@ HandshakeFuture::HandshakeFuture(std::unique_ptr<detail::Connection> c, std::err
                                  std::chrono::nanoseconds timeout) noexcept
     : c_(std::move(c)), err_(setup_error), timeout_(timeout) {
   if (timeout.count() > 0) {
-    deadline_.emplace(Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout));
+    deadline_.emplace(deadline_after(timeout));
   }
 }
 HandshakeFuture::HandshakeFuture(HandshakeFuture&&) noexcept = default;
