@@ -11,7 +11,7 @@
 
 #include "duet/io/detail/backend.hpp"
 #include "duet/io/detail/io_op.hpp"
-#include "network.hpp"
+#include "network/network.hpp"
 
 namespace duet::sim::detail {
 namespace {

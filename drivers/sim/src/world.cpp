@@ -1,7 +1,7 @@
 // world.cpp: sim::World: installs the simulated network (duet/io/detail/virtual_net.hpp)
 // and builds the runtime that runs on it (one worker, the paused clock, the
 // world's seed, IoDriver::sim), with the pump task that delivers the
-// network's segments and events at their instants (sim/network.hpp); and
+// network's segments and events at their instants (network/pump.cpp); and
 // the hosts' tasks (HostTasks), which a crash cancels, and their boot
 // functions, which a restart runs again; HostTasks also sees every spawn
 // of the world's runtime, so that a child of a host's task is the host's.
@@ -25,7 +25,7 @@
 #include "duet/join_handle.hpp"
 
 #include "duet/time/sleep.hpp"
-#include "network.hpp"
+#include "network/network.hpp"
 
 namespace duet::sim {
 namespace {

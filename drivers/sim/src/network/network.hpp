@@ -1,7 +1,19 @@
 // network.hpp: the simulated network behind a sim::World: its hosts and
-// links, its virtual sockets (duet/io/detail/virtual_net.hpp answers for them in the
-// kernel's place), the queue of segments and events in flight, the seeded
-// draws, and the trace.
+// links, its virtual sockets (it answers their calls in the kernel's
+// place: duet/io/detail/socket_ops.hpp, virtual_net.hpp), the queue of
+// segments and events in flight, the seeded draws, and the trace. One
+// class, Network, its parts in the files of this folder, one concern each:
+//   hosts.cpp         hosts and links as the world sets them, partitions,
+//                     holds, crash and restart;
+//   links.cpp         the link model: loss, delay, bandwidth, reordering;
+//   pump.cpp          the queue of events and the pump that delivers them;
+//   tcp.cpp           TCP connections: setup, delivery, retransmission;
+//   operations.cpp    the driver's operations (recv, send, accept, ...);
+//   udp.cpp           UDP: datagrams and connected datagram sockets;
+//   kernel_calls.cpp  the socket calls answered in the kernel's place;
+//   resolver.cpp      the world's resolver (duet::dns's names);
+//   trace.cpp         the trace and its hash;
+//   network.cpp       construction, the seeded draws, the read-outs.
 //
 // Time: every segment and event has an instant on duet::Clock (the paused
 // test clock); one pump task (Pump, world.cpp) sleeps on the timer wheel
@@ -19,14 +31,15 @@
 // thread between runs, may call in). Wakers are woken after it is let go.
 #pragma once
 
-#include "duet/export.hpp"
-
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <queue>
@@ -67,14 +80,33 @@ std::unique_ptr<duet::detail::Driver> make_sim_driver(Network& net);
 /// Wakers collected under the network's lock, woken after it is let go.
 using WakeList = std::vector<Waker>;
 
-/// Exported: the World (world.cpp, in duet::sim) drives it from the library
-/// above this one.
-class DUET_API Network final : public io::detail::VirtualNet {
+/// Wakes what the network collected, after its lock is let go.
+inline void wake(WakeList& w) {
+  for (Waker& x : w) std::move(x).wake();
+  w.clear();
+}
+
+/// Moves `w` (when set) into `into`, leaving it empty.
+inline void take(WakeList& into, Waker& w) {
+  if (w) into.push_back(std::move(w));
+  w = Waker{};
+}
+
+/// An IPv4 socket address's address, in host order.
+inline std::uint32_t ip_of(const net::SocketAddr& a) {
+  const auto* in = reinterpret_cast<const sockaddr_in*>(a.raw());
+  return ntohl(in->sin_addr.s_addr);
+}
+
+/// The simulated network: the world (world.cpp) drives it, its driver
+/// (sim_driver.cpp) starts operations on it, and duet::drivers calls it
+/// through its socket table.
+class Network final : public io::detail::VirtualNet {
  public:
   explicit Network(const WorldConfig& cfg);
   ~Network() override;
 
-  // ---- the world's controls (world.cpp) ----
+  // ---- the world's controls (world.cpp; hosts.cpp, resolver.cpp, trace.cpp) ----
   std::uint32_t add_host(std::string name, std::uint32_t ipv4_host_order);
   [[nodiscard]] std::uint32_t next_default_ip() const;
   [[nodiscard]] const std::string& host_name(std::uint32_t h) const;
@@ -109,12 +141,12 @@ class DUET_API Network final : public io::detail::VirtualNet {
   [[nodiscard]] std::vector<std::string> trace() const;
   [[nodiscard]] std::size_t open_sockets() const;
 
-  // ---- the pump (world.cpp) ----
+  // ---- the pump (world.cpp; pump.cpp) ----
   /// Delivers what is due; returns the next instant something is due, or
   /// empty with `w` kept to be woken when something is queued.
   std::optional<Instant> pump(const Waker& w);
 
-  // ---- the driver's operations (sim_driver.cpp calls it) ----
+  // ---- the driver's operations (sim_driver.cpp calls them; operations.cpp) ----
   Poll<long> start(io::detail::OpRequest& q, Context& cx);
   /// The file faults, drawn for a file operation at its submission: 0 (it
   /// goes on to the file), or the errno it fails with, traced. A write of
@@ -123,7 +155,7 @@ class DUET_API Network final : public io::detail::VirtualNet {
   /// draw for an open.
   int file_fault(io::detail::OpKind kind, std::size_t len);
 
-  // ---- VirtualNet ----
+  // ---- VirtualNet (kernel_calls.cpp; lookup_name: resolver.cpp) ----
   std::unique_ptr<duet::detail::Driver> make_driver(const RuntimeConfig& cfg,
                                                     unsigned index) override;
   bool claims_socket() const noexcept override;
@@ -316,7 +348,7 @@ class DUET_API Network final : public io::detail::VirtualNet {
   Poll<long> do_send(Socket& s, int fd, io::detail::OpRequest& q, Context& cx);
   Poll<long> do_connect(Socket& s, int fd, io::detail::OpRequest& q, Context& cx);
 
-  // ---- UDP (network.cpp, "datagrams") ----
+  // ---- UDP (udp.cpp) ----
   /// An operation on a UDP socket: recv and recvfrom, sendto.
   Poll<long> udp_op(Socket& s, int fd, io::detail::OpRequest& q, Context& cx);
   /// sendto on a UDP socket: binds it to an ephemeral port first when it
@@ -361,5 +393,14 @@ class DUET_API Network final : public io::detail::VirtualNet {
   std::size_t trace_events_ = 0;
   std::vector<std::string> trace_;
 };
+
+template <class Text>
+Duration Network::late_by(const LinkConfig& l, std::size_t n, Text text) {
+  if (!draw(l.reorder)) return Duration{0};
+  const auto most = static_cast<std::uint64_t>((l.latency + l.jitter).count());
+  const Duration extra(static_cast<std::int64_t>(below(most + 1)));
+  trace("late " + text() + " n=" + std::to_string(n) + " by=" + std::to_string(extra.count()));
+  return extra;
+}
 
 }  // namespace duet::sim::detail

@@ -1,0 +1,95 @@
+// resolver.cpp: the world's resolver (network.hpp): the names duet::dns
+// asks for on the world's worker (VirtualNet::lookup_name), each try a
+// round trip on the default link, lost, refused or answered; and the
+// resolver's partition from a host and its crash.
+#include "network.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <string>
+
+namespace duet::sim::detail {
+
+void Network::set_resolver_partitioned(std::uint32_t h, bool on) {
+  std::lock_guard g(mu_);
+  if (on) {
+    partitions_.insert({h, kResolver});
+    partitions_.insert({kResolver, h});
+  } else {
+    partitions_.erase({h, kResolver});
+    partitions_.erase({kResolver, h});
+  }
+  trace(std::string(on ? "partition " : "repair ") + hosts_.at(h).name + " resolver");
+}
+
+void Network::set_resolver_up(bool up) {
+  std::lock_guard g(mu_);
+  resolver_up_ = up;
+  trace(up ? "resolver-restart" : "resolver-crash");
+}
+
+namespace {
+/// Whether `name` names host `host`: DNS compares without regard to case,
+/// and a trailing dot (the root) is the same name.
+bool same_name(std::string_view name, const std::string& host) {
+  if (!name.empty() && name.back() == '.') name.remove_suffix(1);
+  return name.size() == host.size() &&
+         std::equal(name.begin(), name.end(), host.begin(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) ==
+                  std::tolower(static_cast<unsigned char>(b));
+         });
+}
+}  // namespace
+
+Network::NameAnswer Network::lookup_name(std::string_view name, const NameQuery& q) {
+  const std::uint32_t* asker = host_key().try_get();  // the looking-up task's host
+  std::lock_guard g(mu_);
+  const bool cut = asker != nullptr && (partitions_.count({*asker, kResolver}) != 0 ||
+                                        partitions_.count({kResolver, *asker}) != 0);
+  NameAnswer a;
+  a.error = ENOENT;
+  for (const HostState& h : hosts_) {
+    if (!same_name(name, h.name)) continue;
+    a.error = 0;
+    a.ipv4 = h.ip;
+    break;
+  }
+  // Each try: the query and its answer, one crossing of the default link
+  // each, either lost with the link's loss (a cut loses both, drawing
+  // nothing); a lost try costs its give-up, a refused one its round trip.
+  const int tries = std::max(q.tries, 1);
+  Duration spent{0};
+  bool any_lost = false;
+  for (int k = 0; k < tries; ++k) {
+    const bool lost = cut || draw(cfg_.link.loss) || draw(cfg_.link.loss);
+    if (!lost && !resolver_up_) {
+      spent += link_delay(cfg_.link);
+      spent += link_delay(cfg_.link);
+      trace("dns-refused " + std::string(name) + " try " + std::to_string(k + 1));
+      continue;
+    }
+    if (!lost) {
+      a.after = spent + link_delay(cfg_.link);
+      a.after += link_delay(cfg_.link);
+      std::string answer = "nxdomain";
+      if (a.error == 0) {
+        answer = addr_text(a.ipv4, 0);
+        answer.resize(answer.size() - 2);  // the address without ":0"
+      }
+      trace("dns " + std::string(name) + " " + answer);
+      return a;
+    }
+    const Duration give_up = q.attempt_timeout * (Duration::rep{1} << std::min(k, 20));
+    trace("dns-lost " + std::string(name) + " try " + std::to_string(k + 1));
+    spent += give_up;
+    any_lost = true;
+  }
+  a.error = any_lost ? ETIMEDOUT : ECONNREFUSED;
+  a.ipv4 = 0;
+  a.after = spent;
+  trace("dns " + std::string(name) + (any_lost ? " timeout" : " refused"));
+  return a;
+}
+
+}  // namespace duet::sim::detail
