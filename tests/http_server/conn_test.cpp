@@ -54,13 +54,14 @@ StreamRef stream_of(Recorder& r) {
   return StreamRef{&r, &ops};
 }
 
-/// Routes in both models: /h (coroutine) and /h-plain answer "hi"; /throw
+/// Routes in both models: /h (coroutine), /h-plain and /p answer "hi"; /throw
 /// and /throw-plain throw; /cancel and /cancel-plain throw duet::Cancelled;
 /// /gate waits for `gate`; /big answers 40,000 bytes.
 duet::http::Router conn_routes(const duet::CancellationToken& gate) {
   duet::http::Router r;
   r.get("/h", [](Request&) -> duet::Task<Response> { co_return Response::text(200, "hi"); });
   r.get("/h-plain", [](Request&) { return Response::text(200, "hi"); });
+  r.get("/p", [](Request&) { return Response::text(200, "hi"); });  // two fit one first read
   r.get("/throw", [](Request&) -> duet::Task<Response> {
     throw std::runtime_error("handler failed");
     co_return Response::empty(200);
@@ -185,6 +186,62 @@ TEST_CASE("conn: an idle connection reads into the machine's 64 bytes by the hea
   CHECK(duet::http::detail::kFirstRead == 64);
   CHECK(x.m.deadline() >= before + 1000ms);
   CHECK(x.m.deadline() <= duet::Clock::now() + 1000ms);
+}
+
+TEST_CASE("conn: a read timeout past the clock's range is no deadline", "[http_server]") {
+  for (const auto huge :
+       {std::chrono::milliseconds::max(), std::chrono::milliseconds(INT64_MAX / 2)}) {
+    duet::http::ServerOptions o;
+    o.limits.read_timeout = huge;
+    Machine x(o);
+    REQUIRE(x.m.next(stream_of(x.rec)) == Next::read);
+    // Saturated: later than any deadline a real timeout gives, never in the past.
+    CHECK(x.m.deadline() > duet::Clock::now() + std::chrono::hours(24 * 365));
+  }
+}
+
+TEST_CASE(
+    "conn: an in-place handler after an unwritten answer runs at once and the answers go out "
+    "together",
+    "[http_server]") {
+  on_runtime([]() -> duet::Task<void> {
+    Machine x({}, true, Conn::Plain::in_place);
+    x.feed(get_req("/p") + get_req("/p"));
+    REQUIRE(x.m.next(stream_of(x.rec)) == Next::call);
+    CHECK_FALSE(x.m.writes_while_pending());
+    x.m.call_plain();
+    // The second handler is called in place too, with the first answer
+    // waiting: the engine arms its before-park step with it.
+    REQUIRE(x.m.next(stream_of(x.rec)) == Next::call);
+    CHECK(x.m.writes_while_pending());
+    x.m.call_plain();
+    REQUIRE(x.m.next(stream_of(x.rec)) == Next::write);
+    CHECK(occurrences(
+              std::string(reinterpret_cast<const char*>(x.m.output().data()), x.m.output().size()),
+              "HTTP/1.1 200 OK") == 2);
+    co_return;
+  });
+}
+
+TEST_CASE("conn: answers written while an in-place handler waits are not written again",
+          "[http_server]") {
+  on_runtime([]() -> duet::Task<void> {
+    Machine x({}, true, Conn::Plain::in_place);
+    x.feed(get_req("/p") + get_req("/p"));
+    REQUIRE(x.m.next(stream_of(x.rec)) == Next::call);
+    x.m.call_plain();
+    REQUIRE(x.m.next(stream_of(x.rec)) == Next::call);
+    // What the fiber engine's before-park step does when the handler waits.
+    const bool ok = co_await x.m.write_pending(stream_of(x.rec));
+    x.m.written(ok);
+    CHECK_FALSE(x.m.writes_while_pending());
+    x.m.call_plain();
+    REQUIRE(x.m.next(stream_of(x.rec)) == Next::write);
+    CHECK(occurrences(
+              std::string(reinterpret_cast<const char*>(x.m.output().data()), x.m.output().size()),
+              "HTTP/1.1 200 OK") == 1);
+    co_return;
+  });
 }
 
 TEST_CASE("conn: a request is answered in one write and the connection waits idle again",
