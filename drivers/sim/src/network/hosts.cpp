@@ -15,32 +15,32 @@ namespace duet::sim::detail {
 
 std::uint32_t Network::add_host(std::string name, std::uint32_t ip) {
   std::lock_guard g(mu_);
-  if (ip == INADDR_LOOPBACK || host_by_ip(ip) != kNoHost) {
+  if (ip == INADDR_LOOPBACK || topo_.host_by_ip(ip) != kNoHost) {
     throw std::invalid_argument("duet::sim: a host has this address already");
   }
-  hosts_.push_back(HostState{std::move(name), ip});
-  return static_cast<std::uint32_t>(hosts_.size() - 1);
+  topo_.hosts.push_back(Host{std::move(name), ip});
+  return static_cast<std::uint32_t>(topo_.hosts.size() - 1);
 }
 
 std::uint32_t Network::next_default_ip() const {
   std::lock_guard g(mu_);
-  return (10u << 24) + static_cast<std::uint32_t>(hosts_.size()) + 1;  // 10.0.0.N
+  return (10u << 24) + static_cast<std::uint32_t>(topo_.hosts.size()) + 1;  // 10.0.0.N
 }
 
 const std::string& Network::host_name(std::uint32_t h) const {
   std::lock_guard g(mu_);
-  return hosts_.at(h).name;
+  return topo_.hosts.at(h).name;
 }
 
 net::SocketAddr Network::host_addr(std::uint32_t h, std::uint16_t port) const {
   std::lock_guard g(mu_);
-  return net::SocketAddr::v4(hosts_.at(h).ip, port);
+  return net::SocketAddr::v4(topo_.hosts.at(h).ip, port);
 }
 
 void Network::set_link(std::uint32_t a, std::uint32_t b, LinkConfig l) {
   std::lock_guard g(mu_);
-  links_[{a, b}] = l;
-  links_[{b, a}] = l;
+  topo_.links[{a, b}] = l;
+  topo_.links[{b, a}] = l;
 }
 
 void Network::set_partitioned(std::uint32_t a, std::uint32_t b, bool on) {
@@ -58,12 +58,12 @@ void Network::set_cut(std::uint32_t from, std::uint32_t to, bool on, bool both, 
     for (const auto& d : {std::pair{from, to}, std::pair{to, from}}) {
       if (d.first != from && !both) continue;
       if (on) {
-        partitions_.insert(d);
+        topo_.partitions.insert(d);
       } else {
-        partitions_.erase(d);
+        topo_.partitions.erase(d);
       }
     }
-    trace(std::string(what) + hosts_.at(from).name + " " + hosts_.at(to).name);
+    trace(std::string(what) + topo_.hosts.at(from).name + " " + topo_.hosts.at(to).name);
     w.swap(wakes_);
   }
   wake(w);
@@ -73,18 +73,19 @@ void Network::set_held(std::uint32_t from, std::uint32_t to, bool on) {
   WakeList w;
   {
     std::lock_guard g(mu_);
-    trace(std::string(on ? "hold " : "release ") + hosts_.at(from).name + " " + hosts_.at(to).name);
+    trace(std::string(on ? "hold " : "release ") + topo_.hosts.at(from).name + " " +
+          topo_.hosts.at(to).name);
     if (on) {
-      held_.insert({from, to});
-    } else if (held_.erase({from, to}) != 0) {
+      topo_.held.insert({from, to});
+    } else if (topo_.held.erase({from, to}) != 0) {
       // Every flow that waited on the link goes on now, in descriptor
       // order (the map's), so the same seed releases them the same way.
       for (auto& [fd, sock] : sockets_) {
-        if (sock.host != from || sock.out.empty() || sock.out_scheduled) continue;
-        const Socket* p = find(sock.peer);
-        const std::uint32_t dst = p != nullptr ? p->host : host_by_ip(sock.peer_ip);
+        if (sock.host != from || sock.tcp.out.empty() || sock.tcp.out_scheduled) continue;
+        const Socket* p = find(sock.tcp.peer);
+        const std::uint32_t dst = p != nullptr ? p->host : topo_.host_by_ip(sock.peer_ip);
         if (dst != to) continue;
-        sock.out_scheduled = true;
+        sock.tcp.out_scheduled = true;
         schedule(Event{Clock::now(), 0, Event::flow, fd, 0});
       }
     }
@@ -97,26 +98,26 @@ void Network::crash(std::uint32_t h) {
   WakeList w;
   {
     std::lock_guard g(mu_);
-    trace("crash " + hosts_.at(h).name);
+    trace("crash " + topo_.hosts.at(h).name);
     for (auto& [fd, s] : sockets_) {
       if (s.host != h || s.state == State::dead) continue;
-      if (s.state == State::connected && s.peer >= 0) {
+      if (s.state == State::connected && s.tcp.peer >= 0) {
         // The kernel's reset of each connection reaches the peer after the
         // link's delay (a crash leaves the last word to the kernel).
-        if (Socket* p = find(s.peer); p != nullptr && p->host != h) {
-          schedule(Event{Clock::now() + delay(h, p->host), 0, Event::rst, s.peer, 0});
+        if (Socket* p = find(s.tcp.peer); p != nullptr && p->host != h) {
+          schedule(Event{Clock::now() + delay(h, p->host), 0, Event::rst, s.tcp.peer, 0});
         }
       }
       if (s.state == State::listening) {
-        for (int c : s.backlog) {
+        for (int c : s.tcp.backlog) {
           if (Socket* a = find(c)) fail(*a, ECONNRESET);
         }
-        s.backlog.clear();
+        s.tcp.backlog.clear();
       }
       fail(s, ECONNRESET);
       s.state = State::dead;
     }
-    hosts_.at(h).up = false;
+    topo_.hosts.at(h).up = false;
     w.swap(wakes_);
   }
   wake(w);
@@ -124,25 +125,13 @@ void Network::crash(std::uint32_t h) {
 
 void Network::restart(std::uint32_t h) {
   std::lock_guard g(mu_);
-  hosts_.at(h).up = true;
-  trace("restart " + hosts_.at(h).name);
+  topo_.hosts.at(h).up = true;
+  trace("restart " + topo_.hosts.at(h).name);
 }
 
 bool Network::host_up(std::uint32_t h) const {
   std::lock_guard g(mu_);
-  return hosts_.at(h).up;
-}
-
-std::uint32_t Network::host_by_ip(std::uint32_t ip) const noexcept {
-  for (std::size_t i = 0; i < hosts_.size(); ++i) {
-    if (hosts_[i].ip == ip) return static_cast<std::uint32_t>(i);
-  }
-  return kNoHost;
-}
-
-const LinkConfig& Network::link(std::uint32_t a, std::uint32_t b) const {
-  auto it = links_.find({a, b});
-  return it != links_.end() ? it->second : cfg_.link;
+  return topo_.hosts.at(h).up;
 }
 
 }  // namespace duet::sim::detail

@@ -53,16 +53,16 @@ int Network::bind(int fd, const net::SocketAddr& addr) noexcept {
   std::uint32_t h = s->host;
   if (ip == INADDR_ANY || ip == INADDR_LOOPBACK) {
     if (h == kNoHost) return -EADDRNOTAVAIL;  // no host scope to bind on
-    ip = hosts_[h].ip;
+    ip = topo_.hosts[h].ip;
   } else {
-    const std::uint32_t owner = host_by_ip(ip);
+    const std::uint32_t owner = topo_.host_by_ip(ip);
     if (owner == kNoHost || (h != kNoHost && h != owner)) return -EADDRNOTAVAIL;
     h = owner;
   }
-  if (!hosts_[h].up) return -ENETDOWN;
+  if (!topo_.hosts[h].up) return -ENETDOWN;
   std::uint16_t port = addr.port();
   if (port == 0) {
-    port = hosts_[h].next_port++;
+    port = topo_.hosts[h].next_port++;
   } else {
     for (const auto& [k, o] : sockets_) {
       if (k != fd && o.host == h && o.fd_open && o.udp == s->udp && o.local_port == port &&
@@ -85,7 +85,7 @@ int Network::listen(int fd, int backlog) noexcept {
   if (s->udp) return -EOPNOTSUPP;
   if (s->state != State::bound && s->state != State::listening) return -EINVAL;
   s->state = State::listening;
-  s->backlog_max = static_cast<std::size_t>(std::clamp(backlog, 1, 4096));
+  s->tcp.backlog_max = static_cast<std::size_t>(std::clamp(backlog, 1, 4096));
   trace("listen " + addr_text(s->local_ip, s->local_port));
   return 0;
 }
@@ -98,7 +98,7 @@ int Network::accept_now(int fd) noexcept {
     Socket* s = find(fd);
     if (s == nullptr || !s->fd_open) {
       r = -EBADF;
-    } else if (s->state == State::listening && !s->backlog.empty() &&
+    } else if (s->state == State::listening && !s->tcp.backlog.empty() &&
                spurious_eagain(*s, "fault-eagain ", "accept")) {
       r = -EAGAIN;  // fault: accept_many's batch ends here
     } else {
@@ -144,11 +144,11 @@ int Network::shutdown(int fd, int how) noexcept {
       r = -ENOTCONN;
     } else {
       if (how == SHUT_RD || how == SHUT_RDWR) {
-        s->shut_rd = true;
+        s->tcp.shut_rd = true;
         take(wakes_, s->reader);
       }
-      if ((how == SHUT_WR || how == SHUT_RDWR) && !s->shut_wr && s->error == 0) {
-        s->shut_wr = true;
+      if ((how == SHUT_WR || how == SHUT_RDWR) && !s->tcp.shut_wr && s->error == 0) {
+        s->tcp.shut_wr = true;
         push_segment(fd, Segment{Segment::fin, {}, {}, 0});
       }
     }
@@ -171,7 +171,7 @@ int Network::close(int fd) noexcept {
       wake_all(*s);
       if (s->state == State::listening) {
         // Connections nobody accepted are reset, as the kernel does.
-        for (int c : s->backlog) {
+        for (int c : s->tcp.backlog) {
           Socket* a = find(c);
           if (a == nullptr) continue;
           a->fd_open = false;
@@ -180,18 +180,18 @@ int Network::close(int fd) noexcept {
             push_segment(c, Segment{Segment::rst, {}, {}, 0});
           }
         }
-        s->backlog.clear();
+        s->tcp.backlog.clear();
         s->state = State::dead;
       } else if (s->state == State::connected && s->error == 0) {
-        if (!s->rx.empty()) {
+        if (!s->tcp.rx.empty()) {
           // Unread bytes: the kernel resets instead of closing (RFC 2525).
-          s->out.clear();
-          s->out_bytes = 0;
-          s->out_scheduled = false;
+          s->tcp.out.clear();
+          s->tcp.out_bytes = 0;
+          s->tcp.out_scheduled = false;
           push_segment(fd, Segment{Segment::rst, {}, {}, 0});
           s->error = ECONNRESET;
-        } else if (!s->shut_wr) {
-          s->shut_wr = true;
+        } else if (!s->tcp.shut_wr) {
+          s->tcp.shut_wr = true;
           push_segment(fd, Segment{Segment::fin, {}, {}, 0});
         }
       } else if (s->state != State::connected) {
@@ -209,7 +209,7 @@ int Network::name(int fd, bool peer, net::SocketAddr& out) noexcept {
   Socket* s = find(fd);
   if (s == nullptr || !s->fd_open) return -EBADF;
   if (peer) {
-    if (s->state != State::connected && !s->dgram_connected) return -ENOTCONN;
+    if (s->state != State::connected && !s->dgram.connected) return -ENOTCONN;
     out = net::SocketAddr::v4(s->peer_ip, s->peer_port);
   } else {
     out = net::SocketAddr::v4(s->local_ip, s->local_port);

@@ -9,22 +9,22 @@
 namespace duet::sim::detail {
 
 bool Network::transmits(std::uint32_t a, std::uint32_t b) {
-  if (a == b) return hosts_[a].up;  // a host's own loopback loses nothing
-  if (!hosts_[a].up || !hosts_[b].up) return false;
-  if (partitions_.count({a, b}) != 0) return false;
-  return !draw(link(a, b).loss);
+  if (a == b) return topo_.hosts[a].up;  // a host's own loopback loses nothing
+  if (!topo_.hosts[a].up || !topo_.hosts[b].up) return false;
+  if (topo_.partitions.count({a, b}) != 0) return false;
+  return !draws_.draw(topo_.link(a, b).loss);
 }
 
 Duration Network::delay(std::uint32_t a, std::uint32_t b) {
   if (a == b) return Duration{0};
-  return link_delay(link(a, b));
+  return link_delay(topo_.link(a, b));
 }
 
 Duration Network::link_delay(const LinkConfig& l) {
   Duration d = l.latency;
   if (l.jitter.count() > 0) {
     d += Duration(
-        static_cast<std::int64_t>(below(static_cast<std::uint64_t>(l.jitter.count()) + 1)));
+        static_cast<std::int64_t>(draws_.below(static_cast<std::uint64_t>(l.jitter.count()) + 1)));
   }
   return d;
 }
@@ -37,17 +37,17 @@ Instant Network::arrival(const Socket& s, std::uint32_t to, std::size_t n) {
   // Late by up to one more trip: later segments of other connections
   // overtake it; its own connection's later ones wait for it (TCP's
   // order).
-  return at + late_by(link(s.host, to), n, [&] { return conn_text(s); });
+  return at + late_by(topo_.link(s.host, to), n, [&] { return conn_text(s); });
 }
 
 Instant Network::link_sent(std::uint32_t from, std::uint32_t to, std::size_t n) {
   const Instant now = Clock::now();
-  const LinkConfig& l = link(from, to);
+  const LinkConfig& l = topo_.link(from, to);
   if (l.bandwidth == 0) return now;
   // FIFO per direction: the segment is serialized after the link's
   // earlier ones, in ceil(n / bandwidth) seconds (exact in nanoseconds).
   __extension__ using Wide = unsigned __int128;  // n * 10^9 without overflow
-  Instant& free_at = link_free_[{from, to}];
+  Instant& free_at = topo_.link_free[{from, to}];
   const Instant start = std::max(now, free_at);
   const auto ns = static_cast<std::int64_t>(
       (static_cast<Wide>(n) * 1'000'000'000u + l.bandwidth - 1) / l.bandwidth);

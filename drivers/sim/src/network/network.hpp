@@ -1,8 +1,15 @@
 // network.hpp: the simulated network behind a sim::World: its hosts and
 // links, its virtual sockets (it answers their calls in the kernel's
 // place: duet/io/detail/socket_ops.hpp, virtual_net.hpp), the queue of
-// segments and events in flight, the seeded draws, and the trace. One
-// class, Network, its parts in the files of this folder, one concern each:
+// segments and events in flight, the seeded draws, and the trace. Network
+// owns them and holds the lock; the data, each in a header of its own:
+//   topology.hpp      hosts, links, partitions, holds;
+//   socket.hpp        a virtual descriptor's record, with its TCP part
+//                     (tcp_conn.hpp) or its UDP part (udp_state.hpp);
+//   events.hpp        the events in flight and their queue;
+//   draws.hpp         the seeded draws;
+//   trace.hpp         the trace and its hash.
+// Its rules, one concern to a file:
 //   hosts.cpp         hosts and links as the world sets them, partitions,
 //                     holds, crash and restart;
 //   links.cpp         the link model: loss, delay, bandwidth, reordering;
@@ -12,8 +19,9 @@
 //   udp.cpp           UDP: datagrams and connected datagram sockets;
 //   kernel_calls.cpp  the socket calls answered in the kernel's place;
 //   resolver.cpp      the world's resolver (duet::dns's names);
-//   trace.cpp         the trace and its hash;
-//   network.cpp       construction, the seeded draws, the read-outs.
+//   trace.cpp         the trace's lines and texts;
+//   network.cpp       construction, the socket table's look-up, the
+//                     world's read-outs.
 //
 // Time: every segment and event has an instant on duet::Clock (the paused
 // test clock); one pump task (Pump, world.cpp) sleeps on the timer wheel
@@ -28,28 +36,28 @@
 // trace line.
 //
 // Locking: one mutex guards the whole network (the worker, and the test's
-// thread between runs, may call in). Wakers are woken after it is let go.
+// thread between runs, may call in); the parts in the headers above have
+// no lock of their own and are reached only through Network, under it.
+// Wakers are woken after it is let go.
 #pragma once
+
+#include <sys/socket.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <queue>
-#include <random>
-#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "draws.hpp"
 #include "duet/io/detail/virtual_net.hpp"
 #include "duet/io/op.hpp"
 #include "duet/net/address.hpp"
@@ -57,19 +65,13 @@
 #include "duet/sim/config.hpp"
 #include "duet/time/clock.hpp"
 #include "duet/waker.hpp"
+#include "events.hpp"
+#include "socket.hpp"
+#include "topology.hpp"
+#include "trace.hpp"
+#include "udp_state.hpp"
 
 namespace duet::sim::detail {
-
-/// FNV-1a 64: the trace's hash, and each payload's.
-inline std::uint64_t fnv1a(const void* p, std::size_t n,
-                           std::uint64_t h = 0xcbf29ce484222325ULL) noexcept {
-  const auto* b = static_cast<const unsigned char*>(p);
-  for (std::size_t i = 0; i < n; ++i) {
-    h ^= b[i];
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
 
 class Network;
 
@@ -129,7 +131,7 @@ class Network final : public io::detail::VirtualNet {
   /// down, a try that reaches its host is refused (port unreachable).
   void set_resolver_up(bool up);
   /// The clock's start: trace instants are offsets from it.
-  void start_clock() { t0_ = Clock::now(); }
+  void start_clock() { trace_.start(Clock::now()); }
 
   /// Drops every waker the network keeps (the pump's, the sockets'): the
   /// world calls it once its runtime has shut down, before the runtime
@@ -191,94 +193,20 @@ class Network final : public io::detail::VirtualNet {
   NameAnswer lookup_name(std::string_view name, const NameQuery& q) override;
 
  private:
-  static constexpr std::uint32_t kNoHost = 0xffffffffu;
-  /// The world's resolver in partitions_ (it is no host of hosts_).
-  static constexpr std::uint32_t kResolver = 0xfffffffeu;
   /// The most spurious_eagain hits in a row on one socket.
   static constexpr int kEagainStreakMax = 8;
 
-  struct HostState {
-    std::string name;
-    std::uint32_t ip = 0;  // host order
-    bool up = true;
-    std::uint16_t next_port = 49152;  // the kernel's first ephemeral port
-  };
-
-  /// A UDP datagram: its bytes whole (boundaries kept) and its ends.
-  struct Datagram {
-    std::uint32_t from_ip = 0;
-    std::uint16_t from_port = 0;
-    std::uint32_t to_ip = 0;
-    std::uint16_t to_port = 0;
-    std::vector<std::byte> bytes;
-  };
-
-  struct Segment {
-    enum Kind : std::uint8_t { data, fin, rst };
-    Kind kind = data;
-    std::vector<std::byte> bytes;
-    Instant due{};
-    int attempts = 0;
-  };
-
-  enum class State : std::uint8_t { fresh, bound, listening, connecting, connected, dead };
-
-  struct Socket {
-    std::uint32_t host = kNoHost;
-    State state = State::fresh;
-    bool fd_open = true;   // the user's descriptor (false: closed, the record lingers)
-    bool accepted = true;  // false while it waits in a listener's backlog
-    std::uint32_t local_ip = 0;
-    std::uint16_t local_port = 0;
-    std::uint32_t peer_ip = 0;
-    std::uint16_t peer_port = 0;
-    int peer = -1;      // the other end's descriptor
-    int listener = -1;  // a server end: the listener whose backlog it waits in
-    // receive side
-    std::deque<std::byte> rx;
-    bool rx_eof = false;
-    bool shut_rd = false;
-    int error = 0;  // sticky: ECONNRESET, ETIMEDOUT, ECONNREFUSED, ENETDOWN
-    // send side: segments not yet delivered, in order
-    std::deque<Segment> out;
-    std::size_t out_bytes = 0;
-    bool out_scheduled = false;
-    bool shut_wr = false;
-    // UDP (udp true): the datagrams received and not read, their bytes
-    bool udp = false;
-    std::deque<Datagram> dgrams;
-    std::size_t dgram_bytes = 0;
-    // connected UDP: the peer is peer_ip/peer_port; an ICMP error for one
-    // of its sends, reported once by the next send or receive
-    bool dgram_connected = false;
-    int dgram_error = 0;
-    // connect
-    int syn_attempts = 0;
-    // the spurious_eagain fault: its hits in a row on this socket
-    int eagain_streak = 0;
-    // listen
-    std::deque<int> backlog;
-    std::size_t backlog_max = 0;
-    std::vector<Waker> acceptors;
-    Waker reader;
-    Waker writer;
-    std::map<std::pair<int, int>, int> options;
-  };
-
-  struct Event {
-    enum Kind : std::uint8_t { flow, syn, synack, rst, syn_retry, datagram, icmp };
-    Instant at{};
-    std::uint64_t seq = 0;
-    Kind kind = flow;
-    int fd = -1;  // flow, synack, rst, syn_retry, icmp: the socket it reaches; syn: the client
-    int aux = 0;  // syn_retry: the attempt; synack: the server end
-    std::uint64_t id = 0;  // datagram: its key in datagrams_
-    bool operator>(const Event& o) const noexcept { return at != o.at ? at > o.at : seq > o.seq; }
-  };
-
+  // ---- network.cpp ----
   Socket* find(int fd) noexcept;
-  std::uint32_t host_by_ip(std::uint32_t ip) const noexcept;
-  [[nodiscard]] const LinkConfig& link(std::uint32_t a, std::uint32_t b) const;
+  /// Adds `line` to the trace.
+  void trace(std::string line) { trace_.add(std::move(line)); }
+
+  // ---- hosts.cpp ----
+  /// Cuts (on) or repairs the direction from -> to, and to -> from too when
+  /// `both`; the trace line is `what` and the two names.
+  void set_cut(std::uint32_t from, std::uint32_t to, bool on, bool both, const char* what);
+
+  // ---- links.cpp ----
   /// Whether a transmission from a to b gets through now (hosts up, no
   /// partition, the loss draw).
   bool transmits(std::uint32_t a, std::uint32_t b);
@@ -296,17 +224,15 @@ class Network final : public io::detail::VirtualNet {
   Instant link_sent(std::uint32_t from, std::uint32_t to, std::size_t n);
   /// The reorder draw of link `l` for `n` bytes: 0, or with its
   /// probability an extra draw in [0, latency + jitter], traced as late
-  /// with what `text()` names.
+  /// with what `text()` names (below).
   template <class Text>
   Duration late_by(const LinkConfig& l, std::size_t n, Text text);
-  bool draw(double p);
-  /// A draw in [0, n), n > 0.
-  std::uint64_t below(std::uint64_t n);
-  void schedule(Event e);
-  void trace(std::string line);
-  std::string addr_text(std::uint32_t ip, std::uint16_t port) const;
-  std::string conn_text(const Socket& s) const;
 
+  // ---- pump.cpp ----
+  /// Queues `e`; wakes the pump when it is due before the pump's sleep ends.
+  void schedule(Event e);
+
+  // ---- tcp.cpp ----
   void send_syn(int fd);
   void on_flow(int fd);
   void on_syn(int fd);
@@ -319,8 +245,9 @@ class Network final : public io::detail::VirtualNet {
   void fail(Socket& s, int err);
   void wake_all(Socket& s);
   std::size_t room(const Socket& s);
-  int do_accept(Socket& l, net::SocketAddr* peer);
 
+  // ---- operations.cpp ----
+  int do_accept(Socket& l, net::SocketAddr* peer);
   /// The spurious_eagain fault's draw for operation `op` of `s`: true on a
   /// hit (traced as `what` and `op`). At most kEagainStreakMax hits in a
   /// row per socket; the next draw is skipped (honest), so no rate stops a
@@ -342,13 +269,10 @@ class Network final : public io::detail::VirtualNet {
   /// A send that does not wait: the bytes taken, or -errno; nullopt where
   /// it would wait (connecting, or no room in the peer's window).
   std::optional<long> try_send(Socket& s, int fd, const io::detail::OpRequest& q);
-  /// Cuts (on) or repairs the direction from -> to, and to -> from too when
-  /// `both`; the trace line is `what` and the two names.
-  void set_cut(std::uint32_t from, std::uint32_t to, bool on, bool both, const char* what);
   Poll<long> do_send(Socket& s, int fd, io::detail::OpRequest& q, Context& cx);
   Poll<long> do_connect(Socket& s, int fd, io::detail::OpRequest& q, Context& cx);
 
-  // ---- UDP (udp.cpp) ----
+  // ---- udp.cpp ----
   /// An operation on a UDP socket: recv and recvfrom, sendto.
   Poll<long> udp_op(Socket& s, int fd, io::detail::OpRequest& q, Context& cx);
   /// sendto on a UDP socket: binds it to an ephemeral port first when it
@@ -366,39 +290,27 @@ class Network final : public io::detail::VirtualNet {
   void on_icmp(int fd);
 
   WorldConfig cfg_;
+  // The one lock: it guards every member below, whoever calls (the
+  // world's worker, the test's thread between runs).
   mutable std::mutex mu_;
-  std::mt19937_64 rng_;
-  std::vector<HostState> hosts_;
-  std::map<std::pair<std::uint32_t, std::uint32_t>, LinkConfig> links_;
-  std::set<std::pair<std::uint32_t, std::uint32_t>> partitions_;
-  std::set<std::pair<std::uint32_t, std::uint32_t>> held_;  // (from, to): data waits
-  bool resolver_up_ = true;
-  // (from, to): when the link's last queued segment is serialized (links
-  // with a bandwidth only).
-  std::map<std::pair<std::uint32_t, std::uint32_t>, Instant> link_free_;
-  std::map<int, Socket> sockets_;
+  Draws draws_;
+  Topology topo_;
+  std::map<int, Socket> sockets_;  // by descriptor
+  int next_fd_ = io::kVirtualFdBase;
   std::map<std::uint64_t, Datagram> datagrams_;  // in flight, by id
   std::uint64_t next_datagram_ = 1;
-  // (from, to): when the direction's last datagram arrives (datagrams keep
-  // their order on a link unless the reorder draw makes one late).
-  std::map<std::pair<std::uint32_t, std::uint32_t>, Instant> dgram_last_;
-  int next_fd_ = io::kVirtualFdBase;
-  std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
-  std::uint64_t seq_ = 0;
+  EventQueue events_;
   Waker pump_waker_;
   std::optional<Instant> pump_at_;
   WakeList wakes_;  // filled under mu_, woken by the caller after unlocking
-  Instant t0_{};
-  std::uint64_t trace_hash_ = 0xcbf29ce484222325ULL;
-  std::size_t trace_events_ = 0;
-  std::vector<std::string> trace_;
+  Trace trace_;
 };
 
 template <class Text>
 Duration Network::late_by(const LinkConfig& l, std::size_t n, Text text) {
-  if (!draw(l.reorder)) return Duration{0};
+  if (!draws_.draw(l.reorder)) return Duration{0};
   const auto most = static_cast<std::uint64_t>((l.latency + l.jitter).count());
-  const Duration extra(static_cast<std::int64_t>(below(most + 1)));
+  const Duration extra(static_cast<std::int64_t>(draws_.below(most + 1)));
   trace("late " + text() + " n=" + std::to_string(n) + " by=" + std::to_string(extra.count()));
   return extra;
 }

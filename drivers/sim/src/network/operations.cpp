@@ -25,20 +25,20 @@ int Network::file_fault(OpKind kind, std::size_t len) {
   std::lock_guard g(mu_);
   switch (kind) {
     case OpKind::write_at: {
-      if (!draw(cfg_.faults.file_write_error)) return 0;
+      if (!draws_.draw(cfg_.faults.file_write_error)) return 0;
       // The two ways a write to a local disk fails: the device (EIO) or the
       // space (ENOSPC); an even draw is EIO.
-      const int e = below(2) == 0 ? EIO : ENOSPC;
+      const int e = draws_.below(2) == 0 ? EIO : ENOSPC;
       trace(std::string("fault-file-write ") + (e == EIO ? "EIO" : "ENOSPC") +
             " n=" + std::to_string(len));
       return e;
     }
     case OpKind::read_at:
-      if (!draw(cfg_.faults.file_read_error)) return 0;
+      if (!draws_.draw(cfg_.faults.file_read_error)) return 0;
       trace("fault-file-read EIO n=" + std::to_string(len));
       return EIO;
     case OpKind::fsync:
-      if (!draw(cfg_.faults.file_sync_error)) return 0;
+      if (!draws_.draw(cfg_.faults.file_sync_error)) return 0;
       trace("fault-file-sync EIO");
       return EIO;
     default:
@@ -55,7 +55,7 @@ Poll<long> Network::start(OpRequest& q, Context& cx) {
     Socket* s = find(fd);
     if (s == nullptr || !s->fd_open) {
       r = static_cast<long>(-EBADF);
-    } else if (s->host != kNoHost && !hosts_[s->host].up) {
+    } else if (s->host != kNoHost && !topo_.hosts[s->host].up) {
       r = static_cast<long>(-ENETDOWN);
     } else if (s->udp) {
       r = udp_op(*s, fd, q, cx);
@@ -95,7 +95,7 @@ bool Network::spurious_eagain(Socket& s, const char* what, const char* op) {
     s.eagain_streak = 0;  // this one is honest: a storm cannot stop a socket
     return false;
   }
-  if (!draw(cfg_.faults.spurious_eagain)) {
+  if (!draws_.draw(cfg_.faults.spurious_eagain)) {
     s.eagain_streak = 0;
     return false;
   }
@@ -116,16 +116,16 @@ Poll<long> Network::park(Socket& s, Waker& slot, Context& cx, const char* op) {
 }
 
 Poll<long> Network::do_accept_op(Socket& s, OpRequest& q, Context& cx) {
-  if (s.state == State::listening && !s.backlog.empty() &&
+  if (s.state == State::listening && !s.tcp.backlog.empty() &&
       spurious_eagain(s, "fault-eagain ", "accept")) {
     return would_block_now(cx);
   }
   const int a = do_accept(s, q.addr);
   if (a != -EAGAIN || s.state != State::listening) return static_cast<long>(a);
   // Any number of accepts may wait; a re-poll keeps one entry.
-  const bool known = std::any_of(s.acceptors.begin(), s.acceptors.end(),
+  const bool known = std::any_of(s.tcp.acceptors.begin(), s.tcp.acceptors.end(),
                                  [&](const Waker& k) { return k.will_wake(cx.waker()); });
-  if (!known) s.acceptors.push_back(cx.waker());
+  if (!known) s.tcp.acceptors.push_back(cx.waker());
   if (spurious_eagain(s, "fault-wake ", "accept")) wakes_.push_back(cx.waker());
   return pending;
 }
@@ -134,7 +134,7 @@ Poll<long> Network::do_wait_ready(Socket& s, OpRequest& q, Context& cx) {
   const bool want_out = q.kind == OpKind::wait_writable || (q.flags & POLLOUT) != 0;
   int mask = 0;
   if (s.error != 0) mask |= POLLERR;
-  if (!s.rx.empty() || s.rx_eof || !s.backlog.empty()) mask |= POLLIN;
+  if (!s.tcp.rx.empty() || s.tcp.rx_eof || !s.tcp.backlog.empty()) mask |= POLLIN;
   if (s.state == State::connected && room(s) > 0) mask |= POLLOUT;
   if (s.error != 0 || (mask & (want_out ? POLLOUT : POLLIN)) != 0) {
     if (s.error == 0 && spurious_eagain(s, "fault-eagain ", "poll")) return would_block_now(cx);
@@ -148,20 +148,20 @@ Poll<long> Network::do_recv(Socket& s, OpRequest& q, Context& cx) {
   if (s.state != State::connected && s.state != State::connecting) {
     return static_cast<long>(-ENOTCONN);
   }
-  if (s.rx.empty()) {
-    if (s.rx_eof || s.shut_rd) return 0L;
+  if (s.tcp.rx.empty()) {
+    if (s.tcp.rx_eof || s.tcp.shut_rd) return 0L;
     return park(s, s.reader, cx, "recv");
   }
   if (spurious_eagain(s, "fault-eagain ", "recv")) return would_block_now(cx);
-  std::size_t n = std::min(q.len, s.rx.size());
-  if (n > 1 && draw(cfg_.faults.short_read)) {
-    n = 1 + static_cast<std::size_t>(below(n - 1));  // fault: a short read
+  std::size_t n = std::min(q.len, s.tcp.rx.size());
+  if (n > 1 && draws_.draw(cfg_.faults.short_read)) {
+    n = 1 + static_cast<std::size_t>(draws_.below(n - 1));  // fault: a short read
   }
   // Copy out: one buffer (recv) or several in order (readv).
   std::size_t done = 0;
   auto put = [&](std::byte* dst, std::size_t room) {
     const std::size_t k = std::min(room, n - done);
-    std::copy_n(s.rx.begin() + static_cast<std::ptrdiff_t>(done), k, dst);
+    std::copy_n(s.tcp.rx.begin() + static_cast<std::ptrdiff_t>(done), k, dst);
     done += k;
   };
   if (q.kind == OpKind::readv) {
@@ -170,23 +170,23 @@ Poll<long> Network::do_recv(Socket& s, OpRequest& q, Context& cx) {
     put(q.rbuf, q.len);
   }
   if ((q.flags & MSG_PEEK) == 0) {
-    s.rx.erase(s.rx.begin(), s.rx.begin() + static_cast<std::ptrdiff_t>(n));
+    s.tcp.rx.erase(s.tcp.rx.begin(), s.tcp.rx.begin() + static_cast<std::ptrdiff_t>(n));
     // The window opened: the peer's writer may go on.
-    if (Socket* p = find(s.peer)) take(wakes_, p->writer);
+    if (Socket* p = find(s.tcp.peer)) take(wakes_, p->writer);
   }
   return static_cast<long>(n);
 }
 
 std::optional<long> Network::try_send(Socket& s, int fd, const OpRequest& q) {
   if (s.error != 0) return static_cast<long>(-s.error);
-  if (s.shut_wr || s.state == State::dead) return static_cast<long>(-EPIPE);
+  if (s.tcp.shut_wr || s.state == State::dead) return static_cast<long>(-EPIPE);
   if (s.state == State::connecting) return std::nullopt;  // the SYN-ACK opens it
   if (s.state != State::connected) return static_cast<long>(-ENOTCONN);
   if (q.len == 0) return 0L;
   std::size_t n = std::min(q.len, room(s));
   if (n == 0) return std::nullopt;  // the peer's reads open the window
-  if (n > 1 && draw(cfg_.faults.short_write)) {
-    n = 1 + static_cast<std::size_t>(below(n - 1));  // fault: a short write
+  if (n > 1 && draws_.draw(cfg_.faults.short_write)) {
+    n = 1 + static_cast<std::size_t>(draws_.below(n - 1));  // fault: a short write
   }
   Segment seg;
   seg.bytes.resize(n);
@@ -205,7 +205,7 @@ std::optional<long> Network::try_send(Socket& s, int fd, const OpRequest& q) {
 }
 
 bool Network::sendable(const Socket& s, std::size_t len) {
-  return s.error == 0 && !s.shut_wr && s.state == State::connected && len > 0 && room(s) > 0;
+  return s.error == 0 && !s.tcp.shut_wr && s.state == State::connected && len > 0 && room(s) > 0;
 }
 
 Poll<long> Network::do_send(Socket& s, int fd, OpRequest& q, Context& cx) {
@@ -234,10 +234,10 @@ Poll<long> Network::do_connect(Socket& s, int fd, OpRequest& q, Context& cx) {
   if (s.host == kNoHost) return static_cast<long>(-EADDRNOTAVAIL);  // no host scope
   if (q.addr == nullptr || q.addr->family() != AF_INET) return static_cast<long>(-EAFNOSUPPORT);
   std::uint32_t ip = ip_of(*q.addr);
-  if (ip == INADDR_LOOPBACK) ip = hosts_[s.host].ip;
+  if (ip == INADDR_LOOPBACK) ip = topo_.hosts[s.host].ip;
   if (s.state == State::fresh) {
-    s.local_ip = hosts_[s.host].ip;
-    s.local_port = hosts_[s.host].next_port++;
+    s.local_ip = topo_.hosts[s.host].ip;
+    s.local_port = topo_.hosts[s.host].next_port++;
   }
   s.peer_ip = ip;
   s.peer_port = q.addr->port();
@@ -249,18 +249,18 @@ Poll<long> Network::do_connect(Socket& s, int fd, OpRequest& q, Context& cx) {
 
 int Network::do_accept(Socket& l, net::SocketAddr* peer) {
   if (l.state != State::listening) return l.error != 0 ? -l.error : -EINVAL;
-  if (l.backlog.empty()) return -EAGAIN;
-  if (draw(cfg_.faults.emfile)) {
+  if (l.tcp.backlog.empty()) return -EAGAIN;
+  if (draws_.draw(cfg_.faults.emfile)) {
     // Fault: no descriptor for it. The kernel leaves the connection at the
     // head of the queue, and the next accept takes it (or fails again).
-    trace("fault-emfile " + conn_text(sockets_.at(l.backlog.front())));
+    trace("fault-emfile " + conn_text(sockets_.at(l.tcp.backlog.front())));
     return -EMFILE;
   }
-  const int fd = l.backlog.front();
-  l.backlog.pop_front();
+  const int fd = l.tcp.backlog.front();
+  l.tcp.backlog.pop_front();
   Socket& s = sockets_.at(fd);
-  s.accepted = true;
-  s.listener = -1;
+  s.tcp.accepted = true;
+  s.tcp.listener = -1;
   if (peer != nullptr) *peer = net::SocketAddr::v4(s.peer_ip, s.peer_port);
   trace("accept " + conn_text(s));
   return fd;

@@ -7,7 +7,6 @@
 namespace duet::sim::detail {
 
 void Network::schedule(Event e) {
-  e.seq = seq_++;
   // The pump sleeps until pump_at_ (or waits for any event when empty):
   // an earlier event wakes it to sleep less.
   if (!pump_at_ || e.at < *pump_at_) take(wakes_, pump_waker_);

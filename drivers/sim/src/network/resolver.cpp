@@ -14,18 +14,18 @@ namespace duet::sim::detail {
 void Network::set_resolver_partitioned(std::uint32_t h, bool on) {
   std::lock_guard g(mu_);
   if (on) {
-    partitions_.insert({h, kResolver});
-    partitions_.insert({kResolver, h});
+    topo_.partitions.insert({h, kResolver});
+    topo_.partitions.insert({kResolver, h});
   } else {
-    partitions_.erase({h, kResolver});
-    partitions_.erase({kResolver, h});
+    topo_.partitions.erase({h, kResolver});
+    topo_.partitions.erase({kResolver, h});
   }
-  trace(std::string(on ? "partition " : "repair ") + hosts_.at(h).name + " resolver");
+  trace(std::string(on ? "partition " : "repair ") + topo_.hosts.at(h).name + " resolver");
 }
 
 void Network::set_resolver_up(bool up) {
   std::lock_guard g(mu_);
-  resolver_up_ = up;
+  topo_.resolver_up = up;
   trace(up ? "resolver-restart" : "resolver-crash");
 }
 
@@ -45,11 +45,11 @@ bool same_name(std::string_view name, const std::string& host) {
 Network::NameAnswer Network::lookup_name(std::string_view name, const NameQuery& q) {
   const std::uint32_t* asker = host_key().try_get();  // the looking-up task's host
   std::lock_guard g(mu_);
-  const bool cut = asker != nullptr && (partitions_.count({*asker, kResolver}) != 0 ||
-                                        partitions_.count({kResolver, *asker}) != 0);
+  const bool cut = asker != nullptr && (topo_.partitions.count({*asker, kResolver}) != 0 ||
+                                        topo_.partitions.count({kResolver, *asker}) != 0);
   NameAnswer a;
   a.error = ENOENT;
-  for (const HostState& h : hosts_) {
+  for (const Host& h : topo_.hosts) {
     if (!same_name(name, h.name)) continue;
     a.error = 0;
     a.ipv4 = h.ip;
@@ -62,8 +62,8 @@ Network::NameAnswer Network::lookup_name(std::string_view name, const NameQuery&
   Duration spent{0};
   bool any_lost = false;
   for (int k = 0; k < tries; ++k) {
-    const bool lost = cut || draw(cfg_.link.loss) || draw(cfg_.link.loss);
-    if (!lost && !resolver_up_) {
+    const bool lost = cut || draws_.draw(cfg_.link.loss) || draws_.draw(cfg_.link.loss);
+    if (!lost && !topo_.resolver_up) {
       spent += link_delay(cfg_.link);
       spent += link_delay(cfg_.link);
       trace("dns-refused " + std::string(name) + " try " + std::to_string(k + 1));

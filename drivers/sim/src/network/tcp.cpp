@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <string>
 #include <utility>
 
@@ -37,49 +36,49 @@ Duration data_rto(int attempts) {
 void Network::wake_all(Socket& s) {
   take(wakes_, s.reader);
   take(wakes_, s.writer);
-  for (Waker& a : s.acceptors) take(wakes_, a);
-  s.acceptors.clear();
+  for (Waker& a : s.tcp.acceptors) take(wakes_, a);
+  s.tcp.acceptors.clear();
 }
 
 void Network::fail(Socket& s, int err) {
   if (s.error == 0) s.error = err;
-  s.rx.clear();  // a reset discards what was not read, as the kernel does
-  s.out.clear();
-  s.out_bytes = 0;
-  s.dgrams.clear();
-  s.dgram_bytes = 0;
+  s.tcp.rx.clear();  // a reset discards what was not read, as the kernel does
+  s.tcp.out.clear();
+  s.tcp.out_bytes = 0;
+  s.dgram.queue.clear();
+  s.dgram.bytes = 0;
   wake_all(s);
 }
 
 std::size_t Network::room(const Socket& s) {
-  std::size_t used = s.out_bytes;
-  auto it = sockets_.find(s.peer);
-  if (it != sockets_.end()) used += it->second.rx.size();
+  std::size_t used = s.tcp.out_bytes;
+  auto it = sockets_.find(s.tcp.peer);
+  if (it != sockets_.end()) used += it->second.tcp.rx.size();
   return used >= cfg_.socket_buffer ? 0 : cfg_.socket_buffer - used;
 }
 
 void Network::push_segment(int fd, Segment seg) {
   Socket& s = sockets_.at(fd);
-  const Socket* p = find(s.peer);
-  const std::uint32_t to = p != nullptr ? p->host : host_by_ip(s.peer_ip);
+  const Socket* p = find(s.tcp.peer);
+  const std::uint32_t to = p != nullptr ? p->host : topo_.host_by_ip(s.peer_ip);
   seg.due = arrival(s, to, seg.bytes.size());
-  s.out_bytes += seg.bytes.size();
-  s.out.push_back(std::move(seg));
-  if (!s.out_scheduled) {
-    s.out_scheduled = true;
-    schedule(Event{s.out.front().due, 0, Event::flow, fd, 0});
+  s.tcp.out_bytes += seg.bytes.size();
+  s.tcp.out.push_back(std::move(seg));
+  if (!s.tcp.out_scheduled) {
+    s.tcp.out_scheduled = true;
+    schedule(Event{s.tcp.out.front().due, 0, Event::flow, fd, 0});
   }
 }
 
 void Network::on_flow(int fd) {
   Socket* s = find(fd);
   if (s == nullptr) return;
-  s->out_scheduled = false;
-  if (s->out.empty()) return;
-  Socket* p = find(s->peer);
-  const std::uint32_t to = p != nullptr ? p->host : host_by_ip(s->peer_ip);
-  Segment& head = s->out.front();
-  if (to != kNoHost && held_.count({s->host, to}) != 0) {
+  s->tcp.out_scheduled = false;
+  if (s->tcp.out.empty()) return;
+  Socket* p = find(s->tcp.peer);
+  const std::uint32_t to = p != nullptr ? p->host : topo_.host_by_ip(s->peer_ip);
+  Segment& head = s->tcp.out.front();
+  if (to != kNoHost && topo_.held.count({s->host, to}) != 0) {
     return;  // held: the release schedules the flow again (set_held)
   }
   if (to == kNoHost || !transmits(s->host, to)) {
@@ -90,18 +89,16 @@ void Network::on_flow(int fd) {
       fail(*s, ETIMEDOUT);
       return;
     }
-    s->out_scheduled = true;
+    s->tcp.out_scheduled = true;
     schedule(Event{Clock::now() + data_rto(head.attempts), 0, Event::flow, fd, 0});
     return;
   }
   Segment seg = std::move(head);
-  s->out.pop_front();
-  s->out_bytes -= seg.bytes.size();
+  s->tcp.out.pop_front();
+  s->tcp.out_bytes -= seg.bytes.size();
   if (seg.kind == Segment::data) {
-    const std::uint64_t h = fnv1a(seg.bytes.data(), seg.bytes.size());
-    char hb[24];
-    std::snprintf(hb, sizeof hb, "%016llx", static_cast<unsigned long long>(h));
-    trace("data " + conn_text(*s) + " n=" + std::to_string(seg.bytes.size()) + " h=" + hb);
+    trace("data " + conn_text(*s) + " n=" + std::to_string(seg.bytes.size()) +
+          " h=" + hash_text(seg.bytes.data(), seg.bytes.size()));
   } else {
     trace(std::string(seg.kind == Segment::fin ? "fin " : "rst ") + conn_text(*s));
   }
@@ -112,63 +109,63 @@ void Network::on_flow(int fd) {
       schedule(Event{Clock::now() + delay(to, s->host), 0, Event::rst, fd, 0});
     }
   } else if (seg.kind == Segment::data) {
-    if (draw(cfg_.faults.reset)) {
+    if (draws_.draw(cfg_.faults.reset)) {
       // Fault: the segment resets the connection instead (both ends).
       trace("fault-reset " + conn_text(*s));
       fail(*p, ECONNRESET);
       schedule(Event{Clock::now() + delay(to, s->host), 0, Event::rst, fd, 0});
     } else {
-      p->rx.insert(p->rx.end(), seg.bytes.begin(), seg.bytes.end());
+      p->tcp.rx.insert(p->tcp.rx.end(), seg.bytes.begin(), seg.bytes.end());
       take(wakes_, p->reader);
     }
   } else if (seg.kind == Segment::fin) {
-    p->rx_eof = true;
+    p->tcp.rx_eof = true;
     take(wakes_, p->reader);
   } else {
     fail(*p, ECONNRESET);
   }
-  if (!s->out.empty()) {
-    s->out_scheduled = true;
-    schedule(Event{std::max(s->out.front().due, Clock::now()), 0, Event::flow, fd, 0});
+  if (!s->tcp.out.empty()) {
+    s->tcp.out_scheduled = true;
+    schedule(Event{std::max(s->tcp.out.front().due, Clock::now()), 0, Event::flow, fd, 0});
   }
 }
 
 void Network::send_syn(int fd) {
   Socket& c = sockets_.at(fd);
-  const std::uint32_t to = host_by_ip(c.peer_ip);
-  trace("syn " + conn_text(c) + " try=" + std::to_string(c.syn_attempts));
+  const std::uint32_t to = topo_.host_by_ip(c.peer_ip);
+  trace("syn " + conn_text(c) + " try=" + std::to_string(c.tcp.syn_attempts));
   if (to != kNoHost && transmits(c.host, to)) {
     schedule(Event{Clock::now() + delay(c.host, to), 0, Event::syn, fd, 0});
   }
   // The retransmission (or, after the last, the timeout), 1 s doubling.
   Duration rto = kSynRto;
-  for (int i = 0; i < c.syn_attempts; ++i) rto *= 2;
-  schedule(Event{Clock::now() + rto, 0, Event::syn_retry, fd, c.syn_attempts + 1});
+  for (int i = 0; i < c.tcp.syn_attempts; ++i) rto *= 2;
+  schedule(Event{Clock::now() + rto, 0, Event::syn_retry, fd, c.tcp.syn_attempts + 1});
 }
 
 void Network::on_syn_retry(int fd, int attempt) {
   Socket* c = find(fd);
-  if (c == nullptr || c->state != State::connecting || c->syn_attempts != attempt - 1) return;
+  if (c == nullptr || c->state != State::connecting || c->tcp.syn_attempts != attempt - 1) return;
   if (attempt > kSynRetries) {
     trace("connect-timeout " + conn_text(*c));
     fail(*c, ETIMEDOUT);
     c->state = State::dead;
     return;
   }
-  c->syn_attempts = attempt;
+  c->tcp.syn_attempts = attempt;
   send_syn(fd);
 }
 
 void Network::on_syn(int fd) {
   Socket* c = find(fd);
   if (c == nullptr || c->state != State::connecting) return;
-  const std::uint32_t to = host_by_ip(c->peer_ip);
-  if (to == kNoHost || !hosts_[to].up) return;  // a host that is down answers nothing
+  const std::uint32_t to = topo_.host_by_ip(c->peer_ip);
+  if (to == kNoHost || !topo_.hosts[to].up) return;  // a host that is down answers nothing
   const std::uint32_t back = c->host;
-  if (c->peer >= 0) {
+  if (c->tcp.peer >= 0) {
     // A retransmitted SYN whose SYN-ACK was lost: the server end exists.
     if (transmits(to, back)) {
-      schedule(Event{Clock::now() + delay(to, back), 0, Event::synack, fd, c->peer});
+      schedule(Event{Clock::now() + delay(to, back), 0, Event::synack, fd, c->tcp.peer});
     }
     return;
   }
@@ -179,14 +176,14 @@ void Network::on_syn(int fd) {
       break;
     }
   }
-  const bool refused = lfd < 0 || draw(cfg_.faults.refuse);
+  const bool refused = lfd < 0 || draws_.draw(cfg_.faults.refuse);
   if (refused) {
     trace(std::string(lfd < 0 ? "refused " : "fault-refused ") + conn_text(*c));
     if (transmits(to, back)) schedule(Event{Clock::now() + delay(to, back), 0, Event::rst, fd, 0});
     return;
   }
   Socket& l = sockets_.at(lfd);
-  if (l.backlog.size() >= l.backlog_max) {
+  if (l.tcp.backlog.size() >= l.tcp.backlog_max) {
     trace("backlog-full " + conn_text(*c));
     return;  // dropped: the client retransmits
   }
@@ -194,17 +191,17 @@ void Network::on_syn(int fd) {
   Socket s;
   s.host = to;
   s.state = State::connected;
-  s.accepted = false;
-  s.local_ip = hosts_[to].ip;
+  s.tcp.accepted = false;
+  s.local_ip = topo_.hosts[to].ip;
   s.local_port = l.local_port;
   s.peer_ip = c->local_ip;
   s.peer_port = c->local_port;
-  s.peer = fd;
-  s.listener = lfd;
-  c->peer = sfd;
-  l.backlog.push_back(sfd);
-  for (Waker& a : l.acceptors) take(wakes_, a);
-  l.acceptors.clear();
+  s.tcp.peer = fd;
+  s.tcp.listener = lfd;
+  c->tcp.peer = sfd;
+  l.tcp.backlog.push_back(sfd);
+  for (Waker& a : l.tcp.acceptors) take(wakes_, a);
+  l.tcp.acceptors.clear();
   trace("established " + conn_text(s));
   sockets_.emplace(sfd, std::move(s));
   if (transmits(to, back)) {

@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <string>
 #include <utility>
 
@@ -41,29 +40,29 @@ Poll<long> Network::udp_op(Socket& s, int fd, OpRequest& q, Context& cx) {
 
 long Network::send_datagram(Socket& s, int /*fd*/, const OpRequest& q) {
   if (s.error != 0) return -s.error;
-  if (s.dgram_error != 0) return -std::exchange(s.dgram_error, 0);
+  if (s.dgram.error != 0) return -std::exchange(s.dgram.error, 0);
   if (s.state == State::dead) return -EBADF;
   if (s.host == kNoHost) return -EADDRNOTAVAIL;  // no host scope
   // No address (or one of length 0): the connected peer's.
   const bool to_peer = q.addr == nullptr || q.addr->len() == 0;
-  if (to_peer && !s.dgram_connected) return -EDESTADDRREQ;
+  if (to_peer && !s.dgram.connected) return -EDESTADDRREQ;
   const net::SocketAddr dest = to_peer ? net::SocketAddr::v4(s.peer_ip, s.peer_port) : *q.addr;
   if (dest.family() != AF_INET) return -EAFNOSUPPORT;
   if (q.len > kMaxDatagram) return -EMSGSIZE;
   if (s.state == State::fresh) {
     // The kernel binds an unbound socket's first send to an ephemeral port.
-    s.local_ip = hosts_[s.host].ip;
-    s.local_port = hosts_[s.host].next_port++;
+    s.local_ip = topo_.hosts[s.host].ip;
+    s.local_port = topo_.hosts[s.host].next_port++;
     s.state = State::bound;
   }
   Datagram d;
   d.from_ip = s.local_ip;
   d.from_port = s.local_port;
-  d.to_ip = ip_of(dest) == INADDR_LOOPBACK ? hosts_[s.host].ip : ip_of(dest);
+  d.to_ip = ip_of(dest) == INADDR_LOOPBACK ? topo_.hosts[s.host].ip : ip_of(dest);
   d.to_port = dest.port();
   const std::string what =
       "udp " + addr_text(d.from_ip, d.from_port) + ">" + addr_text(d.to_ip, d.to_port);
-  const std::uint32_t to = host_by_ip(d.to_ip);
+  const std::uint32_t to = topo_.host_by_ip(d.to_ip);
   if (to == kNoHost || !transmits(s.host, to)) {
     trace(what + " lost n=" + std::to_string(q.len));  // no retransmission
     return static_cast<long>(q.len);
@@ -72,9 +71,9 @@ long Network::send_datagram(Socket& s, int /*fd*/, const OpRequest& q) {
   if (to != s.host) {
     // The link's queue and delay, in the order sent: a datagram arrives
     // after the one sent before it on the link, unless it is late.
-    at = std::max(link_sent(s.host, to, q.len) + delay(s.host, to), dgram_last_[{s.host, to}]);
-    dgram_last_[{s.host, to}] = at;
-    at += late_by(link(s.host, to), q.len, [&] { return what; });
+    at = std::max(link_sent(s.host, to, q.len) + delay(s.host, to), topo_.dgram_last[{s.host, to}]);
+    topo_.dgram_last[{s.host, to}] = at;
+    at += late_by(topo_.link(s.host, to), q.len, [&] { return what; });
   }
   d.bytes.assign(q.wbuf, q.wbuf + q.len);
   const std::uint64_t id = next_datagram_++;
@@ -90,7 +89,7 @@ void Network::on_datagram(std::uint64_t id) {
   datagrams_.erase(it);
   const std::string what =
       "udp " + addr_text(d.from_ip, d.from_port) + ">" + addr_text(d.to_ip, d.to_port);
-  const std::uint32_t to = host_by_ip(d.to_ip);
+  const std::uint32_t to = topo_.host_by_ip(d.to_ip);
   Socket* r = nullptr;
   for (auto& [k, s] : sockets_) {
     if (s.udp && s.host == to && s.fd_open && s.state == State::bound && s.error == 0 &&
@@ -99,25 +98,23 @@ void Network::on_datagram(std::uint64_t id) {
       break;
     }
   }
-  if (to == kNoHost || !hosts_[to].up || r == nullptr) {
+  if (to == kNoHost || !topo_.hosts[to].up || r == nullptr) {
     trace(what + " unreachable n=" + std::to_string(d.bytes.size()));  // nobody bound there
     send_unreachable(d, to);
     return;
   }
-  if (r->dgram_connected && (d.from_ip != r->peer_ip || d.from_port != r->peer_port)) {
+  if (r->dgram.connected && (d.from_ip != r->peer_ip || d.from_port != r->peer_port)) {
     trace(what + " filtered n=" + std::to_string(d.bytes.size()));  // not from its peer
     return;
   }
-  if (r->dgram_bytes + d.bytes.size() > cfg_.socket_buffer) {
+  if (r->dgram.bytes + d.bytes.size() > cfg_.socket_buffer) {
     trace(what + " overflow n=" + std::to_string(d.bytes.size()));  // the receive buffer is full
     return;
   }
-  const std::uint64_t h = fnv1a(d.bytes.data(), d.bytes.size());
-  char hb[24];
-  std::snprintf(hb, sizeof hb, "%016llx", static_cast<unsigned long long>(h));
-  trace(what + " n=" + std::to_string(d.bytes.size()) + " h=" + hb);
-  r->dgram_bytes += d.bytes.size();
-  r->dgrams.push_back(std::move(d));
+  trace(what + " n=" + std::to_string(d.bytes.size()) +
+        " h=" + hash_text(d.bytes.data(), d.bytes.size()));
+  r->dgram.bytes += d.bytes.size();
+  r->dgram.queue.push_back(std::move(d));
   take(wakes_, r->reader);
 }
 
@@ -125,11 +122,11 @@ void Network::send_unreachable(const Datagram& d, std::uint32_t to) {
   // Only a host that is up answers (a host down sends nothing back), and
   // only a connected sender hears it (the kernel reports ICMP errors to
   // connected datagram sockets alone).
-  if (to == kNoHost || !hosts_[to].up) return;
-  const std::uint32_t from = host_by_ip(d.from_ip);
+  if (to == kNoHost || !topo_.hosts[to].up) return;
+  const std::uint32_t from = topo_.host_by_ip(d.from_ip);
   for (auto& [fd, s] : sockets_) {
     if (!s.udp || !s.fd_open || s.host != from || s.local_port != d.from_port) continue;
-    if (!s.dgram_connected || s.peer_ip != d.to_ip || s.peer_port != d.to_port) return;
+    if (!s.dgram.connected || s.peer_ip != d.to_ip || s.peer_port != d.to_port) return;
     if (!transmits(to, from)) return;  // the ICMP lost on the way back
     schedule(Event{Clock::now() + delay(to, from), 0, Event::icmp, fd, 0, 0});
     return;
@@ -138,10 +135,10 @@ void Network::send_unreachable(const Datagram& d, std::uint32_t to) {
 
 void Network::on_icmp(int fd) {
   Socket* s = find(fd);
-  if (s == nullptr || !s->fd_open || !s->dgram_connected) return;
+  if (s == nullptr || !s->fd_open || !s->dgram.connected) return;
   trace("icmp-unreachable " + addr_text(s->peer_ip, s->peer_port) + ">" +
         addr_text(s->local_ip, s->local_port));
-  s->dgram_error = ECONNREFUSED;
+  s->dgram.error = ECONNREFUSED;
   take(wakes_, s->reader);
 }
 
@@ -151,7 +148,7 @@ int Network::connect_dgram(int fd, const net::SocketAddr& peer) noexcept {
   if (s == nullptr || !s->fd_open) return -EBADF;
   if (!s->udp) return -EOPNOTSUPP;  // TCP connects through the driver
   if (peer.family() == AF_UNSPEC) {
-    s->dgram_connected = false;
+    s->dgram.connected = false;
     s->peer_ip = 0;
     s->peer_port = 0;
     return 0;
@@ -159,14 +156,14 @@ int Network::connect_dgram(int fd, const net::SocketAddr& peer) noexcept {
   if (peer.family() != AF_INET) return -EAFNOSUPPORT;
   if (s->host == kNoHost) return -EADDRNOTAVAIL;
   if (s->state == State::fresh) {
-    s->local_ip = hosts_[s->host].ip;
-    s->local_port = hosts_[s->host].next_port++;
+    s->local_ip = topo_.hosts[s->host].ip;
+    s->local_port = topo_.hosts[s->host].next_port++;
     s->state = State::bound;
   }
-  s->peer_ip = ip_of(peer) == INADDR_LOOPBACK ? hosts_[s->host].ip : ip_of(peer);
+  s->peer_ip = ip_of(peer) == INADDR_LOOPBACK ? topo_.hosts[s->host].ip : ip_of(peer);
   s->peer_port = peer.port();
-  s->dgram_connected = true;
-  s->dgram_error = 0;
+  s->dgram.connected = true;
+  s->dgram.error = 0;
   trace("udp-connect " + addr_text(s->local_ip, s->local_port) + ">" +
         addr_text(s->peer_ip, s->peer_port));
   return 0;
@@ -174,19 +171,19 @@ int Network::connect_dgram(int fd, const net::SocketAddr& peer) noexcept {
 
 Poll<long> Network::recv_datagram(Socket& s, OpRequest& q, Context& cx) {
   if (s.error != 0) return static_cast<long>(-s.error);
-  if (s.dgram_error != 0) return static_cast<long>(-std::exchange(s.dgram_error, 0));
+  if (s.dgram.error != 0) return static_cast<long>(-std::exchange(s.dgram.error, 0));
   if (s.state == State::fresh) return static_cast<long>(-EINVAL);  // nothing bound to receive on
-  if (s.dgrams.empty()) return park(s, s.reader, cx, "recv");
+  if (s.dgram.queue.empty()) return park(s, s.reader, cx, "recv");
   if (spurious_eagain(s, "fault-eagain ", "recv")) return would_block_now(cx);
-  const Datagram& d = s.dgrams.front();
+  const Datagram& d = s.dgram.queue.front();
   // Truncated to the buffer; recvfrom(2) without MSG_TRUNC returns the
   // bytes copied, and the rest of the datagram is gone.
   const std::size_t n = std::min(q.len, d.bytes.size());
   std::copy_n(d.bytes.data(), n, q.rbuf);
   if (q.addr != nullptr) *q.addr = net::SocketAddr::v4(d.from_ip, d.from_port);
   if ((q.flags & MSG_PEEK) == 0) {
-    s.dgram_bytes -= d.bytes.size();
-    s.dgrams.pop_front();
+    s.dgram.bytes -= d.bytes.size();
+    s.dgram.queue.pop_front();
   }
   return static_cast<long>(n);
 }

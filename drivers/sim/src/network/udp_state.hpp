@@ -1,0 +1,32 @@
+// udp_state.hpp: a simulated UDP socket's own state, the UDP part of a
+// socket's record (socket.hpp): the datagrams it received and not read,
+// and a connected socket's pending port unreachable; and a datagram, in
+// flight or received. udp.cpp moves it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+namespace duet::sim::detail {
+
+/// A UDP datagram: its bytes whole (boundaries kept) and its ends.
+struct Datagram {
+  std::uint32_t from_ip = 0;
+  std::uint16_t from_port = 0;
+  std::uint32_t to_ip = 0;
+  std::uint16_t to_port = 0;
+  std::vector<std::byte> bytes;
+};
+
+struct UdpState {
+  std::deque<Datagram> queue;  // received, not read
+  std::size_t bytes = 0;       // the queue's bytes
+  // Connected: the peer is the socket's peer_ip/peer_port; an ICMP error
+  // for one of its sends, reported once by the next send or receive.
+  bool connected = false;
+  int error = 0;
+};
+
+}  // namespace duet::sim::detail
