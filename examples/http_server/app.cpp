@@ -124,15 +124,10 @@ duet::http::Response upstream_failed(std::error_code e) {
 }
 
 std::optional<std::size_t> fanout_count(const duet::http::Request& req) {
-  const auto v = req.query_param("n");
-  if (!v) return 4;
-  std::size_t n = 0;
-  if (v->empty() || v->size() > 2) return std::nullopt;
-  for (char c : *v) {
-    if (c < '0' || c > '9') return std::nullopt;
-    n = n * 10 + static_cast<std::size_t>(c - '0');
-  }
-  if (n < 1 || n > kMaxFanout) return std::nullopt;
+  if (!req.query_param("n")) return 4;
+  // The first n, decoded and parsed whole: "", "x", "-1" and "+2" are empty.
+  const std::optional<std::size_t> n = req.query_param<std::size_t>("n");
+  if (!n || *n < 1 || *n > kMaxFanout) return std::nullopt;
   return n;
 }
 

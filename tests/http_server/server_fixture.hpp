@@ -17,6 +17,7 @@
 #include <duet/http.hpp>
 #include <duet/stackful.hpp>
 #include <duet/tls/stream.hpp>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -318,8 +319,15 @@ inline duet::http::Router test_routes(Probe& p, const duet::CancellationToken* s
 /// whether anything had to be cancelled), then destroys it before the
 /// server, whose state its tasks borrow.
 struct Fixture {
+  /// The routes a case serves instead of test_routes (made with the
+  /// fixture's probe).
+  using Routes = std::function<duet::http::Router(Probe&)>;
+
   Fixture(duet::http::Engine e, duet::IoDriver d, duet::http::ServerOptions o = {},
           duet::ClockMode clock = duet::ClockMode::real)
+      : Fixture(e, d, Routes(), std::move(o), clock) {}
+  Fixture(duet::http::Engine e, duet::IoDriver d, const Routes& routes,
+          duet::http::ServerOptions o = {}, duet::ClockMode clock = duet::ClockMode::real)
       : rt(duet::iotest::make_rt(d, 2, clock)), stop(rt->shutdown_token()) {
     o.engine = e;
     if (!o.hooks.on_response) {
@@ -329,7 +337,8 @@ struct Fixture {
         probe.log_paths.emplace_back(a.request.path());
       };
     }
-    server = std::make_unique<duet::http::Server>(test_routes(probe, &stop), std::move(o));
+    server = std::make_unique<duet::http::Server>(
+        routes ? routes(probe) : test_routes(probe, &stop), std::move(o));
     auto l = duet::net::TcpListener::bind(duet::net::SocketAddr::v4_loopback(0));
     if (!l) throw std::runtime_error("bind: " + l.error().message());
     port = l->local_addr()->port();

@@ -323,7 +323,7 @@ bool Conn::start_request(bool streamed, StreamRef io) {
     b.req.body_stream = b.pump.get();
   }
   ++served_;
-  const Router::Match m = state().routes.find(b.req.method, b.req.method_name, b.req.path());
+  const Router::Match m = state().routes.match(b.req);
   if (m.handler == nullptr) {
     const bool close = closes_after();
     answer_error(state(), b.req, m.status, b.out, close, m.allow, b.started);

@@ -1,5 +1,6 @@
-// message.cpp: Method names, reason phrases, and the small accessors of
-// Headers, Request and Response (duet/http/message.hpp).
+// message.cpp: Method names, reason phrases, percent-decoding, and the
+// small accessors of Headers, PathParams, Request and Response
+// (duet/http/message.hpp).
 #include "duet/http/message.hpp"
 
 #include <algorithm>
@@ -35,6 +36,61 @@ std::string_view trim(std::string_view s) noexcept {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
+}
+
+int hex_digit(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/// Appends `s` decoded to `out`: each %XX as its byte, '+' as a space when
+/// `plus_space`. A malformed escape: false, or kept as sent when `lenient`.
+bool decode_into(std::string_view s, bool plus_space, bool lenient, std::string& out) {
+  out.reserve(out.size() + s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c == '%') {
+      const int hi = i + 1 < s.size() ? hex_digit(s[i + 1]) : -1;
+      const int lo = i + 2 < s.size() ? hex_digit(s[i + 2]) : -1;
+      if (hi >= 0 && lo >= 0) {
+        out.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+        continue;
+      }
+      if (!lenient) return false;
+    }
+    out.push_back(plus_space && c == '+' ? ' ' : c);
+  }
+  return true;
+}
+
+/// Calls `f(name, value)` for each raw `name=value` pair of `query` (a
+/// pair without '=' has the value ""; empty pairs are skipped) until it
+/// returns true.
+template <class F>
+void each_pair(std::string_view query, F f) {
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    if (!pair.empty()) {
+      const auto eq = pair.find('=');
+      const std::string_view value =
+          eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+      if (f(pair.substr(0, eq), value)) return;
+    }
+    if (amp == std::string_view::npos) return;
+    query.remove_prefix(amp + 1);
+  }
+}
+
+/// Whether the raw `name` of a query pair decodes to `want`.
+bool name_is(std::string_view raw, std::string_view want, std::string& scratch) {
+  if (raw.find_first_of("%+") == std::string_view::npos) return raw == want;
+  scratch.clear();
+  decode_into(raw, true, true, scratch);
+  return scratch == want;
 }
 
 }  // namespace
@@ -91,16 +147,34 @@ std::string_view reason(int status) noexcept {
       return "Not Found";
     case 405:
       return "Method Not Allowed";
+    case 406:
+      return "Not Acceptable";
     case 408:
       return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 410:
+      return "Gone";
     case 411:
       return "Length Required";
+    case 412:
+      return "Precondition Failed";
     case 413:
       return "Content Too Large";
     case 414:
       return "URI Too Long";
+    case 415:
+      return "Unsupported Media Type";
+    case 416:
+      return "Range Not Satisfiable";
     case 417:
       return "Expectation Failed";
+    case 422:
+      return "Unprocessable Content";
+    case 426:
+      return "Upgrade Required";
+    case 428:
+      return "Precondition Required";
     case 429:
       return "Too Many Requests";
     case 431:
@@ -120,6 +194,45 @@ std::string_view reason(int status) noexcept {
     default:
       return {};
   }
+}
+
+std::optional<std::string> percent_decode(std::string_view s) {
+  std::string out;
+  if (!decode_into(s, false, false, out)) return std::nullopt;
+  return out;
+}
+
+std::optional<std::string> form_decode(std::string_view s) {
+  std::string out;
+  if (!decode_into(s, true, false, out)) return std::nullopt;
+  return out;
+}
+
+std::string_view PathParams::name(std::size_t i) const noexcept {
+  return i < count_ ? std::string_view(names_[i]) : std::string_view();
+}
+
+std::string_view PathParams::value(std::size_t i, std::string_view path) const noexcept {
+  if (i >= count_) return {};
+  const Span& sp = spans_[i];
+  const std::string_view from = sp.decoded ? std::string_view(decoded_) : path;
+  return from.substr(sp.begin, sp.size);
+}
+
+std::optional<std::string_view> PathParams::find(std::string_view name,
+                                                 std::string_view path) const noexcept {
+  for (std::size_t i = 0; i < count_; ++i) {
+    if (names_[i] == name) return value(i, path);
+  }
+  return std::nullopt;
+}
+
+void PathParams::add_decoded(std::uint32_t begin, std::uint32_t size, std::string_view path) {
+  const std::string_view raw = path.substr(begin, size);
+  Span& sp = spans_[count_++];
+  const auto at = static_cast<std::uint32_t>(decoded_.size());
+  decode_into(raw, false, true, decoded_);
+  sp = Span{at, static_cast<std::uint32_t>(decoded_.size() - at), 1};
 }
 
 void Headers::add(std::string_view name, std::string_view value) {
@@ -184,6 +297,32 @@ std::optional<std::string_view> Request::query_param(std::string_view name) cons
     rest.remove_prefix(amp + 1);
   }
   return std::nullopt;
+}
+
+std::string_view Request::param(std::string_view name) const noexcept {
+  return params.find(name, path()).value_or(std::string_view());
+}
+
+std::optional<std::string> Request::first_query_value(std::string_view name) const {
+  std::optional<std::string> got;
+  std::string scratch;
+  each_pair(query(), [&](std::string_view n, std::string_view v) {
+    if (!name_is(n, name, scratch)) return false;
+    got.emplace();
+    decode_into(v, true, true, *got);
+    return true;
+  });
+  return got;
+}
+
+std::vector<std::string> Request::query_params(std::string_view name) const {
+  std::vector<std::string> out;
+  std::string scratch;
+  each_pair(query(), [&](std::string_view n, std::string_view v) {
+    if (name_is(n, name, scratch)) decode_into(v, true, true, out.emplace_back());
+    return false;
+  });
+  return out;
 }
 
 bool Request::keep_alive() const noexcept {

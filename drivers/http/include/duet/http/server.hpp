@@ -35,6 +35,9 @@
 //       co_return duet::http::Response::text(200, "Hello, World!");
 //     });
 //     r.get("/hello", [](duet::http::Request&) { return duet::http::Response::text(200, "hi"); });
+//     r.get("/hello/{name}", [](duet::http::Request& req) {
+//       return duet::http::Response::text(200, "hi " + std::string(req.param("name")));
+//     });
 //     return r;
 //   }
 //   void serve_until_drained() {
@@ -98,12 +101,51 @@ class Handler {
   FiberHandler fiber_;
 };
 
-/// Routes by method and path: exact paths first, then the longest prefix.
+/// Routes by method and path.
+///
+/// A route's path is a pattern of segments between '/': a literal
+/// ("/users"), a parameter that takes one whole non-empty segment
+/// ("/users/{id}", read with Request::param("id")), or, as the last
+/// segment, a catch-all that takes the rest of the path, at least one
+/// byte, slashes included ("/files/{*rest}": "a/b.txt" of
+/// "/files/a/b.txt"). A segment is a literal or a whole "{name}"; names
+/// are letters, digits and '_', unique within a pattern, at most
+/// PathParams::kMax of them. A literal may be written percent-encoded;
+/// it is compared decoded.
+///
+/// Matching a path:
+/// - segment by segment, a literal before a parameter before a
+///   catch-all; when a branch fails further on, the next one is tried
+///   ("/users/new" beats "/users/{id}", and "/users/new/posts" still
+///   reaches "/users/{id}/posts");
+/// - the path is split at '/' first, then each segment percent-decoded:
+///   "%2F" inside a parameter stays in that parameter (a catch-all's value
+///   is decoded whole, so there "%2F" and "/" read alike);
+/// - the routes added with prefix() are tried only when no pattern
+///   matches: the longest prefix, byte for byte; a path that does not
+///   start with '/' ("*", an authority) matches only a route of that
+///   exact text.
+/// The path picks the routes, then the method picks among them: its own
+/// method's route, else a GET route for HEAD (the server drops the body);
+/// none is 405 with Allow. No path is 404; a method no route names
+/// anywhere is 501; a path or query holding a malformed escape is 400.
+/// Two routes of one pattern and method: the first added serves.
+///
+/// Matching allocates nothing (a 405's Allow aside, and a parameter that
+/// held an escape, decoded into the request's PathParams); its cost grows
+/// with the path's segments and the literals beside each, not with the
+/// number of routes.
 class DUET_API Router {
  public:
-  /// `path` exactly ("/json").
+  /// `path`, a pattern ("/json", "/kv/{key}", "/files/{*rest}"), for
+  /// method `m` (Method::other: every method token outside RFC 9110's
+  /// nine). Throws std::invalid_argument for a malformed pattern (a brace
+  /// inside a literal, a bad or repeated name, a catch-all not last, more
+  /// than PathParams::kMax parameters, a malformed escape).
   Router& route(Method m, std::string path, Handler h);
-  /// Every path that starts with `prefix` ("/proxy/").
+  /// Every path that starts with `prefix` ("/proxy/"), byte for byte,
+  /// when no pattern matches it; the longest prefix wins. "{*rest}" is the
+  /// segment-wise form.
   Router& prefix(Method m, std::string prefix, Handler h);
   Router& get(std::string path, Handler h) {
     return route(Method::get, std::move(path), std::move(h));
@@ -111,26 +153,80 @@ class DUET_API Router {
   Router& post(std::string path, Handler h) {
     return route(Method::post, std::move(path), std::move(h));
   }
+  Router& put(std::string path, Handler h) {
+    return route(Method::put, std::move(path), std::move(h));
+  }
+  Router& patch(std::string path, Handler h) {
+    return route(Method::patch, std::move(path), std::move(h));
+  }
+  /// DELETE: the trailing underscore of Method::delete_ (`delete` is a
+  /// keyword).
+  Router& delete_(std::string path, Handler h) {
+    return route(Method::delete_, std::move(path), std::move(h));
+  }
+  /// HEAD of its own (else a GET route answers HEAD).
+  Router& head(std::string path, Handler h) {
+    return route(Method::head, std::move(path), std::move(h));
+  }
+  Router& options(std::string path, Handler h) {
+    return route(Method::options, std::move(path), std::move(h));
+  }
 
   /// What a request finds.
   struct Match {
     const Handler* handler = nullptr;  // null: answer `status`
-    int status = 200;                  // 404 (no path), 405 (path, not the method), 501
-    std::string allow;                 // 405: the methods the path has, "GET, HEAD"
+    int status = 200;   // 400 (a malformed escape), 404 (no path), 405 (path, not the method), 501
+    std::string allow;  // 405: the methods the path has, "GET, HEAD"
+    /// find's: the pattern's parameters, read against the path given
+    /// (`params.find("id", path)`); match() puts them in the request.
+    PathParams params;
   };
-  /// The handler for `method` at `path`. A GET route answers HEAD too (the
-  /// server drops the body); a method no route names anywhere is 501.
-  [[nodiscard]] Match find(Method method, std::string_view method_name,
-                           std::string_view path) const;
+  /// The handler for `method` at `path` (a request's path(), without the
+  /// query), and the parameters its pattern captured.
+  [[nodiscard]] Match find(Method method, std::string_view path) const;
+  /// The old form: `method_name` was never read (a Method::other route
+  /// serves every other token).
+  [[deprecated("use find(method, path): the method once")]] [[nodiscard]] Match find(
+      Method method, std::string_view method_name, std::string_view path) const {
+    (void)method_name;
+    return find(method, path);
+  }
+  /// What the server calls: find() for `req`'s method and path, with the
+  /// pattern's parameters put in req.params (the Match's left empty), and
+  /// 400 for a malformed escape in the query too.
+  [[nodiscard]] Match match(Request& req) const;
 
  private:
+  static constexpr std::uint32_t kNone = ~std::uint32_t{0};
+  enum class Kind : std::uint8_t { pattern, prefix, verbatim };
   struct Route {
     Method method;
-    std::string path;
-    bool prefix;
+    Kind kind;
+    std::string path;                // as given
+    std::vector<std::string> names;  // the parameters', in order
     Handler handler;
   };
+  /// A node of the pattern tree: the routes that end here, and the
+  /// segments that go on from here.
+  struct Node {
+    std::vector<std::pair<std::string, std::uint32_t>> literals;  // decoded text, node
+    std::uint32_t param = kNone;                                  // "{name}": its node
+    std::vector<std::uint32_t> here;                              // routes ending here
+    std::vector<std::uint32_t> rest;                              // "{*name}" routes here
+  };
+  struct Found;
+  bool descend(Found& f) const;
+  bool walk(std::uint32_t node, std::size_t pos, Found& f) const;
+  /// find() for `path`; `checked` is what must hold no malformed escape
+  /// (the path, or the whole target); the parameters into `into`, or the
+  /// Match's own when null.
+  Match find_into(Method method, std::string_view path, std::string_view checked,
+                  PathParams* into) const;
+
   std::vector<Route> routes_;
+  std::vector<Node> nodes_;            // [0]: the root, once a pattern is added
+  std::vector<std::uint32_t> others_;  // prefix and verbatim routes
+  std::uint32_t methods_ = 0;          // a bit per Method some route serves
 };
 
 /// One answered request, for an access log or metrics (Hooks::on_response).
