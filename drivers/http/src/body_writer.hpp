@@ -10,6 +10,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <system_error>
 
 #include "duet/http/body.hpp"
 #include "duet/http/codec.hpp"
@@ -40,13 +41,15 @@ struct BodyToWrite {
 }
 
 /// Writes `out` whole within `timeout`, then clears it: false when the
-/// write failed or its deadline passed.
+/// write failed or its deadline passed (its error in `*why`, when given).
 template <class S>
-Task<bool> write_out(S& stream, std::string& out, std::chrono::milliseconds timeout) {
+Task<bool> write_out(S& stream, std::string& out, std::chrono::milliseconds timeout,
+                     std::error_code* why = nullptr) {
   const Instant deadline = deadline_after(timeout);
   const io::Transferred t =
       co_await timeout_at(deadline, stream.write_all(std::as_bytes(std::span(out))));
   out.clear();
+  if (!t && why != nullptr) *why = t.error();
   co_return t.ok();
 }
 
@@ -54,14 +57,15 @@ Task<bool> write_out(S& stream, std::string& out, std::chrono::milliseconds time
 /// `out`: the head goes first, then each piece as the source gives it.
 /// The body's end (the last chunk) is left in `out` for the engine's next
 /// write. False: the source failed, its pieces disagreed with its length,
-/// or a write failed: the connection closes, the body cut short.
+/// or a write failed (its error in `*why`, when given; a source's failure
+/// leaves it as it was): the connection closes, the body cut short.
 template <class S>
 Task<bool> write_body(S& stream, std::string& out, const BodyToWrite& b,
-                      std::chrono::milliseconds timeout) {
+                      std::chrono::milliseconds timeout, std::error_code* why = nullptr) {
   BodySource& src = *b.source;
   std::size_t sent = 0;
   for (;;) {
-    if (!out.empty() && !co_await write_out(stream, out, timeout)) co_return false;
+    if (!out.empty() && !co_await write_out(stream, out, timeout, why)) co_return false;
     io::Result<std::string> piece = std::errc::io_error;
     try {
       piece = co_await src.next();

@@ -346,7 +346,10 @@ class ClientExchange {
   /// before is safe to send again, if idempotent).
   [[nodiscard]] bool started() const noexcept { return started_; }
   /// After a response: whether the connection may carry another request.
-  [[nodiscard]] bool reusable() const noexcept { return reusable_; }
+  [[nodiscard]] bool reusable() const noexcept { return reusable_ && !cut_; }
+  /// The upstream cut the request's write (client_cut): what it answered
+  /// before is still read, and the connection is never reused.
+  void write_cut() noexcept { cut_ = true; }
 
  private:
   static constexpr std::size_t kReadChunk = 16 * 1024;
@@ -388,7 +391,30 @@ class ClientExchange {
   std::size_t offered_ = 0;                          // the room the last read was given
   bool started_ = false;
   bool reusable_ = false;
+  bool cut_ = false;
 };
+
+/// Whether a write that failed with `e` may have been cut by an upstream
+/// that answered early: it reset the connection, or closed it, after
+/// answering (a 413 before reading the whole body, then a close). RFC 9112
+/// section 9.5 asks a client to watch for such a response while it
+/// sends; this client reads it after the failed write instead, which
+/// gives the same answer at no cost to a request that is not cut: the
+/// response arrived before the reset, so the socket still holds it, and
+/// on a reset or closed socket a read never waits.
+bool client_cut(std::error_code e) noexcept {
+  return e == std::errc::connection_reset || e == std::errc::broken_pipe;
+}
+
+/// An exchange's outcome after the write was cut with `cut` (none: not
+/// cut): a whole response that arrived before the cut, else the write's
+/// error when no byte of a response came (so that the caller sees why the
+/// request failed, and an idempotent one is sent again as before).
+io::Result<Response> client_outcome(io::Result<Response> r, const ClientExchange& ex,
+                                    std::error_code cut) {
+  if (cut && !r && !ex.started()) return cut;
+  return r;
+}
 
 /// Whether a request that failed with `e` is sent once more, on a new
 /// connection: it went out on a pooled connection (which the upstream may
@@ -448,21 +474,28 @@ struct ClientAsk {
 Task<io::Result<Response>> client_attempt(ClientLease& lease, const std::string& wire,
                                           ClientExchange& ex, const BodyToWrite& body,
                                           std::chrono::milliseconds timeout) {
+  std::error_code cut;  // the write's error, when the upstream cut it (client_cut)
   if (body.source) {
     std::string out = wire;
-    if (!co_await write_body(lease.stream(), out, body, timeout) ||
-        !co_await write_out(lease.stream(), out, timeout)) {
-      co_return std::errc::connection_reset;
+    std::error_code why;
+    if (!co_await write_body(lease.stream(), out, body, timeout, &why) ||
+        !co_await write_out(lease.stream(), out, timeout, &why)) {
+      if (!client_cut(why)) co_return std::errc::connection_reset;
+      cut = why;
     }
   } else {
     auto w = co_await lease.stream().write_all(wire.data(), wire.size());
-    if (!w) co_return w.error();
+    if (!w) {
+      if (!client_cut(w.error())) co_return w.error();
+      cut = w.error();
+    }
   }
+  if (cut) ex.write_cut();
   for (;;) {
     auto n = co_await lease.stream().read(ex.read_buffer());
-    if (!n) co_return n.error();
+    if (!n) co_return client_outcome(n.error(), ex, cut);
     auto done = ex.received(*n);
-    if (done) co_return std::move(*done);
+    if (done) co_return client_outcome(std::move(*done), ex, cut);
   }
 }
 
@@ -548,23 +581,35 @@ io::Result<std::size_t> client_read(net::TcpStream& s, std::span<std::byte> buf,
 io::Result<Response> client_attempt_plain(ClientLease& lease, const std::string& wire,
                                           ClientExchange& ex, const BodyToWrite& body,
                                           Instant deadline) {
+  std::error_code cut;  // the write's error, when the upstream cut it (client_cut)
   auto w = client_write_all(lease.stream(), wire, deadline);
-  if (!w) return w.error();
-  if (body.source) {
+  if (!w) {
+    if (!client_cut(w.error())) return w.error();
+    cut = w.error();
+  }
+  if (body.source && !cut) {
     // The source is a coroutine: its pieces written by the shared writer
     // (on a worker the request's deadline keeps it; the head went first).
     std::string out;
-    if (!duet::wait(write_body(
-            lease.stream(), out, body,
-            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()))) ||
-        !client_write_all(lease.stream(), out, deadline)) {
-      return std::errc::connection_reset;
+    std::error_code why;
+    bool ok = duet::wait(write_body(
+        lease.stream(), out, body,
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()), &why));
+    if (ok) {
+      auto last = client_write_all(lease.stream(), out, deadline);
+      if (!last) why = last.error();
+      ok = last.has_value();
+    }
+    if (!ok) {
+      if (!client_cut(why)) return std::errc::connection_reset;
+      cut = why;
     }
   }
+  if (cut) ex.write_cut();
   for (;;) {
     auto n = client_read(lease.stream(), ex.read_buffer(), deadline);
-    if (!n) return n.error();
-    if (auto done = ex.received(*n)) return std::move(*done);
+    if (!n) return client_outcome(n.error(), ex, cut);
+    if (auto done = ex.received(*n)) return client_outcome(std::move(*done), ex, cut);
   }
 }
 

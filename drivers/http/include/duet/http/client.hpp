@@ -11,6 +11,11 @@
 // - A request on a pooled connection that fails before any response byte
 //   arrives (the upstream closed it while idle) is sent once more on a new
 //   connection, if its method is idempotent (RFC 9110 section 9.2.2).
+// - An upstream that answers before it has read the whole request (a 413
+//   to a large body) and then closes or resets the connection: the write
+//   fails, and the client still reads what the upstream answered; a whole
+//   response is the result (the connection then closed, never pooled),
+//   as curl's and Go's clients give it (RFC 9112 section 9.5).
 // - Errors are io::Result's: std::errc::timed_out past
 //   ClientOptions::request_timeout (connect to last response byte),
 //   connection_refused, connection_reset, bad_message (a malformed or
