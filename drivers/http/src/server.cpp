@@ -1,6 +1,6 @@
 // server.cpp: Server: the accept loop of each listener (a coroutine task on
 // the serving runtime), the connection cap, the hand-off of each accepted
-// connection to its engine, and the statistics.
+// connection to its engine, the server's own shutdown, and the statistics.
 #include <chrono>
 #include <utility>
 
@@ -9,6 +9,8 @@
 #include "duet/stackless/spawn.hpp"
 #include "duet/stackless/task.hpp"
 #include "duet/time/sleep.hpp"
+#include "duet/time/timeout.hpp"
+#include "duet/wait.hpp"
 #include "server_state.hpp"
 
 namespace duet::http {
@@ -34,7 +36,8 @@ void admit(detail::State& st, net::TcpStream s, const tls::TlsContext* tls) {
   // Relaxed: the count is the cap's only input and orders nothing else; two
   // listeners racing for the last place see distinct values of one counter.
   if (st.open.fetch_add(1, std::memory_order_relaxed) >= st.options.max_connections) {
-    st.open.fetch_sub(1, std::memory_order_relaxed);
+    st.open.fetch_sub(1);  // seq_cst, then ended(): Server::shutdown's wait
+    st.ended();
     st.refused.fetch_add(1, std::memory_order_relaxed);
     (void)s.close();
     return;
@@ -67,7 +70,8 @@ enum AcceptCase { stopping, accepted };  // the select's cases, in the order wri
 /// is cancelled, then closes the listener. An accept error (EMFILE,
 /// ENFILE, ENOBUFS: the listener stays usable) backs off a moment and
 /// tries again; the server stays up.
-Task<void> accept_loop(detail::State& st, net::TcpListener l, const tls::TlsContext* tls) {
+Task<void> accept_loop(detail::LoopSlot slot, net::TcpListener l, const tls::TlsContext* tls) {
+  detail::State& st = *slot;
   const CancellationToken stop = st.shutdown;
   for (;;) {
     // Biased: a drain wins over a busy listener.
@@ -90,13 +94,32 @@ Task<void> accept_loop(detail::State& st, net::TcpListener l, const tls::TlsCont
   (void)l.close();
 }
 
-/// Takes rt's shutdown token at the first serve(). Every serve() must name
-/// the same runtime; a later one writes nothing, since the connections of
-/// an earlier listener read the token as they run.
+/// Makes the server's token, a child of rt's shutdown token, at the first
+/// serve() (cancelled at once when the server was shut down before). Every
+/// serve() must name the same runtime; a later one writes nothing, since
+/// the connections of an earlier listener read the token as they run.
 void bind_runtime(detail::State& st, Runtime& rt) {
   if (st.serving) return;
-  st.shutdown = rt.shutdown_token();
+  st.shutdown = rt.shutdown_token().child();
+  if (st.stopping.load()) st.shutdown.cancel();
   st.serving = true;
+}
+
+/// A place in State::loops for an accept loop about to be spawned.
+detail::LoopSlot loop_slot(detail::State& st) {
+  st.loops.fetch_add(1);
+  return detail::LoopSlot(&st);
+}
+
+/// Waits for `st` to have nothing open, or for `deadline`.
+Task<ShutdownReport> wait_quiet(detail::State& st, Instant deadline) {
+  for (;;) {
+    // Made before the check: a notify_all after the check completes it.
+    Notify::Notified quiet = st.quiet.notified();
+    if (st.idle()) co_return ShutdownReport{true, 0};
+    const bool woken = co_await timeout_at(deadline, std::move(quiet));
+    if (!woken) co_return ShutdownReport{st.idle(), st.open.load()};
+  }
 }
 
 }  // namespace
@@ -108,12 +131,26 @@ Server::~Server() = default;
 
 void Server::serve(Runtime& rt, net::TcpListener listener) {
   bind_runtime(*state_, rt);
-  rt.spawn(accept_loop(*state_, std::move(listener), nullptr)).detach();
+  rt.spawn(accept_loop(loop_slot(*state_), std::move(listener), nullptr)).detach();
 }
 
 void Server::serve_tls(Runtime& rt, net::TcpListener listener, const tls::TlsContext& ctx) {
   bind_runtime(*state_, rt);
-  rt.spawn(accept_loop(*state_, std::move(listener), &ctx)).detach();
+  rt.spawn(accept_loop(loop_slot(*state_), std::move(listener), &ctx)).detach();
+}
+
+Task<ShutdownReport> Server::shutdown(std::chrono::nanoseconds grace) {
+  // Begun at the call: the deadline from now, the token cancelled (each
+  // accept loop and idle connection wakes); the Task only waits.
+  const Instant deadline = deadline_after(grace);
+  State& st = *state_;
+  st.stopping.store(true);
+  st.shutdown.cancel();
+  return wait_quiet(st, deadline);
+}
+
+ShutdownReport Server::shutdown_now(std::chrono::nanoseconds grace) {
+  return duet::wait(shutdown(grace));
 }
 
 ServerStats Server::stats() const noexcept {

@@ -15,6 +15,7 @@
 #include "duet/http/codec.hpp"
 #include "duet/http/server.hpp"
 #include "duet/net/tcp.hpp"
+#include "duet/sync/notify.hpp"
 #include "duet/time/clock.hpp"
 
 namespace duet::tls {
@@ -27,7 +28,8 @@ struct Server::State {
   State(Router r, ServerOptions o) : routes(std::move(r)), options(std::move(o)) {}
   Router routes;
   ServerOptions options;
-  /// The runtime's shutdown_token(), taken by serve(): cancelled, the
+  /// A child of the runtime's shutdown_token(), made by the first serve():
+  /// cancelled (by the runtime's drain, or by Server::shutdown), the
   /// server drains.
   CancellationToken shutdown;
   /// Set by the first serve(): later ones (more listeners, on the same
@@ -36,6 +38,24 @@ struct Server::State {
   // Statistics (relaxed: each counter is read on its own, never to order
   // other memory).
   std::atomic<std::uint64_t> accepted{0}, refused{0}, open{0}, requests{0}, accept_errors{0};
+
+  // Server::shutdown's wait: `stopping` is set before `shutdown` is
+  // cancelled, and the last connection or accept loop to end after it
+  // wakes `quiet` (ended()). `open`, `loops` and `stopping` are seq_cst
+  // where ended() and the waiter meet (a store of one, then a load of the
+  // others, on each side): either the waiter sees the count at zero, or
+  // the one that brought it there sees `stopping` and wakes it.
+  std::atomic<bool> stopping{false};
+  std::atomic<std::uint64_t> loops{0};  // accept loops not yet ended
+  Notify quiet;
+
+  /// No connection open and no accept loop running.
+  [[nodiscard]] bool idle() const noexcept { return open.load() == 0 && loops.load() == 0; }
+  /// After a connection's place or an accept loop is given back: wakes a
+  /// Server::shutdown waiting for the last.
+  void ended() noexcept {
+    if (stopping.load() && idle()) quiet.notify_all();
+  }
 };
 
 namespace detail {
@@ -48,11 +68,23 @@ using State = Server::State;
 /// along with the stream (from a handshake's task to the connection's).
 struct OpenRelease {
   void operator()(State* st) const noexcept {
-    // Relaxed: a statistic and the cap's count (server.cpp), ordering nothing.
-    st->open.fetch_sub(1, std::memory_order_relaxed);
+    // Seq_cst, then ended(): Server::shutdown's wait (State).
+    st->open.fetch_sub(1);
+    st->ended();
   }
 };
 using OpenSlot = std::unique_ptr<State, OpenRelease>;
+
+/// An accept loop's place in State::loops, the loop's first parameter: its
+/// frame gives it back last, after the listener is closed (or with a task
+/// the runtime refused to start).
+struct LoopRelease {
+  void operator()(State* st) const noexcept {
+    st->loops.fetch_sub(1);
+    st->ended();
+  }
+};
+using LoopSlot = std::unique_ptr<State, LoopRelease>;
 
 /// Each engine's connection task, spawned on the calling worker by the
 /// accept loop with the connection's slot. `tls`: handshake first, within

@@ -23,10 +23,11 @@
 // 503 with "Connection: close".
 //
 // Drain: the server serves until its runtime's shutdown_token() is
-// cancelled (`rt.drain(...)` does it): then it stops accepting, closes
-// idle connections, and answers requests in flight with
-// "Connection: close"; rt.drain waits for them (every connection is a task
-// of the runtime).
+// cancelled (`rt.drain(...)` does it), or until Server::shutdown stops it
+// alone: then it stops accepting, closes idle connections, and answers
+// requests in flight with "Connection: close"; rt.drain waits for them
+// (every connection is a task of the runtime), and so does the Task of
+// Server::shutdown, up to its deadline.
 //
 // Example (file):
 //   duet::http::Router routes() {
@@ -263,6 +264,15 @@ struct ServerOptions {
   Hooks hooks{};
 };
 
+/// What Server::shutdown saw when it ended.
+struct ShutdownReport {
+  /// Every connection closed (and every listener) before the deadline.
+  bool finished_in_time = true;
+  /// Connections still open at the deadline: left to run (the runtime's
+  /// drain or shutdown cancels them).
+  std::uint64_t open = 0;
+};
+
 /// Counters, read at any time (relaxed: each is a statistic on its own).
 struct ServerStats {
   std::uint64_t accepted = 0;
@@ -287,6 +297,21 @@ class DUET_API Server {
   /// The same over TLS: each connection's handshake first (within
   /// Limits::read_timeout). `ctx` must outlive the server's tasks.
   void serve_tls(Runtime& rt, net::TcpListener listener, const tls::TlsContext& ctx);
+
+  /// Stops this server alone, its runtime running on (Go's
+  /// Server.Shutdown): at the call, each accept loop stops and closes its
+  /// listener, idle connections close, and requests in flight are answered
+  /// with "Connection: close", as in the runtime's drain. The Task then
+  /// waits until every connection and listener of the server has closed,
+  /// or `grace` has passed since the call, and reports which; connections
+  /// still open at the deadline are not cut. A server shut down serves no
+  /// more (a later serve() closes its listener at once). The server must
+  /// still outlive its runtime's tasks, and the Task.
+  [[nodiscard]] Task<ShutdownReport> shutdown(std::chrono::nanoseconds grace);
+  /// The same as a plain call: on a fiber, or on a thread outside the
+  /// runtime (it waits there; not on a worker's coroutine, which it would
+  /// block).
+  [[nodiscard]] ShutdownReport shutdown_now(std::chrono::nanoseconds grace);
 
   [[nodiscard]] ServerStats stats() const noexcept;
   [[nodiscard]] const ServerOptions& options() const noexcept;
