@@ -64,6 +64,8 @@ Poll<long> collect_or_start(OpRequest& q, OpSlot& slot, Context& cx) {
     if (!slot.op->poll(cx.waker(), r)) return pending;
     return finish_op(q, slot, r);
   }
+  // A vectored transfer of nothing (and so a stream's read into an empty
+  // buffer, read_nothing) is 0 at once: nothing to wait for.
   if ((q.kind == OpKind::readv || q.kind == OpKind::writev) && q.len == 0) return 0L;
   if (q.kind == OpKind::readv && q.src->rq != nullptr) as_recv_into_first_buffer(q);
   // Bytes a multishot recv already queued come first, on whatever thread

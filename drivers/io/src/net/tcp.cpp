@@ -163,6 +163,8 @@ TcpStream::TcpStream(io::Fd fd) noexcept : src_(std::move(fd)) {
 }
 
 io::SizeFuture TcpStream::recv(std::span<std::byte> buf, int flags) noexcept {
+  // An empty buffer reads 0 at once (read_nothing: read(2)'s rule).
+  if (buf.empty()) return io::SizeFuture(io::detail::read_nothing(&src_));
   OpRequest q{OpKind::recv};
   q.src = &src_;
   q.rbuf = buf.data();

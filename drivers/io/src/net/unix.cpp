@@ -179,6 +179,8 @@ io::Result<std::pair<UnixStream, UnixStream>> UnixStream::pair() noexcept {
 }
 
 io::SizeFuture UnixStream::read(std::span<std::byte> buf) noexcept {
+  // An empty buffer reads 0 at once (read_nothing: read(2)'s rule).
+  if (buf.empty()) return io::SizeFuture(io::detail::read_nothing(&src_));
   // A flag makes it a one-shot recv: never the multishot queue, whose
   // bytes a later recv_with_fds could not see first.
   OpRequest q{OpKind::recv};

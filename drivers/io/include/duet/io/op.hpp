@@ -212,6 +212,21 @@ struct OpRequest {
 };
 static_assert(sizeof(OpRequest) == 48, "an OpRequest sits in every pending read and write");
 
+/// A stream's read into an empty buffer: a vectored read of no buffer,
+/// which poll_op answers with 0 at once, starting nothing. The rule is
+/// read(2)'s (a count of 0 reads nothing and returns 0) and std::io::Read's,
+/// where recv(2) of 0 bytes on a Linux TCP socket would wait for data and
+/// then return 0: TcpStream's and UnixStream's reads take it for an empty
+/// buffer, on every driver and on a plain thread.
+[[nodiscard]] inline OpRequest read_nothing(Source* s) noexcept {
+  OpRequest q{OpKind::readv};
+  q.src = s;
+  q.riov = nullptr;
+  q.iovcnt = 0;
+  q.len = 0;
+  return q;
+}
+
 /// Polls the operation. Ready with the syscall's result: >= 0 (a count or a
 /// new fd), or -errno.
 DUET_API Poll<long> poll_op(OpRequest& req, OpSlot& slot, Context& cx);

@@ -111,7 +111,8 @@ class DUET_API TcpStream {
     return ConnectFuture(to, timeout);
   }
 
-  /// Reads up to buf.size() bytes; 0 at end of stream.
+  /// Reads up to buf.size() bytes; 0 at end of stream, and 0 at once into
+  /// an empty buffer (read(2)'s rule, on every driver).
   io::SizeFuture read(std::span<std::byte> buf) noexcept { return recv(buf, 0); }
   io::SizeFuture read(void* p, std::size_t n) noexcept {
     return read(std::span<std::byte>(static_cast<std::byte*>(p), n));

@@ -142,7 +142,8 @@ class DUET_API UnixStream {
   /// A connected pair (socketpair(2)).
   static io::Result<std::pair<UnixStream, UnixStream>> pair() noexcept;
 
-  /// Reads up to buf.size() bytes; 0 at end of stream (one-shot recv).
+  /// Reads up to buf.size() bytes; 0 at end of stream (one-shot recv), and
+  /// 0 at once into an empty buffer (read(2)'s rule).
   io::SizeFuture read(std::span<std::byte> buf) noexcept;
   io::SizeFuture write(std::span<const std::byte> data) noexcept;
   io::WriteAllFuture write_all(std::span<const std::byte> data) noexcept {
