@@ -35,6 +35,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -506,6 +507,9 @@ struct Population {
   // null: none.
   const http::Server* upstream = nullptr;
   http::Client* proxy_client = nullptr;
+  // Starts the servers (binds and serves, or sets the boot function);
+  // run first by the population's task, on the world's worker.
+  std::function<void()> start_servers;
 };
 
 /// The disruptions, each at its instant from `t0`, in time order; notes
@@ -559,11 +563,16 @@ struct PopulationEnd {
   std::vector<std::string> trace;
 };
 
-/// Runs every client at once, waits for them, clears their pools, waits
-/// (simulated, bounded) for the server to let its connections go, and
-/// reads the world's state.
+/// Starts the servers, runs every client at once, waits for them, clears
+/// their pools, waits (simulated, bounded) for the server to let its
+/// connections go, and reads the world's state. The servers start here,
+/// in a task of the world, not from the test's thread: an accept loop
+/// spawned from there would take its first wait, and under the
+/// spurious_eagain fault its first draw, at a moment no seed fixes (before
+/// or after the clients' first draws), and the seed would not replay.
 inline Task<PopulationEnd> run_population(Population* pop, sim::Host server,
                                           const http::Server* srv, const sim::World* w) {
+  pop->start_servers();
   const Instant t0 = Clock::now();
   std::vector<JoinHandle<std::vector<Answer>>> hs;
   const net::SocketAddr to = server.addr(80);
@@ -697,38 +706,44 @@ inline Verdict run_http_scenario(std::uint64_t seed, http::Engine engine,
                 .loss = cfg.loss});
   }
   if (cfg.disrupt) {
-    // The server as its host's boot function: its accept loop, spawned as
-    // the host, is the host's task and so is each connection's (a crash
-    // cancels them); a restart binds and serves again.
     pop.world = &w;
     pop.operator_host = w.add_host("operator");
     pop.disruptions = plan_disruptions(seed, cfg.clients);
-    w.on_boot(s, [&w, s, &server, &boot_error] {
-      if (std::string e = serve_as(w, s, server); !e.empty()) boot_error = e;
-    });
-  } else {
-    // Served as the host (its accept loop and connections are the host's:
-    // the proxy's connections to the upstream leave from its address).
-    if (const std::string failed = serve_as(w, s, server); !failed.empty()) {
-      v.violations.push_back(failed);
-      return v;
-    }
   }
+  std::optional<sim::Host> up;
   if (cfg.proxy) {
-    sim::Host up = w.add_host("upstream");
-    w.set_link(s, up,
+    up = w.add_host("upstream");
+    w.set_link(s, *up,
                {.latency = std::chrono::microseconds(links.between(500, 5000)),
                 .jitter = std::chrono::microseconds(links.between(0, 4000)),
                 .loss = cfg.loss});
-    route.upstream = up.addr(80);
-    if (const std::string failed = serve_as(w, up, upstream); !failed.empty()) {
-      v.violations.push_back(failed);
-      return v;
-    }
+    route.upstream = up->addr(80);
     pop.upstream = &upstream;
     pop.proxy_client = &proxy_client;
   }
+  std::vector<std::string> start_failures;
+  pop.start_servers = [&] {
+    if (cfg.disrupt) {
+      // The server as its host's boot function: its accept loop, spawned
+      // as the host, is the host's task and so is each connection's (a
+      // crash cancels them); a restart binds and serves again.
+      w.on_boot(s, [&w, s, &server, &boot_error] {
+        if (std::string e = serve_as(w, s, server); !e.empty()) boot_error = e;
+      });
+    } else if (std::string failed = serve_as(w, s, server); !failed.empty()) {
+      // Served as the host (its accept loop and connections are the
+      // host's: the proxy's connections to the upstream leave from its
+      // address).
+      start_failures.push_back(std::move(failed));
+    }
+    if (up) {
+      if (std::string failed = serve_as(w, *up, upstream); !failed.empty()) {
+        start_failures.push_back(std::move(failed));
+      }
+    }
+  };
   detail::PopulationEnd end = w.run(pop.hosts[0], detail::run_population(&pop, s, &server, &w));
+  for (std::string& f : start_failures) v.violations.push_back(std::move(f));
   const std::vector<std::vector<Answer>>& all = end.answers;
 
   for (std::size_t i = 0; i < all.size(); ++i) {
