@@ -1,8 +1,12 @@
 // network_test.cpp: what the simulated network promises, on its clock: a
 // link's latency, refused connects, partitions (connects time out, reads
 // wait, retransmissions give up; one way only), held links (data waits,
-// in order, until the release), crashes (resets), end of stream on close,
-// a reset on close with unread bytes, and simulated minutes on the paused clock.
+// in order, until the release), crashes (resets; none across a
+// partition), end of stream on close, a reset on close with unread bytes,
+// simulated minutes on the paused clock, and reads and writes of no bytes
+// (0 at once).
+#include <sys/socket.h>
+
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -350,5 +354,122 @@ TEST_CASE(
     REQUIRE(n);
     CHECK(*n == 64);
     CHECK(std::equal(buf, buf + 64, bytes(64).begin()));
+  });
+}
+
+TEST_CASE("sim: a crash's resets do not cross a partition: the peer learns at its next send") {
+  World w(WorldConfig{.seed = 19});
+  Host a = w.add_host("a");
+  Host b = w.add_host("b");
+  w.set_link(a, b, {.latency = std::chrono::milliseconds(3)});
+  w.run(b, [](World& w, Host a, Host b) -> duet::Task<void> {
+    auto l = duet::net::TcpListener::bind(duet::net::SocketAddr::v4_any(96));
+    REQUIRE(l);
+    // a's client makes two connections (the second's SYN-ACK still on its
+    // way at the crash) and reads until a's crash cancels it.
+    duet::sim::spawn(a,
+                     [](Host b) -> duet::Task<void> {
+                       auto c1 = co_await duet::net::TcpStream::connect(b.addr(96));
+                       if (!c1) co_return;
+                       auto c2 = co_await duet::net::TcpStream::connect(b.addr(96));
+                       if (!c2) co_return;
+                       std::byte x[1];
+                       (void)co_await c1->read(x);
+                     }(b))
+        .detach();
+    auto s1 = co_await l->accept();
+    REQUIRE(s1);
+    auto s2 = co_await l->accept();
+    REQUIRE(s2);
+    duet::net::TcpStream* both[] = {&*s1, &*s2};
+    w.partition(a, b);
+    w.crash(a);
+    // a's kernel resets its connections (and would reset the one whose
+    // SYN-ACK comes late), but nothing crosses the cut: b's ends stay up.
+    std::byte buf[16];
+    for (duet::net::TcpStream* s : both) {
+      auto r = co_await duet::timeout(std::chrono::seconds(10), s->read(buf));
+      REQUIRE_FALSE(r);
+      CHECK(r.error() == std::errc::timed_out);
+    }
+    // Restarted and repaired: the resets were lost, not held.
+    w.restart(a);
+    w.repair(a, b);
+    for (duet::net::TcpStream* s : both) {
+      auto r = co_await duet::timeout(std::chrono::seconds(10), s->read(buf));
+      REQUIRE_FALSE(r);
+      CHECK(r.error() == std::errc::timed_out);
+    }
+    // b's next send reaches a, whose kernel knows no such connection and
+    // answers with a reset: one round trip.
+    for (duet::net::TcpStream* s : both) {
+      const duet::Instant t0 = duet::Clock::now();
+      auto wr = co_await s->write_all(bytes(10));
+      REQUIRE(wr);
+      auto e = co_await s->read(buf);
+      REQUIRE_FALSE(e);
+      CHECK(e.error() == code(ECONNRESET));
+      CHECK(near(duet::Clock::now() - t0, std::chrono::milliseconds(6)));
+    }
+  }(w, a, b));
+}
+
+namespace {
+
+/// Reads and writes of no bytes on a connected stream with nothing to
+/// read: each ends at once, with 0 (a coroutine's steps).
+duet::Task<void> empty_transfers(duet::net::TcpListener* l, Host b) {
+  auto c = co_await duet::net::TcpStream::connect(b.addr(97));
+  REQUIRE(c);
+  auto s = co_await l->accept();
+  REQUIRE(s);
+  const duet::Instant t0 = duet::Clock::now();
+  auto n = co_await duet::timeout(std::chrono::seconds(1), c->read(std::span<std::byte>()));
+  REQUIRE(n);
+  CHECK(*n == 0);
+  auto peek =
+      co_await duet::timeout(std::chrono::seconds(1), c->recv(std::span<std::byte>(), MSG_PEEK));
+  REQUIRE(peek);
+  CHECK(*peek == 0);
+  auto wr = co_await c->write(std::span<const std::byte>());
+  REQUIRE(wr);
+  CHECK(*wr == 0);
+  auto all = co_await c->write_all(std::span<const std::byte>());
+  CHECK(all.ok());
+  CHECK(all.bytes == 0);
+  CHECK(duet::Clock::now() == t0);  // none of them waited
+  // The stream goes on: bytes sent after them arrive whole.
+  auto sent = co_await s->write_all(bytes(5));
+  REQUIRE(sent);
+  std::byte buf[8];
+  auto got = co_await c->read(buf);
+  REQUIRE(got);
+  CHECK(*got == 5);
+}
+
+}  // namespace
+
+TEST_CASE("sim: a read into an empty buffer is 0 at once, in each model, and so is a write") {
+  World w(WorldConfig{.seed = 20});
+  Host a = w.add_host("a");
+  Host b = w.add_host("b");
+  auto l = listen_on(b, 97);
+  REQUIRE(l);
+  w.run(a, empty_transfers(&*l, b));
+  w.run(a, duet::stackful, [&l, b] {
+    auto c = duet::wait(duet::net::TcpStream::connect(b.addr(97)));
+    REQUIRE(c);
+    auto s = duet::wait(l->accept());
+    REQUIRE(s);
+    const duet::Instant t0 = duet::Clock::now();
+    auto n = duet::wait(duet::timeout(std::chrono::seconds(1), c->read(std::span<std::byte>())));
+    REQUIRE(n);
+    CHECK(*n == 0);
+    auto wr = duet::wait(c->write(std::span<const std::byte>()));
+    REQUIRE(wr);
+    CHECK(*wr == 0);
+    auto all = duet::wait(c->write_all(std::span<const std::byte>()));
+    CHECK(all.ok());
+    CHECK(duet::Clock::now() == t0);
   });
 }

@@ -15,7 +15,10 @@ namespace duet::sim::detail {
 
 std::uint32_t Network::add_host(std::string name, std::uint32_t ip) {
   std::lock_guard g(mu_);
-  if (ip == INADDR_LOOPBACK || topo_.host_by_ip(ip) != kNoHost) {
+  if (ip == INADDR_ANY || is_loopback(ip)) {
+    throw std::invalid_argument("duet::sim: a host's address is neither 0.0.0.0 nor a loopback");
+  }
+  if (topo_.host_by_ip(ip) != kNoHost) {
     throw std::invalid_argument("duet::sim: a host has this address already");
   }
   topo_.hosts.push_back(Host{std::move(name), ip});
@@ -83,7 +86,7 @@ void Network::set_held(std::uint32_t from, std::uint32_t to, bool on) {
       for (auto& [fd, sock] : sockets_) {
         if (sock.host != from || sock.tcp.out.empty() || sock.tcp.out_scheduled) continue;
         const Socket* p = find(sock.tcp.peer);
-        const std::uint32_t dst = p != nullptr ? p->host : topo_.host_by_ip(sock.peer_ip);
+        const std::uint32_t dst = p != nullptr ? p->host : host_for(sock.host, sock.peer_ip);
         if (dst != to) continue;
         sock.tcp.out_scheduled = true;
         schedule(Event{Clock::now(), 0, Event::flow, fd, 0});
@@ -99,13 +102,20 @@ void Network::crash(std::uint32_t h) {
   {
     std::lock_guard g(mu_);
     trace("crash " + topo_.hosts.at(h).name);
+    // Its ports go with its kernel: a restart binds them again.
+    topo_.hosts.at(h).tcp_ports.clear();
+    topo_.hosts.at(h).udp_ports.clear();
     for (auto& [fd, s] : sockets_) {
-      if (s.host != h || s.state == State::dead) continue;
+      if (s.host != h) continue;
+      s.holds_port = false;
+      if (s.state == State::dead) continue;
       if (s.state == State::connected && s.tcp.peer >= 0) {
         // The kernel's reset of each connection reaches the peer after the
-        // link's delay (a crash leaves the last word to the kernel).
+        // link's delay (a crash leaves the last word to the kernel), unless
+        // a partition cuts the way: then it is lost, and the peer learns
+        // when its next segment reaches the host (send_reset).
         if (Socket* p = find(s.tcp.peer); p != nullptr && p->host != h) {
-          schedule(Event{Clock::now() + delay(h, p->host), 0, Event::rst, s.tcp.peer, 0});
+          send_reset(h, p->host, s.tcp.peer);
         }
       }
       if (s.state == State::listening) {

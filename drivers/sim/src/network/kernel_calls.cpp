@@ -1,6 +1,7 @@
 // kernel_calls.cpp: the socket calls the simulated network answers in the
 // kernel's place (its SocketOps, duet/io/detail/socket_ops.hpp, through
-// VirtualNet): socket, bind, listen, accept and send without waiting,
+// VirtualNet): socket, bind (its address and port: addresses.cpp),
+// listen, accept and send without waiting,
 // shutdown, close (a FIN, or a reset over unread bytes or an unaccepted
 // connection), the names and options of a virtual descriptor; and the
 // network's driver.
@@ -49,11 +50,10 @@ int Network::bind(int fd, const net::SocketAddr& addr) noexcept {
   if (s == nullptr || !s->fd_open) return -EBADF;
   if (s->state != State::fresh) return -EINVAL;
   if (addr.family() != AF_INET) return -EAFNOSUPPORT;
-  std::uint32_t ip = ip_of(addr);
+  const std::uint32_t ip = ip_of(addr);
   std::uint32_t h = s->host;
-  if (ip == INADDR_ANY || ip == INADDR_LOOPBACK) {
+  if (ip == INADDR_ANY || is_loopback(ip)) {
     if (h == kNoHost) return -EADDRNOTAVAIL;  // no host scope to bind on
-    ip = topo_.hosts[h].ip;
   } else {
     const std::uint32_t owner = topo_.host_by_ip(ip);
     if (owner == kNoHost || (h != kNoHost && h != owner)) return -EADDRNOTAVAIL;
@@ -62,18 +62,15 @@ int Network::bind(int fd, const net::SocketAddr& addr) noexcept {
   if (!topo_.hosts[h].up) return -ENETDOWN;
   std::uint16_t port = addr.port();
   if (port == 0) {
-    port = topo_.hosts[h].next_port++;
-  } else {
-    for (const auto& [k, o] : sockets_) {
-      if (k != fd && o.host == h && o.fd_open && o.udp == s->udp && o.local_port == port &&
-          (o.state == State::bound || o.state == State::listening)) {
-        return -EADDRINUSE;
-      }
-    }
+    port = ephemeral_port(h, s->udp, ip);
+    if (port == 0) return -EADDRINUSE;  // the range exhausted: Linux's bind says so
+  } else if (!ports_of(h, s->udp).free(port, ip)) {
+    return -EADDRINUSE;
   }
   s->host = h;
-  s->local_ip = ip;
-  s->local_port = port;
+  hold_port(*s, fd, ip, port);
+  // Bound to every address, it reports its host's (until a connect).
+  s->local_ip = ip == INADDR_ANY ? topo_.hosts[h].ip : ip;
   s->state = State::bound;
   return 0;
 }
@@ -168,6 +165,7 @@ int Network::close(int fd) noexcept {
       r = -EBADF;
     } else {
       s->fd_open = false;
+      release_port(*s, fd);
       wake_all(*s);
       if (s->state == State::listening) {
         // Connections nobody accepted are reset, as the kernel does.

@@ -15,6 +15,10 @@ bool Network::transmits(std::uint32_t a, std::uint32_t b) {
   return !draws_.draw(topo_.link(a, b).loss);
 }
 
+bool Network::cut(std::uint32_t a, std::uint32_t b) const {
+  return a != b && topo_.partitions.count({a, b}) != 0;
+}
+
 Duration Network::delay(std::uint32_t a, std::uint32_t b) {
   if (a == b) return Duration{0};
   return link_delay(topo_.link(a, b));

@@ -4,10 +4,16 @@
 // of this folder hold.
 #include "network.hpp"
 
+#include <stdexcept>
+
 namespace duet::sim::detail {
 
 Network::Network(const WorldConfig& cfg)
-    : cfg_(cfg), draws_(cfg.seed), topo_(cfg.link), trace_(cfg.keep_trace) {}
+    : cfg_(cfg), draws_(cfg.seed), topo_(cfg.link), trace_(cfg.keep_trace) {
+  if (cfg.ephemeral_ports.first == 0 || cfg.ephemeral_ports.first > cfg.ephemeral_ports.last) {
+    throw std::invalid_argument("duet::sim: the ephemeral ports need 0 < first <= last");
+  }
+}
 
 Network::~Network() = default;
 

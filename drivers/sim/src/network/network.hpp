@@ -4,6 +4,7 @@
 // segments and events in flight, the seeded draws, and the trace. Network
 // owns them and holds the lock; the data, each in a header of its own:
 //   topology.hpp      hosts, links, partitions, holds;
+//   ports.hpp         a host's ports in use, per protocol;
 //   socket.hpp        a virtual descriptor's record, with its TCP part
 //                     (tcp_conn.hpp) or its UDP part (udp_state.hpp);
 //   events.hpp        the events in flight and their queue;
@@ -12,6 +13,8 @@
 // Its rules, one concern to a file:
 //   hosts.cpp         hosts and links as the world sets them, partitions,
 //                     holds, crash and restart;
+//   addresses.cpp     addresses and ports: the loopback, binds, the
+//                     ephemeral range;
 //   links.cpp         the link model: loss, delay, bandwidth, reordering;
 //   pump.cpp          the queue of events and the pump that delivers them;
 //   tcp.cpp           TCP connections: setup, delivery, retransmission;
@@ -206,10 +209,36 @@ class Network final : public io::detail::VirtualNet {
   /// `both`; the trace line is `what` and the two names.
   void set_cut(std::uint32_t from, std::uint32_t to, bool on, bool both, const char* what);
 
+  // ---- addresses.cpp ----
+  /// The host that address `ip` names to a socket of host `from`: `from`
+  /// itself for a loopback address, else the host with that address
+  /// (kNoHost: none).
+  [[nodiscard]] std::uint32_t host_for(std::uint32_t from, std::uint32_t ip) const;
+  /// The address that host `h` sends from to `to_ip` from a socket bound
+  /// to every address: 127.0.0.1 over the loopback, else its own.
+  [[nodiscard]] std::uint32_t source_ip(std::uint32_t h, std::uint32_t to_ip) const;
+  /// Host `h`'s ports in use for TCP, or for UDP.
+  PortTable& ports_of(std::uint32_t h, bool udp);
+  /// The first port of the ephemeral range free on address `ip` in host
+  /// `h`'s table for the protocol, from where the last search ended; 0
+  /// when every port of the range is in use there.
+  std::uint16_t ephemeral_port(std::uint32_t h, bool udp, std::uint32_t ip);
+  /// `s` (descriptor `fd`, of a host) holds `port` on `ip` now.
+  void hold_port(Socket& s, int fd, std::uint32_t ip, std::uint16_t port);
+  /// `s` gives back the port it holds, if any.
+  void release_port(Socket& s, int fd);
+  /// Binds datagram socket `s`, when it is still unbound, to an ephemeral
+  /// port on every address (the kernel's autobind at a first send or a
+  /// connect): 0, or -EAGAIN when the range is exhausted.
+  int autobind_dgram(Socket& s, int fd);
+
   // ---- links.cpp ----
   /// Whether a transmission from a to b gets through now (hosts up, no
   /// partition, the loss draw).
   bool transmits(std::uint32_t a, std::uint32_t b);
+  /// Whether the direction a -> b is cut now (a partition, both ways or
+  /// one way); a host's own loopback never is. Draws nothing.
+  [[nodiscard]] bool cut(std::uint32_t a, std::uint32_t b) const;
   Duration delay(std::uint32_t a, std::uint32_t b);
   /// One crossing of link `l`: its latency plus a draw in [0, jitter].
   Duration link_delay(const LinkConfig& l);
@@ -233,6 +262,11 @@ class Network final : public io::detail::VirtualNet {
   void schedule(Event e);
 
   // ---- tcp.cpp ----
+  /// The kernel of host `from` resets the connection of `fd` (on host
+  /// `to`): the reset arrives after the link's delay, unless the
+  /// direction is cut now, which loses it (a reset is sent once and never
+  /// retransmitted). No loss draw: a lossy link's resets arrive.
+  void send_reset(std::uint32_t from, std::uint32_t to, int fd);
   void send_syn(int fd);
   void on_flow(int fd);
   void on_syn(int fd);

@@ -233,11 +233,21 @@ Poll<long> Network::do_connect(Socket& s, int fd, OpRequest& q, Context& cx) {
   }
   if (s.host == kNoHost) return static_cast<long>(-EADDRNOTAVAIL);  // no host scope
   if (q.addr == nullptr || q.addr->family() != AF_INET) return static_cast<long>(-EAFNOSUPPORT);
-  std::uint32_t ip = ip_of(*q.addr);
-  if (ip == INADDR_LOOPBACK) ip = topo_.hosts[s.host].ip;
+  // The addresses and the port (addresses.cpp): a loopback address names
+  // the socket's own host, and a connection over it is 127.0.0.1's at
+  // both ends.
+  const std::uint32_t ip = ip_of(*q.addr);
+  if (is_loopback(s.bind_ip) && host_for(s.host, ip) != s.host) {
+    return static_cast<long>(-EINVAL);  // bound to the loopback: no way off the host
+  }
   if (s.state == State::fresh) {
-    s.local_ip = topo_.hosts[s.host].ip;
-    s.local_port = topo_.hosts[s.host].next_port++;
+    const std::uint32_t from = source_ip(s.host, ip);
+    const std::uint16_t port = ephemeral_port(s.host, false, from);
+    if (port == 0) return static_cast<long>(-EADDRNOTAVAIL);  // the range exhausted
+    hold_port(s, fd, from, port);
+    s.local_ip = from;
+  } else if (s.bind_ip == INADDR_ANY) {
+    s.local_ip = source_ip(s.host, ip);
   }
   s.peer_ip = ip;
   s.peer_port = q.addr->port();

@@ -1,9 +1,11 @@
 // socket.hpp: a virtual descriptor's record in the simulated network's
-// socket table: what every socket has (its host, state, ends, sticky
-// error, wakers, options) and the part of its protocol, TCP (tcp_conn.hpp)
+// socket table: what every socket has (its host, state, ends, the port it
+// holds, sticky error, wakers, options) and the part of its protocol, TCP (tcp_conn.hpp)
 // or UDP (udp_state.hpp). A record outlives its descriptor's close while
 // the network still delivers to it (fd_open false).
 #pragma once
+
+#include <netinet/in.h>
 
 #include <cstdint>
 #include <map>
@@ -25,8 +27,14 @@ struct Socket {
   State state = State::fresh;
   bool udp = false;     // which part below is in use
   bool fd_open = true;  // the user's descriptor (false: closed, the record lingers)
+  // The socket's own end, as getsockname reports it (a socket bound to
+  // every address reports its host's address until it connects).
   std::uint32_t local_ip = 0;
   std::uint16_t local_port = 0;
+  // Whether it holds local_port in its host's table (addresses.cpp), and
+  // on which address (INADDR_ANY: every address of the host).
+  bool holds_port = false;
+  std::uint32_t bind_ip = INADDR_ANY;
   std::uint32_t peer_ip = 0;
   std::uint16_t peer_port = 0;
   int error = 0;  // sticky: ECONNRESET, ETIMEDOUT, ECONNREFUSED, ENETDOWN

@@ -1,8 +1,10 @@
 // tcp.cpp: the simulated network's TCP connections (network.hpp):
 // connection setup (SYN, SYN-ACK, RST, the SYN's retransmissions), the
 // in-order delivery of each direction's segments, retransmission across
-// loss and partitions with TCP's back-off, a reset's effect on an end, the
-// window (the socket buffer's room), and the reset fault.
+// loss and partitions with TCP's back-off, the kernel's resets (each sent
+// once: a cut direction loses it, as a partition loses everything) and a
+// reset's effect on an end, the window (the socket buffer's room), and
+// the reset fault.
 #include "network.hpp"
 
 #include <algorithm>
@@ -57,10 +59,18 @@ std::size_t Network::room(const Socket& s) {
   return used >= cfg_.socket_buffer ? 0 : cfg_.socket_buffer - used;
 }
 
+void Network::send_reset(std::uint32_t from, std::uint32_t to, int fd) {
+  if (cut(from, to)) {
+    trace("rst-lost " + conn_text(sockets_.at(fd)));
+    return;
+  }
+  schedule(Event{Clock::now() + delay(from, to), 0, Event::rst, fd, 0});
+}
+
 void Network::push_segment(int fd, Segment seg) {
   Socket& s = sockets_.at(fd);
   const Socket* p = find(s.tcp.peer);
-  const std::uint32_t to = p != nullptr ? p->host : topo_.host_by_ip(s.peer_ip);
+  const std::uint32_t to = p != nullptr ? p->host : host_for(s.host, s.peer_ip);
   seg.due = arrival(s, to, seg.bytes.size());
   s.tcp.out_bytes += seg.bytes.size();
   s.tcp.out.push_back(std::move(seg));
@@ -76,7 +86,7 @@ void Network::on_flow(int fd) {
   s->tcp.out_scheduled = false;
   if (s->tcp.out.empty()) return;
   Socket* p = find(s->tcp.peer);
-  const std::uint32_t to = p != nullptr ? p->host : topo_.host_by_ip(s->peer_ip);
+  const std::uint32_t to = p != nullptr ? p->host : host_for(s->host, s->peer_ip);
   Segment& head = s->tcp.out.front();
   if (to != kNoHost && topo_.held.count({s->host, to}) != 0) {
     return;  // held: the release schedules the flow again (set_held)
@@ -106,14 +116,14 @@ void Network::on_flow(int fd) {
     // The other end is gone: its kernel answers data with a reset.
     if (seg.kind == Segment::data && s->error == 0) {
       trace("rst-closed " + conn_text(*s));
-      schedule(Event{Clock::now() + delay(to, s->host), 0, Event::rst, fd, 0});
+      send_reset(to, s->host, fd);
     }
   } else if (seg.kind == Segment::data) {
     if (draws_.draw(cfg_.faults.reset)) {
       // Fault: the segment resets the connection instead (both ends).
       trace("fault-reset " + conn_text(*s));
       fail(*p, ECONNRESET);
-      schedule(Event{Clock::now() + delay(to, s->host), 0, Event::rst, fd, 0});
+      send_reset(to, s->host, fd);
     } else {
       p->tcp.rx.insert(p->tcp.rx.end(), seg.bytes.begin(), seg.bytes.end());
       take(wakes_, p->reader);
@@ -132,7 +142,7 @@ void Network::on_flow(int fd) {
 
 void Network::send_syn(int fd) {
   Socket& c = sockets_.at(fd);
-  const std::uint32_t to = topo_.host_by_ip(c.peer_ip);
+  const std::uint32_t to = host_for(c.host, c.peer_ip);
   trace("syn " + conn_text(c) + " try=" + std::to_string(c.tcp.syn_attempts));
   if (to != kNoHost && transmits(c.host, to)) {
     schedule(Event{Clock::now() + delay(c.host, to), 0, Event::syn, fd, 0});
@@ -159,7 +169,7 @@ void Network::on_syn_retry(int fd, int attempt) {
 void Network::on_syn(int fd) {
   Socket* c = find(fd);
   if (c == nullptr || c->state != State::connecting) return;
-  const std::uint32_t to = topo_.host_by_ip(c->peer_ip);
+  const std::uint32_t to = host_for(c->host, c->peer_ip);
   if (to == kNoHost || !topo_.hosts[to].up) return;  // a host that is down answers nothing
   const std::uint32_t back = c->host;
   if (c->tcp.peer >= 0) {
@@ -169,13 +179,12 @@ void Network::on_syn(int fd) {
     }
     return;
   }
-  int lfd = -1;
-  for (auto& [k, s] : sockets_) {
-    if (s.host == to && s.state == State::listening && s.fd_open && s.local_port == c->peer_port) {
-      lfd = k;
-      break;
-    }
-  }
+  // The listener on the port and the address the SYN was sent to (its
+  // own, or every address), the lowest descriptor first.
+  const int lfd = topo_.hosts[to].tcp_ports.holder_for(c->peer_port, c->peer_ip, [&](int k) {
+    const Socket* l = find(k);
+    return l != nullptr && l->state == State::listening && l->fd_open;
+  });
   const bool refused = lfd < 0 || draws_.draw(cfg_.faults.refuse);
   if (refused) {
     trace(std::string(lfd < 0 ? "refused " : "fault-refused ") + conn_text(*c));
@@ -192,7 +201,7 @@ void Network::on_syn(int fd) {
   s.host = to;
   s.state = State::connected;
   s.tcp.accepted = false;
-  s.local_ip = topo_.hosts[to].ip;
+  s.local_ip = c->peer_ip;  // the address it was reached at (127.0.0.1 over the loopback)
   s.local_port = l.local_port;
   s.peer_ip = c->local_ip;
   s.peer_port = c->local_port;
@@ -211,9 +220,15 @@ void Network::on_syn(int fd) {
 
 void Network::on_synack(int fd, int server) {
   Socket* c = find(fd);
+  if (c != nullptr && !topo_.hosts[c->host].up) return;  // a host that is down answers nothing
   if (c == nullptr || c->state != State::connecting || !c->fd_open) {
-    // The client gave up: its kernel resets the server's end.
+    // The client gave up: its kernel resets the server's end (at once,
+    // unless the way back is cut: then the reset is lost).
     if (Socket* s = find(server); s != nullptr && s->error == 0) {
+      if (c != nullptr && cut(c->host, s->host)) {
+        trace("rst-lost " + conn_text(*s));
+        return;
+      }
       trace("rst-late-synack " + conn_text(*s));
       fail(*s, ECONNRESET);
     }

@@ -1,5 +1,6 @@
 // topology.hpp: the simulated world's hosts and the links between them,
-// as data: each host's name, address, state and next ephemeral port; each
+// as data: each host's name, address, state, ports in use (ports.hpp) and
+// where its search for an ephemeral port starts next; each
 // link's configuration (the world's default where none is set); the
 // directions cut (partitions) and held; and the state a link keeps
 // between transmissions (its bandwidth's queue, its datagrams' order).
@@ -17,6 +18,7 @@
 
 #include "duet/sim/config.hpp"
 #include "duet/time/clock.hpp"
+#include "ports.hpp"
 
 namespace duet::sim::detail {
 
@@ -25,11 +27,21 @@ inline constexpr std::uint32_t kNoHost = 0xffffffffu;
 /// The world's resolver in Topology::partitions (it is no host of hosts).
 inline constexpr std::uint32_t kResolver = 0xfffffffeu;
 
+/// Whether `ip` (host order) is a loopback address, 127.0.0.0/8: the
+/// sending host's own, which never leaves it.
+[[nodiscard]] constexpr bool is_loopback(std::uint32_t ip) noexcept {
+  return (ip >> 24) == 127;
+}
+
 struct Host {
   std::string name;
   std::uint32_t ip = 0;  // host order
   bool up = true;
-  std::uint16_t next_port = 49152;  // the kernel's first ephemeral port
+  // Where the search for an ephemeral port starts (the port after the
+  // last one taken), shared by both protocols; 0: the range's first.
+  std::uint16_t next_port = 0;
+  PortTable tcp_ports;
+  PortTable udp_ports;
 };
 
 /// A direction between two hosts: (from, to), host ids or kResolver.

@@ -1,7 +1,9 @@
 // udp.cpp: the simulated network's UDP (network.hpp): datagrams sent
 // whole, lost for good (no retransmission), in order per link direction
-// unless late, truncated to the reader's buffer; a connected socket's
-// peer, its filter and its port unreachable (ICMP).
+// unless late, truncated to the reader's buffer, taken by the socket bound
+// to their port and address (a loopback one from its own host only:
+// addresses.cpp); a connected socket's peer, its filter and its port
+// unreachable (ICMP).
 #include "network.hpp"
 
 #include <arpa/inet.h>
@@ -38,7 +40,7 @@ Poll<long> Network::udp_op(Socket& s, int fd, OpRequest& q, Context& cx) {
   }
 }
 
-long Network::send_datagram(Socket& s, int /*fd*/, const OpRequest& q) {
+long Network::send_datagram(Socket& s, int fd, const OpRequest& q) {
   if (s.error != 0) return -s.error;
   if (s.dgram.error != 0) return -std::exchange(s.dgram.error, 0);
   if (s.state == State::dead) return -EBADF;
@@ -49,20 +51,20 @@ long Network::send_datagram(Socket& s, int /*fd*/, const OpRequest& q) {
   const net::SocketAddr dest = to_peer ? net::SocketAddr::v4(s.peer_ip, s.peer_port) : *q.addr;
   if (dest.family() != AF_INET) return -EAFNOSUPPORT;
   if (q.len > kMaxDatagram) return -EMSGSIZE;
-  if (s.state == State::fresh) {
-    // The kernel binds an unbound socket's first send to an ephemeral port.
-    s.local_ip = topo_.hosts[s.host].ip;
-    s.local_port = topo_.hosts[s.host].next_port++;
-    s.state = State::bound;
-  }
+  const std::uint32_t to_ip = ip_of(dest);
+  const std::uint32_t to = host_for(s.host, to_ip);
+  if (is_loopback(s.bind_ip) && to != s.host) return -EINVAL;  // no way off the host
+  // The kernel binds an unbound socket's first send to an ephemeral port.
+  if (const int e = autobind_dgram(s, fd); e < 0) return e;
   Datagram d;
-  d.from_ip = s.local_ip;
+  d.from_ip = s.bind_ip == INADDR_ANY ? source_ip(s.host, to_ip) : s.bind_ip;
   d.from_port = s.local_port;
-  d.to_ip = ip_of(dest) == INADDR_LOOPBACK ? topo_.hosts[s.host].ip : ip_of(dest);
+  d.to_ip = to_ip;
   d.to_port = dest.port();
+  d.from_host = s.host;
+  d.to_host = to;
   const std::string what =
       "udp " + addr_text(d.from_ip, d.from_port) + ">" + addr_text(d.to_ip, d.to_port);
-  const std::uint32_t to = topo_.host_by_ip(d.to_ip);
   if (to == kNoHost || !transmits(s.host, to)) {
     trace(what + " lost n=" + std::to_string(q.len));  // no retransmission
     return static_cast<long>(q.len);
@@ -89,14 +91,16 @@ void Network::on_datagram(std::uint64_t id) {
   datagrams_.erase(it);
   const std::string what =
       "udp " + addr_text(d.from_ip, d.from_port) + ">" + addr_text(d.to_ip, d.to_port);
-  const std::uint32_t to = topo_.host_by_ip(d.to_ip);
+  const std::uint32_t to = d.to_host;
+  // The socket bound to the port on the address the datagram was sent to
+  // (its own, or every address), the lowest descriptor first.
   Socket* r = nullptr;
-  for (auto& [k, s] : sockets_) {
-    if (s.udp && s.host == to && s.fd_open && s.state == State::bound && s.error == 0 &&
-        s.local_port == d.to_port) {
-      r = &s;
-      break;
-    }
+  if (to != kNoHost) {
+    const int k = topo_.hosts[to].udp_ports.holder_for(d.to_port, d.to_ip, [&](int fd) {
+      const Socket* s = find(fd);
+      return s != nullptr && s->fd_open && s->state == State::bound && s->error == 0;
+    });
+    if (k >= 0) r = find(k);
   }
   if (to == kNoHost || !topo_.hosts[to].up || r == nullptr) {
     trace(what + " unreachable n=" + std::to_string(d.bytes.size()));  // nobody bound there
@@ -123,14 +127,17 @@ void Network::send_unreachable(const Datagram& d, std::uint32_t to) {
   // only a connected sender hears it (the kernel reports ICMP errors to
   // connected datagram sockets alone).
   if (to == kNoHost || !topo_.hosts[to].up) return;
-  const std::uint32_t from = topo_.host_by_ip(d.from_ip);
-  for (auto& [fd, s] : sockets_) {
-    if (!s.udp || !s.fd_open || s.host != from || s.local_port != d.from_port) continue;
-    if (!s.dgram.connected || s.peer_ip != d.to_ip || s.peer_port != d.to_port) return;
-    if (!transmits(to, from)) return;  // the ICMP lost on the way back
-    schedule(Event{Clock::now() + delay(to, from), 0, Event::icmp, fd, 0, 0});
+  const std::uint32_t from = d.from_host;
+  const int fd = topo_.hosts[from].udp_ports.holder_for(d.from_port, d.from_ip, [&](int k) {
+    const Socket* s = find(k);
+    return s != nullptr && s->fd_open;
+  });
+  const Socket* s = find(fd);
+  if (s == nullptr || !s->dgram.connected || s->peer_ip != d.to_ip || s->peer_port != d.to_port) {
     return;
   }
+  if (!transmits(to, from)) return;  // the ICMP lost on the way back
+  schedule(Event{Clock::now() + delay(to, from), 0, Event::icmp, fd, 0, 0});
 }
 
 void Network::on_icmp(int fd) {
@@ -151,16 +158,18 @@ int Network::connect_dgram(int fd, const net::SocketAddr& peer) noexcept {
     s->dgram.connected = false;
     s->peer_ip = 0;
     s->peer_port = 0;
+    if (s->holds_port && s->bind_ip == INADDR_ANY) s->local_ip = topo_.hosts[s->host].ip;
     return 0;
   }
   if (peer.family() != AF_INET) return -EAFNOSUPPORT;
   if (s->host == kNoHost) return -EADDRNOTAVAIL;
-  if (s->state == State::fresh) {
-    s->local_ip = topo_.hosts[s->host].ip;
-    s->local_port = topo_.hosts[s->host].next_port++;
-    s->state = State::bound;
-  }
-  s->peer_ip = ip_of(peer) == INADDR_LOOPBACK ? topo_.hosts[s->host].ip : ip_of(peer);
+  const std::uint32_t ip = ip_of(peer);
+  if (is_loopback(s->bind_ip) && host_for(s->host, ip) != s->host) return -EINVAL;
+  if (const int e = autobind_dgram(*s, fd); e < 0) return e;
+  // Connected, a socket bound to every address names the address it sends
+  // from (127.0.0.1 over the loopback), as getsockname does on Linux.
+  if (s->bind_ip == INADDR_ANY) s->local_ip = source_ip(s->host, ip);
+  s->peer_ip = ip;
   s->peer_port = peer.port();
   s->dgram.connected = true;
   s->dgram.error = 0;

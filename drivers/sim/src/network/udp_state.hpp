@@ -11,12 +11,15 @@
 
 namespace duet::sim::detail {
 
-/// A UDP datagram: its bytes whole (boundaries kept) and its ends.
+/// A UDP datagram: its bytes whole (boundaries kept), its ends, and the
+/// hosts they are on (a loopback address names the sender's own).
 struct Datagram {
   std::uint32_t from_ip = 0;
   std::uint16_t from_port = 0;
   std::uint32_t to_ip = 0;
   std::uint16_t to_port = 0;
+  std::uint32_t from_host = 0;
+  std::uint32_t to_host = 0;
   std::vector<std::byte> bytes;
 };
 

@@ -80,6 +80,15 @@ struct Faults {
   double file_sync_error = 0.0;
 };
 
+/// A host's ephemeral ports: the ports a connect, a bind to port 0 and a
+/// datagram socket's first send take (docs/simulation.md, "Ports"). The
+/// default is IANA's dynamic range (Linux's own default is 32768-60999);
+/// a test that exhausts the range sets a small one.
+struct PortRange {
+  std::uint16_t first = 49152;
+  std::uint16_t last = 65535;
+};
+
 struct WorldConfig {
   /// Seeds the network's draws (jitter, loss, faults) and the runtime's.
   std::uint64_t seed = 1;
@@ -89,6 +98,9 @@ struct WorldConfig {
   /// Bytes a connection holds in one direction, in flight and unread: a
   /// write waits while the peer's window is full (the socket buffers).
   std::size_t socket_buffer = 64 * 1024;
+  /// Each host's ephemeral ports (first <= last, first > 0; else the
+  /// World's constructor throws std::invalid_argument).
+  PortRange ephemeral_ports{};
   /// Keep every trace line (World::trace()), not only their hash.
   bool keep_trace = false;
 };

@@ -191,7 +191,8 @@ class DUET_API World {
   void set_link(Host a, Host b, LinkConfig link);
   /// Nothing crosses between `a` and `b` until repair: connects retransmit
   /// their SYN and time out, data is retransmitted and the sender's
-  /// connection times out when the retransmissions give up.
+  /// connection times out when the retransmissions give up; a reset the
+  /// kernel sends (it sends each once) is lost.
   void partition(Host a, Host b);
   /// Both directions again (a one-way partition included).
   void repair(Host a, Host b);
@@ -205,7 +206,9 @@ class DUET_API World {
   void hold(Host from, Host to);
   void release(Host from, Host to);
   /// The host's processes die and its kernel resets every connection (its
-  /// peers get a reset after the link's latency; its own sockets fail with
+  /// peers get a reset after the link's latency, but a peer across a
+  /// partition gets none and learns of the crash only when its next
+  /// segment reaches the host after the repair; its own sockets fail with
   /// ECONNRESET, its listeners are gone); until restart it answers nothing
   /// and its sockets fail with ENETDOWN. Then every one of the host's tasks
   /// that has not ended is cancelled (its JoinHandle reports
