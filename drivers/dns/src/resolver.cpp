@@ -342,7 +342,7 @@ LookupFuture::LookupFuture(std::shared_ptr<const detail::ResolverState> r, std::
                            std::uint16_t port, std::chrono::nanoseconds timeout)
     : l_(std::make_unique<detail::Lookup>(std::move(r), std::move(host), port)) {
   if (timeout.count() > 0) {
-    deadline_.emplace(Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout));
+    deadline_.emplace(deadline_after(timeout));
   }
 }
 LookupFuture::LookupFuture(LookupFuture&&) noexcept = default;
@@ -389,8 +389,7 @@ void ConnectFuture::start_next() {
       net::TcpStream::connect(addrs_[next_++], opt_.attempt_timeout)));
   stagger_.reset();
   if (next_ < addrs_.size()) {
-    stagger_.emplace(Clock::now() +
-                     std::chrono::duration_cast<Clock::duration>(opt_.attempt_delay));
+    stagger_.emplace(deadline_after(opt_.attempt_delay));
   }
 }
 

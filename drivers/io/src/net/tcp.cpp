@@ -92,8 +92,7 @@ Poll<io::Result<TcpStream>> ConnectFuture::poll(Context& cx) {
   }
   if (q_.timeout.count() <= 0) return pending;
   if (!deadline_) {
-    deadline_ = std::make_unique<Sleep>(Clock::now() +
-                                        std::chrono::duration_cast<Clock::duration>(q_.timeout));
+    deadline_ = std::make_unique<Sleep>(deadline_after(q_.timeout));
   }
   if (deadline_->poll(cx).is_pending()) return pending;
   // The deadline won: cancel the connect (io_uring: an async cancel; epoll:
