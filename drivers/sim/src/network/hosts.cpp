@@ -21,7 +21,9 @@ std::uint32_t Network::add_host(std::string name, std::uint32_t ip) {
   if (topo_.host_by_ip(ip) != kNoHost) {
     throw std::invalid_argument("duet::sim: a host has this address already");
   }
-  topo_.hosts.push_back(Host{std::move(name), ip});
+  Host& h = topo_.hosts.emplace_back();
+  h.name = std::move(name);
+  h.ip = ip;
   return static_cast<std::uint32_t>(topo_.hosts.size() - 1);
 }
 
