@@ -69,7 +69,10 @@ template <class Op>
   Context cx(w);
   for (;;) {
     auto p = op.poll(cx);
-    if (p.is_ready()) return std::move(p).value();
+    if (p.is_ready()) {
+      thread_wait_done();
+      return std::move(p).value();
+    }
     thread_park();
   }
 }

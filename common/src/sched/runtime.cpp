@@ -5,9 +5,11 @@
 
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "duet/blocking.hpp"
 #include "duet/detail/block_cache.hpp"
+#include "duet/detail/driven_clock.hpp"
 #include "duet/detail/fork.hpp"
 #include "duet/detail/stackful_ops.hpp"
 #include "duet/memory.hpp"
@@ -91,6 +93,26 @@ void Runtime::advance(std::chrono::nanoseconds d) {
   }
   sched_->test_clock->advance(d);
 }
+
+namespace detail {
+
+void hold_clock(Runtime& rt, bool held) {
+  TestClock* c = scheduler_of(rt)->test_clock.get();
+  if (c == nullptr || !c->auto_advances()) {
+    throw std::logic_error("duet::detail::hold_clock: the runtime has no paused clock");
+  }
+  c->hold(held);
+}
+
+void wait_idle(Runtime& rt) {
+  Scheduler* s = scheduler_of(rt);
+  if (current_scheduler() == s) {
+    throw std::logic_error("duet::detail::wait_idle: called on one of the runtime's own workers");
+  }
+  while (!runtime_quiescent(*s) && !s->is_shutdown()) std::this_thread::yield();
+}
+
+}  // namespace detail
 
 Instant Runtime::now() const noexcept {
   if (const detail::TestClock* c = sched_->test_clock.get()) {

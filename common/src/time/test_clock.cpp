@@ -148,8 +148,14 @@ void TestClock::wait_quiescent() const {
   while (!quiescent() && !runtime_shut_down(sched_)) std::this_thread::yield();
 }
 
+void TestClock::hold(bool held) noexcept {
+  held_.store(held);
+  // Let go: the workers may all be asleep already; one considers a step.
+  if (!held) wake_first_worker(sched_);
+}
+
 bool TestClock::jump_if_idle() {
-  if (!auto_advance_ || !quiescent()) return false;
+  if (!auto_advance_ || held_.load() || !quiescent()) return false;
   // A manual advance under way moves the clock itself.
   std::unique_lock lk(mu_, std::try_to_lock);
   if (!lk.owns_lock() || !quiescent()) return false;

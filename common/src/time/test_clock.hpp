@@ -15,6 +15,8 @@
 //
 //   - auto-advance (ClockMode::paused): the last worker to park, with no
 //     queued work, takes one step instead of sleeping (jump_if_idle).
+//   - hold(true) (duet/detail/driven_clock.hpp) stops the auto-advance: the
+//     last worker to park sleeps; hold(false) lets it go again.
 //   - Runtime::advance(d): from a thread off the runtime, steps through
 //     every deadline up to now + d, letting the workers run what each step
 //     woke (until every worker is parked again) before the next step.
@@ -93,6 +95,11 @@ class TestClock {
   bool jump_if_idle();
   /// Runtime::advance (see the header comment).
   void advance(std::chrono::nanoseconds d);
+  /// Holds or lets go the auto-advance (see the header comment).
+  void hold(bool held) noexcept;
+  [[nodiscard]] bool auto_advances() const noexcept { return auto_advance_; }
+  /// Returns once every worker is parked and nothing is queued.
+  void wait_quiescent() const;
 
  private:
   /// Steps to the earliest deadline if it is at most `limit` (ticks), with
@@ -104,10 +111,10 @@ class TestClock {
   void set_ns(std::uint64_t ns) noexcept;
   /// Every worker parked and nothing queued.
   [[nodiscard]] bool quiescent() const noexcept;
-  void wait_quiescent() const;
 
   Scheduler& sched_;
   const bool auto_advance_;
+  std::atomic<bool> held_{false};
   std::atomic<std::int64_t>* ns_;  // its slot
   std::mutex mu_;
   TimerWheel wheel_;

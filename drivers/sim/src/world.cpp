@@ -21,14 +21,21 @@
 #include <vector>
 
 #include "duet/detail/current.hpp"
+#include "duet/detail/random.hpp"
 #include "duet/detail/tls.hpp"
 #include "duet/join_handle.hpp"
 
 #include "duet/time/sleep.hpp"
 #include "network/network.hpp"
+#include "world/driven_time.hpp"
+#include "world/fault_points.hpp"
 
 namespace duet::sim {
 namespace {
+
+/// The stream of the world's seed that seeds the generator of the thread
+/// that builds the world (duet/random.hpp).
+constexpr std::uint64_t kBuilderStream = 0x7e57ull;
 
 /// The pump: a poll future that sleeps on the wheel until the network's
 /// next instant and delivers what is due; with nothing queued it waits for
@@ -310,8 +317,23 @@ World::World(WorldConfig cfg)
   }
   detail::g_tasks.store(tasks_.get(), std::memory_order_release);
   duet::detail::set_spawn_observer(duet::detail::scheduler_of(*rt_), tasks_.get());
+  try {
+    time_ = std::make_unique<detail::DrivenTime>(*rt_);
+    fault_points_ =
+        std::make_unique<detail::WorldFaultPoints>(cfg_.seed, cfg_.buggify_sites, *net_);
+  } catch (...) {
+    time_.reset();
+    rt_->shutdown();
+    duet::detail::set_spawn_observer(duet::detail::scheduler_of(*rt_), nullptr);
+    detail::g_tasks.store(nullptr, std::memory_order_release);
+    rt_.reset();
+    io::detail::install_virtual_net(nullptr);
+    throw;
+  }
+  duet::detail::seed_thread_random(duet::detail::mix_seed(cfg_.seed, kBuilderStream));
   net_->start_clock();
   rt_->spawn(Pump(net_.get())).detach();
+  settle();
 }
 
 World::~World() {
@@ -320,6 +342,8 @@ World::~World() {
   // network lets go of the wakers it keeps, and the hosts' list its task
   // references, while their runtime is there.
   rt_->shutdown();
+  fault_points_.reset();
+  time_.reset();
   duet::detail::set_spawn_observer(duet::detail::scheduler_of(*rt_), nullptr);
   detail::g_tasks.store(nullptr, std::memory_order_release);
   net_->drop_wakers();
@@ -343,47 +367,93 @@ Host World::add_host(std::string name, std::string_view ipv4) {
 
 void World::set_link(Host a, Host b, LinkConfig link) {
   net_->set_link(a.id(), b.id(), link);
+  settle();
 }
 void World::partition(Host a, Host b) {
   net_->set_partitioned(a.id(), b.id(), true);
+  settle();
 }
 void World::repair(Host a, Host b) {
   net_->set_partitioned(a.id(), b.id(), false);
+  settle();
 }
 void World::partition_one_way(Host from, Host to) {
   net_->partition_one_way(from.id(), to.id());
+  settle();
 }
 void World::hold(Host from, Host to) {
   net_->set_held(from.id(), to.id(), true);
+  settle();
 }
 void World::release(Host from, Host to) {
   net_->set_held(from.id(), to.id(), false);
+  settle();
 }
 void World::partition_resolver(Host h) {
   net_->set_resolver_partitioned(h.id(), true);
+  settle();
 }
 void World::repair_resolver(Host h) {
   net_->set_resolver_partitioned(h.id(), false);
+  settle();
 }
 void World::crash_resolver() {
   net_->set_resolver_up(false);
+  settle();
 }
 void World::restart_resolver() {
   net_->set_resolver_up(true);
+  settle();
 }
 void World::crash(Host h) {
   // The kernel first: the tasks' sockets are reset before their cancelled
   // frames close them, so no close sends a FIN for a crashed host.
   net_->crash(h.id());
   tasks_->cancel(h.id());
+  settle();
 }
 void World::restart(Host h) {
   net_->restart(h.id());
   if (std::function<void()> boot = tasks_->boot(h.id())) as_host(h, boot);
+  settle();
 }
 void World::on_boot(Host h, std::function<void()> boot) {
   tasks_->set_boot(h.id(), boot);
   if (net_->host_up(h.id())) as_host(h, boot);
+  settle();
+}
+void World::bounce(Host h) {
+  crash(h);
+  restart(h);
+}
+bool World::is_up(Host h) const {
+  return net_->host_up(h.id());
+}
+std::vector<Host> World::hosts() const {
+  std::vector<Host> out;
+  const std::size_t n = net_->host_count();
+  out.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    out.push_back(Host(this, static_cast<std::uint32_t>(i)));
+  }
+  return out;
+}
+std::optional<Host> World::lookup(std::string_view name) const {
+  const std::uint32_t h = net_->host_named(name);
+  if (h == detail::kNoHost) return std::nullopt;
+  return Host(this, h);
+}
+void World::repair_one_way(Host from, Host to) {
+  net_->repair_one_way(from.id(), to.id());
+  settle();
+}
+
+void World::settle() {
+  time_->settle();
+}
+void World::run_for(Duration d) {
+  rt_->advance(d);
+  settle();
 }
 
 std::uint64_t World::trace_hash() const {

@@ -56,5 +56,8 @@ DUET_API void report_detached_exception(TaskHeader* t, std::exception_ptr e) noe
 /// reference counting) and the park it wakes.
 DUET_API Waker thread_waker() noexcept;
 DUET_API void thread_park() noexcept;
+/// The calling thread's wait (off every runtime) ends: its operation is
+/// ready (the observer of duet/detail/driven_clock.hpp sees it).
+DUET_API void thread_wait_done() noexcept;
 
 }  // namespace duet::detail

@@ -1,7 +1,8 @@
 // hosts.cpp: the simulated network's hosts and links, as the world sets
 // them (network.hpp): adding a host, a link's configuration, partitions
-// (both ways and one way), holding a direction's data, a host's crash and
-// restart; and the look-ups of a host by address and of a link.
+// (both ways and one way, and a one-way repair), holding a direction's data, a host's crash and
+// restart; the look-ups of a host by address, by name and of a link;
+// and the world's own trace events.
 #include "network.hpp"
 
 #include <arpa/inet.h>
@@ -54,6 +55,10 @@ void Network::set_partitioned(std::uint32_t a, std::uint32_t b, bool on) {
 
 void Network::partition_one_way(std::uint32_t from, std::uint32_t to) {
   set_cut(from, to, true, false, "partition-one-way ");
+}
+
+void Network::repair_one_way(std::uint32_t from, std::uint32_t to) {
+  set_cut(from, to, false, false, "repair-one-way ");
 }
 
 void Network::set_cut(std::uint32_t from, std::uint32_t to, bool on, bool both, const char* what) {
@@ -144,6 +149,24 @@ void Network::restart(std::uint32_t h) {
 bool Network::host_up(std::uint32_t h) const {
   std::lock_guard g(mu_);
   return topo_.hosts.at(h).up;
+}
+
+std::size_t Network::host_count() const {
+  std::lock_guard g(mu_);
+  return topo_.hosts.size();
+}
+
+std::uint32_t Network::host_named(std::string_view name) const {
+  std::lock_guard g(mu_);
+  for (std::size_t i = 0; i < topo_.hosts.size(); ++i) {
+    if (topo_.hosts[i].name == name) return static_cast<std::uint32_t>(i);
+  }
+  return kNoHost;
+}
+
+void Network::note(std::string line) {
+  std::lock_guard g(mu_);
+  trace(std::move(line));
 }
 
 }  // namespace duet::sim::detail

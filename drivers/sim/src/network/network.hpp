@@ -127,6 +127,13 @@ class Network final : public io::detail::VirtualNet {
   void crash(std::uint32_t h);
   void restart(std::uint32_t h);
   [[nodiscard]] bool host_up(std::uint32_t h) const;
+  [[nodiscard]] std::size_t host_count() const;
+  /// The host named `name`, or kNoHost.
+  [[nodiscard]] std::uint32_t host_named(std::string_view name) const;
+  /// Repairs one direction of a partition (set_cut's), the other kept.
+  void repair_one_way(std::uint32_t from, std::uint32_t to);
+  /// Adds an event of the world's own to the trace (a fault point fired).
+  void note(std::string line);
   /// Cuts (on) or repairs the path between host `h` and the world's
   /// resolver, both ways: h's lookups lose every try.
   void set_resolver_partitioned(std::uint32_t h, bool on);

@@ -90,7 +90,9 @@ struct PortRange {
 };
 
 struct WorldConfig {
-  /// Seeds the network's draws (jitter, loss, faults) and the runtime's.
+  /// Seeds the network's draws (jitter, loss, faults), the runtime's (and
+  /// so duet/random.hpp's draws on the world's worker and on the thread
+  /// that builds the world), and the fault points' (duet/buggify.hpp).
   std::uint64_t seed = 1;
   /// Every link not set with World::set_link.
   LinkConfig link{};
@@ -103,6 +105,10 @@ struct WorldConfig {
   PortRange ephemeral_ports{};
   /// Keep every trace line (World::trace()), not only their hash.
   bool keep_trace = false;
+  /// The share of duet::buggify() call sites (duet/buggify.hpp) enabled
+  /// for the run, each decided by the seed when first reached; 0: no
+  /// fault point fires.
+  double buggify_sites = 0.25;
 };
 
 namespace detail {

@@ -43,6 +43,23 @@
 // on another host. World::on_boot(h, fn) keeps a host's boot function: it
 // runs at once and again at every restart(h).
 //
+// Time and the test's thread: the world's clock moves only while a thread
+// off the world (the test's) waits on it: in World::run, a JoinHandle's
+// join, duet::wait, or World::run_for. The wake that ends such a wait
+// stops the clock where it is, on the world's worker, and the wait returns
+// once every task has run what that instant holds. So between two waits
+// the world stands still, and what the test's thread does there (a crash,
+// a restart, a partition, a spawn, a read of the trace or of the tasks'
+// results) lands at the same point of the run for the same seed. Every
+// World call from the test's thread that starts something (spawn, crash,
+// restart, release, ...) returns once what it started has run at the
+// current instant (World::settle).
+//
+// Randomness and fault points: duet/random.hpp's draws on the world's
+// worker and on the thread that built the world, and duet/buggify.hpp's
+// fault points, come from generators the world's seed starts, so a seed
+// replays a jittered back-off and the fault points that fired.
+//
 // One World at a time per process (it installs the virtual network for
 // the process); a second throws std::logic_error. Its clock is its
 // runtime's paused test clock, which a thread off the runtime reads with
@@ -56,6 +73,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -90,8 +108,8 @@ class DUET_API Host {
 
  private:
   friend class World;
-  Host(World* w, std::uint32_t id) noexcept : world_(w), id_(id) {}
-  World* world_ = nullptr;
+  Host(const World* w, std::uint32_t id) noexcept : world_(w), id_(id) {}
+  const World* world_ = nullptr;
   std::uint32_t id_ = 0;
 };
 
@@ -99,6 +117,8 @@ namespace detail {
 
 class Network;
 class HostTasks;
+class DrivenTime;
+class WorldFaultPoints;
 
 // A host's tasks (world.cpp, HostTasks): a spawn on host h first reserves
 // a slot in h's list, in the spawner's order (the order a crash cancels
@@ -199,6 +219,9 @@ class DUET_API World {
   /// One direction only: what `from` sends to `to` is lost (retransmitted,
   /// and timed out as above), what `to` sends to `from` crosses.
   void partition_one_way(Host from, Host to);
+  /// Repairs the direction from `from` to `to` only (a partition the
+  /// other way stays).
+  void repair_one_way(Host from, Host to);
   /// Holds what `from` sends to `to` on established connections (data and
   /// closes): it waits in order, with no retransmission counted (no
   /// connection times out for it), until release(from, to) sends it on at
@@ -237,6 +260,26 @@ class DUET_API World {
   /// on the calling thread, the test's or a task's, and must not wait: it
   /// binds the host's listeners and starts its tasks with World::spawn.
   void on_boot(Host h, std::function<void()> boot);
+  /// crash(h), then restart(h): the host's processes die and boot again
+  /// at the same instant.
+  void bounce(Host h);
+  /// Whether h runs (false from its crash to its restart).
+  [[nodiscard]] bool is_up(Host h) const;
+  /// Every host, in the order they were added.
+  [[nodiscard]] std::vector<Host> hosts() const;
+  /// The host named `name`, if one is.
+  [[nodiscard]] std::optional<Host> lookup(std::string_view name) const;
+
+  /// From the test's thread: returns once every task has run what the
+  /// current instant holds (the clock stands still meanwhile; see "Time
+  /// and the test's thread" above). On the world's worker it does nothing.
+  void settle();
+  /// From the test's thread: moves the world's clock forward by `d`,
+  /// running every task and delivery due on the way (Runtime::advance),
+  /// then settles. Throws std::logic_error on the world's worker.
+  void run_for(Duration d);
+  /// The world's clock (its runtime's paused clock).
+  [[nodiscard]] Instant now() const noexcept { return rt_->now(); }
 
   /// The world's runtime (one worker, the paused clock, the world's seed).
   Runtime& runtime() noexcept { return *rt_; }
@@ -260,24 +303,32 @@ class DUET_API World {
   }
 
   /// The same, spawned (from the test's thread or a task): the JoinHandle.
+  /// From the test's thread it returns once the task has run what the
+  /// current instant holds (settle).
   template <class T>
   JoinHandle<T> spawn(Host h, Task<T> t) {
-    return detail::spawn_on_host(h.id(), [&](std::uint64_t slot) {
+    auto j = detail::spawn_on_host(h.id(), [&](std::uint64_t slot) {
       return rt_->spawn(
           detail::host_entry(slot, local_scope(detail::host_key(), h.id(), std::move(t))));
     });
+    settle();
+    return j;
   }
   template <class Fn>
   auto spawn(Host h, Stackful s, Fn fn) {
-    return detail::spawn_on_host(h.id(), [&](std::uint64_t slot) {
+    auto j = detail::spawn_on_host(h.id(), [&](std::uint64_t slot) {
       return rt_->spawn(s, detail::on_host_fiber(h.id(), slot, std::move(fn)));
     });
+    settle();
+    return j;
   }
   template <Future F>
   auto spawn(Host h, F f) {
-    return detail::spawn_on_host(h.id(), [&](std::uint64_t slot) {
+    auto j = detail::spawn_on_host(h.id(), [&](std::uint64_t slot) {
       return rt_->spawn(detail::OnHost<F>(h.id(), slot, std::move(f)));
     });
+    settle();
+    return j;
   }
 
   /// FNV-1a 64 of the trace: every delivered segment and network event.
@@ -300,6 +351,8 @@ class DUET_API World {
   std::unique_ptr<detail::Network> net_;
   std::unique_ptr<detail::HostTasks> tasks_;
   std::unique_ptr<Runtime> rt_;
+  std::unique_ptr<detail::DrivenTime> time_;
+  std::unique_ptr<detail::WorldFaultPoints> fault_points_;
 };
 
 /// Runs synchronous `fn` (no wait inside) as host `h`: a listener or a
