@@ -11,6 +11,7 @@
 
 #include "duet/blocking.hpp"
 #include "duet/bridge.hpp"
+#include "duet/buggify.hpp"
 #include "duet/cancel/token.hpp"
 #include "duet/channel/broadcast.hpp"
 #include "duet/channel/channel.hpp"
@@ -24,6 +25,7 @@
 #include "duet/join_handle.hpp"
 #include "duet/metrics/prometheus.hpp"
 #include "duet/poll.hpp"
+#include "duet/random.hpp"
 #include "duet/runtime.hpp"
 #include "duet/scope/task_scope.hpp"
 #include "duet/stackful.hpp"

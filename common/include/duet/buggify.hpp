@@ -13,8 +13,9 @@
 //
 // Example (coroutine):
 //   if (duet::buggify()) co_await duet::sleep(std::chrono::seconds(2));  // a slow peer
-//   auto n = co_await file.write_at(data, off);
-//   if (n && duet::buggify(0.1)) co_return Error::retry;                // a spurious retry
+//   int n = co_await work();
+//   if (duet::buggify(0.1)) n = -1;  // a failure the caller must handle
+//   use(n);
 #pragma once
 
 #include "duet/export.hpp"

@@ -12,10 +12,11 @@
 // Example (coroutine):
 //   auto backoff = std::chrono::milliseconds(100);
 //   for (int attempt = 0; attempt < 5; ++attempt) {
-//     if (co_await try_once()) break;
+//     if (co_await work() == 0) break;
 //     co_await duet::sleep(duet::random_duration(backoff / 2, backoff));
 //     backoff *= 2;
 //   }
+//   std::vector<int> peers{1, 2, 3};
 //   std::shuffle(peers.begin(), peers.end(), duet::Random{});
 #pragma once
 

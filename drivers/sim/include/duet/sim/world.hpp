@@ -22,14 +22,12 @@
 //       return duet::net::TcpListener::bind(duet::net::SocketAddr::v4_any(80));
 //     });
 //     if (!listener) return 1;
-//     std::string fp;  // read by the task: a point the seed fixes
-//     bool ok = w.run(client, [](duet::sim::World& w, duet::sim::Host server,
-//                                std::string& fp) -> duet::Task<bool> {
+//     bool ok = w.run(client, [](duet::sim::Host server) -> duet::Task<bool> {
 //       auto c = co_await duet::net::TcpStream::connect(server.addr(80));
-//       fp = w.fingerprint();  // seed and trace hash
 //       co_return c.has_value();
-//     }(w, server, fp));
-//     std::printf("%s\n", fp.c_str());
+//     }(server));
+//     // The world stands still between the test's waits: a point the seed fixes.
+//     std::printf("%s\n", w.fingerprint().c_str());  // seed and trace hash
 //     return ok ? 0 : 1;
 //   }
 //
@@ -337,10 +335,8 @@ class DUET_API World {
   /// The trace's lines (WorldConfig::keep_trace; else empty).
   [[nodiscard]] std::vector<std::string> trace() const;
   /// "seed <seed> trace <hash> events <n>": what a run prints to be
-  /// replayed. Read it in a task of the world, at a point the seed fixes:
-  /// once World::run has returned, the worker goes on with what is in
-  /// flight (the run's closes), so a read from the test's thread may land
-  /// anywhere in it.
+  /// replayed. Read it from the test's thread between its waits, or in a
+  /// task of the world: both are points the seed fixes.
   [[nodiscard]] std::string fingerprint() const;
   /// Virtual sockets whose descriptor is still open (a leak check).
   [[nodiscard]] std::size_t open_sockets() const;
