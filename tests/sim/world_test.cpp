@@ -210,6 +210,42 @@ TEST_CASE("sim: hosts, lookup and is_up describe the world, bounce and repair_on
   CHECK(w.run(a, udp_ping(b.addr(7), "w")) == "w");
 }
 
+TEST_CASE("sim: a hold keeps connects and datagrams until the release") {
+  World w(WorldConfig{.seed = 8, .link = {.latency = ms(2)}});
+  Host a = w.add_host("a");
+  Host b = w.add_host("b");
+  auto l = duet::sim::as_host(
+      b, [] { return duet::net::TcpListener::bind(duet::net::SocketAddr::v4_any(80)); });
+  REQUIRE(l);
+  auto u = duet::sim::as_host(
+      b, [] { return duet::net::UdpSocket::bind(duet::net::SocketAddr::v4_any(9)); });
+  REQUIRE(u);
+  auto received = w.spawn(b, [](duet::net::UdpSocket u) -> duet::Task<std::size_t> {
+    std::byte buf[16];
+    auto d = co_await u.recv_from(buf);
+    co_return d ? d->size : 0;
+  }(std::move(*u)));
+  w.hold(a, b);
+  auto connect = w.spawn(a, [](Host b) -> duet::Task<bool> {
+    auto c = co_await duet::net::TcpStream::connect(b.addr(80), std::chrono::hours(1));
+    co_return c.has_value();
+  }(b));
+  w.run(a, [](Host b) -> duet::Task<void> {
+    auto s = duet::net::UdpSocket::bind(duet::net::SocketAddr::v4_any(0));
+    if (!s) co_return;
+    const std::byte three[3] = {};
+    (void)co_await s->send_to(three, b.addr(9));
+  }(b));
+  w.run_for(std::chrono::minutes(10));  // no SYN retry gives up, no datagram crosses
+  CHECK_FALSE(connect.is_finished());
+  CHECK_FALSE(received.is_finished());
+  const duet::Instant released = w.now();
+  w.release(a, b);
+  CHECK(received.join() == 3);
+  CHECK(connect.join());
+  CHECK(w.now() - released < ms(5));  // sent on at once: the datagram's hop, the SYN's round trip
+}
+
 // ---- seeded randomness for user code ---------------------------------------
 
 /// A counter service on port 9 with a planted bug: it applies every

@@ -98,6 +98,7 @@ void Network::set_held(std::uint32_t from, std::uint32_t to, bool on) {
         sock.tcp.out_scheduled = true;
         schedule(Event{Clock::now(), 0, Event::flow, fd, 0});
       }
+      unpark(from, to);
     }
     w.swap(wakes_);
   }

@@ -267,6 +267,12 @@ class Network final : public io::detail::VirtualNet {
   // ---- pump.cpp ----
   /// Queues `e`; wakes the pump when it is due before the pump's sleep ends.
   void schedule(Event e);
+  /// A due SYN, SYN-ACK or datagram whose direction is held: kept in
+  /// `parked_` (true), to be queued again at its release (unpark).
+  bool park_if_held(const Event& e);
+  /// Queues again, now and in the order they came, the events parked on
+  /// the direction from `from` to `to`.
+  void unpark(std::uint32_t from, std::uint32_t to);
 
   // ---- tcp.cpp ----
   /// The kernel of host `from` resets the connection of `fd` (on host
@@ -341,6 +347,7 @@ class Network final : public io::detail::VirtualNet {
   std::map<std::uint64_t, Datagram> datagrams_;  // in flight, by id
   std::uint64_t next_datagram_ = 1;
   EventQueue events_;
+  std::map<Direction, std::vector<Event>> parked_;  // held SYNs, SYN-ACKs, datagrams
   Waker pump_waker_;
   std::optional<Instant> pump_at_;
   WakeList wakes_;  // filled under mu_, woken by the caller after unlocking

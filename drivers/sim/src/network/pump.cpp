@@ -1,7 +1,9 @@
 // pump.cpp: the queue of events in flight and its pump (network.hpp): an
 // event is scheduled at its instant, in order of scheduling among equal
 // instants, and the pump task (world.cpp) delivers what is due to its
-// handler (tcp.cpp, udp.cpp) and sleeps until the next one.
+// handler (tcp.cpp, udp.cpp) and sleeps until the next one. A held
+// direction (World::hold) parks its due SYNs, SYN-ACKs and datagrams until
+// the release; its data waits in its flows (tcp.cpp).
 #include "network.hpp"
 
 namespace duet::sim::detail {
@@ -22,6 +24,7 @@ std::optional<Instant> Network::pump(const Waker& w) {
     while (!events_.empty() && events_.top().at <= now) {
       const Event e = events_.top();
       events_.pop();
+      if (park_if_held(e)) continue;
       switch (e.kind) {
         case Event::flow:
           on_flow(e.fd);
@@ -53,6 +56,51 @@ std::optional<Instant> Network::pump(const Waker& w) {
   }
   wake(wl);
   return next;
+}
+
+bool Network::park_if_held(const Event& e) {
+  if (topo_.held.empty()) return false;
+  std::uint32_t from = kNoHost;
+  std::uint32_t to = kNoHost;
+  switch (e.kind) {
+    case Event::syn:
+      if (const Socket* c = find(e.fd)) {
+        from = c->host;
+        to = host_for(c->host, c->peer_ip);
+      }
+      break;
+    case Event::synack: {
+      const Socket* c = find(e.fd);
+      const Socket* srv = find(e.aux);
+      if (c != nullptr && srv != nullptr) {
+        from = srv->host;
+        to = c->host;
+      }
+      break;
+    }
+    case Event::datagram:
+      if (auto it = datagrams_.find(e.id); it != datagrams_.end()) {
+        from = it->second.from_host;
+        to = it->second.to_host;
+      }
+      break;
+    default:
+      return false;
+  }
+  if (from == kNoHost || to == kNoHost || topo_.held.count({from, to}) == 0) return false;
+  parked_[{from, to}].push_back(e);
+  return true;
+}
+
+void Network::unpark(std::uint32_t from, std::uint32_t to) {
+  auto it = parked_.find({from, to});
+  if (it == parked_.end()) return;
+  std::vector<Event> events = std::move(it->second);
+  parked_.erase(it);
+  for (Event e : events) {
+    e.at = Clock::now();
+    schedule(e);
+  }
 }
 
 }  // namespace duet::sim::detail

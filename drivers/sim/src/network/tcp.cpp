@@ -156,6 +156,16 @@ void Network::send_syn(int fd) {
 void Network::on_syn_retry(int fd, int attempt) {
   Socket* c = find(fd);
   if (c == nullptr || c->state != State::connecting || c->tcp.syn_attempts != attempt - 1) return;
+  const std::uint32_t to = host_for(c->host, c->peer_ip);
+  if (to != kNoHost &&
+      (topo_.held.count({c->host, to}) != 0 || topo_.held.count({to, c->host}) != 0)) {
+    // A held way (World::hold): the SYN or its SYN-ACK waits parked, and
+    // the retransmission waits with it, uncounted.
+    Duration rto = kSynRto;
+    for (int i = 0; i < attempt - 1; ++i) rto *= 2;
+    schedule(Event{Clock::now() + rto, 0, Event::syn_retry, fd, attempt});
+    return;
+  }
   if (attempt > kSynRetries) {
     trace("connect-timeout " + conn_text(*c));
     fail(*c, ETIMEDOUT);

@@ -67,7 +67,7 @@ struct Topology {
   std::vector<Host> hosts;  // by id
   std::map<Direction, LinkConfig> links;
   std::set<Direction> partitions;  // cut: what crosses is lost
-  std::set<Direction> held;        // data waits until the release
+  std::set<Direction> held;        // data, SYNs and datagrams wait until the release
   bool resolver_up = true;
   // When the link's last queued segment is serialized (links with a
   // bandwidth only).

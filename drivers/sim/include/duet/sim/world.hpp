@@ -220,10 +220,12 @@ class DUET_API World {
   /// Repairs the direction from `from` to `to` only (a partition the
   /// other way stays).
   void repair_one_way(Host from, Host to);
-  /// Holds what `from` sends to `to` on established connections (data and
-  /// closes): it waits in order, with no retransmission counted (no
-  /// connection times out for it), until release(from, to) sends it on at
-  /// once. Connects (SYNs) and the kernel's resets are not held: they cross.
+  /// Holds what `from` sends to `to`: data and closes on established
+  /// connections, connects (SYNs and the SYN-ACKs back), and datagrams. It
+  /// waits in order, with no retransmission counted (no connection times
+  /// out for it; a connect's own timeout still runs), until
+  /// release(from, to) sends it on at once. The kernel's own answers (a
+  /// reset, a port unreachable) are not held: they cross.
   void hold(Host from, Host to);
   void release(Host from, Host to);
   /// The host's processes die and its kernel resets every connection (its
