@@ -53,6 +53,7 @@
 //     does not allow) gets EBUSY instead of racing inside OpenSSL.
 #pragma once
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include <atomic>
@@ -111,7 +112,8 @@ struct CipherBuf {
 BIO_METHOD* buffers_bio_method() noexcept;
 
 /// What a TlsContext shares: the SSL_CTX, the server's per-name contexts
-/// (SNI), the ALPN lists in wire format, and the client's saved sessions.
+/// (SNI), the ALPN lists in wire format, the client's saved sessions, and
+/// the simulated world its ticket keys were drawn in.
 struct ContextState {
   SslCtxPtr ctx;
   bool server = false;
@@ -119,6 +121,10 @@ struct ContextState {
   std::vector<std::pair<std::string, SslCtxPtr>> names;
   std::mutex sessions_mu;  // guards sessions (new-session callbacks run on any worker)
   std::vector<std::pair<std::string, SessionPtr>> sessions;
+  /// The simulated world whose seeded ticket keys `ctx` holds, 0 for real
+  /// ones (sim_replay.hpp); changed under world_mu.
+  std::atomic<std::uint64_t> world{0};
+  std::mutex world_mu;
 };
 
 /// The OpenSSL error of a failed call (SSL_get_error's `kind`), with the

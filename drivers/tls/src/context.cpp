@@ -1,5 +1,6 @@
 // context.cpp: TlsContext: building the SSL_CTX (trust, certificates, ALPN,
-// SNI, the client's session cache) and starting a connection's handshake.
+// SNI, the client's session cache) and starting a connection's handshake
+// (in a simulated world, readied to replay: sim_replay.hpp).
 #include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -10,6 +11,7 @@
 
 #include "connection.hpp"
 #include "duet/tls/stream.hpp"
+#include "sim_replay.hpp"
 
 namespace duet::tls {
 namespace {
@@ -135,6 +137,7 @@ io::Result<std::unique_ptr<detail::Connection>> new_connection(
   BIO_set_data(bio, c.get());
   SSL_set_bio(c->ssl.get(), bio, bio);  // one reference, for both directions
   SSL_set_app_data(c->ssl.get(), c.get());
+  if (!detail::enter_world(*st, c->ssl.get())) return detail::queue_error();
   c->handshaking = true;
   return c;
 }
@@ -142,6 +145,7 @@ io::Result<std::unique_ptr<detail::Connection>> new_connection(
 }  // namespace
 
 io::Result<TlsContext> TlsContext::client(const ClientConfig& cfg) {
+  detail::watch_worlds();
   auto st = std::make_shared<ContextState>();
   auto ctx = new_ctx(TLS_client_method(), cfg.ciphers);
   if (!ctx) return ctx.error();
@@ -172,6 +176,7 @@ io::Result<TlsContext> TlsContext::client(const ClientConfig& cfg) {
 }
 
 io::Result<TlsContext> TlsContext::server(const ServerConfig& cfg) {
+  detail::watch_worlds();
   auto st = std::make_shared<ContextState>();
   st->server = true;
   auto w = alpn_wire(cfg.alpn);

@@ -9,8 +9,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cerrno>
+#include <mutex>
 #include <stdexcept>
 
 #include "duet/io/detail/virtual_net.hpp"
@@ -108,8 +110,23 @@ constinit std::atomic<VirtualNet*> g_net{nullptr};
 
 }  // namespace
 
+namespace {
+/// The watchers (watch_virtual_net). The mutex orders a registration with
+/// the installs and uninstalls, so a watcher sees each one it was
+/// registered for exactly once, in order.
+std::mutex g_watch_mu;
+std::array<VirtualNetWatcher, 8> g_watchers{};
+std::size_t g_watcher_count = 0;
+
+void tell_watchers(VirtualNet* v) {
+  for (std::size_t i = 0; i < g_watcher_count; ++i) g_watchers[i](v);
+}
+}  // namespace
+
 void install_virtual_net(VirtualNet* v) {
+  std::lock_guard g(g_watch_mu);
   if (v == nullptr) {
+    if (g_net.load() != nullptr) tell_watchers(nullptr);
     g_net.store(nullptr);
     return;
   }
@@ -117,6 +134,19 @@ void install_virtual_net(VirtualNet* v) {
   if (!g_net.compare_exchange_strong(none, v)) {
     throw std::logic_error("duet::sim: one simulated network per process at a time");
   }
+  tell_watchers(v);
+}
+
+void watch_virtual_net(VirtualNetWatcher w) {
+  std::lock_guard g(g_watch_mu);
+  for (std::size_t i = 0; i < g_watcher_count; ++i) {
+    if (g_watchers[i] == w) return;
+  }
+  if (g_watcher_count == g_watchers.size()) {
+    throw std::length_error("duet: too many virtual network watchers");
+  }
+  g_watchers[g_watcher_count++] = w;
+  if (VirtualNet* v = g_net.load()) w(v);
 }
 
 VirtualNet* virtual_net() noexcept {

@@ -1,6 +1,7 @@
 // network.cpp: the simulated network's construction, the socket table's
-// look-up, and what the world reads of it (open sockets, the trace,
-// dropping every waker at the end); network.hpp says what the other files
+// look-up, what the world reads of it (open sockets, the trace, dropping
+// every waker at the end), and the seeded bytes and clock it lends a
+// library (VirtualNet::seeded_bytes, elapsed); network.hpp says what the other files
 // of this folder hold.
 #include "network.hpp"
 
@@ -9,13 +10,23 @@
 namespace duet::sim::detail {
 
 Network::Network(const WorldConfig& cfg)
-    : cfg_(cfg), draws_(cfg.seed), topo_(cfg.link), trace_(cfg.keep_trace) {
+    : cfg_(cfg), draws_(cfg.seed), seeded_(cfg.seed), topo_(cfg.link), trace_(cfg.keep_trace) {
   if (cfg.ephemeral_ports.first == 0 || cfg.ephemeral_ports.first > cfg.ephemeral_ports.last) {
     throw std::invalid_argument("duet::sim: the ephemeral ports need 0 < first <= last");
   }
 }
 
 Network::~Network() = default;
+
+void Network::seeded_bytes(std::span<unsigned char> out) noexcept {
+  std::lock_guard g(mu_);
+  seeded_.fill(out);
+}
+
+std::chrono::nanoseconds Network::elapsed() const noexcept {
+  std::lock_guard g(mu_);
+  return Clock::now() - trace_.started();
+}
 
 Socket* Network::find(int fd) noexcept {
   auto it = sockets_.find(fd);

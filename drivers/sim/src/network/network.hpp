@@ -167,7 +167,8 @@ class Network final : public io::detail::VirtualNet {
   /// draw for an open.
   int file_fault(io::detail::OpKind kind, std::size_t len);
 
-  // ---- VirtualNet (kernel_calls.cpp; lookup_name: resolver.cpp) ----
+  // ---- VirtualNet (kernel_calls.cpp; lookup_name: resolver.cpp; seeded_bytes, elapsed:
+  // network.cpp) ----
   std::unique_ptr<duet::detail::Driver> make_driver(const RuntimeConfig& cfg,
                                                     unsigned index) override;
   bool claims_socket() const noexcept override;
@@ -201,6 +202,9 @@ class Network final : public io::detail::VirtualNet {
   /// Names match without regard to case, with or without one trailing
   /// dot.
   NameAnswer lookup_name(std::string_view name, const NameQuery& q) override;
+  /// From `seeded_`, a stream of its own (network.cpp).
+  void seeded_bytes(std::span<unsigned char> out) noexcept override;
+  [[nodiscard]] std::chrono::nanoseconds elapsed() const noexcept override;
 
  private:
   /// The most spurious_eagain hits in a row on one socket.
@@ -341,6 +345,10 @@ class Network final : public io::detail::VirtualNet {
   // world's worker, the test's thread between runs).
   mutable std::mutex mu_;
   Draws draws_;
+  /// The bytes a library takes in place of its randomness (seeded_bytes):
+  /// seeded from the world's seed apart from draws_, so a run that takes
+  /// none draws as it did before they existed.
+  SeededBytes seeded_;
   Topology topo_;
   std::map<int, Socket> sockets_;  // by descriptor
   int next_fd_ = io::kVirtualFdBase;

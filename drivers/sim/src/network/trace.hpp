@@ -38,6 +38,7 @@ class Trace {
 
   /// The clock's start: a line's stamp is its offset from it.
   void start(Instant t0) { t0_ = t0; }
+  [[nodiscard]] Instant started() const { return t0_; }
   /// Adds `line`, stamped now.
   void add(std::string line);
 

@@ -11,9 +11,15 @@
 //   - claims_socket: whether a socket made off the network's worker is its
 //     own (socket_ops_for_new_socket);
 //   - lookup_name: duet::dns asks it, on the network's worker, instead of
-//     c-ares (drivers/dns/src/resolver.cpp): the simulated hosts' names.
+//     c-ares (drivers/dns/src/resolver.cpp): the simulated hosts' names;
+//   - seeded_bytes and elapsed: a library whose randomness or wall time
+//     would make a run differ under one seed (duet::tls: OpenSSL's draws
+//     and its tickets' time, drivers/tls/src/sim_replay.cpp) takes them
+//     from the network instead, on its worker.
 // At most one VirtualNet is installed per process (a sim::World installs
-// itself for its life).
+// itself for its life); a library above this one that must act while one
+// lives (duet::tls, which routes OpenSSL's generator to it) registers a
+// watcher, told of each install and uninstall.
 #pragma once
 
 #include "duet/export.hpp"
@@ -21,6 +27,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string_view>
 
 #include "duet/config.hpp"
@@ -59,6 +66,15 @@ class VirtualNet : public SocketOps {
   };
   /// On the network's worker: looks `name` up among the hosts.
   virtual NameAnswer lookup_name(std::string_view name, const NameQuery& q) = 0;
+
+  /// On the network's worker: fills `out` with the next bytes of a stream
+  /// that the network's seed fixes, apart from the network's own draws (so
+  /// a run that takes none draws the same as before). The bytes replay in
+  /// the order the worker asks for them; they are no secret.
+  virtual void seeded_bytes(std::span<unsigned char> out) noexcept = 0;
+  /// How far the network's clock has moved since it started: a time the
+  /// seed fixes, for a library to stamp where it would read the wall clock.
+  [[nodiscard]] virtual std::chrono::nanoseconds elapsed() const noexcept = 0;
 };
 
 /// Installs `v` (null: uninstalls). Throws std::logic_error when another
@@ -66,6 +82,15 @@ class VirtualNet : public SocketOps {
 DUET_API void install_virtual_net(VirtualNet* v);
 /// The installed VirtualNet, or null.
 DUET_API VirtualNet* virtual_net() noexcept;
+
+/// Told of a VirtualNet: called with it right after its install and with
+/// null right before its uninstall, on the installing thread.
+using VirtualNetWatcher = void (*)(VirtualNet*);
+/// Registers `w` for every later install and uninstall (a watcher stays
+/// for the process's life; registering one twice is one registration). If
+/// a VirtualNet is installed now, `w` is called with it at once. At most 8
+/// watchers; a ninth throws std::length_error.
+DUET_API void watch_virtual_net(VirtualNetWatcher w);
 
 /// Whether the calling thread is a worker whose driver is a simulated network.
 [[nodiscard]] inline bool on_virtual_driver() noexcept {
