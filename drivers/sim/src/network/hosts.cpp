@@ -1,7 +1,8 @@
 // hosts.cpp: the simulated network's hosts and links, as the world sets
 // them (network.hpp): adding a host, a link's configuration, partitions
-// (both ways and one way), holding a direction's data, a host's crash and
-// restart; and the look-ups of a host by address and of a link.
+// (both ways and one way), holding a direction's data, a host's crash
+// (its sockets, then its disk: disk/crash.cpp) and restart; and the
+// look-ups of a host by address and of a link.
 #include "network.hpp"
 
 #include <arpa/inet.h>
@@ -129,6 +130,7 @@ void Network::crash(std::uint32_t h) {
       fail(s, ECONNRESET);
       s.state = State::dead;
     }
+    disk_.crash(h, topo_.hosts.at(h).name);
     topo_.hosts.at(h).up = false;
     w.swap(wakes_);
   }
