@@ -2,9 +2,9 @@
 // stage 2 adds (docs/simulation.md): EMFILE from accept (a server loop of
 // its own and duet::http's server keep serving), EAGAIN storms (an echo
 // comes back whole on a coroutine and a fiber; try_write's bound of eight
-// in a row) and file write, read and sync errors (seen as error codes, a
-// failed read leaving its buffer untouched, replayed by the seed); each the
-// same trace for the same seed. And duet::http's seed-sweep
+// in a row) and file write, read and sync errors on the simulated disk
+// (seen as error codes, a failed read leaving its buffer untouched,
+// replayed by the seed); each the same trace for the same seed. And duet::http's seed-sweep
 // population under EAGAIN storms and EMFILE together: every request
 // answered right on each engine.
 #include <catch2/catch.hpp>
@@ -17,7 +17,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -330,7 +329,7 @@ struct FileRun {
   bool content_ok = false;  // every write that succeeded is in the file
 };
 
-/// Writes 40 blocks of 512 bytes at their offsets into a real file from a
+/// Writes 40 blocks of 512 bytes at their offsets into a file from a
 /// task of the world, under file_write_error at `rate`, then reads back
 /// the blocks whose write succeeded.
 duet::Task<FileRun> write_blocks(World* w, std::string path) {
@@ -362,18 +361,13 @@ duet::Task<FileRun> write_blocks(World* w, std::string path) {
 }
 
 /// Runs `scenario(&w, path)` as the task of host "disk" in a world of
-/// `cfg`, over a fresh temporary file that is removed after.
+/// `cfg`, over a fresh file of the host's simulated disk (nothing of the
+/// machine's: the world's disk is gone with it).
 template <class Scenario>
 auto on_disk(const WorldConfig& cfg, const char* name, Scenario scenario) {
   World w(cfg);
   Host h = w.add_host("disk");
-  const std::string path = (std::filesystem::temp_directory_path() /
-                            (std::string("duet-sim-") + name + "-" + std::to_string(::getpid()) +
-                             "-" + std::to_string(cfg.seed)))
-                               .string();
-  auto out = w.run(h, scenario(&w, path));
-  std::filesystem::remove(path);
-  return out;
+  return w.run(h, scenario(&w, std::string("/data/duet-sim-") + name));
 }
 
 FileRun file_scenario(std::uint64_t seed, double rate) {

@@ -2,10 +2,11 @@
 // (duet/io/detail/backend.hpp) whose socket operations the Network answers, and whose
 // sleep is the core's futex driver (nothing to wait for but unpark and the
 // timeout: the network's deliveries are timers on the wheel, run by the
-// pump task). File operations run for real on the blocking pool, as on
-// epoll; a file read, write or sync first takes its fault's draw here
-// (Faults::file_read_error, file_write_error, file_sync_error), at its
-// submission on the worker, so the draws keep the tasks' order.
+// pump task). File operations go to the network's simulated disk
+// (network/files.cpp, disk/disk.hpp), never to the kernel; a file read,
+// write or sync first takes its fault's draw here (Faults::file_read_error,
+// file_write_error, file_sync_error), at its submission on the worker, so
+// the draws keep the tasks' order.
 // Also the task-local that names the host a task runs on.
 #include <memory>
 
@@ -28,7 +29,7 @@ class SimDriver final : public io::detail::IoBackend {
   Poll<long> start(io::detail::OpRequest& q, io::detail::OpSlot& slot, Context& cx) override {
     if (io::detail::is_file_op(q.kind)) {
       if (const int e = net_.file_fault(q.kind, q.len); e != 0) return static_cast<long>(-e);
-      return io::detail::start_on_blocking_pool(q, slot, cx);
+      return net_.file_op(q, slot, cx);
     }
     return net_.start(q, cx);
   }

@@ -4,7 +4,8 @@
 // network's segments and events at their instants (network/pump.cpp); and
 // the hosts' tasks (HostTasks), which a crash cancels, and their boot
 // functions, which a restart runs again; HostTasks also sees every spawn
-// of the world's runtime, so that a child of a host's task is the host's.
+// of the world's runtime, so that a child of a host's task is the host's;
+// and the world's look and setup of its hosts' simulated files.
 #include "duet/sim/world.hpp"
 
 #include <arpa/inet.h>
@@ -467,6 +468,17 @@ std::vector<std::string> World::trace() const {
 }
 std::size_t World::open_sockets() const {
   return net_->open_sockets();
+}
+
+std::optional<std::string> World::read_file(Host h, std::string_view path) const {
+  std::optional<std::vector<std::byte>> b = net_->file_contents(h.id(), path);
+  if (!b) return std::nullopt;
+  return std::string(reinterpret_cast<const char*>(b->data()), b->size());
+}
+
+void World::write_file(Host h, std::string_view path, std::string_view contents) {
+  const auto* p = reinterpret_cast<const std::byte*>(contents.data());
+  net_->put_file(h.id(), path, std::vector<std::byte>(p, p + contents.size()));
 }
 
 std::string World::fingerprint() const {

@@ -1,8 +1,8 @@
 // events.hpp: the simulated network's events in flight (a flow's next
 // segment, a SYN, a SYN-ACK, a reset, a SYN's retry, a datagram, an ICMP
-// error) and their queue, earliest first and, among equal instants, in
-// the order they were scheduled: so a seed delivers them in one order.
-// pump.cpp schedules and delivers them.
+// error, a disk operation's completion) and their queue, earliest first
+// and, among equal instants, in the order they were scheduled: so a seed
+// delivers them in one order. pump.cpp schedules and delivers them.
 #pragma once
 
 #include <cstdint>
@@ -15,13 +15,13 @@
 namespace duet::sim::detail {
 
 struct Event {
-  enum Kind : std::uint8_t { flow, syn, synack, rst, syn_retry, datagram, icmp };
+  enum Kind : std::uint8_t { flow, syn, synack, rst, syn_retry, datagram, icmp, disk };
   Instant at{};
   std::uint64_t seq = 0;
   Kind kind = flow;
   int fd = -1;  // flow, synack, rst, syn_retry, icmp: the socket it reaches; syn: the client
   int aux = 0;  // syn_retry: the attempt; synack: the server end
-  std::uint64_t id = 0;  // datagram: its key in the network's datagrams
+  std::uint64_t id = 0;  // datagram: its key in the network's datagrams; disk: in disk_ops_
   bool operator>(const Event& o) const noexcept { return at != o.at ? at > o.at : seq > o.seq; }
 };
 

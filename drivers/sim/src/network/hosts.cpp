@@ -1,8 +1,9 @@
 // hosts.cpp: the simulated network's hosts and links, as the world sets
 // them (network.hpp): adding a host, a link's configuration, partitions
-// (both ways and one way, and a one-way repair), holding a direction's data, a host's crash and
-// restart; the look-ups of a host by address, by name and of a link;
-// and the world's own trace events.
+// (both ways and one way, and a one-way repair), holding a direction's
+// traffic, a host's crash (its sockets, then its disk: disk/crash.cpp) and
+// restart; the look-ups of a host by address, by name and of a link; and
+// the world's own trace events.
 #include "network.hpp"
 
 #include <arpa/inet.h>
@@ -135,6 +136,7 @@ void Network::crash(std::uint32_t h) {
       fail(s, ECONNRESET);
       s.state = State::dead;
     }
+    disk_.crash(h, topo_.hosts.at(h).name);
     topo_.hosts.at(h).up = false;
     w.swap(wakes_);
   }

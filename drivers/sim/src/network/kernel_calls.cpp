@@ -3,8 +3,8 @@
 // VirtualNet): socket, bind (its address and port: addresses.cpp),
 // listen, accept and send without waiting,
 // shutdown, close (a FIN, or a reset over unread bytes or an unaccepted
-// connection), the names and options of a virtual descriptor; and the
-// network's driver.
+// connection; a file's descriptor goes to the disk), the names and options of a virtual descriptor;
+// and the network's driver.
 #include "network.hpp"
 
 #include <arpa/inet.h>
@@ -156,6 +156,10 @@ int Network::shutdown(int fd, int how) noexcept {
 }
 
 int Network::close(int fd) noexcept {
+  {
+    std::lock_guard g(mu_);
+    if (disk_.owns(fd)) return disk_.close(fd);
+  }
   WakeList wl;
   int r = 0;
   {

@@ -5,12 +5,18 @@
 // of this folder hold.
 #include "network.hpp"
 
+#include <cerrno>
 #include <stdexcept>
 
 namespace duet::sim::detail {
 
 Network::Network(const WorldConfig& cfg)
-    : cfg_(cfg), draws_(cfg.seed), seeded_(cfg.seed), topo_(cfg.link), trace_(cfg.keep_trace) {
+    : cfg_(cfg),
+      draws_(cfg.seed),
+      seeded_(cfg.seed),
+      topo_(cfg.link),
+      trace_(cfg.keep_trace),
+      disk_(cfg.disk, draws_, trace_) {
   if (cfg.ephemeral_ports.first == 0 || cfg.ephemeral_ports.first > cfg.ephemeral_ports.last) {
     throw std::invalid_argument("duet::sim: the ephemeral ports need 0 < first <= last");
   }
@@ -57,8 +63,11 @@ std::size_t Network::open_sockets() const {
 
 void Network::drop_wakers() noexcept {
   WakeList dropped;  // dropped after the lock is let go
+  std::vector<DiskOp> in_flight;
   {
     std::lock_guard g(mu_);
+    for (auto& [id, d] : disk_ops_) in_flight.push_back(d);
+    disk_ops_.clear();
     take(dropped, pump_waker_);
     for (auto& [fd, s] : sockets_) {
       take(dropped, s.reader);
@@ -67,6 +76,16 @@ void Network::drop_wakers() noexcept {
       s.tcp.acceptors.clear();
     }
   }
+  // A disk operation still in flight completes cancelled, its waker
+  // dropped unwoken: its task's runtime has shut down.
+  for (DiskOp& d : in_flight) {
+    d.op->lock.lock();
+    dropped.push_back(std::move(d.op->waker));
+    d.op->waker = Waker{};
+    d.op->lock.unlock();
+    d.result = -ECANCELED;
+  }
+  complete(in_flight);
 }
 
 }  // namespace duet::sim::detail

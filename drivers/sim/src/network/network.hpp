@@ -9,7 +9,9 @@
 //                     (tcp_conn.hpp) or its UDP part (udp_state.hpp);
 //   events.hpp        the events in flight and their queue;
 //   draws.hpp         the seeded draws;
-//   trace.hpp         the trace and its hash.
+//   trace.hpp         the trace and its hash;
+//   ../disk/disk.hpp  each host's simulated files (the disk has files of
+//                     its own for its rules).
 // Its rules, one concern to a file:
 //   hosts.cpp         hosts and links as the world sets them, partitions,
 //                     holds, crash and restart;
@@ -22,6 +24,8 @@
 //   udp.cpp           UDP: datagrams and connected datagram sockets;
 //   kernel_calls.cpp  the socket calls answered in the kernel's place;
 //   resolver.cpp      the world's resolver (duet::dns's names);
+//   files.cpp         the driver's file operations, answered by the
+//                     disk, at once or after DiskConfig's latency;
 //   trace.cpp         the trace's lines and texts;
 //   network.cpp       construction, the socket table's look-up, the
 //                     world's read-outs.
@@ -60,7 +64,9 @@
 #include <utility>
 #include <vector>
 
+#include "../disk/disk.hpp"
 #include "draws.hpp"
+#include "duet/io/detail/io_op.hpp"
 #include "duet/io/detail/virtual_net.hpp"
 #include "duet/io/op.hpp"
 #include "duet/net/address.hpp"
@@ -166,6 +172,18 @@ class Network final : public io::detail::VirtualNet {
   /// which; a read (file_read_error) or a sync (file_sync_error): EIO. No
   /// draw for an open.
   int file_fault(io::detail::OpKind kind, std::size_t len);
+  /// A file operation (open, read, write, sync) on the disk, for the
+  /// calling task's host (kNoHost: a task of no host, a namespace of its
+  /// own): ready with its result, or, under a latency of DiskConfig,
+  /// pending with its IoOp in `slot`, completed by the pump when the
+  /// latency has passed. The operation itself takes effect at once (a
+  /// read reads now); only its completion waits. An open is always at
+  /// once. A task of a crashed host gets EIO until the restart.
+  Poll<long> file_op(io::detail::OpRequest& q, io::detail::OpSlot& slot, Context& cx);
+  /// The world's look and setup of host `h`'s files (Disk::contents, put).
+  [[nodiscard]] std::optional<std::vector<std::byte>> file_contents(std::uint32_t h,
+                                                                    std::string_view path) const;
+  void put_file(std::uint32_t h, std::string_view path, std::vector<std::byte> data);
 
   // ---- VirtualNet (kernel_calls.cpp; lookup_name: resolver.cpp; seeded_bytes, elapsed:
   // network.cpp) ----
@@ -278,6 +296,22 @@ class Network final : public io::detail::VirtualNet {
   /// the direction from `from` to `to`.
   void unpark(std::uint32_t from, std::uint32_t to);
 
+  // ---- files.cpp ----
+  /// A file operation in flight under a latency: its IoOp (the network
+  /// holds its in-flight reference) and the result it completes with.
+  struct DiskOp {
+    io::detail::IoOp* op = nullptr;
+    long result = 0;
+  };
+  /// The disk's answer to read, write or sync `q` on descriptor `fd`,
+  /// reading into `to` (a read's destination).
+  long disk_call(const io::detail::OpRequest& q, int fd, std::byte* to);
+  /// The disk operation `id` is due: it goes to disk_done_.
+  void on_disk(std::uint64_t id);
+  /// Completes what disk_done_ held (moved out under the lock), after
+  /// the lock is let go.
+  static void complete(std::vector<DiskOp>& done) noexcept;
+
   // ---- tcp.cpp ----
   /// The kernel of host `from` resets the connection of `fd` (on host
   /// `to`): the reset arrives after the link's delay, unless the
@@ -360,6 +394,11 @@ class Network final : public io::detail::VirtualNet {
   std::optional<Instant> pump_at_;
   WakeList wakes_;  // filled under mu_, woken by the caller after unlocking
   Trace trace_;
+  // After draws_ and trace_, which it holds references to.
+  Disk disk_;
+  std::map<std::uint64_t, DiskOp> disk_ops_;  // in flight, by id
+  std::uint64_t next_disk_op_ = 1;
+  std::vector<DiskOp> disk_done_;  // due, completed by the pump after unlocking
 };
 
 template <class Text>

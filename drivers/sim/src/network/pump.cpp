@@ -1,9 +1,9 @@
 // pump.cpp: the queue of events in flight and its pump (network.hpp): an
 // event is scheduled at its instant, in order of scheduling among equal
 // instants, and the pump task (world.cpp) delivers what is due to its
-// handler (tcp.cpp, udp.cpp) and sleeps until the next one. A held
-// direction (World::hold) parks its due SYNs, SYN-ACKs and datagrams until
-// the release; its data waits in its flows (tcp.cpp).
+// handler (tcp.cpp, udp.cpp, files.cpp) and sleeps until the next one. A
+// held direction (World::hold) parks its due SYNs, SYN-ACKs and datagrams
+// until the release; its data waits in its flows (tcp.cpp).
 #include "network.hpp"
 
 namespace duet::sim::detail {
@@ -17,6 +17,7 @@ void Network::schedule(Event e) {
 
 std::optional<Instant> Network::pump(const Waker& w) {
   WakeList wl;
+  std::vector<DiskOp> done;
   std::optional<Instant> next;
   {
     std::lock_guard g(mu_);
@@ -47,13 +48,18 @@ std::optional<Instant> Network::pump(const Waker& w) {
         case Event::icmp:
           on_icmp(e.fd);
           break;
+        case Event::disk:
+          on_disk(e.id);
+          break;
       }
     }
     if (!events_.empty()) next = events_.top().at;
     pump_at_ = next;
     pump_waker_ = w;
     wl.swap(wakes_);
+    done.swap(disk_done_);
   }
+  complete(done);
   wake(wl);
   return next;
 }

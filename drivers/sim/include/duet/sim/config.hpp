@@ -1,7 +1,7 @@
 // duet/sim/config.hpp: what a simulated network (duet/sim/world.hpp) is
 // made of: its links (latency, jitter, loss, bandwidth, reordering), its
-// fault rates, its seed, and the task-local that names the host a task
-// runs on. Needs duet::drivers only.
+// fault rates, its hosts' simulated disks, its seed, and the task-local
+// that names the host a task runs on. Needs duet::drivers only.
 #pragma once
 
 #include "duet/export.hpp"
@@ -67,16 +67,17 @@ struct Faults {
   double spurious_eagain = 0.0;
   /// A file write (fs::File::write_at) made on the world's worker fails
   /// with EIO or ENOSPC (a second draw picks which, evenly) and writes
-  /// nothing. Files stay real; the draw is made at the write's submission
-  /// on the worker, in the tasks' order, so a seed replays it.
+  /// nothing. The draw is made at the write's submission on the worker,
+  /// before the simulated disk (DiskConfig) sees it, in the tasks' order,
+  /// so a seed replays it.
   double file_write_error = 0.0;
   /// A file read (fs::File::read_at) made on the world's worker fails with
   /// EIO (a bad sector) and reads nothing; drawn as a write's is.
   double file_read_error = 0.0;
   /// A file sync (fs::File::sync_all, sync_data) made on the world's
   /// worker fails with EIO (a writeback that failed); drawn as a write's
-  /// is. The data the writes put in the file stays there: the files are
-  /// real, where a kernel may have dropped the pages that failed.
+  /// is. The sync does nothing: the writes stay pending (readable, and
+  /// not durable), where a kernel may have dropped the pages that failed.
   double file_sync_error = 0.0;
 };
 
@@ -87,6 +88,34 @@ struct Faults {
 struct PortRange {
   std::uint16_t first = 49152;
   std::uint16_t last = 65535;
+};
+
+/// Each host's simulated disk (docs/simulation.md, "A simulated disk"):
+/// the files that fs::File opens in a task of the world, kept in memory,
+/// per host. A file keeps its durable contents (as of its last sync_all
+/// or sync_data) and the writes made since, pending; reads see both. At
+/// World::crash(h), each pending write of each of h's files, in the order
+/// made, survives with probability `survive`; one that does not is torn
+/// (when `tear`: a prefix of it up to a `sector` boundary of the file is
+/// kept, drawn among the boundaries inside it) or lost, evenly; a write
+/// within one sector is lost whole. An O_TRUNC of a file is a pending
+/// change too (kept or lost, never torn), and a file created and never
+/// synced keeps its name only with probability `survive` (else it is gone,
+/// with every write to it). Each draw comes from the world's seed, so a
+/// seed replays the crash's outcome.
+struct DiskConfig {
+  double survive = 0.5;
+  bool tear = true;
+  std::size_t sector = 512;  // > 0
+  /// How long a read, a write and a sync take on the world's clock (a
+  /// timer each); 0: done at once. An open and a close are always at once.
+  Duration read_latency{0};
+  Duration write_latency{0};
+  Duration sync_latency{0};
+  /// Bytes each host's files may hold in all (their sizes as reads see
+  /// them); 0: no limit. A write past it takes what fits (a short write),
+  /// or fails with ENOSPC when nothing fits.
+  std::uint64_t capacity = 0;
 };
 
 struct WorldConfig {
@@ -109,6 +138,8 @@ struct WorldConfig {
   /// for the run, each decided by the seed when first reached; 0: no
   /// fault point fires.
   double buggify_sites = 0.25;
+  /// Each host's simulated disk.
+  DiskConfig disk{};
 };
 
 namespace detail {

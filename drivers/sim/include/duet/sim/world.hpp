@@ -58,6 +58,15 @@
 // fault points, come from generators the world's seed starts, so a seed
 // replays a jittered back-off and the fault points that fired.
 //
+// Files: each host has a simulated disk (DiskConfig, duet/sim/config.hpp):
+// fs::File opened in a task of host h names h's files, kept in memory,
+// never the kernel's; a task of no host (spawned on the world's runtime
+// without sim::spawn or World::spawn) has a disk of its own. A crash of h
+// keeps the synced contents of h's files and draws for each write made
+// since. The test's thread off the runtime still opens real files (no
+// driver answers it there): it reads and sets up a host's files with
+// read_file and write_file.
+//
 // One World at a time per process (it installs the virtual network for
 // the process); a second throws std::logic_error. Its clock is its
 // runtime's paused test clock, which a thread off the runtime reads with
@@ -342,6 +351,18 @@ class DUET_API World {
   [[nodiscard]] std::string fingerprint() const;
   /// Virtual sockets whose descriptor is still open (a leak check).
   [[nodiscard]] std::size_t open_sockets() const;
+
+  // ---- each host's simulated disk (DiskConfig; docs/simulation.md, "A
+  // simulated disk"): the files fs::File opens in a task of a host ----
+  /// The contents of file `path` on host `h` as its processes read them
+  /// now, synced or not (a test's check); nullopt when there is no such
+  /// file.
+  [[nodiscard]] std::optional<std::string> read_file(Host h, std::string_view path) const;
+  /// Makes file `path` on host `h` hold `contents`, durable at once, in
+  /// place of any file of that name (a test's setup: what an earlier life
+  /// of the host left on its disk). Descriptors open on the file it
+  /// replaces keep that one.
+  void write_file(Host h, std::string_view path, std::string_view contents);
 
  private:
   friend class Host;
