@@ -160,7 +160,7 @@ int main(int argc, char** argv) {
       rt.spawn(duet::stackful, [&l] { accept_fiber(&*l); }).detach();
     }
     std::printf("listening on %u (driver %s, model %s, workers %u)\n", l->local_addr()->port(),
-                duet::io::driver_name(duet::io::active_driver()), model.c_str(), workers);
+                duet::to_string(duet::io::active_driver()).data(), model.c_str(), workers);
     std::fflush(stdout);
     // Wait for a stop signal or the deadline. EINTR happens (io_uring task
     // work can interrupt this thread's wait): wait again.

@@ -20,8 +20,8 @@ namespace http_server {
 
 namespace {
 
-duet::http::ClientOptions client_options(const Options& o) {
-  duet::http::ClientOptions c;
+duet::http::ClientConfig client_options(const Options& o) {
+  duet::http::ClientConfig c;
   c.request_timeout = o.upstream_timeout;
   c.max_idle_per_host = 1024;
   return c;
@@ -150,7 +150,7 @@ int run(const Options& o) {
   App app(o);  // outlives the runtime: the handlers borrow it
   const Handlers model = o.handlers.value_or(
       o.engine == duet::http::Engine::fiber ? Handlers::fiber : Handlers::coroutine);
-  duet::http::ServerOptions so;
+  duet::http::ServerConfig so;
   so.engine = o.engine;
   so.limits = o.limits;
   so.max_connections = o.max_connections;

@@ -36,7 +36,7 @@ Response echo(App& app, Request& req) {
 Response proxy(App& app, Request& req) {
   const auto& o = app.options;
   if (!o.upstream) return Response::text(503, "no upstream");
-  // Within ClientOptions::request_timeout, to the upstream body's last byte.
+  // Within ClientConfig::request_timeout, to the upstream body's last byte.
   auto s = app.upstream.open_now(*o.upstream, proxied_request(req));
   if (!s) return upstream_failed(s.error());
   return relay_stream(std::move(*s));

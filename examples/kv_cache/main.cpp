@@ -121,7 +121,7 @@ int main(int argc, char** argv) {
     server = rt.spawn(kv::serve_coroutines(*listener, o, rt.shutdown_token()));
   }
   std::printf("listening on %u (driver %s, model %s)\n", listener->local_addr()->port(),
-              duet::io::driver_name(duet::io::active_driver()), o.fibers ? "fiber" : "coro");
+              duet::to_string(duet::io::active_driver()).data(), o.fibers ? "fiber" : "coro");
   std::fflush(stdout);
 
   // This thread sleeps until SIGTERM (duet::wait parks a plain thread).

@@ -156,7 +156,7 @@ def idle_rss(srv: Server, n: int, cpus, cert, key, sources: int, tls: bool = Fal
 DEPTH_WARMUP = (4, 1)
 # How long every server's proxy waits for the upstream's answer in the depth
 # test (nginx's proxy_read_timeout, Go's ResponseHeaderTimeout, hyper's
-# timeout, duet's ClientOptions::request_timeout through
+# timeout, duet's ClientConfig::request_timeout through
 # --upstream-timeout-ms): longer than parking N requests and reading the
 # memory take, so that no request is answered 504 while parked.
 DEPTH_UPSTREAM_TIMEOUT_MS = 600_000

@@ -84,7 +84,7 @@ inline duet::StackStrategy parse_strategy(const std::string& s) {
   std::exit(2);
 }
 inline const char* name(duet::StackStrategy s) {
-  return duet::strategy_name(s);
+  return duet::to_string(s).data();
 }
 /// --strategy: "all", one strategy's name, or a comma-separated list.
 inline std::vector<duet::StackStrategy> strategies(const Args& a) {

@@ -34,7 +34,7 @@ import re
 import gdb
 
 STRATEGIES = {0: "pooled", 1: "lazy", 2: "copy", 3: "unguarded_unsafe"}
-KINDS = {0: "stackless", 1: "poll", 2: "stackful"}
+KINDS = {0: "coroutine", 1: "poll", 2: "fiber"}
 KIND_STACKLESS, KIND_STACKFUL = 0, 2
 # The state word's flags (duet/detail/task/state.hpp), in the order a dump
 # names the state by.

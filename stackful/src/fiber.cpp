@@ -233,7 +233,7 @@ void after_switch_out(FiberBase* f) noexcept {
 /// goes back to the worker, which runs it before anything else, and null.
 [[gnu::always_inline]] inline FiberBase* hand_off_next(Worker* w, NextTask n, bool may) noexcept {
   if (n.task == nullptr) return nullptr;
-  if (may && n.task->vtable->kind == TaskKind::stackful && !n.state.is_cancelled()) {
+  if (may && n.task->vtable->kind == TaskKind::fiber && !n.state.is_cancelled()) {
     auto* g = static_cast<FiberBase*>(n.task);
     if (frames_stay_put(g) && prepare_entry_cheaply(g)) {
       set_current_task(g);
@@ -442,7 +442,7 @@ void switch_out(FiberBase* f) noexcept {
 
 FiberBase* current_fiber() noexcept {
   TaskHeader* t = current_task();
-  if (t == nullptr || t->vtable->kind != TaskKind::stackful) return nullptr;
+  if (t == nullptr || t->vtable->kind != TaskKind::fiber) return nullptr;
   return static_cast<FiberBase*>(t);
 }
 

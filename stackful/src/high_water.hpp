@@ -3,7 +3,7 @@
 // Always (cheap): at every switch out, the bytes between the top of its
 // frames and its saved stack pointer: the stack in use while suspended, and
 // the most seen so far (a lower bound of the true high-water mark).
-// Measured fibers (FiberOptions::measure_stack, or every fiber after
+// Measured fibers (FiberConfig::measure_stack, or every fiber after
 // duet::set_stack_measurement(true)): the stack is filled with a canary
 // before the first run and scanned at the end, which gives the exact mark;
 // a lazy stack's canary covers the kept top (StackTuning::lazy_keep_bytes)

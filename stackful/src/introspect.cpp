@@ -23,7 +23,7 @@ namespace duet::detail {
 /// not change under us (set at spawn) or relaxed atomics.
 void describe_fiber(const TaskHeader* t, std::ostream& os) {
   const auto* f = static_cast<const FiberBase*>(t);
-  os << " strategy=" << duet::strategy_name(f->strategy);
+  os << " strategy=" << duet::to_string(f->strategy);
   // A fiber holds its own stack only between its first run and its finish.
   if (f->strategy != StackStrategy::copy && f->stack) os << " stack=" << f->stack.usable();
   os << " in_use=" << f->in_use.load(std::memory_order_relaxed)
@@ -47,7 +47,7 @@ namespace duet::this_fiber {
 
 std::size_t stack_in_use() noexcept {
   auto* t = detail::current_task();
-  if (t == nullptr || t->vtable->kind != detail::TaskKind::stackful) return 0;
+  if (t == nullptr || t->vtable->kind != detail::TaskKind::fiber) return 0;
   auto* f = static_cast<detail::FiberBase*>(t);
   char here = 0;
   return static_cast<std::size_t>(f->frames_top() - &here);
@@ -55,7 +55,7 @@ std::size_t stack_in_use() noexcept {
 
 std::size_t stack_size() noexcept {
   auto* t = detail::current_task();
-  if (t == nullptr || t->vtable->kind != detail::TaskKind::stackful) return 0;
+  if (t == nullptr || t->vtable->kind != detail::TaskKind::fiber) return 0;
   auto* f = static_cast<detail::FiberBase*>(t);
   const detail::Stack& s = f->strategy == StackStrategy::copy ? f->copy.shared->mem : f->stack;
   return static_cast<std::size_t>(f->frames_top() - s.bottom());

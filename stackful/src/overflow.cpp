@@ -84,7 +84,7 @@ const Stack* running_stack(const FiberBase* f) noexcept {
     l.put("\"");
   }
   l.put(": strategy ");
-  l.put(duet::strategy_name(f->strategy));
+  l.put(duet::to_string(f->strategy).data());
   l.put(", stack ");
   l.num(s.usable());
   l.put(" bytes, fault at ");
@@ -111,7 +111,7 @@ const Stack* running_stack(const FiberBase* f) noexcept {
 void on_segv(int sig, siginfo_t* info, void* uctx) {
   const auto addr = reinterpret_cast<std::uintptr_t>(info->si_addr);
   TaskHeader* t = current_task();
-  if (t != nullptr && t->vtable->kind == TaskKind::stackful) {
+  if (t != nullptr && t->vtable->kind == TaskKind::fiber) {
     const auto* f = static_cast<const FiberBase*>(t);
     const Stack* s = running_stack(f);
     if (s != nullptr && s->guard() != 0) {

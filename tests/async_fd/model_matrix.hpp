@@ -19,15 +19,15 @@ struct FdCheck {
 }  // namespace duet::iotest
 
 /// The driver x model matrix; `drv` and `model` name the current pair.
-#define IO_MATRIX()                                                                         \
-  const duet::IoDriver drv = GENERATE(duet::IoDriver::io_uring, duet::IoDriver::epoll);     \
-  const duet::iotest::Model model =                                                         \
-      GENERATE(duet::iotest::Model::stackless, duet::iotest::Model::stackful);              \
-  INFO("driver " << duet::io::driver_name(drv) << ", " << duet::iotest::model_name(model)); \
-  if (!duet::iotest::driver_available(drv)) {                                               \
-    WARN("SKIP: " << duet::io::driver_name(drv) << " not available on this kernel");        \
-    return;                                                                                 \
-  }                                                                                         \
-  duet::iotest::FdCheck fd_check_ {                                                         \
-    duet::iotest::fd_count()                                                                \
+#define IO_MATRIX()                                                                          \
+  const duet::IoDriver drv = GENERATE(duet::IoDriver::io_uring, duet::IoDriver::epoll);      \
+  const duet::iotest::Model model =                                                          \
+      GENERATE(duet::iotest::Model::stackless, duet::iotest::Model::stackful);               \
+  INFO("driver " << duet::to_string(drv).data() << ", " << duet::iotest::model_name(model)); \
+  if (!duet::iotest::driver_available(drv)) {                                                \
+    WARN("SKIP: " << duet::to_string(drv).data() << " not available on this kernel");        \
+    return;                                                                                  \
+  }                                                                                          \
+  duet::iotest::FdCheck fd_check_ {                                                          \
+    duet::iotest::fd_count()                                                                 \
   }

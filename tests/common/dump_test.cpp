@@ -157,7 +157,7 @@ TEST_CASE("dump_tasks with list_all_tasks lists a queued task that never ran", "
   const std::string out = os.str();
   INFO(out);
   CHECK(lines_starting_with(out, "task ") == 2);
-  CHECK(out.find("stackless ready") != std::string::npos);  // the queued one
+  CHECK(out.find("coroutine ready") != std::string::npos);  // the queued one
   CHECK(out.find("poll running") != std::string::npos);     // the blocker
   CHECK(out.find("2 live tasks, all above") != std::string::npos);
 
@@ -242,11 +242,11 @@ TEST_CASE("dump_tasks: a parked coroutine's async backtrace names its chain and 
     std::ostringstream os;
     const std::size_t n = duet::dump_tasks(rt, os);
     out = os.str();
-    if (n == 1 && out.find("stackless parked") != std::string::npos) break;
+    if (n == 1 && out.find("coroutine parked") != std::string::npos) break;
     std::this_thread::yield();
   }
   INFO(out);
-  const auto head = out.find("stackless parked");
+  const auto head = out.find("coroutine parked");
   const auto waits = out.find("\n  waits in (anonymous namespace)::GateWait\n");
   const auto leaf =
       out.find("\n  #0 (anonymous namespace)::chain_leaf((anonymous namespace)::Gate&)\n");
@@ -372,7 +372,7 @@ TEST_CASE("dump_tasks names what a parked poll task and a parked fiber run", "[d
       CHECK(line.find(" runs ") != std::string::npos);
       CHECK(line.find("Never") != std::string::npos);  // the future's type
     }
-    if (line.find(" stackful ") != std::string::npos) {
+    if (line.find(" fiber ") != std::string::npos) {
       ++fiber_lines;
       CHECK(line.find(" runs ") != std::string::npos);
       CHECK(line.find("lambda") != std::string::npos);  // the fiber's function

@@ -53,6 +53,7 @@ run_consumer(build/consumer "${CONSUMER_OK}")
 run_consumer(build/core_only "core only ok 42")
 run_consumer(build/sim_world "${SIM_OK}")
 run_consumer(build/warnings "warnings ok")
+run_consumer(build/old_names "old names ok")
 # Tasks moving between workers, each build of tls_move.cpp (its list
 # written by the project).
 file(READ ${WORK_DIR}/build/tls_move_programs.txt tls_move_programs)

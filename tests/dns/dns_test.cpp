@@ -89,18 +89,18 @@ std::vector<std::string> sorted(std::vector<std::string> v) {
 
 }  // namespace
 
-#define DNS_MATRIX()                                                                        \
-  (void)hosts_file();                                                                       \
-  const IoDriver drv = GENERATE(IoDriver::io_uring, IoDriver::epoll);                       \
-  const Model model = GENERATE(Model::stackless, Model::stackful);                          \
-  INFO("driver " << duet::io::driver_name(drv) << ", " << duet::iotest::model_name(model)); \
-  if (!duet::iotest::driver_available(drv)) {                                               \
-    WARN("SKIP: " << duet::io::driver_name(drv) << " not available on this kernel");        \
-    return;                                                                                 \
-  }                                                                                         \
-  struct FdCheck {                                                                          \
-    int before = duet::iotest::fd_count();                                                  \
-    ~FdCheck() { CHECK(duet::iotest::settled_fd_count(before) == before); }                 \
+#define DNS_MATRIX()                                                                         \
+  (void)hosts_file();                                                                        \
+  const IoDriver drv = GENERATE(IoDriver::io_uring, IoDriver::epoll);                        \
+  const Model model = GENERATE(Model::stackless, Model::stackful);                           \
+  INFO("driver " << duet::to_string(drv).data() << ", " << duet::iotest::model_name(model)); \
+  if (!duet::iotest::driver_available(drv)) {                                                \
+    WARN("SKIP: " << duet::to_string(drv).data() << " not available on this kernel");        \
+    return;                                                                                  \
+  }                                                                                          \
+  struct FdCheck {                                                                           \
+    int before = duet::iotest::fd_count();                                                   \
+    ~FdCheck() { CHECK(duet::iotest::settled_fd_count(before) == before); }                  \
   } fd_check
 
 TEST_CASE("lookup: A and AAAA from the stub server, the family filter, an IP literal",
@@ -196,7 +196,7 @@ TEST_CASE("connect by name: addresses tried in order, the refused one skipped", 
   DnsStub stub({{"svc.test", both("127.0.0.1", "::1")}, {"dead.test", {{}, {"::1"}}}});
   auto rt = duet::iotest::make_rt(drv);
   auto r = resolver(stub);
-  const duet::dns::ConnectOptions opt{1s, 5s, 250ms};
+  const duet::dns::ConnectConfig opt{1s, 5s, 250ms};
   Observed o;
   CHECK(
       SPAWN_MODEL(*rt, model, connect_by_name, &r, std::string("svc.test"), port, &o, opt).join() ==
@@ -254,7 +254,7 @@ TEST_CASE("connect by name: Happy Eyeballs starts the next address while the fir
   // black hole for good; the staggered attempt on 127.0.0.1 wins.
   Observed o;
   CHECK(SPAWN_MODEL(*rt, model, connect_by_name, &r, std::string("he.test"), port, &o,
-                    duet::dns::ConnectOptions{0ns, 5s, 50ms})
+                    duet::dns::ConnectConfig{0ns, 5s, 50ms})
             .join() == "");
   INFO(o.error.message());
   CHECK(o.addrs == std::vector<std::string>{"127.0.0.1:" + std::to_string(port)});

@@ -82,29 +82,29 @@ using duet::net::TcpListener;
 using duet::net::TcpStream;
 using namespace std::chrono_literals;
 
-#define IO_MATRIX()                                                                         \
-  const IoDriver drv = GENERATE(IoDriver::io_uring, IoDriver::epoll);                       \
-  const Model model = GENERATE(Model::stackless, Model::stackful);                          \
-  INFO("driver " << duet::io::driver_name(drv) << ", " << duet::iotest::model_name(model)); \
-  if (!duet::iotest::driver_available(drv)) {                                               \
-    WARN("SKIP: " << duet::io::driver_name(drv) << " not available on this kernel");        \
-    return;                                                                                 \
-  }                                                                                         \
-  duet::iotest::raise_nofile();                                                             \
-  const int fds_before = duet::iotest::fd_count();                                          \
-  struct FdCheck {                                                                          \
-    int before;                                                                             \
-    bool strict = true;                                                                     \
-    ~FdCheck() {                                                                            \
-      int now = duet::iotest::settled_fd_count(before);                                     \
-      if (strict) {                                                                         \
-        CHECK(now == before);                                                               \
-      } else if (now != before) {                                                           \
-        WARN("KNOWN ISSUE (issue 3): " << (now - before) << " fd(s) left");                 \
-      }                                                                                     \
-    }                                                                                       \
-  } fd_check {                                                                              \
-    fds_before                                                                              \
+#define IO_MATRIX()                                                                          \
+  const IoDriver drv = GENERATE(IoDriver::io_uring, IoDriver::epoll);                        \
+  const Model model = GENERATE(Model::stackless, Model::stackful);                           \
+  INFO("driver " << duet::to_string(drv).data() << ", " << duet::iotest::model_name(model)); \
+  if (!duet::iotest::driver_available(drv)) {                                                \
+    WARN("SKIP: " << duet::to_string(drv).data() << " not available on this kernel");        \
+    return;                                                                                  \
+  }                                                                                          \
+  duet::iotest::raise_nofile();                                                              \
+  const int fds_before = duet::iotest::fd_count();                                           \
+  struct FdCheck {                                                                           \
+    int before;                                                                              \
+    bool strict = true;                                                                      \
+    ~FdCheck() {                                                                             \
+      int now = duet::iotest::settled_fd_count(before);                                      \
+      if (strict) {                                                                          \
+        CHECK(now == before);                                                                \
+      } else if (now != before) {                                                            \
+        WARN("KNOWN ISSUE (issue 3): " << (now - before) << " fd(s) left");                  \
+      }                                                                                      \
+    }                                                                                        \
+  } fd_check {                                                                               \
+    fds_before                                                                               \
   }
 
 TEST_CASE("echo: 1,000 concurrent connections, every byte checked", "[io][echo]") {
@@ -535,9 +535,9 @@ TEST_CASE("a burst of completions larger than the run queue stays in the kernel'
   // spills into the injector, where woken tasks would wait behind the whole
   // local queue (the p99 of a server with many connections).
   const IoDriver drv = GENERATE(IoDriver::io_uring, IoDriver::epoll);
-  INFO("driver " << duet::io::driver_name(drv));
+  INFO("driver " << duet::to_string(drv).data());
   if (!duet::iotest::driver_available(drv)) {
-    WARN("SKIP: " << duet::io::driver_name(drv) << " not available on this kernel");
+    WARN("SKIP: " << duet::to_string(drv).data() << " not available on this kernel");
     return;
   }
   duet::iotest::raise_nofile();
@@ -613,9 +613,9 @@ duet::Task<duet::io::Result<duet::net::TcpStream>> accept_one_stream(TcpListener
 
 TEST_CASE("a busy worker still reaps completions", "[io][busy]") {
   const IoDriver drv = GENERATE(IoDriver::io_uring, IoDriver::epoll);
-  INFO("driver " << duet::io::driver_name(drv));
+  INFO("driver " << duet::to_string(drv).data());
   if (!duet::iotest::driver_available(drv)) {
-    WARN("SKIP: " << duet::io::driver_name(drv) << " not available on this kernel");
+    WARN("SKIP: " << duet::to_string(drv).data() << " not available on this kernel");
     return;
   }
   // A hang here (caught by the watchdog) means completions wait for the

@@ -181,9 +181,9 @@ TEST_CASE("client: an upstream that closes before the body without answering is 
 
 TEST_CASE("client: fetch on a plain thread gets the early 413 too", "[http_client]") {
   const duet::IoDriver drv = GENERATE(duet::IoDriver::io_uring, duet::IoDriver::epoll);
-  INFO("driver " << duet::io::driver_name(drv));
+  INFO("driver " << duet::to_string(drv).data());
   if (!duet::iotest::driver_available(drv)) {
-    WARN("SKIP: " << duet::io::driver_name(drv) << " not available on this kernel");
+    WARN("SKIP: " << duet::to_string(drv).data() << " not available on this kernel");
     return;
   }
   duet::nettest::FdCheck fd_check;

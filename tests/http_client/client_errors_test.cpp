@@ -168,7 +168,7 @@ TEST_CASE("client: request deadline against an upstream that never answers", "[h
   auto rt = duet::iotest::make_rt(drv, 2, duet::ClockMode::manual);
   auto acc = up.start(*rt);
   {
-    ClientOptions o;
+    ClientConfig o;
     o.request_timeout = std::chrono::hours(1);
     o.connect_timeout = std::chrono::hours(1);
     Client c(o);
@@ -200,7 +200,7 @@ TEST_CASE("client: a send dropped by a timeout never returns its connection", "[
 TEST_CASE("client: malformed and over-limit responses are bad_message", "[http_client]") {
   NET_MATRIX();
   duet::iotest::Watchdog wd("http_client bad responses");
-  ClientOptions o;
+  ClientConfig o;
   o.limits.max_body_bytes = 1024;
   o.limits.max_header_bytes = 2048;
   run_scenario(drv, model, bad_script, bad_responses, o);

@@ -228,9 +228,9 @@ TEST_CASE("client: 50 concurrent requests from tasks on 2 workers", "[http_clien
 
 TEST_CASE("client: fetch on a plain thread with the pool and its deadline", "[http_client]") {
   const duet::IoDriver drv = GENERATE(duet::IoDriver::io_uring, duet::IoDriver::epoll);
-  INFO("driver " << duet::io::driver_name(drv));
+  INFO("driver " << duet::to_string(drv).data());
   if (!duet::iotest::driver_available(drv)) {
-    WARN("SKIP: " << duet::io::driver_name(drv) << " not available on this kernel");
+    WARN("SKIP: " << duet::to_string(drv).data() << " not available on this kernel");
     return;
   }
   duet::nettest::FdCheck fd_check;
@@ -254,7 +254,7 @@ TEST_CASE("client: fetch on a plain thread with the pool and its deadline", "[ht
     CHECK(c.stats().reused == 2);
     // An upstream that never answers: the deadline bounds the plain
     // thread's wait (poll(2), real time), and the connection is closed.
-    ClientOptions o;
+    ClientConfig o;
     o.request_timeout = std::chrono::milliseconds(100);
     Client q(o);
     auto h = q.fetch(up.addr(), Request::make(Method::get, "/hang"));

@@ -26,7 +26,7 @@
 namespace duet::httpclienttest {
 
 using duet::http::Client;
-using duet::http::ClientOptions;
+using duet::http::ClientConfig;
 using duet::http::Method;
 using duet::http::Request;
 using duet::http::Response;
@@ -249,7 +249,7 @@ inline std::string describe(const Outcome& r) {
 /// answering `script`; reports the failures it noted.
 template <class S>
 void run_scenario(duet::IoDriver drv, Model model, Upstream::Script script, S scenario,
-                  ClientOptions options = {}) {
+                  ClientConfig options = {}) {
   Upstream up(std::move(script));
   auto rt = duet::iotest::make_rt(drv);
   Failures f;

@@ -88,7 +88,7 @@ inline std::string get_req(std::string_view path, std::string_view extra = {}) {
 
 /// One machine over a Recorder, the engine's part played by run().
 struct Machine {
-  explicit Machine(duet::http::ServerOptions o = {}, bool lingers = true,
+  explicit Machine(duet::http::ServerConfig o = {}, bool lingers = true,
                    Conn::Plain plain = Conn::Plain::spawned)
       : st(conn_routes(gate), std::move(o)), m(duet::http::detail::OpenSlot(&st), lingers, plain) {
     st.open = 1;  // the slot's count, given back by the machine
@@ -176,7 +176,7 @@ using namespace conn_test;
 
 TEST_CASE("conn: an idle connection reads into the machine's 64 bytes by the head's deadline",
           "[http_server]") {
-  duet::http::ServerOptions o;
+  duet::http::ServerConfig o;
   o.limits.read_timeout = 1000ms;
   Machine x(o);
   const auto before = duet::Clock::now();
@@ -191,7 +191,7 @@ TEST_CASE("conn: an idle connection reads into the machine's 64 bytes by the hea
 TEST_CASE("conn: a read timeout past the clock's range is no deadline", "[http_server]") {
   for (const auto huge :
        {std::chrono::milliseconds::max(), std::chrono::milliseconds(INT64_MAX / 2)}) {
-    duet::http::ServerOptions o;
+    duet::http::ServerConfig o;
     o.limits.read_timeout = huge;
     Machine x(o);
     REQUIRE(x.m.next(stream_of(x.rec)) == Next::read);
@@ -456,7 +456,7 @@ TEST_CASE("conn: a cancelled handler gets 503 with Connection close", "[http_ser
 
 TEST_CASE("conn: the cap on requests per connection closes after the last", "[http_server]") {
   on_runtime([]() -> duet::Task<void> {
-    duet::http::ServerOptions o;
+    duet::http::ServerConfig o;
     o.max_requests_per_connection = 2;
     Machine x(o);
     const Next end = co_await x.run(get_req("/h") + get_req("/h-plain") + get_req("/h"));

@@ -119,7 +119,7 @@ struct AcceptAll {
 /// driver `d`, every task listed by the dump. The state and the listener
 /// outlive the runtime, whose tasks borrow them.
 struct PollServer {
-  PollServer(duet::IoDriver d, Gates& g, duet::http::ServerOptions o = {})
+  PollServer(duet::IoDriver d, Gates& g, duet::http::ServerConfig o = {})
       : st(routes(g), with_poll(std::move(o))),
         listener(bind()),
         port(listener.local_addr()->port()),
@@ -128,7 +128,7 @@ struct PollServer {
     g.shutdown = st.shutdown;
     rt->spawn(AcceptAll{&listener, &st, {}, {}}).detach();
   }
-  static duet::http::ServerOptions with_poll(duet::http::ServerOptions o) {
+  static duet::http::ServerConfig with_poll(duet::http::ServerConfig o) {
     o.engine = duet::http::Engine::poll;
     return o;
   }
@@ -166,7 +166,7 @@ struct PollServer {
 
 #define POLL_ENGINE_DRIVERS()                                                           \
   const duet::IoDriver drv = GENERATE(duet::IoDriver::io_uring, duet::IoDriver::epoll); \
-  INFO("driver " << duet::io::driver_name(drv));                                        \
+  INFO("driver " << duet::to_string(drv).data());                                       \
   if (drv == duet::IoDriver::io_uring && !duet::io::uring_features().available) {       \
     WARN("SKIP: io_uring not available on this kernel");                                \
     return;                                                                             \
@@ -222,7 +222,7 @@ TEST_CASE("poll engine: a plain handler runs on a fiber spawned for its request"
   c.send("GET /fiber-wait HTTP/1.1\r\nHost: t\r\n\r\n");
   wait_until([&] { return g.waiting.load() == 1; });
   CHECK(s.live_tasks() == idle + 1);  // the request's fiber
-  CHECK(s.dump().find("stackful") != std::string::npos);
+  CHECK(s.dump().find(" fiber ") != std::string::npos);
   g.open.cancel();
   auto r = c.response();
   CHECK(r.status == 200);

@@ -90,18 +90,6 @@ TEST_CASE("router: a route for every method by its shorthand", "[http_server]") 
   CHECK(k.find(Method::head, "/kv/x").handler != nullptr);  // HEAD at a GET route
 }
 
-TEST_CASE("router: the old find that took the method twice still answers", "[http_server]") {
-  duet::http::Router r;
-  r.get("/json", tagged("json"));
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-  const auto m = r.find(Method::get, "GET", "/json");
-  const auto none = r.find(Method::get, "GET", "/nope");
-#pragma GCC diagnostic pop
-  CHECK(m.handler != nullptr);
-  CHECK(none.status == 404);
-}
-
 TEST_CASE("router: parameters and a literal before a parameter and a failed branch backed out of",
           "[http_server]") {
   const auto r = router_test::users();

@@ -35,9 +35,9 @@
   const duet::IoDriver drv = GENERATE(duet::IoDriver::io_uring, duet::IoDriver::epoll);            \
   const duet::http::Engine engine = GENERATE(duet::http::Engine::coroutine,                        \
                                              duet::http::Engine::fiber, duet::http::Engine::poll); \
-  INFO("driver " << duet::io::driver_name(drv) << ", engine " << duet::http::to_string(engine));   \
+  INFO("driver " << duet::to_string(drv).data() << ", engine " << duet::http::to_string(engine));  \
   if (!duet::iotest::driver_available(drv)) {                                                      \
-    WARN("SKIP: " << duet::io::driver_name(drv) << " not available on this kernel");               \
+    WARN("SKIP: " << duet::to_string(drv).data() << " not available on this kernel");              \
     return;                                                                                        \
   }                                                                                                \
   duet::iotest::Watchdog wd(name, std::chrono::seconds(120))
@@ -323,11 +323,11 @@ struct Fixture {
   /// fixture's probe).
   using Routes = std::function<duet::http::Router(Probe&)>;
 
-  Fixture(duet::http::Engine e, duet::IoDriver d, duet::http::ServerOptions o = {},
+  Fixture(duet::http::Engine e, duet::IoDriver d, duet::http::ServerConfig o = {},
           duet::ClockMode clock = duet::ClockMode::real)
       : Fixture(e, d, Routes(), std::move(o), clock) {}
   Fixture(duet::http::Engine e, duet::IoDriver d, const Routes& routes,
-          duet::http::ServerOptions o = {}, duet::ClockMode clock = duet::ClockMode::real)
+          duet::http::ServerConfig o = {}, duet::ClockMode clock = duet::ClockMode::real)
       : rt(duet::iotest::make_rt(d, 2, clock)), stop(rt->shutdown_token()) {
     o.engine = e;
     if (!o.hooks.on_response) {

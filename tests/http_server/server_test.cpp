@@ -30,7 +30,7 @@ std::string get(std::string_view path, std::string_view extra = {}) {
 /// come back to their count before the first client, and that the drain at
 /// the end cancelled nothing.
 template <class F>
-void with_server(Engine e, duet::IoDriver d, duet::http::ServerOptions o, F body) {
+void with_server(Engine e, duet::IoDriver d, duet::http::ServerConfig o, F body) {
   Fixture f(e, d, std::move(o));
   const int fds_before = duet::iotest::fd_count();
   body(f);
@@ -180,7 +180,7 @@ TEST_CASE("server: HTTP/1.0 closes unless it asks for keep-alive", "[http_server
 
 TEST_CASE("server: smuggling shapes and the limits are answered and closed", "[http_server]") {
   HTTP_ENGINE_MATRIX("http_server");
-  duet::http::ServerOptions o;
+  duet::http::ServerConfig o;
   o.limits.max_header_bytes = 1024;
   o.limits.max_body_bytes = 1000;
   with_server(engine, drv, o, [](Fixture& f) {
@@ -259,7 +259,7 @@ TEST_CASE("server: an answer made is written while a later pipelined handler wai
 
 TEST_CASE("server: max_requests_per_connection closes after the last", "[http_server]") {
   HTTP_ENGINE_MATRIX("http_server");
-  duet::http::ServerOptions o;
+  duet::http::ServerConfig o;
   o.max_requests_per_connection = 3;
   with_server(engine, drv, o, [](Fixture& f) {
     Client c(f.port);
@@ -273,7 +273,7 @@ TEST_CASE("server: max_requests_per_connection closes after the last", "[http_se
 
 TEST_CASE("server: max_connections closes a connection past the cap at once", "[http_server]") {
   HTTP_ENGINE_MATRIX("http_server");
-  duet::http::ServerOptions o;
+  duet::http::ServerConfig o;
   o.max_connections = 2;
   with_server(engine, drv, o, [](Fixture& f) {
     Client a(f.port), b(f.port);
@@ -318,7 +318,7 @@ TEST_CASE("server: the read timeout closes idle and trickling clients", "[http_s
   HTTP_ENGINE_MATRIX("http_server");
   // The manual clock: time moves only by rt.advance, so "idle for the whole
   // timeout" is a step of the test, not a sleep.
-  duet::http::ServerOptions o;
+  duet::http::ServerConfig o;
   o.limits.read_timeout = 1000ms;
   Fixture f(engine, drv, o, duet::ClockMode::manual);
   const int fds_before = duet::iotest::fd_count();
@@ -552,7 +552,7 @@ TEST_CASE("server: an idle TLS connection holds what an idle plain one does, its
   const auto& certs = duet::tlstest::certs();
   // Idle connections are kept past the whole case, however slowly a
   // sanitizer runs the dumps (the default read timeout would close them).
-  duet::http::ServerOptions o;
+  duet::http::ServerConfig o;
   o.limits.read_timeout = std::chrono::minutes(10);
   Fixture f(engine, drv, o);
   const std::uint16_t tls_port = f.serve_tls(*ctx);

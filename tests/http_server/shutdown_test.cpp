@@ -51,7 +51,7 @@ duet::http::Router routes(Gate& g) {
 }
 
 /// A server of `routes` on a free loopback port, served by `rt`.
-std::unique_ptr<Server> start(duet::Runtime& rt, Gate& g, duet::http::ServerOptions o,
+std::unique_ptr<Server> start(duet::Runtime& rt, Gate& g, duet::http::ServerConfig o,
                               std::uint16_t& port) {
   auto s = std::make_unique<Server>(routes(g), std::move(o));
   auto l = duet::net::TcpListener::bind(duet::net::SocketAddr::v4_loopback(0));
@@ -114,7 +114,7 @@ TEST_CASE("server: shutdown stops one server and its runtime and another server 
   HTTP_ENGINE_MATRIX("http_server shutdown");
   auto rt = duet::iotest::make_rt(drv, 2);
   Gate g;
-  duet::http::ServerOptions o;
+  duet::http::ServerConfig o;
   o.engine = engine;
   std::uint16_t pa = 0;
   std::uint16_t pb = 0;
@@ -165,7 +165,7 @@ TEST_CASE("server: shutdown at its deadline reports the connections still open",
   HTTP_ENGINE_MATRIX("http_server shutdown deadline");
   auto rt = duet::iotest::make_rt(drv, 2, duet::ClockMode::manual);
   Gate g;
-  duet::http::ServerOptions o;
+  duet::http::ServerConfig o;
   o.engine = engine;
   o.limits.read_timeout = std::chrono::hours(1);  // only the shutdown's deadline passes
   std::uint16_t port = 0;
@@ -202,7 +202,7 @@ TEST_CASE("server: a server shut down before it serves closes its listener at on
   HTTP_ENGINE_MATRIX("http_server shutdown first");
   auto rt = duet::iotest::make_rt(drv, 2);
   Gate g;
-  duet::http::ServerOptions o;
+  duet::http::ServerConfig o;
   o.engine = engine;
   auto s = std::make_unique<duet::http::Server>(shutdown_test::routes(g), o);
   CHECK(s->shutdown_now(1s).finished_in_time);  // nothing served yet

@@ -61,7 +61,7 @@ std::string chunked(std::string_view body, std::size_t piece) {
 }
 
 template <class F>
-void with_stream_server(Engine e, duet::IoDriver d, duet::http::ServerOptions o, F body) {
+void with_stream_server(Engine e, duet::IoDriver d, duet::http::ServerConfig o, F body) {
   Fixture f(e, d, std::move(o));
   const int fds_before = duet::iotest::fd_count();
   body(f);
@@ -175,7 +175,7 @@ TEST_CASE("stream: a body cut by the peer is the reader's error", "[http_server]
 TEST_CASE("stream: a malformed chunk and a chunked body past max_body_bytes fail the reader",
           "[http_server][stream]") {
   HTTP_ENGINE_MATRIX("http_stream");
-  duet::http::ServerOptions o;
+  duet::http::ServerConfig o;
   o.limits.max_body_bytes = 100 * 1024;
   o.limits.buffered_body_bytes = 8 * 1024;
   with_stream_server(engine, drv, o, [](Fixture& f) {
@@ -317,7 +317,7 @@ TEST_CASE("stream: a source that fails cuts the body short and closes", "[http_s
 TEST_CASE("stream: a slow reader holds the client back (no unbounded read-ahead)",
           "[http_server][stream]") {
   HTTP_ENGINE_MATRIX("http_stream");
-  duet::http::ServerOptions o;
+  duet::http::ServerConfig o;
   o.limits.max_body_bytes = 256u << 20;
   with_stream_server(engine, drv, o, [](Fixture& f) {
     // Far more than the kernel's two buffers hold (the send below stops

@@ -30,14 +30,14 @@ struct FdCheck {
 
 /// Runs the test case's body on io_uring and epoll, from coroutines and
 /// fibers (Catch2 GENERATE), with the fd count checked around it.
-#define NET_MATRIX()                                                                        \
-  const duet::IoDriver drv = GENERATE(duet::IoDriver::io_uring, duet::IoDriver::epoll);     \
-  const duet::iotest::Model model =                                                         \
-      GENERATE(duet::iotest::Model::stackless, duet::iotest::Model::stackful);              \
-  INFO("driver " << duet::io::driver_name(drv) << ", " << duet::iotest::model_name(model)); \
-  if (!duet::iotest::driver_available(drv)) {                                               \
-    WARN("SKIP: " << duet::io::driver_name(drv) << " not available on this kernel");        \
-    return;                                                                                 \
-  }                                                                                         \
-  duet::iotest::raise_nofile();                                                             \
+#define NET_MATRIX()                                                                         \
+  const duet::IoDriver drv = GENERATE(duet::IoDriver::io_uring, duet::IoDriver::epoll);      \
+  const duet::iotest::Model model =                                                          \
+      GENERATE(duet::iotest::Model::stackless, duet::iotest::Model::stackful);               \
+  INFO("driver " << duet::to_string(drv).data() << ", " << duet::iotest::model_name(model)); \
+  if (!duet::iotest::driver_available(drv)) {                                                \
+    WARN("SKIP: " << duet::to_string(drv).data() << " not available on this kernel");        \
+    return;                                                                                  \
+  }                                                                                          \
+  duet::iotest::raise_nofile();                                                              \
   duet::nettest::FdCheck fd_check_

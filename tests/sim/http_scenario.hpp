@@ -665,7 +665,7 @@ inline Verdict run_http_scenario(std::uint64_t seed, http::Engine engine,
   v.disrupted = cfg.disrupt;
   v.proxied = cfg.proxy;
   UploadLedger ledger;
-  http::ServerOptions opts;
+  http::ServerConfig opts;
   opts.engine = engine;
   opts.limits.buffered_body_bytes = 1024;  // a larger body is streamed to the handler
   opts.limits.read_timeout = std::chrono::seconds(3);
@@ -673,7 +673,7 @@ inline Verdict run_http_scenario(std::uint64_t seed, http::Engine engine,
   // its own ledger; the proxy's client pools its connections there.
   UploadLedger upstream_ledger;
   http::Server upstream(scenario_routes(&upstream_ledger, handling), opts);
-  http::ClientOptions proxy_opts;
+  http::ClientConfig proxy_opts;
   proxy_opts.connect_timeout = std::chrono::seconds(2);
   proxy_opts.request_timeout = std::chrono::seconds(5);
   http::Client proxy_client(proxy_opts);
@@ -683,7 +683,7 @@ inline Verdict run_http_scenario(std::uint64_t seed, http::Engine engine,
       opts);               // outlives the runtime
   std::string boot_error;  // the boot function's, kept by the world
   detail::Population pop;
-  http::ClientOptions copts;
+  http::ClientConfig copts;
   copts.connect_timeout = std::chrono::seconds(2);
   copts.request_timeout = std::chrono::seconds(6);
   for (std::size_t i = 0; i < cfg.clients; ++i) {

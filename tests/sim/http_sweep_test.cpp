@@ -277,7 +277,7 @@ HttpsRun run_https(std::uint64_t seed, Engine engine) {
   cc.ca_file = duet::tlstest::certs().ca;
   const auto cctx = duet::tls::TlsContext::client(cc).value();
   UploadLedger ledger;
-  duet::http::ServerOptions opts;
+  duet::http::ServerConfig opts;
   opts.engine = engine;
   opts.limits.read_timeout = 3s;
   duet::http::Server server(scenario_routes(&ledger, Handling::correct), opts);
@@ -475,7 +475,7 @@ TEST_CASE(
   // more, until Limits::read_timeout (400).
   for (Engine e : kEngines) {
     UploadLedger ledger;
-    duet::http::ServerOptions opts;
+    duet::http::ServerConfig opts;
     opts.engine = e;
     opts.limits.buffered_body_bytes = 1024;
     duet::http::Server server(scenario_routes(&ledger, Handling::correct), opts);

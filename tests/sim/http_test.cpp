@@ -18,7 +18,7 @@ TEST_CASE("an HTTP GET between two simulated hosts, on each engine, from each mo
   routes.get("/hello", [](duet::http::Request&) -> duet::Task<duet::http::Response> {
     co_return duet::http::Response::text(200, "hello from the server host");
   });
-  duet::http::ServerOptions opts;
+  duet::http::ServerConfig opts;
   opts.engine = engine;
   duet::http::Server server(std::move(routes), opts);  // outlives the world's runtime
   duet::http::Client client;

@@ -151,7 +151,7 @@ TEST_CASE("sim: duet::http's server backs off EMFILE from accept and answers eve
       co_return duet::http::Response::text(200, "hello");
     });
     int accept_errors = 0;
-    duet::http::ServerOptions opts;
+    duet::http::ServerConfig opts;
     opts.engine = engine;
     opts.hooks.on_accept_error = [&accept_errors](std::error_code e) {
       if (e == code(EMFILE)) ++accept_errors;

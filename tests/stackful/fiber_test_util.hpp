@@ -98,7 +98,10 @@ inline ChildResult run_in_child(const std::function<void()>& body) {
   return r;
 }
 
-using duet::strategy_name;
+/// The strategy's name, for INFO lines.
+inline const char* strategy_name(duet::StackStrategy s) noexcept {
+  return duet::to_string(s).data();  // a literal: null-terminated
+}
 
 /// Puts the process-wide stack tuning back as it was when made (RAII): a
 /// test that tunes the pools leaves the next test the defaults.

@@ -365,7 +365,7 @@ TEST_CASE("a finishing fiber hands off only when its stack goes back to the cach
   constexpr int n = 2000;
   std::vector<duet::JoinHandle<int>> hs;
   hs.reserve(n);
-  const duet::FiberOptions small{.strategy = StackStrategy::pooled, .stack_size = 8192};
+  const duet::FiberConfig small{.strategy = StackStrategy::pooled, .stack_size = 8192};
   for (int round = 0; round < 2; ++round) {
     // All of them parked at once (each holds a stack), then woken: they
     // finish one after another, each handing over to the next.

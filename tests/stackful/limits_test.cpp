@@ -41,7 +41,7 @@ long max_map_count() {
 /// did, its join threw a message that contains `expect`, and every other
 /// fiber then finishes; exit 3 when no error came, 4 on the wrong message,
 /// 5 when a fiber that ran failed.
-void spawn_until_error(duet::FiberOptions o, const char* expect, bool limit_as) {
+void spawn_until_error(duet::FiberConfig o, const char* expect, bool limit_as) {
   duet::RuntimeConfig cfg;
   cfg.workers = 2;
   cfg.placement = duet::Placement::none;

@@ -1,4 +1,4 @@
-// Measured fibers (FiberOptions::measure_stack): the canary measurement
+// Measured fibers (FiberConfig::measure_stack): the canary measurement
 // of a fiber that finishes while other fibers wait on its worker. A
 // finished measured fiber goes back to the worker loop instead of handing
 // the worker to the next fiber (fiber.cpp, dying_hand_off): its completion

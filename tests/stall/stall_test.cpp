@@ -84,7 +84,7 @@ TEST_CASE("stall detector: a spinning stackless task is reported once with a bac
   const auto& r = sink.reports[0];
   std::string text = r.text();
   INFO(text);
-  CHECK(std::string(r.kind) == "stackless");
+  CHECK(std::string(r.kind) == "coroutine");
   CHECK(r.running_for >= std::chrono::milliseconds(20));
   CHECK(names(r, "duet_test_stalling_spin"));
   CHECK(text.find("duet: stall: worker ") == 0);
@@ -109,7 +109,7 @@ TEST_CASE("stall detector: a spinning fiber is reported with its spawn site", "[
   REQUIRE(sink.reports.size() == 1);
   const auto& r = sink.reports[0];
   INFO(r.text());
-  CHECK(std::string(r.kind) == "stackful");
+  CHECK(std::string(r.kind) == "fiber");
   REQUIRE(r.file != nullptr);
   CHECK(std::string(r.file).find("stall_test.cpp") != std::string::npos);
   CHECK(r.line == line);

@@ -63,7 +63,7 @@ TEST_CASE("drain cancels a coroutine and a fiber parked forever at its deadline 
   std::atomic<int> parked{0};
   auto coro = rt.spawn(wait_notified(never, parked));
   const std::uint_least32_t fiber_line = __LINE__ + 1;
-  auto fiber = rt.spawn(duet::stackful(duet::FiberOptions{.name = "stuck-fiber"}), [&] {
+  auto fiber = rt.spawn(duet::stackful(duet::FiberConfig{.name = "stuck-fiber"}), [&] {
     duet::wait(duet::test::note_pending(never.notified(), &parked));
     return 2;
   });
@@ -72,11 +72,11 @@ TEST_CASE("drain cancels a coroutine and a fiber parked forever at its deadline 
   const duet::DrainReport r = rt.drain(20ms);
   CHECK_FALSE(r.finished_in_time);
   REQUIRE(r.cancelled.size() == 2);
-  CHECK(count_kind(r, Kind::stackless) == 1);
-  CHECK(count_kind(r, Kind::stackful) == 1);
+  CHECK(count_kind(r, Kind::coroutine) == 1);
+  CHECK(count_kind(r, Kind::fiber) == 1);
   for (const auto& c : r.cancelled) {
     INFO("function: " << c.function);
-    if (c.kind != Kind::stackful) {
+    if (c.kind != Kind::fiber) {
       CHECK(c.file == nullptr);  // a coroutine records no spawn site
       CHECK(c.function.find("wait_notified") != std::string::npos);  // its root coroutine
       continue;
@@ -116,7 +116,7 @@ TEST_CASE(
     r.fetch_add(1);
     for (;;) co_await duet::yield_now();
   }(running));
-  auto fiber = rt.spawn(duet::stackful(duet::FiberOptions{}), [&]() -> int {
+  auto fiber = rt.spawn(duet::stackful(duet::FiberConfig{}), [&]() -> int {
     running.fetch_add(1);
     for (;;) duet::this_fiber::yield();
   });
@@ -124,8 +124,8 @@ TEST_CASE(
   const duet::DrainReport r = rt.drain(5ms);
   CHECK_FALSE(r.finished_in_time);
   REQUIRE(r.cancelled.size() == 2);
-  CHECK(count_kind(r, Kind::stackless) == 1);
-  CHECK(count_kind(r, Kind::stackful) == 1);
+  CHECK(count_kind(r, Kind::coroutine) == 1);
+  CHECK(count_kind(r, Kind::fiber) == 1);
   CHECK_THROWS_AS(coro.join(), duet::Cancelled);
   CHECK_THROWS_AS(fiber.join(), duet::Cancelled);
 }

@@ -40,19 +40,19 @@ using namespace std::chrono_literals;
 
 /// Both drivers x both models, the openssl tool present, the certificates
 /// made; the fd count checked at the end of the case.
-#define TLS_MATRIX()                                                                        \
-  if (!duet::tlstest::have_openssl()) DUET_SKIP("the openssl tool is not installed");       \
-  if (!certs().ok) FAIL("could not make the test certificates with openssl req");           \
-  const IoDriver drv = GENERATE(IoDriver::io_uring, IoDriver::epoll);                       \
-  const Model model = GENERATE(Model::stackless, Model::stackful);                          \
-  INFO("driver " << duet::io::driver_name(drv) << ", " << duet::iotest::model_name(model)); \
-  if (!duet::iotest::driver_available(drv)) {                                               \
-    WARN("SKIP: " << duet::io::driver_name(drv) << " not available on this kernel");        \
-    return;                                                                                 \
-  }                                                                                         \
-  struct FdCheck {                                                                          \
-    int before = duet::iotest::fd_count();                                                  \
-    ~FdCheck() { CHECK(duet::iotest::settled_fd_count(before) == before); }                 \
+#define TLS_MATRIX()                                                                         \
+  if (!duet::tlstest::have_openssl()) DUET_SKIP("the openssl tool is not installed");        \
+  if (!certs().ok) FAIL("could not make the test certificates with openssl req");            \
+  const IoDriver drv = GENERATE(IoDriver::io_uring, IoDriver::epoll);                        \
+  const Model model = GENERATE(Model::stackless, Model::stackful);                           \
+  INFO("driver " << duet::to_string(drv).data() << ", " << duet::iotest::model_name(model)); \
+  if (!duet::iotest::driver_available(drv)) {                                                \
+    WARN("SKIP: " << duet::to_string(drv).data() << " not available on this kernel");        \
+    return;                                                                                  \
+  }                                                                                          \
+  struct FdCheck {                                                                           \
+    int before = duet::iotest::fd_count();                                                   \
+    ~FdCheck() { CHECK(duet::iotest::settled_fd_count(before) == before); }                  \
   } fd_check
 
 namespace {

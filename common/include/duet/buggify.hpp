@@ -20,8 +20,6 @@
 
 #include "duet/export.hpp"
 
-#include <source_location>
-
 namespace duet {
 
 namespace detail {
@@ -44,11 +42,12 @@ DUET_API bool buggify_at(double probability, const char* file, unsigned line) no
 }  // namespace detail
 
 /// Whether this fault point fires (see the header comment). `probability`
-/// is per call at an enabled site.
-[[nodiscard]] inline bool buggify(
-    double probability = 0.25,
-    std::source_location where = std::source_location::current()) noexcept {
-  return detail::buggify_at(probability, where.file_name(), where.line());
+/// is per call at an enabled site; `file` and `line` name the site (the
+/// caller's, by default: the builtins GCC and Clang share, which
+/// std::source_location needs a newer Clang for).
+[[nodiscard]] inline bool buggify(double probability = 0.25, const char* file = __builtin_FILE(),
+                                  unsigned line = __builtin_LINE()) noexcept {
+  return detail::buggify_at(probability, file, line);
 }
 
 }  // namespace duet

@@ -2,14 +2,17 @@
 // for its default beside it.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
 #include <optional>
+#include <string_view>
 
 #include "duet/histogram.hpp"
+#include "duet/names.hpp"
 
 namespace duet {
 
@@ -33,7 +36,7 @@ enum class IoDriver : std::uint8_t {
 };
 
 /// Where a fiber's stack comes from (duet/stackful/stack.hpp and
-/// docs/stackful.md describe each; FiberOptions can override per spawn).
+/// docs/stackful.md describe each; FiberConfig can override per spawn).
 enum class StackStrategy : std::uint8_t {
   pooled,            // fixed size + guard page, from per-thread pools
   lazy,              // large reservation, pages committed on touch
@@ -49,8 +52,49 @@ enum class ClockMode : std::uint8_t {
   manual,  // a test clock that moves only through Runtime::advance
 };
 
-/// The strategy's name as FiberOptions and the docs spell it.
-constexpr const char* strategy_name(StackStrategy s) noexcept {
+// The names of the values (duet/names.hpp): to_string, and
+// duet::from_string<E> through enum_values.
+constexpr std::array<Placement, 4> enum_values(Placement) noexcept {
+  return {Placement::none, Placement::one_per_core, Placement::compact, Placement::scatter};
+}
+constexpr std::string_view to_string(Placement p) noexcept {
+  switch (p) {
+    case Placement::none:
+      return "none";
+    case Placement::one_per_core:
+      return "one_per_core";
+    case Placement::compact:
+      return "compact";
+    case Placement::scatter:
+      return "scatter";
+  }
+  return "?";
+}
+
+constexpr std::array<IoDriver, 5> enum_values(IoDriver) noexcept {
+  return {IoDriver::automatic, IoDriver::io_uring, IoDriver::epoll, IoDriver::none, IoDriver::sim};
+}
+constexpr std::string_view to_string(IoDriver d) noexcept {
+  switch (d) {
+    case IoDriver::automatic:
+      return "automatic";
+    case IoDriver::io_uring:
+      return "io_uring";
+    case IoDriver::epoll:
+      return "epoll";
+    case IoDriver::none:
+      return "none";
+    case IoDriver::sim:
+      return "sim";
+  }
+  return "?";
+}
+
+constexpr std::array<StackStrategy, 4> enum_values(StackStrategy) noexcept {
+  return {StackStrategy::pooled, StackStrategy::lazy, StackStrategy::copy,
+          StackStrategy::unguarded_unsafe};
+}
+constexpr std::string_view to_string(StackStrategy s) noexcept {
   switch (s) {
     case StackStrategy::pooled:
       return "pooled";
@@ -60,6 +104,26 @@ constexpr const char* strategy_name(StackStrategy s) noexcept {
       return "copy";
     case StackStrategy::unguarded_unsafe:
       return "unguarded_unsafe";
+  }
+  return "?";
+}
+/// The name before 0.3 (docs/CHANGELOG.md).
+[[deprecated("use duet::to_string(StackStrategy)")]] constexpr const char* strategy_name(
+    StackStrategy s) noexcept {
+  return to_string(s).data();  // the literals are null-terminated
+}
+
+constexpr std::array<ClockMode, 3> enum_values(ClockMode) noexcept {
+  return {ClockMode::real, ClockMode::paused, ClockMode::manual};
+}
+constexpr std::string_view to_string(ClockMode c) noexcept {
+  switch (c) {
+    case ClockMode::real:
+      return "real";
+    case ClockMode::paused:
+      return "paused";
+    case ClockMode::manual:
+      return "manual";
   }
   return "?";
 }

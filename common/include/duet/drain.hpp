@@ -10,6 +10,7 @@
 #pragma once
 
 #include "duet/export.hpp"
+#include "duet/task_kind.hpp"
 
 #include <cstdint>
 #include <stdexcept>
@@ -27,15 +28,15 @@ class DUET_API SpawnRefused : public std::runtime_error {
 
 /// One task a drain cancelled at its deadline.
 struct CancelledTask {
-  enum class Kind : std::uint8_t { stackless, poll, stackful };
+  using Kind = TaskKind;
   Kind kind;
   /// Where it was spawned, when the task records it: a fiber spawned with
-  /// `duet::stackful(options)` does (FiberOptions, SpawnSite). Null / 0
+  /// `duet::stackful(options)` does (FiberConfig, SpawnSite). Null / 0
   /// otherwise: a coroutine, a poll future, or `duet::stackful` without
   /// options (recording a site for those would cost every spawn a store).
   const char* file = nullptr;
   std::uint_least32_t line = 0;
-  /// FiberOptions::name of a fiber, else null.
+  /// FiberConfig::name of a fiber, else null.
   const char* name = nullptr;
   /// What it runs, from the program's symbols: a coroutine task's root
   /// coroutine ("handle_client(duet::net::TcpStream)"), a poll task's future

@@ -92,7 +92,7 @@ struct WorkerHistograms {
   /// RuntimeConfig::histogram_sample_every): from the wake to the start of
   /// the task's run, recorded by the worker that ran it, in seconds.
   Histogram scheduling_delay;
-  /// Measured fibers (FiberOptions::measure_stack, set_stack_measurement)
+  /// Measured fibers (FiberConfig::measure_stack, set_stack_measurement)
   /// that finished on this worker: each one's exact stack high-water mark,
   /// in bytes. Recorded whether or not the time histograms are on.
   Histogram fiber_stack;

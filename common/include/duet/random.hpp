@@ -30,9 +30,9 @@
 namespace duet {
 
 /// A UniformRandomBitGenerator over the calling thread's generator (for
-/// <random>'s distributions and std::shuffle; those distributions are each
-/// standard library's own, so the helpers below are the ones that draw the
-/// same on every library).
+/// the standard distributions and std::shuffle; those distributions are
+/// each standard library's own, so the helpers below are the ones that
+/// draw the same on every library).
 struct Random {
   using result_type = std::uint64_t;
   static constexpr result_type min() noexcept { return 0; }

@@ -27,8 +27,8 @@ struct StallReport {
   /// How long the run had kept the worker when it was seen (a lower bound:
   /// the detector looks every threshold / 2).
   std::chrono::nanoseconds running_for{0};
-  const char* kind = "";       // "stackless", "poll" or "stackful"
-  const char* name = nullptr;  // fibers: FiberOptions::name; else null
+  const char* kind = "";       // "coroutine", "poll" or "fiber" (to_string(TaskKind))
+  const char* name = nullptr;  // fibers: FiberConfig::name; else null
   const char* file = nullptr;  // fibers: the spawn site; else null
   unsigned line = 0;
   /// The worker thread's frames when the signal arrived, innermost first,

@@ -132,8 +132,8 @@ std::size_t dump_tasks(Runtime& rt, std::ostream& os) {
     detail::Seen& e = seen.emplace_back();
     const detail::TaskSnapshot w = t->load(std::memory_order_acquire);
     std::ostringstream line;
-    line << "task " << static_cast<const void*>(t) << " " << detail::task_kind_name(t->vtable->kind)
-         << " " << detail::state_name(w) << " refs=" << w.refs();
+    line << "task " << static_cast<const void*>(t) << " " << to_string(t->vtable->kind) << " "
+         << detail::state_name(w) << " refs=" << w.refs();
     if (w.is_pinned()) line << " pinned=" << w.home();
     if (const detail::StackfulOps* ops = t->vtable->stackful) ops->describe(t, line);
     if (t->vtable->await_chain == nullptr) line << " runs " << detail::task_function(t);

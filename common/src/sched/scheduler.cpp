@@ -21,13 +21,6 @@
 
 namespace duet::detail {
 
-static_assert(static_cast<int>(CancelledTask::Kind::stackless) ==
-                      static_cast<int>(TaskKind::stackless) &&
-                  static_cast<int>(CancelledTask::Kind::poll) == static_cast<int>(TaskKind::poll) &&
-                  static_cast<int>(CancelledTask::Kind::stackful) ==
-                      static_cast<int>(TaskKind::stackful),
-              "a drain report's kinds are the task kinds");
-
 // How often a drain looks whether every task has finished.
 constexpr std::chrono::milliseconds kDrainPoll{1};
 

@@ -157,7 +157,7 @@ bool StallMonitor::capture(Worker& w, std::uint64_t polls, StallReport& r) {
   }
   const bool same_run = c.in_task && c.polls == polls;
   if (same_run) {
-    r.kind = task_kind_name(c.kind);
+    r.kind = to_string(c.kind).data();  // a literal: null-terminated
     r.name = c.site.name;
     r.file = c.site.file;
     r.line = c.site.line;

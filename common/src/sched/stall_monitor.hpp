@@ -41,7 +41,7 @@ struct StallCapture {
   std::atomic<int> phase{idle};  // seq_cst: a rare handshake, no order to argue
   std::uint64_t polls = 0;       // the worker's run count when the signal came
   bool in_task = false;          // a task was running (not the loop itself)
-  TaskKind kind = TaskKind::stackless;
+  TaskKind kind = TaskKind::coroutine;
   TaskSite site{};
   int depth = 0;
   void* frames[kMaxFrames] = {};

@@ -381,7 +381,7 @@ std::vector<net::SocketAddr> interleave(const std::vector<net::SocketAddr>& in) 
 }
 }  // namespace
 
-ConnectFuture::ConnectFuture(LookupFuture lookup, ConnectOptions opt) noexcept
+ConnectFuture::ConnectFuture(LookupFuture lookup, ConnectConfig opt) noexcept
     : lookup_(std::move(lookup)), opt_(opt) {}
 
 void ConnectFuture::start_next() {

@@ -83,9 +83,9 @@ bool client_idempotent(Method m) noexcept {
 }  // namespace detail
 
 struct Client::Pool {
-  explicit Pool(ClientOptions o) : options(std::move(o)) {}
+  explicit Pool(ClientConfig o) : options(std::move(o)) {}
 
-  const ClientOptions options;
+  const ClientConfig options;
 
   /// The lock guards `hosts` and `counts` only. It is held for a lookup
   /// among the (few) upstreams and a move of a pointer or two, and never
@@ -446,7 +446,7 @@ bool client_keep_alive(const Request& req) noexcept {
 
 /// A connect's own timeout: connect_timeout, or less when the request's
 /// deadline comes first (zero or less: the deadline has passed).
-std::chrono::nanoseconds client_connect_timeout(const ClientOptions& o, Instant deadline) noexcept {
+std::chrono::nanoseconds client_connect_timeout(const ClientConfig& o, Instant deadline) noexcept {
   const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now());
   return std::min<std::chrono::nanoseconds>(o.connect_timeout, left);
 }
@@ -615,7 +615,7 @@ io::Result<Response> client_attempt_plain(ClientLease& lease, const std::string&
 
 }  // namespace detail
 
-Client::Client(ClientOptions options) : pool_(std::make_unique<Pool>(std::move(options))) {}
+Client::Client(ClientConfig options) : pool_(std::make_unique<Pool>(std::move(options))) {}
 
 Client::~Client() = default;
 

@@ -124,7 +124,7 @@ Task<ShutdownReport> wait_quiet(detail::State& st, Instant deadline) {
 
 }  // namespace
 
-Server::Server(Router routes, ServerOptions options)
+Server::Server(Router routes, ServerConfig options)
     : state_(std::make_unique<State>(std::move(routes), std::move(options))) {}
 
 Server::~Server() = default;
@@ -162,7 +162,7 @@ ServerStats Server::stats() const noexcept {
                      .accept_errors = state_->accept_errors.load(std::memory_order_relaxed)};
 }
 
-const ServerOptions& Server::options() const noexcept {
+const ServerConfig& Server::options() const noexcept {
   return state_->options;
 }
 

@@ -25,9 +25,9 @@ class TlsContext;
 namespace duet::http {
 
 struct Server::State {
-  State(Router r, ServerOptions o) : routes(std::move(r)), options(std::move(o)) {}
+  State(Router r, ServerConfig o) : routes(std::move(r)), options(std::move(o)) {}
   Router routes;
-  ServerOptions options;
+  ServerConfig options;
   /// A child of the runtime's shutdown_token(), made by the first serve():
   /// cancelled (by the runtime's drain, or by Server::shutdown), the
   /// server drains.

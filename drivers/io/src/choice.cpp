@@ -90,7 +90,7 @@ IoDriver resolve_driver(IoDriver requested) {
   auto i = static_cast<unsigned>(got);
   if (!g_logged[i] && (warn || log_info())) {
     g_logged[i] = true;
-    std::fprintf(stderr, "duet: I/O driver %s (%s)\n", driver_name(got), why);
+    std::fprintf(stderr, "duet: I/O driver %s (%s)\n", duet::to_string(got).data(), why);
   }
   return got;
 }
@@ -107,19 +107,7 @@ IoDriver resolve(IoDriver requested) {
 }
 
 const char* driver_name(IoDriver d) noexcept {
-  switch (d) {
-    case IoDriver::automatic:
-      return "automatic";
-    case IoDriver::io_uring:
-      return "io_uring";
-    case IoDriver::epoll:
-      return "epoll";
-    case IoDriver::none:
-      return "none";
-    case IoDriver::sim:
-      return "sim";
-  }
-  return "?";
+  return duet::to_string(d).data();  // a literal: null-terminated
 }
 
 }  // namespace duet::io

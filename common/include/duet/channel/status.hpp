@@ -1,9 +1,12 @@
 // duet/channel/status.hpp: what a channel operation can end in.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
+#include <string_view>
 #include <utility>
+#include "duet/names.hpp"
 
 namespace duet {
 
@@ -13,6 +16,23 @@ enum class ChannelStatus : std::uint8_t {
   closed,       // the channel is closed (a send), or closed and drained (a receive)
   nil,          // a nil (default-constructed) channel: never ready, cannot be closed
 };
+constexpr std::array<ChannelStatus, 4> enum_values(ChannelStatus) noexcept {
+  return {ChannelStatus::ok, ChannelStatus::would_block, ChannelStatus::closed, ChannelStatus::nil};
+}
+/// "ok", "would_block", "closed", "nil" (duet/names.hpp).
+constexpr std::string_view to_string(ChannelStatus s) noexcept {
+  switch (s) {
+    case ChannelStatus::ok:
+      return "ok";
+    case ChannelStatus::would_block:
+      return "would_block";
+    case ChannelStatus::closed:
+      return "closed";
+    case ChannelStatus::nil:
+      return "nil";
+  }
+  return "?";
+}
 
 /// The result of send / try_send: on failure the value comes back.
 /// [[nodiscard]]: a failed send (closed, nil, would_block) must not pass

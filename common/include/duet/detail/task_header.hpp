@@ -32,6 +32,7 @@
 #pragma once
 
 #include "duet/export.hpp"
+#include "duet/task_kind.hpp"
 
 #include <atomic>
 #include <bit>
@@ -54,20 +55,7 @@ enum class RunResult : std::uint8_t {
   complete,  // finished: outcome stored, future destroyed
 };
 
-enum class TaskKind : std::uint8_t { stackless, poll, stackful };
-
-/// The kind's name in dumps and stall reports.
-constexpr const char* task_kind_name(TaskKind k) noexcept {
-  switch (k) {
-    case TaskKind::stackless:
-      return "stackless";
-    case TaskKind::poll:
-      return "poll";
-    case TaskKind::stackful:
-      return "stackful";
-  }
-  return "?";
-}
+using duet::TaskKind;
 
 /// A parked coroutine task's chain of awaits, for dump_tasks' async
 /// backtrace: code addresses, which the dump names. The leaf (the coroutine

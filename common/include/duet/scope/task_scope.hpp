@@ -41,7 +41,7 @@
 //   RuntimeConfig::on_detached_exception.
 // One waiter at a time (spawns may come from any task at once).
 //
-// The failure policy (ScopeOptions::on_failure): keep_going (the default)
+// The failure policy (ScopeConfig::on_failure): keep_going (the default)
 // lets every child run; cancel_rest (errgroup's WithContext) cancels every
 // unfinished child at the first failure (an exception or a cancellation),
 // at once, from the thread where the failing child ended, and closes the
@@ -86,11 +86,14 @@
 #pragma once
 
 #include "duet/export.hpp"
+#include "duet/names.hpp"
 
+#include <array>
 #include <cstddef>
 #include <exception>
 #include <optional>
 #include <stdexcept>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -109,10 +112,19 @@ enum class FailurePolicy : unsigned char {
   keep_going,   // the others run on; join() rethrows the first failure at the end
   cancel_rest,  // the first failure cancels every other child and closes the scope
 };
+constexpr std::array<FailurePolicy, 2> enum_values(FailurePolicy) noexcept {
+  return {FailurePolicy::keep_going, FailurePolicy::cancel_rest};
+}
+/// "keep_going", "cancel_rest" (duet/names.hpp).
+constexpr std::string_view to_string(FailurePolicy p) noexcept {
+  return p == FailurePolicy::keep_going ? "keep_going" : "cancel_rest";
+}
 
-struct ScopeOptions {
+struct ScopeConfig {
   FailurePolicy on_failure = FailurePolicy::keep_going;
 };
+/// The name before 0.3 (docs/CHANGELOG.md).
+using ScopeOptions [[deprecated("use duet::ScopeConfig")]] = ScopeConfig;
 
 /// Thrown by TaskScope::spawn on a closed scope.
 class DUET_API ScopeClosed : public std::logic_error {
@@ -201,10 +213,10 @@ template <class T>
 class TaskScope {
  public:
   /// A scope on `rt`.
-  explicit TaskScope(Runtime& rt, ScopeOptions o = {})
+  explicit TaskScope(Runtime& rt, ScopeConfig o = {})
       : rt_(&rt), c_(detail::scope_create(o.on_failure, &detail::scope_child_failed<T>)) {}
   /// A scope on the calling worker's runtime (std::logic_error elsewhere).
-  explicit TaskScope(ScopeOptions o = {}) : TaskScope(current_runtime(), o) {}
+  explicit TaskScope(ScopeConfig o = {}) : TaskScope(current_runtime(), o) {}
   TaskScope(TaskScope&& o) noexcept : rt_(o.rt_), c_(std::exchange(o.c_, nullptr)) {}
   TaskScope& operator=(TaskScope&&) = delete;
   TaskScope(const TaskScope&) = delete;

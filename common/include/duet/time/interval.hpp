@@ -29,16 +29,34 @@
 // while its tick is awaited or spawned.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <optional>
 #include <stdexcept>
+#include <string_view>
 
+#include "duet/names.hpp"
 #include "duet/poll.hpp"
 #include "duet/time/sleep.hpp"
 
 namespace duet {
 
 enum class MissedTickBehavior : unsigned char { burst, delay, skip };
+constexpr std::array<MissedTickBehavior, 3> enum_values(MissedTickBehavior) noexcept {
+  return {MissedTickBehavior::burst, MissedTickBehavior::delay, MissedTickBehavior::skip};
+}
+/// "burst", "delay", "skip" (duet/names.hpp).
+constexpr std::string_view to_string(MissedTickBehavior b) noexcept {
+  switch (b) {
+    case MissedTickBehavior::burst:
+      return "burst";
+    case MissedTickBehavior::delay:
+      return "delay";
+    case MissedTickBehavior::skip:
+      return "skip";
+  }
+  return "?";
+}
 
 class Interval;
 

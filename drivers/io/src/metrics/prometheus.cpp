@@ -288,7 +288,7 @@ void write_prometheus(const Runtime& rt, std::string& out) {
     e.sample(io.*c.field);
   }
   e.family("duet_io_driver_info", "gauge", "The I/O driver this process uses (value 1).");
-  e.sample(1, "driver", io::driver_name(io::active_driver()));
+  e.sample(1, "driver", duet::to_string(io::active_driver()).data());
   write_memory(e, rt.memory(), ids);
 }
 

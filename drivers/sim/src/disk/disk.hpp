@@ -22,8 +22,8 @@
 #include <string_view>
 #include <vector>
 
-#include "../network/draws.hpp"
-#include "../network/trace.hpp"
+#include "replay/draws.hpp"
+#include "replay/trace.hpp"
 #include "duet/sim/config.hpp"
 
 namespace duet::sim::detail {

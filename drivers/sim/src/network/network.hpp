@@ -8,8 +8,10 @@
 //   socket.hpp        a virtual descriptor's record, with its TCP part
 //                     (tcp_conn.hpp) or its UDP part (udp_state.hpp);
 //   events.hpp        the events in flight and their queue;
-//   draws.hpp         the seeded draws;
-//   trace.hpp         the trace and its hash;
+//   ../replay/draws.hpp  the seeded draws (the disk's and the fault
+//                     points' too);
+//   ../replay/trace.hpp  the trace and its hash (trace.cpp beside it:
+//                     its lines and texts);
 //   ../disk/disk.hpp  each host's simulated files (the disk has files of
 //                     its own for its rules).
 // Its rules, one concern to a file:
@@ -26,7 +28,6 @@
 //   resolver.cpp      the world's resolver (duet::dns's names);
 //   files.cpp         the driver's file operations, answered by the
 //                     disk, at once or after DiskConfig's latency;
-//   trace.cpp         the trace's lines and texts;
 //   network.cpp       construction, the socket table's look-up, the
 //                     world's read-outs.
 //
@@ -65,7 +66,7 @@
 #include <vector>
 
 #include "../disk/disk.hpp"
-#include "draws.hpp"
+#include "replay/draws.hpp"
 #include "duet/io/detail/io_op.hpp"
 #include "duet/io/detail/virtual_net.hpp"
 #include "duet/io/op.hpp"
@@ -77,7 +78,7 @@
 #include "events.hpp"
 #include "socket.hpp"
 #include "topology.hpp"
-#include "trace.hpp"
+#include "replay/trace.hpp"
 #include "udp_state.hpp"
 
 namespace duet::sim::detail {
@@ -117,7 +118,7 @@ class Network final : public io::detail::VirtualNet {
   explicit Network(const WorldConfig& cfg);
   ~Network() override;
 
-  // ---- the world's controls (world.cpp; hosts.cpp, resolver.cpp, trace.cpp) ----
+  // ---- the world's controls (world.cpp; hosts.cpp, resolver.cpp, ../replay/trace.cpp) ----
   std::uint32_t add_host(std::string name, std::uint32_t ipv4_host_order);
   [[nodiscard]] std::uint32_t next_default_ip() const;
   [[nodiscard]] const std::string& host_name(std::uint32_t h) const;

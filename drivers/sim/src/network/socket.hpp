@@ -15,7 +15,7 @@
 #include "duet/waker.hpp"
 #include "tcp_conn.hpp"
 #include "topology.hpp"
-#include "trace.hpp"
+#include "replay/trace.hpp"
 #include "udp_state.hpp"
 
 namespace duet::sim::detail {

@@ -15,7 +15,7 @@
 #include <utility>
 
 #include "duet/buggify.hpp"
-#include "network/draws.hpp"
+#include "replay/draws.hpp"
 #include "network/network.hpp"
 
 namespace duet::sim::detail {

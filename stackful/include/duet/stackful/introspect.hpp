@@ -46,7 +46,7 @@ struct DUET_API StackHistogram {
 
 /// Measure every fiber spawned from now on (a canary fill at the first run
 /// and a scan at the end: costs about one memset of the stack). Off by
-/// default; FiberOptions::measure_stack measures one fiber.
+/// default; FiberConfig::measure_stack measures one fiber.
 DUET_API void set_stack_measurement(bool on) noexcept;
 [[nodiscard]] DUET_API StackHistogram stack_histogram() noexcept;
 DUET_API void reset_stack_histogram() noexcept;

@@ -1,5 +1,5 @@
 // duet/stackful/options.hpp: what a fiber's spawn says: its options
-// (FiberOptions), where it was spawned (SpawnSite), and the tag that selects
+// (FiberConfig), where it was spawned (SpawnSite), and the tag that selects
 // the stackful backend (duet::stackful). duet/stackful/fiber.hpp spawns.
 #pragma once
 
@@ -13,7 +13,7 @@ namespace duet {
 class Runtime;
 
 /// Per-spawn fiber options.
-struct FiberOptions {
+struct FiberConfig {
   /// Where the stack comes from; unset takes RuntimeConfig::fiber_stack_strategy.
   std::optional<StackStrategy> strategy{};
   /// pooled / unguarded_unsafe: usable stack bytes (0: RuntimeConfig::
@@ -27,6 +27,8 @@ struct FiberOptions {
   /// at the first run, scans it at the end; see duet/stackful/introspect.hpp).
   bool measure_stack = false;
 };
+/// The name before 0.3 (docs/CHANGELOG.md).
+using FiberOptions [[deprecated("use duet::FiberConfig")]] = FiberConfig;
 
 /// Where a fiber was spawned, for dumps and overflow reports. Taken from
 /// __builtin_FILE/__builtin_LINE (GCC and clang) rather than
@@ -46,10 +48,10 @@ struct SpawnSite {
 /// `rt.spawn(duet::stackful, fn)` or `rt.spawn(duet::stackful(opts), fn)`.
 /// The second form records the spawn site for dumps and overflow reports.
 struct Stackful {
-  FiberOptions options{};
+  FiberConfig options{};
   SpawnSite site{};
   bool has_site = false;
-  constexpr Stackful operator()(FiberOptions o,
+  constexpr Stackful operator()(FiberConfig o,
                                 SpawnSite loc = SpawnSite::current()) const noexcept {
     return Stackful{o, loc, true};
   }

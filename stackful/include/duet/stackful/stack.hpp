@@ -88,7 +88,7 @@ struct StackTuning {
   /// Lazy stacks: the high-water mark. A released stack that was touched
   /// below it gives the pages below back to the kernel.
   std::size_t lazy_keep_bytes = std::size_t{64} << 10;
-  /// Lazy stacks: the reservation when FiberOptions::stack_size is 0.
+  /// Lazy stacks: the reservation when FiberConfig::stack_size is 0.
   std::size_t lazy_reserve_bytes = std::size_t{8} << 20;
   /// Copy fibers: the size of each worker's shared stack (lazily committed,
   /// guarded). The deepest copy fiber must fit in it.

@@ -169,7 +169,7 @@ struct CoroTask final : TaskHeader {
     }
   }
 
-  static constexpr TaskVTable vtable{TaskKind::stackless, &run,    &cancel,     &destroy, &outcome,
+  static constexpr TaskVTable vtable{TaskKind::coroutine, &run,    &cancel,     &destroy, &outcome,
                                      &drop_outcome,       nullptr, &await_chain};
 };
 static_assert(sizeof(CoroTask<void>) == frame_head, "the task is the head of its frame's block");

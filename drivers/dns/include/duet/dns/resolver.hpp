@@ -29,6 +29,7 @@
 
 #include "duet/export.hpp"
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -39,6 +40,7 @@
 #include <vector>
 
 #include "duet/io/result.hpp"
+#include "duet/names.hpp"
 #include "duet/net/address.hpp"
 #include "duet/net/tcp.hpp"
 #include "duet/poll.hpp"
@@ -52,6 +54,13 @@ DUET_API const std::error_category& dns_category() noexcept;
 DUET_API bool is_not_found(std::error_code e) noexcept;
 
 enum class Family { any, v4, v6 };
+constexpr std::array<Family, 3> enum_values(Family) noexcept {
+  return {Family::any, Family::v4, Family::v6};
+}
+/// "any", "v4", "v6" (duet/names.hpp).
+constexpr std::string_view to_string(Family f) noexcept {
+  return f == Family::any ? "any" : f == Family::v4 ? "v4" : "v6";
+}
 
 struct DUET_API ResolverConfig {
   /// "host:port,host:port" ("127.0.0.1:5353,[::1]:53"); empty: the
@@ -104,7 +113,7 @@ class DUET_API Resolver {
   std::shared_ptr<const detail::ResolverState> st_;
 };
 
-struct DUET_API ConnectOptions {
+struct DUET_API ConnectConfig {
   /// One address's connect gives up after this long; 0: none.
   std::chrono::nanoseconds attempt_timeout = std::chrono::seconds(5);
   /// The lookup's deadline; 0: none.
@@ -114,6 +123,8 @@ struct DUET_API ConnectOptions {
   /// the earlier ones still running.
   std::chrono::nanoseconds attempt_delay = std::chrono::milliseconds(250);
 };
+/// The name before 0.3 (docs/CHANGELOG.md).
+using ConnectOptions [[deprecated("use duet::dns::ConnectConfig")]] = ConnectConfig;
 
 /// connect(): Result<net::TcpStream>. The lookup, then Happy Eyeballs v2
 /// (RFC 8305): the addresses in c-ares's order with the families
@@ -122,13 +133,13 @@ struct DUET_API ConnectOptions {
 /// cancelled; the last error when none connects.
 class [[nodiscard]] DUET_API ConnectFuture {
  public:
-  ConnectFuture(LookupFuture lookup, ConnectOptions opt) noexcept;
+  ConnectFuture(LookupFuture lookup, ConnectConfig opt) noexcept;
   Poll<io::Result<net::TcpStream>> poll(Context& cx);
 
  private:
   void start_next();
   std::optional<LookupFuture> lookup_;
-  ConnectOptions opt_;
+  ConnectConfig opt_;
   std::vector<net::SocketAddr> addrs_;
   std::size_t next_ = 0;
   // In flight; boxed, since a polled connect must not move.
@@ -139,7 +150,7 @@ class [[nodiscard]] DUET_API ConnectFuture {
 
 /// Resolves `host` and connects to its addresses in order.
 inline ConnectFuture connect(const Resolver& r, std::string_view host, std::uint16_t port,
-                             ConnectOptions opt = {}) {
+                             ConnectConfig opt = {}) {
   return ConnectFuture(r.lookup(host, port, opt.lookup_timeout), opt);
 }
 

@@ -5,7 +5,7 @@
 // Rules:
 // - A Client is shared by every task of a runtime (any worker may send).
 //   Each upstream (address and port) keeps up to
-//   ClientOptions::max_idle_per_host idle connections; a request takes one
+//   ClientConfig::max_idle_per_host idle connections; a request takes one
 //   (or connects), and gives it back once its response is read whole and
 //   the connection may carry another (ResponseDecoder::reusable).
 // - A request on a pooled connection that fails before any response byte
@@ -17,7 +17,7 @@
 //   response is the result (the connection then closed, never pooled),
 //   as curl's and Go's clients give it (RFC 9112 section 9.5).
 // - Errors are io::Result's: std::errc::timed_out past
-//   ClientOptions::request_timeout (connect to last response byte),
+//   ClientConfig::request_timeout (connect to last response byte),
 //   connection_refused, connection_reset, bad_message (a malformed or
 //   over-limit response), and the operating system's others.
 // - Bodies in pieces: a request with a body source (Request::source,
@@ -56,7 +56,7 @@
 
 namespace duet::http {
 
-struct ClientOptions {
+struct ClientConfig {
   /// Idle keep-alive connections kept per upstream.
   std::size_t max_idle_per_host = 64;
   std::chrono::milliseconds connect_timeout{5'000};
@@ -68,12 +68,14 @@ struct ClientOptions {
   /// response body accepted).
   Limits limits{.max_header_bytes = 64 * 1024, .max_body_bytes = 64 * 1024 * 1024};
 };
+/// The name before 0.3 (docs/CHANGELOG.md).
+using ClientOptions [[deprecated("use duet::http::ClientConfig")]] = ClientConfig;
 
 /// A response whose body is read in pieces (Client::open, open_now): its
 /// head at once, its body as it arrives, never buffered whole. It holds
 /// its connection until the body's end, which gives the connection back to
 /// the pool (when reusable); destroyed before the end, it closes it. Reads
-/// keep the request's deadline (ClientOptions::request_timeout, from the
+/// keep the request's deadline (ClientConfig::request_timeout, from the
 /// request's start to the body's last byte). It must not outlive its
 /// Client.
 class DUET_API ResponseStream {
@@ -114,7 +116,7 @@ struct ClientStats {
 
 class DUET_API Client {
  public:
-  explicit Client(ClientOptions options = {});
+  explicit Client(ClientConfig options = {});
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;

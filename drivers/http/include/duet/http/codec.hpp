@@ -42,6 +42,8 @@
 #include <string_view>
 
 #include "duet/http/message.hpp"
+#include "duet/names.hpp"
+#include <array>
 
 namespace duet::http {
 
@@ -159,6 +161,23 @@ enum class BodyFraming : unsigned char {
   chunked,  // each piece a chunk, then the last chunk
   close,    // the pieces as they are; the connection's close ends the body
 };
+constexpr std::array<BodyFraming, 4> enum_values(BodyFraming) noexcept {
+  return {BodyFraming::none, BodyFraming::length, BodyFraming::chunked, BodyFraming::close};
+}
+/// "none", "length", "chunked", "close" (duet/names.hpp).
+constexpr std::string_view to_string(BodyFraming f) noexcept {
+  switch (f) {
+    case BodyFraming::none:
+      return "none";
+    case BodyFraming::length:
+      return "length";
+    case BodyFraming::chunked:
+      return "chunked";
+    case BodyFraming::close:
+      return "close";
+  }
+  return "?";
+}
 [[nodiscard]] DUET_API BodyFraming body_framing(const Response& r, const Answering& a) noexcept;
 /// Appends the answer to a refused request (Event::error, or a route's
 /// 404/405): a short text body, "Connection: close" unless `keep_open`;

@@ -39,6 +39,7 @@
 #include <system_error>
 #include <type_traits>
 #include <vector>
+#include "duet/names.hpp"
 
 namespace duet::http {
 
@@ -66,6 +67,11 @@ enum class Method : std::uint8_t {
 
 /// The method's name as sent on the wire ("GET"; "" for Method::other).
 [[nodiscard]] DUET_API std::string_view to_string(Method m) noexcept;
+/// Every method (duet/names.hpp: duet::from_string<Method>("GET")).
+constexpr std::array<Method, 10> enum_values(Method) noexcept {
+  return {Method::get,     Method::head,    Method::post,  Method::put,   Method::delete_,
+          Method::connect, Method::options, Method::trace, Method::patch, Method::other};
+}
 /// The method named `token` (case-sensitive, RFC 9110 section 9.1), or
 /// Method::other.
 [[nodiscard]] DUET_API Method method_from(std::string_view token) noexcept;

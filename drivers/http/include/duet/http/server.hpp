@@ -9,7 +9,7 @@
 //   connection's own under the fiber engine; one spawned for the request
 //   under the others), so it may wait anywhere inside it (duet::wait).
 //
-// Engines (ServerOptions::engine): how a connection waits; one connection
+// Engines (ServerConfig::engine): how a connection waits; one connection
 // machine decides every step for all three, so they answer alike
 // (docs/http.md, "The connection machine"):
 // - `coroutine`: a Task per connection, a co_await at each wait.
@@ -43,7 +43,7 @@
 //   }
 //   void serve_until_drained() {
 //     duet::Runtime rt;
-//     duet::http::Server server(routes(), duet::http::ServerOptions{});
+//     duet::http::Server server(routes(), duet::http::ServerConfig{});
 //     auto l = duet::net::TcpListener::bind(duet::net::SocketAddr::v4_loopback(0));
 //     server.serve(rt, std::move(*l));
 //     // ... later, from a thread outside the runtime:
@@ -53,6 +53,7 @@
 
 #include "duet/export.hpp"
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <concepts>
@@ -67,6 +68,7 @@
 
 #include "duet/http/codec.hpp"
 #include "duet/http/message.hpp"
+#include "duet/names.hpp"
 #include "duet/net/tcp.hpp"
 #include "duet/runtime.hpp"
 #include "duet/stackless/task.hpp"
@@ -78,7 +80,9 @@ class TlsContext;
 namespace duet::http {
 
 /// A coroutine handler.
-using CoroHandler = std::function<Task<Response>(Request&)>;
+using CoroutineHandler = std::function<Task<Response>(Request&)>;
+/// The name before 0.3 (docs/CHANGELOG.md).
+using CoroHandler [[deprecated("use duet::http::CoroutineHandler")]] = CoroutineHandler;
 /// A plain handler, run on a fiber.
 using FiberHandler = std::function<Response(Request&)>;
 
@@ -94,11 +98,11 @@ class Handler {
       : fiber_(std::move(f)) {}  // NOLINT: implicit, as std::function
 
   [[nodiscard]] bool is_coroutine() const noexcept { return static_cast<bool>(coro_); }
-  [[nodiscard]] const CoroHandler& coroutine() const noexcept { return coro_; }
+  [[nodiscard]] const CoroutineHandler& coroutine() const noexcept { return coro_; }
   [[nodiscard]] const FiberHandler& fiber() const noexcept { return fiber_; }
 
  private:
-  CoroHandler coro_;
+  CoroutineHandler coro_;
   FiberHandler fiber_;
 };
 
@@ -185,13 +189,6 @@ class DUET_API Router {
   /// The handler for `method` at `path` (a request's path(), without the
   /// query), and the parameters its pattern captured.
   [[nodiscard]] Match find(Method method, std::string_view path) const;
-  /// The old form: `method_name` was never read (a Method::other route
-  /// serves every other token).
-  [[deprecated("use find(method, path): the method once")]] [[nodiscard]] Match find(
-      Method method, std::string_view method_name, std::string_view path) const {
-    (void)method_name;
-    return find(method, path);
-  }
   /// What the server calls: find() for `req`'s method and path, with the
   /// pattern's parameters put in req.params (the Match's left empty), and
   /// 400 for a malformed escape in the query too.
@@ -250,10 +247,13 @@ struct Hooks {
 };
 
 enum class Engine : std::uint8_t { coroutine, fiber, poll };
+constexpr std::array<Engine, 3> enum_values(Engine) noexcept {
+  return {Engine::coroutine, Engine::fiber, Engine::poll};
+}
 /// "coroutine", "fiber", "poll".
 [[nodiscard]] DUET_API std::string_view to_string(Engine e) noexcept;
 
-struct ServerOptions {
+struct ServerConfig {
   Engine engine = Engine::coroutine;
   Limits limits{};
   /// Connections open at once; one accepted past it is closed at once.
@@ -263,6 +263,8 @@ struct ServerOptions {
   std::size_t max_requests_per_connection = 0;
   Hooks hooks{};
 };
+/// The name before 0.3 (docs/CHANGELOG.md).
+using ServerOptions [[deprecated("use duet::http::ServerConfig")]] = ServerConfig;
 
 /// What Server::shutdown saw when it ended.
 struct ShutdownReport {
@@ -284,7 +286,7 @@ struct ServerStats {
 
 class DUET_API Server {
  public:
-  Server(Router routes, ServerOptions options);
+  Server(Router routes, ServerConfig options);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -314,7 +316,7 @@ class DUET_API Server {
   [[nodiscard]] ShutdownReport shutdown_now(std::chrono::nanoseconds grace);
 
   [[nodiscard]] ServerStats stats() const noexcept;
-  [[nodiscard]] const ServerOptions& options() const noexcept;
+  [[nodiscard]] const ServerConfig& options() const noexcept;
   [[nodiscard]] const Router& routes() const noexcept;
 
   struct State;  // what every connection shares (private: src/http/)

@@ -42,8 +42,9 @@ DUET_API IoStatsSnapshot io_stats() noexcept;
 DUET_API IoDriver active_driver() noexcept;
 /// Resolves `requested` the way a Runtime would, without starting one.
 DUET_API IoDriver resolve(IoDriver requested);
-/// "io_uring", "epoll", "none", "automatic".
-DUET_API const char* driver_name(IoDriver d) noexcept;
+/// The name before 0.3 (docs/CHANGELOG.md): duet::to_string(IoDriver).
+[[deprecated("use duet::to_string(IoDriver)")]] DUET_API const char* driver_name(
+    IoDriver d) noexcept;
 
 /// io_uring features found by the probe (all false on epoll).
 struct UringFeatures {

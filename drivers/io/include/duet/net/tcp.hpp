@@ -33,6 +33,9 @@
 #include "duet/io/futures.hpp"
 #include "duet/net/address.hpp"
 #include "duet/time/sleep.hpp"
+#include "duet/names.hpp"
+#include <array>
+#include <string_view>
 
 namespace duet::fs {
 class File;
@@ -41,6 +44,13 @@ class File;
 namespace duet::net {
 
 enum class Shutdown { read, write, both };
+constexpr std::array<Shutdown, 3> enum_values(Shutdown) noexcept {
+  return {Shutdown::read, Shutdown::write, Shutdown::both};
+}
+/// "read", "write", "both" (duet/names.hpp).
+constexpr std::string_view to_string(Shutdown s) noexcept {
+  return s == Shutdown::read ? "read" : s == Shutdown::write ? "write" : "both";
+}
 
 class TcpStream;
 class TcpSocket;

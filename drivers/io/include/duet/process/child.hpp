@@ -55,6 +55,9 @@
 #include "duet/io/async_fd.hpp"
 #include "duet/io/futures.hpp"
 #include "duet/io/result.hpp"
+#include "duet/names.hpp"
+#include <array>
+#include <string_view>
 
 namespace duet::process {
 
@@ -64,6 +67,13 @@ enum class Stdio {
   null,     // /dev/null
   piped,    // a stream to this process (Child::stdin_pipe, stdout_pipe, stderr_pipe)
 };
+constexpr std::array<Stdio, 3> enum_values(Stdio) noexcept {
+  return {Stdio::inherit, Stdio::null, Stdio::piped};
+}
+/// "inherit", "null", "piped" (duet/names.hpp).
+constexpr std::string_view to_string(Stdio s) noexcept {
+  return s == Stdio::inherit ? "inherit" : s == Stdio::null ? "null" : "piped";
+}
 
 /// How a child ended.
 class DUET_API ExitStatus {

@@ -61,7 +61,7 @@ DUET_API std::size_t lazy_reserve_default() noexcept;
 /// block of `task_size` bytes. Throws std::invalid_argument for options out
 /// of range, std::bad_alloc. Inline, so that a spawn resolves its options in
 /// registers rather than through a struct in memory.
-inline FiberPlace fiber_place(Runtime& rt, const FiberOptions& o, std::size_t task_size) {
+inline FiberPlace fiber_place(Runtime& rt, const FiberConfig& o, std::size_t task_size) {
   const RuntimeConfig& cfg = rt.config();
   FiberPlace p;
   p.strategy = o.strategy.value_or(cfg.fiber_stack_strategy);
@@ -314,7 +314,7 @@ struct FiberTask final : FiberBase, TaskOps<FiberTask<Fn, T>> {
   /// Two vtables, one per stack kind (stackful_ops below): duet::wait and
   /// the join hand-off then ask a fiber's strategy without an indirect call.
   static constexpr FiberVTable make_vtable(const StackfulOps* ops) {
-    return FiberVTable{{TaskKind::stackful, &fiber_run, &cancel, &destroy,
+    return FiberVTable{{TaskKind::fiber, &fiber_run, &cancel, &destroy,
                         &TaskOps<FiberTask>::outcome, &TaskOps<FiberTask>::drop_outcome, ops},
                        &run_body,
                        &fail,

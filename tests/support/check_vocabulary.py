@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""check_vocabulary.py: the public headers spell each idea of
+docs/vocabulary.md's checked rows one way.
+
+Usage: check_vocabulary.py ROOT            the include folders of a checkout
+       check_vocabulary.py --prefix DIR    an installed tree (DIR/include)
+
+Reads every public header (duet/**/*.hpp, not duet/detail/ nor any
+detail/ folder), outside its `namespace detail` blocks, and fails,
+listing file:line, on:
+- a type named *Options (a Config is the word), unless it is a deprecated
+  alias (`using X [[deprecated(...)]] = ...`) or SocketOptions (the
+  socket's own options, setsockopt's word);
+- a top-level enum class without both `enum_values(E)` and `to_string(E)`
+  in its header (duet/names.hpp's rule), unless EXEMPT names it with its
+  reason; an enum nested in a class is a protocol's own state, not a
+  setting, and is not checked;
+- a function that names an enum's value another way (`*_name(Enum)`)
+  unless deprecated;
+- a task kind spelled as a model (an enumerator `stackless` or `stackful`
+  not deprecated), or `Coro` for coroutine in a public type's name.
+"""
+import pathlib
+import re
+import sys
+
+INCLUDE_DIRS = ("cmake/include", "common/include", "drivers/io/include", "drivers/tls/include",
+                "drivers/dns/include", "drivers/http/include", "drivers/sim/include",
+                "stackless/include", "stackful/include")
+
+# Top-level enums that are no setting or status, each with its reason.
+EXEMPT = {
+    "StreamErrc": "an error code: its category's message() names it",
+    "OpKind": "the drivers' operation codes, named by the driver's own trace",
+    "Interest": "a bit mask, not one value",
+    "BroadcastStatus": "to merge into ChannelStatus (docs/vocabulary.md, a later release)",
+}
+
+TYPE_OPTIONS = re.compile(r"^\s*(?:struct|class)\s+(?:DUET_API\s+)?(\w+Options)\b|^\s*using\s+(\w+Options)\b(.*)$")
+ENUM = re.compile(r"^enum class (\w+)")
+NAME_FN = re.compile(r"\b(\w+_name)\s*\(\s*(?:duet::)?(?:\w+::)*(\w+)\s+\w+\s*\)")
+MODEL_ENUMERATOR = re.compile(r"^\s*(stackless|stackful)\b(?!\s*\[\[deprecated)\s*[,=}]")
+CORO_TYPE = re.compile(r"^\s*(?:struct|class|using)\s+(?:DUET_API\s+)?(\w*Coro(?!utine)\w*)\b(.*)$")
+
+
+def public_headers(roots):
+    for root in roots:
+        for p in sorted(root.rglob("*.hpp")):
+            rel = p.relative_to(root)
+            if "detail" in rel.parts:
+                continue
+            yield p
+
+
+def in_detail(lines):
+    """For each line, whether it lies inside a `namespace detail` block."""
+    depth = 0
+    out = []
+    for line in lines:
+        if re.match(r"^\s*namespace\s+(\w+::)*detail\s*\{", line):
+            depth += 1
+        out.append(depth > 0)
+        if re.match(r"^\s*\}\s*//\s*namespace\s+(\w+::)*detail\b", line):
+            depth -= 1
+    return out
+
+
+def check_file(path, enums_all):
+    problems = []
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    detail = in_detail(lines)
+    for n, line in enumerate(lines, 1):
+        if detail[n - 1]:
+            continue
+        m = TYPE_OPTIONS.search(line)
+        if m:
+            name = m.group(1) or m.group(2)
+            rest = m.group(3) or ""
+            if name != "SocketOptions" and "[[deprecated" not in rest and "[[deprecated" not in line:
+                problems.append(f"{path}:{n}: {name}: a Config is the word (docs/vocabulary.md)")
+        m = NAME_FN.search(line)
+        if m and m.group(2) in enums_all:
+            before = lines[n - 2] if n >= 2 else ""
+            if "[[deprecated" not in line and "[[deprecated" not in before:
+                problems.append(f"{path}:{n}: {m.group(1)}({m.group(2)}): the name of a value is "
+                                f"to_string (docs/vocabulary.md)")
+        if MODEL_ENUMERATOR.search(line):
+            problems.append(f"{path}:{n}: a task kind spelled as a model: coroutine, poll, fiber "
+                            f"(docs/vocabulary.md)")
+        m = CORO_TYPE.search(line)
+        if m and "[[deprecated" not in m.group(2):
+            problems.append(f"{path}:{n}: {m.group(1)}: coroutine is the word (docs/vocabulary.md)")
+    for n, line in enumerate(lines, 1):
+        m = ENUM.match(line)
+        if not m or detail[n - 1]:
+            continue
+        e = m.group(1)
+        if e in EXEMPT:
+            continue
+        has_values = re.search(rf"\benum_values\(\s*{e}\s*\)", text)
+        has_name = re.search(rf"\bto_string\(\s*{e}\b", text)
+        if not (has_values and has_name):
+            problems.append(f"{path}:{n}: enum {e} lacks enum_values({e}) and to_string({e}) "
+                            f"(duet/names.hpp)")
+    return problems
+
+
+def main(argv):
+    if len(argv) == 3 and argv[1] == "--prefix":
+        roots = [pathlib.Path(argv[2]) / "include"]
+    elif len(argv) == 2:
+        roots = [pathlib.Path(argv[1]) / d for d in INCLUDE_DIRS]
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    headers = list(public_headers([r for r in roots if r.is_dir()]))
+    enums_all = set()
+    for p in headers:
+        for line in p.read_text(encoding="utf-8").splitlines():
+            m = ENUM.match(line.strip())
+            if m:
+                enums_all.add(m.group(1))
+    problems = []
+    for p in headers:
+        problems += check_file(p, enums_all)
+    for line in problems:
+        print(line)
+    print(f"check_vocabulary: {len(headers)} public headers read, {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
