@@ -6,7 +6,8 @@
 // sends to its peer, drops others' datagrams and hears a port unreachable;
 // the calls that do not wait (try_send_to, try_recv_from, try_send,
 // try_recv) and the readiness waits (readable, writable) keep all of it,
-// would-block under the spurious_eagain fault included, as the seed replays.
+// would-block under the spurious_eagain fault and a crashed host's ENETDOWN
+// included, as the seed replays.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -472,4 +473,23 @@ TEST_CASE(
   CHECK(y.send_blocks == x.send_blocks);
   CHECK(y.recv_blocks == x.recv_blocks);
   CHECK(y.fingerprint == x.fingerprint);
+}
+
+TEST_CASE("sim: UDP try calls on a crashed host fail with ENETDOWN, as the driver's path does") {
+  World w(WorldConfig{.seed = 66});
+  Host a = w.add_host("a");
+  Host b = w.add_host("b");
+  auto rx = udp_on(b, 9000);
+  REQUIRE(rx);
+  w.crash(b);
+  std::byte buf[16];
+  auto r = rx->try_recv_from(buf);
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == code(ENETDOWN));
+  auto s = rx->try_send_to(bytes(4), a.addr(9000));
+  REQUIRE_FALSE(s);
+  CHECK(s.error() == code(ENETDOWN));
+  auto waited = w.run(a, rx->readable());  // a poll future, on a host that is up
+  REQUIRE_FALSE(waited);
+  CHECK(waited.error() == code(ENETDOWN));
 }
