@@ -21,6 +21,7 @@
 #include <random>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <tuple>
 #include <vector>
@@ -655,6 +656,39 @@ TEST_CASE("UDP connect: send and recv with the peer, others dropped, port unreac
   duet::iotest::Watchdog wd("udp-connected");
   auto rt = duet::iotest::make_rt(drv);
   CHECK(SPAWN_MODEL(*rt, model, udp_connected).join() == "");
+}
+
+TEST_CASE("UDP try_send_to and try_recv_from, would-block, readable and writable", "[io][udp]") {
+  IO_MATRIX();
+  duet::iotest::Watchdog wd("udp-try");
+  auto rt = duet::iotest::make_rt(drv);
+  CHECK(SPAWN_MODEL(*rt, model, udp_try_calls).join() == "");
+}
+
+TEST_CASE("UDP readable waits for a datagram and leaves it to try_recv", "[io][udp]") {
+  IO_MATRIX();
+  duet::iotest::Watchdog wd("udp-readable");
+  auto rt = duet::iotest::make_rt(drv);
+  auto a = duet::net::UdpSocket::bind(SocketAddr::v4_loopback(0));
+  auto b = duet::net::UdpSocket::bind(SocketAddr::v4_loopback(0));
+  REQUIRE(a);
+  REQUIRE(b);
+  std::atomic<int> parked{0};
+  auto reader = SPAWN_MODEL(*rt, model, udp_readable_wakes, &*b, &parked);
+  while (parked.load() == 0) std::this_thread::yield();  // readable() is pending
+  const std::string_view msg = "wake";
+  auto s =
+      a->try_send_to(std::as_bytes(std::span(msg.data(), msg.size())), b->local_addr().value());
+  REQUIRE(s);
+  CHECK(*s == msg.size());
+  CHECK(reader.join() == "");
+}
+
+TEST_CASE("UDP connected try_send and try_recv: the peer only, and the refusal once", "[io][udp]") {
+  IO_MATRIX();
+  duet::iotest::Watchdog wd("udp-try-connected");
+  auto rt = duet::iotest::make_rt(drv);
+  CHECK(SPAWN_MODEL(*rt, model, udp_try_connected).join() == "");
 }
 
 TEST_CASE("futures that hold a socket address find it after every move", "[io][udp]") {

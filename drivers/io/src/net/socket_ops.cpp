@@ -53,6 +53,19 @@ class KernelSocketOps final : public SocketOps {
   long send_now(int fd, const void* data, std::size_t len) noexcept override {
     return value_of(static_cast<long>(::send(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL)));
   }
+  long sendto_now(int fd, const void* data, std::size_t len,
+                  const net::SocketAddr& to) noexcept override {
+    // No address (length 0): the kernel sends to the connected peer.
+    const sockaddr* a = to.len() != 0 ? to.raw() : nullptr;
+    return value_of(
+        static_cast<long>(::sendto(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL, a, to.len())));
+  }
+  long recvfrom_now(int fd, void* buf, std::size_t len, net::SocketAddr& from) noexcept override {
+    socklen_t l = sizeof(sockaddr_storage);
+    const auto r = static_cast<long>(::recvfrom(fd, buf, len, MSG_DONTWAIT, from.raw(), &l));
+    if (r >= 0) from.set_len(l);
+    return value_of(r);
+  }
   int shutdown(int fd, int how) noexcept override { return value_of(::shutdown(fd, how)); }
   int close(int fd) noexcept override { return value_of(::close(fd)); }
   int name(int fd, bool peer, net::SocketAddr& out) noexcept override {
@@ -87,6 +100,10 @@ class GoneNetworkOps final : public SocketOps {
   int connect_dgram(int, const net::SocketAddr&) noexcept override { return -EBADF; }
   int accept_now(int) noexcept override { return -EBADF; }
   long send_now(int, const void*, std::size_t) noexcept override { return -EBADF; }
+  long sendto_now(int, const void*, std::size_t, const net::SocketAddr&) noexcept override {
+    return -EBADF;
+  }
+  long recvfrom_now(int, void*, std::size_t, net::SocketAddr&) noexcept override { return -EBADF; }
   int shutdown(int, int) noexcept override { return -EBADF; }
   int close(int) noexcept override { return 0; }
   int name(int, bool, net::SocketAddr&) noexcept override { return -EBADF; }

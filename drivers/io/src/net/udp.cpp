@@ -1,5 +1,6 @@
 // udp.cpp: UdpSocket (duet/net/udp.hpp): its socket made, bound and
-// connected through the descriptor's socket table
+// connected, and its datagrams sent and received without waiting (the
+// try_ calls), through the descriptor's socket table
 // (duet/io/detail/socket_ops.hpp; tcp.cpp's make_socket and socket_bind):
 // the kernel's, or a simulated network's for a virtual descriptor.
 #include "duet/net/udp.hpp"
@@ -69,6 +70,40 @@ io::Result<void> UdpSocket::connect(const SocketAddr& peer) noexcept {
 io::SendToFuture UdpSocket::send(std::span<const std::byte> data) noexcept {
   // No address (length 0): the kernel sends to the connected peer.
   return send_to(data, SocketAddr());
+}
+
+namespace {
+/// A direct call's negative answer as its error: EINTR (no datagram
+/// moved) is would-block too, as in TcpStream::try_write.
+std::error_code try_error(long r) noexcept {
+  return io::errno_code(r == -EINTR ? EAGAIN : static_cast<int>(-r));
+}
+}  // namespace
+
+io::Result<std::size_t> UdpSocket::try_send_to(std::span<const std::byte> data,
+                                               const SocketAddr& to) noexcept {
+  const int fd = src_.fd.get();
+  const long r = io::detail::socket_ops(fd).sendto_now(fd, data.data(), data.size(), to);
+  if (r < 0) return try_error(r);
+  return static_cast<std::size_t>(r);
+}
+
+io::Result<std::size_t> UdpSocket::try_send(std::span<const std::byte> data) noexcept {
+  return try_send_to(data, SocketAddr());  // length 0: the connected peer
+}
+
+io::Result<Datagram> UdpSocket::try_recv_from(std::span<std::byte> buf) noexcept {
+  const int fd = src_.fd.get();
+  SocketAddr from;
+  const long r = io::detail::socket_ops(fd).recvfrom_now(fd, buf.data(), buf.size(), from);
+  if (r < 0) return try_error(r);
+  return Datagram{static_cast<std::size_t>(r), from};
+}
+
+io::Result<std::size_t> UdpSocket::try_recv(std::span<std::byte> buf) noexcept {
+  io::Result<Datagram> d = try_recv_from(buf);
+  if (!d) return d.error();
+  return d->size;
 }
 
 io::Result<SocketAddr> UdpSocket::local_addr() const noexcept {

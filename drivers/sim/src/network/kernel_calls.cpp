@@ -1,7 +1,7 @@
 // kernel_calls.cpp: the socket calls the simulated network answers in the
 // kernel's place (its SocketOps, duet/io/detail/socket_ops.hpp, through
 // VirtualNet): socket, bind (its address and port: addresses.cpp),
-// listen, accept and send without waiting,
+// listen, accept and send without waiting (a datagram's: udp.cpp),
 // shutdown, close (a FIN, or a reset over unread bytes or an unaccepted
 // connection; a file's descriptor goes to the disk), the names and options of a virtual descriptor;
 // and the network's driver.

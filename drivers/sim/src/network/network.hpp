@@ -23,7 +23,8 @@
 //   pump.cpp          the queue of events and the pump that delivers them;
 //   tcp.cpp           TCP connections: setup, delivery, retransmission;
 //   operations.cpp    the driver's operations (recv, send, accept, ...);
-//   udp.cpp           UDP: datagrams and connected datagram sockets;
+//   udp.cpp           UDP: datagrams and connected datagram sockets,
+//                     their readiness and their calls without waiting;
 //   kernel_calls.cpp  the socket calls answered in the kernel's place;
 //   resolver.cpp      the world's resolver (duet::dns's names);
 //   files.cpp         the driver's file operations, answered by the
@@ -200,6 +201,12 @@ class Network final : public io::detail::VirtualNet {
   int connect_dgram(int fd, const net::SocketAddr& peer) noexcept override;
   int accept_now(int fd) noexcept override;
   long send_now(int fd, const void* data, std::size_t len) noexcept override;
+  /// A datagram sent or received without waiting (udp.cpp): as the
+  /// driver's sendto and recvfrom, but -EAGAIN where a receive would wait;
+  /// the spurious_eagain fault reports -EAGAIN for one that could proceed.
+  long sendto_now(int fd, const void* data, std::size_t len,
+                  const net::SocketAddr& to) noexcept override;
+  long recvfrom_now(int fd, void* buf, std::size_t len, net::SocketAddr& from) noexcept override;
   int shutdown(int fd, int how) noexcept override;
   int close(int fd) noexcept override;
   int name(int fd, bool peer, net::SocketAddr& out) noexcept override;
@@ -359,15 +366,37 @@ class Network final : public io::detail::VirtualNet {
   Poll<long> do_connect(Socket& s, int fd, io::detail::OpRequest& q, Context& cx);
 
   // ---- udp.cpp ----
-  /// An operation on a UDP socket: recv and recvfrom, sendto.
+  /// An operation on a UDP socket: recv and recvfrom, sendto, a readiness
+  /// wait.
   Poll<long> udp_op(Socket& s, int fd, io::detail::OpRequest& q, Context& cx);
+  /// A UDP socket's readiness wait (poll, wait_writable): readable with a
+  /// datagram queued, writable always (a send never waits for room), an
+  /// error (sticky, or a pending port unreachable, not consumed) ends
+  /// either; the mask, or pending.
+  Poll<long> udp_wait_ready(Socket& s, io::detail::OpRequest& q, Context& cx);
   /// sendto on a UDP socket: binds it to an ephemeral port first when it
   /// has none; the datagram is lost (link loss, partition, host down) or
   /// queued to arrive whole; the bytes taken, or -errno.
   long send_datagram(Socket& s, int fd, const io::detail::OpRequest& q);
+  /// send_datagram's checks: 0 with the destination in `dest`, or -errno
+  /// (a pending port unreachable is reported, and so consumed, here).
+  long datagram_dest(Socket& s, const io::detail::OpRequest& q, net::SocketAddr& dest);
+  /// send_datagram once its checks passed: the send to `dest`.
+  long send_checked(Socket& s, int fd, const io::detail::OpRequest& q, const net::SocketAddr& dest);
   /// recvfrom (or recv) on a UDP socket: the oldest datagram, truncated to
   /// the buffer (the rest discarded), its sender in *q.addr.
   Poll<long> recv_datagram(Socket& s, io::detail::OpRequest& q, Context& cx);
+  /// What fails a UDP receive before it looks at the queue: 0, or -errno
+  /// (a pending port unreachable is reported, and so consumed, here).
+  long recv_error(Socket& s);
+  /// Takes the oldest datagram (the queue is not empty) into q's buffer:
+  /// the bytes copied.
+  long pop_datagram(Socket& s, io::detail::OpRequest& q);
+  /// A direct call on UDP socket `fd` (sendto_now, recvfrom_now): `op`
+  /// under the lock, after the checks the driver's path makes first (the
+  /// descriptor open, its host up, a UDP socket); its wakes after.
+  template <class Op>
+  long udp_now(int fd, Op op);
   void on_datagram(std::uint64_t id);
   /// A datagram `d` found nobody bound at its destination: a connected
   /// sender whose peer it was hears of it (port unreachable) after the

@@ -3,11 +3,13 @@
 // unless late, truncated to the reader's buffer, taken by the socket bound
 // to their port and address (a loopback one from its own host only:
 // addresses.cpp); a connected socket's peer, its filter and its port
-// unreachable (ICMP).
+// unreachable (ICMP); a socket's readiness, and its datagrams sent and
+// received without waiting (UdpSocket's try_ calls).
 #include "network.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -35,12 +37,35 @@ Poll<long> Network::udp_op(Socket& s, int fd, OpRequest& q, Context& cx) {
     case OpKind::sendto:
     case OpKind::send:  // no address: to the connected peer
       return send_datagram(s, fd, q);
+    case OpKind::poll:
+    case OpKind::wait_writable:
+      return udp_wait_ready(s, q, cx);
     default:
       return static_cast<long>(-EOPNOTSUPP);
   }
 }
 
+Poll<long> Network::udp_wait_ready(Socket& s, OpRequest& q, Context& cx) {
+  const int asked = q.kind == OpKind::wait_writable ? POLLOUT : q.flags;
+  const bool failed = s.error != 0 || s.dgram.error != 0;
+  int mask = POLLOUT;  // a send never waits for room here
+  if (!s.dgram.queue.empty()) mask |= POLLIN;
+  if (failed || (mask & asked) != 0) {
+    if (!failed && spurious_eagain(s, "fault-eagain ", "poll")) return would_block_now(cx);
+    if (q.kind == OpKind::wait_writable) return 0L;
+    // poll(2)'s revents: the side asked for, and an error always.
+    return static_cast<long>((mask & asked) | (failed ? POLLERR : 0));
+  }
+  return park(s, s.reader, cx, "poll");  // a datagram or an error wakes it
+}
+
 long Network::send_datagram(Socket& s, int fd, const OpRequest& q) {
+  net::SocketAddr dest;
+  if (const long e = datagram_dest(s, q, dest); e != 0) return e;
+  return send_checked(s, fd, q, dest);
+}
+
+long Network::datagram_dest(Socket& s, const OpRequest& q, net::SocketAddr& dest) {
   if (s.error != 0) return -s.error;
   if (s.dgram.error != 0) return -std::exchange(s.dgram.error, 0);
   if (s.state == State::dead) return -EBADF;
@@ -48,12 +73,18 @@ long Network::send_datagram(Socket& s, int fd, const OpRequest& q) {
   // No address (or one of length 0): the connected peer's.
   const bool to_peer = q.addr == nullptr || q.addr->len() == 0;
   if (to_peer && !s.dgram.connected) return -EDESTADDRREQ;
-  const net::SocketAddr dest = to_peer ? net::SocketAddr::v4(s.peer_ip, s.peer_port) : *q.addr;
+  dest = to_peer ? net::SocketAddr::v4(s.peer_ip, s.peer_port) : *q.addr;
   if (dest.family() != AF_INET) return -EAFNOSUPPORT;
   if (q.len > kMaxDatagram) return -EMSGSIZE;
+  if (is_loopback(s.bind_ip) && host_for(s.host, ip_of(dest)) != s.host) {
+    return -EINVAL;  // no way off the host
+  }
+  return 0;
+}
+
+long Network::send_checked(Socket& s, int fd, const OpRequest& q, const net::SocketAddr& dest) {
   const std::uint32_t to_ip = ip_of(dest);
   const std::uint32_t to = host_for(s.host, to_ip);
-  if (is_loopback(s.bind_ip) && to != s.host) return -EINVAL;  // no way off the host
   // The kernel binds an unbound socket's first send to an ephemeral port.
   if (const int e = autobind_dgram(s, fd); e < 0) return e;
   Datagram d;
@@ -179,11 +210,20 @@ int Network::connect_dgram(int fd, const net::SocketAddr& peer) noexcept {
 }
 
 Poll<long> Network::recv_datagram(Socket& s, OpRequest& q, Context& cx) {
-  if (s.error != 0) return static_cast<long>(-s.error);
-  if (s.dgram.error != 0) return static_cast<long>(-std::exchange(s.dgram.error, 0));
-  if (s.state == State::fresh) return static_cast<long>(-EINVAL);  // nothing bound to receive on
+  if (const long e = recv_error(s); e != 0) return e;
   if (s.dgram.queue.empty()) return park(s, s.reader, cx, "recv");
   if (spurious_eagain(s, "fault-eagain ", "recv")) return would_block_now(cx);
+  return pop_datagram(s, q);
+}
+
+long Network::recv_error(Socket& s) {
+  if (s.error != 0) return -s.error;
+  if (s.dgram.error != 0) return -std::exchange(s.dgram.error, 0);
+  if (s.state == State::fresh) return -EINVAL;  // nothing bound to receive on
+  return 0;
+}
+
+long Network::pop_datagram(Socket& s, OpRequest& q) {
   const Datagram& d = s.dgram.queue.front();
   // Truncated to the buffer; recvfrom(2) without MSG_TRUNC returns the
   // bytes copied, and the rest of the datagram is gone.
@@ -195,6 +235,56 @@ Poll<long> Network::recv_datagram(Socket& s, OpRequest& q, Context& cx) {
     s.dgram.queue.pop_front();
   }
   return static_cast<long>(n);
+}
+
+template <class Op>
+long Network::udp_now(int fd, Op op) {
+  WakeList wl;
+  long r = 0;
+  {
+    std::lock_guard g(mu_);
+    Socket* s = find(fd);
+    if (s == nullptr || !s->fd_open) {
+      r = -EBADF;
+    } else if (s->host != kNoHost && !topo_.hosts[s->host].up) {
+      r = -ENETDOWN;  // as start() answers the driver's path
+    } else if (!s->udp) {
+      r = -EOPNOTSUPP;  // a stream's direct calls are send_now, accept_now
+    } else {
+      r = op(*s);
+    }
+    wl.swap(wakes_);
+  }
+  wake(wl);
+  return r;
+}
+
+long Network::sendto_now(int fd, const void* data, std::size_t len,
+                         const net::SocketAddr& to) noexcept {
+  OpRequest q(OpKind::sendto);
+  q.wbuf = static_cast<const std::byte*>(data);
+  q.len = len;
+  net::SocketAddr to_copy = to;  // the request names a mutable address
+  q.addr = &to_copy;
+  return udp_now(fd, [&](Socket& s) {
+    net::SocketAddr dest;
+    if (const long e = datagram_dest(s, q, dest); e != 0) return e;
+    if (spurious_eagain(s, "fault-eagain ", "send")) return static_cast<long>(-EAGAIN);
+    return send_checked(s, fd, q, dest);
+  });
+}
+
+long Network::recvfrom_now(int fd, void* buf, std::size_t len, net::SocketAddr& from) noexcept {
+  OpRequest q(OpKind::recvfrom);
+  q.rbuf = static_cast<std::byte*>(buf);
+  q.len = len;
+  q.addr = &from;
+  return udp_now(fd, [&](Socket& s) {
+    if (const long e = recv_error(s); e != 0) return e;
+    if (s.dgram.queue.empty()) return static_cast<long>(-EAGAIN);  // readable() waits for one
+    if (spurious_eagain(s, "fault-eagain ", "recv")) return static_cast<long>(-EAGAIN);
+    return pop_datagram(s, q);
+  });
 }
 
 }  // namespace duet::sim::detail

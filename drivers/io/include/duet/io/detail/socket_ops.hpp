@@ -2,7 +2,8 @@
 // the socket types and whatever answers their direct calls: the kernel, or
 // a simulated network (duet::sim) in its place. A table of the calls net/
 // makes itself, outside poll_op (socket, bind, listen, a datagram socket's
-// connect, accept and send without waiting, shutdown, close, the socket's
+// connect, accept and send without waiting, a datagram sent or received
+// without waiting, shutdown, close, the socket's
 // names, its options, non-blocking mode), with two implementations: the
 // kernel's and the installed VirtualNet's (duet/io/detail/virtual_net.hpp).
 //
@@ -61,6 +62,15 @@ class SocketOps {
   /// send(2) without waiting (MSG_DONTWAIT, no SIGPIPE): the bytes taken,
   /// or -errno (-EAGAIN: no room, or not connected yet).
   virtual long send_now(int fd, const void* data, std::size_t len) noexcept = 0;
+  /// sendto(2) of one datagram without waiting (MSG_DONTWAIT): to `to`, or
+  /// to the connected peer when `to` has length 0. The bytes taken, or
+  /// -errno (-EAGAIN: no room now).
+  virtual long sendto_now(int fd, const void* data, std::size_t len,
+                          const net::SocketAddr& to) noexcept = 0;
+  /// recvfrom(2) of one datagram without waiting (MSG_DONTWAIT), truncated
+  /// to `len`, its sender in `from`: the bytes copied, or -errno (-EAGAIN:
+  /// none queued).
+  virtual long recvfrom_now(int fd, void* buf, std::size_t len, net::SocketAddr& from) noexcept = 0;
   virtual int shutdown(int fd, int how) noexcept = 0;
   virtual int close(int fd) noexcept = 0;
   /// getsockname (peer false) or getpeername (peer true) into `out`.
