@@ -39,8 +39,8 @@ int main() {
     std::ostringstream os;
     duet::dump_tasks(rt, os);
     const std::string d = os.str();
-    if (d.find(" stackless parked refs=") != std::string::npos &&
-        d.find(" stackful parked refs=") != std::string::npos) {
+    if (d.find(" coroutine parked refs=") != std::string::npos &&
+        d.find(" fiber parked refs=") != std::string::npos) {
       break;
     }
     std::this_thread::yield();

@@ -67,7 +67,6 @@
 #include <vector>
 
 #include "../disk/disk.hpp"
-#include "replay/draws.hpp"
 #include "duet/io/detail/io_op.hpp"
 #include "duet/io/detail/virtual_net.hpp"
 #include "duet/io/op.hpp"
@@ -77,9 +76,10 @@
 #include "duet/time/clock.hpp"
 #include "duet/waker.hpp"
 #include "events.hpp"
+#include "replay/draws.hpp"
+#include "replay/trace.hpp"
 #include "socket.hpp"
 #include "topology.hpp"
-#include "replay/trace.hpp"
 #include "udp_state.hpp"
 
 namespace duet::sim::detail {

@@ -13,9 +13,9 @@
 #include <utility>
 
 #include "duet/waker.hpp"
+#include "replay/trace.hpp"
 #include "tcp_conn.hpp"
 #include "topology.hpp"
-#include "replay/trace.hpp"
 #include "udp_state.hpp"
 
 namespace duet::sim::detail {

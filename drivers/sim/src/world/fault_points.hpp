@@ -15,8 +15,8 @@
 #include <utility>
 
 #include "duet/buggify.hpp"
-#include "replay/draws.hpp"
 #include "network/network.hpp"
+#include "replay/draws.hpp"
 
 namespace duet::sim::detail {
 

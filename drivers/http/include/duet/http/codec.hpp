@@ -41,9 +41,9 @@
 #include <string>
 #include <string_view>
 
+#include <array>
 #include "duet/http/message.hpp"
 #include "duet/names.hpp"
-#include <array>
 
 namespace duet::http {
 

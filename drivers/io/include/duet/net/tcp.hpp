@@ -30,12 +30,12 @@
 #include <utility>
 #include <vector>
 
-#include "duet/io/futures.hpp"
-#include "duet/net/address.hpp"
-#include "duet/time/sleep.hpp"
-#include "duet/names.hpp"
 #include <array>
 #include <string_view>
+#include "duet/io/futures.hpp"
+#include "duet/names.hpp"
+#include "duet/net/address.hpp"
+#include "duet/time/sleep.hpp"
 
 namespace duet::fs {
 class File;

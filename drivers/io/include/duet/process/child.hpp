@@ -52,12 +52,12 @@
 #include <utility>
 #include <vector>
 
+#include <array>
+#include <string_view>
 #include "duet/io/async_fd.hpp"
 #include "duet/io/futures.hpp"
 #include "duet/io/result.hpp"
 #include "duet/names.hpp"
-#include <array>
-#include <string_view>
 
 namespace duet::process {
 
