@@ -72,7 +72,7 @@ struct IoOp {
   void unref() noexcept;
   /// The kernel or the pool job finished: store the result, wake the waiter, drop
   /// the in-flight reference.
-  void complete(std::int32_t r) noexcept;
+  DUET_API void complete(std::int32_t r) noexcept;
   /// The future's poll: true with `out` set when done, else registers the
   /// waker.
   bool poll(const Waker& w, std::int32_t& out) noexcept;
@@ -81,7 +81,7 @@ struct IoOp {
 // ---- an operation's IoOp (io_op.cpp) ----------------------------------------
 
 /// An IoOp for `q`: its arguments, and a copy of the data a write sends.
-IoOp* build_op(const OpRequest& q);
+DUET_API IoOp* build_op(const OpRequest& q);
 /// The poll that saw `slot`'s IoOp complete with `r`: copies what a read
 /// got into the caller's buffer, hands a new descriptor over, drops the
 /// future's reference.
