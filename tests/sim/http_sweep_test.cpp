@@ -342,6 +342,26 @@ TEST_CASE("https under faults: each seed replays its trace on each engine, no wr
   }
 }
 
+/// Prints each HTTPS seed's trace hash (seeds 1 to DUET_SIM_SEEDS, 4 by
+/// default) on each engine: run by hand in the plain, ASan and TSan builds,
+/// the three outputs are the same (docs/simulation.md, "TLS").
+TEST_CASE("https under faults: the trace hashes printed for a comparison across builds",
+          "[.][https-hashes]") {
+  if (!duet::tlstest::have_openssl()) DUET_SKIP("the openssl tool is not installed");
+  REQUIRE(duet::tlstest::certs().ok);
+  const std::uint64_t n = env_number("DUET_SIM_SEEDS", 4);
+  for (Engine e : kEngines) {
+    for (std::uint64_t seed = 1; seed <= n; ++seed) {
+      const HttpsRun r = run_https(seed, e);
+      std::printf("https %s seed %llu hash %016llx ok %d errors %d\n",
+                  std::string(duet::http::to_string(e)).c_str(),
+                  static_cast<unsigned long long>(seed), static_cast<unsigned long long>(r.hash),
+                  r.ok, r.errors);
+      CHECK(r.wrong == 0);
+    }
+  }
+}
+
 TEST_CASE("http under faults: worlds run one after another leave no heap allocation behind") {
   // Each world (its runtime, network, server, clients and their faults)
   // gives back what it took: the process's live operator-new allocations

@@ -22,9 +22,9 @@
 #include <string_view>
 #include <vector>
 
+#include "../replay/draws.hpp"
+#include "../replay/trace.hpp"
 #include "duet/sim/config.hpp"
-#include "replay/draws.hpp"
-#include "replay/trace.hpp"
 
 namespace duet::sim::detail {
 

@@ -67,6 +67,8 @@
 #include <vector>
 
 #include "../disk/disk.hpp"
+#include "../replay/draws.hpp"
+#include "../replay/trace.hpp"
 #include "duet/io/detail/io_op.hpp"
 #include "duet/io/detail/virtual_net.hpp"
 #include "duet/io/op.hpp"
@@ -76,8 +78,6 @@
 #include "duet/time/clock.hpp"
 #include "duet/waker.hpp"
 #include "events.hpp"
-#include "replay/draws.hpp"
-#include "replay/trace.hpp"
 #include "socket.hpp"
 #include "topology.hpp"
 #include "udp_state.hpp"

@@ -12,8 +12,8 @@
 #include <string>
 #include <utility>
 
+#include "../replay/trace.hpp"
 #include "duet/waker.hpp"
-#include "replay/trace.hpp"
 #include "tcp_conn.hpp"
 #include "topology.hpp"
 #include "udp_state.hpp"

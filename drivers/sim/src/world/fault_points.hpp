@@ -14,9 +14,9 @@
 #include <string>
 #include <utility>
 
+#include "../network/network.hpp"
+#include "../replay/draws.hpp"
 #include "duet/buggify.hpp"
-#include "network/network.hpp"
-#include "replay/draws.hpp"
 
 namespace duet::sim::detail {
 
