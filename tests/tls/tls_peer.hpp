@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
@@ -100,16 +101,43 @@ inline int run_openssl(const std::vector<std::string>& args) {
 
 /// The test PKI, made once per process in a temporary directory: a CA; a
 /// server certificate for localhost and 127.0.0.1 signed by it; one for
-/// "wrong.example" signed by it; a self-signed one for localhost.
+/// "wrong.example" signed by it; a self-signed one for localhost. With
+/// DUET_TEST_PKI set, the PKI in that folder (made there once, and kept):
+/// the same certificates for several processes, so that a simulated TLS
+/// run's trace compares across builds.
 struct Certs {
   std::filesystem::path dir;
   std::string ca, server, server_key, wrong, wrong_key, self, self_key;
   bool ok = false;
+  bool keep = false;
 
   Certs() {
+    if (const char* fixed = std::getenv("DUET_TEST_PKI"); fixed != nullptr && *fixed != 0) {
+      dir = fixed;
+      keep = true;
+      std::error_code e;
+      std::filesystem::create_directories(dir, e);
+      name_files();
+      if (std::filesystem::exists(self_key)) {
+        ok = true;
+        return;
+      }
+      make();
+      return;
+    }
     char tmpl[] = "/tmp/duet-tls-XXXXXX";
     if (::mkdtemp(tmpl) == nullptr) return;
     dir = tmpl;
+    name_files();
+    make();
+  }
+  ~Certs() {
+    std::error_code e;
+    if (!dir.empty() && !keep) std::filesystem::remove_all(dir, e);
+  }
+
+ private:
+  void name_files() {
     auto p = [&](const char* n) { return (dir / n).string(); };
     ca = p("ca.pem");
     server = p("server.pem");
@@ -118,6 +146,9 @@ struct Certs {
     wrong_key = p("wrong.key");
     self = p("self.pem");
     self_key = p("self.key");
+  }
+  void make() {
+    auto p = [&](const char* n) { return (dir / n).string(); };
     const std::vector<std::string> ec{"-newkey", "ec",    "-pkeyopt", "ec_paramgen_curve:P-256",
                                       "-nodes",  "-days", "2"};
     auto req = [&](std::vector<std::string> a) {
@@ -134,10 +165,6 @@ struct Certs {
               "/CN=wrong.example", "-addext", "subjectAltName=DNS:wrong.example"}) &&
          req({"-keyout", self_key, "-out", self, "-subj", "/CN=localhost", "-addext",
               "subjectAltName=DNS:localhost,IP:127.0.0.1"});
-  }
-  ~Certs() {
-    std::error_code e;
-    if (!dir.empty()) std::filesystem::remove_all(dir, e);
   }
 };
 
