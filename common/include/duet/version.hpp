@@ -7,5 +7,5 @@
 #pragma once
 
 #define DUET_VERSION_MAJOR 0
-#define DUET_VERSION_MINOR 3
+#define DUET_VERSION_MINOR 4
 #define DUET_VERSION_PATCH 0
