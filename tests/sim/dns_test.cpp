@@ -104,8 +104,9 @@ TEST_CASE("sim: a fiber connects by name, and an unknown name fails as NXDOMAIN"
     auto c = duet::wait(duet::dns::connect(*r, "nowhere", 8));
     REQUIRE_FALSE(c);
     CHECK(duet::dns::is_not_found(c.error()));
-    // The world has IPv4 only: a v6-only lookup of a known name finds no
-    // address of that family.
+    // An IPv4-only world (the default ip_version): a v6-only lookup of a
+    // known name finds no address of that family (ipv6_test.cpp has the
+    // other worlds).
     auto v6 = duet::dns::Resolver::create({.family = duet::dns::Family::v6});
     REQUIRE(v6);
     auto six = duet::wait(v6->lookup("server", 8));

@@ -223,37 +223,67 @@ bool is_localhost(const std::string& h) {
            return (a | 0x20) == b;  // ASCII letters without regard to case
          });
 }
+/// An IPv6 address with `port`.
+net::SocketAddr v6_addr(const in6_addr& a, std::uint16_t port) {
+  sockaddr_in6 in6{};
+  in6.sin6_family = AF_INET6;
+  in6.sin6_port = htons(port);
+  in6.sin6_addr = a;
+  return net::SocketAddr::from_raw(reinterpret_cast<const sockaddr*>(&in6), sizeof in6);
+}
+
+/// `a` (IPv4 or IPv6) with its port set to `port`.
+net::SocketAddr with_port(net::SocketAddr a, std::uint16_t port) {
+  if (a.family() == AF_INET6) {
+    reinterpret_cast<sockaddr_in6*>(a.raw())->sin6_port = htons(port);
+  } else {
+    reinterpret_cast<sockaddr_in*>(a.raw())->sin_port = htons(port);
+  }
+  return a;
+}
 }  // namespace
 
 void Lookup::ask_world(io::detail::VirtualNet& world) {
   started = true;
-  in_addr literal{};
-  std::uint32_t ip = 0;
-  if (::inet_pton(AF_INET, host.c_str(), &literal) == 1) {
-    ip = ntohl(literal.s_addr);
-  } else if (resolver->cfg.use_hosts_file && is_localhost(host)) {
-    ip = INADDR_LOOPBACK;
-  } else {
-    io::detail::VirtualNet::NameQuery q;
-    q.tries = resolver->cfg.tries;
-    q.attempt_timeout = resolver->cfg.attempt_timeout;
-    const io::detail::VirtualNet::NameAnswer a = world.lookup_name(host, q);
-    if (a.error == 0) {
-      status = ARES_SUCCESS;
+  const Family f = resolver->cfg.family;
+  in_addr literal4{};
+  in6_addr literal6{};
+  if (::inet_pton(AF_INET, host.c_str(), &literal4) == 1) {
+    if (f == Family::v6) {
+      status = ARES_ENODATA;  // an IPv4 literal has no IPv6 address
     } else {
-      status = a.error == ETIMEDOUT      ? ARES_ETIMEOUT
-               : a.error == ECONNREFUSED ? ARES_ECONNREFUSED
-                                         : ARES_ENOTFOUND;
+      addrs.push_back(net::SocketAddr::v4(ntohl(literal4.s_addr), port_number));
     }
-    ip = a.ipv4;
-    world_answer.emplace(Clock::now() + std::chrono::duration_cast<Clock::duration>(a.after));
+    return;
   }
-  if (status != ARES_SUCCESS) return;
-  if (resolver->cfg.family == Family::v6) {
-    status = ARES_ENODATA;  // the world has IPv4 only
-  } else {
-    addrs.push_back(net::SocketAddr::v4(ip, port_number));
+  if (::inet_pton(AF_INET6, host.c_str(), &literal6) == 1) {
+    if (f == Family::v4) {
+      status = ARES_ENODATA;
+    } else {
+      addrs.push_back(v6_addr(literal6, port_number));
+    }
+    return;
   }
+  if (resolver->cfg.use_hosts_file && is_localhost(host)) {
+    // The hosts file's localhost: 127.0.0.1, and ::1 asked for IPv6.
+    if (f != Family::v6) addrs.push_back(net::SocketAddr::v4(INADDR_LOOPBACK, port_number));
+    if (f == Family::v6) addrs.push_back(net::SocketAddr::v6_loopback(port_number));
+    return;
+  }
+  io::detail::VirtualNet::NameQuery q;
+  q.tries = resolver->cfg.tries;
+  q.attempt_timeout = resolver->cfg.attempt_timeout;
+  q.family = f == Family::v4 ? AF_INET : f == Family::v6 ? AF_INET6 : AF_UNSPEC;
+  io::detail::VirtualNet::NameAnswer a = world.lookup_name(host, q);
+  status = a.error == 0              ? ARES_SUCCESS
+           : a.error == ETIMEDOUT    ? ARES_ETIMEOUT
+           : a.error == ECONNREFUSED ? ARES_ECONNREFUSED
+           : a.error == ENODATA      ? ARES_ENODATA
+                                     : ARES_ENOTFOUND;
+  for (net::SocketAddr& x : a.addrs) {
+    addrs.push_back(with_port(x, port_number));
+  }
+  world_answer.emplace(Clock::now() + std::chrono::duration_cast<Clock::duration>(a.after));
 }
 
 Poll<io::Result<std::vector<net::SocketAddr>>> Lookup::poll_simulated(io::detail::VirtualNet& world,

@@ -13,9 +13,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -302,7 +304,19 @@ const std::string& Host::name() const {
 }
 
 net::SocketAddr Host::addr(std::uint16_t port) const {
-  return world_->net_->host_addr(id_, port);
+  return *world_->net_->host_addr(id_, port, AF_UNSPEC);  // a host has an address
+}
+
+net::SocketAddr Host::addr_v4(std::uint16_t port) const {
+  auto a = world_->net_->host_addr(id_, port, AF_INET);
+  if (!a) throw std::logic_error("duet::sim: host " + name() + " has no IPv4 address");
+  return *a;
+}
+
+net::SocketAddr Host::addr_v6(std::uint16_t port) const {
+  auto a = world_->net_->host_addr(id_, port, AF_INET6);
+  if (!a) throw std::logic_error("duet::sim: host " + name() + " has no IPv6 address");
+  return *a;
 }
 
 World::World(WorldConfig cfg)
@@ -354,16 +368,24 @@ World::~World() {
 }
 
 Host World::add_host(std::string name) {
-  return Host(this, net_->add_host(std::move(name), net_->next_default_ip()));
+  return Host(this, net_->add_host(std::move(name), std::nullopt));
 }
 
-Host World::add_host(std::string name, std::string_view ipv4) {
-  in_addr a{};
-  const std::string s(ipv4);
-  if (::inet_pton(AF_INET, s.c_str(), &a) != 1) {
-    throw std::invalid_argument("duet::sim: not an IPv4 address: " + s);
+Host World::add_host(std::string name, std::string_view address) {
+  const std::string text(address);
+  in_addr a4{};
+  in6_addr a6{};
+  std::optional<detail::Ip> ip;
+  if (::inet_pton(AF_INET, text.c_str(), &a4) == 1) {
+    ip = detail::Ip::v4(ntohl(a4.s_addr));
+  } else if (::inet_pton(AF_INET6, text.c_str(), &a6) == 1) {
+    detail::Ip x;
+    std::memcpy(x.bytes.data(), &a6, sizeof a6);
+    ip = x;
+  } else {
+    throw std::invalid_argument("duet::sim: not an IPv4 or IPv6 address: " + text);
   }
-  return Host(this, net_->add_host(std::move(name), ntohl(a.s_addr)));
+  return Host(this, net_->add_host(std::move(name), ip));
 }
 
 void World::set_link(Host a, Host b, LinkConfig link) {

@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <stdexcept>
 #include <string>
@@ -15,23 +16,37 @@
 
 namespace duet::sim::detail {
 
-std::uint32_t Network::add_host(std::string name, std::uint32_t ip) {
+std::uint32_t Network::add_host(std::string name, std::optional<Ip> given) {
   std::lock_guard g(mu_);
-  if (ip == INADDR_ANY || is_loopback(ip)) {
-    throw std::invalid_argument("duet::sim: a host's address is neither 0.0.0.0 nor a loopback");
+  if (given && (given->is_any() || given->is_loopback())) {
+    throw std::invalid_argument("duet::sim: a host's address is neither a wildcard nor a loopback");
   }
-  if (topo_.host_by_ip(ip) != kNoHost) {
+  if (given && topo_.host_by_ip(*given) != kNoHost) {
     throw std::invalid_argument("duet::sim: a host has this address already");
   }
-  Host& h = topo_.hosts.emplace_back();
+  const auto n = static_cast<std::uint32_t>(topo_.hosts.size()) + 1;
+  const IpVersion v = cfg_.ip_version;
+  Host h;
   h.name = std::move(name);
-  h.ip = ip;
-  return static_cast<std::uint32_t>(topo_.hosts.size() - 1);
-}
-
-std::uint32_t Network::next_default_ip() const {
-  std::lock_guard g(mu_);
-  return (10u << 24) + static_cast<std::uint32_t>(topo_.hosts.size()) + 1;  // 10.0.0.N
+  const bool dual = v == IpVersion::dual;
+  if (given && given->is_v4()) {
+    h.v4 = given;
+  } else if (dual || (v == IpVersion::v4 && !given)) {
+    h.v4 = Ip::v4((10u << 24) + n);  // 10.0.0.N
+  }
+  if (given && !given->is_v4()) {
+    h.v6 = given;
+  } else if (dual || (v == IpVersion::v6 && !given)) {
+    h.v6 = Ip::v6(0xfd00000000000000ULL, n);  // fd00::N
+  }
+  // A default taken by a host added earlier with a given address: a
+  // clear error, not two hosts at one address.
+  if ((h.v4 && topo_.host_by_ip(*h.v4) != kNoHost) ||
+      (h.v6 && topo_.host_by_ip(*h.v6) != kNoHost)) {
+    throw std::invalid_argument("duet::sim: a host has this host's default address already");
+  }
+  topo_.hosts.push_back(std::move(h));
+  return n - 1;
 }
 
 const std::string& Network::host_name(std::uint32_t h) const {
@@ -39,9 +54,13 @@ const std::string& Network::host_name(std::uint32_t h) const {
   return topo_.hosts.at(h).name;
 }
 
-net::SocketAddr Network::host_addr(std::uint32_t h, std::uint16_t port) const {
+std::optional<net::SocketAddr> Network::host_addr(std::uint32_t h, std::uint16_t port,
+                                                  int family) const {
   std::lock_guard g(mu_);
-  return net::SocketAddr::v4(topo_.hosts.at(h).ip, port);
+  const Host& x = topo_.hosts.at(h);
+  const std::optional<Ip>& ip = family == AF_INET6 || (family == AF_UNSPEC && !x.v4) ? x.v6 : x.v4;
+  if (!ip) return std::nullopt;
+  return socket_addr(*ip, port, ip->is_v4() ? AF_INET : AF_INET6);
 }
 
 void Network::set_link(std::uint32_t a, std::uint32_t b, LinkConfig l) {

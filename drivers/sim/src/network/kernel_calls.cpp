@@ -31,7 +31,7 @@ bool Network::claims_socket() const noexcept {
 }
 
 int Network::socket(int family, int type) noexcept {
-  if (family != AF_INET) return -EAFNOSUPPORT;  // IPv4 only
+  if (family != AF_INET && family != AF_INET6) return -EAFNOSUPPORT;
   const int kind = type & 0xf;
   if (kind != SOCK_STREAM && kind != SOCK_DGRAM) return -EPROTONOSUPPORT;  // TCP and UDP
   const std::uint32_t* h = host_key().try_get();
@@ -40,6 +40,7 @@ int Network::socket(int family, int type) noexcept {
   Socket s;
   s.host = h != nullptr ? *h : kNoHost;
   s.udp = kind == SOCK_DGRAM;
+  s.family = family;
   sockets_.emplace(fd, std::move(s));
   return fd;
 }
@@ -49,10 +50,13 @@ int Network::bind(int fd, const net::SocketAddr& addr) noexcept {
   Socket* s = find(fd);
   if (s == nullptr || !s->fd_open) return -EBADF;
   if (s->state != State::fresh) return -EINVAL;
-  if (addr.family() != AF_INET) return -EAFNOSUPPORT;
-  const std::uint32_t ip = ip_of(addr);
+  if (addr.family() != s->family) return -EAFNOSUPPORT;
+  const Ip ip = ip_of(addr);
+  // An IPv6 socket bound to an IPv4 address (mapped) takes IPv4 traffic:
+  // not when it is IPv6-only.
+  if (s->family == AF_INET6 && ip.is_v4() && v6only(*s)) return -EINVAL;
   std::uint32_t h = s->host;
-  if (ip == INADDR_ANY || is_loopback(ip)) {
+  if (ip.is_any() || ip.is_loopback()) {
     if (h == kNoHost) return -EADDRNOTAVAIL;  // no host scope to bind on
   } else {
     const std::uint32_t owner = topo_.host_by_ip(ip);
@@ -60,17 +64,19 @@ int Network::bind(int fd, const net::SocketAddr& addr) noexcept {
     h = owner;
   }
   if (!topo_.hosts[h].up) return -ENETDOWN;
+  // ::ffff:0.0.0.0 binds as 0.0.0.0 does.
+  const Bound b = ip.is_any() ? Bound{ip, ip == Ip::any6() && v6only(*s)} : Bound{ip, false};
   std::uint16_t port = addr.port();
   if (port == 0) {
-    port = ephemeral_port(h, s->udp, ip);
+    port = ephemeral_port(h, s->udp, b);
     if (port == 0) return -EADDRINUSE;  // the range exhausted: Linux's bind says so
-  } else if (!ports_of(h, s->udp).free(port, ip)) {
+  } else if (!ports_of(h, s->udp).free(port, b)) {
     return -EADDRINUSE;
   }
   s->host = h;
-  hold_port(*s, fd, ip, port);
-  // Bound to every address, it reports its host's (until a connect).
-  s->local_ip = ip == INADDR_ANY ? topo_.hosts[h].ip : ip;
+  hold_port(*s, fd, b, port);
+  // Bound to a wildcard, it reports its host's address (until a connect).
+  s->local_ip = ip.is_any() ? wildcard_local(h, s->family) : ip;
   s->state = State::bound;
   return 0;
 }
@@ -212,9 +218,9 @@ int Network::name(int fd, bool peer, net::SocketAddr& out) noexcept {
   if (s == nullptr || !s->fd_open) return -EBADF;
   if (peer) {
     if (s->state != State::connected && !s->dgram.connected) return -ENOTCONN;
-    out = net::SocketAddr::v4(s->peer_ip, s->peer_port);
+    out = socket_addr(s->peer_ip, s->peer_port, s->family);
   } else {
-    out = net::SocketAddr::v4(s->local_ip, s->local_port);
+    out = socket_addr(s->local_ip, s->local_port, s->family);
   }
   return 0;
 }

@@ -78,6 +78,7 @@
 #include "duet/time/clock.hpp"
 #include "duet/waker.hpp"
 #include "events.hpp"
+#include "ip.hpp"
 #include "socket.hpp"
 #include "topology.hpp"
 #include "udp_state.hpp"
@@ -105,12 +106,6 @@ inline void take(WakeList& into, Waker& w) {
   w = Waker{};
 }
 
-/// An IPv4 socket address's address, in host order.
-inline std::uint32_t ip_of(const net::SocketAddr& a) {
-  const auto* in = reinterpret_cast<const sockaddr_in*>(a.raw());
-  return ntohl(in->sin_addr.s_addr);
-}
-
 /// The simulated network: the world (world.cpp) drives it, its driver
 /// (sim_driver.cpp) starts operations on it, and duet::drivers calls it
 /// through its socket table.
@@ -120,10 +115,18 @@ class Network final : public io::detail::VirtualNet {
   ~Network() override;
 
   // ---- the world's controls (world.cpp; hosts.cpp, resolver.cpp, ../replay/trace.cpp) ----
-  std::uint32_t add_host(std::string name, std::uint32_t ipv4_host_order);
-  [[nodiscard]] std::uint32_t next_default_ip() const;
+  /// A new host (its id) with the addresses WorldConfig::ip_version gives:
+  /// 10.0.0.N and fd00::N (N: its id + 1); `given`, when set, takes the
+  /// place of its family's (and under IpVersion::v4 or v6 is the host's
+  /// one address, of either family). Throws std::invalid_argument for a
+  /// wildcard, a loopback or an address another host has.
+  std::uint32_t add_host(std::string name, std::optional<Ip> given);
   [[nodiscard]] const std::string& host_name(std::uint32_t h) const;
-  [[nodiscard]] net::SocketAddr host_addr(std::uint32_t h, std::uint16_t port) const;
+  /// Host `h`'s address of `family` (AF_INET, AF_INET6; AF_UNSPEC: its
+  /// IPv4 one if it has one, else its IPv6 one) with `port`; nullopt when
+  /// it has none of the family.
+  [[nodiscard]] std::optional<net::SocketAddr> host_addr(std::uint32_t h, std::uint16_t port,
+                                                         int family) const;
   void set_link(std::uint32_t a, std::uint32_t b, LinkConfig l);
   void set_partitioned(std::uint32_t a, std::uint32_t b, bool on);
   /// One direction only: what `from` sends to `to` is lost until
@@ -250,24 +253,41 @@ class Network final : public io::detail::VirtualNet {
   /// The host that address `ip` names to a socket of host `from`: `from`
   /// itself for a loopback address, else the host with that address
   /// (kNoHost: none).
-  [[nodiscard]] std::uint32_t host_for(std::uint32_t from, std::uint32_t ip) const;
-  /// The address that host `h` sends from to `to_ip` from a socket bound
-  /// to every address: 127.0.0.1 over the loopback, else its own.
-  [[nodiscard]] std::uint32_t source_ip(std::uint32_t h, std::uint32_t to_ip) const;
+  [[nodiscard]] std::uint32_t host_for(std::uint32_t from, const Ip& ip) const;
+  /// The address that host `h` sends from to `to` from a socket bound to
+  /// a wildcard: the loopback of `to`'s family over the loopback, else
+  /// its own address of that family; nullopt when it has none (the
+  /// kernel's ENETUNREACH: no route of that family).
+  [[nodiscard]] std::optional<Ip> source_ip(std::uint32_t h, const Ip& to) const;
+  /// What a socket of `family` bound to a wildcard on host `h` reports as
+  /// its own address until it connects: its host's address of the family
+  /// (an IPv6 socket's: the IPv4 one, mapped, on a host with no IPv6
+  /// address).
+  [[nodiscard]] Ip wildcard_local(std::uint32_t h, int family) const;
+  /// What `addr` asks a socket of `family` to reach (connect, sendto):
+  /// 0 with the address in `to`, or -errno: EAFNOSUPPORT for an address
+  /// of another family (an IPv6 UDP socket takes an IPv4 one, mapped, as
+  /// Linux's does), ENETUNREACH for an IPv4 one from an IPv6-only socket.
+  int reach(const Socket& s, const net::SocketAddr& addr, Ip& to) const;
   /// Host `h`'s ports in use for TCP, or for UDP.
   PortTable& ports_of(std::uint32_t h, bool udp);
-  /// The first port of the ephemeral range free on address `ip` in host
+  /// The first port of the ephemeral range free for binding `b` in host
   /// `h`'s table for the protocol, from where the last search ended; 0
   /// when every port of the range is in use there.
-  std::uint16_t ephemeral_port(std::uint32_t h, bool udp, std::uint32_t ip);
-  /// `s` (descriptor `fd`, of a host) holds `port` on `ip` now.
-  void hold_port(Socket& s, int fd, std::uint32_t ip, std::uint16_t port);
+  std::uint16_t ephemeral_port(std::uint32_t h, bool udp, const Bound& b);
+  /// `s` (descriptor `fd`, of a host) holds `port`, bound to `b`, now.
+  void hold_port(Socket& s, int fd, const Bound& b, std::uint16_t port);
   /// `s` gives back the port it holds, if any.
   void release_port(Socket& s, int fd);
   /// Binds datagram socket `s`, when it is still unbound, to an ephemeral
   /// port on every address (the kernel's autobind at a first send or a
   /// connect): 0, or -EAGAIN when the range is exhausted.
   int autobind_dgram(Socket& s, int fd);
+  /// The wildcard binding of socket `s`'s family: 0.0.0.0, or :: (IPv6
+  /// only when the socket's IPV6_V6ONLY is set).
+  [[nodiscard]] Bound wildcard(const Socket& s) const;
+  /// Whether `s` has IPV6_V6ONLY set (read when it binds).
+  [[nodiscard]] bool v6only(const Socket& s) const;
 
   // ---- links.cpp ----
   /// Whether a transmission from a to b gets through now (hosts up, no

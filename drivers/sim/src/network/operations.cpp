@@ -232,22 +232,25 @@ Poll<long> Network::do_connect(Socket& s, int fd, OpRequest& q, Context& cx) {
       break;
   }
   if (s.host == kNoHost) return static_cast<long>(-EADDRNOTAVAIL);  // no host scope
-  if (q.addr == nullptr || q.addr->family() != AF_INET) return static_cast<long>(-EAFNOSUPPORT);
+  if (q.addr == nullptr) return static_cast<long>(-EAFNOSUPPORT);
   // The addresses and the port (addresses.cpp): a loopback address names
-  // the socket's own host, and a connection over it is 127.0.0.1's at
+  // the socket's own host, and a connection over it is the loopback's at
   // both ends.
-  const std::uint32_t ip = ip_of(*q.addr);
-  if (is_loopback(s.bind_ip) && host_for(s.host, ip) != s.host) {
+  Ip ip;
+  if (const int e = reach(s, *q.addr, ip); e != 0) return static_cast<long>(e);
+  if (s.bound.ip.is_loopback() && host_for(s.host, ip) != s.host) {
     return static_cast<long>(-EINVAL);  // bound to the loopback: no way off the host
   }
+  const std::optional<Ip> from = source_ip(s.host, ip);
+  if (!from) return static_cast<long>(-ENETUNREACH);  // no address of the family
   if (s.state == State::fresh) {
-    const std::uint32_t from = source_ip(s.host, ip);
-    const std::uint16_t port = ephemeral_port(s.host, false, from);
+    const Bound b{*from, false};
+    const std::uint16_t port = ephemeral_port(s.host, false, b);
     if (port == 0) return static_cast<long>(-EADDRNOTAVAIL);  // the range exhausted
-    hold_port(s, fd, from, port);
-    s.local_ip = from;
-  } else if (s.bind_ip == INADDR_ANY) {
-    s.local_ip = source_ip(s.host, ip);
+    hold_port(s, fd, b, port);
+    s.local_ip = *from;
+  } else if (s.bound.ip.is_any()) {
+    s.local_ip = *from;
   }
   s.peer_ip = ip;
   s.peer_port = q.addr->port();
@@ -271,7 +274,7 @@ int Network::do_accept(Socket& l, net::SocketAddr* peer) {
   Socket& s = sockets_.at(fd);
   s.tcp.accepted = true;
   s.tcp.listener = -1;
-  if (peer != nullptr) *peer = net::SocketAddr::v4(s.peer_ip, s.peer_port);
+  if (peer != nullptr) *peer = socket_addr(s.peer_ip, s.peer_port, s.family);
   trace("accept " + conn_text(s));
   return fd;
 }

@@ -1,36 +1,37 @@
 // ports.hpp: a simulated host's ports in use for one protocol (TCP's and
 // UDP's are apart, as the kernel's are), as data: each port held, with
-// the local address it is held on (INADDR_ANY: every address of the host)
-// and the descriptor that holds it. A port is free for an address when no
-// holder's address overlaps it (the same address, or either one
-// INADDR_ANY). The network (addresses.cpp) takes ports from it for binds
-// and ephemeral ports, finds a listener or a datagram's receiver through
-// it, and gives a port back at its socket's close or its host's crash.
+// what it is bound to (ip.hpp's Bound: an address, or a wildcard of one
+// family or of both) and the descriptor that holds it. A port is free for
+// a binding when no holder's binding overlaps it (ip.hpp: an address and
+// a wildcard that covers it, or two wildcards of a family). The network
+// (addresses.cpp) takes ports from it for binds and ephemeral ports, finds
+// a listener or a datagram's receiver through it, and gives a port back at
+// its socket's close or its host's crash.
 #pragma once
-
-#include <netinet/in.h>
 
 #include <cstdint>
 #include <map>
+
+#include "ip.hpp"
 
 namespace duet::sim::detail {
 
 class PortTable {
  public:
   struct Holder {
-    std::uint32_t ip = INADDR_ANY;  // host order
+    Bound bound;
     int fd = -1;
   };
 
-  /// Whether `port` is free on address `ip` (INADDR_ANY: on every one).
-  [[nodiscard]] bool free(std::uint16_t port, std::uint32_t ip) const {
-    auto [b, e] = held_.equal_range(port);
-    for (auto it = b; it != e; ++it) {
-      if (it->second.ip == INADDR_ANY || ip == INADDR_ANY || it->second.ip == ip) return false;
+  /// Whether `port` is free for a socket bound to `b`.
+  [[nodiscard]] bool free(std::uint16_t port, const Bound& b) const {
+    auto [first, last] = held_.equal_range(port);
+    for (auto it = first; it != last; ++it) {
+      if (overlaps(it->second.bound, b)) return false;
     }
     return true;
   }
-  void hold(std::uint16_t port, std::uint32_t ip, int fd) { held_.emplace(port, Holder{ip, fd}); }
+  void hold(std::uint16_t port, const Bound& b, int fd) { held_.emplace(port, Holder{b, fd}); }
   /// Gives back `fd`'s hold on `port`.
   void release(std::uint16_t port, int fd) {
     auto [b, e] = held_.equal_range(port);
@@ -41,15 +42,15 @@ class PortTable {
       }
     }
   }
-  /// The lowest descriptor holding `port` on an address that takes `ip`
-  /// (its own, or INADDR_ANY) for which `ok(fd)` holds; -1 when none.
+  /// The lowest descriptor holding `port` with a binding that covers
+  /// traffic to `to` (ip.hpp) for which `ok(fd)` holds; -1 when none.
   template <class Ok>
-  [[nodiscard]] int holder_for(std::uint16_t port, std::uint32_t ip, Ok ok) const {
+  [[nodiscard]] int holder_for(std::uint16_t port, const Ip& to, Ok ok) const {
     int best = -1;
     auto [b, e] = held_.equal_range(port);
     for (auto it = b; it != e; ++it) {
       const Holder& h = it->second;
-      if ((h.ip == INADDR_ANY || h.ip == ip) && (best < 0 || h.fd < best) && ok(h.fd)) best = h.fd;
+      if (covers(h.bound, to) && (best < 0 || h.fd < best) && ok(h.fd)) best = h.fd;
     }
     return best;
   }

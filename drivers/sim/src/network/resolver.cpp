@@ -51,8 +51,9 @@ Network::NameAnswer Network::lookup_name(std::string_view name, const NameQuery&
   a.error = ENOENT;
   for (const Host& h : topo_.hosts) {
     if (!same_name(name, h.name)) continue;
-    a.error = 0;
-    a.ipv4 = h.ip;
+    if (h.v4 && q.family != AF_INET6) a.addrs.push_back(socket_addr(*h.v4, 0, AF_INET));
+    if (h.v6 && q.family != AF_INET) a.addrs.push_back(socket_addr(*h.v6, 0, AF_INET6));
+    a.error = a.addrs.empty() ? ENODATA : 0;
     break;
   }
   // Each try: the query and its answer, one crossing of the default link
@@ -72,10 +73,12 @@ Network::NameAnswer Network::lookup_name(std::string_view name, const NameQuery&
     if (!lost) {
       a.after = spent + link_delay(cfg_.link);
       a.after += link_delay(cfg_.link);
-      std::string answer = "nxdomain";
+      std::string answer = a.error == ENODATA ? "nodata" : "nxdomain";
       if (a.error == 0) {
-        answer = addr_text(a.ipv4, 0);
-        answer.resize(answer.size() - 2);  // the address without ":0"
+        answer.clear();
+        for (const net::SocketAddr& x : a.addrs) {
+          answer += (answer.empty() ? "" : " ") + ip_text(ip_of(x));
+        }
       }
       trace("dns " + std::string(name) + " " + answer);
       return a;
@@ -86,7 +89,7 @@ Network::NameAnswer Network::lookup_name(std::string_view name, const NameQuery&
     any_lost = true;
   }
   a.error = any_lost ? ETIMEDOUT : ECONNREFUSED;
-  a.ipv4 = 0;
+  a.addrs.clear();
   a.after = spent;
   trace("dns " + std::string(name) + (any_lost ? " timeout" : " refused"));
   return a;

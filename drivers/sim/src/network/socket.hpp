@@ -12,8 +12,8 @@
 #include <string>
 #include <utility>
 
-#include "../replay/trace.hpp"
 #include "duet/waker.hpp"
+#include "ip.hpp"
 #include "tcp_conn.hpp"
 #include "topology.hpp"
 #include "udp_state.hpp"
@@ -25,17 +25,19 @@ enum class State : std::uint8_t { fresh, bound, listening, connecting, connected
 struct Socket {
   std::uint32_t host = kNoHost;
   State state = State::fresh;
-  bool udp = false;     // which part below is in use
-  bool fd_open = true;  // the user's descriptor (false: closed, the record lingers)
+  bool udp = false;      // which part below is in use
+  int family = AF_INET;  // AF_INET or AF_INET6: how its addresses are named
+  bool fd_open = true;   // the user's descriptor (false: closed, the record lingers)
   // The socket's own end, as getsockname reports it (a socket bound to
   // every address reports its host's address until it connects).
-  std::uint32_t local_ip = 0;
+  Ip local_ip;
   std::uint16_t local_port = 0;
   // Whether it holds local_port in its host's table (addresses.cpp), and
-  // on which address (INADDR_ANY: every address of the host).
+  // what it is bound to (a wildcard: every address of the host of its
+  // family).
   bool holds_port = false;
-  std::uint32_t bind_ip = INADDR_ANY;
-  std::uint32_t peer_ip = 0;
+  Bound bound;
+  Ip peer_ip;
   std::uint16_t peer_port = 0;
   int error = 0;  // sticky: ECONNRESET, ETIMEDOUT, ECONNREFUSED, ENETDOWN
   // the spurious_eagain fault: its hits in a row on this socket

@@ -209,9 +209,10 @@ void Network::on_syn(int fd) {
   const int sfd = next_fd_++;
   Socket s;
   s.host = to;
+  s.family = l.family;  // an IPv6 listener's connections name IPv4 peers mapped
   s.state = State::connected;
   s.tcp.accepted = false;
-  s.local_ip = c->peer_ip;  // the address it was reached at (127.0.0.1 over the loopback)
+  s.local_ip = c->peer_ip;  // the address it was reached at (the loopback over the loopback)
   s.local_port = l.local_port;
   s.peer_ip = c->local_ip;
   s.peer_port = c->local_port;

@@ -1,7 +1,7 @@
 // topology.hpp: the simulated world's hosts and the links between them,
-// as data: each host's name, address, state, ports in use (ports.hpp) and
-// where its search for an ephemeral port starts next; each
-// link's configuration (the world's default where none is set); the
+// as data: each host's name, addresses (IPv4, IPv6 or both), state,
+// ports in use (ports.hpp) and where its search for an ephemeral port
+// starts next; each link's configuration (the world's default where none is set); the
 // directions cut (partitions) and held; and the state a link keeps
 // between transmissions (its bandwidth's queue, its datagrams' order).
 // The network (network.hpp) owns one and reads or changes it under its
@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -18,6 +19,7 @@
 
 #include "duet/sim/config.hpp"
 #include "duet/time/clock.hpp"
+#include "ip.hpp"
 #include "ports.hpp"
 
 namespace duet::sim::detail {
@@ -27,15 +29,10 @@ inline constexpr std::uint32_t kNoHost = 0xffffffffu;
 /// The world's resolver in Topology::partitions (it is no host of hosts).
 inline constexpr std::uint32_t kResolver = 0xfffffffeu;
 
-/// Whether `ip` (host order) is a loopback address, 127.0.0.0/8: the
-/// sending host's own, which never leaves it.
-[[nodiscard]] constexpr bool is_loopback(std::uint32_t ip) noexcept {
-  return (ip >> 24) == 127;
-}
-
 struct Host {
   std::string name;
-  std::uint32_t ip = 0;  // host order
+  std::optional<Ip> v4;  // its IPv4 address (IPv4-mapped), if it has one
+  std::optional<Ip> v6;  // its IPv6 address, if it has one
   bool up = true;
   // Where the search for an ephemeral port starts (the port after the
   // last one taken), shared by both protocols; 0: the range's first.
@@ -50,10 +47,10 @@ using Direction = std::pair<std::uint32_t, std::uint32_t>;
 struct Topology {
   explicit Topology(const LinkConfig& default_link) : default_link(default_link) {}
 
-  /// The host whose address is `ip` (host order), or kNoHost.
-  [[nodiscard]] std::uint32_t host_by_ip(std::uint32_t ip) const noexcept {
+  /// The host with address `ip`, or kNoHost.
+  [[nodiscard]] std::uint32_t host_by_ip(const Ip& ip) const noexcept {
     for (std::size_t i = 0; i < hosts.size(); ++i) {
-      if (hosts[i].ip == ip) return static_cast<std::uint32_t>(i);
+      if (hosts[i].v4 == ip || hosts[i].v6 == ip) return static_cast<std::uint32_t>(i);
     }
     return kNoHost;
   }

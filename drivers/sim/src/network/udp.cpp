@@ -73,22 +73,25 @@ long Network::datagram_dest(Socket& s, const OpRequest& q, net::SocketAddr& dest
   // No address (or one of length 0): the connected peer's.
   const bool to_peer = q.addr == nullptr || q.addr->len() == 0;
   if (to_peer && !s.dgram.connected) return -EDESTADDRREQ;
-  dest = to_peer ? net::SocketAddr::v4(s.peer_ip, s.peer_port) : *q.addr;
-  if (dest.family() != AF_INET) return -EAFNOSUPPORT;
+  dest = to_peer ? socket_addr(s.peer_ip, s.peer_port, s.family) : *q.addr;
+  Ip to;
+  if (const int e = reach(s, dest, to); e != 0) return e;
   if (q.len > kMaxDatagram) return -EMSGSIZE;
-  if (is_loopback(s.bind_ip) && host_for(s.host, ip_of(dest)) != s.host) {
+  if (s.bound.ip.is_loopback() && host_for(s.host, to) != s.host) {
     return -EINVAL;  // no way off the host
   }
+  if (!source_ip(s.host, to)) return -ENETUNREACH;  // no address of the family
   return 0;
 }
 
 long Network::send_checked(Socket& s, int fd, const OpRequest& q, const net::SocketAddr& dest) {
-  const std::uint32_t to_ip = ip_of(dest);
+  const Ip to_ip = ip_of(dest);
   const std::uint32_t to = host_for(s.host, to_ip);
   // The kernel binds an unbound socket's first send to an ephemeral port.
   if (const int e = autobind_dgram(s, fd); e < 0) return e;
   Datagram d;
-  d.from_ip = s.bind_ip == INADDR_ANY ? source_ip(s.host, to_ip) : s.bind_ip;
+  // datagram_dest found a source of the family.
+  d.from_ip = s.bound.ip.is_any() ? source_ip(s.host, to_ip).value_or(Ip{}) : s.bound.ip;
   d.from_port = s.local_port;
   d.to_ip = to_ip;
   d.to_port = dest.port();
@@ -187,19 +190,21 @@ int Network::connect_dgram(int fd, const net::SocketAddr& peer) noexcept {
   if (!s->udp) return -EOPNOTSUPP;  // TCP connects through the driver
   if (peer.family() == AF_UNSPEC) {
     s->dgram.connected = false;
-    s->peer_ip = 0;
+    s->peer_ip = Ip{};
     s->peer_port = 0;
-    if (s->holds_port && s->bind_ip == INADDR_ANY) s->local_ip = topo_.hosts[s->host].ip;
+    if (s->holds_port && s->bound.ip.is_any()) s->local_ip = wildcard_local(s->host, s->family);
     return 0;
   }
-  if (peer.family() != AF_INET) return -EAFNOSUPPORT;
   if (s->host == kNoHost) return -EADDRNOTAVAIL;
-  const std::uint32_t ip = ip_of(peer);
-  if (is_loopback(s->bind_ip) && host_for(s->host, ip) != s->host) return -EINVAL;
+  Ip ip;
+  if (const int e = reach(*s, peer, ip); e != 0) return e;
+  if (s->bound.ip.is_loopback() && host_for(s->host, ip) != s->host) return -EINVAL;
+  const std::optional<Ip> from = source_ip(s->host, ip);
+  if (!from) return -ENETUNREACH;  // no address of the family
   if (const int e = autobind_dgram(*s, fd); e < 0) return e;
-  // Connected, a socket bound to every address names the address it sends
-  // from (127.0.0.1 over the loopback), as getsockname does on Linux.
-  if (s->bind_ip == INADDR_ANY) s->local_ip = source_ip(s->host, ip);
+  // Connected, a socket bound to a wildcard names the address it sends
+  // from (the loopback over the loopback), as getsockname does on Linux.
+  if (s->bound.ip.is_any()) s->local_ip = *from;
   s->peer_ip = ip;
   s->peer_port = peer.port();
   s->dgram.connected = true;
@@ -229,7 +234,7 @@ long Network::pop_datagram(Socket& s, OpRequest& q) {
   // bytes copied, and the rest of the datagram is gone.
   const std::size_t n = std::min(q.len, d.bytes.size());
   std::copy_n(d.bytes.data(), n, q.rbuf);
-  if (q.addr != nullptr) *q.addr = net::SocketAddr::v4(d.from_ip, d.from_port);
+  if (q.addr != nullptr) *q.addr = socket_addr(d.from_ip, d.from_port, s.family);
   if ((q.flags & MSG_PEEK) == 0) {
     s.dgram.bytes -= d.bytes.size();
     s.dgram.queue.pop_front();

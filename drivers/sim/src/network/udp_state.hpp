@@ -9,14 +9,16 @@
 #include <deque>
 #include <vector>
 
+#include "ip.hpp"
+
 namespace duet::sim::detail {
 
 /// A UDP datagram: its bytes whole (boundaries kept), its ends, and the
 /// hosts they are on (a loopback address names the sender's own).
 struct Datagram {
-  std::uint32_t from_ip = 0;
+  Ip from_ip;
   std::uint16_t from_port = 0;
-  std::uint32_t to_ip = 0;
+  Ip to_ip;
   std::uint16_t to_port = 0;
   std::uint32_t from_host = 0;
   std::uint32_t to_host = 0;

@@ -1,7 +1,6 @@
 // trace.cpp: the trace's lines (trace.hpp): a line stamped with its
 // offset from the clock's start, folded into the running hash with its
-// newline, kept when the world asks; and the texts of an address and a
-// payload's hash that the lines are made of.
+// newline, kept when the world asks; and the text of a payload's hash.
 #include "trace.hpp"
 
 #include <chrono>
@@ -18,13 +17,6 @@ void Trace::add(std::string line) {
   hash_ = fnv1a("\n", 1, hash_);
   ++events_;
   if (keep_lines_) lines_.push_back(std::move(line));
-}
-
-std::string addr_text(std::uint32_t ip, std::uint16_t port) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%u.%u.%u.%u:%u", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255,
-                ip & 255, port);
-  return b;
 }
 
 std::string hash_text(const void* p, std::size_t n) {

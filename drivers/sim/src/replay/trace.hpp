@@ -1,9 +1,10 @@
 // trace.hpp: the simulated network's trace: one line per delivery, fault
 // and control, stamped with its offset from the clock's start and folded
 // into a running hash, the seed's fingerprint; the lines themselves kept
-// only when the world asks (WorldConfig::keep_trace). And the texts its
-// lines are made of. The network adds lines under its lock, in the order
-// its seed fixes, so a seed replays the same hash.
+// only when the world asks (WorldConfig::keep_trace). And a payload's
+// text in its lines (an address's is ../network/ip.hpp's). The network
+// adds lines under its lock, in the order its seed fixes, so a seed
+// replays the same hash.
 #pragma once
 
 #include <cstddef>
@@ -25,9 +26,6 @@ inline std::uint64_t fnv1a(const void* p, std::size_t n,
   }
   return h;
 }
-
-/// "a.b.c.d:port" for an IPv4 address in host order.
-std::string addr_text(std::uint32_t ip, std::uint16_t port);
 
 /// A payload's hash as the trace prints it: 16 hex digits.
 std::string hash_text(const void* p, std::size_t n);

@@ -1,14 +1,17 @@
 // duet/sim/config.hpp: what a simulated network (duet/sim/world.hpp) is
 // made of: its links (latency, jitter, loss, bandwidth, reordering), its
-// fault rates, its hosts' simulated disks, its seed, and the task-local
-// that names the host a task runs on. Needs duet::drivers only.
+// hosts' addresses, its fault rates, its hosts' simulated disks, its seed,
+// and the task-local that names the host a task runs on. Needs
+// duet::drivers only.
 #pragma once
 
 #include "duet/export.hpp"
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 #include "duet/task_local.hpp"
 
@@ -118,6 +121,20 @@ struct DiskConfig {
   std::uint64_t capacity = 0;
 };
 
+/// Which addresses the world gives its hosts (docs/simulation.md,
+/// "Addresses and ports"): an IPv4 one, 10.0.0.N (v4); an IPv6 one, fd00::N (v6);
+/// or both (dual), N counting hosts from 1. The world's resolver answers
+/// with the addresses a host has; sockets of both families work in every
+/// world (an IPv6 socket reaches an IPv4 address IPv4-mapped, ::1 is every
+/// host's loopback).
+enum class IpVersion : std::uint8_t { v4, v6, dual };
+constexpr std::array<IpVersion, 3> enum_values(IpVersion) noexcept {
+  return {IpVersion::v4, IpVersion::v6, IpVersion::dual};
+}
+constexpr std::string_view to_string(IpVersion v) noexcept {
+  return v == IpVersion::v4 ? "v4" : v == IpVersion::v6 ? "v6" : "dual";
+}
+
 struct WorldConfig {
   /// Seeds the network's draws (jitter, loss, faults), the runtime's (and
   /// so duet/random.hpp's draws on the world's worker and on the thread
@@ -129,6 +146,8 @@ struct WorldConfig {
   /// Bytes a connection holds in one direction, in flight and unread: a
   /// write waits while the peer's window is full (the socket buffers).
   std::size_t socket_buffer = 64 * 1024;
+  /// The hosts' addresses.
+  IpVersion ip_version = IpVersion::v4;
   /// Each host's ephemeral ports (first <= last, first > 0; else the
   /// World's constructor throws std::invalid_argument).
   PortRange ephemeral_ports{};

@@ -101,14 +101,23 @@ namespace duet::sim {
 
 class World;
 
-/// A simulated machine: a name and one IPv4 address (10.0.0.N unless given).
+/// A simulated machine: a name and its addresses, an IPv4 one, an IPv6
+/// one or both (WorldConfig::ip_version: 10.0.0.N and fd00::N unless
+/// given).
 class DUET_API Host {
  public:
   Host() noexcept = default;
   [[nodiscard]] std::uint32_t id() const noexcept { return id_; }
   [[nodiscard]] const std::string& name() const;
-  /// This host's address with `port`.
+  /// This host's address with `port`: its IPv4 one, or its IPv6 one on a
+  /// host with no IPv4 address.
   [[nodiscard]] net::SocketAddr addr(std::uint16_t port) const;
+  /// This host's IPv4 address with `port`; throws std::logic_error on a
+  /// host with none.
+  [[nodiscard]] net::SocketAddr addr_v4(std::uint16_t port) const;
+  /// This host's IPv6 address with `port`; throws std::logic_error on a
+  /// host with none.
+  [[nodiscard]] net::SocketAddr addr_v6(std::uint16_t port) const;
   friend bool operator==(const Host& a, const Host& b) noexcept {
     return a.world_ == b.world_ && a.id_ == b.id_;
   }
@@ -208,11 +217,14 @@ class DUET_API World {
   World(const World&) = delete;
   World& operator=(const World&) = delete;
 
-  /// A host named `name` at 10.0.0.N (N: 1 for the first host, and so on).
+  /// A host named `name` with the addresses of WorldConfig::ip_version:
+  /// 10.0.0.N, fd00::N or both (N: 1 for the first host, and so on).
   Host add_host(std::string name);
-  /// A host at `ipv4` ("a.b.c.d"); throws std::invalid_argument when it is
-  /// malformed or taken.
-  Host add_host(std::string name, std::string_view ipv4);
+  /// A host at `address` ("a.b.c.d" or an IPv6 address, "fd00::7"): its
+  /// one address, or under IpVersion::dual the default of the other
+  /// family beside it. Throws std::invalid_argument when it is malformed,
+  /// a wildcard, a loopback, or taken.
+  Host add_host(std::string name, std::string_view address);
 
   /// Both directions between `a` and `b`.
   void set_link(Host a, Host b, LinkConfig link);

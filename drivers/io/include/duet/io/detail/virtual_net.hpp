@@ -29,6 +29,7 @@
 #include <memory>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "duet/config.hpp"
 #include "duet/detail/driver.hpp"
@@ -48,21 +49,24 @@ class VirtualNet : public SocketOps {
   /// test's thread that names a simulated host).
   virtual bool claims_socket() const noexcept = 0;
 
-  /// A name's answer from the simulated network's resolver: the IPv4
-  /// address (host order) of the host named so, or error ENOENT (no such
-  /// name: NXDOMAIN), ETIMEDOUT (no try answered, one lost) or
-  /// ECONNREFUSED (every try refused); `after`: how long the answer, or
+  /// A name's answer from the simulated network's resolver: the addresses
+  /// (port 0) of the family asked for that the host named so has, IPv4
+  /// first, or error ENOENT (no such name: NXDOMAIN), ENODATA (the name,
+  /// with no address of the family), ETIMEDOUT (no try answered, one lost)
+  /// or ECONNREFUSED (every try refused); `after`: how long the answer, or
   /// the last try's end, takes.
   struct NameAnswer {
     int error = 0;
-    std::uint32_t ipv4 = 0;
+    std::vector<net::SocketAddr> addrs;
     std::chrono::nanoseconds after{0};
   };
   /// How the asking resolver retries: `tries` queries, the k-th (from 0)
-  /// given up after attempt_timeout << k, as c-ares does with one server.
+  /// given up after attempt_timeout << k, as c-ares does with one server;
+  /// and the family it asks for (AF_INET, AF_INET6, AF_UNSPEC: both).
   struct NameQuery {
     int tries = 1;
     std::chrono::nanoseconds attempt_timeout{0};
+    int family = AF_UNSPEC;
   };
   /// On the network's worker: looks `name` up among the hosts.
   virtual NameAnswer lookup_name(std::string_view name, const NameQuery& q) = 0;
