@@ -4,6 +4,8 @@
 // segments and events in flight, the seeded draws, and the trace. Network
 // owns them and holds the lock; the data, each in a header of its own:
 //   topology.hpp      hosts, links, partitions, holds;
+//   ip.hpp            an address of either family, what a socket is bound
+//                     to, and which traffic a binding takes;
 //   ports.hpp         a host's ports in use, per protocol;
 //   socket.hpp        a virtual descriptor's record, with its TCP part
 //                     (tcp_conn.hpp) or its UDP part (udp_state.hpp);
