@@ -131,7 +131,7 @@ std::optional<std::size_t> fanout_count(const duet::http::Request& req) {
   return n;
 }
 
-duet::http::Response merged(std::vector<duet::io::Result<duet::http::Response>>& results) {
+duet::http::Response merged(std::vector<duet::Result<duet::http::Response>>& results) {
   std::string out = R"({"results":[)";
   for (std::size_t i = 0; i < results.size(); ++i) {
     auto& r = results[i];

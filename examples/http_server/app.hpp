@@ -94,7 +94,7 @@ std::optional<std::size_t> fanout_count(const duet::http::Request& req);
 /// A fan-out's answer from its upstream results, in request order:
 /// {"results":[b1,b2,...]} when every one is a 200; else the first
 /// failure's answer (upstream_failed), or 502 naming a status not 200.
-duet::http::Response merged(std::vector<duet::io::Result<duet::http::Response>>& results);
+duet::http::Response merged(std::vector<duet::Result<duet::http::Response>>& results);
 
 duet::http::Router coroutine_routes(App& app);
 duet::http::Router fiber_routes(App& app);

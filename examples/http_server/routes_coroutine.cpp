@@ -49,7 +49,7 @@ duet::Task<Response> fanout(App& app, Request& req) {
   if (!o.upstream) co_return Response::text(503, "no upstream");
   const auto n = fanout_count(req);
   if (!n) co_return Response::text(400, "n must be 1 to 64");
-  duet::TaskScope<duet::io::Result<Response>> calls;
+  duet::TaskScope<duet::Result<Response>> calls;
   for (std::size_t i = 0; i < *n; ++i) {
     calls.spawn(app.upstream.send(*o.upstream, Request::make(Method::get, "/json")));
   }

@@ -50,7 +50,7 @@ Response fanout(App& app, Request& req) {
   if (!o.upstream) return Response::text(503, "no upstream");
   const auto n = fanout_count(req);
   if (!n) return Response::text(400, "n must be 1 to 64");
-  duet::TaskScope<duet::io::Result<Response>> calls;
+  duet::TaskScope<duet::Result<Response>> calls;
   for (std::size_t i = 0; i < *n; ++i) {
     calls.spawn(duet::stackful, [&app] {
       return app.upstream.fetch(*app.options.upstream, Request::make(Method::get, "/json"));

@@ -93,8 +93,8 @@ void watch(Reader& in, Store& store, const std::string& key, duet::CancellationT
     if (m.is<spoke>()) return;             // end of stream, an error, or a line: the watch is over
     auto c = std::move(m.get<changed>());  // duet::BroadcastRecv<Event>
     std::string text;
-    if (c.status == duet::BroadcastStatus::closed) return;
-    if (c.status == duet::BroadcastStatus::lagged) {
+    if (c.status == duet::ChannelStatus::closed) return;
+    if (c.status == duet::ChannelStatus::lagged) {
       text = "LAGGED " + std::to_string(c.missed) + "\n";  // fell behind: changes lost
     } else if (c.value->key == key) {
       text = event_text(*c.value);

@@ -52,12 +52,12 @@ class ReadyFuture {
 /// An in-memory ReadStream over text(), in a cycle.
 class TextStream {
  public:
-  ReadyFuture<duet::io::Result<std::size_t>> read(std::span<std::byte> buf) {
+  ReadyFuture<duet::Result<std::size_t>> read(std::span<std::byte> buf) {
     const std::string& t = text();
     const std::size_t n = std::min(buf.size(), t.size() - pos_);
     std::memcpy(buf.data(), t.data() + pos_, n);
     pos_ = (pos_ + n) % t.size();
-    return ReadyFuture<duet::io::Result<std::size_t>>(n);
+    return ReadyFuture<duet::Result<std::size_t>>(n);
   }
 
  private:

@@ -297,7 +297,7 @@ void broadcast(int scale) {
         long got = 0;
         for (;;) {
           auto r = co_await rx.recv();
-          if (r.status == BroadcastStatus::closed) co_return got;
+          if (r.status == ChannelStatus::closed) co_return got;
           got += r.ok() ? 1 : static_cast<long>(r.missed);
         }
       }(std::move(rx))));
@@ -306,7 +306,7 @@ void broadcast(int scale) {
         long got = 0;
         for (;;) {
           auto r = duet::wait(rx.recv());
-          if (r.status == BroadcastStatus::closed) return got;
+          if (r.status == ChannelStatus::closed) return got;
           got += r.ok() ? 1 : static_cast<long>(r.missed);
         }
       }));

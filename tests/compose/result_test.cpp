@@ -1,4 +1,4 @@
-// io::Result's std::expected interface (issue 50, item 4): value_or,
+// duet::Result's std::expected interface (issue 50, item 4): value_or,
 // and_then, transform, or_else, transform_error and comparison, on values
 // and errors, in every value category, for Result<T> and Result<void>; a
 // chain that stops at its first error runs nothing after it.
@@ -13,7 +13,7 @@
 
 namespace {
 
-using duet::io::Result;
+using duet::Result;
 
 Result<int> parse_port(const std::string& s) {
   if (s.empty() || s.size() > 5 || s.find_first_not_of("0123456789") != std::string::npos) {

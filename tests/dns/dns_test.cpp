@@ -25,7 +25,7 @@ struct Observed {
   std::vector<std::string> addrs;
   std::error_code error;
 };
-inline void note(Observed* out, duet::io::Result<std::vector<duet::net::SocketAddr>>& r) {
+inline void note(Observed* out, duet::Result<std::vector<duet::net::SocketAddr>>& r) {
   if (!r) {
     out->error = r.error();
     return;

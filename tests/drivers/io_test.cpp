@@ -607,7 +607,7 @@ duet::Task<void> spin_until(std::atomic<bool>* done, std::atomic<bool>* spinning
   spinning->store(true);
   while (!done->load()) co_await duet::yield_now();
 }
-duet::Task<duet::io::Result<duet::net::TcpStream>> accept_one_stream(TcpListener* l) {
+duet::Task<duet::Result<duet::net::TcpStream>> accept_one_stream(TcpListener* l) {
   co_return co_await l->accept();
 }
 }  // namespace busy
@@ -715,7 +715,7 @@ namespace {
 
 /// A read of `path`'s first bytes from a coroutine, on whichever driver its
 /// runtime has.
-duet::Task<duet::io::Result<std::size_t>> read_first_bytes(std::string path) {
+duet::Task<duet::Result<std::size_t>> read_first_bytes(std::string path) {
   auto f = co_await duet::fs::File::open(path, O_RDONLY);
   if (!f) co_return f.error();
   std::array<std::byte, 16> buf{};

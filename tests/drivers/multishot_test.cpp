@@ -175,12 +175,12 @@ TEST_CASE("multishot recv: a close with unread data gives its buffers back", "[i
 }
 
 namespace {
-duet::Task<duet::io::Result<TcpStream>> accept_read_one(TcpListener* l) {
+duet::Task<duet::Result<TcpStream>> accept_read_one(TcpListener* l) {
   auto s = co_await l->accept();
   if (!s) co_return std::move(s);
   std::byte b[1];
   auto n = co_await s->read(b, 1);
-  if (!n) co_return duet::io::Result<TcpStream>(n.error());
+  if (!n) co_return duet::Result<TcpStream>(n.error());
   co_return std::move(s);
 }
 }  // namespace

@@ -74,7 +74,7 @@ class EarlyUpstream {
 std::shared_ptr<duet::http::BodySource> big_source(bool known) {
   auto left = std::make_shared<std::size_t>(kBig);
   auto src = std::make_shared<duet::http::BodySource>();
-  src->next = [left]() -> duet::Task<duet::io::Result<std::string>> {
+  src->next = [left]() -> duet::Task<duet::Result<std::string>> {
     const std::size_t k = std::min<std::size_t>(256u << 10, *left);
     *left -= k;
     co_return std::string(k, 's');

@@ -58,7 +58,7 @@ enum class Take { buffer, piece };
 
 /// Appends the next piece of `s`'s body to `out` (read_piece): false at the
 /// body's end or an error (kept in `out`).
-bool append_piece(Streamed& out, duet::io::Result<std::string> p) {
+bool append_piece(Streamed& out, duet::Result<std::string> p) {
   if (!p) {
     out.error = p.error();
     return false;
@@ -82,7 +82,7 @@ duet::Task<Streamed> open_read(Model m, Client& c, SocketAddr a, Request req,
     out.status = s->head().status;
     if (take == Take::piece) {
       for (;;) {
-        duet::io::Result<std::string> p = co_await s->read_piece();
+        duet::Result<std::string> p = co_await s->read_piece();
         if (!append_piece(out, std::move(p))) break;
       }
       co_return out;
@@ -220,7 +220,7 @@ duet::Task<void> dropped_unread(Model m, Client& c, Upstream& up, Failures& f) {
 std::shared_ptr<duet::http::BodySource> text_source(std::size_t n, bool known) {
   auto at = std::make_shared<std::size_t>(0);
   auto src = std::make_shared<duet::http::BodySource>();
-  src->next = [at, n]() -> duet::Task<duet::io::Result<std::string>> {
+  src->next = [at, n]() -> duet::Task<duet::Result<std::string>> {
     const std::string all = stream_text(n);
     const std::size_t k = std::min<std::size_t>(7000, n - *at);
     std::string piece = all.substr(*at, k);

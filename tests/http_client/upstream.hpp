@@ -32,7 +32,7 @@ using duet::http::Request;
 using duet::http::Response;
 using duet::iotest::Model;
 using duet::net::SocketAddr;
-using Outcome = duet::io::Result<Response>;
+using Outcome = duet::Result<Response>;
 
 /// What the upstream does with one request.
 struct Reply {

@@ -43,7 +43,7 @@ struct Recorder {
 StreamRef stream_of(Recorder& r) {
   static constexpr StreamRef::Ops ops{
       .read = [](void*, std::span<std::byte>, duet::Instant)
-          -> duet::Task<duet::io::Result<std::size_t>> { co_return std::errc::not_supported; },
+          -> duet::Task<duet::Result<std::size_t>> { co_return std::errc::not_supported; },
       .write = [](void* p, std::span<const std::byte> out, duet::Instant) -> duet::Task<bool> {
         auto& rec = *static_cast<Recorder*>(p);
         rec.written.append(reinterpret_cast<const char*>(out.data()), out.size());
@@ -379,10 +379,9 @@ TEST_CASE("conn: a request the decoder refuses is answered 400 and closes", "[ht
 }
 
 TEST_CASE("conn: a deadline or the peer's end closes without an answer", "[http_server]") {
-  for (const duet::io::Result<std::size_t> r :
-       {duet::io::Result<std::size_t>(std::errc::timed_out),
-        duet::io::Result<std::size_t>(std::size_t{0}),
-        duet::io::Result<std::size_t>(std::errc::connection_reset)}) {
+  for (const duet::Result<std::size_t> r :
+       {duet::Result<std::size_t>(std::errc::timed_out), duet::Result<std::size_t>(std::size_t{0}),
+        duet::Result<std::size_t>(std::errc::connection_reset)}) {
     Machine x;
     REQUIRE(x.m.next(stream_of(x.rec)) == Next::read);
     x.m.read_done(r);

@@ -81,7 +81,7 @@ inline duet::http::Response gen_response(Probe& p, int status, int n, bool known
   auto next = std::make_shared<int>(0);
   return duet::http::streamed_response(
       status,
-      [&p, next, n, fail_after]() -> duet::Task<duet::io::Result<std::string>> {
+      [&p, next, n, fail_after]() -> duet::Task<duet::Result<std::string>> {
         const int i = (*next)++;
         if (i == fail_after) co_return std::errc::io_error;
         if (i >= n) co_return std::string();
@@ -120,7 +120,7 @@ inline duet::Task<duet::http::Response> sum_body(Probe& p, duet::http::Request& 
   std::size_t total = 0;
   std::uint64_t h = fnv1a({});
   for (;;) {
-    duet::io::Result<std::size_t> n = co_await duet::http::read_body(q, buf);
+    duet::Result<std::size_t> n = co_await duet::http::read_body(q, buf);
     if (!n) {
       {
         std::lock_guard lk(p.mu);
@@ -144,7 +144,7 @@ inline duet::http::Response sum_body_plain(Probe& p, duet::http::Request& q) {
   std::size_t total = 0;
   std::uint64_t h = fnv1a({});
   for (;;) {
-    duet::io::Result<std::size_t> n = duet::http::read_body_now(q, buf);
+    duet::Result<std::size_t> n = duet::http::read_body_now(q, buf);
     if (!n) {
       {
         std::lock_guard lk(p.mu);
@@ -163,7 +163,7 @@ inline duet::http::Response sum_body_plain(Probe& p, duet::http::Request& q) {
 
 /// Adds one piece of a body to a running sum (sum_pieces): false at the
 /// body's end or an error (the answer then in `fail`).
-inline bool add_piece(Probe& p, duet::io::Result<std::string>& piece, std::size_t& total,
+inline bool add_piece(Probe& p, duet::Result<std::string>& piece, std::size_t& total,
                       std::uint64_t& h, std::optional<duet::http::Response>& fail) {
   if (!piece) {
     fail = duet::http::Response::text(400, "error: " + piece.error().message());
@@ -184,7 +184,7 @@ inline duet::Task<duet::http::Response> sum_pieces(Probe& p, duet::http::Request
   std::uint64_t h = fnv1a({});
   std::optional<duet::http::Response> fail;
   for (;;) {
-    duet::io::Result<std::string> piece = co_await duet::http::read_body_piece(q);
+    duet::Result<std::string> piece = co_await duet::http::read_body_piece(q);
     if (!add_piece(p, piece, total, h, fail)) break;
   }
   if (fail) co_return std::move(*fail);
@@ -198,7 +198,7 @@ inline duet::http::Response sum_pieces_plain(Probe& p, duet::http::Request& q) {
   std::uint64_t h = fnv1a({});
   std::optional<duet::http::Response> fail;
   for (;;) {
-    duet::io::Result<std::string> piece = duet::http::read_body_piece_now(q);
+    duet::Result<std::string> piece = duet::http::read_body_piece_now(q);
     if (!add_piece(p, piece, total, h, fail)) break;
   }
   if (fail) return std::move(*fail);
@@ -273,13 +273,13 @@ inline duet::http::Router test_routes(Probe& p, const duet::CancellationToken* s
          [](Request&) -> duet::Task<Response> { co_return Response::text(200, "ignored"); });
   r.post("/ignore-plain", [](Request&) { return Response::text(200, "ignored"); });
   r.post("/whole", [](Request& q) -> duet::Task<Response> {
-    duet::io::Result<void> w = co_await duet::http::read_whole_body(q, 1 << 20);
+    duet::Result<void> w = co_await duet::http::read_whole_body(q, 1 << 20);
     if (!w) co_return Response::text(400, w.error().message());
     co_return Response::text(200,
                              std::to_string(q.body.size()) + " " + std::to_string(fnv1a(q.body)));
   });
   r.post("/whole-plain", [](Request& q) {
-    duet::io::Result<void> w = duet::http::read_whole_body_now(q, 1 << 20);
+    duet::Result<void> w = duet::http::read_whole_body_now(q, 1 << 20);
     if (!w) return Response::text(400, w.error().message());
     return Response::text(200, std::to_string(q.body.size()) + " " + std::to_string(fnv1a(q.body)));
   });
@@ -295,7 +295,7 @@ inline duet::http::Router test_routes(Probe& p, const duet::CancellationToken* s
   // looked at every millisecond), then reads the rest.
   r.post("/hold", [&p](Request& q) -> duet::Task<Response> {
     std::array<std::byte, 1000> first{};
-    duet::io::Result<std::size_t> n = co_await duet::http::read_body(q, first);
+    duet::Result<std::size_t> n = co_await duet::http::read_body(q, first);
     if (!n) co_return Response::text(400, n.error().message());
     p.held.fetch_add(1);
     while (!p.release.load()) co_await duet::sleep(std::chrono::milliseconds(1));
@@ -304,7 +304,7 @@ inline duet::http::Router test_routes(Probe& p, const duet::CancellationToken* s
   });
   r.post("/hold-plain", [&p](Request& q) {
     std::array<std::byte, 1000> first{};
-    duet::io::Result<std::size_t> n = duet::http::read_body_now(q, first);
+    duet::Result<std::size_t> n = duet::http::read_body_now(q, first);
     if (!n) return Response::text(400, n.error().message());
     p.held.fetch_add(1);
     while (!p.release.load()) duet::wait(duet::sleep(std::chrono::milliseconds(1)));

@@ -26,7 +26,7 @@ constexpr const char* kMessage = "duet::http: a request body read after its hand
 /// The misuse: waits for the test's go, then reads the moved request's body.
 duet::Task<void> read_later(duet::http::Request req, duet::Channel<int> go, std::atomic<int>* got) {
   (void)co_await go.recv();
-  duet::io::Result<std::string> piece = co_await duet::http::read_body_piece(req);
+  duet::Result<std::string> piece = co_await duet::http::read_body_piece(req);
   got->store(piece ? 0 : piece.error().value());
 }
 
@@ -57,7 +57,7 @@ TEST_CASE("turn child: a streamed body read after its handler's turn", "[.]") {
   routes.post("/keep", [&](duet::http::Request& req) -> duet::Task<duet::http::Response> {
     // One piece of the body, then the rest left to a task that outlives
     // the turn: the bug this case plants.
-    duet::io::Result<std::string> first = co_await duet::http::read_body_piece(req);
+    duet::Result<std::string> first = co_await duet::http::read_body_piece(req);
     if (!first) co_return duet::http::Response::text(400, "body");
     duet::spawn(read_later(std::move(req), go, &got));
     co_return duet::http::Response::text(200, "kept");

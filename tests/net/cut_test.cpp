@@ -224,7 +224,7 @@ bool cut_write_across_threads() {
     CountingWaker::Cx k(cw);
     return w->poll_cut(k.cx, why);
   };
-  std::optional<duet::io::Result<std::size_t>> r;
+  std::optional<duet::Result<std::size_t>> r;
   for (;;) {
     const int seen = cw.wakes.load();  // before the poll: a wake after it counts
     auto p = cut();

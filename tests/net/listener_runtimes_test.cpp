@@ -43,7 +43,7 @@ duet::JoinHandle<int> spawn_touch(duet::Runtime& rt, duet::iotest::Model m,
   return rt.spawn(duet::stackful, [l, go] { return touch_accept(l, go); });
 }
 
-duet::Task<duet::io::Result<duet::net::TcpStream>> accept_coro(duet::net::TcpListener* l) {
+duet::Task<duet::Result<duet::net::TcpStream>> accept_coro(duet::net::TcpListener* l) {
   co_return co_await l->accept();
 }
 

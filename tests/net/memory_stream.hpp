@@ -36,12 +36,12 @@ class ChunkStream {
  public:
   using Entry = std::variant<std::string, std::error_code>;
   explicit ChunkStream(std::vector<Entry> script) : script_(std::move(script)) {}
-  ReadyFuture<io::Result<std::size_t>> read(std::span<std::byte> buf) {
+  ReadyFuture<duet::Result<std::size_t>> read(std::span<std::byte> buf) {
     ++reads;
-    if (next_ == script_.size()) return ReadyFuture<io::Result<std::size_t>>(std::size_t{0});
+    if (next_ == script_.size()) return ReadyFuture<duet::Result<std::size_t>>(std::size_t{0});
     if (auto* e = std::get_if<std::error_code>(&script_[next_])) {
       ++next_;
-      return ReadyFuture<io::Result<std::size_t>>(*e);
+      return ReadyFuture<duet::Result<std::size_t>>(*e);
     }
     auto& s = std::get<std::string>(script_[next_]);
     const std::size_t n = std::min(buf.size(), s.size() - off_);
@@ -51,7 +51,7 @@ class ChunkStream {
       ++next_;
       off_ = 0;
     }
-    return ReadyFuture<io::Result<std::size_t>>(n);
+    return ReadyFuture<duet::Result<std::size_t>>(n);
   }
   int reads = 0;  // read() calls so far
 
@@ -67,12 +67,12 @@ class SinkStream {
  public:
   SinkStream(std::size_t per_write, std::size_t fail_after, std::error_code error)
       : per_write_(per_write), fail_after_(fail_after), error_(error) {}
-  ReadyFuture<io::Result<std::size_t>> write(std::span<const std::byte> data) {
+  ReadyFuture<duet::Result<std::size_t>> write(std::span<const std::byte> data) {
     ++writes;
-    if (got.size() >= fail_after_) return ReadyFuture<io::Result<std::size_t>>(error_);
+    if (got.size() >= fail_after_) return ReadyFuture<duet::Result<std::size_t>>(error_);
     const std::size_t n = std::min({data.size(), per_write_, fail_after_ - got.size()});
     got.append(reinterpret_cast<const char*>(data.data()), n);
-    return ReadyFuture<io::Result<std::size_t>>(n);
+    return ReadyFuture<duet::Result<std::size_t>>(n);
   }
   std::string got;  // every byte written so far
   int writes = 0;   // write() calls so far

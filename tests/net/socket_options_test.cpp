@@ -196,14 +196,14 @@ TEST_CASE("a TcpSocket set up before connect keeps its options in the stream", "
   auto l = TcpListener::bind(SocketAddr::v4_loopback(0));
   REQUIRE(l);
   const SocketAddr addr = *l->local_addr();
-  auto connect = [addr]() -> duet::io::Result<TcpStream> {
+  auto connect = [addr]() -> duet::Result<TcpStream> {
     auto s = TcpSocket::v4();
     if (!s) return s.error();
     if (auto r = s->options().set_nodelay(true); !r) return r.error();
     if (auto r = s->options().set_keepalive(true); !r) return r.error();
     return duet::wait(std::move(*s).connect(addr));
   };
-  auto coro_connect = [addr]() -> duet::Task<duet::io::Result<TcpStream>> {
+  auto coro_connect = [addr]() -> duet::Task<duet::Result<TcpStream>> {
     auto s = TcpSocket::v4();
     if (!s) co_return s.error();
     if (auto r = s->options().set_nodelay(true); !r) co_return r.error();

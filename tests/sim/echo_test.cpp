@@ -14,7 +14,7 @@ TEST_CASE("a coroutine echo between two hosts") {
   auto got =
       w.run(client,
             [](duet::sim::Host server,
-               std::vector<std::byte> msg) -> duet::Task<duet::io::Result<std::vector<std::byte>>> {
+               std::vector<std::byte> msg) -> duet::Task<duet::Result<std::vector<std::byte>>> {
               auto srv = duet::sim::spawn(server, coro_echo_server(80, 1));
               auto r = co_await coro_echo_client(server.addr(80), msg);
               co_await srv;

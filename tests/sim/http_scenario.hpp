@@ -143,7 +143,7 @@ inline Task<http::Response> digest_upload(http::Request& req, UploadLedger* ledg
   u.id = std::string(req.headers.get("X-Upload").value_or(""));
   std::array<std::byte, 1500> buf;  // smaller than a large body: several reads
   for (;;) {
-    io::Result<std::size_t> n = co_await http::read_body(req, buf);
+    duet::Result<std::size_t> n = co_await http::read_body(req, buf);
     if (!n && handling == Handling::correct) {
       co_return http::Response::text(400, "body cut short: " + n.error().message());
     }
@@ -163,7 +163,7 @@ inline http::Response digest_upload_now(http::Request& req, UploadLedger* ledger
   u.id = std::string(req.headers.get("X-Upload").value_or(""));
   std::array<std::byte, 1500> buf;
   for (;;) {
-    io::Result<std::size_t> n = http::read_body_now(req, buf);
+    duet::Result<std::size_t> n = http::read_body_now(req, buf);
     if (!n && handling == Handling::correct) {
       return http::Response::text(400, "body cut short: " + n.error().message());
     }
@@ -229,7 +229,8 @@ inline http::Request proxied(http::Request& req) {
 /// upstream's head at once, its body relayed as it arrives after the
 /// handler returns; an upstream that fails is a 502 (504: timed out).
 inline Task<http::Response> proxy(const ProxyRoute* route, http::Request& req) {
-  io::Result<http::ResponseStream> s = co_await route->client->open(route->upstream, proxied(req));
+  duet::Result<http::ResponseStream> s =
+      co_await route->client->open(route->upstream, proxied(req));
   if (!s) {
     const int status = s.error() == std::errc::timed_out ? 504 : 502;
     co_return http::Response::text(status, "upstream: " + s.error().message());
@@ -336,7 +337,7 @@ struct ChunkFeed {
   std::size_t next = 0;
   std::size_t at = 0;
 };
-inline Task<io::Result<std::string>> next_chunk(std::shared_ptr<ChunkFeed> f) {
+inline Task<duet::Result<std::string>> next_chunk(std::shared_ptr<ChunkFeed> f) {
   if (f->next == f->p->pieces.size()) co_return std::string();
   const std::size_t n = f->p->pieces[f->next++];
   std::string piece = f->p->body.substr(f->at, n);
@@ -372,7 +373,7 @@ struct Answer {
 /// only a request that nothing ends reaches it.
 inline constexpr std::chrono::seconds kSilenceBound{60};
 
-inline Answer judge(const PlannedRequest& p, const io::Result<http::Response>& r,
+inline Answer judge(const PlannedRequest& p, const duet::Result<http::Response>& r,
                     Clock::duration took) {
   const std::string who = p.id + " (" + to_string(p.shape) + " " + p.target + ")";
   if (took >= kSilenceBound) return {Answer::Kind::silent, who + ": no end within the bound"};
@@ -397,7 +398,7 @@ inline Task<std::vector<Answer>> coro_client(http::Client* client, net::SocketAd
   std::vector<Answer> out;
   for (const PlannedRequest& p : *plan) {
     const Instant t0 = Clock::now();
-    io::Result<http::Response> r =
+    duet::Result<http::Response> r =
         co_await duet::timeout(kSilenceBound, client->send(to, make_request(p)));
     out.push_back(judge(p, r, Clock::now() - t0));
     out.back().done = Clock::now();
@@ -410,7 +411,7 @@ inline std::vector<Answer> fiber_client(http::Client* client, net::SocketAddr to
   std::vector<Answer> out;
   for (const PlannedRequest& p : *plan) {
     const Instant t0 = Clock::now();
-    io::Result<http::Response> r = client->fetch(to, make_request(p));
+    duet::Result<http::Response> r = client->fetch(to, make_request(p));
     out.push_back(judge(p, r, Clock::now() - t0));
     out.back().done = Clock::now();
   }

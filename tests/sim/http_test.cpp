@@ -32,8 +32,7 @@ TEST_CASE("an HTTP GET between two simulated hosts, on each engine, from each mo
   server.serve(w.runtime(), std::move(*listener));
   const duet::Instant t0 = duet::Clock::now();
   auto r = w.run(
-      c,
-      [](duet::http::Client& client, Host s) -> duet::Task<duet::io::Result<duet::http::Response>> {
+      c, [](duet::http::Client& client, Host s) -> duet::Task<duet::Result<duet::http::Response>> {
         co_return co_await client.send(
             s.addr(8080), duet::http::Request::make(duet::http::Method::get, "/hello"));
       }(client, s));

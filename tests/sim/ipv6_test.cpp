@@ -33,7 +33,7 @@ SocketAddr addr(const char* text) {
   return *a;
 }
 
-std::string text_of(const duet::io::Result<SocketAddr>& a) {
+std::string text_of(const duet::Result<SocketAddr>& a) {
   return a ? a->to_string() : a.error().message();
 }
 
@@ -55,7 +55,7 @@ duet::Task<void> echo_forever6(std::uint16_t port) {
   }
 }
 
-duet::io::Result<TcpListener> bind_on(const SocketAddr& a, bool v6only) {
+duet::Result<TcpListener> bind_on(const SocketAddr& a, bool v6only) {
   auto s = TcpSocket::for_addr(a);
   if (!s) return s.error();
   if (a.family() == AF_INET6) {

@@ -471,7 +471,7 @@ duet::Task<ReadSyncRun> write_sync_read(World* w, std::string path) {
     if (!wr || *wr != kBlock) co_return out;
     // Each await on its own statement (GCC 12: no temporaries of a
     // conditional inside a co_await).
-    duet::io::Result<void> s;
+    duet::Result<void> s;
     if (i % 2 == 0) {
       s = co_await f->sync_data();
     } else {

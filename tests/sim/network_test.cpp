@@ -23,7 +23,7 @@ using duet::sim::WorldConfig;
 namespace {
 
 /// A listener on host `h` (made from a task of another host).
-duet::io::Result<duet::net::TcpListener> listen_on(Host h, std::uint16_t port) {
+duet::Result<duet::net::TcpListener> listen_on(Host h, std::uint16_t port) {
   return duet::sim::as_host(
       h, [port] { return duet::net::TcpListener::bind(duet::net::SocketAddr::v4_any(port)); });
 }

@@ -21,8 +21,8 @@ namespace {
 
 /// A client that trusts one write() to take the whole message: the bug
 /// that a short write exposes (its peer gets only the prefix).
-duet::Task<duet::io::Result<std::vector<std::byte>>> careless_echo_client(
-    duet::net::SocketAddr to, std::vector<std::byte> msg) {
+duet::Task<duet::Result<std::vector<std::byte>>> careless_echo_client(duet::net::SocketAddr to,
+                                                                      std::vector<std::byte> msg) {
   auto c = co_await duet::net::TcpStream::connect(to);
   if (!c) co_return c.error();
   auto n = co_await c->write(msg);  // the bug: a short count is ignored
@@ -76,7 +76,7 @@ RunResult fault_scenario(std::uint64_t seed, bool careless) {
   auto ended = w.run(
       clients[0],
       [](World* w, Host server, std::vector<Host> clients, bool careless) -> duet::Task<Ended> {
-        std::vector<duet::JoinHandle<duet::io::Result<std::vector<std::byte>>>> hs;
+        std::vector<duet::JoinHandle<duet::Result<std::vector<std::byte>>>> hs;
         std::vector<std::vector<std::byte>> msgs;
         for (std::size_t i = 0; i < clients.size(); ++i) {
           msgs.push_back(bytes(3000 + 500 * i, static_cast<std::uint32_t>(i)));

@@ -57,8 +57,8 @@ inline Task<void> coro_echo_server(std::uint16_t port, int conns) {
 
 /// A coroutine echo client: sends `msg` whole, half-closes, reads back
 /// until end of stream. The bytes it got back, or the first error.
-inline Task<io::Result<std::vector<std::byte>>> coro_echo_client(net::SocketAddr to,
-                                                                 std::vector<std::byte> msg) {
+inline Task<duet::Result<std::vector<std::byte>>> coro_echo_client(net::SocketAddr to,
+                                                                   std::vector<std::byte> msg) {
   auto c = co_await net::TcpStream::connect(to);
   if (!c) co_return c.error();
   auto w = co_await c->write_all(msg);
@@ -116,8 +116,8 @@ inline void fiber_echo_server(std::uint16_t port, int conns) {
     }
   }
 }
-inline io::Result<std::vector<std::byte>> fiber_echo_client(net::SocketAddr to,
-                                                            const std::vector<std::byte>& msg) {
+inline duet::Result<std::vector<std::byte>> fiber_echo_client(net::SocketAddr to,
+                                                              const std::vector<std::byte>& msg) {
   auto c = duet::wait(net::TcpStream::connect(to));
   if (!c) return c.error();
   auto w = duet::wait(c->write_all(msg));
@@ -139,30 +139,30 @@ class PollEchoClient {
  public:
   PollEchoClient(net::SocketAddr to, std::vector<std::byte> msg)
       : connect_(net::TcpStream::connect(to)), msg_(std::move(msg)) {}
-  Poll<io::Result<std::vector<std::byte>>> poll(Context& cx) {
+  Poll<duet::Result<std::vector<std::byte>>> poll(Context& cx) {
     for (;;) {
       if (!stream_) {
         auto p = connect_.poll(cx);
         if (p.is_pending()) return pending;
         auto c = std::move(p).value();
-        if (!c) return io::Result<std::vector<std::byte>>(c.error());
+        if (!c) return duet::Result<std::vector<std::byte>>(c.error());
         stream_ = std::make_unique<net::TcpStream>(std::move(*c));
         write_.emplace(stream_->write_all(msg_));
       } else if (write_) {
         auto p = write_->poll(cx);
         if (p.is_pending()) return pending;
         write_.reset();
-        if (!p.value()) return io::Result<std::vector<std::byte>>(p.value().error());
+        if (!p.value()) return duet::Result<std::vector<std::byte>>(p.value().error());
         if (auto sh = stream_->shutdown(); !sh)
-          return io::Result<std::vector<std::byte>>(sh.error());
+          return duet::Result<std::vector<std::byte>>(sh.error());
         read_.emplace(stream_->read(buf_));
       } else {
         auto p = read_->poll(cx);
         if (p.is_pending()) return pending;
         auto n = std::move(p).value();
         read_.reset();
-        if (!n) return io::Result<std::vector<std::byte>>(n.error());
-        if (*n == 0) return io::Result<std::vector<std::byte>>(std::move(got_));
+        if (!n) return duet::Result<std::vector<std::byte>>(n.error());
+        if (*n == 0) return duet::Result<std::vector<std::byte>>(std::move(got_));
         got_.insert(got_.end(), buf_, buf_ + *n);
         read_.emplace(stream_->read(buf_));
       }

@@ -26,7 +26,7 @@ using duet::sim::WorldConfig;
 namespace {
 
 /// A UDP socket bound on host `h`.
-duet::io::Result<duet::net::UdpSocket> udp_on(Host h, std::uint16_t port) {
+duet::Result<duet::net::UdpSocket> udp_on(Host h, std::uint16_t port) {
   return duet::sim::as_host(
       h, [port] { return duet::net::UdpSocket::bind(duet::net::SocketAddr::v4_any(port)); });
 }

@@ -18,7 +18,9 @@ listing file:line, on:
 - a function that names an enum's value another way (`*_name(Enum)`)
   unless deprecated;
 - a task kind spelled as a model (an enumerator `stackless` or `stackful`
-  not deprecated), or `Coro` for coroutine in a public type's name.
+  not deprecated), or `Coro` for coroutine in a public type's name;
+- a result spelled `io::Result` (duet::Result is the word), in code or in
+  a comment's example, unless on a deprecated alias's line.
 """
 import pathlib
 import re
@@ -33,13 +35,13 @@ EXEMPT = {
     "StreamErrc": "an error code: its category's message() names it",
     "OpKind": "the drivers' operation codes, named by the driver's own trace",
     "Interest": "a bit mask, not one value",
-    "BroadcastStatus": "to merge into ChannelStatus (docs/vocabulary.md, a later release)",
 }
 
 TYPE_OPTIONS = re.compile(r"^\s*(?:struct|class)\s+(?:DUET_API\s+)?(\w+Options)\b|^\s*using\s+(\w+Options)\b(.*)$")
 ENUM = re.compile(r"^enum class (\w+)")
 NAME_FN = re.compile(r"\b(\w+_name)\s*\(\s*(?:duet::)?(?:\w+::)*(\w+)\s+\w+\s*\)")
 MODEL_ENUMERATOR = re.compile(r"^\s*(stackless|stackful)\b(?!\s*\[\[deprecated)\s*[,=}]")
+IO_RESULT = re.compile(r"\bio::Result\b")
 CORO_TYPE = re.compile(r"^\s*(?:struct|class|using)\s+(?:DUET_API\s+)?(\w*Coro(?!utine)\w*)\b(.*)$")
 
 
@@ -91,6 +93,8 @@ def check_file(path, enums_all):
         m = CORO_TYPE.search(line)
         if m and "[[deprecated" not in m.group(2):
             problems.append(f"{path}:{n}: {m.group(1)}: coroutine is the word (docs/vocabulary.md)")
+        if IO_RESULT.search(line) and "[[deprecated" not in line:
+            problems.append(f"{path}:{n}: io::Result: duet::Result is the word (docs/vocabulary.md)")
     for n, line in enumerate(lines, 1):
         m = ENUM.match(line)
         if not m or detail[n - 1]:

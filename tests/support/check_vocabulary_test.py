@@ -50,6 +50,12 @@ class CheckVocabularyTest(unittest.TestCase):
         self.assertEqual(len(problems("using CoroThing = int;\n")), 1)
         self.assertEqual(problems("using CoroutineThing = int;\n"), [])
 
+    def test_result_word(self):
+        self.assertEqual(len(problems("duet::io::Result<int> f();\n")), 1)
+        self.assertEqual(len(problems("//   auto r = f();  // io::Result<int>\n")), 1)
+        self.assertEqual(problems("duet::Result<int> f();\n"), [])
+        self.assertEqual(problems('using Result [[deprecated("use duet::Result")]] = duet::Result<T>;\n'), [])
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -20,13 +20,13 @@ TEST_CASE("broadcast: every receiver sees every message, laggards are told", "[b
   }
   for (int i = 3; i < 10; ++i) (void)tx.send(i);  // a reads nothing: it lags
   auto lag = a.try_recv();
-  CHECK(lag.status == BroadcastStatus::lagged);
+  CHECK(lag.status == ChannelStatus::lagged);
   CHECK(lag.missed == 3);  // 3,4,5 overwritten; 6..9 kept
   CHECK(a.try_recv().value == 6);
   tx.close();
-  CHECK(b.try_recv().status == BroadcastStatus::lagged);
+  CHECK(b.try_recv().status == ChannelStatus::lagged);
   for (int i = 6; i < 10; ++i) CHECK(b.try_recv().value == i);
-  CHECK(b.try_recv().status == BroadcastStatus::closed);
+  CHECK(b.try_recv().status == ChannelStatus::closed);
 }
 
 TEST_CASE("broadcast: parked receivers in both models all wake", "[broadcast]") {
@@ -41,7 +41,7 @@ TEST_CASE("broadcast: parked receivers in both models all wake", "[broadcast]") 
         long s = 0;
         for (;;) {
           auto r = co_await rx.recv();
-          if (r.status == BroadcastStatus::closed) co_return s;
+          if (r.status == ChannelStatus::closed) co_return s;
           if (r.ok()) s += *r.value;
         }
       }(std::move(rx))));
@@ -50,7 +50,7 @@ TEST_CASE("broadcast: parked receivers in both models all wake", "[broadcast]") 
         long s = 0;
         for (;;) {
           auto r = duet::wait(rx.recv());
-          if (r.status == BroadcastStatus::closed) return s;
+          if (r.status == ChannelStatus::closed) return s;
           if (r.ok()) s += *r.value;
         }
       }));
@@ -102,7 +102,7 @@ TEST_CASE("broadcast and watch: dropping the last sender closes them", "[broadca
       return r;  // both senders dropped here
     }();
     CHECK(rx.try_recv().value == 7);  // what was sent is still read
-    CHECK(rx.try_recv().status == BroadcastStatus::closed);
+    CHECK(rx.try_recv().status == ChannelStatus::closed);
   }
   {
     auto tx = Watch<int>::create(0);
@@ -142,7 +142,7 @@ TEST_CASE("broadcast: senders dropped on many threads close it exactly once",
     BroadcastRecv<int> r;
     while ((r = rx.try_recv()).ok()) got += *r.value;
     CHECK(got == 4);
-    CHECK(r.status == BroadcastStatus::closed);
+    CHECK(r.status == ChannelStatus::closed);
   }
 }
 

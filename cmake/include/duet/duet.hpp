@@ -26,6 +26,7 @@
 #include "duet/metrics/prometheus.hpp"
 #include "duet/poll.hpp"
 #include "duet/random.hpp"
+#include "duet/result.hpp"
 #include "duet/runtime.hpp"
 #include "duet/scope/task_scope.hpp"
 #include "duet/stackful.hpp"

@@ -22,7 +22,7 @@
 // try_join, which cancels what they are (a Task's frame is destroyed, a
 // CancelOnDrop cancels its task; a plain JoinHandle detaches, a borrowed
 // lvalue is left to its owner). A failure is an exception; an output that
-// carries an error as a value (io::Result) is a value to it.
+// carries an error as a value (duet::Result) is a value to it.
 // An argument passed as an rvalue is moved in and owned; an lvalue (a
 // JoinHandle you keep) is borrowed and polled in place. The futures run
 // in their poller: a Task polled by join runs inside the task that awaits

@@ -143,7 +143,7 @@ template <Future F>
 using future_output_t =
     typename decltype(std::declval<F&>().poll(std::declval<Context&>()))::value_type;
 
-/// An output that carries a std::error_code (io::Result<T>,
+/// An output that carries a std::error_code (duet::Result<T>,
 /// io::Transferred): a type opts in by specializing error_output with
 /// `static T make(std::error_code)`. A combinator that ends an operation
 /// early (duet::timeout) then reports the reason in the output itself,

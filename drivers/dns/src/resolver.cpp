@@ -89,12 +89,12 @@ struct Lookup {
   Lookup(const Lookup&) = delete;
   Lookup& operator=(const Lookup&) = delete;
 
-  io::Result<void> start();
-  Poll<io::Result<std::vector<net::SocketAddr>>> poll(Context& cx);
+  duet::Result<void> start();
+  Poll<duet::Result<std::vector<net::SocketAddr>>> poll(Context& cx);
   /// The lookup on a simulated world's worker: the world's answer, when
   /// its round trip is over.
-  Poll<io::Result<std::vector<net::SocketAddr>>> poll_simulated(io::detail::VirtualNet& world,
-                                                                Context& cx);
+  Poll<duet::Result<std::vector<net::SocketAddr>>> poll_simulated(io::detail::VirtualNet& world,
+                                                                  Context& cx);
   /// Asks the world (or answers a literal or localhost at once).
   void ask_world(io::detail::VirtualNet& world);
   /// Polls the readiness waits; true when one socket became readable and
@@ -171,7 +171,7 @@ void on_result(void* arg, int status, int /*timeouts*/, ares_addrinfo* res) {
 
 }  // namespace
 
-io::Result<void> Lookup::start() {
+duet::Result<void> Lookup::start() {
   library_init();
   const ResolverConfig& cfg = resolver->cfg;
   ares_options o{};
@@ -286,9 +286,9 @@ void Lookup::ask_world(io::detail::VirtualNet& world) {
   world_answer.emplace(Clock::now() + std::chrono::duration_cast<Clock::duration>(a.after));
 }
 
-Poll<io::Result<std::vector<net::SocketAddr>>> Lookup::poll_simulated(io::detail::VirtualNet& world,
-                                                                      Context& cx) {
-  using R = io::Result<std::vector<net::SocketAddr>>;
+Poll<duet::Result<std::vector<net::SocketAddr>>> Lookup::poll_simulated(
+    io::detail::VirtualNet& world, Context& cx) {
+  using R = duet::Result<std::vector<net::SocketAddr>>;
   if (!started) ask_world(world);
   if (world_answer && world_answer->poll(cx).is_pending()) return pending;
   world_answer.reset();
@@ -297,8 +297,8 @@ Poll<io::Result<std::vector<net::SocketAddr>>> Lookup::poll_simulated(io::detail
   return R(std::move(addrs));
 }
 
-Poll<io::Result<std::vector<net::SocketAddr>>> Lookup::poll(Context& cx) {
-  using R = io::Result<std::vector<net::SocketAddr>>;
+Poll<duet::Result<std::vector<net::SocketAddr>>> Lookup::poll(Context& cx) {
+  using R = duet::Result<std::vector<net::SocketAddr>>;
   if (io::detail::on_virtual_driver()) {
     if (io::detail::VirtualNet* world = io::detail::virtual_net()) {
       return poll_simulated(*world, cx);
@@ -348,7 +348,7 @@ Poll<io::Result<std::vector<net::SocketAddr>>> Lookup::poll(Context& cx) {
 
 // ---- Resolver ------------------------------------------------------------
 
-io::Result<Resolver> Resolver::create(const ResolverConfig& cfg) {
+duet::Result<Resolver> Resolver::create(const ResolverConfig& cfg) {
   if (cfg.tries < 1 || cfg.attempt_timeout.count() < 1) return std::errc::invalid_argument;
   if (!cfg.servers.empty()) {
     // Parsed once here so that a bad list is an error of create(), not of
@@ -378,8 +378,8 @@ LookupFuture::LookupFuture(std::shared_ptr<const detail::ResolverState> r, std::
 LookupFuture::LookupFuture(LookupFuture&&) noexcept = default;
 LookupFuture::~LookupFuture() = default;
 
-Poll<io::Result<std::vector<net::SocketAddr>>> LookupFuture::poll(Context& cx) {
-  using R = io::Result<std::vector<net::SocketAddr>>;
+Poll<duet::Result<std::vector<net::SocketAddr>>> LookupFuture::poll(Context& cx) {
+  using R = duet::Result<std::vector<net::SocketAddr>>;
   if (!l_) return R(std::errc::operation_canceled);  // polled after done
   auto p = l_->poll(cx);
   if (p.is_ready()) {
@@ -423,8 +423,8 @@ void ConnectFuture::start_next() {
   }
 }
 
-Poll<io::Result<net::TcpStream>> ConnectFuture::poll(Context& cx) {
-  using R = io::Result<net::TcpStream>;
+Poll<duet::Result<net::TcpStream>> ConnectFuture::poll(Context& cx) {
+  using R = duet::Result<net::TcpStream>;
   if (lookup_) {
     auto p = lookup_->poll(cx);
     if (p.is_pending()) return pending;

@@ -69,7 +69,7 @@ Task<void> BodyPump::more() {
         error_ = std::make_error_code(std::errc::connection_reset);
         continue;
       }
-      io::Result<std::size_t> got = co_await fill();
+      duet::Result<std::size_t> got = co_await fill();
       if (!got) {
         error_ = got.error();
       } else if (*got == 0) {
@@ -94,7 +94,7 @@ Task<void> BodyPump::more() {
   }
 }
 
-Task<io::Result<std::size_t>> BodyPump::read(std::span<std::byte> into) {
+Task<duet::Result<std::size_t>> BodyPump::read(std::span<std::byte> into) {
   if (!check_turn()) co_return std::errc::operation_not_permitted;
   if (into.empty()) co_return std::size_t{0};
   if (available() == 0) co_await more();
@@ -103,7 +103,7 @@ Task<io::Result<std::size_t>> BodyPump::read(std::span<std::byte> into) {
   co_return error_;
 }
 
-Task<io::Result<std::string>> BodyPump::read_piece() {
+Task<duet::Result<std::string>> BodyPump::read_piece() {
   if (!check_turn()) co_return std::errc::operation_not_permitted;
   if (available() == 0) co_await more();
   if (available() != 0) co_return take_piece();
@@ -113,7 +113,7 @@ Task<io::Result<std::string>> BodyPump::read_piece() {
 
 }  // namespace detail
 
-Task<io::Result<std::size_t>> read_body(Request& req, std::span<std::byte> into) {
+Task<duet::Result<std::size_t>> read_body(Request& req, std::span<std::byte> into) {
   if (req.body_stream == nullptr) {
     const std::size_t n = std::min(into.size(), req.body.size());
     std::memcpy(into.data(), req.body.data(), n);
@@ -123,23 +123,23 @@ Task<io::Result<std::size_t>> read_body(Request& req, std::span<std::byte> into)
   co_return co_await req.body_stream->read(into);
 }
 
-io::Result<std::size_t> read_body_now(Request& req, std::span<std::byte> into) {
+duet::Result<std::size_t> read_body_now(Request& req, std::span<std::byte> into) {
   return duet::wait(read_body(req, into));
 }
 
-Task<io::Result<std::string>> read_body_piece(Request& req) {
+Task<duet::Result<std::string>> read_body_piece(Request& req) {
   if (req.body_stream == nullptr) co_return std::exchange(req.body, std::string());
   co_return co_await req.body_stream->read_piece();
 }
 
-io::Result<std::string> read_body_piece_now(Request& req) {
+duet::Result<std::string> read_body_piece_now(Request& req) {
   return duet::wait(read_body_piece(req));
 }
 
-Task<io::Result<void>> read_whole_body(Request& req, std::size_t cap) {
+Task<duet::Result<void>> read_whole_body(Request& req, std::size_t cap) {
   if (req.body_stream == nullptr) {
     if (req.body.size() > cap) co_return std::errc::message_size;
-    co_return io::Result<void>{};
+    co_return duet::Result<void>{};
   }
   std::string whole;
   for (;;) {
@@ -148,7 +148,7 @@ Task<io::Result<void>> read_whole_body(Request& req, std::size_t cap) {
     const std::size_t room = std::min(whole.capacity() - whole.size(), cap + 1 - whole.size());
     const std::size_t at = whole.size();
     whole.resize(at + room);
-    io::Result<std::size_t> n =
+    duet::Result<std::size_t> n =
         co_await req.body_stream->read(std::as_writable_bytes(std::span(whole).subspan(at)));
     if (!n) co_return n.error();
     whole.resize(at + *n);
@@ -157,10 +157,10 @@ Task<io::Result<void>> read_whole_body(Request& req, std::size_t cap) {
   }
   req.body = std::move(whole);
   req.body_stream = nullptr;
-  co_return io::Result<void>{};
+  co_return duet::Result<void>{};
 }
 
-io::Result<void> read_whole_body_now(Request& req, std::size_t cap) {
+duet::Result<void> read_whole_body_now(Request& req, std::size_t cap) {
   return duet::wait(read_whole_body(req, cap));
 }
 

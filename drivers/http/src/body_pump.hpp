@@ -19,7 +19,7 @@
 #include <system_error>
 
 #include "duet/http/codec.hpp"
-#include "duet/io/result.hpp"
+#include "duet/result.hpp"
 #include "duet/stackless/task.hpp"
 
 namespace duet::http::detail {
@@ -41,10 +41,10 @@ class BodyPump {
   [[nodiscard]] bool failed() const noexcept { return static_cast<bool>(error_); }
 
   /// The next bytes of the body into `into`: a count, 0 at its end.
-  Task<io::Result<std::size_t>> read(std::span<std::byte> into);
+  Task<duet::Result<std::size_t>> read(std::span<std::byte> into);
   /// The next piece of the body as the decoder produced it (moved out, not
   /// copied): empty at its end.
-  Task<io::Result<std::string>> read_piece();
+  Task<duet::Result<std::string>> read_piece();
 
  protected:
   ~BodyPump() = default;
@@ -55,7 +55,7 @@ class BodyPump {
   virtual void consume(std::size_t n) noexcept = 0;
   /// Reads more input (input() empty before), within the body's read
   /// deadline: the count read, 0 at the peer's end of stream.
-  virtual Task<io::Result<std::size_t>> fill() = 0;
+  virtual Task<duet::Result<std::size_t>> fill() = 0;
   /// Writes the answers already made, then continue_response(): false when
   /// the write failed.
   virtual Task<bool> send_continue() = 0;

@@ -66,7 +66,7 @@ Task<bool> write_body(S& stream, std::string& out, const BodyToWrite& b,
   std::size_t sent = 0;
   for (;;) {
     if (!out.empty() && !co_await write_out(stream, out, timeout, why)) co_return false;
-    io::Result<std::string> piece = std::errc::io_error;
+    duet::Result<std::string> piece = std::errc::io_error;
     try {
       piece = co_await src.next();
     } catch (...) {

@@ -306,7 +306,7 @@ class ClientExchange {
   /// stream). Empty: read more. Else the exchange's outcome: the response,
   /// bad_message for one malformed or over the limits, connection_reset
   /// for a stream that ended before the response was whole.
-  std::optional<io::Result<Response>> received(std::size_t n) {
+  std::optional<duet::Result<Response>> received(std::size_t n) {
     if (n == 0) return ended();
     started_ = true;
     read_filled(n);
@@ -318,15 +318,15 @@ class ClientExchange {
         case ResponseDecoder::Event::need_more:
           // The decoder's limits bound what it holds back; this bounds a
           // decoder that would hold back without end.
-          if (used_ > max_buffered_) return io::Result<Response>(std::errc::bad_message);
+          if (used_ > max_buffered_) return duet::Result<Response>(std::errc::bad_message);
           return std::nullopt;
         case ResponseDecoder::Event::error:
-          return io::Result<Response>(std::errc::bad_message);
+          return duet::Result<Response>(std::errc::bad_message);
         case ResponseDecoder::Event::head:  // streamed: the body is read after
-          return io::Result<Response>(decoder_.take());
+          return duet::Result<Response>(decoder_.take());
         case ResponseDecoder::Event::body:
         case ResponseDecoder::Event::body_end:
-          return io::Result<Response>(std::errc::bad_message);  // never before a head
+          return duet::Result<Response>(std::errc::bad_message);  // never before a head
         case ResponseDecoder::Event::response: {
           Response r = decoder_.take();
           if (interim(r.status)) {  // 1xx before the final response: skip it
@@ -336,7 +336,7 @@ class ClientExchange {
           // Bytes after the response were never asked for: the connection's
           // framing is not what this client thinks, so it is not reused.
           reusable_ = keep_alive_ && used_ == 0 && decoder_.reusable() && r.status != 101;
-          return io::Result<Response>(std::move(r));
+          return duet::Result<Response>(std::move(r));
         }
       }
     }
@@ -358,14 +358,14 @@ class ClientExchange {
     return status >= 100 && status < 200 && status != 101;
   }
 
-  std::optional<io::Result<Response>> ended() {
-    if (!started_) return io::Result<Response>(std::errc::connection_reset);
+  std::optional<duet::Result<Response>> ended() {
+    if (!started_) return duet::Result<Response>(std::errc::connection_reset);
     const auto step = decoder_.finish();
     if (step.event == ResponseDecoder::Event::response) {
       reusable_ = false;  // delimited by the close
-      return io::Result<Response>(decoder_.take());
+      return duet::Result<Response>(decoder_.take());
     }
-    return io::Result<Response>(std::errc::connection_reset);  // cut short
+    return duet::Result<Response>(std::errc::connection_reset);  // cut short
   }
 
   void consume(std::size_t k) {
@@ -410,8 +410,8 @@ bool client_cut(std::error_code e) noexcept {
 /// cut): a whole response that arrived before the cut, else the write's
 /// error when no byte of a response came (so that the caller sees why the
 /// request failed, and an idempotent one is sent again as before).
-io::Result<Response> client_outcome(io::Result<Response> r, const ClientExchange& ex,
-                                    std::error_code cut) {
+duet::Result<Response> client_outcome(duet::Result<Response> r, const ClientExchange& ex,
+                                      std::error_code cut) {
   if (cut && !r && !ex.started()) return cut;
   return r;
 }
@@ -471,9 +471,9 @@ struct ClientAsk {
 
 /// One attempt over `lease`: the request written (its body from its
 /// source, if any), then reads until the exchange has an outcome.
-Task<io::Result<Response>> client_attempt(ClientLease& lease, const std::string& wire,
-                                          ClientExchange& ex, const BodyToWrite& body,
-                                          std::chrono::milliseconds timeout) {
+Task<duet::Result<Response>> client_attempt(ClientLease& lease, const std::string& wire,
+                                            ClientExchange& ex, const BodyToWrite& body,
+                                            std::chrono::milliseconds timeout) {
   std::error_code cut;  // the write's error, when the upstream cut it (client_cut)
   if (body.source) {
     std::string out = wire;
@@ -499,9 +499,9 @@ Task<io::Result<Response>> client_attempt(ClientLease& lease, const std::string&
   }
 }
 
-Task<io::Result<Response>> client_exchange(Client::Pool& pool, net::SocketAddr upstream,
-                                           std::string wire, ClientAsk ask, ClientSlots& slots,
-                                           Instant deadline) {
+Task<duet::Result<Response>> client_exchange(Client::Pool& pool, net::SocketAddr upstream,
+                                             std::string wire, ClientAsk ask, ClientSlots& slots,
+                                             Instant deadline) {
   ClientConnPtr conn = pool.take(upstream);
   for (;;) {
     const bool pooled = conn != nullptr;
@@ -539,7 +539,7 @@ bool client_on_thread() noexcept {
   return Runtime::current() == nullptr;
 }
 
-io::Result<void> client_thread_ready(int fd, short events, Instant deadline) {
+duet::Result<void> client_thread_ready(int fd, short events, Instant deadline) {
   for (;;) {
     const auto left = deadline - Clock::now();
     if (left <= left.zero()) return std::errc::timed_out;
@@ -552,7 +552,7 @@ io::Result<void> client_thread_ready(int fd, short events, Instant deadline) {
   }
 }
 
-io::Result<void> client_write_all(net::TcpStream& s, const std::string& wire, Instant deadline) {
+duet::Result<void> client_write_all(net::TcpStream& s, const std::string& wire, Instant deadline) {
   if (client_on_thread()) {
     std::size_t off = 0;
     while (off < wire.size()) {
@@ -569,7 +569,8 @@ io::Result<void> client_write_all(net::TcpStream& s, const std::string& wire, In
   return {};
 }
 
-io::Result<std::size_t> client_read(net::TcpStream& s, std::span<std::byte> buf, Instant deadline) {
+duet::Result<std::size_t> client_read(net::TcpStream& s, std::span<std::byte> buf,
+                                      Instant deadline) {
   if (client_on_thread()) {
     auto ready = client_thread_ready(s.native_handle(), POLLIN, deadline);
     if (!ready) return ready.error();
@@ -578,9 +579,9 @@ io::Result<std::size_t> client_read(net::TcpStream& s, std::span<std::byte> buf,
   return duet::wait(timeout_at(deadline, s.read(buf)));
 }
 
-io::Result<Response> client_attempt_plain(ClientLease& lease, const std::string& wire,
-                                          ClientExchange& ex, const BodyToWrite& body,
-                                          Instant deadline) {
+duet::Result<Response> client_attempt_plain(ClientLease& lease, const std::string& wire,
+                                            ClientExchange& ex, const BodyToWrite& body,
+                                            Instant deadline) {
   std::error_code cut;  // the write's error, when the upstream cut it (client_cut)
   auto w = client_write_all(lease.stream(), wire, deadline);
   if (!w) {
@@ -619,7 +620,7 @@ Client::Client(ClientConfig options) : pool_(std::make_unique<Pool>(std::move(op
 
 Client::~Client() = default;
 
-Task<io::Result<Response>> Client::send(net::SocketAddr upstream, Request req) {
+Task<duet::Result<Response>> Client::send(net::SocketAddr upstream, Request req) {
   Pool& pool = *pool_;
   const Instant deadline = deadline_after(pool.options.request_timeout);
   std::string wire = detail::client_wire(req, upstream);
@@ -636,9 +637,9 @@ namespace detail {
 
 /// The fiber face of an exchange: the attempts of client_exchange as plain
 /// calls.
-io::Result<Response> client_fetch(Client::Pool& pool, net::SocketAddr upstream,
-                                  const std::string& wire, const detail::ClientAsk& ask,
-                                  detail::ClientSlots& slots, Instant deadline) {
+duet::Result<Response> client_fetch(Client::Pool& pool, net::SocketAddr upstream,
+                                    const std::string& wire, const detail::ClientAsk& ask,
+                                    detail::ClientSlots& slots, Instant deadline) {
   detail::ClientConnPtr conn = pool.take(upstream);
   for (;;) {
     const bool pooled = conn != nullptr;
@@ -669,7 +670,7 @@ io::Result<Response> client_fetch(Client::Pool& pool, net::SocketAddr upstream,
 
 }  // namespace detail
 
-io::Result<Response> Client::fetch(net::SocketAddr upstream, Request req) {
+duet::Result<Response> Client::fetch(net::SocketAddr upstream, Request req) {
   Pool& pool = *pool_;
   const Instant deadline = deadline_after(pool.options.request_timeout);
   const std::string wire = detail::client_wire(req, upstream);
@@ -723,7 +724,7 @@ struct ResponseStream::Impl {
   /// Before a read: hand out with `take` (an empty result: nothing held),
   /// or say it is over (`end`, or the error); nullopt: read more.
   template <class T, class Take>
-  std::optional<io::Result<T>> ready(Take take, T end) {
+  std::optional<duet::Result<T>> ready(Take take, T end) {
     for (;;) {
       if (T got = take(); got != T{}) return got;
       if (ended) return end;
@@ -732,11 +733,11 @@ struct ResponseStream::Impl {
       prime();
     }
   }
-  std::optional<io::Result<std::size_t>> ready(std::span<std::byte> into) {
+  std::optional<duet::Result<std::size_t>> ready(std::span<std::byte> into) {
     if (into.empty()) return std::size_t{0};
     return ready([&] { return take(into); }, std::size_t{0});
   }
-  std::optional<io::Result<std::string>> ready_piece() {
+  std::optional<duet::Result<std::string>> ready_piece() {
     return ready([&] { return take_piece(); }, std::string());
   }
   /// At the head: feeds what arrived with it, so that a response with no
@@ -747,7 +748,7 @@ struct ResponseStream::Impl {
     primed = true;
     apply(slots.ex->feed_body(), std::errc::bad_message);
   }
-  void received(io::Result<std::size_t> n) {
+  void received(duet::Result<std::size_t> n) {
     if (!n) {
       error = n.error();
       return;
@@ -767,18 +768,18 @@ Response& ResponseStream::head() noexcept {
   return impl_->head;
 }
 
-Task<io::Result<std::size_t>> ResponseStream::read(std::span<std::byte> into) {
+Task<duet::Result<std::size_t>> ResponseStream::read(std::span<std::byte> into) {
   if (!impl_) co_return std::size_t{0};
   Impl& d = *impl_;
   for (;;) {
     if (auto r = d.ready(into)) co_return std::move(*r);
-    io::Result<std::size_t> n =
+    duet::Result<std::size_t> n =
         co_await timeout_at(d.deadline, d.slots.lease->stream().read(d.slots.ex->read_buffer()));
     d.received(std::move(n));
   }
 }
 
-io::Result<std::size_t> ResponseStream::read_now(std::span<std::byte> into) {
+duet::Result<std::size_t> ResponseStream::read_now(std::span<std::byte> into) {
   if (!impl_) return std::size_t{0};
   Impl& d = *impl_;
   for (;;) {
@@ -787,18 +788,18 @@ io::Result<std::size_t> ResponseStream::read_now(std::span<std::byte> into) {
   }
 }
 
-Task<io::Result<std::string>> ResponseStream::read_piece() {
+Task<duet::Result<std::string>> ResponseStream::read_piece() {
   if (!impl_) co_return std::string();
   Impl& d = *impl_;
   for (;;) {
     if (auto r = d.ready_piece()) co_return std::move(*r);
-    io::Result<std::size_t> n =
+    duet::Result<std::size_t> n =
         co_await timeout_at(d.deadline, d.slots.lease->stream().read(d.slots.ex->read_buffer()));
     d.received(std::move(n));
   }
 }
 
-io::Result<std::string> ResponseStream::read_piece_now() {
+duet::Result<std::string> ResponseStream::read_piece_now() {
   if (!impl_) return std::string();
   Impl& d = *impl_;
   for (;;) {
@@ -807,14 +808,14 @@ io::Result<std::string> ResponseStream::read_piece_now() {
   }
 }
 
-Task<io::Result<ResponseStream>> Client::open(net::SocketAddr upstream, Request req) {
+Task<duet::Result<ResponseStream>> Client::open(net::SocketAddr upstream, Request req) {
   Pool& pool = *pool_;
   auto impl = std::make_unique<ResponseStream::Impl>();
   impl->deadline = deadline_after(pool.options.request_timeout);
   std::string wire = detail::client_wire(req, upstream);
   const detail::ClientAsk ask{req.method, detail::client_keep_alive(req), true,
                               detail::client_body(req)};
-  io::Result<Response> h = co_await timeout_at(
+  duet::Result<Response> h = co_await timeout_at(
       impl->deadline,
       detail::client_exchange(pool, upstream, std::move(wire), ask, impl->slots, impl->deadline));
   if (!h) co_return h.error();
@@ -823,14 +824,14 @@ Task<io::Result<ResponseStream>> Client::open(net::SocketAddr upstream, Request 
   co_return ResponseStream(std::move(impl));
 }
 
-io::Result<ResponseStream> Client::open_now(net::SocketAddr upstream, Request req) {
+duet::Result<ResponseStream> Client::open_now(net::SocketAddr upstream, Request req) {
   Pool& pool = *pool_;
   auto impl = std::make_unique<ResponseStream::Impl>();
   impl->deadline = deadline_after(pool.options.request_timeout);
   const std::string wire = detail::client_wire(req, upstream);
   const detail::ClientAsk ask{req.method, detail::client_keep_alive(req), true,
                               detail::client_body(req)};
-  io::Result<Response> h =
+  duet::Result<Response> h =
       detail::client_fetch(pool, upstream, wire, ask, impl->slots, impl->deadline);
   if (!h) return h.error();
   impl->head = std::move(*h);

@@ -59,7 +59,7 @@ class Conn::Pump final : public BodyPump {
     return std::as_bytes(std::span(c_.input() + c_.pos_, c_.end_ - c_.pos_));
   }
   void consume(std::size_t n) noexcept override { c_.pos_ += static_cast<std::uint16_t>(n); }
-  Task<io::Result<std::size_t>> fill() override {
+  Task<duet::Result<std::size_t>> fill() override {
     Conn& c = c_;
     Busy& b = *c.busy_;
     if (b.cap < kReadBuffer) {
@@ -69,7 +69,7 @@ class Conn::Pump final : public BodyPump {
     c.first_ = false;
     c.pos_ = c.end_ = 0;
     const Instant deadline = deadline_after(c.state().options.limits.read_timeout);
-    io::Result<std::size_t> r = co_await io_.ops->read(
+    duet::Result<std::size_t> r = co_await io_.ops->read(
         io_.stream, std::as_writable_bytes(std::span(b.buf.get(), b.cap)), deadline);
     if (r) c.end_ = static_cast<std::uint16_t>(*r);  // at most kReadBuffer
     co_return r;
@@ -204,7 +204,7 @@ std::span<std::byte> Conn::read_into() noexcept {
   return std::as_writable_bytes(std::span(busy_->buf.get(), busy_->cap));
 }
 
-void Conn::read_done(const io::Result<std::size_t>& r) noexcept {
+void Conn::read_done(const duet::Result<std::size_t>& r) noexcept {
   if (out_of_turn(phase_ == Phase::read, "read_done")) return;
   if (!r || *r == 0) {  // the peer's end, an error, or the deadline
     phase_ = Phase::done;

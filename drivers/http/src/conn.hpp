@@ -51,9 +51,9 @@
 
 #include "body_writer.hpp"
 #include "duet/http/codec.hpp"
-#include "duet/io/result.hpp"
 #include "duet/join_handle.hpp"
 #include "duet/poll.hpp"
+#include "duet/result.hpp"
 #include "duet/stackless/task.hpp"
 #include "duet/time/clock.hpp"
 #include "server_state.hpp"
@@ -104,7 +104,7 @@ struct FiberAnswer {
 struct StreamRef {
   struct Ops {
     /// Reads into `into` by `deadline`: the count, 0 at the peer's end.
-    Task<io::Result<std::size_t>> (*read)(void* s, std::span<std::byte> into, Instant deadline);
+    Task<duet::Result<std::size_t>> (*read)(void* s, std::span<std::byte> into, Instant deadline);
     /// Writes `out` whole by `deadline`: false when it failed.
     Task<bool> (*write)(void* s, std::span<const std::byte> out, Instant deadline);
   };
@@ -140,7 +140,7 @@ class Conn {
   /// The read's or the write's deadline.
   [[nodiscard]] Instant deadline() const noexcept { return deadline_; }
   /// The read's result (a timeout is an error: std::errc::timed_out).
-  void read_done(const io::Result<std::size_t>& r) noexcept;
+  void read_done(const duet::Result<std::size_t>& r) noexcept;
   /// The drain began while idle().
   void drained() noexcept;
 

@@ -15,7 +15,7 @@ namespace {
 
 Task<void> handshake(OpenSlot slot, net::TcpStream tcp, const tls::TlsContext* tls,
                      StartTls start) {
-  io::Result<tls::TlsStream> s =
+  duet::Result<tls::TlsStream> s =
       co_await tls->accept(std::move(tcp), slot->options.limits.read_timeout);
   if (!s) co_return;
   try {

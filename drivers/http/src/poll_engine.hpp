@@ -131,7 +131,7 @@ class [[nodiscard]] PollConnection {
   bool step_read(Context& cx) {
     auto p = wait_.read.poll(cx);
     if (p.is_ready()) {
-      const io::Result<std::size_t> r = std::move(p).value();
+      const duet::Result<std::size_t> r = std::move(p).value();
       end_wait();
       m_.read_done(r);
       return true;
@@ -144,14 +144,14 @@ class [[nodiscard]] PollConnection {
     }
     if (!expired(cx)) return false;
     end_wait();
-    m_.read_done(io::Result<std::size_t>(std::make_error_code(std::errc::timed_out)));
+    m_.read_done(duet::Result<std::size_t>(std::make_error_code(std::errc::timed_out)));
     return true;
   }
 
   bool step_write(Context& cx) {
     auto p = wait_.write.poll(cx);
     if (p.is_ready()) {
-      const io::Result<std::size_t> r = std::move(p).value();
+      const duet::Result<std::size_t> r = std::move(p).value();
       end_wait();
       if (r) {
         m_.wrote(*r);

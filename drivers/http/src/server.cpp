@@ -81,7 +81,7 @@ Task<void> accept_loop(detail::LoopSlot slot, net::TcpListener l, const tls::Tls
     auto next = select(biased, stop.cancelled(), l.accept());
     auto m = co_await next;
     if (m.is<stopping>()) break;
-    io::Result<net::TcpStream> c = std::move(m.get<accepted>());
+    duet::Result<net::TcpStream> c = std::move(m.get<accepted>());
     if (!c) {
       st.accept_errors.fetch_add(1, std::memory_order_relaxed);  // a statistic (server_state.hpp)
       if (st.options.hooks.on_accept_error) st.options.hooks.on_accept_error(c.error());

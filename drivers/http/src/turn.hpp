@@ -39,7 +39,7 @@ template <class S>
 StreamRef stream_ref(S& s) noexcept {
   static constexpr StreamRef::Ops ops{
       .read = [](void* p, std::span<std::byte> into,
-                 Instant deadline) -> Task<io::Result<std::size_t>> {
+                 Instant deadline) -> Task<duet::Result<std::size_t>> {
         co_return co_await timeout_at(deadline, static_cast<S*>(p)->read(into));
       },
       .write = [](void* p, std::span<const std::byte> out, Instant deadline) -> Task<bool> {

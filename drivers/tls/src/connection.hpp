@@ -142,12 +142,12 @@ struct Connection {
   /// that the call already succeeded. Ready with n (0 after close_notify
   /// for a read) or an error.
   template <class Op>
-  Poll<io::Result<std::size_t>> drive(Context& cx, Step& step, Op op);
+  Poll<duet::Result<std::size_t>> drive(Context& cx, Step& step, Op op);
 
   /// Sends `out`'s bytes; ready once it is empty.
-  Poll<io::Result<void>> flush(Context& cx);
+  Poll<duet::Result<void>> flush(Context& cx);
   /// Receives ciphertext into `in` (or marks the end of the stream).
-  Poll<io::Result<void>> fill(Context& cx);
+  Poll<duet::Result<void>> fill(Context& cx);
   /// The BIO's write: appends up to `n` bytes to `out` (taking its
   /// memory); the count taken, 0 when it is full.
   std::size_t put(const char* p, std::size_t n) noexcept;
@@ -207,14 +207,14 @@ class BusyGuard {
 };
 
 template <class Op>
-Poll<io::Result<std::size_t>> Connection::drive(Context& cx, Step& step, Op op) {
+Poll<duet::Result<std::size_t>> Connection::drive(Context& cx, Step& step, Op op) {
   BusyGuard guard(busy);
-  if (!guard.taken()) return io::Result<std::size_t>(std::errc::device_or_resource_busy);
-  if (broken) return io::Result<std::size_t>(broken);
+  if (!guard.taken()) return duet::Result<std::size_t>(std::errc::device_or_resource_busy);
+  if (broken) return duet::Result<std::size_t>(broken);
   while (!step.done) {
     auto f = flush(cx);
     if (f.is_pending()) return pending;
-    if (!f.value()) return io::Result<std::size_t>(fail(f.value().error()));
+    if (!f.value()) return duet::Result<std::size_t>(fail(f.value().error()));
     // SSL_get_error reads the thread's error queue, so it must hold nothing
     // from before the call. Peeked first: the queue is almost always empty
     // (this layer drains what it reads, queue_error), and ERR_clear_error
@@ -233,21 +233,21 @@ Poll<io::Result<std::size_t>> Connection::drive(Context& cx, Step& step, Op op) 
     }
     if (kind == SSL_ERROR_WANT_WRITE) continue;  // flushed at the loop's top
     if (kind != SSL_ERROR_WANT_READ)
-      return io::Result<std::size_t>(fail(ssl_error(ssl.get(), kind)));
+      return duet::Result<std::size_t>(fail(ssl_error(ssl.get(), kind)));
     // OpenSSL needs the peer's bytes: send what it wrote first (the peer
     // may be waiting for it), then receive.
     f = flush(cx);
     if (f.is_pending()) return pending;
-    if (!f.value()) return io::Result<std::size_t>(fail(f.value().error()));
+    if (!f.value()) return duet::Result<std::size_t>(fail(f.value().error()));
     auto g = fill(cx);
     if (g.is_pending()) return pending;
-    if (!g.value()) return io::Result<std::size_t>(fail(g.value().error()));
+    if (!g.value()) return duet::Result<std::size_t>(fail(g.value().error()));
   }
   auto f = flush(cx);
   if (f.is_pending()) return pending;
-  if (!f.value()) return io::Result<std::size_t>(fail(f.value().error()));
+  if (!f.value()) return duet::Result<std::size_t>(fail(f.value().error()));
   trim();
-  return io::Result<std::size_t>(step.n);
+  return duet::Result<std::size_t>(step.n);
 }
 
 }  // namespace duet::tls::detail

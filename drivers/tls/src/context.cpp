@@ -19,7 +19,7 @@ using detail::ContextState;
 using detail::SslCtxPtr;
 
 /// "h2", "http/1.1" -> "\x02h2\x08http/1.1" (RFC 7301's wire format).
-io::Result<std::string> alpn_wire(const std::vector<std::string>& protos) {
+duet::Result<std::string> alpn_wire(const std::vector<std::string>& protos) {
   std::string w;
   for (const auto& p : protos) {
     if (p.empty() || p.size() > 255) return std::errc::invalid_argument;
@@ -79,7 +79,7 @@ int save_session(SSL* ssl, SSL_SESSION* sess) {
 /// A context of method `m`: TLS 1.2 at least, with the cipher policy
 /// (CipherConfig; docs/io.md, "Cipher policy"). A list that selects no
 /// suite is OpenSSL's "no cipher match".
-io::Result<SslCtxPtr> new_ctx(const SSL_METHOD* m, const CipherConfig& ciphers) {
+duet::Result<SslCtxPtr> new_ctx(const SSL_METHOD* m, const CipherConfig& ciphers) {
   SslCtxPtr ctx(SSL_CTX_new(m));
   if (!ctx) return detail::queue_error();
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
@@ -98,7 +98,7 @@ io::Result<SslCtxPtr> new_ctx(const SSL_METHOD* m, const CipherConfig& ciphers) 
   return ctx;
 }
 
-io::Result<void> load_pair(SSL_CTX* ctx, const std::string& cert, const std::string& key) {
+duet::Result<void> load_pair(SSL_CTX* ctx, const std::string& cert, const std::string& key) {
   if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1 ||
       SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1 ||
       SSL_CTX_check_private_key(ctx) != 1) {
@@ -108,8 +108,8 @@ io::Result<void> load_pair(SSL_CTX* ctx, const std::string& cert, const std::str
 }
 
 /// A server SSL_CTX for one certificate, with the shared callbacks.
-io::Result<SslCtxPtr> server_ctx(ContextState* st, const std::string& cert, const std::string& key,
-                                 const CipherConfig& ciphers) {
+duet::Result<SslCtxPtr> server_ctx(ContextState* st, const std::string& cert,
+                                   const std::string& key, const CipherConfig& ciphers) {
   auto ctx = new_ctx(TLS_server_method(), ciphers);
   if (!ctx) return ctx.error();
   if (auto r = load_pair(ctx->get(), cert, key); !r) return r.error();
@@ -125,7 +125,7 @@ bool is_ip_literal(const std::string& s) {
 }
 
 /// A connection on `st`'s context over `tcp`, its BIOs in place.
-io::Result<std::unique_ptr<detail::Connection>> new_connection(
+duet::Result<std::unique_ptr<detail::Connection>> new_connection(
     const std::shared_ptr<ContextState>& st, net::TcpStream tcp) {
   auto c = std::make_unique<detail::Connection>(st, std::move(tcp));
   c->ssl.reset(SSL_new(st->ctx.get()));
@@ -144,7 +144,7 @@ io::Result<std::unique_ptr<detail::Connection>> new_connection(
 
 }  // namespace
 
-io::Result<TlsContext> TlsContext::client(const ClientConfig& cfg) {
+duet::Result<TlsContext> TlsContext::client(const ClientConfig& cfg) {
   detail::watch_worlds();
   auto st = std::make_shared<ContextState>();
   auto ctx = new_ctx(TLS_client_method(), cfg.ciphers);
@@ -175,7 +175,7 @@ io::Result<TlsContext> TlsContext::client(const ClientConfig& cfg) {
   return TlsContext(std::move(st));
 }
 
-io::Result<TlsContext> TlsContext::server(const ServerConfig& cfg) {
+duet::Result<TlsContext> TlsContext::server(const ServerConfig& cfg) {
   detail::watch_worlds();
   auto st = std::make_shared<ContextState>();
   st->server = true;

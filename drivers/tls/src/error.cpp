@@ -11,6 +11,7 @@
 
 #include "connection.hpp"
 #include "duet/io/result.hpp"
+#include "duet/result.hpp"
 
 namespace duet::tls {
 namespace {

@@ -178,16 +178,16 @@ void Connection::scan(const char* p, std::size_t n) noexcept {
   }
 }
 
-Poll<io::Result<void>> Connection::flush(Context& cx) {
+Poll<duet::Result<void>> Connection::flush(Context& cx) {
   for (;;) {
     if (!send) {
-      if (out.size() == 0) return io::Result<void>();  // nothing to send
+      if (out.size() == 0) return duet::Result<void>();  // nothing to send
       if (handshaking) {
         ++handshake_sends;
         // A flight of the handshake leaves now (the invariants): a direct,
         // non-blocking send, ahead of nothing (no send is in flight).
-        const io::Result<std::size_t> k = tcp.try_write(out.bytes());
-        if (!k) return io::Result<void>(k.error());
+        const duet::Result<std::size_t> k = tcp.try_write(out.bytes());
+        if (!k) return duet::Result<void>(k.error());
         if (*k > 0) {
           out.head += *k;
           if (out.head == out.tail) out.head = out.tail = 0;
@@ -201,17 +201,17 @@ Poll<io::Result<void>> Connection::flush(Context& cx) {
     if (p.is_pending()) return pending;
     auto r = std::move(p).value();
     send.reset();
-    if (!r) return io::Result<void>(r.error());
-    if (*r == 0) return io::Result<void>(std::errc::broken_pipe);
+    if (!r) return duet::Result<void>(r.error());
+    if (*r == 0) return duet::Result<void>(std::errc::broken_pipe);
     out.head += *r;  // consumes what the send took
     if (out.head == out.tail) out.head = out.tail = 0;
   }
 }
 
-Poll<io::Result<void>> Connection::fill(Context& cx) {
+Poll<duet::Result<void>> Connection::fill(Context& cx) {
   if (eof) {
     // OpenSSL asked for more after the end of the stream was reported.
-    return io::Result<void>(std::errc::connection_aborted);
+    return duet::Result<void>(std::errc::connection_aborted);
   }
   if (!recv) {
     if (in.size() == 0 && at_record_boundary()) {
@@ -237,14 +237,14 @@ Poll<io::Result<void>> Connection::fill(Context& cx) {
     }
     const std::size_t cap = in.mem ? kBufferSize : kFirstRead;
     // OpenSSL asks for bytes only with a record incomplete, which fits.
-    if (in.tail >= cap) return io::Result<void>(std::errc::no_buffer_space);
+    if (in.tail >= cap) return duet::Result<void>(std::errc::no_buffer_space);
     recv.emplace(tcp.read(in_base() + in.tail, cap - in.tail));
   }
   auto p = recv->poll(cx);
   if (p.is_pending()) return pending;
   auto r = std::move(p).value();
   recv.reset();
-  if (!r) return io::Result<void>(r.error());
+  if (!r) return duet::Result<void>(r.error());
   if (*r == 0) {
     // From now on an empty `in` is the end of the stream: OpenSSL reports
     // "unexpected eof" unless a close_notify came first.
@@ -253,7 +253,7 @@ Poll<io::Result<void>> Connection::fill(Context& cx) {
     scan(in_base() + in.tail, *r);
     in.tail += *r;
   }
-  return io::Result<void>();
+  return duet::Result<void>();
 }
 
 std::error_code Connection::fail(std::error_code e) noexcept {
@@ -280,9 +280,9 @@ HandshakeFuture::HandshakeFuture(std::unique_ptr<detail::Connection> c, std::err
 HandshakeFuture::HandshakeFuture(HandshakeFuture&&) noexcept = default;
 HandshakeFuture::~HandshakeFuture() = default;
 
-Poll<io::Result<TlsStream>> HandshakeFuture::poll(Context& cx) {
-  if (err_) return io::Result<TlsStream>(err_);
-  if (!c_) return io::Result<TlsStream>(std::errc::operation_canceled);  // polled after done
+Poll<duet::Result<TlsStream>> HandshakeFuture::poll(Context& cx) {
+  if (err_) return duet::Result<TlsStream>(err_);
+  if (!c_) return duet::Result<TlsStream>(std::errc::operation_canceled);  // polled after done
   SSL* ssl = c_->ssl.get();
   auto p = c_->drive(cx, step_, [ssl](std::size_t*) { return SSL_do_handshake(ssl); });
   if (p.is_ready()) {
@@ -291,14 +291,14 @@ Poll<io::Result<TlsStream>> HandshakeFuture::poll(Context& cx) {
     if (!p.value()) {
       err_ = p.value().error();
       c_.reset();  // closes the socket
-      return io::Result<TlsStream>(err_);
+      return duet::Result<TlsStream>(err_);
     }
-    return io::Result<TlsStream>(TlsStream(std::move(c_)));
+    return duet::Result<TlsStream>(TlsStream(std::move(c_)));
   }
   if (deadline_ && deadline_->poll(cx).is_ready()) {
     err_ = std::make_error_code(std::errc::timed_out);
     c_.reset();  // abandons the TCP operations in flight, closes the socket
-    return io::Result<TlsStream>(err_);
+    return duet::Result<TlsStream>(err_);
   }
   return pending;
 }
@@ -307,23 +307,23 @@ Poll<io::Result<TlsStream>> HandshakeFuture::poll(Context& cx) {
 
 namespace {
 constexpr std::size_t max_write = 64 * 1024;
-io::Result<std::size_t> closed() {
+duet::Result<std::size_t> closed() {
   return std::make_error_code(std::errc::bad_file_descriptor);
 }
 }  // namespace
 
-Poll<io::Result<std::size_t>> ReadFuture::poll(Context& cx) {
+Poll<duet::Result<std::size_t>> ReadFuture::poll(Context& cx) {
   if (c_ == nullptr) return closed();
-  if (buf_.empty()) return io::Result<std::size_t>(std::size_t{0});
+  if (buf_.empty()) return duet::Result<std::size_t>(std::size_t{0});
   SSL* ssl = c_->ssl.get();
   return c_->drive(cx, step_, [ssl, b = buf_](std::size_t* n) {
     return SSL_read_ex(ssl, b.data(), b.size(), n);
   });
 }
 
-Poll<io::Result<std::size_t>> WriteFuture::poll(Context& cx) {
+Poll<duet::Result<std::size_t>> WriteFuture::poll(Context& cx) {
   if (c_ == nullptr) return closed();
-  if (data_.empty()) return io::Result<std::size_t>(std::size_t{0});
+  if (data_.empty()) return duet::Result<std::size_t>(std::size_t{0});
   SSL* ssl = c_->ssl.get();
   auto d = data_.first(std::min(data_.size(), max_write));
   return c_->drive(cx, step_,
@@ -346,8 +346,8 @@ Poll<io::Transferred> WriteAllFuture::poll(Context& cx) {
   return io::Transferred{done_, {}};
 }
 
-Poll<io::Result<void>> ShutdownFuture::poll(Context& cx) {
-  if (c_ == nullptr) return io::Result<void>(std::errc::bad_file_descriptor);
+Poll<duet::Result<void>> ShutdownFuture::poll(Context& cx) {
+  if (c_ == nullptr) return duet::Result<void>(std::errc::bad_file_descriptor);
   SSL* ssl = c_->ssl.get();
   // SSL_shutdown returns 0 once our close_notify is written and the
   // peer's has not arrived: enough for a half-close.
@@ -356,7 +356,7 @@ Poll<io::Result<void>> ShutdownFuture::poll(Context& cx) {
     return r >= 0 ? 1 : r;
   });
   if (p.is_pending()) return pending;
-  if (!p.value()) return io::Result<void>(p.value().error());
+  if (!p.value()) return duet::Result<void>(p.value().error());
   return c_->tcp.shutdown(net::Shutdown::write);
 }
 
@@ -368,7 +368,7 @@ TlsStream::TlsStream(TlsStream&&) noexcept = default;
 TlsStream& TlsStream::operator=(TlsStream&&) noexcept = default;
 TlsStream::~TlsStream() = default;
 
-io::Result<void> TlsStream::close() noexcept {
+duet::Result<void> TlsStream::close() noexcept {
   if (!c_) return {};
   c_->send.reset();
   c_->recv.reset();

@@ -17,6 +17,8 @@ static_assert(std::is_same_v<duet::dns::ConnectOptions, duet::dns::ConnectConfig
 static_assert(std::is_same_v<duet::http::CoroHandler, duet::http::CoroutineHandler>);
 static_assert(duet::TaskKind::stackless == duet::TaskKind::coroutine);
 static_assert(duet::CancelledTask::Kind::stackful == duet::TaskKind::fiber);
+static_assert(std::is_same_v<duet::io::Result<int>, duet::Result<int>>);
+static_assert(duet::BroadcastStatus::lagged == duet::ChannelStatus::lagged);
 
 int main() {
   const bool ok = std::strcmp(duet::strategy_name(duet::StackStrategy::lazy), "lazy") == 0 &&

@@ -6,7 +6,7 @@
 //   if (tx.send(1) != duet::ChannelStatus::ok) {}  // never waits; closed after close()
 //   auto r = co_await rx.recv();
 //   if (r.ok()) use(*r.value);
-//   else if (r.status == duet::BroadcastStatus::lagged) use(r.missed);  // overwritten
+//   else if (r.status == duet::ChannelStatus::lagged) use(r.missed);  // overwritten
 //   else { /* closed: close(), or every sender dropped */ }
 //
 // Senders never block: a receiver that falls more than `capacity` messages
@@ -32,14 +32,16 @@
 
 namespace duet {
 
-enum class BroadcastStatus : std::uint8_t { ok, lagged, closed, would_block };
+/// The name before 0.4, when a broadcast receive had a status of its own
+/// (docs/CHANGELOG.md): its values are ChannelStatus's.
+using BroadcastStatus [[deprecated("use duet::ChannelStatus")]] = ChannelStatus;
 
 template <class T>
 struct [[nodiscard]] BroadcastRecv {
-  BroadcastStatus status = BroadcastStatus::would_block;
+  ChannelStatus status = ChannelStatus::would_block;
   std::optional<T> value;
   std::uint64_t missed = 0;  // for lagged
-  [[nodiscard]] bool ok() const noexcept { return status == BroadcastStatus::ok; }
+  [[nodiscard]] bool ok() const noexcept { return status == ChannelStatus::ok; }
 };
 
 namespace detail {
@@ -54,18 +56,18 @@ struct BroadcastState : SharedState<BroadcastState<T>> {
     const std::uint64_t cap = slots.size();
     if (next < tail) {
       if (tail - next > cap) {
-        out.status = BroadcastStatus::lagged;
+        out.status = ChannelStatus::lagged;
         out.missed = tail - cap - next;
         next = tail - cap;
         return true;
       }
-      out.status = BroadcastStatus::ok;
+      out.status = ChannelStatus::ok;
       out.value = slots[next % cap];
       ++next;
       return true;
     }
     if (this->closed) {
-      out.status = BroadcastStatus::closed;
+      out.status = ChannelStatus::closed;
       return true;
     }
     return false;
@@ -106,17 +108,18 @@ class Broadcast {
     s_->unref();
   }
 
-  /// Publishes `v` to every receiver (never waits); closed after close().
-  [[nodiscard]] ChannelStatus send(T v) {
+  /// Publishes `v` to every receiver (never waits): ok; or closed after
+  /// close(), with `v` given back, as every channel's send does.
+  SendResult<T> send(T v) {
     {
       detail::SpinGuard g(s_->lock);
-      if (s_->closed) return ChannelStatus::closed;
+      if (s_->closed) return {ChannelStatus::closed, std::move(v)};
       s_->slots[s_->tail % s_->slots.size()] = std::move(v);
       ++s_->tail;
-      if (s_->waiters.empty()) return ChannelStatus::ok;
+      if (s_->waiters.empty()) return {};
     }
     s_->wake_all();
-    return ChannelStatus::ok;
+    return {};
   }
   ChannelStatus close() { return s_->close() ? ChannelStatus::ok : ChannelStatus::closed; }
   /// A receiver that sees every message sent from now on.

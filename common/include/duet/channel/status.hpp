@@ -15,11 +15,13 @@ enum class ChannelStatus : std::uint8_t {
   would_block,  // tier-1 only: the operation would have to wait
   closed,       // the channel is closed (a send), or closed and drained (a receive)
   nil,          // a nil (default-constructed) channel: never ready, cannot be closed
+  lagged,       // a broadcast receiver fell behind: `missed` values were overwritten
 };
-constexpr std::array<ChannelStatus, 4> enum_values(ChannelStatus) noexcept {
-  return {ChannelStatus::ok, ChannelStatus::would_block, ChannelStatus::closed, ChannelStatus::nil};
+constexpr std::array<ChannelStatus, 5> enum_values(ChannelStatus) noexcept {
+  return {ChannelStatus::ok, ChannelStatus::would_block, ChannelStatus::closed, ChannelStatus::nil,
+          ChannelStatus::lagged};
 }
-/// "ok", "would_block", "closed", "nil" (duet/names.hpp).
+/// "ok", "would_block", "closed", "nil", "lagged" (duet/names.hpp).
 constexpr std::string_view to_string(ChannelStatus s) noexcept {
   switch (s) {
     case ChannelStatus::ok:
@@ -30,6 +32,8 @@ constexpr std::string_view to_string(ChannelStatus s) noexcept {
       return "closed";
     case ChannelStatus::nil:
       return "nil";
+    case ChannelStatus::lagged:
+      return "lagged";
   }
   return "?";
 }
@@ -43,6 +47,8 @@ struct [[nodiscard]] SendResult {
   std::optional<T> value;  // the unsent value when status != ok
   [[nodiscard]] bool ok() const noexcept { return status == ChannelStatus::ok; }
   explicit operator bool() const noexcept { return ok(); }
+  /// Whether it ended so: `tx.send(v) == ChannelStatus::closed`.
+  friend bool operator==(const SendResult& r, ChannelStatus s) noexcept { return r.status == s; }
 };
 
 /// The result of try_recv: a value (ok), would_block, closed or nil.

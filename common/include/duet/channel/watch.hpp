@@ -61,16 +61,17 @@ class Watch {
     s_->unref();
   }
 
-  /// Replaces the value and wakes every waiting receiver (closed after close()).
-  [[nodiscard]] ChannelStatus send(T v) {
+  /// Replaces the value and wakes every waiting receiver: ok; or closed
+  /// after close(), with `v` given back, as every channel's send does.
+  SendResult<T> send(T v) {
     {
       detail::SpinGuard g(s_->lock);
-      if (s_->closed) return ChannelStatus::closed;
+      if (s_->closed) return {ChannelStatus::closed, std::move(v)};
       s_->value = std::move(v);
       ++s_->version;
     }
     s_->wake_all();
-    return ChannelStatus::ok;
+    return {};
   }
   ChannelStatus close() { return s_->close() ? ChannelStatus::ok : ChannelStatus::closed; }
   [[nodiscard]] T borrow() const {

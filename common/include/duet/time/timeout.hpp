@@ -12,11 +12,11 @@
 //   auto j = co_await duet::timeout(1s, std::move(h)); // cancelled on a timeout
 //
 // The output is flat where the operation's output carries an error code
-// (ErrorOutput, duet/poll.hpp: io::Result<T>, io::Transferred): the same
+// (ErrorOutput, duet/poll.hpp: duet::Result<T>, io::Transferred): the same
 // type, with std::errc::timed_out when the deadline passed first:
 //
 // Example (coroutine):
-//   auto r = co_await duet::timeout(1s, stream.read(buf));  // io::Result<std::size_t>
+//   auto r = co_await duet::timeout(1s, stream.read(buf));  // duet::Result<std::size_t>
 //   if (!r && r.error() == std::errc::timed_out) { /* nothing arrived in time */ }
 //   auto t = co_await duet::timeout(1s, stream.write_all(buf));  // io::Transferred
 //   if (!t) use(t.bytes, t.error().message());  // t.bytes reached the socket

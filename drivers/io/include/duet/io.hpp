@@ -6,7 +6,6 @@
 #include "duet/io/buffered.hpp"
 #include "duet/io/deadline.hpp"
 #include "duet/io/futures.hpp"
-#include "duet/io/result.hpp"
 #include "duet/io/stats.hpp"
 #include "duet/io/stream.hpp"
 #include "duet/net/address.hpp"
@@ -17,6 +16,7 @@
 #include "duet/net/udp.hpp"
 #include "duet/net/unix.hpp"
 #include "duet/process/child.hpp"
+#include "duet/result.hpp"
 #include "duet/signal/signal.hpp"
 
 #include "duet/detail/driver.hpp"

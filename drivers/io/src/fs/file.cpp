@@ -16,13 +16,13 @@ OpenFuture::OpenFuture(OpenFuture&& o) noexcept
   q_.path = path_.c_str();
 }
 
-Poll<io::Result<File>> OpenFuture::poll(Context& cx) {
+Poll<duet::Result<File>> OpenFuture::poll(Context& cx) {
   q_.path = path_.c_str();
   auto p = io::detail::poll_op(q_, slot_, cx);
   if (p.is_pending()) return pending;
   long r = p.value();
-  if (r < 0) return io::Result<File>(io::errno_code(static_cast<int>(-r)));
-  return io::Result<File>(File(io::Fd(static_cast<int>(r))));
+  if (r < 0) return duet::Result<File>(io::errno_code(static_cast<int>(-r)));
+  return duet::Result<File>(File(io::Fd(static_cast<int>(r))));
 }
 
 io::SizeFuture File::read_at(std::span<std::byte> buf, std::uint64_t offset) noexcept {

@@ -12,13 +12,13 @@
 
 namespace duet::io {
 
-Result<AsyncFd> AsyncFd::borrow(int fd) noexcept {
-  if (fd < 0 || ::fcntl(fd, F_GETFD) < 0) return Result<AsyncFd>(errno_code(EBADF));
+duet::Result<AsyncFd> AsyncFd::borrow(int fd) noexcept {
+  if (fd < 0 || ::fcntl(fd, F_GETFD) < 0) return duet::Result<AsyncFd>(errno_code(EBADF));
   return AsyncFd(Fd(fd), false);
 }
 
-Result<AsyncFd> AsyncFd::adopt(Fd fd) noexcept {
-  if (!fd || ::fcntl(fd.get(), F_GETFD) < 0) return Result<AsyncFd>(errno_code(EBADF));
+duet::Result<AsyncFd> AsyncFd::adopt(Fd fd) noexcept {
+  if (!fd || ::fcntl(fd.get(), F_GETFD) < 0) return duet::Result<AsyncFd>(errno_code(EBADF));
   return AsyncFd(std::move(fd), true);
 }
 

@@ -8,6 +8,7 @@
 
 #include "duet/io/detail/backend.hpp"
 #include "duet/io/detail/io_op.hpp"
+#include "duet/io/result.hpp"
 
 namespace duet::io::detail {
 
@@ -130,7 +131,7 @@ void op_rekey(OpSlot& from, OpSlot& to) noexcept {
   }
 }
 
-Result<void> Source::close() noexcept {
+duet::Result<void> Source::close() noexcept {
   // AcqRel: takes the registration whichever worker made it.
   if (Registration* r = reg.exchange(nullptr, std::memory_order_acq_rel)) registration_release(r);
   if (rq != nullptr) recv_queue_release(std::exchange(rq, nullptr));

@@ -48,7 +48,7 @@ int socket_listen(int fd, int backlog) noexcept {
   return as_errno(socket_ops(fd).listen(fd, backlog));
 }
 
-io::Result<SocketAddr> sock_name(int fd, bool peer) noexcept {
+duet::Result<SocketAddr> sock_name(int fd, bool peer) noexcept {
   SocketAddr a;
   const int r = socket_ops(fd).name(fd, peer, a);
   if (r < 0) return io::errno_code(-r);
@@ -69,14 +69,14 @@ ConnectFuture::ConnectFuture(io::Fd sock, SocketAddr to, std::chrono::nanosecond
   sock_.fd = std::move(sock);
 }
 
-Poll<io::Result<TcpStream>> ConnectFuture::poll(Context& cx) {
-  if (err_ != 0) return io::Result<TcpStream>(io::errno_code(err_));
+Poll<duet::Result<TcpStream>> ConnectFuture::poll(Context& cx) {
+  if (err_ != 0) return duet::Result<TcpStream>(io::errno_code(err_));
   // The future may have moved since the request was built.
   q_.src = &sock_;
   q_.addr = &to_;
   if (!sock_.fd) {
     int fd = make_socket(to_.family(), SOCK_STREAM);
-    if (fd < 0) return io::Result<TcpStream>(io::errno_code(errno));
+    if (fd < 0) return duet::Result<TcpStream>(io::errno_code(errno));
     sock_.fd.reset(fd);
   }
   // A plain thread's connect is ready here (its blocking poll(2) is
@@ -86,9 +86,9 @@ Poll<io::Result<TcpStream>> ConnectFuture::poll(Context& cx) {
     deadline_.reset();
     if (p.value() < 0) {
       sock_.close();
-      return io::Result<TcpStream>(io::errno_code(static_cast<int>(-p.value())));
+      return duet::Result<TcpStream>(io::errno_code(static_cast<int>(-p.value())));
     }
-    return io::Result<TcpStream>(TcpStream(std::move(sock_)));
+    return duet::Result<TcpStream>(TcpStream(std::move(sock_)));
   }
   if (q_.timeout.count() <= 0) return pending;
   if (!deadline_) {
@@ -101,7 +101,7 @@ Poll<io::Result<TcpStream>> ConnectFuture::poll(Context& cx) {
   sock_.close();
   deadline_.reset();
   err_ = ETIMEDOUT;
-  return io::Result<TcpStream>(io::errno_code(err_));
+  return duet::Result<TcpStream>(io::errno_code(err_));
 }
 
 // ---- AcceptFuture --------------------------------------------------------
@@ -110,12 +110,12 @@ AcceptFuture::AcceptFuture(io::detail::Source* s) noexcept : q_{OpKind::accept} 
   q_.src = s;
 }
 
-Poll<io::Result<TcpStream>> AcceptFuture::poll(Context& cx) {
+Poll<duet::Result<TcpStream>> AcceptFuture::poll(Context& cx) {
   auto p = io::detail::poll_op(q_, slot_, cx);
   if (p.is_pending()) return pending;
   long r = p.value();
-  if (r < 0) return io::Result<TcpStream>(io::errno_code(static_cast<int>(-r)));
-  return io::Result<TcpStream>(TcpStream(io::Fd(static_cast<int>(r))));
+  if (r < 0) return duet::Result<TcpStream>(io::errno_code(static_cast<int>(-r)));
+  return duet::Result<TcpStream>(TcpStream(io::Fd(static_cast<int>(r))));
 }
 
 // ---- AcceptManyFuture ----------------------------------------------------
@@ -124,10 +124,10 @@ AcceptManyFuture::AcceptManyFuture(io::detail::Source* s, std::vector<TcpStream>
                                    std::size_t max) noexcept
     : first_(s), src_(s), out_(out), max_(max == 0 ? 1 : max) {}
 
-Poll<io::Result<std::size_t>> AcceptManyFuture::poll(Context& cx) {
+Poll<duet::Result<std::size_t>> AcceptManyFuture::poll(Context& cx) {
   auto p = first_.poll(cx);
   if (p.is_pending()) return pending;
-  if (!p.value()) return io::Result<std::size_t>(p.value().error());
+  if (!p.value()) return duet::Result<std::size_t>(p.value().error());
   out_->push_back(std::move(p.value()).value());
   std::size_t n = 1;
   // Acquire: the queue's making happens before its use here.
@@ -141,7 +141,7 @@ Poll<io::Result<std::size_t>> AcceptManyFuture::poll(Context& cx) {
       n += k;
       if (k == 0) break;
     }
-    return io::Result<std::size_t>(n);
+    return duet::Result<std::size_t>(n);
   }
   // The rest of the listen queue, without waiting: the listener is
   // non-blocking on every backend, so EAGAIN ends the batch.
@@ -152,7 +152,7 @@ Poll<io::Result<std::size_t>> AcceptManyFuture::poll(Context& cx) {
     out_->push_back(TcpStream(io::Fd(fd)));
     ++n;
   }
-  return io::Result<std::size_t>(n);
+  return duet::Result<std::size_t>(n);
 }
 
 // ---- TcpStream -----------------------------------------------------------
@@ -215,7 +215,7 @@ std::pair<OwnedReadHalf, OwnedWriteHalf> TcpStream::into_split() && {
   return {OwnedReadHalf(shared), OwnedWriteHalf(shared)};
 }
 
-io::Result<std::size_t> TcpStream::try_write(std::span<const std::byte> data) noexcept {
+duet::Result<std::size_t> TcpStream::try_write(std::span<const std::byte> data) noexcept {
   const int fd = src_.fd.get();
   const long k = socket_ops(fd).send_now(fd, data.data(), data.size());
   if (k >= 0) return static_cast<std::size_t>(k);
@@ -223,14 +223,14 @@ io::Result<std::size_t> TcpStream::try_write(std::span<const std::byte> data) no
   return io::errno_code(static_cast<int>(-k));
 }
 
-io::Result<void> TcpStream::shutdown(Shutdown how) noexcept {
+duet::Result<void> TcpStream::shutdown(Shutdown how) noexcept {
   int h = how == Shutdown::read ? SHUT_RD : how == Shutdown::write ? SHUT_WR : SHUT_RDWR;
   const int fd = src_.fd.get();
   if (const int r = socket_ops(fd).shutdown(fd, h); r < 0) return io::errno_code(-r);
   return {};
 }
 
-io::Result<void> TcpStream::set_nodelay(bool on) noexcept {
+duet::Result<void> TcpStream::set_nodelay(bool on) noexcept {
   return options().set_nodelay(on);
 }
 
@@ -241,16 +241,16 @@ SocketOptions TcpListener::options() const noexcept {
   return SocketOptions(src_.fd.get());
 }
 
-io::Result<SocketAddr> TcpStream::local_addr() const noexcept {
+duet::Result<SocketAddr> TcpStream::local_addr() const noexcept {
   return sock_name(src_.fd.get(), false);
 }
-io::Result<SocketAddr> TcpStream::peer_addr() const noexcept {
+duet::Result<SocketAddr> TcpStream::peer_addr() const noexcept {
   return sock_name(src_.fd.get(), true);
 }
 
 // ---- TcpListener ---------------------------------------------------------
 
-io::Result<TcpListener> TcpListener::bind(SocketAddr addr, int backlog) noexcept {
+duet::Result<TcpListener> TcpListener::bind(SocketAddr addr, int backlog) noexcept {
   io::Fd fd(make_socket(addr.family(), SOCK_STREAM));
   if (!fd) return io::errno_code(errno);
   (void)SocketOptions(fd.get()).set_reuseaddr(true);
@@ -261,7 +261,7 @@ io::Result<TcpListener> TcpListener::bind(SocketAddr addr, int backlog) noexcept
   return l;
 }
 
-io::Result<SocketAddr> TcpListener::local_addr() const noexcept {
+duet::Result<SocketAddr> TcpListener::local_addr() const noexcept {
   return sock_name(src_.fd.get(), false);
 }
 

@@ -13,7 +13,7 @@
 
 namespace duet::net {
 
-io::Result<SocketAddr> sock_name(int fd, bool peer) noexcept;
+duet::Result<SocketAddr> sock_name(int fd, bool peer) noexcept;
 int make_socket(int family, int type) noexcept;
 int socket_bind(int fd, const SocketAddr& addr) noexcept;
 
@@ -24,24 +24,24 @@ RecvFromFuture::RecvFromFuture(io::detail::Source* s, std::span<std::byte> buf) 
   q_.len = buf.size();
 }
 
-Poll<io::Result<Datagram>> RecvFromFuture::poll(Context& cx) {
+Poll<duet::Result<Datagram>> RecvFromFuture::poll(Context& cx) {
   q_.addr = &from_;  // the future may have moved since the last poll
   auto p = io::detail::poll_op(q_, slot_, cx);
   if (p.is_pending()) return pending;
   long r = p.value();
-  if (r < 0) return io::Result<Datagram>(io::errno_code(static_cast<int>(-r)));
-  return io::Result<Datagram>(Datagram{static_cast<std::size_t>(r), from_});
+  if (r < 0) return duet::Result<Datagram>(io::errno_code(static_cast<int>(-r)));
+  return duet::Result<Datagram>(Datagram{static_cast<std::size_t>(r), from_});
 }
 
-Poll<io::Result<std::size_t>> RecvFuture::poll(Context& cx) {
+Poll<duet::Result<std::size_t>> RecvFuture::poll(Context& cx) {
   auto p = from_.poll(cx);
   if (p.is_pending()) return pending;
-  io::Result<Datagram> d = std::move(p).value();
-  if (!d) return io::Result<std::size_t>(d.error());
-  return io::Result<std::size_t>(d->size);
+  duet::Result<Datagram> d = std::move(p).value();
+  if (!d) return duet::Result<std::size_t>(d.error());
+  return duet::Result<std::size_t>(d->size);
 }
 
-io::Result<UdpSocket> UdpSocket::bind(SocketAddr addr) noexcept {
+duet::Result<UdpSocket> UdpSocket::bind(SocketAddr addr) noexcept {
   io::Fd fd(make_socket(addr.family(), SOCK_DGRAM));
   if (!fd) return io::errno_code(errno);
   if (socket_bind(fd.get(), addr) < 0) return io::errno_code(errno);
@@ -59,7 +59,7 @@ io::SendToFuture UdpSocket::send_to(std::span<const std::byte> data,
   return io::SendToFuture(q, to);
 }
 
-io::Result<void> UdpSocket::connect(const SocketAddr& peer) noexcept {
+duet::Result<void> UdpSocket::connect(const SocketAddr& peer) noexcept {
   const int fd = src_.fd.get();
   if (const int r = io::detail::socket_ops(fd).connect_dgram(fd, peer); r < 0) {
     return io::errno_code(-r);
@@ -80,19 +80,19 @@ std::error_code try_error(long r) noexcept {
 }
 }  // namespace
 
-io::Result<std::size_t> UdpSocket::try_send_to(std::span<const std::byte> data,
-                                               const SocketAddr& to) noexcept {
+duet::Result<std::size_t> UdpSocket::try_send_to(std::span<const std::byte> data,
+                                                 const SocketAddr& to) noexcept {
   const int fd = src_.fd.get();
   const long r = io::detail::socket_ops(fd).sendto_now(fd, data.data(), data.size(), to);
   if (r < 0) return try_error(r);
   return static_cast<std::size_t>(r);
 }
 
-io::Result<std::size_t> UdpSocket::try_send(std::span<const std::byte> data) noexcept {
+duet::Result<std::size_t> UdpSocket::try_send(std::span<const std::byte> data) noexcept {
   return try_send_to(data, SocketAddr());  // length 0: the connected peer
 }
 
-io::Result<Datagram> UdpSocket::try_recv_from(std::span<std::byte> buf) noexcept {
+duet::Result<Datagram> UdpSocket::try_recv_from(std::span<std::byte> buf) noexcept {
   const int fd = src_.fd.get();
   SocketAddr from;
   const long r = io::detail::socket_ops(fd).recvfrom_now(fd, buf.data(), buf.size(), from);
@@ -100,17 +100,17 @@ io::Result<Datagram> UdpSocket::try_recv_from(std::span<std::byte> buf) noexcept
   return Datagram{static_cast<std::size_t>(r), from};
 }
 
-io::Result<std::size_t> UdpSocket::try_recv(std::span<std::byte> buf) noexcept {
-  io::Result<Datagram> d = try_recv_from(buf);
+duet::Result<std::size_t> UdpSocket::try_recv(std::span<std::byte> buf) noexcept {
+  duet::Result<Datagram> d = try_recv_from(buf);
   if (!d) return d.error();
   return d->size;
 }
 
-io::Result<SocketAddr> UdpSocket::local_addr() const noexcept {
+duet::Result<SocketAddr> UdpSocket::local_addr() const noexcept {
   return sock_name(src_.fd.get(), false);
 }
 
-io::Result<SocketAddr> UdpSocket::peer_addr() const noexcept {
+duet::Result<SocketAddr> UdpSocket::peer_addr() const noexcept {
   return sock_name(src_.fd.get(), true);
 }
 

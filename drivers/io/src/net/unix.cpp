@@ -35,7 +35,7 @@ SocketAddr make_unix(std::string_view name, bool abstract) noexcept {
   return SocketAddr::from_raw(reinterpret_cast<sockaddr*>(&un), static_cast<socklen_t>(len));
 }
 
-io::Result<UnixAddr> unix_name(int fd, bool peer) noexcept {
+duet::Result<UnixAddr> unix_name(int fd, bool peer) noexcept {
   sockaddr_storage ss{};
   socklen_t l = sizeof ss;
   sockaddr* sa = reinterpret_cast<sockaddr*>(&ss);
@@ -45,7 +45,7 @@ io::Result<UnixAddr> unix_name(int fd, bool peer) noexcept {
   return UnixAddr::from(SocketAddr::from_raw(sa, l));
 }
 
-io::Result<void> set_nonblocking(int fd) noexcept {
+duet::Result<void> set_nonblocking(int fd) noexcept {
   const int fl = ::fcntl(fd, F_GETFL);
   if (fl < 0 || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return io::errno_code(errno);
   return {};
@@ -92,34 +92,34 @@ std::string UnixAddr::name() const {
 UnixConnectFuture::UnixConnectFuture(const UnixAddr& to) noexcept
     : q_{OpKind::connect}, to_(to.socket_addr()) {}
 
-Poll<io::Result<UnixStream>> UnixConnectFuture::poll(Context& cx) {
+Poll<duet::Result<UnixStream>> UnixConnectFuture::poll(Context& cx) {
   // The future may have moved since it was made.
   q_.src = &sock_;
   q_.addr = &to_;
   if (!sock_.fd) {
     const int fd = make_unix_socket(SOCK_STREAM);
-    if (fd < 0) return io::Result<UnixStream>(io::errno_code(errno));
+    if (fd < 0) return duet::Result<UnixStream>(io::errno_code(errno));
     sock_.fd.reset(fd);
   }
   auto p = io::detail::poll_op(q_, slot_, cx);
   if (p.is_pending()) return pending;
   if (p.value() < 0) {
     sock_.close();
-    return io::Result<UnixStream>(io::errno_code(static_cast<int>(-p.value())));
+    return duet::Result<UnixStream>(io::errno_code(static_cast<int>(-p.value())));
   }
-  return io::Result<UnixStream>(UnixStream(std::move(sock_)));
+  return duet::Result<UnixStream>(UnixStream(std::move(sock_)));
 }
 
 UnixAcceptFuture::UnixAcceptFuture(io::detail::Source* s) noexcept : q_{OpKind::accept} {
   q_.src = s;
 }
 
-Poll<io::Result<UnixStream>> UnixAcceptFuture::poll(Context& cx) {
+Poll<duet::Result<UnixStream>> UnixAcceptFuture::poll(Context& cx) {
   auto p = io::detail::poll_op(q_, slot_, cx);
   if (p.is_pending()) return pending;
   const long r = p.value();
-  if (r < 0) return io::Result<UnixStream>(io::errno_code(static_cast<int>(-r)));
-  return io::Result<UnixStream>(UnixStream(io::Fd(static_cast<int>(r))));
+  if (r < 0) return duet::Result<UnixStream>(io::errno_code(static_cast<int>(-r)));
+  return duet::Result<UnixStream>(UnixStream(io::Fd(static_cast<int>(r))));
 }
 
 // ---- descriptor passing ---------------------------------------------------
@@ -134,14 +134,14 @@ SendFdsFuture::SendFdsFuture(io::detail::Source* s, std::span<const std::byte> d
   q_.nfds = fds.size();
 }
 
-Poll<io::Result<std::size_t>> SendFdsFuture::poll(Context& cx) {
+Poll<duet::Result<std::size_t>> SendFdsFuture::poll(Context& cx) {
   if (q_.nfds > io::detail::kMaxFdsPerMsg || (q_.len == 0 && q_.nfds != 0)) {
-    return io::Result<std::size_t>(std::errc::invalid_argument);
+    return duet::Result<std::size_t>(std::errc::invalid_argument);
   }
   auto p = io::detail::poll_op(q_, slot_, cx);
   if (p.is_pending()) return pending;
-  if (p.value() < 0) return io::Result<std::size_t>(io::errno_code(static_cast<int>(-p.value())));
-  return io::Result<std::size_t>(static_cast<std::size_t>(p.value()));
+  if (p.value() < 0) return duet::Result<std::size_t>(io::errno_code(static_cast<int>(-p.value())));
+  return duet::Result<std::size_t>(static_cast<std::size_t>(p.value()));
 }
 
 RecvFdsFuture::RecvFdsFuture(io::detail::Source* s, std::span<std::byte> buf,
@@ -154,13 +154,13 @@ RecvFdsFuture::RecvFdsFuture(io::detail::Source* s, std::span<std::byte> buf,
   q_.nfds = fds.size();
 }
 
-Poll<io::Result<ReceivedWithFds>> RecvFdsFuture::poll(Context& cx) {
+Poll<duet::Result<ReceivedWithFds>> RecvFdsFuture::poll(Context& cx) {
   auto p = io::detail::poll_op(q_, slot_, cx);
   if (p.is_pending()) return pending;
   if (p.value() < 0) {
-    return io::Result<ReceivedWithFds>(io::errno_code(static_cast<int>(-p.value())));
+    return duet::Result<ReceivedWithFds>(io::errno_code(static_cast<int>(-p.value())));
   }
-  return io::Result<ReceivedWithFds>(
+  return duet::Result<ReceivedWithFds>(
       ReceivedWithFds{static_cast<std::size_t>(p.value()), q_.nfds, q_.ctrunc});
 }
 
@@ -170,7 +170,7 @@ UnixStream::UnixStream(io::Fd fd) noexcept : src_(std::move(fd)) {
   (void)set_nonblocking(src_.fd.get());
 }
 
-io::Result<std::pair<UnixStream, UnixStream>> UnixStream::pair() noexcept {
+duet::Result<std::pair<UnixStream, UnixStream>> UnixStream::pair() noexcept {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
     return io::errno_code(errno);
@@ -208,13 +208,13 @@ RecvFdsFuture UnixStream::recv_with_fds(std::span<std::byte> buf, std::span<int>
   return RecvFdsFuture(&src_, buf, fds);
 }
 
-io::Result<void> UnixStream::shutdown(Shutdown how) noexcept {
+duet::Result<void> UnixStream::shutdown(Shutdown how) noexcept {
   const int h = how == Shutdown::read ? SHUT_RD : how == Shutdown::write ? SHUT_WR : SHUT_RDWR;
   if (::shutdown(src_.fd.get(), h) < 0) return io::errno_code(errno);
   return {};
 }
 
-io::Result<PeerCred> UnixStream::peer_cred() const noexcept {
+duet::Result<PeerCred> UnixStream::peer_cred() const noexcept {
   ucred c{};
   socklen_t l = sizeof c;
   if (::getsockopt(src_.fd.get(), SOL_SOCKET, SO_PEERCRED, &c, &l) < 0) {
@@ -223,16 +223,16 @@ io::Result<PeerCred> UnixStream::peer_cred() const noexcept {
   return PeerCred{c.pid, c.uid, c.gid};
 }
 
-io::Result<UnixAddr> UnixStream::local_addr() const noexcept {
+duet::Result<UnixAddr> UnixStream::local_addr() const noexcept {
   return unix_name(src_.fd.get(), false);
 }
-io::Result<UnixAddr> UnixStream::peer_addr() const noexcept {
+duet::Result<UnixAddr> UnixStream::peer_addr() const noexcept {
   return unix_name(src_.fd.get(), true);
 }
 
 // ---- UnixListener ---------------------------------------------------------
 
-io::Result<UnixListener> UnixListener::bind(const UnixAddr& addr, int backlog) noexcept {
+duet::Result<UnixListener> UnixListener::bind(const UnixAddr& addr, int backlog) noexcept {
   io::Fd fd(make_unix_socket(SOCK_STREAM));
   if (!fd) return io::errno_code(errno);
   const SocketAddr& a = addr.socket_addr();
@@ -244,21 +244,21 @@ io::Result<UnixListener> UnixListener::bind(const UnixAddr& addr, int backlog) n
   return l;
 }
 
-io::Result<UnixAddr> UnixListener::local_addr() const noexcept {
+duet::Result<UnixAddr> UnixListener::local_addr() const noexcept {
   return unix_name(src_.fd.get(), false);
 }
 
 // ---- UnixDatagram ---------------------------------------------------------
 
-Poll<io::Result<UnixDatagramFrom>> UnixRecvFromFuture::poll(Context& cx) {
+Poll<duet::Result<UnixDatagramFrom>> UnixRecvFromFuture::poll(Context& cx) {
   auto p = inner_.poll(cx);
   if (p.is_pending()) return pending;
-  if (!p.value()) return io::Result<UnixDatagramFrom>(p.value().error());
-  return io::Result<UnixDatagramFrom>(
+  if (!p.value()) return duet::Result<UnixDatagramFrom>(p.value().error());
+  return duet::Result<UnixDatagramFrom>(
       UnixDatagramFrom{p.value()->size, UnixAddr::from(p.value()->from)});
 }
 
-io::Result<UnixDatagram> UnixDatagram::unbound() noexcept {
+duet::Result<UnixDatagram> UnixDatagram::unbound() noexcept {
   io::Fd fd(make_unix_socket(SOCK_DGRAM));
   if (!fd) return io::errno_code(errno);
   UnixDatagram d;
@@ -266,7 +266,7 @@ io::Result<UnixDatagram> UnixDatagram::unbound() noexcept {
   return d;
 }
 
-io::Result<UnixDatagram> UnixDatagram::bind(const UnixAddr& addr) noexcept {
+duet::Result<UnixDatagram> UnixDatagram::bind(const UnixAddr& addr) noexcept {
   if (addr.is_unnamed()) return std::errc::invalid_argument;
   auto d = unbound();
   if (!d) return d;
@@ -275,7 +275,7 @@ io::Result<UnixDatagram> UnixDatagram::bind(const UnixAddr& addr) noexcept {
   return d;
 }
 
-io::Result<std::pair<UnixDatagram, UnixDatagram>> UnixDatagram::pair() noexcept {
+duet::Result<std::pair<UnixDatagram, UnixDatagram>> UnixDatagram::pair() noexcept {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
     return io::errno_code(errno);
@@ -286,7 +286,7 @@ io::Result<std::pair<UnixDatagram, UnixDatagram>> UnixDatagram::pair() noexcept 
   return p;
 }
 
-io::Result<void> UnixDatagram::connect(const UnixAddr& to) noexcept {
+duet::Result<void> UnixDatagram::connect(const UnixAddr& to) noexcept {
   const SocketAddr& a = to.socket_addr();
   if (::connect(src_.fd.get(), a.raw(), a.len()) < 0) return io::errno_code(errno);
   return {};
@@ -318,7 +318,7 @@ io::SizeFuture UnixDatagram::recv(std::span<std::byte> buf) noexcept {
   return io::SizeFuture(q);
 }
 
-io::Result<UnixAddr> UnixDatagram::local_addr() const noexcept {
+duet::Result<UnixAddr> UnixDatagram::local_addr() const noexcept {
   return unix_name(src_.fd.get(), false);
 }
 

@@ -51,7 +51,7 @@ Child& Child::operator=(Child&& o) noexcept {
   return *this;
 }
 
-io::Result<void> Child::send_signal(int sig) noexcept {
+duet::Result<void> Child::send_signal(int sig) noexcept {
   if (status_ || pidfd_.native_handle() < 0) return io::errno_code(ESRCH);
   if (detail::pidfd_send_signal(pidfd_.native_handle(), sig) < 0) {
     return io::errno_code(errno);
@@ -59,20 +59,20 @@ io::Result<void> Child::send_signal(int sig) noexcept {
   return {};
 }
 
-std::optional<io::Result<ExitStatus>> Child::try_reap(bool block) noexcept {
-  if (status_) return io::Result<ExitStatus>(*status_);
-  if (pidfd_.native_handle() < 0) return io::Result<ExitStatus>(io::errno_code(ECHILD));
+std::optional<duet::Result<ExitStatus>> Child::try_reap(bool block) noexcept {
+  if (status_) return duet::Result<ExitStatus>(*status_);
+  if (pidfd_.native_handle() < 0) return duet::Result<ExitStatus>(io::errno_code(ECHILD));
   siginfo_t si{};
   int r = 0;
   do {
     r = ::waitid(kPidfd, static_cast<id_t>(pidfd_.native_handle()), &si,
                  WEXITED | (block ? 0 : WNOHANG));
   } while (r < 0 && errno == EINTR);
-  if (r < 0) return io::Result<ExitStatus>(io::errno_code(errno));
+  if (r < 0) return duet::Result<ExitStatus>(io::errno_code(errno));
   if (si.si_pid == 0) return std::nullopt;  // still running
   status_ = status_of(si);
   pidfd_.reset();
-  return io::Result<ExitStatus>(*status_);
+  return duet::Result<ExitStatus>(*status_);
 }
 
 void Child::kill_and_reap() noexcept {
@@ -82,15 +82,15 @@ void Child::kill_and_reap() noexcept {
   pidfd_.reset();
 }
 
-Poll<io::Result<ExitStatus>> WaitFuture::poll(Context& cx) {
+Poll<duet::Result<ExitStatus>> WaitFuture::poll(Context& cx) {
   for (;;) {
     // The pidfd's wait ends before a reap closes the pidfd.
     if (ready_) {
       auto p = ready_->poll(cx);
       if (p.is_pending()) return pending;
-      io::Result<io::Readiness> r = std::move(p).value();
+      duet::Result<io::Readiness> r = std::move(p).value();
       ready_.reset();
-      if (!r) return io::Result<ExitStatus>(r.error());
+      if (!r) return duet::Result<ExitStatus>(r.error());
     }
     if (auto st = child_->try_reap(false)) return std::move(*st);
     ready_.emplace(child_->pidfd_.readable());  // level: ready at once if it exited

@@ -149,7 +149,7 @@ Command& Command::stderr(Stdio s) noexcept {
   return *this;
 }
 
-io::Result<Child> Command::spawn() {
+duet::Result<Child> Command::spawn() {
   SpawnSetup s;
   std::array<StdioPair, 3> pairs;
   for (int i = 0; i < 3; ++i) {

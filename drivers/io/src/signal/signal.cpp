@@ -128,7 +128,7 @@ void drain_and_wake(Hub& h) {
 
 }  // namespace
 
-io::Result<Subscription> subscribe(int sig) noexcept {
+duet::Result<Subscription> subscribe(int sig) noexcept {
   if (!catchable(sig)) return io::errno_code(EINVAL);
   Hub& h = hub();
   std::lock_guard lk(h.mu);
@@ -196,8 +196,8 @@ RecvFuture::~RecvFuture() {
   if (node_.load_status() == duet::detail::st_queued) unlink_waiter(hub(), node_);
 }
 
-Poll<io::Result<std::uint64_t>> RecvFuture::poll(Context& cx) {
-  if (sub_->sig_ == 0) return io::Result<std::uint64_t>(io::errno_code(EBADF));
+Poll<duet::Result<std::uint64_t>> RecvFuture::poll(Context& cx) {
+  if (sub_->sig_ == 0) return duet::Result<std::uint64_t>(io::errno_code(EBADF));
   Hub& h = hub();
   for (;;) {
     link_waiter(h, node_, cx.waker());  // before the count: the lost-wake rule
@@ -205,14 +205,14 @@ Poll<io::Result<std::uint64_t>> RecvFuture::poll(Context& cx) {
     if (c != sub_->seen_) {
       wait_.reset();
       unlink_waiter(h, node_);
-      return io::Result<std::uint64_t>(c - std::exchange(sub_->seen_, c));
+      return duet::Result<std::uint64_t>(c - std::exchange(sub_->seen_, c));
     }
     // h.wake lives while this subscription does (total > 0).
     if (!wait_) wait_.emplace(h.wake->readable());
     auto p = wait_->poll(cx);
     if (p.is_pending()) return pending;
     wait_.reset();
-    if (!p.value()) return io::Result<std::uint64_t>(p.value().error());
+    if (!p.value()) return duet::Result<std::uint64_t>(p.value().error());
     drain_and_wake(h);
   }
 }

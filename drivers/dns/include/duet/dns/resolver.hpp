@@ -39,11 +39,11 @@
 #include <system_error>
 #include <vector>
 
-#include "duet/io/result.hpp"
 #include "duet/names.hpp"
 #include "duet/net/address.hpp"
 #include "duet/net/tcp.hpp"
 #include "duet/poll.hpp"
+#include "duet/result.hpp"
 #include "duet/time/sleep.hpp"
 
 namespace duet::dns {
@@ -89,7 +89,7 @@ class [[nodiscard]] DUET_API LookupFuture {
   LookupFuture(LookupFuture&&) noexcept;
   LookupFuture& operator=(LookupFuture&&) = delete;
   ~LookupFuture();
-  Poll<io::Result<std::vector<net::SocketAddr>>> poll(Context& cx);
+  Poll<duet::Result<std::vector<net::SocketAddr>>> poll(Context& cx);
 
  private:
   std::unique_ptr<detail::Lookup> l_;
@@ -100,7 +100,7 @@ class [[nodiscard]] DUET_API LookupFuture {
 class DUET_API Resolver {
  public:
   /// Errors: a `servers` list c-ares cannot parse (EINVAL).
-  static io::Result<Resolver> create(const ResolverConfig& cfg);
+  static duet::Result<Resolver> create(const ResolverConfig& cfg);
   /// The addresses of `host` (a name or an IP literal) with `port`.
   /// timeout 0: bounded by attempt_timeout x tries x servers only.
   LookupFuture lookup(std::string_view host, std::uint16_t port,
@@ -134,7 +134,7 @@ using ConnectOptions [[deprecated("use duet::dns::ConnectConfig")]] = ConnectCon
 class [[nodiscard]] DUET_API ConnectFuture {
  public:
   ConnectFuture(LookupFuture lookup, ConnectConfig opt) noexcept;
-  Poll<io::Result<net::TcpStream>> poll(Context& cx);
+  Poll<duet::Result<net::TcpStream>> poll(Context& cx);
 
  private:
   void start_next();

@@ -6,7 +6,7 @@
 // A longer one (by its Content-Length, or a chunked one once it runs past
 // the threshold) is streamed: the handler is called once the head is in,
 // Request::body is empty and Request::body_streamed() true, and the body
-// is read with these calls, each returning io::Result: a count of bytes,
+// is read with these calls, each returning duet::Result: a count of bytes,
 // 0 at the body's end. On a request whose body is not streamed they hand
 // out Request::body's bytes (removing them), so one handler serves both.
 //
@@ -35,7 +35,7 @@
 //   std::array<std::byte, 16 * 1024> chunk;
 //   std::size_t total = 0;
 //   for (;;) {
-//     duet::io::Result<std::size_t> n = co_await duet::http::read_body(req, chunk);
+//     duet::Result<std::size_t> n = co_await duet::http::read_body(req, chunk);
 //     if (!n || *n == 0) break;
 //     total += *n;
 //   }
@@ -43,7 +43,7 @@
 //
 // Example (fiber):
 //   duet::http::Request req;
-//   duet::io::Result<void> whole = duet::http::read_whole_body_now(req, 4 << 20);
+//   duet::Result<void> whole = duet::http::read_whole_body_now(req, 4 << 20);
 //   if (whole) { /* req.body is the whole body */ }
 // A response body from a source: streamed_response(status, next, length)
 // makes a Response whose body `next` produces, one piece per call, an
@@ -58,7 +58,7 @@
 // Example (coroutine):
 //   auto left = std::make_shared<int>(3);
 //   duet::http::Response res = duet::http::streamed_response(
-//       200, [left]() -> duet::Task<duet::io::Result<std::string>> {
+//       200, [left]() -> duet::Task<duet::Result<std::string>> {
 //         if (*left == 0) co_return std::string();
 //         --*left;
 //         co_return std::string("piece\n");
@@ -75,36 +75,36 @@
 #include <string>
 
 #include "duet/http/message.hpp"
-#include "duet/io/result.hpp"
+#include "duet/result.hpp"
 #include "duet/stackless/task.hpp"
 
 namespace duet::http {
 
 /// Reads the next bytes of `req`'s body into `into` (coroutine): a count,
 /// 0 at the body's end.
-[[nodiscard]] DUET_API Task<io::Result<std::size_t>> read_body(Request& req,
-                                                               std::span<std::byte> into);
+[[nodiscard]] DUET_API Task<duet::Result<std::size_t>> read_body(Request& req,
+                                                                 std::span<std::byte> into);
 /// The same as a plain call on the handler's fiber.
-[[nodiscard]] DUET_API io::Result<std::size_t> read_body_now(Request& req,
-                                                             std::span<std::byte> into);
+[[nodiscard]] DUET_API duet::Result<std::size_t> read_body_now(Request& req,
+                                                               std::span<std::byte> into);
 /// The next piece of `req`'s body as it arrived (coroutine): the bytes the
 /// decoder holds, moved out rather than copied into a buffer of the
 /// caller's; an empty piece at the body's end. On a body that is not
 /// streamed, the whole of Request::body (then empty). What a proxy forwards
 /// with (a BodyProducer over it).
-[[nodiscard]] DUET_API Task<io::Result<std::string>> read_body_piece(Request& req);
+[[nodiscard]] DUET_API Task<duet::Result<std::string>> read_body_piece(Request& req);
 /// The same as a plain call on the handler's fiber.
-[[nodiscard]] DUET_API io::Result<std::string> read_body_piece_now(Request& req);
+[[nodiscard]] DUET_API duet::Result<std::string> read_body_piece_now(Request& req);
 /// Reads the rest of `req`'s body into Request::body, at most `cap` bytes
 /// in all (more: std::errc::message_size); afterwards the body is whole
 /// there and no longer streamed.
-[[nodiscard]] DUET_API Task<io::Result<void>> read_whole_body(Request& req, std::size_t cap);
+[[nodiscard]] DUET_API Task<duet::Result<void>> read_whole_body(Request& req, std::size_t cap);
 /// The same as a plain call on the handler's fiber.
-[[nodiscard]] DUET_API io::Result<void> read_whole_body_now(Request& req, std::size_t cap);
+[[nodiscard]] DUET_API duet::Result<void> read_whole_body_now(Request& req, std::size_t cap);
 
 /// A response body's producer (coroutine): the next piece at each call,
 /// an empty one at the body's end.
-using BodyProducer = std::function<Task<io::Result<std::string>>()>;
+using BodyProducer = std::function<Task<duet::Result<std::string>>()>;
 
 /// What Response::source holds.
 struct BodySource {

@@ -16,7 +16,7 @@
 //   fails, and the client still reads what the upstream answered; a whole
 //   response is the result (the connection then closed, never pooled),
 //   as curl's and Go's clients give it (RFC 9112 section 9.5).
-// - Errors are io::Result's: std::errc::timed_out past
+// - Errors are duet::Result's: std::errc::timed_out past
 //   ClientConfig::request_timeout (connect to last response byte),
 //   connection_refused, connection_reset, bad_message (a malformed or
 //   over-limit response), and the operating system's others.
@@ -50,8 +50,8 @@
 
 #include "duet/http/codec.hpp"
 #include "duet/http/message.hpp"
-#include "duet/io/result.hpp"
 #include "duet/net/address.hpp"
+#include "duet/result.hpp"
 #include "duet/stackless/task.hpp"
 
 namespace duet::http {
@@ -90,15 +90,15 @@ class DUET_API ResponseStream {
   /// The next bytes of the body into `into` (coroutine): a count, 0 at its
   /// end; errors as Client::send's (bad_message, connection_reset,
   /// timed_out, ...).
-  [[nodiscard]] Task<io::Result<std::size_t>> read(std::span<std::byte> into);
+  [[nodiscard]] Task<duet::Result<std::size_t>> read(std::span<std::byte> into);
   /// The same as a plain call on the calling fiber (or plain thread).
-  [[nodiscard]] io::Result<std::size_t> read_now(std::span<std::byte> into);
+  [[nodiscard]] duet::Result<std::size_t> read_now(std::span<std::byte> into);
   /// The next piece of the body as it arrived (coroutine), moved out of
   /// the decoder rather than copied: empty at its end; errors as read's.
   /// A BodyProducer over it forwards the body (a proxy's response).
-  [[nodiscard]] Task<io::Result<std::string>> read_piece();
+  [[nodiscard]] Task<duet::Result<std::string>> read_piece();
   /// The same as a plain call on the calling fiber (or plain thread).
-  [[nodiscard]] io::Result<std::string> read_piece_now();
+  [[nodiscard]] duet::Result<std::string> read_piece_now();
 
   struct Impl;  // private: src/http/
   explicit ResponseStream(std::unique_ptr<Impl> impl) noexcept;
@@ -122,14 +122,14 @@ class DUET_API Client {
   Client& operator=(const Client&) = delete;
 
   /// Sends `req` to `upstream` and reads its response (coroutine).
-  [[nodiscard]] Task<io::Result<Response>> send(net::SocketAddr upstream, Request req);
+  [[nodiscard]] Task<duet::Result<Response>> send(net::SocketAddr upstream, Request req);
   /// The same as plain calls on the calling fiber (or plain thread).
-  [[nodiscard]] io::Result<Response> fetch(net::SocketAddr upstream, Request req);
+  [[nodiscard]] duet::Result<Response> fetch(net::SocketAddr upstream, Request req);
   /// Sends `req` and reads the response's head only: its body is read from
   /// the ResponseStream (coroutine).
-  [[nodiscard]] Task<io::Result<ResponseStream>> open(net::SocketAddr upstream, Request req);
+  [[nodiscard]] Task<duet::Result<ResponseStream>> open(net::SocketAddr upstream, Request req);
   /// The same as plain calls on the calling fiber (or plain thread).
-  [[nodiscard]] io::Result<ResponseStream> open_now(net::SocketAddr upstream, Request req);
+  [[nodiscard]] duet::Result<ResponseStream> open_now(net::SocketAddr upstream, Request req);
 
   [[nodiscard]] ClientStats stats() const noexcept;
   /// Closes every idle connection.

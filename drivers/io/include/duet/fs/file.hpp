@@ -31,7 +31,7 @@ class [[nodiscard]] DUET_API OpenFuture {
  public:
   OpenFuture(std::string path, int flags, unsigned mode);
   OpenFuture(OpenFuture&& o) noexcept;
-  Poll<io::Result<File>> poll(Context& cx);
+  Poll<duet::Result<File>> poll(Context& cx);
 
  private:
   std::string path_;
@@ -55,7 +55,7 @@ class DUET_API File {
   /// fsync(2) / fdatasync(2).
   io::VoidFuture sync_all() noexcept;
   io::VoidFuture sync_data() noexcept;
-  io::Result<void> close() noexcept { return src_.close(); }
+  duet::Result<void> close() noexcept { return src_.close(); }
   [[nodiscard]] int native_handle() const noexcept { return src_.fd.get(); }
   [[nodiscard]] bool is_open() const noexcept { return src_.fd.valid(); }
 

@@ -7,7 +7,7 @@
 //   int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);  // the caller's fd
 //   auto a = duet::io::AsyncFd::borrow(efd);
 //   while (a) {
-//     auto r = co_await a->readable();                 // Result<Readiness>
+//     auto r = co_await a->readable();                 // duet::Result<Readiness>
 //     if (!r) break;                                   // the OS reason (EBADF...)
 //     std::uint64_t v = 0;
 //     if (::read(efd, &v, sizeof v) < 0 && errno == EAGAIN) continue;  // consumed
@@ -46,6 +46,7 @@
 #include "duet/io/op.hpp"
 #include "duet/io/result.hpp"
 #include "duet/poll.hpp"
+#include "duet/result.hpp"
 
 namespace duet::io {
 
@@ -67,7 +68,7 @@ struct DUET_API Readiness {
   [[nodiscard]] bool error() const noexcept { return (revents & (POLLERR | POLLNVAL)) != 0; }
 };
 
-/// readable() / writable(): Result<Readiness>. An fd that is not open gives
+/// readable() / writable(): duet::Result<Readiness>. An fd that is not open gives
 /// EBADF.
 class [[nodiscard]] DUET_API ReadyFuture {
  public:
@@ -75,15 +76,15 @@ class [[nodiscard]] DUET_API ReadyFuture {
     q_.src = s;
     q_.flags = static_cast<short>(i);
   }
-  Poll<Result<Readiness>> poll(Context& cx) {
+  Poll<duet::Result<Readiness>> poll(Context& cx) {
     auto p = detail::poll_op(q_, slot_, cx);
     if (p.is_pending()) return pending;
     const long r = p.value();
-    if (r < 0) return Result<Readiness>(errno_code(static_cast<int>(-r)));
+    if (r < 0) return duet::Result<Readiness>(errno_code(static_cast<int>(-r)));
     // POLLNVAL: poll(2) and io_uring report a closed fd as a mask, not an
     // error; it is one.
-    if ((r & POLLNVAL) != 0) return Result<Readiness>(errno_code(EBADF));
-    return Result<Readiness>(Readiness{static_cast<short>(r)});
+    if ((r & POLLNVAL) != 0) return duet::Result<Readiness>(errno_code(EBADF));
+    return duet::Result<Readiness>(Readiness{static_cast<short>(r)});
   }
 
  private:
@@ -95,9 +96,9 @@ class DUET_API AsyncFd {
  public:
   AsyncFd() noexcept = default;
   /// Waits on `fd` without owning it. EBADF when `fd` is not open.
-  static Result<AsyncFd> borrow(int fd) noexcept;
+  static duet::Result<AsyncFd> borrow(int fd) noexcept;
   /// Waits on `fd` and closes it on destruction. EBADF when it is not open.
-  static Result<AsyncFd> adopt(Fd fd) noexcept;
+  static duet::Result<AsyncFd> adopt(Fd fd) noexcept;
   AsyncFd(AsyncFd&& o) noexcept = default;
   AsyncFd& operator=(AsyncFd&& o) noexcept;
   AsyncFd(const AsyncFd&) = delete;

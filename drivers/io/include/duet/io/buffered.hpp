@@ -6,7 +6,7 @@
 // Example (coroutine):
 //   duet::io::BufReader rd(std::move(stream));
 //   std::string line;
-//   auto n = co_await rd.read_line(line);        // Result<size_t>; 0: end of stream
+//   auto n = co_await rd.read_line(line);        // duet::Result<size_t>; 0: end of stream
 //   if (!n) use(n.error().message());
 //
 // Example (fiber):
@@ -54,9 +54,9 @@
 #include <string>
 #include <utility>
 
-#include "duet/io/result.hpp"
 #include "duet/io/stream.hpp"
 #include "duet/poll.hpp"
+#include "duet/result.hpp"
 
 namespace duet::io {
 
@@ -112,12 +112,12 @@ class DUET_API BufReader {
   class [[nodiscard]] ReadExactFuture;
 
   /// The buffered bytes, reading once when there are none:
-  /// Result<span>, empty at end of stream. Pair with consume().
+  /// duet::Result<span>, empty at end of stream. Pair with consume().
   FillBufFuture fill_buf() noexcept { return FillBufFuture(this); }
   /// Up to buf.size() bytes: the buffered ones first; a read at least as
   /// large as the buffer goes straight to the stream. 0: end of stream.
   ReadFuture read(std::span<std::byte> buf) noexcept { return ReadFuture(this, buf); }
-  /// Appends to `out` up to and including `delim`: Result<bytes appended>,
+  /// Appends to `out` up to and including `delim`: duet::Result<bytes appended>,
   /// fewer without the delimiter at end of stream, 0 at end of stream. With
   /// `limit` bytes appended and no delimiter: StreamErrc::limit_exceeded
   /// (the bytes stay in `out`, the rest in the reader).
@@ -140,10 +140,10 @@ class DUET_API BufReader {
   /// Refills the empty buffer with one read of the stream: ready with the
   /// read's result (0: end of stream).
   /// After a cut (`why` set) no read starts: the error is `why`.
-  Poll<Result<std::size_t>> poll_fill(std::optional<Inner>& fill, Context& cx,
-                                      const std::error_code* why) {
+  Poll<duet::Result<std::size_t>> poll_fill(std::optional<Inner>& fill, Context& cx,
+                                            const std::error_code* why) {
     if (!fill) {
-      if (why != nullptr) return Result<std::size_t>(*why);
+      if (why != nullptr) return duet::Result<std::size_t>(*why);
       pos_ = end_ = 0;
       if (!buf_) buf_ = std::make_unique_for_overwrite<std::byte[]>(cap_);
       fill.emplace(inner_.read(std::span<std::byte>(buf_.get(), cap_)));
@@ -151,7 +151,7 @@ class DUET_API BufReader {
     auto p = detail::poll_or_cut(*fill, cx, why);
     if (p.is_pending()) return pending;
     fill.reset();
-    Result<std::size_t> r = std::move(p).value();
+    duet::Result<std::size_t> r = std::move(p).value();
     if (r) end_ = *r;
     return r;
   }
@@ -174,20 +174,20 @@ template <ReadStream S>
 class BufReader<S>::FillBufFuture {
  public:
   explicit FillBufFuture(BufReader* r) noexcept : r_(r) {}
-  Poll<Result<std::span<const std::byte>>> poll(Context& cx) { return step(cx, nullptr); }
-  Poll<Result<std::span<const std::byte>>> poll_cut(Context& cx,
-                                                    std::error_code why) requires Cuttable<Inner> {
+  Poll<duet::Result<std::span<const std::byte>>> poll(Context& cx) { return step(cx, nullptr); }
+  Poll<duet::Result<std::span<const std::byte>>> poll_cut(
+      Context& cx, std::error_code why) requires Cuttable<Inner> {
     return step(cx, &why);
   }
 
  private:
-  Poll<Result<std::span<const std::byte>>> step(Context& cx, const std::error_code* why) {
+  Poll<duet::Result<std::span<const std::byte>>> step(Context& cx, const std::error_code* why) {
     if (r_->pos_ == r_->end_) {
       auto p = r_->poll_fill(fill_, cx, why);
       if (p.is_pending()) return pending;
-      if (!p.value()) return Result<std::span<const std::byte>>(p.value().error());
+      if (!p.value()) return duet::Result<std::span<const std::byte>>(p.value().error());
     }
-    return Result<std::span<const std::byte>>(r_->buffer());
+    return duet::Result<std::span<const std::byte>>(r_->buffer());
   }
 
   BufReader* r_;
@@ -198,19 +198,20 @@ template <ReadStream S>
 class BufReader<S>::ReadFuture {
  public:
   ReadFuture(BufReader* r, std::span<std::byte> buf) noexcept : r_(r), buf_(buf) {}
-  Poll<Result<std::size_t>> poll(Context& cx) { return step(cx, nullptr); }
-  Poll<Result<std::size_t>> poll_cut(Context& cx, std::error_code why) requires Cuttable<Inner> {
+  Poll<duet::Result<std::size_t>> poll(Context& cx) { return step(cx, nullptr); }
+  Poll<duet::Result<std::size_t>> poll_cut(Context& cx,
+                                           std::error_code why) requires Cuttable<Inner> {
     return step(cx, &why);
   }
 
  private:
-  Poll<Result<std::size_t>> step(Context& cx, const std::error_code* why) {
-    if (buf_.empty()) return Result<std::size_t>(std::size_t{0});
-    if (r_->pos_ != r_->end_) return Result<std::size_t>(r_->take(buf_));
+  Poll<duet::Result<std::size_t>> step(Context& cx, const std::error_code* why) {
+    if (buf_.empty()) return duet::Result<std::size_t>(std::size_t{0});
+    if (r_->pos_ != r_->end_) return duet::Result<std::size_t>(r_->take(buf_));
     if (buf_.size() >= r_->cap_) {
       // Straight into the caller's buffer: copying through ours gains nothing.
       if (!read_) {
-        if (why != nullptr) return Result<std::size_t>(*why);
+        if (why != nullptr) return duet::Result<std::size_t>(*why);
         read_.emplace(r_->inner_.read(buf_));
       }
       auto p = detail::poll_or_cut(*read_, cx, why);
@@ -221,7 +222,7 @@ class BufReader<S>::ReadFuture {
     auto p = r_->poll_fill(read_, cx, why);
     if (p.is_pending()) return pending;
     if (!p.value()) return std::move(p).value();
-    return Result<std::size_t>(r_->take(buf_));
+    return duet::Result<std::size_t>(r_->take(buf_));
   }
 
   BufReader* r_;
@@ -234,13 +235,14 @@ class BufReader<S>::ReadUntilFuture {
  public:
   ReadUntilFuture(BufReader* r, char delim, std::string& out, std::size_t limit) noexcept
       : r_(r), out_(&out), limit_(limit), delim_(delim) {}
-  Poll<Result<std::size_t>> poll(Context& cx) { return step(cx, nullptr); }
-  Poll<Result<std::size_t>> poll_cut(Context& cx, std::error_code why) requires Cuttable<Inner> {
+  Poll<duet::Result<std::size_t>> poll(Context& cx) { return step(cx, nullptr); }
+  Poll<duet::Result<std::size_t>> poll_cut(Context& cx,
+                                           std::error_code why) requires Cuttable<Inner> {
     return step(cx, &why);
   }
 
  private:
-  Poll<Result<std::size_t>> step(Context& cx, const std::error_code* why) {
+  Poll<duet::Result<std::size_t>> step(Context& cx, const std::error_code* why) {
     for (;;) {
       if (r_->pos_ != r_->end_) {
         const char* from = reinterpret_cast<const char*>(r_->buf_.get() + r_->pos_);
@@ -252,13 +254,14 @@ class BufReader<S>::ReadUntilFuture {
         out_->append(from, n);
         r_->pos_ += n;
         got_ += n;
-        if (hit != nullptr) return Result<std::size_t>(got_);
-        if (got_ == limit_) return Result<std::size_t>(make_error_code(StreamErrc::limit_exceeded));
+        if (hit != nullptr) return duet::Result<std::size_t>(got_);
+        if (got_ == limit_)
+          return duet::Result<std::size_t>(make_error_code(StreamErrc::limit_exceeded));
       }
       auto p = r_->poll_fill(fill_, cx, why);
       if (p.is_pending()) return pending;
       if (!p.value()) return std::move(p).value();
-      if (*p.value() == 0) return Result<std::size_t>(got_);  // end of stream
+      if (*p.value() == 0) return duet::Result<std::size_t>(got_);  // end of stream
     }
   }
 
@@ -284,7 +287,7 @@ class BufReader<S>::ReadExactFuture {
     for (;;) {
       got_ += r_->take(buf_.subspan(got_));
       if (got_ == buf_.size()) return Transferred{got_, {}};
-      Poll<Result<std::size_t>> p = pending;
+      Poll<duet::Result<std::size_t>> p = pending;
       std::span<std::byte> rest = buf_.subspan(got_);
       if (rest.size() >= r_->cap_) {
         if (!read_) {
@@ -334,10 +337,10 @@ class DUET_API BufWriter {
   class [[nodiscard]] WriteFuture;
   class [[nodiscard]] WriteAllFuture;
 
-  /// Writes all buffered bytes to the stream: Result<void>. On error the
+  /// Writes all buffered bytes to the stream: duet::Result<void>. On error the
   /// unwritten bytes stay buffered (a later flush retries them).
   FlushFuture flush() noexcept { return FlushFuture(this); }
-  /// Some of `data` (Result<count>): buffered when it fits; else the buffer
+  /// Some of `data` (duet::Result<count>): buffered when it fits; else the buffer
   /// is flushed first, and data at least as large as the buffer goes
   /// straight to the stream.
   WriteFuture write(std::span<const std::byte> data) noexcept { return WriteFuture(this, data); }
@@ -350,22 +353,23 @@ class DUET_API BufWriter {
  private:
   /// One step of a flush: ready when the buffer is empty, or with the error.
   /// After a cut (`why` set) no write starts: the error is `why`.
-  Poll<Result<void>> poll_flush(std::optional<Inner>& w, Context& cx, const std::error_code* why) {
+  Poll<duet::Result<void>> poll_flush(std::optional<Inner>& w, Context& cx,
+                                      const std::error_code* why) {
     while (sent_ != len_) {
       if (!w) {
-        if (why != nullptr) return Result<void>(*why);
+        if (why != nullptr) return duet::Result<void>(*why);
         w.emplace(inner_.write(buffer()));
       }
       auto p = detail::poll_or_cut(*w, cx, why);
       if (p.is_pending()) return pending;
       w.reset();
-      Result<std::size_t> r = std::move(p).value();
-      if (!r) return Result<void>(r.error());
-      if (*r == 0) return Result<void>(make_error_code(StreamErrc::write_zero));
+      duet::Result<std::size_t> r = std::move(p).value();
+      if (!r) return duet::Result<void>(r.error());
+      if (*r == 0) return duet::Result<void>(make_error_code(StreamErrc::write_zero));
       sent_ += *r;
     }
     sent_ = len_ = 0;
-    return Result<void>();
+    return duet::Result<void>();
   }
   /// Copies what fits of `data` into the buffer: how much.
   std::size_t put(std::span<const std::byte> data) noexcept {
@@ -389,8 +393,8 @@ template <WriteStream S>
 class BufWriter<S>::FlushFuture {
  public:
   explicit FlushFuture(BufWriter* w) noexcept : w_(w) {}
-  Poll<Result<void>> poll(Context& cx) { return w_->poll_flush(write_, cx, nullptr); }
-  Poll<Result<void>> poll_cut(Context& cx, std::error_code why) requires Cuttable<Inner> {
+  Poll<duet::Result<void>> poll(Context& cx) { return w_->poll_flush(write_, cx, nullptr); }
+  Poll<duet::Result<void>> poll_cut(Context& cx, std::error_code why) requires Cuttable<Inner> {
     return w_->poll_flush(write_, cx, &why);
   }
 
@@ -403,22 +407,23 @@ template <WriteStream S>
 class BufWriter<S>::WriteFuture {
  public:
   WriteFuture(BufWriter* w, std::span<const std::byte> data) noexcept : w_(w), data_(data) {}
-  Poll<Result<std::size_t>> poll(Context& cx) { return step(cx, nullptr); }
-  Poll<Result<std::size_t>> poll_cut(Context& cx, std::error_code why) requires Cuttable<Inner> {
+  Poll<duet::Result<std::size_t>> poll(Context& cx) { return step(cx, nullptr); }
+  Poll<duet::Result<std::size_t>> poll_cut(Context& cx,
+                                           std::error_code why) requires Cuttable<Inner> {
     return step(cx, &why);
   }
 
  private:
-  Poll<Result<std::size_t>> step(Context& cx, const std::error_code* why) {
+  Poll<duet::Result<std::size_t>> step(Context& cx, const std::error_code* why) {
     if (!direct_ && w_->len_ + data_.size() <= w_->cap_) {
-      return Result<std::size_t>(w_->put(data_));
+      return duet::Result<std::size_t>(w_->put(data_));
     }
     if (!direct_) {
       auto f = w_->poll_flush(write_, cx, why);
       if (f.is_pending()) return pending;
-      if (!f.value()) return Result<std::size_t>(f.value().error());
-      if (!w_->bypass(data_.size())) return Result<std::size_t>(w_->put(data_));
-      if (why != nullptr) return Result<std::size_t>(*why);
+      if (!f.value()) return duet::Result<std::size_t>(f.value().error());
+      if (!w_->bypass(data_.size())) return duet::Result<std::size_t>(w_->put(data_));
+      if (why != nullptr) return duet::Result<std::size_t>(*why);
       direct_ = true;
       write_.emplace(w_->inner_.write(data_));
     }
@@ -457,7 +462,7 @@ class BufWriter<S>::WriteAllFuture {
         if (p.is_pending()) return pending;
         write_.reset();
         direct_ = false;
-        Result<std::size_t> r = std::move(p).value();
+        duet::Result<std::size_t> r = std::move(p).value();
         if (!r) return Transferred{done_, r.error()};
         if (*r == 0) return Transferred{done_, make_error_code(StreamErrc::write_zero)};
         done_ += *r;

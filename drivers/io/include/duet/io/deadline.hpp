@@ -8,7 +8,7 @@
 //   ds.set_read_deadline(duet::Clock::now() + 30s);  // the whole request, however many reads
 //   duet::io::BufReader rd(std::move(ds));
 //   std::string line;
-//   auto n = co_await rd.read_line(line);  // Result<size_t>: timed_out after 30 s
+//   auto n = co_await rd.read_line(line);  // duet::Result<size_t>: timed_out after 30 s
 //   if (!n && n.error() == std::errc::timed_out) { /* the peer was too slow */ }
 //
 // DeadlineStream<S> wraps any stream of duet/io/stream.hpp (TcpStream, its

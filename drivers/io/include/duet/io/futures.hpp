@@ -24,31 +24,32 @@
 #include "duet/io/result.hpp"
 #include "duet/io/stream.hpp"
 #include "duet/poll.hpp"
+#include "duet/result.hpp"
 
 namespace duet::io {
 
 namespace detail {
 /// poll_op's result as a byte count or an error.
-inline Poll<Result<std::size_t>> size_result(Poll<long> p) {
+inline Poll<duet::Result<std::size_t>> size_result(Poll<long> p) {
   if (p.is_pending()) return pending;
   const long r = p.value();
-  if (r < 0) return Result<std::size_t>(errno_code(static_cast<int>(-r)));
-  return Result<std::size_t>(static_cast<std::size_t>(r));
+  if (r < 0) return duet::Result<std::size_t>(errno_code(static_cast<int>(-r)));
+  return duet::Result<std::size_t>(static_cast<std::size_t>(r));
 }
 }  // namespace detail
 
-/// A future of Result<std::size_t>: a byte count (0 from a read: end of
+/// A future of duet::Result<std::size_t>: a byte count (0 from a read: end of
 /// stream) or an error. Cuttable (duet/poll.hpp): cut, it ends with the
 /// count of an operation that finished first, else with `why`.
 class [[nodiscard]] SizeFuture {
  public:
   explicit SizeFuture(detail::OpRequest q) noexcept : q_(q) {}
-  Poll<Result<std::size_t>> poll(Context& cx) {
+  Poll<duet::Result<std::size_t>> poll(Context& cx) {
     return detail::size_result(detail::poll_op(q_, slot_, cx));
   }
-  Poll<Result<std::size_t>> poll_cut(Context& cx, std::error_code why) {
+  Poll<duet::Result<std::size_t>> poll_cut(Context& cx, std::error_code why) {
     auto p = detail::poll_cut_op(q_, slot_, cx);
-    if (p.is_ready() && p.value() == -ECANCELED) return Result<std::size_t>(why);
+    if (p.is_ready() && p.value() == -ECANCELED) return duet::Result<std::size_t>(why);
     return detail::size_result(p);
   }
 
@@ -57,12 +58,12 @@ class [[nodiscard]] SizeFuture {
   detail::OpSlot slot_;
 };
 
-/// send_to(): Result<std::size_t>, the bytes sent to the address, which the
+/// send_to(): duet::Result<std::size_t>, the bytes sent to the address, which the
 /// future keeps a copy of.
 class [[nodiscard]] SendToFuture {
  public:
   SendToFuture(detail::OpRequest q, const net::SocketAddr& to) noexcept : q_(q), to_(to) {}
-  Poll<Result<std::size_t>> poll(Context& cx) {
+  Poll<duet::Result<std::size_t>> poll(Context& cx) {
     q_.addr = &to_;  // the future may have moved since the last poll
     return detail::size_result(detail::poll_op(q_, slot_, cx));
   }
@@ -73,16 +74,16 @@ class [[nodiscard]] SendToFuture {
   net::SocketAddr to_;
 };
 
-/// A future of Result<void>.
+/// A future of duet::Result<void>.
 class [[nodiscard]] VoidFuture {
  public:
   explicit VoidFuture(detail::OpRequest q) noexcept : q_(q) {}
-  Poll<Result<void>> poll(Context& cx) {
+  Poll<duet::Result<void>> poll(Context& cx) {
     auto p = detail::poll_op(q_, slot_, cx);
     if (p.is_pending()) return pending;
     long r = p.value();
-    if (r < 0) return Result<void>(errno_code(static_cast<int>(-r)));
-    return Result<void>();
+    if (r < 0) return duet::Result<void>(errno_code(static_cast<int>(-r)));
+    return duet::Result<void>();
   }
 
  private:

@@ -34,9 +34,9 @@
 #include <utility>
 
 #include "duet/io/fd.hpp"
-#include "duet/io/result.hpp"
 #include "duet/net/address.hpp"
 #include "duet/poll.hpp"
+#include "duet/result.hpp"
 #include "duet/waker.hpp"
 
 namespace duet::io::detail {
@@ -130,7 +130,7 @@ class DUET_API Source {
   }
   ~Source() { (void)close(); }
   /// Deregisters (epoll) and closes the descriptor.
-  Result<void> close() noexcept;
+  duet::Result<void> close() noexcept;
 
   Fd fd;
   // epoll: the descriptor's registration, made by the first operation that

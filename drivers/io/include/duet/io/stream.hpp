@@ -3,7 +3,7 @@
 // the errors of stream algorithms that no syscall reports.
 //
 // A ReadStream has `read(std::span<std::byte>)` returning a poll future of
-// io::Result<std::size_t> (0: end of stream); a WriteStream has
+// duet::Result<std::size_t> (0: end of stream); a WriteStream has
 // `write(std::span<const std::byte>)` likewise (a partial write is not an
 // error). TcpStream, its split halves, and any stream with that member
 // shape (a TLS stream, a child process's pipe) model them.
@@ -21,21 +21,21 @@
 #include <system_error>
 #include <type_traits>
 
-#include "duet/io/result.hpp"
 #include "duet/poll.hpp"
+#include "duet/result.hpp"
 
 namespace duet::io {
 
 template <class S>
 concept ReadStream = requires(S& s, std::span<std::byte> b) {
   { s.read(b) } -> Future;
-  requires std::same_as<future_output_t<decltype(s.read(b))>, Result<std::size_t>>;
+  requires std::same_as<future_output_t<decltype(s.read(b))>, duet::Result<std::size_t>>;
 };
 
 template <class S>
 concept WriteStream = requires(S& s, std::span<const std::byte> b) {
   { s.write(b) } -> Future;
-  requires std::same_as<future_output_t<decltype(s.write(b))>, Result<std::size_t>>;
+  requires std::same_as<future_output_t<decltype(s.write(b))>, duet::Result<std::size_t>>;
 };
 
 /// Errors of the stream algorithms (read_exact, read_until, write_all) that

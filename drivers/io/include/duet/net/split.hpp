@@ -37,13 +37,13 @@ class DUET_API OwnedReadHalf {
     return s_->read_vectored(bufs);
   }
   io::SizeFuture recv(std::span<std::byte> buf, int flags) noexcept { return s_->recv(buf, flags); }
-  [[nodiscard]] io::Result<SocketAddr> local_addr() const noexcept { return s_->local_addr(); }
-  [[nodiscard]] io::Result<SocketAddr> peer_addr() const noexcept { return s_->peer_addr(); }
+  [[nodiscard]] duet::Result<SocketAddr> local_addr() const noexcept { return s_->local_addr(); }
+  [[nodiscard]] duet::Result<SocketAddr> peer_addr() const noexcept { return s_->peer_addr(); }
   [[nodiscard]] bool is_open() const noexcept { return s_ != nullptr && s_->is_open(); }
 
  private:
   friend class TcpStream;
-  friend io::Result<TcpStream> reunite(OwnedReadHalf& r, OwnedWriteHalf& w) noexcept;
+  friend duet::Result<TcpStream> reunite(OwnedReadHalf& r, OwnedWriteHalf& w) noexcept;
   explicit OwnedReadHalf(std::shared_ptr<TcpStream> s) noexcept : s_(std::move(s)) {}
   std::shared_ptr<TcpStream> s_;
 };
@@ -69,13 +69,13 @@ class DUET_API OwnedWriteHalf {
     return s_->write_all(data);
   }
   /// Sends FIN now (the read half goes on reading).
-  io::Result<void> shutdown() noexcept { return s_->shutdown(Shutdown::write); }
-  [[nodiscard]] io::Result<SocketAddr> local_addr() const noexcept { return s_->local_addr(); }
-  [[nodiscard]] io::Result<SocketAddr> peer_addr() const noexcept { return s_->peer_addr(); }
+  duet::Result<void> shutdown() noexcept { return s_->shutdown(Shutdown::write); }
+  [[nodiscard]] duet::Result<SocketAddr> local_addr() const noexcept { return s_->local_addr(); }
+  [[nodiscard]] duet::Result<SocketAddr> peer_addr() const noexcept { return s_->peer_addr(); }
 
  private:
   friend class TcpStream;
-  friend io::Result<TcpStream> reunite(OwnedReadHalf& r, OwnedWriteHalf& w) noexcept;
+  friend duet::Result<TcpStream> reunite(OwnedReadHalf& r, OwnedWriteHalf& w) noexcept;
   explicit OwnedWriteHalf(std::shared_ptr<TcpStream> s) noexcept : s_(std::move(s)) {}
   void finish() noexcept {
     // ENOTCONN when the peer is gone already: nothing to tell it.
@@ -88,7 +88,7 @@ class DUET_API OwnedWriteHalf {
 /// The stream again, when `r` and `w` came from the same into_split (both
 /// are left empty); else EINVAL and both are left as they were. No future
 /// of either half may be in flight.
-inline io::Result<TcpStream> reunite(OwnedReadHalf& r, OwnedWriteHalf& w) noexcept {
+inline duet::Result<TcpStream> reunite(OwnedReadHalf& r, OwnedWriteHalf& w) noexcept {
   if (r.s_ == nullptr || r.s_ != w.s_) return std::errc::invalid_argument;
   TcpStream s = std::move(*r.s_);
   r.s_.reset();

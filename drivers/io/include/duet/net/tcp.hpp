@@ -75,7 +75,7 @@ class [[nodiscard]] DUET_API ConnectFuture {
   ConnectFuture(SocketAddr to, std::chrono::nanoseconds timeout) noexcept;
   /// Connects `sock`, a socket made (and set up) by the caller.
   ConnectFuture(io::Fd sock, SocketAddr to, std::chrono::nanoseconds timeout) noexcept;
-  Poll<io::Result<TcpStream>> poll(Context& cx);
+  Poll<duet::Result<TcpStream>> poll(Context& cx);
 
  private:
   io::detail::Source sock_;
@@ -90,7 +90,7 @@ class [[nodiscard]] DUET_API ConnectFuture {
 class [[nodiscard]] DUET_API AcceptFuture {
  public:
   explicit AcceptFuture(io::detail::Source* s) noexcept;
-  Poll<io::Result<TcpStream>> poll(Context& cx);
+  Poll<duet::Result<TcpStream>> poll(Context& cx);
 
  private:
   io::detail::OpRequest q_;
@@ -101,7 +101,7 @@ class [[nodiscard]] DUET_API AcceptFuture {
 class [[nodiscard]] DUET_API AcceptManyFuture {
  public:
   AcceptManyFuture(io::detail::Source* s, std::vector<TcpStream>* out, std::size_t max) noexcept;
-  Poll<io::Result<std::size_t>> poll(Context& cx);
+  Poll<duet::Result<std::size_t>> poll(Context& cx);
 
  private:
   AcceptFuture first_;
@@ -137,7 +137,7 @@ class DUET_API TcpStream {
   /// Writes what the socket takes now, without waiting: the bytes taken
   /// (0 when its buffer is full), or the error. Not while a write of this
   /// stream is pending: the bytes would overtake it.
-  io::Result<std::size_t> try_write(std::span<const std::byte> data) noexcept;
+  duet::Result<std::size_t> try_write(std::span<const std::byte> data) noexcept;
   /// Writes all of `data`.
   io::WriteAllFuture write_all(std::span<const std::byte> data) noexcept {
     return io::WriteAllFuture(&src_, data);
@@ -163,14 +163,14 @@ class DUET_API TcpStream {
   std::pair<OwnedReadHalf, OwnedWriteHalf> into_split() &&;
 
   /// shutdown(2): half-close (Shutdown::write sends FIN; reads go on).
-  io::Result<void> shutdown(Shutdown how = Shutdown::write) noexcept;
+  duet::Result<void> shutdown(Shutdown how = Shutdown::write) noexcept;
   /// Closes now (the destructor closes too).
-  io::Result<void> close() noexcept { return src_.close(); }
-  io::Result<void> set_nodelay(bool on) noexcept;
+  duet::Result<void> close() noexcept { return src_.close(); }
+  duet::Result<void> set_nodelay(bool on) noexcept;
   /// The socket's options (duet/net/socket.hpp).
   [[nodiscard]] SocketOptions options() const noexcept;
-  [[nodiscard]] io::Result<SocketAddr> local_addr() const noexcept;
-  [[nodiscard]] io::Result<SocketAddr> peer_addr() const noexcept;
+  [[nodiscard]] duet::Result<SocketAddr> local_addr() const noexcept;
+  [[nodiscard]] duet::Result<SocketAddr> peer_addr() const noexcept;
   [[nodiscard]] int native_handle() const noexcept { return src_.fd.get(); }
   [[nodiscard]] bool is_open() const noexcept { return src_.fd.valid(); }
 
@@ -185,7 +185,7 @@ class DUET_API TcpListener {
   TcpListener() noexcept = default;
   /// socket + SO_REUSEADDR + bind + listen. Port 0: the kernel picks one
   /// (read it back with local_addr()).
-  static io::Result<TcpListener> bind(SocketAddr addr, int backlog = 4096) noexcept;
+  static duet::Result<TcpListener> bind(SocketAddr addr, int backlog = 4096) noexcept;
   AcceptFuture accept() noexcept { return AcceptFuture(&src_); }
   /// Waits for one connection, then takes the ones already queued without
   /// waiting again, up to `max` in all; appends them to `out`:
@@ -194,10 +194,10 @@ class DUET_API TcpListener {
   AcceptManyFuture accept_many(std::vector<TcpStream>& out, std::size_t max = 64) noexcept {
     return AcceptManyFuture(&src_, &out, max);
   }
-  [[nodiscard]] io::Result<SocketAddr> local_addr() const noexcept;
+  [[nodiscard]] duet::Result<SocketAddr> local_addr() const noexcept;
   /// The socket's options (duet/net/socket.hpp).
   [[nodiscard]] SocketOptions options() const noexcept;
-  io::Result<void> close() noexcept { return src_.close(); }
+  duet::Result<void> close() noexcept { return src_.close(); }
   [[nodiscard]] int native_handle() const noexcept { return src_.fd.get(); }
 
  private:

@@ -59,7 +59,7 @@ struct Datagram {
 class [[nodiscard]] DUET_API RecvFromFuture {
  public:
   RecvFromFuture(io::detail::Source* s, std::span<std::byte> buf) noexcept;
-  Poll<io::Result<Datagram>> poll(Context& cx);
+  Poll<duet::Result<Datagram>> poll(Context& cx);
 
  private:
   io::detail::OpRequest q_;
@@ -72,7 +72,7 @@ class [[nodiscard]] DUET_API RecvFromFuture {
 class [[nodiscard]] DUET_API RecvFuture {
  public:
   RecvFuture(io::detail::Source* s, std::span<std::byte> buf) noexcept : from_(s, buf) {}
-  Poll<io::Result<std::size_t>> poll(Context& cx);
+  Poll<duet::Result<std::size_t>> poll(Context& cx);
 
  private:
   RecvFromFuture from_;
@@ -87,14 +87,14 @@ class [[nodiscard]] DUET_API RecvFuture {
 class DUET_API UdpSocket {
  public:
   UdpSocket() noexcept = default;
-  static io::Result<UdpSocket> bind(SocketAddr addr) noexcept;
+  static duet::Result<UdpSocket> bind(SocketAddr addr) noexcept;
   io::SendToFuture send_to(std::span<const std::byte> data, const SocketAddr& to) noexcept;
   RecvFromFuture recv_from(std::span<std::byte> buf) noexcept { return {&src_, buf}; }
   /// Sets the peer that send() sends to and recv() takes from; connecting
   /// again changes it, and an address of family AF_UNSPEC (a default
   /// SocketAddr) dissolves it. No packet is sent. An unbound socket is
   /// bound to an ephemeral port.
-  io::Result<void> connect(const SocketAddr& peer) noexcept;
+  duet::Result<void> connect(const SocketAddr& peer) noexcept;
   /// One datagram to the connected peer: destination_address_required
   /// when there is none.
   io::SendToFuture send(std::span<const std::byte> data) noexcept;
@@ -104,27 +104,27 @@ class DUET_API UdpSocket {
 
   /// One datagram to `to` now: the bytes taken, or would-block
   /// (resource_unavailable_try_again: no room now), or the error.
-  io::Result<std::size_t> try_send_to(std::span<const std::byte> data,
-                                      const SocketAddr& to) noexcept;
+  duet::Result<std::size_t> try_send_to(std::span<const std::byte> data,
+                                        const SocketAddr& to) noexcept;
   /// One datagram to the connected peer now, as try_send_to;
   /// destination_address_required when there is none.
-  io::Result<std::size_t> try_send(std::span<const std::byte> data) noexcept;
+  duet::Result<std::size_t> try_send(std::span<const std::byte> data) noexcept;
   /// The next datagram now, truncated to `buf`, and its sender; or
   /// would-block (none queued), or the error (a pending port unreachable:
   /// connection_refused, once).
-  io::Result<Datagram> try_recv_from(std::span<std::byte> buf) noexcept;
+  duet::Result<Datagram> try_recv_from(std::span<std::byte> buf) noexcept;
   /// The next datagram's bytes now (from the peer, on a connected socket),
   /// as try_recv_from.
-  io::Result<std::size_t> try_recv(std::span<std::byte> buf) noexcept;
+  duet::Result<std::size_t> try_recv(std::span<std::byte> buf) noexcept;
   /// Ready once a datagram is queued (or an error is pending); takes none.
   io::ReadyFuture readable() noexcept { return {&src_, io::Interest::readable}; }
   /// Ready once the socket takes a datagram (or an error is pending).
   io::ReadyFuture writable() noexcept { return {&src_, io::Interest::writable}; }
 
-  [[nodiscard]] io::Result<SocketAddr> local_addr() const noexcept;
+  [[nodiscard]] duet::Result<SocketAddr> local_addr() const noexcept;
   /// The connected peer: not_connected when there is none.
-  [[nodiscard]] io::Result<SocketAddr> peer_addr() const noexcept;
-  io::Result<void> close() noexcept { return src_.close(); }
+  [[nodiscard]] duet::Result<SocketAddr> peer_addr() const noexcept;
+  duet::Result<void> close() noexcept { return src_.close(); }
   [[nodiscard]] int native_handle() const noexcept { return src_.fd.get(); }
 
  private:

@@ -90,7 +90,7 @@ class UnixStream;
 class [[nodiscard]] DUET_API UnixConnectFuture {
  public:
   explicit UnixConnectFuture(const UnixAddr& to) noexcept;
-  Poll<io::Result<UnixStream>> poll(Context& cx);
+  Poll<duet::Result<UnixStream>> poll(Context& cx);
 
  private:
   io::detail::Source sock_;
@@ -102,7 +102,7 @@ class [[nodiscard]] DUET_API UnixConnectFuture {
 class [[nodiscard]] DUET_API UnixAcceptFuture {
  public:
   explicit UnixAcceptFuture(io::detail::Source* s) noexcept;
-  Poll<io::Result<UnixStream>> poll(Context& cx);
+  Poll<duet::Result<UnixStream>> poll(Context& cx);
 
  private:
   io::detail::OpRequest q_;
@@ -115,7 +115,7 @@ class [[nodiscard]] DUET_API SendFdsFuture {
  public:
   SendFdsFuture(io::detail::Source* s, std::span<const std::byte> data,
                 std::span<const int> fds) noexcept;
-  Poll<io::Result<std::size_t>> poll(Context& cx);
+  Poll<duet::Result<std::size_t>> poll(Context& cx);
 
  private:
   io::detail::OpRequest q_;
@@ -126,7 +126,7 @@ class [[nodiscard]] DUET_API SendFdsFuture {
 class [[nodiscard]] DUET_API RecvFdsFuture {
  public:
   RecvFdsFuture(io::detail::Source* s, std::span<std::byte> buf, std::span<int> fds) noexcept;
-  Poll<io::Result<ReceivedWithFds>> poll(Context& cx);
+  Poll<duet::Result<ReceivedWithFds>> poll(Context& cx);
 
  private:
   io::detail::OpRequest q_;
@@ -140,7 +140,7 @@ class DUET_API UnixStream {
   explicit UnixStream(io::Fd fd) noexcept;
   static UnixConnectFuture connect(const UnixAddr& to) noexcept { return UnixConnectFuture(to); }
   /// A connected pair (socketpair(2)).
-  static io::Result<std::pair<UnixStream, UnixStream>> pair() noexcept;
+  static duet::Result<std::pair<UnixStream, UnixStream>> pair() noexcept;
 
   /// Reads up to buf.size() bytes; 0 at end of stream (one-shot recv), and
   /// 0 at once into an empty buffer (read(2)'s rule).
@@ -155,11 +155,11 @@ class DUET_API UnixStream {
   /// Receives bytes and the descriptors that came with them, into `fds`.
   RecvFdsFuture recv_with_fds(std::span<std::byte> buf, std::span<int> fds) noexcept;
 
-  io::Result<void> shutdown(Shutdown how = Shutdown::write) noexcept;
-  io::Result<void> close() noexcept { return src_.close(); }
-  [[nodiscard]] io::Result<PeerCred> peer_cred() const noexcept;
-  [[nodiscard]] io::Result<UnixAddr> local_addr() const noexcept;
-  [[nodiscard]] io::Result<UnixAddr> peer_addr() const noexcept;
+  duet::Result<void> shutdown(Shutdown how = Shutdown::write) noexcept;
+  duet::Result<void> close() noexcept { return src_.close(); }
+  [[nodiscard]] duet::Result<PeerCred> peer_cred() const noexcept;
+  [[nodiscard]] duet::Result<UnixAddr> local_addr() const noexcept;
+  [[nodiscard]] duet::Result<UnixAddr> peer_addr() const noexcept;
   [[nodiscard]] int native_handle() const noexcept { return src_.fd.get(); }
   [[nodiscard]] bool is_open() const noexcept { return src_.fd.valid(); }
 
@@ -174,10 +174,10 @@ class DUET_API UnixListener {
   UnixListener() noexcept = default;
   /// socket + bind + listen. A path must not exist yet (EADDRINUSE); the
   /// file stays after close (unlink it). An abstract name needs no cleanup.
-  static io::Result<UnixListener> bind(const UnixAddr& addr, int backlog = 4096) noexcept;
+  static duet::Result<UnixListener> bind(const UnixAddr& addr, int backlog = 4096) noexcept;
   UnixAcceptFuture accept() noexcept { return UnixAcceptFuture(&src_); }
-  [[nodiscard]] io::Result<UnixAddr> local_addr() const noexcept;
-  io::Result<void> close() noexcept { return src_.close(); }
+  [[nodiscard]] duet::Result<UnixAddr> local_addr() const noexcept;
+  duet::Result<void> close() noexcept { return src_.close(); }
   [[nodiscard]] int native_handle() const noexcept { return src_.fd.get(); }
 
  private:
@@ -193,7 +193,7 @@ struct DUET_API UnixDatagramFrom {
 class [[nodiscard]] DUET_API UnixRecvFromFuture {
  public:
   UnixRecvFromFuture(io::detail::Source* s, std::span<std::byte> buf) noexcept : inner_(s, buf) {}
-  Poll<io::Result<UnixDatagramFrom>> poll(Context& cx);
+  Poll<duet::Result<UnixDatagramFrom>> poll(Context& cx);
 
  private:
   RecvFromFuture inner_;
@@ -202,21 +202,21 @@ class [[nodiscard]] DUET_API UnixRecvFromFuture {
 class DUET_API UnixDatagram {
  public:
   UnixDatagram() noexcept = default;
-  static io::Result<UnixDatagram> bind(const UnixAddr& addr) noexcept;
+  static duet::Result<UnixDatagram> bind(const UnixAddr& addr) noexcept;
   /// A socket with no name (it can send; replies need a bound sender).
-  static io::Result<UnixDatagram> unbound() noexcept;
+  static duet::Result<UnixDatagram> unbound() noexcept;
   /// A connected pair (socketpair(2)).
-  static io::Result<std::pair<UnixDatagram, UnixDatagram>> pair() noexcept;
+  static duet::Result<std::pair<UnixDatagram, UnixDatagram>> pair() noexcept;
   /// connect(2): the default destination for send(), the only source recv() takes.
-  io::Result<void> connect(const UnixAddr& to) noexcept;
+  duet::Result<void> connect(const UnixAddr& to) noexcept;
 
   io::SendToFuture send_to(std::span<const std::byte> data, const UnixAddr& to) noexcept;
   UnixRecvFromFuture recv_from(std::span<std::byte> buf) noexcept { return {&src_, buf}; }
   /// On a connected socket: one datagram each.
   io::SizeFuture send(std::span<const std::byte> data) noexcept;
   io::SizeFuture recv(std::span<std::byte> buf) noexcept;
-  [[nodiscard]] io::Result<UnixAddr> local_addr() const noexcept;
-  io::Result<void> close() noexcept { return src_.close(); }
+  [[nodiscard]] duet::Result<UnixAddr> local_addr() const noexcept;
+  duet::Result<void> close() noexcept { return src_.close(); }
   [[nodiscard]] int native_handle() const noexcept { return src_.fd.get(); }
 
  private:

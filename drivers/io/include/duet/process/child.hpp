@@ -56,8 +56,8 @@
 #include <string_view>
 #include "duet/io/async_fd.hpp"
 #include "duet/io/futures.hpp"
-#include "duet/io/result.hpp"
 #include "duet/names.hpp"
+#include "duet/result.hpp"
 
 namespace duet::process {
 
@@ -99,7 +99,7 @@ class DUET_API ChildStdin {
     return io::WriteAllFuture(&src_, data);
   }
   /// Closes it: the child reads end of file.
-  io::Result<void> close() noexcept { return src_.close(); }
+  duet::Result<void> close() noexcept { return src_.close(); }
   [[nodiscard]] int native_handle() const noexcept { return src_.fd.get(); }
 
  private:
@@ -112,7 +112,7 @@ class DUET_API ChildOutput {
   explicit ChildOutput(io::Fd fd) noexcept : src_(std::move(fd)) {}
   /// Reads up to buf.size() bytes; 0 once the child closed its end.
   io::SizeFuture read(std::span<std::byte> buf) noexcept;
-  io::Result<void> close() noexcept { return src_.close(); }
+  duet::Result<void> close() noexcept { return src_.close(); }
   [[nodiscard]] int native_handle() const noexcept { return src_.fd.get(); }
 
  private:
@@ -125,7 +125,7 @@ class Child;
 class [[nodiscard]] DUET_API WaitFuture {
  public:
   explicit WaitFuture(Child* c) noexcept : child_(c) {}
-  Poll<io::Result<ExitStatus>> poll(Context& cx);
+  Poll<duet::Result<ExitStatus>> poll(Context& cx);
 
  private:
   Child* child_;
@@ -146,9 +146,9 @@ class DUET_API Child {
   /// Its exit status (reaps it). Once reaped, wait() returns it again.
   WaitFuture wait() noexcept { return WaitFuture(this); }
   /// Sends SIGKILL (ESRCH once reaped).
-  io::Result<void> kill() noexcept { return send_signal(SIGKILL); }
+  duet::Result<void> kill() noexcept { return send_signal(SIGKILL); }
   /// Sends `sig` through the pidfd (no pid reuse race).
-  io::Result<void> send_signal(int sig) noexcept;
+  duet::Result<void> send_signal(int sig) noexcept;
 
   std::optional<ChildStdin> stdin_pipe;    // Stdio::piped
   std::optional<ChildOutput> stdout_pipe;  // Stdio::piped
@@ -159,7 +159,7 @@ class DUET_API Child {
   friend class WaitFuture;
   Child(pid_t pid, io::AsyncFd pidfd) noexcept : pid_(pid), pidfd_(std::move(pidfd)) {}
   /// waitid(P_PIDFD, WNOHANG [or blocking]): the status once exited.
-  std::optional<io::Result<ExitStatus>> try_reap(bool block) noexcept;
+  std::optional<duet::Result<ExitStatus>> try_reap(bool block) noexcept;
   void kill_and_reap() noexcept;
   pid_t pid_ = -1;
   io::AsyncFd pidfd_;                 // owned; reset once reaped
@@ -185,7 +185,7 @@ class DUET_API Command {
   Command& stderr(Stdio s) noexcept;
   /// Starts the child: ENOENT, EACCES... (posix_spawn's reason) when it
   /// could not run the program; no fd is left open on failure.
-  io::Result<Child> spawn();
+  duet::Result<Child> spawn();
 
  private:
   std::string program_;

@@ -45,8 +45,8 @@
 #include <optional>
 
 #include "duet/io/async_fd.hpp"
-#include "duet/io/result.hpp"
 #include "duet/poll.hpp"
+#include "duet/result.hpp"
 #include "duet/sync/detail/wait_list.hpp"
 
 namespace duet::signal {
@@ -64,7 +64,7 @@ class [[nodiscard]] DUET_API RecvFuture {
   RecvFuture(RecvFuture&& o) noexcept;
   RecvFuture& operator=(RecvFuture&&) = delete;
   ~RecvFuture();
-  Poll<io::Result<std::uint64_t>> poll(Context& cx);
+  Poll<duet::Result<std::uint64_t>> poll(Context& cx);
 
  private:
   Subscription* sub_;
@@ -89,7 +89,7 @@ class DUET_API Subscription {
   void reset() noexcept;
 
  private:
-  friend io::Result<Subscription> subscribe(int sig) noexcept;
+  friend duet::Result<Subscription> subscribe(int sig) noexcept;
   friend class RecvFuture;
   Subscription(int sig, std::uint64_t seen) noexcept : sig_(sig), seen_(seen) {}
   int sig_ = 0;             // 0: empty (moved from, or reset)
@@ -98,6 +98,6 @@ class DUET_API Subscription {
 
 /// Subscribes to `sig`: EINVAL for a signal that cannot be caught or that
 /// reports a fault; the OS reason when the eventfd or sigaction fails.
-DUET_API io::Result<Subscription> subscribe(int sig) noexcept;
+DUET_API duet::Result<Subscription> subscribe(int sig) noexcept;
 
 }  // namespace duet::signal

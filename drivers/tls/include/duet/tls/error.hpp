@@ -1,5 +1,5 @@
 // duet/tls/error.hpp: the errors of duet::tls, as std::error_code values in
-// io::Result (the same Result as every other I/O operation).
+// duet::Result (the same Result as every other I/O operation).
 //
 // Three kinds of error reach a caller. OpenSSL's own errors are in
 // tls_category(): the value is OpenSSL's packed error (library and reason)

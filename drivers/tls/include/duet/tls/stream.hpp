@@ -54,10 +54,10 @@
 #include <string_view>
 #include <vector>
 
-#include "duet/io/result.hpp"
 #include "duet/io/stream.hpp"
 #include "duet/net/tcp.hpp"
 #include "duet/poll.hpp"
+#include "duet/result.hpp"
 #include "duet/time/sleep.hpp"
 #include "duet/tls/error.hpp"
 
@@ -140,7 +140,7 @@ class [[nodiscard]] DUET_API HandshakeFuture {
   HandshakeFuture(HandshakeFuture&&) noexcept;
   HandshakeFuture& operator=(HandshakeFuture&&) = delete;
   ~HandshakeFuture();
-  Poll<io::Result<TlsStream>> poll(Context& cx);
+  Poll<duet::Result<TlsStream>> poll(Context& cx);
 
  private:
   friend class TlsContext;
@@ -159,9 +159,9 @@ class [[nodiscard]] DUET_API HandshakeFuture {
 class DUET_API TlsContext {
  public:
   /// Errors: a CA file that cannot be read (its OS or OpenSSL reason).
-  static io::Result<TlsContext> client(const ClientConfig& cfg);
+  static duet::Result<TlsContext> client(const ClientConfig& cfg);
   /// Errors: a certificate or key that cannot be read or do not match.
-  static io::Result<TlsContext> server(const ServerConfig& cfg);
+  static duet::Result<TlsContext> server(const ServerConfig& cfg);
 
   /// Client handshake over `tcp`. `server_name` is sent by SNI (unless it
   /// is an IP address) and checked against the certificate (a DNS name or
@@ -182,7 +182,7 @@ class DUET_API TlsContext {
 class [[nodiscard]] DUET_API ReadFuture {
  public:
   ReadFuture(detail::Connection* c, std::span<std::byte> buf) noexcept : c_(c), buf_(buf) {}
-  Poll<io::Result<std::size_t>> poll(Context& cx);
+  Poll<duet::Result<std::size_t>> poll(Context& cx);
 
  private:
   detail::Connection* c_;
@@ -196,7 +196,7 @@ class [[nodiscard]] DUET_API WriteFuture {
  public:
   WriteFuture(detail::Connection* c, std::span<const std::byte> data) noexcept
       : c_(c), data_(data) {}
-  Poll<io::Result<std::size_t>> poll(Context& cx);
+  Poll<duet::Result<std::size_t>> poll(Context& cx);
 
  private:
   detail::Connection* c_;
@@ -226,7 +226,7 @@ class [[nodiscard]] DUET_API WriteAllFuture {
 class [[nodiscard]] DUET_API ShutdownFuture {
  public:
   explicit ShutdownFuture(detail::Connection* c) noexcept : c_(c) {}
-  Poll<io::Result<void>> poll(Context& cx);
+  Poll<duet::Result<void>> poll(Context& cx);
 
  private:
   detail::Connection* c_;
@@ -266,7 +266,7 @@ class DUET_API TlsStream {
   /// close_notify makes a later read return 0).
   ShutdownFuture shutdown() noexcept { return ShutdownFuture(c_.get()); }
   /// Closes the socket now, without close_notify (the destructor too).
-  io::Result<void> close() noexcept;
+  duet::Result<void> close() noexcept;
 
   /// The protocol chosen by ALPN; empty when none.
   [[nodiscard]] std::string_view alpn() const noexcept;
