@@ -18,7 +18,9 @@ listing file:line, on:
 - a function that names an enum's value another way (`*_name(Enum)`)
   unless deprecated;
 - a task kind spelled as a model (an enumerator `stackless` or `stackful`
-  not deprecated), or `Coro` for coroutine in a public type's name.
+  not deprecated), or `Coro` for coroutine in a public type's name;
+- `Abort` for cancel in a public type's name (Tokio's AbortHandle is
+  duet's CancelHandle).
 """
 import pathlib
 import re
@@ -40,6 +42,7 @@ TYPE_OPTIONS = re.compile(r"^\s*(?:struct|class)\s+(?:DUET_API\s+)?(\w+Options)\
 ENUM = re.compile(r"^enum class (\w+)")
 NAME_FN = re.compile(r"\b(\w+_name)\s*\(\s*(?:duet::)?(?:\w+::)*(\w+)\s+\w+\s*\)")
 MODEL_ENUMERATOR = re.compile(r"^\s*(stackless|stackful)\b(?!\s*\[\[deprecated)\s*[,=}]")
+ABORT_TYPE = re.compile(r"^\s*(?:struct|class|using)\s+(?:DUET_API\s+)?(\w*Abort\w*)\b(.*)$")
 CORO_TYPE = re.compile(r"^\s*(?:struct|class|using)\s+(?:DUET_API\s+)?(\w*Coro(?!utine)\w*)\b(.*)$")
 
 
@@ -91,6 +94,9 @@ def check_file(path, enums_all):
         m = CORO_TYPE.search(line)
         if m and "[[deprecated" not in m.group(2):
             problems.append(f"{path}:{n}: {m.group(1)}: coroutine is the word (docs/vocabulary.md)")
+        m = ABORT_TYPE.search(line)
+        if m and "[[deprecated" not in m.group(2):
+            problems.append(f"{path}:{n}: {m.group(1)}: cancel is the word (docs/vocabulary.md)")
     for n, line in enumerate(lines, 1):
         m = ENUM.match(line)
         if not m or detail[n - 1]:
