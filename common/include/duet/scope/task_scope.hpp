@@ -195,7 +195,7 @@ std::optional<Outcome<T>> take_child(TaskHeader* t) {
   return std::optional<Outcome<T>>(std::in_place, std::move(*done));
 }
 
-/// The awaiter registration that next/join/close futures share: the scope
+/// The awaiter registration that next and join futures share: the scope
 /// knows its one waiter by the future's address, so a move re-registers and
 /// a destruction deregisters.
 class ScopeAwaiter {
