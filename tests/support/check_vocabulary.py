@@ -21,6 +21,8 @@ listing file:line, on:
   not deprecated), or `Coro` for coroutine in a public type's name;
 - a result spelled `io::Result` (duet::Result is the word), in code or in
   a comment's example, unless on a deprecated alias's line.
+- `Abort` for cancel in a public type's name (Tokio's AbortHandle is
+  duet's CancelHandle).
 """
 import pathlib
 import re
@@ -42,6 +44,7 @@ ENUM = re.compile(r"^enum class (\w+)")
 NAME_FN = re.compile(r"\b(\w+_name)\s*\(\s*(?:duet::)?(?:\w+::)*(\w+)\s+\w+\s*\)")
 MODEL_ENUMERATOR = re.compile(r"^\s*(stackless|stackful)\b(?!\s*\[\[deprecated)\s*[,=}]")
 IO_RESULT = re.compile(r"\bio::Result\b")
+ABORT_TYPE = re.compile(r"^\s*(?:struct|class|using)\s+(?:DUET_API\s+)?(\w*Abort\w*)\b(.*)$")
 CORO_TYPE = re.compile(r"^\s*(?:struct|class|using)\s+(?:DUET_API\s+)?(\w*Coro(?!utine)\w*)\b(.*)$")
 
 
@@ -95,6 +98,9 @@ def check_file(path, enums_all):
             problems.append(f"{path}:{n}: {m.group(1)}: coroutine is the word (docs/vocabulary.md)")
         if IO_RESULT.search(line) and "[[deprecated" not in line:
             problems.append(f"{path}:{n}: io::Result: duet::Result is the word (docs/vocabulary.md)")
+        m = ABORT_TYPE.search(line)
+        if m and "[[deprecated" not in m.group(2):
+            problems.append(f"{path}:{n}: {m.group(1)}: cancel is the word (docs/vocabulary.md)")
     for n, line in enumerate(lines, 1):
         m = ENUM.match(line)
         if not m or detail[n - 1]:

@@ -21,8 +21,16 @@
 // ends it at once: it rethrows it, and the others are dropped with the
 // try_join, which cancels what they are (a Task's frame is destroyed, a
 // CancelOnDrop cancels its task; a plain JoinHandle detaches, a borrowed
-// lvalue is left to its owner). A failure is an exception; an output that
-// carries an error as a value (duet::Result) is a value to it.
+// lvalue is left to its owner).
+// Error values (Tokio's try_join! on Err): when every future gives an
+// io::Result (any value types), an io::Result holding an error is a
+// failure too. Then try_join gives one io::Result: of the std::tuple of the
+// values (duet::Unit for an io::Result<void>) when all succeed, or the
+// first error found, which ends it at once as an exception does. The rule
+// covers every type R<T> of one template R for which duet::error_output
+// is specialised (duet/poll.hpp): io::Result is duet's. A try_join that
+// mixes such futures with others does not compile (which failure would it
+// give?); join() takes any mix, an error value being a value to it.
 // An argument passed as an rvalue is moved in and owned; an lvalue (a
 // JoinHandle you keep) is borrowed and polled in place. The futures run
 // in their poller: a Task polled by join runs inside the task that awaits
@@ -33,12 +41,17 @@
 // join_all: results in the order of the handles. It waits for every task;
 // if some threw (or were cancelled), the first such exception, in handle
 // order, is rethrown after all have finished.
+// try_join_all: as join_all, but the first failure (an exception, a
+// cancellation, or, for a T that is an io::Result, an error value) ends it
+// at once: every other task is cancelled (JoinHandle::cancel) and
+// detached, and the failure is the result (rethrown; an error value is
+// returned, as the io::Result of the vector of values).
 // race: the first task to finish wins; its result (or exception) is the
 // race's; every other task is cancelled (JoinHandle::cancel) and detached.
 // select_first: the first to finish; its handle is emptied in the caller's
 // vector, the others are left untouched and keep running. Its empty
 // handles (those an earlier select_first took) are passed over.
-// An empty handle given to join_all or race (joined already, or never
+// An empty handle given to join_all, try_join_all or race (joined already, or never
 // given a task) is a program error, as joining it alone is: the call
 // throws std::logic_error naming its index, before waiting on anything
 // (the vector's other handles are dropped with it: their tasks detach).
@@ -56,6 +69,8 @@
 //   }
 //   duet::Task<void> over_vectors() {
 //     std::vector<int> all = co_await duet::join_all(spawn_four());  // in handle order
+//     std::vector<int> tried = co_await duet::try_join_all(spawn_four());  // first failure ends it
+//     use(tried);
 //     auto won = co_await duet::race(spawn_four());  // {index, value}; losers cancelled
 //     use(all, won.first, won.second);
 //     auto handles = spawn_four();
@@ -74,6 +89,7 @@
 
 #include <cstddef>
 #include <exception>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <tuple>
@@ -92,6 +108,45 @@ namespace detail {
   throw std::logic_error(std::string(what) + ": the handle at index " + std::to_string(i) +
                          " is empty (joined already, or never given a task)");
 }
+/// Is T an error-valued result, R<A> of a template R whose R<U> carry an
+/// error (duet::error_output, duet/poll.hpp): io::Result<A>. Then
+/// `rebind<U>` is R<U> and `value_t` the A (duet::Unit for void).
+template <class T>
+struct result_family : std::false_type {};
+template <template <class> class R, class A>
+requires ErrorOutput<R<A>>
+struct result_family<R<A>> : std::true_type {
+  template <class U>
+  using rebind = R<U>;
+  using value_t = std::conditional_t<std::is_void_v<A>, Unit, A>;
+};
+template <class T>
+inline constexpr bool is_result_v = result_family<T>::value;
+
+/// The value of the error-valued result `r` that holds one (Unit for void).
+template <class R>
+typename result_family<R>::value_t value_of(R&& r) {
+  if constexpr (std::is_same_v<typename result_family<R>::value_t, Unit>) {
+    r.value();
+    return Unit{};
+  } else {
+    return std::move(r).value();
+  }
+}
+
+/// Did this outcome fail for a try_join: an exception, a cancellation, or
+/// an error-valued result that holds an error?
+template <class T>
+bool try_failed(const Outcome<T>& o) noexcept {
+  if (o.has_exception() || o.is_cancelled()) return true;
+  if constexpr (is_result_v<T>) {
+    const auto* v = o.peek();
+    return v != nullptr && static_cast<bool>(v->error());
+  } else {
+    return false;
+  }
+}
+
 /// An empty handle in a vector to join is a program error (see the top of
 /// this file); skipped, it made the join wait for ever.
 template <class T>
@@ -130,6 +185,79 @@ class [[nodiscard]] JoinAll {
   }
 
  private:
+  std::vector<JoinHandle<T>> hs_;
+  std::vector<Outcome<T>> outs_;
+  std::size_t done_ = 0;
+};
+
+template <class T>
+class [[nodiscard]] TryJoinAll {
+  static constexpr bool error_values = detail::is_result_v<T>;
+  template <class U>
+  struct Values {
+    using type = std::conditional_t<std::is_void_v<U>, void, std::vector<U>>;
+  };
+  template <class U>
+  struct ResultOfValues {
+    using R = detail::result_family<U>;
+    using value_t = typename R::value_t;
+    using type = typename R::template rebind<
+        std::conditional_t<std::is_same_v<value_t, Unit>, void, std::vector<value_t>>>;
+  };
+
+ public:
+  using Output = typename std::conditional_t<error_values, ResultOfValues<T>, Values<T>>::type;
+  /// Throws std::logic_error for an empty handle (see the top of this file).
+  explicit TryJoinAll(std::vector<JoinHandle<T>> hs) : hs_(std::move(hs)), outs_(hs_.size()) {
+    detail::require_every_handle(hs_, "duet::try_join_all");
+  }
+
+  Poll<Output> poll(Context& cx) {
+    for (std::size_t i = 0; i < hs_.size(); ++i) {
+      if (!hs_[i].valid()) continue;  // finished: its outcome is in outs_[i]
+      if (!outs_[i].capture_poll(hs_[i], cx)) continue;
+      ++done_;
+      if (detail::try_failed(outs_[i])) return fail(outs_[i]);
+    }
+    if (done_ < hs_.size()) return pending;
+    if constexpr (error_values) {
+      if constexpr (std::is_same_v<typename ResultOfValues<T>::value_t, Unit>) {
+        return Output();
+      } else {
+        std::vector<typename ResultOfValues<T>::value_t> v;
+        v.reserve(outs_.size());
+        for (auto& o : outs_) v.push_back(detail::value_of(o.take()));
+        return Output(std::move(v));
+      }
+    } else if constexpr (std::is_void_v<T>) {
+      for (auto& o : outs_) o.take();
+      return ready();
+    } else {
+      std::vector<T> v;
+      v.reserve(outs_.size());
+      for (auto& o : outs_) v.push_back(o.take());
+      return v;
+    }
+  }
+
+ private:
+  /// The first failure: the others cancelled and detached; it is rethrown
+  /// (an exception, Cancelled) or returned (an error value).
+  Poll<Output> fail(Outcome<T>& out) {
+    for (auto& h : hs_) {
+      h.cancel();
+      h.detach();
+    }
+    if constexpr (error_values) {
+      if (out.peek() != nullptr) return error_output<Output>::make(out.peek()->error());
+      static_cast<void>(out.take());  // throws: an exception or Cancelled
+      return pending;                 // (unreached)
+    } else {
+      static_cast<void>(out.take());  // throws
+      return pending;                 // (unreached)
+    }
+  }
+
   std::vector<JoinHandle<T>> hs_;
   std::vector<Outcome<T>> outs_;
   std::size_t done_ = 0;
@@ -214,6 +342,12 @@ template <class T>
 JoinAll<T> join_all(std::vector<JoinHandle<T>> hs) {
   return JoinAll<T>(std::move(hs));
 }
+/// join_all whose first failure cancels the rest and ends it (see the top
+/// of this file).
+template <class T>
+TryJoinAll<T> try_join_all(std::vector<JoinHandle<T>> hs) {
+  return TryJoinAll<T>(std::move(hs));
+}
 template <class T>
 Race<T> race(std::vector<JoinHandle<T>> hs) {
   return Race<T>(std::move(hs));
@@ -240,9 +374,14 @@ class JoinBranch {
   explicit JoinBranch(G&& g) : f_(std::forward<G>(g)) {}
   JoinBranch(JoinBranch&&) = default;
 
+  using output_type = Out;
   /// True once ready (a value or an exception kept).
   bool poll(Context& cx) { return out_.has_value() || out_.capture_poll(f_, cx); }
   [[nodiscard]] bool failed() const noexcept { return out_.has_exception(); }
+  /// failed(), or an error value (an error-valued result holding an error).
+  [[nodiscard]] bool failed_or_error() const noexcept { return try_failed(out_); }
+  /// The error of an error-valued result that holds one.
+  [[nodiscard]] auto error() const noexcept { return out_.peek()->error(); }
   /// The value, or the exception rethrown.
   value_type take() {
     if constexpr (std::is_void_v<Out>) {
@@ -263,14 +402,43 @@ template <class A>
 using join_branch_t =
     JoinBranch<std::conditional_t<std::is_lvalue_reference_v<A>, A, std::remove_cvref_t<A>>>;
 
+/// Do the branches' outputs follow the error-value rule of try_join (see
+/// the top of this file): all error-valued results of one template, or
+/// none?
+template <class... Outs>
+struct error_values {
+  static constexpr std::size_t results = (std::size_t{is_result_v<Outs>} + ...);
+  static_assert(results == 0 || results == sizeof...(Outs),
+                "duet::try_join: either every future gives an io::Result (an error value ends "
+                "it) or none does; make the others give one too, or use duet::join");
+  static constexpr bool value = results == sizeof...(Outs);
+};
+
+/// try_join's output: the tuple, or under the error-value rule, the result
+/// of the tuple of values.
+template <bool ErrorValues, class... Fs>
+struct try_join_output {
+  using type = std::tuple<typename Fs::value_type...>;
+};
+template <class F0, class... Fs>
+struct try_join_output<true, F0, Fs...> {
+  using type = typename result_family<typename F0::output_type>::template rebind<
+      std::tuple<typename result_family<typename F0::output_type>::value_t,
+                 typename result_family<typename Fs::output_type>::value_t...>>;
+};
+
 /// join and try_join over JoinBranches: ShortCircuit ends at the first
-/// exception.
+/// exception (and, under the error-value rule, at the first error value).
 template <bool ShortCircuit, class... Fs>
 class [[nodiscard]] JoinN {
   static_assert(sizeof...(Fs) > 0, "join needs at least one future");
+  // join() never instantiates the rule (it takes any mix).
+  static constexpr bool ErrorValues =
+      std::conditional_t<ShortCircuit, error_values<typename Fs::output_type...>,
+                         std::false_type>::value;
 
  public:
-  using Output = std::tuple<typename Fs::value_type...>;
+  using Output = typename try_join_output<ErrorValues, Fs...>::type;
 
   template <class... As>
   explicit JoinN(As&&... as) : branches_(std::forward<As>(as)...) {}
@@ -279,11 +447,20 @@ class [[nodiscard]] JoinN {
     bool all = true;  // every branch is polled, in argument order
     std::apply([&](auto&... b) { ((all &= poll_one(b, cx)), ...); }, branches_);
     if constexpr (ShortCircuit) {
-      if (!all && failed_) rethrow_first_failure();
+      if (!all && failed_) return first_failure();
     }
     if (!all) return pending;
-    // Braced: taken in argument order, so the first failure is rethrown.
-    return std::apply([](auto&... b) { return Output{b.take()...}; }, branches_);
+    if constexpr (ErrorValues) {
+      // Every branch is ready: the first error value in argument order, or
+      // the values.
+      if (failed_) return first_failure();
+      return std::apply(
+          [](auto&... b) { return Output(typename Output::value_type{value_of(b.take())...}); },
+          branches_);
+    } else {
+      // Braced: taken in argument order, so the first failure is rethrown.
+      return std::apply([](auto&... b) { return Output{b.take()...}; }, branches_);
+    }
   }
 
  private:
@@ -293,12 +470,30 @@ class [[nodiscard]] JoinN {
       if (failed_) return false;  // one failed: the others need no more polls
     }
     const bool done = b.poll(cx);
-    if constexpr (ShortCircuit) failed_ = failed_ || b.failed();
+    if constexpr (ErrorValues) {
+      failed_ = failed_ || (done && b.failed_or_error());
+    } else if constexpr (ShortCircuit) {
+      failed_ = failed_ || b.failed();
+    }
     return done;
   }
-  void rethrow_first_failure() {
-    std::apply([](auto&... b) { ((b.failed() ? (static_cast<void>(b.take()), 0) : 0), ...); },
-               branches_);
+  /// The first failed branch in argument order: its exception rethrown,
+  /// or its error value returned.
+  Output first_failure() {
+    if constexpr (ErrorValues) {
+      std::optional<Output> r;
+      auto first = [&r](auto& b) {
+        if (r || !b.failed_or_error()) return;
+        if (b.failed()) static_cast<void>(b.take());  // throws
+        r.emplace(error_output<Output>::make(b.error()));
+      };
+      std::apply([&](auto&... b) { (first(b), ...); }, branches_);
+      return std::move(*r);
+    } else {
+      std::apply([](auto&... b) { ((b.failed() ? (static_cast<void>(b.take()), 0) : 0), ...); },
+                 branches_);
+      throw std::logic_error("duet::try_join: no failure to rethrow");  // (unreached)
+    }
   }
 
   std::tuple<Fs...> branches_;

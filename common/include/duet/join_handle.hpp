@@ -20,6 +20,20 @@
 // Example (coroutine):
 //   auto h = duet::spawn(work()).cancel_on_drop();
 //   auto r = co_await duet::timeout(1s, std::move(h));  // timed out: cancelled
+//
+// Another task may cancel it too: a CancelHandle (Tokio's AbortHandle) is a
+// copyable reference to the task that can cancel it and ask whether it
+// finished, from any thread, before or after it ends; it cannot join. And
+// a join that must tell a cancellation apart without a catch takes the
+// outcome whole: `co_await h.outcome()` is the task's Outcome<T> (a value,
+// an exception, or cancelled: is_cancelled()), not its value.
+//
+// Example (coroutine):
+//   auto h = duet::spawn(work());
+//   duet::CancelHandle stop = h.cancel_handle();  // copy it to whoever may stop it
+//   stop.cancel();
+//   duet::Outcome<int> out = co_await h.outcome();
+//   if (out.is_cancelled()) { /* stopped before it finished */ }
 #pragma once
 
 #include "duet/export.hpp"
@@ -63,6 +77,61 @@ DUET_API bool run_join_inline(TaskHeader* t);
 
 template <class T>
 class CancelOnDrop;
+template <class T>
+class JoinOutcome;
+
+/// A copyable handle that cancels a task and tells whether it finished
+/// (Tokio's AbortHandle), made by JoinHandle::cancel_handle(). It holds a
+/// reference to the task, as a Waker does, so it stays usable after the
+/// task ended and after its JoinHandle was joined or dropped; it cannot
+/// join. Safe from any thread.
+///
+/// cancel() is JoinHandle::cancel(): the same request through the same
+/// path, so the same outcome: a coroutine or poll task is destroyed where
+/// it waits (at once when parked, at its next suspension when running; its
+/// frame's destructors run), a fiber's stack is unwound (destructors run)
+/// from the park it is in or its next one; the join then throws
+/// duet::Cancelled, unless the task finished first. On a finished task, or
+/// an empty handle (default-made, or moved from), cancel() does nothing, as
+/// JoinHandle::cancel() on an empty handle does.
+class CancelHandle {
+ public:
+  CancelHandle() noexcept = default;
+  CancelHandle(const CancelHandle& o) noexcept : t_(o.t_) {
+    if (t_ != nullptr) t_->ref();
+  }
+  CancelHandle(CancelHandle&& o) noexcept : t_(std::exchange(o.t_, nullptr)) {}
+  CancelHandle& operator=(CancelHandle o) noexcept {
+    std::swap(t_, o.t_);
+    return *this;
+  }
+  ~CancelHandle() {
+    if (t_ != nullptr) t_->unref();
+  }
+
+  /// Requests the task's cancellation (see the class comment); a no-op on
+  /// a finished task or an empty handle.
+  void cancel() const noexcept {
+    if (t_ != nullptr) detail::cancel_task(t_);
+  }
+  /// Has the task finished (returned, thrown, or been cancelled)? False
+  /// for an empty handle.
+  [[nodiscard]] bool is_finished() const noexcept {
+    return t_ != nullptr && t_->load().is_complete();
+  }
+  /// False for an empty handle.
+  [[nodiscard]] bool valid() const noexcept { return t_ != nullptr; }
+  explicit operator bool() const noexcept { return valid(); }
+
+ private:
+  template <class T>
+  friend class JoinHandle;
+  /// Takes a new reference on `t`.
+  explicit CancelHandle(detail::TaskHeader* t) noexcept : t_(t) {
+    if (t_ != nullptr) t_->ref();
+  }
+  detail::TaskHeader* t_ = nullptr;
+};
 
 template <class T>
 class JoinHandle {
@@ -115,6 +184,14 @@ class JoinHandle {
   void cancel() noexcept {
     if (t_ != nullptr) detail::cancel_task(t_);
   }
+  /// A copyable handle that cancels this task (see CancelHandle); empty
+  /// when this handle is.
+  [[nodiscard]] CancelHandle cancel_handle() const noexcept { return CancelHandle(t_); }
+  /// The join as the task's whole Outcome<T> (a value, an exception or a
+  /// cancellation: Outcome::is_cancelled()), which the caller reads without
+  /// a catch: a poll future, like the handle, that leaves it empty. Joining
+  /// an empty handle throws std::logic_error, as the plain join does.
+  [[nodiscard]] JoinOutcome<T> outcome() noexcept;
   /// Lets the task run on without anyone joining it.
   void detach() noexcept { reset(); }
   /// This handle as one that cancels its task when dropped unjoined.
@@ -132,11 +209,41 @@ class JoinHandle {
   explicit operator bool() const noexcept { return valid(); }
 
  private:
+  friend class JoinOutcome<T>;
   void reset() noexcept {
     if (t_ != nullptr) detail::drop_join_handle(std::exchange(t_, nullptr));
   }
   detail::TaskHeader* t_ = nullptr;
 };
+
+/// The future of JoinHandle::outcome(): it borrows the handle, which must
+/// outlive it, and is ready with the task's Outcome<T> moved out.
+template <class T>
+class [[nodiscard]] JoinOutcome {
+ public:
+  explicit JoinOutcome(JoinHandle<T>& h) noexcept : h_(&h) {}
+
+  Poll<Outcome<T>> poll(Context& cx) {
+    if (h_->t_ == nullptr) detail::throw_empty_handle();
+    if (!detail::poll_join(h_->t_, cx)) return pending;
+    detail::TaskHeader* t = std::exchange(h_->t_, nullptr);
+    struct Release {
+      detail::TaskHeader* t;
+      ~Release() { detail::drop_joined_handle(t); }
+    } release{t};
+    // The move leaves the task's outcome empty: nothing for the drop to
+    // report.
+    return std::move(*static_cast<Outcome<T>*>(t->vtable->outcome(t)));
+  }
+
+ private:
+  JoinHandle<T>* h_;
+};
+
+template <class T>
+JoinOutcome<T> JoinHandle<T>::outcome() noexcept {
+  return JoinOutcome<T>(*this);
+}
 
 /// A JoinHandle that cancels its task when dropped before the join (then
 /// drops it as a JoinHandle does): a poll future like the handle, so a
@@ -160,6 +267,7 @@ class [[nodiscard]] CancelOnDrop {
   Poll<T> poll(Context& cx) { return h_.poll(cx); }
   T join() { return h_.join(); }
   void cancel() noexcept { h_.cancel(); }
+  [[nodiscard]] CancelHandle cancel_handle() const noexcept { return h_.cancel_handle(); }
   [[nodiscard]] bool is_finished() const noexcept { return h_.is_finished(); }
   [[nodiscard]] bool valid() const noexcept { return h_.valid(); }
   explicit operator bool() const noexcept { return h_.valid(); }

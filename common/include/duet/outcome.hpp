@@ -125,6 +125,11 @@ class Outcome : public detail::Captures<Outcome<T>, T> {
   }
   /// Holds an exception? (No copy of it: exception() copies, a call.)
   [[nodiscard]] bool has_exception() const noexcept { return tag_ == Tag::exception; }
+  /// The stored value, left in place; null when there is none (empty, an
+  /// exception, cancelled). (duet::Unit for T = void.)
+  [[nodiscard]] const Stored* peek() const noexcept {
+    return tag_ == Tag::value ? &value_ : nullptr;
+  }
 
   /// Moves the value out, or rethrows the stored exception (Cancelled for a
   /// cancelled task). Leaves the outcome empty (cancelled stays cancelled),

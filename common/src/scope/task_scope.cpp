@@ -1,5 +1,6 @@
 // scope/task_scope.cpp: the type-erased half of duet::TaskScope: children's
-// slots, the completion list in completion order, the one waiter, the
+// slots, the completion list in completion order, the one waiter of
+// next() and join(), the list of close() waiters, the
 // failure policy, the end-of-scope rule (duet/scope/task_scope.hpp), and
 // the owner's lane, spawn+next's path with no lock.
 //
@@ -75,6 +76,7 @@
 
 #include "duet/detail/current.hpp"
 #include "duet/sync/detail/spin_lock.hpp"
+#include "duet/sync/detail/wait_list.hpp"
 #include "sched/thread_context.hpp"
 #include "scope/owner_lane.hpp"
 #include "sync/asymmetric_fence.hpp"
@@ -181,6 +183,12 @@ struct ScopeCore {
   std::size_t live = 0;  // slots not free
   Waker waiter;
   TaskHeader* waiter_task = nullptr;
+  // The close() futures waiting for the end, any number (the waiter list
+  // protocol of duet/sync/detail/wait_list.hpp): the front one is woken at
+  // each change that may end the scope (a completion, a take by next() or
+  // join(), the front leaving) and drops what is ready; the one that finds
+  // the end completes them all.
+  WaitList<> closers;
 };
 
 namespace {
@@ -460,15 +468,24 @@ std::size_t live_locked(const ScopeCore* c) noexcept {
   return c->live + (held_by_owner_locked(c) != nullptr ? 1 : 0);
 }
 
+/// A clone of the front closer's waker, to wake after the unlock (none
+/// when no close() waits): it drops what is ready and checks for the end.
+void nudge_closer_locked(ScopeCore* c, Waker& out) {
+  if (!c->closers.empty()) out = c->closers.front()->waker;
+}
+
 void child_done(ScopeCore* c, Slot* s) noexcept {
   Waker to_wake;
+  Waker closer;
   {
     SpinGuard g(c->lock);
     if (c->dead || s->state() != st_pending) return;
     mark_ready_locked(c, s);
     to_wake = std::move(c->waiter);
+    nudge_closer_locked(c, closer);
   }
   std::move(to_wake).wake();
+  std::move(closer).wake();
 }
 
 /// The waiter a poll that returns pending leaves; a replaced waker goes to
@@ -567,6 +584,7 @@ void scope_end(ScopeCore* c) noexcept {
     c->closed.store(true, std::memory_order_release);
     forget_awaiter_locked(c, dropped);
   }
+  drain_in_batches(c->lock, [c](WakeBatch& b) { return complete_into(c->closers, b, st_done); });
   // `dead`: no wake and no spawn touches a slot any more; they are ours.
   for_each_slot(c, [](Slot& s) {
     if (s.state() == st_free) return;
@@ -648,12 +666,15 @@ namespace {
 [[gnu::noinline]] ScopeTake poll_next_slow(ScopeCore* c, Context& cx, const void* awaiter,
                                            ScopeEmpty on_empty) {
   Waker to_wake;
+  Waker closer;
   ScopeTake r{};
   {
     SpinGuard g(c->lock);
     r = poll_next_locked(c, cx, awaiter, on_empty, to_wake);
+    if (r.kind == ScopeTake::got) nudge_closer_locked(c, closer);  // maybe the last child
   }
   std::move(to_wake).wake();
+  std::move(closer).wake();
   return r;
 }
 
@@ -662,12 +683,15 @@ namespace {
 [[gnu::noinline]] ScopeTake end_window(ScopeCore* c, TaskHeader* t, bool done, Context& cx,
                                        const void* awaiter, ScopeEmpty on_empty) {
   Waker to_wake;
+  Waker closer;
   ScopeTake r{};
   {
     SpinGuard g(c->lock);
     r = end_window_locked(c, t, done, cx, awaiter, on_empty, to_wake);
+    if (r.kind == ScopeTake::got) nudge_closer_locked(c, closer);  // maybe the last child
   }
   std::move(to_wake).wake();
+  std::move(closer).wake();
   return r;
 }
 
@@ -725,30 +749,88 @@ ScopeTake scope_poll_join(ScopeCore* c, Context& cx, const void* awaiter) {
   return poll_completions<ScopeEmpty::ends>(c, cx, awaiter);
 }
 
-bool scope_poll_close(ScopeCore* c, Context& cx, const void* awaiter) {
-  Waker dropped;
+namespace {
+
+/// A close()'s poll with the lock: the lane settled (the owner) or closed
+/// (anyone else), and never one of the scope's own children. Closers are
+/// not the one awaiter of next() and join(): any number may wait.
+void enter_close_locked(ScopeCore* c, WaitNode& node, Waker& to_wake) {
+  TaskHeader* me = running_task();
+  if (is_owner(c, me)) {
+    settle_lane_locked(c, to_wake);
+    return;
+  }
+  close_lane_reserved_locked(c, to_wake);
+  if (me != nullptr && is_child_locked(c, me)) {
+    // Relaxed: under the lock (status rule, wait_list.hpp).
+    if (node.status.load(std::memory_order_relaxed) == st_queued) {
+      c->closers.remove(&node);
+      node.status.store(st_idle, std::memory_order_relaxed);
+    }
+    throw std::logic_error(
+        "duet::TaskScope: awaited from one of its own children (it would wait for itself)");
+  }
+}
+
+}  // namespace
+
+bool scope_poll_close(ScopeCore* c, Context& cx, WaitNode& node) {
+  if (node.load_status() == st_done) return true;  // another closer found the end
+  // Woken (not only dropped) when the call ends, after the unlock: a next()
+  // or join() waiter that a lane child's watch made ready.
+  struct WakeAtExit {
+    Waker w;
+    ~WakeAtExit() { std::move(w).wake(); }
+  } exit_wake;
+  Waker& dropped = exit_wake.w;
   for (;;) {
     TaskHeader* t = nullptr;
     {
       SpinGuard g(c->lock);
-      TaskHeader* me = enter_await_locked(c, awaiter, dropped);
+      enter_close_locked(c, node, dropped);
       c->closed.store(true, std::memory_order_release);
       if (!c->cancelled) {
         c->cancelled = true;
         cancel_pending_locked(c);
       }
+      // Relaxed: under the lock (status rule, wait_list.hpp).
+      const bool queued = node.status.load(std::memory_order_relaxed) == st_queued;
       if (Slot* s = pop_ready_locked(c)) {
         t = free_slot_locked(c, s);
       } else if (live_locked(c) == 0) {
-        finish_locked(c, awaiter, {}, dropped);
-        return true;
+        if (queued) c->closers.remove(&node);
+        node.status.store(st_done, std::memory_order_relaxed);
+        break;  // the end: every other closer is completed below
       } else {
-        register_waiter_locked(c, cx, awaiter, me, dropped);
+        if (queued) {
+          node.update_waker(cx.waker());
+        } else {
+          node.waker = cx.waker();
+          node.status.store(st_queued, std::memory_order_relaxed);
+          c->closers.push_back(&node);
+        }
         return false;
       }
     }
     drop_join_handle(t);  // outside the lock: it may report an exception
   }
+  drain_in_batches(c->lock, [c](WakeBatch& b) { return complete_into(c->closers, b, st_done); });
+  return true;
+}
+
+void scope_forget_closer(ScopeCore* c, WaitNode& node) noexcept {
+  Waker next;
+  {
+    SpinGuard g(c->lock);
+    // Relaxed: under the lock (status rule, wait_list.hpp).
+    if (node.status.load(std::memory_order_relaxed) != st_queued) return;
+    const bool front = c->closers.front() == &node;
+    c->closers.remove(&node);
+    node.status.store(st_idle, std::memory_order_relaxed);
+    // The front closer drained what was ready: its successor takes over.
+    if (front) nudge_closer_locked(c, next);
+  }
+  std::move(next).wake();
 }
 
 void scope_forget_awaiter(ScopeCore* c, const void* awaiter) noexcept {

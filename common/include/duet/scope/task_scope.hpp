@@ -39,7 +39,11 @@
 //   and waits until each has ended. Results are dropped as a dropped
 //   JoinHandle drops them: an exception nobody took goes to
 //   RuntimeConfig::on_detached_exception.
-// One waiter at a time (spawns may come from any task at once).
+// Waiters: close() may be awaited by any number of tasks at once, each
+// woken at the scope's end (tokio-util's TaskTracker::wait); beside them,
+// one task at a time may await next(), next_spawned() or join(), which
+// take children (Tokio's JoinSet has one owner). Spawns may come from any
+// task at once.
 //
 // The failure policy (ScopeConfig::on_failure): keep_going (the default)
 // lets every child run; cancel_rest (errgroup's WithContext) cancels every
@@ -66,11 +70,11 @@
 //   when the scope adopts a child that already waits on it. A child that
 //   polls before its own spawn returned may still see the scope without
 //   itself; a grandchild awaiting its grandparent's scope is not detected.)
-// - a second task awaiting the scope while one waits: std::logic_error
-//   (a child of the scope gets the error above instead: that check is
-//   first).
+// - a second task awaiting next(), next_spawned() or join() while one
+//   waits in them: std::logic_error (a child of the scope gets the error
+//   above instead: that check is first). close() has no such limit.
 // - a scope must outlive the futures made from it (next, next_spawned,
-//   join, close).
+//   join, close); a close() that waits must not be moved.
 //
 // The owner: the task that constructed the scope (none on a plain thread;
 // a moved scope keeps it, and holds a reference on it until it ends).
@@ -103,6 +107,7 @@
 #include "duet/outcome.hpp"
 #include "duet/poll.hpp"
 #include "duet/runtime.hpp"
+#include "duet/sync/detail/wait_list.hpp"
 #include "duet/waker.hpp"
 
 namespace duet {
@@ -158,8 +163,11 @@ DUET_API void scope_adopt(ScopeCore* c, TaskHeader* t);
 DUET_API ScopeTake scope_poll_next(ScopeCore* c, Context& cx, const void* awaiter);
 /// next() and join(): the next completion; with no child, `empty` at once.
 DUET_API ScopeTake scope_poll_join(ScopeCore* c, Context& cx, const void* awaiter);
-/// close(): true when every child has ended.
-DUET_API bool scope_poll_close(ScopeCore* c, Context& cx, const void* awaiter);
+/// close(): true when every child has ended. Any number of closers wait
+/// at once, each in its node.
+DUET_API bool scope_poll_close(ScopeCore* c, Context& cx, WaitNode& node);
+/// A close() dropped while its node is queued.
+DUET_API void scope_forget_closer(ScopeCore* c, WaitNode& node) noexcept;
 DUET_API void scope_forget_awaiter(ScopeCore* c, const void* awaiter) noexcept;
 DUET_API void scope_move_awaiter(ScopeCore* c, const void* from, const void* to) noexcept;
 DUET_API void scope_cancel(ScopeCore* c) noexcept;
@@ -187,7 +195,7 @@ std::optional<Outcome<T>> take_child(TaskHeader* t) {
   return std::optional<Outcome<T>>(std::in_place, std::move(*done));
 }
 
-/// The awaiter registration that next/join/close futures share: the scope
+/// The awaiter registration that next and join futures share: the scope
 /// knows its one waiter by the future's address, so a move re-registers and
 /// a destruction deregisters.
 class ScopeAwaiter {
@@ -315,14 +323,29 @@ class TaskScope {
     std::exception_ptr first_error_;
   };
 
-  class [[nodiscard]] Close : detail::ScopeAwaiter {
+  /// Any number of Close futures may wait at once: each is a waiter node
+  /// in the scope's list (duet/sync/detail/wait_list.hpp), so it must not
+  /// be moved while it waits.
+  class [[nodiscard]] Close {
    public:
-    explicit Close(detail::ScopeCore* c) noexcept : ScopeAwaiter(c) {}
+    explicit Close(detail::ScopeCore* c) noexcept : c_(c) {}
+    Close(Close&& o) noexcept : c_(o.c_) {
+      if (o.node_.load_status() == detail::st_queued) detail::moved_while_linked();
+    }
+    Close& operator=(Close&&) = delete;
+    ~Close() {
+      // Acquire (load_status): a closer that completed the node wrote into
+      // it first (status rule, wait_list.hpp).
+      if (node_.load_status() == detail::st_queued) detail::scope_forget_closer(c_, node_);
+    }
     Poll<void> poll(Context& cx) {
-      registered_ = !detail::scope_poll_close(c_, cx, this);
-      if (registered_) return pending;
+      if (!detail::scope_poll_close(c_, cx, node_)) return pending;
       return ready();
     }
+
+   private:
+    detail::ScopeCore* c_;
+    detail::WaitNode node_;
   };
 
   /// The next child to finish; empty at once when the scope holds none
