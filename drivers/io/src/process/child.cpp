@@ -59,14 +59,24 @@ io::Result<void> Child::send_signal(int sig) noexcept {
   return {};
 }
 
-std::optional<io::Result<ExitStatus>> Child::try_reap(bool block) noexcept {
+std::optional<io::Result<ExitStatus>> Child::try_reap() noexcept {
+  return reap_with(WNOHANG);
+}
+
+io::Result<ExitStatus> Child::reap() noexcept {
+  // Without WNOHANG waitid returns only once the child has exited (or
+  // fails): never empty.
+  std::optional<io::Result<ExitStatus>> st = reap_with(0);
+  return st ? std::move(*st) : io::Result<ExitStatus>(io::errno_code(ECHILD));
+}
+
+std::optional<io::Result<ExitStatus>> Child::reap_with(int flags) noexcept {
   if (status_) return io::Result<ExitStatus>(*status_);
   if (pidfd_.native_handle() < 0) return io::Result<ExitStatus>(io::errno_code(ECHILD));
   siginfo_t si{};
   int r = 0;
   do {
-    r = ::waitid(kPidfd, static_cast<id_t>(pidfd_.native_handle()), &si,
-                 WEXITED | (block ? 0 : WNOHANG));
+    r = ::waitid(kPidfd, static_cast<id_t>(pidfd_.native_handle()), &si, WEXITED | flags);
   } while (r < 0 && errno == EINTR);
   if (r < 0) return io::Result<ExitStatus>(io::errno_code(errno));
   if (si.si_pid == 0) return std::nullopt;  // still running
@@ -78,7 +88,7 @@ std::optional<io::Result<ExitStatus>> Child::try_reap(bool block) noexcept {
 void Child::kill_and_reap() noexcept {
   if (status_ || pidfd_.native_handle() < 0) return;
   (void)detail::pidfd_send_signal(pidfd_.native_handle(), SIGKILL);
-  (void)try_reap(true);
+  (void)reap();
   pidfd_.reset();
 }
 
@@ -92,7 +102,7 @@ Poll<io::Result<ExitStatus>> WaitFuture::poll(Context& cx) {
       ready_.reset();
       if (!r) return io::Result<ExitStatus>(r.error());
     }
-    if (auto st = child_->try_reap(false)) return std::move(*st);
+    if (auto st = child_->try_reap()) return std::move(*st);
     ready_.emplace(child_->pidfd_.readable());  // level: ready at once if it exited
   }
 }
