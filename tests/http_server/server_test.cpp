@@ -314,7 +314,7 @@ TEST_CASE("server: hooks see every answer with its status and body bytes", "[htt
   });
 }
 
-TEST_CASE("server: the read timeout closes idle and trickling clients", "[http_server]") {
+TEST_CASE("server: the I/O timeout closes idle and trickling clients", "[http_server]") {
   HTTP_ENGINE_MATRIX("http_server");
   // The manual clock: time moves only by rt.advance, so "idle for the whole
   // timeout" is a step of the test, not a sleep.
