@@ -2,7 +2,7 @@
 add_library(duet_build_flags INTERFACE)
 target_compile_options(duet_build_flags INTERFACE -Wall -Wextra -Wpedantic -Wno-interference-size -Wno-missing-field-initializers)
 # DUET_DLOPEN_TLS: TLS descriptors for duet's thread-locals
-# (duet/detail/tls.hpp): relaxed to a fixed offset in an executable, a
+# (duet/detail/thread_local.hpp): relaxed to a fixed offset in an executable, a
 # call in a shared object, loadable by dlopen either way.
 if(DUET_DLOPEN_TLS)
   include(CheckCXXCompilerFlag)

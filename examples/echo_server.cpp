@@ -176,7 +176,7 @@ int main(int argc, char** argv) {
     rt.shutdown();
   }
   if (stats) {
-    auto s = duet::io::io_stats();
+    auto s = duet::io_stats();
     const double m = static_cast<double>(g_messages.load());
     const double sys =
         static_cast<double>(s.enters + s.epoll_waits + s.io_syscalls + s.wake_writes);

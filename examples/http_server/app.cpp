@@ -23,7 +23,7 @@ namespace {
 duet::http::ClientConfig client_options(const Options& o) {
   duet::http::ClientConfig c;
   c.request_timeout = o.upstream_timeout;
-  c.max_idle_per_host = 1024;
+  c.max_idle_per_origin = 1024;
   return c;
 }
 
@@ -47,7 +47,7 @@ duet::net::TcpListener listen(const Options& o, std::uint16_t port) {
 /// resident memory between them (experiments/http/idle_conns.py's caller
 /// reads it with N connections open and without).
 void print_memory(const duet::Runtime& rt) {
-  const duet::MemoryStats m = rt.memory();
+  const duet::MemoryStats m = rt.memory_stats();
   const struct mallinfo2 mi = ::mallinfo2();
   std::string classes;
   for (const auto& c : m.blocks.classes) {

@@ -7,7 +7,7 @@
 //               [--upstream ADDR:PORT] [--upstream-timeout-ms N]
 //               [--fanout-deadline-ms N]
 //               [--max-header-bytes N] [--max-body-bytes N]
-//               [--read-timeout-ms N] [--max-connections N]
+//               [--io-timeout-ms N] [--max-connections N]
 //               [--max-requests N] [--drain-ms N]
 //
 // The I/O backend comes from DUET_DRIVER (io_uring, epoll; unset: the best
@@ -31,7 +31,7 @@ namespace {
                "                   [--upstream ADDR:PORT] [--upstream-timeout-ms N]\n"
                "                   [--fanout-deadline-ms N]\n"
                "                   [--max-header-bytes N] [--max-body-bytes N]\n"
-               "                   [--read-timeout-ms N] [--max-connections N]\n"
+               "                   [--io-timeout-ms N] [--max-connections N]\n"
                "                   [--max-requests N] [--drain-ms N]\n");
   std::exit(2);
 }
@@ -102,8 +102,8 @@ http_server::Options parse(int argc, char** argv) {
       o.limits.max_header_bytes = number(next(), 1UL << 24);
     } else if (a == "--max-body-bytes") {
       o.limits.max_body_bytes = number(next(), 1UL << 40);
-    } else if (a == "--read-timeout-ms") {
-      o.limits.read_timeout = millis(next());
+    } else if (a == "--io-timeout-ms" || a == "--read-timeout-ms") {  // the second: before 0.4
+      o.limits.io_timeout = millis(next());
     } else if (a == "--max-connections") {
       o.max_connections = number(next(), 1UL << 30);
     } else if (a == "--max-requests") {

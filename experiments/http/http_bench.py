@@ -38,7 +38,7 @@ fiber over coroutine), are taken within a rep. Per server and load:
   means after a second of wrk at 4 connections, so that what a server builds
   once when it serves (pools, arenas, io_uring's buffer ring) is in M_0. Every
   server that closes idle keep-alive connections does so after 300 s here
-  (nginx's keepalive_timeout, duet's --read-timeout-ms); Go's and hyper's
+  (nginx's keepalive_timeout, duet's --io-timeout-ms); Go's and hyper's
   servers have no idle timeout by default. duet's server also says where
   those bytes are (memory_breakdown): its memory line on SIGUSR1 (the block
   cache's blocks by size class, the C heap) with the N open and before; the

@@ -442,7 +442,7 @@ def duet_servers(build: str) -> tuple[dict[str, Server], str]:
             # longer than the server's 10 s default while it opens them.
             # --handlers, --max-connections and --max-requests are left at
             # the server's defaults.
-            a = [exe, "--port", "0", "--engine", engine, "--workers", "1", "--read-timeout-ms", "300000"]
+            a = [exe, "--port", "0", "--engine", engine, "--workers", "1", "--io-timeout-ms", "300000"]
             return a + upstream_args(up) + (["--tls-port", str(tp), "--cert", c, "--key", k] if tp else [])
         out[duet_name(engine, drv)] = Server(duet_name(engine, drv), argv, {"DUET_DRIVER": drv})
     return out, ""

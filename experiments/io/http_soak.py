@@ -47,7 +47,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from soak_common import (SERVER_NOFILE, SERVER_WORKERS, STORM, Soak, SoakServer, Tally, connect,  # noqa: E402
                          failing)
 
-LIMITS = ["--max-header-bytes", "4096", "--max-body-bytes", "65536", "--read-timeout-ms", "3000"]
+LIMITS = ["--max-header-bytes", "4096", "--max-body-bytes", "65536", "--io-timeout-ms", "3000"]
 PLAIN = b"GET /plaintext HTTP/1.1\r\nHost: soak\r\n\r\n"
 JSON = b"GET /json HTTP/1.1\r\nHost: soak\r\n\r\n"
 HELLO = b"Hello, World!"

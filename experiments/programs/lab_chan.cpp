@@ -130,7 +130,8 @@ void blocking_test(long jobs) {
   duet::RuntimeConfig c = cfg(duet::Topology::machine().pus());
   c.blocking_keep_alive = std::chrono::milliseconds(200);
   duet::Runtime rt(c);
-  duet::configure_blocking_pool(c.max_blocking_threads, c.blocking_keep_alive);
+  duet::configure_blocking_pool(
+      {.max_threads = c.max_blocking_threads, .keep_alive = c.blocking_keep_alive});
   std::atomic<bool> stop{false};
   std::vector<double> gaps;
   auto tick = rt.spawn(ticker(&stop, &gaps));

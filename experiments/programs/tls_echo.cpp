@@ -149,8 +149,7 @@ duet::Task<void> duet_server(duet::tls::TlsContext* ctx, duet::net::TcpListener*
 }
 
 /// Adds the driver counters between `before` and `after` to `sum`.
-void add_stats(duet::io::IoStatsSnapshot& sum, const duet::io::IoStatsSnapshot& before,
-               const duet::io::IoStatsSnapshot& after) {
+void add_stats(duet::IoStats& sum, const duet::IoStats& before, const duet::IoStats& after) {
   sum.enters += after.enters - before.enters;
   sum.sqes += after.sqes - before.sqes;
   sum.cqes += after.cqes - before.cqes;
@@ -162,8 +161,8 @@ void add_stats(duet::io::IoStatsSnapshot& sum, const duet::io::IoStatsSnapshot& 
 
 /// The duet server's driver counters per MiB through it (each direction
 /// counts): what the I/O costs in kernel crossings, beside the timing.
-void emit_io_counts(const duet::io::IoStatsSnapshot& s, const std::string& impl, double mib,
-                    int conns, const std::string& method) {
+void emit_io_counts(const duet::IoStats& s, const std::string& impl, double mib, int conns,
+                    const std::string& method) {
   const std::string m = method + "; duet server's driver counters per MiB sent plus received";
   lab::emit("tls_echo", impl, "io_uring_enters_per_mib", static_cast<double>(s.enters) / mib,
             "count", conns, m);
@@ -257,7 +256,7 @@ int main(int argc, char** argv) {
   duet::Runtime rt(cfg);
 
   std::vector<double> blocking, through_duet, ratios;
-  duet::io::IoStatsSnapshot io_sum;  // the duet rounds' driver counters
+  duet::IoStats io_sum;  // the duet rounds' driver counters
   for (int r = 0; r < rounds; ++r) {
     std::uint16_t port = 0;
     int l = listen_loopback(&port);
@@ -268,11 +267,11 @@ int main(int argc, char** argv) {
 
     auto dl = duet::net::TcpListener::bind(duet::net::SocketAddr::v4_loopback(0));
     if (!dl) die("duet bind");
-    const auto before = duet::io::io_stats();
+    const auto before = duet::io_stats();
     auto h = rt.spawn(duet_server(&*dctx, &*dl, conns, model == "stackful"));
     through_duet.push_back(client_round(cctx, dl->local_addr()->port(), conns, bytes, chunk));
     h.join();
-    add_stats(io_sum, before, duet::io::io_stats());
+    add_stats(io_sum, before, duet::io_stats());
     ratios.push_back(through_duet.back() / blocking.back());
   }
   auto median = [](std::vector<double> v) {

@@ -15,7 +15,7 @@
 #include "copy_stack.hpp"
 #include "duet/detail/cpu_relax.hpp"
 #include "duet/detail/hand_off.hpp"
-#include "duet/detail/tls.hpp"
+#include "duet/detail/thread_local.hpp"
 #include "duet/dump.hpp"
 #include "duet/stackful/fiber.hpp"
 #include "duet/stackful/stack.hpp"

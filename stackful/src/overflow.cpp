@@ -24,7 +24,7 @@
 
 #include "copy_stack.hpp"
 #include "duet/detail/current.hpp"
-#include "duet/detail/tls.hpp"
+#include "duet/detail/thread_local.hpp"
 #include "duet/stackful/fiber.hpp"
 #include "overflow.hpp"
 

@@ -6,7 +6,7 @@
 // one.
 #pragma once
 
-#include "duet/detail/tls.hpp"
+#include "duet/detail/thread_local.hpp"
 
 namespace duet::detail {
 

@@ -32,7 +32,7 @@
 
 #include "duet/detail/fork.hpp"
 #include "duet/detail/stackful_ops.hpp"
-#include "duet/detail/tls.hpp"
+#include "duet/detail/thread_local.hpp"
 #include "duet/memory.hpp"
 #include "duet/stackful/stack.hpp"
 #include "stack_stats.hpp"
@@ -633,7 +633,7 @@ StackPoolStats stack_pool_stats() noexcept {
 }
 
 namespace {
-/// Runtime::memory()'s view of the pool (duet/detail/stackful_ops.hpp).
+/// Runtime::memory_stats()'s view of the pool (duet/detail/stackful_ops.hpp).
 void read_stack_memory(StackMemory& m) {
   const StackPoolStats st = stack_pool_stats();
   // Two relaxed counters read one after the other: never below zero.

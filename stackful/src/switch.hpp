@@ -70,7 +70,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "duet/detail/tls.hpp"
+#include "duet/detail/thread_local.hpp"
 #include "duet/stackful/fiber.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)

@@ -51,7 +51,7 @@ TEST_CASE("blocking pool: a job stuck in read(2) does not hold the process's exi
 TEST_CASE("blocking pool child: exit with one job stuck in read and one queued", "[.][blocking]") {
   int fds[2];
   REQUIRE(::pipe(fds) == 0);  // the write end stays open: the read never ends
-  duet::configure_blocking_pool(1, std::chrono::seconds(10));
+  duet::configure_blocking_pool({.max_threads = 1, .keep_alive = std::chrono::seconds(10)});
   std::atomic<bool> started{false};
   auto stuck = duet::spawn_blocking([&] {
     started = true;

@@ -5,7 +5,8 @@
 // runtime destroyed while its jobs run or wait leaves them to finish; a
 // pool thread that ends a job takes the next waiting one itself; the
 // fallback timer's loop takes a pool thread while a timer waits, outside
-// every share.
+// every share; configure_blocking_pool(BlockingPoolConfig) sets the
+// process's share, a field left out keeping its default.
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <future>
@@ -46,7 +47,8 @@ void spawn_gated(duet::Runtime& rt, std::shared_future<void> gate, std::atomic<i
 struct RestorePool {
   std::size_t max_threads = duet::blocking_pool_stats().max_threads;
   ~RestorePool() {
-    duet::configure_blocking_pool(max_threads, duet::RuntimeConfig{}.blocking_keep_alive);
+    duet::configure_blocking_pool(
+        {.max_threads = max_threads, .keep_alive = duet::RuntimeConfig{}.blocking_keep_alive});
   }
 };
 
@@ -117,9 +119,9 @@ TEST_CASE("blocking pool: a thread that ends a job takes its share's next one", 
   duet::test::Watchdog wd("blocking share handoff");
   // The pool's threads are shared: let the ones idle from earlier cases go.
   RestorePool restore;
-  duet::configure_blocking_pool(512, 1ms);
+  duet::configure_blocking_pool({.max_threads = 512, .keep_alive = 1ms});
   wait_until([] { return duet::blocking_pool_stats().threads == 0; });
-  duet::configure_blocking_pool(512, 10s);
+  duet::configure_blocking_pool({.max_threads = 512, .keep_alive = 10s});
   const auto spawned = duet::blocking_pool_stats().spawned;
   auto rt = make_rt(1);
   auto h = rt->spawn(duet::stackful, [] {
@@ -139,7 +141,7 @@ TEST_CASE("blocking pool: the fallback timer's loop runs on a pool thread only w
           "[blocking][time]") {
   duet::test::Watchdog wd("fallback timer service");
   RestorePool restore;
-  duet::configure_blocking_pool(512, 1ms);
+  duet::configure_blocking_pool({.max_threads = 512, .keep_alive = 1ms});
   wait_until([] { return duet::blocking_pool_stats().threads == 0; });
   for (int round = 0; round < 3; ++round) {
     const auto spawned = duet::blocking_pool_stats().spawned;
@@ -161,7 +163,7 @@ TEST_CASE("blocking pool: a job that sleeps off the runtime is not held up by it
   RestorePool restore;
   // The process's share holds one job at a time. The job waits on a timer
   // of the fallback wheel, whose loop must run beside it, outside the share.
-  duet::configure_blocking_pool(1, 10s);
+  duet::configure_blocking_pool({.max_threads = 1, .keep_alive = 10s});
   auto h = duet::spawn_blocking([] {
     duet::wait(duet::sleep(2ms));
     return 7;
@@ -176,4 +178,15 @@ TEST_CASE("blocking pool: a job that sleeps off the runtime is not held up by it
         .join();
   });
   CHECK(j.join() == 8);
+}
+
+TEST_CASE(
+    "blocking pool: configure_blocking_pool takes a BlockingPoolConfig, defaults for the rest",
+    "[blocking]") {
+  RestorePool restore;
+  duet::configure_blocking_pool({.max_threads = 3});
+  CHECK(duet::blocking_pool_stats().max_threads == 3);
+  duet::configure_blocking_pool(duet::BlockingPoolConfig{});
+  CHECK(duet::blocking_pool_stats().max_threads == 512);
+  CHECK(duet::BlockingPoolConfig{}.keep_alive == duet::RuntimeConfig{}.blocking_keep_alive);
 }

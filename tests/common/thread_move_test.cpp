@@ -1,4 +1,4 @@
-// Thread-locals across a task's move between workers (duet/detail/tls.hpp):
+// Thread-locals across a task's move between workers (duet/detail/thread_local.hpp):
 // a fiber or a coroutine that allocates task memory, moves to another
 // worker at a join and allocates again must use the lists of the thread it
 // runs on, never an address computed on the thread it left. The join of a

@@ -1,6 +1,6 @@
 // try_join's error values and try_join_all over a vector of JoinHandles
 // (issue 72, Tokio's try_join! on Err and try_join_all): when every future
-// gives an io::Result, one holding an error ends the try_join at once with
+// gives a duet::Result, one holding an error ends the try_join at once with
 // that error, and the others are dropped (a Task destroyed where it
 // waits); try_join_all gives every value, or at the first failure (an
 // exception, a cancellation, an error value) cancels the other tasks and
@@ -26,7 +26,7 @@
 
 namespace try_join_values {
 
-using duet::io::Result;
+using duet::Result;
 
 struct Gone {
   std::atomic<int>* n;
@@ -98,7 +98,7 @@ duet::Task<std::string> coro_try_join_all(std::vector<duet::JoinHandle<int>> hs)
 
 using try_join_values::Gone;
 
-TEST_CASE("try_join: an io::Result holding an error ends it with that error", "[try_join]") {
+TEST_CASE("try_join: a duet::Result holding an error ends it with that error", "[try_join]") {
   duet::test::Watchdog wd("try_join error value", std::chrono::seconds(60));
   duet::Notify never;  // before the runtime: its end cancels what waits on it
   std::atomic<int> gone{0};
@@ -169,7 +169,7 @@ TEST_CASE("try_join_all: every value, or the first failure cancels the rest", "[
     }
     CHECK(gone.load() == 2);
   }
-  // An error value (fiber awaiting): the io::Result of the vector carries
+  // An error value (fiber awaiting): the duet::Result of the vector carries
   // it, and the parked child is cancelled.
   {
     using R = try_join_values::Result<int>;

@@ -2,7 +2,7 @@
 # (tests/consumer/dlopen): it loads and runs both models. Built with
 # DUET_DLOPEN_TLS, neither it nor any duet library it loads needs the
 # static TLS block (no STATIC_TLS flag in its dynamic section), which a
-# dlopen can find full (duet/detail/tls.hpp); built without, it needs it,
+# dlopen can find full (duet/detail/thread_local.hpp); built without, it needs it,
 # and loads here because this host leaves the block's spare bytes free.
 #   -DHOST=<exe> -DPLUGIN=<plugin.so> -DLIBS=<libduet_*.so|...> -DDLOPEN_TLS=ON|OFF
 cmake_minimum_required(VERSION 3.25)  # the policies of a script run by -P

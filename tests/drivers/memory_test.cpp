@@ -1,4 +1,4 @@
-// memory_test.cpp: Runtime::memory() (duet/memory.hpp) says what the block
+// memory_test.cpp: Runtime::memory_stats() (duet/memory.hpp) says what the block
 // cache, the fiber stack pool and each worker's I/O driver hold: slabs
 // carved per class as tasks of a new size run, chunks covering them, a
 // fiber's stack counted while it runs, io_uring's rings and provided-buffer
@@ -45,7 +45,7 @@ TEST_CASE("Runtime::memory: the block cache's slabs, chunks and depot", "[memory
   }
   duet::test::Watchdog wd("memory: blocks");
   auto rt = duet::iotest::make_rt(duet::IoDriver::epoll, 2);
-  const duet::MemoryStats before = rt->memory();
+  const duet::MemoryStats before = rt->memory_stats();
   // 3,000 frames of a size no other test uses (about 3.5 KiB), alive at
   // once: more than one slab of their class.
   std::vector<duet::JoinHandle<int>> hs;
@@ -53,7 +53,7 @@ TEST_CASE("Runtime::memory: the block cache's slabs, chunks and depot", "[memory
   int sum = 0;
   for (auto& h : hs) sum += h.join();
   CHECK(sum == 3000);
-  const duet::MemoryStats after = rt->memory();
+  const duet::MemoryStats after = rt->memory_stats();
   INFO("carved " << after.blocks.carved_bytes << ", chunks " << after.blocks.chunk_bytes);
   CHECK(slabs_of_at_least(after, 3500) >= slabs_of_at_least(before, 3500) + 2);
   CHECK(after.blocks.carved_bytes >= before.blocks.carved_bytes + 2 * 256 * 1024);
@@ -112,7 +112,7 @@ TEST_CASE("Runtime::memory: a running fiber's stack is counted in the pool's fig
     while (!release.load()) duet::this_fiber::yield();
   });
   while (!running.load()) std::this_thread::yield();
-  seen = rt->memory().stacks;
+  seen = rt->memory_stats().stacks;
   release = true;
   h.join();
   CHECK(seen.in_use >= 1);
@@ -124,7 +124,7 @@ TEST_CASE("Runtime::memory: io_uring's rings and buffer ring per worker, nothing
   duet::test::Watchdog wd("memory: drivers");
   {
     auto rt = duet::iotest::make_rt(duet::IoDriver::epoll, 2);
-    const auto m = rt->memory();
+    const auto m = rt->memory_stats();
     REQUIRE(m.drivers.size() == 2);
     for (const auto& d : m.drivers) {
       CHECK(d.ring_bytes == 0);
@@ -143,7 +143,7 @@ TEST_CASE("Runtime::memory: io_uring's rings and buffer ring per worker, nothing
   cfg.io_recv_buffers = 64;
   cfg.io_recv_buffer_size = 2048;
   duet::Runtime rt(cfg);
-  const auto m = rt.memory();
+  const auto m = rt.memory_stats();
   REQUIRE(m.drivers.size() == 2);
   for (const auto& d : m.drivers) {
     CHECK(d.ring_bytes > 0);

@@ -92,7 +92,7 @@ TEST_CASE("multishot recv: a slow reader gets every byte, in order, across buffe
           "[io][multishot]") {
   SKIP_WITHOUT_MULTISHOT();
   duet::iotest::Watchdog wd("multishot slow reader", 120s);
-  const auto before = duet::io::io_stats();
+  const auto before = duet::io_stats();
   {
     // 64 buffers of 1 KiB, 512 KiB sent, read 100 bytes at a time: the
     // queue hits its cap, the multishot is cancelled and re-armed.
@@ -105,7 +105,7 @@ TEST_CASE("multishot recv: a slow reader gets every byte, in order, across buffe
     CHECK(h.join() == "");
     client.join();
   }
-  const auto after = duet::io::io_stats();
+  const auto after = duet::io_stats();
   CHECK(after.recv_buffers - before.recv_buffers > 0);
   CHECK(after.recv_arms - before.recv_arms > 1);  // re-armed after backpressure
 }
@@ -164,13 +164,13 @@ TEST_CASE("multishot recv: a close with unread data gives its buffers back", "[i
   auto l = TcpListener::bind(SocketAddr::v4_loopback(0));
   REQUIRE(l);
   constexpr int rounds = 30;
-  const auto before = duet::io::io_stats();
+  const auto before = duet::io_stats();
   for (int i = 0; i < rounds; ++i) {
     auto h = rt->spawn(read_some_then_drop(&*l));
     send_pattern(l->local_addr().value(), 2048);
     REQUIRE(h.join() == "");
   }
-  const auto after = duet::io::io_stats();
+  const auto after = duet::io_stats();
   CHECK(after.recv_arms - before.recv_arms == rounds);
 }
 
@@ -218,10 +218,10 @@ TEST_CASE("multishot recv: a socket outlives its runtime", "[io][multishot]") {
 }
 
 namespace {
-/// rt.memory()'s buffers out of the ring, all workers.
+/// rt.memory_stats()'s buffers out of the ring, all workers.
 std::uint32_t buffers_in_use(duet::Runtime& rt) {
   std::uint32_t n = 0;
-  for (const auto& d : rt.memory().drivers) n += d.buffers_in_use;
+  for (const auto& d : rt.memory_stats().drivers) n += d.buffers_in_use;
   return n;
 }
 
@@ -235,7 +235,7 @@ bool wait_until(P done) {
   return false;
 }
 
-/// Polls `rt.memory()` until `pred(in use)` holds, at most ~10 s.
+/// Polls `rt.memory_stats()` until `pred(in use)` holds, at most ~10 s.
 template <class P>
 bool wait_in_use(duet::Runtime& rt, P pred) {
   return wait_until([&] { return pred(buffers_in_use(rt)); });
@@ -306,9 +306,9 @@ TEST_CASE("multishot recv: a read starved by an empty ring takes the waiting byt
   REQUIRE(wait_in_use(*rt, [](std::uint32_t n) { return n == 16; }));
   // Bytes for the other socket find no buffer: its multishot ends starved,
   // and the bytes wait in the socket.
-  const auto before = duet::io::io_stats();
+  const auto before = duet::io_stats();
   REQUIRE(::send(starved.client.get(), "hello", 5, MSG_NOSIGNAL) == 5);
-  REQUIRE(wait_until([&] { return duet::io::io_stats().recv_starved > before.recv_starved; }));
+  REQUIRE(wait_until([&] { return duet::io_stats().recv_starved > before.recv_starved; }));
   // Its next read takes them with one direct recv, the ring still empty.
   auto got = rt->spawn([](TcpStream* s) -> duet::Task<std::string> {
                  std::string out(5, '\0');
@@ -319,7 +319,7 @@ TEST_CASE("multishot recv: a read starved by an empty ring takes the waiting byt
                }(&starved.server))
                  .join();
   CHECK(got == "hello");
-  const auto after = duet::io::io_stats();
+  const auto after = duet::io_stats();
   CHECK(after.io_syscalls > before.io_syscalls);
   CHECK(buffers_in_use(*rt) == 16);
   // The full socket's bytes are all there, and the ring fills up again.

@@ -306,7 +306,7 @@ TEST_CASE("SIGTERM drains: in-flight requests finish, idle ones close, exit 0", 
   EXAMPLE_MATRIX();
   // The read timeout far past the case: only the drain closes the idle
   // connection.
-  Program p = start(engine, driver, {"--drain-ms", "20000", "--read-timeout-ms", "600000"});
+  Program p = start(engine, driver, {"--drain-ms", "20000", "--io-timeout-ms", "600000"});
   const std::uint16_t port = p.port();
   REQUIRE(port != 0);
   Client idle(port);

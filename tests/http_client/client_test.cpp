@@ -2,9 +2,10 @@
 // against a loopback upstream (upstream.hpp) that answers canned bytes:
 // GET and POST, reuse counted by the pool's stats, chunked and
 // close-delimited bodies, HEAD and 204 (no body, the connection reused),
-// 50 concurrent requests from tasks on 2 workers, and fetch on a plain
-// thread. Every case but the plain thread's runs on io_uring and epoll, in
-// both faces (`send` awaited by a coroutine, `fetch` on a fiber).
+// 50 concurrent requests from tasks on 2 workers, fetch on a plain
+// thread, and the pool's cap per origin (max_idle_per_origin, and the
+// deprecated max_idle_per_host it replaced, when set). Every case but the plain thread's runs on
+// io_uring and epoll, in both faces (`send` awaited by a coroutine, `fetch` on a fiber).
 #include "upstream.hpp"
 
 namespace duet::httpclienttest {
@@ -263,4 +264,40 @@ TEST_CASE("client: fetch on a plain thread with the pool and its deadline", "[ht
     CHECK(q.stats().idle == 0);
     wait_until(up.client_closes, 1);
   }
+}
+
+TEST_CASE(
+    "client: max_idle_per_origin caps the pool, and the deprecated max_idle_per_host when set",
+    "[http_client]") {
+  const duet::IoDriver drv = duet::IoDriver::epoll;
+  duet::nettest::FdCheck fd_check;
+  duet::iotest::Watchdog wd("http_client idle cap");
+  Upstream up([](const Seen& s, int) { return Reply{ok(target_of(s.head))}; });
+  auto rt = duet::iotest::make_rt(drv);
+  auto acc = up.start(*rt);
+  // Two requests one after the other: with a cap of 0 none is pooled, so
+  // each connects; the default cap (64) pools the first for the second.
+  const auto two = [&](const ClientConfig& o) {
+    Client c(o);
+    for (int i = 0; i < 2; ++i) {
+      auto r = c.fetch(up.addr(), Request::make(Method::get, "/cap"));
+      REQUIRE(r);
+      CHECK(r->status == 200);
+    }
+    return c.stats();
+  };
+  const auto pooled = two(ClientConfig{});
+  CHECK(pooled.connects == 1);
+  CHECK(pooled.reused == 1);
+  const auto capped = two(ClientConfig{.max_idle_per_origin = 0});
+  CHECK(capped.connects == 2);
+  CHECK(capped.idle == 0);
+  ClientConfig old;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  old.max_idle_per_host = 0;  // the name before 0.4: set, it wins
+#pragma GCC diagnostic pop
+  const auto capped_old = two(old);
+  CHECK(capped_old.connects == 2);
+  CHECK(capped_old.idle == 0);
 }

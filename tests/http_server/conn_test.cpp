@@ -177,7 +177,7 @@ using namespace conn_test;
 TEST_CASE("conn: an idle connection reads into the machine's 64 bytes by the head's deadline",
           "[http_server]") {
   duet::http::ServerConfig o;
-  o.limits.read_timeout = 1000ms;
+  o.limits.io_timeout = 1000ms;
   Machine x(o);
   const auto before = duet::Clock::now();
   REQUIRE(x.m.next(stream_of(x.rec)) == Next::read);
@@ -188,11 +188,26 @@ TEST_CASE("conn: an idle connection reads into the machine's 64 bytes by the hea
   CHECK(x.m.deadline() <= duet::Clock::now() + 1000ms);
 }
 
-TEST_CASE("conn: a read timeout past the clock's range is no deadline", "[http_server]") {
+TEST_CASE("conn: the deprecated Limits::read_timeout, when set, is the io_timeout",
+          "[http_server]") {
+  duet::http::ServerConfig o;
+  o.limits.io_timeout = std::chrono::hours(1);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  o.limits.read_timeout = 1000ms;  // the name before 0.4
+#pragma GCC diagnostic pop
+  Machine x(o);
+  const auto before = duet::Clock::now();
+  REQUIRE(x.m.next(stream_of(x.rec)) == Next::read);
+  CHECK(x.m.deadline() >= before + 1000ms);
+  CHECK(x.m.deadline() <= duet::Clock::now() + 1000ms);
+}
+
+TEST_CASE("conn: an I/O timeout past the clock's range is no deadline", "[http_server]") {
   for (const auto huge :
        {std::chrono::milliseconds::max(), std::chrono::milliseconds(INT64_MAX / 2)}) {
     duet::http::ServerConfig o;
-    o.limits.read_timeout = huge;
+    o.limits.io_timeout = huge;
     Machine x(o);
     REQUIRE(x.m.next(stream_of(x.rec)) == Next::read);
     // Saturated: later than any deadline a real timeout gives, never in the past.

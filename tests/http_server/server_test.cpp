@@ -314,12 +314,12 @@ TEST_CASE("server: hooks see every answer with its status and body bytes", "[htt
   });
 }
 
-TEST_CASE("server: the read timeout closes idle and trickling clients", "[http_server]") {
+TEST_CASE("server: the I/O timeout closes idle and trickling clients", "[http_server]") {
   HTTP_ENGINE_MATRIX("http_server");
   // The manual clock: time moves only by rt.advance, so "idle for the whole
   // timeout" is a step of the test, not a sleep.
   duet::http::ServerConfig o;
-  o.limits.read_timeout = 1000ms;
+  o.limits.io_timeout = 1000ms;
   Fixture f(engine, drv, o, duet::ClockMode::manual);
   const int fds_before = duet::iotest::fd_count();
   {
@@ -553,7 +553,7 @@ TEST_CASE("server: an idle TLS connection holds what an idle plain one does, its
   // Idle connections are kept past the whole case, however slowly a
   // sanitizer runs the dumps (the default read timeout would close them).
   duet::http::ServerConfig o;
-  o.limits.read_timeout = std::chrono::minutes(10);
+  o.limits.io_timeout = std::chrono::minutes(10);
   Fixture f(engine, drv, o);
   const std::uint16_t tls_port = f.serve_tls(*ctx);
   const TaskShape none = settled_shape(*f.rt, 2);  // the two accept loops

@@ -167,7 +167,7 @@ TEST_CASE("server: shutdown at its deadline reports the connections still open",
   Gate g;
   duet::http::ServerConfig o;
   o.engine = engine;
-  o.limits.read_timeout = std::chrono::hours(1);  // only the shutdown's deadline passes
+  o.limits.io_timeout = std::chrono::hours(1);  // only the shutdown's deadline passes
   std::uint16_t port = 0;
   auto s = shutdown_test::start(*rt, g, o, port);
   {

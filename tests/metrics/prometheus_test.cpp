@@ -292,7 +292,7 @@ TEST_CASE("metrics: a runtime's exposition follows the text format and counts wh
         kTasks);
   CHECK(count_of(p, "duet_io_driver_info") == 1);
   CHECK(p.types.at("duet_io_cqes_total") == "counter");
-  // Runtime::memory(): process-wide gauges, and one sample per worker for
+  // Runtime::memory_stats(): process-wide gauges, and one sample per worker for
   // the drivers' mappings.
   for (const char* g : {"duet_memory_block_chunk_bytes", "duet_memory_block_carved_bytes",
                         "duet_memory_block_depot_bytes", "duet_memory_stack_pooled_bytes",

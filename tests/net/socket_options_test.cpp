@@ -345,13 +345,13 @@ TEST_CASE("accept_many takes thirty connections in one wake (one multishot on io
   REQUIRE(l);
   std::vector<duet::io::Fd> clients;
   for (int i = 0; i < 30; ++i) clients.push_back(connect_client(*l->local_addr()));
-  const auto before = duet::io::io_stats();
+  const auto before = duet::io_stats();
   std::vector<std::size_t> sizes;
   CHECK(SPAWN_MODEL(*rt, model, accept_batches, &*l, 30, std::size_t{64}, &sizes).join() == "");
   CHECK(sizes == std::vector<std::size_t>{30});
   if (drv == duet::IoDriver::io_uring && duet::io::uring_features().multishot_accept) {
     // One SQE armed the accept for all thirty (the rest: the worker's own).
-    CHECK(duet::io::io_stats().sqes - before.sqes < 10);
+    CHECK(duet::io_stats().sqes - before.sqes < 10);
   }
 }
 

@@ -669,7 +669,7 @@ inline Verdict run_http_scenario(std::uint64_t seed, http::Engine engine,
   http::ServerConfig opts;
   opts.engine = engine;
   opts.limits.buffered_body_bytes = 1024;  // a larger body is streamed to the handler
-  opts.limits.read_timeout = std::chrono::seconds(3);
+  opts.limits.io_timeout = std::chrono::seconds(3);
   // The proxy's upstream (cfg.proxy): the same routes on a third host,
   // its own ledger; the proxy's client pools its connections there.
   UploadLedger upstream_ledger;

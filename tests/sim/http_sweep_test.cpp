@@ -279,7 +279,7 @@ HttpsRun run_https(std::uint64_t seed, Engine engine) {
   UploadLedger ledger;
   duet::http::ServerConfig opts;
   opts.engine = engine;
-  opts.limits.read_timeout = 3s;
+  opts.limits.io_timeout = 3s;
   duet::http::Server server(scenario_routes(&ledger, Handling::correct), opts);
 
   duet::sim::WorldConfig wc;
@@ -492,7 +492,7 @@ TEST_CASE(
     "read, is answered at once on each engine") {
   // Found by the sweep: the body's end, decoded in the feed that gave the
   // head, waited in the decoder while the body reader read the socket for
-  // more, until Limits::read_timeout (400).
+  // more, until Limits::io_timeout (400).
   for (Engine e : kEngines) {
     UploadLedger ledger;
     duet::http::ServerConfig opts;

@@ -23,6 +23,24 @@ listing file:line, on:
   a comment's example, unless on a deprecated alias's line.
 - `Abort` for cancel in a public type's name (Tokio's AbortHandle is
   duet's CancelHandle).
+- statistics spelled another way: a function returning a `*Stats`
+  snapshot whose name does not end in `stats` (`memory()`), a
+  process-wide `*_stats()` free function outside namespace `duet`
+  (`io::io_stats()`), or a `*Snapshot` type;
+- a field named for something else: `*_per_host` (a pool is per origin,
+  an address and port), `read_timeout` (the deadline of every wait on the
+  peer is `io_timeout`);
+- a `configure_*` function of more than one parameter (it takes a
+  Config);
+- an internal in the public namespace: `spawn_via` outside `detail`, or
+  an include of `duet/detail/tls.hpp` (the thread-locals' header is
+  `duet/detail/thread_local.hpp`; `duet/tls.hpp` is TLS the protocol);
+- a `try_*` function that takes a `bool` (a "try" never blocks: the
+  blocking form is the name without `try_`).
+Each of these but the last two passes when deprecated (`[[deprecated` on
+the line or the line before); a renamed field kept for one release passes
+when its type is a `detail::Old*` one (assigning it warns; a
+[[deprecated]] data member would warn in every copy of its struct).
 """
 import pathlib
 import re
@@ -46,6 +64,16 @@ MODEL_ENUMERATOR = re.compile(r"^\s*(stackless|stackful)\b(?!\s*\[\[deprecated)\
 IO_RESULT = re.compile(r"\bio::Result\b")
 ABORT_TYPE = re.compile(r"^\s*(?:struct|class|using)\s+(?:DUET_API\s+)?(\w*Abort\w*)\b(.*)$")
 CORO_TYPE = re.compile(r"^\s*(?:struct|class|using)\s+(?:DUET_API\s+)?(\w*Coro(?!utine)\w*)\b(.*)$")
+STATS_GETTER = re.compile(r"(?:^|[\s:])(\w*Stats)\s+(\w+)\s*\(")
+FREE_STATS = re.compile(r"^(?:\[\[[^\]]*\]\]\s*)*(?:DUET_API\s+)?(?:inline\s+)?[\w:]*Stats\w*\s+(\w+_stats)\s*\(")
+SNAPSHOT_TYPE = re.compile(r"^\s*(?:struct|class|using)\s+(?:DUET_API\s+)?(\w+Snapshot)\b")
+RETIRED_FIELD = re.compile(r"^\s*(?:\[\[[^\]]*\]\]\s*)?[\w:<>, ]*[\w>]\s+(\w+_per_host|read_timeout)\s*[{=;]"
+                           r"|^\s+(\w+_per_host|read_timeout)\s*[{=;]")
+CONFIGURE_FN = re.compile(r"^\s*(?:\[\[[^\]]*\]\]\s*)*(?:DUET_API\s+)?(?:inline\s+)?[\w:<>]+\s+"
+                          r"(configure_\w+)\s*\(([^()]*,[^()]*)\)")
+SPAWN_VIA = re.compile(r"([\w>]+)\s+spawn_via\s*\(")  # a declaration: a type before the name
+TLS_INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]duet/detail/tls\.hpp[>"]')
+TRY_BOOL = re.compile(r"\b(try_\w+)\s*\(\s*bool\b")
 
 
 def public_headers(roots):
@@ -70,11 +98,79 @@ def in_detail(lines):
     return out
 
 
+def namespaces(lines):
+    """For each line, the namespace it lies in ("duet::io"; "" outside any),
+    by `namespace a::b {` and the closing `}  // namespace a::b` comment."""
+    stack = []
+    out = []
+    for line in lines:
+        m = re.match(r"^\s*namespace\s+([\w:]+)\s*\{", line)
+        if m:
+            stack.append(m.group(1))
+        out.append("::".join(stack))
+        if re.match(r"^\s*\}\s*//\s*namespace\b", line) and stack:
+            stack.pop()
+    return out
+
+
+def deprecated_near(lines, n):
+    """Whether line n (1-based) or the line before says [[deprecated."""
+    before = lines[n - 2] if n >= 2 else ""
+    return "[[deprecated" in lines[n - 1] or "[[deprecated" in before
+
+
+def check_names(path, lines, detail, spaces):
+    """The rows of statistics, names that say something else, Config,
+    internals and "try" (docs/vocabulary.md)."""
+    problems = []
+    for n, line in enumerate(lines, 1):
+        if TLS_INCLUDE.match(line):
+            problems.append(f"{path}:{n}: duet/detail/tls.hpp: the thread-locals' header is "
+                            f"duet/detail/thread_local.hpp (docs/vocabulary.md)")
+        code = line.split("//", 1)[0]
+        if detail[n - 1] or not code.strip():
+            continue
+        m = SPAWN_VIA.search(code)
+        if m and m.group(1) != "return":
+            problems.append(f"{path}:{n}: spawn_via outside namespace detail: an internal "
+                            f"(docs/vocabulary.md)")
+        m = TRY_BOOL.search(code)
+        if m:
+            problems.append(f"{path}:{n}: {m.group(1)}(bool): a try never blocks; the blocking "
+                            f"form drops try_ (docs/vocabulary.md)")
+        if deprecated_near(lines, n):
+            continue
+        m = STATS_GETTER.search(code)
+        if m and not m.group(2).endswith("stats") and not code.lstrip().startswith(("struct", "class")):
+            problems.append(f"{path}:{n}: {m.group(2)}() returns {m.group(1)}: statistics are "
+                            f"read as *stats() (docs/vocabulary.md)")
+        m = FREE_STATS.match(code)
+        if m and spaces[n - 1] != "duet":
+            problems.append(f"{path}:{n}: {m.group(1)}() in namespace {spaces[n - 1] or '(none)'}: "
+                            f"process-wide statistics are duet::<thing>_stats() (docs/vocabulary.md)")
+        m = SNAPSHOT_TYPE.search(code)
+        if m:
+            problems.append(f"{path}:{n}: {m.group(1)}: a snapshot of statistics is <Thing>Stats "
+                            f"(docs/vocabulary.md)")
+        m = RETIRED_FIELD.search(code)
+        if m and "detail::Old" not in code:
+            name = m.group(1) or m.group(2)
+            word = "io_timeout: it bounds writes too" if name == "read_timeout" else \
+                "per origin: an address and port"
+            problems.append(f"{path}:{n}: {name}: {word} (docs/vocabulary.md)")
+        m = CONFIGURE_FN.search(code)
+        if m:
+            problems.append(f"{path}:{n}: {m.group(1)}({m.group(2).strip()}): a configure_* "
+                            f"function takes a Config (docs/vocabulary.md)")
+    return problems
+
+
 def check_file(path, enums_all):
     problems = []
     text = path.read_text(encoding="utf-8")
     lines = text.splitlines()
     detail = in_detail(lines)
+    problems += check_names(path, lines, detail, namespaces(lines))
     for n, line in enumerate(lines, 1):
         if detail[n - 1]:
             continue

@@ -284,10 +284,11 @@ TEST_CASE("spawn_blocking: at most max threads, idle threads are reclaimed (clai
   struct RestoreBlockingPool {
     std::size_t max_threads = blocking_pool_stats().max_threads;
     ~RestoreBlockingPool() {
-      configure_blocking_pool(max_threads, RuntimeConfig{}.blocking_keep_alive);
+      configure_blocking_pool(
+          {.max_threads = max_threads, .keep_alive = RuntimeConfig{}.blocking_keep_alive});
     }
   } restore;
-  configure_blocking_pool(3, std::chrono::milliseconds(50));
+  configure_blocking_pool({.max_threads = 3, .keep_alive = std::chrono::milliseconds(50)});
   REQUIRE(eventually([] { return blocking_pool_stats().threads == 0; }, 5000ms));
   std::atomic<int> running{0}, peak{0};
   std::vector<JoinHandle<void>> hs;
@@ -307,7 +308,7 @@ TEST_CASE("spawn_blocking: at most max threads, idle threads are reclaimed (clai
   CHECK(eventually([] { return blocking_pool_stats().threads == 0; }, 5000ms));
   CHECK(blocking_pool_stats().reclaimed >= 1);
   // A queued job cancelled before it starts joins as Cancelled.
-  configure_blocking_pool(1, std::chrono::milliseconds(50));
+  configure_blocking_pool({.max_threads = 1, .keep_alive = std::chrono::milliseconds(50)});
   auto gate = Channel<int>::bounded(0);
   auto busy = duet::spawn_blocking([gate]() mutable { (void)duet::wait(gate.recv()); });
   auto queued = duet::spawn_blocking([] { return 5; });

@@ -32,6 +32,7 @@
 #include "duet/stackful.hpp"
 #include "duet/stackless.hpp"
 #include "duet/stall.hpp"
+#include "duet/stats.hpp"
 #include "duet/sync/barrier.hpp"
 #include "duet/sync/mutex.hpp"
 #include "duet/sync/notify.hpp"

@@ -12,9 +12,10 @@
 // burst never holds back another's jobs; a pool thread whose last job was
 // the runtime's exits after RuntimeConfig::blocking_keep_alive (default
 // 10 s) without work. A job spawned off every worker takes the process's
-// share, which configure_blocking_pool sets (512 and 10 s by default; its
-// keep-alive also caps every runtime's). Runtime::blocking_stats() reads a
-// runtime's share, blocking_pool_stats() the whole pool.
+// share, which configure_blocking_pool(BlockingPoolConfig) sets (512 and
+// 10 s by default; its keep-alive also caps every runtime's).
+// Runtime::blocking_stats() reads a runtime's share, blocking_pool_stats()
+// the whole pool (process-wide, duet/stats.hpp).
 //
 // Its JoinHandle is an ordinary one: results and exceptions travel to the
 // joiner, dropping the handle detaches. cancel() cancels a job that has not
@@ -59,10 +60,25 @@ struct BlockingPoolStats {
   std::uint64_t reclaimed = 0;   // threads that exited after keep-alive
 };
 DUET_API BlockingPoolStats blocking_pool_stats();
+/// The process's share of the pool (configure_blocking_pool).
+struct BlockingPoolConfig {
+  /// At most this many of the jobs spawned off every worker run at once
+  /// (512, as in Tokio); the rest wait in the process's queue.
+  std::size_t max_threads = 512;
+  /// How long a pool thread waits for work before it exits (10 s, as in
+  /// Tokio); a runtime's RuntimeConfig::blocking_keep_alive applies up to it.
+  std::chrono::nanoseconds keep_alive = std::chrono::seconds(10);
+};
 /// Sets the process's share: the limit of the jobs spawned off every worker,
-/// and the keep-alive of every pool thread (a runtime's blocking_keep_alive
-/// applies up to it). Runtimes keep their own limits.
-DUET_API void configure_blocking_pool(std::size_t max_threads, std::chrono::nanoseconds keep_alive);
+/// and the keep-alive of every pool thread. Runtimes keep their own limits.
+DUET_API void configure_blocking_pool(BlockingPoolConfig config);
+/// The form before 0.4 (docs/CHANGELOG.md): positional arguments.
+[[deprecated(
+    "use configure_blocking_pool(BlockingPoolConfig{.max_threads = ..., .keep_alive = "
+    "...})")]] inline void
+configure_blocking_pool(std::size_t max_threads, std::chrono::nanoseconds keep_alive) {
+  configure_blocking_pool(BlockingPoolConfig{.max_threads = max_threads, .keep_alive = keep_alive});
+}
 
 namespace detail {
 

@@ -23,12 +23,12 @@
 // CancelOnDrop cancels its task; a plain JoinHandle detaches, a borrowed
 // lvalue is left to its owner).
 // Error values (Tokio's try_join! on Err): when every future gives an
-// io::Result (any value types), an io::Result holding an error is a
-// failure too. Then try_join gives one io::Result: of the std::tuple of the
-// values (duet::Unit for an io::Result<void>) when all succeed, or the
+// duet::Result (any value types), a duet::Result holding an error is a
+// failure too. Then try_join gives one duet::Result: of the std::tuple of the
+// values (duet::Unit for a duet::Result<void>) when all succeed, or the
 // first error found, which ends it at once as an exception does. The rule
 // covers every type R<T> of one template R for which duet::error_output
-// is specialised (duet/poll.hpp): io::Result is duet's. A try_join that
+// is specialised (duet/poll.hpp): duet::Result is duet's. A try_join that
 // mixes such futures with others does not compile (which failure would it
 // give?); join() takes any mix, an error value being a value to it.
 // An argument passed as an rvalue is moved in and owned; an lvalue (a
@@ -42,10 +42,10 @@
 // if some threw (or were cancelled), the first such exception, in handle
 // order, is rethrown after all have finished.
 // try_join_all: as join_all, but the first failure (an exception, a
-// cancellation, or, for a T that is an io::Result, an error value) ends it
+// cancellation, or, for a T that is a duet::Result, an error value) ends it
 // at once: every other task is cancelled (JoinHandle::cancel) and
 // detached, and the failure is the result (rethrown; an error value is
-// returned, as the io::Result of the vector of values).
+// returned, as the duet::Result of the vector of values).
 // race: the first task to finish wins; its result (or exception) is the
 // race's; every other task is cancelled (JoinHandle::cancel) and detached.
 // select_first: the first to finish; its handle is emptied in the caller's
@@ -109,7 +109,7 @@ namespace detail {
                          " is empty (joined already, or never given a task)");
 }
 /// Is T an error-valued result, R<A> of a template R whose R<U> carry an
-/// error (duet::error_output, duet/poll.hpp): io::Result<A>. Then
+/// error (duet::error_output, duet/poll.hpp): duet::Result<A>. Then
 /// `rebind<U>` is R<U> and `value_t` the A (duet::Unit for void).
 template <class T>
 struct result_family : std::false_type {};
@@ -121,7 +121,7 @@ struct result_family<R<A>> : std::true_type {
   using value_t = std::conditional_t<std::is_void_v<A>, Unit, A>;
 };
 template <class T>
-inline constexpr bool is_result_v = result_family<T>::value;
+inline constexpr bool is_error_valued_v = result_family<T>::value;
 
 /// The value of the error-valued result `r` that holds one (Unit for void).
 template <class R>
@@ -139,7 +139,7 @@ typename result_family<R>::value_t value_of(R&& r) {
 template <class T>
 bool try_failed(const Outcome<T>& o) noexcept {
   if (o.has_exception() || o.is_cancelled()) return true;
-  if constexpr (is_result_v<T>) {
+  if constexpr (is_error_valued_v<T>) {
     const auto* v = o.peek();
     return v != nullptr && static_cast<bool>(v->error());
   } else {
@@ -192,7 +192,7 @@ class [[nodiscard]] JoinAll {
 
 template <class T>
 class [[nodiscard]] TryJoinAll {
-  static constexpr bool error_values = detail::is_result_v<T>;
+  static constexpr bool error_values = detail::is_error_valued_v<T>;
   template <class U>
   struct Values {
     using type = std::conditional_t<std::is_void_v<U>, void, std::vector<U>>;
@@ -407,9 +407,9 @@ using join_branch_t =
 /// none?
 template <class... Outs>
 struct error_values {
-  static constexpr std::size_t results = (std::size_t{is_result_v<Outs>} + ...);
+  static constexpr std::size_t results = (std::size_t{is_error_valued_v<Outs>} + ...);
   static_assert(results == 0 || results == sizeof...(Outs),
-                "duet::try_join: either every future gives an io::Result (an error value ends "
+                "duet::try_join: either every future gives a duet::Result (an error value ends "
                 "it) or none does; make the others give one too, or use duet::join");
   static constexpr bool value = results == sizeof...(Outs);
 };

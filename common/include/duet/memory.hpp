@@ -1,7 +1,7 @@
-// duet/memory.hpp: what duet's caches hold (Runtime::memory()).
+// duet/memory.hpp: what duet's caches hold (Runtime::memory_stats()).
 //
 // Example (fiber):
-//   duet::MemoryStats m = rt.memory();
+//   duet::MemoryStats m = rt.memory_stats();
 //   std::printf("blocks %zu B carved, %zu B free in the depot; stacks %zu B pooled\n",
 //               m.blocks.carved_bytes, m.blocks.depot_bytes, m.stacks.pooled_bytes);
 //

@@ -135,11 +135,18 @@ class DUET_API Runtime {
   /// Inline (every fiber spawn reads its defaults here): the scheduler's
   /// copy, which lives as long as the runtime.
   [[nodiscard]] const RuntimeConfig& config() const noexcept { return *cfg_; }
+  // Statistics read from the runtime, each a snapshot named *_stats()
+  // (docs/vocabulary.md); the process-wide ones are free functions,
+  // gathered in duet/stats.hpp.
   /// A snapshot of every worker's counters.
   [[nodiscard]] std::vector<WorkerStats> stats() const;
   /// What duet's caches hold: the block cache and the fiber stack pool
   /// (process-wide), and each worker's I/O driver (duet/memory.hpp).
-  [[nodiscard]] MemoryStats memory() const;
+  [[nodiscard]] MemoryStats memory_stats() const;
+  /// The name before 0.4 (docs/CHANGELOG.md).
+  [[deprecated("use memory_stats()")]] [[nodiscard]] MemoryStats memory() const {
+    return memory_stats();
+  }
   /// This runtime's share of the blocking pool (duet/blocking.hpp): its
   /// jobs running and waiting, its limit and its peak.
   [[nodiscard]] BlockingPoolStats blocking_stats() const;
@@ -180,16 +187,17 @@ inline Scheduler* scheduler_of(Runtime& rt) noexcept {
 }
 }  // namespace detail
 
+namespace detail {
 /// Spawns a poll future as a task (one block: header, future, outcome),
-/// handed to the scheduler by `submit` (detail::SubmitAnywhere or
-/// detail::SubmitPinned).
+/// handed to the scheduler by `submit` (SubmitAnywhere or SubmitPinned).
+/// Internal: each spawn_on takes its way through it.
 template <class Submit, Future F>
-requires(!detail::is_task_v<std::remove_cvref_t<F>>)  // a Task spawns as a coroutine
+requires(!is_task_v<std::remove_cvref_t<F>>)  // a Task spawns as a coroutine
     JoinHandle<future_output_t<std::remove_cvref_t<F>>> spawn_via(Submit submit, Runtime& rt,
                                                                   F&& fut) {
   using Fut = std::remove_cvref_t<F>;
-  using Task = detail::PollTask<Fut>;
-  void* mem = detail::block_alloc(sizeof(Task));
+  using Task = PollTask<Fut>;
+  void* mem = block_alloc(sizeof(Task));
   Task* t;
   if constexpr (std::is_nothrow_constructible_v<Fut, F&&> &&
                 std::is_nothrow_move_constructible_v<Fut>) {
@@ -200,13 +208,14 @@ requires(!detail::is_task_v<std::remove_cvref_t<F>>)  // a Task spawns as a coro
     try {
       t = new (mem) Task(Fut(std::forward<F>(fut)));
     } catch (...) {
-      detail::block_free(mem, sizeof(Task));
+      block_free(mem, sizeof(Task));
       throw;
     }
   }
-  submit(detail::scheduler_of(rt), t);
+  submit(scheduler_of(rt), t);
   return JoinHandle<future_output_t<Fut>>(t);
 }
+}  // namespace detail
 
 /// Spawns a poll future as a task.
 template <Future F>

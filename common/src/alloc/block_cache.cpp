@@ -33,7 +33,7 @@
 
 #include "alloc/chunk_policy.hpp"
 #include "duet/detail/fork.hpp"
-#include "duet/detail/tls.hpp"
+#include "duet/detail/thread_local.hpp"
 #include "duet/memory.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -160,7 +160,7 @@ SlabSource& slab_source() {
   return s;
 }
 
-/// Slabs carved per class (Runtime::memory()). Relaxed: counts, read for a
+/// Slabs carved per class (Runtime::memory_stats()). Relaxed: counts, read for a
 /// report, and a carve is a slow path's.
 std::array<std::atomic<std::size_t>, num_classes>& slabs_carved() {
   static std::array<std::atomic<std::size_t>, num_classes> n{};

@@ -323,8 +323,8 @@ BlockingPoolStats blocking_pool_stats() {
   return detail::pool().stats();
 }
 
-void configure_blocking_pool(std::size_t max_threads, std::chrono::nanoseconds keep_alive) {
-  detail::pool().configure(max_threads, keep_alive);
+void configure_blocking_pool(BlockingPoolConfig config) {
+  detail::pool().configure(config.max_threads, config.keep_alive);
 }
 
 }  // namespace duet

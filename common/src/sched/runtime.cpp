@@ -71,7 +71,7 @@ BlockingPoolStats Runtime::blocking_stats() const {
   return sched_->blocking_quota.stats();
 }
 
-MemoryStats Runtime::memory() const {
+MemoryStats Runtime::memory_stats() const {
   MemoryStats m;
   m.blocks = detail::block_memory();
   if (&duet_stack_memory_source != nullptr) duet_stack_memory_source(m.stacks);

@@ -12,7 +12,7 @@
 #include "duet/export.hpp"
 
 #include "duet/detail/parker.hpp"
-#include "duet/detail/tls.hpp"
+#include "duet/detail/thread_local.hpp"
 
 namespace duet::detail {
 

@@ -3,7 +3,7 @@
 #include "duet/task_local.hpp"
 
 #include "duet/detail/current.hpp"
-#include "duet/detail/tls.hpp"
+#include "duet/detail/thread_local.hpp"
 
 namespace duet::detail {
 

@@ -82,8 +82,20 @@ bool client_idempotent(Method m) noexcept {
 
 }  // namespace detail
 
+namespace {
+
+/// `o` with a field set under its name before 0.4 moved to its new name
+/// (max_idle_per_host to max_idle_per_origin), so that the pool reads one.
+ClientConfig with_current_names(ClientConfig o) noexcept {
+  if (o.max_idle_per_host.set) o.max_idle_per_origin = *o.max_idle_per_host.set;
+  o.max_idle_per_host.set.reset();
+  return o;
+}
+
+}  // namespace
+
 struct Client::Pool {
-  explicit Pool(ClientConfig o) : options(std::move(o)) {}
+  explicit Pool(ClientConfig o) : options(with_current_names(std::move(o))) {}
 
   const ClientConfig options;
 
@@ -134,15 +146,16 @@ struct Client::Pool {
   }
 
   /// Pools `c` (after a whole response on a reusable connection); past
-  /// max_idle_per_host the oldest idle connection is closed.
+  /// max_idle_per_origin (for its address and port) the oldest idle
+  /// connection is closed.
   void put(const net::SocketAddr& addr, detail::ClientConnPtr c) {
-    if (options.max_idle_per_host == 0) return;  // `c` closes here
+    if (options.max_idle_per_origin == 0) return;  // `c` closes here
     c->idle_since = Clock::now();
     detail::ClientConnPtr evicted;  // closed after the unlock
     std::lock_guard lock(mu);
     detail::ClientHost* h = find(addr);
     if (h == nullptr) h = &hosts.emplace_back(detail::ClientHost{addr, {}});
-    if (h->idle.size() >= options.max_idle_per_host) {
+    if (h->idle.size() >= options.max_idle_per_origin) {
       evicted = std::move(h->idle.front());
       h->idle.erase(h->idle.begin());
       --counts.idle;

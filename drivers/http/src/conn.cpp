@@ -68,7 +68,7 @@ class Conn::Pump final : public BodyPump {
     }
     c.first_ = false;
     c.pos_ = c.end_ = 0;
-    const Instant deadline = deadline_after(c.state().options.limits.read_timeout);
+    const Instant deadline = deadline_after(c.state().options.limits.io_timeout);
     duet::Result<std::size_t> r = co_await io_.ops->read(
         io_.stream, std::as_writable_bytes(std::span(b.buf.get(), b.cap)), deadline);
     if (r) c.end_ = static_cast<std::uint16_t>(*r);  // at most kReadBuffer
@@ -77,7 +77,7 @@ class Conn::Pump final : public BodyPump {
   Task<bool> send_continue() override {
     Busy& b = *c_.busy_;
     b.out += continue_response();
-    const Instant deadline = deadline_after(c_.state().options.limits.read_timeout);
+    const Instant deadline = deadline_after(c_.state().options.limits.io_timeout);
     const bool ok = co_await io_.ops->write(io_.stream, std::as_bytes(std::span(b.out)), deadline);
     b.out.clear();
     co_return ok;
@@ -285,7 +285,7 @@ const BodyToWrite& Conn::body() const noexcept {
 }
 
 std::chrono::milliseconds Conn::write_timeout() const noexcept {
-  return state().options.limits.read_timeout;
+  return state().options.limits.io_timeout;
 }
 
 void Conn::body_written(bool ok) noexcept {
@@ -309,7 +309,7 @@ void Conn::shut() noexcept {
 }
 
 void Conn::arm() noexcept {
-  deadline_ = deadline_after(state().options.limits.read_timeout);
+  deadline_ = deadline_after(state().options.limits.io_timeout);
 }
 
 bool Conn::start_request(bool streamed, StreamRef io) {

@@ -14,7 +14,7 @@
 //   given back when the connection is idle again. The read buffer starts at
 //   kReadBufferSmall and grows to kReadBuffer after a read that fills it.
 //   Every read starts on an empty buffer (the decoder keeps what it needs).
-// - Deadlines (Limits::read_timeout): the idle gap and the whole head of a
+// - Deadlines (Limits::io_timeout): the idle gap and the whole head of a
 //   request share one, set when the connection starts waiting for it; each
 //   read of a body and each write get their own. Past one the connection
 //   closes without an answer.

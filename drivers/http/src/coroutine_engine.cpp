@@ -5,7 +5,7 @@
 // progress) and no heap.
 #include <utility>
 
-#include "duet/stackless/spawn.hpp"
+#include "duet/stackless/coro_task.hpp"
 #include "duet/stackless/task.hpp"
 #include "turn.hpp"
 

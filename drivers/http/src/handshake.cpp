@@ -1,11 +1,11 @@
 // handshake.cpp: a TLS connection's handshake (turn.hpp's handshake_then),
 // one task for every engine: it accepts the TLS session within
-// Limits::read_timeout, starts the connection's task of the engine, and
+// Limits::io_timeout, starts the connection's task of the engine, and
 // ends, so that nothing of the handshake (OpenSSL's depth, its frame) stays
 // beneath an idle connection.
 #include <utility>
 
-#include "duet/stackless/spawn.hpp"
+#include "duet/stackless/coro_task.hpp"
 #include "duet/stackless/task.hpp"
 #include "turn.hpp"
 
@@ -16,7 +16,7 @@ namespace {
 Task<void> handshake(OpenSlot slot, net::TcpStream tcp, const tls::TlsContext* tls,
                      StartTls start) {
   duet::Result<tls::TlsStream> s =
-      co_await tls->accept(std::move(tcp), slot->options.limits.read_timeout);
+      co_await tls->accept(std::move(tcp), slot->options.limits.io_timeout);
   if (!s) co_return;
   try {
     start(std::move(slot), std::move(*s));

@@ -6,7 +6,7 @@
 
 #include "duet/channel/select.hpp"
 #include "duet/drain.hpp"
-#include "duet/stackless/spawn.hpp"
+#include "duet/stackless/coro_task.hpp"
 #include "duet/stackless/task.hpp"
 #include "duet/time/sleep.hpp"
 #include "duet/time/timeout.hpp"
@@ -123,6 +123,12 @@ Task<ShutdownReport> wait_quiet(detail::State& st, Instant deadline) {
 }
 
 }  // namespace
+
+ServerConfig Server::State::with_current_names(ServerConfig o) noexcept {
+  if (o.limits.read_timeout.set) o.limits.io_timeout = *o.limits.read_timeout.set;
+  o.limits.read_timeout.set.reset();
+  return o;
+}
 
 Server::Server(Router routes, ServerConfig options)
     : state_(std::make_unique<State>(std::move(routes), std::move(options))) {}

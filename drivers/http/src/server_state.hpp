@@ -25,7 +25,11 @@ class TlsContext;
 namespace duet::http {
 
 struct Server::State {
-  State(Router r, ServerConfig o) : routes(std::move(r)), options(std::move(o)) {}
+  State(Router r, ServerConfig o)
+      : routes(std::move(r)), options(with_current_names(std::move(o))) {}
+  /// `o` with a field set under its name before 0.4 moved to its new name
+  /// (Limits::io_timeout to io_timeout), so that every engine reads one.
+  static ServerConfig with_current_names(ServerConfig o) noexcept;
   Router routes;
   ServerConfig options;
   /// A child of the runtime's shutdown_token(), made by the first serve():
@@ -88,7 +92,7 @@ using LoopSlot = std::unique_ptr<State, LoopRelease>;
 
 /// Each engine's connection task, spawned on the calling worker by the
 /// accept loop with the connection's slot. `tls`: handshake first, within
-/// Limits::read_timeout. A refused spawn throws SpawnRefused, the stream
+/// Limits::io_timeout. A refused spawn throws SpawnRefused, the stream
 /// closed and the slot given back. Exported for the tests, which drive an
 /// engine from an accept loop of their own.
 DUET_API void spawn_coroutine(OpenSlot slot, net::TcpStream s, const tls::TlsContext* tls);

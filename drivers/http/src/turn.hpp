@@ -71,7 +71,7 @@ void idle_read_done(Conn& m, R&& r) {
 /// succeeded (each engine's own).
 using StartTls = void (*)(OpenSlot slot, tls::TlsStream s);
 
-/// A TLS connection's handshake (within Limits::read_timeout), as a task of
+/// A TLS connection's handshake (within Limits::io_timeout), as a task of
 /// its own that starts the connection's task when it succeeds, and ends.
 void handshake_then(OpenSlot slot, net::TcpStream tcp, const tls::TlsContext* tls, StartTls start);
 

@@ -25,7 +25,7 @@
 
 #include "duet/detail/current.hpp"
 #include "duet/detail/random.hpp"
-#include "duet/detail/tls.hpp"
+#include "duet/detail/thread_local.hpp"
 #include "duet/join_handle.hpp"
 
 #include "duet/time/sleep.hpp"

@@ -1,12 +1,13 @@
-// A user's program written against 0.2's names, built with every warning
+// A user's program written against older names, built with every warning
 // an error but deprecations (docs/adopting.md, "Deprecated names"): each
-// name that 0.3 renamed (docs/vocabulary.md) still compiles, warns, and
-// means what its new name means, for one release.
+// name that 0.3 or 0.4 renamed (docs/vocabulary.md) still compiles, warns,
+// and means what its new name means, for one release.
 #include <cstdio>
 #include <cstring>
 #include <duet/dns.hpp>
 #include <duet/duet.hpp>
 #include <duet/http.hpp>
+#include <duet/stackless/spawn.hpp>  // deprecated in 0.4: includes coro_task.hpp
 #include <type_traits>
 
 static_assert(std::is_same_v<duet::http::ServerOptions, duet::http::ServerConfig>);
@@ -19,10 +20,25 @@ static_assert(duet::TaskKind::stackless == duet::TaskKind::coroutine);
 static_assert(duet::CancelledTask::Kind::stackful == duet::TaskKind::fiber);
 static_assert(std::is_same_v<duet::io::Result<int>, duet::Result<int>>);
 static_assert(duet::BroadcastStatus::lagged == duet::ChannelStatus::lagged);
+// 0.4
+static_assert(std::is_same_v<duet::io::IoStatsSnapshot, duet::IoStats>);
+static_assert(std::is_same_v<duet::io::IoStats, duet::io::detail::DriverCounters>);
 
 int main() {
-  const bool ok = std::strcmp(duet::strategy_name(duet::StackStrategy::lazy), "lazy") == 0 &&
-                  std::strcmp(duet::io::driver_name(duet::IoDriver::epoll), "epoll") == 0;
+  bool ok = std::strcmp(duet::strategy_name(duet::StackStrategy::lazy), "lazy") == 0 &&
+            std::strcmp(duet::io::driver_name(duet::IoDriver::epoll), "epoll") == 0;
+  // 0.4: the fields renamed still set what their new names set.
+  duet::http::ServerConfig so;
+  so.limits.read_timeout = std::chrono::seconds(3);
+  const duet::http::Server server(duet::http::Router{}, so);
+  ok = ok && server.options().limits.io_timeout == std::chrono::seconds(3);
+  const duet::http::ClientConfig co{.max_idle_per_host = 4};
+  const duet::http::Client client(co);
+  duet::configure_blocking_pool(7, std::chrono::seconds(10));
+  ok = ok && duet::blocking_pool_stats().max_threads == 7;
+  duet::Runtime rt(duet::RuntimeConfig{.workers = 1});
+  ok = ok && rt.memory().drivers.size() == 1;
+  ok = ok && duet::io::io_stats().sqes <= duet::io_stats().sqes;
   std::printf("old names %s\n", ok ? "ok" : "WRONG");
   return ok ? 0 : 1;
 }

@@ -3,7 +3,7 @@
 // is the suite's form): built by each compiler the consumer tests use, at
 // -O2 and -O3, and on x86-64 also with initial-exec thread-locals where the
 // library uses descriptors (tls_move_ie.cpp), so the inline accessors of
-// duet/detail/tls.hpp are checked in every code shape they take. The
+// duet/detail/thread_local.hpp are checked in every code shape they take. The
 // library's checked builds abort on a thread-local address kept across a
 // move; a stale address would otherwise corrupt another thread's lists.
 #include <cstdio>

@@ -1,5 +1,5 @@
 // tls_move.cpp with the inline accessors of initial-exec thread-locals
-// (duet/detail/tls.hpp), whatever model the library was built with: a
+// (duet/detail/thread_local.hpp), whatever model the library was built with: a
 // program may access a library's thread-locals that way when it loads the
 // library at start.
 #undef DUET_DLOPEN_TLS

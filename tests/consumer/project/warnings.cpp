@@ -84,11 +84,11 @@ duet::Task<int> scopes() {
 bool options() {
   const duet::RuntimeConfig rc{.workers = 1};
   const duet::http::ServerConfig so{.engine = duet::http::Engine::fiber};
-  const duet::http::ClientConfig co{.max_idle_per_host = 4};
+  const duet::http::ClientConfig co{.max_idle_per_origin = 4};
   const duet::FiberConfig fo{.name = "warnings"};
   const duet::ScopeConfig sc{.on_failure = duet::FailurePolicy::cancel_rest};
   const duet::sim::WorldConfig wc{.seed = 7};
-  return rc.workers == 1 && so.engine == duet::http::Engine::fiber && co.max_idle_per_host == 4 &&
+  return rc.workers == 1 && so.engine == duet::http::Engine::fiber && co.max_idle_per_origin == 4 &&
          fo.name != nullptr && sc.on_failure == duet::FailurePolicy::cancel_rest && wc.seed == 7;
 }
 

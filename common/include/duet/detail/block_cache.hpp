@@ -29,7 +29,7 @@
 #include <cstdint>
 
 #include "duet/detail/check_mode.hpp"
-#include "duet/detail/tls.hpp"
+#include "duet/detail/thread_local.hpp"
 
 namespace duet {
 struct BlockMemory;  // duet/memory.hpp
@@ -97,7 +97,7 @@ DUET_API void free_slow(void* p, std::size_t size) noexcept;
 [[noreturn]] DUET_API void foreign_cache(const ThreadCache* used) noexcept;
 
 /// The calling thread's lists, the address computed afresh at each call
-/// (duet/detail/tls.hpp: a task may have moved to another thread since the
+/// (duet/detail/thread_local.hpp: a task may have moved to another thread since the
 /// last one). Checked builds that compute it inline (the initial-exec asm)
 /// compare it with the opaque call's answer; elsewhere it is that answer.
 [[gnu::always_inline]] inline ThreadCache& this_thread_cache() noexcept {
@@ -149,7 +149,7 @@ DUET_API void free_slow(void* p, std::size_t size) noexcept;
 
 /// The calling thread's counters.
 DUET_API BlockCacheStats block_cache_stats() noexcept;
-/// What the cache holds, process-wide (Runtime::memory(), duet/memory.hpp).
+/// What the cache holds, process-wide (Runtime::memory_stats(), duet/memory.hpp).
 /// Under AddressSanitizer every block is a heap allocation: all zero.
 DUET_API BlockMemory block_memory();
 /// Moves the calling thread's cached blocks to the global depot.

@@ -8,7 +8,7 @@
 
 #include <cstddef>
 
-#include "duet/detail/tls.hpp"
+#include "duet/detail/thread_local.hpp"
 #include "duet/export.hpp"
 
 namespace duet::detail {

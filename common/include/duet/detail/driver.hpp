@@ -51,7 +51,7 @@ class Driver {
   /// is still in flight and waits for it, so that nothing in the kernel
   /// refers to duet's memory once the thread is gone.
   virtual void on_worker_stop() {}
-  /// What the driver has mapped (Runtime::memory()). Fixed once the driver
+  /// What the driver has mapped (Runtime::memory_stats()). Fixed once the driver
   /// is set up, so any thread may ask.
   [[nodiscard]] virtual DriverMemory memory() const noexcept { return {}; }
 };

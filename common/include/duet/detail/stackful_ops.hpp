@@ -87,7 +87,7 @@ struct StackfulOps {
 };
 
 /// What the core reads of the stackful module that is not a task's: the
-/// stack pool's figures for Runtime::memory(). The module plugs it in by
+/// stack pool's figures for Runtime::memory_stats(). The module plugs it in by
 /// one weak symbol, as the I/O backends plug in theirs
 /// (common/src/driver/make_driver.cpp): `duet_stack_memory_source`, defined
 /// in stackful/src/stack_pool.cpp, null when that module is not linked.

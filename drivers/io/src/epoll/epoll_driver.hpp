@@ -138,7 +138,7 @@ class EpollDriver final : public IoBackend {
   /// owner thread (a batch fetched before the removal may still name it).
   void retire(Registration* r) noexcept;
 
-  IoStats stats;
+  DriverCounters stats;
 
  private:
   Poll<long> start_socket_op(OpRequest& q, OpSlot& slot, Context& cx);

@@ -1,4 +1,4 @@
-// stats.cpp: the sum of every driver's counters (io_stats()).
+// stats.cpp: the sum of every driver's counters (duet::io_stats()).
 #include <mutex>
 #include <vector>
 
@@ -8,10 +8,10 @@ namespace duet::io {
 namespace detail {
 namespace {
 std::mutex g_mu;
-std::vector<IoStats*> g_live;
-IoStatsSnapshot g_past;
+std::vector<DriverCounters*> g_live;
+duet::IoStats g_past;
 
-void add_to(IoStatsSnapshot& s, const IoStats& d) {
+void add_to(duet::IoStats& s, const DriverCounters& d) {
   // Relaxed: counters, read for a report.
   s.enters += d.enters.load(std::memory_order_relaxed);
   s.sqes += d.sqes.load(std::memory_order_relaxed);
@@ -25,22 +25,25 @@ void add_to(IoStatsSnapshot& s, const IoStats& d) {
 }
 }  // namespace
 
-void stats_register(IoStats* s) {
+void stats_register(DriverCounters* s) {
   std::lock_guard lk(g_mu);
   g_live.push_back(s);
 }
-void stats_unregister(IoStats* s) {
+void stats_unregister(DriverCounters* s) {
   std::lock_guard lk(g_mu);
   add_to(g_past, *s);
   std::erase(g_live, s);
 }
 }  // namespace detail
+}  // namespace duet::io
 
-IoStatsSnapshot io_stats() noexcept {
-  std::lock_guard lk(detail::g_mu);
-  IoStatsSnapshot s = detail::g_past;
-  for (auto* d : detail::g_live) detail::add_to(s, *d);
+namespace duet {
+
+IoStats io_stats() noexcept {
+  std::lock_guard lk(io::detail::g_mu);
+  IoStats s = io::detail::g_past;
+  for (auto* d : io::detail::g_live) io::detail::add_to(s, *d);
   return s;
 }
 
-}  // namespace duet::io
+}  // namespace duet

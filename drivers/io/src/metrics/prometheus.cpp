@@ -206,33 +206,30 @@ void write_histograms(Exposition& e, const std::vector<WorkerStats>& workers,
 struct IoCounter {
   const char* name;
   const char* help;
-  std::uint64_t io::IoStatsSnapshot::*field;
+  std::uint64_t IoStats::*field;
 };
 
-// Every field of io::IoStatsSnapshot (duet/io/stats.hpp), in its order.
+// Every field of IoStats (duet/io/stats.hpp), in its order.
 constexpr IoCounter io_counters[] = {
-    {"duet_io_enters_total", "io_uring_enter calls (io_uring).", &io::IoStatsSnapshot::enters},
-    {"duet_io_sqes_total", "Submission queue entries submitted (io_uring).",
-     &io::IoStatsSnapshot::sqes},
-    {"duet_io_cqes_total", "Completion queue entries reaped (io_uring).",
-     &io::IoStatsSnapshot::cqes},
-    {"duet_io_epoll_waits_total", "epoll_wait calls (epoll).", &io::IoStatsSnapshot::epoll_waits},
+    {"duet_io_enters_total", "io_uring_enter calls (io_uring).", &IoStats::enters},
+    {"duet_io_sqes_total", "Submission queue entries submitted (io_uring).", &IoStats::sqes},
+    {"duet_io_cqes_total", "Completion queue entries reaped (io_uring).", &IoStats::cqes},
+    {"duet_io_epoll_waits_total", "epoll_wait calls (epoll).", &IoStats::epoll_waits},
     {"duet_io_syscalls_total", "Direct socket system calls (epoll; io_uring: a starved read).",
-     &io::IoStatsSnapshot::io_syscalls},
+     &IoStats::io_syscalls},
     {"duet_io_wake_writes_total", "eventfd writes that woke a parked worker.",
-     &io::IoStatsSnapshot::wake_writes},
-    {"duet_io_recv_arms_total", "Multishot receives armed (io_uring).",
-     &io::IoStatsSnapshot::recv_arms},
+     &IoStats::wake_writes},
+    {"duet_io_recv_arms_total", "Multishot receives armed (io_uring).", &IoStats::recv_arms},
     {"duet_io_recv_buffers_total", "Buffers filled by multishot receives (io_uring).",
-     &io::IoStatsSnapshot::recv_buffers},
+     &IoStats::recv_buffers},
     {"duet_io_recv_starved_total",
      "Multishot receives ended for lack of buffers; the next read is a direct recv (io_uring).",
-     &io::IoStatsSnapshot::recv_starved},
+     &IoStats::recv_starved},
 };
-static_assert(sizeof(io::IoStatsSnapshot) == std::size(io_counters) * sizeof(std::uint64_t),
-              "every IoStatsSnapshot field has its family here");
+static_assert(sizeof(IoStats) == std::size(io_counters) * sizeof(std::uint64_t),
+              "every IoStats field has its family here");
 
-/// Runtime::memory() (duet/memory.hpp), in bytes.
+/// Runtime::memory_stats() (duet/memory.hpp), in bytes.
 void write_memory(Exposition& e, const MemoryStats& m, const std::vector<std::string>& ids) {
   const struct {
     const char* name;
@@ -282,14 +279,14 @@ void write_prometheus(const Runtime& rt, std::string& out) {
       e.sample(workers[i].*c.field, "worker", ids[i]);
   }
   write_histograms(e, workers, ids);
-  const io::IoStatsSnapshot io = io::io_stats();
+  const IoStats io = duet::io_stats();
   for (const IoCounter& c : io_counters) {
     e.family(c.name, "counter", c.help);
     e.sample(io.*c.field);
   }
   e.family("duet_io_driver_info", "gauge", "The I/O driver this process uses (value 1).");
   e.sample(1, "driver", duet::to_string(io::active_driver()).data());
-  write_memory(e, rt.memory(), ids);
+  write_memory(e, rt.memory_stats(), ids);
 }
 
 std::string prometheus_text(const Runtime& rt) {

@@ -59,14 +59,24 @@ duet::Result<void> Child::send_signal(int sig) noexcept {
   return {};
 }
 
-std::optional<duet::Result<ExitStatus>> Child::try_reap(bool block) noexcept {
+std::optional<duet::Result<ExitStatus>> Child::try_reap() noexcept {
+  return reap_with(WNOHANG);
+}
+
+duet::Result<ExitStatus> Child::reap() noexcept {
+  // Without WNOHANG waitid returns only once the child has exited (or
+  // fails): never empty.
+  std::optional<duet::Result<ExitStatus>> st = reap_with(0);
+  return st ? std::move(*st) : duet::Result<ExitStatus>(io::errno_code(ECHILD));
+}
+
+std::optional<duet::Result<ExitStatus>> Child::reap_with(int flags) noexcept {
   if (status_) return duet::Result<ExitStatus>(*status_);
   if (pidfd_.native_handle() < 0) return duet::Result<ExitStatus>(io::errno_code(ECHILD));
   siginfo_t si{};
   int r = 0;
   do {
-    r = ::waitid(kPidfd, static_cast<id_t>(pidfd_.native_handle()), &si,
-                 WEXITED | (block ? 0 : WNOHANG));
+    r = ::waitid(kPidfd, static_cast<id_t>(pidfd_.native_handle()), &si, WEXITED | flags);
   } while (r < 0 && errno == EINTR);
   if (r < 0) return duet::Result<ExitStatus>(io::errno_code(errno));
   if (si.si_pid == 0) return std::nullopt;  // still running
@@ -78,7 +88,7 @@ std::optional<duet::Result<ExitStatus>> Child::try_reap(bool block) noexcept {
 void Child::kill_and_reap() noexcept {
   if (status_ || pidfd_.native_handle() < 0) return;
   (void)detail::pidfd_send_signal(pidfd_.native_handle(), SIGKILL);
-  (void)try_reap(true);
+  (void)reap();
   pidfd_.reset();
 }
 
@@ -92,7 +102,7 @@ Poll<duet::Result<ExitStatus>> WaitFuture::poll(Context& cx) {
       ready_.reset();
       if (!r) return duet::Result<ExitStatus>(r.error());
     }
-    if (auto st = child_->try_reap(false)) return std::move(*st);
+    if (auto st = child_->try_reap()) return std::move(*st);
     ready_.emplace(child_->pidfd_.readable());  // level: ready at once if it exited
   }
 }

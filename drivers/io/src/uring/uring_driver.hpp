@@ -219,7 +219,7 @@ class UringDriver final : public IoBackend {
   std::uint16_t* buf_next = nullptr;  // queue links, guarded by the queue's lock
   std::uint32_t* buf_len = nullptr;   // bytes the kernel put in each buffer
 
-  IoStats stats;  // written by the owner thread only
+  DriverCounters stats;  // written by the owner thread only
 
  private:
   std::size_t reap(std::size_t max_cqes);

@@ -69,31 +69,34 @@
 
 namespace duet {
 
+namespace detail {
 /// Spawns `fn` on a fiber. Throws std::invalid_argument for options out of
 /// range; a stack that cannot be had at the first run ends the fiber with a
 /// StackError, which join() rethrows.
-/// `submit` hands the task to the scheduler (detail::SubmitAnywhere, or
-/// SubmitPinned: duet::pinned).
+/// `submit` hands the task to the scheduler (SubmitAnywhere, or
+/// SubmitPinned: duet::pinned). Internal: each spawn_on takes its way
+/// through it.
 template <class Submit, class Fn>
 requires std::invocable < std::decay_t<Fn>
 & > JoinHandle<std::invoke_result_t<std::decay_t<Fn>&>> spawn_via(Submit submit, Runtime& rt,
                                                                   const Stackful& s, Fn&& fn) {
   using F = std::decay_t<Fn>;
   using T = std::invoke_result_t<F&>;
-  using FT = detail::FiberTask<F, T>;
-  const detail::FiberPlace p = detail::fiber_place(rt, s.options, sizeof(FT));
+  using FT = FiberTask<F, T>;
+  const FiberPlace p = fiber_place(rt, s.options, sizeof(FT));
   FT* t = nullptr;
   try {
     t = std::construct_at(static_cast<FT*>(p.mem), F(std::forward<Fn>(fn)), p, s);
   } catch (...) {
-    detail::fiber_unplace(p, sizeof(FT));
+    fiber_unplace(p, sizeof(FT));
     throw;
   }
   submit(p.sched, t);
   return JoinHandle<T>(t);
 }
+}  // namespace detail
 
-/// Spawns `fn` on a fiber (spawn_via, to be run anywhere).
+/// Spawns `fn` on a fiber (detail::spawn_via, to be run anywhere).
 template <class Fn>
 requires std::invocable < std::decay_t<Fn>
 & > JoinHandle<std::invoke_result_t<std::decay_t<Fn>&>> spawn_on(Runtime& rt, const Stackful& s,

@@ -70,7 +70,7 @@ struct CoroTask final : TaskHeader {
     }
     r.leaf = p.leaf();
     // The thread-local itself, not coro_thread(): a run loop stays on one
-    // thread (duet/detail/tls.hpp), and the compiler's own access stores
+    // thread (duet/detail/thread_local.hpp), and the compiler's own access stores
     // at the variable's offset from the thread pointer.
     tl_coro.run = &r;
     // Until the leaf stays the same: a child entered or finished (a hop).
@@ -176,20 +176,22 @@ static_assert(sizeof(CoroTask<void>) == frame_head, "the task is the head of its
 
 }  // namespace detail
 
+namespace detail {
 /// Spawns a stackless task, handed to the scheduler by `submit`
-/// (detail::SubmitAnywhere, or SubmitPinned: duet::pinned). Throws
+/// (SubmitAnywhere, or SubmitPinned: duet::pinned). Throws
 /// std::invalid_argument for an empty Task and std::bad_alloc when memory
-/// runs out.
+/// runs out. Internal: each spawn_on takes its way through it.
 template <class Submit, class T>
 JoinHandle<T> spawn_via(Submit submit, Runtime& rt, Task<T> task) {
   if (!task.valid()) throw std::invalid_argument("duet::spawn: empty Task");
-  using CT = detail::CoroTask<T>;
+  using CT = CoroTask<T>;
   typename Task<T>::handle_type h = task.release();
-  void* head = static_cast<std::byte*>(h.address()) - detail::frame_head;
+  void* head = static_cast<std::byte*>(h.address()) - frame_head;
   auto* t = std::construct_at(static_cast<CT*>(head), h);
-  submit(detail::scheduler_of(rt), t);
+  submit(scheduler_of(rt), t);
   return JoinHandle<T>(t);
 }
+}  // namespace detail
 
 /// Spawns a stackless task.
 template <class T>

@@ -53,7 +53,7 @@
 #include "duet/detail/coro_thread.hpp"
 #include "duet/detail/current.hpp"
 #include "duet/detail/task_header.hpp"
-#include "duet/detail/tls.hpp"
+#include "duet/detail/thread_local.hpp"
 #include "duet/outcome.hpp"
 #include "duet/poll.hpp"
 #include "duet/stackless/detail/frame.hpp"

@@ -16,7 +16,7 @@
 //   that runs past it is the reader's error (std::errc::message_size), as
 //   is a malformed chunk (bad_message), a peer that ends or resets the
 //   connection mid-body (connection_reset, or the system's error), and a
-//   read past Limits::read_timeout (timed_out). After an error the
+//   read past Limits::io_timeout (timed_out). After an error the
 //   connection closes once the handler's answer is written.
 // - Backpressure: the engine reads the body only when the handler asks,
 //   one read buffer at a time.

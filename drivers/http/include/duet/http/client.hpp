@@ -5,7 +5,7 @@
 // Rules:
 // - A Client is shared by every task of a runtime (any worker may send).
 //   Each upstream (address and port) keeps up to
-//   ClientConfig::max_idle_per_host idle connections; a request takes one
+//   ClientConfig::max_idle_per_origin idle connections; a request takes one
 //   (or connects), and gives it back once its response is read whole and
 //   the connection may carry another (ResponseDecoder::reusable).
 // - A request on a pooled connection that fails before any response byte
@@ -46,6 +46,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <span>
 
 #include "duet/http/codec.hpp"
@@ -56,9 +57,34 @@
 
 namespace duet::http {
 
+namespace detail {
+/// ClientConfig::max_idle_per_host, a field renamed in 0.4: assigning or
+/// initializing it warns, and `set` keeps the value (as
+/// Limits::read_timeout's detail::OldReadTimeout, duet/http/codec.hpp).
+struct OldMaxIdlePerHost {
+  OldMaxIdlePerHost() = default;
+  [[deprecated(
+      "use ClientConfig::max_idle_per_origin (it is per address and port)")]] OldMaxIdlePerHost(std::size_t
+                                                                                                    n) noexcept
+      : set(n) {}
+  [[deprecated(
+      "use ClientConfig::max_idle_per_origin (it is per address and port)")]] OldMaxIdlePerHost&
+  operator=(std::size_t n) noexcept {
+    set = n;
+    return *this;
+  }
+  std::optional<std::size_t> set;  // what a program set, if it did
+};
+}  // namespace detail
+
 struct ClientConfig {
-  /// Idle keep-alive connections kept per upstream.
-  std::size_t max_idle_per_host = 64;
+  /// Idle keep-alive connections kept per origin (an upstream's address
+  /// and port: two ports of one host are two pools).
+  std::size_t max_idle_per_origin = 64;
+  /// The name before 0.4 (docs/CHANGELOG.md), which said per host:
+  /// setting it warns, and the pool uses what was set in place of
+  /// max_idle_per_origin. Gone in the release after.
+  detail::OldMaxIdlePerHost max_idle_per_host{};
   std::chrono::milliseconds connect_timeout{5'000};
   /// From taking a connection to the response's last byte.
   std::chrono::milliseconds request_timeout{30'000};

@@ -38,6 +38,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -47,6 +48,26 @@
 
 namespace duet::http {
 
+namespace detail {
+/// Limits::read_timeout, a field renamed in 0.4: assigning or initializing
+/// it warns, and `set` keeps the value. Not a [[deprecated]] data member,
+/// which would warn in every copy of a Limits (the implicit copy reads it).
+struct OldReadTimeout {
+  OldReadTimeout() = default;
+  template <class Rep, class Period>
+  [[deprecated("use Limits::io_timeout (it bounds writes too)")]] OldReadTimeout(
+      std::chrono::duration<Rep, Period> d) noexcept
+      : set(std::chrono::milliseconds(d)) {}
+  template <class Rep, class Period>
+  [[deprecated("use Limits::io_timeout (it bounds writes too)")]] OldReadTimeout& operator=(
+      std::chrono::duration<Rep, Period> d) noexcept {
+    set = std::chrono::milliseconds(d);
+    return *this;
+  }
+  std::optional<std::chrono::milliseconds> set;  // what a program set, if it did
+};
+}  // namespace detail
+
 /// What a peer may send, and how long it may take.
 struct Limits {
   std::size_t max_header_bytes = 8 * 1024;   // request line + fields; more: 431
@@ -55,10 +76,15 @@ struct Limits {
   /// a longer one (by its Content-Length, or a chunked one once it runs
   /// past it) is streamed: the handler reads it in pieces (duet/http/body.hpp).
   std::size_t buffered_body_bytes = 64 * 1024;
-  /// The idle gap before a request and its whole header must arrive within
-  /// this; so must each read of a body and each write (server); each read
-  /// of a response (client).
-  std::chrono::milliseconds read_timeout{10'000};
+  /// Every wait on the peer (server): the idle gap before a request and its
+  /// whole header must arrive within this; so must each read of a body,
+  /// each write, a TLS handshake and a closing connection's wait for the
+  /// peer's close. One deadline per wait, reads and writes alike.
+  std::chrono::milliseconds io_timeout{10'000};
+  /// The name before 0.4 (docs/CHANGELOG.md), which said reads only:
+  /// setting it warns, and a server uses what was set in place of
+  /// io_timeout. Gone in the release after.
+  detail::OldReadTimeout read_timeout{};
 };
 
 /// Server side: request bytes in, Requests out.
@@ -125,7 +151,7 @@ class DUET_API RequestDecoder {
 
   // The parser's state lives on the heap from the first feed() until
   // release() finds the decoder between messages. It keeps the limits
-  // that parsing reads (not read_timeout, the caller's), so that its own
+  // that parsing reads (not io_timeout, the caller's), so that its own
   // size stays small: it lives in every connection's frame.
   std::size_t max_header_bytes_;
   std::size_t max_body_bytes_;

@@ -297,7 +297,7 @@ class DUET_API Server {
   /// (rt.drain or rt.shutdown before destroying it).
   void serve(Runtime& rt, net::TcpListener listener);
   /// The same over TLS: each connection's handshake first (within
-  /// Limits::read_timeout). `ctx` must outlive the server's tasks.
+  /// Limits::io_timeout). `ctx` must outlive the server's tasks.
   void serve_tls(Runtime& rt, net::TcpListener listener, const tls::TlsContext& ctx);
 
   /// Stops this server alone, its runtime running on (Go's

@@ -17,7 +17,7 @@
 //   - duet_workers (gauge), the runtime's workers.
 //   - duet_worker_<counter>_total{worker="i"} (counter), each field of
 //     duet::WorkerStats (Runtime::stats), one sample per worker.
-//   - duet_io_<counter>_total (counter), duet::io::io_stats(): summed over
+//   - duet_io_<counter>_total (counter), duet::io_stats(): summed over
 //     every driver this process ran, process-wide like that function.
 //   - duet_io_driver_info{driver="io_uring"} 1 (gauge), the driver in use.
 // Every family has its HELP and TYPE lines before its samples; names and

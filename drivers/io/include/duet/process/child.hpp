@@ -56,8 +56,8 @@
 #include <string_view>
 #include "duet/io/async_fd.hpp"
 #include "duet/io/futures.hpp"
+#include "duet/io/result.hpp"
 #include "duet/names.hpp"
-#include "duet/result.hpp"
 
 namespace duet::process {
 
@@ -158,8 +158,14 @@ class DUET_API Child {
   friend class Command;
   friend class WaitFuture;
   Child(pid_t pid, io::AsyncFd pidfd) noexcept : pid_(pid), pidfd_(std::move(pidfd)) {}
-  /// waitid(P_PIDFD, WNOHANG [or blocking]): the status once exited.
-  std::optional<duet::Result<ExitStatus>> try_reap(bool block) noexcept;
+  /// waitid(P_PIDFD, WNOHANG): the status once exited, empty while the
+  /// child runs. Never blocks.
+  std::optional<duet::Result<ExitStatus>> try_reap() noexcept;
+  /// waitid(P_PIDFD): blocks the calling thread until the child exits, and
+  /// gives its status.
+  duet::Result<ExitStatus> reap() noexcept;
+  /// The one waitid both take (`flags`: WNOHANG or 0).
+  std::optional<duet::Result<ExitStatus>> reap_with(int flags) noexcept;
   void kill_and_reap() noexcept;
   pid_t pid_ = -1;
   io::AsyncFd pidfd_;                 // owned; reset once reaped

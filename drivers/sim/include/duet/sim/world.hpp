@@ -92,7 +92,7 @@
 #include "duet/runtime.hpp"
 #include "duet/sim/config.hpp"
 #include "duet/stackful/fiber.hpp"
-#include "duet/stackless/spawn.hpp"
+#include "duet/stackless/coro_task.hpp"
 #include "duet/stackless/task.hpp"
 #include "duet/stackless/task_local.hpp"
 #include "duet/task_local.hpp"

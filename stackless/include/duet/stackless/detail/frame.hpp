@@ -68,7 +68,7 @@
 #include "duet/detail/check_mode.hpp"
 #include "duet/detail/coro_thread.hpp"
 #include "duet/detail/task_header.hpp"
-#include "duet/detail/tls.hpp"
+#include "duet/detail/thread_local.hpp"
 #include "duet/poll.hpp"
 
 namespace duet::detail {
@@ -120,7 +120,7 @@ inline constexpr std::size_t promise_offset = 2 * sizeof(void*);
 
 /// This thread's CoroThread, the address computed afresh at each call: a
 /// coroutine resumes on whichever thread runs its task
-/// (duet/detail/tls.hpp).
+/// (duet/detail/thread_local.hpp).
 [[gnu::always_inline]] inline CoroThread& coro_thread() noexcept {
 #if DUET_DETAIL_TLS_INLINE
   CoroThread* c;

@@ -87,8 +87,8 @@ void rekey_registration(OpSlot& from, OpSlot& to) noexcept;
 /// (accept_many's batch): how many went to `out`.
 std::size_t take_queued_accepts(AcceptQueue* aq, int* out, std::size_t max) noexcept;
 
-/// Each backend's counters join io_stats() while it lives (stats.cpp).
-void stats_register(IoStats* s);
-void stats_unregister(IoStats* s);
+/// Each backend's counters join duet::io_stats() while it lives (stats.cpp).
+void stats_register(DriverCounters* s);
+void stats_unregister(DriverCounters* s);
 
 }  // namespace duet::io::detail
