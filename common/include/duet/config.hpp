@@ -107,12 +107,6 @@ constexpr std::string_view to_string(StackStrategy s) noexcept {
   }
   return "?";
 }
-/// The name before 0.3 (docs/CHANGELOG.md).
-[[deprecated("use duet::to_string(StackStrategy)")]] constexpr const char* strategy_name(
-    StackStrategy s) noexcept {
-  return to_string(s).data();  // the literals are null-terminated
-}
-
 constexpr std::array<ClockMode, 3> enum_values(ClockMode) noexcept {
   return {ClockMode::real, ClockMode::paused, ClockMode::manual};
 }

@@ -15,8 +15,6 @@ enum class TaskKind : std::uint8_t {
   coroutine,  // a duet::Task (C++20 coroutine)
   poll,       // a hand-written poll future
   fiber,      // a stackful fiber (duet::stackful)
-  stackless [[deprecated("use TaskKind::coroutine")]] = coroutine,
-  stackful [[deprecated("use TaskKind::fiber")]] = fiber,
 };
 
 constexpr std::array<TaskKind, 3> enum_values(TaskKind) noexcept {

@@ -106,8 +106,4 @@ IoDriver resolve(IoDriver requested) {
   return detail::resolve_driver(requested);
 }
 
-const char* driver_name(IoDriver d) noexcept {
-  return duet::to_string(d).data();  // a literal: null-terminated
-}
-
 }  // namespace duet::io

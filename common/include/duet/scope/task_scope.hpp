@@ -128,8 +128,6 @@ constexpr std::string_view to_string(FailurePolicy p) noexcept {
 struct ScopeConfig {
   FailurePolicy on_failure = FailurePolicy::keep_going;
 };
-/// The name before 0.3 (docs/CHANGELOG.md).
-using ScopeOptions [[deprecated("use duet::ScopeConfig")]] = ScopeConfig;
 
 /// Thrown by TaskScope::spawn on a closed scope.
 class DUET_API ScopeClosed : public std::logic_error {

@@ -27,8 +27,6 @@ struct FiberConfig {
   /// at the first run, scans it at the end; see duet/stackful/introspect.hpp).
   bool measure_stack = false;
 };
-/// The name before 0.3 (docs/CHANGELOG.md).
-using FiberOptions [[deprecated("use duet::FiberConfig")]] = FiberConfig;
 
 /// Where a fiber was spawned, for dumps and overflow reports. Taken from
 /// __builtin_FILE/__builtin_LINE (GCC and clang) rather than

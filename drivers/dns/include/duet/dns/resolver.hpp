@@ -123,8 +123,6 @@ struct DUET_API ConnectConfig {
   /// the earlier ones still running.
   std::chrono::nanoseconds attempt_delay = std::chrono::milliseconds(250);
 };
-/// The name before 0.3 (docs/CHANGELOG.md).
-using ConnectOptions [[deprecated("use duet::dns::ConnectConfig")]] = ConnectConfig;
 
 /// connect(): Result<net::TcpStream>. The lookup, then Happy Eyeballs v2
 /// (RFC 8305): the addresses in c-ares's order with the families

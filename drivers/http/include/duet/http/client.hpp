@@ -94,8 +94,6 @@ struct ClientConfig {
   /// response body accepted).
   Limits limits{.max_header_bytes = 64 * 1024, .max_body_bytes = 64 * 1024 * 1024};
 };
-/// The name before 0.3 (docs/CHANGELOG.md).
-using ClientOptions [[deprecated("use duet::http::ClientConfig")]] = ClientConfig;
 
 /// A response whose body is read in pieces (Client::open, open_now): its
 /// head at once, its body as it arrives, never buffered whole. It holds

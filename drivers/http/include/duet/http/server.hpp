@@ -81,8 +81,6 @@ namespace duet::http {
 
 /// A coroutine handler.
 using CoroutineHandler = std::function<Task<Response>(Request&)>;
-/// The name before 0.3 (docs/CHANGELOG.md).
-using CoroHandler [[deprecated("use duet::http::CoroutineHandler")]] = CoroutineHandler;
 /// A plain handler, run on a fiber.
 using FiberHandler = std::function<Response(Request&)>;
 
@@ -263,8 +261,6 @@ struct ServerConfig {
   std::size_t max_requests_per_connection = 0;
   Hooks hooks{};
 };
-/// The name before 0.3 (docs/CHANGELOG.md).
-using ServerOptions [[deprecated("use duet::http::ServerConfig")]] = ServerConfig;
 
 /// What Server::shutdown saw when it ended.
 struct ShutdownReport {

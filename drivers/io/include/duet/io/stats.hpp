@@ -70,9 +70,6 @@ using IoStats [[deprecated("use duet::IoStats (read by duet::io_stats())")]] =
 DUET_API IoDriver active_driver() noexcept;
 /// Resolves `requested` the way a Runtime would, without starting one.
 DUET_API IoDriver resolve(IoDriver requested);
-/// The name before 0.3 (docs/CHANGELOG.md): duet::to_string(IoDriver).
-[[deprecated("use duet::to_string(IoDriver)")]] DUET_API const char* driver_name(
-    IoDriver d) noexcept;
 
 /// io_uring features found by the probe (all false on epoll).
 struct UringFeatures {
