@@ -109,6 +109,8 @@ class DUET_API Host {
   Host() noexcept = default;
   [[nodiscard]] std::uint32_t id() const noexcept { return id_; }
   [[nodiscard]] const std::string& name() const;
+  /// The world the host is in (a Host is a handle: it does not own it).
+  [[nodiscard]] World& world() const noexcept { return const_cast<World&>(*world_); }
   /// This host's address with `port`: its IPv4 one, or its IPv6 one on a
   /// host with no IPv4 address.
   [[nodiscard]] net::SocketAddr addr(std::uint16_t port) const;
@@ -395,27 +397,13 @@ decltype(auto) as_host(Host h, Fn&& fn) {
 
 /// From a task of the world: spawns a Task, a fiber (`sim::spawn(h,
 /// duet::stackful, fn)`) or a poll future on host `h`, one of h's tasks
-/// (World::crash cancels it). A plain duet::spawn makes a task of the
-/// spawner's own host; this one names the host, another host's or none's
-/// (the test's thread outside sim::as_host).
-template <class T>
-JoinHandle<T> spawn(Host h, Task<T> t) {
-  return detail::spawn_on_host(h.id(), [&](std::uint64_t slot) {
-    return duet::spawn(
-        detail::host_entry(slot, local_scope(detail::host_key(), h.id(), std::move(t))));
-  });
-}
-template <class Fn>
-auto spawn(Host h, Stackful s, Fn fn) {
-  return detail::spawn_on_host(h.id(), [&](std::uint64_t slot) {
-    return duet::spawn(s, detail::on_host_fiber(h.id(), slot, std::move(fn)));
-  });
-}
-template <Future F>
-auto spawn(Host h, F f) {
-  return detail::spawn_on_host(h.id(), [&](std::uint64_t slot) {
-    return duet::spawn(detail::OnHost<F>(h.id(), slot, std::move(f)));
-  });
+/// (World::crash cancels it): World::spawn on h's world, whose three
+/// forms it takes. A plain duet::spawn makes a task of the spawner's own
+/// host; this one names the host, another host's or none's (the test's
+/// thread outside sim::as_host).
+template <class... A>
+auto spawn(Host h, A&&... a) {
+  return h.world().spawn(h, std::forward<A>(a)...);
 }
 
 }  // namespace duet::sim
