@@ -94,8 +94,11 @@ inline std::error_code make_error_code(TimeoutErrc e) noexcept {
 
 }  // namespace duet
 
+// A specialization of the standard library's, not duet's API: hidden from the reference.
+/// @cond
 template <>
 struct std::is_error_code_enum<duet::TimeoutErrc> : std::true_type {};
+/// @endcond
 
 namespace duet {
 
