@@ -32,8 +32,9 @@ duet::Task<std::string> name_of(int x) {
   co_return "n" + std::to_string(x);
 }
 
-// join: both results, as a tuple; timeout: empty if the deadline wins (then
-// the Task is destroyed where it waits, not left running).
+// join: both results, as a tuple; timeout: a duet::Result, its error
+// duet::TimeoutErrc::elapsed if the deadline wins (then the Task is destroyed
+// where it waits, not left running).
 duet::Task<int> composed() {
   auto both = co_await duet::join(square(3), name_of(4));                   // {9, "n4"}
   auto timed = co_await duet::timeout(std::chrono::seconds(1), square(5));  // 25

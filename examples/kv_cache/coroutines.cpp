@@ -24,7 +24,7 @@ using Reader = duet::io::BufReader<TcpStream>;
 /// may have sent part of a line, so the stream cannot go on).
 duet::Task<bool> send(TcpStream& s, std::string_view text, duet::Instant deadline) {
   // io::Transferred: all of it, or the bytes sent and why not the rest
-  // (std::errc::timed_out at the deadline).
+  // (duet::TimeoutErrc::elapsed at the deadline).
   auto w = co_await duet::timeout_at(deadline, s.write_all(std::as_bytes(std::span(text))));
   co_return w.ok();
 }

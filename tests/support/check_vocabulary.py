@@ -36,7 +36,10 @@ listing file:line, on:
   an include of `duet/detail/tls.hpp` (the thread-locals' header is
   `duet/detail/thread_local.hpp`; `duet/tls.hpp` is TLS the protocol);
 - a `try_*` function that takes a `bool` (a "try" never blocks: the
-  blocking form is the name without `try_`).
+  blocking form is the name without `try_`);
+- a timeout's answer shown as an optional (`timeout(...);  // optional<...>`
+  in a comment's example): it is a Result whose error is
+  duet::TimeoutErrc::elapsed.
 Each of these but the last two passes when deprecated (`[[deprecated` on
 the line or the line before); a renamed field kept for one release passes
 when its type is a `detail::Old*` one (assigning it warns; a
@@ -55,6 +58,7 @@ EXEMPT = {
     "StreamErrc": "an error code: its category's message() names it",
     "OpKind": "the drivers' operation codes, named by the driver's own trace",
     "Interest": "a bit mask, not one value",
+    "TimeoutErrc": "an error code: its category's message() names it",
 }
 
 TYPE_OPTIONS = re.compile(r"^\s*(?:struct|class)\s+(?:DUET_API\s+)?(\w+Options)\b|^\s*using\s+(\w+Options)\b(.*)$")
@@ -74,6 +78,7 @@ CONFIGURE_FN = re.compile(r"^\s*(?:\[\[[^\]]*\]\]\s*)*(?:DUET_API\s+)?(?:inline\
 SPAWN_VIA = re.compile(r"([\w>]+)\s+spawn_via\s*\(")  # a declaration: a type before the name
 TLS_INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]duet/detail/tls\.hpp[>"]')
 TRY_BOOL = re.compile(r"\b(try_\w+)\s*\(\s*bool\b")
+TIMEOUT_OPTIONAL = re.compile(r"\btimeout(?:_at)?\(.*//\s*(?:std::)?optional<")
 
 
 def public_headers(roots):
@@ -197,6 +202,9 @@ def check_file(path, enums_all):
         m = ABORT_TYPE.search(line)
         if m and "[[deprecated" not in m.group(2):
             problems.append(f"{path}:{n}: {m.group(1)}: cancel is the word (docs/vocabulary.md)")
+        if TIMEOUT_OPTIONAL.search(line):
+            problems.append(f"{path}:{n}: a timeout answers a duet::Result (its error "
+                            f"TimeoutErrc::elapsed), not an optional (docs/vocabulary.md)")
     for n, line in enumerate(lines, 1):
         m = ENUM.match(line)
         if not m or detail[n - 1]:

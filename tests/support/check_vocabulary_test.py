@@ -94,6 +94,13 @@ class CheckVocabularyTest(unittest.TestCase):
         self.assertEqual(len(problems("struct C {\n  std::optional<int> try_reap(bool block) noexcept;\n};\n")), 1)
         self.assertEqual(problems("struct C {\n  std::optional<int> try_reap() noexcept;\n  int reap() noexcept;\n};\n"), [])
 
+    def test_timeout_answers_a_result(self):
+        old = "//   auto v = co_await duet::timeout(50ms, ch.recv());  // optional<optional<int>>\n"
+        self.assertEqual(len(problems(old)), 1)
+        new = "//   auto v = co_await duet::timeout(50ms, ch.recv());  // Result<optional<int>>\n"
+        self.assertEqual(problems(new), [])
+        self.assertEqual(problems("enum class TimeoutErrc {\n  elapsed = 1,\n};\n"), [])
+
 
 if __name__ == "__main__":
     unittest.main()

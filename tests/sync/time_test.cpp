@@ -5,6 +5,9 @@
 #include <duet/time/sleep.hpp>
 #include <duet/time/timeout.hpp>
 #include <optional>
+#include <string>
+#include <system_error>
+#include <type_traits>
 #include <vector>
 
 #include "sched/scheduler.hpp"
@@ -174,7 +177,7 @@ TEST_CASE("timeout: a past deadline is decided in one poll, closed and timed out
   const std::uint64_t polls_before = rt.stats()[0].polls;
   auto zero = rt.spawn([](Channel<int> ch) -> Task<int> {
     // The example of duet/time/timeout.hpp.
-    auto v = co_await duet::timeout(0ns, ch.recv());  // optional<optional<int>>
+    auto v = co_await duet::timeout(0ns, ch.recv());  // Result<optional<int>>
     if (!v) co_return 0;                              // timed out
     co_return *v ? **v : -1;                          // a value, or closed
   }(ch));
@@ -223,6 +226,92 @@ TEST_CASE("timeout: the operation wins or the deadline does", "[time]") {
   CHECK_FALSE(m.is_locked());
 }
 
+namespace {
+
+/// An operation that fails by itself with ETIMEDOUT, at once (as a
+/// connect or a DNS lookup with its own limit does).
+Task<duet::Result<int>> fails_timed_out() {
+  co_return std::errc::timed_out;
+}
+
+/// Waits on `gate` (never notified here), then answers `v`.
+Task<duet::Result<int>> answers_after(Notify* gate, int v) {
+  co_await gate->notified();
+  co_return v;
+}
+
+/// Waits on `gate` (never notified here), then answers `v`, a plain int.
+Task<int> plain_after(Notify* gate, int v) {
+  co_await gate->notified();
+  co_return v;
+}
+
+/// What a timeout's answer says: "own" for the operation's own ETIMEDOUT,
+/// "elapsed" for the deadline, "value" for a value. Both kinds of error
+/// compare equal to std::errc::timed_out; only the deadline is elapsed.
+template <class R>
+std::string told(const R& r) {
+  if (r) return "value";
+  if (r.error() != std::errc::timed_out) return "other: " + r.error().message();
+  if (duet::is_elapsed(r.error()) != (r.error() == duet::TimeoutErrc::elapsed)) return "mixed";
+  return duet::is_elapsed(r.error()) ? "elapsed" : "own";
+}
+
+}  // namespace
+
+TEST_CASE("timeout: an operation's own timed_out is not the deadline's elapsed, in both models",
+          "[time]") {
+  Watchdog wd("timeout elapsed");
+  Runtime rt(small_rt(2));
+  Notify never;
+  auto coro = rt.spawn([](Notify* gate) -> Task<std::string> {
+    auto own = co_await duet::timeout(1h, fails_timed_out());  // Result<int>, flat
+    auto deadline = co_await duet::timeout_at(Clock::now(), answers_after(gate, 7));
+    co_return told(own) + "|" + told(deadline);
+  }(&never));
+  CHECK(coro.join() == "own|elapsed");
+  auto fiber = rt.spawn(duet::stackful, [&never] {
+    auto own = duet::wait(duet::timeout(1h, fails_timed_out()));
+    auto deadline = duet::wait(duet::timeout_at(Clock::now(), answers_after(&never, 7)));
+    return told(own) + "|" + told(deadline);
+  });
+  CHECK(fiber.join() == "own|elapsed");
+  // The error of the deadline names itself.
+  const std::error_code e = duet::TimeoutErrc::elapsed;
+  CHECK(std::string(e.category().name()) == "duet.timeout");
+  CHECK(e.message() == "deadline elapsed");
+  CHECK(e.default_error_condition() == std::errc::timed_out);
+  CHECK_FALSE(duet::is_elapsed(std::make_error_code(std::errc::timed_out)));
+  CHECK_FALSE(duet::is_elapsed(std::error_code()));
+}
+
+TEST_CASE("timeout: a void or plain operation gives a Result whose error is elapsed", "[time]") {
+  Watchdog wd("timeout shapes");
+  Runtime rt(small_rt(2));
+  Notify never;
+  static_assert(
+      std::is_same_v<decltype(duet::timeout(1s, never.notified()))::Output, duet::Result<void>>);
+  static_assert(std::is_same_v<decltype(duet::timeout(1s, plain_after(&never, 1)))::Output,
+                               duet::Result<int>>);
+  static_assert(std::is_same_v<decltype(duet::timeout(1s, answers_after(&never, 1)))::Output,
+                               duet::Result<int>>);
+  auto coro = rt.spawn([](Notify* gate) -> Task<std::string> {
+    duet::Result<void> v = co_await duet::timeout_at(Clock::now(), gate->notified());
+    duet::Result<int> p = co_await duet::timeout_at(Clock::now(), plain_after(gate, 3));
+    duet::Result<int> won = co_await duet::timeout(1h, [](int x) -> Task<int> { co_return x; }(5));
+    co_return told(v) + "|" + told(p) + "|" + told(won) + std::to_string(*won);
+  }(&never));
+  CHECK(coro.join() == "elapsed|elapsed|value5");
+  auto fiber = rt.spawn(duet::stackful, [&never] {
+    duet::Result<void> v = duet::wait(duet::timeout_at(Clock::now(), never.notified()));
+    duet::Result<int> p = duet::wait(duet::timeout_at(Clock::now(), plain_after(&never, 3)));
+    never.notify_one();  // stored: the next notified() is ready at once
+    duet::Result<void> woke = duet::wait(duet::timeout(1h, never.notified()));
+    return told(v) + "|" + told(p) + "|" + told(woke);
+  });
+  CHECK(fiber.join() == "elapsed|elapsed|value");
+}
+
 TEST_CASE("sleep: cancelling a sleeping task removes its timer", "[time][cancel]") {
   Watchdog wd("sleep cancel");
   Runtime rt(small_rt(2));
@@ -256,7 +345,7 @@ Task<int> seven_when_notified(Notify* gate, std::atomic<int>* parked) {
 
 /// Bounds seven_when_notified by timeout(d, ...) in a coroutine.
 template <class D>
-Task<std::optional<int>> huge_timeout_coro(D d, Notify* gate, std::atomic<int>* parked) {
+Task<duet::Result<int>> huge_timeout_coro(D d, Notify* gate, std::atomic<int>* parked) {
   co_return co_await duet::timeout(d, seven_when_notified(gate, parked));
 }
 
@@ -291,7 +380,7 @@ TEST_CASE("timeout: a huge duration never fires and gives the operation's value"
       auto h = rt.spawn(huge_timeout_coro(d, &gate, &parked));
       while (parked.load() == 0) std::this_thread::yield();
       gate.notify_one();
-      CHECK(h.join() == std::optional<int>(7));
+      CHECK(h.join() == duet::Result<int>(7));
     }
     {
       Notify gate;
@@ -301,7 +390,7 @@ TEST_CASE("timeout: a huge duration never fires and gives the operation's value"
       });
       while (parked.load() == 0) std::this_thread::yield();
       gate.notify_one();
-      CHECK(h.join() == std::optional<int>(7));
+      CHECK(h.join() == duet::Result<int>(7));
     }
   });
 }

@@ -450,11 +450,11 @@ TEST_CASE("delay_queue next under a timeout leaves the entry when the timeout wi
   const duet::Instant t0 = duet::Clock::now();
   Queue q;
   auto k = q.insert_at(1, t0 + 10 * U);
-  auto r =
-      rt.block_on([](Queue& q) -> duet::Task<std::optional<std::optional<duet::Expired<int>>>> {
-        co_return co_await duet::timeout(5 * U, q.next());
-      }(q));
-  CHECK_FALSE(r.has_value());
+  auto r = rt.block_on([](Queue& q) -> duet::Task<duet::Result<std::optional<duet::Expired<int>>>> {
+    co_return co_await duet::timeout(5 * U, q.next());
+  }(q));
+  REQUIRE_FALSE(r.has_value());
+  CHECK(duet::is_elapsed(r.error()));
   CHECK(q.contains(k));
   auto r2 =
       rt.block_on(duet::stackful, [&q] { return duet::wait(duet::timeout(10 * U, q.next())); });

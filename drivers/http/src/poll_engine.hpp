@@ -144,7 +144,7 @@ class [[nodiscard]] PollConnection {
     }
     if (!expired(cx)) return false;
     end_wait();
-    m_.read_done(duet::Result<std::size_t>(std::make_error_code(std::errc::timed_out)));
+    m_.read_done(duet::Result<std::size_t>(make_error_code(TimeoutErrc::elapsed)));
     return true;
   }
 

@@ -117,7 +117,7 @@ Task<ShutdownReport> wait_quiet(detail::State& st, Instant deadline) {
     // Made before the check: a notify_all after the check completes it.
     Notify::Notified quiet = st.quiet.notified();
     if (st.idle()) co_return ShutdownReport{true, 0};
-    const bool woken = co_await timeout_at(deadline, std::move(quiet));
+    const duet::Result<void> woken = co_await timeout_at(deadline, std::move(quiet));
     if (!woken) co_return ShutdownReport{st.idle(), st.open.load()};
   }
 }

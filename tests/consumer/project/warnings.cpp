@@ -31,7 +31,7 @@ duet::Task<int> timeouts() {
   sum += j.value_or(-100);
   auto ch = duet::Channel<int>::bounded(1);
   (void)ch.try_send(4);
-  auto r = co_await duet::timeout(5s, ch.recv());  // optional<optional<int>>
+  auto r = co_await duet::timeout(5s, ch.recv());  // Result<optional<int>>
   sum += (r && *r) ? **r : -100;
   auto idle = co_await duet::timeout(1ms, ch.recv());  // times out: nothing sent
   sum += idle ? -100 : 8;

@@ -1,15 +1,16 @@
 // duet/io/deadline.hpp: read and write deadlines on a stream, as Go's
 // SetReadDeadline and SetWriteDeadline: a point in time after which every
 // read (or write) of the stream, the one waiting then and any later one,
-// ends with std::errc::timed_out, until the deadline is moved.
+// ends with duet::TimeoutErrc::elapsed (which also compares equal to
+// std::errc::timed_out), until the deadline is moved.
 //
 // Example (coroutine):
 //   duet::io::DeadlineStream ds(std::move(stream));
 //   ds.set_read_deadline(duet::Clock::now() + 30s);  // the whole request, however many reads
 //   duet::io::BufReader rd(std::move(ds));
 //   std::string line;
-//   auto n = co_await rd.read_line(line);  // duet::Result<size_t>: timed_out after 30 s
-//   if (!n && n.error() == std::errc::timed_out) { /* the peer was too slow */ }
+//   auto n = co_await rd.read_line(line);  // duet::Result<size_t>: elapsed after 30 s
+//   if (!n && duet::is_elapsed(n.error())) { /* the peer was too slow */ }
 //
 // DeadlineStream<S> wraps any stream of duet/io/stream.hpp (TcpStream, its
 // halves, a TLS stream) and is one itself, so the buffered reader and
@@ -37,9 +38,9 @@ class DeadlineStream {
  public:
   explicit DeadlineStream(S inner) : inner_(std::move(inner)) {}
 
-  /// Reads made after this end with timed_out at `t` (Instant::max(): never).
+  /// Reads made after this end with elapsed at `t` (Instant::max(): never).
   void set_read_deadline(Instant t) noexcept { read_deadline_ = t; }
-  /// Writes made after this end with timed_out at `t`; a write_all or a
+  /// Writes made after this end with elapsed at `t`; a write_all or a
   /// cut write reports the bytes that reached the stream before.
   void set_write_deadline(Instant t) noexcept { write_deadline_ = t; }
   /// Both.
@@ -48,16 +49,16 @@ class DeadlineStream {
   [[nodiscard]] Instant read_deadline() const noexcept { return read_deadline_; }
   [[nodiscard]] Instant write_deadline() const noexcept { return write_deadline_; }
 
-  /// Up to buf.size() bytes, as S's read; timed_out at the read deadline.
+  /// Up to buf.size() bytes, as S's read; elapsed at the read deadline.
   auto read(std::span<std::byte> buf) requires ReadStream<S> {
     return timeout_at(read_deadline_, inner_.read(buf));
   }
-  /// Some of `data`, as S's write; timed_out at the write deadline.
+  /// Some of `data`, as S's write; elapsed at the write deadline.
   auto write(std::span<const std::byte> data) requires WriteStream<S> {
     return timeout_at(write_deadline_, inner_.write(data));
   }
   /// All of `data` (S's write_all): io::Transferred; at the write
-  /// deadline, the bytes that reached the stream and timed_out.
+  /// deadline, the bytes that reached the stream and elapsed.
   auto write_all(std::span<const std::byte> data) requires requires(S& s) { s.write_all(data); }
   { return timeout_at(write_deadline_, inner_.write_all(data)); }
 
