@@ -342,6 +342,17 @@ struct DUET_API Response {
   static Response json(int status, std::string body);
   /// `status` with no body (204, 304, or an empty 200).
   static Response empty(int status);
+  /// A redirect to `location` (sent as given in the Location field): 302
+  /// Found by default; 307 or 308 keep the method and body, 301 and 303
+  /// are the others a redirect may be. Throws std::invalid_argument for a
+  /// status that is not 3xx or a location holding CR, LF or NUL (a field
+  /// value cannot carry them).
+  static Response redirect(std::string_view location, int status = status::found);
 };
+
+/// `s` as a JSON string, quotes included (RFC 8259 section 7): '"', '\\'
+/// and the control characters escaped, every other byte as given (UTF-8
+/// passes through). For Response::json bodies built by hand.
+[[nodiscard]] DUET_API std::string json_quote(std::string_view s);
 
 }  // namespace duet::http
