@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "alloc_tracker.hpp"
 #include "server_fixture.hpp"
 
 namespace middleware_test {
@@ -44,7 +45,7 @@ Middleware coroutine_auth() {
 
 /// A plain layer: 403 with "X-Deny"; else as coroutine_auth.
 Middleware plain_guard() {
-  return [](Request& req, Next next) {
+  return [](Request& req, duet::http::Next next) {
     if (req.headers.contains("X-Deny")) return Response::empty(status::forbidden);
     req.headers.set("X-Seen", "plain");
     Response res = next.run_now(req);
@@ -55,7 +56,7 @@ Middleware plain_guard() {
 
 /// The outermost layer of every route (Router::layer): a request id.
 Middleware request_id() {
-  return [](Request& req, Next next) {
+  return [](Request& req, duet::http::Next next) {
     Response res = next.run_now(req);
     res.headers.set("X-Request-Id", req.headers.get("X-Request-Id").value_or("none"));
     return res;
@@ -331,4 +332,34 @@ TEST_CASE("middleware: redirect and json_quote refuse and escape", "[http_server
   CHECK_THROWS_AS(Response::redirect("/a", 200), std::invalid_argument);
   CHECK_THROWS_AS(Response::redirect("/a\r\nSet-Cookie: x"), std::invalid_argument);
   CHECK(duet::http::json_quote("a\"b\\c\n\x01\xc3\xa9") == "\"a\\\"b\\\\c\\n\\u0001\xc3\xa9\"");
+}
+
+TEST_CASE("middleware: a plain layer adds no allocation to a request", "[http_server]") {
+  if (!duet::test::alloc_tracking_enabled()) {
+    WARN("SKIP: operator new is not counted in this build");
+    return;
+  }
+  duet::http::Router r;
+  r.get("/bare", [](Request&) { return Response::empty(204); });
+  r.get("/layered", Handler([](Request&) {
+                      return Response::empty(204);
+                    }).layer([](Request& req, duet::http::Next next) {
+    Response res = next.run_now(req);
+    res.status = 200;
+    return res;
+  }));
+  Request req;
+  const auto calls = [&](std::string_view path) {
+    const duet::http::Router::Match m = r.find(duet::http::Method::get, path);
+    REQUIRE(m.handler != nullptr);
+    const std::int64_t before = duet::test::alloc_counts().news;
+    const Response res = m.handler->fiber()(req);
+    const std::int64_t after = duet::test::alloc_counts().news;
+    return std::pair(res.status, after - before);
+  };
+  const auto bare = calls("/bare");
+  const auto layered = calls("/layered");
+  CHECK(bare.first == 204);
+  CHECK(layered.first == 200);
+  CHECK(layered.second == bare.second);
 }

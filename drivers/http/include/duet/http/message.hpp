@@ -258,8 +258,9 @@ struct DUET_API Request {
   int version = 11;
   Headers headers;
   /// The whole body (the codec reassembles a chunked one; at most
-  /// Limits::max_body_bytes), unless it is streamed: then empty, and read
-  /// with read_body (duet/http/body.hpp).
+  /// Limits::max_body_bytes), unless it is streamed (body_streamed(): past
+  /// Limits::buffered_body_bytes): then EMPTY, and read with read_body or
+  /// read_whole_body (duet/http/body.hpp), which serve both cases.
   std::string body;
   /// Set by the server while a handler runs, when the request's body is
   /// streamed (past Limits::buffered_body_bytes); null otherwise. It is

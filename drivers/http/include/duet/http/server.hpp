@@ -199,7 +199,7 @@ class DUET_API Next {
 /// A coroutine middleware.
 using CoroutineMiddleware = std::function<Task<Response>(Request&, Next)>;
 /// A plain middleware, run on a fiber.
-using PlainMiddleware = std::function<Response(Request&, Next)>;
+using FiberMiddleware = std::function<Response(Request&, Next)>;
 
 /// A layer around routes (axum's Router::layer, Go's
 /// func(http.Handler) http.Handler): it gets the request and the rest of
@@ -231,7 +231,7 @@ class DUET_API Middleware {
 
  private:
   CoroutineMiddleware coro_;
-  PlainMiddleware plain_;
+  FiberMiddleware plain_;
 };
 
 /// Routes by method and path.
