@@ -11,8 +11,13 @@
 #include <string>
 #include <utility>
 
+#include <sys/stat.h>
+
+#include <memory>
+
 #include "body_pump.hpp"
 #include "duet/detail/check_mode.hpp"
+#include "duet/fs/file.hpp"
 #include "duet/wait.hpp"
 
 namespace duet::http {
@@ -169,6 +174,65 @@ Response streamed_response(int status, BodyProducer next, std::optional<std::siz
   r.status = status;
   r.source = std::make_shared<BodySource>(BodySource{std::move(next), length});
   return r;
+}
+
+namespace {
+
+/// file_response's piece size: one read of the file per piece written.
+constexpr std::size_t kFilePiece = 64 * 1024;
+
+/// The answer to a file that could not be opened or sized, by its errno.
+Response file_refused(const std::error_code& ec) {
+  int code = status::internal_server_error;
+  if (ec == std::errc::no_such_file_or_directory || ec == std::errc::not_a_directory ||
+      ec == std::errc::is_a_directory) {
+    code = status::not_found;
+  } else if (ec == std::errc::permission_denied) {
+    code = status::forbidden;
+  }
+  std::string body(reason(code));
+  body += '\n';
+  return Response::text(code, std::move(body));
+}
+
+}  // namespace
+
+Task<Response> file_response(std::string path, std::string content_type) {
+  duet::Result<fs::File> opened = co_await fs::File::open(std::move(path), O_RDONLY);
+  if (!opened) co_return file_refused(opened.error());
+  struct stat st {};
+  if (::fstat(opened->native_handle(), &st) != 0) {
+    co_return file_refused(std::error_code(errno, std::generic_category()));
+  }
+  if (!S_ISREG(st.st_mode)) co_return file_refused(std::make_error_code(std::errc::is_a_directory));
+  struct Reading {
+    fs::File file;
+    std::uint64_t at = 0;
+    std::uint64_t size = 0;
+  };
+  auto r = std::make_shared<Reading>(
+      Reading{std::move(*opened), 0, static_cast<std::uint64_t>(st.st_size)});
+  Response res = streamed_response(
+      status::ok,
+      [r]() -> Task<duet::Result<std::string>> {
+        if (r->at >= r->size) co_return std::string();
+        std::string piece(
+            static_cast<std::size_t>(std::min<std::uint64_t>(kFilePiece, r->size - r->at)), '\0');
+        duet::Result<std::size_t> n =
+            co_await r->file.read_at(std::as_writable_bytes(std::span(piece)), r->at);
+        if (!n) co_return n.error();
+        if (*n == 0) co_return std::make_error_code(std::errc::io_error);  // the file shrank
+        piece.resize(*n);
+        r->at += *n;
+        co_return piece;
+      },
+      static_cast<std::size_t>(st.st_size));
+  res.headers.set("Content-Type", content_type);
+  co_return res;
+}
+
+Response file_response_now(std::string path, std::string content_type) {
+  return duet::wait(file_response(std::move(path), std::move(content_type)));
 }
 
 }  // namespace duet::http

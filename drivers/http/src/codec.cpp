@@ -313,6 +313,7 @@ struct RequestDecoder::Impl {
   std::size_t trailer_bytes = 0;
   std::size_t crlf_checked = 0;     // offset up to which kept header bytes were checked
   std::uint64_t chunked_bytes = 0;  // sum of the chunk sizes announced
+  std::size_t body_cap = SIZE_MAX;  // limit_body's, below limits.max_body_bytes
   int hosts = 0;
   int lengths = 0;
   int te_fields = 0;
@@ -350,6 +351,7 @@ struct RequestDecoder::Impl {
     parser->body_limit(std::numeric_limits<std::uint64_t>::max());
     msg_used = header_end = trailer_bytes = crlf_checked = 0;
     chunked_bytes = 0;
+    body_cap = SIZE_MAX;
     hosts = lengths = te_fields = te_chunked = 0;
     te_last_chunked = te_other = te_bad = has_upgrade = false;
     expect_continue = expect_other = header_done = body_started = continue_decided = false;
@@ -555,8 +557,8 @@ struct RequestDecoder::Impl {
   void on_chunk_header(std::uint64_t size, std::size_t ext_size, detail::error_code& ec) {
     body_started = true;
     if (ext_size > limits.max_header_bytes) return refuse(400, ec);
-    if (size >
-        limits.max_body_bytes - std::min<std::uint64_t>(chunked_bytes, limits.max_body_bytes)) {
+    const std::size_t cap = std::min(limits.max_body_bytes, body_cap);
+    if (size > cap - std::min<std::uint64_t>(chunked_bytes, cap)) {
       return refuse(413, ec);
     }
     chunked_bytes += size;
@@ -585,6 +587,10 @@ RequestDecoder::RequestDecoder(const Limits& limits)
 RequestDecoder::~RequestDecoder() = default;
 RequestDecoder::RequestDecoder(RequestDecoder&&) noexcept = default;
 RequestDecoder& RequestDecoder::operator=(RequestDecoder&&) noexcept = default;
+
+void RequestDecoder::limit_body(std::size_t max) noexcept {
+  if (impl_) impl_->body_cap = max;
+}
 
 RequestDecoder::Impl& RequestDecoder::impl() {
   if (!impl_) {

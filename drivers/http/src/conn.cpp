@@ -3,6 +3,7 @@
 // against the step it answers.
 #include "conn.hpp"
 
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <utility>
@@ -10,6 +11,7 @@
 #include "body_pump.hpp"
 #include "duet/outcome.hpp"
 #include "duet/stackful.hpp"
+#include "duet/time/sleep.hpp"
 
 namespace duet::http::detail {
 
@@ -41,6 +43,8 @@ struct Conn::Busy {
   // The handler in progress, at most one (after req: a Task refers to it).
   std::optional<Task<Response>> task;
   std::optional<JoinHandle<FiberAnswer>> fiber;
+  // The route's deadline (RouteLimits::deadline), while its handler runs.
+  std::optional<Sleep> timer;
 };
 
 /// A streamed body's source over the connection's input (body_pump.hpp):
@@ -100,6 +104,18 @@ bool out_of_turn(bool ok, const char* report) noexcept {
   return true;
 }
 
+/// Whether `req`'s body is past `cap`: its length, or the bytes it holds
+/// (a streamed body's length is its Content-Length; a chunked one is
+/// checked as it arrives, RequestDecoder::limit_body).
+bool body_over(const Request& req, bool streamed, std::size_t cap) noexcept {
+  if (!streamed) return req.body.size() > cap;
+  const auto length = req.headers.get("Content-Length");
+  if (!length) return false;
+  std::size_t n = 0;
+  const auto [ptr, ec] = std::from_chars(length->data(), length->data() + length->size(), n);
+  return ec != std::errc() || n > cap;
+}
+
 Response cancelled_answer() {
   return Response::text(503, "Service Unavailable\n");
 }
@@ -135,7 +151,7 @@ Next Conn::next(StreamRef io) {
 
 bool Conn::parse(StreamRef io) {
   while (pos_ < end_) {
-    if (!busy_) busy_ = std::make_unique<Busy>(state().options.limits);
+    if (!busy_) busy_ = std::make_unique<Busy>(state().decoder_limits);
     Busy& b = *busy_;
     if (b.closing) {  // the rest is not read: the connection closes
       pos_ = end_;
@@ -330,12 +346,25 @@ bool Conn::start_request(bool streamed, StreamRef io) {
     b.closing = close;
     return false;
   }
+  // The route's body limit (or the server's: the decoder admits up to the
+  // largest route's). Past it: 413 and close, as the decoder's own.
+  const std::size_t cap =
+      m.handler->limits().max_body_bytes.value_or(state().options.limits.max_body_bytes);
+  if (body_over(b.req, streamed, cap)) {
+    (void)closes_after();  // ends a streamed body's turn
+    answer_error(state(), b.req, status::content_too_large, b.out, true, {}, b.started);
+    b.closing = true;
+    return false;
+  }
+  if (streamed) b.dec.limit_body(cap);  // a chunked body that runs past it
   start_handler(*m.handler);
   return phase_ != Phase::parse;
 }
 
 void Conn::start_handler(const Handler& h) {
   Busy& b = *busy_;
+  const bool timed = h.limits().deadline.count() > 0;
+  if (timed) b.timer.emplace(b.started + h.limits().deadline);
   if (h.is_coroutine()) {
     try {
       b.task.emplace(h.coroutine()(b.req));
@@ -349,8 +378,9 @@ void Conn::start_handler(const Handler& h) {
   }
   const FiberHandler* f = &h.fiber();
   // On the connection's own fiber: the engine writes what waits when the
-  // handler first waits (Next::call).
-  if (in_place_) {
+  // handler first waits (Next::call). A handler with a deadline is spawned
+  // instead, so that the turn (Conn::Turn) can cancel it.
+  if (in_place_ && !timed) {
     b.plain = f;
     phase_ = Phase::call;
     return;
@@ -364,6 +394,7 @@ void Conn::start_handler(const Handler& h) {
     // refused closure: 503 in the fixed form, and close.
     if (b.streamed) (void)end_turn(*b.pump, true);
     b.streamed = false;
+    b.timer.reset();
     answer_error(state(), 503, b.out, true);
     b.closing = true;
     return;
@@ -373,6 +404,18 @@ void Conn::start_handler(const Handler& h) {
 
 Poll<void> Conn::poll_handler(Context& cx) {
   Busy& b = *busy_;
+  // The route's deadline: a coroutine handler is dropped (its frame, and a
+  // body read inside it, destroyed now); a fiber is cancelled, and polled
+  // on until it has unwound (it owns the request until then).
+  if (b.timer && b.timer->poll(cx).is_ready()) {
+    b.timer.reset();
+    if (b.task) {
+      b.task.reset();
+      finish_turn(std::optional<Response>(), Failure::cancelled);
+      return ready();
+    }
+    if (b.fiber) b.fiber->cancel();
+  }
   if (b.task) {
     std::optional<Response> res;
     Failure failure = Failure::none;
@@ -400,6 +443,7 @@ Poll<void> Conn::poll_handler(Context& cx) {
   }
   b.fiber.reset();
   if (lost) {
+    b.timer.reset();
     if (b.streamed) (void)end_turn(*b.pump, true);
     b.streamed = false;
     if (b.broken) {
@@ -437,6 +481,7 @@ void Conn::call_plain() {
 
 void Conn::finish_turn(std::optional<Response>&& res, Failure failure) {
   Busy& b = *busy_;
+  b.timer.reset();
   bool close = closes_after();  // ends a streamed body's turn too
   if (b.broken) {               // a write failed while the handler ran: nothing more goes out
     phase_ = Phase::done;

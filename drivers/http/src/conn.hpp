@@ -29,7 +29,14 @@
 //   connection goes on (the request was read whole; a streamed body not read to its end closes it);
 //   one that is cancelled (throws duet::Cancelled, or its fiber is cancelled) is answered 503 with
 //   "Connection: close". The runtime unwinding a fiber (FiberUnwind) passes through: nothing is
-//   written.
+//   written. A route's deadline (RouteLimits::deadline) is a timer in the
+//   request's block, polled with the handler by the turn: at it, a
+//   coroutine handler is dropped and a spawned fiber cancelled (and waited
+//   for until it unwinds), and the answer is the cancelled one, 503; such a
+//   plain handler is spawned even under Plain::in_place.
+// - Body limits: the decoder admits bodies up to the largest route's limit
+//   (State::decoder_limits); the route found checks its own (413 and close)
+//   and lowers the decoder's for a streamed body (RequestDecoder::limit_body).
 // - Close: after "Connection: close" (the request's, a cap, the drain, an
 //   error), a TCP connection half-closes and reads what the client still
 //   sends until its end or the deadline (lingering close), so unread input

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <array>
+#include <stdexcept>
+#include <string>
 #include <utility>
 
 namespace duet::http {
@@ -360,6 +362,62 @@ Response Response::empty(int status) {
   Response r;
   r.status = status;
   return r;
+}
+
+Response Response::redirect(std::string_view location, int status) {
+  if (status < 300 || status > 399) {
+    throw std::invalid_argument("duet::http::Response::redirect: a redirect's status is 3xx");
+  }
+  if (location.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos) {
+    throw std::invalid_argument("duet::http::Response::redirect: CR, LF or NUL in the location");
+  }
+  Response r;
+  r.status = status;
+  r.headers.add("Location", location);
+  return r;
+}
+
+std::string json_quote(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size() + 2);
+  out += '"';
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      default:
+        if (u < 0x20) {
+          out += "\\u00";
+          out += kHex[u >> 4];
+          out += kHex[u & 0xf];
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+  return out;
 }
 
 }  // namespace duet::http

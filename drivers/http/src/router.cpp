@@ -138,6 +138,7 @@ struct Router::Found {
 };
 
 Router& Router::route(Method m, std::string path, Handler h) {
+  max_route_body_ = std::max(max_route_body_, h.limits().max_body_bytes.value_or(0));
   const auto index = static_cast<std::uint32_t>(routes_.size());
   if (path.empty() || path.front() != '/') {
     routes_.push_back(Route{m, Kind::verbatim, std::move(path), {}, std::move(h)});
@@ -217,9 +218,15 @@ Router& Router::route(Method m, std::string path, Handler h) {
 }
 
 Router& Router::prefix(Method m, std::string prefix, Handler h) {
+  max_route_body_ = std::max(max_route_body_, h.limits().max_body_bytes.value_or(0));
   others_.push_back(static_cast<std::uint32_t>(routes_.size()));
   routes_.push_back(Route{m, Kind::prefix, std::move(prefix), {}, std::move(h)});
   methods_ |= bit(m);
+  return *this;
+}
+
+Router& Router::layer(const Middleware& m) {
+  for (Route& r : routes_) r.handler = m.wrap(std::move(r.handler));
   return *this;
 }
 

@@ -4,6 +4,7 @@
 // exchange.cpp.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -26,12 +27,23 @@ namespace duet::http {
 
 struct Server::State {
   State(Router r, ServerConfig o)
-      : routes(std::move(r)), options(with_current_names(std::move(o))) {}
+      : routes(std::move(r)),
+        options(with_current_names(std::move(o))),
+        decoder_limits(admitting_routes(options.limits, routes)) {}
   /// `o` with a field set under its name before 0.4 moved to its new name
   /// (Limits::io_timeout to io_timeout), so that every engine reads one.
   static ServerConfig with_current_names(ServerConfig o) noexcept;
+  /// `l` with max_body_bytes raised to the largest route's own limit
+  /// (RouteLimits): the decoder admits such a body, and the route checks
+  /// it against its own limit (Conn::start_request).
+  static Limits admitting_routes(Limits l, const Router& r) noexcept {
+    l.max_body_bytes = std::max(l.max_body_bytes, r.max_route_body_bytes());
+    return l;
+  }
   Router routes;
   ServerConfig options;
+  /// What each connection's decoder is made with.
+  Limits decoder_limits;
   /// A child of the runtime's shutdown_token(), made by the first serve():
   /// cancelled (by the runtime's drain, or by Server::shutdown), the
   /// server drains.

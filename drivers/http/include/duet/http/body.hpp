@@ -64,6 +64,10 @@
 //         co_return std::string("piece\n");
 //       });
 //   use(res);
+//
+// A file as a response body, with its content type (coroutine):
+//   duet::http::Response page = co_await duet::http::file_response("/srv/www/index.html",
+//   "text/html"); use(page);
 #pragma once
 
 #include "duet/export.hpp"
@@ -117,5 +121,17 @@ struct BodySource {
 /// known, `length`).
 [[nodiscard]] DUET_API Response streamed_response(int status, BodyProducer next,
                                                   std::optional<std::size_t> length = {});
+
+/// A 200 whose body is the file at `path`, with `content_type` (coroutine):
+/// a streamed_response over the file (duet::fs::File, read piece by piece,
+/// one piece held at a time) with its length as Content-Length. A file
+/// that does not exist (or is no regular file) is 404, one not readable
+/// 403, another failure to open it 500; a read that fails mid-body ends
+/// the response there (streamed_response's rule). The path is used as
+/// given: a handler that builds it from a request checks it first (no
+/// "..").
+[[nodiscard]] DUET_API Task<Response> file_response(std::string path, std::string content_type);
+/// The same as a plain call on the handler's fiber.
+[[nodiscard]] DUET_API Response file_response_now(std::string path, std::string content_type);
 
 }  // namespace duet::http

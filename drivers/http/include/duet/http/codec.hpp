@@ -117,6 +117,11 @@ class DUET_API RequestDecoder {
   /// next one), or the head of the last Event::head (with an empty body:
   /// feed on for it).
   [[nodiscard]] Request take();
+  /// Lowers the body limit for the request whose head was just taken (a
+  /// route's own, RouteLimits): a chunked body that runs past `max` is
+  /// refused as one past Limits::max_body_bytes is (413). The next request
+  /// has the Limits' again.
+  void limit_body(std::size_t max) noexcept;
   /// A streamed body's bytes decoded and not yet used by the caller (who
   /// clears it after using them). Appended to by each feed while a body is
   /// streamed: at most what that feed was given.

@@ -258,8 +258,9 @@ struct DUET_API Request {
   int version = 11;
   Headers headers;
   /// The whole body (the codec reassembles a chunked one; at most
-  /// Limits::max_body_bytes), unless it is streamed: then empty, and read
-  /// with read_body (duet/http/body.hpp).
+  /// Limits::max_body_bytes), unless it is streamed (body_streamed(): past
+  /// Limits::buffered_body_bytes): then EMPTY, and read with read_body or
+  /// read_whole_body (duet/http/body.hpp), which serve both cases.
   std::string body;
   /// Set by the server while a handler runs, when the request's body is
   /// streamed (past Limits::buffered_body_bytes); null otherwise. It is
@@ -342,6 +343,17 @@ struct DUET_API Response {
   static Response json(int status, std::string body);
   /// `status` with no body (204, 304, or an empty 200).
   static Response empty(int status);
+  /// A redirect to `location` (sent as given in the Location field): 302
+  /// Found by default; 307 or 308 keep the method and body, 301 and 303
+  /// are the others a redirect may be. Throws std::invalid_argument for a
+  /// status that is not 3xx or a location holding CR, LF or NUL (a field
+  /// value cannot carry them).
+  static Response redirect(std::string_view location, int status = status::found);
 };
+
+/// `s` as a JSON string, quotes included (RFC 8259 section 7): '"', '\\'
+/// and the control characters escaped, every other byte as given (UTF-8
+/// passes through). For Response::json bodies built by hand.
+[[nodiscard]] DUET_API std::string json_quote(std::string_view s);
 
 }  // namespace duet::http

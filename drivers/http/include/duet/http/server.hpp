@@ -49,6 +49,38 @@
 //     // ... later, from a thread outside the runtime:
 //     rt.drain(std::chrono::seconds(5));
 //   }
+//
+// Middleware and per-route limits (Middleware, Handler::layer,
+// Router::layer, RouteLimits):
+//
+// Example (file):
+//   duet::http::Middleware require_token() {
+//     return [](duet::http::Request& req, duet::http::Next next) ->
+//     duet::Task<duet::http::Response> {
+//       if (req.headers.get("Authorization") != "Bearer secret") {
+//         co_return duet::http::Response::empty(duet::http::status::unauthorized);
+//       }
+//       co_return co_await next.run(req);
+//     };
+//   }
+//   duet::http::Middleware request_id() {
+//     return [](duet::http::Request& req, duet::http::Next next) {
+//       duet::http::Response res = next.run_now(req);
+//       res.headers.set("X-Request-Id", req.headers.get("X-Request-Id").value_or("none"));
+//       return res;
+//     };
+//   }
+//   duet::http::Router with_layers() {
+//     duet::http::Router r;
+//     r.get("/admin", duet::http::Handler([](duet::http::Request&) {
+//                       return duet::http::Response::text(200, "admin");
+//                     }).layer(require_token()));
+//     r.post("/upload", duet::http::Handler([](duet::http::Request&) {
+//                         return duet::http::Response::empty(204);
+//                       }).max_body_bytes(50 << 20).deadline(std::chrono::seconds(30)));
+//     r.layer(request_id());  // every route added so far
+//     return r;
+//   }
 #pragma once
 
 #include "duet/export.hpp"
@@ -60,6 +92,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -84,8 +117,26 @@ using CoroutineHandler = std::function<Task<Response>(Request&)>;
 /// A plain handler, run on a fiber.
 using FiberHandler = std::function<Response(Request&)>;
 
-/// What a route runs: one of the two, by the callable's return type.
-class Handler {
+class Middleware;
+namespace detail {
+struct InlineCall;  // a plain rest asked for by a coroutine layer (middleware.cpp)
+}
+
+/// A route's own limits, over ServerConfig::limits (Handler::max_body_bytes,
+/// Handler::deadline).
+struct RouteLimits {
+  /// The route's body limit in place of Limits::max_body_bytes (larger or
+  /// smaller); a body past it is answered 413, as the server-wide one is.
+  std::optional<std::size_t> max_body_bytes{};
+  /// How long the handler may run, from the request's head complete; 0:
+  /// no deadline. A handler still running at it is cancelled and the
+  /// client gets 503 with "Connection: close" (Go's TimeoutHandler).
+  std::chrono::nanoseconds deadline{0};
+};
+
+/// What a route runs: one of the two, by the callable's return type, with
+/// its layers (Middleware) and its own limits (RouteLimits).
+class DUET_API Handler {
  public:
   template <class F>
   requires std::is_invocable_r_v<Task<Response>, F&, Request&> Handler(F f)
@@ -99,9 +150,86 @@ class Handler {
   [[nodiscard]] const CoroutineHandler& coroutine() const noexcept { return coro_; }
   [[nodiscard]] const FiberHandler& fiber() const noexcept { return fiber_; }
 
+  /// This handler wrapped in `m` (outside the layers it has already).
+  [[nodiscard]] Handler layer(const Middleware& m) &&;
+  [[nodiscard]] Handler layer(const Middleware& m) const&;
+  /// This handler with its route's body limit (RouteLimits::max_body_bytes).
+  [[nodiscard]] Handler max_body_bytes(std::size_t n) && {
+    limits_.max_body_bytes = n;
+    return std::move(*this);
+  }
+  /// This handler with a deadline (RouteLimits::deadline).
+  [[nodiscard]] Handler deadline(std::chrono::nanoseconds d) && {
+    limits_.deadline = d;
+    return std::move(*this);
+  }
+  [[nodiscard]] const RouteLimits& limits() const noexcept { return limits_; }
+
  private:
+  friend class Middleware;
   CoroutineHandler coro_;
   FiberHandler fiber_;
+  RouteLimits limits_;
+};
+
+/// The rest of a route's chain, as a middleware sees it: the next layer
+/// inward, or the handler. Calling it is optional (a middleware that
+/// answers itself, a 401, never does). A pointer: copied freely, valid
+/// during the middleware's call.
+class DUET_API Next {
+ public:
+  /// Runs the rest of the chain (coroutine): a coroutine handler's Task
+  /// itself; a plain rest is run by the chain's fiber between two polls of
+  /// this layer, which is why a chain with a plain part runs on a fiber
+  /// (Middleware).
+  [[nodiscard]] Task<Response> run(Request& req) const;
+  /// The same as a plain call, on the chain's fiber (a coroutine rest is
+  /// waited for with duet::wait).
+  [[nodiscard]] Response run_now(Request& req) const;
+
+ private:
+  friend class Middleware;
+  Next(const Handler& h, detail::InlineCall* call) noexcept : h_(&h), call_(call) {}
+  const Handler* h_;
+  detail::InlineCall* call_;  // where a plain rest is asked for (a chain on a fiber)
+};
+
+/// A coroutine middleware.
+using CoroutineMiddleware = std::function<Task<Response>(Request&, Next)>;
+/// A plain middleware, run on a fiber.
+using FiberMiddleware = std::function<Response(Request&, Next)>;
+
+/// A layer around routes (axum's Router::layer, Go's
+/// func(http.Handler) http.Handler): it gets the request and the rest of
+/// the chain (Next), may call it or answer itself, and may edit the
+/// request before and the response after. Written as a coroutine
+/// (`Task<Response>(Request&, Next)`) or as a plain function
+/// (`Response(Request&, Next)`), either wraps handlers of either model:
+/// - a chain whose layers and handler are all coroutines stays a coroutine
+///   handler (each coroutine layer costs its own frame);
+/// - any plain layer or a plain handler makes the chain a plain handler,
+///   run on a fiber as any plain handler is: a coroutine layer there is
+///   polled by that fiber, which runs a plain rest the layer awaits
+///   between two polls (never inside one).
+/// Applying a layer allocates once (the wrapped chain); a request through
+/// a plain layer allocates nothing of its own.
+/// (Example: the header's comment.)
+class DUET_API Middleware {
+ public:
+  template <class F>
+  requires std::is_invocable_r_v<Task<Response>, F&, Request&, Next> Middleware(F f)
+      : coro_(std::move(f)) {}  // NOLINT: implicit, as std::function
+  template <class F>
+  requires(std::is_invocable_r_v<Response, F&, Request&, Next> &&
+           !std::is_invocable_r_v<Task<Response>, F&, Request&, Next>) Middleware(F f)
+      : plain_(std::move(f)) {}  // NOLINT: implicit, as std::function
+
+  /// `inner` wrapped: the result keeps inner's RouteLimits.
+  [[nodiscard]] Handler wrap(Handler inner) const;
+
+ private:
+  CoroutineMiddleware coro_;
+  FiberMiddleware plain_;
 };
 
 /// Routes by method and path.
@@ -174,6 +302,13 @@ class DUET_API Router {
   Router& options(std::string path, Handler h) {
     return route(Method::options, std::move(path), std::move(h));
   }
+  /// Wraps every route added so far in `m` (outside their own layers);
+  /// routes added later are not wrapped (axum's order: call it last). A
+  /// request the router refuses itself (404, 405, 501, 400) meets no layer.
+  Router& layer(const Middleware& m);
+  /// The largest RouteLimits::max_body_bytes of any route (0: none); the
+  /// server's decoder admits bodies up to it, and each route checks its own.
+  [[nodiscard]] std::size_t max_route_body_bytes() const noexcept { return max_route_body_; }
 
   /// What a request finds.
   struct Match {
@@ -223,6 +358,7 @@ class DUET_API Router {
   std::vector<Node> nodes_;            // [0]: the root, once a pattern is added
   std::vector<std::uint32_t> others_;  // prefix and verbatim routes
   std::uint32_t methods_ = 0;          // a bit per Method some route serves
+  std::size_t max_route_body_ = 0;     // the largest RouteLimits::max_body_bytes
 };
 
 /// One answered request, for an access log or metrics (Hooks::on_response).
