@@ -41,7 +41,12 @@ endif()
 # (SONAME from project()'s major version, file version the full one) and
 # only DUET_API symbols exported (duet/export.hpp); static archives hide the
 # same symbols, so that a shared library of a consumer's that links them
-# does not re-export duet's internals.
+# does not re-export duet's internals. An installed shared library finds
+# the duet libraries it needs beside itself (RUNPATH $ORIGIN): duet's
+# libraries are installed into one folder, and a program's own RUNPATH
+# does not serve its libraries' dependencies, so without it a program
+# built against a prefix off the loader's path (/opt/duet) that links
+# duet::http could not load libduet_tls.
 if(DUET_SHARED)
   set(DUET_LIBRARY_TYPE SHARED)
 else()
@@ -53,7 +58,8 @@ function(duet_library target)
     POSITION_INDEPENDENT_CODE ON
     CXX_VISIBILITY_PRESET hidden
     VERSION ${PROJECT_VERSION}
-    SOVERSION ${PROJECT_VERSION_MAJOR})
+    SOVERSION ${PROJECT_VERSION_MAJOR}
+    INSTALL_RPATH "$ORIGIN")
 endfunction()
 
 # duet_component(<name>): the library of the calling folder (one folder,
