@@ -9,6 +9,7 @@
 // epoll_waits, direct socket calls, eventfd wake writes).
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -142,7 +143,11 @@ int main(int argc, char** argv) {
                   : driver == "epoll"  ? duet::IoDriver::epoll
                                        : duet::IoDriver::automatic;
   // io_uring multishot recv buffers per worker; 0: one recv SQE per read.
-  if (recv_buffers >= 0) cfg.io_recv_buffers = static_cast<std::uint32_t>(recv_buffers);
+  if (recv_buffers >= 0) {
+    cfg.io_recv_buffers = static_cast<std::uint32_t>(recv_buffers);
+    // The ring starts there; it grows to the larger of the two.
+    cfg.io_recv_buffers_max = std::max(cfg.io_recv_buffers_max, cfg.io_recv_buffers);
+  }
   // Poll the driver this long before sleeping (RuntimeConfig::idle_poll).
   cfg.idle_poll = std::chrono::microseconds(idle_poll_us);
   // DUET_DRIVER overrides the config; --driver is the one knob here.
@@ -173,6 +178,17 @@ int main(int argc, char** argv) {
       timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
       if (sigtimedwait(&set, nullptr, &ts) >= 0 || errno == EAGAIN) break;
     }
+    if (stats) {
+      // The scheduler's side of the run: a ring overflowing into the
+      // injector, or a worker parking between bursts, shows up here.
+      for (const duet::WorkerStats& w : rt.stats()) {
+        std::printf(
+            "worker: polls %llu lifo_hits %llu injector_pops %llu overflows %llu parks %llu\n",
+            static_cast<unsigned long long>(w.polls), static_cast<unsigned long long>(w.lifo_hits),
+            static_cast<unsigned long long>(w.injector_pops),
+            static_cast<unsigned long long>(w.overflows), static_cast<unsigned long long>(w.parks));
+      }
+    }
     rt.shutdown();
   }
   if (stats) {
@@ -182,7 +198,8 @@ int main(int argc, char** argv) {
         static_cast<double>(s.enters + s.epoll_waits + s.io_syscalls + s.wake_writes);
     std::printf(
         "stats: messages %.0f io_uring_enter %llu sqes %llu epoll_wait %llu socket_calls %llu "
-        "wake_writes %llu recv_arms %llu recv_buffers %llu recv_starved %llu syscalls_per_message "
+        "wake_writes %llu recv_arms %llu recv_buffers %llu recv_starved %llu ring_growths %llu "
+        "syscalls_per_message "
         "%.3f "
         "sqes_per_enter %.2f\n",
         m, static_cast<unsigned long long>(s.enters), static_cast<unsigned long long>(s.sqes),
@@ -191,7 +208,8 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(s.wake_writes),
         static_cast<unsigned long long>(s.recv_arms),
         static_cast<unsigned long long>(s.recv_buffers),
-        static_cast<unsigned long long>(s.recv_starved), m > 0 ? sys / m : 0.0,
+        static_cast<unsigned long long>(s.recv_starved),
+        static_cast<unsigned long long>(s.recv_ring_growths), m > 0 ? sys / m : 0.0,
         s.enters > 0 ? static_cast<double>(s.sqes) / static_cast<double>(s.enters) : 0.0);
   }
   return 0;

@@ -1143,10 +1143,14 @@ class Report:
         impls.sort(key=lambda i: (not i.startswith("duet-"), i))
         method = R.get("io_echo", rows[0][2], rows[0][3], rows[0][1]).method
         out = ["## Echo benchmark (io_echo)", "",
-               f"{method}. Median over every rep of every run (runs: the number of samples); "
-               "ratios are taken within a rep, then their median. Machine: the header above.", "",
+               f"{method} (the 1,000-connection cells: their own window, in the records). Median over every "
+               "rep of every run (runs: the number of samples); ratios are taken within a rep, then their median. "
+               "First round trip: the largest of the connections' first round trips (echo_load sends on each as "
+               "soon as all are connected: how long the server takes to take a burst of connections in). "
+               "Machine: the header above.", "",
                "| server | conns x size | round trips/s | min-max | vs C epoll (min-max) | p50 us | p99 us | "
-               "p99 vs Tokio | syscalls/msg | samples |", "|---|---|---|---|---|---|---|---|---|---|"]
+               "p99 vs Tokio | first round trip us | syscalls/msg | samples |",
+               "|---|---|---|---|---|---|---|---|---|---|---|"]
         for size in sizes:
             for n in conns:
                 for i in impls:
@@ -1158,11 +1162,13 @@ class Report:
                     p99 = R.opt("io_echo", f"p99_us_{size}B", n, i)
                     pt = R.opt("io_echo", f"p99_vs_tokio_{size}B", n, i)
                     sc = R.opt("io_echo", f"syscalls_per_msg_{size}B", n, i)
+                    fr = R.opt("io_echo", f"first_rt_max_us_{size}B", n, i)
                     out.append(
                         f"| {i} | {n:,} x {size} | {fmt_num(s.median)} | {fmt_num(s.min)}-{fmt_num(s.max)} | "
                         + (f"{fmt_num(rc.median)}x ({fmt_num(rc.min)}-{fmt_num(rc.max)})" if rc else "—")
                         + f" | {fmt_num(p50.median) if p50 else '—'} | {fmt_num(p99.median) if p99 else '—'} | "
                         + (f"{fmt_num(pt.median)}x" if pt else "—")
+                        + f" | {fmt_num(fr.median) if fr else '—'}"
                         + f" | {fmt_num(sc.median) if sc else '—'} | {len(s.samples)} |")
         # Issue 3's targets, per configuration: duet's best server at or above
         # C epoll's round trips/s, with a p99 no worse than Tokio's; stackful

@@ -2,7 +2,7 @@
 // (drivers/io/src/uring/recv_queue.cpp): order and completeness under
 // backpressure, a buffer ring shared by many sockets and starved, buffers
 // returned by a close with unread data, a socket that outlives its runtime,
-// a read starved by an empty ring.
+// a read starved by an empty ring, a ring that grows after running dry.
 // Every io_uring test in io_test.cpp also reads through it (it is the
 // default); these push on its edges with small rings.
 #include <sys/socket.h>
@@ -31,14 +31,17 @@ namespace {
     DUET_SKIP("io_uring multishot recv is not available on this kernel"); \
   }
 
+/// A runtime whose rings hold `buffers` and grow to `max_buffers` (by
+/// default they keep their size: these tests push on a fixed ring's edges).
 std::unique_ptr<duet::Runtime> ring_rt(std::uint32_t buffers, std::uint32_t size,
-                                       unsigned workers = 1) {
+                                       unsigned workers = 1, std::uint32_t max_buffers = 0) {
   ::unsetenv("DUET_DRIVER");
   duet::RuntimeConfig cfg;
   cfg.workers = workers;
   cfg.placement = duet::Placement::none;
   cfg.io_driver = duet::IoDriver::io_uring;
   cfg.io_recv_buffers = buffers;
+  cfg.io_recv_buffers_max = max_buffers == 0 ? buffers : max_buffers;
   cfg.io_recv_buffer_size = size;
   return std::make_unique<duet::Runtime>(cfg);
 }
@@ -225,6 +228,13 @@ std::uint32_t buffers_in_use(duet::Runtime& rt) {
   return n;
 }
 
+/// Buffers in the worker rings (in the ring or out of it, held by data).
+std::uint32_t ring_buffers(duet::Runtime& rt) {
+  std::uint32_t n = 0;
+  for (const auto& d : rt.memory_stats().drivers) n += d.buffers;
+  return n;
+}
+
 /// Polls `done()` until it holds, at most ~10 s.
 template <class P>
 bool wait_until(P done) {
@@ -322,7 +332,54 @@ TEST_CASE("multishot recv: a read starved by an empty ring takes the waiting byt
   const auto after = duet::io_stats();
   CHECK(after.io_syscalls > before.io_syscalls);
   CHECK(buffers_in_use(*rt) == 16);
+  // At its cap (io_recv_buffers_max == io_recv_buffers) the ring keeps
+  // its size.
+  CHECK(ring_buffers(*rt) == 16);
+  CHECK(after.recv_ring_growths == before.recv_ring_growths);
   // The full socket's bytes are all there, and the ring fills up again.
   CHECK(rt->spawn(read_exactly(&full.server, 4096)).join() == 4096);
   CHECK(wait_in_use(*rt, [](std::uint32_t n) { return n == 0; }));
+}
+
+TEST_CASE("multishot recv: a ring that runs dry doubles, up to io_recv_buffers_max",
+          "[io][multishot]") {
+  SKIP_WITHOUT_MULTISHOT();
+  duet::iotest::Watchdog wd("multishot ring growth", 120s);
+  auto rt = ring_rt(16, 256, 1, 32);
+  auto l = TcpListener::bind(SocketAddr::v4_loopback(0));
+  REQUIRE(l);
+  CHECK(ring_buffers(*rt) == 16);
+  ArmedPair starved = armed_pair(*rt, *l);
+  ArmedPair full = armed_pair(*rt, *l);
+  // `full` takes the whole ring (4 KiB in 256-byte buffers, left unread);
+  // bytes for `starved` then find none: its multishot ends, and the ring
+  // doubles.
+  const auto before = duet::io_stats();
+  std::vector<char> four_kib(4096, 'f');
+  REQUIRE(::send(full.client.get(), four_kib.data(), four_kib.size(), MSG_NOSIGNAL) == 4096);
+  REQUIRE(wait_in_use(*rt, [](std::uint32_t n) { return n == 16; }));
+  REQUIRE(::send(starved.client.get(), "hello", 5, MSG_NOSIGNAL) == 5);
+  REQUIRE(
+      wait_until([&] { return duet::io_stats().recv_ring_growths > before.recv_ring_growths; }));
+  CHECK(ring_buffers(*rt) == 32);
+  // The starved read still gets its bytes, and re-arms on the grown ring.
+  CHECK(rt->spawn(read_exactly(&starved.server, 5)).join() == 5);
+  // Every byte of `full` is there, in order of arrival.
+  CHECK(rt->spawn(read_exactly(&full.server, 4096)).join() == 4096);
+  CHECK(wait_in_use(*rt, [](std::uint32_t n) { return n == 0; }));
+}
+
+TEST_CASE("multishot recv: io_recv_buffers_max below io_recv_buffers is refused",
+          "[io][multishot]") {
+  SKIP_WITHOUT_MULTISHOT();
+  ::unsetenv("DUET_DRIVER");
+  duet::RuntimeConfig cfg;
+  cfg.workers = 1;
+  cfg.placement = duet::Placement::none;
+  cfg.io_driver = duet::IoDriver::io_uring;
+  cfg.io_recv_buffers = 64;
+  cfg.io_recv_buffers_max = 32;
+  CHECK_THROWS_AS(duet::Runtime(cfg), std::invalid_argument);
+  cfg.io_recv_buffers_max = 100;  // not a power of two
+  CHECK_THROWS_AS(duet::Runtime(cfg), std::invalid_argument);
 }

@@ -193,10 +193,19 @@ struct RuntimeConfig {
   /// a worker out of buffers falls back to one-shot recv. The kernel takes
   /// buffers in ring order, so under traffic every buffer's pages end up
   /// touched: the ring's size is resident memory. 256 (1 MiB a worker at
-  /// 4 KiB): few enough to keep an io_uring server's memory near epoll's,
-  /// enough that a busy server's multishot recvs do not run dry
-  /// (docs/performance-log.md, "What an io_uring server holds").
+  /// 4 KiB): few enough to keep an io_uring server's memory near epoll's
+  /// (docs/performance-log.md, "What an io_uring server holds"). The ring
+  /// starts with this many and grows (io_recv_buffers_max).
   std::uint32_t io_recv_buffers = 256;
+  /// io_uring: the most receive buffers a worker's ring grows to. A
+  /// multishot recv that ends because the ring was empty (more sockets had
+  /// bytes waiting at once than the ring had buffers) doubles the ring, up
+  /// to this many; it never shrinks. A ring that runs dry costs each
+  /// starved socket a direct recv and a re-arm, and serves it a turn
+  /// behind the others (docs/performance-log.md, "A buffer ring that grows").
+  /// A power of two, at least io_recv_buffers, at most 32768; equal to it,
+  /// the ring keeps its size.
+  std::uint32_t io_recv_buffers_max = 4096;
   /// Size of each receive buffer, in bytes. 4 KiB: a page, and one typical
   /// request; a larger read gathers several buffers.
   std::uint32_t io_recv_buffer_size = 4096;

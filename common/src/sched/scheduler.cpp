@@ -59,6 +59,18 @@ Scheduler::Scheduler(Runtime& rt, RuntimeConfig c)
   if (cfg.lifo_steal_after.count() < 0) {
     throw std::invalid_argument("duet: lifo_steal_after must not be negative");
   }
+  // The io_uring driver checks them too, but a driver that fails to start
+  // falls back to epoll: a setting wrong on every machine is refused here.
+  const auto pow2 = [](std::uint32_t v) { return (v & (v - 1)) == 0; };
+  if (cfg.io_recv_buffers > 32768 || !pow2(cfg.io_recv_buffers) || cfg.io_recv_buffer_size == 0) {
+    throw std::invalid_argument(
+        "duet: io_recv_buffers must be a power of two <= 32768 and io_recv_buffer_size > 0");
+  }
+  if (cfg.io_recv_buffers_max < cfg.io_recv_buffers || cfg.io_recv_buffers_max > 32768 ||
+      !pow2(cfg.io_recv_buffers_max)) {
+    throw std::invalid_argument(
+        "duet: io_recv_buffers_max must be a power of two, at least io_recv_buffers and <= 32768");
+  }
   // Before the workers: their wheels start at the test clock's time.
   if (cfg.clock != ClockMode::real) {
     test_clock = std::make_unique<TestClock>(*this, cfg.clock == ClockMode::paused);

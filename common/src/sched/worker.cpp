@@ -216,14 +216,18 @@ inline TaskHeader* Worker::next_local_task() {
     budget_ = sampler_.close_slice();
     if (budget_ != 0) return next_local_task();
   }
-  // End of a tick: the injection queue goes first, so a busy local queue
-  // cannot starve spawns from outside.
+  // End of a tick: the pinned queue's turn, then the injection queue's,
+  // before the driver's poll: neither waits behind a busy ring for more
+  // than a tick. The injector's share is bounded by the ring's room, and
+  // the poll fills that room with wakes, so taken after it the share
+  // shrinks to one task a tick while the ring stays full: tasks that
+  // overflowed the ring (a burst of spawns) would wait behind every wake.
+  // Taken first, they have the room a tick's runs freed; the driver's
+  // events wait for the next tick in the kernel (or its completion queue).
   budget_ = sched_.cfg.tick_budget;
-  maintenance();
-  // The pinned queue's turn, then the injection queue's: neither waits
-  // behind a busy ring for more than a tick.
   TaskHeader* t = pinned_.pop();
   if (t == nullptr) t = next_from_injector();
+  maintenance();
   if (t != nullptr) {
     lifo_runs_ = 0;
   } else {

@@ -35,6 +35,28 @@ class EchoProfileTest(unittest.TestCase):
                             for r in recs))
 
 
+class EchoTailTest(unittest.TestCase):
+    def test_the_tail_cell_gives_the_bootstrap_enough_reps_in_quick(self):
+        # The 1,000-connection p99 against Tokio's is a README target: over
+        # the lab's 3 quick runs its cell must reach the bootstrap's reps
+        # (lab/intervals.py), with windows longer than the other cells'.
+        from lab import intervals
+        quick = echo_bench.PROFILES["quick"]
+        tail = quick["tail"]
+        self.assertIn("1000x64", quick["configs"].split(","))
+        self.assertGreaterEqual(3 * tail["reps"], intervals.BOOTSTRAP_MIN_REPS)
+        self.assertGreater(tail["seconds"], quick["seconds"])
+
+    def test_a_rep_records_each_servers_first_round_trip(self):
+        r = {"rps": 1e5, "p50_us": 7e3, "p99_us": 9e3, "p999_us": 1e4, "round_trips": 1e5,
+             "first_p50_us": 2e4, "first_max_us": 3e4}
+        recs = echo_bench.rep_records({"duet-epoll-stackless": r, "tokio": dict(r, p99_us=1e4)}, 1000, 64, "m")
+        by = {(x["impl"], x["metric"]): x["value"] for x in recs}
+        self.assertEqual(by[("duet-epoll-stackless", "first_rt_max_us_64B")], 3e4)
+        self.assertEqual(by[("duet-epoll-stackless", "first_rt_p50_us_64B")], 2e4)
+        self.assertAlmostEqual(by[("duet-epoll-stackless", "p99_vs_tokio_64B")], 0.9)
+
+
 class EchoServersTest(unittest.TestCase):
     def test_the_idle_poll_knob_is_measured_in_full_only(self):
         full = echo_bench.servers("/b", {}, None, echo_bench.PROFILES["full"].get("knobs", True))

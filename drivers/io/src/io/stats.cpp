@@ -22,6 +22,7 @@ void add_to(duet::IoStats& s, const DriverCounters& d) {
   s.recv_arms += d.recv_arms.load(std::memory_order_relaxed);
   s.recv_buffers += d.recv_buffers.load(std::memory_order_relaxed);
   s.recv_starved += d.recv_starved.load(std::memory_order_relaxed);
+  s.recv_ring_growths += d.recv_ring_growths.load(std::memory_order_relaxed);
 }
 }  // namespace
 

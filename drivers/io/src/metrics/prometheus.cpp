@@ -225,6 +225,10 @@ constexpr IoCounter io_counters[] = {
     {"duet_io_recv_starved_total",
      "Multishot receives ended for lack of buffers; the next read is a direct recv (io_uring).",
      &IoStats::recv_starved},
+    {"duet_io_recv_ring_growths_total",
+     "Receive buffer rings doubled after running dry (io_uring; "
+     "RuntimeConfig::io_recv_buffers_max).",
+     &IoStats::recv_ring_growths},
 };
 static_assert(sizeof(IoStats) == std::size(io_counters) * sizeof(std::uint64_t),
               "every IoStats field has its family here");

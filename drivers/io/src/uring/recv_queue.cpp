@@ -63,10 +63,17 @@ void UringDriver::setup_buffers(const RuntimeConfig& cfg) {
     throw std::invalid_argument(
         "duet: io_recv_buffers must be a power of two <= 32768 and io_recv_buffer_size > 0");
   }
-  const std::size_t ring_bytes = sizeof(io_uring_buf) * n;
-  const std::size_t data_bytes = static_cast<std::size_t>(n) * cfg.io_recv_buffer_size;
+  const std::uint32_t max = cfg.io_recv_buffers_max;
+  if (max < n || max > 32768 || (max & (max - 1)) != 0) {
+    throw std::invalid_argument(
+        "duet: io_recv_buffers_max must be a power of two, at least io_recv_buffers and <= 32768");
+  }
+  const std::size_t ring_bytes = sizeof(io_uring_buf) * max;
+  const std::size_t data_bytes = static_cast<std::size_t>(max) * cfg.io_recv_buffer_size;
   // One mapping: the ring (page-aligned, as the kernel wants), then the
-  // buffers. Untouched pages cost no memory.
+  // buffers, sized for the most the ring grows to. Untouched pages cost no
+  // memory: buffers past nbufs_ are not in the ring, and nothing writes
+  // them until it grows.
   const std::size_t page = 4096;
   const std::size_t ring_pages = (ring_bytes + page - 1) / page * page;
   void* mem = ::mmap(nullptr, ring_pages + data_bytes, PROT_READ | PROT_WRITE,
@@ -75,7 +82,7 @@ void UringDriver::setup_buffers(const RuntimeConfig& cfg) {
   auto* br = static_cast<io_uring_buf_ring*>(mem);
   io_uring_buf_reg reg{};
   reg.ring_addr = reinterpret_cast<std::uint64_t>(br);
-  reg.ring_entries = n;
+  reg.ring_entries = max;
   reg.bgid = kGroup;
   if (io_uring_register_buf_ring(&ring_, &reg, 0) != 0) {
     ::munmap(mem, ring_pages + data_bytes);
@@ -85,20 +92,38 @@ void UringDriver::setup_buffers(const RuntimeConfig& cfg) {
   br_bytes_ = ring_pages + data_bytes;
   bufs_ = static_cast<std::byte*>(mem) + ring_pages;
   buf_size_ = cfg.io_recv_buffer_size;
-  nbufs_ = n;
-  buf_meta_.assign(n, RecvQueue::none);
-  buf_len_store_.assign(n, 0);
+  ring_entries_ = max;
+  // Sized for the most buffers at once: a growth never reallocates them
+  // (buf_next and buf_len are read through these pointers).
+  buf_meta_.assign(max, RecvQueue::none);
+  buf_len_store_.assign(max, 0);
   buf_next = buf_meta_.data();
   buf_len = buf_len_store_.data();
-  returns_.reserve(n);  // give_back never allocates
+  returns_.reserve(max);  // give_back never allocates
   io_uring_buf_ring_init(br_);
-  const int mask = io_uring_buf_ring_mask(n);
-  for (std::uint32_t i = 0; i < n; ++i) {
+  add_buffers(0, n);
+}
+
+void UringDriver::add_buffers(std::uint32_t from, std::uint32_t to) noexcept {
+  const int mask = io_uring_buf_ring_mask(ring_entries_);
+  for (std::uint32_t i = from; i < to; ++i) {
     io_uring_buf_ring_add(br_, buffer(static_cast<std::uint16_t>(i)), buf_size_,
-                          static_cast<std::uint16_t>(i), mask, static_cast<int>(i));
+                          static_cast<std::uint16_t>(i), mask, static_cast<int>(i - from));
   }
-  io_uring_buf_ring_advance(br_, static_cast<int>(n));
-  free_bufs_.store(n, std::memory_order_relaxed);  // before any worker runs
+  // Release (inside advance): the entries are written before the kernel
+  // sees the new tail.
+  io_uring_buf_ring_advance(br_, static_cast<int>(to - from));
+  nbufs_ = to;
+  add_free_bufs(static_cast<std::int32_t>(to - from));
+}
+
+void UringDriver::grow_buffers() noexcept {
+  grow_wanted_ = false;
+  if (nbufs_ == 0 || nbufs_ >= ring_entries_) return;
+  add_buffers(nbufs_, std::min(nbufs_ * 2, ring_entries_));
+  stats.add(stats.recv_ring_growths);
+  // Relaxed: this thread is the counter's writer.
+  grown_at_ = stats.recv_buffers.load(std::memory_order_relaxed);
 }
 
 void UringDriver::teardown_buffers() noexcept {
@@ -136,11 +161,12 @@ void UringDriver::teardown_buffers() noexcept {
     ::munmap(br_, br_bytes_);
     br_ = nullptr;
     nbufs_ = 0;
+    ring_entries_ = 0;
   }
 }
 
 void UringDriver::recycle(std::uint16_t bid) noexcept {
-  io_uring_buf_ring_add(br_, buffer(bid), buf_size_, bid, io_uring_buf_ring_mask(nbufs_), 0);
+  io_uring_buf_ring_add(br_, buffer(bid), buf_size_, bid, io_uring_buf_ring_mask(ring_entries_), 0);
   // Release (inside advance): the entry is written before the kernel sees
   // the new tail.
   io_uring_buf_ring_advance(br_, 1);
@@ -252,6 +278,13 @@ void UringDriver::on_recv_cqe(RecvQueue* rq, std::int32_t res, std::uint32_t fla
   } else if (res == -ENOBUFS) {
     rq->starved = true;
     stats.add(stats.recv_starved);
+    // Grow after the batch (reap), if the ring has gone round once since
+    // it last grew: a burst ends many multishots at once, and their
+    // ENOBUFS, posted before a growth, are reaped after it; one dry spell
+    // doubles the ring once. Relaxed: this thread is the counter's writer.
+    if (stats.recv_buffers.load(std::memory_order_relaxed) - grown_at_ >= nbufs_) {
+      grow_wanted_ = true;
+    }
   } else if (res < 0 && res != -ECANCELED) {
     rq->error = res;
   }

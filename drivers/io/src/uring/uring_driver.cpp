@@ -257,6 +257,9 @@ std::size_t UringDriver::reap(std::size_t max_cqes) {
     if (n < want) break;
   }
   if (!woken_.empty()) wake_acceptors();
+  // A multishot recv ended on an empty ring in this batch: the ring is too
+  // small for the sockets that have bytes waiting at once.
+  if (grow_wanted_) grow_buffers();
   return total;
 }
 

@@ -264,11 +264,21 @@ class UringDriver final : public IoBackend {
   void wake_acceptors() noexcept;
   std::vector<Waker> woken_;  // on_accept_cqe's wake list (owner thread), kept for its capacity
   void drain_returns() noexcept;
-  // The buffer ring: nbufs_ buffers of buf_size_ bytes (0: no multishot).
+  // The buffer ring: nbufs_ buffers of buf_size_ bytes (0: no multishot),
+  // in a ring registered with ring_entries_ slots (the most it grows to).
+  // nbufs_ and ring_entries_ are the owner thread's: it alone adds to the
+  // ring.
   io_uring_buf_ring* br_ = nullptr;
   std::byte* bufs_ = nullptr;
   std::size_t br_bytes_ = 0;
   std::uint32_t nbufs_ = 0;
+  std::uint32_t ring_entries_ = 0;
+  bool grow_wanted_ = false;    // owner thread: an ENOBUFS in this reap's batch
+  std::uint64_t grown_at_ = 0;  // owner thread: stats.recv_buffers at the last growth
+  /// Puts buffers [from, to) into the ring (owner thread).
+  void add_buffers(std::uint32_t from, std::uint32_t to) noexcept;
+  /// Doubles the ring's buffers, up to ring_entries_ (owner thread).
+  void grow_buffers() noexcept;
   std::uint32_t buf_size_ = 0;
   // Buffers in the ring. Written by the owner thread only, with a relaxed
   // load and store (no locked instruction); read relaxed by memory() on

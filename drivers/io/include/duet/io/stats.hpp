@@ -15,15 +15,16 @@ namespace duet {
 /// The I/O drivers' system calls, summed over every driver this process
 /// has run, live or gone: a snapshot (io_stats()).
 struct IoStats {
-  std::uint64_t enters = 0;        // io_uring_enter calls (io_uring)
-  std::uint64_t sqes = 0;          // SQEs submitted (io_uring)
-  std::uint64_t cqes = 0;          // CQEs reaped (io_uring)
-  std::uint64_t epoll_waits = 0;   // epoll_wait calls (epoll)
-  std::uint64_t io_syscalls = 0;   // direct socket syscalls (epoll; a starved read)
-  std::uint64_t wake_writes = 0;   // eventfd writes by unpark (any thread)
-  std::uint64_t recv_arms = 0;     // multishot recvs armed (io_uring)
-  std::uint64_t recv_buffers = 0;  // buffers filled by multishot recvs
-  std::uint64_t recv_starved = 0;  // multishot recvs ended for lack of buffers
+  std::uint64_t enters = 0;             // io_uring_enter calls (io_uring)
+  std::uint64_t sqes = 0;               // SQEs submitted (io_uring)
+  std::uint64_t cqes = 0;               // CQEs reaped (io_uring)
+  std::uint64_t epoll_waits = 0;        // epoll_wait calls (epoll)
+  std::uint64_t io_syscalls = 0;        // direct socket syscalls (epoll; a starved read)
+  std::uint64_t wake_writes = 0;        // eventfd writes by unpark (any thread)
+  std::uint64_t recv_arms = 0;          // multishot recvs armed (io_uring)
+  std::uint64_t recv_buffers = 0;       // buffers filled by multishot recvs
+  std::uint64_t recv_starved = 0;       // multishot recvs ended for lack of buffers
+  std::uint64_t recv_ring_growths = 0;  // buffer rings doubled (RuntimeConfig::io_recv_buffers_max)
 };
 
 /// Process-wide, like blocking_pool_stats() (duet/stats.hpp lists them):
@@ -47,6 +48,7 @@ struct DriverCounters {
   std::atomic<std::uint64_t> recv_arms{0};
   std::atomic<std::uint64_t> recv_buffers{0};
   std::atomic<std::uint64_t> recv_starved{0};
+  std::atomic<std::uint64_t> recv_ring_growths{0};
   void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
     // Relaxed: a statistic; single writer, so load+store is not a lost update.
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
