@@ -170,12 +170,12 @@ PROFILES = {
     # read, 2 reps a run (6 samples a cell over the lab's 3 runs); the 4 KiB
     # messages are the full profile's (the quick profile's budget). The
     # 1,000-connection cell, whose p99 is a README target, takes `tail`:
-    # 4 reps of 1.5 s a run, 12 samples over the lab's 3 runs, enough for
+    # 6 reps of 1.5 s a run, 18 samples over the lab's 3 runs, enough for
     # the bootstrap interval (lab/intervals.py) to decide the 1.2x line
     # (docs/performance-log.md, "The echo tail's variance").
     "quick": dict(configs="1x64,64x64,1000x64", reps=2, seconds=0.6, warmup=0.2,
                   peers="c-epoll,go,asio,tokio", strace=False, profile_runs=1, knobs=False,
-                  tail=dict(min_conns=1000, reps=4, seconds=1.5, warmup=0.3)),
+                  tail=dict(min_conns=1000, reps=6, seconds=1.5, warmup=0.3)),
     "full": dict(configs="1x64,64x64,1000x64,1x4096,64x4096,1000x4096", reps=3, seconds=1.5, warmup=0.4,
                  peers="c-epoll,go,asio,tokio", strace=True, profile_runs=None,
                  tail=dict(min_conns=1000, reps=4, seconds=1.5, warmup=0.4)),

@@ -353,7 +353,7 @@ EXPERIMENTS: list[Experiment] = [
     Experiment("io_echo", "io", "exp_io_echo", "drivers",
                "TCP echo, closed loop on loopback: round trips/s, p50/p99/p999 and syscalls per message, duet "
                "(io_uring, epoll) x (stackless, stackful) against C epoll, Go, Asio and Tokio in the same run",
-               _echo, {"smoke": 15, "quick": 140, "full": 500}),
+               _echo, {"smoke": 15, "quick": 450, "full": 800}),
     Experiment("http", "http", "exp_http", "lab",
                "HTTP/1.1 under wrk on loopback: requests/s, p50/p99/p99.9, server CPU and syscalls per request, "
                "memory per idle keep-alive connection; duet's examples/http_server on duet::http, its engines "
