@@ -47,12 +47,14 @@ DriverMemory UringDriver::memory() const noexcept {
   m.ring_bytes = ((ring_.features & IORING_FEAT_SINGLE_MMAP) != 0 ? std::max(sq, cq) : sq + cq) +
                  std::size_t{ring_.sq.ring_entries} * sizeof(io_uring_sqe);
   m.buffer_ring_bytes = br_bytes_;
-  m.buffers = nbufs_;
+  // Relaxed: as free_bufs_ (below), a figure from some recent moment.
+  const std::uint32_t nbufs = nbufs_.load(std::memory_order_relaxed);
+  m.buffers = nbufs;
   m.buffer_size = buf_size_;
   // Relaxed: see free_bufs_. Out of the ring: filled and not yet read, or
   // read and waiting to go back (give_back from another thread).
   const std::uint32_t free = free_bufs_.load(std::memory_order_relaxed);
-  m.buffers_in_use = free < nbufs_ ? nbufs_ - free : 0;
+  m.buffers_in_use = free < nbufs ? nbufs - free : 0;
   return m;
 }
 
@@ -113,14 +115,16 @@ void UringDriver::add_buffers(std::uint32_t from, std::uint32_t to) noexcept {
   // Release (inside advance): the entries are written before the kernel
   // sees the new tail.
   io_uring_buf_ring_advance(br_, static_cast<int>(to - from));
-  nbufs_ = to;
+  nbufs_.store(to, std::memory_order_relaxed);  // this thread is its writer
   add_free_bufs(static_cast<std::int32_t>(to - from));
 }
 
 void UringDriver::grow_buffers() noexcept {
   grow_wanted_ = false;
-  if (nbufs_ == 0 || nbufs_ >= ring_entries_) return;
-  add_buffers(nbufs_, std::min(nbufs_ * 2, ring_entries_));
+  // Relaxed: this thread is its writer.
+  const std::uint32_t n = nbufs_.load(std::memory_order_relaxed);
+  if (n == 0 || n >= ring_entries_) return;
+  add_buffers(n, std::min(n * 2, ring_entries_));
   stats.add(stats.recv_ring_growths);
   // Relaxed: this thread is the counter's writer.
   grown_at_ = stats.recv_buffers.load(std::memory_order_relaxed);
@@ -160,7 +164,7 @@ void UringDriver::teardown_buffers() noexcept {
     io_uring_unregister_buf_ring(&ring_, kGroup);
     ::munmap(br_, br_bytes_);
     br_ = nullptr;
-    nbufs_ = 0;
+    nbufs_.store(0, std::memory_order_relaxed);  // the destructor: no worker runs
     ring_entries_ = 0;
   }
 }
@@ -282,7 +286,8 @@ void UringDriver::on_recv_cqe(RecvQueue* rq, std::int32_t res, std::uint32_t fla
     // it last grew: a burst ends many multishots at once, and their
     // ENOBUFS, posted before a growth, are reaped after it; one dry spell
     // doubles the ring once. Relaxed: this thread is the counter's writer.
-    if (stats.recv_buffers.load(std::memory_order_relaxed) - grown_at_ >= nbufs_) {
+    if (stats.recv_buffers.load(std::memory_order_relaxed) - grown_at_ >=
+        nbufs_.load(std::memory_order_relaxed)) {
       grow_wanted_ = true;
     }
   } else if (res < 0 && res != -ECANCELED) {

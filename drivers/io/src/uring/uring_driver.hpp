@@ -188,7 +188,10 @@ class UringDriver final : public IoBackend {
 
   // ---- multishot recv (recv_queue.cpp) ----
   /// Whether this ring has a buffer ring (probe passed, config allows).
-  [[nodiscard]] bool multishot_recv() const noexcept { return nbufs_ != 0; }
+  /// Relaxed: read on the owner thread, its writer.
+  [[nodiscard]] bool multishot_recv() const noexcept {
+    return nbufs_.load(std::memory_order_relaxed) != 0;
+  }
   /// Owner thread: a new, unarmed queue for `fd`.
   RecvQueue* make_recv_queue(int fd);
   /// Owner thread: arms `rq`'s multishot recv; false when the ring is short
@@ -266,12 +269,13 @@ class UringDriver final : public IoBackend {
   void drain_returns() noexcept;
   // The buffer ring: nbufs_ buffers of buf_size_ bytes (0: no multishot),
   // in a ring registered with ring_entries_ slots (the most it grows to).
-  // nbufs_ and ring_entries_ are the owner thread's: it alone adds to the
-  // ring.
+  // The owner thread alone adds to the ring and writes nbufs_ (relaxed,
+  // an atomic only because memory() reads it from any thread, a figure
+  // from some recent moment, as free_bufs_) and ring_entries_.
   io_uring_buf_ring* br_ = nullptr;
   std::byte* bufs_ = nullptr;
   std::size_t br_bytes_ = 0;
-  std::uint32_t nbufs_ = 0;
+  std::atomic<std::uint32_t> nbufs_{0};
   std::uint32_t ring_entries_ = 0;
   bool grow_wanted_ = false;    // owner thread: an ENOBUFS in this reap's batch
   std::uint64_t grown_at_ = 0;  // owner thread: stats.recv_buffers at the last growth
