@@ -261,9 +261,11 @@ void Worker::maintenance() {
 
 void Worker::trim_turn_while_busy() noexcept {
   const std::uint64_t now = coarse_tick();
-  if (sched_.trim_if_due(now)) return;
   // Relaxed: when to look, nothing more (Scheduler::want_trim_by).
-  if (sched_.trim_due.load(std::memory_order_relaxed) == Scheduler::trim_none) {
+  const std::uint64_t due = sched_.trim_due.load(std::memory_order_relaxed);
+  if (due <= now) {
+    sched_.trim_if_due(now);
+  } else if (due == Scheduler::trim_none) {
     sched_.want_trim_by(now + sched_.trim_after_ticks);
   }
 }
@@ -635,7 +637,9 @@ std::optional<std::chrono::nanoseconds> Worker::park_timeout() {
     // Relaxed: when to look (Scheduler::want_trim_by).
     const std::uint64_t due = sched_.trim_due.load(std::memory_order_relaxed);
     if (due != Scheduler::trim_none) {
-      const std::uint64_t now = now_tick();
+      // The coarse clock, not a fresh read (a sleep pays no clock read for
+      // this): the look comes at most as late as the clock is stale.
+      const std::uint64_t now = coarse_tick();
       const std::chrono::nanoseconds wait{
           due > now ? static_cast<std::int64_t>((due - now) << tick_shift) : 0};
       if (!t || wait < *t) t = wait;
