@@ -449,8 +449,9 @@ FiberBase* current_fiber() noexcept {
 }  // namespace
 
 // A small fiber (a function of a pointer, its outcome) fits a 192-byte
-// block (block_cache's classes are 64 bytes apart; FiberBase's data ends at
-// 168 and a derived FiberTask reuses the tail padding of its 64-aligned base).
+// block (a task block's size is a multiple of its header's 64-byte
+// alignment; FiberBase's data ends at 168 and a derived FiberTask reuses the
+// tail padding of its 64-aligned base).
 namespace {
 struct SmallFn {
   void* p;
