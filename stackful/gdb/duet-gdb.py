@@ -205,7 +205,9 @@ def _fiber(task):
 def _fiber_line(task, word):
     f = _fiber(task)
     strat = STRATEGIES.get(int(f["strategy"]), "?")
-    in_use = int(_atomic_load(f["in_use"]))
+    # Bit 31 marks a parked fiber whose deep pages were given back
+    # (stackful/src/high_water.hpp, trimmed_bit): not part of the bytes.
+    in_use = int(_atomic_load(f["in_use"])) & 0x7FFFFFFF
     high = int(_atomic_load(f["high_water"]))
     name = f["name"].string() if int(f["name"]) != 0 else ""
     site = ("%s:%d" % (f["site_file"].string(), int(f["site_line"]))

@@ -449,8 +449,9 @@ FiberBase* current_fiber() noexcept {
 }  // namespace
 
 // A small fiber (a function of a pointer, its outcome) fits a 192-byte
-// block (block_cache's classes are 64 bytes apart; FiberBase's data ends at
-// 168 and a derived FiberTask reuses the tail padding of its 64-aligned base).
+// block (a task block's size is a multiple of its header's 64-byte
+// alignment; FiberBase's data ends at 168 and a derived FiberTask reuses the
+// tail padding of its 64-aligned base).
 namespace {
 struct SmallFn {
   void* p;
@@ -550,12 +551,42 @@ RunResult fiber_flat_entered(FlatTransfer tr) noexcept {
   return last->reason;
 }
 
+/// StackfulOps::may_trim of a fiber with a stack of its own: not measured
+/// (its canary below the stack pointer is its high-water mark) and not
+/// trimmed since it last switched out. Reads only a field set at spawn and
+/// a relaxed atomic: the fiber may be running.
+bool fiber_may_trim(const TaskHeader* t) noexcept {
+  const auto* f = static_cast<const FiberBase*>(t);
+  return !f->measure && (f->in_use.load(std::memory_order_relaxed) & trimmed_bit) == 0;
+}
+
+/// StackfulOps::trim_parked: each held fiber gives back its stack's pages
+/// below its saved stack pointer (the context it resumes from, at the
+/// lowest address its frames use while parked). Held means no worker runs
+/// it, and the hold's acquire saw everything its last run wrote (its
+/// context, its stack). Under ASan the pages' shadow is left alone: the
+/// frames that were there returned, and unpoisoned themselves as they did.
+std::size_t fiber_trim_parked(TaskHeader* const* held, std::size_t n) noexcept {
+  std::size_t pages = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    auto* f = static_cast<FiberBase*>(held[i]);
+    if (f->ctx == nullptr || f->finished || !f->stack || f->measure) continue;
+    pages += trim_below(f->stack, static_cast<const char*>(f->ctx));
+    // Relaxed: read by the next look's sieve (fiber_may_trim) and by dumps;
+    // the hold's end publishes it to the worker that runs the fiber next.
+    f->in_use.store(f->in_use.load(std::memory_order_relaxed) | trimmed_bit,
+                    std::memory_order_relaxed);
+  }
+  return pages;
+}
+
 }  // namespace
 
-const StackfulOps own_stack_ops{&fiber_block,        nullptr,         &fiber_flat_enter,
-                                &fiber_flat_entered, &describe_fiber, &fiber_site};
-const StackfulOps copy_stack_ops{&fiber_block, &fiber_frames_move, nullptr,
-                                 nullptr,      &describe_fiber,    &fiber_site};
+const StackfulOps own_stack_ops{&fiber_block,        nullptr,           &fiber_flat_enter,
+                                &fiber_flat_entered, &describe_fiber,   &fiber_site,
+                                &fiber_may_trim,     &fiber_trim_parked};
+const StackfulOps copy_stack_ops{&fiber_block,    &fiber_frames_move, nullptr, nullptr,
+                                 &describe_fiber, &fiber_site,        nullptr, nullptr};
 
 bool fiber_unwind(FiberBase* f) noexcept {
   if (f->ctx == nullptr) return true;  // never ran: nothing on its stack

@@ -18,6 +18,17 @@
 
 namespace duet::detail {
 
+/// In FiberBase::in_use, beside the bytes (a stack is at most 1 GiB and a
+/// page): the fiber's pages below its stack pointer were given back while it
+/// stayed parked (RuntimeConfig::fiber_stack_trim_after). Set by the look
+/// that held it, cleared by its next switch out (note_switch stores the
+/// bytes alone), so a look skips the fibers it already trimmed and a park
+/// pays nothing for it. Readers of the bytes mask it (in_use_bytes).
+inline constexpr std::uint32_t trimmed_bit = std::uint32_t{1} << 31;
+[[nodiscard]] inline std::uint32_t in_use_bytes(std::uint32_t word) noexcept {
+  return word & ~trimmed_bit;
+}
+
 inline void note_switch(FiberBase* f, std::size_t used) noexcept {
   // Relaxed: statistics read on their own by dumps (see FiberBase). Only
   // the thread that switched the fiber out writes them.

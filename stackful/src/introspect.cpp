@@ -16,6 +16,7 @@
 #include "copy_stack.hpp"
 #include "duet/dump.hpp"
 #include "duet/stackful/fiber.hpp"
+#include "high_water.hpp"
 
 namespace duet::detail {
 
@@ -26,7 +27,7 @@ void describe_fiber(const TaskHeader* t, std::ostream& os) {
   os << " strategy=" << duet::to_string(f->strategy);
   // A fiber holds its own stack only between its first run and its finish.
   if (f->strategy != StackStrategy::copy && f->stack) os << " stack=" << f->stack.usable();
-  os << " in_use=" << f->in_use.load(std::memory_order_relaxed)
+  os << " in_use=" << in_use_bytes(f->in_use.load(std::memory_order_relaxed))
      << " high_water=" << f->high_water.load(std::memory_order_relaxed);
   if (void* at = f->parked_at.load(std::memory_order_relaxed)) os << " parked_at=" << at;
   if (f->name != nullptr) os << " name=\"" << f->name << "\"";

@@ -337,6 +337,37 @@ void trim_lazy(const Stack& s) noexcept {
   stack_counters().trimmed.fetch_add(1, std::memory_order_relaxed);
 }
 
+}  // namespace
+
+std::size_t trim_below(const Stack& s, const char* sp) noexcept {
+  const std::size_t pg = page_size();
+  const auto keep = reinterpret_cast<std::uintptr_t>(sp - red_zone) & ~(pg - 1);
+  char* from = s.bottom();
+  if (keep <= reinterpret_cast<std::uintptr_t>(from)) return 0;
+  const auto bytes = static_cast<std::size_t>(keep - reinterpret_cast<std::uintptr_t>(from));
+  // Which pages are resident: mincore, a page-table walk with no TLB flush,
+  // so that a fiber whose deep pages are gone already (never touched, or
+  // given back before) costs no madvise, whose flush reaches every CPU the
+  // process runs on.
+  std::size_t resident = 0;
+  std::array<unsigned char, 4096> vec;
+  for (std::size_t off = 0; off < bytes; off += vec.size() * pg) {
+    const std::size_t len = std::min(bytes - off, vec.size() * pg);
+    if (mincore(from + off, len, vec.data()) != 0) {
+      resident += len / pg;  // cannot tell: count the range as resident
+      continue;
+    }
+    for (std::size_t i = 0; i < len / pg; ++i) resident += vec[i] & 1U;
+  }
+  if (resident == 0) return 0;
+  if (madvise(from, bytes, MADV_DONTNEED) != 0) return 0;
+  stack_counters().parked_trims.fetch_add(1, std::memory_order_relaxed);
+  stack_counters().parked_pages.fetch_add(resident, std::memory_order_relaxed);
+  return resident;
+}
+
+namespace {
+
 /// Stacks per slab: about 4 MiB of address space, at most 64 (the thread
 /// cache's default size) and at least one. A lazy stack reserves megabytes
 /// and is mapped on its own.
@@ -621,6 +652,8 @@ StackPoolStats stack_pool_stats() noexcept {
   st.resident_bytes = g.resident;
   st.advised = stack_counters().advised.load(std::memory_order_relaxed);
   st.advise_calls = stack_counters().advise_calls.load(std::memory_order_relaxed);
+  st.parked_trims = stack_counters().parked_trims.load(std::memory_order_relaxed);
+  st.parked_pages = stack_counters().parked_pages.load(std::memory_order_relaxed);
   std::size_t acquired = g.retired_acquired, released = g.retired_released;
   for (const ThreadCache* c : g.caches) {
     // Released first: a stack released on one thread after we read its

@@ -113,3 +113,43 @@ TEST_CASE("block cache: one thread allocates what others free, each block live o
   for (auto& t : threads) t.join();
   CHECK(round_done.load() == rounds);
 }
+
+TEST_CASE("block cache: 16-byte classes up to 256 B, 64-byte ones past it", "[block_cache]") {
+  namespace blocks = duet::detail::blocks;
+  // Every size falls in the smallest class that holds it, and classes step
+  // by 16 bytes up to 256 (the smallest is 32: a free block's links) and by
+  // 64 bytes past it, up to 4 KiB.
+  for (std::size_t size = 1; size <= blocks::largest_block; ++size) {
+    const std::size_t c = blocks::class_of(size);
+    REQUIRE(c < blocks::num_classes);
+    const std::size_t bytes = blocks::block_bytes(c);
+    REQUIRE(bytes >= size);
+    const std::size_t step = size <= blocks::fine_limit ? 16 : 64;
+    REQUIRE(bytes - size < (bytes == 32 ? 32 : step));
+  }
+  CHECK(blocks::block_bytes(blocks::class_of(136)) == 144);
+  CHECK(blocks::block_bytes(blocks::class_of(200)) == 208);
+  CHECK(blocks::block_bytes(blocks::class_of(256)) == 256);
+  CHECK(blocks::block_bytes(blocks::class_of(257)) == 320);
+  CHECK(blocks::class_of(blocks::largest_block + 1) >= blocks::num_classes);
+}
+
+TEST_CASE("block cache: a block is aligned as its size asks, 64 for multiples of 64",
+          "[block_cache]") {
+  // Twice a slab's worth of each size, so that blocks from every position
+  // in a slab are seen.
+  for (std::size_t size : {24, 48, 96, 136, 144, 160, 192, 200, 256, 320, 1000, 4096}) {
+    std::vector<void*> live;
+    for (std::size_t i = 0; i < (std::size_t{512} << 10) / size; ++i) {
+      void* p = block_alloc(size);
+      const auto a = reinterpret_cast<std::uintptr_t>(p);
+      INFO("size " << size);
+      REQUIRE(a % 16 == 0);
+      if (size % 64 == 0) REQUIRE(a % 64 == 0);
+      if (size % 32 == 0) REQUIRE(a % 32 == 0);
+      std::memset(p, 0x5A, size);
+      live.push_back(p);
+    }
+    for (void* p : live) block_free(p, size);
+  }
+}

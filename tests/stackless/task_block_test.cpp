@@ -153,3 +153,27 @@ TEST_CASE("awaited children give their blocks back as they finish, spawned or no
   }());
   CHECK(total.join() == 999L * 1000 / 2 + 1000);
 }
+
+TEST_CASE("a Task frame's block stays 64-aligned under the block cache's 16-byte classes",
+          "[task][block]") {
+  // The header in front of the frame is one cache line: the block is the
+  // head and the frame in whole lines (frame_block_bytes), never a 16-byte
+  // class whose blocks start 16 bytes apart from a line.
+  for (std::size_t n = 1; n <= 400; ++n) {
+    const std::size_t bytes = duet::detail::frame_block_bytes(n);
+    REQUIRE(bytes % duet::detail::block_align == 0);
+    REQUIRE(bytes >= duet::detail::frame_head + n);
+    REQUIRE(bytes - (duet::detail::frame_head + n) < duet::detail::block_align);
+  }
+  for (std::size_t n : {8, 72, 136, 144, 200}) {
+    std::vector<void*> frames;
+    for (int i = 0; i < 2000; ++i) {
+      void* f = duet::detail::frame_alloc(n);
+      const auto head = reinterpret_cast<std::uintptr_t>(f) - duet::detail::frame_head;
+      INFO("frame of " << n << " bytes");
+      REQUIRE(head % duet::detail::block_align == 0);
+      frames.push_back(f);
+    }
+    for (void* f : frames) duet::detail::frame_free(f, n);
+  }
+}

@@ -178,6 +178,16 @@ struct RuntimeConfig {
   /// The stack strategy of a fiber spawned without one. Pooled: the
   /// cheapest spawn, and an overflow hits a guard page.
   StackStrategy fiber_stack_strategy = StackStrategy::pooled;
+  /// A fiber with a stack of its own (not a copy fiber, not a measured one)
+  /// that has stayed parked at least this long gives back the pages of its
+  /// stack below its stack pointer (Go's stack shrinking; docs/stackful.md,
+  /// "A parked fiber's stack"): a worker looks for such fibers on a
+  /// housekeeping turn it takes about once per this period while fibers
+  /// are parked, never on a park or a resume. A fiber that went deep once
+  /// and parks shallow then holds the pages it is parked on, not its deepest
+  /// ones; its next deep call faults them in again. 0: never. 1 s
+  /// (docs/performance-log.md, "Parked fibers give back their deep pages").
+  std::chrono::nanoseconds fiber_stack_trim_after = std::chrono::seconds(1);
   /// I/O driver; the DUET_DRIVER environment variable (io_uring, epoll,
   /// none) overrides it. Under Valgrind io_uring becomes epoll, with a
   /// warning if it was forced: Valgrind 3.19 cannot wait in io_uring_enter

@@ -43,7 +43,7 @@
 namespace duet::detail {
 namespace {
 
-using blocks::class_size;
+using blocks::block_bytes;
 using blocks::FreeBlock;
 using blocks::num_classes;
 using blocks::ThreadCache;
@@ -56,9 +56,6 @@ constexpr std::size_t default_cap_bytes = std::size_t{1} << 20;
 // that started before a change keeps the caps it took.
 std::atomic<std::size_t> g_cap_bytes{default_cap_bytes};
 
-constexpr std::size_t block_bytes(std::size_t c) {
-  return (c + 1) * class_size;
-}
 // Per-class caps, computed once per thread (a division on the free path
 // costs more than the rest of it), at least 8 blocks a class.
 [[maybe_unused]] std::array<std::uint32_t, num_classes> caps_for(  // unused on the heap
@@ -71,7 +68,7 @@ constexpr std::size_t block_bytes(std::size_t c) {
   return a;
 }
 
-static_assert(sizeof(FreeBlock) <= class_size);
+static_assert(sizeof(FreeBlock) <= block_bytes(0));
 
 /// Blocks shared by all threads, per class: a stack of chains.
 struct Depot {
@@ -170,7 +167,7 @@ std::array<std::atomic<std::size_t>, num_classes>& slabs_carved() {
 /// Takes a slab and links its blocks; returns the chain and its length.
 FreeBlock* carve_slab(std::size_t c, std::size_t& n) {
   const std::size_t bb = block_bytes(c);
-  static_assert(slab_bytes >= 16 * num_classes * class_size, "a slab holds 16 of the largest");
+  static_assert(slab_bytes >= 16 * blocks::largest_block, "a slab holds 16 of the largest");
   const Slab slab = slab_source().take();
   slabs_carved()[c].fetch_add(1, std::memory_order_relaxed);
   char* base = slab.base;

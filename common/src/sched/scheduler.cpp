@@ -12,6 +12,7 @@
 
 #include "duet/detail/current.hpp"
 #include "duet/join_handle.hpp"
+#include "duet/time/sleep.hpp"
 #include "duet/topology.hpp"
 #include "held_run.hpp"
 #include "task/harness.hpp"
@@ -43,18 +44,29 @@ bool watches_lifo_slots(const RuntimeConfig& cfg) {
   return resolve_workers(cfg) > 1 && cfg.lifo_cap > 0 && cfg.lifo_steal_after.count() > 0 &&
          LifoSlot::stealing_supported();
 }
+/// RuntimeConfig::fiber_stack_trim_after in coarse ticks: 0 stays 0 (off),
+/// anything else is at least one tick.
+std::uint64_t trim_ticks(std::chrono::nanoseconds d) noexcept {
+  if (d.count() <= 0) return 0;
+  const auto t = static_cast<std::uint64_t>(d.count()) >> tick_shift;
+  return t == 0 ? 1 : t;
+}
 }  // namespace
 
 Scheduler::Scheduler(Runtime& rt, RuntimeConfig c)
     : runtime(rt),
       cfg(std::move(c)),
       idle(resolve_workers(cfg), watches_lifo_slots(cfg)),
-      owned(4 * resolve_workers(cfg)) {
+      owned(4 * resolve_workers(cfg)),
+      trim_after_ticks(trim_ticks(cfg.fiber_stack_trim_after)) {
   check_not_forked("constructing a duet::Runtime");
   fork_guard_arm();  // before the first worker starts
   if (cfg.tick_budget == 0) throw std::invalid_argument("duet: tick_budget must be at least 1");
   if (cfg.stall_threshold.count() < 0) {
     throw std::invalid_argument("duet: stall_threshold must not be negative");
+  }
+  if (cfg.fiber_stack_trim_after.count() < 0) {
+    throw std::invalid_argument("duet: fiber_stack_trim_after must not be negative");
   }
   if (cfg.lifo_steal_after.count() < 0) {
     throw std::invalid_argument("duet: lifo_steal_after must not be negative");

@@ -78,6 +78,40 @@ class DUET_API Scheduler {
   /// the loop or the hand-off releases after it.
   void release_after_completion(TaskHeader* t) noexcept;
 
+  // ---- parked fibers' stacks (parked_stacks.cpp) --------------------------
+  //
+  // RuntimeConfig::fiber_stack_trim_after: a worker's housekeeping looks at
+  // the fibers parked that long and has them give back the stack pages
+  // below their stack pointers. `trim_due` is the coarse tick (now_tick)
+  // at which the next look is due, or trim_none when no parked fiber waits
+  // for one; any worker whose turn finds it due claims the look by a CAS,
+  // so one worker looks at a time.
+  static constexpr std::uint64_t trim_none = ~std::uint64_t{0};
+  /// A look is wanted no later than `tick` (no-op when the knob is 0).
+  void want_trim_by(std::uint64_t tick) noexcept {
+    if (trim_after_ticks == 0) return;
+    // Relaxed: the word only says when to look; the look itself reads
+    // each fiber under its hold (the state word's acquire).
+    std::uint64_t due = trim_due.load(std::memory_order_relaxed);
+    while (tick < due && !trim_due.compare_exchange_weak(due, tick, std::memory_order_relaxed)) {
+    }
+  }
+  /// A worker's turn at tick `now`: the look, when it is due and this
+  /// worker claims it. Returns whether it looked.
+  bool trim_if_due(std::uint64_t now) noexcept {
+    std::uint64_t due = trim_due.load(std::memory_order_relaxed);
+    if (due > now) return false;
+    // Relaxed: the claim only keeps two workers from looking at once.
+    if (!trim_due.compare_exchange_strong(due, trim_none, std::memory_order_relaxed)) return false;
+    trim_parked_stacks(now);
+    return true;
+  }
+  /// The look itself: every listed fiber parked at least
+  /// fiber_stack_trim_after is held, its pages below its stack pointer are
+  /// given back (one pass of the stackful module over the batch), and the
+  /// hold ends; the next look is wanted when the youngest of the others
+  /// comes of age.
+  void trim_parked_stacks(std::uint64_t now) noexcept;
   void shutdown();
   /// Runtime::drain (duet/runtime.hpp, docs/drain.md).
   DrainReport drain(std::chrono::nanoseconds deadline);
@@ -111,6 +145,10 @@ class DUET_API Scheduler {
   /// RuntimeConfig::stall_threshold's monitor, or null (off). Stopped
   /// first in shutdown(), while the workers it signals still run.
   std::unique_ptr<StallMonitor> stall_monitor;
+  /// fiber_stack_trim_after in coarse ticks (0: off), and when the next
+  /// look at parked fibers is due (trim_if_due).
+  const std::uint64_t trim_after_ticks;
+  std::atomic<std::uint64_t> trim_due{trim_none};
 
  private:
   void cancel_everything();

@@ -260,6 +260,18 @@ void Worker::maintenance() {
   // Due timers wake their tasks into the back of our ring (one clock read a
   // tick, and none when no timer is pending).
   timers.fire_due();
+  if (sched_.trim_after_ticks != 0) trim_turn_while_busy();
+}
+
+void Worker::trim_turn_while_busy() noexcept {
+  const std::uint64_t now = coarse_tick();
+  // Relaxed: when to look, nothing more (Scheduler::want_trim_by).
+  const std::uint64_t due = sched_.trim_due.load(std::memory_order_relaxed);
+  if (due <= now) {
+    sched_.trim_if_due(now);
+  } else if (due == Scheduler::trim_none) {
+    sched_.want_trim_by(now + sched_.trim_after_ticks);
+  }
 }
 
 TaskHeader* Worker::steal_work() {
@@ -568,8 +580,15 @@ void Worker::park() {
   // find nothing it may take, park, see it again, and spin.
   if (last && sched_.has_stealable_work()) sched_.notify_parked();
   stats_.parks.inc();
-  // Relaxed: a statistic for the stall monitor (worker.hpp, runs_at_park).
-  runs_at_park_.store(stats_.polls.get(), std::memory_order_relaxed);
+  // Ran tasks since it last slept: a fiber among them may have parked, so a
+  // look at parked fibers is wanted a period from now (parked_stacks.cpp).
+  // Relaxed: a statistic for the stall monitor (worker.hpp, runs_at_park),
+  // written by this thread alone.
+  const std::uint64_t polls = stats_.polls.get();
+  if (polls != runs_at_park_.load(std::memory_order_relaxed)) {
+    sched_.want_trim_by(coarse_tick() + sched_.trim_after_ticks);
+  }
+  runs_at_park_.store(polls, std::memory_order_relaxed);
   seen_at_ = {};  // a new watch starts with a fresh look
   while (!sched_.is_shutdown()) {
     // A paused test clock: the last worker to sleep jumps it to the next
@@ -577,6 +596,9 @@ void Worker::park() {
     const bool jumped = sched_.test_clock != nullptr && sched_.test_clock->jump_if_idle();
     if (!jumped) driver->park(park_timeout(), room());
     read_coarse_clock();
+    // The look at parked fibers, when this sleep was cut short for it (it
+    // may queue a fiber woken while it held it: the checks below see it).
+    if (sched_.trim_after_ticks != 0) sched_.trim_if_due(coarse_tick());
     if (!sched_.idle.is_parked(index_)) {
       // A notifier unlisted us and counted us as searching.
       searching_ = true;
@@ -613,6 +635,20 @@ std::optional<std::chrono::nanoseconds> Worker::park_timeout() {
   // A test clock does not move while we sleep: a timer not yet due waits
   // for a step (test_clock.hpp), which wakes us.
   if (sched_.test_clock != nullptr && t && t->count() > 0) t.reset();
+  // A look at parked fibers' stacks that is wanted wakes us for it (real
+  // time only: a test clock's runtime looks from its busy workers' turns).
+  if (sched_.trim_after_ticks != 0 && sched_.test_clock == nullptr) {
+    // Relaxed: when to look (Scheduler::want_trim_by).
+    const std::uint64_t due = sched_.trim_due.load(std::memory_order_relaxed);
+    if (due != Scheduler::trim_none) {
+      // The coarse clock, not a fresh read (a sleep pays no clock read for
+      // this): the look comes at most as late as the clock is stale.
+      const std::uint64_t now = coarse_tick();
+      const std::chrono::nanoseconds wait{
+          due > now ? static_cast<std::int64_t>((due - now) << tick_shift) : 0};
+      if (!t || wait < *t) t = wait;
+    }
+  }
   watching_ = sched_.idle.watch_mode(index_) == Idle::Watch::timed;
   if (!watching_) return t;
   // A watch starts with a look, so that the next one, a period later, can

@@ -234,6 +234,13 @@ class DUET_API Worker {
   // maintenance and after each sleep (read_coarse_clock).
   std::uint64_t park_stamp_ = 0;
   void read_coarse_clock() noexcept { park_stamp_ = ParkStamp{now_tick(), index_}.bits(); }
+  [[nodiscard]] std::uint64_t coarse_tick() const noexcept {
+    return park_stamp_ >> ParkStamp::worker_bits;
+  }
+  /// The housekeeping turn for parked fibers' stacks at a tick's end
+  /// (Scheduler::trim_if_due): a busy worker looks when a look is due, and
+  /// wants one a period on when none is.
+  void trim_turn_while_busy() noexcept;
   bool searching_ = false;
   const bool alone_;  // the runtime's only worker
   // Children being run inside their joiners' polls (run_child_inline).

@@ -1,8 +1,9 @@
 // duet/detail/block_cache.hpp: the recycling allocator behind task memory.
 //
 // Coroutine frames, task headers and poll tasks come from per-thread free
-// lists in 64-byte size classes (up to 4 KiB; larger blocks go to the global
-// heap), carved from slabs of huge-page chunks. Spawn in a steady state
+// lists in size classes (16-byte steps up to 256 B, then 64-byte steps up to
+// 4 KiB; larger blocks go to the global heap), carved from slabs of
+// huge-page chunks. Spawn in a steady state
 // calls no malloc. A
 // block freed on another thread goes to that thread's lists; each list is
 // capped, and its overflow moves as one chain to a global depot that every
@@ -19,7 +20,10 @@
 // the heap (use-after-free and leaks stay visible to ASan), even from code
 // built without it.
 //
-// Blocks are 64-byte aligned (task headers are one cache line).
+// A block's alignment follows from its size: a size that is a multiple of
+// 64 gets a 64-aligned block (task headers are one cache line, and a type
+// aligned to one has a size that is a multiple of it), any other size a
+// block aligned to 16 at least (blocks::block_bytes says why).
 #pragma once
 
 #include "duet/export.hpp"
@@ -61,12 +65,38 @@ struct BlockCacheStats {
 
 namespace blocks {
 
-inline constexpr std::size_t class_size = 64;
-inline constexpr std::size_t num_classes = 64;  // 64 B .. 4 KiB
+// The classes: 16-byte steps up to 256 B (where frames and small tasks
+// live: a 136-byte block pays 144, not 192), then 64-byte steps up to 4 KiB.
+inline constexpr std::size_t fine_step = 16;
+inline constexpr std::size_t fine_limit = 256;
+inline constexpr std::size_t coarse_step = 64;
+inline constexpr std::size_t largest_block = 4096;
+inline constexpr std::size_t num_fine = fine_limit / fine_step;  // 16 B .. 256 B
+inline constexpr std::size_t num_classes =
+    num_fine + (largest_block - fine_limit) / coarse_step;  // then 320 B .. 4 KiB
 
+/// The class of a block of `size` bytes; num_classes or more: too large for
+/// any (the global heap). A compile-time constant for a constant size.
 [[nodiscard]] constexpr std::size_t class_of(std::size_t size) noexcept {
-  return size == 0 ? 0 : (size - 1) / class_size;
+  if (size <= fine_limit) return size == 0 ? 0 : (size - 1) / fine_step;
+  return num_fine + (size - fine_limit - 1) / coarse_step;
 }
+
+/// The bytes of a block of class `c`. Blocks of a class are carved one after
+/// the other from a 64-aligned slab, so a block is aligned to the largest
+/// power of two that divides its class's bytes, up to 64: a class whose
+/// bytes are a multiple of 64 is 64-aligned, every class 16-aligned. A size
+/// that is a multiple of 64 (or 32, or 16) falls in a class of exactly that
+/// size, so block_alloc(sizeof(T)) always suits T. The smallest class is 32
+/// bytes: a free block holds a FreeBlock.
+[[nodiscard]] constexpr std::size_t block_bytes(std::size_t c) noexcept {
+  if (c < num_fine) return c == 0 ? 2 * fine_step : (c + 1) * fine_step;
+  return fine_limit + (c - num_fine + 1) * coarse_step;
+}
+static_assert(class_of(largest_block) == num_classes - 1 &&
+              block_bytes(num_classes - 1) == largest_block);
+static_assert(block_bytes(class_of(136)) == 144 && block_bytes(class_of(192)) == 192 &&
+              block_bytes(class_of(257)) == 320);
 
 struct FreeBlock {
   FreeBlock* next;        // the next block of its chain
@@ -116,7 +146,8 @@ DUET_API void free_slow(void* p, std::size_t size) noexcept;
 
 }  // namespace blocks
 
-/// Allocates `size` bytes, 64-byte aligned. Throws std::bad_alloc.
+/// Allocates `size` bytes: 64-byte aligned when `size` is a multiple of 64,
+/// else 16-byte aligned at least (blocks::block_bytes). Throws std::bad_alloc.
 [[nodiscard, gnu::always_inline]] inline void* block_alloc(std::size_t size) {
   const std::size_t c = blocks::class_of(size);
   if (DUET_BLOCKS_INLINE && c < blocks::num_classes) {

@@ -10,6 +10,7 @@
 
 #include "duet/export.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <iosfwd>
 
@@ -84,6 +85,17 @@ struct StackfulOps {
   void (*describe)(const TaskHeader*, std::ostream&);
   /// The task's spawn site and name (TaskSite).
   TaskSite (*site)(const TaskHeader*) noexcept;
+  /// Whether a parked task of this kind may have stack pages to give back
+  /// (RuntimeConfig::fiber_stack_trim_after): read without holding it, so
+  /// only from what a run cannot tear (atomics, fields set at spawn). Null:
+  /// never (a copy fiber's bytes are copied out of its shared stack
+  /// already).
+  bool (*may_trim)(const TaskHeader*) noexcept = nullptr;
+  /// Gives back the stack pages below the stack pointer of each of the
+  /// `n` tasks, every one of which the caller holds parked (task/harness.hpp,
+  /// hold_parked: no worker runs it until the hold ends). Returns the pages
+  /// given back.
+  std::size_t (*trim_parked)(TaskHeader* const* held, std::size_t n) noexcept = nullptr;
 };
 
 /// What the core reads of the stackful module that is not a task's: the

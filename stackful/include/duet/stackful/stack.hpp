@@ -182,6 +182,9 @@ struct StackPoolStats {
   std::size_t advised = 0;         // pooled stacks whose pages went back so far
   std::size_t advise_calls = 0;    // the madvise calls that did it
   std::size_t in_use = 0;          // stacks held by fibers now (pooled, lazy, unguarded)
+  std::size_t parked_trims = 0;    // parked fibers that gave back pages below their stack
+                                   // pointers (RuntimeConfig::fiber_stack_trim_after)
+  std::size_t parked_pages = 0;    // the pages they gave back
 };
 DUET_API StackPoolStats stack_pool_stats() noexcept;
 

@@ -139,7 +139,7 @@ struct CoroTask final : TaskHeader {
       bytes = self->end_frame();
     }
     std::destroy_at(self);
-    block_free(self, frame_head + bytes);
+    block_free(self, frame_block_bytes(bytes));
   }
   static void* outcome(TaskHeader* th) noexcept {
     return &static_cast<CoroTask*>(th)->ended()->out;

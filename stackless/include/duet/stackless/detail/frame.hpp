@@ -110,6 +110,15 @@ struct CoroRun {
 inline constexpr std::size_t frame_head = sizeof(TaskHeader);
 static_assert(frame_head % block_align == 0, "a frame after its head keeps the block's alignment");
 
+/// The block of a Task frame of `n` bytes: the head and the frame, in whole
+/// cache lines, so that the block is 64-aligned (blocks::block_bytes) and the
+/// task header at its start is one line. The block cache's finer classes
+/// below 256 B cannot serve it: two such blocks of one class would need
+/// 64-aligned starts closer than a multiple of 64.
+[[nodiscard]] constexpr std::size_t frame_block_bytes(std::size_t n) noexcept {
+  return (frame_head + n + block_align - 1) / block_align * block_align;
+}
+
 /// Where a frame's promise begins, and a frame's first word: its resume
 /// function (assumption 2; the dump's async backtrace reads both, checked
 /// by tests/stackless/frame_assumptions.cpp).
@@ -137,7 +146,7 @@ inline constexpr std::size_t promise_offset = 2 * sizeof(void*);
 
 /// A Task frame of `n` bytes, after its head.
 [[nodiscard, gnu::always_inline]] inline void* frame_alloc(std::size_t n) {
-  return static_cast<std::byte*>(block_alloc(frame_head + n)) + frame_head;
+  return static_cast<std::byte*>(block_alloc(frame_block_bytes(n))) + frame_head;
 }
 
 /// A Task frame's operator delete: the block goes back, unless the frame is
@@ -147,7 +156,7 @@ inline constexpr std::size_t promise_offset = 2 * sizeof(void*);
     t.kept_bytes = n;
     return;
   }
-  block_free(static_cast<std::byte*>(f) - frame_head, frame_head + n);
+  block_free(static_cast<std::byte*>(f) - frame_head, frame_block_bytes(n));
 }
 
 /// Destroys a spawned root's frame (and the chain it owns) but keeps its
