@@ -185,6 +185,12 @@ struct HttpsServer {
     r.get("/host", [](Request& q) {
       return Response::text(200, std::string(q.headers.get("Host").value_or("")));
     });
+    // Larger than a read: TLS records whose plaintext the stream holds
+    // after a read took part of it.
+    r.get("/big", [](Request&) { return Response::text(200, std::string(256 * 1024, 'b')); });
+    // One TLS record, larger than the client's first read: its rest is
+    // held by the stream, decrypted, with nothing left in the socket.
+    r.get("/record", [](Request&) { return Response::text(200, std::string(10 * 1024, 'r')); });
     return r;
   }
   std::uint16_t listen(duet::Runtime& rt, const duet::tls::TlsContext& ctx) {
@@ -251,6 +257,41 @@ TEST_CASE("client: https from a duet server: verified by name and IP, a wrong na
     rt->drain(5s);
   }
   f.report();
+}
+
+TEST_CASE("client: https on a plain thread reads what the TLS stream holds before poll(2)",
+          "[http_client]") {
+  if (auto why = no_certs()) DUET_SKIP(*why);
+  const duet::IoDriver drv = GENERATE(duet::IoDriver::io_uring, duet::IoDriver::epoll);
+  INFO("driver " << duet::to_string(drv).data());
+  if (!duet::iotest::driver_available(drv)) {
+    WARN("SKIP: " << duet::to_string(drv).data() << " not available on this kernel");
+    return;
+  }
+  duet::nettest::FdCheck fd_check;
+  duet::iotest::Watchdog wd("http_client https plain thread");
+  auto rt = duet::iotest::make_rt(drv);
+  {
+    HttpsServer s(*rt);
+    Client c(trusting_test_ca());
+    // The test's thread is no worker: send_now waits in poll(2) for the
+    // socket, unless the TLS stream already holds bytes (a record read in
+    // part), which poll(2) would never report.
+    for (const char* host : {"127.0.0.1", "localhost"}) {
+      INFO("host " << host);
+      const std::string base = "https://" + std::string(host) + ":" + std::to_string(s.good);
+      auto r = c.send_now(base + "/record", Request::make(Method::get, "/"), {.timeout = 20s});
+      REQUIRE(r);
+      CHECK(r->status == 200);
+      CHECK(r->body == std::string(10 * 1024, 'r'));
+      auto b = c.send_now(base + "/big", Request::make(Method::get, "/"), {.timeout = 20s});
+      REQUIRE(b);
+      CHECK(b->status == 200);
+      CHECK(b->body == std::string(256 * 1024, 'b'));
+    }
+    c.clear();
+    rt->drain(5s);
+  }
 }
 
 // ---- nginx ------------------------------------------------------------------
