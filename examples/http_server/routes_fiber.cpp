@@ -1,5 +1,5 @@
 // routes_fiber.cpp: the example's routes as plain functions, each run on a
-// fiber (app.hpp lists them): a wait is a plain call (the client's fetch,
+// fiber (app.hpp lists them): a wait is a plain call (the client's send_now,
 // duet::wait). The same routes as coroutines are routes_coroutine.cpp.
 #include <string>
 #include <utility>
@@ -53,7 +53,7 @@ Response fanout(App& app, Request& req) {
   duet::TaskScope<duet::Result<Response>> calls;
   for (std::size_t i = 0; i < *n; ++i) {
     calls.spawn(duet::stackful, [&app] {
-      return app.upstream.fetch(*app.options.upstream, Request::make(Method::get, "/json"));
+      return app.upstream.send_now(*app.options.upstream, Request::make(Method::get, "/json"));
     });
   }
   auto all = duet::wait(duet::timeout(o.fanout_deadline, calls.join()));

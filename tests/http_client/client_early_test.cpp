@@ -3,8 +3,8 @@
 // connection with the body unread. The client's write fails; it must still
 // return the upstream's answer (RFC 9112 section 9.5, as curl and Go do),
 // never pool that connection, and report the write's error when nothing
-// was answered. io_uring and epoll; send, fetch on a fiber, open and
-// open_now, a body whole and one from a source, and fetch on a plain
+// was answered. io_uring and epoll; send, send_now on a fiber, open and
+// open_now, a body whole and one from a source, and send_now on a plain
 // thread.
 #include <array>
 #include <memory>
@@ -179,7 +179,7 @@ TEST_CASE("client: an upstream that closes before the body without answering is 
   early_test::run_early(drv, model, std::string(), early_test::no_answer);
 }
 
-TEST_CASE("client: fetch on a plain thread gets the early 413 too", "[http_client]") {
+TEST_CASE("client: send_now on a plain thread gets the early 413 too", "[http_client]") {
   const duet::IoDriver drv = GENERATE(duet::IoDriver::io_uring, duet::IoDriver::epoll);
   INFO("driver " << duet::to_string(drv).data());
   if (!duet::iotest::driver_available(drv)) {
@@ -193,7 +193,7 @@ TEST_CASE("client: fetch on a plain thread gets the early 413 too", "[http_clien
   auto acc = up.start(*rt);
   {
     Client c;
-    auto r = c.fetch(up.addr(), early_test::upload(Method::post));
+    auto r = c.send_now(up.addr(), early_test::upload(Method::post));
     REQUIRE(r);
     CHECK(r->status == 413);
     CHECK(r->body == "too large");

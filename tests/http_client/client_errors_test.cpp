@@ -65,9 +65,9 @@ duet::Task<void> dropped(Model m, Client& c, Upstream& up, Failures& f) {
     // The send Task is destroyed where it waits (its read).
     t = co_await duet::timeout(std::chrono::milliseconds(50), c.send(up.addr(), req));
   } else {
-    // The fiber is cancelled where it waits: fetch's frames unwind.
+    // The fiber is cancelled where it waits: send_now's frames unwind.
     auto h = duet::spawn(duet::stackful, [&c, a = up.addr(), req] {
-               return c.fetch(a, req);
+               return c.send_now(a, req);
              }).cancel_on_drop();
     t = co_await duet::timeout(std::chrono::milliseconds(50), std::move(h));
   }

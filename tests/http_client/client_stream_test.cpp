@@ -1,6 +1,6 @@
 // client_stream_test.cpp: bodies in pieces through duet::http::Client, in
 // both faces (coroutine open/read and send; fiber open_now/read_now and
-// fetch) on io_uring and epoll: a response body read piece by piece (by
+// send_now) on io_uring and epoll: a response body read piece by piece (by
 // Content-Length, chunked and close-delimited; into a buffer, or as the
 // pieces arrive), the connection pooled at
 // the body's end (at the head when nothing is left to read: HEAD, 204, a

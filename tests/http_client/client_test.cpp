@@ -2,10 +2,10 @@
 // against a loopback upstream (upstream.hpp) that answers canned bytes:
 // GET and POST, reuse counted by the pool's stats, chunked and
 // close-delimited bodies, HEAD and 204 (no body, the connection reused),
-// 50 concurrent requests from tasks on 2 workers, fetch on a plain
+// 50 concurrent requests from tasks on 2 workers, send_now on a plain
 // thread, and the pool's cap per origin (max_idle_per_origin, and the
 // deprecated max_idle_per_host it replaced, when set). Every case but the plain thread's runs on
-// io_uring and epoll, in both faces (`send` awaited by a coroutine, `fetch` on a fiber).
+// io_uring and epoll, in both faces (`send` awaited by a coroutine, `send_now` on a fiber).
 #include "upstream.hpp"
 
 namespace duet::httpclienttest {
@@ -189,7 +189,7 @@ namespace duet::httpclienttest {
 namespace {
 
 /// 50 requests at once, each from a task of its own (a coroutine calling
-/// send, or a fiber calling fetch), over 2 workers; each answer names its
+/// send, or a fiber calling send_now), over 2 workers; each answer names its
 /// own target.
 duet::Task<void> fifty(Model m, Client& c, Upstream& up, Failures& f) {
   auto acc = up.start();
@@ -202,7 +202,7 @@ duet::Task<void> fifty(Model m, Client& c, Upstream& up, Failures& f) {
       hs.push_back(duet::spawn(c.send(up.addr(), Request::make(Method::get, t))));
     } else {
       hs.push_back(duet::spawn(duet::stackful, [&c, a = up.addr(), t] {
-        return c.fetch(a, Request::make(Method::get, t));
+        return c.send_now(a, Request::make(Method::get, t));
       }));
     }
   }
@@ -227,7 +227,7 @@ TEST_CASE("client: 50 concurrent requests from tasks on 2 workers", "[http_clien
   run_scenario(drv, model, framing_script, fifty);
 }
 
-TEST_CASE("client: fetch on a plain thread with the pool and its deadline", "[http_client]") {
+TEST_CASE("client: send_now on a plain thread with the pool and its deadline", "[http_client]") {
   const duet::IoDriver drv = GENERATE(duet::IoDriver::io_uring, duet::IoDriver::epoll);
   INFO("driver " << duet::to_string(drv).data());
   if (!duet::iotest::driver_available(drv)) {
@@ -246,7 +246,7 @@ TEST_CASE("client: fetch on a plain thread with the pool and its deadline", "[ht
     Client c;
     for (int i = 0; i < 3; ++i) {
       const std::string t = "/plain/" + std::to_string(i);
-      auto r = c.fetch(up.addr(), Request::make(Method::get, t));
+      auto r = c.send_now(up.addr(), Request::make(Method::get, t));
       REQUIRE(r);
       CHECK(r->status == 200);
       CHECK(r->body == t);
@@ -258,7 +258,7 @@ TEST_CASE("client: fetch on a plain thread with the pool and its deadline", "[ht
     ClientConfig o;
     o.request_timeout = std::chrono::milliseconds(100);
     Client q(o);
-    auto h = q.fetch(up.addr(), Request::make(Method::get, "/hang"));
+    auto h = q.send_now(up.addr(), Request::make(Method::get, "/hang"));
     REQUIRE_FALSE(h);
     CHECK(h.error() == std::errc::timed_out);
     CHECK(q.stats().idle == 0);
@@ -280,7 +280,7 @@ TEST_CASE(
   const auto two = [&](const ClientConfig& o) {
     Client c(o);
     for (int i = 0; i < 2; ++i) {
-      auto r = c.fetch(up.addr(), Request::make(Method::get, "/cap"));
+      auto r = c.send_now(up.addr(), Request::make(Method::get, "/cap"));
       REQUIRE(r);
       CHECK(r->status == 200);
     }

@@ -2,7 +2,8 @@
 // here (a TcpListener task that reads each request by its Content-Length,
 // or chunked, and answers the bytes a test's script gives, so each case controls the
 // response's framing, and when the connection closes), the two faces of a
-// call (the coroutine `send`, or `fetch` on a fiber of its own), and a
+// call (the coroutine `send`, or `send_now` on a fiber of its own), by
+// address or by URL, and a
 // thread-safe list of failures that scenarios running on the workers fill
 // and the test's thread reports.
 #pragma once
@@ -34,11 +35,20 @@ using duet::iotest::Model;
 using duet::net::SocketAddr;
 using Outcome = duet::Result<Response>;
 
+/// Waits (in a scenario) until `v` reaches `want`: observable state, looked
+/// at every millisecond.
+inline duet::Task<void> until(const std::atomic<int>& v, int want) {
+  while (v.load() < want) co_await duet::sleep(std::chrono::milliseconds(1));
+}
+
 /// What the upstream does with one request.
 struct Reply {
   std::string bytes;   // written whole
   bool close = false;  // then closes the connection (without saying so)
   bool hang = false;   // answers nothing; waits for the client to close
+  /// Set: the answer waits until it reaches 1 (a test holds a request at
+  /// the upstream, its connection busy, then lets it go).
+  const std::atomic<int>* gate = nullptr;
 };
 
 /// One request as the upstream read it.
@@ -179,6 +189,7 @@ class Upstream {
         up->client_closes.fetch_add(1);
         co_return;
       }
+      if (r.gate != nullptr) co_await until(*r.gate, 1);
       auto w = co_await s.write_all(r.bytes.data(), r.bytes.size());
       if (!w) co_return;
       if (r.close) {
@@ -260,26 +271,31 @@ void run_scenario(duet::IoDriver drv, Model model, Upstream::Script script, S sc
   f.report();
 }
 
-/// One request in face `m`: `send` awaited here (coroutine), or `fetch` on a
-/// fiber spawned for it.
-inline duet::Task<Outcome> call(Model m, Client& c, SocketAddr a, Request r) {
-  if (m == Model::stackless) co_return co_await c.send(a, std::move(r));
+/// One request in face `m`: `send` awaited here (coroutine), or `send_now`
+/// on a fiber spawned for it.
+inline duet::Task<Outcome> call(Model m, Client& c, SocketAddr a, Request r,
+                                duet::http::SendConfig opt = {}) {
+  if (m == Model::stackless) co_return co_await c.send(a, std::move(r), opt);
   // The fiber is made outside the co_await, its request on the heap: GCC 12
   // mishandles a lambda that captures a coroutine's parameter by move inside
   // a co_await expression (the capture's string pointed into the frame).
   auto req = std::make_shared<Request>(std::move(r));
-  auto h = duet::spawn(duet::stackful, [&c, a, req] { return c.fetch(a, *req); });
+  auto h = duet::spawn(duet::stackful, [&c, a, req, opt] { return c.send_now(a, *req, opt); });
+  co_return co_await std::move(h);
+}
+
+/// The same by URL (its text, parsed by the client).
+inline duet::Task<Outcome> call(Model m, Client& c, std::string url, Request r,
+                                duet::http::SendConfig opt = {}) {
+  if (m == Model::stackless) co_return co_await c.send(url, std::move(r), opt);
+  auto req = std::make_shared<Request>(std::move(r));
+  auto u = std::make_shared<std::string>(std::move(url));
+  auto h = duet::spawn(duet::stackful, [&c, u, req, opt] { return c.send_now(*u, *req, opt); });
   co_return co_await std::move(h);
 }
 
 inline duet::Task<Outcome> get(Model m, Client& c, SocketAddr a, std::string target) {
   co_return co_await call(m, c, a, Request::make(Method::get, std::move(target)));
-}
-
-/// Waits (in a scenario) until `v` reaches `want`: observable state, looked
-/// at every millisecond.
-inline duet::Task<void> until(const std::atomic<int>& v, int want) {
-  while (v.load() < want) co_await duet::sleep(std::chrono::milliseconds(1));
 }
 
 /// The same, on the test's thread.

@@ -37,6 +37,8 @@ listing file:line, on:
   `duet/detail/thread_local.hpp`; `duet/tls.hpp` is TLS the protocol);
 - a `try_*` function that takes a `bool` (a "try" never blocks: the
   blocking form is the name without `try_`);
+- a request's plain-call form named `fetch` (the plain-call form of an
+  operation is its name with `_now`: `send_now`, as `open_now`);
 - a timeout's answer shown as an optional (`timeout(...);  // optional<...>`
   in a comment's example): it is a Result whose error is
   duet::TimeoutErrc::elapsed.
@@ -59,6 +61,7 @@ EXEMPT = {
     "OpKind": "the drivers' operation codes, named by the driver's own trace",
     "Interest": "a bit mask, not one value",
     "TimeoutErrc": "an error code: its category's message() names it",
+    "ClientErrc": "an error code: its category's message() names it",
 }
 
 TYPE_OPTIONS = re.compile(r"^\s*(?:struct|class)\s+(?:DUET_API\s+)?(\w+Options)\b|^\s*using\s+(\w+Options)\b(.*)$")
@@ -78,6 +81,7 @@ CONFIGURE_FN = re.compile(r"^\s*(?:\[\[[^\]]*\]\]\s*)*(?:DUET_API\s+)?(?:inline\
 SPAWN_VIA = re.compile(r"([\w>]+)\s+spawn_via\s*\(")  # a declaration: a type before the name
 TLS_INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]duet/detail/tls\.hpp[>"]')
 TRY_BOOL = re.compile(r"\b(try_\w+)\s*\(\s*bool\b")
+FETCH_FN = re.compile(r"[\w>]\s+(fetch)\s*\(")  # a declaration: a type before the name
 TIMEOUT_OPTIONAL = re.compile(r"\btimeout(?:_at)?\(.*//\s*(?:std::)?optional<")
 
 
@@ -163,6 +167,10 @@ def check_names(path, lines, detail, spaces):
             word = "io_timeout: it bounds writes too" if name == "read_timeout" else \
                 "per origin: an address and port"
             problems.append(f"{path}:{n}: {name}: {word} (docs/vocabulary.md)")
+        m = FETCH_FN.search(code)
+        if m and not code.lstrip().startswith("return"):
+            problems.append(f"{path}:{n}: fetch(): the plain-call form is send_now, as open_now "
+                            f"(docs/vocabulary.md)")
         m = CONFIGURE_FN.search(code)
         if m:
             problems.append(f"{path}:{n}: {m.group(1)}({m.group(2).strip()}): a configure_* "

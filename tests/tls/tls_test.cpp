@@ -434,6 +434,22 @@ TEST_CASE("an idle TLS connection holds no ciphertext buffer, a busy one a bound
   CHECK(server.join() == "");
 }
 
+TEST_CASE("buffered_input: a record read in part is held, then read whole", "[tls][buffers]") {
+  TLS_MATRIX();
+  duet::iotest::Watchdog wd("tls buffered input");
+  auto rt = duet::iotest::make_rt(drv);
+  auto sctx = server_ctx();
+  auto cctx = client_ctx();
+  auto l = TcpListener::bind(SocketAddr::v4_loopback(0));
+  REQUIRE(l);
+  std::string msg(12000, '\0');
+  for (std::size_t i = 0; i < msg.size(); ++i) msg[i] = static_cast<char>(shared::pattern(i));
+  auto server = SPAWN_MODEL(*rt, model, one_record_server, &sctx, &*l, msg);
+  auto client = SPAWN_MODEL(*rt, model, split_record_client, &cctx, l->local_addr().value(), msg);
+  CHECK(client.join() == "");
+  CHECK(server.join() == "");
+}
+
 TEST_CASE("a read dropped mid-record loses no byte", "[tls][buffers]") {
   TLS_MATRIX();
   duet::iotest::Watchdog wd("tls mid-record");

@@ -1,13 +1,16 @@
-// client.cpp: duet::http::Client (duet/http/client.hpp). Three parts:
-// - the pool: idle keep-alive connections per upstream, taken and given
-//   back under a short lock, with its counters;
+// client.cpp: duet::http::Client (duet/http/client.hpp). Four parts:
+// - the pool: idle keep-alive connections per origin, taken and given
+//   back under a short lock, with its counters and, under a cap, the
+//   connections open per origin and the wait for one to come back;
 // - the exchange, free of I/O: the request's bytes, the response decoder
 //   fed as bytes arrive, and the rules both faces share (when a connection
-//   goes back to the pool, when a failed request is sent again);
+//   goes back to the pool, when a failed request is sent again, when a
+//   redirect is followed);
 // - the two faces, each written in its own model over the same pool and
 //   exchange: `send` a coroutine with a co_await at each connect, write
-//   and read; `fetch` the same steps as duet::wait calls on the calling
-//   fiber (or plain thread).
+//   and read; `send_now` the same steps as duet::wait calls on the calling
+//   fiber (or plain thread);
+// - URLs: parsing, and the origin a URL names.
 //
 // The one invariant of the pool: a connection is in it only between two
 // whole exchanges. A connection is leased (detail::ClientLease) for one
@@ -15,9 +18,13 @@
 // a whole response on a reusable connection. A dropped `send` Task, a
 // timeout or a select around it, a cancelled fiber: each destroys the
 // lease where it waits, so a connection with a request half done is
-// closed, never pooled.
+// closed, never pooled. Under a cap (max_connections_per_origin) a lease
+// is also one of its origin's open connections from the moment it is
+// admitted (before its connect): its end, released or closed, is what a
+// waiting request waits for.
 #include "duet/http/client.hpp"
 
+#include <arpa/inet.h>
 #include <poll.h>
 
 #include <algorithm>
@@ -39,6 +46,7 @@
 #include "duet/detail/block_cache.hpp"
 #include "duet/net/tcp.hpp"
 #include "duet/runtime.hpp"
+#include "duet/sync/notify.hpp"
 #include "duet/time/clock.hpp"
 #include "duet/time/timeout.hpp"
 #include "duet/wait.hpp"
@@ -47,22 +55,51 @@ namespace duet::http {
 
 namespace detail {
 
+/// Where a request goes: the pool's key, and what a new connection needs.
+/// A SocketAddr request's origin is its address (no name, no TLS); a URL's
+/// is its scheme, host and port, its host resolved at connect unless it is
+/// an IP literal.
+struct ClientOrigin {
+  net::SocketAddr addr;  // where to connect, unless `named`
+  /// https: the name sent by SNI and checked against the certificate (an
+  /// IP literal too); `named`: the name to resolve; else empty.
+  std::string host;
+  std::uint16_t port = 0;  // `named`: the port to connect to
+  bool secure = false;
+  bool named = false;
+
+  [[nodiscard]] bool same(const ClientOrigin& o) const noexcept {
+    if (secure != o.secure || named != o.named || host != o.host) return false;
+    return named ? port == o.port : addr == o.addr;
+  }
+};
+
 /// One connection to an upstream, on the heap: the futures of a request
 /// borrow its stream, so its address stays the same however the lease and
 /// the pool move it (and never lies on a copy fiber's stack, which the
-/// stackful rules forbid a suspended operation to point into).
+/// stackful rules forbid a suspended operation to point into). A plain
+/// connection uses `tcp`, a TLS one `tls` (which owns its TCP stream).
 struct ClientConn {
-  explicit ClientConn(net::TcpStream s) noexcept : stream(std::move(s)) {}
-  net::TcpStream stream;
+  explicit ClientConn(net::TcpStream s) noexcept : tcp(std::move(s)) {}
+  explicit ClientConn(tls::TlsStream s) noexcept : tls(std::move(s)), secure(true) {}
+  net::TcpStream tcp;
+  tls::TlsStream tls;
+  bool secure = false;
   Instant idle_since{};  // set when it goes back to the pool
 };
 using ClientConnPtr = std::unique_ptr<ClientConn>;
 
-/// The idle connections to one upstream, oldest first (the most recently
+/// The idle connections to one origin, oldest first (the most recently
 /// used is taken first: it is the least likely to have been closed).
 struct ClientHost {
-  net::SocketAddr addr;
+  ClientOrigin origin;
   std::vector<ClientConnPtr> idle;
+  /// Under a cap only: the connections open to the origin (leased,
+  /// connecting, idle), and the wait of the requests past the cap, woken
+  /// (notify_all) whenever one of them goes back idle or closes. On the
+  /// heap: a waiter holds it across the pool's growth.
+  std::size_t open = 0;
+  std::unique_ptr<Notify> changed;
 };
 
 /// RFC 9110 section 9.2.2: a request whose repetition has the effect of one.
@@ -92,15 +129,36 @@ ClientConfig with_current_names(ClientConfig o) noexcept {
   return o;
 }
 
+class ClientCategory final : public std::error_category {
+ public:
+  [[nodiscard]] const char* name() const noexcept override { return "duet.http.client"; }
+  [[nodiscard]] std::string message(int e) const override {
+    switch (static_cast<ClientErrc>(e)) {
+      case ClientErrc::bad_url:
+        return "malformed or unsupported URL";
+      case ClientErrc::too_many_redirects:
+        return "too many redirects";
+    }
+    return "unknown HTTP client error";
+  }
+};
+
 }  // namespace
 
-struct Client::Pool {
-  explicit Pool(ClientConfig o) : options(with_current_names(std::move(o))) {}
+const std::error_category& client_category() noexcept {
+  static const ClientCategory c;
+  return c;
+}
 
-  const ClientConfig options;
+struct Client::Pool {
+  explicit Pool(ClientConfig o) : options(with_current_names(std::move(o))) {
+    options.tls.alpn = {"http/1.1"};  // this client speaks HTTP/1.1 only
+  }
+
+  ClientConfig options;  // set before the first request, read only after
 
   /// The lock guards `hosts` and `counts` only. It is held for a lookup
-  /// among the (few) upstreams and a move of a pointer or two, and never
+  /// among the (few) origins and a move of a pointer or two, and never
   /// across a wait: no I/O happens under it, not even a close (the
   /// connections to close are moved out and destroyed after the unlock).
   /// A std::mutex held that briefly cannot stall a worker for long, and a
@@ -110,22 +168,29 @@ struct Client::Pool {
   std::vector<detail::ClientHost> hosts;
   ClientStats counts;
 
-  detail::ClientHost* find(const net::SocketAddr& addr) {
+  [[nodiscard]] bool capped() const noexcept { return options.max_connections_per_origin != 0; }
+
+  detail::ClientHost* find(const detail::ClientOrigin& o) {
     for (auto& h : hosts) {
-      if (h.addr == addr) return &h;
+      if (h.origin.same(o)) return &h;
     }
     return nullptr;
   }
+  detail::ClientHost& host(const detail::ClientOrigin& o) {
+    detail::ClientHost* h = find(o);
+    if (h == nullptr) h = &hosts.emplace_back(detail::ClientHost{o, {}, 0, nullptr});
+    return *h;
+  }
 
-  /// The most recently pooled connection to `addr` younger than
-  /// idle_timeout (counted as a reuse), or null; older ones are closed.
-  detail::ClientConnPtr take(const net::SocketAddr& addr) {
+  /// The most recently pooled connection to `o` younger than idle_timeout
+  /// (counted as a reuse), or null; older ones are closed.
+  detail::ClientConnPtr take(const detail::ClientOrigin& o) {
     std::vector<detail::ClientConnPtr> expired;  // closed after the unlock
     detail::ClientConnPtr got;
     const Instant now = Clock::now();
     {
       std::lock_guard lock(mu);
-      detail::ClientHost* h = find(addr);
+      detail::ClientHost* h = find(o);
       if (h == nullptr) return nullptr;
       auto& idle = h->idle;
       // Oldest first: the expired ones are a prefix.
@@ -135,33 +200,71 @@ struct Client::Pool {
       expired.assign(std::make_move_iterator(idle.begin()), std::make_move_iterator(fresh));
       idle.erase(idle.begin(), fresh);
       counts.idle -= expired.size();
+      if (capped()) h->open -= expired.size();
       if (!idle.empty()) {
         got = std::move(idle.back());
         idle.pop_back();
         --counts.idle;
         ++counts.reused;
       }
+      if (h->changed && !expired.empty()) h->changed->notify_all();
     }
     return got;
   }
 
+  /// Under a cap: the wait of `o`'s requests past it (made with the
+  /// origin's record); null without a cap.
+  Notify* waiters(const detail::ClientOrigin& o) {
+    if (!capped()) return nullptr;
+    std::lock_guard lock(mu);
+    detail::ClientHost& h = host(o);
+    if (!h.changed) h.changed = std::make_unique<Notify>();
+    return h.changed.get();
+  }
+
+  /// Whether a new connection to `o` may open now (it then counts as
+  /// open): always without a cap.
+  bool admit(const detail::ClientOrigin& o) {
+    if (!capped()) return true;
+    std::lock_guard lock(mu);
+    detail::ClientHost& h = host(o);
+    if (h.open >= options.max_connections_per_origin) return false;
+    ++h.open;
+    return true;
+  }
+
+  /// Under a cap: one of `o`'s admitted connections closed (or never
+  /// connected); its waiters may open another.
+  void closed(const detail::ClientOrigin& o) {
+    if (!capped()) return;
+    std::lock_guard lock(mu);
+    detail::ClientHost& h = host(o);
+    --h.open;
+    if (h.changed) h.changed->notify_all();
+  }
+
   /// Pools `c` (after a whole response on a reusable connection); past
-  /// max_idle_per_origin (for its address and port) the oldest idle
-  /// connection is closed.
-  void put(const net::SocketAddr& addr, detail::ClientConnPtr c) {
-    if (options.max_idle_per_origin == 0) return;  // `c` closes here
+  /// max_idle_per_origin (for its origin) the oldest idle connection is
+  /// closed.
+  void put(const detail::ClientOrigin& o, detail::ClientConnPtr c) {
+    if (options.max_idle_per_origin == 0) {
+      c.reset();
+      closed(o);
+      return;
+    }
     c->idle_since = Clock::now();
     detail::ClientConnPtr evicted;  // closed after the unlock
     std::lock_guard lock(mu);
-    detail::ClientHost* h = find(addr);
-    if (h == nullptr) h = &hosts.emplace_back(detail::ClientHost{addr, {}});
-    if (h->idle.size() >= options.max_idle_per_origin) {
-      evicted = std::move(h->idle.front());
-      h->idle.erase(h->idle.begin());
+    detail::ClientHost& h = host(o);
+    if (h.idle.size() >= options.max_idle_per_origin) {
+      evicted = std::move(h.idle.front());
+      h.idle.erase(h.idle.begin());
       --counts.idle;
+      if (capped()) --h.open;
     }
-    h->idle.push_back(std::move(c));
+    h.idle.push_back(std::move(c));
     ++counts.idle;
+    if (h.changed) h.changed->notify_all();
     // `lock` is released before `evicted` is destroyed (reverse order).
   }
 
@@ -169,33 +272,101 @@ struct Client::Pool {
     std::lock_guard lock(mu);
     ++counts.connects;
   }
+
+  /// A request found its origin at the cap and waits (counted once).
+  void waiting() {
+    std::lock_guard lock(mu);
+    ++counts.waited;
+  }
+
+  /// Closes every idle connection (Client::clear).
+  void clear() {
+    std::vector<detail::ClientConnPtr> closing;  // closed after the unlock
+    std::lock_guard lock(mu);
+    for (auto& h : hosts) {
+      if (capped()) h.open -= h.idle.size();
+      std::move(h.idle.begin(), h.idle.end(), std::back_inserter(closing));
+      h.idle.clear();
+      if (h.changed) h.changed->notify_all();
+    }
+    counts.idle = 0;
+    // `lock` is released before `closing` is destroyed (reverse order).
+  }
+
+  /// The resolver for named origins, made at its first use.
+  duet::Result<const dns::Resolver*> resolver() {
+    std::call_once(dns_once, [&] {
+      auto r = dns::Resolver::create(options.dns);
+      if (r) {
+        resolver_.emplace(std::move(*r));
+      } else {
+        resolver_error_ = r.error();
+      }
+    });
+    if (!resolver_) return resolver_error_;
+    return &*resolver_;
+  }
+
+  /// The TLS context for https origins, made at its first use (it reads
+  /// the CA store).
+  duet::Result<const tls::TlsContext*> tls_context() {
+    std::call_once(tls_once, [&] {
+      auto c = tls::TlsContext::client(options.tls);
+      if (c) {
+        tls_.emplace(std::move(*c));
+      } else {
+        tls_error_ = c.error();
+      }
+    });
+    if (!tls_) return tls_error_;
+    return &*tls_;
+  }
+
+ private:
+  std::once_flag dns_once, tls_once;
+  std::optional<dns::Resolver> resolver_;
+  std::error_code resolver_error_;
+  std::optional<tls::TlsContext> tls_;
+  std::error_code tls_error_;
 };
 
 namespace detail {
 
-/// A connection leased for one request. Destroyed without release() (an
-/// error, a response that ends the connection, a cancellation anywhere
-/// before the response's last byte), it closes the connection.
+/// A connection leased for one request, and under a cap one of its
+/// origin's open connections from its admission on (before its connect,
+/// `conn` null until then). Destroyed without release() (an error, a
+/// response that ends the connection, a cancellation anywhere before the
+/// response's last byte), it closes the connection.
 class ClientLease {
  public:
-  ClientLease(Client::Pool& pool, const net::SocketAddr& addr, ClientConnPtr c,
-              bool pooled) noexcept
-      : pool_(&pool), addr_(addr), conn_(std::move(c)), pooled_(pooled) {}
+  ClientLease(Client::Pool& pool, const ClientOrigin& origin, ClientConnPtr c, bool pooled)
+      : pool_(&pool), origin_(origin), conn_(std::move(c)), pooled_(pooled) {}
   ClientLease(const ClientLease&) = delete;
   ClientLease& operator=(const ClientLease&) = delete;
+  ~ClientLease() {
+    if (held_) {
+      conn_.reset();
+      pool_->closed(origin_);
+    }
+  }
 
-  net::TcpStream& stream() noexcept { return conn_->stream; }
+  void connected(ClientConnPtr c) noexcept { conn_ = std::move(c); }
+  ClientConn& conn() noexcept { return *conn_; }
   /// Taken from the pool (not connected for this request).
   [[nodiscard]] bool pooled() const noexcept { return pooled_; }
   /// Gives the connection back to the pool: only after a whole response
   /// on a connection that may carry another.
-  void release() { pool_->put(addr_, std::move(conn_)); }
+  void release() {
+    held_ = false;
+    pool_->put(origin_, std::move(conn_));
+  }
 
  private:
   Client::Pool* pool_;
-  net::SocketAddr addr_;
+  ClientOrigin origin_;
   ClientConnPtr conn_;
   bool pooled_;
+  bool held_ = true;
 };
 
 /// An exchange's read buffer. The first one is a block of the block cache
@@ -445,10 +616,10 @@ BodyToWrite client_body(const Request& req) {
   return BodyToWrite{req.source, req.source->length ? BodyFraming::length : BodyFraming::chunked};
 }
 
-/// The request's bytes, with Host naming the upstream.
-std::string client_wire(const Request& req, const net::SocketAddr& upstream) {
+/// The request's bytes, with Host `host` (unless the request has its own).
+std::string client_wire(const Request& req, std::string_view host) {
   std::string wire;
-  write_request(wire, req, upstream.to_string());
+  write_request(wire, req, host);
   return wire;
 }
 
@@ -457,11 +628,157 @@ bool client_keep_alive(const Request& req) noexcept {
   return req.keep_alive();
 }
 
-/// A connect's own timeout: connect_timeout, or less when the request's
-/// deadline comes first (zero or less: the deadline has passed).
+/// A connect's or a handshake's own timeout: connect_timeout, or less
+/// when the request's deadline comes first (zero or less: it has passed).
 std::chrono::nanoseconds client_connect_timeout(const ClientConfig& o, Instant deadline) noexcept {
   const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now());
   return std::min<std::chrono::nanoseconds>(o.connect_timeout, left);
+}
+
+/// What is left of the request's deadline, for a body's writes.
+std::chrono::milliseconds client_left(Instant deadline) noexcept {
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+  return std::max(left, std::chrono::milliseconds(0));
+}
+
+/// The request's deadline: its own timeout, else the client's.
+Instant client_deadline(const ClientConfig& o, const SendConfig& opt) noexcept {
+  return deadline_after(opt.timeout.value_or(o.request_timeout));
+}
+
+std::error_code client_elapsed() noexcept {
+  return make_error_code(TimeoutErrc::elapsed);
+}
+
+/// A request's error as its caller reads it: an operation of its own that
+/// timed out (a connect, a handshake, a poll(2)) once the request's
+/// deadline had passed is the deadline's, TimeoutErrc::elapsed.
+std::error_code client_error(std::error_code e, Instant deadline) noexcept {
+  if (e == std::errc::timed_out && Clock::now() >= deadline) return client_elapsed();
+  return e;
+}
+
+/// Happy Eyeballs' bounds for a named origin: each address's connect
+/// within connect_timeout, the lookup within the request's deadline.
+dns::ConnectConfig client_dns(const ClientConfig& o, Instant deadline) noexcept {
+  const auto left =
+      std::max(std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now()),
+               std::chrono::nanoseconds(1));
+  dns::ConnectConfig c;
+  c.attempt_timeout = std::min<std::chrono::nanoseconds>(o.connect_timeout, left);
+  c.lookup_timeout = left;
+  return c;
+}
+
+/// The IP address `host` writes with `port`, when it is an IP literal.
+std::optional<net::SocketAddr> client_literal(const std::string& host, std::uint16_t port) {
+  in_addr a4{};
+  in6_addr a6{};
+  if (::inet_pton(AF_INET, host.c_str(), &a4) == 1) {
+    return net::SocketAddr::parse(host + ":" + std::to_string(port));
+  }
+  if (::inet_pton(AF_INET6, host.c_str(), &a6) == 1) {
+    return net::SocketAddr::parse("[" + host + "]:" + std::to_string(port));
+  }
+  return std::nullopt;
+}
+
+/// A SocketAddr request's origin: the address alone.
+ClientOrigin client_origin(const net::SocketAddr& a) noexcept {
+  ClientOrigin o;
+  o.addr = a;
+  return o;
+}
+
+/// A URL's origin: an IP literal's address (for plain http the same
+/// origin as a SocketAddr request to it), else its name and port.
+ClientOrigin client_origin(const Url& u) {
+  ClientOrigin o;
+  o.secure = u.https();
+  if (auto lit = client_literal(u.host, u.port)) {
+    o.addr = *lit;
+    if (o.secure) o.host = u.host;  // checked against the certificate's IP entries
+  } else {
+    o.named = true;
+    o.host = u.host;
+    o.port = u.port;
+  }
+  return o;
+}
+
+// ---- redirects ------------------------------------------------------------
+
+bool client_same_origin(const Url& a, const Url& b) noexcept {
+  return a.scheme == b.scheme && a.host == b.host && a.port == b.port;
+}
+
+/// Whether every byte of a target may go on the request line.
+bool client_target_ok(std::string_view t) noexcept {
+  return std::all_of(t.begin(), t.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u > 0x20 && u != 0x7f;
+  });
+}
+
+/// The URL a Location field names, read against `base` (RFC 9110 section
+/// 10.2.2, RFC 3986 section 5): absolute, scheme-relative ("//host/p"),
+/// absolute-path, query-only or path-relative; a fragment dropped.
+duet::Result<Url> client_location(const Url& base, std::string_view loc) {
+  const auto end = loc.find_first_of("/?#");
+  if (loc.substr(0, end).find(':') != std::string_view::npos) return Url::parse(loc);
+  if (loc.starts_with("//"))
+    return Url::parse(std::string(to_string(base.scheme)) + ":" + std::string(loc));
+  loc = loc.substr(0, loc.find('#'));
+  if (!client_target_ok(loc)) return make_error_code(ClientErrc::bad_url);
+  Url next = base;
+  const std::string_view path = std::string_view(base.target).substr(0, base.target.find('?'));
+  if (loc.starts_with('/')) {
+    next.target = loc;
+  } else if (loc.starts_with('?')) {
+    next.target = std::string(path) + std::string(loc);
+  } else {
+    next.target = std::string(path.substr(0, path.rfind('/') + 1)) + std::string(loc);
+  }
+  if (next.target.empty()) next.target = "/";
+  return next;
+}
+
+/// After a response `res` to `req` sent to `url`, `hop` redirects
+/// followed already, `max` allowed: true when it is a redirect to follow
+/// (`url` and `req` are then the next request's), false when `res` is the
+/// result, or an error (too_many_redirects, a Location that is no URL).
+duet::Result<bool> client_redirect(const Response& res, Url& url, Request& req, int hop, int max) {
+  if (max <= 0) return false;
+  const int s = res.status;
+  if (s != 301 && s != 302 && s != 303 && s != 307 && s != 308) return false;
+  const auto loc = res.headers.get("Location");
+  if (!loc) return false;
+  // 307 and 308 send the same request again: a body from a source was
+  // spent by the first, so the redirect is the result.
+  if ((s == 307 || s == 308) && req.source) return false;
+  if (hop >= max) return make_error_code(ClientErrc::too_many_redirects);
+  auto next = client_location(url, *loc);
+  if (!next) return next.error();
+  if (s != 307 && s != 308 && req.method != Method::get && req.method != Method::head) {
+    // RFC 9110 section 15.4: a POST (or any other) becomes a GET without
+    // a body, as browsers, curl -L and Go do.
+    req.method = Method::get;
+    req.method_name = "GET";
+    req.body.clear();
+    req.source.reset();
+    req.headers.erase("Content-Length");
+    req.headers.erase("Transfer-Encoding");
+    req.headers.erase("Content-Type");
+  }
+  if (!client_same_origin(url, *next)) {
+    // Credentials and the Host named for the first origin are not the
+    // next one's.
+    req.headers.erase("Authorization");
+    req.headers.erase("Cookie");
+    req.headers.erase("Host");
+  }
+  url = std::move(*next);
+  return true;
 }
 
 // ---- send: the coroutine face ---------------------------------------------
@@ -482,22 +799,24 @@ struct ClientAsk {
   BodyToWrite body;
 };
 
-/// One attempt over `lease`: the request written (its body from its
-/// source, if any), then reads until the exchange has an outcome.
-Task<duet::Result<Response>> client_attempt(ClientLease& lease, const std::string& wire,
-                                            ClientExchange& ex, const BodyToWrite& body,
-                                            std::chrono::milliseconds timeout) {
+/// One attempt over `stream` (a connection's TCP or TLS stream): the
+/// request written (its body from its source, if any), then reads until
+/// the exchange has an outcome.
+template <class S>
+Task<duet::Result<Response>> client_attempt(S& stream, const std::string& wire, ClientExchange& ex,
+                                            const BodyToWrite& body, Instant deadline) {
   std::error_code cut;  // the write's error, when the upstream cut it (client_cut)
   if (body.source) {
     std::string out = wire;
     std::error_code why;
-    if (!co_await write_body(lease.stream(), out, body, timeout, &why) ||
-        !co_await write_out(lease.stream(), out, timeout, &why)) {
+    const auto timeout = client_left(deadline);
+    if (!co_await write_body(stream, out, body, timeout, &why) ||
+        !co_await write_out(stream, out, timeout, &why)) {
       if (!client_cut(why)) co_return std::errc::connection_reset;
       cut = why;
     }
   } else {
-    auto w = co_await lease.stream().write_all(wire.data(), wire.size());
+    auto w = co_await stream.write_all(wire.data(), wire.size());
     if (!w) {
       if (!client_cut(w.error())) co_return w.error();
       cut = w.error();
@@ -505,32 +824,81 @@ Task<duet::Result<Response>> client_attempt(ClientLease& lease, const std::strin
   }
   if (cut) ex.write_cut();
   for (;;) {
-    auto n = co_await lease.stream().read(ex.read_buffer());
+    auto n = co_await stream.read(ex.read_buffer());
     if (!n) co_return client_outcome(n.error(), ex, cut);
     auto done = ex.received(*n);
     if (done) co_return client_outcome(std::move(*done), ex, cut);
   }
 }
 
-Task<duet::Result<Response>> client_exchange(Client::Pool& pool, net::SocketAddr upstream,
+/// A new connection to a named or https origin: the name resolved and
+/// its addresses tried (Happy Eyeballs), then the TLS handshake.
+Task<duet::Result<ClientConnPtr>> client_connect(Client::Pool& pool, const ClientOrigin& o,
+                                                 Instant deadline) {
+  const auto limit = client_connect_timeout(pool.options, deadline);
+  if (limit.count() <= 0) co_return client_elapsed();
+  duet::Result<net::TcpStream> tcp = std::errc::io_error;
+  if (o.named) {
+    auto r = pool.resolver();
+    if (!r) co_return r.error();
+    tcp = co_await dns::connect(**r, o.host, o.port, client_dns(pool.options, deadline));
+  } else {
+    tcp = co_await net::TcpStream::connect(o.addr, limit);
+  }
+  if (!tcp) co_return client_error(tcp.error(), deadline);
+  if (!o.secure) co_return std::make_unique<ClientConn>(std::move(*tcp));
+  auto ctx = pool.tls_context();
+  if (!ctx) co_return ctx.error();
+  const auto hs = client_connect_timeout(pool.options, deadline);
+  if (hs.count() <= 0) co_return client_elapsed();
+  auto s = co_await (*ctx)->connect(std::move(*tcp), o.host, hs);
+  if (!s) co_return client_error(s.error(), deadline);
+  co_return std::make_unique<ClientConn>(std::move(*s));
+}
+
+Task<duet::Result<Response>> client_exchange(Client::Pool& pool, const ClientOrigin& origin,
                                              std::string wire, ClientAsk ask, ClientSlots& slots,
                                              Instant deadline) {
-  ClientConnPtr conn = pool.take(upstream);
+  ClientConnPtr conn = pool.take(origin);
   for (;;) {
-    const bool pooled = conn != nullptr;
-    if (!pooled) {
-      const auto limit = client_connect_timeout(pool.options, deadline);
-      if (limit.count() <= 0) co_return std::errc::timed_out;
-      auto c = co_await net::TcpStream::connect(upstream, limit);
-      if (!c) co_return c.error();
-      pool.connected();
-      conn = std::make_unique<ClientConn>(std::move(*c));
-    }
     slots.ex.reset();
-    slots.lease.emplace(pool, upstream, std::move(conn), pooled);
+    slots.lease.reset();  // a failed attempt's connection closes (under a cap: room for one)
+    if (!conn) {
+      // Under a cap: a pooled connection, or room for a new one, or wait
+      // for either (the request's deadline bounds the wait).
+      Notify* changed = pool.waiters(origin);
+      bool waited = false;
+      while (changed != nullptr) {
+        auto next = changed->notified();  // made before the checks: no change after them is missed
+        if ((conn = pool.take(origin)) != nullptr || pool.admit(origin)) break;
+        if (!std::exchange(waited, true)) pool.waiting();
+        co_await std::move(next);
+      }
+    }
+    const bool pooled = conn != nullptr;
+    slots.lease.emplace(pool, origin, std::move(conn), pooled);
+    if (!pooled) {
+      if (!origin.named && !origin.secure) {
+        const auto limit = client_connect_timeout(pool.options, deadline);
+        if (limit.count() <= 0) co_return client_elapsed();
+        auto c = co_await net::TcpStream::connect(origin.addr, limit);
+        if (!c) co_return client_error(c.error(), deadline);
+        slots.lease->connected(std::make_unique<ClientConn>(std::move(*c)));
+      } else {
+        auto c = co_await client_connect(pool, origin, deadline);
+        if (!c) co_return c.error();
+        slots.lease->connected(std::move(*c));
+      }
+      pool.connected();
+    }
     slots.ex.emplace(pool.options.limits, ask.method, ask.keep_alive, ask.stream);
-    auto r = co_await client_attempt(*slots.lease, wire, *slots.ex, ask.body,
-                                     pool.options.request_timeout);
+    ClientConn& c = slots.lease->conn();
+    duet::Result<Response> r = std::errc::io_error;
+    if (c.secure) {
+      r = co_await client_attempt(c.tls, wire, *slots.ex, ask.body, deadline);
+    } else {
+      r = co_await client_attempt(c.tcp, wire, *slots.ex, ask.body, deadline);
+    }
     if (r) {
       if (!ask.stream && slots.ex->reusable()) slots.lease->release();
       co_return std::move(r);
@@ -538,11 +906,17 @@ Task<duet::Result<Response>> client_exchange(Client::Pool& pool, net::SocketAddr
     if (!client_retry(*slots.lease, *slots.ex, ask.method, r.error(), ask.body.source != nullptr)) {
       co_return std::move(r);
     }
-    // The lease closes the failed connection; the next round connects.
+    // The next round closes the failed connection and connects.
   }
 }
 
-// ---- fetch: the fiber face ------------------------------------------------
+/// A request that failed before it started (a malformed URL).
+template <class T>
+Task<duet::Result<T>> client_failed(std::error_code e) {
+  co_return e;
+}
+
+// ---- send_now: the fiber face -----------------------------------------------
 
 /// On a plain thread an I/O future blocks inside its own poll, where a
 /// timeout around it is never polled: the deadline is kept by waiting for
@@ -555,7 +929,7 @@ bool client_on_thread() noexcept {
 duet::Result<void> client_thread_ready(int fd, short events, Instant deadline) {
   for (;;) {
     const auto left = deadline - Clock::now();
-    if (left <= left.zero()) return std::errc::timed_out;
+    if (left <= left.zero()) return client_elapsed();
     const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
     pollfd p{fd, events, 0};
     const int r =
@@ -565,11 +939,27 @@ duet::Result<void> client_thread_ready(int fd, short events, Instant deadline) {
   }
 }
 
-duet::Result<void> client_write_all(net::TcpStream& s, const std::string& wire, Instant deadline) {
+/// A stream's descriptor, for poll(2), and whether a read may complete
+/// without it (a TLS stream holding bytes that arrived).
+int client_fd(net::TcpStream& s) noexcept {
+  return s.native_handle();
+}
+int client_fd(tls::TlsStream& s) noexcept {
+  return s.tcp().native_handle();
+}
+bool client_buffered(net::TcpStream&) noexcept {
+  return false;
+}
+bool client_buffered(tls::TlsStream& s) noexcept {
+  return s.buffered_input();
+}
+
+template <class S>
+duet::Result<void> client_write_all(S& s, const std::string& wire, Instant deadline) {
   if (client_on_thread()) {
     std::size_t off = 0;
     while (off < wire.size()) {
-      auto ready = client_thread_ready(s.native_handle(), POLLOUT, deadline);
+      auto ready = client_thread_ready(client_fd(s), POLLOUT, deadline);
       if (!ready) return ready.error();
       auto n = duet::wait(s.write(wire.data() + off, wire.size() - off));
       if (!n) return n.error();
@@ -582,21 +972,28 @@ duet::Result<void> client_write_all(net::TcpStream& s, const std::string& wire, 
   return {};
 }
 
-duet::Result<std::size_t> client_read(net::TcpStream& s, std::span<std::byte> buf,
-                                      Instant deadline) {
+template <class S>
+duet::Result<std::size_t> client_read(S& s, std::span<std::byte> buf, Instant deadline) {
   if (client_on_thread()) {
-    auto ready = client_thread_ready(s.native_handle(), POLLIN, deadline);
-    if (!ready) return ready.error();
+    if (!client_buffered(s)) {
+      auto ready = client_thread_ready(client_fd(s), POLLIN, deadline);
+      if (!ready) return ready.error();
+    }
     return duet::wait(s.read(buf));
   }
   return duet::wait(timeout_at(deadline, s.read(buf)));
 }
 
-duet::Result<Response> client_attempt_plain(ClientLease& lease, const std::string& wire,
-                                            ClientExchange& ex, const BodyToWrite& body,
-                                            Instant deadline) {
+/// A read of a leased connection, TCP or TLS.
+duet::Result<std::size_t> client_read(ClientConn& c, std::span<std::byte> buf, Instant deadline) {
+  return c.secure ? client_read(c.tls, buf, deadline) : client_read(c.tcp, buf, deadline);
+}
+
+template <class S>
+duet::Result<Response> client_attempt_plain(S& stream, const std::string& wire, ClientExchange& ex,
+                                            const BodyToWrite& body, Instant deadline) {
   std::error_code cut;  // the write's error, when the upstream cut it (client_cut)
-  auto w = client_write_all(lease.stream(), wire, deadline);
+  auto w = client_write_all(stream, wire, deadline);
   if (!w) {
     if (!client_cut(w.error())) return w.error();
     cut = w.error();
@@ -606,11 +1003,9 @@ duet::Result<Response> client_attempt_plain(ClientLease& lease, const std::strin
     // (on a worker the request's deadline keeps it; the head went first).
     std::string out;
     std::error_code why;
-    bool ok = duet::wait(write_body(
-        lease.stream(), out, body,
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()), &why));
+    bool ok = duet::wait(write_body(stream, out, body, client_left(deadline), &why));
     if (ok) {
-      auto last = client_write_all(lease.stream(), out, deadline);
+      auto last = client_write_all(stream, out, deadline);
       if (!last) why = last.error();
       ok = last.has_value();
     }
@@ -621,10 +1016,81 @@ duet::Result<Response> client_attempt_plain(ClientLease& lease, const std::strin
   }
   if (cut) ex.write_cut();
   for (;;) {
-    auto n = client_read(lease.stream(), ex.read_buffer(), deadline);
+    auto n = client_read(stream, ex.read_buffer(), deadline);
     if (!n) return client_outcome(n.error(), ex, cut);
     if (auto done = ex.received(*n)) return client_outcome(std::move(*done), ex, cut);
   }
+}
+
+/// client_connect as plain calls.
+duet::Result<ClientConnPtr> client_connect_now(Client::Pool& pool, const ClientOrigin& o,
+                                               Instant deadline) {
+  const auto limit = client_connect_timeout(pool.options, deadline);
+  if (limit.count() <= 0) return client_elapsed();
+  duet::Result<net::TcpStream> tcp = std::errc::io_error;
+  if (o.named) {
+    auto r = pool.resolver();
+    if (!r) return r.error();
+    tcp = duet::wait(dns::connect(**r, o.host, o.port, client_dns(pool.options, deadline)));
+  } else {
+    // On a worker the connect's timeout is a duet::Sleep (the test clock
+    // drives it); on a plain thread it bounds the connect's poll(2).
+    tcp = duet::wait(net::TcpStream::connect(o.addr, limit));
+  }
+  if (!tcp) return client_error(tcp.error(), deadline);
+  if (!o.secure) return std::make_unique<ClientConn>(std::move(*tcp));
+  auto ctx = pool.tls_context();
+  if (!ctx) return ctx.error();
+  const auto hs = client_connect_timeout(pool.options, deadline);
+  if (hs.count() <= 0) return client_elapsed();
+  auto s = duet::wait((*ctx)->connect(std::move(*tcp), o.host, hs));
+  if (!s) return client_error(s.error(), deadline);
+  return std::make_unique<ClientConn>(std::move(*s));
+}
+
+/// The fiber face of an exchange: the attempts of client_exchange as plain
+/// calls.
+duet::Result<Response> client_exchange_now(Client::Pool& pool, const ClientOrigin& origin,
+                                           const std::string& wire, const ClientAsk& ask,
+                                           ClientSlots& slots, Instant deadline) {
+  ClientConnPtr conn = pool.take(origin);
+  for (;;) {
+    slots.ex.reset();
+    slots.lease.reset();  // a failed attempt's connection closes (under a cap: room for one)
+    if (!conn) {
+      Notify* changed = pool.waiters(origin);
+      bool waited = false;
+      while (changed != nullptr) {
+        auto next = changed->notified();  // made before the checks: no change after them is missed
+        if ((conn = pool.take(origin)) != nullptr || pool.admit(origin)) break;
+        if (!std::exchange(waited, true)) pool.waiting();
+        if (!duet::wait(timeout_at(deadline, std::move(next)))) return client_elapsed();
+      }
+    }
+    const bool pooled = conn != nullptr;
+    slots.lease.emplace(pool, origin, std::move(conn), pooled);
+    if (!pooled) {
+      auto c = client_connect_now(pool, origin, deadline);
+      if (!c) return c.error();
+      slots.lease->connected(std::move(*c));
+      pool.connected();
+    }
+    slots.ex.emplace(pool.options.limits, ask.method, ask.keep_alive, ask.stream);
+    ClientConn& c = slots.lease->conn();
+    auto r = c.secure ? client_attempt_plain(c.tls, wire, *slots.ex, ask.body, deadline)
+                      : client_attempt_plain(c.tcp, wire, *slots.ex, ask.body, deadline);
+    if (r) {
+      if (!ask.stream && slots.ex->reusable()) slots.lease->release();
+      return r;
+    }
+    if (!client_retry(*slots.lease, *slots.ex, ask.method, r.error(), ask.body.source != nullptr)) {
+      return r;
+    }
+  }
+}
+
+ClientAsk client_ask(const Request& req, bool stream) {
+  return ClientAsk{req.method, client_keep_alive(req), stream, client_body(req)};
 }
 
 }  // namespace detail
@@ -633,64 +1099,83 @@ Client::Client(ClientConfig options) : pool_(std::make_unique<Pool>(std::move(op
 
 Client::~Client() = default;
 
-Task<duet::Result<Response>> Client::send(net::SocketAddr upstream, Request req) {
+Task<duet::Result<Response>> Client::send(net::SocketAddr upstream, Request req, SendConfig opt) {
   Pool& pool = *pool_;
-  const Instant deadline = deadline_after(pool.options.request_timeout);
-  std::string wire = detail::client_wire(req, upstream);
-  const detail::ClientAsk ask{req.method, detail::client_keep_alive(req), false,
-                              detail::client_body(req)};
+  const Instant deadline = detail::client_deadline(pool.options, opt);
+  const detail::ClientOrigin origin = detail::client_origin(upstream);
+  std::string wire = detail::client_wire(req, upstream.to_string());
+  const detail::ClientAsk ask = detail::client_ask(req, false);
   detail::ClientSlots slots;
   // The whole exchange under one deadline: when it passes, the exchange's
   // frame is destroyed where it waits, and its lease closes the connection.
   co_return co_await timeout_at(
-      deadline, detail::client_exchange(pool, upstream, std::move(wire), ask, slots, deadline));
+      deadline, detail::client_exchange(pool, origin, std::move(wire), ask, slots, deadline));
 }
 
-namespace detail {
-
-/// The fiber face of an exchange: the attempts of client_exchange as plain
-/// calls.
-duet::Result<Response> client_fetch(Client::Pool& pool, net::SocketAddr upstream,
-                                    const std::string& wire, const detail::ClientAsk& ask,
-                                    detail::ClientSlots& slots, Instant deadline) {
-  detail::ClientConnPtr conn = pool.take(upstream);
-  for (;;) {
-    const bool pooled = conn != nullptr;
-    if (!pooled) {
-      const auto limit = detail::client_connect_timeout(pool.options, deadline);
-      if (limit.count() <= 0) return std::errc::timed_out;
-      // On a worker the connect's timeout is a duet::Sleep (the test clock
-      // drives it); on a plain thread it bounds the connect's poll(2).
-      auto c = duet::wait(net::TcpStream::connect(upstream, limit));
-      if (!c) return c.error();
-      pool.connected();
-      conn = std::make_unique<detail::ClientConn>(std::move(*c));
+Task<duet::Result<Response>> Client::send(Url url, Request req, SendConfig opt) {
+  Pool& pool = *pool_;
+  const Instant deadline = detail::client_deadline(pool.options, opt);
+  const int max = opt.max_redirects.value_or(pool.options.max_redirects);
+  for (int hop = 0;; ++hop) {
+    const detail::ClientOrigin origin = detail::client_origin(url);
+    req.target = url.target;
+    std::string wire = detail::client_wire(req, url.authority());
+    const detail::ClientAsk ask = detail::client_ask(req, false);
+    duet::Result<Response> r = std::errc::io_error;
+    {
+      detail::ClientSlots slots;
+      r = co_await timeout_at(
+          deadline, detail::client_exchange(pool, origin, std::move(wire), ask, slots, deadline));
     }
-    slots.ex.reset();
-    slots.lease.emplace(pool, upstream, std::move(conn), pooled);
-    slots.ex.emplace(pool.options.limits, ask.method, ask.keep_alive, ask.stream);
-    auto r = detail::client_attempt_plain(*slots.lease, wire, *slots.ex, ask.body, deadline);
-    if (r) {
-      if (!ask.stream && slots.ex->reusable()) slots.lease->release();
-      return r;
-    }
-    if (!detail::client_retry(*slots.lease, *slots.ex, ask.method, r.error(),
-                              ask.body.source != nullptr)) {
-      return r;
-    }
+    if (!r) co_return r;
+    auto follow = detail::client_redirect(*r, url, req, hop, max);
+    if (!follow) co_return follow.error();
+    if (!*follow) co_return r;
   }
 }
 
-}  // namespace detail
+Task<duet::Result<Response>> Client::send(std::string_view url, Request req, SendConfig opt) {
+  auto u = Url::parse(url);
+  if (!u) return detail::client_failed<Response>(u.error());
+  return send(std::move(*u), std::move(req), opt);
+}
 
-duet::Result<Response> Client::fetch(net::SocketAddr upstream, Request req) {
+duet::Result<Response> Client::send_now(net::SocketAddr upstream, Request req, SendConfig opt) {
   Pool& pool = *pool_;
-  const Instant deadline = deadline_after(pool.options.request_timeout);
-  const std::string wire = detail::client_wire(req, upstream);
-  const detail::ClientAsk ask{req.method, detail::client_keep_alive(req), false,
-                              detail::client_body(req)};
+  const Instant deadline = detail::client_deadline(pool.options, opt);
+  const detail::ClientOrigin origin = detail::client_origin(upstream);
+  const std::string wire = detail::client_wire(req, upstream.to_string());
+  const detail::ClientAsk ask = detail::client_ask(req, false);
   detail::ClientSlots slots;
-  return detail::client_fetch(pool, upstream, wire, ask, slots, deadline);
+  return detail::client_exchange_now(pool, origin, wire, ask, slots, deadline);
+}
+
+duet::Result<Response> Client::send_now(const Url& first, Request req, SendConfig opt) {
+  Pool& pool = *pool_;
+  const Instant deadline = detail::client_deadline(pool.options, opt);
+  const int max = opt.max_redirects.value_or(pool.options.max_redirects);
+  Url url = first;
+  for (int hop = 0;; ++hop) {
+    const detail::ClientOrigin origin = detail::client_origin(url);
+    req.target = url.target;
+    const std::string wire = detail::client_wire(req, url.authority());
+    const detail::ClientAsk ask = detail::client_ask(req, false);
+    duet::Result<Response> r = std::errc::io_error;
+    {
+      detail::ClientSlots slots;
+      r = detail::client_exchange_now(pool, origin, wire, ask, slots, deadline);
+    }
+    if (!r) return r;
+    auto follow = detail::client_redirect(*r, url, req, hop, max);
+    if (!follow) return follow.error();
+    if (!*follow) return r;
+  }
+}
+
+duet::Result<Response> Client::send_now(std::string_view url, Request req, SendConfig opt) {
+  auto u = Url::parse(url);
+  if (!u) return u.error();
+  return send_now(*u, std::move(req), opt);
 }
 
 // ---- open: a response body in pieces ----------------------------------------
@@ -781,13 +1266,25 @@ Response& ResponseStream::head() noexcept {
   return impl_->head;
 }
 
+namespace detail {
+
+/// The next bytes of a leased connection, TCP or TLS, within `deadline`
+/// (coroutine).
+Task<duet::Result<std::size_t>> client_read_async(ClientConn& c, std::span<std::byte> buf,
+                                                  Instant deadline) {
+  if (c.secure) co_return co_await timeout_at(deadline, c.tls.read(buf));
+  co_return co_await timeout_at(deadline, c.tcp.read(buf));
+}
+
+}  // namespace detail
+
 Task<duet::Result<std::size_t>> ResponseStream::read(std::span<std::byte> into) {
   if (!impl_) co_return std::size_t{0};
   Impl& d = *impl_;
   for (;;) {
     if (auto r = d.ready(into)) co_return std::move(*r);
-    duet::Result<std::size_t> n =
-        co_await timeout_at(d.deadline, d.slots.lease->stream().read(d.slots.ex->read_buffer()));
+    duet::Result<std::size_t> n = co_await detail::client_read_async(
+        d.slots.lease->conn(), d.slots.ex->read_buffer(), d.deadline);
     d.received(std::move(n));
   }
 }
@@ -797,7 +1294,7 @@ duet::Result<std::size_t> ResponseStream::read_now(std::span<std::byte> into) {
   Impl& d = *impl_;
   for (;;) {
     if (auto r = d.ready(into)) return std::move(*r);
-    d.received(detail::client_read(d.slots.lease->stream(), d.slots.ex->read_buffer(), d.deadline));
+    d.received(detail::client_read(d.slots.lease->conn(), d.slots.ex->read_buffer(), d.deadline));
   }
 }
 
@@ -806,8 +1303,8 @@ Task<duet::Result<std::string>> ResponseStream::read_piece() {
   Impl& d = *impl_;
   for (;;) {
     if (auto r = d.ready_piece()) co_return std::move(*r);
-    duet::Result<std::size_t> n =
-        co_await timeout_at(d.deadline, d.slots.lease->stream().read(d.slots.ex->read_buffer()));
+    duet::Result<std::size_t> n = co_await detail::client_read_async(
+        d.slots.lease->conn(), d.slots.ex->read_buffer(), d.deadline);
     d.received(std::move(n));
   }
 }
@@ -817,39 +1314,85 @@ duet::Result<std::string> ResponseStream::read_piece_now() {
   Impl& d = *impl_;
   for (;;) {
     if (auto r = d.ready_piece()) return std::move(*r);
-    d.received(detail::client_read(d.slots.lease->stream(), d.slots.ex->read_buffer(), d.deadline));
+    d.received(detail::client_read(d.slots.lease->conn(), d.slots.ex->read_buffer(), d.deadline));
   }
 }
 
-Task<duet::Result<ResponseStream>> Client::open(net::SocketAddr upstream, Request req) {
-  Pool& pool = *pool_;
-  auto impl = std::make_unique<ResponseStream::Impl>();
-  impl->deadline = deadline_after(pool.options.request_timeout);
-  std::string wire = detail::client_wire(req, upstream);
-  const detail::ClientAsk ask{req.method, detail::client_keep_alive(req), true,
-                              detail::client_body(req)};
+namespace detail {
+
+/// open's steps: the exchange to the response's head, then the bytes
+/// that came with it fed (coroutine).
+Task<duet::Result<ResponseStream>> client_open(Client::Pool& pool, ClientOrigin origin,
+                                               std::string wire, ClientAsk ask,
+                                               std::unique_ptr<ResponseStream::Impl> impl) {
   duet::Result<Response> h = co_await timeout_at(
       impl->deadline,
-      detail::client_exchange(pool, upstream, std::move(wire), ask, impl->slots, impl->deadline));
+      client_exchange(pool, origin, std::move(wire), ask, impl->slots, impl->deadline));
   if (!h) co_return h.error();
   impl->head = std::move(*h);
   impl->prime();
   co_return ResponseStream(std::move(impl));
 }
 
-duet::Result<ResponseStream> Client::open_now(net::SocketAddr upstream, Request req) {
-  Pool& pool = *pool_;
-  auto impl = std::make_unique<ResponseStream::Impl>();
-  impl->deadline = deadline_after(pool.options.request_timeout);
-  const std::string wire = detail::client_wire(req, upstream);
-  const detail::ClientAsk ask{req.method, detail::client_keep_alive(req), true,
-                              detail::client_body(req)};
+duet::Result<ResponseStream> client_open_now(Client::Pool& pool, const ClientOrigin& origin,
+                                             const std::string& wire, const ClientAsk& ask,
+                                             std::unique_ptr<ResponseStream::Impl> impl) {
   duet::Result<Response> h =
-      detail::client_fetch(pool, upstream, wire, ask, impl->slots, impl->deadline);
+      client_exchange_now(pool, origin, wire, ask, impl->slots, impl->deadline);
   if (!h) return h.error();
   impl->head = std::move(*h);
   impl->prime();
   return ResponseStream(std::move(impl));
+}
+
+}  // namespace detail
+
+Task<duet::Result<ResponseStream>> Client::open(net::SocketAddr upstream, Request req,
+                                                SendConfig opt) {
+  auto impl = std::make_unique<ResponseStream::Impl>();
+  impl->deadline = detail::client_deadline(pool_->options, opt);
+  return detail::client_open(*pool_, detail::client_origin(upstream),
+                             detail::client_wire(req, upstream.to_string()),
+                             detail::client_ask(req, true), std::move(impl));
+}
+
+Task<duet::Result<ResponseStream>> Client::open(Url url, Request req, SendConfig opt) {
+  auto impl = std::make_unique<ResponseStream::Impl>();
+  impl->deadline = detail::client_deadline(pool_->options, opt);
+  req.target = url.target;
+  return detail::client_open(*pool_, detail::client_origin(url),
+                             detail::client_wire(req, url.authority()),
+                             detail::client_ask(req, true), std::move(impl));
+}
+
+Task<duet::Result<ResponseStream>> Client::open(std::string_view url, Request req, SendConfig opt) {
+  auto u = Url::parse(url);
+  if (!u) return detail::client_failed<ResponseStream>(u.error());
+  return open(std::move(*u), std::move(req), opt);
+}
+
+duet::Result<ResponseStream> Client::open_now(net::SocketAddr upstream, Request req,
+                                              SendConfig opt) {
+  auto impl = std::make_unique<ResponseStream::Impl>();
+  impl->deadline = detail::client_deadline(pool_->options, opt);
+  return detail::client_open_now(*pool_, detail::client_origin(upstream),
+                                 detail::client_wire(req, upstream.to_string()),
+                                 detail::client_ask(req, true), std::move(impl));
+}
+
+duet::Result<ResponseStream> Client::open_now(const Url& url, Request req, SendConfig opt) {
+  auto impl = std::make_unique<ResponseStream::Impl>();
+  impl->deadline = detail::client_deadline(pool_->options, opt);
+  req.target = url.target;
+  return detail::client_open_now(*pool_, detail::client_origin(url),
+                                 detail::client_wire(req, url.authority()),
+                                 detail::client_ask(req, true), std::move(impl));
+}
+
+duet::Result<ResponseStream> Client::open_now(std::string_view url, Request req, SendConfig opt) {
+  auto u = Url::parse(url);
+  if (!u) return u.error();
+  return open_now(*u, std::move(req), opt);
 }
 
 ClientStats Client::stats() const noexcept {
@@ -858,12 +1401,107 @@ ClientStats Client::stats() const noexcept {
 }
 
 void Client::clear() noexcept {
-  std::vector<detail::ClientHost> hosts;  // closed after the unlock
-  {
-    std::lock_guard lock(pool_->mu);
-    hosts.swap(pool_->hosts);
-    pool_->counts.idle = 0;
+  pool_->clear();
+}
+
+// ---- URLs -------------------------------------------------------------------
+
+namespace {
+
+char lower(char c) noexcept {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool starts_with_nocase(std::string_view s, std::string_view prefix) noexcept {
+  if (s.size() < prefix.size()) return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i) {
+    if (lower(s[i]) != prefix[i]) return false;
   }
+  return true;
+}
+
+/// A host name's bytes (RFC 3986's reg-name without percent-encoding):
+/// letters, digits, "-._~" and the sub-delimiters.
+bool host_byte(char c) noexcept {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::string_view("-._~!$&'()*+,;=").find(c) != std::string_view::npos;
+}
+
+}  // namespace
+
+duet::Result<Url> Url::parse(std::string_view text) {
+  const auto bad = make_error_code(ClientErrc::bad_url);
+  Url u;
+  if (starts_with_nocase(text, "http://")) {
+    text.remove_prefix(7);
+  } else if (starts_with_nocase(text, "https://")) {
+    u.scheme = Scheme::https;
+    u.port = 443;
+    text.remove_prefix(8);
+  } else {
+    return bad;
+  }
+  const std::size_t end = std::min(text.find_first_of("/?#"), text.size());
+  std::string_view authority = text.substr(0, end);
+  std::string_view rest = text.substr(end);
+  if (authority.find('@') != std::string_view::npos) return bad;  // userinfo: refused
+  std::string_view port;
+  if (authority.starts_with('[')) {
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) return bad;
+    u.host = std::string(authority.substr(1, close - 1));
+    in6_addr a6{};
+    if (::inet_pton(AF_INET6, u.host.c_str(), &a6) != 1) return bad;
+    const std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after[0] != ':') return bad;
+      port = after.substr(1);
+    }
+  } else {
+    const auto colon = authority.find(':');
+    u.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
+    if (!std::all_of(u.host.begin(), u.host.end(), host_byte)) return bad;
+  }
+  if (u.host.empty()) return bad;
+  std::transform(u.host.begin(), u.host.end(), u.host.begin(), lower);
+  if (!port.empty()) {
+    if (port.size() > 5) return bad;
+    unsigned long n = 0;
+    for (char c : port) {
+      if (c < '0' || c > '9') return bad;
+      n = n * 10 + static_cast<unsigned long>(c - '0');
+    }
+    if (n == 0 || n > 65535) return bad;
+    u.port = static_cast<std::uint16_t>(n);
+  }
+  rest = rest.substr(0, rest.find('#'));  // a fragment is never sent
+  if (!detail::client_target_ok(rest)) return bad;
+  if (rest.empty()) {
+    u.target = "/";
+  } else if (rest.starts_with('?')) {
+    u.target = "/" + std::string(rest);
+  } else {
+    u.target = std::string(rest);
+  }
+  return u;
+}
+
+std::string Url::authority() const {
+  std::string a;
+  const bool v6 = host.find(':') != std::string::npos;
+  if (v6) a.push_back('[');
+  a += host;
+  if (v6) a.push_back(']');
+  if (port != (https() ? 443 : 80)) {
+    a.push_back(':');
+    a += std::to_string(port);
+  }
+  return a;
+}
+
+std::string Url::to_string() const {
+  return std::string(http::to_string(scheme)) + "://" + authority() + target;
 }
 
 }  // namespace duet::http

@@ -409,6 +409,10 @@ std::size_t TlsStream::buffered_capacity() const noexcept {
   return c_ ? c_->held() : 0;
 }
 
+bool TlsStream::buffered_input() const noexcept {
+  return c_ && (c_->in.size() > 0 || SSL_pending(c_->ssl.get()) > 0);
+}
+
 bool TlsStream::is_open() const noexcept {
   return c_ && c_->tcp.is_open();
 }

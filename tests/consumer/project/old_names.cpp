@@ -22,7 +22,14 @@ int main() {
   const duet::http::Server server(duet::http::Router{}, so);
   ok = ok && server.options().limits.io_timeout == std::chrono::seconds(3);
   const duet::http::ClientConfig co{.max_idle_per_host = 4};
-  const duet::http::Client client(co);
+  duet::http::Client client(co);
+  // fetch is send_now: nothing listens at port 1, so both are refused.
+  const auto port1 = duet::net::SocketAddr::v4_loopback(1);
+  const auto old_form =
+      client.fetch(port1, duet::http::Request::make(duet::http::Method::get, "/"));
+  const auto new_form =
+      client.send_now(port1, duet::http::Request::make(duet::http::Method::get, "/"));
+  ok = ok && !old_form && !new_form && old_form.error() == new_form.error();
   duet::configure_blocking_pool(7, std::chrono::seconds(10));
   ok = ok && duet::blocking_pool_stats().max_threads == 7;
   duet::Runtime rt(duet::RuntimeConfig{.workers = 1});

@@ -291,6 +291,11 @@ class DUET_API TlsStream {
   /// not); at most two buffers of two full records each while data moves.
   /// Call it between operations, not while one is polled elsewhere.
   [[nodiscard]] std::size_t buffered_capacity() const noexcept;
+  /// Whether bytes that arrived wait in the stream (plaintext not read
+  /// yet, or ciphertext not decrypted yet): a read may then complete
+  /// without the socket becoming readable (a caller that waits for
+  /// readiness itself, such as poll(2) on a plain thread, asks first).
+  [[nodiscard]] bool buffered_input() const noexcept;
 
  private:
   friend class HandshakeFuture;
