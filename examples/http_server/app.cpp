@@ -123,6 +123,10 @@ duet::http::Response upstream_failed(std::error_code e) {
   return duet::http::Response::text(502, "upstream: " + e.message());
 }
 
+std::string_view request_id(const duet::http::Request& req) {
+  return req.headers.get("X-Request-Id").value_or("-");
+}
+
 std::optional<std::size_t> fanout_count(const duet::http::Request& req) {
   if (!req.query_param("n")) return 4;
   // The first n, decoded and parsed whole: "", "x", "-1" and "+2" are empty.

@@ -16,6 +16,16 @@
 //                       {"results":[...]} (504 when the deadline passes)
 //   POST /echo          the request's body back (a streamed one read
 //                       whole first, up to --max-body-bytes)
+//   GET /users/{id}/posts/{post}
+//                       with --route-params: "Hello, World!" once both
+//                       path parameters are read (id as a number: 404
+//                       when it is not one); the lab's routed load
+//
+// With --middleware every route is wrapped in one layer of the handlers'
+// model (Router::layer), which copies the request's X-Request-Id (or
+// "-") onto the answer: the lab measures the routed route with it against
+// the bare /plaintext without (experiments/http/http_bench.py,
+// routing_pass).
 #pragma once
 
 #include <chrono>
@@ -58,6 +68,8 @@ struct Options {
   std::size_t max_connections = 100'000;
   std::size_t max_requests_per_connection = 0;
   std::chrono::milliseconds drain{5'000};  // SIGTERM: how long requests may finish
+  bool route_params = false;               // GET /users/{id}/posts/{post}
+  bool middleware = false;                 // every route in one layer
 };
 
 /// What the routes share: the options and the pooled client.
@@ -95,6 +107,10 @@ std::optional<std::size_t> fanout_count(const duet::http::Request& req);
 /// {"results":[b1,b2,...]} when every one is a 200; else the first
 /// failure's answer (upstream_failed), or 502 naming a status not 200.
 duet::http::Response merged(std::vector<duet::Result<duet::http::Response>>& results);
+
+/// The value of the X-Request-Id field --middleware's layer sets: the
+/// request's own, else "-".
+std::string_view request_id(const duet::http::Request& req);
 
 duet::http::Router coroutine_routes(App& app);
 duet::http::Router fiber_routes(App& app);

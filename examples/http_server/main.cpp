@@ -9,6 +9,7 @@
 //               [--max-header-bytes N] [--max-body-bytes N]
 //               [--io-timeout-ms N] [--max-connections N]
 //               [--max-requests N] [--drain-ms N]
+//               [--route-params] [--middleware]
 //
 // The I/O backend comes from DUET_DRIVER (io_uring, epoll; unset: the best
 // one the kernel offers). Prints "listening on PORT" (and "listening on
@@ -32,7 +33,8 @@ namespace {
                "                   [--fanout-deadline-ms N]\n"
                "                   [--max-header-bytes N] [--max-body-bytes N]\n"
                "                   [--io-timeout-ms N] [--max-connections N]\n"
-               "                   [--max-requests N] [--drain-ms N]\n");
+               "                   [--max-requests N] [--drain-ms N]\n"
+               "                   [--route-params] [--middleware]\n");
   std::exit(2);
 }
 
@@ -110,6 +112,10 @@ http_server::Options parse(int argc, char** argv) {
       o.max_requests_per_connection = number(next(), 1UL << 30);
     } else if (a == "--drain-ms") {
       o.drain = millis(next());
+    } else if (a == "--route-params") {
+      o.route_params = true;
+    } else if (a == "--middleware") {
+      o.middleware = true;
     } else {
       usage();
     }

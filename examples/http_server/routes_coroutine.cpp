@@ -1,6 +1,8 @@
 // routes_coroutine.cpp: the example's routes as coroutines (app.hpp lists
 // them): each handler a Task<Response>, co_await at each wait. The same
 // routes as plain functions on fibers are routes_fiber.cpp.
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -58,6 +60,23 @@ duet::Task<Response> fanout(App& app, Request& req) {
   co_return merged(*all);
 }
 
+/// /users/{id}/posts/{post} (--route-params): both parameters read, the
+/// plaintext answer.
+duet::Task<Response> user_post(Request& req) {
+  const std::optional<std::uint64_t> id = req.param<std::uint64_t>("id");
+  if (!id || req.param("post").empty()) co_return Response::empty(404);
+  co_return Response::text(200, std::string(kHello));
+}
+
+/// --middleware's layer: the request's id onto the answer.
+duet::http::Middleware request_id_layer() {
+  return [](Request& req, duet::http::Next next) -> duet::Task<Response> {
+    Response res = co_await next.run(req);
+    res.headers.set("X-Request-Id", request_id(req));
+    co_return res;
+  };
+}
+
 }  // namespace
 
 duet::http::Router coroutine_routes(App& app) {
@@ -69,6 +88,8 @@ duet::http::Router coroutine_routes(App& app) {
     routes.prefix(m, "/proxy/", [&app](Request& req) { return proxy(app, req); });
   }
   routes.get("/fanout", [&app](Request& req) { return fanout(app, req); });
+  if (app.options.route_params) routes.get("/users/{id}/posts/{post}", user_post);
+  if (app.options.middleware) routes.layer(request_id_layer());
   return routes;
 }
 

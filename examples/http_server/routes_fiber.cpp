@@ -1,6 +1,8 @@
 // routes_fiber.cpp: the example's routes as plain functions, each run on a
 // fiber (app.hpp lists them): a wait is a plain call (the client's send_now,
 // duet::wait). The same routes as coroutines are routes_coroutine.cpp.
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -61,6 +63,23 @@ Response fanout(App& app, Request& req) {
   return merged(*all);
 }
 
+/// /users/{id}/posts/{post} (--route-params): both parameters read, the
+/// plaintext answer.
+Response user_post(Request& req) {
+  const std::optional<std::uint64_t> id = req.param<std::uint64_t>("id");
+  if (!id || req.param("post").empty()) return Response::empty(404);
+  return Response::text(200, std::string(kHello));
+}
+
+/// --middleware's layer: the request's id onto the answer.
+duet::http::Middleware request_id_layer() {
+  return [](Request& req, duet::http::Next next) {
+    Response res = next.run_now(req);
+    res.headers.set("X-Request-Id", request_id(req));
+    return res;
+  };
+}
+
 }  // namespace
 
 duet::http::Router fiber_routes(App& app) {
@@ -72,6 +91,8 @@ duet::http::Router fiber_routes(App& app) {
     routes.prefix(m, "/proxy/", [&app](Request& req) { return proxy(app, req); });
   }
   routes.get("/fanout", [&app](Request& req) { return fanout(app, req); });
+  if (app.options.route_params) routes.get("/users/{id}/posts/{post}", user_post);
+  if (app.options.middleware) routes.layer(request_id_layer());
   return routes;
 }
 

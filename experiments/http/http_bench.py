@@ -97,12 +97,24 @@ concurrent subrequests without a scripting module), said by an
 `unavailable.fanout` record. The quick profile keeps these windows short
 (1 s after a 1 s warm-up: about 30 s a run for 11 measurements).
 
+The routing-cost pair (routing_pass, issue 74): per duet engine, the bare
+route (GET /plaintext, the server started without flags) against the
+routed one (GET /users/1/posts/2: a route with two path parameters behind
+one middleware layer, the server started with --route-params
+--middleware; the same answer), measured back to back in each rep (which
+of the two first chosen at random per rep and server), each in a fresh
+process; the ratio routed over bare is taken within the pair
+(routed_vs_bare), and the page's target asks it to be at least 0.95x.
+duet's engines on one driver in the smoke and quick profiles, on both in
+full; the quick profile keeps these windows short (2 s after a 1 s
+warm-up, six measurements: about 25 s a run).
+
 The pieces: http_servers.py starts, reads (/proc) and stops the servers and
 builds the peers; http_wrk.py holds the loads and runs wrk; http_profile.py
 the profile pass; http_memory.py the idle test; tls_timeline.py the
 handshake timeline; idle_conns.py the idle client. This file runs the
 passes in order (parse_args, select_servers, then load_pass, upstream_pass,
-syscall_pass, profile_pass, timeline_pass, idle_pass, depth_pass, each
+routing_pass, syscall_pass, profile_pass, timeline_pass, idle_pass, depth_pass, each
 printing its records) and turns the figures into records; parked_conns.py
 is the depth test's client.
 
@@ -164,6 +176,9 @@ TIMELINE_LOADS = "https:256"
 PROFILE_PEERS = ("nginx", "hyper")   # profiled beside duet's servers: the targets' references
 # The proxy and fan-out loads (upstream_pass): the targets' 256 connections.
 UPSTREAM_LOADS = "proxy:256;fanout:256"
+# The routing-cost pair (routing_pass): the routed load at the targets' 256
+# connections (its bare twin is measured beside it).
+ROUTING_LOADS = "routed:256"
 PROFILES = {
     # smoke: every route once, a short window, to prove the wiring (CI):
     # the loads on both drivers, every other pass on one (the wiring of a
@@ -173,7 +188,8 @@ PROFILES = {
                   timeline_loads="https:64", diagnostics_runs=None, profile_seconds=1,
                   upstream_loads="proxy:64;fanout:64", upstream_seconds=1, upstream_warmup=0,
                   upstream_drivers="one", depth_n=200, depth_runs=None, idle_runs=None, idle_drivers="one",
-                  idle_tls_max=IDLE_TLS_MAX, once_loads="", tls_diagnostics_drivers="one"),
+                  idle_tls_max=IDLE_TLS_MAX, once_loads="", tls_diagnostics_drivers="one",
+                  routing_loads="routed:64", routing_seconds=1, routing_warmup=0, routing_drivers="one"),
     # quick: every route at 256 connections (the targets' load); the lab
     # repeats the program 3 times. What measures memory or diagnoses (the
     # idle tests, plain and TLS; the depth test; syscalls, profiles, the
@@ -201,7 +217,8 @@ PROFILES = {
                   profile_loads=QUICK_PROFILE_LOADS, timeline_loads=TIMELINE_LOADS, diagnostics_runs=1,
                   profile_seconds=1, upstream_loads=UPSTREAM_LOADS, upstream_seconds=1, upstream_warmup=1,
                   upstream_drivers="one", depth_n=10000, depth_runs=1, idle_runs=1, idle_drivers="one",
-                  idle_tls_max=1000, once_loads="json,pipeline", tls_diagnostics_drivers="one"),
+                  idle_tls_max=1000, once_loads="json,pipeline", tls_diagnostics_drivers="one",
+                  routing_loads=ROUTING_LOADS, routing_seconds=2, routing_warmup=1, routing_drivers="one"),
     # full: every route at every connection count; 2 reps a run, 5 runs;
     # every pass in every run (the depth test once a run, on both drivers).
     "full": dict(loads=";".join(f"{k}:{ALL_CONNS}" for k in ("plaintext", "pipeline", "json", "https")), reps=2,
@@ -210,7 +227,8 @@ PROFILES = {
                  timeline_loads=TIMELINE_LOADS, diagnostics_runs=None, profile_seconds=4,
                  upstream_loads=UPSTREAM_LOADS, upstream_seconds=4, upstream_warmup=1, upstream_drivers="all",
                  depth_n=10000, depth_runs=None, idle_runs=None, idle_drivers="all",
-                 idle_tls_max=IDLE_TLS_MAX, once_loads="", tls_diagnostics_drivers="all"),
+                 idle_tls_max=IDLE_TLS_MAX, once_loads="", tls_diagnostics_drivers="all",
+                 routing_loads=ROUTING_LOADS, routing_seconds=4, routing_warmup=1, routing_drivers="all"),
 }
 
 
@@ -490,6 +508,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--upstream-drivers", choices=("one", "all"),
                     help="duet's drivers in those loads: one (io_uring where the kernel allows it, else epoll) "
                     "or all")
+    ap.add_argument("--routing-loads", help='the routing-cost pair\'s routed loads, e.g. "routed:256" (each '
+                    "beside its bare twin; empty: none)")
+    ap.add_argument("--routing-seconds", type=int, help="wrk's window in the routing-cost pair")
+    ap.add_argument("--routing-warmup", type=int, help="the warm-up before it")
+    ap.add_argument("--routing-drivers", choices=("one", "all"),
+                    help="duet's drivers in the routing-cost pair: one (io_uring where the kernel allows it, else "
+                    "epoll) or all")
     ap.add_argument("--depth", type=int, default=16, help="requests per write with pipelining")
     ap.add_argument("--depth-n", type=int, help="requests parked at once on the slow upstream in the depth test "
                     "(0: skip it; fewer where RLIMIT_NOFILE does not allow two descriptors each)")
@@ -529,7 +554,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    else a.idle_test == "yes")
     for k in ("reps", "seconds", "warmup", "loads", "count_loads", "idle_n", "peers", "profile_loads", "profile_seconds",
               "timeline_loads", "upstream_loads", "upstream_seconds", "upstream_warmup", "upstream_drivers",
-              "depth_n", "idle_drivers", "idle_tls_max", "once_loads", "tls_diagnostics_drivers"):
+              "depth_n", "idle_drivers", "idle_tls_max", "once_loads", "tls_diagnostics_drivers", "routing_loads",
+              "routing_seconds", "routing_warmup", "routing_drivers"):
         if getattr(a, k) is None:
             setattr(a, k, preset[k])
     return a
@@ -721,6 +747,88 @@ def upstream_pass(b: Bench, loads: list[Load]):
             upstream_failed(b, up, f"upstream rep {rep}", e)
         finally:
             stop(r)
+
+
+# ---- the routing-cost pair -----------------------------------------------------------
+
+# What makes duet's server serve the routed load (examples/http_server,
+# docs/http_server.md): the route with two path parameters, every route in
+# one layer.
+ROUTED_FLAGS = ["--route-params", "--middleware"]
+# The target (report.py): routed at least this fraction of bare.
+ROUTING_FLOOR = 0.95
+
+
+def routed_server(srv: Server) -> Server:
+    """`srv` (one of duet's) started with ROUTED_FLAGS."""
+    def argv(tp, c, k, up=None, base=srv.argv):
+        return (base(tp, c, k, up) if up else base(tp, c, k)) + ROUTED_FLAGS
+    return Server(srv.name, argv, srv.env, srv.ready, srv.tls, srv.note)
+
+
+def routing_names(b: Bench) -> list[str]:
+    """The servers of the pair: duet's engines on the routing drivers (a
+    --baseline's too); no peer has the example's routes."""
+    drivers = upstream_drivers(b.a.routing_drivers)
+    return [n for n in b.names if n.startswith("duet-") and driver_of(n) in drivers]
+
+
+def routing_method(b: Bench, bare: Load, routed: Load) -> str:
+    return (f"wrk -t1 --latency, {b.a.routing_seconds} s after a {b.a.routing_warmup} s warm-up, on loopback; "
+            f"server pinned to CPU {b.cpus[0]} (one worker), wrk to CPU {b.cpus[1]}; per server and rep a pair "
+            f"measured back to back, each in a fresh process, which first chosen at random: GET {bare.path} "
+            f"(started without flags) and GET {routed.path} (two path parameters behind one middleware layer: "
+            f"started with {' '.join(ROUTED_FLAGS)}), the same answer")
+
+
+def routing_ratios(bare: dict[str, dict], routed: dict[str, dict], load: Load) -> list[dict]:
+    """The pair's ratio per server: routed requests/s over bare, within the
+    pair (`load`: the routed load; the record's load is plaintext, the
+    route both answer)."""
+    out = []
+    for name, d in routed.items():
+        base = bare.get(name)
+        if base and base["rps"] > 0:
+            out.append({"experiment": EXPERIMENT, "impl": name, "metric": "routed_vs_bare.plaintext",
+                        "n": load.conns, "value": d["rps"] / base["rps"], "unit": "x",
+                        "method": "ratio of requests/s, the routed route (two path parameters, one middleware "
+                                  "layer) over the bare one, measured back to back in the same rep"})
+    return out
+
+
+def routing_pass(b: Bench, loads: list[Load]):
+    """The routing-cost pair: per routed load, rep by rep, each of duet's
+    servers (rotated from a random start) measured bare and routed back to
+    back; records per side (loads `bare` and `routed`, without the engines'
+    ratios, which are the main pass's) and the ratio within each pair."""
+    names = routing_names(b)
+    for routed in loads:
+        bare = Load("bare", routed.conns, routed.depth)
+        method = routing_method(b, bare, routed)
+        script, sargs = wrk_script(b.tmp, routed)
+        for rep in range(b.a.reps):
+            k = b.rng.randrange(len(names)) if names else 0
+            got: dict[str, dict[str, dict]] = {"bare": {}, "routed": {}}
+            for name in names[k:] + names[:k]:
+                pair = [(bare, b.servers[name]), (routed, routed_server(b.servers[name]))]
+                if b.rng.random() < 0.5:
+                    pair.reverse()
+                try:
+                    for load, srv in pair:
+                        got[load.kind][name] = measure(srv, load, b.cpus, b.cert, b.key, b.a.routing_seconds,
+                                                       b.a.routing_warmup, script, sargs)
+                except (RuntimeError, subprocess.SubprocessError, OSError) as e:
+                    log(f"{routed} rep {rep} {name}: {e}")
+                    b.failed.append(f"{routed} rep {rep} {name}: {str(e).splitlines()[0][:120]}")
+                    for side in got.values():
+                        side.pop(name, None)
+                    continue
+                log(f"{routed} rep {rep} {name}: bare {got['bare'][name]['rps']:.0f} req/s, routed "
+                    f"{got['routed'][name]['rps']:.0f} req/s")
+            for load in (bare, routed):
+                write([r for r in rep_records(got[load.kind], load, method)
+                       if not r["metric"].startswith(("coroutine_vs_poll.", "fiber_vs_coroutine."))])
+            write(routing_ratios(got["bare"], got["routed"], routed))
 
 
 def start_upstream(b: Bench, up: Server, cpu: int, what: str):
@@ -1006,6 +1114,7 @@ def main(argv=None) -> int:
     timeline_loads = ([x for x in parse_loads(a.timeline_loads, a.depth) if x.tls]
                       if a.timeline_loads and a.diagnostics else [])
     upstream_loads = parse_loads(a.upstream_loads, a.depth) if a.upstream_loads else []
+    routing_loads = parse_loads(a.routing_loads, a.depth) if a.routing_loads else []
     servers, peers = select_servers(a)
     log(f"servers: {', '.join(servers) or 'none'}; loads: {loads}; reps {a.reps}; server CPU {cpus[0]}, "
         f"wrk CPU {cpus[1]}; RLIMIT_NOFILE {nofile}"
@@ -1015,6 +1124,7 @@ def main(argv=None) -> int:
         b = Bench(a, cpus, servers, tmp, peers)
         timed_pass("load", lambda: load_pass(b, loads))
         timed_pass("upstream", lambda: upstream_pass(b, upstream_loads))
+        timed_pass("routing", lambda: routing_pass(b, routing_loads))
         timed_pass("syscalls", lambda: syscall_pass(b, count_loads))
         timed_pass("profile", lambda: profile_pass(b, profile_loads))
         timed_pass("timeline", lambda: timeline_pass(b, timeline_loads))

@@ -20,6 +20,11 @@ from http_servers import HERE, Running
 # merged).
 FANOUT_N = 4
 UPSTREAM_PATHS = {"proxy": "/proxy/json", "fanout": f"/fanout?n={FANOUT_N}"}
+# The routing-cost pair (http_bench.py's routing_pass): the bare route, and
+# the routed one, a route with two path parameters behind one middleware
+# layer (examples/http_server's --route-params and --middleware: the same
+# "Hello, World!" answer).
+ROUTING_PATHS = {"bare": "/plaintext", "routed": "/users/1/posts/2"}
 
 
 class Load:
@@ -34,7 +39,8 @@ class Load:
 
     @property
     def path(self) -> str:
-        return UPSTREAM_PATHS.get(self.kind) or ("/json" if self.kind == "json" else "/plaintext")
+        return (UPSTREAM_PATHS.get(self.kind) or ROUTING_PATHS.get(self.kind)
+                or ("/json" if self.kind == "json" else "/plaintext"))
 
     @property
     def upstream(self) -> bool:

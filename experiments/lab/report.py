@@ -299,10 +299,17 @@ class Report:
     HTTP_ENGINES = HTTP_ENGINES
     HTTP_DRIVERS = HTTP_DRIVERS
     HTTP_ORDER = [f"duet-{e}-{d}" for d in HTTP_DRIVERS for e in HTTP_ENGINES] + ["nginx", "go", "hyper"]
-    HTTP_LOAD_ORDER = ("plaintext", "pipeline", "json", "https", "proxy", "fanout")
+    HTTP_LOAD_ORDER = ("plaintext", "pipeline", "json", "https", "proxy", "fanout", "bare", "routed")
     # The loads through an upstream (http_bench.py's upstream_pass): issue 51's
     # proxy target is theirs, and issue 37's targets are the other loads'.
     HTTP_UPSTREAM_LOADS = ("proxy", "fanout")
+    # The routing-cost pair (http_bench.py's routing_pass): duet's engines
+    # only, graded against each other (issue 74), never against the peers.
+    HTTP_ROUTING_LOADS = ("bare", "routed")
+    # Issue 74's target, within a pair: the routed route (two path
+    # parameters, one middleware layer) at least this much of the bare
+    # route's requests/s, each engine on each driver measured.
+    HTTP_ROUTING_RATIO = 0.95
     HTTP_TARGET_CONNS = 256
     # Issue 51's targets, within a rep: the coroutine engine at least this
     # much of the poll engine's requests/s (plaintext, 256 connections) and at
@@ -605,6 +612,11 @@ class Report:
                 out += ["", f"Syscalls per request: {sc_method}."]
             if load in self.HTTP_UPSTREAM_LOADS:
                 out += self.http_upstream_notes(load, impls, conns)
+            if load == "routed":
+                pr = [f"| {i} | {n:,} | {x(R.opt('http', 'routed_vs_bare.plaintext', n, i))} |"
+                      for n in conns for i in impls if R.opt("http", "routed_vs_bare.plaintext", n, i)]
+                if pr:
+                    out += ["", "| server | conns | routed / bare (requests/s, same pair) |", "|---|---|---|"] + pr
             out.append("")
 
         idle = [(i, n, s) for (e, i, m, n), s in R.by_key.items() if e == "http" and m == "rss_per_idle_conn"]
@@ -625,7 +637,7 @@ class Report:
         out += self.http_targets()
         return out
 
-    HTTP_PASSES = ("load", "upstream", "syscalls", "profile", "timeline", "idle", "depth")
+    HTTP_PASSES = ("load", "upstream", "routing", "syscalls", "profile", "timeline", "idle", "depth")
 
     def http_budget(self, d: dict) -> list[str]:
         """Where the program's wall time went: each pass's seconds (from its
@@ -880,12 +892,26 @@ class Report:
                         mm_x(p) if p else f"{ref} not measured",
                         ratio(p, I.at_most(1.0), "worse") if p else "missing: " + ref, why)
 
+        # Issue 74: what a route with two path parameters behind one
+        # middleware layer costs against the bare route, each engine on each
+        # driver, within a pair.
+        routing: list[str] = []
+        kr = self.HTTP_ROUTING_RATIO
+        for drv in self.HTTP_DRIVERS:
+            for engine in self.HTTP_ENGINES:
+                i = f"duet-{engine}-{drv}"
+                r = R.opt("http", "routed_vs_bare.plaintext", n, i)
+                if r:
+                    row(routing, f"plaintext, {n} connections: `{i}` through two path parameters and one middleware "
+                        f"layer at least {fmt_num(kr)}x the bare route (requests/s)", mm_x(r), at_least(r, kr),
+                        self.http_profile_why(i, "routed", n))
+
         depth = self.http_depth_targets()
 
         # Issue 37: duet's best configuration against the peers.
         rows: list[str] = []
         for load in self._http_loads():
-            if load in self.HTTP_UPSTREAM_LOADS:
+            if load in self.HTTP_UPSTREAM_LOADS or load in self.HTTP_ROUTING_LOADS:
                 continue
             best = self.http_best(load, n)
             if not best:
@@ -960,6 +986,13 @@ class Report:
                 "keepalive) and hyper's (its client and server) requests/s, with p99 no worse; ratios within a "
                 "rep. " + INTERVAL_RULE + " The fan-out has no target; nginx serves none.", ""]
         out += head + prox if prox else ["No proxy load on file yet: no verdict."]
+        out += ["", "## Targets (issue 74): the routing cost", "",
+                f"`GET /users/1/posts/2` (a route with two path parameters behind one middleware layer: "
+                f"examples/http_server's `--route-params --middleware`) against the bare `GET /plaintext` (the "
+                f"server without them), at {n} connections: each engine's routed requests/s at least "
+                f"{fmt_num(kr)}x its bare route's, as the ratio within a pair measured back to back in one rep "
+                "(section routed). " + INTERVAL_RULE, ""]
+        out += head + routing if routing else ["No routing-cost pair on file yet: no verdict."]
         out += ["", "## Targets (issue 51): memory per in-flight proxied request", "",
                 "Bytes per request parked at depth on the slow upstream (section Memory per in-flight proxied "
                 "request): the coroutine engine at or below hyper's, the fiber engine at or below Go's; ratios "

@@ -2,9 +2,10 @@
 // duet::http) end to end, as its program, over loopback: every engine on
 // both drivers, its routes (plaintext, json, echo, the proxy and the
 // fan-out through the pooled client to a second instance as upstream),
-// HTTPS, handlers of the other model than the engine, and the drain on
-// SIGTERM. The protocol's edge cases are duet::http's own tests
-// (tests/http_codec, tests/http_server).
+// HTTPS, handlers of the other model than the engine, the routed route
+// and layer the lab's routing-cost pair measures (--route-params,
+// --middleware), and the drain on SIGTERM. The protocol's edge cases are
+// duet::http's own tests (tests/http_codec, tests/http_server).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -125,6 +126,33 @@ TEST_CASE("handlers of the other model run under every engine", "[http]") {
     c.send(kGet);
     CHECK(c.response().body == "Hello, World!");
   }
+}
+
+TEST_CASE("the routed route and its layer: http_server with --route-params --middleware",
+          "[http]") {
+  EXAMPLE_MATRIX();
+  const std::string handlers = GENERATE("coroutine", "fiber");
+  INFO("handlers " << handlers);
+  Program p = start(engine, driver, {"--handlers", handlers, "--route-params", "--middleware"});
+  Client c(p.port());
+  c.send("GET /users/7/posts/42 HTTP/1.1\r\nHost: t\r\nX-Request-Id: r1\r\n\r\n");
+  auto r = c.response();
+  CHECK(r.status == 200);
+  CHECK(r.body == "Hello, World!");
+  CHECK(r.field("X-Request-Id") == "r1");
+  c.send("GET /users/x/posts/42 HTTP/1.1\r\nHost: t\r\n\r\n");  // id not a number
+  r = c.response();
+  CHECK(r.status == 404);
+  CHECK(r.field("X-Request-Id") == "-");
+  c.send(kGet);  // every route is wrapped
+  CHECK(c.response().field("X-Request-Id") == "-");
+  // Without the flags: no such route, no layer.
+  Program bare = start(engine, driver, {"--handlers", handlers});
+  Client b(bare.port());
+  b.send("GET /users/7/posts/42 HTTP/1.1\r\nHost: t\r\n\r\n");
+  CHECK(b.response().status == 404);
+  b.send(kGet);
+  CHECK(b.response().field("X-Request-Id").empty());
 }
 
 TEST_CASE("the proxy forwards method, body and answer to the upstream", "[http]") {

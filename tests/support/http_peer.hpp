@@ -212,8 +212,8 @@ inline duet::Task<std::string> https_exchange(std::uint16_t port, std::string ca
   co_return got;
 }
 
-/// The http_server program as a child, its stdout on a pipe; killed and
-/// reaped by the destructor if still running.
+/// A server program (http_server, http_service) as a child, its stdout on
+/// a pipe; killed and reaped by the destructor if still running.
 class Program {
  public:
   Program(const std::vector<std::string>& args, const std::string& driver) {
@@ -269,11 +269,18 @@ class Program {
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   }
   [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+  /// The next line of its stdout not yet read (without its newline);
+  /// empty at EOF.
+  std::optional<std::string> next_line() {
+    std::string line;
+    if (!read_line(&line)) return std::nullopt;
+    return line;
+  }
 
  private:
-  /// Reads one line of the program's stdout, noting a port it announces;
-  /// false at EOF.
-  bool read_line() {
+  /// Reads one line of the program's stdout (into `into` when given),
+  /// noting a port it announces; false at EOF.
+  bool read_line(std::string* into = nullptr) {
     std::string line;
     char c;
     for (;;) {
@@ -287,6 +294,7 @@ class Program {
       const auto port = static_cast<std::uint16_t>(std::atoi(line.c_str() + 13));
       (line.find("(tls)") != std::string::npos ? tls_port_ : port_) = port;
     }
+    if (into != nullptr) *into = std::move(line);
     return true;
   }
 

@@ -757,3 +757,96 @@ class EnginesTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RoutingCostTest(unittest.TestCase):
+    """Issue 74's routing-cost pair (http_bench.py's routing_pass): each of
+    duet's servers measured bare and routed back to back in a rep, the
+    routed one started with the example's flags, the ratio taken within the
+    pair; and its target on the page, graded by the interval rule."""
+
+    def test_the_pair_is_measured_back_to_back_the_routed_side_with_the_flags(self):
+        import contextlib
+        import io
+        a = http_bench.parse_args(["--profile", "quick", "--reps", "2", "--routing-drivers", "one"])
+        self.assertEqual((a.routing_loads, a.routing_drivers), ("routed:256", "one"))
+        names = ["duet-coroutine-epoll", "duet-fiber-epoll", "duet-coroutine-io_uring", "nginx"]
+        measured = []
+        rps = {"bare": 1000.0, "routed": 960.0}
+
+        def fake_measure(srv, load, cpus, cert, key, seconds, warmup, script, sargs, upstream=None, watch=None):
+            argv = srv.argv(None, "c", "k")
+            measured.append((srv.name, load.kind, load.path, "--route-params" in argv and "--middleware" in argv,
+                             seconds, warmup))
+            return {"rps": rps[load.kind], "p50_us": 10, "p99_us": 100, "p999_us": 200, "requests": 1000,
+                    "cpu_s": 0.5, "err_connect": 0, "err_read": 0, "err_write": 0, "err_timeout": 0, "non2xx": 0,
+                    "exit": 0, "duration_us": 1e6}
+
+        saved = (http_bench.measure, http_bench.io_uring_available)
+        http_bench.measure = fake_measure
+        http_bench.io_uring_available = lambda: False
+        out = io.StringIO()
+        try:
+            b = http_bench.Bench.__new__(http_bench.Bench)
+            b.a, b.cpus, b.tmp, b.names = a, (0, 1), tempfile.gettempdir(), names
+            b.servers = {n: http_servers.Server(n, lambda tp, c, k, up=None: ["http_server", "--port", "0"])
+                         for n in names}
+            b.cert = b.key = "x"
+            b.rng = __import__("random").Random(7)
+            b.failed = []
+            with contextlib.redirect_stdout(out):
+                http_bench.routing_pass(b, http_wrk.parse_loads(a.routing_loads, 16))
+        finally:
+            http_bench.measure, http_bench.io_uring_available = saved
+        # duet's engines on the one driver (epoll here), no peer; each server's
+        # two sides one after the other, the routed one with the flags.
+        self.assertEqual(len(measured), 2 * 2 * 2)
+        for k in range(0, len(measured), 2):
+            (n1, k1, p1, f1, s1, w1), (n2, k2, p2, f2, _, _) = measured[k], measured[k + 1]
+            self.assertEqual(n1, n2)
+            self.assertIn(n1, ("duet-coroutine-epoll", "duet-fiber-epoll"))
+            self.assertEqual({k1, k2}, {"bare", "routed"})
+            self.assertEqual({(k1, p1, f1), (k2, p2, f2)},
+                             {("bare", "/plaintext", False), ("routed", "/users/1/posts/2", True)})
+            self.assertEqual((s1, w1), (a.routing_seconds, a.routing_warmup))
+        recs = [json.loads(line) for line in out.getvalue().splitlines()]
+        ratios = [r for r in recs if r["metric"] == "routed_vs_bare.plaintext"]
+        self.assertEqual(len(ratios), 4)
+        self.assertTrue(all(abs(r["value"] - 0.96) < 1e-9 and r["n"] == 256 for r in ratios))
+        metrics = {r["metric"] for r in recs}
+        self.assertTrue({"rps.bare", "rps.routed", "p99_us.routed"} <= metrics)
+        # The engines' ratios are the main pass's, not this pass's.
+        self.assertFalse(any(m.startswith(("coroutine_vs_poll", "fiber_vs_coroutine")) for m in metrics))
+        self.assertEqual(b.failed, [])
+
+    def test_the_target_is_graded_by_the_interval_rule(self):
+        recs = []
+        for impl, values in (("duet-coroutine-io_uring", (0.97, 0.98, 0.99)),
+                             ("duet-fiber-io_uring", (0.90, 0.91, 0.92)),
+                             ("duet-poll-io_uring", (0.93, 0.96, 0.99))):
+            for v in values:
+                recs.append(rec("http", impl, "routed_vs_bare.plaintext", v, 256, "x"))
+                recs.append(rec("http", impl, "rps.routed", 1000 * v, 256, "requests/s"))
+                recs.append(rec("http", impl, "rps.bare", 1000.0, 256, "requests/s"))
+        recs.append(rec("http", "nginx", "rps.plaintext", 1000.0, 256, "requests/s"))
+        with tempfile.TemporaryDirectory() as d:
+            R = Results({"http": data_file("http", recs)})
+            Report(d, MACHINE, R, EXPERIMENTS, "quick").write()
+            with open(os.path.join(d, "http.md"), encoding="utf-8") as fh:
+                page = fh.read()
+        self.assertIn("## Targets (issue 74): the routing cost", page)
+        target = ("| plaintext, 256 connections: `{}` through two path parameters and one middleware layer at "
+                  "least 0.95x the bare route (requests/s) | ")
+        self.assertIn(target.format("duet-coroutine-io_uring") + "0.98x (0.97-0.99, min-max of 3 reps) | **yes** |",
+                      page)
+        self.assertIn(target.format("duet-fiber-io_uring") + "0.91x (0.9-0.92, min-max of 3 reps) | **no**: 4 points "
+                      "under 0.95x |", page)
+        # Reps on both sides of the line: neither met nor missed.
+        self.assertIn(target.format("duet-poll-io_uring") + "0.96x (0.93-0.99, min-max of 3 reps) | "
+                      "**undecided at 3 reps** (median meets the line)", page)
+        # The pair's loads have their rows and the ratio beside them, and no
+        # target against the peers.
+        self.assertIn("## routed", page)
+        self.assertIn("| duet-coroutine-io_uring | 256 | 0.98x (0.97-0.99) |", page)
+        self.assertNotIn("routed, 256 connections: duet's best", page)
+        self.assertNotIn("bare, 256 connections: duet's best", page)
