@@ -101,13 +101,21 @@ The routing-cost pair (routing_pass, issue 74): per duet engine, the bare
 route (GET /plaintext, the server started without flags) against the
 routed one (GET /users/1/posts/2: a route with two path parameters behind
 one middleware layer, the server started with --route-params
---middleware; the same answer), measured back to back in each rep (which
-of the two first chosen at random per rep and server), each in a fresh
-process; the ratio routed over bare is taken within the pair
-(routed_vs_bare), and the page's target asks it to be at least 0.95x.
-duet's engines on one driver in the smoke and quick profiles, on both in
-full; the quick profile keeps these windows short (2 s after a 1 s
-warm-up, six measurements: about 25 s a run).
+--middleware; the same answer), as a race on one core: per rep and
+server both are started at once (fresh processes, one worker each, both
+pinned to the server CPU), each warmed up alone, then loaded at once by
+two wrk processes on the other CPU for routing_seconds, routing_races
+times. Both servers are busy the whole window, so the kernel gives each
+half the core, and the requests each completes are in the inverse ratio
+of what a request costs it: a change of the machine's speed within the
+window falls on both at the same instant. (Loaded one after the other,
+in alternating 1-s windows, this VM's speed moved the two sides' rates
+by a fifth from window to window; the race of two identical servers
+reads 0.98-1.015.) The ratio routed over bare (routed_vs_bare) is the
+races' requests summed, and the page's target asks it to be at least
+0.95x. duet's engines on one driver in the smoke and quick profiles, on
+both in full; the quick profile's pair is three races of 2 s after a 1 s
+warm-up (about 30 s a run).
 
 The pieces: http_servers.py starts, reads (/proc) and stops the servers and
 builds the peers; http_wrk.py holds the loads and runs wrk; http_profile.py
@@ -132,9 +140,11 @@ import os
 import random
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import http_wrk
@@ -189,7 +199,8 @@ PROFILES = {
                   upstream_loads="proxy:64;fanout:64", upstream_seconds=1, upstream_warmup=0,
                   upstream_drivers="one", depth_n=200, depth_runs=None, idle_runs=None, idle_drivers="one",
                   idle_tls_max=IDLE_TLS_MAX, once_loads="", tls_diagnostics_drivers="one",
-                  routing_loads="routed:64", routing_seconds=1, routing_warmup=0, routing_drivers="one"),
+                  routing_loads="routed:64", routing_seconds=1, routing_races=1, routing_warmup=0,
+                  routing_drivers="one"),
     # quick: every route at 256 connections (the targets' load); the lab
     # repeats the program 3 times. What measures memory or diagnoses (the
     # idle tests, plain and TLS; the depth test; syscalls, profiles, the
@@ -218,7 +229,8 @@ PROFILES = {
                   profile_seconds=1, upstream_loads=UPSTREAM_LOADS, upstream_seconds=1, upstream_warmup=1,
                   upstream_drivers="one", depth_n=10000, depth_runs=1, idle_runs=1, idle_drivers="one",
                   idle_tls_max=1000, once_loads="json,pipeline", tls_diagnostics_drivers="one",
-                  routing_loads=ROUTING_LOADS, routing_seconds=2, routing_warmup=1, routing_drivers="one"),
+                  routing_loads=ROUTING_LOADS, routing_seconds=2, routing_races=3, routing_warmup=1,
+                  routing_drivers="one"),
     # full: every route at every connection count; 2 reps a run, 5 runs;
     # every pass in every run (the depth test once a run, on both drivers).
     "full": dict(loads=";".join(f"{k}:{ALL_CONNS}" for k in ("plaintext", "pipeline", "json", "https")), reps=2,
@@ -228,7 +240,8 @@ PROFILES = {
                  upstream_loads=UPSTREAM_LOADS, upstream_seconds=4, upstream_warmup=1, upstream_drivers="all",
                  depth_n=10000, depth_runs=None, idle_runs=None, idle_drivers="all",
                  idle_tls_max=IDLE_TLS_MAX, once_loads="", tls_diagnostics_drivers="all",
-                 routing_loads=ROUTING_LOADS, routing_seconds=4, routing_warmup=1, routing_drivers="all"),
+                 routing_loads=ROUTING_LOADS, routing_seconds=4, routing_races=3, routing_warmup=1,
+                 routing_drivers="all"),
 }
 
 
@@ -510,7 +523,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                     "or all")
     ap.add_argument("--routing-loads", help='the routing-cost pair\'s routed loads, e.g. "routed:256" (each '
                     "beside its bare twin; empty: none)")
-    ap.add_argument("--routing-seconds", type=int, help="wrk's window in the routing-cost pair")
+    ap.add_argument("--routing-seconds", type=int, help="the routing-cost pair's race window (both servers "
+                    "loaded at once on one core)")
+    ap.add_argument("--routing-races", type=int, help="the routing-cost pair's races a rep")
     ap.add_argument("--routing-warmup", type=int, help="the warm-up before it")
     ap.add_argument("--routing-drivers", choices=("one", "all"),
                     help="duet's drivers in the routing-cost pair: one (io_uring where the kernel allows it, else "
@@ -555,7 +570,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     for k in ("reps", "seconds", "warmup", "loads", "count_loads", "idle_n", "peers", "profile_loads", "profile_seconds",
               "timeline_loads", "upstream_loads", "upstream_seconds", "upstream_warmup", "upstream_drivers",
               "depth_n", "idle_drivers", "idle_tls_max", "once_loads", "tls_diagnostics_drivers", "routing_loads",
-              "routing_seconds", "routing_warmup", "routing_drivers"):
+              "routing_seconds", "routing_races", "routing_warmup", "routing_drivers"):
         if getattr(a, k) is None:
             setattr(a, k, preset[k])
     return a
@@ -774,11 +789,84 @@ def routing_names(b: Bench) -> list[str]:
 
 
 def routing_method(b: Bench, bare: Load, routed: Load) -> str:
-    return (f"wrk -t1 --latency, {b.a.routing_seconds} s after a {b.a.routing_warmup} s warm-up, on loopback; "
-            f"server pinned to CPU {b.cpus[0]} (one worker), wrk to CPU {b.cpus[1]}; per server and rep a pair "
-            f"measured back to back, each in a fresh process, which first chosen at random: GET {bare.path} "
-            f"(started without flags) and GET {routed.path} (two path parameters behind one middleware layer: "
-            f"started with {' '.join(ROUTED_FLAGS)}), the same answer")
+    return (f"a race on one core: both servers of the pair started at once (fresh processes, one worker each, both "
+            f"pinned to CPU {b.cpus[0]}), each warmed up alone for {b.a.routing_warmup} s, then loaded at once by "
+            f"two wrk -t1 --latency on CPU {b.cpus[1]}, {b.a.routing_races} times {b.a.routing_seconds} s; per "
+            f"side the races' requests over their summed length, CPU summed, latency the median of the races' "
+            f"(a side's rate is about half a lone server's: the two share the core): GET {bare.path} (started "
+            f"without flags) and GET {routed.path} (two path parameters behind one middleware layer: started "
+            f"with {' '.join(ROUTED_FLAGS)}), the same answer")
+
+
+def combine_windows(ws: list[dict]) -> dict:
+    """One side's windows as one run: counts and CPU summed (requests/s the
+    requests over the summed length), each latency percentile the median of
+    the windows'."""
+    d = dict(ws[-1])
+    for k in ("requests", "duration_us", "bytes", "cpu_s", "err_connect", "err_read", "err_write", "err_status",
+              "err_timeout", "non2xx"):
+        d[k] = sum(w.get(k, 0) for w in ws)
+    for k in ("p50_us", "p90_us", "p99_us", "p999_us", "max_us"):
+        if k in d:
+            d[k] = statistics.median(w[k] for w in ws)
+    d["rps"] = d["requests"] / (d["duration_us"] / 1e6) if d["duration_us"] else 0.0
+    return d
+
+
+def race(cpu: int, sides: list, seconds: int, script: str, sargs: list[str]) -> list[dict]:
+    """One window of the race: a wrk run per side (load, running server),
+    all at once on `cpu`; each side's figures, its server's CPU over the
+    window in cpu_s."""
+    out: list[dict | Exception | None] = [None] * len(sides)
+    t0 = [cpu_ticks(r.pids) for _, r in sides]
+
+    def one(k: int):
+        load, r = sides[k]
+        try:
+            out[k] = run_wrk(cpu, r, load, seconds, script, sargs)
+        except (RuntimeError, subprocess.SubprocessError, OSError) as e:
+            out[k] = e
+
+    threads = [threading.Thread(target=one, args=(k,)) for k in range(len(sides))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k, (_, r) in enumerate(sides):
+        if isinstance(out[k], Exception):
+            raise out[k]
+        out[k]["cpu_s"] = (cpu_ticks(r.pids) - t0[k]) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def measure_pair(pair: list[tuple[Load, Server]], cpus, cert, key, seconds: int, races: int, warmup, script,
+                 sargs) -> dict:
+    """Both sides of a routing pair (load, server) started at once, fresh,
+    on cpus[0], each warmed up alone, then raced (race) `races` times:
+    per side's load kind, the combined figures (combine_windows)."""
+    running = []
+    try:
+        for load, srv in pair:
+            running.append(start(srv, cpus[0], cert, key, load.tls))
+        for (load, _), r in zip(pair, running):
+            r.require_tls(load.tls)
+            warm_up(cpus[1], r, load, warmup, script, sargs)
+        got: list[list[dict]] = [[] for _ in pair]
+        for _ in range(races):
+            for k, d in enumerate(race(cpus[1], [(load, r) for (load, _), r in zip(pair, running)], seconds,
+                                       script, sargs)):
+                got[k].append(d)
+            for (_, srv), r in zip(pair, running):
+                if r.proc.poll() is not None:
+                    raise RuntimeError(f"{srv.name} exited ({r.proc.returncode}) during the run: "
+                                       f"{''.join(r.tail)[-300:]}")
+    finally:
+        rcs = [stop(r) for r in running]
+    out = {}
+    for k, (load, _) in enumerate(pair):
+        out[load.kind] = combine_windows(got[k])
+        out[load.kind]["exit"] = rcs[k]
+    return out
 
 
 def routing_ratios(bare: dict[str, dict], routed: dict[str, dict], load: Load) -> list[dict]:
@@ -798,8 +886,8 @@ def routing_ratios(bare: dict[str, dict], routed: dict[str, dict], load: Load) -
 
 def routing_pass(b: Bench, loads: list[Load]):
     """The routing-cost pair: per routed load, rep by rep, each of duet's
-    servers (rotated from a random start) measured bare and routed back to
-    back; records per side (loads `bare` and `routed`, without the engines'
+    servers (rotated from a random start) measured bare and routed in a
+    race on one core (measure_pair); records per side (loads `bare` and `routed`, without the engines'
     ratios, which are the main pass's) and the ratio within each pair."""
     names = routing_names(b)
     for routed in loads:
@@ -814,9 +902,9 @@ def routing_pass(b: Bench, loads: list[Load]):
                 if b.rng.random() < 0.5:
                     pair.reverse()
                 try:
-                    for load, srv in pair:
-                        got[load.kind][name] = measure(srv, load, b.cpus, b.cert, b.key, b.a.routing_seconds,
-                                                       b.a.routing_warmup, script, sargs)
+                    for kind, d in measure_pair(pair, b.cpus, b.cert, b.key, b.a.routing_seconds, b.a.routing_races,
+                                                b.a.routing_warmup, script, sargs).items():
+                        got[kind][name] = d
                 except (RuntimeError, subprocess.SubprocessError, OSError) as e:
                     log(f"{routed} rep {rep} {name}: {e}")
                     b.failed.append(f"{routed} rep {rep} {name}: {str(e).splitlines()[0][:120]}")

@@ -990,7 +990,8 @@ class Report:
                 f"`GET /users/1/posts/2` (a route with two path parameters behind one middleware layer: "
                 f"examples/http_server's `--route-params --middleware`) against the bare `GET /plaintext` (the "
                 f"server without them), at {n} connections: each engine's routed requests/s at least "
-                f"{fmt_num(kr)}x its bare route's, as the ratio within a pair measured back to back in one rep "
+                f"{fmt_num(kr)}x its bare route's, as the ratio within a pair raced on one core in one rep (both "
+                "servers loaded at once, so that the machine's changes of speed fall on both alike) "
                 "(section routed). " + INTERVAL_RULE, ""]
         out += head + routing if routing else ["No routing-cost pair on file yet: no verdict."]
         out += ["", "## Targets (issue 51): memory per in-flight proxied request", "",

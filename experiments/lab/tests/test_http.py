@@ -765,26 +765,47 @@ class RoutingCostTest(unittest.TestCase):
     routed one started with the example's flags, the ratio taken within the
     pair; and its target on the page, graded by the interval rule."""
 
-    def test_the_pair_is_measured_back_to_back_the_routed_side_with_the_flags(self):
+    def test_the_pair_is_a_race_on_one_core_the_routed_side_with_the_flags(self):
         import contextlib
         import io
         a = http_bench.parse_args(["--profile", "quick", "--reps", "2", "--routing-drivers", "one"])
-        self.assertEqual((a.routing_loads, a.routing_drivers), ("routed:256", "one"))
+        self.assertEqual((a.routing_loads, a.routing_drivers, a.routing_races), ("routed:256", "one", 3))
         names = ["duet-coroutine-epoll", "duet-fiber-epoll", "duet-coroutine-io_uring", "nginx"]
-        measured = []
-        rps = {"bare": 1000.0, "routed": 960.0}
+        started, stopped, windows, warmed = [], [], [], []
+        rps = {"/plaintext": 1000.0, "/users/1/posts/2": 960.0}
 
-        def fake_measure(srv, load, cpus, cert, key, seconds, warmup, script, sargs, upstream=None, watch=None):
+        class FakeRunning:
+            def __init__(self, srv):
+                self.srv, self.pids, self.tail = srv, [1], []
+                self.proc = type("P", (), {"poll": lambda self: None, "returncode": None})()
+
+            def require_tls(self, tls):
+                pass
+
+        def fake_start(srv, cpu, cert, key, tls, prefix=None, upstream=None):
             argv = srv.argv(None, "c", "k")
-            measured.append((srv.name, load.kind, load.path, "--route-params" in argv and "--middleware" in argv,
-                             seconds, warmup))
-            return {"rps": rps[load.kind], "p50_us": 10, "p99_us": 100, "p999_us": 200, "requests": 1000,
-                    "cpu_s": 0.5, "err_connect": 0, "err_read": 0, "err_write": 0, "err_timeout": 0, "non2xx": 0,
-                    "exit": 0, "duration_us": 1e6}
+            started.append((srv.name, cpu, "--route-params" in argv and "--middleware" in argv))
+            return FakeRunning(srv)
 
-        saved = (http_bench.measure, http_bench.io_uring_available)
-        http_bench.measure = fake_measure
-        http_bench.io_uring_available = lambda: False
+        def fake_stop(r):
+            stopped.append(r.srv.name)
+            return 0
+
+        def fake_warm_up(cpu, r, load, seconds, script, sargs):
+            warmed.append((r.srv.name, load.path, seconds, len(windows)))
+
+        def fake_run_wrk(cpu, r, load, seconds, script, sargs):
+            windows.append((r.srv.name, load.path, seconds, len(started), cpu))
+            n = rps[load.path]
+            return {"rps": n, "p50_us": 10, "p90_us": 50, "p99_us": 100, "p999_us": 200, "max_us": 300,
+                    "requests": n * seconds, "bytes": 10, "err_connect": 0, "err_read": 0, "err_write": 0,
+                    "err_status": 0, "err_timeout": 0, "duration_us": seconds * 1e6}
+
+        patched = dict(start=fake_start, stop=fake_stop, warm_up=fake_warm_up, run_wrk=fake_run_wrk,
+                       cpu_ticks=lambda pids: 0, io_uring_available=lambda: False)
+        saved = {k: getattr(http_bench, k) for k in patched}
+        for k, v in patched.items():
+            setattr(http_bench, k, v)
         out = io.StringIO()
         try:
             b = http_bench.Bench.__new__(http_bench.Bench)
@@ -797,18 +818,30 @@ class RoutingCostTest(unittest.TestCase):
             with contextlib.redirect_stdout(out):
                 http_bench.routing_pass(b, http_wrk.parse_loads(a.routing_loads, 16))
         finally:
-            http_bench.measure, http_bench.io_uring_available = saved
-        # duet's engines on the one driver (epoll here), no peer; each server's
-        # two sides one after the other, the routed one with the flags.
-        self.assertEqual(len(measured), 2 * 2 * 2)
-        for k in range(0, len(measured), 2):
-            (n1, k1, p1, f1, s1, w1), (n2, k2, p2, f2, _, _) = measured[k], measured[k + 1]
+            for k, v in saved.items():
+                setattr(http_bench, k, v)
+        # duet's engines on the one driver (epoll here), no peer; per rep and
+        # server both sides started at once on the server's CPU, the routed
+        # one with the flags, each warmed up alone, then raced: every window
+        # loads both, from the other CPU.
+        self.assertEqual(len(started), 2 * 2 * 2)
+        self.assertEqual(sorted(stopped), sorted(n for n, _, _ in started))
+        self.assertTrue(all(cpu == 0 for _, cpu, _ in started))
+        per_pair = 2 * a.routing_races
+        self.assertEqual(len(windows), 2 * 2 * per_pair)
+        self.assertTrue(all(w[2] == a.routing_seconds and w[4] == 1 for w in windows))
+        for k in range(0, len(started), 2):
+            (n1, _, f1), (n2, _, f2) = started[k], started[k + 1]
             self.assertEqual(n1, n2)
             self.assertIn(n1, ("duet-coroutine-epoll", "duet-fiber-epoll"))
-            self.assertEqual({k1, k2}, {"bare", "routed"})
-            self.assertEqual({(k1, p1, f1), (k2, p2, f2)},
-                             {("bare", "/plaintext", False), ("routed", "/users/1/posts/2", True)})
-            self.assertEqual((s1, w1), (a.routing_seconds, a.routing_warmup))
+            self.assertEqual({f1, f2}, {False, True})
+            ws = windows[k // 2 * per_pair:(k // 2 + 1) * per_pair]
+            self.assertTrue(all(w[0] == n1 and w[3] == k + 2 for w in ws))
+            for r in range(0, per_pair, 2):
+                self.assertEqual({ws[r][1], ws[r + 1][1]}, {"/plaintext", "/users/1/posts/2"})
+        # Each side warmed up alone, before its pair's first race.
+        self.assertEqual(len(warmed), 2 * 2 * 2)
+        self.assertTrue(all(s == a.routing_warmup and n % per_pair == 0 for _, _, s, n in warmed))
         recs = [json.loads(line) for line in out.getvalue().splitlines()]
         ratios = [r for r in recs if r["metric"] == "routed_vs_bare.plaintext"]
         self.assertEqual(len(ratios), 4)
@@ -818,6 +851,14 @@ class RoutingCostTest(unittest.TestCase):
         # The engines' ratios are the main pass's, not this pass's.
         self.assertFalse(any(m.startswith(("coroutine_vs_poll", "fiber_vs_coroutine")) for m in metrics))
         self.assertEqual(b.failed, [])
+
+    def test_a_sides_windows_combine_into_one_run(self):
+        ws = [{"requests": 900, "duration_us": 1e6, "p99_us": 100.0, "cpu_s": 0.5, "err_read": 1},
+              {"requests": 1100, "duration_us": 1e6, "p99_us": 300.0, "cpu_s": 0.5, "err_read": 0},
+              {"requests": 1000, "duration_us": 1e6, "p99_us": 200.0, "cpu_s": 0.25, "err_read": 2}]
+        d = http_bench.combine_windows(ws)
+        self.assertEqual((d["requests"], d["duration_us"], d["rps"]), (3000, 3e6, 1000.0))
+        self.assertEqual((d["p99_us"], d["cpu_s"], d["err_read"]), (200.0, 1.25, 3))
 
     def test_the_target_is_graded_by_the_interval_rule(self):
         recs = []
