@@ -42,7 +42,11 @@ fiber over coroutine), are taken within a rep. Per server and load:
   servers have no idle timeout by default. duet's server also says where
   those bytes are (memory_breakdown): its memory line on SIGUSR1 (the block
   cache's blocks by size class, the C heap) with the N open and before; the
-  quick profile in the lab's first run only, as the TLS one below;
+  quick profile in the lab's first run only, as the TLS one below. The N
+  are read twice: IDLE_FIRST_S after they are open (rss_per_idle_conn),
+  and IDLE_LONG_S after (rss_per_long_idle_conn, long_idle_bytes.*: what
+  a connection idle for a while holds, past duet's
+  fiber_stack_trim_after; issue 75's targets grade it);
 - memory per idle keep-alive TLS connection (idle_tls_pass, issue 52): the
   same over HTTPS (idle_conns.py --tls: at most IDLE_TLS_MAX connections,
   opened one after another, a TLS handshake and one GET each), every server
@@ -103,19 +107,21 @@ routed one (GET /users/1/posts/2: a route with two path parameters behind
 one middleware layer, the server started with --route-params
 --middleware; the same answer), as a race on one core: per rep and
 server both are started at once (fresh processes, one worker each, both
-pinned to the server CPU), each warmed up alone, then loaded at once by
-two wrk processes on the other CPU for routing_seconds, routing_races
-times. Both servers are busy the whole window, so the kernel gives each
-half the core, and the requests each completes are in the inverse ratio
-of what a request costs it: a change of the machine's speed within the
+pinned to the server CPU), then loaded at once by two wrk processes on
+the other CPU: a warm-up, then routing_races races of routing_seconds.
+Both servers are busy the whole window, so the kernel gives each half
+the core, and the requests each completes are in the inverse ratio of
+what a request costs it: a change of the machine's speed within the
 window falls on both at the same instant. (Loaded one after the other,
 in alternating 1-s windows, this VM's speed moved the two sides' rates
 by a fifth from window to window; the race of two identical servers
-reads 0.98-1.015.) The ratio routed over bare (routed_vs_bare) is the
-races' requests summed, and the page's target asks it to be at least
-0.95x. duet's engines on one driver in the smoke and quick profiles, on
-both in full; the quick profile's pair is three races of 2 s after a 1 s
-warm-up (about 30 s a run).
+reads 0.98-1.015.) What still varies is each fresh pair of processes'
+own (a couple of percent), so the pass takes routing_reps pairs a run.
+The ratio routed over bare (routed_vs_bare) is the races' requests
+summed, and the page's target asks it to be at least 0.95x. duet's
+engines on one driver in the smoke and quick profiles, on both in full;
+the quick profile takes 4 pairs a run (12 over its 3 runs: a bootstrap
+interval), each a 1-s warm-up and one race of 2 s (about 50 s a run).
 
 The pieces: http_servers.py starts, reads (/proc) and stops the servers and
 builds the peers; http_wrk.py holds the loads and runs wrk; http_profile.py
@@ -150,7 +156,7 @@ import time
 import http_wrk
 import tls_timeline
 from http_memory import BREAKDOWN_METHOD, DEPTH_BREAKDOWN_METHOD, DEPTH_FD_MARGIN, DEPTH_UPSTREAM_TIMEOUT_MS, \
-    DEPTH_WARMUP, IDLE_WARMUP, depth_n, depth_n_why, idle_rss, parked_rss
+    DEPTH_WARMUP, IDLE_FIRST_S, IDLE_LONG_S, IDLE_WARMUP, depth_n, depth_n_why, idle_rss, parked_rss
 from http_profile import PROFILE_METHOD, profile_server
 from http_servers import DRIVERS, DUET_CONFIGS, HERE, ROOT, NoTLS, Server, Upstream, build_peers, cpu_ticks, \
     duet_name, duet_servers, io_syscalls, io_uring_available, make_cert, pick_cpus, start, stop
@@ -199,7 +205,7 @@ PROFILES = {
                   upstream_loads="proxy:64;fanout:64", upstream_seconds=1, upstream_warmup=0,
                   upstream_drivers="one", depth_n=200, depth_runs=None, idle_runs=None, idle_drivers="one",
                   idle_tls_max=IDLE_TLS_MAX, once_loads="", tls_diagnostics_drivers="one",
-                  routing_loads="routed:64", routing_seconds=1, routing_races=1, routing_warmup=0,
+                  routing_loads="routed:64", routing_reps=1, routing_seconds=1, routing_races=1, routing_warmup=0,
                   routing_drivers="one"),
     # quick: every route at 256 connections (the targets' load); the lab
     # repeats the program 3 times. What measures memory or diagnoses (the
@@ -229,8 +235,8 @@ PROFILES = {
                   profile_seconds=1, upstream_loads=UPSTREAM_LOADS, upstream_seconds=1, upstream_warmup=1,
                   upstream_drivers="one", depth_n=10000, depth_runs=1, idle_runs=1, idle_drivers="one",
                   idle_tls_max=1000, once_loads="json,pipeline", tls_diagnostics_drivers="one",
-                  routing_loads=ROUTING_LOADS, routing_seconds=2, routing_races=3, routing_warmup=1,
-                  routing_drivers="one"),
+                  routing_loads=ROUTING_LOADS, routing_reps=4, routing_seconds=2, routing_races=1,
+                  routing_warmup=1, routing_drivers="one"),
     # full: every route at every connection count; 2 reps a run, 5 runs;
     # every pass in every run (the depth test once a run, on both drivers).
     "full": dict(loads=";".join(f"{k}:{ALL_CONNS}" for k in ("plaintext", "pipeline", "json", "https")), reps=2,
@@ -240,8 +246,8 @@ PROFILES = {
                  upstream_loads=UPSTREAM_LOADS, upstream_seconds=4, upstream_warmup=1, upstream_drivers="all",
                  depth_n=10000, depth_runs=None, idle_runs=None, idle_drivers="all",
                  idle_tls_max=IDLE_TLS_MAX, once_loads="", tls_diagnostics_drivers="all",
-                 routing_loads=ROUTING_LOADS, routing_seconds=4, routing_races=3, routing_warmup=1,
-                 routing_drivers="all"),
+                 routing_loads=ROUTING_LOADS, routing_reps=4, routing_seconds=4, routing_races=2,
+                 routing_warmup=1, routing_drivers="all"),
 }
 
 
@@ -474,16 +480,17 @@ def profile_records(impl: str, load: Load, prof: dict) -> list[dict]:
     return out
 
 
-def breakdown_records(impl: str, n: int, b: dict) -> list[dict]:
+def breakdown_records(impl: str, n: int, b: dict, prefix: str = "idle_bytes.") -> list[dict]:
     """A memory breakdown (memory_breakdown) as records, B per connection:
-    idle_bytes.<part> for blocks, heap and rest, idle_bytes.block<size> per
-    block class that grew."""
+    <prefix><part> for blocks, heap and rest, <prefix>block<size> per block
+    class that grew (prefix idle_bytes., or long_idle_bytes. for the idle
+    test's second reading)."""
     if not b:
         return []
     out = []
     parts = [(k, b[k]) for k in ("blocks", "heap", "rest")] + [(f"block{c}", v) for c, v in b["block_classes"].items()]
     for k, v in parts:
-        out.append({"experiment": EXPERIMENT, "impl": impl, "metric": f"idle_bytes.{k}", "n": n,
+        out.append({"experiment": EXPERIMENT, "impl": impl, "metric": f"{prefix}{k}", "n": n,
                     "value": round(v, 1), "unit": "B", "method": BREAKDOWN_METHOD})
     return out
 
@@ -526,6 +533,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--routing-seconds", type=int, help="the routing-cost pair's race window (both servers "
                     "loaded at once on one core)")
     ap.add_argument("--routing-races", type=int, help="the routing-cost pair's races a rep")
+    ap.add_argument("--routing-reps", type=int, help="the routing-cost pair's reps a run (each a fresh pair of "
+                    "processes: what varies most from rep to rep is the processes' own)")
     ap.add_argument("--routing-warmup", type=int, help="the warm-up before it")
     ap.add_argument("--routing-drivers", choices=("one", "all"),
                     help="duet's drivers in the routing-cost pair: one (io_uring where the kernel allows it, else "
@@ -570,7 +579,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     for k in ("reps", "seconds", "warmup", "loads", "count_loads", "idle_n", "peers", "profile_loads", "profile_seconds",
               "timeline_loads", "upstream_loads", "upstream_seconds", "upstream_warmup", "upstream_drivers",
               "depth_n", "idle_drivers", "idle_tls_max", "once_loads", "tls_diagnostics_drivers", "routing_loads",
-              "routing_seconds", "routing_races", "routing_warmup", "routing_drivers"):
+              "routing_reps", "routing_seconds", "routing_races", "routing_warmup", "routing_drivers"):
         if getattr(a, k) is None:
             setattr(a, k, preset[k])
     return a
@@ -790,12 +799,12 @@ def routing_names(b: Bench) -> list[str]:
 
 def routing_method(b: Bench, bare: Load, routed: Load) -> str:
     return (f"a race on one core: both servers of the pair started at once (fresh processes, one worker each, both "
-            f"pinned to CPU {b.cpus[0]}), each warmed up alone for {b.a.routing_warmup} s, then loaded at once by "
-            f"two wrk -t1 --latency on CPU {b.cpus[1]}, {b.a.routing_races} times {b.a.routing_seconds} s; per "
-            f"side the races' requests over their summed length, CPU summed, latency the median of the races' "
-            f"(a side's rate is about half a lone server's: the two share the core): GET {bare.path} (started "
-            f"without flags) and GET {routed.path} (two path parameters behind one middleware layer: started "
-            f"with {' '.join(ROUTED_FLAGS)}), the same answer")
+            f"pinned to CPU {b.cpus[0]}), loaded at once by two wrk -t1 --latency on CPU {b.cpus[1]}, a "
+            f"{b.a.routing_warmup} s warm-up then {b.a.routing_races} race(s) of {b.a.routing_seconds} s; per side "
+            f"the races' requests over their summed length, CPU summed, latency the median of the races' (a "
+            f"side's rate is about half a lone server's: the two share the core); {b.a.routing_reps} pair(s) a "
+            f"run: GET {bare.path} (started without flags) and GET {routed.path} (two path parameters behind one "
+            f"middleware layer: started with {' '.join(ROUTED_FLAGS)}), the same answer")
 
 
 def combine_windows(ws: list[dict]) -> dict:
@@ -842,7 +851,8 @@ def race(cpu: int, sides: list, seconds: int, script: str, sargs: list[str]) -> 
 def measure_pair(pair: list[tuple[Load, Server]], cpus, cert, key, seconds: int, races: int, warmup, script,
                  sargs) -> dict:
     """Both sides of a routing pair (load, server) started at once, fresh,
-    on cpus[0], each warmed up alone, then raced (race) `races` times:
+    on cpus[0], warmed up together (a race not measured), then raced (race)
+    `races` times:
     per side's load kind, the combined figures (combine_windows)."""
     running = []
     try:
@@ -850,11 +860,15 @@ def measure_pair(pair: list[tuple[Load, Server]], cpus, cert, key, seconds: int,
             running.append(start(srv, cpus[0], cert, key, load.tls))
         for (load, _), r in zip(pair, running):
             r.require_tls(load.tls)
-            warm_up(cpus[1], r, load, warmup, script, sargs)
+        sides = [(load, r) for (load, _), r in zip(pair, running)]
+        if warmup:
+            try:
+                race(cpus[1], sides, warmup, script, sargs)   # not measured: as warm_up
+            except RuntimeError:
+                pass
         got: list[list[dict]] = [[] for _ in pair]
         for _ in range(races):
-            for k, d in enumerate(race(cpus[1], [(load, r) for (load, _), r in zip(pair, running)], seconds,
-                                       script, sargs)):
+            for k, d in enumerate(race(cpus[1], sides, seconds, script, sargs)):
                 got[k].append(d)
             for (_, srv), r in zip(pair, running):
                 if r.proc.poll() is not None:
@@ -894,7 +908,7 @@ def routing_pass(b: Bench, loads: list[Load]):
         bare = Load("bare", routed.conns, routed.depth)
         method = routing_method(b, bare, routed)
         script, sargs = wrk_script(b.tmp, routed)
-        for rep in range(b.a.reps):
+        for rep in range(b.a.routing_reps):
             k = b.rng.randrange(len(names)) if names else 0
             got: dict[str, dict[str, dict]] = {"bare": {}, "routed": {}}
             for name in names[k:] + names[:k]:
@@ -1031,10 +1045,14 @@ def idle_pass(b: Bench, nofile: int):
                 f"{IDLE_WARMUP[0]} -d{IDLE_WARMUP[1]}s on /plaintext), over the connections open")
         if d["per_conn"] is not None:
             emit({"impl": name, "metric": "rss_per_idle_conn", "n": n, "value": d["per_conn"],
-                  "unit": "B", "method": meth})
+                  "unit": "B", "method": meth + f", {IDLE_FIRST_S} s after the last opened"})
+        if d.get("per_conn_long") is not None:
+            emit({"impl": name, "metric": "rss_per_long_idle_conn", "n": n, "value": d["per_conn_long"],
+                  "unit": "B", "method": meth + LONG_IDLE_NOTE})
         emit({"impl": name, "metric": "idle_conns_open", "n": n, "value": d["opened"], "unit": "connections",
               "method": meth})
         write(breakdown_records(name, n, d.get("breakdown") or {}))
+        write(breakdown_records(name, n, d.get("breakdown_long") or {}, "long_idle_bytes."))
         log(f"idle {name}: {d['opened']} open ({d['failed']} failed), {(d['per_conn'] or 0):.0f} B/conn")
     idle_tls_pass(b, min(n, b.a.idle_tls_max))
 
@@ -1044,6 +1062,12 @@ def tls_diagnostics_names(b: Bench) -> list[str]:
     --tls-diagnostics-drivers, every peer."""
     drivers = upstream_drivers(b.a.tls_diagnostics_drivers)
     return [n for n in b.names if not n.startswith("duet-") or driver_of(n) in drivers]
+
+
+# The idle test's second reading (http_memory.IDLE_LONG_S), said in its
+# records' method.
+LONG_IDLE_NOTE = (f", {IDLE_LONG_S} s after the last opened (past duet's fiber_stack_trim_after, 1 s by default, "
+                  "after which an idle fiber gives back its stack pages below its stack pointer)")
 
 
 def idle_names(b: Bench) -> list[str]:
@@ -1075,7 +1099,10 @@ def idle_tls_pass(b: Bench, n: int):
                 "connections open")
         if d["per_conn"] is not None:
             emit({"impl": name, "metric": "rss_per_idle_tls_conn", "n": n, "value": d["per_conn"],
-                  "unit": "B", "method": meth})
+                  "unit": "B", "method": meth + f", {IDLE_FIRST_S} s after the last opened"})
+        if d.get("per_conn_long") is not None:
+            emit({"impl": name, "metric": "rss_per_long_idle_tls_conn", "n": n, "value": d["per_conn_long"],
+                  "unit": "B", "method": meth + LONG_IDLE_NOTE})
         emit({"impl": name, "metric": "idle_tls_conns_open", "n": n, "value": d["opened"],
               "unit": "connections", "method": meth})
         log(f"idle tls {name}: {d['opened']} open ({d['failed']} failed), {(d['per_conn'] or 0):.0f} B/conn")

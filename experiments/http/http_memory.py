@@ -106,6 +106,15 @@ BREAKDOWN_METHOD = ("duet's server's memory line (SIGUSR1: duet::Runtime::memory
 # The idle test's warm-up: wrk with this many connections for this many
 # seconds on /plaintext, before the baseline.
 IDLE_WARMUP = (4, 1)
+# The idle test reads the server twice once its connections are open: at
+# once (after IDLE_FIRST_S), and after IDLE_LONG_S, when a connection has
+# been idle as a keep-alive connection usually is: past what a server
+# gives back from an idle connection after a while (duet's
+# RuntimeConfig::fiber_stack_trim_after, 1 s by default, and the worker's
+# look one period later; Go's stacks shrink only at a collection, which
+# nothing here forces).
+IDLE_FIRST_S = 0.5
+IDLE_LONG_S = 3.0
 
 
 def idle_rss(srv: Server, n: int, cpus, cert, key, sources: int, tls: bool = False) -> dict:
@@ -135,14 +144,20 @@ def idle_rss(srv: Server, n: int, cpus, cert, key, sources: int, tls: bool = Fal
                                             max(60, n / 50) if tls else max(30, n / 200),
                                             r"open (\d+) failed (\d+)", ["--tls"] if tls else [])
         try:
-            time.sleep(0.5)
+            t0 = time.monotonic()
+            time.sleep(IDLE_FIRST_S)
             m1 = pss_bytes(r.pids)
             mem1 = memory_line(r) if mem0 else None
+            time.sleep(max(0.0, IDLE_LONG_S - (time.monotonic() - t0)))
+            m2 = pss_bytes(r.pids)
+            mem2 = memory_line(r) if mem0 else None
         finally:
             stop_client(cl, "\n")
-        return {"opened": opened, "failed": failed, "m0": m0, "m1": m1,
+        return {"opened": opened, "failed": failed, "m0": m0, "m1": m1, "m2": m2,
                 "per_conn": (m1 - m0) / opened if opened else None,
-                "breakdown": memory_breakdown(mem0, mem1, m0, m1, opened) if mem0 and mem1 else {}}
+                "per_conn_long": (m2 - m0) / opened if opened else None,
+                "breakdown": memory_breakdown(mem0, mem1, m0, m1, opened) if mem0 and mem1 else {},
+                "breakdown_long": memory_breakdown(mem0, mem2, m0, m2, opened) if mem0 and mem2 else {}}
     finally:
         stop(r)
 

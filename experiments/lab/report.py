@@ -621,15 +621,25 @@ class Report:
 
         idle = [(i, n, s) for (e, i, m, n), s in R.by_key.items() if e == "http" and m == "rss_per_idle_conn"]
         if idle:
-            out += ["## Memory per idle keep-alive connection", "", idle[0][2].method + ".", "",
-                    "| server | connections | bytes per connection | min-max | samples |", "|---|---|---|---|---|"]
+            long_any = next((s for (e, i, m, n), s in R.by_key.items()
+                             if e == "http" and m == "rss_per_long_idle_conn"), None)
+            out += ["## Memory per idle keep-alive connection", "", idle[0][2].method + "."]
+            if long_any:
+                out += ["", "Long idle: the same connections read again, " + long_any.method.rsplit(", ", 1)[-1]
+                        + "."]
+            out += ["", "| server | connections | bytes per connection | min-max | long idle | samples |",
+                    "|---|---|---|---|---|---|"]
             for i in impls:
                 for (j, n, s) in sorted(idle, key=lambda t: t[1] or 0):
                     if j == i:
+                        lg = R.opt("http", "rss_per_long_idle_conn", n, i)
                         out.append(f"| {i} | {n:,} | {fmt_bytes(s.median)} | {fmt_bytes(s.min)}-{fmt_bytes(s.max)} | "
-                                   f"{len(s.samples)} |")
+                                   f"{fmt_bytes(lg.median) if lg else '—'} | {len(s.samples)} |")
             out.append("")
             out += self.http_memory_breakdown(impls)
+            long_rows = self.http_memory_breakdown(impls, prefix="long_idle_bytes.")
+            if long_rows:
+                out += ["Long idle:", ""] + long_rows[2:]
         out += self.http_idle_tls_table(impls)
         out += self.http_depth_table(impls)
         out += self.http_profiles(impls)
@@ -665,14 +675,16 @@ class Report:
         plain = {i: s for (e, i, m, n), s in R.by_key.items() if e == "http" and m == "rss_per_idle_conn"}
         first = next(iter(tls.values()))[1]
         out = ["## Memory per idle keep-alive TLS connection", "", first.method + ".", "",
-               "| server | connections | bytes per TLS connection | min-max | plain connection | samples |",
-               "|---|---|---|---|---|---|"]
+               "| server | connections | bytes per TLS connection | min-max | long idle | plain connection | "
+               "samples |", "|---|---|---|---|---|---|---|"]
         for i in impls:
             if i in tls:
                 n, s = tls[i]
                 p = plain.get(i)
+                lg = R.opt("http", "rss_per_long_idle_tls_conn", n, i)
                 out.append(f"| {i} | {n:,} | {fmt_bytes(s.median)} | {fmt_bytes(s.min)}-{fmt_bytes(s.max)} | "
-                           f"{fmt_bytes(p.median) if p else '—'} | {len(s.samples)} |")
+                           f"{fmt_bytes(lg.median) if lg else '—'} | {fmt_bytes(p.median) if p else '—'} | "
+                           f"{len(s.samples)} |")
         return out + [""]
 
     def http_upstream_notes(self, load: str, impls: list[str], conns: list[int]) -> list[str]:
@@ -999,6 +1011,7 @@ class Report:
                 "request): the coroutine engine at or below hyper's, the fiber engine at or below Go's; ratios "
                 "within a rep. " + INTERVAL_RULE, ""]
         out += head + depth if depth else ["No depth test on file yet: no verdict."]
+        out += self.http_idle_targets(head)
         out += ["", "## Targets (issue 37)", ""]
         if not rows:
             return out + ["No duet configuration measured yet: no verdict.", ""]
@@ -1007,6 +1020,57 @@ class Report:
                       + " Memory compares the medians of the idle test, its interval resampling each server's "
                       "samples on their own: the coroutine and poll engines against nginx, the fiber engine "
                       "against Go.", ""] + head + rows + [""]
+
+    # Issue 75's lines for a long-idle connection: plain, in bytes per
+    # connection; TLS, as a multiple of nginx's.
+    HTTP_IDLE_LINES = {"coroutine": 1024, "fiber": 4096}
+    HTTP_IDLE_TLS_LINES = {"coroutine": 1.0, "fiber": 1.15}
+
+    def http_idle_targets(self, head: list[str]) -> list[str]:
+        """Issue 75's targets: a long-idle keep-alive connection of the
+        coroutine and fiber engines under a line in bytes, and over TLS
+        under a multiple of nginx's (the idle test's second reading)."""
+        R = self.R
+        rows: list[str] = []
+
+        def row(target, measured, verdict):
+            rows.append(f"| {target} | {measured} | {verdict} |  |")
+
+        for engine, line in self.HTTP_IDLE_LINES.items():
+            for drv in self.HTTP_DRIVERS:
+                i = f"duet-{engine}-{drv}"
+                s = next((v for (e, j, m, n), v in R.by_key.items()
+                          if e == "http" and j == i and m == "rss_per_long_idle_conn"), None)
+                if not s:
+                    continue
+                target = f"memory per long-idle connection (issue 75): {i} at most {fmt_bytes(line)}"
+                iv = I.interval(s.samples)
+                row(target, f"{fmt_bytes(s.median)} ({iv.text(fmt_bytes)})",
+                    self.judge(target, iv, I.at_most(line), lambda v: f"{fmt_bytes(v - line)} more"))
+        for engine, k in self.HTTP_IDLE_TLS_LINES.items():
+            for drv in self.HTTP_DRIVERS:
+                i = f"duet-{engine}-{drv}"
+                a = next((v for (e, j, m, n), v in R.by_key.items()
+                          if e == "http" and j == i and m == "rss_per_long_idle_tls_conn"), None)
+                if not a:
+                    continue
+                b = next((v for (e, j, m, n), v in R.by_key.items()
+                          if e == "http" and j == "nginx" and m == "rss_per_long_idle_tls_conn"), None)
+                target = f"memory per long-idle TLS connection (issue 75): {i} at most {fmt_num(k)}x nginx's"
+                if not b:
+                    row(target, f"{fmt_bytes(a.median)}; nginx not measured", "missing: nginx")
+                    continue
+                iv = I.ratio_interval(a.samples, b.samples)
+                row(target, f"{fmt_bytes(a.median)} against {fmt_bytes(b.median)} ({fmt_num(iv.value)}x, medians; "
+                    f"{iv.text()})", self.judge(target, iv, I.at_most(k),
+                                                lambda v: f"{fmt_num((v - k) * 100)} points over {fmt_num(k)}x"))
+        out = ["", "## Targets (issue 75): an idle connection's memory", "",
+               "The idle test's second reading (section Memory per idle keep-alive connection, long idle): a "
+               f"coroutine connection at most {fmt_bytes(self.HTTP_IDLE_LINES['coroutine'])}, a fiber connection at "
+               f"most {fmt_bytes(self.HTTP_IDLE_LINES['fiber'])}; over TLS, the coroutine engine at most nginx's "
+               f"and the fiber engine at most {fmt_num(self.HTTP_IDLE_TLS_LINES['fiber'])}x nginx's. "
+               + INTERVAL_RULE, ""]
+        return out + (head + rows if rows else ["No long-idle reading on file yet: no verdict."])
 
     def _bytes_target(self, key: str, a: Summary, b: Summary) -> tuple[str, str]:
         """A memory target, `a` at or below `b`, by the interval of the ratio

@@ -178,7 +178,7 @@ class HttpPageTest(unittest.TestCase):
         self.assertIn("## Memory per idle keep-alive TLS connection", page)
         self.assertIn("idle_conns.py --tls: 2000 keep-alive TLS connections.", page)
         # The TLS figure, its min-max and the same server's plain figure.
-        self.assertIn("| nginx | 2,000 | 13.7 KiB | 13.7 KiB-13.7 KiB | 500 B | 2 |", page)
+        self.assertIn("| nginx | 2,000 | 13.7 KiB | 13.7 KiB-13.7 KiB | — | 500 B | 2 |", page)
         self.assertIn("| duet-poll-io_uring | 2,000 | 11.7 KiB |", page)
         # Issue 52's verdicts: each engine against nginx, a miss by how much.
         self.assertIn("| memory per idle TLS connection (issue 52): duet-poll-io_uring at or below nginx's | "
@@ -768,10 +768,11 @@ class RoutingCostTest(unittest.TestCase):
     def test_the_pair_is_a_race_on_one_core_the_routed_side_with_the_flags(self):
         import contextlib
         import io
-        a = http_bench.parse_args(["--profile", "quick", "--reps", "2", "--routing-drivers", "one"])
-        self.assertEqual((a.routing_loads, a.routing_drivers, a.routing_races), ("routed:256", "one", 3))
+        a = http_bench.parse_args(["--profile", "quick", "--routing-drivers", "one"])
+        self.assertEqual((a.routing_loads, a.routing_drivers, a.routing_reps, a.routing_races, a.routing_seconds,
+                          a.routing_warmup), ("routed:256", "one", 4, 1, 2, 1))
         names = ["duet-coroutine-epoll", "duet-fiber-epoll", "duet-coroutine-io_uring", "nginx"]
-        started, stopped, windows, warmed = [], [], [], []
+        started, stopped, windows = [], [], []
         rps = {"/plaintext": 1000.0, "/users/1/posts/2": 960.0}
 
         class FakeRunning:
@@ -791,18 +792,16 @@ class RoutingCostTest(unittest.TestCase):
             stopped.append(r.srv.name)
             return 0
 
-        def fake_warm_up(cpu, r, load, seconds, script, sargs):
-            warmed.append((r.srv.name, load.path, seconds, len(windows)))
-
         def fake_run_wrk(cpu, r, load, seconds, script, sargs):
             windows.append((r.srv.name, load.path, seconds, len(started), cpu))
-            n = rps[load.path]
+            # The warm-up's figures (1 s) would give another ratio.
+            n = rps[load.path] if seconds != a.routing_warmup else (1.0 if load.path == "/plaintext" else 5.0)
             return {"rps": n, "p50_us": 10, "p90_us": 50, "p99_us": 100, "p999_us": 200, "max_us": 300,
                     "requests": n * seconds, "bytes": 10, "err_connect": 0, "err_read": 0, "err_write": 0,
                     "err_status": 0, "err_timeout": 0, "duration_us": seconds * 1e6}
 
-        patched = dict(start=fake_start, stop=fake_stop, warm_up=fake_warm_up, run_wrk=fake_run_wrk,
-                       cpu_ticks=lambda pids: 0, io_uring_available=lambda: False)
+        patched = dict(start=fake_start, stop=fake_stop, run_wrk=fake_run_wrk, cpu_ticks=lambda pids: 0,
+                       io_uring_available=lambda: False)
         saved = {k: getattr(http_bench, k) for k in patched}
         for k, v in patched.items():
             setattr(http_bench, k, v)
@@ -822,14 +821,15 @@ class RoutingCostTest(unittest.TestCase):
                 setattr(http_bench, k, v)
         # duet's engines on the one driver (epoll here), no peer; per rep and
         # server both sides started at once on the server's CPU, the routed
-        # one with the flags, each warmed up alone, then raced: every window
-        # loads both, from the other CPU.
-        self.assertEqual(len(started), 2 * 2 * 2)
+        # one with the flags, then raced from the other CPU: a warm-up race,
+        # then the measured ones; routing_reps pairs of fresh processes.
+        pairs = 2 * a.routing_reps
+        self.assertEqual(len(started), 2 * pairs)
         self.assertEqual(sorted(stopped), sorted(n for n, _, _ in started))
         self.assertTrue(all(cpu == 0 for _, cpu, _ in started))
-        per_pair = 2 * a.routing_races
-        self.assertEqual(len(windows), 2 * 2 * per_pair)
-        self.assertTrue(all(w[2] == a.routing_seconds and w[4] == 1 for w in windows))
+        per_pair = 2 * (1 + a.routing_races)
+        self.assertEqual(len(windows), pairs * per_pair)
+        self.assertTrue(all(w[4] == 1 for w in windows))
         for k in range(0, len(started), 2):
             (n1, _, f1), (n2, _, f2) = started[k], started[k + 1]
             self.assertEqual(n1, n2)
@@ -837,14 +837,13 @@ class RoutingCostTest(unittest.TestCase):
             self.assertEqual({f1, f2}, {False, True})
             ws = windows[k // 2 * per_pair:(k // 2 + 1) * per_pair]
             self.assertTrue(all(w[0] == n1 and w[3] == k + 2 for w in ws))
+            self.assertEqual([w[2] for w in ws], [a.routing_warmup] * 2 + [a.routing_seconds] * 2 * a.routing_races)
             for r in range(0, per_pair, 2):
                 self.assertEqual({ws[r][1], ws[r + 1][1]}, {"/plaintext", "/users/1/posts/2"})
-        # Each side warmed up alone, before its pair's first race.
-        self.assertEqual(len(warmed), 2 * 2 * 2)
-        self.assertTrue(all(s == a.routing_warmup and n % per_pair == 0 for _, _, s, n in warmed))
         recs = [json.loads(line) for line in out.getvalue().splitlines()]
         ratios = [r for r in recs if r["metric"] == "routed_vs_bare.plaintext"]
-        self.assertEqual(len(ratios), 4)
+        self.assertEqual(len(ratios), pairs)
+        # The warm-up race is not measured: the ratio is the races'.
         self.assertTrue(all(abs(r["value"] - 0.96) < 1e-9 and r["n"] == 256 for r in ratios))
         metrics = {r["metric"] for r in recs}
         self.assertTrue({"rps.bare", "rps.routed", "p99_us.routed"} <= metrics)
@@ -891,3 +890,86 @@ class RoutingCostTest(unittest.TestCase):
         self.assertIn("| duet-coroutine-io_uring | 256 | 0.98x (0.97-0.99) |", page)
         self.assertNotIn("routed, 256 connections: duet's best", page)
         self.assertNotIn("bare, 256 connections: duet's best", page)
+
+
+class LongIdleTest(unittest.TestCase):
+    """Issue 75: the idle test's second reading (long idle) beside the
+    first, and its targets graded on the page."""
+
+    def page(self, recs):
+        with tempfile.TemporaryDirectory() as d:
+            R = Results({"http": data_file("http", recs)})
+            Report(d, MACHINE, R, EXPERIMENTS, "quick").write()
+            with open(os.path.join(d, "http.md"), encoding="utf-8") as fh:
+                return fh.read()
+
+    def test_the_long_idle_reading_is_tabled_and_graded(self):
+        recs = []
+        for impl, first, long_, tls_long in (("duet-coroutine-io_uring", 1900, 900, 13000),
+                                             ("duet-fiber-io_uring", 8300, 4400, 16500),
+                                             ("nginx", 415, 415, 13700)):
+            for run in range(2):
+                recs.append(rec("http", impl, "rss_per_idle_conn", first + run, 5000, "B"))
+                recs.append(rec("http", impl, "rss_per_long_idle_conn", long_ + run, 5000, "B"))
+                recs.append(rec("http", impl, "rss_per_idle_tls_conn", tls_long + 500 + run, 1000, "B"))
+                recs.append(rec("http", impl, "rss_per_long_idle_tls_conn", tls_long + run, 1000, "B"))
+        page = self.page(recs)
+        self.assertIn("| duet-fiber-io_uring | 5,000 | 8.11 KiB | 8.11 KiB-8.11 KiB | 4.3 KiB | 2 |", page)
+        self.assertIn("## Targets (issue 75): an idle connection's memory", page)
+        self.assertIn("| memory per long-idle connection (issue 75): duet-coroutine-io_uring at most 1 KiB | "
+                      "900 B (900 B-901 B, min-max of 2 reps) | **yes** |", page)
+        self.assertIn("| memory per long-idle connection (issue 75): duet-fiber-io_uring at most 4 KiB | "
+                      "4.3 KiB", page)
+        self.assertIn("duet-fiber-io_uring at most 4 KiB | 4.3 KiB (4.3 KiB-4.3 KiB, min-max of 2 reps) | **no**",
+                      page)
+        # TLS: against nginx's long-idle TLS connection.
+        self.assertIn("| memory per long-idle TLS connection (issue 75): duet-coroutine-io_uring at most 1x nginx's | "
+                      "12.7 KiB against 13.4 KiB", page)
+        self.assertIn("duet-fiber-io_uring at most 1.15x nginx's | 16.1 KiB against 13.4 KiB", page)
+
+    def test_without_a_long_idle_reading_there_is_no_verdict(self):
+        page = self.page([rec("http", "nginx", "rss_per_idle_conn", 415, 5000, "B")])
+        self.assertIn("No long-idle reading on file yet: no verdict.", page)
+
+
+class IdleReadingsTest(unittest.TestCase):
+    """The idle test reads the server twice with the connections open: at
+    once and after IDLE_LONG_S (http_memory.idle_rss)."""
+
+    def test_two_readings_one_after_the_long_idle(self):
+        clock = [0.0]
+        pss = iter([1_000_000, 1_000_000 + 100 * 8000, 1_000_000 + 100 * 4000])
+        reads = []
+
+        class FakeRunning:
+            pids, port, tls_port = [1], 1, None
+
+            def require_tls(self, tls):
+                pass
+
+        def fake_sleep(s):
+            clock[0] += s
+
+        def fake_pss(pids):
+            reads.append(clock[0])
+            return next(pss)
+
+        patched = dict(start=lambda *a, **k: FakeRunning(), stop=lambda r: 0, pss_bytes=fake_pss,
+                       memory_line=lambda r: None, start_client=lambda *a, **k: (None, (100, 0)),
+                       stop_client=lambda cl, last="": None)
+        saved = {k: getattr(http_memory, k) for k in patched}
+        saved_time = (http_memory.time.sleep, http_memory.time.monotonic, http_memory.subprocess.run)
+        for k, v in patched.items():
+            setattr(http_memory, k, v)
+        http_memory.time.sleep, http_memory.time.monotonic = fake_sleep, lambda: clock[0]
+        http_memory.subprocess.run = lambda *a, **k: None
+        try:
+            d = http_memory.idle_rss(http_servers.Server("nginx", ["nginx"]), 100, (0, 1), "c", "k", 16)
+        finally:
+            for k, v in saved.items():
+                setattr(http_memory, k, v)
+            http_memory.time.sleep, http_memory.time.monotonic, http_memory.subprocess.run = saved_time
+        self.assertEqual((d["per_conn"], d["per_conn_long"]), (8000, 4000))
+        # The baseline, then the first reading at IDLE_FIRST_S and the second
+        # at IDLE_LONG_S after the connections were open.
+        self.assertAlmostEqual(reads[2] - reads[1], http_memory.IDLE_LONG_S - http_memory.IDLE_FIRST_S)
