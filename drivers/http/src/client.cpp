@@ -295,39 +295,42 @@ struct Client::Pool {
 
   /// The resolver for named origins, made at its first use.
   duet::Result<const dns::Resolver*> resolver() {
-    std::call_once(dns_once, [&] {
-      auto r = dns::Resolver::create(options.dns);
-      if (r) {
-        resolver_.emplace(std::move(*r));
-      } else {
-        resolver_error_ = r.error();
-      }
-    });
-    if (!resolver_) return resolver_error_;
-    return &*resolver_;
+    return resolver_.get([&] { return dns::Resolver::create(options.dns); });
   }
 
   /// The TLS context for https origins, made at its first use (it reads
   /// the CA store).
   duet::Result<const tls::TlsContext*> tls_context() {
-    std::call_once(tls_once, [&] {
-      auto c = tls::TlsContext::client(options.tls);
-      if (c) {
-        tls_.emplace(std::move(*c));
-      } else {
-        tls_error_ = c.error();
-      }
-    });
-    if (!tls_) return tls_error_;
-    return &*tls_;
+    return tls_.get([&] { return tls::TlsContext::client(options.tls); });
   }
 
  private:
-  std::once_flag dns_once, tls_once;
-  std::optional<dns::Resolver> resolver_;
-  std::error_code resolver_error_;
-  std::optional<tls::TlsContext> tls_;
-  std::error_code tls_error_;
+  /// A value made once, at its first use, by a maker that may fail: every
+  /// use after gets the value, or the maker's error.
+  template <class T>
+  class Lazy {
+   public:
+    template <class Make>
+    duet::Result<const T*> get(Make&& make) {
+      std::call_once(once_, [&] {
+        auto r = make();
+        if (r) {
+          value_.emplace(std::move(*r));
+        } else {
+          error_ = r.error();
+        }
+      });
+      if (!value_) return error_;
+      return &*value_;
+    }
+
+   private:
+    std::once_flag once_;
+    std::optional<T> value_;
+    std::error_code error_;
+  };
+  Lazy<dns::Resolver> resolver_;
+  Lazy<tls::TlsContext> tls_;
 };
 
 namespace detail {
@@ -1093,6 +1096,26 @@ ClientAsk client_ask(const Request& req, bool stream) {
   return ClientAsk{req.method, client_keep_alive(req), stream, client_body(req)};
 }
 
+/// What one exchange of send or open takes from its target and request:
+/// where it goes, the request's bytes, and what it asks for (`stream`:
+/// open's, which ends at the response's head).
+struct ClientCall {
+  ClientOrigin origin;
+  std::string wire;
+  ClientAsk ask;
+};
+
+ClientCall client_call(const net::SocketAddr& upstream, const Request& req, bool stream) {
+  return ClientCall{client_origin(upstream), client_wire(req, upstream.to_string()),
+                    client_ask(req, stream)};
+}
+
+/// The request's target becomes the URL's.
+ClientCall client_call(const Url& url, Request& req, bool stream) {
+  req.target = url.target;
+  return ClientCall{client_origin(url), client_wire(req, url.authority()), client_ask(req, stream)};
+}
+
 }  // namespace detail
 
 Client::Client(ClientConfig options) : pool_(std::make_unique<Pool>(std::move(options))) {}
@@ -1102,14 +1125,13 @@ Client::~Client() = default;
 Task<duet::Result<Response>> Client::send(net::SocketAddr upstream, Request req, SendConfig opt) {
   Pool& pool = *pool_;
   const Instant deadline = detail::client_deadline(pool.options, opt);
-  const detail::ClientOrigin origin = detail::client_origin(upstream);
-  std::string wire = detail::client_wire(req, upstream.to_string());
-  const detail::ClientAsk ask = detail::client_ask(req, false);
+  detail::ClientCall call = detail::client_call(upstream, req, false);
   detail::ClientSlots slots;
   // The whole exchange under one deadline: when it passes, the exchange's
   // frame is destroyed where it waits, and its lease closes the connection.
   co_return co_await timeout_at(
-      deadline, detail::client_exchange(pool, origin, std::move(wire), ask, slots, deadline));
+      deadline,
+      detail::client_exchange(pool, call.origin, std::move(call.wire), call.ask, slots, deadline));
 }
 
 Task<duet::Result<Response>> Client::send(Url url, Request req, SendConfig opt) {
@@ -1117,15 +1139,13 @@ Task<duet::Result<Response>> Client::send(Url url, Request req, SendConfig opt) 
   const Instant deadline = detail::client_deadline(pool.options, opt);
   const int max = opt.max_redirects.value_or(pool.options.max_redirects);
   for (int hop = 0;; ++hop) {
-    const detail::ClientOrigin origin = detail::client_origin(url);
-    req.target = url.target;
-    std::string wire = detail::client_wire(req, url.authority());
-    const detail::ClientAsk ask = detail::client_ask(req, false);
+    detail::ClientCall call = detail::client_call(url, req, false);
     duet::Result<Response> r = std::errc::io_error;
     {
       detail::ClientSlots slots;
       r = co_await timeout_at(
-          deadline, detail::client_exchange(pool, origin, std::move(wire), ask, slots, deadline));
+          deadline, detail::client_exchange(pool, call.origin, std::move(call.wire), call.ask,
+                                            slots, deadline));
     }
     if (!r) co_return r;
     auto follow = detail::client_redirect(*r, url, req, hop, max);
@@ -1143,11 +1163,9 @@ Task<duet::Result<Response>> Client::send(std::string_view url, Request req, Sen
 duet::Result<Response> Client::send_now(net::SocketAddr upstream, Request req, SendConfig opt) {
   Pool& pool = *pool_;
   const Instant deadline = detail::client_deadline(pool.options, opt);
-  const detail::ClientOrigin origin = detail::client_origin(upstream);
-  const std::string wire = detail::client_wire(req, upstream.to_string());
-  const detail::ClientAsk ask = detail::client_ask(req, false);
+  const detail::ClientCall call = detail::client_call(upstream, req, false);
   detail::ClientSlots slots;
-  return detail::client_exchange_now(pool, origin, wire, ask, slots, deadline);
+  return detail::client_exchange_now(pool, call.origin, call.wire, call.ask, slots, deadline);
 }
 
 duet::Result<Response> Client::send_now(const Url& first, Request req, SendConfig opt) {
@@ -1156,14 +1174,11 @@ duet::Result<Response> Client::send_now(const Url& first, Request req, SendConfi
   const int max = opt.max_redirects.value_or(pool.options.max_redirects);
   Url url = first;
   for (int hop = 0;; ++hop) {
-    const detail::ClientOrigin origin = detail::client_origin(url);
-    req.target = url.target;
-    const std::string wire = detail::client_wire(req, url.authority());
-    const detail::ClientAsk ask = detail::client_ask(req, false);
+    const detail::ClientCall call = detail::client_call(url, req, false);
     duet::Result<Response> r = std::errc::io_error;
     {
       detail::ClientSlots slots;
-      r = detail::client_exchange_now(pool, origin, wire, ask, slots, deadline);
+      r = detail::client_exchange_now(pool, call.origin, call.wire, call.ask, slots, deadline);
     }
     if (!r) return r;
     auto follow = detail::client_redirect(*r, url, req, hop, max);
@@ -1322,47 +1337,45 @@ namespace detail {
 
 /// open's steps: the exchange to the response's head, then the bytes
 /// that came with it fed (coroutine).
-Task<duet::Result<ResponseStream>> client_open(Client::Pool& pool, ClientOrigin origin,
-                                               std::string wire, ClientAsk ask,
+Task<duet::Result<ResponseStream>> client_open(Client::Pool& pool, ClientCall call,
                                                std::unique_ptr<ResponseStream::Impl> impl) {
-  duet::Result<Response> h = co_await timeout_at(
-      impl->deadline,
-      client_exchange(pool, origin, std::move(wire), ask, impl->slots, impl->deadline));
+  duet::Result<Response> h =
+      co_await timeout_at(impl->deadline, client_exchange(pool, call.origin, std::move(call.wire),
+                                                          call.ask, impl->slots, impl->deadline));
   if (!h) co_return h.error();
   impl->head = std::move(*h);
   impl->prime();
   co_return ResponseStream(std::move(impl));
 }
 
-duet::Result<ResponseStream> client_open_now(Client::Pool& pool, const ClientOrigin& origin,
-                                             const std::string& wire, const ClientAsk& ask,
+duet::Result<ResponseStream> client_open_now(Client::Pool& pool, const ClientCall& call,
                                              std::unique_ptr<ResponseStream::Impl> impl) {
   duet::Result<Response> h =
-      client_exchange_now(pool, origin, wire, ask, impl->slots, impl->deadline);
+      client_exchange_now(pool, call.origin, call.wire, call.ask, impl->slots, impl->deadline);
   if (!h) return h.error();
   impl->head = std::move(*h);
   impl->prime();
   return ResponseStream(std::move(impl));
 }
 
+/// A response stream's state for one open, its deadline set.
+std::unique_ptr<ResponseStream::Impl> client_stream(const ClientConfig& o, const SendConfig& opt) {
+  auto impl = std::make_unique<ResponseStream::Impl>();
+  impl->deadline = client_deadline(o, opt);
+  return impl;
+}
+
 }  // namespace detail
 
 Task<duet::Result<ResponseStream>> Client::open(net::SocketAddr upstream, Request req,
                                                 SendConfig opt) {
-  auto impl = std::make_unique<ResponseStream::Impl>();
-  impl->deadline = detail::client_deadline(pool_->options, opt);
-  return detail::client_open(*pool_, detail::client_origin(upstream),
-                             detail::client_wire(req, upstream.to_string()),
-                             detail::client_ask(req, true), std::move(impl));
+  return detail::client_open(*pool_, detail::client_call(upstream, req, true),
+                             detail::client_stream(pool_->options, opt));
 }
 
 Task<duet::Result<ResponseStream>> Client::open(Url url, Request req, SendConfig opt) {
-  auto impl = std::make_unique<ResponseStream::Impl>();
-  impl->deadline = detail::client_deadline(pool_->options, opt);
-  req.target = url.target;
-  return detail::client_open(*pool_, detail::client_origin(url),
-                             detail::client_wire(req, url.authority()),
-                             detail::client_ask(req, true), std::move(impl));
+  return detail::client_open(*pool_, detail::client_call(url, req, true),
+                             detail::client_stream(pool_->options, opt));
 }
 
 Task<duet::Result<ResponseStream>> Client::open(std::string_view url, Request req, SendConfig opt) {
@@ -1373,20 +1386,13 @@ Task<duet::Result<ResponseStream>> Client::open(std::string_view url, Request re
 
 duet::Result<ResponseStream> Client::open_now(net::SocketAddr upstream, Request req,
                                               SendConfig opt) {
-  auto impl = std::make_unique<ResponseStream::Impl>();
-  impl->deadline = detail::client_deadline(pool_->options, opt);
-  return detail::client_open_now(*pool_, detail::client_origin(upstream),
-                                 detail::client_wire(req, upstream.to_string()),
-                                 detail::client_ask(req, true), std::move(impl));
+  return detail::client_open_now(*pool_, detail::client_call(upstream, req, true),
+                                 detail::client_stream(pool_->options, opt));
 }
 
 duet::Result<ResponseStream> Client::open_now(const Url& url, Request req, SendConfig opt) {
-  auto impl = std::make_unique<ResponseStream::Impl>();
-  impl->deadline = detail::client_deadline(pool_->options, opt);
-  req.target = url.target;
-  return detail::client_open_now(*pool_, detail::client_origin(url),
-                                 detail::client_wire(req, url.authority()),
-                                 detail::client_ask(req, true), std::move(impl));
+  return detail::client_open_now(*pool_, detail::client_call(url, req, true),
+                                 detail::client_stream(pool_->options, opt));
 }
 
 duet::Result<ResponseStream> Client::open_now(std::string_view url, Request req, SendConfig opt) {
