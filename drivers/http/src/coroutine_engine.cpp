@@ -1,8 +1,18 @@
 // coroutine_engine.cpp: the coroutine engine (Engine::coroutine): a
 // duet::Task per connection that does what the connection machine
-// (conn.hpp) says, with a co_await at each wait. An idle connection is this
-// task's frame (the machine, with its first-read bytes, and the wait in
-// progress) and no heap.
+// (conn.hpp) says, with a co_await at each wait.
+//
+// Every wait is one future, Step: the machine's step (a read, racing the
+// drain while idle; a write; a handler's turn; a body from its source) in
+// one slot, reported to the machine when it ends. A coroutine's frame
+// keeps every co_await's operand and awaiter for the whole coroutine, side
+// by side (GCC does not overlap those of different co_awaits), so a
+// co_await per kind of wait would keep all of them in every frame; with
+// one co_await the frame keeps the largest wait once. An idle connection
+// is then the task's one block (the task's header, the frame: the machine
+// with its first-read bytes, the stream, the drain's registration and the
+// read in flight with its timer) and the driver's block for its socket;
+// no heap.
 #include <utility>
 
 #include "duet/stackless/coro_task.hpp"
@@ -20,37 +30,20 @@ Task<void> serve(OpenSlot slot, S stream) {
   CancelledFuture drain = slot->shutdown.cancelled();
   Conn m(std::move(slot), kLingers<S>, Conn::Plain::spawned);
   S s = std::move(stream);  // after m: closed before the slot is given back
-  const StreamRef io = stream_ref(s);
   for (;;) {
-    switch (m.next(io)) {
-      case Next::read:
-        if (m.idle()) {
-          // A named local, not a temporary of the co_await (GCC 12: server.cpp).
-          auto wait = idle_read(m, s, drain);
-          idle_read_done(m, co_await wait);
-        } else {
-          m.read_done(co_await timeout_at(m.deadline(), s.read(m.read_into())));
-        }
-        break;
-      case Next::write: {
-        const io::Transferred t = co_await timeout_at(m.deadline(), s.write_all(m.output()));
-        m.written(t.ok());
-        break;
-      }
-      case Next::handle:
-        co_await Conn::Turn(m, io);
-        break;
-      case Next::write_body:
-        m.body_written(co_await write_body(s, m.out(), m.body(), m.write_timeout()));
-        break;
-      case Next::shutdown:
-        half_close(s);
-        m.shut();
-        break;
-      case Next::call:  // Plain::spawned: never asked
-      case Next::close:
-        co_return;
+    // The StreamRef made for each use, not kept: a local in scope at the
+    // co_await would be a member of the frame.
+    const Next n = m.next(stream_ref(s));
+    if (n == Next::shutdown) {
+      half_close(s);
+      m.shut();
+      continue;
     }
+    if (n == Next::close || n == Next::call) co_return;  // call: Plain::spawned, never asked
+    // A named local, not a temporary of the co_await (GCC 12: server.cpp);
+    // the one co_await of the frame.
+    StepWait<S> step(n, m, s, stream_ref(s), drain);
+    co_await step;
   }
 }
 
