@@ -2,17 +2,27 @@
 // duet::Task per connection that does what the connection machine
 // (conn.hpp) says, with a co_await at each wait.
 //
-// Every wait is one future, Step: the machine's step (a read, racing the
-// drain while idle; a write; a handler's turn; a body from its source) in
-// one slot, reported to the machine when it ends. A coroutine's frame
-// keeps every co_await's operand and awaiter for the whole coroutine, side
-// by side (GCC does not overlap those of different co_awaits), so a
-// co_await per kind of wait would keep all of them in every frame; with
-// one co_await the frame keeps the largest wait once. An idle connection
-// is then the task's one block (the task's header, the frame: the machine
-// with its first-read bytes, the stream, the drain's registration and the
-// read in flight with its timer) and the driver's block for its socket;
-// no heap.
+// Every wait is one future, turn.hpp's StepWait: the step's read or write
+// (within the machine's deadline), the handler's turn or a body from its
+// source, in one union, reported to the machine when it ends; between
+// requests the read races the drain. A coroutine's frame keeps each
+// co_await's operand and awaiter for the coroutine's whole life, side by
+// side (GCC does not overlap those of different co_awaits), so serve() has
+// one co_await, of one type: its frame holds the largest wait once, where a
+// co_await per kind of wait held every kind at once, idle or not. For the
+// same reason nothing but what an idle wait needs is a local in scope at
+// the co_await (the StreamRef is made at each use).
+//
+// An idle connection is the task's one block and the I/O driver's block
+// for its socket, and no heap. The task's block: its header, then the
+// frame: the coroutine's own words (resume and destroy, the promise), the
+// parameters (the slot, and the stream before it moved), the drain's
+// registration, the machine (the server's state, the request block's
+// pointer, null while idle, the deadline, positions and flags, and the 64
+// bytes the next request is read into), the stream, and the wait in
+// flight (the read and its timer, in the StepWait) with its awaiter.
+// tests/http_server/idle_memory_test.cpp bounds what it holds in the block
+// cache.
 #include <utility>
 
 #include "duet/stackless/coro_task.hpp"

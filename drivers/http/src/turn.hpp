@@ -75,8 +75,7 @@ class [[nodiscard]] StepWait {
  public:
   /// The wait for `n`, one of read, write, handle and write_body (any
   /// other is ready at once and reports nothing).
-  StepWait(Next n, Conn& m, S& s, StreamRef io, CancelledFuture& drain)
-      : m_(m), drain_(&drain) {
+  StepWait(Next n, Conn& m, S& s, StreamRef io, CancelledFuture& drain) : m_(m), drain_(&drain) {
     switch (n) {
       case Next::read:
         std::construct_at(&read_, timeout_at(m.deadline(), s.read(m.read_into())));
