@@ -60,6 +60,7 @@ Router users() {
 using router_test::reach;
 using router_test::tagged;
 using Method = duet::http::Method;
+using duet::http::Request;
 
 TEST_CASE("router: a route for every method by its shorthand", "[http_server]") {
   duet::http::Router r;

@@ -1,8 +1,28 @@
 // coroutine_engine.cpp: the coroutine engine (Engine::coroutine): a
 // duet::Task per connection that does what the connection machine
-// (conn.hpp) says, with a co_await at each wait. An idle connection is this
-// task's frame (the machine, with its first-read bytes, and the wait in
-// progress) and no heap.
+// (conn.hpp) says, with a co_await at each wait.
+//
+// Every wait is one future, turn.hpp's StepWait: the step's read or write
+// (within the machine's deadline), the handler's turn or a body from its
+// source, in one union, reported to the machine when it ends; between
+// requests the read races the drain. A coroutine's frame keeps each
+// co_await's operand and awaiter for the coroutine's whole life, side by
+// side (GCC does not overlap those of different co_awaits), so serve() has
+// one co_await, of one type: its frame holds the largest wait once, where a
+// co_await per kind of wait held every kind at once, idle or not. For the
+// same reason nothing but what an idle wait needs is a local in scope at
+// the co_await (the StreamRef is made at each use).
+//
+// An idle connection is the task's one block and the I/O driver's block
+// for its socket, and no heap. The task's block: its header, then the
+// frame: the coroutine's own words (resume and destroy, the promise), the
+// parameters (the slot, and the stream before it moved), the drain's
+// registration, the machine (the server's state, the request block's
+// pointer, null while idle, the deadline, positions and flags, and the 64
+// bytes the next request is read into), the stream, and the wait in
+// flight (the read and its timer, in the StepWait) with its awaiter.
+// tests/http_server/idle_memory_test.cpp bounds what it holds in the block
+// cache.
 #include <utility>
 
 #include "duet/stackless/coro_task.hpp"
@@ -20,37 +40,20 @@ Task<void> serve(OpenSlot slot, S stream) {
   CancelledFuture drain = slot->shutdown.cancelled();
   Conn m(std::move(slot), kLingers<S>, Conn::Plain::spawned);
   S s = std::move(stream);  // after m: closed before the slot is given back
-  const StreamRef io = stream_ref(s);
   for (;;) {
-    switch (m.next(io)) {
-      case Next::read:
-        if (m.idle()) {
-          // A named local, not a temporary of the co_await (GCC 12: server.cpp).
-          auto wait = idle_read(m, s, drain);
-          idle_read_done(m, co_await wait);
-        } else {
-          m.read_done(co_await timeout_at(m.deadline(), s.read(m.read_into())));
-        }
-        break;
-      case Next::write: {
-        const io::Transferred t = co_await timeout_at(m.deadline(), s.write_all(m.output()));
-        m.written(t.ok());
-        break;
-      }
-      case Next::handle:
-        co_await Conn::Turn(m, io);
-        break;
-      case Next::write_body:
-        m.body_written(co_await write_body(s, m.out(), m.body(), m.write_timeout()));
-        break;
-      case Next::shutdown:
-        half_close(s);
-        m.shut();
-        break;
-      case Next::call:  // Plain::spawned: never asked
-      case Next::close:
-        co_return;
+    // The StreamRef made for each use, not kept: a local in scope at the
+    // co_await would be a member of the frame.
+    const Next n = m.next(stream_ref(s));
+    if (n == Next::shutdown) {
+      half_close(s);
+      m.shut();
+      continue;
     }
+    if (n == Next::close || n == Next::call) co_return;  // call: Plain::spawned, never asked
+    // A named local, not a temporary of the co_await (GCC 12: server.cpp);
+    // the one co_await of the frame.
+    StepWait<S> step(n, m, s, stream_ref(s), drain);
+    co_await step;
   }
 }
 

@@ -1,13 +1,14 @@
 // fiber_engine.cpp: the fiber engine (Engine::fiber): a fiber per
 // connection (duet::spawn(duet::stackful, ...)) that does what the
 // connection machine (conn.hpp) says, with a blocking call (duet::wait) at
-// each wait. A plain handler runs on the connection's own fiber
-// (Next::call); the answers made before it are written when it first waits
-// (the fiber's before_park step). A TLS
-// connection's handshake runs before its fiber exists, as a task on the
-// worker's stack (handshake_then): OpenSSL's depth would otherwise stay
-// resident in every idle connection's stack. An idle connection is its
-// fiber's stack (the machine, with its first-read bytes) and no heap.
+// each wait (turn.hpp's StepWait, as the coroutine engine's). A plain
+// handler runs on the connection's own fiber (Next::call); the answers
+// made before it are written when it first waits (the fiber's before_park
+// step). A TLS connection's handshake runs before its fiber exists, as a
+// task on the worker's stack (handshake_then): OpenSSL's depth would
+// otherwise stay resident in every idle connection's stack. An idle
+// connection is its fiber's stack (the machine, with its first-read bytes)
+// and no heap.
 #include <utility>
 
 #include "duet/stackful.hpp"
@@ -32,35 +33,28 @@ void serve(Conn& m, S& stream, const Serving*& serving) {
   const Serving here{m, io};
   serving = &here;
   for (;;) {
-    switch (m.next(io)) {
-      case Next::read:
-        if (m.idle()) {
-          idle_read_done(m, wait(idle_read(m, stream, drain)));
-        } else {
-          m.read_done(wait(timeout_at(m.deadline(), stream.read(m.read_into()))));
-        }
-        break;
-      case Next::write:
-        m.written(wait(timeout_at(m.deadline(), stream.write_all(m.output()))).ok());
-        break;
-      case Next::handle:
-        wait(Conn::Turn(m, io));
-        break;
+    const Next n = m.next(io);
+    switch (n) {
       case Next::call: {
         // Answers made before the handler go out when it first waits.
         const duet::detail::ArmedBeforePark armed(m.writes_while_pending());
         m.call_plain();
         break;
       }
-      case Next::write_body:
-        m.body_written(wait(write_body(stream, m.out(), m.body(), m.write_timeout())));
-        break;
       case Next::shutdown:
         half_close(stream);
         m.shut();
         break;
       case Next::close:
         return;
+      case Next::read:
+      case Next::write:
+      case Next::handle:
+      case Next::write_body: {
+        StepWait<S> step(n, m, stream, io, drain);  // an lvalue: waited in place
+        wait(step);
+        break;
+      }
     }
   }
 }

@@ -1,13 +1,17 @@
 // turn.hpp (private): what every engine shares around the connection
 // machine (conn.hpp), besides the machine's own Conn::Turn:
 // - stream_ref: the machine's StreamRef over a TcpStream or a TlsStream;
-// - idle_read/idle_read_done: the read between requests, raced with the
-//   drain;
+// - StepWait: the wait for one step of the machine (a read, racing the
+//   drain between requests; a write; a handler's turn; a body from its
+//   source) as one future that reports its end to the machine, which the
+//   coroutine and fiber engines await at each step;
 // - handshake_then: a TLS connection's handshake as a task of its own,
 //   which hands the stream to the connection's task and ends (nothing of
 //   the handshake stays beneath an idle connection).
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <type_traits>
@@ -15,7 +19,6 @@
 
 #include "conn.hpp"
 #include "duet/cancel/token.hpp"
-#include "duet/channel/select.hpp"
 #include "duet/net/tcp.hpp"
 #include "duet/poll.hpp"
 #include "duet/time/timeout.hpp"
@@ -49,23 +52,123 @@ StreamRef stream_ref(S& s) noexcept {
   return StreamRef{&s, &ops};
 }
 
-enum IdleCase { drain_began, read_ended };  // idle_read's select cases, in the order written
-
-/// The read between requests (Conn::idle()), raced with the drain in a
-/// biased select. `drain` is the connection's one CancelledFuture for the
-/// server's token, borrowed (registered once per connection).
+/// The wait for one step of the machine (Next::read, write, handle,
+/// write_body), as one poll future: ready once its end is reported to the
+/// machine (read_done or drained, written, the turn's own reports,
+/// body_written). Reads and writes are bounded by the machine's deadline
+/// (timeout_at). While the machine is idle() the read races the drain: the
+/// connection's one CancelledFuture for the server's token, borrowed
+/// (registered once per connection, re-polled by its task with no lock),
+/// polled first, so that the drain wins a tie (a biased race).
+///
+/// One type for every kind of wait, the kinds in one union (which of them
+/// kept in a byte): a coroutine's frame keeps each co_await's operand and
+/// awaiter for the whole coroutine, side by side (GCC does not overlap
+/// those of different co_awaits), so an engine that awaits one StepWait
+/// keeps the largest wait once, not every kind of wait at once.
 template <class S>
-auto idle_read(Conn& m, S& s, CancelledFuture& drain) {
-  return select(biased, drain, timeout_at(m.deadline(), s.read(m.read_into())));
-}
-template <class R>
-void idle_read_done(Conn& m, R&& r) {
-  if (r.template is<drain_began>()) {
-    m.drained();
-  } else {
-    m.read_done(r.template get<read_ended>());
+class [[nodiscard]] StepWait {
+  using Read = decltype(timeout_at(Instant{}, std::declval<S&>().read(std::span<std::byte>())));
+  using Write =
+      decltype(timeout_at(Instant{}, std::declval<S&>().write_all(std::span<const std::byte>())));
+
+ public:
+  /// The wait for `n`, one of read, write, handle and write_body (any
+  /// other is ready at once and reports nothing).
+  StepWait(Next n, Conn& m, S& s, StreamRef io, CancelledFuture& drain) : m_(m), drain_(&drain) {
+    switch (n) {
+      case Next::read:
+        std::construct_at(&read_, timeout_at(m.deadline(), s.read(m.read_into())));
+        kind_ = m.idle() ? Kind::idle_read : Kind::read;
+        break;
+      case Next::write:
+        std::construct_at(&write_, timeout_at(m.deadline(), s.write_all(m.output())));
+        kind_ = Kind::write;
+        break;
+      case Next::handle:
+        std::construct_at(&turn_, m, io);
+        kind_ = Kind::turn;
+        break;
+      case Next::write_body:
+        std::construct_at(&body_, write_body(s, m.out(), m.body(), m.write_timeout()));
+        kind_ = Kind::body;
+        break;
+      case Next::call:
+      case Next::shutdown:
+      case Next::close:
+        break;
+    }
   }
-}
+  StepWait(const StepWait&) = delete;
+  StepWait& operator=(const StepWait&) = delete;
+  ~StepWait() {
+    switch (kind_) {
+      case Kind::idle_read:
+      case Kind::read:
+        std::destroy_at(&read_);
+        break;
+      case Kind::write:
+        std::destroy_at(&write_);
+        break;
+      case Kind::turn:
+        std::destroy_at(&turn_);
+        break;
+      case Kind::body:
+        std::destroy_at(&body_);
+        break;
+      case Kind::none:
+        break;
+    }
+  }
+
+  Poll<void> poll(Context& cx) {
+    switch (kind_) {
+      case Kind::idle_read:
+        if (drain_->poll(cx).is_ready()) {
+          m_.drained();
+          break;
+        }
+        [[fallthrough]];
+      case Kind::read: {
+        auto p = read_.poll(cx);
+        if (p.is_pending()) return pending;
+        m_.read_done(std::move(p).value());
+        break;
+      }
+      case Kind::write: {
+        auto p = write_.poll(cx);
+        if (p.is_pending()) return pending;
+        m_.written(std::move(p).value().ok());
+        break;
+      }
+      case Kind::turn:
+        if (turn_.poll(cx).is_pending()) return pending;
+        break;
+      case Kind::body: {
+        auto p = body_.poll(cx);
+        if (p.is_pending()) return pending;
+        m_.body_written(std::move(p).value());
+        break;
+      }
+      case Kind::none:
+        break;
+    }
+    return ready();
+  }
+
+ private:
+  enum class Kind : std::uint8_t { none, idle_read, read, write, turn, body };
+
+  Conn& m_;
+  CancelledFuture* drain_;
+  Kind kind_ = Kind::none;
+  union {
+    Read read_;  // idle_read, read
+    Write write_;
+    Conn::Turn turn_;
+    Task<bool> body_;
+  };
+};
 
 /// The connection's task over a TLS stream, started once the handshake
 /// succeeded (each engine's own).
