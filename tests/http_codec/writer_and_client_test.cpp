@@ -137,10 +137,16 @@ TEST_CASE("write_response: HEAD, bodiless statuses, HTTP/1.0, replaced fields", 
   r.headers.add("Transfer-Encoding", "chunked");
   r.headers.add("X-Evil", "a\r\nInjected: 1");
   r.headers.add("X-Ok", "1");
+  // A lone LF, a NUL, a CR in the name: dropped too; the other bytes below
+  // a space (a tab, a vertical tab) are the handler's to send.
+  r.headers.add("X-Lf", "a\nInjected: 1");
+  r.headers.add("X-Nul", std::string_view("a\0b", 3));
+  r.headers.add("X-Name\r", "1");
+  r.headers.add("X-Tab", "a\tb\x0b");
   duet::http::write_response(out, r, Answering{.head = false, .version = 11, .close = true});
   CHECK(without_date(out) ==
         "HTTP/1.1 201 Created\r\nServer: duet\r\nDate: D\r\nContent-Type: text/plain\r\n"
-        "X-Ok: 1\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx");
+        "X-Ok: 1\r\nX-Tab: a\tb\x0b\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx");
 }
 
 TEST_CASE("write_error answers as the example server did", "[http_codec]") {

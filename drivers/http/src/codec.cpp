@@ -20,6 +20,7 @@
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <charconv>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -715,9 +716,13 @@ bool reserved_response_field(std::string_view name) noexcept {
 /// A field that would break the message (a line end or NUL in it) is not
 /// written: a handler cannot split the response.
 bool writable(const Headers::Field& f) noexcept {
+  // CR, LF and NUL are all below 14: one comparison a byte for the
+  // printable rest.
+  constexpr std::uint32_t breaking = (1u << '\r') | (1u << '\n') | (1u << '\0');
   auto bad = [](std::string_view v) {
     for (const char c : v) {
-      if (c == '\r' || c == '\n' || c == '\0') return true;
+      const auto u = static_cast<unsigned char>(c);
+      if (u < 14 && ((breaking >> u) & 1u) != 0) return true;
     }
     return false;
   };

@@ -302,7 +302,8 @@ std::optional<std::string_view> Request::query_param(std::string_view name) cons
 }
 
 std::string_view Request::param(std::string_view name) const noexcept {
-  return params.find(name, path()).value_or(std::string_view());
+  // The target begins with the path: no need to find the '?' first.
+  return params.find(name, target).value_or(std::string_view());
 }
 
 std::optional<std::string> Request::first_query_value(std::string_view name) const {

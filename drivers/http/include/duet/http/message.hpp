@@ -174,7 +174,8 @@ class DUET_API PathParams {
   /// The i-th parameter's name (i < size()).
   [[nodiscard]] std::string_view name(std::size_t i) const noexcept;
   /// The i-th parameter's value, decoded; `path` is the path it was
-  /// matched in (Request::path()).
+  /// matched in (Request::path()), or any text that begins with it (the
+  /// whole target: a value's place is an offset from the path's start).
   [[nodiscard]] std::string_view value(std::size_t i, std::string_view path) const noexcept;
   /// The value of the parameter `name`, decoded; empty when the pattern
   /// has none of that name.
@@ -288,7 +289,8 @@ struct DUET_API Request {
   /// unsigned T, a value out of T's range).
   template <class T>
   [[nodiscard]] std::optional<T> param(std::string_view name) const {
-    const auto v = params.find(name, path());
+    // The target begins with the path: no need to find the '?' first.
+    const auto v = params.find(name, target);
     if (!v) return std::nullopt;
     return detail::parse_as<T>(*v);
   }
