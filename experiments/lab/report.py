@@ -1036,11 +1036,15 @@ class Report:
         def row(target, measured, verdict):
             rows.append(f"| {target} | {measured} | {verdict} |  |")
 
+        def series(impl: str, metric: str):
+            """`impl`'s http `metric` at whatever N it was read."""
+            return next((v for (e, j, m, n), v in R.by_key.items() if e == "http" and j == impl and m == metric),
+                        None)
+
         for engine, line in self.HTTP_IDLE_LINES.items():
             for drv in self.HTTP_DRIVERS:
                 i = f"duet-{engine}-{drv}"
-                s = next((v for (e, j, m, n), v in R.by_key.items()
-                          if e == "http" and j == i and m == "rss_per_long_idle_conn"), None)
+                s = series(i, "rss_per_long_idle_conn")
                 if not s:
                     continue
                 target = f"memory per long-idle connection (issue 75): {i} at most {fmt_bytes(line)}"
@@ -1050,12 +1054,10 @@ class Report:
         for engine, k in self.HTTP_IDLE_TLS_LINES.items():
             for drv in self.HTTP_DRIVERS:
                 i = f"duet-{engine}-{drv}"
-                a = next((v for (e, j, m, n), v in R.by_key.items()
-                          if e == "http" and j == i and m == "rss_per_long_idle_tls_conn"), None)
+                a = series(i, "rss_per_long_idle_tls_conn")
                 if not a:
                     continue
-                b = next((v for (e, j, m, n), v in R.by_key.items()
-                          if e == "http" and j == "nginx" and m == "rss_per_long_idle_tls_conn"), None)
+                b = series("nginx", "rss_per_long_idle_tls_conn")
                 target = f"memory per long-idle TLS connection (issue 75): {i} at most {fmt_num(k)}x nginx's"
                 if not b:
                     row(target, f"{fmt_bytes(a.median)}; nginx not measured", "missing: nginx")
