@@ -159,7 +159,7 @@ from http_memory import BREAKDOWN_METHOD, DEPTH_BREAKDOWN_METHOD, DEPTH_FD_MARGI
     DEPTH_WARMUP, IDLE_FIRST_S, IDLE_LONG_S, IDLE_WARMUP, depth_n, depth_n_why, idle_rss, parked_rss
 from http_profile import PROFILE_METHOD, profile_server
 from http_servers import DRIVERS, DUET_CONFIGS, HERE, ROOT, NoTLS, Server, Upstream, build_peers, cpu_ticks, \
-    duet_name, duet_servers, io_syscalls, io_uring_available, make_cert, pick_cpus, start, stop
+    cpu_ns, duet_name, duet_servers, io_syscalls, io_uring_available, make_cert, pick_cpus, start, stop
 from http_wrk import Load, parse_loads, run_wrk, warm_up, window, wrk_script
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -206,7 +206,7 @@ PROFILES = {
                   upstream_drivers="one", depth_n=200, depth_runs=None, idle_runs=None, idle_drivers="one",
                   idle_tls_max=IDLE_TLS_MAX, once_loads="", tls_diagnostics_drivers="one",
                   routing_loads="routed:64", routing_reps=1, routing_seconds=1, routing_races=1, routing_warmup=0,
-                  routing_drivers="one"),
+                  routing_drivers="one", race_reps=1, race_seconds=1, race_warmup=0),
     # quick: every route at 256 connections (the targets' load); the lab
     # repeats the program 3 times. What measures memory or diagnoses (the
     # idle tests, plain and TLS; the depth test; syscalls, profiles, the
@@ -236,7 +236,7 @@ PROFILES = {
                   upstream_drivers="one", depth_n=10000, depth_runs=1, idle_runs=1, idle_drivers="one",
                   idle_tls_max=1000, once_loads="json,pipeline", tls_diagnostics_drivers="one",
                   routing_loads=ROUTING_LOADS, routing_reps=4, routing_seconds=2, routing_races=1,
-                  routing_warmup=1, routing_drivers="one"),
+                  routing_warmup=1, routing_drivers="one", race_reps=1, race_seconds=2, race_warmup=1),
     # full: every route at every connection count; 2 reps a run, 5 runs;
     # every pass in every run (the depth test once a run, on both drivers).
     "full": dict(loads=";".join(f"{k}:{ALL_CONNS}" for k in ("plaintext", "pipeline", "json", "https")), reps=2,
@@ -247,7 +247,7 @@ PROFILES = {
                  depth_n=10000, depth_runs=None, idle_runs=None, idle_drivers="all",
                  idle_tls_max=IDLE_TLS_MAX, once_loads="", tls_diagnostics_drivers="all",
                  routing_loads=ROUTING_LOADS, routing_reps=4, routing_seconds=4, routing_races=2,
-                 routing_warmup=1, routing_drivers="all"),
+                 routing_warmup=1, routing_drivers="all", race_reps=2, race_seconds=4, race_warmup=1),
 }
 
 
@@ -400,9 +400,10 @@ def attempt(kind: str, load: Load, name: str, failed: list[str], measure):
 
 # ---- records ---------------------------------------------------------------------------
 
-def rep_records(rep: dict[str, dict], load: Load, method: str) -> list[dict]:
+def rep_records(rep: dict[str, dict], load: Load, method: str, raced: bool = False) -> list[dict]:
     """One rep of one load (every server once): raw figures and the ratios
-    within the rep."""
+    within the rep; `raced`: the requests/s and CPU ratios are the race
+    pass's (race_pass), and only the latency ratios are this rep's."""
     out = []
 
     def rec(impl, metric, value, unit, meth=method):
@@ -435,20 +436,20 @@ def rep_records(rep: dict[str, dict], load: Load, method: str) -> list[dict]:
         for name, d in rep.items():
             if name == ref:
                 continue
-            if b["rps"] > 0:
+            if b["rps"] > 0 and not raced:
                 rec(name, f"rps_vs_{ref}", d["rps"] / b["rps"], "x", "ratio of requests/s in the same rep")
             if b["p99_us"] > 0 and d["p99_us"] > 0:
                 rec(name, f"p99_vs_{ref}", d["p99_us"] / b["p99_us"], "x", "ratio of p99 latency in the same rep")
             if b["p999_us"] > 0 and d["p999_us"] > 0:
                 rec(name, f"p999_vs_{ref}", d["p999_us"] / b["p999_us"], "x",
                     "ratio of p99.9 latency in the same rep")
-            if ref == "nginx" and b["cpu_s"] > 0 and b["requests"] and d["requests"]:
+            if ref == "nginx" and b["cpu_s"] > 0 and b["requests"] and d["requests"] and not raced:
                 rec(name, "cpu_vs_nginx", (d["cpu_s"] / d["requests"]) / (b["cpu_s"] / b["requests"]), "x",
                     "ratio of server CPU per request in the same rep")
     # Between the engines on one driver (records of impl duet-<driver>): what
     # users' coroutine code gets against the tuned ceiling, and what their
     # fiber code gets against their coroutine code.
-    for drv in DRIVERS:
+    for drv in DRIVERS if not raced else ():
         co, fb, po = (rep.get(duet_name(e, drv)) for e in ("coroutine", "fiber", "poll"))
         if co and po and po["rps"] > 0:
             rec(f"duet-{drv}", "coroutine_vs_poll", co["rps"] / po["rps"], "x",
@@ -539,6 +540,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--routing-drivers", choices=("one", "all"),
                     help="duet's drivers in the routing-cost pair: one (io_uring where the kernel allows it, else "
                     "epoll) or all")
+    ap.add_argument("--race-reps", type=int, help="the race pass's reps a run (0: none; the load pass's ratios "
+                    "then solo): each server raced against a fresh nginx on one core, per load")
+    ap.add_argument("--race-seconds", type=int, help="the race pass's race window")
+    ap.add_argument("--race-warmup", type=int, help="the warm-up race before it")
     ap.add_argument("--depth", type=int, default=16, help="requests per write with pipelining")
     ap.add_argument("--depth-n", type=int, help="requests parked at once on the slow upstream in the depth test "
                     "(0: skip it; fewer where RLIMIT_NOFILE does not allow two descriptors each)")
@@ -579,7 +584,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     for k in ("reps", "seconds", "warmup", "loads", "count_loads", "idle_n", "peers", "profile_loads", "profile_seconds",
               "timeline_loads", "upstream_loads", "upstream_seconds", "upstream_warmup", "upstream_drivers",
               "depth_n", "idle_drivers", "idle_tls_max", "once_loads", "tls_diagnostics_drivers", "routing_loads",
-              "routing_reps", "routing_seconds", "routing_races", "routing_warmup", "routing_drivers"):
+              "routing_reps", "routing_seconds", "routing_races", "routing_warmup", "routing_drivers", "race_reps",
+              "race_seconds", "race_warmup"):
         if getattr(a, k) is None:
             setattr(a, k, preset[k])
     return a
@@ -627,6 +633,10 @@ class Bench:
         self.no_tls: set[str] = set()
         self.failed: list[str] = []
 
+    def raced(self) -> bool:
+        """Whether the race pass gives this run's requests/s ratios."""
+        return self.a.race_reps > 0 and RACE_REF in self.servers
+
     def method(self, load: Load) -> str:
         return (f"wrk -t1 --latency, {window(load, self.a.seconds)} s after a {self.a.warmup} s warm-up, on "
                 f"loopback; server pinned to CPU {self.cpus[0]} (one worker process or thread), wrk to CPU "
@@ -669,11 +679,12 @@ def one_rep(b: Bench, load: Load, rep: int, script: str, sargs: list[str], names
 
 
 def load_pass(b: Bench, loads: list[Load]):
-    """The main pass: every load, rep by rep, a record set per rep."""
+    """The main pass: every load, rep by rep, a record set per rep (its
+    requests/s ratios the race pass's where that pass runs)."""
     for load in loads:
         script, sargs = wrk_script(b.tmp, load)
         for rep in range(b.a.reps):
-            write(rep_records(one_rep(b, load, rep, script, sargs), load, b.method(load)))
+            write(rep_records(one_rep(b, load, rep, script, sargs), load, b.method(load), raced=b.raced()))
 
 
 # ---- the proxy and fan-out loads ---------------------------------------------------------
@@ -812,7 +823,7 @@ def combine_windows(ws: list[dict]) -> dict:
     requests over the summed length), each latency percentile the median of
     the windows'."""
     d = dict(ws[-1])
-    for k in ("requests", "duration_us", "bytes", "cpu_s", "err_connect", "err_read", "err_write", "err_status",
+    for k in ("requests", "duration_us", "bytes", "cpu_s", "cpu_ns", "err_connect", "err_read", "err_write", "err_status",
               "err_timeout", "non2xx"):
         d[k] = sum(w.get(k, 0) for w in ws)
     for k in ("p50_us", "p90_us", "p99_us", "p999_us", "max_us"):
@@ -825,9 +836,10 @@ def combine_windows(ws: list[dict]) -> dict:
 def race(cpu: int, sides: list, seconds: int, script: str, sargs: list[str]) -> list[dict]:
     """One window of the race: a wrk run per side (load, running server),
     all at once on `cpu`; each side's figures, its server's CPU over the
-    window in cpu_s."""
+    window in cpu_s (clock ticks) and cpu_ns (the scheduler's count)."""
     out: list[dict | Exception | None] = [None] * len(sides)
     t0 = [cpu_ticks(r.pids) for _, r in sides]
+    n0 = [cpu_ns(r.pids) for _, r in sides]
 
     def one(k: int):
         load, r = sides[k]
@@ -845,15 +857,16 @@ def race(cpu: int, sides: list, seconds: int, script: str, sargs: list[str]) -> 
         if isinstance(out[k], Exception):
             raise out[k]
         out[k]["cpu_s"] = (cpu_ticks(r.pids) - t0[k]) / os.sysconf("SC_CLK_TCK")
+        out[k]["cpu_ns"] = cpu_ns(r.pids) - n0[k]
     return out
 
 
 def measure_pair(pair: list[tuple[Load, Server]], cpus, cert, key, seconds: int, races: int, warmup, script,
-                 sargs) -> dict:
-    """Both sides of a routing pair (load, server) started at once, fresh,
-    on cpus[0], warmed up together (a race not measured), then raced (race)
-    `races` times:
-    per side's load kind, the combined figures (combine_windows)."""
+                 sargs) -> list[dict]:
+    """Both sides of a pair (load, server) started at once, fresh, on
+    cpus[0], warmed up together (a race not measured), then raced (race)
+    `races` times: per side, in the pair's order, the combined figures
+    (combine_windows) and its server's exit status."""
     running = []
     try:
         for load, srv in pair:
@@ -876,10 +889,10 @@ def measure_pair(pair: list[tuple[Load, Server]], cpus, cert, key, seconds: int,
                                        f"{''.join(r.tail)[-300:]}")
     finally:
         rcs = [stop(r) for r in running]
-    out = {}
-    for k, (load, _) in enumerate(pair):
-        out[load.kind] = combine_windows(got[k])
-        out[load.kind]["exit"] = rcs[k]
+    out = []
+    for k in range(len(pair)):
+        out.append(combine_windows(got[k]))
+        out[k]["exit"] = rcs[k]
     return out
 
 
@@ -916,9 +929,9 @@ def routing_pass(b: Bench, loads: list[Load]):
                 if b.rng.random() < 0.5:
                     pair.reverse()
                 try:
-                    for kind, d in measure_pair(pair, b.cpus, b.cert, b.key, b.a.routing_seconds, b.a.routing_races,
-                                                b.a.routing_warmup, script, sargs).items():
-                        got[kind][name] = d
+                    for (load, _), d in zip(pair, measure_pair(pair, b.cpus, b.cert, b.key, b.a.routing_seconds,
+                                                               b.a.routing_races, b.a.routing_warmup, script, sargs)):
+                        got[load.kind][name] = d
                 except (RuntimeError, subprocess.SubprocessError, OSError) as e:
                     log(f"{routed} rep {rep} {name}: {e}")
                     b.failed.append(f"{routed} rep {rep} {name}: {str(e).splitlines()[0][:120]}")
@@ -931,6 +944,102 @@ def routing_pass(b: Bench, loads: list[Load]):
                 write([r for r in rep_records(got[load.kind], load, method)
                        if not r["metric"].startswith(("coroutine_vs_poll.", "fiber_vs_coroutine."))])
             write(routing_ratios(got["bare"], got["routed"], routed))
+
+
+# ---- the race pass: requests/s ratios, each server raced against one reference ------------
+
+# The reference every server is raced against (RACE_REF), and why one
+# reference: a ratio between two other servers is the quotient of theirs,
+# so that every ratio the report grades comes from the same races.
+RACE_REF = "nginx"
+
+
+def race_method(b: Bench) -> str:
+    return (f"a race on one core: each server started fresh beside a fresh {RACE_REF} (one worker process or "
+            f"thread each), both pinned to CPU {b.cpus[0]}, loaded at once by two wrk -t1 on CPU {b.cpus[1]}, a "
+            f"{b.a.race_warmup} s warm-up then a race of {b.a.race_seconds} s; requests per second of the "
+            f"server's CPU time (its threads' schedstat) over {RACE_REF}'s in the same race; ratios between two "
+            f"other servers the quotient of theirs over {RACE_REF}, raced in the same rep; {b.a.race_reps} "
+            f"rep(s) a run")
+
+
+def per_cpu(d: dict) -> float:
+    """Requests per second of the server's own CPU time in a race: the
+    requests/s it would serve on a core of its own."""
+    return d["requests"] / (d["cpu_ns"] / 1e9) if d.get("cpu_ns", 0) > 0 else 0.0
+
+
+def race_records(vs_ref: dict[str, float], busy: dict[str, float], load: Load, method: str) -> list[dict]:
+    """One rep of the race pass (server -> its per-CPU rate over the
+    reference's; server -> the core's busy share in its race): the
+    records the load pass gives solo elsewhere, each a quotient of the
+    same races."""
+    out = []
+
+    def rec(impl, metric, value, unit="x", meth=method):
+        out.append({"experiment": EXPERIMENT, "impl": impl, "metric": f"{metric}.{load.name}", "n": load.conns,
+                    "value": value, "unit": unit, "method": meth})
+
+    for name, r in vs_ref.items():
+        rec(name, f"rps_vs_{RACE_REF}", r)
+        rec(name, f"cpu_vs_{RACE_REF}", 1 / r, meth=method + "; CPU per request, the inverse")
+        rec(name, "race_core_busy", busy[name], "CPUs",
+            "both servers' CPU time over the race's length: under 1, wrk rather than the core bounded the race")
+        if "hyper" in vs_ref and name != "hyper":
+            rec(name, "rps_vs_hyper", r / vs_ref["hyper"])
+    for drv in DRIVERS:
+        co, fb, po = (vs_ref.get(duet_name(e, drv)) for e in ("coroutine", "fiber", "poll"))
+        if co and po:
+            rec(f"duet-{drv}", "coroutine_vs_poll", co / po,
+                meth=method + "; the coroutine engine over the poll engine")
+        if fb and co:
+            rec(f"duet-{drv}", "fiber_vs_coroutine", fb / co,
+                meth=method + "; the fiber engine over the coroutine engine")
+    return out
+
+
+def race_pass(b: Bench, loads: list[Load]):
+    """Every server (but the reference) raced against RACE_REF (a fresh
+    pair each, measure_pair), per load, rep by rep in an order rotated
+    from a random start: the run's requests/s and CPU ratios. Two servers
+    loaded at once on one core share its speed as it changes, which two
+    windows one after the other do not (docs/performance-log.md, "The
+    load pass's ratios raced on one core")."""
+    if not b.raced():
+        if b.a.race_reps > 0:
+            log(f"race pass: {RACE_REF} not measured here; the load pass's ratios are solo")
+        return
+    ref = b.servers[RACE_REF]
+    names = [n for n in b.names if n != RACE_REF]
+    method = race_method(b)
+    for load in loads:
+        script, sargs = wrk_script(b.tmp, load)
+        for rep in range(b.a.race_reps):
+            k = b.rng.randrange(len(names)) if names else 0
+            vs_ref: dict[str, float] = {}
+            busy: dict[str, float] = {}
+            for name in names[k:] + names[:k]:
+                if load.tls and (name in b.no_tls or RACE_REF in b.no_tls):
+                    continue
+                pair = [(load, b.servers[name]), (load, ref)]
+                try:
+                    x, r = measure_pair(pair, b.cpus, b.cert, b.key, b.a.race_seconds, 1, b.a.race_warmup,
+                                        script, sargs)
+                except NoTLS as e:
+                    log(f"race {load} rep {rep} {name}: no HTTPS: {e}")
+                    continue
+                except (RuntimeError, subprocess.SubprocessError, OSError) as e:
+                    log(f"race {load} rep {rep} {name}: {e}")
+                    b.failed.append(f"race {load} rep {rep} {name}: {str(e).splitlines()[0][:120]}")
+                    continue
+                if per_cpu(x) <= 0 or per_cpu(r) <= 0:
+                    b.failed.append(f"race {load} rep {rep} {name}: no CPU time read")
+                    continue
+                vs_ref[name] = per_cpu(x) / per_cpu(r)
+                busy[name] = (x["cpu_ns"] + r["cpu_ns"]) / 1e3 / max(x["duration_us"], r["duration_us"])
+                log(f"race {load} rep {rep} {name}: {vs_ref[name]:.3f}x {RACE_REF} per CPU-second "
+                    f"({x['rps']:.0f} and {r['rps']:.0f} req/s, core busy {busy[name]:.2f})")
+            write(race_records(vs_ref, busy, load, method))
 
 
 def start_upstream(b: Bench, up: Server, cpu: int, what: str):
@@ -1238,6 +1347,7 @@ def main(argv=None) -> int:
     try:
         b = Bench(a, cpus, servers, tmp, peers)
         timed_pass("load", lambda: load_pass(b, loads))
+        timed_pass("race", lambda: race_pass(b, loads))
         timed_pass("upstream", lambda: upstream_pass(b, upstream_loads))
         timed_pass("routing", lambda: routing_pass(b, routing_loads))
         timed_pass("syscalls", lambda: syscall_pass(b, count_loads))

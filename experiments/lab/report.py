@@ -459,11 +459,16 @@ class Report:
     def http_best(self, load: str = "plaintext", n: int | None = None, engines=None):
         """duet's configuration with the highest median requests/s at a
         load (256 connections by default), among `engines` (all three by
-        default), or None."""
+        default), or None: by its ratio to nginx where the run raced them
+        (http_bench.py's race pass: each raced against nginx on one core),
+        else by its requests/s alone."""
         n = n or self.HTTP_TARGET_CONNS
         names = [f"duet-{e}-{d}" for d in self.HTTP_DRIVERS for e in (engines or self.HTTP_ENGINES)]
-        duet = [(s.median, i) for i in names for s in [self.R.opt("http", f"rps.{load}", n, i)] if s]
-        return max(duet)[1] if duet else None
+        for metric in (f"rps_vs_nginx.{load}", f"rps.{load}"):
+            duet = [(s.median, i) for i in names for s in [self.R.opt("http", metric, n, i)] if s]
+            if duet:
+                return max(duet)[1]
+        return None
 
     def _ratio_verdict(self, key: str, s: Summary | None, region: I.Region, better: str) -> str:
         """A ratio record's target (a line at 1x), by its per-rep values'
@@ -552,6 +557,18 @@ class Report:
                     "coroutine engine (a `Task` per connection) and the fiber engine (a fiber per connection) are "
                     "what users' code gets; the poll engine (the hand-written poll state machine) is the tuned "
                     "ceiling. Each engine runs on both drivers (io_uring, epoll).", ""]
+            raced = next((s.method for (e, i, m, n), s in R.by_key.items()
+                          if e == "http" and m.startswith("rps_vs_nginx.") and "race on one core" in s.method), None)
+            if raced:
+                busy = [v for (e, i, m, n), s in R.by_key.items() if e == "http" and m.startswith("race_core_busy.")
+                        for v in s.samples]
+                out += [f"The ratios of requests/s and of CPU per request (vs nginx, vs hyper, CPU vs nginx, the "
+                        f"engines' ratios) are the race pass's, not the solo windows': {raced}. Two windows one "
+                        "after the other on a VM differ by the machine's changing speed as much as by the "
+                        "servers; two servers raced share it."
+                        + (f" The core was busy {fmt_num(min(busy))}-{fmt_num(max(busy))} of each race (under 1: "
+                           "wrk's CPU, not the server's, bounded it, and the ratio is of CPU per request at the "
+                           "same rate)." if busy else ""), ""]
         if d:
             out += [f"Run: profile `{d.get('profile', '?')}`, {d.get('repeat', '?')} run(s), started "
                     f"{d.get('started', '?')}, commit `{d.get('commit') or '?'}`. Command: `{d.get('command', '')}`.",
@@ -606,7 +623,7 @@ class Report:
                     if any(got):
                         er.append(f"| duet-{drv} | {n:,} | " + " | ".join(x(g) for g in got) + " |")
             if er:
-                out += ["", "| engines on one driver (requests/s, same rep) | conns | coroutine / poll | "
+                out += ["", "| engines on one driver (requests/s) | conns | coroutine / poll | "
                         "fiber / coroutine |", "|---|---|---|---|"] + er
             if sc_method:
                 out += ["", f"Syscalls per request: {sc_method}."]

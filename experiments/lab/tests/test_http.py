@@ -801,7 +801,7 @@ class RoutingCostTest(unittest.TestCase):
                     "err_status": 0, "err_timeout": 0, "duration_us": seconds * 1e6}
 
         patched = dict(start=fake_start, stop=fake_stop, run_wrk=fake_run_wrk, cpu_ticks=lambda pids: 0,
-                       io_uring_available=lambda: False)
+                       cpu_ns=lambda pids: 0, io_uring_available=lambda: False)
         saved = {k: getattr(http_bench, k) for k in patched}
         for k, v in patched.items():
             setattr(http_bench, k, v)
@@ -973,3 +973,100 @@ class IdleReadingsTest(unittest.TestCase):
         # The baseline, then the first reading at IDLE_FIRST_S and the second
         # at IDLE_LONG_S after the connections were open.
         self.assertAlmostEqual(reads[2] - reads[1], http_memory.IDLE_LONG_S - http_memory.IDLE_FIRST_S)
+
+
+class RacePassTest(unittest.TestCase):
+    """Issue 73's race pass (http_bench.py's race_pass): every server raced
+    against a fresh nginx on one core, the ratios requests per CPU-second
+    within each race, and every other ratio a quotient of those; the load
+    pass then leaves its requests/s ratios to it."""
+
+    COST_NS = {"nginx": 1000, "hyper": 1250, "duet-coroutine-epoll": 950, "duet-poll-epoll": 900,
+               "duet-fiber-epoll": 1050}
+
+    def run_pass(self, a, names):
+        import contextlib
+        import io
+        cpu = {n: 0 for n in names}
+        started, windows = [], []
+
+        class FakeRunning:
+            def __init__(self, srv):
+                self.srv, self.pids, self.tail = srv, [srv.name], []
+                self.proc = type("P", (), {"poll": lambda self: None, "returncode": None})()
+
+            def require_tls(self, tls):
+                pass
+
+        def fake_start(srv, cpu_, cert, key, tls, prefix=None, upstream=None):
+            started.append((srv.name, cpu_))
+            return FakeRunning(srv)
+
+        def fake_run_wrk(cpu_, r, load, seconds, script, sargs):
+            windows.append((r.srv.name, seconds, cpu_))
+            n = 1000 * seconds
+            cpu[r.srv.name] += n * self.COST_NS[r.srv.name]
+            return {"rps": 1000.0, "p50_us": 10, "p90_us": 50, "p99_us": 100, "p999_us": 200, "max_us": 300,
+                    "requests": n, "bytes": 10, "err_connect": 0, "err_read": 0, "err_write": 0,
+                    "err_status": 0, "err_timeout": 0, "duration_us": seconds * 1e6}
+
+        patched = dict(start=fake_start, stop=lambda r: 0, run_wrk=fake_run_wrk, cpu_ticks=lambda pids: 0,
+                       cpu_ns=lambda pids: sum(cpu[p] for p in pids))
+        saved = {k: getattr(http_bench, k) for k in patched}
+        for k, v in patched.items():
+            setattr(http_bench, k, v)
+        out = io.StringIO()
+        try:
+            b = http_bench.Bench.__new__(http_bench.Bench)
+            b.a, b.cpus, b.tmp, b.names = a, (0, 1), tempfile.gettempdir(), names
+            b.servers = {n: http_servers.Server(n, lambda tp, c, k, up=None: ["srv"]) for n in names}
+            b.cert = b.key = "x"
+            b.rng = __import__("random").Random(3)
+            b.failed, b.no_tls = [], set()
+            with contextlib.redirect_stdout(out):
+                http_bench.race_pass(b, http_wrk.parse_loads("plaintext:256", 16))
+        finally:
+            for k, v in saved.items():
+                setattr(http_bench, k, v)
+        return [json.loads(line) for line in out.getvalue().splitlines()], started, windows, b
+
+    def test_each_server_races_nginx_and_the_ratios_are_per_cpu_second(self):
+        a = http_bench.parse_args(["--profile", "quick"])
+        self.assertEqual((a.race_reps, a.race_seconds, a.race_warmup), (1, 2, 1))
+        names = list(self.COST_NS)
+        recs, started, windows, b = self.run_pass(a, names)
+        self.assertEqual(b.failed, [])
+        # Four pairs, each a fresh server and a fresh nginx on the server CPU,
+        # a warm-up race and one measured race from the other CPU.
+        self.assertEqual(len(started), 2 * (len(names) - 1))
+        for k in range(0, len(started), 2):
+            self.assertEqual(started[k + 1], ("nginx", 0))
+            self.assertEqual(started[k][1], 0)
+        self.assertEqual([w[1] for w in windows[:4]], [a.race_warmup] * 2 + [a.race_seconds] * 2)
+        self.assertTrue(all(w[2] == 1 for w in windows))
+        got = {(r["impl"], r["metric"]): r["value"] for r in recs}
+        # Every side served 1,000 requests/s: the ratio is the CPU's.
+        self.assertAlmostEqual(got[("duet-coroutine-epoll", "rps_vs_nginx.plaintext")], 1000 / 950)
+        self.assertAlmostEqual(got[("duet-coroutine-epoll", "cpu_vs_nginx.plaintext")], 0.95)
+        self.assertAlmostEqual(got[("duet-coroutine-epoll", "rps_vs_hyper.plaintext")], 1250 / 950)
+        self.assertAlmostEqual(got[("duet-epoll", "coroutine_vs_poll.plaintext")], 900 / 950)
+        self.assertAlmostEqual(got[("duet-epoll", "fiber_vs_coroutine.plaintext")], 950 / 1050)
+        self.assertNotIn(("hyper", "rps_vs_hyper.plaintext"), got)
+        self.assertNotIn(("nginx", "rps_vs_nginx.plaintext"), got)
+        self.assertAlmostEqual(got[("hyper", "race_core_busy.plaintext")], (1250 + 1000) * 2000 / 2e9)
+
+    def test_without_nginx_the_load_pass_keeps_its_ratios(self):
+        a = http_bench.parse_args(["--profile", "quick"])
+        names = ["duet-coroutine-epoll", "duet-poll-epoll"]
+        recs, started, _, b = self.run_pass(a, names)
+        self.assertEqual((recs, started), ([], []))
+        self.assertFalse(b.raced())
+        d = {"rps": 1000.0, "p50_us": 10, "p90_us": 50, "p99_us": 100, "p999_us": 200, "requests": 1000,
+             "cpu_s": 1.0, "err_connect": 0, "err_read": 0, "err_write": 0, "err_timeout": 0, "non2xx": 0}
+        both = {"nginx": d, "duet-coroutine-epoll": dict(d), "duet-poll-epoll": dict(d)}
+        solo = {r["metric"] for r in http_bench.rep_records(both, http_wrk.Load("plaintext", 256), "m")}
+        raced = {r["metric"] for r in http_bench.rep_records(both, http_wrk.Load("plaintext", 256), "m", raced=True)}
+        for m in ("rps_vs_nginx.plaintext", "cpu_vs_nginx.plaintext", "coroutine_vs_poll.plaintext"):
+            self.assertIn(m, solo)
+            self.assertNotIn(m, raced)
+        self.assertIn("p99_vs_nginx.plaintext", raced)
