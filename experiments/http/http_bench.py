@@ -633,9 +633,14 @@ class Bench:
         self.no_tls: set[str] = set()
         self.failed: list[str] = []
 
-    def raced(self) -> bool:
-        """Whether the race pass gives this run's requests/s ratios."""
-        return self.a.race_reps > 0 and RACE_REF in self.servers
+    def raced(self, load: Load | None = None) -> bool:
+        """Whether the race pass gives this run's requests/s ratios (at
+        `load`: not a load measured in the lab's first run only, whose one
+        rep decides nothing either way; the race pass leaves those to the
+        solo windows)."""
+        once = {k for k in self.a.once_loads.split(",") if k}
+        return (self.a.race_reps > 0 and RACE_REF in self.servers
+                and (load is None or load.kind not in once))
 
     def method(self, load: Load) -> str:
         return (f"wrk -t1 --latency, {window(load, self.a.seconds)} s after a {self.a.warmup} s warm-up, on "
@@ -684,7 +689,7 @@ def load_pass(b: Bench, loads: list[Load]):
     for load in loads:
         script, sargs = wrk_script(b.tmp, load)
         for rep in range(b.a.reps):
-            write(rep_records(one_rep(b, load, rep, script, sargs), load, b.method(load), raced=b.raced()))
+            write(rep_records(one_rep(b, load, rep, script, sargs), load, b.method(load), raced=b.raced(load)))
 
 
 # ---- the proxy and fan-out loads ---------------------------------------------------------
@@ -1012,7 +1017,7 @@ def race_pass(b: Bench, loads: list[Load]):
     ref = b.servers[RACE_REF]
     names = [n for n in b.names if n != RACE_REF]
     method = race_method(b)
-    for load in loads:
+    for load in [x for x in loads if b.raced(x)]:
         script, sargs = wrk_script(b.tmp, load)
         for rep in range(b.a.race_reps):
             k = b.rng.randrange(len(names)) if names else 0

@@ -377,6 +377,50 @@ TEST_CASE("a decoder released between requests holds no heap memory", "[http_cod
   CHECK(duet::test::alloc_counts().live() == base);
 }
 
+TEST_CASE("a request given back is decoded into again, with nothing of it left", "[http_codec]") {
+  RequestDecoder d(Limits{});
+  d.reuse(Request{});  // before the first feed: dropped
+  const std::string first =
+      "POST /users/12345/posts/67890?x=1 HTTP/1.1\r\nHost: t\r\nX-Long-Name-For-A-Field: " +
+      std::string(40, 'v') + "\r\nA: 1\r\nB: 2\r\nContent-Length: 40\r\n\r\n" +
+      std::string(40, 'b');
+  const std::string second = "GET /p HTTP/1.1\r\nHost: u\r\n\r\n";
+  REQUIRE(d.feed(first).event == RequestDecoder::Event::request);
+  Request r = d.take();
+  CHECK(r.headers.size() == 5);
+  // Within the next message it is dropped; between messages it is kept.
+  REQUIRE(d.feed("GET /q HTTP/1.1\r\n").event == RequestDecoder::Event::need_more);
+  d.reuse(Request{});
+  REQUIRE(d.feed("Host: v\r\n\r\n").event == RequestDecoder::Event::request);
+  CHECK(d.take().target == "/q");
+  d.reuse(std::move(r));
+  REQUIRE(d.feed(second).event == RequestDecoder::Event::request);
+  const Request again = d.take();
+  CHECK(again.method == Method::get);
+  CHECK(again.target == "/p");
+  CHECK(again.body.empty());
+  REQUIRE(again.headers.size() == 1);
+  CHECK(again.headers.get("host") == "u");
+  CHECK(!again.headers.contains("A"));
+  if (!duet::test::alloc_tracking_enabled()) return;
+  // Warm, a request like the first allocates only what does not fit in
+  // the room kept: here, nothing for its target, fields or body.
+  REQUIRE(d.feed(first).event == RequestDecoder::Event::request);
+  d.reuse(d.take());
+  const auto n0 = duet::test::alloc_counts().news;
+  REQUIRE(d.feed(first).event == RequestDecoder::Event::request);
+  Request kept = d.take();
+  const auto with_reuse = duet::test::alloc_counts().news - n0;
+  d.reuse(Request{});  // nothing kept
+  const auto n1 = duet::test::alloc_counts().news;
+  REQUIRE(d.feed(first).event == RequestDecoder::Event::request);
+  const Request fresh = d.take();
+  const auto without = duet::test::alloc_counts().news - n1;
+  CHECK(kept.target == fresh.target);
+  CHECK(kept.body == fresh.body);
+  CHECK(with_reuse + 3 <= without);  // the target, the fields' array, the body
+}
+
 TEST_CASE("the sticky states outlive the request that set them", "[http_codec]") {
   RequestDecoder d(Limits{});
   const std::string up = "GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n";

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <regex>
 #include <string>
+#include <vector>
 
 #include "alloc_tracker.hpp"
 #include "codec_feed.hpp"
@@ -147,6 +148,64 @@ TEST_CASE("write_response: HEAD, bodiless statuses, HTTP/1.0, replaced fields", 
   CHECK(without_date(out) ==
         "HTTP/1.1 201 Created\r\nServer: duet\r\nDate: D\r\nContent-Type: text/plain\r\n"
         "X-Ok: 1\r\nX-Tab: a\tb\x0b\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx");
+}
+
+TEST_CASE("Headers keep repeats in order and set replaces every one of a name", "[http_codec]") {
+  duet::http::Headers h;
+  h.set("X-A", "1");  // absent: appended
+  h.add("Via", "a");
+  h.add("x-a", "2");
+  h.add("VIA", "b");
+  CHECK(h.size() == 4);
+  CHECK(h.get("x-A") == "1");  // the first, names compared without case
+  h.set("X-a", "3");           // every X-A gone, one at the end
+  REQUIRE(h.size() == 3);
+  std::vector<std::string> seen;
+  for (const auto& f : h) seen.push_back(f.name + "=" + f.value);
+  CHECK(seen == std::vector<std::string>{"Via=a", "VIA=b", "X-a=3"});
+  CHECK(h.erase("via") == 2);
+  CHECK(!h.contains("Via"));
+  CHECK(h.get("X-A") == "3");
+  std::string long_value(100, 'v');
+  h.add(std::string(40, 'n'), long_value);  // past the strings' own room
+  CHECK(h.get(std::string(40, 'N')) == long_value);
+}
+
+TEST_CASE("a CR, LF or NUL anywhere in a long field drops it, and other bytes pass",
+          "[http_codec]") {
+  // The check reads eight bytes at a time: a breaking byte at every place
+  // of a word and of the tail, in the name and in the value.
+  for (const char breaking : {'\r', '\n', '\0'}) {
+    for (std::size_t len : {8u, 9u, 15u, 16u, 17u, 23u}) {
+      for (std::size_t at = 0; at < len; ++at) {
+        std::string bad(len, 'v');
+        bad[at] = breaking;
+        std::string name = "X-" + std::string(len, 'n');
+        name[2 + at] = breaking;
+        Response r = Response::empty(200);
+        r.headers.add("X-Value", bad);
+        r.headers.add(name, "1");
+        std::string out;
+        duet::http::write_response(out, r, Answering{});
+        INFO("byte " << static_cast<int>(breaking) << " at " << at << " of " << len);
+        CHECK(out.find("X-Value") == std::string::npos);
+        CHECK(out.find("X-nn") == std::string::npos);
+        CHECK(out.ends_with("\r\n\r\n"));
+      }
+    }
+  }
+  // Every other byte is the handler's to send: those below 14 but CR, LF
+  // and NUL, a tab, and obs-text (128 and up), in a field longer than a
+  // word.
+  std::string kept;
+  for (int c = 1; c < 256; ++c) {
+    if (c != '\r' && c != '\n') kept.push_back(static_cast<char>(c));
+  }
+  Response r = Response::empty(200);
+  r.headers.add("X-Kept", kept);
+  std::string out;
+  duet::http::write_response(out, r, Answering{});
+  CHECK(out.find("X-Kept: " + kept + "\r\n") != std::string::npos);
 }
 
 TEST_CASE("write_error answers as the example server did", "[http_codec]") {

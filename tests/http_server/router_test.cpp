@@ -148,6 +148,7 @@ TEST_CASE("router: parameters are percent-decoded after the path is split", "[ht
   CHECK(q.param<std::uint64_t>("id") == std::uint64_t{42});
   CHECK(q.param("post") == "x/y");
   CHECK(q.param("nope").empty());
+  CHECK(q.param("").empty());  // no parameter has an empty name
   // A parameter value survives the request's move (a plain handler's
   // fiber takes the request): it is a place in the target, or its own copy.
   Request moved = std::move(q);

@@ -654,6 +654,20 @@ Request RequestDecoder::take() {
   return r;
 }
 
+void RequestDecoder::reuse(Request&& done) noexcept {
+  if (!impl_ || !idle() || impl_->head_given) return;
+  Impl& d = *impl_;
+  // Only the room is kept: every value is a fresh request's.
+  d.req.target = std::move(done.target);
+  d.req.target.assign(1, '/');
+  d.req.headers = std::move(done.headers);
+  d.req.headers.clear();
+  if (done.body.capacity() <= d.limits.buffered_body_bytes) {
+    d.req.body = std::move(done.body);
+    d.req.body.clear();
+  }
+}
+
 void RequestDecoder::release() noexcept {
   if (!impl_) return;
   const Impl& d = *impl_;
@@ -716,13 +730,27 @@ bool reserved_response_field(std::string_view name) noexcept {
 /// A field that would break the message (a line end or NUL in it) is not
 /// written: a handler cannot split the response.
 bool writable(const Headers::Field& f) noexcept {
-  // CR, LF and NUL are all below 14: one comparison a byte for the
-  // printable rest.
+  // CR, LF and NUL are all below 14: eight bytes at a time, a word with no
+  // byte below 14 (the printable rest, tab and obs-text) is passed whole,
+  // and only a word that has one is looked at a byte at a time.
   constexpr std::uint32_t breaking = (1u << '\r') | (1u << '\n') | (1u << '\0');
-  auto bad = [](std::string_view v) {
-    for (const char c : v) {
-      const auto u = static_cast<unsigned char>(c);
-      if (u < 14 && ((breaking >> u) & 1u) != 0) return true;
+  auto breaks = [](unsigned char u) { return u < 14 && ((breaking >> u) & 1u) != 0; };
+  auto bad = [&](std::string_view v) {
+    constexpr std::uint64_t ones = 0x0101010101010101u;
+    constexpr std::uint64_t highs = 0x8080808080808080u;
+    std::size_t i = 0;
+    for (; i + 8 <= v.size(); i += 8) {
+      std::uint64_t w;
+      std::memcpy(&w, v.data() + i, 8);
+      // A byte below 14 sets its high bit here (exact for bytes under 128;
+      // a byte of 128 or more never sets it, since ~w clears it).
+      if (((w - 14 * ones) & ~w & highs) == 0) continue;
+      for (std::size_t k = i; k < i + 8; ++k) {
+        if (breaks(static_cast<unsigned char>(v[k]))) return true;
+      }
+    }
+    for (; i < v.size(); ++i) {
+      if (breaks(static_cast<unsigned char>(v[i]))) return true;
     }
     return false;
   };

@@ -3,6 +3,7 @@
 // against the step it answers.
 #include "conn.hpp"
 
+#include <array>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -18,7 +19,7 @@ namespace duet::http::detail {
 /// What a request in progress holds, one block from its first byte until
 /// the connection is idle again.
 struct Conn::Busy {
-  explicit Busy(const Limits& limits) : dec(limits) {}
+  explicit Busy(const Limits& l) : dec(l), limits(l) {}
   Busy(const Busy&) = delete;
   Busy& operator=(const Busy&) = delete;
   ~Busy() {
@@ -45,7 +46,74 @@ struct Conn::Busy {
   std::optional<JoinHandle<FiberAnswer>> fiber;
   // The route's deadline (RouteLimits::deadline), while its handler runs.
   std::optional<Sleep> timer;
+
+  /// Whether the block was made for these limits (a spare is taken only
+  /// by a server that decodes with the same).
+  [[nodiscard]] bool decodes_with(const Limits& l) const noexcept {
+    return limits.max_header_bytes == l.max_header_bytes &&
+           limits.max_body_bytes == l.max_body_bytes &&
+           limits.buffered_body_bytes == l.buffered_body_bytes;
+  }
+  /// Whether the block holds nothing of a request any more: between
+  /// requests, every turn over, every byte written, nothing to close.
+  [[nodiscard]] bool spent() const noexcept {
+    return !closing && !broken && !streamed && !task && !fiber && !timer && plain == nullptr &&
+           !body.source && out.empty() && dec.idle() && dec.error_status() == 0 && !dec.closing();
+  }
+  /// Drops what the last request left, keeping the room that the
+  /// decoder, the request (given back to the decoder) and the answer's
+  /// buffer grew to. Only a spent() block.
+  void clear() noexcept {
+    written = 0;
+    buf.reset();
+    cap = 0;
+    started = {};
+    pump.reset();  // bound to its connection
+    body = {};
+    dec.reuse(std::move(req));
+    req.source.reset();
+    req.body_stream = nullptr;
+    req.params.clear();
+  }
+
+  Limits limits;  // the decoder's
 };
+
+/// A thread's spare Busy blocks: a connection that goes idle leaves its
+/// block here (leave_busy), cleared but with its room, and the next
+/// request on the thread takes one (take_busy), so that a keep-alive
+/// request allocates nothing once the thread is warm. At most kMax a
+/// thread: what an idle server keeps besides its connections.
+struct Conn::SpareBusy {
+  static constexpr std::size_t kMax = 8;
+  std::array<std::unique_ptr<Busy>, kMax> blocks;
+  std::size_t count = 0;
+
+  static SpareBusy& here() noexcept {
+    thread_local SpareBusy spare;
+    return spare;
+  }
+};
+
+std::unique_ptr<Conn::Busy> Conn::take_busy() {
+  const Limits& l = state().decoder_limits;
+  SpareBusy& s = SpareBusy::here();
+  for (std::size_t i = s.count; i-- > 0;) {
+    if (!s.blocks[i]->decodes_with(l)) continue;
+    std::unique_ptr<Busy> b = std::move(s.blocks[i]);
+    s.blocks[i] = std::move(s.blocks[--s.count]);
+    return b;
+  }
+  return std::make_unique<Busy>(l);
+}
+
+void Conn::leave_busy() noexcept {
+  std::unique_ptr<Busy> b = std::move(busy_);
+  SpareBusy& s = SpareBusy::here();
+  if (!b->spent() || s.count == SpareBusy::kMax) return;  // freed
+  b->clear();
+  s.blocks[s.count++] = std::move(b);
+}
 
 /// A streamed body's source over the connection's input (body_pump.hpp):
 /// the handler reads through it while the engine waits for the turn (and
@@ -151,7 +219,7 @@ Next Conn::next(StreamRef io) {
 
 bool Conn::parse(StreamRef io) {
   while (pos_ < end_) {
-    if (!busy_) busy_ = std::make_unique<Busy>(state().decoder_limits);
+    if (!busy_) busy_ = take_busy();
     Busy& b = *busy_;
     if (b.closing) {  // the rest is not read: the connection closes
       pos_ = end_;
@@ -205,7 +273,7 @@ void Conn::start_read() noexcept {
   // wait in first_bytes_; within a request: the read buffer.
   first_ = idle;
   if (first_) {
-    busy_.reset();
+    if (busy_) leave_busy();
   } else if (const std::uint32_t want = large_ ? kReadBuffer : kReadBufferSmall;
              busy_->cap < want) {
     busy_->buf = std::make_unique_for_overwrite<char[]>(want);

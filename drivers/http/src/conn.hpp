@@ -210,8 +210,11 @@ class Conn {
  private:
   enum class Phase : std::uint8_t { parse, read, write, handle, call, write_body, shutdown, done };
   struct Busy;
+  struct SpareBusy;  // a thread's cleared Busy blocks (conn.cpp)
   class Pump;
 
+  [[nodiscard]] std::unique_ptr<Busy> take_busy();
+  void leave_busy() noexcept;
   bool parse(StreamRef io);
   bool start_request(bool streamed, StreamRef io);
   void start_handler(const Handler& h);
@@ -224,7 +227,7 @@ class Conn {
   [[nodiscard]] const char* input() const noexcept;
 
   OpenSlot slot_;               // the server's state; the connection's place
-  std::unique_ptr<Busy> busy_;  // none while idle
+  std::unique_ptr<Busy> busy_;  // none while idle (take_busy, leave_busy)
   Instant deadline_{};
   // Input positions in 16 bits: a read buffer is at most kReadBuffer.
   // Requests are counted in 32 bits (a cap past that is no cap).

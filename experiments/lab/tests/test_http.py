@@ -1036,6 +1036,9 @@ class RacePassTest(unittest.TestCase):
         names = list(self.COST_NS)
         recs, started, windows, b = self.run_pass(a, names)
         self.assertEqual(b.failed, [])
+        # A load of the lab's first run only is left to the solo windows.
+        self.assertFalse(b.raced(http_wrk.Load("json", 256)))
+        self.assertTrue(b.raced(http_wrk.Load("https", 256)))
         # Four pairs, each a fresh server and a fresh nginx on the server CPU,
         # a warm-up race and one measured race from the other CPU.
         self.assertEqual(len(started), 2 * (len(names) - 1))

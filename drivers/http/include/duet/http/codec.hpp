@@ -117,6 +117,12 @@ class DUET_API RequestDecoder {
   /// next one), or the head of the last Event::head (with an empty body:
   /// feed on for it).
   [[nodiscard]] Request take();
+  /// Gives a handled request back, between messages: the next request is
+  /// decoded into its storage, cleared, so that the room its target, its
+  /// fields and its body grew to is used again rather than allocated (a
+  /// body's only up to Limits::buffered_body_bytes). Within a message, or
+  /// before the first feed(), it is dropped.
+  void reuse(Request&& done) noexcept;
   /// Lowers the body limit for the request whose head was just taken (a
   /// route's own, RouteLimits): a chunked body that runs past `max` is
   /// refused as one past Limits::max_body_bytes is (413). The next request
