@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
 #include <span>
@@ -169,8 +170,11 @@ void release_to_global(std::span<const Stack> batch) noexcept {
   std::vector<Stack> to_advise;
   {
     std::lock_guard lk(g.mu);
-    std::size_t fit = g.bytes >= cap ? 0 : std::min(batch.size(), (cap - g.bytes) / c);
-    const std::size_t hot = g.resident >= keep ? 0 : std::min(fit, (keep - g.resident) / c);
+    // How many stacks of charge c fit in `left` bytes: any number when a
+    // stack is charged nothing (a lazy stack with lazy_keep_bytes 0).
+    const auto room = [c](std::size_t left) { return c == 0 ? SIZE_MAX : left / c; };
+    std::size_t fit = g.bytes >= cap ? 0 : std::min(batch.size(), room(cap - g.bytes));
+    const std::size_t hot = g.resident >= keep ? 0 : std::min(fit, room(keep - g.resident));
     try {
       Bucket& b = bucket_for(g.buckets, batch.front());
       b.stacks.reserve(b.stacks.size() + hot);

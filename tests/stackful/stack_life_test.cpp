@@ -101,6 +101,36 @@ TEST_CASE(
   }
 }
 
+TEST_CASE("lazy stacks charged nothing (lazy_keep_bytes 0) go back to the global pool",
+          "[stackful][stack_life]") {
+  // A lazy stack is charged lazy_keep_bytes in the global pool; at 0 every
+  // one fits, and none may divide the pool's room by its charge.
+  duet::test::Watchdog wd("lazy stacks charged nothing");
+  const duet::test::StackTuningRestore restore;
+  duet::StackTuning t = restore.saved;
+  t.thread_cache_stacks = 0;  // every finished fiber's stack to the global pool
+  t.lazy_keep_bytes = 0;
+  duet::set_stack_tuning(t);
+  {
+    duet::RuntimeConfig c;
+    c.workers = 2;
+    duet::Runtime rt(c);
+    const std::size_t base = stack_pool_stats().in_use;
+    std::vector<duet::JoinHandle<int>> fibers;
+    for (int i = 0; i < 64; ++i) {
+      fibers.push_back(
+          rt.spawn(duet::stackful({.strategy = StackStrategy::lazy}), [i] { return i; }));
+    }
+    int sum = 0;
+    for (auto& f : fibers) sum += f.join();
+    CHECK(sum == 64 * 63 / 2);
+    CHECK(stack_pool_stats().in_use == base);
+    // Taken again from the pool: they still run.
+    CHECK(rt.spawn(duet::stackful({.strategy = StackStrategy::lazy}), [] { return 7; }).join() ==
+          7);
+  }
+}
+
 TEST_CASE("a fiber that threw or was cancelled holds no stack, and the join still reports it",
           "[stackful][stack_life]") {
   duet::test::Watchdog wd("stack given back after an exception or a cancel");
