@@ -1027,16 +1027,11 @@ def race_pass(b: Bench, loads: list[Load]):
                 if load.tls and (name in b.no_tls or RACE_REF in b.no_tls):
                     continue
                 pair = [(load, b.servers[name]), (load, ref)]
-                try:
-                    x, r = measure_pair(pair, b.cpus, b.cert, b.key, b.a.race_seconds, 1, b.a.race_warmup,
-                                        script, sargs)
-                except NoTLS as e:
-                    log(f"race {load} rep {rep} {name}: no HTTPS: {e}")
+                got = attempt(f"race rep {rep}", load, name, b.failed, lambda: measure_pair(
+                    pair, b.cpus, b.cert, b.key, b.a.race_seconds, 1, b.a.race_warmup, script, sargs))
+                if got is SKIPPED:
                     continue
-                except (RuntimeError, subprocess.SubprocessError, OSError) as e:
-                    log(f"race {load} rep {rep} {name}: {e}")
-                    b.failed.append(f"race {load} rep {rep} {name}: {str(e).splitlines()[0][:120]}")
-                    continue
+                x, r = got
                 if per_cpu(x) <= 0 or per_cpu(r) <= 0:
                     b.failed.append(f"race {load} rep {rep} {name}: no CPU time read")
                     continue

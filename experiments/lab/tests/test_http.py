@@ -759,6 +759,32 @@ if __name__ == "__main__":
     unittest.main()
 
 
+def run_fake_pass(run, a, names, patched: dict, seed: int):
+    """Runs a pass of http_bench (`run(b)`) over a Bench of `names` with
+    http_bench's functions replaced by `patched` (start, stop, run_wrk,
+    the CPU counts), then puts them back: the pass's stdout and the Bench."""
+    import contextlib
+    import io
+    saved = {k: getattr(http_bench, k) for k in patched}
+    for k, v in patched.items():
+        setattr(http_bench, k, v)
+    out = io.StringIO()
+    try:
+        b = http_bench.Bench.__new__(http_bench.Bench)
+        b.a, b.cpus, b.tmp, b.names = a, (0, 1), tempfile.gettempdir(), names
+        b.servers = {n: http_servers.Server(n, lambda tp, c, k, up=None: ["http_server", "--port", "0"])
+                     for n in names}
+        b.cert = b.key = "x"
+        b.rng = __import__("random").Random(seed)
+        b.failed, b.no_tls = [], set()
+        with contextlib.redirect_stdout(out):
+            run(b)
+    finally:
+        for k, v in saved.items():
+            setattr(http_bench, k, v)
+    return out.getvalue(), b
+
+
 class RoutingCostTest(unittest.TestCase):
     """Issue 74's routing-cost pair (http_bench.py's routing_pass): each of
     duet's servers measured bare and routed back to back in a rep, the
@@ -766,8 +792,6 @@ class RoutingCostTest(unittest.TestCase):
     pair; and its target on the page, graded by the interval rule."""
 
     def test_the_pair_is_a_race_on_one_core_the_routed_side_with_the_flags(self):
-        import contextlib
-        import io
         a = http_bench.parse_args(["--profile", "quick", "--routing-drivers", "one"])
         self.assertEqual((a.routing_loads, a.routing_drivers, a.routing_reps, a.routing_races, a.routing_seconds,
                           a.routing_warmup), ("routed:256", "one", 4, 1, 2, 1))
@@ -802,23 +826,8 @@ class RoutingCostTest(unittest.TestCase):
 
         patched = dict(start=fake_start, stop=fake_stop, run_wrk=fake_run_wrk, cpu_ticks=lambda pids: 0,
                        cpu_ns=lambda pids: 0, io_uring_available=lambda: False)
-        saved = {k: getattr(http_bench, k) for k in patched}
-        for k, v in patched.items():
-            setattr(http_bench, k, v)
-        out = io.StringIO()
-        try:
-            b = http_bench.Bench.__new__(http_bench.Bench)
-            b.a, b.cpus, b.tmp, b.names = a, (0, 1), tempfile.gettempdir(), names
-            b.servers = {n: http_servers.Server(n, lambda tp, c, k, up=None: ["http_server", "--port", "0"])
-                         for n in names}
-            b.cert = b.key = "x"
-            b.rng = __import__("random").Random(7)
-            b.failed = []
-            with contextlib.redirect_stdout(out):
-                http_bench.routing_pass(b, http_wrk.parse_loads(a.routing_loads, 16))
-        finally:
-            for k, v in saved.items():
-                setattr(http_bench, k, v)
+        text, b = run_fake_pass(lambda b: http_bench.routing_pass(b, http_wrk.parse_loads(a.routing_loads, 16)),
+                                a, names, patched, 7)
         # duet's engines on the one driver (epoll here), no peer; per rep and
         # server both sides started at once on the server's CPU, the routed
         # one with the flags, then raced from the other CPU: a warm-up race,
@@ -840,7 +849,7 @@ class RoutingCostTest(unittest.TestCase):
             self.assertEqual([w[2] for w in ws], [a.routing_warmup] * 2 + [a.routing_seconds] * 2 * a.routing_races)
             for r in range(0, per_pair, 2):
                 self.assertEqual({ws[r][1], ws[r + 1][1]}, {"/plaintext", "/users/1/posts/2"})
-        recs = [json.loads(line) for line in out.getvalue().splitlines()]
+        recs = [json.loads(line) for line in text.splitlines()]
         ratios = [r for r in recs if r["metric"] == "routed_vs_bare.plaintext"]
         self.assertEqual(len(ratios), pairs)
         # The warm-up race is not measured: the ratio is the races'.
@@ -985,8 +994,6 @@ class RacePassTest(unittest.TestCase):
                "duet-fiber-epoll": 1050}
 
     def run_pass(self, a, names):
-        import contextlib
-        import io
         cpu = {n: 0 for n in names}
         started, windows = [], []
 
@@ -1012,23 +1019,9 @@ class RacePassTest(unittest.TestCase):
 
         patched = dict(start=fake_start, stop=lambda r: 0, run_wrk=fake_run_wrk, cpu_ticks=lambda pids: 0,
                        cpu_ns=lambda pids: sum(cpu[p] for p in pids))
-        saved = {k: getattr(http_bench, k) for k in patched}
-        for k, v in patched.items():
-            setattr(http_bench, k, v)
-        out = io.StringIO()
-        try:
-            b = http_bench.Bench.__new__(http_bench.Bench)
-            b.a, b.cpus, b.tmp, b.names = a, (0, 1), tempfile.gettempdir(), names
-            b.servers = {n: http_servers.Server(n, lambda tp, c, k, up=None: ["srv"]) for n in names}
-            b.cert = b.key = "x"
-            b.rng = __import__("random").Random(3)
-            b.failed, b.no_tls = [], set()
-            with contextlib.redirect_stdout(out):
-                http_bench.race_pass(b, http_wrk.parse_loads("plaintext:256", 16))
-        finally:
-            for k, v in saved.items():
-                setattr(http_bench, k, v)
-        return [json.loads(line) for line in out.getvalue().splitlines()], started, windows, b
+        text, b = run_fake_pass(lambda b: http_bench.race_pass(b, http_wrk.parse_loads("plaintext:256", 16)),
+                                a, names, patched, 3)
+        return [json.loads(line) for line in text.splitlines()], started, windows, b
 
     def test_each_server_races_nginx_and_the_ratios_are_per_cpu_second(self):
         a = http_bench.parse_args(["--profile", "quick"])
