@@ -666,6 +666,11 @@ void RequestDecoder::reuse(Request&& done) noexcept {
     d.req.body = std::move(done.body);
     d.req.body.clear();
   }
+  // The decoder's own buffers, empty between messages, keep no more room
+  // than that either (a long pipelined batch's, a streamed body's piece).
+  for (std::string* own : {&d.pending, &d.piece}) {
+    if (own->capacity() > d.limits.buffered_body_bytes) std::string().swap(*own);
+  }
 }
 
 void RequestDecoder::release() noexcept {

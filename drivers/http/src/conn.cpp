@@ -17,7 +17,8 @@
 namespace duet::http::detail {
 
 /// What a request in progress holds, one block from its first byte until
-/// the connection is idle again.
+/// the connection is idle again; then the thread's spares keep it, cleared
+/// (SpareBusy).
 struct Conn::Busy {
   explicit Busy(const Limits& l) : dec(l), limits(l) {}
   Busy(const Busy&) = delete;
@@ -64,6 +65,9 @@ struct Conn::Busy {
   /// decoder, the request (given back to the decoder) and the answer's
   /// buffer grew to. Only a spent() block.
   void clear() noexcept {
+    // The answer's room is kept up to what a buffered body may be, as the
+    // request's is (RequestDecoder::reuse): a large answer's is freed.
+    if (out.capacity() > limits.buffered_body_bytes) std::string().swap(out);
     written = 0;
     buf.reset();
     cap = 0;
