@@ -81,7 +81,10 @@ inline void stack_leave(FiberBase* f) noexcept {
     return;
   }
   if (!f->finished) return;
-  if (f->stack_counted) {
+  if (f->stack_cold) [[unlikely]] {
+    if (!f->stack_counted) stack_count_release();
+    stack_recycle_cold(f->stack);
+  } else if (f->stack_counted) {
     stack_recycle(f->stack);
   } else {
     stack_release(f->stack);
@@ -281,7 +284,8 @@ void after_switch_out(FiberBase* f) noexcept {
   // published after its mark is taken, by the loop's run_ended, which runs
   // as the loop does (it leaves no current task behind), never from the
   // next fiber's landing (tests/stackful/measure_test.cpp).
-  if (f->unwinding || f->measure || !frames_stay_put(f)) return nullptr;
+  // A cold stack's release may sort and madvise: on the worker's stack.
+  if (f->unwinding || f->measure || f->stack_cold || !frames_stay_put(f)) return nullptr;
   Worker* w = hand_off_worker();
   if (w == nullptr) return nullptr;
   stack_count_release();
@@ -612,6 +616,10 @@ void arm_before_park() {
 
 void disarm_before_park() noexcept {
   if (FiberBase* f = current_fiber()) f->before_park_armed = false;
+}
+
+void release_stack_cold() noexcept {
+  if (FiberBase* f = current_fiber(); f != nullptr && frames_stay_put(f)) f->stack_cold = true;
 }
 
 }  // namespace duet::detail

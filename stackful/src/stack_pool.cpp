@@ -156,10 +156,10 @@ void file_cold(std::vector<Stack>& advised, std::size_t calls) noexcept {
 }
 
 /// Stacks of one shape leave a thread for the global pool, under one lock:
-/// hot while the pool holds less than `pool_resident_bytes`, then pending
-/// until a batch is full (this thread then gives the batch's pages back),
-/// and unmapped past `pool_cap_bytes`.
-void release_to_global(std::span<const Stack> batch) noexcept {
+/// hot while the pool holds less than `pool_resident_bytes` (never when
+/// `cold`), then pending until a batch is full (this thread then gives the
+/// batch's pages back), and unmapped past `pool_cap_bytes`.
+void release_to_global(std::span<const Stack> batch, bool cold = false) noexcept {
   if (batch.empty()) return;
   GlobalPool& g = global();
   const TuningCells& t = tuning_cells();
@@ -174,7 +174,7 @@ void release_to_global(std::span<const Stack> batch) noexcept {
     // stack is charged nothing (a lazy stack with lazy_keep_bytes 0).
     const auto room = [c](std::size_t left) { return c == 0 ? SIZE_MAX : left / c; };
     std::size_t fit = g.bytes >= cap ? 0 : std::min(batch.size(), room(cap - g.bytes));
-    const std::size_t hot = g.resident >= keep ? 0 : std::min(fit, room(keep - g.resident));
+    const std::size_t hot = cold || g.resident >= keep ? 0 : std::min(fit, room(keep - g.resident));
     try {
       Bucket& b = bucket_for(g.buckets, batch.front());
       b.stacks.reserve(b.stacks.size() + hot);
@@ -617,6 +617,12 @@ void stack_recycle(Stack s) noexcept {
     return;
   }
   recycle_slow(s);
+}
+
+void stack_recycle_cold(Stack s) noexcept {
+  if (!s) return;
+  if (s.strategy == StackStrategy::lazy) trim_lazy(s);
+  release_to_global(std::span<const Stack>(&s, 1), /*cold=*/true);
 }
 
 bool stack_recycles_cheaply(const Stack& s) noexcept {

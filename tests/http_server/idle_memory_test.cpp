@@ -41,9 +41,24 @@ std::int64_t blocks_in_use(duet::Runtime& rt) {
   return static_cast<std::int64_t>(m.carved_bytes) - static_cast<std::int64_t>(m.depot_bytes);
 }
 
+/// A runtime of one worker on `drv`: a fiber parked `kept_idle` counts
+/// as long idle (RuntimeConfig::fiber_stack_trim_after).
+std::unique_ptr<duet::Runtime> one_worker(duet::IoDriver drv, std::chrono::nanoseconds kept_idle) {
+  ::unsetenv("DUET_DRIVER");
+  duet::RuntimeConfig cfg;
+  cfg.workers = 1;
+  cfg.placement = duet::Placement::none;
+  cfg.io_driver = drv;
+  cfg.fiber_stack_trim_after = kept_idle;
+  return std::make_unique<duet::Runtime>(cfg);
+}
+
 /// The block-cache bytes one idle connection of `engine` holds on `drv`:
-/// kIdle connections, each answered once, against before them.
-std::int64_t idle_connection_bytes(duet::http::Engine engine, duet::IoDriver drv) {
+/// kIdle connections, each answered once, against before them; measured
+/// once no fiber holds a stack (the fiber engine's connections idle past
+/// `kept_idle` have handed their waits off).
+std::int64_t idle_connection_bytes(duet::http::Engine engine, duet::IoDriver drv,
+                                   std::chrono::nanoseconds kept_idle = std::chrono::seconds(1)) {
   duet::http::Router r;
   r.get("/now", [](duet::http::Request&) -> duet::Task<duet::http::Response> {
     co_return duet::http::Response::text(200, "now");
@@ -51,7 +66,7 @@ std::int64_t idle_connection_bytes(duet::http::Engine engine, duet::IoDriver drv
   duet::http::ServerConfig o;
   o.engine = engine;
   o.limits.io_timeout = std::chrono::minutes(10);  // none closes while the case runs
-  auto rt = duet::iotest::make_rt(drv, 1);
+  auto rt = one_worker(drv, kept_idle);
   duet::http::Server server(std::move(r), std::move(o));
   auto l = duet::net::TcpListener::bind(duet::net::SocketAddr::v4_loopback(0));
   if (!l) throw std::runtime_error("bind: " + l.error().message());
@@ -75,6 +90,7 @@ std::int64_t idle_connection_bytes(duet::http::Engine engine, duet::IoDriver drv
     REQUIRE(answered(*idle.back()));
   }
   REQUIRE(server.stats().open == kIdle);
+  while (rt->memory_stats().stacks.in_use != 0) std::this_thread::yield();
   const std::int64_t with = blocks_in_use(*rt);
   idle.clear();
   while (server.stats().open != 0) std::this_thread::yield();
@@ -119,6 +135,37 @@ TEST_CASE("an idle coroutine-engine connection holds at most 1 KiB of the block 
   }
   duet::iotest::Watchdog wd("idle coroutine connection", std::chrono::seconds(120));
   const std::int64_t bytes = idle_connection_bytes(duet::http::Engine::coroutine, drv);
+  INFO("block-cache bytes per idle connection: " << bytes);
+  CHECK(bytes > 0);
+  CHECK(bytes <= 1024);
+}
+
+// The fiber engine's connection idle past fiber_stack_trim_after: its fiber
+// has ended (its stack back in the pool), and what is left is the small
+// task that waits for the next bytes (fiber_engine.cpp, wait_idle: the
+// machine, the stream, the drain's registration and the read in one
+// frame) and the driver's block, as the coroutine engine's connection.
+TEST_CASE(
+    "an idle fiber-engine connection past fiber_stack_trim_after holds no stack and at "
+    "most 1 KiB of the block cache",
+    "[http_server]") {
+  const duet::IoDriver drv = GENERATE(duet::IoDriver::io_uring, duet::IoDriver::epoll);
+  INFO("driver " << duet::to_string(drv).data());
+  if (!duet::iotest::driver_available(drv)) {
+    WARN("SKIP: " << duet::to_string(drv).data() << " not available on this kernel");
+    return;
+  }
+  if (duet::test::sanitized) {
+    WARN("SKIP: under a sanitizer every block is a heap allocation (block_memory() reads 0)");
+    return;
+  }
+  if (!idle_memory_test::descriptors_enough()) {
+    WARN("SKIP: RLIMIT_NOFILE is below two descriptors per idle connection");
+    return;
+  }
+  duet::iotest::Watchdog wd("idle fiber connection", std::chrono::seconds(120));
+  const std::int64_t bytes =
+      idle_connection_bytes(duet::http::Engine::fiber, drv, std::chrono::milliseconds(20));
   INFO("block-cache bytes per idle connection: " << bytes);
   CHECK(bytes > 0);
   CHECK(bytes <= 1024);

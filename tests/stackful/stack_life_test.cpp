@@ -131,6 +131,43 @@ TEST_CASE("lazy stacks charged nothing (lazy_keep_bytes 0) go back to the global
   }
 }
 
+TEST_CASE("a fiber that asked for release_stack_cold gives its stack back with its pages",
+          "[stackful][stack_life]") {
+  // Cold stacks skip the thread's cache and the pool's hot stacks: they
+  // wait in the pool's batch, whose pages go back to the kernel once it
+  // holds 256 (one madvise per run of adjacent stacks); taken again, they
+  // still run.
+  duet::test::Watchdog wd("cold stacks");
+  for (StackStrategy s : {StackStrategy::pooled, StackStrategy::lazy}) {
+    INFO(duet::test::strategy_name(s));
+    duet::Runtime rt(two_workers());
+    const duet::detail::StackPoolStats before = stack_pool_stats();
+    constexpr int n = 300;  // past one batch of 256
+    Gate gate;
+    std::vector<duet::JoinHandle<int>> hs;
+    for (int i = 0; i < n; ++i) {
+      hs.push_back(rt.spawn(duet::stackful({.strategy = s}), [&gate, i] {
+        duet::wait(gate.wait());   // all at once: each holds a stack of its own
+        volatile char deep[8192];  // touch a few pages
+        deep[0] = static_cast<char>(i);
+        deep[sizeof deep - 1] = deep[0];
+        duet::detail::release_stack_cold();
+        return i;
+      }));
+    }
+    while (gate.waiters() < n) std::this_thread::yield();
+    gate.open();
+    for (int i = 0; i < n; ++i) REQUIRE(hs[static_cast<std::size_t>(i)].join() == i);
+    const duet::detail::StackPoolStats after = stack_pool_stats();
+    CHECK(after.in_use == before.in_use);
+    CHECK(after.advised - before.advised >= 256);          // a batch's pages went back
+    CHECK(after.resident_bytes <= before.resident_bytes);  // none joined the hot stacks
+    // Off a fiber it does nothing; a fiber that did not ask stays hot.
+    duet::detail::release_stack_cold();
+    CHECK(rt.spawn(duet::stackful({.strategy = s}), [] { return 7; }).join() == 7);
+  }
+}
+
 TEST_CASE("a fiber that threw or was cancelled holds no stack, and the join still reports it",
           "[stackful][stack_life]") {
   duet::test::Watchdog wd("stack given back after an exception or a cancel");

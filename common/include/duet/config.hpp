@@ -185,8 +185,10 @@ struct RuntimeConfig {
   /// housekeeping turn it takes about once per this period while fibers
   /// are parked, never on a park or a resume. A fiber that went deep once
   /// and parks shallow then holds the pages it is parked on, not its deepest
-  /// ones; its next deep call faults them in again. 0: never. 1 s
-  /// (docs/performance-log.md, "Parked fibers give back their deep pages").
+  /// ones; its next deep call faults them in again. duet::http's fiber
+  /// engine reads it too: a connection idle this long gives its fiber back
+  /// (docs/http.md). 0: never. 1 s (docs/performance-log.md, "Parked fibers
+  /// give back their deep pages").
   std::chrono::nanoseconds fiber_stack_trim_after = std::chrono::seconds(1);
   /// I/O driver; the DUET_DRIVER environment variable (io_uring, epoll,
   /// none) overrides it. Under Valgrind io_uring becomes epoll, with a

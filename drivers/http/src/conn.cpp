@@ -199,6 +199,8 @@ Conn::Conn(OpenSlot slot, bool lingers, Plain plain) noexcept
 
 Conn::~Conn() = default;
 
+Conn::Conn(Conn&& o) noexcept = default;
+
 Next Conn::next(StreamRef io) {
   while (phase_ == Phase::parse) parse(io);
   switch (phase_) {

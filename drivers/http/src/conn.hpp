@@ -131,8 +131,14 @@ class Conn {
   /// before the end (TCP; TLS closes at once).
   Conn(OpenSlot slot, bool lingers, Plain plain) noexcept;
   ~Conn();
+  /// Moves the machine between steps only (nothing in flight holds a
+  /// reference into it: no step's wait, no handler's turn): the fiber
+  /// engine's connection idle past fiber_stack_trim_after moves its
+  /// machine into a small task and back into a fresh fiber.
+  Conn(Conn&& o) noexcept;
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
+  Conn& operator=(Conn&&) = delete;
 
   /// What to do now, over `io` (the engine's stream). Decoding, routing and
   /// answering happen here.

@@ -61,6 +61,12 @@ StreamRef stream_ref(S& s) noexcept {
 /// (registered once per connection, re-polled by its task with no lock),
 /// polled first, so that the drain wins a tie (a biased race).
 ///
+/// An idle read may also give up at `give_up` (before the machine's own
+/// deadline): then nothing is reported to the machine, which stays idle,
+/// and gave_up() says so (the fiber engine's connection hands its idle
+/// wait to a small task there: fiber_engine.cpp). A read cut at its
+/// deadline loses no byte (docs/io.md), so the next read finds them.
+///
 /// One type for every kind of wait, the kinds in one union (which of them
 /// kept in a byte): a coroutine's frame keeps each co_await's operand and
 /// awaiter for the whole coroutine, side by side (GCC does not overlap
@@ -74,13 +80,19 @@ class [[nodiscard]] StepWait {
 
  public:
   /// The wait for `n`, one of read, write, handle and write_body (any
-  /// other is ready at once and reports nothing).
-  StepWait(Next n, Conn& m, S& s, StreamRef io, CancelledFuture& drain) : m_(m), drain_(&drain) {
+  /// other is ready at once and reports nothing). `give_up`: an idle
+  /// read's own end, when it comes before the machine's deadline.
+  StepWait(Next n, Conn& m, S& s, StreamRef io, CancelledFuture& drain,
+           Instant give_up = Instant::max())
+      : m_(m), drain_(&drain) {
     switch (n) {
-      case Next::read:
-        std::construct_at(&read_, timeout_at(m.deadline(), s.read(m.read_into())));
-        kind_ = m.idle() ? Kind::idle_read : Kind::read;
+      case Next::read: {
+        const bool gives_up = m.idle() && give_up < m.deadline();
+        std::construct_at(&read_,
+                          timeout_at(gives_up ? give_up : m.deadline(), s.read(m.read_into())));
+        kind_ = gives_up ? Kind::idle_read_until : m.idle() ? Kind::idle_read : Kind::read;
         break;
+      }
       case Next::write:
         std::construct_at(&write_, timeout_at(m.deadline(), s.write_all(m.output())));
         kind_ = Kind::write;
@@ -103,6 +115,7 @@ class [[nodiscard]] StepWait {
   StepWait& operator=(const StepWait&) = delete;
   ~StepWait() {
     switch (kind_) {
+      case Kind::idle_read_until:
       case Kind::idle_read:
       case Kind::read:
         std::destroy_at(&read_);
@@ -123,6 +136,7 @@ class [[nodiscard]] StepWait {
 
   Poll<void> poll(Context& cx) {
     switch (kind_) {
+      case Kind::idle_read_until:
       case Kind::idle_read:
         if (drain_->poll(cx).is_ready()) {
           m_.drained();
@@ -132,7 +146,12 @@ class [[nodiscard]] StepWait {
       case Kind::read: {
         auto p = read_.poll(cx);
         if (p.is_pending()) return pending;
-        m_.read_done(std::move(p).value());
+        auto r = std::move(p).value();
+        if (kind_ == Kind::idle_read_until && !r && is_elapsed(r.error())) {
+          gave_up_ = true;  // the machine is told nothing: still idle
+          break;
+        }
+        m_.read_done(r);
         break;
       }
       case Kind::write: {
@@ -156,12 +175,16 @@ class [[nodiscard]] StepWait {
     return ready();
   }
 
+  /// Ready because the idle read reached `give_up` (nothing reported).
+  [[nodiscard]] bool gave_up() const noexcept { return gave_up_; }
+
  private:
-  enum class Kind : std::uint8_t { none, idle_read, read, write, turn, body };
+  enum class Kind : std::uint8_t { none, idle_read_until, idle_read, read, write, turn, body };
 
   Conn& m_;
   CancelledFuture* drain_;
   Kind kind_ = Kind::none;
+  bool gave_up_ = false;
   union {
     Read read_;  // idle_read, read
     Write write_;

@@ -152,6 +152,12 @@ DUET_API void stack_release(Stack s) noexcept;
 /// stack_recycle(s) returns it, on the same thread, once nothing runs on it.
 DUET_API void stack_count_release() noexcept;
 DUET_API void stack_recycle(Stack s) noexcept;
+/// stack_recycle for a stack not wanted again soon (its fiber ended after a
+/// long idle: release_stack_cold): past the thread's cache, into the global
+/// pool's next batch whose pages go back to the kernel (pending, then
+/// cold), never among the hot stacks. It may take a lock, sort and madvise:
+/// the worker's stack calls it, never a fiber's.
+DUET_API void stack_recycle_cold(Stack s) noexcept;
 /// Whether stack_recycle(s) would be cheap on this thread now: a push into
 /// its cache with room and capacity (no lock, no allocation, no system call
 /// past a lazy stack's trim). When it would not (the cache is full: half of

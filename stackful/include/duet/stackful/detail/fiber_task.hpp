@@ -134,6 +134,14 @@ DUET_API void arm_before_park();
 /// Disarms the calling fiber's step if it has not run (nothing off a fiber).
 DUET_API void disarm_before_park() noexcept;
 
+/// Once the calling fiber finishes, its stack goes back to the pool with
+/// its pages given back (stack_recycle_cold), not among the hot stacks
+/// that a next fiber reuses without a page fault: for a fiber that ends
+/// because its work went idle (duet::http's fiber engine hands an idle
+/// connection's wait to a small task), whose stack no burst is waiting
+/// for. Nothing off a fiber, or for a copy fiber (no stack of its own).
+DUET_API void release_stack_cold() noexcept;
+
 /// arm_before_park for a scope: `on` false arms nothing; the step not run
 /// by the scope's end is disarmed there.
 class [[nodiscard]] ArmedBeforePark {
@@ -228,6 +236,7 @@ struct DUET_API FiberBase : TaskHeader {
   bool stack_counted = false;      // finished: its stack already counts as given back
   bool fn_live = true;             // FiberTask: its function is not destroyed yet
   bool before_park_armed = false;  // arm_before_park: its step runs at the next wait
+  bool stack_cold = false;         // release_stack_cold: finished, its stack's pages go back
   // How the side that entered this run resumes (set by every entry; the
   // entry-by-exit table is stackful/src/switch.hpp's).
   ReturnPath path = ReturnPath::ret;
