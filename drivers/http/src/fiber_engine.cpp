@@ -90,9 +90,13 @@ void serve(Conn& m, S& stream, const Serving*& serving) {
       case Next::write_body: {
         const Instant give_up =
             n == Next::read && m.idle() ? give_up_at(m, kept_idle) : Instant::max();
-        StepWait<S> step(n, m, stream, io, drain, give_up);  // an lvalue: waited in place
-        wait(step);
-        if (step.gave_up()) {
+        bool gave_up = false;
+        {
+          StepWait<S> step(n, m, stream, io, drain, give_up);  // an lvalue: waited in place
+          wait(step);
+          gave_up = step.gave_up();
+        }  // the step's futures gone before the stream moves on
+        if (gave_up) {
           hand_off_idle(m, stream);
           return;
         }
