@@ -99,7 +99,13 @@ smoke and quick profiles (io_uring where the kernel allows it, else
 epoll), on both in full; nginx serves no fan-out (nginx.conf.in: no
 concurrent subrequests without a scripting module), said by an
 `unavailable.fanout` record. The quick profile keeps these windows short
-(1 s after a 1 s warm-up: about 30 s a run for 11 measurements).
+(1 s after a 1 s warm-up: about 30 s a run for 11 measurements). Where
+the run races (the race pass, below), their requests/s ratios are raced
+too (upstream_race): a fresh upstream per rep, and each pair of servers
+both sent to it, raced on one core as the race pass's; at the proxy every
+server against nginx, at the fan-out (which nginx does not serve) duet's
+other engines against its coroutine engine; the solo windows keep the
+latency ratios.
 
 The routing-cost pair (routing_pass, issue 74): per duet engine, the bare
 route (GET /plaintext, the server started without flags) against the
@@ -780,13 +786,64 @@ def upstream_pass(b: Bench, loads: list[Load]):
                 script, sargs = wrk_script(b.tmp, load)
                 got = one_rep(b, load, rep, script, sargs, upstream_names(b.names, drivers, load), target, r.pids,
                               b.a.upstream_seconds, b.a.upstream_warmup)
-                write(rep_records(got, load, upstream_method(b, load, up, cpu)))
+                write(rep_records(got, load, upstream_method(b, load, up, cpu),
+                                  raced=upstream_race_ref(b, load, drivers) is not None))
                 if r.proc.poll() is not None:
                     raise RuntimeError(f"the upstream exited ({r.proc.returncode}): {''.join(r.tail)[-300:]}")
         except RuntimeError as e:
             upstream_failed(b, up, f"upstream rep {rep}", e)
         finally:
             stop(r)
+    upstream_race(b, loads, up, cpu, drivers)
+
+
+def upstream_race_ref(b: Bench, load: Load, drivers: list[str]) -> str | None:
+    """The reference of a proxy or fan-out load's race: RACE_REF where it
+    serves the load, else the coroutine engine on the first of `drivers`
+    that runs here; None when the run races nothing (the solo windows'
+    ratios stand)."""
+    if not b.raced(load):
+        return None
+    names = upstream_names(b.names, drivers, load)
+    if RACE_REF in names:
+        return RACE_REF
+    return next((n for n in (duet_name("coroutine", d) for d in drivers) if n in names), None)
+
+
+def upstream_race_method(b: Bench, load: Load, up: Server, cpu: int, ref: str) -> str:
+    return (race_method(b, ref)
+            + f"; GET {load.path} through one upstream shared by every pair of a rep and started fresh for it: "
+            f"{UPSTREAM_WHY.get(up.name, up.name)}, pinned to CPU {cpu}"
+            + (" (wrk's: this machine has no third CPU)" if cpu == b.cpus[1] else ""))
+
+
+def upstream_race(b: Bench, loads: list[Load], up: Server, cpu: int, drivers: list[str]):
+    """The proxy's and fan-out's requests/s ratios, raced on one core as
+    the race pass's (race_rep), both sides of a pair to one upstream: each
+    server against RACE_REF at the proxy; at the fan-out, which RACE_REF
+    does not serve, duet's other engines against its coroutine engine
+    (the ratios graded there are between the engines). The solo windows
+    (upstream_pass) keep the latency ratios."""
+    for load in loads:
+        ref = upstream_race_ref(b, load, drivers)
+        if ref is None:
+            continue
+        names = [n for n in upstream_names(b.names, drivers, load)
+                 if n != ref and (ref == RACE_REF or n.startswith("duet-"))]
+        script, sargs = wrk_script(b.tmp, load)
+        method = upstream_race_method(b, load, up, cpu, ref)
+        for rep in range(b.a.race_reps):
+            r = start_upstream(b, up, cpu, f"upstream race rep {rep}")
+            if r is None:
+                continue
+            try:
+                vs_ref, busy = race_rep(b, load, rep, ref, names, script, sargs,
+                                        Upstream(f"127.0.0.1:{r.port}"))
+                if ref != RACE_REF:
+                    vs_ref[ref] = 1.0
+            finally:
+                stop(r)
+            write(race_records(vs_ref, busy, load, method, ref))
 
 
 # ---- the routing-cost pair -----------------------------------------------------------
@@ -867,15 +924,16 @@ def race(cpu: int, sides: list, seconds: int, script: str, sargs: list[str]) -> 
 
 
 def measure_pair(pair: list[tuple[Load, Server]], cpus, cert, key, seconds: int, races: int, warmup, script,
-                 sargs) -> list[dict]:
+                 sargs, upstream: Upstream | None = None) -> list[dict]:
     """Both sides of a pair (load, server) started at once, fresh, on
     cpus[0], warmed up together (a race not measured), then raced (race)
     `races` times: per side, in the pair's order, the combined figures
-    (combine_windows) and its server's exit status."""
+    (combine_windows) and its server's exit status. `upstream`: where both
+    sides' /proxy/ and /fanout go (one upstream shared by the pair)."""
     running = []
     try:
         for load, srv in pair:
-            running.append(start(srv, cpus[0], cert, key, load.tls))
+            running.append(start(srv, cpus[0], cert, key, load.tls, upstream=upstream))
         for (load, _), r in zip(pair, running):
             r.require_tls(load.tls)
         sides = [(load, r) for (load, _), r in zip(pair, running)]
@@ -959,12 +1017,12 @@ def routing_pass(b: Bench, loads: list[Load]):
 RACE_REF = "nginx"
 
 
-def race_method(b: Bench) -> str:
-    return (f"a race on one core: each server started fresh beside a fresh {RACE_REF} (one worker process or "
+def race_method(b: Bench, ref: str = RACE_REF) -> str:
+    return (f"a race on one core: each server started fresh beside a fresh {ref} (one worker process or "
             f"thread each), both pinned to CPU {b.cpus[0]}, loaded at once by two wrk -t1 on CPU {b.cpus[1]}, a "
             f"{b.a.race_warmup} s warm-up then a race of {b.a.race_seconds} s; requests per second of the "
-            f"server's CPU time (its threads' schedstat) over {RACE_REF}'s in the same race; ratios between two "
-            f"other servers the quotient of theirs over {RACE_REF}, raced in the same rep; {b.a.race_reps} "
+            f"server's CPU time (its threads' schedstat) over {ref}'s in the same race; ratios between two "
+            f"other servers the quotient of theirs over {ref}, raced in the same rep; {b.a.race_reps} "
             f"rep(s) a run")
 
 
@@ -974,11 +1032,14 @@ def per_cpu(d: dict) -> float:
     return d["requests"] / (d["cpu_ns"] / 1e9) if d.get("cpu_ns", 0) > 0 else 0.0
 
 
-def race_records(vs_ref: dict[str, float], busy: dict[str, float], load: Load, method: str) -> list[dict]:
+def race_records(vs_ref: dict[str, float], busy: dict[str, float], load: Load, method: str,
+                 ref: str = RACE_REF) -> list[dict]:
     """One rep of the race pass (server -> its per-CPU rate over the
     reference's; server -> the core's busy share in its race): the
     records the load pass gives solo elsewhere, each a quotient of the
-    same races."""
+    same races. `ref`: the reference raced against, RACE_REF or one of
+    duet's engines (a load RACE_REF does not serve: upstream_race_ref),
+    which then has its own 1 in `vs_ref` and no ratio to itself."""
     out = []
 
     def rec(impl, metric, value, unit="x", meth=method):
@@ -986,8 +1047,11 @@ def race_records(vs_ref: dict[str, float], busy: dict[str, float], load: Load, m
                     "value": value, "unit": unit, "method": meth})
 
     for name, r in vs_ref.items():
-        rec(name, f"rps_vs_{RACE_REF}", r)
-        rec(name, f"cpu_vs_{RACE_REF}", 1 / r, meth=method + "; CPU per request, the inverse")
+        if name == ref:
+            continue
+        if ref == RACE_REF:
+            rec(name, f"rps_vs_{RACE_REF}", r)
+            rec(name, f"cpu_vs_{RACE_REF}", 1 / r, meth=method + "; CPU per request, the inverse")
         rec(name, "race_core_busy", busy[name], "CPUs",
             "both servers' CPU time over the race's length: under 1, wrk rather than the core bounded the race")
         if "hyper" in vs_ref and name != "hyper":
@@ -1014,32 +1078,42 @@ def race_pass(b: Bench, loads: list[Load]):
         if b.a.race_reps > 0:
             log(f"race pass: {RACE_REF} not measured here; the load pass's ratios are solo")
         return
-    ref = b.servers[RACE_REF]
     names = [n for n in b.names if n != RACE_REF]
     method = race_method(b)
     for load in [x for x in loads if b.raced(x)]:
         script, sargs = wrk_script(b.tmp, load)
         for rep in range(b.a.race_reps):
-            k = b.rng.randrange(len(names)) if names else 0
-            vs_ref: dict[str, float] = {}
-            busy: dict[str, float] = {}
-            for name in names[k:] + names[:k]:
-                if load.tls and (name in b.no_tls or RACE_REF in b.no_tls):
-                    continue
-                pair = [(load, b.servers[name]), (load, ref)]
-                got = attempt(f"race rep {rep}", load, name, b.failed, lambda: measure_pair(
-                    pair, b.cpus, b.cert, b.key, b.a.race_seconds, 1, b.a.race_warmup, script, sargs))
-                if got is SKIPPED:
-                    continue
-                x, r = got
-                if per_cpu(x) <= 0 or per_cpu(r) <= 0:
-                    b.failed.append(f"race {load} rep {rep} {name}: no CPU time read")
-                    continue
-                vs_ref[name] = per_cpu(x) / per_cpu(r)
-                busy[name] = (x["cpu_ns"] + r["cpu_ns"]) / 1e3 / max(x["duration_us"], r["duration_us"])
-                log(f"race {load} rep {rep} {name}: {vs_ref[name]:.3f}x {RACE_REF} per CPU-second "
-                    f"({x['rps']:.0f} and {r['rps']:.0f} req/s, core busy {busy[name]:.2f})")
+            vs_ref, busy = race_rep(b, load, rep, RACE_REF, names, script, sargs)
             write(race_records(vs_ref, busy, load, method))
+
+
+def race_rep(b: Bench, load: Load, rep: int, ref_name: str, names: list[str], script: str, sargs: list[str],
+             upstream: Upstream | None = None) -> tuple[dict[str, float], dict[str, float]]:
+    """One rep of races: each of `names`, in an order rotated from a random
+    start, raced against `ref_name` (a fresh pair each, measure_pair):
+    server -> its per-CPU rate over the reference's, and server -> the
+    core's busy share in its race."""
+    ref = b.servers[ref_name]
+    k = b.rng.randrange(len(names)) if names else 0
+    vs_ref: dict[str, float] = {}
+    busy: dict[str, float] = {}
+    for name in names[k:] + names[:k]:
+        if load.tls and (name in b.no_tls or ref_name in b.no_tls):
+            continue
+        pair = [(load, b.servers[name]), (load, ref)]
+        got = attempt(f"race rep {rep}", load, name, b.failed, lambda: measure_pair(
+            pair, b.cpus, b.cert, b.key, b.a.race_seconds, 1, b.a.race_warmup, script, sargs, upstream))
+        if got is SKIPPED:
+            continue
+        x, r = got
+        if per_cpu(x) <= 0 or per_cpu(r) <= 0:
+            b.failed.append(f"race {load} rep {rep} {name}: no CPU time read")
+            continue
+        vs_ref[name] = per_cpu(x) / per_cpu(r)
+        busy[name] = (x["cpu_ns"] + r["cpu_ns"]) / 1e3 / max(x["duration_us"], r["duration_us"])
+        log(f"race {load} rep {rep} {name}: {vs_ref[name]:.3f}x {ref_name} per CPU-second "
+            f"({x['rps']:.0f} and {r['rps']:.0f} req/s, core busy {busy[name]:.2f})")
+    return vs_ref, busy
 
 
 def start_upstream(b: Bench, up: Server, cpu: int, what: str):

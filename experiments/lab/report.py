@@ -903,7 +903,8 @@ class Report:
                         self.http_profile_why(fb, load, n, co))
 
         # Issue 51's proxy: each engine on each driver against nginx's and
-        # hyper's proxy, requests/s and p99 in the same rep.
+        # hyper's proxy, requests/s (raced, where the run raced) and p99
+        # (solo, in the same rep).
         prox: list[str] = []
         for drv in self.HTTP_DRIVERS:
             for engine in self.HTTP_ENGINES:
@@ -1012,8 +1013,12 @@ class Report:
         out += ["", "## Targets (issue 51): the proxy", "",
                 f"`GET /proxy/json` at {n} connections, every server to the same upstream on loopback (the "
                 "proxy table above says which): each engine's proxy at least nginx's (`proxy_pass` with upstream "
-                "keepalive) and hyper's (its client and server) requests/s, with p99 no worse; ratios within a "
-                "rep. " + INTERVAL_RULE + " The fan-out has no target; nginx serves none.", ""]
+                "keepalive) and hyper's (its client and server) requests/s, with p99 no worse. Where the run "
+                "raced (http_bench.py's upstream_race), the requests/s ratios are per CPU-second of each proxy "
+                "raced beside nginx's on one core, both to one upstream, and the p99 ratios are the solo "
+                "windows' within a rep; else both are the solo windows'. " + INTERVAL_RULE
+                + " The fan-out has no target of its own (nginx serves none); its engines' ratio, raced "
+                "against the coroutine engine, is graded with the engines above.", ""]
         out += head + prox if prox else ["No proxy load on file yet: no verdict."]
         out += ["", "## Targets (issue 74): the routing cost", "",
                 f"`GET /users/1/posts/2` (a route with two path parameters behind one middleware layer: "

@@ -1066,3 +1066,84 @@ class RacePassTest(unittest.TestCase):
             self.assertIn(m, solo)
             self.assertNotIn(m, raced)
         self.assertIn("p99_vs_nginx.plaintext", raced)
+
+
+class UpstreamRaceTest(unittest.TestCase):
+    """Issue 73's proxy and fan-out ratios raced (http_bench.py's
+    upstream_race): at the proxy every server against nginx, at the
+    fan-out (nginx serves none) duet's other engines against its coroutine
+    engine; every pair sent to one fresh upstream per rep."""
+
+    COST_NS = {"nginx": 1000, "hyper": 1250, "duet-coroutine-io_uring": 950, "duet-poll-io_uring": 900,
+               "duet-fiber-io_uring": 1050, "upstream": 1}
+
+    def run_race(self, a, names):
+        cpu = {n: 0 for n in self.COST_NS}
+        started = []
+
+        class FakeRunning:
+            def __init__(self, srv, port):
+                self.srv, self.pids, self.tail, self.port = srv, [srv.name], [], port
+                self.proc = type("P", (), {"poll": lambda self: None, "returncode": None})()
+
+            def require_tls(self, tls):
+                pass
+
+        def fake_start(srv, cpu_, cert, key, tls, prefix=None, upstream=None):
+            started.append((srv.name, cpu_, upstream.addr if upstream else None))
+            return FakeRunning(srv, 7000 + len(started))
+
+        def fake_run_wrk(cpu_, r, load, seconds, script, sargs):
+            n = 1000 * seconds
+            cpu[r.srv.name] += n * self.COST_NS[r.srv.name]
+            return {"rps": 1000.0, "p50_us": 10, "p90_us": 50, "p99_us": 100, "p999_us": 200, "max_us": 300,
+                    "requests": n, "bytes": 10, "err_connect": 0, "err_read": 0, "err_write": 0,
+                    "err_status": 0, "err_timeout": 0, "duration_us": seconds * 1e6}
+
+        patched = dict(start=fake_start, stop=lambda r: 0, run_wrk=fake_run_wrk, cpu_ticks=lambda pids: 0,
+                       cpu_ns=lambda pids: sum(cpu[p] for p in pids))
+        up = http_servers.Server("upstream", lambda tp, c, k, up=None: ["upstream"], tls=False)
+        loads = http_wrk.parse_loads("proxy:256;fanout:256", 16)
+        text, b = run_fake_pass(lambda b: http_bench.upstream_race(b, loads, up, 1, ["io_uring"]),
+                                a, names, patched, 5)
+        return [json.loads(line) for line in text.splitlines()], started, b
+
+    def test_proxy_against_nginx_and_fanout_against_the_coroutine_engine(self):
+        a = http_bench.parse_args(["--profile", "quick"])
+        names = [n for n in self.COST_NS if n != "upstream"]
+        recs, started, b = self.run_race(a, names)
+        self.assertEqual(b.failed, [])
+        # One upstream per load and rep, and every server of a pair sent to it.
+        ups = [k for k, s in enumerate(started) if s[0] == "upstream"]
+        self.assertEqual(len(ups), 2 * a.race_reps)
+        for k, s in enumerate(started):
+            if s[0] == "upstream":
+                self.assertEqual((s[1], s[2]), (1, None))
+                continue
+            last_up = max(u for u in ups if u < k)
+            self.assertEqual(s[2], f"127.0.0.1:{7000 + last_up + 1}")
+            self.assertEqual(s[1], 0)
+        proxy_pairs = [s[0] for s in started[ups[0] + 1:ups[1]]]
+        fanout_pairs = [s[0] for s in started[ups[1] + 1:]]
+        self.assertEqual(sorted(proxy_pairs[1::2]), ["nginx"] * 4)
+        self.assertEqual(sorted(proxy_pairs[0::2]), sorted(n for n in names if n != "nginx"))
+        self.assertEqual(fanout_pairs[1::2], ["duet-coroutine-io_uring"] * 2)
+        self.assertEqual(sorted(fanout_pairs[0::2]), ["duet-fiber-io_uring", "duet-poll-io_uring"])
+        got = {(r["impl"], r["metric"]): r["value"] for r in recs}
+        self.assertAlmostEqual(got[("duet-coroutine-io_uring", "rps_vs_nginx.proxy")], 1000 / 950)
+        self.assertAlmostEqual(got[("duet-coroutine-io_uring", "rps_vs_hyper.proxy")], 1250 / 950)
+        self.assertAlmostEqual(got[("duet-io_uring", "fiber_vs_coroutine.proxy")], 950 / 1050)
+        self.assertAlmostEqual(got[("duet-io_uring", "fiber_vs_coroutine.fanout")], 950 / 1050)
+        self.assertAlmostEqual(got[("duet-io_uring", "coroutine_vs_poll.fanout")], 900 / 950)
+        self.assertFalse(any(m.endswith(".fanout") and m.startswith(("rps_vs_", "cpu_vs_")) for _, m in got))
+        self.assertNotIn(("duet-coroutine-io_uring", "race_core_busy.fanout"), got)
+        self.assertIn(("duet-fiber-io_uring", "race_core_busy.fanout"), got)
+        # The solo windows then leave these loads' requests/s ratios to it.
+        self.assertEqual(http_bench.upstream_race_ref(b, http_wrk.Load("fanout", 256), ["io_uring"]),
+                         "duet-coroutine-io_uring")
+
+    def test_nothing_raced_without_nginx(self):
+        a = http_bench.parse_args(["--profile", "quick"])
+        recs, started, b = self.run_race(a, ["duet-coroutine-io_uring", "duet-fiber-io_uring"])
+        self.assertEqual((recs, started), ([], []))
+        self.assertIsNone(http_bench.upstream_race_ref(b, http_wrk.Load("proxy", 256), ["io_uring"]))
