@@ -9,7 +9,10 @@ For each build, engine (coroutine, fiber, poll) and load, the server runs
 under `valgrind --tool=callgrind` on the epoll driver with one worker
 (valgrind does not model io_uring), and a client in this process sends the
 load over loopback: `keepalive`, one GET /plaintext at a time on one
-connection; `pipeline`, batches of 16 in one write. The server is run twice,
+connection; `pipeline`, batches of 16 in one write; `routed`, as
+keepalive but GET /users/1/posts/2 (a route with two path parameters
+behind one middleware layer: the server started with --route-params
+--middleware, as the lab's routing-cost pair; issue 74). The server is run twice,
 with N and 2N requests, and the count is (Ir(2N) - Ir(N)) / N, collected
 only inside the worker's task runs (TOGGLES below), over every thread of
 the server: what one more request costs in the tasks that serve it, with
@@ -47,6 +50,8 @@ import time
 TOGGLES = ["--toggle-collect=duet::detail::PollTask<*>::run(*",
            "--toggle-collect=duet::detail::CoroTask<*>::run(*"]
 REQ = b"GET /plaintext HTTP/1.1\r\nHost: localhost\r\n\r\n"
+ROUTED_REQ = b"GET /users/1/posts/2 HTTP/1.1\r\nHost: localhost\r\n\r\n"
+ROUTED_FLAGS = ["--route-params", "--middleware"]
 DEPTH = 16
 
 
@@ -71,9 +76,10 @@ def read_responses(s: socket.socket, n: int, buf: bytearray) -> None:
 def drive(port: int, load: str, n: int) -> None:
     with socket.create_connection(("127.0.0.1", port)) as s:
         buf = bytearray()
-        if load == "keepalive":
+        if load in ("keepalive", "routed"):
+            req = ROUTED_REQ if load == "routed" else REQ
             for _ in range(n):
-                s.sendall(REQ)
+                s.sendall(req)
                 read_responses(s, 1, buf)
         else:
             for _ in range(n // DEPTH):
@@ -87,7 +93,7 @@ def instructions(exe: str, engine: str, load: str, n: int, whole: bool = False) 
         out = os.path.join(d, "callgrind.out.%p")
         p = subprocess.Popen(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *([] if whole else TOGGLES), exe, "--port", "0",
-             "--engine", engine, "--workers", "1"],
+             "--engine", engine, "--workers", "1", *(ROUTED_FLAGS if load == "routed" else [])],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=dict(os.environ, DUET_DRIVER="epoll"))
         port = None
         deadline = time.time() + 120

@@ -486,7 +486,9 @@ class UpstreamLoadsTest(unittest.TestCase):
     def test_the_pass_starts_one_upstream_per_rep_and_passes_it_on(self):
         import contextlib
         import io
-        a = http_bench.parse_args(["--profile", "quick", "--reps", "2", "--upstream-drivers", "one"])
+        # The solo windows alone (the race, UpstreamRaceTest's, off).
+        a = http_bench.parse_args(["--profile", "quick", "--reps", "2", "--upstream-drivers", "one",
+                                   "--race-reps", "0"])
         names = ["duet-coroutine-io_uring", "duet-coroutine-epoll", "nginx", "hyper"]
         started, measured, stopped = [], [], []
 
