@@ -19,25 +19,13 @@ namespace idle_fiber_test {
 using namespace std::chrono_literals;
 using http_server_test::Client;
 
-/// A runtime of one worker on `drv` whose parked fibers count as long idle
-/// after `kept_idle`.
-std::unique_ptr<duet::Runtime> runtime(duet::IoDriver drv, std::chrono::nanoseconds kept_idle) {
-  ::unsetenv("DUET_DRIVER");
-  duet::RuntimeConfig cfg;
-  cfg.workers = 1;
-  cfg.placement = duet::Placement::none;
-  cfg.io_driver = drv;
-  cfg.fiber_stack_trim_after = kept_idle;
-  return std::make_unique<duet::Runtime>(cfg);
-}
-
 /// The fiber engine over the test routes, on a runtime whose idle
 /// connections keep their fibers for `kept_idle`. The runtime drains
 /// before the server goes (its tasks borrow the server's state).
 struct FiberServer {
   FiberServer(duet::IoDriver drv, std::chrono::nanoseconds kept_idle,
               duet::http::ServerConfig o = {})
-      : rt(runtime(drv, kept_idle)) {
+      : rt(http_server_test::one_worker_rt(drv, kept_idle)) {
     o.engine = duet::http::Engine::fiber;
     server = std::make_unique<duet::http::Server>(http_server_test::test_routes(probe, nullptr),
                                                   std::move(o));

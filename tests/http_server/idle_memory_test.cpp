@@ -13,6 +13,7 @@
 #include <duet/detail/block_cache.hpp>
 #include <duet/memory.hpp>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string_view>
 #include <thread>
@@ -41,18 +42,6 @@ std::int64_t blocks_in_use(duet::Runtime& rt) {
   return static_cast<std::int64_t>(m.carved_bytes) - static_cast<std::int64_t>(m.depot_bytes);
 }
 
-/// A runtime of one worker on `drv`: a fiber parked `kept_idle` counts
-/// as long idle (RuntimeConfig::fiber_stack_trim_after).
-std::unique_ptr<duet::Runtime> one_worker(duet::IoDriver drv, std::chrono::nanoseconds kept_idle) {
-  ::unsetenv("DUET_DRIVER");
-  duet::RuntimeConfig cfg;
-  cfg.workers = 1;
-  cfg.placement = duet::Placement::none;
-  cfg.io_driver = drv;
-  cfg.fiber_stack_trim_after = kept_idle;
-  return std::make_unique<duet::Runtime>(cfg);
-}
-
 /// The block-cache bytes one idle connection of `engine` holds on `drv`:
 /// kIdle connections, each answered once, against before them; measured
 /// once no fiber holds a stack (the fiber engine's connections idle past
@@ -66,7 +55,7 @@ std::int64_t idle_connection_bytes(duet::http::Engine engine, duet::IoDriver drv
   duet::http::ServerConfig o;
   o.engine = engine;
   o.limits.io_timeout = std::chrono::minutes(10);  // none closes while the case runs
-  auto rt = one_worker(drv, kept_idle);
+  auto rt = http_server_test::one_worker_rt(drv, kept_idle);
   duet::http::Server server(std::move(r), std::move(o));
   auto l = duet::net::TcpListener::bind(duet::net::SocketAddr::v4_loopback(0));
   if (!l) throw std::runtime_error("bind: " + l.error().message());
@@ -106,9 +95,29 @@ bool descriptors_enough() {
   return ::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur >= 2 * kIdle + 256;
 }
 
+/// idle_connection_bytes where this machine and build can measure it;
+/// none (the reason warned) where they cannot.
+std::optional<std::int64_t> measured_bytes(duet::http::Engine engine, duet::IoDriver drv,
+                                           std::chrono::nanoseconds kept_idle) {
+  if (!duet::iotest::driver_available(drv)) {
+    WARN("SKIP: " << duet::to_string(drv).data() << " not available on this kernel");
+    return std::nullopt;
+  }
+  if (duet::test::sanitized) {
+    WARN("SKIP: under a sanitizer every block is a heap allocation (block_memory() reads 0)");
+    return std::nullopt;
+  }
+  if (!descriptors_enough()) {
+    WARN("SKIP: RLIMIT_NOFILE is below two descriptors per idle connection");
+    return std::nullopt;
+  }
+  duet::iotest::Watchdog wd("idle connection memory", std::chrono::seconds(120));
+  return idle_connection_bytes(engine, drv, kept_idle);
+}
+
 }  // namespace idle_memory_test
 
-using idle_memory_test::idle_connection_bytes;
+using idle_memory_test::measured_bytes;
 
 // The coroutine engine's idle connection is its task's one block (the
 // header and the frame: the machine with its 64 first-read bytes, the
@@ -121,20 +130,10 @@ TEST_CASE("an idle coroutine-engine connection holds at most 1 KiB of the block 
           "[http_server]") {
   const duet::IoDriver drv = GENERATE(duet::IoDriver::io_uring, duet::IoDriver::epoll);
   INFO("driver " << duet::to_string(drv).data());
-  if (!duet::iotest::driver_available(drv)) {
-    WARN("SKIP: " << duet::to_string(drv).data() << " not available on this kernel");
-    return;
-  }
-  if (duet::test::sanitized) {
-    WARN("SKIP: under a sanitizer every block is a heap allocation (block_memory() reads 0)");
-    return;
-  }
-  if (!idle_memory_test::descriptors_enough()) {
-    WARN("SKIP: RLIMIT_NOFILE is below two descriptors per idle connection");
-    return;
-  }
-  duet::iotest::Watchdog wd("idle coroutine connection", std::chrono::seconds(120));
-  const std::int64_t bytes = idle_connection_bytes(duet::http::Engine::coroutine, drv);
+  const std::optional<std::int64_t> got =
+      measured_bytes(duet::http::Engine::coroutine, drv, std::chrono::seconds(1));
+  if (!got) return;
+  const std::int64_t bytes = *got;
   INFO("block-cache bytes per idle connection: " << bytes);
   CHECK(bytes > 0);
   CHECK(bytes <= 1024);
@@ -151,21 +150,10 @@ TEST_CASE(
     "[http_server]") {
   const duet::IoDriver drv = GENERATE(duet::IoDriver::io_uring, duet::IoDriver::epoll);
   INFO("driver " << duet::to_string(drv).data());
-  if (!duet::iotest::driver_available(drv)) {
-    WARN("SKIP: " << duet::to_string(drv).data() << " not available on this kernel");
-    return;
-  }
-  if (duet::test::sanitized) {
-    WARN("SKIP: under a sanitizer every block is a heap allocation (block_memory() reads 0)");
-    return;
-  }
-  if (!idle_memory_test::descriptors_enough()) {
-    WARN("SKIP: RLIMIT_NOFILE is below two descriptors per idle connection");
-    return;
-  }
-  duet::iotest::Watchdog wd("idle fiber connection", std::chrono::seconds(120));
-  const std::int64_t bytes =
-      idle_connection_bytes(duet::http::Engine::fiber, drv, std::chrono::milliseconds(20));
+  const std::optional<std::int64_t> got =
+      measured_bytes(duet::http::Engine::fiber, drv, std::chrono::milliseconds(20));
+  if (!got) return;
+  const std::int64_t bytes = *got;
   INFO("block-cache bytes per idle connection: " << bytes);
   CHECK(bytes > 0);
   CHECK(bytes <= 1024);

@@ -46,6 +46,20 @@ namespace http_server_test {
 
 using namespace std::chrono_literals;
 
+/// A runtime of one worker on `d`, whose fibers parked `fiber_kept_idle`
+/// count as long idle (RuntimeConfig::fiber_stack_trim_after: the fiber
+/// engine's idle connection then gives its fiber back).
+inline std::unique_ptr<duet::Runtime> one_worker_rt(duet::IoDriver d,
+                                                    std::chrono::nanoseconds fiber_kept_idle) {
+  ::unsetenv("DUET_DRIVER");  // the driver chosen through the config
+  duet::RuntimeConfig cfg;
+  cfg.workers = 1;
+  cfg.placement = duet::Placement::none;
+  cfg.io_driver = d;
+  cfg.fiber_stack_trim_after = fiber_kept_idle;
+  return std::make_unique<duet::Runtime>(cfg);
+}
+
 /// The blocking loopback client (tests/support/http_peer.hpp).
 using Reply = http_test::Response;
 using Client = http_test::Client;
