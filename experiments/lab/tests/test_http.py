@@ -761,6 +761,16 @@ if __name__ == "__main__":
     unittest.main()
 
 
+def raced_window(cpu: dict, cost_ns: dict, name: str, seconds: int) -> dict:
+    """A fake wrk window of a race: 1,000 requests/s for `seconds`, each
+    charging `name`'s server cost_ns[name] of CPU (into `cpu`)."""
+    n = 1000 * seconds
+    cpu[name] += n * cost_ns[name]
+    return {"rps": 1000.0, "p50_us": 10, "p90_us": 50, "p99_us": 100, "p999_us": 200, "max_us": 300,
+            "requests": n, "bytes": 10, "err_connect": 0, "err_read": 0, "err_write": 0,
+            "err_status": 0, "err_timeout": 0, "duration_us": seconds * 1e6}
+
+
 def run_fake_pass(run, a, names, patched: dict, seed: int):
     """Runs a pass of http_bench (`run(b)`) over a Bench of `names` with
     http_bench's functions replaced by `patched` (start, stop, run_wrk,
@@ -1013,11 +1023,7 @@ class RacePassTest(unittest.TestCase):
 
         def fake_run_wrk(cpu_, r, load, seconds, script, sargs):
             windows.append((r.srv.name, seconds, cpu_))
-            n = 1000 * seconds
-            cpu[r.srv.name] += n * self.COST_NS[r.srv.name]
-            return {"rps": 1000.0, "p50_us": 10, "p90_us": 50, "p99_us": 100, "p999_us": 200, "max_us": 300,
-                    "requests": n, "bytes": 10, "err_connect": 0, "err_read": 0, "err_write": 0,
-                    "err_status": 0, "err_timeout": 0, "duration_us": seconds * 1e6}
+            return raced_window(cpu, self.COST_NS, r.srv.name, seconds)
 
         patched = dict(start=fake_start, stop=lambda r: 0, run_wrk=fake_run_wrk, cpu_ticks=lambda pids: 0,
                        cpu_ns=lambda pids: sum(cpu[p] for p in pids))
@@ -1096,11 +1102,7 @@ class UpstreamRaceTest(unittest.TestCase):
             return FakeRunning(srv, 7000 + len(started))
 
         def fake_run_wrk(cpu_, r, load, seconds, script, sargs):
-            n = 1000 * seconds
-            cpu[r.srv.name] += n * self.COST_NS[r.srv.name]
-            return {"rps": 1000.0, "p50_us": 10, "p90_us": 50, "p99_us": 100, "p999_us": 200, "max_us": 300,
-                    "requests": n, "bytes": 10, "err_connect": 0, "err_read": 0, "err_write": 0,
-                    "err_status": 0, "err_timeout": 0, "duration_us": seconds * 1e6}
+            return raced_window(cpu, self.COST_NS, r.srv.name, seconds)
 
         patched = dict(start=fake_start, stop=lambda r: 0, run_wrk=fake_run_wrk, cpu_ticks=lambda pids: 0,
                        cpu_ns=lambda pids: sum(cpu[p] for p in pids))
