@@ -143,6 +143,9 @@ struct Machine {
         case Next::close:
           sent += "<close>";
           co_return n;
+        case Next::h2:
+          sent += "<h2>";
+          co_return n;
       }
     }
   }

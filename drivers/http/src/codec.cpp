@@ -26,6 +26,7 @@
 #include <optional>
 #include <utility>
 #include "duet/time/clock.hpp"
+#include "server_state.hpp"
 
 namespace duet::http {
 
@@ -818,6 +819,15 @@ void write_response(std::string& out, const Response& r, const Answering& a) {
   out.append("\r\n"sv);
   if (!bodiless && !a.head && !r.source) out.append(r.body);
 }
+
+namespace detail {
+std::string_view date_now() noexcept {
+  return t_date.now();
+}
+bool kept_response_field(const Headers::Field& f) noexcept {
+  return !reserved_response_field(f.name) && writable(f);
+}
+}  // namespace detail
 
 BodyFraming body_framing(const Response& r, const Answering& a) noexcept {
   if (!r.source) return BodyFraming::none;

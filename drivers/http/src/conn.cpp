@@ -13,6 +13,7 @@
 #include "duet/outcome.hpp"
 #include "duet/stackful.hpp"
 #include "duet/time/sleep.hpp"
+#include "h2_session.hpp"
 
 namespace duet::http::detail {
 
@@ -216,6 +217,8 @@ Next Conn::next(StreamRef io) {
       return Next::write_body;
     case Phase::shutdown:
       return Next::shutdown;
+    case Phase::h2:
+      return Next::h2;
     case Phase::parse:
     case Phase::done:
       break;
@@ -224,6 +227,14 @@ Next Conn::next(StreamRef io) {
 }
 
 bool Conn::parse(StreamRef io) {
+  // A connection whose first read holds the HTTP/2 preface is HTTP/2's
+  // from here (into_h2); a preface split across reads is answered as
+  // HTTP/1.1 answers it (505: its version).
+  if (served_ == 0 && first_ && pos_ == 0 && end_ >= kH2Preface.size() &&
+      std::string_view(input(), kH2Preface.size()) == kH2Preface && state().options.http2.enabled) {
+    phase_ = Phase::h2;
+    return true;
+  }
   while (pos_ < end_) {
     if (!busy_) busy_ = take_busy();
     Busy& b = *busy_;
@@ -396,6 +407,13 @@ void Conn::shut() noexcept {
   pos_ = end_ = 0;
   arm();
   phase_ = Phase::read;
+}
+
+H2Start Conn::into_h2() && noexcept {
+  std::string in(input() + pos_, end_ - pos_);
+  pos_ = end_ = 0;
+  phase_ = Phase::done;
+  return H2Start{std::move(slot_), std::move(in)};
 }
 
 void Conn::arm() noexcept {

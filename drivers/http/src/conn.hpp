@@ -89,6 +89,14 @@ enum class Next : std::uint8_t {
   write_body,  // write_body(stream, out(), body(), write_timeout()): body_written()
   shutdown,    // half-close the stream's write side: shut()
   close,       // the connection is over: drop the stream
+  h2,          // the client spoke HTTP/2 (its preface): into_h2(), start_h2 (h2_session.hpp)
+};
+
+/// What an HTTP/2 connection starts from (Next::h2): the connection's
+/// place, and its input so far, the preface included.
+struct H2Start {
+  OpenSlot slot;
+  std::string input;
 };
 
 /// How a handler's turn ended.
@@ -189,6 +197,9 @@ class Conn {
   // Next::shutdown.
   void shut() noexcept;
 
+  // Next::h2: the machine gives up the connection (it is left empty).
+  [[nodiscard]] H2Start into_h2() && noexcept;
+
   [[nodiscard]] State& state() const noexcept { return *slot_; }
   /// The connection's place, taken from a machine not yet started (the
   /// poll engine's connection, moved into its task).
@@ -214,7 +225,17 @@ class Conn {
   };
 
  private:
-  enum class Phase : std::uint8_t { parse, read, write, handle, call, write_body, shutdown, done };
+  enum class Phase : std::uint8_t {
+    parse,
+    read,
+    write,
+    handle,
+    call,
+    write_body,
+    shutdown,
+    h2,
+    done
+  };
   struct Busy;
   struct SpareBusy;  // a thread's cleared Busy blocks (conn.cpp)
   class Pump;

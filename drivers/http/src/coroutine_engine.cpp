@@ -27,6 +27,7 @@
 
 #include "duet/stackless/coro_task.hpp"
 #include "duet/stackless/task.hpp"
+#include "h2_session.hpp"
 #include "turn.hpp"
 
 namespace duet::http::detail {
@@ -48,6 +49,11 @@ Task<void> serve(OpenSlot slot, S stream) {
       half_close(s);
       m.shut();
       continue;
+    }
+    if (n == Next::h2) {
+      H2Start h2 = std::move(m).into_h2();
+      start_h2(std::move(h2.slot), std::move(s), std::move(h2.input));
+      co_return;
     }
     if (n == Next::close || n == Next::call) co_return;  // call: Plain::spawned, never asked
     // A named local, not a temporary of the co_await (GCC 12: server.cpp);

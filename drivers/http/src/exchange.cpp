@@ -33,15 +33,27 @@ void report(const State& st, const Request& req, int status, std::size_t body_by
 
 }  // namespace
 
+void answered(State& st, const Request& req, int status, std::size_t body_bytes, Instant started) {
+  count(st);
+  report(st, req, status, body_bytes, started);
+}
+
+Response refusal(int status, std::string_view allow) {
+  std::string body(reason(status));
+  body += '\n';
+  Response res = Response::text(status, std::move(body));
+  if (!allow.empty()) res.headers.set("Allow", allow);
+  return res;
+}
+
 void answer(State& st, const Request& req, Response&& res, std::string& out, bool close,
             Instant started) {
   Answering a = Answering::to(req);
   a.close = a.close || close;
   write_response(out, res, a);
-  count(st);
   std::size_t bytes = res.body.size();
   if (res.source) bytes = res.source->length.value_or(0);  // a body from a source
-  report(st, req, res.status, a.head ? 0 : bytes, started);
+  answered(st, req, res.status, a.head ? 0 : bytes, started);
 }
 
 void answer_error(State& st, int status, std::string& out, bool close, std::string_view allow) {
@@ -53,11 +65,7 @@ void answer_error(State& st, const Request& req, int status, std::string& out, b
                   std::string_view allow, Instant started) {
   // As a response to `req` (not write_error's fixed form), so that a HEAD
   // gets no body and an HTTP/1.0 request its own version and keep-alive.
-  std::string body(reason(status));
-  body += '\n';
-  Response res = Response::text(status, std::move(body));
-  if (!allow.empty()) res.headers.set("Allow", allow);
-  answer(st, req, std::move(res), out, close, started);
+  answer(st, req, refusal(status, allow), out, close, started);
 }
 
 Response handler_failed() {

@@ -28,6 +28,7 @@
 #include "duet/stackless/coro_task.hpp"
 #include "duet/stackless/task.hpp"
 #include "duet/wait.hpp"
+#include "h2_session.hpp"
 #include "turn.hpp"
 
 namespace duet::http::detail {
@@ -84,6 +85,11 @@ void serve(Conn& m, S& stream, const Serving*& serving) {
         break;
       case Next::close:
         return;
+      case Next::h2: {
+        H2Start h2 = std::move(m).into_h2();
+        start_h2(std::move(h2.slot), std::move(stream), std::move(h2.input));
+        return;
+      }
       case Next::read:
       case Next::write:
       case Next::handle:

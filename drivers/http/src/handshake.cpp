@@ -7,6 +7,7 @@
 
 #include "duet/stackless/coro_task.hpp"
 #include "duet/stackless/task.hpp"
+#include "h2_session.hpp"
 #include "turn.hpp"
 
 namespace duet::http::detail {
@@ -19,6 +20,10 @@ Task<void> handshake(OpenSlot slot, net::TcpStream tcp, const tls::TlsContext* t
       co_await tls->accept(std::move(tcp), slot->options.limits.io_timeout);
   if (!s) co_return;
   try {
+    if (slot->options.http2.enabled && chose_h2(*s)) {
+      start_h2(std::move(slot), std::move(*s), {});
+      co_return;
+    }
     start(std::move(slot), std::move(*s));
   } catch (const SpawnRefused&) {
     // The runtime is shutting down: the refused task closed the stream and

@@ -26,6 +26,7 @@
 #include "duet/cancel/token.hpp"
 #include "duet/poll.hpp"
 #include "duet/time/sleep.hpp"
+#include "h2_session.hpp"
 #include "turn.hpp"
 
 namespace duet::http::detail::poll_engine {
@@ -95,6 +96,11 @@ class [[nodiscard]] PollConnection {
         half_close(stream_);
         m_.shut();
         return true;
+      case Next::h2: {
+        H2Start h2 = std::move(m_).into_h2();
+        start_h2(std::move(h2.slot), std::move(stream_), std::move(h2.input));
+        break;
+      }
       case Next::call:  // Plain::spawned: never asked
       case Next::close:
         break;

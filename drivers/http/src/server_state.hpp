@@ -123,6 +123,18 @@ void answer_error(State& st, int status, std::string& out, bool close, std::stri
 /// hooks see it as they see any answered request.
 void answer_error(State& st, const Request& req, int status, std::string& out, bool close,
                   std::string_view allow, Instant started);
+/// The answer to a request refused before any handler ran (a route's
+/// 404, 405 with `allow`, 501; 400, 413, 431): the status's reason as text.
+[[nodiscard]] Response refusal(int status, std::string_view allow = {});
+/// Counts one answered request and calls the response hook: `status`,
+/// `body_bytes` of body, `started` when its head was complete.
+void answered(State& st, const Request& req, int status, std::size_t body_bytes, Instant started);
+/// The IMF-fixdate of the current second (codec.cpp's per-thread cache).
+[[nodiscard]] std::string_view date_now() noexcept;
+/// Whether a handler's response field is sent as given: not one the
+/// server sets itself (Date, Server, Connection, Content-Length,
+/// Transfer-Encoding), and holding no CR, LF or NUL.
+[[nodiscard]] bool kept_response_field(const Headers::Field& f) noexcept;
 /// The answer to a handler that threw: 500, and the connection goes on
 /// (the request was read whole, so the framing is intact).
 [[nodiscard]] Response handler_failed();

@@ -108,6 +108,7 @@ class [[nodiscard]] StepWait {
       case Next::call:
       case Next::shutdown:
       case Next::close:
+      case Next::h2:
         break;
     }
   }

@@ -387,6 +387,36 @@ constexpr std::array<Engine, 3> enum_values(Engine) noexcept {
 /// "coroutine", "fiber", "poll".
 [[nodiscard]] DUET_API std::string_view to_string(Engine e) noexcept;
 
+/// HTTP/2 on the server's listeners (docs/http.md, "HTTP/2"): h2c with
+/// prior knowledge on a plain listener (a client that opens with the
+/// HTTP/2 preface), h2 on a TLS one whose handshake's ALPN picks "h2" (the
+/// TlsContext offers it when its tls::ServerConfig::alpn lists "h2"
+/// before "http/1.1"). Every stream runs the Router's handlers as an
+/// HTTP/1.1 request does, each in a task of its own. Request header limits
+/// and io_timeout come from Limits (max_header_bytes bounds the decoded
+/// header list, SETTINGS_MAX_HEADER_LIST_SIZE).
+struct Http2Limits {
+  /// Off: an HTTP/2 preface is answered as HTTP/1.1 answers it (505, for
+  /// its version), and a TLS connection whose ALPN chose "h2" is served
+  /// as HTTP/1.1 (so leave "h2" out of the TlsContext's list then).
+  bool enabled = true;
+  /// SETTINGS_MAX_CONCURRENT_STREAMS: a stream past it is refused
+  /// (RST_STREAM REFUSED_STREAM), and so bounds the handlers one
+  /// connection runs at once.
+  std::uint32_t max_concurrent_streams = 100;
+  /// SETTINGS_INITIAL_WINDOW_SIZE: what a client may send on one stream
+  /// before the server has read it (it reads a body whole, up to the
+  /// route's max_body_bytes, reopening the window as it goes).
+  std::uint32_t stream_window_bytes = 65'535;
+  /// The connection's receive window, over all its streams.
+  std::uint32_t connection_window_bytes = 1u << 20;
+  /// Stream resets a client may cause (rapid reset, CVE-2023-44487): a
+  /// token bucket of `reset_burst` tokens refilled at `resets_per_second`;
+  /// one more ends the connection with GOAWAY.
+  std::uint32_t reset_burst = 1000;
+  std::uint32_t resets_per_second = 33;
+};
+
 struct ServerConfig {
   Engine engine = Engine::coroutine;
   Limits limits{};
@@ -396,6 +426,7 @@ struct ServerConfig {
   /// with "Connection: close"); 0: no limit.
   std::size_t max_requests_per_connection = 0;
   Hooks hooks{};
+  Http2Limits http2{};
 };
 
 /// What Server::shutdown saw when it ended.

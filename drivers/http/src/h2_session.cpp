@@ -1,0 +1,509 @@
+// h2_session.cpp: H2Session (h2_session.hpp): nghttp2's server session,
+// its callbacks, the streams' tasks and their answers.
+#include "h2_session.hpp"
+
+#include <nghttp2/nghttp2.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <utility>
+
+#include "duet/http/body.hpp"
+#include "duet/outcome.hpp"
+#include "duet/stackful.hpp"
+#include "duet/stackless/coro_task.hpp"
+#include "duet/wait.hpp"
+
+namespace duet::http::detail {
+
+/// A stream, from its HEADERS until nghttp2 closes it.
+struct H2Session::Stream {
+  std::int32_t id = 0;
+  Request req;
+  std::size_t header_bytes = 0;  // the decoded list, as SETTINGS_MAX_HEADER_LIST_SIZE counts it
+  int refused = 0;               // a status the session answers itself (431)
+  const Handler* handler = nullptr;
+  std::size_t body_cap = 0;
+  bool discarding = false;  // answered before its body ended: DATA dropped
+  bool started = false;     // the handler's task began (or the session answered)
+  bool answered = false;    // HEADERS of the answer submitted
+  bool head_only = false;   // the answer's body is not sent (HEAD, 1xx, 204, 304)
+  Instant begun{};          // the request's head was complete
+  Instant deadline = Instant::max();
+  std::optional<JoinHandle<void>> task;
+  std::shared_ptr<H2StreamCell> cell;
+  // The answer's body going out: a buffered body, or a streamed one's
+  // current piece.
+  std::string body;
+  std::size_t sent = 0;
+  bool streamed = false;  // pieces come from the task
+  bool ended = false;     // streamed: the last piece came
+  bool waiting = false;   // deferred in nghttp2: resumed when a piece comes
+};
+
+namespace {
+
+/// HTTP/1.1's connection-specific fields, which HTTP/2 forbids (RFC 9113
+/// 8.2.2); Connection and Transfer-Encoding the writer drops already.
+bool h1_connection_field(std::string_view name) noexcept {
+  auto is = [name](std::string_view w) {
+    return name.size() == w.size() &&
+           std::equal(name.begin(), name.end(), w.begin(), [](char a, char b) {
+             return (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) == b;
+           });
+  };
+  return is("keep-alive") || is("proxy-connection") || is("upgrade") || is("te");
+}
+
+bool bodiless(int status) noexcept {
+  return (status >= 100 && status < 200) || status == 204 || status == 304;
+}
+
+Instant after_io(const State& st) noexcept {
+  return deadline_after(st.options.limits.io_timeout);
+}
+
+/// The answer's producer, run by the stream's task after its handler:
+/// posts the answer, then each piece of a streamed body once nghttp2 took
+/// the one before.
+Task<void> deliver(std::shared_ptr<H2StreamCell> cell, FiberAnswer a) {
+  std::shared_ptr<BodySource> src;
+  if (a.res && a.res->source && !bodiless(a.res->status) && a.req.method != Method::head) {
+    src = a.res->source;
+  }
+  const std::int32_t id = cell->id;
+  cell->inbox->post(H2Event{id, H2Event::Kind::answer, std::move(a)});
+  if (!src) co_return;
+  for (;;) {
+    duet::Result<std::string> piece = co_await src->next();
+    if (!piece) {
+      cell->inbox->post(H2Event{id, H2Event::Kind::failed});
+      co_return;
+    }
+    if (piece->empty()) {
+      cell->inbox->post(H2Event{id, H2Event::Kind::end});
+      co_return;
+    }
+    // Made before the post: the session's notify after it completes it.
+    Notify::Notified taken = cell->sent.notified();
+    cell->inbox->post(H2Event{id, H2Event::Kind::piece, {}, std::move(*piece)});
+    co_await taken;
+  }
+}
+
+Task<void> coroutine_stream(std::shared_ptr<H2StreamCell> cell, const CoroutineHandler* h,
+                            Request req) {
+  FiberAnswer a{std::move(req), std::nullopt, Failure::none};
+  try {
+    a.res.emplace(co_await (*h)(a.req));
+  } catch (const Cancelled&) {
+    a.failure = Failure::cancelled;
+  } catch (...) {
+    a.failure = Failure::threw;
+  }
+  co_await deliver(std::move(cell), std::move(a));
+}
+
+std::string_view view(const std::uint8_t* p, std::size_t n) noexcept {
+  return {reinterpret_cast<const char*>(p), n};
+}
+
+}  // namespace
+
+/// nghttp2's callbacks, each a step of the session (user_data: the
+/// H2Session). A nonzero return other than NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE
+/// fails the session.
+struct H2Callbacks {
+  static H2Session& of(void* u) noexcept { return *static_cast<H2Session*>(u); }
+
+  static int begin_headers(nghttp2_session*, const nghttp2_frame* f, void* u) {
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    H2Session& h = of(u);
+    auto s = std::make_unique<H2Session::Stream>();
+    s->id = f->hd.stream_id;
+    s->req.version = 20;
+    s->req.method_name.clear();
+    s->req.target.clear();
+    h.streams_.emplace(s->id, std::move(s));
+    return 0;
+  }
+
+  static int header(nghttp2_session*, const nghttp2_frame* f, const std::uint8_t* name,
+                    std::size_t namelen, const std::uint8_t* value, std::size_t valuelen,
+                    std::uint8_t, void* u) {
+    H2Session& h = of(u);
+    H2Session::Stream* s = h.find(f->hd.stream_id);
+    if (s == nullptr || s->refused != 0) return 0;
+    s->header_bytes += namelen + valuelen + 32;
+    if (s->header_bytes > h.st_.options.limits.max_header_bytes) {
+      s->refused = status::request_header_fields_too_large;
+      return 0;
+    }
+    const std::string_view n = view(name, namelen), v = view(value, valuelen);
+    Request& r = s->req;
+    if (!n.empty() && n[0] == ':') {  // nghttp2 checked which, and that each comes once
+      if (n == ":method") {
+        r.method_name = v;
+        r.method = method_from(v);
+      } else if (n == ":path") {
+        r.target = v;
+      } else if (n == ":authority" && !r.headers.contains("host")) {
+        r.headers.add("host", v);
+      }
+      return 0;
+    }
+    if (n == "cookie") {  // RFC 9113 8.2.3: one field again for an HTTP/1.1 reader
+      if (auto old = r.headers.get("cookie")) {
+        std::string joined(*old);
+        joined += "; ";
+        joined += v;
+        r.headers.set("cookie", joined);
+        return 0;
+      }
+    }
+    r.headers.add(n, v);
+    return 0;
+  }
+
+  static int frame_recv(nghttp2_session*, const nghttp2_frame* f, void* u) {
+    H2Session& h = of(u);
+    if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) return 0;
+    H2Session::Stream* s = h.find(f->hd.stream_id);
+    if (s == nullptr) return 0;
+    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+      h.headers_done(*s);
+      s = h.find(f->hd.stream_id);  // a refusal may have closed it
+      if (s == nullptr) return 0;
+    }
+    if ((f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0 && !s->started) h.start_stream(*s);
+    return 0;
+  }
+
+  static int data_chunk(nghttp2_session*, std::uint8_t, std::int32_t id, const std::uint8_t* data,
+                        std::size_t len, void* u) {
+    H2Session& h = of(u);
+    H2Session::Stream* s = h.find(id);
+    if (s == nullptr || s->discarding || s->started) return 0;
+    if (s->req.body.size() + len > s->body_cap) {
+      s->discarding = true;
+      std::string().swap(s->req.body);
+      h.submit_refusal(*s, status::content_too_large);
+      return 0;
+    }
+    s->req.body.append(reinterpret_cast<const char*>(data), len);
+    return 0;
+  }
+
+  static int stream_close(nghttp2_session*, std::int32_t id, std::uint32_t, void* u) {
+    of(u).forget(id);
+    return 0;
+  }
+
+  static int frame_send(nghttp2_session* ng, const nghttp2_frame* f, void* u) {
+    // An answer sent whole before its request's body ended (a refusal):
+    // the rest of the body is not wanted (RFC 9113 8.1).
+    if ((f->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0) return 0;
+    if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) return 0;
+    H2Session::Stream* s = of(u).find(f->hd.stream_id);
+    if (s != nullptr && s->discarding) {
+      (void)nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
+    }
+    return 0;
+  }
+
+  static ssize_t read_body(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
+                           std::uint32_t* flags, nghttp2_data_source* src, void* u) {
+    H2Session& h = of(u);
+    auto& s = *static_cast<H2Session::Stream*>(src->ptr);
+    const std::size_t n = std::min(length, s.body.size() - s.sent);
+    if (n > 0) std::memcpy(buf, s.body.data() + s.sent, n);
+    s.sent += n;
+    s.deadline = after_io(h.st_);  // progress: a stall is counted from here
+    if (s.sent < s.body.size()) return static_cast<ssize_t>(n);
+    if (!s.streamed || s.ended) {
+      *flags |= NGHTTP2_DATA_FLAG_EOF;
+      s.deadline = Instant::max();
+      return static_cast<ssize_t>(n);
+    }
+    // A piece handed over whole: the task makes the next.
+    if (!s.body.empty()) {
+      s.body.clear();
+      s.sent = 0;
+      s.cell->sent.notify_one();
+    }
+    if (n > 0) return static_cast<ssize_t>(n);
+    s.waiting = true;
+    s.deadline = Instant::max();  // the producer's time, not the peer's
+    return NGHTTP2_ERR_DEFERRED;
+  }
+};
+
+H2Session::H2Session(State& st, std::shared_ptr<H2Inbox> inbox)
+    : st_(st), inbox_(std::move(inbox)), idle_deadline_(after_io(st)) {
+  nghttp2_session_callbacks* cb = nullptr;
+  nghttp2_option* opt = nullptr;
+  if (nghttp2_session_callbacks_new(&cb) != 0 || nghttp2_option_new(&opt) != 0) {
+    nghttp2_session_callbacks_del(cb);
+    throw std::bad_alloc();
+  }
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cb, &H2Callbacks::begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(cb, &H2Callbacks::header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &H2Callbacks::frame_recv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &H2Callbacks::data_chunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cb, &H2Callbacks::stream_close);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cb, &H2Callbacks::frame_send);
+  const Http2Limits& l = st.options.http2;
+  nghttp2_option_set_stream_reset_rate_limit(opt, l.reset_burst, l.resets_per_second);
+  const int rc = nghttp2_session_server_new2(&ng_, cb, this, opt);
+  nghttp2_session_callbacks_del(cb);
+  nghttp2_option_del(opt);
+  if (rc != 0) throw std::bad_alloc();
+  const nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, l.max_concurrent_streams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, l.stream_window_bytes},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<std::uint32_t>(std::min<std::size_t>(
+                                                  st.options.limits.max_header_bytes, UINT32_MAX))},
+  };
+  (void)nghttp2_submit_settings(ng_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
+  const auto conn_window = static_cast<std::int32_t>(
+      std::min<std::uint32_t>(l.connection_window_bytes, NGHTTP2_MAX_WINDOW_SIZE));
+  (void)nghttp2_session_set_local_window_size(ng_, NGHTTP2_FLAG_NONE, 0, conn_window);
+}
+
+H2Session::~H2Session() {
+  // Every stream's task cancelled: its answer has nowhere to go.
+  for (auto& [id, s] : streams_) {
+    if (s->task) s->task->cancel();
+  }
+  nghttp2_session_del(ng_);
+}
+
+H2Session::Stream* H2Session::find(std::int32_t id) noexcept {
+  auto it = streams_.find(id);
+  return it == streams_.end() ? nullptr : it->second.get();
+}
+
+bool H2Session::feed(std::span<const std::byte> in) {
+  const auto n =
+      nghttp2_session_mem_recv(ng_, reinterpret_cast<const std::uint8_t*>(in.data()), in.size());
+  if (n >= 0) return !failed_;
+  // A fatal error: the peer is told why (nghttp2 queued no GOAWAY for
+  // some, a CONTINUATION flood among them; a second one is not sent).
+  const bool flood = n == NGHTTP2_ERR_FLOODED || n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS;
+  (void)nghttp2_session_terminate_session(
+      ng_, flood ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
+  return false;
+}
+
+void H2Session::headers_done(Stream& s) {
+  s.begun = Clock::now();
+  if (s.refused != 0) {
+    submit_refusal(s, s.refused);
+    return;
+  }
+  const Router::Match m = st_.routes.match(s.req);
+  if (m.handler == nullptr) {
+    submit_refusal(s, m.status, m.allow);
+    return;
+  }
+  s.handler = m.handler;
+  s.body_cap = m.handler->limits().max_body_bytes.value_or(st_.options.limits.max_body_bytes);
+}
+
+void H2Session::start_stream(Stream& s) {
+  s.started = true;
+  if (s.answered) {  // refused at its head: the whole request came, nothing to discard
+    s.discarding = false;
+    return;
+  }
+  ++begun_;
+  const std::size_t cap = st_.options.max_requests_per_connection;
+  if (cap != 0 && begun_ >= cap && !draining_) drain();
+  const Handler& h = *s.handler;
+  if (h.limits().deadline.count() > 0) s.deadline = saturating_add(s.begun, h.limits().deadline);
+  s.cell = std::make_shared<H2StreamCell>();
+  s.cell->inbox = inbox_;
+  s.cell->id = s.id;
+  try {
+    if (h.is_coroutine()) {
+      s.task.emplace(duet::spawn(coroutine_stream(s.cell, &h.coroutine(), std::move(s.req))));
+    } else {
+      s.task.emplace(duet::spawn(duet::stackful,
+                                 [cell = s.cell, f = &h.fiber(), req = std::move(s.req)]() mutable {
+                                   FiberAnswer a = run_plain(*f, std::move(req));
+                                   duet::wait(deliver(std::move(cell), std::move(a)));
+                                 }));
+    }
+  } catch (const SpawnRefused&) {
+    // The runtime shuts down: the request went with the refused task.
+    submit_refusal(s, status::service_unavailable);
+  }
+}
+
+void H2Session::take_events() {
+  {
+    std::lock_guard lk(inbox_->mu);
+    taken_.swap(inbox_->events);
+  }
+  for (H2Event& e : taken_) {
+    Stream* s = find(e.id);
+    if (s == nullptr || !s->task) continue;  // reset, or past its deadline
+    switch (e.kind) {
+      case H2Event::Kind::answer:
+        if (!s->answered) submit_answer(*s, std::move(e.answer));
+        break;
+      case H2Event::Kind::piece:
+        s->body = std::move(e.piece);
+        s->sent = 0;
+        s->deadline = after_io(st_);
+        break;
+      case H2Event::Kind::end:
+        s->ended = true;
+        break;
+      case H2Event::Kind::failed:  // the source failed mid-body: the peer sees it cut
+        (void)nghttp2_submit_rst_stream(ng_, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+        continue;
+    }
+    if (s->waiting && (e.kind == H2Event::Kind::piece || e.kind == H2Event::Kind::end)) {
+      s->waiting = false;
+      (void)nghttp2_session_resume_data(ng_, s->id);
+    }
+  }
+  taken_.clear();
+}
+
+void H2Session::submit_answer(Stream& s, FiberAnswer&& a) {
+  s.req = std::move(a.req);
+  if (!a.res) {
+    a.res.emplace(a.failure == Failure::cancelled ? Response::text(503, "Service Unavailable\n")
+                                                  : handler_failed());
+  }
+  submit(s, std::move(*a.res));
+}
+
+void H2Session::submit_refusal(Stream& s, int status, std::string_view allow) {
+  submit(s, refusal(status, allow));
+  if (!s.started) s.discarding = true;  // its body, still coming, is not read
+}
+
+void H2Session::submit(Stream& s, Response&& res) {
+  s.answered = true;
+  s.head_only = bodiless(res.status) || s.req.method == Method::head;
+  s.streamed = static_cast<bool>(res.source);
+  std::optional<std::size_t> length =
+      res.source ? res.source->length : std::optional<std::size_t>(res.body.size());
+  // The fields: :status, the server's own, the handler's (names lower-case,
+  // as HTTP/2 requires; HTTP/1.1's connection fields dropped).
+  char status_text[4];
+  const auto st_end = std::to_chars(status_text, status_text + 4, res.status).ptr;
+  char length_text[24];
+  const char* length_end = length_text;
+  if (length && !bodiless(res.status))
+    length_end = std::to_chars(length_text, length_text + 24, *length).ptr;
+  std::vector<std::string> names;
+  names.reserve(res.headers.size());
+  std::vector<nghttp2_nv> nv;
+  nv.reserve(res.headers.size() + 4);
+  auto add = [&nv](std::string_view n, std::string_view v) {
+    nv.push_back(nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(n.data())),
+                            reinterpret_cast<std::uint8_t*>(const_cast<char*>(v.data())), n.size(),
+                            v.size(), NGHTTP2_NV_FLAG_NONE});
+  };
+  add(":status", std::string_view(status_text, st_end - status_text));
+  add("server", "duet");
+  add("date", date_now());
+  if (length_end != length_text)
+    add("content-length", std::string_view(length_text, length_end - length_text));
+  for (const Headers::Field& f : res.headers) {
+    if (!kept_response_field(f) || h1_connection_field(f.name)) continue;
+    std::string& n = names.emplace_back(f.name);
+    std::transform(n.begin(), n.end(), n.begin(), [](char c) {
+      return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+    });
+    add(n, f.value);
+  }
+  std::size_t bytes = res.source ? length.value_or(0) : res.body.size();
+  if (s.head_only) bytes = 0;
+  answered(st_, s.req, res.status, bytes, s.begun);
+  nghttp2_data_provider body{};
+  body.source.ptr = &s;
+  body.read_callback = &H2Callbacks::read_body;
+  const bool sends_body = !s.head_only && (s.streamed || !res.body.empty());
+  if (sends_body && !s.streamed) s.body = std::move(res.body);
+  s.deadline = sends_body ? after_io(st_) : Instant::max();
+  if (nghttp2_submit_response(ng_, s.id, nv.data(), nv.size(), sends_body ? &body : nullptr) != 0) {
+    (void)nghttp2_submit_rst_stream(ng_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_INTERNAL_ERROR);
+  }
+}
+
+void H2Session::forget(std::int32_t id) noexcept {
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return;
+  Stream& s = *it->second;
+  if (s.task) s.task->cancel();  // reset before its end: its answer is not wanted
+  if (s.cell) s.cell->sent.notify_one();
+  streams_.erase(it);
+  if (streams_.empty()) idle_deadline_ = after_io(st_);
+}
+
+bool H2Session::produce(std::string& out, std::size_t cap) {
+  while (out.size() < cap) {
+    const std::uint8_t* data = nullptr;
+    const auto n = nghttp2_session_mem_send(ng_, &data);
+    if (n < 0) return false;
+    if (n == 0) break;
+    out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
+  }
+  return !failed_;
+}
+
+bool H2Session::over() const noexcept {
+  if (draining_ && streams_.empty() && nghttp2_session_want_write(ng_) == 0) return true;
+  return nghttp2_session_want_read(ng_) == 0 && nghttp2_session_want_write(ng_) == 0;
+}
+
+void H2Session::drain() {
+  if (draining_) return;
+  draining_ = true;
+  (void)nghttp2_submit_goaway(ng_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(ng_),
+                              NGHTTP2_NO_ERROR, nullptr, 0);
+}
+
+Instant H2Session::next_deadline() const noexcept {
+  if (streams_.empty()) return idle_deadline_;
+  Instant d = Instant::max();
+  for (const auto& [id, s] : streams_) d = std::min(d, s->deadline);
+  return d;
+}
+
+bool H2Session::expire(Instant now) {
+  if (streams_.empty()) {
+    if (now < idle_deadline_) return true;
+    (void)nghttp2_session_terminate_session(ng_, NGHTTP2_NO_ERROR);
+    return false;
+  }
+  std::vector<std::int32_t> late;
+  for (const auto& [id, s] : streams_) {
+    if (s->deadline <= now) late.push_back(id);
+  }
+  for (const std::int32_t id : late) {
+    Stream* s = find(id);
+    if (s == nullptr) continue;
+    s->deadline = Instant::max();
+    if (!s->answered && s->task) {  // the route's deadline: the handler cancelled, 503
+      s->task->cancel();
+      s->task.reset();
+      submit(*s, Response::text(503, "Service Unavailable\n"));
+    } else {  // an answer the peer's window kept in: given up
+      (void)nghttp2_submit_rst_stream(ng_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+    }
+  }
+  return true;
+}
+
+void H2Session::touched() noexcept {
+  if (streams_.empty()) idle_deadline_ = after_io(st_);
+}
+
+}  // namespace duet::http::detail

@@ -1,0 +1,165 @@
+// h2_session.hpp (private): an HTTP/2 server connection (docs/http.md,
+// "HTTP/2"): H2Session, the sans-I/O machine over nghttp2's session, and
+// start_h2, which each engine calls to hand a connection over to it.
+//
+// Who does what:
+// - nghttp2 (Debian's libnghttp2) frames, HPACK-codes, keeps each
+//   stream's state and both flow-control windows, and refuses what the
+//   protocol refuses (a stream past SETTINGS_MAX_CONCURRENT_STREAMS, a
+//   CONTINUATION or reset flood past its limits);
+// - H2Session turns a stream's HEADERS and DATA into a Request, routes it,
+//   starts one task per stream in the handler's model (a coroutine handler
+//   a coroutine task, a plain handler a fiber), and turns each answer into
+//   HEADERS and DATA, a streamed body one piece at a time as the peer's
+//   window lets it out;
+// - the connection's task (h2_connection.cpp) reads, writes and waits: for
+//   bytes, for a stream's task to post (H2Inbox), for a deadline, for the
+//   drain. It is one coroutine under every engine: it multiplexes, and
+//   what a model costs is in the streams' tasks.
+//
+// Rules:
+// - A stream's task owns its Request while it runs and posts its answer
+//   back (H2Inbox); a stream the peer resets, or whose route deadline
+//   passes, has its task cancelled and is forgotten: what its task posts
+//   later is dropped.
+// - A streamed body's task posts one piece, then waits until the session
+//   has handed that piece to nghttp2 (H2StreamCell::sent): one piece per
+//   stream in memory, the peer's window its backpressure.
+// - Request bodies arrive whole (up to the route's max_body_bytes; past
+//   it, 413 and the rest discarded), windows reopened as nghttp2 reads.
+// - Deadlines (Limits::io_timeout): an idle connection (no stream open)
+//   closes after it with GOAWAY; an answer that sends nothing for that
+//   long (a peer that keeps its window shut) is reset; a write gets its
+//   own.
+// - Drain: GOAWAY with the last stream begun; streams in flight finish;
+//   the connection closes when none is left.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "conn.hpp"
+#include "duet/join_handle.hpp"
+#include "duet/net/tcp.hpp"
+#include "duet/sync/notify.hpp"
+#include "duet/time/clock.hpp"
+#include "duet/tls/stream.hpp"
+#include "server_state.hpp"
+
+struct nghttp2_session;
+
+namespace duet::http::detail {
+
+/// The client connection preface (RFC 9113 3.4), which a connection's
+/// first read must hold whole for the connection to be HTTP/2 (h2c with
+/// prior knowledge; every client sends it in one write).
+inline constexpr std::string_view kH2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// What a stream's task posts to its connection.
+struct H2Event {
+  enum class Kind : std::uint8_t { answer, piece, end, failed };
+  std::int32_t id;
+  Kind kind;
+  FiberAnswer answer{};  // Kind::answer: the request back, and the response or failure
+  std::string piece{};   // Kind::piece
+};
+
+/// The connection's mailbox: stream tasks post, the connection's task takes
+/// all at each wake. Shared: a cancelled task may post after its
+/// connection ended.
+struct H2Inbox {
+  std::mutex mu;
+  std::vector<H2Event> events;
+  Notify wake;
+
+  void post(H2Event e) {
+    {
+      std::lock_guard lk(mu);
+      events.push_back(std::move(e));
+    }
+    wake.notify_one();
+  }
+};
+
+/// What a stream's task shares with its connection.
+struct H2StreamCell {
+  std::shared_ptr<H2Inbox> inbox;
+  std::int32_t id;
+  /// Notified when the piece posted last was handed to nghttp2 (or the
+  /// stream went away).
+  Notify sent;
+};
+
+class H2Session {
+ public:
+  /// A server session on `st`'s settings, its SETTINGS queued; `inbox`
+  /// is where this connection's stream tasks post.
+  H2Session(State& st, std::shared_ptr<H2Inbox> inbox);
+  ~H2Session();
+  H2Session(const H2Session&) = delete;
+  H2Session& operator=(const H2Session&) = delete;
+
+  /// Feeds bytes read: false on a connection error (a GOAWAY, if any, is
+  /// queued: produce() it, write it, close).
+  bool feed(std::span<const std::byte> in);
+  /// Takes what the stream tasks posted into the session.
+  void take_events();
+  /// Appends the frames nghttp2 has to send to `out`, up to about `cap`
+  /// bytes: false on a session error (close).
+  bool produce(std::string& out, std::size_t cap);
+  /// Whether the connection is over: nothing more to read or send.
+  [[nodiscard]] bool over() const noexcept;
+  /// The drain: GOAWAY, no new stream; those in flight finish.
+  void drain();
+  [[nodiscard]] bool draining() const noexcept { return draining_; }
+  /// The nearest deadline: a stream's (route deadline, stalled answer)
+  /// or, with no stream open, the idle connection's.
+  [[nodiscard]] Instant next_deadline() const noexcept;
+  /// Acts on the deadlines passed by `now`: false when the connection is
+  /// to close (idle past its deadline; a GOAWAY is queued).
+  bool expire(Instant now);
+  /// Bytes were read or written: the idle deadline moves on.
+  void touched() noexcept;
+
+  struct Stream;
+
+ private:
+  friend struct H2Callbacks;
+  void headers_done(Stream& s);
+  void start_stream(Stream& s);
+  void submit_answer(Stream& s, FiberAnswer&& a);
+  void submit_refusal(Stream& s, int status, std::string_view allow = {});
+  void submit(Stream& s, Response&& res);
+  void forget(std::int32_t id) noexcept;
+  Stream* find(std::int32_t id) noexcept;
+
+  State& st_;
+  std::shared_ptr<H2Inbox> inbox_;
+  nghttp2_session* ng_ = nullptr;
+  std::unordered_map<std::int32_t, std::unique_ptr<Stream>> streams_;
+  std::vector<H2Event> taken_;  // take_events' batch, its room kept
+  Instant idle_deadline_{};
+  std::size_t begun_ = 0;  // streams whose handler began (max_requests_per_connection)
+  bool draining_ = false;
+  bool failed_ = false;  // a callback failed the session
+};
+
+/// Serves `s` as HTTP/2 from here: `input` is what was read of it so far
+/// (the preface's start included). A task of its own; the caller ends.
+void start_h2(OpenSlot slot, net::TcpStream s, std::string input);
+void start_h2(OpenSlot slot, tls::TlsStream s, std::string input);
+
+/// Whether a TLS stream's ALPN chose HTTP/2.
+[[nodiscard]] inline bool chose_h2(const tls::TlsStream& s) noexcept {
+  return s.alpn() == "h2";
+}
+
+}  // namespace duet::http::detail
