@@ -123,6 +123,11 @@ duet::http::Response upstream_failed(std::error_code e) {
   return duet::http::Response::text(502, "upstream: " + e.message());
 }
 
+std::chrono::milliseconds delay_of(const duet::http::Request& req) {
+  const std::optional<std::uint32_t> ms = req.query_param<std::uint32_t>("ms");
+  return std::chrono::milliseconds(ms && *ms <= 600'000 ? *ms : 0);
+}
+
 std::string_view request_id(const duet::http::Request& req) {
   return req.headers.get("X-Request-Id").value_or("-");
 }
@@ -169,6 +174,7 @@ int run(const Options& o) {
     duet::tls::ServerConfig sc;
     sc.cert_file = o.cert_file;
     sc.key_file = o.key_file;
+    sc.alpn = {"h2", "http/1.1"};
     auto ctx = duet::tls::TlsContext::server(sc);
     if (!ctx) throw std::runtime_error("TLS: " + ctx.error().message());
     tls.emplace(std::move(*ctx));

@@ -16,10 +16,17 @@
 //                       {"results":[...]} (504 when the deadline passes)
 //   POST /echo          the request's body back (a streamed one read
 //                       whole first, up to --max-body-bytes)
+//   GET /delay?ms=N     "Hello, World!" after N ms (0..600000) of waiting
+//                       (a timer): a request parked in its handler, as
+//                       the lab's parked HTTP/2 streams are
 //   GET /users/{id}/posts/{post}
 //                       with --route-params: "Hello, World!" once both
 //                       path parameters are read (id as a number: 404
 //                       when it is not one); the lab's routed load
+//
+// Every route is served over HTTP/1.1 and HTTP/2 (h2c with prior
+// knowledge on the plain port; h2 by ALPN on the TLS one, which offers
+// "h2" then "http/1.1").
 //
 // With --middleware every route is wrapped in one layer of the handlers'
 // model (Router::layer), which copies the request's X-Request-Id (or
@@ -71,6 +78,9 @@ struct Options {
   bool route_params = false;               // GET /users/{id}/posts/{post}
   bool middleware = false;                 // every route in one layer
 };
+
+/// /delay's wait: its `ms` query (0..600000, else 0).
+std::chrono::milliseconds delay_of(const duet::http::Request& req);
 
 /// What the routes share: the options and the pooled client.
 struct App {

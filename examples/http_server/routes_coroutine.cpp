@@ -20,6 +20,11 @@ duet::Task<Response> plaintext(Request&) {
   co_return Response::text(200, std::string(kHello));
 }
 
+duet::Task<Response> delay(Request& req) {
+  co_await duet::sleep(delay_of(req));
+  co_return Response::text(200, std::string(kHello));
+}
+
 duet::Task<Response> json(Request&) {
   co_return Response::json(200, json_message(kHello));
 }
@@ -83,6 +88,7 @@ duet::http::Router coroutine_routes(App& app) {
   duet::http::Router routes;
   routes.get("/plaintext", plaintext);
   routes.get("/json", json);
+  routes.get("/delay", delay);
   routes.post("/echo", [&app](Request& req) { return echo(app, req); });
   for (Method m : {Method::get, Method::post, Method::put, Method::delete_}) {
     routes.prefix(m, "/proxy/", [&app](Request& req) { return proxy(app, req); });

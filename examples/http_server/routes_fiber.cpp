@@ -20,6 +20,11 @@ Response plaintext(Request&) {
   return Response::text(200, std::string(kHello));
 }
 
+Response delay(Request& req) {
+  duet::wait(duet::sleep(delay_of(req)));
+  return Response::text(200, std::string(kHello));
+}
+
 Response json(Request&) {
   return Response::json(200, json_message(kHello));
 }
@@ -86,6 +91,7 @@ duet::http::Router fiber_routes(App& app) {
   duet::http::Router routes;
   routes.get("/plaintext", plaintext);
   routes.get("/json", json);
+  routes.get("/delay", delay);
   routes.post("/echo", [&app](Request& req) { return echo(app, req); });
   for (Method m : {Method::get, Method::post, Method::put, Method::delete_}) {
     routes.prefix(m, "/proxy/", [&app](Request& req) { return proxy(app, req); });
