@@ -90,9 +90,9 @@ duet_pkg_config(duet-dns
 # duet::http: the HTTP library, over TLS (its engines serve HTTPS too, its
 # client fetches it) and DNS (its client resolves URLs' names).
 duet_pkg_config(duet-http
-  "duet's HTTP/1.1 server (coroutine, fiber and poll engines) and pooled client"
+  "duet's HTTP/1.1 and HTTP/2 server (coroutine, fiber and poll engines) and pooled client"
   "-lduet_http -lduet_tls -lduet_dns -Wl,--undefined=duet_io_driver_factory -lduet_drivers -lduet_stackful -lduet_common"
-  "hwloc liburing libssl libcrypto libcares" -lboost_context)
+  "hwloc liburing libssl libcrypto libcares libnghttp2" -lboost_context)
 
 # duet::sim: the simulated network's World, for a user's tests.
 duet_pkg_config(duet-sim
