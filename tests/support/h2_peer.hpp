@@ -212,6 +212,11 @@ class Client {
   std::int32_t get(std::string path) { return request("GET", std::move(path)); }
 
   Reply& reply(std::int32_t id) { return replies_[id]; }
+  /// Bytes of `id`'s request body handed to nghttp2 so far (the windows let them go).
+  [[nodiscard]] std::size_t body_sent(std::int32_t id) const {
+    auto it = bodies_.find(id);
+    return it == bodies_.end() ? 0 : it->second->off;
+  }
 
   /// Sends what the session has queued: false when the peer is gone.
   bool flush() {

@@ -24,7 +24,7 @@ namespace duet::http {
 
 namespace detail {
 
-void BodyPump::open(RequestDecoder& dec) noexcept {
+void DecoderPump::open(RequestDecoder& dec) noexcept {
   dec_ = &dec;
   given_ = 0;
   error_ = {};
@@ -32,7 +32,7 @@ void BodyPump::open(RequestDecoder& dec) noexcept {
   open_ = true;
 }
 
-std::size_t BodyPump::take(std::span<std::byte> into) noexcept {
+std::size_t DecoderPump::take(std::span<std::byte> into) noexcept {
   std::string& piece = dec_->body_piece();
   const std::size_t n = std::min(into.size(), piece.size() - given_);
   std::memcpy(into.data(), piece.data() + given_, n);
@@ -44,7 +44,7 @@ std::size_t BodyPump::take(std::span<std::byte> into) noexcept {
   return n;
 }
 
-std::string BodyPump::take_piece() {
+std::string DecoderPump::take_piece() {
   std::string& piece = dec_->body_piece();
   std::string out = given_ == 0 ? std::move(piece) : piece.substr(given_);
   piece.clear();
@@ -52,7 +52,7 @@ std::string BodyPump::take_piece() {
   return out;
 }
 
-bool BodyPump::check_turn() const noexcept {
+bool DecoderPump::check_turn() const noexcept {
   if (open_) return true;
   // The reader is the connection's for the handler's turn only.
   if constexpr (DUET_CHECK_TRANSITIONS != 0) {
@@ -62,7 +62,7 @@ bool BodyPump::check_turn() const noexcept {
   return false;
 }
 
-Task<void> BodyPump::more() {
+Task<void> DecoderPump::more() {
   while (available() == 0 && !ended_ && !error_) {
     const std::span<const std::byte> in = input();
     // With no input left, read more only while the decoder is inside the
@@ -99,7 +99,7 @@ Task<void> BodyPump::more() {
   }
 }
 
-Task<duet::Result<std::size_t>> BodyPump::read(std::span<std::byte> into) {
+Task<duet::Result<std::size_t>> DecoderPump::read(std::span<std::byte> into) {
   if (!check_turn()) co_return std::errc::operation_not_permitted;
   if (into.empty()) co_return std::size_t{0};
   if (available() == 0) co_await more();
@@ -108,7 +108,7 @@ Task<duet::Result<std::size_t>> BodyPump::read(std::span<std::byte> into) {
   co_return error_;
 }
 
-Task<duet::Result<std::string>> BodyPump::read_piece() {
+Task<duet::Result<std::string>> DecoderPump::read_piece() {
   if (!check_turn()) co_return std::errc::operation_not_permitted;
   if (available() == 0) co_await more();
   if (available() != 0) co_return take_piece();

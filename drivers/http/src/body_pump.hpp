@@ -1,11 +1,15 @@
-// body_pump.hpp (private): a streamed request body's source, BodyPump: the
-// one implementation of the body reader (duet/http/body.hpp) the three
-// engines share. The engines differ only in how they hold their input
-// (the coroutine engine's read buffer, the fiber engine's BufReader, the
-// poll engine's buffers inside the connection): each lends its input
-// through the four operations below (the seam), and the pump feeds it to
-// the connection's decoder, hands out the decoded body, answers
-// 100-continue at the first read, and keeps the reader's error.
+// body_pump.hpp (private): a streamed request body's source, BodyPump: what
+// the body reader (duet/http/body.hpp) reads through (Request::body_stream),
+// and DecoderPump, its one implementation for HTTP/1.1 that the three
+// engines share. (HTTP/2's is H2BodyPump, h2_session.hpp: a stream's DATA
+// as the session received it.)
+//
+// DecoderPump: the engines differ only in how they hold their input (the
+// coroutine engine's read buffer, the fiber engine's BufReader, the poll
+// engine's buffers inside the connection): each lends its input through
+// the four operations below (the seam), and the pump feeds it to the
+// connection's decoder, hands out the decoded body, answers 100-continue
+// at the first read, and keeps the reader's error.
 //
 // An engine keeps one pump per connection, opens it for a streamed
 // request's turn (Request::body_stream points at it while the handler
@@ -24,11 +28,28 @@
 
 namespace duet::http::detail {
 
+/// The reader's face: the next bytes of a streamed body, or its next
+/// piece; 0 (an empty piece) at its end.
 class BodyPump {
  public:
-  BodyPump() = default;
   BodyPump(const BodyPump&) = delete;
   BodyPump& operator=(const BodyPump&) = delete;
+
+  /// The next bytes of the body into `into`: a count, 0 at its end.
+  virtual Task<duet::Result<std::size_t>> read(std::span<std::byte> into) = 0;
+  /// The next piece of the body as it arrived (moved out, not copied):
+  /// empty at its end.
+  virtual Task<duet::Result<std::string>> read_piece() = 0;
+
+ protected:
+  BodyPump() = default;
+  ~BodyPump() = default;
+};
+
+/// HTTP/1.1's: the connection's decoder over the engine's input.
+class DecoderPump : public BodyPump {
+ public:
+  DecoderPump() = default;
 
   /// Opens the pump for one streamed request decoded by `dec` (its head
   /// just taken).
@@ -40,14 +61,11 @@ class BodyPump {
   /// The body failed (the peer, the framing, a limit, a deadline).
   [[nodiscard]] bool failed() const noexcept { return static_cast<bool>(error_); }
 
-  /// The next bytes of the body into `into`: a count, 0 at its end.
-  Task<duet::Result<std::size_t>> read(std::span<std::byte> into);
-  /// The next piece of the body as the decoder produced it (moved out, not
-  /// copied): empty at its end.
-  Task<duet::Result<std::string>> read_piece();
+  Task<duet::Result<std::size_t>> read(std::span<std::byte> into) final;
+  Task<duet::Result<std::string>> read_piece() final;
 
  protected:
-  ~BodyPump() = default;
+  ~DecoderPump() = default;
 
   /// The engine's input read and not yet fed to the decoder.
   [[nodiscard]] virtual std::span<const std::byte> input() noexcept = 0;

@@ -127,7 +127,7 @@ void Conn::leave_busy() noexcept {
 /// poll may run on another: until the turn ends, the machine reads nothing
 /// the pump writes (pos_, end_, firstate(), and the Busy's buf, cap and out),
 /// only `streamed` and the handler's future.
-class Conn::Pump final : public BodyPump {
+class Conn::Pump final : public DecoderPump {
  public:
   Pump(Conn& c, StreamRef io) noexcept : c_(c), io_(io) {}
 

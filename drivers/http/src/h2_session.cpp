@@ -25,11 +25,13 @@ struct H2Session::Stream {
   int refused = 0;               // a status the session answers itself (431)
   const Handler* handler = nullptr;
   std::size_t body_cap = 0;
-  bool discarding = false;  // answered before its body ended: DATA dropped
-  bool started = false;     // the handler's task began (or the session answered)
-  bool answered = false;    // HEADERS of the answer submitted
-  bool head_only = false;   // the answer's body is not sent (HEAD, 1xx, 204, 304)
-  Instant begun{};          // the request's head was complete
+  std::size_t body_bytes = 0;  // of the request body, received so far
+  bool discarding = false;     // answered before its body ended: DATA dropped
+  bool streaming = false;      // the body goes to the handler's reads (cell->body)
+  bool started = false;        // the handler's task began (or the session answered)
+  bool answered = false;       // HEADERS of the answer submitted
+  bool head_only = false;      // the answer's body is not sent (HEAD, 1xx, 204, 304)
+  Instant begun{};             // the request's head was complete
   Instant deadline = Instant::max();
   std::optional<JoinHandle<void>> task;
   std::shared_ptr<H2StreamCell> cell;
@@ -111,6 +113,80 @@ std::string_view view(const std::uint8_t* p, std::size_t n) noexcept {
 
 }  // namespace
 
+bool H2BodyPump::take(std::size_t max, std::string& out, std::error_code& e) {
+  std::lock_guard lk(mu_);
+  if (data_.empty()) {
+    e = error_;
+    return ended_;
+  }
+  if (max == 0 || max >= data_.size()) {
+    out.swap(data_);
+  } else {
+    out.assign(data_, 0, max);
+    data_.erase(0, max);
+  }
+  return false;
+}
+
+Task<duet::Result<std::size_t>> H2BodyPump::read(std::span<std::byte> into) {
+  if (into.empty()) co_return std::size_t{0};
+  std::string got;
+  for (;;) {
+    // Made before the look: a push after it completes the wait.
+    Notify::Notified arrived = arrived_.notified();
+    std::error_code e;
+    const bool over = take(into.size(), got, e);
+    if (!got.empty()) {
+      std::memcpy(into.data(), got.data(), got.size());
+      cell_.inbox->post(H2Event{cell_.id, H2Event::Kind::read, {}, {}, got.size()});
+      co_return got.size();
+    }
+    if (e) co_return e;
+    if (over) co_return std::size_t{0};
+    co_await arrived;
+  }
+}
+
+Task<duet::Result<std::string>> H2BodyPump::read_piece() {
+  std::string got;
+  for (;;) {
+    Notify::Notified arrived = arrived_.notified();
+    std::error_code e;
+    const bool over = take(0, got, e);
+    if (!got.empty()) {
+      cell_.inbox->post(H2Event{cell_.id, H2Event::Kind::read, {}, {}, got.size()});
+      co_return std::move(got);
+    }
+    if (e) co_return e;
+    if (over) co_return std::string();
+    co_await arrived;
+  }
+}
+
+void H2BodyPump::push(std::string_view data) {
+  if (data.empty()) return;
+  {
+    std::lock_guard lk(mu_);
+    data_.append(data);
+  }
+  arrived_.notify_one();
+}
+
+void H2BodyPump::end(std::error_code e) {
+  {
+    std::lock_guard lk(mu_);
+    if (ended_) return;
+    ended_ = true;
+    error_ = e;
+  }
+  arrived_.notify_one();
+}
+
+std::size_t H2BodyPump::unread() {
+  std::lock_guard lk(mu_);
+  return data_.size();
+}
+
 /// nghttp2's callbacks, each a step of the session (user_data: the
 /// H2Session). A nonzero return other than NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE
 /// fails the session.
@@ -176,7 +252,12 @@ struct H2Callbacks {
       s = h.find(f->hd.stream_id);  // a refusal may have closed it
       if (s == nullptr) return 0;
     }
-    if ((f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0 && !s->started) h.start_stream(*s);
+    if ((f->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0) return 0;
+    if (s->streaming) {
+      s->cell->body.end();
+    } else if (!s->started) {
+      h.start_stream(*s, false);
+    }
     return 0;
   }
 
@@ -184,14 +265,31 @@ struct H2Callbacks {
                         std::size_t len, void* u) {
     H2Session& h = of(u);
     H2Session::Stream* s = h.find(id);
-    if (s == nullptr || s->discarding || s->started) return 0;
-    if (s->req.body.size() + len > s->body_cap) {
-      s->discarding = true;
-      std::string().swap(s->req.body);
-      h.submit_refusal(*s, status::content_too_large);
+    if (s == nullptr || s->discarding || (s->started && !s->streaming)) {
+      h.consumed_.emplace_back(s != nullptr ? id : 0, len);  // dropped: the window reopens
       return 0;
     }
-    s->req.body.append(reinterpret_cast<const char*>(data), len);
+    s->body_bytes += len;
+    if (s->body_bytes > s->body_cap) {  // past the route's limit (no Content-Length said so)
+      h.consumed_.emplace_back(id, len);
+      s->discarding = true;
+      if (s->streaming) {
+        s->cell->body.end(std::make_error_code(std::errc::message_size));
+      } else {
+        std::string().swap(s->req.body);
+        h.submit_refusal(*s, status::content_too_large);
+      }
+      return 0;
+    }
+    const std::string_view bytes(reinterpret_cast<const char*>(data), len);
+    if (s->streaming) {  // the window reopens as the handler reads (H2Event::Kind::read)
+      s->cell->body.push(bytes);
+      return 0;
+    }
+    s->req.body.append(bytes);
+    h.consumed_.emplace_back(id, len);
+    // Past the buffered size: the handler starts and reads the rest.
+    if (s->req.body.size() > h.st_.options.limits.buffered_body_bytes) h.start_stream(*s, true);
     return 0;
   }
 
@@ -201,13 +299,14 @@ struct H2Callbacks {
   }
 
   static int frame_send(nghttp2_session* ng, const nghttp2_frame* f, void* u) {
-    // An answer sent whole before its request's body ended (a refusal):
-    // the rest of the body is not wanted (RFC 9113 8.1).
+    // An answer sent whole before its request's body ended (a refusal, a
+    // handler that did not read it all): the rest of the body is not
+    // wanted (RFC 9113 8.1).
+    (void)u;
     if ((f->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0) return 0;
     if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) return 0;
-    H2Session::Stream* s = of(u).find(f->hd.stream_id);
-    if (s != nullptr && s->discarding) {
-      (void)nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
+    if (nghttp2_session_get_stream_remote_close(ng, f->hd.stream_id) == 0) {
+      (void)nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
     }
     return 0;
   }
@@ -255,6 +354,9 @@ H2Session::H2Session(State& st, std::shared_ptr<H2Inbox> inbox)
   nghttp2_session_callbacks_set_on_frame_send_callback(cb, &H2Callbacks::frame_send);
   const Http2Limits& l = st.options.http2;
   nghttp2_option_set_stream_reset_rate_limit(opt, l.reset_burst, l.resets_per_second);
+  // Windows reopen as bodies are used (consumed_, H2Event::Kind::read),
+  // not as bytes arrive: a streamed body's backpressure.
+  nghttp2_option_set_no_auto_window_update(opt, 1);
   const int rc = nghttp2_session_server_new2(&ng_, cb, this, opt);
   nghttp2_session_callbacks_del(cb);
   nghttp2_option_del(opt);
@@ -279,6 +381,15 @@ H2Session::~H2Session() {
   nghttp2_session_del(ng_);
 }
 
+void H2Session::give_back_windows() {
+  for (const auto& [id, bytes] : consumed_) {
+    if (id == 0 || nghttp2_session_consume(ng_, id, bytes) != 0) {
+      (void)nghttp2_session_consume_connection(ng_, bytes);
+    }
+  }
+  consumed_.clear();
+}
+
 H2Session::Stream* H2Session::find(std::int32_t id) noexcept {
   auto it = streams_.find(id);
   return it == streams_.end() ? nullptr : it->second.get();
@@ -287,6 +398,7 @@ H2Session::Stream* H2Session::find(std::int32_t id) noexcept {
 bool H2Session::feed(std::span<const std::byte> in) {
   const auto n =
       nghttp2_session_mem_recv(ng_, reinterpret_cast<const std::uint8_t*>(in.data()), in.size());
+  give_back_windows();
   if (n >= 0) return !failed_;
   // A fatal error: the peer is told why (nghttp2 queued no GOAWAY for
   // some, a CONTINUATION flood among them; a second one is not sent).
@@ -309,9 +421,19 @@ void H2Session::headers_done(Stream& s) {
   }
   s.handler = m.handler;
   s.body_cap = m.handler->limits().max_body_bytes.value_or(st_.options.limits.max_body_bytes);
+  // A Content-Length past the limit is refused before any handler runs;
+  // one past the buffered size starts the handler now, its body streamed.
+  std::size_t length = 0;
+  const auto cl = s.req.headers.get("content-length");
+  if (!cl || std::from_chars(cl->data(), cl->data() + cl->size(), length).ec != std::errc()) return;
+  if (length > s.body_cap) {
+    submit_refusal(s, status::content_too_large);
+  } else if (length > st_.options.limits.buffered_body_bytes) {
+    start_stream(s, true);
+  }
 }
 
-void H2Session::start_stream(Stream& s) {
+void H2Session::start_stream(Stream& s, bool streamed) {
   s.started = true;
   if (s.answered) {  // refused at its head: the whole request came, nothing to discard
     s.discarding = false;
@@ -325,6 +447,12 @@ void H2Session::start_stream(Stream& s) {
   s.cell = std::make_shared<H2StreamCell>();
   s.cell->inbox = inbox_;
   s.cell->id = s.id;
+  if (streamed) {  // what arrived so far is the body's first bytes
+    s.streaming = true;
+    s.cell->body.push(s.req.body);
+    std::string().swap(s.req.body);
+    s.req.body_stream = &s.cell->body;
+  }
   try {
     if (h.is_coroutine()) {
       s.task.emplace(duet::spawn(coroutine_stream(s.cell, &h.coroutine(), std::move(s.req))));
@@ -348,6 +476,10 @@ void H2Session::take_events() {
   }
   for (H2Event& e : taken_) {
     Stream* s = find(e.id);
+    if (e.kind == H2Event::Kind::read) {  // the handler took bytes: the window reopens
+      consumed_.emplace_back(s != nullptr ? e.id : 0, e.bytes);
+      continue;
+    }
     if (s == nullptr || !s->task) continue;  // reset, or past its deadline
     switch (e.kind) {
       case H2Event::Kind::answer:
@@ -364,6 +496,8 @@ void H2Session::take_events() {
       case H2Event::Kind::failed:  // the source failed mid-body: the peer sees it cut
         (void)nghttp2_submit_rst_stream(ng_, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
         continue;
+      case H2Event::Kind::read:
+        continue;
     }
     if (s->waiting && (e.kind == H2Event::Kind::piece || e.kind == H2Event::Kind::end)) {
       s->waiting = false;
@@ -371,6 +505,7 @@ void H2Session::take_events() {
     }
   }
   taken_.clear();
+  give_back_windows();
 }
 
 void H2Session::submit_answer(Stream& s, FiberAnswer&& a) {
@@ -442,7 +577,15 @@ void H2Session::forget(std::int32_t id) noexcept {
   if (it == streams_.end()) return;
   Stream& s = *it->second;
   if (s.task) s.task->cancel();  // reset before its end: its answer is not wanted
-  if (s.cell) s.cell->sent.notify_one();
+  if (s.cell) {
+    s.cell->sent.notify_one();
+    if (s.streaming) {
+      // Unread bytes give their room in the connection's window back; a
+      // read still to come gets the reset.
+      consumed_.emplace_back(0, s.cell->body.unread());
+      s.cell->body.end(std::make_error_code(std::errc::connection_reset));
+    }
+  }
   streams_.erase(it);
   if (streams_.empty()) idle_deadline_ = after_io(st_);
 }

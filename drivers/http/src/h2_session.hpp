@@ -46,6 +46,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "body_pump.hpp"
 #include "conn.hpp"
 #include "duet/join_handle.hpp"
 #include "duet/net/tcp.hpp"
@@ -65,11 +66,12 @@ inline constexpr std::string_view kH2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n
 
 /// What a stream's task posts to its connection.
 struct H2Event {
-  enum class Kind : std::uint8_t { answer, piece, end, failed };
+  enum class Kind : std::uint8_t { answer, piece, end, failed, read };
   std::int32_t id;
   Kind kind;
-  FiberAnswer answer{};  // Kind::answer: the request back, and the response or failure
-  std::string piece{};   // Kind::piece
+  FiberAnswer answer{};   // Kind::answer: the request back, and the response or failure
+  std::string piece{};    // Kind::piece
+  std::size_t bytes = 0;  // Kind::read: bytes of the request body the handler took
 };
 
 /// The connection's mailbox: stream tasks post, the connection's task takes
@@ -90,12 +92,50 @@ struct H2Inbox {
 };
 
 /// What a stream's task shares with its connection.
+struct H2StreamCell;
+
+/// A stream's streamed request body (Request::body_stream): the DATA the
+/// session received and the handler has not read. What a read takes is
+/// posted back (H2Event::Kind::read) and only then reopens the stream's
+/// window, so a peer sends at most a window beyond what the handler read.
+/// The session pushes, the handler's task reads: one lock between them.
+class H2BodyPump final : public BodyPump {
+ public:
+  explicit H2BodyPump(H2StreamCell& cell) noexcept : cell_(cell) {}
+  ~H2BodyPump() = default;
+
+  Task<duet::Result<std::size_t>> read(std::span<std::byte> into) override;
+  Task<duet::Result<std::string>> read_piece() override;
+
+  // The session's side.
+  /// Bytes of the body arrived.
+  void push(std::string_view data);
+  /// The body ended (END_STREAM), or failed (`e`: a reset, a limit).
+  void end(std::error_code e = {});
+  /// Bytes received and not read yet.
+  [[nodiscard]] std::size_t unread();
+
+ private:
+  /// Takes up to `max` bytes (all when 0); `out` empty: nothing there yet.
+  /// The result: the body's end or its error, once nothing is left.
+  bool take(std::size_t max, std::string& out, std::error_code& e);
+
+  H2StreamCell& cell_;
+  std::mutex mu_;
+  std::string data_;  // received, not read
+  bool ended_ = false;
+  std::error_code error_;
+  Notify arrived_;
+};
+
 struct H2StreamCell {
   std::shared_ptr<H2Inbox> inbox;
-  std::int32_t id;
+  std::int32_t id = 0;
   /// Notified when the piece posted last was handed to nghttp2 (or the
   /// stream went away).
   Notify sent;
+  /// The request's body when it is streamed (past buffered_body_bytes).
+  H2BodyPump body{*this};
 };
 
 class H2Session {
@@ -134,7 +174,10 @@ class H2Session {
  private:
   friend struct H2Callbacks;
   void headers_done(Stream& s);
-  void start_stream(Stream& s);
+  /// Starts the handler's task; `streamed`: its body is read as it comes.
+  void start_stream(Stream& s, bool streamed);
+  /// Gives the DATA used (consumed_) back to the windows.
+  void give_back_windows();
   void submit_answer(Stream& s, FiberAnswer&& a);
   void submit_refusal(Stream& s, int status, std::string_view allow = {});
   void submit(Stream& s, Response&& res);
@@ -146,6 +189,9 @@ class H2Session {
   nghttp2_session* ng_ = nullptr;
   std::unordered_map<std::int32_t, std::unique_ptr<Stream>> streams_;
   std::vector<H2Event> taken_;  // take_events' batch, its room kept
+  /// DATA used (stream, bytes; stream 0: the connection's window alone),
+  /// given back to the windows once nghttp2 returns (give_back_windows).
+  std::vector<std::pair<std::int32_t, std::size_t>> consumed_;
   Instant idle_deadline_{};
   std::size_t begun_ = 0;  // streams whose handler began (max_requests_per_connection)
   bool draining_ = false;

@@ -149,7 +149,7 @@ void answered(State& st, const Request& req, int status, std::size_t body_bytes,
 /// pump is closed to the handler, and the result says whether the
 /// connection must close (the body was not read to its end, or it failed:
 /// the framing of what follows is unknown).
-[[nodiscard]] inline bool end_turn(BodyPump& pump, bool streamed) noexcept {
+[[nodiscard]] inline bool end_turn(DecoderPump& pump, bool streamed) noexcept {
   if (!streamed) return false;
   pump.close();
   return !pump.ended();
