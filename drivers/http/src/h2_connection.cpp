@@ -51,7 +51,7 @@ Task<void> serve_h2(OpenSlot slot, S stream, std::string input) {
     if (!out.empty()) {
       const bool ok = co_await write_out(s, out, st);
       if (!ok) break;
-      h.touched();
+      h.touched(Clock::now());
       continue;  // the session may have more to send
     }
     if (!open || h.over()) break;
@@ -62,12 +62,12 @@ Task<void> serve_h2(OpenSlot slot, S stream, std::string input) {
     auto wait = select(biased, drain, inbox->wake.notified(), s.read(std::span(buf.get(), kH2Read)),
                        sleep_until(h.next_deadline()));
     auto m = co_await wait;
+    h.touched(Clock::now());
     if (m.template is<drained>()) {
       h.drain();
     } else if (m.template is<bytes>()) {
       duet::Result<std::size_t> r = std::move(m.template get<bytes>());
       if (!r || *r == 0) break;  // the peer's end, or an error
-      h.touched();
       open = h.feed(std::span<const std::byte>(buf.get(), *r));
     } else if (m.template is<timer>()) {
       open = h.expire(Clock::now());

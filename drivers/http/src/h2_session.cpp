@@ -20,6 +20,7 @@ namespace duet::http::detail {
 /// A stream, from its HEADERS until nghttp2 closes it.
 struct H2Session::Stream {
   std::int32_t id = 0;
+  std::uint32_t slot = 0;  // its place in live_
   Request req;
   std::size_t header_bytes = 0;  // the decoded list, as SETTINGS_MAX_HEADER_LIST_SIZE counts it
   int refused = 0;               // a status the session answers itself (431)
@@ -39,9 +40,35 @@ struct H2Session::Stream {
   // current piece.
   std::string body;
   std::size_t sent = 0;
-  bool streamed = false;  // pieces come from the task
-  bool ended = false;     // streamed: the last piece came
-  bool waiting = false;   // deferred in nghttp2: resumed when a piece comes
+  bool streamed = false;    // pieces come from the task
+  bool ended = false;       // streamed: the last piece came
+  bool waiting = false;     // deferred in nghttp2: resumed when a piece comes
+  bool progressed = false;  // DATA went out since the stall deadline was set
+
+  /// Cleared for the next stream, keeping the request's room.
+  void recycle() noexcept {
+    Request r = std::move(req);
+    r.method = Method::get;
+    r.method_name.clear();
+    r.target.clear();
+    r.headers.clear();
+    if (r.body.capacity() > kKeptBody) std::string().swap(r.body);
+    r.body.clear();
+    r.body_stream = nullptr;
+    r.source.reset();
+    r.params.clear();
+    *this = Stream{};
+    req = std::move(r);
+    req.version = 20;
+  }
+  static constexpr std::size_t kKeptBody = 16 * 1024;
+};
+
+/// An answer's fields as nghttp2 takes them, and their lower-cased names
+/// (kept between answers: their room is reused).
+struct H2Session::Fields {
+  std::vector<nghttp2_nv> nv;
+  std::string lower;
 };
 
 namespace {
@@ -60,10 +87,6 @@ bool h1_connection_field(std::string_view name) noexcept {
 
 bool bodiless(int status) noexcept {
   return (status >= 100 && status < 200) || status == 204 || status == 304;
-}
-
-Instant after_io(const State& st) noexcept {
-  return deadline_after(st.options.limits.io_timeout);
 }
 
 /// The answer's producer, run by the stream's task after its handler:
@@ -195,13 +218,7 @@ struct H2Callbacks {
 
   static int begin_headers(nghttp2_session*, const nghttp2_frame* f, void* u) {
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-    H2Session& h = of(u);
-    auto s = std::make_unique<H2Session::Stream>();
-    s->id = f->hd.stream_id;
-    s->req.version = 20;
-    s->req.method_name.clear();
-    s->req.target.clear();
-    h.streams_.emplace(s->id, std::move(s));
+    of(u).open_stream(f->hd.stream_id);
     return 0;
   }
 
@@ -318,8 +335,9 @@ struct H2Callbacks {
     const std::size_t n = std::min(length, s.body.size() - s.sent);
     if (n > 0) std::memcpy(buf, s.body.data() + s.sent, n);
     s.sent += n;
-    s.deadline = after_io(h.st_);  // progress: a stall is counted from here
+    s.progressed = true;  // a stall is counted from here (expire)
     if (s.sent < s.body.size()) return static_cast<ssize_t>(n);
+    (void)h;
     if (!s.streamed || s.ended) {
       *flags |= NGHTTP2_DATA_FLAG_EOF;
       s.deadline = Instant::max();
@@ -339,7 +357,11 @@ struct H2Callbacks {
 };
 
 H2Session::H2Session(State& st, std::shared_ptr<H2Inbox> inbox)
-    : st_(st), inbox_(std::move(inbox)), idle_deadline_(after_io(st)) {
+    : st_(st),
+      inbox_(std::move(inbox)),
+      fields_(std::make_unique<Fields>()),
+      now_(Clock::now()),
+      idle_deadline_(after_io()) {
   nghttp2_session_callbacks* cb = nullptr;
   nghttp2_option* opt = nullptr;
   if (nghttp2_session_callbacks_new(&cb) != 0 || nghttp2_option_new(&opt) != 0) {
@@ -375,7 +397,7 @@ H2Session::H2Session(State& st, std::shared_ptr<H2Inbox> inbox)
 
 H2Session::~H2Session() {
   // Every stream's task cancelled: its answer has nowhere to go.
-  for (auto& [id, s] : streams_) {
+  for (auto& s : live_) {
     if (s->task) s->task->cancel();
   }
   nghttp2_session_del(ng_);
@@ -391,8 +413,26 @@ void H2Session::give_back_windows() {
 }
 
 H2Session::Stream* H2Session::find(std::int32_t id) noexcept {
-  auto it = streams_.find(id);
-  return it == streams_.end() ? nullptr : it->second.get();
+  return static_cast<Stream*>(nghttp2_session_get_stream_user_data(ng_, id));
+}
+
+void H2Session::open_stream(std::int32_t id) {
+  std::unique_ptr<Stream> s;
+  if (spare_.empty()) {
+    s = std::make_unique<Stream>();
+    s->req.version = 20;
+  } else {
+    s = std::move(spare_.back());
+    spare_.pop_back();
+  }
+  s->id = id;
+  s->slot = static_cast<std::uint32_t>(live_.size());
+  (void)nghttp2_session_set_stream_user_data(ng_, id, s.get());
+  live_.push_back(std::move(s));
+}
+
+Instant H2Session::after_io() const noexcept {
+  return saturating_add(now_, st_.options.limits.io_timeout);
 }
 
 bool H2Session::feed(std::span<const std::byte> in) {
@@ -409,7 +449,7 @@ bool H2Session::feed(std::span<const std::byte> in) {
 }
 
 void H2Session::headers_done(Stream& s) {
-  s.begun = Clock::now();
+  s.begun = now_;
   if (s.refused != 0) {
     submit_refusal(s, s.refused);
     return;
@@ -488,7 +528,7 @@ void H2Session::take_events() {
       case H2Event::Kind::piece:
         s->body = std::move(e.piece);
         s->sent = 0;
-        s->deadline = after_io(st_);
+        s->deadline = after_io();
         break;
       case H2Event::Kind::end:
         s->ended = true;
@@ -536,10 +576,15 @@ void H2Session::submit(Stream& s, Response&& res) {
   const char* length_end = length_text;
   if (length && !bodiless(res.status))
     length_end = std::to_chars(length_text, length_text + 24, *length).ptr;
-  std::vector<std::string> names;
-  names.reserve(res.headers.size());
-  std::vector<nghttp2_nv> nv;
-  nv.reserve(res.headers.size() + 4);
+  // Every lower-cased name into one buffer, its room taken first (the
+  // fields point into it until nghttp2 copies them at the submit).
+  std::size_t name_bytes = 0;
+  for (const Headers::Field& f : res.headers) name_bytes += f.name.size();
+  std::string& lower = fields_->lower;
+  std::vector<nghttp2_nv>& nv = fields_->nv;
+  lower.clear();
+  lower.reserve(name_bytes);
+  nv.clear();
   auto add = [&nv](std::string_view n, std::string_view v) {
     nv.push_back(nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(n.data())),
                             reinterpret_cast<std::uint8_t*>(const_cast<char*>(v.data())), n.size(),
@@ -552,11 +597,11 @@ void H2Session::submit(Stream& s, Response&& res) {
     add("content-length", std::string_view(length_text, length_end - length_text));
   for (const Headers::Field& f : res.headers) {
     if (!kept_response_field(f) || h1_connection_field(f.name)) continue;
-    std::string& n = names.emplace_back(f.name);
-    std::transform(n.begin(), n.end(), n.begin(), [](char c) {
-      return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-    });
-    add(n, f.value);
+    const std::size_t at = lower.size();
+    for (const char c : f.name) {
+      lower.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+    }
+    add(std::string_view(lower).substr(at), f.value);
   }
   std::size_t bytes = res.source ? length.value_or(0) : res.body.size();
   if (s.head_only) bytes = 0;
@@ -566,17 +611,20 @@ void H2Session::submit(Stream& s, Response&& res) {
   body.read_callback = &H2Callbacks::read_body;
   const bool sends_body = !s.head_only && (s.streamed || !res.body.empty());
   if (sends_body && !s.streamed) s.body = std::move(res.body);
-  s.deadline = sends_body ? after_io(st_) : Instant::max();
+  s.deadline = sends_body ? after_io() : Instant::max();
   if (nghttp2_submit_response(ng_, s.id, nv.data(), nv.size(), sends_body ? &body : nullptr) != 0) {
     (void)nghttp2_submit_rst_stream(ng_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_INTERNAL_ERROR);
   }
 }
 
 void H2Session::forget(std::int32_t id) noexcept {
-  auto it = streams_.find(id);
-  if (it == streams_.end()) return;
-  Stream& s = *it->second;
-  if (s.task) s.task->cancel();  // reset before its end: its answer is not wanted
+  Stream* found = find(id);
+  if (found == nullptr) return;
+  Stream& s = *found;
+  (void)nghttp2_session_set_stream_user_data(ng_, id, nullptr);
+  // A task whose answer did not come, or whose body is still coming, is
+  // not wanted any more (the peer reset it, or the connection ends).
+  if (s.task && (!s.answered || (s.streamed && !s.ended))) s.task->cancel();
   if (s.cell) {
     s.cell->sent.notify_one();
     if (s.streaming) {
@@ -586,8 +634,18 @@ void H2Session::forget(std::int32_t id) noexcept {
       s.cell->body.end(std::make_error_code(std::errc::connection_reset));
     }
   }
-  streams_.erase(it);
-  if (streams_.empty()) idle_deadline_ = after_io(st_);
+  // Out of live_ (the last one takes its place), into the spares.
+  std::unique_ptr<Stream> mine = std::move(live_[s.slot]);
+  if (s.slot + 1 != live_.size()) {
+    live_[s.slot] = std::move(live_.back());
+    live_[s.slot]->slot = s.slot;
+  }
+  live_.pop_back();
+  if (spare_.size() < kSpareStreams) {
+    mine->recycle();
+    spare_.push_back(std::move(mine));
+  }
+  if (live_.empty()) idle_deadline_ = after_io();
 }
 
 bool H2Session::produce(std::string& out, std::size_t cap) {
@@ -602,7 +660,7 @@ bool H2Session::produce(std::string& out, std::size_t cap) {
 }
 
 bool H2Session::over() const noexcept {
-  if (draining_ && streams_.empty() && nghttp2_session_want_write(ng_) == 0) return true;
+  if (draining_ && live_.empty() && nghttp2_session_want_write(ng_) == 0) return true;
   return nghttp2_session_want_read(ng_) == 0 && nghttp2_session_want_write(ng_) == 0;
 }
 
@@ -614,21 +672,28 @@ void H2Session::drain() {
 }
 
 Instant H2Session::next_deadline() const noexcept {
-  if (streams_.empty()) return idle_deadline_;
+  if (live_.empty()) return idle_deadline_;
   Instant d = Instant::max();
-  for (const auto& [id, s] : streams_) d = std::min(d, s->deadline);
+  for (const auto& s : live_) d = std::min(d, s->deadline);
   return d;
 }
 
 bool H2Session::expire(Instant now) {
-  if (streams_.empty()) {
+  now_ = now;
+  if (live_.empty()) {
     if (now < idle_deadline_) return true;
     (void)nghttp2_session_terminate_session(ng_, NGHTTP2_NO_ERROR);
     return false;
   }
   std::vector<std::int32_t> late;
-  for (const auto& [id, s] : streams_) {
-    if (s->deadline <= now) late.push_back(id);
+  for (const auto& s : live_) {
+    if (s->deadline > now) continue;
+    if (s->progressed) {  // DATA went out since: the stall is counted from now
+      s->progressed = false;
+      s->deadline = after_io();
+      continue;
+    }
+    late.push_back(s->id);
   }
   for (const std::int32_t id : late) {
     Stream* s = find(id);
@@ -645,8 +710,9 @@ bool H2Session::expire(Instant now) {
   return true;
 }
 
-void H2Session::touched() noexcept {
-  if (streams_.empty()) idle_deadline_ = after_io(st_);
+void H2Session::touched(Instant now) noexcept {
+  now_ = now;
+  if (live_.empty()) idle_deadline_ = after_io();
 }
 
 }  // namespace duet::http::detail

@@ -43,7 +43,6 @@
 #include <optional>
 #include <span>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "body_pump.hpp"
@@ -166,8 +165,9 @@ class H2Session {
   /// Acts on the deadlines passed by `now`: false when the connection is
   /// to close (idle past its deadline; a GOAWAY is queued).
   bool expire(Instant now);
-  /// Bytes were read or written: the idle deadline moves on.
-  void touched() noexcept;
+  /// The connection woke at `now` (bytes read or written, a post): the
+  /// session's clock, read once per wake; the idle deadline moves on.
+  void touched(Instant now) noexcept;
 
   struct Stream;
 
@@ -182,12 +182,24 @@ class H2Session {
   void submit_refusal(Stream& s, int status, std::string_view allow = {});
   void submit(Stream& s, Response&& res);
   void forget(std::int32_t id) noexcept;
+  /// The stream `id` (nghttp2's user data of it), or null.
   Stream* find(std::int32_t id) noexcept;
+  /// A stream for `id`, a spare one if any.
+  void open_stream(std::int32_t id);
+  /// now_ + io_timeout.
+  [[nodiscard]] Instant after_io() const noexcept;
+
+  /// Streams kept cleared for the next ones, their requests' room kept.
+  static constexpr std::size_t kSpareStreams = 8;
 
   State& st_;
   std::shared_ptr<H2Inbox> inbox_;
   nghttp2_session* ng_ = nullptr;
-  std::unordered_map<std::int32_t, std::unique_ptr<Stream>> streams_;
+  std::vector<std::unique_ptr<Stream>> live_;   // the open streams (Stream::slot)
+  std::vector<std::unique_ptr<Stream>> spare_;  // at most kSpareStreams
+  struct Fields;                                // an answer's fields, at its submit
+  std::unique_ptr<Fields> fields_;
+  Instant now_;                 // the connection's last wake
   std::vector<H2Event> taken_;  // take_events' batch, its room kept
   /// DATA used (stream, bytes; stream 0: the connection's window alone),
   /// given back to the windows once nghttp2 returns (give_back_windows).
