@@ -50,6 +50,7 @@
 #include "duet/time/clock.hpp"
 #include "duet/time/timeout.hpp"
 #include "duet/wait.hpp"
+#include "h2_client.hpp"
 
 namespace duet::http {
 
@@ -100,6 +101,15 @@ struct ClientHost {
   /// heap: a waiter holds it across the pool's growth.
   std::size_t open = 0;
   std::unique_ptr<Notify> changed;
+  /// The origin's HTTP/2 connection, shared by its requests (when it
+  /// speaks HTTP/2: ClientConfig::http2).
+  std::shared_ptr<H2Client> h2{};
+  /// Its TLS server chose HTTP/1.1 when offered h2: asked no more.
+  bool h1 = false;
+  /// A request is making the origin's HTTP/2 connection: the others wait
+  /// for it on `h2_made` (notify_all when it is made, or failed).
+  bool h2_making = false;
+  std::unique_ptr<Notify> h2_made{};
 };
 
 /// RFC 9110 section 9.2.2: a request whose repetition has the effect of one.
@@ -152,7 +162,7 @@ const std::error_category& client_category() noexcept {
 
 struct Client::Pool {
   explicit Pool(ClientConfig o) : options(with_current_names(std::move(o))) {
-    options.tls.alpn = {"http/1.1"};  // this client speaks HTTP/1.1 only
+    options.tls.alpn = {"http/1.1"};  // the HTTP/1.1 connections' (tls_context)
   }
 
   ClientConfig options;  // set before the first request, read only after
@@ -178,7 +188,9 @@ struct Client::Pool {
   }
   detail::ClientHost& host(const detail::ClientOrigin& o) {
     detail::ClientHost* h = find(o);
-    if (h == nullptr) h = &hosts.emplace_back(detail::ClientHost{o, {}, 0, nullptr});
+    if (h == nullptr)
+      h = &hosts.emplace_back(
+          detail::ClientHost{o, {}, 0, nullptr, nullptr, false, false, nullptr});
     return *h;
   }
 
@@ -279,11 +291,70 @@ struct Client::Pool {
     ++counts.waited;
   }
 
-  /// Closes every idle connection (Client::clear).
+  /// `o`'s HTTP/2 connection if it takes new streams (counted as a
+  /// reuse), else null (one that stopped taking them is let go).
+  std::shared_ptr<detail::H2Client> h2_for(const detail::ClientOrigin& o) {
+    std::shared_ptr<detail::H2Client> gone;  // let go after the unlock
+    std::lock_guard lock(mu);
+    detail::ClientHost* h = find(o);
+    if (h == nullptr || !h->h2) return nullptr;
+    if (!h->h2->usable()) {
+      gone = std::move(h->h2);
+      return nullptr;
+    }
+    ++counts.reused;
+    return h->h2;
+  }
+  /// Whether the caller is to make `o`'s HTTP/2 connection (true), or
+  /// another request is making it: then `wait` is where it is announced.
+  bool claim_h2(const detail::ClientOrigin& o, Notify*& wait) {
+    std::lock_guard lock(mu);
+    detail::ClientHost& h = host(o);
+    if (!h.h2_made) h.h2_made = std::make_unique<Notify>();
+    wait = h.h2_made.get();
+    if (h.h2_making) return false;
+    h.h2_making = true;
+    return true;
+  }
+  /// The claim ends: `c` (a new connection, counted) becomes `o`'s HTTP/2
+  /// connection, or none was made (null); the waiters look again.
+  void made_h2(const detail::ClientOrigin& o, std::shared_ptr<detail::H2Client> c) {
+    std::shared_ptr<detail::H2Client> old;  // let go after the unlock
+    std::lock_guard lock(mu);
+    detail::ClientHost& h = host(o);
+    if (c) {
+      old = std::exchange(h.h2, std::move(c));
+      ++counts.connects;
+    }
+    h.h2_making = false;
+    h.h2_made->notify_all();
+  }
+  /// `o` answered an offer of h2 with HTTP/1.1 (ClientHost::h1).
+  void mark_h1(const detail::ClientOrigin& o) {
+    std::lock_guard lock(mu);
+    host(o).h1 = true;
+  }
+  [[nodiscard]] bool speaks_h1(const detail::ClientOrigin& o) {
+    std::lock_guard lock(mu);
+    const detail::ClientHost* h = find(o);
+    return h != nullptr && h->h1;
+  }
+  /// Lets `o`'s HTTP/2 connection go if it is still `c`.
+  void forget_h2(const detail::ClientOrigin& o, const std::shared_ptr<detail::H2Client>& c) {
+    std::shared_ptr<detail::H2Client> old;
+    std::lock_guard lock(mu);
+    detail::ClientHost* h = find(o);
+    if (h != nullptr && h->h2 == c) old = std::move(h->h2);
+  }
+
+  /// Closes every idle connection (Client::clear); an HTTP/2 connection
+  /// is let go, and closes once its streams are done.
   void clear() {
     std::vector<detail::ClientConnPtr> closing;  // closed after the unlock
+    std::vector<std::shared_ptr<detail::H2Client>> multiplexed;
     std::lock_guard lock(mu);
     for (auto& h : hosts) {
+      if (h.h2) multiplexed.push_back(std::move(h.h2));
       if (capped()) h.open -= h.idle.size();
       std::move(h.idle.begin(), h.idle.end(), std::back_inserter(closing));
       h.idle.clear();
@@ -299,9 +370,17 @@ struct Client::Pool {
   }
 
   /// The TLS context for https origins, made at its first use (it reads
-  /// the CA store).
+  /// the CA store): ALPN http/1.1.
   duet::Result<const tls::TlsContext*> tls_context() {
     return tls_.get([&] { return tls::TlsContext::client(options.tls); });
+  }
+  /// The same offering h2 first (ClientConfig::http2.over_tls).
+  duet::Result<const tls::TlsContext*> tls_h2_context() {
+    return tls_h2_.get([&] {
+      tls::ClientConfig c = options.tls;
+      c.alpn = {"h2", "http/1.1"};
+      return tls::TlsContext::client(c);
+    });
   }
 
  private:
@@ -331,6 +410,7 @@ struct Client::Pool {
   };
   Lazy<dns::Resolver> resolver_;
   Lazy<tls::TlsContext> tls_;
+  Lazy<tls::TlsContext> tls_h2_;
 };
 
 namespace detail {
@@ -837,7 +917,7 @@ Task<duet::Result<Response>> client_attempt(S& stream, const std::string& wire, 
 /// A new connection to a named or https origin: the name resolved and
 /// its addresses tried (Happy Eyeballs), then the TLS handshake.
 Task<duet::Result<ClientConnPtr>> client_connect(Client::Pool& pool, const ClientOrigin& o,
-                                                 Instant deadline) {
+                                                 Instant deadline, bool offer_h2 = false) {
   const auto limit = client_connect_timeout(pool.options, deadline);
   if (limit.count() <= 0) co_return client_elapsed();
   duet::Result<net::TcpStream> tcp = std::errc::io_error;
@@ -850,7 +930,7 @@ Task<duet::Result<ClientConnPtr>> client_connect(Client::Pool& pool, const Clien
   }
   if (!tcp) co_return client_error(tcp.error(), deadline);
   if (!o.secure) co_return std::make_unique<ClientConn>(std::move(*tcp));
-  auto ctx = pool.tls_context();
+  auto ctx = offer_h2 ? pool.tls_h2_context() : pool.tls_context();
   if (!ctx) co_return ctx.error();
   const auto hs = client_connect_timeout(pool.options, deadline);
   if (hs.count() <= 0) co_return client_elapsed();
@@ -861,12 +941,12 @@ Task<duet::Result<ClientConnPtr>> client_connect(Client::Pool& pool, const Clien
 
 Task<duet::Result<Response>> client_exchange(Client::Pool& pool, const ClientOrigin& origin,
                                              std::string wire, ClientAsk ask, ClientSlots& slots,
-                                             Instant deadline) {
-  ClientConnPtr conn = pool.take(origin);
+                                             Instant deadline, ClientConnPtr fresh = nullptr) {
+  ClientConnPtr conn = fresh ? nullptr : pool.take(origin);
   for (;;) {
     slots.ex.reset();
     slots.lease.reset();  // a failed attempt's connection closes (under a cap: room for one)
-    if (!conn) {
+    if (!conn && !fresh) {
       // Under a cap: a pooled connection, or room for a new one, or wait
       // for either (the request's deadline bounds the wait).
       Notify* changed = pool.waiters(origin);
@@ -880,7 +960,9 @@ Task<duet::Result<Response>> client_exchange(Client::Pool& pool, const ClientOri
     }
     const bool pooled = conn != nullptr;
     slots.lease.emplace(pool, origin, std::move(conn), pooled);
-    if (!pooled) {
+    if (fresh) {  // made for this request already (and counted)
+      slots.lease->connected(std::move(fresh));
+    } else if (!pooled) {
       if (!origin.named && !origin.secure) {
         const auto limit = client_connect_timeout(pool.options, deadline);
         if (limit.count() <= 0) co_return client_elapsed();
@@ -910,6 +992,95 @@ Task<duet::Result<Response>> client_exchange(Client::Pool& pool, const ClientOri
       co_return std::move(r);
     }
     // The next round closes the failed connection and connects.
+  }
+}
+
+/// Whether a request to `origin` goes by HTTP/2 (ClientConfig::http2):
+/// its scheme's switch, a whole body, no cap on connections.
+bool client_may_h2(Client::Pool& pool, const ClientOrigin& origin, const Request& req) {
+  const ClientHttp2& h = pool.options.http2;
+  return (origin.secure ? h.over_tls : h.prior_knowledge) && !req.source && !pool.capped() &&
+         !pool.speaks_h1(origin);
+}
+
+/// A new connection to `origin` for HTTP/2: TLS offering h2, or TCP by
+/// prior knowledge. Null when the server chose HTTP/1.1: that connection
+/// is left in `h1` for the request.
+Task<duet::Result<std::shared_ptr<H2Client>>> client_connect_h2(Client::Pool& pool,
+                                                                const ClientOrigin& origin,
+                                                                Instant deadline,
+                                                                ClientConnPtr& h1) {
+  ClientConnPtr c;
+  if (!origin.named && !origin.secure) {
+    const auto limit = client_connect_timeout(pool.options, deadline);
+    if (limit.count() <= 0) co_return client_elapsed();
+    auto tcp = co_await net::TcpStream::connect(origin.addr, limit);
+    if (!tcp) co_return client_error(tcp.error(), deadline);
+    c = std::make_unique<ClientConn>(std::move(*tcp));
+  } else {
+    auto r = co_await client_connect(pool, origin, deadline, true);
+    if (!r) co_return r.error();
+    c = std::move(*r);
+  }
+  if (c->secure && c->tls.alpn() != "h2") {
+    pool.connected();
+    pool.mark_h1(origin);
+    h1 = std::move(c);
+    co_return std::shared_ptr<H2Client>();
+  }
+  co_return c->secure ? H2Client::start(std::move(c->tls), pool.options)
+                      : H2Client::start(std::move(c->tcp), pool.options);
+}
+
+/// `req` over `origin`'s HTTP/2 connection (one made if none): the
+/// response, or nothing when the request goes by HTTP/1.1 instead (the
+/// origin chose it: the connection made is left in `h1`). A request the
+/// server took no part of is sent once more on a new connection. `req` is
+/// given back as it was.
+Task<std::optional<duet::Result<Response>>> client_h2(Client::Pool& pool,
+                                                      const ClientOrigin& origin, Request& req,
+                                                      std::string authority, Instant deadline,
+                                                      ClientConnPtr& h1) {
+  for (int attempt = 0;; ++attempt) {
+    std::shared_ptr<H2Client> conn = pool.h2_for(origin);
+    if (!conn) {
+      // One request makes the connection; the others wait for it.
+      Notify* made_wait = nullptr;
+      if (!pool.claim_h2(origin, made_wait)) {
+        Notify::Notified next = made_wait->notified();  // before the look: no announcement missed
+        if ((conn = pool.h2_for(origin)) == nullptr && !pool.speaks_h1(origin)) {
+          co_await next;
+        }
+        if (!conn) conn = pool.h2_for(origin);
+        if (!conn && pool.speaks_h1(origin)) co_return std::nullopt;
+        if (!conn) continue;  // the maker failed: claim again
+      } else {
+        /// Ends the claim on every way out (an error, a cancellation).
+        struct Claim {
+          Client::Pool& pool;
+          const ClientOrigin& origin;
+          std::shared_ptr<H2Client> made;
+          ~Claim() { pool.made_h2(origin, std::move(made)); }
+        } claim{pool, origin, nullptr};
+        auto made = co_await client_connect_h2(pool, origin, deadline, h1);
+        if (!made) co_return duet::Result<Response>(made.error());
+        if (!*made) co_return std::nullopt;
+        conn = *made;
+        claim.made = std::move(*made);
+      }
+    }
+    auto call = std::make_shared<H2Call>();
+    call->req = std::move(req);
+    if (auto host = call->req.headers.get("Host")) authority = *host;
+    call->authority = authority;
+    co_await conn->send(call);
+    req = std::move(call->req);
+    if (call->refused && attempt == 0) {
+      pool.forget_h2(origin, conn);
+      continue;
+    }
+    if (call->error) co_return duet::Result<Response>(call->error);
+    co_return duet::Result<Response>(std::move(call->res));
   }
 }
 
@@ -1125,13 +1296,21 @@ Client::~Client() = default;
 Task<duet::Result<Response>> Client::send(net::SocketAddr upstream, Request req, SendConfig opt) {
   Pool& pool = *pool_;
   const Instant deadline = detail::client_deadline(pool.options, opt);
+  const detail::ClientOrigin origin = detail::client_origin(upstream);
+  detail::ClientConnPtr h1;  // a connection made for HTTP/2 that the upstream took for HTTP/1.1
+  if (detail::client_may_h2(pool, origin, req)) {
+    duet::Result<std::optional<duet::Result<Response>>> r = co_await timeout_at(
+        deadline, detail::client_h2(pool, origin, req, upstream.to_string(), deadline, h1));
+    if (!r) co_return r.error();
+    if (*r) co_return std::move(**r);
+  }
   detail::ClientCall call = detail::client_call(upstream, req, false);
   detail::ClientSlots slots;
   // The whole exchange under one deadline: when it passes, the exchange's
   // frame is destroyed where it waits, and its lease closes the connection.
   co_return co_await timeout_at(
-      deadline,
-      detail::client_exchange(pool, call.origin, std::move(call.wire), call.ask, slots, deadline));
+      deadline, detail::client_exchange(pool, call.origin, std::move(call.wire), call.ask, slots,
+                                        deadline, std::move(h1)));
 }
 
 Task<duet::Result<Response>> Client::send(Url url, Request req, SendConfig opt) {
@@ -1139,13 +1318,26 @@ Task<duet::Result<Response>> Client::send(Url url, Request req, SendConfig opt) 
   const Instant deadline = detail::client_deadline(pool.options, opt);
   const int max = opt.max_redirects.value_or(pool.options.max_redirects);
   for (int hop = 0;; ++hop) {
-    detail::ClientCall call = detail::client_call(url, req, false);
     duet::Result<Response> r = std::errc::io_error;
-    {
+    const detail::ClientOrigin origin = detail::client_origin(url);
+    bool done = false;
+    detail::ClientConnPtr h1;  // made for HTTP/2, taken for HTTP/1.1 by the upstream
+    if (detail::client_may_h2(pool, origin, req)) {
+      req.target = url.target;
+      duet::Result<std::optional<duet::Result<Response>>> h2 = co_await timeout_at(
+          deadline, detail::client_h2(pool, origin, req, url.authority(), deadline, h1));
+      if (!h2) co_return h2.error();
+      if (*h2) {
+        r = std::move(**h2);
+        done = true;
+      }
+    }
+    if (!done) {
+      detail::ClientCall call = detail::client_call(url, req, false);
       detail::ClientSlots slots;
       r = co_await timeout_at(
           deadline, detail::client_exchange(pool, call.origin, std::move(call.wire), call.ask,
-                                            slots, deadline));
+                                            slots, deadline, std::move(h1)));
     }
     if (!r) co_return r;
     auto follow = detail::client_redirect(*r, url, req, hop, max);
@@ -1162,6 +1354,10 @@ Task<duet::Result<Response>> Client::send(std::string_view url, Request req, Sen
 
 duet::Result<Response> Client::send_now(net::SocketAddr upstream, Request req, SendConfig opt) {
   Pool& pool = *pool_;
+  if (!detail::client_on_thread() &&
+      detail::client_may_h2(pool, detail::client_origin(upstream), req)) {
+    return duet::wait(send(upstream, std::move(req), opt));  // HTTP/2: its connection's task
+  }
   const Instant deadline = detail::client_deadline(pool.options, opt);
   const detail::ClientCall call = detail::client_call(upstream, req, false);
   detail::ClientSlots slots;
@@ -1170,6 +1366,10 @@ duet::Result<Response> Client::send_now(net::SocketAddr upstream, Request req, S
 
 duet::Result<Response> Client::send_now(const Url& first, Request req, SendConfig opt) {
   Pool& pool = *pool_;
+  if (!detail::client_on_thread() &&
+      detail::client_may_h2(pool, detail::client_origin(first), req)) {
+    return duet::wait(send(first, std::move(req), opt));  // HTTP/2: its connection's task
+  }
   const Instant deadline = detail::client_deadline(pool.options, opt);
   const int max = opt.max_redirects.value_or(pool.options.max_redirects);
   Url url = first;

@@ -1,5 +1,6 @@
-// duet/http/client.hpp: an HTTP/1.1 client with a keep-alive connection
-// pool per origin, in both models: `send` is a coroutine, `send_now` the
+// duet/http/client.hpp: an HTTP/1.1 and HTTP/2 client with a keep-alive
+// connection pool per origin (one multiplexed connection where the origin
+// speaks HTTP/2), in both models: `send` is a coroutine, `send_now` the
 // same request as plain calls on the calling fiber (or plain thread).
 //
 // Rules:
@@ -14,7 +15,9 @@
 //   caller's instead) and the URL's host name (a certificate for another
 //   name fails the request, tls::is_verify_error: "certificate verify
 //   failed: hostname mismatch"). ClientConfig::tls.verify = false accepts
-//   any certificate (tests only). ALPN offers http/1.1 only.
+//   any certificate (tests only). ALPN offers h2, then http/1.1
+//   (ClientConfig::http2): an origin that picks h2 is sent every request
+//   over one multiplexed HTTP/2 connection.
 // - A Client is shared by every task of a runtime (any worker may send).
 //   Each origin (scheme, host and port; for a SocketAddr, its address and
 //   port) keeps up to ClientConfig::max_idle_per_origin idle connections;
@@ -181,6 +184,18 @@ struct OldMaxIdlePerHost {
 };
 }  // namespace detail
 
+/// HTTP/2 for the client (docs/http.md, "The client"): where an origin
+/// speaks it, the requests to it share one connection, each a stream.
+struct ClientHttp2 {
+  /// https: ALPN offers "h2" before "http/1.1"; where the server picks it,
+  /// the origin's requests go over one HTTP/2 connection.
+  bool over_tls = true;
+  /// http (URLs and socket addresses): HTTP/2 from the first byte (h2c by
+  /// prior knowledge, RFC 9113 3.3), for upstreams known to speak it. Off:
+  /// HTTP/1.1.
+  bool prior_knowledge = false;
+};
+
 struct ClientConfig {
   /// Idle keep-alive connections kept per origin (an upstream's address
   /// and port: two ports of one host are two pools).
@@ -210,10 +225,16 @@ struct ClientConfig {
   int max_redirects = 0;
   /// TLS for https: the CA file (empty: the system's store), `verify`
   /// (false accepts any certificate: tests only), a client certificate,
-  /// the ciphers. Its ALPN list is replaced by http/1.1.
+  /// the ciphers. Its ALPN list is replaced (h2 and http/1.1, or http/1.1:
+  /// ClientConfig::http2).
   duet::tls::ClientConfig tls{};
   /// Name resolution for URLs with a host name.
   duet::dns::ResolverConfig dns{};
+  /// HTTP/2 (over TLS by ALPN, on by default; h2c by prior knowledge, off).
+  /// It serves `send` and `send_now` on a worker with whole bodies; `open`,
+  /// a request body from a source, a plain thread's `send_now` and a cap on
+  /// connections per origin go by HTTP/1.1.
+  ClientHttp2 http2{};
 };
 
 /// One request's own settings, over the Client's.
