@@ -201,8 +201,9 @@ class Server:
     takes three arguments serves every load without one), its environment,
     and how it says it is ready."""
 
-    def __init__(self, name: str, argv, env=None, ready="line", tls=True, note=""):
+    def __init__(self, name: str, argv, env=None, ready="line", tls=True, note="", conf="nginx.conf.in"):
         self.name, self.argv, self.env, self.ready, self.tls, self.note = name, argv, env or {}, ready, tls, note
+        self.conf = conf   # nginx (ready="nginx"): the config template beside this file (http2_bench.py's own)
 
 
 class Running:
@@ -302,7 +303,7 @@ def _start(srv: Server, cpu: int, cert: str, key: str, with_tls: bool, prefix=No
     if srv.ready == "nginx":
         workdir = tempfile.mkdtemp(prefix="duet-nginx-")
         port = free_port()
-        with open(os.path.join(HERE, "nginx.conf.in")) as f:
+        with open(os.path.join(HERE, srv.conf)) as f:
             conf = f.read()
         nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         up = upstream or Upstream("127.0.0.1:1")   # nothing listens there: /proxy/ answers 502
