@@ -224,6 +224,13 @@ def _http(ctx):
                        {"DUET_LAB_PROFILE": ctx.profile}, by_profile(ctx, 300, 1500, 4800))]
 
 
+def _http2(ctx):
+    # exp_http2 (experiments/http/http2_bench.py) reads DUET_LAB_PROFILE for
+    # its preset: loads, windows, the depth and idle tests.
+    return [Invocation(["exp_http2"], "http2: duet's http_server over h2c and h2 vs nginx, Go under h2load", "",
+                       {"DUET_LAB_PROFILE": ctx.profile}, by_profile(ctx, 120, 400, 1200))]
+
+
 def _soak(ctx):
     # exp_io_soak (experiments/io/soak.py) reads DUET_LAB_PROFILE for its
     # length: smoke (CI) about 10 s, quick about a minute.
@@ -362,6 +369,13 @@ EXPERIMENTS: list[Experiment] = [
                "shared upstream per rep (issue 51's proxy target); memory per in-flight proxied request, N requests "
                "parked at once on a slow upstream (issue 51's memory target)",
                _http, {"smoke": 130, "quick": 920, "full": 6250}),
+    Experiment("http2", "http", "exp_http2", "lab",
+               "HTTP/2 under h2load on loopback (issue 76): requests/s over h2c (prior knowledge) and h2 (TLS, ALPN) "
+               "at 1 connection x 100 streams and 64 connections x 10 streams, duet's examples/http_server with "
+               "coroutine handlers (coroutine and poll engines) and fiber handlers (fiber engine) against nginx "
+               "(one worker) and Go net/http in the same run; memory per open stream, 10,000 parked at once on "
+               "/delay over 100 connections; memory per idle HTTP/2 connection",
+               _http2, {"smoke": 15, "quick": 190, "full": 600}),
     Experiment("http_loc", "http", "python:http_loc", "lab",
                "the lines of duet::http's connection engines (coroutine, fiber, poll) and of examples/http_server's "
                "handler sets (coroutine, fiber), with the Go and hyper peers' whole programs for reference: "
