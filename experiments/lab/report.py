@@ -103,12 +103,12 @@ class Report:
 
     def graded_targets(self) -> list[tuple[str, I.Graded]]:
         """Every target the pages grade, with the experiment whose records
-        it reads (the HTTP page's: http; the echo benchmark's: io_echo; the
-        task scope's: sched_bench), graded afresh from the data on file,
-        without writing a page."""
+        it reads (the HTTP page's: http, and its HTTP/2 section's: http2;
+        the echo benchmark's: io_echo; the task scope's: sched_bench),
+        graded afresh from the data on file, without writing a page."""
         out = []
-        for experiment, tables in (("http", self.http_targets), ("io_echo", self.echo_table),
-                                   ("sched_bench", self.scope_time_table)):
+        for experiment, tables in (("http", self.http_targets), ("http2", self.http2_targets),
+                                   ("io_echo", self.echo_table), ("sched_bench", self.scope_time_table)):
             self.graded = []
             tables()
             out += [(experiment, g) for g in self.graded]
@@ -1128,6 +1128,271 @@ class Report:
             f"({fmt_num(iv.value)}x, medians; {iv.text()})",
             self.judge(key, iv, I.at_most(1.0), lambda v: f"{fmt_num((v - 1) * 100)}% worse"), why)
 
+    # -- the HTTP/2 section (http2, issue 76) ----------------------------------------
+
+    HTTP2_ORDER = [f"duet-{e}-{d}" for d in HTTP_DRIVERS for e in HTTP_ENGINES] + ["nginx", "go"]
+    # The references of the ratios within a rep (http2_bench.py's REFS), as
+    # the page names them.
+    HTTP2_REFS = (("nginx", "nginx"), ("go", "Go"))
+    # Issue 76's targets: the coroutine handlers' requests/s at least each
+    # reference's at every load on file; the fiber handlers' at least this
+    # much of the coroutine handlers'; a parked stream of either model at
+    # most Go's bytes.
+    HTTP2_FIBER_RATIO = 0.9
+    HTTP2_PROTO_WORDS = {"h2c": "h2c (prior knowledge)", "h2": "h2 (TLS, ALPN)"}
+
+    def _http2_impls(self) -> list[str]:
+        # Servers only: "h2load" carries the run's own absence, duet-<driver>
+        # the handlers' ratio, "http2_bench" the passes' wall times.
+        seen = {i for (e, i, m, n) in self.R.by_key if e == "http2"} - {"h2load", "http2_bench"} - {
+            f"duet-{d}" for d in self.HTTP_DRIVERS}
+        return [i for i in self.HTTP2_ORDER if i in seen] + sorted(seen - set(self.HTTP2_ORDER))
+
+    @staticmethod
+    def _http2_load_key(load: str):
+        proto, _, shape = load.partition("-")
+        conns, _, streams = shape.partition("x")
+        try:
+            return ({"h2c": 0, "h2": 1}.get(proto, 2), int(conns), int(streams), load)
+        except ValueError:
+            return (3, 0, 0, load)
+
+    def _http2_loads(self) -> list[tuple[str, int]]:
+        """(load, connections) of every load on file, h2c first, then by
+        connections."""
+        got = {(m.split(".", 1)[1], n) for (e, i, m, n) in self.R.by_key if e == "http2" and m.startswith("rps.")}
+        return sorted(got, key=lambda t: self._http2_load_key(t[0]))
+
+    def _http2_load_words(self, load: str) -> str:
+        proto, _, shape = load.partition("-")
+        conns, _, streams = shape.partition("x")
+        return (f"{self.HTTP2_PROTO_WORDS.get(proto, proto)}, {conns} connection{'s' if conns != '1' else ''} x "
+                f"{streams} streams")
+
+    def http2_busy_why(self, impl: str, ref: str, load: str, n: int) -> str:
+        """Who bounded a load's figures: the server's and h2load's CPU over
+        the run, for `impl` and `ref` (a CPU near 1 bounds the rate)."""
+        R = self.R
+        parts = []
+        for i in (impl, ref):
+            s, c = R.opt("http2", f"server_busy.{load}", n, i), R.opt("http2", f"client_busy.{load}", n, i)
+            if s and c:
+                parts.append(f"`{i}`: server {fmt_num(s.median)} CPU, h2load {fmt_num(c.median)} CPU")
+        return ("CPU over h2load's run (median): " + "; ".join(parts) + " (near 1 bounds the rate)") if parts else ""
+
+    def http2_memory_why(self, impl: str, prefix: str, what: str) -> str:
+        """Where one of duet's servers keeps the bytes (its memory line's
+        breakdown records <prefix>*), when on file."""
+        parts = {m[len(prefix):]: s for (e, j, m, k), s in self.R.by_key.items()
+                 if e == "http2" and j == impl and m.startswith(prefix)}
+        if "blocks" not in parts:
+            return ""
+        cls = ", ".join(f"{fmt_bytes(s.median)} in {k[5:]} B blocks" for k, s in
+                        sorted(((k, s) for k, s in parts.items() if k.startswith("block") and k[5:].isdigit()),
+                               key=lambda t: int(t[0][5:])))
+        rest = parts.get("rest")
+        return (f"bytes per {what}: duet's block cache {fmt_bytes(parts['blocks'].median)}"
+                + (f" ({cls})" if cls else "") + f", C heap {fmt_bytes(parts['heap'].median)}"
+                + (f", rest of the Pss {fmt_bytes(rest.median)}" if rest else ""))
+
+    def http2_tables(self) -> list[str]:
+        """The HTTP/2 section of the HTTP page (experiment http2): requests/s
+        per load and server with the ratios within a rep, the handlers'
+        ratio, memory per parked stream and per idle connection, and issue
+        76's targets."""
+        R = self.R
+        if not any(e == "http2" for (e, i, m, n) in R.by_key):
+            return []
+        d = R.files.get("http2", {})
+        impls = self._http2_impls()
+        out = ["## HTTP/2 under h2load (issue 76)", "",
+               "duet's server (`examples/http_server`) serves h2c with prior knowledge on its plain port and h2 "
+               "by ALPN on its TLS port. Its HTTP/2 connection is one coroutine under every engine; each stream "
+               "runs in a task of the handlers' model: `duet-coroutine-<driver>` and `duet-poll-<driver>` run "
+               "coroutine handlers (a task per stream), `duet-fiber-<driver>` fiber handlers (a fiber per "
+               "stream). The peers: nginx (one worker, `listen ... http2` and `ssl http2`) and Go net/http "
+               "(`golang.org/x/net/http2/h2c` on the plain port, the standard library's h2 on the TLS port, "
+               "GOMAXPROCS=1).", ""]
+        first = next((s for (e, i, m, n), s in R.by_key.items() if e == "http2" and m.startswith("rps.")), None)
+        if first:
+            out += [f"{first.method}. Each figure is the median over every rep of every run, with min-max; a "
+                    "ratio is taken within a rep, then its median. Server and h2load CPU: each one's CPU time over "
+                    "h2load's whole run (warm-up included) over its length; near 1, that side bounds the rate.",
+                    ""]
+        if d:
+            out += [f"Run: profile `{d.get('profile', '?')}`, {d.get('repeat', '?')} run(s), started "
+                    f"{d.get('started', '?')}, commit `{d.get('commit') or '?'}`. Command: `{d.get('command', '')}`.",
+                    ""]
+            got = [(p, R.opt("http2", f"pass_seconds.{p}", None, "http2_bench")) for p in ("load", "parked", "idle")]
+            got = [(p, s) for p, s in got if s]
+            if got:
+                out += ["Wall time by pass, all runs together: "
+                        + ", ".join(f"{p} {fmt_num(sum(s.samples))} s ({len(s.samples)} run"
+                                    f"{'s' if len(s.samples) > 1 else ''})" for p, s in got)
+                        + (f"; the experiment took {fmt_num(d['duration_s'])} s in all (the Go peer's build and "
+                           "the servers' starts included)." if d.get("duration_s") else "."), ""]
+        out += ["| server | measured |", "|---|---|"]
+        for i in impls:
+            u = R.opt("http2", "unavailable", None, i)
+            notes = [f"{what}: not available: {s.method}" for what, s in
+                     (("TLS", R.opt("http2", "unavailable.h2", None, i)),
+                      ("parked streams", R.opt("http2", "unavailable.parked", None, i))) if s]
+            state = f"not measured: {u.method}" if u else "yes" + (f" ({'; '.join(notes)})" if notes else "")
+            out.append(f"| {i} | {cell(state)} |")
+        h = R.opt("http2", "unavailable", None, "h2load")
+        if h:
+            out.append(f"| (all) | not measured: {cell(h.method)} |")
+        out.append("")
+
+        def mm(s, f=fmt_num):
+            return "—" if s is None else f"{f(s.median)} ({f(s.min)}-{f(s.max)})"
+
+        def x(s):
+            return "—" if s is None else f"{fmt_num(s.median)}x ({fmt_num(s.min)}-{fmt_num(s.max)})"
+
+        loads = self._http2_loads()
+        if loads:
+            out += ["| load | server | requests/s | vs nginx | vs Go | mean request us | server CPU | h2load CPU | "
+                    "errors | samples |", "|---" * 10 + "|"]
+            for load, n in loads:
+                for i in impls:
+                    s = R.opt("http2", f"rps.{load}", n, i)
+                    if s is None:
+                        continue
+                    g = lambda m: R.opt("http2", f"{m}.{load}", n, i)  # noqa: E731
+                    err = g("errors")
+                    out.append(" | ".join([f"| {load}", i, mm(s), x(g("rps_vs_nginx")), x(g("rps_vs_go")),
+                                           mm(g("req_mean_us")), mm(g("server_busy")), mm(g("client_busy")),
+                                           f"{int(err.max):,}" if err else "—", f"{len(s.samples)} |"]))
+            er = [f"| {load} | duet-{drv} | {x(r)} |" for load, n in loads for drv in self.HTTP_DRIVERS
+                  for r in [R.opt("http2", f"fiber_vs_coroutine.{load}", n, f"duet-{drv}")] if r]
+            if er:
+                out += ["", "| load | driver | fiber handlers / coroutine handlers (requests/s, same rep) |",
+                        "|---|---|---|"] + er
+            out.append("")
+        out += self.http2_memory_tables(impls)
+        out += self.http2_targets()
+        return out
+
+    def http2_memory_tables(self, impls: list[str]) -> list[str]:
+        R = self.R
+        out = []
+
+        def x(s):
+            return f"{fmt_num(s.median)}x ({fmt_num(s.min)}-{fmt_num(s.max)})" if s else "—"
+
+        def breakdown(prefix: str, per: str) -> list[str]:
+            rows = []
+            for i in impls:
+                parts = {m[len(prefix):]: s for (e, j, m, k), s in R.by_key.items()
+                         if e == "http2" and j == i and m.startswith(prefix)}
+                if "blocks" not in parts:
+                    continue
+                classes = sorted((int(k[5:]), s) for k, s in parts.items() if k.startswith("block") and k[5:].isdigit())
+                cls = "; ".join(f"{b} B: {fmt_bytes(s.median)}" for b, s in classes) or "—"
+                rest = parts.get("rest")
+                rows.append(f"| {i} | {fmt_bytes(parts['blocks'].median)} | {cls} | {fmt_bytes(parts['heap'].median)}"
+                            f" | {fmt_bytes(rest.median) if rest else '—'} | {len(parts['blocks'].samples)} |")
+            if not rows:
+                return []
+            method = next(s.method for (e, j, m, k), s in R.by_key.items() if e == "http2" and m.startswith(prefix))
+            return [f"Where duet's bytes are, per {per}: {method}.", "",
+                    "| server | block cache | by block size | C heap | rest | samples |",
+                    "|---|---|---|---|---|---|"] + rows + [""]
+
+        parked = [(i, n, s) for (e, i, m, n), s in R.by_key.items() if e == "http2" and m == "rss_per_parked_stream"]
+        if parked:
+            out += ["## HTTP/2: memory per open stream, parked at depth", "", parked[0][2].method + ".", "",
+                    "| server | streams parked (N) | bytes per stream | min-max | / Go (same rep) | answered 2xx | "
+                    "errors | samples |", "|---|---|---|---|---|---|---|---|"]
+            for i in impls:
+                for (j, n, s) in sorted(parked, key=lambda t: t[1] or 0):
+                    if j != i:
+                        continue
+                    ok, err = R.opt("http2", "parked_ok", n, i), R.opt("http2", "parked_errors", n, i)
+                    out.append(f"| {i} | {n:,} | {fmt_bytes(s.median)} | {fmt_bytes(s.min)}-{fmt_bytes(s.max)} | "
+                               f"{x(R.opt('http2', 'parked_vs_go', n, i))} | {f'{int(ok.min):,}' if ok else '—'} | "
+                               f"{f'{int(err.max):,}' if err else '—'} | {len(s.samples)} |")
+            out.append("")
+            out += breakdown("h2_parked_bytes.", "parked stream")
+        idle = [(i, n, s) for (e, i, m, n), s in R.by_key.items() if e == "http2" and m == "rss_per_idle_h2_conn"]
+        if idle:
+            out += ["## HTTP/2: memory per idle connection", "", idle[0][2].method + ".", "",
+                    "| server | connections | bytes per connection | min-max | / nginx (same rep) | samples |",
+                    "|---|---|---|---|---|---|"]
+            for i in impls:
+                for (j, n, s) in sorted(idle, key=lambda t: t[1] or 0):
+                    if j == i:
+                        out.append(f"| {i} | {n:,} | {fmt_bytes(s.median)} | {fmt_bytes(s.min)}-{fmt_bytes(s.max)} | "
+                                   f"{x(R.opt('http2', 'idle_vs_nginx', n, i))} | {len(s.samples)} |")
+            out.append("")
+            out += breakdown("idle_h2_bytes.", "idle connection")
+        return out
+
+    def http2_targets(self) -> list[str]:
+        """Issue 76's targets, each a verdict from the data on file: the
+        coroutine handlers' requests/s at least nginx's and Go's at every
+        load, the fiber handlers' at least HTTP2_FIBER_RATIO of the
+        coroutine handlers', a parked stream of either model at most Go's
+        bytes (ratios within a rep, graded by their interval)."""
+        R = self.R
+        rows: list[str] = []
+        k = self.HTTP2_FIBER_RATIO
+
+        def row(target, measured, verdict, why=""):
+            rows.append(f"| {target} | {cell(measured)} | {verdict} | {cell(why) if self.unsettled(verdict) else ''} |")
+
+        def mm_x(r):
+            return self.ivx(I.interval(r.samples))
+
+        for drv in self.HTTP_DRIVERS:
+            co = f"duet-coroutine-{drv}"
+            for load, n in self._http2_loads():
+                if not R.opt("http2", f"rps.{load}", n, co):
+                    continue
+                for ref, name in self.HTTP2_REFS:
+                    target = f"HTTP/2, {self._http2_load_words(load)}: `{co}`'s requests/s at or above {name}'s"
+                    r = R.opt("http2", f"rps_vs_{ref}.{load}", n, co)
+                    if not r:
+                        row(target, f"{name} not measured", f"missing: {ref}")
+                        continue
+                    row(target, mm_x(r), self._ratio_verdict(target, r, I.at_least(1.0), "below"),
+                        self.http2_busy_why(co, ref, load, n))
+            for load, n in self._http2_loads():
+                r = R.opt("http2", f"fiber_vs_coroutine.{load}", n, f"duet-{drv}")
+                if not r:
+                    continue
+                target = (f"HTTP/2, {self._http2_load_words(load)}, {drv}: fiber handlers at least {fmt_num(k)}x "
+                          "coroutine handlers (requests/s)")
+                row(target, mm_x(r), self.judge(target, I.interval(r.samples), I.at_least(k),
+                                                lambda v: f"{fmt_num((k - v) * 100)} points under {fmt_num(k)}x"),
+                    self.http2_busy_why(f"duet-fiber-{drv}", co, load, n))
+        for engine in ("coroutine", "fiber"):
+            for drv in self.HTTP_DRIVERS:
+                i = f"duet-{engine}-{drv}"
+                mine = [(n, s) for (e, j, m, n), s in R.by_key.items()
+                        if e == "http2" and j == i and m == "rss_per_parked_stream"]
+                if not mine:
+                    continue
+                n, s = max(mine, key=lambda t: t[0] or 0)
+                target = f"HTTP/2, memory per open stream ({n:,} parked): `{i}` ({engine} handlers) at or below Go's"
+                r, b = R.opt("http2", "parked_vs_go", n, i), R.opt("http2", "rss_per_parked_stream", n, "go")
+                if not r or not b:
+                    row(target, f"{fmt_bytes(s.median)}; Go not measured", "missing: go")
+                    continue
+                row(target, f"{fmt_bytes(s.median)} against {fmt_bytes(b.median)}: {mm_x(r)}",
+                    self._ratio_verdict(target, r, I.at_most(1.0), "more"),
+                    self.http2_memory_why(i, "h2_parked_bytes.", "parked stream"))
+        out = ["## Targets (issue 76): HTTP/2", "",
+               "As ratios within a rep: the coroutine handlers' requests/s (`duet-coroutine-<driver>`) at or above "
+               f"nginx's and Go's at every load on file; the fiber handlers' at least {fmt_num(k)}x the coroutine "
+               "handlers'; bytes per open stream parked at depth, of coroutine and of fiber handlers, at or below "
+               "Go's (nginx cannot park one). " + INTERVAL_RULE, ""]
+        if not rows:
+            return out + ["No HTTP/2 run on file yet: no verdict.", ""]
+        return out + ["| target | measured | verdict | why |", "|---|---|---|---|"] + rows + [""]
+
+
     # -- lines of code (http_loc) ------------------------------------------------------
 
     def http_loc_table(self) -> list[str]:
@@ -1518,6 +1783,7 @@ class Report:
                 lines += self.soak_table(*soak)
         if area == "http":
             lines += self.http_tables()
+            lines += self.http2_tables()
             lines += self.http_loc_table()
         exps = [e for e in self.experiments if e.area == area]
         lines += ["## Experiments", ""]
