@@ -102,6 +102,7 @@ class H2ClientSession {
     return nghttp2_session_want_read(ng_) == 0 && nghttp2_session_want_write(ng_) == 0;
   }
   [[nodiscard]] bool draining() const noexcept { return draining_; }
+  [[nodiscard]] bool idle() const noexcept { return calls_.empty(); }
   void drain() {
     draining_ = true;
     std::lock_guard lk(box_.mu);

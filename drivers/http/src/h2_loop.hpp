@@ -10,6 +10,7 @@
 // time).
 #pragma once
 
+#include <array>
 #include <concepts>
 #include <cstddef>
 #include <memory>
@@ -41,12 +42,20 @@ concept H2Machine = requires(M& m, std::span<const std::byte> in, std::string& o
   { m.next_deadline() } -> std::same_as<Instant>;
   { m.expire(t) } -> std::same_as<bool>;  // deadlines passed by t; false: close
   {m.touched(t)};                         // woke at t
+  { m.idle() } -> std::same_as<bool>;     // no stream open
 };
 
 namespace h2_loop_detail {
-/// Bytes read at a time, and what is produced before a write.
+/// Bytes read at a time while streams are open, and what is produced
+/// before a write. An idle connection reads into kIdleRead bytes inside
+/// the loop's frame and holds neither buffer: its next bytes are a small
+/// frame or two (a request's HEADERS, a PING); a read that fills the small
+/// buffer takes the large one for the rest.
 inline constexpr std::size_t kRead = 16 * 1024;
+inline constexpr std::size_t kIdleRead = 256;
 inline constexpr std::size_t kFlush = 64 * 1024;
+/// Output room kept past a write while the connection is idle.
+inline constexpr std::size_t kIdleOut = 1024;
 enum Case { drained, posted, bytes, timer };  // the select's cases, in the order written
 
 template <class S>
@@ -67,7 +76,9 @@ Task<void> h2_loop(S& s, M& m, Notify& wake, CancellationToken drain_token,
   using namespace h2_loop_detail;
   CancelledFuture drain = drain_token.cancelled();
   std::string out;
-  auto buf = std::make_unique_for_overwrite<std::byte[]>(kRead);
+  std::unique_ptr<std::byte[]> big;  // kRead bytes, while streams are open
+  std::array<std::byte, kIdleRead> small;
+  bool filled = false;  // the last read filled the buffer it had
   bool open = m.feed(std::as_bytes(std::span(input)));
   std::string().swap(input);
   while (open) {
@@ -81,12 +92,20 @@ Task<void> h2_loop(S& s, M& m, Notify& wake, CancellationToken drain_token,
       continue;  // the machine may have more to send
     }
     if (!open || m.over()) break;
+    const bool idle = m.idle() && !filled;
+    if (idle) {
+      big.reset();
+      if (out.capacity() > kIdleOut) std::string().swap(out);
+    } else if (!big) {
+      big = std::make_unique_for_overwrite<std::byte[]>(kRead);
+    }
+    const std::span<std::byte> into = idle ? std::span(small) : std::span(big.get(), kRead);
     if (!m.draining() && drain_token.is_cancelled()) {
       m.drain();
       continue;
     }
-    auto wait = select(biased, drain, wake.notified(), s.read(std::span(buf.get(), kRead)),
-                       sleep_until(m.next_deadline()));
+    auto wait =
+        select(biased, drain, wake.notified(), s.read(into), sleep_until(m.next_deadline()));
     auto r = co_await wait;
     m.touched(Clock::now());
     if (r.template is<drained>()) {
@@ -94,7 +113,8 @@ Task<void> h2_loop(S& s, M& m, Notify& wake, CancellationToken drain_token,
     } else if (r.template is<bytes>()) {
       duet::Result<std::size_t> n = std::move(r.template get<bytes>());
       if (!n || *n == 0) break;  // the peer's end, or an error
-      open = m.feed(std::span<const std::byte>(buf.get(), *n));
+      filled = *n == into.size();
+      open = m.feed(into.first(*n));
     } else if (r.template is<timer>()) {
       open = m.expire(Clock::now());
     }

@@ -159,6 +159,8 @@ class H2Session {
   /// The drain: GOAWAY, no new stream; those in flight finish.
   void drain();
   [[nodiscard]] bool draining() const noexcept { return draining_; }
+  /// No stream open.
+  [[nodiscard]] bool idle() const noexcept { return live_.empty(); }
   /// The nearest deadline: a stream's (route deadline, stalled answer)
   /// or, with no stream open, the idle connection's.
   [[nodiscard]] Instant next_deadline() const noexcept;
