@@ -619,17 +619,22 @@ Poll<void> Conn::Turn::poll(Context& cx) {
   }
 }
 
-FiberAnswer run_plain(const FiberHandler& h, Request req) {
-  FiberAnswer a{std::move(req), std::nullopt, Failure::none};
+Failure invoke_plain(const FiberHandler& h, Request& req, std::optional<Response>& res) {
   try {
-    a.res.emplace(h(a.req));
+    res.emplace(h(req));
   } catch (const duet::detail::FiberUnwind&) {
     throw;
   } catch (const Cancelled&) {
-    a.failure = Failure::cancelled;
+    return Failure::cancelled;
   } catch (...) {
-    a.failure = Failure::threw;
+    return Failure::threw;
   }
+  return Failure::none;
+}
+
+FiberAnswer run_plain(const FiberHandler& h, Request req) {
+  FiberAnswer a{std::move(req), std::nullopt, Failure::none};
+  a.failure = invoke_plain(h, a.req, a.res);
   return a;
 }
 

@@ -272,9 +272,11 @@ class Conn {
   char first_bytes_[kFirstRead];
 };
 
-/// Runs `h` on `req` on the calling fiber: the answer, or the failure (a
-/// duet::Cancelled is `cancelled`, anything else `threw`); the runtime's
-/// unwinding of the fiber passes through.
+/// Calls `h` on `req` on the calling fiber: the answer into `res`, or the
+/// failure (a duet::Cancelled is `cancelled`, anything else `threw`); the
+/// runtime's unwinding of the fiber passes through.
+Failure invoke_plain(const FiberHandler& h, Request& req, std::optional<Response>& res);
+/// The same with the request moved in, for a fiber that owns it.
 FiberAnswer run_plain(const FiberHandler& h, Request req);
 
 }  // namespace duet::http::detail

@@ -20,8 +20,8 @@ namespace duet::http::detail {
 /// A stream, from its HEADERS until nghttp2 closes it.
 struct H2Session::Stream {
   std::int32_t id = 0;
-  std::uint32_t slot = 0;  // its place in live_
-  Request req;
+  std::uint32_t slot = 0;        // its place in live_
+  Method method = Method::get;   // the request's (cell->req is its task's while it runs)
   std::size_t header_bytes = 0;  // the decoded list, as SETTINGS_MAX_HEADER_LIST_SIZE counts it
   int refused = 0;               // a status the session answers itself (431)
   const Handler* handler = nullptr;
@@ -45,24 +45,13 @@ struct H2Session::Stream {
   bool waiting = false;     // deferred in nghttp2: resumed when a piece comes
   bool progressed = false;  // DATA went out since the stall deadline was set
 
-  /// Cleared for the next stream, keeping the request's room.
-  void recycle() noexcept {
-    Request r = std::move(req);
-    r.method = Method::get;
-    r.method_name.clear();
-    r.target.clear();
-    r.headers.clear();
-    if (r.body.capacity() > kKeptBody) std::string().swap(r.body);
-    r.body.clear();
-    r.body_stream = nullptr;
-    r.source.reset();
-    r.params.clear();
-    *this = Stream{};
-    req = std::move(r);
-    req.version = 20;
-  }
-  static constexpr std::size_t kKeptBody = 16 * 1024;
+  /// Cleared for the next stream.
+  void recycle() noexcept { *this = Stream{}; }
 };
+
+/// What the hook sees of a request the session answers while its task may
+/// still hold it (a route's deadline): nothing of it.
+const Request kNoRequest{};
 
 /// An answer's fields as nghttp2 takes them, and their lower-cased names
 /// (kept between answers: their room is reused).
@@ -92,13 +81,15 @@ bool bodiless(int status) noexcept {
 /// The answer's producer, run by the stream's task after its handler:
 /// posts the answer, then each piece of a streamed body once nghttp2 took
 /// the one before.
-Task<void> deliver(std::shared_ptr<H2StreamCell> cell, FiberAnswer a) {
+Task<void> deliver(std::shared_ptr<H2StreamCell> cell, std::optional<Response> res,
+                   Failure failure) {
   std::shared_ptr<BodySource> src;
-  if (a.res && a.res->source && !bodiless(a.res->status) && a.req.method != Method::head) {
-    src = a.res->source;
+  if (res && res->source && !bodiless(res->status) && cell->req.method != Method::head) {
+    src = res->source;
   }
   const std::int32_t id = cell->id;
-  cell->inbox->post(H2Event{id, H2Event::Kind::answer, std::move(a)});
+  // The request is the session's again from the post on.
+  cell->inbox->post(H2Event{id, H2Event::Kind::answer, std::move(res), failure});
   if (!src) co_return;
   for (;;) {
     duet::Result<std::string> piece = co_await src->next();
@@ -112,22 +103,24 @@ Task<void> deliver(std::shared_ptr<H2StreamCell> cell, FiberAnswer a) {
     }
     // Made before the post: the session's notify after it completes it.
     Notify::Notified taken = cell->sent.notified();
-    cell->inbox->post(H2Event{id, H2Event::Kind::piece, {}, std::move(*piece)});
+    cell->inbox->post(H2Event{id, H2Event::Kind::piece, {}, Failure::none, std::move(*piece)});
     co_await taken;
   }
 }
 
-Task<void> coroutine_stream(std::shared_ptr<H2StreamCell> cell, const CoroutineHandler* h,
-                            Request req) {
-  FiberAnswer a{std::move(req), std::nullopt, Failure::none};
+/// A coroutine handler's stream task: the handler on the cell's request,
+/// then its answer delivered. The frame holds the cell and the answer.
+Task<void> coroutine_stream(std::shared_ptr<H2StreamCell> cell, const CoroutineHandler* h) {
+  std::optional<Response> res;
+  Failure failure = Failure::none;
   try {
-    a.res.emplace(co_await (*h)(a.req));
+    res.emplace(co_await (*h)(cell->req));
   } catch (const Cancelled&) {
-    a.failure = Failure::cancelled;
+    failure = Failure::cancelled;
   } catch (...) {
-    a.failure = Failure::threw;
+    failure = Failure::threw;
   }
-  co_await deliver(std::move(cell), std::move(a));
+  co_await deliver(cell, std::move(res), failure);
 }
 
 std::string_view view(const std::uint8_t* p, std::size_t n) noexcept {
@@ -161,7 +154,7 @@ Task<duet::Result<std::size_t>> H2BodyPump::read(std::span<std::byte> into) {
     const bool over = take(into.size(), got, e);
     if (!got.empty()) {
       std::memcpy(into.data(), got.data(), got.size());
-      cell_.inbox->post(H2Event{cell_.id, H2Event::Kind::read, {}, {}, got.size()});
+      cell_.inbox->post(H2Event{cell_.id, H2Event::Kind::read, {}, Failure::none, {}, got.size()});
       co_return got.size();
     }
     if (e) co_return e;
@@ -177,7 +170,7 @@ Task<duet::Result<std::string>> H2BodyPump::read_piece() {
     std::error_code e;
     const bool over = take(0, got, e);
     if (!got.empty()) {
-      cell_.inbox->post(H2Event{cell_.id, H2Event::Kind::read, {}, {}, got.size()});
+      cell_.inbox->post(H2Event{cell_.id, H2Event::Kind::read, {}, Failure::none, {}, got.size()});
       co_return std::move(got);
     }
     if (e) co_return e;
@@ -234,7 +227,7 @@ struct H2Callbacks {
       return 0;
     }
     const std::string_view n = view(name, namelen), v = view(value, valuelen);
-    Request& r = s->req;
+    Request& r = s->cell->req;
     if (!n.empty() && n[0] == ':') {  // nghttp2 checked which, and that each comes once
       if (n == ":method") {
         r.method_name = v;
@@ -293,7 +286,7 @@ struct H2Callbacks {
       if (s->streaming) {
         s->cell->body.end(std::make_error_code(std::errc::message_size));
       } else {
-        std::string().swap(s->req.body);
+        std::string().swap(s->cell->req.body);
         h.submit_refusal(*s, status::content_too_large);
       }
       return 0;
@@ -303,10 +296,11 @@ struct H2Callbacks {
       s->cell->body.push(bytes);
       return 0;
     }
-    s->req.body.append(bytes);
+    s->cell->req.body.append(bytes);
     h.consumed_.emplace_back(id, len);
     // Past the buffered size: the handler starts and reads the rest.
-    if (s->req.body.size() > h.st_.options.limits.buffered_body_bytes) h.start_stream(*s, true);
+    if (s->cell->req.body.size() > h.st_.options.limits.buffered_body_bytes)
+      h.start_stream(*s, true);
     return 0;
   }
 
@@ -420,12 +414,18 @@ void H2Session::open_stream(std::int32_t id) {
   std::unique_ptr<Stream> s;
   if (spare_.empty()) {
     s = std::make_unique<Stream>();
-    s->req.version = 20;
   } else {
     s = std::move(spare_.back());
     spare_.pop_back();
   }
   s->id = id;
+  // The request is gathered in the cell the stream's task will share.
+  s->cell = std::make_shared<H2StreamCell>();
+  s->cell->inbox = inbox_;
+  s->cell->id = id;
+  s->cell->req.version = 20;
+  s->cell->req.method_name.clear();
+  s->cell->req.target.clear();
   s->slot = static_cast<std::uint32_t>(live_.size());
   (void)nghttp2_session_set_stream_user_data(ng_, id, s.get());
   live_.push_back(std::move(s));
@@ -454,7 +454,8 @@ void H2Session::headers_done(Stream& s) {
     submit_refusal(s, s.refused);
     return;
   }
-  const Router::Match m = st_.routes.match(s.req);
+  s.method = s.cell->req.method;
+  const Router::Match m = st_.routes.match(s.cell->req);
   if (m.handler == nullptr) {
     submit_refusal(s, m.status, m.allow);
     return;
@@ -464,7 +465,7 @@ void H2Session::headers_done(Stream& s) {
   // A Content-Length past the limit is refused before any handler runs;
   // one past the buffered size starts the handler now, its body streamed.
   std::size_t length = 0;
-  const auto cl = s.req.headers.get("content-length");
+  const auto cl = s.cell->req.headers.get("content-length");
   if (!cl || std::from_chars(cl->data(), cl->data() + cl->size(), length).ec != std::errc()) return;
   if (length > s.body_cap) {
     submit_refusal(s, status::content_too_large);
@@ -484,27 +485,24 @@ void H2Session::start_stream(Stream& s, bool streamed) {
   if (cap != 0 && begun_ >= cap && !draining_) drain();
   const Handler& h = *s.handler;
   if (h.limits().deadline.count() > 0) s.deadline = saturating_add(s.begun, h.limits().deadline);
-  s.cell = std::make_shared<H2StreamCell>();
-  s.cell->inbox = inbox_;
-  s.cell->id = s.id;
   if (streamed) {  // what arrived so far is the body's first bytes
     s.streaming = true;
-    s.cell->body.push(s.req.body);
-    std::string().swap(s.req.body);
-    s.req.body_stream = &s.cell->body;
+    s.cell->body.push(s.cell->req.body);
+    std::string().swap(s.cell->req.body);
+    s.cell->req.body_stream = &s.cell->body;
   }
   try {
     if (h.is_coroutine()) {
-      s.task.emplace(duet::spawn(coroutine_stream(s.cell, &h.coroutine(), std::move(s.req))));
+      s.task.emplace(duet::spawn(coroutine_stream(s.cell, &h.coroutine())));
     } else {
-      s.task.emplace(duet::spawn(duet::stackful,
-                                 [cell = s.cell, f = &h.fiber(), req = std::move(s.req)]() mutable {
-                                   FiberAnswer a = run_plain(*f, std::move(req));
-                                   duet::wait(deliver(std::move(cell), std::move(a)));
-                                 }));
+      s.task.emplace(duet::spawn(duet::stackful, [cell = s.cell, f = &h.fiber()] {
+        std::optional<Response> res;
+        const Failure failure = invoke_plain(*f, cell->req, res);
+        duet::wait(deliver(cell, std::move(res), failure));
+      }));
     }
   } catch (const SpawnRefused&) {
-    // The runtime shuts down: the request went with the refused task.
+    // The runtime shuts down: no task for the request.
     submit_refusal(s, status::service_unavailable);
   }
 }
@@ -523,7 +521,7 @@ void H2Session::take_events() {
     if (s == nullptr || !s->task) continue;  // reset, or past its deadline
     switch (e.kind) {
       case H2Event::Kind::answer:
-        if (!s->answered) submit_answer(*s, std::move(e.answer));
+        if (!s->answered) submit_answer(*s, std::move(e.res), e.failure);
         break;
       case H2Event::Kind::piece:
         s->body = std::move(e.piece);
@@ -548,23 +546,22 @@ void H2Session::take_events() {
   give_back_windows();
 }
 
-void H2Session::submit_answer(Stream& s, FiberAnswer&& a) {
-  s.req = std::move(a.req);
-  if (!a.res) {
-    a.res.emplace(a.failure == Failure::cancelled ? Response::text(503, "Service Unavailable\n")
-                                                  : handler_failed());
+void H2Session::submit_answer(Stream& s, std::optional<Response>&& res, Failure failure) {
+  if (!res) {
+    res.emplace(failure == Failure::cancelled ? Response::text(503, "Service Unavailable\n")
+                                              : handler_failed());
   }
-  submit(s, std::move(*a.res));
+  submit(s, std::move(*res), s.cell->req);  // the task is done with it
 }
 
 void H2Session::submit_refusal(Stream& s, int status, std::string_view allow) {
-  submit(s, refusal(status, allow));
-  if (!s.started) s.discarding = true;  // its body, still coming, is not read
+  submit(s, refusal(status, allow), s.cell->req);  // no task holds it
+  if (!s.started) s.discarding = true;             // its body, still coming, is not read
 }
 
-void H2Session::submit(Stream& s, Response&& res) {
+void H2Session::submit(Stream& s, Response&& res, const Request& seen) {
   s.answered = true;
-  s.head_only = bodiless(res.status) || s.req.method == Method::head;
+  s.head_only = bodiless(res.status) || s.method == Method::head;
   s.streamed = static_cast<bool>(res.source);
   std::optional<std::size_t> length =
       res.source ? res.source->length : std::optional<std::size_t>(res.body.size());
@@ -605,7 +602,7 @@ void H2Session::submit(Stream& s, Response&& res) {
   }
   std::size_t bytes = res.source ? length.value_or(0) : res.body.size();
   if (s.head_only) bytes = 0;
-  answered(st_, s.req, res.status, bytes, s.begun);
+  answered(st_, seen, res.status, bytes, s.begun);
   nghttp2_data_provider body{};
   body.source.ptr = &s;
   body.read_callback = &H2Callbacks::read_body;
@@ -702,7 +699,7 @@ bool H2Session::expire(Instant now) {
     if (!s->answered && s->task) {  // the route's deadline: the handler cancelled, 503
       s->task->cancel();
       s->task.reset();
-      submit(*s, Response::text(503, "Service Unavailable\n"));
+      submit(*s, Response::text(503, "Service Unavailable\n"), kNoRequest);  // its task may hold it
     } else {  // an answer the peer's window kept in: given up
       (void)nghttp2_submit_rst_stream(ng_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
     }

@@ -68,9 +68,10 @@ struct H2Event {
   enum class Kind : std::uint8_t { answer, piece, end, failed, read };
   std::int32_t id;
   Kind kind;
-  FiberAnswer answer{};   // Kind::answer: the request back, and the response or failure
-  std::string piece{};    // Kind::piece
-  std::size_t bytes = 0;  // Kind::read: bytes of the request body the handler took
+  std::optional<Response> res{};    // Kind::answer: the response, or
+  Failure failure = Failure::none;  // how the handler failed
+  std::string piece{};              // Kind::piece
+  std::size_t bytes = 0;            // Kind::read: bytes of the request body the handler took
 };
 
 /// The connection's mailbox: stream tasks post, the connection's task takes
@@ -130,6 +131,10 @@ class H2BodyPump final : public BodyPump {
 struct H2StreamCell {
   std::shared_ptr<H2Inbox> inbox;
   std::int32_t id = 0;
+  /// The request: the session's while its head and body arrive, its
+  /// task's from the spawn until the task posts its answer, the session's
+  /// again after (the hook reads it).
+  Request req;
   /// Notified when the piece posted last was handed to nghttp2 (or the
   /// stream went away).
   Notify sent;
@@ -180,9 +185,10 @@ class H2Session {
   void start_stream(Stream& s, bool streamed);
   /// Gives the DATA used (consumed_) back to the windows.
   void give_back_windows();
-  void submit_answer(Stream& s, FiberAnswer&& a);
+  void submit_answer(Stream& s, std::optional<Response>&& res, Failure failure);
   void submit_refusal(Stream& s, int status, std::string_view allow = {});
-  void submit(Stream& s, Response&& res);
+  /// Submits `res` for `s`; the hook is told of it with `seen`.
+  void submit(Stream& s, Response&& res, const Request& seen);
   void forget(std::int32_t id) noexcept;
   /// The stream `id` (nghttp2's user data of it), or null.
   Stream* find(std::int32_t id) noexcept;
