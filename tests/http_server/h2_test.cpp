@@ -53,6 +53,12 @@ Fixture::Routes h2_routes(std::atomic<int>& dropped) {
       duet::wait(p.gate.cancelled());
       return Response::text(200, "parked");
     });
+    r.get("/fields", [](Request& q) {
+      return Response::text(200, std::string(q.headers.get("cookie").value_or("-")) + "|" +
+                                     std::string(q.headers.get("host").value_or("-")) + "|" +
+                                     std::to_string(q.headers.size()) + "|" +
+                                     std::to_string(q.version));
+    });
     r.get("/late", duet::http::Handler([&p](Request&) -> duet::Task<Response> {
                      co_await p.gate.cancelled();
                      co_return Response::text(200, "on time");
@@ -93,6 +99,21 @@ TEST_CASE("h2: prior knowledge serves both kinds of handler with HTTP/1.1 beside
   CHECK(f.finish() == 0);
   std::lock_guard lk(f.probe.mu);
   CHECK(f.probe.log.size() == 4);  // the hook saw every answer, both protocols
+}
+
+TEST_CASE("h2: the handler sees HTTP/1.1's fields: Host from :authority and cookies joined",
+          "[http_server][h2]") {
+  duet::iotest::Watchdog wd("h2", std::chrono::seconds(60));
+  std::atomic<int> dropped{0};
+  Fixture f(duet::http::Engine::coroutine, a_driver(), h2_routes(dropped));
+  h2_test::Client c(f.port);
+  REQUIRE(c.ok());
+  const auto id =
+      c.request("GET", "/fields", {}, {{"cookie", "a=1"}, {"x-other", "o"}, {"cookie", "b=2"}});
+  REQUIRE(c.wait(id));
+  // cookie (joined), x-other, host: three fields; version 20.
+  CHECK(c.reply(id).body == "a=1; b=2|localhost|3|20");
+  CHECK(f.finish() == 0);
 }
 
 TEST_CASE("h2: a hundred streams on one connection run their handlers at once",

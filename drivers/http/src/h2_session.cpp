@@ -123,8 +123,9 @@ Task<void> coroutine_stream(std::shared_ptr<H2StreamCell> cell, const CoroutineH
   co_await deliver(cell, std::move(res), failure);
 }
 
-std::string_view view(const std::uint8_t* p, std::size_t n) noexcept {
-  return {reinterpret_cast<const char*>(p), n};
+std::string_view view(nghttp2_rcbuf* b) noexcept {
+  const nghttp2_vec v = nghttp2_rcbuf_get_buf(b);
+  return {reinterpret_cast<const char*>(v.base), v.len};
 }
 
 }  // namespace
@@ -210,23 +211,23 @@ struct H2Callbacks {
   static H2Session& of(void* u) noexcept { return *static_cast<H2Session*>(u); }
 
   static int begin_headers(nghttp2_session*, const nghttp2_frame* f, void* u) {
+    of(u).release_held();  // a block nghttp2 refused left its fields
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
     of(u).open_stream(f->hd.stream_id);
     return 0;
   }
 
-  static int header(nghttp2_session*, const nghttp2_frame* f, const std::uint8_t* name,
-                    std::size_t namelen, const std::uint8_t* value, std::size_t valuelen,
-                    std::uint8_t, void* u) {
+  static int header(nghttp2_session*, const nghttp2_frame* f, nghttp2_rcbuf* name,
+                    nghttp2_rcbuf* value, std::uint8_t, void* u) {
     H2Session& h = of(u);
     H2Session::Stream* s = h.find(f->hd.stream_id);
     if (s == nullptr || s->refused != 0) return 0;
-    s->header_bytes += namelen + valuelen + 32;
+    const std::string_view n = view(name), v = view(value);
+    s->header_bytes += n.size() + v.size() + 32;
     if (s->header_bytes > h.st_.options.limits.max_header_bytes) {
       s->refused = status::request_header_fields_too_large;
       return 0;
     }
-    const std::string_view n = view(name, namelen), v = view(value, valuelen);
     Request& r = s->cell->req;
     if (!n.empty() && n[0] == ':') {  // nghttp2 checked which, and that each comes once
       if (n == ":method") {
@@ -234,21 +235,12 @@ struct H2Callbacks {
         r.method = method_from(v);
       } else if (n == ":path") {
         r.target = v;
-      } else if (n == ":authority" && !r.headers.contains("host")) {
-        r.headers.add("host", v);
+      } else if (n == ":authority") {
+        h.hold(nullptr, value);  // Host, unless the block has one
       }
       return 0;
     }
-    if (n == "cookie") {  // RFC 9113 8.2.3: one field again for an HTTP/1.1 reader
-      if (auto old = r.headers.get("cookie")) {
-        std::string joined(*old);
-        joined += "; ";
-        joined += v;
-        r.headers.set("cookie", joined);
-        return 0;
-      }
-    }
-    r.headers.add(n, v);
+    h.hold(name, value);  // into the request once the block is whole (fields_done)
     return 0;
   }
 
@@ -257,6 +249,7 @@ struct H2Callbacks {
     if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) return 0;
     H2Session::Stream* s = h.find(f->hd.stream_id);
     if (s == nullptr) return 0;
+    if (f->hd.type == NGHTTP2_HEADERS) h.fields_done(*s);  // the head's, or the trailers'
     if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
       h.headers_done(*s);
       s = h.find(f->hd.stream_id);  // a refusal may have closed it
@@ -363,7 +356,7 @@ H2Session::H2Session(State& st, std::shared_ptr<H2Inbox> inbox)
     throw std::bad_alloc();
   }
   nghttp2_session_callbacks_set_on_begin_headers_callback(cb, &H2Callbacks::begin_headers);
-  nghttp2_session_callbacks_set_on_header_callback(cb, &H2Callbacks::header);
+  nghttp2_session_callbacks_set_on_header_callback2(cb, &H2Callbacks::header);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &H2Callbacks::frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &H2Callbacks::data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, &H2Callbacks::stream_close);
@@ -389,7 +382,54 @@ H2Session::H2Session(State& st, std::shared_ptr<H2Inbox> inbox)
   (void)nghttp2_session_set_local_window_size(ng_, NGHTTP2_FLAG_NONE, 0, conn_window);
 }
 
+void H2Session::hold(nghttp2_rcbuf* name, nghttp2_rcbuf* value) {
+  if (name != nullptr) nghttp2_rcbuf_incref(name);
+  nghttp2_rcbuf_incref(value);
+  held_.emplace_back(name, value);
+}
+
+void H2Session::release_held() noexcept {
+  for (const auto& [name, value] : held_) {
+    if (name != nullptr) nghttp2_rcbuf_decref(name);
+    nghttp2_rcbuf_decref(value);
+  }
+  held_.clear();
+}
+
+void H2Session::fields_done(Stream& s) {
+  Headers& hs = s.cell->req.headers;
+  // A started stream's request is its task's: trailers after a streamed
+  // body are dropped.
+  if (s.refused == 0 && !s.started && !held_.empty()) {
+    hs.reserve(hs.size() + held_.size());  // one allocation of the size the block needs
+    const nghttp2_rcbuf* authority = nullptr;
+    bool host = false;
+    for (const auto& [name, value] : held_) {
+      if (name == nullptr) {
+        authority = value;
+        continue;
+      }
+      const std::string_view n = view(name), v = view(value);
+      host = host || n == "host";
+      // RFC 9113 8.2.3: the cookie crumbs one field again for an HTTP/1.1 reader.
+      if (n == "cookie" && hs.contains("cookie")) {
+        std::string joined(*hs.get("cookie"));
+        joined += "; ";
+        joined += v;
+        hs.set("cookie", joined);
+        continue;
+      }
+      hs.add(n, v);
+    }
+    if (authority != nullptr && !host) {
+      hs.add("host", view(const_cast<nghttp2_rcbuf*>(authority)));
+    }
+  }
+  release_held();
+}
+
 H2Session::~H2Session() {
+  release_held();
   // Every stream's task cancelled: its answer has nowhere to go.
   for (auto& s : live_) {
     if (s->task) s->task->cancel();

@@ -55,6 +55,7 @@
 #include "server_state.hpp"
 
 struct nghttp2_session;
+struct nghttp2_rcbuf;
 
 namespace duet::http::detail {
 
@@ -181,6 +182,12 @@ class H2Session {
  private:
   friend struct H2Callbacks;
   void headers_done(Stream& s);
+  /// A field of the header block being read (nghttp2's buffers, held:
+  /// no copy until the block is whole); `name` null: :authority.
+  void hold(nghttp2_rcbuf* name, nghttp2_rcbuf* value);
+  void release_held() noexcept;
+  /// The block is whole: its fields into `s`'s request, in one allocation.
+  void fields_done(Stream& s);
   /// Starts the handler's task; `streamed`: its body is read as it comes.
   void start_stream(Stream& s, bool streamed);
   /// Gives the DATA used (consumed_) back to the windows.
@@ -203,9 +210,10 @@ class H2Session {
   State& st_;
   std::shared_ptr<H2Inbox> inbox_;
   nghttp2_session* ng_ = nullptr;
-  std::vector<std::unique_ptr<Stream>> live_;   // the open streams (Stream::slot)
-  std::vector<std::unique_ptr<Stream>> spare_;  // at most kSpareStreams
-  struct Fields;                                // an answer's fields, at its submit
+  std::vector<std::unique_ptr<Stream>> live_;                    // the open streams (Stream::slot)
+  std::vector<std::unique_ptr<Stream>> spare_;                   // at most kSpareStreams
+  std::vector<std::pair<nghttp2_rcbuf*, nghttp2_rcbuf*>> held_;  // hold()
+  struct Fields;  // an answer's fields, at its submit
   std::unique_ptr<Fields> fields_;
   Instant now_;                 // the connection's last wake
   std::vector<H2Event> taken_;  // take_events' batch, its room kept

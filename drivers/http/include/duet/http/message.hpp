@@ -239,6 +239,8 @@ class DUET_API Headers {
   [[nodiscard]] std::size_t size() const noexcept { return fields_.size(); }
   [[nodiscard]] bool empty() const noexcept { return fields_.empty(); }
   void clear() noexcept { fields_.clear(); }
+  /// Room for `n` fields in all (a builder that knows how many it adds).
+  void reserve(std::size_t n) { fields_.reserve(n); }
   [[nodiscard]] auto begin() const noexcept { return fields_.begin(); }
   [[nodiscard]] auto end() const noexcept { return fields_.end(); }
 
