@@ -356,18 +356,9 @@ TEST_CASE("h2: the drain sends GOAWAY and lets the streams in flight finish", "[
 TEST_CASE("h2: TLS with ALPN h2 is HTTP/2 with HTTP/1.1 on the same listener",
           "[http_server][h2]") {
   duet::iotest::Watchdog wd("h2", std::chrono::seconds(60));
-  if (!duet::tlstest::have_openssl()) {
-    WARN("SKIP: the openssl tool is not installed (it makes the test certificates)");
-    return;
-  }
+  auto ctx = test_server_tls({"h2", "http/1.1"});
+  if (!ctx) return;
   const auto& certs = duet::tlstest::certs();
-  REQUIRE(certs.ok);
-  duet::tls::ServerConfig sc;
-  sc.cert_file = certs.server;
-  sc.key_file = certs.server_key;
-  sc.alpn = {"h2", "http/1.1"};
-  auto ctx = duet::tls::TlsContext::server(sc);
-  REQUIRE(ctx);
   Fixture f(duet::http::Engine::fiber, a_driver());
   const std::uint16_t port = f.serve_tls(*ctx);
   {

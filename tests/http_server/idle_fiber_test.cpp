@@ -158,17 +158,9 @@ TEST_CASE("fiber engine: fiber_stack_trim_after 0 keeps an idle connection's fib
 TEST_CASE("fiber engine: an idle TLS connection hands its wait off and is served again",
           "[http_server]") {
   IDLE_FIBER_DRIVERS("idle fiber tls");
-  if (!duet::tlstest::have_openssl()) {
-    WARN("SKIP: the openssl tool is not installed (it makes the test certificates)");
-    return;
-  }
+  auto ctx = test_server_tls();
+  if (!ctx) return;
   const auto& certs = duet::tlstest::certs();
-  REQUIRE(certs.ok);
-  duet::tls::ServerConfig sc;
-  sc.cert_file = certs.server;
-  sc.key_file = certs.server_key;
-  auto ctx = duet::tls::TlsContext::server(sc);
-  REQUIRE(ctx);
   FiberServer f(drv, std::chrono::milliseconds(20));
   auto l = duet::net::TcpListener::bind(duet::net::SocketAddr::v4_loopback(0));
   REQUIRE(l);

@@ -11,6 +11,7 @@
 
 #include <array>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -28,6 +29,7 @@
 
 #include "http_peer.hpp"
 #include "io_util.hpp"
+#include "tls_peer.hpp"
 
 // Every case runs on every engine and both drivers; a driver this kernel
 // refuses is skipped with its reason. `name` names the case's watchdog.
@@ -58,6 +60,25 @@ inline std::unique_ptr<duet::Runtime> one_worker_rt(duet::IoDriver d,
   cfg.io_driver = d;
   cfg.fiber_stack_trim_after = fiber_kept_idle;
   return std::make_unique<duet::Runtime>(cfg);
+}
+
+/// The server context over the test certificates (ALPN `alpn`), or none
+/// where the openssl tool that makes them is missing (the case then skips,
+/// saying so). It must outlive the runtime that serves it.
+inline std::optional<duet::tls::TlsContext> test_server_tls(std::vector<std::string> alpn = {}) {
+  if (!duet::tlstest::have_openssl()) {
+    WARN("SKIP: the openssl tool is not installed (it makes the test certificates)");
+    return std::nullopt;
+  }
+  const auto& certs = duet::tlstest::certs();
+  REQUIRE(certs.ok);
+  duet::tls::ServerConfig sc;
+  sc.cert_file = certs.server;
+  sc.key_file = certs.server_key;
+  sc.alpn = std::move(alpn);
+  auto ctx = duet::tls::TlsContext::server(sc);
+  REQUIRE(ctx);
+  return std::move(*ctx);
 }
 
 /// The blocking loopback client (tests/support/http_peer.hpp).

@@ -19,6 +19,7 @@
 using duet::http::Engine;
 using http_server_test::Client;
 using http_server_test::Fixture;
+using http_server_test::test_server_tls;
 using namespace std::chrono_literals;
 
 namespace {
@@ -373,27 +374,6 @@ TEST_CASE("server: the drain closes idle connections and finishes one in flight"
   CHECK(f.server->stats().open == 0);
 }
 
-namespace {
-
-/// The server context over the test certificates, or none where the
-/// openssl tool that makes them is missing (the case then skips, saying
-/// so). It must outlive the runtime that serves it.
-std::optional<duet::tls::TlsContext> test_server_tls() {
-  if (!duet::tlstest::have_openssl()) {
-    WARN("SKIP: the openssl tool is not installed (it makes the test certificates)");
-    return std::nullopt;
-  }
-  const auto& certs = duet::tlstest::certs();
-  REQUIRE(certs.ok);
-  duet::tls::ServerConfig sc;
-  sc.cert_file = certs.server;
-  sc.key_file = certs.server_key;
-  auto ctx = duet::tls::TlsContext::server(sc);
-  REQUIRE(ctx);
-  return std::move(*ctx);
-}
-
-}  // namespace
 
 TEST_CASE("server: HTTPS serves the routes on a TLS listener", "[http_server]") {
   HTTP_ENGINE_MATRIX("http_server");

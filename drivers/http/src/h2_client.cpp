@@ -10,23 +10,17 @@
 #include <utility>
 
 #include "duet/stackless/coro_task.hpp"
+#include "h2_fields.hpp"
 #include "h2_loop.hpp"
 
 namespace duet::http::detail {
 
 namespace {
 
-/// Fields an HTTP/2 request does not carry (RFC 9113 8.2.2), and Host,
-/// which :authority replaces.
-bool h2_dropped_field(std::string_view name) noexcept {
-  auto is = [name](std::string_view w) {
-    return name.size() == w.size() &&
-           std::equal(name.begin(), name.end(), w.begin(), [](char a, char b) {
-             return (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) == b;
-           });
-  };
-  return is("host") || is("connection") || is("keep-alive") || is("proxy-connection") ||
-         is("transfer-encoding") || is("upgrade") || is("te") || is("content-length");
+/// Fields an HTTP/2 request does not carry: the connection-specific ones,
+/// Host (:authority replaces it) and Content-Length (the client sets it).
+bool h2_dropped_field(std::string_view name) {
+  return connection_specific(name) || names_one_of(name, {"host", "content-length"});
 }
 
 /// The machine of one client connection (an H2Machine).

@@ -14,6 +14,7 @@
 #include "duet/stackful.hpp"
 #include "duet/stackless/coro_task.hpp"
 #include "duet/wait.hpp"
+#include "h2_fields.hpp"
 
 namespace duet::http::detail {
 
@@ -61,18 +62,6 @@ struct H2Session::Fields {
 };
 
 namespace {
-
-/// HTTP/1.1's connection-specific fields, which HTTP/2 forbids (RFC 9113
-/// 8.2.2); Connection and Transfer-Encoding the writer drops already.
-bool h1_connection_field(std::string_view name) noexcept {
-  auto is = [name](std::string_view w) {
-    return name.size() == w.size() &&
-           std::equal(name.begin(), name.end(), w.begin(), [](char a, char b) {
-             return (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) == b;
-           });
-  };
-  return is("keep-alive") || is("proxy-connection") || is("upgrade") || is("te");
-}
 
 bool bodiless(int status) noexcept {
   return (status >= 100 && status < 200) || status == 204 || status == 304;
@@ -633,7 +622,7 @@ void H2Session::submit(Stream& s, Response&& res, const Request& seen) {
   if (length_end != length_text)
     add("content-length", std::string_view(length_text, length_end - length_text));
   for (const Headers::Field& f : res.headers) {
-    if (!kept_response_field(f) || h1_connection_field(f.name)) continue;
+    if (!kept_response_field(f) || connection_specific(f.name)) continue;
     const std::size_t at = lower.size();
     for (const char c : f.name) {
       lower.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
