@@ -10,7 +10,7 @@
 #include <utility>
 
 #include "duet/stackless/coro_task.hpp"
-#include "h2_fields.hpp"
+#include "h2_common.hpp"
 #include "h2_loop.hpp"
 
 namespace duet::http::detail {
@@ -81,16 +81,7 @@ class H2ClientSession {
     }
     for (auto& c : fresh) submit(std::move(c));
   }
-  bool produce(std::string& out, std::size_t cap) {
-    while (out.size() < cap) {
-      const std::uint8_t* data = nullptr;
-      const auto n = nghttp2_session_mem_send(ng_, &data);
-      if (n < 0) return false;
-      if (n == 0) break;
-      out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
-    }
-    return true;
-  }
+  bool produce(std::string& out, std::size_t cap) { return send_into(ng_, out, cap); }
   [[nodiscard]] bool over() const noexcept {
     if ((draining_ || goaway_) && calls_.empty()) return true;
     return nghttp2_session_want_read(ng_) == 0 && nghttp2_session_want_write(ng_) == 0;

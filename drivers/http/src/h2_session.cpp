@@ -14,7 +14,7 @@
 #include "duet/stackful.hpp"
 #include "duet/stackless/coro_task.hpp"
 #include "duet/wait.hpp"
-#include "h2_fields.hpp"
+#include "h2_common.hpp"
 
 namespace duet::http::detail {
 
@@ -675,14 +675,7 @@ void H2Session::forget(std::int32_t id) noexcept {
 }
 
 bool H2Session::produce(std::string& out, std::size_t cap) {
-  while (out.size() < cap) {
-    const std::uint8_t* data = nullptr;
-    const auto n = nghttp2_session_mem_send(ng_, &data);
-    if (n < 0) return false;
-    if (n == 0) break;
-    out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
-  }
-  return !failed_;
+  return send_into(ng_, out, cap) && !failed_;
 }
 
 bool H2Session::over() const noexcept {
