@@ -246,7 +246,7 @@ struct H2Callbacks {
     }
     if ((f->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0) return 0;
     if (s->streaming) {
-      s->cell->body.end();
+      s->cell->body->end();
     } else if (!s->started) {
       h.start_stream(*s, false);
     }
@@ -266,7 +266,7 @@ struct H2Callbacks {
       h.consumed_.emplace_back(id, len);
       s->discarding = true;
       if (s->streaming) {
-        s->cell->body.end(std::make_error_code(std::errc::message_size));
+        s->cell->body->end(std::make_error_code(std::errc::message_size));
       } else {
         std::string().swap(s->cell->req.body);
         h.submit_refusal(*s, status::content_too_large);
@@ -275,7 +275,7 @@ struct H2Callbacks {
     }
     const std::string_view bytes(reinterpret_cast<const char*>(data), len);
     if (s->streaming) {  // the window reopens as the handler reads (H2Event::Kind::read)
-      s->cell->body.push(bytes);
+      s->cell->body->push(bytes);
       return 0;
     }
     s->cell->req.body.append(bytes);
@@ -516,9 +516,10 @@ void H2Session::start_stream(Stream& s, bool streamed) {
   if (h.limits().deadline.count() > 0) s.deadline = saturating_add(s.begun, h.limits().deadline);
   if (streamed) {  // what arrived so far is the body's first bytes
     s.streaming = true;
-    s.cell->body.push(s.cell->req.body);
+    s.cell->body = std::make_unique<H2BodyPump>(*s.cell);
+    s.cell->body->push(s.cell->req.body);
     std::string().swap(s.cell->req.body);
-    s.cell->req.body_stream = &s.cell->body;
+    s.cell->req.body_stream = s.cell->body.get();
   }
   try {
     if (h.is_coroutine()) {
@@ -656,8 +657,8 @@ void H2Session::forget(std::int32_t id) noexcept {
     if (s.streaming) {
       // Unread bytes give their room in the connection's window back; a
       // read still to come gets the reset.
-      consumed_.emplace_back(0, s.cell->body.unread());
-      s.cell->body.end(std::make_error_code(std::errc::connection_reset));
+      consumed_.emplace_back(0, s.cell->body->unread());
+      s.cell->body->end(std::make_error_code(std::errc::connection_reset));
     }
   }
   // Out of live_ (the last one takes its place), into the spares.

@@ -139,8 +139,9 @@ struct H2StreamCell {
   /// Notified when the piece posted last was handed to nghttp2 (or the
   /// stream went away).
   Notify sent;
-  /// The request's body when it is streamed (past buffered_body_bytes).
-  H2BodyPump body{*this};
+  /// The request's body when it is streamed (past buffered_body_bytes):
+  /// made then, so that a stream whose body comes whole holds none.
+  std::unique_ptr<H2BodyPump> body;
 };
 
 class H2Session {
