@@ -30,7 +30,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from lab.script import raise_nofile  # noqa: E402
+from lab.script import raise_nofile, start_connect  # noqa: E402
 
 # RFC 9113: the client connection preface, the frame types and flag used here.
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -104,16 +104,9 @@ def open_idle_h2(port: int, n: int, sources: int, timeout: float, in_flight: int
     failed = started = pending = 0
     while (started < n or pending) and time.monotonic() < deadline:
         while started < n and pending < in_flight:
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.setblocking(False)
-            try:
-                s.bind((f"127.0.0.{2 + started % sources}", 0))
-                err = s.connect_ex((host, port))
-            except OSError as e:
-                err = e.errno
+            s = start_connect(host, port, 2 + started % sources)
             started += 1
-            if err not in (0, errno.EINPROGRESS):
-                s.close()
+            if s is None:
                 failed += 1
                 continue
             sel.register(s, selectors.EVENT_WRITE, [s, None])

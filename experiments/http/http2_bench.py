@@ -80,7 +80,7 @@ import time
 
 from http_memory import memory_breakdown, memory_line, start_client, stop_client
 from http_servers import DRIVERS, HERE, PEERS, NoTLS, Running, Server, cpu_ns, io_uring_available, make_cert, \
-    pick_cpus, pss_bytes, start, stop
+    nginx_binary, pick_cpus, pss_bytes, start, stop
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from lab.script import log, raise_nofile  # noqa: E402
@@ -307,7 +307,7 @@ def build_peers(out: str, want: list[str]) -> tuple[dict[str, Server], dict[str,
     peers: dict[str, Server] = {}
     missing: dict[str, str] = {}
     if "nginx" in want:
-        nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+        nginx = nginx_binary()
         if nginx:
             peers["nginx"] = Server("nginx", [nginx], ready="nginx", conf="nginx_h2.conf.in")
         else:

@@ -389,6 +389,11 @@ def stop(r: Running) -> int | None:
     return rc
 
 
+def nginx_binary() -> str | None:
+    """nginx's program: on PATH, or Debian's /usr/sbin/nginx; None when absent."""
+    return shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+
+
 def build_peers(out: str, want: list[str]) -> tuple[dict[str, Server], dict[str, str]]:
     """The peer servers named in `want` that this machine can build and run;
     and, for the others, why not."""
@@ -396,7 +401,7 @@ def build_peers(out: str, want: list[str]) -> tuple[dict[str, Server], dict[str,
     peers: dict[str, Server] = {}
     missing: dict[str, str] = {}
     if "nginx" in want:
-        nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+        nginx = nginx_binary()
         if nginx:
             peers["nginx"] = Server("nginx", [nginx], ready="nginx")
         else:

@@ -374,7 +374,6 @@ TEST_CASE("server: the drain closes idle connections and finishes one in flight"
   CHECK(f.server->stats().open == 0);
 }
 
-
 TEST_CASE("server: HTTPS serves the routes on a TLS listener", "[http_server]") {
   HTTP_ENGINE_MATRIX("http_server");
   auto ctx = test_server_tls();
