@@ -117,6 +117,27 @@ TEST_CASE("client h2: prior knowledge multiplexes requests of both faces on one 
   f.report();
 }
 
+TEST_CASE("client h2: an idle connection drains with its runtime while the client lives",
+          "[http_client][h2]") {
+  duet::iotest::Watchdog wd("http_client h2");
+  // The server on a runtime of its own, which stays up: only the client's
+  // runtime drains.
+  auto server_rt = duet::iotest::make_rt(duet::IoDriver::epoll, 1);
+  H2Server s(*server_rt, false);
+  {
+    auto rt = duet::iotest::make_rt(duet::IoDriver::epoll, 1);
+    Client c(h2c_config());
+    auto r =
+        rt->block_on(c.send(SocketAddr::v4_loopback(s.port), Request::make(Method::get, "/v")));
+    REQUIRE(r);
+    CHECK(r->body == "20");
+    // Its connection's task ends with the drain, not at idle_timeout: none
+    // is left to cancel.
+    CHECK(rt->drain(5s).cancelled.empty());
+  }
+  server_rt->drain(5s);
+}
+
 TEST_CASE("client h2: https picks h2 by ALPN and HTTP/1.1 where the server does not offer it",
           "[http_client][h2]") {
   if (!duet::tlstest::have_openssl() || !duet::tlstest::certs().ok) {

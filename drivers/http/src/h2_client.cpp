@@ -9,6 +9,7 @@
 #include <cstring>
 #include <utility>
 
+#include "duet/runtime.hpp"
 #include "duet/stackless/coro_task.hpp"
 #include "h2_common.hpp"
 #include "h2_loop.hpp"
@@ -281,6 +282,9 @@ Task<void> run_client(std::shared_ptr<H2ClientBox> box, S stream, ClientConfig o
 template <class S>
 std::shared_ptr<H2Client> start_client(S s, const ClientConfig& o, bool secure) {
   auto box = std::make_shared<H2ClientBox>();
+  // The runtime's drain drains the connection too (its streams finish, then
+  // it closes), so that a drain need not wait out the idle timeout.
+  if (Runtime* rt = Runtime::current()) box->stop = rt->shutdown_token().child();
   spawn(run_client(box, std::move(s), o, secure)).detach();
   return std::make_shared<H2Client>(std::move(box));
 }

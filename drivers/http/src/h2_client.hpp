@@ -14,11 +14,11 @@
 //   GOAWAY's last one, a connection that ended before it was sent) says
 //   so (H2Call::refused): the client sends it again once on a new
 //   connection.
-// - The connection ends when its last handle goes (the pool's, and those
-//   of requests in flight) once its streams are done, after
-//   ClientConfig::idle_timeout with no stream, at a GOAWAY once its
-//   streams are done, or when the peer ends it; requests still waiting
-//   then fail with connection_reset.
+// - The connection ends once its streams are done when its last handle
+//   goes (the pool's, and those of requests in flight), when its runtime
+//   drains, or at a GOAWAY; after ClientConfig::idle_timeout with no
+//   stream; or when the peer ends it. Requests still waiting then fail
+//   with connection_reset.
 #pragma once
 
 #include <atomic>
@@ -65,7 +65,8 @@ struct H2ClientBox {
   std::vector<std::shared_ptr<H2Call>> dropped;    // their senders gone first
   bool closed = false;  // no new stream: the connection ended, or a GOAWAY came
   Notify wake;
-  /// Cancelled when the last H2Client handle goes: the connection drains.
+  /// Cancelled when the last H2Client handle goes, or by the runtime's
+  /// drain (a child of its shutdown token): the connection drains.
   CancellationToken stop;
 };
 
