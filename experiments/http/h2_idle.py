@@ -22,15 +22,14 @@ every connection and exits 0.
 from __future__ import annotations
 
 import argparse
-import errno
 import os
-import selectors
 import socket
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from lab.script import raise_nofile, start_connect  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from idle_conns import open_many  # noqa: E402
+from lab.script import raise_nofile  # noqa: E402
 
 # RFC 9113: the client connection preface, the frame types and flag used here.
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -97,54 +96,8 @@ class Opening:
 def open_idle_h2(port: int, n: int, sources: int, timeout: float, in_flight: int,
                  host: str = "127.0.0.1") -> tuple[list[socket.socket], int]:
     """Opens up to n h2c connections; returns the sockets whose opening is
-    done (now idle) and the number that failed."""
-    sel = selectors.DefaultSelector()
-    deadline = time.monotonic() + timeout
-    idle: list[socket.socket] = []
-    failed = started = pending = 0
-    while (started < n or pending) and time.monotonic() < deadline:
-        while started < n and pending < in_flight:
-            s = start_connect(host, port, 2 + started % sources)
-            started += 1
-            if s is None:
-                failed += 1
-                continue
-            sel.register(s, selectors.EVENT_WRITE, [s, None])
-            pending += 1
-        for key, _ in sel.select(timeout=0.2):
-            s, o = key.data
-            try:
-                if o is None:
-                    err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                    if err:
-                        raise OSError(err, os.strerror(err))
-                    o = Opening()
-                    s.sendall(o.hello())
-                    sel.modify(s, selectors.EVENT_READ, [s, o])
-                    continue
-                data = s.recv(4096)
-                if not data:
-                    raise OSError(errno.ECONNRESET, "closed by the server")
-                reply = o.feed(data)
-                if reply:
-                    s.sendall(reply)
-                if o.failed:
-                    raise OSError(errno.ECONNRESET, "GOAWAY")
-                if o.done:
-                    sel.unregister(s)
-                    pending -= 1
-                    idle.append(s)
-            except OSError:
-                sel.unregister(s)
-                s.close()
-                pending -= 1
-                failed += 1
-    for key in list(sel.get_map().values()):
-        key.fileobj.close()
-        failed += 1
-    failed += n - started
-    sel.close()
-    return idle, failed
+    done (now idle) and the number that failed (idle_conns.open_many)."""
+    return open_many(port, n, sources, timeout, in_flight, host, Opening)
 
 
 def main():

@@ -36,15 +36,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from lab.script import raise_nofile, start_connect  # noqa: E402
 
 
-class Conn:
-    __slots__ = ("sock", "state", "buf")
-
-    def __init__(self, sock):
-        self.sock = sock
-        self.state = "connecting"
-        self.buf = b""
-
-
 def response_done(buf: bytes) -> bool:
     """A whole HTTP/1.1 response with a Content-Length body is in `buf`."""
     head_end = buf.find(b"\r\n\r\n")
@@ -58,19 +49,32 @@ def response_done(buf: bytes) -> bool:
     return len(buf) >= head_end + 4 + length
 
 
-def open_idle(port: int, n: int, path: str, sources: int, timeout: float, in_flight: int,
-              host: str = "127.0.0.1", read_answer: bool = True) -> tuple[list[socket.socket], int]:
-    """Opens up to n connections, one request each; returns the idle sockets
-    that were answered and the number that failed. With read_answer false
-    the request is only written: the sockets returned have it in flight
-    (parked_conns.py parks requests this way)."""
-    request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+def open_many(port: int, n: int, sources: int, timeout: float, in_flight: int, host: str,
+              make_opening) -> tuple[list[socket.socket], int]:
+    """Opens up to n connections to (host, port) from 127.0.0.2 on
+    (`sources` addresses), at most `in_flight` at once, each driven by
+    `make_opening()`: an object with hello() (the bytes written once the
+    connect is done), feed(data) (the server's bytes in, the bytes to
+    write back out), done (its opening is over: the socket is kept) and
+    failed (the server refused it). Returns the sockets whose opening is
+    done and the number that failed (closed by the server, refused, or
+    not done by the deadline). h2_idle.py opens HTTP/2 connections with
+    it."""
     sel = selectors.DefaultSelector()
     deadline = time.monotonic() + timeout
     idle: list[socket.socket] = []
-    failed = 0
-    started = 0
-    pending = 0
+    failed = started = pending = 0
+
+    def finish(s: socket.socket, ok: bool) -> None:
+        nonlocal pending, failed
+        sel.unregister(s)
+        pending -= 1
+        if ok:
+            idle.append(s)
+        else:
+            s.close()
+            failed += 1
+
     while (started < n or pending) and time.monotonic() < deadline:
         while started < n and pending < in_flight:
             s = start_connect(host, port, 2 + started % sources)
@@ -78,45 +82,74 @@ def open_idle(port: int, n: int, path: str, sources: int, timeout: float, in_fli
             if s is None:
                 failed += 1
                 continue
-            c = Conn(s)
-            sel.register(s, selectors.EVENT_WRITE, c)
+            sel.register(s, selectors.EVENT_WRITE, [s, None])
             pending += 1
         for key, _ in sel.select(timeout=0.2):
-            c = key.data
-            s = c.sock
+            s, o = key.data
             try:
-                if c.state == "connecting":
+                if o is None:  # connected (or not): say hello
                     err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                     if err:
                         raise OSError(err, os.strerror(err))
-                    s.sendall(request)
-                    if not read_answer:
-                        sel.unregister(s)
-                        pending -= 1
-                        idle.append(s)
-                        continue
-                    c.state = "reading"
-                    sel.modify(s, selectors.EVENT_READ, c)
+                    o = make_opening()
+                    s.sendall(o.hello())
+                    if o.done:
+                        finish(s, True)
+                    else:
+                        sel.modify(s, selectors.EVENT_READ, [s, o])
                     continue
                 data = s.recv(4096)
                 if not data:
                     raise OSError(errno.ECONNRESET, "closed by the server")
-                c.buf += data
-                if response_done(c.buf):
-                    sel.unregister(s)
-                    pending -= 1
-                    idle.append(s)
+                reply = o.feed(data)
+                if reply:
+                    s.sendall(reply)
+                if o.failed:
+                    raise OSError(errno.ECONNRESET, "refused by the server")
+                if o.done:
+                    finish(s, True)
             except OSError:
-                sel.unregister(s)
-                s.close()
-                pending -= 1
-                failed += 1
+                finish(s, False)
     for key in list(sel.get_map().values()):
         key.fileobj.close()
         failed += 1
     failed += n - started
     sel.close()
     return idle, failed
+
+
+class RequestOpening:
+    """An HTTP/1.1 connection's opening: one GET written, and its answer
+    read whole (or, `read_answer` false, the request only written: then the
+    connection is kept with it in flight)."""
+
+    def __init__(self, request: bytes, read_answer: bool):
+        self.request = request
+        self.read_answer = read_answer
+        self.buf = b""
+        self.failed = False
+
+    def hello(self) -> bytes:
+        return self.request
+
+    def feed(self, data: bytes) -> bytes:
+        self.buf += data
+        return b""
+
+    @property
+    def done(self) -> bool:
+        return not self.read_answer or response_done(self.buf)
+
+
+def open_idle(port: int, n: int, path: str, sources: int, timeout: float, in_flight: int,
+              host: str = "127.0.0.1", read_answer: bool = True) -> tuple[list[socket.socket], int]:
+    """Opens up to n connections, one request each; returns the idle sockets
+    that were answered and the number that failed. With read_answer false
+    the request is only written: the sockets returned have it in flight
+    (parked_conns.py parks requests this way)."""
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+    return open_many(port, n, sources, timeout, in_flight, host,
+                     lambda: RequestOpening(request, read_answer))
 
 
 def open_idle_tls(port: int, n: int, path: str, sources: int, timeout: float,
