@@ -12,21 +12,26 @@
 //   a coroutine task, a plain handler a fiber), and turns each answer into
 //   HEADERS and DATA, a streamed body one piece at a time as the peer's
 //   window lets it out;
-// - the connection's task (h2_connection.cpp) reads, writes and waits: for
-//   bytes, for a stream's task to post (H2Inbox), for a deadline, for the
-//   drain. It is one coroutine under every engine: it multiplexes, and
-//   what a model costs is in the streams' tasks.
+// - the connection's task (h2_connection.cpp, over h2_loop.hpp) reads,
+//   writes and waits: for bytes, for a stream's task to post (H2Inbox),
+//   for a deadline, for the drain. It is one coroutine under every engine:
+//   it multiplexes, and what a model costs is in the streams' tasks.
 //
 // Rules:
-// - A stream's task owns its Request while it runs and posts its answer
-//   back (H2Inbox); a stream the peer resets, or whose route deadline
-//   passes, has its task cancelled and is forgotten: what its task posts
-//   later is dropped.
-// - A streamed body's task posts one piece, then waits until the session
-//   has handed that piece to nghttp2 (H2StreamCell::sent): one piece per
-//   stream in memory, the peer's window its backpressure.
-// - Request bodies arrive whole (up to the route's max_body_bytes; past
-//   it, 413 and the rest discarded), windows reopened as nghttp2 reads.
+// - A stream's request is gathered in the cell its task will share
+//   (H2StreamCell::req); the task holds it from its spawn until it posts
+//   its answer back (H2Inbox). A stream the peer resets, or whose route
+//   deadline passes, has its task cancelled and is forgotten: what its
+//   task posts later is dropped.
+// - A streamed response body's task posts one piece, then waits until the
+//   session has handed that piece to nghttp2 (H2StreamCell::sent): one
+//   piece per stream in memory, the peer's window its backpressure.
+// - A request body up to Limits::buffered_body_bytes arrives whole, its
+//   windows reopened as it arrives; a longer one (by its content-length,
+//   or once it grows past that) is streamed to the handler (H2BodyPump),
+//   its stream's window reopened only as the handler reads. Past the
+//   route's max_body_bytes: 413 before the handler (a content-length), or
+//   the reader's error (std::errc::message_size).
 // - Deadlines (Limits::io_timeout): an idle connection (no stream open)
 //   closes after it with GOAWAY; an answer that sends nothing for that
 //   long (a peer that keeps its window shut) is reset; a write gets its
