@@ -16,6 +16,17 @@ from .machine import cache_size, describe
 from .results import Missing, Results
 from .stats import Summary, fmt_bytes, fmt_num, fmt_time_ns
 
+
+def span(s, f=fmt_num) -> str:
+    """A figure's median and min-max (`f` formats each), or a dash."""
+    return "—" if s is None else f"{f(s.median)} ({f(s.min)}-{f(s.max)})"
+
+
+def ratio_span(s) -> str:
+    """A ratio's median and min-max, each with its x, or a dash."""
+    return "—" if s is None else f"{fmt_num(s.median)}x ({fmt_num(s.min)}-{fmt_num(s.max)})"
+
+
 PAGES = {
     "memory": "Memory: what a parked task costs",
     "switch": "Switch and spawn",
@@ -574,22 +585,9 @@ class Report:
                     f"{d.get('started', '?')}, commit `{d.get('commit') or '?'}`. Command: `{d.get('command', '')}`.",
                     ""]
             out += self.http_budget(d)
-        out += ["| server | measured |", "|---|---|"]
-        for i in impls:
-            u = R.opt("http", "unavailable", None, i)
-            uh = R.opt("http", "unavailable.https", None, i)
-            state = f"not measured: {u.method}" if u else "yes" + (f" (HTTPS: not available: {uh.method})" if uh else "")
-            out.append(f"| {i} | {cell(state)} |")
-        w = R.opt("http", "unavailable", None, "wrk")
-        if w:
-            out.append(f"| (all) | not measured: {cell(w.method)} |")
-        out.append("")
+        out += self._measured_table("http", impls, {"HTTPS": "unavailable.https"}, "wrk")
 
-        def mm(s, f=fmt_num):
-            return "—" if s is None else f"{f(s.median)} ({f(s.min)}-{f(s.max)})"
-
-        def x(s):
-            return "—" if s is None else f"{fmt_num(s.median)}x ({fmt_num(s.min)}-{fmt_num(s.max)})"
+        mm, x = span, ratio_span
 
         for load in self._http_loads():
             conns = sorted({n for (e, i, m, n) in R.by_key if e == "http" and m == f"rps.{load}" and n is not None})
@@ -1195,6 +1193,26 @@ class Report:
                 + (f" ({cls})" if cls else "") + f", C heap {fmt_bytes(parts['heap'].median)}"
                 + (f", rest of the Pss {fmt_bytes(rest.median)}" if rest else ""))
 
+    def _measured_table(self, exp: str, impls: list[str], parts: dict[str, str],
+                        loadgen: str) -> list[str]:
+        """Which servers experiment `exp` measured: per server yes, or not
+        measured and why, with the parts (`parts`: name -> its record of
+        unavailability) it could not measure; a row for all when the load
+        generator `loadgen` was missing."""
+        R = self.R
+        out = ["| server | measured |", "|---|---|"]
+        for i in impls:
+            u = R.opt(exp, "unavailable", None, i)
+            notes = [f"{what}: not available: {s.method}" for what, metric in parts.items()
+                     if (s := R.opt(exp, metric, None, i))]
+            state = f"not measured: {u.method}" if u else "yes" + (f" ({'; '.join(notes)})" if notes else "")
+            out.append(f"| {i} | {cell(state)} |")
+        g = R.opt(exp, "unavailable", None, loadgen)
+        if g:
+            out.append(f"| (all) | not measured: {cell(g.method)} |")
+        out.append("")
+        return out
+
     def http2_tables(self) -> list[str]:
         """The HTTP/2 section of the HTTP page (experiment http2): requests/s
         per load and server with the ratios within a rep, the handlers'
@@ -1231,24 +1249,10 @@ class Report:
                                     f"{'s' if len(s.samples) > 1 else ''})" for p, s in got)
                         + (f"; the experiment took {fmt_num(d['duration_s'])} s in all (the Go peer's build and "
                            "the servers' starts included)." if d.get("duration_s") else "."), ""]
-        out += ["| server | measured |", "|---|---|"]
-        for i in impls:
-            u = R.opt("http2", "unavailable", None, i)
-            notes = [f"{what}: not available: {s.method}" for what, s in
-                     (("TLS", R.opt("http2", "unavailable.h2", None, i)),
-                      ("parked streams", R.opt("http2", "unavailable.parked", None, i))) if s]
-            state = f"not measured: {u.method}" if u else "yes" + (f" ({'; '.join(notes)})" if notes else "")
-            out.append(f"| {i} | {cell(state)} |")
-        h = R.opt("http2", "unavailable", None, "h2load")
-        if h:
-            out.append(f"| (all) | not measured: {cell(h.method)} |")
-        out.append("")
+        out += self._measured_table("http2", impls,
+                                    {"TLS": "unavailable.h2", "parked streams": "unavailable.parked"}, "h2load")
 
-        def mm(s, f=fmt_num):
-            return "—" if s is None else f"{f(s.median)} ({f(s.min)}-{f(s.max)})"
-
-        def x(s):
-            return "—" if s is None else f"{fmt_num(s.median)}x ({fmt_num(s.min)}-{fmt_num(s.max)})"
+        mm, x = span, ratio_span
 
         loads = self._http2_loads()
         if loads:
@@ -1278,8 +1282,7 @@ class Report:
         R = self.R
         out = []
 
-        def x(s):
-            return f"{fmt_num(s.median)}x ({fmt_num(s.min)}-{fmt_num(s.max)})" if s else "—"
+        x = ratio_span
 
         def breakdown(prefix: str, per: str) -> list[str]:
             rows = []
