@@ -353,6 +353,31 @@ TEST_CASE("h2: the drain sends GOAWAY and lets the streams in flight finish", "[
   CHECK(f.finish() == 0);
 }
 
+TEST_CASE("h2: a draining connection waits for its streams without spinning on one worker",
+          "[http_server][h2]") {
+  // After the GOAWAY the connection waits for its streams' tasks on the
+  // worker they share: a loop that never suspended (the drain's future,
+  // ready for good, winning every wait) would starve the parked handler,
+  // and the answer would never come.
+  duet::iotest::Watchdog wd("h2", std::chrono::seconds(60));
+  std::atomic<int> dropped{0};
+  Fixture f(duet::http::Engine::coroutine, a_driver(), h2_routes(dropped), {},
+            duet::ClockMode::real, 1);
+  h2_test::Client c(f.port);
+  REQUIRE(c.ok());
+  const auto parked = c.get("/park");
+  REQUIRE(c.run_until([&] { return f.probe.gate_entered.load() == 1; }));
+  f.stop.cancel();  // the drain: GOAWAY, the parked stream goes on
+  REQUIRE(c.run_until([&] { return c.goaway; }));
+  f.probe.gate.cancel();  // the handler's task needs the worker the connection runs on
+  REQUIRE(c.wait(parked));
+  CHECK(c.reply(parked).status == 200);
+  CHECK(c.reply(parked).body == "parked");
+  CHECK(c.wait_closed());
+  CHECK(c.goaway_code == NGHTTP2_NO_ERROR);
+  CHECK(f.finish() == 0);
+}
+
 TEST_CASE("h2: TLS with ALPN h2 is HTTP/2 with HTTP/1.1 on the same listener",
           "[http_server][h2]") {
   duet::iotest::Watchdog wd("h2", std::chrono::seconds(60));

@@ -361,9 +361,12 @@ struct Fixture {
   Fixture(duet::http::Engine e, duet::IoDriver d, duet::http::ServerConfig o = {},
           duet::ClockMode clock = duet::ClockMode::real)
       : Fixture(e, d, Routes(), std::move(o), clock) {}
+  /// `workers`: the runtime's (one makes a task that never suspends starve
+  /// every other, which a case may want to see).
   Fixture(duet::http::Engine e, duet::IoDriver d, const Routes& routes,
-          duet::http::ServerConfig o = {}, duet::ClockMode clock = duet::ClockMode::real)
-      : rt(duet::iotest::make_rt(d, 2, clock)), stop(rt->shutdown_token()) {
+          duet::http::ServerConfig o = {}, duet::ClockMode clock = duet::ClockMode::real,
+          std::size_t workers = 2)
+      : rt(duet::iotest::make_rt(d, workers, clock)), stop(rt->shutdown_token()) {
     o.engine = e;
     if (!o.hooks.on_response) {
       o.hooks.on_response = [this](const duet::http::AccessEntry& a) {

@@ -21,6 +21,7 @@
 #include "duet/cancel/token.hpp"
 #include "duet/channel/select.hpp"
 #include "duet/io/stream.hpp"
+#include "duet/poll.hpp"
 #include "duet/stackless/task.hpp"
 #include "duet/sync/notify.hpp"
 #include "duet/time/clock.hpp"
@@ -57,6 +58,23 @@ inline constexpr std::size_t kFlush = 64 * 1024;
 /// Output room kept past a write while the connection is idle.
 inline constexpr std::size_t kIdleOut = 1024;
 enum Case { drained, posted, bytes, timer };  // the select's cases, in the order written
+
+/// The drain as a select case: the token's future until the machine has
+/// drained, then a case that never completes. The token stays cancelled,
+/// so its future, once ready, is ready at every poll: waited on again
+/// after the drain it would win every select, and the loop would spin
+/// without ever suspending, starving the streams it waits for on its own
+/// worker. After the drain the other cases (bytes, posts, the deadline)
+/// wake the loop.
+class DrainCase {
+ public:
+  DrainCase(CancelledFuture& f, bool drained) noexcept : f_(f), drained_(drained) {}
+  Poll<void> poll(Context& cx) { return drained_ ? Poll<void>(pending) : f_.poll(cx); }
+
+ private:
+  CancelledFuture& f_;
+  bool drained_;
+};
 
 template <class S>
 Task<bool> write_out(S& s, const std::string& out, std::chrono::milliseconds io_timeout) {
@@ -104,8 +122,8 @@ Task<void> h2_loop(S& s, M& m, Notify& wake, CancellationToken drain_token,
       m.drain();
       continue;
     }
-    auto wait =
-        select(biased, drain, wake.notified(), s.read(into), sleep_until(m.next_deadline()));
+    auto wait = select(biased, DrainCase(drain, m.draining()), wake.notified(), s.read(into),
+                       sleep_until(m.next_deadline()));
     auto r = co_await wait;
     m.touched(Clock::now());
     if (r.template is<drained>()) {
