@@ -47,11 +47,13 @@ concept H2Machine = requires(M& m, std::span<const std::byte> in, std::string& o
 };
 
 namespace h2_loop_detail {
-/// Bytes read at a time while streams are open, and what is produced
-/// before a write. An idle connection reads into kIdleRead bytes inside
-/// the loop's frame and holds neither buffer: its next bytes are a small
-/// frame or two (a request's HEADERS, a PING); a read that fills the small
-/// buffer takes the large one for the rest.
+/// The reads' buffers, and what is produced before a write. A read goes
+/// into kIdleRead bytes inside the loop's frame unless the last one filled
+/// the buffer it had: then into kRead bytes made for it, given back once a
+/// read leaves it unfilled. A wait holds the buffer of the read it races,
+/// so a connection whose streams all wait (idle or parked: the peer has
+/// sent what it had) holds none; a burst past the small buffer costs one
+/// more read.
 inline constexpr std::size_t kRead = 16 * 1024;
 inline constexpr std::size_t kIdleRead = 256;
 inline constexpr std::size_t kFlush = 64 * 1024;
@@ -94,7 +96,7 @@ Task<void> h2_loop(S& s, M& m, Notify& wake, CancellationToken drain_token,
   using namespace h2_loop_detail;
   CancelledFuture drain = drain_token.cancelled();
   std::string out;
-  std::unique_ptr<std::byte[]> big;  // kRead bytes, while streams are open
+  std::unique_ptr<std::byte[]> big;  // kRead bytes, while reads fill their buffers
   std::array<std::byte, kIdleRead> small;
   bool filled = false;  // the last read filled the buffer it had
   bool open = m.feed(std::as_bytes(std::span(input)));
@@ -110,14 +112,13 @@ Task<void> h2_loop(S& s, M& m, Notify& wake, CancellationToken drain_token,
       continue;  // the machine may have more to send
     }
     if (!open || m.over()) break;
-    const bool idle = m.idle() && !filled;
-    if (idle) {
+    if (m.idle() && out.capacity() > kIdleOut) std::string().swap(out);
+    if (!filled) {
       big.reset();
-      if (out.capacity() > kIdleOut) std::string().swap(out);
     } else if (!big) {
       big = std::make_unique_for_overwrite<std::byte[]>(kRead);
     }
-    const std::span<std::byte> into = idle ? std::span(small) : std::span(big.get(), kRead);
+    const std::span<std::byte> into = filled ? std::span(big.get(), kRead) : std::span(small);
     if (!m.draining() && drain_token.is_cancelled()) {
       m.drain();
       continue;
