@@ -1,8 +1,9 @@
 // body_writer.hpp (private): a response body from a source (Response::source,
 // duet/http/body.hpp) written after its head, the one writer the three
-// engines share: a coroutine over the connection's stream, each piece
-// written before the next is asked for (the connection holds one piece at
-// a time), framed as body_framing says.
+// engines share: a coroutine over the connection's stream, what it holds
+// written before the source is waited for (the connection holds one piece
+// at a time, or the pieces ready at once up to kGatherBytes), framed as
+// body_framing says.
 #pragma once
 
 #include <chrono>
@@ -12,9 +13,11 @@
 #include <string>
 #include <system_error>
 
+#include "duet/channel/select.hpp"
 #include "duet/http/body.hpp"
 #include "duet/http/codec.hpp"
 #include "duet/io/futures.hpp"
+#include "duet/poll.hpp"
 #include "duet/stackless/task.hpp"
 #include "duet/time/clock.hpp"
 #include "duet/time/timeout.hpp"
@@ -53,11 +56,61 @@ Task<bool> write_out(S& stream, std::string& out, std::chrono::milliseconds time
   co_return t.ok();
 }
 
+/// Output gathered before a write while a source's pieces are ready at
+/// once (write_body).
+inline constexpr std::size_t kGatherBytes = 16 * 1024;
+
+/// A Task already polled, awaited again as the poll future it now is (a
+/// Task once polled is only polled again).
+template <class T>
+struct PolledAgain {
+  Task<T>* task;
+  Poll<T> poll(Context& cx) { return task->poll(cx); }
+};
+
+/// The source's next piece. With `out` holding bytes to write (the head,
+/// pieces gathered) and under kGatherBytes, the piece is asked for once
+/// where nothing waits for it: ready at once (a proxied body that came
+/// with its head), it goes into `out` and the two leave in one write;
+/// otherwise `out` is written first, so that the peer never waits on the
+/// source for bytes already made. False: a write failed.
+template <class S>
+Task<bool> next_piece(S& stream, std::string& out, BodySource& src,
+                      std::chrono::milliseconds timeout, std::error_code* why,
+                      duet::Result<std::string>& piece) {
+  Task<duet::Result<std::string>> next;
+  try {
+    next = src.next();
+    if (!out.empty() && out.size() < kGatherBytes) {
+      Context now(duet::detail::noop_waker());
+      Poll<duet::Result<std::string>> p = next.poll(now);
+      if (p.is_ready()) {
+        piece = std::move(p).value();
+        co_return true;
+      }
+      if (!co_await write_out(stream, out, timeout, why)) co_return false;
+      piece = co_await PolledAgain<duet::Result<std::string>>{&next};
+      co_return true;
+    }
+  } catch (...) {
+    piece = std::errc::io_error;  // the source threw: as an error
+    co_return true;
+  }
+  if (!out.empty() && !co_await write_out(stream, out, timeout, why)) co_return false;
+  try {
+    piece = co_await std::move(next);
+  } catch (...) {
+    piece = std::errc::io_error;
+  }
+  co_return true;
+}
+
 /// Writes the body of `b` after the head (and any answers before it) in
-/// `out`: the head goes first, then each piece as the source gives it.
-/// The body's end (the last chunk) is left in `out` for the engine's next
-/// write. False: the source failed, its pieces disagreed with its length,
-/// or a write failed (its error in `*why`, when given; a source's failure
+/// `out`: the head goes first, then the pieces as the source gives them,
+/// those ready at once gathered into one write (next_piece). The body's
+/// end (the last chunk) is left in `out` for the engine's next write.
+/// False: the source failed, its pieces disagreed with its length, or a
+/// write failed (its error in `*why`, when given; a source's failure
 /// leaves it as it was): the connection closes, the body cut short.
 template <class S>
 Task<bool> write_body(S& stream, std::string& out, const BodyToWrite& b,
@@ -65,13 +118,8 @@ Task<bool> write_body(S& stream, std::string& out, const BodyToWrite& b,
   BodySource& src = *b.source;
   std::size_t sent = 0;
   for (;;) {
-    if (!out.empty() && !co_await write_out(stream, out, timeout, why)) co_return false;
     duet::Result<std::string> piece = std::errc::io_error;
-    try {
-      piece = co_await src.next();
-    } catch (...) {
-      co_return false;  // the source threw: as an error
-    }
+    if (!co_await next_piece(stream, out, src, timeout, why, piece)) co_return false;
     if (!piece) co_return false;
     if (piece->empty()) break;
     sent += piece->size();
