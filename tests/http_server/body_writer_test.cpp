@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../../drivers/http/src/body_writer.hpp"  // private: the writer
+#include "server_fixture.hpp"
 
 namespace body_writer_test {
 
@@ -49,14 +50,6 @@ std::shared_ptr<BodySource> ready_pieces(std::vector<std::string> pieces,
   return src;
 }
 
-template <class F>
-void on_one_worker(F body) {
-  duet::RuntimeConfig cfg;
-  cfg.workers = 1;
-  duet::Runtime rt(cfg);
-  rt.block_on(body());
-}
-
 /// A source that throws at its first piece, and one that fails.
 std::shared_ptr<BodySource> throwing_source() {
   auto src = std::make_shared<BodySource>();
@@ -82,7 +75,7 @@ using duet::http::detail::write_body;
 using namespace std::chrono_literals;
 
 TEST_CASE("body writer: pieces ready at once leave with the head in one write", "[http_server]") {
-  bwt::on_one_worker([]() -> duet::Task<void> {
+  http_server_test::on_one_worker([]() -> duet::Task<void> {
     Recorded s;
     std::string out = "HEAD|";
     const BodyToWrite b{bwt::ready_pieces({"ab", "cd"}, 4), BodyFraming::length};
@@ -103,7 +96,7 @@ TEST_CASE("body writer: pieces ready at once leave with the head in one write", 
 }
 
 TEST_CASE("body writer: the head leaves before a piece the source waits for", "[http_server]") {
-  bwt::on_one_worker([]() -> duet::Task<void> {
+  http_server_test::on_one_worker([]() -> duet::Task<void> {
     Recorded s;
     std::string out = "HEAD|";
     duet::CancellationToken gate;
@@ -128,7 +121,7 @@ TEST_CASE("body writer: the head leaves before a piece the source waits for", "[
 }
 
 TEST_CASE("body writer: what is gathered before a write stays bounded", "[http_server]") {
-  bwt::on_one_worker([]() -> duet::Task<void> {
+  http_server_test::on_one_worker([]() -> duet::Task<void> {
     Recorded s;
     std::string out = "HEAD|";
     const std::size_t piece = 4096;
@@ -147,7 +140,7 @@ TEST_CASE("body writer: what is gathered before a write stays bounded", "[http_s
 }
 
 TEST_CASE("body writer: a source that throws or fails ends the body", "[http_server]") {
-  bwt::on_one_worker([]() -> duet::Task<void> {
+  http_server_test::on_one_worker([]() -> duet::Task<void> {
     Recorded s;
     const BodyToWrite throws{bwt::throwing_source(), BodyFraming::chunked};
     const BodyToWrite fails{bwt::failing_source(), BodyFraming::chunked};

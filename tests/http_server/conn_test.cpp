@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "../../drivers/http/src/conn.hpp"  // private: the machine
+#include "server_fixture.hpp"
 
 namespace conn_test {
 
@@ -158,14 +159,7 @@ struct Machine {
   std::vector<std::size_t> reads;  // the size of each read offered
 };
 
-/// Runs `body` on a one-worker runtime (handlers' turns and fibers).
-template <class F>
-void on_runtime(F body) {
-  duet::RuntimeConfig cfg;
-  cfg.workers = 1;
-  duet::Runtime rt(cfg);
-  rt.block_on(body());
-}
+using http_server_test::on_one_worker;
 
 std::size_t occurrences(std::string_view s, std::string_view what) {
   std::size_t n = 0;
@@ -222,7 +216,7 @@ TEST_CASE(
     "conn: an in-place handler after an unwritten answer runs at once and the answers go out "
     "together",
     "[http_server]") {
-  on_runtime([]() -> duet::Task<void> {
+  on_one_worker([]() -> duet::Task<void> {
     Machine x({}, true, Conn::Plain::in_place);
     x.feed(get_req("/p") + get_req("/p"));
     REQUIRE(x.m.next(stream_of(x.rec)) == Next::call);
@@ -243,7 +237,7 @@ TEST_CASE(
 
 TEST_CASE("conn: answers written while an in-place handler waits are not written again",
           "[http_server]") {
-  on_runtime([]() -> duet::Task<void> {
+  on_one_worker([]() -> duet::Task<void> {
     Machine x({}, true, Conn::Plain::in_place);
     x.feed(get_req("/p") + get_req("/p"));
     REQUIRE(x.m.next(stream_of(x.rec)) == Next::call);
@@ -264,7 +258,7 @@ TEST_CASE("conn: answers written while an in-place handler waits are not written
 
 TEST_CASE("conn: a request is answered in one write and the connection waits idle again",
           "[http_server]") {
-  on_runtime([]() -> duet::Task<void> {
+  on_one_worker([]() -> duet::Task<void> {
     for (const char* path : {"/h", "/h-plain"}) {
       Machine x;
       const Next end = co_await x.run(get_req(path));
@@ -279,7 +273,7 @@ TEST_CASE("conn: a request is answered in one write and the connection waits idl
 }
 
 TEST_CASE("conn: a plain handler runs in place under the fiber engine's machine", "[http_server]") {
-  on_runtime([]() -> duet::Task<void> {
+  on_one_worker([]() -> duet::Task<void> {
     Machine x({}, true, Conn::Plain::in_place);
     x.feed(get_req("/h-plain"));
     CHECK(x.m.next(stream_of(x.rec)) == Next::call);
@@ -291,7 +285,7 @@ TEST_CASE("conn: a plain handler runs in place under the fiber engine's machine"
 
 TEST_CASE("conn: pipelined requests of one read are answered in one write, in order",
           "[http_server]") {
-  on_runtime([]() -> duet::Task<void> {
+  on_one_worker([]() -> duet::Task<void> {
     Machine x;
     // Both fit the first read (64 bytes).
     const Next end = co_await x.run(get_req("/h") + get_req("/nope"));
@@ -305,7 +299,7 @@ TEST_CASE("conn: pipelined requests of one read are answered in one write, in or
 
 TEST_CASE("conn: a read that fills the small buffer takes the large one from the next read",
           "[http_server]") {
-  on_runtime([]() -> duet::Task<void> {
+  on_one_worker([]() -> duet::Task<void> {
     Machine x;
     std::string big = get_req("/h", "X-Pad: " + std::string(3000, 'p') + "\r\n");
     const Next end = co_await x.run(big);
@@ -320,7 +314,7 @@ TEST_CASE("conn: a read that fills the small buffer takes the large one from the
 
 TEST_CASE("conn: answers past 64 KiB are written before more pipelined requests are decoded",
           "[http_server]") {
-  on_runtime([]() -> duet::Task<void> {
+  on_one_worker([]() -> duet::Task<void> {
     Machine x;
     const Next end = co_await x.run(get_req("/big") + get_req("/big") + get_req("/h"));
     CHECK(end == Next::read);
@@ -333,7 +327,7 @@ TEST_CASE("conn: answers past 64 KiB are written before more pipelined requests 
 }
 
 TEST_CASE("conn: answers made are written while a later handler is pending", "[http_server]") {
-  on_runtime([]() -> duet::Task<void> {
+  on_one_worker([]() -> duet::Task<void> {
     Machine x;
     x.rec.on_write = x.gate;  // the gate opens once the first answer is written
     const Next end = co_await x.run(get_req("/h") + get_req("/gate"));
@@ -347,7 +341,7 @@ TEST_CASE("conn: answers made are written while a later handler is pending", "[h
 }
 
 TEST_CASE("conn: a plain handler that does not wait costs no write of its own", "[http_server]") {
-  on_runtime([]() -> duet::Task<void> {
+  on_one_worker([]() -> duet::Task<void> {
     Machine x;
     // Both fit the first read: /h-plain's fiber gets a turn before the
     // turn would write /h's answer, finishes, and both go in one write.
@@ -362,7 +356,7 @@ TEST_CASE("conn: a plain handler that does not wait costs no write of its own", 
 
 TEST_CASE("conn: Connection close is answered, then a TCP connection lingers and TLS closes",
           "[http_server]") {
-  on_runtime([]() -> duet::Task<void> {
+  on_one_worker([]() -> duet::Task<void> {
     {
       Machine x;
       const Next end = co_await x.run(get_req("/h", "Connection: close\r\n") + get_req("/h"));
@@ -386,7 +380,7 @@ TEST_CASE("conn: Connection close is answered, then a TCP connection lingers and
 }
 
 TEST_CASE("conn: a request the decoder refuses is answered 400 and closes", "[http_server]") {
-  on_runtime([]() -> duet::Task<void> {
+  on_one_worker([]() -> duet::Task<void> {
     Machine x;
     const Next end = co_await x.run("NOT HTTP AT ALL\r\n\r\n" + get_req("/h"));
     CHECK(end == Next::read);
@@ -416,7 +410,7 @@ TEST_CASE("conn: a deadline or the peer's end closes without an answer", "[http_
 
 TEST_CASE("conn: the drain closes an idle connection and answers one in flight with close",
           "[http_server]") {
-  on_runtime([]() -> duet::Task<void> {
+  on_one_worker([]() -> duet::Task<void> {
     {
       Machine x;
       REQUIRE(x.m.next(stream_of(x.rec)) == Next::read);
@@ -442,7 +436,7 @@ TEST_CASE("conn: the drain closes an idle connection and answers one in flight w
 }
 
 TEST_CASE("conn: a throwing handler gets 500 and the connection goes on", "[http_server]") {
-  on_runtime([]() -> duet::Task<void> {
+  on_one_worker([]() -> duet::Task<void> {
     for (const Conn::Plain plain : {Conn::Plain::spawned, Conn::Plain::in_place}) {
       Machine x({}, true, plain);
       const Next end = co_await x.run(get_req("/throw") + get_req("/throw-plain") + get_req("/h"));
@@ -455,7 +449,7 @@ TEST_CASE("conn: a throwing handler gets 500 and the connection goes on", "[http
 }
 
 TEST_CASE("conn: a cancelled handler gets 503 with Connection close", "[http_server]") {
-  on_runtime([]() -> duet::Task<void> {
+  on_one_worker([]() -> duet::Task<void> {
     for (const Conn::Plain plain : {Conn::Plain::spawned, Conn::Plain::in_place}) {
       for (const char* path : {"/cancel", "/cancel-plain"}) {
         INFO(path);
@@ -472,7 +466,7 @@ TEST_CASE("conn: a cancelled handler gets 503 with Connection close", "[http_ser
 }
 
 TEST_CASE("conn: the cap on requests per connection closes after the last", "[http_server]") {
-  on_runtime([]() -> duet::Task<void> {
+  on_one_worker([]() -> duet::Task<void> {
     duet::http::ServerConfig o;
     o.max_requests_per_connection = 2;
     Machine x(o);

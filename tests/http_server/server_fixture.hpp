@@ -62,6 +62,17 @@ inline std::unique_ptr<duet::Runtime> one_worker_rt(duet::IoDriver d,
   return std::make_unique<duet::Runtime>(cfg);
 }
 
+/// Runs `body` (a coroutine) to its end on a one-worker runtime: a case
+/// that plays an engine's part with no socket (handlers' turns and fibers,
+/// a writer over a recorded stream).
+template <class F>
+void on_one_worker(F body) {
+  duet::RuntimeConfig cfg;
+  cfg.workers = 1;
+  duet::Runtime rt(cfg);
+  rt.block_on(body());
+}
+
 /// The server context over the test certificates (ALPN `alpn`), or none
 /// where the openssl tool that makes them is missing (the case then skips,
 /// saying so). It must outlive the runtime that serves it.
