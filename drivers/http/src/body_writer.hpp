@@ -78,19 +78,19 @@ template <class S>
 Task<bool> next_piece(S& stream, std::string& out, BodySource& src,
                       std::chrono::milliseconds timeout, std::error_code* why,
                       duet::Result<std::string>& piece) {
-  Task<duet::Result<std::string>> next;
+  using Piece = duet::Result<std::string>;
+  Task<Piece> next;
+  bool polled = false;
   try {
     next = src.next();
     if (!out.empty() && out.size() < kGatherBytes) {
+      polled = true;
       Context now(duet::detail::noop_waker());
-      Poll<duet::Result<std::string>> p = next.poll(now);
+      Poll<Piece> p = next.poll(now);
       if (p.is_ready()) {
         piece = std::move(p).value();
         co_return true;
       }
-      if (!co_await write_out(stream, out, timeout, why)) co_return false;
-      piece = co_await PolledAgain<duet::Result<std::string>>{&next};
-      co_return true;
     }
   } catch (...) {
     piece = std::errc::io_error;  // the source threw: as an error
@@ -98,7 +98,11 @@ Task<bool> next_piece(S& stream, std::string& out, BodySource& src,
   }
   if (!out.empty() && !co_await write_out(stream, out, timeout, why)) co_return false;
   try {
-    piece = co_await std::move(next);
+    if (polled) {
+      piece = co_await PolledAgain<Piece>{&next};
+    } else {
+      piece = co_await std::move(next);
+    }
   } catch (...) {
     piece = std::errc::io_error;
   }
