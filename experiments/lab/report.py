@@ -119,7 +119,8 @@ class Report:
         graded afresh from the data on file, without writing a page."""
         out = []
         for experiment, tables in (("http", self.http_targets), ("http2", self.http2_targets),
-                                   ("io_echo", self.echo_table), ("sched_bench", self.scope_time_table)):
+                                   ("io_echo", self.echo_table), ("sched_bench", self.scope_time_table),
+                                   ("duet_stackless", self.task_memory_targets)):
             self.graded = []
             tables()
             out += [(experiment, g) for g in self.graded]
@@ -1760,6 +1761,76 @@ class Report:
                 f"| TaskScope | {fmt_bytes(sc)} |", f"| JoinHandles | {fmt_bytes(hd)} |",
                 f"| scope over handles | {fmt_bytes(over)} ({'within' if over <= 16 else 'over'} 16 B) |", ""]
 
+    # Issue 75's lines for a task's memory: a stackless spawn_inc's cold pass
+    # against its own warm pass and against Go's cold pass, and a parked
+    # stackless task's RSS.
+    SPAWN_INC_N = 1_000_000
+    COLD_OVER_WARM_LINE = 1.5
+    COLD_VS_GO_LINE = 0.3
+    PARKED_LINE = 128
+
+    def task_memory_targets(self) -> list[str]:
+        """Issue 75's targets for a task's memory (the memory page): the
+        stackless spawn_inc's first pass (cold: every block a first touch)
+        at most 1.5x its second (warm) in the same process, and at most 0.3x
+        Go's first pass; a parked stackless task's RSS at most 128 B, read
+        at the rss test's largest N."""
+        R, n = self.R, self.SPAWN_INC_N
+        head = ["| target | measured | verdict |", "|---|---|---|"]
+        rows: list[str] = []
+        cold = R.opt("spawn_inc", "total_time", n, "duet-stackless")
+        if cold:
+            target = f"stackless spawn_inc, {n:,} tasks: cold pass at most {fmt_num(self.COLD_OVER_WARM_LINE)}x " \
+                     "the warm pass"
+            paired = R.opt("spawn_inc", "cold_over_warm", n, "duet-stackless")
+            warm = R.opt("spawn_inc", "total_time_warm", n, "duet-stackless")
+            if paired:
+                iv = I.interval(paired.samples)
+                how = "the ratio in each process"
+            elif warm:
+                iv = I.ratio_interval(cold.samples, warm.samples)
+                how = "the ratio of the medians"
+            else:
+                iv = None
+            if iv is None:
+                rows.append(f"| {target} | {fmt_num(cold.median)} ms cold; no warm pass on file | missing: warm |")
+            else:
+                line = self.COLD_OVER_WARM_LINE
+                rows.append(f"| {target} | {self.ivx(iv)}, {how} (cold {fmt_num(cold.median)} ms) | "
+                            + self.judge(target, iv, I.at_most(line),
+                                         lambda v: f"{fmt_num((v - line) * 100)} points over {fmt_num(line)}x")
+                            + " |")
+            go = R.opt("spawn_inc", "total_time", n, "go")
+            target = f"stackless spawn_inc, {n:,} tasks: cold pass at most {fmt_num(self.COLD_VS_GO_LINE)}x Go's"
+            if go:
+                iv = I.ratio_interval(cold.samples, go.samples)
+                line = self.COLD_VS_GO_LINE
+                rows.append(f"| {target} | {fmt_num(cold.median)} ms against {fmt_num(go.median)} ms "
+                            f"({self.ivx(iv)}) | "
+                            + self.judge(target, iv, I.at_most(line),
+                                         lambda v: f"{fmt_num((v - line) * 100)} points over {fmt_num(line)}x")
+                            + " |")
+            else:
+                rows.append(f"| {target} | {fmt_num(cold.median)} ms; Go not measured | missing: peer_go |")
+        parked = [s for s in R.series("rss", "rss_per_task", "duet-stackless") if s.n]
+        if parked:
+            s = parked[-1]
+            line = self.PARKED_LINE
+            target = f"RSS per parked stackless task at most {fmt_bytes(line)}"
+            iv = I.interval(s.samples)
+            rows.append(f"| {target} | {fmt_bytes(s.median)} at N = {s.n:,} ({iv.text(fmt_bytes)}) | "
+                        + self.judge(target, iv, I.at_most(line), lambda v: f"{fmt_bytes(v - line)} more")
+                        + " |")
+        if not rows:
+            return []
+        return ["## Targets (issue 75): a task's memory", "",
+                f"`spawn_inc` at N = {n:,} (2 workers; the first pass in a fresh process is cold: every task's "
+                "block is a first touch of its memory; the second pass reuses the blocks): the stackless cold "
+                f"pass at most {fmt_num(self.COLD_OVER_WARM_LINE)}x the warm pass of the same process, and at "
+                f"most {fmt_num(self.COLD_VS_GO_LINE)}x Go's cold pass (each side's reps resampled on their "
+                f"own); a parked stackless task's RSS (the rss test at its largest N) at most "
+                f"{fmt_bytes(self.PARKED_LINE)}. " + INTERVAL_RULE, ""] + head + rows + [""]
+
     # -- area pages ----------------------------------------------------------------
 
     def write_page(self, area: str) -> str:
@@ -1780,6 +1851,7 @@ class Report:
             lines += self.hot_path_table()
             lines += self.scope_time_table()
         if area == "memory":
+            lines += self.task_memory_targets()
             lines += self.scope_rss_table()
         if area == "reliability":
             for soak in self.SOAKS:

@@ -8,10 +8,11 @@
 //                 the task (S5). 1 worker.
 //   spawn_conc N  from inside a task: spawn N children, then await them all;
 //                 total time: first pass (cold: fresh process) and second
-//                 pass (warm) (S6). All workers.
+//                 pass (warm), and the first over the second (S6). All
+//                 workers.
 //   spawn_inc N   from inside a task: spawn N children that each increment a
-//                 shared atomic, keep the N handles, join all; total time
-//                 (S7). All workers.
+//                 shared atomic, keep the N handles, join all; total times
+//                 and their ratio as spawn_conc's (S7). All workers.
 //   yield N       two tasks on one worker yield to each other, N yields in
 //                 all; time per yield (S3). 1 worker.
 //   scope_rss N   N stackless children parked on one gate, held either by a
@@ -285,6 +286,8 @@ int test_conc(const char* name, long n) {
   lab::emit(name, impl(), "total_time", cold, "ms", n, method(what + ", first pass (cold)", w));
   lab::emit(name, impl(), "total_time_warm", warm, "ms", n,
             method(what + ", second pass (warm)", w));
+  lab::emit(name, impl(), "cold_over_warm", cold / warm, "x", n,
+            "ratio of the first pass's time to the second's, in the same process");
   return 0;
 }
 

@@ -1,10 +1,11 @@
 // page_touch.cpp: what fresh memory costs on this machine, the figure that
 // explains the old fiber spawn cliff (docs/performance-log.md, "Why fibers
-// had a cliff"): a first touch of a fresh anonymous page, a second touch, a touch
-// after MADV_DONTNEED, a first touch inside 2 MiB MADV_HUGEPAGE chunks (the
-// block cache's other page kind: common/src/alloc/chunk_policy.hpp), and a
-// whole stack's life done per fiber the old way (mmap + mprotect of a guard
-// + one touch + munmap).
+// had a cliff"): a first touch of a fresh anonymous page, a second touch, a
+// touch after MADV_DONTNEED, a first touch after MADV_POPULATE_WRITE of each
+// 256 KiB slab (how the block cache faults a slab in), a first touch inside
+// 2 MiB MADV_HUGEPAGE chunks (the block cache's other page kind:
+// common/src/alloc/chunk_policy.hpp), and a whole stack's life done per
+// fiber the old way (mmap + mprotect of a guard + one touch + munmap).
 //
 //   exp_page_touch [--pages N] [--rounds R]    (defaults 10000, 1000)
 //
@@ -59,6 +60,27 @@ int main(int argc, char** argv) {
   lab::emit("page_touch", "kernel", "touch_after_dontneed", touch_all(p, pages, pg, 3), "ns",
             pages_arg, method);
   munmap(p, pages * pg);
+
+  // The block cache's way to a slab's 4 KiB pages: MADV_POPULATE_WRITE of
+  // each 256 KiB slab, then the touch (its carve), timed together.
+#ifdef MADV_POPULATE_WRITE
+  {
+    const std::size_t slab = std::size_t{256} << 10;
+    const std::size_t bytes = (pages * pg + slab - 1) / slab * slab;
+    char* q = map_pages(bytes);
+    const auto t0 = lab::Clock::now();
+    bool ok = true;
+    for (std::size_t off = 0; off < bytes; off += slab)
+      ok = madvise(q + off, slab, MADV_POPULATE_WRITE) == 0 && ok;
+    touch_all(q, bytes / pg, pg, 1);
+    if (ok)
+      lab::emit("page_touch", "kernel", "first_touch_populated",
+                lab::ns_since(t0) / static_cast<double>(bytes / pg), "ns", pages_arg,
+                "steady_clock, one thread, MADV_POPULATE_WRITE of each 256 KiB slab (the block "
+                "cache's) then a touch of each page; ns per 4 KiB");
+    munmap(q, bytes);
+  }
+#endif
 
   // The same first touch where the block cache gets task memory: 2 MiB
   // chunks, 2 MiB-aligned, marked MADV_HUGEPAGE (common/src/alloc/

@@ -191,5 +191,53 @@ class ScopeTablesTest(unittest.TestCase):
         self.assertIn("| stackless | 1 | 60 ns", switch)
         self.assertIn("| 1.2x (1.2-1.2, min-max of each side's 2 reps) | yes |", switch)
 
+
+class TaskMemoryTargetsTest(unittest.TestCase):
+    """Issue 75's targets on the memory page: spawn_inc's cold pass against
+    its warm pass (the per-process ratio) and against Go's, and a parked
+    stackless task's RSS."""
+
+    def page(self, stackless, go=()):
+        files = {"duet_stackless": data_file("duet_stackless", stackless)}
+        if go:
+            files["peer_go"] = data_file("peer_go", list(go))
+        with tempfile.TemporaryDirectory() as d:
+            rep = Report(d, MACHINE, Results(files), EXPERIMENTS, "quick")
+            rep.write()
+            with open(os.path.join(d, "memory.md"), encoding="utf-8") as fh:
+                return fh.read(), rep
+
+    def test_cold_pass_graded_by_the_ratio_in_each_process_and_against_go(self):
+        n = 1_000_000
+        recs = []
+        for cold, warm in ((80.0, 64.0), (90.0, 66.0), (84.0, 65.0)):
+            recs += [rec("spawn_inc", "duet-stackless", "total_time", cold, n, "ms"),
+                     rec("spawn_inc", "duet-stackless", "total_time_warm", warm, n, "ms"),
+                     rec("spawn_inc", "duet-stackless", "cold_over_warm", cold / warm, n, "x")]
+        recs += [rec("rss", "duet-stackless", "rss_per_task", v, 100000, "B") for v in (182, 183, 185)]
+        recs += [rec("rss", "duet-stackless", "rss_per_task", 300, 1000, "B")]
+        go = [rec("spawn_inc", "go", "total_time", v, n, "ms") for v in (400.0, 410.0, 440.0)]
+        memory, rep = self.page(recs, go)
+        self.assertIn("## Targets (issue 75): a task's memory", memory)
+        self.assertIn("| stackless spawn_inc, 1,000,000 tasks: cold pass at most 1.5x the warm pass | 1.29x "
+                      "(1.25-1.36, min-max of 3 reps), the ratio in each process (cold 84 ms) | **yes** |", memory)
+        self.assertIn("| stackless spawn_inc, 1,000,000 tasks: cold pass at most 0.3x Go's | 84 ms against 410 ms "
+                      "(0.205x (0.182-0.225, min-max of each side's 3 reps)) | **yes** |", memory)
+        self.assertIn("| RSS per parked stackless task at most 128 B | 183 B at N = 100,000 (182 B-185 B, min-max "
+                      "of 3 reps) | **no**: 55 B more |", memory)
+        keys = [g.key for e, g in rep.graded_targets() if e == "duet_stackless"]
+        self.assertEqual(len(keys), 3)
+
+    def test_without_the_ratio_record_or_go_the_page_says_so(self):
+        n = 1_000_000
+        recs = [rec("spawn_inc", "duet-stackless", "total_time", 100.0, n, "ms"),
+                rec("spawn_inc", "duet-stackless", "total_time_warm", 50.0, n, "ms")]
+        memory, _ = self.page(recs)
+        self.assertIn("| 2x (2-2, min-max of each side's 1 rep), the ratio of the medians (cold 100 ms) | "
+                      "**undecided at 1 rep**", memory)
+        self.assertIn("| stackless spawn_inc, 1,000,000 tasks: cold pass at most 0.3x Go's | 100 ms; Go not "
+                      "measured | missing: peer_go |", memory)
+
+
 if __name__ == "__main__":
     unittest.main()
