@@ -13,9 +13,13 @@
 //     it is sent. A recv lands straight in `in` and a send leaves straight
 //     from `out`, with no staging copy and no zero fill.
 //   - Each buffer holds bytes [head, tail) of its memory. `out`'s memory
-//     (kBufferSize, two full records, so a record never waits behind a
-//     half-sent one) is taken by the first write and given back once it
-//     is empty with no send in flight. `in` lives in `first`, kFirstRead
+//     is taken by the first write and given back once it is empty with no
+//     send in flight: a small block (kSmallBuffer, from the block cache)
+//     where that write fits, else kBufferSize (two full records, so a
+//     record never waits behind a half-sent one). A write that outgrows
+//     the small block moves what it holds to kBufferSize, only with no
+//     send in flight; with one, the small block takes what fits and the
+//     rest waits for the send. `in` lives in `first`, kFirstRead
 //     bytes inside this object, while the connection waits for the peer:
 //     its memory (kBufferSize) is taken only when a record is in progress
 //     beyond what `first` holds (the few bytes there copied once), and
@@ -95,15 +99,36 @@ inline constexpr std::size_t kBufferSize = 2 * kRecordMax;
 /// short record (a request, an alert) arrives whole there.
 inline constexpr std::size_t kFirstRead = 256;
 
+/// The memory `out` takes first: a block of the block cache, room for the
+/// records of a short answer. A write that needs more while no send is in
+/// flight moves what `out` holds to kBufferSize.
+inline constexpr std::size_t kSmallBuffer = 4096;
+
 /// One direction's ciphertext: bytes [head, tail) of `mem` (or, inbound
-/// without `mem`, of the connection's `first`).
+/// without `mem`, of the connection's `first`). `mem` is `cap` bytes while
+/// taken: kSmallBuffer (a block of the block cache) or kBufferSize (a
+/// thread's spare buffer, stream.cpp); it goes back when released or
+/// destroyed.
 struct CipherBuf {
-  std::unique_ptr<char[]> mem;  // kBufferSize bytes while taken
+  CipherBuf() = default;
+  CipherBuf(const CipherBuf&) = delete;
+  CipherBuf& operator=(const CipherBuf&) = delete;
+  ~CipherBuf() { release(); }
+
+  /// Takes `bytes` (kSmallBuffer or kBufferSize) of memory; none is held.
+  void take(std::size_t bytes);
+  /// Gives the memory back; head and tail go to 0.
+  void release() noexcept;
+  /// Moves the bytes held to memory of `bytes`, at its start.
+  void move_to(std::size_t bytes);
+
+  char* mem = nullptr;
+  std::size_t cap = 0;
   std::size_t head = 0, tail = 0;
   [[nodiscard]] std::size_t size() const noexcept { return tail - head; }
   /// The bytes held, from head to tail.
   [[nodiscard]] std::span<const std::byte> bytes() const noexcept {
-    return {reinterpret_cast<const std::byte*>(mem.get()) + head, size()};
+    return {reinterpret_cast<const std::byte*>(mem) + head, size()};
   }
 };
 
@@ -157,14 +182,12 @@ struct Connection {
   /// into it (`in` only at a record boundary: see the invariants).
   void trim() noexcept;
   /// Bytes of buffer memory held (0 when idle; `first` not counted).
-  [[nodiscard]] std::size_t held() const noexcept {
-    return (in.mem ? kBufferSize : 0) + (out.mem ? kBufferSize : 0);
-  }
+  [[nodiscard]] std::size_t held() const noexcept { return in.cap + out.cap; }
   /// Records that `n` received bytes at `p` passed, following the record
   /// headers (`rec_left`, `hdr_have`).
   void scan(const char* p, std::size_t n) noexcept;
   [[nodiscard]] bool at_record_boundary() const noexcept { return rec_left == 0 && hdr_have == 0; }
-  [[nodiscard]] char* in_base() noexcept { return in.mem ? in.mem.get() : first; }
+  [[nodiscard]] char* in_base() noexcept { return in.mem != nullptr ? in.mem : first; }
   /// Records a fatal error (returned again by every later call) and sends
   /// OpenSSL's pending alert, if any, without waiting.
   std::error_code fail(std::error_code e) noexcept;

@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "connection.hpp"
+#include "duet/detail/block_cache.hpp"
 #include "duet/tls/stream.hpp"
 
 namespace duet::tls {
@@ -96,11 +97,38 @@ Spares& spares() noexcept {
   return s;
 }
 
-std::unique_ptr<char[]> new_buffer() {
-  return spares().take();
+}  // namespace
+
+void CipherBuf::take(std::size_t bytes) {
+  mem = bytes == kSmallBuffer ? static_cast<char*>(duet::detail::block_alloc(kSmallBuffer))
+                              : spares().take().release();
+  cap = bytes;
+  head = tail = 0;
 }
 
-}  // namespace
+void CipherBuf::release() noexcept {
+  if (mem == nullptr) return;
+  if (cap == kSmallBuffer) {
+    duet::detail::block_free(mem, kSmallBuffer);
+  } else {
+    spares().give(std::unique_ptr<char[]>(mem));
+  }
+  mem = nullptr;
+  cap = 0;
+  head = tail = 0;
+}
+
+void CipherBuf::move_to(std::size_t bytes) {
+  CipherBuf to;
+  to.take(bytes);
+  if (mem != nullptr) std::memcpy(to.mem, mem + head, size());
+  to.tail = size();
+  release();
+  std::swap(mem, to.mem);
+  std::swap(cap, to.cap);
+  head = 0;
+  tail = to.tail;
+}
 
 BIO_METHOD* buffers_bio_method() noexcept {
   // Made once per process (a function-local static: thread-safe
@@ -120,17 +148,21 @@ BIO_METHOD* buffers_bio_method() noexcept {
 }
 
 std::size_t Connection::put(const char* p, std::size_t n) noexcept {
-  if (!out.mem) {
-    out.mem = new_buffer();
-    out.head = out.tail = 0;
-  } else if (!send && out.head > 0) {
-    // No send points into it: the unsent bytes move to the start.
-    std::memmove(out.mem.get(), out.mem.get() + out.head, out.size());
-    out.tail -= out.head;
-    out.head = 0;
+  if (out.mem == nullptr) {
+    out.take(n <= kSmallBuffer ? kSmallBuffer : kBufferSize);
+  } else if (!send && out.cap - out.tail < n) {
+    // No send points into it: the unsent bytes move to the start, of a
+    // full buffer where the small one has no room for these.
+    if (out.cap == kSmallBuffer && out.size() + n > kSmallBuffer) {
+      out.move_to(kBufferSize);
+    } else if (out.head > 0) {
+      std::memmove(out.mem, out.mem + out.head, out.size());
+      out.tail -= out.head;
+      out.head = 0;
+    }
   }
-  const std::size_t k = std::min(n, kBufferSize - out.tail);
-  std::memcpy(out.mem.get() + out.tail, p, k);
+  const std::size_t k = std::min(n, out.cap - out.tail);
+  std::memcpy(out.mem + out.tail, p, k);
   out.tail += k;
   return k;
 }
@@ -144,14 +176,8 @@ std::size_t Connection::take(char* p, std::size_t n) noexcept {
 }
 
 void Connection::trim() noexcept {
-  if (out.mem && out.size() == 0 && !send) {
-    spares().give(std::move(out.mem));
-    out.head = out.tail = 0;
-  }
-  if (in.mem && in.size() == 0 && !recv && at_record_boundary()) {
-    spares().give(std::move(in.mem));
-    in.head = in.tail = 0;
-  }
+  if (out.mem != nullptr && out.size() == 0 && !send) out.release();
+  if (in.mem != nullptr && in.size() == 0 && !recv && at_record_boundary()) in.release();
 }
 
 void Connection::scan(const char* p, std::size_t n) noexcept {
@@ -195,7 +221,7 @@ Poll<duet::Result<void>> Connection::flush(Context& cx) {
         }
         // The socket's buffer is full: the TCP future waits for room.
       }
-      send.emplace(tcp.write(out.mem.get() + out.head, out.size()));
+      send.emplace(tcp.write(out.mem + out.head, out.size()));
     }
     auto p = send->poll(cx);
     if (p.is_pending()) return pending;
@@ -220,22 +246,22 @@ Poll<duet::Result<void>> Connection::fill(Context& cx) {
       // buffers' memory goes back.
       trim();
       in.head = in.tail = 0;
-    } else if (!in.mem) {
+    } else if (in.mem == nullptr) {
       // A record in progress beyond `first`: take the memory, with the
       // bytes `first` still holds.
-      auto m = new_buffer();
-      std::memcpy(m.get(), first + in.head, in.size());
-      in.tail = in.size();
-      in.head = 0;
-      in.mem = std::move(m);
-    } else if (in.head > 0 && kBufferSize - in.tail < kRecordMax) {
+      const std::size_t held = in.size();
+      const std::size_t from = in.head;
+      in.take(kBufferSize);
+      std::memcpy(in.mem, first + from, held);
+      in.tail = held;
+    } else if (in.head > 0 && in.cap - in.tail < kRecordMax) {
       // Less than a record of room at the end: the unread bytes (part of
       // one record: OpenSSL asks for more only then) move to the start.
-      std::memmove(in.mem.get(), in.mem.get() + in.head, in.size());
+      std::memmove(in.mem, in.mem + in.head, in.size());
       in.tail -= in.head;
       in.head = 0;
     }
-    const std::size_t cap = in.mem ? kBufferSize : kFirstRead;
+    const std::size_t cap = in.mem != nullptr ? in.cap : kFirstRead;
     // OpenSSL asks for bytes only with a record incomplete, which fits.
     if (in.tail >= cap) return duet::Result<void>(std::errc::no_buffer_space);
     recv.emplace(tcp.read(in_base() + in.tail, cap - in.tail));
