@@ -3,9 +3,11 @@
 // answer's records in a small block, a longer write's in a full buffer,
 // the bytes held moved whole between the two, and a send in flight never
 // moved under. The connection is driven through its BIO's entry points,
-// without a socket or a runtime.
+// without a socket or a runtime; and when a read is starved (nothing for
+// OpenSSL to read), so that it is not handed to OpenSSL.
 #include <catch2/catch.hpp>
 #include <cstddef>
+#include <memory>
 #include <string>
 
 #include "../../drivers/tls/src/connection.hpp"  // private: the connection's buffers
@@ -77,4 +79,26 @@ TEST_CASE("tls buffers: a send in flight keeps the small block, which takes only
   c.send.reset();
   c.trim();  // bytes still to send: kept
   CHECK(c.held() == kSmallBuffer);
+}
+
+TEST_CASE("tls buffers: a read starves only with nothing received, buffered or ending",
+          "[tls][buffers]") {
+  // A read is not handed to OpenSSL while starved() (Connection::drive):
+  // each thing a read could still return without the peer's next bytes
+  // makes it false.
+  std::unique_ptr<SSL_CTX, void (*)(SSL_CTX*)> ctx(SSL_CTX_new(TLS_server_method()), SSL_CTX_free);
+  REQUIRE(ctx);
+  Connection c(nullptr, duet::net::TcpStream{});
+  c.ssl.reset(SSL_new(ctx.get()));
+  REQUIRE(c.ssl);
+  CHECK(c.starved());
+  c.in.tail = 5;  // ciphertext received, in `first`
+  CHECK_FALSE(c.starved());
+  c.in.tail = 0;
+  c.eof = true;  // OpenSSL reports the end (or the truncation)
+  CHECK_FALSE(c.starved());
+  c.eof = false;
+  CHECK(c.starved());
+  SSL_set_shutdown(c.ssl.get(), SSL_RECEIVED_SHUTDOWN);  // a close_notify came
+  CHECK_FALSE(c.starved());
 }

@@ -165,9 +165,19 @@ struct Connection {
   /// Runs `op` (an OpenSSL call: 1 and *n on success, <= 0 on failure)
   /// until it succeeds and its output is sent. `step` keeps, across polls,
   /// that the call already succeeded. Ready with n (0 after close_notify
-  /// for a read) or an error.
+  /// for a read) or an error. `reads`: `op` is a read, which is not called
+  /// while it could only ask for the peer's bytes (starved()): the
+  /// connection receives them first.
   template <class Op>
-  Poll<duet::Result<std::size_t>> drive(Context& cx, Step& step, Op op);
+  Poll<duet::Result<std::size_t>> drive(Context& cx, Step& step, Op op, bool reads = false);
+  /// A read could only ask for the peer's bytes: none received and not
+  /// read by OpenSSL, none decrypted or buffered inside it, the stream not
+  /// ended and no close_notify seen. (An OpenSSL read called then takes
+  /// its record buffer and gives it back for nothing.)
+  [[nodiscard]] bool starved() const noexcept {
+    return in.size() == 0 && !eof && SSL_has_pending(ssl.get()) == 0 &&
+           (SSL_get_shutdown(ssl.get()) & SSL_RECEIVED_SHUTDOWN) == 0;
+  }
 
   /// Sends `out`'s bytes; ready once it is empty.
   Poll<duet::Result<void>> flush(Context& cx);
@@ -230,7 +240,7 @@ class BusyGuard {
 };
 
 template <class Op>
-Poll<duet::Result<std::size_t>> Connection::drive(Context& cx, Step& step, Op op) {
+Poll<duet::Result<std::size_t>> Connection::drive(Context& cx, Step& step, Op op, bool reads) {
   BusyGuard guard(busy);
   if (!guard.taken()) return duet::Result<std::size_t>(std::errc::device_or_resource_busy);
   if (broken) return duet::Result<std::size_t>(broken);
@@ -238,25 +248,27 @@ Poll<duet::Result<std::size_t>> Connection::drive(Context& cx, Step& step, Op op
     auto f = flush(cx);
     if (f.is_pending()) return pending;
     if (!f.value()) return duet::Result<std::size_t>(fail(f.value().error()));
-    // SSL_get_error reads the thread's error queue, so it must hold nothing
-    // from before the call. Peeked first: the queue is almost always empty
-    // (this layer drains what it reads, queue_error), and ERR_clear_error
-    // walks every slot of it.
-    if (ERR_peek_error() != 0) ERR_clear_error();
-    std::size_t n = 0;
-    int r = op(&n);
-    if (r == 1) {
-      step = Step{true, n};
-      break;
+    if (!reads || !starved()) {
+      // SSL_get_error reads the thread's error queue, so it must hold
+      // nothing from before the call. Peeked first: the queue is almost
+      // always empty (this layer drains what it reads, queue_error), and
+      // ERR_clear_error walks every slot of it.
+      if (ERR_peek_error() != 0) ERR_clear_error();
+      std::size_t n = 0;
+      int r = op(&n);
+      if (r == 1) {
+        step = Step{true, n};
+        break;
+      }
+      int kind = SSL_get_error(ssl.get(), r);
+      if (kind == SSL_ERROR_ZERO_RETURN) {
+        step = Step{true, 0};  // the peer's close_notify
+        break;
+      }
+      if (kind == SSL_ERROR_WANT_WRITE) continue;  // flushed at the loop's top
+      if (kind != SSL_ERROR_WANT_READ)
+        return duet::Result<std::size_t>(fail(ssl_error(ssl.get(), kind)));
     }
-    int kind = SSL_get_error(ssl.get(), r);
-    if (kind == SSL_ERROR_ZERO_RETURN) {
-      step = Step{true, 0};  // the peer's close_notify
-      break;
-    }
-    if (kind == SSL_ERROR_WANT_WRITE) continue;  // flushed at the loop's top
-    if (kind != SSL_ERROR_WANT_READ)
-      return duet::Result<std::size_t>(fail(ssl_error(ssl.get(), kind)));
     // OpenSSL needs the peer's bytes: send what it wrote first (the peer
     // may be waiting for it), then receive.
     f = flush(cx);

@@ -342,9 +342,9 @@ Poll<duet::Result<std::size_t>> ReadFuture::poll(Context& cx) {
   if (c_ == nullptr) return closed();
   if (buf_.empty()) return duet::Result<std::size_t>(std::size_t{0});
   SSL* ssl = c_->ssl.get();
-  return c_->drive(cx, step_, [ssl, b = buf_](std::size_t* n) {
-    return SSL_read_ex(ssl, b.data(), b.size(), n);
-  });
+  return c_->drive(
+      cx, step_,
+      [ssl, b = buf_](std::size_t* n) { return SSL_read_ex(ssl, b.data(), b.size(), n); }, true);
 }
 
 Poll<duet::Result<std::size_t>> WriteFuture::poll(Context& cx) {
