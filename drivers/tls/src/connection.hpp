@@ -107,17 +107,19 @@ inline constexpr std::size_t kSmallBuffer = 4096;
 /// One direction's ciphertext: bytes [head, tail) of `mem` (or, inbound
 /// without `mem`, of the connection's `first`). `mem` is `cap` bytes while
 /// taken: kSmallBuffer (a block of the block cache) or kBufferSize (a
-/// thread's spare buffer, stream.cpp); it goes back when released or
-/// destroyed.
+/// thread's spare buffer, stream.cpp); released, it goes back to where it
+/// came from; destroyed, to the allocator (a connection may die where the
+/// thread's spare list has already gone: at the thread's exit).
 struct CipherBuf {
   CipherBuf() = default;
   CipherBuf(const CipherBuf&) = delete;
   CipherBuf& operator=(const CipherBuf&) = delete;
-  ~CipherBuf() { release(); }
+  ~CipherBuf();
 
   /// Takes `bytes` (kSmallBuffer or kBufferSize) of memory; none is held.
   void take(std::size_t bytes);
-  /// Gives the memory back; head and tail go to 0.
+  /// Gives the memory back (a full buffer to the thread's spares); head
+  /// and tail go to 0.
   void release() noexcept;
   /// Moves the bytes held to memory of `bytes`, at its start.
   void move_to(std::size_t bytes);

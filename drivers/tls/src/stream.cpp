@@ -118,6 +118,15 @@ void CipherBuf::release() noexcept {
   head = tail = 0;
 }
 
+CipherBuf::~CipherBuf() {
+  if (mem == nullptr) return;
+  if (cap == kSmallBuffer) {
+    duet::detail::block_free(mem, kSmallBuffer);
+  } else {
+    std::unique_ptr<char[]> gone(mem);
+  }
+}
+
 void CipherBuf::move_to(std::size_t bytes) {
   CipherBuf to;
   to.take(bytes);
