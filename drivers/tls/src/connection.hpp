@@ -123,6 +123,8 @@ struct CipherBuf {
   void release() noexcept;
   /// Moves the bytes held to memory of `bytes`, at its start.
   void move_to(std::size_t bytes);
+  /// Frees the memory, a full buffer to the thread's spares or not.
+  void drop(bool to_spares) noexcept;
 
   char* mem = nullptr;
   std::size_t cap = 0;

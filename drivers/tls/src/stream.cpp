@@ -107,11 +107,17 @@ void CipherBuf::take(std::size_t bytes) {
 }
 
 void CipherBuf::release() noexcept {
+  drop(true);
+}
+
+void CipherBuf::drop(bool to_spares) noexcept {
   if (mem == nullptr) return;
   if (cap == kSmallBuffer) {
     duet::detail::block_free(mem, kSmallBuffer);
-  } else {
+  } else if (to_spares) {
     spares().give(std::unique_ptr<char[]>(mem));
+  } else {
+    std::unique_ptr<char[]> gone(mem);
   }
   mem = nullptr;
   cap = 0;
@@ -119,12 +125,7 @@ void CipherBuf::release() noexcept {
 }
 
 CipherBuf::~CipherBuf() {
-  if (mem == nullptr) return;
-  if (cap == kSmallBuffer) {
-    duet::detail::block_free(mem, kSmallBuffer);
-  } else {
-    std::unique_ptr<char[]> gone(mem);
-  }
+  drop(false);
 }
 
 void CipherBuf::move_to(std::size_t bytes) {
