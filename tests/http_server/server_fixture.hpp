@@ -110,6 +110,9 @@ struct Probe {
   std::atomic<std::size_t> body_bytes_read{0};  // by /sum's readers, in both models
   duet::CancellationToken gate;                 // /gate: answers once cancelled
   std::atomic<int> gate_entered{0};             // /gate: handlers waiting on it
+  // /gate: handlers past their wait, done with `gate` (a test that makes a
+  // new gate waits for it: the socket orders the two, which TSan cannot see)
+  std::atomic<int> gate_left{0};
 };
 
 /// /gen's body: `n` pieces of 1000 bytes, the i-th all one letter.
@@ -291,11 +294,13 @@ inline duet::http::Router test_routes(Probe& p, const duet::CancellationToken* s
   r.get("/gate", [&p](Request&) -> duet::Task<Response> {
     p.gate_entered.fetch_add(1);
     co_await p.gate.cancelled();
+    p.gate_left.fetch_add(1);
     co_return Response::text(200, "gate");
   });
   r.get("/gate-plain", [&p](Request&) {
     p.gate_entered.fetch_add(1);
     duet::wait(p.gate.cancelled());
+    p.gate_left.fetch_add(1);
     return Response::text(200, "gate");
   });
   r.get("/slow", [&p, stop](Request&) -> duet::Task<Response> {
