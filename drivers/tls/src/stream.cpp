@@ -69,10 +69,11 @@ int bio_destroy(BIO*) {
   return 1;  // the buffers belong to the Connection
 }
 
-/// The buffers a worker thread keeps for its connections' next takes: a
-/// connection gives its buffer back whenever it goes idle (every request
-/// of a keep-alive connection), so a few spare ones per thread save a
-/// large malloc and free each time. At most kSpares per thread; the
+/// The full buffers (kBufferSize) a worker thread keeps for its
+/// connections' next takes: a connection gives its buffer back whenever it
+/// goes idle, so a few spare ones per thread save a large malloc and free
+/// each time (a short write's small block comes from the block cache, not
+/// from here). At most kSpares per thread; the
 /// memory is no connection's, so buffered_capacity() does not count it.
 class Spares {
  public:
