@@ -16,8 +16,13 @@ same text as printed, with the machine and each run's commit and start
 above it: a generated page README can cite). A target is one row of a page's target tables
 (report.Report.graded_targets); a claim is its ledger verdict, for the
 claims whose rules read the chosen experiments. The runs agree on a target
-when every run graded it and gave it the same verdict; a target's medians
+when every run graded it and gave it the same verdict; they contradict each
+other when one run met a target that another missed (a run that was
+undecided contradicts none: its reps did not decide). A target's medians
 reproduce when every run's median lies inside every other run's interval.
+Below each target, the runs together: the target graded once over every
+run's reps pooled (the same code on the same machine type: each run's reps
+are more draws of the same figures), the best estimate the runs make.
 The exit status is 1 when a target or claim does not agree, else 0.
 """
 
@@ -34,7 +39,7 @@ from . import claims as C
 from . import intervals as I
 from .report import Report
 from .results import Results
-from .stats import fmt_num
+from .stats import Summary, fmt_num
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -70,15 +75,46 @@ def grade_run(R: Results, machine: dict, out_dir: str, claims: list[str] | None 
     return got
 
 
+def pooled(runs: list[Results]) -> Results:
+    """Every run's records as one run's: per record, the reps of every run
+    that has it, in run order (a record one run lacks keeps the others')."""
+    by_key: dict[tuple, Summary] = {}
+    files: dict[str, dict] = {}
+    for R in runs:
+        for name, d in R.files.items():
+            files.setdefault(name, {k: v for k, v in d.items() if k != "results"})
+        for key, sm in R.by_key.items():
+            got = by_key.get(key)
+            if got is None:
+                by_key[key] = Summary(sm.experiment, sm.metric, sm.unit, sm.n, sm.impl, sm.method, list(sm.samples))
+            else:
+                got.samples.extend(sm.samples)
+    for sm in by_key.values():
+        files.setdefault(sm.experiment, {"experiment": sm.experiment})
+        files[sm.experiment].setdefault("results", []).append(sm.to_json())
+    return Results(files)
+
+
 @dataclass(frozen=True)
 class Row:
     key: str
     entries: list[Entry | None]     # one per run, None where the run did not grade it
+    together: Entry | None = None   # graded over every run's reps pooled; None where not
 
     @property
     def agree(self) -> bool:
         """Every run graded it, with one verdict."""
         return all(self.entries) and len({e.state for e in self.entries}) == 1
+
+    @property
+    def contradicts(self) -> bool:
+        """A run met a target that another missed (for a claim: any
+        difference of verdict; a run that did not grade it contradicts
+        nothing)."""
+        states = {e.state for e in self.entries if e}
+        if any(e and e.iv is None for e in self.entries):
+            return len(states) > 1
+        return {I.MET, I.MISSED} <= states
 
     @property
     def reproduces(self) -> bool | None:
@@ -89,12 +125,13 @@ class Row:
         return all(b.iv.lo <= a.iv.value <= b.iv.hi for a in self.entries for b in self.entries)
 
 
-def agreement(runs: list[dict[str, Entry]]) -> list[Row]:
-    """One row per target or claim any run graded, in the order first seen."""
+def agreement(runs: list[dict[str, Entry]], together: dict[str, Entry] | None = None) -> list[Row]:
+    """One row per target or claim any run graded, in the order first seen;
+    `together`: the grading of the runs' reps pooled."""
     keys: list[str] = []
     for run in runs:
         keys += [k for k in run if k not in keys]
-    return [Row(k, [run.get(k) for run in runs]) for k in keys]
+    return [Row(k, [run.get(k) for run in runs], (together or {}).get(k)) for k in keys]
 
 
 def render(rows: list[Row]) -> str:
@@ -113,11 +150,19 @@ def render(rows: list[Row]) -> str:
         if row.reproduces is not None:
             line += f"; medians inside each other's intervals: {'yes' if row.reproduces else 'no'}"
         out.append(line)
+        if row.together is not None and row.together.iv is not None:
+            t = row.together
+            out.append(f"    the runs together: {t.state:13} {t.text}" + (f"; {t.needed}" if t.needed else ""))
     bad = [r for r in rows if not r.agree]
+    worse = [r for r in bad if r.contradicts]
     out.append("")
     out.append(f"{len(rows)} targets and claims over {len(rows[0].entries) if rows else 0} runs: "
                f"{len(rows) - len(bad)} agree, {len(bad)} do not" + (":" if bad else "."))
-    out += [f"  - {r.key}" for r in bad]
+    out += [f"  - {r.key}" + (" (contradict: met in one run, missed in another)" if r.contradicts else "")
+            for r in bad]
+    if bad:
+        out.append(f"Of those, {len(worse)} contradict (one run met what another missed); in the other "
+                   f"{len(bad) - len(worse)} a run was undecided where another decided.")
     return "\n".join(out)
 
 
@@ -133,8 +178,9 @@ def data_dirs(run_dir: str) -> list[str]:
             if os.path.exists(os.path.join(base, d, "machine.json"))]
 
 
-def load_run(run_dir: str, claims: list[str] | None = None,
-             experiments: list[str] | None = None) -> dict[str, Entry]:
+def read_run(run_dir: str) -> tuple[Results, dict, str]:
+    """One run's results, its machine, and the directory its report would
+    go to."""
     dirs = data_dirs(run_dir)
     if len(dirs) != 1:
         raise SystemExit(f"{run_dir}: {'no' if not dirs else 'more than one'} machine's data "
@@ -142,7 +188,24 @@ def load_run(run_dir: str, claims: list[str] | None = None,
     with open(os.path.join(dirs[0], "machine.json"), encoding="utf-8") as f:
         machine = json.load(f)
     out_dir = run_dir if dirs[0] != run_dir else os.path.dirname(os.path.dirname(run_dir))
-    return grade_run(Results.load(dirs[0]), machine, out_dir, claims, experiments)
+    return Results.load(dirs[0]), machine, out_dir
+
+
+def load_run(run_dir: str, claims: list[str] | None = None,
+             experiments: list[str] | None = None) -> dict[str, Entry]:
+    return grade_run(*read_run(run_dir), claims, experiments)
+
+
+def grade_runs(run_dirs: list[str], claims: list[str] | None = None,
+               experiments: list[str] | None = None) -> list[Row]:
+    """Every run graded on its own, and the runs' reps pooled graded once
+    (targets only: a claim's verdict is the ledger's, one run's)."""
+    read = [read_run(d) for d in run_dirs]
+    runs = [grade_run(R, m, out, claims, experiments) for R, m, out in read]
+    _, machine, out = read[0]
+    together = {k: e for k, e in grade_run(pooled([R for R, _, _ in read]), machine, out, [], experiments).items()
+                if k.startswith("target: ")}
+    return agreement(runs, together)
 
 
 def run_facts(run_dir: str) -> tuple[str, str, str]:
@@ -167,8 +230,10 @@ def page(rows: list[Row], dirs: list[str], command: str) -> str:
     out = ["# Verdicts from run to run", "",
            "Generated by `python3 -m lab.repeat` (experiments/lab/repeat.py); do not edit. Each run is a fresh "
            "`./experiments/run` of the same experiments; per target, each run's median with its interval and "
-           "verdict ([the grading](README.md#grading)), whether the runs agree, and whether each run's median "
-           "lies inside every other run's interval.", "", f"Graded with `{command}` (from experiments/).", ""]
+           "verdict ([the grading](README.md#grading)), whether the runs agree (and where they do not, whether "
+           "one run met what another missed, or a run was undecided), whether each run's median lies inside "
+           "every other run's interval, and the target graded once over every run's reps pooled (the runs "
+           "together).", "", f"Graded with `{command}` (from experiments/).", ""]
     for k, d in enumerate(dirs, 1):
         line, commit, started = run_facts(d)
         out.append(f"- run {k}: commit {commit or '?'}, started {started or '?'}, on {line}")
@@ -240,7 +305,7 @@ def main(argv=None) -> int:
             if p.returncode != 0:
                 print(f"repeat: run {k} exited {p.returncode}; grading what it wrote", flush=True)
             dirs.append(cmd[cmd.index("--out") + 1])
-    rows = agreement([load_run(d, claims, experiments) for d in dirs])
+    rows = grade_runs(dirs, claims, experiments)
     print(render(rows))
     if args.page:
         cmd = "python3 -m lab.repeat " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -37,10 +37,29 @@ class IntervalTest(unittest.TestCase):
         self.assertEqual((got.value, got.lo, got.hi, got.reps, got.method), (1.0, 0.9, 1.2, 3, "min-max"))
         self.assertEqual(got.text(), "0.9-1.2, min-max of 3 reps")
         self.assertEqual(I.interval([5.0]).text(), "5-5, min-max of 1 rep")
-        below = I.interval([float(x) for x in range(I.BOOTSTRAP_MIN_REPS - 1)])
-        self.assertEqual(below.method, "min-max")
+        eight = I.interval([float(x) for x in range(8)])
+        self.assertEqual((eight.lo, eight.hi, eight.method), (0.0, 7.0, "min-max"))
         with self.assertRaises(ValueError):
             I.interval([])
+
+    def test_nine_reps_drop_one_at_each_end(self):
+        # The min-max of 9 reps holds the median with 99.6%; the second-lowest
+        # to the second-highest with 96.1%, still the lab's 95%.
+        got = I.interval([9.0, 1.0, 5.0, 2.0, 8.0, 3.0, 7.0, 4.0, 6.0])
+        self.assertEqual((got.value, got.lo, got.hi, got.method), (5.0, 2.0, 8.0, "order:2"))
+        self.assertEqual(got.text(), "2-8, 2nd lowest to 2nd highest of 9 reps")
+        self.assertAlmostEqual(I.median_coverage(9, 2), 1 - 2 * 10 / 512)
+        self.assertAlmostEqual(I.median_coverage(3, 1), 0.75)
+        # The narrowest run that still holds the median with CONFIDENCE.
+        for n in range(1, I.BOOTSTRAP_MIN_REPS):
+            k = I.order_k(n)
+            if k > 1:
+                self.assertGreaterEqual(I.median_coverage(n, k), I.CONFIDENCE)
+            if k + 1 <= (n + 1) // 2:
+                self.assertLess(I.median_coverage(n, k + 1), I.CONFIDENCE)
+        self.assertEqual([I.order_k(n) for n in range(1, 10)], [1] * 8 + [2])
+        with self.assertRaises(ValueError):
+            I.median_coverage(4, 3)
 
     def test_many_reps_give_a_seeded_bootstrap_of_the_median(self):
         xs = [float(x) for x in range(1, 101)]
@@ -309,6 +328,44 @@ class RepeatTest(unittest.TestCase):
         self.assertFalse(row.agree)
         self.assertIsNone(row.reproduces)
         self.assertIn("    run 3: not graded", repeat.render([row]))
+
+    def test_a_run_undecided_contradicts_none_but_met_against_missed_does(self):
+        key = "target: echo 1,000 x 64: duet-io_uring-stackless's p99 at most 1.2x Tokio's"
+        runs = self.runs()
+        row = next(r for r in repeat.agreement(runs) if r.key == key)
+        self.assertFalse(row.agree)
+        self.assertFalse(row.contradicts)   # met, undecided, met
+        missed = repeat.grade_run(Results({"io_echo": data_file("io_echo", echo_records((1.3, 1.4, 1.5),
+                                                                                        (1.0, 1.02, 1.1)))}),
+                                  MACHINE, tempfile.gettempdir(), [], ["io_echo"])
+        row = next(r for r in repeat.agreement([runs[0], missed]) if r.key == key)
+        self.assertTrue(row.contradicts)
+        text = repeat.render(repeat.agreement(runs + [missed]))
+        self.assertIn(f"  - {key} (contradict: met in one run, missed in another)", text)
+        self.assertIn("Of those, 2 contradict (one run met what another missed); in the other 0 a run was "
+                      "undecided where another decided.", text)
+        # A claim differs or it does not.
+        a, b = {"claim S4": repeat.Entry("holds", "x")}, {"claim S4": repeat.Entry("holds in part", "y")}
+        self.assertTrue(repeat.agreement([a, b])[0].contradicts)
+
+    def test_the_runs_together_pool_every_runs_reps(self):
+        rs = [Results({"io_echo": data_file("io_echo", echo_records(*r))}) for r in self.RUNS]
+        both = repeat.pooled(rs)
+        got = both.get("io_echo", "p99_vs_tokio_64B", 1000, "duet-io_uring-stackless")
+        self.assertEqual(got.samples, [x for p99s, _ in self.RUNS for x in p99s])
+        self.assertEqual(both.get("io_echo", "rps_64B", 1000, "duet-io_uring-stackless").samples, [90000] * 3)
+        # The runs' own records are left as they were.
+        self.assertEqual(len(rs[0].get("io_echo", "p99_vs_tokio_64B", 1000, "duet-io_uring-stackless").samples), 3)
+        together = repeat.grade_run(both, MACHINE, tempfile.gettempdir(), [], ["io_echo"])
+        key = "target: echo 1,000 x 64: duet-io_uring-stackless's p99 at most 1.2x Tokio's"
+        # 9 reps: the second-lowest to the second-highest, 0.8-1.0 (the 1.3 left out).
+        self.assertEqual((together[key].state, together[key].text),
+                         (I.MET, "0.9 (0.85-1, 2nd lowest to 2nd highest of 9 reps)"))
+        rows = repeat.agreement([repeat.grade_run(R, MACHINE, tempfile.gettempdir(), [], ["io_echo"]) for R in rs],
+                                together)
+        text = repeat.render(rows)
+        self.assertIn("    the runs together: met           0.9 (0.85-1, 2nd lowest to 2nd highest of 9 reps)",
+                      text)
 
     def test_claims_agree_by_verdict(self):
         a = {"claim S4": repeat.Entry("holds", "x")}
