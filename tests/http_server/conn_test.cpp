@@ -480,3 +480,75 @@ TEST_CASE("conn: the cap on requests per connection closes after the last", "[ht
     CHECK(x.sent.ends_with("|<shutdown>"));
   });
 }
+
+namespace conn_test {
+
+/// Runs `x` through `request` up to its answer's write, which it leaves
+/// pending: the machine holds its request block until then.
+duet::Task<void> up_to_write(Machine& x, const std::string& request) {
+  x.feed(request);
+  for (;;) {
+    const Next n = x.m.next(stream_of(x.rec));
+    if (n == Next::write) co_return;
+    REQUIRE(n == Next::handle);
+    co_await Conn::Turn(x.m, stream_of(x.rec));
+  }
+}
+
+/// The pending write done: the machine goes idle and leaves its block.
+void finish_write(Machine& x) {
+  x.m.written(true);
+  REQUIRE(x.m.next(stream_of(x.rec)) == Next::read);
+  REQUIRE(x.m.idle());
+}
+
+std::vector<std::unique_ptr<Machine>> machines(std::size_t n) {
+  std::vector<std::unique_ptr<Machine>> xs;
+  for (std::size_t i = 0; i < n; ++i) xs.push_back(std::make_unique<Machine>());
+  return xs;
+}
+
+}  // namespace conn_test
+
+TEST_CASE("conn: connections that go idle together leave their blocks to the thread, up to the count",
+          "[http_server]") {
+  on_one_worker([]() -> duet::Task<void> {
+    // More connections than the thread keeps blocks for, each holding its
+    // block (its answer not yet written) while the others are answered:
+    // what a tick of many connections does.
+    auto xs = machines(Conn::kSpareBlocks + 6);
+    for (auto& x : xs) co_await up_to_write(*x, get_req("/h"));
+    CHECK(Conn::spares().blocks == 0);
+    for (auto& x : xs) finish_write(*x);
+    const Conn::Spares left = Conn::spares();
+    CHECK(left.blocks == Conn::kSpareBlocks);
+    CHECK(left.bytes <= Conn::kSpareBytes);
+    CHECK(left.bytes > 0);
+    // The next requests take them back, room and all.
+    for (std::size_t i = 0; i < Conn::kSpareBlocks; ++i) co_await up_to_write(*xs[i], get_req("/h"));
+    CHECK(Conn::spares().blocks == 0);
+    CHECK(Conn::spares().bytes == 0);
+    for (auto& x : xs) {
+      if (!x->m.idle()) finish_write(*x);
+    }
+    CHECK(Conn::spares().blocks == Conn::kSpareBlocks);
+    for (auto& x : xs) CHECK(x->st.requests.load() >= 1);
+  });
+}
+
+TEST_CASE("conn: blocks grown by large answers are kept up to the bytes' bound", "[http_server]") {
+  on_one_worker([]() -> duet::Task<void> {
+    // /big's 40,000-byte answer keeps its room in the block (it is under
+    // buffered_body_bytes), so a handful of such blocks fill the bound.
+    constexpr std::size_t kBig = 40000;
+    auto xs = machines(Conn::kSpareBytes / kBig + 2);
+    for (auto& x : xs) co_await up_to_write(*x, get_req("/big"));
+    for (auto& x : xs) finish_write(*x);
+    const Conn::Spares left = Conn::spares();
+    CHECK(left.bytes <= Conn::kSpareBytes);
+    CHECK(left.blocks < xs.size());
+    CHECK(left.blocks >= 1);
+    // Full: the next such block would not have fit.
+    CHECK(left.bytes + kBig > Conn::kSpareBytes);
+  });
+}

@@ -674,6 +674,16 @@ void RequestDecoder::reuse(Request&& done) noexcept {
   }
 }
 
+std::size_t RequestDecoder::room() const noexcept {
+  if (!impl_) return 0;
+  const Impl& d = *impl_;
+  std::size_t n = sizeof(Impl) + d.req.method_name.capacity() + d.req.target.capacity() +
+                  d.req.body.capacity() + d.pending.capacity() + d.piece.capacity() +
+                  d.req.headers.capacity() * sizeof(Headers::Field);
+  for (const Headers::Field& f : d.req.headers) n += f.name.capacity() + f.value.capacity();
+  return n;
+}
+
 void RequestDecoder::release() noexcept {
   if (!impl_) return;
   const Impl& d = *impl_;

@@ -80,6 +80,11 @@ struct Conn::Busy {
     req.body_stream = nullptr;
     req.params.clear();
   }
+  /// The heap bytes the block holds at most: itself, its answer's room and
+  /// its decoder's (RequestDecoder::room).
+  [[nodiscard]] std::size_t room() const noexcept {
+    return sizeof(Busy) + out.capacity() + dec.room();
+  }
 
   Limits limits;  // the decoder's
 };
@@ -87,12 +92,22 @@ struct Conn::Busy {
 /// A thread's spare Busy blocks: a connection that goes idle leaves its
 /// block here (leave_busy), cleared but with its room, and the next
 /// request on the thread takes one (take_busy), so that a keep-alive
-/// request allocates nothing once the thread is warm. At most kMax a
-/// thread: what an idle server keeps besides its connections.
+/// request allocates nothing once the thread is warm. What an idle server
+/// keeps besides its connections is bounded twice (Conn::kSpareBlocks,
+/// kSpareBytes; a block's Busy::room is counted when it is left). The
+/// count is sized for a tick that answers many connections at once (on
+/// io_uring a connection keeps its block until its write completes, so a
+/// tick's connections go idle together before the next requests take
+/// blocks), the bytes so that blocks grown by large requests or answers
+/// are not kept by the dozen: performance log, "The spare request blocks
+/// bounded in bytes".
 struct Conn::SpareBusy {
-  static constexpr std::size_t kMax = 8;
+  static constexpr std::size_t kMax = kSpareBlocks;
+  static constexpr std::size_t kMaxBytes = kSpareBytes;
   std::array<std::unique_ptr<Busy>, kMax> blocks;
+  std::array<std::size_t, kMax> rooms{};  // each block's room when left
   std::size_t count = 0;
+  std::size_t bytes = 0;  // the sum of rooms[0, count)
 
   static SpareBusy& here() noexcept {
     thread_local SpareBusy spare;
@@ -100,13 +115,20 @@ struct Conn::SpareBusy {
   }
 };
 
+Conn::Spares Conn::spares() noexcept {
+  const SpareBusy& s = SpareBusy::here();
+  return {s.count, s.bytes};
+}
+
 std::unique_ptr<Conn::Busy> Conn::take_busy() {
   const Limits& l = state().decoder_limits;
   SpareBusy& s = SpareBusy::here();
   for (std::size_t i = s.count; i-- > 0;) {
     if (!s.blocks[i]->decodes_with(l)) continue;
     std::unique_ptr<Busy> b = std::move(s.blocks[i]);
+    s.bytes -= s.rooms[i];
     s.blocks[i] = std::move(s.blocks[--s.count]);
+    s.rooms[i] = s.rooms[s.count];
     return b;
   }
   return std::make_unique<Busy>(l);
@@ -117,6 +139,10 @@ void Conn::leave_busy() noexcept {
   SpareBusy& s = SpareBusy::here();
   if (!b->spent() || s.count == SpareBusy::kMax) return;  // freed
   b->clear();
+  const std::size_t room = b->room();
+  if (room > SpareBusy::kMaxBytes - s.bytes) return;  // freed: past the bytes' bound
+  s.bytes += room;
+  s.rooms[s.count] = room;
   s.blocks[s.count++] = std::move(b);
 }
 

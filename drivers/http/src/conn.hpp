@@ -205,6 +205,18 @@ class Conn {
   /// poll engine's connection, moved into its task).
   [[nodiscard]] OpenSlot release_slot() && noexcept { return std::move(slot_); }
 
+  /// A thread keeps the request blocks of connections gone idle for its
+  /// next requests (conn.cpp, SpareBusy): at most kSpareBlocks blocks,
+  /// holding at most kSpareBytes in all; a block past either is freed.
+  static constexpr std::size_t kSpareBlocks = 64;
+  static constexpr std::size_t kSpareBytes = 256 * 1024;
+  struct Spares {
+    std::size_t blocks = 0;
+    std::size_t bytes = 0;  // the room they hold, as counted when left
+  };
+  /// The calling thread's spare blocks.
+  [[nodiscard]] static Spares spares() noexcept;
+
   /// Waits for a handler's turn (Next::handle) to end: polls the handler
   /// and, while it is pending and answers are waiting (not while it reads
   /// a streamed body: the body's reads own the stream), writes them; a

@@ -155,6 +155,11 @@ class DUET_API RequestDecoder {
   /// again. (Freed at every request instead, pipelined requests would pay
   /// for it once each.)
   void release() noexcept;
+  /// The heap bytes the decoder holds at most (its state, and the room of
+  /// the request it decodes into and of its buffers; a short string's
+  /// inline room counted as if it were not): 0 when it holds none (before
+  /// the first feed(), after release()).
+  [[nodiscard]] std::size_t room() const noexcept;
 
  private:
   struct Impl;

@@ -241,6 +241,8 @@ class DUET_API Headers {
   void clear() noexcept { fields_.clear(); }
   /// Room for `n` fields in all (a builder that knows how many it adds).
   void reserve(std::size_t n) { fields_.reserve(n); }
+  /// The fields there is room for without allocating.
+  [[nodiscard]] std::size_t capacity() const noexcept { return fields_.capacity(); }
   [[nodiscard]] auto begin() const noexcept { return fields_.begin(); }
   [[nodiscard]] auto end() const noexcept { return fields_.end(); }
 
