@@ -510,8 +510,9 @@ std::vector<std::unique_ptr<Machine>> machines(std::size_t n) {
 
 }  // namespace conn_test
 
-TEST_CASE("conn: connections that go idle together leave their blocks to the thread, up to the count",
-          "[http_server]") {
+TEST_CASE(
+    "conn: connections that go idle together leave their blocks to the thread, up to the count",
+    "[http_server]") {
   on_one_worker([]() -> duet::Task<void> {
     // More connections than the thread keeps blocks for, each holding its
     // block (its answer not yet written) while the others are answered:
@@ -525,7 +526,8 @@ TEST_CASE("conn: connections that go idle together leave their blocks to the thr
     CHECK(left.bytes <= Conn::kSpareBytes);
     CHECK(left.bytes > 0);
     // The next requests take them back, room and all.
-    for (std::size_t i = 0; i < Conn::kSpareBlocks; ++i) co_await up_to_write(*xs[i], get_req("/h"));
+    for (std::size_t i = 0; i < Conn::kSpareBlocks; ++i)
+      co_await up_to_write(*xs[i], get_req("/h"));
     CHECK(Conn::spares().blocks == 0);
     CHECK(Conn::spares().bytes == 0);
     for (auto& x : xs) {
