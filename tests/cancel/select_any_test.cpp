@@ -10,6 +10,8 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstdint>
+#include <duet/detail/random.hpp>
 #include <duet/duet.hpp>
 #include <stdexcept>
 #include <string>
@@ -207,6 +209,14 @@ TEST_CASE("select any: no channel message is lost when a poll future wins", "[se
 }
 
 TEST_CASE("select any: fairness over mixed always-ready cases, chi-square (claim R9)", "[select]") {
+  // The case order comes from the calling thread's generator, seeded from
+  // the clock unless reseeded: a fair order still exceeds the bound below
+  // once in 10,000 checks, which over every flavour's two checks failed a
+  // CI run. The thread is reseeded, so the draws are the same every run;
+  // a bias in the permutation still shows at any seed.
+  const std::uint64_t seed = GENERATE(1, 2, 3);
+  INFO("seed " << seed);
+  duet::detail::seed_thread_random(duet::detail::mix_seed(0x73e1ec7, seed));
   constexpr int rounds = 40000;
   auto ch = Channel<int>::bounded(1);
   Notify notify;
