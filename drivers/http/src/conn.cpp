@@ -102,10 +102,8 @@ struct Conn::Busy {
 /// are not kept by the dozen: performance log, "The spare request blocks
 /// bounded in bytes".
 struct Conn::SpareBusy {
-  static constexpr std::size_t kMax = kSpareBlocks;
-  static constexpr std::size_t kMaxBytes = kSpareBytes;
-  std::array<std::unique_ptr<Busy>, kMax> blocks;
-  std::array<std::size_t, kMax> rooms{};  // each block's room when left
+  std::array<std::unique_ptr<Busy>, kSpareBlocks> blocks;
+  std::array<std::size_t, kSpareBlocks> rooms{};  // each block's room when left
   std::size_t count = 0;
   std::size_t bytes = 0;  // the sum of rooms[0, count)
 
@@ -137,10 +135,10 @@ std::unique_ptr<Conn::Busy> Conn::take_busy() {
 void Conn::leave_busy() noexcept {
   std::unique_ptr<Busy> b = std::move(busy_);
   SpareBusy& s = SpareBusy::here();
-  if (!b->spent() || s.count == SpareBusy::kMax) return;  // freed
+  if (!b->spent() || s.count == kSpareBlocks) return;  // freed
   b->clear();
   const std::size_t room = b->room();
-  if (room > SpareBusy::kMaxBytes - s.bytes) return;  // freed: past the bytes' bound
+  if (room > kSpareBytes - s.bytes) return;  // freed: past the bytes' bound
   s.bytes += room;
   s.rooms[s.count] = room;
   s.blocks[s.count++] = std::move(b);
